@@ -1,0 +1,31 @@
+# make test   : create .venv if missing, install rnnkit with its test extras, run the suite
+# make demo   : same set-up, then run the main job (DEMO_MINUTES sets its length)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_MINUTES ?= 4
+
+.PHONY: test test-slow demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# the CPU wheel first, so nothing below can pull a CUDA build
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+demo: $(STAMP)
+	$(VENV)/bin/rnnkit demo --minutes $(DEMO_MINUTES)
+
+bench: $(STAMP)
+	$(PY) benchmarks/speed.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

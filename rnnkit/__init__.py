@@ -1,0 +1,5 @@
+"""rnnkit: recurrent neural networks for PyTorch with hand-derived backpropagation through time."""
+from rnnkit.layers import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell
+
+__version__ = "0.1.0"
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase"]

@@ -1,0 +1,63 @@
+"""Vanilla (Elman) RNN cell with tanh or ReLU, as in Elman (1990) and ``torch.nn.RNN``.
+
+Equations, in the notation of the tutorials (U = W_ih, W = W_hh, S_t = h_t)::
+
+    a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh        pre-activation (net_t)
+    h_t = tanh(a_t)          or  h_t = relu(a_t)
+
+Backward, one step (the recurrent Jacobian is diag(f'(a_t)) W_hh)::
+
+    dL/da_t     = dL/dh_t ⊙ f'(a_t)        f' = 1 - h_t²  (tanh)   or  [h_t > 0]  (relu)
+    dL/dh_{t-1} = dL/da_t W_hh
+
+Repeated over k steps the error signal is multiplied k times by diag(f') W_hh: it shrinks
+(vanishes) or grows (explodes) exponentially unless that product stays near 1.
+
+Shapes: B batch, I input, H hidden. W_ih (H, I), W_hh (H, H). The input half
+``x_t W_ih^T + b_ih + b_hh`` is computed for all steps in one matmul before the time loop.
+"""
+import torch
+
+N_STATES = 1
+N_GATES = 1
+FOLD_HH_BIAS = True
+
+
+class VanillaCell:
+    """Step functions of the vanilla RNN for one nonlinearity ('tanh' or 'relu')."""
+
+    N_STATES = N_STATES
+    N_GATES = N_GATES
+    FOLD_HH_BIAS = FOLD_HH_BIAS
+
+    def __init__(self, nonlinearity):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+
+    def alloc_cache(self, n, hidden, like):
+        return {}  # h_t itself (the layer output) is all the backward needs
+
+    def forward_step(self, gi, prev, w_hh, b_hh, cache, sl, out):
+        """h_t = f(gi_t + h_{t-1} W_hh^T), written into out[0][sl]."""
+        a = torch.addmm(gi, prev[0], w_hh.t(), out=out[0][sl])     # (b, H) a_t
+        h = a.tanh_() if self.nonlinearity == "tanh" else a.relu_()
+        return (h,)
+
+    def backward_step(self, dstate, prev, w_hh, cache, sl, dgi, dgh, out):
+        (dh,) = dstate
+        h = out[0][sl]
+        if self.nonlinearity == "tanh":
+            torch.mul(h, h, out=dgi).neg_().add_(1).mul_(dh)        # ∂h_t/∂a_t = 1 - h_t²
+        else:
+            torch.mul(dh, h > 0, out=dgi)                           # ∂h_t/∂a_t = [a_t > 0]
+        return (dgi @ w_hh,)                                        # ∂a_t/∂h_{t-1} = W_hh
+
+    def reference_step(self, gi, state, w_hh, b_hh):
+        """The same step in plain autograd ops (the test oracle)."""
+        a = gi + state[0] @ w_hh.t() + (0 if b_hh is None else b_hh)
+        return (torch.tanh(a) if self.nonlinearity == "tanh" else torch.relu(a),)
+
+
+RNN_TANH = VanillaCell("tanh")
+RNN_RELU = VanillaCell("relu")

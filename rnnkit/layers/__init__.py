@@ -1,0 +1,6 @@
+"""torch.nn-compatible recurrent layers and cells on rnnkit's hand-written BPTT."""
+from rnnkit.layers.base import RNNBase
+from rnnkit.layers.recurrent import GRU, LSTM, RNN
+from rnnkit.layers.cells import GRUCell, LSTMCell, RNNCell
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]

@@ -1,0 +1,198 @@
+"""RNN, LSTM and GRU layers, drop-in compatible with ``torch.nn.RNN/LSTM/GRU``.
+
+Same constructor arguments, parameter names and shapes (``weight_ih_l{k}``, ``weight_hh_l{k}``,
+``bias_ih_l{k}``, ``bias_hh_l{k}``, ``..._reverse``), gate order, initialisation, inputs and
+outputs, so a ``state_dict`` moves between them unchanged. The time loop and its gradient run in
+rnnkit's hand-written BPTT (:mod:`rnnkit.bptt`), one autograd node per layer and direction.
+
+Shapes: T time, B batch, I input, H hidden, D directions (2 if bidirectional), L layers.
+"""
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+from rnnkit.bptt.function import run
+from rnnkit.bptt.schedule import Schedule
+from rnnkit.cells import CELLS
+
+
+class RNNBase(nn.Module):
+    mode = None  # set by subclasses: key of rnnkit.cells.CELLS
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__()
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first = bias, batch_first
+        self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.proj_size = 0
+        D, G = (2 if bidirectional else 1), CELLS[self.mode].N_GATES
+        kw = {"device": device, "dtype": dtype}
+        self._flat_weights_names = []
+        for layer in range(num_layers):
+            for suffix in ("", "_reverse")[:D]:
+                in_size = input_size if layer == 0 else hidden_size * D
+                shapes = {"weight_ih": (G * hidden_size, in_size),
+                          "weight_hh": (G * hidden_size, hidden_size)}
+                if bias:
+                    shapes.update(bias_ih=(G * hidden_size,), bias_hh=(G * hidden_size,))
+                for kind, shape in shapes.items():
+                    name = f"{kind}_l{layer}{suffix}"
+                    setattr(self, name, nn.Parameter(torch.empty(shape, **kw)))
+                    self._flat_weights_names.append(name)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """U(-1/√H, 1/√H) for every weight and bias, as torch.nn does."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for w in self.parameters():
+            nn.init.uniform_(w, -k, k)
+
+    def flatten_parameters(self):
+        """No-op, for drop-in compatibility: rnnkit keeps no flat weight buffer."""
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def cell(self):
+        return CELLS[self.mode]
+
+    def _weights(self, layer, direction):
+        sfx = f"l{layer}" + ("_reverse" if direction else "")
+        b_ih = getattr(self, f"bias_ih_{sfx}") if self.bias else None
+        b_hh = getattr(self, f"bias_hh_{sfx}") if self.bias else None
+        return getattr(self, f"weight_ih_{sfx}"), getattr(self, f"weight_hh_{sfx}"), b_ih, b_hh
+
+    @property
+    def all_weights(self):
+        return [[p for p in self._weights(l, d) if p is not None]
+                for l in range(self.num_layers) for d in range(self.num_directions)]
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
+                              ("bidirectional", False)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, input, hx=None):
+        """input: (T, B, I), (B, T, I) if batch_first, (T, I) unbatched, or a PackedSequence.
+
+        hx: initial state(s) (L·D, B, H) (or (L·D, H) unbatched); None means zeros. For LSTM a
+        tuple (h_0, c_0). Returns ``output, h_n`` (``output, (h_n, c_n)`` for LSTM), where output
+        is (T, B, D·H) (batch_first: (B, T, D·H)) or a PackedSequence like the input.
+        """
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            x, batch_sizes, sorted_idx, unsorted_idx = input
+            self._check_features(x, 2)
+            sizes = batch_sizes.tolist()
+            B, batched = sizes[0], True
+        else:
+            if not isinstance(input, torch.Tensor):
+                raise TypeError(f"input must be a Tensor or PackedSequence, got {type(input).__name__}")
+            if input.dim() not in (2, 3):
+                raise ValueError(f"{type(self).__name__}: expected input of 2 (unbatched) or 3 "
+                                 f"dimensions, got {input.dim()} (shape {tuple(input.shape)})")
+            batched = input.dim() == 3
+            x = input if batched else input.unsqueeze(1)
+            if batched and self.batch_first:
+                x = x.transpose(0, 1)
+            self._check_features(x, 3)
+            T, B = x.shape[:2]
+            if T == 0:
+                raise ValueError("input has zero time steps")
+            x = x.reshape(T * B, -1)                                          # (N, I)
+            sizes, sorted_idx, unsorted_idx = [B] * T, None, None
+        states = self._initial_states(hx, B, x, batched, sorted_idx)
+
+        scheds = [Schedule(sizes, reverse=bool(d)) for d in range(self.num_directions)]
+        finals = [[] for _ in states]   # per state kind: L·D tensors (B, H)
+        layer_in = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                i = layer * self.num_directions + d
+                h0 = tuple(s[i] for s in states)
+                out, last = run(self.cell, scheds[d], layer_in, *self._weights(layer, d), h0)
+                outs.append(out)
+                for k, f in enumerate(last):
+                    finals[k].append(f)
+            layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, 1)      # (N, D·H)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_in = nn.functional.dropout(layer_in, self.dropout, True)
+        h_n = [torch.stack(f) for f in finals]                                # (L·D, B, H)
+        if packed:
+            if unsorted_idx is not None:
+                h_n = [h.index_select(1, unsorted_idx) for h in h_n]
+            output = PackedSequence(layer_in, batch_sizes, sorted_idx, unsorted_idx)
+        else:
+            output = layer_in.view(T, B, -1)
+            if self.batch_first:
+                output = output.transpose(0, 1)
+            if not batched:
+                output = output.squeeze(1)
+                h_n = [h.squeeze(1) for h in h_n]
+        return output, (tuple(h_n) if len(h_n) > 1 else h_n[0])
+
+    def _check_features(self, x, dims):
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: input.size(-1) must be input_size="
+                             f"{self.input_size}, got {x.shape[-1]} (input shape {tuple(x.shape)})")
+        w = self.weight_ih_l0
+        if not x.is_floating_point() or x.dtype != w.dtype:
+            raise TypeError(f"{type(self).__name__}: input dtype must match the weights' "
+                            f"{w.dtype}, got {x.dtype}")
+        if x.device != w.device:
+            raise ValueError(f"{type(self).__name__}: input is on {x.device} but the weights "
+                             f"are on {w.device}")
+
+    def _initial_states(self, hx, B, x, batched, sorted_idx):
+        """List of the cell's states, each (L·D, B, H), in the sorted batch order."""
+        n = self.cell.N_STATES
+        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        if hx is None:
+            return [x.new_zeros(LD, B, H) for _ in range(n)]
+        if n > 1:
+            if not isinstance(hx, (tuple, list)) or len(hx) != n:
+                raise TypeError(f"{type(self).__name__}: hx must be a tuple (h_0, c_0), got "
+                                f"{type(hx).__name__}")
+            hx = list(hx)
+        else:
+            if not isinstance(hx, torch.Tensor):
+                raise TypeError(f"{type(self).__name__}: hx must be a Tensor, got {type(hx).__name__}")
+            hx = [hx]
+        want = (LD, B, H) if batched else (LD, H)
+        out = []
+        for k, h in enumerate(hx):
+            name = ("h_0", "c_0")[k] if n > 1 else "hx"
+            if tuple(h.shape) != want:
+                raise ValueError(f"{type(self).__name__}: expected {name} of shape {want}, got "
+                                 f"{tuple(h.shape)}")
+            if h.dtype != x.dtype:
+                raise TypeError(f"{type(self).__name__}: {name} dtype {h.dtype} does not match "
+                                f"input dtype {x.dtype}")
+            if h.device != x.device:
+                raise ValueError(f"{type(self).__name__}: {name} is on {h.device}, input on {x.device}")
+            if not batched:
+                h = h.unsqueeze(1)
+            if sorted_idx is not None:
+                h = h.index_select(1, sorted_idx)
+            out.append(h)
+        return out

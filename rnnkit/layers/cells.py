@@ -1,0 +1,103 @@
+"""Single-step cells with the contract of ``torch.nn.RNNCell/LSTMCell/GRUCell``.
+
+One step is the time loop with T = 1, so a cell runs the same hand-derived forward and backward
+as the layers (:mod:`rnnkit.bptt`).
+"""
+import math
+
+import torch
+from torch import nn
+
+from rnnkit.bptt.function import run
+from rnnkit.bptt.schedule import Schedule
+from rnnkit.cells import CELLS
+
+
+class _CellBase(nn.Module):
+    mode = None
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        G = CELLS[self.mode].N_GATES
+        kw = {"device": device, "dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.empty(G * hidden_size, input_size, **kw))
+        self.weight_hh = nn.Parameter(torch.empty(G * hidden_size, hidden_size, **kw))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(G * hidden_size, **kw))
+            self.bias_hh = nn.Parameter(torch.empty(G * hidden_size, **kw))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for w in self.parameters():
+            nn.init.uniform_(w, -k, k)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+    def _step(self, input, hx):
+        name = type(self).__name__
+        if not isinstance(input, torch.Tensor):
+            raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{name}: expected input of 1 (unbatched) or 2 dimensions, got "
+                             f"{input.dim()} (shape {tuple(input.shape)})")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input.size(-1) must be input_size={self.input_size}, "
+                             f"got {input.shape[-1]}")
+        if input.dtype != self.weight_ih.dtype:
+            raise TypeError(f"{name}: input dtype {input.dtype} does not match the weights' "
+                            f"{self.weight_ih.dtype}")
+        batched = input.dim() == 2
+        x = input if batched else input.unsqueeze(0)
+        B, n = x.shape[0], CELLS[self.mode].N_STATES
+        if hx is None:
+            hx = [x.new_zeros(B, self.hidden_size) for _ in range(n)]
+        else:
+            hx = list(hx) if n > 1 else [hx]
+            want = (B, self.hidden_size) if batched else (self.hidden_size,)
+            for h in hx:
+                if not isinstance(h, torch.Tensor) or tuple(h.shape) != want:
+                    got = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
+                    raise ValueError(f"{name}: expected hidden state of shape {want}, got {got}")
+                if h.dtype != x.dtype:
+                    raise TypeError(f"{name}: hidden state dtype {h.dtype} does not match {x.dtype}")
+            hx = [h if batched else h.unsqueeze(0) for h in hx]
+        _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih, self.weight_hh,
+                        self.bias_ih, self.bias_hh, tuple(hx))
+        return finals if batched else tuple(f.squeeze(0) for f in finals)
+
+
+class RNNCell(_CellBase):
+    r""":math:`h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})` (or ReLU), as ``torch.nn.RNNCell``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
+                 dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input, hx=None):
+        return self._step(input, hx)[0]
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step, as ``torch.nn.LSTMCell``: returns ``(h', c')``."""
+    mode = "LSTM"
+
+    def forward(self, input, hx=None):
+        return self._step(input, hx)
+
+
+class GRUCell(_CellBase):
+    """One GRU step, as ``torch.nn.GRUCell``: returns ``h'``."""
+    mode = "GRU"
+
+    def forward(self, input, hx=None):
+        return self._step(input, hx)[0]

@@ -1,0 +1,54 @@
+"""The three recurrent layers: a cell choice on top of :class:`rnnkit.layers.base.RNNBase`."""
+from rnnkit.layers.base import RNNBase
+
+
+class RNN(RNNBase):
+    r"""Multi-layer Elman RNN, :math:`h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`
+    (or ReLU). Arguments, parameters and shapes as ``torch.nn.RNN``.
+
+    Args:
+        input_size (I), hidden_size (H), num_layers=1, nonlinearity='tanh' ('tanh' or 'relu'),
+        bias=True, batch_first=False, dropout=0.0 (between layers, training only),
+        bidirectional=False, device=None, dtype=None.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+
+
+class LSTM(RNNBase):
+    r"""Multi-layer LSTM (gate order i, f, g, o). Arguments, parameters and shapes as
+    ``torch.nn.LSTM``; ``hx`` and the returned state are tuples ``(h, c)``.
+
+    .. math::
+        c_t = f_t \odot c_{t-1} + i_t \odot g_t, \quad h_t = o_t \odot \tanh(c_t)
+
+    See :mod:`rnnkit.cells.lstm` for every gate's equation and its derivative.
+    ``proj_size`` (LSTMP) is not supported yet: only 0 is accepted.
+    """
+    mode = "LSTM"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
+        if proj_size:
+            raise ValueError(f"rnnkit.LSTM does not support proj_size yet; got proj_size={proj_size}")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+
+
+class GRU(RNNBase):
+    r"""Multi-layer GRU (gate order r, z, n; the reset gate applied after the recurrent matmul).
+    Arguments, parameters and shapes as ``torch.nn.GRU``.
+
+    .. math::
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    See :mod:`rnnkit.cells.gru` for every gate's equation and its derivative.
+    """
+    mode = "GRU"
