@@ -32,13 +32,11 @@ class Schedule:
         # per step: list of (source, start, count); source 0 = S, 1 = h0
         self.segments = [self._segments(t) for t in range(self.T)]
         self._index_cache = {}
+        self._step_at = {o: t for t, o in enumerate(self.offsets)}
 
     @classmethod
     def full(cls, T, B, reverse=False):
         return cls([B] * T, reverse)
-
-    def rows(self, t):
-        return slice(self.offsets[t], self.offsets[t] + self.sizes[t])
 
     def _segments(self, t):
         b = self.sizes[t]
@@ -50,19 +48,38 @@ class Schedule:
             segs.append((1, b_next, b - b_next))
         return segs
 
-    def prev(self, t, S, h0):
-        """The state entering step t: (b[t], H), a view where it is one piece."""
-        src = (S, h0)
-        parts = [src[s][a:a + n] for s, a, n in self.segments[t]]
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+    def prev(self, t, steps, h0):
+        """The state entering step t, (b[t], H): a view where it is one piece, else a copy.
 
-    def add_to_prev(self, t, d, dS, dh0):
-        """Scatter dL/d(prev state of step t) back to where that state came from."""
-        dst = (dS, dh0)
-        row = 0
-        for s, a, n in self.segments[t]:
-            dst[s][a:a + n] += d[row:row + n]
-            row += n
+        steps: the state buffer split per step (``S.split(sizes)``); h0: (B, H).
+        """
+        segs = self.segments[t]
+        if len(segs) == 1:
+            return self._piece(segs[0], steps, h0)
+        return torch.cat([self._piece(seg, steps, h0) for seg in segs])
+
+    def prev_grad(self, t, steps, dh0):
+        """Where step t adds dL/d(prev state): the view itself, or a zero buffer to scatter."""
+        segs = self.segments[t]
+        if len(segs) == 1:
+            return self._piece(segs[0], steps, dh0)
+        return dh0.new_zeros(self.sizes[t], dh0.shape[1])
+
+    def scatter_prev_grad(self, t, d, steps, dh0):
+        """Add a buffer from ``prev_grad`` to the pieces it stands for (multi-piece steps only)."""
+        segs = self.segments[t]
+        if len(segs) > 1:
+            row = 0
+            for seg in segs:
+                self._piece(seg, steps, dh0).add_(d[row:row + seg[2]])
+                row += seg[2]
+
+    def _piece(self, seg, steps, h0):
+        src, a, n = seg
+        if src == 1:
+            return h0 if (a == 0 and n == h0.shape[0]) else h0[a:a + n]
+        step = steps[self._step_at[a]]
+        return step if n == step.shape[0] else step[:n]
 
     def prev_matrix(self, S, h0):
         """prev(t) for every step stacked into (N, H), rows aligned with the tokens."""

@@ -2,16 +2,24 @@
 
 Equations, gate order r, z, n (as ``torch.nn.GRU``)::
 
-    r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)             reset gate
-    z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)             update gate
-    n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))  candidate state
+    r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)               reset gate
+    z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)               update gate
+    n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))    candidate state
     h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 
-The reset gate multiplies the recurrent product ``W_hn h_{t-1} + b_hn`` (after the matmul), so
-b_hn cannot fold into the input bias and the input and recurrent halves of the n gate get
-different gradients: dL/d(W_in x) = dn̂, dL/d(W_hn h) = dn̂ ⊙ r_t.
+Backward, one step (δx = dL/dx; â the pre-activations; q_t = W_hn h_{t-1} + b_hn)::
 
-Shapes: B batch, I input, H hidden. W_ih (3H, I), W_hh (3H, H).
+    δâ^n_t  = δh_t ⊙ (1 - z_t) ⊙ (1 - n_t²)               ∂h_t/∂n_t = 1 - z_t
+    δâ^z_t  = δh_t ⊙ (h_{t-1} - n_t) ⊙ σ'(â^z_t)           ∂h_t/∂z_t = h_{t-1} - n_t
+    δâ^r_t  = δâ^n_t ⊙ q_t ⊙ σ'(â^r_t)                    ∂n̂_t/∂r_t = q_t
+    δq_t    = δâ^n_t ⊙ r_t                                 the reset gate scales the recurrent half
+    δh_{t-1} += δh_t ⊙ z_t + [δâ^r_t, δâ^z_t, δq_t] W_hh
+
+Because r_t multiplies q_t after the matmul, b_hn cannot fold into the input bias and the n gate's
+input half (δâ^n) and recurrent half (δq) get different gradients. Every factor except δh_t is known
+after the forward pass, so ``prepare_backward`` forms them for all tokens at once.
+
+Shapes: B batch, H hidden, N tokens. W_ih (3H, I), W_hh (3H, H).
 """
 import torch
 
@@ -21,39 +29,46 @@ FOLD_HH_BIAS = False
 
 
 def alloc_cache(n, hidden, like):
-    """Gate activations r, z, n (N, 3H) and the recurrent product of the n gate (N, H)."""
-    return {"acts": like.new_empty(n, 3 * hidden), "ghn": like.new_empty(n, hidden)}
+    """Gate activations r, z, n (N, 3H) and the recurrent products h_{t-1} W_hh^T + b_hh (N, 3H)."""
+    return (like.new_empty(n, 3 * hidden), like.new_empty(n, 3 * hidden))
 
 
-def forward_step(gi, prev, w_hh, b_hh, cache, sl, out):
-    (h_prev,) = prev
+def forward_step(gi, prev, w_hh_t, b_hh, cache, out):
+    (h_prev,), (acts, gh) = prev, cache
     H = h_prev.shape[1]
-    gh = h_prev @ w_hh.t() if b_hh is None else torch.addmm(b_hh, h_prev, w_hh.t())  # (b, 3H)
-    a = cache["acts"][sl]
-    torch.add(gi[:, :2 * H], gh[:, :2 * H], out=a[:, :2 * H]).sigmoid_()   # r_t, z_t
-    r, z, n = a.chunk(3, 1)
-    ghn = cache["ghn"][sl].copy_(gh[:, 2 * H:])                             # W_hn h_{t-1} + b_hn
-    torch.addcmul(gi[:, 2 * H:], r, ghn, out=n).tanh_()                     # n_t
-    h = torch.sub(h_prev, n, out=out[0][sl]).mul_(z).add_(n)                # n + z (h_{t-1} - n)
-    return (h,)
+    if b_hh is None:
+        torch.mm(h_prev, w_hh_t, out=gh)                                  # (b, 3H)
+    else:
+        torch.addmm(b_hh, h_prev, w_hh_t, out=gh)                         # (b, 3H)
+    torch.add(gi[:, :2 * H], gh[:, :2 * H], out=acts[:, :2 * H]).sigmoid_()   # r_t, z_t
+    r, z, n = acts.chunk(3, 1)
+    torch.addcmul(gi[:, 2 * H:], r, gh[:, 2 * H:], out=n).tanh_()         # n_t
+    torch.sub(h_prev, n, out=out[0]).mul_(z).add_(n)                      # h_t = n_t + z_t (h_{t-1} - n_t)
 
 
-def backward_step(dstate, prev, w_hh, cache, sl, dgi, dgh, out):
-    (dh,) = dstate
-    (h_prev,) = prev
+def prepare_backward(cache, states, prev):
+    """Per-token factors: δâ_t = δh_t ⊙ A_t (input halves), δ(recurrent halves) = δh_t ⊙ A'_t."""
+    acts, gh = cache
+    h_prev = prev[0]
+    N, H = h_prev.shape
+    r, z, n = acts.chunk(3, 1)
+    A = acts.new_empty(N, 3, H)
+    torch.mul(1 - z, 1 - n * n, out=A[:, 2])                  # δâ^n / δh_t
+    torch.mul(h_prev - n, z * (1 - z), out=A[:, 1])           # δâ^z / δh_t
+    torch.mul(A[:, 2] * gh[:, 2 * H:], r * (1 - r), out=A[:, 0])  # δâ^r / δh_t
+    Ah = A.clone()
+    Ah[:, 2].mul_(r)                                          # δq / δh_t = δâ^n / δh_t · r_t
+    return (A, Ah, z)
+
+
+def backward_step(dstate, pre, w_hh, dgi, dgh, dprev):
+    (dh,), (A, Ah, z) = dstate, pre
     H = dh.shape[1]
-    r, z, n = cache["acts"][sl].chunk(3, 1)
-    ghn = cache["ghn"][sl]
-    dr, dz, dn = dgi.chunk(3, 1)
-    torch.mul(dh, 1 - z, out=dn)                            # ∂h_t/∂n_t = 1 - z_t
-    torch.sub(h_prev, n, out=dz).mul_(dh)                   # ∂h_t/∂z_t = h_{t-1} - n_t
-    dn.mul_(1 - n * n)                                      # tanh' = 1 - n_t²
-    torch.mul(dn, ghn, out=dr)                              # ∂n̂_t/∂r_t = W_hn h_{t-1} + b_hn
-    dgi[:, :2 * H].mul_(cache["acts"][sl][:, :2 * H] * (1 - cache["acts"][sl][:, :2 * H]))  # σ'
-    dgh[:, :2 * H] = dgi[:, :2 * H]                         # r, z: same in both halves
-    torch.mul(dn, r, out=dgh[:, 2 * H:])                    # ∂n̂_t/∂(W_hn h) = r_t
-    dh_prev = torch.addmm(dh * z, dgh, w_hh)                # ∂h_t/∂h_{t-1} = z_t + (via gates) W_hh
-    return (dh_prev,)
+    dh3 = dh.unsqueeze(1)
+    torch.mul(dh3, A, out=dgi.unflatten(1, (3, H)))           # δâ^r, δâ^z, δâ^n
+    torch.mul(dh3, Ah, out=dgh.unflatten(1, (3, H)))          # the same for the recurrent halves
+    dprev[0].addcmul_(dh, z)                                  # ∂h_t/∂h_{t-1} directly = z_t
+    dprev[0].addmm_(dgh, w_hh)                                # ... and through the gates: W_hh
 
 
 def reference_step(gi, state, w_hh, b_hh):

@@ -1,84 +1,89 @@
 """LSTM: the gated cell of Hochreiter & Schmidhuber (1997), with a forget gate (Gers et al. 2000).
 
-Equations, gate order i, f, g, o (as ``torch.nn.LSTM``)::
+Equations, gate order i, f, g, o (as ``torch.nn.LSTM``); a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh::
 
-    i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)        input gate
-    f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)        forget gate
-    g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)     candidate cell state
-    o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)        output gate
-    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t                       cell state
-    h_t = o_t ⊙ tanh(c_t)                                 hidden state
+    i_t = σ(a_t^i)              input gate
+    f_t = σ(a_t^f)              forget gate
+    g_t = tanh(a_t^g)           candidate cell state
+    o_t = σ(a_t^o)              output gate
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    h_t = o_t ⊙ tanh(c_t)
 
-The cell state c_t is the "conveyor belt": dc_{t-1} = dc_t ⊙ f_t, so the error signal flows back
-through time scaled by the forget gate rather than by W_hh and an activation's derivative, which is
-why an LSTM does not forget the way a vanilla RNN does.
+Backward, one step (δx = dL/dx; σ' = σ(1 - σ), tanh' = 1 - tanh²)::
 
-Shapes: B batch, I input, H hidden. W_ih (4H, I) and W_hh (4H, H) stack the four gates' rows.
-The input half of every pre-activation, ``x_t W_ih^T + b_ih + b_hh``, is computed for all steps in
-one matmul before the time loop (both biases fold into it); the step adds ``h_{t-1} W_hh^T``.
+    δc_t     += δh_t ⊙ o_t ⊙ (1 - tanh² c_t)       c_t reaches L through h_t too
+    δa_t^i    = δc_t ⊙ g_t ⊙ σ'(a_t^i)             ∂c_t/∂i_t = g_t
+    δa_t^f    = δc_t ⊙ c_{t-1} ⊙ σ'(a_t^f)         ∂c_t/∂f_t = c_{t-1}
+    δa_t^g    = δc_t ⊙ i_t ⊙ (1 - g_t²)            ∂c_t/∂g_t = i_t
+    δa_t^o    = δh_t ⊙ tanh(c_t) ⊙ σ'(a_t^o)        ∂h_t/∂o_t = tanh(c_t)
+    δc_{t-1} += δc_t ⊙ f_t                          the cell state's path: scaled by f_t only
+    δh_{t-1} += δa_t W_hh
+
+The cell-state path ``δc_{t-1} = δc_t ⊙ f_t`` carries the error back through time without the
+repeated W_hh and activation derivative of a vanilla RNN: that is why an LSTM remembers.
+
+Everything on the right of those products except δh_t and δc_t is known after the forward pass,
+so ``prepare_backward`` forms it for all tokens at once and each reverse step is five fused ops.
+
+Shapes: B batch, H hidden, N tokens (T·B). W_ih (4H, I), W_hh (4H, H). The input half of a_t
+(``x_t W_ih^T + b_ih + b_hh``; both biases fold) is one matmul over all steps before the loop.
 """
 import torch
 
 N_STATES = 2          # (h, c)
 N_GATES = 4           # i, f, g, o
-FOLD_HH_BIAS = True   # b_hh adds to the pre-activation unchanged, so it joins b_ih outside the loop
+FOLD_HH_BIAS = True   # b_hh adds to a_t unchanged, so it joins b_ih outside the loop
 
 
 def alloc_cache(n, hidden, like):
     """Per-token buffers the backward needs: gate activations (N, 4H) and tanh(c_t) (N, H)."""
-    return {"acts": like.new_empty(n, 4 * hidden), "tanh_c": like.new_empty(n, hidden)}
+    return (like.new_empty(n, 4 * hidden), like.new_empty(n, hidden))
 
 
-def forward_step(gi, prev, w_hh, b_hh, cache, sl, out):
-    """One step. gi (b, 4H) input pre-activations; prev = (h_{t-1}, c_{t-1}) each (b, H).
-
-    Writes h_t into out[0][sl] and c_t into out[1][sl]; returns (h_t, c_t) as views of them.
-    """
-    h_prev, c_prev = prev
+def forward_step(gi, prev, w_hh_t, b_hh, cache, out):
+    """gi (b, 4H) input half of a_t; prev = (h_{t-1}, c_{t-1}); out = (h_t, c_t) views to fill."""
+    (h_prev, c_prev), (acts, tanh_c) = prev, cache
     H = h_prev.shape[1]
-    a = torch.addmm(gi, h_prev, w_hh.t(), out=cache["acts"][sl])   # (b, 4H) pre-activations
-    a[:, :2 * H].sigmoid_()                                          # i_t, f_t
-    a[:, 2 * H:3 * H].tanh_()                                        # g_t
-    a[:, 3 * H:].sigmoid_()                                          # o_t
+    a = torch.addmm(gi, h_prev, w_hh_t, out=acts)            # (b, 4H) a_t
+    a[:, :2 * H].sigmoid_()                                  # i_t, f_t
+    a[:, 2 * H:3 * H].tanh_()                                # g_t
+    a[:, 3 * H:].sigmoid_()                                  # o_t
     i, f, g, o = a.chunk(4, 1)
-    c = torch.mul(i, g, out=out[1][sl]).addcmul_(f, c_prev)         # c_t = f c_{t-1} + i g
-    tanh_c = torch.tanh(c, out=cache["tanh_c"][sl])
-    h = torch.mul(o, tanh_c, out=out[0][sl])                        # h_t = o tanh(c_t)
-    return h, c
+    c = torch.mul(i, g, out=out[1]).addcmul_(f, c_prev)      # c_t = f_t c_{t-1} + i_t g_t
+    torch.mul(o, torch.tanh(c, out=tanh_c), out=out[0])      # h_t = o_t tanh(c_t)
 
 
-def backward_step(dstate, prev, w_hh, cache, sl, dgi, dgh, out):
-    """Chain rule through one step. dstate = (dL/dh_t, dL/dc_t) each (b, H).
+def prepare_backward(cache, states, prev):
+    """The step-independent factors of the backward, for all N tokens at once."""
+    acts, tanh_c = cache
+    c_prev = prev[1]
+    N, H = tanh_c.shape
+    i, f, g, o = acts.chunk(4, 1)
+    M = acts.new_empty(N, 3, H)
+    torch.mul(g, i * (1 - i), out=M[:, 0])                   # δa^i / δc_t = g_t σ'(a^i)
+    torch.mul(c_prev, f * (1 - f), out=M[:, 1])              # δa^f / δc_t = c_{t-1} σ'(a^f)
+    torch.mul(i, 1 - g * g, out=M[:, 2])                     # δa^g / δc_t = i_t tanh'(a^g)
+    A_o = tanh_c * o * (1 - o)                               # δa^o / δh_t = tanh(c_t) σ'(a^o)
+    K = o * (1 - tanh_c * tanh_c)                            # ∂h_t/∂c_t = o_t (1 - tanh² c_t)
+    return (M, A_o, K, f)
 
-    Writes dL/d(pre-activations) (b, 4H) into dgi; returns (dL/dh_{t-1}, dL/dc_{t-1}).
-    """
-    dh, dc = dstate
-    _, c_prev = prev
-    a = cache["acts"][sl]
-    i, f, g, o = a.chunk(4, 1)
-    tanh_c = cache["tanh_c"][sl]
-    di, df, dg, do = dgi.chunk(4, 1)
-    torch.mul(dh, tanh_c, out=do)                                   # ∂h_t/∂o_t = tanh(c_t)
-    dc = (1 - tanh_c * tanh_c).mul_(o).mul_(dh).add_(dc)            # ∂h_t/∂c_t = o_t (1 - tanh² c_t)
-    torch.mul(dc, g, out=di)                                        # ∂c_t/∂i_t = g_t
-    torch.mul(dc, c_prev, out=df)                                   # ∂c_t/∂f_t = c_{t-1}
-    torch.mul(dc, i, out=dg)                                        # ∂c_t/∂g_t = i_t
-    dc_prev = dc.mul_(f)                                            # ∂c_t/∂c_{t-1} = f_t
-    # through the nonlinearities: σ' = σ(1 - σ), tanh' = 1 - tanh²
+
+def backward_step(dstate, pre, w_hh, dgi, dgh, dprev):
+    """dstate = (δh_t, δc_t) (b, H); writes δa_t into dgi (b, 4H); adds into dprev = (δh_{t-1}, δc_{t-1})."""
+    (dh, dc), (M, A_o, K, f) = dstate, pre
     H = dh.shape[1]
-    deriv = a - a * a                                               # σ' for i, f, o
-    torch.mul(g, g, out=deriv[:, 2 * H:3 * H]).neg_().add_(1)       # tanh' for g
-    dgi.mul_(deriv)
-    dh_prev = dgi @ w_hh                                            # ∂a_t/∂h_{t-1} = W_hh
-    return dh_prev, dc_prev
+    dc.addcmul_(dh, K)                                                   # δc_t += δh_t ∂h_t/∂c_t
+    torch.mul(dc.unsqueeze(1), M, out=dgi[:, :3 * H].unflatten(1, (3, H)))  # δa^i, δa^f, δa^g
+    torch.mul(dh, A_o, out=dgi[:, 3 * H:])                               # δa^o
+    dprev[1].addcmul_(dc, f)                                             # δc_{t-1} += δc_t f_t
+    dprev[0].addmm_(dgi, w_hh)                                           # δh_{t-1} += δa_t W_hh
 
 
-def reference_step(x_gi, state, w_hh, b_hh):
+def reference_step(gi, state, w_hh, b_hh):
     """The same step in plain autograd ops, written from the equations (the test oracle)."""
     h_prev, c_prev = state
-    a = x_gi + h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
+    a = gi + h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
     ai, af, ag, ao = a.chunk(4, 1)
     i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
     c = f * c_prev + i * g
-    h = o * torch.tanh(c)
-    return h, c
+    return o * torch.tanh(c), c

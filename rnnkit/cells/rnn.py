@@ -36,22 +36,21 @@ class VanillaCell:
         self.nonlinearity = nonlinearity
 
     def alloc_cache(self, n, hidden, like):
-        return {}  # h_t itself (the layer output) is all the backward needs
+        return ()  # h_t itself (the layer output) is all the backward needs
 
-    def forward_step(self, gi, prev, w_hh, b_hh, cache, sl, out):
-        """h_t = f(gi_t + h_{t-1} W_hh^T), written into out[0][sl]."""
-        a = torch.addmm(gi, prev[0], w_hh.t(), out=out[0][sl])     # (b, H) a_t
-        h = a.tanh_() if self.nonlinearity == "tanh" else a.relu_()
-        return (h,)
+    def forward_step(self, gi, prev, w_hh_t, b_hh, cache, out):
+        """h_t = f(gi_t + h_{t-1} W_hh^T), written into out[0]."""
+        a = torch.addmm(gi, prev[0], w_hh_t, out=out[0])           # (b, H) a_t
+        a.tanh_() if self.nonlinearity == "tanh" else a.relu_()
 
-    def backward_step(self, dstate, prev, w_hh, cache, sl, dgi, dgh, out):
-        (dh,) = dstate
-        h = out[0][sl]
-        if self.nonlinearity == "tanh":
-            torch.mul(h, h, out=dgi).neg_().add_(1).mul_(dh)        # ∂h_t/∂a_t = 1 - h_t²
-        else:
-            torch.mul(dh, h > 0, out=dgi)                           # ∂h_t/∂a_t = [a_t > 0]
-        return (dgi @ w_hh,)                                        # ∂a_t/∂h_{t-1} = W_hh
+    def prepare_backward(self, cache, states, prev):
+        """f'(a_t) for all tokens at once, from h_t."""
+        h = states[0]
+        return ((1 - h * h) if self.nonlinearity == "tanh" else (h > 0).to(h.dtype),)
+
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev):
+        torch.mul(dstate[0], pre[0], out=dgi)                       # δa_t = δh_t ⊙ f'(a_t)
+        dprev[0].addmm_(dgi, w_hh)                                  # δh_{t-1} += δa_t W_hh
 
     def reference_step(self, gi, state, w_hh, b_hh):
         """The same step in plain autograd ops (the test oracle)."""

@@ -130,7 +130,8 @@ class RNNBase(nn.Module):
             for d in range(self.num_directions):
                 i = layer * self.num_directions + d
                 h0 = tuple(s[i] for s in states)
-                out, last = run(self.cell, scheds[d], layer_in, *self._weights(layer, d), h0)
+                out, last = run(self.cell, scheds[d], layer_in, *self._weights(layer, d), h0,
+                                tag=(layer, d))
                 outs.append(out)
                 for k, f in enumerate(last):
                     finals[k].append(f)

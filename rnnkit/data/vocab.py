@@ -1,0 +1,76 @@
+"""Vocabularies for character- and word-level text: token <-> id, stored as plain lists."""
+import re
+from collections import Counter
+
+# word tokens keep the whitespace and punctuation between words, so decode(encode(s)) == s
+_WORD = re.compile(r"\w+|[^\w\s]|\s+")
+TOKENIZERS = {
+    "char": list,
+    "word": _WORD.findall,
+}
+UNK = "<unk>"
+
+
+def tokenize(text, kind="char"):
+    """Split text into tokens: characters (``"char"``) or words/punctuation/whitespace (``"word"``)."""
+    if kind not in TOKENIZERS:
+        raise ValueError(f"tokens must be one of {sorted(TOKENIZERS)}, got {kind!r}")
+    return TOKENIZERS[kind](text)
+
+
+class Vocab:
+    """An ordered list of tokens; ids are positions. ``kind`` is the tokenizer's name.
+
+    Tokens absent from the vocabulary map to ``<unk>`` when the vocabulary has one (word
+    vocabularies cut by ``max_size``), and raise a ``KeyError`` naming them otherwise.
+    """
+
+    def __init__(self, tokens, kind="char"):
+        if kind not in TOKENIZERS:
+            raise ValueError(f"tokens must be one of {sorted(TOKENIZERS)}, got {kind!r}")
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("vocabulary tokens must be unique")
+        self.kind = kind
+        self.itos = list(tokens)
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        self.unk = self.stoi.get(UNK)
+
+    @classmethod
+    def build(cls, text, kind="char", max_size=None):
+        """The vocabulary of ``text``, most frequent first (ties: first seen); ``max_size``
+        keeps the most frequent tokens and adds ``<unk>`` for the rest."""
+        counts = Counter(tokenize(text, kind))
+        tokens = [t for t, _ in counts.most_common()]
+        if max_size is not None and len(tokens) > max_size:
+            tokens = [UNK] + [t for t in tokens[: max_size - 1] if t != UNK]
+        return cls(tokens, kind)
+
+    def __len__(self):
+        return len(self.itos)
+
+    def __eq__(self, other):
+        return isinstance(other, Vocab) and (self.kind, self.itos) == (other.kind, other.itos)
+
+    def encode(self, text):
+        """text -> list of ids."""
+        ids = []
+        for tok in tokenize(text, self.kind):
+            i = self.stoi.get(tok, self.unk)
+            if i is None:
+                missing = sorted({t for t in tokenize(text, self.kind) if t not in self.stoi})
+                raise KeyError(f"{len(missing)} token(s) not in the vocabulary "
+                               f"({len(self)} {self.kind} tokens): {missing[:10]!r}")
+            ids.append(i)
+        return ids
+
+    def decode(self, ids):
+        """ids -> text (tokens joined with nothing: word tokens carry their own whitespace)."""
+        return "".join(self.itos[int(i)] for i in ids)
+
+    def to_dict(self):
+        """Plain data for a checkpoint (loads with ``torch.load(weights_only=True)``)."""
+        return {"kind": self.kind, "tokens": list(self.itos)}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["tokens"], d["kind"])
