@@ -33,7 +33,7 @@ class BPTT(torch.autograd.Function):
             bias = b_ih + b_hh if cell.FOLD_HH_BIAS else b_ih
             gi = torch.addmm(bias, x, w_ih.t())                              # (N, G·H)
         b_step = None if cell.FOLD_HH_BIAS else b_hh
-        w_hh_t = w_hh.t()
+        w_hh_t = w_hh.t().contiguous()    # (H, G·H): a contiguous operand makes the step's GEMM faster
         S = [x.new_empty(N, H) for _ in h0]                                  # states per token
         cache = cell.alloc_cache(N, H, x)
         gi_t, S_t, cache_t = _split(sched, gi), _split_all(sched, S), _split_all(sched, cache)

@@ -59,22 +59,22 @@ def prepare_backward(cache, states, prev):
     c_prev = prev[1]
     N, H = tanh_c.shape
     i, f, g, o = acts.chunk(4, 1)
-    M = acts.new_empty(N, 3, H)
+    M = acts.new_empty(N, 4, H)
     torch.mul(g, i * (1 - i), out=M[:, 0])                   # δa^i / δc_t = g_t σ'(a^i)
     torch.mul(c_prev, f * (1 - f), out=M[:, 1])              # δa^f / δc_t = c_{t-1} σ'(a^f)
     torch.mul(i, 1 - g * g, out=M[:, 2])                     # δa^g / δc_t = i_t tanh'(a^g)
-    A_o = tanh_c * o * (1 - o)                               # δa^o / δh_t = tanh(c_t) σ'(a^o)
+    torch.mul(tanh_c, o * (1 - o), out=M[:, 3])              # δa^o / δh_t = tanh(c_t) σ'(a^o)
     K = o * (1 - tanh_c * tanh_c)                            # ∂h_t/∂c_t = o_t (1 - tanh² c_t)
-    return (M, A_o, K, f)
+    return (M, K, f)
 
 
 def backward_step(dstate, pre, w_hh, dgi, dgh, dprev):
     """dstate = (δh_t, δc_t) (b, H); writes δa_t into dgi (b, 4H); adds into dprev = (δh_{t-1}, δc_{t-1})."""
-    (dh, dc), (M, A_o, K, f) = dstate, pre
+    (dh, dc), (M, K, f) = dstate, pre
     H = dh.shape[1]
     dc.addcmul_(dh, K)                                                   # δc_t += δh_t ∂h_t/∂c_t
-    torch.mul(dc.unsqueeze(1), M, out=dgi[:, :3 * H].unflatten(1, (3, H)))  # δa^i, δa^f, δa^g
-    torch.mul(dh, A_o, out=dgi[:, 3 * H:])                               # δa^o
+    da = torch.mul(dc.unsqueeze(1), M, out=dgi.view(-1, 4, H))           # δa^i, δa^f, δa^g (and o)
+    torch.mul(dh, M[:, 3], out=da[:, 3])                                 # δa^o = δh_t M^o: fix o
     dprev[1].addcmul_(dc, f)                                             # δc_{t-1} += δc_t f_t
     dprev[0].addmm_(dgi, w_hh)                                           # δh_{t-1} += δa_t W_hh
 

@@ -36,7 +36,7 @@ def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
 @torch.no_grad()
 def prime(model, ids, state=None):
     """Feed the prime ids (B, P) through ``step``; returns (logits of the last step (B, V), state)."""
-    ids = torch.as_tensor(ids, dtype=torch.long)
+    ids = torch.as_tensor(ids, dtype=torch.long).to(_device(model))
     if ids.dim() == 1:
         ids = ids[None]                                                      # (1, P)
     if ids.shape[1] == 0:

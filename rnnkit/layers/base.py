@@ -11,7 +11,7 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
@@ -91,13 +91,19 @@ class RNNBase(nn.Module):
         return s
 
     # ---------------------------------------------------------------- forward
-    def forward(self, input, hx=None):
+    def forward(self, input, hx=None, lengths=None):
         """input: (T, B, I), (B, T, I) if batch_first, (T, I) unbatched, or a PackedSequence.
 
         hx: initial state(s) (L·D, B, H) (or (L·D, H) unbatched); None means zeros. For LSTM a
         tuple (h_0, c_0). Returns ``output, h_n`` (``output, (h_n, c_n)`` for LSTM), where output
         is (T, B, D·H) (batch_first: (B, T, D·H)) or a PackedSequence like the input.
+
+        lengths (B,), optional (rnnkit only): the valid length of each padded sequence, in any
+        order. The same as packing the input first; the output comes back padded with zeros and
+        h_n holds each sequence's state at its own last step.
         """
+        if lengths is not None:
+            return self._forward_lengths(input, hx, lengths)
         packed = isinstance(input, PackedSequence)
         if packed:
             x, batch_sizes, sorted_idx, unsorted_idx = input
@@ -151,6 +157,24 @@ class RNNBase(nn.Module):
                 output = output.squeeze(1)
                 h_n = [h.squeeze(1) for h in h_n]
         return output, (tuple(h_n) if len(h_n) > 1 else h_n[0])
+
+    def _forward_lengths(self, input, hx, lengths):
+        if isinstance(input, PackedSequence) or not isinstance(input, torch.Tensor) or input.dim() != 3:
+            raise ValueError(f"{type(self).__name__}: lengths= needs a padded 3-D input tensor")
+        T, B = (input.shape[1], input.shape[0]) if self.batch_first else input.shape[:2]
+        lengths = torch.as_tensor(lengths)
+        if tuple(lengths.shape) != (B,):
+            raise ValueError(f"{type(self).__name__}: lengths must have shape ({B},) (one per "
+                             f"sequence), got {tuple(lengths.shape)}")
+        bad = ((lengths < 1) | (lengths > T)).nonzero()
+        if len(bad):
+            b = int(bad[0])
+            raise ValueError(f"{type(self).__name__}: lengths must lie in [1, {T}] (the padded "
+                             f"length), got {int(lengths[b])} at batch row {b}")
+        packed = pack_padded_sequence(input, lengths.cpu(), self.batch_first, enforce_sorted=False)
+        out, state = self.forward(packed, hx)
+        out, _ = pad_packed_sequence(out, self.batch_first, total_length=T)
+        return out, state
 
     def _check_features(self, x, dims):
         if x.shape[-1] != self.input_size:

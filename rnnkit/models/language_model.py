@@ -22,7 +22,7 @@ CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 @dataclass
 class LMConfig:
     """The model's shape; stored in checkpoints so sampling can rebuild the model alone."""
-    vocab_size: int = 0
+    vocab_size: int = 0     # V; 0 until a vocabulary fills it in
     cell: str = "lstm"      # lstm | gru | rnn
     layers: int = 2
     hidden: int = 256
@@ -32,7 +32,7 @@ class LMConfig:
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        for name in ("vocab_size", "layers", "hidden", "embed"):
+        for name in ("layers", "hidden", "embed"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LMConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
@@ -42,6 +42,8 @@ class LMConfig:
 class LanguageModel(nn.Module):
     def __init__(self, config):
         super().__init__()
+        if config.vocab_size < 1:
+            raise ValueError(f"LMConfig.vocab_size must be >= 1, got {config.vocab_size}")
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.embed)
         self.rnn = CELLS[config.cell](config.embed, config.hidden, config.layers,

@@ -1,0 +1,64 @@
+"""The plain-autograd oracle: the same equations stepped in a Python loop, autograd doing BPTT.
+
+Slow and obviously right: each step calls the cell's ``reference_step`` (written straight from
+its equations), padding is handled with a mask, and the reverse direction flips each sequence
+within its own length. Tests compare the hand-written BPTT against it; it is also the fallback to
+reach for when debugging a new cell.
+"""
+import torch
+
+from rnnkit.cells import CELLS
+
+
+def reverse_padded(x, lengths):
+    """Reverse each sequence of x (T, B, ·) within its own length; padding stays in place."""
+    T, B = x.shape[:2]
+    t = torch.arange(T, device=x.device).unsqueeze(1)                      # (T, 1)
+    L = lengths.to(x.device).unsqueeze(0)                                  # (1, B)
+    idx = torch.where(t < L, L - 1 - t, t)                                 # (T, B)
+    return x.gather(0, idx.unsqueeze(-1).expand_as(x))
+
+
+def run_direction(cell, x, lengths, h0, w_ih, w_hh, b_ih, b_hh):
+    """x (T, B, I) padded, lengths (B,), h0 tuple of (B, H). Returns out (T, B, H), finals."""
+    state = h0
+    outs = []
+    for t in range(x.shape[0]):
+        gi = x[t] @ w_ih.t() + (0 if b_ih is None else b_ih)
+        new = cell.reference_step(gi, state, w_hh, b_hh)
+        live = (t < lengths).to(x.dtype).unsqueeze(1)                       # (B, 1)
+        state = tuple(live * n + (1 - live) * s for n, s in zip(new, state))
+        outs.append(live * state[0])
+    return torch.stack(outs), state
+
+
+def reference_rnn(module, x, lengths=None, hx=None):
+    """Run an rnnkit/torch.nn RNN module's weights through the oracle.
+
+    x (T, B, I) time-major and padded; lengths (B,) or None for full length; hx as the module
+    takes it (or None). Returns (output (T, B, D·H), finals) with finals a tuple of (L·D, B, H).
+    Inter-layer dropout is not applied (compare in eval mode).
+    """
+    cell = CELLS[getattr(module, "mode")]
+    T, B = x.shape[:2]
+    lengths = torch.full((B,), T) if lengths is None else lengths
+    D, L, H = 2 if module.bidirectional else 1, module.num_layers, module.hidden_size
+    if hx is None:
+        hx = tuple(x.new_zeros(L * D, B, H) for _ in range(cell.N_STATES))
+    elif isinstance(hx, torch.Tensor):
+        hx = (hx,)
+    finals = [[] for _ in hx]
+    layer_in = x
+    for layer in range(L):
+        outs = []
+        for d in range(D):
+            sfx = f"l{layer}" + ("_reverse" if d else "")
+            w = [getattr(module, f"{k}_{sfx}", None) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h0 = tuple(h[layer * D + d] for h in hx)
+            inp = reverse_padded(layer_in, lengths) if d else layer_in
+            out, last = run_direction(cell, inp, lengths, h0, *w)
+            outs.append(reverse_padded(out, lengths) if d else out)
+            for k, s in enumerate(last):
+                finals[k].append(s)
+        layer_in = torch.cat(outs, -1)
+    return layer_in, tuple(torch.stack(f) for f in finals)

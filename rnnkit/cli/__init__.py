@@ -1,0 +1,1 @@
+"""The ``rnnkit`` command line: one thin module per subcommand."""

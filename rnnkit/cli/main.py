@@ -1,0 +1,40 @@
+"""Entry point of the ``rnnkit`` console script: argparse subcommands, each in its own module.
+
+    rnnkit data list | data fetch NAME
+    rnnkit train lm ...            (later: train classify | tag | forecast | seq2seq | cond)
+    rnnkit sample RUN ...
+    rnnkit demo --minutes N
+"""
+import argparse
+import sys
+
+from rnnkit.cli import data, demo, sample, train
+
+COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent networks for PyTorch: "
+                                     "train and sample language models, and more.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from rnnkit.data import DataError
+    from rnnkit.train import CheckpointError
+    try:
+        return args.run(args) or 0
+    except (DataError, CheckpointError) as e:
+        print(f"rnnkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nrnnkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

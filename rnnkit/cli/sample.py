@@ -1,0 +1,47 @@
+"""``rnnkit sample RUN``: stream text from a trained language model."""
+import sys
+from pathlib import Path
+
+from rnnkit.decode import sample
+from rnnkit.train.lm import load_lm
+
+
+def add_parser(sub):
+    p = sub.add_parser("sample", help="generate text from a trained language model")
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--length", type=int, default=500, help="tokens to generate")
+    p.add_argument("--temperature", type=float, default=0.8, help="0: greedy")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--last", action="store_true", help="use last.pt instead of best.pt")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    path = args.run / "last.pt" if args.last and args.run.is_dir() else args.run
+    model, vocab = load_lm(path)
+    write(generate(model, vocab, args.prime, args.length, args.temperature, args.top_k,
+                   args.top_p, args.seed))
+    return 0
+
+
+def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=None, seed=None):
+    """Yield the prime, then each generated token as text."""
+    try:
+        ids = vocab.encode(prime)
+    except KeyError as e:
+        raise SystemExit(f"rnnkit: --prime {prime!r}: {e.args[0]}") from None
+    if not ids:
+        raise SystemExit("rnnkit: --prime must not be empty")
+    yield prime
+    for x in sample(model, ids, length, temperature, top_k, top_p, seed):   # x (1,)
+        yield vocab.decode(x)
+
+
+def write(pieces, out=sys.stdout):
+    for piece in pieces:
+        out.write(piece)
+        out.flush()
+    out.write("\n")

@@ -1,0 +1,7 @@
+"""Training: the task-agnostic loop, its callbacks, the checkpoint format, and the LM task."""
+from rnnkit.train.callbacks import Checkpointer, ProgressBar
+from rnnkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rnnkit.train.trainer import TrainConfig, Trainer
+
+__all__ = ["Checkpointer", "ProgressBar", "CheckpointError", "load_checkpoint", "save_checkpoint",
+           "TrainConfig", "Trainer"]

@@ -1,0 +1,113 @@
+"""Trainer callbacks: a tqdm progress bar, and the run folder (checkpoints, metric files, plot).
+
+A callback is any object with some of ``on_train_start(trainer)``, ``on_log(trainer, stats)``,
+``on_eval(trainer, metrics)`` and ``on_train_end(trainer, summary)``.
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rnnkit.train.checkpoint import atomic_write, save_checkpoint
+
+
+class ProgressBar:
+    """tqdm bar over steps (or seconds, for a time-limited run) with loss, tokens/s and grad norm;
+    evaluations are printed above it."""
+
+    def __init__(self, file=None, disable=False):
+        self.file, self.disable = file, disable
+        self.bar = None
+
+    def on_train_start(self, trainer):
+        c = trainer.config
+        self.by_time = not c.max_steps or (c.max_minutes and c.max_steps > 10**7)
+        total = round(60 * c.max_minutes) if self.by_time else c.max_steps
+        done = round(trainer.seconds()) if self.by_time else trainer.step
+        self.bar = tqdm(total=total, initial=done, unit="s" if self.by_time else "step",
+                        file=self.file, disable=self.disable, dynamic_ncols=True)
+        self._mark = (time.perf_counter(), trainer.tokens)
+
+    def on_log(self, trainer, stats):
+        now = time.perf_counter()
+        t0, tok0 = self._mark
+        self._mark = (now, trainer.tokens)
+        loss = stats["loss_sum"] / max(stats["count"], 1)
+        norm = stats["norms"][-1] if stats["norms"] else math.nan
+        self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{(trainer.tokens - tok0) / (now - t0):,.0f}",
+                             gnorm=f"{norm:.2f}", lr=f"{trainer.optimizer.param_groups[0]['lr']:.2e}",
+                             refresh=False)
+        self.bar.update((round(trainer.seconds()) if self.by_time else trainer.step) - self.bar.n)
+
+    def on_eval(self, trainer, m):
+        unit = getattr(trainer.task, "unit", "token")
+        text = (f"step {m['step']}: train {m['train_loss']:.4f}, val {m['val_loss']:.4f} nats/{unit}")
+        if "val_bits" in m:
+            text += f", {m['val_bits']:.4f} bits/{unit}, ppl {m['val_ppl']:.3f}"
+        text += f", grad norm {m['grad_norm']:.2f} (max {m['grad_norm_max']:.2f})"
+        self.bar.write(text + (" *" if m["best"] else ""), file=self.file)
+
+    def on_train_end(self, trainer, summary):
+        self.bar.close()
+
+
+class Checkpointer:
+    """Keeps the run folder: ``last.pt`` and ``best.pt`` at every evaluation, ``metrics.jsonl``
+    (one line per evaluation), and at the end ``metrics.json`` and ``loss.png``."""
+
+    def __init__(self, out_dir):
+        self.out = Path(out_dir)
+
+    def on_train_start(self, trainer):
+        self.out.mkdir(parents=True, exist_ok=True)
+        log = self.out / "metrics.jsonl"
+        if log.exists():   # resumed: drop lines written after the checkpoint we continue from
+            keep = "".join(json.dumps(r) + "\n" for r in read_metrics(log) if r["step"] <= trainer.step)
+            atomic_write(log, lambda f: f.write(keep.encode()))
+
+    def on_eval(self, trainer, metrics):
+        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+        state = trainer.state_dict()
+        save_checkpoint(self.out / "last.pt", state)
+        if metrics["best"]:
+            save_checkpoint(self.out / "best.pt", state)
+
+    def on_train_end(self, trainer, summary):
+        text = json.dumps(summary, indent=2) + "\n"
+        atomic_write(self.out / "metrics.json", lambda f: f.write(text.encode()))
+        plot_losses(self.out / "metrics.jsonl", self.out / "loss.png",
+                    unit=getattr(trainer.task, "unit", "token"))
+
+
+def read_metrics(path):
+    """The evaluation lines of a metrics.jsonl file (a torn last line, from a crash, is ignored)."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return rows
+
+
+def plot_losses(metrics_path, png_path, unit="token"):
+    """Train and validation loss against tokens seen, written atomically as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics_path)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = [r["tokens"] for r in rows]
+    ax.plot(x, [r["train_loss"] for r in rows], label="train")
+    ax.plot(x, [r["val_loss"] for r in rows], label="validation")
+    ax.set_xlabel(f"{unit}s seen")
+    ax.set_ylabel(f"loss (nats/{unit})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(png_path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)

@@ -1,0 +1,203 @@
+"""The one training loop every rnnkit task model uses: lr, forward, backward, clip, step, log, save.
+
+The loop knows nothing about language models, classifiers or translators. A *task* plugs in
+through this small protocol (duck-typed; no base class needed)::
+
+    task.model                     the nn.Module whose parameters are trained
+    task.train_batch(step) -> b    the batch for global step ``step`` (0, 1, 2, ...); deterministic
+                                   in ``step`` so that a resumed run continues with the right batch
+    task.loss(b) -> (loss, count)  mean loss over the batch (a scalar tensor with its graph) and the
+                                   number of predictions it averages (tokens, sequences, ...); count
+                                   feeds the tokens/s figure and "tokens seen"
+    task.evaluate() -> dict        validation metrics; must hold "val_loss" (lower is better, used
+                                   to pick the best checkpoint). Called under model.eval() and
+                                   torch.no_grad().
+
+Optional hooks, used when present:
+
+    task.state_dict() / task.load_state_dict(d)   extra resumable state (plain data), e.g. the
+                                   language model's hidden state carried across batches
+    task.checkpoint_extras() -> dict   stored in every checkpoint: what is needed to use the model
+                                   without the task (model config, vocabulary, run settings)
+    task.unit                      what ``count`` counts ("char", "word", "sequence"), for display
+
+Stateful extras such as carrying a hidden state across truncated-BPTT batches live inside the
+task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric files are callbacks
+(:mod:`rnnkit.train.callbacks`). A step whose loss or gradient norm is not finite is skipped with a
+warning and counted in ``skipped_steps``.
+"""
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import torch
+
+from rnnkit.train.checkpoint import load_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100     # linear warm-up from 0 ...
+    min_lr_ratio: float = 0.1   # ... then cosine decay to lr·min_lr_ratio at the step or time limit
+    clip: float = 5.0           # max global gradient norm (torch.nn.utils.clip_grad_norm_); 0: off
+    max_steps: int = 0          # 0: no step limit (then max_minutes must be set)
+    max_minutes: float = 0.0    # 0: no time limit; counts the whole run, resumed parts included
+    eval_every: int = 200
+    log_every: int = 10
+    seed: int = 1337
+
+    def __post_init__(self):
+        if self.max_steps <= 0 and self.max_minutes <= 0:
+            raise ValueError("set max_steps or max_minutes (both are 0: the run would never end)")
+        if self.lr <= 0 or self.eval_every < 1 or self.log_every < 1 or self.clip < 0:
+            raise ValueError(f"need lr > 0, eval_every >= 1, log_every >= 1, clip >= 0; got "
+                             f"{self.lr}, {self.eval_every}, {self.log_every}, {self.clip}")
+
+
+class Trainer:
+    def __init__(self, task, config, callbacks=()):
+        self.task, self.config, self.callbacks = task, config, list(callbacks)
+        self.model = task.model
+        self.step = self.tokens = self.skipped_steps = 0
+        self.best_val = math.inf
+        self.elapsed = 0.0          # seconds trained so far, over all resumed parts
+        self._t0 = None
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self._resumed = False
+        self.last_eval = {}
+
+    # ------------------------------------------------------------ schedule and limits
+    def progress(self):
+        """Fraction of the run done: the further along of the step and the time limits."""
+        c = self.config
+        by_steps = self.step / c.max_steps if c.max_steps else 0.0
+        by_time = self.seconds() / (60 * c.max_minutes) if c.max_minutes else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def lr_factor(self, _):
+        c = self.config
+        warm = min(1.0, (self.step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
+        cos = 0.5 * (1 + math.cos(math.pi * self.progress()))
+        return warm * (c.min_lr_ratio + (1 - c.min_lr_ratio) * cos)
+
+    def seconds(self):
+        return self.elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)
+
+    def done(self):
+        return self.progress() >= 1.0
+
+    # ------------------------------------------------------------ the loop
+    def fit(self):
+        """Train until the step or time limit; returns the summary (also given to callbacks)."""
+        if not self._resumed:   # a resumed run continues the saved random stream instead
+            torch.manual_seed(self.config.seed)
+        self._t0 = time.perf_counter()
+        self._emit("on_train_start")
+        stats = self._new_stats()
+        while not self.done():
+            self.train_step(stats)
+            if self.step % self.config.log_every == 0:
+                self._emit("on_log", dict(stats))
+            if self.step % self.config.eval_every == 0 or self.done():
+                self.evaluate(stats)
+                stats = self._new_stats()
+        if self.last_eval.get("step") != self.step:
+            self.evaluate(stats)
+        self.elapsed, self._t0 = self.seconds(), None
+        summary = self.summary()
+        self._emit("on_train_end", summary)
+        return summary
+
+    def train_step(self, stats):
+        self.model.train()
+        loss, count = self.task.loss(self.task.train_batch(self.step))
+        self.optimizer.zero_grad(set_to_none=True)
+        norm = math.nan
+        if torch.isfinite(loss):
+            loss.backward()
+            max_norm = self.config.clip or math.inf
+            norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        if math.isfinite(norm):
+            self.optimizer.step()
+            stats["loss_sum"] += loss.item() * count
+            stats["count"] += count
+            stats["norms"].append(norm)
+        else:
+            self.skipped_steps += 1
+            warnings.warn(f"step {self.step}: non-finite {'loss' if not torch.isfinite(loss) else 'gradient'}"
+                          f" ({loss.item():.4g}); step skipped ({self.skipped_steps} so far)")
+        self.step += 1
+        self.tokens += count
+        self.scheduler.step()
+        stats["steps"] += 1
+
+    @torch.no_grad()
+    def evaluate(self, stats):
+        was = self.model.training
+        self.model.eval()
+        metrics = dict(self.task.evaluate())
+        self.model.train(was)
+        if "val_loss" not in metrics:
+            raise KeyError(f"task.evaluate() must return 'val_loss', got keys {sorted(metrics)}")
+        norms = stats["norms"]
+        metrics = {"step": self.step, "tokens": self.tokens, "seconds": round(self.seconds(), 2),
+                   "lr": self.optimizer.param_groups[0]["lr"],
+                   "train_loss": stats["loss_sum"] / max(stats["count"], 1),
+                   "grad_norm": sum(norms) / len(norms) if norms else math.nan,
+                   "grad_norm_max": max(norms, default=math.nan),
+                   "skipped_steps": self.skipped_steps, **metrics}
+        metrics["best"] = metrics["val_loss"] < self.best_val
+        self.best_val = min(self.best_val, metrics["val_loss"])
+        self.last_eval = metrics
+        self._emit("on_eval", metrics)
+        return metrics
+
+    @staticmethod
+    def _new_stats():
+        return {"loss_sum": 0.0, "count": 0, "norms": [], "steps": 0}
+
+    def _emit(self, event, *args):
+        for cb in self.callbacks:
+            getattr(cb, event, lambda *a: None)(self, *args)
+
+    def summary(self):
+        return {"best_val_loss": self.best_val, "final_val_loss": self.last_eval.get("val_loss"),
+                "steps": self.step, "tokens_seen": self.tokens, "wall_seconds": round(self.seconds(), 2),
+                "skipped_steps": self.skipped_steps}
+
+    # ------------------------------------------------------------ checkpoint state
+    def state_dict(self):
+        """Everything a resumed run needs, as plain data (see :mod:`rnnkit.train.checkpoint`)."""
+        task = self.task
+        return {"model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
+                            "best_val": self.best_val, "skipped_steps": self.skipped_steps},
+                "train_config": asdict(self.config),
+                "task": task.state_dict() if hasattr(task, "state_dict") else {},
+                "rng": torch.get_rng_state(),
+                **(task.checkpoint_extras() if hasattr(task, "checkpoint_extras") else {})}
+
+    def load_state_dict(self, ckpt):
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
+        t = ckpt["trainer"]
+        self.step, self.tokens, self.elapsed = t["step"], t["tokens"], t["elapsed"]
+        self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
+        if hasattr(self.task, "load_state_dict"):
+            self.task.load_state_dict(ckpt["task"])
+        torch.set_rng_state(ckpt["rng"])
+
+    def resume(self, path):
+        """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`."""
+        self.load_state_dict(load_checkpoint(path))
+        self._resumed = True
+        return self
