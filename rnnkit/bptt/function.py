@@ -66,14 +66,14 @@ class BPTT(torch.autograd.Function):
         dGh = dG if cell.FOLD_HH_BIAS else x.new_empty(N, GH)    # dL/d(recurrent half of a_t)
         dS_t, pre_t, dG_t, dGh_t = _split_all(sched, dS), _split_all(sched, pre), \
             _split(sched, dG), _split(sched, dGh)
-        rec = telemetry.current()
         for t in reversed(sched.order):
             dprev = tuple(sched.prev_grad(t, d, h) for d, h in zip(dS_t, dh0))
             cell.backward_step(_at(dS_t, t), _at(pre_t, t), w_hh, dG_t[t], dGh_t[t], dprev)
             for d, steps, h in zip(dprev, dS_t, dh0):
                 sched.scatter_prev_grad(t, d, steps, h)
-            if rec is not None:
-                rec.record(ctx.tag, t, _at(dS_t, t))
+        rec = telemetry.current()
+        if rec is not None:   # dS now holds the total dL/dstate of every token
+            rec.record(ctx.tag, sched, dS)
 
         need = ctx.needs_input_grad
         dx = dG @ w_ih if need[3] else None                                  # (N, I)

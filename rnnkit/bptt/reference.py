@@ -19,25 +19,32 @@ def reverse_padded(x, lengths):
     return x.gather(0, idx.unsqueeze(-1).expand_as(x))
 
 
-def run_direction(cell, x, lengths, h0, w_ih, w_hh, b_ih, b_hh):
-    """x (T, B, I) padded, lengths (B,), h0 tuple of (B, H). Returns out (T, B, H), finals."""
+def run_direction(cell, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, keep=None):
+    """x (T, B, I) padded, lengths (B,), h0 tuple of (B, H). Returns out (T, B, H), finals.
+
+    keep: a list to append each step's new state tuple to (for gradient hooks in tests).
+    """
     state = h0
     outs = []
     for t in range(x.shape[0]):
         gi = x[t] @ w_ih.t() + (0 if b_ih is None else b_ih)
         new = cell.reference_step(gi, state, w_hh, b_hh)
         live = (t < lengths).to(x.dtype).unsqueeze(1)                       # (B, 1)
+        if keep is not None:
+            keep.append(new)
         state = tuple(live * n + (1 - live) * s for n, s in zip(new, state))
         outs.append(live * state[0])
     return torch.stack(outs), state
 
 
-def reference_rnn(module, x, lengths=None, hx=None):
+def reference_rnn(module, x, lengths=None, hx=None, keep=None):
     """Run an rnnkit/torch.nn RNN module's weights through the oracle.
 
     x (T, B, I) time-major and padded; lengths (B,) or None for full length; hx as the module
     takes it (or None). Returns (output (T, B, D·H), finals) with finals a tuple of (L·D, B, H).
-    Inter-layer dropout is not applied (compare in eval mode).
+    Inter-layer dropout is not applied (compare in eval mode). keep: a dict that receives each
+    layer-direction's per-step states, keyed "l{layer}" / "l{layer}_reverse" (the reverse
+    direction's list is in processing order, last time step first).
     """
     cell = CELLS[getattr(module, "mode")]
     T, B = x.shape[:2]
@@ -56,7 +63,8 @@ def reference_rnn(module, x, lengths=None, hx=None):
             w = [getattr(module, f"{k}_{sfx}", None) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             h0 = tuple(h[layer * D + d] for h in hx)
             inp = reverse_padded(layer_in, lengths) if d else layer_in
-            out, last = run_direction(cell, inp, lengths, h0, *w)
+            steps = None if keep is None else keep.setdefault(sfx, [])
+            out, last = run_direction(cell, inp, lengths, h0, *w, keep=steps)
             outs.append(reverse_padded(out, lengths) if d else out)
             for k, s in enumerate(last):
                 finals[k].append(s)

@@ -1,7 +1,72 @@
-"""Opt-in recording of the error signal dL/dstate_t inside the hand-written backward."""
+"""Gradient telemetry: the error signal ||dL/dh_t|| (and ||dL/dc_t||) that BPTT carries back in time.
+
+The hand-written backward accumulates dL/dstate for every token in one buffer per state, so once
+its reverse loop ends the per-step norms are one vectorised reduction: recording costs no extra
+forward or backward pass, and when no recorder is active the backward pays one global read.
+
+    with rnnkit.record_gradients(model) as rec:
+        loss.backward()
+    rec.norms["rnn.l0"]["h"]        # model.rnn's first layer: tensor (T,): ||dL/dh_t||, over the batch, for t = 0..T-1
+
+dL/dh_t here is the total derivative (through the output at t and through every later step);
+for an LSTM dL/dc_t likewise includes the path through h_t. Norms are Frobenius norms over the
+batch rows active at t and the H units.
+"""
+import torch
+
 _active = None
+
+STATE_NAMES = {1: ("h",), 2: ("h", "c")}
 
 
 def current():
-    """The active recorder, or None (the common case: one global read per backward)."""
+    """The active recorder, or None (the common case)."""
     return _active
+
+
+class GradientRecorder:
+    """Collects per-step gradient norms from every rnnkit layer that runs backward while active.
+
+    model: optional module whose submodule names label the records ("encoder.rnn.l0_reverse";
+    "l0" for the model itself); layers outside it are labelled by class name ("lstm.l0"). A layer that runs several times before the
+    backward (a decoder stepped in a loop) gets one record per run, in ``runs[key]``.
+    """
+
+    def __init__(self, model=None):
+        self._names = {id(m): n for n, m in model.named_modules()} if model is not None else {}
+        self.runs = {}
+
+    def __enter__(self):
+        global _active
+        if _active is not None:
+            raise RuntimeError("a GradientRecorder is already active")
+        _active = self
+        return self
+
+    def __exit__(self, *exc):
+        global _active
+        _active = None
+        return False
+
+    def record(self, tag, sched, dS):
+        module, layer, direction = tag if tag is not None else (None, 0, 0)
+        name = self._names.get(id(module), type(module).__name__.lower())
+        key = (f"{name}." if name else "") + f"l{layer}" + ("_reverse" if direction else "")
+        per_state = {}
+        for sname, d in zip(STATE_NAMES[len(dS)], dS):
+            if sched.uniform:
+                n = torch.linalg.vector_norm(d.detach().view(sched.T, sched.B, -1), dim=(1, 2))
+            else:
+                n = torch.stack([torch.linalg.vector_norm(p) for p in d.detach().split(sched.sizes)])
+            per_state[sname] = n                                        # (T,)
+        self.runs.setdefault(key, []).append(per_state)
+
+    @property
+    def norms(self):
+        """The last run of each layer-direction: {key: {"h": (T,), "c": (T,)}}."""
+        return {k: v[-1] for k, v in self.runs.items()}
+
+
+def record_gradients(model=None):
+    """Context manager: ``with record_gradients(model) as rec: loss.backward()``."""
+    return GradientRecorder(model)

@@ -137,7 +137,7 @@ class RNNBase(nn.Module):
                 i = layer * self.num_directions + d
                 h0 = tuple(s[i] for s in states)
                 out, last = run(self.cell, scheds[d], layer_in, *self._weights(layer, d), h0,
-                                tag=(layer, d))
+                                tag=(self, layer, d))
                 outs.append(out)
                 for k, f in enumerate(last):
                     finals[k].append(f)

@@ -1,0 +1,45 @@
+"""Recorded ||dL/dh_t||, ||dL/dc_t|| equal autograd's on the plain-autograd oracle."""
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.bptt.reference import reference_rnn
+
+from helpers import MODES, loss_of
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_recorded_norms_match_autograd_hooks_on_reference(mode):
+    cls, _, extra = MODES[mode]
+    m = cls(3, 4, num_layers=2, bidirectional=True, **extra).double()
+    T, B = 6, 2
+    x = torch.randn(T, B, 3, dtype=torch.float64)
+    with rnnkit.record_gradients(m) as rec:
+        loss_of(*m(x)).backward()
+
+    keep = {}
+    out, finals = reference_rnn(m, x, keep=keep)
+    for steps in keep.values():
+        for state in steps:
+            for s in state:
+                s.retain_grad()
+    loss_of(out, finals if len(finals) > 1 else finals[0]).backward()
+    assert set(rec.norms) == set(keep)
+    for sfx, steps in keep.items():
+        if sfx.endswith("_reverse"):
+            steps = steps[::-1]                 # processing order -> time order
+        for k, name in enumerate(("h", "c")[: len(steps[0])]):
+            want = torch.stack([torch.linalg.vector_norm(s[k].grad) for s in steps])
+            torch.testing.assert_close(rec.norms[sfx][name], want)
+
+
+def test_recorder_off_records_nothing_and_labels_submodules():
+    net = torch.nn.Sequential(rnnkit.GRU(3, 4))
+    x = torch.randn(5, 2, 3)
+    net[0](x)[0].sum().backward()                  # no recorder: nothing to check but no error
+    with rnnkit.record_gradients(net) as rec:
+        net[0](x)[0].sum().backward()
+    assert list(rec.norms) == ["0.l0"] and rec.norms["0.l0"]["h"].shape == (5,)
+    with pytest.raises(RuntimeError, match="already active"):
+        with rnnkit.record_gradients(), rnnkit.record_gradients():
+            pass
