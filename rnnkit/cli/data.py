@@ -7,11 +7,11 @@ def add_parser(sub):
     p = sub.add_parser("data", help="list and fetch named data sets")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     ls = dsub.add_parser("list", help="list the named data sets and whether they are cached")
-    ls.set_defaults(run=run_list)
+    ls.set_defaults(func=run_list)
     f = dsub.add_parser("fetch", help="download a data set into the cache and verify it")
     f.add_argument("name", choices=sorted(DATASETS))
     f.add_argument("--force", action="store_true", help="download again even if cached")
-    f.set_defaults(run=run_fetch)
+    f.set_defaults(func=run_fetch)
 
 
 def run_list(args):

@@ -18,7 +18,7 @@ def add_parser(sub):
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (replaced)")
     p.add_argument("--length", type=int, default=700, help="characters to generate")
     p.add_argument("--seed", type=int, default=1)
-    p.set_defaults(run=run)
+    p.set_defaults(func=run)
 
 
 def run(args):

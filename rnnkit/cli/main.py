@@ -27,7 +27,7 @@ def main(argv=None):
     from rnnkit.data import DataError
     from rnnkit.train import CheckpointError
     try:
-        return args.run(args) or 0
+        return args.func(args) or 0
     except (DataError, CheckpointError) as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ def add_parser(sub):
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--last", action="store_true", help="use last.pt instead of best.pt")
-    p.set_defaults(run=run)
+    p.set_defaults(func=run)
 
 
 def run(args):
@@ -40,7 +40,8 @@ def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=Non
         yield vocab.decode(x)
 
 
-def write(pieces, out=sys.stdout):
+def write(pieces, out=None):
+    out = out or sys.stdout
     for piece in pieces:
         out.write(piece)
         out.flush()

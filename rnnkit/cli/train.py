@@ -22,7 +22,7 @@ def add_parser(sub):
                             "training flags given here override its training settings")
         t.add_argument("--quiet", action="store_true", help="no progress bar")
         add_flags(t)
-        t.set_defaults(run=run)
+        t.set_defaults(func=run)
 
 
 def add_lm_flags(p):

@@ -1,0 +1,47 @@
+"""Vocabularies: round trips for characters and words, English and Chinese, and plain storage."""
+import pytest
+
+from rnnkit.data import Vocab, tokenize
+
+from lm_fixtures import CHINESE, ENGLISH
+
+
+@pytest.mark.parametrize("text", [ENGLISH, CHINESE, "naïve café — ünïcödé ✓\n"])
+@pytest.mark.parametrize("kind", ["char", "word"])
+def test_round_trip(text, kind):
+    vocab = Vocab.build(text, kind)
+    assert vocab.decode(vocab.encode(text)) == text
+
+
+def test_chinese_chars_are_single_tokens():
+    vocab = Vocab.build(CHINESE)
+    assert len(vocab.encode("床前明月光")) == 5
+    assert "月" in vocab.stoi
+
+
+def test_word_tokens_keep_whitespace_and_punctuation():
+    assert tokenize("Hello,  world!\n", "word") == ["Hello", ",", "  ", "world", "!", "\n"]
+
+
+def test_most_frequent_first_and_max_size_adds_unk():
+    vocab = Vocab.build("a a a b b c", "word", max_size=3)
+    assert vocab.itos[0] == "<unk>" and vocab.itos[1:] == [" ", "a"]
+    assert vocab.decode(vocab.encode("a c")) == "a <unk>"
+
+
+def test_unknown_token_without_unk_names_it():
+    vocab = Vocab.build("abc")
+    with pytest.raises(KeyError, match="'z'"):
+        vocab.encode("abz")
+
+
+def test_to_dict_is_plain_and_round_trips():
+    vocab = Vocab.build(CHINESE)
+    d = vocab.to_dict()
+    assert set(d) == {"kind", "tokens"} and all(isinstance(t, str) for t in d["tokens"])
+    assert Vocab.from_dict(d) == vocab
+
+
+def test_unknown_tokenizer_rejected():
+    with pytest.raises(ValueError, match="tokens must be one of"):
+        Vocab.build("abc", "bpe")

@@ -1,0 +1,59 @@
+"""The ``rnnkit`` command line end to end on a tiny corpus: data list, train lm, resume, sample."""
+import json
+
+import pytest
+
+from rnnkit.cli.main import main
+
+from lm_fixtures import CHINESE, write_corpus
+
+TINY = ["--seq-len", "16", "--batch", "4", "--layers", "1", "--hidden", "32", "--embed", "16",
+        "--eval-every", "10", "--warmup-steps", "0", "--lr", "0.01", "--quiet"]
+
+
+def test_train_resume_and_sample_chinese(tmp_path, capsys):
+    corpus = write_corpus(tmp_path, CHINESE)
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(out), "--max-steps", "10",
+                 *TINY]) == 0
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "20", "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 20
+    capsys.readouterr()
+    args = ["sample", str(out), "--prime", "床前", "--length", "30", "--seed", "1", "--top-k", "5"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first and first.startswith("床前") and len(first) == 33
+    assert main(["sample", str(out), "--prime", "床", "--temperature", "0", "--length", "5"]) == 0
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    corpus = write_corpus(tmp_path)
+    out = tmp_path / "run"
+    main(["train", "lm", "--data", str(corpus), "--out", str(out), "--max-steps", "1", *TINY])
+    with pytest.raises(SystemExit, match="--resume"):
+        main(["train", "lm", "--data", str(corpus), "--out", str(out), "--max-steps", "1", *TINY])
+
+
+def test_bad_corpus_and_checkpoint_are_clear_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00binary")
+    assert main(["train", "lm", "--data", str(bad), "--out", str(tmp_path / "r"), *TINY]) == 2
+    assert f"{bad}:1: looks like a binary file" in capsys.readouterr().err
+    ckpt = tmp_path / "broken.pt"
+    ckpt.write_bytes(b"not a checkpoint")
+    assert main(["sample", str(ckpt)]) == 2
+    assert f"{ckpt}: not a readable rnnkit checkpoint" in capsys.readouterr().err
+
+
+def test_bad_flag_values_named(tmp_path):
+    with pytest.raises(SystemExit, match="cell must be one of"):
+        main(["train", "lm", "--data", "x", "--out", str(tmp_path), "--cell", "tcn"])
+    with pytest.raises(SystemExit):
+        main(["train", "lm", "--out", str(tmp_path), "--layers", "two"])
+
+
+def test_data_list_names_the_sets(capsys):
+    main(["data", "list"])
+    out = capsys.readouterr().out
+    assert "shakespeare" in out and "tang300" in out

@@ -1,0 +1,97 @@
+"""Training: loss falls, checkpoints reproduce samples, resume continues exactly, bad steps skip."""
+import json
+import math
+
+import pytest
+import torch
+
+from rnnkit.decode import sample
+from rnnkit.train import Checkpointer, Trainer
+from rnnkit.train.lm import build_lm_task, load_lm
+
+from lm_fixtures import CHINESE, tiny_configs, write_corpus
+
+
+def train(tmp_path, corpus, out="run", callbacks=(), **cfg):
+    data, model, tcfg = tiny_configs(corpus, **cfg)
+    torch.manual_seed(tcfg.seed)
+    task = build_lm_task(data, model, log=lambda *a: None)
+    trainer = Trainer(task, tcfg, [Checkpointer(tmp_path / out), *callbacks])
+    return trainer, trainer.fit()
+
+
+def test_loss_falls_and_run_folder_is_complete(tmp_path):
+    trainer, summary = train(tmp_path, write_corpus(tmp_path))
+    rows = [json.loads(l) for l in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30]
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"] < math.log(trainer.task.model.config.vocab_size)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert {"val_bits", "val_ppl", "grad_norm", "lr", "tokens"} <= set(rows[0])
+    final = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert final["steps"] == 30
+    assert final["tokens_seen"] == sum(trainer.task.train[i][1].numel() for i in range(30))
+    assert final["best_val_loss"] == min(r["val_loss"] for r in rows)
+    for name in ("best.pt", "last.pt", "loss.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+
+
+def test_save_load_gives_identical_samples(tmp_path):
+    trainer, _ = train(tmp_path, write_corpus(tmp_path, CHINESE))
+    model, vocab = load_lm(tmp_path / "run/last.pt")
+    prime = vocab.encode("床前")
+    a = list(sample(trainer.task.model, prime, 40, 1.0, top_k=5, seed=7))
+    b = list(sample(model, prime, 40, 1.0, top_k=5, seed=7))
+    assert torch.equal(torch.cat(a), torch.cat(b))
+    assert all(ch in CHINESE for ch in vocab.decode(torch.cat(b)))
+
+
+class Interrupt:
+    def __init__(self, at):
+        self.at = at
+
+    def on_eval(self, trainer, metrics):
+        if metrics["step"] == self.at:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    corpus = write_corpus(tmp_path)
+    full, _ = train(tmp_path, corpus, out="full")
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, corpus, out="cut", callbacks=[Interrupt(at=20)])
+    data, model, tcfg = tiny_configs(corpus)
+    task = build_lm_task(data, model, log=lambda *a: None)
+    resumed = Trainer(task, tcfg, [Checkpointer(tmp_path / "cut")]).resume(tmp_path / "cut/last.pt")
+    assert resumed.step == 20
+    resumed.fit()
+    for (name, p), q in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(p, q, msg=name)
+    steps = [json.loads(l)["step"] for l in (tmp_path / "cut/metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30]
+
+
+class NaNOnce:
+    """Wraps a task so that one step's loss is NaN."""
+
+    def __init__(self, task, bad_step):
+        self.task, self.bad_step, self.model, self.n = task, bad_step, task.model, 0
+
+    def train_batch(self, step):
+        return self.task.train_batch(step)
+
+    def loss(self, batch):
+        loss, count = self.task.loss(batch)
+        self.n += 1
+        return (loss * math.nan if self.n == self.bad_step else loss), count
+
+    def evaluate(self):
+        return self.task.evaluate()
+
+
+def test_non_finite_loss_is_skipped_and_counted(tmp_path):
+    data, model, tcfg = tiny_configs(write_corpus(tmp_path), max_steps=6, eval_every=6)
+    task = NaNOnce(build_lm_task(data, model, log=lambda *a: None), bad_step=3)
+    with pytest.warns(UserWarning, match="non-finite loss"):
+        summary = Trainer(task, tcfg).fit()
+    assert summary["skipped_steps"] == 1 and math.isfinite(summary["best_val_loss"])
+    assert all(torch.isfinite(p).all() for p in task.model.parameters())
