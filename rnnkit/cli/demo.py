@@ -7,7 +7,7 @@ from rnnkit.train.lm import load_lm
 
 # Sized for 2 CPU cores: large enough to learn words, names and line breaks within minutes.
 DEMO_MODEL = dict(cell="lstm", layers=2, hidden=256, embed=64, dropout=0.0)
-DEMO_DATA = dict(data="shakespeare", seq_len=64, batch=64)
+DEMO_DATA = dict(data="shakespeare", seq_len=64, batch=64, eval_tokens=50_000)
 DEMO_TRAIN = dict(lr=3e-3, warmup_steps=50, eval_every=200)
 
 

@@ -25,6 +25,7 @@ class LMData:
     seq_len: int = 100           # T: truncated-BPTT length
     batch: int = 64              # B: parallel streams
     val_fraction: float = VAL_FRACTION
+    eval_tokens: int = 0         # evaluate on the first N validation tokens only (0: all of them)
 
 
 class LMTask:
@@ -34,6 +35,8 @@ class LMTask:
         self.model, self.vocab, self.data_config = model, vocab, data_config
         self.unit = vocab.kind
         d = data_config
+        if d.eval_tokens:
+            val_ids = val_ids[: d.eval_tokens + 1]
         self.train = StreamBatches(train_ids, d.batch, d.seq_len)
         self.val = StreamBatches(val_ids, min(d.batch, max(1, (len(val_ids) - 1) // d.seq_len)),
                                  d.seq_len)
