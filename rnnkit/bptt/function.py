@@ -12,91 +12,181 @@ cell's derived step, then forms every weight gradient with one matmul over all t
 N is the number of tokens (T·B for a full batch, Σ lengths for a packed one), G the cell's number
 of gates. The graph a layer adds is one node, whatever the sequence length. Per-step tensors are
 views made once with ``split`` (one call), not indexed inside the loop.
+
+Options that act inside the loop (recurrent dropout, zoneout, state resets, per-step outputs;
+:mod:`rnnkit.bptt.options`) wrap the cell's step with their own derivatives:
+
+    reset:       s'_{t-1} = k_t s_{t-1} + (1 - k_t) s_init     δs_{t-1} += k_t δs',  δs_init += (1 - k_t) δs'
+    rec. dropout: h^r = h'_{t-1} ⊙ m                            δh'_{t-1} += δh^r ⊙ m
+    zoneout:     s_t = m_t s'_{t-1} + (1 - m_t) s̃_t            δs̃_t = (1 - m_t) δs_t,  δs'_{t-1} += m_t δs_t
+
+When ``w_ih`` is None, ``x`` is already the input half of the pre-activations (the layer formed
+it with autograd, e.g. through a layer norm) and its gradient is δA itself.
 """
 import torch
 from torch.autograd.function import once_differentiable
 
 from rnnkit.bptt import telemetry
+from rnnkit.bptt.options import NO_OPTIONS
 
 
 class BPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cell, sched, tag, x, w_ih, w_hh, b_ih, b_hh, *h0):
-        """x (N, I) tokens; h0: the cell's initial states, each (B, H).
+    def forward(ctx, cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, *rest):
+        """x (N, I) tokens; rest: the cell's initial states (B, H) each, then (with resets) the
+        states' reset values (H,) each, then the cell's extra parameters (``cell.PARAMS``).
 
-        Returns the per-token hidden states (N, H) and each state's final value (B, H).
+        Returns the per-token hidden states (N, H), each state's final value (B, H) and, with
+        ``opts.return_all``, every other state per token (N, H) and the gate activations.
         """
+        ns = cell.N_STATES
+        h0, inits, params = _unpack(cell, opts, rest)
         N, H = x.shape[0], w_hh.shape[1]
-        if b_ih is None:
-            gi = x @ w_ih.t()                                                # (N, G·H)
-        else:
-            bias = b_ih + b_hh if cell.FOLD_HH_BIAS else b_ih
-            gi = torch.addmm(bias, x, w_ih.t())                              # (N, G·H)
+        gi = _input_half(cell, x, w_ih, b_ih, b_hh)                          # (N, G·H)
         b_step = None if cell.FOLD_HH_BIAS else b_hh
         w_hh_t = w_hh.t().contiguous()    # (H, G·H): a contiguous operand makes the step's GEMM faster
-        S = [x.new_empty(N, H) for _ in h0]                                  # states per token
+        S = [x.new_empty(N, H) for _ in range(ns)]                           # states per token
+        R = [x.new_empty(N, H) for _ in range(ns)] if opts.zoned else S      # the cell's own s̃_t
         cache = cell.alloc_cache(N, H, x)
-        gi_t, S_t, cache_t = _split(sched, gi), _split_all(sched, S), _split_all(sched, cache)
+        sp = _Split(sched)
+        gi_t, S_t, R_t, cache_t = sp(gi), sp.all(S), sp.all(R), sp.all(cache)
+        keep_t = sp(opts.keep) if opts.keep is not None else None
+        zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
+        rmask = opts.rec_mask
         for t in sched.order:
             prev = tuple(sched.prev(t, s, h) for s, h in zip(S_t, h0))
-            cell.forward_step(gi_t[t], prev, w_hh_t, b_step, _at(cache_t, t), _at(S_t, t))
+            if keep_t is not None:                                           # s' = k s + (1-k) s_init
+                prev = tuple(torch.lerp(i.expand_as(p), p, keep_t[t]) for p, i in zip(prev, inits))
+            hrec = prev[0] if rmask is None else prev[0] * rmask[: prev[0].shape[0]]
+            cell.forward_step(gi_t[t], prev, hrec, w_hh_t, b_step, _at(cache_t, t), _at(R_t, t), params)
+            if zone_t is not None:                                           # s = s̃ + m (s' - s̃)
+                for k, z in enumerate(zone_t):
+                    if z is not None:
+                        torch.lerp(R_t[k][t], prev[k], z[t], out=S_t[k][t])
+                    else:
+                        S_t[k][t].copy_(R_t[k][t])
         finals = [sched.final(s) for s in S]
 
-        ctx.cell, ctx.sched, ctx.tag, ctx.cache, ctx.inner = cell, sched, tag, cache, S[1:]
-        ctx.has_bias = b_ih is not None
-        ctx.save_for_backward(x, w_ih, w_hh, S[0], *h0)
-        return (S[0], *finals)
+        ctx.cell, ctx.sched, ctx.tag, ctx.opts, ctx.cache = cell, sched, tag, opts, cache
+        ctx.inner, ctx.raw = S[1:], (R if opts.zoned else None)
+        ctx.has_bias, ctx.n_inits, ctx.gi_given = b_ih is not None, len(inits), w_ih is None
+        ctx.save_for_backward(x, w_ih, w_hh, S[0], *h0, *inits, *params)
+        if not opts.return_all:
+            return (S[0], *finals)
+        gates = cache[0] if cache else S[0].detach()
+        ctx.mark_non_differentiable(gates)
+        return (S[0], *finals, *S[1:], gates)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, d_out, *d_finals):
-        cell, sched = ctx.cell, ctx.sched
-        x, w_ih, w_hh, out, *h0 = ctx.saved_tensors
+    def backward(ctx, d_out, *d_rest):
+        cell, sched, opts = ctx.cell, ctx.sched, ctx.opts
+        ns = cell.N_STATES
+        x, w_ih, w_hh, out, *rest = ctx.saved_tensors
+        h0, inits, params = rest[:ns], rest[ns:ns + ctx.n_inits], rest[ns + ctx.n_inits:]
+        d_finals, d_all = d_rest[:ns], d_rest[ns:2 * ns - 1]
         S = [out, *ctx.inner]
+        R = ctx.raw if ctx.raw is not None else S
         N, GH = out.shape[0], w_hh.shape[0]
-        # dS[k]: dL/d(state k) per token. It starts with the output's and the final state's
-        # gradients; each reverse step adds its contribution to the state it came from.
-        dS = [d_out.contiguous().clone()] + [torch.zeros_like(s) for s in S[1:]]
+        # dS[k]: dL/d(state k) per token. It starts with the gradients of the outputs and of the
+        # final states; each reverse step adds its contribution to the state it came from.
+        dS = [d_out.contiguous().clone()] + (
+            [d.contiguous().clone() for d in d_all] if opts.return_all else
+            [torch.zeros_like(s) for s in S[1:]])
         for ds, df in zip(dS, d_finals):
             sched.add_final_grad(ds, df)
+        dR = [torch.empty_like(s) for s in S] if opts.zoned else dS
         dh0 = [torch.zeros_like(h) for h in h0]
+        dinit = [torch.zeros_like(i) for i in inits]
         prev = [sched.prev_matrix(s, h) for s, h in zip(S, h0)]             # (N, H) each
-        pre = cell.prepare_backward(ctx.cache, S, prev)
+        if opts.keep is not None:
+            prev = [torch.lerp(i.expand_as(p), p, opts.keep) for p, i in zip(prev, inits)]
+        rmask = opts.rec_mask
+        hrec = prev[0] if rmask is None else prev[0] * rmask[sched.batch_rows(x.device)]
+        pre = cell.prepare_backward(ctx.cache, R, prev, params)
         dG = x.new_empty(N, GH)                                  # dL/d(input half of a_t)
-        dGh = dG if cell.FOLD_HH_BIAS else x.new_empty(N, GH)    # dL/d(recurrent half of a_t)
-        dS_t, pre_t, dG_t, dGh_t = _split_all(sched, dS), _split_all(sched, pre), \
-            _split(sched, dG), _split(sched, dGh)
+        dGh = x.new_empty(N, GH) if cell.SEPARATE_DGH else dG    # dL/d(recurrent half of a_t)
+        sp = _Split(sched)
+        dS_t, dR_t, pre_t, dG_t, dGh_t = sp.all(dS), sp.all(dR), sp.all(pre), sp(dG), sp(dGh)
+        keep_t = sp(opts.keep) if opts.keep is not None else None
+        zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
         for t in reversed(sched.order):
-            dprev = tuple(sched.prev_grad(t, d, h) for d, h in zip(dS_t, dh0))
-            cell.backward_step(_at(dS_t, t), _at(pre_t, t), w_hh, dG_t[t], dGh_t[t], dprev)
-            for d, steps, h in zip(dprev, dS_t, dh0):
+            dst = tuple(sched.prev_grad(t, d, h) for d, h in zip(dS_t, dh0))   # where δs_{t-1} goes
+            dprev = dst if keep_t is None else tuple(torch.zeros_like(d) for d in dst)  # δs'_{t-1}
+            if zone_t is not None:
+                for k, z in enumerate(zone_t):
+                    if z is None:
+                        dR_t[k][t].copy_(dS_t[k][t])
+                    else:
+                        torch.mul(dS_t[k][t], 1 - z[t], out=dR_t[k][t])    # δs̃_t = (1 - m) δs_t
+                        dprev[k].addcmul_(dS_t[k][t], z[t])                # δs'_{t-1} += m δs_t
+            b = dprev[0].shape[0]
+            dhrec = dprev[0] if rmask is None else dprev[0].new_zeros(b, dprev[0].shape[1])
+            cell.backward_step(_at(dR_t, t), _at(pre_t, t), w_hh, dG_t[t], dGh_t[t], dprev, dhrec, params)
+            if rmask is not None:
+                dprev[0].addcmul_(dhrec, rmask[:b])                          # δh' += δh^r ⊙ m
+            if keep_t is not None:
+                k_t = keep_t[t]
+                for d, dp, di in zip(dst, dprev, dinit):
+                    d.addcmul_(dp, k_t)                                      # δs_{t-1} += k δs'
+                    di.add_(((1 - k_t) * dp).sum(0))                         # δs_init += (1-k) δs'
+            for d, steps, h in zip(dst, dS_t, dh0):
                 sched.scatter_prev_grad(t, d, steps, h)
         rec = telemetry.current()
         if rec is not None:   # dS now holds the total dL/dstate of every token
             rec.record(ctx.tag, sched, dS)
 
         need = ctx.needs_input_grad
-        dx = dG @ w_ih if need[3] else None                                  # (N, I)
-        dw_ih = dG.t() @ x if need[4] else None                              # (G·H, I)
-        dw_hh = dGh.t() @ prev[0] if need[5] else None                       # (G·H, H)
-        db_ih = dG.sum(0) if ctx.has_bias and need[6] else None
-        db_hh = dGh.sum(0) if ctx.has_bias and need[7] else None
-        return (None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0)
+        if ctx.gi_given:
+            dx, dw_ih = (dG if need[4] else None), None
+        else:
+            dx = dG @ w_ih if need[4] else None                              # (N, I)
+            dw_ih = dG.t() @ x if need[5] else None                          # (G·H, I)
+        dw_hh = cell.weight_grad_hh(dGh, hrec, ctx.cache) if need[6] else None  # (G·H, H)
+        db_ih = dG.sum(0) if ctx.has_bias and need[7] else None
+        db_hh = (dG if cell.FOLD_HH_BIAS else dGh).sum(0) if ctx.has_bias and need[8] else None
+        dparams = cell.param_grads(ctx.cache, pre, dG, dGh, params) if params else ()
+        return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
 
 
-def _split(sched, buf):
-    return buf.split(sched.sizes) if not sched.uniform else buf.unflatten(0, (sched.T, sched.B)).unbind(0)
+def _unpack(cell, opts, rest):
+    ns = cell.N_STATES
+    n_init = ns if opts.keep is not None else 0
+    return rest[:ns], rest[ns:ns + n_init], rest[ns + n_init:]
 
 
-def _split_all(sched, bufs):
-    return [_split(sched, b) for b in bufs]
+def _input_half(cell, x, w_ih, b_ih, b_hh):
+    """X W_ih^T + b_ih (+ b_hh where it folds): all steps in one matmul."""
+    if w_ih is None:
+        return x
+    if b_ih is None:
+        return x @ w_ih.t()
+    return torch.addmm(b_ih + b_hh if cell.FOLD_HH_BIAS else b_ih, x, w_ih.t())
+
+
+class _Split:
+    """Per-step views of (N, ...) buffers, made with one split/unbind call each."""
+
+    def __init__(self, sched):
+        self.sched = sched
+
+    def __call__(self, buf):
+        s = self.sched
+        return buf.unflatten(0, (s.T, s.B)).unbind(0) if s.uniform else buf.split(s.sizes)
+
+    def all(self, bufs):
+        return [self(b) for b in bufs]
 
 
 def _at(steps, t):
     return tuple(s[t] for s in steps)
 
 
-def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None):
-    """One layer, one direction: (out (N, H), finals tuple)."""
-    out, *finals = BPTT.apply(cell, sched, tag, x, w_ih, w_hh, b_ih, b_hh, *h0)
-    return out, tuple(finals)
+def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None, opts=None, inits=(), params=()):
+    """One layer, one direction. Returns (out (N, H), finals tuple[, per-step states, gates])."""
+    opts = opts or NO_OPTIONS
+    res = BPTT.apply(cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, *h0, *inits, *params)
+    out, finals = res[0], tuple(res[1:1 + cell.N_STATES])
+    if opts.return_all:
+        return out, finals, tuple(res[1 + cell.N_STATES:-1]), res[-1]
+    return out, finals

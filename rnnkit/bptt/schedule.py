@@ -105,6 +105,10 @@ class Schedule:
         else:
             dS.index_add_(0, self._index("final", dS.device), d_final)
 
+    def batch_rows(self, device):
+        """(N,) the batch row of each token."""
+        return self._index("rows", device)
+
     def _index(self, kind, device):
         key = (kind, device)
         if key not in self._index_cache:
@@ -114,6 +118,8 @@ class Schedule:
                     b_next = self.sizes[t + 1] if t + 1 < self.T else 0
                     for b in range(b_next, self.sizes[t]):
                         idx[b] = self.offsets[t] + b
+            elif kind == "rows":
+                idx = [b for n in self.sizes for b in range(n)]
             else:                 # row of cat([S, h0]) holding each token's prev state
                 idx = []
                 for t in range(self.T):

@@ -1,6 +1,7 @@
 """One recurrent cell per file: equations, fused forward step, hand-derived backward step."""
-from rnnkit.cells import gru, lstm
+from rnnkit.cells.gru import GRUMath
+from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.rnn import RNN_RELU, RNN_TANH
 
 # mode name (as torch.nn.RNNBase.mode) -> the cell's step functions
-CELLS = {"RNN_TANH": RNN_TANH, "RNN_RELU": RNN_RELU, "LSTM": lstm, "GRU": gru}
+CELLS = {"RNN_TANH": RNN_TANH, "RNN_RELU": RNN_RELU, "LSTM": LSTMMath(), "GRU": GRUMath()}

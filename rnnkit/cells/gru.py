@@ -23,61 +23,60 @@ Shapes: B batch, H hidden, N tokens. W_ih (3H, I), W_hh (3H, H).
 """
 import torch
 
-N_STATES = 1
-N_GATES = 3
-FOLD_HH_BIAS = False
+from rnnkit.cells.base import CellMath
 
 
-def alloc_cache(n, hidden, like):
-    """Gate activations r, z, n (N, 3H) and the recurrent products h_{t-1} W_hh^T + b_hh (N, 3H)."""
-    return (like.new_empty(n, 3 * hidden), like.new_empty(n, 3 * hidden))
+class GRUMath(CellMath):
+    N_GATES = 3
+    FOLD_HH_BIAS = False   # b_hn sits under r_t
+    SEPARATE_DGH = True
 
+    def alloc_cache(self, n, hidden, like):
+        """Gate activations r, z, n (N, 3H) and the recurrent products h^r W_hh^T + b_hh (N, 3H)."""
+        return (like.new_empty(n, 3 * hidden), like.new_empty(n, 3 * hidden))
 
-def forward_step(gi, prev, w_hh_t, b_hh, cache, out):
-    (h_prev,), (acts, gh) = prev, cache
-    H = h_prev.shape[1]
-    if b_hh is None:
-        torch.mm(h_prev, w_hh_t, out=gh)                                  # (b, 3H)
-    else:
-        torch.addmm(b_hh, h_prev, w_hh_t, out=gh)                         # (b, 3H)
-    torch.add(gi[:, :2 * H], gh[:, :2 * H], out=acts[:, :2 * H]).sigmoid_()   # r_t, z_t
-    r, z, n = acts.chunk(3, 1)
-    torch.addcmul(gi[:, 2 * H:], r, gh[:, 2 * H:], out=n).tanh_()         # n_t
-    torch.sub(h_prev, n, out=out[0]).mul_(z).add_(n)                      # h_t = n_t + z_t (h_{t-1} - n_t)
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        (h_prev,), (acts, gh) = prev, cache
+        H = h_prev.shape[1]
+        if b_hh is None:
+            torch.mm(hrec, w_hh_t, out=gh)                                    # (b, 3H)
+        else:
+            torch.addmm(b_hh, hrec, w_hh_t, out=gh)                           # (b, 3H)
+        torch.add(gi[:, :2 * H], gh[:, :2 * H], out=acts[:, :2 * H]).sigmoid_()   # r_t, z_t
+        r, z, n = acts.chunk(3, 1)
+        torch.addcmul(gi[:, 2 * H:], r, gh[:, 2 * H:], out=n).tanh_()         # n_t
+        torch.sub(h_prev, n, out=out[0]).mul_(z).add_(n)                      # h_t = n_t + z_t (h_{t-1} - n_t)
 
+    def prepare_backward(self, cache, states, prev, params):
+        """Per-token factors: δâ_t = δh_t ⊙ A_t (input halves), δ(recurrent halves) = δh_t ⊙ A'_t."""
+        acts, gh = cache
+        h_prev = prev[0]
+        N, H = h_prev.shape
+        r, z, n = acts.chunk(3, 1)
+        A = acts.new_empty(N, 3, H)
+        torch.mul(1 - z, 1 - n * n, out=A[:, 2])                  # δâ^n / δh_t
+        torch.mul(h_prev - n, z * (1 - z), out=A[:, 1])           # δâ^z / δh_t
+        torch.mul(A[:, 2] * gh[:, 2 * H:], r * (1 - r), out=A[:, 0])  # δâ^r / δh_t
+        Ah = A.clone()
+        Ah[:, 2].mul_(r)                                          # δq / δh_t = δâ^n / δh_t · r_t
+        return (A, Ah, z)
 
-def prepare_backward(cache, states, prev):
-    """Per-token factors: δâ_t = δh_t ⊙ A_t (input halves), δ(recurrent halves) = δh_t ⊙ A'_t."""
-    acts, gh = cache
-    h_prev = prev[0]
-    N, H = h_prev.shape
-    r, z, n = acts.chunk(3, 1)
-    A = acts.new_empty(N, 3, H)
-    torch.mul(1 - z, 1 - n * n, out=A[:, 2])                  # δâ^n / δh_t
-    torch.mul(h_prev - n, z * (1 - z), out=A[:, 1])           # δâ^z / δh_t
-    torch.mul(A[:, 2] * gh[:, 2 * H:], r * (1 - r), out=A[:, 0])  # δâ^r / δh_t
-    Ah = A.clone()
-    Ah[:, 2].mul_(r)                                          # δq / δh_t = δâ^n / δh_t · r_t
-    return (A, Ah, z)
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        (dh,), (A, Ah, z) = dstate, pre
+        H = dh.shape[1]
+        dh3 = dh.unsqueeze(1)
+        torch.mul(dh3, A, out=dgi.unflatten(1, (3, H)))           # δâ^r, δâ^z, δâ^n
+        torch.mul(dh3, Ah, out=dgh.unflatten(1, (3, H)))          # the same for the recurrent halves
+        dprev[0].addcmul_(dh, z)                                  # ∂h_t/∂h_{t-1} directly = z_t
+        dhrec.addmm_(dgh, w_hh)                                   # ... and through the gates: W_hh
 
-
-def backward_step(dstate, pre, w_hh, dgi, dgh, dprev):
-    (dh,), (A, Ah, z) = dstate, pre
-    H = dh.shape[1]
-    dh3 = dh.unsqueeze(1)
-    torch.mul(dh3, A, out=dgi.unflatten(1, (3, H)))           # δâ^r, δâ^z, δâ^n
-    torch.mul(dh3, Ah, out=dgh.unflatten(1, (3, H)))          # the same for the recurrent halves
-    dprev[0].addcmul_(dh, z)                                  # ∂h_t/∂h_{t-1} directly = z_t
-    dprev[0].addmm_(dgh, w_hh)                                # ... and through the gates: W_hh
-
-
-def reference_step(gi, state, w_hh, b_hh):
-    """The same step in plain autograd ops (the test oracle)."""
-    (h_prev,) = state
-    gh = h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
-    i_r, i_z, i_n = gi.chunk(3, 1)
-    h_r, h_z, h_n = gh.chunk(3, 1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
-    return ((1 - z) * n + z * h_prev,)
+    def reference_step(self, gi, state, w_hh, b_hh):
+        """The same step in plain autograd ops (the test oracle)."""
+        (h_prev,) = state
+        gh = h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
+        i_r, i_z, i_n = gi.chunk(3, 1)
+        h_r, h_z, h_n = gh.chunk(3, 1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        return ((1 - z) * n + z * h_prev,)

@@ -30,60 +30,57 @@ Shapes: B batch, H hidden, N tokens (T·B). W_ih (4H, I), W_hh (4H, H). The inpu
 """
 import torch
 
-N_STATES = 2          # (h, c)
-N_GATES = 4           # i, f, g, o
-FOLD_HH_BIAS = True   # b_hh adds to a_t unchanged, so it joins b_ih outside the loop
+from rnnkit.cells.base import CellMath
 
+class LSTMMath(CellMath):
+    N_STATES = 2          # (h, c)
+    N_GATES = 4           # i, f, g, o
 
-def alloc_cache(n, hidden, like):
-    """Per-token buffers the backward needs: gate activations (N, 4H) and tanh(c_t) (N, H)."""
-    return (like.new_empty(n, 4 * hidden), like.new_empty(n, hidden))
+    def alloc_cache(self, n, hidden, like):
+        """Per-token buffers the backward needs: gate activations (N, 4H) and tanh(c_t) (N, H)."""
+        return (like.new_empty(n, 4 * hidden), like.new_empty(n, hidden))
 
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        """gi (b, 4H) input half of a_t; prev = (h_{t-1}, c_{t-1}); out = (h_t, c_t) views to fill."""
+        (_, c_prev), (acts, tanh_c) = prev, cache
+        H = c_prev.shape[1]
+        a = torch.addmm(gi, hrec, w_hh_t, out=acts)              # (b, 4H) a_t
+        a[:, :2 * H].sigmoid_()                                  # i_t, f_t
+        a[:, 2 * H:3 * H].tanh_()                                # g_t
+        a[:, 3 * H:].sigmoid_()                                  # o_t
+        i, f, g, o = a.chunk(4, 1)
+        c = torch.mul(i, g, out=out[1]).addcmul_(f, c_prev)      # c_t = f_t c_{t-1} + i_t g_t
+        torch.mul(o, torch.tanh(c, out=tanh_c), out=out[0])      # h_t = o_t tanh(c_t)
 
-def forward_step(gi, prev, w_hh_t, b_hh, cache, out):
-    """gi (b, 4H) input half of a_t; prev = (h_{t-1}, c_{t-1}); out = (h_t, c_t) views to fill."""
-    (h_prev, c_prev), (acts, tanh_c) = prev, cache
-    H = h_prev.shape[1]
-    a = torch.addmm(gi, h_prev, w_hh_t, out=acts)            # (b, 4H) a_t
-    a[:, :2 * H].sigmoid_()                                  # i_t, f_t
-    a[:, 2 * H:3 * H].tanh_()                                # g_t
-    a[:, 3 * H:].sigmoid_()                                  # o_t
-    i, f, g, o = a.chunk(4, 1)
-    c = torch.mul(i, g, out=out[1]).addcmul_(f, c_prev)      # c_t = f_t c_{t-1} + i_t g_t
-    torch.mul(o, torch.tanh(c, out=tanh_c), out=out[0])      # h_t = o_t tanh(c_t)
+    def prepare_backward(self, cache, states, prev, params):
+        """The step-independent factors of the backward, for all N tokens at once."""
+        acts, tanh_c = cache
+        c_prev = prev[1]
+        N, H = tanh_c.shape
+        i, f, g, o = acts.chunk(4, 1)
+        M = acts.new_empty(N, 4, H)
+        torch.mul(g, i * (1 - i), out=M[:, 0])                   # δa^i / δc_t = g_t σ'(a^i)
+        torch.mul(c_prev, f * (1 - f), out=M[:, 1])              # δa^f / δc_t = c_{t-1} σ'(a^f)
+        torch.mul(i, 1 - g * g, out=M[:, 2])                     # δa^g / δc_t = i_t tanh'(a^g)
+        torch.mul(tanh_c, o * (1 - o), out=M[:, 3])              # δa^o / δh_t = tanh(c_t) σ'(a^o)
+        K = o * (1 - tanh_c * tanh_c)                            # ∂h_t/∂c_t = o_t (1 - tanh² c_t)
+        return (M, K, f)
 
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        """dstate = (δh_t, δc_t) (b, H); writes δa_t into dgi (b, 4H); adds into δc_{t-1}, δh_{t-1}."""
+        (dh, dc), (M, K, f) = dstate, pre
+        H = dh.shape[1]
+        dc.addcmul_(dh, K)                                                   # δc_t += δh_t ∂h_t/∂c_t
+        da = torch.mul(dc.unsqueeze(1), M, out=dgi.view(-1, 4, H))           # δa^i, δa^f, δa^g (and o)
+        torch.mul(dh, M[:, 3], out=da[:, 3])                                 # δa^o = δh_t M^o: fix o
+        dprev[1].addcmul_(dc, f)                                             # δc_{t-1} += δc_t f_t
+        dhrec.addmm_(dgi, w_hh)                                              # δh_{t-1} += δa_t W_hh
 
-def prepare_backward(cache, states, prev):
-    """The step-independent factors of the backward, for all N tokens at once."""
-    acts, tanh_c = cache
-    c_prev = prev[1]
-    N, H = tanh_c.shape
-    i, f, g, o = acts.chunk(4, 1)
-    M = acts.new_empty(N, 4, H)
-    torch.mul(g, i * (1 - i), out=M[:, 0])                   # δa^i / δc_t = g_t σ'(a^i)
-    torch.mul(c_prev, f * (1 - f), out=M[:, 1])              # δa^f / δc_t = c_{t-1} σ'(a^f)
-    torch.mul(i, 1 - g * g, out=M[:, 2])                     # δa^g / δc_t = i_t tanh'(a^g)
-    torch.mul(tanh_c, o * (1 - o), out=M[:, 3])              # δa^o / δh_t = tanh(c_t) σ'(a^o)
-    K = o * (1 - tanh_c * tanh_c)                            # ∂h_t/∂c_t = o_t (1 - tanh² c_t)
-    return (M, K, f)
-
-
-def backward_step(dstate, pre, w_hh, dgi, dgh, dprev):
-    """dstate = (δh_t, δc_t) (b, H); writes δa_t into dgi (b, 4H); adds into dprev = (δh_{t-1}, δc_{t-1})."""
-    (dh, dc), (M, K, f) = dstate, pre
-    H = dh.shape[1]
-    dc.addcmul_(dh, K)                                                   # δc_t += δh_t ∂h_t/∂c_t
-    da = torch.mul(dc.unsqueeze(1), M, out=dgi.view(-1, 4, H))           # δa^i, δa^f, δa^g (and o)
-    torch.mul(dh, M[:, 3], out=da[:, 3])                                 # δa^o = δh_t M^o: fix o
-    dprev[1].addcmul_(dc, f)                                             # δc_{t-1} += δc_t f_t
-    dprev[0].addmm_(dgi, w_hh)                                           # δh_{t-1} += δa_t W_hh
-
-
-def reference_step(gi, state, w_hh, b_hh):
-    """The same step in plain autograd ops, written from the equations (the test oracle)."""
-    h_prev, c_prev = state
-    a = gi + h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
-    ai, af, ag, ao = a.chunk(4, 1)
-    i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
-    c = f * c_prev + i * g
-    return o * torch.tanh(c), c
+    def reference_step(self, gi, state, w_hh, b_hh):
+        """The same step in plain autograd ops, written from the equations (the test oracle)."""
+        h_prev, c_prev = state
+        a = gi + h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
+        ai, af, ag, ao = a.chunk(4, 1)
+        i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
+        c = f * c_prev + i * g
+        return o * torch.tanh(c), c

@@ -18,39 +18,32 @@ Shapes: B batch, I input, H hidden. W_ih (H, I), W_hh (H, H). The input half
 """
 import torch
 
-N_STATES = 1
-N_GATES = 1
-FOLD_HH_BIAS = True
+from rnnkit.cells.base import CellMath
 
 
-class VanillaCell:
+class VanillaMath(CellMath):
     """Step functions of the vanilla RNN for one nonlinearity ('tanh' or 'relu')."""
-
-    N_STATES = N_STATES
-    N_GATES = N_GATES
-    FOLD_HH_BIAS = FOLD_HH_BIAS
 
     def __init__(self, nonlinearity):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def alloc_cache(self, n, hidden, like):
-        return ()  # h_t itself (the layer output) is all the backward needs
+    # no cache: h_t itself (the layer output) is all the backward needs
 
-    def forward_step(self, gi, prev, w_hh_t, b_hh, cache, out):
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         """h_t = f(gi_t + h_{t-1} W_hh^T), written into out[0]."""
-        a = torch.addmm(gi, prev[0], w_hh_t, out=out[0])           # (b, H) a_t
+        a = torch.addmm(gi, hrec, w_hh_t, out=out[0])              # (b, H) a_t
         a.tanh_() if self.nonlinearity == "tanh" else a.relu_()
 
-    def prepare_backward(self, cache, states, prev):
+    def prepare_backward(self, cache, states, prev, params):
         """f'(a_t) for all tokens at once, from h_t."""
         h = states[0]
         return ((1 - h * h) if self.nonlinearity == "tanh" else (h > 0).to(h.dtype),)
 
-    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev):
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
         torch.mul(dstate[0], pre[0], out=dgi)                       # δa_t = δh_t ⊙ f'(a_t)
-        dprev[0].addmm_(dgi, w_hh)                                  # δh_{t-1} += δa_t W_hh
+        dhrec.addmm_(dgi, w_hh)                                     # δh_{t-1} += δa_t W_hh
 
     def reference_step(self, gi, state, w_hh, b_hh):
         """The same step in plain autograd ops (the test oracle)."""
@@ -58,5 +51,5 @@ class VanillaCell:
         return (torch.tanh(a) if self.nonlinearity == "tanh" else torch.relu(a),)
 
 
-RNN_TANH = VanillaCell("tanh")
-RNN_RELU = VanillaCell("relu")
+RNN_TANH = VanillaMath("tanh")
+RNN_RELU = VanillaMath("relu")
