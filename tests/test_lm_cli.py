@@ -27,6 +27,15 @@ def test_train_resume_and_sample_chinese(tmp_path, capsys):
     assert main(["sample", str(out), "--prime", "床", "--temperature", "0", "--length", "5"]) == 0
 
 
+def test_word_tokens(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(write_corpus(tmp_path)), "--out", str(out),
+                 "--tokens", "word", "--max-steps", "5", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(out), "--prime", "ROMEO.", "--length", "10", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.startswith("ROMEO.")
+
+
 def test_refuses_to_overwrite_a_run(tmp_path):
     corpus = write_corpus(tmp_path)
     out = tmp_path / "run"
@@ -49,6 +58,8 @@ def test_bad_corpus_and_checkpoint_are_clear_errors(tmp_path, capsys):
 def test_bad_flag_values_named(tmp_path):
     with pytest.raises(SystemExit, match="cell must be one of"):
         main(["train", "lm", "--data", "x", "--out", str(tmp_path), "--cell", "tcn"])
+    with pytest.raises(SystemExit, match="tokens must be"):
+        main(["train", "lm", "--data", "x", "--out", str(tmp_path), "--tokens", "bpe"])
     with pytest.raises(SystemExit):
         main(["train", "lm", "--out", str(tmp_path), "--layers", "two"])
 

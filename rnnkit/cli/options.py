@@ -6,8 +6,9 @@ import typing
 SUPPRESS = argparse.SUPPRESS
 
 
-def add_config_flags(parser, cls, skip=(), title=None):
-    """One ``--field-name`` flag per dataclass field (type and default from the field).
+def add_config_flags(parser, cls, skip=(), title=None, help=None):
+    """One ``--field-name`` flag per dataclass field (type and default from the field, text from
+    ``help[field]``).
 
     Flags default to SUPPRESS so :func:`config_from_args` can tell given flags from defaults.
     """
@@ -18,7 +19,7 @@ def add_config_flags(parser, cls, skip=(), title=None):
             continue
         kind = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
-        comment = f.metadata.get("help", "")
+        comment = (help or {}).get(f.name, "")
         default = f.default if f.default is not dataclasses.MISSING else None
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=SUPPRESS,

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.cli import cond, translate
 from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.models import LMConfig
 from rnnkit.train import Checkpointer, ProgressBar, TrainConfig, Trainer, load_checkpoint
@@ -25,10 +26,26 @@ def add_parser(sub):
         t.set_defaults(func=run)
 
 
+HELP = {
+    "data": "data set name (rnnkit data list) or path to a UTF-8 text file",
+    "tokens": "char or word", "max_vocab": "word tokens: keep the N most frequent (0: all)",
+    "seq_len": "truncated-BPTT length T", "batch": "parallel streams B",
+    "val_fraction": "the last fraction of the text is validation",
+    "eval_tokens": "evaluate on the first N validation tokens (0: all)",
+    "cell": "lstm, gru or rnn", "layers": "stacked recurrent layers", "hidden": "hidden size H",
+    "embed": "token embedding size", "dropout": "dropout on embedding, between layers, on output",
+    "lr": "peak learning rate (AdamW)", "warmup_steps": "linear warm-up steps",
+    "min_lr_ratio": "cosine decay ends at lr times this", "clip": "max gradient norm (0: off)",
+    "max_steps": "stop after N steps (0: no limit)",
+    "max_minutes": "stop after N minutes, resumed parts included (0: no limit)",
+    "eval_every": "validate and checkpoint every N steps", "log_every": "progress every N steps",
+}
+
+
 def add_lm_flags(p):
-    add_config_flags(p, LMData, title="data")
-    add_config_flags(p, LMConfig, skip=("vocab_size",), title="model")
-    add_config_flags(p, TrainConfig, title="training")
+    add_config_flags(p, LMData, title="data", help=HELP)
+    add_config_flags(p, LMConfig, skip=("vocab_size",), title="model", help=HELP)
+    add_config_flags(p, TrainConfig, title="training", help=HELP)
 
 
 def run_lm(args):
@@ -42,7 +59,6 @@ def run_lm(args):
     trainer = Trainer(task, train_cfg, [ProgressBar(disable=args.quiet), Checkpointer(args.out)])
     if ckpt is not None:
         trainer.load_state_dict(ckpt)
-        trainer._resumed = True
         print(f"resuming {args.out} at step {trainer.step:,} ({trainer.seconds() / 60:.1f} min)")
     summary = trainer.fit()
     print(f"best validation loss {summary['best_val_loss']:.4f} nats/{task.unit} after "
@@ -78,4 +94,8 @@ def build_args(out, minutes=None, resume=False, quiet=False, **flags):
 
 TASKS = {
     "lm": ("language model on a text corpus (char-rnn)", add_lm_flags, run_lm),
+    "seq2seq": ("encoder-decoder with attention on source<TAB>target pairs (N-to-M)",
+                translate.add_train_flags, translate.run_train),
+    "cond": ("conditional generator on label<TAB>sequence pairs (1-to-N)",
+             cond.add_train_flags, cond.run_train),
 }

@@ -23,7 +23,7 @@ class ProgressBar:
 
     def on_train_start(self, trainer):
         c = trainer.config
-        self.by_time = not c.max_steps or (c.max_minutes and c.max_steps > 10**7)
+        self.by_time = not c.max_steps   # a time-limited run: the bar counts seconds
         total = round(60 * c.max_minutes) if self.by_time else c.max_steps
         done = round(trainer.seconds()) if self.by_time else trainer.step
         self.bar = tqdm(total=total, initial=done, unit="s" if self.by_time else "step",

@@ -27,6 +27,13 @@ class LMData:
     val_fraction: float = VAL_FRACTION
     eval_tokens: int = 0         # evaluate on the first N validation tokens only (0: all of them)
 
+    def __post_init__(self):
+        if self.tokens not in ("char", "word"):
+            raise ValueError(f"tokens must be 'char' or 'word', got {self.tokens!r}")
+        if self.seq_len < 1 or self.batch < 1 or not 0 < self.val_fraction < 1:
+            raise ValueError(f"need seq_len >= 1, batch >= 1, 0 < val_fraction < 1; got "
+                             f"{self.seq_len}, {self.batch}, {self.val_fraction}")
+
 
 class LMTask:
     unit = "char"

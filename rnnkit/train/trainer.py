@@ -195,9 +195,9 @@ class Trainer:
         if hasattr(self.task, "load_state_dict"):
             self.task.load_state_dict(ckpt["task"])
         torch.set_rng_state(ckpt["rng"])
+        self._resumed = True
 
     def resume(self, path):
         """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`."""
         self.load_state_dict(load_checkpoint(path))
-        self._resumed = True
         return self
