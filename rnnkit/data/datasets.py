@@ -156,7 +156,9 @@ def fetch(name, force=False, log=print):
 
 def _verify(ds, data, path):
     got = hashlib.sha256(data).hexdigest()
-    if ds.sha256 and got != ds.sha256:
+    if not ds.sha256:
+        print(f"{path}: no checksum recorded for {ds.name!r}; its sha256 is {got}")
+    elif got != ds.sha256:
         raise DataError(f"{path}: sha256 mismatch for data set {ds.name!r}: expected {ds.sha256}, "
                         f"got {got}; delete the file and fetch again")
 
