@@ -1,0 +1,151 @@
+"""Sequence pairs: a TSV reader, the fixed held-out split, vocabularies with special tokens, and
+padded batches for the encoder-decoder and the conditional generator.
+
+A pair file is UTF-8 text, one ``source<TAB>target`` pair a line (blank lines skipped): German and
+English sentences for seq2seq, a label and a name for the 1→N generator. Also the builder that
+turns the Ding dictionary (Debian ``trans-de-en``) into such a file.
+Shapes: N pairs, B batch, S source length, T target length.
+"""
+import zlib
+from collections import Counter
+
+import torch
+
+from rnnkit.data.text import DataError, read_text
+from rnnkit.data.vocab import Vocab, tokenize
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+SPECIALS = [PAD, BOS, EOS, UNK]        # ids 0, 1, 2, 3 in every pair vocabulary
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
+
+
+def read_pairs(path):
+    """[(source, target), ...] from a TSV file; a line without exactly one tab, or with an empty
+    side, raises DataError naming the line."""
+    pairs = []
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise DataError(f"{path}:{n}: expected 'source<TAB>target' with both sides non-empty, "
+                            f"got {len(parts) - 1} tab(s): {line[:80]!r}")
+        pairs.append((parts[0].strip(), parts[1].strip()))
+    return pairs
+
+
+def split_of(key, test_pct=5, val_pct=3):
+    """'test', 'val' or 'train' for a pair, fixed by the CRC-32 of ``key`` (the source text for
+    translation, the name for names): stable across runs, machines and file order, and a
+    repeated key always lands on the same side."""
+    r = zlib.crc32(key.encode("utf-8")) % 100
+    return "test" if r < test_pct else "val" if r < test_pct + val_pct else "train"
+
+
+def split_pairs(pairs, key=lambda p: p[0]):
+    """{'train': [...], 'val': [...], 'test': [...]} by :func:`split_of`."""
+    out = {"train": [], "val": [], "test": []}
+    for p in pairs:
+        out[split_of(key(p))].append(p)
+    for name in ("train", "val"):
+        if not out[name]:
+            raise DataError(f"{len(pairs)} pairs are too few: the {name} split is empty")
+    return out
+
+
+def build_vocab(texts, kind="char", max_size=0):
+    """A Vocab over ``texts`` with <pad> <s> </s> <unk> first, then tokens by frequency;
+    ``max_size`` > 0 keeps that many in all (the rest become <unk>)."""
+    counts = Counter(t for s in texts for t in tokenize(s, kind))
+    tokens = [t for t, _ in counts.most_common() if t not in SPECIALS]
+    if max_size:
+        tokens = tokens[:max(0, max_size - len(SPECIALS))]
+    return Vocab(SPECIALS + tokens, kind)
+
+
+def unknown_tokens(vocab, text):
+    """The tokens of ``text`` the vocabulary lacks (they would become <unk>), in order, unique."""
+    return list(dict.fromkeys(t for t in tokenize(text, vocab.kind) if t not in vocab.stoi))
+
+
+def encode(vocab, text, bos=False, eos=False):
+    """text -> list of ids, unknown tokens as <unk>, optionally wrapped in <s> ... </s>."""
+    ids = [vocab.stoi.get(t, UNK_ID) for t in tokenize(text, vocab.kind)]
+    return [BOS_ID] * bos + ids + [EOS_ID] * eos
+
+
+def decode(vocab, ids):
+    """ids -> text, stopping at </s> and dropping <pad> and <s>."""
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == EOS_ID:
+            break
+        if i not in (PAD_ID, BOS_ID):
+            out.append(vocab.itos[i])
+    return "".join(out)
+
+
+def pad(seqs):
+    """List of id lists -> (padded (B, T) long tensor, lengths (B,))."""
+    lengths = torch.tensor([len(s) for s in seqs])
+    out = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for b, s in enumerate(seqs):
+        out[b, :len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return out, lengths
+
+
+class PairBatches:
+    """Deterministic shuffled batches of encoded pairs (src ids, tgt ids): batch ``i`` depends on
+    ``i`` and the seed only, so a resumed run continues with the right batch. Within each pass,
+    chunks of 32 batches are sorted by length to keep padding small."""
+
+    def __init__(self, examples, batch, seed=0):
+        if not examples:
+            raise DataError("no training pairs left (all empty or longer than the model's max_len)")
+        self.examples, self.batch, self.seed = examples, batch, seed
+        self.per_pass = max(1, len(examples) // batch)
+        self._pass, self._order = None, None
+
+    def __len__(self):
+        return self.per_pass
+
+    def __getitem__(self, i):
+        p, i = divmod(i, self.per_pass)
+        if p != self._pass:
+            self._pass, self._order = p, self._plan(p)
+        return [self.examples[j] for j in self._order[i]]
+
+    def _plan(self, p):
+        g = torch.Generator().manual_seed(self.seed * 100003 + p)
+        order = torch.randperm(len(self.examples), generator=g).tolist()
+        chunk = self.batch * 32
+        batches = []
+        for k in range(0, self.per_pass * self.batch, chunk):
+            part = sorted(order[k:min(k + chunk, self.per_pass * self.batch)],
+                          key=lambda j: len(self.examples[j][1]))
+            batches += [part[s:s + self.batch] for s in range(0, len(part), self.batch)]
+        shuffle = torch.randperm(len(batches), generator=g).tolist()
+        return [batches[s] for s in shuffle]
+
+
+def ding_pairs(files):
+    """Builder for the ``de-en`` data set: the Ding dictionary's aligned sub-entries
+    (``German :: English``, senses split by `` | ``), kept where both sides hold one sense (no
+    ``;``) and the English side is a sentence (at least 4 words, ends in . ? or !). TSV bytes."""
+    lines = []
+    for f in sorted(files):
+        for line in open(f, encoding="utf-8"):
+            if line.startswith("#") or " :: " not in line:
+                continue
+            de, en = line.rstrip("\n").split(" :: ", 1)
+            des, ens = de.split(" | "), en.split(" | ")
+            if len(des) != len(ens):
+                continue
+            for d, e in zip(des, ens):
+                d, e = d.strip(), e.strip()
+                if ";" in d or ";" in e or "\t" in d + e:
+                    continue
+                if len(e.split()) >= 4 and e.endswith((".", "?", "!")):
+                    lines.append(f"{d}\t{e}\n")
+    return "".join(lines).encode("utf-8")

@@ -1,0 +1,126 @@
+"""A conditional generator (1→N): one input — a class label or a feature vector — steers a
+recurrent language model, as in image captioning (Vinyals et al. 2015; Karpathy & Fei-Fei 2015)
+and conditional char-rnn name generators.
+
+    z    = E_c[label]  or  W_f f + b_f                      (B, C)   the condition
+    h_0  = tanh(W_init z + b_init)                          (L, B, H) when condition ∈ {init, both}
+    h_t  = RNN([E[x_t]; z], h_{t-1})                        z fed at every step when ∈ {input, both}
+    p(x_{t+1} | x_≤t, z) = softmax(W h_t + b)               (B, V)
+
+Shapes: B batch, T time, C condition size, E embedding, H hidden, L layers, V vocabulary.
+Decoding goes through :mod:`rnnkit.decode`: ``state = model.condition(cond)``, then
+``step(x_t, state) -> (logits, state)``; the state is a dict that carries z along.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rnnkit.models.language_model import CELLS
+
+PAD = 0
+CONDITIONING = ("init", "input", "both")
+
+
+@dataclass
+class CondConfig:
+    """The model's shape; stored in checkpoints so ``sample`` rebuilds the model alone."""
+    vocab_size: int = 0      # V, filled in from the data
+    n_classes: int = 0       # number of labels; 0 when the condition is a feature vector
+    features: int = 0        # size of the feature vector (with n_classes = 0)
+    cell: str = "lstm"
+    layers: int = 1
+    hidden: int = 128
+    embed: int = 32
+    cond_size: int = 32      # C
+    conditioning: str = "both"   # init | input | both
+    dropout: float = 0.0
+    max_len: int = 40        # longest sequence generated
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        if self.conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning must be one of {CONDITIONING}, got {self.conditioning!r}")
+        for name in ("layers", "hidden", "embed", "cond_size", "max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"CondConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"CondConfig.dropout must be in [0, 1), got {self.dropout}")
+
+
+class ConditionalGenerator(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        c = self.config = config
+        if c.vocab_size < 1 or (c.n_classes > 0) == (c.features > 0):
+            raise ValueError(f"need vocab_size >= 1 and exactly one of n_classes, features > 0; got "
+                             f"{c.vocab_size}, {c.n_classes}, {c.features}")
+        self.cond = (nn.Embedding(c.n_classes, c.cond_size) if c.n_classes
+                     else nn.Linear(c.features, c.cond_size))
+        self.init = (nn.Linear(c.cond_size, c.layers * c.hidden)
+                     if c.conditioning in ("init", "both") else None)
+        feed = c.conditioning in ("input", "both")
+        self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=PAD)
+        self.rnn = CELLS[c.cell](c.embed + (c.cond_size if feed else 0), c.hidden, c.layers,
+                                 batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.vocab_size)
+
+    def condition(self, cond):
+        """cond: labels (B,) long or features (B, F) -> the initial decoding state (a dict)."""
+        c = self.config
+        cond = torch.as_tensor(cond)
+        if c.n_classes:
+            if cond.dim() != 1 or cond.dtype != torch.long:
+                raise ValueError(f"expected class labels (B,) long, got {tuple(cond.shape)} {cond.dtype}")
+            if len(cond) and (cond.min() < 0 or cond.max() >= c.n_classes):
+                raise ValueError(f"class labels must lie in [0, {c.n_classes}), got "
+                                 f"{int(cond.min())}..{int(cond.max())}")
+        elif cond.dim() != 2 or cond.shape[1] != c.features:
+            raise ValueError(f"expected features (B, {c.features}), got {tuple(cond.shape)}")
+        z = self.cond(cond if c.n_classes else cond.float())                        # (B, C)
+        B = z.shape[0]
+        h = (torch.tanh(self.init(z)).view(B, c.layers, c.hidden).transpose(0, 1).contiguous()
+             if self.init is not None else z.new_zeros(c.layers, B, c.hidden))     # (L, B, H)
+        rnn = (h, torch.zeros_like(h)) if c.cell == "lstm" else h
+        return {"rnn": rnn, "z": z}
+
+    def init_state(self, batch):
+        raise TypeError("a ConditionalGenerator starts from a condition: use state = "
+                        "model.condition(labels_or_features) and pass it as state=")
+
+    def _inputs(self, x, z):
+        e = self.drop(self.embed(x))                                                # (B, T, E)
+        if self.config.conditioning in ("input", "both"):
+            e = torch.cat([e, z[:, None].expand(-1, x.shape[1], -1)], dim=-1)      # (B, T, E+C)
+        return e
+
+    def forward(self, x, state):
+        """x (B, T) ids -> logits (B, T, V) and the next state."""
+        h, rnn = self.rnn(self._inputs(x, state["z"]), state["rnn"])               # (B, T, H)
+        return self.head(self.drop(h)), dict(state, rnn=rnn)                        # (B, T, V)
+
+    def step(self, x_t, state):
+        """x_t (B,) -> logits (B, V) and the next state."""
+        logits, state = self(x_t[:, None], state)                                   # (B, 1, V)
+        return logits[:, 0], state
+
+    def reorder_state(self, state, index):
+        """Batch rows ``index`` of the state (beam search)."""
+        rnn = state["rnn"]
+        rnn = (tuple(s.index_select(1, index) for s in rnn) if isinstance(rnn, tuple)
+               else rnn.index_select(1, index))
+        return {"rnn": rnn, "z": state["z"].index_select(0, index)}
+
+    def loss(self, cond, seq, reduction="mean"):
+        """Cross-entropy of seq (B, T+1) = <s> x_1 .. x_n </s> (padded with 0) given cond:
+        the mean per token and the token count; reduction="none" gives (B,) sums per sequence."""
+        logits, _ = self(seq[:, :-1], self.condition(cond))                         # (B, T, V)
+        gold = seq[:, 1:]                                                           # (B, T)
+        nll = F.cross_entropy(logits.transpose(1, 2), gold, ignore_index=PAD, reduction="none")
+        count = (gold != PAD).sum()
+        if reduction == "none":
+            return nll.sum(1), (gold != PAD).sum(1)                                 # (B,), (B,)
+        return nll.sum() / count.clamp(min=1), int(count)

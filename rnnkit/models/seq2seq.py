@@ -1,0 +1,189 @@
+"""Encoder-decoder (N→M) on rnnkit's recurrent layers: Cho et al. 2014 / Sutskever et al. 2014,
+with the attention of Bahdanau et al. 2015 or Luong et al. 2015 and Luong's input feeding.
+
+    encoder:  m_{1..S}, h_S = RNN_enc(E_src[x_{1..S}])      (B, S, M), M = D·H_enc
+    bridge:   s_0 = tanh(W_b [h_S^fwd; h_1^bwd] + b_b)      (L_dec, B, H) from the top layer
+    decoder:  s_t = RNN_dec([E_tgt[y_{t-1}]; o_{t-1}], s_{t-1})   (input feeding: o_{t-1})
+              c_t = attention(s_t, m) or, with no attention, the fixed summary [h_S^fwd; h_1^bwd]
+              o_t = tanh(W_c [s_t; c_t])                      (B, H)
+              p(y_t | y_<t, x) = softmax(W_o o_t)             (B, V)
+
+Shapes: B batch, S source length, T target length, E embedding, H decoder hidden, H_enc encoder
+hidden per direction, D encoder directions, L layers, V target vocabulary. Token id 0 is padding.
+The decoder speaks :mod:`rnnkit.decode`'s interface: ``state = model.encode(src, lengths)``, then
+``step(y_t, state) -> (logits, state)``; the state is a dict carrying the attention memory.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rnnkit.layers.attention import ATTENTION
+from rnnkit.models.language_model import CELLS
+
+PAD = 0
+
+
+@dataclass
+class Seq2SeqConfig:
+    """The model's shape; stored in checkpoints so ``translate`` rebuilds the model alone."""
+    src_vocab: int = 0          # filled in from the data
+    tgt_vocab: int = 0
+    cell: str = "lstm"          # lstm | gru | rnn, encoder and decoder
+    embed: int = 64
+    enc_hidden: int = 128       # per direction
+    enc_layers: int = 1
+    bidirectional: bool = True
+    hidden: int = 256           # decoder
+    dec_layers: int = 1
+    attention: str = "general"  # none | additive | dot | general
+    input_feed: bool = True
+    dropout: float = 0.0
+    max_len: int = 200          # longest source accepted and longest output generated (tokens)
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        if self.attention != "none" and self.attention not in ATTENTION:
+            raise ValueError(f"attention must be none or one of {sorted(ATTENTION)}, "
+                             f"got {self.attention!r}")
+        for name in ("embed", "enc_hidden", "enc_layers", "hidden", "dec_layers", "max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Seq2SeqConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"Seq2SeqConfig.dropout must be in [0, 1), got {self.dropout}")
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        c = self.config = config
+        if c.src_vocab < 1 or c.tgt_vocab < 1:
+            raise ValueError(f"vocabulary sizes must be >= 1, got src {c.src_vocab}, "
+                             f"tgt {c.tgt_vocab}")
+        D = 2 if c.bidirectional else 1
+        M = D * c.enc_hidden                                       # memory size
+        self.src_embed = nn.Embedding(c.src_vocab, c.embed, padding_idx=PAD)
+        self.tgt_embed = nn.Embedding(c.tgt_vocab, c.embed, padding_idx=PAD)
+        self.encoder = CELLS[c.cell](c.embed, c.enc_hidden, c.enc_layers, batch_first=True,
+                                     dropout=c.dropout if c.enc_layers > 1 else 0.0,
+                                     bidirectional=c.bidirectional)
+        self.bridge = nn.Linear(M, c.dec_layers * c.hidden)
+        self.bridge_c = nn.Linear(M, c.dec_layers * c.hidden) if c.cell == "lstm" else None
+        dec_in = c.embed + (c.hidden if c.input_feed else 0)
+        self.decoder = CELLS[c.cell](dec_in, c.hidden, c.dec_layers, batch_first=True,
+                                     dropout=c.dropout if c.dec_layers > 1 else 0.0)
+        self.attn = ATTENTION[c.attention](c.hidden, M) if c.attention != "none" else None
+        self.combine = nn.Linear(c.hidden + M, c.hidden)           # W_c
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.tgt_vocab)               # W_o
+
+    # ------------------------------------------------------------ encoder and bridge
+    def encode(self, src, lengths):
+        """src (B, S) ids padded with 0, lengths (B,) -> the decoder's initial state (a dict)."""
+        c = self.config
+        if src.dim() != 2 or src.shape[0] != len(lengths):
+            raise ValueError(f"expected src (B, S) and lengths (B,), got {tuple(src.shape)} and "
+                             f"{tuple(torch.as_tensor(lengths).shape)}")
+        lengths = torch.as_tensor(lengths)
+        memory, h_n = self.encoder(self.drop(self.src_embed(src)), lengths=lengths)   # (B, S, M)
+        h_n, c_n = h_n if isinstance(h_n, tuple) else (h_n, None)
+        summary = self._top(h_n)                                                     # (B, M)
+        B, L, H = src.shape[0], c.dec_layers, c.hidden
+        s0 = torch.tanh(self.bridge(summary)).view(B, L, H).transpose(0, 1).contiguous()  # (L, B, H)
+        if c_n is not None:
+            c0 = self.bridge_c(self._top(c_n)).view(B, L, H).transpose(0, 1).contiguous()
+            s0 = (s0, c0)
+        mask = torch.arange(src.shape[1])[None] < lengths[:, None]                     # (B, S)
+        state = {"rnn": s0, "feed": summary.new_zeros(B, H), "memory": memory, "mask": mask,
+                 "summary": summary}
+        if self.attn is not None:
+            state["keys"] = self.attn.keys(memory)
+        return state
+
+    def _top(self, h_n):
+        """The top encoder layer's final state(s), directions side by side: (L·D, B, H) -> (B, M)."""
+        D = 2 if self.config.bidirectional else 1
+        return torch.cat(list(h_n[-D:]), dim=-1)
+
+    def init_state(self, batch):
+        raise TypeError("a Seq2Seq decoder starts from a source: use state = model.encode(src, "
+                        "lengths) and pass it as state=")
+
+    # ------------------------------------------------------------ decoder
+    def step(self, y_prev, state):
+        """y_prev (B,) previous target ids -> logits (B, V) and the next state (with "attn" (B, S)
+        holding this step's attention weights, when the model attends)."""
+        x = self.drop(self.tgt_embed(y_prev))                                          # (B, E)
+        if self.config.input_feed:
+            x = torch.cat([x, state["feed"]], dim=-1)                                  # (B, E+H)
+        s, rnn_state = self.decoder(x[:, None], state["rnn"])                          # (B, 1, H)
+        s = s[:, 0]                                                                    # (B, H)
+        new = dict(state, rnn=rnn_state)
+        if self.attn is not None:
+            ctx, new["attn"] = self.attn(s, state["keys"], state["memory"], state["mask"])  # (B, M)
+        else:
+            ctx = state["summary"]                                                     # (B, M)
+        o = torch.tanh(self.combine(torch.cat([s, ctx], dim=-1)))                     # (B, H)
+        new["feed"] = o
+        return self.head(self.drop(o)), new                                            # (B, V)
+
+    def reorder_state(self, state, index):
+        """Keep / repeat batch rows ``index`` (K,) of every tensor in the state (for beam search)."""
+        out = {}
+        for k, v in state.items():
+            if k == "rnn":
+                out[k] = tuple(s.index_select(1, index) for s in v) if isinstance(v, tuple) \
+                    else v.index_select(1, index)                                      # (L, K, H)
+            else:
+                out[k] = v.index_select(0, index)
+        return out
+
+    def forward(self, src, lengths, tgt_in, teacher_forcing=1.0):
+        """Logits (B, T, V) for target inputs tgt_in (B, T) (BOS first). With teacher_forcing < 1
+        each step feeds, with probability 1 - teacher_forcing, the model's own previous argmax
+        instead of the reference token (one coin per step for the whole batch)."""
+        state = self.encode(src, lengths)
+        if not self.config.input_feed and teacher_forcing >= 1:
+            return self._forward_parallel(tgt_in, state)
+        logits, y = [], tgt_in[:, 0]
+        for t in range(tgt_in.shape[1]):
+            out, state = self.step(y, state)                                           # (B, V)
+            logits.append(out)
+            if t + 1 < tgt_in.shape[1]:
+                own = teacher_forcing < 1 and float(torch.rand(())) >= teacher_forcing
+                y = out.argmax(-1) if own else tgt_in[:, t + 1]
+        return torch.stack(logits, dim=1)                                              # (B, T, V)
+
+    def _forward_parallel(self, tgt_in, state):
+        """Without input feeding and with full teacher forcing no step waits for the previous
+        step's output: one decoder call over all T steps, attention for all steps at once."""
+        x = self.drop(self.tgt_embed(tgt_in))                                          # (B, T, E)
+        s, _ = self.decoder(x, state["rnn"])                                           # (B, T, H)
+        if self.attn is not None:
+            ctx, _ = self.attn(s, state["keys"], state["memory"], state["mask"])       # (B, T, M)
+        else:
+            ctx = state["summary"][:, None].expand(-1, s.shape[1], -1)                 # (B, T, M)
+        o = torch.tanh(self.combine(torch.cat([s, ctx], dim=-1)))                     # (B, T, H)
+        return self.head(self.drop(o))                                                 # (B, T, V)
+
+    def loss(self, src, lengths, tgt, label_smoothing=0.0, teacher_forcing=1.0):
+        """Mean cross-entropy per target token (padding excluded) and the token count.
+        tgt (B, T+1) is BOS y_1 ... y_n EOS, padded with 0."""
+        logits = self(src, lengths, tgt[:, :-1], teacher_forcing)                      # (B, T, V)
+        gold = tgt[:, 1:]                                                              # (B, T)
+        loss = F.cross_entropy(logits.flatten(0, 1), gold.flatten(), ignore_index=PAD,
+                               label_smoothing=label_smoothing)
+        return loss, int((gold != PAD).sum())
+
+    @torch.no_grad()
+    def attention_map(self, src, lengths, tgt_in):
+        """Attention weights (T, S) of one sentence while reading tgt_in (1, T), BOS first."""
+        if self.attn is None:
+            raise ValueError("this model has no attention (attention='none'): nothing to plot")
+        state, rows = self.encode(src, lengths), []
+        for t in range(tgt_in.shape[1]):
+            _, state = self.step(tgt_in[:, t], state)
+            rows.append(state["attn"][0])
+        return torch.stack(rows)                                                       # (T, S)

@@ -1,0 +1,1 @@
+"""Task adapters: each plugs a task model into the one training loop (rnnkit.train.trainer)."""

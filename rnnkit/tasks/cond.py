@@ -1,0 +1,162 @@
+"""Conditional generation (1→N) as a trainer task: label<TAB>sequence pairs -> ConditionalGenerator.
+
+The first column is a class label (e.g. a country) or, when every line's first column is a list of
+numbers (``0.1,0.5,-2``), a feature vector. The held-out split is fixed by a hash of the sequence
+(:func:`rnnkit.data.pairs.split_of`), so a name seen under one country in training is never a
+held-out name under another. ``evaluate`` measures the validation loss with the right condition
+and with a wrong one (each label shifted to another class): the gap shows the condition matters.
+Shapes: B batch, T time, F features.
+"""
+from dataclasses import asdict, dataclass
+
+import torch
+
+from rnnkit.data import Vocab, resolve
+from rnnkit.data.pairs import (BOS_ID, EOS_ID, PairBatches, build_vocab, decode, encode, pad,
+                               read_pairs, split_pairs)
+from rnnkit.data.text import DataError
+from rnnkit.data.vocab import TOKENIZERS
+from rnnkit.decode import sample
+from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
+
+
+@dataclass
+class CondData:
+    data: str = "names"      # a data set name or a TSV file of label<TAB>sequence lines
+    tokens: str = "char"     # char | word
+    batch: int = 64
+    val_pairs: int = 2000    # validation pairs the losses are measured on (0: all)
+
+    def __post_init__(self):
+        if self.tokens not in TOKENIZERS:
+            raise ValueError(f"tokens must be one of {sorted(TOKENIZERS)}, got {self.tokens!r}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+
+
+def parse_features(sources):
+    """Feature vectors (N, F) if every source is a list of numbers of one length, else None."""
+    try:
+        rows = [[float(v) for v in s.replace(",", " ").split()] for s in sources]
+    except ValueError:
+        return None
+    if len({len(r) for r in rows}) != 1:
+        raise DataError(f"feature vectors of different lengths: {sorted({len(r) for r in rows})}")
+    return torch.tensor(rows)
+
+
+class Conditions:
+    """Maps the first column onto model input: a label list, or feature vectors."""
+
+    def __init__(self, labels=None, features=0):
+        self.labels, self.features = labels, features
+        self.index = {l: i for i, l in enumerate(labels or [])}
+
+    def encode(self, source):
+        """One source string -> a label id (int) or a feature list; unknown labels raise."""
+        if self.features:
+            return [float(v) for v in source.replace(",", " ").split()]
+        i = self.index.get(source)
+        if i is None:
+            near = [l for l in self.labels if l.lower() == source.lower()]
+            if near:
+                return self.index[near[0]]
+            raise DataError(f"unknown condition {source!r}; known: {', '.join(self.labels[:60])}")
+        return i
+
+    def tensor(self, encoded):
+        return torch.tensor(encoded, dtype=torch.float if self.features else torch.long)
+
+    def to_dict(self):
+        return {"labels": self.labels, "features": self.features}
+
+
+class CondTask:
+    def __init__(self, model, vocab, conditions, splits, data_config, seed=0):
+        self.model, self.vocab, self.conditions = model, vocab, conditions
+        self.data_config, self.unit = data_config, vocab.kind
+        limit = model.config.max_len
+        enc = lambda pairs: [(conditions.encode(s), encode(vocab, t, bos=True, eos=True))
+                             for s, t in pairs if len(encode(vocab, t)) < limit]
+        self.train = PairBatches(enc(splits["train"]), data_config.batch, seed)
+        self.val = enc(splits["val"][:data_config.val_pairs or None])
+
+    def train_batch(self, step):
+        return self._collate(self.train[step])
+
+    def _collate(self, examples):
+        seq, _ = pad([t for _, t in examples])                                  # (B, T+1)
+        return self.conditions.tensor([c for c, _ in examples]), seq
+
+    def loss(self, batch):
+        return self.model.loss(*batch)
+
+    def evaluate(self):
+        """Per-token validation loss with the right condition, and with a wrong one."""
+        right = wrong = count = 0.0
+        B = self.data_config.batch
+        for k in range(0, len(self.val), B):
+            cond, seq = self._collate(self.val[k:k + B])
+            loss, n = self.model.loss(cond, seq)
+            right, count = right + float(loss) * n, count + n
+            wrong += float(self.model.loss(self.wrong(cond, k), seq)[0]) * n
+        return {"val_loss": right / max(count, 1), "val_loss_wrong_cond": wrong / max(count, 1)}
+
+    def wrong(self, cond, offset=0):
+        """Each label moved to a different class (a fixed, varied shift); features: rows rolled."""
+        if self.conditions.features:
+            return cond.roll(1, 0)
+        n = self.model.config.n_classes
+        shift = 1 + (torch.arange(len(cond)) + offset) % max(n - 1, 1)          # (B,) in [1, n-1]
+        return (cond + shift) % n
+
+    def checkpoint_extras(self):
+        return {"kind": "cond", "model_config": asdict(self.model.config),
+                "vocab": self.vocab.to_dict(), "conditions": self.conditions.to_dict(),
+                "data_config": asdict(self.data_config)}
+
+
+def build_cond_task(data_config, model_config, seed=0, log=print):
+    """Read and split the pairs, build the vocabulary, the conditions and the model."""
+    path = resolve(data_config.data)
+    pairs = read_pairs(path)
+    splits = split_pairs(pairs, key=lambda p: p[1])
+    feats = parse_features([s for s, _ in pairs])
+    if feats is not None:
+        conditions = Conditions(features=feats.shape[1])
+        model_config.features, model_config.n_classes = feats.shape[1], 0
+    else:
+        conditions = Conditions(sorted({s for s, _ in pairs}))
+        model_config.n_classes, model_config.features = len(conditions.labels), 0
+    vocab = build_vocab([t for _, t in splits["train"]], data_config.tokens)
+    model_config.vocab_size = len(vocab)
+    log(f"{path}: {len(pairs):,} pairs, "
+        + (f"{feats.shape[1]} features" if feats is not None else f"{model_config.n_classes} labels")
+        + f"; train {len(splits['train']):,}, validation {len(splits['val']):,}; "
+        f"vocabulary {len(vocab)} {vocab.kind} tokens")
+    return CondTask(ConditionalGenerator(model_config), vocab, conditions, splits, data_config, seed)
+
+
+def load_cond(path):
+    """(model in eval mode, vocab, conditions) from a run folder or a checkpoint file."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != "cond":
+        raise CheckpointError(f"{path}: expected a conditional-generator checkpoint, got kind "
+                              f"{ckpt.get('kind')!r}")
+    model = ConditionalGenerator(CondConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    c = ckpt["conditions"]
+    return model.eval(), Vocab.from_dict(ckpt["vocab"]), Conditions(c["labels"], c["features"])
+
+
+def generate(model, vocab, conditions, source, n=10, temperature=0.8, top_k=None, top_p=None,
+             seed=None):
+    """``n`` sequences sampled for the condition ``source`` (a label, or numbers for features)."""
+    cond = conditions.tensor([conditions.encode(source)] * n)                   # (n,) or (n, F)
+    state = model.condition(cond)
+    bos = torch.full((n, 1), BOS_ID, dtype=torch.long)
+    steps = list(sample(model, bos, model.config.max_len, temperature, top_k, top_p, seed,
+                        stop_id=EOS_ID, state=state))                           # T x (n,)
+    ids = torch.stack(steps, 1)                                                 # (n, T)
+    return [decode(vocab, row) for row in ids]

@@ -1,0 +1,126 @@
+"""Translation as a trainer task: TSV pairs -> vocabularies -> padded batches -> Seq2Seq loss.
+
+Implements the protocol of :mod:`rnnkit.train.trainer` for :class:`rnnkit.models.seq2seq.Seq2Seq`.
+The held-out split is fixed by a hash of the source sentence (:func:`rnnkit.data.pairs.split_of`):
+5% test (BLEU / CER after training), 3% validation (the loss that picks best.pt), 92% training.
+Shapes: B batch, S source length, T target length.
+"""
+from dataclasses import asdict, dataclass
+
+from rnnkit.data import Vocab, resolve
+from rnnkit.data.pairs import PairBatches, build_vocab, encode, pad, read_pairs, split_pairs
+from rnnkit.data.vocab import TOKENIZERS
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
+
+
+@dataclass
+class Seq2SeqData:
+    """Which pairs, how they are tokenised and batched, and the loss options."""
+    data: str = "de-en"            # a data set name or a TSV file of source<TAB>target lines
+    src_tokens: str = "char"       # char | word
+    tgt_tokens: str = "char"
+    max_vocab: int = 0             # per side, specials included (0: all); the rest is <unk>
+    batch: int = 32
+    label_smoothing: float = 0.0   # epsilon of the smoothed cross-entropy (training loss only)
+    teacher_forcing: float = 1.0   # probability of feeding the reference token at each step
+    val_pairs: int = 400           # validation pairs the val_loss is measured on (0: all)
+
+    def __post_init__(self):
+        for side in ("src_tokens", "tgt_tokens"):
+            if getattr(self, side) not in TOKENIZERS:
+                raise ValueError(f"{side} must be one of {sorted(TOKENIZERS)}, "
+                                 f"got {getattr(self, side)!r}")
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.teacher_forcing <= 1:
+            raise ValueError(f"need 0 <= label_smoothing < 1 and 0 <= teacher_forcing <= 1, got "
+                             f"{self.label_smoothing}, {self.teacher_forcing}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+
+
+def collate(examples):
+    """[(src ids, tgt ids)] -> src (B, S), lengths (B,), tgt (B, T+1) (<s> ... </s>, padded)."""
+    src, lengths = pad([s for s, _ in examples])
+    tgt, _ = pad([t for _, t in examples])
+    return src, lengths, tgt
+
+
+class Seq2SeqTask:
+    def __init__(self, model, src_vocab, tgt_vocab, splits, data_config, seed=0, log=print):
+        self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
+        self.data_config, self.splits = data_config, splits
+        self.unit = tgt_vocab.kind
+        self.train = PairBatches(self._encode(splits["train"], "train", log), data_config.batch, seed)
+        val = splits["val"][:data_config.val_pairs or None]
+        self.val = self._encode(val, "val", log)
+
+    def _encode(self, pairs, name, log):
+        """Pairs as ids; pairs whose source or target exceeds the model's max_len are dropped."""
+        limit = self.model.config.max_len
+        out = []
+        for s, t in pairs:
+            src, tgt = encode(self.src_vocab, s), encode(self.tgt_vocab, t, bos=True, eos=True)
+            if 0 < len(src) <= limit and len(tgt) - 1 <= limit:
+                out.append((src, tgt))
+        if len(out) < len(pairs):
+            log(f"{name}: dropped {len(pairs) - len(out)} of {len(pairs)} pairs longer than "
+                f"max_len={limit} tokens")
+        return out
+
+    def train_batch(self, step):
+        return collate(self.train[step])
+
+    def loss(self, batch):
+        src, lengths, tgt = batch
+        d = self.data_config
+        return self.model.loss(src, lengths, tgt, d.label_smoothing, d.teacher_forcing)
+
+    def evaluate(self):
+        """Validation cross-entropy per target token (no smoothing, full teacher forcing)."""
+        total, count = 0.0, 0
+        order = sorted(range(len(self.val)), key=lambda i: len(self.val[i][1]))
+        B = self.data_config.batch
+        for k in range(0, len(order), B):
+            src, lengths, tgt = collate([self.val[i] for i in order[k:k + B]])
+            loss, n = self.model.loss(src, lengths, tgt)
+            total += float(loss) * n
+            count += n
+        return {"val_loss": total / max(count, 1)}
+
+    def checkpoint_extras(self):
+        return {"kind": "seq2seq", "model_config": asdict(self.model.config),
+                "src_vocab": self.src_vocab.to_dict(), "tgt_vocab": self.tgt_vocab.to_dict(),
+                "data_config": asdict(self.data_config)}
+
+
+def build_seq2seq_task(data_config, model_config, seed=0, log=print):
+    """Read and split the pairs, build both vocabularies (from the training split) and the model;
+    the model is created under the current torch seed."""
+    path = resolve(data_config.data)
+    splits = split_pairs(read_pairs(path))
+    d = data_config
+    src_vocab = build_vocab([s for s, _ in splits["train"]], d.src_tokens, d.max_vocab)
+    tgt_vocab = build_vocab([t for _, t in splits["train"]], d.tgt_tokens, d.max_vocab)
+    log(f"{path}: {sum(map(len, splits.values())):,} pairs; train {len(splits['train']):,}, "
+        f"validation {len(splits['val']):,}, test {len(splits['test']):,}; vocabulary "
+        f"{len(src_vocab):,} {d.src_tokens} -> {len(tgt_vocab):,} {d.tgt_tokens} tokens")
+    model_config.src_vocab, model_config.tgt_vocab = len(src_vocab), len(tgt_vocab)
+    return Seq2SeqTask(Seq2Seq(model_config), src_vocab, tgt_vocab, splits, d, seed, log)
+
+
+def load_seq2seq(path):
+    """(model in eval mode, source vocab, target vocab, checkpoint) from a run folder or file."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != "seq2seq":
+        raise CheckpointError(f"{path}: expected a seq2seq checkpoint, got kind {ckpt.get('kind')!r}")
+    model = Seq2Seq(Seq2SeqConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return (model.eval(), Vocab.from_dict(ckpt["src_vocab"]), Vocab.from_dict(ckpt["tgt_vocab"]),
+            ckpt)
+
+
+def held_out_pairs(ckpt):
+    """The held-out test pairs of the data the checkpoint was trained on."""
+    return split_pairs(read_pairs(resolve(ckpt["data_config"]["data"])))["test"]
+
+

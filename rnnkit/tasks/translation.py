@@ -1,0 +1,120 @@
+"""Translating with a trained Seq2Seq (greedy and beam, through :mod:`rnnkit.decode`), checking
+the input at the boundary, and the held-out metrics: corpus BLEU (sacrebleu) and character error
+rate. Shapes: B batch, S source length, T target length.
+"""
+import sys
+
+import torch
+
+from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
+from rnnkit.data.text import DataError
+from rnnkit.decode import beam_search, sample
+
+
+class Translator:
+    """A model and its vocabularies; ``warn`` receives messages about unknown source tokens."""
+
+    def __init__(self, model, src_vocab, tgt_vocab, warn=None):
+        self.model, self.src_vocab, self.tgt_vocab = model.eval(), src_vocab, tgt_vocab
+        self.warn = warn or (lambda msg: print(f"rnnkit: warning: {msg}", file=sys.stderr))
+
+    def source_ids(self, text):
+        """Source ids of one sentence; empty or over-long input raises DataError, unknown tokens
+        are translated as <unk> with a warning naming them."""
+        limit = self.model.config.max_len
+        if not text or not text.strip():
+            raise DataError("empty source sentence: nothing to translate")
+        ids = encode(self.src_vocab, text)
+        if len(ids) > limit:
+            raise DataError(f"source has {len(ids)} {self.src_vocab.kind} tokens; this model "
+                            f"accepts at most max_len={limit}: split the sentence")
+        unknown = unknown_tokens(self.src_vocab, text)
+        if unknown:
+            self.warn(f"{len(unknown)} source token(s) not in the training vocabulary, read as "
+                      f"<unk>: {unknown[:10]!r}")
+        return ids
+
+    def _encode(self, texts):
+        src, lengths = pad([self.source_ids(t) for t in texts])                # (B, S), (B,)
+        return src, lengths, self.model.encode(src, lengths)
+
+    @torch.no_grad()
+    def greedy(self, texts, batch=64):
+        """Argmax decoding of many sentences, ``batch`` at a time -> list of strings."""
+        out = []
+        for k in range(0, len(texts), batch):
+            chunk = texts[k:k + batch]
+            _, _, state = self._encode(chunk)
+            bos = torch.full((len(chunk),), BOS_ID, dtype=torch.long)
+            steps = list(sample(self.model, bos[:, None], self.model.config.max_len,
+                                temperature=0, stop_id=EOS_ID, state=state))  # T x (B,)
+            ids = torch.stack(steps, 1) if steps else bos[:, None][:, :0]     # (B, T)
+            out += [decode(self.tgt_vocab, row) for row in ids]
+        return out
+
+    @torch.no_grad()
+    def beam(self, text, beam_size=5, length_penalty=1.0):
+        """Beam-search translation of one sentence."""
+        _, _, state = self._encode([text])
+        (ids, _), = beam_search(self.model, [BOS_ID], beam_size, self.model.config.max_len,
+                                EOS_ID, length_penalty, state=state)
+        return decode(self.tgt_vocab, ids)
+
+    def translate(self, text, beam_size=1, length_penalty=1.0):
+        return (self.greedy([text])[0] if beam_size <= 1
+                else self.beam(text, beam_size, length_penalty))
+
+    @torch.no_grad()
+    def attention(self, text, translation):
+        """(source tokens, target tokens, weights (T, S)) of the model reading its translation."""
+        src, lengths, _ = self._encode([text])
+        tgt = encode(self.tgt_vocab, translation, bos=True, eos=True)
+        weights = self.model.attention_map(src, lengths, torch.tensor([tgt[:-1]]))   # (T, S)
+        src_tokens = [self.src_vocab.itos[i] for i in src[0].tolist()]
+        tgt_tokens = [self.tgt_vocab.itos[i] for i in tgt[1:]]
+        return src_tokens, tgt_tokens, weights
+
+
+def char_error_rate(hyps, refs):
+    """Corpus CER: character edit distance summed over the pairs / reference characters."""
+    edits = sum(_levenshtein(h, r) for h, r in zip(hyps, refs, strict=True))
+    return edits / max(1, sum(len(r) for r in refs))
+
+
+def _levenshtein(a, b):
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def corpus_bleu(hyps, refs):
+    """sacrebleu's corpus BLEU (default 13a tokenisation) on detokenised text."""
+    import sacrebleu
+    return sacrebleu.corpus_bleu(hyps, [refs]).score
+
+
+def score_translations(translator, pairs, beam_size=5, length_penalty=1.0, log=None):
+    """BLEU and CER of greedy and beam decoding on ``pairs`` [(source, reference)]; pairs with a
+    source the model cannot take (over-long) are skipped and counted."""
+    usable = [(s, t) for s, t in pairs if len(encode(translator.src_vocab, s))
+              <= translator.model.config.max_len]
+    src, refs = [s for s, _ in usable], [t for _, t in usable]
+    quiet = translator.warn
+    translator.warn = lambda msg: None            # unknown tokens are expected on held-out data
+    try:
+        greedy = translator.greedy(src)
+        beam = [translator.beam(s, beam_size, length_penalty) for s in src]
+    finally:
+        translator.warn = quiet
+    metrics = {"test_pairs": len(usable), "test_pairs_skipped": len(pairs) - len(usable),
+               "beam_size": beam_size, "length_penalty": length_penalty,
+               "bleu_greedy": corpus_bleu(greedy, refs), "cer_greedy": char_error_rate(greedy, refs),
+               "bleu_beam": corpus_bleu(beam, refs), "cer_beam": char_error_rate(beam, refs)}
+    if log:
+        for s, r, g, b in list(zip(src, refs, greedy, beam))[:3]:
+            log(f"  src:    {s}\n  ref:    {r}\n  greedy: {g}\n  beam:   {b}")
+    return metrics

@@ -1,0 +1,85 @@
+"""Beam search against brute-force enumeration, on a language model (tensor state) and on a
+seq2seq decoder (dict state with attention memory, reordered by the model's hook)."""
+import itertools
+
+import pytest
+import torch
+
+from rnnkit.data.pairs import BOS_ID
+from rnnkit.decode import beam_search, sample
+from rnnkit.models import LanguageModel, LMConfig
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+
+def sequence_logp(model, prime_ids, seq, state=None):
+    """log p(seq | prime) by feeding the model one token at a time."""
+    with torch.no_grad():
+        state = model.init_state(1) if state is None else state
+        for x in prime_ids:
+            logits, state = model.step(torch.tensor([x]), state)
+        total = 0.0
+        for x in seq:
+            total += float(torch.log_softmax(logits[0], -1)[x])
+            logits, state = model.step(torch.tensor([x]), state)
+    return total
+
+
+def brute_force(model, prime_ids, V, max_len, eos, alpha, state_fn=lambda: None):
+    """Every hypothesis beam search may return: ended by eos (eos counted in the length, not
+    returned), or max_len tokens long; scored log p / n^alpha. Sorted best first."""
+    scored = []
+    for n in range(1, max_len + 1):
+        for seq in itertools.product(range(V), repeat=n):
+            if eos in seq[:-1] or (n < max_len and seq[-1] != eos):
+                continue
+            lp = sequence_logp(model, prime_ids, seq, state_fn())
+            ids = list(seq[:-1]) if seq[-1] == eos else list(seq)
+            scored.append((lp / n ** alpha, ids))
+    return sorted(scored, key=lambda s: -s[0])
+
+
+def tiny_lm(V=3):
+    torch.manual_seed(3)
+    model = LanguageModel(LMConfig(vocab_size=V, cell="gru", layers=1, hidden=8, embed=4)).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(6)   # peaky enough that greedy and beam disagree
+    return model
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_beam_matches_brute_force_on_a_language_model(alpha):
+    model, V, L, eos = tiny_lm(), 3, 4, 2
+    expected = brute_force(model, [0], V, L, eos, alpha)
+    got = beam_search(model, [0], beam_size=V ** L, max_len=L, eos_id=eos, length_penalty=alpha,
+                      n_best=3)
+    assert [ids for ids, _ in got] == [ids for _, ids in expected[:3]]
+    for (_, s), (e, _) in zip(got, expected):
+        assert s == pytest.approx(e, abs=1e-5)
+
+
+def test_beam_matches_brute_force_on_seq2seq_with_attention():
+    torch.manual_seed(5)
+    cfg = Seq2SeqConfig(src_vocab=7, tgt_vocab=4, embed=4, enc_hidden=4, hidden=8,
+                        attention="additive", input_feed=True, max_len=3)
+    model = Seq2Seq(cfg).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(5)
+    src, lengths = torch.tensor([[4, 5, 6, 0]]), torch.tensor([3])
+    state = lambda: model.encode(src, lengths)
+    expected = brute_force(model, [BOS_ID], 4, 3, 2, 1.0, state)
+    got = beam_search(model, [BOS_ID], beam_size=64, max_len=3, eos_id=2, state=state(), n_best=2)
+    assert [ids for ids, _ in got] == [ids for _, ids in expected[:2]]
+
+
+def test_beam_of_one_is_greedy_and_wider_beams_score_no_worse():
+    model = tiny_lm(V=5)
+    greedy = torch.cat(list(sample(model, [1], 8, temperature=0))).tolist()
+    (ids, _), = beam_search(model, [1], beam_size=1, max_len=8, length_penalty=0.0)
+    assert ids == greedy
+    best = [beam_search(model, [1], k, 8, length_penalty=0.0)[0][1] for k in (1, 2, 4, 8)]
+    assert all(b >= a - 1e-6 for a, b in zip(best, best[1:]))
+
+
+def test_beam_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="beam_size"):
+        beam_search(tiny_lm(), [0], beam_size=0)
