@@ -1,0 +1,92 @@
+"""``rnnkit train seq2seq`` and ``rnnkit translate RUN [TEXT ...]``: an encoder-decoder on
+source<TAB>target pairs, then translation of sentences given as arguments, a file or stdin."""
+import sys
+from pathlib import Path
+
+from rnnkit.cli import run_task
+from rnnkit.models.seq2seq import Seq2SeqConfig
+from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, held_out_pairs, load_seq2seq
+from rnnkit.tasks.translation import Translator, score_translations
+
+SKIP = ("src_vocab", "tgt_vocab")
+DEFAULT_STEPS = 4000
+
+
+# ---------------------------------------------------------------- rnnkit train seq2seq
+def add_train_flags(p):
+    run_task.add_task_flags(p, Seq2SeqData, Seq2SeqConfig, SKIP)
+    g = p.add_argument_group("held-out evaluation (after training, on best.pt)")
+    g.add_argument("--test-pairs", type=int, default=0, help="score the first N test pairs (0: all)")
+    g.add_argument("--beam-size", type=int, default=5)
+    g.add_argument("--length-penalty", type=float, default=1.0, help="alpha in score/len^alpha")
+
+
+def run_train(args):
+    cfgs = run_task.configs(args, Seq2SeqData, Seq2SeqConfig, SKIP, DEFAULT_STEPS)
+    run_task.train(args, build_seq2seq_task, *cfgs)
+    model, src_vocab, tgt_vocab, ckpt = load_seq2seq(args.out)
+    pairs = held_out_pairs(ckpt)[:args.test_pairs or None]
+    print(f"scoring best.pt on {len(pairs)} held-out pairs (greedy and beam {args.beam_size})")
+    metrics = score_translations(Translator(model, src_vocab, tgt_vocab), pairs, args.beam_size,
+                                 args.length_penalty, log=print)
+    run_task.add_metrics(args.out, metrics)
+    print(f"BLEU greedy {metrics['bleu_greedy']:.2f}, beam {metrics['bleu_beam']:.2f}; "
+          f"CER greedy {metrics['cer_greedy']:.3f}, beam {metrics['cer_beam']:.3f} "
+          f"-> {args.out}/metrics.json")
+    return 0
+
+
+# ---------------------------------------------------------------- rnnkit translate
+def add_parser(sub):
+    p = sub.add_parser("translate", help="translate sentences with a trained seq2seq model")
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("text", nargs="*", help="sentences to translate (none: read --file or stdin, "
+                                           "one sentence a line)")
+    p.add_argument("--file", type=Path, help="a UTF-8 file, one sentence a line")
+    p.add_argument("--beam-size", type=int, default=5, help="1: greedy")
+    p.add_argument("--length-penalty", type=float, default=1.0)
+    p.add_argument("--plot", type=Path, help="write the attention heat-map of the first sentence "
+                                             "to this PNG")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    model, src_vocab, tgt_vocab, _ = load_seq2seq(args.run)
+    translator = Translator(model, src_vocab, tgt_vocab)
+    if args.text:
+        lines = args.text
+    elif args.file:
+        from rnnkit.data import read_text
+        lines = [l for l in read_text(args.file).splitlines() if l.strip()]
+    else:
+        lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
+    if not lines:
+        raise SystemExit("rnnkit: nothing to translate (no sentence given, file or stdin empty)")
+    outputs = []
+    for line in lines:
+        outputs.append(translator.translate(line, args.beam_size, args.length_penalty))
+        print(outputs[-1], flush=True)
+    if args.plot:
+        plot_attention(*translator.attention(lines[0], outputs[0]), args.plot)
+        print(f"attention heat-map -> {args.plot}", file=sys.stderr)
+    return 0
+
+
+def plot_attention(src_tokens, tgt_tokens, weights, path):
+    """A heat-map of weights (T, S): target tokens down, source tokens across."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnkit.train.checkpoint import atomic_write
+    show = lambda toks: [repr(t)[1:-1] if t.isspace() or not t else t for t in toks]
+    T, S = weights.shape
+    fig, ax = plt.subplots(figsize=(max(4, 0.22 * S + 2), max(3, 0.22 * T + 1.5)))
+    ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0, vmax=1)
+    ax.set_xticks(range(S), show(src_tokens), fontsize=7, rotation=90)
+    ax.set_yticks(range(T), show(tgt_tokens), fontsize=7)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
