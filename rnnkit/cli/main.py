@@ -5,13 +5,15 @@
     rnnkit sample RUN ...          (a conditional generator: sample RUN --cond LABEL -n N)
     rnnkit translate RUN TEXT ...
     rnnkit demo --minutes N
+    rnnkit gradflow --task adding --lags 10 50 100 200 --preset quick
 """
 import argparse
 import sys
 
-from rnnkit.cli import data, demo, sample, train, translate
+from rnnkit.cli import data, demo, gradflow, sample, train, translate
 
-COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "translate": translate}
+COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "translate": translate,
+            "gradflow": gradflow}
 
 
 def build_parser():

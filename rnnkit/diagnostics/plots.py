@@ -1,0 +1,74 @@
+"""Plots of gradient-flow runs (matplotlib, Agg): ||δ_t|| = ||dL/dh_t|| against the distance from
+the loss on a log scale, and learning curves, each written as a small PNG."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rnnkit.diagnostics.experiments import SOLVED_ACCURACY, SOLVED_MSE  # noqa: E402
+from rnnkit.diagnostics.tasks import ADDING_BASELINE_MSE, COPY_ALPHABET  # noqa: E402
+
+COLOURS = {"rnn-tanh": "tab:red", "rnn-relu": "tab:orange", "lstm": "tab:blue", "gru": "tab:green"}
+DPI = 80
+
+
+def representative(results):
+    """One run per cell for the gradient-flow plot: default init with clipping if there is one."""
+    def rank(r):
+        c = r["config"]
+        return (c["init"] != "default", c["gain"] != 1, c["clip"] == 0)
+    best = {}
+    for r in sorted(results, key=rank):
+        best.setdefault(r["config"]["cell"], r)
+    return [best[c] for c in COLOURS if c in best]
+
+
+def plot_gradient_flow(results, path, title):
+    """||dL/dh_t|| vs distance d from the end of the sequence: solid at init, dashed after training."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for r in representative(results):
+        cell = r["config"]["cell"]
+        for key, style, label in (("profile_init", "-", f"{cell} at init (ρ={r['decay_init']:.3f})"),
+                                  ("profile_final", "--", None)):
+            h = r[key]["h"]
+            d = [i for i, v in enumerate(h) if v > 0 and math.isfinite(v)]
+            ax.semilogy(d, [h[i] for i in d], style, color=COLOURS[cell], label=label, lw=1.3)
+    ax.set_xlabel("distance d from the end of the sequence (steps)")
+    ax.set_ylabel("||dL/dh_t||")
+    ax.set_title(title + "  (solid: init, dashed: trained)", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_learning_curves(results, path, title):
+    """Test score vs step for every run of one task and lag, with the baseline and the solve line."""
+    task = results[0]["config"]["task"]
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for r in results:
+        cell = r["config"]["cell"]
+        style = "--" if r["config"]["clip"] == 0 else "-"
+        pts = [(c["step"], c["score"]) for c in r["curve"] if math.isfinite(c["score"])]
+        if pts:
+            ax.plot(*zip(*pts), style, color=COLOURS[cell], label=r["name"], lw=1.1,
+                    alpha=1.0 if r["config"]["init"] == "default" else 0.6)
+    if task == "adding":
+        ax.set_yscale("log")
+        ax.axhline(ADDING_BASELINE_MSE, color="grey", lw=0.8, ls=":", label="predict 1 (1/6)")
+        ax.axhline(SOLVED_MSE, color="black", lw=0.8, ls=":", label="solved (0.01)")
+        ax.set_ylabel("test MSE")
+    else:
+        ax.axhline(1 / COPY_ALPHABET, color="grey", lw=0.8, ls=":", label="guess (1/8)")
+        ax.axhline(SOLVED_ACCURACY, color="black", lw=0.8, ls=":", label="solved (0.99)")
+        ax.set_ylabel("recall accuracy")
+    ax.set_xlabel("training step")
+    ax.set_title(title + "  (dashed: no clipping)", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)

@@ -1,0 +1,90 @@
+"""Gradient-flow plumbing on a tiny grid: runs, records, decay fit, plots, report, CLI."""
+import json
+import math
+
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.diagnostics.experiments import (PRESETS, GradflowNet, RunConfig, fit_decay,
+                                            gradient_profile, grid, run, run_grid)
+from rnnkit.diagnostics.tasks import adding_batch
+
+TINY = dict(hidden=8, batch=4, steps=6, eval_every=3, test_size=8)
+
+
+def test_fit_decay_recovers_a_geometric_profile():
+    norms = [3.0 * 0.9 ** d for d in range(30)]
+    assert fit_decay(norms) == pytest.approx(0.9)
+    assert fit_decay([5.0] + [2.0 * 1.1 ** d for d in range(1, 20)]) == pytest.approx(1.1)
+    assert math.isnan(fit_decay([1.0, 0.0, float("nan")]))
+
+
+def test_identity_init_and_gain():
+    net = GradflowNet(RunConfig(cell="rnn-relu", init="identity", gain=1.5, lag=5, hidden=6))
+    torch.testing.assert_close(net.rnn.weight_hh_l0, 1.5 * torch.eye(6))
+    with pytest.raises(ValueError, match="rnn-relu only"):
+        RunConfig(cell="lstm", init="identity")
+    with pytest.raises(ValueError, match="cell must be one of"):
+        RunConfig(cell="transformer")
+
+
+def test_gradient_profile_of_a_linear_rnn_decays_at_its_weight():
+    # relu RNN, W_hh = g·I, W_ih >= 0 and inputs >= 0: every unit active, so δ_{t-1} = g·δ_t exactly
+    cfg = RunConfig(task="adding", lag=12, cell="rnn-relu", init="identity", gain=0.8, hidden=6)
+    net = GradflowNet(cfg)
+    with torch.no_grad():
+        net.rnn.weight_ih_l0.abs_().add_(0.1)
+    x, y = adding_batch(12, 4, torch.Generator().manual_seed(0))
+    h = gradient_profile(cfg, net, (x, y))["h"]
+    assert len(h) == 12
+    for d in range(1, 11):
+        assert h[d + 1] / h[d] == pytest.approx(0.8, rel=1e-4)
+    assert fit_decay(h) == pytest.approx(0.8, rel=1e-4)
+
+
+@pytest.mark.parametrize("task", ["adding", "copy"])
+def test_run_records_curves_and_profiles(task):
+    r = run(RunConfig(task=task, lag=5, cell="lstm", copy_symbols=2, **TINY))
+    assert [c["step"] for c in r["curve"]] == [0, 3, 6]
+    assert set(r["profile_init"]) == {"h", "c"}
+    assert r["solved_step"] is None and not r["diverged"]
+    json.dumps(r)                                              # plain data
+
+
+def test_exploding_run_is_stopped_as_diverged():
+    r = run(RunConfig(task="adding", lag=40, cell="rnn-relu", init="identity", gain=3.0, clip=0,
+                      optimizer="sgd", lr=10.0, hidden=8, batch=4, steps=60, eval_every=30,
+                      test_size=8))
+    assert r["diverged"] and r["nonfinite_steps"] == 20 and r["steps_run"] < 60
+
+
+def test_grid_and_reuse(tmp_path):
+    preset = PRESETS["quick"]
+    configs = grid(preset, ["adding"], [10, 50])
+    names = {c.name for c in configs if c.lag == 10}
+    assert names == {"rnn-tanh-default-clip1", "rnn-relu-default-clip1", "lstm-default-clip1",
+                     "gru-default-clip1", "rnn-relu-identity-gain1.5-clip0",
+                     "rnn-relu-identity-gain1.5-clip1"}
+    small = [RunConfig(task="adding", lag=4, cell=c, **TINY) for c in ("rnn-tanh", "gru")]
+    lines = []
+    first = run_grid(small, tmp_path, log=lines.append)
+    n = len(lines)
+    again = run_grid(small, tmp_path, log=lines.append)        # saved runs are reused
+    assert len(lines) == n and [r["name"] for r in again] == [r["name"] for r in first]
+
+
+def test_cli_tiny_grid_writes_report_and_plots(tmp_path, capsys):
+    out = tmp_path / "gf"
+    args = ["gradflow", "--task", "adding", "copy", "--lags", "4", "6", "--cells", "rnn-tanh",
+            "lstm", "--explode-gain", "1.5", "--steps", "4", "--eval-every", "2", "--hidden", "8",
+            "--test-size", "8", "--copy-symbols", "2", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Gradient flow") and "Made by: `rnnkit gradflow --task adding copy" in report
+    assert "| lstm-default-clip1 |" in report and "T=6" in report
+    for name in ("gradflow_adding_T4.png", "learning_copy_T6.png"):
+        assert (out / name).stat().st_size > 1000 and f"]({name})" in report
+    assert len(list(out.glob("adding/T4/*.json"))) == 2        # tanh, lstm: no relu, no study
+    with pytest.raises(SystemExit):
+        main(["gradflow", "--preset", "huge"])
