@@ -114,6 +114,7 @@ class Trainer:
         return summary
 
     def train_step(self, stats):
+        self._emit("on_step_start")   # e.g. gradient telemetry arms its recorder before the backward
         self.model.train()
         loss, count = self.task.loss(self.task.train_batch(self.step))
         self.optimizer.zero_grad(set_to_none=True)
@@ -122,6 +123,7 @@ class Trainer:
             loss.backward()
             max_norm = self.config.clip or math.inf
             norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        self.last_grad_norm = norm    # before clipping; nan when the loss was not finite
         if math.isfinite(norm):
             self.optimizer.step()
             stats["loss_sum"] += loss.item() * count

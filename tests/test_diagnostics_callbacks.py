@@ -1,0 +1,64 @@
+"""GradientTelemetry logs ||dL/dh_t|| and the global gradient norm from the shared trainer."""
+import json
+import math
+import warnings
+
+import torch
+from torch import nn
+
+import rnnkit
+from rnnkit.diagnostics.callbacks import GradientTelemetry
+from rnnkit.train import TrainConfig, Trainer
+
+
+class TinyTask:
+    """Predict the sum of a sequence from an LSTM's last state; step ``bad`` has an infinite loss."""
+    unit = "sequence"
+
+    def __init__(self, T=7, bad=None):
+        self.T, self.bad = T, bad
+        self.model = nn.ModuleDict({"rnn": rnnkit.LSTM(1, 6), "head": nn.Linear(6, 1)})
+
+    def train_batch(self, step):
+        g = torch.Generator().manual_seed(step)
+        return torch.randn(self.T, 4, 1, generator=g), step
+
+    def loss(self, batch):
+        x, step = batch
+        out, _ = self.model["rnn"](x)                             # (T, B, H)
+        loss = (self.model["head"](out[-1]) - x.sum(0)).pow(2).mean()
+        return (loss * math.inf if step == self.bad else loss), 4
+
+    def evaluate(self):
+        return {"val_loss": 0.0}
+
+
+def test_telemetry_every_n_steps(tmp_path):
+    path = tmp_path / "gradients.jsonl"
+    cb = GradientTelemetry(every=3, path=path)
+    task = TinyTask(bad=6)
+    cfg = TrainConfig(max_steps=8, eval_every=100, log_every=1, warmup_steps=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Trainer(task, cfg, [cb]).fit()
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 3, 6] == [r["step"] for r in cb.history]
+    first = rows[0]["layers"]["rnn.l0"]
+    assert len(first["h"]) == len(first["c"]) == 7 and first["decay_h"] > 0
+    assert rows[0]["grad_norm"] > 0
+    assert rows[2]["grad_norm"] is None and rows[2]["skipped_steps"] == 1   # the skipped step
+    assert rows[2]["layers"] == {}                                         # no backward ran
+    assert rnnkit.bptt.telemetry.current() is None                         # recorder closed
+
+
+def test_recorded_norms_match_a_direct_recording():
+    task = TinyTask()
+    cb = GradientTelemetry(every=1)
+    cfg = TrainConfig(max_steps=1, eval_every=100, warmup_steps=0, lr=1e-9)
+    snapshot = {k: v.clone() for k, v in task.model.state_dict().items()}
+    Trainer(task, cfg, [cb]).fit()
+    task.model.load_state_dict(snapshot)
+    with rnnkit.record_gradients(task.model) as rec:
+        task.loss(task.train_batch(0))[0].backward()
+    got = cb.history[0]["layers"]["rnn.l0"]["h"]
+    torch.testing.assert_close(torch.tensor(got), rec.norms["rnn.l0"]["h"])
