@@ -92,6 +92,7 @@ class CondTask:
     def loss(self, batch):
         return self.model.loss(*batch)
 
+    @torch.no_grad()
     def evaluate(self):
         """Per-token validation loss with the right condition, and with a wrong one."""
         right = wrong = count = 0.0

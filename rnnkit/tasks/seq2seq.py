@@ -7,6 +7,8 @@ Shapes: B batch, S source length, T target length.
 """
 from dataclasses import asdict, dataclass
 
+import torch
+
 from rnnkit.data import Vocab, resolve
 from rnnkit.data.pairs import PairBatches, build_vocab, encode, pad, read_pairs, split_pairs
 from rnnkit.data.vocab import TOKENIZERS
@@ -75,6 +77,7 @@ class Seq2SeqTask:
         d = self.data_config
         return self.model.loss(src, lengths, tgt, d.label_smoothing, d.teacher_forcing)
 
+    @torch.no_grad()
     def evaluate(self):
         """Validation cross-entropy per target token (no smoothing, full teacher forcing)."""
         total, count = 0.0, 0

@@ -1,0 +1,126 @@
+"""Seq2Seq pieces: attention variants, the parallel and step-by-step decoders agree, padding does
+not leak, bad input gets a clear message, the data readers, and the command line end to end."""
+import json
+
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data import DataError
+from rnnkit.data.names import parse_line
+from rnnkit.data.pairs import BOS_ID, build_vocab, ding_pairs, read_pairs, split_of
+from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.translation import Translator, char_error_rate, corpus_bleu
+
+from test_seq2seq_contract import write_names, write_pairs
+
+
+def tiny(attention="general", **kw):
+    kw = {"embed": 6, "enc_hidden": 5, "hidden": 10, "max_len": 8, **kw}
+    cfg = Seq2SeqConfig(src_vocab=12, tgt_vocab=9, attention=attention, **kw)
+    return Seq2Seq(cfg).double()
+
+
+@pytest.mark.parametrize("attention", ["none", "additive", "dot", "general"])
+def test_parallel_decoder_equals_step_by_step(attention):
+    model = tiny(attention, input_feed=False, dec_layers=2, enc_layers=2)
+    src, lengths = torch.randint(4, 12, (3, 6)), torch.tensor([6, 2, 4])
+    tgt = torch.randint(3, 9, (3, 5))
+    tgt[:, 0] = BOS_ID
+    parallel = model(src, lengths, tgt)                                      # (B, T, V)
+    state, steps = model.encode(src, lengths), []
+    for t in range(tgt.shape[1]):
+        logits, state = model.step(tgt[:, t], state)
+        steps.append(logits)
+    torch.testing.assert_close(parallel, torch.stack(steps, 1))
+
+
+@pytest.mark.parametrize("feed", [True, False])
+def test_padding_does_not_change_a_sentence(feed):
+    model = tiny("additive", input_feed=feed, cell="gru").eval()
+    src = torch.tensor([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]])
+    tgt = torch.tensor([[BOS_ID, 3, 4], [BOS_ID, 5, 6]])
+    both = model(src, torch.tensor([3, 5]), tgt)
+    alone = model(src[:1, :3], torch.tensor([3]), tgt[:1])
+    torch.testing.assert_close(both[:1], alone)
+    weights = model.attention_map(src[:1], torch.tensor([3]), tgt[:1])      # (T, S)
+    assert torch.all(weights[:, 3:] == 0) and torch.allclose(weights.sum(1), torch.ones(3).double())
+
+
+def test_config_errors_name_the_problem():
+    with pytest.raises(ValueError, match="dot attention needs the decoder size"):
+        Seq2Seq(Seq2SeqConfig(src_vocab=5, tgt_vocab=5, enc_hidden=8, hidden=10, attention="dot"))
+    with pytest.raises(ValueError, match="attention must be none or one of"):
+        Seq2SeqConfig(attention="luong")
+    with pytest.raises(ValueError, match="exactly one of n_classes, features"):
+        ConditionalGenerator(CondConfig(vocab_size=5, n_classes=3, features=2))
+
+
+def test_bad_input_gets_a_clear_message():
+    src_vocab = build_vocab(["abc abc"], "char")
+    tgt_vocab = build_vocab(["xyz"], "char")
+    warnings = []
+    t = Translator(tiny(), src_vocab, tgt_vocab, warn=warnings.append)
+    with pytest.raises(DataError, match="empty source"):
+        t.translate("   ")
+    with pytest.raises(DataError, match="accepts at most max_len=8"):
+        t.translate("abcabcabc")
+    out = t.translate("abQ", beam_size=2)
+    assert isinstance(out, str) and "['Q']" in warnings[0] and "<unk>" in warnings[0]
+
+
+def test_feature_vector_condition():
+    model = ConditionalGenerator(CondConfig(vocab_size=6, features=3, conditioning="input"))
+    seq = torch.tensor([[BOS_ID, 4, 5, 2], [BOS_ID, 5, 2, 0]])
+    loss, count = model.loss(torch.randn(2, 3), seq)
+    assert count == 5 and loss.requires_grad
+    with pytest.raises(ValueError, match=r"expected features \(B, 3\)"):
+        model.condition(torch.randn(2, 4))
+
+
+def test_readers(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a\tb\nno tab here\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.tsv:2: expected 'source<TAB>target'"):
+        read_pairs(bad)
+    ding = tmp_path / "de-en"
+    ding.write_text("# comment\nHund {m} | Der Hund bellt laut. :: dog | The dog barks loudly.\n"
+                    "Ja; Jawohl :: Yes, I do agree.\n", encoding="utf-8")
+    assert ding_pairs([ding]) == "Der Hund bellt laut.\tThe dog barks loudly.\n".encode()
+    line = "M  Marco" + " " * 21 + " " * 4 + "B" + " " * 51 + "$"
+    name, freqs = parse_line(line)
+    assert name == "Marco" and freqs == {"Italy": 11}
+    assert split_of("Der Hund bellt.") == split_of("Der Hund bellt.")
+
+
+def test_metrics_come_from_sacrebleu_and_cer_counts_edits():
+    assert corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100)
+    assert char_error_rate(["kitten"], ["sitting"]) == pytest.approx(3 / 7)
+
+
+def test_cli_train_translate_plot_and_sample(tmp_path, capsys, monkeypatch):
+    pairs, names = write_pairs(tmp_path, 120), write_names(tmp_path, 4)
+    run = tmp_path / "s2s"
+    common = ["--max-steps", "6", "--eval-every", "3", "--warmup-steps", "0", "--quiet"]
+    assert main(["train", "seq2seq", "--data", str(pairs), "--out", str(run), "--batch", "8",
+                 "--embed", "8", "--enc-hidden", "8", "--hidden", "16", "--test-pairs", "4",
+                 "--beam-size", "2", *common]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"bleu_greedy", "bleu_beam", "cer_greedy", "cer_beam", "best_val_loss"} <= set(metrics)
+    capsys.readouterr()
+    assert main(["translate", str(run), "ich sehe den hund", "--plot", str(tmp_path / "a.png")]) == 0
+    assert (tmp_path / "a.png").stat().st_size > 0
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("du sehe\nein haus\n"))
+    assert main(["translate", str(run), "--beam-size", "1"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["translate", str(run), "  "]) == 2
+    assert "empty source" in capsys.readouterr().err
+    cond = tmp_path / "names"
+    assert main(["train", "cond", "--data", str(names), "--out", str(cond), "--hidden", "16",
+                 *common]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(cond), "--cond", "Italy", "-n", "4", "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert main(["sample", str(cond), "--cond", "Atlantis"]) == 2
+    assert "unknown condition 'Atlantis'" in capsys.readouterr().err
