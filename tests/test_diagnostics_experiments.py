@@ -88,3 +88,18 @@ def test_cli_tiny_grid_writes_report_and_plots(tmp_path, capsys):
     assert len(list(out.glob("adding/T4/*.json"))) == 2        # tanh, lstm: no relu, no study
     with pytest.raises(SystemExit):
         main(["gradflow", "--preset", "huge"])
+
+
+def test_report_only_reads_saved_runs(tmp_path, capsys):
+    out = tmp_path / "gf"
+    base = ["gradflow", "--lags", "4", "--cells", "gru", "--explode-gain", "0", "--steps", "2",
+            "--eval-every", "1", "--hidden", "4", "--test-size", "4", "--out", str(out), "--quiet"]
+    assert main(base) == 0
+    notes = tmp_path / "notes.md"
+    notes.write_text("Seen: something.")
+    assert main(base + ["--report-only", "--notes", str(notes), "--report-dir", str(tmp_path / "r")]) == 0
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "    rnnkit gradflow --task adding --lags 4" in report and "Seen: something." in report
+    assert "| gru-default-clip1 |" in report
+    with pytest.raises(SystemExit, match="no gradflow runs"):
+        main(["gradflow", "--lags", "7", "--out", str(out), "--report-only"])

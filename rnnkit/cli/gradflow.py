@@ -36,6 +36,9 @@ def add_parser(sub):
         kind = type(getattr(defaults, name))
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                        metavar=kind.__name__.upper(), help="override the preset")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report every run saved under OUT for these tasks and lags")
+    p.add_argument("--notes", type=Path, default=None, help="markdown file added to the report")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -62,7 +65,16 @@ def run(args):
     log = (lambda *a: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"{len(configs)} runs: {preset}")
     t0 = time.perf_counter()
-    results = run_grid(configs, args.out, log=log)
+    command = _command(args)
+    if args.report_only:
+        results = load_saved(args.out, args.task, args.lags)
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with open(args.out / "commands.txt", "a", encoding="utf-8") as f:
+            f.write(command + "\n")
+        results = run_grid(configs, args.out, log=log)
+    if not results:
+        raise SystemExit(f"rnnkit: no gradflow runs under {args.out} for {args.task} {args.lags}")
     report_dir = args.report_dir or args.out
     report_dir.mkdir(parents=True, exist_ok=True)
     plots = []
@@ -71,13 +83,27 @@ def run(args):
         plot_gradient_flow(rs, report_dir / flow, f"{task}, T={T}: ||dL/dh_t||")
         plot_learning_curves(rs, report_dir / curves, f"{task}, T={T}: learning curves")
         plots += [(f"{task}, T={T}: gradient flow", flow), (f"{task}, T={T}: learning curves", curves)]
-    command = _command(args)
-    settings = (f"Preset `{args.preset}`: {_describe(preset)}. {len(configs)} runs; this "
-                f"invocation took {time.perf_counter() - t0:.0f} s with {args.threads} torch "
-                f"thread(s) (runs already saved under the output folder are reused).")
-    path = write_report(results, command, settings, report_dir / "report.md", plots)
+    if args.report_only:
+        log_file = args.out / "commands.txt"
+        made = log_file.read_text().splitlines() if log_file.exists() else []
+        settings = ("Report of the runs saved under the output folder, trained by:\n\n" +
+                    "".join(f"    {c}\n" for c in dict.fromkeys(made)) +
+                    f"\nThe `{args.preset}` preset: {_describe(preset)}.")
+    else:
+        settings = (f"Preset `{args.preset}`: {_describe(preset)}. {len(configs)} runs; this "
+                    f"invocation took {time.perf_counter() - t0:.0f} s with {args.threads} torch "
+                    f"thread(s) (runs already saved under the output folder are reused).")
+    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
+    path = write_report(results, command, settings, report_dir / "report.md", plots, notes)
     print(f"{len(results)} runs -> {path}")
     return 0
+
+
+def load_saved(out, tasks, lags):
+    """Every run record saved under ``out`` for these tasks and lags, whatever its settings."""
+    import json
+    return [json.loads(p.read_text()) for task in tasks for T in lags
+            for p in sorted((out / task / f"T{T}").glob("*.json"))]
 
 
 def _command(args):
@@ -86,6 +112,8 @@ def _command(args):
              "--preset", args.preset, "--out", str(args.out)]
     if args.report_dir:
         parts += ["--report-dir", str(args.report_dir)]
+    if args.report_only:
+        parts += ["--report-only"] + (["--notes", str(args.notes)] if args.notes else [])
     for n in ("cells", "inits", "clips", *SCALARS):
         v = getattr(args, n)
         if v is not None:
