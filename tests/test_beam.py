@@ -83,3 +83,18 @@ def test_beam_of_one_is_greedy_and_wider_beams_score_no_worse():
 def test_beam_rejects_bad_arguments():
     with pytest.raises(ValueError, match="beam_size"):
         beam_search(tiny_lm(), [0], beam_size=0)
+
+
+def test_sample_command_runs_beam_search_on_a_char_lm(tmp_path, capsys):
+    from lm_fixtures import tiny_configs, write_corpus
+
+    from rnnkit.cli.main import main
+    from rnnkit.train import Checkpointer, Trainer
+    from rnnkit.train.lm import build_lm_task
+    data, model, train = tiny_configs(write_corpus(tmp_path), max_steps=4, eval_every=4)
+    Trainer(build_lm_task(data, model, log=lambda *a: None), train,
+            [Checkpointer(tmp_path / "run")]).fit()
+    assert main(["sample", str(tmp_path / "run"), "--prime", "ROMEO", "--beam", "3",
+                 "--length", "12"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ROMEO") and len(out.rstrip("\n")) == len("ROMEO") + 12

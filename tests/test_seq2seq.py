@@ -122,5 +122,7 @@ def test_cli_train_translate_plot_and_sample(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["sample", str(cond), "--cond", "Italy", "-n", "4", "--seed", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4
+    assert main(["sample", str(cond), "--cond", "Japan", "-n", "3", "--beam", "5"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
     assert main(["sample", str(cond), "--cond", "Atlantis"]) == 2
     assert "unknown condition 'Atlantis'" in capsys.readouterr().err

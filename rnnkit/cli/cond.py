@@ -2,7 +2,7 @@
 label<TAB>sequence pairs (first names by country), then sequences sampled for a chosen label."""
 from rnnkit.cli import run_task
 from rnnkit.models.conditional import CondConfig
-from rnnkit.tasks.cond import CondData, build_cond_task, generate, load_cond
+from rnnkit.tasks.cond import CondData, build_cond_task, generate, load_cond, most_likely
 from rnnkit.train.checkpoint import load_checkpoint
 
 SKIP = ("vocab_size", "n_classes", "features")
@@ -46,6 +46,10 @@ def run_sample(args):
         raise SystemExit(f"rnnkit: {args.run} is a conditional generator: pass --cond LABEL "
                          f"(one of: {', '.join((conditions.labels or [])[:60])})")
     n = getattr(args, "n", None) or 10
+    if getattr(args, "beam", 1) > 1:   # the n most likely sequences, not samples
+        for text in most_likely(model, vocab, conditions, args.cond, n, args.beam):
+            print(text)
+        return 0
     for text in generate(model, vocab, conditions, args.cond, n, args.temperature, args.top_k,
                          args.top_p, args.seed):
         print(text)

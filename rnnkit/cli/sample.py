@@ -16,6 +16,8 @@ def add_parser(sub):
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--last", action="store_true", help="use last.pt instead of best.pt")
+    p.add_argument("--beam", type=int, default=1, help="beam search with this many hypotheses "
+                   "instead of sampling: the most likely continuation (1: off)")
     p.add_argument("--cond", help="conditional generator runs: the label to generate for")
     p.add_argument("-n", type=int, default=None, help="conditional generator runs: how many")
     p.set_defaults(func=run)
@@ -27,6 +29,8 @@ def run(args):
         return cond.run_sample(args)
     path = args.run / "last.pt" if args.last and args.run.is_dir() else args.run
     model, vocab = load_lm(path)
+    if args.beam > 1:
+        return write_beam(model, vocab, args.prime, args.length, args.beam)
     write(generate(model, vocab, args.prime, args.length, args.temperature, args.top_k,
                    args.top_p, args.seed))
     return 0
@@ -43,6 +47,20 @@ def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=Non
     yield prime
     for x in sample(model, ids, length, temperature, top_k, top_p, seed):   # x (1,)
         yield vocab.decode(x)
+
+
+def write_beam(model, vocab, prime, length, beam):
+    """The prime and its most likely ``length``-token continuation under beam search."""
+    from rnnkit.decode import beam_search
+    try:
+        ids = vocab.encode(prime)
+    except KeyError as e:
+        raise SystemExit(f"rnnkit: --prime {prime!r}: {e.args[0]}") from None
+    if not ids:
+        raise SystemExit("rnnkit: --prime must not be empty")
+    (best, _), = beam_search(model, ids, beam, length, length_penalty=0.0)
+    write([prime, vocab.decode(best)])
+    return 0
 
 
 def write(pieces, out=None):

@@ -16,7 +16,7 @@ from rnnkit.data.pairs import (BOS_ID, EOS_ID, PairBatches, build_vocab, decode,
                                read_pairs, split_pairs)
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
-from rnnkit.decode import sample
+from rnnkit.decode import beam_search, sample
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
 from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
 
@@ -161,3 +161,11 @@ def generate(model, vocab, conditions, source, n=10, temperature=0.8, top_k=None
                         stop_id=EOS_ID, state=state))                           # T x (n,)
     ids = torch.stack(steps, 1)                                                 # (n, T)
     return [decode(vocab, row) for row in ids]
+
+
+def most_likely(model, vocab, conditions, source, n=10, beam_size=10, length_penalty=1.0):
+    """The ``n`` most likely sequences for the condition under beam search (``beam_size`` >= n)."""
+    state = model.condition(conditions.tensor([conditions.encode(source)]))
+    hyps = beam_search(model, [BOS_ID], max(beam_size, n), model.config.max_len, EOS_ID,
+                       length_penalty, state=state, n_best=n)
+    return [decode(vocab, ids) for ids, _ in hyps]
