@@ -68,3 +68,18 @@ def test_data_list_names_the_sets(capsys):
     main(["data", "list"])
     out = capsys.readouterr().out
     assert "shakespeare" in out and "tang300" in out
+
+
+def test_demo_wiring_on_a_tiny_corpus(tmp_path, capsys, monkeypatch):
+    from rnnkit.cli import demo
+    monkeypatch.setattr(demo, "DEMO_DATA", {"data": str(write_corpus(tmp_path)), "seq_len": 16,
+                                            "batch": 4})
+    monkeypatch.setattr(demo, "DEMO_MODEL", {"layers": 1, "hidden": 16, "embed": 8})
+    monkeypatch.setattr(demo, "DEMO_TRAIN", {"eval_every": 5, "quiet": True})
+    out = tmp_path / "demo"
+    assert main(["demo", "--minutes", "0.02", "--out", str(out), "--length", "50"]) == 0
+    assert "characters sampled from" in capsys.readouterr().out
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="not a run folder"):
+        main(["demo", "--out", str(tmp_path / "mine")])

@@ -24,6 +24,9 @@ def add_parser(sub):
 def run(args):
     import shutil
     if args.out.exists():
+        if any(args.out.iterdir()) and not (args.out / "metrics.jsonl").exists():
+            raise SystemExit(f"rnnkit: {args.out} exists and is not a run folder; the demo "
+                             f"replaces its --out, so choose another")
         shutil.rmtree(args.out)
     flags = train_cmd.build_args(args.out, minutes=args.minutes, seed=args.seed,
                                  **DEMO_MODEL, **DEMO_DATA, **DEMO_TRAIN)
