@@ -31,6 +31,9 @@ def test_loss_falls_and_run_folder_is_complete(tmp_path):
     assert final["steps"] == 30
     assert final["tokens_seen"] == sum(trainer.task.train[i][1].numel() for i in range(30))
     assert final["best_val_loss"] == min(r["val_loss"] for r in rows)
+    logged = [json.loads(l) for l in (tmp_path / "run/train.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [5, 10, 15, 20, 25, 30]
+    assert all(r["grad_norm"] > 0 for r in logged)
     for name in ("best.pt", "last.pt", "loss.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
 
@@ -68,6 +71,8 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
         torch.testing.assert_close(p, q, msg=name)
     steps = [json.loads(l)["step"] for l in (tmp_path / "cut/metrics.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30]
+    logged = [json.loads(l)["step"] for l in (tmp_path / "cut/train.jsonl").read_text().splitlines()]
+    assert logged == [5, 10, 15, 20, 25, 30]
 
 
 class NaNOnce:

@@ -55,19 +55,37 @@ class ProgressBar:
 
 class Checkpointer:
     """Keeps the run folder: ``last.pt`` and ``best.pt`` at every evaluation, ``metrics.jsonl``
-    (one line per evaluation), and at the end ``metrics.json`` and ``loss.png``."""
+    (one line per evaluation), ``train.jsonl`` (train loss and global gradient norm every
+    ``log_every`` steps), and at the end ``metrics.json`` and ``loss.png``."""
 
     def __init__(self, out_dir):
         self.out = Path(out_dir)
+        self._seen = (0.0, 0, 0)   # loss_sum, count, norms already logged from the current stats
 
     def on_train_start(self, trainer):
         self.out.mkdir(parents=True, exist_ok=True)
-        log = self.out / "metrics.jsonl"
-        if log.exists():   # resumed: drop lines written after the checkpoint we continue from
-            keep = "".join(json.dumps(r) + "\n" for r in read_metrics(log) if r["step"] <= trainer.step)
-            atomic_write(log, lambda f: f.write(keep.encode()))
+        for name in ("metrics.jsonl", "train.jsonl"):
+            log = self.out / name
+            if log.exists():   # resumed: drop lines written after the checkpoint we continue from
+                keep = "".join(json.dumps(r) + "\n" for r in read_metrics(log)
+                               if r["step"] <= trainer.step)
+                atomic_write(log, lambda f: f.write(keep.encode()))
+
+    def on_log(self, trainer, stats):
+        loss_sum, count, n = self._seen
+        if stats["count"] < count:   # the trainer started new stats after an evaluation
+            loss_sum, count, n = 0.0, 0, 0
+        norms = stats["norms"][n:]
+        row = {"step": trainer.step, "tokens": trainer.tokens,
+               "train_loss": (stats["loss_sum"] - loss_sum) / max(stats["count"] - count, 1),
+               "grad_norm": sum(norms) / len(norms) if norms else math.nan,
+               "lr": trainer.optimizer.param_groups[0]["lr"]}
+        self._seen = (stats["loss_sum"], stats["count"], len(stats["norms"]))
+        with open(self.out / "train.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
 
     def on_eval(self, trainer, metrics):
+        self._seen = (0.0, 0, 0)
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
         state = trainer.state_dict()
@@ -94,16 +112,18 @@ def read_metrics(path):
 
 
 def plot_losses(metrics_path, png_path, unit="token"):
-    """Train and validation loss against tokens seen, written atomically as a PNG."""
+    """Train loss (from ``train.jsonl`` beside ``metrics_path`` when there, else per evaluation)
+    and validation loss against tokens seen, written atomically as a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_metrics(metrics_path)
+    evals = read_metrics(metrics_path)
+    train_log = Path(metrics_path).with_name("train.jsonl")
+    train = read_metrics(train_log) if train_log.exists() else evals
     fig, ax = plt.subplots(figsize=(7, 4))
-    x = [r["tokens"] for r in rows]
-    ax.plot(x, [r["train_loss"] for r in rows], label="train")
-    ax.plot(x, [r["val_loss"] for r in rows], label="validation")
+    ax.plot([r["tokens"] for r in train], [r["train_loss"] for r in train], label="train", lw=1)
+    ax.plot([r["tokens"] for r in evals], [r["val_loss"] for r in evals], "o-", label="validation")
     ax.set_xlabel(f"{unit}s seen")
     ax.set_ylabel(f"loss (nats/{unit})")
     ax.grid(alpha=0.3)
