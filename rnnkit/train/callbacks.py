@@ -48,6 +48,7 @@ class ProgressBar:
             text += f", {m['val_bits']:.4f} bits/{unit}, ppl {m['val_ppl']:.3f}"
         text += f", grad norm {m['grad_norm']:.2f} (max {m['grad_norm_max']:.2f})"
         self.bar.write(text + (" *" if m["best"] else ""), file=self.file)
+        self._mark = (time.perf_counter(), trainer.tokens)   # tokens/s leaves evaluation time out
 
     def on_train_end(self, trainer, summary):
         self.bar.close()
