@@ -76,14 +76,14 @@ def test_grid_and_reuse(tmp_path):
 
 def test_cli_tiny_grid_writes_report_and_plots(tmp_path, capsys):
     out = tmp_path / "gf"
-    args = ["gradflow", "--task", "adding", "copy", "--lags", "4", "6", "--cells", "rnn-tanh",
+    args = ["gradflow", "--task", "adding", "copy", "--lags", "4", "--cells", "rnn-tanh",
             "lstm", "--explode-gain", "1.5", "--steps", "4", "--eval-every", "2", "--hidden", "8",
             "--test-size", "8", "--copy-symbols", "2", "--out", str(out), "--quiet"]
     assert main(args) == 0
     report = (out / "report.md").read_text()
     assert report.startswith("# Gradient flow") and "Made by: `rnnkit gradflow --task adding copy" in report
-    assert "| lstm-default-clip1 |" in report and "T=6" in report
-    for name in ("gradflow_adding_T4.png", "learning_copy_T6.png"):
+    assert "| lstm-default-clip1 |" in report and "T=4" in report
+    for name in ("gradflow_adding_T4.png", "learning_copy_T4.png"):
         assert (out / name).stat().st_size > 1000 and f"]({name})" in report
     assert len(list(out.glob("adding/T4/*.json"))) == 2        # tanh, lstm: no relu, no study
     with pytest.raises(SystemExit):
