@@ -14,27 +14,35 @@ COLOURS = {"rnn-tanh": "tab:red", "rnn-relu": "tab:orange", "lstm": "tab:blue", 
 DPI = 80
 
 
+def colour(r):
+    """By cell; the explosion study (W_hh scaled up) in purple."""
+    return "tab:purple" if r["config"]["gain"] != 1 else COLOURS[r["config"]["cell"]]
+
+
 def representative(results):
-    """One run per cell for the gradient-flow plot: default init with clipping if there is one."""
+    """The runs drawn in the gradient-flow plot: one per cell (default init, with clipping, where
+    there is one), and the clipped run of the explosion study."""
     def rank(r):
         c = r["config"]
         return (c["init"] != "default", c["gain"] != 1, c["clip"] == 0)
     best = {}
     for r in sorted(results, key=rank):
         best.setdefault(r["config"]["cell"], r)
-    return [best[c] for c in COLOURS if c in best]
+    picked = [best[c] for c in COLOURS if c in best]
+    study = [r for r in results if r["config"]["gain"] != 1 and r["config"]["clip"] > 0]
+    return picked + study[:1]
 
 
 def plot_gradient_flow(results, path, title):
     """||dL/dh_t|| vs distance d from the end of the sequence: solid at init, dashed after training."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for r in representative(results):
-        cell = r["config"]["cell"]
-        for key, style, label in (("profile_init", "-", f"{cell} at init (ρ={r['decay_init']:.3f})"),
+        name = r["config"]["cell"] if r["config"]["gain"] == 1 else r["name"]
+        for key, style, label in (("profile_init", "-", f"{name} at init (ρ={r['decay_init']:.3f})"),
                                   ("profile_final", "--", None)):
             h = r[key]["h"]
             d = [i for i, v in enumerate(h) if v > 0 and math.isfinite(v)]
-            ax.semilogy(d, [h[i] for i in d], style, color=COLOURS[cell], label=label, lw=1.3)
+            ax.semilogy(d, [h[i] for i in d], style, color=colour(r), label=label, lw=1.3)
     ax.set_xlabel("distance d from the end of the sequence (steps)")
     ax.set_ylabel("||dL/dh_t||")
     ax.set_title(title + "  (solid: init, dashed: trained)", fontsize=9)
@@ -50,11 +58,10 @@ def plot_learning_curves(results, path, title):
     task = results[0]["config"]["task"]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for r in results:
-        cell = r["config"]["cell"]
         style = "--" if r["config"]["clip"] == 0 else "-"
         pts = [(c["step"], c["score"]) for c in r["curve"] if math.isfinite(c["score"])]
         if pts:
-            ax.plot(*zip(*pts), style, color=COLOURS[cell], label=r["name"], lw=1.1,
+            ax.plot(*zip(*pts), style, color=colour(r), label=r["name"], lw=1.1,
                     alpha=1.0 if r["config"]["init"] == "default" else 0.6)
     if task == "adding":
         ax.set_yscale("log")
@@ -68,7 +75,7 @@ def plot_learning_curves(results, path, title):
     ax.set_xlabel("training step")
     ax.set_title(title + "  (dashed: no clipping)", fontsize=9)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, ncol=2, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
