@@ -36,6 +36,8 @@ def seq2seq_run(args, attention):
                           max_len=args.max_len)
     task = build_seq2seq_task(data, model, seed=args.seed, log=lambda *a: None)
     summary = train(task, args.minutes, args.lr, args.seed)
+    print(f"attention={attention}: {summary['steps']} steps, val loss "
+          f"{summary['final_val_loss']:.4f}; scoring ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     m = score_translations(Translator(task.model.eval(), task.src_vocab, task.tgt_vocab),
                           task.splits["test"][:args.test_pairs], args.beam_size)

@@ -38,15 +38,20 @@ class Translator:
         src, lengths = pad([self.source_ids(t) for t in texts])                # (B, S), (B,)
         return src, lengths, self.model.encode(src, lengths)
 
+    def output_limit(self, lengths):
+        """Longest output generated: twice the longest source plus 10 tokens, at most max_len
+        (an untrained model that never emits </s> should not run to max_len every time)."""
+        return min(self.model.config.max_len, 2 * int(max(lengths)) + 10)
+
     @torch.no_grad()
     def greedy(self, texts, batch=64):
         """Argmax decoding of many sentences, ``batch`` at a time -> list of strings."""
         out = []
         for k in range(0, len(texts), batch):
             chunk = texts[k:k + batch]
-            _, _, state = self._encode(chunk)
+            _, lengths, state = self._encode(chunk)
             bos = torch.full((len(chunk),), BOS_ID, dtype=torch.long)
-            steps = list(sample(self.model, bos[:, None], self.model.config.max_len,
+            steps = list(sample(self.model, bos[:, None], self.output_limit(lengths),
                                 temperature=0, stop_id=EOS_ID, state=state))  # T x (B,)
             ids = torch.stack(steps, 1) if steps else bos[:, None][:, :0]     # (B, T)
             out += [decode(self.tgt_vocab, row) for row in ids]
@@ -55,8 +60,8 @@ class Translator:
     @torch.no_grad()
     def beam(self, text, beam_size=5, length_penalty=1.0):
         """Beam-search translation of one sentence."""
-        _, _, state = self._encode([text])
-        (ids, _), = beam_search(self.model, [BOS_ID], beam_size, self.model.config.max_len,
+        _, lengths, state = self._encode([text])
+        (ids, _), = beam_search(self.model, [BOS_ID], beam_size, self.output_limit(lengths),
                                 EOS_ID, length_penalty, state=state)
         return decode(self.tgt_vocab, ids)
 
