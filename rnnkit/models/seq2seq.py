@@ -95,7 +95,8 @@ class Seq2Seq(nn.Module):
         if c_n is not None:
             c0 = self.bridge_c(self._top(c_n)).view(B, L, H).transpose(0, 1).contiguous()
             s0 = (s0, c0)
-        mask = torch.arange(src.shape[1])[None] < lengths[:, None]                     # (B, S)
+        positions = torch.arange(src.shape[1], device=src.device)                       # (S,)
+        mask = positions[None] < lengths.to(src.device)[:, None]                       # (B, S)
         state = {"rnn": s0, "feed": summary.new_zeros(B, H), "memory": memory, "mask": mask,
                  "summary": summary}
         if self.attn is not None:
