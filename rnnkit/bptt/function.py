@@ -69,7 +69,7 @@ class BPTT(torch.autograd.Function):
 
         ctx.cell, ctx.sched, ctx.tag, ctx.opts, ctx.cache = cell, sched, tag, opts, cache
         ctx.inner, ctx.raw = S[1:], (R if opts.zoned else None)
-        ctx.has_bias, ctx.n_inits, ctx.gi_given = b_ih is not None, len(inits), w_ih is None
+        ctx.biases, ctx.n_inits, ctx.gi_given = (b_ih is not None, b_hh is not None), len(inits), w_ih is None
         ctx.save_for_backward(x, w_ih, w_hh, S[0], *h0, *inits, *params)
         if not opts.return_all:
             return (S[0], *finals)
@@ -143,8 +143,8 @@ class BPTT(torch.autograd.Function):
             dx = dG @ w_ih if need[4] else None                              # (N, I)
             dw_ih = dG.t() @ x if need[5] else None                          # (G·H, I)
         dw_hh = cell.weight_grad_hh(dGh, hrec, ctx.cache) if need[6] else None  # (G·H, H)
-        db_ih = dG.sum(0) if ctx.has_bias and need[7] else None
-        db_hh = (dG if cell.FOLD_HH_BIAS else dGh).sum(0) if ctx.has_bias and need[8] else None
+        db_ih = dG.sum(0) if ctx.biases[0] and need[7] else None
+        db_hh = (dG if cell.FOLD_HH_BIAS else dGh).sum(0) if ctx.biases[1] and need[8] else None
         dparams = cell.param_grads(ctx.cache, pre, dG, dGh, params) if params else ()
         return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
 
@@ -159,9 +159,10 @@ def _input_half(cell, x, w_ih, b_ih, b_hh):
     """X W_ih^T + b_ih (+ b_hh where it folds): all steps in one matmul."""
     if w_ih is None:
         return x
-    if b_ih is None:
-        return x @ w_ih.t()
-    return torch.addmm(b_ih + b_hh if cell.FOLD_HH_BIAS else b_ih, x, w_ih.t())
+    bias = b_ih
+    if cell.FOLD_HH_BIAS and b_hh is not None:
+        bias = b_hh if bias is None else bias + b_hh
+    return x @ w_ih.t() if bias is None else torch.addmm(bias, x, w_ih.t())
 
 
 class _Split:

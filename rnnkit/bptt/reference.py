@@ -70,3 +70,34 @@ def reference_rnn(module, x, lengths=None, hx=None, keep=None):
                 finals[k].append(s)
         layer_in = torch.cat(outs, -1)
     return layer_in, tuple(torch.stack(f) for f in finals)
+
+
+def reference_direction(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits=(), params=()):
+    """One layer-direction of a full-length batch with loop-level options, in plain autograd.
+
+    Takes exactly what the BPTT node takes (tokens (T·B, ·), the same masks in ``opts``), so a
+    test can capture the node's inputs and replay them here. Returns (out (T·B, H), finals).
+    """
+    T, B = sched.T, sched.B
+    if w_ih is None:
+        gi = x
+    else:
+        gi = x @ w_ih.t() + (0 if b_ih is None else b_ih)
+        if cell.FOLD_HH_BIAS and b_hh is not None:
+            gi = gi + b_hh
+    b_step = None if cell.FOLD_HH_BIAS else b_hh
+    split = lambda t: None if t is None else t.view(T, B, -1)               # noqa: E731
+    gi, keep = split(gi), split(opts.keep)
+    zone = [split(z) for z in opts.zoneout] if opts.zoned else None
+    state, outs = tuple(h0), [None] * T
+    for t in (range(T - 1, -1, -1) if sched.reverse else range(T)):
+        if keep is not None:
+            state = tuple(keep[t] * s + (1 - keep[t]) * i for s, i in zip(state, inits))
+        hrec = state[0] if opts.rec_mask is None else state[0] * opts.rec_mask
+        new = cell.reference_step(gi[t], state, w_hh, b_step, hrec=hrec, params=params)
+        if zone is not None:
+            new = tuple(n if z is None else z[t] * s + (1 - z[t]) * n
+                        for n, s, z in zip(new, state, zone))
+        state = new
+        outs[t] = state[0]
+    return torch.cat(outs), state

@@ -1,7 +1,10 @@
 """One recurrent cell per file: equations, fused forward step, hand-derived backward step."""
 from rnnkit.cells.gru import GRUMath
 from rnnkit.cells.lstm import LSTMMath
+from rnnkit.cells.lstm_ln import LayerNormLSTMMath
 from rnnkit.cells.rnn import RNN_RELU, RNN_TANH
 
 # mode name (as torch.nn.RNNBase.mode) -> the cell's step functions
 CELLS = {"RNN_TANH": RNN_TANH, "RNN_RELU": RNN_RELU, "LSTM": LSTMMath(), "GRU": GRUMath()}
+# the layer-normalised variants (layer_norm=True)
+LN_CELLS = {"LSTM": LayerNormLSTMMath()}

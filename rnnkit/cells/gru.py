@@ -70,10 +70,11 @@ class GRUMath(CellMath):
         dprev[0].addcmul_(dh, z)                                  # ∂h_t/∂h_{t-1} directly = z_t
         dhrec.addmm_(dgh, w_hh)                                   # ... and through the gates: W_hh
 
-    def reference_step(self, gi, state, w_hh, b_hh):
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
         """The same step in plain autograd ops (the test oracle)."""
         (h_prev,) = state
-        gh = h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
+        hrec = h_prev if hrec is None else hrec
+        gh = hrec @ w_hh.t() + (0 if b_hh is None else b_hh)
         i_r, i_z, i_n = gi.chunk(3, 1)
         h_r, h_z, h_n = gh.chunk(3, 1)
         r = torch.sigmoid(i_r + h_r)

@@ -76,10 +76,11 @@ class LSTMMath(CellMath):
         dprev[1].addcmul_(dc, f)                                             # δc_{t-1} += δc_t f_t
         dhrec.addmm_(dgi, w_hh)                                              # δh_{t-1} += δa_t W_hh
 
-    def reference_step(self, gi, state, w_hh, b_hh):
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
         """The same step in plain autograd ops, written from the equations (the test oracle)."""
         h_prev, c_prev = state
-        a = gi + h_prev @ w_hh.t() + (0 if b_hh is None else b_hh)
+        hrec = h_prev if hrec is None else hrec
+        a = gi + hrec @ w_hh.t() + (0 if b_hh is None else b_hh)
         ai, af, ag, ao = a.chunk(4, 1)
         i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
         c = f * c_prev + i * g

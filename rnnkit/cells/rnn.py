@@ -45,9 +45,10 @@ class VanillaMath(CellMath):
         torch.mul(dstate[0], pre[0], out=dgi)                       # δa_t = δh_t ⊙ f'(a_t)
         dhrec.addmm_(dgi, w_hh)                                     # δh_{t-1} += δa_t W_hh
 
-    def reference_step(self, gi, state, w_hh, b_hh):
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
         """The same step in plain autograd ops (the test oracle)."""
-        a = gi + state[0] @ w_hh.t() + (0 if b_hh is None else b_hh)
+        hrec = state[0] if hrec is None else hrec
+        a = gi + hrec @ w_hh.t() + (0 if b_hh is None else b_hh)
         return (torch.tanh(a) if self.nonlinearity == "tanh" else torch.relu(a),)
 
 

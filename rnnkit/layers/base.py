@@ -8,6 +8,7 @@ rnnkit's hand-written BPTT (:mod:`rnnkit.bptt`), one autograd node per layer and
 Shapes: T time, B batch, I input, H hidden, D directions (2 if bidirectional), L layers.
 """
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -15,14 +16,27 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
-from rnnkit.cells import CELLS
+from rnnkit.cells import CELLS, LN_CELLS
+from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
+
+
+class Sequences(NamedTuple):
+    """Every layer-direction's per-step values (``return_sequences="all"``), shaped (L·D, T, B, ·)
+    ((L·D, B, T, ·) if batch_first; (L·D, N, ·) in packed order for a PackedSequence input).
+
+    h and c are differentiable (a loss on them back-propagates through the BPTT); gates holds the
+    gate activations (LSTM i, f, g, o; GRU r, z, n; RNN h) and is detached.
+    """
+    h: torch.Tensor
+    c: torch.Tensor
+    gates: torch.Tensor
 
 
 class RNNBase(nn.Module):
     mode = None  # set by subclasses: key of rnnkit.cells.CELLS
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, **options):
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
@@ -48,13 +62,34 @@ class RNNBase(nn.Module):
                     name = f"{kind}_l{layer}{suffix}"
                     setattr(self, name, nn.Parameter(torch.empty(shape, **kw)))
                     self._flat_weights_names.append(name)
+        n_states = CELLS[self.mode].N_STATES
+        self.options = LayerOptions.build(n_states, **options)
+        if self.options.layer_norm and self.mode not in LN_CELLS:
+            raise ValueError(f"layer_norm is available for {sorted(LN_CELLS)}, not {self.mode}")
+        for layer in range(num_layers):          # after torch.nn's, so its draws stay in order
+            for suffix in ("", "_reverse")[:D]:
+                extra = {}
+                if self.options.layer_norm:
+                    extra = {"ln_ih_weight": G * hidden_size, "ln_ih_bias": G * hidden_size}
+                    extra.update({n: (G * hidden_size if "hh" in n else hidden_size)
+                                  for n in self.cell.PARAMS})
+                if self.options.learn_init:
+                    extra.update({k: hidden_size for k in ("init_h", "init_c")[:n_states]})
+                for kind, size in extra.items():
+                    setattr(self, f"{kind}_l{layer}{suffix}", nn.Parameter(torch.empty(size, **kw)))
         self.reset_parameters()
 
     def reset_parameters(self):
-        """U(-1/√H, 1/√H) for every weight and bias, as torch.nn does."""
+        """U(-1/√H, 1/√H) for every weight and bias, as torch.nn does; layer-norm gains 1, their
+        biases 0; learned initial states 0."""
         k = 1.0 / math.sqrt(self.hidden_size)
-        for w in self.parameters():
-            nn.init.uniform_(w, -k, k)
+        for name, w in self.named_parameters():
+            if name in self._flat_weights_names:
+                nn.init.uniform_(w, -k, k)
+            elif "_weight_l" in name:
+                nn.init.ones_(w)
+            else:
+                nn.init.zeros_(w)
 
     def flatten_parameters(self):
         """No-op, for drop-in compatibility: rnnkit keeps no flat weight buffer."""
@@ -65,7 +100,7 @@ class RNNBase(nn.Module):
 
     @property
     def cell(self):
-        return CELLS[self.mode]
+        return LN_CELLS[self.mode] if self.options.layer_norm else CELLS[self.mode]
 
     def _weights(self, layer, direction):
         sfx = f"l{layer}" + ("_reverse" if direction else "")
@@ -88,24 +123,37 @@ class RNNBase(nn.Module):
                               ("bidirectional", False)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
-        return s
+        return s + self.options.extra_repr()
 
     # ---------------------------------------------------------------- forward
-    def forward(self, input, hx=None, lengths=None):
+    def forward(self, input, hx=None, lengths=None, reset=None):
         """input: (T, B, I), (B, T, I) if batch_first, (T, I) unbatched, or a PackedSequence.
 
-        hx: initial state(s) (L·D, B, H) (or (L·D, H) unbatched); None means zeros. For LSTM a
-        tuple (h_0, c_0). Returns ``output, h_n`` (``output, (h_n, c_n)`` for LSTM), where output
-        is (T, B, D·H) (batch_first: (B, T, D·H)) or a PackedSequence like the input.
+        hx: initial state(s) (L·D, B, H) (or (L·D, H) unbatched); None means zeros (or the
+        learned initial state). For LSTM a tuple (h_0, c_0). Returns ``output, h_n``
+        (``output, (h_n, c_n)`` for LSTM), where output is (T, B, D·H) (batch_first: (B, T, D·H))
+        or a PackedSequence like the input.
 
-        lengths (B,), optional (rnnkit only): the valid length of each padded sequence, in any
-        order. The same as packing the input first; the output comes back padded with zeros and
-        h_n holds each sequence's state at its own last step.
+        rnnkit only:
+
+        - lengths (B,): the valid length of each padded sequence, in any order. The same as
+          packing the input first; the output comes back padded with zeros and h_n holds each
+          sequence's state at its own last step.
+        - reset (B, T) bool: restart the state of batch row b before step t (zeros, or the
+          learned initial state), so a stateful stream can begin a new sequence mid-batch.
+        - with ``return_sequences="all"`` a third value :class:`Sequences` holds every layer's
+          per-step states and gate activations.
         """
         if lengths is not None:
+            if reset is not None:
+                raise ValueError(f"{type(self).__name__}: reset= works on full-length batches; "
+                                 f"it cannot be combined with lengths=")
             return self._forward_lengths(input, hx, lengths)
         packed = isinstance(input, PackedSequence)
         if packed:
+            if reset is not None:
+                raise ValueError(f"{type(self).__name__}: reset= needs a padded tensor input, "
+                                 f"got a PackedSequence")
             x, batch_sizes, sorted_idx, unsorted_idx = input
             self._check_features(x, 2)
             sizes = batch_sizes.tolist()
@@ -127,20 +175,25 @@ class RNNBase(nn.Module):
             x = x.reshape(T * B, -1)                                          # (N, I)
             sizes, sorted_idx, unsorted_idx = [B] * T, None, None
         states = self._initial_states(hx, B, x, batched, sorted_idx)
+        if reset is not None:
+            reset = self._check_reset(reset, B, T, batched)
 
         scheds = [Schedule(sizes, reverse=bool(d)) for d in range(self.num_directions)]
         finals = [[] for _ in states]   # per state kind: L·D tensors (B, H)
+        seqs = []                       # per layer-direction: (per-step states, gates)
         layer_in = x
         for layer in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
                 i = layer * self.num_directions + d
-                h0 = tuple(s[i] for s in states)
-                out, last = run(self.cell, scheds[d], layer_in, *self._weights(layer, d), h0,
-                                tag=(self, layer, d))
-                outs.append(out)
-                for k, f in enumerate(last):
+                keep = None if reset is None else reset_keep(reset, T, B, bool(d)).to(x.dtype)
+                res = self._run_direction(layer, d, scheds[d], layer_in,
+                                          tuple(s[i] for s in states), keep)
+                outs.append(res[0])
+                for k, f in enumerate(res[1]):
                     finals[k].append(f)
+                if len(res) > 2:
+                    seqs.append((res[0],) + tuple(res[2]) + (res[3],))
             layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, 1)      # (N, D·H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_in = nn.functional.dropout(layer_in, self.dropout, True)
@@ -156,7 +209,56 @@ class RNNBase(nn.Module):
             if not batched:
                 output = output.squeeze(1)
                 h_n = [h.squeeze(1) for h in h_n]
-        return output, (tuple(h_n) if len(h_n) > 1 else h_n[0])
+        state = tuple(h_n) if len(h_n) > 1 else h_n[0]
+        if not seqs:
+            return output, state
+        return output, state, self._sequences(seqs, None if packed else (T, B), batched)
+
+    def _run_direction(self, layer, d, sched, x, h0, keep):
+        """One layer-direction through the BPTT node, with this layer's options applied."""
+        opt, H = self.options, self.hidden_size
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+        sfx = f"l{layer}" + ("_reverse" if d else "")
+        if opt.input_dropout and self.training:
+            x = x * dropout_mask((sched.B, x.shape[1]), opt.input_dropout, x)[sched.batch_rows(x.device)]
+        if opt.weight_dropout and self.training:
+            w_hh = nn.functional.dropout(w_hh, opt.weight_dropout, True)
+        params = ()
+        if opt.layer_norm:
+            x = input_half_ln(x, w_ih, b_ih, b_hh if self.cell.FOLD_HH_BIAS else None,
+                              getattr(self, f"ln_ih_weight_{sfx}"), getattr(self, f"ln_ih_bias_{sfx}"))
+            w_ih, b_ih = None, None
+            b_hh = None if self.cell.FOLD_HH_BIAS else b_hh
+            params = tuple(getattr(self, f"{n}_{sfx}") for n in self.cell.PARAMS)
+        inits = ()
+        if keep is not None:
+            inits = tuple(getattr(self, f"init_{k}_{sfx}") if opt.learn_init else x.new_zeros(H)
+                          for k in ("h", "c")[:self.cell.N_STATES])
+        opts = step_options(opt, self.training, sched, sched.B, H, x, keep)
+        return run(self.cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=(self, layer, d),
+                   opts=opts, inits=inits, params=params)
+
+    def _sequences(self, seqs, TB, batched):
+        """Stack per-layer-direction token tensors into (L·D, T, B, ·) (packed: (L·D, N, ·))."""
+        def shape(t):
+            if TB is None:
+                return t
+            t = t.unflatten(1, TB)                                           # (L·D, T, B, ·)
+            if self.batch_first:
+                t = t.transpose(1, 2)
+            return t if batched else t.squeeze(2)
+        parts = list(zip(*seqs))
+        h, gates = torch.stack(parts[0]), torch.stack(parts[-1])
+        c = torch.stack(parts[1]) if len(parts) == 3 else None
+        return Sequences(shape(h), None if c is None else shape(c), shape(gates))
+
+    def _check_reset(self, reset, B, T, batched):
+        reset = torch.as_tensor(reset)
+        want = (B, T) if batched else (T,)
+        if tuple(reset.shape) != want:
+            raise ValueError(f"{type(self).__name__}: reset must have shape {want} (batch, time), "
+                             f"got {tuple(reset.shape)}")
+        return reset if batched else reset.unsqueeze(0)
 
     def _forward_lengths(self, input, hx, lengths):
         if isinstance(input, PackedSequence) or not isinstance(input, torch.Tensor) or input.dim() != 3:
@@ -193,6 +295,11 @@ class RNNBase(nn.Module):
         n = self.cell.N_STATES
         LD, H = self.num_layers * self.num_directions, self.hidden_size
         if hx is None:
+            if self.options.learn_init:
+                return [torch.stack([getattr(self, f"init_{k}_l{i // self.num_directions}"
+                                             + ("_reverse" if i % self.num_directions else ""))
+                                     for i in range(LD)]).unsqueeze(1).expand(LD, B, H)
+                        for k in ("h", "c")[:n]]
             return [x.new_zeros(LD, B, H) for _ in range(n)]
         if n > 1:
             if not isinstance(hx, (tuple, list)) or len(hx) != n:

@@ -1,4 +1,11 @@
-"""The three recurrent layers: a cell choice on top of :class:`rnnkit.layers.base.RNNBase`."""
+"""The three recurrent layers: a cell choice on top of :class:`rnnkit.layers.base.RNNBase`.
+
+Every layer also takes rnnkit's options beyond torch.nn as keyword arguments (all off by
+default): ``layer_norm, recurrent_dropout, input_dropout, zoneout, weight_dropout, learn_init,
+return_sequences`` (see :mod:`rnnkit.layers.options`).
+"""
+import torch
+
 from rnnkit.layers.base import RNNBase
 
 
@@ -9,17 +16,18 @@ class RNN(RNNBase):
     Args:
         input_size (I), hidden_size (H), num_layers=1, nonlinearity='tanh' ('tanh' or 'relu'),
         bias=True, batch_first=False, dropout=0.0 (between layers, training only),
-        bidirectional=False, device=None, dtype=None.
+        bidirectional=False, device=None, dtype=None, then rnnkit's options.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None,
+                 **options):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+                         bidirectional, device, dtype, **options)
 
 
 class LSTM(RNNBase):
@@ -31,15 +39,33 @@ class LSTM(RNNBase):
 
     See :mod:`rnnkit.cells.lstm` for every gate's equation and its derivative.
     ``proj_size`` (LSTMP) is not supported yet: only 0 is accepted.
+
+    forget_bias (rnnkit only): initial value of the forget gate's bias (b_ih^f = forget_bias,
+    b_hh^f = 0), e.g. 1.0 as Gers et al. (2000) and Jozefowicz et al. (2015) advise.
     """
     mode = "LSTM"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None,
+                 forget_bias=None, **options):
         if proj_size:
             raise ValueError(f"rnnkit.LSTM does not support proj_size yet; got proj_size={proj_size}")
+        if forget_bias is not None and not bias:
+            raise ValueError("forget_bias needs bias=True")
+        self.forget_bias = forget_bias
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+                         bidirectional, device, dtype, **options)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if getattr(self, "forget_bias", None) is not None:
+            H = self.hidden_size
+            with torch.no_grad():
+                for name in self._flat_weights_names:
+                    if name.startswith("bias_ih"):
+                        getattr(self, name)[H:2 * H] = self.forget_bias
+                    elif name.startswith("bias_hh"):
+                        getattr(self, name)[H:2 * H] = 0.0
 
 
 class GRU(RNNBase):

@@ -1,0 +1,193 @@
+"""rnnkit's options beyond torch.nn: each inside the hand-written BPTT, checked by gradcheck and
+against the plain-autograd oracle fed the very same masks."""
+import pytest
+import torch
+
+import rnnkit
+import rnnkit.layers.base as base
+from rnnkit.bptt.reference import reference_direction
+
+D64 = torch.float64
+CLASSES = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn_tanh": rnnkit.RNN,
+           "rnn_relu": lambda *a, **k: rnnkit.RNN(*a, nonlinearity="relu", **k)}
+OPTIONS = {
+    "layer_norm": {"layer_norm": True},
+    "recurrent_dropout": {"recurrent_dropout": 0.3},
+    "input_dropout": {"input_dropout": 0.3},
+    "zoneout": {"zoneout": 0.3},
+    "weight_dropout": {"weight_dropout": 0.3},
+    "learn_init": {"learn_init": True},
+    "return_all": {"return_sequences": "all"},
+    "combo": {"recurrent_dropout": 0.2, "zoneout": 0.2, "input_dropout": 0.1, "learn_init": True},
+    "combo_ln": {"layer_norm": True, "recurrent_dropout": 0.2, "zoneout": (0.1, 0.3),
+                 "weight_dropout": 0.2, "return_sequences": "all"},
+}
+
+
+def supported(mode, kw):
+    return mode == "lstm" or not kw.get("layer_norm")
+
+
+def cases(with_reset=True):
+    out = []
+    for mode in CLASSES:
+        for name, kw in OPTIONS.items():
+            if supported(mode, kw) and not (name == "combo_ln" or "(0.1" in str(kw)) or mode == "lstm":
+                out.append((mode, name, False))
+        if with_reset:
+            out.append((mode, "combo", True))
+    return out
+
+
+def make(mode, kw, layers=2, hidden=4, **extra):
+    return CLASSES[mode](3, hidden, num_layers=layers, bidirectional=True, **kw, **extra).double()
+
+
+def reset_mask(B, T):
+    r = torch.zeros(B, T, dtype=torch.bool)
+    r[0, 2] = r[1, 4] = True
+    return r
+
+
+@pytest.mark.parametrize("mode,name,with_reset", cases())
+def test_each_node_matches_the_oracle_with_the_same_masks(mode, name, with_reset, monkeypatch):
+    captured = []
+    real_run = base.run
+
+    def spy(*args, **kw):
+        res = real_run(*args, **kw)
+        captured.append((args, kw, res))
+        return res
+
+    monkeypatch.setattr(base, "run", spy)
+    m = make(mode, OPTIONS[name])
+    x = torch.randn(6, 2, 3, dtype=D64)
+    m(x, reset=reset_mask(2, 6) if with_reset else None)
+    assert len(captured) == 4
+    for (cell, sched, xs, w_ih, w_hh, b_ih, b_hh, h0), kw, res in captured:
+        leaves = [t for t in (xs, w_ih, w_hh, b_ih, b_hh, *h0, *kw["inits"], *kw["params"])
+                  if t is not None and t.requires_grad]
+        want_out, want_fin = reference_direction(cell, sched, xs, w_ih, w_hh, b_ih, b_hh, h0,
+                                                 kw["opts"], kw["inits"], kw["params"])
+        got = [res[0], *res[1]]
+        want = [want_out, *want_fin]
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b)
+        seeds = [torch.randn_like(a) for a in got]
+        g1 = torch.autograd.grad(got, leaves, seeds, retain_graph=True, allow_unused=True)
+        g2 = torch.autograd.grad(want, leaves, seeds, retain_graph=True, allow_unused=True)
+        for a, b in zip(g1, g2):
+            torch.testing.assert_close(a, b)
+
+
+FAST_GRADCHECK = [("lstm", "combo_ln", True), ("lstm", "layer_norm", False), ("gru", "combo", True),
+                  ("rnn_tanh", "combo", True), ("lstm", "return_all", False)]
+
+
+@pytest.mark.parametrize("mode,name,with_reset", FAST_GRADCHECK)
+def test_gradcheck_with_options(mode, name, with_reset):
+    check_layer(mode, name, with_reset, layers=1, hidden=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode,name,with_reset", cases())
+def test_gradcheck_with_options_two_layers(mode, name, with_reset):
+    check_layer(mode, name, with_reset, layers=2, hidden=4)
+
+
+def check_layer(mode, name, with_reset, layers, hidden):
+    m = make(mode, OPTIONS[name], layers=layers, hidden=hidden)
+    names = [n for n, _ in m.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in m.parameters()]
+    x = torch.randn(5, 2, 3, dtype=D64, requires_grad=True)
+    reset = reset_mask(2, 5) if with_reset else None
+
+    def f(x, *ps):
+        torch.manual_seed(7)          # the same masks at every evaluation
+        res = torch.func.functional_call(m, dict(zip(names, ps)), (x,), {"reset": reset})
+        state = res[1] if isinstance(res[1], tuple) else (res[1],)
+        extra = () if len(res) == 2 else tuple(t for t in res[2][:2] if t is not None)
+        return (res[0], *state, *extra)
+
+    assert torch.autograd.gradcheck(f, (x, *params))
+
+
+def test_defaults_are_torch_nn_exactly():
+    ref = torch.nn.LSTM(3, 4, 2)
+    m = rnnkit.LSTM(3, 4, 2, layer_norm=False, recurrent_dropout=0.0, zoneout=0.0)
+    assert list(m.state_dict()) == list(ref.state_dict())
+
+
+def test_zoneout_is_random_in_training_and_its_expectation_in_eval():
+    m = rnnkit.GRU(3, 4, zoneout=0.5)
+    x = torch.randn(8, 2, 3)
+    assert not torch.equal(m(x)[0], m(x)[0])
+    m.eval()
+    torch.testing.assert_close(m(x)[0], m(x)[0])
+    # eval: h_t = p h_{t-1} + (1 - p) h̃_t
+    plain = rnnkit.GRU(3, 4)
+    plain.load_state_dict(m.state_dict())
+    h, outs = torch.zeros(1, 2, 4), []
+    for t in range(8):
+        h_new = plain(x[t:t + 1], h)[1]
+        h = 0.5 * h + 0.5 * h_new
+        outs.append(h[0])
+    torch.testing.assert_close(m(x)[0], torch.stack(outs))
+
+
+def test_recurrent_dropout_off_in_eval_and_mask_fixed_over_time():
+    m = rnnkit.LSTM(3, 4, recurrent_dropout=0.5).eval()
+    ref = rnnkit.LSTM(3, 4)
+    ref.load_state_dict(m.state_dict())
+    x = torch.randn(6, 2, 3)
+    torch.testing.assert_close(m(x)[0], ref(x)[0])
+
+
+def test_reset_restarts_each_row_where_asked():
+    """A stream with a reset at step t equals running from step t alone, from the initial state."""
+    m = rnnkit.LSTM(3, 4, num_layers=2)
+    x = torch.randn(7, 2, 3)
+    reset = torch.zeros(2, 7, dtype=torch.bool)
+    reset[1, 3] = True
+    out, _ = m(x, reset=reset)
+    fresh, _ = m(x[3:, 1:2])
+    torch.testing.assert_close(out[3:, 1:2], fresh)
+    torch.testing.assert_close(out[:, 0:1], m(x[:, 0:1])[0])     # row 0 never reset
+    with pytest.raises(ValueError, match=r"reset must have shape \(2, 7\)"):
+        m(x, reset=torch.zeros(7, 2, dtype=torch.bool))
+
+
+def test_learned_initial_state_gets_gradient_and_is_used():
+    m = rnnkit.GRU(3, 4, learn_init=True)
+    with torch.no_grad():
+        m.init_h_l0.fill_(0.5)
+    x = torch.randn(5, 2, 3)
+    out, _ = m(x)
+    ref = rnnkit.GRU(3, 4)
+    ref.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("init")})
+    torch.testing.assert_close(out, ref(x, torch.full((1, 2, 4), 0.5))[0])
+    out.sum().backward()
+    assert m.init_h_l0.grad.abs().sum() > 0
+
+
+def test_return_sequences_all_shapes_and_consistency():
+    m = rnnkit.LSTM(3, 4, num_layers=2, bidirectional=True, return_sequences="all", batch_first=True)
+    x = torch.randn(2, 6, 3)
+    out, (h, c), seq = m(x)
+    assert seq.h.shape == (4, 2, 6, 4) and seq.c.shape == (4, 2, 6, 4) and seq.gates.shape == (4, 2, 6, 16)
+    torch.testing.assert_close(seq.h[2], out[..., :4])            # last layer, forward direction
+    torch.testing.assert_close(seq.c[2][:, -1], c[2])              # forward direction ends at T-1
+    torch.testing.assert_close(seq.c[3][:, 0], c[3])               # reverse direction ends at 0
+    assert not seq.gates.requires_grad and ((seq.gates >= -1) & (seq.gates <= 1)).all()
+
+
+def test_forget_bias_and_layer_norm_parameters():
+    m = rnnkit.LSTM(3, 4, forget_bias=1.0, layer_norm=True)
+    torch.testing.assert_close(m.bias_ih_l0[4:8], torch.ones(4))
+    torch.testing.assert_close(m.bias_hh_l0[4:8], torch.zeros(4))
+    names = {n for n, _ in m.named_parameters()}
+    assert {"ln_ih_weight_l0", "ln_hh_weight_l0", "ln_c_weight_l0", "ln_c_bias_l0"} <= names
+    with pytest.raises(ValueError, match="layer_norm is available for"):
+        rnnkit.GRU(3, 4, layer_norm=True)
+    with pytest.raises(ValueError, match="zoneout must be a probability"):
+        rnnkit.GRU(3, 4, zoneout=1.0)
