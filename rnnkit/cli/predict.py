@@ -1,0 +1,70 @@
+"""``rnnkit train classify`` and ``rnnkit predict RUN [TEXT ...]``: label texts with a classifier."""
+import json
+import sys
+from pathlib import Path
+
+from rnnkit.cli.task_runs import add_task_flags, run_task
+from rnnkit.data import DataError
+from rnnkit.data.labelled import read_labelled
+from rnnkit.models.classifier import ClassifierConfig
+from rnnkit.tasks.classify import ClassifyData, Classifier, build_classify_task
+from rnnkit.tasks.metrics import accuracy, macro_f1
+
+TRAIN_DEFAULTS = {"max_steps": 1500, "eval_every": 100, "warmup_steps": 50}
+
+
+def add_train_flags(p):
+    add_task_flags(p, ClassifyData, ClassifierConfig, skip=("vocab_size", "num_classes"))
+
+
+def run_train(args):
+    run_task(args, ClassifyData, ClassifierConfig, build_classify_task, TRAIN_DEFAULTS)
+    return 0
+
+
+TRAIN = ("N-to-1 text classifier (sentiment, topic, intent)", add_train_flags, run_train)
+
+
+def add_parser(sub):
+    p = sub.add_parser("predict", help="classify texts with a trained classifier")
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("texts", nargs="*", help="texts to classify (default: one a line from --file "
+                                            "or standard input)")
+    p.add_argument("--file", type=Path, help="classify each line of this file")
+    p.add_argument("--eval", type=Path, metavar="FILE",
+                   help="score a labelled TSV/CSV file (label, text): accuracy and macro-F1")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    clf = Classifier.load(args.run)
+    if args.eval:
+        return evaluate(clf, args.eval)
+    if args.texts:
+        texts, where = args.texts, "argument"
+    elif args.file:
+        texts, where = args.file.read_text(encoding="utf-8").splitlines(), str(args.file)
+    else:
+        texts, where = sys.stdin.read().splitlines(), "<stdin>"
+    if not texts:
+        raise DataError(f"{where}: no texts to classify")
+    for text, (label, probs) in zip(texts, clf.predict(texts, where)):
+        if args.json:
+            print(json.dumps({"text": text, "label": label, "probabilities": probs},
+                             ensure_ascii=False))
+        else:
+            ps = "  ".join(f"{k}={v:.3f}" for k, v in probs.items())
+            print(f"{label}\t{probs[label]:.3f}\t{ps}\t{text}")
+    return 0
+
+
+def evaluate(clf, path):
+    examples = read_labelled(path, with_lines=True)
+    for label, _, line in examples:
+        clf.check_label(label, f"{path}:{line}")
+    pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
+    gold = [l for l, _, _ in examples]
+    print(f"{path}: {len(gold)} examples, accuracy {accuracy(gold, pred):.4f}, "
+          f"macro-F1 {macro_f1(gold, pred):.4f}")
+    return 0

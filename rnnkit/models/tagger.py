@@ -1,0 +1,112 @@
+"""N-to-N sequence labelling: word (+ character) features, bidirectional stacked RNN, a tag per step.
+
+    w_t = E_w[x_t]                                   (B, T, C)    word embedding
+    c_t = [→g ; ←g](E_c[chars of x_t])               (B, T, 2·G)  char BiGRU over the word (optional)
+    o_t = BiRNN([w_t ; c_t])_t                       (B, T, D·H)  rnnkit.LSTM / GRU / RNN, L layers
+    s_t = W o_t + b                                  (B, T, K)    per-step tag scores
+    p(y_t | x) = softmax(s_t), or a linear-chain CRF over s (``crf=True``; Lample et al. 2016)
+
+The character features (Ling et al. 2015) give unseen words a representation from their
+characters: for Chinese, a word's first and last characters say much about its part of speech.
+Shapes: B batch, T time, W characters a word, C/E embeddings, G char hidden, H hidden, K tags.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.models.crf import CRF
+from rnnkit.models.pooling import length_mask
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+@dataclass
+class TaggerConfig:
+    """The model's shape; stored in checkpoints so ``rnnkit tag`` rebuilds the model alone."""
+    vocab_size: int = 0         # words; filled in from the vocabulary
+    num_tags: int = 0           # K; filled in from the tag set
+    char_vocab_size: int = 0    # characters; 0: no character features
+    cell: str = "lstm"          # lstm | gru | rnn
+    layers: int = 1
+    hidden: int = 128
+    embed: int = 100
+    char_embed: int = 32        # 0: word features only
+    char_hidden: int = 32
+    bidirectional: bool = True
+    dropout: float = 0.3
+    crf: bool = False
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        for name in ("layers", "hidden", "embed"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TaggerConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"TaggerConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def use_chars(self):
+        return self.char_embed > 0 and self.char_vocab_size > 0
+
+
+class SequenceTagger(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        c = self.config = config
+        if c.vocab_size < 1 or c.num_tags < 1:
+            raise ValueError(f"need vocab_size >= 1 and num_tags >= 1, got {c.vocab_size}, "
+                             f"{c.num_tags}")
+        self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=0)
+        width = c.embed
+        if c.use_chars:
+            self.char_embed = nn.Embedding(c.char_vocab_size, c.char_embed, padding_idx=0)
+            self.char_rnn = GRU(c.char_embed, c.char_hidden, batch_first=True, bidirectional=True)
+            width += 2 * c.char_hidden
+        D = 2 if c.bidirectional else 1
+        self.rnn = CELLS[c.cell](width, c.hidden, c.layers, batch_first=True,
+                                 bidirectional=c.bidirectional,
+                                 dropout=c.dropout if c.layers > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(D * c.hidden, c.num_tags)
+        self.crf = CRF(c.num_tags) if c.crf else None
+
+    def forward(self, x, lengths, chars=None, char_lengths=None):
+        """x (B, T) word ids, lengths (B,), chars (B, T, W), char_lengths (B, T) -> scores (B, T, K)."""
+        feats = self.embed(x)                                                 # (B, T, C)
+        if self.config.use_chars:
+            feats = torch.cat([feats, self.char_features(x, lengths, chars, char_lengths)], -1)
+        out, _ = self.rnn(self.drop(feats), lengths=lengths)                  # (B, T, D·H)
+        return self.head(self.drop(out))                                      # (B, T, K)
+
+    def char_features(self, x, lengths, chars, char_lengths):
+        """The final states of a char BiGRU over each valid word, zeros at padding: (B, T, 2·G)."""
+        B, T = x.shape
+        mask = length_mask(lengths, T)                                        # (B, T)
+        e = self.char_embed(chars[mask])                                      # (N, W, E)
+        _, h_n = self.char_rnn(e, lengths=char_lengths[mask])                 # (2, N, G)
+        out = x.new_zeros(B, T, 2 * self.config.char_hidden, dtype=e.dtype)   # (B, T, 2·G)
+        out[mask] = h_n.transpose(0, 1).reshape(-1, 2 * self.config.char_hidden)
+        return out
+
+    def loss(self, batch):
+        """Mean loss per token of the gold tags y (B, T) (padding ignored): cross-entropy, or the
+        CRF's negative log-likelihood divided by the number of tokens."""
+        x, lengths, y, chars, char_lengths = batch
+        scores = self(x, lengths, chars, char_lengths)                        # (B, T, K)
+        mask = length_mask(lengths, x.shape[1])
+        if self.crf is not None:
+            return self.crf.nll(scores, y, mask) / mask.sum()
+        return F.cross_entropy(scores[mask], y[mask])
+
+    @torch.no_grad()
+    def decode(self, x, lengths, chars=None, char_lengths=None):
+        """The predicted tag ids of each sequence, as B lists of their own lengths."""
+        scores = self(x, lengths, chars, char_lengths)                        # (B, T, K)
+        if self.crf is not None:
+            return self.crf.viterbi(scores, length_mask(lengths, x.shape[1]))
+        best = scores.argmax(-1).tolist()
+        return [row[:n] for row, n in zip(best, lengths.tolist())]

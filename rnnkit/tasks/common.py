@@ -1,0 +1,87 @@
+"""What the task adapters share: padding, step-deterministic shuffled batches, word vocabularies,
+and the end of a run (evaluate best.pt on the held-out test part, write metrics.json).
+
+Shapes: B batch, T time (the longest sequence in the batch).
+"""
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from rnnkit.data.vocab import UNK, Vocab
+from rnnkit.train import Checkpointer, ProgressBar, Trainer, load_checkpoint
+from rnnkit.train.checkpoint import CheckpointError, atomic_write
+
+PAD = "<pad>"
+
+
+def pad(seqs, value=0):
+    """List of B id lists -> (padded (B, T) long tensor, lengths (B,) long tensor)."""
+    lengths = torch.tensor([len(s) for s in seqs])                            # (B,)
+    out = torch.full((len(seqs), int(lengths.max())), value, dtype=torch.long)  # (B, T)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return out, lengths
+
+
+class Batches:
+    """Indices of the examples in batch ``step``: a fresh seeded shuffle each pass, so the batch
+    for a step is the same after a resume."""
+
+    def __init__(self, n, batch, seed=0):
+        self.n, self.batch, self.seed = n, min(batch, n), seed
+        self.per_pass = n // self.batch
+        self._pass, self._order = None, None
+
+    def __call__(self, step):
+        p, i = divmod(step, self.per_pass)
+        if p != self._pass:
+            self._pass, self._order = p, list(range(self.n))
+            random.Random(self.seed * 100003 + p).shuffle(self._order)
+        return self._order[i * self.batch:(i + 1) * self.batch]
+
+
+def chunks(n, size):
+    """Consecutive index ranges covering range(n), for evaluation batches."""
+    return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def build_vocab(sequences, min_count=1, specials=(PAD, UNK)):
+    """Word vocabulary of the training sequences: the specials (``<pad>`` = 0, ``<unk>`` = 1),
+    then tokens seen at least ``min_count`` times, most frequent first."""
+    counts = Counter(t for s in sequences for t in s)
+    keep = [t for t, c in counts.most_common() if c >= min_count and t not in specials]
+    return Vocab(list(specials) + keep, "word")
+
+
+def encode(vocab, tokens):
+    """Tokens -> ids; unknown tokens map to ``<unk>``."""
+    return [vocab.stoi.get(t, vocab.unk) for t in tokens]
+
+
+def train(task, train_config, out, quiet=False, resume_from=None):
+    """Run the shared trainer with the usual callbacks (continuing the checkpoint ``resume_from``
+    if given), then score best.pt on the test part and write ``metrics.json``: the trainer's
+    summary plus the task's ``test_metrics()``."""
+    trainer = Trainer(task, train_config, [ProgressBar(disable=quiet), Checkpointer(out)])
+    if resume_from is not None:
+        trainer.load_state_dict(resume_from)
+        trainer._resumed = True
+    summary = trainer.fit()
+    task.model.load_state_dict(load_checkpoint(Path(out) / "best.pt")["model"])
+    task.model.eval()
+    with torch.no_grad():
+        metrics = {**summary, **(task.test_metrics() if hasattr(task, "test_metrics") else {})}
+    text = json.dumps(metrics, indent=2) + "\n"
+    atomic_write(Path(out) / "metrics.json", lambda f: f.write(text.encode()))
+    return metrics
+
+
+def load_kind(path, kind):
+    """The checkpoint of a run folder (best.pt) or file, checked to be of task ``kind``."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != kind:
+        raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {ckpt.get('kind')!r}")
+    return ckpt

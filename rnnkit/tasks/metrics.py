@@ -1,0 +1,36 @@
+"""Classification metrics: accuracy, per-class precision/recall/F1 and their macro average."""
+from collections import Counter
+
+
+def accuracy(gold, pred):
+    return sum(g == p for g, p in zip(gold, pred)) / max(len(gold), 1)
+
+
+def f1_report(gold, pred):
+    """{label: {"precision", "recall", "f1", "support"}} over the labels in gold or pred."""
+    tp, n_gold, n_pred = Counter(), Counter(gold), Counter(pred)
+    for g, p in zip(gold, pred):
+        tp[g] += g == p
+    report = {}
+    for label in sorted(set(n_gold) | set(n_pred)):
+        p = tp[label] / n_pred[label] if n_pred[label] else 0.0
+        r = tp[label] / n_gold[label] if n_gold[label] else 0.0
+        report[label] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+                         "support": n_gold[label]}
+    return report
+
+
+def macro_f1(gold, pred):
+    """Unweighted mean F1 over the gold labels (Sokolova & Lapalme 2009)."""
+    report = f1_report(gold, pred)
+    labels = set(gold)
+    return sum(report[l]["f1"] for l in labels) / max(len(labels), 1)
+
+
+def format_report(report):
+    """The per-class report as an aligned text table, most frequent class first."""
+    lines = [f"{'label':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
+    for label, r in sorted(report.items(), key=lambda kv: -kv[1]["support"]):
+        lines.append(f"{label:<12} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} "
+                     f"{r['support']:>8}")
+    return "\n".join(lines) + "\n"
