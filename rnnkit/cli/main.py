@@ -4,6 +4,7 @@
     rnnkit train lm ...            (later: train classify | tag | forecast | seq2seq | cond)
     rnnkit sample RUN ...          (a conditional generator: sample RUN --cond LABEL -n N)
     rnnkit translate RUN TEXT ...
+    rnnkit predict RUN TEXT ... | tag RUN SENTENCE ... | forecast RUN --steps N
     rnnkit demo --minutes N
     rnnkit gradflow --task adding --lags 10 50 100 200 --preset quick
 """
@@ -11,9 +12,10 @@ import argparse
 import sys
 
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
+from rnnkit.cli import forecast, predict, tag
 
 COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "translate": translate,
-            "gradflow": gradflow}
+            "gradflow": gradflow, "predict": predict, "tag": tag, "forecast": forecast}
 
 
 def build_parser():

@@ -4,6 +4,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.cli import cond, translate
+from rnnkit.cli import forecast, predict, tag
 from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.models import LMConfig
 from rnnkit.train import Checkpointer, ProgressBar, TrainConfig, Trainer, load_checkpoint
@@ -98,4 +99,7 @@ TASKS = {
                 translate.add_train_flags, translate.run_train),
     "cond": ("conditional generator on label<TAB>sequence pairs (1-to-N)",
              cond.add_train_flags, cond.run_train),
+    "classify": predict.TRAIN,
+    "tag": tag.TRAIN,
+    "forecast": forecast.TRAIN,
 }
