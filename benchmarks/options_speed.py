@@ -1,0 +1,95 @@
+"""A layer-normalised LSTM with recurrent dropout: rnnkit's BPTT against the loops users write today.
+
+The alternatives are the same cell (Ba et al. 2016 layer norm on both gate halves and on c_t;
+one recurrent-dropout mask per sequence) stepped in a Python loop over autograd, and that loop
+compiled with TorchScript (warmed up 5 times first, as its profiling executor needs). One training
+step = forward over the sequence + backward to the input and every parameter. The implementations
+run interleaved in one process; the table gives medians and each one's time / rnnkit's.
+
+    python benchmarks/options_speed.py                  # B=32, T=100, H=256, the issue's point
+    python benchmarks/options_speed.py --B 16 --T 200 --H 128 --reps 5
+"""
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import rnnkit
+
+
+class LoopLNLSTM(nn.Module):
+    """The layer-normalised LSTM as users write it: LSTMCell-style maths in a Python loop."""
+
+    def __init__(self, I, H, p):
+        super().__init__()
+        self.H, self.p = H, p
+        self.w_ih = nn.Linear(I, 4 * H)
+        self.w_hh = nn.Linear(H, 4 * H)
+        self.ln_ih, self.ln_hh, self.ln_c = nn.LayerNorm(4 * H), nn.LayerNorm(4 * H), nn.LayerNorm(H)
+
+    def forward(self, x):
+        T, B, _ = x.shape
+        h = x.new_zeros(B, self.H)
+        c = x.new_zeros(B, self.H)
+        mask = F.dropout(x.new_ones(B, self.H), self.p, self.training)
+        gx = self.ln_ih(self.w_ih(x))                                   # (T, B, 4H)
+        outs = []
+        for xt in gx.unbind(0):
+            a = xt + self.ln_hh(self.w_hh(h * mask))
+            i, f, g, o = a.chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(self.ln_c(c))
+            outs.append(h)
+        return torch.stack(outs), (h, c)
+
+
+def step(m, x):
+    out = m(x)[0]
+    out.sum().backward()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--B", type=int, default=32)
+    p.add_argument("--T", type=int, default=100)
+    p.add_argument("--H", type=int, default=256)
+    p.add_argument("--p", type=float, default=0.25, help="recurrent dropout")
+    p.add_argument("--reps", type=int, default=7)
+    a = p.parse_args(argv)
+    torch.manual_seed(0)
+    impls = {
+        "rnnkit.LSTM(layer_norm=True, recurrent_dropout)":
+            rnnkit.LSTM(a.H, a.H, layer_norm=True, recurrent_dropout=a.p),
+        "Python loop over autograd": LoopLNLSTM(a.H, a.H, a.p),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                   # TorchScript's deprecation notice
+        try:
+            impls["TorchScript loop"] = torch.jit.script(LoopLNLSTM(a.H, a.H, a.p))
+        except Exception as e:                            # noqa: BLE001 - report, don't die
+            print(f"TorchScript unavailable: {type(e).__name__}: {e}")
+    x = torch.randn(a.T, a.B, a.H, requires_grad=True)
+    for m in impls.values():
+        for _ in range(5):
+            step(m, x)
+    times = {k: [] for k in impls}
+    for _ in range(a.reps):
+        for k, m in impls.items():
+            t0 = time.perf_counter()
+            step(m, x)
+            times[k].append(time.perf_counter() - t0)
+    base = statistics.median(times[next(iter(impls))])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={a.B} T={a.T} "
+          f"I=H={a.H}, recurrent dropout {a.p}, medians of {a.reps} interleaved training steps\n")
+    print("| implementation | ms / step | × rnnkit |\n|---|---|---|")
+    for k, ts in times.items():
+        med = statistics.median(ts)
+        print(f"| {k} | {med * 1e3:.1f} | {med / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
