@@ -9,7 +9,8 @@ from rnnkit.bptt.reference import reference_direction
 
 D64 = torch.float64
 CLASSES = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn_tanh": rnnkit.RNN,
-           "rnn_relu": lambda *a, **k: rnnkit.RNN(*a, nonlinearity="relu", **k)}
+           "rnn_relu": lambda *a, **k: rnnkit.RNN(*a, nonlinearity="relu", **k),
+           "gru_reset_before": lambda *a, **k: rnnkit.GRU(*a, reset_after=False, **k)}
 OPTIONS = {
     "layer_norm": {"layer_norm": True},
     "recurrent_dropout": {"recurrent_dropout": 0.3},
@@ -25,14 +26,16 @@ OPTIONS = {
 
 
 def supported(mode, kw):
-    return mode == "lstm" or not kw.get("layer_norm")
+    if kw.get("layer_norm") and mode == "gru_reset_before":
+        return False
+    return mode == "lstm" or not isinstance(kw.get("zoneout"), tuple)    # (p_h, p_c): LSTM only
 
 
 def cases(with_reset=True):
     out = []
     for mode in CLASSES:
         for name, kw in OPTIONS.items():
-            if supported(mode, kw) and not (name == "combo_ln" or "(0.1" in str(kw)) or mode == "lstm":
+            if supported(mode, kw):
                 out.append((mode, name, False))
         if with_reset:
             out.append((mode, "combo", True))
@@ -81,7 +84,9 @@ def test_each_node_matches_the_oracle_with_the_same_masks(mode, name, with_reset
 
 
 FAST_GRADCHECK = [("lstm", "combo_ln", True), ("lstm", "layer_norm", False), ("gru", "combo", True),
-                  ("rnn_tanh", "combo", True), ("lstm", "return_all", False)]
+                  ("rnn_tanh", "combo", True), ("lstm", "return_all", False),
+                  ("gru", "layer_norm", True), ("rnn_relu", "layer_norm", False),
+                  ("gru_reset_before", "combo", True)]
 
 
 @pytest.mark.parametrize("mode,name,with_reset", FAST_GRADCHECK)
@@ -187,7 +192,21 @@ def test_forget_bias_and_layer_norm_parameters():
     torch.testing.assert_close(m.bias_hh_l0[4:8], torch.zeros(4))
     names = {n for n, _ in m.named_parameters()}
     assert {"ln_ih_weight_l0", "ln_hh_weight_l0", "ln_c_weight_l0", "ln_c_bias_l0"} <= names
-    with pytest.raises(ValueError, match="layer_norm is available for"):
-        rnnkit.GRU(3, 4, layer_norm=True)
+    with pytest.raises(ValueError, match="reset_after=True GRU only"):
+        rnnkit.GRU(3, 4, layer_norm=True, reset_after=False)
     with pytest.raises(ValueError, match="zoneout must be a probability"):
         rnnkit.GRU(3, 4, zoneout=1.0)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_gru_reset_before_matches_the_oracle(packed):
+    from rnnkit.bptt.reference import reference_rnn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    m = rnnkit.GRU(3, 4, num_layers=2, bidirectional=True, reset_after=False).double()
+    lengths = torch.tensor([5, 7, 2]) if packed else torch.full((3,), 7)
+    x = torch.randn(7, 3, 3, dtype=D64, requires_grad=True)
+    out, h = m(pack_padded_sequence(x, lengths, enforce_sorted=False) if packed else x)
+    want, (want_h,) = reference_rnn(m, x, lengths)
+    torch.testing.assert_close(pad_packed_sequence(out)[0] if packed else out, want)
+    torch.testing.assert_close(h, want_h)
+    assert "reset_after=False" in repr(m)

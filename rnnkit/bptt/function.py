@@ -142,7 +142,7 @@ class BPTT(torch.autograd.Function):
         else:
             dx = dG @ w_ih if need[4] else None                              # (N, I)
             dw_ih = dG.t() @ x if need[5] else None                          # (G·H, I)
-        dw_hh = cell.weight_grad_hh(dGh, hrec, ctx.cache) if need[6] else None  # (G·H, H)
+        dw_hh = cell.weight_grad_hh(dGh, hrec, ctx.cache, pre) if need[6] else None  # (G·H, H)
         db_ih = dG.sum(0) if ctx.biases[0] and need[7] else None
         db_hh = (dG if cell.FOLD_HH_BIAS else dGh).sum(0) if ctx.biases[1] and need[8] else None
         dparams = cell.param_grads(ctx.cache, pre, dG, dGh, params) if params else ()

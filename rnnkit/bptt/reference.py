@@ -7,7 +7,6 @@ reach for when debugging a new cell.
 """
 import torch
 
-from rnnkit.cells import CELLS
 
 
 def reverse_padded(x, lengths):
@@ -46,7 +45,7 @@ def reference_rnn(module, x, lengths=None, hx=None, keep=None):
     layer-direction's per-step states, keyed "l{layer}" / "l{layer}_reverse" (the reverse
     direction's list is in processing order, last time step first).
     """
-    cell = CELLS[getattr(module, "mode")]
+    cell = module.cell
     T, B = x.shape[:2]
     lengths = torch.full((B,), T) if lengths is None else lengths
     D, L, H = 2 if module.bidirectional else 1, module.num_layers, module.hidden_size

@@ -1,10 +1,15 @@
 """One recurrent cell per file: equations, fused forward step, hand-derived backward step."""
 from rnnkit.cells.gru import GRUMath
+from rnnkit.cells.gru_ln import LayerNormGRUMath, LayerNormVanillaMath
+from rnnkit.cells.gru_reset_before import GRUResetBeforeMath
 from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_ln import LayerNormLSTMMath
 from rnnkit.cells.rnn import RNN_RELU, RNN_TANH
 
 # mode name (as torch.nn.RNNBase.mode) -> the cell's step functions
-CELLS = {"RNN_TANH": RNN_TANH, "RNN_RELU": RNN_RELU, "LSTM": LSTMMath(), "GRU": GRUMath()}
+CELLS = {"RNN_TANH": RNN_TANH, "RNN_RELU": RNN_RELU, "LSTM": LSTMMath(), "GRU": GRUMath(),
+         "GRU_RESET_BEFORE": GRUResetBeforeMath()}
+
 # the layer-normalised variants (layer_norm=True)
-LN_CELLS = {"LSTM": LayerNormLSTMMath()}
+LN_CELLS = {"RNN_TANH": LayerNormVanillaMath("tanh"), "RNN_RELU": LayerNormVanillaMath("relu"),
+            "LSTM": LayerNormLSTMMath(), "GRU": LayerNormGRUMath()}

@@ -31,7 +31,7 @@ class CellMath:
         add δ(states entering the step) into dprev and δhrec into dhrec."""
         raise NotImplementedError
 
-    def weight_grad_hh(self, dgh, hrec, cache):
+    def weight_grad_hh(self, dgh, hrec, cache, pre):
         """δW_hh = Σ_t δ(recurrent half)_t^T h^r_{t-1}: one matmul over all tokens."""
         return dgh.t() @ hrec
 

@@ -72,7 +72,7 @@ class RNNBase(nn.Module):
                 if self.options.layer_norm:
                     extra = {"ln_ih_weight": G * hidden_size, "ln_ih_bias": G * hidden_size}
                     extra.update({n: (G * hidden_size if "hh" in n else hidden_size)
-                                  for n in self.cell.PARAMS})
+                                  for n in LN_CELLS[self.mode].PARAMS})
                 if self.options.learn_init:
                     extra.update({k: hidden_size for k in ("init_h", "init_c")[:n_states]})
                 for kind, size in extra.items():

@@ -6,6 +6,7 @@ return_sequences`` (see :mod:`rnnkit.layers.options`).
 """
 import torch
 
+from rnnkit.cells import CELLS
 from rnnkit.layers.base import RNNBase
 
 
@@ -76,5 +77,24 @@ class GRU(RNNBase):
         h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
 
     See :mod:`rnnkit.cells.gru` for every gate's equation and its derivative.
+
+    reset_after (rnnkit only): False gives the original GRU of Cho et al. (2014), with the reset
+    gate applied to h_{t-1} before the recurrent matmul (:mod:`rnnkit.cells.gru_reset_before`);
+    same parameters and shapes.
     """
     mode = "GRU"
+
+    def __init__(self, *args, reset_after=True, **kwargs):
+        self.reset_after = bool(reset_after)
+        super().__init__(*args, **kwargs)
+        if not self.reset_after and self.options.layer_norm:
+            raise ValueError("layer_norm is implemented for the reset_after=True GRU only")
+
+    @property
+    def cell(self):
+        if not self.reset_after:
+            return CELLS["GRU_RESET_BEFORE"]
+        return super().cell
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
