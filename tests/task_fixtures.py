@@ -31,8 +31,9 @@ def write_tagged(tmp_path, name="tagged.txt"):
 
 def write_series(tmp_path, name="series.csv", n=160):
     path = tmp_path / name
-    rows = [f"{t},{10 + 5 * math.sin(2 * math.pi * t / 12) + 0.05 * t:.4f}" for t in range(n)]
-    path.write_text("t,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    rows = [f"{t},{math.cos(2 * math.pi * t / 12):.4f},{10 + 5 * math.sin(2 * math.pi * t / 12) + 0.05 * t:.4f}"
+            for t in range(n)]
+    path.write_text("t,other,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
     return path
 
 
@@ -49,7 +50,8 @@ def tag_task(tmp_path, **model):
     return build_tag_task(data, cfg, log=lambda *a: None)
 
 
-def forecast_task(tmp_path, **model):
-    data = ForecastData(data=str(write_series(tmp_path)), window=24, horizon=6, season=12, batch=8)
+def forecast_task(tmp_path, columns="", **model):
+    data = ForecastData(data=str(write_series(tmp_path)), columns=columns, window=24, horizon=6,
+                        season=12, batch=8)
     cfg = ForecasterConfig(**{"layers": 1, "hidden": 16, **model})
     return build_forecast_task(data, cfg, log=lambda *a: None)

@@ -42,6 +42,8 @@ CASES = [
              lambda p: p.forecast(15)),
     TaskCase("forecast-autoregressive", lambda t: forecast_task(t, mode="autoregressive"),
              Forecast.from_task, Forecast.load, lambda p: p.forecast(9)),
+    TaskCase("forecast-multivariate", lambda t: forecast_task(t, columns="value,other"),
+             Forecast.from_task, Forecast.load, lambda p: p.forecast(8)),
 ]
 
 

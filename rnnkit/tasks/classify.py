@@ -24,6 +24,7 @@ class ClassifyData:
     batch: int = 32
     min_count: int = 1          # training words seen fewer times become <unk>
     max_len: int = 100          # longer texts are cut to their first max_len tokens
+    word_dropout: float = 0.0   # training only: each word becomes <unk> with this probability
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     split_seed: int = 0
@@ -35,7 +36,8 @@ class ClassifyTask:
     def __init__(self, model, vocab, labels, parts, data_config):
         self.model, self.vocab, self.labels, self.data_config = model, vocab, labels, data_config
         self.train, self.val, self.test = (self.tensorise(p) for p in parts)
-        self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed)
+        self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed,
+                               lengths=[len(s) for s in self.train[0]])
 
     def tensorise(self, examples):
         """(label, text) pairs -> (list of id lists, (N,) label ids)."""
@@ -46,6 +48,10 @@ class ClassifyTask:
     def train_batch(self, step):
         idx = self.batches(step)
         x, lengths = pad([self.train[0][i] for i in idx])                     # (B, T), (B,)
+        p = self.data_config.word_dropout
+        if p > 0:   # seeded by the step, so a resumed run sees the same batch
+            drop = torch.rand(x.shape, generator=torch.Generator().manual_seed(step)) < p
+            x = x.masked_fill(drop & (x > 0), self.vocab.unk)
         return x, lengths, self.train[1][idx]
 
     def loss(self, batch):

@@ -28,19 +28,36 @@ def pad(seqs, value=0):
 
 class Batches:
     """Indices of the examples in batch ``step``: a fresh seeded shuffle each pass, so the batch
-    for a step is the same after a resume."""
+    for a step is the same after a resume. Given the examples' ``lengths``, each run of 50
+    batches is sorted by length before it is cut (bucketing: less padding, the same shuffle)."""
 
-    def __init__(self, n, batch, seed=0):
-        self.n, self.batch, self.seed = n, min(batch, n), seed
+    BUCKET = 50
+
+    def __init__(self, n, batch, seed=0, lengths=None):
+        self.n, self.batch, self.seed, self.lengths = n, min(batch, n), seed, lengths
         self.per_pass = n // self.batch
-        self._pass, self._order = None, None
+        self._pass, self._batches = None, None
 
     def __call__(self, step):
         p, i = divmod(step, self.per_pass)
         if p != self._pass:
-            self._pass, self._order = p, list(range(self.n))
-            random.Random(self.seed * 100003 + p).shuffle(self._order)
-        return self._order[i * self.batch:(i + 1) * self.batch]
+            self._pass, self._batches = p, self.plan(p)
+        return self._batches[i]
+
+    def plan(self, p):
+        """The batches of pass ``p``: lists of example indices."""
+        rng = random.Random(self.seed * 100003 + p)
+        order = list(range(self.n))
+        rng.shuffle(order)
+        order = order[:self.per_pass * self.batch]
+        if self.lengths is not None:
+            size = self.BUCKET * self.batch
+            order = [i for k in range(0, len(order), size)
+                     for i in sorted(order[k:k + size], key=self.lengths.__getitem__)]
+        batches = [order[k:k + self.batch] for k in range(0, len(order), self.batch)]
+        if self.lengths is not None:
+            rng.shuffle(batches)
+        return batches
 
 
 def chunks(n, size):

@@ -36,19 +36,24 @@ class Encoder:
 
     def __init__(self, vocab, chars, max_word_chars):
         self.vocab, self.chars, self.W = vocab, chars, max_word_chars
+        self._char_ids = {}   # word -> its character ids padded to W, computed once
+
+    def char_ids(self, word):
+        ids = self._char_ids.get(word)
+        if ids is None:
+            ids = encode(self.chars, word[:self.W])
+            ids = self._char_ids[word] = ids + [0] * (self.W - len(ids))
+        return ids
 
     def __call__(self, sentences):
         """B word lists -> (x (B, T), lengths (B,), chars (B, T, W), char_lengths (B, T))."""
         x, lengths = pad([encode(self.vocab, s) for s in sentences])
         B, T = x.shape
         chars = torch.zeros(B, T, self.W, dtype=torch.long)                   # (B, T, W)
-        char_lengths = torch.ones(B, T, dtype=torch.long)                     # (B, T)
         if self.chars is not None:
             for b, s in enumerate(sentences):
-                for t, w in enumerate(s):
-                    ids = encode(self.chars, w[:self.W])
-                    chars[b, t, :len(ids)] = torch.tensor(ids)
-                    char_lengths[b, t] = len(ids)
+                chars[b, :len(s)] = torch.tensor([self.char_ids(w) for w in s])
+        char_lengths = (chars > 0).sum(-1).clamp_min(1)                       # (B, T)
         return x, lengths, chars, char_lengths
 
 
@@ -59,7 +64,8 @@ class TagTask:
         self.model, self.encoder, self.tags, self.data_config = model, encoder, tags, data_config
         self.index = {t: i for i, t in enumerate(tags)}
         self.train, self.val, self.test = parts
-        self.batches = Batches(len(self.train), data_config.batch, data_config.split_seed)
+        self.batches = Batches(len(self.train), data_config.batch, data_config.split_seed,
+                               lengths=[len(w) for w, _ in self.train])
 
     def make_batch(self, sents):
         x, lengths, chars, char_lengths = self.encoder([w for w, _ in sents])
@@ -75,12 +81,13 @@ class TagTask:
     def scores(self, part):
         """(mean loss per token, gold tags, predicted tags) over a part, tokens flattened."""
         total, gold, pred = 0.0, [], []
+        order = sorted(range(len(part)), key=lambda i: len(part[i][0]))   # less padding
         for r in chunks(len(part), EVAL_BATCH):
-            batch = self.make_batch([part[i] for i in r])
-            n = int(batch[1].sum())
-            total += float(self.model.loss(batch)) * n
+            sents = [part[order[i]] for i in r]
+            batch = self.make_batch(sents)
+            total += float(self.model.loss(batch)) * int(batch[1].sum())
             pred += [self.tags[i] for s in self.model.decode(batch[0], batch[1], *batch[3:]) for i in s]
-            gold += [t for i in r for t in part[i][1]]
+            gold += [t for _, tags in sents for t in tags]
         return total / len(gold), gold, pred
 
     def evaluate(self):
