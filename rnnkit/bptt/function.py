@@ -53,12 +53,15 @@ class BPTT(torch.autograd.Function):
         keep_t = sp(opts.keep) if opts.keep is not None else None
         zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
         rmask = opts.rec_mask
+        # per-step arguments made before the loop, so the loop does nothing but the maths
+        prevs = sched.prev_views(S_t, h0)
+        caches, raws = _steps(cache_t, sched.T), _steps(R_t, sched.T)
         for t in sched.order:
-            prev = tuple(sched.prev(t, s, h) for s, h in zip(S_t, h0))
+            prev = prevs[t] or tuple(sched.prev(t, s, h) for s, h in zip(S_t, h0))
             if keep_t is not None:                                           # s' = k s + (1-k) s_init
                 prev = tuple(torch.lerp(i.expand_as(p), p, keep_t[t]) for p, i in zip(prev, inits))
             hrec = prev[0] if rmask is None else prev[0] * rmask[: prev[0].shape[0]]
-            cell.forward_step(gi_t[t], prev, hrec, w_hh_t, b_step, _at(cache_t, t), _at(R_t, t), params)
+            cell.forward_step(gi_t[t], prev, hrec, w_hh_t, b_step, caches[t], raws[t], params)
             if zone_t is not None:                                           # s = s̃ + m (s' - s̃)
                 for k, z in enumerate(zone_t):
                     if z is not None:
@@ -110,8 +113,9 @@ class BPTT(torch.autograd.Function):
         dS_t, dR_t, pre_t, dG_t, dGh_t = sp.all(dS), sp.all(dR), sp.all(pre), sp(dG), sp(dGh)
         keep_t = sp(opts.keep) if opts.keep is not None else None
         zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
+        dsts, dRs, pres = sched.prev_views(dS_t, dh0), _steps(dR_t, sched.T), _steps(pre_t, sched.T)
         for t in reversed(sched.order):
-            dst = tuple(sched.prev_grad(t, d, h) for d, h in zip(dS_t, dh0))   # where δs_{t-1} goes
+            dst = dsts[t] or tuple(sched.prev_grad(t, d, h) for d, h in zip(dS_t, dh0))  # δs_{t-1}
             dprev = dst if keep_t is None else tuple(torch.zeros_like(d) for d in dst)  # δs'_{t-1}
             if zone_t is not None:
                 for k, z in enumerate(zone_t):
@@ -122,7 +126,7 @@ class BPTT(torch.autograd.Function):
                         dprev[k].addcmul_(dS_t[k][t], z[t])                # δs'_{t-1} += m δs_t
             b = dprev[0].shape[0]
             dhrec = dprev[0] if rmask is None else dprev[0].new_zeros(b, dprev[0].shape[1])
-            cell.backward_step(_at(dR_t, t), _at(pre_t, t), w_hh, dG_t[t], dGh_t[t], dprev, dhrec, params)
+            cell.backward_step(dRs[t], pres[t], w_hh, dG_t[t], dGh_t[t], dprev, dhrec, params)
             if rmask is not None:
                 dprev[0].addcmul_(dhrec, rmask[:b])                          # δh' += δh^r ⊙ m
             if keep_t is not None:
@@ -130,8 +134,9 @@ class BPTT(torch.autograd.Function):
                 for d, dp, di in zip(dst, dprev, dinit):
                     d.addcmul_(dp, k_t)                                      # δs_{t-1} += k δs'
                     di.add_(((1 - k_t) * dp).sum(0))                         # δs_init += (1-k) δs'
-            for d, steps, h in zip(dst, dS_t, dh0):
-                sched.scatter_prev_grad(t, d, steps, h)
+            if dsts[t] is None:
+                for d, steps, h in zip(dst, dS_t, dh0):
+                    sched.scatter_prev_grad(t, d, steps, h)
         rec = telemetry.current()
         if rec is not None:   # dS now holds the total dL/dstate of every token
             rec.record(ctx.tag, sched, dS)
@@ -143,8 +148,14 @@ class BPTT(torch.autograd.Function):
             dx = dG @ w_ih if need[4] else None                              # (N, I)
             dw_ih = dG.t() @ x if need[5] else None                          # (G·H, I)
         dw_hh = cell.weight_grad_hh(dGh, hrec, ctx.cache, pre) if need[6] else None  # (G·H, H)
-        db_ih = dG.sum(0) if ctx.biases[0] and need[7] else None
-        db_hh = (dG if cell.FOLD_HH_BIAS else dGh).sum(0) if ctx.biases[1] and need[8] else None
+        # bias gradients: column sums as a matrix-vector product (faster than sum(0) on CPU);
+        # where b_hh folds into the input half, its gradient is b_ih's
+        ones = dG.new_ones(N)
+        db_ih = dG.t().mv(ones) if ctx.biases[0] and need[7] else None
+        db_hh = None
+        if ctx.biases[1] and need[8]:
+            db_hh = db_ih.clone() if cell.FOLD_HH_BIAS and db_ih is not None else \
+                (dG if cell.FOLD_HH_BIAS else dGh).t().mv(ones)
         dparams = cell.param_grads(ctx.cache, pre, dG, dGh, params) if params else ()
         return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
 
@@ -179,8 +190,9 @@ class _Split:
         return [self(b) for b in bufs]
 
 
-def _at(steps, t):
-    return tuple(s[t] for s in steps)
+def _steps(split_bufs, T):
+    """[(buf_0[t], buf_1[t], ...) for t]: one tuple of views per step."""
+    return list(zip(*split_bufs)) if split_bufs else [()] * T
 
 
 def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None, opts=None, inits=(), params=()):

@@ -58,6 +58,19 @@ class Schedule:
             return self._piece(segs[0], steps, h0)
         return torch.cat([self._piece(seg, steps, h0) for seg in segs])
 
+    def prev_views(self, steps, h0):
+        """For every step, the tuple of views its entering states are (or None where one is
+        pieced together from two places): made once, before the loop.
+
+        steps: per state, the buffer split per step; h0: per state, (B, H).
+        """
+        out = []
+        for t in range(self.T):
+            segs = self.segments[t]
+            out.append(tuple(self._piece(segs[0], st, h) for st, h in zip(steps, h0))
+                       if len(segs) == 1 else None)
+        return out
+
     def prev_grad(self, t, steps, dh0):
         """Where step t adds dL/d(prev state): the view itself, or a zero buffer to scatter."""
         segs = self.segments[t]
