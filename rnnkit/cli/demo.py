@@ -21,6 +21,17 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def warn_if_starved(out):
+    """On 2 free cores the demo sees ~25k characters a second; far fewer means a busy machine."""
+    import json
+    m = json.loads((out / "metrics.json").read_text())
+    rate = m["tokens_seen"] / max(m["wall_seconds"], 1e-9)
+    if rate < 8000:
+        print(f"\nnote: only {m['tokens_seen']:,} characters trained ({rate:,.0f}/s; 2 free CPU "
+              f"cores give about 25,000/s): the machine looks busy, so the text below will be "
+              f"rougher. Run again with more --minutes or on an idle machine.")
+
+
 def run(args):
     import shutil
     if args.out.exists():
@@ -31,6 +42,7 @@ def run(args):
     flags = train_cmd.build_args(args.out, minutes=args.minutes, seed=args.seed,
                                  **DEMO_MODEL, **DEMO_DATA, **DEMO_TRAIN)
     train_cmd.run_lm(flags)
+    warn_if_starved(args.out)
     model, vocab = load_lm(args.out)
     print(f"\n--- {args.length} characters sampled from {args.out}/best.pt "
           f"(temperature 0.8, top-k 40) ---\n")
