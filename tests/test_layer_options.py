@@ -10,7 +10,8 @@ from rnnkit.bptt.reference import reference_direction
 D64 = torch.float64
 CLASSES = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn_tanh": rnnkit.RNN,
            "rnn_relu": lambda *a, **k: rnnkit.RNN(*a, nonlinearity="relu", **k),
-           "gru_reset_before": lambda *a, **k: rnnkit.GRU(*a, reset_after=False, **k)}
+           "gru_reset_before": lambda *a, **k: rnnkit.GRU(*a, reset_after=False, **k),
+           "lstm_proj": lambda *a, **k: rnnkit.LSTM(*a, proj_size=2, **k)}
 OPTIONS = {
     "layer_norm": {"layer_norm": True},
     "recurrent_dropout": {"recurrent_dropout": 0.3},
@@ -26,9 +27,9 @@ OPTIONS = {
 
 
 def supported(mode, kw):
-    if kw.get("layer_norm") and mode == "gru_reset_before":
+    if kw.get("layer_norm") and mode in ("gru_reset_before", "lstm_proj"):
         return False
-    return mode == "lstm" or not isinstance(kw.get("zoneout"), tuple)    # (p_h, p_c): LSTM only
+    return mode.startswith("lstm") or not isinstance(kw.get("zoneout"), tuple)   # (p_h, p_c): LSTM
 
 
 def cases(with_reset=True):
@@ -86,7 +87,7 @@ def test_each_node_matches_the_oracle_with_the_same_masks(mode, name, with_reset
 FAST_GRADCHECK = [("lstm", "combo_ln", True), ("lstm", "layer_norm", False), ("gru", "combo", True),
                   ("rnn_tanh", "combo", True), ("lstm", "return_all", False),
                   ("gru", "layer_norm", True), ("rnn_relu", "layer_norm", False),
-                  ("gru_reset_before", "combo", True)]
+                  ("gru_reset_before", "combo", True), ("lstm_proj", "combo", True)]
 
 
 @pytest.mark.parametrize("mode,name,with_reset", FAST_GRADCHECK)
@@ -101,7 +102,7 @@ def test_gradcheck_with_options_two_layers(mode, name, with_reset):
 
 
 def check_layer(mode, name, with_reset, layers, hidden):
-    m = make(mode, OPTIONS[name], layers=layers, hidden=hidden)
+    m = make(mode, OPTIONS[name], layers=layers, hidden=max(hidden, 3))
     names = [n for n, _ in m.named_parameters()]
     params = [p.detach().clone().requires_grad_() for p in m.parameters()]
     x = torch.randn(5, 2, 3, dtype=D64, requires_grad=True)

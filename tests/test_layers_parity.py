@@ -74,3 +74,24 @@ def test_parity_sorted_packed_and_long_sequence():
     x = torch.randn(40, 3, I)
     p = pack_padded_sequence(x, torch.tensor([40, 25, 2]))  # enforce_sorted=True path
     torch.testing.assert_close(mine(p)[0].data, ref(p)[0].data, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["time_major", "batch_first", "unbatched", "packed"])
+@pytest.mark.parametrize("layers,bi", [(1, False), (2, True), (3, False)])
+def test_lstm_proj_size_parity(kind, layers, bi):
+    P = 3
+    mine, ref = pair("lstm", I, H, num_layers=layers, bidirectional=bi, proj_size=P,
+                     batch_first=(kind == "batch_first"))
+    x, _ = make_input(kind, torch.float32)
+    LD = layers * (2 if bi else 1)
+    batch = () if kind == "unbatched" else (B,)
+    hs = [torch.randn(LD, *batch, P, requires_grad=True), torch.randn(LD, *batch, H, requires_grad=True)]
+    inp = pack_padded_sequence(x, LENGTHS, enforce_sorted=False) if kind == "packed" else x
+    got, want = mine(inp, tuple(hs)), ref(inp, tuple(hs))
+    flat = lambda r: (r[0].data if kind == "packed" else r[0], *r[1])       # noqa: E731
+    for a, b in zip(flat(got), flat(want)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    g1 = torch.autograd.grad(loss_of(*got), [x, *hs, *mine.parameters()], retain_graph=True)
+    g2 = torch.autograd.grad(loss_of(*want), [x, *hs, *ref.parameters()])
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -41,13 +41,13 @@ class BPTT(torch.autograd.Function):
         """
         ns = cell.N_STATES
         h0, inits, params = _unpack(cell, opts, rest)
-        N, H = x.shape[0], w_hh.shape[1]
+        N, sizes = x.shape[0], cell.state_sizes(w_hh)
         gi = _input_half(cell, x, w_ih, b_ih, b_hh)                          # (N, G·H)
         b_step = None if cell.FOLD_HH_BIAS else b_hh
         w_hh_t = w_hh.t().contiguous()    # (H, G·H): a contiguous operand makes the step's GEMM faster
-        S = [x.new_empty(N, H) for _ in range(ns)]                           # states per token
-        R = [x.new_empty(N, H) for _ in range(ns)] if opts.zoned else S      # the cell's own s̃_t
-        cache = cell.alloc_cache(N, H, x)
+        S = [x.new_empty(N, h) for h in sizes]                               # states per token
+        R = [x.new_empty(N, h) for h in sizes] if opts.zoned else S          # the cell's own s̃_t
+        cache = cell.alloc_cache(N, sizes, x)
         sp = _Split(sched)
         gi_t, S_t, R_t, cache_t = sp(gi), sp.all(S), sp.all(R), sp.all(cache)
         keep_t = sp(opts.keep) if opts.keep is not None else None
@@ -156,7 +156,7 @@ class BPTT(torch.autograd.Function):
         if ctx.biases[1] and need[8]:
             db_hh = db_ih.clone() if cell.FOLD_HH_BIAS and db_ih is not None else \
                 (dG if cell.FOLD_HH_BIAS else dGh).t().mv(ones)
-        dparams = cell.param_grads(ctx.cache, pre, dG, dGh, params) if params else ()
+        dparams = cell.param_grads(ctx.cache, pre, dG, dGh, dR, params) if params else ()
         return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
 
 

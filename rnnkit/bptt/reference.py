@@ -18,7 +18,7 @@ def reverse_padded(x, lengths):
     return x.gather(0, idx.unsqueeze(-1).expand_as(x))
 
 
-def run_direction(cell, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, keep=None):
+def run_direction(cell, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, keep=None, params=()):
     """x (T, B, I) padded, lengths (B,), h0 tuple of (B, H). Returns out (T, B, H), finals.
 
     keep: a list to append each step's new state tuple to (for gradient hooks in tests).
@@ -27,7 +27,7 @@ def run_direction(cell, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, keep=None):
     outs = []
     for t in range(x.shape[0]):
         gi = x[t] @ w_ih.t() + (0 if b_ih is None else b_ih)
-        new = cell.reference_step(gi, state, w_hh, b_hh)
+        new = cell.reference_step(gi, state, w_hh, b_hh, params=params)
         live = (t < lengths).to(x.dtype).unsqueeze(1)                       # (B, 1)
         if keep is not None:
             keep.append(new)
@@ -48,9 +48,9 @@ def reference_rnn(module, x, lengths=None, hx=None, keep=None):
     cell = module.cell
     T, B = x.shape[:2]
     lengths = torch.full((B,), T) if lengths is None else lengths
-    D, L, H = 2 if module.bidirectional else 1, module.num_layers, module.hidden_size
+    D, L = 2 if module.bidirectional else 1, module.num_layers
     if hx is None:
-        hx = tuple(x.new_zeros(L * D, B, H) for _ in range(cell.N_STATES))
+        hx = tuple(x.new_zeros(L * D, B, H) for H in module.state_sizes)
     elif isinstance(hx, torch.Tensor):
         hx = (hx,)
     finals = [[] for _ in hx]
@@ -63,7 +63,8 @@ def reference_rnn(module, x, lengths=None, hx=None, keep=None):
             h0 = tuple(h[layer * D + d] for h in hx)
             inp = reverse_padded(layer_in, lengths) if d else layer_in
             steps = None if keep is None else keep.setdefault(sfx, [])
-            out, last = run_direction(cell, inp, lengths, h0, *w, keep=steps)
+            params = tuple(getattr(module, f"{n}_{sfx}") for n in cell.PARAMS)
+            out, last = run_direction(cell, inp, lengths, h0, *w, keep=steps, params=params)
             outs.append(reverse_padded(out, lengths) if d else out)
             for k, s in enumerate(last):
                 finals[k].append(s)

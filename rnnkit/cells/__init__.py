@@ -4,11 +4,12 @@ from rnnkit.cells.gru_ln import LayerNormGRUMath, LayerNormVanillaMath
 from rnnkit.cells.gru_reset_before import GRUResetBeforeMath
 from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_ln import LayerNormLSTMMath
+from rnnkit.cells.lstm_proj import ProjectedLSTMMath
 from rnnkit.cells.rnn import RNN_RELU, RNN_TANH
 
 # mode name (as torch.nn.RNNBase.mode) -> the cell's step functions
 CELLS = {"RNN_TANH": RNN_TANH, "RNN_RELU": RNN_RELU, "LSTM": LSTMMath(), "GRU": GRUMath(),
-         "GRU_RESET_BEFORE": GRUResetBeforeMath()}
+         "GRU_RESET_BEFORE": GRUResetBeforeMath(), "LSTM_PROJ": ProjectedLSTMMath()}
 
 # the layer-normalised variants (layer_norm=True)
 LN_CELLS = {"RNN_TANH": LayerNormVanillaMath("tanh"), "RNN_RELU": LayerNormVanillaMath("relu"),

@@ -13,8 +13,12 @@ class CellMath:
     SEPARATE_DGH = False  # the recurrent half's gradient differs from the input half's
     PARAMS = ()           # extra per-layer parameters the step uses (e.g. layer-norm gains)
 
-    def alloc_cache(self, n, hidden, like):
-        """Per-token buffers (N, ·) the forward fills and the backward reads."""
+    def state_sizes(self, w_hh):
+        """Width of each state; all H = W_hh's columns unless the cell says otherwise."""
+        return (w_hh.shape[1],) * self.N_STATES
+
+    def alloc_cache(self, n, sizes, like):
+        """Per-token buffers (N, ·) the forward fills and the backward reads; sizes: the states'."""
         return ()
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
@@ -35,6 +39,7 @@ class CellMath:
         """δW_hh = Σ_t δ(recurrent half)_t^T h^r_{t-1}: one matmul over all tokens."""
         return dgh.t() @ hrec
 
-    def param_grads(self, cache, pre, dG, dGh, params):
-        """Gradients of ``PARAMS`` (after the reverse loop, from whole-sequence buffers)."""
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
+        """Gradients of ``PARAMS`` (after the reverse loop, from whole-sequence buffers; dS holds
+        δ of the states the cell itself produced, before any zoneout mixing)."""
         return ()

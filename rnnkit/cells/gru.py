@@ -31,9 +31,9 @@ class GRUMath(CellMath):
     FOLD_HH_BIAS = False   # b_hn sits under r_t
     SEPARATE_DGH = True
 
-    def alloc_cache(self, n, hidden, like):
+    def alloc_cache(self, n, sizes, like):
         """Gate activations r, z, n (N, 3H) and the recurrent products h^r W_hh^T + b_hh (N, 3H)."""
-        return (like.new_empty(n, 3 * hidden), like.new_empty(n, 3 * hidden))
+        return (like.new_empty(n, 3 * sizes[0]), like.new_empty(n, 3 * sizes[0]))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (h_prev,), (acts, gh) = prev, cache

@@ -24,9 +24,9 @@ from rnnkit.cells.rnn import VanillaMath
 class LayerNormGRUMath(GRUMath):
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
 
-    def alloc_cache(self, n, H, like):
+    def alloc_cache(self, n, sizes, like):
         """acts (N, 3H), q (N, 3H), x̂ of W_hh h (N, 3H), its 1/σ (N, 1)."""
-        e = like.new_empty
+        e, H = like.new_empty, sizes[0]
         return (e(n, 3 * H), e(n, 3 * H), e(n, 3 * H), e(n, 1))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
@@ -56,7 +56,7 @@ class LayerNormGRUMath(GRUMath):
     def weight_grad_hh(self, dgh, hrec, cache, pre):
         return pre[5].t() @ hrec
 
-    def param_grads(self, cache, pre, dG, dGh, params):
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
         return ((dGh * cache[2]).sum(0), dGh.sum(0))
 
     def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
@@ -74,8 +74,8 @@ class LayerNormVanillaMath(VanillaMath):
     SEPARATE_DGH = True
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
 
-    def alloc_cache(self, n, H, like):
-        return (like.new_empty(n, H), like.new_empty(n, 1))       # x̂ of W_hh h, its 1/σ
+    def alloc_cache(self, n, sizes, like):
+        return (like.new_empty(n, sizes[0]), like.new_empty(n, 1))    # x̂ of W_hh h, its 1/σ
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         y = ln_forward(torch.mm(hrec, w_hh_t), *params, *cache)   # LN(W_hh h^r)
@@ -91,7 +91,7 @@ class LayerNormVanillaMath(VanillaMath):
         ln_backward(dgi, xh, rh, params[0], dgh)                  # δz_t = LN'(δa_t)
         dhrec.addmm_(dgh, w_hh)                                   # δh_{t-1} += δz_t W_hh
 
-    def param_grads(self, cache, pre, dG, dGh, params):
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
         return ((dG * cache[0]).sum(0), dG.sum(0))
 
     def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):

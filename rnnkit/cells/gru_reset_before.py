@@ -25,9 +25,9 @@ from rnnkit.cells.base import CellMath
 class GRUResetBeforeMath(CellMath):
     N_GATES = 3
 
-    def alloc_cache(self, n, H, like):
+    def alloc_cache(self, n, sizes, like):
         """Gate activations r, z, n (N, 3H); h^r_{t-1} and r_t ⊙ h^r_{t-1} (N, H) each."""
-        return (like.new_empty(n, 3 * H), like.new_empty(n, H), like.new_empty(n, H))
+        return (like.new_empty(n, 3 * sizes[0]), like.new_empty(n, sizes[0]), like.new_empty(n, sizes[0]))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (h_prev,), (acts, hr, rh) = prev, cache

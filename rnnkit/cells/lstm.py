@@ -36,9 +36,12 @@ class LSTMMath(CellMath):
     N_STATES = 2          # (h, c)
     N_GATES = 4           # i, f, g, o
 
-    def alloc_cache(self, n, hidden, like):
+    def state_sizes(self, w_hh):
+        return (w_hh.shape[1], w_hh.shape[0] // 4)     # (H, H); LSTMP: (P, H)
+
+    def alloc_cache(self, n, sizes, like):
         """Per-token buffers the backward needs: gate activations (N, 4H) and tanh(c_t) (N, H)."""
-        return (like.new_empty(n, 4 * hidden), like.new_empty(n, hidden))
+        return (like.new_empty(n, 4 * sizes[-1]), like.new_empty(n, sizes[-1]))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         """gi (b, 4H) input half of a_t; prev = (h_{t-1}, c_{t-1}); out = (h_t, c_t) views to fill."""

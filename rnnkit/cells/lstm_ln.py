@@ -22,9 +22,9 @@ class LayerNormLSTMMath(LSTMMath):
     SEPARATE_DGH = True            # δz_t (after the layer norm's derivative) feeds δW_hh
     PARAMS = ("ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias")
 
-    def alloc_cache(self, n, H, like):
+    def alloc_cache(self, n, sizes, like):
         """acts (N, 4H), x̂ of W_hh h (N, 4H), its 1/σ (N, 1), x̂ of c (N, H), its 1/σ, tanh y (N, H)."""
-        e = like.new_empty
+        e, H = like.new_empty, sizes[-1]
         return (e(n, 4 * H), e(n, 4 * H), e(n, 1), e(n, H), e(n, 1), e(n, H))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
@@ -59,7 +59,7 @@ class LayerNormLSTMMath(LSTMMath):
         ln_backward(dgi, xh, rh, g_hh, dgh)                              # δz_t = LN'(δa_t)
         dhrec.addmm_(dgh, w_hh)                                          # δh_{t-1} += δz_t W_hh
 
-    def param_grads(self, cache, pre, dG, dGh, params):
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
         xh, xc, dy = cache[1], cache[3], pre[7]
         return ((dG * xh).sum(0), dG.sum(0), (dy * xc).sum(0), dy.sum(0))
 

@@ -36,7 +36,7 @@ class RNNBase(nn.Module):
     mode = None  # set by subclasses: key of rnnkit.cells.CELLS
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None, **options):
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, proj_size=0, **options):
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
@@ -47,25 +47,30 @@ class RNNBase(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
-        self.proj_size = 0
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
+            raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
+        self.proj_size = proj_size
+        P = proj_size or hidden_size            # width of h (and of each direction's output)
         D, G = (2 if bidirectional else 1), CELLS[self.mode].N_GATES
         kw = {"device": device, "dtype": dtype}
         self._flat_weights_names = []
         for layer in range(num_layers):
             for suffix in ("", "_reverse")[:D]:
-                in_size = input_size if layer == 0 else hidden_size * D
+                in_size = input_size if layer == 0 else P * D
                 shapes = {"weight_ih": (G * hidden_size, in_size),
-                          "weight_hh": (G * hidden_size, hidden_size)}
+                          "weight_hh": (G * hidden_size, P)}
                 if bias:
                     shapes.update(bias_ih=(G * hidden_size,), bias_hh=(G * hidden_size,))
+                if proj_size:
+                    shapes["weight_hr"] = (proj_size, hidden_size)
                 for kind, shape in shapes.items():
                     name = f"{kind}_l{layer}{suffix}"
                     setattr(self, name, nn.Parameter(torch.empty(shape, **kw)))
                     self._flat_weights_names.append(name)
         n_states = CELLS[self.mode].N_STATES
         self.options = LayerOptions.build(n_states, **options)
-        if self.options.layer_norm and self.mode not in LN_CELLS:
-            raise ValueError(f"layer_norm is available for {sorted(LN_CELLS)}, not {self.mode}")
+        if self.options.layer_norm and proj_size:
+            raise ValueError("layer_norm and proj_size cannot be combined yet")
         for layer in range(num_layers):          # after torch.nn's, so its draws stay in order
             for suffix in ("", "_reverse")[:D]:
                 extra = {}
@@ -74,7 +79,7 @@ class RNNBase(nn.Module):
                     extra.update({n: (G * hidden_size if "hh" in n else hidden_size)
                                   for n in LN_CELLS[self.mode].PARAMS})
                 if self.options.learn_init:
-                    extra.update({k: hidden_size for k in ("init_h", "init_c")[:n_states]})
+                    extra.update({k: n for k, n in zip(("init_h", "init_c"), self.state_sizes)})
                 for kind, size in extra.items():
                     setattr(self, f"{kind}_l{layer}{suffix}", nn.Parameter(torch.empty(size, **kw)))
         self.reset_parameters()
@@ -100,7 +105,15 @@ class RNNBase(nn.Module):
 
     @property
     def cell(self):
-        return LN_CELLS[self.mode] if self.options.layer_norm else CELLS[self.mode]
+        if self.options.layer_norm:
+            return LN_CELLS[self.mode]
+        return CELLS["LSTM_PROJ"] if self.proj_size else CELLS[self.mode]
+
+    @property
+    def state_sizes(self):
+        """Width of each state: (H,), (H, H) for LSTM, (P, H) for LSTM with proj_size P."""
+        P = self.proj_size or self.hidden_size
+        return (P, self.hidden_size)[:CELLS[self.mode].N_STATES]
 
     def _weights(self, layer, direction):
         sfx = f"l{layer}" + ("_reverse" if direction else "")
@@ -110,7 +123,9 @@ class RNNBase(nn.Module):
 
     @property
     def all_weights(self):
+        sfx = lambda l, d: f"l{l}" + ("_reverse" if d else "")          # noqa: E731
         return [[p for p in self._weights(l, d) if p is not None]
+                + ([getattr(self, f"weight_hr_{sfx(l, d)}")] if self.proj_size else [])
                 for l in range(self.num_layers) for d in range(self.num_directions)]
 
     def extra_repr(self):
@@ -120,7 +135,7 @@ class RNNBase(nn.Module):
         if self.mode == "RNN_RELU":
             s += ", nonlinearity='relu'"
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False)):
+                              ("bidirectional", False), ("proj_size", 0)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s + self.options.extra_repr()
@@ -216,25 +231,24 @@ class RNNBase(nn.Module):
 
     def _run_direction(self, layer, d, sched, x, h0, keep):
         """One layer-direction through the BPTT node, with this layer's options applied."""
-        opt, H = self.options, self.hidden_size
+        opt = self.options
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
         sfx = f"l{layer}" + ("_reverse" if d else "")
         if opt.input_dropout and self.training:
             x = x * dropout_mask((sched.B, x.shape[1]), opt.input_dropout, x)[sched.batch_rows(x.device)]
         if opt.weight_dropout and self.training:
             w_hh = nn.functional.dropout(w_hh, opt.weight_dropout, True)
-        params = ()
+        params = tuple(getattr(self, f"{n}_{sfx}") for n in self.cell.PARAMS)
         if opt.layer_norm:
             x = input_half_ln(x, w_ih, b_ih, b_hh if self.cell.FOLD_HH_BIAS else None,
                               getattr(self, f"ln_ih_weight_{sfx}"), getattr(self, f"ln_ih_bias_{sfx}"))
             w_ih, b_ih = None, None
             b_hh = None if self.cell.FOLD_HH_BIAS else b_hh
-            params = tuple(getattr(self, f"{n}_{sfx}") for n in self.cell.PARAMS)
         inits = ()
         if keep is not None:
-            inits = tuple(getattr(self, f"init_{k}_{sfx}") if opt.learn_init else x.new_zeros(H)
-                          for k in ("h", "c")[:self.cell.N_STATES])
-        opts = step_options(opt, self.training, sched, sched.B, H, x, keep)
+            inits = tuple(getattr(self, f"init_{k}_{sfx}") if opt.learn_init else x.new_zeros(n)
+                          for k, n in zip(("h", "c"), self.state_sizes))
+        opts = step_options(opt, self.training, sched, sched.B, self.state_sizes, x, keep)
         return run(self.cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=(self, layer, d),
                    opts=opts, inits=inits, params=params)
 
@@ -293,14 +307,14 @@ class RNNBase(nn.Module):
     def _initial_states(self, hx, B, x, batched, sorted_idx):
         """List of the cell's states, each (L·D, B, H), in the sorted batch order."""
         n = self.cell.N_STATES
-        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        LD, sizes = self.num_layers * self.num_directions, self.state_sizes
         if hx is None:
             if self.options.learn_init:
                 return [torch.stack([getattr(self, f"init_{k}_l{i // self.num_directions}"
                                              + ("_reverse" if i % self.num_directions else ""))
                                      for i in range(LD)]).unsqueeze(1).expand(LD, B, H)
-                        for k in ("h", "c")[:n]]
-            return [x.new_zeros(LD, B, H) for _ in range(n)]
+                        for k, H in zip(("h", "c"), sizes)]
+            return [x.new_zeros(LD, B, H) for H in sizes]
         if n > 1:
             if not isinstance(hx, (tuple, list)) or len(hx) != n:
                 raise TypeError(f"{type(self).__name__}: hx must be a tuple (h_0, c_0), got "
@@ -310,10 +324,10 @@ class RNNBase(nn.Module):
             if not isinstance(hx, torch.Tensor):
                 raise TypeError(f"{type(self).__name__}: hx must be a Tensor, got {type(hx).__name__}")
             hx = [hx]
-        want = (LD, B, H) if batched else (LD, H)
         out = []
         for k, h in enumerate(hx):
             name = ("h_0", "c_0")[k] if n > 1 else "hx"
+            want = (LD, B, sizes[k]) if batched else (LD, sizes[k])
             if tuple(h.shape) != want:
                 raise ValueError(f"{type(self).__name__}: expected {name} of shape {want}, got "
                                  f"{tuple(h.shape)}")

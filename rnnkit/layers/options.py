@@ -59,14 +59,16 @@ def dropout_mask(shape, p, like):
     return like.new_empty(shape).bernoulli_(1 - p).div_(1 - p)
 
 
-def step_options(opt, training, sched, B, H, like, keep):
-    """The in-loop masks of one layer-direction for one forward."""
-    rec = dropout_mask((B, H), opt.recurrent_dropout, like) if training and opt.recurrent_dropout else None
+def step_options(opt, training, sched, B, sizes, like, keep):
+    """The in-loop masks of one layer-direction for one forward; sizes: the states' widths."""
+    rec = None
+    if training and opt.recurrent_dropout:
+        rec = dropout_mask((B, sizes[0]), opt.recurrent_dropout, like)
     zone = None
     if any(opt.zoneout):
         zone = tuple(None if not p else
                      (like.new_empty(sched.N, H).bernoulli_(p) if training else like.new_full((sched.N, H), p))
-                     for p in opt.zoneout)
+                     for p, H in zip(opt.zoneout, sizes))
     return StepOptions(rec_mask=rec, zoneout=zone, keep=keep, return_all=opt.return_sequences == "all")
 
 

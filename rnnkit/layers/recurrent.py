@@ -38,8 +38,8 @@ class LSTM(RNNBase):
     .. math::
         c_t = f_t \odot c_{t-1} + i_t \odot g_t, \quad h_t = o_t \odot \tanh(c_t)
 
-    See :mod:`rnnkit.cells.lstm` for every gate's equation and its derivative.
-    ``proj_size`` (LSTMP) is not supported yet: only 0 is accepted.
+    See :mod:`rnnkit.cells.lstm` for every gate's equation and its derivative; ``proj_size``
+    P > 0 adds torch's projection h_t = W_hr (o_t ⊙ tanh c_t) (:mod:`rnnkit.cells.lstm_proj`).
 
     forget_bias (rnnkit only): initial value of the forget gate's bias (b_ih^f = forget_bias,
     b_hh^f = 0), e.g. 1.0 as Gers et al. (2000) and Jozefowicz et al. (2015) advise.
@@ -49,13 +49,11 @@ class LSTM(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None,
                  forget_bias=None, **options):
-        if proj_size:
-            raise ValueError(f"rnnkit.LSTM does not support proj_size yet; got proj_size={proj_size}")
         if forget_bias is not None and not bias:
             raise ValueError("forget_bias needs bias=True")
         self.forget_bias = forget_bias
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, **options)
+                         bidirectional, device, dtype, proj_size=proj_size, **options)
 
     def reset_parameters(self):
         super().reset_parameters()
