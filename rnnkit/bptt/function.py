@@ -25,6 +25,7 @@ it with autograd, e.g. through a layer norm) and its gradient is δA itself.
 """
 import torch
 from torch.autograd.function import once_differentiable
+from torch.nn import functional as F
 
 from rnnkit.bptt import telemetry
 from rnnkit.bptt.options import NO_OPTIONS
@@ -167,13 +168,14 @@ def _unpack(cell, opts, rest):
 
 
 def _input_half(cell, x, w_ih, b_ih, b_hh):
-    """X W_ih^T + b_ih (+ b_hh where it folds): all steps in one matmul."""
+    """X W_ih^T + b_ih (+ b_hh where it folds): all steps in one matmul (F.linear: measured
+    faster on CPU than addmm with the transposed weight view)."""
     if w_ih is None:
         return x
     bias = b_ih
     if cell.FOLD_HH_BIAS and b_hh is not None:
         bias = b_hh if bias is None else bias + b_hh
-    return x @ w_ih.t() if bias is None else torch.addmm(bias, x, w_ih.t())
+    return F.linear(x, w_ih, bias)
 
 
 class _Split:
