@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_MINUTES ?= 4
 
-.PHONY: test test-slow demo bench clean
+.PHONY: test test-slow demo bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/options_speed.py
+
+bench-quality: $(STAMP)
+	$(PY) benchmarks/quality_lm.py --minutes 30
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
