@@ -13,7 +13,7 @@ from rnnkit.models.conditional import CondConfig, ConditionalGenerator
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.translation import Translator, char_error_rate, corpus_bleu
 
-from test_seq2seq_contract import write_names, write_pairs
+from seq2seq_fixtures import write_names, write_pairs
 
 
 def tiny(attention="general", **kw):

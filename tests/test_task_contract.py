@@ -17,6 +17,8 @@ from rnnkit.tasks.tag import Tagger
 from rnnkit.train import TrainConfig
 
 from task_fixtures import classify_task, forecast_task, tag_task
+from seq2seq_fixtures import (cond_task, generations, generator, load_generator,
+                              load_translator, seq2seq_task, translations, translator)
 
 
 @dataclass
@@ -44,6 +46,11 @@ CASES = [
              Forecast.from_task, Forecast.load, lambda p: p.forecast(9)),
     TaskCase("forecast-multivariate", lambda t: forecast_task(t, columns="value,other"),
              Forecast.from_task, Forecast.load, lambda p: p.forecast(8)),
+    TaskCase("seq2seq-attention", seq2seq_task, translator, load_translator, translations),
+    TaskCase("seq2seq-gru-no-attention",
+             lambda t: seq2seq_task(t, cell="gru", attention="none", input_feed=False),
+             translator, load_translator, translations),
+    TaskCase("cond", cond_task, generator, load_generator, generations),
 ]
 
 
