@@ -119,6 +119,8 @@ def test_cli_train_translate_plot_and_sample(tmp_path, capsys, monkeypatch):
     cond = tmp_path / "names"
     assert main(["train", "cond", "--data", str(names), "--out", str(cond), "--hidden", "16",
                  *common]) == 0
+    assert {"test_loss", "test_loss_wrong_cond", "cond_gain_nats"} <= set(
+        json.loads((cond / "metrics.json").read_text()))
     capsys.readouterr()
     assert main(["sample", str(cond), "--cond", "Italy", "-n", "4", "--seed", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4

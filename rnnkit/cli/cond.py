@@ -16,15 +16,9 @@ def add_train_flags(p):
 def run_train(args):
     cfgs = run_task.configs(args, CondData, CondConfig, SKIP, DEFAULT_STEPS)
     task, _ = run_task.train(args, build_cond_task, *cfgs)
-    model, *_ = load_cond(args.out)
-    task.model.load_state_dict(model.state_dict())       # score best.pt, not the last step
-    task.model.eval()
-    m = task.evaluate()
-    extra = {"val_loss_right_cond": m["val_loss"], "val_loss_wrong_cond": m["val_loss_wrong_cond"],
-             "cond_gain_nats": m["val_loss_wrong_cond"] - m["val_loss"]}
-    run_task.add_metrics(args.out, extra)
-    print(f"held-out loss {m['val_loss']:.4f} nats/{task.unit} with the right condition, "
-          f"{m['val_loss_wrong_cond']:.4f} with a wrong one -> {args.out}/metrics.json")
+    m = run_task.add_metrics(args.out, task.test_metrics())
+    print(f"held-out loss {m['test_loss']:.4f} nats/{task.unit} with the right condition, "
+          f"{m['test_loss_wrong_cond']:.4f} with a wrong one -> {args.out}/metrics.json")
     return 0
 
 

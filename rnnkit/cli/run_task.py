@@ -36,7 +36,8 @@ def configs(args, data_cls, model_cls, model_skip, default_steps):
 
 
 def train(args, task_builder, data_cfg, model_cfg, train_cfg, resuming):
-    """Build the task (seeded), describe it, fit it into args.out; returns (task, summary)."""
+    """Build the task (seeded), describe it, fit it into args.out; returns (task, summary) with
+    best.pt's weights in task.model."""
     torch.manual_seed(train_cfg.seed)
     task = task_builder(data_cfg, model_cfg, seed=train_cfg.seed)
     n_params = sum(p.numel() for p in task.model.parameters())
@@ -47,6 +48,8 @@ def train(args, task_builder, data_cfg, model_cfg, train_cfg, resuming):
         trainer.resume(Path(args.out) / "last.pt")
         print(f"resuming {args.out} at step {trainer.step:,}")
     summary = trainer.fit()
+    task.model.load_state_dict(load_checkpoint(Path(args.out) / "best.pt")["model"])
+    task.model.eval()                     # what follows scores best.pt, not the last step
     print(f"best validation loss {summary['best_val_loss']:.4f} nats/{task.unit} after "
           f"{summary['steps']:,} steps, {summary['wall_seconds'] / 60:.1f} min -> {args.out}")
     return task, summary

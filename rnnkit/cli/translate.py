@@ -5,8 +5,8 @@ from pathlib import Path
 
 from rnnkit.cli import run_task
 from rnnkit.models.seq2seq import Seq2SeqConfig
-from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, held_out_pairs, load_seq2seq
-from rnnkit.tasks.translation import Translator, score_translations
+from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
+from rnnkit.tasks.translation import Translator
 
 SKIP = ("src_vocab", "tgt_vocab")
 DEFAULT_STEPS = 4000
@@ -15,21 +15,14 @@ DEFAULT_STEPS = 4000
 # ---------------------------------------------------------------- rnnkit train seq2seq
 def add_train_flags(p):
     run_task.add_task_flags(p, Seq2SeqData, Seq2SeqConfig, SKIP)
-    g = p.add_argument_group("held-out evaluation (after training, on best.pt)")
-    g.add_argument("--test-pairs", type=int, default=0, help="score the first N test pairs (0: all)")
-    g.add_argument("--beam-size", type=int, default=5)
-    g.add_argument("--length-penalty", type=float, default=1.0, help="alpha in score/len^alpha")
 
 
 def run_train(args):
     cfgs = run_task.configs(args, Seq2SeqData, Seq2SeqConfig, SKIP, DEFAULT_STEPS)
-    run_task.train(args, build_seq2seq_task, *cfgs)
-    model, src_vocab, tgt_vocab, ckpt = load_seq2seq(args.out)
-    pairs = held_out_pairs(ckpt)[:args.test_pairs or None]
-    print(f"scoring best.pt on {len(pairs)} held-out pairs (greedy and beam {args.beam_size})")
-    metrics = score_translations(Translator(model, src_vocab, tgt_vocab), pairs, args.beam_size,
-                                 args.length_penalty, log=print)
-    run_task.add_metrics(args.out, metrics)
+    task, _ = run_task.train(args, build_seq2seq_task, *cfgs)
+    d = task.data_config
+    print(f"scoring best.pt on the held-out test pairs (greedy and beam {d.beam_size})")
+    metrics = run_task.add_metrics(args.out, task.test_metrics(log=print))
     print(f"BLEU greedy {metrics['bleu_greedy']:.2f}, beam {metrics['bleu_beam']:.2f}; "
           f"CER greedy {metrics['cer_greedy']:.3f}, beam {metrics['cer_beam']:.3f} "
           f"-> {args.out}/metrics.json")

@@ -81,6 +81,7 @@ class CondTask:
                              for s, t in pairs if len(encode(vocab, t)) < limit]
         self.train = PairBatches(enc(splits["train"]), data_config.batch, seed)
         self.val = enc(splits["val"][:data_config.val_pairs or None])
+        self.test = enc(splits["test"])
 
     def train_batch(self, step):
         return self._collate(self.train[step])
@@ -95,14 +96,26 @@ class CondTask:
     @torch.no_grad()
     def evaluate(self):
         """Per-token validation loss with the right condition, and with a wrong one."""
+        right, wrong = self.losses(self.val)
+        return {"val_loss": right, "val_loss_wrong_cond": wrong}
+
+    @torch.no_grad()
+    def test_metrics(self):
+        """The same on the held-out test names: the gap says how much the condition matters."""
+        right, wrong = self.losses(self.test)
+        return {"test_loss": right, "test_loss_wrong_cond": wrong, "cond_gain_nats": wrong - right,
+                "test_size": len(self.test)}
+
+    def losses(self, examples):
+        """(right, wrong) mean cross-entropy per token over ``examples``."""
         right = wrong = count = 0.0
         B = self.data_config.batch
-        for k in range(0, len(self.val), B):
-            cond, seq = self._collate(self.val[k:k + B])
+        for k in range(0, len(examples), B):
+            cond, seq = self._collate(examples[k:k + B])
             loss, n = self.model.loss(cond, seq)
             right, count = right + float(loss) * n, count + n
             wrong += float(self.model.loss(self.wrong(cond, k), seq)[0]) * n
-        return {"val_loss": right / max(count, 1), "val_loss_wrong_cond": wrong / max(count, 1)}
+        return right / max(count, 1), wrong / max(count, 1)
 
     def wrong(self, cond, offset=0):
         """Each label moved to a different class (a fixed, varied shift); features: rows rolled."""

@@ -27,6 +27,9 @@ class Seq2SeqData:
     label_smoothing: float = 0.0   # epsilon of the smoothed cross-entropy (training loss only)
     teacher_forcing: float = 1.0   # probability of feeding the reference token at each step
     val_pairs: int = 400           # validation pairs the val_loss is measured on (0: all)
+    test_pairs: int = 0            # held-out test pairs scored after training (0: all)
+    beam_size: int = 5             # beam of the held-out scoring
+    length_penalty: float = 1.0    # alpha: beam hypotheses score log p / length^alpha
 
     def __post_init__(self):
         for side in ("src_tokens", "tgt_tokens"):
@@ -90,6 +93,15 @@ class Seq2SeqTask:
             count += n
         return {"val_loss": total / max(count, 1)}
 
+    @torch.no_grad()
+    def test_metrics(self, log=None):
+        """BLEU (sacrebleu) and CER of greedy and beam decoding on the held-out test pairs."""
+        from rnnkit.tasks.translation import Translator, score_translations
+        d = self.data_config
+        translator = Translator(self.model.eval(), self.src_vocab, self.tgt_vocab)
+        return score_translations(translator, self.splits["test"][:d.test_pairs or None],
+                                  d.beam_size, d.length_penalty, log=log)
+
     def checkpoint_extras(self):
         return {"kind": "seq2seq", "model_config": asdict(self.model.config),
                 "src_vocab": self.src_vocab.to_dict(), "tgt_vocab": self.tgt_vocab.to_dict(),
@@ -120,10 +132,4 @@ def load_seq2seq(path):
     model.load_state_dict(ckpt["model"])
     return (model.eval(), Vocab.from_dict(ckpt["src_vocab"]), Vocab.from_dict(ckpt["tgt_vocab"]),
             ckpt)
-
-
-def held_out_pairs(ckpt):
-    """The held-out test pairs of the data the checkpoint was trained on."""
-    return split_pairs(read_pairs(resolve(ckpt["data_config"]["data"])))["test"]
-
 
