@@ -22,9 +22,9 @@ EVAL_BATCH = 256
 class ClassifyData:
     data: str = "mr"            # a data set name or a TSV/CSV file of label and text
     batch: int = 32
-    min_count: int = 1          # training words seen fewer times become <unk>
+    min_count: int = 2          # training words seen fewer times become <unk>
     max_len: int = 100          # longer texts are cut to their first max_len tokens
-    word_dropout: float = 0.0   # training only: each word becomes <unk> with this probability
+    word_dropout: float = 0.1   # training only: each word becomes <unk> with this probability
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     split_seed: int = 0

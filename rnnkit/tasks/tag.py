@@ -22,9 +22,9 @@ EVAL_BATCH = 128
 @dataclass
 class TagData:
     data: str = "pd1998-pos"    # a data set name, a word/tag file or a CoNLL-U file
-    batch: int = 32
+    batch: int = 64
     min_count: int = 2          # rarer training words become <unk> (so <unk> gets trained)
-    max_word_chars: int = 8     # character features see a word's first W characters
+    max_word_chars: int = 4     # character features see a word's first W characters
     column: int = 3             # CoNLL-U: the tag column (3 UPOS, 4 XPOS)
     test_fraction: float = 0.1
     val_fraction: float = 0.05
