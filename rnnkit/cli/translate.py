@@ -72,7 +72,7 @@ def plot_attention(src_tokens, tgt_tokens, weights, path):
     import matplotlib.pyplot as plt
 
     from rnnkit.train.checkpoint import atomic_write
-    show = lambda toks: [repr(t)[1:-1] if t.isspace() or not t else t for t in toks]
+    show = lambda toks: [t.replace(" ", "␣") if t.isspace() else t for t in toks]   # visible spaces
     T, S = weights.shape
     fig, ax = plt.subplots(figsize=(max(4, 0.22 * S + 2), max(3, 0.22 * T + 1.5)))
     ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0, vmax=1)
