@@ -14,6 +14,7 @@ def test_classify_then_predict(tmp_path, capsys, monkeypatch):
     assert main(["train", "classify", "--data", str(write_labelled(tmp_path)), "--out", str(out),
                  "--hidden", "8", "--embed", "8", "--batch", "8", *FAST]) == 0
     assert {"test_accuracy", "test_macro_f1"} <= set(json.loads((out / "metrics.json").read_text()))
+    assert (out / "report.txt").read_text().startswith("label")
     capsys.readouterr()
     assert main(["predict", str(out), "a good film", "bad acting"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -69,7 +69,7 @@ def plot(f, origin, pred, png):
         ax.set_ylabel(f.names[k])
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
-    axes[-1, 0].set_xlabel(f"step (origin {f.labels[origin - 1]} + 1)")
+    axes[-1, 0].set_xlabel(f"time step (the forecast starts after {f.labels[origin - 1]})")
     fig.tight_layout()
     atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=100))
     plt.close(fig)

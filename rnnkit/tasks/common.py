@@ -1,5 +1,6 @@
 """What the task adapters share: padding, step-deterministic shuffled batches, word vocabularies,
-and the end of a run (evaluate best.pt on the held-out test part, write metrics.json).
+and the end of a run (evaluate best.pt on the held-out test part, write metrics.json and, for
+classifiers and taggers, the per-class table report.txt).
 
 Shapes: B batch, T time (the longest sequence in the batch).
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.data.vocab import UNK, Vocab
+from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, load_checkpoint
 from rnnkit.train.checkpoint import CheckpointError, atomic_write
 
@@ -93,6 +95,10 @@ def train(task, train_config, out, quiet=False, resume_from=None):
         metrics = {**summary, **(task.test_metrics() if hasattr(task, "test_metrics") else {})}
     text = json.dumps(metrics, indent=2) + "\n"
     atomic_write(Path(out) / "metrics.json", lambda f: f.write(text.encode()))
+    per_class = metrics.get("test_per_class") or metrics.get("test_per_tag")
+    if per_class:   # the per-class table, readable without a JSON viewer
+        table = format_report(per_class).encode()
+        atomic_write(Path(out) / "report.txt", lambda f: f.write(table))
     return metrics
 
 
