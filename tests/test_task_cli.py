@@ -61,3 +61,13 @@ def test_forecast_cli_writes_plot(tmp_path, capsys):
     assert main(["forecast", str(out), "--steps", "3", "--from-end", "--png",
                  str(tmp_path / "f.png")]) == 0
     assert "+3\t" in capsys.readouterr().out
+
+
+def test_resume_a_task_run(tmp_path):
+    out = tmp_path / "run"
+    flags = ["--hidden", "8", "--embed", "8", "--batch", "8", "--eval-every", "3", "--quiet"]
+    assert main(["train", "classify", "--data", str(write_labelled(tmp_path)), "--out", str(out),
+                 "--max-steps", "3", *flags]) == 0
+    assert main(["train", "classify", "--out", str(out), "--resume", "--max-steps", "6",
+                 "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 6
