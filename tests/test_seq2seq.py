@@ -128,3 +128,18 @@ def test_cli_train_translate_plot_and_sample(tmp_path, capsys, monkeypatch):
     assert len(capsys.readouterr().out.splitlines()) == 3
     assert main(["sample", str(cond), "--cond", "Atlantis"]) == 2
     assert "unknown condition 'Atlantis'" in capsys.readouterr().err
+
+
+def test_loss_masks_padding_and_takes_smoothing_and_teacher_forcing_ratio():
+    model = tiny("general")
+    src, lengths = torch.tensor([[4, 5, 6], [7, 8, 0]]), torch.tensor([3, 2])
+    tgt = torch.tensor([[BOS_ID, 3, 4, 2], [BOS_ID, 5, 2, 0]])
+    plain, count = model.loss(src, lengths, tgt)
+    assert count == 5                                    # the padded position is not counted
+    longer = torch.cat([tgt, torch.zeros(2, 3, dtype=torch.long)], 1)   # more padding
+    torch.testing.assert_close(model.loss(src, lengths, longer)[0], plain)
+    smooth, _ = model.loss(src, lengths, tgt, label_smoothing=0.2)
+    assert not torch.isclose(smooth, plain)
+    torch.manual_seed(0)
+    own, _ = model.loss(src, lengths, tgt, teacher_forcing=0.0)   # always feeds its own argmax
+    assert torch.isfinite(own) and not torch.isclose(own, plain)
