@@ -99,7 +99,8 @@ def write_report(results, command, settings, path, plots=(), notes=""):
         lines += [f"## {task}: solved?", ""] + _table(rs, outcome, lags, "run") + [""]
         lines += [f"## {task}: per-step decay ρ of ||dL/dh_t||, at init → after training", "",
                   "Least-squares fit of log||dL/dh_t|| against the distance d from the end of the "
-                  "sequence (d ≥ 1): ||δ_{T-1-d}|| ≈ C·ρ^d. ρ < 1 vanishes, ρ > 1 explodes; "
+                  "sequence, past the read-out (d ≥ 1; copy: past the K recalled steps, d ≥ K, "
+                  "with L the recall loss alone): ||δ_{T-1-d}|| ≈ C·ρ^d. ρ < 1 vanishes, ρ > 1 explodes; "
                   "ρ^100 is what is left of the signal 100 steps back.", ""]
         lines += _table(rs, lambda r: f"{_fmt(r['decay_init'])} → {_fmt(r['decay_final'])}",
                         lags, "run") + [""]
