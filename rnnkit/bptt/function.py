@@ -50,7 +50,8 @@ class BPTT(torch.autograd.Function):
         R = [x.new_empty(N, h) for h in sizes] if opts.zoned else S          # the cell's own s̃_t
         cache = cell.alloc_cache(N, sizes, x)
         sp = _Split(sched)
-        gi_t, S_t, R_t, cache_t = sp(gi), sp.all(S), sp.all(R), sp.all(cache)
+        gi_t, S_t, cache_t = sp(gi), sp.all(S), sp.all(cache)
+        R_t = sp.all(R) if R is not S else S_t
         keep_t = sp(opts.keep) if opts.keep is not None else None
         zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
         rmask = opts.rec_mask
@@ -111,7 +112,9 @@ class BPTT(torch.autograd.Function):
         dG = x.new_empty(N, GH)                                  # dL/d(input half of a_t)
         dGh = x.new_empty(N, GH) if cell.SEPARATE_DGH else dG    # dL/d(recurrent half of a_t)
         sp = _Split(sched)
-        dS_t, dR_t, pre_t, dG_t, dGh_t = sp.all(dS), sp.all(dR), sp.all(pre), sp(dG), sp(dGh)
+        dS_t, pre_t, dG_t = sp.all(dS), sp.all(pre), sp(dG)
+        dR_t = sp.all(dR) if dR is not dS else dS_t
+        dGh_t = sp(dGh) if dGh is not dG else dG_t
         keep_t = sp(opts.keep) if opts.keep is not None else None
         zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
         dsts, dRs, pres = sched.prev_views(dS_t, dh0), _steps(dR_t, sched.T), _steps(pre_t, sched.T)
