@@ -20,9 +20,11 @@ from rnnkit.tasks.translation import Translator, score_translations
 from rnnkit.train import TrainConfig, Trainer
 
 
-def train(task, minutes, lr, seed):
-    cfg = TrainConfig(lr=lr, max_minutes=minutes, eval_every=100, log_every=50, warmup_steps=50,
-                      seed=seed)
+def train(task, minutes, lr, seed, steps=0):
+    """Train for ``steps`` steps if given (the same work for every model, however busy the
+    machine), else for ``minutes``."""
+    limit = {"max_steps": steps} if steps else {"max_minutes": minutes}
+    cfg = TrainConfig(lr=lr, eval_every=100, log_every=50, warmup_steps=50, seed=seed, **limit)
     summary = Trainer(task, cfg).fit()
     return summary
 
@@ -35,13 +37,13 @@ def seq2seq_run(args, attention):
                           hidden=args.hidden, attention=attention, input_feed=args.input_feed,
                           max_len=args.max_len)
     task = build_seq2seq_task(data, model, seed=args.seed, log=lambda *a: None)
-    summary = train(task, args.minutes, args.lr, args.seed)
+    summary = train(task, args.minutes, args.lr, args.seed, args.steps)
     print(f"attention={attention}: {summary['steps']} steps, val loss "
           f"{summary['final_val_loss']:.4f}; scoring ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     m = score_translations(Translator(task.model.eval(), task.src_vocab, task.tgt_vocab),
                           task.splits["test"][:args.test_pairs], args.beam_size)
-    return {"attention": attention, "steps": summary["steps"],
+    return {"attention": attention, "steps": summary["steps"], "minutes": summary["wall_seconds"] / 60,
             "val_loss": summary["final_val_loss"], "score_seconds": time.perf_counter() - t0, **m}
 
 
@@ -63,6 +65,8 @@ def main(argv=None):
     p.add_argument("--tokens", default="char")
     p.add_argument("--max-vocab", type=int, default=0)
     p.add_argument("--minutes", type=float, default=4.0, help="training time per seq2seq model")
+    p.add_argument("--steps", type=int, default=0, help="train each seq2seq model for N steps "
+                   "instead of --minutes (equal work on a shared machine)")
     p.add_argument("--names-minutes", type=float, default=2.0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--embed", type=int, default=64)
@@ -79,12 +83,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     rows = [seq2seq_run(args, a) for a in args.attention]
     print(f"\n$ {' '.join(['python'] + sys.argv)}")
-    print(f"seq2seq on {args.data} ({args.tokens} tokens), {args.minutes} min each, "
+    budget = f"{args.steps} steps" if args.steps else f"{args.minutes} min"
+    print(f"seq2seq on {args.data} ({args.tokens} tokens), {budget} each, "
           f"{rows[0]['test_pairs']} test pairs, beam {args.beam_size}")
-    print(f"{'attention':<10} {'steps':>6} {'val loss':>9} {'BLEU greedy':>12} {'BLEU beam':>10} "
+    print(f"{'attention':<10} {'steps':>6} {'min':>5} {'val loss':>9} {'BLEU greedy':>12} {'BLEU beam':>10} "
           f"{'CER greedy':>11} {'CER beam':>9}")
     for r in rows:
-        print(f"{r['attention']:<10} {r['steps']:>6} {r['val_loss']:>9.4f} {r['bleu_greedy']:>12.2f} "
+        print(f"{r['attention']:<10} {r['steps']:>6} {r['minutes']:>5.1f} {r['val_loss']:>9.4f} {r['bleu_greedy']:>12.2f} "
               f"{r['bleu_beam']:>10.2f} {r['cer_greedy']:>11.4f} {r['cer_beam']:>9.4f}")
     names = None if args.skip_names else names_run(args)
     if names:
