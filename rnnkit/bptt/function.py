@@ -48,7 +48,9 @@ class BPTT(torch.autograd.Function):
         w_hh_t = w_hh.t().contiguous()    # (H, G·H): a contiguous operand makes the step's GEMM faster
         S = [x.new_empty(N, h) for h in sizes]                               # states per token
         R = [x.new_empty(N, h) for h in sizes] if opts.zoned else S          # the cell's own s̃_t
-        cache = cell.alloc_cache(N, sizes, x)
+        if cell.TAKES_GI and w_ih is None:
+            gi = gi.clone()                # the caller's tensor: the cell must not write over it
+        cache = cell.alloc_cache(N, sizes, x, gi)
         sp = _Split(sched)
         gi_t, S_t, cache_t = sp(gi), sp.all(S), sp.all(cache)
         R_t = sp.all(R) if R is not S else S_t

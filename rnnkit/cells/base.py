@@ -12,13 +12,16 @@ class CellMath:
     FOLD_HH_BIAS = True   # b_hh adds to the pre-activation unchanged and folds into the input half
     SEPARATE_DGH = False  # the recurrent half's gradient differs from the input half's
     PARAMS = ()           # extra per-layer parameters the step uses (e.g. layer-norm gains)
+    TAKES_GI = False      # the cache's first buffer is the input-half buffer itself, updated in place
 
     def state_sizes(self, w_hh):
         """Width of each state; all H = W_hh's columns unless the cell says otherwise."""
         return (w_hh.shape[1],) * self.N_STATES
 
-    def alloc_cache(self, n, sizes, like):
-        """Per-token buffers (N, ·) the forward fills and the backward reads; sizes: the states'."""
+    def alloc_cache(self, n, sizes, like, gi):
+        """Per-token buffers (N, ·) the forward fills and the backward reads; sizes: the states'.
+        A cell with TAKES_GI may return gi (N, G·H) as its first buffer and work on it in place
+        (the input half is then added to, not copied: one pass less per step)."""
         return ()
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):

@@ -30,10 +30,11 @@ class GRUMath(CellMath):
     N_GATES = 3
     FOLD_HH_BIAS = False   # b_hn sits under r_t
     SEPARATE_DGH = True
+    TAKES_GI = True
 
-    def alloc_cache(self, n, sizes, like):
+    def alloc_cache(self, n, sizes, like, gi):
         """Gate activations r, z, n (N, 3H) and the recurrent products h^r W_hh^T + b_hh (N, 3H)."""
-        return (like.new_empty(n, 3 * sizes[0]), like.new_empty(n, 3 * sizes[0]))
+        return (gi, like.new_empty(n, 3 * sizes[0]))     # activations in place over the input half
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (h_prev,), (acts, gh) = prev, cache
@@ -42,9 +43,9 @@ class GRUMath(CellMath):
             torch.mm(hrec, w_hh_t, out=gh)                                    # (b, 3H)
         else:
             torch.addmm(b_hh, hrec, w_hh_t, out=gh)                           # (b, 3H)
-        torch.add(gi[:, :2 * H], gh[:, :2 * H], out=acts[:, :2 * H]).sigmoid_()   # r_t, z_t
+        acts[:, :2 * H].add_(gh[:, :2 * H]).sigmoid_()                        # r_t, z_t (acts held gi)
         r, z, n = acts.chunk(3, 1)
-        torch.addcmul(gi[:, 2 * H:], r, gh[:, 2 * H:], out=n).tanh_()         # n_t
+        n.addcmul_(r, gh[:, 2 * H:]).tanh_()                                  # n_t
         torch.sub(h_prev, n, out=out[0]).mul_(z).add_(n)                      # h_t = n_t + z_t (h_{t-1} - n_t)
 
     def prepare_backward(self, cache, states, prev, params):

@@ -23,8 +23,9 @@ from rnnkit.cells.rnn import VanillaMath
 
 class LayerNormGRUMath(GRUMath):
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
+    TAKES_GI = False
 
-    def alloc_cache(self, n, sizes, like):
+    def alloc_cache(self, n, sizes, like, gi):
         """acts (N, 3H), q (N, 3H), x̂ of W_hh h (N, 3H), its 1/σ (N, 1)."""
         e, H = like.new_empty, sizes[0]
         return (e(n, 3 * H), e(n, 3 * H), e(n, 3 * H), e(n, 1))
@@ -74,7 +75,7 @@ class LayerNormVanillaMath(VanillaMath):
     SEPARATE_DGH = True
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
 
-    def alloc_cache(self, n, sizes, like):
+    def alloc_cache(self, n, sizes, like, gi):
         return (like.new_empty(n, sizes[0]), like.new_empty(n, 1))    # x̂ of W_hh h, its 1/σ
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):

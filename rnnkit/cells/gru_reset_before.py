@@ -24,19 +24,20 @@ from rnnkit.cells.base import CellMath
 
 class GRUResetBeforeMath(CellMath):
     N_GATES = 3
+    TAKES_GI = True
 
-    def alloc_cache(self, n, sizes, like):
+    def alloc_cache(self, n, sizes, like, gi):
         """Gate activations r, z, n (N, 3H); h^r_{t-1} and r_t ⊙ h^r_{t-1} (N, H) each."""
-        return (like.new_empty(n, 3 * sizes[0]), like.new_empty(n, sizes[0]), like.new_empty(n, sizes[0]))
+        return (gi, like.new_empty(n, sizes[0]), like.new_empty(n, sizes[0]))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (h_prev,), (acts, hr, rh) = prev, cache
         H = h_prev.shape[1]
         hr.copy_(hrec)
-        torch.addmm(gi[:, :2 * H], hrec, w_hh_t[:, :2 * H], out=acts[:, :2 * H]).sigmoid_()  # r, z
+        acts[:, :2 * H].addmm_(hrec, w_hh_t[:, :2 * H]).sigmoid_()            # r, z (acts held gi)
         r, z, n = acts.chunk(3, 1)
         torch.mul(r, hrec, out=rh)                                            # r_t ⊙ h_{t-1}
-        torch.addmm(gi[:, 2 * H:], rh, w_hh_t[:, 2 * H:], out=n).tanh_()      # n_t
+        n.addmm_(rh, w_hh_t[:, 2 * H:]).tanh_()                               # n_t
         torch.sub(h_prev, n, out=out[0]).mul_(z).add_(n)                      # h_t
 
     def prepare_backward(self, cache, states, prev, params):

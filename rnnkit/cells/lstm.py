@@ -35,19 +35,21 @@ from rnnkit.cells.base import CellMath
 class LSTMMath(CellMath):
     N_STATES = 2          # (h, c)
     N_GATES = 4           # i, f, g, o
+    TAKES_GI = True
 
     def state_sizes(self, w_hh):
         return (w_hh.shape[1], w_hh.shape[0] // 4)     # (H, H); LSTMP: (P, H)
 
-    def alloc_cache(self, n, sizes, like):
-        """Per-token buffers the backward needs: gate activations (N, 4H) and tanh(c_t) (N, H)."""
-        return (like.new_empty(n, 4 * sizes[-1]), like.new_empty(n, sizes[-1]))
+    def alloc_cache(self, n, sizes, like, gi):
+        """Per-token buffers the backward needs: gate activations (N, 4H), computed in place over
+        the input half, and tanh(c_t) (N, H)."""
+        return (gi, like.new_empty(n, sizes[-1]))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         """gi (b, 4H) input half of a_t; prev = (h_{t-1}, c_{t-1}); out = (h_t, c_t) views to fill."""
         (_, c_prev), (acts, tanh_c) = prev, cache
         H = c_prev.shape[1]
-        a = torch.addmm(gi, hrec, w_hh_t, out=acts)              # (b, 4H) a_t
+        a = acts.addmm_(hrec, w_hh_t)                            # (b, 4H) a_t (acts held gi)
         a[:, :2 * H].sigmoid_()                                  # i_t, f_t
         a[:, 2 * H:3 * H].tanh_()                                # g_t
         a[:, 3 * H:].sigmoid_()                                  # o_t

@@ -20,9 +20,10 @@ from rnnkit.cells.lstm import LSTMMath
 
 class LayerNormLSTMMath(LSTMMath):
     SEPARATE_DGH = True            # δz_t (after the layer norm's derivative) feeds δW_hh
+    TAKES_GI = False
     PARAMS = ("ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias")
 
-    def alloc_cache(self, n, sizes, like):
+    def alloc_cache(self, n, sizes, like, gi):
         """acts (N, 4H), x̂ of W_hh h (N, 4H), its 1/σ (N, 1), x̂ of c (N, H), its 1/σ, tanh y (N, H)."""
         e, H = like.new_empty, sizes[-1]
         return (e(n, 4 * H), e(n, 4 * H), e(n, 1), e(n, H), e(n, 1), e(n, H))

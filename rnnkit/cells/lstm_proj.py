@@ -21,9 +21,9 @@ class ProjectedLSTMMath(LSTMMath):
     def state_sizes(self, w_hh):
         return (w_hh.shape[1], w_hh.shape[0] // 4)        # h_t (P), c_t (H)
 
-    def alloc_cache(self, n, sizes, like):
+    def alloc_cache(self, n, sizes, like, gi):
         H = sizes[1]
-        return super().alloc_cache(n, sizes, like) + (like.new_empty(n, H),)   # + m_t
+        return super().alloc_cache(n, sizes, like, gi) + (like.new_empty(n, H),)   # + m_t
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         acts, tanh_c, m = cache
