@@ -17,7 +17,7 @@ RNN step yields δq_t (δa_t), and the layer norm's derivative turns it into δ(
 import torch
 
 from rnnkit.cells.gru import GRUMath
-from rnnkit.cells.layer_norm import ln_backward, ln_forward, reference_ln
+from rnnkit.cells.layer_norm import ln_backward, ln_forward, ln_normalised, reference_ln
 from rnnkit.cells.rnn import VanillaMath
 
 
@@ -26,13 +26,13 @@ class LayerNormGRUMath(GRUMath):
     TAKES_GI = False
 
     def alloc_cache(self, n, sizes, like, gi):
-        """acts (N, 3H), q (N, 3H), x̂ of W_hh h (N, 3H), its 1/σ (N, 1)."""
+        """acts (N, 3H), q (N, 3H), z = W_hh h (N, 3H) , μ, 1/σ (N, 1)."""
         e, H = like.new_empty, sizes[0]
-        return (e(n, 3 * H), e(n, 3 * H), e(n, 3 * H), e(n, 1))
+        return (e(n, 3 * H), e(n, 3 * H), e(n, 3 * H), e(n, 1), e(n, 1))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
-        acts, q, xh, rh = cache
-        y = ln_forward(torch.mm(hrec, w_hh_t), *params, xh, rh)          # LN(W_hh h^r)
+        acts, q, z, mu, rh = cache
+        y = ln_forward(torch.mm(hrec, w_hh_t, out=z), *params, mu, rh)   # LN(W_hh h^r)
         torch.add(y, 0 if b_hh is None else b_hh, out=q)                  # q_t
         H = hrec.shape[1]
         torch.add(gi[:, :2 * H], q[:, :2 * H], out=acts[:, :2 * H]).sigmoid_()   # r_t, z_t
@@ -42,7 +42,8 @@ class LayerNormGRUMath(GRUMath):
 
     def prepare_backward(self, cache, states, prev, params):
         A, Ah, z = super().prepare_backward(cache[:2], states, prev, params)
-        return (A, Ah, z, cache[2], cache[3], torch.empty_like(cache[2]))
+        xh = ln_normalised(cache[2], cache[3], cache[4])   # x̂, all tokens at once
+        return (A, Ah, z, xh, cache[4], torch.empty_like(xh))
 
     def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
         (dh,), (A, Ah, z, xh, rh, dz) = dstate, pre
@@ -58,7 +59,7 @@ class LayerNormGRUMath(GRUMath):
         return pre[5].t() @ hrec
 
     def param_grads(self, cache, pre, dG, dGh, dS, params):
-        return ((dGh * cache[2]).sum(0), dGh.sum(0))
+        return ((dGh * pre[3]).sum(0), dGh.sum(0))
 
     def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
         (h_prev,) = state
@@ -76,15 +77,18 @@ class LayerNormVanillaMath(VanillaMath):
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
 
     def alloc_cache(self, n, sizes, like, gi):
-        return (like.new_empty(n, sizes[0]), like.new_empty(n, 1))    # x̂ of W_hh h, its 1/σ
+        e = like.new_empty                  # z = W_hh h , μ, 1/σ
+        return (e(n, sizes[0]), e(n, 1), e(n, 1))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
-        y = ln_forward(torch.mm(hrec, w_hh_t), *params, *cache)   # LN(W_hh h^r)
+        z, mu, rh = cache
+        y = ln_forward(torch.mm(hrec, w_hh_t, out=z), *params, mu, rh)   # LN(W_hh h^r)
         a = torch.add(gi, y, out=out[0])                          # a_t
         a.tanh_() if self.nonlinearity == "tanh" else a.relu_()
 
     def prepare_backward(self, cache, states, prev, params):
-        return super().prepare_backward((), states, prev, params) + tuple(cache)
+        xh = ln_normalised(cache[0], cache[1], cache[2])
+        return super().prepare_backward((), states, prev, params) + (xh, cache[2])
 
     def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
         fprime, xh, rh = pre
@@ -93,7 +97,7 @@ class LayerNormVanillaMath(VanillaMath):
         dhrec.addmm_(dgh, w_hh)                                   # δh_{t-1} += δz_t W_hh
 
     def param_grads(self, cache, pre, dG, dGh, dS, params):
-        return ((dG * cache[0]).sum(0), dG.sum(0))
+        return ((dG * pre[1]).sum(0), dG.sum(0))
 
     def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
         hrec = state[0] if hrec is None else hrec

@@ -12,12 +12,18 @@ import torch
 EPS = 1e-5
 
 
-def ln_forward(z, gamma, beta, xhat, rstd):
-    """y (b, D) from z (b, D); writes x̂ into xhat (b, D) and 1/σ into rstd (b, 1)."""
-    var, mu = torch.var_mean(z, dim=1, keepdim=True, correction=0)
-    torch.add(var, EPS, out=rstd).rsqrt_()                        # 1/σ
-    torch.sub(z, mu, out=xhat).mul_(rstd)                         # x̂ = (z - μ)/σ
-    return torch.addcmul(beta, xhat, gamma)                       # y = γ x̂ + β
+def ln_forward(z, gamma, beta, mu, rstd):
+    """y (b, D) from z (b, D), by torch's own layer-norm op; records μ and 1/σ (b, 1) so the
+    backward can form x̂ for all tokens at once (:func:`ln_normalised`)."""
+    y, m, r = torch.native_layer_norm(z, z.shape[-1:], gamma, beta, EPS)
+    mu.copy_(m)
+    rstd.copy_(r)
+    return y
+
+
+def ln_normalised(z, mu, rstd, out=None):
+    """x̂ = (z - μ) / σ, for any number of rows at once (out may be z itself)."""
+    return torch.sub(z, mu, out=out).mul_(rstd)
 
 
 def ln_backward(dy, xhat, rstd, gamma, out):

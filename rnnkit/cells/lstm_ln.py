@@ -14,7 +14,7 @@ backward adds two layer-norm derivatives (:mod:`rnnkit.cells.layer_norm`) to the
 """
 import torch
 
-from rnnkit.cells.layer_norm import ln_backward, ln_forward, reference_ln
+from rnnkit.cells.layer_norm import ln_backward, ln_forward, ln_normalised, reference_ln
 from rnnkit.cells.lstm import LSTMMath
 
 
@@ -24,27 +24,30 @@ class LayerNormLSTMMath(LSTMMath):
     PARAMS = ("ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias")
 
     def alloc_cache(self, n, sizes, like, gi):
-        """acts (N, 4H), x̂ of W_hh h (N, 4H), its 1/σ (N, 1), x̂ of c (N, H), its 1/σ, tanh y (N, H)."""
+        """acts (N, 4H); z = W_hh h (N, 4H) , its μ, 1/σ (N, 1);
+        μ, 1/σ of c (N, 1); tanh y (N, H)."""
         e, H = like.new_empty, sizes[-1]
-        return (e(n, 4 * H), e(n, 4 * H), e(n, 1), e(n, H), e(n, 1), e(n, H))
+        return (e(n, 4 * H), e(n, 4 * H), e(n, 1), e(n, 1), e(n, 1), e(n, 1), e(n, H))
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
-        (_, c_prev), (acts, xh, rh, xc, rc, tanh_y) = prev, cache
+        (_, c_prev), (acts, z, mh, rh, mc, rc, tanh_y) = prev, cache
         g_hh, b_hh_ln, g_c, b_c = params
         H = c_prev.shape[1]
-        z = torch.mm(hrec, w_hh_t)                                       # (b, 4H) W_hh h_{t-1}
-        a = torch.add(gi, ln_forward(z, g_hh, b_hh_ln, xh, rh), out=acts)   # a_t
+        torch.mm(hrec, w_hh_t, out=z)                                    # (b, 4H) W_hh h_{t-1}
+        a = torch.add(gi, ln_forward(z, g_hh, b_hh_ln, mh, rh), out=acts)   # a_t
         a[:, :2 * H].sigmoid_()                                          # i_t, f_t
         a[:, 2 * H:3 * H].tanh_()                                        # g_t
         a[:, 3 * H:].sigmoid_()                                          # o_t
         i, f, g, o = a.chunk(4, 1)
         c = torch.mul(i, g, out=out[1]).addcmul_(f, c_prev)              # c_t
-        y = ln_forward(c, g_c, b_c, xc, rc)                              # y_t = LN(c_t)
+        y = ln_forward(c, g_c, b_c, mc, rc)                              # y_t = LN(c_t)
         torch.mul(o, torch.tanh(y, out=tanh_y), out=out[0])              # h_t = o_t tanh(y_t)
 
     def prepare_backward(self, cache, states, prev, params):
-        acts, xh, rh, xc, rc, tanh_y = cache
+        acts, z, mh, rh, mc, rc, tanh_y = cache
         M, K, f = super().prepare_backward((acts, tanh_y), states, prev, params)
+        xh = ln_normalised(z, mh, rh)               # x̂ of W_hh h, all tokens at once
+        xc = ln_normalised(states[1], mc, rc)       # x̂ of c_t
         dy = torch.empty_like(tanh_y)               # δy_t per token, kept for δγ_c, δβ_c
         return (M, K, f, xh, rh, xc, rc, dy)
 
@@ -61,7 +64,7 @@ class LayerNormLSTMMath(LSTMMath):
         dhrec.addmm_(dgh, w_hh)                                          # δh_{t-1} += δz_t W_hh
 
     def param_grads(self, cache, pre, dG, dGh, dS, params):
-        xh, xc, dy = cache[1], cache[3], pre[7]
+        xh, xc, dy = pre[3], pre[5], pre[7]
         return ((dG * xh).sum(0), dG.sum(0), (dy * xc).sum(0), dy.sum(0))
 
     def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
