@@ -46,6 +46,7 @@ def score(pred, truth, scale):
 
 class ForecastTask:
     unit = "window"
+    loss_label = "MSE (standardised units)"
 
     def __init__(self, model, series, labels, names, data_config):
         d = self.data_config = data_config

@@ -1,7 +1,10 @@
 """Trainer callbacks: a tqdm progress bar, and the run folder (checkpoints, metric files, plot).
 
-A callback is any object with some of ``on_train_start(trainer)``, ``on_log(trainer, stats)``,
-``on_eval(trainer, metrics)`` and ``on_train_end(trainer, summary)``.
+A callback is any object with some of ``on_train_start(trainer)``, ``on_step_start(trainer)``,
+``on_log(trainer, stats)``, ``on_eval(trainer, metrics)`` and ``on_train_end(trainer, summary)``.
+
+The loss is labelled ``nats/<task.unit>`` unless the task names it (``task.loss_label``, e.g. a
+forecaster's mean squared error).
 """
 import json
 import math
@@ -43,7 +46,8 @@ class ProgressBar:
 
     def on_eval(self, trainer, m):
         unit = getattr(trainer.task, "unit", "token")
-        text = (f"step {m['step']}: train {m['train_loss']:.4f}, val {m['val_loss']:.4f} nats/{unit}")
+        text = (f"step {m['step']}: train {m['train_loss']:.4f}, val {m['val_loss']:.4f} "
+                f"{loss_label(trainer.task)}")
         if "val_bits" in m:
             text += f", {m['val_bits']:.4f} bits/{unit}, ppl {m['val_ppl']:.3f}"
         text += f", grad norm {m['grad_norm']:.2f} (max {m['grad_norm_max']:.2f})"
@@ -98,7 +102,11 @@ class Checkpointer:
         text = json.dumps(summary, indent=2) + "\n"
         atomic_write(self.out / "metrics.json", lambda f: f.write(text.encode()))
         plot_losses(self.out / "metrics.jsonl", self.out / "loss.png",
-                    unit=getattr(trainer.task, "unit", "token"))
+                    unit=getattr(trainer.task, "unit", "token"), label=loss_label(trainer.task))
+
+
+def loss_label(task):
+    return getattr(task, "loss_label", f"nats/{getattr(task, 'unit', 'token')}")
 
 
 def read_metrics(path):
@@ -112,7 +120,7 @@ def read_metrics(path):
     return rows
 
 
-def plot_losses(metrics_path, png_path, unit="token"):
+def plot_losses(metrics_path, png_path, unit="token", label=None):
     """Train loss (from ``train.jsonl`` beside ``metrics_path`` when there, else per evaluation)
     and validation loss against tokens seen, written atomically as a PNG."""
     import matplotlib
@@ -126,7 +134,7 @@ def plot_losses(metrics_path, png_path, unit="token"):
     ax.plot([r["tokens"] for r in train], [r["train_loss"] for r in train], label="train", lw=1)
     ax.plot([r["tokens"] for r in evals], [r["val_loss"] for r in evals], "o-", label="validation")
     ax.set_xlabel(f"{unit}s seen")
-    ax.set_ylabel(f"loss (nats/{unit})")
+    ax.set_ylabel(f"loss ({label or 'nats/' + unit})")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
