@@ -6,15 +6,10 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.cli.options import add_config_flags, config_from_args
+from rnnkit.cli.options import config_from_args
+from rnnkit.cli.task_runs import add_task_flags  # noqa: F401  (re-exported for seq2seq / cond)
 from rnnkit.train import Checkpointer, ProgressBar, TrainConfig, Trainer, load_checkpoint
 from rnnkit.train.checkpoint import atomic_write
-
-
-def add_task_flags(p, data_cls, model_cls, model_skip):
-    add_config_flags(p, data_cls, title="data")
-    add_config_flags(p, model_cls, skip=model_skip, title="model")
-    add_config_flags(p, TrainConfig, title="training")
 
 
 def configs(args, data_cls, model_cls, model_skip, default_steps):
