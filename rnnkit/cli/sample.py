@@ -36,14 +36,19 @@ def run(args):
     return 0
 
 
-def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=None, seed=None):
-    """Yield the prime, then each generated token as text."""
+def encode_prime(vocab, prime):
     try:
         ids = vocab.encode(prime)
     except KeyError as e:
         raise SystemExit(f"rnnkit: --prime {prime!r}: {e.args[0]}") from None
     if not ids:
         raise SystemExit("rnnkit: --prime must not be empty")
+    return ids
+
+
+def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=None, seed=None):
+    """Yield the prime, then each generated token as text."""
+    ids = encode_prime(vocab, prime)
     yield prime
     for x in sample(model, ids, length, temperature, top_k, top_p, seed):   # x (1,)
         yield vocab.decode(x)
@@ -52,12 +57,7 @@ def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=Non
 def write_beam(model, vocab, prime, length, beam):
     """The prime and its most likely ``length``-token continuation under beam search."""
     from rnnkit.decode import beam_search
-    try:
-        ids = vocab.encode(prime)
-    except KeyError as e:
-        raise SystemExit(f"rnnkit: --prime {prime!r}: {e.args[0]}") from None
-    if not ids:
-        raise SystemExit("rnnkit: --prime must not be empty")
+    ids = encode_prime(vocab, prime)
     (best, _), = beam_search(model, ids, beam, length, length_penalty=0.0)
     write([prime, vocab.decode(best)])
     return 0
