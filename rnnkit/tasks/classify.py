@@ -12,8 +12,9 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import read_labelled, split_examples, words
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, load_kind, pad
+from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
+from rnnkit.train.checkpoint import load_checkpoint
 
 EVAL_BATCH = 256
 
@@ -114,7 +115,7 @@ class Classifier:
 
     @classmethod
     def load(cls, path):
-        ckpt = load_kind(path, "classify")
+        ckpt = load_checkpoint(path, kind="classify")
         model = SequenceClassifier(ClassifierConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
         return cls(model, Vocab.from_dict(ckpt["vocab"]), ckpt["labels"],

@@ -14,7 +14,7 @@ import torch
 from rnnkit.data.vocab import UNK, Vocab
 from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, load_checkpoint
-from rnnkit.train.checkpoint import CheckpointError, atomic_write
+from rnnkit.train.checkpoint import atomic_write
 
 PAD = "<pad>"
 
@@ -102,9 +102,3 @@ def train(task, train_config, out, quiet=False, resume_from=None):
     return metrics
 
 
-def load_kind(path, kind):
-    """The checkpoint of a run folder (best.pt) or file, checked to be of task ``kind``."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != kind:
-        raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {ckpt.get('kind')!r}")
-    return ckpt

@@ -18,7 +18,7 @@ from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.decode import beam_search, sample
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
-from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
+from rnnkit.train.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -154,10 +154,7 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
 
 def load_cond(path):
     """(model in eval mode, vocab, conditions) from a run folder or a checkpoint file."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != "cond":
-        raise CheckpointError(f"{path}: expected a conditional-generator checkpoint, got kind "
-                              f"{ckpt.get('kind')!r}")
+    ckpt = load_checkpoint(path, kind="cond")
     model = ConditionalGenerator(CondConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     c = ckpt["conditions"]

@@ -14,7 +14,7 @@ import torch
 from rnnkit.data import DataError, resolve
 from rnnkit.data.series import Scaler, read_series, split_series
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.tasks.common import load_kind
+from rnnkit.train.checkpoint import load_checkpoint
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
 
@@ -140,7 +140,7 @@ class Forecast:
 
     @classmethod
     def load(cls, path):
-        ckpt = load_kind(path, "forecast")
+        ckpt = load_checkpoint(path, kind="forecast")
         model = Forecaster(ForecasterConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
         return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],

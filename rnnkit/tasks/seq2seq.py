@@ -13,7 +13,7 @@ from rnnkit.data import Vocab, resolve
 from rnnkit.data.pairs import PairBatches, build_vocab, encode, pad, read_pairs, split_pairs
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
+from rnnkit.train.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -125,9 +125,7 @@ def build_seq2seq_task(data_config, model_config, seed=0, log=print):
 
 def load_seq2seq(path):
     """(model in eval mode, source vocab, target vocab, checkpoint) from a run folder or file."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != "seq2seq":
-        raise CheckpointError(f"{path}: expected a seq2seq checkpoint, got kind {ckpt.get('kind')!r}")
+    ckpt = load_checkpoint(path, kind="seq2seq")
     model = Seq2Seq(Seq2SeqConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return (model.eval(), Vocab.from_dict(ckpt["src_vocab"]), Vocab.from_dict(ckpt["tgt_vocab"]),

@@ -13,8 +13,9 @@ from rnnkit.data.labelled import split_examples
 from rnnkit.data.tagged import read_tagged
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
-from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, load_kind, pad
+from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import accuracy, f1_report
+from rnnkit.train.checkpoint import load_checkpoint
 
 EVAL_BATCH = 128
 
@@ -143,7 +144,7 @@ class Tagger:
 
     @classmethod
     def load(cls, path):
-        ckpt = load_kind(path, "tag")
+        ckpt = load_checkpoint(path, kind="tag")
         model = SequenceTagger(TaggerConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
         chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None

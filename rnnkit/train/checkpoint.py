@@ -42,9 +42,9 @@ def save_checkpoint(path, payload):
     atomic_write(path, lambda f: torch.save(data, f))
 
 
-def load_checkpoint(path, map_location="cpu"):
+def load_checkpoint(path, map_location="cpu", kind=None):
     """The dict saved by :func:`save_checkpoint`; a missing, truncated, corrupted or foreign file
-    raises CheckpointError naming it."""
+    raises CheckpointError naming it, and so does one of another task ``kind`` when one is asked."""
     path = Path(path)
     if path.is_dir():
         path = path / "best.pt"
@@ -62,4 +62,6 @@ def load_checkpoint(path, map_location="cpu"):
     if data.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {data.get('version')!r}, this rnnkit "
                               f"reads version {VERSION}")
+    if kind is not None and data.get("kind") != kind:
+        raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {data.get('kind')!r}")
     return data

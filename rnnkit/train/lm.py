@@ -13,7 +13,7 @@ from rnnkit.data import StreamBatches, Vocab, read_text, resolve, split_ids
 from rnnkit.data.text import VAL_FRACTION
 from rnnkit.models import LanguageModel, LMConfig
 from rnnkit.models.language_model import detach_state
-from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
+from rnnkit.train.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -104,10 +104,7 @@ def build_lm_task(data_config, model_config, log=print):
 
 def load_lm(path):
     """(model in eval mode, vocab) from a run folder (its best.pt) or a checkpoint file."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != "lm":
-        raise CheckpointError(f"{path}: expected a language-model checkpoint, got kind "
-                              f"{ckpt.get('kind')!r}")
+    ckpt = load_checkpoint(path, kind="lm")
     model = LanguageModel(LMConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model.eval(), Vocab.from_dict(ckpt["vocab"])
