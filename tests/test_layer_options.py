@@ -54,7 +54,8 @@ def reset_mask(B, T):
 
 
 @pytest.mark.parametrize("mode,name,with_reset", cases())
-def test_each_node_matches_the_oracle_with_the_same_masks(mode, name, with_reset, monkeypatch):
+def test_each_node_matches_the_oracle_with_the_same_masks(mode, name, with_reset, monkeypatch,
+                                                          path):
     captured = []
     real_run = base.run
 
@@ -91,7 +92,7 @@ FAST_GRADCHECK = [("lstm", "combo_ln", True), ("lstm", "layer_norm", False), ("g
 
 
 @pytest.mark.parametrize("mode,name,with_reset", FAST_GRADCHECK)
-def test_gradcheck_with_options(mode, name, with_reset):
+def test_gradcheck_with_options(mode, name, with_reset, path):
     check_layer(mode, name, with_reset, layers=1, hidden=2)
 
 

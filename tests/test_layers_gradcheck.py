@@ -17,7 +17,7 @@ D64 = torch.float64
 @pytest.mark.parametrize("mode", [m for m in CELLS if not CELLS[m].PARAMS])  # others: layer tests
 @pytest.mark.parametrize("sizes,reverse", [([3, 3, 3, 3], False), ([3, 3, 3, 3], True),
                                            ([3, 3, 2, 1], False), ([3, 3, 2, 1], True)])
-def test_gradcheck_one_direction(mode, sizes, reverse):
+def test_gradcheck_one_direction(mode, sizes, reverse, path):
     """Every input of one layer-direction node: tokens, weights, biases, initial states."""
     cell, I, H = CELLS[mode], 2, 3
     G = cell.N_GATES * H
@@ -53,7 +53,7 @@ def test_gradcheck_layer_module(mode):
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("packed", [False, True])
-def test_agrees_with_reference(mode, packed):
+def test_agrees_with_reference(mode, packed, path):
     """rnnkit's BPTT against the plain-autograd oracle, float64, with variable lengths."""
     cls, _, extra = MODES[mode]
     m = cls(3, 4, num_layers=2, bidirectional=True, **extra).double()

@@ -50,7 +50,7 @@ GRID = list(itertools.product(MODES, [1, 2, 3], [False, True],
 
 
 @pytest.mark.parametrize("mode,layers,bi,kind", GRID)
-def test_parity_with_torch_nn(mode, layers, bi, kind):
+def test_parity_with_torch_nn(mode, layers, bi, kind, path):
     compare(mode, layers, bi, kind)
 
 
@@ -65,7 +65,7 @@ def test_parity_zero_initial_state(mode):
 
 
 @pytest.mark.parametrize("mode,kind", list(itertools.product(MODES, ["time_major", "packed"])))
-def test_parity_float64_exact(mode, kind):
+def test_parity_float64_exact(mode, kind, path):
     compare(mode, 2, True, kind, dtype=torch.float64, tol=1e-12)
 
 

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from rnnkit.bptt import telemetry
 from rnnkit.bptt.options import NO_OPTIONS
+from rnnkit.cells.fused import fused
 
 
 class BPTT(torch.autograd.Function):
@@ -40,7 +41,6 @@ class BPTT(torch.autograd.Function):
         Returns the per-token hidden states (N, H), each state's final value (B, H) and, with
         ``opts.return_all``, every other state per token (N, H) and the gate activations.
         """
-        ns = cell.N_STATES
         h0, inits, params = _unpack(cell, opts, rest)
         N, sizes = x.shape[0], cell.state_sizes(w_hh)
         gi = _input_half(cell, x, w_ih, b_ih, b_hh)                          # (N, G·H)
@@ -176,7 +176,7 @@ def _input_half(cell, x, w_ih, b_ih, b_hh):
     """X W_ih^T + b_ih (+ b_hh where it folds): all steps in one matmul (F.linear: measured
     faster on CPU than addmm with the transposed weight view)."""
     if w_ih is None:
-        return x
+        return x.contiguous()
     bias = b_ih
     if cell.FOLD_HH_BIAS and b_hh is not None:
         bias = b_hh if bias is None else bias + b_hh
@@ -205,6 +205,7 @@ def _steps(split_bufs, T):
 def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None, opts=None, inits=(), params=()):
     """One layer, one direction. Returns (out (N, H), finals tuple[, per-step states, gates])."""
     opts = opts or NO_OPTIONS
+    cell = fused(cell, x)             # the same cell through the compiled kernels, where built
     res = BPTT.apply(cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, *h0, *inits, *params)
     out, finals = res[0], tuple(res[1:1 + cell.N_STATES])
     if opts.return_all:

@@ -12,7 +12,6 @@ Shapes: B batch, T time, C embedding, H hidden, D directions, L layers, K classe
 """
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from rnnkit.layers import GRU, LSTM, RNN

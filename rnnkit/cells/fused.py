@@ -1,0 +1,107 @@
+"""The cells' steps through the fused CPU kernels (:mod:`rnnkit.kernels`).
+
+Each class here is its Python cell with the element-wise part of a step handed to one kernel
+call; the matmuls stay torch's, and the maths (and its docstrings) is the parent's. The backward
+reads the forward's buffers directly, so ``prepare_backward`` forms nothing for all tokens
+(less memory than the Python cells' precomputed factors).
+
+:func:`fused` picks the variant for a tensor: CPU, float32/float64, kernels built.
+"""
+import torch
+
+from rnnkit import kernels
+from rnnkit.cells.layer_norm import EPS
+from rnnkit.cells.lstm import LSTMMath
+from rnnkit.cells.lstm_ln import LayerNormLSTMMath
+
+
+def _unit(t):
+    """t (b, D) with unit column stride (the kernels take any row stride, 0 for a broadcast)."""
+    return t if t.stride(1) == 1 else t.contiguous()
+
+
+class FusedLSTMMath(LSTMMath):
+    def __init__(self, k):
+        self.k = k
+
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        (_, c_prev), (acts, tanh_c) = prev, cache
+        acts.addmm_(hrec, w_hh_t)                                       # a_t
+        c_prev = _unit(c_prev)
+        b, H = tanh_c.shape
+        self.k.lstm_fwd(b, H, acts.data_ptr(), c_prev.data_ptr(), c_prev.stride(0),
+                        out[1].data_ptr(), out[0].data_ptr(), tanh_c.data_ptr())
+
+    def prepare_backward(self, cache, states, prev, params):
+        acts, tanh_c = cache
+        return (acts, tanh_c, prev[1].contiguous())
+
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        (dh, dc), (acts, tanh_c, c_prev) = dstate, pre
+        b, H = dh.shape
+        self.k.lstm_bwd(b, H, dh.data_ptr(), dc.data_ptr(), acts.data_ptr(), tanh_c.data_ptr(),
+                        c_prev.data_ptr(), H, dgi.data_ptr(), dprev[1].data_ptr())
+        dhrec.addmm_(dgi, w_hh)                                         # δh_{t-1} += δa_t W_hh
+
+
+class FusedLayerNormLSTMMath(LayerNormLSTMMath):
+    def __init__(self, k):
+        self.k = k
+
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        (_, c_prev), (acts, z, mh, rh, mc, rc, tanh_y) = prev, cache
+        g_hh, b_hh_ln, g_c, b_c = params
+        torch.mm(hrec, w_hh_t, out=z)                                   # z = W_hh h_{t-1}
+        c_prev = _unit(c_prev)
+        b, H = tanh_y.shape
+        self.k.lnlstm_fwd(b, H, gi.data_ptr(), z.data_ptr(), g_hh.data_ptr(), b_hh_ln.data_ptr(),
+                          g_c.data_ptr(), b_c.data_ptr(), c_prev.data_ptr(), c_prev.stride(0), acts.data_ptr(), mh.data_ptr(),
+                          rh.data_ptr(), mc.data_ptr(), rc.data_ptr(), tanh_y.data_ptr(),
+                          out[1].data_ptr(), out[0].data_ptr(), EPS)
+
+    def prepare_backward(self, cache, states, prev, params):
+        acts, z, mh, rh, mc, rc, tanh_y = cache
+        dy = tanh_y.new_empty(tanh_y.shape)                             # δy_t, for δγ_c, δβ_c
+        return (acts, tanh_y, states[1], mc, rc, prev[1].contiguous(), z, mh, rh, dy)
+
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        (dh, dc), (acts, tanh_y, c, mc, rc, c_prev, z, mh, rh, dy) = dstate, pre
+        g_hh, _, g_c, _ = params
+        b, H = dh.shape
+        self.k.lnlstm_bwd(b, H, dh.data_ptr(), dc.data_ptr(), acts.data_ptr(), tanh_y.data_ptr(),
+                          c.data_ptr(), mc.data_ptr(), rc.data_ptr(), g_c.data_ptr(),
+                          c_prev.data_ptr(), H, z.data_ptr(), mh.data_ptr(), rh.data_ptr(),
+                          g_hh.data_ptr(), dy.data_ptr(), dgi.data_ptr(), dgh.data_ptr(),
+                          dprev[1].data_ptr())
+        dhrec.addmm_(dgh, w_hh)                                         # δh_{t-1} += δz_t W_hh
+
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
+        acts, tanh_y, c, mc, rc, _, z, mh, rh, dy = pre
+        N, H = dy.shape
+        g_hh, _, g_c, _ = params
+        out = [g_hh.new_empty(g_hh.shape), g_hh.new_empty(g_hh.shape),
+               g_c.new_empty(g_c.shape), g_c.new_empty(g_c.shape)]
+        dG = dG.contiguous()
+        self.k.ln_param_grads(N, 4 * H, dG.data_ptr(), z.data_ptr(), mh.data_ptr(), rh.data_ptr(),
+                              out[0].data_ptr(), out[1].data_ptr())
+        self.k.ln_param_grads(N, H, dy.data_ptr(), c.data_ptr(), mc.data_ptr(), rc.data_ptr(),
+                              out[2].data_ptr(), out[3].data_ptr())
+        return tuple(out)
+
+
+_FUSED = {LSTMMath: FusedLSTMMath, LayerNormLSTMMath: FusedLayerNormLSTMMath}
+_made = {}
+
+
+def fused(cell, x):
+    """The kernel-backed variant of ``cell`` for tensors like ``x``, or ``cell`` itself."""
+    cls = _FUSED.get(type(cell))
+    if cls is None:
+        return cell
+    k = kernels.get(x)
+    if k is None:
+        return cell
+    key = (cls, id(k))
+    if key not in _made:
+        _made[key] = cls(k)
+    return _made[key]

@@ -1,0 +1,158 @@
+"""Fused per-step CPU kernels, compiled from C++ at first use; the Python cells are the fallback.
+
+A recurrent step between two matmuls is a dozen element-wise tensor ops in Python (each a pass
+over the step's rows and a dispatch); the kernels here do them in one pass per row. They hold no
+new maths: each is the Python cell's step written out element by element (``lstm.cpp`` beside
+this file), and the tests check the two against each other and against the autograd oracle.
+
+The shared library is built with the system C++ compiler (``$CXX``, else ``c++``/``g++``) into
+``$RNNKIT_KERNEL_CACHE`` (default ``~/.cache/rnnkit/kernels``), named by a hash of the sources,
+compiler and flags, written atomically, and loaded with ``ctypes``: no torch headers, a build of
+about a second. Where no compiler is found or the build fails, rnnkit warns once and runs the
+Python cells (same results, slower). ``RNNKIT_KERNELS=0`` turns the kernels off;
+:func:`disabled` does it for a block of code (tests compare both paths).
+
+    >>> from rnnkit import kernels
+    >>> kernels.available(), kernels.status()          # doctest: +SKIP
+    (True, 'built: ~/.cache/rnnkit/kernels/rnnkit-kernels-3f2a….so')
+"""
+import contextlib
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCES = ("lstm.cpp",)
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17",
+         "-shared", "-fPIC")
+
+_P, _I, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+# kernel name -> argument types (see lstm.cpp for what each argument is)
+SIGNATURES = {
+    "lstm_fwd": (_I, _I, _P, _P, _I, _P, _P, _P),
+    "lstm_bwd": (_I, _I, _P, _P, _P, _P, _P, _I, _P, _P),
+    "lnlstm_fwd": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _D),
+    "lnlstm_bwd": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P),
+    "ln_param_grads": (_I, _I, _P, _P, _P, _P, _P, _P),
+}
+DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+
+_lock = threading.Lock()
+_state = {"lib": None, "tried": False, "status": "not loaded yet", "off": 0}
+
+
+class Kernels:
+    """The kernels of one dtype as Python callables: ``k.lstm_fwd(b, H, ptr, ...)``."""
+
+    def __init__(self, lib, sfx):
+        for name, args in SIGNATURES.items():
+            fn = getattr(lib, f"rk_{name}_{sfx}")
+            fn.argtypes, fn.restype = args, None
+            setattr(self, name, fn)
+
+
+def _cache_dir():
+    root = os.environ.get("RNNKIT_KERNEL_CACHE")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rnnkit" / "kernels"
+
+
+def _compiler():
+    for c in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if c and shutil.which(c):
+            return c
+    return None
+
+
+def _cpu_tag():
+    """What -march=native depends on: the CPU's model and flags (a cache shared between machines
+    must not hand one CPU's build to another)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        keep = [l for l in lines if l.startswith(("model name", "flags"))][:2]
+    except OSError:
+        keep = []
+    return platform.machine() + "|".join(keep)
+
+
+def _build():
+    here = Path(__file__).parent
+    cxx = _compiler()
+    if cxx is None:
+        raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    h = hashlib.sha256()
+    for s in SOURCES:
+        h.update((here / s).read_bytes())
+    h.update("\0".join([version, *FLAGS, _cpu_tag()]).encode())
+    out = _cache_dir() / f"rnnkit-kernels-{h.hexdigest()[:16]}.so"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+        os.close(fd)
+        try:
+            r = subprocess.run([cxx, *FLAGS, "-o", tmp, *(str(here / s) for s in SOURCES)],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"{cxx} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+            os.replace(tmp, out)                   # atomic: a reader never sees half a library
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    lib = ctypes.CDLL(str(out))
+    return {dt: Kernels(lib, sfx) for dt, sfx in DTYPES.items()}, f"built: {out}"
+
+
+def _load():
+    with _lock:
+        if not _state["tried"]:
+            _state["tried"] = True
+            if os.environ.get("RNNKIT_KERNELS", "1") == "0":
+                _state["status"] = "off (RNNKIT_KERNELS=0)"
+                return None
+            try:
+                _state["lib"], _state["status"] = _build()
+            except Exception as e:                  # noqa: BLE001 - any failure: Python cells
+                _state["status"] = f"unavailable: {type(e).__name__}: {e}"
+                warnings.warn(f"rnnkit: fused CPU kernels {_state['status']}; using the "
+                              "Python cells (same results, slower)", RuntimeWarning, stacklevel=3)
+    return _state["lib"]
+
+
+def get(x):
+    """The kernels for tensor ``x``'s dtype, or None (GPU tensor, other dtype, kernels off)."""
+    if _state["off"] or x.device.type != "cpu":
+        return None
+    lib = _state["lib"] if _state["tried"] else _load()
+    return lib.get(x.dtype) if lib is not None else None
+
+
+def available():
+    """Whether the kernels are built and loaded (builds them on first call)."""
+    return _load() is not None
+
+
+def status():
+    """One line: where the library came from, or why the Python cells are used."""
+    _load()
+    return _state["status"]
+
+
+@contextlib.contextmanager
+def disabled():
+    """Run the Python cells inside this block (the kernels stay loaded)."""
+    _state["off"] += 1
+    try:
+        yield
+    finally:
+        _state["off"] -= 1

@@ -1,0 +1,190 @@
+"""The fused CPU kernels: built where a compiler is, equal to the Python cells, and never needed."""
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit import kernels
+from rnnkit.bptt.schedule import Schedule
+from rnnkit.cells import CELLS, LN_CELLS
+from rnnkit.cells.fused import fused
+
+HAVE_CXX = any(shutil.which(c) for c in (os.environ.get("CXX"), "c++", "g++", "clang++") if c)
+
+
+def need_kernels():
+    if not kernels.available():
+        pytest.skip(f"fused kernels {kernels.status()}")
+
+
+@pytest.mark.skipif(not HAVE_CXX, reason="no C++ compiler on this machine")
+def test_kernels_build_where_a_compiler_is():
+    assert kernels.available(), kernels.status()
+    assert kernels.status().startswith("built: ")
+
+
+@pytest.mark.parametrize("cell", [CELLS["LSTM"], LN_CELLS["LSTM"]], ids=["lstm", "lstm_ln"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_variant_is_picked_for_cpu_floats_only(cell, dtype):
+    need_kernels()
+    x = torch.zeros(2, 3, dtype=dtype)
+    assert type(fused(cell, x)).__name__.startswith("Fused")
+    assert fused(cell, x.to(torch.bfloat16)) is cell
+    with kernels.disabled():
+        assert fused(cell, x) is cell
+    assert fused(CELLS["GRU"], x) is CELLS["GRU"]          # no kernel for it: the Python cell
+
+
+def _activations(a):
+    """Run a (1, 4H) pre-activation through the LSTM kernel; returns the activated gates."""
+    k = kernels.get(a)
+    H = a.shape[1] // 4
+    acts, cp = a.clone(), torch.zeros(1, H, dtype=a.dtype)
+    c, h, tc = (torch.empty(1, H, dtype=a.dtype) for _ in range(3))
+    k.lstm_fwd(1, H, acts.data_ptr(), cp.data_ptr(), H, c.data_ptr(), h.data_ptr(), tc.data_ptr())
+    return acts
+
+
+def test_float32_sigmoid_and_tanh_match_torch_over_the_whole_range():
+    need_kernels()
+    H = 4096
+    v = torch.cat([torch.linspace(-30, 30, H - 8),
+                   torch.tensor([-1e4, -100.0, -88.5, -1e-30, 0.0, 1e-30, 88.5, 1e4])])
+    a = torch.cat([v, v, v, v]).unsqueeze(0)
+    acts = _activations(a)[0]
+    sig, tanh = acts[:H], acts[2 * H:3 * H]
+    torch.testing.assert_close(sig, torch.sigmoid(v), atol=1e-7, rtol=3e-7)
+    torch.testing.assert_close(tanh, torch.tanh(v), atol=1e-7, rtol=3e-7)
+    small = v.abs() < 1e-3                               # tanh x ≈ x: relative accuracy kept
+    torch.testing.assert_close(tanh[small], torch.tanh(v[small]), atol=0, rtol=1e-6)
+    nan = _activations(torch.full((1, 8), float("nan")))
+    assert nan.isnan().all()
+
+
+CONFIGS = {
+    "plain": {},
+    "layer_norm": {"layer_norm": True},
+    "ln_options": {"layer_norm": True, "recurrent_dropout": 0.3, "zoneout": (0.1, 0.2),
+                   "learn_init": True, "num_layers": 2, "bidirectional": True},
+    "options": {"recurrent_dropout": 0.3, "zoneout": 0.2, "input_dropout": 0.1,
+                "weight_dropout": 0.2, "num_layers": 2, "bidirectional": True},
+}
+
+
+def _train_step(m, x, reset):
+    torch.manual_seed(1)                      # the same masks on both paths
+    res = m(x, reset=reset)
+    out = res[0].data if isinstance(res[0], torch.nn.utils.rnn.PackedSequence) else res[0]
+    h, c = res[1]
+    (out.sin().sum() + h.pow(2).sum() + c.cos().sum()).backward()
+    got = [out.detach(), h.detach(), c.detach()] + [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    return got
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("packed", [False, True])
+def test_fused_and_python_paths_agree(config, dtype, tol, packed):
+    """A training step (outputs, final states, every gradient) through both paths."""
+    need_kernels()
+    m = rnnkit.LSTM(5, 16, **CONFIGS[config]).to(dtype)
+    x = torch.randn(7, 4, 5, dtype=dtype)
+    reset = None
+    if packed:
+        x = torch.nn.utils.rnn.pack_padded_sequence(x, [7, 3, 6, 1], enforce_sorted=False)
+    else:
+        reset = torch.zeros(4, 7, dtype=torch.bool)
+        reset[1, 3] = reset[2, 5] = True
+    fast = _train_step(m, x, reset)
+    with kernels.disabled():
+        slow = _train_step(m, x, reset)
+    for a, b in zip(fast, slow):
+        scale = b.abs().max().clamp_min(1)
+        assert ((a - b).abs().max() / scale).item() < tol
+
+
+def test_non_contiguous_initial_state_is_read_correctly():
+    need_kernels()
+    m = rnnkit.LSTM(3, 4)
+    x = torch.randn(5, 2, 3)
+    h0 = torch.randn(4, 2, 1).transpose(0, 2)[:, :, :]          # (1, 2, 4), column stride ≠ 1
+    c0 = torch.randn(1, 1, 4).expand(1, 2, 4)                    # rows broadcast: row stride 0
+    out = m(x, (h0, c0))[0]
+    with kernels.disabled():
+        want = m(x, (h0, c0))[0]
+    torch.testing.assert_close(out, want)
+
+
+def test_one_direction_gradcheck_through_the_kernels():
+    need_kernels()
+    cell, H = LN_CELLS["LSTM"], 3
+    sched = Schedule([3, 3, 2, 1], reverse=True)
+    d = torch.float64
+    gi = torch.randn(sched.N, 4 * H, dtype=d, requires_grad=True)
+    w_hh = (torch.randn(4 * H, H, dtype=d) * 0.5).requires_grad_()
+    h0 = [torch.randn(3, H, dtype=d, requires_grad=True) for _ in range(2)]
+    params = [torch.randn(4 * H, dtype=d, requires_grad=True), torch.randn(4 * H, dtype=d, requires_grad=True),
+              torch.randn(H, dtype=d, requires_grad=True), torch.randn(H, dtype=d, requires_grad=True)]
+    assert type(fused(cell, gi)).__name__ == "FusedLayerNormLSTMMath"
+
+    def f(gi, w_hh, h, c, *ps):
+        out, fin = rnnkit.bptt.function.run(cell, sched, gi, None, w_hh, None, None, (h, c), params=ps)
+        return (out, *fin)
+
+    assert torch.autograd.gradcheck(f, (gi, w_hh, *h0, *params))
+
+
+def _python(code, **env):
+    e = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=e, timeout=300)
+
+
+CHECK = """
+    import warnings, torch, rnnkit
+    from rnnkit import kernels
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        torch.manual_seed(0)
+        m = rnnkit.LSTM(3, 4, layer_norm=True)
+        out = m(torch.randn(5, 2, 3))[0]
+        out.sum().backward()
+    print(kernels.available(), "|", kernels.status(), "|", [str(x.message) for x in w])
+"""
+
+
+def test_switched_off_by_environment(tmp_path):
+    r = _python(CHECK, RNNKIT_KERNELS="0", RNNKIT_KERNEL_CACHE=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("False | off (RNNKIT_KERNELS=0) | []")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_build_warns_once_and_falls_back(tmp_path):
+    bad = tmp_path / "bad-cxx"
+    bad.write_text("#!/bin/sh\necho 'no such compiler' >&2\nexit 3\n")
+    bad.chmod(0o755)
+    r = _python(CHECK, CXX=str(bad), RNNKIT_KERNEL_CACHE=str(tmp_path / "cache"))
+    assert r.returncode == 0, r.stderr
+    avail, status, warned = r.stdout.split(" | ")
+    assert avail == "False" and "failed (3)" in status and "no such compiler" in status
+    assert warned.count("using the Python cells") == 1
+
+
+@pytest.mark.skipif(not HAVE_CXX, reason="no C++ compiler on this machine")
+def test_build_is_cached_by_content(tmp_path):
+    cache = tmp_path / "cache"
+    r1 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))
+    assert r1.returncode == 0 and r1.stdout.startswith("True | built: "), r1.stdout + r1.stderr
+    libs = list(cache.iterdir())
+    assert len(libs) == 1 and libs[0].suffix == ".so"         # no temporary file left beside it
+    stamp = libs[0].stat().st_mtime_ns
+    r2 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))
+    assert r2.returncode == 0 and list(cache.iterdir()) == libs
+    assert libs[0].stat().st_mtime_ns == stamp                # loaded, not rebuilt
