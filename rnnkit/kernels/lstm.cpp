@@ -16,6 +16,8 @@
 
 namespace {
 
+#define RK __restrict__    // distinct buffers (and distinct rows of one) never overlap
+
 // ---- activations ---------------------------------------------------------------------------
 // float: exp by range reduction and a degree-6 polynomial (Cephes expf, ~1 ulp), branch-free so
 // the compiler vectorises the loops that call it. double: the C library's (gradcheck, tests).
@@ -103,10 +105,10 @@ template <typename T> inline void ln_stats(const T* z, int64_t D, T eps, T* mu, 
 
 // δz = (δx̂ - mean(δx̂) - x̂ mean(δx̂ x̂)) / σ with δx̂ = δy γ, x̂ = (z - μ) / σ; tmp: 2·D scratch
 template <typename T>
-inline void ln_back(const T* dy, const T* z, T mu, T rstd, const T* gamma, int64_t D, T* dz,
-                    T* tmp) {
-  T* dxh = tmp;
-  T* xh = tmp + D;
+inline void ln_back(const T* RK dy, const T* RK z, T mu, T rstd, const T* RK gamma, int64_t D,
+                    T* RK dz, T* RK tmp) {
+  T* RK dxh = tmp;
+  T* RK xh = tmp + D;
   for (int64_t j = 0; j < D; ++j) {
     dxh[j] = dy[j] * gamma[j];
     xh[j] = (z[j] - mu) * rstd;
@@ -123,24 +125,60 @@ template <typename T> std::vector<T>& scratch(int64_t n) {
 }
 
 // ---- LSTM --------------------------------------------------------------------------------
+// Row bodies take their buffers as restrict arguments (distinct rows never overlap), which is
+// what lets the compiler vectorise loops that read and write several buffers at once.
+
+// a (4H) holds a_t on entry and [i f g o] on exit
+template <typename T> inline void gates_row(int64_t H, T* RK a) {
+  for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid_(a[j]);             // i_t, f_t
+  for (int64_t j = 2 * H; j < 3 * H; ++j) a[j] = tanh_(a[j]);            // g_t
+  for (int64_t j = 3 * H; j < 4 * H; ++j) a[j] = sigmoid_(a[j]);         // o_t
+}
+
+// c_t = f_t c_{t-1} + i_t g_t
+template <typename T>
+inline void cell_row(int64_t H, const T* RK i, const T* RK f, const T* RK g, const T* RK cp,
+                     T* RK c) {
+  for (int64_t j = 0; j < H; ++j) c[j] = f[j] * cp[j] + i[j] * g[j];
+}
+
+// tanh(y) and h_t = o_t tanh(y) (y = c_t, or LN(c_t) already written into t)
+template <typename T>
+inline void out_row(int64_t H, const T* RK o, T* RK t, T* RK h) {
+  for (int64_t j = 0; j < H; ++j) t[j] = tanh_(t[j]);
+  for (int64_t j = 0; j < H; ++j) h[j] = o[j] * t[j];
+}
+
+// The gate derivatives from the complete δc_t (dc) and δh_t; t = tanh(c_t) (or tanh(LN(c_t))).
+template <typename T>
+inline void gate_grads_row(int64_t H, const T* RK i, const T* RK f, const T* RK g, const T* RK o,
+                           const T* RK dh, const T* RK dc, const T* RK t, const T* RK cp,
+                           T* RK di, T* RK df, T* RK dg, T* RK d_o, T* RK dcp) {
+  for (int64_t j = 0; j < H; ++j) {
+    di[j] = dc[j] * g[j] * i[j] * (T(1) - i[j]);                          // δa^i = δc g σ'(a^i)
+    df[j] = dc[j] * cp[j] * f[j] * (T(1) - f[j]);                         // δa^f = δc c_{t-1} σ'
+    dg[j] = dc[j] * i[j] * (T(1) - g[j] * g[j]);                          // δa^g = δc i tanh'
+    d_o[j] = dh[j] * t[j] * o[j] * (T(1) - o[j]);                         // δa^o = δh t σ'(a^o)
+    dcp[j] += dc[j] * f[j];                                               // δc_{t-1} += δc_t f_t
+  }
+}
+
+// δc_t += δh_t o_t (1 - tanh² c_t)
+template <typename T>
+inline void dc_row(int64_t H, const T* RK dh, const T* RK o, const T* RK t, T* RK dc) {
+  for (int64_t j = 0; j < H; ++j) dc[j] += dh[j] * o[j] * (T(1) - t[j] * t[j]);
+}
+
 // acts (b, 4H) holds a_t on entry and [i f g o] on exit; writes c_t, h_t, tanh(c_t).
 template <typename T>
 void lstm_fwd(int64_t b, int64_t H, T* acts, const T* cp, int64_t ld_cp, T* c, T* h, T* tc) {
   for (int64_t r = 0; r < b; ++r) {
     T* a = acts + r * 4 * H;
-    const T* cpr = cp + r * ld_cp;
-    T *cr = c + r * H, *hr = h + r * H, *tr = tc + r * H;
-    for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid_(a[j]);           // i_t, f_t
-    for (int64_t j = 2 * H; j < 3 * H; ++j) a[j] = tanh_(a[j]);          // g_t
-    for (int64_t j = 3 * H; j < 4 * H; ++j) a[j] = sigmoid_(a[j]);       // o_t
-    const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      T cj = f[j] * cpr[j] + i[j] * g[j];                                 // c_t
-      T tj = tanh_(cj);
-      cr[j] = cj;
-      tr[j] = tj;
-      hr[j] = o[j] * tj;                                                  // h_t = o_t tanh(c_t)
-    }
+    T *cr = c + r * H, *tr = tc + r * H;
+    gates_row(H, a);
+    cell_row(H, a, a + H, a + 2 * H, cp + r * ld_cp, cr);
+    std::memcpy(tr, cr, H * sizeof(T));
+    out_row(H, a + 3 * H, tr, h + r * H);
   }
 }
 
@@ -151,51 +189,53 @@ void lstm_bwd(int64_t b, int64_t H, const T* dh, T* dc, const T* acts, const T* 
               int64_t ld_cp, T* da, T* dcp) {
   for (int64_t r = 0; r < b; ++r) {
     const T* a = acts + r * 4 * H;
-    const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
-    const T *dhr = dh + r * H, *tr = tc + r * H, *cpr = cp + r * ld_cp;
-    T *dcr = dc + r * H, *d = da + r * 4 * H, *dcpr = dcp + r * H;
-    for (int64_t j = 0; j < H; ++j) {
-      T dcj = dcr[j] + dhr[j] * o[j] * (T(1) - tr[j] * tr[j]);           // δc_t += δh_t o_t tanh'
-      dcr[j] = dcj;
-      d[j] = dcj * g[j] * i[j] * (T(1) - i[j]);                           // δa^i
-      d[H + j] = dcj * cpr[j] * f[j] * (T(1) - f[j]);                     // δa^f
-      d[2 * H + j] = dcj * i[j] * (T(1) - g[j] * g[j]);                   // δa^g
-      d[3 * H + j] = dhr[j] * tr[j] * o[j] * (T(1) - o[j]);               // δa^o
-      dcpr[j] += dcj * f[j];                                              // δc_{t-1} += δc_t f_t
-    }
+    const T *dhr = dh + r * H, *tr = tc + r * H;
+    T *dcr = dc + r * H, *d = da + r * 4 * H;
+    dc_row(H, dhr, a + 3 * H, tr, dcr);
+    gate_grads_row(H, a, a + H, a + 2 * H, a + 3 * H, dhr, dcr, tr, cp + r * ld_cp, d, d + H,
+                   d + 2 * H, d + 3 * H, dcp + r * H);
   }
 }
 
 // ---- layer-normalised LSTM ------------------------------------------------------------------
 // a_t = gi + LN(z; γ_hh, β_hh), z = W_hh h_{t-1} (b, 4H); c_t as the LSTM; h_t = o tanh(LN(c_t)).
+
+// y = LN(x) with the row's μ, 1/σ: y = (x - μ) / σ γ + β (+ add, where given)
+template <typename T>
+inline void ln_apply_row(int64_t D, const T* RK x, T m, T s, const T* RK gamma,
+                         const T* RK beta, const T* RK add, T* RK y) {
+  if (add)
+    for (int64_t j = 0; j < D; ++j) y[j] = add[j] + (x[j] - m) * s * gamma[j] + beta[j];
+  else
+    for (int64_t j = 0; j < D; ++j) y[j] = (x[j] - m) * s * gamma[j] + beta[j];
+}
+
 template <typename T>
 void lnlstm_fwd(int64_t b, int64_t H, const T* gi, const T* z, const T* g_hh, const T* b_hh,
                 const T* g_c, const T* b_c, const T* cp, int64_t ld_cp, T* acts, T* mh, T* rh,
                 T* mc, T* rc, T* ty, T* c, T* h, T eps) {
   const int64_t G = 4 * H;
   for (int64_t r = 0; r < b; ++r) {
-    const T *zr = z + r * G, *gr = gi + r * G, *cpr = cp + r * ld_cp;
-    T* a = acts + r * G;
-    T m, s;
-    ln_stats(zr, G, eps, &m, &s);
-    mh[r] = m;
-    rh[r] = s;
-    for (int64_t j = 0; j < G; ++j) a[j] = gr[j] + (zr[j] - m) * s * g_hh[j] + b_hh[j];
-    for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid_(a[j]);           // i_t, f_t
-    for (int64_t j = 2 * H; j < 3 * H; ++j) a[j] = tanh_(a[j]);          // g_t
-    for (int64_t j = 3 * H; j < G; ++j) a[j] = sigmoid_(a[j]);           // o_t
-    const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
-    T *cr = c + r * H, *hr = h + r * H, *yr = ty + r * H;
-    for (int64_t j = 0; j < H; ++j) cr[j] = f[j] * cpr[j] + i[j] * g[j];  // c_t
-    ln_stats(cr, H, eps, &m, &s);
-    mc[r] = m;
-    rc[r] = s;
-    for (int64_t j = 0; j < H; ++j) {
-      T tj = tanh_((cr[j] - m) * s * g_c[j] + b_c[j]);                    // tanh(y_t), y_t = LN(c_t)
-      yr[j] = tj;
-      hr[j] = o[j] * tj;
-    }
+    const T* zr = z + r * G;
+    T *a = acts + r * G, *cr = c + r * H, *yr = ty + r * H;
+    ln_stats(zr, G, eps, mh + r, rh + r);
+    ln_apply_row(G, zr, mh[r], rh[r], g_hh, b_hh, gi + r * G, a);       // a_t = gi + LN(z)
+    gates_row(H, a);
+    cell_row(H, a, a + H, a + 2 * H, cp + r * ld_cp, cr);                // c_t
+    ln_stats(cr, H, eps, mc + r, rc + r);
+    ln_apply_row(H, cr, mc[r], rc[r], g_c, b_c, static_cast<const T*>(nullptr), yr);  // y_t
+    out_row(H, a + 3 * H, yr, h + r * H);                                // h_t = o_t tanh(y_t)
   }
+}
+
+// δy = δh o tanh'(y)
+template <typename T>
+inline void dy_row(int64_t H, const T* RK dh, const T* RK o, const T* RK t, T* RK dy) {
+  for (int64_t j = 0; j < H; ++j) dy[j] = dh[j] * o[j] * (T(1) - t[j] * t[j]);
+}
+
+template <typename T> inline void add_row(int64_t D, const T* RK x, T* RK y) {
+  for (int64_t j = 0; j < D; ++j) y[j] += x[j];
 }
 
 // Writes δy_t (kept for δγ_c, δβ_c), δa_t into da and δz_t = LN'(δa_t) into dz; adds into δc_t
@@ -209,22 +249,23 @@ void lnlstm_bwd(int64_t b, int64_t H, const T* dh, T* dc, const T* acts, const T
   std::vector<T>& tmp = scratch<T>(2 * G + H);
   T* dln = tmp.data() + 2 * G;
   for (int64_t r = 0; r < b; ++r) {
-    const T* a = acts + r * G;
-    const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
-    const T *dhr = dh + r * H, *yr = ty + r * H, *cpr = cp + r * ld_cp;
-    T *dcr = dc + r * H, *dyr = dy + r * H, *d = da + r * G, *dcpr = dcp + r * H;
-    for (int64_t j = 0; j < H; ++j) dyr[j] = dhr[j] * o[j] * (T(1) - yr[j] * yr[j]);
+    const T *a = acts + r * G, *dhr = dh + r * H, *yr = ty + r * H;
+    T *dcr = dc + r * H, *dyr = dy + r * H, *d = da + r * G;
+    dy_row(H, dhr, a + 3 * H, yr, dyr);                                  // δy_t
     ln_back(dyr, c + r * H, mc[r], rc[r], g_c, H, dln, tmp.data());     // δc_t += LN'(δy_t)
-    for (int64_t j = 0; j < H; ++j) {
-      T dcj = dcr[j] + dln[j];
-      dcr[j] = dcj;
-      d[j] = dcj * g[j] * i[j] * (T(1) - i[j]);                           // δa^i
-      d[H + j] = dcj * cpr[j] * f[j] * (T(1) - f[j]);                     // δa^f
-      d[2 * H + j] = dcj * i[j] * (T(1) - g[j] * g[j]);                   // δa^g
-      d[3 * H + j] = dhr[j] * yr[j] * o[j] * (T(1) - o[j]);               // δa^o
-      dcpr[j] += dcj * f[j];                                              // δc_{t-1} += δc_t f_t
-    }
+    add_row(H, static_cast<const T*>(dln), dcr);
+    gate_grads_row(H, a, a + H, a + 2 * H, a + 3 * H, dhr, static_cast<const T*>(dcr), yr,
+                   cp + r * ld_cp, d, d + H, d + 2 * H, d + 3 * H, dcp + r * H);
     ln_back(d, z + r * G, mh[r], rh[r], g_hh, G, dz + r * G, tmp.data()); // δz_t = LN'(δa_t)
+  }
+}
+
+template <typename T>
+inline void ln_param_row(int64_t D, const T* RK dy, const T* RK z, T m, T s, T* RK dgamma,
+                         T* RK dbeta) {
+  for (int64_t j = 0; j < D; ++j) {
+    dgamma[j] += dy[j] * (z[j] - m) * s;
+    dbeta[j] += dy[j];
   }
 }
 
@@ -233,14 +274,7 @@ template <typename T>
 void ln_param_grads(int64_t n, int64_t D, const T* dy, const T* z, const T* mu, const T* rstd,
                     T* dgamma, T* dbeta) {
   for (int64_t j = 0; j < D; ++j) dgamma[j] = dbeta[j] = T(0);
-  for (int64_t r = 0; r < n; ++r) {
-    const T *d = dy + r * D, *zr = z + r * D;
-    T m = mu[r], s = rstd[r];
-    for (int64_t j = 0; j < D; ++j) {
-      dgamma[j] += d[j] * (zr[j] - m) * s;
-      dbeta[j] += d[j];
-    }
-  }
+  for (int64_t r = 0; r < n; ++r) ln_param_row(D, dy + r * D, z + r * D, mu[r], rstd[r], dgamma, dbeta);
 }
 
 }  // namespace
