@@ -6,6 +6,11 @@ compiled with TorchScript (warmed up 5 times first, as its profiling executor ne
 step = forward over the sequence + backward to the input and every parameter. The implementations
 run interleaved in one process; the table gives medians and each one's time / rnnkit's.
 
+The last row is no implementation: it is the matrix products alone that any of them must run
+(the input projection, T recurrent products forward and T backward, and the three weight and
+input gradients), timed the same way. No implementation can be faster than it, so it bounds the
+speed-up any of them can have over another.
+
     python benchmarks/options_speed.py                  # B=32, T=100, H=256, the issue's point
     python benchmarks/options_speed.py --B 16 --T 200 --H 128 --reps 5
 """
@@ -52,6 +57,26 @@ def step(m, x):
     out.sum().backward()
 
 
+class GemmFloor:
+    """The matmuls of one training step of the layer, nothing else (same shapes, same order)."""
+
+    def __init__(self, I, H):
+        self.w_ih, self.w_hh = torch.randn(4 * H, I), torch.randn(4 * H, H)
+
+    def __call__(self, x):
+        T, B, I = x.shape
+        H = self.w_hh.shape[1]
+        X = x.detach().reshape(T * B, I)
+        w_hh_t = self.w_hh.t().contiguous()
+        gi = F.linear(X, self.w_ih)                                    # input projection
+        h, dh = x.new_zeros(B, H), x.new_zeros(B, H)
+        for z in gi.view(T, B, -1).unbind(0):                           # forward recurrence
+            torch.mm(h, w_hh_t, out=z)
+        for dz in gi.view(T, B, -1).unbind(0):                          # backward recurrence
+            dh.addmm_(dz, self.w_hh)
+        return gi.t() @ X[:, :H], gi @ self.w_ih, gi.t() @ X            # δW_hh, δx, δW_ih
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--B", type=int, default=32)
@@ -73,18 +98,22 @@ def main(argv=None):
         except Exception as e:                            # noqa: BLE001 - report, don't die
             print(f"TorchScript unavailable: {type(e).__name__}: {e}")
     x = torch.randn(a.T, a.B, a.H, requires_grad=True)
-    for m in impls.values():
+    floor = "(the matmuls alone: a lower bound for all)"
+    runs = {k: (lambda m=m: step(m, x)) for k, m in impls.items()}
+    runs[floor] = lambda f=GemmFloor(a.H, a.H): f(x)
+    for run in runs.values():
         for _ in range(5):
-            step(m, x)
-    times = {k: [] for k in impls}
+            run()
+    times = {k: [] for k in runs}
     for _ in range(a.reps):
-        for k, m in impls.items():
+        for k, run in runs.items():
             t0 = time.perf_counter()
-            step(m, x)
+            run()
             times[k].append(time.perf_counter() - t0)
     base = statistics.median(times[next(iter(impls))])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={a.B} T={a.T} "
-          f"I=H={a.H}, recurrent dropout {a.p}, medians of {a.reps} interleaved training steps\n")
+          f"I=H={a.H}, recurrent dropout {a.p}, medians of {a.reps} interleaved training steps; "
+          f"rnnkit kernels: {rnnkit.kernels.status()}\n")
     print("| implementation | ms / step | × rnnkit |\n|---|---|---|")
     for k, ts in times.items():
         med = statistics.median(ts)

@@ -1,7 +1,8 @@
 """rnnkit: recurrent neural networks for PyTorch with hand-derived backpropagation through time."""
+from rnnkit import kernels
 from rnnkit.bptt.telemetry import GradientRecorder, record_gradients
 from rnnkit.layers import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell
 
 __version__ = "0.1.0"
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "GradientRecorder",
-           "record_gradients"]
+           "record_gradients", "kernels"]
