@@ -23,12 +23,15 @@ Options that act inside the loop (recurrent dropout, zoneout, state resets, per-
 When ``w_ih`` is None, ``x`` is already the input half of the pre-activations (the layer formed
 it with autograd, e.g. through a layer norm) and its gradient is δA itself.
 """
+import weakref
+
 import torch
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from rnnkit.bptt import telemetry
 from rnnkit.bptt.options import NO_OPTIONS
+from rnnkit.bptt.workspace import WORKSPACE, Taker
 from rnnkit.cells.fused import fused
 
 
@@ -46,11 +49,14 @@ class BPTT(torch.autograd.Function):
         gi = _input_half(cell, x, w_ih, b_ih, b_hh)                          # (N, G·H)
         b_step = None if cell.FOLD_HH_BIAS else b_hh
         w_hh_t = w_hh.t().contiguous()    # (H, G·H): a contiguous operand makes the step's GEMM faster
-        S = [x.new_empty(N, h) for h in sizes]                               # states per token
-        R = [x.new_empty(N, h) for h in sizes] if opts.zoned else S          # the cell's own s̃_t
+        # buffers only this node sees come from the workspace and go back when autograd frees
+        # the node (:mod:`rnnkit.bptt.workspace`); with return_all the cache and states leave it
+        own = Taker(WORKSPACE, x) if not opts.return_all else x
+        S = [x.new_empty(N, sizes[0])] + [own.new_empty(N, h) for h in sizes[1:]]  # states per token
+        R = [own.new_empty(N, h) for h in sizes] if opts.zoned else S      # the cell's own s̃_t
         if cell.TAKES_GI and w_ih is None:
             gi = gi.clone()                # the caller's tensor: the cell must not write over it
-        cache = cell.alloc_cache(N, sizes, x, gi)
+        cache = cell.alloc_cache(N, sizes, own, gi)
         sp = _Split(sched)
         gi_t, S_t, cache_t = sp(gi), sp.all(S), sp.all(cache)
         R_t = sp.all(R) if R is not S else S_t
@@ -79,6 +85,7 @@ class BPTT(torch.autograd.Function):
         ctx.biases, ctx.n_inits, ctx.gi_given = (b_ih is not None, b_hh is not None), len(inits), w_ih is None
         ctx.save_for_backward(x, w_ih, w_hh, S[0], *h0, *inits, *params)
         if not opts.return_all:
+            weakref.finalize(ctx, WORKSPACE.give, *own.taken)
             return (S[0], *finals)
         gates = cache[0] if cache else S[0].detach()
         ctx.mark_non_differentiable(gates)
@@ -97,12 +104,12 @@ class BPTT(torch.autograd.Function):
         N, GH = out.shape[0], w_hh.shape[0]
         # dS[k]: dL/d(state k) per token. It starts with the gradients of the outputs and of the
         # final states; each reverse step adds its contribution to the state it came from.
-        dS = [d_out.contiguous().clone()] + (
-            [d.contiguous().clone() for d in d_all] if opts.return_all else
-            [torch.zeros_like(s) for s in S[1:]])
+        tmp = Taker(WORKSPACE, x)        # the backward's own buffers: back to the workspace at the end
+        dS = [tmp.copy(d_out)] + ([tmp.copy(d) for d in d_all] if opts.return_all else
+                                  [tmp.zeros(*s.shape) for s in S[1:]])
         for ds, df in zip(dS, d_finals):
             sched.add_final_grad(ds, df)
-        dR = [torch.empty_like(s) for s in S] if opts.zoned else dS
+        dR = [tmp.new_empty(*s.shape) for s in S] if opts.zoned else dS
         dh0 = [torch.zeros_like(h) for h in h0]
         dinit = [torch.zeros_like(i) for i in inits]
         prev = [sched.prev_matrix(s, h) for s, h in zip(S, h0)]             # (N, H) each
@@ -111,8 +118,8 @@ class BPTT(torch.autograd.Function):
         rmask = opts.rec_mask
         hrec = prev[0] if rmask is None else prev[0] * rmask[sched.batch_rows(x.device)]
         pre = cell.prepare_backward(ctx.cache, R, prev, params)
-        dG = x.new_empty(N, GH)                                  # dL/d(input half of a_t)
-        dGh = x.new_empty(N, GH) if cell.SEPARATE_DGH else dG    # dL/d(recurrent half of a_t)
+        dG = (x if ctx.gi_given else tmp).new_empty(N, GH)      # dL/d(input half of a_t); δx if given
+        dGh = tmp.new_empty(N, GH) if cell.SEPARATE_DGH else dG  # dL/d(recurrent half of a_t)
         sp = _Split(sched)
         dS_t, pre_t, dG_t = sp.all(dS), sp.all(pre), sp(dG)
         dR_t = sp.all(dR) if dR is not dS else dS_t
@@ -163,6 +170,7 @@ class BPTT(torch.autograd.Function):
             db_hh = db_ih.clone() if cell.FOLD_HH_BIAS and db_ih is not None else \
                 (dG if cell.FOLD_HH_BIAS else dGh).t().mv(ones)
         dparams = cell.param_grads(ctx.cache, pre, dG, dGh, dR, params) if params else ()
+        WORKSPACE.give(*tmp.taken)
         return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
 
 
