@@ -28,7 +28,8 @@ def test_kernels_build_where_a_compiler_is():
     assert kernels.status().startswith("built: ")
 
 
-@pytest.mark.parametrize("cell", [CELLS["LSTM"], LN_CELLS["LSTM"]], ids=["lstm", "lstm_ln"])
+@pytest.mark.parametrize("cell", [CELLS["LSTM"], LN_CELLS["LSTM"], CELLS["GRU"]],
+                         ids=["lstm", "lstm_ln", "gru"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_variant_is_picked_for_cpu_floats_only(cell, dtype):
     need_kernels()
@@ -37,7 +38,7 @@ def test_fused_variant_is_picked_for_cpu_floats_only(cell, dtype):
     assert fused(cell, x.to(torch.bfloat16)) is cell
     with kernels.disabled():
         assert fused(cell, x) is cell
-    assert fused(CELLS["GRU"], x) is CELLS["GRU"]          # no kernel for it: the Python cell
+    assert fused(CELLS["RNN_TANH"], x) is CELLS["RNN_TANH"]   # no kernel for it: the Python cell
 
 
 def _activations(a):
@@ -80,20 +81,26 @@ def _train_step(m, x, reset):
     torch.manual_seed(1)                      # the same masks on both paths
     res = m(x, reset=reset)
     out = res[0].data if isinstance(res[0], torch.nn.utils.rnn.PackedSequence) else res[0]
-    h, c = res[1]
+    h, c = res[1] if isinstance(res[1], tuple) else (res[1], res[1])
     (out.sin().sum() + h.pow(2).sum() + c.cos().sum()).backward()
     got = [out.detach(), h.detach(), c.detach()] + [p.grad.clone() for p in m.parameters()]
     m.zero_grad()
     return got
 
 
-@pytest.mark.parametrize("config", list(CONFIGS))
+GRU_CONFIGS = {"gru_plain": {}, "gru_options": {k: v for k, v in CONFIGS["options"].items()}}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS) + list(GRU_CONFIGS))
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
 @pytest.mark.parametrize("packed", [False, True])
 def test_fused_and_python_paths_agree(config, dtype, tol, packed):
     """A training step (outputs, final states, every gradient) through both paths."""
     need_kernels()
-    m = rnnkit.LSTM(5, 16, **CONFIGS[config]).to(dtype)
+    if config in GRU_CONFIGS:
+        m = rnnkit.GRU(5, 16, **GRU_CONFIGS[config]).to(dtype)
+    else:
+        m = rnnkit.LSTM(5, 16, **CONFIGS[config]).to(dtype)
     x = torch.randn(7, 4, 5, dtype=dtype)
     reset = None
     if packed:

@@ -10,6 +10,7 @@ reads the forward's buffers directly, so ``prepare_backward`` forms nothing for 
 import torch
 
 from rnnkit import kernels
+from rnnkit.cells.gru import GRUMath
 from rnnkit.cells.layer_norm import EPS
 from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_ln import LayerNormLSTMMath
@@ -89,7 +90,35 @@ class FusedLayerNormLSTMMath(LayerNormLSTMMath):
         return tuple(out)
 
 
-_FUSED = {LSTMMath: FusedLSTMMath, LayerNormLSTMMath: FusedLayerNormLSTMMath}
+class FusedGRUMath(GRUMath):
+    def __init__(self, k):
+        self.k = k
+
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        (h_prev,), (acts, gh) = prev, cache
+        if b_hh is None:
+            torch.mm(hrec, w_hh_t, out=gh)                              # W_hh h_{t-1}
+        else:
+            torch.addmm(b_hh, hrec, w_hh_t, out=gh)                     # ... + b_hh
+        h_prev = _unit(h_prev)
+        b, H = out[0].shape
+        self.k.gru_fwd(b, H, acts.data_ptr(), gh.data_ptr(), h_prev.data_ptr(), h_prev.stride(0),
+                       out[0].data_ptr())
+
+    def prepare_backward(self, cache, states, prev, params):
+        acts, gh = cache
+        return (acts, gh, prev[0].contiguous())
+
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        (dh,), (acts, gh, h_prev) = dstate, pre
+        b, H = dh.shape
+        self.k.gru_bwd(b, H, dh.data_ptr(), acts.data_ptr(), gh.data_ptr(), h_prev.data_ptr(), H,
+                       dgi.data_ptr(), dgh.data_ptr(), dprev[0].data_ptr())
+        dhrec.addmm_(dgh, w_hh)                                         # δh_{t-1} += δ(gh) W_hh
+
+
+_FUSED = {LSTMMath: FusedLSTMMath, LayerNormLSTMMath: FusedLayerNormLSTMMath,
+          GRUMath: FusedGRUMath}
 _made = {}
 
 

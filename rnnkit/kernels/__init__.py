@@ -2,8 +2,8 @@
 
 A recurrent step between two matmuls is a dozen element-wise tensor ops in Python (each a pass
 over the step's rows and a dispatch); the kernels here do them in one pass per row. They hold no
-new maths: each is the Python cell's step written out element by element (``lstm.cpp`` beside
-this file), and the tests check the two against each other and against the autograd oracle.
+new maths: each is the Python cell's step written out element by element (``lstm.cpp`` and
+``gru.cpp`` beside this file), and the tests check the two against each other and against the autograd oracle.
 
 The shared library is built with the system C++ compiler (``$CXX``, else ``c++``/``g++``) into
 ``$RNNKIT_KERNEL_CACHE`` (default ``~/.cache/rnnkit/kernels``), named by a hash of the sources,
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-SOURCES = ("lstm.cpp",)
+SOURCES = ("lstm.cpp", "gru.cpp")          # compiled into one library
+HEADERS = ("common.h",)
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17",
          "-shared", "-fPIC")
 
@@ -42,6 +43,8 @@ SIGNATURES = {
     "lnlstm_fwd": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _D),
     "lnlstm_bwd": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P),
     "ln_param_grads": (_I, _I, _P, _P, _P, _P, _P, _P),
+    "gru_fwd": (_I, _I, _P, _P, _P, _I, _P),
+    "gru_bwd": (_I, _I, _P, _P, _P, _P, _I, _P, _P, _P),
 }
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 
@@ -92,7 +95,7 @@ def _build():
         raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     h = hashlib.sha256()
-    for s in SOURCES:
+    for s in SOURCES + HEADERS:
         h.update((here / s).read_bytes())
     h.update("\0".join([version, *FLAGS, _cpu_tag()]).encode())
     out = _cache_dir() / f"rnnkit-kernels-{h.hexdigest()[:16]}.so"

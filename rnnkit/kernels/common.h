@@ -1,0 +1,121 @@
+// Shared by the fused kernels (lstm.cpp, gru.cpp): activations, row reductions, layer norm.
+//
+// float: exp by range reduction and a degree-6 polynomial (Cephes expf, ~1 ulp), branch-free so
+// the compiler vectorises the loops that call it; double: the C library's (gradcheck, tests).
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+#define RK __restrict__    // distinct buffers (and distinct rows of one) never overlap
+
+// ---- activations ---------------------------------------------------------------------------
+// float: exp by range reduction and a degree-6 polynomial (Cephes expf, ~1 ulp), branch-free so
+// the compiler vectorises the loops that call it. double: the C library's (gradcheck, tests).
+
+inline float exp_(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);      // x = n ln2 + r, |r| <= ln2 / 2
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;       // 2^n
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+inline double exp_(double x) { return std::exp(x); }
+
+template <typename T> inline T sigmoid_(T x) { return T(1) / (T(1) + exp_(-x)); }
+
+inline float tanh_(float x) {
+  float a = x < 0.0f ? -x : x;
+  float z = x * x;                                            // |x| < 0.625: odd polynomial
+  float s = -5.70498872745e-3f;
+  s = s * z + 2.06390887954e-2f;
+  s = s * z - 5.37397155531e-2f;
+  s = s * z + 1.33314422036e-1f;
+  s = s * z - 3.33332819422e-1f;
+  s = s * z * x + x;
+  float l = 1.0f - 2.0f / (exp_(2.0f * a) + 1.0f);            // otherwise 1 - 2 / (e^{2|x|} + 1)
+  l = x < 0.0f ? -l : l;
+  return a < 0.625f ? s : l;
+}
+inline double tanh_(double x) { return std::tanh(x); }
+
+// ---- layer norm of one row -----------------------------------------------------------------
+// Sums with 16 independent lanes: vectorised without reassociating a single chain.
+constexpr int L = 16;
+
+template <typename T> inline T row_sum(const T* x, int64_t D) {
+  T acc[L] = {};
+  int64_t j = 0;
+  for (; j + L <= D; j += L)
+    for (int k = 0; k < L; ++k) acc[k] += x[j + k];
+  T s = 0;
+  for (; j < D; ++j) s += x[j];
+  for (int k = 0; k < L; ++k) s += acc[k];
+  return s;
+}
+
+template <typename T> inline T row_dot(const T* x, const T* y, int64_t D) {
+  T acc[L] = {};
+  int64_t j = 0;
+  for (; j + L <= D; j += L)
+    for (int k = 0; k < L; ++k) acc[k] += x[j + k] * y[j + k];
+  T s = 0;
+  for (; j < D; ++j) s += x[j] * y[j];
+  for (int k = 0; k < L; ++k) s += acc[k];
+  return s;
+}
+
+template <typename T> inline T row_sqdev(const T* x, T mu, int64_t D) {
+  T acc[L] = {};
+  int64_t j = 0;
+  for (; j + L <= D; j += L)
+    for (int k = 0; k < L; ++k) { T d = x[j + k] - mu; acc[k] += d * d; }
+  T s = 0;
+  for (; j < D; ++j) { T d = x[j] - mu; s += d * d; }
+  for (int k = 0; k < L; ++k) s += acc[k];
+  return s;
+}
+
+// μ and 1/σ of a row (biased variance, as torch.nn.LayerNorm)
+template <typename T> inline void ln_stats(const T* z, int64_t D, T eps, T* mu, T* rstd) {
+  T m = row_sum(z, D) / T(D);
+  T v = row_sqdev(z, m, D) / T(D);
+  *mu = m;
+  *rstd = T(1) / std::sqrt(v + eps);
+}
+
+// δz = (δx̂ - mean(δx̂) - x̂ mean(δx̂ x̂)) / σ with δx̂ = δy γ, x̂ = (z - μ) / σ; tmp: 2·D scratch
+template <typename T>
+inline void ln_back(const T* RK dy, const T* RK z, T mu, T rstd, const T* RK gamma, int64_t D,
+                    T* RK dz, T* RK tmp) {
+  T* RK dxh = tmp;
+  T* RK xh = tmp + D;
+  for (int64_t j = 0; j < D; ++j) {
+    dxh[j] = dy[j] * gamma[j];
+    xh[j] = (z[j] - mu) * rstd;
+  }
+  T m1 = row_sum(dxh, D) / T(D);
+  T m2 = row_dot(dxh, xh, D) / T(D);
+  for (int64_t j = 0; j < D; ++j) dz[j] = (dxh[j] - m1 - xh[j] * m2) * rstd;
+}
+
+template <typename T> std::vector<T>& scratch(int64_t n) {
+  thread_local std::vector<T> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
+  return buf;
+}
+
+}  // namespace
