@@ -13,8 +13,10 @@ speed-up any of them can have over another.
 
     python benchmarks/options_speed.py                  # B=32, T=100, H=256, the issue's point
     python benchmarks/options_speed.py --B 16 --T 200 --H 128 --reps 5
+    python benchmarks/options_speed.py --breakdown      # where rnnkit's step spends its time
 """
 import argparse
+import collections
 import statistics
 import time
 import warnings
@@ -77,6 +79,49 @@ class GemmFloor:
         return gi.t() @ X[:, :H], gi @ self.w_ih, gi.t() @ X            # δW_hh, δx, δW_ih
 
 
+def breakdown(m, x, reps):
+    """Time rnnkit's step by parts: the fused kernels (wrapped), the BPTT nodes, the layer."""
+    from rnnkit.bptt import function
+    spent = collections.Counter()
+
+    def timed(fn, key):
+        def wrapper(*args, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                spent[key] += time.perf_counter() - t0
+        return wrapper
+
+    k = rnnkit.kernels.get(x)
+    saved = {}
+    if k is not None:
+        for name in ("lnlstm_fwd", "lnlstm_bwd", "ln_param_grads"):
+            saved[name] = getattr(k, name)
+            setattr(k, name, timed(saved[name], f"kernel {name}"))
+    fwd, bwd = function.BPTT.forward, function.BPTT.backward
+    function.BPTT.forward = staticmethod(timed(fwd, "BPTT node forward (loop + kernels + matmuls)"))
+    function.BPTT.backward = staticmethod(timed(bwd, "BPTT node backward (loop + kernels + matmuls)"))
+    try:
+        for _ in range(3):
+            step(m, x)
+        spent.clear()
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            out = m(x)[0]
+            t1 = time.perf_counter()
+            out.sum().backward()
+            spent["layer forward"] += t1 - t0
+            spent["layer backward"] += time.perf_counter() - t1
+    finally:
+        function.BPTT.forward, function.BPTT.backward = staticmethod(fwd), staticmethod(bwd)
+        for name, fn in saved.items():
+            setattr(k, name, fn)
+    print("| part of rnnkit's training step | ms / step |\n|---|---|")
+    for key, v in spent.items():
+        print(f"| {key} | {v / reps * 1e3:.1f} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--B", type=int, default=32)
@@ -84,8 +129,12 @@ def main(argv=None):
     p.add_argument("--H", type=int, default=256)
     p.add_argument("--p", type=float, default=0.25, help="recurrent dropout")
     p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--breakdown", action="store_true", help="time rnnkit's step by parts instead")
     a = p.parse_args(argv)
     torch.manual_seed(0)
+    if a.breakdown:
+        m = rnnkit.LSTM(a.H, a.H, layer_norm=True, recurrent_dropout=a.p)
+        return breakdown(m, torch.randn(a.T, a.B, a.H, requires_grad=True), a.reps)
     impls = {
         "rnnkit.LSTM(layer_norm=True, recurrent_dropout)":
             rnnkit.LSTM(a.H, a.H, layer_norm=True, recurrent_dropout=a.p),
