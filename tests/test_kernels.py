@@ -1,4 +1,5 @@
 """The fused CPU kernels: built where a compiler is, equal to the Python cells, and never needed."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -116,16 +117,30 @@ def test_fused_and_python_paths_agree(config, dtype, tol, packed):
         assert ((a - b).abs().max() / scale).item() < tol
 
 
-def test_non_contiguous_initial_state_is_read_correctly():
+@pytest.mark.parametrize("cls,c_kind", [(rnnkit.LSTM, "strided"), (rnnkit.LSTM, "broadcast"),
+                                         (rnnkit.GRU, None)])
+def test_non_contiguous_initial_states_read_and_get_their_gradients(cls, c_kind):
     need_kernels()
-    m = rnnkit.LSTM(3, 4)
+    m = cls(3, 4)
     x = torch.randn(5, 2, 3)
-    h0 = torch.randn(4, 2, 1).transpose(0, 2)[:, :, :]          # (1, 2, 4), column stride ≠ 1
-    c0 = torch.randn(1, 1, 4).expand(1, 2, 4)                    # rows broadcast: row stride 0
-    out = m(x, (h0, c0))[0]
-    with kernels.disabled():
-        want = m(x, (h0, c0))[0]
-    torch.testing.assert_close(out, want)
+    h0 = torch.randn(4, 2, 1).permute(2, 1, 0).requires_grad_()      # dense, columns strided
+    if c_kind == "strided":
+        c0 = torch.randn(4, 2, 1).permute(2, 1, 0).requires_grad_()
+        c_in = c0
+    else:
+        c0 = torch.randn(1, 1, 4).requires_grad_()                   # rows broadcast: stride 0
+        c_in = c0.expand(1, 2, 4)
+    hx = (h0, c_in) if cls is rnnkit.LSTM else h0
+    got = []
+    for ctx in (contextlib.nullcontext(), kernels.disabled()):
+        h0.grad = c0.grad = None
+        with ctx:
+            out, fin = m(x, hx)
+            fin = fin if isinstance(fin, tuple) else (fin,)
+            (out.sin().sum() + sum(f.pow(2).sum() for f in fin)).backward()
+        got.append([out.detach(), h0.grad] + ([c0.grad] if cls is rnnkit.LSTM else []))
+    for a, b in zip(*got):
+        torch.testing.assert_close(a, b)
 
 
 def test_one_direction_gradcheck_through_the_kernels():

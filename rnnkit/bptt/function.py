@@ -110,7 +110,7 @@ class BPTT(torch.autograd.Function):
         for ds, df in zip(dS, d_finals):
             sched.add_final_grad(ds, df)
         dR = [tmp.new_empty(*s.shape) for s in S] if opts.zoned else dS
-        dh0 = [torch.zeros_like(h) for h in h0]
+        dh0 = [h.new_zeros(h.shape) for h in h0]      # contiguous, whatever h0's strides
         dinit = [torch.zeros_like(i) for i in inits]
         prev = [sched.prev_matrix(s, h) for s, h in zip(S, h0)]             # (N, H) each
         if opts.keep is not None:
