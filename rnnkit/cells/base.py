@@ -20,6 +20,7 @@ class CellMath:
 
     def alloc_cache(self, n, sizes, like, gi):
         """Per-token buffers (N, ·) the forward fills and the backward reads; sizes: the states'.
+        Make them with ``like.new_empty(n, d)`` (the BPTT node passes a workspace taker there).
         A cell with TAKES_GI may return gi (N, G·H) as its first buffer and work on it in place
         (the input half is then added to, not copied: one pass less per step)."""
         return ()
