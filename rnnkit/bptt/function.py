@@ -57,30 +57,15 @@ class BPTT(torch.autograd.Function):
         if cell.TAKES_GI and w_ih is None:
             gi = gi.clone()                # the caller's tensor: the cell must not write over it
         cache = cell.alloc_cache(N, sizes, own, gi)
-        sp = _Split(sched)
-        gi_t, S_t, cache_t = sp(gi), sp.all(S), sp.all(cache)
-        R_t = sp.all(R) if R is not S else S_t
-        keep_t = sp(opts.keep) if opts.keep is not None else None
-        zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
-        rmask = opts.rec_mask
-        # per-step arguments made before the loop, so the loop does nothing but the maths
-        prevs = sched.prev_views(S_t, h0)
-        caches, raws = _steps(cache_t, sched.T), _steps(R_t, sched.T)
-        for t in sched.order:
-            prev = prevs[t] or tuple(sched.prev(t, s, h) for s, h in zip(S_t, h0))
-            if keep_t is not None:                                           # s' = k s + (1-k) s_init
-                prev = tuple(torch.lerp(i.expand_as(p), p, keep_t[t]) for p, i in zip(prev, inits))
-            hrec = prev[0] if rmask is None else prev[0] * rmask[: prev[0].shape[0]]
-            cell.forward_step(gi_t[t], prev, hrec, w_hh_t, b_step, caches[t], raws[t], params)
-            if zone_t is not None:                                           # s = s̃ + m (s' - s̃)
-                for k, z in enumerate(zone_t):
-                    if z is not None:
-                        torch.lerp(R_t[k][t], prev[k], z[t], out=S_t[k][t])
-                    else:
-                        S_t[k][t].copy_(R_t[k][t])
+        whole = _whole_loop(cell, sched, opts, params)
+        if whole:        # the compiled time loop: the same steps, no Python between them
+            cell.forward_loop(sched, gi, S, cache, h0, w_hh_t, b_step)
+        else:
+            _forward_steps(cell, sched, opts, gi, S, R, cache, h0, inits, params, w_hh_t, b_step)
         finals = [sched.final(s) for s in S]
 
         ctx.cell, ctx.sched, ctx.tag, ctx.opts, ctx.cache = cell, sched, tag, opts, cache
+        ctx.whole = whole
         ctx.inner, ctx.raw = S[1:], (R if opts.zoned else None)
         ctx.biases, ctx.n_inits, ctx.gi_given = (b_ih is not None, b_hh is not None), len(inits), w_ih is None
         ctx.save_for_backward(x, w_ih, w_hh, S[0], *h0, *inits, *params)
@@ -117,39 +102,14 @@ class BPTT(torch.autograd.Function):
             prev = [torch.lerp(i.expand_as(p), p, opts.keep) for p, i in zip(prev, inits)]
         rmask = opts.rec_mask
         hrec = prev[0] if rmask is None else prev[0] * rmask[sched.batch_rows(x.device)]
-        pre = cell.prepare_backward(ctx.cache, R, prev, params)
         dG = (x if ctx.gi_given else tmp).new_empty(N, GH)      # dL/d(input half of a_t); δx if given
         dGh = tmp.new_empty(N, GH) if cell.SEPARATE_DGH else dG  # dL/d(recurrent half of a_t)
-        sp = _Split(sched)
-        dS_t, pre_t, dG_t = sp.all(dS), sp.all(pre), sp(dG)
-        dR_t = sp.all(dR) if dR is not dS else dS_t
-        dGh_t = sp(dGh) if dGh is not dG else dG_t
-        keep_t = sp(opts.keep) if opts.keep is not None else None
-        zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
-        dsts, dRs, pres = sched.prev_views(dS_t, dh0), _steps(dR_t, sched.T), _steps(pre_t, sched.T)
-        for t in reversed(sched.order):
-            dst = dsts[t] or tuple(sched.prev_grad(t, d, h) for d, h in zip(dS_t, dh0))  # δs_{t-1}
-            dprev = dst if keep_t is None else tuple(torch.zeros_like(d) for d in dst)  # δs'_{t-1}
-            if zone_t is not None:
-                for k, z in enumerate(zone_t):
-                    if z is None:
-                        dR_t[k][t].copy_(dS_t[k][t])
-                    else:
-                        torch.mul(dS_t[k][t], 1 - z[t], out=dR_t[k][t])    # δs̃_t = (1 - m) δs_t
-                        dprev[k].addcmul_(dS_t[k][t], z[t])                # δs'_{t-1} += m δs_t
-            b = dprev[0].shape[0]
-            dhrec = dprev[0] if rmask is None else dprev[0].new_zeros(b, dprev[0].shape[1])
-            cell.backward_step(dRs[t], pres[t], w_hh, dG_t[t], dGh_t[t], dprev, dhrec, params)
-            if rmask is not None:
-                dprev[0].addcmul_(dhrec, rmask[:b])                          # δh' += δh^r ⊙ m
-            if keep_t is not None:
-                k_t = keep_t[t]
-                for d, dp, di in zip(dst, dprev, dinit):
-                    d.addcmul_(dp, k_t)                                      # δs_{t-1} += k δs'
-                    di.add_(((1 - k_t) * dp).sum(0))                         # δs_init += (1-k) δs'
-            if dsts[t] is None:
-                for d, steps, h in zip(dst, dS_t, dh0):
-                    sched.scatter_prev_grad(t, d, steps, h)
+        if ctx.whole:
+            pre = ()
+            cell.backward_loop(sched, dS, dG, dGh, ctx.cache, R, h0, dh0, w_hh)
+        else:
+            pre = cell.prepare_backward(ctx.cache, R, prev, params)
+            _backward_steps(cell, sched, opts, dS, dR, dG, dGh, pre, dh0, dinit, params, w_hh)
         rec = telemetry.current()
         if rec is not None:   # dS now holds the total dL/dstate of every token
             rec.record(ctx.tag, sched, dS)
@@ -172,6 +132,73 @@ class BPTT(torch.autograd.Function):
         dparams = cell.param_grads(ctx.cache, pre, dG, dGh, dR, params) if params else ()
         WORKSPACE.give(*tmp.taken)
         return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
+
+
+def _whole_loop(cell, sched, opts, params):
+    """Whether the cell's compiled time loop can run this node: a fused cell with a GEMM, no
+    option acting inside the loop, and every step's entering state one block of rows."""
+    return (getattr(cell, "has_loops", False) and not params and opts.rec_mask is None
+            and opts.keep is None and not opts.zoned and sched.single_segment)
+
+
+def _forward_steps(cell, sched, opts, gi, S, R, cache, h0, inits, params, w_hh_t, b_step):
+    """The forward time loop in Python, one cell step (and the options' wrapping) per step."""
+    sp = _Split(sched)
+    gi_t, S_t, cache_t = sp(gi), sp.all(S), sp.all(cache)
+    R_t = sp.all(R) if R is not S else S_t
+    keep_t = sp(opts.keep) if opts.keep is not None else None
+    zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
+    rmask = opts.rec_mask
+    # per-step arguments made before the loop, so the loop does nothing but the maths
+    prevs = sched.prev_views(S_t, h0)
+    caches, raws = _steps(cache_t, sched.T), _steps(R_t, sched.T)
+    for t in sched.order:
+        prev = prevs[t] or tuple(sched.prev(t, s, h) for s, h in zip(S_t, h0))
+        if keep_t is not None:                                           # s' = k s + (1-k) s_init
+            prev = tuple(torch.lerp(i.expand_as(p), p, keep_t[t]) for p, i in zip(prev, inits))
+        hrec = prev[0] if rmask is None else prev[0] * rmask[: prev[0].shape[0]]
+        cell.forward_step(gi_t[t], prev, hrec, w_hh_t, b_step, caches[t], raws[t], params)
+        if zone_t is not None:                                           # s = s̃ + m (s' - s̃)
+            for k, z in enumerate(zone_t):
+                if z is not None:
+                    torch.lerp(R_t[k][t], prev[k], z[t], out=S_t[k][t])
+                else:
+                    S_t[k][t].copy_(R_t[k][t])
+
+
+def _backward_steps(cell, sched, opts, dS, dR, dG, dGh, pre, dh0, dinit, params, w_hh):
+    """The reverse time loop in Python: the cell's derived step and the options' derivatives."""
+    rmask = opts.rec_mask
+    sp = _Split(sched)
+    dS_t, pre_t, dG_t = sp.all(dS), sp.all(pre), sp(dG)
+    dR_t = sp.all(dR) if dR is not dS else dS_t
+    dGh_t = sp(dGh) if dGh is not dG else dG_t
+    keep_t = sp(opts.keep) if opts.keep is not None else None
+    zone_t = [sp(z) if z is not None else None for z in opts.zoneout] if opts.zoned else None
+    dsts, dRs, pres = sched.prev_views(dS_t, dh0), _steps(dR_t, sched.T), _steps(pre_t, sched.T)
+    for t in reversed(sched.order):
+        dst = dsts[t] or tuple(sched.prev_grad(t, d, h) for d, h in zip(dS_t, dh0))  # δs_{t-1}
+        dprev = dst if keep_t is None else tuple(torch.zeros_like(d) for d in dst)  # δs'_{t-1}
+        if zone_t is not None:
+            for k, z in enumerate(zone_t):
+                if z is None:
+                    dR_t[k][t].copy_(dS_t[k][t])
+                else:
+                    torch.mul(dS_t[k][t], 1 - z[t], out=dR_t[k][t])    # δs̃_t = (1 - m) δs_t
+                    dprev[k].addcmul_(dS_t[k][t], z[t])                # δs'_{t-1} += m δs_t
+        b = dprev[0].shape[0]
+        dhrec = dprev[0] if rmask is None else dprev[0].new_zeros(b, dprev[0].shape[1])
+        cell.backward_step(dRs[t], pres[t], w_hh, dG_t[t], dGh_t[t], dprev, dhrec, params)
+        if rmask is not None:
+            dprev[0].addcmul_(dhrec, rmask[:b])                          # δh' += δh^r ⊙ m
+        if keep_t is not None:
+            k_t = keep_t[t]
+            for d, dp, di in zip(dst, dprev, dinit):
+                d.addcmul_(dp, k_t)                                      # δs_{t-1} += k δs'
+                di.add_(((1 - k_t) * dp).sum(0))                         # δs_init += (1-k) δs'
+        if dsts[t] is None:
+            for d, steps, h in zip(dst, dS_t, dh0):
+                sched.scatter_prev_grad(t, d, steps, h)
 
 
 def _unpack(cell, opts, rest):

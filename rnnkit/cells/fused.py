@@ -16,6 +16,20 @@ from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_ln import LayerNormLSTMMath
 
 
+def _plan(sched):
+    """The time loop's plan for the kernels (common.h ``Step``): per step in the order the loop
+    runs, (first token row, rows, first row of the entering state or -1 for the initial state).
+    Needs ``sched.single_segment``. Made once per schedule."""
+    plan = getattr(sched, "_kernel_plan", None)
+    if plan is None:
+        rows = []
+        for t in sched.order:
+            src, start, _ = sched.segments[t][0]
+            rows.append((sched.offsets[t], sched.sizes[t], -1 if src == 1 else start))
+        plan = sched._kernel_plan = torch.tensor(rows, dtype=torch.int64)
+    return plan
+
+
 def _unit(t):
     """t (b, D) with unit column stride (the kernels take any row stride, 0 for a broadcast)."""
     return t if t.stride(1) == 1 else t.contiguous()
@@ -24,6 +38,25 @@ def _unit(t):
 class FusedLSTMMath(LSTMMath):
     def __init__(self, k):
         self.k = k
+        self.has_loops = k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh):
+        """Every step of :meth:`forward_step` in one call (the GEMM is torch's BLAS)."""
+        (acts, tanh_c), plan = cache, _plan(sched)
+        h0, c0 = (h.contiguous() for h in h0)
+        self.k.lstm_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_c.shape[1],
+                             w_hh_t.data_ptr(), acts.data_ptr(), S[0].data_ptr(), S[1].data_ptr(),
+                             tanh_c.data_ptr(), h0.data_ptr(), c0.data_ptr())
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh):
+        """Every step of :meth:`backward_step`, in reverse, in one call."""
+        (acts, tanh_c), plan = cache, _plan(sched)
+        c0 = h0[1].contiguous()
+        self.k.lstm_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_c.shape[1],
+                             w_hh.contiguous().data_ptr(), acts.data_ptr(), S[1].data_ptr(),
+                             tanh_c.data_ptr(), c0.data_ptr(), dS[0].data_ptr(),
+                             dS[1].data_ptr(), dG.data_ptr(), dh0[0].data_ptr(),
+                             dh0[1].data_ptr())
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (_, c_prev), (acts, tanh_c) = prev, cache
@@ -93,6 +126,23 @@ class FusedLayerNormLSTMMath(LayerNormLSTMMath):
 class FusedGRUMath(GRUMath):
     def __init__(self, k):
         self.k = k
+        self.has_loops = k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh):
+        (acts, gh), plan = cache, _plan(sched)
+        h0 = h0[0].contiguous()
+        b = b_hh.contiguous().data_ptr() if b_hh is not None else None
+        self.k.gru_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                            w_hh_t.data_ptr(), b, acts.data_ptr(), gh.data_ptr(),
+                            S[0].data_ptr(), h0.data_ptr())
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh):
+        (acts, gh), plan = cache, _plan(sched)
+        h0 = h0[0].contiguous()
+        self.k.gru_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                            w_hh.contiguous().data_ptr(), acts.data_ptr(), gh.data_ptr(),
+                            S[0].data_ptr(), h0.data_ptr(), dS[0].data_ptr(), dG.data_ptr(),
+                            dGh.data_ptr(), dh0[0].data_ptr())
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (h_prev,), (acts, gh) = prev, cache

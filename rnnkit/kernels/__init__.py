@@ -45,7 +45,14 @@ SIGNATURES = {
     "ln_param_grads": (_I, _I, _P, _P, _P, _P, _P, _P),
     "gru_fwd": (_I, _I, _P, _P, _P, _I, _P),
     "gru_bwd": (_I, _I, _P, _P, _P, _P, _I, _P, _P, _P),
+    # whole time loops (the GEMM's address first, then the plan: see common.h)
+    "lstm_fwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P),
+    "lstm_bwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P),
+    "gru_fwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P),
+    "gru_bwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P),
+    "gemm_rows": (_P, _I, _I, _I, _P, _I, _P, _I, _D, _P, _I),
 }
+GEMMS = {"f32": "sgemm_", "f64": "dgemm_"}
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 
 _lock = threading.Lock()
@@ -53,13 +60,41 @@ _state = {"lib": None, "tried": False, "status": "not loaded yet", "off": 0}
 
 
 class Kernels:
-    """The kernels of one dtype as Python callables: ``k.lstm_fwd(b, H, ptr, ...)``."""
+    """The kernels of one dtype as Python callables: ``k.lstm_fwd(b, H, ptr, ...)``.
 
-    def __init__(self, lib, sfx):
+    ``gemm`` is the address of torch's own BLAS GEMM for this dtype (what the time loops call),
+    or None where torch's CPU library exports none that passes :func:`_gemm_works`; the time
+    loops are then not used and the Python loop calls the step kernels."""
+
+    def __init__(self, lib, sfx, gemm):
         for name, args in SIGNATURES.items():
             fn = getattr(lib, f"rk_{name}_{sfx}")
             fn.argtypes, fn.restype = args, None
             setattr(self, name, fn)
+        self.gemm = gemm
+
+
+def _torch_gemm(name):
+    """The address of ``name`` (sgemm_/dgemm_) in torch's CPU library, or None."""
+    libdir = Path(torch.__file__).parent / "lib"
+    for lib in sorted(libdir.glob("libtorch_cpu.*")):
+        try:
+            return ctypes.cast(getattr(ctypes.CDLL(str(lib)), name), ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _gemm_works(k, dtype):
+    """A small product through the kernels' GEMM call equals torch's (guards the calling
+    convention: 32-bit integers, column-major)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 5, generator=g, dtype=dtype)
+    b = torch.randn(5, 7, generator=g, dtype=dtype)
+    c = torch.randn(3, 9, generator=g, dtype=dtype)          # row stride 9: only 7 columns used
+    want = c[:, :7] * 0.5 + a @ b
+    k.gemm_rows(k.gemm, 3, 7, 5, a.data_ptr(), 5, b.data_ptr(), 7, 0.5, c.data_ptr(), 9)
+    return torch.allclose(c[:, :7], want, rtol=1e-5, atol=1e-5)
 
 
 def _cache_dir():
@@ -113,7 +148,14 @@ def _build():
             if os.path.exists(tmp):
                 os.unlink(tmp)
     lib = ctypes.CDLL(str(out))
-    return {dt: Kernels(lib, sfx) for dt, sfx in DTYPES.items()}, f"built: {out}"
+    kernels, loops = {}, True
+    for dt, sfx in DTYPES.items():
+        k = Kernels(lib, sfx, _torch_gemm(GEMMS[sfx]))
+        if k.gemm is None or not _gemm_works(k, dt):
+            k.gemm, loops = None, False
+        kernels[dt] = k
+    note = "" if loops else " (no usable BLAS GEMM in torch's library: step kernels only)"
+    return kernels, f"built: {out}{note}"
 
 
 def _load():

@@ -118,4 +118,30 @@ template <typename T> std::vector<T>& scratch(int64_t n) {
   return buf;
 }
 
+// ---- matrix products through torch's own BLAS ------------------------------------------------
+// The time loops call the Fortran-interface GEMM (sgemm_ / dgemm_) that torch's CPU library
+// exports; rnnkit/kernels/__init__.py looks it up and passes its address. 32-bit integers (LP64).
+template <typename T>
+using gemm_fn = void (*)(const char*, const char*, const int*, const int*, const int*, const T*,
+                         const T*, const int*, const T*, const int*, const T*, T*, const int*);
+
+// Row-major C (b × n, row stride ldc) = beta C + A (b × k, lda) · B (k × n, ldb). In column-major
+// terms that is C^T = B^T A^T: the same memory, operands swapped.
+template <typename T>
+inline void gemm_rows(void* g, int64_t b, int64_t n, int64_t k, const T* A, int64_t lda,
+                      const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (b == 0) return;
+  const char no = 'N';
+  const int m_ = static_cast<int>(n), n_ = static_cast<int>(b), k_ = static_cast<int>(k);
+  const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
+  const T one = 1;
+  reinterpret_cast<gemm_fn<T>>(g)(&no, &no, &m_, &n_, &k_, &one, B, &la, A, &lb, &beta, C, &lc);
+}
+
+// A time loop's plan: per step, in the order the loop runs, {row offset of the step's tokens,
+// rows b, row offset of the state entering it (-1: the initial state's first b rows)}.
+struct Step {
+  int64_t off, b, prev;
+};
+
 }  // namespace

@@ -166,6 +166,41 @@ void ln_param_grads(int64_t n, int64_t D, const T* dy, const T* z, const T* mu, 
   for (int64_t r = 0; r < n; ++r) ln_param_row(D, dy + r * D, z + r * D, mu[r], rstd[r], dgamma, dbeta);
 }
 
+// ---- the LSTM's time loops -------------------------------------------------------------------
+// Forward over the plan: a_t += h_{t-1} W_hh^T (GEMM) then the fused step, for every step; acts
+// (N, 4H) holds the input half on entry. S_h, S_c, tc: (N, H); h0, c0: (B, H) contiguous.
+template <typename T>
+void lstm_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
+                   T* acts, T* S_h, T* S_c, T* tc, const T* h0, const T* c0) {
+  for (int64_t s = 0; s < n_steps; ++s) {
+    const Step& st = plan[s];
+    const T* hp = st.prev < 0 ? h0 : S_h + st.prev * H;
+    const T* cp = st.prev < 0 ? c0 : S_c + st.prev * H;
+    T* a = acts + st.off * 4 * H;
+    gemm_rows<T>(gemm, st.b, 4 * H, H, hp, H, w_hh_t, 4 * H, T(1), a, 4 * H);
+    lstm_fwd(st.b, H, a, cp, H, S_c + st.off * H, S_h + st.off * H, tc + st.off * H);
+  }
+}
+
+// Backward over the plan in reverse: the fused step writes δa_t (dG) and adds δc_t f_t into
+// δc_{t-1}; then δh_{t-1} += δa_t W_hh (GEMM). dS_h, dS_c (N, H) hold the gradients from above
+// and collect those of earlier steps; dh0, dc0 (B, H) those of the initial states.
+template <typename T>
+void lstm_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
+                   const T* acts, const T* S_c, const T* tc, const T* c0, T* dS_h, T* dS_c,
+                   T* dG, T* dh0, T* dc0) {
+  for (int64_t s = n_steps - 1; s >= 0; --s) {
+    const Step& st = plan[s];
+    const T* cp = st.prev < 0 ? c0 : S_c + st.prev * H;
+    T* dhp = st.prev < 0 ? dh0 : dS_h + st.prev * H;
+    T* dcp = st.prev < 0 ? dc0 : dS_c + st.prev * H;
+    T* da = dG + st.off * 4 * H;
+    lstm_bwd(st.b, H, dS_h + st.off * H, dS_c + st.off * H, acts + st.off * 4 * H,
+             tc + st.off * H, cp, H, da, dcp);
+    gemm_rows<T>(gemm, st.b, H, 4 * H, da, 4 * H, w_hh, H, T(1), dhp, H);
+  }
+}
+
 }  // namespace
 
 // ---- C ABI: <kernel>_f32 / <kernel>_f64 ------------------------------------------------------
@@ -198,5 +233,28 @@ void ln_param_grads(int64_t n, int64_t D, const T* dy, const T* z, const T* mu, 
     ln_param_grads<T>(n, D, dy, z, mu, rstd, dgamma, dbeta);                                       \
   }
 
+#define RK_EXPORT_LOOPS(T, SFX)                                                                    \
+  extern "C" void rk_lstm_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,     \
+                                         const T* w_hh_t, T* acts, T* S_h, T* S_c, T* tc,         \
+                                         const T* h0, const T* c0) {                              \
+    lstm_fwd_loop<T>(gemm, n, plan, H, w_hh_t, acts, S_h, S_c, tc, h0, c0);                       \
+  }                                                                                                \
+  extern "C" void rk_lstm_bwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,     \
+                                         const T* w_hh, const T* acts, const T* S_c, const T* tc, \
+                                         const T* c0, T* dS_h, T* dS_c, T* dG, T* dh0, T* dc0) {  \
+    lstm_bwd_loop<T>(gemm, n, plan, H, w_hh, acts, S_c, tc, c0, dS_h, dS_c, dG, dh0, dc0);        \
+  }
+
+#define RK_EXPORT_GEMM(T, SFX)                                                                     \
+  extern "C" void rk_gemm_rows_##SFX(void* gemm, int64_t b, int64_t n, int64_t k, const T* A,    \
+                                     int64_t lda, const T* B, int64_t ldb, double beta, T* C,     \
+                                     int64_t ldc) {                                               \
+    gemm_rows<T>(gemm, b, n, k, A, lda, B, ldb, T(beta), C, ldc);                                  \
+  }
+
+RK_EXPORT_GEMM(float, f32)
+RK_EXPORT_GEMM(double, f64)
+RK_EXPORT_LOOPS(float, f32)
+RK_EXPORT_LOOPS(double, f64)
 RK_EXPORT(float, f32)
 RK_EXPORT(double, f64)
