@@ -71,6 +71,9 @@ def test_float32_sigmoid_and_tanh_match_torch_over_the_whole_range():
 CONFIGS = {
     "plain": {},
     "layer_norm": {"layer_norm": True},
+    "rec_dropout": {"recurrent_dropout": 0.3, "num_layers": 2, "bidirectional": True},
+    "ln_rec_dropout": {"layer_norm": True, "recurrent_dropout": 0.3, "learn_init": True,
+                       "num_layers": 2, "bidirectional": True},
     "ln_options": {"layer_norm": True, "recurrent_dropout": 0.3, "zoneout": (0.1, 0.2),
                    "learn_init": True, "num_layers": 2, "bidirectional": True},
     "options": {"recurrent_dropout": 0.3, "zoneout": 0.2, "input_dropout": 0.1,
@@ -89,7 +92,8 @@ def _train_step(m, x, reset):
     return got
 
 
-GRU_CONFIGS = {"gru_plain": {}, "gru_options": {k: v for k, v in CONFIGS["options"].items()}}
+GRU_CONFIGS = {"gru_plain": {}, "gru_options": dict(CONFIGS["options"]),
+               "gru_rec_dropout": dict(CONFIGS["rec_dropout"])}
 
 
 @pytest.mark.parametrize("config", list(CONFIGS) + list(GRU_CONFIGS))
@@ -210,3 +214,47 @@ def test_build_is_cached_by_content(tmp_path):
     r2 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))
     assert r2.returncode == 0 and list(cache.iterdir()) == libs
     assert libs[0].stat().st_mtime_ns == stamp                # loaded, not rebuilt
+
+
+@pytest.mark.parametrize("make,loop", [(lambda: rnnkit.LSTM(5, 8, bidirectional=True), "FusedLSTMMath"),
+                                       (lambda: rnnkit.GRU(5, 8, recurrent_dropout=0.2), "FusedGRUMath"),
+                                       (lambda: rnnkit.LSTM(5, 8, layer_norm=True, recurrent_dropout=0.2),
+                                        "FusedLayerNormLSTMMath")])
+def test_whole_time_loop_runs_where_it_can_and_steps_where_it_cannot(make, loop, monkeypatch):
+    """Full batches and forward packed passes take the compiled loop; a reverse pass over
+    sequences of different lengths, resets and zoneout take the Python loop of step kernels."""
+    need_kernels()
+    import rnnkit.cells.fused as fused_mod
+    cls = getattr(fused_mod, loop)
+    calls = {"loop": 0, "step": 0}
+    real_loop, real_step = cls.forward_loop, cls.forward_step
+
+    def count_loop(self, *a):
+        calls["loop"] += 1
+        return real_loop(self, *a)
+
+    def count_step(self, *a):
+        calls["step"] += 1
+        return real_step(self, *a)
+
+    monkeypatch.setattr(cls, "forward_loop", count_loop)
+    monkeypatch.setattr(cls, "forward_step", count_step)
+    m = make()
+    x = torch.randn(6, 3, 5)
+    m(x)
+    assert calls["loop"] == m.num_directions and calls["step"] == 0
+    calls.update(loop=0, step=0)
+    m(x, reset=torch.zeros(3, 6, dtype=torch.bool))
+    assert calls["loop"] == 0 and calls["step"] == 6 * m.num_directions
+
+
+def test_without_a_usable_gemm_the_step_kernels_run_and_agree(monkeypatch):
+    need_kernels()
+    m = rnnkit.LSTM(5, 8, layer_norm=True, recurrent_dropout=0.2)
+    x = torch.randn(6, 3, 5)
+    whole = _train_step(m, x, None)
+    k = kernels.get(x)
+    monkeypatch.setattr(k, "gemm", None)
+    steps = _train_step(m, x, None)
+    for a, b in zip(whole, steps):
+        torch.testing.assert_close(a, b, rtol=2e-5, atol=2e-6)

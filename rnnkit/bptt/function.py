@@ -59,7 +59,7 @@ class BPTT(torch.autograd.Function):
         cache = cell.alloc_cache(N, sizes, own, gi)
         whole = _whole_loop(cell, sched, opts, params)
         if whole:        # the compiled time loop: the same steps, no Python between them
-            cell.forward_loop(sched, gi, S, cache, h0, w_hh_t, b_step)
+            cell.forward_loop(sched, gi, S, cache, h0, w_hh_t, b_step, opts.rec_mask, params)
         else:
             _forward_steps(cell, sched, opts, gi, S, R, cache, h0, inits, params, w_hh_t, b_step)
         finals = [sched.final(s) for s in S]
@@ -105,8 +105,8 @@ class BPTT(torch.autograd.Function):
         dG = (x if ctx.gi_given else tmp).new_empty(N, GH)      # dL/d(input half of a_t); δx if given
         dGh = tmp.new_empty(N, GH) if cell.SEPARATE_DGH else dG  # dL/d(recurrent half of a_t)
         if ctx.whole:
-            pre = ()
-            cell.backward_loop(sched, dS, dG, dGh, ctx.cache, R, h0, dh0, w_hh)
+            pre = cell.backward_loop(sched, dS, dG, dGh, ctx.cache, R, h0, dh0, w_hh, rmask,
+                                     params)
         else:
             pre = cell.prepare_backward(ctx.cache, R, prev, params)
             _backward_steps(cell, sched, opts, dS, dR, dG, dGh, pre, dh0, dinit, params, w_hh)
@@ -136,9 +136,10 @@ class BPTT(torch.autograd.Function):
 
 def _whole_loop(cell, sched, opts, params):
     """Whether the cell's compiled time loop can run this node: a fused cell with a GEMM, no
-    option acting inside the loop, and every step's entering state one block of rows."""
-    return (getattr(cell, "has_loops", False) and not params and opts.rec_mask is None
-            and opts.keep is None and not opts.zoned and sched.single_segment)
+    reset or zoneout (recurrent dropout it takes), and every step's entering state one block of
+    rows."""
+    return (getattr(cell, "has_loops", False) and opts.keep is None and not opts.zoned
+            and sched.single_segment)
 
 
 def _forward_steps(cell, sched, opts, gi, S, R, cache, h0, inits, params, w_hh_t, b_step):

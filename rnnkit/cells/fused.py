@@ -30,6 +30,15 @@ def _plan(sched):
     return plan
 
 
+def _mask(m):
+    return m.contiguous() if m is not None else None
+
+
+def _ptr(t):
+    """A tensor's address, or a null pointer for None."""
+    return t.data_ptr() if t is not None else None
+
+
 def _unit(t):
     """t (b, D) with unit column stride (the kernels take any row stride, 0 for a broadcast)."""
     return t if t.stride(1) == 1 else t.contiguous()
@@ -38,25 +47,30 @@ def _unit(t):
 class FusedLSTMMath(LSTMMath):
     def __init__(self, k):
         self.k = k
-        self.has_loops = k.gemm is not None
 
-    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh):
+    @property
+    def has_loops(self):
+        return self.k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         """Every step of :meth:`forward_step` in one call (the GEMM is torch's BLAS)."""
         (acts, tanh_c), plan = cache, _plan(sched)
         h0, c0 = (h.contiguous() for h in h0)
+        mask = _mask(mask)
         self.k.lstm_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_c.shape[1],
-                             w_hh_t.data_ptr(), acts.data_ptr(), S[0].data_ptr(), S[1].data_ptr(),
-                             tanh_c.data_ptr(), h0.data_ptr(), c0.data_ptr())
+                             w_hh_t.data_ptr(), _ptr(mask), acts.data_ptr(), S[0].data_ptr(),
+                             S[1].data_ptr(), tanh_c.data_ptr(), h0.data_ptr(), c0.data_ptr())
 
-    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh):
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
         """Every step of :meth:`backward_step`, in reverse, in one call."""
         (acts, tanh_c), plan = cache, _plan(sched)
-        c0 = h0[1].contiguous()
+        c0, w_hh, mask = h0[1].contiguous(), w_hh.contiguous(), _mask(mask)
         self.k.lstm_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_c.shape[1],
-                             w_hh.contiguous().data_ptr(), acts.data_ptr(), S[1].data_ptr(),
+                             w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), S[1].data_ptr(),
                              tanh_c.data_ptr(), c0.data_ptr(), dS[0].data_ptr(),
                              dS[1].data_ptr(), dG.data_ptr(), dh0[0].data_ptr(),
                              dh0[1].data_ptr())
+        return ()
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (_, c_prev), (acts, tanh_c) = prev, cache
@@ -81,6 +95,37 @@ class FusedLSTMMath(LSTMMath):
 class FusedLayerNormLSTMMath(LayerNormLSTMMath):
     def __init__(self, k):
         self.k = k
+
+    @property
+    def has_loops(self):
+        return self.k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
+        (acts, z, mh, rh, mc, rc, tanh_y), plan = cache, _plan(sched)
+        h0, c0 = (h.contiguous() for h in h0)
+        g_hh, b_hh_ln, g_c, b_c = (p.contiguous() for p in params)
+        mask = _mask(mask)
+        self.k.lnlstm_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_y.shape[1],
+                               w_hh_t.data_ptr(), _ptr(mask), gi.data_ptr(), g_hh.data_ptr(),
+                               b_hh_ln.data_ptr(), g_c.data_ptr(), b_c.data_ptr(),
+                               acts.data_ptr(), z.data_ptr(), mh.data_ptr(), rh.data_ptr(),
+                               mc.data_ptr(), rc.data_ptr(), tanh_y.data_ptr(), S[0].data_ptr(),
+                               S[1].data_ptr(), h0.data_ptr(), c0.data_ptr(), EPS)
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
+        """Returns what :meth:`param_grads` reads (as :meth:`prepare_backward` does)."""
+        (acts, z, mh, rh, mc, rc, tanh_y), plan = cache, _plan(sched)
+        c0, w_hh, mask = h0[1].contiguous(), w_hh.contiguous(), _mask(mask)
+        g_hh, _, g_c, _ = (p.contiguous() for p in params)
+        dy = tanh_y.new_empty(tanh_y.shape)
+        self.k.lnlstm_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_y.shape[1],
+                               w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), tanh_y.data_ptr(),
+                               S[1].data_ptr(), mc.data_ptr(), rc.data_ptr(), g_c.data_ptr(),
+                               z.data_ptr(), mh.data_ptr(), rh.data_ptr(), g_hh.data_ptr(),
+                               c0.data_ptr(), dS[0].data_ptr(), dS[1].data_ptr(), dy.data_ptr(),
+                               dG.data_ptr(), dGh.data_ptr(), dh0[0].data_ptr(),
+                               dh0[1].data_ptr())
+        return (acts, tanh_y, S[1], mc, rc, None, z, mh, rh, dy)
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (_, c_prev), (acts, z, mh, rh, mc, rc, tanh_y) = prev, cache
@@ -126,23 +171,27 @@ class FusedLayerNormLSTMMath(LayerNormLSTMMath):
 class FusedGRUMath(GRUMath):
     def __init__(self, k):
         self.k = k
-        self.has_loops = k.gemm is not None
 
-    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh):
+    @property
+    def has_loops(self):
+        return self.k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         (acts, gh), plan = cache, _plan(sched)
-        h0 = h0[0].contiguous()
-        b = b_hh.contiguous().data_ptr() if b_hh is not None else None
+        h0, mask = h0[0].contiguous(), _mask(mask)
+        b_hh = b_hh.contiguous() if b_hh is not None else None
         self.k.gru_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
-                            w_hh_t.data_ptr(), b, acts.data_ptr(), gh.data_ptr(),
-                            S[0].data_ptr(), h0.data_ptr())
+                            w_hh_t.data_ptr(), _ptr(mask), _ptr(b_hh), acts.data_ptr(),
+                            gh.data_ptr(), S[0].data_ptr(), h0.data_ptr())
 
-    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh):
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
         (acts, gh), plan = cache, _plan(sched)
-        h0 = h0[0].contiguous()
+        h0, w_hh, mask = h0[0].contiguous(), w_hh.contiguous(), _mask(mask)
         self.k.gru_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
-                            w_hh.contiguous().data_ptr(), acts.data_ptr(), gh.data_ptr(),
+                            w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), gh.data_ptr(),
                             S[0].data_ptr(), h0.data_ptr(), dS[0].data_ptr(), dG.data_ptr(),
                             dGh.data_ptr(), dh0[0].data_ptr())
+        return ()
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         (h_prev,), (acts, gh) = prev, cache

@@ -46,10 +46,12 @@ SIGNATURES = {
     "gru_fwd": (_I, _I, _P, _P, _P, _I, _P),
     "gru_bwd": (_I, _I, _P, _P, _P, _P, _I, _P, _P, _P),
     # whole time loops (the GEMM's address first, then the plan: see common.h)
-    "lstm_fwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P),
-    "lstm_bwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P),
-    "gru_fwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P),
-    "gru_bwd_loop": (_P, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P),
+    "lstm_fwd_loop": (_P, _I, _P, _I) + (_P,) * 8,
+    "lstm_bwd_loop": (_P, _I, _P, _I) + (_P,) * 11,
+    "lnlstm_fwd_loop": (_P, _I, _P, _I) + (_P,) * 18 + (_D,),
+    "lnlstm_bwd_loop": (_P, _I, _P, _I) + (_P,) * 20,
+    "gru_fwd_loop": (_P, _I, _P, _I) + (_P,) * 7,
+    "gru_bwd_loop": (_P, _I, _P, _I) + (_P,) * 10,
     "gemm_rows": (_P, _I, _I, _I, _P, _I, _P, _I, _D, _P, _I),
 }
 GEMMS = {"f32": "sgemm_", "f64": "dgemm_"}

@@ -112,7 +112,8 @@ inline void ln_back(const T* RK dy, const T* RK z, T mu, T rstd, const T* RK gam
   for (int64_t j = 0; j < D; ++j) dz[j] = (dxh[j] - m1 - xh[j] * m2) * rstd;
 }
 
-template <typename T> std::vector<T>& scratch(int64_t n) {
+// A thread's scratch memory; ID keeps users that hold theirs at the same time apart.
+template <typename T, int ID = 0> std::vector<T>& scratch(int64_t n) {
   thread_local std::vector<T> buf;
   if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
   return buf;
@@ -143,5 +144,28 @@ inline void gemm_rows(void* g, int64_t b, int64_t n, int64_t k, const T* A, int6
 struct Step {
   int64_t off, b, prev;
 };
+
+// Recurrent dropout around a step's GEMMs (mask: (B, H), one row per batch row; null: none).
+// h^r = h_{t-1} ⊙ m into hr, or h_{t-1} itself.
+template <typename T>
+inline const T* masked_rows(int64_t b, int64_t H, const T* hp, const T* mask, T* hr) {
+  if (!mask) return hp;
+  for (int64_t r = 0; r < b; ++r)
+    for (int64_t j = 0; j < H; ++j) hr[r * H + j] = hp[r * H + j] * mask[r * H + j];
+  return hr;
+}
+
+// δh_{t-1} += (δa W_hh) ⊙ m: the GEMM into dhr first where there is a mask.
+template <typename T>
+inline void rows_times_w_into(void* gemm, int64_t b, int64_t H, int64_t G, const T* da,
+                              const T* w_hh, const T* mask, T* dhr, T* dhp) {
+  if (!mask) {
+    gemm_rows<T>(gemm, b, H, G, da, G, w_hh, H, T(1), dhp, H);
+    return;
+  }
+  gemm_rows<T>(gemm, b, H, G, da, G, w_hh, H, T(0), dhr, H);
+  for (int64_t r = 0; r < b; ++r)
+    for (int64_t j = 0; j < H; ++j) dhp[r * H + j] += dhr[r * H + j] * mask[r * H + j];
+}
 
 }  // namespace

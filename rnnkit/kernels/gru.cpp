@@ -60,24 +60,27 @@ void gru_bwd(int64_t b, int64_t H, const T* dh, const T* acts, const T* gh, cons
 // be null), the fused step; backward the fused step, then δh_{t-1} += δ(gh)_t W_hh.
 template <typename T>
 void gru_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
-                  const T* b_hh, T* acts, T* gh, T* S_h, const T* h0) {
+                  const T* mask, const T* b_hh, T* acts, T* gh, T* S_h, const T* h0) {
   const int64_t G = 3 * H;
+  T* hr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
   for (int64_t s = 0; s < n_steps; ++s) {
     const Step& st = plan[s];
     const T* hp = st.prev < 0 ? h0 : S_h + st.prev * H;
     T* g = gh + st.off * G;
     if (b_hh)
       for (int64_t r = 0; r < st.b; ++r) std::memcpy(g + r * G, b_hh, G * sizeof(T));
-    gemm_rows<T>(gemm, st.b, G, H, hp, H, w_hh_t, G, T(b_hh ? 1 : 0), g, G);
+    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G,
+                 T(b_hh ? 1 : 0), g, G);
     gru_fwd(st.b, H, acts + st.off * G, g, hp, H, S_h + st.off * H);
   }
 }
 
 template <typename T>
 void gru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
-                  const T* acts, const T* gh, const T* S_h, const T* h0, T* dS_h, T* dG, T* dGh,
-                  T* dh0) {
+                  const T* mask, const T* acts, const T* gh, const T* S_h, const T* h0, T* dS_h,
+                  T* dG, T* dGh, T* dh0) {
   const int64_t G = 3 * H;
+  T* dhr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
   for (int64_t s = n_steps - 1; s >= 0; --s) {
     const Step& st = plan[s];
     const T* hp = st.prev < 0 ? h0 : S_h + st.prev * H;
@@ -85,7 +88,7 @@ void gru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, cons
     T* dgh = dGh + st.off * G;
     gru_bwd(st.b, H, dS_h + st.off * H, acts + st.off * G, gh + st.off * G, hp, H,
             dG + st.off * G, dgh, dhp);
-    gemm_rows<T>(gemm, st.b, H, G, dgh, G, w_hh, H, T(1), dhp, H);
+    rows_times_w_into(gemm, st.b, H, G, dgh, w_hh, mask, dhr, dhp);
   }
 }
 
@@ -104,14 +107,15 @@ void gru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, cons
 
 #define RK_EXPORT_GRU_LOOPS(T, SFX)                                                                \
   extern "C" void rk_gru_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
-                                        const T* w_hh_t, const T* b_hh, T* acts, T* gh, T* S_h,   \
-                                        const T* h0) {                                            \
-    gru_fwd_loop<T>(gemm, n, plan, H, w_hh_t, b_hh, acts, gh, S_h, h0);                           \
+                                        const T* w_hh_t, const T* mask, const T* b_hh, T* acts,   \
+                                        T* gh, T* S_h, const T* h0) {                             \
+    gru_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, b_hh, acts, gh, S_h, h0);                     \
   }                                                                                                \
   extern "C" void rk_gru_bwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
-                                        const T* w_hh, const T* acts, const T* gh, const T* S_h,  \
-                                        const T* h0, T* dS_h, T* dG, T* dGh, T* dh0) {            \
-    gru_bwd_loop<T>(gemm, n, plan, H, w_hh, acts, gh, S_h, h0, dS_h, dG, dGh, dh0);               \
+                                        const T* w_hh, const T* mask, const T* acts, const T* gh, \
+                                        const T* S_h, const T* h0, T* dS_h, T* dG, T* dGh,        \
+                                        T* dh0) {                                                 \
+    gru_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, gh, S_h, h0, dS_h, dG, dGh, dh0);         \
   }
 
 RK_EXPORT_GRU_LOOPS(float, f32)
