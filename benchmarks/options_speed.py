@@ -96,7 +96,8 @@ def breakdown(m, x, reps):
     k = rnnkit.kernels.get(x)
     saved = {}
     if k is not None:
-        for name in ("lnlstm_fwd", "lnlstm_bwd", "ln_param_grads"):
+        for name in ("lnlstm_fwd_loop", "lnlstm_bwd_loop", "lnlstm_fwd", "lnlstm_bwd",
+                     "ln_param_grads"):
             saved[name] = getattr(k, name)
             setattr(k, name, timed(saved[name], f"kernel {name}"))
     fwd, bwd = function.BPTT.forward, function.BPTT.backward
