@@ -221,8 +221,8 @@ def test_build_is_cached_by_content(tmp_path):
                                        (lambda: rnnkit.LSTM(5, 8, layer_norm=True, recurrent_dropout=0.2),
                                         "FusedLayerNormLSTMMath")])
 def test_whole_time_loop_runs_where_it_can_and_steps_where_it_cannot(make, loop, monkeypatch):
-    """Full batches and forward packed passes take the compiled loop; a reverse pass over
-    sequences of different lengths, resets and zoneout take the Python loop of step kernels."""
+    """Full and packed batches, both directions, take the compiled loop; resets (and zoneout)
+    take the Python loop of step kernels."""
     need_kernels()
     import rnnkit.cells.fused as fused_mod
     cls = getattr(fused_mod, loop)
@@ -242,6 +242,9 @@ def test_whole_time_loop_runs_where_it_can_and_steps_where_it_cannot(make, loop,
     m = make()
     x = torch.randn(6, 3, 5)
     m(x)
+    assert calls["loop"] == m.num_directions and calls["step"] == 0
+    calls.update(loop=0, step=0)
+    m(x, lengths=torch.tensor([6, 2, 4]))
     assert calls["loop"] == m.num_directions and calls["step"] == 0
     calls.update(loop=0, step=0)
     m(x, reset=torch.zeros(3, 6, dtype=torch.bool))

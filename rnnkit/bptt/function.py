@@ -135,11 +135,9 @@ class BPTT(torch.autograd.Function):
 
 
 def _whole_loop(cell, sched, opts, params):
-    """Whether the cell's compiled time loop can run this node: a fused cell with a GEMM, no
-    reset or zoneout (recurrent dropout it takes), and every step's entering state one block of
-    rows."""
-    return (getattr(cell, "has_loops", False) and opts.keep is None and not opts.zoned
-            and sched.single_segment)
+    """Whether the cell's compiled time loop can run this node: a fused cell with a GEMM, and no
+    reset or zoneout (recurrent dropout it takes)."""
+    return getattr(cell, "has_loops", False) and opts.keep is None and not opts.zoned
 
 
 def _forward_steps(cell, sched, opts, gi, S, R, cache, h0, inits, params, w_hh_t, b_step):

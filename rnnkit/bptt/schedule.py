@@ -31,9 +31,6 @@ class Schedule:
         self.order = range(self.T - 1, -1, -1) if reverse else range(self.T)
         # per step: list of (source, start, count); source 0 = S, 1 = h0
         self.segments = [self._segments(t) for t in range(self.T)]
-        # every step's entering state is one block of rows (all but reverse passes over
-        # sequences of different lengths): what a compiled time loop needs
-        self.single_segment = all(len(seg) == 1 for seg in self.segments)
         self._index_cache = {}
         self._step_at = {o: t for t, o in enumerate(self.offsets)}
 

@@ -18,14 +18,17 @@ from rnnkit.cells.lstm_ln import LayerNormLSTMMath
 
 def _plan(sched):
     """The time loop's plan for the kernels (common.h ``Step``): per step in the order the loop
-    runs, (first token row, rows, first row of the entering state or -1 for the initial state).
-    Needs ``sched.single_segment``. Made once per schedule."""
+    runs, (first token row, rows, first row in S of the entering state, how many of its rows
+    come from S; the rest are the initial state's). Made once per schedule."""
     plan = getattr(sched, "_kernel_plan", None)
     if plan is None:
         rows = []
         for t in sched.order:
-            src, start, _ = sched.segments[t][0]
-            rows.append((sched.offsets[t], sched.sizes[t], -1 if src == 1 else start))
+            segs = sched.segments[t]                    # [(0: S / 1: h0, start, count), ...]
+            from_s = [seg for seg in segs if seg[0] == 0]
+            prev, nprev = (from_s[0][1], from_s[0][2]) if from_s else (-1, 0)
+            assert all(seg[0] == 1 and seg[1] == nprev for seg in segs[len(from_s):])
+            rows.append((sched.offsets[t], sched.sizes[t], prev, nprev))
         plan = sched._kernel_plan = torch.tensor(rows, dtype=torch.int64)
     return plan
 

@@ -119,6 +119,10 @@ template <typename T, int ID = 0> std::vector<T>& scratch(int64_t n) {
   return buf;
 }
 
+template <typename T> inline void add_rows(int64_t n, const T* RK x, T* RK y) {
+  for (int64_t j = 0; j < n; ++j) y[j] += x[j];
+}
+
 // ---- matrix products through torch's own BLAS ------------------------------------------------
 // The time loops call the Fortran-interface GEMM (sgemm_ / dgemm_) that torch's CPU library
 // exports; rnnkit/kernels/__init__.py looks it up and passes its address. 32-bit integers (LP64).
@@ -140,10 +144,47 @@ inline void gemm_rows(void* g, int64_t b, int64_t n, int64_t k, const T* A, int6
 }
 
 // A time loop's plan: per step, in the order the loop runs, {row offset of the step's tokens,
-// rows b, row offset of the state entering it (-1: the initial state's first b rows)}.
+// rows b, row offset `prev` in S of the state entering it, nprev}: the entering state's rows
+// [0, nprev) are S's rows from `prev`, its rows [nprev, b) the initial state's rows [nprev, b)
+// (nprev = 0: all from the initial state; 0 < nprev < b where a reverse pass reaches the last
+// step of shorter sequences).
 struct Step {
-  int64_t off, b, prev;
+  int64_t off, b, prev, nprev;
 };
+
+inline int64_t max_rows(const Step* plan, int64_t n) {
+  int64_t m = 0;
+  for (int64_t s = 0; s < n; ++s) m = plan[s].b > m ? plan[s].b : m;
+  return m;
+}
+
+// The state entering a step as one (b, H) block: a block of S or of the initial state where it
+// is one, else gathered into buf.
+template <typename T>
+inline const T* entering(const Step& st, int64_t H, const T* S, const T* init, T* buf) {
+  if (st.nprev == st.b) return S + st.prev * H;
+  if (st.nprev == 0) return init;
+  std::memcpy(buf, S + st.prev * H, st.nprev * H * sizeof(T));
+  std::memcpy(buf + st.nprev * H, init + st.nprev * H, (st.b - st.nprev) * H * sizeof(T));
+  return buf;
+}
+
+// Where a step adds the gradient of its entering state: that block, or buf zeroed, whose rows
+// scatter_grad then adds where they belong.
+template <typename T>
+inline T* entering_grad(const Step& st, int64_t H, T* dS, T* dinit, T* buf) {
+  if (st.nprev == st.b) return dS + st.prev * H;
+  if (st.nprev == 0) return dinit;
+  std::memset(buf, 0, st.b * H * sizeof(T));
+  return buf;
+}
+
+template <typename T>
+inline void scatter_grad(const Step& st, int64_t H, const T* buf, T* dS, T* dinit) {
+  if (st.nprev == st.b || st.nprev == 0) return;
+  add_rows(st.nprev * H, buf, dS + st.prev * H);
+  add_rows((st.b - st.nprev) * H, buf + st.nprev * H, dinit + st.nprev * H);
+}
 
 // Recurrent dropout around a step's GEMMs (mask: (B, H), one row per batch row; null: none).
 // h^r = h_{t-1} ⊙ m into hr, or h_{t-1} itself.

@@ -62,10 +62,11 @@ template <typename T>
 void gru_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
                   const T* mask, const T* b_hh, T* acts, T* gh, T* S_h, const T* h0) {
   const int64_t G = 3 * H;
-  T* hr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
+  const int64_t B = max_rows(plan, n_steps);
+  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
   for (int64_t s = 0; s < n_steps; ++s) {
     const Step& st = plan[s];
-    const T* hp = st.prev < 0 ? h0 : S_h + st.prev * H;
+    const T* hp = entering(st, H, S_h, h0, hb);
     T* g = gh + st.off * G;
     if (b_hh)
       for (int64_t r = 0; r < st.b; ++r) std::memcpy(g + r * G, b_hh, G * sizeof(T));
@@ -80,15 +81,18 @@ void gru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, cons
                   const T* mask, const T* acts, const T* gh, const T* S_h, const T* h0, T* dS_h,
                   T* dG, T* dGh, T* dh0) {
   const int64_t G = 3 * H;
-  T* dhr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
+  const int64_t B = max_rows(plan, n_steps);
+  T *dhr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
+  T* dhb = scratch<T, 4>(B * H).data();
   for (int64_t s = n_steps - 1; s >= 0; --s) {
     const Step& st = plan[s];
-    const T* hp = st.prev < 0 ? h0 : S_h + st.prev * H;
-    T* dhp = st.prev < 0 ? dh0 : dS_h + st.prev * H;
+    const T* hp = entering(st, H, S_h, h0, hb);
+    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
     T* dgh = dGh + st.off * G;
     gru_bwd(st.b, H, dS_h + st.off * H, acts + st.off * G, gh + st.off * G, hp, H,
             dG + st.off * G, dgh, dhp);
     rows_times_w_into(gemm, st.b, H, G, dgh, w_hh, mask, dhr, dhp);
+    scatter_grad(st, H, dhp, dS_h, dh0);
   }
 }
 

@@ -173,11 +173,13 @@ void ln_param_grads(int64_t n, int64_t D, const T* dy, const T* z, const T* mu, 
 template <typename T>
 void lstm_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
                    const T* mask, T* acts, T* S_h, T* S_c, T* tc, const T* h0, const T* c0) {
-  T* hr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
+  const int64_t B = max_rows(plan, n_steps);
+  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
+  T* cb = scratch<T, 3>(B * H).data();
   for (int64_t s = 0; s < n_steps; ++s) {
     const Step& st = plan[s];
-    const T* hp = st.prev < 0 ? h0 : S_h + st.prev * H;
-    const T* cp = st.prev < 0 ? c0 : S_c + st.prev * H;
+    const T* hp = entering(st, H, S_h, h0, hb);
+    const T* cp = entering(st, H, S_c, c0, cb);
     T* a = acts + st.off * 4 * H;
     gemm_rows<T>(gemm, st.b, 4 * H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, 4 * H, T(1),
                  a, 4 * H);
@@ -192,16 +194,20 @@ template <typename T>
 void lstm_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
                    const T* mask, const T* acts, const T* S_c, const T* tc, const T* c0, T* dS_h,
                    T* dS_c, T* dG, T* dh0, T* dc0) {
-  T* dhr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
+  const int64_t B = max_rows(plan, n_steps);
+  T *dhr = scratch<T, 1>(B * H).data(), *cb = scratch<T, 3>(B * H).data();
+  T *dhb = scratch<T, 4>(B * H).data(), *dcb = scratch<T, 5>(B * H).data();
   for (int64_t s = n_steps - 1; s >= 0; --s) {
     const Step& st = plan[s];
-    const T* cp = st.prev < 0 ? c0 : S_c + st.prev * H;
-    T* dhp = st.prev < 0 ? dh0 : dS_h + st.prev * H;
-    T* dcp = st.prev < 0 ? dc0 : dS_c + st.prev * H;
+    const T* cp = entering(st, H, S_c, c0, cb);
+    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
+    T* dcp = entering_grad(st, H, dS_c, dc0, dcb);
     T* da = dG + st.off * 4 * H;
     lstm_bwd(st.b, H, dS_h + st.off * H, dS_c + st.off * H, acts + st.off * 4 * H,
              tc + st.off * H, cp, H, da, dcp);
     rows_times_w_into(gemm, st.b, H, 4 * H, da, w_hh, mask, dhr, dhp);
+    scatter_grad(st, H, dhp, dS_h, dh0);
+    scatter_grad(st, H, dcp, dS_c, dc0);
   }
 }
 
@@ -213,12 +219,14 @@ void lnlstm_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, c
                      const T* b_c, T* acts, T* z, T* mh, T* rh, T* mc, T* rc, T* ty, T* S_h,
                      T* S_c, const T* h0, const T* c0, T eps) {
   const int64_t G = 4 * H;
-  T* hr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
+  const int64_t B = max_rows(plan, n_steps);
+  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
+  T* cb = scratch<T, 3>(B * H).data();
   for (int64_t s = 0; s < n_steps; ++s) {
     const Step& st = plan[s];
     const int64_t o = st.off;
-    const T* hp = st.prev < 0 ? h0 : S_h + st.prev * H;
-    const T* cp = st.prev < 0 ? c0 : S_c + st.prev * H;
+    const T* hp = entering(st, H, S_h, h0, hb);
+    const T* cp = entering(st, H, S_c, c0, cb);
     gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
                  z + o * G, G);
     lnlstm_fwd(st.b, H, gi + o * G, z + o * G, g_hh, b_hh, g_c, b_c, cp, H, acts + o * G, mh + o,
@@ -233,17 +241,21 @@ void lnlstm_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, c
                      const T* g_hh, const T* c0, T* dS_h, T* dS_c, T* dy, T* dG, T* dGh, T* dh0,
                      T* dc0) {
   const int64_t G = 4 * H;
-  T* dhr = mask ? scratch<T, 1>(plan[0].b * H).data() : nullptr;
+  const int64_t B = max_rows(plan, n_steps);
+  T *dhr = scratch<T, 1>(B * H).data(), *cb = scratch<T, 3>(B * H).data();
+  T *dhb = scratch<T, 4>(B * H).data(), *dcb = scratch<T, 5>(B * H).data();
   for (int64_t s = n_steps - 1; s >= 0; --s) {
     const Step& st = plan[s];
     const int64_t o = st.off;
-    const T* cp = st.prev < 0 ? c0 : S_c + st.prev * H;
-    T* dhp = st.prev < 0 ? dh0 : dS_h + st.prev * H;
-    T* dcp = st.prev < 0 ? dc0 : dS_c + st.prev * H;
+    const T* cp = entering(st, H, S_c, c0, cb);
+    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
+    T* dcp = entering_grad(st, H, dS_c, dc0, dcb);
     lnlstm_bwd(st.b, H, dS_h + o * H, dS_c + o * H, acts + o * G, ty + o * H, S_c + o * H, mc + o,
                rc + o, g_c, cp, H, z + o * G, mh + o, rh + o, g_hh, dy + o * H, dG + o * G,
                dGh + o * G, dcp);
     rows_times_w_into(gemm, st.b, H, G, dGh + o * G, w_hh, mask, dhr, dhp);
+    scatter_grad(st, H, dhp, dS_h, dh0);
+    scatter_grad(st, H, dcp, dS_c, dc0);
   }
 }
 
