@@ -29,8 +29,9 @@ def test_kernels_build_where_a_compiler_is():
     assert kernels.status().startswith("built: ")
 
 
-@pytest.mark.parametrize("cell", [CELLS["LSTM"], LN_CELLS["LSTM"], CELLS["GRU"]],
-                         ids=["lstm", "lstm_ln", "gru"])
+@pytest.mark.parametrize("cell", [CELLS["LSTM"], LN_CELLS["LSTM"], CELLS["GRU"], CELLS["RNN_TANH"],
+                                  CELLS["RNN_RELU"]],
+                         ids=["lstm", "lstm_ln", "gru", "rnn_tanh", "rnn_relu"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_variant_is_picked_for_cpu_floats_only(cell, dtype):
     need_kernels()
@@ -39,7 +40,7 @@ def test_fused_variant_is_picked_for_cpu_floats_only(cell, dtype):
     assert fused(cell, x.to(torch.bfloat16)) is cell
     with kernels.disabled():
         assert fused(cell, x) is cell
-    assert fused(CELLS["RNN_TANH"], x) is CELLS["RNN_TANH"]   # no kernel for it: the Python cell
+    assert fused(LN_CELLS["GRU"], x) is LN_CELLS["GRU"]   # no kernel for it: the Python cell
 
 
 def _activations(a):
@@ -94,9 +95,12 @@ def _train_step(m, x, reset):
 
 GRU_CONFIGS = {"gru_plain": {}, "gru_options": dict(CONFIGS["options"]),
                "gru_rec_dropout": dict(CONFIGS["rec_dropout"])}
+RNN_CONFIGS = {"rnn_tanh": dict(CONFIGS["rec_dropout"]),
+               "rnn_relu": {"nonlinearity": "relu", **CONFIGS["rec_dropout"]},
+               "rnn_options": dict(CONFIGS["options"])}
 
 
-@pytest.mark.parametrize("config", list(CONFIGS) + list(GRU_CONFIGS))
+@pytest.mark.parametrize("config", list(CONFIGS) + list(GRU_CONFIGS) + list(RNN_CONFIGS))
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
 @pytest.mark.parametrize("packed", [False, True])
 def test_fused_and_python_paths_agree(config, dtype, tol, packed):
@@ -104,6 +108,8 @@ def test_fused_and_python_paths_agree(config, dtype, tol, packed):
     need_kernels()
     if config in GRU_CONFIGS:
         m = rnnkit.GRU(5, 16, **GRU_CONFIGS[config]).to(dtype)
+    elif config in RNN_CONFIGS:
+        m = rnnkit.RNN(5, 16, **RNN_CONFIGS[config]).to(dtype)
     else:
         m = rnnkit.LSTM(5, 16, **CONFIGS[config]).to(dtype)
     x = torch.randn(7, 4, 5, dtype=dtype)
@@ -219,7 +225,8 @@ def test_build_is_cached_by_content(tmp_path):
 @pytest.mark.parametrize("make,loop", [(lambda: rnnkit.LSTM(5, 8, bidirectional=True), "FusedLSTMMath"),
                                        (lambda: rnnkit.GRU(5, 8, recurrent_dropout=0.2), "FusedGRUMath"),
                                        (lambda: rnnkit.LSTM(5, 8, layer_norm=True, recurrent_dropout=0.2),
-                                        "FusedLayerNormLSTMMath")])
+                                        "FusedLayerNormLSTMMath"),
+                                       (lambda: rnnkit.RNN(5, 8, nonlinearity="relu"), "FusedVanillaMath")])
 def test_whole_time_loop_runs_where_it_can_and_steps_where_it_cannot(make, loop, monkeypatch):
     """Full and packed batches, both directions, take the compiled loop; resets (and zoneout)
     take the Python loop of step kernels."""

@@ -14,6 +14,7 @@ from rnnkit.cells.gru import GRUMath
 from rnnkit.cells.layer_norm import EPS
 from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_ln import LayerNormLSTMMath
+from rnnkit.cells.rnn import VanillaMath
 
 
 def _plan(sched):
@@ -219,20 +220,50 @@ class FusedGRUMath(GRUMath):
         dhrec.addmm_(dgh, w_hh)                                         # δh_{t-1} += δ(gh) W_hh
 
 
-_FUSED = {LSTMMath: FusedLSTMMath, LayerNormLSTMMath: FusedLayerNormLSTMMath,
-          GRUMath: FusedGRUMath}
+class FusedVanillaMath(VanillaMath):
+    """The vanilla RNN: its step is already one matmul and one activation, so only the whole
+    time loop is compiled; where it cannot run, the Python cell's steps do."""
+
+    def __init__(self, k, nonlinearity):
+        super().__init__(nonlinearity)
+        self.k = k
+
+    @property
+    def has_loops(self):
+        return self.k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
+        h0, mask, plan = h0[0].contiguous(), _mask(mask), _plan(sched)
+        self.k.rnn_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                            self.nonlinearity == "relu", w_hh_t.data_ptr(), _ptr(mask),
+                            gi.data_ptr(), S[0].data_ptr(), h0.data_ptr())
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
+        w_hh, mask, plan = w_hh.contiguous(), _mask(mask), _plan(sched)
+        self.k.rnn_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                            self.nonlinearity == "relu", w_hh.data_ptr(), _ptr(mask),
+                            S[0].data_ptr(), dS[0].data_ptr(), dG.data_ptr(),
+                            dh0[0].data_ptr())
+        return ()
+
+
+# Python cell class -> its kernel-backed variant, made from (kernels, Python cell)
+_FUSED = {LSTMMath: lambda k, c: FusedLSTMMath(k),
+          LayerNormLSTMMath: lambda k, c: FusedLayerNormLSTMMath(k),
+          GRUMath: lambda k, c: FusedGRUMath(k),
+          VanillaMath: lambda k, c: FusedVanillaMath(k, c.nonlinearity)}
 _made = {}
 
 
 def fused(cell, x):
     """The kernel-backed variant of ``cell`` for tensors like ``x``, or ``cell`` itself."""
-    cls = _FUSED.get(type(cell))
-    if cls is None:
+    make = _FUSED.get(type(cell))
+    if make is None:
         return cell
     k = kernels.get(x)
     if k is None:
         return cell
-    key = (cls, id(k))
+    key = (type(cell), id(k), getattr(cell, "nonlinearity", None))
     if key not in _made:
-        _made[key] = cls(k)
+        _made[key] = make(k, cell)
     return _made[key]

@@ -2,8 +2,8 @@
 
 A recurrent step between two matmuls is a dozen element-wise tensor ops in Python (each a pass
 over the step's rows and a dispatch); the kernels here do them in one pass per row. They hold no
-new maths: each is the Python cell's step written out element by element (``lstm.cpp`` and
-``gru.cpp`` beside this file), and the tests check the two against each other and against the autograd oracle.
+new maths: each is the Python cell's step written out element by element (``lstm.cpp``,
+``gru.cpp``, ``rnn.cpp`` beside this file), and the tests check the two against each other and against the autograd oracle.
 
 The shared library is built with the system C++ compiler (``$CXX``, else ``c++``/``g++``) into
 ``$RNNKIT_KERNEL_CACHE`` (default ``~/.cache/rnnkit/kernels``), named by a hash of the sources,
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-SOURCES = ("lstm.cpp", "gru.cpp")          # compiled into one library
+SOURCES = ("lstm.cpp", "gru.cpp", "rnn.cpp")          # compiled into one library
 HEADERS = ("common.h",)
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17",
          "-shared", "-fPIC")
@@ -52,6 +52,8 @@ SIGNATURES = {
     "lnlstm_bwd_loop": (_P, _I, _P, _I) + (_P,) * 20,
     "gru_fwd_loop": (_P, _I, _P, _I) + (_P,) * 7,
     "gru_bwd_loop": (_P, _I, _P, _I) + (_P,) * 10,
+    "rnn_fwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 5,
+    "rnn_bwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 6,
     "gemm_rows": (_P, _I, _I, _I, _P, _I, _P, _I, _D, _P, _I),
 }
 GEMMS = {"f32": "sgemm_", "f64": "dgemm_"}
