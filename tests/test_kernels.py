@@ -210,10 +210,20 @@ def test_a_failed_build_warns_once_and_falls_back(tmp_path):
 
 
 @pytest.mark.skipif(not HAVE_CXX, reason="no C++ compiler on this machine")
-def test_build_is_cached_by_content(tmp_path):
+def test_build_is_cached_by_content_and_old_builds_pruned(tmp_path):
     cache = tmp_path / "cache"
+    cache.mkdir()
+    for i in range(6):                                        # builds of other sources, oldest first
+        old = cache / f"rnnkit-kernels-old{i}.so"
+        old.write_bytes(b"")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
     r1 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))
     assert r1.returncode == 0 and r1.stdout.startswith("True | built: "), r1.stdout + r1.stderr
+    built = r1.stdout.split("built: ")[1].split(" |")[0].strip()
+    kept = sorted(p.name for p in cache.iterdir())
+    assert kept == sorted([os.path.basename(built)] + [f"rnnkit-kernels-old{i}.so" for i in (3, 4, 5)])
+    for i in (3, 4, 5):
+        (cache / f"rnnkit-kernels-old{i}.so").unlink()
     libs = list(cache.iterdir())
     assert len(libs) == 1 and libs[0].suffix == ".so"         # no temporary file left beside it
     stamp = libs[0].stat().st_mtime_ns
@@ -268,3 +278,14 @@ def test_without_a_usable_gemm_the_step_kernels_run_and_agree(monkeypatch):
     steps = _train_step(m, x, None)
     for a, b in zip(whole, steps):
         torch.testing.assert_close(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_kernels_command_reports_the_path(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rnnkit.cli.main", "kernels", "--json"],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "RNNKIT_KERNELS": "0"})
+    assert r.returncode == 1 and '"status": "off (RNNKIT_KERNELS=0)"' in r.stdout
+    if HAVE_CXX:
+        r = subprocess.run([sys.executable, "-m", "rnnkit.cli.main", "kernels"], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0 and "time_loops    True" in r.stdout, r.stdout + r.stderr

@@ -7,15 +7,17 @@
     rnnkit predict RUN TEXT ... | tag RUN SENTENCE ... | forecast RUN --steps N
     rnnkit demo --minutes N
     rnnkit gradflow --task adding --lags 10 50 100 200 --preset quick
+    rnnkit kernels                 (build the fused CPU kernels now; show which path runs)
 """
 import argparse
 import sys
 
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
-from rnnkit.cli import forecast, predict, tag
+from rnnkit.cli import forecast, kernels, predict, tag
 
 COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "translate": translate,
-            "gradflow": gradflow, "predict": predict, "tag": tag, "forecast": forecast}
+            "gradflow": gradflow, "predict": predict, "tag": tag, "forecast": forecast,
+            "kernels": kernels}
 
 
 def build_parser():

@@ -151,6 +151,7 @@ def _build():
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        _prune(out.parent, keep=out)
     lib = ctypes.CDLL(str(out))
     kernels, loops = {}, True
     for dt, sfx in DTYPES.items():
@@ -160,6 +161,18 @@ def _build():
         kernels[dt] = k
     note = "" if loops else " (no usable BLAS GEMM in torch's library: step kernels only)"
     return kernels, f"built: {out}{note}"
+
+
+def _prune(folder, keep, n_kept=4):
+    """Remove all but the newest ``n_kept`` libraries built here (other sources, compilers or
+    CPUs); ``keep``, just built, always stays. A process that has one loaded keeps its mapping."""
+    libs = sorted(folder.glob("rnnkit-kernels-*.so"), key=lambda p: p.stat().st_mtime,
+                  reverse=True)
+    for old in [p for p in libs if p != keep][n_kept - 1:]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
 
 
 def _load():
@@ -189,6 +202,15 @@ def get(x):
 def available():
     """Whether the kernels are built and loaded (builds them on first call)."""
     return _load() is not None
+
+
+def info():
+    """Where the kernels come from and what runs: for ``rnnkit kernels`` and bug reports."""
+    lib = _load()
+    return {"status": _state["status"], "sources": str(Path(__file__).parent),
+            "cache": str(_cache_dir()), "compiler": _compiler(),
+            "step_kernels": lib is not None,
+            "time_loops": lib is not None and all(k.gemm is not None for k in lib.values())}
 
 
 def status():
