@@ -29,9 +29,9 @@ def test_kernels_build_where_a_compiler_is():
     assert kernels.status().startswith("built: ")
 
 
-@pytest.mark.parametrize("cell", [CELLS["LSTM"], LN_CELLS["LSTM"], CELLS["GRU"], CELLS["RNN_TANH"],
-                                  CELLS["RNN_RELU"]],
-                         ids=["lstm", "lstm_ln", "gru", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("cell", [CELLS["LSTM"], LN_CELLS["LSTM"], CELLS["GRU"], LN_CELLS["GRU"],
+                                  CELLS["RNN_TANH"], CELLS["RNN_RELU"], LN_CELLS["RNN_RELU"]],
+                         ids=["lstm", "lstm_ln", "gru", "gru_ln", "rnn_tanh", "rnn_relu", "rnn_ln"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_variant_is_picked_for_cpu_floats_only(cell, dtype):
     need_kernels()
@@ -40,7 +40,7 @@ def test_fused_variant_is_picked_for_cpu_floats_only(cell, dtype):
     assert fused(cell, x.to(torch.bfloat16)) is cell
     with kernels.disabled():
         assert fused(cell, x) is cell
-    assert fused(LN_CELLS["GRU"], x) is LN_CELLS["GRU"]   # no kernel for it: the Python cell
+    assert fused(CELLS["GRU_RESET_BEFORE"], x) is CELLS["GRU_RESET_BEFORE"]   # no kernel for it
 
 
 def _activations(a):
@@ -97,7 +97,11 @@ GRU_CONFIGS = {"gru_plain": {}, "gru_options": dict(CONFIGS["options"]),
                "gru_rec_dropout": dict(CONFIGS["rec_dropout"])}
 RNN_CONFIGS = {"rnn_tanh": dict(CONFIGS["rec_dropout"]),
                "rnn_relu": {"nonlinearity": "relu", **CONFIGS["rec_dropout"]},
-               "rnn_options": dict(CONFIGS["options"])}
+               "rnn_options": dict(CONFIGS["options"]),
+               "rnn_ln": {"layer_norm": True, **CONFIGS["rec_dropout"]},
+               "rnn_relu_ln": {"nonlinearity": "relu", "layer_norm": True}}
+GRU_CONFIGS["gru_ln"] = {"layer_norm": True, **CONFIGS["rec_dropout"]}
+GRU_CONFIGS["gru_ln_options"] = {"layer_norm": True, **CONFIGS["options"]}
 
 
 @pytest.mark.parametrize("config", list(CONFIGS) + list(GRU_CONFIGS) + list(RNN_CONFIGS))
@@ -289,3 +293,16 @@ def test_kernels_command_reports_the_path(tmp_path):
         r = subprocess.run([sys.executable, "-m", "rnnkit.cli.main", "kernels"], capture_output=True,
                            text=True, timeout=300)
         assert r.returncode == 0 and "time_loops    True" in r.stdout, r.stdout + r.stderr
+
+
+def test_ctypes_signatures_match_the_c_functions():
+    """Each kernel's argument count in SIGNATURES equals its C declaration's (a mismatch is a
+    crash, not an error)."""
+    import re
+    from pathlib import Path
+    src = "".join((Path(kernels.__file__).parent / f).read_text() for f in kernels.SOURCES)
+    src = src.replace("\\\n", " ")
+    decls = dict(re.findall(r'extern "C" void rk_(\w+)_##SFX\(([^)]*)\)', src))
+    assert set(decls) == set(kernels.SIGNATURES)
+    for name, params in decls.items():
+        assert len(params.split(",")) == len(kernels.SIGNATURES[name]), name

@@ -11,6 +11,7 @@ import torch
 
 from rnnkit import kernels
 from rnnkit.cells.gru import GRUMath
+from rnnkit.cells.gru_ln import LayerNormGRUMath, LayerNormVanillaMath
 from rnnkit.cells.layer_norm import EPS
 from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_ln import LayerNormLSTMMath
@@ -247,11 +248,106 @@ class FusedVanillaMath(VanillaMath):
         return ()
 
 
+class LoopPre(tuple):
+    """What a compiled backward loop leaves for the weight and layer-norm gradients:
+    (z = W_hh h^r per token, its μ, its 1/σ, δz per token)."""
+
+
+class FusedLayerNormGRUMath(LayerNormGRUMath):
+    """The layer-normalised GRU: a compiled time loop; where it cannot run, the Python cell."""
+
+    def __init__(self, k):
+        self.k = k
+
+    @property
+    def has_loops(self):
+        return self.k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
+        (acts, q, z, mu, rh), plan = cache, _plan(sched)
+        h0, mask = h0[0].contiguous(), _mask(mask)
+        g_hh, b_ln = (p.contiguous() for p in params)
+        b_hh = b_hh.contiguous() if b_hh is not None else None
+        self.k.lngru_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                              w_hh_t.data_ptr(), _ptr(mask), gi.data_ptr(), g_hh.data_ptr(),
+                              b_ln.data_ptr(), _ptr(b_hh), acts.data_ptr(), q.data_ptr(),
+                              z.data_ptr(), mu.data_ptr(), rh.data_ptr(), S[0].data_ptr(),
+                              h0.data_ptr(), EPS)
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
+        (acts, q, z, mu, rh), plan = cache, _plan(sched)
+        h0, w_hh, mask = h0[0].contiguous(), w_hh.contiguous(), _mask(mask)
+        g_hh = params[0].contiguous()
+        dz = z.new_empty(z.shape)
+        self.k.lngru_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                              w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), q.data_ptr(),
+                              z.data_ptr(), mu.data_ptr(), rh.data_ptr(), g_hh.data_ptr(),
+                              S[0].data_ptr(), h0.data_ptr(), dS[0].data_ptr(), dG.data_ptr(),
+                              dGh.data_ptr(), dz.data_ptr(), dh0[0].data_ptr())
+        return LoopPre((z, mu, rh, dz))
+
+    def weight_grad_hh(self, dgh, hrec, cache, pre):
+        if isinstance(pre, LoopPre):
+            return pre[3].t() @ hrec                                   # Σ_t δz_t^T h^r_{t-1}
+        return super().weight_grad_hh(dgh, hrec, cache, pre)
+
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
+        if isinstance(pre, LoopPre):
+            return _ln_param_grads(self.k, dGh, *pre[:3])               # from δq_t
+        return super().param_grads(cache, pre, dG, dGh, dS, params)
+
+
+class FusedLayerNormVanillaMath(LayerNormVanillaMath):
+    def __init__(self, k, nonlinearity):
+        super().__init__(nonlinearity)
+        self.k = k
+
+    @property
+    def has_loops(self):
+        return self.k.gemm is not None
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
+        (z, mu, rh), plan = cache, _plan(sched)
+        h0, mask = h0[0].contiguous(), _mask(mask)
+        g_hh, b_ln = (p.contiguous() for p in params)
+        self.k.lnrnn_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                              self.nonlinearity == "relu", w_hh_t.data_ptr(), _ptr(mask),
+                              gi.data_ptr(), g_hh.data_ptr(), b_ln.data_ptr(), z.data_ptr(),
+                              mu.data_ptr(), rh.data_ptr(), S[0].data_ptr(), h0.data_ptr(), EPS)
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
+        (z, mu, rh), plan = cache, _plan(sched)
+        w_hh, mask = w_hh.contiguous(), _mask(mask)
+        self.k.lnrnn_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
+                              self.nonlinearity == "relu", w_hh.data_ptr(), _ptr(mask),
+                              z.data_ptr(), mu.data_ptr(), rh.data_ptr(),
+                              params[0].contiguous().data_ptr(), S[0].data_ptr(),
+                              dS[0].data_ptr(), dG.data_ptr(), dGh.data_ptr(), dh0[0].data_ptr())
+        return LoopPre((z, mu, rh, dGh))
+
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
+        if isinstance(pre, LoopPre):
+            return _ln_param_grads(self.k, dG, *pre[:3])                # from δa_t
+        return super().param_grads(cache, pre, dG, dGh, dS, params)
+
+
+def _ln_param_grads(k, dy, z, mu, rstd):
+    """(δγ, δβ) = (Σ_rows δy ⊙ x̂, Σ_rows δy), x̂ = (z - μ) / σ formed on the fly."""
+    N, D = dy.shape
+    dy = dy.contiguous()
+    dgamma, dbeta = dy.new_empty(D), dy.new_empty(D)
+    k.ln_param_grads(N, D, dy.data_ptr(), z.data_ptr(), mu.data_ptr(), rstd.data_ptr(),
+                     dgamma.data_ptr(), dbeta.data_ptr())
+    return dgamma, dbeta
+
+
 # Python cell class -> its kernel-backed variant, made from (kernels, Python cell)
 _FUSED = {LSTMMath: lambda k, c: FusedLSTMMath(k),
           LayerNormLSTMMath: lambda k, c: FusedLayerNormLSTMMath(k),
           GRUMath: lambda k, c: FusedGRUMath(k),
-          VanillaMath: lambda k, c: FusedVanillaMath(k, c.nonlinearity)}
+          VanillaMath: lambda k, c: FusedVanillaMath(k, c.nonlinearity),
+          LayerNormGRUMath: lambda k, c: FusedLayerNormGRUMath(k),
+          LayerNormVanillaMath: lambda k, c: FusedLayerNormVanillaMath(k, c.nonlinearity)}
 _made = {}
 
 

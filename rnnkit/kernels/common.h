@@ -123,6 +123,26 @@ template <typename T> inline void add_rows(int64_t n, const T* RK x, T* RK y) {
   for (int64_t j = 0; j < n; ++j) y[j] += x[j];
 }
 
+// y = LN(x) with the row's μ, 1/σ: y = (x - μ) / σ γ + β (+ add, where given)
+template <typename T>
+inline void ln_apply_row(int64_t D, const T* RK x, T m, T s, const T* RK gamma,
+                         const T* RK beta, const T* RK add, T* RK y) {
+  if (add)
+    for (int64_t j = 0; j < D; ++j) y[j] = add[j] + (x[j] - m) * s * gamma[j] + beta[j];
+  else
+    for (int64_t j = 0; j < D; ++j) y[j] = (x[j] - m) * s * gamma[j] + beta[j];
+}
+
+// y = LN(x) + beta2 over a row: the layer norm of a recurrent product plus a bias (b_hh, may be
+// null); records the row's μ and 1/σ
+template <typename T>
+inline void ln_row(int64_t D, const T* x, const T* gamma, const T* beta, const T* bias, T eps,
+                   T* mu, T* rstd, T* y) {
+  ln_stats(x, D, eps, mu, rstd);
+  ln_apply_row(D, x, *mu, *rstd, gamma, beta, static_cast<const T*>(nullptr), y);
+  if (bias) add_rows(D, bias, y);
+}
+
 // ---- matrix products through torch's own BLAS ------------------------------------------------
 // The time loops call the Fortran-interface GEMM (sgemm_ / dgemm_) that torch's CPU library
 // exports; rnnkit/kernels/__init__.py looks it up and passes its address. 32-bit integers (LP64).

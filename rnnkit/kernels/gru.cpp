@@ -96,7 +96,72 @@ void gru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, cons
   }
 }
 
+// The layer-normalised GRU's loops (rnnkit/cells/gru_ln.py): z_t = h^r_{t-1} W_hh^T (GEMM),
+// q_t = LN(z_t) + b_hh, then the GRU step with q_t for gh (acts takes a copy of gi first).
+// Backward: the GRU step gives δâ (dG) and δq (dGh); δz = LN'(δq) (dZ); δh_{t-1} += (δz W_hh) ⊙ m.
+template <typename T>
+void lngru_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
+                    const T* mask, const T* gi, const T* g_hh, const T* b_ln, const T* b_hh,
+                    T* acts, T* q, T* z, T* mu, T* rh, T* S_h, const T* h0, T eps) {
+  const int64_t G = 3 * H;
+  const int64_t B = max_rows(plan, n_steps);
+  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
+  for (int64_t s = 0; s < n_steps; ++s) {
+    const Step& st = plan[s];
+    const int64_t o = st.off;
+    const T* hp = entering(st, H, S_h, h0, hb);
+    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
+                 z + o * G, G);
+    for (int64_t r = 0; r < st.b; ++r)
+      ln_row(G, z + (o + r) * G, g_hh, b_ln, b_hh, eps, mu + o + r, rh + o + r, q + (o + r) * G);
+    std::memcpy(acts + o * G, gi + o * G, st.b * G * sizeof(T));
+    gru_fwd(st.b, H, acts + o * G, q + o * G, hp, H, S_h + o * H);
+  }
+}
+
+template <typename T>
+void lngru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
+                    const T* mask, const T* acts, const T* q, const T* z, const T* mu,
+                    const T* rh, const T* g_hh, const T* S_h, const T* h0, T* dS_h, T* dG,
+                    T* dGh, T* dZ, T* dh0) {
+  const int64_t G = 3 * H;
+  const int64_t B = max_rows(plan, n_steps);
+  T *dhr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
+  T *dhb = scratch<T, 4>(B * H).data(), *tmp = scratch<T, 6>(2 * G).data();
+  for (int64_t s = n_steps - 1; s >= 0; --s) {
+    const Step& st = plan[s];
+    const int64_t o = st.off;
+    const T* hp = entering(st, H, S_h, h0, hb);
+    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
+    gru_bwd(st.b, H, dS_h + o * H, acts + o * G, q + o * G, hp, H, dG + o * G, dGh + o * G, dhp);
+    for (int64_t r = 0; r < st.b; ++r)
+      ln_back(dGh + (o + r) * G, z + (o + r) * G, mu[o + r], rh[o + r], g_hh, G,
+              dZ + (o + r) * G, tmp);
+    rows_times_w_into(gemm, st.b, H, G, dZ + o * G, w_hh, mask, dhr, dhp);
+    scatter_grad(st, H, dhp, dS_h, dh0);
+  }
+}
+
 }  // namespace
+
+#define RK_EXPORT_LNGRU(T, SFX)                                                                    \
+  extern "C" void rk_lngru_fwd_loop_##SFX(                                                         \
+      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh_t, const T* mask,        \
+      const T* gi, const T* g_hh, const T* b_ln, const T* b_hh, T* acts, T* q, T* z, T* mu,      \
+      T* rh, T* S_h, const T* h0, double eps) {                                                   \
+    lngru_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, gi, g_hh, b_ln, b_hh, acts, q, z, mu, rh,   \
+                      S_h, h0, T(eps));                                                            \
+  }                                                                                                \
+  extern "C" void rk_lngru_bwd_loop_##SFX(                                                         \
+      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh, const T* mask,          \
+      const T* acts, const T* q, const T* z, const T* mu, const T* rh, const T* g_hh,            \
+      const T* S_h, const T* h0, T* dS_h, T* dG, T* dGh, T* dZ, T* dh0) {                        \
+    lngru_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, q, z, mu, rh, g_hh, S_h, h0, dS_h, dG,  \
+                      dGh, dZ, dh0);                                                               \
+  }
+
+RK_EXPORT_LNGRU(float, f32)
+RK_EXPORT_LNGRU(double, f64)
 
 #define RK_EXPORT_GRU(T, SFX)                                                                      \
   extern "C" void rk_gru_fwd_##SFX(int64_t b, int64_t H, T* acts, const T* gh, const T* hp,     \

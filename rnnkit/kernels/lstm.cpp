@@ -89,16 +89,6 @@ void lstm_bwd(int64_t b, int64_t H, const T* dh, T* dc, const T* acts, const T* 
 // ---- layer-normalised LSTM ------------------------------------------------------------------
 // a_t = gi + LN(z; γ_hh, β_hh), z = W_hh h_{t-1} (b, 4H); c_t as the LSTM; h_t = o tanh(LN(c_t)).
 
-// y = LN(x) with the row's μ, 1/σ: y = (x - μ) / σ γ + β (+ add, where given)
-template <typename T>
-inline void ln_apply_row(int64_t D, const T* RK x, T m, T s, const T* RK gamma,
-                         const T* RK beta, const T* RK add, T* RK y) {
-  if (add)
-    for (int64_t j = 0; j < D; ++j) y[j] = add[j] + (x[j] - m) * s * gamma[j] + beta[j];
-  else
-    for (int64_t j = 0; j < D; ++j) y[j] = (x[j] - m) * s * gamma[j] + beta[j];
-}
-
 template <typename T>
 void lnlstm_fwd(int64_t b, int64_t H, const T* gi, const T* z, const T* g_hh, const T* b_hh,
                 const T* g_c, const T* b_c, const T* cp, int64_t ld_cp, T* acts, T* mh, T* rh,

@@ -50,7 +50,68 @@ void rnn_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, int6
   }
 }
 
+// The layer-normalised RNN's loops (rnnkit/cells/gru_ln.py): a_t = gi_t + LN(h^r_{t-1} W_hh^T);
+// backward δa_t (dG), δz_t = LN'(δa_t) (dGh), δh_{t-1} += (δz_t W_hh) ⊙ m.
+template <typename T>
+void lnrnn_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
+                    const T* w_hh_t, const T* mask, const T* gi, const T* g_hh, const T* b_ln,
+                    T* z, T* mu, T* rh, T* S_h, const T* h0, T eps) {
+  const int64_t B = max_rows(plan, n_steps);
+  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
+  for (int64_t s = 0; s < n_steps; ++s) {
+    const Step& st = plan[s];
+    const int64_t o = st.off;
+    const T* hp = entering(st, H, S_h, h0, hb);
+    gemm_rows<T>(gemm, st.b, H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, H, T(0),
+                 z + o * H, H);
+    for (int64_t r = 0; r < st.b; ++r) {
+      T* a = S_h + (o + r) * H;
+      ln_row(H, z + (o + r) * H, g_hh, b_ln, gi + (o + r) * H, eps, mu + o + r, rh + o + r, a);
+    }
+    act_rows(st.b * H, relu != 0, S_h + o * H);
+  }
+}
+
+template <typename T>
+void lnrnn_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
+                    const T* w_hh, const T* mask, const T* z, const T* mu, const T* rh,
+                    const T* g_hh, const T* S_h, T* dS_h, T* dG, T* dGh, T* dh0) {
+  const int64_t B = max_rows(plan, n_steps);
+  T *dhr = scratch<T, 1>(B * H).data(), *dhb = scratch<T, 4>(B * H).data();
+  T* tmp = scratch<T, 6>(2 * H).data();
+  for (int64_t s = n_steps - 1; s >= 0; --s) {
+    const Step& st = plan[s];
+    const int64_t o = st.off;
+    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
+    act_grad_rows(st.b * H, relu != 0, dS_h + o * H, S_h + o * H, dG + o * H);
+    for (int64_t r = 0; r < st.b; ++r)
+      ln_back(dG + (o + r) * H, z + (o + r) * H, mu[o + r], rh[o + r], g_hh, H, dGh + (o + r) * H,
+              tmp);
+    rows_times_w_into(gemm, st.b, H, H, dGh + o * H, w_hh, mask, dhr, dhp);
+    scatter_grad(st, H, dhp, dS_h, dh0);
+  }
+}
+
 }  // namespace
+
+#define RK_EXPORT_LNRNN(T, SFX)                                                                    \
+  extern "C" void rk_lnrnn_fwd_loop_##SFX(                                                         \
+      void* gemm, int64_t n, const Step* plan, int64_t H, int64_t relu, const T* w_hh_t,         \
+      const T* mask, const T* gi, const T* g_hh, const T* b_ln, T* z, T* mu, T* rh, T* S_h,      \
+      const T* h0, double eps) {                                                                  \
+    lnrnn_fwd_loop<T>(gemm, n, plan, H, relu, w_hh_t, mask, gi, g_hh, b_ln, z, mu, rh, S_h, h0,   \
+                      T(eps));                                                                     \
+  }                                                                                                \
+  extern "C" void rk_lnrnn_bwd_loop_##SFX(                                                         \
+      void* gemm, int64_t n, const Step* plan, int64_t H, int64_t relu, const T* w_hh,           \
+      const T* mask, const T* z, const T* mu, const T* rh, const T* g_hh, const T* S_h,          \
+      T* dS_h, T* dG, T* dGh, T* dh0) {                                                           \
+    lnrnn_bwd_loop<T>(gemm, n, plan, H, relu, w_hh, mask, z, mu, rh, g_hh, S_h, dS_h, dG, dGh,    \
+                      dh0);                                                                        \
+  }
+
+RK_EXPORT_LNRNN(float, f32)
+RK_EXPORT_LNRNN(double, f64)
 
 #define RK_EXPORT_RNN(T, SFX)                                                                      \
   extern "C" void rk_rnn_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
