@@ -10,7 +10,7 @@ DEFAULT_STEPS = 3000
 
 
 def add_train_flags(p):
-    run_task.add_task_flags(p, CondData, CondConfig, SKIP)
+    run_task.add_task_flags(p, CondData, CondConfig, SKIP, {"max_steps": DEFAULT_STEPS})
 
 
 def run_train(args):

@@ -10,7 +10,8 @@ TRAIN_DEFAULTS = {"max_steps": 2000, "eval_every": 100, "warmup_steps": 50, "lr"
 
 
 def add_train_flags(p):
-    add_task_flags(p, ForecastData, ForecasterConfig, skip=("features", "horizon"))
+    add_task_flags(p, ForecastData, ForecasterConfig, skip=("features", "horizon"),
+                   train_defaults=TRAIN_DEFAULTS)
 
 
 def run_train(args):

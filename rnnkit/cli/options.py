@@ -1,4 +1,10 @@
-"""Command-line flags generated from config dataclasses, so each field is one ``--flag``."""
+"""Command-line flags generated from config dataclasses, so each field is one ``--flag``.
+
+A field's help text lives next to it, in the dataclass, as ``metadata={"help": ...}`` (the
+convention of HfArgumentParser)::
+
+    batch: int = field(default=32, metadata={"help": "texts per training batch"})
+"""
 import argparse
 import dataclasses
 import typing
@@ -6,9 +12,16 @@ import typing
 SUPPRESS = argparse.SUPPRESS
 
 
-def add_config_flags(parser, cls, skip=(), title=None, help=None):
-    """One ``--field-name`` flag per dataclass field (type and default from the field, text from
-    ``help[field]``).
+def field_help(f):
+    """The help text of a dataclass field (``metadata["help"]``), or ``""``."""
+    return f.metadata.get("help", "")
+
+
+def add_config_flags(parser, cls, skip=(), title=None, defaults=None):
+    """One ``--field-name`` flag per dataclass field: type and default from the field, help text
+    from its ``metadata["help"]``. ``defaults`` ({field: value}) names the defaults the command
+    really uses where they differ from the field's (e.g. a task's own step count): they are only
+    shown in the help; the caller applies them (as the ``base`` of :func:`config_from_args`).
 
     Flags default to SUPPRESS so :func:`config_from_args` can tell given flags from defaults.
     """
@@ -19,14 +32,16 @@ def add_config_flags(parser, cls, skip=(), title=None, help=None):
             continue
         kind = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
-        comment = (help or {}).get(f.name, "")
         default = f.default if f.default is not dataclasses.MISSING else None
+        default = (defaults or {}).get(f.name, default)
+        shown = repr(default) if default == "" else default
+        text = f"{field_help(f)} (default {shown})".strip().replace("%", "%%")   # argparse %-formats
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=SUPPRESS,
-                               help=f"{comment} (default {default})")
+                               help=text)
         else:
             group.add_argument(flag, type=kind, default=SUPPRESS, metavar=kind.__name__.upper(),
-                               help=f"{comment} (default {default})".strip())
+                               help=text)
     return group
 
 

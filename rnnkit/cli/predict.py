@@ -15,7 +15,8 @@ TRAIN_DEFAULTS = {"max_steps": 1500, "eval_every": 100, "warmup_steps": 50, "lr"
 
 
 def add_train_flags(p):
-    add_task_flags(p, ClassifyData, ClassifierConfig, skip=("vocab_size", "num_classes"))
+    add_task_flags(p, ClassifyData, ClassifierConfig, skip=("vocab_size", "num_classes"),
+                   train_defaults=TRAIN_DEFAULTS)
 
 
 def run_train(args):

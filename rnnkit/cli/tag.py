@@ -12,7 +12,8 @@ TRAIN_DEFAULTS = {"max_steps": 3000, "eval_every": 200, "warmup_steps": 50, "lr"
 
 
 def add_train_flags(p):
-    add_task_flags(p, TagData, TaggerConfig, skip=("vocab_size", "num_tags", "char_vocab_size"))
+    add_task_flags(p, TagData, TaggerConfig, skip=("vocab_size", "num_tags", "char_vocab_size"),
+                   train_defaults=TRAIN_DEFAULTS)
 
 
 def run_train(args):

@@ -9,10 +9,12 @@ from rnnkit.tasks.common import train
 from rnnkit.train import TrainConfig, load_checkpoint
 
 
-def add_task_flags(p, data_cls, model_cls, skip=()):
+def add_task_flags(p, data_cls, model_cls, skip=(), train_defaults=None):
+    """Data, model and training flags; ``train_defaults``: the task's own TrainConfig defaults,
+    shown in the help."""
     add_config_flags(p, data_cls, title="data")
     add_config_flags(p, model_cls, skip=skip, title="model")
-    add_config_flags(p, TrainConfig, title="training")
+    add_config_flags(p, TrainConfig, title="training", defaults=train_defaults)
 
 
 def run_task(args, data_cls, model_cls, build, train_defaults):

@@ -27,26 +27,10 @@ def add_parser(sub):
         t.set_defaults(func=run)
 
 
-HELP = {
-    "data": "data set name (rnnkit data list) or path to a UTF-8 text file",
-    "tokens": "char or word", "max_vocab": "word tokens: keep the N most frequent (0: all)",
-    "seq_len": "truncated-BPTT length T", "batch": "parallel streams B",
-    "val_fraction": "the last fraction of the text is validation",
-    "eval_tokens": "evaluate on the first N validation tokens (0: all)",
-    "cell": "lstm, gru or rnn", "layers": "stacked recurrent layers", "hidden": "hidden size H",
-    "embed": "token embedding size", "dropout": "dropout on embedding, between layers, on output",
-    "lr": "peak learning rate (AdamW)", "warmup_steps": "linear warm-up steps",
-    "min_lr_ratio": "cosine decay ends at lr times this", "clip": "max gradient norm (0: off)",
-    "max_steps": "stop after N steps (0: no limit)",
-    "max_minutes": "stop after N minutes, resumed parts included (0: no limit)",
-    "eval_every": "validate and checkpoint every N steps", "log_every": "progress every N steps",
-}
-
-
 def add_lm_flags(p):
-    add_config_flags(p, LMData, title="data", help=HELP)
-    add_config_flags(p, LMConfig, skip=("vocab_size",), title="model", help=HELP)
-    add_config_flags(p, TrainConfig, title="training", help=HELP)
+    add_config_flags(p, LMData, title="data")
+    add_config_flags(p, LMConfig, skip=("vocab_size",), title="model")
+    add_config_flags(p, TrainConfig, title="training", defaults={"max_steps": LM_DEFAULT_STEPS})
 
 
 def run_lm(args):

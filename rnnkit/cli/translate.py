@@ -14,7 +14,7 @@ DEFAULT_STEPS = 4000
 
 # ---------------------------------------------------------------- rnnkit train seq2seq
 def add_train_flags(p):
-    run_task.add_task_flags(p, Seq2SeqData, Seq2SeqConfig, SKIP)
+    run_task.add_task_flags(p, Seq2SeqData, Seq2SeqConfig, SKIP, {"max_steps": DEFAULT_STEPS})
 
 
 def run_train(args):

@@ -10,7 +10,7 @@ step length-1, the backward one at step 0). Variable lengths run through rnnkit'
 (the same as packing), so padding never changes a prediction.
 Shapes: B batch, T time, C embedding, H hidden, D directions, L layers, K classes.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -26,13 +26,16 @@ class ClassifierConfig:
     """The model's shape; stored in checkpoints so ``rnnkit predict`` rebuilds the model alone."""
     vocab_size: int = 0         # V; filled in from the vocabulary
     num_classes: int = 0        # K; filled in from the labels
-    cell: str = "lstm"          # lstm | gru | rnn
-    layers: int = 1
-    hidden: int = 128
-    embed: int = 128
-    bidirectional: bool = True
-    pooling: str = "max"        # last | mean | max | attention
-    dropout: float = 0.5        # on the embedding, between layers and on the pooled vector
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
+    layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    hidden: int = field(default=128, metadata={"help": "hidden size H per direction"})
+    embed: int = field(default=128, metadata={"help": "word embedding size"})
+    bidirectional: bool = field(default=True, metadata={
+        "help": "also read each text backwards (both directions' outputs concatenated)"})
+    pooling: str = field(default="max", metadata={
+        "help": "outputs over time to one vector: last, mean, max or attention"})
+    dropout: float = field(default=0.5, metadata={
+        "help": "dropout on the embedding, between layers and on the pooled vector (0: off)"})
 
     def __post_init__(self):
         if self.cell not in CELLS:

@@ -11,7 +11,7 @@ Shapes: B batch, T time, C condition size, E embedding, H hidden, L layers, V vo
 Decoding goes through :mod:`rnnkit.decode`: ``state = model.condition(cond)``, then
 ``step(x_t, state) -> (logits, state)``; the state is a dict that carries z along.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -29,14 +29,17 @@ class CondConfig:
     vocab_size: int = 0      # V, filled in from the data
     n_classes: int = 0       # number of labels; 0 when the condition is a feature vector
     features: int = 0        # size of the feature vector (with n_classes = 0)
-    cell: str = "lstm"
-    layers: int = 1
-    hidden: int = 128
-    embed: int = 32
-    cond_size: int = 32      # C
-    conditioning: str = "both"   # init | input | both
-    dropout: float = 0.0
-    max_len: int = 40        # longest sequence generated
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
+    layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    hidden: int = field(default=128, metadata={"help": "hidden size H of each layer"})
+    embed: int = field(default=32, metadata={"help": "token embedding size"})
+    cond_size: int = field(default=32, metadata={"help": "size C of the condition's embedding"})
+    conditioning: str = field(default="both", metadata={
+        "help": "where the condition enters: init (initial state), input (every step) or both"})
+    dropout: float = field(default=0.0, metadata={
+        "help": "dropout on the embedding, between layers and before the softmax (0: off)"})
+    max_len: int = field(default=40, metadata={
+        "help": "longest sequence generated, </s> included; longer data sequences are dropped"})
 
     def __post_init__(self):
         if self.cell not in CELLS:

@@ -9,7 +9,7 @@ at the naive forecast. Direct forecasting avoids compounding errors; autoregress
 reaches any horizon (Taieb et al. 2012 compare the two).
 Shapes: B batch, W window, K horizon, F variables, H hidden, L layers.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -25,12 +25,15 @@ class ForecasterConfig:
     """The model's shape; stored in checkpoints so ``rnnkit forecast`` rebuilds the model alone."""
     features: int = 1           # F; filled in from the series
     horizon: int = 1            # K: steps predicted at once (direct) or trained on (autoregressive)
-    mode: str = "direct"        # direct | autoregressive
-    cell: str = "gru"           # lstm | gru | rnn
-    layers: int = 2
-    hidden: int = 64
-    dropout: float = 0.0        # between layers
-    residual: bool = True       # predict the change from the last observed value
+    mode: str = field(default="direct", metadata={
+        "help": "direct (K steps from one state) or autoregressive (one step, fed back)"})
+    cell: str = field(default="gru", metadata={"help": "recurrent cell: lstm, gru or rnn"})
+    layers: int = field(default=2, metadata={"help": "stacked recurrent layers"})
+    hidden: int = field(default=64, metadata={"help": "hidden size H of each layer"})
+    dropout: float = field(default=0.0, metadata={
+        "help": "dropout between recurrent layers (0: off)"})
+    residual: bool = field(default=True, metadata={
+        "help": "predict the change from the last observed value"})
 
     def __post_init__(self):
         if self.cell not in CELLS:

@@ -8,7 +8,7 @@ Shapes: B batch, T time, C embedding, H hidden, L layers, V vocabulary.
 The generative interface shared with every decoder in :mod:`rnnkit.decode` is
 ``init_state(batch)`` and ``step(x_t, state) -> (logits, state)``.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -23,11 +23,12 @@ CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 class LMConfig:
     """The model's shape; stored in checkpoints so sampling can rebuild the model alone."""
     vocab_size: int = 0     # V; 0 until a vocabulary fills it in
-    cell: str = "lstm"      # lstm | gru | rnn
-    layers: int = 2
-    hidden: int = 256
-    embed: int = 64
-    dropout: float = 0.0    # on the embedding, between layers and before the softmax
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
+    layers: int = field(default=2, metadata={"help": "stacked recurrent layers"})
+    hidden: int = field(default=256, metadata={"help": "hidden size H of each layer"})
+    embed: int = field(default=64, metadata={"help": "token embedding size"})
+    dropout: float = field(default=0.0, metadata={
+        "help": "dropout on the embedding, between layers and before the softmax (0: off)"})
 
     def __post_init__(self):
         if self.cell not in CELLS:

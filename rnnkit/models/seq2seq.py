@@ -13,7 +13,7 @@ hidden per direction, D encoder directions, L layers, V target vocabulary. Token
 The decoder speaks :mod:`rnnkit.decode`'s interface: ``state = model.encode(src, lengths)``, then
 ``step(y_t, state) -> (logits, state)``; the state is a dict carrying the attention memory.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -30,17 +30,22 @@ class Seq2SeqConfig:
     """The model's shape; stored in checkpoints so ``translate`` rebuilds the model alone."""
     src_vocab: int = 0          # filled in from the data
     tgt_vocab: int = 0
-    cell: str = "lstm"          # lstm | gru | rnn, encoder and decoder
-    embed: int = 64
-    enc_hidden: int = 128       # per direction
-    enc_layers: int = 1
-    bidirectional: bool = True
-    hidden: int = 256           # decoder
-    dec_layers: int = 1
-    attention: str = "general"  # none | additive | dot | general
-    input_feed: bool = True
-    dropout: float = 0.0
-    max_len: int = 200          # longest source accepted and longest output generated (tokens)
+    cell: str = field(default="lstm", metadata={
+        "help": "recurrent cell of encoder and decoder: lstm, gru or rnn"})
+    embed: int = field(default=64, metadata={"help": "token embedding size, source and target"})
+    enc_hidden: int = field(default=128, metadata={"help": "encoder hidden size per direction"})
+    enc_layers: int = field(default=1, metadata={"help": "stacked encoder layers"})
+    bidirectional: bool = field(default=True, metadata={"help": "bidirectional encoder"})
+    hidden: int = field(default=256, metadata={"help": "decoder hidden size"})
+    dec_layers: int = field(default=1, metadata={"help": "stacked decoder layers"})
+    attention: str = field(default="general", metadata={
+        "help": "none, additive (Bahdanau), dot or general (Luong)"})
+    input_feed: bool = field(default=True, metadata={
+        "help": "feed the previous attentional output back into the decoder (Luong)"})
+    dropout: float = field(default=0.0, metadata={
+        "help": "dropout on the embeddings, between layers and before the softmax (0: off)"})
+    max_len: int = field(default=200, metadata={
+        "help": "longest source and output, in tokens; longer pairs are skipped"})
 
     def __post_init__(self):
         if self.cell not in CELLS:

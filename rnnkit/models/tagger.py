@@ -10,7 +10,7 @@ The character features (Ling et al. 2015) give unseen words a representation fro
 characters: for Chinese, a word's first and last characters say much about its part of speech.
 Shapes: B batch, T time, W characters a word, C/E embeddings, G char hidden, H hidden, K tags.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -29,15 +29,20 @@ class TaggerConfig:
     vocab_size: int = 0         # words; filled in from the vocabulary
     num_tags: int = 0           # K; filled in from the tag set
     char_vocab_size: int = 0    # characters; 0: no character features
-    cell: str = "lstm"          # lstm | gru | rnn
-    layers: int = 1
-    hidden: int = 128
-    embed: int = 100
-    char_embed: int = 32        # 0: word features only
-    char_hidden: int = 32
-    bidirectional: bool = True
-    dropout: float = 0.3
-    crf: bool = False
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
+    layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    hidden: int = field(default=128, metadata={"help": "hidden size H per direction"})
+    embed: int = field(default=100, metadata={"help": "word embedding size"})
+    char_embed: int = field(default=32, metadata={
+        "help": "character embedding size (0: no character features, words only)"})
+    char_hidden: int = field(default=32, metadata={
+        "help": "hidden size of the character BiGRU, per direction"})
+    bidirectional: bool = field(default=True, metadata={
+        "help": "also read each sentence backwards (both directions' outputs concatenated)"})
+    dropout: float = field(default=0.3, metadata={
+        "help": "dropout on the input features, between layers and on the outputs (0: off)"})
+    crf: bool = field(default=False, metadata={
+        "help": "score whole tag sequences with a linear-chain CRF (Viterbi decoding)"})
 
     def __post_init__(self):
         if self.cell not in CELLS:

@@ -3,7 +3,7 @@
 Examples are (label, text) pairs (:mod:`rnnkit.data.labelled`); a fixed seeded split keeps a
 held-out test part that model selection never sees. Metrics: accuracy and macro-F1.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch.nn import functional as F
@@ -21,14 +21,21 @@ EVAL_BATCH = 256
 
 @dataclass
 class ClassifyData:
-    data: str = "mr"            # a data set name or a TSV/CSV file of label and text
-    batch: int = 32
-    min_count: int = 2          # training words seen fewer times become <unk>
-    max_len: int = 100          # longer texts are cut to their first max_len tokens
-    word_dropout: float = 0.1   # training only: each word becomes <unk> with this probability
-    test_fraction: float = 0.1
-    val_fraction: float = 0.1
-    split_seed: int = 0
+    data: str = field(default="mr", metadata={
+        "help": "data set name (rnnkit data list) or a TSV/CSV file of label and text"})
+    batch: int = field(default=32, metadata={"help": "texts per training batch"})
+    min_count: int = field(default=2, metadata={
+        "help": "training words seen fewer times become <unk>"})
+    max_len: int = field(default=100, metadata={
+        "help": "texts are cut to their first N tokens (training and prediction)"})
+    word_dropout: float = field(default=0.1, metadata={
+        "help": "training only: each word becomes <unk> with this probability (0: off)"})
+    test_fraction: float = field(default=0.1, metadata={
+        "help": "fraction of the examples held out as the test part"})
+    val_fraction: float = field(default=0.1, metadata={
+        "help": "fraction of the examples for validation (which picks best.pt)"})
+    split_seed: int = field(default=0, metadata={
+        "help": "seed of the train/validation/test split and of the batch order"})
 
 
 class ClassifyTask:

@@ -7,7 +7,7 @@ held-out name under another. ``evaluate`` measures the validation loss with the 
 and with a wrong one (each label shifted to another class): the gap shows the condition matters.
 Shapes: B batch, T time, F features.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -23,10 +23,13 @@ from rnnkit.train.checkpoint import load_checkpoint
 
 @dataclass
 class CondData:
-    data: str = "names"      # a data set name or a TSV file of label<TAB>sequence lines
-    tokens: str = "char"     # char | word
-    batch: int = 64
-    val_pairs: int = 2000    # validation pairs the losses are measured on (0: all)
+    data: str = field(default="names", metadata={
+        "help": "data set name (rnnkit data list) or a TSV file of label<TAB>sequence lines"})
+    tokens: str = field(default="char", metadata={
+        "help": "tokenizer of the sequences: char or word"})
+    batch: int = field(default=64, metadata={"help": "pairs per training batch"})
+    val_pairs: int = field(default=2000, metadata={
+        "help": "validation pairs the losses are measured on (0: all)"})
 
     def __post_init__(self):
         if self.tokens not in TOKENIZERS:

@@ -6,7 +6,7 @@ part, forecast the next K steps from the W before it and compare in the data's o
 MASE divides the MAE by the in-sample MAE of the seasonal-naive forecast on the training part
 (Hyndman & Koehler 2006). Shapes: N steps, F variables, W window, K horizon, B batch.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -21,14 +21,20 @@ SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cy
 
 @dataclass
 class ForecastData:
-    data: str = "sunspots"      # a data set name or a CSV file with a header row
-    columns: str = ""           # value columns, comma-separated (default: the last column)
-    window: int = 48            # W: past steps the model sees
-    horizon: int = 12           # K: steps ahead it forecasts
-    season: int = 0             # seasonal-naive period m (0: the data set's, else 1)
-    batch: int = 32
-    test_fraction: float = 0.1
-    val_fraction: float = 0.1
+    data: str = field(default="sunspots", metadata={
+        "help": "data set name (rnnkit data list) or a CSV file with a header row"})
+    columns: str = field(default="", metadata={
+        "help": "value columns to forecast, comma-separated (empty: the last column)"})
+    window: int = field(default=48, metadata={"help": "past steps W the model sees"})
+    horizon: int = field(default=12, metadata={
+        "help": "steps K ahead that are forecast (trained on and scored)"})
+    season: int = field(default=0, metadata={
+        "help": "seasonal-naive period m for the baseline and MASE (0: a named set's, else 1)"})
+    batch: int = field(default=32, metadata={"help": "windows per training batch"})
+    test_fraction: float = field(default=0.1, metadata={
+        "help": "fraction of the series held out as the test tail"})
+    val_fraction: float = field(default=0.1, metadata={
+        "help": "fraction of the series, before the test tail, for validation"})
 
 
 def baselines(y, t, K, m):

@@ -5,7 +5,7 @@ The held-out split is fixed by a hash of the source sentence (:func:`rnnkit.data
 5% test (BLEU / CER after training), 3% validation (the loss that picks best.pt), 92% training.
 Shapes: B batch, S source length, T target length.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -19,17 +19,25 @@ from rnnkit.train.checkpoint import load_checkpoint
 @dataclass
 class Seq2SeqData:
     """Which pairs, how they are tokenised and batched, and the loss options."""
-    data: str = "de-en"            # a data set name or a TSV file of source<TAB>target lines
-    src_tokens: str = "char"       # char | word
-    tgt_tokens: str = "char"
-    max_vocab: int = 0             # per side, specials included (0: all); the rest is <unk>
-    batch: int = 32
-    label_smoothing: float = 0.0   # epsilon of the smoothed cross-entropy (training loss only)
-    teacher_forcing: float = 1.0   # probability of feeding the reference token at each step
-    val_pairs: int = 400           # validation pairs the val_loss is measured on (0: all)
-    test_pairs: int = 0            # held-out test pairs scored after training (0: all)
-    beam_size: int = 5             # beam of the held-out scoring
-    length_penalty: float = 1.0    # alpha: beam hypotheses score log p / length^alpha
+    data: str = field(default="de-en", metadata={
+        "help": "data set name (rnnkit data list) or a TSV file of source<TAB>target lines"})
+    src_tokens: str = field(default="char", metadata={"help": "source tokenizer: char or word"})
+    tgt_tokens: str = field(default="char", metadata={"help": "target tokenizer: char or word"})
+    max_vocab: int = field(default=0, metadata={
+        "help": "vocabulary size per side, specials included; the rest become <unk> (0: all)"})
+    batch: int = field(default=32, metadata={"help": "sentence pairs per training batch"})
+    label_smoothing: float = field(default=0.0, metadata={
+        "help": "label-smoothing epsilon of the training loss (0: off)"})
+    teacher_forcing: float = field(default=1.0, metadata={
+        "help": "training: chance of feeding the reference token, not the prediction, each step"})
+    val_pairs: int = field(default=400, metadata={
+        "help": "validation pairs the val_loss is measured on (0: all)"})
+    test_pairs: int = field(default=0, metadata={
+        "help": "held-out test pairs scored (BLEU, CER) after training (0: all)"})
+    beam_size: int = field(default=5, metadata={
+        "help": "beam width of the held-out scoring (greedy decoding is scored too)"})
+    length_penalty: float = field(default=1.0, metadata={
+        "help": "alpha: beam hypotheses score log p / length^alpha"})
 
     def __post_init__(self):
         for side in ("src_tokens", "tgt_tokens"):

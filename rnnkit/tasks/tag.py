@@ -4,7 +4,7 @@ Sentences are (words, tags) pairs (:mod:`rnnkit.data.tagged`); a fixed seeded sp
 held-out test part. Metrics: token accuracy, and per-tag precision/recall/F1 in the report.
 Shapes: B batch, T words, W characters a word.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -22,14 +22,21 @@ EVAL_BATCH = 128
 
 @dataclass
 class TagData:
-    data: str = "pd1998-pos"    # a data set name, a word/tag file or a CoNLL-U file
-    batch: int = 64
-    min_count: int = 2          # rarer training words become <unk> (so <unk> gets trained)
-    max_word_chars: int = 4     # character features see a word's first W characters
-    column: int = 3             # CoNLL-U: the tag column (3 UPOS, 4 XPOS)
-    test_fraction: float = 0.1
-    val_fraction: float = 0.05
-    split_seed: int = 0
+    data: str = field(default="pd1998-pos", metadata={
+        "help": "data set name (rnnkit data list), a word/tag file or a CoNLL-U file"})
+    batch: int = field(default=64, metadata={"help": "sentences per training batch"})
+    min_count: int = field(default=2, metadata={
+        "help": "training words seen fewer times become <unk> (so <unk> gets trained)"})
+    max_word_chars: int = field(default=4, metadata={
+        "help": "character features see each word's first N characters"})
+    column: int = field(default=3, metadata={
+        "help": "CoNLL-U files: the tag column, counted from 0 (3: UPOS, 4: XPOS)"})
+    test_fraction: float = field(default=0.1, metadata={
+        "help": "fraction of the sentences held out as the test part"})
+    val_fraction: float = field(default=0.05, metadata={
+        "help": "fraction of the sentences for validation (which picks best.pt)"})
+    split_seed: int = field(default=0, metadata={
+        "help": "seed of the train/validation/test split and of the batch order"})
 
 
 class Encoder:

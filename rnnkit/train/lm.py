@@ -5,7 +5,7 @@ The hidden state is carried from one truncated-BPTT batch to the next and detach
 it restarts from zeros at the start of each pass over the data.
 """
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -19,13 +19,18 @@ from rnnkit.train.checkpoint import load_checkpoint
 @dataclass
 class LMData:
     """Which text and how it is cut into batches."""
-    data: str = "shakespeare"    # a data set name (rnnkit data list) or a UTF-8 text file
-    tokens: str = "char"         # char | word
-    max_vocab: int = 0           # word tokens: keep the most frequent (0: all)
-    seq_len: int = 100           # T: truncated-BPTT length
-    batch: int = 64              # B: parallel streams
-    val_fraction: float = VAL_FRACTION
-    eval_tokens: int = 0         # evaluate on the first N validation tokens only (0: all of them)
+    data: str = field(default="shakespeare", metadata={
+        "help": "data set name (rnnkit data list) or a UTF-8 text file"})
+    tokens: str = field(default="char", metadata={"help": "tokenizer: char or word"})
+    max_vocab: int = field(default=0, metadata={
+        "help": "keep the N most frequent tokens, <unk> included; the rest become <unk> (0: all)"})
+    seq_len: int = field(default=100, metadata={
+        "help": "truncated-BPTT length T: tokens per stream per batch"})
+    batch: int = field(default=64, metadata={"help": "parallel token streams B per batch"})
+    val_fraction: float = field(default=VAL_FRACTION, metadata={
+        "help": "the last fraction of the text is the validation part"})
+    eval_tokens: int = field(default=0, metadata={
+        "help": "validate on the first N validation tokens only (0: all of them)"})
 
     def __post_init__(self):
         if self.tokens not in ("char", "word"):

@@ -29,7 +29,7 @@ warning and counted in ``skipped_steps``.
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -38,16 +38,23 @@ from rnnkit.train.checkpoint import load_checkpoint
 
 @dataclass
 class TrainConfig:
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 100     # linear warm-up from 0 ...
-    min_lr_ratio: float = 0.1   # ... then cosine decay to lr·min_lr_ratio at the step or time limit
-    clip: float = 5.0           # max global gradient norm (torch.nn.utils.clip_grad_norm_); 0: off
-    max_steps: int = 0          # 0: no step limit (then max_minutes must be set)
-    max_minutes: float = 0.0    # 0: no time limit; counts the whole run, resumed parts included
-    eval_every: int = 200
-    log_every: int = 10
-    seed: int = 1337
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate of AdamW"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0: none)"})
+    warmup_steps: int = field(default=100, metadata={
+        "help": "steps of linear learning-rate warm-up from 0 (0: none)"})
+    min_lr_ratio: float = field(default=0.1, metadata={
+        "help": "cosine decay ends at lr times this, at the step or time limit"})
+    clip: float = field(default=5.0, metadata={"help": "max global gradient norm (0: no clipping)"})
+    max_steps: int = field(default=0, metadata={
+        "help": "stop after N steps (0: no step limit, the default when --max-minutes is given)"})
+    max_minutes: float = field(default=0.0, metadata={
+        "help": "stop after N minutes of training, resumed parts included (0: no time limit)"})
+    eval_every: int = field(default=200, metadata={
+        "help": "validate and checkpoint (last.pt, best.pt) every N steps"})
+    log_every: int = field(default=10, metadata={
+        "help": "log train loss and gradient norm (progress bar, train.jsonl) every N steps"})
+    seed: int = field(default=1337, metadata={
+        "help": "torch random seed: model initialisation and dropout (seq2seq, cond: batch order)"})
 
     def __post_init__(self):
         if self.max_steps <= 0 and self.max_minutes <= 0:
