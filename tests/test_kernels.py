@@ -306,31 +306,3 @@ def test_ctypes_signatures_match_the_c_functions():
     assert set(decls) == set(kernels.SIGNATURES)
     for name, params in decls.items():
         assert len(params.split(",")) == len(kernels.SIGNATURES[name]), name
-
-
-@pytest.mark.parametrize("config", ["plain", "ln_rec_dropout", "gru_ln", "rnn_tanh", "gru_plain"])
-@pytest.mark.parametrize("packed_input", [False, True])
-def test_loops_with_the_packed_weight_agree(config, packed_input, monkeypatch):
-    """MKL's packed GEMM (the recurrent weight packed once per loop) gives the results of the
-    plain GEMM and of the Python cells, for every batch size the steps take."""
-    need_kernels()
-    k = kernels.get(torch.zeros(1))
-    if k.packing is None:
-        pytest.skip("torch's BLAS has no packed GEMM here")
-    monkeypatch.setattr(kernels, "PACK_MIN_STEPS", 1)
-    calls = []
-    real = k.blas
-    monkeypatch.setattr(k, "blas", lambda w, steps: calls.append(steps) or real(w, steps))
-    kw = {**CONFIGS, **GRU_CONFIGS, **RNN_CONFIGS}[config]
-    cls = rnnkit.GRU if config.startswith("gru") else rnnkit.RNN if config.startswith("rnn") \
-        else rnnkit.LSTM
-    m = cls(5, 16, **kw)
-    x = torch.randn(7, 4, 5)
-    if packed_input:
-        x = torch.nn.utils.rnn.pack_padded_sequence(x, [7, 3, 6, 1], enforce_sorted=False)
-    fast = _train_step(m, x, None)
-    assert calls and all(s == 7 for s in calls)
-    with kernels.disabled():
-        slow = _train_step(m, x, None)
-    for a, b in zip(fast, slow):
-        assert ((a - b).abs().max() / b.abs().max().clamp_min(1)).item() < 2e-5

@@ -62,8 +62,7 @@ class FusedLSTMMath(LSTMMath):
         (acts, tanh_c), plan = cache, _plan(sched)
         h0, c0 = (h.contiguous() for h in h0)
         mask = _mask(mask)
-        blas, keep = self.k.blas(w_hh_t, sched.T)       # keep: alive until the call returns
-        self.k.lstm_fwd_loop(blas, sched.T, plan.data_ptr(), tanh_c.shape[1],
+        self.k.lstm_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_c.shape[1],
                              w_hh_t.data_ptr(), _ptr(mask), acts.data_ptr(), S[0].data_ptr(),
                              S[1].data_ptr(), tanh_c.data_ptr(), h0.data_ptr(), c0.data_ptr())
 
@@ -71,8 +70,7 @@ class FusedLSTMMath(LSTMMath):
         """Every step of :meth:`backward_step`, in reverse, in one call."""
         (acts, tanh_c), plan = cache, _plan(sched)
         c0, w_hh, mask = h0[1].contiguous(), w_hh.contiguous(), _mask(mask)
-        blas, keep = self.k.blas(w_hh, sched.T)
-        self.k.lstm_bwd_loop(blas, sched.T, plan.data_ptr(), tanh_c.shape[1],
+        self.k.lstm_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_c.shape[1],
                              w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), S[1].data_ptr(),
                              tanh_c.data_ptr(), c0.data_ptr(), dS[0].data_ptr(),
                              dS[1].data_ptr(), dG.data_ptr(), dh0[0].data_ptr(),
@@ -112,8 +110,7 @@ class FusedLayerNormLSTMMath(LayerNormLSTMMath):
         h0, c0 = (h.contiguous() for h in h0)
         g_hh, b_hh_ln, g_c, b_c = (p.contiguous() for p in params)
         mask = _mask(mask)
-        blas, keep = self.k.blas(w_hh_t, sched.T)       # keep: alive until the call returns
-        self.k.lnlstm_fwd_loop(blas, sched.T, plan.data_ptr(), tanh_y.shape[1],
+        self.k.lnlstm_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_y.shape[1],
                                w_hh_t.data_ptr(), _ptr(mask), gi.data_ptr(), g_hh.data_ptr(),
                                b_hh_ln.data_ptr(), g_c.data_ptr(), b_c.data_ptr(),
                                acts.data_ptr(), z.data_ptr(), mh.data_ptr(), rh.data_ptr(),
@@ -126,8 +123,7 @@ class FusedLayerNormLSTMMath(LayerNormLSTMMath):
         c0, w_hh, mask = h0[1].contiguous(), w_hh.contiguous(), _mask(mask)
         g_hh, _, g_c, _ = (p.contiguous() for p in params)
         dy = tanh_y.new_empty(tanh_y.shape)
-        blas, keep = self.k.blas(w_hh, sched.T)
-        self.k.lnlstm_bwd_loop(blas, sched.T, plan.data_ptr(), tanh_y.shape[1],
+        self.k.lnlstm_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), tanh_y.shape[1],
                                w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), tanh_y.data_ptr(),
                                S[1].data_ptr(), mc.data_ptr(), rc.data_ptr(), g_c.data_ptr(),
                                z.data_ptr(), mh.data_ptr(), rh.data_ptr(), g_hh.data_ptr(),
@@ -189,16 +185,14 @@ class FusedGRUMath(GRUMath):
         (acts, gh), plan = cache, _plan(sched)
         h0, mask = h0[0].contiguous(), _mask(mask)
         b_hh = b_hh.contiguous() if b_hh is not None else None
-        blas, keep = self.k.blas(w_hh_t, sched.T)       # keep: alive until the call returns
-        self.k.gru_fwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.gru_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                             w_hh_t.data_ptr(), _ptr(mask), _ptr(b_hh), acts.data_ptr(),
                             gh.data_ptr(), S[0].data_ptr(), h0.data_ptr())
 
     def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
         (acts, gh), plan = cache, _plan(sched)
         h0, w_hh, mask = h0[0].contiguous(), w_hh.contiguous(), _mask(mask)
-        blas, keep = self.k.blas(w_hh, sched.T)
-        self.k.gru_bwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.gru_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                             w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), gh.data_ptr(),
                             S[0].data_ptr(), h0.data_ptr(), dS[0].data_ptr(), dG.data_ptr(),
                             dGh.data_ptr(), dh0[0].data_ptr())
@@ -241,15 +235,13 @@ class FusedVanillaMath(VanillaMath):
 
     def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         h0, mask, plan = h0[0].contiguous(), _mask(mask), _plan(sched)
-        blas, keep = self.k.blas(w_hh_t, sched.T)       # keep: alive until the call returns
-        self.k.rnn_fwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.rnn_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                             self.nonlinearity == "relu", w_hh_t.data_ptr(), _ptr(mask),
                             gi.data_ptr(), S[0].data_ptr(), h0.data_ptr())
 
     def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
         w_hh, mask, plan = w_hh.contiguous(), _mask(mask), _plan(sched)
-        blas, keep = self.k.blas(w_hh, sched.T)
-        self.k.rnn_bwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.rnn_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                             self.nonlinearity == "relu", w_hh.data_ptr(), _ptr(mask),
                             S[0].data_ptr(), dS[0].data_ptr(), dG.data_ptr(),
                             dh0[0].data_ptr())
@@ -276,8 +268,7 @@ class FusedLayerNormGRUMath(LayerNormGRUMath):
         h0, mask = h0[0].contiguous(), _mask(mask)
         g_hh, b_ln = (p.contiguous() for p in params)
         b_hh = b_hh.contiguous() if b_hh is not None else None
-        blas, keep = self.k.blas(w_hh_t, sched.T)       # keep: alive until the call returns
-        self.k.lngru_fwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.lngru_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                               w_hh_t.data_ptr(), _ptr(mask), gi.data_ptr(), g_hh.data_ptr(),
                               b_ln.data_ptr(), _ptr(b_hh), acts.data_ptr(), q.data_ptr(),
                               z.data_ptr(), mu.data_ptr(), rh.data_ptr(), S[0].data_ptr(),
@@ -288,8 +279,7 @@ class FusedLayerNormGRUMath(LayerNormGRUMath):
         h0, w_hh, mask = h0[0].contiguous(), w_hh.contiguous(), _mask(mask)
         g_hh = params[0].contiguous()
         dz = z.new_empty(z.shape)
-        blas, keep = self.k.blas(w_hh, sched.T)
-        self.k.lngru_bwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.lngru_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                               w_hh.data_ptr(), _ptr(mask), acts.data_ptr(), q.data_ptr(),
                               z.data_ptr(), mu.data_ptr(), rh.data_ptr(), g_hh.data_ptr(),
                               S[0].data_ptr(), h0.data_ptr(), dS[0].data_ptr(), dG.data_ptr(),
@@ -320,8 +310,7 @@ class FusedLayerNormVanillaMath(LayerNormVanillaMath):
         (z, mu, rh), plan = cache, _plan(sched)
         h0, mask = h0[0].contiguous(), _mask(mask)
         g_hh, b_ln = (p.contiguous() for p in params)
-        blas, keep = self.k.blas(w_hh_t, sched.T)       # keep: alive until the call returns
-        self.k.lnrnn_fwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.lnrnn_fwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                               self.nonlinearity == "relu", w_hh_t.data_ptr(), _ptr(mask),
                               gi.data_ptr(), g_hh.data_ptr(), b_ln.data_ptr(), z.data_ptr(),
                               mu.data_ptr(), rh.data_ptr(), S[0].data_ptr(), h0.data_ptr(), EPS)
@@ -329,8 +318,7 @@ class FusedLayerNormVanillaMath(LayerNormVanillaMath):
     def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
         (z, mu, rh), plan = cache, _plan(sched)
         w_hh, mask = w_hh.contiguous(), _mask(mask)
-        blas, keep = self.k.blas(w_hh, sched.T)
-        self.k.lnrnn_bwd_loop(blas, sched.T, plan.data_ptr(), S[0].shape[1],
+        self.k.lnrnn_bwd_loop(self.k.gemm, sched.T, plan.data_ptr(), S[0].shape[1],
                               self.nonlinearity == "relu", w_hh.data_ptr(), _ptr(mask),
                               z.data_ptr(), mu.data_ptr(), rh.data_ptr(),
                               params[0].contiguous().data_ptr(), S[0].data_ptr(),

@@ -67,94 +67,41 @@ _lock = threading.Lock()
 _state = {"lib": None, "tried": False, "status": "not loaded yet", "off": 0}
 
 
-PACK_MIN_STEPS = 8   # pack the recurrent weight for loops of at least this many steps
-
-
-class Blas(ctypes.Structure):
-    """What a time loop's matrix products go through (common.h ``Blas``)."""
-    _fields_ = [("gemm", ctypes.c_void_p), ("compute", ctypes.c_void_p),
-                ("packed", ctypes.c_void_p)]
-
-
 class Kernels:
     """The kernels of one dtype as Python callables: ``k.lstm_fwd(b, H, ptr, ...)``.
 
     ``gemm`` is the address of torch's own BLAS GEMM for this dtype (what the time loops call),
     or None where torch's CPU library exports none that passes :func:`_gemm_works`; the time
-    loops are then not used and the Python loop calls the step kernels. ``packing``: MKL's
-    (get_size, pack, compute) for float32 where torch's library has them, else None."""
+    loops are then not used and the Python loop calls the step kernels."""
 
-    def __init__(self, lib, sfx, gemm, packing=None):
+    def __init__(self, lib, sfx, gemm):
         for name, args in SIGNATURES.items():
             fn = getattr(lib, f"rk_{name}_{sfx}")
             fn.argtypes, fn.restype = args, None
             setattr(self, name, fn)
-        self.gemm, self.packing = gemm, packing
-
-    def blas(self, w, steps):
-        """The BLAS argument of a time loop of ``steps`` steps whose products all take the
-        weight ``w`` (row-major (k, n), contiguous) on the right: ``(address, keep-alive)``.
-        The weight is packed once for the whole loop where MKL's packed GEMM is there and the
-        loop is long enough to repay it."""
-        packed = None
-        if self.packing is not None and steps >= PACK_MIN_STEPS:
-            get_size, pack, _ = self.packing
-            k, n = w.shape                     # column-major A = w^T: m = n rows, k columns
-            dims = [ctypes.c_int(v) for v in (n, 1, k)]
-            size = get_size(ctypes.byref(ctypes.c_char(b"A")), *map(ctypes.byref, dims))
-            packed = w.new_empty((size + 63) // w.element_size())
-            one, ld = ctypes.c_float(1.0), ctypes.c_int(n)
-            pack(ctypes.byref(ctypes.c_char(b"A")), ctypes.byref(ctypes.c_char(b"N")),
-                 *map(ctypes.byref, dims), ctypes.byref(one), ctypes.c_void_p(w.data_ptr()),
-                 ctypes.byref(ld), ctypes.c_void_p(packed.data_ptr()))
-        b = Blas(self.gemm, self.packing[2] if packed is not None else None,
-                 packed.data_ptr() if packed is not None else None)
-        return ctypes.addressof(b), (b, packed)
-
-
-def _torch_lib():
-    libdir = Path(torch.__file__).parent / "lib"
-    for lib in sorted(libdir.glob("libtorch_cpu.*")):
-        try:
-            return ctypes.CDLL(str(lib))
-        except OSError:
-            continue
-    return None
+        self.gemm = gemm
 
 
 def _torch_gemm(name):
     """The address of ``name`` (sgemm_/dgemm_) in torch's CPU library, or None."""
-    lib = _torch_lib()
-    try:
-        return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value if lib else None
-    except AttributeError:
-        return None
+    libdir = Path(torch.__file__).parent / "lib"
+    for lib in sorted(libdir.glob("libtorch_cpu.*")):
+        try:
+            return ctypes.cast(getattr(ctypes.CDLL(str(lib)), name), ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
-def _torch_packing():
-    """MKL's packed single-precision GEMM in torch's CPU library: (get_size, pack, compute
-    address), or None."""
-    lib = _torch_lib()
-    try:
-        get_size, pack = lib.sgemm_pack_get_size, lib.sgemm_pack
-        compute = ctypes.cast(lib.sgemm_compute, ctypes.c_void_p).value
-    except AttributeError:
-        return None
-    get_size.restype, pack.restype = ctypes.c_size_t, None
-    return get_size, pack, compute
-
-
-def _gemm_works(k, dtype, steps=0):
-    """A small product through the kernels' GEMM call (packed where ``steps`` asks for it)
-    equals torch's: guards the calling conventions (32-bit integers, column-major, packing)."""
+def _gemm_works(k, dtype):
+    """A small product through the kernels' GEMM call equals torch's (guards the calling
+    convention: 32-bit integers, column-major)."""
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 5, generator=g, dtype=dtype)
     b = torch.randn(5, 7, generator=g, dtype=dtype)
     c = torch.randn(3, 9, generator=g, dtype=dtype)          # row stride 9: only 7 columns used
     want = c[:, :7] * 0.5 + a @ b
-    blas, keep = k.blas(b, steps)
-    k.gemm_rows(blas, 3, 7, 5, a.data_ptr(), 5, b.data_ptr(), 7, 0.5, c.data_ptr(), 9)
-    del keep
+    k.gemm_rows(k.gemm, 3, 7, 5, a.data_ptr(), 5, b.data_ptr(), 7, 0.5, c.data_ptr(), 9)
     return torch.allclose(c[:, :7], want, rtol=1e-5, atol=1e-5)
 
 
@@ -212,11 +159,9 @@ def _build():
     lib = ctypes.CDLL(str(out))
     kernels, loops = {}, True
     for dt, sfx in DTYPES.items():
-        k = Kernels(lib, sfx, _torch_gemm(GEMMS[sfx]), _torch_packing() if sfx == "f32" else None)
+        k = Kernels(lib, sfx, _torch_gemm(GEMMS[sfx]))
         if k.gemm is None or not _gemm_works(k, dt):
             k.gemm, loops = None, False
-        if k.packing is not None and (k.gemm is None or not _gemm_works(k, dt, PACK_MIN_STEPS)):
-            k.packing = None
         kernels[dt] = k
     note = "" if loops else " (no usable BLAS GEMM in torch's library: step kernels only)"
     return kernels, f"built: {out}{note}"

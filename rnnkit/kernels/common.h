@@ -145,44 +145,22 @@ inline void ln_row(int64_t D, const T* x, const T* gamma, const T* beta, const T
 
 // ---- matrix products through torch's own BLAS ------------------------------------------------
 // The time loops call the Fortran-interface GEMM (sgemm_ / dgemm_) that torch's CPU library
-// exports; rnnkit/kernels/__init__.py looks it up. 32-bit integers (LP64). Where the library
-// also has MKL's packed GEMM (sgemm_pack / sgemm_compute), the recurrent weight, the same
-// operand at every step, is packed once per loop, as oneDNN's RNNs do; `packed` is then that
-// weight's packed copy and the loop's products with it use it.
+// exports; rnnkit/kernels/__init__.py looks it up and passes its address. 32-bit integers (LP64).
 template <typename T>
 using gemm_fn = void (*)(const char*, const char*, const int*, const int*, const int*, const T*,
                          const T*, const int*, const T*, const int*, const T*, T*, const int*);
 
-struct Blas {
-  void* gemm;            // sgemm_ / dgemm_
-  void* compute;         // sgemm_compute, or null
-  const void* packed;    // the loop's weight packed for it, or null
-};
-
-// Row-major C (b × n, row stride ldc) = beta C + A (b × k, lda) · B (k × n, ldb), B the weight.
-// In column-major terms that is C^T = B^T A^T: the same memory, operands swapped.
+// Row-major C (b × n, row stride ldc) = beta C + A (b × k, lda) · B (k × n, ldb). In column-major
+// terms that is C^T = B^T A^T: the same memory, operands swapped.
 template <typename T>
-inline void gemm_rows(void* blas, int64_t b, int64_t n, int64_t k, const T* A, int64_t lda,
+inline void gemm_rows(void* g, int64_t b, int64_t n, int64_t k, const T* A, int64_t lda,
                       const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (b == 0) return;
-  const Blas& bl = *static_cast<const Blas*>(blas);
-  const char no = 'N', pk = 'P';
+  const char no = 'N';
   const int m_ = static_cast<int>(n), n_ = static_cast<int>(b), k_ = static_cast<int>(k);
   const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
   const T one = 1;
-  if (sizeof(T) == 4 && bl.packed && bl.compute) {
-    // sgemm_compute(transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc): no alpha (it was
-    // applied when packing), 'P': a is packed
-    using compute_fn = void (*)(const char*, const char*, const int*, const int*, const int*,
-                                const T*, const int*, const T*, const int*, const T*, T*,
-                                const int*);
-    reinterpret_cast<compute_fn>(bl.compute)(&pk, &no, &m_, &n_, &k_,
-                                             static_cast<const T*>(bl.packed), &la, A, &lb, &beta,
-                                             C, &lc);
-    return;
-  }
-  reinterpret_cast<gemm_fn<T>>(bl.gemm)(&no, &no, &m_, &n_, &k_, &one, B, &la, A, &lb, &beta, C,
-                                        &lc);
+  reinterpret_cast<gemm_fn<T>>(g)(&no, &no, &m_, &n_, &k_, &one, B, &la, A, &lb, &beta, C, &lc);
 }
 
 // A time loop's plan: per step, in the order the loop runs, {row offset of the step's tokens,
@@ -240,13 +218,13 @@ inline const T* masked_rows(int64_t b, int64_t H, const T* hp, const T* mask, T*
 
 // δh_{t-1} += (δa W_hh) ⊙ m: the GEMM into dhr first where there is a mask.
 template <typename T>
-inline void rows_times_w_into(void* blas, int64_t b, int64_t H, int64_t G, const T* da,
+inline void rows_times_w_into(void* gemm, int64_t b, int64_t H, int64_t G, const T* da,
                               const T* w_hh, const T* mask, T* dhr, T* dhp) {
   if (!mask) {
-    gemm_rows<T>(blas, b, H, G, da, G, w_hh, H, T(1), dhp, H);
+    gemm_rows<T>(gemm, b, H, G, da, G, w_hh, H, T(1), dhp, H);
     return;
   }
-  gemm_rows<T>(blas, b, H, G, da, G, w_hh, H, T(0), dhr, H);
+  gemm_rows<T>(gemm, b, H, G, da, G, w_hh, H, T(0), dhr, H);
   for (int64_t r = 0; r < b; ++r)
     for (int64_t j = 0; j < H; ++j) dhp[r * H + j] += dhr[r * H + j] * mask[r * H + j];
 }

@@ -59,7 +59,7 @@ void gru_bwd(int64_t b, int64_t H, const T* dh, const T* acts, const T* gh, cons
 // The GRU's time loops, as the LSTM's (lstm.cpp): gh_t = h_{t-1} W_hh^T + b_hh (GEMM; b_hh may
 // be null), the fused step; backward the fused step, then δh_{t-1} += δ(gh)_t W_hh.
 template <typename T>
-void gru_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
+void gru_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
                   const T* mask, const T* b_hh, T* acts, T* gh, T* S_h, const T* h0) {
   const int64_t G = 3 * H;
   const int64_t B = max_rows(plan, n_steps);
@@ -70,14 +70,14 @@ void gru_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, cons
     T* g = gh + st.off * G;
     if (b_hh)
       for (int64_t r = 0; r < st.b; ++r) std::memcpy(g + r * G, b_hh, G * sizeof(T));
-    gemm_rows<T>(blas, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G,
+    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G,
                  T(b_hh ? 1 : 0), g, G);
     gru_fwd(st.b, H, acts + st.off * G, g, hp, H, S_h + st.off * H);
   }
 }
 
 template <typename T>
-void gru_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
+void gru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
                   const T* mask, const T* acts, const T* gh, const T* S_h, const T* h0, T* dS_h,
                   T* dG, T* dGh, T* dh0) {
   const int64_t G = 3 * H;
@@ -91,7 +91,7 @@ void gru_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, cons
     T* dgh = dGh + st.off * G;
     gru_bwd(st.b, H, dS_h + st.off * H, acts + st.off * G, gh + st.off * G, hp, H,
             dG + st.off * G, dgh, dhp);
-    rows_times_w_into(blas, st.b, H, G, dgh, w_hh, mask, dhr, dhp);
+    rows_times_w_into(gemm, st.b, H, G, dgh, w_hh, mask, dhr, dhp);
     scatter_grad(st, H, dhp, dS_h, dh0);
   }
 }
@@ -100,7 +100,7 @@ void gru_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, cons
 // q_t = LN(z_t) + b_hh, then the GRU step with q_t for gh (acts takes a copy of gi first).
 // Backward: the GRU step gives δâ (dG) and δq (dGh); δz = LN'(δq) (dZ); δh_{t-1} += (δz W_hh) ⊙ m.
 template <typename T>
-void lngru_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
+void lngru_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
                     const T* mask, const T* gi, const T* g_hh, const T* b_ln, const T* b_hh,
                     T* acts, T* q, T* z, T* mu, T* rh, T* S_h, const T* h0, T eps) {
   const int64_t G = 3 * H;
@@ -110,7 +110,7 @@ void lngru_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, co
     const Step& st = plan[s];
     const int64_t o = st.off;
     const T* hp = entering(st, H, S_h, h0, hb);
-    gemm_rows<T>(blas, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
+    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
                  z + o * G, G);
     for (int64_t r = 0; r < st.b; ++r)
       ln_row(G, z + (o + r) * G, g_hh, b_ln, b_hh, eps, mu + o + r, rh + o + r, q + (o + r) * G);
@@ -120,7 +120,7 @@ void lngru_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, co
 }
 
 template <typename T>
-void lngru_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
+void lngru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
                     const T* mask, const T* acts, const T* q, const T* z, const T* mu,
                     const T* rh, const T* g_hh, const T* S_h, const T* h0, T* dS_h, T* dG,
                     T* dGh, T* dZ, T* dh0) {
@@ -137,7 +137,7 @@ void lngru_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, co
     for (int64_t r = 0; r < st.b; ++r)
       ln_back(dGh + (o + r) * G, z + (o + r) * G, mu[o + r], rh[o + r], g_hh, G,
               dZ + (o + r) * G, tmp);
-    rows_times_w_into(blas, st.b, H, G, dZ + o * G, w_hh, mask, dhr, dhp);
+    rows_times_w_into(gemm, st.b, H, G, dZ + o * G, w_hh, mask, dhr, dhp);
     scatter_grad(st, H, dhp, dS_h, dh0);
   }
 }
@@ -146,17 +146,17 @@ void lngru_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, co
 
 #define RK_EXPORT_LNGRU(T, SFX)                                                                    \
   extern "C" void rk_lngru_fwd_loop_##SFX(                                                         \
-      void* blas, int64_t n, const Step* plan, int64_t H, const T* w_hh_t, const T* mask,        \
+      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh_t, const T* mask,        \
       const T* gi, const T* g_hh, const T* b_ln, const T* b_hh, T* acts, T* q, T* z, T* mu,      \
       T* rh, T* S_h, const T* h0, double eps) {                                                   \
-    lngru_fwd_loop<T>(blas, n, plan, H, w_hh_t, mask, gi, g_hh, b_ln, b_hh, acts, q, z, mu, rh,   \
+    lngru_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, gi, g_hh, b_ln, b_hh, acts, q, z, mu, rh,   \
                       S_h, h0, T(eps));                                                            \
   }                                                                                                \
   extern "C" void rk_lngru_bwd_loop_##SFX(                                                         \
-      void* blas, int64_t n, const Step* plan, int64_t H, const T* w_hh, const T* mask,          \
+      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh, const T* mask,          \
       const T* acts, const T* q, const T* z, const T* mu, const T* rh, const T* g_hh,            \
       const T* S_h, const T* h0, T* dS_h, T* dG, T* dGh, T* dZ, T* dh0) {                        \
-    lngru_bwd_loop<T>(blas, n, plan, H, w_hh, mask, acts, q, z, mu, rh, g_hh, S_h, h0, dS_h, dG,  \
+    lngru_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, q, z, mu, rh, g_hh, S_h, h0, dS_h, dG,  \
                       dGh, dZ, dh0);                                                               \
   }
 
@@ -175,16 +175,16 @@ RK_EXPORT_LNGRU(double, f64)
   }
 
 #define RK_EXPORT_GRU_LOOPS(T, SFX)                                                                \
-  extern "C" void rk_gru_fwd_loop_##SFX(void* blas, int64_t n, const Step* plan, int64_t H,      \
+  extern "C" void rk_gru_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
                                         const T* w_hh_t, const T* mask, const T* b_hh, T* acts,   \
                                         T* gh, T* S_h, const T* h0) {                             \
-    gru_fwd_loop<T>(blas, n, plan, H, w_hh_t, mask, b_hh, acts, gh, S_h, h0);                     \
+    gru_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, b_hh, acts, gh, S_h, h0);                     \
   }                                                                                                \
-  extern "C" void rk_gru_bwd_loop_##SFX(void* blas, int64_t n, const Step* plan, int64_t H,      \
+  extern "C" void rk_gru_bwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
                                         const T* w_hh, const T* mask, const T* acts, const T* gh, \
                                         const T* S_h, const T* h0, T* dS_h, T* dG, T* dGh,        \
                                         T* dh0) {                                                 \
-    gru_bwd_loop<T>(blas, n, plan, H, w_hh, mask, acts, gh, S_h, h0, dS_h, dG, dGh, dh0);         \
+    gru_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, gh, S_h, h0, dS_h, dG, dGh, dh0);         \
   }
 
 RK_EXPORT_GRU_LOOPS(float, f32)

@@ -161,7 +161,7 @@ void ln_param_grads(int64_t n, int64_t D, const T* dy, const T* z, const T* mu, 
 // (N, 4H) holds the input half on entry. S_h, S_c, tc: (N, H); h0, c0: (B, H) contiguous; mask:
 // the recurrent-dropout mask (B, H) or null.
 template <typename T>
-void lstm_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
+void lstm_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
                    const T* mask, T* acts, T* S_h, T* S_c, T* tc, const T* h0, const T* c0) {
   const int64_t B = max_rows(plan, n_steps);
   T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
@@ -171,7 +171,7 @@ void lstm_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, con
     const T* hp = entering(st, H, S_h, h0, hb);
     const T* cp = entering(st, H, S_c, c0, cb);
     T* a = acts + st.off * 4 * H;
-    gemm_rows<T>(blas, st.b, 4 * H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, 4 * H, T(1),
+    gemm_rows<T>(gemm, st.b, 4 * H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, 4 * H, T(1),
                  a, 4 * H);
     lstm_fwd(st.b, H, a, cp, H, S_c + st.off * H, S_h + st.off * H, tc + st.off * H);
   }
@@ -181,7 +181,7 @@ void lstm_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, con
 // δc_{t-1}; then δh_{t-1} += (δa_t W_hh) ⊙ m (GEMM). dS_h, dS_c (N, H) hold the gradients from
 // above and collect those of earlier steps; dh0, dc0 (B, H) those of the initial states.
 template <typename T>
-void lstm_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
+void lstm_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
                    const T* mask, const T* acts, const T* S_c, const T* tc, const T* c0, T* dS_h,
                    T* dS_c, T* dG, T* dh0, T* dc0) {
   const int64_t B = max_rows(plan, n_steps);
@@ -195,7 +195,7 @@ void lstm_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, con
     T* da = dG + st.off * 4 * H;
     lstm_bwd(st.b, H, dS_h + st.off * H, dS_c + st.off * H, acts + st.off * 4 * H,
              tc + st.off * H, cp, H, da, dcp);
-    rows_times_w_into(blas, st.b, H, 4 * H, da, w_hh, mask, dhr, dhp);
+    rows_times_w_into(gemm, st.b, H, 4 * H, da, w_hh, mask, dhr, dhp);
     scatter_grad(st, H, dhp, dS_h, dh0);
     scatter_grad(st, H, dcp, dS_c, dc0);
   }
@@ -204,7 +204,7 @@ void lstm_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, con
 // The layer-normalised LSTM's loops: z_t = h^r_{t-1} W_hh^T (GEMM) into z, then the fused step;
 // backward the fused step (δz_t into dGh), then δh_{t-1} += (δz_t W_hh) ⊙ m. mh, rh, mc, rc (N).
 template <typename T>
-void lnlstm_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
+void lnlstm_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
                      const T* mask, const T* gi, const T* g_hh, const T* b_hh, const T* g_c,
                      const T* b_c, T* acts, T* z, T* mh, T* rh, T* mc, T* rc, T* ty, T* S_h,
                      T* S_c, const T* h0, const T* c0, T eps) {
@@ -217,7 +217,7 @@ void lnlstm_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, c
     const int64_t o = st.off;
     const T* hp = entering(st, H, S_h, h0, hb);
     const T* cp = entering(st, H, S_c, c0, cb);
-    gemm_rows<T>(blas, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
+    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
                  z + o * G, G);
     lnlstm_fwd(st.b, H, gi + o * G, z + o * G, g_hh, b_hh, g_c, b_c, cp, H, acts + o * G, mh + o,
                rh + o, mc + o, rc + o, ty + o * H, S_c + o * H, S_h + o * H, eps);
@@ -225,7 +225,7 @@ void lnlstm_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, c
 }
 
 template <typename T>
-void lnlstm_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
+void lnlstm_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
                      const T* mask, const T* acts, const T* ty, const T* S_c, const T* mc,
                      const T* rc, const T* g_c, const T* z, const T* mh, const T* rh,
                      const T* g_hh, const T* c0, T* dS_h, T* dS_c, T* dy, T* dG, T* dGh, T* dh0,
@@ -243,7 +243,7 @@ void lnlstm_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, c
     lnlstm_bwd(st.b, H, dS_h + o * H, dS_c + o * H, acts + o * G, ty + o * H, S_c + o * H, mc + o,
                rc + o, g_c, cp, H, z + o * G, mh + o, rh + o, g_hh, dy + o * H, dG + o * G,
                dGh + o * G, dcp);
-    rows_times_w_into(blas, st.b, H, G, dGh + o * G, w_hh, mask, dhr, dhp);
+    rows_times_w_into(gemm, st.b, H, G, dGh + o * G, w_hh, mask, dhr, dhp);
     scatter_grad(st, H, dhp, dS_h, dh0);
     scatter_grad(st, H, dcp, dS_c, dc0);
   }
@@ -282,38 +282,38 @@ void lnlstm_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, c
   }
 
 #define RK_EXPORT_LOOPS(T, SFX)                                                                    \
-  extern "C" void rk_lstm_fwd_loop_##SFX(void* blas, int64_t n, const Step* plan, int64_t H,     \
+  extern "C" void rk_lstm_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,     \
                                          const T* w_hh_t, const T* mask, T* acts, T* S_h, T* S_c, \
                                          T* tc, const T* h0, const T* c0) {                       \
-    lstm_fwd_loop<T>(blas, n, plan, H, w_hh_t, mask, acts, S_h, S_c, tc, h0, c0);                 \
+    lstm_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, acts, S_h, S_c, tc, h0, c0);                 \
   }                                                                                                \
-  extern "C" void rk_lstm_bwd_loop_##SFX(void* blas, int64_t n, const Step* plan, int64_t H,     \
+  extern "C" void rk_lstm_bwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,     \
                                          const T* w_hh, const T* mask, const T* acts,             \
                                          const T* S_c, const T* tc, const T* c0, T* dS_h,         \
                                          T* dS_c, T* dG, T* dh0, T* dc0) {                        \
-    lstm_bwd_loop<T>(blas, n, plan, H, w_hh, mask, acts, S_c, tc, c0, dS_h, dS_c, dG, dh0, dc0);  \
+    lstm_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, S_c, tc, c0, dS_h, dS_c, dG, dh0, dc0);  \
   }                                                                                                \
   extern "C" void rk_lnlstm_fwd_loop_##SFX(                                                        \
-      void* blas, int64_t n, const Step* plan, int64_t H, const T* w_hh_t, const T* mask,        \
+      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh_t, const T* mask,        \
       const T* gi, const T* g_hh, const T* b_hh, const T* g_c, const T* b_c, T* acts, T* z,      \
       T* mh, T* rh, T* mc, T* rc, T* ty, T* S_h, T* S_c, const T* h0, const T* c0, double eps) { \
-    lnlstm_fwd_loop<T>(blas, n, plan, H, w_hh_t, mask, gi, g_hh, b_hh, g_c, b_c, acts, z, mh, rh, \
+    lnlstm_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, gi, g_hh, b_hh, g_c, b_c, acts, z, mh, rh, \
                        mc, rc, ty, S_h, S_c, h0, c0, T(eps));                                      \
   }                                                                                                \
   extern "C" void rk_lnlstm_bwd_loop_##SFX(                                                        \
-      void* blas, int64_t n, const Step* plan, int64_t H, const T* w_hh, const T* mask,          \
+      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh, const T* mask,          \
       const T* acts, const T* ty, const T* S_c, const T* mc, const T* rc, const T* g_c,          \
       const T* z, const T* mh, const T* rh, const T* g_hh, const T* c0, T* dS_h, T* dS_c, T* dy, \
       T* dG, T* dGh, T* dh0, T* dc0) {                                                             \
-    lnlstm_bwd_loop<T>(blas, n, plan, H, w_hh, mask, acts, ty, S_c, mc, rc, g_c, z, mh, rh, g_hh, \
+    lnlstm_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, ty, S_c, mc, rc, g_c, z, mh, rh, g_hh, \
                        c0, dS_h, dS_c, dy, dG, dGh, dh0, dc0);                                     \
   }
 
 #define RK_EXPORT_GEMM(T, SFX)                                                                     \
-  extern "C" void rk_gemm_rows_##SFX(void* blas, int64_t b, int64_t n, int64_t k, const T* A,    \
+  extern "C" void rk_gemm_rows_##SFX(void* gemm, int64_t b, int64_t n, int64_t k, const T* A,    \
                                      int64_t lda, const T* B, int64_t ldb, double beta, T* C,     \
                                      int64_t ldc) {                                               \
-    gemm_rows<T>(blas, b, n, k, A, lda, B, ldb, T(beta), C, ldc);                                  \
+    gemm_rows<T>(gemm, b, n, k, A, lda, B, ldb, T(beta), C, ldc);                                  \
   }
 
 RK_EXPORT_GEMM(float, f32)

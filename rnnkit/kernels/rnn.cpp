@@ -21,7 +21,7 @@ inline void act_grad_rows(int64_t n, bool relu, const T* RK dh, const T* RK h, T
 }
 
 template <typename T>
-void rnn_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
+void rnn_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
                   const T* w_hh_t, const T* mask, const T* gi, T* S_h, const T* h0) {
   const int64_t B = max_rows(plan, n_steps);
   T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
@@ -30,13 +30,13 @@ void rnn_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, int6
     const T* hp = entering(st, H, S_h, h0, hb);
     T* a = S_h + st.off * H;
     std::memcpy(a, gi + st.off * H, st.b * H * sizeof(T));
-    gemm_rows<T>(blas, st.b, H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, H, T(1), a, H);
+    gemm_rows<T>(gemm, st.b, H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, H, T(1), a, H);
     act_rows(st.b * H, relu != 0, a);
   }
 }
 
 template <typename T>
-void rnn_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
+void rnn_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
                   const T* w_hh, const T* mask, const T* S_h, T* dS_h, T* dG, T* dh0) {
   const int64_t B = max_rows(plan, n_steps);
   T *dhr = scratch<T, 1>(B * H).data(), *dhb = scratch<T, 4>(B * H).data();
@@ -45,7 +45,7 @@ void rnn_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, int6
     T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
     T* da = dG + st.off * H;
     act_grad_rows(st.b * H, relu != 0, dS_h + st.off * H, S_h + st.off * H, da);
-    rows_times_w_into(blas, st.b, H, H, da, w_hh, mask, dhr, dhp);
+    rows_times_w_into(gemm, st.b, H, H, da, w_hh, mask, dhr, dhp);
     scatter_grad(st, H, dhp, dS_h, dh0);
   }
 }
@@ -53,7 +53,7 @@ void rnn_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, int6
 // The layer-normalised RNN's loops (rnnkit/cells/gru_ln.py): a_t = gi_t + LN(h^r_{t-1} W_hh^T);
 // backward δa_t (dG), δz_t = LN'(δa_t) (dGh), δh_{t-1} += (δz_t W_hh) ⊙ m.
 template <typename T>
-void lnrnn_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
+void lnrnn_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
                     const T* w_hh_t, const T* mask, const T* gi, const T* g_hh, const T* b_ln,
                     T* z, T* mu, T* rh, T* S_h, const T* h0, T eps) {
   const int64_t B = max_rows(plan, n_steps);
@@ -62,7 +62,7 @@ void lnrnn_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, in
     const Step& st = plan[s];
     const int64_t o = st.off;
     const T* hp = entering(st, H, S_h, h0, hb);
-    gemm_rows<T>(blas, st.b, H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, H, T(0),
+    gemm_rows<T>(gemm, st.b, H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, H, T(0),
                  z + o * H, H);
     for (int64_t r = 0; r < st.b; ++r) {
       T* a = S_h + (o + r) * H;
@@ -73,7 +73,7 @@ void lnrnn_fwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, in
 }
 
 template <typename T>
-void lnrnn_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
+void lnrnn_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, int64_t relu,
                     const T* w_hh, const T* mask, const T* z, const T* mu, const T* rh,
                     const T* g_hh, const T* S_h, T* dS_h, T* dG, T* dGh, T* dh0) {
   const int64_t B = max_rows(plan, n_steps);
@@ -87,7 +87,7 @@ void lnrnn_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, in
     for (int64_t r = 0; r < st.b; ++r)
       ln_back(dG + (o + r) * H, z + (o + r) * H, mu[o + r], rh[o + r], g_hh, H, dGh + (o + r) * H,
               tmp);
-    rows_times_w_into(blas, st.b, H, H, dGh + o * H, w_hh, mask, dhr, dhp);
+    rows_times_w_into(gemm, st.b, H, H, dGh + o * H, w_hh, mask, dhr, dhp);
     scatter_grad(st, H, dhp, dS_h, dh0);
   }
 }
@@ -96,17 +96,17 @@ void lnrnn_bwd_loop(void* blas, int64_t n_steps, const Step* plan, int64_t H, in
 
 #define RK_EXPORT_LNRNN(T, SFX)                                                                    \
   extern "C" void rk_lnrnn_fwd_loop_##SFX(                                                         \
-      void* blas, int64_t n, const Step* plan, int64_t H, int64_t relu, const T* w_hh_t,         \
+      void* gemm, int64_t n, const Step* plan, int64_t H, int64_t relu, const T* w_hh_t,         \
       const T* mask, const T* gi, const T* g_hh, const T* b_ln, T* z, T* mu, T* rh, T* S_h,      \
       const T* h0, double eps) {                                                                  \
-    lnrnn_fwd_loop<T>(blas, n, plan, H, relu, w_hh_t, mask, gi, g_hh, b_ln, z, mu, rh, S_h, h0,   \
+    lnrnn_fwd_loop<T>(gemm, n, plan, H, relu, w_hh_t, mask, gi, g_hh, b_ln, z, mu, rh, S_h, h0,   \
                       T(eps));                                                                     \
   }                                                                                                \
   extern "C" void rk_lnrnn_bwd_loop_##SFX(                                                         \
-      void* blas, int64_t n, const Step* plan, int64_t H, int64_t relu, const T* w_hh,           \
+      void* gemm, int64_t n, const Step* plan, int64_t H, int64_t relu, const T* w_hh,           \
       const T* mask, const T* z, const T* mu, const T* rh, const T* g_hh, const T* S_h,          \
       T* dS_h, T* dG, T* dGh, T* dh0) {                                                           \
-    lnrnn_bwd_loop<T>(blas, n, plan, H, relu, w_hh, mask, z, mu, rh, g_hh, S_h, dS_h, dG, dGh,    \
+    lnrnn_bwd_loop<T>(gemm, n, plan, H, relu, w_hh, mask, z, mu, rh, g_hh, S_h, dS_h, dG, dGh,    \
                       dh0);                                                                        \
   }
 
@@ -114,15 +114,15 @@ RK_EXPORT_LNRNN(float, f32)
 RK_EXPORT_LNRNN(double, f64)
 
 #define RK_EXPORT_RNN(T, SFX)                                                                      \
-  extern "C" void rk_rnn_fwd_loop_##SFX(void* blas, int64_t n, const Step* plan, int64_t H,      \
+  extern "C" void rk_rnn_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
                                         int64_t relu, const T* w_hh_t, const T* mask,             \
                                         const T* gi, T* S_h, const T* h0) {                       \
-    rnn_fwd_loop<T>(blas, n, plan, H, relu, w_hh_t, mask, gi, S_h, h0);                           \
+    rnn_fwd_loop<T>(gemm, n, plan, H, relu, w_hh_t, mask, gi, S_h, h0);                           \
   }                                                                                                \
-  extern "C" void rk_rnn_bwd_loop_##SFX(void* blas, int64_t n, const Step* plan, int64_t H,      \
+  extern "C" void rk_rnn_bwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
                                         int64_t relu, const T* w_hh, const T* mask,               \
                                         const T* S_h, T* dS_h, T* dG, T* dh0) {                   \
-    rnn_bwd_loop<T>(blas, n, plan, H, relu, w_hh, mask, S_h, dS_h, dG, dh0);                      \
+    rnn_bwd_loop<T>(gemm, n, plan, H, relu, w_hh, mask, S_h, dS_h, dG, dh0);                      \
   }
 
 RK_EXPORT_RNN(float, f32)
