@@ -1,9 +1,13 @@
-"""``rnnkit train classify | tag | forecast`` and ``predict``, ``tag``, ``forecast`` end to end."""
+"""``rnnkit train classify | tag | forecast`` and ``predict``, ``tag``, ``forecast`` end to end;
+and, for a classifier and a seq2seq model alike, a used run folder refused and a run resumed."""
 import io
 import json
 
+import pytest
+
 from rnnkit.cli.main import main
 
+from seq2seq_fixtures import write_pairs
 from task_fixtures import write_labelled, write_series, write_tagged
 
 FAST = ["--max-steps", "6", "--eval-every", "3", "--warmup-steps", "0", "--quiet"]
@@ -63,11 +67,29 @@ def test_forecast_cli_writes_plot(tmp_path, capsys):
     assert "+3\t" in capsys.readouterr().out
 
 
-def test_resume_a_task_run(tmp_path):
+# task -> (flags of a tiny fresh run on a fixture written to tmp_path, a key of its metrics.json)
+RESUMABLE = {
+    "classify": (lambda t: ["--data", str(write_labelled(t)), "--hidden", "8", "--embed", "8",
+                            "--batch", "8"], "test_accuracy"),
+    "seq2seq": (lambda t: ["--data", str(write_pairs(t, 120)), "--batch", "8", "--embed", "8",
+                           "--enc-hidden", "8", "--hidden", "16", "--test-pairs", "4",
+                           "--beam-size", "2"], "bleu_beam"),
+}
+
+
+@pytest.mark.parametrize("task", sorted(RESUMABLE))
+def test_refuse_a_used_folder_resume_and_check_the_kind(task, tmp_path, capsys):
+    data_flags, key = RESUMABLE[task]
     out = tmp_path / "run"
-    flags = ["--hidden", "8", "--embed", "8", "--batch", "8", "--eval-every", "3", "--quiet"]
-    assert main(["train", "classify", "--data", str(write_labelled(tmp_path)), "--out", str(out),
-                 "--max-steps", "3", *flags]) == 0
-    assert main(["train", "classify", "--out", str(out), "--resume", "--max-steps", "6",
-                 "--quiet"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["steps"] == 6
+    fresh = ["train", task, *data_flags(tmp_path), "--out", str(out), "--max-steps", "3",
+             "--eval-every", "3", "--quiet"]
+    assert main(fresh) == 0
+    with pytest.raises(SystemExit, match="already holds a run; pass --resume"):
+        main(fresh)
+    capsys.readouterr()
+    assert main(["train", task, "--out", str(out), "--resume", "--max-steps", "6", "--quiet"]) == 0
+    assert f"resuming {out} at step 3" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and key in metrics
+    assert main(["train", "cond", "--out", str(out), "--resume", "--quiet"]) == 2
+    assert f"expected a 'cond' checkpoint, got kind '{task}'" in capsys.readouterr().err

@@ -1,25 +1,20 @@
 """``rnnkit train cond`` and ``rnnkit sample RUN --cond LABEL -n N``: a 1→N generator on
 label<TAB>sequence pairs (first names by country), then sequences sampled for a chosen label."""
-from rnnkit.cli import run_task
+from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.conditional import CondConfig
 from rnnkit.tasks.cond import CondData, build_cond_task, generate, load_cond, most_likely
 from rnnkit.train.checkpoint import load_checkpoint
 
-SKIP = ("vocab_size", "n_classes", "features")
-DEFAULT_STEPS = 3000
+
+def condition_gap(task, m):
+    return (f"held-out loss {m['test_loss']:.4f} nats/{task.unit} with the right condition, "
+            f"{m['test_loss_wrong_cond']:.4f} with a wrong one")
 
 
-def add_train_flags(p):
-    run_task.add_task_flags(p, CondData, CondConfig, SKIP, {"max_steps": DEFAULT_STEPS})
-
-
-def run_train(args):
-    cfgs = run_task.configs(args, CondData, CondConfig, SKIP, DEFAULT_STEPS)
-    task, _ = run_task.train(args, build_cond_task, *cfgs)
-    m = run_task.add_metrics(args.out, task.test_metrics())
-    print(f"held-out loss {m['test_loss']:.4f} nats/{task.unit} with the right condition, "
-          f"{m['test_loss_wrong_cond']:.4f} with a wrong one -> {args.out}/metrics.json")
-    return 0
+RUN = TaskRun("cond", CondData, CondConfig, build_cond_task, {"max_steps": 3000},
+              skip=("vocab_size", "n_classes", "features"), seeded=True, describe=str,
+              report=condition_gap)
+TRAIN = ("conditional generator on label<TAB>sequence pairs (1-to-N)", RUN.add_flags, RUN.run)
 
 
 def is_cond_run(args):

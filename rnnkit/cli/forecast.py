@@ -1,25 +1,16 @@
 """``rnnkit train forecast`` and ``rnnkit forecast RUN --steps N``: forecast a series, print and plot it."""
 from pathlib import Path
 
-from rnnkit.cli.task_runs import add_task_flags, run_task
+from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import Forecast, ForecastData, build_forecast_task
 from rnnkit.train.checkpoint import atomic_write
 
 TRAIN_DEFAULTS = {"max_steps": 2000, "eval_every": 100, "warmup_steps": 50, "lr": 3e-3}
 
-
-def add_train_flags(p):
-    add_task_flags(p, ForecastData, ForecasterConfig, skip=("features", "horizon"),
-                   train_defaults=TRAIN_DEFAULTS)
-
-
-def run_train(args):
-    run_task(args, ForecastData, ForecasterConfig, build_forecast_task, TRAIN_DEFAULTS)
-    return 0
-
-
-TRAIN = ("forecaster for a uni- or multivariate series (CSV)", add_train_flags, run_train)
+RUN = TaskRun("forecast", ForecastData, ForecasterConfig, build_forecast_task, TRAIN_DEFAULTS,
+              skip=("features", "horizon"))
+TRAIN = ("forecaster for a uni- or multivariate series (CSV)", RUN.add_flags, RUN.run)
 
 
 def add_parser(sub):

@@ -3,7 +3,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.task_runs import add_task_flags, run_task
+from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
 from rnnkit.data.labelled import read_labelled
 from rnnkit.models.classifier import ClassifierConfig
@@ -13,18 +13,9 @@ from rnnkit.tasks.metrics import accuracy, macro_f1
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
 TRAIN_DEFAULTS = {"max_steps": 1500, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
 
-
-def add_train_flags(p):
-    add_task_flags(p, ClassifyData, ClassifierConfig, skip=("vocab_size", "num_classes"),
-                   train_defaults=TRAIN_DEFAULTS)
-
-
-def run_train(args):
-    run_task(args, ClassifyData, ClassifierConfig, build_classify_task, TRAIN_DEFAULTS)
-    return 0
-
-
-TRAIN = ("N-to-1 text classifier (sentiment, topic, intent)", add_train_flags, run_train)
+RUN = TaskRun("classify", ClassifyData, ClassifierConfig, build_classify_task, TRAIN_DEFAULTS,
+              skip=("vocab_size", "num_classes"))
+TRAIN = ("N-to-1 text classifier (sentiment, topic, intent)", RUN.add_flags, RUN.run)
 
 
 def add_parser(sub):

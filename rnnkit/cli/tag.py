@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from rnnkit.cli.task_runs import add_task_flags, run_task
+from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
@@ -10,18 +10,9 @@ from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
 # Measured on People's Daily POS (benchmarks/quality_tasks.py); a high rate learns fastest on CPU.
 TRAIN_DEFAULTS = {"max_steps": 3000, "eval_every": 200, "warmup_steps": 50, "lr": 0.02}
 
-
-def add_train_flags(p):
-    add_task_flags(p, TagData, TaggerConfig, skip=("vocab_size", "num_tags", "char_vocab_size"),
-                   train_defaults=TRAIN_DEFAULTS)
-
-
-def run_train(args):
-    run_task(args, TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS)
-    return 0
-
-
-TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", add_train_flags, run_train)
+RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
+              skip=("vocab_size", "num_tags", "char_vocab_size"))
+TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", RUN.add_flags, RUN.run)
 
 
 def add_parser(sub):

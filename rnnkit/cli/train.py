@@ -79,10 +79,8 @@ def build_args(out, minutes=None, resume=False, quiet=False, **flags):
 
 TASKS = {
     "lm": ("language model on a text corpus (char-rnn)", add_lm_flags, run_lm),
-    "seq2seq": ("encoder-decoder with attention on source<TAB>target pairs (N-to-M)",
-                translate.add_train_flags, translate.run_train),
-    "cond": ("conditional generator on label<TAB>sequence pairs (1-to-N)",
-             cond.add_train_flags, cond.run_train),
+    "seq2seq": translate.TRAIN,
+    "cond": cond.TRAIN,
     "classify": predict.TRAIN,
     "tag": tag.TRAIN,
     "forecast": forecast.TRAIN,

@@ -3,30 +3,22 @@ source<TAB>target pairs, then translation of sentences given as arguments, a fil
 import sys
 from pathlib import Path
 
-from rnnkit.cli import run_task
+from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
 from rnnkit.tasks.translation import Translator
 
-SKIP = ("src_vocab", "tgt_vocab")
-DEFAULT_STEPS = 4000
-
 
 # ---------------------------------------------------------------- rnnkit train seq2seq
-def add_train_flags(p):
-    run_task.add_task_flags(p, Seq2SeqData, Seq2SeqConfig, SKIP, {"max_steps": DEFAULT_STEPS})
+def scores(task, m):
+    return (f"BLEU greedy {m['bleu_greedy']:.2f}, beam {m['bleu_beam']:.2f}; "
+            f"CER greedy {m['cer_greedy']:.3f}, beam {m['cer_beam']:.3f}")
 
 
-def run_train(args):
-    cfgs = run_task.configs(args, Seq2SeqData, Seq2SeqConfig, SKIP, DEFAULT_STEPS)
-    task, _ = run_task.train(args, build_seq2seq_task, *cfgs)
-    d = task.data_config
-    print(f"scoring best.pt on the held-out test pairs (greedy and beam {d.beam_size})")
-    metrics = run_task.add_metrics(args.out, task.test_metrics(log=print))
-    print(f"BLEU greedy {metrics['bleu_greedy']:.2f}, beam {metrics['bleu_beam']:.2f}; "
-          f"CER greedy {metrics['cer_greedy']:.3f}, beam {metrics['cer_beam']:.3f} "
-          f"-> {args.out}/metrics.json")
-    return 0
+RUN = TaskRun("seq2seq", Seq2SeqData, Seq2SeqConfig, build_seq2seq_task, {"max_steps": 4000},
+              skip=("src_vocab", "tgt_vocab"), seeded=True, describe=str, report=scores)
+TRAIN = ("encoder-decoder with attention on source<TAB>target pairs (N-to-M)",
+         RUN.add_flags, RUN.run)
 
 
 # ---------------------------------------------------------------- rnnkit translate

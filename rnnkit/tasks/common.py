@@ -14,6 +14,7 @@ import torch
 from rnnkit.data.vocab import UNK, Vocab
 from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, load_checkpoint
+from rnnkit.train.callbacks import loss_label
 from rnnkit.train.checkpoint import atomic_write
 
 PAD = "<pad>"
@@ -80,15 +81,18 @@ def encode(vocab, tokens):
     return [vocab.stoi.get(t, vocab.unk) for t in tokens]
 
 
-def train(task, train_config, out, quiet=False, resume_from=None):
+def train(task, train_config, out, quiet=False, resume_from=None, log=print):
     """Run the shared trainer with the usual callbacks (continuing the checkpoint ``resume_from``
     if given), then score best.pt on the test part and write ``metrics.json``: the trainer's
-    summary plus the task's ``test_metrics()``."""
+    summary plus the task's ``test_metrics()``. ``log`` hears of the resume and, before the test
+    part is scored, of the best validation loss."""
     trainer = Trainer(task, train_config, [ProgressBar(disable=quiet), Checkpointer(out)])
     if resume_from is not None:
         trainer.load_state_dict(resume_from)
-        trainer._resumed = True
+        log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
+    log(f"best validation loss {summary['best_val_loss']:.4f} {loss_label(task)} after "
+        f"{summary['steps']:,} steps, {summary['wall_seconds'] / 60:.1f} min -> {out}")
     task.model.load_state_dict(load_checkpoint(Path(out) / "best.pt")["model"])
     task.model.eval()
     with torch.no_grad():

@@ -61,13 +61,13 @@ def collate(examples):
 class Seq2SeqTask:
     def __init__(self, model, src_vocab, tgt_vocab, splits, data_config, seed=0, log=print):
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
-        self.data_config, self.splits = data_config, splits
+        self.data_config, self.splits, self.log = data_config, splits, log
         self.unit = tgt_vocab.kind
-        self.train = PairBatches(self._encode(splits["train"], "train", log), data_config.batch, seed)
+        self.train = PairBatches(self._encode(splits["train"], "train"), data_config.batch, seed)
         val = splits["val"][:data_config.val_pairs or None]
-        self.val = self._encode(val, "val", log)
+        self.val = self._encode(val, "val")
 
-    def _encode(self, pairs, name, log):
+    def _encode(self, pairs, name):
         """Pairs as ids; pairs whose source or target exceeds the model's max_len are dropped."""
         limit = self.model.config.max_len
         out = []
@@ -76,8 +76,8 @@ class Seq2SeqTask:
             if 0 < len(src) <= limit and len(tgt) - 1 <= limit:
                 out.append((src, tgt))
         if len(out) < len(pairs):
-            log(f"{name}: dropped {len(pairs) - len(out)} of {len(pairs)} pairs longer than "
-                f"max_len={limit} tokens")
+            self.log(f"{name}: dropped {len(pairs) - len(out)} of {len(pairs)} pairs longer "
+                     f"than max_len={limit} tokens")
         return out
 
     def train_batch(self, step):
@@ -102,13 +102,15 @@ class Seq2SeqTask:
         return {"val_loss": total / max(count, 1)}
 
     @torch.no_grad()
-    def test_metrics(self, log=None):
-        """BLEU (sacrebleu) and CER of greedy and beam decoding on the held-out test pairs."""
+    def test_metrics(self):
+        """BLEU (sacrebleu) and CER of greedy and beam decoding on the held-out test pairs; the
+        task's ``log`` is shown the first few translations."""
         from rnnkit.tasks.translation import Translator, score_translations
         d = self.data_config
+        self.log(f"scoring best.pt on the held-out test pairs (greedy and beam {d.beam_size})")
         translator = Translator(self.model.eval(), self.src_vocab, self.tgt_vocab)
         return score_translations(translator, self.splits["test"][:d.test_pairs or None],
-                                  d.beam_size, d.length_penalty, log=log)
+                                  d.beam_size, d.length_penalty, log=self.log)
 
     def checkpoint_extras(self):
         return {"kind": "seq2seq", "model_config": asdict(self.model.config),
