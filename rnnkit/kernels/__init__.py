@@ -137,9 +137,10 @@ def _build():
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    code = {name: (here / name).read_bytes() for name in SOURCES + HEADERS}
     h = hashlib.sha256()
-    for s in SOURCES + HEADERS:
-        h.update((here / s).read_bytes())
+    for name, text in code.items():
+        h.update(name.encode() + b"\0" + text)
     h.update("\0".join([version, *FLAGS, _cpu_tag()]).encode())
     out = _cache_dir() / f"rnnkit-kernels-{h.hexdigest()[:16]}.so"
     if not out.exists():
@@ -147,8 +148,11 @@ def _build():
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
         os.close(fd)
         try:
-            r = subprocess.run([cxx, *FLAGS, "-o", tmp, *(str(here / s) for s in SOURCES)],
-                               capture_output=True, text=True)
+            with tempfile.TemporaryDirectory() as src:      # compile exactly the bytes hashed
+                for name, text in code.items():
+                    Path(src, name).write_bytes(text)
+                r = subprocess.run([cxx, *FLAGS, "-o", tmp, *(str(Path(src, s)) for s in SOURCES)],
+                                   capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"{cxx} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
             os.replace(tmp, out)                   # atomic: a reader never sees half a library
