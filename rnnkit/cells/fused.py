@@ -1,9 +1,17 @@
-"""The cells' steps through the fused CPU kernels (:mod:`rnnkit.kernels`).
+"""The cells through the fused CPU kernels (:mod:`rnnkit.kernels`).
 
-Each class here is its Python cell with the element-wise part of a step handed to one kernel
-call; the matmuls stay torch's, and the maths (and its docstrings) is the parent's. The backward
-reads the forward's buffers directly, so ``prepare_backward`` forms nothing for all tokens
-(less memory than the Python cells' precomputed factors).
+Each class here is its Python cell (whose maths and docstrings it keeps) with two ways to run:
+
+- ``forward_loop`` / ``backward_loop``: the whole time loop in one kernel call, the recurrent
+  matmul of each step through torch's own BLAS and everything between matmuls in one pass per
+  row. The BPTT node uses them wherever no reset or zoneout acts between steps
+  (:func:`rnnkit.bptt.function._whole_loop`); ``has_loops`` says whether a GEMM was found.
+- ``forward_step`` / ``backward_step`` (LSTM, layer-normalised LSTM, GRU): one step's
+  element-wise part in one call, for the Python loop that resets and zoneout need; the other
+  cells run their Python steps there.
+
+The backward reads the forward's buffers directly, so ``prepare_backward`` forms nothing for
+all tokens (less memory than the Python cells' precomputed factors).
 
 :func:`fused` picks the variant for a tensor: CPU, float32/float64, kernels built.
 """
