@@ -1,4 +1,5 @@
-"""Classification metrics: accuracy, per-class precision/recall/F1 and their macro average."""
+"""Classification metrics: accuracy, per-class precision/recall/F1 and their macro average; word
+F1 of a segmentation tagged B/M/E/S."""
 from collections import Counter
 
 
@@ -34,3 +35,31 @@ def format_report(report):
         lines.append(f"{label:<12} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} "
                      f"{r['support']:>8}")
     return "\n".join(lines) + "\n"
+
+
+SEGMENT_TAGS = {"B", "M", "E", "S"}
+
+
+def word_spans(tags):
+    """The words of one sentence tagged B/M/E/S (begin, middle, end, single), as (start, end)
+    spans. A word ends at E or S, before a B or S, and at the end of the sentence, so any tag
+    sequence (a model's too) reads as a segmentation."""
+    spans, start = [], 0
+    for i, t in enumerate(tags):
+        if t in ("E", "S") or i + 1 == len(tags) or tags[i + 1] in ("B", "S"):
+            spans.append((start, i + 1))
+            start = i + 1
+    return spans
+
+
+def segmentation_f1(gold, pred):
+    """Word-level precision, recall and F1 of predicted segmentations (the SIGHAN bakeoff
+    measure): a word counts when its span matches a gold word exactly. gold, pred: per
+    sentence, its tags."""
+    tp = n_gold = n_pred = 0
+    for g, p in zip(gold, pred):
+        gs, ps = set(word_spans(g)), set(word_spans(p))
+        tp, n_gold, n_pred = tp + len(gs & ps), n_gold + len(gs), n_pred + len(ps)
+    precision, recall = tp / max(n_pred, 1), tp / max(n_gold, 1)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "words": n_gold}

@@ -14,7 +14,7 @@ from rnnkit.data.tagged import read_tagged
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
-from rnnkit.tasks.metrics import accuracy, f1_report
+from rnnkit.tasks.metrics import SEGMENT_TAGS, accuracy, f1_report, segmentation_f1
 from rnnkit.train.checkpoint import load_checkpoint
 
 EVAL_BATCH = 128
@@ -86,26 +86,38 @@ class TagTask:
     def loss(self, batch):
         return self.model.loss(batch), int(batch[1].sum())
 
-    def scores(self, part):
-        """(mean loss per token, gold tags, predicted tags) over a part, tokens flattened."""
+    @torch.no_grad()
+    def scores(self, part, per_sentence=False):
+        """(mean loss per token, gold tags, predicted tags) over a part, tokens flattened (or,
+        with per_sentence, one list of tags per sentence)."""
         total, gold, pred = 0.0, [], []
         order = sorted(range(len(part)), key=lambda i: len(part[i][0]))   # less padding
         for r in chunks(len(part), EVAL_BATCH):
             sents = [part[order[i]] for i in r]
             batch = self.make_batch(sents)
             total += float(self.model.loss(batch)) * int(batch[1].sum())
-            pred += [self.tags[i] for s in self.model.decode(batch[0], batch[1], *batch[3:]) for i in s]
-            gold += [t for _, tags in sents for t in tags]
-        return total / len(gold), gold, pred
+            pred += [[self.tags[i] for i in s]
+                     for s in self.model.decode(batch[0], batch[1], *batch[3:])]
+            gold += [list(tags) for _, tags in sents]
+        n = sum(len(g) for g in gold)
+        if not per_sentence:
+            gold, pred = [t for s in gold for t in s], [t for s in pred for t in s]
+        return total / n, gold, pred
 
     def evaluate(self):
         loss, gold, pred = self.scores(self.val)
         return {"val_loss": loss, "val_accuracy": accuracy(gold, pred)}
 
     def test_metrics(self):
-        loss, gold, pred = self.scores(self.test)
-        return {"test_loss": loss, "test_accuracy": accuracy(gold, pred), "test_tokens": len(gold),
-                "test_per_tag": f1_report(gold, pred)}
+        loss, gold_s, pred_s = self.scores(self.test, per_sentence=True)
+        gold, pred = [t for s in gold_s for t in s], [t for s in pred_s for t in s]
+        out = {"test_loss": loss, "test_accuracy": accuracy(gold, pred), "test_tokens": len(gold),
+               "test_per_tag": f1_report(gold, pred)}
+        if set(self.tags) <= SEGMENT_TAGS:            # a word segmentation: its word F1 too
+            seg = segmentation_f1(gold_s, pred_s)
+            out.update({"test_word_f1": seg["f1"], "test_word_precision": seg["precision"],
+                        "test_word_recall": seg["recall"], "test_words": seg["words"]})
+        return out
 
     def checkpoint_extras(self):
         e = self.encoder

@@ -1,0 +1,38 @@
+"""Word F1 of a B/M/E/S segmentation: spans read from any tag sequence, scored exactly."""
+import pytest
+
+from rnnkit.tasks.metrics import segmentation_f1, word_spans
+from rnnkit.tasks.tag import TagData, TaggerConfig, build_tag_task
+
+
+def test_word_spans_of_well_formed_and_malformed_tags():
+    assert word_spans(list("BESBME")) == [(0, 2), (2, 3), (3, 6)]
+    assert word_spans(list("S")) == [(0, 1)]
+    assert word_spans([]) == []
+    # a model's sequence need not be well formed: words still cover the sentence, once
+    assert word_spans(list("MMB")) == [(0, 2), (2, 3)]
+    assert word_spans(list("BBE")) == [(0, 1), (1, 3)]
+    assert word_spans(list("EEE")) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_segmentation_f1_counts_exact_word_matches():
+    gold = [list("BESBME"), list("SS")]          # words: 2 + 1 + 3, then 1 + 1 = 5 words
+    pred = [list("BESSSS"), list("BE")]          # words: 5 in the first, 1 in the second
+    got = segmentation_f1(gold, pred)
+    # of the 6 predicted words, [0,2) and [2,3) of the first sentence are gold words
+    assert got["words"] == 5
+    assert got["precision"] == pytest.approx(2 / 6) and got["recall"] == pytest.approx(2 / 5)
+    assert got["f1"] == pytest.approx(2 * (2 / 6) * (2 / 5) / (2 / 6 + 2 / 5))
+    assert segmentation_f1(gold, gold)["f1"] == 1.0
+
+
+def test_a_segmentation_task_reports_word_f1(tmp_path):
+    lines = ["迈/B 向/E 新/S 世/B 纪/E", "充/B 满/E 希/B 望/E", "的/S 新/S 年/S"] * 12
+    path = tmp_path / "seg.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task = build_tag_task(TagData(data=str(path), batch=8, min_count=1),
+                          TaggerConfig(hidden=8, embed=8, char_embed=0, dropout=0.0),
+                          log=lambda *a: None)
+    m = task.test_metrics()
+    assert 0.0 <= m["test_word_f1"] <= 1.0 and m["test_words"] > 0
+    assert set(m) >= {"test_word_precision", "test_word_recall", "test_accuracy"}
