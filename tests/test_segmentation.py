@@ -13,6 +13,7 @@ def test_word_spans_of_well_formed_and_malformed_tags():
     assert word_spans(list("MMB")) == [(0, 2), (2, 3)]
     assert word_spans(list("BBE")) == [(0, 1), (1, 3)]
     assert word_spans(list("EEE")) == [(0, 1), (1, 2), (2, 3)]
+    assert word_spans(list("bes")) == word_spans(list("BES"))
 
 
 def test_segmentation_f1_counts_exact_word_matches():
@@ -27,7 +28,7 @@ def test_segmentation_f1_counts_exact_word_matches():
 
 
 def test_a_segmentation_task_reports_word_f1(tmp_path):
-    lines = ["迈/B 向/E 新/S 世/B 纪/E", "充/B 满/E 希/B 望/E", "的/S 新/S 年/S"] * 12
+    lines = ["迈/b 向/e 新/s 世/b 纪/e", "充/b 满/e 希/b 望/e", "的/s 新/s 年/s"] * 12  # as pd1998-seg
     path = tmp_path / "seg.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     task = build_tag_task(TagData(data=str(path), batch=8, min_count=1),

@@ -41,9 +41,10 @@ SEGMENT_TAGS = {"B", "M", "E", "S"}
 
 
 def word_spans(tags):
-    """The words of one sentence tagged B/M/E/S (begin, middle, end, single), as (start, end)
+    """The words of one sentence tagged B/M/E/S (begin, middle, end, single; either case), as (start, end)
     spans. A word ends at E or S, before a B or S, and at the end of the sentence, so any tag
     sequence (a model's too) reads as a segmentation."""
+    tags = [t.upper() for t in tags]                  # b/m/e/s as well
     spans, start = [], 0
     for i, t in enumerate(tags):
         if t in ("E", "S") or i + 1 == len(tags) or tags[i + 1] in ("B", "S"):

@@ -113,7 +113,7 @@ class TagTask:
         gold, pred = [t for s in gold_s for t in s], [t for s in pred_s for t in s]
         out = {"test_loss": loss, "test_accuracy": accuracy(gold, pred), "test_tokens": len(gold),
                "test_per_tag": f1_report(gold, pred)}
-        if set(self.tags) <= SEGMENT_TAGS:            # a word segmentation: its word F1 too
+        if {t.upper() for t in self.tags} <= SEGMENT_TAGS:   # a word segmentation: its word F1 too
             seg = segmentation_f1(gold_s, pred_s)
             out.update({"test_word_f1": seg["f1"], "test_word_precision": seg["precision"],
                         "test_word_recall": seg["recall"], "test_words": seg["words"]})
