@@ -57,14 +57,20 @@ def _unit(t):
     return t if t.stride(1) == 1 else t.contiguous()
 
 
-class FusedLSTMMath(LSTMMath):
-    def __init__(self, k):
+class _OnKernels:
+    """What every fused cell adds to its Python cell: the kernels of one dtype (``k``), and
+    whether a GEMM was found for its compiled time loops."""
+
+    def __init__(self, k, *cell_args):
+        super().__init__(*cell_args)
         self.k = k
 
     @property
     def has_loops(self):
         return self.k.gemm is not None
 
+
+class FusedLSTMMath(_OnKernels, LSTMMath):
     def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         """Every step of :meth:`forward_step` in one call (the GEMM is torch's BLAS)."""
         (acts, tanh_c), plan = cache, _plan(sched)
@@ -105,14 +111,7 @@ class FusedLSTMMath(LSTMMath):
         dhrec.addmm_(dgi, w_hh)                                         # δh_{t-1} += δa_t W_hh
 
 
-class FusedLayerNormLSTMMath(LayerNormLSTMMath):
-    def __init__(self, k):
-        self.k = k
-
-    @property
-    def has_loops(self):
-        return self.k.gemm is not None
-
+class FusedLayerNormLSTMMath(_OnKernels, LayerNormLSTMMath):
     def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         (acts, z, mh, rh, mc, rc, tanh_y), plan = cache, _plan(sched)
         h0, c0 = (h.contiguous() for h in h0)
@@ -168,27 +167,11 @@ class FusedLayerNormLSTMMath(LayerNormLSTMMath):
         dhrec.addmm_(dgh, w_hh)                                         # δh_{t-1} += δz_t W_hh
 
     def param_grads(self, cache, pre, dG, dGh, dS, params):
-        acts, tanh_y, c, mc, rc, _, z, mh, rh, dy = pre
-        N, H = dy.shape
-        g_hh, _, g_c, _ = params
-        out = [g_hh.new_empty(g_hh.shape), g_hh.new_empty(g_hh.shape),
-               g_c.new_empty(g_c.shape), g_c.new_empty(g_c.shape)]
-        dG = dG.contiguous()
-        self.k.ln_param_grads(N, 4 * H, dG.data_ptr(), z.data_ptr(), mh.data_ptr(), rh.data_ptr(),
-                              out[0].data_ptr(), out[1].data_ptr())
-        self.k.ln_param_grads(N, H, dy.data_ptr(), c.data_ptr(), mc.data_ptr(), rc.data_ptr(),
-                              out[2].data_ptr(), out[3].data_ptr())
-        return tuple(out)
+        _, _, c, mc, rc, _, z, mh, rh, dy = pre
+        return _ln_param_grads(self.k, dG, z, mh, rh) + _ln_param_grads(self.k, dy, c, mc, rc)
 
 
-class FusedGRUMath(GRUMath):
-    def __init__(self, k):
-        self.k = k
-
-    @property
-    def has_loops(self):
-        return self.k.gemm is not None
-
+class FusedGRUMath(_OnKernels, GRUMath):
     def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         (acts, gh), plan = cache, _plan(sched)
         h0, mask = h0[0].contiguous(), _mask(mask)
@@ -229,17 +212,9 @@ class FusedGRUMath(GRUMath):
         dhrec.addmm_(dgh, w_hh)                                         # δh_{t-1} += δ(gh) W_hh
 
 
-class FusedVanillaMath(VanillaMath):
+class FusedVanillaMath(_OnKernels, VanillaMath):
     """The vanilla RNN: its step is already one matmul and one activation, so only the whole
     time loop is compiled; where it cannot run, the Python cell's steps do."""
-
-    def __init__(self, k, nonlinearity):
-        super().__init__(nonlinearity)
-        self.k = k
-
-    @property
-    def has_loops(self):
-        return self.k.gemm is not None
 
     def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         h0, mask, plan = h0[0].contiguous(), _mask(mask), _plan(sched)
@@ -261,15 +236,8 @@ class LoopPre(tuple):
     (z = W_hh h^r per token, its μ, its 1/σ, δz per token)."""
 
 
-class FusedLayerNormGRUMath(LayerNormGRUMath):
+class FusedLayerNormGRUMath(_OnKernels, LayerNormGRUMath):
     """The layer-normalised GRU: a compiled time loop; where it cannot run, the Python cell."""
-
-    def __init__(self, k):
-        self.k = k
-
-    @property
-    def has_loops(self):
-        return self.k.gemm is not None
 
     def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         (acts, q, z, mu, rh), plan = cache, _plan(sched)
@@ -305,15 +273,7 @@ class FusedLayerNormGRUMath(LayerNormGRUMath):
         return super().param_grads(cache, pre, dG, dGh, dS, params)
 
 
-class FusedLayerNormVanillaMath(LayerNormVanillaMath):
-    def __init__(self, k, nonlinearity):
-        super().__init__(nonlinearity)
-        self.k = k
-
-    @property
-    def has_loops(self):
-        return self.k.gemm is not None
-
+class FusedLayerNormVanillaMath(_OnKernels, LayerNormVanillaMath):
     def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
         (z, mu, rh), plan = cache, _plan(sched)
         h0, mask = h0[0].contiguous(), _mask(mask)
