@@ -6,7 +6,7 @@ from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import Forecast, ForecastData, build_forecast_task
 from rnnkit.train.checkpoint import atomic_write
 
-TRAIN_DEFAULTS = {"max_steps": 2000, "eval_every": 100, "warmup_steps": 50, "lr": 3e-3}
+TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 2000, "eval_every": 100, "warmup_steps": 50, "lr": 3e-3}
 
 RUN = TaskRun("forecast", ForecastData, ForecasterConfig, build_forecast_task, TRAIN_DEFAULTS,
               skip=("features", "horizon"))

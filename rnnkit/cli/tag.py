@@ -8,7 +8,7 @@ from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
 
 # Measured on People's Daily POS (benchmarks/quality_tasks.py); a high rate learns fastest on CPU.
-TRAIN_DEFAULTS = {"max_steps": 3000, "eval_every": 200, "warmup_steps": 50, "lr": 0.02}
+TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 200, "warmup_steps": 50, "lr": 0.02}
 
 RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
               skip=("vocab_size", "num_tags", "char_vocab_size"))

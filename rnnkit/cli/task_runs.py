@@ -11,6 +11,7 @@ import torch
 from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.tasks.common import train
 from rnnkit.train import TrainConfig, load_checkpoint
+from rnnkit.train.trainer import saved_train_config
 
 
 def layers_cell_hidden(model_cfg):
@@ -49,7 +50,7 @@ class TaskRun:
         if args.resume:
             ckpt = load_checkpoint(last, kind=self.kind)
             return (self.data(**ckpt["data_config"]), self.model(**ckpt["model_config"]),
-                    config_from_args(TrainConfig, args, ckpt["train_config"]), ckpt)
+                    config_from_args(TrainConfig, args, saved_train_config(ckpt["train_config"])), ckpt)
         if last.exists():
             raise SystemExit(f"rnnkit: {args.out} already holds a run; pass --resume to continue "
                              f"it or choose another --out")

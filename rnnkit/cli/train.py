@@ -9,6 +9,7 @@ from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.models import LMConfig
 from rnnkit.train import Checkpointer, ProgressBar, TrainConfig, Trainer, load_checkpoint
 from rnnkit.train.lm import LMData, build_lm_task
+from rnnkit.train.trainer import saved_train_config
 
 LM_DEFAULT_STEPS = 5000
 
@@ -59,7 +60,7 @@ def lm_configs(args):
         ckpt = load_checkpoint(args.out / "last.pt")
         data_cfg = LMData(**ckpt["data_config"])
         model_cfg = LMConfig(**{**ckpt["model_config"], "vocab_size": 0})
-        train_cfg = config_from_args(TrainConfig, args, ckpt["train_config"])
+        train_cfg = config_from_args(TrainConfig, args, saved_train_config(ckpt["train_config"]))
         return data_cfg, model_cfg, train_cfg, ckpt
     if (args.out / "last.pt").exists():
         raise SystemExit(f"rnnkit: {args.out} already holds a run; pass --resume to continue it "

@@ -40,10 +40,14 @@ from rnnkit.train.checkpoint import load_checkpoint
 class TrainConfig:
     lr: float = field(default=2e-3, metadata={"help": "peak learning rate of AdamW"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0: none)"})
-    warmup_steps: int = field(default=100, metadata={
+    schedule: str = field(default="wsd", metadata={
+        "help": "after the warm-up: wsd (flat, then decay), cosine or constant"})
+    warmup_steps: int = field(default=20, metadata={
         "help": "steps of linear learning-rate warm-up from 0 (0: none)"})
-    min_lr_ratio: float = field(default=0.1, metadata={
-        "help": "cosine decay ends at lr times this, at the step or time limit"})
+    decay_fraction: float = field(default=0.2, metadata={
+        "help": "wsd: the last part of the step or time budget, where lr decays"})
+    min_lr_ratio: float = field(default=0.0, metadata={
+        "help": "the decay ends at lr times this, at the step or time limit"})
     clip: float = field(default=5.0, metadata={"help": "max global gradient norm (0: no clipping)"})
     max_steps: int = field(default=0, metadata={
         "help": "stop after N steps (0: no step limit, the default when --max-minutes is given)"})
@@ -59,9 +63,44 @@ class TrainConfig:
     def __post_init__(self):
         if self.max_steps <= 0 and self.max_minutes <= 0:
             raise ValueError("set max_steps or max_minutes (both are 0: the run would never end)")
-        if self.lr <= 0 or self.eval_every < 1 or self.log_every < 1 or self.clip < 0:
+        if not (self.lr > 0 and math.isfinite(self.lr)) or self.eval_every < 1 \
+                or self.log_every < 1 or not self.clip >= 0:
             raise ValueError(f"need lr > 0, eval_every >= 1, log_every >= 1, clip >= 0; got "
                              f"{self.lr}, {self.eval_every}, {self.log_every}, {self.clip}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.warmup_steps < 0 or not 0 < self.decay_fraction <= 1 \
+                or not 0 <= self.min_lr_ratio <= 1 or not self.weight_decay >= 0:
+            raise ValueError(f"need warmup_steps >= 0, 0 < decay_fraction <= 1, "
+                             f"0 <= min_lr_ratio <= 1, weight_decay >= 0; got {self.warmup_steps}, "
+                             f"{self.decay_fraction}, {self.min_lr_ratio}, {self.weight_decay}")
+
+
+SCHEDULES = ("wsd", "cosine", "constant")
+
+
+def lr_multiplier(schedule, progress, decay_fraction=0.2, min_ratio=0.0):
+    """The learning rate after the warm-up, as a fraction of the peak, at ``progress`` in [0, 1]
+    of the run's budget (steps or time, whichever is further along).
+
+    wsd: warm-up–stable–decay (Hu et al. 2024, MiniCPM; Hägele et al. 2024): the peak until the
+    last ``decay_fraction`` of the budget, then linear to ``min_ratio``. It trains at the full rate
+    for most of any budget, which is what a short, time-limited run needs, and the end depends
+    only on where the budget ends, so a resumed run reaches the same end.
+    cosine: half a cosine from 1 to ``min_ratio`` over the whole budget (Loshchilov & Hutter 2017).
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    into_decay = (progress - (1 - decay_fraction)) / decay_fraction
+    return 1.0 - (1 - min_ratio) * min(1.0, max(0.0, into_decay))
+
+
+def saved_train_config(d):
+    """A checkpoint's training settings as TrainConfig fields: runs saved before the schedule
+    could be chosen decayed by a cosine to a tenth of the peak, and keep doing so."""
+    return {"schedule": "cosine", "min_lr_ratio": 0.1, **d} if "schedule" not in d else dict(d)
 
 
 class Trainer:
@@ -89,8 +128,7 @@ class Trainer:
     def lr_factor(self, _):
         c = self.config
         warm = min(1.0, (self.step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
-        cos = 0.5 * (1 + math.cos(math.pi * self.progress()))
-        return warm * (c.min_lr_ratio + (1 - c.min_lr_ratio) * cos)
+        return warm * lr_multiplier(c.schedule, self.progress(), c.decay_fraction, c.min_lr_ratio)
 
     def seconds(self):
         return self.elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)

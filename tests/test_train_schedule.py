@@ -1,0 +1,85 @@
+"""The learning-rate schedules: warm-up–stable–decay (the default), cosine, constant; their
+validation; a resumed run follows the same schedule; runs saved before the choice keep cosine."""
+import math
+
+import pytest
+import torch
+
+from rnnkit.train import TrainConfig, Trainer
+from rnnkit.train.trainer import lr_multiplier, saved_train_config
+
+
+class ToyTask:
+    unit = "example"
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.model = torch.nn.Linear(3, 1)
+
+    def train_batch(self, step):
+        g = torch.Generator().manual_seed(step)
+        return torch.randn(8, 3, generator=g)
+
+    def loss(self, x):
+        return self.model(x).pow(2).mean(), len(x)
+
+    def evaluate(self):
+        return {"val_loss": 0.0}
+
+
+def lrs(config, steps):
+    trainer = Trainer(ToyTask(), config)
+    out = []
+    for _ in range(steps):
+        out.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.train_step(trainer._new_stats())
+    return out
+
+
+def test_wsd_is_flat_then_decays_linearly_over_the_last_part():
+    assert lr_multiplier("wsd", 0.0) == lr_multiplier("wsd", 0.8) == 1.0
+    assert lr_multiplier("wsd", 0.9) == pytest.approx(0.5)
+    assert lr_multiplier("wsd", 1.0) == 0.0
+    assert lr_multiplier("wsd", 0.95, decay_fraction=0.1, min_ratio=0.2) == pytest.approx(0.6)
+    assert lr_multiplier("cosine", 0.5, min_ratio=0.1) == pytest.approx(0.55)
+    assert lr_multiplier("constant", 0.99) == 1.0
+
+
+def test_trainer_follows_warmup_then_wsd():
+    got = lrs(TrainConfig(lr=1.0, max_steps=100, warmup_steps=10), 100)
+    assert got[0] == pytest.approx(0.1) and got[9] == pytest.approx(1.0)   # warm-up (step+1)/10
+    assert all(v == pytest.approx(1.0) for v in got[10:81])                 # stable
+    assert got[90] == pytest.approx(0.5) and got[99] == pytest.approx(0.05)  # linear decay
+    cos = lrs(TrainConfig(lr=1.0, max_steps=100, warmup_steps=0, schedule="cosine",
+                          min_lr_ratio=0.1), 51)
+    assert cos[50] == pytest.approx(0.55)
+
+
+def test_resumed_run_follows_the_same_schedule():
+    config = TrainConfig(lr=1.0, max_steps=40, warmup_steps=5)
+    whole = lrs(config, 40)
+    first = Trainer(ToyTask(), config)
+    for _ in range(25):
+        first.train_step(first._new_stats())
+    second = Trainer(ToyTask(), config)
+    second.load_state_dict(first.state_dict())
+    rest = []
+    for _ in range(15):
+        rest.append(second.optimizer.param_groups[0]["lr"])
+        second.train_step(second._new_stats())
+    assert rest == pytest.approx(whole[25:])
+
+
+def test_runs_saved_before_the_schedule_flag_keep_their_cosine():
+    old = {"lr": 2e-3, "warmup_steps": 100, "min_lr_ratio": 0.1, "max_steps": 10}
+    assert saved_train_config(old)["schedule"] == "cosine"
+    assert saved_train_config({**old, "schedule": "wsd"})["schedule"] == "wsd"
+
+
+@pytest.mark.parametrize("bad", [{"schedule": "linear"}, {"warmup_steps": -1},
+                                 {"decay_fraction": 0}, {"decay_fraction": 1.5},
+                                 {"min_lr_ratio": -0.1}, {"lr": -1}, {"lr": math.nan},
+                                 {"weight_decay": -1}, {"clip": math.nan}])
+def test_bad_schedule_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**{"max_steps": 10, **bad})
