@@ -74,3 +74,16 @@ def load_generator(run):
 
 def generations(g):
     return {"sampled": generate(*g, "Italy", 5, seed=3), "likely": most_likely(*g, "japan", 3, 4)}
+
+
+def train_run(tmp_path, kind="seq2seq", steps=40, *flags):
+    """A tiny run trained through ``rnnkit train seq2seq|cond`` -> its folder."""
+    from rnnkit.cli.main import main
+    data = write_pairs(tmp_path) if kind == "seq2seq" else write_names(tmp_path, 4)
+    size = (["--embed", "8", "--enc-hidden", "16", "--hidden", "16", "--test-pairs", "4",
+             "--beam-size", "2", "--val-decode", "8"] if kind == "seq2seq" else ["--hidden", "16"])
+    run = tmp_path / f"run-{kind}"
+    assert main(["train", kind, "--data", str(data), "--out", str(run), "--batch", "16",
+                 "--max-steps", str(steps), "--eval-every", str(steps), "--warmup-steps", "0",
+                 "--lr", "0.01", "--quiet", *size, *flags]) == 0
+    return run

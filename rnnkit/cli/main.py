@@ -5,6 +5,7 @@
     rnnkit sample RUN ...          (a conditional generator: sample RUN --cond LABEL -n N)
     rnnkit translate RUN TEXT ...
     rnnkit predict RUN TEXT ... | tag RUN SENTENCE ... | forecast RUN --steps N
+    rnnkit eval RUN FILE [--json]  (score a trained run on a data file of its task)
     rnnkit demo --minutes N
     rnnkit gradflow --task adding --lags 10 50 100 200 --preset quick
     rnnkit kernels                 (build the fused CPU kernels now; show which path runs)
@@ -13,11 +14,11 @@ import argparse
 import sys
 
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
-from rnnkit.cli import forecast, kernels, predict, tag
+from rnnkit.cli import evaluate, forecast, kernels, predict, tag
 
 COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "translate": translate,
             "gradflow": gradflow, "predict": predict, "tag": tag, "forecast": forecast,
-            "kernels": kernels}
+            "kernels": kernels, "eval": evaluate}
 
 
 def build_parser():

@@ -12,7 +12,9 @@ from rnnkit.tasks.translation import Translator
 # ---------------------------------------------------------------- rnnkit train seq2seq
 def scores(task, m):
     return (f"BLEU greedy {m['bleu_greedy']:.2f}, beam {m['bleu_beam']:.2f}; "
-            f"CER greedy {m['cer_greedy']:.3f}, beam {m['cer_beam']:.3f}")
+            f"CER greedy {m['cer_greedy']:.3f}, beam {m['cer_beam']:.3f}; "
+            f"sequence accuracy greedy {m['seq_acc_greedy']:.3f}, beam {m['seq_acc_beam']:.3f}; "
+            f"token error rate greedy {m['ter_greedy']:.3f}, beam {m['ter_beam']:.3f}")
 
 
 RUN = TaskRun("seq2seq", Seq2SeqData, Seq2SeqConfig, build_seq2seq_task,

@@ -21,7 +21,12 @@ PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 
 def read_pairs(path):
     """[(source, target), ...] from a TSV file; a line without exactly one tab, or with an empty
-    side, raises DataError naming the line."""
+    side, raises DataError naming the line, and so does a file without pairs."""
+    return [(s, t) for _, s, t in read_numbered_pairs(path)]
+
+
+def read_numbered_pairs(path):
+    """[(line number, source, target), ...] from a TSV file, for messages that name the line."""
     pairs = []
     for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
@@ -30,7 +35,9 @@ def read_pairs(path):
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise DataError(f"{path}:{n}: expected 'source<TAB>target' with both sides non-empty, "
                             f"got {len(parts) - 1} tab(s): {line[:80]!r}")
-        pairs.append((parts[0].strip(), parts[1].strip()))
+        pairs.append((n, parts[0].strip(), parts[1].strip()))
+    if not pairs:
+        raise DataError(f"{path}: no 'source<TAB>target' pairs (only blank lines)")
     return pairs
 
 
@@ -42,15 +49,27 @@ def split_of(key, test_pct=5, val_pct=3):
     return "test" if r < test_pct else "val" if r < test_pct + val_pct else "train"
 
 
-def split_pairs(pairs, key=lambda p: p[0]):
+def split_pairs(pairs, key=lambda p: p[0], test_pct=5, val_pct=3):
     """{'train': [...], 'val': [...], 'test': [...]} by :func:`split_of`."""
     out = {"train": [], "val": [], "test": []}
     for p in pairs:
-        out[split_of(key(p))].append(p)
-    for name in ("train", "val"):
+        out[split_of(key(p), test_pct, val_pct)].append(p)
+    for name in ("train", "val") if val_pct else ("train",):
         if not out[name]:
             raise DataError(f"{len(pairs)} pairs are too few: the {name} split is empty")
     return out
+
+
+def own_splits(pairs, val_data="", test_data="", key=lambda p: p[0]):
+    """The train/val/test parts: cut from ``pairs`` by :func:`split_pairs`, except that a
+    validation or test file, when given, is that part (read by :func:`read_pairs`) and the
+    part is not cut from ``pairs``."""
+    splits = split_pairs(pairs, key, test_pct=0 if test_data else 5, val_pct=0 if val_data else 3)
+    if val_data:
+        splits["val"] = read_pairs(val_data)
+    if test_data:
+        splits["test"] = read_pairs(test_data)
+    return splits
 
 
 def build_vocab(texts, kind="char", max_size=0):

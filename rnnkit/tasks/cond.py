@@ -3,7 +3,8 @@
 The first column is a class label (e.g. a country) or, when every line's first column is a list of
 numbers (``0.1,0.5,-2``), a feature vector. The held-out split is fixed by a hash of the sequence
 (:func:`rnnkit.data.pairs.split_of`), so a name seen under one country in training is never a
-held-out name under another. ``evaluate`` measures the validation loss with the right condition
+held-out name under another; ``--val-data`` / ``--test-data`` files replace those parts, and
+:func:`evaluate_file` scores a trained run on any such file. ``evaluate`` measures the validation loss with the right condition
 and with a wrong one (each label shifted to another class): the gap shows the condition matters.
 Shapes: B batch, T time, F features.
 """
@@ -12,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from rnnkit.data import Vocab, resolve
-from rnnkit.data.pairs import (BOS_ID, EOS_ID, PairBatches, build_vocab, decode, encode, pad,
-                               read_pairs, split_pairs)
+from rnnkit.data.pairs import (BOS_ID, EOS_ID, PairBatches, build_vocab, decode, encode,
+                               own_splits, pad, read_numbered_pairs, read_pairs)
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.decode import beam_search, sample
@@ -28,6 +29,10 @@ class CondData:
     tokens: str = field(default="char", metadata={
         "help": "tokenizer of the sequences: char or word"})
     batch: int = field(default=64, metadata={"help": "pairs per training batch"})
+    val_data: str = field(default="", metadata={
+        "help": "a file like --data: the validation part, not a split of --data"})
+    test_data: str = field(default="", metadata={
+        "help": "a file like --data: the test part, not a split of --data"})
     val_pairs: int = field(default=2000, metadata={
         "help": "validation pairs the losses are measured on (0: all)"})
 
@@ -111,22 +116,7 @@ class CondTask:
 
     def losses(self, examples):
         """(right, wrong) mean cross-entropy per token over ``examples``."""
-        right = wrong = count = 0.0
-        B = self.data_config.batch
-        for k in range(0, len(examples), B):
-            cond, seq = self._collate(examples[k:k + B])
-            loss, n = self.model.loss(cond, seq)
-            right, count = right + float(loss) * n, count + n
-            wrong += float(self.model.loss(self.wrong(cond, k), seq)[0]) * n
-        return right / max(count, 1), wrong / max(count, 1)
-
-    def wrong(self, cond, offset=0):
-        """Each label moved to a different class (a fixed, varied shift); features: rows rolled."""
-        if self.conditions.features:
-            return cond.roll(1, 0)
-        n = self.model.config.n_classes
-        shift = 1 + (torch.arange(len(cond)) + offset) % max(n - 1, 1)          # (B,) in [1, n-1]
-        return (cond + shift) % n
+        return condition_losses(self.model, self.conditions, examples, self.data_config.batch)
 
     def checkpoint_extras(self):
         return {"kind": "cond", "model_config": asdict(self.model.config),
@@ -134,11 +124,54 @@ class CondTask:
                 "data_config": asdict(self.data_config)}
 
 
+def condition_losses(model, conditions, examples, batch=64):
+    """(right, wrong) mean cross-entropy per token over encoded ``examples`` [(condition, ids)]:
+    with each example's own condition, and with a wrong one (:func:`wrong_conditions`)."""
+    right = wrong = count = 0.0
+    for k in range(0, len(examples), batch):
+        part = examples[k:k + batch]
+        cond, (seq, _) = conditions.tensor([c for c, _ in part]), pad([t for _, t in part])
+        loss, n = model.loss(cond, seq)                                         # seq (B, T+1)
+        right, count = right + float(loss) * n, count + n
+        wrong += float(model.loss(wrong_conditions(model, cond, k), seq)[0]) * n
+    return right / max(count, 1), wrong / max(count, 1)
+
+
+def wrong_conditions(model, cond, offset=0):
+    """Each label moved to a different class (a fixed, varied shift); features: rows rolled."""
+    if model.config.features:
+        return cond.roll(1, 0)
+    n = model.config.n_classes
+    shift = 1 + (torch.arange(len(cond)) + offset) % max(n - 1, 1)              # (B,) in [1, n-1]
+    return (cond + shift) % n
+
+
+def check_conditions(conditions, path):
+    """Every first column of the pair file ``path`` is a known label (or a feature vector of the
+    right length); else DataError naming the file and line."""
+    for n, source, _ in read_numbered_pairs(path):
+        if conditions.features:
+            values = source.replace(",", " ").split()
+            try:
+                [float(v) for v in values]
+            except ValueError:
+                values = None
+            if values is None or len(values) != conditions.features:
+                raise DataError(f"{path}:{n}: expected {conditions.features} numbers as the "
+                                f"condition, got {source[:80]!r}")
+            continue
+        try:
+            conditions.encode(source)
+        except DataError as e:
+            raise DataError(f"{path}:{n}: {e}") from None
+
+
 def build_cond_task(data_config, model_config, seed=0, log=print):
-    """Read and split the pairs, build the vocabulary, the conditions and the model."""
+    """Read and split the pairs (or take the validation / test files), build the vocabulary,
+    the conditions and the model."""
     path = resolve(data_config.data)
     pairs = read_pairs(path)
-    splits = split_pairs(pairs, key=lambda p: p[1])
+    splits = own_splits(pairs, data_config.val_data, data_config.test_data, key=lambda p: p[1])
     feats = parse_features([s for s, _ in pairs])
     if feats is not None:
         conditions = Conditions(features=feats.shape[1])
@@ -146,6 +179,9 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
     else:
         conditions = Conditions(sorted({s for s, _ in pairs}))
         model_config.n_classes, model_config.features = len(conditions.labels), 0
+    for given in (data_config.val_data, data_config.test_data):
+        if given:
+            check_conditions(conditions, given)
     vocab = build_vocab([t for _, t in splits["train"]], data_config.tokens)
     model_config.vocab_size = len(vocab)
     log(f"{path}: {len(pairs):,} pairs, "
@@ -182,3 +218,24 @@ def most_likely(model, vocab, conditions, source, n=10, beam_size=10, length_pen
     hyps = beam_search(model, [BOS_ID], max(beam_size, n), model.config.max_len, EOS_ID,
                        length_penalty, state=state, n_best=n)
     return [decode(vocab, ids) for ids, _ in hyps]
+
+
+def evaluate_file(run, path):
+    """Score a trained run on a file of condition<TAB>sequence pairs: the mean loss per token
+    with the right condition and with a wrong one, and their gap. Unknown tokens of a sequence
+    are scored as <unk>; sequences longer than the model's max_len are skipped and counted."""
+    model, vocab, conditions = load_cond(run)
+    check_conditions(conditions, path)
+    limit, examples = model.config.max_len, []
+    pairs = read_pairs(path)
+    for s, t in pairs:
+        if len(encode(vocab, t)) < limit:
+            examples.append((conditions.encode(s), encode(vocab, t, bos=True, eos=True)))
+    if not examples:
+        raise DataError(f"{path}: every sequence is longer than the model's max_len={limit} "
+                        f"tokens: nothing to score")
+    with torch.no_grad():
+        right, wrong = condition_losses(model, conditions, examples)
+    return {"file": str(path), "kind": "cond", "size": len(examples),
+            "skipped": len(pairs) - len(examples), "loss": right, "loss_wrong_cond": wrong,
+            "cond_gain_nats": wrong - right}

@@ -1,5 +1,6 @@
 """Classification metrics: accuracy, per-class precision/recall/F1 and their macro average; word
-F1 of a segmentation tagged B/M/E/S."""
+F1 of a segmentation tagged B/M/E/S; sequence accuracy and token error rate of generated
+sequences."""
 from collections import Counter
 
 
@@ -64,3 +65,34 @@ def segmentation_f1(gold, pred):
     precision, recall = tp / max(n_pred, 1), tp / max(n_gold, 1)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "words": n_gold}
+
+
+def edit_distance(a, b):
+    """Levenshtein distance between two sequences (strings or token lists): the fewest
+    insertions, deletions and substitutions that turn ``a`` into ``b``."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def sequence_accuracy(hyps, refs):
+    """Fraction of outputs equal to their reference as a whole (transliteration's "ACC", and
+    1 - WER of grapheme-to-phoneme work, where a word counts wrong on any error)."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"expected as many outputs as references, got {len(hyps)} and {len(refs)}")
+    return sum(list(h) == list(r) for h, r in zip(hyps, refs)) / max(len(refs), 1)
+
+
+def token_error_rate(hyps, refs):
+    """Corpus token error rate: token edit distance summed over the pairs / reference tokens
+    (WER over words, PER over phonemes, CER over characters). ``hyps``, ``refs``: token lists.
+    An empty output costs one deletion per reference token; with no reference tokens at all the
+    rate is the number of tokens output (over 1)."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"expected as many outputs as references, got {len(hyps)} and {len(refs)}")
+    edits = sum(edit_distance(h, r) for h, r in zip(hyps, refs))
+    return edits / max(1, sum(len(r) for r in refs))

@@ -2,15 +2,17 @@
 
 Implements the protocol of :mod:`rnnkit.train.trainer` for :class:`rnnkit.models.seq2seq.Seq2Seq`.
 The held-out split is fixed by a hash of the source sentence (:func:`rnnkit.data.pairs.split_of`):
-5% test (BLEU / CER after training), 3% validation (the loss that picks best.pt), 92% training.
-Shapes: B batch, S source length, T target length.
+5% test (BLEU, CER, sequence accuracy, token error rate after training), 3% validation (the loss
+that picks best.pt), 92% training; ``--val-data`` / ``--test-data`` files replace those parts.
+:func:`evaluate_file` scores a trained run on any pair file. Shapes: B batch, S source length,
+T target length.
 """
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from rnnkit.data import Vocab, resolve
-from rnnkit.data.pairs import PairBatches, build_vocab, encode, pad, read_pairs, split_pairs
+from rnnkit.data import DataError, Vocab, resolve
+from rnnkit.data.pairs import PairBatches, build_vocab, encode, own_splits, pad, read_pairs
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.train.checkpoint import load_checkpoint
@@ -30,10 +32,16 @@ class Seq2SeqData:
         "help": "label-smoothing epsilon of the training loss (0: off)"})
     teacher_forcing: float = field(default=1.0, metadata={
         "help": "training: chance of feeding the reference token, not the prediction, each step"})
+    val_data: str = field(default="", metadata={
+        "help": "a file like --data: the validation part, not a split of --data"})
+    test_data: str = field(default="", metadata={
+        "help": "a file like --data: the test part, not a split of --data"})
     val_pairs: int = field(default=400, metadata={
         "help": "validation pairs the val_loss is measured on (0: all)"})
+    val_decode: int = field(default=100, metadata={
+        "help": "validation pairs decoded greedily for val_seq_acc and val_ter (0: none)"})
     test_pairs: int = field(default=0, metadata={
-        "help": "held-out test pairs scored (BLEU, CER) after training (0: all)"})
+        "help": "held-out test pairs scored after training (0: all)"})
     beam_size: int = field(default=5, metadata={
         "help": "beam width of the held-out scoring (greedy decoding is scored too)"})
     length_penalty: float = field(default=1.0, metadata={
@@ -49,6 +57,9 @@ class Seq2SeqData:
                              f"{self.label_smoothing}, {self.teacher_forcing}")
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
+        for name in ("val_pairs", "val_decode", "test_pairs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 def collate(examples):
@@ -90,7 +101,8 @@ class Seq2SeqTask:
 
     @torch.no_grad()
     def evaluate(self):
-        """Validation cross-entropy per target token (no smoothing, full teacher forcing)."""
+        """Validation cross-entropy per target token (no smoothing, full teacher forcing), and
+        the sequence accuracy and token error rate of greedy decoding on ``val_decode`` pairs."""
         total, count = 0.0, 0
         order = sorted(range(len(self.val)), key=lambda i: len(self.val[i][1]))
         B = self.data_config.batch
@@ -99,12 +111,21 @@ class Seq2SeqTask:
             loss, n = self.model.loss(src, lengths, tgt)
             total += float(loss) * n
             count += n
-        return {"val_loss": total / max(count, 1)}
+        return {"val_loss": total / max(count, 1), **self.decode_scores()}
+
+    def decode_scores(self):
+        from rnnkit.tasks.translation import Translator, score_translations
+        n = self.data_config.val_decode
+        if not n:
+            return {}
+        translator = Translator(self.model, self.src_vocab, self.tgt_vocab)
+        m = score_translations(translator, self.splits["val"][:n], beam_size=0)
+        return {"val_seq_acc": m["seq_acc_greedy"], "val_ter": m["ter_greedy"]}
 
     @torch.no_grad()
     def test_metrics(self):
-        """BLEU (sacrebleu) and CER of greedy and beam decoding on the held-out test pairs; the
-        task's ``log`` is shown the first few translations."""
+        """BLEU (sacrebleu), CER, sequence accuracy and token error rate of greedy and beam
+        decoding on the held-out test pairs; the task's ``log`` is shown the first few."""
         from rnnkit.tasks.translation import Translator, score_translations
         d = self.data_config
         self.log(f"scoring best.pt on the held-out test pairs (greedy and beam {d.beam_size})")
@@ -119,16 +140,23 @@ class Seq2SeqTask:
 
 
 def build_seq2seq_task(data_config, model_config, seed=0, log=print):
-    """Read and split the pairs, build both vocabularies (from the training split) and the model;
-    the model is created under the current torch seed."""
+    """Read and split the pairs (or take the validation / test files), build both vocabularies
+    (from the training part) and the model; the model is created under the current torch seed."""
     path = resolve(data_config.data)
-    splits = split_pairs(read_pairs(path))
     d = data_config
+    splits = own_splits(read_pairs(path), d.val_data, d.test_data)
     src_vocab = build_vocab([s for s, _ in splits["train"]], d.src_tokens, d.max_vocab)
     tgt_vocab = build_vocab([t for _, t in splits["train"]], d.tgt_tokens, d.max_vocab)
     log(f"{path}: {sum(map(len, splits.values())):,} pairs; train {len(splits['train']):,}, "
         f"validation {len(splits['val']):,}, test {len(splits['test']):,}; vocabulary "
         f"{len(src_vocab):,} {d.src_tokens} -> {len(tgt_vocab):,} {d.tgt_tokens} tokens")
+    seen = {s for s, _ in splits["train"]}
+    for name, given in (("validation", d.val_data), ("test", d.test_data)):
+        part = splits["val" if name == "validation" else "test"]
+        overlap = sum(s in seen for s, _ in part)
+        if given and overlap:
+            log(f"warning: {overlap:,} of {len(part):,} {name} pairs in {given} have a source "
+                f"sentence that is also in the training data")
     model_config.src_vocab, model_config.tgt_vocab = len(src_vocab), len(tgt_vocab)
     return Seq2SeqTask(Seq2Seq(model_config), src_vocab, tgt_vocab, splits, d, seed, log)
 
@@ -141,3 +169,23 @@ def load_seq2seq(path):
     return (model.eval(), Vocab.from_dict(ckpt["src_vocab"]), Vocab.from_dict(ckpt["tgt_vocab"]),
             ckpt)
 
+
+
+def evaluate_file(run, path, beam=5, length_penalty=1.0):
+    """Score a trained run on a file of source<TAB>reference pairs: BLEU, CER, sequence accuracy
+    and token error rate (over the target vocabulary's tokens) of greedy and, when ``beam`` > 1,
+    beam decoding. Unknown source tokens are read as <unk>; sources longer than the model's
+    max_len are skipped and counted ("skipped")."""
+    from rnnkit.tasks.translation import Translator, score_translations
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1, got {beam}")
+    pairs = read_pairs(path)
+    model, src_vocab, tgt_vocab, _ = load_seq2seq(run)
+    m = score_translations(Translator(model, src_vocab, tgt_vocab), pairs,
+                           beam if beam > 1 else 0, length_penalty)
+    if not m["test_pairs"]:
+        raise DataError(f"{path}: every source is longer than the model's "
+                        f"max_len={model.config.max_len} tokens: nothing to score")
+    scores = {k: float(v) for k, v in m.items() if k.startswith(("bleu_", "cer_", "seq_acc_", "ter_"))}
+    return {"file": str(path), "kind": "seq2seq", "size": m["test_pairs"],
+            "skipped": m["test_pairs_skipped"], "beam": beam, **scores}

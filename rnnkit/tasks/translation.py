@@ -1,6 +1,6 @@
 """Translating with a trained Seq2Seq (greedy and beam, through :mod:`rnnkit.decode`), checking
-the input at the boundary, and the held-out metrics: corpus BLEU (sacrebleu) and character error
-rate. Shapes: B batch, S source length, T target length.
+the input at the boundary, and the held-out metrics: corpus BLEU (sacrebleu), character error
+rate, sequence accuracy and token error rate (WER over word tokens). Shapes: B batch, S source length, T target length.
 """
 import sys
 
@@ -8,7 +8,9 @@ import torch
 
 from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.text import DataError
+from rnnkit.data.vocab import tokenize
 from rnnkit.decode import beam_search, sample
+from rnnkit.tasks.metrics import edit_distance, sequence_accuracy, token_error_rate
 
 
 class Translator:
@@ -82,18 +84,15 @@ class Translator:
 
 def char_error_rate(hyps, refs):
     """Corpus CER: character edit distance summed over the pairs / reference characters."""
-    edits = sum(_levenshtein(h, r) for h, r in zip(hyps, refs, strict=True))
+    edits = sum(edit_distance(h, r) for h, r in zip(hyps, refs, strict=True))
     return edits / max(1, sum(len(r) for r in refs))
 
 
-def _levenshtein(a, b):
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+def scoring_tokens(text, kind):
+    """The tokens a sentence is scored on: the target vocabulary's tokens, without the whitespace
+    between words for word tokens (so token error rate is WER there, CER for characters)."""
+    tokens = tokenize(text, kind)
+    return [t for t in tokens if not t.isspace()] if kind == "word" else tokens
 
 
 def corpus_bleu(hyps, refs):
@@ -102,9 +101,19 @@ def corpus_bleu(hyps, refs):
     return sacrebleu.corpus_bleu(hyps, [refs]).score
 
 
+def output_scores(hyps, refs, kind, name):
+    """BLEU, CER, sequence accuracy and token error rate of outputs ``hyps`` against ``refs``,
+    keyed ``bleu_<name>``, ``cer_<name>``, ``seq_acc_<name>``, ``ter_<name>``."""
+    h = [scoring_tokens(x, kind) for x in hyps]
+    r = [scoring_tokens(x, kind) for x in refs]
+    return {f"bleu_{name}": corpus_bleu(hyps, refs), f"cer_{name}": char_error_rate(hyps, refs),
+            f"seq_acc_{name}": sequence_accuracy(h, r), f"ter_{name}": token_error_rate(h, r)}
+
+
 def score_translations(translator, pairs, beam_size=5, length_penalty=1.0, log=None):
-    """BLEU and CER of greedy and beam decoding on ``pairs`` [(source, reference)]; pairs with a
-    source the model cannot take (over-long) are skipped and counted."""
+    """BLEU, CER, sequence accuracy and token error rate (over the target vocabulary's tokens) of
+    greedy and beam decoding on ``pairs`` [(source, reference)]; pairs with a source the model
+    cannot take (over-long) are skipped and counted. ``beam_size`` 0 scores greedy decoding only."""
     usable = [(s, t) for s, t in pairs if len(encode(translator.src_vocab, s))
               <= translator.model.config.max_len]
     src, refs = [s for s, _ in usable], [t for _, t in usable]
@@ -112,14 +121,16 @@ def score_translations(translator, pairs, beam_size=5, length_penalty=1.0, log=N
     translator.warn = lambda msg: None            # unknown tokens are expected on held-out data
     try:
         greedy = translator.greedy(src)
-        beam = [translator.beam(s, beam_size, length_penalty) for s in src]
+        beam = [translator.beam(s, beam_size, length_penalty) for s in src] if beam_size else []
     finally:
         translator.warn = quiet
+    kind = translator.tgt_vocab.kind
     metrics = {"test_pairs": len(usable), "test_pairs_skipped": len(pairs) - len(usable),
                "beam_size": beam_size, "length_penalty": length_penalty,
-               "bleu_greedy": corpus_bleu(greedy, refs), "cer_greedy": char_error_rate(greedy, refs),
-               "bleu_beam": corpus_bleu(beam, refs), "cer_beam": char_error_rate(beam, refs)}
+               **output_scores(greedy, refs, kind, "greedy")}
+    if beam_size:
+        metrics.update(output_scores(beam, refs, kind, "beam"))
     if log:
-        for s, r, g, b in list(zip(src, refs, greedy, beam))[:3]:
+        for s, r, g, b in list(zip(src, refs, greedy, beam or greedy))[:3]:
             log(f"  src:    {s}\n  ref:    {r}\n  greedy: {g}\n  beam:   {b}")
     return metrics

@@ -1,0 +1,92 @@
+"""``rnnkit eval RUN FILE [--json] [--out F]``: score a trained run on a data file in the format it
+was trained on. The checkpoint's kind picks the task's ``evaluate_file(run, path, **options)``
+from :data:`EVALUATORS`, imported only when used; it returns a flat dict of metrics."""
+import importlib
+import inspect
+import json
+import sys
+from pathlib import Path
+
+EVALUATORS = {
+    "lm": "rnnkit.tasks.lm:evaluate_file",
+    "classify": "rnnkit.tasks.classify:evaluate_file",
+    "tag": "rnnkit.tasks.tag:evaluate_file",
+    "forecast": "rnnkit.tasks.forecast:evaluate_file",
+    "seq2seq": "rnnkit.tasks.seq2seq:evaluate_file",
+    "cond": "rnnkit.tasks.cond:evaluate_file",
+}
+OPTIONS = {"beam_size": "beam"}   # flag dest -> the evaluate_file argument it sets
+
+
+def add_parser(sub):
+    p = sub.add_parser("eval", help="score a trained run on a data file of its task")
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("file", type=Path, help="a data file in the format the run was trained on")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--out", type=Path, help="also write the metrics as JSON to this file")
+    p.add_argument("--beam-size", type=int, help="seq2seq: beam width; 1 scores greedy decoding "
+                                                 "only (default 5)")
+    p.set_defaults(func=run)
+
+
+def find_evaluator(kind, where):
+    """The ``evaluate_file`` function registered for ``kind``; SystemExit when there is none."""
+    if kind not in EVALUATORS:
+        raise SystemExit(f"rnnkit eval: {where}: unknown run kind {kind!r} "
+                         f"(known: {', '.join(EVALUATORS)})")
+    module, name = EVALUATORS[kind].split(":")
+    try:
+        fn = getattr(importlib.import_module(module), name, None)
+    except ModuleNotFoundError as e:
+        if e.name != module:   # the task module is there but needs a package that is not
+            raise SystemExit(f"rnnkit eval: evaluating {kind} runs needs the package "
+                             f"{e.name!r}, which is not installed") from None
+        fn = None
+    if fn is None:
+        raise SystemExit(f"rnnkit eval: runs of kind {kind} cannot be evaluated yet")
+    return fn
+
+
+def chosen_options(args, fn, kind):
+    """The options given on the command line, as ``fn``'s keyword arguments."""
+    params = inspect.signature(fn).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    options = {}
+    for dest, arg in OPTIONS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if arg not in params and not takes_any:
+            flag = "--" + dest.replace("_", "-")
+            raise SystemExit(f"rnnkit eval: {flag} does not apply to runs of kind {kind}")
+        options[arg] = value
+    return options
+
+
+def format_table(metrics):
+    """The metrics as aligned ``name  value`` lines under a heading naming file, kind and size."""
+    head = f"{metrics.get('kind')} run on {metrics.get('file')}: {metrics.get('size')} examples"
+    rows = {k: v for k, v in metrics.items() if k not in ("file", "kind", "size")}
+    width = max([len(k) for k in rows] + [6])
+    show = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
+    return "\n".join([head] + [f"  {k:<{width}}  {show(v):>10}" for k, v in rows.items()]) + "\n"
+
+
+def run(args):
+    from rnnkit.train.checkpoint import atomic_write, load_checkpoint
+    if args.beam_size is not None and args.beam_size < 1:
+        raise SystemExit(f"rnnkit eval: --beam-size must be >= 1, got {args.beam_size}")
+    if not args.run.exists():
+        raise SystemExit(f"rnnkit eval: {args.run}: no such run folder or checkpoint file")
+    if not args.file.is_file():
+        raise SystemExit(f"rnnkit eval: {args.file}: no such data file")
+    kind = load_checkpoint(args.run).get("kind")
+    fn = find_evaluator(kind, args.run)
+    metrics = fn(args.run, args.file, **chosen_options(args, fn, kind))
+    text = json.dumps(metrics, indent=2, default=float) + "\n"
+    if args.out:
+        atomic_write(args.out, lambda f: f.write(text.encode()))
+    sys.stdout.write(text if args.json else format_table(metrics))
+    if args.out and not args.json:
+        print(f"-> {args.out}")
+    return 0

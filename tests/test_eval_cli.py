@@ -1,0 +1,159 @@
+"""``rnnkit eval RUN FILE`` end to end, seq2seq's and cond's evaluate_file on tiny trained runs,
+the dispatch's one-line errors, and the --val-data / --test-data files of seq2seq and cond."""
+import json
+
+import pytest
+
+from rnnkit.cli import evaluate
+from rnnkit.cli.main import main
+from rnnkit.data import DataError
+from rnnkit.data.pairs import read_pairs
+from rnnkit.models.conditional import CondConfig
+from rnnkit.models.seq2seq import Seq2SeqConfig
+from rnnkit.tasks.cond import CondData, build_cond_task
+from rnnkit.tasks.cond import evaluate_file as evaluate_cond
+from rnnkit.tasks.metrics import sequence_accuracy
+from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, evaluate_file
+from rnnkit.train.checkpoint import save_checkpoint
+
+from seq2seq_fixtures import load_translator, train_run, write_names, write_pairs
+
+
+@pytest.fixture(scope="module")
+def s2s_run(tmp_path_factory):
+    return train_run(tmp_path_factory.mktemp("s2s"), "seq2seq", 40)
+
+
+def test_training_reports_sequence_accuracy_and_token_error_rate(s2s_run):
+    metrics = json.loads((s2s_run / "metrics.json").read_text())
+    for key in ("seq_acc_greedy", "seq_acc_beam", "ter_greedy", "ter_beam", "bleu_beam"):
+        assert 0 <= metrics[key] <= (100 if key.startswith("bleu") else 10), key
+    rows = [json.loads(l) for l in (s2s_run / "metrics.jsonl").read_text().splitlines()]
+    assert {"val_seq_acc", "val_ter"} <= set(rows[-1])
+
+
+def test_evaluate_file_scores_greedy_and_beam(s2s_run, tmp_path):
+    test = tmp_path / "test.tsv"
+    test.write_text("ich sehe den hund\tI see the dog\nein haus rot\ta house red\n"
+                    "du sehe die Zebra\tyou see the zebra\n", encoding="utf-8")   # Z: unknown
+    m = evaluate_file(s2s_run, test, beam=2)
+    assert m["kind"] == "seq2seq" and m["file"] == str(test) and m["size"] == 3
+    assert {"bleu_greedy", "cer_greedy", "seq_acc_greedy", "ter_greedy", "bleu_beam",
+            "cer_beam", "seq_acc_beam", "ter_beam"} <= set(m)
+    pairs = read_pairs(test)
+    greedy = load_translator(s2s_run).greedy([s for s, _ in pairs])
+    assert m["seq_acc_greedy"] == sequence_accuracy(greedy, [t for _, t in pairs])
+    only_greedy = evaluate_file(s2s_run, test, beam=1)
+    assert "ter_beam" not in only_greedy and only_greedy["ter_greedy"] == m["ter_greedy"]
+
+
+def test_eval_command_table_json_and_out(s2s_run, tmp_path, capsys):
+    test = write_pairs(tmp_path, 12)
+    assert main(["eval", str(s2s_run), str(test), "--beam-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "seq2seq run on" in out and "12 examples" in out and "seq_acc_beam" in out
+    assert main(["eval", str(s2s_run / "best.pt"), str(test), "--json", "--beam-size", "2",
+                 "--out", str(tmp_path / "m.json")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "m.json").read_text())
+    assert printed["size"] == 12 and printed["beam"] == 2
+
+
+def one_line_error(capsys, argv, code=2):
+    """Run ``rnnkit argv``; the error is one line on stderr (or in SystemExit) and exit != 0."""
+    try:
+        rc = main(argv)
+        message = capsys.readouterr().err.strip()
+    except SystemExit as e:
+        rc, message = 1, str(e.code)
+    assert rc == code and message and len(message.splitlines()) == 1, message
+    return message
+
+
+def test_eval_errors_are_one_line(s2s_run, tmp_path, capsys):
+    test = write_pairs(tmp_path, 5)
+    assert "no such run folder" in one_line_error(capsys, ["eval", str(tmp_path / "nope"),
+                                                           str(test)], 1)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert "not a readable rnnkit checkpoint" in one_line_error(capsys, ["eval", str(junk),
+                                                                         str(test)])
+    weird = tmp_path / "weird.pt"
+    save_checkpoint(weird, {"kind": "weird"})
+    assert "unknown run kind 'weird'" in one_line_error(capsys, ["eval", str(weird), str(test)], 1)
+    assert "no such data file" in one_line_error(capsys, ["eval", str(s2s_run),
+                                                          str(tmp_path / "none.tsv")], 1)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("ich\tI\nno tab here\n", encoding="utf-8")
+    assert "bad.tsv:2: expected 'source<TAB>target'" in one_line_error(
+        capsys, ["eval", str(s2s_run), str(bad)])
+    blank = tmp_path / "blank.tsv"
+    blank.write_text("\n\n", encoding="utf-8")
+    assert "blank.tsv: corpus is empty" in one_line_error(capsys, ["eval", str(s2s_run),
+                                                                    str(blank)])
+    assert "--beam-size must be >= 1" in one_line_error(
+        capsys, ["eval", str(s2s_run), str(test), "--beam-size", "0"], 1)
+
+
+def test_kinds_without_an_evaluator_say_so(tmp_path, capsys, monkeypatch):
+    test = write_pairs(tmp_path, 5)
+    run = tmp_path / "c.pt"
+    save_checkpoint(run, {"kind": "classify"})
+    for target in ("rnnkit.tasks.not_written_yet:evaluate_file",   # no module
+                   "rnnkit.tasks.metrics:evaluate_file"):          # module without the function
+        monkeypatch.setitem(evaluate.EVALUATORS, "classify", target)
+        assert one_line_error(capsys, ["eval", str(run), str(test)], 1) == \
+            "rnnkit eval: runs of kind classify cannot be evaluated yet"
+
+
+def test_cond_evaluate_file_and_options_that_do_not_apply(tmp_path, capsys):
+    run = train_run(tmp_path, "cond", 30)
+    capsys.readouterr()
+    test = tmp_path / "test.tsv"
+    test.write_text("Italy\tMarco\nJapan\tYuki\nJapan\tKenjiQ\n", encoding="utf-8")
+    m = evaluate_cond(run, test)
+    assert m["kind"] == "cond" and m["size"] == 3
+    assert m["cond_gain_nats"] == pytest.approx(m["loss_wrong_cond"] - m["loss"])
+    assert main(["eval", str(run), str(test), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["size"] == 3
+    assert "--beam-size does not apply to runs of kind cond" in one_line_error(
+        capsys, ["eval", str(run), str(test), "--beam-size", "3"], 1)
+    test.write_text("Italy\tMarco\nAtlantis\tZed\n", encoding="utf-8")
+    assert "test.tsv:2: unknown condition 'Atlantis'" in one_line_error(
+        capsys, ["eval", str(run), str(test)])
+
+
+def test_seq2seq_own_validation_and_test_files(tmp_path):
+    data = write_pairs(tmp_path)
+    val, test = tmp_path / "val.tsv", tmp_path / "test.tsv"
+    val.write_text("ich sehe\tI see\n", encoding="utf-8")
+    test.write_text("ein hund\ta dog\ndu haus\tyou house\n", encoding="utf-8")
+    build = lambda **d: build_seq2seq_task(Seq2SeqData(data=str(data), batch=8, **d),
+                                           Seq2SeqConfig(embed=8, enc_hidden=8, hidden=8),
+                                           log=lambda *a: None)
+    task = build(val_data=str(val), test_data=str(test))
+    assert task.splits["val"] == read_pairs(val) and task.splits["test"] == read_pairs(test)
+    assert len(task.splits["train"]) == len(read_pairs(data))     # nothing cut from --data
+    cut = build(test_data=str(test))
+    assert cut.splits["val"] and len(cut.splits["train"]) + len(cut.splits["val"]) == 240
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("ich\tI\nich sehe I see\n", encoding="utf-8")
+    for which in ("val_data", "test_data"):
+        with pytest.raises(DataError, match=r"bad.tsv:2: expected 'source<TAB>target'"):
+            build(**{which: str(bad)})
+
+
+def test_cond_own_test_file_checks_labels(tmp_path):
+    names = write_names(tmp_path, 4)
+    test = tmp_path / "names-test.tsv"
+    build = lambda **d: build_cond_task(CondData(data=str(names), batch=8, **d),
+                                        CondConfig(hidden=8, embed=4, cond_size=4),
+                                        log=lambda *a: None)
+    test.write_text("Italy\tMarco\nItaly\tLuca\n", encoding="utf-8")
+    assert len(build(test_data=str(test)).test) == 2
+    test.write_text("Italy\tMarco\nMars\tZork\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"names-test.tsv:2: unknown condition 'Mars'"):
+        build(test_data=str(test))
+    test.write_text("Italy Marco\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"names-test.tsv:1: expected 'source<TAB>target'"):
+        build(val_data=str(test))
