@@ -43,3 +43,11 @@ def test_output_scores_of_word_and_char_targets():
     m = output_scores(["ab", "xyz"], ["ab", "xy"], "char", "beam")
     assert m["seq_acc_beam"] == 0.5 and m["ter_beam"] == pytest.approx(1 / 4)
     assert m["cer_beam"] == m["ter_beam"] and m["bleu_beam"] >= 0
+
+
+def test_cmudict_builder_keeps_the_first_pronunciation(tmp_path):
+    from rnnkit.data.pairs import cmudict_pairs
+    f = tmp_path / "cmudict.dict"
+    f.write_text("'bout B AW1 T\nread R IY1 D\nread(2) R EH1 D\naalen AE1 L AH0 N # place, german\n"
+                 "\n", encoding="utf-8")
+    assert cmudict_pairs([f]).decode() == "'bout\tB AW1 T\nread\tR IY1 D\naalen\tAE1 L AH0 N\n"

