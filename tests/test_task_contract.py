@@ -13,10 +13,12 @@ import torch
 from rnnkit.tasks.classify import Classifier
 from rnnkit.tasks.common import train
 from rnnkit.tasks.forecast import Forecast
+from rnnkit.tasks.lm import load_lm
 from rnnkit.tasks.tag import Tagger
 from rnnkit.train import TrainConfig
 
 from task_fixtures import classify_task, forecast_task, tag_task
+from lm_fixtures import CHINESE, lm_continuations, lm_task
 from seq2seq_fixtures import (cond_task, generations, generator, load_generator,
                               load_translator, seq2seq_task, translations, translator)
 
@@ -51,6 +53,11 @@ CASES = [
              lambda t: seq2seq_task(t, cell="gru", attention="none", input_feed=False),
              translator, load_translator, translations),
     TaskCase("cond", cond_task, generator, load_generator, generations),
+    TaskCase("lm", lm_task, lambda task: (task.model, task.vocab), load_lm, lm_continuations),
+    TaskCase("lm-tied-chinese", lambda t: lm_task(t, CHINESE, tie="yes"),
+             lambda task: (task.model, task.vocab), load_lm, lm_continuations),
+    TaskCase("lm-adaptive-gru", lambda t: lm_task(t, cell="gru", softmax="adaptive"),
+             lambda task: (task.model, task.vocab), load_lm, lm_continuations),
 ]
 
 

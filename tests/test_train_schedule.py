@@ -39,7 +39,7 @@ def lrs(config, steps):
 def test_wsd_is_flat_then_decays_linearly_over_the_last_part():
     assert lr_multiplier("wsd", 0.0) == lr_multiplier("wsd", 0.8) == 1.0
     assert lr_multiplier("wsd", 0.9) == pytest.approx(0.5)
-    assert lr_multiplier("wsd", 1.0) == 0.0
+    assert lr_multiplier("wsd", 1.0) == pytest.approx(0.0)
     assert lr_multiplier("wsd", 0.95, decay_fraction=0.1, min_ratio=0.2) == pytest.approx(0.6)
     assert lr_multiplier("cosine", 0.5, min_ratio=0.1) == pytest.approx(0.55)
     assert lr_multiplier("constant", 0.99) == 1.0

@@ -3,10 +3,10 @@ from pathlib import Path
 
 from rnnkit.cli import sample as sample_cmd
 from rnnkit.cli import train as train_cmd
-from rnnkit.train.lm import load_lm
+from rnnkit.tasks.lm import load_lm
 
 # Sized for 2 CPU cores: large enough to learn words, names and line breaks within minutes.
-DEMO_MODEL = dict(cell="lstm", layers=2, hidden=256, embed=64, dropout=0.0)
+DEMO_MODEL = dict(cell="lstm", layers=2, hidden=256, dropout=0.0)
 DEMO_DATA = dict(data="shakespeare", seq_len=64, batch=64, eval_tokens=50_000)
 DEMO_TRAIN = dict(lr=3e-3, warmup_steps=50, eval_every=200)
 
@@ -41,7 +41,7 @@ def run(args):
         shutil.rmtree(args.out)
     flags = train_cmd.build_args(args.out, minutes=args.minutes, seed=args.seed,
                                  **DEMO_MODEL, **DEMO_DATA, **DEMO_TRAIN)
-    train_cmd.run_lm(flags)
+    train_cmd.LM_RUN.run(flags)
     warn_if_starved(args.out)
     model, vocab = load_lm(args.out)
     print(f"\n--- {args.length} characters sampled from {args.out}/best.pt "

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.decode import sample
-from rnnkit.train.lm import load_lm
+from rnnkit.tasks.lm import load_lm
 
 
 def add_parser(sub):

@@ -36,6 +36,8 @@ class TaskRun:
     seeded: bool = False       # build also takes seed=: the training seed orders its batches
     describe: Callable = layers_cell_hidden   # model config -> its text on the "model:" line
     report: Callable = held_out_figures   # (task, metrics) -> the closing line, its test figures
+    upgrade: Callable = None   # checkpoint -> checkpoint: fields of runs saved by older versions
+    resumes_data: bool = False   # build also takes checkpoint=: a resume reuses its vocabulary
 
     def add_flags(self, p):
         """Data, model and training flags."""
@@ -49,6 +51,8 @@ class TaskRun:
         last = Path(args.out) / "last.pt"
         if args.resume:
             ckpt = load_checkpoint(last, kind=self.kind)
+            if self.upgrade is not None:
+                ckpt = self.upgrade(ckpt)
             return (self.data(**ckpt["data_config"]), self.model(**ckpt["model_config"]),
                     config_from_args(TrainConfig, args, saved_train_config(ckpt["train_config"])), ckpt)
         if last.exists():
@@ -64,7 +68,10 @@ class TaskRun:
         """Train (or resume) a task model into args.out; metrics.json gets the test figures."""
         data_cfg, model_cfg, train_cfg, ckpt = self.configs(args)
         torch.manual_seed(train_cfg.seed)
-        task = self.build(data_cfg, model_cfg, **({"seed": train_cfg.seed} if self.seeded else {}))
+        extra = {"seed": train_cfg.seed} if self.seeded else {}
+        if self.resumes_data and ckpt is not None:
+            extra["checkpoint"] = ckpt
+        task = self.build(data_cfg, model_cfg, **extra)
         n_params = sum(p.numel() for p in task.model.parameters())
         print(f"model: {type(task.model).__name__} {self.describe(model_cfg)}, "
               f"{n_params:,} parameters")

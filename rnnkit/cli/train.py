@@ -1,15 +1,12 @@
-"""``rnnkit train TASK``: train a task model; today ``lm`` (a character or word language model)."""
+"""``rnnkit train TASK``: train a task model: lm, classify, tag, forecast, seq2seq, cond."""
 from pathlib import Path
-
-import torch
 
 from rnnkit.cli import cond, translate
 from rnnkit.cli import forecast, predict, tag
-from rnnkit.cli.options import add_config_flags, config_from_args
+from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models import LMConfig
-from rnnkit.train import Checkpointer, ProgressBar, TrainConfig, Trainer, load_checkpoint
-from rnnkit.train.lm import LMData, build_lm_task
-from rnnkit.train.trainer import saved_train_config
+from rnnkit.models.language_model import saved_lm_config
+from rnnkit.tasks.lm import LMData, build_lm_task, saved_lm_data
 
 LM_DEFAULT_STEPS = 5000
 
@@ -28,46 +25,29 @@ def add_parser(sub):
         t.set_defaults(func=run)
 
 
-def add_lm_flags(p):
-    add_config_flags(p, LMData, title="data")
-    add_config_flags(p, LMConfig, skip=("vocab_size",), title="model")
-    add_config_flags(p, TrainConfig, title="training", defaults={"max_steps": LM_DEFAULT_STEPS})
+def lm_model(config):
+    c = config
+    return (f"({c.layers}-layer {c.cell.upper()}, hidden {c.hidden}, embedding {c.embed or 'auto'}, "
+            f"tied {c.tie}, softmax {c.softmax})")
 
 
-def run_lm(args):
-    data_cfg, model_cfg, train_cfg, ckpt = lm_configs(args)
-    torch.manual_seed(train_cfg.seed)
-    task = build_lm_task(data_cfg, model_cfg)
-    n_params = sum(p.numel() for p in task.model.parameters())
-    print(f"model: {model_cfg.layers}-layer {model_cfg.cell.upper()}, hidden {model_cfg.hidden}, "
-          f"{n_params:,} parameters; {task.train.tokens_per_pass:,} training tokens a pass, "
-          f"{len(task.train):,} batches of {data_cfg.batch}x{data_cfg.seq_len}")
-    trainer = Trainer(task, train_cfg, [ProgressBar(disable=args.quiet), Checkpointer(args.out)])
-    if ckpt is not None:
-        trainer.load_state_dict(ckpt)
-        print(f"resuming {args.out} at step {trainer.step:,} ({trainer.seconds() / 60:.1f} min)")
-    summary = trainer.fit()
-    print(f"best validation loss {summary['best_val_loss']:.4f} nats/{task.unit} after "
-          f"{summary['steps']:,} steps, {summary['tokens_seen']:,} tokens, "
-          f"{summary['wall_seconds'] / 60:.1f} min -> {args.out}")
-    return 0
+def lm_report(task, metrics):
+    figures = f"best validation loss {metrics['best_val_loss']:.4f} nats/{task.unit}"
+    if "test_loss" in metrics:
+        figures += (f"; test {metrics['test_loss']:.4f} nats/{task.unit}, "
+                    f"perplexity {metrics['test_ppl']:.2f}")
+    return figures
 
 
-def lm_configs(args):
-    """(data, model, train configs, checkpoint or None) from the flags, or the run being resumed."""
-    ckpt = None
-    if args.resume:
-        ckpt = load_checkpoint(args.out / "last.pt")
-        data_cfg = LMData(**ckpt["data_config"])
-        model_cfg = LMConfig(**{**ckpt["model_config"], "vocab_size": 0})
-        train_cfg = config_from_args(TrainConfig, args, saved_train_config(ckpt["train_config"]))
-        return data_cfg, model_cfg, train_cfg, ckpt
-    if (args.out / "last.pt").exists():
-        raise SystemExit(f"rnnkit: {args.out} already holds a run; pass --resume to continue it "
-                         f"or choose another --out")
-    base = {"max_steps": 0 if "max_minutes" in vars(args) else LM_DEFAULT_STEPS}
-    return (config_from_args(LMData, args), config_from_args(LMConfig, args),
-            config_from_args(TrainConfig, args, base), None)
+def upgrade_lm(ckpt):
+    """Runs saved before tying, the adaptive softmax and the PTB word mode existed."""
+    return {**ckpt, "model_config": {**saved_lm_config(ckpt["model_config"]), "vocab_size": 0},
+            "data_config": saved_lm_data(ckpt["data_config"])}
+
+
+LM_RUN = TaskRun("lm", LMData, LMConfig, build_lm_task, {"max_steps": LM_DEFAULT_STEPS},
+                 skip=("vocab_size",), describe=lm_model, report=lm_report, upgrade=upgrade_lm,
+                 resumes_data=True)
 
 
 def build_args(out, minutes=None, resume=False, quiet=False, **flags):
@@ -79,7 +59,7 @@ def build_args(out, minutes=None, resume=False, quiet=False, **flags):
 
 
 TASKS = {
-    "lm": ("language model on a text corpus (char-rnn)", add_lm_flags, run_lm),
+    "lm": ("language model on a text corpus (char-rnn)", LM_RUN.add_flags, LM_RUN.run),
     "seq2seq": translate.TRAIN,
     "cond": cond.TRAIN,
     "classify": predict.TRAIN,

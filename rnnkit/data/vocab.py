@@ -4,11 +4,22 @@ from collections import Counter
 
 # word tokens keep the whitespace and punctuation between words, so decode(encode(s)) == s
 _WORD = re.compile(r"\w+|[^\w\s]|\s+")
+UNK = "<unk>"
+EOS = "<eos>"
+
+
+def line_words(text):
+    """Whitespace-separated tokens, each line ended by ``<eos>`` (Mikolov's Penn Treebank
+    convention, as torch's word_language_model example reads it): the tokens that published
+    word-level perplexities count."""
+    return [w for line in text.splitlines() for w in line.split() + [EOS]]
+
+
 TOKENIZERS = {
     "char": list,
-    "word": _WORD.findall,
+    "word": _WORD.findall,     # words, punctuation and whitespace: exact decoding
+    "ptb": line_words,         # whitespace-separated words and <eos>: perplexities as published
 }
-UNK = "<unk>"
 
 
 def tokenize(text, kind="char"):
@@ -64,8 +75,13 @@ class Vocab:
         return ids
 
     def decode(self, ids):
-        """ids -> text (tokens joined with nothing: word tokens carry their own whitespace)."""
-        return "".join(self.itos[int(i)] for i in ids)
+        """ids -> text (tokens joined with nothing: word tokens carry their own whitespace;
+        ``ptb`` tokens are joined by spaces, ``<eos>`` ends a line)."""
+        tokens = [self.itos[int(i)] for i in ids]
+        if self.kind != "ptb":
+            return "".join(tokens)
+        return "".join("\n" if t == EOS else (t if i == 0 or tokens[i - 1] == EOS else " " + t)
+                       for i, t in enumerate(tokens))
 
     def to_dict(self):
         """Plain data for a checkpoint (loads with ``torch.load(weights_only=True)``)."""

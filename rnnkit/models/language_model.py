@@ -4,11 +4,20 @@
     h_t = RNN(e_t, h_{t-1})               (B, T, H)   rnnkit.LSTM / GRU / RNN, L layers
     p(x_{t+1} | x_{≤t}) = softmax(W h_t + b)   (B, T, V)
 
+Large vocabularies (a Chinese corpus has thousands of characters) need three things a
+100-character English corpus does not, each chosen from the vocabulary size (``LMConfig.for_vocab``):
+- tied embeddings (Press & Wolf 2017; Inan et al. 2017): W = E (C = H), so every softmax
+  gradient also trains the input embedding of every token, rare ones included;
+- the adaptive softmax (Grave et al. 2017; torch's ``AdaptiveLogSoftmaxWithLoss``): the frequent
+  tokens in a small head, the rare ones in clusters behind it, for a fraction of the cost;
+- the output bias starts at the log unigram frequencies (``init_unigram``), so training starts at
+  the unigram entropy instead of log V.
+
 Shapes: B batch, T time, C embedding, H hidden, L layers, V vocabulary.
 The generative interface shared with every decoder in :mod:`rnnkit.decode` is
 ``init_state(batch)`` and ``step(x_t, state) -> (logits, state)``.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -26,18 +35,65 @@ class LMConfig:
     cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
     layers: int = field(default=2, metadata={"help": "stacked recurrent layers"})
     hidden: int = field(default=256, metadata={"help": "hidden size H of each layer"})
-    embed: int = field(default=64, metadata={"help": "token embedding size"})
+    embed: int = field(default=0, metadata={
+        "help": "token embedding size (0: from the vocabulary, 64 or the hidden size)"})
     dropout: float = field(default=0.0, metadata={
         "help": "dropout on the embedding, between layers and before the softmax (0: off)"})
+    tie: str = field(default="auto", metadata={
+        "help": "share input and output embeddings: yes, no, auto (above 1000 tokens)"})
+    softmax: str = field(default="auto", metadata={
+        "help": "full, adaptive (frequent tokens first), auto (adaptive if untied, V > 2000)"})
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        for name in ("layers", "hidden", "embed"):
+        for name in ("layers", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LMConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.embed < 0:
+            raise ValueError(f"LMConfig.embed must be >= 0 (0: automatic), got {self.embed}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"LMConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.tie not in ("yes", "no", "auto"):
+            raise ValueError(f"LMConfig.tie must be yes, no or auto, got {self.tie!r}")
+        if self.softmax not in ("full", "adaptive", "auto"):
+            raise ValueError(f"LMConfig.softmax must be full, adaptive or auto, got {self.softmax!r}")
+
+    def for_vocab(self, vocab_size):
+        """This config with the vocabulary size and every 'auto' setting decided: what the
+        checkpoint stores, so a saved model never changes shape when the rules change."""
+        V, H = vocab_size, self.hidden
+        tie = self.tie if self.tie != "auto" else ("yes" if V > TIE_ABOVE else "no")
+        softmax = self.softmax if self.softmax != "auto" else (
+            "adaptive" if V > ADAPTIVE_ABOVE and tie == "no" else "full")
+        embed = self.embed or (H if tie == "yes" else 64)
+        if tie == "yes" and embed != H:
+            raise ValueError(f"tied embeddings need embed == hidden, got embed {embed}, hidden {H}")
+        if tie == "yes" and softmax == "adaptive":
+            raise ValueError("tied embeddings need the full softmax (softmax full or auto)")
+        if softmax == "adaptive" and V < 4:
+            softmax = "full"
+        return replace(self, vocab_size=V, tie=tie, softmax=softmax, embed=embed)
+
+
+def saved_lm_config(d):
+    """LMConfig fields from a checkpoint; models saved before tying and the adaptive softmax
+    existed had neither."""
+    return {"tie": "no", "softmax": "full", **d}
+
+
+TIE_ABOVE = 1000        # tokens: tie input and output embeddings above this vocabulary size
+ADAPTIVE_ABOVE = 2000   # tokens: the adaptive softmax above this (when not tied)
+
+
+def adaptive_cutoffs(V):
+    """Cluster boundaries of the adaptive softmax over a frequency-sorted vocabulary of V: a head
+    of the most frequent ~V/8 tokens (at least 2), then clusters 4x larger, as Grave et al."""
+    cuts, c = [], max(2, V // 8)
+    while c < V:
+        cuts.append(c)
+        c *= 4
+    return cuts
 
 
 class LanguageModel(nn.Module):
@@ -45,25 +101,51 @@ class LanguageModel(nn.Module):
         super().__init__()
         if config.vocab_size < 1:
             raise ValueError(f"LMConfig.vocab_size must be >= 1, got {config.vocab_size}")
-        self.config = config
-        self.embed = nn.Embedding(config.vocab_size, config.embed)
-        self.rnn = CELLS[config.cell](config.embed, config.hidden, config.layers,
-                                      dropout=config.dropout if config.layers > 1 else 0.0,
-                                      batch_first=True)
-        self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden, config.vocab_size)
+        config = config.for_vocab(config.vocab_size)
+        self.config = c = config
+        self.embed = nn.Embedding(c.vocab_size, c.embed)
+        self.rnn = CELLS[c.cell](c.embed, c.hidden, c.layers,
+                                 dropout=c.dropout if c.layers > 1 else 0.0, batch_first=True)
+        self.drop = nn.Dropout(c.dropout)
+        if c.softmax == "adaptive":
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(c.hidden, c.vocab_size,
+                                                      adaptive_cutoffs(c.vocab_size), div_value=4.0)
+        else:
+            self.head = nn.Linear(c.hidden, c.vocab_size)
+            if c.tie == "yes":
+                nn.init.normal_(self.embed.weight, std=c.hidden ** -0.5)   # logits start O(1)
+                self.head.weight = self.embed.weight                       # W = E  (V, H)
 
     def init_state(self, batch):
         """Zero state for ``batch`` sequences: (L, B, H), or a tuple (h, c) for the LSTM."""
-        w = self.head.weight
+        w = self.embed.weight
         h = w.new_zeros(self.config.layers, batch, self.config.hidden)       # (L, B, H)
         return (h, torch.zeros_like(h)) if self.config.cell == "lstm" else h
 
+    @torch.no_grad()
+    def init_unigram(self, counts):
+        """Start the output bias at the log unigram frequencies of the training tokens, counts
+        (V,): the untrained model predicts the unigram distribution (full softmax only)."""
+        if isinstance(self.head, nn.Linear):
+            p = (counts.double() + 0.5) / (counts.sum() + 0.5 * len(counts))   # (V,) add-½
+            self.head.bias.copy_(p.log())
+
+    def hidden_states(self, x, state=None):
+        """x (B, T) token ids -> the top layer's states (B, T, H), dropped out, and the state."""
+        h, state = self.rnn(self.drop(self.embed(x)), state)                 # (B, T, H)
+        return self.drop(h), state
+
+    def logits(self, h):
+        """Top-layer states (..., H) -> logits (..., V); log-probabilities under the adaptive
+        softmax (equally good logits for sampling and beam search)."""
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.head.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
+        return self.head(h)
+
     def forward(self, x, state=None):
         """x (B, T) token ids -> logits (B, T, V) and the final state."""
-        e = self.drop(self.embed(x))                                         # (B, T, C)
-        h, state = self.rnn(e, state)                                        # (B, T, H)
-        return self.head(self.drop(h)), state                                # (B, T, V)
+        h, state = self.hidden_states(x, state)                              # (B, T, H)
+        return self.logits(h), state                                         # (B, T, V)
 
     def step(self, x_t, state):
         """One token per sequence: x_t (B,) -> logits (B, V) and the next state."""
@@ -72,8 +154,10 @@ class LanguageModel(nn.Module):
 
     def loss(self, x, y, state=None):
         """Mean cross-entropy in nats per token of predicting y (B, T) from x (B, T)."""
-        logits, state = self(x, state)                                       # (B, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), y.flatten()), state
+        h, state = self.hidden_states(x, state)                              # (B, T, H)
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):   # never forms the (B, T, V) logits
+            return self.head(h.flatten(0, 1), y.flatten()).loss, state
+        return F.cross_entropy(self.head(h).flatten(0, 1), y.flatten()), state
 
 
 def detach_state(state):

@@ -1,0 +1,217 @@
+"""Language modelling as a trainer task: corpus -> vocabulary -> streams, carried state, metrics.
+
+Implements the protocol of :mod:`rnnkit.train.trainer` for :class:`rnnkit.models.LanguageModel`.
+The hidden state is carried from one truncated-BPTT batch to the next and detached (char-rnn);
+it restarts from zeros at the start of each pass over the data. Validation (and test) text is
+read as ``min(batch, len/seq_len)`` parallel streams with the state carried, so ``rnnkit eval``
+on the validation text gives the validation loss of training.
+
+Tokens (``--tokens``): ``char`` (any Unicode; the default, ``auto``, in every script: an
+unsegmented Chinese or Japanese text is read character by character, which is also how a
+spaced one is read), ``word`` (whitespace-separated words and an ``<eos>`` at each line's end,
+Mikolov's Penn Treebank convention, so a word-level perplexity compares with published ones) or
+``word-exact`` (words, punctuation and whitespace as tokens: generated text decodes exactly).
+"""
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from rnnkit.data import DataError, StreamBatches, Vocab, read_text, resolve, split_ids
+from rnnkit.data.text import VAL_FRACTION
+from rnnkit.data.vocab import tokenize
+from rnnkit.models import LanguageModel, LMConfig
+from rnnkit.models.language_model import detach_state, saved_lm_config
+from rnnkit.train.checkpoint import load_checkpoint
+
+VOCAB_KINDS = {"auto": "char", "char": "char", "word": "ptb", "word-exact": "word"}
+UNITS = {"char": "char", "ptb": "word", "word": "token"}
+
+
+@dataclass
+class LMData:
+    """Which text and how it is cut into batches."""
+    data: str = field(default="shakespeare", metadata={
+        "help": "data set name (rnnkit data list) or a UTF-8 text file"})
+    tokens: str = field(default="auto", metadata={
+        "help": "char, word (PTB: split on spaces, <eos> per line), word-exact, auto (char)"})
+    max_vocab: int = field(default=0, metadata={
+        "help": "keep the N most frequent tokens, <unk> included; the rest become <unk> (0: all)"})
+    seq_len: int = field(default=100, metadata={
+        "help": "truncated-BPTT length T: tokens per stream per batch"})
+    batch: int = field(default=64, metadata={"help": "parallel token streams B per batch"})
+    val_fraction: float = field(default=VAL_FRACTION, metadata={
+        "help": "the last fraction of the text is the validation part"})
+    eval_tokens: int = field(default=0, metadata={
+        "help": "validate on the first N validation tokens only (0: all of them)"})
+    val_data: str = field(default="", metadata={
+        "help": "a text file to validate on instead of the end of --data"})
+    test_data: str = field(default="", metadata={
+        "help": "a text file to test best.pt on at the end (metrics.json: test_loss)"})
+
+    def __post_init__(self):
+        if self.tokens not in VOCAB_KINDS:
+            raise ValueError(f"tokens must be one of {', '.join(VOCAB_KINDS)}, got {self.tokens!r}")
+        if self.seq_len < 1 or self.batch < 1 or not 0 < self.val_fraction < 1:
+            raise ValueError(f"need seq_len >= 1, batch >= 1, 0 < val_fraction < 1; got "
+                             f"{self.seq_len}, {self.batch}, {self.val_fraction}")
+        if self.max_vocab < 0 or self.eval_tokens < 0:
+            raise ValueError(f"need max_vocab >= 0 and eval_tokens >= 0; got {self.max_vocab}, "
+                             f"{self.eval_tokens}")
+
+
+def saved_lm_data(d):
+    """LMData fields from a checkpoint: before the PTB word mode, ``word`` meant word-exact."""
+    if "val_data" not in d and d.get("tokens") == "word":
+        return {**d, "tokens": "word-exact"}
+    return dict(d)
+
+
+def eval_streams(ids, batch, seq_len):
+    """The evaluation batches of a token sequence: up to ``batch`` streams, state carried."""
+    return StreamBatches(ids, min(batch, max(1, (len(ids) - 1) // seq_len)), seq_len)
+
+
+@torch.no_grad()
+def stream_loss(model, batches):
+    """Mean loss in nats per token over evaluation batches, the state carried across them."""
+    total, count, state = 0.0, 0, None
+    for x, y, _ in batches:
+        loss, state = model.loss(x, y, state)
+        total += float(loss) * y.numel()
+        count += y.numel()
+    return total / count
+
+
+def loss_figures(prefix, nats):
+    return {f"{prefix}_loss": nats, f"{prefix}_bits": nats / math.log(2),
+            f"{prefix}_ppl": math.exp(min(nats, 50))}
+
+
+class LMTask:
+    unit = "char"
+
+    def __init__(self, model, vocab, train_ids, val_ids, data_config, test_ids=None):
+        self.model, self.vocab, self.data_config = model, vocab, data_config
+        self.unit = UNITS[vocab.kind]
+        d = data_config
+        if d.eval_tokens:
+            val_ids = val_ids[: d.eval_tokens + 1]
+        self.train = StreamBatches(train_ids, d.batch, d.seq_len)
+        self.val = eval_streams(val_ids, d.batch, d.seq_len)
+        self.test = eval_streams(test_ids, d.batch, d.seq_len) if test_ids is not None else None
+        self.state = None
+
+    def train_batch(self, step):
+        return self.train[step]
+
+    def loss(self, batch):
+        x, y, first = batch                                                   # (B, T) each
+        if first:
+            self.state = None
+        loss, state = self.model.loss(x, y, self.state)
+        self.state = detach_state(state)
+        if not torch.isfinite(loss):
+            self.state = None   # do not carry a poisoned state into the next batch
+        return loss, y.numel()
+
+    def evaluate(self):
+        """Validation loss over the whole validation stream, state carried as in training."""
+        return loss_figures("val", stream_loss(self.model, self.val))
+
+    def test_metrics(self):
+        """With --test-data: the test file's loss, bits and perplexity per token."""
+        if self.test is None:
+            return {}
+        return {**loss_figures("test", stream_loss(self.model, self.test)),
+                "test_tokens": self.test.tokens_per_pass, "unit": self.unit}
+
+    def state_dict(self):
+        s = self.state
+        return {"state": list(s) if isinstance(s, tuple) else s}
+
+    def load_state_dict(self, d):
+        s = d.get("state")
+        self.state = tuple(s) if isinstance(s, list) else s
+
+    def checkpoint_extras(self):
+        return {"kind": "lm", "model_config": asdict(self.model.config),
+                "vocab": self.vocab.to_dict(), "data_config": asdict(self.data_config)}
+
+
+def encode_file(vocab, text, path):
+    """Token ids of a file's text; a token the vocabulary lacks (and no <unk> to stand for it)
+    raises DataError naming the file and line where it first occurs."""
+    try:
+        return vocab.encode(text)
+    except KeyError:
+        missing = next(t for t in tokenize(text, vocab.kind) if t not in vocab.stoi)
+        line = text[:text.find(missing)].count("\n") + 1 if missing in text else "?"
+        raise DataError(f"{path}:{line}: token {missing!r} is not in the model's vocabulary of "
+                        f"{len(vocab):,} {vocab.kind} tokens (and it has no <unk>); train with "
+                        f"--max-vocab to map rare tokens to <unk>") from None
+
+
+def build_lm_task(data_config, model_config, log=print, checkpoint=None):
+    """Read the corpus (and the --val-data/--test-data files), build the vocabulary and the
+    model; model_config.vocab_size is filled in. Resuming (``checkpoint``), the vocabulary is the
+    checkpoint's, so token ids keep their meaning even if the corpus has changed.
+
+    The vocabulary is that of all the given text (training, validation and test files): a closed
+    vocabulary, as for the Penn Treebank; the model is created under the current torch seed.
+    """
+    d = data_config
+    path = resolve(d.data)
+    text = read_text(path)
+    extra = {name: (Path(f), read_text(f)) for name, f in (("val", d.val_data), ("test", d.test_data)) if f}
+    kind = VOCAB_KINDS[d.tokens]
+    if checkpoint is not None:
+        vocab = Vocab.from_dict(checkpoint["vocab"])
+    else:
+        vocab = Vocab.build(text + "".join("\n" + t for _, t in extra.values()), kind,
+                            d.max_vocab or None)
+    ids = torch.as_tensor(encode_file(vocab, text, path), dtype=torch.long)
+    if "val" in extra:
+        train_ids, val_ids = ids, torch.as_tensor(encode_file(vocab, extra["val"][1], extra["val"][0]))
+        where = f"validation {extra['val'][0]}"
+    else:
+        train_ids, val_ids = split_ids(ids, d.val_fraction)
+        where = f"validation the last {d.val_fraction:.0%}"
+    if len(val_ids) < 2:
+        raise DataError(f"{d.val_data or path}: the validation text has {len(val_ids)} token(s); "
+                        f"need at least 2")
+    test_ids = None
+    if "test" in extra:
+        test_ids = torch.as_tensor(encode_file(vocab, extra["test"][1], extra["test"][0]))
+        if len(test_ids) < 2:
+            raise DataError(f"{d.test_data}: the test text has {len(test_ids)} token(s); need at least 2")
+    unit = UNITS[vocab.kind]
+    log(f"{path}: {len(ids):,} {unit} tokens, vocabulary {len(vocab):,}; train {len(train_ids):,}, "
+        f"{where} ({len(val_ids):,})" + (f", test {d.test_data} ({len(test_ids):,})" if test_ids is not None else ""))
+    model_config.vocab_size = len(vocab)
+    model = LanguageModel(model_config)
+    model.init_unigram(torch.bincount(train_ids, minlength=len(vocab)))
+    return LMTask(model, vocab, train_ids, val_ids, d, test_ids)
+
+
+def load_lm(path):
+    """(model in eval mode, vocab) from a run folder (its best.pt) or a checkpoint file."""
+    ckpt = load_checkpoint(path, kind="lm")
+    model = LanguageModel(LMConfig(**saved_lm_config(ckpt["model_config"])))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), Vocab.from_dict(ckpt["vocab"])
+
+
+def evaluate_file(run, path, **options):
+    """Loss in nats and bits per token and perplexity of a trained LM on a text file, read as the
+    validation text is (the run's batch and sequence length, the state carried)."""
+    ckpt = load_checkpoint(run, kind="lm")
+    model, vocab = load_lm(run)
+    d = LMData(**saved_lm_data(ckpt["data_config"]))
+    ids = torch.as_tensor(encode_file(vocab, read_text(path), path), dtype=torch.long)
+    if len(ids) < 2:
+        raise DataError(f"{path}: {len(ids)} token(s); need at least 2 to score a prediction")
+    nats = stream_loss(model, eval_streams(ids, d.batch, d.seq_len))
+    return {"kind": "lm", "file": str(path), "size": len(ids) - 1, "unit": UNITS[vocab.kind],
+            "loss": nats, "bits": nats / math.log(2), "ppl": math.exp(min(nats, 50))}

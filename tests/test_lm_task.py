@@ -1,0 +1,125 @@
+"""The language model off its showcase: large vocabularies (tied embeddings, adaptive softmax,
+unigram start), the PTB word mode, own validation/test files, ``evaluate_file``, and a resume
+that keeps the run's vocabulary."""
+import json
+import math
+
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data import DataError, Vocab
+from rnnkit.decode import sample
+from rnnkit.models import LanguageModel, LMConfig
+from rnnkit.models.language_model import adaptive_cutoffs, saved_lm_config
+from rnnkit.tasks.lm import LMData, build_lm_task, evaluate_file, load_lm
+
+from lm_fixtures import CHINESE, ENGLISH, write_corpus
+
+TINY = ["--seq-len", "16", "--batch", "4", "--layers", "1", "--hidden", "32",
+        "--eval-every", "10", "--warmup-steps", "0", "--lr", "0.01", "--quiet"]
+
+
+def test_auto_settings_follow_the_vocabulary():
+    small = LMConfig(hidden=32).for_vocab(80)
+    assert (small.tie, small.softmax, small.embed) == ("no", "full", 64)
+    chinese = LMConfig(hidden=32).for_vocab(4700)
+    assert (chinese.tie, chinese.softmax, chinese.embed) == ("yes", "full", 32)
+    untied = LMConfig(hidden=32, tie="no").for_vocab(4700)
+    assert (untied.softmax, untied.embed) == ("adaptive", 64)
+    with pytest.raises(ValueError, match="embed == hidden"):
+        LMConfig(hidden=32, embed=16, tie="yes").for_vocab(50)
+    with pytest.raises(ValueError, match="full softmax"):
+        LMConfig(hidden=32, tie="yes", softmax="adaptive").for_vocab(50)
+    assert adaptive_cutoffs(4700) == [587, 2348]
+    assert saved_lm_config({"vocab_size": 9, "embed": 64})["tie"] == "no"   # older checkpoints
+
+
+@pytest.mark.parametrize("tie,softmax", [("yes", "full"), ("no", "adaptive")])
+def test_large_vocabulary_heads_step_like_the_forward_and_learn(tie, softmax):
+    torch.manual_seed(0)
+    V = 300
+    model = LanguageModel(LMConfig(vocab_size=V, hidden=16, tie=tie, softmax=softmax)).eval()
+    if tie == "yes":
+        assert model.head.weight is model.embed.weight
+    x = torch.randint(0, V, (2, 6))
+    logits, _ = model(x)                                             # (B, T, V)
+    assert logits.shape == (2, 6, V)
+    if softmax == "adaptive":   # log-probabilities: they normalise
+        torch.testing.assert_close(logits.exp().sum(-1), torch.ones(2, 6))
+    state = model.init_state(2)
+    for t in range(6):
+        step_logits, state = model.step(x[:, t], state)
+        torch.testing.assert_close(step_logits, logits[:, t], rtol=1e-5, atol=1e-5)
+    y = torch.randint(0, V, (2, 6))
+    loss, _ = model.train().loss(x, y)
+    assert torch.isclose(loss, torch.nn.functional.cross_entropy(
+        model.eval()(x)[0].flatten(0, 1), y.flatten()), atol=1e-5)
+
+
+def test_training_starts_at_the_unigram_entropy(tmp_path):
+    data = LMData(data=str(write_corpus(tmp_path)), seq_len=16, batch=4)
+    task = build_lm_task(data, LMConfig(layers=1, hidden=16), log=lambda *a: None)
+    counts = torch.bincount(task.train.x.flatten(), minlength=len(task.vocab)).double()
+    p = counts[counts > 0] / counts.sum()
+    unigram = float(-(p * p.log()).sum())
+    loss = task.evaluate()["val_loss"]
+    assert abs(loss - unigram) < 0.25 < math.log(len(task.vocab)) - loss
+
+
+def test_ptb_word_mode_counts_words_and_line_ends(tmp_path):
+    text = "the cat sat on the mat\nthe dog sat\n" * 40
+    vocab = Vocab.build(text, "ptb")
+    assert vocab.decode(vocab.encode("the cat sat\n")) == "the cat sat\n"
+    corpus = write_corpus(tmp_path, text)
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--tokens", "word", "--out", str(out),
+                 "--max-steps", "20", "--test-data", str(corpus), *TINY]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["unit"] == "word" and m["test_ppl"] == pytest.approx(math.exp(m["test_loss"]))
+    got = evaluate_file(out, corpus)
+    assert got["size"] == len(text.split()) + text.count("\n") - 1
+    assert got["loss"] == pytest.approx(m["test_loss"], rel=1e-5)
+
+
+def test_own_validation_file_and_evaluate_file_agree(tmp_path):
+    train_file = write_corpus(tmp_path, ENGLISH, "train.txt")
+    val_file = write_corpus(tmp_path, ENGLISH[:400], "val.txt")
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(train_file), "--val-data", str(val_file),
+                 "--out", str(out), "--max-steps", "20", *TINY]) == 0
+    best = json.loads((out / "metrics.json").read_text())["best_val_loss"]
+    got = evaluate_file(out, val_file)
+    assert got["loss"] == pytest.approx(best, rel=1e-5) and got["unit"] == "char"
+    unseen = write_corpus(tmp_path, "ROMEO.\nZebra!\n", "unseen.txt")
+    with pytest.raises(DataError, match=r"unseen.txt:2: token 'Z' is not in the model's vocabulary"):
+        evaluate_file(out, unseen)
+
+
+def test_resume_keeps_the_vocabulary_of_the_run(tmp_path, capsys):
+    corpus = write_corpus(tmp_path, CHINESE)
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(out), "--max-steps", "10",
+                 *TINY]) == 0
+    before = load_lm(out / "last.pt")[1]
+    corpus.write_text("月光照九州。\n" + CHINESE, encoding="utf-8")   # new characters, ids reordered
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "20", "--quiet"]) == 2
+    assert "corpus.txt:1: token '照' is not in the model's vocabulary" in capsys.readouterr().err
+    corpus.write_text(CHINESE + "明月光。\n" * 50, encoding="utf-8")   # known characters, new counts
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "20", "--quiet"]) == 0
+    assert load_lm(out / "last.pt")[1] == before
+
+
+def test_chinese_corpus_trains_with_the_auto_head(tmp_path):
+    """A vocabulary past the tying threshold: tied embeddings, sampling works after loading."""
+    import random
+    rng = random.Random(0)
+    chars = [chr(0x4E00 + i) for i in range(1200)]
+    text = "".join(rng.choice(chars[:50]) + rng.choice(chars) for _ in range(3000))
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(write_corpus(tmp_path, text)), "--out", str(out),
+                 "--max-steps", "5", *[a for a in TINY if a != "--quiet"], "--quiet"]) == 0
+    model, vocab = load_lm(out)
+    assert model.config.tie == "yes" and model.config.embed == 32 and len(vocab) > 1000
+    ids = list(sample(model, vocab.encode(text[:2]), 10, 1.0, seed=1))
+    assert len(torch.cat(ids)) == 10
