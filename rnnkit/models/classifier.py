@@ -1,14 +1,18 @@
 """N-to-1 sequence classification: embed, (bi)directional stacked RNN, pool over time, classify.
 
-    e_t = E[x_t]                                 (B, T, C)
+    e_t = E[x_t] + Σ_n G[g_n(t)]                 (B, T, C)     token + hashed n-gram embeddings
     o_t = [→h_t ; ←h_t] = BiRNN(e)_t              (B, T, D·H)   rnnkit.LSTM / GRU / RNN, L layers
     s   = pool(o, lengths)                        (B, D·H)      last | mean | max | attention
     p(y | x) = softmax(W s + b)                   (B, K)
 
+g_n(t) is the hash bucket of the n tokens ending at step t (n = 2..``ngrams``; fastText's hashing
+trick, Bojanowski et al. 2017): for characters of Chinese, most words are two characters, so a
+bigram's embedding gives each position its word. ``ngrams=1`` embeds tokens alone.
 ``last`` is the final state of each direction at the sequence's own end (the forward direction at
 step length-1, the backward one at step 0). Variable lengths run through rnnkit's ``lengths=``
 (the same as packing), so padding never changes a prediction.
-Shapes: B batch, T time, C embedding, H hidden, D directions, L layers, K classes.
+Shapes: B batch, T time, N n-gram orders (ngrams-1), C embedding, H hidden, D directions,
+L layers, K classes.
 """
 from dataclasses import dataclass, field
 
@@ -36,13 +40,19 @@ class ClassifierConfig:
         "help": "outputs over time to one vector: last, mean, max or attention"})
     dropout: float = field(default=0.5, metadata={
         "help": "dropout on the embedding, between layers and on the pooled vector (0: off)"})
+    ngrams: int = field(default=0, metadata={
+        "help": "embed hashed 2..N-grams too; 1: tokens alone; 0: 2 for chars, 1 for words"})
+    buckets: int = field(default=20_000, metadata={
+        "help": "hash buckets (embedding rows) shared by the n-grams"})
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
-        for name in ("layers", "hidden", "embed"):
+        if self.ngrams < 0:
+            raise ValueError(f"ClassifierConfig.ngrams must be >= 0, got {self.ngrams}")
+        for name in ("layers", "hidden", "embed", "buckets"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ClassifierConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
@@ -58,6 +68,8 @@ class SequenceClassifier(nn.Module):
         self.config = c = config
         D = 2 if c.bidirectional else 1
         self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=0)
+        # row 0: no n-gram (padding, or dropped in training)
+        self.grams = nn.Embedding(c.buckets + 1, c.embed, padding_idx=0) if c.ngrams > 1 else None
         self.rnn = CELLS[c.cell](c.embed, c.hidden, c.layers, batch_first=True,
                                  bidirectional=c.bidirectional,
                                  dropout=c.dropout if c.layers > 1 else 0.0)
@@ -65,10 +77,16 @@ class SequenceClassifier(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden, c.num_classes)
 
-    def forward(self, x, lengths):
-        """x (B, T) token ids (0 = padding), lengths (B,) -> logits (B, K)."""
+    def forward(self, x, lengths, grams=None):
+        """x (B, T) token ids (0 = padding), lengths (B,), grams (B, T, N) n-gram buckets (0 =
+        none; needed when ngrams > 1) -> logits (B, K)."""
         B, T = x.shape
-        e = self.drop(self.embed(x))                                          # (B, T, C)
+        e = self.embed(x)                                                     # (B, T, C)
+        if self.grams is not None:
+            if grams is None:
+                raise ValueError(f"this classifier embeds {self.config.ngrams}-grams: pass grams")
+            e = e + self.grams(grams).sum(2)                                  # (B, T, C)
+        e = self.drop(e)
         out, state = self.rnn(e, lengths=lengths)                             # (B, T, D·H)
         pooling = self.config.pooling
         if pooling == "last":

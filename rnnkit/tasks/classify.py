@@ -1,7 +1,10 @@
 """N-to-1 text classification as a trainer task, and the predictor that ``rnnkit predict`` uses.
 
 Examples are (label, text) pairs (:mod:`rnnkit.data.labelled`); a fixed seeded split keeps a
-held-out test part that model selection never sees. Metrics: accuracy and macro-F1.
+held-out test part that model selection never sees (or ``--val-data`` / ``--test-data`` files are
+those parts). Texts are read as words or, for scripts written without spaces (Chinese, Japanese,
+Thai, ...), as characters with hashed character n-grams; the choice is stored in the checkpoint.
+Metrics: accuracy and macro-F1. :func:`evaluate_file` scores a trained run on any labelled file.
 """
 from dataclasses import asdict, dataclass, field
 
@@ -9,7 +12,8 @@ import torch
 from torch.nn import functional as F
 
 from rnnkit.data import DataError, resolve
-from rnnkit.data.labelled import read_labelled, split_examples, words
+from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_labelled,
+                                  resolve_tokens)
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
@@ -23,13 +27,19 @@ EVAL_BATCH = 256
 class ClassifyData:
     data: str = field(default="mr", metadata={
         "help": "data set name (rnnkit data list) or a TSV/CSV file of label and text"})
+    val_data: str = field(default="", metadata={
+        "help": "a file like --data: the validation part, not a split of --data"})
+    test_data: str = field(default="", metadata={
+        "help": "a file like --data: the test part, not a split of --data"})
+    tokens: str = field(default="auto", metadata={
+        "help": "char, word or auto (char for Chinese, Japanese, Thai...: no spaces)"})
     batch: int = field(default=32, metadata={"help": "texts per training batch"})
     min_count: int = field(default=2, metadata={
         "help": "training words seen fewer times become <unk>"})
-    max_len: int = field(default=100, metadata={
-        "help": "texts are cut to their first N tokens (training and prediction)"})
+    max_len: int = field(default=0, metadata={
+        "help": "texts are cut to their first N tokens; 0: 100 words or 300 characters"})
     word_dropout: float = field(default=0.1, metadata={
-        "help": "training only: each word becomes <unk> with this probability (0: off)"})
+        "help": "training only: each token becomes <unk> with this probability (0: off)"})
     test_fraction: float = field(default=0.1, metadata={
         "help": "fraction of the examples held out as the test part"})
     val_fraction: float = field(default=0.1, metadata={
@@ -37,44 +47,89 @@ class ClassifyData:
     split_seed: int = field(default=0, metadata={
         "help": "seed of the train/validation/test split and of the batch order"})
 
+    def __post_init__(self):
+        if self.tokens not in ("auto", *TOKENIZERS):
+            raise ValueError(f"tokens must be auto, char or word, got {self.tokens!r}")
+        if self.max_len < 0:
+            raise ValueError(f"max_len must be >= 0, got {self.max_len}")
+        if not 0 <= self.word_dropout < 1:
+            raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
+
+
+MAX_LEN = {"word": 100, "char": 300}   # max_len=0: long enough for 90% of MR / the reviews
+
+
+class TextEncoder:
+    """Texts -> the classifier's inputs: token ids and, with ngrams > 1, n-gram hash buckets.
+    One object for training and prediction, so both read a text the same way."""
+
+    def __init__(self, vocab, tokens, max_len, ngrams=1, buckets=1):
+        self.vocab, self.tokens, self.max_len = vocab, tokens, max_len
+        self.ngrams, self.buckets = ngrams, buckets
+        self.split = TOKENIZERS[tokens]
+
+    def __call__(self, text):
+        """One text -> (ids, n-gram buckets per position or None)."""
+        toks = self.split(text)[:self.max_len]
+        grams = ngram_buckets(toks, self.ngrams, self.buckets) if self.ngrams > 1 else None
+        return encode(self.vocab, toks), grams
+
+    def to_dict(self):
+        return {"tokens": self.tokens, "max_len": self.max_len}
+
+
+def batch(examples):
+    """B encoded texts [(ids, grams), ...] -> (x (B, T), lengths (B,), grams (B, T, N) or None)."""
+    x, lengths = pad([ids for ids, _ in examples])                            # (B, T)
+    if examples[0][1] is None:
+        return x, lengths, None
+    N = len(examples[0][1][0])
+    grams = torch.zeros(*x.shape, N, dtype=torch.long)                        # (B, T, N)
+    for b, (_, g) in enumerate(examples):
+        grams[b, :len(g)] = torch.tensor(g)
+    return x, lengths, grams
+
 
 class ClassifyTask:
     unit = "sequence"
 
-    def __init__(self, model, vocab, labels, parts, data_config):
-        self.model, self.vocab, self.labels, self.data_config = model, vocab, labels, data_config
+    def __init__(self, model, encoder, labels, parts, data_config):
+        self.model, self.encoder, self.labels, self.data_config = model, encoder, labels, data_config
+        self.vocab = encoder.vocab
         self.train, self.val, self.test = (self.tensorise(p) for p in parts)
         self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed,
-                               lengths=[len(s) for s in self.train[0]])
+                               lengths=[len(ids) for ids, _ in self.train[0]])
 
     def tensorise(self, examples):
-        """(label, text) pairs -> (list of id lists, (N,) label ids)."""
+        """(label, text) pairs -> (list of encoded texts, (N,) label ids)."""
         index = {l: i for i, l in enumerate(self.labels)}
-        ids = [encode(self.vocab, words(t)[:self.data_config.max_len]) for _, t in examples]
-        return ids, torch.tensor([index[l] for l, _ in examples])
+        return ([self.encoder(t) for _, t in examples],
+                torch.tensor([index[l] for l, _ in examples]))
 
     def train_batch(self, step):
         idx = self.batches(step)
-        x, lengths = pad([self.train[0][i] for i in idx])                     # (B, T), (B,)
+        x, lengths, grams = batch([self.train[0][i] for i in idx])            # (B, T), (B,)
         p = self.data_config.word_dropout
         if p > 0:   # seeded by the step, so a resumed run sees the same batch
-            drop = torch.rand(x.shape, generator=torch.Generator().manual_seed(step)) < p
-            x = x.masked_fill(drop & (x > 0), self.vocab.unk)
-        return x, lengths, self.train[1][idx]
+            gen = torch.Generator().manual_seed(step)
+            x = x.masked_fill((torch.rand(x.shape, generator=gen) < p) & (x > 0), self.vocab.unk)
+            if grams is not None:                      # a dropped n-gram embeds as nothing
+                grams = grams.masked_fill(torch.rand(grams.shape, generator=gen) < p, 0)
+        return x, lengths, grams, self.train[1][idx]
 
     def loss(self, batch):
-        x, lengths, y = batch
-        return F.cross_entropy(self.model(x, lengths), y), len(y)
+        x, lengths, grams, y = batch
+        return F.cross_entropy(self.model(x, lengths, grams), y), len(y)
 
     def scores(self, part):
         """(mean loss, gold ids, predicted ids) over a part."""
-        ids, y = part
+        encoded, y = part
         total, pred = 0.0, []
-        for r in chunks(len(ids), EVAL_BATCH):
-            logits = self.model(*pad([ids[i] for i in r]))                    # (B, K)
+        for r in chunks(len(encoded), EVAL_BATCH):
+            logits = self.model(*batch([encoded[i] for i in r]))              # (B, K)
             total += float(F.cross_entropy(logits, y[r.start:r.stop], reduction="sum"))
             pred += logits.argmax(1).tolist()
-        return total / len(ids), y.tolist(), pred
+        return total / len(encoded), y.tolist(), pred
 
     def evaluate(self):
         loss, gold, pred = self.scores(self.val)
@@ -91,61 +146,102 @@ class ClassifyTask:
     def checkpoint_extras(self):
         return {"kind": "classify", "model_config": asdict(self.model.config),
                 "vocab": self.vocab.to_dict(), "labels": list(self.labels),
-                "data_config": asdict(self.data_config)}
+                "data_config": asdict(self.data_config), **self.encoder.to_dict()}
 
 
 def build_classify_task(data_config, model_config, log=print):
-    """Read and split the examples, build the vocabulary from the training part and the model."""
-    path = resolve(data_config.data)
+    """Read and split the examples (or take the validation / test files), choose word or
+    character tokens, build the vocabulary from the training part and the model."""
+    d = data_config
+    path = resolve(d.data)
     examples = read_labelled(path)
     labels = sorted({l for l, _ in examples})
     if len(labels) < 2:
         raise DataError(f"{path}: need at least 2 distinct labels, got {labels}")
-    parts = split_examples(examples, data_config.test_fraction, data_config.val_fraction,
-                           data_config.split_seed)
-    vocab = build_vocab((words(t) for _, t in parts[0]), data_config.min_count)
-    log(f"{path}: {len(examples):,} examples, labels {labels}; train {len(parts[0]):,}, "
-        f"validation {len(parts[1]):,}, test {len(parts[2]):,}; vocabulary {len(vocab):,}")
+
+    def read_checked(given):   # a validation or test file: only labels of the training data
+        rows = read_labelled(given, with_lines=True)
+        check_labels(rows, labels, given)
+        return [(label, text) for label, text, _ in rows]
+
+    parts = own_parts(examples, d, read_checked)
+    tokens = resolve_tokens(d.tokens, (t for _, t in parts[0]))
+    split = TOKENIZERS[tokens]
+    vocab = build_vocab((split(t) for _, t in parts[0]), d.min_count)
+    if model_config.ngrams == 0:
+        model_config.ngrams = 2 if tokens == "char" else 1
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
-    return ClassifyTask(SequenceClassifier(model_config), vocab, labels, parts, data_config)
+    encoder = TextEncoder(vocab, tokens, d.max_len or MAX_LEN[tokens], model_config.ngrams,
+                          model_config.buckets)
+    log(f"{path}: {len(examples):,} examples, labels {labels}; train {len(parts[0]):,}, "
+        f"validation {len(parts[1]):,}{f' ({d.val_data})' if d.val_data else ''}, test "
+        f"{len(parts[2]):,}{f' ({d.test_data})' if d.test_data else ''}; {tokens} tokens"
+        f"{' (auto)' if d.tokens == 'auto' else ''}, vocabulary {len(vocab):,}"
+        + (f", {model_config.ngrams}-grams in {model_config.buckets:,} buckets"
+           if model_config.ngrams > 1 else ""))
+    return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
+
+
+def check_labels(examples, labels, path):
+    """A DataError naming the file and line of the first label the model was not trained on."""
+    for label, _, line in examples:
+        if label not in labels:
+            raise DataError(f"{path}:{line}: unknown label {label!r}; the model knows {labels}")
+
+
+def evaluate_file(run, path):
+    """Score a trained run (folder or checkpoint) on a labelled TSV/CSV file: accuracy,
+    macro-F1 and size. A label the model never saw is a DataError naming the file and line."""
+    clf = Classifier.load(run)
+    examples = read_labelled(path, with_lines=True)
+    check_labels(examples, clf.labels, path)
+    pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
+    gold = [l for l, _, _ in examples]
+    return {"file": str(path), "kind": "classify", "size": len(gold),
+            "accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred)}
 
 
 class Classifier:
     """A trained classifier for prediction: text in, label and class probabilities out."""
 
-    def __init__(self, model, vocab, labels, max_len):
-        self.model, self.vocab, self.labels, self.max_len = model.eval(), vocab, labels, max_len
+    def __init__(self, model, encoder, labels):
+        self.model, self.encoder, self.labels = model.eval(), encoder, labels
 
     @classmethod
     def from_task(cls, task):
-        return cls(task.model, task.vocab, task.labels, task.data_config.max_len)
+        return cls(task.model, task.encoder, task.labels)
 
     @classmethod
     def load(cls, path):
+        """The classifier of a run folder (best.pt) or checkpoint file. Checkpoints written before
+        character tokens were word-level, without n-grams, cut at max_len words."""
         ckpt = load_checkpoint(path, kind="classify")
-        model = SequenceClassifier(ClassifierConfig(**ckpt["model_config"]))
+        config = ClassifierConfig(**{"ngrams": 1, **ckpt["model_config"]})
+        model = SequenceClassifier(config)
         model.load_state_dict(ckpt["model"])
-        return cls(model, Vocab.from_dict(ckpt["vocab"]), ckpt["labels"],
-                   ckpt["data_config"]["max_len"])
+        encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
+                              ckpt.get("max_len", ckpt["data_config"]["max_len"]),
+                              config.ngrams, config.buckets)
+        return cls(model, encoder, ckpt["labels"])
+
+    @property
+    def tokens(self):
+        return self.encoder.tokens
 
     @torch.no_grad()
     def predict(self, texts, where="input"):
         """[(label, {label: probability}), ...] for each text; an empty text raises DataError
         naming ``where`` and the text's position (1-based)."""
-        ids = []
+        encoded = []
         for i, text in enumerate(texts, 1):
-            toks = words(text)[:self.max_len]
-            if not toks:
+            e = self.encoder(text)
+            if not e[0]:
                 raise DataError(f"{where}:{i}: empty text (nothing to classify)")
-            ids.append(encode(self.vocab, toks))
+            encoded.append(e)
         out = []
-        for r in chunks(len(ids), EVAL_BATCH):
-            probs = torch.softmax(self.model(*pad([ids[i] for i in r])), dim=1)  # (B, K)
+        for r in chunks(len(encoded), EVAL_BATCH):
+            probs = torch.softmax(self.model(*batch([encoded[i] for i in r])), dim=1)  # (B, K)
             for p in probs.tolist():
                 out.append((self.labels[max(range(len(p)), key=p.__getitem__)],
                             dict(zip(self.labels, p))))
         return out
-
-    def check_label(self, label, where):
-        if label not in self.labels:
-            raise DataError(f"{where}: unknown label {label!r}; the model knows {self.labels}")

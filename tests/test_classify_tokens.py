@@ -1,0 +1,146 @@
+"""Character or word tokens for the classifier: detection, the n-gram encoder, the tokenizer kept
+in the checkpoint, own validation/test files and evaluate_file."""
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data import DataError
+from rnnkit.data.labelled import chars, detect_tokens, ngram_buckets, resolve_tokens, unsegmented
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.tasks.classify import (Classifier, ClassifyData, batch, build_classify_task,
+                                   evaluate_file)
+from rnnkit.tasks.common import train
+from rnnkit.train import TrainConfig
+
+ZH_POS = ["这本书很好看", "质量很好，推荐", "非常满意，值得购买", "服务好，很喜欢", "好书，很喜欢"]
+ZH_NEG = ["质量太差了", "很失望，不推荐", "非常糟糕，别买", "服务差，很生气", "差评，太失望"]
+EN = ["a good film", "great fun", "awful and dull", "a poor story"]
+
+
+def write_zh(tmp_path, name="zh.tsv", rows=None):
+    rows = rows or [f"positive\t{t}" for t in ZH_POS] + [f"negative\t{t}" for t in ZH_NEG]
+    path = tmp_path / name
+    path.write_text("\n".join(rows * 3) + "\n", encoding="utf-8")
+    return path
+
+
+def zh_task(tmp_path, tokens="auto", **data):
+    d = ClassifyData(data=str(write_zh(tmp_path)), batch=8, min_count=1, tokens=tokens, **data)
+    cfg = ClassifierConfig(hidden=8, embed=8, dropout=0.0, buckets=64)
+    return build_classify_task(d, cfg, log=lambda *a: None)
+
+
+def test_auto_detects_unsegmented_scripts():
+    assert detect_tokens(ZH_POS + ZH_NEG) == "char"
+    assert detect_tokens(EN) == "word"
+    assert detect_tokens(["ภาษาไทยง่ายมาก", "日本語のテキストです"]) == "char"
+    assert detect_tokens(["한국어 문장입니다", "Привет мир"]) == "word"      # spaces between words
+    # mixed: a tenth of Chinese texts is enough, since a Chinese clause is one \w+ word
+    assert detect_tokens(EN * 4 + ZH_POS[:2]) == "char"
+    assert detect_tokens(EN * 30 + ZH_POS[:1]) == "word"
+    assert unsegmented("iPhone 很好用") and not unsegmented("I like 中 food very much")
+    assert resolve_tokens("word", ZH_POS) == "word"
+    with pytest.raises(ValueError, match="tokens must be one of"):
+        resolve_tokens("bytes", EN)
+
+
+def test_chars_normalise_width_and_case():
+    assert chars("很好，ＯＫ! A") == ["很", "好", ",", "o", "k", "!", "a"]
+
+
+def test_ngram_buckets_are_stable_and_in_range():
+    a = ngram_buckets(list("很好吃"), 3, 50)
+    assert a == ngram_buckets(list("很好吃"), 3, 50) and len(a) == 3 and len(a[0]) == 2
+    assert all(1 <= b <= 50 for row in a for b in row)
+    assert ngram_buckets(list("好吃"), 2, 50)[1] == a[2][:1]          # the same bigram 好吃
+
+
+def test_char_ngram_encoder_shapes_and_padding_never_changes_a_prediction():
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(vocab_size=20, num_classes=3, hidden=6, embed=5, ngrams=3, buckets=30)
+    model = SequenceClassifier(cfg).eval()
+    short = ([3, 4, 5], ngram_buckets(["3", "4", "5"], 3, 30))
+    long = ([7, 8, 9, 10, 11, 12], ngram_buckets(list("abcdef"), 3, 30))
+    x, lengths, grams = batch([short, long])
+    assert x.shape == (2, 6) and grams.shape == (2, 6, 2) and grams[0, 3:].eq(0).all()
+    both = model(x, lengths, grams)                                           # (2, K)
+    alone = model(*batch([short]))
+    assert both.shape == (2, 3)
+    torch.testing.assert_close(both[0], alone[0])
+    grams[0, 3:] = 7                                    # junk at the padded steps: ignored
+    x[0, 3:] = 5
+    torch.testing.assert_close(model(x, lengths, grams)[0], alone[0])
+    with pytest.raises(ValueError, match="pass grams"):
+        model(x, lengths)
+
+
+def test_chinese_trains_on_characters_and_predict_reuses_the_tokenizer(tmp_path):
+    task = zh_task(tmp_path)
+    assert task.encoder.tokens == "char" and task.model.config.ngrams == 2
+    out = tmp_path / "run"
+    train(task, TrainConfig(max_steps=30, eval_every=10, lr=0.02, warmup_steps=0), out,
+          quiet=True, log=lambda *a: None)
+    clf = Classifier.load(out)
+    assert clf.tokens == "char" and clf.encoder.max_len == 300
+    texts = ["很好，很喜欢", "太差了，很失望", "没见过的字"]
+    for (a, pa), (b, pb) in zip(Classifier.from_task(task).predict(texts), clf.predict(texts)):
+        assert a == b and pa == pytest.approx(pb)        # train() leaves best.pt in the task
+    assert [l for l, _ in clf.predict(texts[:2])] == ["positive", "negative"]
+
+
+def test_word_tokens_can_be_forced_and_english_stays_word(tmp_path):
+    assert zh_task(tmp_path, tokens="word").encoder.tokens == "word"
+    from task_fixtures import classify_task
+    task = classify_task(tmp_path)
+    assert task.encoder.tokens == "word" and task.model.grams is None
+
+
+def test_old_word_checkpoints_still_load(tmp_path):
+    from task_fixtures import classify_task
+    task = classify_task(tmp_path)
+    out = tmp_path / "run"
+    train(task, TrainConfig(max_steps=4, eval_every=2), out, quiet=True, log=lambda *a: None)
+    ckpt = torch.load(out / "best.pt", weights_only=True)
+    for key in ("tokens", "max_len"):                    # as written before character tokens
+        del ckpt[key]
+    for key in ("ngrams", "buckets"):
+        del ckpt["model_config"][key]
+    ckpt["data_config"]["max_len"] = 100
+    for key in ("tokens", "val_data", "test_data"):
+        del ckpt["data_config"][key]
+    torch.save(ckpt, out / "old.pt")
+    old = Classifier.load(out / "old.pt")
+    assert old.tokens == "word" and old.encoder.max_len == 100
+    assert old.predict(["a good film"]) == Classifier.load(out).predict(["a good film"])
+
+
+def test_own_validation_and_test_files(tmp_path):
+    val = write_zh(tmp_path, "val.tsv", [f"positive\t{ZH_POS[0]}", f"negative\t{ZH_NEG[0]}"])
+    test = write_zh(tmp_path, "test.tsv", [f"positive\t很好", f"negative\t很差"])
+    task = zh_task(tmp_path, val_data=str(val), test_data=str(test))
+    assert len(task.val[0]) == 6 and len(task.test[0]) == 6 and len(task.train[0]) == 30
+    bad = write_zh(tmp_path, "bad.tsv", ["positive\t好", "neutral\t一般"])
+    with pytest.raises(DataError, match=r"bad.tsv:2: unknown label 'neutral'"):
+        zh_task(tmp_path, test_data=str(bad))
+
+
+def test_evaluate_file_and_predict_eval(tmp_path, capsys):
+    task = zh_task(tmp_path)
+    out = tmp_path / "run"
+    train(task, TrainConfig(max_steps=20, eval_every=10, lr=0.02), out, quiet=True,
+          log=lambda *a: None)
+    path = write_zh(tmp_path, "eval.tsv")
+    m = evaluate_file(out, path)
+    assert m["kind"] == "classify" and m["size"] == 30 and 0 <= m["accuracy"] <= 1
+    assert set(m) >= {"file", "macro_f1"}
+    bad = write_zh(tmp_path, "bad.tsv", ["positive\t好", "neutral\t一般"])
+    with pytest.raises(DataError, match=r"bad.tsv:2: unknown label 'neutral'"):
+        evaluate_file(out, bad)
+    assert main(["predict", str(out), "--eval", str(path)]) == 0
+    assert "30 examples, accuracy" in capsys.readouterr().out
+
+
+def test_bad_token_flag_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="rnnkit: invalid ClassifyData: tokens must be auto"):
+        main(["train", "classify", "--data", str(write_zh(tmp_path)), "--tokens", "bytes",
+              "--out", str(tmp_path / "r")])
