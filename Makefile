@@ -29,7 +29,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/options_speed.py
 
 bench-quality: $(STAMP)
-	$(PY) benchmarks/quality_lm.py --minutes 30
+	$(PY) benchmarks/quality_lm.py --minutes 3 --data shakespeare fortunes pd1998-text
+	$(PY) benchmarks/parity_lm.py --minutes 30
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -82,7 +82,7 @@ def test_ptb_word_mode_counts_words_and_line_ends(tmp_path):
     assert got["loss"] == pytest.approx(m["test_loss"], rel=1e-5)
 
 
-def test_own_validation_file_and_evaluate_file_agree(tmp_path):
+def test_own_validation_file_and_evaluate_file_agree(tmp_path, capsys):
     train_file = write_corpus(tmp_path, ENGLISH, "train.txt")
     val_file = write_corpus(tmp_path, ENGLISH[:400], "val.txt")
     out = tmp_path / "run"
@@ -91,6 +91,9 @@ def test_own_validation_file_and_evaluate_file_agree(tmp_path):
     best = json.loads((out / "metrics.json").read_text())["best_val_loss"]
     got = evaluate_file(out, val_file)
     assert got["loss"] == pytest.approx(best, rel=1e-5) and got["unit"] == "char"
+    capsys.readouterr()
+    assert main(["eval", str(out), str(val_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bits"] == pytest.approx(best / math.log(2), rel=1e-5)
     unseen = write_corpus(tmp_path, "ROMEO.\nZebra!\n", "unseen.txt")
     with pytest.raises(DataError, match=r"unseen.txt:2: token 'Z' is not in the model's vocabulary"):
         evaluate_file(out, unseen)

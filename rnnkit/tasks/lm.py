@@ -195,19 +195,20 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     return LMTask(model, vocab, train_ids, val_ids, d, test_ids)
 
 
-def load_lm(path):
-    """(model in eval mode, vocab) from a run folder (its best.pt) or a checkpoint file."""
-    ckpt = load_checkpoint(path, kind="lm")
+def load_lm(path, checkpoint=None):
+    """(model in eval mode, vocab) from a run folder (its best.pt) or a checkpoint file (or the
+    checkpoint already loaded from it)."""
+    ckpt = checkpoint or load_checkpoint(path, kind="lm")
     model = LanguageModel(LMConfig(**saved_lm_config(ckpt["model_config"])))
     model.load_state_dict(ckpt["model"])
     return model.eval(), Vocab.from_dict(ckpt["vocab"])
 
 
-def evaluate_file(run, path, **options):
+def evaluate_file(run, path):
     """Loss in nats and bits per token and perplexity of a trained LM on a text file, read as the
     validation text is (the run's batch and sequence length, the state carried)."""
     ckpt = load_checkpoint(run, kind="lm")
-    model, vocab = load_lm(run)
+    model, vocab = load_lm(run, ckpt)
     d = LMData(**saved_lm_data(ckpt["data_config"]))
     ids = torch.as_tensor(encode_file(vocab, read_text(path), path), dtype=torch.long)
     if len(ids) < 2:
