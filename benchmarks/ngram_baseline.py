@@ -1,0 +1,54 @@
+"""The n-gram baseline a user would write instead of rnnkit's classifier: tf-idf n-grams and
+logistic regression (scikit-learn), on the same train/test split as ``rnnkit train classify``.
+
+    python benchmarks/ngram_baseline.py DATA [DATA ...]      (needs the ``bench`` extra)
+
+Character tokens (Chinese, Japanese, Thai, ...): character 1-2-grams. Word tokens: word 1-2-grams
+plus character 2-5-grams within words. The token choice is rnnkit's own (``--tokens auto``).
+"""
+import sys
+
+from rnnkit.data import resolve
+from rnnkit.data.labelled import chars, detect_tokens, own_parts, read_labelled, words
+from rnnkit.tasks.classify import ClassifyData
+
+
+def grams(tokens, join):
+    """Unigrams and bigrams of a token list."""
+    return tokens + [a + join + b for a, b in zip(tokens, tokens[1:])]
+
+
+def ngram_baseline(data, C=4.0):
+    """{"ngram_lr_test_accuracy", "ngram_lr_test_macro_f1", "ngram_tokens"} on rnnkit's default
+    split of ``data`` (a data set name or a labelled file)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_union
+    d = ClassifyData(data=data)
+    train, _, test = own_parts(read_labelled(resolve(data)), d)
+    tokens = detect_tokens(t for _, t in train)
+    if tokens == "char":
+        features = TfidfVectorizer(analyzer=lambda t: grams(chars(t), ""), sublinear_tf=True)
+    else:
+        features = make_union(
+            TfidfVectorizer(analyzer=lambda t: grams(words(t), " "), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))
+    X = features.fit_transform([t for _, t in train])
+    model = LogisticRegression(C=C, max_iter=2000).fit(X, [l for l, _ in train])
+    pred = model.predict(features.transform([t for _, t in test]))
+    gold = [l for l, _ in test]
+    return {"ngram_lr_test_accuracy": float(accuracy_score(gold, pred)),
+            "ngram_lr_test_macro_f1": float(f1_score(gold, pred, average="macro")),
+            "ngram_tokens": tokens}
+
+
+def with_ngram_baseline(args, metrics, keys):
+    """A ``train classify`` run's metrics and figure names, with the baseline's on its data."""
+    metrics = {**metrics, **ngram_baseline(args[args.index("--data") + 1])}
+    return metrics, [*keys, "ngram_lr_test_accuracy", "ngram_lr_test_macro_f1"]
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        print(name, ngram_baseline(name))
