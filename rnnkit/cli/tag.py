@@ -4,6 +4,7 @@ from pathlib import Path
 
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
+from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
 
@@ -18,8 +19,8 @@ TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", RUN.add_f
 def add_parser(sub):
     p = sub.add_parser("tag", help="tag sentences with a trained tagger (word/tag output)")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("sentences", nargs="*", help="sentences, words separated by spaces (a "
-                   "segmentation model takes raw characters); default: --file or standard input")
+    p.add_argument("sentences", nargs="*", help="sentences, words separated by spaces (a model "
+                   "trained on characters takes raw text); default: --file or standard input")
     p.add_argument("--file", type=Path, help="tag each line of this file")
     p.set_defaults(func=run)
 
@@ -35,6 +36,10 @@ def run(args):
     if not lines:
         raise DataError(f"{where}: no sentences to tag")
     sentences = [tagger.split(line) for line in lines]
-    for words, tags in zip(sentences, tagger.tag(sentences, where)):
-        print("  ".join(f"{w}/{t}" for w, t in zip(words, tags)))
+    if not tagger.char_tokens and any(len(s) == 1 and unsegmented(s[0]) for s in sentences):
+        print("rnnkit: note: this model reads words separated by spaces, and a line in a script "
+              "written without spaces is one word to it; segment the text first, or train with "
+              "--tokens char", file=sys.stderr)
+    for tokens, tags in zip(sentences, tagger.tag(sentences, where)):
+        print("  ".join(f"{w}/{t}" for w, t in tagger.words(tokens, tags)))
     return 0

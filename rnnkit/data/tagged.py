@@ -11,6 +11,7 @@ from pathlib import Path
 from rnnkit.data.text import DataError, read_text
 
 CONLLU_COLUMNS = 10
+TAG_TOKENS = ("auto", "char", "word")
 
 
 def read_tagged(path, column=3):
@@ -71,3 +72,28 @@ def _read_conllu(path, lines, column):
 def _looks_conllu(lines):
     first = next((l for l in lines if l.strip() and not l.startswith("#")), "")
     return first.count("\t") == CONLLU_COLUMNS - 1
+
+
+def resolve_tag_tokens(kind, sents, sample=1000):
+    """``char`` or ``word`` as given; ``auto``: char when every token of the first ``sample``
+    sentences is one character (a segmentation, tagged per character), else word."""
+    if kind not in TAG_TOKENS:
+        raise ValueError(f"tokens must be one of {list(TAG_TOKENS)}, got {kind!r}")
+    if kind != "auto":
+        return kind
+    return "char" if all(len(w) == 1 for ws, _ in sents[:sample] for w in ws) else "word"
+
+
+def char_sentences(sents):
+    """Sentences of words as sentences of characters: a word's first character is tagged
+    ``B-tag``, the others ``I-tag``. Sentences already one character a token stay as they are."""
+    if all(len(w) == 1 for ws, _ in sents for w in ws):
+        return sents
+    out = []
+    for words, tags in sents:
+        chars, ctags = [], []
+        for word, tag in zip(words, tags):
+            chars += list(word)
+            ctags += [f"B-{tag}"] + [f"I-{tag}"] * (len(word) - 1)
+        out.append((chars, ctags))
+    return out

@@ -1,7 +1,13 @@
 """N-to-N sequence labelling as a trainer task, and the tagger that ``rnnkit tag`` uses.
 
 Sentences are (words, tags) pairs (:mod:`rnnkit.data.tagged`); a fixed seeded split keeps a
-held-out test part. Metrics: token accuracy, and per-tag precision/recall/F1 in the report.
+held-out test part (or ``--val-data`` / ``--test-data`` files are those parts). Metrics: token
+accuracy, per-tag precision/recall/F1 in the report, and word F1 for a B/M/E/S segmentation.
+:func:`evaluate_file` scores a trained run on any tagged file.
+
+Tokens: a model trained on single characters (a segmentation) reads a raw line as characters; with
+``tokens=char`` a file of words is read as characters tagged ``B-tag`` (a word's first) and
+``I-tag`` (the rest), so the model tags raw unsegmented text and words come back from the tags.
 Shapes: B batch, T words, W characters a word.
 """
 from dataclasses import asdict, dataclass, field
@@ -9,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from rnnkit.data import DataError, resolve
-from rnnkit.data.labelled import split_examples
-from rnnkit.data.tagged import read_tagged
+from rnnkit.data.labelled import own_parts
+from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_tag_tokens
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
@@ -24,6 +30,12 @@ EVAL_BATCH = 128
 class TagData:
     data: str = field(default="pd1998-pos", metadata={
         "help": "data set name (rnnkit data list), a word/tag file or a CoNLL-U file"})
+    val_data: str = field(default="", metadata={
+        "help": "a file like --data: the validation part, not a split of --data"})
+    test_data: str = field(default="", metadata={
+        "help": "a file like --data: the test part, not a split of --data"})
+    tokens: str = field(default="auto", metadata={
+        "help": "word, char (B-/I- tags a character) or auto (char if tokens are 1 char)"})
     batch: int = field(default=64, metadata={"help": "sentences per training batch"})
     min_count: int = field(default=2, metadata={
         "help": "training words seen fewer times become <unk> (so <unk> gets trained)"})
@@ -37,6 +49,10 @@ class TagData:
         "help": "fraction of the sentences for validation (which picks best.pt)"})
     split_seed: int = field(default=0, metadata={
         "help": "seed of the train/validation/test split and of the batch order"})
+
+    def __post_init__(self):
+        if self.tokens not in TAG_TOKENS:
+            raise ValueError(f"tokens must be one of {list(TAG_TOKENS)}, got {self.tokens!r}")
 
 
 class Encoder:
@@ -68,8 +84,9 @@ class Encoder:
 class TagTask:
     unit = "token"
 
-    def __init__(self, model, encoder, tags, parts, data_config):
+    def __init__(self, model, encoder, tags, parts, data_config, tokens="word"):
         self.model, self.encoder, self.tags, self.data_config = model, encoder, tags, data_config
+        self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tags)}
         self.train, self.val, self.test = parts
         self.batches = Batches(len(self.train), data_config.batch, data_config.split_seed,
@@ -123,57 +140,109 @@ class TagTask:
         e = self.encoder
         return {"kind": "tag", "model_config": asdict(self.model.config), "tags": list(self.tags),
                 "vocab": e.vocab.to_dict(), "chars": e.chars.to_dict() if e.chars else None,
-                "data_config": asdict(self.data_config),
-                "char_tokens": all(len(w) == 1 for s, _ in self.train[:1000] for w in s)}
+                "data_config": asdict(self.data_config), "tokens": self.tokens,
+                "char_tokens": self.tokens == "char"}   # the field before "tokens"
 
 
 def build_tag_task(data_config, model_config, log=print):
-    """Read and split the sentences, build word/char vocabularies and the tag set, and the model."""
-    path = resolve(data_config.data)
-    sents = read_tagged(path, data_config.column)
-    parts = split_examples(sents, data_config.test_fraction, data_config.val_fraction,
-                           data_config.split_seed)
+    """Read and split the sentences (or take the validation / test files), read them as words or
+    characters, build word/char vocabularies and the tag set, and the model."""
+    d = data_config
+    path = resolve(d.data)
+    sents = read_tagged(path, d.column)
+    tokens = resolve_tag_tokens(d.tokens, sents)
+    read = lambda p: as_tokens(read_tagged(p, d.column), tokens)
+    parts = own_parts(as_tokens(sents, tokens), d, read)
     tags = sorted({t for _, ts in parts[0] for t in ts})
     unseen = sorted({t for p in parts[1:] for _, ts in p for t in ts} - set(tags))
     if unseen:   # rare tags only in held-out sentences: still part of the tag set
         tags += unseen
-    vocab = build_vocab((w for w, _ in parts[0]), data_config.min_count)
+        if d.val_data or d.test_data:
+            log(f"warning: {len(unseen)} tag(s) of the validation/test data never occur in "
+                f"training: {unseen[:10]}")
+    vocab = build_vocab((w for w, _ in parts[0]), d.min_count)
     chars = build_vocab(([c for c in word] for w, _ in parts[0] for word in w)) \
         if model_config.char_embed > 0 else None
-    log(f"{path}: {len(sents):,} sentences, {sum(len(w) for w, _ in sents):,} tokens, "
-        f"{len(tags)} tags; train {len(parts[0]):,}, validation {len(parts[1]):,}, test "
-        f"{len(parts[2]):,} sentences; vocabulary {len(vocab):,} words"
+    log(f"{path}: {len(sents):,} sentences, {sum(len(w) for w, _ in parts[0]):,} training "
+        f"{tokens} tokens, {len(tags)} tags; train {len(parts[0]):,}, validation "
+        f"{len(parts[1]):,}, test {len(parts[2]):,} sentences; vocabulary {len(vocab):,} words"
         + (f", {len(chars):,} characters" if chars else ""))
     model_config.vocab_size, model_config.num_tags = len(vocab), len(tags)
     model_config.char_vocab_size = len(chars) if chars else 0
-    encoder = Encoder(vocab, chars, data_config.max_word_chars)
-    return TagTask(SequenceTagger(model_config), encoder, tags, parts, data_config)
+    encoder = Encoder(vocab, chars, d.max_word_chars)
+    return TagTask(SequenceTagger(model_config), encoder, tags, parts, d, tokens)
+
+
+def as_tokens(sents, tokens):
+    """Sentences as the model reads them: as they are, or (char) as characters with B-/I- tags."""
+    return char_sentences(sents) if tokens == "char" else sents
+
+
+def evaluate_file(run, path):
+    """Score a trained run (folder or checkpoint) on a tagged file in the training format: token
+    accuracy and size (tokens), and word precision/recall/F1 for a B/M/E/S segmentation. Tags the
+    model never saw count as errors (it cannot predict them); "unseen_tags" counts such tokens."""
+    tagger = Tagger.load(run)
+    sents = as_tokens(read_tagged(path, tagger.column), tagger.tokens)
+    pred = tagger.tag([w for w, _ in sents], str(path))
+    gold = [list(t) for _, t in sents]
+    flat_g, flat_p = [t for s in gold for t in s], [t for s in pred for t in s]
+    known = set(tagger.tags)
+    out = {"file": str(path), "kind": "tag", "size": len(flat_g),
+           "accuracy": accuracy(flat_g, flat_p),
+           "unseen_tags": float(sum(t not in known for t in flat_g))}
+    if {t.upper() for t in tagger.tags} <= SEGMENT_TAGS:
+        seg = segmentation_f1(gold, pred)
+        out.update({"word_f1": seg["f1"], "word_precision": seg["precision"],
+                    "word_recall": seg["recall"], "words": float(seg["words"])})
+    return out
 
 
 class Tagger:
     """A trained tagger for use: token lists in, tag lists out."""
 
-    def __init__(self, model, encoder, tags, char_tokens=False):
+    def __init__(self, model, encoder, tags, tokens="word", column=3):
         self.model, self.encoder, self.tags = model.eval(), encoder, tags
-        self.char_tokens = char_tokens   # trained on single characters (segmentation)
+        self.tokens = tokens   # "char": reads a raw line as characters
+        self.column = column   # CoNLL-U tag column of the training data
+
+    @property
+    def char_tokens(self):
+        return self.tokens == "char"
 
     @classmethod
     def from_task(cls, task):
-        return cls(task.model, task.encoder, task.tags, task.checkpoint_extras()["char_tokens"])
+        return cls(task.model, task.encoder, task.tags, task.tokens, task.data_config.column)
 
     @classmethod
     def load(cls, path):
+        """The tagger of a run folder (best.pt) or checkpoint file; checkpoints from before the
+        ``tokens`` field say ``char_tokens``."""
         ckpt = load_checkpoint(path, kind="tag")
         model = SequenceTagger(TaggerConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
         chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None
-        encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, ckpt["data_config"]["max_word_chars"])
-        return cls(model, encoder, ckpt["tags"], ckpt["char_tokens"])
+        d = ckpt["data_config"]
+        encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, d["max_word_chars"])
+        tokens = ckpt.get("tokens", "char" if ckpt.get("char_tokens") else "word")
+        return cls(model, encoder, ckpt["tags"], tokens, d.get("column", 3))
 
     def split(self, text):
         """A line of input -> tokens: whitespace-separated words, or characters for a model
-        trained on single characters."""
+        that reads characters."""
         return [c for c in text if not c.isspace()] if self.char_tokens else text.split()
+
+    def words(self, tokens, tags):
+        """(word, tag) pairs: B-/I- character tags joined back into words; other tags as given."""
+        if not (self.char_tokens and tags and all(t[:2] in ("B-", "I-") for t in self.tags)):
+            return list(zip(tokens, tags))
+        out = []
+        for c, t in zip(tokens, tags):
+            if t.startswith("I-") and out and out[-1][1] == t[2:]:
+                out[-1] = (out[-1][0] + c, out[-1][1])
+            else:
+                out.append((c, t[2:]))
+        return out
 
     @torch.no_grad()
     def tag(self, sentences, where="input"):

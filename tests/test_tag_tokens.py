@@ -1,0 +1,86 @@
+"""Tagger tokens (words, characters, B-/I- character tags from words), own validation/test files
+and evaluate_file."""
+import pytest
+
+from rnnkit.cli.main import main
+from rnnkit.data import DataError
+from rnnkit.data.tagged import char_sentences, resolve_tag_tokens
+from rnnkit.models.tagger import TaggerConfig
+from rnnkit.tasks.common import train
+from rnnkit.tasks.tag import TagData, Tagger, build_tag_task, evaluate_file
+from rnnkit.train import TrainConfig
+
+WORDS = ["我们/r 喜欢/v 新/a 世纪/n", "他/r 喜欢/v 世纪/n", "新/a 年/n 好/a"]
+SEG = ["迈/b 向/e 新/s 世/b 纪/e", "充/b 满/e 希/b 望/e", "的/s 新/s 年/s"]
+
+
+def write(tmp_path, name, lines, n=8):
+    path = tmp_path / name
+    path.write_text("\n".join(lines * n) + "\n", encoding="utf-8")
+    return path
+
+
+def task(tmp_path, lines, **data):
+    d = TagData(data=str(write(tmp_path, "t.txt", lines)), batch=8, min_count=1, **data)
+    cfg = TaggerConfig(hidden=8, embed=8, char_embed=0, dropout=0.0)
+    return build_tag_task(d, cfg, log=lambda *a: None)
+
+
+def test_auto_tokens():
+    seg = [(list("迈向"), ["b", "e"])]
+    assert resolve_tag_tokens("auto", seg) == "char"
+    assert resolve_tag_tokens("auto", [(["我们"], ["r"])]) == "word"
+    with pytest.raises(ValueError, match="tokens must be one of"):
+        resolve_tag_tokens("bytes", seg)
+
+
+def test_char_sentences_tag_each_character():
+    assert char_sentences([(["我们", "好"], ["r", "a"])]) == \
+        [(["我", "们", "好"], ["B-r", "I-r", "B-a"])]
+
+
+def test_char_model_from_words_tags_raw_text_and_joins_words(tmp_path, capsys):
+    t = task(tmp_path, WORDS, tokens="char")
+    assert t.tokens == "char" and "B-v" in t.tags
+    out = tmp_path / "run"
+    train(t, TrainConfig(max_steps=60, eval_every=20, lr=0.03, warmup_steps=0), out, quiet=True,
+          log=lambda *a: None)
+    tagger = Tagger.load(out)
+    assert tagger.char_tokens and tagger.split("我们 喜欢") == list("我们喜欢")
+    assert tagger.words(list("我们好"), ["B-r", "I-r", "B-a"]) == [("我们", "r"), ("好", "a")]
+    capsys.readouterr()
+    assert main(["tag", str(out), "我们喜欢新世纪"]) == 0
+    assert capsys.readouterr().out.strip() == "我们/r  喜欢/v  新/a  世纪/n"
+
+
+def test_segmentation_reads_characters_and_word_models_warn_on_raw_text(tmp_path, capsys):
+    seg = task(tmp_path, SEG)
+    assert seg.tokens == "char"
+    words = task(tmp_path, WORDS)
+    assert words.tokens == "word"
+    out = tmp_path / "run"
+    train(words, TrainConfig(max_steps=4, eval_every=2), out, quiet=True, log=lambda *a: None)
+    assert main(["tag", str(out), "我们喜欢新世纪"]) == 0
+    assert "segment the text first" in capsys.readouterr().err
+
+
+def test_own_files_and_evaluate_file(tmp_path):
+    val = write(tmp_path, "val.txt", SEG[:1], 2)
+    test = write(tmp_path, "test.txt", SEG[1:], 2)
+    t = task(tmp_path, SEG, val_data=str(val), test_data=str(test))
+    assert (len(t.train), len(t.val), len(t.test)) == (24, 2, 4)
+    out = tmp_path / "run"
+    train(t, TrainConfig(max_steps=10, eval_every=5), out, quiet=True, log=lambda *a: None)
+    m = evaluate_file(out, test)
+    assert m["kind"] == "tag" and m["size"] == 2 * (4 + 3) and 0 <= m["accuracy"] <= 1
+    assert 0 <= m["word_f1"] <= 1 and m["unseen_tags"] == 0
+    with pytest.raises(DataError, match=r"bad.txt:1: expected 'word/tag'"):
+        evaluate_file(out, write(tmp_path, "bad.txt", ["迈 向"], 1))
+
+
+def test_unseen_tag_in_a_test_file_is_scored_as_an_error(tmp_path):
+    t = task(tmp_path, WORDS)
+    out = tmp_path / "run"
+    train(t, TrainConfig(max_steps=4, eval_every=2), out, quiet=True, log=lambda *a: None)
+    m = evaluate_file(out, write(tmp_path, "x.txt", ["他/r 跑/zz"], 1))
+    assert m["unseen_tags"] == 1 and m["accuracy"] <= 0.5
