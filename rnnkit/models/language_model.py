@@ -40,7 +40,7 @@ class LMConfig:
     dropout: float = field(default=0.0, metadata={
         "help": "dropout on the embedding, between layers and before the softmax (0: off)"})
     tie: str = field(default="auto", metadata={
-        "help": "share input and output embeddings: yes, no, auto (above 1000 tokens)"})
+        "help": "share input and output embeddings (W = E): yes, no, auto (no)"})
     softmax: str = field(default="auto", metadata={
         "help": "full, adaptive (frequent tokens first), auto (adaptive if untied, V > 2000)"})
 
@@ -63,7 +63,7 @@ class LMConfig:
         """This config with the vocabulary size and every 'auto' setting decided: what the
         checkpoint stores, so a saved model never changes shape when the rules change."""
         V, H = vocab_size, self.hidden
-        tie = self.tie if self.tie != "auto" else ("yes" if V > TIE_ABOVE else "no")
+        tie = "no" if self.tie == "auto" else self.tie
         softmax = self.softmax if self.softmax != "auto" else (
             "adaptive" if V > ADAPTIVE_ABOVE and tie == "no" else "full")
         embed = self.embed or (H if tie == "yes" else 64)
@@ -82,7 +82,6 @@ def saved_lm_config(d):
     return {"tie": "no", "softmax": "full", **d}
 
 
-TIE_ABOVE = 1000        # tokens: tie input and output embeddings above this vocabulary size
 ADAPTIVE_ABOVE = 2000   # tokens: the adaptive softmax above this (when not tied)
 
 
@@ -109,7 +108,8 @@ class LanguageModel(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         if c.softmax == "adaptive":
             self.head = nn.AdaptiveLogSoftmaxWithLoss(c.hidden, c.vocab_size,
-                                                      adaptive_cutoffs(c.vocab_size), div_value=4.0)
+                                                      adaptive_cutoffs(c.vocab_size), div_value=4.0,
+                                                      head_bias=True)
         else:
             self.head = nn.Linear(c.hidden, c.vocab_size)
             if c.tie == "yes":
@@ -125,10 +125,16 @@ class LanguageModel(nn.Module):
     @torch.no_grad()
     def init_unigram(self, counts):
         """Start the output bias at the log unigram frequencies of the training tokens, counts
-        (V,): the untrained model predicts the unigram distribution (full softmax only)."""
+        (V,): the untrained model predicts the unigram distribution. Under the adaptive softmax
+        the head's bias gets the frequent tokens' and each cluster's log probability (within a
+        cluster the start is uniform)."""
+        p = (counts.double() + 0.5) / (counts.sum() + 0.5 * len(counts))       # (V,) add-½
         if isinstance(self.head, nn.Linear):
-            p = (counts.double() + 0.5) / (counts.sum() + 0.5 * len(counts))   # (V,) add-½
             self.head.bias.copy_(p.log())
+            return
+        cuts = self.head.cutoffs                                             # [c0, c1, ..., V]
+        clusters = [p[a:b].sum() for a, b in zip(cuts[:-1], cuts[1:])]
+        self.head.head.bias.copy_(torch.cat([p[:cuts[0]], torch.stack(clusters)]).log())
 
     def hidden_states(self, x, state=None):
         """x (B, T) token ids -> the top layer's states (B, T, H), dropped out, and the state."""
