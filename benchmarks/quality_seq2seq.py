@@ -1,9 +1,13 @@
-"""Quality benchmark for issue 5: seq2seq on de-en (attention vs none; greedy vs beam, BLEU and
-CER on the held-out test split) and the 1→N names generator (held-out loss with the right country
-vs a wrong one). Each model trains for a fixed time budget with the one Trainer; prints a table
-with the command that made it.
+"""Quality benchmark of seq2seq (attention vs none; greedy vs beam: BLEU, CER, sequence accuracy
+and token error rate on the held-out test split) on de-en translation or cmudict grapheme to
+phoneme, and the 1→N names generator (held-out loss with the right country vs a wrong one). Each
+model trains for a fixed step (or time) budget with the one Trainer; prints a table with the
+command that made it.
 
-    OMP_NUM_THREADS=1 nice python benchmarks/quality_seq2seq.py --minutes 4 --test-pairs 300
+    OMP_NUM_THREADS=1 nice python benchmarks/quality_seq2seq.py --steps 1000 --test-pairs 300
+    OMP_NUM_THREADS=1 nice python benchmarks/quality_seq2seq.py --data cmudict --src-tokens char \
+        --tgt-tokens word --steps 1500 --batch 64 --test-pairs 500 --test-spread --max-len 40 \
+        --attention general --skip-names
 """
 import argparse
 import json
@@ -31,7 +35,8 @@ def train(task, minutes, lr, seed, steps=0):
 
 def seq2seq_run(args, attention):
     torch.manual_seed(args.seed)
-    data = Seq2SeqData(data=args.data, src_tokens=args.tokens, tgt_tokens=args.tokens,
+    data = Seq2SeqData(data=args.data, src_tokens=args.src_tokens or args.tokens,
+                       tgt_tokens=args.tgt_tokens or args.tokens,
                        max_vocab=args.max_vocab, batch=args.batch, val_pairs=300)
     model = Seq2SeqConfig(cell="lstm", embed=args.embed, enc_hidden=args.hidden // 2,
                           hidden=args.hidden, attention=attention, input_feed=args.input_feed,
@@ -41,8 +46,11 @@ def seq2seq_run(args, attention):
     print(f"attention={attention}: {summary['steps']} steps, val loss "
           f"{summary['final_val_loss']:.4f}; scoring ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
+    test = task.splits["test"]
+    if args.test_spread:   # evenly spaced over the split, not its first pairs in file order
+        test = test[::max(1, len(test) // args.test_pairs)]
     m = score_translations(Translator(task.model.eval(), task.src_vocab, task.tgt_vocab),
-                          task.splits["test"][:args.test_pairs], args.beam_size)
+                          test[:args.test_pairs], args.beam_size)
     return {"attention": attention, "steps": summary["steps"], "minutes": summary["wall_seconds"] / 60,
             "val_loss": summary["final_val_loss"], "score_seconds": time.perf_counter() - t0, **m}
 
@@ -62,7 +70,9 @@ def names_run(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="de-en")
-    p.add_argument("--tokens", default="char")
+    p.add_argument("--tokens", default="char", help="tokenizer of both sides")
+    p.add_argument("--src-tokens", help="source tokenizer (default: --tokens)")
+    p.add_argument("--tgt-tokens", help="target tokenizer (default: --tokens; word for phonemes)")
     p.add_argument("--max-vocab", type=int, default=0)
     p.add_argument("--minutes", type=float, default=4.0, help="training time per seq2seq model")
     p.add_argument("--steps", type=int, default=0, help="train each seq2seq model for N steps "
@@ -75,6 +85,8 @@ def main(argv=None):
     p.add_argument("--max-len", type=int, default=200)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--test-pairs", type=int, default=300)
+    p.add_argument("--test-spread", action="store_true", help="score --test-pairs pairs evenly "
+                   "spaced over the test split (a sorted file: not only its first words)")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--attention", nargs="+", default=["general", "none"])
     p.add_argument("--skip-names", action="store_true")
@@ -84,13 +96,16 @@ def main(argv=None):
     rows = [seq2seq_run(args, a) for a in args.attention]
     print(f"\n$ {' '.join(['python'] + sys.argv)}")
     budget = f"{args.steps} steps" if args.steps else f"{args.minutes} min"
-    print(f"seq2seq on {args.data} ({args.tokens} tokens), {budget} each, "
-          f"{rows[0]['test_pairs']} test pairs, beam {args.beam_size}")
-    print(f"{'attention':<10} {'steps':>6} {'min':>5} {'val loss':>9} {'BLEU greedy':>12} {'BLEU beam':>10} "
-          f"{'CER greedy':>11} {'CER beam':>9}")
+    tokens = f"{args.src_tokens or args.tokens} -> {args.tgt_tokens or args.tokens} tokens"
+    print(f"seq2seq on {args.data} ({tokens}), {budget} each, "
+          f"{rows[0]['test_pairs']} test pairs, beam {args.beam_size} (g: greedy, b: beam)")
+    cols = [("BLEU", "bleu", 2), ("CER", "cer", 4), ("seq acc", "seq_acc", 4), ("TER", "ter", 4)]
+    print(f"{'attention':<10} {'steps':>6} {'min':>5} {'val loss':>9} "
+          + " ".join(f"{f'{c} {d}':>10}" for c, _, _ in cols for d in "gb"))
     for r in rows:
-        print(f"{r['attention']:<10} {r['steps']:>6} {r['minutes']:>5.1f} {r['val_loss']:>9.4f} {r['bleu_greedy']:>12.2f} "
-              f"{r['bleu_beam']:>10.2f} {r['cer_greedy']:>11.4f} {r['cer_beam']:>9.4f}")
+        print(f"{r['attention']:<10} {r['steps']:>6} {r['minutes']:>5.1f} {r['val_loss']:>9.4f} "
+              + " ".join(f"{r[f'{k}_{d}']:>10.{n}f}" for _, k, n in cols
+                         for d in ("greedy", "beam")))
     names = None if args.skip_names else names_run(args)
     if names:
         print(f"\nnames (1→N), {args.names_minutes} min, {names['steps']} steps: held-out "
