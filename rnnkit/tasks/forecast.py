@@ -1,22 +1,31 @@
 """Forecasting as a trainer task: windows over a time split, train-only scaling, baselines.
 
 The series is split in time: the first part trains, the next validates (model selection), the
-last ``test_fraction`` is the held-out tail. Scores are rolling-origin: from every origin in a
-part, forecast the next K steps from the W before it and compare in the data's own units.
-MASE divides the MAE by the in-sample MAE of the seasonal-naive forecast on the training part
-(Hyndman & Koehler 2006). Shapes: N steps, F variables, W window, K horizon, B batch.
+last ``test_fraction`` is the held-out tail (or the parts come from ``--val-data``/``--test-data``
+files that continue the series). The season m comes from the dates (monthly 12, quarterly 4, ...)
+unless given. A transform (log or none) and the model's baseline (the last value or the last
+season's) are chosen on the validation part where set to ``auto`` (:mod:`rnnkit.tasks.forecast_choice`).
+Scores are rolling-origin: from every origin in a part, forecast the next K steps from the W
+before it and compare in the data's own units. MASE divides the MAE by the in-sample MAE of the
+seasonal-naive forecast on the training part (Hyndman & Koehler 2006).
+Shapes: N steps, F variables, W window, K horizon, B batch.
 """
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from rnnkit.data import DataError, resolve
-from rnnkit.data.series import Scaler, read_series, split_series
+from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.tasks.forecast_choice import choose
 from rnnkit.train.checkpoint import load_checkpoint
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
+LEGACY = {"relative": False, "window": 0}   # what checkpoints without these fields did
+CHOICES = {"transform": ("auto", "none", "log"), "baseline": ("auto", "last", "seasonal")}
 
 
 @dataclass
@@ -28,13 +37,35 @@ class ForecastData:
     window: int = field(default=48, metadata={"help": "past steps W the model sees"})
     horizon: int = field(default=12, metadata={
         "help": "steps K ahead that are forecast (trained on and scored)"})
+    # season 0: a named set's, else read off the first column's dates (monthly 12, quarterly 4,
+    # weekly 52, daily 7, hourly 24, yearly or no dates 1)
     season: int = field(default=0, metadata={
-        "help": "seasonal-naive period m for the baseline and MASE (0: a named set's, else 1)"})
+        "help": "seasonal period m (0: from the dates, e.g. monthly 12, quarterly 4)"})
+    # auto: the setting a linear forecaster scores best with on the validation part
+    transform: str = field(default="auto", metadata={
+        "help": "auto, none or log (positive series; multiplicative growth and season)"})
+    baseline: str = field(default="auto", metadata={
+        "help": "auto, last or seasonal: the forecast the model corrects"})
     batch: int = field(default=32, metadata={"help": "windows per training batch"})
     test_fraction: float = field(default=0.1, metadata={
         "help": "fraction of the series held out as the test tail"})
     val_fraction: float = field(default=0.1, metadata={
         "help": "fraction of the series, before the test tail, for validation"})
+    # for a series: rows continuing --data (and --val-data) in the same columns
+    val_data: str = field(default="", metadata={
+        "help": "a file continuing --data, the validation part (needs --test-data)"})
+    test_data: str = field(default="", metadata={
+        "help": "a file continuing --data (or --val-data), used as the test part"})
+
+    def __post_init__(self):
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.season < 0:
+            raise ValueError(f"season must be >= 0, got {self.season}")
+        if self.val_data and not self.test_data:
+            raise ValueError("val_data for a series needs test_data as well: the parts follow "
+                             "each other in time (data, then validation, then test)")
 
 
 def baselines(y, t, K, m):
@@ -50,27 +81,43 @@ def score(pred, truth, scale):
     return {"mae": mae, "rmse": float(np.sqrt((err ** 2).mean())), "mase": mae / scale}
 
 
+def warn(msg):
+    print(f"rnnkit: warning: {msg}", file=sys.stderr)
+
+
+def rolling_scores(predict, y, start, end, W, K, m, scale, prefix):
+    """Rolling-origin scores over y[start:end] of ``predict`` (origins -> (B, K, F) forecasts)
+    and of the naive and seasonal-naive baselines, keyed ``{prefix}_mae``,
+    ``{prefix}_naive_mae``, ``{prefix}_seasonal_naive_mae``, ..."""
+    origins = list(range(max(start, W, m), end - K + 1))
+    if not origins:
+        raise DataError(f"no forecast origin in steps [{start}, {end}): the part must hold the "
+                        f"horizon {K} after a window of {W}")
+    truth = np.stack([y[t:t + K] for t in origins])                           # (B, K, F)
+    naive, seasonal = zip(*(baselines(y, t, K, m) for t in origins))
+    out = {}
+    for name, p in (("", predict(origins)), ("naive_", np.stack(naive)),
+                    ("seasonal_naive_", np.stack(seasonal))):
+        out.update({f"{prefix}_{name}{k}": v for k, v in score(p, truth, scale).items()})
+    return out, len(origins)
+
+
+def mase_scale(train, m):
+    return float(np.abs(train[m:] - train[:-m]).mean()) or 1.0
+
+
 class ForecastTask:
     unit = "window"
     loss_label = "MSE (standardised units)"
 
-    def __init__(self, model, series, labels, names, data_config):
+    def __init__(self, model, series, labels, names, data_config, split, season, transform):
         d = self.data_config = data_config
         self.model, self.y, self.labels, self.names = model, series, labels, names   # y (N, F)
-        self.train_end, self.val_end = split_series(len(series), d.test_fraction, d.val_fraction)
-        self.season = d.season or SEASONS.get(d.data, 1)
-        W, K, m = d.window, d.horizon, self.season
-        if self.train_end < W + K:
-            raise DataError(f"{d.data}: the training part has {self.train_end} steps, fewer than "
-                            f"window {W} + horizon {K}; use a shorter --window/--horizon or a "
-                            f"longer series ({len(series)} steps in all)")
-        if len(series) - self.val_end < K or self.val_end - self.train_end < K:
-            raise DataError(f"{d.data}: validation and test parts ({self.val_end - self.train_end}"
-                            f" and {len(series) - self.val_end} steps) must each hold the horizon {K}")
-        self.scaler = Scaler.fit(series[:self.train_end])
-        self.z = torch.from_numpy(self.scaler.transform(series))              # (N, F)
-        train = series[:self.train_end]
-        self.mase_scale = float(np.abs(train[m:] - train[:-m]).mean()) or 1.0
+        self.train_end, self.val_end = split
+        self.season, self.transform = season, transform
+        self.scaler = Scaler.fit(transform.forward(series[:self.train_end]))
+        self.z = torch.from_numpy(self.scaler.transform(transform.forward(series)))  # (N, F)
+        self.mase_scale = mase_scale(series[:self.train_end], season)
 
     def windows(self, origins):
         """Inputs (B, W, F) and targets (B, K, F) for forecasts starting at each origin."""
@@ -89,73 +136,167 @@ class ForecastTask:
 
     def origins(self, start, end):
         W, K = self.data_config.window, self.data_config.horizon
-        return list(range(max(start, W), end - K + 1))
+        return list(range(max(start, W, self.season), end - K + 1))
 
     def evaluate(self):
         x, target = self.windows(self.origins(self.train_end, self.val_end))
         return {"val_loss": float(self.model.loss(x, target)), **self.metrics(self.train_end,
                                                                                self.val_end, "val")}
 
+    def predict(self, origins):
+        """Forecasts (B, K, F) in the data's units from each origin."""
+        x, _ = self.windows(origins)
+        z = self.model.forecast(x, self.data_config.horizon).numpy()          # (B, K, F)
+        return self.transform.inverse(self.scaler.inverse(z))
+
     def metrics(self, start, end, prefix):
         """Rolling-origin scores of the model and both baselines over y[start:end]."""
-        K, origins = self.data_config.horizon, self.origins(start, end)
-        x, _ = self.windows(origins)
-        pred = self.scaler.inverse(self.model.forecast(x, K).numpy())        # (B, K, F)
-        truth = np.stack([self.y[t:t + K] for t in origins])                  # (B, K, F)
-        naive, seasonal = zip(*(baselines(self.y, t, K, self.season) for t in origins))
-        out = {}
-        for name, p in (("rnn", pred), ("naive", np.stack(naive)), ("seasonal_naive", np.stack(seasonal))):
-            for k, v in score(p, truth, self.mase_scale).items():
-                out[f"{prefix}_{k}" if name == "rnn" else f"{prefix}_{name}_{k}"] = v
-        return out
+        d = self.data_config
+        return rolling_scores(self.predict, self.y, start, end, d.window, d.horizon, self.season,
+                              self.mase_scale, prefix)[0]
 
     def test_metrics(self):
         return {**self.metrics(self.val_end, len(self.y), "test"), "season": self.season,
-                "test_origins": len(self.origins(self.val_end, len(self.y)))}
+                "test_origins": len(self.origins(self.val_end, len(self.y))),
+                "transform": self.transform.kind, "baseline": self.model.config.base}
 
     def checkpoint_extras(self):
         return {"kind": "forecast", "model_config": asdict(self.model.config),
                 "data_config": asdict(self.data_config), "scaler": self.scaler.to_dict(),
+                "transform": self.transform.to_dict(),
                 "series": self.y.tolist(), "labels": list(self.labels), "names": list(self.names),
                 "split": [self.train_end, self.val_end], "season": self.season}
 
 
+def read_parts(d, log):
+    """The series of --data, then of --val-data and --test-data where given: (SeriesFile,
+    values (N, F), labels, split (train_end, val_end))."""
+    main = read_series_file(resolve(d.data), d.columns)
+    parts = [read_series_file(p, d.columns) for p in (d.val_data, d.test_data) if p]
+    for p in parts:
+        if p.names != main.names:
+            raise DataError(f"{p.path}:1: columns {p.names}, expected {main.names} like {main.path}")
+    y = np.concatenate([main.values] + [p.values for p in parts])
+    labels = main.labels + [lab for p in parts for lab in p.labels]
+    n = len(main.values)
+    if d.val_data:
+        split = (n, n + len(parts[0].values))
+    elif d.test_data:
+        split = (n - max(1, round(n * d.val_fraction)), n)
+    else:
+        split = split_series(n, d.test_fraction, d.val_fraction)
+    return main, y, labels, split
+
+
+def resolve_season(d, main, n_train, log):
+    """The season m: --season, a named set's, or the dates'; a season the training part cannot
+    hold twice is refused (given) or dropped with a warning (inferred)."""
+    if d.season:
+        m, how = d.season, "given"
+    elif d.data in SEASONS:
+        m, how = SEASONS[d.data], f"{d.data}'s"
+    else:
+        m, freq = infer_season(main, warn)
+        how = f"{freq} dates" if freq else "no dated steps"
+    if m > 1 and n_train < 2 * m:
+        msg = (f"{main.path}: the training part has {n_train} steps, fewer than two seasons of "
+               f"{m} ({how})")
+        if d.season:
+            raise DataError(msg + "; give a smaller --season or a longer series")
+        warn(msg + "; forecasting without a season (season 1)")
+        m, how = 1, "too short for its season"
+    return m, how
+
+
+def check_lengths(d, n, split, path):
+    W, K = d.window, d.horizon
+    train_end, val_end = split
+    if train_end < W + K:
+        raise DataError(f"{path}: the training part has {train_end} steps, fewer than "
+                        f"window {W} + horizon {K}; use a shorter --window/--horizon or a "
+                        f"longer series ({n} steps in all)")
+    if n - val_end < K or val_end - train_end < K:
+        raise DataError(f"{path}: validation and test parts ({val_end - train_end}"
+                        f" and {n - val_end} steps) must each hold the horizon {K}")
+
+
 def build_forecast_task(data_config, model_config, log=print):
-    """Read the series, check it is long enough, scale it on the training part, build the model."""
-    path = resolve(data_config.data)
-    y, names, labels = read_series(path, data_config.columns)
-    model_config.features, model_config.horizon = y.shape[1], data_config.horizon
-    task = ForecastTask(Forecaster(model_config), y, labels, names, data_config)
-    log(f"{path}: {len(y):,} steps of {names}; train {task.train_end}, validation "
-        f"{task.val_end - task.train_end}, test {len(y) - task.val_end} (held-out tail); "
-        f"window {data_config.window}, horizon {data_config.horizon}, season {task.season}")
+    """Read the series, find its season, choose the transform and baseline on the validation
+    part, scale it on the training part, build the model."""
+    d = data_config
+    main, y, labels, split = read_parts(d, log)
+    check_lengths(d, len(y), split, main.path)
+    m, how = resolve_season(d, main, split[0], log)
+    if d.transform == "log" and (y <= 0).any():
+        raise DataError(f"{main.path}: --transform log needs a positive series; it holds "
+                        f"{int((y <= 0).sum())} value(s) <= 0")
+    transform, base, linear, note = choose(y, split, d.window, d.horizon, m, d.transform,
+                                           d.baseline)
+    model_config.features, model_config.horizon = y.shape[1], d.horizon
+    model_config.base, model_config.period, model_config.window = base, m, d.window
+    model = Forecaster(model_config)
+    if model.ar is not None:
+        with torch.no_grad():
+            model.fit_linear(*linear)
+    task = ForecastTask(model, y, labels, main.names, d, split, m, Transform(transform))
+    log(f"{main.path}: {len(y):,} steps of {main.names}; train {split[0]}, validation "
+        f"{split[1] - split[0]}, test {len(y) - split[1]} (held-out tail); window {d.window}, "
+        f"horizon {d.horizon}, season {m} ({how}); transform {transform}, baseline {base}{note}")
     return task
 
 
 class Forecast:
     """A trained forecaster with its series: forecasts from any point in the series, in its units."""
 
-    def __init__(self, model, scaler, series, labels, names, split, window):
+    def __init__(self, model, scaler, series, labels, names, split, window, transform=None,
+                 season=1):
         self.model, self.scaler, self.y = model.eval(), scaler, np.asarray(series, dtype=np.float32)
         self.labels, self.names, self.split, self.window = labels, names, split, window
+        self.transform, self.season = transform or Transform("none"), season
 
     @classmethod
     def from_task(cls, task):
         return cls(task.model, task.scaler, task.y, task.labels, task.names,
-                   [task.train_end, task.val_end], task.data_config.window)
+                   [task.train_end, task.val_end], task.data_config.window, task.transform,
+                   task.season)
 
     @classmethod
     def load(cls, path):
         ckpt = load_checkpoint(path, kind="forecast")
-        model = Forecaster(ForecasterConfig(**ckpt["model_config"]))
+        model = Forecaster(ForecasterConfig(**{**LEGACY, **ckpt["model_config"]}))
         model.load_state_dict(ckpt["model"])
         return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],
-                   ckpt["names"], ckpt["split"], ckpt["data_config"]["window"])
+                   ckpt["names"], ckpt["split"], ckpt["data_config"]["window"],
+                   Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1))
+
+    def predict(self, y, origins, steps):
+        """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""
+        z = torch.from_numpy(self.scaler.transform(self.transform.forward(y)))
+        x = torch.stack([z[t - self.window:t] for t in origins]).float()      # (B, W, F)
+        return self.transform.inverse(self.scaler.inverse(self.model.forecast(x, steps).numpy()))
 
     def forecast(self, steps, origin=None):
         """(steps, F) forecast of the steps after y[:origin] (default: the held-out tail's start)."""
         origin = self.split[1] if origin is None else origin
         if not self.window <= origin <= len(self.y):
             raise DataError(f"forecast origin must lie in [{self.window}, {len(self.y)}], got {origin}")
-        z = torch.from_numpy(self.scaler.transform(self.y[origin - self.window:origin]))[None]
-        return self.scaler.inverse(self.model.forecast(z, steps)[0].numpy())
+        return self.predict(self.y, [origin], steps)[0]
+
+
+def evaluate_file(run, path, **options):
+    """Rolling-origin scores of a trained forecaster on a CSV file that continues its series (the
+    same columns): every origin in the file, the stored series before it as context. Returns
+    mae, rmse, mase and the naive and seasonal-naive baselines' figures, in the data's units."""
+    f = Forecast.load(run)
+    part = read_series_file(path, ",".join(f.names))
+    y = np.concatenate([f.y, part.values])                                    # (N, F)
+    if f.transform.kind == "log" and (part.values <= 0).any():
+        i = int(np.nonzero((part.values <= 0).any(1))[0][0])
+        raise DataError(f"{path}:{part.lines[i]}: a value <= 0 in a series forecast on the log scale")
+    K, start = f.model.config.horizon, len(f.y)
+    if len(part.values) < K:
+        raise DataError(f"{path}: {len(part.values)} rows, fewer than the horizon {K}")
+    scores, n = rolling_scores(lambda o: f.predict(y, o, K), y, start, len(y), f.window, K,
+                               f.season, mase_scale(f.y[:f.split[0]], f.season), "x")
+    return {**{k[2:]: v for k, v in scores.items()}, "origins": float(n), "file": str(path),
+            "kind": "forecast", "size": len(part.values)}

@@ -1,0 +1,131 @@
+"""Series input: the season read off the dates, the transforms, and bad input with file and line."""
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from rnnkit.data import DataError
+from rnnkit.data.series import Transform, infer_season, parse_date, read_series_file
+from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+
+
+def write_dated(tmp_path, labels, name="s.csv", values=None):
+    values = values or [10 + math.sin(i) for i in range(len(labels))]
+    path = tmp_path / name
+    path.write_text("date,value\n" + "".join(f"{a},{v:.3f}\n" for a, v in zip(labels, values)))
+    return path
+
+
+def season_of(tmp_path, labels):
+    warnings = []
+    return infer_season(read_series_file(write_dated(tmp_path, labels)), warnings.append), warnings
+
+
+def months(n, year=1990):
+    return [f"{year + i // 12}-{i % 12 + 1:02d}" for i in range(n)]
+
+
+def stamps(n, step, fmt="%Y-%m-%d"):
+    t0 = datetime(2020, 1, 1)
+    return [(t0 + i * step).strftime(fmt) for i in range(n)]
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (months(30), (12, "monthly")),
+    ([f"{1959 + i // 4}-Q{i % 4 + 1}" for i in range(20)], (4, "quarterly")),
+    ([f"{1959 + i // 4}Q{i % 4 + 1}" for i in range(20)], (4, "quarterly")),
+    (stamps(20, timedelta(weeks=1)), (52, "weekly")),
+    (stamps(20, timedelta(days=1)), (7, "daily")),
+    (stamps(30, timedelta(hours=1), "%Y-%m-%d %H:%M"), (24, "hourly")),
+    ([str(1871 + i) for i in range(20)], (1, "yearly")),
+    ([f"{1700 + i}.0" for i in range(20)], (1, "yearly")),
+    ([f"{m}-1-{1995 + i // 12}" for i in range(24)
+      for m in ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                "Dec"][i % 12:i % 12 + 1]], (12, "monthly")),
+    (stamps(15, timedelta(days=31), "%Y-%m-01"), (12, "monthly")),
+    ([str(i) for i in range(20)], (1, "")),                  # a step counter: no dates
+])
+def test_season_from_dates(tmp_path, labels, expected):
+    (season, freq), warnings = season_of(tmp_path, labels)
+    assert (season, freq) == expected and not warnings
+
+
+def test_gap_warns_with_line_and_keeps_the_season(tmp_path):
+    labels = months(30)
+    del labels[10]                                           # a missing month: row 11 -> line 12
+    (season, freq), warnings = season_of(tmp_path, labels)
+    assert (season, freq) == (12, "monthly")
+    assert len(warnings) == 1 and "s.csv:12:" in warnings[0] and "1990-12" in warnings[0]
+
+
+def test_unknown_step_warns(tmp_path):
+    (season, freq), warnings = season_of(tmp_path, stamps(10, timedelta(minutes=5), "%Y-%m-%d %H:%M"))
+    assert season == 1 and "5 minute(s)" in warnings[0] and "--season" in warnings[0]
+
+
+def test_bad_dates_name_file_and_line(tmp_path):
+    labels = months(20)
+    labels[6] = "1990-13"
+    with pytest.raises(DataError, match=r"s.csv:8: cannot read the date '1990-13'"):
+        season_of(tmp_path, labels)
+    with pytest.raises(DataError, match=r"s.csv:2: cannot read the date '31/01/1990'"):
+        season_of(tmp_path, [f"{d}/01/1990" for d in range(31, 11, -1)])
+    backwards = months(20)
+    backwards[5], backwards[6] = backwards[6], backwards[5]
+    with pytest.raises(DataError, match=r"s.csv:8: '1990-06' does not come after '1990-07'"):
+        season_of(tmp_path, backwards)
+    assert parse_date("1990-Q3") == datetime(1990, 7, 1) and parse_date("abc") is None
+
+
+def test_bad_dates_reach_the_cli_as_one_line(tmp_path, capsys):
+    from rnnkit.cli.main import main
+    labels = months(100)
+    labels[40] = "1993-xx"
+    path = write_dated(tmp_path, labels)
+    assert main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "r"),
+                 "--window", "24", "--horizon", "6", "--max-steps", "1", "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "s.csv:42: cannot read the date '1993-xx'" in err and "Traceback" not in err
+
+
+def test_series_too_short_for_its_season(tmp_path, capsys):
+    path = write_dated(tmp_path, stamps(60, timedelta(weeks=1)))       # weekly: season 52
+    task = build_forecast_task(ForecastData(data=str(path), window=12, horizon=4),
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    assert task.season == 1 and "fewer than two seasons of 52" in capsys.readouterr().err
+    with pytest.raises(DataError, match=r"s.csv: the training part has 48 steps, fewer than two "
+                                        r"seasons of 30 \(given\)"):
+        build_forecast_task(ForecastData(data=str(path), window=12, horizon=4, season=30),
+                            ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+
+
+def test_transform_round_trip():
+    y = np.array([[1.0, 112.0], [3.5, 600.0]], dtype=np.float32)
+    for kind in ("none", "log"):
+        t = Transform.from_dict(Transform(kind).to_dict())
+        np.testing.assert_allclose(t.inverse(t.forward(y)), y, rtol=1e-6)
+    np.testing.assert_allclose(Transform("log").forward(y), np.log(y))
+    assert Transform.from_dict(None).kind == "none"
+    with pytest.raises(ValueError, match="transform must be one of"):
+        Transform("sqrt")
+
+
+def test_log_needs_a_positive_series(tmp_path):
+    path = write_dated(tmp_path, months(100), values=[math.sin(i) for i in range(100)])
+    with pytest.raises(DataError, match="--transform log needs a positive series"):
+        build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, transform="log"),
+                            ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    task = build_forecast_task(ForecastData(data=str(path), window=24, horizon=6),    # auto: not log
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    assert task.transform.kind == "none"
+
+
+def test_config_rejects_bad_choices():
+    with pytest.raises(ValueError, match="transform must be one of"):
+        ForecastData(transform="sqrt")
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        ForecastData(baseline="mean")
+    with pytest.raises(ValueError, match="needs test_data as well"):
+        ForecastData(val_data="v.csv")

@@ -1,0 +1,129 @@
+"""The forecasting task: transform and baseline chosen on validation and restored from the
+checkpoint, the linear part, own validation/test files, evaluate_file."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.data import DataError
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.tasks.common import train
+from rnnkit.tasks.forecast import Forecast, ForecastData, build_forecast_task, evaluate_file
+from rnnkit.train import TrainConfig, load_checkpoint
+
+
+def airline_like(n):
+    """Monthly, trend and multiplicative season (AirPassengers-like)."""
+    return [100 * math.exp(0.01 * t) * (1 + 0.2 * math.sin(2 * math.pi * t / 12)) for t in range(n)]
+
+
+def write(tmp_path, name, values, start=0):
+    path = tmp_path / name
+    rows = [f"{1950 + (start + i) // 12}-{(start + i) % 12 + 1:02d},{v:.4f}"
+            for i, v in enumerate(values)]
+    path.write_text("month,passengers\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def quick(task, out):
+    return train(task, TrainConfig(lr=1e-2, max_steps=6, eval_every=3, warmup_steps=0,
+                                   log_every=3), out, quiet=True)
+
+
+def build(**data):
+    return build_forecast_task(ForecastData(**{"window": 24, "horizon": 6, **data}),
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+
+
+def test_log_and_season_chosen_stored_and_restored(tmp_path):
+    path = write(tmp_path, "air.csv", airline_like(120))
+    task = build(data=str(path))
+    assert task.season == 12 and task.transform.kind == "log"
+    assert task.model.config.base in ("last", "seasonal") and task.model.config.period == 12
+    metrics = quick(task, tmp_path / "run")
+    assert metrics["transform"] == "log" and metrics["baseline"] == task.model.config.base
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt["transform"] == {"kind": "log"} and ckpt["season"] == 12
+    assert ckpt["model_config"]["base"] == task.model.config.base
+    loaded = Forecast.load(tmp_path / "run")
+    assert loaded.transform.kind == "log" and loaded.model.config == task.model.config
+    np.testing.assert_allclose(loaded.forecast(8), Forecast.from_task(task).forecast(8), rtol=1e-5)
+    # the linear part alone forecasts this clean series closely
+    assert metrics["test_mase"] < 0.5 * metrics["test_seasonal_naive_mase"]
+
+
+def test_given_choices_are_kept(tmp_path):
+    path = write(tmp_path, "air.csv", airline_like(120))
+    task = build(data=str(path), transform="none", baseline="seasonal")
+    assert task.transform.kind == "none" and task.model.config.base == "seasonal"
+    with pytest.raises(DataError, match="--baseline seasonal needs a season > 1"):
+        build(data=str(path), baseline="seasonal", season=1)
+
+
+@pytest.mark.parametrize("base", ["last", "seasonal"])
+@pytest.mark.parametrize("mode", ["direct", "autoregressive"])
+def test_untrained_model_starts_at_the_baseline(base, mode):
+    model = Forecaster(ForecasterConfig(features=2, horizon=5, mode=mode, layers=1, hidden=8,
+                                        base=base, period=4, window=10))
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    z = torch.randn(3, 10, 2)                                                 # (B, W, F)
+    expected = z[:, -1:].expand(3, 7, 2) if base == "last" else z[:, [6, 7, 8, 9, 6, 7, 8]]
+    torch.testing.assert_close(model.forecast(z, 7), expected)
+
+
+def test_val_and_test_files_continue_the_series(tmp_path):
+    y = airline_like(150)
+    main = write(tmp_path, "train.csv", y[:100])
+    val = write(tmp_path, "val.csv", y[100:125], start=100)
+    test = write(tmp_path, "test.csv", y[125:], start=125)
+    task = build(data=str(main), val_data=str(val), test_data=str(test))
+    assert (task.train_end, task.val_end, len(task.y)) == (100, 125, 150)
+    np.testing.assert_allclose(task.y[:, 0], y, rtol=1e-5)
+    only_test = build(data=str(main), test_data=str(test), val_fraction=0.2)
+    assert (only_test.train_end, only_test.val_end, len(only_test.y)) == (80, 100, 125)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("month,passengers\n1958-05,1.0\n1958-06,oops\n")
+    with pytest.raises(DataError, match=r"bad.csv:3: column 'passengers' holds 'oops'"):
+        build(data=str(main), test_data=str(bad))
+    other = tmp_path / "other.csv"
+    other.write_text("month,riders\n1958-05,1.0\n1958-06,2.0\n")
+    with pytest.raises(DataError, match=r"other.csv:1: columns \['riders'\], expected"):
+        build(data=str(main), test_data=str(other))
+
+
+def test_evaluate_file(tmp_path):
+    y = airline_like(150)
+    task = build(data=str(write(tmp_path, "air.csv", y[:120])))
+    quick(task, tmp_path / "run")
+    future = write(tmp_path, "future.csv", y[120:], start=120)
+    out = evaluate_file(tmp_path / "run", future)
+    assert out["kind"] == "forecast" and out["size"] == 30 and out["file"] == str(future)
+    assert out["origins"] == 25.0    # every origin in the file with a full horizon after it
+    for k in ("mae", "rmse", "mase", "naive_mae", "naive_mase", "seasonal_naive_mae",
+              "seasonal_naive_mase"):
+        assert isinstance(out[k], float) and out[k] >= 0
+    assert out["mase"] < out["naive_mase"]
+    short = write(tmp_path, "short.csv", y[120:123], start=120)
+    with pytest.raises(DataError, match="short.csv: 3 rows, fewer than the horizon 6"):
+        evaluate_file(tmp_path / "run", short)
+    negative = write(tmp_path, "neg.csv", [5.0, -1.0] + y[122:130], start=120)
+    with pytest.raises(DataError, match=r"neg.csv:3: a value <= 0"):
+        evaluate_file(tmp_path / "run", negative)
+
+
+def test_cli_flags_and_forecast_command(tmp_path, capsys):
+    from rnnkit.cli.main import main
+    path = write(tmp_path, "air.csv", airline_like(120))
+    out = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(path), "--out", str(out), "--window", "24",
+                 "--horizon", "6", "--transform", "log", "--baseline", "seasonal", "--layers",
+                 "1", "--hidden", "8", "--max-steps", "4", "--eval-every", "2", "--quiet"]) == 0
+    assert "transform log, baseline seasonal" in capsys.readouterr().out
+    assert main(["forecast", str(out), "--steps", "3", "--from-end"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("+1\t") and float(lines[1].split("\t")[1]) > 0
+    with pytest.raises(SystemExit, match="rnnkit: invalid ForecastData: transform must be"):
+        main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "x"),
+              "--transform", "sqrt"])
