@@ -103,7 +103,7 @@ def test_old_word_checkpoints_still_load(tmp_path):
     ckpt = torch.load(out / "best.pt", weights_only=True)
     for key in ("tokens", "max_len"):                    # as written before character tokens
         del ckpt[key]
-    for key in ("ngrams", "buckets"):
+    for key in ("ngrams", "buckets", "bag"):
         del ckpt["model_config"][key]
     ckpt["data_config"]["max_len"] = 100
     for key in ("tokens", "val_data", "test_data"):
@@ -143,4 +143,37 @@ def test_evaluate_file_and_predict_eval(tmp_path, capsys):
 def test_bad_token_flag_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit, match="rnnkit: invalid ClassifyData: tokens must be auto"):
         main(["train", "classify", "--data", str(write_zh(tmp_path)), "--tokens", "bytes",
+              "--out", str(tmp_path / "r")])
+
+
+def test_bag_of_ngrams_term_is_the_scaled_sum_and_ignores_padding():
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(vocab_size=20, num_classes=3, hidden=6, embed=5, ngrams=2, buckets=30,
+                           bag="on", dropout=0.0)
+    model = SequenceClassifier(cfg).eval()
+    short = ([3, 4, 5], ngram_buckets(list("345"), 2, 30))
+    long = ([7, 8, 9, 10, 11], ngram_buckets(list("abcde"), 2, 30))
+    x, lengths, grams = batch([short, long])
+    plain = SequenceClassifier(ClassifierConfig(**{**vars(cfg), "bag": "off"})).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith("bag.")})
+    torch.testing.assert_close(model(x, lengths, grams), plain(x, lengths, grams))  # zero at start
+    with torch.no_grad():
+        model.bag.tokens.weight.normal_()
+        model.bag.grams.weight.normal_()
+    U, G = model.bag.tokens.weight, model.bag.grams.weight
+    want = (U[[3, 4, 5]].sum(0) + G[[g for g, in short[1]]].sum(0)) / 3 ** 0.5
+    torch.testing.assert_close(model.bag(x, lengths, grams)[0], want)
+    alone = model(*batch([short]))
+    x[0, 3:], grams[0, 3:] = 5, 7                       # junk at the padded steps: ignored
+    torch.testing.assert_close(model(x, lengths, grams)[0], alone[0])
+
+
+def test_bag_is_on_for_characters_off_for_words_and_checked(tmp_path):
+    assert zh_task(tmp_path).model.config.bag == "on"
+    assert zh_task(tmp_path, tokens="word").model.bag is None
+    with pytest.raises(ValueError, match="bag must be one of"):
+        ClassifierConfig(bag="yes")
+    with pytest.raises(SystemExit, match="rnnkit: invalid ClassifierConfig: ClassifierConfig.bag"):
+        main(["train", "classify", "--data", str(write_zh(tmp_path)), "--bag", "maybe",
               "--out", str(tmp_path / "r")])

@@ -3,11 +3,17 @@
     e_t = E[x_t] + Σ_n G[g_n(t)]                 (B, T, C)     token + hashed n-gram embeddings
     o_t = [→h_t ; ←h_t] = BiRNN(e)_t              (B, T, D·H)   rnnkit.LSTM / GRU / RNN, L layers
     s   = pool(o, lengths)                        (B, D·H)      last | mean | max | attention
-    p(y | x) = softmax(W s + b)                   (B, K)
+    z   = W s + b                                 (B, K)
+    z  += (Σ_t U[x_t] + Σ_t Σ_n U'[g_n(t)]) / √T   (B, K)        bag=on: the linear n-gram term
+    p(y | x) = softmax(z)
 
 g_n(t) is the hash bucket of the n tokens ending at step t (n = 2..``ngrams``; fastText's hashing
 trick, Bojanowski et al. 2017): for characters of Chinese, most words are two characters, so a
 bigram's embedding gives each position its word. ``ngrams=1`` embeds tokens alone.
+``bag`` adds fastText's linear bag of n-grams (Joulin et al. 2017) to the logits, trained jointly
+with the RNN: each token and n-gram bucket has its own K scores, summed over the text and scaled
+by 1/√T (as an l2-normalised count vector would be). It starts at zero, so the RNN and the
+bag share the evidence; on characters it carries what a tf-idf n-gram classifier knows.
 ``last`` is the final state of each direction at the sequence's own end (the forward direction at
 step length-1, the backward one at step 0). Variable lengths run through rnnkit's ``lengths=``
 (the same as packing), so padding never changes a prediction.
@@ -23,6 +29,7 @@ from rnnkit.models.pooling import AttentionPool, length_mask, max_pool, mean_poo
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 POOLINGS = ("last", "mean", "max", "attention")
+BAGS = ("auto", "on", "off")      # auto: the task decides (on for character tokens)
 
 
 @dataclass
@@ -44,12 +51,16 @@ class ClassifierConfig:
         "help": "embed hashed 2..N-grams too; 1: tokens alone; 0: 2 for chars, 1 for words"})
     buckets: int = field(default=20_000, metadata={
         "help": "hash buckets (embedding rows) shared by the n-grams"})
+    bag: str = field(default="auto", metadata={
+        "help": "linear bag-of-n-grams term in the logits: on, off, auto (chars: on)"})
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
+        if self.bag not in BAGS:
+            raise ValueError(f"ClassifierConfig.bag must be one of {list(BAGS)}, got {self.bag!r}")
         if self.ngrams < 0:
             raise ValueError(f"ClassifierConfig.ngrams must be >= 0, got {self.ngrams}")
         for name in ("layers", "hidden", "embed", "buckets"):
@@ -76,6 +87,7 @@ class SequenceClassifier(nn.Module):
         self.attn = AttentionPool(D * c.hidden) if c.pooling == "attention" else None
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden, c.num_classes)
+        self.bag = BagOfNgrams(c) if c.bag == "on" else None
 
     def forward(self, x, lengths, grams=None):
         """x (B, T) token ids (0 = padding), lengths (B,), grams (B, T, N) n-gram buckets (0 =
@@ -96,4 +108,29 @@ class SequenceClassifier(nn.Module):
         else:
             mask = length_mask(lengths, T)                                    # (B, T)
             s = {"mean": mean_pool, "max": max_pool}.get(pooling, self.attn)(out, mask)
-        return self.head(self.drop(s))                                        # (B, K)
+        logits = self.head(self.drop(s))                                      # (B, K)
+        if self.bag is not None:
+            logits = logits + self.bag(x, lengths, grams)                     # (B, K)
+        return logits
+
+
+class BagOfNgrams(nn.Module):
+    """The linear term of fastText: K scores per token and per n-gram bucket, summed over the
+    text, over √length. Zero at the start; steps past a text's length score nothing."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.tokens = nn.Embedding(c.vocab_size, c.num_classes, padding_idx=0)
+        self.grams = nn.Embedding(c.buckets + 1, c.num_classes, padding_idx=0) \
+            if c.ngrams > 1 else None
+        nn.init.zeros_(self.tokens.weight)
+        if self.grams is not None:
+            nn.init.zeros_(self.grams.weight)
+
+    def forward(self, x, lengths, grams=None):
+        """x (B, T), lengths (B,), grams (B, T, N) or None -> (B, K)."""
+        z = self.tokens(x)                                                    # (B, T, K)
+        if self.grams is not None:
+            z = z + self.grams(grams).sum(2)                                  # (B, T, K)
+        mask = length_mask(lengths, x.shape[1]).unsqueeze(-1).to(z.dtype)      # (B, T, 1)
+        return (z * mask).sum(1) / lengths.to(z.dtype).clamp_min(1).sqrt()[:, None]

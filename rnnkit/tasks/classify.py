@@ -170,6 +170,8 @@ def build_classify_task(data_config, model_config, log=print):
     vocab = build_vocab((split(t) for _, t in parts[0]), d.min_count)
     if model_config.ngrams == 0:
         model_config.ngrams = 2 if tokens == "char" else 1
+    if model_config.bag == "auto":
+        model_config.bag = "on" if tokens == "char" else "off"
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
     encoder = TextEncoder(vocab, tokens, d.max_len or MAX_LEN[tokens], model_config.ngrams,
                           model_config.buckets)
@@ -178,7 +180,8 @@ def build_classify_task(data_config, model_config, log=print):
         f"{len(parts[2]):,}{f' ({d.test_data})' if d.test_data else ''}; {tokens} tokens"
         f"{' (auto)' if d.tokens == 'auto' else ''}, vocabulary {len(vocab):,}"
         + (f", {model_config.ngrams}-grams in {model_config.buckets:,} buckets"
-           if model_config.ngrams > 1 else ""))
+           if model_config.ngrams > 1 else "")
+        + (", a linear bag-of-n-grams term" if model_config.bag == "on" else ""))
     return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
 
 
@@ -214,9 +217,10 @@ class Classifier:
     @classmethod
     def load(cls, path):
         """The classifier of a run folder (best.pt) or checkpoint file. Checkpoints written before
-        character tokens were word-level, without n-grams, cut at max_len words."""
+        character tokens were word-level, without n-grams, cut at max_len words; those before
+        the bag-of-n-grams term had none."""
         ckpt = load_checkpoint(path, kind="classify")
-        config = ClassifierConfig(**{"ngrams": 1, **ckpt["model_config"]})
+        config = ClassifierConfig(**{"ngrams": 1, "bag": "off", **ckpt["model_config"]})
         model = SequenceClassifier(config)
         model.load_state_dict(ckpt["model"])
         encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
