@@ -6,7 +6,8 @@ import torch
 from rnnkit.cli.main import main
 from rnnkit.data import DataError
 from rnnkit.data.labelled import chars, detect_tokens, ngram_buckets, resolve_tokens, unsegmented
-from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.classifier import (ClassifierConfig, SequenceClassifier, embedding_rows,
+                                      gram_space)
 from rnnkit.tasks.classify import (Classifier, ClassifyData, batch, build_classify_task,
                                    evaluate_file)
 from rnnkit.tasks.common import train
@@ -76,7 +77,7 @@ def test_char_ngram_encoder_shapes_and_padding_never_changes_a_prediction():
 
 def test_chinese_trains_on_characters_and_predict_reuses_the_tokenizer(tmp_path):
     task = zh_task(tmp_path)
-    assert task.encoder.tokens == "char" and task.model.config.ngrams == 2
+    assert task.encoder.tokens == "char" and task.model.config.ngrams == 3
     out = tmp_path / "run"
     train(task, TrainConfig(max_steps=30, eval_every=10, lr=0.02, warmup_steps=0), out,
           quiet=True, log=lambda *a: None)
@@ -177,3 +178,16 @@ def test_bag_is_on_for_characters_off_for_words_and_checked(tmp_path):
     with pytest.raises(SystemExit, match="rnnkit: invalid ClassifierConfig: ClassifierConfig.bag"):
         main(["train", "classify", "--data", str(write_zh(tmp_path)), "--bag", "maybe",
               "--out", str(tmp_path / "r")])
+
+
+def test_the_bag_hashes_into_its_own_finer_buckets(tmp_path):
+    d = ClassifyData(data=str(write_zh(tmp_path)), batch=8, min_count=1)
+    task = build_classify_task(d, ClassifierConfig(hidden=8, embed=8, buckets=64, bag_buckets=640),
+                               log=lambda *a: None)
+    assert task.encoder.buckets == 640 and task.model.bag.grams.num_embeddings == 641
+    assert task.model.grams.num_embeddings == 65
+    grams = torch.tensor([[0, 1, 64, 65, 640]])
+    assert embedding_rows(grams, task.model.config).tolist() == [[0, 1, 64, 1, 64]]
+    assert gram_space(ClassifierConfig(bag="off", buckets=64)) == 64      # no bag: as before
+    x, lengths, g = batch([task.encoder("很好，很喜欢")])
+    assert int(g.max()) <= 640 and task.model(x, lengths, g).shape == (1, 2)

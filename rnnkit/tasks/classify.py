@@ -15,7 +15,7 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_labelled,
                                   resolve_tokens)
 from rnnkit.data.vocab import Vocab
-from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
 from rnnkit.train.checkpoint import load_checkpoint
@@ -169,19 +169,20 @@ def build_classify_task(data_config, model_config, log=print):
     split = TOKENIZERS[tokens]
     vocab = build_vocab((split(t) for _, t in parts[0]), d.min_count)
     if model_config.ngrams == 0:
-        model_config.ngrams = 2 if tokens == "char" else 1
+        model_config.ngrams = 3 if tokens == "char" else 1
     if model_config.bag == "auto":
         model_config.bag = "on" if tokens == "char" else "off"
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
     encoder = TextEncoder(vocab, tokens, d.max_len or MAX_LEN[tokens], model_config.ngrams,
-                          model_config.buckets)
+                          gram_space(model_config))
     log(f"{path}: {len(examples):,} examples, labels {labels}; train {len(parts[0]):,}, "
         f"validation {len(parts[1]):,}{f' ({d.val_data})' if d.val_data else ''}, test "
         f"{len(parts[2]):,}{f' ({d.test_data})' if d.test_data else ''}; {tokens} tokens"
         f"{' (auto)' if d.tokens == 'auto' else ''}, vocabulary {len(vocab):,}"
         + (f", {model_config.ngrams}-grams in {model_config.buckets:,} buckets"
            if model_config.ngrams > 1 else "")
-        + (", a linear bag-of-n-grams term" if model_config.bag == "on" else ""))
+        + (f", a linear bag of them ({model_config.bag_buckets:,} buckets)"
+           if model_config.bag == "on" else ""))
     return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
 
 
@@ -225,7 +226,7 @@ class Classifier:
         model.load_state_dict(ckpt["model"])
         encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
                               ckpt.get("max_len", ckpt["data_config"]["max_len"]),
-                              config.ngrams, config.buckets)
+                              config.ngrams, gram_space(config))
         return cls(model, encoder, ckpt["labels"])
 
     @property
