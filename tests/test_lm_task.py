@@ -24,7 +24,7 @@ def test_auto_settings_follow_the_vocabulary():
     small = LMConfig(hidden=32).for_vocab(80)
     assert (small.tie, small.softmax, small.embed) == ("no", "full", 64)
     chinese = LMConfig(hidden=32).for_vocab(4700)
-    assert (chinese.tie, chinese.softmax, chinese.embed) == ("no", "adaptive", 64)
+    assert (chinese.tie, chinese.softmax, chinese.embed) == ("no", "adaptive", 32)
     tied = LMConfig(hidden=32, tie="yes").for_vocab(4700)
     assert (tied.softmax, tied.embed) == ("full", 32)
     with pytest.raises(ValueError, match="embed == hidden"):
@@ -125,6 +125,6 @@ def test_chinese_corpus_trains_with_the_auto_head(tmp_path):
     assert main(["train", "lm", "--data", str(write_corpus(tmp_path, text)), "--out", str(out),
                  "--max-steps", "5", *[a for a in TINY if a != "--quiet"], "--quiet"]) == 0
     model, vocab = load_lm(out)
-    assert model.config.softmax == "adaptive" and model.config.embed == 64 and len(vocab) > 2000
+    assert model.config.softmax == "adaptive" and model.config.embed == 32 and len(vocab) > 2000
     ids = list(sample(model, vocab.encode(text[:2]), 10, 1.0, seed=1))
     assert len(torch.cat(ids)) == 10

@@ -36,7 +36,7 @@ class LMConfig:
     layers: int = field(default=2, metadata={"help": "stacked recurrent layers"})
     hidden: int = field(default=256, metadata={"help": "hidden size H of each layer"})
     embed: int = field(default=0, metadata={
-        "help": "token embedding size (0: from the vocabulary, 64 or the hidden size)"})
+        "help": "token embedding size (0: 64, the hidden size above 2000 tokens)"})
     dropout: float = field(default=0.0, metadata={
         "help": "dropout on the embedding, between layers and before the softmax (0: off)"})
     tie: str = field(default="auto", metadata={
@@ -66,7 +66,7 @@ class LMConfig:
         tie = "no" if self.tie == "auto" else self.tie
         softmax = self.softmax if self.softmax != "auto" else (
             "adaptive" if V > ADAPTIVE_ABOVE and tie == "no" else "full")
-        embed = self.embed or (H if tie == "yes" else 64)
+        embed = self.embed or (H if tie == "yes" or V > ADAPTIVE_ABOVE else 64)
         if tie == "yes" and embed != H:
             raise ValueError(f"tied embeddings need embed == hidden, got embed {embed}, hidden {H}")
         if tie == "yes" and softmax == "adaptive":
