@@ -28,9 +28,9 @@ def test_auto_settings_follow_the_vocabulary():
     tied = LMConfig(hidden=32, tie="yes").for_vocab(4700)
     assert (tied.softmax, tied.embed) == ("full", 32)
     with pytest.raises(ValueError, match="embed == hidden"):
-        LMConfig(hidden=32, embed=16, tie="yes").for_vocab(50)
+        LMConfig(hidden=32, embed=16, tie="yes")
     with pytest.raises(ValueError, match="full softmax"):
-        LMConfig(hidden=32, tie="yes", softmax="adaptive").for_vocab(50)
+        LMConfig(hidden=32, tie="yes", softmax="adaptive")
     assert adaptive_cutoffs(4700) == [587, 2348]
     assert saved_lm_config({"vocab_size": 9, "embed": 64})["tie"] == "no"   # older checkpoints
 
@@ -128,3 +128,14 @@ def test_chinese_corpus_trains_with_the_auto_head(tmp_path):
     assert model.config.softmax == "adaptive" and model.config.embed == 32 and len(vocab) > 2000
     ids = list(sample(model, vocab.encode(text[:2]), 10, 1.0, seed=1))
     assert len(torch.cat(ids)) == 10
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--tie", "yes", "--embed", "16"], "embed == hidden"),
+    (["--tie", "yes", "--softmax", "adaptive"], "full softmax"),
+    (["--max-vocab", "1"], "max_vocab 0"),
+])
+def test_contradictory_lm_flags_are_one_line_errors(tmp_path, flags, message):
+    with pytest.raises(SystemExit, match=message):
+        main(["train", "lm", "--data", str(write_corpus(tmp_path)), "--out", str(tmp_path / "r"),
+              *TINY, *flags])

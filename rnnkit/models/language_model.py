@@ -58,6 +58,11 @@ class LMConfig:
             raise ValueError(f"LMConfig.tie must be yes, no or auto, got {self.tie!r}")
         if self.softmax not in ("full", "adaptive", "auto"):
             raise ValueError(f"LMConfig.softmax must be full, adaptive or auto, got {self.softmax!r}")
+        if self.tie == "yes" and self.embed not in (0, self.hidden):
+            raise ValueError(f"tied embeddings need embed == hidden (or 0), got embed {self.embed}, "
+                             f"hidden {self.hidden}")
+        if self.tie == "yes" and self.softmax == "adaptive":
+            raise ValueError("tied embeddings need the full softmax (softmax full or auto)")
 
     def for_vocab(self, vocab_size):
         """This config with the vocabulary size and every 'auto' setting decided: what the
@@ -67,10 +72,6 @@ class LMConfig:
         softmax = self.softmax if self.softmax != "auto" else (
             "adaptive" if V > ADAPTIVE_ABOVE and tie == "no" else "full")
         embed = self.embed or (H if tie == "yes" or V > ADAPTIVE_ABOVE else 64)
-        if tie == "yes" and embed != H:
-            raise ValueError(f"tied embeddings need embed == hidden, got embed {embed}, hidden {H}")
-        if tie == "yes" and softmax == "adaptive":
-            raise ValueError("tied embeddings need the full softmax (softmax full or auto)")
         if softmax == "adaptive" and V < 4:
             softmax = "full"
         return replace(self, vocab_size=V, tie=tie, softmax=softmax, embed=embed)

@@ -56,9 +56,9 @@ class LMData:
         if self.seq_len < 1 or self.batch < 1 or not 0 < self.val_fraction < 1:
             raise ValueError(f"need seq_len >= 1, batch >= 1, 0 < val_fraction < 1; got "
                              f"{self.seq_len}, {self.batch}, {self.val_fraction}")
-        if self.max_vocab < 0 or self.eval_tokens < 0:
-            raise ValueError(f"need max_vocab >= 0 and eval_tokens >= 0; got {self.max_vocab}, "
-                             f"{self.eval_tokens}")
+        if self.max_vocab < 0 or self.max_vocab == 1 or self.eval_tokens < 0:
+            raise ValueError(f"need max_vocab 0 (all) or >= 2 and eval_tokens >= 0; got "
+                             f"{self.max_vocab}, {self.eval_tokens}")
 
 
 def saved_lm_data(d):
