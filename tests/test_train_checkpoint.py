@@ -66,3 +66,51 @@ def test_failed_write_keeps_previous_checkpoint(tmp_path):
         save_checkpoint(path, {"n": 2, "bad": lambda: None})
     assert load_checkpoint(path)["n"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def _tensor_data_offset(raw, values):
+    """Where the bytes of a saved float32 tensor with ``values`` start inside the file."""
+    return bytes(raw).index(values.numpy().tobytes())
+
+
+@pytest.mark.parametrize("bit", [0, 7, 31])
+def test_one_flipped_bit_in_tensor_data_refused(tmp_path, bit):
+    path = tmp_path / "best.pt"
+    w = torch.randn(64)
+    save_checkpoint(path, {"model": {"w": w}, "step": 3})
+    raw = bytearray(path.read_bytes())
+    at = _tensor_data_offset(raw, w) + 4 * 10 + bit // 8
+    raw[at] ^= 1 << (bit % 8)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match=r"best\.pt: damaged checkpoint: its content does not match"):
+        load_checkpoint(path)
+
+
+def test_changed_setting_refused(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(3)}, "model_config": {"hidden": 12345}})
+    raw = path.read_bytes()
+    assert raw.count(b"\x39\x30") >= 1    # 12345 as a little-endian int in the pickle
+    path.write_bytes(raw.replace((12345).to_bytes(2, "little"), (12344).to_bytes(2, "little"), 1))
+    with pytest.raises(CheckpointError, match="damaged checkpoint"):
+        load_checkpoint(path)
+
+
+def test_digest_is_of_content_not_layout():
+    from rnnkit.train.checkpoint import content_digest
+    a = {"w": torch.arange(6.0).reshape(2, 3).t(), "n": 1, "x": [1.5, None, "a"]}
+    b = {"x": [1.5, None, "a"], "n": 1, "w": torch.arange(6.0).reshape(2, 3).t().contiguous()}
+    assert content_digest(a) == content_digest(b)
+    assert content_digest(a) != content_digest({**b, "n": True})            # 1 and True differ
+    assert content_digest(a) != content_digest({**b, "w": b["w"].double()})  # dtype counts
+    assert content_digest(a) != content_digest({**b, "x": (1.5, None, "a")})  # list vs tuple
+
+
+def test_version_1_checkpoint_loads_with_a_warning(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"format": "rnnkit-checkpoint", "version": 1, "model": {"w": torch.ones(2)}}, path)
+    with pytest.warns(UserWarning, match="no content digest"):
+        assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
+    torch.save({"format": "rnnkit-checkpoint", "version": 2, "model": {"w": torch.ones(2)}}, path)
+    with pytest.raises(CheckpointError, match="digest is missing"):
+        load_checkpoint(path)

@@ -4,15 +4,25 @@ A checkpoint is a dict of tensors, str, int, float, bool, None, lists, tuples an
 ``torch.load(..., weights_only=True)`` can read it and a tampered file cannot run code. It is
 written to a temporary file in the same folder, flushed to disk and moved over the old one with
 ``os.replace``: a crash mid-save leaves the previous checkpoint intact.
+
+Every checkpoint carries a SHA-256 digest of its content (each tensor's dtype, shape and bytes,
+and every other value, in a canonical order), verified on every load: a flipped bit anywhere in
+the weights, optimizer state or settings is refused, by file name, instead of being trained on.
+Version 1 files (written before the digest) still load, with a warning that they cannot be
+verified; a resumed run writes them again as version 2.
 """
+import hashlib
 import os
+import struct
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 
 FORMAT = "rnnkit-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)   # version 1: no digest
 
 
 class CheckpointError(RuntimeError):
@@ -36,9 +46,42 @@ def atomic_write(path, write):
         raise
 
 
+def content_digest(value):
+    """SHA-256 (hex) of a checkpoint's plain data: tensors by dtype, shape and bytes, other values
+    by type and ``repr``, dict items in key order. Equal content gives an equal digest whatever
+    the file's layout, so the digest can be stored inside the file it describes."""
+    h = hashlib.sha256()
+
+    def walk(v):
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous().reshape(-1)
+            h.update(f"T{t.dtype}{tuple(v.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(v, dict):
+            h.update(b"D%d" % len(v))
+            for k in sorted(v, key=repr):
+                h.update(repr(k).encode())
+                walk(v[k])
+        elif isinstance(v, (list, tuple)):
+            h.update(b"L%d" % len(v) if isinstance(v, list) else b"U%d" % len(v))
+            for x in v:
+                walk(x)
+        elif isinstance(v, float):
+            h.update(b"F" + struct.pack("<d", v))   # exact, NaN and -0.0 included
+        else:
+            h.update(f"{type(v).__name__}:{v!r}".encode())
+        h.update(b";")
+
+    walk(value)
+    return h.hexdigest()
+
+
 def save_checkpoint(path, payload):
-    """Write ``payload`` (a dict of plain data) to ``path`` atomically, tagged with the format."""
+    """Write ``payload`` (a dict of plain data) to ``path`` atomically, tagged with the format
+    and the digest of its content."""
     data = {"format": FORMAT, "version": VERSION, **payload}
+    data.pop("digest", None)
+    data["digest"] = content_digest(data)
     atomic_write(path, lambda f: torch.save(data, f))
 
 
@@ -59,9 +102,21 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: expected an {FORMAT} file, got "
                               f"{type(data).__name__} without the format tag")
-    if data.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {data.get('version')!r}, this rnnkit "
-                              f"reads version {VERSION}")
+    version = data.get("version")
+    if version not in READABLE:
+        raise CheckpointError(f"{path}: checkpoint version {version!r}, this rnnkit reads versions "
+                              f"{', '.join(map(str, READABLE))} (damaged, or written by a newer rnnkit?)")
+    if version >= 2:
+        stored = data.pop("digest", None)
+        if not isinstance(stored, str):
+            raise CheckpointError(f"{path}: damaged checkpoint: its content digest is missing")
+        if content_digest(data) != stored:
+            raise CheckpointError(f"{path}: damaged checkpoint: its content does not match the "
+                                  f"SHA-256 digest written with it (a changed byte in the weights, "
+                                  f"optimizer state or settings); refusing to use it")
+    else:
+        warnings.warn(f"{path}: a version 1 checkpoint has no content digest; its integrity "
+                      f"cannot be checked", stacklevel=2)
     if kind is not None and data.get("kind") != kind:
         raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {data.get('kind')!r}")
     return data
