@@ -108,10 +108,13 @@ def test_resume_keeps_the_vocabulary_of_the_run(tmp_path, capsys):
                  *TINY]) == 0
     before = load_lm(out / "last.pt")[1]
     corpus.write_text("月光照九州。\n" + CHINESE, encoding="utf-8")   # new characters, ids reordered
-    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "20", "--quiet"]) == 2
+    resume = ["train", "lm", "--out", str(out), "--resume", "--max-steps", "20", "--quiet"]
+    assert main(resume) == 2
+    assert "the --data file changed since this run started" in capsys.readouterr().err
+    assert main([*resume, "--allow-data-change"]) == 2
     assert "corpus.txt:1: token '照' is not in the model's vocabulary" in capsys.readouterr().err
     corpus.write_text(CHINESE + "明月光。\n" * 50, encoding="utf-8")   # known characters, new counts
-    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "20", "--quiet"]) == 0
+    assert main([*resume, "--allow-data-change"]) == 0
     assert load_lm(out / "last.pt")[1] == before
 
 

@@ -9,9 +9,17 @@
     rnnkit demo --minutes N
     rnnkit gradflow --task adding --lags 10 50 100 200 --preset quick
     rnnkit kernels                 (build the fused CPU kernels now; show which path runs)
+
+Every failure ends in one line on stderr, ``rnnkit: error: ...``, and a non-zero exit: 2 for bad
+input (data, flags, checkpoints, a run folder in use), 1 for a run that failed (it learned nothing,
+an OS error such as no space left), 130 on Ctrl-C, 141 when the reader of the output went away
+(``| head``). ``--debug`` (or RNNKIT_DEBUG=1) shows Python's traceback instead.
 """
 import argparse
+import errno
+import os
 import sys
+import warnings
 
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
 from rnnkit.cli import evaluate, forecast, kernels, predict, tag
@@ -20,28 +28,81 @@ COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "trans
             "gradflow": gradflow, "predict": predict, "tag": tag, "forecast": forecast,
             "kernels": kernels, "eval": evaluate}
 
+# OS errors a user can act on, as the words of the one-line message
+OS_HINTS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+            errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+            errno.EROFS: "read-only file system", errno.ENOTDIR: "a part of the path is not a folder",
+            errno.EISDIR: "is a folder, a file was expected", errno.ENOENT: "no such file or folder",
+            errno.ENAMETOOLONG: "file name too long"}
+
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent networks for PyTorch: "
                                      "train and sample language models, and more.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show Python tracebacks instead of one-line errors (anywhere on the "
+                             "command line, or RNNKIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.add_parser(sub)
     return parser
 
 
+def os_error_text(e):
+    """One line for an OSError: the file(s) and what the system said, in plain words."""
+    what = OS_HINTS.get(e.errno, e.strerror or type(e).__name__)
+    files = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    return f"{files}: {what}" if files else what
+
+
+def one_line_warnings(message, category, filename, lineno, line=None):
+    return f"rnnkit: warning: {message}\n"
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("RNNKIT_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)
+    if debug:
+        return args.func(args) or 0
+    from rnnkit.config import ConfigError
     from rnnkit.data import DataError
     from rnnkit.train import CheckpointError
+    from rnnkit.train.runlock import RunLockError
+    from rnnkit.train.trainer import TrainingError
+    show_warning = warnings.formatwarning
+    warnings.formatwarning = one_line_warnings
     try:
         return args.func(args) or 0
-    except (DataError, CheckpointError) as e:
-        print(f"rnnkit: error: {e}", file=sys.stderr)
-        return 2
+    except (DataError, CheckpointError, ConfigError, RunLockError) as e:
+        return fail(e, 2)
+    except TrainingError as e:
+        return fail(e, 1)
+    except BrokenPipeError:   # the reader of our output went away (| head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as e:
+        return fail(os_error_text(e), 1)
+    except UnicodeError as e:
+        return fail(f"text that is not valid UTF-8: {e}", 2)
+    except MemoryError:
+        return fail("out of memory (try a smaller --batch, --hidden or --seq-len)", 1)
     except KeyboardInterrupt:
         print("\nrnnkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:   # a defect of rnnkit: one line, the traceback with --debug
+        return fail(f"internal error, {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                    f"(rerun with --debug for the traceback, and please report it)", 1)
+    finally:
+        warnings.formatwarning = show_warning
+
+
+def fail(message, code):
+    text = " ".join(str(message).split("\n")[0:1]) or "failed"
+    print(f"rnnkit: error: {text}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

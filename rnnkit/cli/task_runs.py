@@ -1,7 +1,14 @@
 """What ``rnnkit train classify | tag | forecast | seq2seq | cond`` share: flags from the task's
 config dataclasses, a fresh run or ``--resume``, the shared trainer (:func:`rnnkit.tasks.common.train`:
 progress bar, checkpoints, metrics.json with the held-out test figures), and a closing line.
-Each task describes itself once, as a :class:`TaskRun`."""
+Each task describes itself once, as a :class:`TaskRun`.
+
+A run holds its folder (:class:`rnnkit.train.runlock.RunLock`) from the moment its flags are
+checked to its end, and records a fingerprint of its data files in every checkpoint: ``--resume``
+refuses data that changed since the run started, unless ``--allow-data-change`` is given where the
+task can continue on other data (the LM, whose vocabulary is the checkpoint's)."""
+import dataclasses
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -9,13 +16,52 @@ from typing import Callable
 import torch
 
 from rnnkit.cli.options import add_config_flags, config_from_args
+from rnnkit.config import ConfigError
+from rnnkit.data import DataError
+from rnnkit.data.datasets import DATASETS
 from rnnkit.tasks.common import train
-from rnnkit.train import TrainConfig, load_checkpoint
+from rnnkit.train import CheckpointError, TrainConfig, load_checkpoint
+from rnnkit.train.runlock import RunLock
 from rnnkit.train.trainer import saved_train_config
 
 
 def layers_cell_hidden(model_cfg):
     return f"({model_cfg.layers}-layer {model_cfg.cell.upper()}, hidden {model_cfg.hidden})"
+
+
+def data_fingerprint(data_config):
+    """{field: "sha256:<hex>" of the file, or "name:<data set>"} for the config's data fields
+    (``data``, ``val_data``, ``test_data``, ...): what a resumed run must find unchanged. A
+    registered data set is named (its bytes are pinned by its recorded checksum)."""
+    prints = {}
+    for f in dataclasses.fields(data_config):
+        value = getattr(data_config, f.name)
+        if not (f.name == "data" or f.name.endswith("_data")) or not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if value in DATASETS and not path.is_file():
+            prints[f.name] = f"name:{value}"
+        elif path.is_file():
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            prints[f.name] = f"sha256:{h.hexdigest()}"
+        else:
+            prints[f.name] = "missing"
+    return prints
+
+
+def check_same_data(run, before, now, allowed, hint=""):
+    """Refuse a resume whose data files differ from those the run was trained on."""
+    changed = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+    if not changed or allowed:
+        return
+    what = ", ".join(f"--{k.replace('_', '-')}" for k in changed)
+    raise DataError(f"{run}: the {what} file changed since this run started (its checkpoint "
+                    f"records {before.get(changed[0], 'none')[:19]}..., the file now gives "
+                    f"{now.get(changed[0], 'none')[:19]}...); --resume continues on the same data "
+                    f"only: restore it, start a new run with another --out{hint}")
 
 
 def held_out_figures(task, metrics):
@@ -47,14 +93,20 @@ class TaskRun:
 
     def configs(self, args):
         """(data, model, train configs, checkpoint resumed or None): from OUT/last.pt with
-        --resume (only training flags may change then), else from the flags."""
+        --resume (only training flags may change then), else from the flags. A checkpoint's
+        settings are checked like flags; one out of range is refused by the file's name."""
         last = Path(args.out) / "last.pt"
         if args.resume:
             ckpt = load_checkpoint(last, kind=self.kind)
-            if self.upgrade is not None:
-                ckpt = self.upgrade(ckpt)
-            return (self.data(**ckpt["data_config"]), self.model(**ckpt["model_config"]),
-                    config_from_args(TrainConfig, args, saved_train_config(ckpt["train_config"])), ckpt)
+            try:
+                if self.upgrade is not None:
+                    ckpt = self.upgrade(ckpt)
+                data_cfg, model_cfg = self.data(**ckpt["data_config"]), self.model(**ckpt["model_config"])
+                saved = saved_train_config(ckpt["train_config"])
+                TrainConfig(**saved)
+            except (ConfigError, TypeError, ValueError, KeyError) as e:
+                raise CheckpointError(f"{last}: its settings are not usable: {e}") from None
+            return data_cfg, model_cfg, config_from_args(TrainConfig, args, saved), ckpt
         if last.exists():
             raise SystemExit(f"rnnkit: {args.out} already holds a run; pass --resume to continue "
                              f"it or choose another --out")
@@ -66,7 +118,22 @@ class TaskRun:
 
     def run(self, args):
         """Train (or resume) a task model into args.out; metrics.json gets the test figures."""
+        if not args.resume:   # flags are checked before the run folder is touched
+            self.configs(args)
+        with RunLock(args.out):
+            return self._run(args)
+
+    def _run(self, args):
         data_cfg, model_cfg, train_cfg, ckpt = self.configs(args)
+        fingerprint = data_fingerprint(data_cfg)
+        if ckpt is not None and "data_fingerprint" in ckpt:
+            allowed = getattr(args, "allow_data_change", False)
+            if allowed and not self.resumes_data:
+                raise ConfigError(f"--allow-data-change: a {self.kind} run takes its vocabulary "
+                                  f"and labels from its data, so it cannot continue on changed "
+                                  f"data; start a new run with another --out")
+            hint = " or pass --allow-data-change (the vocabulary stays the checkpoint's)" if self.resumes_data else ""
+            check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed, hint)
         torch.manual_seed(train_cfg.seed)
         extra = {"seed": train_cfg.seed} if self.seeded else {}
         if self.resumes_data and ckpt is not None:
@@ -75,6 +142,7 @@ class TaskRun:
         n_params = sum(p.numel() for p in task.model.parameters())
         print(f"model: {type(task.model).__name__} {self.describe(model_cfg)}, "
               f"{n_params:,} parameters")
-        metrics = train(task, train_cfg, args.out, quiet=args.quiet, resume_from=ckpt)
+        metrics = train(task, train_cfg, args.out, quiet=args.quiet, resume_from=ckpt,
+                        extras={"data_fingerprint": fingerprint})
         print(f"{self.report(task, metrics)} -> {args.out}/metrics.json")
         return 0

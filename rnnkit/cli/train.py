@@ -20,6 +20,9 @@ def add_parser(sub):
         t.add_argument("--resume", action="store_true",
                        help="continue from OUT/last.pt; model and data settings come from it, "
                             "training flags given here override its training settings")
+        t.add_argument("--allow-data-change", action="store_true",
+                       help="with --resume: continue although the data files changed since the run "
+                            "started (lm only: the vocabulary stays the checkpoint's)")
         t.add_argument("--quiet", action="store_true", help="no progress bar")
         add_flags(t)
         t.set_defaults(func=run)

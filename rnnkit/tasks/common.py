@@ -5,6 +5,7 @@ classifiers and taggers, the per-class table report.txt).
 Shapes: B batch, T time (the longest sequence in the batch).
 """
 import json
+import math
 import random
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, load_checkpoint
 from rnnkit.train.callbacks import loss_label
 from rnnkit.train.checkpoint import atomic_write
+from rnnkit.train.trainer import TrainingError
 
 PAD = "<pad>"
 
@@ -81,16 +83,23 @@ def encode(vocab, tokens):
     return [vocab.stoi.get(t, vocab.unk) for t in tokens]
 
 
-def train(task, train_config, out, quiet=False, resume_from=None, log=print):
+def train(task, train_config, out, quiet=False, resume_from=None, log=print, extras=None):
     """Run the shared trainer with the usual callbacks (continuing the checkpoint ``resume_from``
-    if given), then score best.pt on the test part and write ``metrics.json``: the trainer's
-    summary plus the task's ``test_metrics()``. ``log`` hears of the resume and, before the test
-    part is scored, of the best validation loss."""
-    trainer = Trainer(task, train_config, [ProgressBar(disable=quiet), Checkpointer(out)])
+    if given; ``extras`` go into every checkpoint), then score best.pt on the test part and write
+    ``metrics.json``: the trainer's summary plus the task's ``test_metrics()``. ``log`` hears of
+    the resume and, before the test part is scored, of the best validation loss. A run that
+    never reached a finite validation loss raises TrainingError (metrics.json then holds the
+    trainer's summary alone)."""
+    trainer = Trainer(task, train_config, [ProgressBar(disable=quiet), Checkpointer(out, extras)])
     if resume_from is not None:
         trainer.load_state_dict(resume_from)
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
+    if not math.isfinite(summary["best_val_loss"]) or not (Path(out) / "best.pt").is_file():
+        skipped = f"{summary['skipped_steps']:,} of its {summary['steps']:,} steps were skipped"
+        raise TrainingError(f"the run learned nothing: no evaluation gave a finite validation loss "
+                            f"({skipped} for a non-finite loss or gradient), so there is no "
+                            f"best.pt; check the data for NaN or huge values, or lower --lr")
     log(f"best validation loss {summary['best_val_loss']:.4f} {loss_label(task)} after "
         f"{summary['steps']:,} steps, {summary['wall_seconds'] / 60:.1f} min -> {out}")
     task.model.load_state_dict(load_checkpoint(Path(out) / "best.pt")["model"])

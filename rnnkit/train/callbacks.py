@@ -61,10 +61,15 @@ class ProgressBar:
 class Checkpointer:
     """Keeps the run folder: ``last.pt`` and ``best.pt`` at every evaluation, ``metrics.jsonl``
     (one line per evaluation), ``train.jsonl`` (train loss and global gradient norm every
-    ``log_every`` steps), and at the end ``metrics.json`` and ``loss.png``."""
+    ``log_every`` steps), and at the end ``metrics.json`` and ``loss.png``. ``extras`` (plain
+    data) go into every checkpoint beside the trainer's state, e.g. the data's fingerprint.
 
-    def __init__(self, out_dir):
+    best.pt is written before last.pt: a run killed between the two leaves a last.pt whose
+    recorded best loss is the one best.pt holds, never a better one that was not saved."""
+
+    def __init__(self, out_dir, extras=None):
         self.out = Path(out_dir)
+        self.extras = dict(extras or {})
         self._seen = (0.0, 0, 0)   # loss_sum, count, norms already logged from the current stats
 
     def on_train_start(self, trainer):
@@ -93,10 +98,10 @@ class Checkpointer:
         self._seen = (0.0, 0, 0)
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
-        state = trainer.state_dict()
-        save_checkpoint(self.out / "last.pt", state)
+        state = {**trainer.state_dict(), **self.extras}
         if metrics["best"]:
             save_checkpoint(self.out / "best.pt", state)
+        save_checkpoint(self.out / "last.pt", state)
 
     def on_train_end(self, trainer, summary):
         text = json.dumps(summary, indent=2) + "\n"

@@ -24,7 +24,8 @@ Optional hooks, used when present:
 Stateful extras such as carrying a hidden state across truncated-BPTT batches live inside the
 task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric files are callbacks
 (:mod:`rnnkit.train.callbacks`). A step whose loss or gradient norm is not finite is skipped with a
-warning and counted in ``skipped_steps``.
+warning and counted in ``skipped_steps``; after ``MAX_SKIPPED_IN_A_ROW`` such steps in a row the
+run stops with :class:`TrainingError` instead of spending its budget learning nothing.
 """
 import math
 import time
@@ -34,6 +35,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from rnnkit.train.checkpoint import load_checkpoint
+
+MAX_SKIPPED_IN_A_ROW = 50
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot learn (every step non-finite, no finite validation loss)."""
 
 
 @dataclass
@@ -108,6 +115,7 @@ class Trainer:
         self.task, self.config, self.callbacks = task, config, list(callbacks)
         self.model = task.model
         self.step = self.tokens = self.skipped_steps = 0
+        self.skipped_in_a_row = 0
         self.best_val = math.inf
         self.elapsed = 0.0          # seconds trained so far, over all resumed parts
         self._t0 = None
@@ -174,10 +182,18 @@ class Trainer:
             stats["loss_sum"] += loss.item() * count
             stats["count"] += count
             stats["norms"].append(norm)
+            self.skipped_in_a_row = 0
         else:
             self.skipped_steps += 1
-            warnings.warn(f"step {self.step}: non-finite {'loss' if not torch.isfinite(loss) else 'gradient'}"
-                          f" ({loss.item():.4g}); step skipped ({self.skipped_steps} so far)")
+            self.skipped_in_a_row += 1
+            what = "loss" if not torch.isfinite(loss) else "gradient"
+            if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                raise TrainingError(
+                    f"stopped at step {self.step}: the last {self.skipped_in_a_row} steps all had a "
+                    f"non-finite {what} ({loss.item():.4g}), nothing is being learned; check the "
+                    f"data for NaN or huge values, or lower --lr")
+            warnings.warn(f"step {self.step}: non-finite {what} ({loss.item():.4g}); step skipped "
+                          f"({self.skipped_steps} so far)")
         self.step += 1
         self.tokens += count
         self.scheduler.step()
@@ -225,7 +241,8 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
-                            "best_val": self.best_val, "skipped_steps": self.skipped_steps},
+                            "best_val": self.best_val, "skipped_steps": self.skipped_steps,
+                            "last_eval": dict(self.last_eval)},
                 "train_config": asdict(self.config),
                 "task": task.state_dict() if hasattr(task, "state_dict") else {},
                 "rng": torch.get_rng_state(),
@@ -239,6 +256,8 @@ class Trainer:
         t = ckpt["trainer"]
         self.step, self.tokens, self.elapsed = t["step"], t["tokens"], t["elapsed"]
         self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
+        # a run saved at its final evaluation is not evaluated (and logged) a second time
+        self.last_eval = dict(t.get("last_eval") or {"step": self.step})
         if hasattr(self.task, "load_state_dict"):
             self.task.load_state_dict(ckpt["task"])
         torch.set_rng_state(ckpt["rng"])

@@ -1,0 +1,84 @@
+"""One run per run folder: an advisory lock held while a run trains into ``--out``.
+
+The lock is ``fcntl.flock`` on ``OUT/.lock``. The kernel releases it when its process ends, however
+it ends (kill -9 included), so a stale lock from a killed run is simply taken over; the file's
+text (pid, host, start time, command) only serves the message a second run prints. The lock file
+is left in place: removing it would let two runs lock two different files of the same name.
+
+While it holds the lock, a run also removes the temporary files an interrupted atomic write
+(:func:`rnnkit.train.checkpoint.atomic_write`) can leave behind: no other writer can be active.
+"""
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:   # not POSIX: runs are not locked
+    fcntl = None
+
+LOCK_NAME = ".lock"
+
+
+class RunLockError(RuntimeError):
+    """Another live run holds the run folder."""
+
+
+class RunLock:
+    """``with RunLock(out): ...`` holds ``out`` for one run; a second one raises RunLockError.
+
+    A folder this lock created and that holds nothing else when it is released (the run failed
+    before writing anything) is removed again, so a refused run leaves no trace."""
+
+    def __init__(self, out):
+        self.out = Path(out)
+        self._fd, self._created = None, False
+
+    def acquire(self):
+        if self.out.exists() and not self.out.is_dir():
+            raise RunLockError(f"{self.out}: --out must be a folder, and this is a file")
+        self._created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
+                os.close(fd)
+                raise RunLockError(f"{self.out}: another rnnkit run is training into this folder "
+                                   f"({holder}); wait for it to end or choose another --out") from None
+        os.ftruncate(fd, 0)
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        command = " ".join(["rnnkit", *sys.argv[1:]])[:300]
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}: {command}\n".encode())
+        self._fd = fd
+        remove_leftovers(self.out)
+        return self
+
+    def release(self):
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        if self._created and [p.name for p in self.out.iterdir()] == [LOCK_NAME]:
+            (self.out / LOCK_NAME).unlink(missing_ok=True)
+            try:
+                self.out.rmdir()
+            except OSError:
+                pass
+        os.close(fd)   # closing the descriptor releases the lock
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def remove_leftovers(out):
+    """Delete the ``.NAME.*.tmp`` files of atomic writes a killed run did not finish."""
+    for tmp in Path(out).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,184 @@
+"""No run silently lost or corrupted: one run per folder, resumed only on the data it started on,
+leftovers of killed runs cleaned, a run that learns nothing fails, every failure one line."""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from rnnkit.cli import main as cli
+from rnnkit.cli.main import main
+from rnnkit.tasks.common import train
+from rnnkit.train import TrainConfig, save_checkpoint
+from rnnkit.train.runlock import RunLock, RunLockError
+from rnnkit.train.trainer import MAX_SKIPPED_IN_A_ROW, Trainer, TrainingError
+
+from task_fixtures import write_labelled
+
+FAST = ["--max-steps", "6", "--eval-every", "3", "--warmup-steps", "0", "--quiet"]
+TINY_LM = ["--hidden", "16", "--embed", "8", "--layers", "1", "--batch", "4", "--seq-len", "16"]
+
+
+def lm_corpus(tmp_path, text="the cat sat on the mat.\n" * 40):
+    path = tmp_path / "corpus.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- the run-folder lock
+def test_second_run_on_a_locked_folder_is_refused(tmp_path):
+    with RunLock(tmp_path / "run"):
+        with pytest.raises(RunLockError, match=rf"{tmp_path}/run: another rnnkit run .*pid {os.getpid()}"):
+            RunLock(tmp_path / "run").acquire()
+    with RunLock(tmp_path / "run"):   # released: free again
+        pass
+
+
+def test_lock_of_a_killed_run_is_taken_over(tmp_path):
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from rnnkit.train.runlock import RunLock\n"
+        f"RunLock({str(run)!r}).acquire(); print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunLockError):
+        RunLock(run).acquire()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    (run / ".last.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+    with RunLock(run):
+        assert f"pid {os.getpid()}" in (run / ".lock").read_text()
+        assert not list(run.glob(".*.tmp"))           # the killed run's partial write is gone
+
+
+def test_refused_run_leaves_no_folder_and_a_file_is_no_folder(tmp_path, capsys):
+    missing = tmp_path / "nope.txt"
+    assert main(["train", "lm", "--data", str(missing), "--out", str(tmp_path / "run"), *FAST]) == 2
+    assert not (tmp_path / "run").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["train", "lm", "--data", str(lm_corpus(tmp_path)), "--out", str(afile),
+                 *TINY_LM, *FAST]) == 2
+    assert "afile: --out must be a folder" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- resume on the same data only
+def test_resume_refuses_changed_data(tmp_path, capsys):
+    data, out = write_labelled(tmp_path), tmp_path / "run"
+    flags = ["--hidden", "8", "--embed", "8", "--batch", "8"]
+    assert main(["train", "classify", "--data", str(data), "--out", str(out), *flags, *FAST]) == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 6
+    with open(data, "a", encoding="utf-8") as f:
+        f.write("positive\ta good new film\n")
+    capsys.readouterr()
+    resume = ["train", "classify", "--out", str(out), "--resume", "--max-steps", "9", "--quiet"]
+    assert main(resume) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the --data file changed since this run started" in err and len(err.splitlines()) == 1
+    assert main([*resume, "--allow-data-change"]) != 0          # labels and vocabulary: no
+    assert "cannot continue on changed data" in capsys.readouterr().err
+
+
+def test_lm_resume_on_changed_data_only_when_allowed(tmp_path, capsys):
+    corpus, out = lm_corpus(tmp_path), tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(out), *TINY_LM, *FAST]) == 0
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("the mat sat on the cat.\n" * 5)
+    resume = ["train", "lm", "--out", str(out), "--resume", "--max-steps", "9", "--quiet"]
+    assert main(resume) == 2
+    assert main([*resume, "--allow-data-change"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 9
+
+
+# ---------------------------------------------------------------- a run that learns nothing
+class NaNTask:
+    """A task whose loss is NaN from step ``from_step`` on."""
+
+    def __init__(self, from_step=0):
+        self.model = torch.nn.Linear(2, 1)
+        self.from_step = from_step
+
+    def train_batch(self, step):
+        return step
+
+    def loss(self, step):
+        loss = self.model(torch.ones(1, 2)).pow(2).mean()
+        return (loss * float("nan") if step >= self.from_step else loss), 1
+
+    def evaluate(self):
+        return {"val_loss": float("nan")}
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+def test_run_of_non_finite_steps_stops_and_fails(tmp_path):
+    trainer = Trainer(NaNTask(), TrainConfig(max_steps=10 * MAX_SKIPPED_IN_A_ROW, warmup_steps=0))
+    with pytest.warns(UserWarning, match="non-finite loss"):
+        with pytest.raises(TrainingError, match=f"the last {MAX_SKIPPED_IN_A_ROW} steps all had a non-finite loss"):
+            trainer.fit()
+    assert trainer.step == MAX_SKIPPED_IN_A_ROW - 1
+
+
+def test_run_without_a_finite_validation_loss_fails(tmp_path):
+    config = TrainConfig(max_steps=4, eval_every=2, warmup_steps=0)
+    with pytest.raises(TrainingError, match="learned nothing: no evaluation gave a finite"):
+        train(NaNTask(from_step=10**6), config, tmp_path / "run", quiet=True, log=lambda *a: None)
+
+
+# ---------------------------------------------------------------- kills leave nothing inconsistent
+def test_finished_run_resumed_is_not_evaluated_twice(tmp_path):
+    corpus, out = lm_corpus(tmp_path), tmp_path / "run"
+    argv = ["train", "lm", "--data", str(corpus), "--out", str(out), *TINY_LM, *FAST]
+    assert main(argv) == 0
+    rows = (out / "metrics.jsonl").read_text().splitlines()
+    assert main(["train", "lm", "--out", str(out), "--resume", "--quiet"]) == 0   # nothing left to do
+    assert (out / "metrics.jsonl").read_text().splitlines() == rows
+    assert json.loads((out / "metrics.json").read_text())["final_val_loss"] == json.loads(rows[-1])["val_loss"]
+
+
+def test_best_is_saved_before_last(tmp_path, monkeypatch):
+    """A kill between the two writes must not leave last.pt recording a best that best.pt lacks."""
+    import rnnkit.train.callbacks as callbacks
+    order = []
+    monkeypatch.setattr(callbacks, "save_checkpoint", lambda path, state: order.append(path.name))
+    cb = callbacks.Checkpointer(tmp_path)
+
+    class T:
+        def state_dict(self):
+            return {}
+    cb.out.mkdir(exist_ok=True)
+    cb.on_eval(T(), {"best": True, "step": 1})
+    assert order == ["best.pt", "last.pt"]
+
+
+# ---------------------------------------------------------------- one line for every failure
+@pytest.mark.parametrize("error, code, text", [
+    (OSError(errno.ENOSPC, "No space left on device", "/data/run/last.pt"), 1,
+     "rnnkit: error: /data/run/last.pt: no space left on device"),
+    (PermissionError(errno.EACCES, "Permission denied", "/etc/run"), 1,
+     "rnnkit: error: /etc/run: permission denied"),
+    (NotADirectoryError(errno.ENOTDIR, "Not a directory", "a/b"), 1,
+     "rnnkit: error: a/b: a part of the path is not a folder"),
+    (ZeroDivisionError("division by zero"), 1, "rnnkit: error: internal error, ZeroDivisionError"),
+    (TrainingError("the run learned nothing"), 1, "rnnkit: error: the run learned nothing"),
+])
+def test_errors_become_one_line(monkeypatch, capsys, error, code, text):
+    def fail(args):
+        raise error
+    monkeypatch.setattr(cli.kernels, "run", fail)
+    assert main(["kernels"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(text) and err.count("\n") == 1 and "Traceback" not in err
+    with pytest.raises(type(error)):
+        main(["--debug", "kernels"])
+
+
+def test_output_closed_by_its_reader_ends_quietly(tmp_path):
+    """``rnnkit data list | head -1``: no BrokenPipeError traceback."""
+    proc = subprocess.run(f"{sys.executable} -m rnnkit data list | head -c 1",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
