@@ -18,6 +18,7 @@ from torch import nn
 
 import rnnkit
 from rnnkit.diagnostics.tasks import TASKS, task_spec
+from rnnkit.train.checkpoint import atomic_write
 
 SOLVED_MSE = 0.01          # adding problem: solved below this test MSE (baseline 1/6)
 SOLVED_ACCURACY = 0.99     # copy memory: solved above this recall accuracy
@@ -310,7 +311,7 @@ def run_grid(configs, out_dir, log=print):
         r = run(cfg, log=log)
         log(f"  -> {'solved at step ' + str(r['solved_step']) if r['solved_step'] else 'not solved'}"
             f", final {r['final_score']:.4g}, ρ at init {r['decay_init']:.3f}, {r['seconds']} s")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r))
+        text = json.dumps(r).encode()
+        atomic_write(path, lambda f: f.write(text))
         results.append(r)
     return results

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnkit.diagnostics.experiments import SOLVED_ACCURACY, SOLVED_MSE  # noqa: E402
 from rnnkit.diagnostics.tasks import ADDING_BASELINE_MSE, COPY_ALPHABET  # noqa: E402
+from rnnkit.train.checkpoint import atomic_write  # noqa: E402
 
 COLOURS = {"rnn-tanh": "tab:red", "rnn-relu": "tab:orange", "lstm": "tab:blue", "gru": "tab:green"}
 DPI = 80
@@ -49,7 +50,7 @@ def plot_gradient_flow(results, path, title):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     plt.close(fig)
 
 
@@ -77,5 +78,5 @@ def plot_learning_curves(results, path, title):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6, ncol=2, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     plt.close(fig)

@@ -4,6 +4,7 @@ import math
 from collections import defaultdict
 
 from rnnkit.diagnostics.tasks import ADDING_BASELINE_MSE
+from rnnkit.train.checkpoint import atomic_write
 
 
 def by_task_lag(results):
@@ -112,7 +113,8 @@ def write_report(results, command, settings, path, plots=(), notes=""):
         lines += ["## Notes", "", notes.strip(), ""]
     for caption, file in plots:
         lines += [f"### {caption}", "", f"![{caption}]({file})", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    text = "\n".join(lines).encode("utf-8")
+    atomic_write(path, lambda f: f.write(text))
     return path
 
 
