@@ -21,7 +21,7 @@ from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS
 from rnnkit.tasks.common import train
 from rnnkit.train import CheckpointError, TrainConfig, load_checkpoint
-from rnnkit.train.runlock import RunLock
+from rnnkit.train.runlock import RunLock, RunLockError
 from rnnkit.train.trainer import saved_train_config
 
 
@@ -108,8 +108,8 @@ class TaskRun:
                 raise CheckpointError(f"{last}: its settings are not usable: {e}") from None
             return data_cfg, model_cfg, config_from_args(TrainConfig, args, saved), ckpt
         if last.exists():
-            raise SystemExit(f"rnnkit: {args.out} already holds a run; pass --resume to continue "
-                             f"it or choose another --out")
+            raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
+                               f"choose another --out")
         base = dict(self.train_defaults)
         if "max_minutes" in vars(args):   # a time limit alone ends the run
             base["max_steps"] = 0

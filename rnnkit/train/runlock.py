@@ -23,7 +23,8 @@ LOCK_NAME = ".lock"
 
 
 class RunLockError(RuntimeError):
-    """Another live run holds the run folder."""
+    """The run folder cannot take this run: another live run holds it, it already holds a
+    finished or stopped run (without --resume), or it is not a folder."""
 
 
 class RunLock:
