@@ -124,6 +124,6 @@ def test_cli_flags_and_forecast_command(tmp_path, capsys):
     assert main(["forecast", str(out), "--steps", "3", "--from-end"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("+1\t") and float(lines[1].split("\t")[1]) > 0
-    with pytest.raises(SystemExit, match="rnnkit: invalid ForecastData: transform must be"):
-        main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "x"),
-              "--transform", "sqrt"])
+    assert main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "x"),
+                 "--transform", "sqrt"]) == 2
+    assert "rnnkit: error: ForecastData.transform must be one of" in capsys.readouterr().err

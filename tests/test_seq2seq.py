@@ -51,7 +51,7 @@ def test_padding_does_not_change_a_sentence(feed):
 def test_config_errors_name_the_problem():
     with pytest.raises(ValueError, match="dot attention needs the decoder size"):
         Seq2Seq(Seq2SeqConfig(src_vocab=5, tgt_vocab=5, enc_hidden=8, hidden=10, attention="dot"))
-    with pytest.raises(ValueError, match="attention must be none or one of"):
+    with pytest.raises(ValueError, match="attention must be one of {none, additive"):
         Seq2SeqConfig(attention="luong")
     with pytest.raises(ValueError, match="exactly one of n_classes, features"):
         ConditionalGenerator(CondConfig(vocab_size=5, n_classes=3, features=2))

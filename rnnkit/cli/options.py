@@ -7,7 +7,10 @@ convention of HfArgumentParser)::
 """
 import argparse
 import dataclasses
+import math
 import typing
+
+from rnnkit.config import MAX_BEAM, MAX_COUNT, MAX_SEED, ConfigError, Range
 
 SUPPRESS = argparse.SUPPRESS
 
@@ -47,12 +50,48 @@ def add_config_flags(parser, cls, skip=(), title=None, defaults=None):
 
 def config_from_args(cls, args, base=None, **overrides):
     """A ``cls`` from the flags given on the command line over ``base`` (a dict of field values,
-    or an instance) and then the field defaults."""
+    or an instance) and then the field defaults. A value outside its field's declared range
+    raises :class:`rnnkit.config.ConfigError` (one line naming field, range and value), which
+    the CLI entry point reports."""
     values = dict(dataclasses.asdict(base) if dataclasses.is_dataclass(base) else base or {})
     names = {f.name for f in dataclasses.fields(cls)}
     values.update({k: v for k, v in vars(args).items() if k in names})
     values.update(overrides)
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as e:
-        raise SystemExit(f"rnnkit: invalid {cls.__name__}: {e}") from None
+    unknown = sorted(set(values) - names)
+    if unknown:   # a base from an older or foreign checkpoint
+        raise ConfigError(f"{cls.__name__} has no field {', '.join(map(repr, unknown))} "
+                          f"(its fields: {', '.join(sorted(names))})")
+    return cls(**values)   # checks every field against its declared range: ConfigError
+
+
+# ---------------------------------------------------------------- flags that are not config fields
+def ranged(kind, allowed):
+    """An argparse ``type``: parses ``kind`` (int or float) and refuses values outside
+    ``allowed`` (a :class:`rnnkit.config.Range` spec such as ``(1, 1000)`` or ``"(0, 1]"``), and
+    NaN and infinities, with argparse's one-line error naming the flag."""
+    allowed = Range.of(allowed)
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+positive_int = ranged(int, (1, MAX_COUNT))
+nonneg_int = ranged(int, (0, MAX_COUNT))
+positive_float = ranged(float, "(0, inf)")
+nonneg_float = ranged(float, "[0, inf)")
+probability = ranged(float, "(0, 1]")
+random_seed = ranged(int, (0, MAX_SEED))
+beam_width = ranged(int, (1, MAX_BEAM))
+length_penalty = ranged(float, (0, 10))   # as Seq2SeqData.length_penalty

@@ -12,38 +12,43 @@ learn_init          learnable initial states (used where hx is None, and after a
 return_sequences    "last" (torch.nn's outputs) or "all": also every layer's per-step states and
                     gate activations
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
 
 from rnnkit.bptt.options import StepOptions
+from rnnkit.config import ConfigError, check
 
 
 def _prob(name, p):
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-        raise ValueError(f"{name} must be a probability in [0, 1), got {p!r}")
+        raise ConfigError(f"{name} must be a probability in [0, 1), got {p!r}")
     return float(p)
+
+
+PROBABILITY = {"range": "[0, 1)"}
 
 
 @dataclass
 class LayerOptions:
     layer_norm: bool = False
-    recurrent_dropout: float = 0.0
-    input_dropout: float = 0.0
-    zoneout: tuple = (0.0, 0.0)
-    weight_dropout: float = 0.0
+    recurrent_dropout: float = field(default=0.0, metadata=PROBABILITY)
+    input_dropout: float = field(default=0.0, metadata=PROBABILITY)
+    zoneout: tuple = (0.0, 0.0)        # one probability per state, checked by build
+    weight_dropout: float = field(default=0.0, metadata=PROBABILITY)
     learn_init: bool = False
-    return_sequences: str = "last"
+    return_sequences: str = field(default="last", metadata={"choices": ("last", "all")})
+
+    def __post_init__(self):
+        check(self)
 
     @classmethod
     def build(cls, n_states, layer_norm=False, recurrent_dropout=0.0, input_dropout=0.0,
               zoneout=0.0, weight_dropout=0.0, learn_init=False, return_sequences="last"):
         z = tuple(zoneout) if isinstance(zoneout, (tuple, list)) else (zoneout,) * n_states
         if len(z) != n_states:
-            raise ValueError(f"zoneout takes one probability per state ({n_states}), got {zoneout!r}")
-        if return_sequences not in ("last", "all"):
-            raise ValueError(f"return_sequences must be 'last' or 'all', got {return_sequences!r}")
+            raise ConfigError(f"zoneout takes one probability per state ({n_states}), got {zoneout!r}")
         return cls(bool(layer_norm), _prob("recurrent_dropout", recurrent_dropout),
                    _prob("input_dropout", input_dropout), tuple(_prob("zoneout", p) for p in z),
                    _prob("weight_dropout", weight_dropout), bool(learn_init), return_sequences)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, check, check_size,
+                           recurrent_params)
 from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.models.pooling import AttentionPool, length_mask, max_pool, mean_pool
 
@@ -38,41 +40,43 @@ BAGS = ("auto", "on", "off")      # auto: the task decides (on for character tok
 @dataclass
 class ClassifierConfig:
     """The model's shape; stored in checkpoints so ``rnnkit predict`` rebuilds the model alone."""
-    vocab_size: int = 0         # V; filled in from the vocabulary
-    num_classes: int = 0        # K; filled in from the labels
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
-    layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    hidden: int = field(default=128, metadata={"help": "hidden size H per direction"})
-    embed: int = field(default=128, metadata={"help": "word embedding size"})
+    # filled in from the data: V from the vocabulary, K from the labels
+    vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
+    num_classes: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
+                                                 "choices": tuple(CELLS)})
+    layers: int = field(default=1, metadata={"help": "stacked recurrent layers",
+                                              "range": (1, MAX_LAYERS)})
+    hidden: int = field(default=128, metadata={"help": "hidden size H per direction",
+                                                "range": (1, MAX_WIDTH)})
+    embed: int = field(default=128, metadata={"help": "word embedding size",
+                                               "range": (1, MAX_WIDTH)})
     bidirectional: bool = field(default=True, metadata={
         "help": "also read each text backwards (both directions' outputs concatenated)"})
     pooling: str = field(default="max", metadata={
-        "help": "outputs over time to one vector: last, mean, max or attention"})
+        "help": "outputs over time to one vector: last, mean, max or attention",
+        "choices": POOLINGS})
     dropout: float = field(default=0.5, metadata={
-        "help": "dropout on the embedding, between layers and on the pooled vector (0: off)"})
+        "help": "dropout on the embedding, between layers and on the pooled vector (0: off)",
+        "range": "[0, 1)"})
     ngrams: int = field(default=0, metadata={
-        "help": "embed hashed 2..N-grams too; 1: tokens alone; 0: 3 for chars, 1 for words"})
+        "help": "embed hashed 2..N-grams too; 1: tokens alone; 0: 3 for chars, 1 for words",
+        "range": (0, 16)})
     buckets: int = field(default=20_000, metadata={
-        "help": "hash buckets (embedding rows) shared by the n-grams"})
+        "help": "hash buckets (embedding rows) shared by the n-grams", "range": (1, MAX_VOCAB)})
     bag: str = field(default="auto", metadata={
-        "help": "linear bag-of-n-grams term in the logits: on, off, auto (chars: on)"})
+        "help": "linear bag-of-n-grams term in the logits: on, off, auto (chars: on)",
+        "choices": BAGS})
     bag_buckets: int = field(default=200_000, metadata={
-        "help": "the bag's own n-gram hash buckets (finer than --buckets)"})
+        "help": "the bag's own n-gram hash buckets (finer than --buckets)", "range": (1, MAX_VOCAB)})
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
-        if self.bag not in BAGS:
-            raise ValueError(f"ClassifierConfig.bag must be one of {list(BAGS)}, got {self.bag!r}")
-        if self.ngrams < 0:
-            raise ValueError(f"ClassifierConfig.ngrams must be >= 0, got {self.ngrams}")
-        for name in ("layers", "hidden", "embed", "buckets", "bag_buckets"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ClassifierConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"ClassifierConfig.dropout must be in [0, 1), got {self.dropout}")
+        check(self)
+        V, K, C, D = self.vocab_size, self.num_classes, self.embed, 1 + self.bidirectional
+        check_size(self, (V + self.buckets) * C + (V + self.bag_buckets) * K + D * self.hidden * K
+                   + recurrent_params(self.cell, self.layers, C, self.hidden, D),
+                   ("vocab_size", "num_classes", "embed", "hidden", "layers", "buckets",
+                    "bag_buckets"))
 
 
 def gram_space(config):

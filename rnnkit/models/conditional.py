@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check,
+                           check_size, recurrent_params)
 from rnnkit.models.language_model import CELLS
 
 PAD = 0
@@ -26,31 +28,38 @@ CONDITIONING = ("init", "input", "both")
 @dataclass
 class CondConfig:
     """The model's shape; stored in checkpoints so ``sample`` rebuilds the model alone."""
-    vocab_size: int = 0      # V, filled in from the data
-    n_classes: int = 0       # number of labels; 0 when the condition is a feature vector
-    features: int = 0        # size of the feature vector (with n_classes = 0)
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
-    layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    hidden: int = field(default=128, metadata={"help": "hidden size H of each layer"})
-    embed: int = field(default=32, metadata={"help": "token embedding size"})
-    cond_size: int = field(default=32, metadata={"help": "size C of the condition's embedding"})
+    # filled in from the data: V; the labels, or the size of the feature vector (n_classes 0)
+    vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
+    n_classes: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
+    features: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
+                                                 "choices": tuple(CELLS)})
+    layers: int = field(default=1, metadata={"help": "stacked recurrent layers",
+                                              "range": (1, MAX_LAYERS)})
+    hidden: int = field(default=128, metadata={"help": "hidden size H of each layer",
+                                                "range": (1, MAX_WIDTH)})
+    embed: int = field(default=32, metadata={"help": "token embedding size",
+                                              "range": (1, MAX_WIDTH)})
+    cond_size: int = field(default=32, metadata={"help": "size C of the condition's embedding",
+                                                  "range": (1, MAX_WIDTH)})
     conditioning: str = field(default="both", metadata={
-        "help": "where the condition enters: init (initial state), input (every step) or both"})
+        "help": "where the condition enters: init (initial state), input (every step) or both",
+        "choices": CONDITIONING})
     dropout: float = field(default=0.0, metadata={
-        "help": "dropout on the embedding, between layers and before the softmax (0: off)"})
+        "help": "dropout on the embedding, between layers and before the softmax (0: off)",
+        "range": "[0, 1)"})
     max_len: int = field(default=40, metadata={
-        "help": "longest sequence generated, </s> included; longer data sequences are dropped"})
+        "help": "longest sequence generated, </s> included; longer data sequences are dropped",
+        "range": (1, MAX_STEPS)})
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        if self.conditioning not in CONDITIONING:
-            raise ValueError(f"conditioning must be one of {CONDITIONING}, got {self.conditioning!r}")
-        for name in ("layers", "hidden", "embed", "cond_size", "max_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"CondConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"CondConfig.dropout must be in [0, 1), got {self.dropout}")
+        check(self)
+        V, C, H, L = self.vocab_size, self.cond_size, self.hidden, self.layers
+        check_size(self, (self.n_classes + self.features + 1) * C + (C + 1) * L * H
+                   + V * self.embed + (H + 1) * V
+                   + recurrent_params(self.cell, L, self.embed + C, H),
+                   ("vocab_size", "n_classes", "features", "embed", "cond_size", "hidden",
+                    "layers"))
 
 
 class ConditionalGenerator(nn.Module):

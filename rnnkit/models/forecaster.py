@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_WIDTH, check, check_size,
+                           recurrent_params)
 from rnnkit.layers import GRU, LSTM, RNN
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
@@ -33,34 +35,38 @@ BASES = ("last", "seasonal")
 @dataclass
 class ForecasterConfig:
     """The model's shape; stored in checkpoints so ``rnnkit forecast`` rebuilds the model alone."""
-    features: int = 1           # F; filled in from the series
-    horizon: int = 1            # K: steps predicted at once (direct) or trained on (autoregressive)
+    # from the task: F variables; K steps predicted at once (direct) or trained on (autoregressive)
+    features: int = field(default=1, metadata={"range": (1, MAX_LABELS)})
+    horizon: int = field(default=1, metadata={"range": (1, MAX_STEPS)})
     mode: str = field(default="direct", metadata={
-        "help": "direct (K steps from one state) or autoregressive (one step, fed back)"})
-    cell: str = field(default="gru", metadata={"help": "recurrent cell: lstm, gru or rnn"})
-    layers: int = field(default=2, metadata={"help": "stacked recurrent layers"})
-    hidden: int = field(default=64, metadata={"help": "hidden size H of each layer"})
+        "help": "direct (K steps from one state) or autoregressive (one step, fed back)",
+        "choices": MODES})
+    cell: str = field(default="gru", metadata={"help": "recurrent cell: lstm, gru or rnn",
+                                                "choices": tuple(CELLS)})
+    layers: int = field(default=2, metadata={"help": "stacked recurrent layers",
+                                              "range": (1, MAX_LAYERS)})
+    hidden: int = field(default=64, metadata={"help": "hidden size H of each layer",
+                                               "range": (1, MAX_WIDTH)})
     dropout: float = field(default=0.0, metadata={
-        "help": "dropout between recurrent layers (0: off)"})
+        "help": "dropout between recurrent layers (0: off)", "range": "[0, 1)"})
     residual: bool = field(default=True, metadata={
         "help": "predict a correction to the baseline (last value or last season)"})
     linear: bool = field(default=True, metadata={
         "help": "direct mode: add a ridge-fitted linear autoregression over the window"})
-    base: str = "last"          # the baseline: "last" (naive) or "seasonal"; chosen by the task
-    period: int = 1             # m: the season of the seasonal baseline
-    window: int = 0             # W of the linear autoregression; filled in by the task (0: none)
+    # chosen by the task: the baseline, "last" (naive) or "seasonal", and its season m
+    base: str = field(default="last", metadata={"choices": BASES})
+    period: int = field(default=1, metadata={"range": (1, MAX_STEPS)})
+    # W of the linear autoregression; filled in by the task (0: none)
+    window: int = field(default=0, metadata={"range": (0, MAX_STEPS)})
     relative: bool = True       # direct mode: the RNN reads z - z_W (checkpoints before: False)
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
-        if self.base not in BASES:
-            raise ValueError(f"base must be one of {list(BASES)}, got {self.base!r}")
-        for name in ("features", "horizon", "layers", "hidden", "period"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ForecasterConfig.{name} must be >= 1, got {getattr(self, name)}")
+        check(self)
+        F, K, H = self.features, self.horizon, self.hidden
+        out = K * F if self.mode == "direct" else F
+        check_size(self, recurrent_params(self.cell, self.layers, F, H) + (H + 1) * out
+                   + (self.window * F + 1) * out, ("features", "horizon", "window", "hidden",
+                                                   "layers"))
 
 
 class Forecaster(nn.Module):

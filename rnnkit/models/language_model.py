@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rnnkit.config import (MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ConfigError, check, check_size,
+                           recurrent_params)
 from rnnkit.layers import GRU, LSTM, RNN
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
@@ -31,38 +33,36 @@ CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 @dataclass
 class LMConfig:
     """The model's shape; stored in checkpoints so sampling can rebuild the model alone."""
-    vocab_size: int = 0     # V; 0 until a vocabulary fills it in
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
-    layers: int = field(default=2, metadata={"help": "stacked recurrent layers"})
-    hidden: int = field(default=256, metadata={"help": "hidden size H of each layer"})
+    vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})   # V; 0: not yet known
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
+                                                 "choices": tuple(CELLS)})
+    layers: int = field(default=2, metadata={"help": "stacked recurrent layers",
+                                              "range": (1, MAX_LAYERS)})
+    hidden: int = field(default=256, metadata={"help": "hidden size H of each layer",
+                                                "range": (1, MAX_WIDTH)})
     embed: int = field(default=0, metadata={
-        "help": "token embedding size (0: 64, the hidden size above 2000 tokens)"})
+        "help": "token embedding size (0: 64, the hidden size above 2000 tokens)",
+        "range": (0, MAX_WIDTH)})
     dropout: float = field(default=0.0, metadata={
-        "help": "dropout on the embedding, between layers and before the softmax (0: off)"})
+        "help": "dropout on the embedding, between layers and before the softmax (0: off)",
+        "range": "[0, 1)"})
     tie: str = field(default="auto", metadata={
-        "help": "share input and output embeddings (W = E): yes, no, auto (no)"})
+        "help": "share input and output embeddings (W = E): yes, no, auto (no)",
+        "choices": ("yes", "no", "auto")})
     softmax: str = field(default="auto", metadata={
-        "help": "full, adaptive (frequent tokens first), auto (adaptive if untied, V > 2000)"})
+        "help": "full, adaptive (frequent tokens first), auto (adaptive if untied, V > 2000)",
+        "choices": ("full", "adaptive", "auto")})
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        for name in ("layers", "hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"LMConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.embed < 0:
-            raise ValueError(f"LMConfig.embed must be >= 0 (0: automatic), got {self.embed}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"LMConfig.dropout must be in [0, 1), got {self.dropout}")
-        if self.tie not in ("yes", "no", "auto"):
-            raise ValueError(f"LMConfig.tie must be yes, no or auto, got {self.tie!r}")
-        if self.softmax not in ("full", "adaptive", "auto"):
-            raise ValueError(f"LMConfig.softmax must be full, adaptive or auto, got {self.softmax!r}")
+        check(self)
         if self.tie == "yes" and self.embed not in (0, self.hidden):
-            raise ValueError(f"tied embeddings need embed == hidden (or 0), got embed {self.embed}, "
-                             f"hidden {self.hidden}")
+            raise ConfigError(f"tied embeddings need embed == hidden (or 0), got embed "
+                              f"{self.embed}, hidden {self.hidden}")
         if self.tie == "yes" and self.softmax == "adaptive":
-            raise ValueError("tied embeddings need the full softmax (softmax full or auto)")
+            raise ConfigError("tied embeddings need the full softmax (softmax full or auto)")
+        V, E = self.vocab_size, self.embed or max(64, self.hidden)   # the widest 'auto' embedding
+        check_size(self, V * E + recurrent_params(self.cell, self.layers, E, self.hidden)
+                   + V * (self.hidden + 1), ("vocab_size", "embed", "hidden", "layers"))
 
     def for_vocab(self, vocab_size):
         """This config with the vocabulary size and every 'auto' setting decided: what the

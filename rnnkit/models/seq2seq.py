@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check, check_size,
+                           recurrent_params)
 from rnnkit.layers.attention import ATTENTION
 from rnnkit.models.language_model import CELLS
 
@@ -28,36 +30,43 @@ PAD = 0
 @dataclass
 class Seq2SeqConfig:
     """The model's shape; stored in checkpoints so ``translate`` rebuilds the model alone."""
-    src_vocab: int = 0          # filled in from the data
-    tgt_vocab: int = 0
+    src_vocab: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})   # filled in from the data
+    tgt_vocab: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
     cell: str = field(default="lstm", metadata={
-        "help": "recurrent cell of encoder and decoder: lstm, gru or rnn"})
-    embed: int = field(default=64, metadata={"help": "token embedding size, source and target"})
-    enc_hidden: int = field(default=128, metadata={"help": "encoder hidden size per direction"})
-    enc_layers: int = field(default=1, metadata={"help": "stacked encoder layers"})
+        "help": "recurrent cell of encoder and decoder: lstm, gru or rnn", "choices": tuple(CELLS)})
+    embed: int = field(default=64, metadata={"help": "token embedding size, source and target",
+                                              "range": (1, MAX_WIDTH)})
+    enc_hidden: int = field(default=128, metadata={"help": "encoder hidden size per direction",
+                                                    "range": (1, MAX_WIDTH)})
+    enc_layers: int = field(default=1, metadata={"help": "stacked encoder layers",
+                                                  "range": (1, MAX_LAYERS)})
     bidirectional: bool = field(default=True, metadata={"help": "bidirectional encoder"})
-    hidden: int = field(default=256, metadata={"help": "decoder hidden size"})
-    dec_layers: int = field(default=1, metadata={"help": "stacked decoder layers"})
+    hidden: int = field(default=256, metadata={"help": "decoder hidden size",
+                                                "range": (1, MAX_WIDTH)})
+    dec_layers: int = field(default=1, metadata={"help": "stacked decoder layers",
+                                                  "range": (1, MAX_LAYERS)})
     attention: str = field(default="general", metadata={
-        "help": "none, additive (Bahdanau), dot or general (Luong)"})
+        "help": "none, additive (Bahdanau), dot or general (Luong)",
+        "choices": ("none", *ATTENTION)})
     input_feed: bool = field(default=True, metadata={
         "help": "feed the previous attentional output back into the decoder (Luong)"})
     dropout: float = field(default=0.0, metadata={
-        "help": "dropout on the embeddings, between layers and before the softmax (0: off)"})
+        "help": "dropout on the embeddings, between layers and before the softmax (0: off)",
+        "range": "[0, 1)"})
     max_len: int = field(default=200, metadata={
-        "help": "longest source and output, in tokens; longer pairs are skipped"})
+        "help": "longest source and output, in tokens; longer pairs are skipped",
+        "range": (1, MAX_STEPS)})
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        if self.attention != "none" and self.attention not in ATTENTION:
-            raise ValueError(f"attention must be none or one of {sorted(ATTENTION)}, "
-                             f"got {self.attention!r}")
-        for name in ("embed", "enc_hidden", "enc_layers", "hidden", "dec_layers", "max_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Seq2SeqConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"Seq2SeqConfig.dropout must be in [0, 1), got {self.dropout}")
+        check(self)
+        E, H, M = self.embed, self.hidden, (1 + self.bidirectional) * self.enc_hidden
+        L, V = self.dec_layers, self.tgt_vocab
+        check_size(self, (self.src_vocab + V) * E + 2 * M * L * H + M * M + (H + M) * H
+                   + (H + 1) * V + recurrent_params(self.cell, self.enc_layers, E,
+                                                     self.enc_hidden, 1 + self.bidirectional)
+                   + recurrent_params(self.cell, L, E + H * self.input_feed, H),
+                   ("src_vocab", "tgt_vocab", "embed", "enc_hidden", "hidden", "enc_layers",
+                    "dec_layers"))
 
 
 class Seq2Seq(nn.Module):

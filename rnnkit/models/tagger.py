@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, check, check_size,
+                           recurrent_params)
 from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import length_mask
@@ -26,32 +28,41 @@ CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 @dataclass
 class TaggerConfig:
     """The model's shape; stored in checkpoints so ``rnnkit tag`` rebuilds the model alone."""
-    vocab_size: int = 0         # words; filled in from the vocabulary
-    num_tags: int = 0           # K; filled in from the tag set
-    char_vocab_size: int = 0    # characters; 0: no character features
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn"})
-    layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    hidden: int = field(default=128, metadata={"help": "hidden size H per direction"})
-    embed: int = field(default=100, metadata={"help": "word embedding size"})
+    # filled in from the data: words, tags (K), characters (0: no character features)
+    vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
+    num_tags: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
+    char_vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
+                                                 "choices": tuple(CELLS)})
+    layers: int = field(default=1, metadata={"help": "stacked recurrent layers",
+                                              "range": (1, MAX_LAYERS)})
+    hidden: int = field(default=128, metadata={"help": "hidden size H per direction",
+                                                "range": (1, MAX_WIDTH)})
+    embed: int = field(default=100, metadata={"help": "word embedding size",
+                                               "range": (1, MAX_WIDTH)})
     char_embed: int = field(default=32, metadata={
-        "help": "character embedding size (0: no character features, words only)"})
+        "help": "character embedding size (0: no character features, words only)",
+        "range": (0, MAX_WIDTH)})
     char_hidden: int = field(default=32, metadata={
-        "help": "hidden size of the character BiGRU, per direction"})
+        "help": "hidden size of the character BiGRU, per direction", "range": (1, MAX_WIDTH)})
     bidirectional: bool = field(default=True, metadata={
         "help": "also read each sentence backwards (both directions' outputs concatenated)"})
     dropout: float = field(default=0.3, metadata={
-        "help": "dropout on the input features, between layers and on the outputs (0: off)"})
+        "help": "dropout on the input features, between layers and on the outputs (0: off)",
+        "range": "[0, 1)"})
     crf: bool = field(default=False, metadata={
         "help": "score whole tag sequences with a linear-chain CRF (Viterbi decoding)"})
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        for name in ("layers", "hidden", "embed"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TaggerConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"TaggerConfig.dropout must be in [0, 1), got {self.dropout}")
+        check(self)
+        D, K, G = 1 + self.bidirectional, self.num_tags, self.char_hidden
+        chars = (self.char_vocab_size * self.char_embed
+                 + recurrent_params("gru", 1, self.char_embed, G, 2)) if self.use_chars else 0
+        width = self.embed + (2 * G if self.use_chars else 0)
+        crf = K * K if self.crf else 0   # the transition scores
+        check_size(self, self.vocab_size * self.embed + chars + D * self.hidden * K + crf
+                   + recurrent_params(self.cell, self.layers, width, self.hidden, D),
+                   ("vocab_size", "num_tags", "embed", "hidden", "layers"))
 
     @property
     def use_chars(self):

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.nn import functional as F
 
+from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, check, check_fractions
 from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_labelled,
                                   resolve_tokens)
@@ -32,28 +33,29 @@ class ClassifyData:
     test_data: str = field(default="", metadata={
         "help": "a file like --data: the test part, not a split of --data"})
     tokens: str = field(default="auto", metadata={
-        "help": "char, word or auto (char for Chinese, Japanese, Thai...: no spaces)"})
-    batch: int = field(default=32, metadata={"help": "texts per training batch"})
+        "help": "char, word or auto (char for Chinese, Japanese, Thai...: no spaces)",
+        "choices": ("auto", *TOKENIZERS)})
+    batch: int = field(default=32, metadata={"help": "texts per training batch",
+                                              "range": (1, MAX_BATCH)})
     min_count: int = field(default=2, metadata={
-        "help": "training words seen fewer times become <unk>"})
+        "help": "training words seen fewer times become <unk>", "range": (0, MAX_COUNT)})
     max_len: int = field(default=0, metadata={
-        "help": "texts are cut to their first N tokens; 0: 100 words or 300 characters"})
+        "help": "texts are cut to their first N tokens; 0: 100 words or 300 characters",
+        "range": (0, MAX_STEPS)})
     word_dropout: float = field(default=0.1, metadata={
-        "help": "training only: each token becomes <unk> with this probability (0: off)"})
+        "help": "training only: each token becomes <unk> with this probability (0: off)",
+        "range": "[0, 1)"})
     test_fraction: float = field(default=0.1, metadata={
-        "help": "fraction of the examples held out as the test part"})
+        "help": "fraction of the examples held out as the test part", "range": "(0, 1)"})
     val_fraction: float = field(default=0.1, metadata={
-        "help": "fraction of the examples for validation (which picks best.pt)"})
+        "help": "fraction of the examples for validation (which picks best.pt)", "range": "(0, 1)"})
     split_seed: int = field(default=0, metadata={
-        "help": "seed of the train/validation/test split and of the batch order"})
+        "help": "seed of the train/validation/test split and of the batch order",
+        "range": (0, MAX_SEED)})
 
     def __post_init__(self):
-        if self.tokens not in ("auto", *TOKENIZERS):
-            raise ValueError(f"tokens must be auto, char or word, got {self.tokens!r}")
-        if self.max_len < 0:
-            raise ValueError(f"max_len must be >= 0, got {self.max_len}")
-        if not 0 <= self.word_dropout < 1:
-            raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
+        check(self)
+        check_fractions(self)
 
 
 MAX_LEN = {"word": 100, "char": 300}   # max_len=0: long enough for 90% of MR / the reviews

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from rnnkit.config import MAX_BATCH, MAX_COUNT, check
 from rnnkit.data import Vocab, resolve
 from rnnkit.data.pairs import (BOS_ID, EOS_ID, PairBatches, build_vocab, decode, encode,
                                own_splits, pad, read_numbered_pairs, read_pairs)
@@ -27,20 +28,18 @@ class CondData:
     data: str = field(default="names", metadata={
         "help": "data set name (rnnkit data list) or a TSV file of label<TAB>sequence lines"})
     tokens: str = field(default="char", metadata={
-        "help": "tokenizer of the sequences: char or word"})
-    batch: int = field(default=64, metadata={"help": "pairs per training batch"})
+        "help": "tokenizer of the sequences: char or word", "choices": tuple(TOKENIZERS)})
+    batch: int = field(default=64, metadata={"help": "pairs per training batch",
+                                              "range": (1, MAX_BATCH)})
     val_data: str = field(default="", metadata={
         "help": "a file like --data: the validation part, not a split of --data"})
     test_data: str = field(default="", metadata={
         "help": "a file like --data: the test part, not a split of --data"})
     val_pairs: int = field(default=2000, metadata={
-        "help": "validation pairs the losses are measured on (0: all)"})
+        "help": "validation pairs the losses are measured on (0: all)", "range": (0, MAX_COUNT)})
 
     def __post_init__(self):
-        if self.tokens not in TOKENIZERS:
-            raise ValueError(f"tokens must be one of {sorted(TOKENIZERS)}, got {self.tokens!r}")
-        if self.batch < 1:
-            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        check(self)
 
 
 def parse_features(sources):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
 from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
@@ -34,23 +35,29 @@ class ForecastData:
         "help": "data set name (rnnkit data list) or a CSV file with a header row"})
     columns: str = field(default="", metadata={
         "help": "value columns to forecast, comma-separated (empty: the last column)"})
-    window: int = field(default=48, metadata={"help": "past steps W the model sees"})
+    window: int = field(default=48, metadata={"help": "past steps W the model sees",
+                                               "range": (1, MAX_STEPS)})
     horizon: int = field(default=12, metadata={
-        "help": "steps K ahead that are forecast (trained on and scored)"})
+        "help": "steps K ahead that are forecast (trained on and scored)", "range": (1, MAX_STEPS)})
     # season 0: a named set's, else read off the first column's dates (monthly 12, quarterly 4,
     # weekly 52, daily 7, hourly 24, yearly or no dates 1)
     season: int = field(default=0, metadata={
-        "help": "seasonal period m (0: from the dates, e.g. monthly 12, quarterly 4)"})
+        "help": "seasonal period m (0: from the dates, e.g. monthly 12, quarterly 4)",
+        "range": (0, MAX_STEPS)})
     # auto: the setting a linear forecaster scores best with on the validation part
     transform: str = field(default="auto", metadata={
-        "help": "auto, none or log (positive series; multiplicative growth and season)"})
+        "help": "auto, none or log (positive series; multiplicative growth and season)",
+        "choices": CHOICES["transform"]})
     baseline: str = field(default="auto", metadata={
-        "help": "auto, last or seasonal: the forecast the model corrects"})
-    batch: int = field(default=32, metadata={"help": "windows per training batch"})
+        "help": "auto, last or seasonal: the forecast the model corrects",
+        "choices": CHOICES["baseline"]})
+    batch: int = field(default=32, metadata={"help": "windows per training batch",
+                                              "range": (1, MAX_BATCH)})
     test_fraction: float = field(default=0.1, metadata={
-        "help": "fraction of the series held out as the test tail"})
+        "help": "fraction of the series held out as the test tail", "range": "(0, 1)"})
     val_fraction: float = field(default=0.1, metadata={
-        "help": "fraction of the series, before the test tail, for validation"})
+        "help": "fraction of the series, before the test tail, for validation",
+        "range": "(0, 1)"})
     # for a series: rows continuing --data (and --val-data) in the same columns
     val_data: str = field(default="", metadata={
         "help": "a file continuing --data, the validation part (needs --test-data)"})
@@ -58,14 +65,11 @@ class ForecastData:
         "help": "a file continuing --data (or --val-data), used as the test part"})
 
     def __post_init__(self):
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        if self.season < 0:
-            raise ValueError(f"season must be >= 0, got {self.season}")
+        check(self)
+        check_fractions(self)
         if self.val_data and not self.test_data:
-            raise ValueError("val_data for a series needs test_data as well: the parts follow "
-                             "each other in time (data, then validation, then test)")
+            raise ConfigError("val_data for a series needs test_data as well: the parts follow "
+                              "each other in time (data, then validation, then test)")
 
 
 def baselines(y, t, K, m):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_STEPS, MAX_VOCAB, check
 from rnnkit.data import DataError, StreamBatches, Vocab, read_text, resolve, split_ids
 from rnnkit.data.text import VAL_FRACTION
 from rnnkit.data.vocab import tokenize
@@ -35,30 +36,27 @@ class LMData:
     data: str = field(default="shakespeare", metadata={
         "help": "data set name (rnnkit data list) or a UTF-8 text file"})
     tokens: str = field(default="auto", metadata={
-        "help": "char, word (PTB: split on spaces, <eos> per line), word-exact, auto (char)"})
+        "help": "char, word (PTB: split on spaces, <eos> per line), word-exact, auto (char)",
+        "choices": tuple(VOCAB_KINDS)})
     max_vocab: int = field(default=0, metadata={
-        "help": "keep the N most frequent tokens, <unk> included; the rest become <unk> (0: all)"})
+        "help": "keep the N most frequent tokens, <unk> included; the rest become <unk> (0: all)",
+        "range": (2, MAX_VOCAB), "or": (0,)})
     seq_len: int = field(default=100, metadata={
-        "help": "truncated-BPTT length T: tokens per stream per batch"})
-    batch: int = field(default=64, metadata={"help": "parallel token streams B per batch"})
+        "help": "truncated-BPTT length T: tokens per stream per batch", "range": (1, MAX_STEPS)})
+    batch: int = field(default=64, metadata={"help": "parallel token streams B per batch",
+                                              "range": (1, MAX_BATCH)})
     val_fraction: float = field(default=VAL_FRACTION, metadata={
-        "help": "the last fraction of the text is the validation part"})
+        "help": "the last fraction of the text is the validation part", "range": "(0, 1)"})
     eval_tokens: int = field(default=0, metadata={
-        "help": "validate on the first N validation tokens only (0: all of them)"})
+        "help": "validate on the first N validation tokens only (0: all of them)",
+        "range": (0, MAX_COUNT)})
     val_data: str = field(default="", metadata={
         "help": "a text file to validate on instead of the end of --data"})
     test_data: str = field(default="", metadata={
         "help": "a text file to test best.pt on at the end (metrics.json: test_loss)"})
 
     def __post_init__(self):
-        if self.tokens not in VOCAB_KINDS:
-            raise ValueError(f"tokens must be one of {', '.join(VOCAB_KINDS)}, got {self.tokens!r}")
-        if self.seq_len < 1 or self.batch < 1 or not 0 < self.val_fraction < 1:
-            raise ValueError(f"need seq_len >= 1, batch >= 1, 0 < val_fraction < 1; got "
-                             f"{self.seq_len}, {self.batch}, {self.val_fraction}")
-        if self.max_vocab < 0 or self.max_vocab == 1 or self.eval_tokens < 0:
-            raise ValueError(f"need max_vocab 0 (all) or >= 2 and eval_tokens >= 0; got "
-                             f"{self.max_vocab}, {self.eval_tokens}")
+        check(self)
 
 
 def saved_lm_data(d):

@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from rnnkit.config import MAX_BATCH, MAX_BEAM, MAX_COUNT, MAX_VOCAB, check
 from rnnkit.data import DataError, Vocab, resolve
-from rnnkit.data.pairs import PairBatches, build_vocab, encode, own_splits, pad, read_pairs
+from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_splits, pad,
+                                read_pairs)
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.train.checkpoint import load_checkpoint
@@ -23,43 +25,40 @@ class Seq2SeqData:
     """Which pairs, how they are tokenised and batched, and the loss options."""
     data: str = field(default="de-en", metadata={
         "help": "data set name (rnnkit data list) or a TSV file of source<TAB>target lines"})
-    src_tokens: str = field(default="char", metadata={"help": "source tokenizer: char or word"})
-    tgt_tokens: str = field(default="char", metadata={"help": "target tokenizer: char or word"})
+    src_tokens: str = field(default="char", metadata={"help": "source tokenizer: char or word",
+                                                       "choices": tuple(TOKENIZERS)})
+    tgt_tokens: str = field(default="char", metadata={"help": "target tokenizer: char or word",
+                                                       "choices": tuple(TOKENIZERS)})
+    # the 4 specials (<pad> <s> </s> <unk>) and at least one token
     max_vocab: int = field(default=0, metadata={
-        "help": "vocabulary size per side, specials included; the rest become <unk> (0: all)"})
-    batch: int = field(default=32, metadata={"help": "sentence pairs per training batch"})
+        "help": "vocabulary size per side, specials included; the rest become <unk> (0: all)",
+        "range": (len(SPECIALS) + 1, MAX_VOCAB), "or": (0,)})
+    batch: int = field(default=32, metadata={"help": "sentence pairs per training batch",
+                                              "range": (1, MAX_BATCH)})
     label_smoothing: float = field(default=0.0, metadata={
-        "help": "label-smoothing epsilon of the training loss (0: off)"})
+        "help": "label-smoothing epsilon of the training loss (0: off)", "range": "[0, 1)"})
     teacher_forcing: float = field(default=1.0, metadata={
-        "help": "training: chance of feeding the reference token, not the prediction, each step"})
+        "help": "training: chance of feeding the reference token, not the prediction, each step",
+        "range": (0, 1)})
     val_data: str = field(default="", metadata={
         "help": "a file like --data: the validation part, not a split of --data"})
     test_data: str = field(default="", metadata={
         "help": "a file like --data: the test part, not a split of --data"})
     val_pairs: int = field(default=400, metadata={
-        "help": "validation pairs the val_loss is measured on (0: all)"})
+        "help": "validation pairs the val_loss is measured on (0: all)", "range": (0, MAX_COUNT)})
     val_decode: int = field(default=100, metadata={
-        "help": "validation pairs decoded greedily for val_seq_acc and val_ter (0: none)"})
+        "help": "validation pairs decoded greedily for val_seq_acc and val_ter (0: none)",
+        "range": (0, MAX_COUNT)})
     test_pairs: int = field(default=0, metadata={
-        "help": "held-out test pairs scored after training (0: all)"})
+        "help": "held-out test pairs scored after training (0: all)", "range": (0, MAX_COUNT)})
     beam_size: int = field(default=5, metadata={
-        "help": "beam width of the held-out scoring (greedy decoding is scored too)"})
+        "help": "beam width of the held-out scoring (greedy decoding is scored too)",
+        "range": (1, MAX_BEAM)})
     length_penalty: float = field(default=1.0, metadata={
-        "help": "alpha: beam hypotheses score log p / length^alpha"})
+        "help": "alpha: beam hypotheses score log p / length^alpha", "range": (0, 10)})
 
     def __post_init__(self):
-        for side in ("src_tokens", "tgt_tokens"):
-            if getattr(self, side) not in TOKENIZERS:
-                raise ValueError(f"{side} must be one of {sorted(TOKENIZERS)}, "
-                                 f"got {getattr(self, side)!r}")
-        if not 0 <= self.label_smoothing < 1 or not 0 <= self.teacher_forcing <= 1:
-            raise ValueError(f"need 0 <= label_smoothing < 1 and 0 <= teacher_forcing <= 1, got "
-                             f"{self.label_smoothing}, {self.teacher_forcing}")
-        if self.batch < 1:
-            raise ValueError(f"batch must be >= 1, got {self.batch}")
-        for name in ("val_pairs", "val_decode", "test_pairs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check(self)
 
 
 def collate(examples):

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_SEED, check, check_fractions
 from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_tag_tokens
@@ -35,24 +36,31 @@ class TagData:
     test_data: str = field(default="", metadata={
         "help": "a file like --data: the test part, not a split of --data"})
     tokens: str = field(default="auto", metadata={
-        "help": "word, char (B-/I- tags a character) or auto (char if tokens are 1 char)"})
-    batch: int = field(default=64, metadata={"help": "sentences per training batch"})
+        "help": "word, char (B-/I- tags a character) or auto (char if tokens are 1 char)",
+        "choices": TAG_TOKENS})
+    batch: int = field(default=64, metadata={"help": "sentences per training batch",
+                                              "range": (1, MAX_BATCH)})
     min_count: int = field(default=2, metadata={
-        "help": "training words seen fewer times become <unk> (so <unk> gets trained)"})
+        "help": "training words seen fewer times become <unk> (so <unk> gets trained)",
+        "range": (0, MAX_COUNT)})
     max_word_chars: int = field(default=4, metadata={
-        "help": "character features see each word's first N characters"})
+        "help": "character features see each word's first N characters", "range": (1, 1000)})
+    # CoNLL-U's ten columns: 0 is the ID and 1 the word itself, 2 to 9 may hold tags
     column: int = field(default=3, metadata={
-        "help": "CoNLL-U files: the tag column, counted from 0 (3: UPOS, 4: XPOS)"})
+        "help": "CoNLL-U files: the tag column, counted from 0 (3: UPOS, 4: XPOS)",
+        "range": (2, 9)})
     test_fraction: float = field(default=0.1, metadata={
-        "help": "fraction of the sentences held out as the test part"})
+        "help": "fraction of the sentences held out as the test part", "range": "(0, 1)"})
     val_fraction: float = field(default=0.05, metadata={
-        "help": "fraction of the sentences for validation (which picks best.pt)"})
+        "help": "fraction of the sentences for validation (which picks best.pt)",
+        "range": "(0, 1)"})
     split_seed: int = field(default=0, metadata={
-        "help": "seed of the train/validation/test split and of the batch order"})
+        "help": "seed of the train/validation/test split and of the batch order",
+        "range": (0, MAX_SEED)})
 
     def __post_init__(self):
-        if self.tokens not in TAG_TOKENS:
-            raise ValueError(f"tokens must be one of {list(TAG_TOKENS)}, got {self.tokens!r}")
+        check(self)
+        check_fractions(self)
 
 
 class Encoder:

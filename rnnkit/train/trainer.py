@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from rnnkit.config import MAX_COUNT, MAX_SEED, ConfigError, check
 from rnnkit.train.checkpoint import load_checkpoint
 
 MAX_SKIPPED_IN_A_ROW = 50
@@ -43,47 +44,46 @@ class TrainingError(RuntimeError):
     """A run that cannot learn (every step non-finite, no finite validation loss)."""
 
 
+SCHEDULES = ("wsd", "cosine", "constant")
+
+
 @dataclass
 class TrainConfig:
-    lr: float = field(default=2e-3, metadata={"help": "peak learning rate of AdamW"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0: none)"})
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate of AdamW",
+                                                "range": "(0, 10]"})
+    weight_decay: float = field(default=0.0, metadata={
+        "help": "AdamW weight decay (0: none)", "range": (0, 10)})
     schedule: str = field(default="wsd", metadata={
-        "help": "after the warm-up: wsd (flat, then decay), cosine or constant"})
+        "help": "after the warm-up: wsd (flat, then decay), cosine or constant",
+        "choices": SCHEDULES})
     warmup_steps: int = field(default=20, metadata={
-        "help": "steps of linear learning-rate warm-up from 0 (0: none)"})
+        "help": "steps of linear learning-rate warm-up from 0 (0: none)", "range": (0, MAX_COUNT)})
     decay_fraction: float = field(default=0.2, metadata={
-        "help": "wsd: the last part of the step or time budget, where lr decays"})
+        "help": "wsd: the last part of the step or time budget, where lr decays",
+        "range": "(0, 1]"})
     min_lr_ratio: float = field(default=0.0, metadata={
-        "help": "the decay ends at lr times this, at the step or time limit"})
-    clip: float = field(default=5.0, metadata={"help": "max global gradient norm (0: no clipping)"})
+        "help": "the decay ends at lr times this, at the step or time limit", "range": (0, 1)})
+    clip: float = field(default=5.0, metadata={"help": "max global gradient norm (0: no clipping)",
+                                               "range": (0, 1e6)})
     max_steps: int = field(default=0, metadata={
-        "help": "stop after N steps (0: no step limit, the default when --max-minutes is given)"})
+        "help": "stop after N steps (0: no step limit, the default when --max-minutes is given)",
+        "range": (0, MAX_COUNT)})
     max_minutes: float = field(default=0.0, metadata={
-        "help": "stop after N minutes of training, resumed parts included (0: no time limit)"})
+        "help": "stop after N minutes of training, resumed parts included (0: no time limit)",
+        "range": (0, 1e7)})
     eval_every: int = field(default=200, metadata={
-        "help": "validate and checkpoint (last.pt, best.pt) every N steps"})
+        "help": "validate and checkpoint (last.pt, best.pt) every N steps", "range": (1, MAX_COUNT)})
     log_every: int = field(default=10, metadata={
-        "help": "log train loss and gradient norm (progress bar, train.jsonl) every N steps"})
+        "help": "log train loss and gradient norm (progress bar, train.jsonl) every N steps",
+        "range": (1, MAX_COUNT)})
     seed: int = field(default=1337, metadata={
-        "help": "torch random seed: model initialisation and dropout (seq2seq, cond: batch order)"})
+        "help": "torch random seed: model initialisation and dropout (seq2seq, cond: batch order)",
+        "range": (0, MAX_SEED)})
 
     def __post_init__(self):
-        if self.max_steps <= 0 and self.max_minutes <= 0:
-            raise ValueError("set max_steps or max_minutes (both are 0: the run would never end)")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or self.eval_every < 1 \
-                or self.log_every < 1 or not self.clip >= 0:
-            raise ValueError(f"need lr > 0, eval_every >= 1, log_every >= 1, clip >= 0; got "
-                             f"{self.lr}, {self.eval_every}, {self.log_every}, {self.clip}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.warmup_steps < 0 or not 0 < self.decay_fraction <= 1 \
-                or not 0 <= self.min_lr_ratio <= 1 or not self.weight_decay >= 0:
-            raise ValueError(f"need warmup_steps >= 0, 0 < decay_fraction <= 1, "
-                             f"0 <= min_lr_ratio <= 1, weight_decay >= 0; got {self.warmup_steps}, "
-                             f"{self.decay_fraction}, {self.min_lr_ratio}, {self.weight_decay}")
-
-
-SCHEDULES = ("wsd", "cosine", "constant")
+        check(self)
+        if self.max_steps == 0 and self.max_minutes == 0:
+            raise ConfigError("set max_steps or max_minutes (both are 0: the run would never end)")
 
 
 def lr_multiplier(schedule, progress, decay_fraction=0.2, min_ratio=0.0):
