@@ -91,8 +91,10 @@ def test_eval_errors_are_one_line(s2s_run, tmp_path, capsys):
     blank.write_text("\n\n", encoding="utf-8")
     assert "blank.tsv: corpus is empty" in one_line_error(capsys, ["eval", str(s2s_run),
                                                                     str(blank)])
-    assert "--beam-size must be >= 1" in one_line_error(
-        capsys, ["eval", str(s2s_run), str(test), "--beam-size", "0"], 1)
+    with pytest.raises(SystemExit) as e:   # argparse's usage, then its one-line error
+        main(["eval", str(s2s_run), str(test), "--beam-size", "0"])
+    assert e.value.code == 2
+    assert "argument --beam-size: must be in [1, 1000], got 0" in capsys.readouterr().err
 
 
 def test_kinds_without_an_evaluator_say_so(tmp_path, capsys, monkeypatch):

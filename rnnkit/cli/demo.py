@@ -2,6 +2,8 @@
 from pathlib import Path
 
 from rnnkit.cli import sample as sample_cmd
+from rnnkit.cli.options import random_seed, ranged
+from rnnkit.config import MAX_STEPS
 from rnnkit.cli import train as train_cmd
 from rnnkit.tasks.lm import load_lm
 
@@ -14,10 +16,12 @@ DEMO_TRAIN = dict(lr=3e-3, warmup_steps=50, eval_every=200)
 def add_parser(sub):
     p = sub.add_parser("demo", help="train a character LSTM on Shakespeare for a few minutes "
                                     "and print what it writes")
-    p.add_argument("--minutes", type=float, default=4.0, help="training time (default 4)")
+    p.add_argument("--minutes", type=ranged(float, "(0, 1e7]"), default=4.0,
+                   help="training time (default 4)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (replaced)")
-    p.add_argument("--length", type=int, default=700, help="characters to generate")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=700,
+                   help="characters to generate")
+    p.add_argument("--seed", type=random_seed, default=1)
     p.set_defaults(func=run)
 
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from rnnkit.cli.options import beam_width
+
 EVALUATORS = {
     "lm": "rnnkit.tasks.lm:evaluate_file",
     "classify": "rnnkit.tasks.classify:evaluate_file",
@@ -24,8 +26,8 @@ def add_parser(sub):
     p.add_argument("file", type=Path, help="a data file in the format the run was trained on")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--out", type=Path, help="also write the metrics as JSON to this file")
-    p.add_argument("--beam-size", type=int, help="seq2seq: beam width; 1 scores greedy decoding "
-                                                 "only (default 5)")
+    p.add_argument("--beam-size", type=beam_width, help="seq2seq: beam width; 1 scores greedy "
+                                                       "decoding only (default 5)")
     p.set_defaults(func=run)
 
 
@@ -74,8 +76,6 @@ def format_table(metrics):
 
 def run(args):
     from rnnkit.train.checkpoint import atomic_write, load_checkpoint
-    if args.beam_size is not None and args.beam_size < 1:
-        raise SystemExit(f"rnnkit eval: --beam-size must be >= 1, got {args.beam_size}")
     if not args.run.exists():
         raise SystemExit(f"rnnkit eval: {args.run}: no such run folder or checkpoint file")
     if not args.file.is_file():

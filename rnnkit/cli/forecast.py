@@ -1,11 +1,15 @@
 """``rnnkit train forecast`` and ``rnnkit forecast RUN --steps N``: forecast a series, print and plot it."""
 from pathlib import Path
 
+from rnnkit.cli.options import ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import Forecast, ForecastData, build_forecast_task
 from rnnkit.train.checkpoint import atomic_write
 
+# steps of one forecast: far beyond any horizon a series supports, and printed and plotted in
+# seconds (100,000 took minutes, with no sign of progress)
+MAX_FORECAST = 10_000
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 2000, "eval_every": 100, "warmup_steps": 50, "lr": 3e-3}
 
 RUN = TaskRun("forecast", ForecastData, ForecasterConfig, build_forecast_task, TRAIN_DEFAULTS,
@@ -16,7 +20,8 @@ TRAIN = ("forecaster for a uni- or multivariate series (CSV)", RUN.add_flags, RU
 def add_parser(sub):
     p = sub.add_parser("forecast", help="forecast with a trained forecaster; writes a PNG")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("--steps", type=int, default=24, help="steps to forecast (default 24)")
+    p.add_argument("--steps", type=ranged(int, (1, MAX_FORECAST)), default=24,
+                   help=f"steps to forecast, at most {MAX_FORECAST:,} (default 24)")
     p.add_argument("--from-end", action="store_true", help="forecast past the last observation "
                    "(default: from the start of the held-out tail, to compare with the truth)")
     p.add_argument("--png", type=Path, help="plot file (default: RUN/forecast.png)")
@@ -24,8 +29,6 @@ def add_parser(sub):
 
 
 def run(args):
-    if args.steps < 1:
-        raise SystemExit(f"rnnkit: --steps must be >= 1, got {args.steps}")
     f = Forecast.load(args.run)
     origin = len(f.y) if args.from_end else f.split[1]
     pred = f.forecast(args.steps, origin)                                     # (steps, F)

@@ -12,34 +12,41 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.cli.options import nonneg_float, positive_float, positive_int, random_seed, ranged
+from rnnkit.config import MAX_BATCH, MAX_STEPS, MAX_WIDTH
 from rnnkit.diagnostics.experiments import CELLS, INITS, PRESETS, grid, run_grid
 from rnnkit.diagnostics.tasks import TASKS
 
-SCALARS = ("steps", "hidden", "batch", "lr", "eval_every", "test_size", "explode_gain",
-           "copy_symbols", "seed")
+# the preset's scalars that flags override, and what each flag accepts
+SCALARS = {"steps": positive_int, "hidden": ranged(int, (1, MAX_WIDTH)),
+           "batch": ranged(int, (1, MAX_BATCH)), "lr": positive_float, "eval_every": positive_int,
+           "test_size": positive_int, "explode_gain": nonneg_float, "copy_symbols": positive_int,
+           "seed": random_seed}
 
 
 def add_parser(sub):
     p = sub.add_parser("gradflow", help="measure vanishing/exploding gradients on the adding and "
                                         "copy-memory tasks, write plots and a report")
     p.add_argument("--task", nargs="+", choices=sorted(TASKS), default=["adding"])
-    p.add_argument("--lags", nargs="+", type=int, default=[10, 50, 100, 200], metavar="T")
+    p.add_argument("--lags", nargs="+", type=ranged(int, (2, MAX_STEPS)),
+                   default=[10, 50, 100, 200], metavar="T")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     p.add_argument("--out", type=Path, default=Path("runs/gradflow"), help="run records (JSON)")
     p.add_argument("--report-dir", type=Path, default=None, help="report.md and PNGs (default OUT)")
     p.add_argument("--cells", nargs="+", choices=list(CELLS), default=None)
     p.add_argument("--inits", nargs="+", choices=list(INITS), default=None)
-    p.add_argument("--clips", nargs="+", type=float, default=None, metavar="MAX_NORM",
+    p.add_argument("--clips", nargs="+", type=nonneg_float, default=None, metavar="MAX_NORM",
                    help="0 means no clipping")
     defaults = PRESETS["quick"]
-    for name in SCALARS:
+    for name, parse in SCALARS.items():
         kind = type(getattr(defaults, name))
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+        p.add_argument("--" + name.replace("_", "-"), type=parse, default=None,
                        metavar=kind.__name__.upper(), help="override the preset")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report every run saved under OUT for these tasks and lags")
     p.add_argument("--notes", type=Path, default=None, help="markdown file added to the report")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=ranged(int, (1, 1024)), default=1,
+                   help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -50,8 +57,6 @@ def preset_from_args(args):
     for n in ("cells", "inits", "clips"):
         if getattr(args, n) is not None:
             changes[n] = tuple(getattr(args, n))
-    if any(T < 2 for T in args.lags):
-        raise SystemExit(f"rnnkit: --lags must all be >= 2, got {args.lags}")
     return dataclasses.replace(PRESETS[args.preset], **changes)
 
 

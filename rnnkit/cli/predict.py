@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.cli.task_runs import TaskRun
-from rnnkit.data import DataError
+from rnnkit.data import DataError, read_text
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, Classifier, build_classify_task, evaluate_file
 
@@ -38,7 +38,7 @@ def run(args):
     if args.texts:
         texts, where = args.texts, "argument"
     elif args.file:
-        texts, where = args.file.read_text(encoding="utf-8").splitlines(), str(args.file)
+        texts, where = read_text(args.file).splitlines(), str(args.file)   # DataError if unreadable
     else:
         texts, where = sys.stdin.read().splitlines(), "<stdin>"
     if not texts:

@@ -2,6 +2,9 @@
 import sys
 from pathlib import Path
 
+from rnnkit.cli.options import (beam_width, nonneg_float, positive_int, probability,
+                                random_seed, ranged)
+from rnnkit.config import MAX_STEPS
 from rnnkit.decode import sample
 from rnnkit.tasks.lm import load_lm
 
@@ -10,16 +13,20 @@ def add_parser(sub):
     p = sub.add_parser("sample", help="generate text from a trained language model")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
-    p.add_argument("--length", type=int, default=500, help="tokens to generate")
-    p.add_argument("--temperature", type=float, default=0.8, help="0: greedy")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=500,
+                   help="tokens to generate")
+    p.add_argument("--temperature", type=nonneg_float, default=0.8, help="0: greedy")
+    p.add_argument("--top-k", type=positive_int, default=None,
+                   help="sample among the k most likely")
+    p.add_argument("--top-p", type=probability, default=None,
+                   help="nucleus sampling mass in (0, 1]")
+    p.add_argument("--seed", type=random_seed, default=None)
     p.add_argument("--last", action="store_true", help="use last.pt instead of best.pt")
-    p.add_argument("--beam", type=int, default=1, help="beam search with this many hypotheses "
-                   "instead of sampling: the most likely continuation (1: off)")
+    p.add_argument("--beam", type=beam_width, default=1, help="beam search with this many "
+                   "hypotheses instead of sampling: the most likely continuation (1: off)")
     p.add_argument("--cond", help="conditional generator runs: the label to generate for")
-    p.add_argument("-n", type=int, default=None, help="conditional generator runs: how many")
+    p.add_argument("-n", type=ranged(int, (1, MAX_STEPS)), default=None,
+                   help="conditional generator runs: how many")
     p.set_defaults(func=run)
 
 

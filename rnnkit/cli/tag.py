@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.cli.task_runs import TaskRun
-from rnnkit.data import DataError
+from rnnkit.data import DataError, read_text
 from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
@@ -30,7 +30,7 @@ def run(args):
     if args.sentences:
         lines, where = args.sentences, "argument"
     elif args.file:
-        lines, where = args.file.read_text(encoding="utf-8").splitlines(), str(args.file)
+        lines, where = read_text(args.file).splitlines(), str(args.file)   # DataError if unreadable
     else:
         lines, where = sys.stdin.read().splitlines(), "<stdin>"
     if not lines:

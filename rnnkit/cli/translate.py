@@ -3,6 +3,7 @@ source<TAB>target pairs, then translation of sentences given as arguments, a fil
 import sys
 from pathlib import Path
 
+from rnnkit.cli.options import beam_width, length_penalty
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
@@ -31,8 +32,9 @@ def add_parser(sub):
     p.add_argument("text", nargs="*", help="sentences to translate (none: read --file or stdin, "
                                            "one sentence a line)")
     p.add_argument("--file", type=Path, help="a UTF-8 file, one sentence a line")
-    p.add_argument("--beam-size", type=int, default=5, help="1: greedy")
-    p.add_argument("--length-penalty", type=float, default=1.0)
+    p.add_argument("--beam-size", type=beam_width, default=5, help="1: greedy")
+    p.add_argument("--length-penalty", type=length_penalty, default=1.0,
+                   help="alpha: hypotheses score log p / length^alpha (default 1)")
     p.add_argument("--plot", type=Path, help="write the attention heat-map of the first sentence "
                                              "to this PNG")
     p.set_defaults(func=run)
