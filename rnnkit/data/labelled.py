@@ -9,15 +9,13 @@ Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khme
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
 characters or words from the training texts.
 """
-import csv
-import io
 import random
 import re
 import unicodedata
 import zlib
 from pathlib import Path
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.text import DataError, csv_records, numbered_lines, read_text
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 
@@ -82,29 +80,33 @@ def resolve_tokens(kind, texts):
 
 def read_labelled(path, with_lines=False):
     """[(label, text), ...] from a TSV or CSV file of label and text; with_lines: [(label, text,
-    line number), ...]."""
+    line number), ...]. The line number is where the example starts (a quoted CSV field may span
+    lines)."""
     path = Path(path)
     text = read_text(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    rows = csv.reader(io.StringIO(text), delimiter=sep) if sep == "," else \
-        (line.split("\t") for line in text.splitlines())
-    out = []
-    for lineno, row in enumerate(rows, 1):
+    rows = csv_records(text, path, sep) if sep == "," else \
+        ((n, line.split("\t")) for n, line in numbered_lines(text))
+    out, first = [], True
+    for lineno, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue                                   # blank line
         if len(row) < 2:
             raise DataError(f"{path}:{lineno}: expected 'label{_show(sep)}text', got "
-                            f"{len(row)} field: {_clip(row[0])!r}")
+                            f"1 field: {_clip(row[0])!r}")
         label, body = row[0].strip(), sep.join(row[1:]).strip()
-        if lineno == 1 and (label.lower(), body.lower()) == ("label", "text"):
-            continue                                   # header
+        if first and (label.lower(), body.lower()) == ("label", "text"):
+            first = False                              # a header: the first record only
+            continue
+        first = False
         if not label:
             raise DataError(f"{path}:{lineno}: empty label (text {_clip(body)!r})")
         if not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
         out.append((label, body, lineno) if with_lines else (label, body))
     if len(out) < 2:
-        raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}")
+        raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}"
+                        + (" (only a header)" if not out and not first else ""))
     return out
 
 
@@ -130,7 +132,8 @@ def own_parts(examples, data_config, read=None):
     n_test = 0 if test is not None else max(1, round(len(examples) * d.test_fraction))
     n_val = 0 if val is not None else max(1, round(len(examples) * d.val_fraction))
     if len(examples) - n_test - n_val < 1:
-        raise DataError(f"{len(examples)} examples are too few for a train/validation/test split")
+        raise DataError(f"{d.data}: {len(examples)} examples are too few for a train/validation/"
+                        f"test split ({n_test} test, {n_val} validation, none left to train on)")
     pick = lambda idx: [examples[i] for i in idx]
     return (pick(order[n_test + n_val:]),
             val if val is not None else pick(order[n_test:n_test + n_val]),

@@ -6,6 +6,8 @@ frequency digit (1 rare ... D very common, blank: absent) per country in the ord
 :data:`COUNTRIES`. A ``+`` in column 30 marks a duplicate spelled with expanded umlauts (skipped,
 as the file's header advises); a ``+`` inside a name stands for "-", " " or nothing (kept as "-").
 """
+from rnnkit.data.text import DataError, numbered_lines, read_text
+
 COUNTRIES = [
     "Great Britain", "Ireland", "USA", "Italy", "Malta", "Portugal", "Spain", "France", "Belgium",
     "Luxembourg", "Netherlands", "East Frisia", "Germany", "Austria", "Switzerland", "Iceland",
@@ -21,7 +23,8 @@ MIN_FREQUENCY = 1   # keep a (country, name) pair when the name's frequency digi
 
 def parse_line(line):
     """(name, {country: frequency}) for one name line, or None for comments, equivalences and
-    the expanded-umlaut duplicates."""
+    the expanded-umlaut duplicates; a frequency that is not a hexadecimal digit raises
+    ValueError."""
     line = line.rstrip("\r\n")
     if not line or line[0] in "#=" or len(line) < 31 or line[29] == "+":
         return None
@@ -38,11 +41,14 @@ def name_pairs(files):
     country where the name's frequency is at least :data:`MIN_FREQUENCY`."""
     out = []
     for f in sorted(files):
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
+        for n, line in numbered_lines(read_text(f)):
+            try:
                 parsed = parse_line(line)
-                if parsed is None:
-                    continue
-                name, freqs = parsed
-                out += [f"{c}\t{name}\n" for c, v in freqs.items() if v >= MIN_FREQUENCY]
+            except ValueError:
+                raise DataError(f"{f}:{n}: expected a hexadecimal frequency digit (1-D) or a "
+                                f"blank per country from column 31, got {line[30:85]!r}") from None
+            if parsed is None:
+                continue
+            name, freqs = parsed
+            out += [f"{c}\t{name}\n" for c, v in freqs.items() if v >= MIN_FREQUENCY]
     return "".join(out).encode("utf-8")

@@ -9,9 +9,10 @@ Shapes: N pairs, B batch, S source length, T target length.
 import zlib
 from collections import Counter
 
+import numpy as np
 import torch
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.text import DataError, numbered_lines, read_text
 from rnnkit.data.vocab import Vocab, tokenize
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -28,17 +29,48 @@ def read_pairs(path):
 def read_numbered_pairs(path):
     """[(line number, source, target), ...] from a TSV file, for messages that name the line."""
     pairs = []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
+    for n, line in numbered_lines(read_text(path)):
         if not line.strip():
             continue
         parts = line.split("\t")
-        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+        if len(parts) != 2:
+            raise DataError(f"{path}:{n}: expected 'source<TAB>target' (one tab), got "
+                            f"{len(parts) - 1} tabs: {line[:80]!r}")
+        if not parts[0].strip() or not parts[1].strip():
+            side = "source" if not parts[0].strip() else "target"
             raise DataError(f"{path}:{n}: expected 'source<TAB>target' with both sides non-empty, "
-                            f"got {len(parts) - 1} tab(s): {line[:80]!r}")
+                            f"got an empty {side}: {line[:80]!r}")
         pairs.append((n, parts[0].strip(), parts[1].strip()))
     if not pairs:
         raise DataError(f"{path}: no 'source<TAB>target' pairs (only blank lines)")
     return pairs
+
+
+def feature_rows(sources, path, lines):
+    """Feature vectors (N, F) float32 when every source is a list of numbers of one length
+    (``0.1,0.5 -2``: commas or spaces between them), else None (the sources are labels).
+    ``lines`` are the sources' line numbers in ``path``: numbers not finite in float32 (nan,
+    inf, or beyond ±3.4e38) and rows of another length raise DataError naming file and line."""
+    try:
+        rows = [[float(v) for v in s.replace(",", " ").split()] for s in sources]
+    except ValueError:
+        return None
+    if not rows or not all(rows):
+        return None                                   # "," is a label, not a vector of none
+    lengths = [len(r) for r in rows]
+    for i, n in enumerate(lengths):
+        if n != lengths[0]:
+            raise DataError(f"{path}:{lines[i]}: a feature vector of {n} numbers, expected "
+                            f"{lengths[0]} like line {lines[0]}")
+    with np.errstate(over="ignore"):
+        values = np.array(rows, dtype=np.float64).astype(np.float32)           # (N, F)
+    bad = np.nonzero(~np.isfinite(values).all(1))[0]
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{path}:{lines[i]}: feature vector {sources[i][:80]!r} holds a number "
+                        f"that is not finite as float32 (nan, inf, or beyond ±3.4e38); "
+                        f"{len(bad)} such line(s) in all")
+    return values
 
 
 def split_of(key, test_pct=5, val_pct=3):

@@ -3,7 +3,8 @@ split, a variance-stabilising transform and train-only normalisation.
 
 A CSV file with a header row; every column named in ``columns`` (default: the last column) is a
 variable, the first column, if not a variable, labels the time steps (a year, a date). Missing
-or NaN values raise DataError saying how many and on which lines; so do non-numbers. The step
+or NaN values raise DataError saying how many and on which lines; so do non-numbers, and numbers
+not finite in float32 (inf, or beyond ±3.4e38), which they are stored as. The step
 between dates gives the seasonal period (:func:`infer_season`: monthly 12, quarterly 4, ...).
 
 Shapes: N time steps, F variables.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.text import DataError, csv_records, read_text
 
 
 @dataclass
@@ -39,21 +40,28 @@ def read_series(path, columns=""):
 
 
 def read_series_file(path, columns=""):
-    """A :class:`SeriesFile` read from a CSV file with a header row."""
+    """A :class:`SeriesFile` read from a CSV file with a header row (the first non-blank line);
+    line numbers are those where records start (a quoted field may span lines)."""
     path = Path(path)
-    rows = list(csv.reader(io.StringIO(read_text(path))))
-    header, body = rows[0], [(i, r) for i, r in enumerate(rows[1:], 2) if any(c.strip() for c in r)]
+    rows = [(i, r) for i, r in csv_records(read_text(path), path) if any(c.strip() for c in r)]
+    if not rows:
+        raise DataError(f"{path}: no header and no values (only empty fields)")
+    (head_line, header), body = rows[0], rows[1:]
     names = [c.strip() for c in columns.split(",") if c.strip()] or [header[-1].strip()]
+    if not names[0]:
+        raise DataError(f"{path}:{head_line}: the last column of the header has no name; name it "
+                        f"or choose columns with --columns")
     index = {h.strip(): j for j, h in enumerate(header)}
     missing = [n for n in names if n not in index]
     if missing:
-        raise DataError(f"{path}:1: no column {missing[0]!r} in the header; columns: {header}")
+        raise DataError(f"{path}:{head_line}: no column {missing[0]!r} in the header; columns: "
+                        f"{header}")
     cols = [index[n] for n in names]
     values = np.full((len(body), len(cols)), np.nan, dtype=np.float64)       # (N, F)
     for k, (lineno, row) in enumerate(body):
         if len(row) != len(header):
-            raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header, "
-                            f"got {len(row)}: {row}")
+            raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header "
+                            f"(line {head_line}), got {len(row)}: {_clip(row)}")
         for f, j in enumerate(cols):
             values[k, f] = _number(row[j], path, lineno, names[f])
     _check_finite(values, [ln for ln, _ in body], names, path)
@@ -62,14 +70,30 @@ def read_series_file(path, columns=""):
     return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body], timed)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _number(cell, path, lineno, name):
+    """The number in a cell; NaN where it is missing. Numbers that would not be finite as the
+    float32 they are stored as (inf, 1e308) raise DataError."""
     cell = cell.strip()
     if cell == "" or cell.lower() in ("nan", "na", "null"):
         return math.nan
     try:
-        return float(cell)
+        x = float(cell)
     except ValueError:
-        raise DataError(f"{path}:{lineno}: column {name!r} holds {cell!r}, expected a number") from None
+        raise DataError(f"{path}:{lineno}: column {name!r} holds {_clip(cell)!r}, expected a "
+                        f"number") from None
+    if abs(x) > FLOAT32_MAX:                          # inf too; NaN is missing
+        raise DataError(f"{path}:{lineno}: column {name!r} holds {_clip(cell)!r}, which is "
+                        f"{'infinite' if math.isinf(x) else 'beyond the float32 range'}; expected a "
+                        f"finite number within ±{FLOAT32_MAX:.4g} (values are stored as float32)")
+    return x
+
+
+def _clip(x, n=80):
+    s = x if isinstance(x, str) else repr(x)
+    return s if len(s) <= n else s[:n] + "..."
 
 
 def _check_finite(values, linenos, names, path):
@@ -98,13 +122,13 @@ FORMATS_TEXT = "YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"
 
 
 def parse_date(label):
-    """A time label -> datetime, or None where it is no date rnnkit reads."""
-    m = _QUARTER.match(label)
+    """A time label -> datetime, or None where it is no date rnnkit reads (year 0 included)."""
+    m = _QUARTER.match(label)                         # (datetime starts at year 1)
     if m:
-        return datetime(int(m[1]), 3 * int(m[2]) - 2, 1)
+        return datetime(int(m[1]), 3 * int(m[2]) - 2, 1) if int(m[1]) >= 1 else None
     m = _YEAR.match(label)
     if m:
-        return datetime(int(m[1]), 1, 1)
+        return datetime(int(m[1]), 1, 1) if int(m[1]) >= 1 else None
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(label, fmt)
@@ -187,11 +211,16 @@ class Scaler:
 
     @classmethod
     def fit(cls, train):
+        train = np.asarray(train, dtype=np.float64)    # float32 squares overflow from 1.8e19
         std = train.std(0)
         return cls(train.mean(0), np.where(std > 0, std, 1.0))
 
     def transform(self, x):
-        return (x - self.mean) / self.std
+        """Standardised ``x``, computed in float64 (no overflow for any finite float32 value)
+        and returned in ``x``'s float dtype."""
+        x = np.asarray(x)
+        z = (x.astype(np.float64) - self.mean) / self.std
+        return z.astype(np.result_type(x.dtype, np.float32))
 
     def inverse(self, z):
         return z * self.std + self.mean

@@ -8,17 +8,22 @@ are skipped. Errors name the file and line.
 """
 from pathlib import Path
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.config import ConfigError
+from rnnkit.data.text import DataError, numbered_lines, read_text
 
 CONLLU_COLUMNS = 10
+CONLLU_NAMES = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 TAG_TOKENS = ("auto", "char", "word")
 
 
 def read_tagged(path, column=3):
-    """[(words, tags), ...], one pair of equal-length lists per sentence."""
+    """[(words, tags), ...], one pair of equal-length lists per sentence. ``column`` (the CoNLL-U
+    tag column, counted from 0) outside 2..9 raises ConfigError."""
+    if not 2 <= column < CONLLU_COLUMNS:
+        raise ConfigError(f"column: the CoNLL-U tag column, counted from 0, must be in 2..9 "
+                          f"(3: UPOS, 4: XPOS), got {column}")
     path = Path(path)
-    text = read_text(path)
-    lines = text.splitlines()
+    lines = list(numbered_lines(read_text(path)))
     if path.suffix.lower() == ".conllu" or _looks_conllu(lines):
         sents = _read_conllu(path, lines, column)
     else:
@@ -30,7 +35,7 @@ def read_tagged(path, column=3):
 
 def _read_slash(path, lines):
     sents = []
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in lines:
         tokens = line.split()
         if not tokens:
             continue
@@ -47,7 +52,7 @@ def _read_slash(path, lines):
 
 def _read_conllu(path, lines, column):
     sents, words, tags = [], [], []
-    for lineno, line in enumerate(lines + [""], 1):
+    for lineno, line in lines + [(len(lines) + 1, "")]:
         if not line.strip():
             if words:
                 sents.append((words, tags))
@@ -57,20 +62,25 @@ def _read_conllu(path, lines, column):
             continue
         cols = line.split("\t")
         if len(cols) != CONLLU_COLUMNS:
+            spaces = " (columns separated by spaces, not tabs?)" if len(line.split()) >= \
+                CONLLU_COLUMNS else ""
             raise DataError(f"{path}:{lineno}: CoNLL-U needs {CONLLU_COLUMNS} tab-separated "
-                            f"columns, got {len(cols)}")
+                            f"columns, got {len(cols)}{spaces}")
         if "-" in cols[0] or "." in cols[0]:
             continue                                  # multi-word range or empty node
-        if not cols[1] or cols[column] in ("", "_"):
-            raise DataError(f"{path}:{lineno}: token {cols[0]} has no word or no tag "
-                            f"(column {column + 1} is {cols[column]!r})")
+        if not cols[1]:
+            raise DataError(f"{path}:{lineno}: token {cols[0]!r} has no word (FORM, column 1 "
+                            f"counted from 0, is empty)")
+        if cols[column] in ("", "_"):
+            raise DataError(f"{path}:{lineno}: token {cols[0]!r} has no tag ({CONLLU_NAMES[column]}, "
+                            f"column {column} counted from 0, is {cols[column]!r})")
         words.append(cols[1])
         tags.append(cols[column])
     return sents
 
 
 def _looks_conllu(lines):
-    first = next((l for l in lines if l.strip() and not l.startswith("#")), "")
+    first = next((l for _, l in lines if l.strip() and not l.startswith("#")), "")
     return first.count("\t") == CONLLU_COLUMNS - 1
 
 

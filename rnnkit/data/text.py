@@ -2,6 +2,8 @@
 
 Shapes: N tokens, B batch (parallel streams), T time steps per batch.
 """
+import csv
+import io
 import os
 
 import torch
@@ -20,9 +22,9 @@ def read_text(path):
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise DataError(f"{path}: cannot read corpus: {e.strerror}") from e
+        raise DataError(f"{path}: cannot read the file: {e.strerror}") from e
     if not raw.strip():
-        raise DataError(f"{path}: corpus is empty (expected UTF-8 text, got {len(raw)} bytes"
+        raise DataError(f"{path}: the file is empty (expected UTF-8 text, got {len(raw)} bytes"
                         f"{' of whitespace' if raw else ''})")
     nul = raw.find(b"\x00")
     if nul >= 0:
@@ -37,7 +39,52 @@ def read_text(path):
 
 
 def _line_of(raw, offset):
-    return raw.count(b"\n", 0, offset) + 1
+    """The line of byte ``offset``, counted as :func:`numbered_lines` counts."""
+    return raw.count(b"\n", 0, offset) + raw.count(b"\r", 0, offset) \
+        - raw.count(b"\r\n", 0, offset) + 1
+
+
+def numbered_lines(text):
+    """(line number, line) for every line of ``text``, its end cut. Lines end at ``\\n``,
+    ``\\r\\n`` or ``\\r`` only (not at the form feeds and Unicode separators
+    ``str.splitlines`` also splits at), so the numbers are those an editor shows and the csv
+    reader counts."""
+    for n, line in enumerate(io.StringIO(text, newline=""), 1):
+        yield n, line.rstrip("\r\n")
+
+
+def csv_records(text, path, delimiter=","):
+    """(line number, fields) for every record of CSV ``text`` (a blank line is ``[]``). The number
+    is the line where the record starts: a quoted field may span lines. Broken quoting (a quote
+    never closed, text after a closing quote) and over-long fields raise DataError naming the
+    file and line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise DataError(_csv_problem(path, start, reader.line_num, str(e))) from None
+        yield start, row
+
+
+def _csv_problem(path, start, end, reason):
+    """The message for a csv.Error in the record that starts on line ``start`` and had been read
+    up to line ``end`` when it failed."""
+    if reason.startswith("unexpected end of data"):
+        return (f"{path}:{start}: unterminated quote: the quoted field opened on this line is "
+                f"never closed (the file ends inside it, on line {end}); close it, or write a "
+                f"quote inside a field as \"\"")
+    if reason.startswith("field larger than field limit"):
+        spans = f"; the quoted field opened here runs on to line {end}: is its closing quote " \
+                f"missing?" if end > start else ""
+        return f"{path}:{start}: a field longer than {csv.field_size_limit():,} characters{spans}"
+    if "expected after" in reason:
+        return (f"{path}:{end}: text after the closing quote of a quoted field (expected the "
+                f"delimiter or the end of the line); write a quote inside a quoted field as \"\"")
+    return f"{path}:{end}: malformed CSV: {reason}"
 
 
 def split_ids(ids, val_fraction=VAL_FRACTION):

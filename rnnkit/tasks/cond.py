@@ -15,7 +15,7 @@ import torch
 from rnnkit.config import MAX_BATCH, MAX_COUNT, check
 from rnnkit.data import Vocab, resolve
 from rnnkit.data.pairs import (BOS_ID, EOS_ID, PairBatches, build_vocab, decode, encode,
-                               own_splits, pad, read_numbered_pairs, read_pairs)
+                               feature_rows, own_splits, pad, read_numbered_pairs, read_pairs)
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.decode import beam_search, sample
@@ -42,15 +42,12 @@ class CondData:
         check(self)
 
 
-def parse_features(sources):
-    """Feature vectors (N, F) if every source is a list of numbers of one length, else None."""
-    try:
-        rows = [[float(v) for v in s.replace(",", " ").split()] for s in sources]
-    except ValueError:
-        return None
-    if len({len(r) for r in rows}) != 1:
-        raise DataError(f"feature vectors of different lengths: {sorted({len(r) for r in rows})}")
-    return torch.tensor(rows)
+def parse_features(numbered, path):
+    """Feature vectors (N, F) float32 if every source of ``numbered`` pairs (line, source,
+    target) read from ``path`` is a list of numbers of one length, else None; vectors of
+    another length or numbers not finite in float32 raise DataError naming file and line."""
+    values = feature_rows([s for _, s, _ in numbered], path, [n for n, _, _ in numbered])
+    return None if values is None else torch.from_numpy(values)
 
 
 class Conditions:
@@ -150,12 +147,8 @@ def check_conditions(conditions, path):
     right length); else DataError naming the file and line."""
     for n, source, _ in read_numbered_pairs(path):
         if conditions.features:
-            values = source.replace(",", " ").split()
-            try:
-                [float(v) for v in values]
-            except ValueError:
-                values = None
-            if values is None or len(values) != conditions.features:
+            values = feature_rows([source], path, [n])
+            if values is None or values.shape[1] != conditions.features:
                 raise DataError(f"{path}:{n}: expected {conditions.features} numbers as the "
                                 f"condition, got {source[:80]!r}")
             continue
@@ -169,9 +162,10 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
     """Read and split the pairs (or take the validation / test files), build the vocabulary,
     the conditions and the model."""
     path = resolve(data_config.data)
-    pairs = read_pairs(path)
+    numbered = read_numbered_pairs(path)
+    pairs = [(s, t) for _, s, t in numbered]
     splits = own_splits(pairs, data_config.val_data, data_config.test_data, key=lambda p: p[1])
-    feats = parse_features([s for s, _ in pairs])
+    feats = parse_features(numbered, path)
     if feats is not None:
         conditions = Conditions(features=feats.shape[1])
         model_config.features, model_config.n_classes = feats.shape[1], 0
