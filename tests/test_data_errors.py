@@ -222,3 +222,9 @@ def test_year_zero_is_no_date(tmp_path):
     f = read_series_file(write(tmp_path, "q.csv", "q,v\n0000-Q1,1\n0000-Q2,2\n"))
     with pytest.raises(DataError, match=r"q.csv:2: cannot read the date '0000-Q1'"):
         infer_season(f, warn=print)
+
+
+def test_data_flag_naming_a_directory_says_so(tmp_path):
+    from rnnkit.data.datasets import resolve
+    with pytest.raises(DataError, match=r"is a directory; expected a data file"):
+        resolve(str(tmp_path))

@@ -302,6 +302,8 @@ def resolve(data):
     if data in DATASETS:
         return fetch(data)
     path = Path(data).expanduser()
+    if path.is_dir():
+        raise DataError(f"--data {data!r} is a directory; expected a data file or a data set name")
     if not path.is_file():
         raise DataError(f"--data {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
                         f"nor an existing file")
