@@ -89,7 +89,7 @@ def test_eval_errors_are_one_line(s2s_run, tmp_path, capsys):
         capsys, ["eval", str(s2s_run), str(bad)])
     blank = tmp_path / "blank.tsv"
     blank.write_text("\n\n", encoding="utf-8")
-    assert "blank.tsv: corpus is empty" in one_line_error(capsys, ["eval", str(s2s_run),
+    assert "blank.tsv: the file is empty" in one_line_error(capsys, ["eval", str(s2s_run),
                                                                     str(blank)])
     with pytest.raises(SystemExit) as e:   # argparse's usage, then its one-line error
         main(["eval", str(s2s_run), str(test), "--beam-size", "0"])

@@ -182,3 +182,25 @@ def test_output_closed_by_its_reader_ends_quietly(tmp_path):
     proc = subprocess.run(f"{sys.executable} -m rnnkit data list | head -c 1",
                           shell=True, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+# ---------------------------------------------------------------- checkpoints that do not fit
+@pytest.mark.parametrize("damage, text", [
+    (lambda c: c["model_config"].update(hidden=10**9), "LMConfig.hidden must be in"),
+    (lambda c: c["model_config"].update(hidden=24), "size mismatch"),
+    (lambda c: c.pop("vocab"), "KeyError"),
+])
+def test_checkpoint_that_does_not_fit_is_refused_by_name(tmp_path, capsys, damage, text):
+    """A checkpoint whose digest is right but whose content does not fit (written by hand, or
+    by another program) is refused by every command that loads it, naming the file."""
+    from rnnkit.train import load_checkpoint
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(lm_corpus(tmp_path)), "--out", str(out), *TINY_LM, *FAST]) == 0
+    ckpt = load_checkpoint(out / "best.pt")
+    damage(ckpt)
+    save_checkpoint(out / "odd.pt", ckpt)
+    capsys.readouterr()
+    assert main(["sample", str(out / "odd.pt"), "-n", "1", "--length", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnnkit: error: {out / 'odd.pt'}: its content does not fit") and text in err
+    assert err.count("\n") == 1

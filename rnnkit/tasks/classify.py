@@ -19,7 +19,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 256
 
@@ -223,13 +223,14 @@ class Classifier:
         character tokens were word-level, without n-grams, cut at max_len words; those before
         the bag-of-n-grams term had none."""
         ckpt = load_checkpoint(path, kind="classify")
-        config = ClassifierConfig(**{"ngrams": 1, "bag": "off", **ckpt["model_config"]})
-        model = SequenceClassifier(config)
-        model.load_state_dict(ckpt["model"])
-        encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
-                              ckpt.get("max_len", ckpt["data_config"]["max_len"]),
-                              config.ngrams, gram_space(config))
-        return cls(model, encoder, ckpt["labels"])
+        with built_from(path):
+            config = ClassifierConfig(**{"ngrams": 1, "bag": "off", **ckpt["model_config"]})
+            model = SequenceClassifier(config)
+            model.load_state_dict(ckpt["model"])
+            encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
+                                  ckpt.get("max_len", ckpt["data_config"]["max_len"]),
+                                  config.ngrams, gram_space(config))
+            return cls(model, encoder, ckpt["labels"])
 
     @property
     def tokens(self):

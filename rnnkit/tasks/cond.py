@@ -20,7 +20,7 @@ from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.decode import beam_search, sample
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 
 @dataclass
@@ -187,10 +187,11 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
 def load_cond(path):
     """(model in eval mode, vocab, conditions) from a run folder or a checkpoint file."""
     ckpt = load_checkpoint(path, kind="cond")
-    model = ConditionalGenerator(CondConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    c = ckpt["conditions"]
-    return model.eval(), Vocab.from_dict(ckpt["vocab"]), Conditions(c["labels"], c["features"])
+    with built_from(path):
+        model = ConditionalGenerator(CondConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+        c = ckpt["conditions"]
+        return model.eval(), Vocab.from_dict(ckpt["vocab"]), Conditions(c["labels"], c["features"])
 
 
 def generate(model, vocab, conditions, source, n=10, temperature=0.8, top_k=None, top_p=None,

@@ -22,7 +22,7 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.forecast_choice import choose
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
 LEGACY = {"relative": False, "window": 0}   # what checkpoints without these fields did
@@ -267,11 +267,12 @@ class Forecast:
     @classmethod
     def load(cls, path):
         ckpt = load_checkpoint(path, kind="forecast")
-        model = Forecaster(ForecasterConfig(**{**LEGACY, **ckpt["model_config"]}))
-        model.load_state_dict(ckpt["model"])
-        return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],
-                   ckpt["names"], ckpt["split"], ckpt["data_config"]["window"],
-                   Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1))
+        with built_from(path):
+            model = Forecaster(ForecasterConfig(**{**LEGACY, **ckpt["model_config"]}))
+            model.load_state_dict(ckpt["model"])
+            return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],
+                       ckpt["names"], ckpt["split"], ckpt["data_config"]["window"],
+                       Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1))
 
     def predict(self, y, origins, steps):
         """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""

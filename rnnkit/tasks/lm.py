@@ -24,7 +24,7 @@ from rnnkit.data.text import VAL_FRACTION
 from rnnkit.data.vocab import tokenize
 from rnnkit.models import LanguageModel, LMConfig
 from rnnkit.models.language_model import detach_state, saved_lm_config
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 VOCAB_KINDS = {"auto": "char", "char": "char", "word": "ptb", "word-exact": "word"}
 UNITS = {"char": "char", "ptb": "word", "word": "token"}
@@ -197,9 +197,10 @@ def load_lm(path, checkpoint=None):
     """(model in eval mode, vocab) from a run folder (its best.pt) or a checkpoint file (or the
     checkpoint already loaded from it)."""
     ckpt = checkpoint or load_checkpoint(path, kind="lm")
-    model = LanguageModel(LMConfig(**saved_lm_config(ckpt["model_config"])))
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), Vocab.from_dict(ckpt["vocab"])
+    with built_from(path):
+        model = LanguageModel(LMConfig(**saved_lm_config(ckpt["model_config"])))
+        model.load_state_dict(ckpt["model"])
+        return model.eval(), Vocab.from_dict(ckpt["vocab"])
 
 
 def evaluate_file(run, path):

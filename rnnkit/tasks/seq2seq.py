@@ -17,7 +17,7 @@ from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_s
                                 read_pairs)
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 
 @dataclass
@@ -163,10 +163,11 @@ def build_seq2seq_task(data_config, model_config, seed=0, log=print):
 def load_seq2seq(path):
     """(model in eval mode, source vocab, target vocab, checkpoint) from a run folder or file."""
     ckpt = load_checkpoint(path, kind="seq2seq")
-    model = Seq2Seq(Seq2SeqConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    return (model.eval(), Vocab.from_dict(ckpt["src_vocab"]), Vocab.from_dict(ckpt["tgt_vocab"]),
-            ckpt)
+    with built_from(path):
+        model = Seq2Seq(Seq2SeqConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+        return (model.eval(), Vocab.from_dict(ckpt["src_vocab"]), Vocab.from_dict(ckpt["tgt_vocab"]),
+                ckpt)
 
 
 

@@ -22,7 +22,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import SEGMENT_TAGS, accuracy, f1_report, segmentation_f1
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 128
 
@@ -227,13 +227,14 @@ class Tagger:
         """The tagger of a run folder (best.pt) or checkpoint file; checkpoints from before the
         ``tokens`` field say ``char_tokens``."""
         ckpt = load_checkpoint(path, kind="tag")
-        model = SequenceTagger(TaggerConfig(**ckpt["model_config"]))
-        model.load_state_dict(ckpt["model"])
-        chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None
-        d = ckpt["data_config"]
-        encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, d["max_word_chars"])
-        tokens = ckpt.get("tokens", "char" if ckpt.get("char_tokens") else "word")
-        return cls(model, encoder, ckpt["tags"], tokens, d.get("column", 3))
+        with built_from(path):
+            model = SequenceTagger(TaggerConfig(**ckpt["model_config"]))
+            model.load_state_dict(ckpt["model"])
+            chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None
+            d = ckpt["data_config"]
+            encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, d["max_word_chars"])
+            tokens = ckpt.get("tokens", "char" if ckpt.get("char_tokens") else "word")
+            return cls(model, encoder, ckpt["tags"], tokens, d.get("column", 3))
 
     def split(self, text):
         """A line of input -> tokens: whitespace-separated words, or characters for a model

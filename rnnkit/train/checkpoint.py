@@ -16,6 +16,7 @@ import os
 import struct
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -120,3 +121,20 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     if kind is not None and data.get("kind") != kind:
         raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {data.get('kind')!r}")
     return data
+
+
+@contextmanager
+def built_from(path):
+    """Wrap the building of a model from a loaded checkpoint: settings outside their declared
+    ranges, missing fields or weights that do not fit the settings become a CheckpointError
+    naming the file (a run folder means its best.pt)."""
+    from rnnkit.config import ConfigError
+    try:
+        yield
+    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        path = Path(path)
+        name = path / "best.pt" if path.is_dir() else path
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        what = " ".join(lines[:2])[:300] or type(e).__name__   # load_state_dict: the 2nd says which
+        raise CheckpointError(f"{name}: its content does not fit this rnnkit ({type(e).__name__}: "
+                              f"{what})") from None
