@@ -228,3 +228,12 @@ def test_data_flag_naming_a_directory_says_so(tmp_path):
     from rnnkit.data.datasets import resolve
     with pytest.raises(DataError, match=r"is a directory; expected a data file"):
         resolve(str(tmp_path))
+
+
+def test_too_few_pairs_to_split_names_the_file(tmp_path):
+    """'3 pairs are too few: the val split is empty' named no file."""
+    from rnnkit.data.pairs import own_splits
+    p = write(tmp_path, "few.tsv", "Hallo\tHello\nDanke\tThanks\n")
+    with pytest.raises(DataError, match=r"few.tsv: 2 pairs are too few: none falls in the val "
+                                        r"split \(about 3% of the pairs.*--val-data"):
+        own_splits(read_pairs(p), path=p)

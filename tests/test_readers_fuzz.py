@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from rnnkit.data import DataError, Vocab, read_text
 from rnnkit.data.labelled import read_labelled
 from rnnkit.data.names import name_pairs
-from rnnkit.data.pairs import read_numbered_pairs, read_pairs
+from rnnkit.data.pairs import own_splits, read_numbered_pairs, read_pairs
 from rnnkit.data.series import infer_season, read_series_file
 from rnnkit.data.tagged import char_sentences, read_tagged
 from rnnkit.tasks.cond import Conditions, check_conditions, parse_features
@@ -53,6 +53,7 @@ def tagged(path):
 def pairs(path):
     out = read_pairs(path)
     assert out and all(s.strip() and t.strip() for s, t in out)
+    own_splits(out, path=path)
     return out
 
 
@@ -67,6 +68,7 @@ def cond(path):
         assert feats.dtype == torch.float32 and torch.isfinite(feats).all()
         conditions = Conditions(features=feats.shape[1])
     check_conditions(conditions, path)
+    own_splits([(s, t) for _, s, t in numbered], key=lambda p: p[1], path=path)
     return numbered
 
 
@@ -90,9 +92,9 @@ FIXTURES = {
     "tag.conllu": (tagged, "# s1\n1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n"
                            "2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
                            "1-2\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n"),
-    "seq2seq.tsv": (pairs, "Hallo Welt\tHello world\nDanke\tThanks\n"),
-    "cond.tsv": (cond, "Italy\tMarco\nFrance\tPierre\nItaly\tLuca\n"),
-    "cond-features.tsv": (cond, "0.1,0.5\tAnna\n-2 3\tBob\n1e3,4\tCarl\n"),
+    "seq2seq.tsv": (pairs, "Hallo Welt\tHello world\nDanke\tThanks\nNeke\tneke\n"),   # Neke: val
+    "cond.tsv": (cond, "Italy\tMarco\nFrance\tPierre\nItaly\tHarl\n"),          # Harl: val
+    "cond-features.tsv": (cond, "0.1,0.5\tAnna\n-2 3\tBob\n1e3,4\tHarl\n"),
     "forecast.csv": (series, "month,a,b\n1990-01,1.5,2\n1990-02,2.5,3\n1990-03,3,4\n1990-04,1,2\n"),
     "forecast-years.csv": (lambda p: series(p, "a,b"), "year,a,b\n1871,1120,1\n1872,1160,2\n"),
     "nam_dict.txt": (names, "# comment\n" + _NAME.format("Anna", "  5 3") + _NAME.format("Bo", "1")),
@@ -102,7 +104,7 @@ FIXTURES = {
 FILE_LEVEL = ["the file is empty", "cannot read the file", "expected at least 2 labelled examples",
               "no tagged sentences found", "no 'source<TAB>target' pairs",
               "a series needs at least 2 rows", r"missing or NaN value\(s\) .* on line\(s\) \d",
-              "no header and no values"]
+              "no header and no values", "pairs are too few: none falls in the"]
 
 
 # ----------------------------------------------------------------- what goes into the files

@@ -81,22 +81,26 @@ def split_of(key, test_pct=5, val_pct=3):
     return "test" if r < test_pct else "val" if r < test_pct + val_pct else "train"
 
 
-def split_pairs(pairs, key=lambda p: p[0], test_pct=5, val_pct=3):
-    """{'train': [...], 'val': [...], 'test': [...]} by :func:`split_of`."""
+def split_pairs(pairs, key=lambda p: p[0], test_pct=5, val_pct=3, path=""):
+    """{'train': [...], 'val': [...], 'test': [...]} by :func:`split_of`; an empty training or
+    validation part raises DataError naming ``path``, the file the pairs come from."""
     out = {"train": [], "val": [], "test": []}
     for p in pairs:
         out[split_of(key(p), test_pct, val_pct)].append(p)
-    for name in ("train", "val") if val_pct else ("train",):
-        if not out[name]:
-            raise DataError(f"{len(pairs)} pairs are too few: the {name} split is empty")
+    for name, pct in (("train", 100 - test_pct - val_pct), ("val", val_pct)):
+        if pct and not out[name]:
+            raise DataError(f"{path or 'the data'}: {len(pairs)} pairs are too few: none falls in "
+                            f"the {name} split (about {pct}% of the pairs, chosen by a hash)"
+                            + ("; give more pairs or a --val-data file" if name == "val" else ""))
     return out
 
 
-def own_splits(pairs, val_data="", test_data="", key=lambda p: p[0]):
+def own_splits(pairs, val_data="", test_data="", key=lambda p: p[0], path=""):
     """The train/val/test parts: cut from ``pairs`` by :func:`split_pairs`, except that a
     validation or test file, when given, is that part (read by :func:`read_pairs`) and the
-    part is not cut from ``pairs``."""
-    splits = split_pairs(pairs, key, test_pct=0 if test_data else 5, val_pct=0 if val_data else 3)
+    part is not cut from ``pairs``. Errors name ``path``, the file of ``pairs``."""
+    splits = split_pairs(pairs, key, test_pct=0 if test_data else 5, val_pct=0 if val_data else 3,
+                         path=path)
     if val_data:
         splits["val"] = read_pairs(val_data)
     if test_data:

@@ -164,8 +164,9 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
     path = resolve(data_config.data)
     numbered = read_numbered_pairs(path)
     pairs = [(s, t) for _, s, t in numbered]
-    splits = own_splits(pairs, data_config.val_data, data_config.test_data, key=lambda p: p[1])
     feats = parse_features(numbered, path)
+    splits = own_splits(pairs, data_config.val_data, data_config.test_data, key=lambda p: p[1],
+                        path=path)
     if feats is not None:
         conditions = Conditions(features=feats.shape[1])
         model_config.features, model_config.n_classes = feats.shape[1], 0
