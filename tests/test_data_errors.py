@@ -237,3 +237,9 @@ def test_too_few_pairs_to_split_names_the_file(tmp_path):
     with pytest.raises(DataError, match=r"few.tsv: 2 pairs are too few: none falls in the val "
                                         r"split \(about 3% of the pairs.*--val-data"):
         own_splits(read_pairs(p), path=p)
+
+
+def test_corpus_too_short_to_split_names_the_file():
+    from rnnkit.data import split_ids
+    with pytest.raises(DataError, match=r"tiny.txt: too short to split: 3 tokens, need at least 4"):
+        split_ids([1, 2, 3], path="tiny.txt")

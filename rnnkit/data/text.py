@@ -87,8 +87,9 @@ def _csv_problem(path, start, end, reason):
     return f"{path}:{end}: malformed CSV: {reason}"
 
 
-def split_ids(ids, val_fraction=VAL_FRACTION):
+def split_ids(ids, val_fraction=VAL_FRACTION, path=None):
     """(train, val) 1-D long tensors: the last ``val_fraction`` of the tokens is validation.
+    Too few tokens raise DataError naming ``path``, the file of the tokens, when given.
 
     A fixed contiguous split rather than a random one, so validation text is unseen prose
     (with the Shakespeare corpus: the last plays in file-name order).
@@ -98,7 +99,8 @@ def split_ids(ids, val_fraction=VAL_FRACTION):
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     n_val = max(2, int(len(ids) * val_fraction))
     if len(ids) - n_val < 2:
-        raise DataError(f"corpus too short to split: {len(ids)} tokens, need at least {n_val + 2}")
+        raise DataError(f"{path or 'corpus'}: too short to split: {len(ids)} tokens, need at least "
+                        f"{n_val + 2}")
     return ids[:-n_val], ids[-n_val:]
 
 
