@@ -1,0 +1,104 @@
+"""``rnnkit check-cell FILE``: check a hand-written cell's backward against its own reference step.
+
+Loads FILE as a Python module (this runs the file: only check files you trust, as with
+``python FILE``), takes its cell class (the only one it defines, or ``--class NAME``) and runs
+:func:`rnnkit.cells.check.check_cell`: float64 parity of the forward and of every gradient with
+autograd through the cell's ``reference_step``, and gradcheck of the BPTT node. Prints the table.
+Exit status 0 when everything agrees, 1 when a gradient is wrong (the table names it), 2 when the
+file or the cell is malformed (it does not load, no cell class, a method missing or returning the
+wrong shape).
+"""
+import argparse
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+from rnnkit.cli.options import ranged
+
+small = ranged(int, (1, 64))
+
+
+def add_parser(sub):
+    p = sub.add_parser("check-cell", help="check a hand-written cell's backward (runs FILE)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", metavar="FILE", help="Python file defining the cell (it is executed)")
+    p.add_argument("--class", dest="cls", metavar="NAME",
+                   help="the cell class (or instance) to check, where FILE defines several")
+    p.add_argument("--input", type=small, default=3, help="input size I (default 3)")
+    p.add_argument("--hidden", type=small, default=4, help="hidden size H (default 4)")
+    p.add_argument("--batch", type=small, default=2, help="batch rows B (default 2)")
+    p.add_argument("--steps", type=small, default=5, help="time steps T (default 5)")
+    p.add_argument("--seed", type=ranged(int, (0, 2**32 - 1)), default=0,
+                   help="seed of the random weights and inputs (default 0)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from rnnkit.cells.check import CellError, check_cell
+    from rnnkit.cli.main import fail
+    try:
+        cell = find_cell(load(args.file), args.file, args.cls)
+        report = check_cell(cell, input_size=args.input, hidden_size=args.hidden,
+                            batch=args.batch, steps=args.steps, seed=args.seed)
+    except CellError as e:
+        return fail(e, 2)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def load(path):
+    """FILE as a module (executing it). A file that does not load is a CellError."""
+    from rnnkit.cells.check import CellError
+    p = Path(path)
+    if not p.is_file():
+        raise CellError(f"{path}: no such file")
+    name = f"rnnkit_user_cell_{p.stem}"
+    spec = importlib.util.spec_from_file_location(name, p)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module          # dataclasses and pickling look a module up by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as e:          # the user's code: SyntaxError, ImportError, SystemExit ...
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        line = getattr(e, "lineno", None) or _user_line(e, p)
+        where = f"{path}:{line}" if line else path
+        text = str(e).strip().splitlines()
+        raise CellError(f"{where}: the file does not load: {type(e).__name__}"
+                        + (f": {text[0]}" if text else "")) from None
+    return module
+
+
+def find_cell(module, path, cls=None):
+    """The cell FILE defines: --class NAME, else its only class with the three step methods."""
+    from rnnkit.cells.check import CellError, REQUIRED
+    if cls is not None:
+        if not hasattr(module, cls):
+            raise CellError(f"{path}: no {cls!r} in the file (its classes: "
+                            f"{', '.join(_classes(module)) or 'none'})")
+        return getattr(module, cls)
+    found = [c for c in _classes(module).values() if all(hasattr(c, m) for m in REQUIRED)]
+    if not found:
+        raise CellError(f"{path}: no cell class in the file (a class with "
+                        f"{', '.join(REQUIRED)}; subclass rnnkit.cells.base.CellMath)")
+    if len(found) > 1:
+        raise CellError(f"{path}: several cell classes ({', '.join(c.__name__ for c in found)}); "
+                        f"pick one with --class NAME")
+    return found[0]
+
+
+def _classes(module):
+    """Classes defined in the module itself (not imported into it)."""
+    return {n: c for n, c in vars(module).items()
+            if inspect.isclass(c) and c.__module__ == module.__name__}
+
+
+def _user_line(e, path):
+    """The line of FILE where the exception was raised (the innermost frame in FILE)."""
+    line, tb = None, e.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
