@@ -1,0 +1,268 @@
+"""check_cell and ``rnnkit check-cell``: every rnnkit cell passes; a planted wrong derivative is
+caught and named (which gradient, how much, where); a malformed cell is one line, exit 2."""
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.cells import CELLS, LN_CELLS
+from rnnkit.cells.check import CellError, check_cell
+from rnnkit.cells.gru import GRUMath
+from rnnkit.cells.lstm import LSTMMath
+from rnnkit.cells.lstm_proj import ProjectedLSTMMath
+from rnnkit.cells.rnn import VanillaMath
+from rnnkit.cli.main import main
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "my_rnn_cell.py"
+BUILTIN = {**{k: c for k, c in CELLS.items()}, **{f"LN_{k}": c for k, c in LN_CELLS.items()}}
+try:
+    BUILTIN["LSTM_PROJ"] = ProjectedLSTMMath(proj_size=3)      # h (3) narrower than c (4)
+except TypeError:
+    pass
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+def test_every_rnnkit_cell_passes(name):
+    report = check_cell(BUILTIN[name])
+    assert report.ok, str(report)
+    assert "every gradient agrees" in str(report)
+
+
+# ---- planted mistakes ------------------------------------------------------------------------
+
+class TanhCell(VanillaMath):
+    def __init__(self):
+        super().__init__("tanh")
+
+
+class WrongDhPrev(TanhCell):
+    """δh_{t-1} off by 10%."""
+
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        torch.mul(dstate[0], pre[0], out=dgi)
+        dhrec.addmm_(dgi, w_hh, alpha=1.1)
+
+
+class WrongWhh(TanhCell):
+    """δW_hh twice what it is."""
+
+    def weight_grad_hh(self, dgh, hrec, cache, pre):
+        return 2 * (dgh.t() @ hrec)
+
+
+class WrongForgetGate(LSTMMath):
+    """δa^f without the sigmoid's derivative f(1 - f)."""
+
+    def prepare_backward(self, cache, states, prev, params):
+        M, K, f = super().prepare_backward(cache, states, prev, params)
+        M[:, 1] = prev[1] * f                                   # should be c_{t-1} f (1 - f)
+        return M, K, f
+
+
+class WrongCellPath(LSTMMath):
+    """δc_{t-1} = 0.9 δc_t f_t."""
+
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        dc_prev = dprev[1].clone()
+        super().backward_step(dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params)
+        dprev[1].sub_(dc_prev).mul_(0.9).add_(dc_prev)
+
+
+class WrongUpdateGate(GRUMath):
+    """δâ^z with the sign of ∂h_t/∂z_t flipped."""
+
+    def prepare_backward(self, cache, states, prev, params):
+        A, Ah, z = super().prepare_backward(cache, states, prev, params)
+        H = z.shape[1]
+        A[:, 1].neg_()
+        Ah[:, 1].neg_()
+        return A, Ah, z
+
+
+class WrongForward(TanhCell):
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+        return (torch.sigmoid(gi + state[0] @ w_hh.t() + (0 if b_hh is None else b_hh)),)
+
+
+def test_wrong_dh_prev_is_named_in_one_step():
+    r = check_cell(WrongDhPrev)
+    assert not r.ok
+    assert r.failed("one step") == ["δh_{t-1}"]            # one step isolates it
+    e = r.entry("one step", "δh_{t-1}")
+    assert e.rel == pytest.approx(0.1 / 1.1, rel=0.3)       # 10% off
+    assert e.where.startswith("b=") and "unit" in e.where
+    seq = r.failed("sequence")                              # over T steps it spreads
+    assert {"δh_0", "δh_t", "δW_hh", "δx"} <= set(seq) and "h_t" not in seq
+    # the last step's δh_T comes from the loss alone: the first wrong one is T-2
+    assert "first wrong at t=3, going back" in r.entry("sequence", "δh_t").note
+    assert r.failed("gradcheck")
+    text = str(r)
+    assert "wrong in one step: δh_{t-1}" in text and "WRONG" in text
+
+
+def test_wrong_dw_hh_is_named_alone():
+    r = check_cell(WrongWhh, steps=4)
+    assert r.failed("one step") == ["δW_hh"] and r.failed("sequence") == ["δW_hh"]
+    assert r.entry("sequence", "δW_hh").rel == pytest.approx(1.0)       # twice: off by 100%
+    assert all("W_hh" in e.note for e in r.entries if e.section == "gradcheck")
+
+
+def test_wrong_gate_derivative_points_at_the_gate():
+    r = check_cell(WrongForgetGate)
+    one = r.failed("one step")
+    assert "δc_{t-1}" not in one                          # δc_{t-1} = δc_t f_t is untouched
+    assert {"δW_ih", "δW_hh", "δb_ih"} <= set(one)
+    H = 4
+    for name in ("δW_ih", "δW_hh", "δb_ih"):             # the f rows: H..2H, gate 1
+        assert r.entry("one step", name).where.startswith("gate 1 ") or \
+            r.entry("one step", name).where.startswith("gate f ")
+    assert "gate" in str(r).splitlines()[-1]
+    assert H == r.sizes["hidden"]
+
+
+def test_wrong_cell_state_path_is_named():
+    r = check_cell(WrongCellPath)
+    assert r.failed("one step") == ["δc_{t-1}"]
+    assert "δc_t" in r.failed("sequence")
+
+
+def test_wrong_gru_gate_is_caught():
+    r = check_cell(WrongUpdateGate)
+    assert not r.ok and "δW_hh" in r.failed("one step")
+    assert r.entry("one step", "δb_ih").where.startswith(("gate 1 ", "gate z "))
+
+
+def test_forward_mismatch_is_said_first():
+    r = check_cell(WrongForward)
+    assert "h_t" in r.failed("one step")
+    assert "the forward differs from reference_step" in str(r)
+
+
+def test_report_is_data():
+    r = check_cell(TanhCell(), hidden_size=3, steps=2, batch=1)
+    assert r.ok and r.sizes["hidden"] == 3
+    assert {e.section for e in r.entries} == {"one step", "sequence", "gradcheck"}
+    assert all(e.max_abs < 1e-12 for e in r.entries)
+
+
+# ---- malformed cells: one line, naming cell, method, expected and got ---------------------
+
+class NoBackward(VanillaMath):
+    backward_step = None
+
+    def __init__(self):
+        super().__init__("tanh")
+
+
+class TooManyStates(TanhCell):
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+        return super().reference_step(gi, state, w_hh, b_hh) * 2
+
+
+class WideState(TanhCell):
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+        return (torch.cat([state[0], state[0]], 1),)
+
+
+class BadShapes(TanhCell):
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        torch.mul(dstate[0], pre[0][:, :2], out=dgi)
+
+
+class ForgetsDgi(TanhCell):
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        dhrec.addmm_(dstate[0] * pre[0], w_hh)
+
+
+class WrongWhhShape(TanhCell):
+    def weight_grad_hh(self, dgh, hrec, cache, pre):
+        return dgh
+
+
+LNCell = type(LN_CELLS["RNN_TANH"])
+
+
+class TooFewParamGrads(LNCell):
+    def __init__(self):
+        super().__init__("tanh")
+
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
+        return super().param_grads(cache, pre, dG, dGh, dS, params)[:1]
+
+
+@pytest.mark.parametrize("cell,words", [
+    (NoBackward, ["NoBackward", "backward_step"]),
+    (VanillaMath, ["VanillaMath()", "without arguments"]),
+    (TooManyStates, ["TooManyStates.reference_step", "1 state", "got 2"]),
+    (WideState, ["WideState.reference_step", "(2, 4)", "(2, 8)"]),
+    (BadShapes, ["BadShapes.backward_step", "RuntimeError"]),
+    (ForgetsDgi, ["ForgetsDgi.backward_step", "dgi"]),
+    (WrongWhhShape, ["WrongWhhShape.weight_grad_hh", "(4, 4)", "(2, 4)"]),
+    (TooFewParamGrads, ["TooFewParamGrads.param_grads", "2", "got 1"]),
+])
+def test_malformed_cell_is_one_line(cell, words):
+    with pytest.raises(CellError) as e:
+        check_cell(cell)
+    msg = str(e.value)
+    assert "\n" not in msg and all(w in msg for w in words), msg
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ValueError, match="hidden_size"):
+        check_cell(TanhCell, hidden_size=0)
+
+
+# ---- the command line --------------------------------------------------------------------
+
+GOOD = EXAMPLE.read_text()
+WRONG = GOOD.replace("dhrec.addmm_(dgi, w_hh)", "dhrec.addmm_(dgi, w_hh, alpha=0.5)")
+
+
+def check(tmp_path, capsys, source, *flags, name="mycell.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    code = main(["check-cell", str(path), *flags])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_passes_the_tutorial_cell(capsys):
+    code = main(["check-cell", str(EXAMPLE), "--steps", "3", "--hidden", "5"])
+    out = capsys.readouterr().out
+    assert code == 0 and "every gradient agrees" in out and "H=5" in out
+
+
+def test_cli_names_a_wrong_gradient(tmp_path, capsys):
+    assert WRONG != GOOD
+    code, out, err = check(tmp_path, capsys, WRONG)
+    assert code == 1 and err == ""
+    line = next(l for l in out.splitlines() if l.strip().startswith("δh_{t-1}"))
+    assert "WRONG" in line
+
+
+@pytest.mark.parametrize("source,flags,words", [
+    ("def broken(:\n", (), ["mycell.py:1", "does not load", "SyntaxError"]),
+    ("import no_such_module_here\n", (), ["does not load", "ModuleNotFoundError"]),
+    ("raise RuntimeError('boom')\n", (), ["mycell.py:1", "RuntimeError: boom"]),
+    ("x = 1\n", (), ["no cell class"]),
+    (GOOD + "\nclass Other(MyRNNCell):\n    pass\n", (), ["several cell classes", "--class"]),
+    (GOOD, ("--class", "Nope"), ["no 'Nope'", "MyRNNCell"]),
+    (GOOD.replace("def backward_step", "def backward_stp"), (), ["backward_step"]),
+])
+def test_cli_malformed_exits_2(tmp_path, capsys, source, flags, words):
+    code, out, err = check(tmp_path, capsys, source, *flags)
+    assert code == 2 and out == ""
+    assert err.startswith("rnnkit: error: ") and err.count("\n") == 1
+    assert all(w in err for w in words), err
+
+
+def test_cli_class_picks_one(tmp_path, capsys):
+    code, out, _ = check(tmp_path, capsys, GOOD + "\nclass Other(MyRNNCell):\n    pass\n",
+                         "--class", "Other", "--steps", "2")
+    assert code == 0 and "check-cell Other" in out
+
+
+def test_cli_missing_file(tmp_path, capsys):
+    assert main(["check-cell", str(tmp_path / "none.py")]) == 2
+    assert "no such file" in capsys.readouterr().err
