@@ -1,0 +1,126 @@
+"""Decoding the per-frame label distributions of a CTC model (Graves et al. 2006): greedy (best
+path) and prefix beam search (Hannun et al. 2014, "First-pass large vocabulary continuous speech
+recognition using bi-directional recurrent DNNs", Algorithm 1, without a language model).
+
+A CTC model outputs, for each of T frames, log-probabilities over C classes: the blank (``blank``,
+0 in rnnkit) and the K labels. An alignment a_1..a_T reads as a label sequence through B:
+merge runs of the same class, then drop blanks (``aa-b`` -> ``ab``, ``a-ab`` -> ``aab``).
+The probability of a label sequence y sums over its alignments:
+
+    p(y | x) = Σ_{a : B(a) = y} Π_t p_t(a_t)
+
+Greedy decoding takes the single most probable alignment and collapses it; it is not always the
+most probable labelling, since many weak alignments can outweigh one strong one. The prefix beam
+search keeps, for each prefix y, the total probability of the alignments of frames 1..t that
+collapse to y, split by how they end: in a blank, p_b(y), or in y's last label, p_nb(y). Extending
+by a label c at frame t+1 (p = p_{t+1}(c)):
+
+    c = blank:           p_b(y)      += (p_b(y) + p_nb(y)) · p
+    c = last label of y: p_nb(y)     += p_nb(y) · p         (the run goes on: still y)
+                         p_nb(y + c) += p_b(y) · p          (a blank separated them: a new c)
+    otherwise:           p_nb(y + c) += (p_b(y) + p_nb(y)) · p
+
+and keeps the ``beam_size`` prefixes of highest p_b + p_nb. With a beam as wide as the number of
+prefixes it is exact: p_b + p_nb of a prefix after frame T is p(y | x). Everything runs in log
+space. Shapes: T frames, C classes (blank included), B batch.
+"""
+import math
+
+import torch
+
+NEG_INF = -math.inf
+
+
+def collapse(path, blank=0):
+    """An alignment (class ids) -> its label sequence: runs merged, then blanks dropped."""
+    out, prev = [], None
+    for a in path:
+        if a != prev and a != blank:
+            out.append(a)
+        prev = a
+    return out
+
+
+def greedy_decode(log_probs, lengths=None, blank=0):
+    """Best-path decoding. ``log_probs`` (B, T, C) (or (T, C): one sequence), ``lengths`` (B,)
+    frames of each sequence (default: all T) -> a list of B label id lists (one list for (T, C))."""
+    if log_probs.dim() == 2:
+        return greedy_decode(log_probs[None], None, blank)[0]
+    B, T, _ = log_probs.shape
+    best = log_probs.argmax(-1).tolist()                                      # (B, T)
+    lengths = [T] * B if lengths is None else [int(n) for n in lengths]
+    return [collapse(path[:n], blank) for path, n in zip(best, lengths)]
+
+
+def _logadd(*xs):
+    """log(Σ exp(x)) of a few floats, exact at -inf."""
+    m = max(xs)
+    if m == NEG_INF:
+        return NEG_INF
+    return m + math.log(sum(math.exp(x - m) for x in xs))
+
+
+def prefix_beam_search(log_probs, beam_size=8, blank=0, n_best=1, prune=None):
+    """The ``n_best`` most probable label sequences of one utterance under a CTC model, as
+    ``[(label ids, log p(y | x)), ...]``, best first.
+
+    ``log_probs`` (T, C): per-frame log-probabilities (log_softmax output). ``beam_size``: the
+    prefixes kept after each frame. ``prune``: if given, a class whose log-probability at a frame
+    is below it extends nothing there (a speed-up that makes the search inexact; None keeps
+    every class). The scores are the summed probabilities of each prefix's alignments kept in the
+    beam, so they equal p(y | x) when the beam holds every prefix."""
+    if log_probs.dim() != 2:
+        raise ValueError(f"expected log_probs of shape (T, C), got {tuple(log_probs.shape)}")
+    if beam_size < 1 or n_best < 1:
+        raise ValueError(f"beam_size and n_best must be >= 1, got {beam_size} and {n_best}")
+    lp = log_probs.detach().double().cpu().tolist()                         # T x [C]
+    beams = {(): (0.0, NEG_INF)}                 # prefix -> (log p_b, log p_nb)
+    for frame in lp:
+        classes = [c for c, p in enumerate(frame) if prune is None or p >= prune or c == blank]
+        nxt = {}
+
+        def add(prefix, b=NEG_INF, nb=NEG_INF):
+            old_b, old_nb = nxt.get(prefix, (NEG_INF, NEG_INF))
+            nxt[prefix] = (_logadd(old_b, b), _logadd(old_nb, nb))
+
+        for prefix, (pb, pnb) in beams.items():
+            total = _logadd(pb, pnb)
+            last = prefix[-1] if prefix else None
+            for c in classes:
+                p = frame[c]
+                if c == blank:
+                    add(prefix, b=total + p)
+                elif c == last:
+                    add(prefix, nb=pnb + p)            # the run of c goes on
+                    add(prefix + (c,), nb=pb + p)      # a blank came between: a second c
+                else:
+                    add(prefix + (c,), nb=total + p)
+        ranked = sorted(nxt.items(), key=lambda kv: -_logadd(*kv[1]))
+        beams = dict(ranked[:beam_size])
+    ranked = sorted(((list(y), _logadd(*s)) for y, s in beams.items()), key=lambda r: -r[1])
+    return ranked[:n_best]
+
+
+def beam_decode(log_probs, lengths=None, beam_size=8, blank=0, prune=None):
+    """Prefix beam search over a batch: ``log_probs`` (B, T, C), ``lengths`` (B,) -> a list of B
+    (label ids, log p) pairs, the best of each sequence."""
+    B, T, _ = log_probs.shape
+    lengths = [T] * B if lengths is None else [int(n) for n in lengths]
+    return [prefix_beam_search(log_probs[i, :n], beam_size, blank, 1, prune)[0]
+            for i, n in enumerate(lengths)]
+
+
+def min_frames(labels):
+    """The fewest frames CTC needs to emit ``labels``: one per label, plus a blank between two
+    equal labels in a row (``aab`` needs ``a-ab``, 4 frames)."""
+    return len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
+
+
+def label_logprob(log_probs, labels, blank=0):
+    """log p(labels | x) of one utterance, by torch's CTC loss (the forward algorithm): the
+    reference the beam's scores are compared with. ``log_probs`` (T, C)."""
+    T = log_probs.shape[0]
+    targets = torch.tensor([labels], dtype=torch.long) if labels else torch.zeros(1, 0).long()
+    nll = torch.nn.functional.ctc_loss(log_probs[:, None].double(), targets, [T], [len(labels)],
+                                       blank=blank, reduction="sum")
+    return -float(nll)
