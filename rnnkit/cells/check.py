@@ -41,7 +41,7 @@ REQUIRED = ("forward_step", "backward_step", "reference_step")
 # what the BPTT node reads from a cell besides the required methods (CellMath has defaults)
 DEFAULTED = ("N_STATES", "N_GATES", "FOLD_HH_BIAS", "SEPARATE_DGH", "PARAMS", "TAKES_GI",
              "state_sizes", "alloc_cache", "prepare_backward", "weight_grad_hh", "param_grads")
-WEIGHTS = ("W_ih", "W_hh", "b_ih", "b_hh")
+CORE = {"weight_ih": "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
 
 
 class CellError(ValueError):
@@ -136,8 +136,8 @@ def _check(cell, name, input_size, hidden_size, batch, steps, seed):
     report = CellReport(name, sizes)
     g = torch.Generator().manual_seed(seed)
     w, params = _weights(cell, name, input_size, hidden_size, g)
-    guarded = _Guarded(cell, name, w[1].shape, [p.shape for p in params])
-    h_sizes = _state_sizes(guarded, w[1])
+    guarded = _Guarded(cell, name, w["weight_hh"].shape, [p.shape for p in params])
+    h_sizes = _state_sizes(guarded, w["weight_hh"])
     for section, T in (("one step", 1), ("sequence", steps)):
         x = torch.randn(T * batch, input_size, dtype=D64, generator=g)
         h0 = [0.5 * torch.randn(batch, n, dtype=D64, generator=g) for n in h_sizes]
@@ -154,8 +154,8 @@ def _validate(cell):
         try:
             cell = cell()
         except Exception as e:
-            raise CellError(f"{name}() could not be made without arguments ({_line(e)}); "
-                            f"pass an instance instead (rnnkit check-cell: --class NAME of one)") from None
+            raise CellError(f"{name}() could not be made without arguments ({_line(e)}); pass "
+                            f"an instance instead (rnnkit check-cell: --class NAME of one)") from None
     cls = type(cell)
     for m in REQUIRED:
         if getattr(cls, m, None) is None or getattr(cls, m) is getattr(CellMath, m, object()):
@@ -183,22 +183,47 @@ def _state_sizes(cell, w_hh):
     return tuple(sizes)
 
 
-def _param_shape(cell, pname, H):
-    """The shape of an extra parameter for hidden size H."""
-    G = cell.N_GATES
-    return (H, H) if pname == "weight_hr" else (G * H,) if "hh" in pname else (H,)
+def _shapes(cell, name, I, H):
+    """{name: shape} of one layer-direction's parameters: the cell's ``param_shapes`` (W_ih and
+    W_hh, the biases where it has them, every PARAMS entry)."""
+    if hasattr(cell, "param_shapes"):
+        try:
+            shapes = cell.param_shapes(I, H)
+        except Exception as e:
+            raise CellError(f"{name}.param_shapes raised {type(e).__name__}: {_line(e)}") from None
+    else:                                   # cells written before param_shapes was declared
+        GH = cell.N_GATES * H
+        shapes = {"weight_ih": (GH, I), "weight_hh": (GH, H), "bias_ih": (GH,), "bias_hh": (GH,)}
+        shapes.update((n, (GH,) if "hh" in n else (H, H) if n == "weight_hr" else (H,))
+                      for n in cell.PARAMS)
+    want = ("weight_ih", "weight_hh", *cell.PARAMS)
+    if not isinstance(shapes, dict) or any(n not in shapes for n in want):
+        got = tuple(shapes) if isinstance(shapes, dict) else type(shapes).__name__
+        raise CellError(f"{name}.param_shapes: expected a dict naming {', '.join(want)}, got {got}")
+    for n, s in shapes.items():
+        if not (isinstance(s, (tuple, list, torch.Size))
+                and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in s)):
+            raise CellError(f"{name}.param_shapes({I}, {H}): expected {n}'s shape as a tuple of "
+                            f"positive ints, got {s!r}")
+    return {n: tuple(s) for n, s in shapes.items()}
 
 
 def _weights(cell, name, I, H, g):
-    """Random weights (W_ih, W_hh, b_ih, b_hh) and PARAMS, float64; vector gains near 1."""
-    GH = cell.N_GATES * H
-    w = [0.5 * torch.randn(*s, dtype=D64, generator=g) for s in ((GH, I), (GH, H), (GH,), (GH,))]
-    params = []
-    for pname in cell.PARAMS:
-        shape = _param_shape(cell, pname, H)
-        p = 0.5 * torch.randn(*shape, dtype=D64, generator=g)
-        params.append(p + 1 if len(shape) == 1 and "weight" in pname else p)
-    return w, params
+    """The parameters as the cell initialises them (``init_parameter``), plus noise, float64:
+    a derivative that forgets a factor must not pass because the factor starts at 1 or 0.
+    Returns ({core name: tensor}, [PARAMS tensors])."""
+    tensors = {}
+    for n, shape in _shapes(cell, name, I, H).items():
+        t = torch.zeros(shape, dtype=D64)
+        if hasattr(cell, "init_parameter"):
+            try:
+                cell.init_parameter(n, t, H)
+            except Exception as e:
+                raise CellError(f"{name}.init_parameter raised {type(e).__name__} on {n} "
+                                f"{shape}: {_line(e)}") from None
+        tensors[n] = t + 0.3 * torch.randn(shape, dtype=D64, generator=g)
+    return ({n: tensors[n] for n in CORE if n in tensors},
+            [tensors[n] for n in cell.PARAMS])
 
 
 class _Guarded:
@@ -327,13 +352,29 @@ def _grads(leaves):
     return [l.grad if l.grad is not None else torch.zeros_like(l) for l in leaves]
 
 
+def _inputs(cell, x, w, h0, params):
+    """Every differentiable input as a fresh leaf, and its name: x, the weights, the initial
+    states, the PARAMS."""
+    names = ["x", *(CORE[n] for n in w), *(f"{s}_0" for s in _state_names(cell)), *cell.PARAMS]
+    return _leaves(x, *w.values(), *h0, *params), names
+
+
+def _split(cell, w, leaves):
+    """(x, {core name: W}, h0, params) from the leaves of :func:`_inputs`."""
+    k, ns = len(w), cell.N_STATES
+    return leaves[0], dict(zip(w, leaves[1:1 + k])), leaves[1 + k:1 + k + ns], leaves[1 + k + ns:]
+
+
+def _through_node(cell, sched, x, w, h0, params, opts=None):
+    return run(cell, sched, x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"),
+               w.get("bias_hh"), tuple(h0), opts=opts, params=tuple(params))
+
+
 def _node(cell, T, B, x, w, h0, params, weights):
     """The BPTT node: states per token, gradients of every input, per-token dL/ds_t."""
-    ns = cell.N_STATES
-    leaves = _leaves(x, *w, *h0, *params)
-    x_, w_, h0_, p_ = leaves[0], leaves[1:5], leaves[5:5 + ns], leaves[5 + ns:]
-    out, finals, others, _ = run(cell, Schedule.full(T, B), x_, *w_, tuple(h0_),
-                                 opts=StepOptions(return_all=True), params=tuple(p_))
+    leaves, _ = _inputs(cell, x, w, h0, params)
+    out, finals, others, _ = _through_node(cell, Schedule.full(T, B), *_split(cell, w, leaves),
+                                           opts=StepOptions(return_all=True))
     states = [out, *others]
     rec = _KeepGradients()
     with rec:
@@ -344,26 +385,26 @@ def _node(cell, T, B, x, w, h0, params, weights):
 def _reference(cell, T, B, x, w, h0, params, weights):
     """The same through ``reference_step`` stepped in a loop, autograd doing BPTT (b_hh goes to
     the step unfolded, as the cell's equations have it)."""
-    ns = cell.N_STATES
-    leaves = _leaves(x, *w, *h0, *params)
-    x_, h0_, p_ = leaves[0], leaves[5:5 + ns], leaves[5 + ns:]
-    w_ih, w_hh, b_ih, b_hh = leaves[1:5]
-    gi = x_ @ w_ih.t() + b_ih                                            # (T·B, G·H)
+    leaves, _ = _inputs(cell, x, w, h0, params)
+    x_, w_, h0_, p_ = _split(cell, w, leaves)
+    gi = x_ @ w_["weight_ih"].t() + w_.get("bias_ih", 0)                # (T·B, G·H)
     state, per_step = tuple(h0_), []
     for t in range(T):
-        state = cell.reference_step(gi[t * B:(t + 1) * B], state, w_hh, b_hh, params=tuple(p_))
+        state = cell.reference_step(gi[t * B:(t + 1) * B], state, w_["weight_hh"],
+                                    w_.get("bias_hh"), params=tuple(p_))
         for s in state:
             s.retain_grad()
         per_step.append(state)
-    states = [torch.cat([st[k] for st in per_step]) for k in range(ns)]
+    states = [torch.cat([st[k] for st in per_step]) for k in range(cell.N_STATES)]
     _loss(states, state, weights).backward()
     dS = [torch.cat([st[k].grad if st[k].grad is not None else torch.zeros_like(st[k])
-                     for st in per_step]) for k in range(ns)]
+                     for st in per_step]) for k in range(cell.N_STATES)]
     return [s.detach() for s in states], _grads(leaves), dS
 
 
 def _state_names(cell):
-    return tuple(getattr(cell, "STATE_NAMES", None) or ("h", "c", *(f"s{k}" for k in range(2, 9))))
+    names = getattr(cell, "STATES", None) or ("h", "c", *(f"s{k}" for k in range(2, 9)))
+    return tuple(names)[:cell.N_STATES]
 
 
 def _parity(cell, section, T, B, x, w, h0, params, g):
@@ -373,23 +414,21 @@ def _parity(cell, section, T, B, x, w, h0, params, g):
                [torch.randn(B, n, dtype=D64, generator=g) for n in sizes])
     got = _node(cell, T, B, x, w, h0, params, weights)
     want = _reference(cell, T, B, x, w, h0, params, weights)
-    names, H = _state_names(cell), w[1].shape[0] // cell.N_GATES
-    one = T == 1
+    states, one = _state_names(cell), T == 1
+    H = w["weight_ih"].shape[0] // cell.N_GATES
     tok = lambda word: _at_token(B, word, one)                          # noqa: E731
     entries = [_compare(section, f"{n}_t", a, b, tok("unit"), (T, B, True))
-               for n, a, b in zip(names, got[0], want[0])]
+               for n, a, b in zip(states, got[0], want[0])]
     if not one:
         entries += [_compare(section, f"δ{n}_t", a, b, tok("unit"), (T, B, False))
-                    for n, a, b in zip(names, got[2], want[2])]
-    gs, ws = got[1], want[1]
-    ns = cell.N_STATES
-    entries.append(_compare(section, "δx_t" if one else "δx", gs[0], ws[0], tok("input")))
-    entries += [_compare(section, f"δ{n}_{{t-1}}" if one else f"δ{n}_0", a, b, _at_batch)
-                for n, a, b in zip(names, gs[5:5 + ns], ws[5:5 + ns])]
-    entries += [_compare(section, f"δ{n}", a, b, _at_gate(cell, H))
-                for n, a, b in zip(WEIGHTS, gs[1:5], ws[1:5])]
-    entries += [_compare(section, f"δ{n}", a, b, _at_gate(cell, H))
-                for n, a, b in zip(cell.PARAMS, gs[5 + ns:], ws[5 + ns:])]
+                    for n, a, b in zip(states, got[2], want[2])]
+    _, names = _inputs(cell, x, w, h0, params)
+    grads = dict(zip(names, zip(got[1], want[1])))
+    entries.append(_compare(section, "δx_t" if one else "δx", *grads.pop("x"), tok("input")))
+    for n in states:
+        entries.append(_compare(section, f"δ{n}_{{t-1}}" if one else f"δ{n}_0",
+                                *grads.pop(f"{n}_0"), _at_batch))
+    entries += [_compare(section, f"δ{n}", a, b, _at_rows(cell, H)) for n, (a, b) in grads.items()]
     return entries
 
 
@@ -431,17 +470,18 @@ def _at_batch(i):
     return f"b={i[0]} unit {i[1]}"
 
 
-def _at_gate(cell, H):
-    """Rows of (G·H, ·) weights and (G·H,) vectors: the gate and unit they belong to."""
+def _at_rows(cell, H):
+    """Where in a weight: the gate and unit of a row of G·H (the unit of a row of H), then the
+    column."""
     gates = getattr(cell, "GATES", None)
 
     def where(i):
-        r = i[0]
-        if cell.N_GATES == 1:
-            head = f"unit {r}"
-        else:
+        r, G = i[0], cell.N_GATES
+        if G > 1 and r < G * H:
             gate = gates[r // H] if gates and r // H < len(gates) else r // H
             head = f"gate {gate} unit {r % H}"
+        else:
+            head = f"unit {r}"
         return head + "".join(f", col {c}" for c in i[1:])
     return where
 
@@ -453,27 +493,25 @@ def _gradchecks(cell, I, h_sizes, B, T, w, params, g):
     packed = [sum(n > t for n in lengths) for t in range(T)]
     cases = (("one step", [B], False), ("sequence", [B] * T, False),
              ("packed, reversed", packed, True))
-    names = _state_names(cell)[:cell.N_STATES]
-    in_names = ["x", *WEIGHTS, *(f"{n}_0" for n in names), *cell.PARAMS]
-    out_names = [f"{names[0]}_t", *(f"final {n}" for n in names)]
-    ns = cell.N_STATES
+    out_names = [f"{n}_t" if k == 0 else f"final {n}" for k, n in
+                 enumerate(_state_names(cell)[:1] + _state_names(cell))]
     entries = []
     for label, sizes, reverse in cases:
         sched = Schedule(sizes, reverse)
         x = torch.randn(sched.N, I, dtype=D64, generator=g)
         h0 = [0.5 * torch.randn(B, n, dtype=D64, generator=g) for n in h_sizes]
+        leaves, in_names = _inputs(cell, x, w, h0, params)
 
-        def f(x, w_ih, w_hh, b_ih, b_hh, *rest):
-            out, finals = run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, tuple(rest[:ns]),
-                              params=tuple(rest[ns:]))
+        def f(*leaves):
+            out, finals = _through_node(cell, sched, *_split(cell, w, leaves))
             return (out, *finals)
 
         try:
-            torch.autograd.gradcheck(f, _leaves(x, *w, *h0, *params), fast_mode=True)
+            torch.autograd.gradcheck(f, leaves, fast_mode=True)
             entries.append(Entry("gradcheck", label, True))
         except GradcheckError as e:
-            entries.append(Entry("gradcheck", label, False, note=_gradcheck_note(e, in_names,
-                                                                                 out_names)))
+            entries.append(Entry("gradcheck", label, False,
+                                 note=_gradcheck_note(e, in_names, out_names)))
     return entries
 
 
