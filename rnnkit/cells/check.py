@@ -333,7 +333,7 @@ def _shape(t):
 class _KeepGradients(GradientRecorder):
     """Keeps what the node's reverse loop accumulated: dL/ds_t for every token and state."""
 
-    def record(self, tag, sched, dS):
+    def record(self, tag, sched, dS, *names):
         self.dS = [d.detach().clone() for d in dS]
 
 
