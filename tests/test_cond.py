@@ -2,6 +2,8 @@
 Seq2Seq lives in test_task_contract.py."""
 import json
 
+import pytest
+
 from rnnkit.train import Checkpointer, TrainConfig, Trainer
 
 from seq2seq_fixtures import cond_task
@@ -18,3 +20,13 @@ def test_condition_matters_after_training(tmp_path):
     assert m["val_loss"] < m["val_loss_wrong_cond"]
     rows = [json.loads(l) for l in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert "val_loss_wrong_cond" in rows[-1]
+
+
+def test_feature_condition_from_the_command_line_checked():
+    from rnnkit.data import DataError
+    from rnnkit.tasks.cond import Conditions
+    c = Conditions(features=2)
+    assert c.encode("0.5, -1") == [0.5, -1.0]
+    for bad in ("nan,1", "1", "1,2,3", "1e39,0", "a,b"):
+        with pytest.raises(DataError, match="expected 2 finite numbers"):
+            c.encode(bad)

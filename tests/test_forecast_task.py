@@ -89,7 +89,7 @@ def test_val_and_test_files_continue_the_series(tmp_path):
         build(data=str(main), test_data=str(bad))
     other = tmp_path / "other.csv"
     other.write_text("month,riders\n1958-05,1.0\n1958-06,2.0\n")
-    with pytest.raises(DataError, match=r"other.csv:1: columns \['riders'\], expected"):
+    with pytest.raises(DataError, match=r"other.csv: columns \['riders'\], expected"):
         build(data=str(main), test_data=str(other))
 
 

@@ -8,6 +8,7 @@ held-out name under another; ``--val-data`` / ``--test-data`` files replace thos
 and with a wrong one (each label shifted to another class): the gap shows the condition matters.
 Shapes: B batch, T time, F features.
 """
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -60,7 +61,15 @@ class Conditions:
     def encode(self, source):
         """One source string -> a label id (int) or a feature list; unknown labels raise."""
         if self.features:
-            return [float(v) for v in source.replace(",", " ").split()]
+            try:
+                values = [float(v) for v in source.replace(",", " ").split()]
+            except ValueError:
+                values = None
+            if values is None or len(values) != self.features or not all(
+                    math.isfinite(v) and abs(v) <= 3.4e38 for v in values):
+                raise DataError(f"condition {source!r}: expected {self.features} finite numbers "
+                                f"(the model's features), comma or space separated")
+            return values
         i = self.index.get(source)
         if i is None:
             near = [l for l in self.labels if l.lower() == source.lower()]

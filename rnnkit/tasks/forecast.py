@@ -179,7 +179,7 @@ def read_parts(d, log):
     parts = [read_series_file(p, d.columns) for p in (d.val_data, d.test_data) if p]
     for p in parts:
         if p.names != main.names:
-            raise DataError(f"{p.path}:1: columns {p.names}, expected {main.names} like {main.path}")
+            raise DataError(f"{p.path}: columns {p.names}, expected {main.names} like {main.path}")
     y = np.concatenate([main.values] + [p.values for p in parts])
     labels = main.labels + [lab for p in parts for lab in p.labels]
     n = len(main.values)

@@ -174,7 +174,7 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
         train_ids, val_ids = ids, torch.as_tensor(encode_file(vocab, extra["val"][1], extra["val"][0]))
         where = f"validation {extra['val'][0]}"
     else:
-        train_ids, val_ids = split_ids(ids, d.val_fraction)
+        train_ids, val_ids = split_ids(ids, d.val_fraction, path=path)
         where = f"validation the last {d.val_fraction:.0%}"
     if len(val_ids) < 2:
         raise DataError(f"{d.val_data or path}: the validation text has {len(val_ids)} token(s); "
