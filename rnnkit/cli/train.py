@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from rnnkit.cli import cond, translate
-from rnnkit.cli import forecast, predict, tag
+from rnnkit.cli import forecast, predict, recognize, tag
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models import LMConfig
 from rnnkit.models.language_model import saved_lm_config
@@ -68,4 +68,5 @@ TASKS = {
     "classify": predict.TRAIN,
     "tag": tag.TRAIN,
     "forecast": forecast.TRAIN,
+    "recognize": recognize.TRAIN,
 }

@@ -1,0 +1,77 @@
+"""``rnnkit train recognize`` and ``rnnkit recognize RUN FILE...``: read text from images or
+speech with a CTC recogniser; ``--plot`` draws the CTC alignment."""
+from pathlib import Path
+
+from rnnkit.cli.options import ranged
+from rnnkit.cli.task_runs import TaskRun
+from rnnkit.config import MAX_BEAM
+from rnnkit.models.recognizer import RecognizerConfig
+from rnnkit.tasks.recognize import Recognizer, build_recognize_task
+from rnnkit.tasks.recognize_data import RecognizeData
+from rnnkit.train.checkpoint import atomic_write
+
+TRAIN_DEFAULTS = {"max_steps": 3000, "eval_every": 250, "warmup_steps": 100}
+
+
+def describe(c):
+    return (f"({c.conv_layers} conv layers from {c.channels} channels, time stride "
+            f"{c.time_stride}, {c.layers}-layer bidirectional {c.cell.upper()}, hidden {c.hidden})")
+
+
+def report(task, m):
+    return (f"held-out test ({m['test_size']:,}): sequence accuracy {m['test_sequence_accuracy']:.4f}, "
+            f"CER {m['test_cer']:.4f}, WER {m['test_wer']:.4f}; beam {m['test_beam8_sequence_accuracy']:.4f}")
+
+
+RUN = TaskRun("recognize", RecognizeData, RecognizerConfig, build_recognize_task, TRAIN_DEFAULTS,
+              skip=("num_classes", "features"), seeded=True, describe=describe, report=report)
+TRAIN = ("CTC recogniser of text in images or speech (captcha, TSV, folder)", RUN.add_flags,
+         RUN.run)
+
+
+def add_parser(sub):
+    p = sub.add_parser("recognize", help="read the text of images or WAV files with a trained "
+                                         "recogniser")
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="PNG/JPEG or WAV files")
+    p.add_argument("--beam", type=ranged(int, (0, MAX_BEAM)), default=0,
+                   help="prefix beam search with this many prefixes (default 0: greedy)")
+    p.add_argument("--plot", type=Path, help="write the CTC alignment of the first FILE to this PNG")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    rec = Recognizer.load(args.run)
+    for path, (text, score) in zip(args.files, rec.recognize(args.files, args.beam)):
+        print(f"{path}\t{text}\t{score:.3f}")
+    if args.plot:
+        plot_alignment(rec, args.files[0], args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def plot_alignment(rec, path, png):
+    """The input (image or log-mel spectrogram) above the per-frame probability of each label
+    the file's greedy transcript uses, and of the blank."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lp, x = rec.log_probs(path)                                               # (T', K+1), (F, T)
+    p = lp.exp()
+    used = sorted({int(k) for k in lp.argmax(-1).tolist() if k})
+    stride = x.shape[1] / max(1, p.shape[0])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    top.imshow(x.numpy(), aspect="auto", origin="upper" if rec.kind == "image" else "lower",
+               cmap="gray" if rec.kind == "image" else "magma")
+    top.set_title(f"{Path(path).name}: {rec.recognize([path])[0][0]!r}")
+    centres = [(t + 0.5) * stride for t in range(p.shape[0])]
+    bottom.plot(centres, p[:, 0].numpy(), color="0.6", ls=":", label="blank")
+    for k in used:
+        bottom.plot(centres, p[:, k].numpy(), label=rec.alphabet[k - 1])
+    bottom.set_ylabel("p(label | frame)")
+    bottom.set_xlabel("column" if rec.kind == "image" else "frame (10 ms)")
+    bottom.legend(loc="upper right", ncol=min(8, len(used) + 1), fontsize=8)
+    fig.tight_layout()
+    atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)

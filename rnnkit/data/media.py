@@ -1,0 +1,179 @@
+"""Images and sounds as feature matrices for the CTC recogniser, and the lists that pair files
+with their transcripts.
+
+An image becomes its grey levels, scaled to a fixed height (aspect kept): rows are features,
+columns are time. A sound becomes log-mel filterbank energies (25 ms Hann windows every 10 ms;
+the mel scale of O'Shaughnessy 1987 / HTK, m = 2595 log10(1 + f/700)). Both are standardised per
+file (zero mean, unit variance: per mel bin for sound), so a batch pads with zeros.
+
+torchaudio would give the same log-mel features, but no torchaudio release matches the pinned
+torch (2.13.0), so the short STFT + triangular filterbank below, on ``torch.stft``, stands in.
+
+Listings: a TSV file of ``path<TAB>transcript`` lines (paths relative to the TSV's folder; ``#``
+lines and blank lines skipped), or a folder whose files are named by their transcripts
+(``7K3PX.png``, ``7K3PX_2.png``: the part before the first ``_``).
+Shapes: F features (image rows or mel bins), T columns or frames.
+"""
+import math
+import wave
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.data.text import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+AUDIO_SUFFIXES = (".wav",)
+
+
+def kind_of(path):
+    """"image" or "audio" by the file's suffix; None for anything else."""
+    suffix = Path(path).suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "audio" if suffix in AUDIO_SUFFIXES else None
+
+
+def standardise(x, dim=None):
+    """Zero mean, unit variance (over everything, or along ``dim``)."""
+    if dim is None:
+        return (x - x.mean()) / (x.std(unbiased=False) + 1e-5)
+    return (x - x.mean(dim, keepdim=True)) / (x.std(dim, keepdim=True, unbiased=False) + 1e-5)
+
+
+def located(path, where):
+    """How an error names a file: ``listing.tsv:3: a.png``, or the file alone."""
+    return f"{where}: {path}" if where and str(where) != str(path) else str(path)
+
+
+# ----------------------------------------------------------------- images
+def image_pixels(image, height):
+    """A PIL image -> grey levels uint8 (height, W), scaled to ``height`` rows (aspect kept)."""
+    from PIL import Image
+    grey = image.convert("L")
+    w, h = grey.size
+    width = max(1, round(w * height / h))
+    return np.asarray(grey.resize((width, height), Image.BILINEAR), dtype=np.uint8)
+
+
+def read_image(path, height, where=None):
+    """An image file -> grey levels uint8 (height, W). A file PIL cannot read raises DataError
+    naming ``where`` (the listing's file and line) and the file."""
+    from PIL import Image, UnidentifiedImageError
+    at = located(path, where)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.width < 1 or im.height < 1:
+                raise DataError(f"{at}: an empty image ({im.width}x{im.height})")
+            return image_pixels(im, height)
+    except FileNotFoundError:
+        raise DataError(f"{at}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{at}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def image_features(pixels):
+    """uint8 (F, T) grey levels -> float (F, T), standardised."""
+    return standardise(torch.from_numpy(np.asarray(pixels, dtype=np.float32)) / 255.0)
+
+
+# ----------------------------------------------------------------- sound
+def read_wav(path, sample_rate, where=None):
+    """A PCM WAV file (8, 16 or 32 bit; channels averaged) -> float samples in [-1, 1] (N,).
+    Another sample rate than ``sample_rate``, no samples, or a file ``wave`` cannot read raise
+    DataError naming ``where`` and the file."""
+    at = located(path, where)
+    try:
+        with wave.open(str(path), "rb") as w:
+            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+            raw = w.readframes(w.getnframes())
+    except FileNotFoundError:
+        raise DataError(f"{at}: no such file") from None
+    except (wave.Error, EOFError, OSError) as e:
+        raise DataError(f"{at}: not a readable PCM WAV file ({type(e).__name__}: {e})") from None
+    if rate != sample_rate:
+        raise DataError(f"{at}: sample rate {rate} Hz, expected {sample_rate} Hz (--sample-rate; "
+                        f"resample the file, e.g. sox IN -r {sample_rate} OUT)")
+    if width not in (1, 2, 4):
+        raise DataError(f"{at}: {8 * width}-bit samples, expected 8, 16 or 32-bit PCM")
+    dtype = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+    x = np.frombuffer(raw[:len(raw) // (width * channels) * width * channels], dtype=dtype)
+    if x.size == 0:
+        raise DataError(f"{at}: no samples (an empty recording)")
+    x = x.astype(np.float32)
+    x = (x - 128) / 128 if width == 1 else x / float(2 ** (8 * width - 1))
+    return torch.from_numpy(x.reshape(-1, channels).mean(1))
+
+
+def mel_filterbank(n_mels, n_fft, sample_rate, f_min=20.0):
+    """Triangular filters (n_mels, n_fft//2 + 1), equally spaced on the mel scale from f_min to
+    the Nyquist frequency, each peaking at 1."""
+    mel = lambda f: 2595.0 * math.log10(1.0 + f / 700.0)
+    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
+    lo, hi = mel(f_min), mel(sample_rate / 2)
+    edges = torch.tensor([hz(lo + (hi - lo) * i / (n_mels + 1)) for i in range(n_mels + 2)])
+    bins = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)                 # (n_fft/2+1,)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (n_mels, 1)
+    rising = (bins - left) / (centre - left)
+    falling = (right - bins) / (right - centre)
+    return torch.clamp(torch.minimum(rising, falling), min=0.0)              # (n_mels, bins)
+
+
+def log_mel(samples, sample_rate, n_mels=40):
+    """Samples (N,) -> standardised log-mel energies (n_mels, T), one frame every 10 ms."""
+    win = round(0.025 * sample_rate)
+    hop = round(0.010 * sample_rate)
+    n_fft = 2 ** math.ceil(math.log2(win))
+    if samples.numel() < n_fft:   # shorter than one window: pad with silence
+        samples = torch.nn.functional.pad(samples, (0, n_fft - samples.numel()))
+    spec = torch.stft(samples, n_fft, hop_length=hop, win_length=win,
+                      window=torch.hann_window(win), center=True, return_complex=True)
+    power = spec.abs() ** 2                                                   # (bins, T)
+    mel = mel_filterbank(n_mels, n_fft, sample_rate) @ power                  # (n_mels, T)
+    return standardise(torch.log(mel + 1e-6), dim=1)
+
+
+# ----------------------------------------------------------------- listings
+def read_listing(path):
+    """A TSV file or a folder -> [(file path, transcript, where)], ``where`` being ``TSV:line``
+    or the file itself. Missing files, empty transcripts and files of no known kind raise
+    DataError naming the listing's line."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if kind_of(p))
+        if not files:
+            raise DataError(f"{path}: no image (.png, .jpg) or sound (.wav) files in this folder")
+        return [(p, p.stem.split("_")[0], str(p)) for p in files]
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            where = f"{path}:{n}"
+            if "\t" not in line:
+                raise DataError(f"{where}: expected path<TAB>transcript, got {line[:60]!r}")
+            name, text = line.split("\t", 1)
+            text = text.strip()
+            file = (path.parent / name.strip()).resolve()
+            if not text:
+                raise DataError(f"{where}: an empty transcript for {name!r}")
+            if kind_of(file) is None:
+                raise DataError(f"{where}: {name!r} is neither an image (.png, .jpg) nor a "
+                                f"sound (.wav)")
+            if not file.is_file():
+                raise DataError(f"{where}: no such file {name!r} (looked for {file})")
+            rows.append((file, text, where))
+    if not rows:
+        raise DataError(f"{path}: no path<TAB>transcript lines")
+    return rows
+
+
+def listing_kind(rows, listing):
+    """The one kind ("image" or "audio") of a listing's files; a mix raises DataError."""
+    kinds = {kind_of(p) for p, _, _ in rows}
+    if len(kinds) > 1:
+        first = {k: w for p, _, w in reversed(rows) for k in [kind_of(p)]}
+        raise DataError(f"{listing}: mixes images and sounds (an image at {first['image']}, a "
+                        f"sound at {first['audio']}); one recogniser reads one kind")
+    return kinds.pop()

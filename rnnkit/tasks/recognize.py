@@ -1,0 +1,153 @@
+"""N-to-M recognition with CTC as a trainer task, and the recogniser ``rnnkit recognize`` uses.
+
+The data (:mod:`rnnkit.tasks.recognize_data`) are captchas rendered from fixed seeds or files
+listed in a TSV or folder; the model is :class:`rnnkit.models.recognizer.SequenceRecognizer`.
+Metrics over a part, decoded greedily (and, on the test part, by prefix beam search too):
+sequence accuracy (the whole transcript right), character error rate (character edit distance
+over reference characters) and word error rate (the same over whitespace-separated words; a
+captcha is one word, so its WER is 1 - sequence accuracy), computed with rnnkit's own edit
+distance (:mod:`rnnkit.tasks.metrics`), which the seq2seq task uses as well.
+Shapes: B batch, F features, T columns or frames, T' output frames, K labels.
+"""
+import math
+from dataclasses import asdict
+
+import torch
+
+from rnnkit.data import DataError
+from rnnkit.data.media import kind_of, log_mel, read_image, read_wav
+from rnnkit.decode.ctc import beam_decode, greedy_decode
+from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
+from rnnkit.tasks.common import Batches, chunks
+from rnnkit.tasks.metrics import sequence_accuracy, token_error_rate
+from rnnkit.tasks.recognize_data import RecognizeData, batch_of, features_of, read_parts
+from rnnkit.train.checkpoint import built_from, load_checkpoint
+
+EVAL_BATCH = 128
+TEST_BEAM = 8
+PRUNE = math.log(1e-4)   # a class below this probability at a frame extends no prefix there
+
+
+def error_rates(hyps, refs, prefix):
+    """Sequence accuracy, CER and WER of decoded texts against their transcripts."""
+    return {f"{prefix}_sequence_accuracy": sequence_accuracy(hyps, refs),
+            f"{prefix}_cer": token_error_rate([list(h) for h in hyps], [list(r) for r in refs]),
+            f"{prefix}_wer": token_error_rate([h.split() for h in hyps], [r.split() for r in refs])}
+
+
+class RecognizeTask:
+    unit = "sequence"
+    loss_label = "CTC loss per label"
+
+    def __init__(self, model, parts, data_config, seed=0):
+        self.model, self.parts, self.data_config = model, parts, data_config
+        self.alphabet = parts.alphabet
+        widths = [x.shape[1] for x, _, _ in parts.train]
+        self.batches = Batches(len(parts.train), data_config.batch, seed, lengths=widths)
+
+    def train_batch(self, step):
+        return batch_of([self.parts.train[i] for i in self.batches(step)])
+
+    def loss(self, batch):
+        x, lengths, targets, target_lengths = batch
+        return self.model.loss(x, lengths, targets, target_lengths), len(lengths)
+
+    def text(self, labels):
+        return "".join(self.alphabet[i - 1] for i in labels)
+
+    def decode(self, part, beam=0):
+        """(mean CTC loss per label, decoded texts, reference texts) over a part."""
+        total, hyps = 0.0, []
+        for r in chunks(len(part), EVAL_BATCH):
+            x, lengths, targets, target_lengths = batch_of(part[r.start:r.stop])
+            log_probs, frames = self.model(x, lengths)                        # (B, T', K+1)
+            total += float(torch.nn.functional.ctc_loss(
+                log_probs.transpose(0, 1), targets, frames, target_lengths, reduction="mean")) * len(r)
+            if beam:
+                hyps += [self.text(y) for y, _ in beam_decode(log_probs, frames, beam, prune=PRUNE)]
+            else:
+                hyps += [self.text(y) for y in greedy_decode(log_probs, frames)]
+        refs = [self.text(y) for _, y, _ in part]
+        return total / len(part), hyps, refs
+
+    def evaluate(self):
+        loss, hyps, refs = self.decode(self.parts.val)
+        return {"val_loss": loss, **error_rates(hyps, refs, "val")}
+
+    def test_metrics(self):
+        loss, hyps, refs = self.decode(self.parts.test)
+        _, beam_hyps, _ = self.decode(self.parts.test, TEST_BEAM)
+        return {"test_loss": loss, **error_rates(hyps, refs, "test"),
+                **error_rates(beam_hyps, refs, f"test_beam{TEST_BEAM}"),
+                "test_size": len(refs),
+                "test_examples": [{"truth": r, "output": h} for h, r in zip(hyps[:20], refs)]}
+
+    def checkpoint_extras(self):
+        return {"kind": "recognize", "model_config": asdict(self.model.config),
+                "data_config": asdict(self.data_config), "alphabet": self.alphabet,
+                "input": self.parts.kind}
+
+
+def build_recognize_task(data_config, model_config, seed=0, log=print):
+    """Read (or render) the parts, fill in the model's classes and height, build the model."""
+    parts = read_parts(data_config, model_config.time_stride, log)
+    model_config.num_classes = len(parts.alphabet) + 1
+    model_config.features = parts.features
+    model_config = RecognizerConfig(**asdict(model_config))   # checks the filled-in sizes
+    log(parts.source)
+    return RecognizeTask(SequenceRecognizer(model_config), parts, data_config, seed)
+
+
+class Recognizer:
+    """A trained recogniser: image or sound files in, transcripts out."""
+
+    def __init__(self, model, alphabet, kind, data_config):
+        self.model, self.alphabet, self.kind = model.eval(), alphabet, kind
+        self.data_config = data_config
+
+    @classmethod
+    def from_task(cls, task):
+        return cls(task.model, task.alphabet, task.parts.kind, task.data_config)
+
+    @classmethod
+    def load(cls, path):
+        """The recogniser of a run folder (best.pt) or checkpoint file."""
+        ckpt = load_checkpoint(path, kind="recognize")
+        with built_from(path):
+            model = SequenceRecognizer(RecognizerConfig(**ckpt["model_config"]))
+            model.load_state_dict(ckpt["model"])
+            data_config = RecognizeData(**ckpt["data_config"])
+            return cls(model, ckpt["alphabet"], ckpt["input"], data_config)
+
+    def features(self, path, where=None):
+        """The model's input (F, T) for one file; a file of the other kind is a DataError."""
+        d = self.data_config
+        if kind_of(path) != self.kind:
+            raise DataError(f"{where or path}: this model reads {self.kind} files "
+                            f"({'.png, .jpg' if self.kind == 'image' else '.wav'}), got {path}")
+        if self.kind == "image":
+            return features_of(read_image(path, d.height, where))
+        return log_mel(read_wav(path, d.sample_rate, where), d.sample_rate, d.n_mels)
+
+    @torch.no_grad()
+    def log_probs(self, path):
+        """Per-frame log-probabilities (T', K+1) of one file, and its features (F, T)."""
+        x = self.features(path)
+        if x.shape[1] < self.model.config.time_stride:
+            raise DataError(f"{path}: {x.shape[1]} columns or frames, fewer than the time stride "
+                            f"{self.model.config.time_stride}: nothing to read")
+        log_probs, frames = self.model(x[None], torch.tensor([x.shape[1]]))
+        return log_probs[0, :int(frames[0])], x
+
+    def recognize(self, paths, beam=0):
+        """[(text, log-probability), ...] per file: greedy (the best path's probability) or,
+        with ``beam`` > 0, the prefix beam search's best (its labelling's probability)."""
+        out = []
+        for path in paths:
+            lp, _ = self.log_probs(path)                                      # (T', K+1)
+            if beam:
+                labels, score = beam_decode(lp[None], None, beam, prune=PRUNE)[0]
+            else:
+                labels, score = greedy_decode(lp), float(lp.max(-1).values.sum())
+            out.append(("".join(self.alphabet[i - 1] for i in labels), score))
+        return out

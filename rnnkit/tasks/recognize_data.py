@@ -1,0 +1,192 @@
+"""The examples of ``rnnkit train recognize``: captchas rendered from seeds, or the files of a
+TSV listing or a folder (images or sounds), split into training, validation and test parts.
+
+An example is (x, labels, where): x the grey levels uint8 (F, T) of an image or the log-mel
+features float (F, T) of a sound, labels the transcript's characters as ids 1..K (0 is CTC's
+blank), where the listing's file and line. An example whose features are too short for its
+transcript under CTC (fewer output frames than :func:`rnnkit.decode.ctc.min_frames`) is left out
+with a warning naming it; a transcript character outside the alphabet is a DataError.
+"""
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rnnkit.config import MAX_BATCH, MAX_SEED, ConfigError, check, check_fractions
+from rnnkit.data import DataError
+from rnnkit.data.captchas import ALPHABET, captcha_set
+from rnnkit.data.datasets import cache_dir
+from rnnkit.data.labelled import own_parts
+from rnnkit.data.media import (image_features, listing_kind, log_mel, read_image, read_listing,
+                               read_wav)
+from rnnkit.decode.ctc import min_frames
+
+# fixed seeds of the rendered captcha sets: the test images never change with the flags
+CAPTCHA_SEEDS = {"train": 15_000_001, "val": 15_000_002, "test": 15_000_003}
+
+
+@dataclass
+class RecognizeData:
+    data: str = field(default="captcha", metadata={
+        "help": "captcha (rendered by the captcha package), a TSV of path<TAB>transcript, or a "
+                "folder of .png/.jpg/.wav files named by their transcripts"})
+    val_data: str = field(default="", metadata={
+        "help": "a TSV or folder used as the validation part (files only)"})
+    test_data: str = field(default="", metadata={
+        "help": "a TSV or folder used as the held-out test part (files only)"})
+    alphabet: str = field(default="", metadata={
+        "help": "the characters to recognise (empty: captcha's 0-9A-Z, or the training "
+                "transcripts' characters)"})
+    height: int = field(default=32, metadata={"help": "images are scaled to this many rows",
+                                               "range": (4, 1024)})
+    sample_rate: int = field(default=8000, metadata={
+        "help": "sounds: the sample rate every WAV file must have (Hz)", "range": (1000, 192_000)})
+    n_mels: int = field(default=40, metadata={"help": "sounds: mel filterbank channels",
+                                               "range": (4, 256)})
+    min_chars: int = field(default=4, metadata={"help": "captcha: shortest text", "range": (1, 64)})
+    max_chars: int = field(default=6, metadata={"help": "captcha: longest text", "range": (1, 64)})
+    train_size: int = field(default=20_000, metadata={
+        "help": "captcha: images rendered for training (cached after the first run)",
+        "range": (1, 10_000_000)})
+    val_size: int = field(default=500, metadata={"help": "captcha: validation images",
+                                                  "range": (1, 1_000_000)})
+    test_size: int = field(default=1000, metadata={
+        "help": "captcha: held-out test images (a fixed seed: the same images in every run)",
+        "range": (1, 1_000_000)})
+    batch: int = field(default=32, metadata={"help": "examples per training batch",
+                                              "range": (1, MAX_BATCH)})
+    test_fraction: float = field(default=0.1, metadata={
+        "help": "files: share held out for the test part", "range": "(0, 1)"})
+    val_fraction: float = field(default=0.1, metadata={
+        "help": "files: share held out for validation", "range": "(0, 1)"})
+    split_seed: int = field(default=0, metadata={"range": (0, MAX_SEED)})
+
+    def __post_init__(self):
+        check(self)
+        check_fractions(self)
+        if self.min_chars > self.max_chars:
+            raise ConfigError(f"RecognizeData.min_chars must be at most max_chars, got "
+                              f"{self.min_chars} > {self.max_chars} (--min-chars, --max-chars)")
+        if len(set(self.alphabet)) != len(self.alphabet):
+            raise ConfigError(f"RecognizeData.alphabet must not repeat a character, got "
+                              f"{self.alphabet!r} (--alphabet)")
+
+
+def warn(message):
+    print(f"rnnkit: warning: {message}", file=sys.stderr)
+
+
+@dataclass
+class Parts:
+    """What the task trains on: the three parts, the alphabet, the input kind and its height."""
+    train: list
+    val: list
+    test: list
+    alphabet: str
+    kind: str          # "image" or "audio"
+    features: int      # F: image rows or mel bins
+    source: str        # how the data came, for the log line
+
+
+def features_of(x):
+    """An example's x as float features (F, T): images standardised, sounds as they are."""
+    return image_features(x) if isinstance(x, np.ndarray) else x
+
+
+def encode(text, alphabet, where):
+    """Transcript -> label ids 1..K; a character outside the alphabet is a DataError."""
+    index = {c: i + 1 for i, c in enumerate(alphabet)}
+    for c in text:
+        if c not in index:
+            raise DataError(f"{where}: transcript {text!r} has {c!r}, which is not in the "
+                            f"alphabet {alphabet!r}")
+    return [index[c] for c in text]
+
+
+def keep_fitting(examples, stride, part):
+    """The examples whose T // stride output frames can emit their labels under CTC; the rest
+    are named in a warning (the first few) and counted."""
+    fits = [e for e in examples if e[0].shape[1] // stride >= min_frames(e[1])]
+    dropped = [e for e in examples if e[0].shape[1] // stride < min_frames(e[1])]
+    if dropped:
+        names = ", ".join(w for _, _, w in dropped[:3])
+        warn(f"{len(dropped)} {part} example(s) left out: too short for their transcripts under "
+             f"CTC at time stride {stride} (e.g. {names}); a lower --time-stride keeps them")
+    if not fits:
+        raise DataError(f"no {part} example is long enough for its transcript under CTC at time "
+                        f"stride {stride}; lower --time-stride")
+    return fits
+
+
+def read_files(listing, d):
+    """[(x, transcript, where)] of a TSV or folder, and its kind."""
+    rows = read_listing(listing)
+    kind = listing_kind(rows, listing)
+    if kind == "image":
+        return [(read_image(p, d.height, w), t, w) for p, t, w in rows], kind
+    return [(log_mel(read_wav(p, d.sample_rate, w), d.sample_rate, d.n_mels), t, w)
+            for p, t, w in rows], kind
+
+
+def captcha_parts(d, log):
+    alphabet = d.alphabet or ALPHABET
+    cache = cache_dir() / "captcha"
+    sizes = {"train": d.train_size, "val": d.val_size, "test": d.test_size}
+    parts = []
+    for name, n in sizes.items():
+        texts, images = captcha_set(n, alphabet, d.min_chars, d.max_chars, d.height,
+                                    CAPTCHA_SEEDS[name], cache, log)
+        parts.append([(x, encode(t, alphabet, f"captcha {name} {i}"), f"captcha {name} {i}")
+                      for i, (t, x) in enumerate(zip(texts, images))])
+    source = (f"captcha {d.min_chars}-{d.max_chars} characters of {alphabet!r}, {d.height} rows; "
+              f"train {d.train_size:,}, validation {d.val_size:,}, test {d.test_size:,} (fixed seeds)")
+    return Parts(*parts, alphabet, "image", d.height, source)
+
+
+def file_parts(d):
+    examples, kind = read_files(d.data, d)
+
+    def read_other(listing):
+        rows, other = read_files(listing, d)
+        if other != kind:
+            raise DataError(f"{listing}: holds {other} files, but {d.data} holds {kind} files")
+        return rows
+
+    train, val, test = own_parts(examples, d, read_other)
+    alphabet = d.alphabet or "".join(sorted({c for _, t, _ in train for c in t}))
+    parts = [[(x, encode(t, alphabet, w), w) for x, t, w in part] for part in (train, val, test)]
+    features = d.height if kind == "image" else d.n_mels
+    source = (f"{d.data}: {len(examples):,} {kind} files; train {len(train):,}, validation "
+              f"{len(val):,}, test {len(test):,}; alphabet {alphabet!r}")
+    return Parts(*parts, alphabet, kind, features, source)
+
+
+def read_parts(d, stride, log=print):
+    """The three parts of ``d.data`` with the too-short examples left out."""
+    if d.data == "captcha":
+        if d.val_data or d.test_data:
+            raise ConfigError("--val-data and --test-data go with file data; captcha renders its "
+                              "own parts (--val-size, --test-size)")
+        p = captcha_parts(d, log)
+    else:
+        p = file_parts(d)
+    p.train, p.val, p.test = (keep_fitting(part, stride, name) for part, name in
+                              ((p.train, "training"), (p.val, "validation"), (p.test, "test")))
+    return p
+
+
+def batch_of(examples):
+    """Examples -> features (B, F, T) zero-padded, lengths (B,), targets (B, S) padded with 0,
+    target lengths (B,)."""
+    xs = [features_of(x) for x, _, _ in examples]
+    lengths = torch.tensor([x.shape[1] for x in xs])                          # (B,)
+    out = torch.zeros(len(xs), xs[0].shape[0], int(lengths.max()))            # (B, F, T)
+    for i, x in enumerate(xs):
+        out[i, :, :x.shape[1]] = x
+    labels = [y for _, y, _ in examples]
+    target_lengths = torch.tensor([len(y) for y in labels])                   # (B,)
+    targets = torch.zeros(len(labels), max(1, int(target_lengths.max())), dtype=torch.long)
+    for i, y in enumerate(labels):
+        targets[i, :len(y)] = torch.tensor(y, dtype=torch.long)
+    return out, lengths, targets, target_lengths

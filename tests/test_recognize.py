@@ -1,0 +1,204 @@
+"""The CTC recogniser: model shapes and padding, features, seeded captchas, the task on tiny
+folders, TSVs and WAV files, the command line, and every bad input as one line naming its file."""
+import json
+import re
+import secrets
+
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.config import ConfigError
+from rnnkit.data import DataError
+from rnnkit.data.media import log_mel, mel_filterbank, read_listing, read_wav
+from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
+from rnnkit.tasks.common import train
+from rnnkit.tasks.recognize import Recognizer, build_recognize_task, error_rates
+from rnnkit.tasks.recognize_data import RecognizeData
+from rnnkit.train import TrainConfig
+
+from recognize_fixtures import (TEXTS, TINY_MODEL, recognize_task, tone_digits, write_captchas,
+                                write_tsv, write_wav)
+
+pytest.importorskip("captcha")
+QUIET = lambda *a: None
+
+
+# ----------------------------------------------------------------- model
+def test_model_shapes_and_padding_never_leak():
+    model = SequenceRecognizer(RecognizerConfig(num_classes=5, features=16, **TINY_MODEL)).eval()
+    x = torch.randn(3, 16, 40)
+    lengths = torch.tensor([40, 25, 9])
+    log_probs, frames = model(x, lengths)
+    assert log_probs.shape == (3, 20, 5) and frames.tolist() == [20, 12, 4]
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3, 20), atol=1e-5)
+    alone, _ = model(x[1:2, :, :25], lengths[1:2])       # the same sequence without padding
+    assert torch.allclose(alone[0], log_probs[1, :12], atol=1e-5)
+
+
+def test_config_ranges():
+    with pytest.raises(ConfigError, match="time_stride must be at most 2\\^conv_layers = 2"):
+        RecognizerConfig(conv_layers=1, time_stride=4)
+    with pytest.raises(ConfigError, match="time_stride must be one of"):
+        RecognizerConfig(time_stride=3)
+    with pytest.raises(ConfigError, match="at least 4"):
+        RecognizerConfig(conv_layers=2, features=3)
+    with pytest.raises(ConfigError, match="min_chars must be at most max_chars"):
+        RecognizeData(min_chars=7, max_chars=6)
+    with pytest.raises(ConfigError, match="repeat"):
+        RecognizeData(alphabet="ABA")
+
+
+# ----------------------------------------------------------------- features and data
+def test_mel_filterbank_and_log_mel():
+    fb = mel_filterbank(20, 256, 8000)
+    assert fb.shape == (20, 129) and float(fb.max()) <= 1.0 + 1e-6
+    assert (fb.sum(1) > 0).all()                       # no empty filter
+    feats = log_mel(torch.from_numpy(tone_digits("12", seed=1)).float(), 8000, 20)
+    assert feats.shape[0] == 20 and feats.shape[1] == 1 + 0.4 * 8000 // 80
+    assert torch.allclose(feats.mean(1), torch.zeros(20), atol=1e-4)
+
+
+def test_captcha_rendering_is_seeded_and_restores_secrets(tmp_path):
+    from rnnkit.data.captchas import ALPHABET, captcha_set
+    import captcha.image
+    a = captcha_set(3, ALPHABET, 4, 6, 20, seed=5, cache=tmp_path)
+    b = captcha_set(3, ALPHABET, 4, 6, 20, seed=5)     # rendered again, not read from the cache
+    assert a[0] == b[0] and all((x == y).all() for x, y in zip(a[1], b[1]))
+    assert all(4 <= len(t) <= 6 and set(t) <= set(ALPHABET) for t in a[0])
+    assert captcha.image.secrets is secrets
+    assert list(tmp_path.glob("*.npz"))
+
+
+def test_error_rates():
+    m = error_rates(["AB", "CD", ""], ["AB", "CE", "F"], "x")
+    assert m["x_sequence_accuracy"] == pytest.approx(1 / 3)
+    assert m["x_cer"] == pytest.approx(2 / 5) and m["x_wer"] == pytest.approx(2 / 3)
+
+
+# ----------------------------------------------------------------- training and prediction
+def test_task_trains_saves_and_reloads(tmp_path):
+    task = recognize_task(tmp_path)
+    config = TrainConfig(max_steps=3, eval_every=3, warmup_steps=0)
+    metrics = train(task, config, tmp_path / "run", quiet=True, log=QUIET)
+    for key in ("test_sequence_accuracy", "test_cer", "test_wer", "test_beam8_cer"):
+        assert 0 <= metrics[key] <= 10
+    files = sorted((tmp_path / "captchas").glob("*.png"))[:2]
+    loaded = Recognizer.load(tmp_path / "run")
+    assert loaded.recognize(files) == Recognizer.from_task(task).recognize(files)
+
+
+def test_wav_listing_trains(tmp_path):
+    rows = []
+    for i, digits in enumerate(["12", "21", "1", "2", "112", "221", "12", "2"]):
+        write_wav(tmp_path / f"u{i}.wav", tone_digits(digits, seed=i))
+        rows.append((f"u{i}.wav", digits))
+    data = RecognizeData(data=str(write_tsv(tmp_path / "list.tsv", rows)), batch=2, n_mels=16,
+                         test_fraction=0.25, val_fraction=0.25)
+    task = build_recognize_task(data, RecognizerConfig(**TINY_MODEL), log=QUIET)
+    assert task.parts.kind == "audio" and task.alphabet == "12"
+    assert task.model.config.features == 16
+    train(task, TrainConfig(max_steps=2, eval_every=2, warmup_steps=0), tmp_path / "run",
+          quiet=True, log=QUIET)
+    text, score = Recognizer.load(tmp_path / "run").recognize([tmp_path / "u0.wav"])[0]
+    assert set(text) <= {"1", "2"} and score <= 0
+
+
+def test_cli_train_and_recognize(tmp_path, capsys):
+    folder = write_captchas(tmp_path / "caps")
+    run = tmp_path / "run"
+    assert main(["train", "recognize", "--data", str(folder), "--out", str(run), "--quiet",
+                 "--max-steps", "3", "--height", "16", "--channels", "4", "--hidden", "8",
+                 "--layers", "1", "--time-stride", "2", "--batch", "4",
+                 "--test-fraction", "0.25", "--val-fraction", "0.25"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 3 and "test_sequence_accuracy" in metrics
+    image = sorted(folder.glob("*.png"))[0]
+    capsys.readouterr()
+    assert main(["recognize", str(run), str(image), "--beam", "3",
+                 "--plot", str(tmp_path / "a.png")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{image}\t") and (tmp_path / "a.png").is_file()
+
+
+# ----------------------------------------------------------------- bad input
+def train_on(data, tmp_path, **flags):
+    return main(["train", "recognize", "--data", str(data), "--out", str(tmp_path / "run"),
+                 "--quiet", "--max-steps", "1", "--height", "16", "--channels", "4",
+                 "--hidden", "8", "--layers", "1", "--time-stride", "2", "--batch", "2",
+                 *[str(a) for kv in flags.items() for a in kv]])
+
+
+def one_error(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rnnkit: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("{img}\tAB\nmissing.png\tAB\n", r"list.tsv:2: no such file 'missing.png'"),
+    ("{img}\tAB\n{img}\t  \n", r"list.tsv:2: an empty transcript"),
+    ("{img}\tAB\nnotes.txt\tAB\n", r"list.tsv:2: 'notes.txt' is neither an image"),
+    ("{img}\tAB\n{img} AB\n", r"list.tsv:2: expected path<TAB>transcript"),
+    ("{img}\tAB\nbroken.png\tAB\n", r"list.tsv:2: .*broken.png: not a readable image"),
+    ("{img}\tAB\nempty.png\tAB\n", r"list.tsv:2: .*empty.png: not a readable image"),
+    ("{img}\tAB\nclip.wav\t12\n", r"list.tsv: mixes images and sounds"),
+])
+def test_bad_listing_lines_are_named(tmp_path, capsys, content, expected):
+    img = sorted(write_captchas(tmp_path, TEXTS[:2]).glob("*.png"))[0].name
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    write_wav(tmp_path / "clip.wav", tone_digits("1"))
+    listing = tmp_path / "list.tsv"
+    listing.write_text(content.format(img=img))
+    assert train_on(listing, tmp_path) == 2
+    line = one_error(capsys)
+    assert re.search(expected, line), line
+
+
+def test_bad_wav_files(tmp_path):
+    write_wav(tmp_path / "fast.wav", tone_digits("1"), rate=16000)
+    with pytest.raises(DataError, match="sample rate 16000 Hz, expected 8000 Hz"):
+        read_wav(tmp_path / "fast.wav", 8000, "list.tsv:3")
+    write_wav(tmp_path / "silent.wav", [])
+    with pytest.raises(DataError, match="list.tsv:4: .*silent.wav: no samples"):
+        read_wav(tmp_path / "silent.wav", 8000, "list.tsv:4")
+    (tmp_path / "junk.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(DataError, match="not a readable PCM WAV"):
+        read_wav(tmp_path / "junk.wav", 8000)
+    samples = read_wav(write_wav(tmp_path / "ok.wav", [0.5, -0.5], width=4), 8000)
+    assert samples.tolist() == pytest.approx([0.5, -0.5], abs=1e-6)
+
+
+def test_test_transcript_outside_the_alphabet(tmp_path, capsys):
+    folder = write_captchas(tmp_path / "train")
+    other = write_captchas(tmp_path / "test", ["AB", "AZ"])
+    listing = write_tsv(tmp_path / "test.tsv", [(f"test/{p.name}", p.stem.split("_")[0])
+                                                for p in sorted(other.glob("*.png"))])
+    assert train_on(folder, tmp_path, **{"--test-data": listing}) == 2
+    assert "test.tsv:2: transcript 'AZ' has 'Z', which is not in the alphabet '12AB'" in \
+        one_error(capsys)
+
+
+def test_too_short_utterances_are_skipped_with_a_warning(tmp_path, capsys):
+    folder = write_captchas(tmp_path / "caps", TEXTS + ["ABABABABABABABABABABAB"])
+    data = RecognizeData(data=str(folder), height=16, batch=4, split_seed=1)
+    task = build_recognize_task(data, RecognizerConfig(**{**TINY_MODEL, "conv_layers": 3,
+                                                          "time_stride": 8}), log=QUIET)
+    err = capsys.readouterr().err
+    assert "left out: too short for their transcripts under CTC at time stride 8" in err
+    assert "ABABABABABABABABABABAB_12.png" in err
+    kept = task.parts.train + task.parts.val + task.parts.test
+    assert len(kept) == len(TEXTS)
+
+
+def test_recognize_refuses_the_other_kind_and_unreadable_files(tmp_path, capsys):
+    task = recognize_task(tmp_path)
+    train(task, TrainConfig(max_steps=1, eval_every=1, warmup_steps=0), tmp_path / "run",
+          quiet=True, log=QUIET)
+    write_wav(tmp_path / "x.wav", tone_digits("1"))
+    assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "x.wav")]) == 2
+    assert "this model reads image files" in one_error(capsys)
+    assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "nothing.png")]) == 2
+    assert one_error(capsys).endswith("nothing.png: no such file")
