@@ -20,7 +20,8 @@ def train_tasks():
     return subparsers(subparsers(build_parser())["train"])
 
 
-@pytest.mark.parametrize("task", ["lm", "classify", "tag", "forecast", "seq2seq", "cond"])
+@pytest.mark.parametrize("task", ["lm", "classify", "tag", "forecast", "seq2seq", "cond",
+                                  "recognize"])
 def test_every_generated_flag_has_help(task):
     parser = train_tasks()[task]
     groups = {g.title: g._group_actions for g in parser._action_groups if g.title in GENERATED}
@@ -34,7 +35,8 @@ def test_every_generated_flag_has_help(task):
 
 
 def test_every_task_is_covered():
-    assert set(train_tasks()) == {"lm", "classify", "tag", "forecast", "seq2seq", "cond"}
+    assert set(train_tasks()) == {"lm", "classify", "tag", "forecast", "seq2seq", "cond",
+                                  "recognize"}
 
 
 def test_help_comes_from_field_metadata_and_is_escaped():

@@ -14,11 +14,13 @@ from rnnkit.tasks.classify import Classifier
 from rnnkit.tasks.common import train
 from rnnkit.tasks.forecast import Forecast
 from rnnkit.tasks.lm import load_lm
+from rnnkit.tasks.recognize import Recognizer
 from rnnkit.tasks.tag import Tagger
 from rnnkit.train import TrainConfig
 
 from task_fixtures import classify_task, forecast_task, tag_task
 from lm_fixtures import CHINESE, lm_continuations, lm_task
+from recognize_fixtures import recognitions, recognize_task
 from seq2seq_fixtures import (cond_task, generations, generator, load_generator,
                               load_translator, seq2seq_task, translations, translator)
 
@@ -58,6 +60,10 @@ CASES = [
              lambda task: (task.model, task.vocab), load_lm, lm_continuations),
     TaskCase("lm-adaptive-gru", lambda t: lm_task(t, cell="gru", softmax="adaptive"),
              lambda task: (task.model, task.vocab), load_lm, lm_continuations),
+    TaskCase("recognize-ctc", recognize_task, Recognizer.from_task, Recognizer.load,
+             recognitions),
+    TaskCase("recognize-ctc-lstm", lambda t: recognize_task(t, cell="lstm", time_stride=4),
+             Recognizer.from_task, Recognizer.load, recognitions),
 ]
 
 

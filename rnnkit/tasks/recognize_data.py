@@ -29,15 +29,13 @@ CAPTCHA_SEEDS = {"train": 15_000_001, "val": 15_000_002, "test": 15_000_003}
 @dataclass
 class RecognizeData:
     data: str = field(default="captcha", metadata={
-        "help": "captcha (rendered by the captcha package), a TSV of path<TAB>transcript, or a "
-                "folder of .png/.jpg/.wav files named by their transcripts"})
+        "help": "captcha, a TSV of path<TAB>transcript, or a folder of files named by text"})
     val_data: str = field(default="", metadata={
         "help": "a TSV or folder used as the validation part (files only)"})
     test_data: str = field(default="", metadata={
         "help": "a TSV or folder used as the held-out test part (files only)"})
     alphabet: str = field(default="", metadata={
-        "help": "the characters to recognise (empty: captcha's 0-9A-Z, or the training "
-                "transcripts' characters)"})
+        "help": "characters to recognise (empty: 0-9A-Z, or the training transcripts')"})
     height: int = field(default=32, metadata={"help": "images are scaled to this many rows",
                                                "range": (4, 1024)})
     sample_rate: int = field(default=8000, metadata={
@@ -60,7 +58,8 @@ class RecognizeData:
         "help": "files: share held out for the test part", "range": "(0, 1)"})
     val_fraction: float = field(default=0.1, metadata={
         "help": "files: share held out for validation", "range": "(0, 1)"})
-    split_seed: int = field(default=0, metadata={"range": (0, MAX_SEED)})
+    split_seed: int = field(default=0, metadata={
+        "help": "files: seed of the shuffle that splits them into parts", "range": (0, MAX_SEED)})
 
     def __post_init__(self):
         check(self)
