@@ -1,8 +1,9 @@
 """rnnkit: recurrent neural networks for PyTorch with hand-derived backpropagation through time."""
 from rnnkit import kernels
 from rnnkit.bptt.telemetry import GradientRecorder, record_gradients
-from rnnkit.layers import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell
+from rnnkit.cells import Cell, CellError
+from rnnkit.layers import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, Recurrent
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "GradientRecorder",
-           "record_gradients", "kernels"]
+__all__ = ["RNN", "LSTM", "GRU", "Recurrent", "Cell", "CellError", "RNNCell", "LSTMCell",
+           "GRUCell", "RNNBase", "GradientRecorder", "record_gradients", "kernels"]

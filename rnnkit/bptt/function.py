@@ -86,7 +86,8 @@ class BPTT(torch.autograd.Function):
         d_finals, d_all = d_rest[:ns], d_rest[ns:2 * ns - 1]
         S = [out, *ctx.inner]
         R = ctx.raw if ctx.raw is not None else S
-        N, GH = out.shape[0], w_hh.shape[0]
+        N = out.shape[0]
+        GH = x.shape[1] if ctx.gi_given else w_ih.shape[0]          # G·H: the input half's width
         # dS[k]: dL/d(state k) per token. It starts with the gradients of the outputs and of the
         # final states; each reverse step adds its contribution to the state it came from.
         tmp = Taker(WORKSPACE, x)        # the backward's own buffers: back to the workspace at the end
@@ -112,7 +113,7 @@ class BPTT(torch.autograd.Function):
             _backward_steps(cell, sched, opts, dS, dR, dG, dGh, pre, dh0, dinit, params, w_hh)
         rec = telemetry.current()
         if rec is not None:   # dS now holds the total dL/dstate of every token
-            rec.record(ctx.tag, sched, dS)
+            rec.record(ctx.tag, sched, dS, cell.STATES)
 
         need = ctx.needs_input_grad
         if ctx.gi_given:

@@ -48,12 +48,13 @@ class GradientRecorder:
         _active = None
         return False
 
-    def record(self, tag, sched, dS):
+    def record(self, tag, sched, dS, names=None):
+        """Norms of dS (one (N, ·) buffer per state, named by ``names``, default h, c)."""
         module, layer, direction = tag if tag is not None else (None, 0, 0)
         name = self._names.get(id(module), type(module).__name__.lower())
         key = (f"{name}." if name else "") + f"l{layer}" + ("_reverse" if direction else "")
         per_state = {}
-        for sname, d in zip(STATE_NAMES[len(dS)], dS):
+        for sname, d in zip(names or STATE_NAMES[len(dS)], dS):
             if sched.uniform:
                 n = torch.linalg.vector_norm(d.detach().view(sched.T, sched.B, -1), dim=(1, 2))
             else:

@@ -1,4 +1,10 @@
-"""One recurrent cell per file: equations, fused forward step, hand-derived backward step."""
+"""One recurrent cell per file: equations, fused forward step, hand-derived backward step.
+
+The contract every cell follows is :class:`rnnkit.cells.base.Cell`; ``register`` makes a cell
+known by name (:mod:`rnnkit.cells.registry`).
+"""
+from rnnkit.cells.base import Cell, CellError
+from rnnkit.cells.registry import get, names, register
 from rnnkit.cells.gru import GRUMath
 from rnnkit.cells.gru_ln import LayerNormGRUMath, LayerNormVanillaMath
 from rnnkit.cells.gru_reset_before import GRUResetBeforeMath

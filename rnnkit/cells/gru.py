@@ -23,14 +23,18 @@ Shapes: B batch, H hidden, N tokens. W_ih (3H, I), W_hh (3H, H).
 """
 import torch
 
-from rnnkit.cells.base import CellMath
+from rnnkit.cells.base import Cell
 
 
-class GRUMath(CellMath):
+class GRUMath(Cell):
     N_GATES = 3
     FOLD_HH_BIAS = False   # b_hn sits under r_t
     SEPARATE_DGH = True
     TAKES_GI = True
+
+    def layer_norm(self):
+        from rnnkit.cells.gru_ln import LayerNormGRUMath
+        return LayerNormGRUMath()
 
     def alloc_cache(self, n, sizes, like, gi):
         """Gate activations r, z, n (N, 3H) and the recurrent products h^r W_hh^T + b_hh (N, 3H)."""

@@ -17,11 +17,11 @@ RNN step yields δq_t (δa_t), and the layer norm's derivative turns it into δ(
 import torch
 
 from rnnkit.cells.gru import GRUMath
-from rnnkit.cells.layer_norm import ln_backward, ln_forward, ln_normalised, reference_ln
+from rnnkit.cells.layer_norm import NormParams, ln_backward, ln_forward, ln_normalised, reference_ln
 from rnnkit.cells.rnn import VanillaMath
 
 
-class LayerNormGRUMath(GRUMath):
+class LayerNormGRUMath(NormParams, GRUMath):
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
     TAKES_GI = False
 
@@ -72,7 +72,7 @@ class LayerNormGRUMath(GRUMath):
         return ((1 - z) * n + z * h_prev,)
 
 
-class LayerNormVanillaMath(VanillaMath):
+class LayerNormVanillaMath(NormParams, VanillaMath):
     SEPARATE_DGH = True
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
 

@@ -19,10 +19,10 @@ needs two matmuls (r_t must be known before W_hn sees r_t ⊙ h_{t-1}). Backward
 """
 import torch
 
-from rnnkit.cells.base import CellMath
+from rnnkit.cells.base import Cell
 
 
-class GRUResetBeforeMath(CellMath):
+class GRUResetBeforeMath(Cell):
     N_GATES = 3
     TAKES_GI = True
 

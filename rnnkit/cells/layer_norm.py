@@ -37,3 +37,23 @@ def ln_backward(dy, xhat, rstd, gamma, out):
 def reference_ln(z, gamma, beta):
     """The oracle: torch's own layer norm."""
     return torch.nn.functional.layer_norm(z, z.shape[-1:], gamma, beta, EPS)
+
+
+class NormParams:
+    """The parameters a layer-normalised cell adds (its ``PARAMS``): gains γ (``..._weight``,
+    starting at 1) and biases β (``..._bias``, starting at 0), as wide as the gates for the
+    recurrent half (``ln_hh_...``: G·H) and as the cell state otherwise (``ln_c_...``: H)."""
+
+    def param_shapes(self, input_size, hidden_size):
+        shapes = super().param_shapes(input_size, hidden_size)
+        G = self.N_GATES
+        shapes.update({n: ((G if "_hh_" in n else 1) * hidden_size,) for n in self.PARAMS})
+        return shapes
+
+    def init_parameter(self, name, weight, hidden_size):
+        if name not in self.PARAMS:
+            return super().init_parameter(name, weight, hidden_size)
+        (torch.nn.init.ones_ if name.endswith("_weight") else torch.nn.init.zeros_)(weight)
+
+    def layer_norm(self):
+        return None           # normalised already

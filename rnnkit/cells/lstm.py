@@ -30,12 +30,16 @@ Shapes: B batch, H hidden, N tokens (T·B). W_ih (4H, I), W_hh (4H, H). The inpu
 """
 import torch
 
-from rnnkit.cells.base import CellMath
+from rnnkit.cells.base import Cell
 
-class LSTMMath(CellMath):
-    N_STATES = 2          # (h, c)
+class LSTMMath(Cell):
+    STATES = ("h", "c")
     N_GATES = 4           # i, f, g, o
     TAKES_GI = True
+
+    def layer_norm(self):
+        from rnnkit.cells.lstm_ln import LayerNormLSTMMath
+        return LayerNormLSTMMath()
 
     def state_sizes(self, w_hh):
         return (w_hh.shape[1], w_hh.shape[0] // 4)     # (H, H); LSTMP: (P, H)

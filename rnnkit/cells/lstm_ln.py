@@ -14,11 +14,11 @@ backward adds two layer-norm derivatives (:mod:`rnnkit.cells.layer_norm`) to the
 """
 import torch
 
-from rnnkit.cells.layer_norm import ln_backward, ln_forward, ln_normalised, reference_ln
+from rnnkit.cells.layer_norm import NormParams, ln_backward, ln_forward, ln_normalised, reference_ln
 from rnnkit.cells.lstm import LSTMMath
 
 
-class LayerNormLSTMMath(LSTMMath):
+class LayerNormLSTMMath(NormParams, LSTMMath):
     SEPARATE_DGH = True            # δz_t (after the layer norm's derivative) feeds δW_hh
     TAKES_GI = False
     PARAMS = ("ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias")

@@ -18,6 +18,19 @@ from rnnkit.cells.lstm import LSTMMath
 class ProjectedLSTMMath(LSTMMath):
     PARAMS = ("weight_hr",)
 
+    def __init__(self, proj_size=None):
+        self.proj_size = proj_size                        # P
+
+    def param_shapes(self, input_size, hidden_size):
+        """torch.nn.LSTM(proj_size=P)'s: W_hh (4H, P), then W_hr (P, H)."""
+        shapes = super().param_shapes(input_size, hidden_size)
+        shapes["weight_hh"] = (4 * hidden_size, self.proj_size)
+        shapes["weight_hr"] = (self.proj_size, hidden_size)
+        return shapes
+
+    def layer_norm(self):
+        return None
+
     def state_sizes(self, w_hh):
         return (w_hh.shape[1], w_hh.shape[0] // 4)        # h_t (P), c_t (H)
 

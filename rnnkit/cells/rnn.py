@@ -18,16 +18,20 @@ Shapes: B batch, I input, H hidden. W_ih (H, I), W_hh (H, H). The input half
 """
 import torch
 
-from rnnkit.cells.base import CellMath
+from rnnkit.cells.base import Cell
 
 
-class VanillaMath(CellMath):
+class VanillaMath(Cell):
     """Step functions of the vanilla RNN for one nonlinearity ('tanh' or 'relu')."""
 
     def __init__(self, nonlinearity):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
+
+    def layer_norm(self):
+        from rnnkit.cells.gru_ln import LayerNormVanillaMath
+        return LayerNormVanillaMath(self.nonlinearity)
 
     # no cache: h_t itself (the layer output) is all the backward needs
 

@@ -1,13 +1,15 @@
-"""RNN, LSTM and GRU layers, drop-in compatible with ``torch.nn.RNN/LSTM/GRU``.
+"""The recurrent layer of any cell: stacking, directions, lengths, options, on rnnkit's BPTT.
 
-Same constructor arguments, parameter names and shapes (``weight_ih_l{k}``, ``weight_hh_l{k}``,
-``bias_ih_l{k}``, ``bias_hh_l{k}``, ``..._reverse``), gate order, initialisation, inputs and
-outputs, so a ``state_dict`` moves between them unchanged. The time loop and its gradient run in
-rnnkit's hand-written BPTT (:mod:`rnnkit.bptt`), one autograd node per layer and direction.
+The cell (:class:`rnnkit.cells.base.Cell`) declares its parameters, states and steps; the layer
+makes each layer-direction's parameters as the cell declares them (``{name}_l{k}``,
+``..._reverse``), runs the time loop and its gradient in rnnkit's hand-written BPTT
+(:mod:`rnnkit.bptt`), one autograd node per layer and direction, and adds what is the same for
+every cell. For torch's cells (RNN, LSTM, GRU: :mod:`rnnkit.layers.recurrent`) that is
+``torch.nn.RNN/LSTM/GRU`` exactly: constructor arguments, parameter names and shapes, gate
+order, initialisation, inputs and outputs, so a ``state_dict`` moves between them unchanged.
 
 Shapes: T time, B batch, I input, H hidden, D directions (2 if bidirectional), L layers.
 """
-import math
 from typing import NamedTuple
 
 import torch
@@ -16,7 +18,10 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
-from rnnkit.cells import CELLS, LN_CELLS
+from rnnkit.cells import CELLS
+from rnnkit.cells.base import CellError
+from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
+                                   init_parameter, trial, trusted)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 
 
@@ -33,7 +38,8 @@ class Sequences(NamedTuple):
 
 
 class RNNBase(nn.Module):
-    mode = None  # set by subclasses: key of rnnkit.cells.CELLS
+    """A stack of recurrent layers over a cell; subclasses choose the cell (``_make_cell``)."""
+    mode = None  # torch.nn's name of the cell (a key of rnnkit.cells.CELLS); None for other cells
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, device=None, dtype=None, proj_size=0, **options):
@@ -50,51 +56,83 @@ class RNNBase(nn.Module):
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
             raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
         self.proj_size = proj_size
-        P = proj_size or hidden_size            # width of h (and of each direction's output)
-        D, G = (2 if bidirectional else 1), CELLS[self.mode].N_GATES
-        kw = {"device": device, "dtype": dtype}
-        self._flat_weights_names = []
-        for layer in range(num_layers):
-            for suffix in ("", "_reverse")[:D]:
-                in_size = input_size if layer == 0 else P * D
-                shapes = {"weight_ih": (G * hidden_size, in_size),
-                          "weight_hh": (G * hidden_size, P)}
-                if bias:
-                    shapes.update(bias_ih=(G * hidden_size,), bias_hh=(G * hidden_size,))
-                if proj_size:
-                    shapes["weight_hr"] = (proj_size, hidden_size)
-                for kind, shape in shapes.items():
-                    name = f"{kind}_l{layer}{suffix}"
-                    setattr(self, name, nn.Parameter(torch.empty(shape, **kw)))
-                    self._flat_weights_names.append(name)
-        n_states = CELLS[self.mode].N_STATES
-        self.options = LayerOptions.build(n_states, **options)
-        if self.options.layer_norm and proj_size:
-            raise ValueError("layer_norm and proj_size cannot be combined yet")
-        for layer in range(num_layers):          # after torch.nn's, so its draws stay in order
-            for suffix in ("", "_reverse")[:D]:
-                extra = {}
-                if self.options.layer_norm:
-                    extra = {"ln_ih_weight": G * hidden_size, "ln_ih_bias": G * hidden_size}
-                    extra.update({n: (G * hidden_size if "hh" in n else hidden_size)
-                                  for n in LN_CELLS[self.mode].PARAMS})
-                if self.options.learn_init:
-                    extra.update({k: n for k, n in zip(("init_h", "init_c"), self.state_sizes)})
-                for kind, size in extra.items():
-                    setattr(self, f"{kind}_l{layer}{suffix}", nn.Parameter(torch.empty(size, **kw)))
+        base = as_cell(self._make_cell(), type(self).__name__)
+        unknown = sorted(set(options) - set(LayerOptions.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
+                            f"rnnkit's options are {', '.join(LayerOptions.__dataclass_fields__)}")
+        self.options = LayerOptions.build(base.N_STATES, **options)
+        self.cell = self._variant(base)       # the cell the steps run: base, or its layer norm
+        self._make_parameters(base, {"device": device, "dtype": dtype})
         self.reset_parameters()
+        if not trusted(self.cell):            # a user's cell: every method once, on these weights
+            trial(self.cell, {k: getattr(self, f"{k}_l0") for k in self._cell_params})
+
+    def _make_cell(self):
+        """The cell of this layer (a :class:`rnnkit.cells.base.Cell`); by default torch's
+        cell of ``mode``."""
+        return CELLS[self.mode]
+
+    def _variant(self, base):
+        """The cell the options ask for: with ``layer_norm``, the cell's normalised variant."""
+        if not self.options.layer_norm:
+            return base
+        if self.proj_size:
+            raise ValueError("layer_norm and proj_size cannot be combined yet")
+        cell = base.layer_norm()
+        if cell is None:
+            raise CellError(f"{type(self).__name__}: layer_norm=True needs the cell's "
+                            f"layer-normalised variant, and {base.name}.layer_norm() gives none")
+        check_class(cell)
+        return cell
+
+    def _make_parameters(self, base, kw):
+        """Each layer-direction's parameters as the cell declares them, in torch.nn's order;
+        then (so that torch.nn's draws stay in order) the layer norm's gains and biases and the
+        learned initial states."""
+        H, D = self.hidden_size, self.num_directions
+        self._flat_weights_names, self._param_kinds = [], {}
+        in_size = self.input_size
+        for layer in range(self.num_layers):
+            shapes = check_params(base, in_size, H, self.bias)
+            for suffix in ("", "_reverse")[:D]:
+                for kind, shape in shapes.items():
+                    self._flat_weights_names.append(self._add(kind, suffix, layer, shape, "cell", kw))
+            if layer == 0:
+                self._cell_params = tuple(shapes)
+                self._state_sizes = check_state_sizes(base, self.weight_hh_l0)
+            in_size = self._state_sizes[0] * D      # the next layer reads every direction's h
+        extra = {}                                  # kind -> (shape, whose initialisation)
+        if self.cell is not base:                   # the input half's layer norm, the cell's own
+            GH = self.cell.N_GATES * H
+            extra = {"ln_ih_weight": ((GH,), "layer"), "ln_ih_bias": ((GH,), "layer")}
+            extra.update((n, (s, "cell")) for n, s in check_params(self.cell, 1, H).items()
+                         if n not in shapes)
+        if self.options.learn_init:
+            extra.update((f"init_{s}", ((n,), "layer"))
+                         for s, n in zip(base.STATES, self._state_sizes))
+        for layer in range(self.num_layers):
+            for suffix in ("", "_reverse")[:D]:
+                for kind, (shape, owner) in extra.items():
+                    self._add(kind, suffix, layer, shape, owner, kw)
+
+    def _add(self, kind, suffix, layer, shape, owner, kw):
+        name = f"{kind}_l{layer}{suffix}"
+        setattr(self, name, nn.Parameter(torch.empty(shape, **kw)))
+        self._param_kinds[name] = (owner, kind)
+        return name
 
     def reset_parameters(self):
-        """U(-1/√H, 1/√H) for every weight and bias, as torch.nn does; layer-norm gains 1, their
-        biases 0; learned initial states 0."""
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for name, w in self.named_parameters():
-            if name in self._flat_weights_names:
-                nn.init.uniform_(w, -k, k)
-            elif "_weight_l" in name:
-                nn.init.ones_(w)
-            else:
-                nn.init.zeros_(w)
+        """Every parameter as its cell initialises it (torch's cells: U(-1/√H, 1/√H) for every
+        weight and bias, as torch.nn does; layer-norm gains 1, their biases 0); the input half's
+        layer-norm gain 1, its bias 0; learned initial states 0."""
+        with torch.no_grad():
+            for name, w in self.named_parameters():
+                owner, kind = self._param_kinds.get(name, (None, None))
+                if owner == "cell":
+                    init_parameter(self.cell, kind, w, self.hidden_size)
+                elif owner == "layer":
+                    (nn.init.ones_ if kind == "ln_ih_weight" else nn.init.zeros_)(w)
 
     def flatten_parameters(self):
         """No-op, for drop-in compatibility: rnnkit keeps no flat weight buffer."""
@@ -104,29 +142,29 @@ class RNNBase(nn.Module):
         return 2 if self.bidirectional else 1
 
     @property
-    def cell(self):
-        if self.options.layer_norm:
-            return LN_CELLS[self.mode]
-        return CELLS["LSTM_PROJ"] if self.proj_size else CELLS[self.mode]
-
-    @property
     def state_sizes(self):
         """Width of each state: (H,), (H, H) for LSTM, (P, H) for LSTM with proj_size P."""
-        P = self.proj_size or self.hidden_size
-        return (P, self.hidden_size)[:CELLS[self.mode].N_STATES]
+        return self._state_sizes
 
     def _weights(self, layer, direction):
         sfx = f"l{layer}" + ("_reverse" if direction else "")
-        b_ih = getattr(self, f"bias_ih_{sfx}") if self.bias else None
-        b_hh = getattr(self, f"bias_hh_{sfx}") if self.bias else None
+        b_ih = getattr(self, f"bias_ih_{sfx}", None)
+        b_hh = getattr(self, f"bias_hh_{sfx}", None)
         return getattr(self, f"weight_ih_{sfx}"), getattr(self, f"weight_hh_{sfx}"), b_ih, b_hh
 
     @property
     def all_weights(self):
+        """Per layer-direction, the cell's parameters in the order it declares them."""
         sfx = lambda l, d: f"l{l}" + ("_reverse" if d else "")          # noqa: E731
-        return [[p for p in self._weights(l, d) if p is not None]
-                + ([getattr(self, f"weight_hr_{sfx(l, d)}")] if self.proj_size else [])
+        return [[getattr(self, f"{k}_{sfx(l, d)}") for k in self._cell_params]
                 for l in range(self.num_layers) for d in range(self.num_directions)]
+
+    def initial_state(self, h):
+        """The ``hx`` that starts the layer from h (L·D, B, H): h itself for a cell of one
+        state, else (h, zeros for every other state)."""
+        if self.cell.N_STATES == 1:
+            return h
+        return (h, *(h.new_zeros(*h.shape[:-1], n) for n in self._state_sizes[1:]))
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -247,8 +285,8 @@ class RNNBase(nn.Module):
         inits = ()
         if keep is not None:
             inits = tuple(getattr(self, f"init_{k}_{sfx}") if opt.learn_init else x.new_zeros(n)
-                          for k, n in zip(("h", "c"), self.state_sizes))
-        opts = step_options(opt, self.training, sched, sched.B, self.state_sizes, x, keep)
+                          for k, n in zip(self.cell.STATES, self._state_sizes))
+        opts = step_options(opt, self.training, sched, sched.B, self._state_sizes, x, keep)
         return run(self.cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=(self, layer, d),
                    opts=opts, inits=inits, params=params)
 
@@ -263,7 +301,7 @@ class RNNBase(nn.Module):
             return t if batched else t.squeeze(2)
         parts = list(zip(*seqs))
         h, gates = torch.stack(parts[0]), torch.stack(parts[-1])
-        c = torch.stack(parts[1]) if len(parts) == 3 else None
+        c = torch.stack(parts[1]) if len(parts) > 2 else None      # the second state, if any
         return Sequences(shape(h), None if c is None else shape(c), shape(gates))
 
     def _check_reset(self, reset, B, T, batched):
@@ -306,18 +344,19 @@ class RNNBase(nn.Module):
 
     def _initial_states(self, hx, B, x, batched, sorted_idx):
         """List of the cell's states, each (L·D, B, H), in the sorted batch order."""
-        n = self.cell.N_STATES
-        LD, sizes = self.num_layers * self.num_directions, self.state_sizes
+        n, states = self.cell.N_STATES, self.cell.STATES
+        LD, sizes = self.num_layers * self.num_directions, self._state_sizes
         if hx is None:
             if self.options.learn_init:
                 return [torch.stack([getattr(self, f"init_{k}_l{i // self.num_directions}"
                                              + ("_reverse" if i % self.num_directions else ""))
                                      for i in range(LD)]).unsqueeze(1).expand(LD, B, H)
-                        for k, H in zip(("h", "c"), sizes)]
+                        for k, H in zip(states, sizes)]
             return [x.new_zeros(LD, B, H) for H in sizes]
         if n > 1:
             if not isinstance(hx, (tuple, list)) or len(hx) != n:
-                raise TypeError(f"{type(self).__name__}: hx must be a tuple (h_0, c_0), got "
+                names = ", ".join(f"{s}_0" for s in states)
+                raise TypeError(f"{type(self).__name__}: hx must be a tuple ({names}), got "
                                 f"{type(hx).__name__}")
             hx = list(hx)
         else:
@@ -326,7 +365,7 @@ class RNNBase(nn.Module):
             hx = [hx]
         out = []
         for k, h in enumerate(hx):
-            name = ("h_0", "c_0")[k] if n > 1 else "hx"
+            name = f"{states[k]}_0" if n > 1 else "hx"
             want = (LD, B, sizes[k]) if batched else (LD, sizes[k])
             if tuple(h.shape) != want:
                 raise ValueError(f"{type(self).__name__}: expected {name} of shape {want}, got "

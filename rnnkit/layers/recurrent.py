@@ -1,12 +1,18 @@
-"""The three recurrent layers: a cell choice on top of :class:`rnnkit.layers.base.RNNBase`.
+"""The recurrent layers: a cell choice on top of :class:`rnnkit.layers.base.RNNBase`.
 
+RNN, LSTM and GRU are torch.nn's, drop-in; :class:`Recurrent` makes the layer of any cell.
 Every layer also takes rnnkit's options beyond torch.nn as keyword arguments (all off by
 default): ``layer_norm, recurrent_dropout, input_dropout, zoneout, weight_dropout, learn_init,
 return_sequences`` (see :mod:`rnnkit.layers.options`).
 """
+import functools
+from collections.abc import Mapping
+
 import torch
 
-from rnnkit.cells import CELLS
+from rnnkit.cells import CELLS, registry
+from rnnkit.cells.lstm_proj import ProjectedLSTMMath
+from rnnkit.cells.validate import as_cell
 from rnnkit.layers.base import RNNBase
 
 
@@ -55,6 +61,9 @@ class LSTM(RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, proj_size=proj_size, **options)
 
+    def _make_cell(self):
+        return ProjectedLSTMMath(self.proj_size) if self.proj_size else CELLS["LSTM"]
+
     def reset_parameters(self):
         super().reset_parameters()
         if getattr(self, "forget_bias", None) is not None:
@@ -84,15 +93,79 @@ class GRU(RNNBase):
 
     def __init__(self, *args, reset_after=True, **kwargs):
         self.reset_after = bool(reset_after)
-        super().__init__(*args, **kwargs)
-        if not self.reset_after and self.options.layer_norm:
+        if not self.reset_after and kwargs.get("layer_norm"):
             raise ValueError("layer_norm is implemented for the reset_after=True GRU only")
+        super().__init__(*args, **kwargs)
 
-    @property
-    def cell(self):
-        if not self.reset_after:
-            return CELLS["GRU_RESET_BEFORE"]
-        return super().cell
+    def _make_cell(self):
+        return CELLS["GRU"] if self.reset_after else CELLS["GRU_RESET_BEFORE"]
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
+
+
+class Recurrent(RNNBase):
+    r"""The layer of any cell: ``Recurrent(cell, input_size, hidden_size, num_layers=1, ...)``.
+
+    cell: a :class:`rnnkit.Cell` subclass (made without arguments), an instance, or a
+    registered name (``"lstm"``, ``"indrnn"``, ...; :func:`rnnkit.cells.register`). The layer
+    makes each layer-direction's parameters as the cell declares them (``weight_ih_l0``, ...,
+    ``_reverse``), checks the cell against the contract (a user's cell also runs two trial
+    steps forward and back, so a malformed cell is named here, not in the time loop), and gives
+    what every rnnkit layer gives: stacking, bidirectional, packed and padded lengths (``lengths=``),
+    resets (``reset=``), and the options (``recurrent_dropout, input_dropout, zoneout,
+    weight_dropout, learn_init, return_sequences``; ``layer_norm`` where the cell has a
+    normalised variant). ``hx`` and the returned state are a tensor for a cell of one state, a
+    tuple in the cell's ``STATES`` order otherwise.
+
+    Args:
+        cell, input_size (I), hidden_size (H), num_layers=1, then by name: bias=True (the
+        cell's biases, if it declares any), batch_first=False, dropout=0.0 (between layers,
+        training only), bidirectional=False, device=None, dtype=None, rnnkit's options.
+    """
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, *, bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None,
+                 **options):
+        if "proj_size" in options:
+            raise TypeError("Recurrent: unknown option proj_size (it is torch.nn.LSTM's: "
+                            "rnnkit.LSTM(..., proj_size=P); a cell declares its own shapes)")
+        self.cell_name = cell if isinstance(cell, str) else None
+        self._given = registry.get(cell) if isinstance(cell, str) else as_cell(cell)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype, **options)
+
+    def _make_cell(self):
+        return self._given
+
+    def extra_repr(self):
+        return f"{self.cell_name or self._given.name}, " + super().extra_repr()
+
+
+# torch's cells by their registered names: their drop-in layers (the same maths as
+# Recurrent(name), plus torch.nn's class, repr and extras such as forget_bias)
+DROP_IN = {"rnn": RNN, "rnn-tanh": RNN, "rnn-relu": functools.partial(RNN, nonlinearity="relu"),
+           "lstm": LSTM, "gru": GRU}
+
+
+class _Layers(Mapping):
+    """Registered cell name -> the layer class that builds it, called as
+    ``LAYERS[name](input_size, hidden_size, num_layers, batch_first=..., ...)``. Live: a cell
+    registered later is in it (so a config's ``choices`` can be this mapping)."""
+
+    def __getitem__(self, name):
+        if not registry.is_registered(name):
+            raise KeyError(name)
+        return DROP_IN.get(name) or functools.partial(Recurrent, name)
+
+    def __contains__(self, name):
+        return isinstance(name, str) and registry.is_registered(name)
+
+    def __iter__(self):
+        return iter(registry.names())
+
+    def __len__(self):
+        return len(registry.names())
+
+
+LAYERS = _Layers()

@@ -1,0 +1,69 @@
+"""Cells by name: what the task models' ``--cell``, ``rnnkit gradflow --cells`` and
+``rnnkit.Recurrent("name", ...)`` accept.
+
+    rnnkit.cells.register("mycell", MyCell)         # or @rnnkit.cells.register("mycell")
+
+rnnkit's own cells are the ``BUILTIN`` lines below, one per cell, as "module:attribute" (a Cell
+subclass, or an instance where the cell takes arguments), imported when first asked for.
+"""
+import importlib
+import re
+
+from rnnkit.cells.base import CellError
+from rnnkit.cells.validate import as_cell
+from rnnkit.config import ConfigError
+
+BUILTIN = {
+    "rnn": "rnnkit.cells.rnn:RNN_TANH",
+    "rnn-tanh": "rnnkit.cells.rnn:RNN_TANH",
+    "rnn-relu": "rnnkit.cells.rnn:RNN_RELU",
+    "lstm": "rnnkit.cells.lstm:LSTMMath",
+    "gru": "rnnkit.cells.gru:GRUMath",
+    "peephole-lstm": "rnnkit.cells.peephole_lstm:PeepholeLSTM",
+    "indrnn": "rnnkit.cells.indrnn:IndRNN",
+    "mgu": "rnnkit.cells.mgu:MGU",
+}
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+_cells = dict(BUILTIN)          # name -> "module:attribute", a Cell subclass or a Cell instance
+
+
+def register(name, cell=None):
+    """Make ``cell`` (a Cell subclass that takes no arguments, or an instance) known as
+    ``name``; without ``cell``, a class decorator. Registering a name again replaces it (a
+    notebook may redefine its cell); rnnkit's own names cannot be taken."""
+    if cell is None:
+        return lambda c: register(name, c)
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise CellError(f"a cell name is letters, digits, '-', '_' or '.', got {name!r}")
+    if name in BUILTIN:
+        raise CellError(f"{name!r} is rnnkit's own cell; register {_label(cell)} under "
+                        f"another name")
+    as_cell(cell, f"register({name!r})")        # the contract's checks, now rather than later
+    _cells[name] = cell
+    return cell
+
+
+def get(name):
+    """The Cell instance registered as ``name``."""
+    if name not in _cells:
+        raise ConfigError(f"unknown cell {name!r}; the registered cells are "
+                          f"{', '.join(_cells)} (rnnkit.cells.register adds one)")
+    cell = _cells[name]
+    if isinstance(cell, str):
+        module, attr = cell.split(":")
+        cell = _cells[name] = getattr(importlib.import_module(module), attr)
+    return as_cell(cell, f"cell {name!r}")
+
+
+def names():
+    """Every registered name, rnnkit's first."""
+    return tuple(_cells)
+
+
+def is_registered(name):
+    return name in _cells
+
+
+def _label(cell):
+    return cell.__name__ if isinstance(cell, type) else type(cell).__name__
