@@ -143,7 +143,7 @@ class Runs:
         if root.is_file():
             found["."] = self._runs.get(".") or Run(".", root.parent, root)
         else:
-            for folder in _run_folders(root):
+            for folder in sorted(_run_folders(root)):
                 id = "." if folder == root else folder.relative_to(root).as_posix()
                 old = self._runs.get(id)
                 found[id] = old if old is not None and old.fixed is None else Run(id, folder)

@@ -113,13 +113,29 @@ class Handler(BaseHTTPRequestHandler):
     def params(self, method, query):
         if method == "GET":
             return Params(dict(parse_qsl(query, keep_blank_values=True)))
-        size = int(self.headers.get("Content-Length") or 0)
+        try:
+            size = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise RequestError("Content-Length is not a number") from None
         if size > LIMITS["body"]:
+            self.drain(size)
             raise RequestError(f"request body of {size:,} bytes; at most {LIMITS['body']:,}", 413)
         try:
             return Params(json.loads(self.rfile.read(size) or b"{}"))
         except ValueError as e:
             raise RequestError(f"the request body is not JSON: {e}") from None
+
+    def drain(self, size, most=16 << 20):
+        """Read and drop a refused body (up to ``most`` bytes), so that the client, still
+        sending, reads the answer instead of a reset connection."""
+        left = min(size, most)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
+        if size > most:
+            self.close_connection = True
 
     def api(self, method, name, p):
         runs = self.server.runs
