@@ -214,6 +214,43 @@ def test_register_as_a_decorator_and_the_errors_of_names():
     assert LAYERS["lstm"] is rnnkit.LSTM                 # torch's cells keep their drop-in class
 
 
+@pytest.mark.parametrize("cell", ["peephole-lstm", "indrnn", "mgu"])
+def test_a_task_model_takes_a_registered_cell(cell):
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    model = LanguageModel(LMConfig(vocab_size=7, cell=cell, layers=2, hidden=8, embed=4))
+    assert isinstance(model.rnn, rnnkit.Recurrent)
+    logits, _ = model(torch.randint(0, 7, (2, 5)))
+    assert logits.shape == (2, 5, 7)
+    with pytest.raises(ConfigError, match="cell must be one of"):
+        LMConfig(cell="nope")
+
+
+@pytest.mark.parametrize("cell", ["peephole-lstm", "mgu"])
+def test_seq2seq_and_the_conditional_generator_take_a_registered_cell(cell):
+    from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=12, tgt_vocab=9, embed=6, enc_hidden=5, hidden=10,
+                                  cell=cell, bidirectional=True))
+    src, lengths = torch.randint(4, 12, (3, 6)), torch.tensor([6, 2, 4])
+    tgt = torch.randint(3, 9, (3, 5))
+    assert model(src, lengths, tgt).shape == (3, 5, 9)
+    assert (model.bridge_c is not None) == (cell == "peephole-lstm")
+    gen = ConditionalGenerator(CondConfig(vocab_size=6, n_classes=3, cell=cell))
+    logits, _ = gen.step(torch.tensor([1, 2]), gen.condition(torch.tensor([0, 2])))
+    assert logits.shape == (2, 6)
+
+
+def test_the_gradient_lab_takes_a_registered_cell():
+    from rnnkit.diagnostics.experiments import RunConfig, grid, PRESETS, run, valid
+    r = run(RunConfig(task="adding", lag=6, cell="indrnn", hidden=4, batch=4, steps=2,
+                      eval_every=1, test_size=8))
+    assert len(r["profile_init"]["h"]) == 6 and r["steps_run"] == 2
+    assert not valid("indrnn", "orthogonal") and valid("mgu", "orthogonal")
+    full = PRESETS["full"]
+    runs = grid(full.__class__(cells=("indrnn",), inits=full.inits), ["adding"], [5])
+    assert {(c.cell, c.init) for c in runs} == {("indrnn", "default")}     # no orthogonal vector
+
+
 # ---------------------------------------------------------------- malformed cells
 class NoBackward(rnnkit.Cell):
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):

@@ -17,19 +17,17 @@ import torch
 from torch import nn
 
 import rnnkit
+from rnnkit.cells import registry
 from rnnkit.diagnostics.tasks import TASKS, task_spec
+from rnnkit.layers import LAYERS
 from rnnkit.train.checkpoint import atomic_write
 
 SOLVED_MSE = 0.01          # adding problem: solved below this test MSE (baseline 1/6)
 SOLVED_ACCURACY = 0.99     # copy memory: solved above this recall accuracy
 MAX_NONFINITE = 20         # a run with this many non-finite steps is stopped as diverged
 
-CELLS = {
-    "rnn-tanh": lambda I, H: rnnkit.RNN(I, H, nonlinearity="tanh"),
-    "rnn-relu": lambda I, H: rnnkit.RNN(I, H, nonlinearity="relu"),
-    "lstm": lambda I, H: rnnkit.LSTM(I, H),
-    "gru": lambda I, H: rnnkit.GRU(I, H),
-}
+CELLS = LAYERS                                       # every registered cell: name -> layer
+DEFAULT_CELLS = ("rnn-tanh", "rnn-relu", "lstm", "gru")  # what the presets run
 
 
 def init_default(rnn):
@@ -57,7 +55,10 @@ INITS = {"default": init_default, "orthogonal": init_orthogonal, "identity": ini
 
 
 def valid(cell, init):
-    """Identity init is the IRNN recipe: ReLU RNN only."""
+    """Identity init is the IRNN recipe: ReLU RNN only; orthogonal needs a matrix W_hh (IndRNN's
+    is a vector)."""
+    if init == "orthogonal":
+        return len(registry.get(cell).param_shapes(1, 1)["weight_hh"]) == 2
     return init != "identity" or cell == "rnn-relu"
 
 
@@ -86,7 +87,8 @@ class RunConfig:
             if value not in allowed:
                 raise ValueError(f"{field} must be one of {sorted(allowed)}, got {value!r}")
         if not valid(self.cell, self.init):
-            raise ValueError(f"init 'identity' (IRNN) is for rnn-relu only, got cell {self.cell!r}")
+            why = "is for rnn-relu only" if self.init == "identity" else "needs a matrix W_hh"
+            raise ValueError(f"init {self.init!r} {why}, got cell {self.cell!r}")
         if self.lag < 2 or self.steps < 1 or self.eval_every < 1 or self.clip < 0:
             raise ValueError(f"need lag >= 2, steps >= 1, eval_every >= 1, clip >= 0; got "
                              f"{self.lag}, {self.steps}, {self.eval_every}, {self.clip}")
@@ -250,7 +252,7 @@ class Preset:
     """A cell × init × clipping grid, run for every task and lag, plus the explosion study: the
     relu RNN with W_hh = gain·I trained by SGD with and without clipping (Adam's per-weight step
     normalisation hides explosions, so that study uses plain SGD with momentum, as Pascanu et al.)."""
-    cells: tuple = tuple(CELLS)
+    cells: tuple = DEFAULT_CELLS
     inits: tuple = ("default",)
     clips: tuple = (1.0,)
     steps: int = 800

@@ -12,12 +12,16 @@ from rnnkit.diagnostics.tasks import ADDING_BASELINE_MSE, COPY_ALPHABET  # noqa:
 from rnnkit.train.checkpoint import atomic_write  # noqa: E402
 
 COLOURS = {"rnn-tanh": "tab:red", "rnn-relu": "tab:orange", "lstm": "tab:blue", "gru": "tab:green"}
+OTHER_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")   # other cells
 DPI = 80
 
 
 def colour(r):
     """By cell; the explosion study (W_hh scaled up) in purple."""
-    return "tab:purple" if r["config"]["gain"] != 1 else COLOURS[r["config"]["cell"]]
+    cell = r["config"]["cell"]
+    if r["config"]["gain"] != 1:
+        return "tab:purple"
+    return COLOURS.get(cell) or OTHER_COLOURS[sum(map(ord, cell)) % len(OTHER_COLOURS)]
 
 
 def representative(results):
@@ -29,7 +33,8 @@ def representative(results):
     best = {}
     for r in sorted(results, key=rank):
         best.setdefault(r["config"]["cell"], r)
-    picked = [best[c] for c in COLOURS if c in best]
+    picked = ([best[c] for c in COLOURS if c in best]
+              + [r for c, r in best.items() if c not in COLOURS])
     study = [r for r in results if r["config"]["gain"] != 1 and r["config"]["clip"] > 0]
     return picked + study[:1]
 

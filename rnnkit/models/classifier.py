@@ -29,10 +29,10 @@ from torch import nn
 
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, check, check_size,
                            recurrent_params)
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import LAYERS
 from rnnkit.models.pooling import AttentionPool, length_mask, max_pool, mean_pool
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 POOLINGS = ("last", "mean", "max", "attention")
 BAGS = ("auto", "on", "off")      # auto: the task decides (on for character tokens)
 
@@ -43,8 +43,8 @@ class ClassifierConfig:
     # filled in from the data: V from the vocabulary, K from the labels
     vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
     num_classes: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
-                                                 "choices": tuple(CELLS)})
+    cell: str = field(default="lstm", metadata={
+        "help": "recurrent cell: lstm, gru, rnn or a registered one", "choices": CELLS})
     layers: int = field(default=1, metadata={"help": "stacked recurrent layers",
                                               "range": (1, MAX_LAYERS)})
     hidden: int = field(default=128, metadata={"help": "hidden size H per direction",

@@ -32,8 +32,8 @@ class CondConfig:
     vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
     n_classes: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
     features: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
-                                                 "choices": tuple(CELLS)})
+    cell: str = field(default="lstm", metadata={
+        "help": "recurrent cell: lstm, gru, rnn or a registered one", "choices": CELLS})
     layers: int = field(default=1, metadata={"help": "stacked recurrent layers",
                                               "range": (1, MAX_LAYERS)})
     hidden: int = field(default=128, metadata={"help": "hidden size H of each layer",
@@ -96,7 +96,7 @@ class ConditionalGenerator(nn.Module):
         B = z.shape[0]
         h = (torch.tanh(self.init(z)).view(B, c.layers, c.hidden).transpose(0, 1).contiguous()
              if self.init is not None else z.new_zeros(c.layers, B, c.hidden))     # (L, B, H)
-        rnn = (h, torch.zeros_like(h)) if c.cell == "lstm" else h
+        rnn = self.rnn.initial_state(h)                                  # (h, c) for LSTM
         return {"rnn": rnn, "z": z}
 
     def init_state(self, batch):

@@ -25,9 +25,9 @@ from torch import nn
 
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_WIDTH, check, check_size,
                            recurrent_params)
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import LAYERS
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 MODES = ("direct", "autoregressive")
 BASES = ("last", "seasonal")
 
@@ -41,8 +41,8 @@ class ForecasterConfig:
     mode: str = field(default="direct", metadata={
         "help": "direct (K steps from one state) or autoregressive (one step, fed back)",
         "choices": MODES})
-    cell: str = field(default="gru", metadata={"help": "recurrent cell: lstm, gru or rnn",
-                                                "choices": tuple(CELLS)})
+    cell: str = field(default="gru", metadata={
+        "help": "recurrent cell: lstm, gru, rnn or a registered one", "choices": CELLS})
     layers: int = field(default=2, metadata={"help": "stacked recurrent layers",
                                               "range": (1, MAX_LAYERS)})
     hidden: int = field(default=64, metadata={"help": "hidden size H of each layer",

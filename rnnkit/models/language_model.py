@@ -25,17 +25,17 @@ from torch.nn import functional as F
 
 from rnnkit.config import (MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import LAYERS
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 
 
 @dataclass
 class LMConfig:
     """The model's shape; stored in checkpoints so sampling can rebuild the model alone."""
     vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})   # V; 0: not yet known
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
-                                                 "choices": tuple(CELLS)})
+    cell: str = field(default="lstm", metadata={
+        "help": "recurrent cell: lstm, gru, rnn or a registered one", "choices": CELLS})
     layers: int = field(default=2, metadata={"help": "stacked recurrent layers",
                                               "range": (1, MAX_LAYERS)})
     hidden: int = field(default=256, metadata={"help": "hidden size H of each layer",
@@ -121,7 +121,7 @@ class LanguageModel(nn.Module):
         """Zero state for ``batch`` sequences: (L, B, H), or a tuple (h, c) for the LSTM."""
         w = self.embed.weight
         h = w.new_zeros(self.config.layers, batch, self.config.hidden)       # (L, B, H)
-        return (h, torch.zeros_like(h)) if self.config.cell == "lstm" else h
+        return self.rnn.initial_state(h)                                     # (h, c, ...) as the cell
 
     @torch.no_grad()
     def init_unigram(self, counts):

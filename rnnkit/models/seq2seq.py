@@ -33,7 +33,8 @@ class Seq2SeqConfig:
     src_vocab: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})   # filled in from the data
     tgt_vocab: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
     cell: str = field(default="lstm", metadata={
-        "help": "recurrent cell of encoder and decoder: lstm, gru or rnn", "choices": tuple(CELLS)})
+        "help": "recurrent cell of encoder and decoder: lstm, gru, rnn or a registered one",
+        "choices": CELLS})
     embed: int = field(default=64, metadata={"help": "token embedding size, source and target",
                                               "range": (1, MAX_WIDTH)})
     enc_hidden: int = field(default=128, metadata={"help": "encoder hidden size per direction",
@@ -84,7 +85,8 @@ class Seq2Seq(nn.Module):
                                      dropout=c.dropout if c.enc_layers > 1 else 0.0,
                                      bidirectional=c.bidirectional)
         self.bridge = nn.Linear(M, c.dec_layers * c.hidden)
-        self.bridge_c = nn.Linear(M, c.dec_layers * c.hidden) if c.cell == "lstm" else None
+        two = self.encoder.cell.N_STATES == 2                      # (h, c): LSTM, peephole LSTM
+        self.bridge_c = nn.Linear(M, c.dec_layers * c.hidden) if two else None
         dec_in = c.embed + (c.hidden if c.input_feed else 0)
         self.decoder = CELLS[c.cell](dec_in, c.hidden, c.dec_layers, batch_first=True,
                                      dropout=c.dropout if c.dec_layers > 1 else 0.0)

@@ -18,11 +18,11 @@ from torch.nn import functional as F
 
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, check, check_size,
                            recurrent_params)
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import GRU, LAYERS
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import length_mask
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 
 
 @dataclass
@@ -32,8 +32,8 @@ class TaggerConfig:
     vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
     num_tags: int = field(default=0, metadata={"range": (0, MAX_LABELS)})
     char_vocab_size: int = field(default=0, metadata={"range": (0, MAX_VOCAB)})
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm, gru or rnn",
-                                                 "choices": tuple(CELLS)})
+    cell: str = field(default="lstm", metadata={
+        "help": "recurrent cell: lstm, gru, rnn or a registered one", "choices": CELLS})
     layers: int = field(default=1, metadata={"help": "stacked recurrent layers",
                                               "range": (1, MAX_LAYERS)})
     hidden: int = field(default=128, metadata={"help": "hidden size H per direction",
