@@ -6,20 +6,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnkit.cells import CELLS, LN_CELLS
-from rnnkit.cells.check import CellError, check_cell
+import rnnkit
+from rnnkit.cells import LN_CELLS, registry
+from rnnkit.cells.check import check_cell
 from rnnkit.cells.gru import GRUMath
+from rnnkit.cells.gru_reset_before import GRUResetBeforeMath
 from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_proj import ProjectedLSTMMath
 from rnnkit.cells.rnn import VanillaMath
 from rnnkit.cli.main import main
 
+CellError = rnnkit.CellError
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "my_rnn_cell.py"
-BUILTIN = {**{k: c for k, c in CELLS.items()}, **{f"LN_{k}": c for k, c in LN_CELLS.items()}}
-try:
-    BUILTIN["LSTM_PROJ"] = ProjectedLSTMMath(proj_size=3)      # h (3) narrower than c (4)
-except TypeError:
-    pass
+# every cell rnnkit ships: the registered ones, the layer options' variants, the LN variants
+BUILTIN = {**{n: registry.get(n) for n in registry.BUILTIN if n != "rnn"},
+           "gru-reset-before": GRUResetBeforeMath(),
+           "lstm-proj": ProjectedLSTMMath(proj_size=3),          # h (3) narrower than c (4)
+           **{f"ln-{k.lower()}": c for k, c in LN_CELLS.items()}}
 
 
 @pytest.mark.parametrize("name", list(BUILTIN))
@@ -194,12 +197,13 @@ class TooFewParamGrads(LNCell):
 @pytest.mark.parametrize("cell,words", [
     (NoBackward, ["NoBackward", "backward_step"]),
     (VanillaMath, ["VanillaMath()", "without arguments"]),
-    (TooManyStates, ["TooManyStates.reference_step", "1 state", "got 2"]),
+    (TooManyStates, ["TooManyStates.reference_step", "1 state", "(2, 4)"]),
     (WideState, ["WideState.reference_step", "(2, 4)", "(2, 8)"]),
     (BadShapes, ["BadShapes.backward_step", "RuntimeError"]),
     (ForgetsDgi, ["ForgetsDgi.backward_step", "dgi"]),
     (WrongWhhShape, ["WrongWhhShape.weight_grad_hh", "(4, 4)", "(2, 4)"]),
-    (TooFewParamGrads, ["TooFewParamGrads.param_grads", "2", "got 1"]),
+    (TooFewParamGrads, ["TooFewParamGrads.param_grads", "ln_hh_bias", "got [(4,)]"]),
+    (object(), ["rnnkit.Cell", "object"]),
 ])
 def test_malformed_cell_is_one_line(cell, words):
     with pytest.raises(CellError) as e:
@@ -266,3 +270,29 @@ def test_cli_class_picks_one(tmp_path, capsys):
 def test_cli_missing_file(tmp_path, capsys):
     assert main(["check-cell", str(tmp_path / "none.py")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# ---- the tutorial (docs/own-cell.md) -------------------------------------------------------
+
+DOC = EXAMPLE.parents[1] / "own-cell.md"
+
+
+def test_tutorial_shows_the_example_file_as_it_is():
+    blocks = DOC.read_text().split("```python\n")
+    assert any(b.split("```")[0] == GOOD for b in blocks), "docs/own-cell.md: the cell differs"
+    assert len(GOOD.splitlines()) <= 60
+
+
+def test_tutorial_breaks_the_cell_the_way_the_test_does():
+    assert "s/dhrec.addmm_(dgi, w_hh)/dhrec.addmm_(dgi, w_hh, alpha=0.5)/" in DOC.read_text()
+
+
+@pytest.mark.skipif(not hasattr(__import__("rnnkit"), "Recurrent"), reason="no rnnkit.Recurrent")
+def test_tutorial_training_learns(capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_my_rnn", EXAMPLE.parent / "train_my_rnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    losses = module.train(steps=40, log_every=20)
+    assert losses[-1] < 0.3 * losses[0]                    # 1.0 -> well under it in 40 steps
+    assert "step   40" in capsys.readouterr().out

@@ -33,19 +33,13 @@ from rnnkit.bptt.function import run
 from rnnkit.bptt.options import StepOptions
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.bptt.telemetry import GradientRecorder
-from rnnkit.cells.base import CellMath
+from rnnkit.cells import validate
+from rnnkit.cells.base import CellError
 
 D64 = torch.float64
 RTOL, ATOL = 1e-6, 1e-9          # float64: a right backward agrees with autograd to ~1e-14
-REQUIRED = ("forward_step", "backward_step", "reference_step")
-# what the BPTT node reads from a cell besides the required methods (CellMath has defaults)
-DEFAULTED = ("N_STATES", "N_GATES", "FOLD_HH_BIAS", "SEPARATE_DGH", "PARAMS", "TAKES_GI",
-             "state_sizes", "alloc_cache", "prepare_backward", "weight_grad_hh", "param_grads")
 CORE = {"weight_ih": "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
-
-
-class CellError(ValueError):
-    """A malformed cell: the message names the cell, the method, expected and got."""
+__all__ = ["check_cell", "CellReport", "Entry", "CellError"]
 
 
 @dataclass
@@ -122,7 +116,8 @@ def check_cell(cell, input_size=3, hidden_size=4, batch=2, steps=5, seed=0):
                    ("steps", steps)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"check_cell: {arg} must be a positive int, got {v!r}")
-    cell, name = _validate(cell)
+    cell = validate.as_cell(cell, "check-cell")      # a Cell with the contract's methods
+    name = cell.name
     threads = torch.get_num_threads()
     torch.set_num_threads(1)      # tiny tensors: threads cost more than they give
     try:
@@ -135,9 +130,9 @@ def _check(cell, name, input_size, hidden_size, batch, steps, seed):
     sizes = dict(input=input_size, hidden=hidden_size, batch=batch, steps=steps, seed=seed)
     report = CellReport(name, sizes)
     g = torch.Generator().manual_seed(seed)
-    w, params = _weights(cell, name, input_size, hidden_size, g)
-    guarded = _Guarded(cell, name, w["weight_hh"].shape, [p.shape for p in params])
-    h_sizes = _state_sizes(guarded, w["weight_hh"])
+    w, params = _weights(cell, input_size, hidden_size, g)
+    h_sizes = validate.check_state_sizes(cell, w["weight_hh"])
+    guarded = _Guarded(cell, w["weight_hh"], params)
     for section, T in (("one step", 1), ("sequence", steps)):
         x = torch.randn(T * batch, input_size, dtype=D64, generator=g)
         h0 = [0.5 * torch.randn(batch, n, dtype=D64, generator=g) for n in h_sizes]
@@ -146,97 +141,36 @@ def _check(cell, name, input_size, hidden_size, batch, steps, seed):
     return report
 
 
-# ---- the cell: made, validated, and watched while the node runs it -------------------------
+# ---- the cell's parameters, and the cell as the node sees it ----------------------------------
 
-def _validate(cell):
-    name = getattr(cell, "__name__", None) or type(cell).__name__
-    if isinstance(cell, type):
-        try:
-            cell = cell()
-        except Exception as e:
-            raise CellError(f"{name}() could not be made without arguments ({_line(e)}); pass "
-                            f"an instance instead (rnnkit check-cell: --class NAME of one)") from None
-    cls = type(cell)
-    for m in REQUIRED:
-        if getattr(cls, m, None) is None or getattr(cls, m) is getattr(CellMath, m, object()):
-            raise CellError(f"{name}.{m}: missing (a cell defines {', '.join(REQUIRED)})")
-    for m in DEFAULTED:
-        if not hasattr(cell, m):
-            raise CellError(f"{name}.{m}: missing (subclass rnnkit.cells.base.CellMath for its "
-                            f"default)")
-    for attr in ("N_STATES", "N_GATES"):
-        v = getattr(cell, attr)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise CellError(f"{name}.{attr}: expected a positive int, got {v!r}")
-    names = cell.PARAMS
-    if not isinstance(names, (tuple, list)) or not all(isinstance(p, str) for p in names):
-        raise CellError(f"{name}.PARAMS: expected a tuple of parameter names, got {cell.PARAMS!r}")
-    return cell, name
-
-
-def _state_sizes(cell, w_hh):
-    sizes = cell.state_sizes(w_hh)
-    if (not isinstance(sizes, (tuple, list)) or len(sizes) != cell.N_STATES
-            or not all(isinstance(n, int) and n > 0 for n in sizes)):
-        raise CellError(f"{cell.name}.state_sizes: expected {cell.N_STATES} positive int(s) "
-                        f"(N_STATES), got {sizes!r}")
-    return tuple(sizes)
-
-
-def _shapes(cell, name, I, H):
-    """{name: shape} of one layer-direction's parameters: the cell's ``param_shapes`` (W_ih and
-    W_hh, the biases where it has them, every PARAMS entry)."""
-    if hasattr(cell, "param_shapes"):
-        try:
-            shapes = cell.param_shapes(I, H)
-        except Exception as e:
-            raise CellError(f"{name}.param_shapes raised {type(e).__name__}: {_line(e)}") from None
-    else:                                   # cells written before param_shapes was declared
-        GH = cell.N_GATES * H
-        shapes = {"weight_ih": (GH, I), "weight_hh": (GH, H), "bias_ih": (GH,), "bias_hh": (GH,)}
-        shapes.update((n, (GH,) if "hh" in n else (H, H) if n == "weight_hr" else (H,))
-                      for n in cell.PARAMS)
-    want = ("weight_ih", "weight_hh", *cell.PARAMS)
-    if not isinstance(shapes, dict) or any(n not in shapes for n in want):
-        got = tuple(shapes) if isinstance(shapes, dict) else type(shapes).__name__
-        raise CellError(f"{name}.param_shapes: expected a dict naming {', '.join(want)}, got {got}")
-    for n, s in shapes.items():
-        if not (isinstance(s, (tuple, list, torch.Size))
-                and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in s)):
-            raise CellError(f"{name}.param_shapes({I}, {H}): expected {n}'s shape as a tuple of "
-                            f"positive ints, got {s!r}")
-    return {n: tuple(s) for n, s in shapes.items()}
-
-
-def _weights(cell, name, I, H, g):
-    """The parameters as the cell initialises them (``init_parameter``), plus noise, float64:
-    a derivative that forgets a factor must not pass because the factor starts at 1 or 0.
-    Returns ({core name: tensor}, [PARAMS tensors])."""
+def _weights(cell, I, H, g):
+    """The parameters as the cell declares and initialises them (``param_shapes``,
+    ``init_parameter``) plus noise, float64: a derivative that forgets a factor must not pass
+    because the factor starts at 1 or 0. Returns ({core name: tensor}, [PARAMS tensors])."""
     tensors = {}
-    for n, shape in _shapes(cell, name, I, H).items():
+    for n, shape in validate.check_params(cell, I, H).items():
         t = torch.zeros(shape, dtype=D64)
-        if hasattr(cell, "init_parameter"):
-            try:
-                cell.init_parameter(n, t, H)
-            except Exception as e:
-                raise CellError(f"{name}.init_parameter raised {type(e).__name__} on {n} "
-                                f"{shape}: {_line(e)}") from None
+        validate.init_parameter(cell, n, t, H)
         tensors[n] = t + 0.3 * torch.randn(shape, dtype=D64, generator=g)
-    return ({n: tensors[n] for n in CORE if n in tensors},
-            [tensors[n] for n in cell.PARAMS])
+    return ({n: tensors[n] for n in CORE if n in tensors}, [tensors[n] for n in cell.PARAMS])
 
 
 class _Guarded:
-    """The cell seen through checks: a call that fails, or returns the wrong number or shape,
-    becomes a :class:`CellError` naming the method. Its own type keeps the node on the cell's
-    Python steps (compiled variants are looked up by the cell's type)."""
+    """The cell, with every method it gives the node turned into one whose failure is a
+    :class:`CellError` naming the method, and the returns the node relies on checked (the
+    layer's two-step trial is not run here: it refuses a forward that differs from
+    reference_step, which check_cell reports instead). Its own type also keeps the node on the
+    cell's Python steps: compiled variants are looked up by the cell's type."""
 
-    def __init__(self, cell, name, w_hh_shape, param_shapes):
-        self.cell, self.name = cell, name
-        self.w_hh_shape, self.param_shapes = tuple(w_hh_shape), [tuple(s) for s in param_shapes]
+    def __init__(self, cell, w_hh, params):
+        self.cell, self.name = cell, cell.name
+        self.w_hh_shape, self.param_shapes = tuple(w_hh.shape), [tuple(p.shape) for p in params]
 
     def __getattr__(self, attr):
-        return getattr(self.cell, attr)
+        value = getattr(self.cell, attr)
+        if attr in validate.ARGS and callable(value):
+            return lambda *args, **kw: self._call(attr, *args, **kw)
+        return value
 
     def _call(self, method, *args, **kw):
         try:
@@ -247,85 +181,72 @@ class _Guarded:
             raise CellError(f"{self.name}.{method} raised {type(e).__name__}: {_line(e)}") from None
 
     def _fail(self, method, expected, got):
-        raise CellError(f"{self.name}.{method}: expected {expected}, got {got}")
+        raise CellError(f"{self.name}.{method} must return {expected}, got {got}")
 
-    def _rows(self, method, what, items, n):
-        if not isinstance(items, (tuple, list)):
-            self._fail(method, f"a tuple of {what}", type(items).__name__)
-        for k, t in enumerate(items):
-            if not isinstance(t, torch.Tensor) or t.dim() < 1 or t.shape[0] != n:
-                self._fail(method, f"{what}: tensors with one row per token (N = {n})",
-                           f"item {k}: {_shape(t)}")
-        return items
-
-    def state_sizes(self, w_hh):
-        return self._call("state_sizes", w_hh)
+    def _per_token(self, method, bufs, n):
+        """The node splits these by token rows: a tuple of tensors (N, ...)."""
+        if not isinstance(bufs, (tuple, list)) or not all(
+                isinstance(b, torch.Tensor) and b.dim() >= 1 and b.shape[0] == n for b in bufs):
+            self._fail(method, f"a tuple of per-token tensors (N={n}, ...)", _shapes(bufs))
+        return bufs
 
     def alloc_cache(self, n, sizes, like, gi):
-        cache = self._call("alloc_cache", n, sizes, like, gi)
-        return self._rows("alloc_cache", "per-token buffers", cache, n)
+        return self._per_token("alloc_cache", self._call("alloc_cache", n, sizes, like, gi), n)
+
+    def prepare_backward(self, cache, states, prev, params):
+        pre = self._call("prepare_backward", cache, states, prev, params)
+        return self._per_token("prepare_backward", pre, states[0].shape[0])
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         for o in out:
-            o.fill_(math.nan)      # so that a state the step leaves unwritten shows
+            o.fill_(math.nan)                     # so that a state left unwritten shows
         self._call("forward_step", gi, prev, hrec, w_hh_t, b_hh, cache, out, params)
         for k, o in enumerate(out):
             if o.isnan().any():
-                self._fail("forward_step", f"every state of the step written into out[{k}]",
-                           "NaN left in it")
-
-    def prepare_backward(self, cache, states, prev, params):
-        n = states[0].shape[0]
-        return self._rows("prepare_backward", "per-token factors", self._call(
-            "prepare_backward", cache, states, prev, params), n)
+                raise CellError(f"{self.name}.forward_step must write every element of out[{k}] "
+                                f"(state {self.cell.STATES[k]}); some were left unwritten or NaN")
 
     def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
         dgi.fill_(math.nan)
-        if dgh is not dgi:
-            dgh.fill_(math.nan)
+        dgh.fill_(math.nan)
         self._call("backward_step", dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params)
-        for buf, what in ((dgi, "δ(input half) written into dgi"),
-                          (dgh, "δ(recurrent half) written into dgh (SEPARATE_DGH)")):
+        for buf, what in ((dgi, "dgi (δ input half)"), (dgh, "dgh (δ recurrent half)")):
             if buf.isnan().any():
-                self._fail("backward_step", what, "NaN left in it")
+                raise CellError(f"{self.name}.backward_step must write every element of {what};"
+                                f" some were left unwritten or NaN")
 
     def weight_grad_hh(self, dgh, hrec, cache, pre):
         g = self._call("weight_grad_hh", dgh, hrec, cache, pre)
-        if not isinstance(g, torch.Tensor) or tuple(g.shape) != self.w_hh_shape:
-            self._fail("weight_grad_hh", f"δW_hh of W_hh's shape {self.w_hh_shape}", _shape(g))
+        if _shapes([g]) != [self.w_hh_shape]:
+            self._fail("weight_grad_hh", f"δW_hh of W_hh's shape {self.w_hh_shape}", _shapes([g]))
         return g
 
     def param_grads(self, cache, pre, dG, dGh, dS, params):
         gs = self._call("param_grads", cache, pre, dG, dGh, dS, params)
-        want = self.param_shapes
-        if not isinstance(gs, (tuple, list)) or len(gs) != len(want):
-            got = f"{len(gs)}" if isinstance(gs, (tuple, list)) else type(gs).__name__
-            self._fail("param_grads", f"{len(want)} gradient(s), one per PARAMS "
-                       f"{tuple(self.cell.PARAMS)}", got)
-        for pname, gr, s in zip(self.cell.PARAMS, gs, want):
-            if not isinstance(gr, torch.Tensor) or tuple(gr.shape) != s:
-                self._fail("param_grads", f"δ{pname} of shape {s}", _shape(gr))
+        if _shapes(gs) != self.param_shapes:
+            self._fail("param_grads", f"the gradients of {', '.join(self.cell.PARAMS)}, shapes "
+                       f"{self.param_shapes}", _shapes(gs))
         return tuple(gs)
 
     def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
         new = self._call("reference_step", gi, state, w_hh, b_hh, params=params)
         want = [(gi.shape[0], s.shape[1]) for s in state]
-        if not isinstance(new, (tuple, list)) or len(new) != len(want):
-            got = f"{len(new)}" if isinstance(new, (tuple, list)) else type(new).__name__
-            self._fail("reference_step", f"a tuple of {len(want)} state(s) (N_STATES)", got)
-        for k, (s, shape) in enumerate(zip(new, want)):
-            if not isinstance(s, torch.Tensor) or tuple(s.shape) != shape:
-                self._fail("reference_step", f"state {k} of shape {shape}", _shape(s))
+        if _shapes(new) != want:
+            self._fail("reference_step", f"a tuple of {len(want)} state(s) of shapes {want}",
+                       _shapes(new))
         return tuple(new)
+
+
+def _shapes(items):
+    """The shapes of a tuple of tensors, for messages (or what came instead)."""
+    if not isinstance(items, (tuple, list)):
+        return type(items).__name__
+    return [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in items]
 
 
 def _line(e):
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
-
-
-def _shape(t):
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
 # ---- parity with autograd through reference_step --------------------------------------------
@@ -403,8 +324,7 @@ def _reference(cell, T, B, x, w, h0, params, weights):
 
 
 def _state_names(cell):
-    names = getattr(cell, "STATES", None) or ("h", "c", *(f"s{k}" for k in range(2, 9)))
-    return tuple(names)[:cell.N_STATES]
+    return tuple(cell.STATES)
 
 
 def _parity(cell, section, T, B, x, w, h0, params, g):
@@ -473,13 +393,10 @@ def _at_batch(i):
 def _at_rows(cell, H):
     """Where in a weight: the gate and unit of a row of G·H (the unit of a row of H), then the
     column."""
-    gates = getattr(cell, "GATES", None)
-
     def where(i):
         r, G = i[0], cell.N_GATES
         if G > 1 and r < G * H:
-            gate = gates[r // H] if gates and r // H < len(gates) else r // H
-            head = f"gate {gate} unit {r % H}"
+            head = f"gate {r // H} unit {r % H}"
         else:
             head = f"unit {r}"
         return head + "".join(f", col {c}" for c in i[1:])

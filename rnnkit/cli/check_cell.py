@@ -46,7 +46,8 @@ def add_parser(sub):
 
 
 def run(args):
-    from rnnkit.cells.check import CellError, check_cell
+    from rnnkit.cells.base import CellError
+    from rnnkit.cells.check import check_cell
     from rnnkit.cli.main import fail
     try:
         cell = find_cell(load(args.file), args.file, args.cls)
@@ -60,7 +61,7 @@ def run(args):
 
 def load(path):
     """FILE as a module (executing it). A file that does not load is a CellError."""
-    from rnnkit.cells.check import CellError
+    from rnnkit.cells.base import CellError
     p = Path(path)
     if not p.is_file():
         raise CellError(f"{path}: no such file")
@@ -82,17 +83,17 @@ def load(path):
 
 
 def find_cell(module, path, cls=None):
-    """The cell FILE defines: --class NAME, else its only class with the three step methods."""
-    from rnnkit.cells.check import CellError, REQUIRED
+    """The cell FILE defines: --class NAME, else its only subclass of rnnkit.Cell."""
+    from rnnkit.cells.base import Cell, CellError
     if cls is not None:
         if not hasattr(module, cls):
             raise CellError(f"{path}: no {cls!r} in the file (its classes: "
                             f"{', '.join(_classes(module)) or 'none'})")
         return getattr(module, cls)
-    found = [c for c in _classes(module).values() if all(hasattr(c, m) for m in REQUIRED)]
+    found = [c for c in _classes(module).values() if issubclass(c, Cell)]
     if not found:
-        raise CellError(f"{path}: no cell class in the file (a class with "
-                        f"{', '.join(REQUIRED)}; subclass rnnkit.cells.base.CellMath)")
+        raise CellError(f"{path}: no cell class in the file (a subclass of rnnkit.Cell with "
+                        f"{', '.join(Cell.REQUIRED)})")
     if len(found) > 1:
         raise CellError(f"{path}: several cell classes ({', '.join(c.__name__ for c in found)}); "
                         f"pick one with --class NAME")
