@@ -107,18 +107,18 @@ class ForecastView(View):
             pred = f.forecast(steps, origin)                                 # (steps, F)
         start = max(0, origin - max(4 * steps, f.window))
         label = lambda t: f.labels[t] if t < len(f.labels) else f"+{t - len(f.y) + 1}"  # noqa: E731
-        whole = evenly(len(f.y), LIMITS["points"])
+        whole, F = evenly(len(f.y), LIMITS["points"]), len(f.names)
         return {"names": list(f.names), "origin": origin, "start": start,
                 "labels": [label(t) for t in range(start, origin + steps)],
-                "history": columns(f.y[start:origin]), "forecast": columns(pred),
-                "truth": columns(f.y[origin:origin + steps]), "split": [int(s) for s in f.split],
-                "series": {"index": whole, "values": columns(f.y[whole])}}
+                "history": columns(f.y[start:origin], F), "forecast": columns(pred, F),
+                "truth": columns(f.y[origin:origin + steps], F), "split": [int(s) for s in f.split],
+                "series": {"index": whole, "values": columns(f.y[whole], F)}}
 
 
-def columns(a):
-    """(N, F) array -> F lists of N JSON-safe floats."""
-    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
-    return [finite(a[:, k]) for k in range(a.shape[1])]
+def columns(a, F):
+    """(N, F) array -> F lists of N JSON-safe floats (N may be 0: no truth past the end)."""
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), F)
+    return [finite(a[:, k]) for k in range(F)]
 
 
 class CondView(View):
