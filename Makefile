@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_MINUTES ?= 4
 
-.PHONY: test test-slow demo bench bench-quality clean
+.PHONY: test test-slow demo bench bench-quality speech-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 bench-quality: $(STAMP)
 	$(PY) benchmarks/quality_lm.py --minutes 3 --data shakespeare fortunes pd1998-text
 	$(PY) benchmarks/parity_lm.py --minutes 30
+
+# espeak-ng's synthetic voices for rnnkit train recognize --data spoken-digits (Debian, root)
+speech-data:
+	apt-get install -y espeak-ng
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -28,11 +28,13 @@ TEST_BEAM = 8
 PRUNE = math.log(1e-4)   # a class below this probability at a frame extends no prefix there
 
 
-def error_rates(hyps, refs, prefix):
-    """Sequence accuracy, CER and WER of decoded texts against their transcripts."""
+def error_rates(hyps, refs, prefix, words="space"):
+    """Sequence accuracy, CER and WER of decoded texts against their transcripts; words are
+    separated by spaces, or (``words="char"``: digit strings) each character is one."""
+    split = list if words == "char" else str.split
     return {f"{prefix}_sequence_accuracy": sequence_accuracy(hyps, refs),
             f"{prefix}_cer": token_error_rate([list(h) for h in hyps], [list(r) for r in refs]),
-            f"{prefix}_wer": token_error_rate([h.split() for h in hyps], [r.split() for r in refs])}
+            f"{prefix}_wer": token_error_rate([split(h) for h in hyps], [split(r) for r in refs])}
 
 
 class RecognizeTask:
@@ -42,7 +44,8 @@ class RecognizeTask:
     def __init__(self, model, parts, data_config, seed=0):
         self.model, self.parts, self.data_config = model, parts, data_config
         self.alphabet = parts.alphabet
-        widths = [x.shape[1] for x, _, _ in parts.train]
+        # bucketed by width where the part is stored; one made on demand is not read twice
+        widths = [x.shape[1] for x, _, _ in parts.train] if isinstance(parts.train, list) else None
         self.batches = Batches(len(parts.train), data_config.batch, seed, lengths=widths)
 
     def train_batch(self, step):
@@ -72,13 +75,14 @@ class RecognizeTask:
 
     def evaluate(self):
         loss, hyps, refs = self.decode(self.parts.val)
-        return {"val_loss": loss, **error_rates(hyps, refs, "val")}
+        return {"val_loss": loss, **error_rates(hyps, refs, "val", self.parts.words)}
 
     def test_metrics(self):
         loss, hyps, refs = self.decode(self.parts.test)
         _, beam_hyps, _ = self.decode(self.parts.test, TEST_BEAM)
-        return {"test_loss": loss, **error_rates(hyps, refs, "test"),
-                **error_rates(beam_hyps, refs, f"test_beam{TEST_BEAM}"),
+        words = self.parts.words
+        return {"test_loss": loss, **error_rates(hyps, refs, "test", words),
+                **error_rates(beam_hyps, refs, f"test_beam{TEST_BEAM}", words),
                 "test_size": len(refs),
                 "test_examples": [{"truth": r, "output": h} for h, r in zip(hyps[:20], refs)]}
 

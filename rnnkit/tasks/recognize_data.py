@@ -29,7 +29,7 @@ CAPTCHA_SEEDS = {"train": 15_000_001, "val": 15_000_002, "test": 15_000_003}
 @dataclass
 class RecognizeData:
     data: str = field(default="captcha", metadata={
-        "help": "captcha, a TSV of path<TAB>transcript, or a folder of files named by text"})
+        "help": "captcha, spoken-digits, a TSV of path<TAB>transcript, or a folder"})
     val_data: str = field(default="", metadata={
         "help": "a TSV or folder used as the validation part (files only)"})
     test_data: str = field(default="", metadata={
@@ -45,13 +45,16 @@ class RecognizeData:
     min_chars: int = field(default=4, metadata={"help": "captcha: shortest text", "range": (1, 64)})
     max_chars: int = field(default=6, metadata={"help": "captcha: longest text", "range": (1, 64)})
     train_size: int = field(default=20_000, metadata={
-        "help": "captcha: images rendered for training (cached after the first run)",
+        "help": "captcha, spoken-digits: training examples (made from a fixed seed)",
         "range": (1, 10_000_000)})
-    val_size: int = field(default=500, metadata={"help": "captcha: validation images",
+    val_size: int = field(default=500, metadata={"help": "captcha, spoken-digits: validation",
                                                   "range": (1, 1_000_000)})
     test_size: int = field(default=1000, metadata={
-        "help": "captcha: held-out test images (a fixed seed: the same images in every run)",
+        "help": "captcha, spoken-digits: held-out test examples (the same in every run)",
         "range": (1, 1_000_000)})
+    test_voice: str = field(default="captcha", metadata={
+        "help": "spoken-digits: the voice held out for the test part (allison or captcha)",
+        "choices": ("captcha", "allison")})
     batch: int = field(default=32, metadata={"help": "examples per training batch",
                                               "range": (1, MAX_BATCH)})
     test_fraction: float = field(default=0.1, metadata={
@@ -67,6 +70,9 @@ class RecognizeData:
         if self.min_chars > self.max_chars:
             raise ConfigError(f"RecognizeData.min_chars must be at most max_chars, got "
                               f"{self.min_chars} > {self.max_chars} (--min-chars, --max-chars)")
+        if self.data == "spoken-digits" and self.sample_rate != 8000:
+            raise ConfigError(f"spoken-digits is recorded at 8000 Hz, got --sample-rate "
+                              f"{self.sample_rate}")
         if len(set(self.alphabet)) != len(self.alphabet):
             raise ConfigError(f"RecognizeData.alphabet must not repeat a character, got "
                               f"{self.alphabet!r} (--alphabet)")
@@ -86,6 +92,22 @@ class Parts:
     kind: str          # "image" or "audio"
     features: int      # F: image rows or mel bins
     source: str        # how the data came, for the log line
+    words: str = "space"   # what a word is for the WER: "space"-separated, or each "char"
+
+
+class Generated:
+    """A part made on demand: example ``i`` is ``make(i)``, the same for the same ``i``."""
+
+    def __init__(self, n, make):
+        self.n, self.make = n, make
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.make(j) for j in range(*i.indices(self.n))]
+        return self.make(i)
 
 
 def features_of(x):
@@ -161,8 +183,32 @@ def file_parts(d):
     return Parts(*parts, alphabet, kind, features, source)
 
 
+def spoken_digit_parts(d, log):
+    from rnnkit.data import spoken_digits as sd
+    voices = sd.voices(log=log)
+    train_voices, val_voices, test_voice = sd.split_voices(voices, d.test_voice)
+
+    def example(part, names, i):
+        x, digits, voice = sd.make(voices, names, CAPTCHA_SEEDS[part], i)
+        return (log_mel(x, sd.RATE, d.n_mels), encode(digits, sd.DIGITS, "?"),
+                f"spoken-digits {part} {i} ({voice})")
+
+    train = Generated(d.train_size, lambda i: example("train", train_voices, i))
+    val = [example("val", val_voices, i) for i in range(d.val_size)]
+    test = [example("test", [test_voice], i) for i in range(d.test_size)]
+    source = (f"spoken-digits, 3-8 digits: train {d.train_size:,} on the fly from "
+              f"{len(train_voices)} voice(s), validation {d.val_size:,} ({', '.join(val_voices)}), "
+              f"test {d.test_size:,} ({test_voice}, a voice never trained on)")
+    return Parts(train, val, test, sd.DIGITS, "audio", d.n_mels, source, words="char")
+
+
 def read_parts(d, stride, log=print):
-    """The three parts of ``d.data`` with the too-short examples left out."""
+    """The three parts of ``d.data`` with the too-short examples left out (a part made on
+    demand is left as it is: its utterances always fit)."""
+    if d.data == "spoken-digits":
+        p = spoken_digit_parts(d, log)
+        p.val, p.test = keep_fitting(p.val, stride, "validation"), keep_fitting(p.test, stride, "test")
+        return p
     if d.data == "captcha":
         if d.val_data or d.test_data:
             raise ConfigError("--val-data and --test-data go with file data; captcha renders its "
