@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_MINUTES ?= 4
 
-.PHONY: test test-slow demo bench bench-quality speech-data clean
+.PHONY: test test-slow test-browser browser demo bench bench-quality speech-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ bench-quality: $(STAMP)
 # espeak-ng's synthetic voices for rnnkit train recognize --data spoken-digits (Debian, root)
 speech-data:
 	apt-get install -y espeak-ng
+
+# headless Chromium from Debian's packages (root; about 2 minutes with the apt-get update) for the
+# browser test of rnnkit view, tests/test_view_browser.py: slow, so test-browser installs and runs
+# it; test-slow runs it where Chromium is installed and skips it, saying why, elsewhere
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+
+test-browser: $(STAMP) browser
+	$(PY) -m pytest -q -m slow tests/test_view_browser.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

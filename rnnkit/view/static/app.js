@@ -499,15 +499,15 @@ function drawTraining(t) {
     loss.push({name: "train (per evaluation)", x: xs(ev), y: ev.map((r) => r.train_loss ?? null), color: "#9ecae1", dots: true, line: true});
     loss.push({name: "validation", x: xs(ev), y: ev.map((r) => r.val_loss ?? null), color: "#d62728", dots: true, line: true});
   }
-  if (loss.length) linePlot(box, loss, {title: "loss", xlabel: "step", ylabel: "loss"});
+  if (loss.length) linePlot(box, loss, {title: "loss", xlabel: "step", intx: true, ylabel: "loss"});
   const g = tr.length ? tr : ev;
   if (g.some((r) => r.grad_norm !== undefined)) {
     linePlot(box, [{name: "gradient norm (before clipping)", x: xs(g), y: g.map((r) => r.grad_norm ?? null), color: "#9467bd"}],
-      {title: "gradient norm", xlabel: "step", logy: true});
+      {title: "gradient norm", xlabel: "step", intx: true, logy: true});
   }
-  if (g.some((r) => r.lr !== undefined)) linePlot(box, [{name: "learning rate", x: xs(g), y: g.map((r) => r.lr), color: "#2ca02c"}], {title: "learning rate", xlabel: "step"});
+  if (g.some((r) => r.lr !== undefined)) linePlot(box, [{name: "learning rate", x: xs(g), y: g.map((r) => r.lr), color: "#2ca02c"}], {title: "learning rate", xlabel: "step", intx: true});
   const metricKeys = ev.length ? Object.keys(ev[ev.length - 1]).filter((k) => k.startsWith("val_") && !["val_loss", "val_ppl"].includes(k)) : [];
-  for (const k of metricKeys.slice(0, 4)) linePlot(box, [{name: k, x: xs(ev), y: ev.map((r) => r[k] ?? null), dots: true, line: true}], {title: k, xlabel: "step"});
+  for (const k of metricKeys.slice(0, 4)) linePlot(box, [{name: k, x: xs(ev), y: ev.map((r) => r[k] ?? null), dots: true, line: true}], {title: k, xlabel: "step", intx: true});
   if (t.gradients && t.gradients.layers) {
     const series = [];
     for (const [layer, e] of Object.entries(t.gradients.layers)) for (const [k, v] of Object.entries(e)) {

@@ -19,12 +19,32 @@ function fmtNum(v) {
   return String(+v.toPrecision(3));
 }
 
+// about n round values in [lo, hi]; each knows the text it is labelled with (as many decimals
+// as the step needs, so close ticks never read the same)
 function ticks(lo, hi, n) {
-  if (!(hi > lo)) return [lo];
+  if (!(hi > lo)) { const one = [lo]; one.labels = [fmtNum(lo)]; return one; }
   const raw = (hi - lo) / n, p = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    const t = +v.toPrecision(12);
+    out.push(t);
+    out.labels = out.labels || [];
+    out.labels.push(t === 0 ? "0" : Math.abs(t) >= 1e4 || Math.abs(t) < 1e-3 ? t.toExponential(1) : t.toFixed(digits));
+  }
+  return out;
+}
+
+function tickLabel(list, k) { return list.labels ? list.labels[k] : fmtNum(list[k]); }
+
+// log-scale ticks: the powers of ten inside, or round values when the range spans less
+function logTicks(y0, y1) {
+  const decades = ticks(Math.log10(y0), Math.log10(y1), 4).filter((t) => Number.isInteger(t));
+  if (decades.length >= 2) return decades.map((t) => Math.pow(10, t));
+  const t = ticks(y0, y1, 3), keep = t.map((v, k) => [v, t.labels[k]]).filter(([v]) => v > 0);
+  const out = keep.map(([v]) => v);
+  out.labels = keep.map(([, l]) => l);
   return out;
 }
 
@@ -39,8 +59,8 @@ function extent(values, log) {
   return [lo, hi];
 }
 
-// series: [{name, x: [], y: [], color, dots, dash}]; o: {title, xlabel, ylabel, logy, width,
-// height, vlines: [{x, label}], ymin, ymax, xmin, xmax}
+// series: [{name, x: [], y: [], color, dots, dash}]; o: {title, xlabel, ylabel, logy, intx (whole
+// numbers on x: steps), width, height, vlines: [{x, label}], ymin, ymax, xmin, xmax}
 function linePlot(box, series, o = {}) {
   const W = o.width || 560, H = o.height || 230, m = {l: 56, r: 12, t: 26, b: 38};
   const svg = svgEl("svg", {width: W, height: H, class: "chart", viewBox: `0 0 ${W} ${H}`}, box);
@@ -53,15 +73,16 @@ function linePlot(box, series, o = {}) {
   const sx = (v) => m.l + ((v - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
   const sy = (v) => H - m.b - ((ly(v) - Y0) / (Y1 - Y0 || 1)) * (H - m.t - m.b);
   const axis = svgEl("g", {class: "axis"}, svg);
-  const yt = o.logy ? ticks(Y0, Y1, 4).filter((t) => Number.isInteger(t)).map((t) => Math.pow(10, t)) : ticks(y0, y1, 5);
-  for (const t of yt) {
+  const yt = o.logy ? logTicks(y0, y1) : ticks(y0, y1, 5);
+  yt.forEach((t, k) => {
     svgEl("line", {x1: m.l, x2: W - m.r, y1: sy(t), y2: sy(t), class: "grid"}, axis);
-    svgEl("text", {x: m.l - 6, y: sy(t) + 4, "text-anchor": "end"}, axis).textContent = fmtNum(t);
-  }
-  for (const t of ticks(x0, x1, 6)) {
+    svgEl("text", {x: m.l - 6, y: sy(t) + 4, "text-anchor": "end"}, axis).textContent = tickLabel(yt, k);
+  });
+  const xt = o.intx ? ticks(x0, x1, 6).filter(Number.isInteger) : ticks(x0, x1, 6);
+  xt.forEach((t, k) => {
     svgEl("line", {x1: sx(t), x2: sx(t), y1: H - m.b, y2: H - m.b + 4, class: "tick"}, axis);
-    svgEl("text", {x: sx(t), y: H - m.b + 16, "text-anchor": "middle"}, axis).textContent = fmtNum(t);
-  }
+    svgEl("text", {x: sx(t), y: H - m.b + 16, "text-anchor": "middle"}, axis).textContent = tickLabel(xt, k);
+  });
   svgEl("rect", {x: m.l, y: m.t, width: W - m.l - m.r, height: H - m.t - m.b, class: "frame"}, axis);
   if (o.xlabel) svgEl("text", {x: (W + m.l) / 2, y: H - 4, "text-anchor": "middle"}, axis).textContent = o.xlabel;
   if (o.ylabel) svgEl("text", {x: 12, y: (H + m.t - m.b) / 2, "text-anchor": "middle",
