@@ -148,10 +148,12 @@ def _weights(cell, I, H, g):
     ``init_parameter``) plus noise, float64: a derivative that forgets a factor must not pass
     because the factor starts at 1 or 0. Returns ({core name: tensor}, [PARAMS tensors])."""
     tensors = {}
-    for n, shape in validate.check_params(cell, I, H).items():
-        t = torch.zeros(shape, dtype=D64)
-        validate.init_parameter(cell, n, t, H)
-        tensors[n] = t + 0.3 * torch.randn(shape, dtype=D64, generator=g)
+    with torch.random.fork_rng(devices=[]):     # init_parameter draws from the global generator:
+        torch.manual_seed(g.initial_seed())     # seeded here, and left as it was afterwards
+        for n, shape in validate.check_params(cell, I, H).items():
+            t = torch.zeros(shape, dtype=D64)
+            validate.init_parameter(cell, n, t, H)
+            tensors[n] = t + 0.3 * torch.randn(shape, dtype=D64, generator=g)
     return ({n: tensors[n] for n in CORE if n in tensors}, [tensors[n] for n in cell.PARAMS])
 
 
