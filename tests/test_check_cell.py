@@ -1,5 +1,6 @@
 """check_cell and ``rnnkit check-cell``: every rnnkit cell passes; a planted wrong derivative is
 caught and named (which gradient, how much, where); a malformed cell is one line, exit 2."""
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -140,6 +141,16 @@ def test_forward_mismatch_is_said_first():
     r = check_cell(WrongForward)
     assert "h_t" in r.failed("one step")
     assert "the forward differs from reference_step" in str(r)
+
+
+def test_same_seed_same_report_and_global_generator_untouched():
+    torch.manual_seed(7)
+    want = torch.rand(3)
+    torch.manual_seed(7)
+    a = str(check_cell(WrongDhPrev, steps=3))
+    assert torch.equal(torch.rand(3), want)
+    assert str(check_cell(WrongDhPrev, steps=3)) == a
+    assert str(check_cell(WrongDhPrev, steps=3, seed=1)) != a
 
 
 def test_report_is_data():
@@ -287,12 +298,32 @@ def test_tutorial_breaks_the_cell_the_way_the_test_does():
     assert "s/dhrec.addmm_(dgi, w_hh)/dhrec.addmm_(dgi, w_hh, alpha=0.5)/" in DOC.read_text()
 
 
-@pytest.mark.skipif(not hasattr(__import__("rnnkit"), "Recurrent"), reason="no rnnkit.Recurrent")
-def test_tutorial_training_learns(capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("train_my_rnn", EXAMPLE.parent / "train_my_rnn.py")
+def load(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_tutorial_training_learns(capsys):
+    module = load(EXAMPLE.parent / "train_my_rnn.py")
     losses = module.train(steps=40, log_every=20)
     assert losses[-1] < 0.3 * losses[0]                    # 1.0 -> well under it in 40 steps
     assert "step   40" in capsys.readouterr().out
+
+
+def test_tutorial_cell_as_a_layer_is_torch_rnn():
+    """The tutorial's claim: torch.nn.RNN's state_dict loads into Recurrent(MyRNNCell) and
+    gives the same outputs and gradients."""
+    module = load(EXAMPLE)
+    ref = torch.nn.RNN(2, 5, num_layers=2, bidirectional=True)
+    mine = rnnkit.Recurrent(module.MyRNNCell, 2, 5, num_layers=2, bidirectional=True)
+    mine.load_state_dict(ref.state_dict())
+    x = torch.randn(6, 3, 2, requires_grad=True)
+    (a, ha), (b, hb) = mine(x), ref(x)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(ha, hb)
+    ga = torch.autograd.grad(a.sum(), [x, *mine.parameters()])
+    gb = torch.autograd.grad(b.sum(), [x, *ref.parameters()])
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v)
