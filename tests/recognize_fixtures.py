@@ -70,3 +70,15 @@ def recognitions(recognizer):
     files = sorted(Path(recognizer.data_config.data).glob("*.png"))[:3]
     return [list(r) for r in recognizer.recognize(files)] + \
         [list(r) for r in recognizer.recognize(files, beam=3)]
+
+
+def image_to_text_task(tmp_path, **model):
+    """The 1→N model on the same folder of 12 captchas."""
+    from rnnkit.models.image_to_text import ImageToTextConfig
+    from rnnkit.tasks.image_to_text import build_image_to_text_task
+    folder = write_captchas(tmp_path / "captchas")
+    data = RecognizeData(data=str(folder), height=16, batch=4, test_fraction=0.25,
+                         val_fraction=0.25)
+    config = ImageToTextConfig(**{"conv_layers": 2, "channels": 4, "vector": 16, "hidden": 16,
+                                  "embed": 8, "dropout": 0.0, "max_len": 8, **model})
+    return build_image_to_text_task(data, config, log=lambda *a: None)

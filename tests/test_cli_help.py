@@ -21,7 +21,7 @@ def train_tasks():
 
 
 @pytest.mark.parametrize("task", ["lm", "classify", "tag", "forecast", "seq2seq", "cond",
-                                  "recognize"])
+                                  "recognize", "image-to-text"])
 def test_every_generated_flag_has_help(task):
     parser = train_tasks()[task]
     groups = {g.title: g._group_actions for g in parser._action_groups if g.title in GENERATED}
@@ -36,7 +36,7 @@ def test_every_generated_flag_has_help(task):
 
 def test_every_task_is_covered():
     assert set(train_tasks()) == {"lm", "classify", "tag", "forecast", "seq2seq", "cond",
-                                  "recognize"}
+                                  "recognize", "image-to-text"}
 
 
 def test_help_comes_from_field_metadata_and_is_escaped():

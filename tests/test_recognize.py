@@ -253,3 +253,31 @@ def test_spoken_digits_task_on_stand_in_voices(tmp_path, monkeypatch):
     assert metrics["test_size"] == 4 and metrics["test_wer"] == metrics["test_cer"]
     with pytest.raises(ConfigError, match="8000 Hz"):
         RecognizeData(data="spoken-digits", sample_rate=16000)
+
+
+# ----------------------------------------------------------------- text from one image (1→N)
+def test_image_to_text_cli_and_reader(tmp_path, capsys):
+    folder = write_captchas(tmp_path / "caps")
+    run = tmp_path / "run"
+    assert main(["train", "image-to-text", "--data", str(folder), "--out", str(run), "--quiet",
+                 "--max-steps", "2", "--height", "16", "--conv-layers", "2", "--channels", "4",
+                 "--vector", "8", "--hidden", "8", "--batch", "4", "--max-len", "6",
+                 "--test-fraction", "0.25", "--val-fraction", "0.25"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and 0 <= metrics["test_sequence_accuracy"] <= 1
+    image = sorted(folder.glob("*.png"))[0]
+    capsys.readouterr()
+    assert main(["recognize", str(run), str(image)]) == 0
+    path, text, score = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert path == str(image) and len(text) <= 5 and set(text) <= set("12AB") and float(score) <= 0
+    assert main(["recognize", str(run), str(image), "--plot", str(tmp_path / "a.png")]) == 2
+    assert "--plot draws a CTC alignment" in one_error(capsys)
+
+
+def test_image_to_text_refuses_sounds(tmp_path, capsys):
+    for i in range(4):
+        write_wav(tmp_path / f"12_{i}.wav", tone_digits("12"))
+    assert main(["train", "image-to-text", "--data", str(tmp_path), "--out",
+                 str(tmp_path / "run"), "--max-steps", "1", "--quiet", "--test-fraction", "0.3",
+                 "--val-fraction", "0.3"]) == 2
+    assert "image-to-text reads images, this data holds sounds" in one_error(capsys)

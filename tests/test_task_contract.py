@@ -14,13 +14,14 @@ from rnnkit.tasks.classify import Classifier
 from rnnkit.tasks.common import train
 from rnnkit.tasks.forecast import Forecast
 from rnnkit.tasks.lm import load_lm
+from rnnkit.tasks.image_to_text import ImageReader
 from rnnkit.tasks.recognize import Recognizer
 from rnnkit.tasks.tag import Tagger
 from rnnkit.train import TrainConfig
 
 from task_fixtures import classify_task, forecast_task, tag_task
 from lm_fixtures import CHINESE, lm_continuations, lm_task
-from recognize_fixtures import recognitions, recognize_task
+from recognize_fixtures import image_to_text_task, recognitions, recognize_task
 from seq2seq_fixtures import (cond_task, generations, generator, load_generator,
                               load_translator, seq2seq_task, translations, translator)
 
@@ -64,6 +65,8 @@ CASES = [
              recognitions),
     TaskCase("recognize-ctc-lstm", lambda t: recognize_task(t, cell="lstm", time_stride=4),
              Recognizer.from_task, Recognizer.load, recognitions),
+    TaskCase("image-to-text", image_to_text_task, ImageReader.from_task, ImageReader.load,
+             recognitions),
 ]
 
 

@@ -1,14 +1,18 @@
-"""``rnnkit train recognize`` and ``rnnkit recognize RUN FILE...``: read text from images or
-speech with a CTC recogniser; ``--plot`` draws the CTC alignment."""
+"""``rnnkit train recognize`` (N→M, CTC), ``rnnkit train image-to-text`` (1→N) and ``rnnkit
+recognize RUN FILE...``: read text from images or speech; ``--plot`` draws the CTC alignment."""
 from pathlib import Path
 
 from rnnkit.cli.options import ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import MAX_BEAM
+from rnnkit.data import DataError
+from rnnkit.models.image_to_text import ImageToTextConfig
 from rnnkit.models.recognizer import RecognizerConfig
+from rnnkit.tasks.image_to_text import ImageReader, build_image_to_text_task
 from rnnkit.tasks.recognize import Recognizer, build_recognize_task
 from rnnkit.tasks.recognize_data import RecognizeData
-from rnnkit.train.checkpoint import atomic_write
+from rnnkit.train import CheckpointError
+from rnnkit.train.checkpoint import atomic_write, load_checkpoint
 
 TRAIN_DEFAULTS = {"max_steps": 3000, "eval_every": 250, "warmup_steps": 100}
 
@@ -29,19 +33,45 @@ TRAIN = ("CTC recogniser of text in images or speech (captcha, TSV, folder)", RU
          RUN.run)
 
 
+def describe_1n(c):
+    return (f"({c.conv_layers} conv layers from {c.channels} channels to a {c.vector}-vector, "
+            f"{c.layers}-layer {c.cell.upper()} generator, hidden {c.hidden}, conditioning "
+            f"{c.conditioning})")
+
+
+def report_1n(task, m):
+    return (f"held-out test ({m['test_size']:,}): sequence accuracy {m['test_sequence_accuracy']:.4f}, "
+            f"CER {m['test_cer']:.4f}, WER {m['test_wer']:.4f}")
+
+
+RUN_1N = TaskRun("image-to-text", RecognizeData, ImageToTextConfig, build_image_to_text_task,
+                 TRAIN_DEFAULTS, skip=("vocab_size", "height", "width"), seeded=True,
+                 describe=describe_1n, report=report_1n)
+TRAIN_1N = ("text from one image (CNN vector -> conditional generator), on recognize's data",
+            RUN_1N.add_flags, RUN_1N.run)
+READERS = {"recognize": Recognizer, "image-to-text": ImageReader}
+
+
 def add_parser(sub):
     p = sub.add_parser("recognize", help="read the text of images or WAV files with a trained "
                                          "recogniser")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="PNG/JPEG or WAV files")
     p.add_argument("--beam", type=ranged(int, (0, MAX_BEAM)), default=0,
-                   help="prefix beam search with this many prefixes (default 0: greedy)")
-    p.add_argument("--plot", type=Path, help="write the CTC alignment of the first FILE to this PNG")
+                   help="CTC: prefix beam search with this many prefixes (default 0: greedy)")
+    p.add_argument("--plot", type=Path, help="CTC: write the alignment of the first FILE to this "
+                                             "PNG")
     p.set_defaults(func=run)
 
 
 def run(args):
-    rec = Recognizer.load(args.run)
+    kind = load_checkpoint(args.run).get("kind")
+    if kind not in READERS:
+        raise CheckpointError(f"{args.run}: a {kind} run; rnnkit recognize reads with "
+                              f"recognize or image-to-text runs")
+    rec = READERS[kind].load(args.run)
+    if args.plot and kind != "recognize":
+        raise DataError(f"--plot draws a CTC alignment; {args.run} is an {kind} run")
     for path, (text, score) in zip(args.files, rec.recognize(args.files, args.beam)):
         print(f"{path}\t{text}\t{score:.3f}")
     if args.plot:

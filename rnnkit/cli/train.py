@@ -69,4 +69,5 @@ TASKS = {
     "tag": tag.TRAIN,
     "forecast": forecast.TRAIN,
     "recognize": recognize.TRAIN,
+    "image-to-text": recognize.TRAIN_1N,
 }

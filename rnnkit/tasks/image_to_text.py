@@ -1,0 +1,155 @@
+"""Text from one image (1→N) as a trainer task, on the recogniser's data (captchas or a TSV or
+folder of images), and the reader ``rnnkit recognize`` uses for such runs.
+
+Targets are <s> y_1 .. y_n </s> over the alphabet (ids: 0 <pad>, 1 <s>, 2 </s>, then the
+characters); the loss is the cross-entropy per character, teacher-forced. Decoding is greedy
+(the most probable next character until </s>). Metrics are those of the CTC task (sequence
+accuracy, CER, WER), on the same test images.
+Shapes: B batch, F rows, W columns, T text length.
+"""
+from dataclasses import asdict
+
+import torch
+
+from rnnkit.data import DataError
+from rnnkit.data.media import kind_of, read_image
+from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
+from rnnkit.tasks.common import Batches, chunks
+from rnnkit.tasks.recognize import error_rates
+from rnnkit.tasks.recognize_data import RecognizeData, features_of, read_parts
+from rnnkit.train.checkpoint import built_from, load_checkpoint
+
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+OFFSET = 3          # character k of the alphabet (1-based label k) is token id k + 2
+EVAL_BATCH = 128
+
+
+def images_of(examples):
+    """Examples -> standardised images (B, F, W) zero-padded to the widest."""
+    xs = [features_of(x) for x, _, _ in examples]
+    out = torch.zeros(len(xs), xs[0].shape[0], max(x.shape[1] for x in xs))  # (B, F, W)
+    for i, x in enumerate(xs):
+        out[i, :, :x.shape[1]] = x
+    return out
+
+
+def targets_of(examples):
+    """Examples -> <s> y </s> token ids (B, T+2) padded with 0."""
+    seqs = [[BOS_ID] + [k + OFFSET - 1 for k in y] + [EOS_ID] for _, y, _ in examples]
+    out = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = torch.tensor(s)
+    return out
+
+
+@torch.no_grad()
+def greedy_read(model, images):
+    """Images (B, F, W) -> for each, the label ids 1..K read greedily and their log-probability."""
+    state = model.condition(images)
+    B = len(images)
+    x = torch.full((B,), BOS_ID, dtype=torch.long)
+    out, logp = [[] for _ in range(B)], torch.zeros(B)
+    done = torch.zeros(B, dtype=torch.bool)
+    for _ in range(model.config.max_len):
+        logits, state = model.step(x, state)                                  # (B, V)
+        lp = torch.log_softmax(logits, -1)
+        x = lp.argmax(-1)                                                     # (B,)
+        logp += torch.where(done, 0.0, lp.gather(1, x[:, None])[:, 0])
+        for i in (~done & (x >= OFFSET)).nonzero().flatten().tolist():   # <pad>, <s>: nothing
+            out[i].append(int(x[i]) - OFFSET + 1)
+        done |= x == EOS_ID
+        if done.all():
+            break
+    return list(zip(out, logp.tolist()))
+
+
+class ImageToTextTask:
+    unit = "char"
+    loss_label = "nats/char"
+
+    def __init__(self, model, parts, data_config, seed=0):
+        self.model, self.parts, self.data_config = model, parts, data_config
+        self.alphabet = parts.alphabet
+        self.batches = Batches(len(parts.train), data_config.batch, seed)
+
+    def train_batch(self, step):
+        examples = [self.parts.train[i] for i in self.batches(step)]
+        return images_of(examples), targets_of(examples)
+
+    def loss(self, batch):
+        return self.model.loss(*batch)
+
+    def text(self, labels):
+        return "".join(self.alphabet[i - 1] for i in labels)
+
+    def decode(self, part):
+        """(mean loss per character, texts read, reference texts) over a part."""
+        total = count = 0
+        hyps = []
+        for r in chunks(len(part), EVAL_BATCH):
+            examples = part[r.start:r.stop]
+            images = images_of(examples)
+            loss, n = self.model.loss(images, targets_of(examples))
+            total, count = total + float(loss) * n, count + n
+            hyps += [self.text(y) for y, _ in greedy_read(self.model, images)]
+        return total / max(count, 1), hyps, [self.text(y) for _, y, _ in part]
+
+    def evaluate(self):
+        loss, hyps, refs = self.decode(self.parts.val)
+        return {"val_loss": loss, **error_rates(hyps, refs, "val", self.parts.words)}
+
+    def test_metrics(self):
+        loss, hyps, refs = self.decode(self.parts.test)
+        return {"test_loss": loss, **error_rates(hyps, refs, "test", self.parts.words),
+                "test_size": len(refs),
+                "test_examples": [{"truth": r, "output": h} for h, r in zip(hyps[:20], refs)]}
+
+    def checkpoint_extras(self):
+        return {"kind": "image-to-text", "model_config": asdict(self.model.config),
+                "data_config": asdict(self.data_config), "alphabet": self.alphabet}
+
+
+def build_image_to_text_task(data_config, model_config, seed=0, log=print):
+    """The recogniser's parts (images only), the model sized to the widest training image."""
+    parts = read_parts(data_config, 1, log)
+    if parts.kind != "image":
+        raise DataError(f"{data_config.data}: image-to-text reads images, this data holds sounds")
+    model_config.vocab_size = len(parts.alphabet) + OFFSET
+    model_config.height = parts.features
+    model_config.width = max(x.shape[1] for x, _, _ in parts.train)
+    model_config = ImageToTextConfig(**asdict(model_config))   # checks the filled-in sizes
+    log(parts.source)
+    return ImageToTextTask(ImageToText(model_config), parts, data_config, seed)
+
+
+class ImageReader:
+    """A trained image-to-text model: image files in, texts out (the ``Recognizer`` interface)."""
+
+    kind = "image"
+
+    def __init__(self, model, alphabet, data_config):
+        self.model, self.alphabet, self.data_config = model.eval(), alphabet, data_config
+
+    @classmethod
+    def from_task(cls, task):
+        return cls(task.model, task.alphabet, task.data_config)
+
+    @classmethod
+    def load(cls, path):
+        ckpt = load_checkpoint(path, kind="image-to-text")
+        with built_from(path):
+            model = ImageToText(ImageToTextConfig(**ckpt["model_config"]))
+            model.load_state_dict(ckpt["model"])
+            return cls(model, ckpt["alphabet"], RecognizeData(**ckpt["data_config"]))
+
+    def recognize(self, paths, beam=0):
+        """[(text, log-probability), ...] per image file, read greedily (``beam`` is ignored:
+        the CTC recogniser's prefix beam search has no counterpart here yet)."""
+        out = []
+        for path in paths:
+            if kind_of(path) != "image":
+                raise DataError(f"{path}: this model reads image files (.png, .jpg)")
+            x = features_of(read_image(path, self.data_config.height))
+            (labels, score), = greedy_read(self.model, x[None])
+            out.append(("".join(self.alphabet[i - 1] for i in labels), score))
+        return out
