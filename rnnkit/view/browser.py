@@ -150,7 +150,7 @@ class Browser:
 
     def center(self, selector):
         box = self.eval(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
-                        f" e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();"
+                        f" e.scrollIntoView({{block: 'nearest'}}); const r = e.getBoundingClientRect();"
                         f" return [r.x + r.width / 2, r.y + r.height / 2]; }})()")
         if box is None:
             raise BrowserError(f"no element {selector!r} on the page")
