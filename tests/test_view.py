@@ -162,6 +162,11 @@ def test_training_curves_follow_a_live_run(lm_run, tmp_path):
         status, t2 = s.ask(f"/api/training?version={t['version']}")
         assert [r["step"] for r in t2["evals"]] == [3, 6, 9] and t2["evals"][-1]["val_loss"] is None
         assert not t2["finished"]
+        row = {"step": 6, "grad_norm": 0.1, "skipped_steps": 0,   # GradientTelemetry's lines
+               "layers": {"rnn.l0": {"h": [0.5, 0.25, 0.125], "decay_h": 0.5}}}
+        (run / "gradients.jsonl").write_text(json.dumps({**row, "step": 3}) + "\n" + json.dumps(row) + "\n")
+        status, t3 = s.ask(f"/api/training?version={t2['version']}")
+        assert t3["gradients"] == row and [d["rnn.l0 h"] for d in t3["decay"]] == [0.5, 0.5]
         status, png = s.ask("/api/image?name=loss.png", raw=True)
         assert status == 200 and png.startswith(b"\x89PNG")
         # a better best.pt: the next request sees the new model

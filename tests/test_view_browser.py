@@ -12,7 +12,6 @@ from urllib.parse import quote
 import pytest
 import torch
 
-from rnnkit.cli.main import main
 from rnnkit.train.checkpoint import save_checkpoint
 from rnnkit.view.browser import Browser, find_chromium
 from rnnkit.view.server import ViewServer

@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import torch
 
-from rnnkit.view.params import LIMITS, RequestError
+from rnnkit.view.params import RequestError
 from rnnkit.view.probe import Trace, describe, recording
 
 
@@ -116,5 +116,3 @@ def top_k(probs, vocab_tokens, k):
     return [[[vocab_tokens[j], round(q, 4)] for j, q in zip(ir, pr)]
             for ir, pr in zip(i.tolist(), p.tolist())]
 
-
-LIMIT_TOP_K = LIMITS["top_k"]

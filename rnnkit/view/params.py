@@ -13,7 +13,6 @@ LIMITS = {
     "generate": 2000,      # tokens of one streamed generation
     "beam": 16,            # hypotheses of a beam search
     "beam_length": 300,    # tokens a beam search runs for
-    "top_k": 50,           # next-token candidates shown per position
     "samples": 50,         # sequences of one conditional-generator request
     "forecast": 1000,      # steps of one forecast
     "prefixes": 200,       # classifier: prefixes scored as the text grows (evenly spaced beyond)

@@ -9,8 +9,10 @@ from rnnkit.config import MAX_SEED
 from rnnkit.data.pairs import unknown_tokens
 from rnnkit.data.vocab import EOS, tokenize
 from rnnkit.decode import beam_search, pick, prime
-from rnnkit.view.base import LIMIT_TOP_K, Reading, TextView, evenly, top_k
+from rnnkit.view.base import Reading, TextView, evenly, top_k
 from rnnkit.view.params import LIMITS, RequestError
+
+NEXT = 10   # next-token candidates shown per position
 
 
 class LMView(TextView):
@@ -55,7 +57,7 @@ class LMView(TextView):
         unknown = [t for t, i in enumerate(ids) if i == self.vocab.unk]
         nats = float(-seen.clamp_min(1e-30).log().mean()) if len(ids) > 1 else None
         return Reading(shown, trace, {
-            "next": top_k(probs, self.vocab.itos, 10),
+            "next": top_k(probs, self.vocab.itos, NEXT),
             "p_token": [None] + [round(float(q), 4) for q in seen],
             "loss": nats}, unknown)
 
