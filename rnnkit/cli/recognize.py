@@ -22,9 +22,14 @@ def describe(c):
             f"{c.time_stride}, {c.layers}-layer bidirectional {c.cell.upper()}, hidden {c.hidden})")
 
 
+def report_1n(task, m):
+    return (f"held-out test ({m['test_size']:,}): sequence accuracy "
+            f"{m['test_sequence_accuracy']:.4f}, CER {m['test_cer']:.4f}, WER {m['test_wer']:.4f}")
+
+
 def report(task, m):
-    return (f"held-out test ({m['test_size']:,}): sequence accuracy {m['test_sequence_accuracy']:.4f}, "
-            f"CER {m['test_cer']:.4f}, WER {m['test_wer']:.4f}; beam {m['test_beam8_sequence_accuracy']:.4f}")
+    return (f"{report_1n(task, m)}; with beam search: sequence accuracy "
+            f"{m['test_beam8_sequence_accuracy']:.4f}")
 
 
 RUN = TaskRun("recognize", RecognizeData, RecognizerConfig, build_recognize_task, TRAIN_DEFAULTS,
@@ -37,11 +42,6 @@ def describe_1n(c):
     return (f"({c.conv_layers} conv layers from {c.channels} channels to a {c.vector}-vector, "
             f"{c.layers}-layer {c.cell.upper()} generator, hidden {c.hidden}, conditioning "
             f"{c.conditioning})")
-
-
-def report_1n(task, m):
-    return (f"held-out test ({m['test_size']:,}): sequence accuracy {m['test_sequence_accuracy']:.4f}, "
-            f"CER {m['test_cer']:.4f}, WER {m['test_wer']:.4f}")
 
 
 RUN_1N = TaskRun("image-to-text", RecognizeData, ImageToTextConfig, build_image_to_text_task,

@@ -47,8 +47,8 @@ def image_module():
         raise DataError("--data captcha needs the captcha package: pip install "
                         f"'captcha=={VERSION}' (or rnnkit[vision])") from None
     if getattr(captcha, "__version__", VERSION) != VERSION:
-        raise DataError(f"--data captcha renders with captcha {VERSION} (the figures and the cached "
-                        f"sets are of that version), found {captcha.__version__}")
+        raise DataError(f"--data captcha renders with captcha {VERSION} (the figures and the "
+                        f"cached sets are of that version), found {captcha.__version__}")
     return captcha.image
 
 

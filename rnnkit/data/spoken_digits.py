@@ -188,7 +188,8 @@ def seed_of(*parts):
 
 
 def make(all_voices, names, seed, i):
-    """Utterance ``i`` of the stream ``seed`` over the voices ``names``: (samples, digits, voice)."""
+    """Utterance ``i`` of the stream ``seed`` over the voices ``names``:
+    (samples, digits, voice)."""
     rng = np.random.default_rng(seed_of(seed, i))
     voice = names[int(rng.integers(len(names)))]
     x, digits = utterance(all_voices[voice], rng)

@@ -65,7 +65,8 @@ class ImageToTextConfig:
 
     def flat_size(self):
         side = 2 ** self.conv_layers
-        return self.channels * 2 ** (self.conv_layers - 1) * (self.height // side) * (self.width // side)
+        channels = self.channels * 2 ** (self.conv_layers - 1)
+        return channels * (self.height // side) * (self.width // side)
 
     def generator_config(self):
         return CondConfig(vocab_size=self.vocab_size, features=self.vector, cell=self.cell,

@@ -8,7 +8,7 @@ Shi et al. 2015, CRNN, for text in images, and of Amodei et al. 2016, Deep Speec
     v_t = flatten(u[:, :, :, t])       (B, T', C'·F')  one vector a frame
     o   = BiRNN(v)                     (B, T', D·H)    rnnkit.LSTM / GRU, L layers
     log p_t(k) = log_softmax(W o_t + b)  (B, T', K+1)  K labels and the blank (class 0)
-    loss = CTC(log p, y)               torch.nn.functional.ctc_loss: -log Σ_{a: B(a)=y} Π_t p_t(a_t)
+    loss = CTC(log p, y) = -log Σ_{a: B(a)=y} Π_t p_t(a_t)   torch.nn.functional.ctc_loss
 
 Frames past a sequence's length are zeroed after every conv layer, so padding in a batch never
 changes another sequence's outputs, and the RNN runs with ``lengths=``. Decoding (greedy, prefix

@@ -64,8 +64,9 @@ class RecognizeTask:
         for r in chunks(len(part), EVAL_BATCH):
             x, lengths, targets, target_lengths = batch_of(part[r.start:r.stop])
             log_probs, frames = self.model(x, lengths)                        # (B, T', K+1)
-            total += float(torch.nn.functional.ctc_loss(
-                log_probs.transpose(0, 1), targets, frames, target_lengths, reduction="mean")) * len(r)
+            loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, frames,
+                                                target_lengths, reduction="mean")
+            total += float(loss) * len(r)
             if beam:
                 hyps += [self.text(y) for y, _ in beam_decode(log_probs, frames, beam, prune=PRUNE)]
             else:

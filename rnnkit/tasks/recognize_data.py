@@ -161,7 +161,8 @@ def captcha_parts(d, log):
         parts.append([(x, encode(t, alphabet, f"captcha {name} {i}"), f"captcha {name} {i}")
                       for i, (t, x) in enumerate(zip(texts, images))])
     source = (f"captcha {d.min_chars}-{d.max_chars} characters of {alphabet!r}, {d.height} rows; "
-              f"train {d.train_size:,}, validation {d.val_size:,}, test {d.test_size:,} (fixed seeds)")
+              f"train {d.train_size:,}, validation {d.val_size:,}, test {d.test_size:,} "
+              f"(fixed seeds)")
     return Parts(*parts, alphabet, "image", d.height, source)
 
 
@@ -207,7 +208,8 @@ def read_parts(d, stride, log=print):
     demand is left as it is: its utterances always fit)."""
     if d.data == "spoken-digits":
         p = spoken_digit_parts(d, log)
-        p.val, p.test = keep_fitting(p.val, stride, "validation"), keep_fitting(p.test, stride, "test")
+        p.val = keep_fitting(p.val, stride, "validation")
+        p.test = keep_fitting(p.test, stride, "test")
         return p
     if d.data == "captcha":
         if d.val_data or d.test_data:
