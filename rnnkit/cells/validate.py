@@ -45,7 +45,7 @@ def make(cell, who="Recurrent"):
             return cell()
         except Exception as e:
             raise CellError(f"{who}: could not make {cell.__name__}() without arguments "
-                            f"({type(e).__name__}: {e}); pass an instance instead") from e
+                            f"({_line(e)}); pass an instance instead") from e
     if isinstance(cell, Cell):
         return cell
     got = cell.__name__ if isinstance(cell, type) else type(cell).__name__
@@ -116,9 +116,10 @@ def check_params(cell, input_size, hidden_size, bias=True):
         ok = isinstance(shape, (tuple, list, torch.Size)) and all(
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
         if not ok or (n in fixed and tuple(shape) != fixed[n]):
-            expect = fixed.get(n, "a tuple of positive ints")
+            expect = (f"shape {fixed[n]} (N_GATES={cell.N_GATES} x hidden)" if n in fixed
+                      else "a shape: a tuple of positive ints")
             raise CellError(f"{name}.param_shapes({input_size}, {hidden_size}): {n} must have "
-                            f"shape {expect} (N_GATES={cell.N_GATES} x hidden), got {shape!r}")
+                            f"{expect}, got {shape!r}")
         if bias or n not in ("bias_ih", "bias_hh"):
             out[n] = tuple(shape)
     return out
@@ -158,7 +159,13 @@ def _call(cell, method, when, *args, **kw):
     except CellError:
         raise
     except Exception as e:
-        raise CellError(f"{cell.name}.{method} failed{when}: {type(e).__name__}: {e}") from e
+        raise CellError(f"{cell.name}.{method} failed{when}: {_line(e)}") from e
+
+
+def _line(e):
+    """An exception in one line: its type and the first line of its message."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 # ---------------------------------------------------------------- check 3: the trial
