@@ -63,6 +63,8 @@ def test_read_text_coloured_by_a_unit(page, tmp_path):
     b = page
     open_run(b, "lm", 1)
     assert "lm · best.pt (step 6) · LSTM 2×16" in b.eval("document.getElementById('model').textContent")
+    b.click("#fill")                                    # a sample of the model fills the text
+    b.wait(f"{QUIET} && document.querySelectorAll('#tokens .tok').length > 300")
     b.type("#text", TEXT)                               # typed: the page reads it as it changes
     b.wait(f"{QUIET} && document.querySelectorAll('#tokens .tok').length === {len(TEXT)}"
            " && document.getElementById('read-summary').dataset.unit === 'c 0 0 0'")

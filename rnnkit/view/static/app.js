@@ -170,11 +170,16 @@ async function readText() {
   const text = $("text").value;
   if (!text) { $("tokens").innerHTML = ""; return; }
   try {
-    S.reading = await api("text", {text});
+    const reading = await api("text", {text});
+    if ($("text").value !== text) return;    // typed on meanwhile: a newer reading is coming
+    S.reading = reading;
     S.reading.text = text;
     drawTokens(); drawReadSummary(); drawSaturation();
     await loadUnit();
-  } catch (e) { S.reading = null; message("tokens", e.message); $("read-summary").innerHTML = ""; }
+  } catch (e) {
+    if ($("text").value !== text) return;
+    S.reading = null; message("tokens", e.message); $("read-summary").innerHTML = "";
+  }
 }
 
 function tokenLabel(t) { return t === "\n" ? "↵" : t === "<eos>" ? "↵" : t; }
@@ -196,8 +201,11 @@ function drawTokens() {
 
 async function loadUnit() {
   if (!S.reading) return;
+  const asked = {text: S.reading.text, ...S.unit};
   try {
-    S.values = await api("unit", {text: S.reading.text, ...S.unit});
+    const values = await api("unit", asked);
+    if (!S.reading || S.reading.text !== asked.text || Object.keys(S.unit).some((k) => S.unit[k] !== asked[k])) return;  // stale
+    S.values = values;
     colourTokens();
   } catch (e) { message("found", e.message); }
 }
@@ -427,7 +435,7 @@ async function runForecast() {
       linePlot(box, [
         {name: "history", x: hx, y: r.history[v], color: "#555"},
         {name: "held-out truth", x: fx.slice(0, r.truth[v].length), y: r.truth[v], color: "#2ca02c"},
-        {name: "forecast", x: fx, y: r.forecast[v], color: "#d62728"},
+        {name: "forecast", x: fx, y: r.forecast[v], color: "#d62728", dash: "5 3"},
       ], {title: `${name}: forecast of ${r.forecast[v].length} steps after ${r.labels[r.origin - r.start - 1] || r.origin}`,
         xlabel: "time step", vlines: [{x: r.origin - 0.5, label: "origin"}], width: 760, height: 260});
       linePlot(box, [{name: "series", x: r.series.index, y: r.series.values[v], color: "#555", width: 1}],
