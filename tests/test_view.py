@@ -190,6 +190,9 @@ def test_runs_under_a_folder(lm_run, tmp_path):
         assert s.ask("/api/training?run=waiting")[1]["train"][0]["train_loss"] == 3.0
         status, body = s.ask("/api/run")
         assert status == 404 and "a, b/deeper, waiting" in body["error"]
+    with Served(tmp_path / "a" / "last.pt") as s:          # a checkpoint file: its folder's logs
+        assert s.ask("/api/run")[1]["checkpoint"] == "last.pt"
+        assert len(s.ask("/api/training")[1]["evals"]) == 2
 
 
 BAD = [   # (path, POST body or None for GET, status, words of the message)
