@@ -156,3 +156,21 @@ def test_bad_constructor_arguments():
         rnnkit.LSTM(3, 0)
     with pytest.raises(ValueError, match="dropout"):
         rnnkit.GRU(3, 4, dropout=1.5)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_per_step_states_with_lengths_come_back_padded(batch_first):
+    """return_sequences="all" with lengths=: (L·D, T, B, ·) (batch_first (L·D, B, T, ·)), zero
+    past each sequence's end, equal to a full-length run where the sequence is full length."""
+    torch.manual_seed(0)
+    m = rnnkit.LSTM(3, 4, 2, bidirectional=True, batch_first=batch_first, return_sequences="all")
+    x = torch.randn(2, 5, 3) if batch_first else torch.randn(5, 2, 3)
+    out, _, seq = m(x, lengths=torch.tensor([5, 3]))
+    _, _, full = m(x)
+    pick = (lambda t, b: t[:, b]) if batch_first else (lambda t, b: t[:, :, b])
+    for got, want in ((seq.h, full.h), (seq.c, full.c), (seq.gates, full.gates)):
+        assert got.shape == want.shape
+        assert torch.allclose(pick(got, 0), pick(want, 0), atol=1e-6)
+        assert not pick(got, 1)[:, 3:].abs().any()
+    h_last = torch.cat([seq.h[2], seq.h[3]], -1)
+    assert torch.allclose(h_last, out, atol=1e-6)

@@ -326,9 +326,18 @@ class RNNBase(nn.Module):
             raise ValueError(f"{type(self).__name__}: lengths must lie in [1, {T}] (the padded "
                              f"length), got {int(lengths[b])} at batch row {b}")
         packed = pack_padded_sequence(input, lengths.cpu(), self.batch_first, enforce_sorted=False)
-        out, state = self.forward(packed, hx)
+        out, state, *seqs = self.forward(packed, hx)
         out, _ = pad_packed_sequence(out, self.batch_first, total_length=T)
-        return out, state
+        if not seqs:
+            return out, state
+        # return_sequences="all": each layer-direction's per-step values, padded like the output
+
+        def padded(t):
+            if t is None:
+                return None
+            return torch.stack([pad_packed_sequence(packed._replace(data=d), self.batch_first,
+                                                    total_length=T)[0] for d in t])
+        return out, state, Sequences(*(padded(t) for t in seqs[0]))
 
     def _check_features(self, x, dims):
         if x.shape[-1] != self.input_size:
