@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-SOURCES = ("lstm.cpp", "gru.cpp", "rnn.cpp")          # compiled into one library
+SOURCES = ("lstm.cpp", "gru.cpp", "rnn.cpp", "step.cpp")   # compiled into one library
 HEADERS = ("common.h",)
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17",
          "-shared", "-fPIC")
@@ -59,6 +59,8 @@ SIGNATURES = {
     "rnn_fwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 5,
     "rnn_bwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 6,
     "gemm_rows": (_P, _I, _I, _I, _P, _I, _P, _I, _D, _P, _I),
+    # one inference step of a whole stack (step.cpp; rnnkit/layers/fast_step.py)
+    "stack_step": (_P, _I, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P),
 }
 GEMMS = {"f32": "sgemm_", "f64": "dgemm_"}
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}

@@ -1,0 +1,163 @@
+"""One time step of a recurrent stack for inference: generation's inner loop without the
+training machinery.
+
+A layer's ``forward`` on one step pays for what training needs (autograd nodes, the BPTT
+workspace, the schedule, a Python loop over layers): about 0.9 ms per layer at batch 1, where the
+arithmetic of a 256-unit LSTM layer takes tens of microseconds. :func:`step` runs the same step
+without any of it:
+
+- torch's LSTM, GRU and RNN (tanh, relu) on CPU in float32/float64: one compiled call for the
+  whole stack (``rnnkit/kernels/step.cpp``: per layer two GEMMs through torch's BLAS on the
+  weights as they lie, and the fused element-wise step), new state tensors out;
+- the same cells elsewhere (CUDA, kernels unavailable or off): torch's fused cell ops
+  (``torch.lstm_cell``, ``gru_cell``, ``rnn_tanh_cell``, ``rnn_relu_cell``) layer by layer;
+- every other case (other cells, layer norm, zoneout, bidirectional, ``proj_size``, learned
+  initial states without a state, training mode, or a step that autograd must record): the
+  layer's own ``forward`` on a length-1 sequence, so results and errors are the layer's.
+
+The fast paths compute what ``forward`` computes (the same activations as the training kernels;
+the tests hold them to 1e-5 in float32 and 1e-12 in float64). They never write into the state
+passed in: a caller may keep old states (beam search reorders them).
+
+Shapes: B batch, I input, H hidden, L layers.
+"""
+import contextlib
+import ctypes
+import weakref
+
+import torch
+
+from rnnkit import kernels
+from rnnkit.cells import CELLS
+
+KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}       # step.cpp's Kind
+TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
+               "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
+_state = {"off": 0}
+_cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
+_kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
+
+
+@contextlib.contextmanager
+def disabled():
+    """Inside this block :func:`step` runs the layer's ``forward`` (benchmarks, tests)."""
+    _state["off"] += 1
+    try:
+        yield
+    finally:
+        _state["off"] -= 1
+
+
+def fast_kind(rnn):
+    """The cell's name in ``KINDS`` where the fast paths can run this layer in its present mode,
+    else None."""
+    if _state["off"] or rnn.training:
+        return None
+    if rnn not in _kinds:
+        _kinds[rnn] = _kind(rnn)
+    return _kinds[rnn]
+
+
+def _kind(rnn):
+    cell, opt = rnn.cell, rnn.options   # torch's cells exactly (Recurrent("lstm") makes its own)
+    mode = next((m for m in KINDS if type(cell) is type(CELLS[m])
+                 and vars(cell) == vars(CELLS[m])), None)
+    if (rnn.bidirectional or rnn.proj_size or opt.layer_norm or any(opt.zoneout)
+            or opt.return_sequences != "last"):
+        return None
+    return mode
+
+
+def needs_grad(rnn, x, state):
+    """Whether autograd would record this step (then only ``forward`` will do)."""
+    if not torch.is_grad_enabled():
+        return False
+    if x.requires_grad or any(p.requires_grad for p in rnn.parameters()):
+        return True
+    states = state if isinstance(state, tuple) else (state,)
+    return any(s is not None and s.requires_grad for s in states)
+
+
+def step(rnn, x, state=None):
+    """One step of ``rnn`` (an rnnkit recurrent layer): x (B, I) -> the top layer's output
+    (B, H) and the next state, in the layer's own format ((L, B, H), or (h, c) for the LSTM).
+    ``state`` None starts from zeros (or the layer's learned initial state)."""
+    mode = fast_kind(rnn) if x.dim() == 2 else None
+    if mode is not None and not (state is None and rnn.options.learn_init) \
+            and not needs_grad(rnn, x, state):
+        states = _states(rnn, mode, x, state)
+        if states is not None:
+            k = kernels.get(x)
+            if k is not None and k.gemm is not None and all(s.device == x.device for s in states):
+                return _compiled(rnn, mode, k, x, states)
+            return _torch_cells(rnn, mode, x, states)
+    seq = x[:, None] if rnn.batch_first else x[None]                           # (B, 1, I)
+    out, state = rnn(seq, state)[:2]
+    return (out[:, 0] if rnn.batch_first else out[0]), state
+
+
+def _states(rnn, mode, x, state):
+    """The state as a tuple of contiguous (L, B, H) tensors, or None where it is not one the
+    fast paths take (then ``forward`` checks it and says what is wrong)."""
+    L, B, H = rnn.num_layers, x.shape[0], rnn.hidden_size
+    w = rnn.weight_ih_l0
+    if x.shape[1] != rnn.input_size or x.dtype != w.dtype or x.device != w.device:
+        return None
+    n = 2 if mode == "LSTM" else 1
+    if state is None:
+        return tuple(x.new_zeros(L, B, H) for _ in range(n))
+    states = state if isinstance(state, tuple) else (state,)
+    if len(states) != n or (n == 1 and not isinstance(state, torch.Tensor)):
+        return None
+    for s in states:
+        if not isinstance(s, torch.Tensor) or tuple(s.shape) != (L, B, H) or s.dtype != x.dtype:
+            return None
+    return tuple(s.contiguous() for s in states)
+
+
+def _weights(rnn):
+    """Per layer: w_ih, w_hh, b_ih, b_hh (biases None without bias)."""
+    return [rnn._weights(layer, 0) for layer in range(rnn.num_layers)]
+
+
+def _pointers(rnn):
+    """The weights' addresses as step.cpp takes them (per layer w_ih, w_hh, b_ih, b_hh; null
+    for no bias), or None where one is not contiguous. Cached per layer and rebuilt when any
+    parameter moves (``.to()``, a replaced Parameter); updates in place keep the address."""
+    key = tuple(p.data_ptr() for p in rnn._parameters.values())
+    hit = _cache.get(rnn)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    ws = [w for layer in _weights(rnn) for w in layer]
+    arr = None
+    if all(w is None or w.is_contiguous() for w in ws):
+        arr = (ctypes.c_void_p * len(ws))(*(None if w is None else w.data_ptr() for w in ws))
+    _cache[rnn] = (key, arr)
+    return arr
+
+
+def _compiled(rnn, mode, k, x, states):
+    ptrs = _pointers(rnn)
+    if ptrs is None:
+        return _torch_cells(rnn, mode, x, states)
+    x = x.contiguous()
+    out = tuple(torch.empty_like(s) for s in states)
+    c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
+    k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, x.shape[0], x.shape[1], rnn.hidden_size,
+                 ptrs, x.data_ptr(), states[0].data_ptr(), c0, out[0].data_ptr(), c1)
+    return out[0][-1], (out if mode == "LSTM" else out[0])
+
+
+def _torch_cells(rnn, mode, x, states):
+    cell, inp, outs = TORCH_CELLS[mode], x, [[] for _ in states]
+    for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(_weights(rnn)):
+        if mode == "LSTM":
+            h, c = cell(inp, (states[0][layer], states[1][layer]), w_ih, w_hh, b_ih, b_hh)
+            outs[0].append(h)
+            outs[1].append(c)
+        else:
+            h = cell(inp, states[0][layer], w_ih, w_hh, b_ih, b_hh)
+            outs[0].append(h)
+        inp = h
+    new = tuple(torch.stack(o) for o in outs)
+    return inp, (new if mode == "LSTM" else new[0])

@@ -1,0 +1,166 @@
+"""The inference step (rnnkit.layers.fast_step) equals the layer's forward, on every path:
+the compiled whole-stack step, torch's cell ops, and the fallback to forward; and the models'
+step functions, sampling, beam search and forecasting give what they gave on forward."""
+import pytest
+import torch
+
+import rnnkit
+from rnnkit import kernels
+from rnnkit.layers import fast_step
+
+TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
+LAYERS = [(rnnkit.LSTM, {}), (rnnkit.GRU, {}), (rnnkit.RNN, {}),
+          (rnnkit.RNN, {"nonlinearity": "relu"})]
+
+
+def test_registered_torch_cells_take_the_fast_path():
+    assert fast_step.fast_kind(rnnkit.Recurrent("lstm", 3, 4).eval()) == "LSTM"
+    assert fast_step.fast_kind(rnnkit.Recurrent("rnn-relu", 3, 4).eval()) == "RNN_RELU"
+    assert fast_step.fast_kind(rnnkit.Recurrent("mgu", 3, 4).eval()) is None
+    assert fast_step.fast_kind(rnnkit.GRU(3, 4).train()) is None
+
+
+def forward_steps(layer, xs, state):
+    """The reference: the layer's forward, one length-1 sequence at a time."""
+    outs = []
+    for x in xs:
+        out, state = layer(x[:, None] if layer.batch_first else x[None], state)
+        outs.append(out[:, 0] if layer.batch_first else out[0])
+    return outs, state
+
+
+def fast_steps(layer, xs, state):
+    outs = []
+    for x in xs:
+        out, state = fast_step.step(layer, x, state)
+        outs.append(out)
+    return outs, state
+
+
+def assert_same(a, b, dtype):
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for u, v in zip(a, b):
+            assert_same(u, v, dtype)
+        return
+    assert a.shape == b.shape and a.dtype == b.dtype
+    torch.testing.assert_close(a, b, **TOL[dtype])
+
+
+def check(layer, B, dtype, steps=4, state=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = [torch.randn(B, layer.input_size, generator=g, dtype=dtype) for _ in range(steps)]
+    with torch.no_grad():
+        want, want_state = forward_steps(layer, xs, state)
+        got, got_state = fast_steps(layer, xs, state)
+    for w, o in zip(want, got):
+        assert_same(o, w, dtype)
+    assert_same(got_state, want_state, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("B", [1, 3, 8])           # 8: the BLAS GEMM above the small-batch loop
+@pytest.mark.parametrize("cls,kw", LAYERS)
+def test_compiled_step_equals_forward(cls, kw, B, dtype):
+    torch.manual_seed(0)
+    layer = cls(5, 16, 3, dtype=dtype, **kw).eval()
+    check(layer, B, dtype)
+
+
+@pytest.mark.parametrize("cls,kw", LAYERS)
+def test_torch_cell_path_equals_forward(cls, kw):
+    torch.manual_seed(0)
+    layer = cls(6, 12, 2, batch_first=True, dtype=torch.float64, **kw).eval()
+    with kernels.disabled():
+        check(layer, 2, torch.float64)
+
+
+@pytest.mark.parametrize("cls,kw", LAYERS)
+def test_without_bias_and_from_a_given_state(cls, kw):
+    torch.manual_seed(0)
+    layer = cls(4, 8, 2, bias=False, **kw).eval()
+    h = torch.randn(2, 3, 8)
+    state = (h, torch.randn(2, 3, 8)) if cls is rnnkit.LSTM else h
+    check(layer, 3, torch.float32, state=state)
+
+
+def test_state_passed_in_is_not_written():
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(4, 8, 2).eval()
+    state = (torch.randn(2, 1, 8), torch.randn(2, 1, 8))
+    kept = tuple(s.clone() for s in state)
+    with torch.no_grad():
+        _, new = fast_step.step(layer, torch.randn(1, 4), state)
+    assert all(torch.equal(a, b) for a, b in zip(state, kept))
+    assert not any(torch.equal(a, b) for a, b in zip(new, kept))
+
+
+def test_non_contiguous_state_and_input():
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(4, 8, 2).eval()
+    h = torch.randn(3, 2, 8).transpose(0, 1)                 # (L, B, H), not contiguous
+    x = torch.randn(4, 3).t()                                # (B, I), not contiguous
+    with torch.no_grad():
+        want, want_h = layer(x[None], h)
+        got, got_h = fast_step.step(layer, x, h)
+    assert_same(got, want[0], torch.float32)
+    assert_same(got_h, want_h, torch.float32)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.LSTM(4, 8, 2, layer_norm=True),
+    lambda: rnnkit.GRU(4, 8, 2, zoneout=0.2),
+    lambda: rnnkit.LSTM(4, 8, 2, proj_size=3),
+    lambda: rnnkit.Recurrent("peephole-lstm", 4, 8, 2),
+    lambda: rnnkit.LSTM(4, 8, 2, learn_init=True),
+], ids=["layer_norm", "zoneout", "proj_size", "peephole", "learn_init"])
+def test_other_layers_fall_back_to_forward(make):
+    torch.manual_seed(0)
+    layer = make().eval()
+    if layer.options.learn_init:
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.add_(0.1)
+    check(layer, 2, torch.float32)
+
+
+def test_a_step_autograd_must_record_runs_forward():
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(4, 8, 2).eval()
+    x = torch.randn(2, 4)
+    out, (h, c) = fast_step.step(layer, x, None)
+    assert out.grad_fn is not None
+    out.sum().backward()
+    assert layer.weight_hh_l0.grad is not None
+
+
+def test_training_mode_runs_forward_with_its_dropout():
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(4, 8, 2, dropout=0.5).train()
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        want, _ = layer(x[None])
+        torch.manual_seed(1)
+        got, _ = fast_step.step(layer, x)
+    assert_same(got, want[0], torch.float32)
+
+
+def test_weights_changed_in_place_or_moved_are_seen():
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(4, 8, 2).eval()
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        fast_step.step(layer, x)
+        layer.weight_hh_l1.mul_(2)                                  # in place: same address
+        check(layer, 1, torch.float32)
+        layer.double()                                              # new tensors
+        check(layer, 1, torch.float64)
+
+
+def test_bad_state_gets_the_layers_own_error():
+    layer = rnnkit.LSTM(4, 8, 2).eval()
+    with torch.no_grad(), pytest.raises(ValueError, match="h_0 of shape"):
+        fast_step.step(layer, torch.randn(3, 4), (torch.zeros(2, 2, 8), torch.zeros(2, 2, 8)))
+    with torch.no_grad(), pytest.raises(ValueError, match="input_size"):
+        fast_step.step(layer, torch.randn(3, 5))
