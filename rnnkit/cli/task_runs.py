@@ -6,7 +6,12 @@ Each task describes itself once, as a :class:`TaskRun`.
 A run holds its folder (:class:`rnnkit.train.runlock.RunLock`) from the moment its flags are
 checked to its end, and records a fingerprint of its data files in every checkpoint: ``--resume``
 refuses data that changed since the run started, unless ``--allow-data-change`` is given where the
-task can continue on other data (the LM, whose vocabulary is the checkpoint's)."""
+task can continue on other data (the LM, whose vocabulary is the checkpoint's).
+
+Under ``torchrun`` (:mod:`rnnkit.train.distributed`) rank 0 checks the flags, holds the lock and
+reads the checkpoint (sent to the other ranks, so a resume needs the run folder on rank 0's
+machine only); every rank reads the data, and their fingerprints must agree. A failure on any
+rank at these points stops every rank with the same one-line message."""
 import dataclasses
 import hashlib
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS
 from rnnkit.tasks.common import train
-from rnnkit.train import CheckpointError, TrainConfig, load_checkpoint
+from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
 from rnnkit.train.runlock import RunLock, RunLockError
 from rnnkit.train.trainer import saved_train_config
 
@@ -62,6 +67,17 @@ def check_same_data(run, before, now, allowed, hint=""):
                     f"records {before.get(changed[0], 'none')[:19]}..., the file now gives "
                     f"{now.get(changed[0], 'none')[:19]}...); --resume continues on the same data "
                     f"only: restore it, start a new run with another --out{hint}")
+
+
+def same_data(mine, ranks):
+    """Refuse a data-parallel run whose ranks read different data files (fingerprints)."""
+    for rank, other in enumerate(ranks):
+        changed = [k for k in sorted(set(ranks[0]) | set(other)) if ranks[0].get(k) != other.get(k)]
+        if changed:
+            k = changed[0]
+            raise DataError(f"rank {rank} reads another --{k.replace('_', '-')} than rank 0 "
+                            f"({other.get(k, 'none')[:19]}... against {ranks[0].get(k, 'none')[:19]}...): "
+                            f"every process of a data-parallel run must read the same data")
 
 
 def held_out_figures(task, metrics):
@@ -118,14 +134,28 @@ class TaskRun:
 
     def run(self, args):
         """Train (or resume) a task model into args.out; metrics.json gets the test figures."""
-        if not args.resume:   # flags are checked before the run folder is touched
-            self.configs(args)
-        with RunLock(args.out):
-            return self._run(args)
+        world = distributed.setup()   # a no-op outside torchrun
+        try:
+            if not args.resume:   # flags are checked before the run folder is touched
+                distributed.agree(lambda: world.main and self.configs(args), "the check of the flags")
+            lock = RunLock(args.out)
+            distributed.agree(lambda: world.main and lock.acquire(), "the lock of the run folder")
+            try:
+                return self._run(args)
+            finally:
+                lock.release()
+        finally:
+            distributed.teardown()
 
     def _run(self, args):
-        data_cfg, model_cfg, train_cfg, ckpt = self.configs(args)
-        fingerprint = data_fingerprint(data_cfg)
+        world = distributed.current()
+        loaded = distributed.agree(lambda: self.configs(args) if world.main else None,
+                                   "the check of the flags and the checkpoint")
+        data_cfg, model_cfg, train_cfg, ckpt = distributed.broadcast(loaded, "the checkpoint's broadcast")
+        if hasattr(data_cfg, "batch"):
+            distributed.check_batch(data_cfg.batch)
+        fingerprint = distributed.agree(lambda: data_fingerprint(data_cfg), "the data's fingerprint")
+        same_data(fingerprint, distributed.all_gather(fingerprint, "the data's fingerprint"))
         if ckpt is not None and "data_fingerprint" in ckpt:
             allowed = getattr(args, "allow_data_change", False)
             if allowed and not self.resumes_data:
@@ -138,7 +168,7 @@ class TaskRun:
         extra = {"seed": train_cfg.seed} if self.seeded else {}
         if self.resumes_data and ckpt is not None:
             extra["checkpoint"] = ckpt
-        task = self.build(data_cfg, model_cfg, **extra)
+        task = distributed.agree(lambda: self.build(data_cfg, model_cfg, **extra), "reading the data")
         n_params = sum(p.numel() for p in task.model.parameters())
         print(f"model: {type(task.model).__name__} {self.describe(model_cfg)}, "
               f"{n_params:,} parameters")

@@ -169,7 +169,8 @@ class PairBatches:
         p, i = divmod(i, self.per_pass)
         if p != self._pass:
             self._pass, self._order = p, self._plan(p)
-        return [self.examples[j] for j in self._order[i]]
+        from rnnkit.train import distributed   # a data-parallel rank takes its share
+        return [self.examples[j] for j in distributed.shard(self._order[i])]
 
     def _plan(self, p):
         g = torch.Generator().manual_seed(self.seed * 100003 + p)

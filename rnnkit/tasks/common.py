@@ -14,7 +14,7 @@ import torch
 
 from rnnkit.data.vocab import UNK, Vocab
 from rnnkit.tasks.metrics import format_report
-from rnnkit.train import Checkpointer, ProgressBar, Trainer, load_checkpoint
+from rnnkit.train import Checkpointer, ProgressBar, Trainer, distributed, load_checkpoint
 from rnnkit.train.callbacks import loss_label
 from rnnkit.train.checkpoint import atomic_write
 from rnnkit.train.trainer import TrainingError
@@ -34,7 +34,9 @@ def pad(seqs, value=0):
 class Batches:
     """Indices of the examples in batch ``step``: a fresh seeded shuffle each pass, so the batch
     for a step is the same after a resume. Given the examples' ``lengths``, each run of 50
-    batches is sorted by length before it is cut (bucketing: less padding, the same shuffle)."""
+    batches is sorted by length before it is cut (bucketing: less padding, the same shuffle).
+    In a data-parallel run each rank gets its contiguous share of the batch: the examples of a
+    step are the same whatever the number of processes."""
 
     BUCKET = 50
 
@@ -47,7 +49,7 @@ class Batches:
         p, i = divmod(step, self.per_pass)
         if p != self._pass:
             self._pass, self._batches = p, self.plan(p)
-        return self._batches[i]
+        return distributed.shard(self._batches[i])
 
     def plan(self, p):
         """The batches of pass ``p``: lists of example indices."""
@@ -89,19 +91,26 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     ``metrics.json``: the trainer's summary plus the task's ``test_metrics()``. ``log`` hears of
     the resume and, before the test part is scored, of the best validation loss. A run that
     never reached a finite validation loss raises TrainingError (metrics.json then holds the
-    trainer's summary alone)."""
-    trainer = Trainer(task, train_config, [ProgressBar(disable=quiet), Checkpointer(out, extras)])
+    trainer's summary alone).
+
+    In a data-parallel run (:mod:`rnnkit.train.distributed`) every rank trains; rank 0 alone
+    has the progress bar, writes the run folder and scores the test part."""
+    main = distributed.current().main
+    callbacks = [ProgressBar(disable=quiet), Checkpointer(out, extras)] if main else []
+    trainer = Trainer(task, train_config, callbacks)
     if resume_from is not None:
         trainer.load_state_dict(resume_from)
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
-    if not math.isfinite(summary["best_val_loss"]) or not (Path(out) / "best.pt").is_file():
+    if not math.isfinite(summary["best_val_loss"]) or (main and not (Path(out) / "best.pt").is_file()):
         skipped = f"{summary['skipped_steps']:,} of its {summary['steps']:,} steps were skipped"
         raise TrainingError(f"the run learned nothing: no evaluation gave a finite validation loss "
                             f"({skipped} for a non-finite loss or gradient), so there is no "
                             f"best.pt; check the data for NaN or huge values, or lower --lr")
     log(f"best validation loss {summary['best_val_loss']:.4f} {loss_label(task)} after "
         f"{summary['steps']:,} steps, {summary['wall_seconds'] / 60:.1f} min -> {out}")
+    if not main:
+        return summary
     task.model.load_state_dict(load_checkpoint(Path(out) / "best.pt")["model"])
     task.model.eval()
     with torch.no_grad():

@@ -22,6 +22,7 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.forecast_choice import choose
+from rnnkit.train import distributed
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
@@ -133,7 +134,7 @@ class ForecastTask:
         g = torch.Generator().manual_seed(step)
         W, K = self.data_config.window, self.data_config.horizon
         origins = torch.randint(W, self.train_end - K + 1, (self.data_config.batch,), generator=g)
-        return self.windows(origins.tolist())
+        return self.windows(distributed.shard(origins.tolist()))   # a data-parallel rank's share
 
     def loss(self, batch):
         return self.model.loss(*batch), len(batch[0])

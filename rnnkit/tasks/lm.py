@@ -6,6 +6,11 @@ it restarts from zeros at the start of each pass over the data. Validation (and 
 read as ``min(batch, len/seq_len)`` parallel streams with the state carried, so ``rnnkit eval``
 on the validation text gives the validation loss of training.
 
+Data-parallel (``torchrun``): the training text is cut into the global ``batch`` streams as in
+one process, and each rank trains its contiguous share of those rows, carrying their state; the
+state is saved whole (rows of every rank joined), so a run resumes with any number of processes
+that divides the batch.
+
 Tokens (``--tokens``): ``char`` (any Unicode; the default, ``auto``, in every script: an
 unsegmented Chinese or Japanese text is read character by character, which is also how a
 spaced one is read), ``word`` (whitespace-separated words and an ``<eos>`` at each line's end,
@@ -24,6 +29,7 @@ from rnnkit.data.text import VAL_FRACTION
 from rnnkit.data.vocab import tokenize
 from rnnkit.models import LanguageModel, LMConfig
 from rnnkit.models.language_model import detach_state, saved_lm_config
+from rnnkit.train import distributed
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 VOCAB_KINDS = {"auto": "char", "char": "char", "word": "ptb", "word-exact": "word"}
@@ -102,7 +108,8 @@ class LMTask:
         self.state = None
 
     def train_batch(self, step):
-        return self.train[step]
+        x, y, first = self.train[step]                                       # (B, T) each
+        return distributed.shard(x), distributed.shard(y), first         # this rank's rows
 
     def loss(self, batch):
         x, y, first = batch                                                   # (B, T) each
@@ -130,8 +137,20 @@ class LMTask:
         return {"state": list(s) if isinstance(s, tuple) else s}
 
     def load_state_dict(self, d):
+        """The carried state of every stream; a data-parallel rank keeps its own rows."""
         s = d.get("state")
-        self.state = tuple(s) if isinstance(s, list) else s
+        rows = lambda t: distributed.shard(t, dim=1)   # noqa: E731 (L, B, H) -> (L, B / ranks, H)
+        self.state = tuple(rows(t) for t in s) if isinstance(s, list) else None if s is None else rows(s)
+
+    @staticmethod
+    def join_states(states):
+        """The state dicts of the ranks, in rank order -> one for all the streams (rows joined)."""
+        parts = [d.get("state") for d in states]
+        if any(p is None for p in parts):   # a rank restarted its state: all restart on resume
+            return {"state": None}
+        if isinstance(parts[0], list):
+            return {"state": [torch.cat([p[i] for p in parts], 1) for i in range(len(parts[0]))]}
+        return {"state": torch.cat(parts, 1)}
 
     def checkpoint_extras(self):
         return {"kind": "lm", "model_config": asdict(self.model.config),

@@ -26,6 +26,13 @@ task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric fil
 (:mod:`rnnkit.train.callbacks`). A step whose loss or gradient norm is not finite is skipped with a
 warning and counted in ``skipped_steps``; after ``MAX_SKIPPED_IN_A_ROW`` such steps in a row the
 run stops with :class:`TrainingError` instead of spending its budget learning nothing.
+
+Under ``torchrun`` (:mod:`rnnkit.train.distributed`) the same loop runs on every rank: the task's
+loss goes through DistributedDataParallel, weighted by the rank's share of the global count, so
+the averaged gradient is that of the whole global batch; the step's loss, count, a non-finite
+flag and rank 0's clock are summed over the ranks in one small all-reduce, so the logged loss,
+``tokens`` and the time limit are global and every rank stops at the same step; evaluation
+figures and the task's resumable state come from rank 0 and all ranks (gathered) respectively.
 """
 import math
 import time
@@ -119,18 +126,25 @@ class Trainer:
         self.best_val = math.inf
         self.elapsed = 0.0          # seconds trained so far, over all resumed parts
         self._t0 = None
+        self._agreed_seconds = None   # data-parallel: rank 0's clock at the last step
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self._resumed = False
         self.last_eval = {}
+        from rnnkit.train import distributed
+        self.dist = distributed
+        self.world = distributed.current()
+        self.ddp = distributed.wrap(self.model)   # None in a single process
+        self._task_state = None       # data-parallel: the task state gathered from every rank
 
     # ------------------------------------------------------------ schedule and limits
     def progress(self):
         """Fraction of the run done: the further along of the step and the time limits."""
         c = self.config
         by_steps = self.step / c.max_steps if c.max_steps else 0.0
-        by_time = self.seconds() / (60 * c.max_minutes) if c.max_minutes else 0.0
+        clock = self.seconds() if self._agreed_seconds is None else self._agreed_seconds
+        by_time = clock / (60 * c.max_minutes) if c.max_minutes else 0.0
         return min(1.0, max(by_steps, by_time))
 
     def lr_factor(self, _):
@@ -169,24 +183,31 @@ class Trainer:
     def train_step(self, stats):
         self._emit("on_step_start")   # e.g. gradient telemetry arms its recorder before the backward
         self.model.train()
-        loss, count = self.task.loss(self.task.train_batch(self.step))
+        batch = self.task.train_batch(self.step)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ddp is not None:
+            loss, count, finite, loss_sum = self._parallel_backward(batch)
+        else:
+            loss, count = self.task.loss(batch)
+            finite = bool(torch.isfinite(loss))
+            loss_sum = loss.item() * count if finite else math.nan
         norm = math.nan
-        if torch.isfinite(loss):
-            loss.backward()
+        if finite or self.ddp is not None:   # every rank takes part in DDP's gradient reduction
+            if self.ddp is None:
+                loss.backward()
             max_norm = self.config.clip or math.inf
             norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
         self.last_grad_norm = norm    # before clipping; nan when the loss was not finite
-        if math.isfinite(norm):
+        if math.isfinite(norm) and finite:
             self.optimizer.step()
-            stats["loss_sum"] += loss.item() * count
+            stats["loss_sum"] += loss_sum
             stats["count"] += count
             stats["norms"].append(norm)
             self.skipped_in_a_row = 0
         else:
             self.skipped_steps += 1
             self.skipped_in_a_row += 1
-            what = "loss" if not torch.isfinite(loss) else "gradient"
+            what = "loss" if not finite else "gradient"
             if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
                 raise TrainingError(
                     f"stopped at step {self.step}: the last {self.skipped_in_a_row} steps all had a "
@@ -199,12 +220,35 @@ class Trainer:
         self.scheduler.step()
         stats["steps"] += 1
 
+    def _parallel_backward(self, batch):
+        """Data-parallel: the loss through DDP and its backward (gradients averaged over the
+        ranks). Returns (this rank's loss, global count, all ranks finite, global loss sum)."""
+        loss, count = self.ddp(self.task.loss, batch)
+        finite = bool(torch.isfinite(loss))
+        shared = torch.tensor([loss.item() * count if finite else 0.0, float(count),
+                               0.0 if finite else 1.0,
+                               self.seconds() if self.world.main else 0.0], dtype=torch.float64)
+        self.dist.all_reduce_sum(shared, f"step {self.step}")
+        total, bad = int(shared[1]), int(shared[2])
+        self._agreed_seconds = float(shared[3])
+        # DDP averages the ranks' gradients: weighting each rank's mean loss by its share of the
+        # global count makes that average the gradient of the mean over the whole global batch
+        with self.dist.collective(f"the backward pass of step {self.step}"):
+            (loss * (count * self.world.size / max(total, 1))).backward()
+        return loss, total, bad == 0, float(shared[0])
+
     @torch.no_grad()
     def evaluate(self, stats):
         was = self.model.training
         self.model.eval()
         metrics = dict(self.task.evaluate())
         self.model.train(was)
+        if self.world.active:   # the same parameters everywhere: rank 0's figures decide "best"
+            metrics = self.dist.broadcast(metrics, f"the evaluation at step {self.step}")
+            if hasattr(self.task, "state_dict"):
+                states = self.dist.all_gather(self.task.state_dict(), "the gather of the task state")
+                join = getattr(self.task, "join_states", lambda s: s[0])
+                self._task_state = join(states)
         if "val_loss" not in metrics:
             raise KeyError(f"task.evaluate() must return 'val_loss', got keys {sorted(metrics)}")
         norms = stats["norms"]
@@ -244,7 +288,8 @@ class Trainer:
                             "best_val": self.best_val, "skipped_steps": self.skipped_steps,
                             "last_eval": dict(self.last_eval)},
                 "train_config": asdict(self.config),
-                "task": task.state_dict() if hasattr(task, "state_dict") else {},
+                "task": (self._task_state if self.world.active
+                         else task.state_dict() if hasattr(task, "state_dict") else {}),
                 "rng": torch.get_rng_state(),
                 **(task.checkpoint_extras() if hasattr(task, "checkpoint_extras") else {})}
 

@@ -1,0 +1,272 @@
+"""Data-parallel training: one process per rank, launched by ``torchrun``, gradients averaged by
+DistributedDataParallel.
+
+``torchrun --nproc_per_node N -m rnnkit train KIND ...`` starts N copies of the command with
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR`` and
+``MASTER_PORT`` set; :func:`setup` reads them and joins the process group (gloo: rnnkit trains
+on the CPU; nccl is chosen where the model lives on a GPU). Without those variables, or with a
+world of one, nothing changes: :func:`current` is then the single process, rank 0 of 1.
+
+What each rank does (the contract the trainer and the tasks keep):
+
+- every rank builds the same task from the same data (checked by the data fingerprint) and
+  the model is broadcast from rank 0 when it is wrapped;
+- the global batch of step ``s`` is the same set of examples whatever the world size; each rank
+  takes its contiguous share of it (:func:`shard`), so the world size must divide the batch;
+- the loss of each rank is weighted by its share of the global count (tokens, sequences) before
+  DDP averages the gradients, so the update equals that of one process on the whole batch;
+- validation runs on every rank (the parameters are the same), and rank 0's figures are
+  broadcast, so every rank takes the same "best" decision;
+- rank 0 alone holds the run lock and writes checkpoints, metrics, plots and the progress bar.
+
+A collective that fails (a rank died) or waits longer than ``RNNKIT_DDP_TIMEOUT`` seconds
+(default 300) raises :class:`DistributedError`: one line on every surviving rank, and the run
+folder keeps the checkpoint of the last evaluation.
+"""
+import datetime
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from rnnkit.config import ConfigError
+from rnnkit.train.trainer import TrainingError
+
+ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+DEFAULT_TIMEOUT = 300
+
+
+class DistributedError(TrainingError):
+    """A data-parallel run lost a rank, timed out waiting for one, or found its ranks disagree."""
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def active(self):
+        """True in a data-parallel run of two processes or more."""
+        return self.size > 1
+
+    @property
+    def main(self):
+        """Rank 0: the one that writes the run folder and prints."""
+        return self.rank == 0
+
+
+_world = World()
+
+
+def current():
+    """The world this process belongs to (rank 0 of 1 outside torchrun)."""
+    return _world
+
+
+def launched():
+    """True when the environment says this process is one rank of several (torchrun's)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+
+
+def _env_int(name):
+    value = os.environ.get(name, "")
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected an integer (torchrun sets it)") from None
+
+
+def setup():
+    """Join the process group described by torchrun's environment, once; returns the world.
+
+    Sets the threads per process to cores / local ranks (torchrun sets OMP_NUM_THREADS=1;
+    ``RNNKIT_THREADS`` overrides), and sends rank > 0's standard output to /dev/null (errors and
+    warnings still reach stderr, so every rank reports its own failure)."""
+    global _world
+    if _world.active or not launched():
+        return _world
+    missing = [v for v in ENV if not os.environ.get(v)]
+    if missing:
+        raise ConfigError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} asks for a data-parallel run "
+                          f"but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+                          f"launch with torchrun --nproc_per_node N (and --rdzv-endpoint HOST:PORT "
+                          f"for several machines), or unset WORLD_SIZE")
+    rank, size = _env_int("RANK"), _env_int("WORLD_SIZE")
+    local_rank = _env_int("LOCAL_RANK")
+    local_size = int(os.environ.get("LOCAL_WORLD_SIZE") or size)
+    if not 0 <= rank < size:
+        raise ConfigError(f"RANK={rank} is outside WORLD_SIZE={size}")
+    timeout = float(os.environ.get("RNNKIT_DDP_TIMEOUT") or DEFAULT_TIMEOUT)
+    threads = os.environ.get("RNNKIT_THREADS")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(int(threads) if threads else max(1, cores // max(1, local_size)))
+    backend = "nccl" if os.environ.get("RNNKIT_DEVICE", "cpu").startswith("cuda") else "gloo"
+    where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    try:
+        dist.init_process_group(backend, rank=rank, world_size=size,
+                                timeout=datetime.timedelta(seconds=timeout))
+    except Exception as e:   # the store refused or timed out: no rendezvous
+        raise DistributedError(f"rank {rank}: could not join the {size} processes at {where} "
+                               f"within {timeout:.0f} s ({first_line(e)}); check that every rank "
+                               f"was started (torchrun) and can reach that address") from None
+    _world = World(rank, size, local_rank, local_size, timeout)
+    if rank > 0:
+        sys.stdout = open(os.devnull, "w")
+    return _world
+
+
+def teardown():
+    """Leave the process group (at the end of the command)."""
+    global _world
+    if _world.active and dist.is_initialized():
+        dist.destroy_process_group()
+    _world = World()
+
+
+def message(e):
+    """The first line of an error's text (its class name if it has none)."""
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def first_line(e):
+    return f"{type(e).__name__}: {message(e)[:200]}"
+
+
+@contextmanager
+def collective(what):
+    """Turn a failed or timed-out collective into one line: which rank, doing what, and that the
+    run folder keeps its last checkpoint."""
+    try:
+        yield
+    except (RuntimeError, dist.DistError) as e:
+        if isinstance(e, TrainingError):
+            raise
+        w = _world
+        raise DistributedError(
+            f"rank {w.rank} of {w.size}: lost contact with another rank during {what} (a process "
+            f"died, or waited more than {w.timeout:.0f} s) [{first_line(e)}]; the run folder keeps "
+            f"the checkpoint of the last evaluation: continue it with --resume") from None
+
+
+def all_gather(obj, what="a check"):
+    """[obj of rank 0, obj of rank 1, ...] on every rank (picklable objects)."""
+    if not _world.active:
+        return [obj]
+    out = [None] * _world.size
+    with collective(what):
+        dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast(obj, what="a broadcast"):
+    """Rank 0's ``obj`` on every rank."""
+    if not _world.active:
+        return obj
+    box = [obj]
+    with collective(what):
+        dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_reduce_sum(tensor, what="a step"):
+    """Sum ``tensor`` (in place) over the ranks; returns it."""
+    if _world.active:
+        with collective(what):
+            dist.all_reduce(tensor)
+    return tensor
+
+
+def agree(fn, what):
+    """Run ``fn()`` on every rank; if it raised anywhere, raise on every rank (its own error
+    where it failed, the failing rank's message elsewhere), so no rank goes on to wait for one
+    that stopped. Returns ``fn()``'s value."""
+    error, value = None, None
+    try:
+        value = fn()
+    except Exception as e:   # noqa: BLE001 -- re-raised below, on this rank and the others
+        error = e
+    if not _world.active:
+        if error is not None:
+            raise error
+        return value
+    reports = all_gather(None if error is None else (type(error).__name__, message(error)), what)
+    if error is not None:
+        raise error
+    for rank, report in enumerate(reports):
+        if report is not None:
+            cls = _known().get(report[0], DistributedError)
+            raise cls(f"rank {rank} stopped during {what}: {report[1]}")
+    return value
+
+
+def _known():
+    from rnnkit.data import DataError
+    from rnnkit.train import CheckpointError
+    from rnnkit.train.runlock import RunLockError
+    return {c.__name__: c for c in (DataError, CheckpointError, ConfigError, RunLockError,
+                                    TrainingError, DistributedError)}
+
+
+def shard(items, dim=0):
+    """This rank's contiguous share of a global batch (a list, or a tensor along ``dim``); the
+    world size must divide its length."""
+    w = _world
+    if not w.active:
+        return items
+    n = items.shape[dim] if isinstance(items, torch.Tensor) else len(items)
+    if n % w.size:
+        raise ConfigError(f"a batch of {n} cannot be split evenly over {w.size} processes: "
+                          f"choose a --batch that {w.size} divides (and no bigger than the data)")
+    k = n // w.size
+    if isinstance(items, torch.Tensor):
+        return items.narrow(dim, w.rank * k, k)
+    return items[w.rank * k:(w.rank + 1) * k]
+
+
+def check_batch(batch):
+    """ConfigError unless the world size divides the global batch (every rank: same message)."""
+    w = _world
+    if w.active and batch % w.size:
+        raise ConfigError(f"--batch {batch} cannot be split over {w.size} processes: the global "
+                          f"batch is shared out evenly, so choose a multiple of {w.size}")
+
+
+class _Call(torch.nn.Module):
+    """Lets DDP see any call as the model's forward: ``ddp(fn, *args)`` runs ``fn(*args)`` under
+    DDP's forward hooks (a task's loss may call ``model.loss`` rather than ``model(...)``)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, fn, *args):
+        return fn(*args)
+
+
+def may_skip_parameters(model):
+    """True when some step can leave a parameter without a gradient: learned initial states
+    (unused once a state is carried) or an adaptive softmax (a tail cluster no target falls in)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.AdaptiveLogSoftmaxWithLoss):
+            return True
+        if getattr(getattr(m, "options", None), "learn_init", False):
+            return True
+    return os.environ.get("RNNKIT_DDP_FIND_UNUSED", "") not in ("", "0")
+
+
+def wrap(model):
+    """DistributedDataParallel over ``model`` (parameters broadcast from rank 0), called as
+    ``wrapped(fn, *args)``; None outside a data-parallel run."""
+    if not _world.active:
+        return None
+    from torch.nn.parallel import DistributedDataParallel
+    with collective("the model's broadcast"):
+        return DistributedDataParallel(_Call(model), find_unused_parameters=may_skip_parameters(model))

@@ -1,0 +1,203 @@
+"""Data-parallel training (rnnkit.train.distributed): real processes on one machine, gloo on the
+CPU, each started with the environment torchrun gives its workers.
+
+Two processes on the same global batch reach the parameters of one process; a run saved by two
+processes resumes in one (and the reverse) on the same path; bad launches and bad data stop every
+rank with one line; a rank killed mid-run stops the others with one line and leaves last.pt
+loadable."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from rnnkit.train import distributed, load_checkpoint
+from task_fixtures import write_labelled
+
+NET = ["--hidden", "32", "--layers", "1", "--quiet"]
+LM = ["--embed", "16", "--batch", "8", "--seq-len", "16", "--warmup-steps", "0",
+      "--schedule", "constant", *NET]
+
+
+def corpus(tmp_path, name="corpus.txt", seed=0):
+    import random
+    rng = random.Random(seed)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far"]
+    path = tmp_path / name
+    path.write_text("\n".join(" ".join(rng.choice(words) for _ in range(9)) for _ in range(600)))
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(argv, world, rank_argv=None, timeout_s=60, ranks=None):
+    """``world`` processes of ``python -m rnnkit argv`` with torchrun's worker environment (one
+    plain process when ``world`` is 1); ``rank_argv(rank)`` appends flags per rank."""
+    port, procs = free_port(), []
+    for rank in (range(world) if ranks is None else ranks):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        if world > 1:
+            env.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                       LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                       RNNKIT_THREADS="1", RNNKIT_DDP_TIMEOUT=str(timeout_s))
+        extra = rank_argv(rank) if rank_argv else []
+        procs.append(subprocess.Popen([sys.executable, "-m", "rnnkit", *map(str, argv), *extra],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    return procs
+
+
+def finish(procs, timeout=600):
+    """[(exit code, stdout, stderr)] of every process."""
+    return [(p.wait(timeout=timeout), *p.communicate()) for p in procs]
+
+
+def assert_ok(results):
+    for code, out, err in results:
+        assert code == 0, err
+
+
+def same_parameters(a, b, atol=2e-5):
+    ma, mb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert torch.allclose(ma[k], mb[k], atol=atol, rtol=1e-4), \
+            f"{k}: max difference {(ma[k] - mb[k]).abs().max():.3g}"
+
+
+def errors(results):
+    """The stderr lines that rnnkit printed as errors, per process."""
+    return [[line for line in err.splitlines() if line.startswith("rnnkit: error:")]
+            for _, _, err in results]
+
+
+# ------------------------------------------------------------------ fast: no second process
+def test_world_size_without_rendezvous_is_one_line(tmp_path):
+    env = {**os.environ, "WORLD_SIZE": "2"}
+    for k in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    p = subprocess.run([sys.executable, "-m", "rnnkit", "train", "lm", "--data", "x.txt",
+                        "--out", tmp_path / "run", "--max-steps", "1"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "rnnkit: error: WORLD_SIZE=2 asks for a data-parallel run but RANK, LOCAL_RANK, "
+        "MASTER_ADDR, MASTER_PORT are not set: launch with torchrun --nproc_per_node N (and "
+        "--rdzv-endpoint HOST:PORT for several machines), or unset WORLD_SIZE"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_shards_and_the_lm_state_whatever_the_world(monkeypatch):
+    from rnnkit.config import ConfigError
+    from rnnkit.tasks.lm import LMTask
+    whole = torch.arange(2 * 8 * 3.0).view(2, 8, 3)                    # (L, B, H)
+    parts = []
+    for rank in range(4):
+        monkeypatch.setattr(distributed, "_world", distributed.World(rank, 4))
+        assert distributed.shard(list(range(8))) == [2 * rank, 2 * rank + 1]
+        task = LMTask.__new__(LMTask)
+        task.load_state_dict({"state": [whole, -whole]})
+        assert torch.equal(task.state[0], whole[:, 2 * rank:2 * rank + 2])
+        parts.append(task.state_dict())
+        with pytest.raises(ConfigError, match="split evenly over 4 processes"):
+            distributed.shard(list(range(6)))
+    joined = LMTask.join_states(parts)["state"]
+    assert torch.equal(joined[0], whole) and torch.equal(joined[1], -whole)
+
+
+# ------------------------------------------------------------------ slow: real ranks
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["lm", "classify"])
+def test_two_processes_reach_the_parameters_of_one(tmp_path, kind):
+    if kind == "lm":
+        argv = ["train", "lm", "--data", corpus(tmp_path), "--max-steps", 6, "--eval-every", 3, *LM]
+    else:
+        argv = ["train", "classify", "--data", write_labelled(tmp_path), "--batch", 8,
+                "--max-steps", 6, "--eval-every", 3, "--warmup-steps", 0, *NET,
+                "--dropout", 0, "--word-dropout", 0]   # random masks differ with the world size
+    one = finish(launch([*argv, "--out", tmp_path / "one"], 1))
+    two = finish(launch([*argv, "--out", tmp_path / "two"], 2))
+    assert_ok(one + two)
+    same_parameters(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt")
+    m1 = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    m2 = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["tokens"] for r in m1] == [r["tokens"] for r in m2]   # global counts
+    for r1, r2 in zip(m1, m2):
+        assert r1["val_loss"] == pytest.approx(r2["val_loss"], abs=1e-5)
+        assert r1["train_loss"] == pytest.approx(r2["train_loss"], abs=1e-5)
+    assert two[1][1] == ""   # rank 1 prints nothing
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "one").iterdir())
+
+
+@pytest.mark.slow
+def test_resume_with_another_number_of_processes(tmp_path):
+    data = corpus(tmp_path)
+    base = ["train", "lm", "--data", data, "--eval-every", 3, *LM]
+    straight = finish(launch([*base, "--out", tmp_path / "straight", "--max-steps", 9], 1))
+    first = finish(launch([*base, "--out", tmp_path / "run", "--max-steps", 3], 2))
+    assert_ok(straight + first)
+    resume = ["train", "lm", "--out", tmp_path / "run", "--resume", "--quiet"]
+    middle = finish(launch([*resume, "--max-steps", 6], 1))      # 2 processes -> 1
+    assert_ok(middle)
+    last = finish(launch([*resume, "--max-steps", 9], 2))        # 1 process -> 2
+    assert_ok(last)
+    same_parameters(tmp_path / "straight" / "last.pt", tmp_path / "run" / "last.pt")
+
+
+@pytest.mark.slow
+def test_bad_launches_stop_every_rank_with_one_line(tmp_path):
+    data = corpus(tmp_path)
+    base = ["train", "lm", "--data", data, "--max-steps", 2, *NET, "--seq-len", 16]
+    # a world size that does not divide the batch
+    results = finish(launch([*base, "--batch", 5, "--out", tmp_path / "odd"], 2))
+    assert [r[0] for r in results] == [2, 2]
+    for lines in errors(results):
+        assert lines == ["rnnkit: error: --batch 5 cannot be split over 2 processes: the global "
+                         "batch is shared out evenly, so choose a multiple of 2"]
+    assert not (tmp_path / "odd").exists()
+    # another data file on rank 1
+    other = corpus(tmp_path, "other.txt", seed=1)
+    results = finish(launch([*base[:4], "--max-steps", 2, *NET, "--out", tmp_path / "mixed"], 2,
+                            rank_argv=lambda r: ["--data", data if r == 0 else other]))
+    assert [r[0] for r in results] == [2, 2]
+    for lines in errors(results):
+        assert len(lines) == 1 and "rank 1 reads another --data than rank 0" in lines[0]
+    # a rank that never comes: the rendezvous times out
+    t0 = time.time()
+    results = finish(launch([*base, "--out", tmp_path / "alone"], 2, ranks=[0], timeout_s=5))
+    assert time.time() - t0 < 90
+    assert results[0][0] == 1
+    assert len(errors(results)[0]) == 1 and "could not join the 2 processes" in errors(results)[0][0]
+
+
+@pytest.mark.slow
+def test_a_killed_rank_stops_the_run_with_one_line(tmp_path):
+    run = tmp_path / "run"
+    procs = launch(["train", "lm", "--data", corpus(tmp_path), "--out", run, "--max-steps", 100000,
+                    "--eval-every", 5, *LM], 2, timeout_s=60)
+    t0 = time.time()
+    while not (run / "last.pt").exists():
+        assert time.time() - t0 < 300 and all(p.poll() is None for p in procs)
+        time.sleep(0.1)
+    procs[1].send_signal(signal.SIGKILL)
+    t1 = time.time()
+    code, out, err = finish(procs[:1], timeout=120)[0]
+    assert time.time() - t1 < 60, "the surviving rank waited for the collective timeout"
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: rank 0 of 2: lost contact "
+                                                   "with another rank during ")
+    assert "--resume" in lines[0]
+    procs[1].wait()
+    ckpt = load_checkpoint(run / "last.pt", kind="lm")
+    assert ckpt["trainer"]["step"] % 5 == 0 and ckpt["trainer"]["step"] > 0
