@@ -164,3 +164,124 @@ def test_bad_state_gets_the_layers_own_error():
         fast_step.step(layer, torch.randn(3, 4), (torch.zeros(2, 2, 8), torch.zeros(2, 2, 8)))
     with torch.no_grad(), pytest.raises(ValueError, match="input_size"):
         fast_step.step(layer, torch.randn(3, 5))
+
+
+# ---------------------------------------------------------------- models and decoders
+from rnnkit.decode import beam_search, sample                                    # noqa: E402
+from rnnkit.models import LanguageModel, LMConfig                                # noqa: E402
+from rnnkit.models.conditional import CondConfig, ConditionalGenerator           # noqa: E402
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig                # noqa: E402
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig                         # noqa: E402
+
+
+def both_paths(fn):
+    """fn() through the fast step and through the layers' forward."""
+    with torch.no_grad():
+        fast = fn()
+        with fast_step.disabled():
+            slow = fn()
+    return fast, slow
+
+
+def lm(cell, dtype=torch.float32, **kw):
+    torch.manual_seed(0)
+    kw = {"vocab_size": 13, "cell": cell, "layers": 2, "hidden": 16, "embed": 8, **kw}
+    return LanguageModel(LMConfig(**kw)).to(dtype).eval()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mgu"])
+def test_lm_step_equals_forward(cell, dtype):
+    model = lm(cell, dtype)
+    x = torch.randint(0, 13, (3, 6))
+    with torch.no_grad():
+        want, want_state = model(x)                                           # (B, T, V)
+        state = model.init_state(3)
+        for t in range(6):
+            logits, state = model.step(x[:, t], state)
+            assert_same(logits, want[:, t], dtype)
+    assert_same(state, want_state, dtype)
+
+
+@pytest.mark.parametrize("kw", [dict(tie="yes", embed=16), dict(softmax="adaptive")],
+                         ids=["tied", "adaptive"])
+def test_lm_step_tied_and_adaptive_softmax(kw):
+    model = lm("lstm", **kw)
+    x = torch.randint(0, 13, (2, 4))
+    with torch.no_grad():
+        want, _ = model(x)
+        state = None
+        for t in range(4):
+            logits, state = model.step(x[:, t], state)
+            assert_same(logits, want[:, t], torch.float32)
+
+
+def test_lm_step_bad_token_is_an_index_error():
+    model = lm("lstm")
+    with torch.no_grad(), pytest.raises(IndexError, match="outside the vocabulary"):
+        model.step(torch.tensor([3, 13]), model.init_state(2))
+
+
+def test_lm_step_records_autograd_when_asked():
+    model = lm("gru")
+    logits, _ = model.step(torch.tensor([1, 2]), model.init_state(2))
+    logits.sum().backward()
+    assert model.rnn.weight_hh_l1.grad is not None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sampling_and_beam_search_unchanged(cell):
+    model = lm(cell)
+    fast, slow = both_paths(lambda: [int(x) for x in sample(model, [1, 2], 30, 0.9, seed=3)])
+    assert fast == slow
+    fast, slow = both_paths(lambda: [int(x) for x in sample(model, [1], 20, 0.0)])
+    assert fast == slow
+    fast, slow = both_paths(lambda: beam_search(model, [4], 5, 12, eos_id=0, n_best=3))
+    assert [ids for ids, _ in fast] == [ids for ids, _ in slow]
+    for (_, a), (_, b) in zip(fast, slow):
+        assert a == pytest.approx(b, abs=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_seq2seq_step_and_translation_unchanged(cell):
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=11, tgt_vocab=9, cell=cell, embed=6, enc_hidden=8,
+                                  hidden=10, dec_layers=2)).eval()
+    src, lengths = torch.randint(1, 11, (3, 5)), torch.tensor([5, 3, 4])
+    tgt = torch.randint(1, 9, (3, 6))
+    fast, slow = both_paths(lambda: model(src, lengths, tgt))
+    assert_same(fast, slow, torch.float32)
+    one = (src[:1], lengths[:1])
+    fast, slow = both_paths(lambda: beam_search(model, [1], 5, 10, eos_id=2, n_best=2,
+                                                state=model.encode(*one)))
+    assert [ids for ids, _ in fast] == [ids for ids, _ in slow]
+
+
+def test_conditional_generator_step_unchanged():
+    torch.manual_seed(0)
+    model = ConditionalGenerator(CondConfig(vocab_size=9, n_classes=3, layers=2, hidden=12,
+                                            embed=6, cond_size=5)).eval()
+    x = torch.randint(0, 9, (3, 5))
+
+    def run():
+        state, out = model.condition(torch.tensor([0, 2, 1])), []
+        for t in range(5):
+            logits, state = model.step(x[:, t], state)
+            out.append(logits)
+        return torch.stack(out, 1), state["rnn"]
+    fast, slow = both_paths(run)
+    assert_same(fast, slow, torch.float32)
+    with torch.no_grad():
+        want, _ = model(x, model.condition(torch.tensor([0, 2, 1])))
+    assert_same(fast[0], want, torch.float32)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_autoregressive_forecast_unchanged(cell):
+    torch.manual_seed(0)
+    model = Forecaster(ForecasterConfig(features=2, mode="autoregressive", cell=cell,
+                                        hidden=12)).eval()
+    z = torch.randn(3, 7, 2)
+    fast, slow = both_paths(lambda: model.forecast(z, 5))
+    assert fast.shape == (3, 5, 2)
+    assert_same(fast, slow, torch.float32)

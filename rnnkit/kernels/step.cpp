@@ -73,10 +73,27 @@ inline void gru_row(int64_t H, T* RK a, const T* RK gh, const T* RK hp, T* RK h)
 
 // w: per layer w_ih, w_hh, b_ih, b_hh (biases may be null). x (B, I); h0, h1 (L, B, H); c0, c1
 // (L, B, H) for the LSTM (else null). h1/c1 must not overlap h0/c0 or x.
+// A language model's ends, optional: with ids (B) the input rows are emb's rows ids[r] (emb
+// (n_emb, I)) instead of x's; with w_out (V, H) the logits (B, V) = h_top W_out^T + b_out. An id
+// outside [0, n_emb) computes nothing and sets *status to 1 + its row (else 0).
 template <typename T>
 void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H,
-                const void* const* w, const T* x, const T* h0, const T* c0, T* h1, T* c1) {
+                const void* const* w, const T* x, const T* h0, const T* c0, T* h1, T* c1,
+                const int64_t* ids, const T* emb, int64_t n_emb, const T* w_out, const T* b_out,
+                int64_t V, T* logits, int64_t* status) {
   const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
+  if (status) *status = 0;
+  if (ids) {
+    T* xb = scratch<T, 8>(B * I).data();
+    for (int64_t r = 0; r < B; ++r) {
+      if (ids[r] < 0 || ids[r] >= n_emb) {
+        if (status) *status = 1 + r;
+        return;
+      }
+      std::memcpy(xb + r * I, emb + ids[r] * I, I * sizeof(T));
+    }
+    x = xb;
+  }
   T* a = scratch<T, 6>(B * G).data();
   T* gh = scratch<T, 7>(kind == GRU ? B * G : 1).data();
   const T* in = x;
@@ -89,14 +106,14 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
     const T* hp = h0 + l * B * H;
     T* h = h1 + l * B * H;
     fill_bias(B, G, b_ih, a);
-    gemm_nt<T>(gemm, B, G, in_size, in, in_size, w_ih, a);            // + x W_ih^T
+    gemm_nt<T>(gemm, B, G, in_size, in, in_size, w_ih, a);                 // + x W_ih^T
     if (kind == GRU) {
       fill_bias(B, G, b_hh, gh);
-      gemm_nt<T>(gemm, B, G, H, hp, H, w_hh, gh);                     // h W_hh^T + b_hh
+      gemm_nt<T>(gemm, B, G, H, hp, H, w_hh, gh);                           // h W_hh^T + b_hh
       for (int64_t r = 0; r < B; ++r) gru_row(H, a + r * G, gh + r * G, hp + r * H, h + r * H);
     } else {
       add_bias(B, G, b_hh, a);
-      gemm_nt<T>(gemm, B, G, H, hp, H, w_hh, a);                      // + h W_hh^T
+      gemm_nt<T>(gemm, B, G, H, hp, H, w_hh, a);                            // + h W_hh^T
       if (kind == LSTM) {
         const T* cp = c0 + l * B * H;
         T* c = c1 + l * B * H;
@@ -110,6 +127,10 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
     in = h;
     in_size = H;
   }
+  if (w_out) {
+    fill_bias(B, V, b_out, logits);
+    gemm_nt<T>(gemm, B, V, H, in, H, w_out, logits);                        // + h W_out^T
+  }
 }
 
 }  // namespace
@@ -117,8 +138,11 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
 #define RK_STEP_KERNELS(T, SFX)                                                                   \
   extern "C" void rk_stack_step_##SFX(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I,  \
                                       int64_t H, const void* const* w, const T* x, const T* h0,   \
-                                      const T* c0, T* h1, T* c1) {                                \
-    stack_step<T>(gemm, kind, L, B, I, H, w, x, h0, c0, h1, c1);                                  \
+                                      const T* c0, T* h1, T* c1, const int64_t* ids, const T* emb, \
+                                      int64_t n_emb, const T* w_out, const T* b_out, int64_t V,   \
+                                      T* logits, int64_t* status) {                               \
+    stack_step<T>(gemm, kind, L, B, I, H, w, x, h0, c0, h1, c1, ids, emb, n_emb, w_out, b_out, V, \
+                  logits, status);                                                                \
   }
 
 RK_STEP_KERNELS(float, f32)

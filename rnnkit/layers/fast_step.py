@@ -141,11 +141,63 @@ def _compiled(rnn, mode, k, x, states):
     if ptrs is None:
         return _torch_cells(rnn, mode, x, states)
     x = x.contiguous()
+    out = _call(rnn, mode, k, ptrs, x.shape[0], x.shape[1], x.data_ptr(), states)
+    return out[0][-1], (out if mode == "LSTM" else out[0])
+
+
+def _call(rnn, mode, k, ptrs, B, I, x, states, ids=None, emb=None, head=None, logits=None):
+    """step.cpp's stack_step: the new states (and logits, when given a head)."""
     out = tuple(torch.empty_like(s) for s in states)
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
-    k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, x.shape[0], x.shape[1], rnn.hidden_size,
-                 ptrs, x.data_ptr(), states[0].data_ptr(), c0, out[0].data_ptr(), c1)
-    return out[0][-1], (out if mode == "LSTM" else out[0])
+    status = ctypes.c_int64()
+    w_out = b_out = None
+    if head is not None:
+        w_out = head.weight.data_ptr()
+        b_out = None if head.bias is None else head.bias.data_ptr()
+    k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, B, I, rnn.hidden_size, ptrs, x,
+                 states[0].data_ptr(), c0, out[0].data_ptr(), c1,
+                 None if ids is None else ids.data_ptr(),
+                 None if emb is None else emb.weight.data_ptr(),
+                 0 if emb is None else emb.weight.shape[0], w_out, b_out,
+                 0 if head is None else head.weight.shape[0],
+                 None if logits is None else logits.data_ptr(), ctypes.byref(status))
+    if status.value:
+        r = status.value - 1
+        raise IndexError(f"token id {int(ids[r])} at batch row {r} is outside the vocabulary "
+                         f"[0, {emb.weight.shape[0]})")
+    return out
+
+
+def lm_step(rnn, embed, head, ids, state):
+    """A language model's whole step in one call, where it can run so: ids (B,) ->
+    logits = head(rnn(embed(ids))) (B, V) and the next state; None where it cannot (then
+    use :func:`step` between the model's own embedding and head). ``embed`` an
+    ``nn.Embedding`` (no ``max_norm``), ``head`` an ``nn.Linear``."""
+    mode = fast_kind(rnn)
+    if (mode is None or not isinstance(embed, torch.nn.Embedding) or embed.max_norm is not None
+            or not isinstance(head, torch.nn.Linear) or ids.dim() != 1 or ids.dtype != torch.long
+            or ids.device.type != "cpu" or (state is None and rnn.options.learn_init)):
+        return None
+    w = embed.weight
+    if (embed.training or head.training or needs_grad(rnn, w, state) or head.weight.requires_grad
+            and torch.is_grad_enabled()):
+        return None
+    k = kernels.get(w)
+    ptrs = _pointers(rnn)
+    if (k is None or k.gemm is None or ptrs is None or w.shape[1] != rnn.input_size
+            or head.weight.shape[1] != rnn.hidden_size or not w.is_contiguous()
+            or not head.weight.is_contiguous()
+            or any(p.dtype != w.dtype or p.device != w.device
+                   for p in (rnn.weight_ih_l0, head.weight))):
+        return None
+    states = _states(rnn, mode, w.new_empty(ids.shape[0], w.shape[1]), state)
+    if states is None or any(s.device != w.device for s in states):
+        return None
+    ids = ids.contiguous()
+    logits = w.new_empty(ids.shape[0], head.weight.shape[0])
+    out = _call(rnn, mode, k, ptrs, ids.shape[0], w.shape[1], None, states, ids, embed, head,
+                logits)
+    return logits, (out if mode == "LSTM" else out[0])
 
 
 def _torch_cells(rnn, mode, x, states):

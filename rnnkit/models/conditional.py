@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check,
                            check_size, recurrent_params)
+from rnnkit.layers import fast_step
 from rnnkit.models.language_model import CELLS
 
 PAD = 0
@@ -115,9 +116,11 @@ class ConditionalGenerator(nn.Module):
         return self.head(self.drop(h)), dict(state, rnn=rnn)                        # (B, T, V)
 
     def step(self, x_t, state):
-        """x_t (B,) -> logits (B, V) and the next state."""
-        logits, state = self(x_t[:, None], state)                                   # (B, 1, V)
-        return logits[:, 0], state
+        """x_t (B,) -> logits (B, V) and the next state (the stack through
+        :func:`rnnkit.layers.fast_step.step`: the forward's results, faster in eval mode)."""
+        e = self._inputs(x_t[:, None], state["z"])[:, 0]                            # (B, E(+C))
+        h, rnn = fast_step.step(self.rnn, e, state["rnn"])                          # (B, H)
+        return self.head(self.drop(h)), dict(state, rnn=rnn)                        # (B, V)
 
     def reorder_state(self, state, index):
         """Batch rows ``index`` of the state (beam search)."""

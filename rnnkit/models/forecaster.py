@@ -25,7 +25,7 @@ from torch import nn
 
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_WIDTH, check, check_size,
                            recurrent_params)
-from rnnkit.layers import LAYERS
+from rnnkit.layers import LAYERS, fast_step
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 MODES = ("direct", "autoregressive")
@@ -153,5 +153,6 @@ class Forecaster(nn.Module):
             last = self.head(h[:, -1]) + (past[:, 0] if self.config.residual else 0)  # (B, F)
             out.append(last)
             past = torch.cat([past[:, 1:], last[:, None]], 1)
-            h, state = self.rnn(last[:, None], state)                         # (B, 1, H)
+            h, state = fast_step.step(self.rnn, last, state)                  # (B, H)
+            h = h[:, None]                                                    # (B, 1, H)
         return torch.stack(out, 1)                                            # (B, steps, F)

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from rnnkit.config import (MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
-from rnnkit.layers import LAYERS
+from rnnkit.layers import LAYERS, fast_step
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 
@@ -155,9 +155,17 @@ class LanguageModel(nn.Module):
         return self.logits(h), state                                         # (B, T, V)
 
     def step(self, x_t, state):
-        """One token per sequence: x_t (B,) -> logits (B, V) and the next state."""
-        logits, state = self(x_t[:, None], state)                           # (B, 1, V)
-        return logits[:, 0], state
+        """One token per sequence: x_t (B,) -> logits (B, V) and the next state. In eval mode
+        the stack runs :func:`rnnkit.layers.fast_step.step` (one compiled call for torch's
+        cells on CPU), with the forward's results."""
+        if self.training:
+            logits, state = self(x_t[:, None], state)                       # (B, 1, V)
+            return logits[:, 0], state
+        fused = fast_step.lm_step(self.rnn, self.embed, self.head, x_t, state)
+        if fused is not None:                                               # embed, stack, head
+            return fused
+        h, state = fast_step.step(self.rnn, self.embed(x_t), state)         # (B, H)
+        return self.logits(h), state                                        # (B, V)
 
     def loss(self, x, y, state=None):
         """Mean cross-entropy in nats per token of predicting y (B, T) from x (B, T)."""

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check, check_size,
                            recurrent_params)
+from rnnkit.layers import fast_step
 from rnnkit.layers.attention import ATTENTION
 from rnnkit.models.language_model import CELLS
 
@@ -135,8 +136,7 @@ class Seq2Seq(nn.Module):
         x = self.drop(self.tgt_embed(y_prev))                                          # (B, E)
         if self.config.input_feed:
             x = torch.cat([x, state["feed"]], dim=-1)                                  # (B, E+H)
-        s, rnn_state = self.decoder(x[:, None], state["rnn"])                          # (B, 1, H)
-        s = s[:, 0]                                                                    # (B, H)
+        s, rnn_state = fast_step.step(self.decoder, x, state["rnn"])                   # (B, H)
         new = dict(state, rnn=rnn_state)
         if self.attn is not None:
             ctx, new["attn"] = self.attn(s, state["keys"], state["memory"], state["mask"])  # (B, M)
