@@ -44,31 +44,8 @@ class BPTT(torch.autograd.Function):
         Returns the per-token hidden states (N, H), each state's final value (B, H) and, with
         ``opts.return_all``, every other state per token (N, H) and the gate activations.
         """
-        h0, inits, params = _unpack(cell, opts, rest)
-        N, sizes = x.shape[0], cell.state_sizes(w_hh)
-        gi = _input_half(cell, x, w_ih, b_ih, b_hh)                          # (N, G·H)
-        b_step = None if cell.FOLD_HH_BIAS else b_hh
-        w_hh_t = w_hh.t().contiguous()    # (H, G·H): a contiguous operand makes the step's GEMM faster
-        # buffers only this node sees come from the workspace and go back when autograd frees
-        # the node (:mod:`rnnkit.bptt.workspace`); with return_all the cache and states leave it
-        own = Taker(WORKSPACE, x) if not opts.return_all else x
-        S = [x.new_empty(N, sizes[0])] + [own.new_empty(N, h) for h in sizes[1:]]  # states per token
-        R = [own.new_empty(N, h) for h in sizes] if opts.zoned else S      # the cell's own s̃_t
-        if cell.TAKES_GI and w_ih is None:
-            gi = gi.clone()                # the caller's tensor: the cell must not write over it
-        cache = cell.alloc_cache(N, sizes, own, gi)
-        whole = _whole_loop(cell, sched, opts, params)
-        if whole:        # the compiled time loop: the same steps, no Python between them
-            cell.forward_loop(sched, gi, S, cache, h0, w_hh_t, b_step, opts.rec_mask, params)
-        else:
-            _forward_steps(cell, sched, opts, gi, S, R, cache, h0, inits, params, w_hh_t, b_step)
-        finals = [sched.final(s) for s in S]
-
-        ctx.cell, ctx.sched, ctx.tag, ctx.opts, ctx.cache = cell, sched, tag, opts, cache
-        ctx.whole = whole
-        ctx.inner, ctx.raw = S[1:], (R if opts.zoned else None)
-        ctx.biases, ctx.n_inits, ctx.gi_given = (b_ih is not None, b_hh is not None), len(inits), w_ih is None
-        ctx.save_for_backward(x, w_ih, w_hh, S[0], *h0, *inits, *params)
+        own, S, R, cache, finals = forward_pass(ctx, cell, sched, tag, opts, x, w_ih, w_hh, b_ih,
+                                                b_hh, rest, pool=True)
         if not opts.return_all:
             weakref.finalize(ctx, WORKSPACE.give, *own.taken)
             return (S[0], *finals)
@@ -79,60 +56,99 @@ class BPTT(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, *d_rest):
-        cell, sched, opts = ctx.cell, ctx.sched, ctx.opts
-        ns = cell.N_STATES
-        x, w_ih, w_hh, out, *rest = ctx.saved_tensors
-        h0, inits, params = rest[:ns], rest[ns:ns + ctx.n_inits], rest[ns + ctx.n_inits:]
-        d_finals, d_all = d_rest[:ns], d_rest[ns:2 * ns - 1]
-        S = [out, *ctx.inner]
-        R = ctx.raw if ctx.raw is not None else S
-        N = out.shape[0]
-        GH = x.shape[1] if ctx.gi_given else w_ih.shape[0]          # G·H: the input half's width
-        # dS[k]: dL/d(state k) per token. It starts with the gradients of the outputs and of the
-        # final states; each reverse step adds its contribution to the state it came from.
-        tmp = Taker(WORKSPACE, x)        # the backward's own buffers: back to the workspace at the end
-        dS = [tmp.copy(d_out)] + ([tmp.copy(d) for d in d_all] if opts.return_all else
-                                  [tmp.zeros(*s.shape) for s in S[1:]])
-        for ds, df in zip(dS, d_finals):
-            sched.add_final_grad(ds, df)
-        dR = [tmp.new_empty(*s.shape) for s in S] if opts.zoned else dS
-        dh0 = [h.new_zeros(h.shape) for h in h0]      # contiguous, whatever h0's strides
-        dinit = [torch.zeros_like(i) for i in inits]
-        prev = [sched.prev_matrix(s, h) for s, h in zip(S, h0)]             # (N, H) each
-        if opts.keep is not None:
-            prev = [torch.lerp(i.expand_as(p), p, opts.keep) for p, i in zip(prev, inits)]
-        rmask = opts.rec_mask
-        hrec = prev[0] if rmask is None else prev[0] * rmask[sched.batch_rows(x.device)]
-        dG = (x if ctx.gi_given else tmp).new_empty(N, GH)      # dL/d(input half of a_t); δx if given
-        dGh = tmp.new_empty(N, GH) if cell.SEPARATE_DGH else dG  # dL/d(recurrent half of a_t)
-        if ctx.whole:
-            pre = cell.backward_loop(sched, dS, dG, dGh, ctx.cache, R, h0, dh0, w_hh, rmask,
-                                     params)
-        else:
-            pre = cell.prepare_backward(ctx.cache, R, prev, params)
-            _backward_steps(cell, sched, opts, dS, dR, dG, dGh, pre, dh0, dinit, params, w_hh)
-        rec = telemetry.current()
-        if rec is not None:   # dS now holds the total dL/dstate of every token
-            rec.record(ctx.tag, sched, dS, cell.STATES)
+        return backward_pass(ctx, d_out, d_rest)
 
-        need = ctx.needs_input_grad
-        if ctx.gi_given:
-            dx, dw_ih = (dG if need[4] else None), None
-        else:
-            dx = dG @ w_ih if need[4] else None                              # (N, I)
-            dw_ih = dG.t() @ x if need[5] else None                          # (G·H, I)
-        dw_hh = cell.weight_grad_hh(dGh, hrec, ctx.cache, pre) if need[6] else None  # (G·H, H)
-        # bias gradients: column sums as a matrix-vector product (faster than sum(0) on CPU);
-        # where b_hh folds into the input half, its gradient is b_ih's
-        ones = dG.new_ones(N)
-        db_ih = dG.t().mv(ones) if ctx.biases[0] and need[7] else None
-        db_hh = None
-        if ctx.biases[1] and need[8]:
-            db_hh = db_ih.clone() if cell.FOLD_HH_BIAS and db_ih is not None else \
-                (dG if cell.FOLD_HH_BIAS else dGh).t().mv(ones)
-        dparams = cell.param_grads(ctx.cache, pre, dG, dGh, dR, params) if params else ()
-        WORKSPACE.give(*tmp.taken)
-        return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
+
+def forward_pass(ctx, cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, rest, pool):
+    """The node's forward on ``ctx`` (an autograd context, or any object the backward reads the
+    same attributes from): fills ctx and returns (own, S, R, cache, finals). ``pool``: the
+    node-private buffers come from the workspace (``own.taken``); without it they are fresh
+    tensors that may leave the node (the custom operator returns them, :mod:`rnnkit.bptt.ops`)."""
+    h0, inits, params = _unpack(cell, opts, rest)
+    N, sizes = x.shape[0], cell.state_sizes(w_hh)
+    gi = _input_half(cell, x, w_ih, b_ih, b_hh)                          # (N, G·H)
+    b_step = None if cell.FOLD_HH_BIAS else b_hh
+    w_hh_t = w_hh.t().contiguous()    # (H, G·H): a contiguous operand makes the step's GEMM faster
+    # buffers only this node sees come from the workspace and go back when autograd frees
+    # the node (:mod:`rnnkit.bptt.workspace`); with return_all the cache and states leave it
+    own = Taker(WORKSPACE, x) if pool and not opts.return_all else x
+    S = [x.new_empty(N, sizes[0])] + [own.new_empty(N, h) for h in sizes[1:]]  # states per token
+    R = [own.new_empty(N, h) for h in sizes] if opts.zoned else S      # the cell's own s̃_t
+    if cell.TAKES_GI and w_ih is None:
+        gi = gi.clone()                # the caller's tensor: the cell must not write over it
+    cache = cell.alloc_cache(N, sizes, own, gi)
+    whole = _whole_loop(cell, sched, opts, params)
+    if whole:        # the compiled time loop: the same steps, no Python between them
+        cell.forward_loop(sched, gi, S, cache, h0, w_hh_t, b_step, opts.rec_mask, params)
+    else:
+        _forward_steps(cell, sched, opts, gi, S, R, cache, h0, inits, params, w_hh_t, b_step)
+    finals = [sched.final(s) for s in S]
+
+    ctx.cell, ctx.sched, ctx.tag, ctx.opts, ctx.cache = cell, sched, tag, opts, cache
+    ctx.whole = whole
+    ctx.inner, ctx.raw = S[1:], (R if opts.zoned else None)
+    ctx.biases, ctx.n_inits, ctx.gi_given = (b_ih is not None, b_hh is not None), len(inits), w_ih is None
+    ctx.save_for_backward(x, w_ih, w_hh, S[0], *h0, *inits, *params)
+    return own, S, R, cache, finals
+
+
+def backward_pass(ctx, d_out, d_rest):
+    """The node's backward from what :func:`forward_pass` left on ctx (plus ``saved_tensors``
+    and ``needs_input_grad``): the gradients in BPTT.forward's argument order."""
+    cell, sched, opts = ctx.cell, ctx.sched, ctx.opts
+    ns = cell.N_STATES
+    x, w_ih, w_hh, out, *rest = ctx.saved_tensors
+    h0, inits, params = rest[:ns], rest[ns:ns + ctx.n_inits], rest[ns + ctx.n_inits:]
+    d_finals, d_all = d_rest[:ns], d_rest[ns:2 * ns - 1]
+    S = [out, *ctx.inner]
+    R = ctx.raw if ctx.raw is not None else S
+    N = out.shape[0]
+    GH = x.shape[1] if ctx.gi_given else w_ih.shape[0]          # G·H: the input half's width
+    # dS[k]: dL/d(state k) per token. It starts with the gradients of the outputs and of the
+    # final states; each reverse step adds its contribution to the state it came from.
+    tmp = Taker(WORKSPACE, x)        # the backward's own buffers: back to the workspace at the end
+    dS = [tmp.copy(d_out)] + ([tmp.copy(d) for d in d_all] if opts.return_all else
+                              [tmp.zeros(*s.shape) for s in S[1:]])
+    for ds, df in zip(dS, d_finals):
+        sched.add_final_grad(ds, df)
+    dR = [tmp.new_empty(*s.shape) for s in S] if opts.zoned else dS
+    dh0 = [h.new_zeros(h.shape) for h in h0]      # contiguous, whatever h0's strides
+    dinit = [torch.zeros_like(i) for i in inits]
+    prev = [sched.prev_matrix(s, h) for s, h in zip(S, h0)]             # (N, H) each
+    if opts.keep is not None:
+        prev = [torch.lerp(i.expand_as(p), p, opts.keep) for p, i in zip(prev, inits)]
+    rmask = opts.rec_mask
+    hrec = prev[0] if rmask is None else prev[0] * rmask[sched.batch_rows(x.device)]
+    dG = (x if ctx.gi_given else tmp).new_empty(N, GH)      # dL/d(input half of a_t); δx if given
+    dGh = tmp.new_empty(N, GH) if cell.SEPARATE_DGH else dG  # dL/d(recurrent half of a_t)
+    if ctx.whole:
+        pre = cell.backward_loop(sched, dS, dG, dGh, ctx.cache, R, h0, dh0, w_hh, rmask,
+                                 params)
+    else:
+        pre = cell.prepare_backward(ctx.cache, R, prev, params)
+        _backward_steps(cell, sched, opts, dS, dR, dG, dGh, pre, dh0, dinit, params, w_hh)
+    rec = telemetry.current()
+    if rec is not None:   # dS now holds the total dL/dstate of every token
+        rec.record(ctx.tag, sched, dS, cell.STATES)
+
+    need = ctx.needs_input_grad
+    if ctx.gi_given:
+        dx, dw_ih = (dG if need[4] else None), None
+    else:
+        dx = dG @ w_ih if need[4] else None                              # (N, I)
+        dw_ih = dG.t() @ x if need[5] else None                          # (G·H, I)
+    dw_hh = cell.weight_grad_hh(dGh, hrec, ctx.cache, pre) if need[6] else None  # (G·H, H)
+    # bias gradients: column sums as a matrix-vector product (faster than sum(0) on CPU);
+    # where b_hh folds into the input half, its gradient is b_ih's
+    ones = dG.new_ones(N)
+    db_ih = dG.t().mv(ones) if ctx.biases[0] and need[7] else None
+    db_hh = None
+    if ctx.biases[1] and need[8]:
+        db_hh = db_ih.clone() if cell.FOLD_HH_BIAS and db_ih is not None else \
+            (dG if cell.FOLD_HH_BIAS else dGh).t().mv(ones)
+    dparams = cell.param_grads(ctx.cache, pre, dG, dGh, dR, params) if params else ()
+    WORKSPACE.give(*tmp.taken)
+    return (None, None, None, None, dx, dw_ih, dw_hh, db_ih, db_hh, *dh0, *dinit, *dparams)
 
 
 def _whole_loop(cell, sched, opts, params):
@@ -240,6 +256,9 @@ def _steps(split_bufs, T):
 def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None, opts=None, inits=(), params=()):
     """One layer, one direction. Returns (out (N, H), finals tuple[, per-step states, gates])."""
     opts = opts or NO_OPTIONS
+    if torch.compiler.is_compiling():     # dynamo or export: the custom operators (bptt/ops.py)
+        from rnnkit.bptt import ops
+        return ops.run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params)
     cell = fused(cell, x)             # the same cell through the compiled kernels, where built
     res = BPTT.apply(cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, *h0, *inits, *params)
     out, finals = res[0], tuple(res[1:1 + cell.N_STATES])
