@@ -39,9 +39,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(argv, world, rank_argv=None, timeout_s=60, ranks=None):
+def launch(argv, world, rank_cwd=None, timeout_s=60, ranks=None):
     """``world`` processes of ``python -m rnnkit argv`` with torchrun's worker environment (one
-    plain process when ``world`` is 1); ``rank_argv(rank)`` appends flags per rank."""
+    plain process when ``world`` is 1); ``rank_cwd(rank)`` is each one's working folder."""
     port, procs = free_port(), []
     for rank in (range(world) if ranks is None else ranks):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -49,10 +49,9 @@ def launch(argv, world, rank_argv=None, timeout_s=60, ranks=None):
             env.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                        LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
                        RNNKIT_THREADS="1", RNNKIT_DDP_TIMEOUT=str(timeout_s))
-        extra = rank_argv(rank) if rank_argv else []
-        procs.append(subprocess.Popen([sys.executable, "-m", "rnnkit", *map(str, argv), *extra],
+        procs.append(subprocess.Popen([sys.executable, "-m", "rnnkit", *map(str, argv)],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
+                                      text=True, cwd=rank_cwd(rank) if rank_cwd else None))
     return procs
 
 
@@ -165,10 +164,12 @@ def test_bad_launches_stop_every_rank_with_one_line(tmp_path):
         assert lines == ["rnnkit: error: --batch 5 cannot be split over 2 processes: the global "
                          "batch is shared out evenly, so choose a multiple of 2"]
     assert not (tmp_path / "odd").exists()
-    # another data file on rank 1
-    other = corpus(tmp_path, "other.txt", seed=1)
-    results = finish(launch([*base[:4], "--max-steps", 2, *NET, "--out", tmp_path / "mixed"], 2,
-                            rank_argv=lambda r: ["--data", data if r == 0 else other]))
+    # the same path holds other data on rank 1 (as on another machine)
+    for rank in range(2):
+        (tmp_path / f"host{rank}").mkdir()
+        corpus(tmp_path / f"host{rank}", seed=rank)
+    results = finish(launch([*base[:3], "corpus.txt", *base[4:], "--out", tmp_path / "mixed"], 2,
+                            rank_cwd=lambda r: tmp_path / f"host{r}"))
     assert [r[0] for r in results] == [2, 2]
     for lines in errors(results):
         assert len(lines) == 1 and "rank 1 reads another --data than rank 0" in lines[0]
