@@ -329,7 +329,8 @@ class Case:
     expect: str = "error"
     setup: object = None        # ctx -> None: write files, copy and damage runs
     check: object = None        # (ctx, Ran) -> None or a problem (str)
-    mention: tuple = ()         # the message must contain one of these (str or ctx -> str)
+    mention: tuple = ()         # the message must contain one of these (str, ctx -> str, or a
+                                # compiled pattern it must match)
     timeout: float = 60
     stdin: str = None
     env: dict = None
@@ -359,11 +360,18 @@ def flag_mention(flag):
 # ---- data files
 def data_case(kind, name, filename, content, flag="--data", expect="error", extra=(), line=None,
               mention=None):
-    """``train KIND`` with a bad file as --data (or --val-data, --test-data)."""
-    where = f"{filename}:{line}" if line else filename
+    """``train KIND`` with a bad file as --data (or --val-data, --test-data); the message must
+    name the file, and the line where one is given (``file:5`` or ``file ... line(s) 5``)."""
     case("data file", f"train {kind}: {name}", TRAIN(kind, flag, "{tmp}/" + filename, *extra),
          expect, setup=writes(filename, content) if content is not None else None,
-         mention=mention or (where,))
+         mention=mention or file_line(filename, line))
+
+
+def file_line(filename, line=None):
+    if not line:
+        return (filename,)
+    return (f"{filename}:{line}",
+            re.compile(rf"{re.escape(filename)}\b.*\blines?(?:\(s\))? {line}\b"))
 
 
 def file_case(cmd, kind, name, filename, content, expect="error", extra=()):
@@ -408,8 +416,8 @@ def add_data_cases():
     cl("empty label", "nolabel.tsv", "".join(lines[:4]) + "\tsome text\n" + "".join(lines[4:]),
        line=5)
     cl("empty text", "notext.tsv", "positive\t   \n" + rows, line=1)
-    cl("3 examples: too few to split", "three.tsv",
-       "positive\tgood\nnegative\tbad\npositive\tfine\n")
+    cl("3 examples: one each for train, validation, test", "three.tsv",
+       "positive\tgood\nnegative\tbad\npositive\tfine\n", expect="either")
     cl("quoted multi-line CSV field, then a bad row", "multi.csv", MULTILINE_CSV, line=4)
     cl("unterminated CSV quote", "open.csv", UNTERMINATED_CSV)
     cl("TSV not UTF-8", "latin1.tsv", b"positive\tcaf\xe9\n" * 20, line=1)
@@ -481,7 +489,7 @@ def add_data_cases():
              ("forecast", "cols.csv", "month,other\n2000-01,1\n2000-02,2\n", "error", None))
     for kind, name, content, expect, line in evals:
         case("data file", f"eval {kind}: {name}", ["eval", RUN(kind), "{tmp}/" + name], expect,
-             setup=writes(name, content), mention=(f"{name}:{line}" if line else name,))
+             setup=writes(name, content), mention=file_line(name, line))
 
 
 # ---- flags
@@ -1181,8 +1189,10 @@ def judge(case_, c, ran):
         return "unclear", f"not an 'rnnkit: error:' line: {last[:300]}"
     if len(lines) > 3:
         return "unclear", f"{len(lines)} lines of stderr; last: {last[:250]}"
-    wanted = [m(c) if callable(m) else m.replace("{tmp}", str(c.tmp)) for m in case_.mention]
-    if wanted and not any(w in last for w in wanted):
+    wanted = [m(c) if callable(m) else m if isinstance(m, re.Pattern) else
+              m.replace("{tmp}", str(c.tmp)) for m in case_.mention]
+    if wanted and not any(w.search(last) if isinstance(w, re.Pattern) else w in last
+                          for w in wanted):
         return "unclear", f"does not name {wanted[0]!r}: {last[:250]}"
     return "clear", last[:300]
 
