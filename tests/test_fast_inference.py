@@ -285,3 +285,14 @@ def test_autoregressive_forecast_unchanged(cell):
     fast, slow = both_paths(lambda: model.forecast(z, 5))
     assert fast.shape == (3, 5, 2)
     assert_same(fast, slow, torch.float32)
+
+
+def test_forward_under_inference_mode_with_changing_lengths():
+    """The BPTT workspace reuses its buffers under inference_mode too (there a view has no
+    _base, and a 2-D buffer came back: 'shape [8, 128] is invalid for input of size 1152')."""
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(8, 16, 1, bidirectional=True, batch_first=True).eval()
+    with torch.inference_mode():
+        for n in (9, 12, 8, 15, 9):
+            out, _ = layer(torch.randn(1, n, 8), lengths=torch.tensor([n]))
+            assert out.shape == (1, n, 32)

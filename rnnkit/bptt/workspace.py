@@ -42,7 +42,8 @@ class Workspace:
                 flat = self._free.pop(best)
         if flat is None:
             flat = like.new_empty(need)
-        return flat[:need].view(n, d)
+        # flattened: under inference_mode a view keeps no _base, so give() may hold a 2-D view
+        return flat.reshape(-1)[:need].view(n, d)
 
     def give(self, *tensors):
         """Return buffers from :meth:`take` that nothing will read again."""
