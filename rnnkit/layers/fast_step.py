@@ -15,6 +15,9 @@ without any of it:
   initial states without a state, training mode, or a step that autograd must record): the
   layer's own ``forward`` on a length-1 sequence, so results and errors are the layer's.
 
+``RNNKIT_FAST_STEP=0`` in the environment (or :func:`disabled` for a block) runs ``forward``
+always: the figures before and after, side by side.
+
 The fast paths compute what ``forward`` computes (the same activations as the training kernels;
 the tests hold them to 1e-5 in float32 and 1e-12 in float64). They never write into the state
 passed in: a caller may keep old states (beam search reorders them).
@@ -23,6 +26,7 @@ Shapes: B batch, I input, H hidden, L layers.
 """
 import contextlib
 import ctypes
+import os
 import weakref
 
 import torch
@@ -33,7 +37,7 @@ from rnnkit.cells import CELLS
 KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}       # step.cpp's Kind
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
                "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
-_state = {"off": 0}
+_state = {"off": int(os.environ.get("RNNKIT_FAST_STEP", "1") == "0")}   # 0: forward always
 _cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
 _kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
 
