@@ -11,6 +11,8 @@ step, or from the initial state h0 (B, H) for rows that start there:
 - reverse direction (time runs T-1 → 0): prev(t) = S[off[t+1] : off[t+1] + b[t+1]] followed by
   h0[b[t+1] : b[t]] for the rows whose sequence ends at t (they start the reverse pass there).
 """
+import functools
+
 import torch
 
 
@@ -36,7 +38,7 @@ class Schedule:
 
     @classmethod
     def full(cls, T, B, reverse=False):
-        return cls([B] * T, reverse)
+        return FullSchedule(T, B, reverse)
 
     def _segments(self, t):
         b = self.sizes[t]
@@ -141,3 +143,33 @@ class Schedule:
                         idx.extend(range(base, base + n))
             self._index_cache[key] = torch.tensor(idx, dtype=torch.long, device=device)
         return self._index_cache[key]
+
+
+class FullSchedule(Schedule):
+    """A full (T, B) batch. The per-step lists are made when first read, so a trace that only
+    needs T, B and N (``torch.export`` with the sequence length as a dynamic dimension, through
+    :mod:`rnnkit.bptt.ops`) never turns T into a constant."""
+
+    def __init__(self, T, B, reverse=False):
+        self.T, self.B, self.N, self.reverse, self.uniform = T, B, T * B, reverse, True
+        self._index_cache = {}
+
+    @functools.cached_property
+    def sizes(self):
+        return [self.B] * self.T
+
+    @functools.cached_property
+    def offsets(self):
+        return [t * self.B for t in range(self.T)]
+
+    @functools.cached_property
+    def order(self):
+        return range(self.T - 1, -1, -1) if self.reverse else range(self.T)
+
+    @functools.cached_property
+    def segments(self):
+        return [self._segments(t) for t in range(self.T)]
+
+    @functools.cached_property
+    def _step_at(self):
+        return {o: t for t, o in enumerate(self.offsets)}

@@ -226,12 +226,13 @@ class RNNBase(nn.Module):
             if T == 0:
                 raise ValueError("input has zero time steps")
             x = x.reshape(T * B, -1)                                          # (N, I)
-            sizes, sorted_idx, unsorted_idx = [B] * T, None, None
+            sorted_idx, unsorted_idx = None, None
         states = self._initial_states(hx, B, x, batched, sorted_idx)
         if reset is not None:
             reset = self._check_reset(reset, B, T, batched)
 
-        scheds = [Schedule(sizes, reverse=bool(d)) for d in range(self.num_directions)]
+        scheds = [Schedule(sizes, reverse=bool(d)) if packed else Schedule.full(T, B, bool(d))
+                  for d in range(self.num_directions)]   # full: T may stay symbolic (export)
         finals = [[] for _ in states]   # per state kind: L·D tensors (B, H)
         seqs = []                       # per layer-direction: (per-step states, gates)
         layer_in = x
