@@ -73,16 +73,16 @@ def one_line_error(capsys, argv, code=2):
 def test_eval_errors_are_one_line(s2s_run, tmp_path, capsys):
     test = write_pairs(tmp_path, 5)
     assert "no such run folder" in one_line_error(capsys, ["eval", str(tmp_path / "nope"),
-                                                           str(test)], 1)
+                                                           str(test)])
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     assert "not a readable rnnkit checkpoint" in one_line_error(capsys, ["eval", str(junk),
                                                                          str(test)])
     weird = tmp_path / "weird.pt"
     save_checkpoint(weird, {"kind": "weird"})
-    assert "unknown run kind 'weird'" in one_line_error(capsys, ["eval", str(weird), str(test)], 1)
+    assert "unknown run kind 'weird'" in one_line_error(capsys, ["eval", str(weird), str(test)])
     assert "no such data file" in one_line_error(capsys, ["eval", str(s2s_run),
-                                                          str(tmp_path / "none.tsv")], 1)
+                                                          str(tmp_path / "none.tsv")])
     bad = tmp_path / "bad.tsv"
     bad.write_text("ich\tI\nno tab here\n", encoding="utf-8")
     assert "bad.tsv:2: expected 'source<TAB>target'" in one_line_error(
@@ -104,8 +104,8 @@ def test_kinds_without_an_evaluator_say_so(tmp_path, capsys, monkeypatch):
     for target in ("rnnkit.tasks.not_written_yet:evaluate_file",   # no module
                    "rnnkit.tasks.metrics:evaluate_file"):          # module without the function
         monkeypatch.setitem(evaluate.EVALUATORS, "classify", target)
-        assert one_line_error(capsys, ["eval", str(run), str(test)], 1) == \
-            "rnnkit eval: runs of kind classify cannot be evaluated yet"
+        assert one_line_error(capsys, ["eval", str(run), str(test)]) == \
+            "rnnkit: error: runs of kind classify cannot be evaluated yet"
 
 
 def test_cond_evaluate_file_and_options_that_do_not_apply(tmp_path, capsys):
@@ -119,7 +119,7 @@ def test_cond_evaluate_file_and_options_that_do_not_apply(tmp_path, capsys):
     assert main(["eval", str(run), str(test), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["size"] == 3
     assert "--beam-size does not apply to runs of kind cond" in one_line_error(
-        capsys, ["eval", str(run), str(test), "--beam-size", "3"], 1)
+        capsys, ["eval", str(run), str(test), "--beam-size", "3"])
     test.write_text("Italy\tMarco\nAtlantis\tZed\n", encoding="utf-8")
     assert "test.tsv:2: unknown condition 'Atlantis'" in one_line_error(
         capsys, ["eval", str(run), str(test)])

@@ -189,6 +189,8 @@ def test_output_closed_by_its_reader_ends_quietly(tmp_path):
     (lambda c: c["model_config"].update(hidden=10**9), "LMConfig.hidden must be in"),
     (lambda c: c["model_config"].update(hidden=24), "size mismatch"),
     (lambda c: c.pop("vocab"), "KeyError"),
+    (lambda c: c["vocab"].update(tokens=c["vocab"]["tokens"][:-3]), "its vocabulary has"),
+    (lambda c: c["model"][next(iter(c["model"]))].fill_(float("nan")), "NaN or infinite"),
 ])
 def test_checkpoint_that_does_not_fit_is_refused_by_name(tmp_path, capsys, damage, text):
     """A checkpoint whose digest is right but whose content does not fit (written by hand, or
@@ -202,5 +204,25 @@ def test_checkpoint_that_does_not_fit_is_refused_by_name(tmp_path, capsys, damag
     capsys.readouterr()
     assert main(["sample", str(out / "odd.pt"), "-n", "1", "--length", "5"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"rnnkit: error: {out / 'odd.pt'}: its content does not fit") and text in err
+    assert err.startswith(f"rnnkit: error: {out / 'odd.pt'}: ") and text in err
     assert err.count("\n") == 1
+
+
+def test_resume_refuses_model_and_data_flags_and_empty_out(tmp_path, capsys):
+    corpus, out = lm_corpus(tmp_path), tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(out), *TINY_LM, *FAST]) == 0
+    capsys.readouterr()
+    resume = ["train", "lm", "--out", str(out), "--resume", "--max-steps", "9", "--quiet"]
+    assert main([*resume, "--hidden", "32"]) == 2
+    assert "--hidden 32: on --resume the model and data settings are the run's (16)" in capsys.readouterr().err
+    assert main([*resume, "--hidden", "16", "--data", str(corpus)]) == 0   # the same: fine
+    with pytest.raises(SystemExit):
+        main(["train", "lm", "--data", str(corpus), "--out", "", *FAST])
+    assert "--out: must name a folder" in capsys.readouterr().err
+
+
+def test_closed_standard_output_is_one_line(tmp_path):
+    proc = subprocess.run(f"{sys.executable} -m rnnkit data list >&-", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.strip() == \
+        "rnnkit: error: standard output is closed; nothing could be written"

@@ -4,6 +4,7 @@ from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.conditional import CondConfig
 from rnnkit.tasks.cond import CondData, build_cond_task, generate, load_cond, most_likely
 from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.config import ConfigError
 
 
 def condition_gap(task, m):
@@ -33,8 +34,8 @@ def run_sample(args):
     path = args.run / "last.pt" if getattr(args, "last", False) and args.run.is_dir() else args.run
     model, vocab, conditions = load_cond(path)
     if args.cond is None:
-        raise SystemExit(f"rnnkit: {args.run} is a conditional generator: pass --cond LABEL "
-                         f"(one of: {', '.join((conditions.labels or [])[:60])})")
+        raise ConfigError(f"{args.run} is a conditional generator: pass --cond LABEL "
+                          f"(one of: {', '.join((conditions.labels or [])[:60])})")
     n = getattr(args, "n", None) or 10
     if getattr(args, "beam", 1) > 1:   # the n most likely sequences, not samples
         for text in most_likely(model, vocab, conditions, args.cond, n, args.beam):

@@ -6,6 +6,7 @@ from rnnkit.cli.options import random_seed, ranged
 from rnnkit.config import MAX_STEPS
 from rnnkit.cli import train as train_cmd
 from rnnkit.tasks.lm import load_lm
+from rnnkit.config import ConfigError
 
 # Sized for 2 CPU cores: large enough to learn words, names and line breaks within minutes.
 DEMO_MODEL = dict(cell="lstm", layers=2, hidden=256, dropout=0.0)
@@ -40,8 +41,8 @@ def run(args):
     import shutil
     if args.out.exists():
         if any(args.out.iterdir()) and not (args.out / "metrics.jsonl").exists():
-            raise SystemExit(f"rnnkit: {args.out} exists and is not a run folder; the demo "
-                             f"replaces its --out, so choose another")
+            raise ConfigError(f"{args.out} exists and is not a run folder; the demo "
+                              f"replaces its --out, so choose another")
         shutil.rmtree(args.out)
     flags = train_cmd.build_args(args.out, minutes=args.minutes, seed=args.seed,
                                  **DEMO_MODEL, **DEMO_DATA, **DEMO_TRAIN)

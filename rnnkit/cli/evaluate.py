@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from rnnkit.cli.options import beam_width
+from rnnkit.train.checkpoint import CheckpointError
+from rnnkit.data import DataError
+from rnnkit.config import ConfigError
 
 EVALUATORS = {
     "lm": "rnnkit.tasks.lm:evaluate_file",
@@ -32,20 +35,21 @@ def add_parser(sub):
 
 
 def find_evaluator(kind, where):
-    """The ``evaluate_file`` function registered for ``kind``; SystemExit when there is none."""
+    """The ``evaluate_file`` function registered for ``kind``; CheckpointError or ConfigError when
+    there is none."""
     if kind not in EVALUATORS:
-        raise SystemExit(f"rnnkit eval: {where}: unknown run kind {kind!r} "
-                         f"(known: {', '.join(EVALUATORS)})")
+        raise CheckpointError(f"{where}: unknown run kind {kind!r} "
+                              f"(known: {', '.join(EVALUATORS)})")
     module, name = EVALUATORS[kind].split(":")
     try:
         fn = getattr(importlib.import_module(module), name, None)
     except ModuleNotFoundError as e:
         if e.name != module:   # the task module is there but needs a package that is not
-            raise SystemExit(f"rnnkit eval: evaluating {kind} runs needs the package "
-                             f"{e.name!r}, which is not installed") from None
+            raise ConfigError(f"evaluating {kind} runs needs the package "
+                              f"{e.name!r}, which is not installed") from None
         fn = None
     if fn is None:
-        raise SystemExit(f"rnnkit eval: runs of kind {kind} cannot be evaluated yet")
+        raise ConfigError(f"runs of kind {kind} cannot be evaluated yet")
     return fn
 
 
@@ -60,7 +64,7 @@ def chosen_options(args, fn, kind):
             continue
         if arg not in params and not takes_any:
             flag = "--" + dest.replace("_", "-")
-            raise SystemExit(f"rnnkit eval: {flag} does not apply to runs of kind {kind}")
+            raise ConfigError(f"{flag} does not apply to runs of kind {kind}")
         options[arg] = value
     return options
 
@@ -77,9 +81,9 @@ def format_table(metrics):
 def run(args):
     from rnnkit.train.checkpoint import atomic_write, load_checkpoint
     if not args.run.exists():
-        raise SystemExit(f"rnnkit eval: {args.run}: no such run folder or checkpoint file")
+        raise CheckpointError(f"{args.run}: no such run folder or checkpoint file")
     if not args.file.is_file():
-        raise SystemExit(f"rnnkit eval: {args.file}: no such data file")
+        raise DataError(f"{args.file}: no such data file")
     kind = load_checkpoint(args.run).get("kind")
     fn = find_evaluator(kind, args.run)
     metrics = fn(args.run, args.file, **chosen_options(args, fn, kind))

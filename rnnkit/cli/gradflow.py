@@ -16,6 +16,7 @@ from rnnkit.cli.options import nonneg_float, positive_float, positive_int, rando
 from rnnkit.config import MAX_BATCH, MAX_STEPS, MAX_WIDTH
 from rnnkit.diagnostics.experiments import CELLS, INITS, PRESETS, grid, run_grid
 from rnnkit.diagnostics.tasks import TASKS
+from rnnkit.config import ConfigError
 
 # the preset's scalars that flags override, and what each flag accepts
 SCALARS = {"steps": positive_int, "hidden": ranged(int, (1, MAX_WIDTH)),
@@ -79,7 +80,7 @@ def run(args):
             f.write(command + "\n")
         results = run_grid(configs, args.out, log=log)
     if not results:
-        raise SystemExit(f"rnnkit: no gradflow runs under {args.out} for {args.task} {args.lags}")
+        raise ConfigError(f"no gradflow runs under {args.out} for {args.task} {args.lags}")
     report_dir = args.report_dir or args.out
     report_dir.mkdir(parents=True, exist_ok=True)
     plots = []

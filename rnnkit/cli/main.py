@@ -66,6 +66,11 @@ def main(argv=None):
     debug = "--debug" in argv or os.environ.get("RNNKIT_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)
+    if sys.stdout is None or sys.stderr is None:   # started with a closed stdout or stderr (>&-)
+        if sys.stderr is not None:
+            print("rnnkit: error: standard output is closed; nothing could be written",
+                  file=sys.stderr)
+        return 1
     if debug:
         return args.func(args) or 0
     from rnnkit.config import ConfigError

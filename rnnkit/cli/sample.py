@@ -7,6 +7,8 @@ from rnnkit.cli.options import (beam_width, nonneg_float, positive_int, probabil
 from rnnkit.config import MAX_STEPS
 from rnnkit.decode import sample
 from rnnkit.tasks.lm import load_lm
+from rnnkit.data import DataError
+from rnnkit.config import ConfigError
 
 
 def add_parser(sub):
@@ -47,9 +49,9 @@ def encode_prime(vocab, prime):
     try:
         ids = vocab.encode(prime)
     except KeyError as e:
-        raise SystemExit(f"rnnkit: --prime {prime!r}: {e.args[0]}") from None
+        raise DataError(f"--prime {prime!r}: {e.args[0]}") from None
     if not ids:
-        raise SystemExit("rnnkit: --prime must not be empty")
+        raise ConfigError("--prime must not be empty")
     return ids
 
 

@@ -122,6 +122,14 @@ class TaskRun:
                 TrainConfig(**saved)
             except (ConfigError, TypeError, ValueError, KeyError) as e:
                 raise CheckpointError(f"{last}: its settings are not usable: {e}") from None
+            for cfg in (data_cfg, model_cfg):   # a flag that would change them is refused
+                for f in dataclasses.fields(cfg):
+                    given = vars(args).get(f.name, getattr(cfg, f.name))
+                    if f.name not in self.skip and given != getattr(cfg, f.name):
+                        raise ConfigError(
+                            f"--{f.name.replace('_', '-')} {given!r}: on --resume the model and data "
+                            f"settings are the run's ({getattr(cfg, f.name)!r}); only training flags "
+                            f"may change; start a new run with another --out to change it")
             return data_cfg, model_cfg, config_from_args(TrainConfig, args, saved), ckpt
         if last.exists():
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "

@@ -1,4 +1,5 @@
 """``rnnkit train TASK``: train a task model: lm, classify, tag, forecast, seq2seq, cond."""
+import argparse
 from pathlib import Path
 
 from rnnkit.cli import cond, translate
@@ -16,7 +17,7 @@ def add_parser(sub):
     tsub = p.add_subparsers(dest="task", required=True, metavar="TASK")
     for name, (help_text, add_flags, run) in TASKS.items():
         t = tsub.add_parser(name, help=help_text)
-        t.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, metrics)")
+        t.add_argument("--out", required=True, type=run_folder, help="run folder (checkpoints, metrics)")
         t.add_argument("--resume", action="store_true",
                        help="continue from OUT/last.pt; model and data settings come from it, "
                             "training flags given here override its training settings")
@@ -26,6 +27,13 @@ def add_parser(sub):
         t.add_argument("--quiet", action="store_true", help="no progress bar")
         add_flags(t)
         t.set_defaults(func=run)
+
+
+def run_folder(text):
+    """An argparse type: a non-empty path (an empty --out would train into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty string")
+    return Path(text)
 
 
 def lm_model(config):

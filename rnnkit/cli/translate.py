@@ -8,6 +8,7 @@ from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
 from rnnkit.tasks.translation import Translator
+from rnnkit.data import DataError
 
 
 # ---------------------------------------------------------------- rnnkit train seq2seq
@@ -51,7 +52,7 @@ def run(args):
     else:
         lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
     if not lines:
-        raise SystemExit("rnnkit: nothing to translate (no sentence given, file or stdin empty)")
+        raise DataError("nothing to translate (no sentence given, file or stdin empty)")
     outputs = []
     for line in lines:
         outputs.append(translator.translate(line, args.beam_size, args.length_penalty))

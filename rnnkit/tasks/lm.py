@@ -219,7 +219,11 @@ def load_lm(path, checkpoint=None):
     with built_from(path):
         model = LanguageModel(LMConfig(**saved_lm_config(ckpt["model_config"])))
         model.load_state_dict(ckpt["model"])
-        return model.eval(), Vocab.from_dict(ckpt["vocab"])
+        vocab = Vocab.from_dict(ckpt["vocab"])
+        if len(vocab) != model.config.vocab_size:
+            raise ValueError(f"its vocabulary has {len(vocab)} tokens, its model predicts "
+                             f"{model.config.vocab_size}")
+        return model.eval(), vocab
 
 
 def evaluate_file(run, path):

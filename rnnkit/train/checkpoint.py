@@ -120,6 +120,13 @@ def load_checkpoint(path, map_location="cpu", kind=None):
                       f"cannot be checked", stacklevel=2)
     if kind is not None and data.get("kind") != kind:
         raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {data.get('kind')!r}")
+    weights = data.get("model")
+    if isinstance(weights, dict):   # training never saves these (non-finite steps are skipped)
+        bad = [k for k, w in weights.items() if isinstance(w, torch.Tensor)
+               and w.is_floating_point() and not bool(torch.isfinite(w).all())]
+        if bad:
+            raise CheckpointError(f"{path}: the model's weights hold NaN or infinite values "
+                                  f"({len(bad)} tensor(s), first {bad[0]!r}); refusing to use them")
     return data
 
 
