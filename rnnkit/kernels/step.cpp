@@ -16,16 +16,13 @@ namespace {
 
 enum Kind : int64_t { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3 };
 
-// Row-major C (b × n) += A (b × k, row stride lda) · W^T, W (n × k) row-major. Up to SMALL_B rows
-// a dot product per weight row (16 lanes, vectorised), each weight row read once for all b rows:
-// at batch 1 this is 1.5-2.5x torch's BLAS GEMV here. Above, the GEMM: in column-major terms
-// C^T = W A^T, i.e. GEMM('T', 'N') on W's memory.
-constexpr int64_t SMALL_B = 4;
-
+// Row-major C (b × n) += A (b × k, row stride lda) · W^T, W (n × k) row-major. Up to small_b rows
+// a dot product per weight row (16 lanes, vectorised), each weight row read once for all b rows;
+// above, the GEMM: in column-major terms C^T = W A^T, i.e. GEMM('T', 'N') on W's memory.
 template <typename T>
-inline void gemm_nt(void* g, int64_t b, int64_t n, int64_t k, const T* A, int64_t lda,
-                    const T* W, T* C) {
-  if (b <= SMALL_B) {
+inline void gemm_nt(void* g, int64_t small_b, int64_t b, int64_t n, int64_t k, const T* A,
+                    int64_t lda, const T* W, T* C) {
+  if (b <= small_b) {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t r = 0; r < b; ++r) C[r * n + i] += row_dot(W + i * k, A + r * lda, k);
     return;
@@ -75,12 +72,13 @@ inline void gru_row(int64_t H, T* RK a, const T* RK gh, const T* RK hp, T* RK h)
 // (L, B, H) for the LSTM (else null). h1/c1 must not overlap h0/c0 or x.
 // A language model's ends, optional: with ids (B) the input rows are emb's rows ids[r] (emb
 // (n_emb, I)) instead of x's; with w_out (V, H) the logits (B, V) = h_top W_out^T + b_out. An id
-// outside [0, n_emb) computes nothing and sets *status to 1 + its row (else 0).
+// outside [0, n_emb) computes nothing and sets *status to 1 + its row (else 0). Batches of up to
+// small_b rows multiply in the loop of gemm_nt, larger ones in the BLAS GEMM.
 template <typename T>
 void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H,
                 const void* const* w, const T* x, const T* h0, const T* c0, T* h1, T* c1,
                 const int64_t* ids, const T* emb, int64_t n_emb, const T* w_out, const T* b_out,
-                int64_t V, T* logits, int64_t* status) {
+                int64_t V, T* logits, int64_t* status, int64_t small_b) {
   const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
   if (status) *status = 0;
   if (ids) {
@@ -106,14 +104,14 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
     const T* hp = h0 + l * B * H;
     T* h = h1 + l * B * H;
     fill_bias(B, G, b_ih, a);
-    gemm_nt<T>(gemm, B, G, in_size, in, in_size, w_ih, a);                 // + x W_ih^T
+    gemm_nt<T>(gemm, small_b, B, G, in_size, in, in_size, w_ih, a);                 // + x W_ih^T
     if (kind == GRU) {
       fill_bias(B, G, b_hh, gh);
-      gemm_nt<T>(gemm, B, G, H, hp, H, w_hh, gh);                           // h W_hh^T + b_hh
+      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, gh);                           // h W_hh^T + b_hh
       for (int64_t r = 0; r < B; ++r) gru_row(H, a + r * G, gh + r * G, hp + r * H, h + r * H);
     } else {
       add_bias(B, G, b_hh, a);
-      gemm_nt<T>(gemm, B, G, H, hp, H, w_hh, a);                            // + h W_hh^T
+      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, a);                            // + h W_hh^T
       if (kind == LSTM) {
         const T* cp = c0 + l * B * H;
         T* c = c1 + l * B * H;
@@ -129,7 +127,7 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
   }
   if (w_out) {
     fill_bias(B, V, b_out, logits);
-    gemm_nt<T>(gemm, B, V, H, in, H, w_out, logits);                        // + h W_out^T
+    gemm_nt<T>(gemm, small_b, B, V, H, in, H, w_out, logits);                        // + h W_out^T
   }
 }
 
@@ -140,9 +138,9 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
                                       int64_t H, const void* const* w, const T* x, const T* h0,   \
                                       const T* c0, T* h1, T* c1, const int64_t* ids, const T* emb, \
                                       int64_t n_emb, const T* w_out, const T* b_out, int64_t V,   \
-                                      T* logits, int64_t* status) {                               \
+                                      T* logits, int64_t* status, int64_t small_b) {              \
     stack_step<T>(gemm, kind, L, B, I, H, w, x, h0, c0, h1, c1, ids, emb, n_emb, w_out, b_out, V, \
-                  logits, status);                                                                \
+                  logits, status, small_b);                                                       \
   }
 
 RK_STEP_KERNELS(float, f32)

@@ -37,6 +37,7 @@ from rnnkit.cells import CELLS
 KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}       # step.cpp's Kind
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
                "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
+SMALL_BATCH = 4    # up to this many rows step.cpp's own loop multiplies, above it the BLAS GEMM
 _state = {"off": int(os.environ.get("RNNKIT_FAST_STEP", "1") == "0")}   # 0: forward always
 _cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
 _kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
@@ -164,7 +165,8 @@ def _call(rnn, mode, k, ptrs, B, I, x, states, ids=None, emb=None, head=None, lo
                  None if emb is None else emb.weight.data_ptr(),
                  0 if emb is None else emb.weight.shape[0], w_out, b_out,
                  0 if head is None else head.weight.shape[0],
-                 None if logits is None else logits.data_ptr(), ctypes.byref(status))
+                 None if logits is None else logits.data_ptr(), ctypes.byref(status),
+                 SMALL_BATCH)
     if status.value:
         r = status.value - 1
         raise IndexError(f"token id {int(ids[r])} at batch row {r} is outside the vocabulary "
