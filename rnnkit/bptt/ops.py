@@ -71,21 +71,23 @@ def lookup(key):
 
 
 def _schedule(N, batch, sizes, reverse):
-    key = (batch, tuple(sizes) or N // batch, reverse)
+    """sizes: "" for a full batch, else the batch sizes per step joined by commas."""
+    key = (batch, sizes or N // batch, reverse)
     sched = _SCHEDS.get(key)
     if sched is None:
         if len(_SCHEDS) > 256:
             _SCHEDS.clear()
-        sched = _SCHEDS[key] = Schedule(sizes, reverse) if sizes else \
-            Schedule.full(N // batch, batch, reverse)
+        sched = _SCHEDS[key] = Schedule([int(b) for b in sizes.split(",")], reverse) if sizes \
+            else Schedule.full(N // batch, batch, reverse)
     return sched
 
 
 def _options(rec_mask, zone, zone_which, keep, n_states, return_all):
+    """zone_which: a bit per state that has a zoneout tensor in ``zone``."""
     zoneout = None
     if zone_which:
         it = iter(zone)
-        zoneout = tuple(next(it) if k in zone_which else None for k in range(n_states))
+        zoneout = tuple(next(it) if zone_which >> k & 1 else None for k in range(n_states))
     return StepOptions(rec_mask=rec_mask, zoneout=zoneout, keep=keep, return_all=return_all)
 
 
@@ -108,8 +110,8 @@ def _fresh(tensors, inputs):
 def bptt_forward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optional[Tensor],
                  b_hh: Optional[Tensor], h0: list[Tensor], inits: list[Tensor],
                  params: list[Tensor], rec_mask: Optional[Tensor], zone: list[Tensor],
-                 zone_which: list[int], keep: Optional[Tensor], cell: str, batch: int,
-                 sizes: list[int], reverse: bool, return_all: bool) -> list[Tensor]:
+                 zone_which: int, keep: Optional[Tensor], cell: str, batch: int,
+                 sizes: str, reverse: bool, return_all: bool) -> list[Tensor]:
     """[out, *finals, *inner states, *cell's own states (zoneout only), *cache]."""
     c = lookup(cell)
     sched = _schedule(x.shape[0], batch, sizes, reverse)
@@ -147,8 +149,8 @@ def _(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask, zone, zone_which, 
 def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optional[Tensor],
                   b_hh: Optional[Tensor], h0: list[Tensor], inits: list[Tensor],
                   params: list[Tensor], rec_mask: Optional[Tensor], zone: list[Tensor],
-                  zone_which: list[int], keep: Optional[Tensor], cell: str, batch: int,
-                  sizes: list[int], reverse: bool, return_all: bool, saved: list[Tensor],
+                  zone_which: int, keep: Optional[Tensor], cell: str, batch: int,
+                  sizes: str, reverse: bool, return_all: bool, saved: list[Tensor],
                   grads: list[Tensor], needs: list[bool]) -> list[Tensor]:
     """The gradients of [x, w_ih, w_hh, b_ih, b_hh] (an empty tensor where ``needs`` is False
     or the input is None), then of every h0, init and param."""
@@ -207,8 +209,7 @@ def _backward(ctx, grads):
     it = iter(res[5:])
     rest = [[next(it) for _ in group] for group in (h0, inits, params)]
     none = lambda xs: [None] * len(xs)          # noqa: E731 - the gradient of a list input
-    return (*first, *rest, None, none(zone), none(zone_which), None, None, None, none(sizes),
-            None, None)
+    return (*first, *rest, None, none(zone), None, None, None, None, None, None, None)
 
 
 bptt_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -217,9 +218,10 @@ bptt_forward.register_autograd(_backward, setup_context=_setup_context)
 def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params):
     """:func:`rnnkit.bptt.function.run` through the operators (same returns)."""
     ns = cell.N_STATES
-    zone_which = [k for k, z in enumerate(opts.zoneout) if z is not None] if opts.zoned else []
-    zone = [opts.zoneout[k] for k in zone_which]
-    sizes = [] if sched.uniform else list(sched.sizes)
+    zone = [z for z in opts.zoneout if z is not None] if opts.zoned else []
+    zone_which = sum(1 << k for k, z in enumerate(opts.zoneout) if z is not None) \
+        if opts.zoned else 0
+    sizes = "" if sched.uniform else ",".join(str(b) for b in sched.sizes)
     res = torch.ops.rnnkit.bptt_forward(
         x, w_ih, w_hh, b_ih, b_hh, list(h0), list(inits), list(params), opts.rec_mask, zone,
         zone_which, opts.keep, cell_key(cell), sched.B, sizes, bool(sched.reverse),

@@ -226,7 +226,7 @@ class RNNBase(nn.Module):
             if T == 0:
                 raise ValueError("input has zero time steps")
             x = x.reshape(T * B, -1)                                          # (N, I)
-            sorted_idx, unsorted_idx = None, None
+            sizes, sorted_idx, unsorted_idx = None, None, None
         states = self._initial_states(hx, B, x, batched, sorted_idx)
         if reset is not None:
             reset = self._check_reset(reset, B, T, batched)

@@ -1,0 +1,120 @@
+"""torch.compile and torch.export of rnnkit's layers through the BPTT custom operators
+(rnnkit/bptt/ops.py): results and gradients equal eager mode, rnnkit's own errors for bad input.
+
+The compiled tests use the aot_eager backend (dynamo, AOTAutograd and the operators' fake
+implementations, everything but inductor's code generation: seconds instead of a minute on two
+cores); one slow test runs inductor itself."""
+import pytest
+import torch
+
+import rnnkit
+
+CASES = [
+    ("lstm", lambda: rnnkit.LSTM(5, 6, 2)),
+    ("gru-bi", lambda: rnnkit.GRU(5, 6, 1, bidirectional=True)),
+    ("rnn-relu", lambda: rnnkit.RNN(5, 6, 1, nonlinearity="relu", batch_first=True)),
+    ("lstm-ln", lambda: rnnkit.LSTM(5, 6, 1, layer_norm=True)),
+    ("gru-zoneout-eval", lambda: rnnkit.GRU(5, 6, 1, zoneout=0.2).eval()),
+    pytest.param("lstm-proj", lambda: rnnkit.LSTM(5, 6, 1, proj_size=3), marks=pytest.mark.slow),
+    pytest.param("mgu", lambda: rnnkit.Recurrent("mgu", 5, 6, 1), marks=pytest.mark.slow),
+]
+
+
+def _fwd_bwd(layer, x, h0):
+    out, state = layer(x, h0)
+    state = state if isinstance(state, tuple) else (state,)
+    loss = (out ** 2).sum() + sum((s * s).sum() for s in state)
+    grads = torch.autograd.grad(loss, [x, *layer.parameters()])
+    return [out, *state, *grads]
+
+
+@pytest.mark.parametrize("name,make", CASES)
+def test_compiled_forward_backward_equals_eager(name, make):
+    torch._dynamo.reset()
+    layer = make().double()
+    x = torch.randn(4, 3, 5, dtype=torch.double, requires_grad=True)
+    h0 = None
+    want = _fwd_bwd(layer, x, h0)
+    got = _fwd_bwd(torch.compile(layer, backend="aot_eager", fullgraph=True), x, h0)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+
+def test_compiled_training_with_recurrent_dropout_matches_eager_on_the_same_masks():
+    torch._dynamo.reset()
+    layer = rnnkit.LSTM(5, 6, 1, recurrent_dropout=0.3)
+    x = torch.randn(4, 2, 5, requires_grad=True)
+    torch.manual_seed(1)
+    want = _fwd_bwd(layer, x, None)
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    torch.manual_seed(1)
+    got = _fwd_bwd(compiled, x, None)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def test_compiled_layer_gives_rnnkit_errors_for_a_changed_input():
+    torch._dynamo.reset()
+    layer = torch.compile(rnnkit.GRU(5, 6, 1), backend="aot_eager")
+    layer(torch.randn(3, 2, 5))
+    with pytest.raises(ValueError, match=r"input.size\(-1\) must be input_size=5, got 7"):
+        layer(torch.randn(3, 2, 7))
+    with pytest.raises(TypeError, match="input dtype must match the weights' torch.float32, "
+                                        "got torch.float64"):
+        layer(torch.randn(3, 2, 5, dtype=torch.double))
+
+
+def test_compiled_model_trains_like_eager():
+    """A language model's training step (embedding, LSTM, loss, optimiser) compiled."""
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(vocab_size=7, cell="lstm", layers=2, hidden=6, embed=4))
+    x, y = torch.randint(0, 7, (2, 5)), torch.randint(0, 7, (2, 5))
+    loss = model.loss(x, y)[0]
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    compiled = torch.compile(model.loss, backend="aot_eager", fullgraph=True)
+    loss2 = compiled(x, y)[0]
+    grads2 = torch.autograd.grad(loss2, list(model.parameters()))
+    torch.testing.assert_close(loss2, loss)
+    for a, b in zip(grads2, grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_export_keeps_the_sequence_length_dynamic():
+    layer = rnnkit.LSTM(5, 6, 2, bidirectional=True).eval()
+    T = torch.export.Dim("T", min=1, max=1000)
+    B = torch.export.Dim("B", min=1, max=1000)
+    ep = torch.export.export(layer, (torch.randn(4, 3, 5),), dynamic_shapes=({0: T, 1: B},))
+    assert "rnnkit.bptt_forward" in str(ep.graph)
+    for shape in ((2, 1, 5), (9, 4, 5)):
+        x = torch.randn(shape)
+        got, want = ep.module()(x), layer(x)
+        torch.testing.assert_close(got[0], want[0])
+        torch.testing.assert_close(got[1][1], want[1][1])
+
+
+def test_cell_keys_rebuild_rnnkit_cells():
+    """A saved program names its cells by class and attributes: a fresh process rebuilds them."""
+    from rnnkit.bptt import ops
+    from rnnkit.cells import CELLS
+    for cell in CELLS.values():
+        key = ops.cell_key(cell)
+        saved = ops._CELLS.pop(key)
+        try:
+            again = ops.lookup(key)
+            assert type(again) is type(cell) and vars(again) == vars(cell)
+        finally:
+            ops._CELLS[key] = saved
+
+
+@pytest.mark.slow
+def test_inductor_compiles_lstm_forward_backward():
+    torch._dynamo.reset()
+    layer = rnnkit.LSTM(5, 6, 2)
+    x = torch.randn(4, 3, 5, requires_grad=True)
+    want = _fwd_bwd(layer, x, None)
+    got = _fwd_bwd(torch.compile(layer, fullgraph=True), x, None)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
