@@ -43,7 +43,7 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
     try:
         logits, state = prime(model, torch.as_tensor(prime_ids, dtype=torch.long)[None], state)
         device = logits.device
-        seqs = torch.zeros(1, 0, dtype=torch.long, device=device)                 # (K, n)
+        seqs = [[]]                                                               # K prefixes
         scores = torch.zeros(1, device=device)                                    # (K,) log p
         finished = []                                                             # (score, ids)
         for n in range(1, max_len + 1):
@@ -54,7 +54,7 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
             for lp, i in zip(top.tolist(), flat.tolist()):
                 row, tok = divmod(i, V)
                 if tok == eos_id or n == max_len:
-                    ids = seqs[row].tolist() + ([] if tok == eos_id else [tok])
+                    ids = seqs[row] + ([] if tok == eos_id else [tok])
                     finished.append((_normalised(lp, n, length_penalty), ids))
                 elif len(keep) < beam_size:
                     keep.append((row, tok, lp))
@@ -62,9 +62,9 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
             finished = finished[:max(beam_size, n_best)]
             if not keep or _done(finished, keep, beam_size, max_len, length_penalty):
                 break
-            rows = torch.tensor([k[0] for k in keep], device=device)              # (K,)
-            toks = torch.tensor([k[1] for k in keep], device=device)              # (K,)
-            seqs = torch.cat([seqs.index_select(0, rows), toks[:, None]], dim=1)  # (K, n)
+            seqs = [seqs[row] + [tok] for row, tok, _ in keep]
+            rows, toks = torch.tensor([[k[0] for k in keep], [k[1] for k in keep]],
+                                      device=device)                              # (K,) each
             scores = torch.tensor([k[2] for k in keep], device=device)
             logits, state = model.step(toks, reorder(model, state, rows))         # (K, V)
         return [(ids, s) for s, ids in finished[:n_best]]

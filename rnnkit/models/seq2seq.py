@@ -147,14 +147,20 @@ class Seq2Seq(nn.Module):
         return self.head(self.drop(o)), new                                            # (B, V)
 
     def reorder_state(self, state, index):
-        """Keep / repeat batch rows ``index`` (K,) of every tensor in the state (for beam search)."""
+        """Keep / repeat batch rows ``index`` (K,) of every tensor in the state (for beam search).
+        A tensor of one row, or of one row repeated (stride 0: beam search over one source's
+        memory), is expanded, not copied."""
+        def rows(v):
+            if v.shape[0] == 1 or v.stride(0) == 0:
+                return v[:1].expand(len(index), *v.shape[1:])
+            return v.index_select(0, index)
         out = {}
         for k, v in state.items():
             if k == "rnn":
                 out[k] = tuple(s.index_select(1, index) for s in v) if isinstance(v, tuple) \
                     else v.index_select(1, index)                                      # (L, K, H)
             else:
-                out[k] = v.index_select(0, index)
+                out[k] = rows(v)
         return out
 
     def forward(self, src, lengths, tgt_in, teacher_forcing=1.0):
