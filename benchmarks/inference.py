@@ -1,0 +1,323 @@
+"""Step-by-step inference speed: rnnkit's inference step (rnnkit.layers.fast_step) against its
+layers' forward on one step (what every model's step ran before), a torch.nn stepping loop and
+torch.compile'd torch.nn cells; then ``rnnkit sample``'s characters/s and beam-5 translation.
+
+Per-step latency of a 2-layer stack (input = hidden = H) at batch B, the state carried from step
+to step; tokens/s = B / latency. Every implementation runs side by side in one process,
+interleaved, with the same weights, one thread; the figures are medians over --reps rounds.
+The torch.compile'd step is a stack of torch.nn.LSTMCell/GRUCell/RNNCell compiled once per
+cell and H (dynamic batch); its compile time is not counted. onnxruntime is not measured here
+(no exported step file to run yet).
+
+    python benchmarks/inference.py                                  # the grid (several minutes)
+    python benchmarks/inference.py --cells lstm --H 256 --B 1 --reps 5 --no-compile
+    python benchmarks/inference.py --grid none --run runs/lm        # rnnkit sample, chars/s
+    python benchmarks/inference.py --grid none --translate          # beam-5 sentences/s
+    git worktree add /tmp/before fea1f6f                            # rnnkit before this step
+    python benchmarks/inference.py --grid none --run runs/lm --before /tmp/before
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import rnnkit
+from rnnkit.layers import fast_step
+
+LAYERS = {"lstm": (rnnkit.LSTM, torch.nn.LSTM, torch.nn.LSTMCell),
+          "gru": (rnnkit.GRU, torch.nn.GRU, torch.nn.GRUCell),
+          "rnn": (rnnkit.RNN, torch.nn.RNN, torch.nn.RNNCell)}
+LAYERS_N = 2
+
+
+def make(cell, H, B, seed=0):
+    """rnnkit's layer, torch.nn's layer and a stack of torch.nn cells, all with one set of
+    weights; the input x (B, H) and a zero state."""
+    torch.manual_seed(seed)
+    ours, theirs, cell_cls = LAYERS[cell]
+    ref = theirs(H, H, LAYERS_N, batch_first=True).eval()
+    mine = ours(H, H, LAYERS_N, batch_first=True).eval()
+    mine.load_state_dict(ref.state_dict())
+    cells = torch.nn.ModuleList(cell_cls(H, H) for _ in range(LAYERS_N)).eval()
+    for k, c in enumerate(cells):
+        c.load_state_dict({n: getattr(ref, f"{n}_l{k}") for n in
+                           ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+    h = torch.zeros(LAYERS_N, B, H)
+    state = (h, h.clone()) if cell == "lstm" else h
+    return mine, ref, cells, torch.randn(B, H), state
+
+
+def cell_stack_step(cells, lstm):
+    """One step through a stack of torch.nn cells: x (B, H), state (L, B, H) (a pair for the
+    LSTM) -> (top output, state); what torch.compile gets."""
+    def step(x, state):
+        hs, cs = [], []
+        for k, cell in enumerate(cells):
+            if lstm:
+                x, c = cell(x, (state[0][k], state[1][k]))
+                cs.append(c)
+            else:
+                x = cell(x, state[k])
+            hs.append(x)
+        return x, ((torch.stack(hs), torch.stack(cs)) if lstm else torch.stack(hs))
+    return step
+
+
+def implementations(cell, mine, ref, compiled):
+    def ours(x, s):
+        return fast_step.step(mine, x, s)
+
+    def forward(x, s):
+        with fast_step.disabled():
+            return fast_step.step(mine, x, s)
+
+    def torch_nn(x, s):
+        out, s = ref(x[:, None], s)
+        return out[:, 0], s
+    impls = {"rnnkit": ours, "rnnkit forward": forward, "torch.nn": torch_nn}
+    if compiled is not None:
+        impls["torch.compile"] = compiled
+    return impls
+
+
+def per_step(f, x, state, n):
+    t = time.perf_counter()
+    for _ in range(n):
+        _, state = f(x, state)
+    return (time.perf_counter() - t) / n
+
+
+def time_config(cell, H, B, reps, compiled, budget=0.15):
+    """Median seconds per step of each implementation, interleaved rounds."""
+    mine, ref, cells, x, state = make(cell, H, B)
+    impls = implementations(cell, mine, ref, compiled)
+    times, counts = {k: [] for k in impls}, {}
+    with torch.inference_mode():
+        for k, f in impls.items():                            # warm-up; steps per timing
+            per_step(f, x, state, 3)
+            counts[k] = max(3, min(2000, int(budget / per_step(f, x, state, 3))))
+        for _ in range(reps):
+            for k, f in impls.items():
+                times[k].append(per_step(f, x, state, counts[k]))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def check_equal(cell, H, B, compiled):
+    """The implementations agree on a few steps (a benchmark of wrong results is no benchmark)."""
+    mine, ref, cells, x, state = make(cell, H, B)
+    outs = {}
+    with torch.inference_mode():
+        for k, f in implementations(cell, mine, ref, compiled).items():
+            s = state
+            for _ in range(3):
+                y, s = f(x, s)
+            outs[k] = y
+    for k, y in outs.items():
+        err = (y - outs["torch.nn"]).abs().max().item()
+        if err > 1e-4:
+            raise SystemExit(f"{cell} H={H} B={B}: {k} differs from torch.nn by {err:.2e}")
+
+
+def grid(args):
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), float32, "
+          f"{LAYERS_N}-layer stacks (input = hidden = H), medians of {args.reps} interleaved "
+          f"rounds; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    names = ["rnnkit", "rnnkit forward", "torch.nn"] + ([] if args.no_compile else ["torch.compile"])
+    print("\n| cell | H | B | " + " | ".join(f"{n} µs" for n in names)
+          + " | rnnkit tokens/s | torch.nn / rnnkit | forward / rnnkit |")
+    print("|" + "---|" * (len(names) + 6))
+    for cell in args.cells:
+        for H in args.H:
+            compiled = None
+            if not args.no_compile:
+                _, _, cells, _, _ = make(cell, H, 1)
+                compiled = torch.compile(cell_stack_step(cells, cell == "lstm"), dynamic=True)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    check_equal(cell, H, 2, compiled)
+                print(f"<!-- {cell} H={H}: torch.compile took {time.perf_counter() - t0:.0f} s -->",
+                      flush=True)
+            for B in args.B:
+                check_equal(cell, H, B, compiled)
+                t = time_config(cell, H, B, args.reps, compiled)
+                cols = " | ".join(f"{t[n] * 1e6:.0f}" for n in names)
+                print(f"| {cell} | {H} | {B} | {cols} | {B / t['rnnkit']:,.0f} | "
+                      f"{t['torch.nn'] / t['rnnkit']:.1f} | "
+                      f"{t['rnnkit forward'] / t['rnnkit']:.1f} |", flush=True)
+
+
+def sample_rate(args):
+    """rnnkit sample's characters/s on a trained run: the generator the command streams from
+    (in process, both paths interleaved), then the command itself end to end."""
+    from rnnkit.cli.sample import generate
+    from rnnkit.tasks.lm import load_lm
+    model, vocab = load_lm(args.run)
+    c = model.config
+    print(f"\nrnnkit sample on {args.run}: {c.layers}x{c.hidden} {c.cell}, {c.vocab_size} "
+          f"tokens, temperature 0.8; load average {os.getloadavg()[0]:.1f}")
+    rates = {"fast step": [], "forward (RNNKIT_FAST_STEP=0)": []}
+    for _ in range(args.reps):
+        for k in rates:
+            n = args.length if k == "fast step" else max(50, args.length // 10)
+            ctx = fast_step.disabled() if k.startswith("forward") else _null()
+            with ctx:
+                t = time.perf_counter()
+                text = "".join(generate(model, vocab, "\n", n, 0.8, seed=1))
+                rates[k].append(n / (time.perf_counter() - t))
+            assert len(text) >= n
+    for k, v in rates.items():
+        print(f"- generation, {k}: {statistics.median(v):,.0f} chars/s (median of {len(v)})")
+    exe = Path(sys.executable).with_name("rnnkit")
+    for env in ("1", "0"):
+        n = args.length if env == "1" else max(50, args.length // 10)
+        cmd = [str(exe), "sample", str(args.run), "--length", str(n), "--seed", "1"]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, RNNKIT_FAST_STEP=env, OMP_NUM_THREADS="1"))
+        wall = time.perf_counter() - t
+        print(f"- `RNNKIT_FAST_STEP={env} {' '.join(cmd[1:])}`: {wall:.2f} s wall, start-up "
+              f"included ({n / wall:,.0f} chars/s)")
+
+
+def translate_rate(args):
+    """Beam-5 translation, sentences/s: a Seq2Seq of the default shape on a character vocabulary
+    of 80 (the translation task's default tokens), random weights and no end token, so every
+    sentence decodes --max-len tokens: the same work on both paths."""
+    from rnnkit.decode import beam_search
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=80, tgt_vocab=80)).eval()
+    c = model.config
+    g = torch.Generator().manual_seed(1)
+    sents = [torch.randint(3, 80, (1, int(n)), generator=g)
+             for n in torch.randint(20, 41, (args.sentences,), generator=g)]
+    print(f"\nbeam-5 translation: Seq2Seq {c.cell}, embed {c.embed}, encoder {c.enc_hidden}x2, "
+          f"decoder {c.hidden}, attention {c.attention}, V=80, {len(sents)} sentences of "
+          f"20-40 tokens, {args.max_len} tokens out; load average {os.getloadavg()[0]:.1f}")
+
+    def run():
+        with torch.inference_mode():
+            for s in sents:
+                beam_search(model, [1], 5, args.max_len, state=model.encode(s, [s.shape[1]]))
+    rates = {"fast step": [], "forward (RNNKIT_FAST_STEP=0)": []}
+    for _ in range(args.reps):
+        for k in rates:
+            with fast_step.disabled() if k.startswith("forward") else _null():
+                t = time.perf_counter()
+                run()
+                rates[k].append(len(sents) / (time.perf_counter() - t))
+    for k, v in rates.items():
+        print(f"- {k}: {statistics.median(v):.1f} sentences/s (median of {len(v)})")
+
+
+# Run in a subprocess with PYTHONPATH at a source tree, so that an older rnnkit (before the
+# inference step existed) measures the same things with the same public calls.
+TREE_PROBE = r"""
+import json, statistics, sys, time, torch
+torch.set_num_threads(1)
+run, n_chars, n_sent, max_len, reps = sys.argv[1], *map(int, sys.argv[2:6])
+from rnnkit.cli.sample import generate
+from rnnkit.decode import beam_search
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.lm import load_lm
+out = {"step_us": [], "chars_s": [], "sent_s": []}
+model, vocab = load_lm(run)
+torch.manual_seed(0)
+s2s = Seq2Seq(Seq2SeqConfig(src_vocab=80, tgt_vocab=80)).eval()
+g = torch.Generator().manual_seed(1)
+sents = [torch.randint(3, 80, (1, int(n)), generator=g) for n in torch.randint(20, 41, (n_sent,), generator=g)]
+for _ in range(reps):
+    with torch.no_grad():
+        x, st = torch.tensor([5]), model.init_state(1)
+        for _ in range(5):
+            _, st = model.step(x, st)
+        t = time.perf_counter()
+        for _ in range(n_chars // 4):
+            _, st = model.step(x, st)
+        out["step_us"].append((time.perf_counter() - t) / (n_chars // 4) * 1e6)
+    t = time.perf_counter()
+    text = "".join(generate(model, vocab, "\n", n_chars, 0.8, seed=1))
+    out["chars_s"].append(n_chars / (time.perf_counter() - t))
+    t = time.perf_counter()
+    with torch.no_grad():
+        for s in sents:
+            beam_search(s2s, [1], 5, max_len, state=s2s.encode(s, [s.shape[1]]))
+    out["sent_s"].append(len(sents) / (time.perf_counter() - t))
+print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
+"""
+
+
+def before_after(args):
+    """model.step µs, rnnkit sample's generation chars/s and beam-5 sentences/s of the rnnkit
+    at --before (a source tree, e.g. ``git worktree add /tmp/before fea1f6f``) and of this one,
+    in alternating subprocesses; medians over --reps rounds."""
+    import json
+    here = Path(__file__).resolve().parents[1]
+    trees = {"before": (args.before, max(50, args.length // 10), args.sentences),
+             "after": (here, args.length, args.sentences)}
+    res = {k: [] for k in trees}
+    print(f"\nbefore / after on {args.run}, load average {os.getloadavg()[0]:.1f}:")
+    for _ in range(args.reps):
+        for k, (tree, n, sent) in trees.items():
+            r = subprocess.run([sys.executable, "-c", TREE_PROBE, str(args.run.resolve()), str(n),
+                                str(sent), str(args.max_len), "1"], capture_output=True,
+                               text=True, env=dict(os.environ, PYTHONPATH=str(tree),
+                                                   OMP_NUM_THREADS="1"), cwd=str(tree))
+            if r.returncode:
+                raise SystemExit(f"{k} ({tree}) failed: {r.stderr[-2000:]}")
+            res[k].append(json.loads(r.stdout.strip().splitlines()[-1]))
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in res.items()}
+    b, a = med["before"], med["after"]
+    print("| | before | after | after / before |\n|---|---|---|---|")
+    print(f"| model.step at batch 1, µs | {b['step_us']:.0f} | {a['step_us']:.0f} | "
+          f"{b['step_us'] / a['step_us']:.1f}x faster |")
+    print(f"| rnnkit sample generation, chars/s | {b['chars_s']:,.0f} | {a['chars_s']:,.0f} | "
+          f"{a['chars_s'] / b['chars_s']:.1f}x |")
+    print(f"| beam-5 translation, sentences/s | {b['sent_s']:.2f} | {a['sent_s']:.2f} | "
+          f"{a['sent_s'] / b['sent_s']:.1f}x |")
+    print(f"(load average at the end {os.getloadavg()[0]:.1f})")
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cells", nargs="+", default=list(LAYERS), choices=list(LAYERS))
+    p.add_argument("--H", nargs="+", type=int, default=[256, 1024])
+    p.add_argument("--B", nargs="+", type=int, default=[1, 8, 64])
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--no-compile", action="store_true", help="skip torch.compile (its compile "
+                   "takes tens of seconds per cell and size)")
+    p.add_argument("--grid", choices=("all", "none"), default="all")
+    p.add_argument("--run", type=Path, help="a trained language-model run: rnnkit sample's rate")
+    p.add_argument("--length", type=int, default=2000, help="characters per sample timing")
+    p.add_argument("--translate", action="store_true", help="beam-5 translation sentences/s")
+    p.add_argument("--sentences", type=int, default=10)
+    p.add_argument("--max-len", type=int, default=60)
+    p.add_argument("--before", type=Path, help="an older rnnkit source tree: before/after "
+                   "figures of model.step, sampling and translation against it (needs --run)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.grid == "all":
+        grid(args)
+    if args.run:
+        sample_rate(args)
+    if args.translate:
+        translate_rate(args)
+    if args.before:
+        before_after(args)
+
+
+if __name__ == "__main__":
+    main()
