@@ -90,10 +90,10 @@ def step(rnn, x, state=None):
     mode = fast_kind(rnn) if x.dim() == 2 else None
     if mode is not None and not (state is None and rnn.options.learn_init) \
             and not needs_grad(rnn, x, state):
-        states = _states(rnn, mode, x, state)
+        states = _states(rnn, mode, x.shape, x.dtype, x.device, state)
         if states is not None:
             k = kernels.get(x)
-            if k is not None and k.gemm is not None and all(s.device == x.device for s in states):
+            if k is not None and k.gemm is not None:
                 return _compiled(rnn, mode, k, x, states)
             return _torch_cells(rnn, mode, x, states)
     seq = x[:, None] if rnn.batch_first else x[None]                           # (B, 1, I)
@@ -101,21 +101,23 @@ def step(rnn, x, state=None):
     return (out[:, 0] if rnn.batch_first else out[0]), state
 
 
-def _states(rnn, mode, x, state):
-    """The state as a tuple of contiguous (L, B, H) tensors, or None where it is not one the
-    fast paths take (then ``forward`` checks it and says what is wrong)."""
-    L, B, H = rnn.num_layers, x.shape[0], rnn.hidden_size
+def _states(rnn, mode, shape, dtype, device, state):
+    """The state for an input of ``shape`` (B, I), ``dtype`` and ``device``, as a tuple of
+    contiguous (L, B, H) tensors; None where input or state is not one the fast paths take
+    (then ``forward`` checks them and says what is wrong)."""
+    L, B, H = rnn.num_layers, shape[0], rnn.hidden_size
     w = rnn.weight_ih_l0
-    if x.shape[1] != rnn.input_size or x.dtype != w.dtype or x.device != w.device:
+    if shape[1] != rnn.input_size or dtype != w.dtype or device != w.device:
         return None
     n = 2 if mode == "LSTM" else 1
     if state is None:
-        return tuple(x.new_zeros(L, B, H) for _ in range(n))
+        return tuple(w.new_zeros(L, B, H) for _ in range(n))
     states = state if isinstance(state, tuple) else (state,)
     if len(states) != n or (n == 1 and not isinstance(state, torch.Tensor)):
         return None
     for s in states:
-        if not isinstance(s, torch.Tensor) or tuple(s.shape) != (L, B, H) or s.dtype != x.dtype:
+        if (not isinstance(s, torch.Tensor) or s.shape != (L, B, H) or s.dtype != dtype
+                or s.device != device):
             return None
     return tuple(s.contiguous() for s in states)
 
@@ -196,8 +198,8 @@ def lm_step(rnn, embed, head, ids, state):
             or any(p.dtype != w.dtype or p.device != w.device
                    for p in (rnn.weight_ih_l0, head.weight))):
         return None
-    states = _states(rnn, mode, w.new_empty(ids.shape[0], w.shape[1]), state)
-    if states is None or any(s.device != w.device for s in states):
+    states = _states(rnn, mode, (ids.shape[0], w.shape[1]), w.dtype, w.device, state)
+    if states is None:
         return None
     ids = ids.contiguous()
     logits = w.new_empty(ids.shape[0], head.weight.shape[0])
