@@ -24,11 +24,12 @@ import warnings
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
 from rnnkit.cli import check_cell, evaluate, forecast, kernels, predict, recognize, tag
 from rnnkit.cli import view
+from rnnkit.cli import export
 
 COMMANDS = {"data": data, "train": train, "sample": sample, "demo": demo, "translate": translate,
             "gradflow": gradflow, "predict": predict, "tag": tag, "forecast": forecast,
             "kernels": kernels, "eval": evaluate, "check-cell": check_cell,
-            "recognize": recognize, "view": view}
+            "recognize": recognize, "view": view, "export": export}
 
 # OS errors a user can act on, as the words of the one-line message
 OS_HINTS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",

@@ -1,0 +1,26 @@
+"""``rnnkit export RUN --format onnx|pt2 --out FILE``: a trained run as an inference program.
+
+onnx: the recurrent layers as ONNX's LSTM/GRU/RNN operators, for onnxruntime and other ONNX
+runtimes (needs ``pip install 'rnnkit[export]'``); a layer with an option ONNX has no operator
+for (layer norm, zoneout, another cell) is refused, naming it. pt2: ``torch.export``'s program
+with rnnkit's layers as custom operators: every option, loaded with ``torch.export.load`` after
+``import rnnkit``. Batch and sequence length are dynamic in both.
+"""
+from pathlib import Path
+
+
+def add_parser(sub):
+    p = sub.add_parser("export", help="write a trained run as an ONNX or torch.export program",
+                       description=__doc__)
+    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("--format", required=True, choices=("onnx", "pt2"),
+                   help="onnx (ONNX operators) or pt2 (torch.export, rnnkit's operators)")
+    p.add_argument("--out", type=Path, required=True, help="file to write")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from rnnkit.export import export_run
+    for file, about in export_run(args.run, args.format, args.out):
+        print(f"{file}: {about}")
+    return 0

@@ -1,0 +1,115 @@
+"""rnnkit's layers and trained runs in the rest of PyTorch's toolchain.
+
+- :func:`to_torch` gives the ``torch.nn.LSTM/GRU/RNN`` a layer stands for (same state_dict,
+  same outputs), or refuses naming the option torch.nn lacks.
+- :func:`export_run` writes a trained run as an inference program: ``onnx`` (the layers as
+  ONNX's LSTM/GRU/RNN operators, through :func:`to_torch` and ``torch.onnx.export``; run it
+  with onnxruntime) or ``pt2`` (``torch.export``'s program, rnnkit's layers as the custom
+  operators of :mod:`rnnkit.bptt.ops`; load it with ``torch.export.load`` after ``import
+  rnnkit``). Both take the batch and the sequence length as dynamic dimensions.
+
+What each kind of run becomes (:mod:`rnnkit.export.programs`) is listed in ``KINDS``.
+"""
+import copy
+
+from torch import nn
+
+from rnnkit.cells.gru import GRUMath
+from rnnkit.cells.lstm import LSTMMath
+from rnnkit.cells.lstm_proj import ProjectedLSTMMath
+from rnnkit.cells.rnn import VanillaMath
+from rnnkit.config import ConfigError
+from rnnkit.layers.base import RNNBase
+from rnnkit.layers.options import LayerOptions
+
+FORMATS = ("onnx", "pt2")
+
+# rnnkit's options that change a layer's forward in evaluation too (no torch.nn equivalent)
+_ALWAYS = ("layer_norm", "zoneout", "learn_init", "return_sequences")
+# options that act only in training (an inference program may ignore them)
+_TRAINING = ("recurrent_dropout", "input_dropout", "weight_dropout")
+
+
+class ExportError(ConfigError):
+    """A layer or run that the chosen format cannot express (the message names what, and the
+    alternative)."""
+
+
+def _torch_class(layer):
+    """(torch.nn class, extra constructor keywords) for the layer's cell, or (None, what)."""
+    cell = layer.cell
+    kind = type(cell)
+    if kind is LSTMMath:
+        return nn.LSTM, {}
+    if kind is ProjectedLSTMMath:
+        return nn.LSTM, {"proj_size": layer.proj_size}
+    if kind is GRUMath:
+        return nn.GRU, {}
+    if kind is VanillaMath:
+        return nn.RNN, {"nonlinearity": cell.nonlinearity}
+    if getattr(layer, "reset_after", True) is False:
+        return None, "reset_after=False"
+    if layer.options.layer_norm:
+        return None, "layer_norm=True"
+    return None, f"cell {getattr(layer, 'cell_name', None) or getattr(cell, 'name', kind.__name__)}"
+
+
+def unsupported(layer, inference=False):
+    """What in ``layer`` torch.nn cannot express ("layer_norm=True", "cell indrnn", ...), or
+    None. ``inference``: options that act in training only do not count."""
+    if not isinstance(layer, RNNBase):
+        return f"{type(layer).__name__} (not an rnnkit layer)"
+    cls, what = _torch_class(layer)
+    if cls is None:
+        return what
+    default = LayerOptions(zoneout=(0.0,) * len(layer.options.zoneout))
+    for name in _ALWAYS + (() if inference else _TRAINING):
+        value = getattr(layer.options, name)
+        if value != getattr(default, name):
+            return f"{name}={value!r}"
+    return None
+
+
+def to_torch(layer, inference=False):
+    """The ``torch.nn.LSTM/GRU/RNN`` equivalent to ``layer`` (an rnnkit RNN, LSTM, GRU or a
+    ``Recurrent`` of those cells): same constructor arguments, the layer's state_dict, in the
+    layer's training mode. Raises :class:`ExportError` naming the option torch.nn lacks
+    (layer_norm, zoneout, learn_init, return_sequences='all', reset_after=False, another
+    cell; and the dropout options unless ``inference``: they act only in training)."""
+    what = unsupported(layer, inference)
+    if what is not None:
+        raise ExportError(f"{type(layer).__name__} with {what} has no torch.nn equivalent")
+    cls, extra = _torch_class(layer)
+    w = layer.weight_ih_l0
+    out = cls(layer.input_size, layer.hidden_size, layer.num_layers, bias=layer.bias,
+              batch_first=layer.batch_first, dropout=layer.dropout,
+              bidirectional=layer.bidirectional, device=w.device, dtype=w.dtype, **extra)
+    out.load_state_dict(layer.state_dict())
+    return out.train(layer.training)
+
+
+def swap_layers(model, fmt="onnx", where="model"):
+    """A copy of ``model`` with every rnnkit layer replaced by its torch.nn equivalent
+    (inference: training-only options dropped); ExportError naming the layer, the option and
+    the other format where one has none."""
+    for name, m in model.named_modules():
+        if isinstance(m, RNNBase):
+            what = unsupported(m, inference=True)
+            if what is not None:
+                raise ExportError(f"{where}: {name or 'the model'} is a {type(m).__name__} with "
+                                  f"{what}, which the {fmt} format cannot express; export it "
+                                  f"with --format pt2")
+    model = copy.deepcopy(model)
+    for name, m in list(model.named_modules()):
+        for child_name, child in list(m.named_children()):
+            if isinstance(child, RNNBase):
+                setattr(m, child_name, to_torch(child, inference=True))
+    return model
+
+
+def export_run(path, fmt, out):
+    """Write the run at ``path`` (a folder or a checkpoint file) as an inference program in
+    ``fmt`` ("onnx" or "pt2") to ``out``; returns a list of the files written with what each
+    holds."""
+    from rnnkit.export.programs import export_run as _export
+    return _export(path, fmt, out)

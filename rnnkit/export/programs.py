@@ -1,0 +1,151 @@
+"""What each kind of trained run becomes as an inference program, and the writers.
+
+A program is a module whose inputs and outputs are plain tensors (the recurrent state too, so
+a caller can stream: feed the state it got back into the next call):
+
+- ``lm``: ``tokens (B, T) int64, h (L, B, H)[, c (L, B, H)] -> logits (B, T, V), h', c'``
+  (log-probabilities under the adaptive softmax);
+- ``forecast``: ``window (B, W, F) -> forecast (B, K, F)`` (direct mode: the next K steps in
+  standardised units) or ``(B, W, F)`` (autoregressive: the one-step prediction after every
+  step);
+
+B is dynamic, and so is T (W for an autoregressive forecaster). Runs of other kinds are
+refused with a message naming what can be exported.
+"""
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnkit.export import FORMATS, ExportError, swap_layers
+from rnnkit.train.checkpoint import load_checkpoint
+
+
+@dataclass
+class Program:
+    """One exported module and its signature."""
+    name: str              # file suffix ("" for a run that exports one program)
+    module: nn.Module      # with rnnkit's layers (pt2); onnx swaps them for torch.nn's
+    args: tuple            # example inputs
+    inputs: list           # input names
+    outputs: list          # output names
+    dynamic: dict          # input name -> {dim: name} (the dynamic dimensions)
+    about: str             # one line: what it computes
+
+
+class _LMProgram(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, h, c=None):
+        logits, state = self.model(tokens, h if c is None else (h, c))
+        return (logits, *(state if isinstance(state, tuple) else (state,)))
+
+
+class _Forward(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def lm_programs(model):
+    c = model.config
+    states = model.rnn.cell.STATES
+    if len(states) > 2:
+        raise ExportError(f"a language model whose cell has {len(states)} states cannot be "
+                          f"exported yet")
+    state = model.init_state(2)
+    state = state if isinstance(state, tuple) else (state,)
+    tokens = torch.zeros(2, 3, dtype=torch.long)
+    dynamic = {"tokens": {0: "batch", 1: "time"}, **{s: {1: "batch"} for s in states}}
+    return [Program("", _LMProgram(model), (tokens, *state), ["tokens", *states],
+                    ["logits", *(f"{s}_out" for s in states)], dynamic,
+                    f"language model: tokens (B, T), {', '.join(states)} ({c.layers}, B, "
+                    f"{c.hidden}) -> logits (B, T, {c.vocab_size}) and the next state")]
+
+
+def forecast_programs(model, W):
+    """W: the run's window (what the direct model was trained on; an autoregressive one takes
+    any length)."""
+    c = model.config
+    direct = c.mode == "direct"
+    window = torch.zeros(2, W, c.features)
+    dynamic = {"window": {0: "batch"} if direct else {0: "batch", 1: "time"}}
+    what = (f"the next {c.horizon} steps (B, {c.horizon}, {c.features})" if direct else
+            f"the one-step prediction after every step (B, T, {c.features})")
+    return [Program("", _Forward(model), (window,), ["window"], ["forecast"], dynamic,
+                    f"forecaster ({c.mode}): standardised window (B, "
+                    f"{W if direct else 'T'}, {c.features}) -> {what}")]
+
+
+def _load(path):
+    ckpt = load_checkpoint(path)
+    kind = ckpt.get("kind")
+    if kind == "lm":
+        from rnnkit.tasks.lm import load_lm
+        return kind, lm_programs(load_lm(path, ckpt)[0])
+    if kind == "forecast":
+        from rnnkit.tasks.forecast import Forecast
+        f = Forecast.load(path)
+        return kind, forecast_programs(f.model.eval(), f.window)
+    raise ExportError(f"{path}: runs of kind {kind!r} cannot be exported yet (lm and forecast "
+                      f"runs can)")
+
+
+def write_onnx(program, out, where="model"):
+    """``program`` as an ONNX file: rnnkit's layers become ONNX LSTM/GRU/RNN operators."""
+    module = swap_layers(program.module, "onnx", where).eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")        # the TorchScript-based exporter's notices
+        torch.onnx.export(module, program.args, str(out), dynamo=False, opset_version=17,
+                          input_names=program.inputs, output_names=program.outputs,
+                          dynamic_axes={**program.dynamic,
+                                        **{o: {} for o in program.outputs}})
+
+
+def write_pt2(program, out):
+    """``program`` as a ``torch.export`` program (rnnkit's custom operators inside)."""
+    dims = {}
+    shapes = []
+    for name, arg in zip(program.inputs, program.args):
+        spec = {d: dims.setdefault(n, torch.export.Dim(n, min=1, max=1 << 20))
+                for d, n in program.dynamic.get(name, {}).items()}
+        shapes.append(spec or None)
+    with torch.no_grad():
+        ep = torch.export.export(program.module.eval(), program.args,
+                                 dynamic_shapes=tuple(shapes))
+    torch.export.save(ep, str(out))
+
+
+def _need_onnx():
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401  (torch.onnx imports it)
+    except ModuleNotFoundError as e:
+        raise ExportError(f"--format onnx needs the package {e.name!r}: pip install "
+                          f"'rnnkit[export]' (or use --format pt2)") from None
+
+
+def export_run(path, fmt, out):
+    """Write the run's programs; returns [(file, about), ...]."""
+    if fmt not in FORMATS:
+        raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx":
+        _need_onnx()
+    kind, programs = _load(path)
+    out = Path(out)
+    written = []
+    for p in programs:
+        file = out if not p.name else out.with_name(f"{out.stem}-{p.name}{out.suffix}")
+        if fmt == "onnx":
+            write_onnx(p, file, str(path))
+        else:
+            write_pt2(p, file)
+        written.append((file, p.about))
+    return written

@@ -1,0 +1,165 @@
+"""rnnkit.export: to_torch, and trained runs as ONNX (run in onnxruntime) and torch.export
+programs, checked against rnnkit at two sequence lengths (the time axis is dynamic)."""
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cli.main import main
+from rnnkit.export import ExportError, to_torch
+from tests.lm_fixtures import write_corpus
+
+TINY = ["--seq-len", "8", "--batch", "4", "--layers", "2", "--hidden", "8", "--embed", "6",
+        "--eval-every", "2", "--warmup-steps", "0", "--max-steps", "2", "--quiet"]
+LENGTHS = ((1, 3), (2, 11))          # (batch, time): two lengths, two batch sizes
+
+
+def _ort():
+    pytest.importorskip("onnx", reason="the export extra is not installed (pip install "
+                                       "'rnnkit[export]')")
+    pytest.importorskip("onnxscript", reason="the export extra is not installed")
+    return pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.LSTM(4, 5, 2, bidirectional=True),
+    lambda: rnnkit.GRU(4, 5, 1, batch_first=True),
+    lambda: rnnkit.RNN(4, 5, 2, nonlinearity="relu", bias=False),
+    lambda: rnnkit.LSTM(4, 5, 1, proj_size=3),
+    lambda: rnnkit.Recurrent("gru", 4, 5, 1),
+], ids=["lstm-bi", "gru", "rnn-relu", "lstm-proj", "recurrent-gru"])
+def test_to_torch_is_the_same_layer(make):
+    layer = make()
+    ref = to_torch(layer)
+    assert type(ref).__module__.startswith("torch.nn")
+    x = torch.randn(3, 2, 4)
+    (o1, s1), (o2, s2) = layer(x), ref(x)
+    torch.testing.assert_close(o1, o2)
+    for a, b in zip(s1 if isinstance(s1, tuple) else (s1,), s2 if isinstance(s2, tuple) else (s2,)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("kwargs,what", [
+    (dict(layer_norm=True), "layer_norm=True"),
+    (dict(zoneout=0.1), "zoneout=(0.1, 0.1)"),
+    (dict(learn_init=True), "learn_init=True"),
+    (dict(recurrent_dropout=0.2), "recurrent_dropout=0.2"),
+])
+def test_to_torch_refuses_options_torch_nn_lacks(kwargs, what):
+    with pytest.raises(ExportError, match=re.escape(f"LSTM with {what} has no torch.nn equivalent")):
+        to_torch(rnnkit.LSTM(4, 5, 1, **kwargs))
+
+
+def test_to_torch_refuses_other_cells_and_takes_training_only_options_for_inference():
+    with pytest.raises(ExportError, match="GRU with reset_after=False"):
+        to_torch(rnnkit.GRU(4, 5, reset_after=False))
+    with pytest.raises(ExportError, match="Recurrent with cell indrnn"):
+        to_torch(rnnkit.Recurrent("indrnn", 4, 5))
+    layer = rnnkit.GRU(4, 5, recurrent_dropout=0.3, weight_dropout=0.2).eval()
+    x = torch.randn(3, 2, 4)
+    torch.testing.assert_close(to_torch(layer, inference=True)(x)[0], layer(x)[0])
+
+
+@pytest.fixture(scope="module")
+def lm_runs(tmp_path_factory):
+    """Tiny LM runs of torch's cells (two steps of training each) and one of a cell ONNX lacks."""
+    root = tmp_path_factory.mktemp("export")
+    corpus = write_corpus(root)
+    runs = {}
+    for cell in ("lstm", "gru", "indrnn"):
+        runs[cell] = root / cell
+        assert main(["train", "lm", "--data", str(corpus), "--out", str(runs[cell]),
+                     "--cell", cell, *TINY]) == 0
+    return runs
+
+
+def _lm_reference(run, tokens, state):
+    from rnnkit.tasks.lm import load_lm
+    model, _ = load_lm(run)
+    with torch.no_grad():
+        logits, out = model(tokens, state if len(state) > 1 else state[0])
+    return [logits, *(out if isinstance(out, tuple) else (out,))]
+
+
+def _inputs(run, B, T, n_states):
+    from rnnkit.tasks.lm import load_lm
+    model, vocab = load_lm(run)
+    g = torch.Generator().manual_seed(B * 100 + T)
+    tokens = torch.randint(0, len(vocab), (B, T), generator=g)
+    state = tuple(torch.randn(2, B, 8, generator=g) * 0.5 for _ in range(n_states))
+    return tokens, state
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_lm_onnx_in_onnxruntime_equals_rnnkit(lm_runs, tmp_path, cell, capsys):
+    ort = _ort()
+    import onnx
+    out = tmp_path / "lm.onnx"
+    assert main(["export", str(lm_runs[cell]), "--format", "onnx", "--out", str(out)]) == 0
+    assert "language model: tokens (B, T)" in capsys.readouterr().out
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert cell.upper() in ops                     # the layer as ONNX's own operator
+    sess = ort.InferenceSession(str(out))
+    n_states = 2 if cell == "lstm" else 1
+    names = [i.name for i in sess.get_inputs()]
+    assert names == ["tokens", "h", "c"][:1 + n_states]
+    for B, T in LENGTHS:
+        tokens, state = _inputs(lm_runs[cell], B, T, n_states)
+        got = sess.run(None, {"tokens": tokens.numpy(),
+                              **{n: s.numpy() for n, s in zip(names[1:], state)}})
+        want = _lm_reference(lm_runs[cell], tokens, state)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_lm_pt2_equals_rnnkit(lm_runs, tmp_path):
+    out = tmp_path / "lm.pt2"
+    assert main(["export", str(lm_runs["indrnn"]), "--format", "pt2", "--out", str(out)]) == 0
+    program = torch.export.load(str(out)).module()
+    for B, T in LENGTHS:
+        tokens, state = _inputs(lm_runs["indrnn"], B, T, 1)
+        got = program(tokens, *state)
+        want = _lm_reference(lm_runs["indrnn"], tokens, state)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+
+
+def test_onnx_refuses_a_cell_it_has_no_operator_for(lm_runs, tmp_path, capsys):
+    _ort()
+    out = tmp_path / "lm.onnx"
+    assert main(["export", str(lm_runs["indrnn"]), "--format", "onnx", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error: ") and "Traceback" not in err
+    assert "cell indrnn, which the onnx format cannot express; export it with --format pt2" in err
+    assert not out.exists()
+
+
+def test_export_refuses_runs_it_cannot_export_yet(tmp_path, capsys):
+    from rnnkit.train.checkpoint import save_checkpoint
+    save_checkpoint(tmp_path / "c.pt", {"kind": "recognize", "model": {}})
+    assert main(["export", str(tmp_path / "c.pt"), "--format", "pt2", "--out",
+                 str(tmp_path / "x.pt2")]) == 2
+    assert "runs of kind 'recognize' cannot be exported yet" in capsys.readouterr().err
+
+
+def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):
+    ort = _ort()
+    from rnnkit.export.programs import forecast_programs, write_onnx, write_pt2
+    from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+    model = Forecaster(ForecasterConfig(features=2, hidden=5, layers=1, mode="autoregressive",
+                                        horizon=3)).eval()
+    program = forecast_programs(model, 6)[0]
+    write_onnx(program, tmp_path / "f.onnx")
+    write_pt2(program, tmp_path / "f.pt2")
+    sess = ort.InferenceSession(str(tmp_path / "f.onnx"))
+    loaded = torch.export.load(str(tmp_path / "f.pt2")).module()
+    for B, T in LENGTHS:
+        z = torch.randn(B, T, 2)
+        with torch.no_grad():
+            want = model(z)
+        np.testing.assert_allclose(sess.run(None, {"window": z.numpy()})[0], want.numpy(),
+                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(loaded(z), want)
