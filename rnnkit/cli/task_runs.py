@@ -182,5 +182,6 @@ class TaskRun:
               f"{n_params:,} parameters")
         metrics = train(task, train_cfg, args.out, quiet=args.quiet, resume_from=ckpt,
                         extras={"data_fingerprint": fingerprint})
-        print(f"{self.report(task, metrics)} -> {args.out}/metrics.json")
+        if world.main:   # the other ranks have the training summary alone
+            print(f"{self.report(task, metrics)} -> {args.out}/metrics.json")
         return 0
