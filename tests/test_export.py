@@ -118,7 +118,7 @@ def test_lm_onnx_in_onnxruntime_equals_rnnkit(lm_runs, tmp_path, cell, capsys):
 def test_lm_pt2_equals_rnnkit(lm_runs, tmp_path):
     out = tmp_path / "lm.pt2"
     assert main(["export", str(lm_runs["indrnn"]), "--format", "pt2", "--out", str(out)]) == 0
-    program = torch.export.load(str(out)).module()
+    program = rnnkit.export.load(out).module()
     for B, T in LENGTHS:
         tokens, state = _inputs(lm_runs["indrnn"], B, T, 1)
         got = program(tokens, *state)
@@ -155,7 +155,7 @@ def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):
     write_onnx(program, tmp_path / "f.onnx")
     write_pt2(program, tmp_path / "f.pt2")
     sess = ort.InferenceSession(str(tmp_path / "f.onnx"))
-    loaded = torch.export.load(str(tmp_path / "f.pt2")).module()
+    loaded = rnnkit.export.load(tmp_path / "f.pt2").module()
     for B, T in LENGTHS:
         z = torch.randn(B, T, 2)
         with torch.no_grad():

@@ -5,8 +5,8 @@
 - :func:`export_run` writes a trained run as an inference program: ``onnx`` (the layers as
   ONNX's LSTM/GRU/RNN operators, through :func:`to_torch` and ``torch.onnx.export``; run it
   with onnxruntime) or ``pt2`` (``torch.export``'s program, rnnkit's layers as the custom
-  operators of :mod:`rnnkit.bptt.ops`; load it with ``torch.export.load`` after ``import
-  rnnkit``). Both take the batch and the sequence length as dynamic dimensions.
+  operators of :mod:`rnnkit.bptt.ops`; load it with :func:`load`, and call
+  ``.module()(...)``). Both take the batch and the sequence length as dynamic dimensions.
 
 What each kind of run becomes (:mod:`rnnkit.export.programs`) is listed in ``KINDS``.
 """
@@ -105,6 +105,14 @@ def swap_layers(model, fmt="onnx", where="model"):
             if isinstance(child, RNNBase):
                 setattr(m, child_name, to_torch(child, inference=True))
     return model
+
+
+def load(path):
+    """A pt2 file written by :func:`export_run` (``torch.export.load`` once rnnkit's operators
+    are registered: import :mod:`rnnkit.bptt.ops` first to call torch.export.load directly)."""
+    import torch
+    from rnnkit.bptt import ops  # noqa: F401  (registers the operators the program calls)
+    return torch.export.load(str(path))
 
 
 def export_run(path, fmt, out):
