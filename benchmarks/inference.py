@@ -6,8 +6,9 @@ Per-step latency of a 2-layer stack (input = hidden = H) at batch B, the state c
 to step; tokens/s = B / latency. Every implementation runs side by side in one process,
 interleaved, with the same weights, one thread; the figures are medians over --reps rounds.
 The torch.compile'd step is a stack of torch.nn.LSTMCell/GRUCell/RNNCell compiled once per
-cell and H (dynamic batch); its compile time is not counted. onnxruntime is not measured here
-(no exported step file to run yet).
+cell and H (dynamic batch); its compile time is not counted. onnxruntime (where installed) runs
+the layer exported as ``rnnkit export`` exports it (its torch.nn equivalent through torch.onnx:
+the ONNX LSTM/GRU/RNN operators), one thread, from torch tensors to torch tensors.
 
     python benchmarks/inference.py                                  # the grid (several minutes)
     python benchmarks/inference.py --cells lstm --H 256 --B 1 --reps 5 --no-compile
@@ -68,7 +69,49 @@ def cell_stack_step(cells, lstm):
     return step
 
 
-def implementations(cell, mine, ref, compiled):
+def onnx_step(mine, tmp):
+    """An onnxruntime session on the layer exported as rnnkit exports it (rnnkit.export's
+    torch.nn equivalent through torch.onnx, batch dynamic), one thread; a step function on
+    torch tensors, or None without onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError:
+        return None
+    import warnings
+    from rnnkit.export import to_torch
+    layer = to_torch(mine, inference=True).eval()
+    lstm = isinstance(layer, torch.nn.LSTM)
+    H, L = layer.hidden_size, layer.num_layers
+    x, h = torch.zeros(2, 1, layer.input_size), torch.zeros(L, 2, H)
+    names = ["x", "h"] + (["c"] if lstm else [])
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x, h, c=None):
+            out, s = self.layer(x, h if c is None else (h, c))
+            return (out, *(s if lstm else (s,)))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Step(), (x, h, h) if lstm else (x, h), str(tmp), dynamo=False,
+                          opset_version=17, input_names=names,
+                          output_names=["y"] + [n + "_out" for n in names[1:]],
+                          dynamic_axes={"x": {0: "B"}, **{n: {1: "B"} for n in names[1:]}})
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(tmp), opts, providers=["CPUExecutionProvider"])
+
+    def step(x, state):
+        states = state if lstm else (state,)
+        feed = {"x": x[:, None].numpy(), **{n: s.numpy() for n, s in zip(names[1:], states)}}
+        y, *new = (torch.from_numpy(a) for a in sess.run(None, feed))
+        return y[:, 0], (tuple(new) if lstm else new[0])
+    return step
+
+
+def implementations(cell, mine, ref, compiled, ort_step=None):
     def ours(x, s):
         return fast_step.step(mine, x, s)
 
@@ -82,6 +125,8 @@ def implementations(cell, mine, ref, compiled):
     impls = {"rnnkit": ours, "rnnkit forward": forward, "torch.nn": torch_nn}
     if compiled is not None:
         impls["torch.compile"] = compiled
+    if ort_step is not None:
+        impls["onnxruntime"] = ort_step
     return impls
 
 
@@ -92,10 +137,10 @@ def per_step(f, x, state, n):
     return (time.perf_counter() - t) / n
 
 
-def time_config(cell, H, B, reps, compiled, budget=0.15):
+def time_config(cell, H, B, reps, compiled, ort, budget=0.15):
     """Median seconds per step of each implementation, interleaved rounds."""
     mine, ref, cells, x, state = make(cell, H, B)
-    impls = implementations(cell, mine, ref, compiled)
+    impls = implementations(cell, mine, ref, compiled, ort)
     times, counts = {k: [] for k in impls}, {}
     with torch.inference_mode():
         for k, f in impls.items():                            # warm-up; steps per timing
@@ -107,12 +152,12 @@ def time_config(cell, H, B, reps, compiled, budget=0.15):
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def check_equal(cell, H, B, compiled):
+def check_equal(cell, H, B, compiled, ort):
     """The implementations agree on a few steps (a benchmark of wrong results is no benchmark)."""
     mine, ref, cells, x, state = make(cell, H, B)
     outs = {}
     with torch.inference_mode():
-        for k, f in implementations(cell, mine, ref, compiled).items():
+        for k, f in implementations(cell, mine, ref, compiled, ort).items():
             s = state
             for _ in range(3):
                 y, s = f(x, s)
@@ -127,24 +172,30 @@ def grid(args):
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), float32, "
           f"{LAYERS_N}-layer stacks (input = hidden = H), medians of {args.reps} interleaved "
           f"rounds; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    import tempfile
+    tmpdir = tempfile.TemporaryDirectory()
+    has_ort = onnx_step(make("rnn", 4, 1)[0], Path(tmpdir.name, "probe.onnx")) is not None
     names = ["rnnkit", "rnnkit forward", "torch.nn"] + ([] if args.no_compile else ["torch.compile"])
+    names += ["onnxruntime"] if has_ort else []
     print("\n| cell | H | B | " + " | ".join(f"{n} µs" for n in names)
           + " | rnnkit tokens/s | torch.nn / rnnkit | forward / rnnkit |")
     print("|" + "---|" * (len(names) + 6))
     for cell in args.cells:
         for H in args.H:
             compiled = None
+            mine = make(cell, H, 1)[0]
+            ort = onnx_step(mine, Path(tmpdir.name, f"{cell}{H}.onnx")) if has_ort else None
             if not args.no_compile:
                 _, _, cells, _, _ = make(cell, H, 1)
                 compiled = torch.compile(cell_stack_step(cells, cell == "lstm"), dynamic=True)
                 t0 = time.perf_counter()
                 with torch.inference_mode():
-                    check_equal(cell, H, 2, compiled)
+                    check_equal(cell, H, 2, compiled, ort)
                 print(f"<!-- {cell} H={H}: torch.compile took {time.perf_counter() - t0:.0f} s -->",
                       flush=True)
             for B in args.B:
-                check_equal(cell, H, B, compiled)
-                t = time_config(cell, H, B, args.reps, compiled)
+                check_equal(cell, H, B, compiled, ort)
+                t = time_config(cell, H, B, args.reps, compiled, ort)
                 cols = " | ".join(f"{t[n] * 1e6:.0f}" for n in names)
                 print(f"| {cell} | {H} | {B} | {cols} | {B / t['rnnkit']:,.0f} | "
                       f"{t['torch.nn'] / t['rnnkit']:.1f} | "
