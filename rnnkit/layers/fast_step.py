@@ -7,8 +7,10 @@ arithmetic of a 256-unit LSTM layer takes tens of microseconds. :func:`step` run
 without any of it:
 
 - torch's LSTM, GRU and RNN (tanh, relu) on CPU in float32/float64: one compiled call for the
-  whole stack (``rnnkit/kernels/step.cpp``: per layer two GEMMs through torch's BLAS on the
-  weights as they lie, and the fused element-wise step), new state tensors out;
+  whole stack (``rnnkit/kernels/step.cpp``: per layer the two products on the weights as they
+  lie, a vectorised dot per weight row up to ``SMALL_BATCH`` rows and torch's BLAS GEMM above,
+  then the fused element-wise step), new state tensors out; :func:`lm_step` adds a language
+  model's embedding and output layer to the same call;
 - the same cells elsewhere (CUDA, kernels unavailable or off): torch's fused cell ops
   (``torch.lstm_cell``, ``gru_cell``, ``rnn_tanh_cell``, ``rnn_relu_cell``) layer by layer;
 - every other case (other cells, layer norm, zoneout, bidirectional, ``proj_size``, learned
