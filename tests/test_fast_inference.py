@@ -296,3 +296,17 @@ def test_forward_under_inference_mode_with_changing_lengths():
         for n in (9, 12, 8, 15, 9):
             out, _ = layer(torch.randn(1, n, 8), lengths=torch.tensor([n]))
             assert out.shape == (1, n, 32)
+
+
+def test_lm_step_after_the_model_changes_dtype_or_weights():
+    model = lm("lstm")
+    x = torch.randint(0, 13, (2, 3))
+    with torch.no_grad():
+        model.step(x[:, 0], None)
+        model.head.weight.mul_(3)                                   # in place: same address
+        model.double()                                              # new tensors everywhere
+        want, _ = model(x)
+        state = None
+        for t in range(3):
+            logits, state = model.step(x[:, t], state)
+            assert_same(logits, want[:, t], torch.float64)

@@ -42,6 +42,7 @@ TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
 SMALL_BATCH = 4    # up to this many rows step.cpp's own loop multiplies, above it the BLAS GEMM
 _state = {"off": int(os.environ.get("RNNKIT_FAST_STEP", "1") == "0")}   # 0: forward always
 _cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
+_lm_cache = weakref.WeakKeyDictionary()  # layer -> (addresses, lm_step plan)
 _kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
 
 
@@ -154,27 +155,13 @@ def _compiled(rnn, mode, k, x, states):
     return out[0][-1], (out if mode == "LSTM" else out[0])
 
 
-def _call(rnn, mode, k, ptrs, B, I, x, states, ids=None, emb=None, head=None, logits=None):
-    """step.cpp's stack_step: the new states (and logits, when given a head)."""
+def _call(rnn, mode, k, ptrs, B, I, x, states):
+    """step.cpp's stack_step from the input at address x: the new states."""
     out = tuple(torch.empty_like(s) for s in states)
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
-    status = ctypes.c_int64()
-    w_out = b_out = None
-    if head is not None:
-        w_out = head.weight.data_ptr()
-        b_out = None if head.bias is None else head.bias.data_ptr()
     k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, B, I, rnn.hidden_size, ptrs, x,
-                 states[0].data_ptr(), c0, out[0].data_ptr(), c1,
-                 None if ids is None else ids.data_ptr(),
-                 None if emb is None else emb.weight.data_ptr(),
-                 0 if emb is None else emb.weight.shape[0], w_out, b_out,
-                 0 if head is None else head.weight.shape[0],
-                 None if logits is None else logits.data_ptr(), ctypes.byref(status),
-                 SMALL_BATCH)
-    if status.value:
-        r = status.value - 1
-        raise IndexError(f"token id {int(ids[r])} at batch row {r} is outside the vocabulary "
-                         f"[0, {emb.weight.shape[0]})")
+                 states[0].data_ptr(), c0, out[0].data_ptr(), c1, None, None, 0, None, None, 0,
+                 None, None, SMALL_BATCH)
     return out
 
 
@@ -184,30 +171,58 @@ def lm_step(rnn, embed, head, ids, state):
     use :func:`step` between the model's own embedding and head). ``embed`` an
     ``nn.Embedding`` (no ``max_norm``), ``head`` an ``nn.Linear``."""
     mode = fast_kind(rnn)
-    if (mode is None or not isinstance(embed, torch.nn.Embedding) or embed.max_norm is not None
-            or not isinstance(head, torch.nn.Linear) or ids.dim() != 1 or ids.dtype != torch.long
-            or ids.device.type != "cpu" or (state is None and rnn.options.learn_init)):
+    if (mode is None or embed.training or head.training or ids.dim() != 1
+            or ids.dtype != torch.long or ids.device.type != "cpu"
+            or (state is None and rnn.options.learn_init)
+            or not isinstance(embed, torch.nn.Embedding) or not isinstance(head, torch.nn.Linear)):
         return None
-    w = embed.weight
-    if (embed.training or head.training or needs_grad(rnn, w, state) or head.weight.requires_grad
-            and torch.is_grad_enabled()):
+    plan = _lm_plan(rnn, embed, head)
+    if plan is None or (torch.is_grad_enabled() and (
+            needs_grad(rnn, ids, state) or embed.weight.requires_grad
+            or any(p.requires_grad for p in head.parameters()))):
         return None
-    k = kernels.get(w)
-    ptrs = _pointers(rnn)
-    if (k is None or k.gemm is None or ptrs is None or w.shape[1] != rnn.input_size
-            or head.weight.shape[1] != rnn.hidden_size or not w.is_contiguous()
-            or not head.weight.is_contiguous()
-            or any(p.dtype != w.dtype or p.device != w.device
-                   for p in (rnn.weight_ih_l0, head.weight))):
-        return None
-    states = _states(rnn, mode, (ids.shape[0], w.shape[1]), w.dtype, w.device, state)
+    k, ptrs, emb, n_emb, w_out, b_out, V, I, dtype, device = plan
+    B = ids.shape[0]
+    states = _states(rnn, mode, (B, I), dtype, device, state)
     if states is None:
         return None
     ids = ids.contiguous()
-    logits = w.new_empty(ids.shape[0], head.weight.shape[0])
-    out = _call(rnn, mode, k, ptrs, ids.shape[0], w.shape[1], None, states, ids, embed, head,
-                logits)
+    out = tuple(torch.empty_like(s) for s in states)
+    logits = states[0].new_empty(B, V)
+    c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
+    status = ctypes.c_int64()
+    k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, B, I, rnn.hidden_size, ptrs, None,
+                 states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), emb, n_emb,
+                 w_out, b_out, V, logits.data_ptr(), ctypes.byref(status), SMALL_BATCH)
+    if status.value:
+        r = status.value - 1
+        raise IndexError(f"token id {int(ids[r])} at batch row {r} is outside the vocabulary "
+                         f"[0, {n_emb})")
     return logits, (out if mode == "LSTM" else out[0])
+
+
+def _lm_plan(rnn, embed, head):
+    """What :func:`lm_step` passes for these three modules: (kernels, the stack's pointers,
+    embedding address and rows, head weight and bias addresses, V, I, dtype, device), or None
+    where they cannot run as one call. Cached per layer, rebuilt when a parameter moves."""
+    ew, hw, hb = embed.weight, head.weight, head.bias
+    key = (tuple(p.data_ptr() for p in rnn._parameters.values()), id(embed), id(head),
+           ew.data_ptr(), hw.data_ptr(), None if hb is None else hb.data_ptr())
+    hit = _lm_cache.get(rnn)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    plan = None
+    k, ptrs, w = kernels.get(ew), _pointers(rnn), rnn.weight_ih_l0
+    if (embed.max_norm is None and k is not None and k.gemm is not None
+            and ptrs is not None and ew.shape[1] == rnn.input_size
+            and hw.shape[1] == rnn.hidden_size and ew.is_contiguous() and hw.is_contiguous()
+            and all(p.dtype == w.dtype and p.device == w.device
+                    for p in (ew, hw) + (() if hb is None else (hb,)))):
+        plan = (k, ptrs, ew.data_ptr(), ew.shape[0], hw.data_ptr(),
+                None if hb is None else hb.data_ptr(), hw.shape[0], ew.shape[1], w.dtype,
+                w.device)
+    _lm_cache[rnn] = (key, plan)
+    return plan
 
 
 def _torch_cells(rnn, mode, x, states):
