@@ -1,4 +1,4 @@
-# make test   : create .venv if missing, install rnnkit with its test extras, run the suite
+# make test   : create .venv if missing, install rnnkit with its test extras (and Chromium), run the suite
 # make demo   : same set-up, then run the main job (DEMO_MINUTES sets its length)
 PYTHON ?= python3
 VENV   := .venv
@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,export]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# the suite, then rnnkit view driven in headless Chromium (Debian's, installed by `browser`)
+test: $(STAMP) browser
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m slow tests/test_view_browser.py
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
@@ -36,9 +38,8 @@ bench-quality: $(STAMP)
 speech-data:
 	apt-get install -y espeak-ng
 
-# headless Chromium from Debian's packages (root; about 2 minutes with the apt-get update) for the
-# browser test of rnnkit view, tests/test_view_browser.py: slow, so test-browser installs and runs
-# it; test-slow runs it where Chromium is installed and skips it, saying why, elsewhere
+# headless Chromium from Debian's packages (root; about 2 minutes with the apt-get update, once)
+# for the browser test of rnnkit view, tests/test_view_browser.py, which `make test` runs
 browser:
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 
