@@ -163,6 +163,8 @@ class Trainer:
         """Train until the step or time limit; returns the summary (also given to callbacks)."""
         if not self._resumed:   # a resumed run continues the saved random stream instead
             torch.manual_seed(self.config.seed)
+        if self.world.rank > 0:   # its own dropout masks; rank 0's stream is the checkpointed one
+            torch.manual_seed(self.config.seed * 100003 + self.world.rank * 1009 + self.step)
         self._t0 = time.perf_counter()
         self._emit("on_train_start")
         stats = self._new_stats()
