@@ -163,3 +163,51 @@ def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):
         np.testing.assert_allclose(sess.run(None, {"window": z.numpy()})[0], want.numpy(),
                                    rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(loaded(z), want)
+
+
+def _classifier():
+    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+    return SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",
+                                               layers=1, hidden=5, embed=4, bidirectional=True,
+                                               pooling="last"))
+
+
+def _gram_classifier():
+    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+    return SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="gru", layers=2,
+                                               hidden=5, embed=4, pooling="attention", ngrams=2,
+                                               bag="on"))
+
+
+def _tagger():
+    from rnnkit.models.tagger import SequenceTagger, TaggerConfig
+    return SequenceTagger(TaggerConfig(vocab_size=9, num_tags=4, cell="lstm", layers=1, hidden=5,
+                                       embed=4))
+
+
+@pytest.mark.parametrize("make,kind", [
+    pytest.param(_classifier, "classify", id="bilstm-last"),
+    pytest.param(_gram_classifier, "classify", id="gru-grams", marks=pytest.mark.slow),
+    pytest.param(_tagger, "tag", id="tagger")])
+def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
+    """Padded batches with their lengths: packing in ONNX (sequence_lens), held states in pt2."""
+    ort = _ort()
+    from rnnkit.export import programs
+    model = make().eval()
+    program = (programs.classify_programs if kind == "classify" else programs.tag_programs)(model)[0]
+    programs.write_onnx(program, tmp_path / "m.onnx")
+    programs.write_pt2(program, tmp_path / "m.pt2")
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    loaded = rnnkit.export.load(tmp_path / "m.pt2").module()
+    g = torch.Generator().manual_seed(0)
+    for B, T in ((1, 3), (3, 8)):
+        lengths = torch.randint(1, T + 1, (B,), generator=g)
+        lengths[0] = T
+        args = (torch.randint(1, 9, (B, T), generator=g), lengths)
+        if "grams" in program.inputs:
+            args += (torch.randint(0, 5, (B, T, 1), generator=g),)
+        with torch.no_grad():
+            want = model(*args)
+        got = sess.run(None, {n: a.numpy() for n, a in zip(program.inputs, args)})[0]
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(loaded(*args), want)

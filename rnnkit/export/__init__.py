@@ -99,11 +99,34 @@ def swap_layers(model, fmt="onnx", where="model"):
                 raise ExportError(f"{where}: {name or 'the model'} is a {type(m).__name__} with "
                                   f"{what}, which the {fmt} format cannot express; export it "
                                   f"with --format pt2")
+    from rnnkit.export.lengths import TorchLengths
+    return _replace(model, lambda layer: TorchLengths(to_torch(layer, inference=True)))
+
+
+def mask_lengths(model, where="model"):
+    """A copy of ``model`` whose rnnkit layers run ``lengths=`` without packing, so
+    ``torch.export`` can trace a model with variable lengths (:mod:`rnnkit.export.lengths`);
+    ExportError for a layer with an in-loop option (layer_norm, zoneout, ...)."""
+    from rnnkit.export.lengths import MaskedLengths
+    for name, m in model.named_modules():
+        if isinstance(m, RNNBase):
+            cls, what = _torch_class(m)
+            what = unsupported(m, inference=True) if cls is not None else (
+                None if m.options == LayerOptions(zoneout=(0.0,) * len(m.options.zoneout))
+                else m.options.extra_repr().lstrip(", "))
+            if what is not None and not what.startswith("cell") and what != "reset_after=False":
+                raise ExportError(f"{where}: {name} is a {type(m).__name__} with {what}; a "
+                                  f"model that reads variable lengths exports only layers "
+                                  f"without in-loop options yet")
+    return _replace(model, MaskedLengths)
+
+
+def _replace(model, make):
     model = copy.deepcopy(model)
-    for name, m in list(model.named_modules()):
+    for m in list(model.modules()):
         for child_name, child in list(m.named_children()):
             if isinstance(child, RNNBase):
-                setattr(m, child_name, to_torch(child, inference=True))
+                setattr(m, child_name, make(child))
     return model
 
 

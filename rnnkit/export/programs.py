@@ -8,6 +8,8 @@ a caller can stream: feed the state it got back into the next call):
 - ``forecast``: ``window (B, W, F) -> forecast (B, K, F)`` (direct mode: the next K steps in
   standardised units) or ``(B, W, F)`` (autoregressive: the one-step prediction after every
   step);
+- ``classify``: ``tokens (B, T) padded with 0, lengths (B,)[, grams (B, T, N)] -> logits (B, K)``;
+- ``tag``: ``tokens (B, T), lengths (B,) -> tag scores (B, T, K)`` (word features only);
 
 B is dynamic, and so is T (W for an autoregressive forecaster). Runs of other kinds are
 refused with a message naming what can be exported.
@@ -84,6 +86,56 @@ def forecast_programs(model, W):
                     f"{W if direct else 'T'}, {c.features}) -> {what}")]
 
 
+class _Lengths(nn.Module):
+    """forward(tokens, lengths[, grams]) -> model(tokens, lengths[, grams]): a model that reads
+    variable lengths (its rnnkit layers swapped per format by :func:`_for_format`)."""
+    lengths = True
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, lengths, grams=None):
+        if grams is None:
+            return self.model(tokens, lengths)
+        return self.model(tokens, lengths, grams)
+
+
+def classify_programs(model):
+    c = model.config
+    tokens, lengths = torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 2])
+    args, inputs = (tokens, lengths), ["tokens", "lengths"]
+    dynamic = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
+    if model.grams is not None:
+        args += (torch.zeros(2, 4, c.ngrams - 1, dtype=torch.long),)
+        inputs.append("grams")
+        dynamic["grams"] = {0: "batch", 1: "time"}
+    return [Program("", _Lengths(model), args, inputs, ["logits"], dynamic,
+                    f"classifier: tokens (B, T) padded with 0, lengths (B,)"
+                    f"{', n-gram buckets (B, T, ' + str(c.ngrams - 1) + ')' if model.grams is not None else ''}"
+                    f" -> logits (B, {c.num_classes})")]
+
+
+def tag_programs(model):
+    c = model.config
+    if c.use_chars:
+        raise ExportError("a tagger with character features cannot be exported yet")
+    tokens, lengths = torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 2])
+    crf = "; decode them with the CRF's transitions in the checkpoint" if c.crf else ""
+    return [Program("", _Lengths(model), (tokens, lengths), ["tokens", "lengths"], ["scores"],
+                    {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}},
+                    f"tagger: tokens (B, T) padded with 0, lengths (B,) -> tag scores "
+                    f"(B, T, {c.num_tags}){crf}")]
+
+
+def _for_format(module, fmt, where):
+    """The program's module with rnnkit's layers swapped as the format needs."""
+    from rnnkit.export import mask_lengths
+    if fmt == "onnx":
+        return swap_layers(module, "onnx", where)
+    return mask_lengths(module, where) if getattr(module, "lengths", False) else module
+
+
 def _load(path):
     ckpt = load_checkpoint(path)
     kind = ckpt.get("kind")
@@ -94,13 +146,19 @@ def _load(path):
         from rnnkit.tasks.forecast import Forecast
         f = Forecast.load(path)
         return kind, forecast_programs(f.model.eval(), f.window)
-    raise ExportError(f"{path}: runs of kind {kind!r} cannot be exported yet (lm and forecast "
-                      f"runs can)")
+    if kind == "classify":
+        from rnnkit.tasks.classify import Classifier
+        return kind, classify_programs(Classifier.load(path).model.eval())
+    if kind == "tag":
+        from rnnkit.tasks.tag import Tagger
+        return kind, tag_programs(Tagger.load(path).model.eval())
+    raise ExportError(f"{path}: runs of kind {kind!r} cannot be exported yet (lm, forecast, "
+                      f"classify and tag runs can)")
 
 
 def write_onnx(program, out, where="model"):
     """``program`` as an ONNX file: rnnkit's layers become ONNX LSTM/GRU/RNN operators."""
-    module = swap_layers(program.module, "onnx", where).eval()
+    module = _for_format(program.module, "onnx", where).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")        # the TorchScript-based exporter's notices
         torch.onnx.export(module, program.args, str(out), dynamo=False, opset_version=17,
@@ -109,16 +167,19 @@ def write_onnx(program, out, where="model"):
                                         **{o: {} for o in program.outputs}})
 
 
-def write_pt2(program, out):
+def write_pt2(program, out, where="model"):
     """``program`` as a ``torch.export`` program (rnnkit's custom operators inside)."""
+    module = _for_format(program.module, "pt2", where)
     dims = {}
     shapes = []
     for name, arg in zip(program.inputs, program.args):
         spec = {d: dims.setdefault(n, torch.export.Dim(n, min=1, max=1 << 20))
                 for d, n in program.dynamic.get(name, {}).items()}
         shapes.append(spec or None)
-    with torch.no_grad():
-        ep = torch.export.export(program.module.eval(), program.args,
+    with torch.no_grad(), warnings.catch_warnings():
+        # an attribute a module keeps for inspection (attention weights) is not the program's
+        warnings.filterwarnings("ignore", message=".*was assigned during export")
+        ep = torch.export.export(module.eval(), program.args,
                                  dynamic_shapes=tuple(shapes))
     torch.export.save(ep, str(out))
 
@@ -146,6 +207,6 @@ def export_run(path, fmt, out):
         if fmt == "onnx":
             write_onnx(p, file, str(path))
         else:
-            write_pt2(p, file)
+            write_pt2(p, file, str(path))
         written.append((file, p.about))
     return written
