@@ -211,3 +211,46 @@ def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
         got = sess.run(None, {n: a.numpy() for n, a in zip(program.inputs, args)})[0]
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(loaded(*args), want)
+
+
+@pytest.mark.parametrize("cell,attention", [
+    ("lstm", "general"), pytest.param("gru", "none", marks=pytest.mark.slow)])
+def test_seq2seq_encoder_and_decoder_step_onnx_and_pt2(cell, attention, tmp_path):
+    """The encoder's state out, one decoder step with that state in and the next state out
+    (by name in ONNX, which drops the inputs a model does not read), at two source lengths."""
+    ort = _ort()
+    from rnnkit.export.programs import seq2seq_programs, write_onnx, write_pt2
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=9, tgt_vocab=7, cell=cell, embed=4, enc_hidden=5,
+                                  hidden=6, enc_layers=1, dec_layers=2, bidirectional=True,
+                                  attention=attention)).eval()
+    enc, dec = seq2seq_programs(model)
+    run = {}
+    for p in (enc, dec):
+        write_onnx(p, tmp_path / f"{p.name}.onnx")
+        write_pt2(p, tmp_path / f"{p.name}.pt2")
+        run[p.name] = (ort.InferenceSession(str(tmp_path / f"{p.name}.onnx")),
+                       rnnkit.export.load(tmp_path / f"{p.name}.pt2").module())
+    g = torch.Generator().manual_seed(0)
+    for B, S in ((1, 3), (3, 7)):
+        src = torch.randint(1, 9, (B, S), generator=g)
+        lengths = torch.randint(1, S + 1, (B,), generator=g)
+        lengths[0] = S
+        y = torch.randint(1, 7, (B,), generator=g)
+        with torch.no_grad():
+            state = model.encode(src, lengths)
+            logits, nxt = model.step(y, state)
+        rnn = nxt["rnn"] if isinstance(nxt["rnn"], tuple) else (nxt["rnn"],)
+        want = [logits, nxt["feed"], *rnn] + ([nxt["attn"]] if attention != "none" else [])
+        onnx_enc, pt2_enc = run["encoder"]
+        got_enc = onnx_enc.run(None, {"src": src.numpy(), "lengths": lengths.numpy()})
+        np.testing.assert_allclose(got_enc[0], state["memory"].numpy(), rtol=1e-5, atol=1e-5)
+        onnx_dec, pt2_dec = run["decoder"]
+        names = {i.name for i in onnx_dec.get_inputs()}
+        feed = {n: v for n, v in zip(enc.outputs, got_enc) if n in names}
+        got = onnx_dec.run(None, {"y_prev": y.numpy(), **feed})
+        got2 = pt2_dec(y, *pt2_enc(src, lengths))
+        assert len(got) == len(got2) == len(want)
+        for a, b, w in zip(got, got2, want):
+            np.testing.assert_allclose(a, w.numpy(), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(b, w)

@@ -10,6 +10,9 @@ a caller can stream: feed the state it got back into the next call):
   step);
 - ``classify``: ``tokens (B, T) padded with 0, lengths (B,)[, grams (B, T, N)] -> logits (B, K)``;
 - ``tag``: ``tokens (B, T), lengths (B,) -> tag scores (B, T, K)`` (word features only);
+- ``seq2seq``: two files, ``-encoder`` (``src, lengths -> memory, mask, summary, feed, h[, c]``)
+  and ``-decoder``, one step (``y_prev, memory, mask, summary, feed, h[, c] -> logits,
+  feed', h'[, c'][, attention]``), for a caller's own greedy or beam loop;
 
 B is dynamic, and so is T (W for an autoregressive forecaster). Runs of other kinds are
 refused with a message naming what can be exported.
@@ -128,6 +131,80 @@ def tag_programs(model):
                     f"(B, T, {c.num_tags}){crf}")]
 
 
+class _Encoder(nn.Module):
+    lengths = True
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, lengths):
+        """Seq2Seq.encode without its argument checks (len(lengths) would fix the batch size
+        in the program)."""
+        m = self.model
+        B, L, H = src.shape[0], m.config.dec_layers, m.config.hidden
+        memory, h_n = m.encoder(m.drop(m.src_embed(src)), lengths=lengths)    # (B, S, M)
+        h_n, c_n = h_n if isinstance(h_n, tuple) else (h_n, None)
+        summary = m._top(h_n)                                                 # (B, M)
+        rnn = (torch.tanh(m.bridge(summary)).view(B, L, H).transpose(0, 1).contiguous(),)
+        if c_n is not None:
+            rnn += (m.bridge_c(m._top(c_n)).view(B, L, H).transpose(0, 1).contiguous(),)
+        mask = torch.arange(src.shape[1], device=src.device)[None] < lengths[:, None]  # (B, S)
+        return (memory, mask, summary, summary.new_zeros(B, H), *rnn)
+
+
+class _DecoderStep(nn.Module):
+    """Seq2Seq.step with its state as tensors (the attention's keys formed from the memory
+    inside each step: the state passed in and out is what the encoder gives)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, y_prev, memory, mask, summary, feed, h, c=None):
+        m = self.model
+        x = m.tgt_embed(y_prev)                                               # (B, E)
+        if m.config.input_feed:
+            x = torch.cat([x, feed], dim=-1)
+        out, state = m.decoder(x[:, None], h if c is None else (h, c))        # (B, 1, H)
+        s = out[:, 0]
+        if m.attn is not None:
+            ctx, weights = m.attn(s, m.attn.keys(memory), memory, mask)       # (B, M), (B, S)
+        else:
+            ctx, weights = summary, None
+        o = torch.tanh(m.combine(torch.cat([s, ctx], dim=-1)))               # (B, H)
+        state = state if isinstance(state, tuple) else (state,)
+        return (m.head(o), o, *state) + ((weights,) if weights is not None else ())
+
+
+def seq2seq_programs(model):
+    c = model.config
+    states = model.encoder.cell.STATES
+    src, lengths = torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 2])
+    with torch.no_grad():
+        enc = _Encoder(model)(src, lengths)
+    memory, mask, summary, feed, *rnn = enc
+    batch_time = {0: "batch", 1: "source"}
+    encoder = Program("encoder", _Encoder(model), (src, lengths), ["src", "lengths"],
+                      ["memory", "mask", "summary", "feed", *states],
+                      {"src": batch_time, "lengths": {0: "batch"}},
+                      f"seq2seq encoder: src (B, S) padded with 0, lengths (B,) -> the decoder's "
+                      f"state: memory (B, S, M), mask (B, S), summary (B, M), feed (B, "
+                      f"{c.hidden}), {', '.join(states)} ({c.dec_layers}, B, {c.hidden})")
+    attn = ["attention"] if model.attn is not None else []
+    decoder = Program("decoder", _DecoderStep(model),
+                      (torch.ones(2, dtype=torch.long), memory, mask, summary, feed, *rnn),
+                      ["y_prev", "memory", "mask", "summary", "feed", *states],
+                      ["logits", "feed_out", *(f"{s}_out" for s in states), *attn],
+                      {"y_prev": {0: "batch"}, "memory": batch_time, "mask": batch_time,
+                       "summary": {0: "batch"}, "feed": {0: "batch"},
+                       **{s: {1: "batch"} for s in states}},
+                      f"seq2seq decoder step: y_prev (B,) and the state -> logits (B, "
+                      f"{c.tgt_vocab}) and the next feed, {', '.join(states)}"
+                      + (", attention weights (B, S)" if attn else ""))
+    return [encoder, decoder]
+
+
 def _for_format(module, fmt, where):
     """The program's module with rnnkit's layers swapped as the format needs."""
     from rnnkit.export import mask_lengths
@@ -152,8 +229,11 @@ def _load(path):
     if kind == "tag":
         from rnnkit.tasks.tag import Tagger
         return kind, tag_programs(Tagger.load(path).model.eval())
+    if kind == "seq2seq":
+        from rnnkit.tasks.seq2seq import load_seq2seq
+        return kind, seq2seq_programs(load_seq2seq(path)[0])
     raise ExportError(f"{path}: runs of kind {kind!r} cannot be exported yet (lm, forecast, "
-                      f"classify and tag runs can)")
+                      f"classify, tag and seq2seq runs can)")
 
 
 def write_onnx(program, out, where="model"):
