@@ -80,11 +80,30 @@ def eval_streams(ids, batch, seq_len):
 @torch.no_grad()
 def stream_loss(model, batches):
     """Mean loss in nats per token over evaluation batches, the state carried across them."""
+    total, count = stream_sums(model, batches)
+    return total / count
+
+
+@torch.no_grad()
+def stream_sums(model, batches, rows=lambda t: t):
+    """(summed loss in nats, tokens) over evaluation batches, of the streams ``rows`` keeps."""
     total, count, state = 0.0, 0, None
     for x, y, _ in batches:
+        x, y = rows(x), rows(y)
         loss, state = model.loss(x, y, state)
         total += float(loss) * y.numel()
         count += y.numel()
+    return total, count
+
+
+def shared_stream_loss(model, batches):
+    """stream_loss with the streams shared out over the ranks of a data-parallel run (when their
+    number divides the streams; else each rank scores them all) and the sums added up."""
+    world = distributed.current()
+    if not world.active or batches.batch % world.size:
+        return stream_loss(model, batches)
+    sums = torch.tensor(stream_sums(model, batches, distributed.shard), dtype=torch.float64)
+    total, count = distributed.all_reduce_sum(sums, "the validation").tolist()
     return total / count
 
 
@@ -122,8 +141,9 @@ class LMTask:
         return loss, y.numel()
 
     def evaluate(self):
-        """Validation loss over the whole validation stream, state carried as in training."""
-        return loss_figures("val", stream_loss(self.model, self.val))
+        """Validation loss over the whole validation stream, state carried as in training (in a
+        data-parallel run, each rank scores its share of the streams)."""
+        return loss_figures("val", shared_stream_loss(self.model, self.val))
 
     def test_metrics(self):
         """With --test-data: the test file's loss, bits and perplexity per token."""
