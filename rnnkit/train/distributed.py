@@ -3,9 +3,10 @@ DistributedDataParallel.
 
 ``torchrun --nproc_per_node N -m rnnkit train KIND ...`` starts N copies of the command with
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR`` and
-``MASTER_PORT`` set; :func:`setup` reads them and joins the process group (gloo: rnnkit trains
-on the CPU; nccl is chosen where the model lives on a GPU). Without those variables, or with a
-world of one, nothing changes: :func:`current` is then the single process, rank 0 of 1.
+``MASTER_PORT`` set; :func:`setup` reads them and joins the process group with gloo, the CPU
+backend (rnnkit's trainer keeps the model on the CPU; nccl would serve a model on GPUs). Without
+those variables, or with a world of one, nothing changes: :func:`current` is then the single
+process, rank 0 of 1.
 
 What each rank does (the contract the trainer and the tasks keep):
 
@@ -26,6 +27,7 @@ folder keeps the checkpoint of the last evaluation.
 import datetime
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -72,7 +74,7 @@ def current():
 
 def launched():
     """True when the environment says this process is one rank of several (torchrun's)."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    return bool(os.environ.get("WORLD_SIZE")) and _env_int("WORLD_SIZE") > 1
 
 
 def _env_int(name):
@@ -87,8 +89,8 @@ def setup():
     """Join the process group described by torchrun's environment, once; returns the world.
 
     Sets the threads per process to cores / local ranks (torchrun sets OMP_NUM_THREADS=1;
-    ``RNNKIT_THREADS`` overrides), and sends rank > 0's standard output to /dev/null (errors and
-    warnings still reach stderr, so every rank reports its own failure)."""
+    ``RNNKIT_THREADS`` overrides), and silences rank > 0's standard output and warnings (rank 0
+    prints the same; errors still reach stderr, so every rank reports its own failure)."""
     global _world
     if _world.active or not launched():
         return _world
@@ -103,14 +105,15 @@ def setup():
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE") or size)
     if not 0 <= rank < size:
         raise ConfigError(f"RANK={rank} is outside WORLD_SIZE={size}")
-    timeout = float(os.environ.get("RNNKIT_DDP_TIMEOUT") or DEFAULT_TIMEOUT)
-    threads = os.environ.get("RNNKIT_THREADS")
+    timeout = _env_int("RNNKIT_DDP_TIMEOUT") if os.environ.get("RNNKIT_DDP_TIMEOUT") else DEFAULT_TIMEOUT
+    if timeout < 1:
+        raise ConfigError(f"RNNKIT_DDP_TIMEOUT={timeout}: expected seconds >= 1")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(int(threads) if threads else max(1, cores // max(1, local_size)))
-    backend = "nccl" if os.environ.get("RNNKIT_DEVICE", "cpu").startswith("cuda") else "gloo"
+    threads = _env_int("RNNKIT_THREADS") if os.environ.get("RNNKIT_THREADS") else 0
+    torch.set_num_threads(threads if threads > 0 else max(1, cores // max(1, local_size)))
     where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
     try:
-        dist.init_process_group(backend, rank=rank, world_size=size,
+        dist.init_process_group("gloo", rank=rank, world_size=size,
                                 timeout=datetime.timedelta(seconds=timeout))
     except Exception as e:   # the store refused or timed out: no rendezvous
         raise DistributedError(f"rank {rank}: could not join the {size} processes at {where} "
@@ -119,6 +122,7 @@ def setup():
     _world = World(rank, size, local_rank, local_size, timeout)
     if rank > 0:
         sys.stdout = open(os.devnull, "w")
+        warnings.simplefilter("ignore")
     return _world
 
 
