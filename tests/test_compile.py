@@ -118,3 +118,21 @@ def test_inductor_compiles_lstm_forward_backward():
     got = _fwd_bwd(torch.compile(layer, fullgraph=True), x, None)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w)
+
+
+def test_compiled_variable_lengths_equal_eager():
+    """lengths= packs (its batch sizes are data: a graph break, not an error); the operators
+    then run the packed schedule."""
+    torch._dynamo.reset()
+    layer = rnnkit.GRU(5, 6, 1, bidirectional=True, batch_first=True).double()
+    x = torch.randn(3, 6, 5, dtype=torch.double, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+
+    def fwd_bwd(f):
+        out, h = f(x, lengths=lengths)
+        return [out, h, *torch.autograd.grad((out ** 2).sum() + (h ** 2).sum(),
+                                             [x, *layer.parameters()])]
+    want = fwd_bwd(layer)
+    got = fwd_bwd(torch.compile(layer, backend="aot_eager"))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
