@@ -290,7 +290,7 @@ class Trainer:
                             "best_val": self.best_val, "skipped_steps": self.skipped_steps,
                             "last_eval": dict(self.last_eval)},
                 "train_config": asdict(self.config),
-                "task": (self._task_state if self.world.active
+                "task": (self._task_state if self._task_state is not None  # all ranks' rows
                          else task.state_dict() if hasattr(task, "state_dict") else {}),
                 "rng": torch.get_rng_state(),
                 **(task.checkpoint_extras() if hasattr(task, "checkpoint_extras") else {})}
