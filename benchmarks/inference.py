@@ -186,6 +186,7 @@ def grid(args):
             mine = make(cell, H, 1)[0]
             ort = onnx_step(mine, Path(tmpdir.name, f"{cell}{H}.onnx")) if has_ort else None
             if not args.no_compile:
+                torch._dynamo.reset()          # a fresh cache: no recompile limit across sizes
                 _, _, cells, _, _ = make(cell, H, 1)
                 compiled = torch.compile(cell_stack_step(cells, cell == "lstm"), dynamic=True)
                 t0 = time.perf_counter()
