@@ -137,6 +137,12 @@ def test_onnx_refuses_a_cell_it_has_no_operator_for(lm_runs, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_export_refuses_a_missing_output_folder(lm_runs, tmp_path, capsys):
+    assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out",
+                 str(tmp_path / "no" / "lm.pt2")]) == 2
+    assert "the folder" in capsys.readouterr().err
+
+
 def test_export_refuses_runs_it_cannot_export_yet(tmp_path, capsys):
     from rnnkit.train.checkpoint import save_checkpoint
     save_checkpoint(tmp_path / "c.pt", {"kind": "recognize", "model": {}})

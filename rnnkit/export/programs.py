@@ -279,8 +279,10 @@ def export_run(path, fmt, out):
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "onnx":
         _need_onnx()
-    kind, programs = _load(path)
     out = Path(out)
+    if not out.parent.is_dir():
+        raise ExportError(f"--out {out}: the folder {out.parent} does not exist")
+    kind, programs = _load(path)
     written = []
     for p in programs:
         file = out if not p.name else out.with_name(f"{out.stem}-{p.name}{out.suffix}")
