@@ -75,8 +75,9 @@ def same_data(mine, ranks):
         changed = [k for k in sorted(set(ranks[0]) | set(other)) if ranks[0].get(k) != other.get(k)]
         if changed:
             k = changed[0]
+            ours, theirs = ranks[0].get(k, "none")[:19], other.get(k, "none")[:19]
             raise DataError(f"rank {rank} reads another --{k.replace('_', '-')} than rank 0 "
-                            f"({other.get(k, 'none')[:19]}... against {ranks[0].get(k, 'none')[:19]}...): "
+                            f"({theirs}... against {ours}...): "
                             f"every process of a data-parallel run must read the same data")
 
 
@@ -145,7 +146,8 @@ class TaskRun:
         world = distributed.setup()   # a no-op outside torchrun
         try:
             if not args.resume:   # flags are checked before the run folder is touched
-                distributed.agree(lambda: world.main and self.configs(args), "the check of the flags")
+                distributed.agree(lambda: world.main and self.configs(args),
+                                  "the check of the flags")
             lock = RunLock(args.out)
             distributed.agree(lambda: world.main and lock.acquire(), "the lock of the run folder")
             try:
@@ -159,10 +161,12 @@ class TaskRun:
         world = distributed.current()
         loaded = distributed.agree(lambda: self.configs(args) if world.main else None,
                                    "the check of the flags and the checkpoint")
-        data_cfg, model_cfg, train_cfg, ckpt = distributed.broadcast(loaded, "the checkpoint's broadcast")
+        data_cfg, model_cfg, train_cfg, ckpt = distributed.broadcast(loaded,
+                                                                     "the checkpoint's broadcast")
         if hasattr(data_cfg, "batch"):
             distributed.check_batch(data_cfg.batch)
-        fingerprint = distributed.agree(lambda: data_fingerprint(data_cfg), "the data's fingerprint")
+        fingerprint = distributed.agree(lambda: data_fingerprint(data_cfg),
+                                        "the data's fingerprint")
         same_data(fingerprint, distributed.all_gather(fingerprint, "the data's fingerprint"))
         if ckpt is not None and "data_fingerprint" in ckpt:
             allowed = getattr(args, "allow_data_change", False)
@@ -176,7 +180,8 @@ class TaskRun:
         extra = {"seed": train_cfg.seed} if self.seeded else {}
         if self.resumes_data and ckpt is not None:
             extra["checkpoint"] = ckpt
-        task = distributed.agree(lambda: self.build(data_cfg, model_cfg, **extra), "reading the data")
+        task = distributed.agree(lambda: self.build(data_cfg, model_cfg, **extra),
+                                 "reading the data")
         n_params = sum(p.numel() for p in task.model.parameters())
         print(f"model: {type(task.model).__name__} {self.describe(model_cfg)}, "
               f"{n_params:,} parameters")

@@ -102,7 +102,8 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
         trainer.load_state_dict(resume_from)
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
-    if not math.isfinite(summary["best_val_loss"]) or (main and not (Path(out) / "best.pt").is_file()):
+    no_best = main and not (Path(out) / "best.pt").is_file()   # rank 0 wrote it, if anyone
+    if not math.isfinite(summary["best_val_loss"]) or no_best:
         skipped = f"{summary['skipped_steps']:,} of its {summary['steps']:,} steps were skipped"
         raise TrainingError(f"the run learned nothing: no evaluation gave a finite validation loss "
                             f"({skipped} for a non-finite loss or gradient), so there is no "

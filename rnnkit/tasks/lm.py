@@ -160,7 +160,10 @@ class LMTask:
         """The carried state of every stream; a data-parallel rank keeps its own rows."""
         s = d.get("state")
         rows = lambda t: distributed.shard(t, dim=1)   # noqa: E731 (L, B, H) -> (L, B / ranks, H)
-        self.state = tuple(rows(t) for t in s) if isinstance(s, list) else None if s is None else rows(s)
+        if isinstance(s, list):
+            self.state = tuple(rows(t) for t in s)
+        else:
+            self.state = None if s is None else rows(s)
 
     @staticmethod
     def join_states(states):

@@ -97,7 +97,7 @@ def setup():
     missing = [v for v in ENV if not os.environ.get(v)]
     if missing:
         raise ConfigError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} asks for a data-parallel run "
-                          f"but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+                          f"but {', '.join(missing)} {('is', 'are')[len(missing) > 1]} not set: "
                           f"launch with torchrun --nproc_per_node N (and --rdzv-endpoint HOST:PORT "
                           f"for several machines), or unset WORLD_SIZE")
     rank, size = _env_int("RANK"), _env_int("WORLD_SIZE")
@@ -105,7 +105,9 @@ def setup():
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE") or size)
     if not 0 <= rank < size:
         raise ConfigError(f"RANK={rank} is outside WORLD_SIZE={size}")
-    timeout = _env_int("RNNKIT_DDP_TIMEOUT") if os.environ.get("RNNKIT_DDP_TIMEOUT") else DEFAULT_TIMEOUT
+    timeout = DEFAULT_TIMEOUT
+    if os.environ.get("RNNKIT_DDP_TIMEOUT"):
+        timeout = _env_int("RNNKIT_DDP_TIMEOUT")
     if timeout < 1:
         raise ConfigError(f"RNNKIT_DDP_TIMEOUT={timeout}: expected seconds >= 1")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -273,4 +275,5 @@ def wrap(model):
         return None
     from torch.nn.parallel import DistributedDataParallel
     with collective("the model's broadcast"):
-        return DistributedDataParallel(_Call(model), find_unused_parameters=may_skip_parameters(model))
+        return DistributedDataParallel(_Call(model),
+                                       find_unused_parameters=may_skip_parameters(model))

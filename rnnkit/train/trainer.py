@@ -248,7 +248,7 @@ class Trainer:
         if self.world.active:   # the same parameters everywhere: rank 0's figures decide "best"
             metrics = self.dist.broadcast(metrics, f"the evaluation at step {self.step}")
             if hasattr(self.task, "state_dict"):
-                states = self.dist.all_gather(self.task.state_dict(), "the gather of the task state")
+                states = self.dist.all_gather(self.task.state_dict(), "the task state's gather")
                 join = getattr(self.task, "join_states", lambda s: s[0])
                 self._task_state = join(states)
         if "val_loss" not in metrics:
