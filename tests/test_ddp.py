@@ -298,3 +298,19 @@ def test_layer_norm_and_learned_initial_states_under_ddp(tmp_path):
     for k in one:
         assert torch.allclose(one[k], two[k], atol=2e-5), \
             f"{k}: {(one[k] - two[k]).abs().max():.3g}"
+
+
+@pytest.mark.slow
+def test_torchrun_itself(tmp_path):
+    """The real launcher: ``torchrun --nproc_per_node 2 -m rnnkit train lm ...``."""
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.path.exists(torchrun):
+        pytest.skip("no torchrun beside this Python")
+    run = tmp_path / "run"
+    p = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()),
+                        "-m", "rnnkit", "train", "lm", "--data", str(corpus(tmp_path)),
+                        "--out", str(run), "--max-steps", "2", "--eval-every", "2", *map(str, LM)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("best validation loss") == 2   # rank 0's two closing lines, once
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 2
