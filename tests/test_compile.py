@@ -10,13 +10,15 @@ import torch
 import rnnkit
 
 CASES = [
-    ("lstm", lambda: rnnkit.LSTM(5, 6, 2)),
-    ("gru-bi", lambda: rnnkit.GRU(5, 6, 1, bidirectional=True)),
-    ("rnn-relu", lambda: rnnkit.RNN(5, 6, 1, nonlinearity="relu", batch_first=True)),
-    ("lstm-ln", lambda: rnnkit.LSTM(5, 6, 1, layer_norm=True)),
-    ("gru-zoneout-eval", lambda: rnnkit.GRU(5, 6, 1, zoneout=0.2).eval()),
-    pytest.param("lstm-proj", lambda: rnnkit.LSTM(5, 6, 1, proj_size=3), marks=pytest.mark.slow),
-    pytest.param("mgu", lambda: rnnkit.Recurrent("mgu", 5, 6, 1), marks=pytest.mark.slow),
+    pytest.param(lambda: rnnkit.LSTM(5, 6, 2), id="lstm"),
+    pytest.param(lambda: rnnkit.GRU(5, 6, 1, bidirectional=True), id="gru-bi"),
+    pytest.param(lambda: rnnkit.RNN(5, 6, 1, nonlinearity="relu", batch_first=True),
+                 id="rnn-relu"),
+    pytest.param(lambda: rnnkit.LSTM(5, 6, 1, layer_norm=True), id="lstm-ln"),
+    pytest.param(lambda: rnnkit.GRU(5, 6, 1, zoneout=0.2).eval(), id="gru-zoneout-eval"),
+    pytest.param(lambda: rnnkit.LSTM(5, 6, 1, proj_size=3), id="lstm-proj",
+                 marks=pytest.mark.slow),
+    pytest.param(lambda: rnnkit.Recurrent("mgu", 5, 6, 1), id="mgu", marks=pytest.mark.slow),
 ]
 
 
@@ -28,8 +30,8 @@ def _fwd_bwd(layer, x, h0):
     return [out, *state, *grads]
 
 
-@pytest.mark.parametrize("name,make", CASES)
-def test_compiled_forward_backward_equals_eager(name, make):
+@pytest.mark.parametrize("make", CASES)
+def test_compiled_forward_backward_equals_eager(make):
     torch._dynamo.reset()
     layer = make().double()
     x = torch.randn(4, 3, 5, dtype=torch.double, requires_grad=True)
