@@ -290,6 +290,15 @@ def test_tutorial_shows_the_example_file_as_it_is():
     assert len(GOOD.splitlines()) <= 60
 
 
+def test_tutorial_layer_snippet_runs(monkeypatch):
+    snippet = next(b.split("```")[0] for b in DOC.read_text().split("```python\n")
+                   if "rnnkit.Recurrent(MyRNNCell" in b)
+    monkeypatch.syspath_prepend(str(EXAMPLE.parent))
+    scope = {}
+    exec(snippet, scope)
+    assert scope["out"].shape == (20, 8, 32) and scope["h_n"].shape == (1, 8, 32)
+
+
 def test_tutorial_breaks_the_cell_the_way_the_test_does():
     assert "s/dhrec.addmm_(dgi, w_hh)/dhrec.addmm_(dgi, w_hh, alpha=0.5)/" in DOC.read_text()
 
