@@ -260,3 +260,18 @@ def test_seq2seq_encoder_and_decoder_step_onnx_and_pt2(cell, attention, tmp_path
         for a, b, w in zip(got, got2, want):
             np.testing.assert_allclose(a, w.numpy(), rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(b, w)
+
+
+@pytest.mark.slow
+def test_seq2seq_run_exports_an_encoder_and_a_decoder(tmp_path, capsys):
+    from tests.seq2seq_fixtures import train_run
+    run = train_run(tmp_path, "seq2seq", 2)
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "pt2", "--out", str(tmp_path / "t.pt2")]) == 0
+    out = capsys.readouterr().out
+    assert "t-encoder.pt2: seq2seq encoder" in out and "t-decoder.pt2: seq2seq decoder step" in out
+    encoder = rnnkit.export.load(tmp_path / "t-encoder.pt2").module()
+    decoder = rnnkit.export.load(tmp_path / "t-decoder.pt2").module()
+    src, lengths = torch.tensor([[4, 5, 6], [7, 8, 0]]), torch.tensor([3, 2])
+    logits = decoder(torch.tensor([1, 1]), *encoder(src, lengths))[0]
+    assert logits.shape[0] == 2 and torch.isfinite(logits).all()
