@@ -138,3 +138,13 @@ def test_compiled_variable_lengths_equal_eager():
     got = fwd_bwd(torch.compile(layer, backend="aot_eager"))
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w)
+
+
+def test_compiled_layer_takes_new_lengths_and_batch_sizes():
+    """After a second shape dynamo traces T and B as symbols: the operators take them."""
+    torch._dynamo.reset()
+    layer = rnnkit.LSTM(4, 5, 1, bidirectional=True)
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    for T, B in ((3, 2), (5, 2), (7, 3)):
+        x = torch.randn(T, B, 4)
+        torch.testing.assert_close(compiled(x)[0], layer(x)[0])
