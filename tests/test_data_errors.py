@@ -243,3 +243,14 @@ def test_corpus_too_short_to_split_names_the_file():
     from rnnkit.data import split_ids
     with pytest.raises(DataError, match=r"tiny.txt: too short to split: 3 tokens, need at least 4"):
         split_ids([1, 2, 3], path="tiny.txt")
+
+
+def test_pairs_too_few_for_a_test_part(tmp_path):
+    """Two pairs can fill train and validation but leave the test part empty: a DataError
+    naming the file, not an IndexError from the scorer after training."""
+    from rnnkit.data.pairs import own_splits, read_pairs
+    path = tmp_path / "two.tsv"
+    path.write_text("ich\tI\ndu\tyou\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"two.tsv: 2 pairs are too few: none falls in the test "
+                                        r"split .*--test-data"):
+        own_splits(read_pairs(path), path=path)

@@ -92,9 +92,9 @@ FIXTURES = {
     "tag.conllu": (tagged, "# s1\n1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n"
                            "2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
                            "1-2\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n"),
-    "seq2seq.tsv": (pairs, "Hallo Welt\tHello world\nDanke\tThanks\nNeke\tneke\n"),   # Neke: val
-    "cond.tsv": (cond, "Italy\tMarco\nFrance\tPierre\nItaly\tHarl\n"),          # Harl: val
-    "cond-features.tsv": (cond, "0.1,0.5\tAnna\n-2 3\tBob\n1e3,4\tHarl\n"),
+    "seq2seq.tsv": (pairs, "Hallo Welt\tHello world\nDanke\tThanks\nNeke\tneke\nBitte\tPlease\n"),  # Neke: val, Bitte: test
+    "cond.tsv": (cond, "Italy\tMarco\nFrance\tPierre\nItaly\tHarl\nItaly\tEnzo\n"),  # Harl: val, Enzo: test
+    "cond-features.tsv": (cond, "0.1,0.5\tAnna\n-2 3\tBob\n1e3,4\tHarl\n5,6\tEnzo\n"),
     "forecast.csv": (series, "month,a,b\n1990-01,1.5,2\n1990-02,2.5,3\n1990-03,3,4\n1990-04,1,2\n"),
     "forecast-years.csv": (lambda p: series(p, "a,b"), "year,a,b\n1871,1120,1\n1872,1160,2\n"),
     "nam_dict.txt": (names, "# comment\n" + _NAME.format("Anna", "  5 3") + _NAME.format("Bo", "1")),

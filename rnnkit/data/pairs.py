@@ -82,16 +82,17 @@ def split_of(key, test_pct=5, val_pct=3):
 
 
 def split_pairs(pairs, key=lambda p: p[0], test_pct=5, val_pct=3, path=""):
-    """{'train': [...], 'val': [...], 'test': [...]} by :func:`split_of`; an empty training or
-    validation part raises DataError naming ``path``, the file the pairs come from."""
+    """{'train': [...], 'val': [...], 'test': [...]} by :func:`split_of`; an empty part (one
+    that is asked for: its percentage > 0) raises DataError naming ``path``, the file the pairs
+    come from."""
     out = {"train": [], "val": [], "test": []}
     for p in pairs:
         out[split_of(key(p), test_pct, val_pct)].append(p)
-    for name, pct in (("train", 100 - test_pct - val_pct), ("val", val_pct)):
+    for name, pct in (("train", 100 - test_pct - val_pct), ("val", val_pct), ("test", test_pct)):
         if pct and not out[name]:
             raise DataError(f"{path or 'the data'}: {len(pairs)} pairs are too few: none falls in "
                             f"the {name} split (about {pct}% of the pairs, chosen by a hash)"
-                            + ("; give more pairs or a --val-data file" if name == "val" else ""))
+                            + (f"; give more pairs or a --{name}-data file" if name != "train" else ""))
     return out
 
 
