@@ -137,6 +137,19 @@ def test_onnx_refuses_a_cell_it_has_no_operator_for(lm_runs, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_onnx_refuses_a_projected_lstm():
+    from rnnkit.export import swap_layers
+    with pytest.raises(ExportError, match="rnn is a LSTM with proj_size=2, which the onnx format "
+                                          "cannot express; export it with --format pt2"):
+        swap_layers(_Holder(rnnkit.LSTM(3, 4, proj_size=2)))
+
+
+class _Holder(torch.nn.Module):
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+
 def test_export_refuses_a_missing_output_folder(lm_runs, tmp_path, capsys):
     assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out",
                  str(tmp_path / "no" / "lm.pt2")]) == 2

@@ -95,6 +95,8 @@ def swap_layers(model, fmt="onnx", where="model"):
     for name, m in model.named_modules():
         if isinstance(m, RNNBase):
             what = unsupported(m, inference=True)
+            if what is None and m.proj_size and fmt == "onnx":   # ONNX's LSTM has no projection
+                what = f"proj_size={m.proj_size}"
             if what is not None:
                 raise ExportError(f"{where}: {name or 'the model'} is a {type(m).__name__} with "
                                   f"{what}, which the {fmt} format cannot express; export it "
