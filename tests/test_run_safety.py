@@ -226,3 +226,17 @@ def test_closed_standard_output_is_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip() == \
         "rnnkit: error: standard output is closed; nothing could be written"
+
+
+def test_telemetry_flag_writes_gradients_and_resume_keeps_them_in_step(tmp_path):
+    corpus, out = lm_corpus(tmp_path), tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(out), *TINY_LM, *FAST,
+                 "--telemetry", "2"]) == 0
+    rows = [json.loads(x) for x in (out / "gradients.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2, 4]
+    layer = rows[0]["layers"][next(iter(rows[0]["layers"]))]
+    assert len(layer["h"]) == 16 and all(v is None or v >= 0 for v in layer["h"])
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "9", "--quiet",
+                 "--telemetry", "2"]) == 0
+    steps = [json.loads(x)["step"] for x in (out / "gradients.jsonl").read_text().splitlines()]
+    assert steps == [0, 2, 4, 6, 8]

@@ -186,7 +186,8 @@ class TaskRun:
         print(f"model: {type(task.model).__name__} {self.describe(model_cfg)}, "
               f"{n_params:,} parameters")
         metrics = train(task, train_cfg, args.out, quiet=args.quiet, resume_from=ckpt,
-                        extras={"data_fingerprint": fingerprint})
+                        extras={"data_fingerprint": fingerprint},
+                        telemetry=getattr(args, "telemetry", 0))
         if world.main:   # the other ranks have the training summary alone
             print(f"{self.report(task, metrics)} -> {args.out}/metrics.json")
         return 0

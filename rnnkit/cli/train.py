@@ -4,6 +4,7 @@ from pathlib import Path
 
 from rnnkit.cli import cond, translate
 from rnnkit.cli import forecast, predict, recognize, tag
+from rnnkit.cli.options import nonneg_int
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models import LMConfig
 from rnnkit.models.language_model import saved_lm_config
@@ -25,6 +26,9 @@ def add_parser(sub):
                        help="with --resume: continue although the data files changed since the run "
                             "started (lm only: the vocabulary stays the checkpoint's)")
         t.add_argument("--quiet", action="store_true", help="no progress bar")
+        t.add_argument("--telemetry", type=nonneg_int, default=0, metavar="N",
+                       help="every N steps, record each recurrent layer's BPTT error signal "
+                            "||dL/dh_t|| into OUT/gradients.jsonl (rnnkit view draws it; 0: off)")
         add_flags(t)
         t.set_defaults(func=run)
 

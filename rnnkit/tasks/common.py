@@ -85,11 +85,14 @@ def encode(vocab, tokens):
     return [vocab.stoi.get(t, vocab.unk) for t in tokens]
 
 
-def train(task, train_config, out, quiet=False, resume_from=None, log=print, extras=None):
+def train(task, train_config, out, quiet=False, resume_from=None, log=print, extras=None,
+          telemetry=0):
     """Run the shared trainer with the usual callbacks (continuing the checkpoint ``resume_from``
     if given; ``extras`` go into every checkpoint), then score best.pt on the test part and write
     ``metrics.json``: the trainer's summary plus the task's ``test_metrics()``. ``log`` hears of
-    the resume and, before the test part is scored, of the best validation loss. A run that
+    the resume and, before the test part is scored, of the best validation loss. ``telemetry``
+    N > 0 records the layers' BPTT error signal every N steps into ``gradients.jsonl``
+    (:class:`rnnkit.diagnostics.callbacks.GradientTelemetry`). A run that
     never reached a finite validation loss raises TrainingError (metrics.json then holds the
     trainer's summary alone).
 
@@ -97,6 +100,9 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     has the progress bar, writes the run folder and scores the test part."""
     main = distributed.current().main
     callbacks = [ProgressBar(disable=quiet), Checkpointer(out, extras)] if main else []
+    if telemetry and main:
+        from rnnkit.diagnostics.callbacks import GradientTelemetry   # imports the gradient lab
+        callbacks.append(GradientTelemetry(every=telemetry, path=Path(out) / "gradients.jsonl"))
     trainer = Trainer(task, train_config, callbacks)
     if resume_from is not None:
         trainer.load_state_dict(resume_from)

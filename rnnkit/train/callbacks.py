@@ -74,11 +74,13 @@ class Checkpointer:
 
     def on_train_start(self, trainer):
         self.out.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.jsonl", "train.jsonl"):
+        # resumed: drop lines written after the checkpoint we continue from (metrics and train
+        # lines count steps done; gradient telemetry names the 0-based step it recorded)
+        for name, done in (("metrics.jsonl", 0), ("train.jsonl", 0), ("gradients.jsonl", 1)):
             log = self.out / name
-            if log.exists():   # resumed: drop lines written after the checkpoint we continue from
+            if log.exists():
                 keep = "".join(json.dumps(r) + "\n" for r in read_metrics(log)
-                               if r["step"] <= trainer.step)
+                               if r["step"] + done <= trainer.step)
                 atomic_write(log, lambda f: f.write(keep.encode()))
 
     def on_log(self, trainer, stats):
