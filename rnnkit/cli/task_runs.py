@@ -14,6 +14,7 @@ machine only); every rank reads the data, and their fingerprints must agree. A f
 rank at these points stops every rank with the same one-line message."""
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -122,7 +123,8 @@ class TaskRun:
                 saved = saved_train_config(ckpt["train_config"])
                 TrainConfig(**saved)
             except (ConfigError, TypeError, ValueError, KeyError) as e:
-                raise CheckpointError(f"{last}: its settings are not usable: {e}") from None
+                what = re.sub(r" \(--[\w-]+\)$", "", str(e))   # from the file, not a flag
+                raise CheckpointError(f"{last}: its settings are not usable: {what}") from None
             for cfg in (data_cfg, model_cfg):   # a flag that would change them is refused
                 for f in dataclasses.fields(cfg):
                     given = vars(args).get(f.name, getattr(cfg, f.name))

@@ -13,6 +13,7 @@ verified; a resumed run writes them again as version 2.
 """
 import hashlib
 import os
+import re
 import struct
 import tempfile
 import warnings
@@ -143,5 +144,6 @@ def built_from(path):
         name = path / "best.pt" if path.is_dir() else path
         lines = [x.strip() for x in str(e).splitlines() if x.strip()]
         what = " ".join(lines[:2])[:300] or type(e).__name__   # load_state_dict: the 2nd says which
+        what = re.sub(r" \(--[\w-]+\)$", "", what)   # the value came from the file, not a flag
         raise CheckpointError(f"{name}: its content does not fit this rnnkit ({type(e).__name__}: "
                               f"{what})") from None
