@@ -58,7 +58,7 @@ def content_digest(value):
         if isinstance(v, torch.Tensor):
             t = v.detach().cpu().contiguous().reshape(-1)
             h.update(f"T{t.dtype}{tuple(v.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes())
+            h.update(t.view(torch.uint8).numpy())   # the buffer itself, no copy
         elif isinstance(v, dict):
             h.update(b"D%d" % len(v))
             for k in sorted(v, key=repr):
