@@ -167,7 +167,7 @@ def test_bad_state_gets_the_layers_own_error():
 
 
 # ---------------------------------------------------------------- models and decoders
-from rnnkit.decode import beam_search, sample                                    # noqa: E402
+from rnnkit.decode import beam_search, sample, sampling                          # noqa: E402
 from rnnkit.models import LanguageModel, LMConfig                                # noqa: E402
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator           # noqa: E402
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig                # noqa: E402
@@ -310,3 +310,48 @@ def test_lm_step_after_the_model_changes_dtype_or_weights():
         for t in range(3):
             logits, state = model.step(x[:, t], state)
             assert_same(logits, want[:, t], torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("kw", [dict(temperature=0.9), dict(temperature=1.2, top_k=4),
+                                dict(temperature=1.0, top_p=0.8), dict(temperature=0.0)],
+                         ids=["t", "top-k", "top-p", "greedy"])
+def test_compiled_sampling_loop_draws_what_python_draws(cell, dtype, kw):
+    """rnnkit.decode.sample through the model's compiled loop (fast_step.lm_sample) and
+    through pick + step in Python: the same tokens from the same seed, over several chunks
+    and a batch of sequences, stopping where every row has emitted the stop token."""
+    model = lm(cell, dtype)
+    with torch.no_grad():
+        logits, state = model.step(torch.tensor([1, 2, 3]), None)
+        assert model.sample_steps(logits, state, torch.rand(5, 3, dtype=torch.float64),
+                                  0.9, None, None, None, None) is not None   # the loop runs
+    n = sampling.CHUNK * 2 + 7
+    run = lambda **more: torch.stack(list(sample(model, [[1], [2], [5]], n, seed=4, **kw,
+                                                 **more)))
+    fast, slow = both_paths(run)
+    assert fast.shape == (n, 3) and torch.equal(fast, slow)
+    stop = int(fast.flatten().mode().values)                  # a token every row is likely to emit
+    first = [(col == stop).nonzero() for col in fast.T]
+    stopped, slow_stopped = both_paths(lambda: run(stop_id=stop))
+    assert torch.equal(stopped, slow_stopped)
+    if all(len(f) for f in first):                            # ends once every row has emitted it
+        assert len(stopped) == max(int(f[0]) for f in first) + 1 < n
+        assert torch.equal(stopped, fast[:len(stopped)])
+
+
+def test_input_table_follows_the_weights_it_is_made_of():
+    """Layer 0's token table (b_ih + emb W_ih^T) is rebuilt when the embedding or W_ih
+    changes in place (same addresses, new versions)."""
+    model = lm("lstm")
+    x = torch.randint(0, 13, (2, 3))
+    with torch.no_grad():
+        for change in (lambda: model.embed.weight.mul_(2), lambda: model.rnn.weight_ih_l0.add_(1),
+                       lambda: model.rnn.bias_ih_l0.sub_(1)):
+            model.step(x[:, 0], None)
+            change()
+            want, _ = model(x)
+            state = None
+            for t in range(3):
+                logits, state = model.step(x[:, t], state)
+                assert_same(logits, want[:, t], torch.float32)

@@ -53,3 +53,23 @@ def test_top_k_and_top_p_filters():
     assert torch.isinf(filter_logits(logits, top_p=0.5)).tolist() == [[False, True, True, True]]
     for _ in range(20):
         assert int(pick(logits, 1.0, top_k=1)) == 0
+
+
+def test_pick_draws_from_the_distribution():
+    """The inverse-CDF draw: u just below a token's cumulative probability picks it, just
+    above picks the next; 20,000 draws match the probabilities (4 standard errors)."""
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.15, 0.05]])
+    logits = torch.log(probs)
+    cdf = logits.softmax(-1).double().cumsum(-1)[0]
+    edges = cdf / cdf[-1]                                   # where u crosses into the next token
+    for j, want in [(0, 0), (2, 2), (3, 3)]:
+        below = torch.tensor([edges[j].item() - 1e-6], dtype=torch.float64)
+        above = torch.tensor([edges[j].item() + 1e-6], dtype=torch.float64)
+        assert int(pick(logits, 1.0, u=below)) == want
+        assert int(pick(logits, 1.0, u=above)) == {0: 2, 2: 3, 3: 4}[j]  # token 1 has p = 0
+    g = torch.Generator().manual_seed(0)
+    n = 20_000
+    draws = torch.stack([pick(logits.expand(100, -1), 1.0, generator=g) for _ in range(n // 100)])
+    freq = torch.bincount(draws.flatten(), minlength=5).double() / n
+    se = (probs[0].double() * (1 - probs[0].double()) / n).sqrt()
+    assert ((freq - probs[0]).abs() <= 4 * se + 1e-12).all(), freq

@@ -22,15 +22,26 @@ def filter_logits(logits, top_k=None, top_p=None):
     return logits
 
 
-def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None, u=None):
     """Next token ids (B,) from logits (B, V): argmax at temperature 0, else a draw from
-    softmax(logits / temperature) restricted by top-k / top-p."""
+    softmax(logits / temperature) restricted by top-k / top-p.
+
+    The draw inverts the distribution's cumulative sum (taken in float64) at u · its total,
+    u (B,) uniform in [0, 1) (drawn from ``generator`` where not given): the first token whose
+    cumulative probability exceeds it. The compiled sampling loop
+    (:func:`rnnkit.layers.fast_step.lm_sample`) draws the same way, so one seed gives one text
+    with or without it."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 0:
         return logits.argmax(-1)                                             # (B,)
     probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)   # (B, V)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]           # (B,)
+    if u is None:
+        u = torch.rand(logits.shape[0], generator=generator, dtype=torch.float64,
+                       device=logits.device)                                 # (B,)
+    cdf = probs.double().cumsum(-1)                                          # (B, V)
+    ids = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)     # (B, 1)
+    return ids[:, 0].clamp_(max=logits.shape[-1] - 1)                        # (B,)
 
 
 @torch.no_grad()
@@ -47,6 +58,9 @@ def prime(model, ids, state=None):
     return logits, state
 
 
+CHUNK = 64    # tokens per draw of uniforms (and per call of a model's compiled loop)
+
+
 @torch.no_grad()
 def sample(model, prime_ids, length, temperature=1.0, top_k=None, top_p=None, seed=None,
            stop_id=None, state=None):
@@ -60,15 +74,29 @@ def sample(model, prime_ids, length, temperature=1.0, top_k=None, top_p=None, se
         gen = torch.Generator(device=_device(model)).manual_seed(seed)
     try:
         logits, state = prime(model, prime_ids, state)
-        done = None
-        for _ in range(length):
-            x = pick(logits, temperature, top_k, top_p, gen)                 # (B,)
-            yield x
-            if stop_id is not None:
-                done = (x == stop_id) if done is None else done | (x == stop_id)
-                if bool(done.all()):
-                    break
-            logits, state = model.step(x, state)                             # (B, V)
+        done = None if stop_id is None else torch.zeros(logits.shape[0], dtype=torch.bool)
+        left = length
+        while left > 0:
+            n = min(CHUNK, left)
+            u = torch.rand(n, logits.shape[0], generator=gen, dtype=torch.float64,
+                           device=logits.device)                             # (n, B)
+            fast = getattr(model, "sample_steps", None)
+            got = fast(logits, state, u, temperature, top_k, top_p, stop_id, done) if fast else None
+            if got is not None:                              # the model's compiled loop
+                xs, logits, state, done = got                                # xs (n', B)
+                yield from xs
+                if done is not None and bool(done.all()):
+                    return
+            else:
+                for t in range(n):
+                    x = pick(logits, temperature, top_k, top_p, gen, u[t])   # (B,)
+                    yield x
+                    if done is not None:
+                        done = done | (x == stop_id)
+                        if bool(done.all()):
+                            return
+                    logits, state = model.step(x, state)                     # (B, V)
+            left -= n
     finally:
         model.train(was_training)
 

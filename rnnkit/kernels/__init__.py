@@ -60,7 +60,10 @@ SIGNATURES = {
     "rnn_bwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 6,
     "gemm_rows": (_P, _I, _I, _I, _P, _I, _P, _I, _D, _P, _I),
     # one inference step of a whole stack (step.cpp; rnnkit/layers/fast_step.py)
-    "stack_step": (_P, _I, _I, _I, _I, _I) + (_P,) * 7 + (_P, _I, _P, _P, _I, _P, _P, _I),
+    "stack_step": (_P, _I, _I, _I, _I, _I) + (_P,) * 7 + (_P, _I, _P, _P, _I, _P, _P, _I, _P),
+    "input_table": (_I, _I, _I, _P, _P, _I, _P),
+    "lm_sample": (_P, _I, _I, _I, _I, _I, _P, _P, _I, _P, _P, _I, _P, _I, _P, _D, _I, _D, _I)
+                 + (_P,) * 6 + (_I,),
 }
 GEMMS = {"f32": "sgemm_", "f64": "dgemm_"}
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}

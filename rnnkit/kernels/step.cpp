@@ -10,6 +10,10 @@
 //   GRU:  gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh; r z = σ(gi + gh);
 //         n = tanh(gi^n + r gh^n); h' = n + z (h - n)
 //   RNN:  h' = f(x W_ih^T + b_ih + h W_hh^T + b_hh), f = tanh or relu
+#include <algorithm>
+#include <functional>
+#include <limits>
+
 #include "common.h"
 
 namespace {
@@ -73,15 +77,23 @@ inline void gru_row(int64_t H, T* RK a, const T* RK gh, const T* RK hp, T* RK h)
 // A language model's ends, optional: with ids (B) the input rows are emb's rows ids[r] (emb
 // (n_emb, I)) instead of x's; with w_out (V, H) the logits (B, V) = h_top W_out^T + b_out. An id
 // outside [0, n_emb) computes nothing and sets *status to 1 + its row (else 0). Batches of up to
-// small_b rows multiply in the loop of gemm_nt, larger ones in the BLAS GEMM.
+// small_b rows multiply in the loop of gemm_nt, larger ones in the BLAS GEMM. With ids, `table`
+// (n_emb, G), where given, holds layer 0's input part b_ih + emb W_ih^T for every token (see
+// input_table): the step copies its row instead of reading W_ih.
 template <typename T>
 void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H,
                 const void* const* w, const T* x, const T* h0, const T* c0, T* h1, T* c1,
                 const int64_t* ids, const T* emb, int64_t n_emb, const T* w_out, const T* b_out,
-                int64_t V, T* logits, int64_t* status, int64_t small_b) {
+                int64_t V, T* logits, int64_t* status, int64_t small_b, const T* table) {
   const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
   if (status) *status = 0;
-  if (ids) {
+  if (ids && table) {
+    for (int64_t r = 0; r < B; ++r)
+      if (ids[r] < 0 || ids[r] >= n_emb) {
+        if (status) *status = 1 + r;
+        return;
+      }
+  } else if (ids) {
     T* xb = scratch<T, 8>(B * I).data();
     for (int64_t r = 0; r < B; ++r) {
       if (ids[r] < 0 || ids[r] >= n_emb) {
@@ -103,8 +115,12 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
     const T* b_hh = static_cast<const T*>(w[4 * l + 3]);
     const T* hp = h0 + l * B * H;
     T* h = h1 + l * B * H;
-    fill_bias(B, G, b_ih, a);
-    gemm_nt<T>(gemm, small_b, B, G, in_size, in, in_size, w_ih, a);                 // + x W_ih^T
+    if (l == 0 && ids && table) {
+      for (int64_t r = 0; r < B; ++r) std::memcpy(a + r * G, table + ids[r] * G, G * sizeof(T));
+    } else {
+      fill_bias(B, G, b_ih, a);
+      gemm_nt<T>(gemm, small_b, B, G, in_size, in, in_size, w_ih, a);               // + x W_ih^T
+    }
     if (kind == GRU) {
       fill_bias(B, G, b_hh, gh);
       gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, gh);                           // h W_hh^T + b_hh
@@ -131,6 +147,107 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
   }
 }
 
+// table (n_emb, G) = b_ih + emb W_ih^T of layer 0, each row by the same dot products as a step
+// at small batch computes it (so a step from the table equals one without, bit for bit)
+template <typename T>
+void input_table(int64_t kind, int64_t I, int64_t H, const void* const* w, const T* emb,
+                 int64_t n_emb, T* table) {
+  const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
+  fill_bias(n_emb, G, static_cast<const T*>(w[2]), table);
+  gemm_nt<T>(nullptr, n_emb, n_emb, G, I, emb, I, static_cast<const T*>(w[0]), table);
+}
+
+// One draw from a row of logits z (V), what rnnkit/decode/sampling.py's pick does: argmax at
+// temperature 0 (the first maximum); else z / temperature, all but the top_k largest (top_k > 0)
+// and all but the smallest set whose probability reaches top_p (0 < top_p < 1) masked out,
+// p = softmax (in T), and the first token whose cumulative p (summed in double) exceeds
+// u · its total. work: 2·V scratch.
+template <typename T>
+int64_t pick_row(int64_t V, const T* z, double temperature, int64_t top_k, double top_p,
+                 double u, T* work, int64_t* order) {
+  if (temperature == 0) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < V; ++j)
+      if (z[j] > z[best] || (std::isnan(z[j]) && !std::isnan(z[best]))) best = j;
+    return best;
+  }
+  const T ninf = -std::numeric_limits<T>::infinity();
+  T* s = work;
+  const T t = static_cast<T>(temperature);
+  for (int64_t j = 0; j < V; ++j) s[j] = z[j] / t;
+  if (top_k > 0 && top_k < V) {                         // keep s >= the k-th largest value
+    T* tmp = work + V;
+    std::memcpy(tmp, s, V * sizeof(T));
+    std::nth_element(tmp, tmp + (top_k - 1), tmp + V, std::greater<T>());
+    const T kth = tmp[top_k - 1];
+    for (int64_t j = 0; j < V; ++j)
+      if (s[j] < kth) s[j] = ninf;
+  }
+  if (top_p > 0 && top_p < 1) {                         // nucleus, over the order of s
+    for (int64_t j = 0; j < V; ++j) order[j] = j;
+    std::stable_sort(order, order + V, [s](int64_t a, int64_t b) { return s[a] > s[b]; });
+    T m = s[order[0]], sum = 0;
+    T* e = work + V;
+    for (int64_t j = 0; j < V; ++j) sum += (e[j] = std::exp(s[order[j]] - m));
+    T cum = 0;
+    for (int64_t j = 0; j < V; ++j) {
+      const T p = e[j] / sum;
+      cum += p;
+      if (cum - p >= static_cast<T>(top_p)) s[order[j]] = ninf;   // mass before it reached p
+    }
+  }
+  T m = ninf;
+  for (int64_t j = 0; j < V; ++j) m = s[j] > m ? s[j] : m;
+  T sum = 0;
+  for (int64_t j = 0; j < V; ++j) sum += (s[j] = std::exp(s[j] - m));
+  double cdf_total = 0;
+  for (int64_t j = 0; j < V; ++j) cdf_total += static_cast<double>(s[j] / sum);
+  const double v = u * cdf_total;
+  double cdf = 0;
+  for (int64_t j = 0; j < V; ++j) {
+    cdf += static_cast<double>(s[j] / sum);
+    if (cdf > v) return j;
+  }
+  return V - 1;
+}
+
+// n steps of sampling from a language model, as rnnkit/decode/sampling.py's sample loop does
+// them: per step a token for every row from its logits (pick_row with u[t·B + r]) into out
+// (n, B), then, unless every row is done (has emitted stop_id, where stop_id >= 0), the stack's
+// step from those tokens (stack_step with ids and the LM's ends): logits (B, V), h (L, B, H) and
+// c (the LSTM's, else null) are read and replaced in place; done (B) likewise. status[0]: the
+// steps taken (n, or fewer where every row stopped); status[1]: 0, or what stack_step reported.
+template <typename T>
+void lm_sample(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H,
+               const void* const* w, const T* emb, int64_t n_emb, const T* w_out, const T* b_out,
+               int64_t V, const T* table, int64_t n, const double* u, double temperature,
+               int64_t top_k, double top_p, int64_t stop_id, T* logits, T* h, T* c,
+               int64_t* done, int64_t* out, int64_t* status, int64_t small_b) {
+  T* h1 = scratch<T, 9>(L * B * H).data();
+  T* c1 = scratch<T, 10>(c ? L * B * H : 1).data();
+  T* work = scratch<T, 11>(2 * V).data();
+  int64_t* order = scratch<int64_t, 12>(V).data();
+  status[0] = status[1] = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    int64_t* ids = out + t * B;
+    bool all_done = stop_id >= 0;
+    for (int64_t r = 0; r < B; ++r) {
+      ids[r] = pick_row(V, logits + r * V, temperature, top_k, top_p, u[t * B + r], work, order);
+      if (stop_id >= 0) {
+        done[r] = done[r] || ids[r] == stop_id;
+        all_done = all_done && done[r];
+      }
+    }
+    status[0] = t + 1;
+    if (all_done) return;
+    stack_step<T>(gemm, kind, L, B, I, H, w, nullptr, h, c, h1, c ? c1 : nullptr, ids, emb,
+                  n_emb, w_out, b_out, V, logits, status + 1, small_b, table);
+    if (status[1]) return;
+    std::memcpy(h, h1, L * B * H * sizeof(T));
+    if (c) std::memcpy(c, c1, L * B * H * sizeof(T));
+  }
+}
+
 }  // namespace
 
 #define RK_STEP_KERNELS(T, SFX)                                                                   \
@@ -138,9 +255,23 @@ void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64
                                       int64_t H, const void* const* w, const T* x, const T* h0,   \
                                       const T* c0, T* h1, T* c1, const int64_t* ids, const T* emb, \
                                       int64_t n_emb, const T* w_out, const T* b_out, int64_t V,   \
-                                      T* logits, int64_t* status, int64_t small_b) {              \
+                                      T* logits, int64_t* status, int64_t small_b,                \
+                                      const T* table) {                                           \
     stack_step<T>(gemm, kind, L, B, I, H, w, x, h0, c0, h1, c1, ids, emb, n_emb, w_out, b_out, V, \
-                  logits, status, small_b);                                                       \
+                  logits, status, small_b, table);                                                \
+  }                                                                                               \
+  extern "C" void rk_input_table_##SFX(int64_t kind, int64_t I, int64_t H, const void* const* w,  \
+                                       const T* emb, int64_t n_emb, T* table) {                   \
+    input_table<T>(kind, I, H, w, emb, n_emb, table);                                             \
+  }                                                                                               \
+  extern "C" void rk_lm_sample_##SFX(                                                             \
+      void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H, const void* const* w, \
+      const T* emb, int64_t n_emb, const T* w_out, const T* b_out, int64_t V, const T* table,     \
+      int64_t n, const double* u, double temperature, int64_t top_k, double top_p,                \
+      int64_t stop_id, T* logits, T* h, T* c, int64_t* done, int64_t* out, int64_t* status,       \
+      int64_t small_b) {                                                                          \
+    lm_sample<T>(gemm, kind, L, B, I, H, w, emb, n_emb, w_out, b_out, V, table, n, u,             \
+                 temperature, top_k, top_p, stop_id, logits, h, c, done, out, status, small_b);  \
   }
 
 RK_STEP_KERNELS(float, f32)

@@ -161,7 +161,7 @@ def _call(rnn, mode, k, ptrs, B, I, x, states):
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
     k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, B, I, rnn.hidden_size, ptrs, x,
                  states[0].data_ptr(), c0, out[0].data_ptr(), c1, None, None, 0, None, None, 0,
-                 None, None, SMALL_BATCH)
+                 None, None, SMALL_BATCH, None)
     return out
 
 
@@ -170,41 +170,121 @@ def lm_step(rnn, embed, head, ids, state):
     logits = head(rnn(embed(ids))) (B, V) and the next state; None where it cannot (then
     use :func:`step` between the model's own embedding and head). ``embed`` an
     ``nn.Embedding`` (no ``max_norm``), ``head`` an ``nn.Linear``."""
-    mode = fast_kind(rnn)
-    if (mode is None or embed.training or head.training or ids.dim() != 1
-            or ids.dtype != torch.long or ids.device.type != "cpu"
-            or (state is None and rnn.options.learn_init)
-            or not isinstance(embed, torch.nn.Embedding) or not isinstance(head, torch.nn.Linear)):
+    plan = _lm_ready(rnn, embed, head, ids, state)
+    if plan is None:
         return None
-    plan = _lm_plan(rnn, embed, head)
-    if plan is None or (torch.is_grad_enabled() and (
-            needs_grad(rnn, ids, state) or embed.weight.requires_grad
-            or any(p.requires_grad for p in head.parameters()))):
-        return None
-    k, ptrs, emb, n_emb, w_out, b_out, V, I, dtype, device = plan
     B = ids.shape[0]
-    states = _states(rnn, mode, (B, I), dtype, device, state)
+    states = _states(rnn, plan.mode, (B, plan.I), plan.dtype, plan.device, state)
     if states is None:
         return None
     ids = ids.contiguous()
     out = tuple(torch.empty_like(s) for s in states)
-    logits = states[0].new_empty(B, V)
-    c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
+    logits = states[0].new_empty(B, plan.V)
+    lstm = plan.mode == "LSTM"
+    c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if lstm else (None, None)
     status = ctypes.c_int64()
-    k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, B, I, rnn.hidden_size, ptrs, None,
-                 states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), emb, n_emb,
-                 w_out, b_out, V, logits.data_ptr(), ctypes.byref(status), SMALL_BATCH)
+    k = plan.k
+    k.stack_step(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, None,
+                 states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), plan.emb,
+                 plan.n_emb, plan.w_out, plan.b_out, plan.V, logits.data_ptr(),
+                 ctypes.byref(status), SMALL_BATCH, plan.table())
     if status.value:
-        r = status.value - 1
-        raise IndexError(f"token id {int(ids[r])} at batch row {r} is outside the vocabulary "
-                         f"[0, {n_emb})")
-    return logits, (out if mode == "LSTM" else out[0])
+        _bad_id(ids, status.value - 1, plan.n_emb)
+    return logits, (out if lstm else out[0])
+
+
+def lm_sample(rnn, embed, head, logits, state, u, temperature, top_k, top_p, stop_id, done):
+    """Sampling's inner loop for a language model in one call, where it can run so: for each
+    row of ``u`` (n, B) (uniform draws in [0, 1), float64) a token per sequence from ``logits``
+    (B, V) as :func:`rnnkit.decode.sampling.pick` draws it, then the model's step from it, as
+    :func:`rnnkit.decode.sampling.sample` does. ``done`` (B,) bool: the rows that have emitted
+    ``stop_id`` (None: no stop token); the loop ends early once every row is done. Returns
+    (tokens (n', B), logits (B, V), state, done), n' <= n, or None where it cannot run (then
+    step with :func:`lm_step` and pick in Python)."""
+    plan = _lm_ready(rnn, embed, head, logits, state, check_ids=False)
+    if plan is None or logits.dim() != 2 or logits.shape[1] != plan.V \
+            or logits.dtype != plan.dtype or logits.device != plan.device:
+        return None
+    B, n = logits.shape[0], u.shape[0]
+    states = _states(rnn, plan.mode, (B, plan.I), plan.dtype, plan.device, state)
+    if states is None or u.shape != (n, B) or u.dtype != torch.float64:
+        return None
+    states = tuple(s.clone() for s in states)             # replaced in place by the kernel
+    logits, u = logits.clone(), u.contiguous()
+    done = (torch.zeros(B, dtype=torch.long) if done is None else done.long()).contiguous()
+    out = torch.empty(n, B, dtype=torch.long)
+    status = (ctypes.c_int64 * 2)()
+    lstm = plan.mode == "LSTM"
+    k = plan.k
+    k.lm_sample(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, plan.emb, plan.n_emb,
+                plan.w_out, plan.b_out, plan.V, plan.table(), n, u.data_ptr(), float(temperature),
+                int(top_k or 0), float(top_p or 0.0), -1 if stop_id is None else int(stop_id),
+                logits.data_ptr(), states[0].data_ptr(), states[1].data_ptr() if lstm else None,
+                done.data_ptr(), out.data_ptr(), status, SMALL_BATCH)
+    taken = status[0]
+    if status[1]:
+        _bad_id(out[taken - 1], status[1] - 1, plan.n_emb)
+    return (out[:taken], logits, (states if lstm else states[0]),
+            None if stop_id is None else done.bool())
+
+
+def _bad_id(ids, r, n_emb):
+    raise IndexError(f"token id {int(ids[r])} at batch row {r} is outside the vocabulary "
+                     f"[0, {n_emb})")
+
+
+def _lm_ready(rnn, embed, head, x, state, check_ids=True):
+    """The :class:`_LMPlan` of these modules where one compiled call can run their step on
+    ``x`` (ids, or logits for :func:`lm_sample`) and ``state``; else None."""
+    mode = fast_kind(rnn)
+    if (mode is None or embed.training or head.training or x.device.type != "cpu"
+            or (check_ids and (x.dim() != 1 or x.dtype != torch.long))
+            or (state is None and rnn.options.learn_init)):
+        return None
+    plan = _lm_plan(rnn, embed, head)
+    if plan is None or (torch.is_grad_enabled() and (
+            needs_grad(rnn, x, state) or embed.weight.requires_grad
+            or any(p.requires_grad for p in head.parameters()))):
+        return None
+    return plan
+
+
+class _LMPlan:
+    """What the compiled LM calls take for one (stack, embedding, head): addresses and sizes,
+    and layer 0's input table (token -> b_ih + emb W_ih^T), rebuilt when those weights change
+    and only where it is small (``TABLE_BYTES``)."""
+    TABLE_BYTES = 8 << 20
+
+    def __init__(self, k, rnn, mode, embed, head, ptrs):
+        ew, hw, hb = embed.weight, head.weight, head.bias
+        self.k, self.ptrs, self.mode, self.kind = k, ptrs, mode, KINDS[mode]
+        self.L, self.H, self.I = rnn.num_layers, rnn.hidden_size, ew.shape[1]
+        self.emb, self.n_emb = ew.data_ptr(), ew.shape[0]
+        self.w_out, self.b_out = hw.data_ptr(), None if hb is None else hb.data_ptr()
+        self.V, self.dtype, self.device = hw.shape[0], ew.dtype, ew.device
+        gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * self.H
+        self._sources = (ew, rnn.weight_ih_l0, getattr(rnn, "bias_ih_l0", None))
+        self._table, self._versions = None, None
+        if self.n_emb * gates * ew.element_size() <= self.TABLE_BYTES:
+            self._table = ew.new_empty(self.n_emb, gates)
+
+    def table(self):
+        """The table's address, brought up to date (None where there is none)."""
+        if self._table is None:
+            return None
+        versions = tuple(None if t is None else t._version for t in self._sources)
+        if versions != self._versions:
+            self.k.input_table(self.kind, self.I, self.H, self.ptrs, self.emb, self.n_emb,
+                               self._table.data_ptr())
+            self._versions = versions
+        return self._table.data_ptr()
 
 
 def _lm_plan(rnn, embed, head):
-    """What :func:`lm_step` passes for these three modules: (kernels, the stack's pointers,
-    embedding address and rows, head weight and bias addresses, V, I, dtype, device), or None
-    where they cannot run as one call. Cached per layer, rebuilt when a parameter moves."""
+    """The :class:`_LMPlan` for these three modules, or None where they cannot run as one
+    call. Cached per layer, rebuilt when a parameter moves."""
+    if not (isinstance(embed, torch.nn.Embedding) and isinstance(head, torch.nn.Linear)):
+        return None
     ew, hw, hb = embed.weight, head.weight, head.bias
     key = (tuple(p.data_ptr() for p in rnn._parameters.values()), id(embed), id(head),
            ew.data_ptr(), hw.data_ptr(), None if hb is None else hb.data_ptr())
@@ -213,14 +293,14 @@ def _lm_plan(rnn, embed, head):
         return hit[1]
     plan = None
     k, ptrs, w = kernels.get(ew), _pointers(rnn), rnn.weight_ih_l0
-    if (embed.max_norm is None and k is not None and k.gemm is not None
+    mode = fast_kind(rnn)
+    if (mode is not None and embed.max_norm is None
+            and k is not None and k.gemm is not None
             and ptrs is not None and ew.shape[1] == rnn.input_size
             and hw.shape[1] == rnn.hidden_size and ew.is_contiguous() and hw.is_contiguous()
             and all(p.dtype == w.dtype and p.device == w.device
                     for p in (ew, hw) + (() if hb is None else (hb,)))):
-        plan = (k, ptrs, ew.data_ptr(), ew.shape[0], hw.data_ptr(),
-                None if hb is None else hb.data_ptr(), hw.shape[0], ew.shape[1], w.dtype,
-                w.device)
+        plan = _LMPlan(k, rnn, mode, embed, head, ptrs)
     _lm_cache[rnn] = (key, plan)
     return plan
 

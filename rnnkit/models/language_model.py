@@ -167,6 +167,16 @@ class LanguageModel(nn.Module):
         h, state = fast_step.step(self.rnn, self.embed(x_t), state)         # (B, H)
         return self.logits(h), state                                        # (B, V)
 
+    def sample_steps(self, logits, state, u, temperature, top_k, top_p, stop_id, done):
+        """Sampling's inner loop as one compiled call where the model can run so (eval mode,
+        torch's cells on CPU, a plain head): see :func:`rnnkit.layers.fast_step.lm_sample`;
+        None otherwise (:func:`rnnkit.decode.sample` then picks and steps in Python, with the
+        same draws)."""
+        if self.training or isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return None
+        return fast_step.lm_sample(self.rnn, self.embed, self.head, logits, state, u,
+                                   temperature, top_k, top_p, stop_id, done)
+
     def loss(self, x, y, state=None):
         """Mean cross-entropy in nats per token of predicting y (B, T) from x (B, T)."""
         h, state = self.hidden_states(x, state)                              # (B, T, H)
