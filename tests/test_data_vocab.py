@@ -45,3 +45,13 @@ def test_to_dict_is_plain_and_round_trips():
 def test_unknown_tokenizer_rejected():
     with pytest.raises(ValueError, match="tokens must be one of"):
         Vocab.build("abc", "bpe")
+
+
+def test_ptb_stream_decoded_piece_by_piece_equals_the_whole():
+    """rnnkit sample decodes one token at a time: each word after a word starts with its space."""
+    import torch
+    v = Vocab.build("the cat sat\na dog ran\n", kind="ptb")
+    ids = v.encode("the cat sat\na dog ran\n")
+    pieces = [v.decode(ids[:1])] + [v.decode([i], after=p) for p, i in zip(ids, ids[1:])]
+    assert "".join(pieces) == v.decode(ids) == "the cat sat\na dog ran\n"
+    assert v.decode(torch.tensor(ids)) == v.decode(ids)

@@ -59,8 +59,11 @@ def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=Non
     """Yield the prime, then each generated token as text."""
     ids = encode_prime(vocab, prime)
     yield prime
+    prev = ids[-1]
     for x in sample(model, ids, length, temperature, top_k, top_p, seed):   # x (1,)
-        yield vocab.decode(x)
+        x = x.item()
+        yield vocab.decode((x,), after=prev)
+        prev = x
 
 
 def write_beam(model, vocab, prime, length, beam):
@@ -68,7 +71,7 @@ def write_beam(model, vocab, prime, length, beam):
     from rnnkit.decode import beam_search
     ids = encode_prime(vocab, prime)
     (best, _), = beam_search(model, ids, beam, length, length_penalty=0.0)
-    write([prime, vocab.decode(best)])
+    write([prime, vocab.decode(best, after=ids[-1])])
     return 0
 
 

@@ -2,6 +2,8 @@
 import re
 from collections import Counter
 
+import torch
+
 # word tokens keep the whitespace and punctuation between words, so decode(encode(s)) == s
 _WORD = re.compile(r"\w+|[^\w\s]|\s+")
 UNK = "<unk>"
@@ -74,13 +76,18 @@ class Vocab:
             ids.append(i)
         return ids
 
-    def decode(self, ids):
+    def decode(self, ids, after=None):
         """ids -> text (tokens joined with nothing: word tokens carry their own whitespace;
-        ``ptb`` tokens are joined by spaces, ``<eos>`` ends a line)."""
+        ``ptb`` tokens are joined by spaces, ``<eos>`` ends a line). ``after``: the id of the
+        token the text continues (a stream decoded piece by piece: a ``ptb`` word after a word
+        then starts with its space)."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
         tokens = [self.itos[int(i)] for i in ids]
         if self.kind != "ptb":
             return "".join(tokens)
-        return "".join("\n" if t == EOS else (t if i == 0 or tokens[i - 1] == EOS else " " + t)
+        prev = [EOS if after is None else self.itos[int(after)]] + tokens
+        return "".join("\n" if t == EOS else (t if prev[i] == EOS else " " + t)
                        for i, t in enumerate(tokens))
 
     def to_dict(self):
