@@ -204,57 +204,6 @@ def test_recognize_refuses_the_other_kind_and_unreadable_files(tmp_path, capsys)
     assert one_error(capsys).endswith("nothing.png: no such file")
 
 
-# ----------------------------------------------------------------- spoken digits
-def test_resample_keeps_a_tone_band_limited():
-    from rnnkit.data.spoken_digits import resample
-    t = torch.arange(2205) / 22050.0
-    x = torch.sin(2 * torch.pi * 440 * t)                   # 0.1 s at 22,050 Hz
-    y = resample(x, 22050 / 8000)                           # to 8 kHz
-    assert len(y) == 800
-    peak = int(torch.fft.rfft(y).abs().argmax()) * 8000 / 800
-    assert peak == pytest.approx(440, abs=10)
-    assert float(y.abs().max()) == pytest.approx(1.0, abs=0.05)
-
-
-def test_utterances_are_seeded_and_trimmed_clips_concatenated():
-    from rnnkit.data import spoken_digits as sd
-    clips = {v: [sd.trim(torch.cat([torch.zeros(800), torch.from_numpy(
-        tone_digits(d, seed=i)).float(), torch.zeros(800)])) for d in sd.DIGITS]
-        for i, v in enumerate(["a", "b"])}
-    assert all(len(c) < 0.25 * 8000 for c in clips["a"])    # the 0.1 s silences trimmed
-    x1, d1, v1 = sd.make(clips, ["a", "b"], 7, 3)
-    x2, d2, v2 = sd.make(clips, ["a", "b"], 7, 3)
-    assert d1 == d2 and v1 == v2 and torch.equal(x1, x2) and 3 <= len(d1) <= 8
-    assert float(x1.abs().max()) <= 1.0
-    x3, d3, _ = sd.make(clips, ["a", "b"], 7, 4)            # the next utterance differs
-    assert not (d3 == d1 and torch.equal(x3, x1))
-
-
-def test_voice_split_holds_the_test_voice_out():
-    from rnnkit.data.spoken_digits import split_voices
-    voices = {"allison": 0, "captcha": 0, "espeak-a": 0, "espeak-b": 0}
-    assert split_voices(voices, "captcha") == (["allison", "espeak-a"], ["espeak-b"], "captcha")
-    assert split_voices({"allison": 0, "captcha": 0}, "allison") == (["captcha"], ["captcha"],
-                                                                     "allison")
-
-
-def test_spoken_digits_task_on_stand_in_voices(tmp_path, monkeypatch):
-    from rnnkit.data import spoken_digits as sd
-    fake = {v: [torch.from_numpy(tone_digits(d, seed=i)[:1200]).float() for d in sd.DIGITS]
-            for i, v in enumerate(["allison", "captcha"])}
-    monkeypatch.setattr(sd, "voices", lambda log=print: fake)
-    data = RecognizeData(data="spoken-digits", train_size=40, val_size=4, test_size=4, batch=4,
-                         n_mels=16)
-    task = build_recognize_task(data, RecognizerConfig(**TINY_MODEL), log=QUIET)
-    assert task.alphabet == "0123456789" and task.parts.words == "char"
-    assert "(allison)" in task.parts.train[0][2] and "(captcha)" in task.parts.test[0][2]
-    metrics = train(task, TrainConfig(max_steps=2, eval_every=2, warmup_steps=0),
-                    tmp_path / "run", quiet=True, log=QUIET)
-    assert metrics["test_size"] == 4 and metrics["test_wer"] == metrics["test_cer"]
-    with pytest.raises(ConfigError, match="8000 Hz"):
-        RecognizeData(data="spoken-digits", sample_rate=16000)
-
-
 # ----------------------------------------------------------------- text from one image (1→N)
 def test_image_to_text_cli_and_reader(tmp_path, capsys):
     folder = write_captchas(tmp_path / "caps")

@@ -1,12 +1,15 @@
 """N-to-M recognition with CTC as a trainer task, and the recogniser ``rnnkit recognize`` uses.
 
-The data (:mod:`rnnkit.tasks.recognize_data`) are captchas rendered from fixed seeds or files
-listed in a TSV or folder; the model is :class:`rnnkit.models.recognizer.SequenceRecognizer`.
-Metrics over a part, decoded greedily (and, on the test part, by prefix beam search too):
-sequence accuracy (the whole transcript right), character error rate (character edit distance
-over reference characters) and word error rate (the same over whitespace-separated words; a
-captcha is one word, so its WER is 1 - sequence accuracy), computed with rnnkit's own edit
-distance (:mod:`rnnkit.tasks.metrics`), which the seq2seq task uses as well.
+The data (:mod:`rnnkit.tasks.recognize_data`) are captchas rendered from fixed seeds, spoken
+digit strings with a held-out voice, or files listed in a TSV or folder; the model is
+:class:`rnnkit.models.recognizer.SequenceRecognizer`. Metrics over a part, decoded greedily (and,
+on the test part, by prefix beam search too): sequence accuracy (the whole transcript right),
+character error rate (character edit distance over reference characters) and word error rate
+(the same over whitespace-separated words; a captcha is one word, so its WER is 1 - sequence
+accuracy; for spoken digits each digit is a word), computed with rnnkit's own edit distance
+(:mod:`rnnkit.tasks.metrics`), which the seq2seq task uses as well. A data set's extra test
+parts (spoken digits: new utterances of the training voices) are scored greedily beside the test
+part, under their own names.
 Shapes: B batch, F features, T columns or frames, T' output frames, K labels.
 """
 import math
@@ -44,8 +47,7 @@ class RecognizeTask:
     def __init__(self, model, parts, data_config, seed=0):
         self.model, self.parts, self.data_config = model, parts, data_config
         self.alphabet = parts.alphabet
-        # bucketed by width where the part is stored; one made on demand is not read twice
-        widths = [x.shape[1] for x, _, _ in parts.train] if isinstance(parts.train, list) else None
+        widths = [x.shape[1] for x, _, _ in parts.train]      # batches bucketed by width
         self.batches = Batches(len(parts.train), data_config.batch, seed, lengths=widths)
 
     def train_batch(self, step):
@@ -82,10 +84,14 @@ class RecognizeTask:
         loss, hyps, refs = self.decode(self.parts.test)
         _, beam_hyps, _ = self.decode(self.parts.test, TEST_BEAM)
         words = self.parts.words
-        return {"test_loss": loss, **error_rates(hyps, refs, "test", words),
-                **error_rates(beam_hyps, refs, f"test_beam{TEST_BEAM}", words),
-                "test_size": len(refs),
-                "test_examples": [{"truth": r, "output": h} for h, r in zip(hyps[:20], refs)]}
+        out = {"test_loss": loss, **error_rates(hyps, refs, "test", words),
+               **error_rates(beam_hyps, refs, f"test_beam{TEST_BEAM}", words),
+               "test_size": len(refs),
+               "test_examples": [{"truth": r, "output": h} for h, r in zip(hyps[:20], refs)]}
+        for name, part in self.parts.extra.items():     # e.g. the training voices' new utterances
+            _, hyps, refs = self.decode(part)
+            out.update({**error_rates(hyps, refs, name, words), f"{name}_size": len(refs)})
+        return out
 
     def checkpoint_extras(self):
         return {"kind": "recognize", "model_config": asdict(self.model.config),

@@ -1,11 +1,13 @@
-"""The examples of ``rnnkit train recognize``: captchas rendered from seeds, or the files of a
-TSV listing or a folder (images or sounds), split into training, validation and test parts.
+"""The examples of ``rnnkit train recognize``: captchas rendered from seeds, spoken digit strings
+(:mod:`rnnkit.data.spoken_digits`, a voice held out for the test part), or the files of a TSV
+listing or a folder (images or sounds), split into training, validation and test parts.
 
 An example is (x, labels, where): x the grey levels uint8 (F, T) of an image or the log-mel
-features float (F, T) of a sound, labels the transcript's characters as ids 1..K (0 is CTC's
-blank), where the listing's file and line. An example whose features are too short for its
-transcript under CTC (fewer output frames than :func:`rnnkit.decode.ctc.min_frames`) is left out
-with a warning naming it; a transcript character outside the alphabet is a DataError.
+features float (F, T) of a sound (float16 for the cached spoken digits), labels the
+transcript's characters as ids 1..K (0 is CTC's blank), where the listing's file and line. An
+example whose features are too short for its transcript under CTC (fewer output frames than
+:func:`rnnkit.decode.ctc.min_frames`) is left out with a warning naming it; a transcript
+character outside the alphabet is a DataError.
 """
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from rnnkit.decode.ctc import min_frames
 
 # fixed seeds of the rendered captcha sets: the test images never change with the flags
 CAPTCHA_SEEDS = {"train": 15_000_001, "val": 15_000_002, "test": 15_000_003}
+# the spoken-digit streams: the same seeds, and one more for new utterances of the training voices
+SPEECH_SEEDS = {**CAPTCHA_SEEDS, "seen": 15_000_004}
 
 
 @dataclass
@@ -93,21 +97,7 @@ class Parts:
     features: int      # F: image rows or mel bins
     source: str        # how the data came, for the log line
     words: str = "space"   # what a word is for the WER: "space"-separated, or each "char"
-
-
-class Generated:
-    """A part made on demand: example ``i`` is ``make(i)``, the same for the same ``i``."""
-
-    def __init__(self, n, make):
-        self.n, self.make = n, make
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self.make(j) for j in range(*i.indices(self.n))]
-        return self.make(i)
+    extra: dict = field(default_factory=dict)   # more test parts, {name: examples}
 
 
 def features_of(x):
@@ -185,41 +175,46 @@ def file_parts(d):
 
 
 def spoken_digit_parts(d, log):
+    """Training utterances of the training voices, validation of the validation voice, test of
+    the held-out voice, and (in ``extra``, as ``seen_voices``) a second test set of new
+    utterances of the training voices: the speaker gap is test against seen_voices. Every part
+    is built once and cached (:func:`rnnkit.data.spoken_digits.utterance_set`)."""
     from rnnkit.data import spoken_digits as sd
     voices = sd.voices(log=log)
     train_voices, val_voices, test_voice = sd.split_voices(voices, d.test_voice)
+    cache = cache_dir() / "spoken-digits" / "features"
 
-    def example(part, names, i):
-        x, digits, voice = sd.make(voices, names, CAPTCHA_SEEDS[part], i)
-        return (log_mel(x, sd.RATE, d.n_mels), encode(digits, sd.DIGITS, "?"),
-                f"spoken-digits {part} {i} ({voice})")
+    def part(name, names, n):
+        made = sd.utterance_set(voices, names, SPEECH_SEEDS[name], n, d.n_mels, cache, log)
+        return [(x, encode(digits, sd.DIGITS, "?"), f"spoken-digits {name} {i} ({voice})")
+                for i, (x, digits, voice) in enumerate(made)]
 
-    train = Generated(d.train_size, lambda i: example("train", train_voices, i))
-    val = [example("val", val_voices, i) for i in range(d.val_size)]
-    test = [example("test", [test_voice], i) for i in range(d.test_size)]
-    source = (f"spoken-digits, 3-8 digits: train {d.train_size:,} on the fly from "
-              f"{len(train_voices)} voice(s), validation {d.val_size:,} ({', '.join(val_voices)}), "
-              f"test {d.test_size:,} ({test_voice}, a voice never trained on)")
-    return Parts(train, val, test, sd.DIGITS, "audio", d.n_mels, source, words="char")
+    train = part("train", train_voices, d.train_size)
+    val = part("val", val_voices, d.val_size)
+    test = part("test", [test_voice], d.test_size)
+    seen = part("seen", train_voices, d.test_size)
+    source = (f"spoken-digits, 3-8 digits, {d.n_mels} mel bins every 10 ms: train "
+              f"{d.train_size:,} from {len(train_voices)} voice(s), validation {d.val_size:,} "
+              f"({', '.join(val_voices)}), test {d.test_size:,} ({test_voice}, a voice never "
+              f"trained on), and {d.test_size:,} new utterances of the training voices")
+    return Parts(train, val, test, sd.DIGITS, "audio", d.n_mels, source, words="char",
+                 extra={"seen_voices": seen})
 
 
 def read_parts(d, stride, log=print):
-    """The three parts of ``d.data`` with the too-short examples left out (a part made on
-    demand is left as it is: its utterances always fit)."""
+    """The parts of ``d.data`` with the examples too short for their transcripts left out."""
+    if d.data in ("captcha", "spoken-digits") and (d.val_data or d.test_data):
+        raise ConfigError(f"--val-data and --test-data go with file data; {d.data} makes its "
+                          f"own parts (--val-size, --test-size)")
     if d.data == "spoken-digits":
         p = spoken_digit_parts(d, log)
-        p.val = keep_fitting(p.val, stride, "validation")
-        p.test = keep_fitting(p.test, stride, "test")
-        return p
-    if d.data == "captcha":
-        if d.val_data or d.test_data:
-            raise ConfigError("--val-data and --test-data go with file data; captcha renders its "
-                              "own parts (--val-size, --test-size)")
+    elif d.data == "captcha":
         p = captcha_parts(d, log)
     else:
         p = file_parts(d)
     p.train, p.val, p.test = (keep_fitting(part, stride, name) for part, name in
                               ((p.train, "training"), (p.val, "validation"), (p.test, "test")))
+    p.extra = {k: keep_fitting(v, stride, k.replace("_", " ")) for k, v in p.extra.items()}
     return p
 
 
