@@ -98,3 +98,38 @@ def test_sample_command_runs_beam_search_on_a_char_lm(tmp_path, capsys):
                  "--length", "12"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ROMEO") and len(out.rstrip("\n")) == len("ROMEO") + 12
+
+
+@pytest.mark.parametrize("attention", ["general", "additive", "none"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_batched_beam_search_is_each_sources_own_search(cell, attention):
+    """beam_search_batch over sources of different lengths and output limits (so searches end at
+    different steps and leave the batch) finds, for each, what beam_search finds alone."""
+    from rnnkit.data.pairs import pad
+    from rnnkit.decode import beam_search_batch
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=20, tgt_vocab=12, cell=cell, embed=8, enc_hidden=8,
+                                  hidden=10, attention=attention)).double().eval()
+    g = torch.Generator().manual_seed(1)
+    srcs = [torch.randint(3, 20, (int(n),), generator=g).tolist()
+            for n in torch.randint(2, 9, (7,), generator=g)]
+    limits = [2 * len(s) + 3 for s in srcs]
+    src, lengths = pad(srcs)
+    got = beam_search_batch(model, torch.full((7,), BOS_ID), model.encode(src, lengths), 4,
+                            limits, eos_id=2, n_best=3)
+    assert len({len(ids) for hyps in got for ids, _ in hyps}) > 2     # searches of many lengths
+    for s, limit, hyps in zip(srcs, limits, got):
+        want = beam_search(model, [BOS_ID], 4, limit, eos_id=2, n_best=3,
+                           state=model.encode(torch.tensor([s]), [len(s)]))
+        assert [ids for ids, _ in hyps] == [ids for ids, _ in want]
+        assert [sc for _, sc in hyps] == pytest.approx([sc for _, sc in want], abs=1e-9)
+
+
+def test_batched_beam_search_rejects_what_it_cannot_search():
+    from rnnkit.decode import beam_search_batch
+    model = LanguageModel(LMConfig(vocab_size=5, hidden=4, embed=3, layers=1)).eval()
+    with pytest.raises(TypeError, match="expand_beams"):
+        beam_search_batch(model, torch.tensor([1]), None, 2, 5)
+    s2s = Seq2Seq(Seq2SeqConfig(src_vocab=6, tgt_vocab=6, embed=4, enc_hidden=4, hidden=4))
+    with pytest.raises(ValueError, match="one per sequence"):
+        beam_search_batch(s2s, torch.tensor([1, 1]), None, 2, [5])

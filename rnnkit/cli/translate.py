@@ -7,7 +7,7 @@ from rnnkit.cli.options import beam_width, length_penalty
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
-from rnnkit.tasks.translation import Translator
+from rnnkit.tasks.translation import BEAM_BATCH, Translator
 from rnnkit.data import DataError
 
 
@@ -54,9 +54,10 @@ def run(args):
     if not lines:
         raise DataError("nothing to translate (no sentence given, file or stdin empty)")
     outputs = []
-    for line in lines:
-        outputs.append(translator.translate(line, args.beam_size, args.length_penalty))
-        print(outputs[-1], flush=True)
+    for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
+        outputs += translator.translate_many(lines[k:k + BEAM_BATCH], args.beam_size,
+                                             args.length_penalty)
+        print("\n".join(outputs[k:]), flush=True)
     if args.plot:
         plot_attention(*translator.attention(lines[0], outputs[0]), args.plot)
         print(f"attention heat-map -> {args.plot}", file=sys.stderr)

@@ -72,6 +72,83 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
         model.train(was_training)
 
 
+@torch.no_grad()
+def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=None,
+                      length_penalty=1.0, n_best=1):
+    """:func:`beam_search` for N sequences at once, all K hypotheses of all of them one batch:
+    ``bos_ids`` (N,) the first token of each, ``state`` the model's state for those N rows
+    (e.g. ``model.encode`` of N sources; the model's ``expand_beams(state, K)`` makes K rows of
+    each), ``max_len`` one limit or N. Returns N lists of (ids, score): for each sequence what
+    :func:`beam_search` returns for it alone (the same search; only the batched products may
+    round differently). A sequence leaves the batch when its search ends."""
+    bos_ids = torch.as_tensor(bos_ids, dtype=torch.long)
+    N, K = len(bos_ids), beam_size
+    limits = [max_len] * N if isinstance(max_len, int) else list(max_len)
+    if K < 1 or len(limits) != N or min(limits, default=1) < 1:
+        raise ValueError(f"beam_size and max_len must be >= 1 (one max_len or one per sequence), "
+                         f"got {beam_size}, {max_len}")
+    if not hasattr(model, "expand_beams"):
+        raise TypeError(f"{type(model).__name__} has no expand_beams(state, K): search one "
+                        "sequence at a time with beam_search")
+    was_training = model.training
+    model.eval()
+    try:
+        state = model.expand_beams(state, K)
+        logits, state = model.step(bos_ids.repeat_interleave(K), state)           # (N·K, V)
+        device, V = logits.device, logits.shape[-1]
+        scores = torch.full((N, K), float("-inf"), device=device)                 # (A, K)
+        scores[:, 0] = 0                                      # one live hypothesis to start
+        seqs = [[[]] for _ in range(N)]                       # per live sequence: K prefixes
+        finished = [[] for _ in range(N)]
+        active = list(range(N))                               # the sequences in the batch
+        for n in range(1, max(limits) + 1):
+            A = len(active)
+            logp = scores[:, :, None] + torch.log_softmax(logits.float(), -1).view(A, K, V)
+            top, flat = logp.view(A, K * V).topk(min(2 * K, K * V), dim=1)        # (A, 2K)
+            rows, toks, kept_scores, still, kept_seqs = [], [], [], [], []
+            for a, (tops, flats) in enumerate(zip(top.tolist(), flat.tolist())):
+                i = active[a]
+                keep = _candidates(tops, flats, V, n, limits[i], eos_id, K, seqs[a],
+                                   finished[i], length_penalty)
+                finished[i].sort(key=lambda f: -f[0])
+                finished[i] = finished[i][:max(K, n_best)]
+                if not keep or _done(finished[i], keep, K, limits[i], length_penalty):
+                    continue
+                pad = K - len(keep)                           # dead rows: a copy, never chosen
+                still.append(i)
+                kept_seqs.append([seqs[a][row] + [tok] for row, tok, _ in keep])
+                rows += [a * K + row for row, _, _ in keep] + [a * K + keep[0][0]] * pad
+                toks += [tok for _, tok, _ in keep] + [keep[0][1]] * pad
+                kept_scores += [lp for _, _, lp in keep] + [float("-inf")] * pad
+            if not still:
+                break
+            index = torch.tensor(rows, device=device)                             # (A'·K,)
+            scores = torch.tensor(kept_scores, device=device).view(len(still), K)
+            active, seqs = still, kept_seqs
+            logits, state = model.step(torch.tensor(toks, device=device),
+                                       model.reorder_state(state, index))        # (A'·K, V)
+        return [[(ids, sc) for sc, ids in f[:n_best]] for f in finished]
+    finally:
+        model.train(was_training)
+
+
+def _candidates(tops, flats, V, n, max_len, eos_id, K, seqs, finished, alpha):
+    """One sequence's best 2K extensions (log p, flat index; best first) sorted into finished
+    hypotheses (appended to ``finished``) and up to K live ones, returned as (row, token, log p),
+    as :func:`beam_search` does; impossible ones (log p = -inf) are skipped."""
+    keep = []
+    for lp, i in zip(tops, flats):
+        if lp == float("-inf"):
+            break
+        row, tok = divmod(i, V)
+        if tok == eos_id or n == max_len:
+            ids = seqs[row] + ([] if tok == eos_id else [tok])
+            finished.append((_normalised(lp, n, alpha), ids))
+        elif len(keep) < K:
+            keep.append((row, tok, lp))
+    return keep
+
+
 def _done(finished, keep, beam_size, max_len, alpha):
     """True when the K-th best finished score beats every live prefix's best reachable score."""
     if len(finished) < beam_size:

@@ -132,24 +132,49 @@ class Seq2Seq(nn.Module):
     # ------------------------------------------------------------ decoder
     def step(self, y_prev, state):
         """y_prev (B,) previous target ids -> logits (B, V) and the next state (with "attn" (B, S)
-        holding this step's attention weights, when the model attends)."""
+        holding this step's attention weights, when the model attends). In a state from
+        :meth:`expand_beams` the B rows are G per source, attended to together."""
         x = self.drop(self.tgt_embed(y_prev))                                          # (B, E)
         if self.config.input_feed:
             x = torch.cat([x, state["feed"]], dim=-1)                                  # (B, E+H)
         s, rnn_state = fast_step.step(self.decoder, x, state["rnn"])                   # (B, H)
         new = dict(state, rnn=rnn_state)
+        G = state.get("beams", 1)                                    # decoder rows per source
         if self.attn is not None:
-            ctx, new["attn"] = self.attn(s, state["keys"], state["memory"], state["mask"])  # (B, M)
+            q = s.view(-1, G, s.shape[-1]) if G > 1 else s                             # (N, G, H)
+            ctx, a = self.attn(q, state["keys"], state["memory"], state["mask"])       # (N, G, M)
+            new["attn"] = a.flatten(0, 1) if G > 1 else a                              # (B, S)
+            ctx = ctx.flatten(0, 1) if G > 1 else ctx                                  # (B, M)
         else:
-            ctx = state["summary"]                                                     # (B, M)
+            ctx = state["summary"]                                                     # (N, M)
+            ctx = ctx.repeat_interleave(G, 0) if G > 1 else ctx                        # (B, M)
         o = torch.tanh(self.combine(torch.cat([s, ctx], dim=-1)))                     # (B, H)
         new["feed"] = o
         return self.head(self.drop(o)), new                                            # (B, V)
 
+    PER_ROW = ("rnn", "feed")           # the decoder's part of the state; the rest is per source
+
+    def expand_beams(self, state, G):
+        """The state of N sources with G decoder rows each (rows n·G .. n·G+G-1 continue source
+        n; the encoder's part stays one row per source): for a batched beam search."""
+        out = {k: v for k, v in state.items() if k != "attn"}
+        rows = lambda v: v.repeat_interleave(G, 0)
+        out["rnn"] = tuple(r.repeat_interleave(G, 1) for r in state["rnn"]) \
+            if isinstance(state["rnn"], tuple) else state["rnn"].repeat_interleave(G, 1)
+        out["feed"] = rows(state["feed"])
+        out["beams"] = G * state.get("beams", 1)
+        return out
+
     def reorder_state(self, state, index):
         """Keep / repeat batch rows ``index`` (K,) of every tensor in the state (for beam search).
         A tensor of one row, or of one row repeated (stride 0: beam search over one source's
-        memory), is expanded, not copied."""
+        memory), is expanded, not copied. In a state from :meth:`expand_beams` the decoder rows
+        are taken as they are and the sources of the kept groups (``index[::G] // G``; an index
+        keeps whole groups, in order) only where some are dropped."""
+        G = state.get("beams", 1)
+        if G > 1:
+            return self._reorder_groups(state, index, G)
+
         def rows(v):
             if v.shape[0] == 1 or v.stride(0) == 0:
                 return v[:1].expand(len(index), *v.shape[1:])
@@ -161,6 +186,26 @@ class Seq2Seq(nn.Module):
                     else v.index_select(1, index)                                      # (L, K, H)
             else:
                 out[k] = rows(v)
+        return out
+
+    def _reorder_groups(self, state, index, G):
+        if len(index) % G:
+            raise ValueError(f"a state of {G} rows per source is reordered by whole groups; "
+                             f"got {len(index)} rows")
+        sources = index[::G] // G                                                     # (N',)
+        N = state["memory"].shape[0]
+        same = len(sources) == N and bool((sources == torch.arange(N, device=index.device)).all())
+        out = {}
+        for k, v in state.items():
+            if k == "rnn":
+                out[k] = tuple(s.index_select(1, index) for s in v) if isinstance(v, tuple) \
+                    else v.index_select(1, index)                                      # (L, B, H)
+            elif k == "beams" or (same and k not in self.PER_ROW):
+                out[k] = v
+            elif k in self.PER_ROW or k == "attn":
+                out[k] = v.index_select(0, index)
+            else:
+                out[k] = v.index_select(0, sources)                                    # per source
         return out
 
     def forward(self, src, lengths, tgt_in, teacher_forcing=1.0):

@@ -9,7 +9,9 @@ import torch
 from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import tokenize
-from rnnkit.decode import beam_search, sample
+from rnnkit.decode import beam_search, beam_search_batch, sample
+
+BEAM_BATCH = 16     # sentences searched together by Translator.beams
 from rnnkit.tasks.metrics import edit_distance, sequence_accuracy, token_error_rate
 
 
@@ -67,9 +69,27 @@ class Translator:
                                 EOS_ID, length_penalty, state=state)
         return decode(self.tgt_vocab, ids)
 
+    @torch.no_grad()
+    def beams(self, texts, beam_size=5, length_penalty=1.0, batch=BEAM_BATCH):
+        """Beam-search translations of many sentences, ``batch`` sentences (× beam_size
+        hypotheses) searched together: what :meth:`beam` gives for each, faster."""
+        out = []
+        for k in range(0, len(texts), batch):
+            chunk = texts[k:k + batch]
+            _, lengths, state = self._encode(chunk)
+            limits = [self.output_limit(lengths[i:i + 1]) for i in range(len(chunk))]
+            found = beam_search_batch(self.model, torch.full((len(chunk),), BOS_ID), state,
+                                      beam_size, limits, EOS_ID, length_penalty)
+            out += [decode(self.tgt_vocab, hyps[0][0]) for hyps in found]
+        return out
+
     def translate(self, text, beam_size=1, length_penalty=1.0):
         return (self.greedy([text])[0] if beam_size <= 1
                 else self.beam(text, beam_size, length_penalty))
+
+    def translate_many(self, texts, beam_size=1, length_penalty=1.0):
+        return (self.greedy(texts) if beam_size <= 1
+                else self.beams(texts, beam_size, length_penalty))
 
     @torch.no_grad()
     def attention(self, text, translation):
@@ -121,7 +141,7 @@ def score_translations(translator, pairs, beam_size=5, length_penalty=1.0, log=N
     translator.warn = lambda msg: None            # unknown tokens are expected on held-out data
     try:
         greedy = translator.greedy(src)
-        beam = [translator.beam(s, beam_size, length_penalty) for s in src] if beam_size else []
+        beam = translator.beams(src, beam_size, length_penalty) if beam_size else []
     finally:
         translator.warn = quiet
     kind = translator.tgt_vocab.kind
