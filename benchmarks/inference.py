@@ -252,16 +252,26 @@ def translate_rate(args):
           f"decoder {c.hidden}, attention {c.attention}, V=80, {len(sents)} sentences of "
           f"20-40 tokens, {args.max_len} tokens out; load average {os.getloadavg()[0]:.1f}")
 
+    from rnnkit.decode import beam_search_batch
+    src = torch.nn.utils.rnn.pad_sequence([s[0] for s in sents], batch_first=True)
+    lengths = torch.tensor([s.shape[1] for s in sents])
+
     def run():
         with torch.inference_mode():
             for s in sents:
                 beam_search(model, [1], 5, args.max_len, state=model.encode(s, [s.shape[1]]))
-    rates = {"fast step": [], "forward (RNNKIT_FAST_STEP=0)": []}
+
+    def run_batch():
+        with torch.inference_mode():
+            beam_search_batch(model, torch.ones(len(sents), dtype=torch.long),
+                              model.encode(src, lengths), 5, args.max_len)
+    rates = {"fast step": [], "forward (RNNKIT_FAST_STEP=0)": [],
+             "fast step, all sentences searched together": []}
     for _ in range(args.reps):
         for k in rates:
             with fast_step.disabled() if k.startswith("forward") else _null():
                 t = time.perf_counter()
-                run()
+                run_batch() if k.endswith("together") else run()
                 rates[k].append(len(sents) / (time.perf_counter() - t))
     for k, v in rates.items():
         print(f"- {k}: {statistics.median(v):.1f} sentences/s (median of {len(v)})")
@@ -277,7 +287,7 @@ from rnnkit.cli.sample import generate
 from rnnkit.decode import beam_search
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.lm import load_lm
-out = {"step_us": [], "chars_s": [], "sent_s": []}
+out = {"step_us": [], "chars_s": [], "sent_s": [], "sent_s_batch": []}
 model, vocab = load_lm(run)
 torch.manual_seed(0)
 s2s = Seq2Seq(Seq2SeqConfig(src_vocab=80, tgt_vocab=80)).eval()
@@ -300,6 +310,18 @@ for _ in range(reps):
         for s in sents:
             beam_search(s2s, [1], 5, max_len, state=s2s.encode(s, [s.shape[1]]))
     out["sent_s"].append(len(sents) / (time.perf_counter() - t))
+    try:                                  # all sentences searched together, where rnnkit can
+        from rnnkit.decode import beam_search_batch
+    except ImportError:
+        out["sent_s_batch"].append(out["sent_s"][-1])
+        continue
+    src = torch.nn.utils.rnn.pad_sequence([s[0] for s in sents], batch_first=True)
+    lengths = torch.tensor([s.shape[1] for s in sents])
+    t = time.perf_counter()
+    with torch.no_grad():
+        beam_search_batch(s2s, torch.ones(len(sents), dtype=torch.long), s2s.encode(src, lengths),
+                          5, max_len)
+    out["sent_s_batch"].append(len(sents) / (time.perf_counter() - t))
 print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
 """
 
@@ -332,6 +354,9 @@ def before_after(args):
           f"{a['chars_s'] / b['chars_s']:.1f}x |")
     print(f"| beam-5 translation, sentences/s | {b['sent_s']:.2f} | {a['sent_s']:.2f} | "
           f"{a['sent_s'] / b['sent_s']:.1f}x |")
+    print(f"| beam-5 translation, all {args.sentences} sentences searched together (before: one "
+          f"at a time), sentences/s | {b['sent_s_batch']:.2f} | {a['sent_s_batch']:.2f} | "
+          f"{a['sent_s_batch'] / b['sent_s_batch']:.1f}x |")
     print(f"(load average at the end {os.getloadavg()[0]:.1f})")
 
 
