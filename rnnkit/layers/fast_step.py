@@ -173,14 +173,16 @@ def lm_step(rnn, embed, head, ids, state):
     plan = _lm_ready(rnn, embed, head, ids, state)
     if plan is None:
         return None
-    B = ids.shape[0]
-    states = _states(rnn, plan.mode, (B, plan.I), plan.dtype, plan.device, state)
-    if states is None:
-        return None
+    B, lstm = ids.shape[0], plan.mode == "LSTM"
+    if state is not None and state is plan.last and B == plan.last_b:    # checked last step
+        states = state if lstm else (state,)
+    else:
+        states = _states(rnn, plan.mode, (B, plan.I), plan.dtype, plan.device, state)
+        if states is None:
+            return None
     ids = ids.contiguous()
     out = tuple(torch.empty_like(s) for s in states)
     logits = states[0].new_empty(B, plan.V)
-    lstm = plan.mode == "LSTM"
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if lstm else (None, None)
     status = ctypes.c_int64()
     k = plan.k
@@ -190,7 +192,9 @@ def lm_step(rnn, embed, head, ids, state):
                  ctypes.byref(status), SMALL_BATCH, plan.table())
     if status.value:
         _bad_id(ids, status.value - 1, plan.n_emb)
-    return logits, (out if lstm else out[0])
+    new = out if lstm else out[0]
+    plan.last, plan.last_b = new, B       # the next step's state, most likely: known good
+    return logits, new
 
 
 def lm_sample(rnn, embed, head, logits, state, u, temperature, top_k, top_p, stop_id, done):
@@ -265,6 +269,7 @@ class _LMPlan:
         gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * self.H
         self._sources = (ew, rnn.weight_ih_l0, getattr(rnn, "bias_ih_l0", None))
         self._table, self._versions = None, None
+        self.last, self.last_b = None, 0                     # the state lm_step returned last
         if self.n_emb * gates * ew.element_size() <= self.TABLE_BYTES:
             self._table = ew.new_empty(self.n_emb, gates)
 
@@ -286,7 +291,7 @@ def _lm_plan(rnn, embed, head):
     if not (isinstance(embed, torch.nn.Embedding) and isinstance(head, torch.nn.Linear)):
         return None
     ew, hw, hb = embed.weight, head.weight, head.bias
-    key = (tuple(p.data_ptr() for p in rnn._parameters.values()), id(embed), id(head),
+    key = ([p.data_ptr() for p in rnn._parameters.values()], id(embed), id(head),
            ew.data_ptr(), hw.data_ptr(), None if hb is None else hb.data_ptr())
     hit = _lm_cache.get(rnn)
     if hit is not None and hit[0] == key:
