@@ -355,3 +355,14 @@ def test_input_table_follows_the_weights_it_is_made_of():
             for t in range(3):
                 logits, state = model.step(x[:, t], state)
                 assert_same(logits, want[:, t], torch.float32)
+
+
+def test_lm_step_checks_a_state_again_when_the_batch_changes():
+    """The state lm_step returned last is trusted for the next step of the same batch only;
+    with another batch size it is checked (the layer's own error, not a wild read)."""
+    model = lm("lstm")
+    with torch.no_grad():
+        _, state = model.step(torch.tensor([1, 2]), None)
+        model.step(torch.tensor([3, 4]), state)
+        with pytest.raises((ValueError, RuntimeError)):
+            model.step(torch.tensor([1, 2, 3]), state)
