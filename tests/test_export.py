@@ -204,7 +204,14 @@ def _tagger():
                                        embed=4))
 
 
+def _char_tagger():
+    from rnnkit.models.tagger import SequenceTagger, TaggerConfig
+    return SequenceTagger(TaggerConfig(vocab_size=9, num_tags=4, cell="gru", layers=1, hidden=5,
+                                       embed=4, char_vocab_size=7, char_embed=3, char_hidden=4))
+
+
 @pytest.mark.parametrize("make,kind", [
+    pytest.param(_char_tagger, "tag", id="char-tagger"),
     pytest.param(_classifier, "classify", id="bilstm-last"),
     pytest.param(_gram_classifier, "classify", id="gru-grams", marks=pytest.mark.slow),
     pytest.param(_tagger, "tag", id="tagger")])
@@ -225,6 +232,13 @@ def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
         args = (torch.randint(1, 9, (B, T), generator=g), lengths)
         if "grams" in program.inputs:
             args += (torch.randint(0, 5, (B, T, 1), generator=g),)
+        if "chars" in program.inputs:                    # words of 1..4 characters, 0 at padding
+            W = 4
+            char_lengths = torch.randint(1, W + 1, (B, T), generator=g)
+            char_lengths[torch.arange(T)[None] >= lengths[:, None]] = 0
+            chars = torch.randint(1, 7, (B, T, W), generator=g)
+            chars[torch.arange(W)[None, None] >= char_lengths[..., None]] = 0
+            args += (chars, char_lengths)
         with torch.no_grad():
             want = model(*args)
         got = sess.run(None, {n: a.numpy() for n, a in zip(program.inputs, args)})[0]

@@ -119,16 +119,35 @@ def classify_programs(model):
                     f" -> logits (B, {c.num_classes})")]
 
 
+class _CharTagger(nn.Module):
+    """forward(tokens, lengths, chars, char_lengths): a tagger with character features, its
+    char BiGRU run over every position (no data-dependent shapes)."""
+    lengths = True
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, lengths, chars, char_lengths):
+        return self.model(tokens, lengths, chars, char_lengths, dense_chars=True)
+
+
 def tag_programs(model):
     c = model.config
-    if c.use_chars:
-        raise ExportError("a tagger with character features cannot be exported yet")
     tokens, lengths = torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 2])
     crf = "; decode them with the CRF's transitions in the checkpoint" if c.crf else ""
-    return [Program("", _Lengths(model), (tokens, lengths), ["tokens", "lengths"], ["scores"],
-                    {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}},
-                    f"tagger: tokens (B, T) padded with 0, lengths (B,) -> tag scores "
-                    f"(B, T, {c.num_tags}){crf}")]
+    inputs, args = ["tokens", "lengths"], (tokens, lengths)
+    dynamic = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
+    what = "tokens (B, T) padded with 0, lengths (B,)"
+    if c.use_chars:
+        inputs += ["chars", "char_lengths"]
+        args += (torch.ones(2, 4, 3, dtype=torch.long), torch.full((2, 4), 3))
+        dynamic.update(chars={0: "batch", 1: "time", 2: "word"},
+                       char_lengths={0: "batch", 1: "time"})
+        what += ", chars (B, T, W) padded with 0, char_lengths (B, T)"
+    module = _CharTagger(model) if c.use_chars else _Lengths(model)
+    return [Program("", module, args, inputs, ["scores"], dynamic,
+                    f"tagger: {what} -> tag scores (B, T, {c.num_tags}){crf}")]
 
 
 class _Encoder(nn.Module):

@@ -90,11 +90,14 @@ class SequenceTagger(nn.Module):
         self.head = nn.Linear(D * c.hidden, c.num_tags)
         self.crf = CRF(c.num_tags) if c.crf else None
 
-    def forward(self, x, lengths, chars=None, char_lengths=None):
-        """x (B, T) word ids, lengths (B,), chars (B, T, W), char_lengths (B, T) -> scores (B, T, K)."""
+    def forward(self, x, lengths, chars=None, char_lengths=None, dense_chars=False):
+        """x (B, T) word ids, lengths (B,), chars (B, T, W), char_lengths (B, T) -> scores (B, T, K).
+        ``dense_chars``: the char features of every position, padding included (shapes that
+        do not depend on the data: for export), the same scores."""
         feats = self.embed(x)                                                 # (B, T, C)
         if self.config.use_chars:
-            feats = torch.cat([feats, self.char_features(x, lengths, chars, char_lengths)], -1)
+            chars_of = self.char_features_dense if dense_chars else self.char_features
+            feats = torch.cat([feats, chars_of(x, lengths, chars, char_lengths)], -1)
         out, _ = self.rnn(self.drop(feats), lengths=lengths)                  # (B, T, D·H)
         return self.head(self.drop(out))                                      # (B, T, K)
 
@@ -107,6 +110,16 @@ class SequenceTagger(nn.Module):
         out = x.new_zeros(B, T, 2 * self.config.char_hidden, dtype=e.dtype)   # (B, T, 2·G)
         out[mask] = h_n.transpose(0, 1).reshape(-1, 2 * self.config.char_hidden)
         return out
+
+    def char_features_dense(self, x, lengths, chars, char_lengths):
+        """:meth:`char_features` by running the char BiGRU over all B·T positions (a padding
+        position reads one character) and zeroing the padding after: (B, T, 2·G)."""
+        B, T = x.shape
+        W = chars.shape[2]
+        e = self.char_embed(chars.reshape(B * T, W))                          # (B·T, W, E)
+        _, h_n = self.char_rnn(e, lengths=char_lengths.reshape(B * T).clamp(min=1))  # (2, B·T, G)
+        out = h_n.transpose(0, 1).reshape(B, T, 2 * self.config.char_hidden)  # (B, T, 2·G)
+        return out * length_mask(lengths, T)[..., None].to(out.dtype)
 
     def loss(self, batch):
         """Mean loss per token of the gold tags y (B, T) (padding ignored): cross-entropy, or the
