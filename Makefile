@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_MINUTES ?= 4
 
-.PHONY: test test-slow test-browser browser demo bench bench-quality speech-data clean
+.PHONY: test test-slow test-browser browser demo bench bench-quality speech-data clipart-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench-quality: $(STAMP)
 # espeak-ng's synthetic voices for rnnkit train recognize --data spoken-digits (Debian, root)
 speech-data:
 	apt-get install -y espeak-ng
+
+# openclipart's titled drawings and rsvg-convert for rnnkit train image-to-text --data openclipart
+# (Debian, root; about 170 MB installed)
+clipart-data:
+	apt-get install -y openclipart-svg librsvg2-bin
 
 # headless Chromium from Debian's packages (root; about 2 minutes with the apt-get update, once)
 # for the browser test of rnnkit view, tests/test_view_browser.py, which `make test` runs

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rnnkit.config import MAX_BATCH, MAX_SEED, ConfigError, check, check_fractions
-from rnnkit.data import DataError
+from rnnkit.data import DataError, openclipart
 from rnnkit.data.captchas import ALPHABET, captcha_set
 from rnnkit.data.datasets import cache_dir
 from rnnkit.data.labelled import own_parts
@@ -210,6 +210,8 @@ def read_parts(d, stride, log=print):
         p = spoken_digit_parts(d, log)
     elif d.data == "captcha":
         p = captcha_parts(d, log)
+    elif d.data == "openclipart":   # drawings rendered once, their parts listed in TSVs
+        p = file_parts(openclipart.as_files(d, log))
     else:
         p = file_parts(d)
     p.train, p.val, p.test = (keep_fitting(part, stride, name) for part, name in
