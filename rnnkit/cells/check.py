@@ -22,9 +22,7 @@ A wrong gradient is reported, never raised. A malformed cell (a required method 
 that fails, a return of the wrong number or shape) raises :class:`CellError`, one line naming the
 cell, the method and what was expected against what came.
 """
-import math
 import re
-from dataclasses import dataclass, field
 
 import torch
 from torch.autograd.gradcheck import GradcheckError
@@ -35,77 +33,12 @@ from rnnkit.bptt.schedule import Schedule
 from rnnkit.bptt.telemetry import GradientRecorder
 from rnnkit.cells import validate
 from rnnkit.cells.base import CellError
+from rnnkit.cells.check_guard import Guarded, first_line
+from rnnkit.cells.check_report import CellReport, Entry, at_batch, at_rows, at_token, compare
 
 D64 = torch.float64
-RTOL, ATOL = 1e-6, 1e-9          # float64: a right backward agrees with autograd to ~1e-14
 CORE = {"weight_ih": "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
 __all__ = ["check_cell", "CellReport", "Entry", "CellError"]
-
-
-@dataclass
-class Entry:
-    """One compared quantity: its largest error, and where that error sits."""
-    section: str                 # "one step", "sequence" or "gradcheck"
-    name: str                    # "δW_hh", "δh_{t-1}", "h_t", ...
-    ok: bool
-    max_abs: float = 0.0         # max |rnnkit - autograd|
-    rel: float = 0.0             # max_abs / max |autograd|
-    where: str = ""              # step, batch row and unit (or row/gate/unit) of the largest error
-    note: str = ""
-
-
-@dataclass
-class CellReport:
-    cell: str
-    sizes: dict
-    entries: list = field(default_factory=list)
-
-    @property
-    def ok(self):
-        return all(e.ok for e in self.entries)
-
-    def failed(self, section=None):
-        """Names of the wrong quantities (of one section, or all)."""
-        return [e.name for e in self.entries if not e.ok and section in (None, e.section)]
-
-    def entry(self, section, name):
-        return next(e for e in self.entries if e.section == section and e.name == name)
-
-    def __str__(self):
-        s = self.sizes
-        lines = [f"check-cell {self.cell}: I={s['input']} H={s['hidden']} B={s['batch']} "
-                 f"T={s['steps']}, float64, seed {s['seed']}",
-                 f"  {'':16s} {'max abs err':>11s} {'rel err':>9s}  result  largest error at"]
-        section = None
-        for e in self.entries:
-            if e.section != section:
-                section = e.section
-                lines.append({"one step": "one step (T = 1)",
-                              "sequence": f"sequence of {s['steps']} steps",
-                              "gradcheck": "torch.autograd.gradcheck of the node"}[section])
-            nums = f"{e.max_abs:11.1e} {e.rel:9.1e}" if e.section != "gradcheck" else " " * 21
-            where = e.where + (f" ({e.note})" if e.note and e.where else e.note)
-            lines.append(f"  {e.name:16s} {nums}  {'ok' if e.ok else 'WRONG':6s}  {where}".rstrip())
-        lines.append(self._verdict())
-        return "\n".join(lines)
-
-    def _verdict(self):
-        if self.ok:
-            return "every gradient agrees with autograd through reference_step"
-        fwd = [e.name for e in self.entries if not e.ok and not e.name.startswith("δ")
-               and e.section != "gradcheck"]
-        if fwd:
-            return (f"the forward differs from reference_step ({', '.join(fwd)}): forward_step "
-                    f"and reference_step compute different things; fix that first")
-        one = [e for e in self.entries if e.section == "one step" and not e.ok]
-        if not one:
-            return f"wrong: {', '.join(self.failed())}"
-        text = (f"wrong in one step: {', '.join(e.name for e in one)} (the derivatives to fix; "
-                f"the sequence rows show how far the error spreads)")
-        gates = {e.where.split(" unit")[0] for e in one if e.where.startswith("gate ")}
-        if len(gates) == 1 and sum(e.where.startswith("gate ") for e in one) > 1:
-            text += f"; the weight errors are largest in {gates.pop()}'s rows: check its derivative"
-        return text
 
 
 def check_cell(cell, input_size=3, hidden_size=4, batch=2, steps=5, seed=0):
@@ -132,7 +65,7 @@ def _check(cell, name, input_size, hidden_size, batch, steps, seed):
     g = torch.Generator().manual_seed(seed)
     w, params = _weights(cell, input_size, hidden_size, g)
     h_sizes = validate.check_state_sizes(cell, w["weight_hh"])
-    guarded = _Guarded(cell, w["weight_hh"], params)
+    guarded = Guarded(cell, w["weight_hh"], params)
     for section, T in (("one step", 1), ("sequence", steps)):
         x = torch.randn(T * batch, input_size, dtype=D64, generator=g)
         h0 = [0.5 * torch.randn(batch, n, dtype=D64, generator=g) for n in h_sizes]
@@ -155,100 +88,6 @@ def _weights(cell, I, H, g):
             validate.init_parameter(cell, n, t, H)
             tensors[n] = t + 0.3 * torch.randn(shape, dtype=D64, generator=g)
     return ({n: tensors[n] for n in CORE if n in tensors}, [tensors[n] for n in cell.PARAMS])
-
-
-class _Guarded:
-    """The cell, with every method it gives the node turned into one whose failure is a
-    :class:`CellError` naming the method, and the returns the node relies on checked (the
-    layer's two-step trial is not run here: it refuses a forward that differs from
-    reference_step, which check_cell reports instead). Its own type also keeps the node on the
-    cell's Python steps: compiled variants are looked up by the cell's type."""
-
-    def __init__(self, cell, w_hh, params):
-        self.cell, self.name = cell, cell.name
-        self.w_hh_shape, self.param_shapes = tuple(w_hh.shape), [tuple(p.shape) for p in params]
-
-    def __getattr__(self, attr):
-        value = getattr(self.cell, attr)
-        if attr in validate.ARGS and callable(value):
-            return lambda *args, **kw: self._call(attr, *args, **kw)
-        return value
-
-    def _call(self, method, *args, **kw):
-        try:
-            return getattr(self.cell, method)(*args, **kw)
-        except CellError:
-            raise
-        except Exception as e:
-            raise CellError(f"{self.name}.{method} raised {type(e).__name__}: {_line(e)}") from None
-
-    def _fail(self, method, expected, got):
-        raise CellError(f"{self.name}.{method} must return {expected}, got {got}")
-
-    def _per_token(self, method, bufs, n):
-        """The node splits these by token rows: a tuple of tensors (N, ...)."""
-        if not isinstance(bufs, (tuple, list)) or not all(
-                isinstance(b, torch.Tensor) and b.dim() >= 1 and b.shape[0] == n for b in bufs):
-            self._fail(method, f"a tuple of per-token tensors (N={n}, ...)", _shapes(bufs))
-        return bufs
-
-    def alloc_cache(self, n, sizes, like, gi):
-        return self._per_token("alloc_cache", self._call("alloc_cache", n, sizes, like, gi), n)
-
-    def prepare_backward(self, cache, states, prev, params):
-        pre = self._call("prepare_backward", cache, states, prev, params)
-        return self._per_token("prepare_backward", pre, states[0].shape[0])
-
-    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
-        for o in out:
-            o.fill_(math.nan)                     # so that a state left unwritten shows
-        self._call("forward_step", gi, prev, hrec, w_hh_t, b_hh, cache, out, params)
-        for k, o in enumerate(out):
-            if o.isnan().any():
-                raise CellError(f"{self.name}.forward_step must write every element of out[{k}] "
-                                f"(state {self.cell.STATES[k]}); some were left unwritten or NaN")
-
-    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
-        dgi.fill_(math.nan)
-        dgh.fill_(math.nan)
-        self._call("backward_step", dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params)
-        for buf, what in ((dgi, "dgi (δ input half)"), (dgh, "dgh (δ recurrent half)")):
-            if buf.isnan().any():
-                raise CellError(f"{self.name}.backward_step must write every element of {what};"
-                                f" some were left unwritten or NaN")
-
-    def weight_grad_hh(self, dgh, hrec, cache, pre):
-        g = self._call("weight_grad_hh", dgh, hrec, cache, pre)
-        if _shapes([g]) != [self.w_hh_shape]:
-            self._fail("weight_grad_hh", f"δW_hh of W_hh's shape {self.w_hh_shape}", _shapes([g]))
-        return g
-
-    def param_grads(self, cache, pre, dG, dGh, dS, params):
-        gs = self._call("param_grads", cache, pre, dG, dGh, dS, params)
-        if _shapes(gs) != self.param_shapes:
-            self._fail("param_grads", f"the gradients of {', '.join(self.cell.PARAMS)}, shapes "
-                       f"{self.param_shapes}", _shapes(gs))
-        return tuple(gs)
-
-    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
-        new = self._call("reference_step", gi, state, w_hh, b_hh, params=params)
-        want = [(gi.shape[0], s.shape[1]) for s in state]
-        if _shapes(new) != want:
-            self._fail("reference_step", f"a tuple of {len(want)} state(s) of shapes {want}",
-                       _shapes(new))
-        return tuple(new)
-
-
-def _shapes(items):
-    """The shapes of a tuple of tensors, for messages (or what came instead)."""
-    if not isinstance(items, (tuple, list)):
-        return type(items).__name__
-    return [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in items]
-
-
-def _line(e):
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 # ---- parity with autograd through reference_step --------------------------------------------
@@ -338,71 +177,20 @@ def _parity(cell, section, T, B, x, w, h0, params, g):
     want = _reference(cell, T, B, x, w, h0, params, weights)
     states, one = _state_names(cell), T == 1
     H = w["weight_ih"].shape[0] // cell.N_GATES
-    tok = lambda word: _at_token(B, word, one)                          # noqa: E731
-    entries = [_compare(section, f"{n}_t", a, b, tok("unit"), (T, B, True))
+    tok = lambda word: at_token(B, word, one)                          # noqa: E731
+    entries = [compare(section, f"{n}_t", a, b, tok("unit"), (T, B, True))
                for n, a, b in zip(states, got[0], want[0])]
     if not one:
-        entries += [_compare(section, f"δ{n}_t", a, b, tok("unit"), (T, B, False))
+        entries += [compare(section, f"δ{n}_t", a, b, tok("unit"), (T, B, False))
                     for n, a, b in zip(states, got[2], want[2])]
     _, names = _inputs(cell, x, w, h0, params)
     grads = dict(zip(names, zip(got[1], want[1])))
-    entries.append(_compare(section, "δx_t" if one else "δx", *grads.pop("x"), tok("input")))
+    entries.append(compare(section, "δx_t" if one else "δx", *grads.pop("x"), tok("input")))
     for n in states:
-        entries.append(_compare(section, f"δ{n}_{{t-1}}" if one else f"δ{n}_0",
-                                *grads.pop(f"{n}_0"), _at_batch))
-    entries += [_compare(section, f"δ{n}", a, b, _at_rows(cell, H)) for n, (a, b) in grads.items()]
+        entries.append(compare(section, f"δ{n}_{{t-1}}" if one else f"δ{n}_0",
+                                *grads.pop(f"{n}_0"), at_batch))
+    entries += [compare(section, f"δ{n}", a, b, at_rows(cell, H)) for n, (a, b) in grads.items()]
     return entries
-
-
-def _compare(section, name, got, want, where, steps=None):
-    """max |got - want|, relative to max |want|, and where it is largest. steps = (T, B,
-    forward): also name the first step, in the order the pass runs, where it goes wrong."""
-    if got.shape != want.shape:
-        return Entry(section, name, False, math.inf, math.inf,
-                     note=f"shape {tuple(got.shape)}, autograd's {tuple(want.shape)}")
-    err = (got - want).abs().nan_to_num(nan=math.inf)
-    bad = err > ATOL + RTOL * want.abs()
-    if err.numel() == 0 or not bad.any():
-        mx = err.max().item() if err.numel() else 0.0
-        return Entry(section, name, True, mx, _rel(mx, want))
-    idx = tuple(int(i) for i in torch.unravel_index(err.argmax(), err.shape))
-    mx = err.max().item()
-    note = ""
-    if steps is not None and steps[0] > 1:
-        T, B, forward = steps
-        wrong = bad.reshape(T, B, -1).any(2).any(1).nonzero().flatten().tolist()
-        note = f"first wrong at t={wrong[0] if forward else wrong[-1]}" + ("" if forward else
-                                                                             ", going back")
-    return Entry(section, name, False, mx, _rel(mx, want), where(idx), note)
-
-
-def _rel(mx, want):
-    scale = want.abs().max().item() if want.numel() else 0.0
-    return mx / scale if scale > 0 else (0.0 if mx == 0 else math.inf)
-
-
-def _at_token(B, word, one_step):
-    def where(i):
-        n, d = i
-        return (f"b={n % B} {word} {d}" if one_step else f"t={n // B} b={n % B} {word} {d}")
-    return where
-
-
-def _at_batch(i):
-    return f"b={i[0]} unit {i[1]}"
-
-
-def _at_rows(cell, H):
-    """Where in a weight: the gate and unit of a row of G·H (the unit of a row of H), then the
-    column."""
-    def where(i):
-        r, G = i[0], cell.N_GATES
-        if G > 1 and r < G * H:
-            head = f"gate {r // H} unit {r % H}"
-        else:
-            head = f"unit {r}"
-        return head + "".join(f", col {c}" for c in i[1:])
-    return where
 
 
 # ---- gradcheck of the node ----------------------------------------------------------------
@@ -438,6 +226,6 @@ def _gradcheck_note(e, in_names, out_names):
     """'d(h_t)/d(W_hh) differs from finite differences', from gradcheck's message."""
     m = re.search(r"output (\d+) with respect to input (\d+)", str(e))
     if not m:
-        return _line(e)
+        return first_line(e)
     o, i = int(m.group(1)), int(m.group(2))
     return f"d({out_names[o]})/d({in_names[i]}) differs from finite differences"
