@@ -20,6 +20,11 @@ Optional hooks, used when present:
     task.checkpoint_extras() -> dict   stored in every checkpoint: what is needed to use the model
                                    without the task (model config, vocabulary, run settings)
     task.unit                      what ``count`` counts ("char", "word", "sequence"), for display
+    task.eval_at_start             True: validate (and checkpoint) once before the first step, so
+                                   best.pt can be the model the run starts from. For a task whose
+                                   untrained model is already a forecast worth keeping (the
+                                   forecaster starts at its fitted linear part); it costs one
+                                   validation pass, so tasks whose model starts random leave it off
 
 Stateful extras such as carrying a hidden state across truncated-BPTT batches live inside the
 task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric files are callbacks
@@ -124,6 +129,7 @@ class Trainer:
         self.step = self.tokens = self.skipped_steps = 0
         self.skipped_in_a_row = 0
         self.best_val = math.inf
+        self.best_step = None       # the step whose evaluation gave best_val (best.pt's)
         self.elapsed = 0.0          # seconds trained so far, over all resumed parts
         self._t0 = None
         self._agreed_seconds = None   # data-parallel: rank 0's clock at the last step
@@ -168,6 +174,9 @@ class Trainer:
         self._t0 = time.perf_counter()
         self._emit("on_train_start")
         stats = self._new_stats()
+        if self.step == 0 and getattr(self.task, "eval_at_start", False) \
+                and self.last_eval.get("step") != 0:   # (a run resumed at step 0 has it)
+            self.evaluate(stats)
         while not self.done():
             self.train_step(stats)
             if self.step % self.config.log_every == 0:
@@ -256,11 +265,14 @@ class Trainer:
         norms = stats["norms"]
         metrics = {"step": self.step, "tokens": self.tokens, "seconds": round(self.seconds(), 2),
                    "lr": self.optimizer.param_groups[0]["lr"],
-                   "train_loss": stats["loss_sum"] / max(stats["count"], 1),
+                   # nan: no step since the last evaluation (step 0) or all of them skipped
+                   "train_loss": stats["loss_sum"] / stats["count"] if stats["count"] else math.nan,
                    "grad_norm": sum(norms) / len(norms) if norms else math.nan,
                    "grad_norm_max": max(norms, default=math.nan),
                    "skipped_steps": self.skipped_steps, **metrics}
         metrics["best"] = metrics["val_loss"] < self.best_val
+        if metrics["best"]:
+            self.best_step = self.step
         self.best_val = min(self.best_val, metrics["val_loss"])
         self.last_eval = metrics
         self._emit("on_eval", metrics)
@@ -275,7 +287,8 @@ class Trainer:
             getattr(cb, event, lambda *a: None)(self, *args)
 
     def summary(self):
-        return {"best_val_loss": self.best_val, "final_val_loss": self.last_eval.get("val_loss"),
+        return {"best_val_loss": self.best_val, "best_step": self.best_step,
+                "final_val_loss": self.last_eval.get("val_loss"),
                 "steps": self.step, "tokens_seen": self.tokens, "wall_seconds": round(self.seconds(), 2),
                 "skipped_steps": self.skipped_steps}
 
@@ -287,7 +300,8 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
-                            "best_val": self.best_val, "skipped_steps": self.skipped_steps,
+                            "best_val": self.best_val, "best_step": self.best_step,
+                            "skipped_steps": self.skipped_steps,
                             "last_eval": dict(self.last_eval)},
                 "train_config": asdict(self.config),
                 "task": (self._task_state if self._task_state is not None  # all ranks' rows
@@ -303,6 +317,7 @@ class Trainer:
         t = ckpt["trainer"]
         self.step, self.tokens, self.elapsed = t["step"], t["tokens"], t["elapsed"]
         self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
+        self.best_step = t.get("best_step")   # None in checkpoints from before it was kept
         # a run saved at its final evaluation is not evaluated (and logged) a second time
         self.last_eval = dict(t.get("last_eval") or {"step": self.step})
         if hasattr(self.task, "load_state_dict"):
