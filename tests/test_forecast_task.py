@@ -1,5 +1,6 @@
 """The forecasting task: transform and baseline chosen on validation and restored from the
 checkpoint, the linear part, own validation/test files, evaluate_file."""
+import json
 import math
 
 import numpy as np
@@ -64,10 +65,9 @@ def test_given_choices_are_kept(tmp_path):
 @pytest.mark.parametrize("base", ["last", "seasonal"])
 @pytest.mark.parametrize("mode", ["direct", "autoregressive"])
 def test_untrained_model_starts_at_the_baseline(base, mode):
+    """As built (linear part not yet fitted, RNN head at zero) the model is its baseline."""
     model = Forecaster(ForecasterConfig(features=2, horizon=5, mode=mode, layers=1, hidden=8,
                                         base=base, period=4, window=10))
-    torch.nn.init.zeros_(model.head.weight)
-    torch.nn.init.zeros_(model.head.bias)
     z = torch.randn(3, 10, 2)                                                 # (B, W, F)
     expected = z[:, -1:].expand(3, 7, 2) if base == "last" else z[:, [6, 7, 8, 9, 6, 7, 8]]
     torch.testing.assert_close(model.forecast(z, 7), expected)
@@ -127,3 +127,51 @@ def test_cli_flags_and_forecast_command(tmp_path, capsys):
     assert main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "x"),
                  "--transform", "sqrt"]) == 2
     assert "rnnkit: error: ForecastData.transform must be one of" in capsys.readouterr().err
+
+
+def noisy_walk(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return list(500 + np.cumsum(rng.normal(0, 10, n)) + rng.normal(0, 30, n))
+
+
+def test_step_0_is_the_chosen_linear_forecast_and_can_be_kept(tmp_path):
+    """The trainer scores the untrained model first: it is the ridge fit choose() picked (its
+    validation MAE), and best.pt keeps it when training does no better on validation."""
+    from rnnkit.tasks.forecast_choice import RIDGES, linear_fit
+    path = write(tmp_path, "walk.csv", noisy_walk(100))
+    task = build(data=str(path), season=1)
+    d, t, b = task.data_config, task.transform.kind, task.model.config.base
+    chosen = min(linear_fit(task.y, (task.train_end, task.val_end), d.window, d.horizon, 1, t, b,
+                            lam)[1] for lam in RIDGES)
+    with torch.no_grad():
+        at_start = task.evaluate()
+    assert at_start["val_mae"] == pytest.approx(chosen, rel=1e-4)
+    metrics = train(task, TrainConfig(lr=0.3, max_steps=4, eval_every=2, warmup_steps=0),
+                    tmp_path / "run", quiet=True, log=lambda *a: None)
+    first = json.loads((tmp_path / "run/metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 0 and first["val_mae"] == pytest.approx(at_start["val_mae"])
+    if metrics["best_step"] == 0:   # then the test figures are the linear forecast's
+        task.model.load_state_dict(load_checkpoint(tmp_path / "run/best.pt")["model"])
+        assert not task.model.head.weight.any()
+
+
+@pytest.mark.parametrize("n_train, K, m, W", [(60, 12, 1, 24), (116, 12, 12, 48),
+                                              (300, 12, 52, 52), (40, 12, 12, 14), (14, 12, 1, 1)])
+def test_auto_window(n_train, K, m, W):
+    from rnnkit.tasks.forecast import auto_window
+    assert auto_window(n_train, K, m) == W
+    assert n_train - K - W + 1 >= min(W, m)   # as many training windows as steps (or a season's)
+
+
+def test_short_series_gets_a_shorter_window(tmp_path):
+    """100 yearly values (the Nile's length): 60 train; a 48-step window would leave one
+    training window, the default gives 24 (25 windows), stored for the loaded model."""
+    path = write(tmp_path, "walk.csv", noisy_walk(100))
+    logged = []
+    task = build_forecast_task(ForecastData(data=str(path), val_fraction=0.2, test_fraction=0.2,
+                                            season=1), ForecasterConfig(layers=1, hidden=8),
+                               log=logged.append)
+    assert task.data_config.window == task.model.config.window == 24
+    assert "window 24 (auto)" in logged[0]
+    quick(task, tmp_path / "run")
+    assert Forecast.load(tmp_path / "run").window == 24

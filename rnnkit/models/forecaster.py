@@ -13,7 +13,9 @@ frozen, carries the linear part of the forecast; the RNN learns what is not line
 Both predict a correction to a baseline forecast b (``residual``): the last observed value
 (``base="last"``: b_{t+h} = z_t, the naive forecast) or the value one season of ``period`` m
 steps before (``base="seasonal"``: b_{t+h} = z_{t+h-m⌈h/m⌉}, the seasonal-naive forecast), so an
-untrained model starts at that baseline and learns what it misses (trend, the season's drift).
+untrained model (its RNN head starts at zero) is that baseline plus the linear part, and learns
+what they miss (trend, the season's drift); the trainer scores it before the first step, so a
+run whose training does not improve on it on validation keeps it.
 Direct forecasting avoids compounding errors; autoregressive forecasting reaches any horizon
 (Taieb et al. 2012 compare the two).
 Shapes: B batch, W window, K horizon, F variables, H hidden, L layers, m season.
@@ -83,8 +85,10 @@ class Forecaster(nn.Module):
             nn.init.zeros_(self.ar.weight)
             nn.init.zeros_(self.ar.bias)
             self.ar.requires_grad_(False)
-            nn.init.zeros_(self.head.weight)   # starts at the linear forecast; the RNN adds to it
-            nn.init.zeros_(self.head.bias)
+        # the RNN's part starts at zero: the untrained model IS the baseline plus the linear
+        # part (what the task chose on validation), and training adds what they miss
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def fit_linear(self, weight, bias):
         """Set the linear autoregression: weight (K*F, W*F), bias (K*F,) from a ridge fit."""

@@ -36,8 +36,10 @@ class ForecastData:
         "help": "data set name (rnnkit data list) or a CSV file with a header row"})
     columns: str = field(default="", metadata={
         "help": "value columns to forecast, comma-separated (empty: the last column)"})
-    window: int = field(default=48, metadata={"help": "past steps W the model sees",
-                                               "range": (1, MAX_STEPS)})
+    # 0: the longest up to 48 with at least W training windows (see auto_window)
+    window: int = field(default=0, metadata={
+        "help": "past steps W the model sees (0: up to 48, fewer on a short series)",
+        "range": (1, MAX_STEPS), "or": (0,)})
     horizon: int = field(default=12, metadata={
         "help": "steps K ahead that are forecast (trained on and scored)", "range": (1, MAX_STEPS)})
     # season 0: a named set's, else read off the first column's dates (monthly 12, quarterly 4,
@@ -114,6 +116,7 @@ def mase_scale(train, m):
 class ForecastTask:
     unit = "window"
     loss_label = "MSE (standardised units)"
+    eval_at_start = True   # step 0 is the chosen baseline + linear part: best.pt may keep it
 
     def __init__(self, model, series, labels, names, data_config, split, season, transform):
         d = self.data_config = data_config
@@ -213,6 +216,16 @@ def resolve_season(d, main, n_train, log):
     return m, how
 
 
+MAX_WINDOW = 48   # the longest window --window 0 chooses
+
+
+def auto_window(n_train, K, m):
+    """The window W for --window 0: the longest up to MAX_WINDOW whose training part holds at
+    least W windows (n_train - K - W + 1 >= W: the linear part has W coefficients per forecast
+    step), widened to one season m where the training part holds a window of it."""
+    return max(1, min(MAX_WINDOW, (n_train - K + 1) // 2), min(m, n_train - K))
+
+
 def check_lengths(d, n, split, path):
     W, K = d.window, d.horizon
     train_end, val_end = split
@@ -230,8 +243,11 @@ def build_forecast_task(data_config, model_config, log=print):
     part, scale it on the training part, build the model."""
     d = data_config
     main, y, labels, split = read_parts(d, log)
-    check_lengths(d, len(y), split, main.path)
     m, how = resolve_season(d, main, split[0], log)
+    chosen = not d.window
+    if chosen:   # stored resolved, so a resumed or loaded run uses the same window
+        d.window = auto_window(split[0], d.horizon, m)
+    check_lengths(d, len(y), split, main.path)
     if d.transform == "log" and (y <= 0).any():
         raise DataError(f"{main.path}: --transform log needs a positive series; it holds "
                         f"{int((y <= 0).sum())} value(s) <= 0")
@@ -245,8 +261,9 @@ def build_forecast_task(data_config, model_config, log=print):
             model.fit_linear(*linear)
     task = ForecastTask(model, y, labels, main.names, d, split, m, Transform(transform))
     log(f"{main.path}: {len(y):,} steps of {main.names}; train {split[0]}, validation "
-        f"{split[1] - split[0]}, test {len(y) - split[1]} (held-out tail); window {d.window}, "
-        f"horizon {d.horizon}, season {m} ({how}); transform {transform}, baseline {base}{note}")
+        f"{split[1] - split[0]}, test {len(y) - split[1]} (held-out tail); window {d.window}"
+        f"{' (auto)' if chosen else ''}, horizon {d.horizon}, season {m} ({how}); transform "
+        f"{transform}, baseline {base}{note}")
     return task
 
 
