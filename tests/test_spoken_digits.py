@@ -133,3 +133,45 @@ def test_spoken_digits_refuses_file_parts(tmp_path, capsys):
                  "--out", str(tmp_path / "run"), "--quiet", "--max-steps", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "spoken-digits makes its own parts" in err[0], err
+
+
+# ----------------------------------------------------------------- augmentation
+def test_augment_tempo_and_masks():
+    from rnnkit.tasks.recognize_data import augment
+    x = torch.randn(16, 200).half()
+    d = RecognizeData(tempo=1.5, freq_mask=4, time_mask=10)
+    lengths = set()
+    for seed in range(20):
+        y = augment(x, [1, 2, 3], d, 4, torch.Generator().manual_seed(seed))
+        assert y.dtype == torch.float32 and y.shape[0] == 16
+        assert 200 / 1.5 - 1 <= y.shape[1] <= 200 * 1.5 + 1
+        lengths.add(y.shape[1])
+        assert int((y == 0).all(1).sum()) <= 8 and int((y == 0).all(0).sum()) <= 20
+        again = augment(x, [1, 2, 3], d, 4, torch.Generator().manual_seed(seed))
+        assert torch.equal(y, again)                          # the same for the same seed
+    assert len(lengths) > 10                                  # the tempo varies
+    off = augment(x, [1], RecognizeData(), 4, torch.Generator().manual_seed(0))
+    assert torch.equal(off, x.float())
+
+
+def test_augment_keeps_an_example_ctc_can_still_read():
+    from rnnkit.tasks.recognize_data import augment
+    x = torch.randn(8, 12)
+    d = RecognizeData(tempo=4.0)
+    for seed in range(20):         # 1 1 needs 3 frames at stride 4: 12 columns and no fewer
+        y = augment(x, [1, 1], d, 4, torch.Generator().manual_seed(seed))
+        assert y.shape[1] >= 12
+
+
+def test_train_batches_are_augmented_the_same_on_a_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNKIT_DATA", str(tmp_path / "cache"))
+    fake = stand_in_voices(["allison", "captcha"])
+    monkeypatch.setattr(sd, "voices", lambda log=print: fake)
+    make = lambda **flags: build_recognize_task(RecognizeData(
+        data="spoken-digits", train_size=16, val_size=2, test_size=2, batch=4, n_mels=16,
+        **flags), RecognizerConfig(**TINY_MODEL), log=QUIET)
+    plain, augmented = make(), make(tempo=1.5, time_mask=5)
+    a, b = augmented.train_batch(3), make(tempo=1.5, time_mask=5).train_batch(3)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert not torch.equal(a[0], plain.train_batch(3)[0])
+    assert not torch.equal(augmented.train_batch(4)[0], a[0])

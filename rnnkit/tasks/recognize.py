@@ -23,7 +23,8 @@ from rnnkit.decode.ctc import beam_decode, greedy_decode
 from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
 from rnnkit.tasks.common import Batches, chunks
 from rnnkit.tasks.metrics import sequence_accuracy, token_error_rate
-from rnnkit.tasks.recognize_data import RecognizeData, batch_of, features_of, read_parts
+from rnnkit.tasks.recognize_data import (RecognizeData, augment, batch_of, features_of,
+                                         read_parts)
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 128
@@ -45,13 +46,20 @@ class RecognizeTask:
     loss_label = "CTC loss per label"
 
     def __init__(self, model, parts, data_config, seed=0):
-        self.model, self.parts, self.data_config = model, parts, data_config
+        self.model, self.parts, self.data_config, self.seed = model, parts, data_config, seed
         self.alphabet = parts.alphabet
         widths = [x.shape[1] for x, _, _ in parts.train]      # batches bucketed by width
         self.batches = Batches(len(parts.train), data_config.batch, seed, lengths=widths)
 
     def train_batch(self, step):
-        return batch_of([self.parts.train[i] for i in self.batches(step)])
+        examples = [self.parts.train[i] for i in self.batches(step)]
+        d = self.data_config
+        if d.tempo > 1 or d.freq_mask or d.time_mask:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            stride = self.model.config.time_stride
+            examples = [(augment(features_of(x), y, d, stride, gen), y, w)
+                        for x, y, w in examples]
+        return batch_of(examples)
 
     def loss(self, batch):
         x, lengths, targets, target_lengths = batch

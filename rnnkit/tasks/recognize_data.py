@@ -9,6 +9,7 @@ example whose features are too short for its transcript under CTC (fewer output 
 :func:`rnnkit.decode.ctc.min_frames`) is left out with a warning naming it; a transcript
 character outside the alphabet is a DataError.
 """
+import math
 import sys
 from dataclasses import dataclass, field
 
@@ -59,6 +60,15 @@ class RecognizeData:
     test_voice: str = field(default="captcha", metadata={
         "help": "spoken-digits: the voice held out for the test part (allison or captcha)",
         "choices": ("captcha", "allison")})
+    tempo: float = field(default=1.0, metadata={
+        "help": "training: each example's frames or columns resampled to a random tempo between "
+                "1/TEMPO and TEMPO times (log-uniform; 1: off)", "range": (1.0, 4.0)})
+    freq_mask: int = field(default=0, metadata={
+        "help": "training: two bands of up to N mel bins or rows zeroed per example (0: off)",
+        "range": (0, 256)})
+    time_mask: int = field(default=0, metadata={
+        "help": "training: two spans of up to N frames or columns zeroed per example (0: off)",
+        "range": (0, 10_000)})
     batch: int = field(default=32, metadata={"help": "examples per training batch",
                                               "range": (1, MAX_BATCH)})
     test_fraction: float = field(default=0.1, metadata={
@@ -218,6 +228,31 @@ def read_parts(d, stride, log=print):
                               ((p.train, "training"), (p.val, "validation"), (p.test, "test")))
     p.extra = {k: keep_fitting(v, stride, k.replace("_", " ")) for k, v in p.extra.items()}
     return p
+
+
+def augment(x, labels, d, stride, gen):
+    """A training example's features (F, T) at a random tempo, with masked bands and spans
+    (SpecAugment's masks, Park et al. 2019; zero is the standardised mean):
+
+        r ~ exp(U[-log tempo, log tempo]),  x'(t) = x(r t)  (linear interpolation, T' = T / r)
+
+    A tempo that would leave too few frames for the labels under CTC is not applied. ``gen``
+    (a torch.Generator) makes it the same for the same step."""
+    u = lambda: float(torch.rand((), generator=gen))
+    F_, T = x.shape
+    if d.tempo > 1:
+        r = math.exp((2 * u() - 1) * math.log(d.tempo))
+        T2 = max(1, round(T / r))
+        if T2 // stride >= min_frames(labels):
+            x = torch.nn.functional.interpolate(x[None].float(), size=T2, mode="linear",
+                                                align_corners=False)[0]        # (F, T2)
+    x = x.float().clone()
+    for width, size, dim in ((d.freq_mask, F_, 0), (d.time_mask, x.shape[1], 1)):
+        for _ in range(2 if width else 0):
+            w = min(size, int(u() * (width + 1)))
+            start = int(u() * (size - w + 1))
+            x.narrow(dim, start, w).zero_()
+    return x
 
 
 def batch_of(examples):
