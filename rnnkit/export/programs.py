@@ -9,7 +9,8 @@ a caller can stream: feed the state it got back into the next call):
   standardised units) or ``(B, W, F)`` (autoregressive: the one-step prediction after every
   step);
 - ``classify``: ``tokens (B, T) padded with 0, lengths (B,)[, grams (B, T, N)] -> logits (B, K)``;
-- ``tag``: ``tokens (B, T), lengths (B,) -> tag scores (B, T, K)`` (word features only);
+- ``tag``: ``tokens (B, T), lengths (B,)[, chars (B, T, W), char_lengths (B, T)] -> tag scores
+  (B, T, K)``;
 - ``seq2seq``: two files, ``-encoder`` (``src, lengths -> memory, mask, summary, feed, h[, c]``)
   and ``-decoder``, one step (``y_prev, memory, mask, summary, feed, h[, c] -> logits,
   feed', h'[, c'][, attention]``), for a caller's own greedy or beam loop;
