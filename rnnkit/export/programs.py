@@ -160,17 +160,15 @@ class _Encoder(nn.Module):
 
     def forward(self, src, lengths):
         """Seq2Seq.encode without its argument checks (len(lengths) would fix the batch size
-        in the program)."""
-        m = self.model
-        B, L, H = src.shape[0], m.config.dec_layers, m.config.hidden
-        memory, h_n = m.encoder(m.drop(m.src_embed(src)), lengths=lengths)    # (B, S, M)
-        h_n, c_n = h_n if isinstance(h_n, tuple) else (h_n, None)
-        summary = m._top(h_n)                                                 # (B, M)
-        rnn = (torch.tanh(m.bridge(summary)).view(B, L, H).transpose(0, 1).contiguous(),)
-        if c_n is not None:
-            rnn += (m.bridge_c(m._top(c_n)).view(B, L, H).transpose(0, 1).contiguous(),)
-        mask = torch.arange(src.shape[1], device=src.device)[None] < lengths[:, None]  # (B, S)
-        return (memory, mask, summary, summary.new_zeros(B, H), *rnn)
+        in the program), the state as tensors."""
+        memory, mask, summary, feed, rnn = self.model.encode_tensors(src, lengths)
+        return (memory, mask, summary, feed, *(rnn if isinstance(rnn, tuple) else (rnn,)))
+
+
+def _layer_step(layer, x, state):
+    """The decoder stack's step through its forward (what tracing can follow)."""
+    out, state = layer(x[:, None], state)                                     # (B, 1, H)
+    return out[:, 0], state
 
 
 class _DecoderStep(nn.Module):
@@ -183,18 +181,11 @@ class _DecoderStep(nn.Module):
 
     def forward(self, y_prev, memory, mask, summary, feed, h, c=None):
         m = self.model
-        x = m.tgt_embed(y_prev)                                               # (B, E)
-        if m.config.input_feed:
-            x = torch.cat([x, feed], dim=-1)
-        out, state = m.decoder(x[:, None], h if c is None else (h, c))        # (B, 1, H)
-        s = out[:, 0]
-        if m.attn is not None:
-            ctx, weights = m.attn(s, m.attn.keys(memory), memory, mask)       # (B, M), (B, S)
-        else:
-            ctx, weights = summary, None
-        o = torch.tanh(m.combine(torch.cat([s, ctx], dim=-1)))               # (B, H)
+        keys = m.attn.keys(memory) if m.attn is not None else None
+        logits, o, state, weights = m.decode_step(y_prev, feed, h if c is None else (h, c), keys,
+                                                  memory, mask, summary, recur=_layer_step)
         state = state if isinstance(state, tuple) else (state,)
-        return (m.head(o), o, *state) + ((weights,) if weights is not None else ())
+        return (logits, o, *state) + ((weights,) if weights is not None else ())
 
 
 def seq2seq_programs(model):

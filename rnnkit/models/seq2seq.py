@@ -99,11 +99,20 @@ class Seq2Seq(nn.Module):
     # ------------------------------------------------------------ encoder and bridge
     def encode(self, src, lengths):
         """src (B, S) ids padded with 0, lengths (B,) -> the decoder's initial state (a dict)."""
-        c = self.config
         if src.dim() != 2 or src.shape[0] != len(lengths):
             raise ValueError(f"expected src (B, S) and lengths (B,), got {tuple(src.shape)} and "
                              f"{tuple(torch.as_tensor(lengths).shape)}")
-        lengths = torch.as_tensor(lengths)
+        memory, mask, summary, feed, s0 = self.encode_tensors(src, torch.as_tensor(lengths))
+        state = {"rnn": s0, "feed": feed, "memory": memory, "mask": mask, "summary": summary}
+        if self.attn is not None:
+            state["keys"] = self.attn.keys(memory)
+        return state
+
+    def encode_tensors(self, src, lengths):
+        """The encoder and bridge without argument checks (what an exported encoder computes):
+        memory (B, S, M), mask (B, S), summary (B, M), feed (B, H) zeros and the decoder's
+        initial state (L, B, H) (a pair (h, c) for a two-state cell)."""
+        c = self.config
         memory, h_n = self.encoder(self.drop(self.src_embed(src)), lengths=lengths)   # (B, S, M)
         h_n, c_n = h_n if isinstance(h_n, tuple) else (h_n, None)
         summary = self._top(h_n)                                                     # (B, M)
@@ -114,11 +123,7 @@ class Seq2Seq(nn.Module):
             s0 = (s0, c0)
         positions = torch.arange(src.shape[1], device=src.device)                       # (S,)
         mask = positions[None] < lengths.to(src.device)[:, None]                       # (B, S)
-        state = {"rnn": s0, "feed": summary.new_zeros(B, H), "memory": memory, "mask": mask,
-                 "summary": summary}
-        if self.attn is not None:
-            state["keys"] = self.attn.keys(memory)
-        return state
+        return memory, mask, summary, summary.new_zeros(B, H), s0
 
     def _top(self, h_n):
         """The top encoder layer's final state(s), directions side by side: (L·D, B, H) -> (B, M)."""
@@ -134,23 +139,34 @@ class Seq2Seq(nn.Module):
         """y_prev (B,) previous target ids -> logits (B, V) and the next state (with "attn" (B, S)
         holding this step's attention weights, when the model attends). In a state from
         :meth:`expand_beams` the B rows are G per source, attended to together."""
+        logits, o, rnn_state, a = self.decode_step(
+            y_prev, state["feed"], state["rnn"], state.get("keys"), state["memory"],
+            state["mask"], state["summary"], state.get("beams", 1))
+        new = dict(state, rnn=rnn_state, feed=o)
+        if a is not None:
+            new["attn"] = a
+        return logits, new
+
+    def decode_step(self, y_prev, feed, rnn_state, keys, memory, mask, summary, G=1,
+                    recur=fast_step.step):
+        """One decoder step on tensors: -> logits (B, V), the attentional output o (B, H) (the
+        next feed), the decoder's next state, the attention weights (B, S) (None without
+        attention). The B rows are G per source (memory, keys, mask, summary: one row per
+        source); ``recur(layer, x, state) -> (top output, state)`` runs the decoder stack."""
         x = self.drop(self.tgt_embed(y_prev))                                          # (B, E)
         if self.config.input_feed:
-            x = torch.cat([x, state["feed"]], dim=-1)                                  # (B, E+H)
-        s, rnn_state = fast_step.step(self.decoder, x, state["rnn"])                   # (B, H)
-        new = dict(state, rnn=rnn_state)
-        G = state.get("beams", 1)                                    # decoder rows per source
+            x = torch.cat([x, feed], dim=-1)                                           # (B, E+H)
+        s, rnn_state = recur(self.decoder, x, rnn_state)                               # (B, H)
+        a = None
         if self.attn is not None:
             q = s.view(-1, G, s.shape[-1]) if G > 1 else s                             # (N, G, H)
-            ctx, a = self.attn(q, state["keys"], state["memory"], state["mask"])       # (N, G, M)
-            new["attn"] = a.flatten(0, 1) if G > 1 else a                              # (B, S)
+            ctx, a = self.attn(q, keys, memory, mask)                                  # (N, G, M)
+            a = a.flatten(0, 1) if G > 1 else a                                        # (B, S)
             ctx = ctx.flatten(0, 1) if G > 1 else ctx                                  # (B, M)
         else:
-            ctx = state["summary"]                                                     # (N, M)
-            ctx = ctx.repeat_interleave(G, 0) if G > 1 else ctx                        # (B, M)
+            ctx = summary.repeat_interleave(G, 0) if G > 1 else summary               # (B, M)
         o = torch.tanh(self.combine(torch.cat([s, ctx], dim=-1)))                     # (B, H)
-        new["feed"] = o
-        return self.head(self.drop(o)), new                                            # (B, V)
+        return self.head(self.drop(o)), o, rnn_state, a                                # (B, V)
 
     PER_ROW = ("rnn", "feed")           # the decoder's part of the state; the rest is per source
 
