@@ -89,11 +89,11 @@ def test_the_split_is_fixed_by_name_and_near_80_10_10():
 def test_select_drops_empty_foreign_repeated_and_broken():
     drawings = [("a.svg", svg("Red Apple", ["fruit"])), ("b.svg", svg("Mela rossa")),
                 ("c.svg", svg("")), ("d.svg", b"not xml"), ("e.svg", svg("red apple")),
-                ("f.svg", svg("Blue Car"))]
+                ("f.svg", svg("Blue Car")), ("g/f.svg", svg("Blue Car"))]
     kept, counts = oc.select(drawings, VOCAB, max_per_title=1)
     assert sorted(d["title"] for d in kept) == ["blue car", "red apple"]
     assert counts == {"not English-looking": 1, "no title": 1, "unreadable": 1,
-                      "over 1 a title": 1}
+                      "over 1 a title": 1, "a copy of another": 1}
     kept, _ = oc.select(drawings, VOCAB, limit=1)
     assert len(kept) == 1
 

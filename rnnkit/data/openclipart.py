@@ -11,9 +11,10 @@ For each drawing under ``/usr/share/openclipart/svg``:
    boundary to ``max_chars``; a title left empty, or with fewer than half of its letter words in
    an English word list (the CMU pronouncing dictionary, rnnkit's ``cmudict`` data set), is
    dropped (many titles are Italian or Spanish; the package's ``dc:language`` says "en" for them);
-3. at most ``max_per_title`` drawings keep one title (in hash order): collection labels such
-   as "gramastar" (1,375 star shapes) or "part of the flat icon collection" (about 950 icons)
-   would otherwise be most of the set;
+3. a byte-for-byte copy of a drawing already read (some are filed under two names) is dropped,
+   so no drawing is in two parts; at most ``max_per_title`` drawings keep one title (in hash
+   order): collection labels such as "gramastar" (1,375 star shapes) or "part of the flat icon
+   collection" (about 950 icons) would otherwise be most of the set;
 4. the part is fixed by a hash of the file's path: sha256 mod 100 < 80 train, < 90 validation,
    else test, so a drawing is in one part in every run and for every setting;
 5. the drawing is rendered once with ``rsvg-convert`` (Debian ``librsvg2-bin``, at ``nice 10``),
@@ -48,7 +49,7 @@ ALPHABET = " 0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_CHARS = 32          # longest title kept (cut at a word boundary)
 MAX_PER_TITLE = 20      # drawings that may share one title
 RENDER_TIMEOUT = 30     # seconds per drawing; a slower one is skipped
-VERSION = 1             # of this builder: part of the cache key
+VERSION = 2             # of this builder: part of the cache key
 PARTS = ("train", "val", "test")
 DC = "{http://purl.org/dc/elements/1.1/}"
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
@@ -128,8 +129,13 @@ def hash_order(name):
 def select(drawings, vocabulary, max_chars=MAX_CHARS, max_per_title=MAX_PER_TITLE, limit=0):
     """[(name, svg bytes)] -> the kept drawings [{name, title, keywords, part, svg}] in hash
     order, and the counts of what was dropped and why."""
-    counts, per_title, kept = Counter(), Counter(), []
+    counts, per_title, kept, seen = Counter(), Counter(), [], set()
     for name, data in sorted(drawings, key=lambda d: hash_order(d[0])):
+        digest = hashlib.sha256(data).digest()
+        if digest in seen:              # the same file under another name: one drawing, one part
+            counts["a copy of another"] += 1
+            continue
+        seen.add(digest)
         try:
             raw, keywords = metadata(data, name)
         except DataError:
