@@ -128,11 +128,16 @@ def test_spoken_digits_task_on_stand_in_voices(tmp_path, monkeypatch):
         RecognizeData(data="spoken-digits", sample_rate=16000)
 
 
-def test_spoken_digits_refuses_file_parts(tmp_path, capsys):
-    assert main(["train", "recognize", "--data", "spoken-digits", "--val-data", str(tmp_path),
+@pytest.mark.parametrize("flags, expected", [
+    (["--val-data", "."], "spoken-digits makes its own parts"),
+    (["--tempo", "0.5"], "tempo must be in [1, 4], got 0.5 (--tempo)"),
+    (["--freq-mask", "-1"], "freq_mask must be in [0, 256], got -1 (--freq-mask)"),
+])
+def test_spoken_digits_bad_flags_are_one_line(tmp_path, capsys, flags, expected):
+    assert main(["train", "recognize", "--data", "spoken-digits", *flags,
                  "--out", str(tmp_path / "run"), "--quiet", "--max-steps", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "spoken-digits makes its own parts" in err[0], err
+    assert len(err) == 1 and expected in err[0], err
 
 
 # ----------------------------------------------------------------- augmentation
