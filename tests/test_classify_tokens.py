@@ -195,3 +195,15 @@ def test_the_bag_hashes_into_its_own_finer_buckets(tmp_path):
     assert gram_space(ClassifierConfig(bag="off", buckets=64)) == 64      # no bag: as before
     x, lengths, g = batch([task.encoder("很好，很喜欢")])
     assert int(g.max()) <= 640 and task.model(x, lengths, g).shape == (1, 2)
+
+
+def test_token_embeddings_start_at_variance_one_over_their_size():
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(vocab_size=4000, num_classes=2, hidden=8, embed=64, ngrams=2,
+                           buckets=4000)
+    model = SequenceClassifier(cfg)
+    rows = model.embed.weight.detach()[1:]
+    assert abs(float(rows.std()) - 64 ** -0.5) < 0.01        # N(0, 1/C), not torch's N(0, 1)
+    assert not model.embed.weight[0].any()                     # padding embeds as nothing
+    assert abs(float(model.grams.weight.detach()[1:].std()) - 1.0) < 0.05   # n-grams: torch's N(0, 1)
+    assert not model.grams.weight[0].any()

@@ -16,6 +16,11 @@ by 1/√T (as an l2-normalised count vector would be). Its n-grams hash into the
 ``bag_buckets`` (200,000: two scores a row are cheap, and fewer collisions were worth 1.5 points
 of validation accuracy on Chinese reviews); the embedding folds them onto its ``buckets`` rows. It
 starts at zero, so the RNN and the bag share the evidence.
+The token embedding starts at N(0, 1/C), not torch's N(0, 1): a rare word's row moves little
+from its start, and from unit variance the model learned nothing in its first epoch of MR
+(validation accuracy 55% after 300 steps; 72% from N(0, 1/C); the best checkpoint's 76.3% -> 79.4%).
+The hashed n-gram rows keep torch's N(0, 1): started small too, they fit the training texts within
+a few hundred steps (Chinese reviews: best validation loss 0.349 against 0.322).
 ``last`` is the final state of each direction at the sequence's own end (the forward direction at
 step length-1, the backward one at step 0). Variable lengths run through rnnkit's ``lengths=``
 (the same as packing), so padding never changes a prediction.
@@ -110,6 +115,9 @@ class SequenceClassifier(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden, c.num_classes)
         self.bag = BagOfNgrams(c) if c.bag == "on" else None
+        with torch.no_grad():   # tokens: N(0, 1/C), not torch's N(0, 1); row 0 (padding) stays 0
+            self.embed.weight.normal_(0.0, c.embed ** -0.5)
+            self.embed.weight[0] = 0.0
 
     def forward(self, x, lengths, grams=None):
         """x (B, T) token ids (0 = padding), lengths (B,), grams (B, T, N) n-gram buckets (0 =
