@@ -1,12 +1,15 @@
 """The n-gram baseline a user would write instead of rnnkit's classifier: tf-idf n-grams and
 logistic regression (scikit-learn), on the same train/test split as ``rnnkit train classify``.
 
-    python benchmarks/ngram_baseline.py DATA [DATA ...]      (needs the ``bench`` extra)
+    python benchmarks/ngram_baseline.py [--part val] DATA [DATA ...]   (needs the ``bench`` extra)
+
+``--part val`` scores the validation part instead of the test part (to compare settings chosen on
+validation without looking at the test part).
 
 Character tokens (Chinese, Japanese, Thai, ...): character 1-2-grams. Word tokens: word 1-2-grams
 plus character 2-5-grams within words. The token choice is rnnkit's own (``--tokens auto``).
 """
-import sys
+import argparse
 
 from rnnkit.data import resolve
 from rnnkit.data.labelled import chars, detect_tokens, own_parts, read_labelled, words
@@ -18,15 +21,16 @@ def grams(tokens, join):
     return tokens + [a + join + b for a, b in zip(tokens, tokens[1:])]
 
 
-def ngram_baseline(data, C=4.0):
-    """{"ngram_lr_test_accuracy", "ngram_lr_test_macro_f1", "ngram_tokens"} on rnnkit's default
-    split of ``data`` (a data set name or a labelled file)."""
+def ngram_baseline(data, C=4.0, part="test"):
+    """{"ngram_lr_<part>_accuracy", "ngram_lr_<part>_macro_f1", "ngram_tokens"} on rnnkit's
+    default split of ``data`` (a data set name or a labelled file); ``part``: test or val."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_union
     d = ClassifyData(data=data)
-    train, _, test = own_parts(read_labelled(resolve(data)), d)
+    train, val, test = own_parts(read_labelled(resolve(data)), d)
+    scored = {"test": test, "val": val}[part]
     tokens = detect_tokens(t for _, t in train)
     if tokens == "char":
         features = TfidfVectorizer(analyzer=lambda t: grams(chars(t), ""), sublinear_tf=True)
@@ -36,10 +40,10 @@ def ngram_baseline(data, C=4.0):
             TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))
     X = features.fit_transform([t for _, t in train])
     model = LogisticRegression(C=C, max_iter=2000).fit(X, [l for l, _ in train])
-    pred = model.predict(features.transform([t for _, t in test]))
-    gold = [l for l, _ in test]
-    return {"ngram_lr_test_accuracy": float(accuracy_score(gold, pred)),
-            "ngram_lr_test_macro_f1": float(f1_score(gold, pred, average="macro")),
+    pred = model.predict(features.transform([t for _, t in scored]))
+    gold = [l for l, _ in scored]
+    return {f"ngram_lr_{part}_accuracy": float(accuracy_score(gold, pred)),
+            f"ngram_lr_{part}_macro_f1": float(f1_score(gold, pred, average="macro")),
             "ngram_tokens": tokens}
 
 
@@ -50,5 +54,9 @@ def with_ngram_baseline(args, metrics, keys):
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:]:
-        print(name, ngram_baseline(name))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="+", help="data set names or labelled files")
+    p.add_argument("--part", choices=("test", "val"), default="test", help="the part scored")
+    a = p.parse_args()
+    for name in a.data:
+        print(name, ngram_baseline(name, part=a.part))
