@@ -205,5 +205,6 @@ def test_token_embeddings_start_at_variance_one_over_their_size():
     rows = model.embed.weight.detach()[1:]
     assert abs(float(rows.std()) - 64 ** -0.5) < 0.01        # N(0, 1/C), not torch's N(0, 1)
     assert not model.embed.weight[0].any()                     # padding embeds as nothing
-    assert abs(float(model.grams.weight.detach()[1:].std()) - 1.0) < 0.05   # n-grams: torch's N(0, 1)
+    grams = model.grams.weight.detach()
+    assert abs(float(grams[1:].std()) - 1.0) < 0.05           # n-grams: torch's N(0, 1)
     assert not model.grams.weight[0].any()
