@@ -9,6 +9,7 @@ from rnnkit.data import DataError
 from rnnkit.models.image_to_text import ImageToTextConfig
 from rnnkit.models.recognizer import RecognizerConfig
 from rnnkit.tasks.image_to_text import ImageReader, build_image_to_text_task
+from rnnkit.tasks.image_to_text import upgrade as image_to_text_upgrade
 from rnnkit.tasks.recognize import Recognizer, build_recognize_task
 from rnnkit.tasks.recognize_data import RecognizeData
 from rnnkit.train import CheckpointError
@@ -46,7 +47,7 @@ def describe_1n(c):
 
 RUN_1N = TaskRun("image-to-text", RecognizeData, ImageToTextConfig, build_image_to_text_task,
                  TRAIN_DEFAULTS, skip=("vocab_size", "height", "width"), seeded=True,
-                 describe=describe_1n, report=report_1n)
+                 describe=describe_1n, report=report_1n, upgrade=image_to_text_upgrade)
 TRAIN_1N = ("text from one image (CNN vector -> conditional generator), on recognize's data",
             RUN_1N.add_flags, RUN_1N.run)
 READERS = {"recognize": Recognizer, "image-to-text": ImageReader}

@@ -4,8 +4,11 @@ and/or every step), as in image captioning (Vinyals et al. 2015). On captchas it
 images as the CTC recogniser (N→M), so the two structures can be compared on one task.
 
     u = ConvStack(x)                  (B, C', F', W')   3x3 conv, batch norm, ReLU, 2x2 max-pool
-    v = ReLU(W_v flatten(u) + b_v)    (B, Z)            the image's vector: where each stroke is
-                                                        survives the flatten (no global pooling)
+    v = W_v flatten(u) + b_v          (B, Z)            the image's vector: where each stroke is
+                                                        survives the flatten (no global pooling);
+                                                        linear (Show and Tell's image embedding):
+                                                        a ReLU here left most units at 0 for every
+                                                        image (``--vector-act relu``, older runs)
     p(y_{t+1} | y_≤t, v) = ConditionalGenerator(v)      <s> y_1 .. y_n </s>, teacher-forced
 
 Images have one fixed size (height F, width W); narrower ones are padded with zeros (the
@@ -36,6 +39,9 @@ class ImageToTextConfig:
         "range": (1, 1024)})
     vector: int = field(default=256, metadata={"help": "size Z of the image's vector",
                                                 "range": (1, MAX_WIDTH)})
+    vector_act: str = field(default="none", metadata={
+        "help": "activation of the image's vector: none (linear), tanh or relu",
+        "choices": ("none", "tanh", "relu")})
     cell: str = field(default="lstm", metadata={"help": "recurrent cell: lstm or gru",
                                                  "choices": ("lstm", "gru")})
     layers: int = field(default=1, metadata={"help": "stacked recurrent layers", "range": (1, 8)})
@@ -103,7 +109,9 @@ class ImageToText(nn.Module):
         full = torch.full((len(u),), u.shape[-1], dtype=torch.long, device=u.device)
         for conv in self.convs:
             u, full = conv(u, full)                                           # (B, C', F', W')
-        return torch.relu(self.vector(self.drop(u.flatten(1))))               # (B, Z)
+        v = self.vector(self.drop(u.flatten(1)))                              # (B, Z)
+        act = self.config.vector_act
+        return torch.relu(v) if act == "relu" else torch.tanh(v) if act == "tanh" else v
 
     def condition(self, x):
         """Images (B, F, W') -> the generator's initial decoding state."""

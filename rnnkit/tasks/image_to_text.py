@@ -109,6 +109,14 @@ class ImageToTextTask:
                 "data_config": asdict(self.data_config), "alphabet": self.alphabet}
 
 
+def upgrade(ckpt):
+    """A checkpoint of an older version as this one reads it: runs saved before the image's
+    vector had a choice of activation used a ReLU."""
+    if "vector_act" not in ckpt["model_config"]:
+        ckpt = dict(ckpt, model_config=dict(ckpt["model_config"], vector_act="relu"))
+    return ckpt
+
+
 def build_image_to_text_task(data_config, model_config, seed=0, log=print):
     """The recogniser's parts (images only), the model sized to the widest training image."""
     parts = read_parts(data_config, 1, log)
@@ -136,7 +144,7 @@ class ImageReader:
 
     @classmethod
     def load(cls, path):
-        ckpt = load_checkpoint(path, kind="image-to-text")
+        ckpt = upgrade(load_checkpoint(path, kind="image-to-text"))
         with built_from(path):
             model = ImageToText(ImageToTextConfig(**ckpt["model_config"]))
             model.load_state_dict(ckpt["model"])

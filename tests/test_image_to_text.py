@@ -1,0 +1,31 @@
+"""The image-to-text model's image vector: linear by default, and runs saved before the choice
+existed load with the ReLU they were trained with."""
+import torch
+
+from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
+from rnnkit.tasks.image_to_text import upgrade
+
+
+def model(**kw):
+    torch.manual_seed(0)
+    return ImageToText(ImageToTextConfig(vocab_size=8, height=8, width=16, conv_layers=1,
+                                         channels=2, vector=6, hidden=5, embed=3, **kw)).eval()
+
+
+def test_the_image_vector_is_linear_unless_asked():
+    x = torch.randn(4, 8, 16)
+    with torch.no_grad():
+        linear, relu, tanh = (model(vector_act=a).encode(x) for a in ("none", "relu", "tanh"))
+    assert (linear < 0).any()                                   # no unit cut at zero
+    torch.testing.assert_close(relu, linear.clamp_min(0))
+    torch.testing.assert_close(tanh, linear.tanh())
+    assert model().config.vector_act == "none"
+
+
+def test_a_checkpoint_without_the_setting_is_read_as_relu():
+    cfg = {k: v for k, v in vars(model().config).items() if k != "vector_act"}
+    old = {"kind": "image-to-text", "model_config": cfg}
+    assert upgrade(old)["model_config"]["vector_act"] == "relu"
+    assert "vector_act" not in old["model_config"]                # the loaded dict is not changed
+    new = {"model_config": dict(cfg, vector_act="tanh")}
+    assert upgrade(new)["model_config"]["vector_act"] == "tanh"
