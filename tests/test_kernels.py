@@ -49,7 +49,7 @@ def _activations(a):
     H = a.shape[1] // 4
     acts, cp = a.clone(), torch.zeros(1, H, dtype=a.dtype)
     c, h, tc = (torch.empty(1, H, dtype=a.dtype) for _ in range(3))
-    k.lstm_fwd(1, H, acts.data_ptr(), cp.data_ptr(), H, c.data_ptr(), h.data_ptr(), tc.data_ptr())
+    k.lstm_fwd(b=1, H=H, acts=acts, cp=cp, ld_cp=H, c=c, h=h, tc=tc)
     return acts
 
 
@@ -295,14 +295,75 @@ def test_kernels_command_reports_the_path(tmp_path):
         assert r.returncode == 0 and "time_loops    True" in r.stdout, r.stdout + r.stderr
 
 
-def test_ctypes_signatures_match_the_c_functions():
-    """Each kernel's argument count in SIGNATURES equals its C declaration's (a mismatch is a
-    crash, not an error)."""
+def test_every_declared_kernel_is_in_the_manifest_and_callable():
+    """The manifest the library exports lists every RK_KERNEL of the sources, with the argument
+    list of its RK_ARGS_ declaration, and each is a callable of both dtypes."""
     import re
-    from pathlib import Path
-    src = "".join((Path(kernels.__file__).parent / f).read_text() for f in kernels.SOURCES)
-    src = src.replace("\\\n", " ")
-    decls = dict(re.findall(r'extern "C" void rk_(\w+)_##SFX\(([^)]*)\)', src))
-    assert set(decls) == set(kernels.SIGNATURES)
-    for name, params in decls.items():
-        assert len(params.split(",")) == len(kernels.SIGNATURES[name]), name
+    need_kernels()
+    src = "".join((kernels.HERE / f).read_text() for f in kernels.SOURCES)
+    declared = set(re.findall(r"^RK_KERNEL\((\w+)\)", src, re.M))
+    for dt in (torch.float32, torch.float64):
+        k = kernels.get(torch.zeros(1, dtype=dt))
+        assert set(k.manifest) == declared
+        for name, args in k.manifest.items():
+            assert callable(getattr(k, name)) and len(args) >= 2, name
+    m = kernels.get(torch.zeros(1)).manifest
+    assert m["lstm_fwd"] == (("i64", "b"), ("i64", "H"), ("out", "acts"), ("in", "cp"),
+                             ("i64", "ld_cp"), ("out", "c"), ("out", "h"), ("out", "tc"))
+    assert m["lstm_fwd_loop"][:6] == (("addr", "gemm"), ("i64", "n_steps"), ("plan", "plan"),
+                                      ("i64", "H"), ("in", "w_hh_t"), ("opt", "mask"))
+
+
+def _lstm_fwd_args(dt=torch.float32, b=2, H=3):
+    acts = torch.randn(b, 4 * H, dtype=dt)
+    cp, c, h, tc = (torch.zeros(b, H, dtype=dt) for _ in range(4))
+    return dict(b=b, H=H, acts=acts, cp=cp, ld_cp=H, c=c, h=h, tc=tc)
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(tc=None), "argument 'tc' expects a float32 CPU tensor, got NoneType None"),
+    (dict(c=torch.zeros(2, 3, dtype=torch.float64)),
+     "argument 'c' expects a float32 CPU tensor, got a float64 tensor on cpu"),
+    (dict(acts=12345), "argument 'acts' expects a float32 CPU tensor, got int 12345"),
+    (dict(H=3.0), "argument 'H' expects an int, got float 3.0"),
+    (dict(H=None), "argument 'H' expects an int, got NoneType None"),
+])
+def test_a_wrong_argument_by_name_is_a_clear_error(change, message):
+    need_kernels()
+    k = kernels.get(torch.zeros(1))
+    args = _lstm_fwd_args()
+    before = args["acts"].clone() if isinstance(args["acts"], torch.Tensor) else None
+    args.update(change)
+    with pytest.raises(TypeError) as e:
+        k.lstm_fwd(**args)
+    assert str(e.value) == "kernel lstm_fwd (float32): " + message
+    if isinstance(args["acts"], torch.Tensor):
+        assert torch.equal(args["acts"], before)                # nothing ran
+
+
+def test_a_missing_or_unknown_argument_is_a_clear_error():
+    need_kernels()
+    k = kernels.get(torch.zeros(1))
+    args = _lstm_fwd_args()
+    del args["tc"]
+    with pytest.raises(TypeError, match="kernel lstm_fwd \\(float32\\): argument 'tc' \\(out\\) missing"):
+        k.lstm_fwd(**args)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tanh_c'"):
+        k.lstm_fwd(**args, tanh_c=torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="kernel lstm_fwd: 8 positional arguments .* got 3"):
+        k.lstm_fwd(1, 2, 3)
+    opt = kernels.get(torch.zeros(1)).manifest["gru_fwd_loop"]
+    assert ("opt", "b_hh") in opt and ("opt", "mask") in opt       # None is a null pointer there
+
+
+def test_by_name_and_positional_calls_agree():
+    need_kernels()
+    k = kernels.get(torch.zeros(1, dtype=torch.float64))
+    a1 = _lstm_fwd_args(torch.float64)
+    a2 = {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in a1.items()}
+    k.lstm_fwd(**a1)
+    k.lstm_fwd(*(v.data_ptr() if isinstance(v, torch.Tensor) else v for v in a2.values()))
+    for n in a1:
+        if isinstance(a1[n], torch.Tensor):
+            assert torch.equal(a1[n], a2[n]), n
+    assert a1["h"].abs().sum() > 0

@@ -3,7 +3,11 @@
 A recurrent step between two matmuls is a dozen element-wise tensor ops in Python (each a pass
 over the step's rows and a dispatch); the kernels here do them in one pass per row. They hold no
 new maths: each is the Python cell's step written out element by element (``lstm.cpp``,
-``gru.cpp``, ``rnn.cpp`` beside this file), and the tests check the two against each other and against the autograd oracle.
+``gru.cpp``, ``rnn.cpp`` beside this file), and the tests check the two against each other and
+against the autograd oracle. Every ``*.cpp`` here is compiled into the library; each kernel
+declares its arguments once, by name (``declare.h``), and the Python calls are made from the
+manifest the library exports (:mod:`rnnkit.kernels.call`); the time loops share one scaffold
+(``scaffold.h``) into which each cell puts its row functions.
 
 The shared library is built with the system C++ compiler (``$CXX``, else ``c++``/``g++``) into
 ``$RNNKIT_KERNEL_CACHE`` (default ``~/.cache/rnnkit/kernels``), named by a hash of the sources,
@@ -30,41 +34,13 @@ from pathlib import Path
 
 import torch
 
-SOURCES = ("lstm.cpp", "gru.cpp", "rnn.cpp", "step.cpp")   # compiled into one library
-HEADERS = ("common.h",)
+from rnnkit.kernels import call
+
+HERE = Path(__file__).parent
+SOURCES = tuple(sorted(p.name for p in HERE.glob("*.cpp")))   # compiled into one library
+HEADERS = tuple(sorted(p.name for p in HERE.glob("*.h")))
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17",
          "-shared", "-fPIC")
-
-_P, _I, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-# kernel name -> argument types (see lstm.cpp for what each argument is)
-SIGNATURES = {
-    "lstm_fwd": (_I, _I, _P, _P, _I, _P, _P, _P),
-    "lstm_bwd": (_I, _I, _P, _P, _P, _P, _P, _I, _P, _P),
-    "lnlstm_fwd": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _D),
-    "lnlstm_bwd": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P),
-    "ln_param_grads": (_I, _I, _P, _P, _P, _P, _P, _P),
-    "gru_fwd": (_I, _I, _P, _P, _P, _I, _P),
-    "gru_bwd": (_I, _I, _P, _P, _P, _P, _I, _P, _P, _P),
-    # whole time loops (the GEMM's address first, then the plan: see common.h)
-    "lstm_fwd_loop": (_P, _I, _P, _I) + (_P,) * 8,
-    "lstm_bwd_loop": (_P, _I, _P, _I) + (_P,) * 11,
-    "lnlstm_fwd_loop": (_P, _I, _P, _I) + (_P,) * 18 + (_D,),
-    "lnlstm_bwd_loop": (_P, _I, _P, _I) + (_P,) * 20,
-    "gru_fwd_loop": (_P, _I, _P, _I) + (_P,) * 7,
-    "gru_bwd_loop": (_P, _I, _P, _I) + (_P,) * 10,
-    "lngru_fwd_loop": (_P, _I, _P, _I) + (_P,) * 13 + (_D,),
-    "lngru_bwd_loop": (_P, _I, _P, _I) + (_P,) * 15,
-    "lnrnn_fwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 10 + (_D,),
-    "lnrnn_bwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 11,
-    "rnn_fwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 5,
-    "rnn_bwd_loop": (_P, _I, _P, _I, _I) + (_P,) * 6,
-    "gemm_rows": (_P, _I, _I, _I, _P, _I, _P, _I, _D, _P, _I),
-    # one inference step of a whole stack (step.cpp; rnnkit/layers/fast_step.py)
-    "stack_step": (_P, _I, _I, _I, _I, _I) + (_P,) * 7 + (_P, _I, _P, _P, _I, _P, _P, _I, _P),
-    "input_table": (_I, _I, _I, _P, _P, _I, _P),
-    "lm_sample": (_P, _I, _I, _I, _I, _I, _P, _P, _I, _P, _P, _I, _P, _I, _P, _D, _I, _D, _I)
-                 + (_P,) * 6 + (_I,),
-}
 GEMMS = {"f32": "sgemm_", "f64": "dgemm_"}
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 
@@ -73,17 +49,20 @@ _state = {"lib": None, "tried": False, "status": "not loaded yet", "off": 0}
 
 
 class Kernels:
-    """The kernels of one dtype as Python callables: ``k.lstm_fwd(b, H, ptr, ...)``.
+    """The kernels of one dtype as Python callables, one per line of the library's manifest
+    (:mod:`rnnkit.kernels.call`), called by argument name::
+
+        k.lstm_fwd(b=b, H=H, acts=acts, cp=c_prev, ld_cp=c_prev.stride(0), c=c, h=h, tc=tanh_c)
 
     ``gemm`` is the address of torch's own BLAS GEMM for this dtype (what the time loops call),
     or None where torch's CPU library exports none that passes :func:`_gemm_works`; the time
-    loops are then not used and the Python loop calls the step kernels."""
+    loops are then not used and the Python loop calls the step kernels. ``manifest``: kernel
+    name -> ((kind, argument), ...) as declared in the C++ sources."""
 
-    def __init__(self, lib, sfx, gemm):
-        for name, args in SIGNATURES.items():
-            fn = getattr(lib, f"rk_{name}_{sfx}")
-            fn.argtypes, fn.restype = args, None
-            setattr(self, name, fn)
+    def __init__(self, lib, sfx, dtype, gemm):
+        self.manifest = call.read_manifest(lib)
+        for name, args in self.manifest.items():
+            setattr(self, name, call.bind(getattr(lib, f"rk_{name}_{sfx}"), name, args, dtype))
         self.gemm = gemm
 
 
@@ -106,7 +85,7 @@ def _gemm_works(k, dtype):
     b = torch.randn(5, 7, generator=g, dtype=dtype)
     c = torch.randn(3, 9, generator=g, dtype=dtype)          # row stride 9: only 7 columns used
     want = c[:, :7] * 0.5 + a @ b
-    k.gemm_rows(k.gemm, 3, 7, 5, a.data_ptr(), 5, b.data_ptr(), 7, 0.5, c.data_ptr(), 9)
+    k.gemm_rows(gemm=k.gemm, b=3, n=7, k=5, A=a, lda=5, B=b, ldb=7, beta=0.5, C=c, ldc=9)
     return torch.allclose(c[:, :7], want, rtol=1e-5, atol=1e-5)
 
 
@@ -137,7 +116,7 @@ def _cpu_tag():
 
 
 def _build():
-    here = Path(__file__).parent
+    here = HERE
     cxx = _compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
@@ -168,7 +147,7 @@ def _build():
     lib = ctypes.CDLL(str(out))
     kernels, loops = {}, True
     for dt, sfx in DTYPES.items():
-        k = Kernels(lib, sfx, _torch_gemm(GEMMS[sfx]))
+        k = Kernels(lib, sfx, dt, _torch_gemm(GEMMS[sfx]))
         if k.gemm is None or not _gemm_works(k, dt):
             k.gemm, loops = None, False
         kernels[dt] = k

@@ -4,7 +4,7 @@
 //
 // gi: the input half (b, 3H); gh = W_hh h_{t-1} + b_hh (b, 3H), torch's matmul. Rows as in
 // lstm.cpp; h_prev may have any row stride (ld_hp; 0 for a broadcast initial state).
-#include "common.h"
+#include "scaffold.h"
 
 namespace {
 
@@ -17,12 +17,6 @@ inline void gru_fwd_row(int64_t H, T* RK a, const T* RK gh, const T* RK hp, T* R
   const T* RK q = gh + 2 * H;
   for (int64_t j = 0; j < H; ++j) n[j] = tanh_(n[j] + r[j] * q[j]);               // n_t
   for (int64_t j = 0; j < H; ++j) h[j] = n[j] + z[j] * (hp[j] - n[j]);            // h_t
-}
-
-template <typename T>
-void gru_fwd(int64_t b, int64_t H, T* acts, const T* gh, const T* hp, int64_t ld_hp, T* h) {
-  for (int64_t r = 0; r < b; ++r)
-    gru_fwd_row(H, acts + r * 3 * H, gh + r * 3 * H, hp + r * ld_hp, h + r * H);
 }
 
 // δâ^n = δh (1 - z)(1 - n²)   δâ^z = δh (h_{t-1} - n) σ'   δâ^r = δâ^n q σ'   δq = δâ^n r
@@ -45,149 +39,109 @@ inline void gru_bwd_row(int64_t H, const T* RK dh, const T* RK r, const T* RK z,
   }
 }
 
+
+// One row's backward from acts (r z n), gh (its q = gh^n part), into dgi (3H), dgh (3H), dhp.
 template <typename T>
-void gru_bwd(int64_t b, int64_t H, const T* dh, const T* acts, const T* gh, const T* hp,
-             int64_t ld_hp, T* dgi, T* dgh, T* dhp) {
-  for (int64_t r = 0; r < b; ++r) {
-    const T* a = acts + r * 3 * H;
-    T *di = dgi + r * 3 * H, *dg = dgh + r * 3 * H;
-    gru_bwd_row(H, dh + r * H, a, a + H, a + 2 * H, gh + r * 3 * H + 2 * H, hp + r * ld_hp, di,
-                di + H, di + 2 * H, dg, dg + H, dg + 2 * H, dhp + r * H);
-  }
+inline void gru_bwd_row(int64_t H, const T* dh, const T* a, const T* gh, const T* hp, T* di,
+                        T* dg, T* dhp) {
+  gru_bwd_row(H, dh, a, a + H, a + 2 * H, gh + 2 * H, hp, di, di + H, di + 2 * H, dg, dg + H,
+              dg + 2 * H, dhp);
 }
 
-// The GRU's time loops, as the LSTM's (lstm.cpp): gh_t = h_{t-1} W_hh^T + b_hh (GEMM; b_hh may
-// be null), the fused step; backward the fused step, then δh_{t-1} += δ(gh)_t W_hh.
-template <typename T>
-void gru_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
-                  const T* mask, const T* b_hh, T* acts, T* gh, T* S_h, const T* h0) {
-  const int64_t G = 3 * H;
-  const int64_t B = max_rows(plan, n_steps);
-  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
-  for (int64_t s = 0; s < n_steps; ++s) {
-    const Step& st = plan[s];
-    const T* hp = entering(st, H, S_h, h0, hb);
-    T* g = gh + st.off * G;
-    if (b_hh)
-      for (int64_t r = 0; r < st.b; ++r) std::memcpy(g + r * G, b_hh, G * sizeof(T));
-    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G,
-                 T(b_hh ? 1 : 0), g, G);
-    gru_fwd(st.b, H, acts + st.off * G, g, hp, H, S_h + st.off * H);
+// ---- the time loops' rows (scaffold.h) ---------------------------------------------------------
+// The GRU: gh_t = h^r_{t-1} W_hh^T + b_hh (GEMM; b_hh may be null), the row; backward the row
+// (δâ into dG, δ(gh) into dGh), then δh_{t-1} += (δ(gh)_t W_hh) ⊙ m. acts, gh: (N, 3H).
+struct GRURows : RowPolicy {
+  static constexpr int GATES = 3;
+  static constexpr bool PREV_H = true;
+  template <class A, class T> static T* gemm_into(const A& a, const Step& st, T& beta) {
+    const int64_t G = 3 * a.H;
+    T* g = a.gh + st.off * G;
+    if (a.b_hh)
+      for (int64_t r = 0; r < st.b; ++r) std::memcpy(g + r * G, a.b_hh, G * sizeof(T));
+    beta = T(a.b_hh ? 1 : 0);
+    return g;
   }
-}
+  template <class A, class T>
+  static void forward_row(const A& a, int64_t i, const T* hp, const T*, T*) {
+    const int64_t H = a.H, G = 3 * H;
+    gru_fwd_row(H, a.acts + i * G, a.gh + i * G, hp, a.S_h + i * H);
+  }
+  template <class A, class T>
+  static void backward_row(const A& a, int64_t i, const T* hp, const T*, T* dhp, T*, T*) {
+    const int64_t H = a.H, G = 3 * H;
+    gru_bwd_row(H, a.dS_h + i * H, a.acts + i * G, a.gh + i * G, hp, a.dG + i * G, a.dGh + i * G,
+                dhp);
+  }
+  template <class A> static auto gemm_grad(const A& a, int64_t o) { return a.dGh + o * 3 * a.H; }
+};
 
-template <typename T>
-void gru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
-                  const T* mask, const T* acts, const T* gh, const T* S_h, const T* h0, T* dS_h,
-                  T* dG, T* dGh, T* dh0) {
-  const int64_t G = 3 * H;
-  const int64_t B = max_rows(plan, n_steps);
-  T *dhr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
-  T* dhb = scratch<T, 4>(B * H).data();
-  for (int64_t s = n_steps - 1; s >= 0; --s) {
-    const Step& st = plan[s];
-    const T* hp = entering(st, H, S_h, h0, hb);
-    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
-    T* dgh = dGh + st.off * G;
-    gru_bwd(st.b, H, dS_h + st.off * H, acts + st.off * G, gh + st.off * G, hp, H,
-            dG + st.off * G, dgh, dhp);
-    rows_times_w_into(gemm, st.b, H, G, dgh, w_hh, mask, dhr, dhp);
-    scatter_grad(st, H, dhp, dS_h, dh0);
+// The layer-normalised GRU (rnnkit/cells/gru_ln.py): z_t = h^r_{t-1} W_hh^T (GEMM), q_t = LN(z_t)
+// + b_hh, then the GRU row with q_t for gh (acts takes a copy of gi first). Backward: the GRU row
+// gives δâ (dG) and δq (dGh); δz = LN'(δq) (dZ); δh_{t-1} += (δz W_hh) ⊙ m. mu, rh: (N).
+struct LNGRURows : GRURows {
+  static constexpr int64_t SCRATCH(int64_t H) { return 6 * H; }
+  template <class A, class T> static T* gemm_into(const A& a, const Step& st, T& beta) {
+    beta = T(0);
+    return a.z + st.off * 3 * a.H;
   }
-}
-
-// The layer-normalised GRU's loops (rnnkit/cells/gru_ln.py): z_t = h^r_{t-1} W_hh^T (GEMM),
-// q_t = LN(z_t) + b_hh, then the GRU step with q_t for gh (acts takes a copy of gi first).
-// Backward: the GRU step gives δâ (dG) and δq (dGh); δz = LN'(δq) (dZ); δh_{t-1} += (δz W_hh) ⊙ m.
-template <typename T>
-void lngru_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
-                    const T* mask, const T* gi, const T* g_hh, const T* b_ln, const T* b_hh,
-                    T* acts, T* q, T* z, T* mu, T* rh, T* S_h, const T* h0, T eps) {
-  const int64_t G = 3 * H;
-  const int64_t B = max_rows(plan, n_steps);
-  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
-  for (int64_t s = 0; s < n_steps; ++s) {
-    const Step& st = plan[s];
-    const int64_t o = st.off;
-    const T* hp = entering(st, H, S_h, h0, hb);
-    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
-                 z + o * G, G);
-    for (int64_t r = 0; r < st.b; ++r)
-      ln_row(G, z + (o + r) * G, g_hh, b_ln, b_hh, eps, mu + o + r, rh + o + r, q + (o + r) * G);
-    std::memcpy(acts + o * G, gi + o * G, st.b * G * sizeof(T));
-    gru_fwd(st.b, H, acts + o * G, q + o * G, hp, H, S_h + o * H);
+  template <class A, class T>
+  static void forward_row(const A& a, int64_t i, const T* hp, const T*, T*) {
+    const int64_t H = a.H, G = 3 * H;
+    ln_row(G, a.z + i * G, a.g_hh, a.b_ln, a.b_hh, a.eps, a.mu + i, a.rh + i, a.q + i * G);
+    std::memcpy(a.acts + i * G, a.gi + i * G, G * sizeof(T));
+    gru_fwd_row(H, a.acts + i * G, static_cast<const T*>(a.q + i * G), hp, a.S_h + i * H);
   }
-}
-
-template <typename T>
-void lngru_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
-                    const T* mask, const T* acts, const T* q, const T* z, const T* mu,
-                    const T* rh, const T* g_hh, const T* S_h, const T* h0, T* dS_h, T* dG,
-                    T* dGh, T* dZ, T* dh0) {
-  const int64_t G = 3 * H;
-  const int64_t B = max_rows(plan, n_steps);
-  T *dhr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
-  T *dhb = scratch<T, 4>(B * H).data(), *tmp = scratch<T, 6>(2 * G).data();
-  for (int64_t s = n_steps - 1; s >= 0; --s) {
-    const Step& st = plan[s];
-    const int64_t o = st.off;
-    const T* hp = entering(st, H, S_h, h0, hb);
-    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
-    gru_bwd(st.b, H, dS_h + o * H, acts + o * G, q + o * G, hp, H, dG + o * G, dGh + o * G, dhp);
-    for (int64_t r = 0; r < st.b; ++r)
-      ln_back(dGh + (o + r) * G, z + (o + r) * G, mu[o + r], rh[o + r], g_hh, G,
-              dZ + (o + r) * G, tmp);
-    rows_times_w_into(gemm, st.b, H, G, dZ + o * G, w_hh, mask, dhr, dhp);
-    scatter_grad(st, H, dhp, dS_h, dh0);
+  template <class A, class T>
+  static void backward_row(const A& a, int64_t i, const T* hp, const T*, T* dhp, T*, T* tmp) {
+    const int64_t H = a.H, G = 3 * H;
+    gru_bwd_row(H, a.dS_h + i * H, a.acts + i * G, a.q + i * G, hp, a.dG + i * G, a.dGh + i * G,
+                dhp);
+    ln_back(static_cast<const T*>(a.dGh + i * G), a.z + i * G, a.mu[i], a.rh[i], a.g_hh, G,
+            a.dZ + i * G, tmp);
   }
-}
+  template <class A> static auto gemm_grad(const A& a, int64_t o) { return a.dZ + o * 3 * a.H; }
+};
 
 }  // namespace
 
-#define RK_EXPORT_LNGRU(T, SFX)                                                                    \
-  extern "C" void rk_lngru_fwd_loop_##SFX(                                                         \
-      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh_t, const T* mask,        \
-      const T* gi, const T* g_hh, const T* b_ln, const T* b_hh, T* acts, T* q, T* z, T* mu,      \
-      T* rh, T* S_h, const T* h0, double eps) {                                                   \
-    lngru_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, gi, g_hh, b_ln, b_hh, acts, q, z, mu, rh,   \
-                      S_h, h0, T(eps));                                                            \
-  }                                                                                                \
-  extern "C" void rk_lngru_bwd_loop_##SFX(                                                         \
-      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh, const T* mask,          \
-      const T* acts, const T* q, const T* z, const T* mu, const T* rh, const T* g_hh,            \
-      const T* S_h, const T* h0, T* dS_h, T* dG, T* dGh, T* dZ, T* dh0) {                        \
-    lngru_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, q, z, mu, rh, g_hh, S_h, h0, dS_h, dG,  \
-                      dGh, dZ, dh0);                                                               \
-  }
+// ---- the kernels ------------------------------------------------------------------------------
+// Step kernels (the Python loop's): acts (b, 3H) holds gi on entry and [r z n] on exit; gh =
+// W_hh h_{t-1} + b_hh (b, 3H); h_prev may have any row stride (ld_hp; 0 for a broadcast).
+#define RK_ARGS_gru_fwd(X) \
+  X(i64, b) X(i64, H) X(out, acts) X(in, gh) X(in, hp) X(i64, ld_hp) X(out, h)
+RK_KERNEL(gru_fwd) {
+  const int64_t H = a.H;
+  for (int64_t r = 0; r < a.b; ++r)
+    gru_fwd_row(H, a.acts + r * 3 * H, a.gh + r * 3 * H, a.hp + r * a.ld_hp, a.h + r * H);
+}
 
-RK_EXPORT_LNGRU(float, f32)
-RK_EXPORT_LNGRU(double, f64)
+#define RK_ARGS_gru_bwd(X)                                                                     \
+  X(i64, b) X(i64, H) X(in, dh) X(in, acts) X(in, gh) X(in, hp) X(i64, ld_hp) X(out, dgi)    \
+  X(out, dgh) X(out, dhp)
+RK_KERNEL(gru_bwd) {
+  const int64_t H = a.H;
+  for (int64_t r = 0; r < a.b; ++r)
+    gru_bwd_row(H, a.dh + r * H, a.acts + r * 3 * H, a.gh + r * 3 * H, a.hp + r * a.ld_hp,
+                a.dgi + r * 3 * H, a.dgh + r * 3 * H, a.dhp + r * H);
+}
 
-#define RK_EXPORT_GRU(T, SFX)                                                                      \
-  extern "C" void rk_gru_fwd_##SFX(int64_t b, int64_t H, T* acts, const T* gh, const T* hp,     \
-                                   int64_t ld_hp, T* h) {                                         \
-    gru_fwd<T>(b, H, acts, gh, hp, ld_hp, h);                                                      \
-  }                                                                                                \
-  extern "C" void rk_gru_bwd_##SFX(int64_t b, int64_t H, const T* dh, const T* acts,            \
-                                   const T* gh, const T* hp, int64_t ld_hp, T* dgi, T* dgh,       \
-                                   T* dhp) {                                                      \
-    gru_bwd<T>(b, H, dh, acts, gh, hp, ld_hp, dgi, dgh, dhp);                                      \
-  }
+// Whole time loops (scaffold.h): acts (N, 3H) holds gi on entry (the plain GRU).
+#define RK_ARGS_gru_fwd_loop(X) \
+  RK_FWD_LOOP(X) X(opt, b_hh) X(out, acts) X(out, gh) X(out, S_h) X(in, h0)
+RK_KERNEL(gru_fwd_loop) { forward_loop<GRURows>(a); }
 
-#define RK_EXPORT_GRU_LOOPS(T, SFX)                                                                \
-  extern "C" void rk_gru_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
-                                        const T* w_hh_t, const T* mask, const T* b_hh, T* acts,   \
-                                        T* gh, T* S_h, const T* h0) {                             \
-    gru_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, b_hh, acts, gh, S_h, h0);                     \
-  }                                                                                                \
-  extern "C" void rk_gru_bwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,      \
-                                        const T* w_hh, const T* mask, const T* acts, const T* gh, \
-                                        const T* S_h, const T* h0, T* dS_h, T* dG, T* dGh,        \
-                                        T* dh0) {                                                 \
-    gru_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, gh, S_h, h0, dS_h, dG, dGh, dh0);         \
-  }
+#define RK_ARGS_gru_bwd_loop(X)                                                                \
+  RK_BWD_LOOP(X) X(in, acts) X(in, gh) X(in, S_h) X(in, h0) X(out, dS_h) X(out, dG)          \
+  X(out, dGh) X(out, dh0)
+RK_KERNEL(gru_bwd_loop) { backward_loop<GRURows>(a); }
 
-RK_EXPORT_GRU_LOOPS(float, f32)
-RK_EXPORT_GRU_LOOPS(double, f64)
-RK_EXPORT_GRU(float, f32)
-RK_EXPORT_GRU(double, f64)
+#define RK_ARGS_lngru_fwd_loop(X)                                                              \
+  RK_FWD_LOOP(X) X(in, gi) X(in, g_hh) X(in, b_ln) X(opt, b_hh) X(out, acts) X(out, q)       \
+  X(out, z) X(out, mu) X(out, rh) X(out, S_h) X(in, h0) X(real, eps)
+RK_KERNEL(lngru_fwd_loop) { forward_loop<LNGRURows>(a); }
+
+#define RK_ARGS_lngru_bwd_loop(X)                                                              \
+  RK_BWD_LOOP(X) X(in, acts) X(in, q) X(in, z) X(in, mu) X(in, rh) X(in, g_hh) X(in, S_h)    \
+  X(in, h0) X(out, dS_h) X(out, dG) X(out, dGh) X(out, dZ) X(out, dh0)
+RK_KERNEL(lngru_bwd_loop) { backward_loop<LNGRURows>(a); }

@@ -7,9 +7,10 @@
 // contiguous (row r of an (n, D) matrix starts at p + r * D). c_prev may have any row stride
 // (ld_cp; 0 for an initial state broadcast over rows).
 //
-// Built by rnnkit/kernels/__init__.py with the system C++ compiler at first use; no torch
-// headers, plain C ABI, float and double instantiations.
-#include "common.h"
+// Each kernel's arguments are declared once (RK_ARGS_<kernel>, declare.h); the time loops are
+// the scaffold's (scaffold.h) with the rows below. Built by rnnkit/kernels/__init__.py with the
+// system C++ compiler at first use; no torch headers, plain C ABI, float and double.
+#include "scaffold.h"
 
 namespace {
 
@@ -58,53 +59,42 @@ inline void dc_row(int64_t H, const T* RK dh, const T* RK o, const T* RK t, T* R
   for (int64_t j = 0; j < H; ++j) dc[j] += dh[j] * o[j] * (T(1) - t[j] * t[j]);
 }
 
-// acts (b, 4H) holds a_t on entry and [i f g o] on exit; writes c_t, h_t, tanh(c_t).
+// ---- one row of the LSTM -----------------------------------------------------------------
+// a (4H) holds a_t on entry and [i f g o] on exit; writes c_t, h_t, tanh(c_t) (t).
 template <typename T>
-void lstm_fwd(int64_t b, int64_t H, T* acts, const T* cp, int64_t ld_cp, T* c, T* h, T* tc) {
-  for (int64_t r = 0; r < b; ++r) {
-    T* a = acts + r * 4 * H;
-    T *cr = c + r * H, *tr = tc + r * H;
-    gates_row(H, a);
-    cell_row(H, a, a + H, a + 2 * H, cp + r * ld_cp, cr);
-    std::memcpy(tr, cr, H * sizeof(T));
-    out_row(H, a + 3 * H, tr, h + r * H);
-  }
+inline void lstm_fwd_row(int64_t H, T* a, const T* cp, T* c, T* h, T* t) {
+  gates_row(H, a);
+  cell_row(H, a, a + H, a + 2 * H, cp, c);
+  std::memcpy(t, c, H * sizeof(T));
+  out_row(H, a + 3 * H, t, h);
 }
 
-// dc (b, H) holds δc_t from later steps; adds δh_t's share, writes δa_t into da (b, 4H) and adds
-// δc_t f_t into dcp (δc_{t-1}).
+// dc holds δc_t from later steps; adds δh_t's share, writes δa_t into d (4H) and adds δc_t f_t
+// into dcp (δc_{t-1}).
 template <typename T>
-void lstm_bwd(int64_t b, int64_t H, const T* dh, T* dc, const T* acts, const T* tc, const T* cp,
-              int64_t ld_cp, T* da, T* dcp) {
-  for (int64_t r = 0; r < b; ++r) {
-    const T* a = acts + r * 4 * H;
-    const T *dhr = dh + r * H, *tr = tc + r * H;
-    T *dcr = dc + r * H, *d = da + r * 4 * H;
-    dc_row(H, dhr, a + 3 * H, tr, dcr);
-    gate_grads_row(H, a, a + H, a + 2 * H, a + 3 * H, dhr, dcr, tr, cp + r * ld_cp, d, d + H,
-                   d + 2 * H, d + 3 * H, dcp + r * H);
-  }
+inline void lstm_bwd_row(int64_t H, const T* dh, T* dc, const T* a, const T* t, const T* cp, T* d,
+                         T* dcp) {
+  dc_row(H, dh, a + 3 * H, t, dc);
+  gate_grads_row(H, a, a + H, a + 2 * H, a + 3 * H, dh, static_cast<const T*>(dc), t, cp, d,
+                 d + H, d + 2 * H, d + 3 * H, dcp);
 }
 
-// ---- layer-normalised LSTM ------------------------------------------------------------------
-// a_t = gi + LN(z; γ_hh, β_hh), z = W_hh h_{t-1} (b, 4H); c_t as the LSTM; h_t = o tanh(LN(c_t)).
+// ---- one row of the layer-normalised LSTM -----------------------------------------------------
+// a_t = gi + LN(z; γ_hh, β_hh), z = W_hh h_{t-1} (4H); c_t as the LSTM; h_t = o tanh(LN(c_t)).
+// Records the rows' μ and 1/σ (mh, rh of z; mc, rc of c_t) and y = tanh(LN(c_t)) (ty).
 
 template <typename T>
-void lnlstm_fwd(int64_t b, int64_t H, const T* gi, const T* z, const T* g_hh, const T* b_hh,
-                const T* g_c, const T* b_c, const T* cp, int64_t ld_cp, T* acts, T* mh, T* rh,
-                T* mc, T* rc, T* ty, T* c, T* h, T eps) {
+inline void lnlstm_fwd_row(int64_t H, const T* gi, const T* z, const T* g_hh, const T* b_hh,
+                           const T* g_c, const T* b_c, const T* cp, T* a, T* mh, T* rh, T* mc,
+                           T* rc, T* y, T* c, T* h, T eps) {
   const int64_t G = 4 * H;
-  for (int64_t r = 0; r < b; ++r) {
-    const T* zr = z + r * G;
-    T *a = acts + r * G, *cr = c + r * H, *yr = ty + r * H;
-    ln_stats(zr, G, eps, mh + r, rh + r);
-    ln_apply_row(G, zr, mh[r], rh[r], g_hh, b_hh, gi + r * G, a);       // a_t = gi + LN(z)
-    gates_row(H, a);
-    cell_row(H, a, a + H, a + 2 * H, cp + r * ld_cp, cr);                // c_t
-    ln_stats(cr, H, eps, mc + r, rc + r);
-    ln_apply_row(H, cr, mc[r], rc[r], g_c, b_c, static_cast<const T*>(nullptr), yr);  // y_t
-    out_row(H, a + 3 * H, yr, h + r * H);                                // h_t = o_t tanh(y_t)
-  }
+  ln_stats(z, G, eps, mh, rh);
+  ln_apply_row(G, z, *mh, *rh, g_hh, b_hh, gi, a);                      // a_t = gi + LN(z)
+  gates_row(H, a);
+  cell_row(H, a, a + H, a + 2 * H, cp, c);                              // c_t
+  ln_stats(c, H, eps, mc, rc);
+  ln_apply_row(H, c, *mc, *rc, g_c, b_c, static_cast<const T*>(nullptr), y);  // y_t
+  out_row(H, a + 3 * H, y, h);                                          // h_t = o_t tanh(y_t)
 }
 
 // δy = δh o tanh'(y)
@@ -117,26 +107,20 @@ template <typename T> inline void add_row(int64_t D, const T* RK x, T* RK y) {
   for (int64_t j = 0; j < D; ++j) y[j] += x[j];
 }
 
-// Writes δy_t (kept for δγ_c, δβ_c), δa_t into da and δz_t = LN'(δa_t) into dz; adds into δc_t
-// (dc, in place) and δc_{t-1} (dcp).
+// Writes δy_t (kept for δγ_c, δβ_c), δa_t into d and δz_t = LN'(δa_t) into dz; adds into δc_t
+// (dc, in place) and δc_{t-1} (dcp). tmp: 2·4H + H scratch.
 template <typename T>
-void lnlstm_bwd(int64_t b, int64_t H, const T* dh, T* dc, const T* acts, const T* ty,
-                const T* c, const T* mc, const T* rc, const T* g_c, const T* cp, int64_t ld_cp,
-                const T* z, const T* mh, const T* rh, const T* g_hh, T* dy, T* da, T* dz,
-                T* dcp) {
+inline void lnlstm_bwd_row(int64_t H, const T* dh, T* dc, const T* a, const T* y, const T* c,
+                           T mc, T rc, const T* g_c, const T* cp, const T* z, T mh, T rh,
+                           const T* g_hh, T* dy, T* d, T* dz, T* dcp, T* tmp) {
   const int64_t G = 4 * H;
-  std::vector<T>& tmp = scratch<T>(2 * G + H);
-  T* dln = tmp.data() + 2 * G;
-  for (int64_t r = 0; r < b; ++r) {
-    const T *a = acts + r * G, *dhr = dh + r * H, *yr = ty + r * H;
-    T *dcr = dc + r * H, *dyr = dy + r * H, *d = da + r * G;
-    dy_row(H, dhr, a + 3 * H, yr, dyr);                                  // δy_t
-    ln_back(dyr, c + r * H, mc[r], rc[r], g_c, H, dln, tmp.data());     // δc_t += LN'(δy_t)
-    add_row(H, static_cast<const T*>(dln), dcr);
-    gate_grads_row(H, a, a + H, a + 2 * H, a + 3 * H, dhr, static_cast<const T*>(dcr), yr,
-                   cp + r * ld_cp, d, d + H, d + 2 * H, d + 3 * H, dcp + r * H);
-    ln_back(d, z + r * G, mh[r], rh[r], g_hh, G, dz + r * G, tmp.data()); // δz_t = LN'(δa_t)
-  }
+  T* dln = tmp + 2 * G;
+  dy_row(H, dh, a + 3 * H, y, dy);                                      // δy_t
+  ln_back(static_cast<const T*>(dy), c, mc, rc, g_c, H, dln, tmp);     // δc_t += LN'(δy_t)
+  add_row(H, static_cast<const T*>(dln), dc);
+  gate_grads_row(H, a, a + H, a + 2 * H, a + 3 * H, dh, static_cast<const T*>(dc), y, cp, d,
+                 d + H, d + 2 * H, d + 3 * H, dcp);
+  ln_back(static_cast<const T*>(d), z, mh, rh, g_hh, G, dz, tmp);      // δz_t = LN'(δa_t)
 }
 
 template <typename T>
@@ -148,177 +132,145 @@ inline void ln_param_row(int64_t D, const T* RK dy, const T* RK z, T m, T s, T* 
   }
 }
 
-// δγ = Σ_rows δy ⊙ x̂ and δβ = Σ_rows δy over n rows, x̂ = (z - μ) / σ formed on the fly.
-template <typename T>
-void ln_param_grads(int64_t n, int64_t D, const T* dy, const T* z, const T* mu, const T* rstd,
-                    T* dgamma, T* dbeta) {
-  for (int64_t j = 0; j < D; ++j) dgamma[j] = dbeta[j] = T(0);
-  for (int64_t r = 0; r < n; ++r) ln_param_row(D, dy + r * D, z + r * D, mu[r], rstd[r], dgamma, dbeta);
-}
-
-// ---- the LSTM's time loops -------------------------------------------------------------------
-// Forward over the plan: a_t += h^r_{t-1} W_hh^T (GEMM) then the fused step, for every step; acts
-// (N, 4H) holds the input half on entry. S_h, S_c, tc: (N, H); h0, c0: (B, H) contiguous; mask:
-// the recurrent-dropout mask (B, H) or null.
-template <typename T>
-void lstm_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
-                   const T* mask, T* acts, T* S_h, T* S_c, T* tc, const T* h0, const T* c0) {
-  const int64_t B = max_rows(plan, n_steps);
-  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
-  T* cb = scratch<T, 3>(B * H).data();
-  for (int64_t s = 0; s < n_steps; ++s) {
-    const Step& st = plan[s];
-    const T* hp = entering(st, H, S_h, h0, hb);
-    const T* cp = entering(st, H, S_c, c0, cb);
-    T* a = acts + st.off * 4 * H;
-    gemm_rows<T>(gemm, st.b, 4 * H, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, 4 * H, T(1),
-                 a, 4 * H);
-    lstm_fwd(st.b, H, a, cp, H, S_c + st.off * H, S_h + st.off * H, tc + st.off * H);
+// ---- the time loops' rows (scaffold.h) ---------------------------------------------------------
+// Forward: a_t += h^r_{t-1} W_hh^T (acts holds the input half on entry), then the row. S_h, S_c,
+// tc: (N, H); acts (N, 4H). Backward: the row writes δa_t (dG) and adds δc_t f_t into δc_{t-1};
+// δh_{t-1} += (δa_t W_hh) ⊙ m.
+struct LSTMRows : RowPolicy {
+  static constexpr int K = 2, GATES = 4;
+  static constexpr bool PREV_C = true;
+  template <class A, class T> static T* gemm_into(const A& a, const Step& st, T& beta) {
+    beta = T(1);
+    return a.acts + st.off * 4 * a.H;
   }
-}
-
-// Backward over the plan in reverse: the fused step writes δa_t (dG) and adds δc_t f_t into
-// δc_{t-1}; then δh_{t-1} += (δa_t W_hh) ⊙ m (GEMM). dS_h, dS_c (N, H) hold the gradients from
-// above and collect those of earlier steps; dh0, dc0 (B, H) those of the initial states.
-template <typename T>
-void lstm_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
-                   const T* mask, const T* acts, const T* S_c, const T* tc, const T* c0, T* dS_h,
-                   T* dS_c, T* dG, T* dh0, T* dc0) {
-  const int64_t B = max_rows(plan, n_steps);
-  T *dhr = scratch<T, 1>(B * H).data(), *cb = scratch<T, 3>(B * H).data();
-  T *dhb = scratch<T, 4>(B * H).data(), *dcb = scratch<T, 5>(B * H).data();
-  for (int64_t s = n_steps - 1; s >= 0; --s) {
-    const Step& st = plan[s];
-    const T* cp = entering(st, H, S_c, c0, cb);
-    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
-    T* dcp = entering_grad(st, H, dS_c, dc0, dcb);
-    T* da = dG + st.off * 4 * H;
-    lstm_bwd(st.b, H, dS_h + st.off * H, dS_c + st.off * H, acts + st.off * 4 * H,
-             tc + st.off * H, cp, H, da, dcp);
-    rows_times_w_into(gemm, st.b, H, 4 * H, da, w_hh, mask, dhr, dhp);
-    scatter_grad(st, H, dhp, dS_h, dh0);
-    scatter_grad(st, H, dcp, dS_c, dc0);
+  template <class A, class T>
+  static void forward_row(const A& a, int64_t i, const T*, const T* cp, T*) {
+    const int64_t H = a.H;
+    lstm_fwd_row(H, a.acts + i * 4 * H, cp, a.S_c + i * H, a.S_h + i * H, a.tc + i * H);
   }
-}
-
-// The layer-normalised LSTM's loops: z_t = h^r_{t-1} W_hh^T (GEMM) into z, then the fused step;
-// backward the fused step (δz_t into dGh), then δh_{t-1} += (δz_t W_hh) ⊙ m. mh, rh, mc, rc (N).
-template <typename T>
-void lnlstm_fwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh_t,
-                     const T* mask, const T* gi, const T* g_hh, const T* b_hh, const T* g_c,
-                     const T* b_c, T* acts, T* z, T* mh, T* rh, T* mc, T* rc, T* ty, T* S_h,
-                     T* S_c, const T* h0, const T* c0, T eps) {
-  const int64_t G = 4 * H;
-  const int64_t B = max_rows(plan, n_steps);
-  T *hr = scratch<T, 1>(B * H).data(), *hb = scratch<T, 2>(B * H).data();
-  T* cb = scratch<T, 3>(B * H).data();
-  for (int64_t s = 0; s < n_steps; ++s) {
-    const Step& st = plan[s];
-    const int64_t o = st.off;
-    const T* hp = entering(st, H, S_h, h0, hb);
-    const T* cp = entering(st, H, S_c, c0, cb);
-    gemm_rows<T>(gemm, st.b, G, H, masked_rows(st.b, H, hp, mask, hr), H, w_hh_t, G, T(0),
-                 z + o * G, G);
-    lnlstm_fwd(st.b, H, gi + o * G, z + o * G, g_hh, b_hh, g_c, b_c, cp, H, acts + o * G, mh + o,
-               rh + o, mc + o, rc + o, ty + o * H, S_c + o * H, S_h + o * H, eps);
+  template <class A, class T>
+  static void backward_row(const A& a, int64_t i, const T*, const T* cp, T*, T* dcp, T*) {
+    const int64_t H = a.H;
+    lstm_bwd_row(H, a.dS_h + i * H, a.dS_c + i * H, a.acts + i * 4 * H, a.tc + i * H, cp,
+                 a.dG + i * 4 * H, dcp);
   }
-}
+  template <class A> static auto gemm_grad(const A& a, int64_t o) { return a.dG + o * 4 * a.H; }
+};
 
-template <typename T>
-void lnlstm_bwd_loop(void* gemm, int64_t n_steps, const Step* plan, int64_t H, const T* w_hh,
-                     const T* mask, const T* acts, const T* ty, const T* S_c, const T* mc,
-                     const T* rc, const T* g_c, const T* z, const T* mh, const T* rh,
-                     const T* g_hh, const T* c0, T* dS_h, T* dS_c, T* dy, T* dG, T* dGh, T* dh0,
-                     T* dc0) {
-  const int64_t G = 4 * H;
-  const int64_t B = max_rows(plan, n_steps);
-  T *dhr = scratch<T, 1>(B * H).data(), *cb = scratch<T, 3>(B * H).data();
-  T *dhb = scratch<T, 4>(B * H).data(), *dcb = scratch<T, 5>(B * H).data();
-  for (int64_t s = n_steps - 1; s >= 0; --s) {
-    const Step& st = plan[s];
-    const int64_t o = st.off;
-    const T* cp = entering(st, H, S_c, c0, cb);
-    T* dhp = entering_grad(st, H, dS_h, dh0, dhb);
-    T* dcp = entering_grad(st, H, dS_c, dc0, dcb);
-    lnlstm_bwd(st.b, H, dS_h + o * H, dS_c + o * H, acts + o * G, ty + o * H, S_c + o * H, mc + o,
-               rc + o, g_c, cp, H, z + o * G, mh + o, rh + o, g_hh, dy + o * H, dG + o * G,
-               dGh + o * G, dcp);
-    rows_times_w_into(gemm, st.b, H, G, dGh + o * G, w_hh, mask, dhr, dhp);
-    scatter_grad(st, H, dhp, dS_h, dh0);
-    scatter_grad(st, H, dcp, dS_c, dc0);
+// The layer-normalised LSTM: z_t = h^r_{t-1} W_hh^T (GEMM) into z, then the row; backward the
+// row (δz_t into dGh), then δh_{t-1} += (δz_t W_hh) ⊙ m. mh, rh, mc, rc: (N).
+struct LNLSTMRows : LSTMRows {
+  static constexpr int64_t SCRATCH(int64_t H) { return 9 * H; }
+  template <class A, class T> static T* gemm_into(const A& a, const Step& st, T& beta) {
+    beta = T(0);
+    return a.z + st.off * 4 * a.H;
   }
-}
+  template <class A, class T>
+  static void forward_row(const A& a, int64_t i, const T*, const T* cp, T*) {
+    const int64_t H = a.H, G = 4 * H;
+    lnlstm_fwd_row(H, a.gi + i * G, a.z + i * G, a.g_hh, a.b_hh, a.g_c, a.b_c, cp, a.acts + i * G,
+                   a.mh + i, a.rh + i, a.mc + i, a.rc + i, a.ty + i * H, a.S_c + i * H,
+                   a.S_h + i * H, a.eps);
+  }
+  template <class A, class T>
+  static void backward_row(const A& a, int64_t i, const T*, const T* cp, T*, T* dcp, T* tmp) {
+    const int64_t H = a.H, G = 4 * H;
+    lnlstm_bwd_row(H, a.dS_h + i * H, a.dS_c + i * H, a.acts + i * G, a.ty + i * H,
+                   a.S_c + i * H, a.mc[i], a.rc[i], a.g_c, cp, a.z + i * G, a.mh[i], a.rh[i],
+                   a.g_hh, a.dy + i * H, a.dG + i * G, a.dGh + i * G, dcp, tmp);
+  }
+  template <class A> static auto gemm_grad(const A& a, int64_t o) { return a.dGh + o * 4 * a.H; }
+};
 
 }  // namespace
 
-// ---- C ABI: <kernel>_f32 / <kernel>_f64 ------------------------------------------------------
-#define RK_EXPORT(T, SFX)                                                                          \
-  extern "C" void rk_lstm_fwd_##SFX(int64_t b, int64_t H, T* acts, const T* cp, int64_t ld_cp,  \
-                                    T* c, T* h, T* tc) {                                          \
-    lstm_fwd<T>(b, H, acts, cp, ld_cp, c, h, tc);                                                  \
-  }                                                                                                \
-  extern "C" void rk_lstm_bwd_##SFX(int64_t b, int64_t H, const T* dh, T* dc, const T* acts,    \
-                                    const T* tc, const T* cp, int64_t ld_cp, T* da, T* dcp) {     \
-    lstm_bwd<T>(b, H, dh, dc, acts, tc, cp, ld_cp, da, dcp);                                       \
-  }                                                                                                \
-  extern "C" void rk_lnlstm_fwd_##SFX(int64_t b, int64_t H, const T* gi, const T* z,            \
-                                      const T* g_hh, const T* b_hh, const T* g_c, const T* b_c,   \
-                                      const T* cp, int64_t ld_cp, T* acts, T* mh, T* rh, T* mc,   \
-                                      T* rc, T* ty, T* c, T* h, double eps) {                     \
-    lnlstm_fwd<T>(b, H, gi, z, g_hh, b_hh, g_c, b_c, cp, ld_cp, acts, mh, rh, mc, rc, ty, c, h,   \
-                  T(eps));                                                                         \
-  }                                                                                                \
-  extern "C" void rk_lnlstm_bwd_##SFX(int64_t b, int64_t H, const T* dh, T* dc, const T* acts,  \
-                                      const T* ty, const T* c, const T* mc, const T* rc,          \
-                                      const T* g_c, const T* cp, int64_t ld_cp, const T* z,       \
-                                      const T* mh, const T* rh, const T* g_hh, T* dy, T* da,      \
-                                      T* dz, T* dcp) {                                            \
-    lnlstm_bwd<T>(b, H, dh, dc, acts, ty, c, mc, rc, g_c, cp, ld_cp, z, mh, rh, g_hh, dy, da, dz, \
-                  dcp);                                                                            \
-  }                                                                                                \
-  extern "C" void rk_ln_param_grads_##SFX(int64_t n, int64_t D, const T* dy, const T* z,        \
-                                          const T* mu, const T* rstd, T* dgamma, T* dbeta) {      \
-    ln_param_grads<T>(n, D, dy, z, mu, rstd, dgamma, dbeta);                                       \
-  }
+// ---- the kernels ------------------------------------------------------------------------------
+// Step kernels: one step's rows (the Python loop's, where resets or zoneout act between steps).
+// Rows are independent; c_prev may have any row stride (ld_cp; 0 for a broadcast initial state).
 
-#define RK_EXPORT_LOOPS(T, SFX)                                                                    \
-  extern "C" void rk_lstm_fwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,     \
-                                         const T* w_hh_t, const T* mask, T* acts, T* S_h, T* S_c, \
-                                         T* tc, const T* h0, const T* c0) {                       \
-    lstm_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, acts, S_h, S_c, tc, h0, c0);                 \
-  }                                                                                                \
-  extern "C" void rk_lstm_bwd_loop_##SFX(void* gemm, int64_t n, const Step* plan, int64_t H,     \
-                                         const T* w_hh, const T* mask, const T* acts,             \
-                                         const T* S_c, const T* tc, const T* c0, T* dS_h,         \
-                                         T* dS_c, T* dG, T* dh0, T* dc0) {                        \
-    lstm_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, S_c, tc, c0, dS_h, dS_c, dG, dh0, dc0);  \
-  }                                                                                                \
-  extern "C" void rk_lnlstm_fwd_loop_##SFX(                                                        \
-      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh_t, const T* mask,        \
-      const T* gi, const T* g_hh, const T* b_hh, const T* g_c, const T* b_c, T* acts, T* z,      \
-      T* mh, T* rh, T* mc, T* rc, T* ty, T* S_h, T* S_c, const T* h0, const T* c0, double eps) { \
-    lnlstm_fwd_loop<T>(gemm, n, plan, H, w_hh_t, mask, gi, g_hh, b_hh, g_c, b_c, acts, z, mh, rh, \
-                       mc, rc, ty, S_h, S_c, h0, c0, T(eps));                                      \
-  }                                                                                                \
-  extern "C" void rk_lnlstm_bwd_loop_##SFX(                                                        \
-      void* gemm, int64_t n, const Step* plan, int64_t H, const T* w_hh, const T* mask,          \
-      const T* acts, const T* ty, const T* S_c, const T* mc, const T* rc, const T* g_c,          \
-      const T* z, const T* mh, const T* rh, const T* g_hh, const T* c0, T* dS_h, T* dS_c, T* dy, \
-      T* dG, T* dGh, T* dh0, T* dc0) {                                                             \
-    lnlstm_bwd_loop<T>(gemm, n, plan, H, w_hh, mask, acts, ty, S_c, mc, rc, g_c, z, mh, rh, g_hh, \
-                       c0, dS_h, dS_c, dy, dG, dGh, dh0, dc0);                                     \
-  }
+// acts (b, 4H) holds a_t on entry and [i f g o] on exit; writes c_t, h_t, tanh(c_t).
+#define RK_ARGS_lstm_fwd(X) \
+  X(i64, b) X(i64, H) X(out, acts) X(in, cp) X(i64, ld_cp) X(out, c) X(out, h) X(out, tc)
+RK_KERNEL(lstm_fwd) {
+  const int64_t H = a.H;
+  for (int64_t r = 0; r < a.b; ++r)
+    lstm_fwd_row(H, a.acts + r * 4 * H, a.cp + r * a.ld_cp, a.c + r * H, a.h + r * H,
+                 a.tc + r * H);
+}
 
-#define RK_EXPORT_GEMM(T, SFX)                                                                     \
-  extern "C" void rk_gemm_rows_##SFX(void* gemm, int64_t b, int64_t n, int64_t k, const T* A,    \
-                                     int64_t lda, const T* B, int64_t ldb, double beta, T* C,     \
-                                     int64_t ldc) {                                               \
-    gemm_rows<T>(gemm, b, n, k, A, lda, B, ldb, T(beta), C, ldc);                                  \
-  }
+// dc (b, H) holds δc_t from later steps; adds δh_t's share, writes δa_t into da (b, 4H) and adds
+// δc_t f_t into dcp (δc_{t-1}).
+#define RK_ARGS_lstm_bwd(X)                                                                    \
+  X(i64, b) X(i64, H) X(in, dh) X(out, dc) X(in, acts) X(in, tc) X(in, cp) X(i64, ld_cp)     \
+  X(out, da) X(out, dcp)
+RK_KERNEL(lstm_bwd) {
+  const int64_t H = a.H;
+  for (int64_t r = 0; r < a.b; ++r)
+    lstm_bwd_row(H, a.dh + r * H, a.dc + r * H, a.acts + r * 4 * H, a.tc + r * H,
+                 a.cp + r * a.ld_cp, a.da + r * 4 * H, a.dcp + r * H);
+}
 
-RK_EXPORT_GEMM(float, f32)
-RK_EXPORT_GEMM(double, f64)
-RK_EXPORT_LOOPS(float, f32)
-RK_EXPORT_LOOPS(double, f64)
-RK_EXPORT(float, f32)
-RK_EXPORT(double, f64)
+#define RK_ARGS_lnlstm_fwd(X)                                                                  \
+  X(i64, b) X(i64, H) X(in, gi) X(in, z) X(in, g_hh) X(in, b_hh) X(in, g_c) X(in, b_c)       \
+  X(in, cp) X(i64, ld_cp) X(out, acts) X(out, mh) X(out, rh) X(out, mc) X(out, rc) X(out, ty) \
+  X(out, c) X(out, h) X(real, eps)
+RK_KERNEL(lnlstm_fwd) {
+  const int64_t H = a.H, G = 4 * H;
+  for (int64_t r = 0; r < a.b; ++r)
+    lnlstm_fwd_row(H, a.gi + r * G, a.z + r * G, a.g_hh, a.b_hh, a.g_c, a.b_c,
+                   a.cp + r * a.ld_cp, a.acts + r * G, a.mh + r, a.rh + r, a.mc + r, a.rc + r,
+                   a.ty + r * H, a.c + r * H, a.h + r * H, a.eps);
+}
+
+// Writes δy_t (kept for δγ_c, δβ_c), δa_t into da and δz_t = LN'(δa_t) into dz; adds into δc_t
+// (dc, in place) and δc_{t-1} (dcp).
+#define RK_ARGS_lnlstm_bwd(X)                                                                  \
+  X(i64, b) X(i64, H) X(in, dh) X(out, dc) X(in, acts) X(in, ty) X(in, c) X(in, mc) X(in, rc) \
+  X(in, g_c) X(in, cp) X(i64, ld_cp) X(in, z) X(in, mh) X(in, rh) X(in, g_hh) X(out, dy)     \
+  X(out, da) X(out, dz) X(out, dcp)
+RK_KERNEL(lnlstm_bwd) {
+  const int64_t H = a.H, G = 4 * H;
+  T* tmp = scratch<T>(LNLSTMRows::SCRATCH(H)).data();
+  for (int64_t r = 0; r < a.b; ++r)
+    lnlstm_bwd_row(H, a.dh + r * H, a.dc + r * H, a.acts + r * G, a.ty + r * H, a.c + r * H,
+                   a.mc[r], a.rc[r], a.g_c, a.cp + r * a.ld_cp, a.z + r * G, a.mh[r], a.rh[r],
+                   a.g_hh, a.dy + r * H, a.da + r * G, a.dz + r * G, a.dcp + r * H, tmp);
+}
+
+// δγ = Σ_rows δy ⊙ x̂ and δβ = Σ_rows δy over n rows of width D, x̂ = (z - μ) / σ on the fly.
+#define RK_ARGS_ln_param_grads(X) \
+  X(i64, n) X(i64, D) X(in, dy) X(in, z) X(in, mu) X(in, rstd) X(out, dgamma) X(out, dbeta)
+RK_KERNEL(ln_param_grads) {
+  for (int64_t j = 0; j < a.D; ++j) a.dgamma[j] = a.dbeta[j] = T(0);
+  for (int64_t r = 0; r < a.n; ++r)
+    ln_param_row(a.D, a.dy + r * a.D, a.z + r * a.D, a.mu[r], a.rstd[r], a.dgamma, a.dbeta);
+}
+
+// Whole time loops (scaffold.h): acts (N, 4H) holds the input half on entry.
+#define RK_ARGS_lstm_fwd_loop(X) \
+  RK_FWD_LOOP(X) X(out, acts) X(out, S_h) X(out, S_c) X(out, tc) X(in, h0) X(in, c0)
+RK_KERNEL(lstm_fwd_loop) { forward_loop<LSTMRows>(a); }
+
+#define RK_ARGS_lstm_bwd_loop(X)                                                               \
+  RK_BWD_LOOP(X) X(in, acts) X(in, S_c) X(in, tc) X(in, c0) X(out, dS_h) X(out, dS_c)        \
+  X(out, dG) X(out, dh0) X(out, dc0)
+RK_KERNEL(lstm_bwd_loop) { backward_loop<LSTMRows>(a); }
+
+#define RK_ARGS_lnlstm_fwd_loop(X)                                                             \
+  RK_FWD_LOOP(X) X(in, gi) X(in, g_hh) X(in, b_hh) X(in, g_c) X(in, b_c) X(out, acts) X(out, z) \
+  X(out, mh) X(out, rh) X(out, mc) X(out, rc) X(out, ty) X(out, S_h) X(out, S_c) X(in, h0)   \
+  X(in, c0) X(real, eps)
+RK_KERNEL(lnlstm_fwd_loop) { forward_loop<LNLSTMRows>(a); }
+
+#define RK_ARGS_lnlstm_bwd_loop(X)                                                             \
+  RK_BWD_LOOP(X) X(in, acts) X(in, ty) X(in, S_c) X(in, mc) X(in, rc) X(in, g_c) X(in, z)    \
+  X(in, mh) X(in, rh) X(in, g_hh) X(in, c0) X(out, dS_h) X(out, dS_c) X(out, dy) X(out, dG)  \
+  X(out, dGh) X(out, dh0) X(out, dc0)
+RK_KERNEL(lnlstm_bwd_loop) { backward_loop<LNLSTMRows>(a); }
+
+// Row-major C (b × n, row stride ldc) = beta C + A (b × k, lda) · B (k × n, ldb) through the
+// GEMM at `gemm` (what __init__.py checks the calling convention with).
+#define RK_ARGS_gemm_rows(X)                                                                   \
+  X(addr, gemm) X(i64, b) X(i64, n) X(i64, k) X(in, A) X(i64, lda) X(in, B) X(i64, ldb)      \
+  X(real, beta) X(out, C) X(i64, ldc)
+RK_KERNEL(gemm_rows) { gemm_rows<T>(a.gemm, a.b, a.n, a.k, a.A, a.lda, a.B, a.ldb, a.beta, a.C, a.ldc); }

@@ -14,7 +14,7 @@
 #include <functional>
 #include <limits>
 
-#include "common.h"
+#include "declare.h"
 
 namespace {
 
@@ -72,91 +72,6 @@ inline void gru_row(int64_t H, T* RK a, const T* RK gh, const T* RK hp, T* RK h)
   for (int64_t j = 0; j < H; ++j) h[j] = n[j] + z[j] * (hp[j] - n[j]);
 }
 
-// w: per layer w_ih, w_hh, b_ih, b_hh (biases may be null). x (B, I); h0, h1 (L, B, H); c0, c1
-// (L, B, H) for the LSTM (else null). h1/c1 must not overlap h0/c0 or x.
-// A language model's ends, optional: with ids (B) the input rows are emb's rows ids[r] (emb
-// (n_emb, I)) instead of x's; with w_out (V, H) the logits (B, V) = h_top W_out^T + b_out. An id
-// outside [0, n_emb) computes nothing and sets *status to 1 + its row (else 0). Batches of up to
-// small_b rows multiply in the loop of gemm_nt, larger ones in the BLAS GEMM. With ids, `table`
-// (n_emb, G), where given, holds layer 0's input part b_ih + emb W_ih^T for every token (see
-// input_table): the step copies its row instead of reading W_ih.
-template <typename T>
-void stack_step(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H,
-                const void* const* w, const T* x, const T* h0, const T* c0, T* h1, T* c1,
-                const int64_t* ids, const T* emb, int64_t n_emb, const T* w_out, const T* b_out,
-                int64_t V, T* logits, int64_t* status, int64_t small_b, const T* table) {
-  const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
-  if (status) *status = 0;
-  if (ids && table) {
-    for (int64_t r = 0; r < B; ++r)
-      if (ids[r] < 0 || ids[r] >= n_emb) {
-        if (status) *status = 1 + r;
-        return;
-      }
-  } else if (ids) {
-    T* xb = scratch<T, 8>(B * I).data();
-    for (int64_t r = 0; r < B; ++r) {
-      if (ids[r] < 0 || ids[r] >= n_emb) {
-        if (status) *status = 1 + r;
-        return;
-      }
-      std::memcpy(xb + r * I, emb + ids[r] * I, I * sizeof(T));
-    }
-    x = xb;
-  }
-  T* a = scratch<T, 6>(B * G).data();
-  T* gh = scratch<T, 7>(kind == GRU ? B * G : 1).data();
-  const T* in = x;
-  int64_t in_size = I;
-  for (int64_t l = 0; l < L; ++l) {
-    const T* w_ih = static_cast<const T*>(w[4 * l]);
-    const T* w_hh = static_cast<const T*>(w[4 * l + 1]);
-    const T* b_ih = static_cast<const T*>(w[4 * l + 2]);
-    const T* b_hh = static_cast<const T*>(w[4 * l + 3]);
-    const T* hp = h0 + l * B * H;
-    T* h = h1 + l * B * H;
-    if (l == 0 && ids && table) {
-      for (int64_t r = 0; r < B; ++r) std::memcpy(a + r * G, table + ids[r] * G, G * sizeof(T));
-    } else {
-      fill_bias(B, G, b_ih, a);
-      gemm_nt<T>(gemm, small_b, B, G, in_size, in, in_size, w_ih, a);               // + x W_ih^T
-    }
-    if (kind == GRU) {
-      fill_bias(B, G, b_hh, gh);
-      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, gh);                           // h W_hh^T + b_hh
-      for (int64_t r = 0; r < B; ++r) gru_row(H, a + r * G, gh + r * G, hp + r * H, h + r * H);
-    } else {
-      add_bias(B, G, b_hh, a);
-      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, a);                            // + h W_hh^T
-      if (kind == LSTM) {
-        const T* cp = c0 + l * B * H;
-        T* c = c1 + l * B * H;
-        for (int64_t r = 0; r < B; ++r) lstm_row(H, a + r * G, cp + r * H, c + r * H, h + r * H);
-      } else if (kind == RNN_RELU) {
-        for (int64_t j = 0; j < B * H; ++j) h[j] = a[j] < T(0) ? T(0) : a[j];   // NaN stays NaN
-      } else {
-        for (int64_t j = 0; j < B * H; ++j) h[j] = tanh_(a[j]);
-      }
-    }
-    in = h;
-    in_size = H;
-  }
-  if (w_out) {
-    fill_bias(B, V, b_out, logits);
-    gemm_nt<T>(gemm, small_b, B, V, H, in, H, w_out, logits);                        // + h W_out^T
-  }
-}
-
-// table (n_emb, G) = b_ih + emb W_ih^T of layer 0, each row by the same dot products as a step
-// at small batch computes it (so a step from the table equals one without, bit for bit)
-template <typename T>
-void input_table(int64_t kind, int64_t I, int64_t H, const void* const* w, const T* emb,
-                 int64_t n_emb, T* table) {
-  const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
-  fill_bias(n_emb, G, static_cast<const T*>(w[2]), table);
-  gemm_nt<T>(nullptr, n_emb, n_emb, G, I, emb, I, static_cast<const T*>(w[0]), table);
-}
-
 // One draw from a row of logits z (V), what rnnkit/decode/sampling.py's pick does: argmax at
 // temperature 0 (the first maximum); else z / temperature, all but the top_k largest (top_k > 0)
 // and all but the smallest set whose probability reaches top_p (0 < top_p < 1) masked out,
@@ -211,20 +126,130 @@ int64_t pick_row(int64_t V, const T* z, double temperature, int64_t top_k, doubl
   return V - 1;
 }
 
+}  // namespace
+
+// w: per layer w_ih, w_hh, b_ih, b_hh (biases may be null). x (B, I); h0, h1 (L, B, H); c0, c1
+// (L, B, H) for the LSTM (else null). h1/c1 must not overlap h0/c0 or x.
+// A language model's ends, optional: with ids (B) the input rows are emb's rows ids[r] (emb
+// (n_emb, I)) instead of x's; with w_out (V, H) the logits (B, V) = h_top W_out^T + b_out. An id
+// outside [0, n_emb) computes nothing and sets *status to 1 + its row (else 0). Batches of up to
+// small_b rows multiply in the loop of gemm_nt, larger ones in the BLAS GEMM. With ids, `table`
+// (n_emb, G), where given, holds layer 0's input part b_ih + emb W_ih^T for every token (see
+// input_table): the step copies its row instead of reading W_ih.
+#define RK_ARGS_stack_step(X)                                                                  \
+  X(addr, gemm) X(i64, kind) X(i64, L) X(i64, B) X(i64, I) X(i64, H) X(addr, w) X(opt, x)      \
+  X(in, h0) X(opt, c0) X(out, h1) X(optout, c1) X(idx, ids) X(opt, emb) X(i64, n_emb)          \
+  X(opt, w_out) X(opt, b_out) X(i64, V) X(optout, logits) X(addr, status) X(i64, small_b)      \
+  X(opt, table)
+RK_KERNEL(stack_step) {
+  void* gemm = a.gemm;
+  const int64_t kind = a.kind, L = a.L, B = a.B, I = a.I, H = a.H, small_b = a.small_b;
+  const int64_t n_emb = a.n_emb, V = a.V;
+  const void* const* w = static_cast<const void* const*>(a.w);
+  const T *x = a.x, *h0 = a.h0, *c0 = a.c0, *emb = a.emb, *w_out = a.w_out, *b_out = a.b_out;
+  const T* table = a.table;
+  T *h1 = a.h1, *c1 = a.c1, *logits = a.logits;
+  const int64_t* ids = a.ids;
+  int64_t* status = static_cast<int64_t*>(a.status);
+  const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
+  if (status) *status = 0;
+  if (ids && table) {
+    for (int64_t r = 0; r < B; ++r)
+      if (ids[r] < 0 || ids[r] >= n_emb) {
+        if (status) *status = 1 + r;
+        return;
+      }
+  } else if (ids) {
+    T* xb = scratch<T, 8>(B * I).data();
+    for (int64_t r = 0; r < B; ++r) {
+      if (ids[r] < 0 || ids[r] >= n_emb) {
+        if (status) *status = 1 + r;
+        return;
+      }
+      std::memcpy(xb + r * I, emb + ids[r] * I, I * sizeof(T));
+    }
+    x = xb;
+  }
+  T* acc = scratch<T, 6>(B * G).data();
+  T* gh = scratch<T, 7>(kind == GRU ? B * G : 1).data();
+  const T* in = x;
+  int64_t in_size = I;
+  for (int64_t l = 0; l < L; ++l) {
+    const T* w_ih = static_cast<const T*>(w[4 * l]);
+    const T* w_hh = static_cast<const T*>(w[4 * l + 1]);
+    const T* b_ih = static_cast<const T*>(w[4 * l + 2]);
+    const T* b_hh = static_cast<const T*>(w[4 * l + 3]);
+    const T* hp = h0 + l * B * H;
+    T* h = h1 + l * B * H;
+    if (l == 0 && ids && table) {
+      for (int64_t r = 0; r < B; ++r) std::memcpy(acc + r * G, table + ids[r] * G, G * sizeof(T));
+    } else {
+      fill_bias(B, G, b_ih, acc);
+      gemm_nt<T>(gemm, small_b, B, G, in_size, in, in_size, w_ih, acc);               // + x W_ih^T
+    }
+    if (kind == GRU) {
+      fill_bias(B, G, b_hh, gh);
+      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, gh);                           // h W_hh^T + b_hh
+      for (int64_t r = 0; r < B; ++r) gru_row(H, acc + r * G, gh + r * G, hp + r * H, h + r * H);
+    } else {
+      add_bias(B, G, b_hh, acc);
+      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, acc);                            // + h W_hh^T
+      if (kind == LSTM) {
+        const T* cp = c0 + l * B * H;
+        T* c = c1 + l * B * H;
+        for (int64_t r = 0; r < B; ++r) lstm_row(H, acc + r * G, cp + r * H, c + r * H, h + r * H);
+      } else if (kind == RNN_RELU) {
+        for (int64_t j = 0; j < B * H; ++j) h[j] = acc[j] < T(0) ? T(0) : acc[j];   // NaN stays NaN
+      } else {
+        for (int64_t j = 0; j < B * H; ++j) h[j] = tanh_(acc[j]);
+      }
+    }
+    in = h;
+    in_size = H;
+  }
+  if (w_out) {
+    fill_bias(B, V, b_out, logits);
+    gemm_nt<T>(gemm, small_b, B, V, H, in, H, w_out, logits);                        // + h W_out^T
+  }
+}
+
+// table (n_emb, G) = b_ih + emb W_ih^T of layer 0, each row by the same dot products as a step
+// at small batch computes it (so a step from the table equals one without, bit for bit)
+#define RK_ARGS_input_table(X) \
+  X(i64, kind) X(i64, I) X(i64, H) X(addr, w) X(in, emb) X(i64, n_emb) X(out, table)
+RK_KERNEL(input_table) {
+  const int64_t G = (a.kind == LSTM ? 4 : a.kind == GRU ? 3 : 1) * a.H;
+  const void* const* w = static_cast<const void* const*>(a.w);
+  fill_bias(a.n_emb, G, static_cast<const T*>(w[2]), a.table);
+  gemm_nt<T>(nullptr, a.n_emb, a.n_emb, G, a.I, a.emb, a.I, static_cast<const T*>(w[0]), a.table);
+}
+
 // n steps of sampling from a language model, as rnnkit/decode/sampling.py's sample loop does
 // them: per step a token for every row from its logits (pick_row with u[t·B + r]) into out
 // (n, B), then, unless every row is done (has emitted stop_id, where stop_id >= 0), the stack's
 // step from those tokens (stack_step with ids and the LM's ends): logits (B, V), h (L, B, H) and
 // c (the LSTM's, else null) are read and replaced in place; done (B) likewise. status[0]: the
 // steps taken (n, or fewer where every row stopped); status[1]: 0, or what stack_step reported.
-template <typename T>
-void lm_sample(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H,
-               const void* const* w, const T* emb, int64_t n_emb, const T* w_out, const T* b_out,
-               int64_t V, const T* table, int64_t n, const double* u, double temperature,
-               int64_t top_k, double top_p, int64_t stop_id, T* logits, T* h, T* c,
-               int64_t* done, int64_t* out, int64_t* status, int64_t small_b) {
-  T* h1 = scratch<T, 9>(L * B * H).data();
+#define RK_ARGS_lm_sample(X)                                                                   \
+  X(addr, gemm) X(i64, kind) X(i64, L) X(i64, B) X(i64, I) X(i64, H) X(addr, w) X(in, emb)     \
+  X(i64, n_emb) X(in, w_out) X(opt, b_out) X(i64, V) X(opt, table) X(i64, n) X(din, u)         \
+  X(f64, temperature) X(i64, top_k) X(f64, top_p) X(i64, stop_id) X(out, logits) X(out, h)     \
+  X(optout, c) X(iout, done) X(iout, out) X(addr, status) X(i64, small_b)
+RK_KERNEL(lm_sample) {
+  const int64_t L = a.L, B = a.B, H = a.H, V = a.V, n = a.n, stop_id = a.stop_id;
+  const double* u = a.u;
+  const double temperature = a.temperature, top_p = a.top_p;
+  const int64_t top_k = a.top_k;
+  T *logits = a.logits, *h = a.h, *c = a.c;
+  int64_t *done = a.done, *out = a.out, *status = static_cast<int64_t*>(a.status);
+  stack_step_args<T> step{};                            // the stack's step from the drawn ids
+  step.gemm = a.gemm, step.kind = a.kind, step.L = L, step.B = B, step.I = a.I, step.H = H;
+  step.w = a.w, step.emb = a.emb, step.n_emb = a.n_emb, step.w_out = a.w_out;
+  step.b_out = a.b_out, step.V = V, step.logits = logits, step.status = status + 1;
+  step.small_b = a.small_b, step.table = a.table, step.h0 = h, step.c0 = c;
+  T* h1 = step.h1 = scratch<T, 9>(L * B * H).data();
   T* c1 = scratch<T, 10>(c ? L * B * H : 1).data();
+  step.c1 = c ? c1 : nullptr;
   T* work = scratch<T, 11>(2 * V).data();
   int64_t* order = scratch<int64_t, 12>(V).data();
   status[0] = status[1] = 0;
@@ -240,39 +265,10 @@ void lm_sample(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_
     }
     status[0] = t + 1;
     if (all_done) return;
-    stack_step<T>(gemm, kind, L, B, I, H, w, nullptr, h, c, h1, c ? c1 : nullptr, ids, emb,
-                  n_emb, w_out, b_out, V, logits, status + 1, small_b, table);
+    step.ids = ids;
+    stack_step<T>(step);
     if (status[1]) return;
     std::memcpy(h, h1, L * B * H * sizeof(T));
     if (c) std::memcpy(c, c1, L * B * H * sizeof(T));
   }
 }
-
-}  // namespace
-
-#define RK_STEP_KERNELS(T, SFX)                                                                   \
-  extern "C" void rk_stack_step_##SFX(void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I,  \
-                                      int64_t H, const void* const* w, const T* x, const T* h0,   \
-                                      const T* c0, T* h1, T* c1, const int64_t* ids, const T* emb, \
-                                      int64_t n_emb, const T* w_out, const T* b_out, int64_t V,   \
-                                      T* logits, int64_t* status, int64_t small_b,                \
-                                      const T* table) {                                           \
-    stack_step<T>(gemm, kind, L, B, I, H, w, x, h0, c0, h1, c1, ids, emb, n_emb, w_out, b_out, V, \
-                  logits, status, small_b, table);                                                \
-  }                                                                                               \
-  extern "C" void rk_input_table_##SFX(int64_t kind, int64_t I, int64_t H, const void* const* w,  \
-                                       const T* emb, int64_t n_emb, T* table) {                   \
-    input_table<T>(kind, I, H, w, emb, n_emb, table);                                             \
-  }                                                                                               \
-  extern "C" void rk_lm_sample_##SFX(                                                             \
-      void* gemm, int64_t kind, int64_t L, int64_t B, int64_t I, int64_t H, const void* const* w, \
-      const T* emb, int64_t n_emb, const T* w_out, const T* b_out, int64_t V, const T* table,     \
-      int64_t n, const double* u, double temperature, int64_t top_k, double top_p,                \
-      int64_t stop_id, T* logits, T* h, T* c, int64_t* done, int64_t* out, int64_t* status,       \
-      int64_t small_b) {                                                                          \
-    lm_sample<T>(gemm, kind, L, B, I, H, w, emb, n_emb, w_out, b_out, V, table, n, u,             \
-                 temperature, top_k, top_p, stop_id, logits, h, c, done, out, status, small_b);  \
-  }
-
-RK_STEP_KERNELS(float, f32)
-RK_STEP_KERNELS(double, f64)
