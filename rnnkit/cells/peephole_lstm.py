@@ -29,6 +29,7 @@ Shapes: b rows, H hidden, N tokens. W_ih (4H, I), W_hh (4H, H), p_i, p_f, p_o (H
 import torch
 
 from rnnkit.cells.base import Cell
+from rnnkit.cells.fused import OnKernels, contiguous, fast_path, loop_plan
 
 
 class PeepholeLSTM(Cell):
@@ -98,3 +99,30 @@ class PeepholeLSTM(Cell):
         c = f * c_prev + i * torch.tanh(ag)
         o = torch.sigmoid(ao + p_o * c)
         return o * torch.tanh(c), c
+
+
+@fast_path(PeepholeLSTM)
+class FusedPeepholeLSTM(OnKernels, PeepholeLSTM):
+    """The same cell through its compiled time loops (rnnkit/kernels/peephole_lstm.cpp: the
+    rows above, in the kernels' shared loop); its Python steps run where the loop cannot
+    (resets, zoneout)."""
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
+        acts, tanh_c = cache
+        p_i, p_f, p_o = (p.contiguous() for p in params)
+        self.k.peephole_fwd_loop(gemm=self.k.gemm, n_steps=sched.T, plan=loop_plan(sched),
+                                 H=tanh_c.shape[1], w_hh_t=w_hh_t, mask=contiguous(mask),
+                                 p_i=p_i, p_f=p_f, p_o=p_o, acts=acts, S_h=S[0], S_c=S[1],
+                                 tc=tanh_c, h0=h0[0].contiguous(), c0=h0[1].contiguous())
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
+        """Returns what :meth:`param_grads` reads: c_{t-1} and c_t of every token."""
+        acts, tanh_c = cache
+        p_i, p_f, p_o = (p.contiguous() for p in params)
+        c0 = h0[1].contiguous()
+        self.k.peephole_bwd_loop(gemm=self.k.gemm, n_steps=sched.T, plan=loop_plan(sched),
+                                 H=tanh_c.shape[1], w_hh=w_hh.contiguous(),
+                                 mask=contiguous(mask), p_i=p_i, p_f=p_f, p_o=p_o, acts=acts,
+                                 S_c=S[1], tc=tanh_c, c0=c0, dS_h=dS[0], dS_c=dS[1], dG=dG,
+                                 dh0=dh0[0], dc0=dh0[1])
+        return (None, None, None, sched.prev_matrix(S[1], c0), S[1])
