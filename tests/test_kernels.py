@@ -367,3 +367,18 @@ def test_by_name_and_positional_calls_agree():
         if isinstance(a1[n], torch.Tensor):
             assert torch.equal(a1[n], a2[n]), n
     assert a1["h"].abs().sum() > 0
+
+
+def test_two_copies_of_the_library_keep_a_manifest_each(tmp_path):
+    """The manifest's registry is the library's own (hidden): a second build loaded in the same
+    process (another checkout, another cache) neither adds to the first's nor lists nothing."""
+    import ctypes
+    import shutil as sh
+    from rnnkit.kernels import call
+    need_kernels()
+    built = kernels.status().split("built: ")[1].split(" (")[0]
+    copy = tmp_path / "copy.so"
+    sh.copy(built, copy)
+    first = call.read_manifest(ctypes.CDLL(built))
+    second = call.read_manifest(ctypes.CDLL(str(copy)))
+    assert first == second == kernels.get(torch.zeros(1)).manifest
