@@ -25,6 +25,7 @@ Shapes: b rows, H hidden, N tokens.
 import torch
 
 from rnnkit.cells.base import Cell
+from rnnkit.cells.fused import OnKernels, contiguous, fast_path, loop_plan
 
 
 class IndRNN(Cell):
@@ -60,3 +61,21 @@ class IndRNN(Cell):
         """The same step in plain autograd ops (the test oracle)."""
         hrec = state[0] if hrec is None else hrec
         return (torch.relu(gi + hrec * w_hh + (0 if b_hh is None else b_hh)),)
+
+
+@fast_path(IndRNN)
+class FusedIndRNN(OnKernels, IndRNN):
+    """The same cell through its compiled time loops (rnnkit/kernels/indrnn.cpp: the shared loop
+    with a diagonal recurrence, u ⊙ h^r in place of the GEMM); its Python steps run where the
+    loop cannot (resets, zoneout)."""
+
+    def forward_loop(self, sched, gi, S, cache, h0, w_hh_t, b_hh, mask, params):
+        self.k.indrnn_fwd_loop(gemm=self.k.gemm, n_steps=sched.T, plan=loop_plan(sched),
+                               H=S[0].shape[1], w_hh_t=w_hh_t.contiguous(), mask=contiguous(mask),
+                               gi=gi.contiguous(), S_h=S[0], h0=h0[0].contiguous())
+
+    def backward_loop(self, sched, dS, dG, dGh, cache, S, h0, dh0, w_hh, mask, params):
+        self.k.indrnn_bwd_loop(gemm=self.k.gemm, n_steps=sched.T, plan=loop_plan(sched),
+                               H=S[0].shape[1], w_hh=w_hh.contiguous(), mask=contiguous(mask),
+                               S_h=S[0], dS_h=dS[0], dG=dG, dh0=dh0[0])
+        return ()

@@ -15,6 +15,7 @@
 //               δh_{t-1}, δc_{t-1} to the earlier step's rows of dS_h, dS_c, or to dh0, dc0
 //
 // P declares: K (states carried: 1 = h, 2 = h and c), GATES (the GEMM is GATES·H wide),
+// DIAGONAL (W_hh is a vector u (H): the product is u ⊙ h^r and δa ⊙ u, no GEMM),
 // PREV_H / PREV_C (whether backward_row reads h_{t-1} / c_{t-1}), SCRATCH(H) (elements of tmp
 // each row may use). Arguments the scaffold reads by name: gemm, n_steps, plan, H, mask;
 // forward w_hh_t (H, G·H), S_h, h0 (and S_c, c0 where K = 2); backward w_hh (G·H, H), dS_h, dh0
@@ -30,6 +31,24 @@
 
 namespace {
 
+// The recurrent product where W_hh is a vector u (H), a cell with DIAGONAL: y = beta y + u ⊙ x
+// over a row, and backward δh_{t-1} += (δa ⊙ u) ⊙ m over b rows (mask: null for none).
+template <typename T>
+inline void diag_rows(int64_t H, const T* RK u, const T* RK x, T beta, T* RK y) {
+  for (int64_t j = 0; j < H; ++j) y[j] = beta * y[j] + u[j] * x[j];
+}
+
+template <typename T>
+inline void diag_back_rows(int64_t b, int64_t H, const T* RK da, const T* RK u, const T* RK mask,
+                           T* RK dhp) {
+  if (mask)
+    for (int64_t r = 0; r < b; ++r)
+      for (int64_t j = 0; j < H; ++j) dhp[r * H + j] += da[r * H + j] * u[j] * mask[r * H + j];
+  else
+    for (int64_t r = 0; r < b; ++r)
+      for (int64_t j = 0; j < H; ++j) dhp[r * H + j] += da[r * H + j] * u[j];
+}
+
 template <class P, class A> void forward_loop(const A& a) {
   using T = typename A::T;
   const int64_t H = a.H, G = P::GATES * H, B = max_rows(a.plan, a.n_steps);
@@ -43,8 +62,11 @@ template <class P, class A> void forward_loop(const A& a) {
     if constexpr (P::K == 2) cp = entering(st, H, a.S_c, a.c0, cb);
     T beta;
     T* dst = P::gemm_into(a, st, beta);
-    gemm_rows<T>(a.gemm, st.b, G, H, masked_rows(st.b, H, hp, a.mask, hr), H, a.w_hh_t, G, beta,
-                 dst, G);
+    const T* hrec = masked_rows(st.b, H, hp, a.mask, hr);
+    if constexpr (P::DIAGONAL)                             // W_hh a vector u (H): u ⊙ h^r
+      for (int64_t r = 0; r < st.b; ++r) diag_rows(H, a.w_hh_t, hrec + r * H, beta, dst + r * H);
+    else
+      gemm_rows<T>(a.gemm, st.b, G, H, hrec, H, a.w_hh_t, G, beta, dst, G);
     for (int64_t r = 0; r < st.b; ++r)
       P::forward_row(a, st.off + r, hp + r * H, cp ? cp + r * H : nullptr, tmp);
   }
@@ -68,7 +90,10 @@ template <class P, class A> void backward_loop(const A& a) {
     for (int64_t r = 0; r < st.b; ++r)
       P::backward_row(a, st.off + r, hp ? hp + r * H : nullptr, cp ? cp + r * H : nullptr,
                       dhp + r * H, dcp ? dcp + r * H : nullptr, tmp);
-    rows_times_w_into(a.gemm, st.b, H, G, P::gemm_grad(a, st.off), a.w_hh, a.mask, dhr, dhp);
+    if constexpr (P::DIAGONAL)                             // δh_{t-1} += (δa ⊙ u) ⊙ m
+      diag_back_rows(st.b, H, P::gemm_grad(a, st.off), a.w_hh, a.mask, dhp);
+    else
+      rows_times_w_into(a.gemm, st.b, H, G, P::gemm_grad(a, st.off), a.w_hh, a.mask, dhr, dhp);
     scatter_grad(st, H, dhp, a.dS_h, a.dh0);
     if constexpr (P::K == 2) scatter_grad(st, H, dcp, a.dS_c, a.dc0);
   }
@@ -77,7 +102,7 @@ template <class P, class A> void backward_loop(const A& a) {
 // The usual policy's defaults: one state, no scratch, backward reads no entering state.
 struct RowPolicy {
   static constexpr int K = 1;
-  static constexpr bool PREV_H = false, PREV_C = false;
+  static constexpr bool PREV_H = false, PREV_C = false, DIAGONAL = false;
   static constexpr int64_t SCRATCH(int64_t) { return 0; }
 };
 
