@@ -1,9 +1,10 @@
 """Training-step speed of two checkouts of rnnkit, step by step in turn: before/after a change.
 
-Each checkout runs in its own worker process (one thread), built with the same weights and
+Each checkout runs in its own worker process (one thread, both on one core), built with the same weights and
 input; the driver asks them for one training step (forward + backward) in turn, A B A B ...,
 so neighbouring steps share whatever else the machine is doing, and reports per configuration
-the median of each side and the median of the per-pair ratios after / before.
+the median of each side, the median of the per-pair ratios after / before, and the ratio of
+the two sides' fastest steps (what other work on the machine can only slow down).
 
     python benchmarks/compare_trees.py --before /tmp/old-checkout --after . \\
         --cells lstm gru rnn --T 50 --B 32 --H 64 256 --pairs 15
@@ -18,8 +19,10 @@ import sys
 import time
 
 WORKER = r"""
-import json, sys, time, torch, rnnkit
+import json, os, sys, time, torch, rnnkit
 torch.set_num_threads(1)
+if hasattr(os, "sched_setaffinity"):      # both sides on one core: the same neighbours
+    os.sched_setaffinity(0, {int(os.environ["RNNKIT_COMPARE_CPU"])})
 LAYERS = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn": rnnkit.RNN}
 for line in sys.stdin:
     cmd = json.loads(line)
@@ -39,8 +42,9 @@ for line in sys.stdin:
 """
 
 
-def worker(tree):
-    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree), "OMP_NUM_THREADS": "1"}
+def worker(tree, cpu):
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree), "OMP_NUM_THREADS": "1",
+           "RNNKIT_COMPARE_CPU": str(cpu)}
     return subprocess.Popen([sys.executable, "-c", WORKER], cwd=os.path.abspath(tree), env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
@@ -61,12 +65,14 @@ def main(argv=None):
     ap.add_argument("--H", nargs="+", type=int, default=[64, 256])
     ap.add_argument("--pairs", type=int, default=15)
     ap.add_argument("--opts", default="{}", help="layer options as JSON, e.g. '{\"zoneout\": 0.1}'")
+    ap.add_argument("--cpu", type=int, default=0, help="the core both workers run on")
     a = ap.parse_args(argv)
     opts = json.loads(a.opts)
-    sides = {"before": worker(a.before), "after": worker(a.after)}
+    sides = {"before": worker(a.before, a.cpu), "after": worker(a.after, a.cpu)}
     print(f"# {a.pairs} pairs per row, 1 thread, float32, options {opts}")
-    print("| cell | T | B | H | before ms | after ms | after / before (median of pairs) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| cell | T | B | H | before ms | after ms | after / before, median of pairs | "
+          "after / before, fastest steps |")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         for cell, T, B, H in itertools.product(a.cells, a.T, a.B, a.H):
             for name, p in sides.items():
@@ -79,8 +85,10 @@ def main(argv=None):
                 for name in order:
                     t[name].append(ask(sides[name], op="step")["s"])
             ratio = statistics.median(x / y for x, y in zip(t["after"], t["before"]))
+            fastest = min(t["after"]) / min(t["before"])
             print(f"| {cell} | {T} | {B} | {H} | {statistics.median(t['before']) * 1e3:.1f} | "
-                  f"{statistics.median(t['after']) * 1e3:.1f} | {ratio:.3f} |", flush=True)
+                  f"{statistics.median(t['after']) * 1e3:.1f} | {ratio:.3f} | {fastest:.3f} |",
+                  flush=True)
     finally:
         for p in sides.values():
             p.stdin.close()
