@@ -1,10 +1,10 @@
 """Training-step speed of two checkouts of rnnkit, step by step in turn: before/after a change.
 
-Each checkout runs in its own worker process (one thread, both on one core), built with the same weights and
-input; the driver asks them for one training step (forward + backward) in turn, A B A B ...,
-so neighbouring steps share whatever else the machine is doing, and reports per configuration
-the median of each side, the median of the per-pair ratios after / before, and the ratio of
-the two sides' fastest steps (what other work on the machine can only slow down).
+Each checkout runs in its own worker process (one thread, both on one core), built with the
+same weights and input; the driver asks them for one training step (forward + backward) in
+turn, A B A B ..., so neighbouring steps share whatever else the machine is doing, and reports
+per configuration the median of each side, the median of the per-pair ratios after / before,
+and the ratio of the two sides' fastest steps (other work on the machine only slows a step).
 
     python benchmarks/compare_trees.py --before /tmp/old-checkout --after . \\
         --cells lstm gru rnn --T 50 --B 32 --H 64 256 --pairs 15

@@ -74,8 +74,8 @@ def main():
         best = min(best, time.perf_counter() - t0)
     step_us = best / 50 * 1e6
     added = extra["lnlstm_fwd"] + extra["lnlstm_bwd"]
-    print(f"\nlayer-normalised LSTM, zoneout, B=8 H=32 T=50: {step_us:.0f} µs per time step (min of "
-          f"7); its two kernel calls by name add {added:.1f} µs ({added / step_us:.1%})")
+    print(f"\nlayer-normalised LSTM, zoneout, B=8 H=32 T=50: {step_us:.0f} µs per time step "
+          f"(min of 7); its two kernel calls by name add {added:.1f} µs ({added / step_us:.1%})")
 
 
 if __name__ == "__main__":

@@ -346,7 +346,8 @@ def test_a_missing_or_unknown_argument_is_a_clear_error():
     k = kernels.get(torch.zeros(1))
     args = _lstm_fwd_args()
     del args["tc"]
-    with pytest.raises(TypeError, match="kernel lstm_fwd \\(float32\\): argument 'tc' \\(out\\) missing"):
+    missing = "kernel lstm_fwd \\(float32\\): argument 'tc' \\(out\\) missing"
+    with pytest.raises(TypeError, match=missing):
         k.lstm_fwd(**args)
     with pytest.raises(TypeError, match="unexpected keyword argument 'tanh_c'"):
         k.lstm_fwd(**args, tanh_c=torch.zeros(2, 3))

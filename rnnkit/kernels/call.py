@@ -144,5 +144,7 @@ def _first_problem(args, given, dtype):
             try:
                 ctypes.c_void_p.from_param(v)
             except TypeError:
-                return f"argument {a!r} expects an address (int, None, ctypes object), got {_what(v)}"
-    return "an argument ctypes refused (" + ", ".join(f"{a}={_what(given[a])}" for _, a in args) + ")"
+                return (f"argument {a!r} expects an address (int, None, ctypes object), "
+                        f"got {_what(v)}")
+    given = ", ".join(f"{a}={_what(given[a])}" for _, a in args)
+    return f"an argument ctypes refused ({given})"
