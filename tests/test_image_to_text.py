@@ -29,3 +29,15 @@ def test_a_checkpoint_without_the_setting_is_read_as_relu():
     assert "vector_act" not in old["model_config"]                # the loaded dict is not changed
     new = {"model_config": dict(cfg, vector_act="tanh")}
     assert upgrade(new)["model_config"]["vector_act"] == "tanh"
+
+
+def test_recognizer_only_perturbations_are_refused(tmp_path):
+    """image-to-text shares recognize's data flags; the ones it would ignore are refused."""
+    import pytest
+    from rnnkit.config import ConfigError
+    from rnnkit.tasks.image_to_text import build_image_to_text_task
+    from rnnkit.tasks.recognize_data import RecognizeData
+    for kw in (dict(tempo=1.5), dict(freq_mask=4), dict(time_mask=3)):
+        with pytest.raises(ConfigError, match="image-to-text does not use them"):
+            build_image_to_text_task(RecognizeData(data=str(tmp_path), **kw),
+                                     ImageToTextConfig(), log=lambda *a: None)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import random
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def captcha_set(n, alphabet, min_chars, max_chars, height, seed, cache=None, log
                 images = np.split(z["pixels"], np.cumsum(z["widths"])[:-1], axis=1)
             if len(images) == n:
                 return texts, images
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):   # cut off, damaged
             pass
     if n > 500:
         log(f"rendering {n:,} captchas (seed {seed}; about {n // 100} s, cached after)")

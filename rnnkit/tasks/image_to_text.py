@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 import torch
 
+from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 from rnnkit.data.media import kind_of, read_image
 from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
@@ -119,6 +120,12 @@ def upgrade(ckpt):
 
 def build_image_to_text_task(data_config, model_config, seed=0, log=print):
     """The recogniser's parts (images only), the model sized to the widest training image."""
+    d = data_config
+    if d.tempo != 1 or d.freq_mask or d.time_mask:
+        raise ConfigError("--tempo, --freq-mask and --time-mask perturb the CTC recogniser's "
+                          "training examples (rnnkit train recognize); image-to-text does not "
+                          f"use them, got --tempo {d.tempo:g} --freq-mask {d.freq_mask} "
+                          f"--time-mask {d.time_mask}")
     parts = read_parts(data_config, 1, log)
     if parts.kind != "image":
         raise DataError(f"{data_config.data}: image-to-text reads images, this data holds sounds")

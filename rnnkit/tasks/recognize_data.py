@@ -61,13 +61,13 @@ class RecognizeData:
         "help": "spoken-digits: the voice held out for the test part (allison or captcha)",
         "choices": ("captcha", "allison")})
     tempo: float = field(default=1.0, metadata={
-        "help": "training: each example's frames or columns resampled to a random tempo between "
-                "1/TEMPO and TEMPO times (log-uniform; 1: off)", "range": (1.0, 4.0)})
+        "help": "recognize, training: a random tempo in [1/TEMPO, TEMPO] per example (1: off)",
+        "range": (1.0, 4.0)})
     freq_mask: int = field(default=0, metadata={
-        "help": "training: two bands of up to N mel bins or rows zeroed per example (0: off)",
+        "help": "recognize, training: two bands of up to N bins or rows zeroed (0: off)",
         "range": (0, 256)})
     time_mask: int = field(default=0, metadata={
-        "help": "training: two spans of up to N frames or columns zeroed per example (0: off)",
+        "help": "recognize, training: two spans of up to N frames zeroed (0: off)",
         "range": (0, 10_000)})
     batch: int = field(default=32, metadata={"help": "examples per training batch",
                                               "range": (1, MAX_BATCH)})
