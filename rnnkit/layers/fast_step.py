@@ -186,6 +186,7 @@ def lm_step(rnn, embed, head, ids, state):
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if lstm else (None, None)
     status = ctypes.c_int64()
     k = plan.k
+    # positional (addresses, in the declared order): the per-token path, no by-name checks
     k.stack_step(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, None,
                  states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), plan.emb,
                  plan.n_emb, plan.w_out, plan.b_out, plan.V, logits.data_ptr(),
@@ -220,11 +221,13 @@ def lm_sample(rnn, embed, head, logits, state, u, temperature, top_k, top_p, sto
     status = (ctypes.c_int64 * 2)()
     lstm = plan.mode == "LSTM"
     k = plan.k
-    k.lm_sample(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, plan.emb, plan.n_emb,
-                plan.w_out, plan.b_out, plan.V, plan.table(), n, u.data_ptr(), float(temperature),
-                int(top_k or 0), float(top_p or 0.0), -1 if stop_id is None else int(stop_id),
-                logits.data_ptr(), states[0].data_ptr(), states[1].data_ptr() if lstm else None,
-                done.data_ptr(), out.data_ptr(), status, SMALL_BATCH)
+    k.lm_sample(gemm=k.gemm, kind=plan.kind, L=plan.L, B=B, I=plan.I, H=plan.H, w=plan.ptrs,
+                emb=plan.ew, n_emb=plan.n_emb, w_out=plan.hw, b_out=plan.hb, V=plan.V,
+                table=plan.table_tensor(), n=n, u=u, temperature=float(temperature),
+                top_k=int(top_k or 0), top_p=float(top_p or 0.0),
+                stop_id=-1 if stop_id is None else int(stop_id), logits=logits, h=states[0],
+                c=states[1] if lstm else None, done=done, out=out, status=status,
+                small_b=SMALL_BATCH)
     taken = status[0]
     if status[1]:
         _bad_id(out[taken - 1], status[1] - 1, plan.n_emb)
@@ -263,6 +266,7 @@ class _LMPlan:
         ew, hw, hb = embed.weight, head.weight, head.bias
         self.k, self.ptrs, self.mode, self.kind = k, ptrs, mode, KINDS[mode]
         self.L, self.H, self.I = rnn.num_layers, rnn.hidden_size, ew.shape[1]
+        self.ew, self.hw, self.hb = ew, hw, hb               # by-name calls take the tensors
         self.emb, self.n_emb = ew.data_ptr(), ew.shape[0]
         self.w_out, self.b_out = hw.data_ptr(), None if hb is None else hb.data_ptr()
         self.V, self.dtype, self.device = hw.shape[0], ew.dtype, ew.device
@@ -273,16 +277,21 @@ class _LMPlan:
         if self.n_emb * gates * ew.element_size() <= self.TABLE_BYTES:
             self._table = ew.new_empty(self.n_emb, gates)
 
-    def table(self):
-        """The table's address, brought up to date (None where there is none)."""
+    def table_tensor(self):
+        """The table, brought up to date (None where there is none)."""
         if self._table is None:
             return None
         versions = tuple(None if t is None else t._version for t in self._sources)
         if versions != self._versions:
-            self.k.input_table(self.kind, self.I, self.H, self.ptrs, self.emb, self.n_emb,
-                               self._table.data_ptr())
+            self.k.input_table(kind=self.kind, I=self.I, H=self.H, w=self.ptrs, emb=self.ew,
+                               n_emb=self.n_emb, table=self._table)
             self._versions = versions
-        return self._table.data_ptr()
+        return self._table
+
+    def table(self):
+        """The table's address, brought up to date (None where there is none)."""
+        t = self.table_tensor()
+        return None if t is None else t.data_ptr()
 
 
 def _lm_plan(rnn, embed, head):
