@@ -244,7 +244,7 @@ def _lm_ready(rnn, embed, head, x, state, check_ids=True):
     """The :class:`_LMPlan` of these modules where one compiled call can run their step on
     ``x`` (ids, or logits for :func:`lm_sample`) and ``state``; else None."""
     mode = fast_kind(rnn)
-    if (mode is None or embed.training or head.training or x.device.type != "cpu"
+    if (mode is None or embed.training or head.training or not x.is_cpu
             or (check_ids and (x.dim() != 1 or x.dtype != torch.long))
             or (state is None and rnn.options.learn_init)):
         return None

@@ -161,7 +161,8 @@ class LanguageModel(nn.Module):
         if self.training:
             logits, state = self(x_t[:, None], state)                       # (B, 1, V)
             return logits[:, 0], state
-        fused = fast_step.lm_step(self.rnn, self.embed, self.head, x_t, state)
+        m = self._modules                  # (not nn.Module's __getattr__: this is the hot path)
+        fused = fast_step.lm_step(m["rnn"], m["embed"], m["head"], x_t, state)
         if fused is not None:                                               # embed, stack, head
             return fused
         h, state = fast_step.step(self.rnn, self.embed(x_t), state)         # (B, H)
