@@ -50,14 +50,8 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
             logp = scores[:, None] + torch.log_softmax(logits.float(), -1)        # (K, V)
             V = logp.shape[1]
             top, flat = logp.flatten().topk(min(2 * beam_size, logp.numel()))     # best 2K
-            keep = []
-            for lp, i in zip(top.tolist(), flat.tolist()):
-                row, tok = divmod(i, V)
-                if tok == eos_id or n == max_len:
-                    ids = seqs[row] + ([] if tok == eos_id else [tok])
-                    finished.append((_normalised(lp, n, length_penalty), ids))
-                elif len(keep) < beam_size:
-                    keep.append((row, tok, lp))
+            keep = _candidates(top.tolist(), flat.tolist(), V, n, max_len, eos_id, beam_size,
+                               seqs, finished, length_penalty)
             finished.sort(key=lambda f: -f[0])
             finished = finished[:max(beam_size, n_best)]
             if not keep or _done(finished, keep, beam_size, max_len, length_penalty):
