@@ -186,3 +186,13 @@ def test_data_openclipart_without_the_package_is_one_line(tmp_path, monkeypatch,
                  str(tmp_path / "run"), "--max-steps", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "install them with `make clipart-data`" in err[0], err
+
+
+def test_split_flags_are_refused_not_ignored():
+    """openclipart's split is fixed by path hash: flags that would change it are an error."""
+    import pytest
+    from rnnkit.config import ConfigError
+    from rnnkit.tasks.recognize_data import RecognizeData, read_parts
+    for kw in (dict(test_fraction=0.2), dict(val_fraction=0.05), dict(split_seed=3)):
+        with pytest.raises(ConfigError, match="fixed split"):
+            read_parts(RecognizeData(data="openclipart", **kw), 1, lambda *a: None)

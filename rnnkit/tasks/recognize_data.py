@@ -221,6 +221,12 @@ def read_parts(d, stride, log=print):
     elif d.data == "captcha":
         p = captcha_parts(d, log)
     elif d.data == "openclipart":   # drawings rendered once, their parts listed in TSVs
+        fixed = {"--test-fraction": d.test_fraction != 0.1, "--val-fraction": d.val_fraction != 0.1,
+                 "--split-seed": d.split_seed != 0}
+        if any(fixed.values()):
+            raise ConfigError(f"--data openclipart has a fixed split (by a hash of each drawing's "
+                              f"path); {', '.join(f for f, on in fixed.items() if on)} cannot "
+                              f"change it")
         p = file_parts(openclipart.as_files(d, log))
     else:
         p = file_parts(d)
