@@ -106,7 +106,7 @@ class ImageToText(nn.Module):
         if x.dim() != 3 or x.shape[1] != self.config.height:
             raise ValueError(f"expected images (B, {self.config.height}, W), got {tuple(x.shape)}")
         u = self.fit(x)[:, None]                                              # (B, 1, F, W)
-        full = torch.full((len(u),), u.shape[-1], dtype=torch.long, device=u.device)
+        full = torch.full(u.shape[:1], u.shape[-1], dtype=torch.long, device=u.device)  # (B,)
         for conv in self.convs:
             u, full = conv(u, full)                                           # (B, C', F', W')
         v = self.vector(self.drop(u.flatten(1)))                              # (B, Z)
