@@ -156,12 +156,12 @@ def test_export_refuses_a_missing_output_folder(lm_runs, tmp_path, capsys):
     assert "the folder" in capsys.readouterr().err
 
 
-def test_export_refuses_runs_it_cannot_export_yet(tmp_path, capsys):
+def test_export_refuses_runs_of_an_unknown_kind(tmp_path, capsys):
     from rnnkit.train.checkpoint import save_checkpoint
-    save_checkpoint(tmp_path / "c.pt", {"kind": "recognize", "model": {}})
+    save_checkpoint(tmp_path / "c.pt", {"kind": "segment", "model": {}})
     assert main(["export", str(tmp_path / "c.pt"), "--format", "pt2", "--out",
                  str(tmp_path / "x.pt2")]) == 2
-    assert "runs of kind 'recognize' cannot be exported yet" in capsys.readouterr().err
+    assert "runs of kind 'segment' cannot be exported (lm, forecast" in capsys.readouterr().err
 
 
 def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):

@@ -69,7 +69,7 @@ class MaskedLengths(nn.Module):
             layer_in = outs[0] if D == 1 else torch.cat(outs, 1)
         output = layer_in.view(T, B, -1)
         if L.batch_first:
-            output = output.transpose(0, 1)
+            output = output.transpose(0, 1).clone(memory_format=torch.contiguous_format)
         return output, _pack(tuple(torch.stack(f) for f in finals))
 
 

@@ -14,15 +14,18 @@ a caller can stream: feed the state it got back into the next call):
 - ``seq2seq``: two files, ``-encoder`` (``src, lengths -> memory, mask, summary, feed, h[, c]``)
   and ``-decoder``, one step (``y_prev, memory, mask, summary, feed, h[, c] -> logits,
   feed', h'[, c'][, attention]``), for a caller's own greedy or beam loop;
+- ``recognize``, ``image-to-text``, ``cond``: :mod:`rnnkit.export.tasks` (the recogniser's
+  per-frame log-probabilities; the generators' encoder and one-step decoder);
 
 B is dynamic, and so is T (W for an autoregressive forecaster). Runs of other kinds are
 refused with a message naming what can be exported.
 """
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.fx.experimental._config as _fx_config
 from torch import nn
 
 from rnnkit.export import FORMATS, ExportError, swap_layers
@@ -39,6 +42,8 @@ class Program:
     outputs: list          # output names
     dynamic: dict          # input name -> {dim: name} (the dynamic dimensions)
     about: str             # one line: what it computes
+    minimum: dict = field(default_factory=dict)   # dimension name -> its least size (else 1)
+    oblivious: bool = False    # trace with size-oblivious shapes (see write_pt2)
 
 
 class _LMProgram(nn.Module):
@@ -243,8 +248,12 @@ def _load(path):
     if kind == "seq2seq":
         from rnnkit.tasks.seq2seq import load_seq2seq
         return kind, seq2seq_programs(load_seq2seq(path)[0])
-    raise ExportError(f"{path}: runs of kind {kind!r} cannot be exported yet (lm, forecast, "
-                      f"classify, tag and seq2seq runs can)")
+    from rnnkit.export import tasks
+    programs = tasks.load(kind, path)
+    if programs is None:
+        raise ExportError(f"{path}: runs of kind {kind!r} cannot be exported (lm, forecast, "
+                          f"classify, tag, seq2seq, recognize, image-to-text and cond runs can)")
+    return kind, programs
 
 
 def write_onnx(program, out, where="model"):
@@ -264,10 +273,14 @@ def write_pt2(program, out, where="model"):
     dims = {}
     shapes = []
     for name, arg in zip(program.inputs, program.args):
-        spec = {d: dims.setdefault(n, torch.export.Dim(n, min=1, max=1 << 20))
+        spec = {d: dims.setdefault(n, torch.export.Dim(n, min=program.minimum.get(n, 1),
+                                                      max=1 << 20))
                 for d, n in program.dynamic.get(name, {}).items()}
         shapes.append(spec or None)
-    with torch.no_grad(), warnings.catch_warnings():
+    # size-oblivious shapes where a program asks: a model's reshape of a permuted tensor can
+    # guard on a size != 1 (a size of 1 needs no copy) that no least size can prove otherwise
+    with torch.no_grad(), warnings.catch_warnings(), \
+            _fx_config.patch(backed_size_oblivious=program.oblivious):
         # an attribute a module keeps for inspection (attention weights) is not the program's
         warnings.filterwarnings("ignore", message=".*was assigned during export")
         ep = torch.export.export(module.eval(), program.args,
