@@ -223,3 +223,38 @@ def test_export_refuses_an_unknown_kind_a_damaged_file_and_a_missing_folder(runs
                  str(tmp_path / "no" / "c.pt2")]) == 2
     assert f"the folder {tmp_path / 'no'} does not exist" in _one_error(capsys)
     assert not (tmp_path / "x.pt2").exists()
+
+
+@pytest.mark.parametrize("conditioning", ["init", "input"])
+def test_feature_conditioned_generator_onnx_and_pt2(conditioning, tmp_path):
+    """A generator conditioned on a feature vector, through its initial state only (the step
+    does not read z: ONNX drops that input) or through every step only (h_0 = 0)."""
+    _ort()
+    from rnnkit.export.programs import write_onnx, write_pt2
+    from rnnkit.export.tasks import generator_programs
+    from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+    torch.manual_seed(0)
+    model = ConditionalGenerator(CondConfig(vocab_size=7, features=3, cell="gru", layers=2,
+                                            hidden=5, embed=3, cond_size=4,
+                                            conditioning=conditioning)).eval()
+    programs = {"onnx": [], "pt2": []}
+    for p in generator_programs(model, "cond"):
+        write_onnx(p, tmp_path / f"{p.name}.onnx")
+        write_pt2(p, tmp_path / f"{p.name}.pt2")
+        programs["pt2"].append(torch.no_grad()(rnnkit.export.load(tmp_path / f"{p.name}.pt2")
+                                               .module()))
+        call = _onnx_callable(_ort().InferenceSession(str(tmp_path / f"{p.name}.onnx")))
+        call.inputs = p.inputs
+        programs["onnx"].append(call)
+    for B in (1, 3):
+        features = torch.randn(B, 3)
+        _generator_checks(programs, model, model, features, ["h"])
+        want = torch.stack(list(_sample_greedy(model, features)), 1)
+        for fmt in ("onnx", "pt2"):
+            torch.testing.assert_close(_greedy(*programs[fmt], features, 8), want)
+
+
+def _sample_greedy(model, cond, n=8):
+    from rnnkit.decode.sampling import sample
+    bos = torch.full((len(cond), 1), BOS)
+    return sample(model, bos, n, temperature=0, stop_id=EOS, state=model.condition(cond))

@@ -8,7 +8,8 @@
   operators of :mod:`rnnkit.bptt.ops`; load it with :func:`load`, and call
   ``.module()(...)``). Both take the batch and the sequence length as dynamic dimensions.
 
-What each kind of run becomes (:mod:`rnnkit.export.programs`) is listed in ``KINDS``.
+What each kind of run becomes is in :mod:`rnnkit.export.programs` (lm, forecast, classify, tag,
+seq2seq) and :mod:`rnnkit.export.tasks` (recognize, image-to-text, cond).
 """
 import copy
 
