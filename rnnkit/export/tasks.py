@@ -22,6 +22,7 @@ image-to-text and cond (label or feature vector → text).
 import torch
 from torch import nn
 
+from rnnkit.export import ExportError
 from rnnkit.export.programs import Program
 
 
@@ -109,7 +110,10 @@ def generator_programs(model, kind):
     image = kind == "image-to-text"
     g = model.generator if image else model
     c = g.config
-    states = ["h", "c"][:len(g.rnn.cell.STATES)] if hasattr(g.rnn, "cell") else ["h"]
+    states = list(g.rnn.cell.STATES)
+    if len(states) > 2:
+        raise ExportError(f"a {kind} generator whose cell has {len(states)} states cannot be "
+                          f"exported yet")
     if image:
         m = model.config
         cond, name = torch.zeros(2, m.height, m.width), "images"
