@@ -98,14 +98,15 @@ def test_word_tokens_can_be_forced_and_english_stays_word(tmp_path):
 
 def test_old_word_checkpoints_still_load(tmp_path):
     from task_fixtures import classify_task
-    task = classify_task(tmp_path)
+    task = classify_task(tmp_path, average=0.0)           # old runs predict with their weights
     out = tmp_path / "run"
     train(task, TrainConfig(max_steps=4, eval_every=2), out, quiet=True, log=lambda *a: None)
     ckpt = torch.load(out / "best.pt", weights_only=True)
     for key in ("tokens", "max_len"):                    # as written before character tokens
         del ckpt[key]
-    for key in ("ngrams", "buckets", "bag"):
+    for key in ("ngrams", "buckets", "bag", "average"):
         del ckpt["model_config"][key]
+    ckpt["model"] = {k: v for k, v in ckpt["model"].items() if not k.startswith("average.")}
     ckpt["data_config"]["max_len"] = 100
     for key in ("tokens", "val_data", "test_data"):
         del ckpt["data_config"][key]
@@ -154,7 +155,7 @@ def test_bad_token_flag_is_a_clear_error(tmp_path, capsys):
 def test_bag_of_ngrams_term_is_the_scaled_sum_and_ignores_padding():
     torch.manual_seed(0)
     cfg = ClassifierConfig(vocab_size=20, num_classes=3, hidden=6, embed=5, ngrams=2, buckets=30,
-                           bag="on", dropout=0.0)
+                           bag="on", dropout=0.0, average=0.0)
     model = SequenceClassifier(cfg).eval()
     short = ([3, 4, 5], ngram_buckets(list("345"), 2, 30))
     long = ([7, 8, 9, 10, 11], ngram_buckets(list("abcde"), 2, 30))

@@ -98,6 +98,7 @@ class ClassifyTask:
     def __init__(self, model, encoder, labels, parts, data_config):
         self.model, self.encoder, self.labels, self.data_config = model, encoder, labels, data_config
         self.vocab = encoder.vocab
+        self.step_taken = None   # the step train_batch last gave a batch for
         self.train, self.val, self.test = (self.tensorise(p) for p in parts)
         self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed,
                                lengths=[len(ids) for ids, _ in self.train[0]])
@@ -108,7 +109,18 @@ class ClassifyTask:
         return ([self.encoder(t) for _, t in examples],
                 torch.tensor([index[l] for l, _ in examples]))
 
+    def fold_average(self, steps):
+        """Fold the weights after ``steps`` optimiser steps into the model's moving average,
+        unless they are in it already (average=0: nothing). Called before each step and at
+        each evaluation, so the average validated after step n holds the weights of steps
+        1..n, and a resumed run (the average is in its checkpoint) folds in each step once."""
+        average = self.model.average
+        if average is not None and int(average.updates) < steps:
+            self.model.update_average()
+
     def train_batch(self, step):
+        self.step_taken = step
+        self.fold_average(step)
         idx = self.batches(step)
         x, lengths, grams = batch([self.train[0][i] for i in idx])            # (B, T), (B,)
         p = self.data_config.word_dropout
@@ -134,6 +146,8 @@ class ClassifyTask:
         return total / len(encoded), y.tolist(), pred
 
     def evaluate(self):
+        if self.step_taken is not None:   # the weights after the step just taken
+            self.fold_average(self.step_taken + 1)
         loss, gold, pred = self.scores(self.val)
         return {"val_loss": loss, "val_accuracy": accuracy(gold, pred),
                 "val_macro_f1": macro_f1(gold, pred)}
@@ -221,12 +235,15 @@ class Classifier:
     def load(cls, path):
         """The classifier of a run folder (best.pt) or checkpoint file. Checkpoints written before
         character tokens were word-level, without n-grams, cut at max_len words; those before
-        the bag-of-n-grams term had none."""
+        the bag-of-n-grams term had none, those before weight averaging predict with their
+        trained weights."""
         ckpt = load_checkpoint(path, kind="classify")
         with built_from(path):
-            config = ClassifierConfig(**{"ngrams": 1, "bag": "off", **ckpt["model_config"]})
+            config = ClassifierConfig(**{"ngrams": 1, "bag": "off", "average": 0.0,
+                                         **ckpt["model_config"]})
             model = SequenceClassifier(config)
             model.load_state_dict(ckpt["model"])
+            model = model.averaged()   # the weights that validation picked best.pt with
             encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
                                   ckpt.get("max_len", ckpt["data_config"]["max_len"]),
                                   config.ngrams, gram_space(config))
