@@ -175,3 +175,42 @@ def test_short_series_gets_a_shorter_window(tmp_path):
     assert "window 24 (auto)" in logged[0]
     quick(task, tmp_path / "run")
     assert Forecast.load(tmp_path / "run").window == 24
+
+
+def test_a_trained_rnn_must_beat_the_linear_forecast_by_the_margin(tmp_path):
+    """val_loss is the validation MSE at step 0 (the RNN part is zero) and the MSE × (1 +
+    rnn_margin) once the RNN part is trained, so best.pt keeps the simpler model unless
+    training lowers the validation MSE by more than the margin."""
+    path = write(tmp_path, "walk.csv", noisy_walk(100))
+    task = build(data=str(path), season=1, rnn_margin=0.25)
+    with torch.no_grad():
+        start = task.evaluate()
+        assert task.model.rnn_is_zero() and start["val_loss"] == start["val_mse"]
+        task.model.head.bias.fill_(1e-9)   # a trained RNN part that changes next to nothing
+        moved = task.evaluate()
+    assert not task.model.rnn_is_zero()
+    assert moved["val_loss"] == pytest.approx(1.25 * moved["val_mse"])
+    assert moved["val_loss"] > start["val_loss"]
+    task = build(data=str(path), season=1, rnn_margin=10)
+    metrics = train(task, TrainConfig(lr=0.05, max_steps=4, eval_every=2, warmup_steps=0),
+                    tmp_path / "run", quiet=True, log=lambda *a: None)
+    assert metrics["best_step"] == 0
+
+
+def test_baseline_is_chosen_on_the_whole_history():
+    """The baseline is scored on every origin before the test part, not on the validation part
+    alone: a seasonal series whose short validation part happens to be flat keeps the seasonal
+    baseline, and a random walk gets the last value."""
+    from rnnkit.tasks.forecast_choice import baseline_errors, choose
+    rng = np.random.default_rng(0)
+    t = np.arange(240)
+    season = 20 * np.sin(2 * np.pi * t / 12) * ~((t >= 192) & (t < 216))    # flat in validation
+    seasonal = (100 + season + rng.normal(0, 1, 240))[:, None]
+    walk = (500 + np.cumsum(rng.normal(0, 10, 240)))[:, None]
+    split = (192, 216)
+    errs = baseline_errors(seasonal, split[1], 24, 12, 12, ["last", "seasonal"])
+    assert errs["seasonal"] < errs["last"]
+    assert choose(seasonal, split, 24, 12, 12)[1] == "seasonal"
+    assert "baseline MAE over the history" in choose(seasonal, split, 24, 12, 12)[3]
+    assert choose(walk, split, 24, 12, 12)[1] == "last"
+    assert choose(seasonal, split, 24, 12, 12, baseline="last")[1] == "last"   # given: kept

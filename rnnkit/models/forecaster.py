@@ -95,6 +95,11 @@ class Forecaster(nn.Module):
         self.ar.weight.copy_(torch.as_tensor(weight, dtype=self.ar.weight.dtype))
         self.ar.bias.copy_(torch.as_tensor(bias, dtype=self.ar.bias.dtype))
 
+    def rnn_is_zero(self):
+        """True while the recurrent part adds nothing (its output layer is zero, as at the
+        start): the model is the baseline plus the linear part."""
+        return not (self.head.weight.any() or self.head.bias.any())
+
     def seasonal(self):
         return self.config.residual and self.config.base == "seasonal" and self.config.period > 1
 

@@ -1,9 +1,14 @@
-"""Choosing a forecaster's transform (none, log) and baseline (last value, last season) on the
-validation part, and fitting its linear autoregression: a ridge-regression forecaster of the
-model's shape (window W, horizon K, the same baseline, inputs relative to the window's last value)
-is fitted on the training part in each setting and for each penalty in RIDGES, and the one with
-the lowest validation MAE, in the data's units, wins; its coefficients become the model's linear
-part. Cheap (one least-squares solve each) and honest: the test part is never looked at.
+"""Choosing a forecaster's baseline (last value, last season) and transform (none, log), and
+fitting its linear autoregression.
+
+The baseline has no parameters, so every origin before the test part scores it: the one with the
+lower rolling-origin MAE over the training and validation parts (K steps from each origin, in the
+data's units) is the baseline, a choice made on the whole history rather than on the few windows
+of the validation part. Then a ridge-regression forecaster of the model's shape (window W, horizon
+K, that baseline, inputs relative to the window's last value) is fitted on the training part for
+each transform and each penalty in RIDGES, and the one with the lowest validation MAE, in the
+data's units, wins; its coefficients become the model's linear part. Cheap (one least-squares
+solve each) and honest: the test part is never looked at.
 Shapes: N steps, F variables, W window, K horizon, n windows.
 """
 import numpy as np
@@ -24,18 +29,35 @@ def candidates(y, W, m, transform, baseline):
     return [(t, b) for t in ts for b in bs]
 
 
+def baseline_errors(y, end, W, K, m, bases):
+    """{baseline: MAE of its K-step forecasts from every origin in [max(W, m), end - K]}, in the
+    data's units (a baseline copies past values, so its forecast is the same on any scale)."""
+    origins = list(range(max(W, m), end - K + 1))
+    truth = np.stack([y[t:t + K] for t in origins])                           # (n, K, F)
+    return {b: float(np.abs(base_forecast(y, origins, K, m, b) - truth).mean()) for b in bases}
+
+
 def choose(y, split, W, K, m, transform="auto", baseline="auto"):
-    """(transform, baseline, (weight (K*F, W*F), bias (K*F,)), note): the setting and ridge fit
-    that score best on the validation part; ``note`` gives the scores for the log."""
+    """(transform, baseline, (weight (K*F, W*F), bias (K*F,)), note): the baseline with the lower
+    error over all origins before the test part, then the transform and ridge fit that score best
+    on the validation part; ``note`` gives the scores for the log."""
     settings = candidates(y, W, m, transform, baseline)
+    note = ""
+    bases = sorted({b for _, b in settings})
+    if len(bases) > 1:
+        errs = baseline_errors(y.astype(np.float64), split[1], W, K, m, bases)
+        settings = [s for s in settings if s[1] == min(errs, key=errs.get)]
+        note = "; baseline MAE over the history: " + ", ".join(f"{b} {v:.4g}"
+                                                              for b, v in errs.items())
     fits = {(t, b, lam): linear_fit(y, split, W, K, m, t, b, lam)
             for t, b in settings for lam in RIDGES}
     t, b, lam = min(fits, key=lambda k: fits[k][1])
     best = {s: min(fits[(*s, r)][1] for r in RIDGES) for s in settings}
     shown = ", ".join(f"{st}/{sb} {v:.4g}" for (st, sb), v in best.items())
     beta = fits[(t, b, lam)][0]
-    return t, b, (beta[:-1].T, beta[-1]), (f"; linear part: ridge {lam:g}, validation MAE of "
-                                         f"the linear forecast with each transform/baseline: {shown}")
+    return t, b, (beta[:-1].T, beta[-1]), (f"{note}; linear part: ridge {lam:g}, validation MAE "
+                                         f"of the linear forecast with each transform/baseline: "
+                                         f"{shown}")
 
 
 def base_forecast(z, origins, K, m, baseline):
