@@ -40,9 +40,12 @@ HERE = Path(__file__).parent
 SOURCES = tuple(sorted(p.name for p in HERE.glob("*.cpp")))   # compiled into one library
 HEADERS = tuple(sorted(p.name for p in HERE.glob("*.h")))
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17",
-         "-shared", "-fPIC")
+         "-shared", "-fPIC", "-pthread")
 GEMMS = {"f32": "sgemm_", "f64": "dgemm_"}
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+# Whether the inference step shares a step's chunks with worker threads (step.cpp, pool.h) when
+# torch.get_num_threads() > 1: measured (trials of both, the faster kept), always, or never.
+SHARING = {"auto": 0, "always": 1, "never": 2}
 
 _lock = threading.Lock()
 _state = {"lib": None, "tried": False, "status": "not loaded yet", "off": 0}
@@ -64,6 +67,17 @@ class Kernels:
         for name, args in self.manifest.items():
             setattr(self, name, call.bind(getattr(lib, f"rk_{name}_{sfx}"), name, args, dtype))
         self.gemm = gemm
+        self.pool_worker_chunks = lib.rk_pool_worker_chunks    # () -> chunks workers computed
+        self.pool_worker_chunks.restype = ctypes.c_int64
+        self.pool_worker_chunks.argtypes = ()
+        self.pool_policy = lib.rk_pool_policy                  # (0 auto | 1 always | 2 never) -> old
+        self.pool_policy.restype = ctypes.c_int64
+        self.pool_policy.argtypes = (ctypes.c_int64,)
+        policy = os.environ.get("RNNKIT_STEP_SHARING", "auto")
+        if policy not in SHARING:
+            raise ValueError(f"RNNKIT_STEP_SHARING must be one of {', '.join(SHARING)}, "
+                             f"got {policy!r}")
+        self.pool_policy(SHARING[policy])
 
 
 def _torch_gemm(name):

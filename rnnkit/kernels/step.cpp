@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "declare.h"
+#include "pool.h"
 
 namespace {
 
@@ -53,23 +54,100 @@ template <typename T> inline void add_bias(int64_t b, int64_t G, const T* bias, 
   for (int64_t r = 0; r < b; ++r) add_rows(G, bias, a + r * G);
 }
 
+// The element-wise step of units [j0, j1) of one row: a (G) the gate pre-activations (for the
+// GRU x W_ih^T + b_ih, with gh (G) = h W_hh^T + b_hh), hp (H) the previous h, cp / c (H) the
+// LSTM's cell state before / after (else null), h (H) out. a is overwritten.
 template <typename T>
-inline void lstm_row(int64_t H, T* RK a, const T* RK cp, T* RK c, T* RK h) {
-  for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid_(a[j]);               // i, f
-  for (int64_t j = 2 * H; j < 3 * H; ++j) a[j] = tanh_(a[j]);              // g
-  for (int64_t j = 3 * H; j < 4 * H; ++j) a[j] = sigmoid_(a[j]);           // o
-  const T *RK i = a, *RK f = a + H, *RK g = a + 2 * H, *RK o = a + 3 * H;
-  for (int64_t j = 0; j < H; ++j) c[j] = f[j] * cp[j] + i[j] * g[j];
-  for (int64_t j = 0; j < H; ++j) h[j] = o[j] * tanh_(c[j]);
+inline void cell_units(int64_t kind, int64_t H, int64_t j0, int64_t j1, T* RK a, const T* RK gh,
+                       const T* RK hp, const T* RK cp, T* RK c, T* RK h) {
+  if (kind == LSTM) {
+    for (int64_t j = j0; j < j1; ++j) a[j] = sigmoid_(a[j]);                      // i
+    for (int64_t j = H + j0; j < H + j1; ++j) a[j] = sigmoid_(a[j]);              // f
+    for (int64_t j = 2 * H + j0; j < 2 * H + j1; ++j) a[j] = tanh_(a[j]);         // g
+    for (int64_t j = 3 * H + j0; j < 3 * H + j1; ++j) a[j] = sigmoid_(a[j]);      // o
+    const T *RK i = a, *RK f = a + H, *RK g = a + 2 * H, *RK o = a + 3 * H;
+    for (int64_t j = j0; j < j1; ++j) c[j] = f[j] * cp[j] + i[j] * g[j];
+    for (int64_t j = j0; j < j1; ++j) h[j] = o[j] * tanh_(c[j]);
+  } else if (kind == GRU) {
+    for (int64_t j = j0; j < j1; ++j) a[j] = sigmoid_(a[j] + gh[j]);              // r
+    for (int64_t j = H + j0; j < H + j1; ++j) a[j] = sigmoid_(a[j] + gh[j]);      // z
+    const T *RK r = a, *RK z = a + H, *RK q = gh + 2 * H;
+    T* RK n = a + 2 * H;
+    for (int64_t j = j0; j < j1; ++j) n[j] = tanh_(n[j] + r[j] * q[j]);           // n
+    for (int64_t j = j0; j < j1; ++j) h[j] = n[j] + z[j] * (hp[j] - n[j]);
+  } else if (kind == RNN_RELU) {
+    for (int64_t j = j0; j < j1; ++j) h[j] = a[j] < T(0) ? T(0) : a[j];          // NaN stays NaN
+  } else {
+    for (int64_t j = j0; j < j1; ++j) h[j] = tanh_(a[j]);
+  }
 }
 
-template <typename T>
-inline void gru_row(int64_t H, T* RK a, const T* RK gh, const T* RK hp, T* RK h) {
-  for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid_(a[j] + gh[j]);       // r, z
-  const T *RK r = a, *RK z = a + H, *RK q = gh + 2 * H;
-  T* RK n = a + 2 * H;
-  for (int64_t j = 0; j < H; ++j) n[j] = tanh_(n[j] + r[j] * q[j]);        // n
-  for (int64_t j = 0; j < H; ++j) h[j] = n[j] + z[j] * (hp[j] - n[j]);
+// One layer's step at small batch, by chunks of `units` hidden units: a chunk computes the gate
+// rows of its units (a vectorised dot per weight row, each row read once for all B rows; from
+// table[ids[r]] instead of x W_ih^T + b_ih where given) and then their element-wise step, so the
+// chunks are independent and any thread may take any chunk with the same result.
+template <typename T> struct UnitsJob {
+  int64_t kind, B, G, H, I, units;
+  const T *x, *w_ih, *w_hh, *b_ih, *b_hh, *hp, *cp, *table;
+  const int64_t* ids;
+  T *acc, *gh, *h, *c;
+};
+
+template <typename T> void units_chunk(const void* p, int64_t chunk) {
+  const UnitsJob<T>& J = *static_cast<const UnitsJob<T>*>(p);
+  const int64_t B = J.B, G = J.G, H = J.H, I = J.I;
+  const int64_t j0 = chunk * J.units, j1 = std::min(H, j0 + J.units);
+  const bool gru = J.kind == GRU;
+  for (int64_t q = 0; q < G / H; ++q)
+    for (int64_t i = q * H + j0; i < q * H + j1; ++i)
+      for (int64_t r = 0; r < B; ++r) {
+        T s;
+        if (J.table) {
+          s = J.table[J.ids[r] * G + i];
+        } else {
+          s = J.b_ih ? J.b_ih[i] : T(0);
+          s += row_dot(J.w_ih + i * I, J.x + r * I, I);
+        }
+        if (gru) {
+          T g = J.b_hh ? J.b_hh[i] : T(0);
+          g += row_dot(J.w_hh + i * H, J.hp + r * H, H);
+          J.gh[r * G + i] = g;
+        } else {
+          if (J.b_hh) s += J.b_hh[i];
+          s += row_dot(J.w_hh + i * H, J.hp + r * H, H);
+        }
+        J.acc[r * G + i] = s;
+      }
+  for (int64_t r = 0; r < B; ++r)
+    cell_units(J.kind, H, j0, j1, J.acc + r * G, J.gh + r * G, J.hp + r * H,
+               J.cp ? J.cp + r * H : nullptr, J.c ? J.c + r * H : nullptr, J.h + r * H);
+}
+
+// The output layer at small batch, by chunks of `rows` rows of W_out: logits (B, V) = b_out +
+// h W_out^T.
+template <typename T> struct OutJob {
+  int64_t B, V, H, rows;
+  const T *h, *w, *b;
+  T* logits;
+};
+
+template <typename T> void out_chunk(const void* p, int64_t chunk) {
+  const OutJob<T>& J = *static_cast<const OutJob<T>*>(p);
+  const int64_t i1 = std::min(J.V, (chunk + 1) * J.rows);
+  for (int64_t i = chunk * J.rows; i < i1; ++i)
+    for (int64_t r = 0; r < J.B; ++r) {
+      T s = J.b ? J.b[i] : T(0);
+      s += row_dot(J.w + i * J.H, J.h + r * J.H, J.H);
+      J.logits[r * J.V + i] = s;
+    }
+}
+
+// fn over chunks [0, n): shared with the pool's workers, or all here where there is no pool
+inline void run_chunks(rk_pool::Pool* pool, rk_pool::ChunkFn fn, const void* job, int64_t n) {
+  if (pool)
+    pool->run(fn, job, n);
+  else
+    for (int64_t c = 0; c < n; ++c) fn(job, c);
 }
 
 // One draw from a row of logits z (V), what rnnkit/decode/sampling.py's pick does: argmax at
@@ -135,12 +213,13 @@ int64_t pick_row(int64_t V, const T* z, double temperature, int64_t top_k, doubl
 // outside [0, n_emb) computes nothing and sets *status to 1 + its row (else 0). Batches of up to
 // small_b rows multiply in the loop of gemm_nt, larger ones in the BLAS GEMM. With ids, `table`
 // (n_emb, G), where given, holds layer 0's input part b_ih + emb W_ih^T for every token (see
-// input_table): the step copies its row instead of reading W_ih.
+// input_table): the step copies its row instead of reading W_ih. threads > 1: up to small_b rows,
+// each layer and the output layer are shared with the workers of pool.h (the same results).
 #define RK_ARGS_stack_step(X)                                                                  \
   X(addr, gemm) X(i64, kind) X(i64, L) X(i64, B) X(i64, I) X(i64, H) X(addr, w) X(opt, x)      \
   X(in, h0) X(opt, c0) X(out, h1) X(optout, c1) X(idx, ids) X(opt, emb) X(i64, n_emb)          \
   X(opt, w_out) X(opt, b_out) X(i64, V) X(optout, logits) X(addr, status) X(i64, small_b)      \
-  X(opt, table)
+  X(opt, table) X(i64, threads)
 RK_KERNEL(stack_step) {
   void* gemm = a.gemm;
   const int64_t kind = a.kind, L = a.L, B = a.B, I = a.I, H = a.H, small_b = a.small_b;
@@ -172,6 +251,9 @@ RK_KERNEL(stack_step) {
   }
   T* acc = scratch<T, 6>(B * G).data();
   T* gh = scratch<T, 7>(kind == GRU ? B * G : 1).data();
+  const bool small = B <= small_b;
+  rk_pool::Pool* pool = small ? rk_pool::Pool::get(a.threads) : nullptr;
+  const int64_t units = pool ? std::max<int64_t>(8, (H + 4 * a.threads - 1) / (4 * a.threads)) : H;
   const T* in = x;
   int64_t in_size = I;
   for (int64_t l = 0; l < L; ++l) {
@@ -181,37 +263,50 @@ RK_KERNEL(stack_step) {
     const T* b_hh = static_cast<const T*>(w[4 * l + 3]);
     const T* hp = h0 + l * B * H;
     T* h = h1 + l * B * H;
-    if (l == 0 && ids && table) {
-      for (int64_t r = 0; r < B; ++r) std::memcpy(acc + r * G, table + ids[r] * G, G * sizeof(T));
+    const T* cp = kind == LSTM ? c0 + l * B * H : nullptr;
+    T* c = kind == LSTM ? c1 + l * B * H : nullptr;
+    const bool from_table = l == 0 && ids && table;
+    if (small) {                           // by chunks of units, shared with the pool's workers
+      const UnitsJob<T> job{kind, B, G, H, in_size, units, in, w_ih, w_hh, b_ih, b_hh, hp, cp,
+                            from_table ? table : nullptr, from_table ? ids : nullptr, acc, gh, h, c};
+      run_chunks(pool, &units_chunk<T>, &job, (H + units - 1) / units);
     } else {
-      fill_bias(B, G, b_ih, acc);
-      gemm_nt<T>(gemm, small_b, B, G, in_size, in, in_size, w_ih, acc);               // + x W_ih^T
-    }
-    if (kind == GRU) {
-      fill_bias(B, G, b_hh, gh);
-      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, gh);                           // h W_hh^T + b_hh
-      for (int64_t r = 0; r < B; ++r) gru_row(H, acc + r * G, gh + r * G, hp + r * H, h + r * H);
-    } else {
-      add_bias(B, G, b_hh, acc);
-      gemm_nt<T>(gemm, small_b, B, G, H, hp, H, w_hh, acc);                            // + h W_hh^T
-      if (kind == LSTM) {
-        const T* cp = c0 + l * B * H;
-        T* c = c1 + l * B * H;
-        for (int64_t r = 0; r < B; ++r) lstm_row(H, acc + r * G, cp + r * H, c + r * H, h + r * H);
-      } else if (kind == RNN_RELU) {
-        for (int64_t j = 0; j < B * H; ++j) h[j] = acc[j] < T(0) ? T(0) : acc[j];   // NaN stays NaN
+      if (from_table) {
+        for (int64_t r = 0; r < B; ++r) std::memcpy(acc + r * G, table + ids[r] * G, G * sizeof(T));
       } else {
-        for (int64_t j = 0; j < B * H; ++j) h[j] = tanh_(acc[j]);
+        fill_bias(B, G, b_ih, acc);
+        gemm_nt<T>(gemm, 0, B, G, in_size, in, in_size, w_ih, acc);                   // + x W_ih^T
       }
+      if (kind == GRU) {
+        fill_bias(B, G, b_hh, gh);
+        gemm_nt<T>(gemm, 0, B, G, H, hp, H, w_hh, gh);                               // h W_hh^T + b_hh
+      } else {
+        add_bias(B, G, b_hh, acc);
+        gemm_nt<T>(gemm, 0, B, G, H, hp, H, w_hh, acc);                                // + h W_hh^T
+      }
+      for (int64_t r = 0; r < B; ++r)
+        cell_units(kind, H, 0, H, acc + r * G, gh + r * G, hp + r * H, cp ? cp + r * H : nullptr,
+                   c ? c + r * H : nullptr, h + r * H);
     }
     in = h;
     in_size = H;
   }
   if (w_out) {
-    fill_bias(B, V, b_out, logits);
-    gemm_nt<T>(gemm, small_b, B, V, H, in, H, w_out, logits);                        // + h W_out^T
+    if (small) {
+      const int64_t rows = pool ? std::max<int64_t>(16, (V + 4 * a.threads - 1) / (4 * a.threads)) : V;
+      const OutJob<T> job{B, V, H, rows, in, w_out, b_out, logits};
+      run_chunks(pool, &out_chunk<T>, &job, (V + rows - 1) / rows);
+    } else {
+      fill_bias(B, V, b_out, logits);
+      gemm_nt<T>(gemm, 0, B, V, H, in, H, w_out, logits);                            // + h W_out^T
+    }
   }
 }
+
+// How many chunks of stack steps the pool's workers have computed in this process
+extern "C" int64_t rk_pool_worker_chunks() { return rk_pool::worker_chunks().load(); }
+// Sharing policy (pool.h): 0 measured, 1 always, 2 never; returns the previous one
+extern "C" int64_t rk_pool_policy(int64_t p) { return rk_pool::policy().exchange(p); }
 
 // table (n_emb, G) = b_ih + emb W_ih^T of layer 0, each row by the same dot products as a step
 // at small batch computes it (so a step from the table equals one without, bit for bit)
@@ -234,7 +329,8 @@ RK_KERNEL(input_table) {
   X(addr, gemm) X(i64, kind) X(i64, L) X(i64, B) X(i64, I) X(i64, H) X(addr, w) X(in, emb)     \
   X(i64, n_emb) X(in, w_out) X(opt, b_out) X(i64, V) X(opt, table) X(i64, n) X(din, u)         \
   X(f64, temperature) X(i64, top_k) X(f64, top_p) X(i64, stop_id) X(out, logits) X(out, h)     \
-  X(optout, c) X(iout, done) X(iout, out) X(addr, status) X(i64, small_b)
+  X(optout, c) X(iout, done) X(iout, out) X(addr, status) X(i64, small_b)     \
+  X(i64, threads)
 RK_KERNEL(lm_sample) {
   const int64_t L = a.L, B = a.B, H = a.H, V = a.V, n = a.n, stop_id = a.stop_id;
   const double* u = a.u;
@@ -246,7 +342,7 @@ RK_KERNEL(lm_sample) {
   step.gemm = a.gemm, step.kind = a.kind, step.L = L, step.B = B, step.I = a.I, step.H = H;
   step.w = a.w, step.emb = a.emb, step.n_emb = a.n_emb, step.w_out = a.w_out;
   step.b_out = a.b_out, step.V = V, step.logits = logits, step.status = status + 1;
-  step.small_b = a.small_b, step.table = a.table, step.h0 = h, step.c0 = c;
+  step.small_b = a.small_b, step.threads = a.threads, step.table = a.table, step.h0 = h, step.c0 = c;
   T* h1 = step.h1 = scratch<T, 9>(L * B * H).data();
   T* c1 = scratch<T, 10>(c ? L * B * H : 1).data();
   step.c1 = c ? c1 : nullptr;

@@ -56,6 +56,23 @@ def disabled():
         _state["off"] -= 1
 
 
+@contextlib.contextmanager
+def sharing(policy):
+    """Inside this block the compiled step shares its work with worker threads (at
+    ``torch.get_num_threads() > 1``) as ``policy`` says: "auto" (timed trials of sharing and of
+    running alone, the faster kept; the default, or ``RNNKIT_STEP_SHARING``), "always" or
+    "never". Results are the same bit for bit under every policy."""
+    if policy not in kernels.SHARING:
+        raise ValueError(f"policy must be one of {', '.join(kernels.SHARING)}, got {policy!r}")
+    k = kernels.get(torch.zeros(()))
+    old = k.pool_policy(kernels.SHARING[policy]) if k is not None else None
+    try:
+        yield
+    finally:
+        if k is not None:
+            k.pool_policy(old)
+
+
 def fast_kind(rnn):
     """The cell's name in ``KINDS`` where the fast paths can run this layer in its present mode,
     else None."""
@@ -161,7 +178,7 @@ def _call(rnn, mode, k, ptrs, B, I, x, states):
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
     k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, B, I, rnn.hidden_size, ptrs, x,
                  states[0].data_ptr(), c0, out[0].data_ptr(), c1, None, None, 0, None, None, 0,
-                 None, None, SMALL_BATCH, None)
+                 None, None, SMALL_BATCH, None, torch.get_num_threads())
     return out
 
 
@@ -190,7 +207,7 @@ def lm_step(rnn, embed, head, ids, state):
     k.stack_step(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, None,
                  states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), plan.emb,
                  plan.n_emb, plan.w_out, plan.b_out, plan.V, logits.data_ptr(),
-                 ctypes.byref(status), SMALL_BATCH, plan.table())
+                 ctypes.byref(status), SMALL_BATCH, plan.table(), torch.get_num_threads())
     if status.value:
         _bad_id(ids, status.value - 1, plan.n_emb)
     new = out if lstm else out[0]
@@ -227,7 +244,7 @@ def lm_sample(rnn, embed, head, logits, state, u, temperature, top_k, top_p, sto
                 top_k=int(top_k or 0), top_p=float(top_p or 0.0),
                 stop_id=-1 if stop_id is None else int(stop_id), logits=logits, h=states[0],
                 c=states[1] if lstm else None, done=done, out=out, status=status,
-                small_b=SMALL_BATCH)
+                small_b=SMALL_BATCH, threads=torch.get_num_threads())
     taken = status[0]
     if status[1]:
         _bad_id(out[taken - 1], status[1] - 1, plan.n_emb)
