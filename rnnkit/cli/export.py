@@ -5,6 +5,11 @@ runtimes (needs ``pip install 'rnnkit[export]'``); a layer with an option ONNX h
 for (layer norm, zoneout, another cell) is refused, naming it. pt2: ``torch.export``'s program
 with rnnkit's layers as custom operators: every option, loaded with ``rnnkit.export.load(FILE)``
 (or torch.export.load after ``import rnnkit.bptt.ops``). Batch and sequence length are dynamic in both.
+
+What a run becomes: lm, forecast, classify, tag and recognize runs one program (the recogniser's
+gives per-frame CTC log-probabilities; decoding stays on the host, rnnkit.decode.ctc); seq2seq,
+image-to-text and cond runs two, FILE's stem + ``-encoder`` (the input to the decoder's initial
+state) and ``-decoder`` (one step, every recurrent state an input and an output).
 """
 from pathlib import Path
 
