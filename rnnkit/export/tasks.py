@@ -69,7 +69,8 @@ def _initial(layer, h):
 
 class _Condition(nn.Module):
     """forward(cond) -> z, h[, c]: a ConditionalGenerator's (or ImageToText's) initial state
-    without its argument checks (a check on the labels' values would be data in the program)."""
+    through ``condition_tensors``, without the argument checks (a check on the labels' values
+    would be data in the program)."""
 
     def __init__(self, model, image=False):
         super().__init__()
@@ -77,17 +78,7 @@ class _Condition(nn.Module):
 
     def forward(self, cond):
         g = self.model.generator if self.image else self.model
-        c = g.config
-        if self.image:
-            z = self.model.encode(cond)                                           # (B, Z)
-            z = g.cond(z)                                                         # (B, C)
-        else:
-            z = g.cond(cond if c.n_classes else cond.float())                     # (B, C)
-        B = z.shape[0]
-        # (L, B, H); a copy by clone: .contiguous() would guard on B != 1 (no copy at batch 1)
-        h = (torch.tanh(g.init(z)).view(B, c.layers, c.hidden).transpose(0, 1)
-             .clone(memory_format=torch.contiguous_format)
-             if g.init is not None else z.new_zeros(c.layers, B, c.hidden))
+        z, h = g.condition_tensors(self.model.encode(cond) if self.image else cond)
         return (z, *_states(_initial(g.rnn, h)))
 
 

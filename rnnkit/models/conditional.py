@@ -93,12 +93,21 @@ class ConditionalGenerator(nn.Module):
                                  f"{int(cond.min())}..{int(cond.max())}")
         elif cond.dim() != 2 or cond.shape[1] != c.features:
             raise ValueError(f"expected features (B, {c.features}), got {tuple(cond.shape)}")
+        z, h = self.condition_tensors(cond)
+        return {"rnn": self.rnn.initial_state(h), "z": z}         # rnn: (h, c) for the LSTM
+
+    def condition_tensors(self, cond):
+        """What :meth:`condition` computes, without its checks on the values (so that
+        torch.export can trace it): cond -> z (B, C) and the top of the initial state h
+        (L, B, H), zeros without ``init``."""
+        c = self.config
         z = self.cond(cond if c.n_classes else cond.float())                        # (B, C)
         B = z.shape[0]
-        h = (torch.tanh(self.init(z)).view(B, c.layers, c.hidden).transpose(0, 1).contiguous()
+        # a copy by clone: .contiguous() would make a traced program guard on B != 1
+        h = (torch.tanh(self.init(z)).view(B, c.layers, c.hidden).transpose(0, 1)
+             .clone(memory_format=torch.contiguous_format)
              if self.init is not None else z.new_zeros(c.layers, B, c.hidden))     # (L, B, H)
-        rnn = self.rnn.initial_state(h)                                  # (h, c) for LSTM
-        return {"rnn": rnn, "z": z}
+        return z, h
 
     def init_state(self, batch):
         raise TypeError("a ConditionalGenerator starts from a condition: use state = "
