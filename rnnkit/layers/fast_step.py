@@ -203,11 +203,11 @@ def lm_step(rnn, embed, head, ids, state):
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if lstm else (None, None)
     status = ctypes.c_int64()
     k = plan.k
-    # positional (addresses, in the declared order): the per-token path, no by-name checks
-    k.stack_step(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, None,
-                 states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), plan.emb,
-                 plan.n_emb, plan.w_out, plan.b_out, plan.V, logits.data_ptr(),
-                 ctypes.byref(status), SMALL_BATCH, plan.table(), torch.get_num_threads())
+    # the ctypes function itself, on addresses in the declared order: the per-token path
+    k.stack_step.raw(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, None,
+                     states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), plan.emb,
+                     plan.n_emb, plan.w_out, plan.b_out, plan.V, logits.data_ptr(),
+                     ctypes.byref(status), SMALL_BATCH, plan.table(), torch.get_num_threads())
     if status.value:
         _bad_id(ids, status.value - 1, plan.n_emb)
     new = out if lstm else out[0]
@@ -317,7 +317,7 @@ def _lm_plan(rnn, embed, head):
     if not (isinstance(embed, torch.nn.Embedding) and isinstance(head, torch.nn.Linear)):
         return None
     ew, hw, hb = embed.weight, head.weight, head.bias
-    key = ([p.data_ptr() for p in rnn._parameters.values()], id(embed), id(head),
+    key = (tuple(map(torch.Tensor.data_ptr, rnn._parameters.values())), id(embed), id(head),
            ew.data_ptr(), hw.data_ptr(), None if hb is None else hb.data_ptr())
     hit = _lm_cache.get(rnn)
     if hit is not None and hit[0] == key:
