@@ -281,8 +281,8 @@ def translate_rate(args):
 # inference step existed) measures the same things with the same public calls.
 TREE_PROBE = r"""
 import json, statistics, sys, time, torch
-torch.set_num_threads(1)
-run, n_chars, n_sent, max_len, reps = sys.argv[1], *map(int, sys.argv[2:6])
+run, n_chars, n_sent, max_len, reps, threads = sys.argv[1], *map(int, sys.argv[2:7])
+torch.set_num_threads(threads)
 from rnnkit.cli.sample import generate
 from rnnkit.decode import beam_search
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -328,35 +328,42 @@ print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
 
 def before_after(args):
     """model.step µs, rnnkit sample's generation chars/s and beam-5 sentences/s of the rnnkit
-    at --before (a source tree, e.g. ``git worktree add /tmp/before fea1f6f``) and of this one,
-    in alternating subprocesses; medians over --reps rounds."""
+    at --before (a source tree, e.g. ``git worktree add /tmp/before fea1f6f``; one thread) and
+    of this one at each of --after-threads, in alternating subprocesses; medians over --reps
+    rounds."""
     import json
     here = Path(__file__).resolve().parents[1]
-    trees = {"before": (args.before, max(50, args.length // 10), args.sentences),
-             "after": (here, args.length, args.sentences)}
+    trees = {"before": (args.before, max(50, args.length // 10), args.sentences, 1)}
+    for t in args.after_threads:
+        trees["after" if t == 1 else f"after, {t} threads"] = (here, args.length, args.sentences, t)
     res = {k: [] for k in trees}
     print(f"\nbefore / after on {args.run}, load average {os.getloadavg()[0]:.1f}:")
     for _ in range(args.reps):
-        for k, (tree, n, sent) in trees.items():
+        for k, (tree, n, sent, threads) in trees.items():
             r = subprocess.run([sys.executable, "-c", TREE_PROBE, str(args.run.resolve()), str(n),
-                                str(sent), str(args.max_len), "1"], capture_output=True,
-                               text=True, env=dict(os.environ, PYTHONPATH=str(tree),
-                                                   OMP_NUM_THREADS="1"), cwd=str(tree))
+                                str(sent), str(args.max_len), "1", str(threads)],
+                               capture_output=True, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(tree),
+                                        OMP_NUM_THREADS=str(threads)), cwd=str(tree))
             if r.returncode:
                 raise SystemExit(f"{k} ({tree}) failed: {r.stderr[-2000:]}")
             res[k].append(json.loads(r.stdout.strip().splitlines()[-1]))
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in res.items()}
-    b, a = med["before"], med["after"]
-    print("| | before | after | after / before |\n|---|---|---|---|")
-    print(f"| model.step at batch 1, µs | {b['step_us']:.0f} | {a['step_us']:.0f} | "
-          f"{b['step_us'] / a['step_us']:.1f}x faster |")
-    print(f"| rnnkit sample generation, chars/s | {b['chars_s']:,.0f} | {a['chars_s']:,.0f} | "
-          f"{a['chars_s'] / b['chars_s']:.1f}x |")
-    print(f"| beam-5 translation, sentences/s | {b['sent_s']:.2f} | {a['sent_s']:.2f} | "
-          f"{a['sent_s'] / b['sent_s']:.1f}x |")
-    print(f"| beam-5 translation, all {args.sentences} sentences searched together (before: one "
-          f"at a time), sentences/s | {b['sent_s_batch']:.2f} | {a['sent_s_batch']:.2f} | "
-          f"{a['sent_s_batch'] / b['sent_s_batch']:.1f}x |")
+    b, names = med["before"], [k for k in med if k != "before"]
+    print("| | before | " + " | ".join(names) + " | " +
+          " | ".join(f"{k} / before" for k in names) + " |")
+    print("|---" * (2 + 2 * len(names)) + "|")
+    rows = [("model.step at batch 1, µs", "step_us", "{:.0f}", True),
+            ("rnnkit sample generation, chars/s", "chars_s", "{:,.0f}", False),
+            ("beam-5 translation, sentences/s", "sent_s", "{:.2f}", False),
+            (f"beam-5 translation, all {args.sentences} sentences searched together (before: "
+             "one at a time), sentences/s", "sent_s_batch", "{:.2f}", False)]
+    for label, key, fmt, lower in rows:
+        vals = [fmt.format(med[k][key]) for k in names]
+        ratios = [f"{(b[key] / med[k][key]) if lower else (med[k][key] / b[key]):.1f}x"
+                  for k in names]
+        print(f"| {label} | {fmt.format(b[key])} | " + " | ".join(vals) + " | " +
+              " | ".join(ratios) + " |")
     print(f"(load average at the end {os.getloadavg()[0]:.1f})")
 
 
@@ -384,6 +391,8 @@ def main(argv=None):
     p.add_argument("--max-len", type=int, default=60)
     p.add_argument("--before", type=Path, help="an older rnnkit source tree: before/after "
                    "figures of model.step, sampling and translation against it (needs --run)")
+    p.add_argument("--after-threads", type=int, nargs="+", default=[1],
+                   help="torch threads of the 'after' runs of --before (one run each)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.grid == "all":
