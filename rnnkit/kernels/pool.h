@@ -92,9 +92,10 @@ class Pool {
   // Whether sharing pays is measured, not assumed: with more runnable threads than free cores
   // (a loaded machine) a worker's spinning takes the core the caller needs, and on some
   // machines memory bandwidth, not arithmetic, bounds a step. A cycle of phases runs WINDOW
-  // shared, then WINDOW alone (the first quarter of each not timed: workers wake up, or spin a
-  // while before they sleep), then EXPLOIT phases in whichever took less time per chunk, and
-  // starts again.
+  // alone, then WINDOW shared (the first quarter of each not timed: workers spin a while
+  // before they sleep, and wake up), then `exploit_` phases in whichever took less time per
+  // chunk, and starts again. The shared window ends early, lost, once it has taken twice as
+  // long as the whole alone window (a trial costs a loaded machine little).
   class Trial {
    public:
     static constexpr int64_t WINDOW = 256, EXPLOIT = 8192;
@@ -102,7 +103,7 @@ class Pool {
     bool shared() const {
       const int64_t p = policy().load(std::memory_order_relaxed);
       if (p) return p == 1;
-      return at_ < WINDOW || (at_ >= 2 * WINDOW && share_wins_);
+      return (at_ >= WINDOW && at_ < 2 * WINDOW) || (at_ >= 2 * WINDOW && share_wins_);
     }
 
     // took: the phase's time; chunks: its chunks, theirs: how many the workers took, of a fair
@@ -110,28 +111,32 @@ class Pool {
     void record(std::chrono::steady_clock::duration took, int64_t chunks, int64_t theirs,
                 double fair) {
       const double us = std::chrono::duration<double, std::micro>(took).count();
-      if (at_ >= WINDOW / 4 && at_ < WINDOW) {
-        shared_us_ += us;
-        shared_chunks_ += chunks;
-        theirs_ += theirs;
-      } else if (at_ >= WINDOW + WINDOW / 4 && at_ < 2 * WINDOW) {
-        alone_us_ += us;
-        alone_chunks_ += chunks;
+      if (at_ < WINDOW) {
+        alone_all_us_ += us;
+        if (at_ >= WINDOW / 4) alone_us_ += us, alone_chunks_ += chunks;
+      } else if (at_ < 2 * WINDOW) {
+        shared_all_us_ += us;
+        if (at_ >= WINDOW + WINDOW / 4)
+          shared_us_ += us, shared_chunks_ += chunks, theirs_ += theirs;
+        if (shared_all_us_ > 2 * alone_all_us_) {
+          shared_chunks_ = 0;                   // lost
+          at_ = 2 * WINDOW - 1;
+        }
       }
-      // Shared wins where it was at least 10% faster per chunk and the workers took at least
-      // half their fair share: below that they are not getting a core, and timings on a
-      // machine that busy are too noisy to trust.
-      // From the second time in a row that alone wins, the next trial comes twice as late
-      // (up to 16 cycles later).
       if (++at_ == 2 * WINDOW) {
-        share_wins_ = shared_us_ * alone_chunks_ < 0.9 * alone_us_ * shared_chunks_ &&
+        // Shared wins where it was at least 10% faster per chunk and the workers took at
+        // least half their fair share: below that they are not getting a core, and timings on
+        // a machine that busy are too noisy to trust. From the second time in a row that
+        // alone wins, the next trial comes twice as late (up to 16 cycles later).
+        share_wins_ = shared_chunks_ > 0 &&
+                      shared_us_ * alone_chunks_ < 0.9 * alone_us_ * shared_chunks_ &&
                       theirs_ >= 0.5 * fair * shared_chunks_;
         losses_ = share_wins_ ? 0 : losses_ + 1;
         exploit_ = losses_ < 2 ? EXPLOIT : std::min(2 * exploit_, 16 * EXPLOIT);
       }
       if (at_ == 2 * WINDOW + exploit_) {
         at_ = 0;
-        shared_us_ = alone_us_ = 0;
+        shared_us_ = alone_us_ = shared_all_us_ = alone_all_us_ = 0;
         shared_chunks_ = alone_chunks_ = theirs_ = 0;
       }
     }
@@ -139,7 +144,7 @@ class Pool {
    private:
     int64_t at_ = 0, shared_chunks_ = 0, alone_chunks_ = 0, theirs_ = 0, exploit_ = EXPLOIT,
             losses_ = 0;
-    double shared_us_ = 0, alone_us_ = 0;
+    double shared_us_ = 0, alone_us_ = 0, shared_all_us_ = 0, alone_all_us_ = 0;
     bool share_wins_ = false;
   };
 
