@@ -10,7 +10,9 @@ without any of it:
   whole stack (``rnnkit/kernels/step.cpp``: per layer the two products on the weights as they
   lie, a vectorised dot per weight row up to ``SMALL_BATCH`` rows and torch's BLAS GEMM above,
   then the fused element-wise step), new state tensors out; :func:`lm_step` adds a language
-  model's embedding and output layer to the same call;
+  model's embedding and output layer to the same call; at ``torch.get_num_threads() > 1`` the
+  call shares each layer's chunks of units with worker threads, where that is measured to pay
+  (``rnnkit/kernels/pool.h``; :func:`sharing`), with the one-thread results bit for bit;
 - the same cells elsewhere (CUDA, kernels unavailable or off): torch's fused cell ops
   (``torch.lstm_cell``, ``gru_cell``, ``rnn_tanh_cell``, ``rnn_relu_cell``) layer by layer;
 - every other case (other cells, layer norm, zoneout, bidirectional, ``proj_size``, learned
