@@ -62,4 +62,4 @@ def test_train_classify_help(capsys, monkeypatch):
     out = " ".join(capsys.readouterr().out.split())
     assert "--min-count INT training words seen fewer times become <unk> (default 2)" in out
     assert "--pooling STR outputs over time to one vector: last, mean, max or attention" in out
-    assert "--max-steps INT" in out and "(default 1500)" in out     # the task's own step count
+    assert "--max-steps INT" in out and "(default 3000)" in out     # the task's own step count

@@ -9,7 +9,7 @@ from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, Classifier, build_classify_task, evaluate_file
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
-TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 1500, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
+TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
 
 RUN = TaskRun("classify", ClassifyData, ClassifierConfig, build_classify_task, TRAIN_DEFAULTS,
               skip=("vocab_size", "num_classes"))
