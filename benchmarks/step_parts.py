@@ -24,7 +24,10 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=5)
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
-    model = load_lm(args.run)[0].eval()
+    try:
+        model = load_lm(args.run)[0].eval()
+    except (OSError, ValueError, RuntimeError) as e:    # CheckpointError: a RuntimeError
+        raise SystemExit(f"step_parts.py: {e}") from None
     m, ids = model._modules, torch.tensor([5])
     with torch.no_grad():
         logits, state = model.step(ids, None)

@@ -3,6 +3,9 @@ torch.get_num_threads() > 1 a step at small batch cuts each layer into chunks of
 that any thread may take, and gives bit for bit what one thread gives, also with two callers at
 once and in a forked child."""
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -157,3 +160,12 @@ def test_a_forked_child_steps_without_the_parents_workers(threads):
     if alive:
         p.kill()
     assert not alive and p.exitcode == 0 and isinstance(q.get(timeout=5), float)
+
+
+def test_a_bad_sharing_setting_warns_and_keeps_the_kernels():
+    """RNNKIT_STEP_SHARING=bogus is a one-line warning; the kernels still load."""
+    r = subprocess.run([sys.executable, "-c", "from rnnkit import kernels; "
+                        "print(kernels.available())"], capture_output=True, text=True,
+                       env=dict(os.environ, RNNKIT_STEP_SHARING="bogus"), timeout=600)
+    assert r.returncode == 0 and r.stdout.strip() == "True"
+    assert "RNNKIT_STEP_SHARING must be one of auto, always, never, got 'bogus'" in r.stderr

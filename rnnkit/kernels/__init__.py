@@ -73,11 +73,6 @@ class Kernels:
         self.pool_policy = lib.rk_pool_policy                  # (0 auto | 1 always | 2 never) -> old
         self.pool_policy.restype = ctypes.c_int64
         self.pool_policy.argtypes = (ctypes.c_int64,)
-        policy = os.environ.get("RNNKIT_STEP_SHARING", "auto")
-        if policy not in SHARING:
-            raise ValueError(f"RNNKIT_STEP_SHARING must be one of {', '.join(SHARING)}, "
-                             f"got {policy!r}")
-        self.pool_policy(SHARING[policy])
 
 
 def _torch_gemm(name):
@@ -190,11 +185,23 @@ def _load():
                 return None
             try:
                 _state["lib"], _state["status"] = _build()
+                _sharing_from_env(_state["lib"])
             except Exception as e:                  # noqa: BLE001 - any failure: Python cells
                 _state["status"] = f"unavailable: {type(e).__name__}: {e}"
                 warnings.warn(f"rnnkit: fused CPU kernels {_state['status']}; using the "
                               "Python cells (same results, slower)", RuntimeWarning, stacklevel=3)
     return _state["lib"]
+
+
+def _sharing_from_env(lib):
+    """RNNKIT_STEP_SHARING as the step's sharing policy; a value not in SHARING is warned
+    about and the default ("auto") kept: the kernels themselves are fine."""
+    policy = os.environ.get("RNNKIT_STEP_SHARING", "auto")
+    if policy not in SHARING:
+        warnings.warn(f"rnnkit: RNNKIT_STEP_SHARING must be one of {', '.join(SHARING)}, got "
+                      f"{policy!r}; using auto", RuntimeWarning, stacklevel=4)
+        policy = "auto"
+    next(iter(lib.values())).pool_policy(SHARING[policy])     # one library, one policy
 
 
 def get(x):
