@@ -11,6 +11,9 @@
 //         n = tanh(gi^n + r gh^n); h' = n + z (h - n)
 //   RNN:  h' = f(x W_ih^T + b_ih + h W_hh^T + b_hh), f = tanh or relu
 #include <algorithm>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <functional>
 #include <limits>
 
@@ -21,15 +24,98 @@ namespace {
 
 enum Kind : int64_t { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3 };
 
+// out[q] = Σ_j W[q·k + j] x[j] for R rows of W (row-major, k columns): 16 lanes per row (lane l
+// sums the j ≡ l mod 16 below the last whole 16), the lanes added as a tree (8, 4, 2, 1), then
+// the remaining j in order. A row's sum is the same whatever R, so chunks of any size agree.
+// R = 4 keeps eight independent vector sums in flight (a row alone waits on its adds).
+template <int R, typename T>
+inline void dots(const T* RK W, int64_t k, const T* RK x, T* RK out) {
+  T acc[R][L] = {};
+  int64_t j = 0;
+  for (; j + L <= k; j += L)
+    for (int q = 0; q < R; ++q)
+      for (int l = 0; l < L; ++l) acc[q][l] += W[q * k + j + l] * x[j + l];
+  for (int q = 0; q < R; ++q) {
+    T* a = acc[q];
+    for (int w = L / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) a[l] += a[l + w];
+    T s = a[0];
+    for (int64_t i = j; i < k; ++i) s += W[q * k + i] * x[i];
+    out[q] = s;
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// float with AVX2: the same sums in the same order, written out (the compiler's version of the
+// loop above kept its sums in memory once inlined). Lanes 0-7 and 8-15 are two registers.
+inline __m128 lanes_to_4(__m256 a0, __m256 a1) {            // tree steps 8 and 4
+  const __m256 v = _mm256_add_ps(a0, a1);
+  return _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+}
+
+inline float tail(const float* RK w, const float* RK x, int64_t j, int64_t k, float s) {
+  for (; j < k; ++j) s += w[j] * x[j];
+  return s;
+}
+
+template <> inline void dots<4, float>(const float* RK W, int64_t k, const float* RK x,
+                                       float* RK out) {
+  __m256 a[4][2];
+  for (int q = 0; q < 4; ++q) a[q][0] = a[q][1] = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + L <= k; j += L) {
+    const __m256 x0 = _mm256_loadu_ps(x + j), x1 = _mm256_loadu_ps(x + j + 8);
+    for (int q = 0; q < 4; ++q) {
+      a[q][0] = _mm256_fmadd_ps(_mm256_loadu_ps(W + q * k + j), x0, a[q][0]);
+      a[q][1] = _mm256_fmadd_ps(_mm256_loadu_ps(W + q * k + j + 8), x1, a[q][1]);
+    }
+  }
+  __m128 b0 = lanes_to_4(a[0][0], a[0][1]), b1 = lanes_to_4(a[1][0], a[1][1]);
+  __m128 b2 = lanes_to_4(a[2][0], a[2][1]), b3 = lanes_to_4(a[3][0], a[3][1]);
+  _MM_TRANSPOSE4_PS(b0, b1, b2, b3);                        // b_l = lane l of the four rows
+  const __m128 d = _mm_add_ps(_mm_add_ps(b0, b2), _mm_add_ps(b1, b3));   // steps 2 and 1
+  _mm_storeu_ps(out, d);
+  if (j < k)
+    for (int q = 0; q < 4; ++q) out[q] = tail(W + q * k, x, j, k, out[q]);
+}
+
+template <> inline void dots<1, float>(const float* RK W, int64_t k, const float* RK x,
+                                       float* RK out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + L <= k; j += L) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(W + j), _mm256_loadu_ps(x + j), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(W + j + 8), _mm256_loadu_ps(x + j + 8), a1);
+  }
+  alignas(16) float b[4];
+  _mm_store_ps(b, lanes_to_4(a0, a1));
+  *out = tail(W, x, j, k, (b[0] + b[2]) + (b[1] + b[3]));
+}
+#endif
+
+// dots of n consecutive rows of W (by 4, then one at a time)
+template <typename T>
+inline void dots_n(const T* W, int64_t k, const T* x, int64_t n, T* out) {
+  int64_t q = 0;
+  for (; q + 4 <= n; q += 4) dots<4>(W + q * k, k, x, out + q);
+  for (; q < n; ++q) dots<1>(W + q * k, k, x, out + q);
+}
+
 // Row-major C (b × n) += A (b × k, row stride lda) · W^T, W (n × k) row-major. Up to small_b rows
-// a dot product per weight row (16 lanes, vectorised), each weight row read once for all b rows;
-// above, the GEMM: in column-major terms C^T = W A^T, i.e. GEMM('T', 'N') on W's memory.
+// the dots above (each weight row read once per row of A), above, the GEMM: in column-major
+// terms C^T = W A^T, i.e. GEMM('T', 'N') on W's memory.
 template <typename T>
 inline void gemm_nt(void* g, int64_t small_b, int64_t b, int64_t n, int64_t k, const T* A,
                     int64_t lda, const T* W, T* C) {
   if (b <= small_b) {
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < b; ++r) C[r * n + i] += row_dot(W + i * k, A + r * lda, k);
+    T d[4];
+    for (int64_t i = 0; i < n; i += 4) {
+      const int64_t m = std::min<int64_t>(4, n - i);
+      for (int64_t r = 0; r < b; ++r) {
+        dots_n(W + i * k, k, A + r * lda, m, d);
+        for (int64_t q = 0; q < m; ++q) C[r * n + i + q] += d[q];
+      }
+    }
     return;
   }
   const char tr = 'T', no = 'N';
@@ -98,26 +184,34 @@ template <typename T> void units_chunk(const void* p, int64_t chunk) {
   const int64_t B = J.B, G = J.G, H = J.H, I = J.I;
   const int64_t j0 = chunk * J.units, j1 = std::min(H, j0 + J.units);
   const bool gru = J.kind == GRU;
+  T dx[4], dh[4];
   for (int64_t q = 0; q < G / H; ++q)
-    for (int64_t i = q * H + j0; i < q * H + j1; ++i)
+    for (int64_t i0 = q * H + j0; i0 < q * H + j1; i0 += 4) {
+      const int64_t m = std::min<int64_t>(4, q * H + j1 - i0);
       for (int64_t r = 0; r < B; ++r) {
-        T s;
-        if (J.table) {
-          s = J.table[J.ids[r] * G + i];
-        } else {
-          s = J.b_ih ? J.b_ih[i] : T(0);
-          s += row_dot(J.w_ih + i * I, J.x + r * I, I);
+        if (!J.table) dots_n(J.w_ih + i0 * I, I, J.x + r * I, m, dx);
+        dots_n(J.w_hh + i0 * H, H, J.hp + r * H, m, dh);
+        for (int64_t e = 0; e < m; ++e) {
+          const int64_t i = i0 + e;
+          T s;
+          if (J.table) {
+            s = J.table[J.ids[r] * G + i];
+          } else {
+            s = J.b_ih ? J.b_ih[i] : T(0);
+            s += dx[e];
+          }
+          if (gru) {
+            T g = J.b_hh ? J.b_hh[i] : T(0);
+            g += dh[e];
+            J.gh[r * G + i] = g;
+          } else {
+            if (J.b_hh) s += J.b_hh[i];
+            s += dh[e];
+          }
+          J.acc[r * G + i] = s;
         }
-        if (gru) {
-          T g = J.b_hh ? J.b_hh[i] : T(0);
-          g += row_dot(J.w_hh + i * H, J.hp + r * H, H);
-          J.gh[r * G + i] = g;
-        } else {
-          if (J.b_hh) s += J.b_hh[i];
-          s += row_dot(J.w_hh + i * H, J.hp + r * H, H);
-        }
-        J.acc[r * G + i] = s;
       }
+    }
   for (int64_t r = 0; r < B; ++r)
     cell_units(J.kind, H, j0, j1, J.acc + r * G, J.gh + r * G, J.hp + r * H,
                J.cp ? J.cp + r * H : nullptr, J.c ? J.c + r * H : nullptr, J.h + r * H);
@@ -134,12 +228,18 @@ template <typename T> struct OutJob {
 template <typename T> void out_chunk(const void* p, int64_t chunk) {
   const OutJob<T>& J = *static_cast<const OutJob<T>*>(p);
   const int64_t i1 = std::min(J.V, (chunk + 1) * J.rows);
-  for (int64_t i = chunk * J.rows; i < i1; ++i)
+  T d[4];
+  for (int64_t i = chunk * J.rows; i < i1; i += 4) {
+    const int64_t m = std::min<int64_t>(4, i1 - i);
     for (int64_t r = 0; r < J.B; ++r) {
-      T s = J.b ? J.b[i] : T(0);
-      s += row_dot(J.w + i * J.H, J.h + r * J.H, J.H);
-      J.logits[r * J.V + i] = s;
+      dots_n(J.w + i * J.H, J.H, J.h + r * J.H, m, d);
+      for (int64_t e = 0; e < m; ++e) {
+        T s = J.b ? J.b[i + e] : T(0);
+        s += d[e];
+        J.logits[r * J.V + i + e] = s;
+      }
     }
+  }
 }
 
 // fn over chunks [0, n): shared with the pool's workers, or all here where there is no pool
