@@ -1,5 +1,6 @@
-"""The forecasting task: transform and baseline chosen on validation and restored from the
-checkpoint, the linear part, own validation/test files, evaluate_file."""
+"""The forecasting task: transform, baseline and linear part chosen on folds before the test part
+and restored from the checkpoint, exponential smoothing, own validation/test files,
+evaluate_file."""
 import json
 import math
 
@@ -41,7 +42,7 @@ def test_log_and_season_chosen_stored_and_restored(tmp_path):
     path = write(tmp_path, "air.csv", airline_like(120))
     task = build(data=str(path))
     assert task.season == 12 and task.transform.kind == "log"
-    assert task.model.config.base in ("last", "seasonal") and task.model.config.period == 12
+    assert task.model.config.base in ("last", "seasonal", "ets") and task.model.config.period == 12
     metrics = quick(task, tmp_path / "run")
     assert metrics["transform"] == "log" and metrics["baseline"] == task.model.config.base
     ckpt = load_checkpoint(tmp_path / "run")
@@ -134,23 +135,30 @@ def noisy_walk(n, seed=0):
     return list(500 + np.cumsum(rng.normal(0, 10, n)) + rng.normal(0, 30, n))
 
 
-def test_step_0_is_the_chosen_linear_forecast_and_can_be_kept(tmp_path):
-    """The trainer scores the untrained model first: it is the ridge fit choose() picked (its
-    validation MAE), and best.pt keeps it when training does no better on validation."""
-    from rnnkit.tasks.forecast_choice import RIDGES, linear_fit
+def test_step_0_is_the_chosen_forecast_and_can_be_kept(tmp_path):
+    """The trainer scores the untrained model first: it is the candidate choose() picked (its
+    baseline, smoothing and ridge fit on the training part), and best.pt keeps it when training
+    does no better on validation."""
+    from rnnkit.tasks.forecast_choice import base_forecast, choose, features
     path = write(tmp_path, "walk.csv", noisy_walk(100))
     task = build(data=str(path), season=1)
-    d, t, b = task.data_config, task.transform.kind, task.model.config.base
-    chosen = min(linear_fit(task.y, (task.train_end, task.val_end), d.window, d.horizon, 1, t, b,
-                            lam)[1] for lam in RIDGES)
+    d, split = task.data_config, (task.train_end, task.val_end)
+    t, b, smooth, (weight, bias), _ = choose(task.y, split, d.window, d.horizon, 1)
+    assert (t, b) == (task.transform.kind, task.model.config.base)
+    z = task.scaler.transform(task.transform.forward(task.y.astype(np.float64)))
+    origins = task.origins(*split)
+    pred = (base_forecast(z, origins, d.horizon, 1, b, smooth, d.window)
+            + (features(z, origins, d.window)[:, :-1] @ weight.T + bias)[:, :, None])
+    truth = np.stack([task.y[o:o + d.horizon] for o in origins])
     with torch.no_grad():
         at_start = task.evaluate()
-    assert at_start["val_mae"] == pytest.approx(chosen, rel=1e-4)
+    mae = np.abs(task.transform.inverse(task.scaler.inverse(pred)) - truth).mean()
+    assert at_start["val_mae"] == pytest.approx(mae, rel=1e-4)
     metrics = train(task, TrainConfig(lr=0.3, max_steps=4, eval_every=2, warmup_steps=0),
                     tmp_path / "run", quiet=True, log=lambda *a: None)
     first = json.loads((tmp_path / "run/metrics.jsonl").read_text().splitlines()[0])
     assert first["step"] == 0 and first["val_mae"] == pytest.approx(at_start["val_mae"])
-    if metrics["best_step"] == 0:   # then the test figures are the linear forecast's
+    if metrics["best_step"] == 0:   # then the test figures are the untrained model's
         task.model.load_state_dict(load_checkpoint(tmp_path / "run/best.pt")["model"])
         assert not task.model.head.weight.any()
 
@@ -197,20 +205,45 @@ def test_a_trained_rnn_must_beat_the_linear_forecast_by_the_margin(tmp_path):
     assert metrics["best_step"] == 0
 
 
-def test_baseline_is_chosen_on_the_whole_history():
-    """The baseline is scored on every origin before the test part, not on the validation part
-    alone: a seasonal series whose short validation part happens to be flat keeps the seasonal
-    baseline, and a random walk gets the last value."""
-    from rnnkit.tasks.forecast_choice import baseline_errors, choose
+def test_choice_is_made_on_folds_before_the_test_part():
+    """Candidates are scored on three folds (the validation part and the two before it), not on
+    the validation part alone: a seasonal series whose validation part happens to be flat keeps a
+    seasonal forecast, and a random walk gets one without a season."""
+    from rnnkit.tasks.forecast_choice import baseline_errors, choose, folds
     rng = np.random.default_rng(0)
     t = np.arange(240)
     season = 20 * np.sin(2 * np.pi * t / 12) * ~((t >= 192) & (t < 216))    # flat in validation
     seasonal = (100 + season + rng.normal(0, 1, 240))[:, None]
     walk = (500 + np.cumsum(rng.normal(0, 10, 240)))[:, None]
     split = (192, 216)
+    assert folds(split, 24, 12, 12) == [(192, 216), (168, 192), (144, 168)]
+    assert folds((60, 72), 24, 12, 12) == [(60, 72)]    # no room for more: the validation part
     errs = baseline_errors(seasonal, split[1], 24, 12, 12, ["last", "seasonal"])
     assert errs["seasonal"] < errs["last"]
-    assert choose(seasonal, split, 24, 12, 12)[1] == "seasonal"
-    assert "baseline MAE over the history" in choose(seasonal, split, 24, 12, 12)[3]
-    assert choose(walk, split, 24, 12, 12)[1] == "last"
+    _, base, smooth, _, note = choose(seasonal, split, 24, 12, 12)
+    assert base == "seasonal" or (base == "ets" and smooth[4] == 1)
+    assert "MAE over 3 fold(s) before the test part" in note
+    _, base, smooth, _, _ = choose(walk, split, 24, 12, 12)
+    assert base == "last" or (base == "ets" and smooth[4] == 0)
     assert choose(seasonal, split, 24, 12, 12, baseline="last")[1] == "last"   # given: kept
+    assert not choose(seasonal, split, 24, 12, 12, linear=False)[3][0].any()   # no linear part
+
+
+def test_exponential_smoothing_forced_stored_and_restored(tmp_path):
+    """--baseline ets: the smoothing's parameters are fitted, kept in the checkpoint, and the
+    loaded model and evaluate_file forecast with them."""
+    path = write(tmp_path, "air.csv", airline_like(120))
+    task = build(data=str(path), baseline="ets")
+    assert task.model.config.base == "ets" and task.model.smoothing[4] == 1   # seasonal
+    assert 0 < task.model.smoothing[0] <= 1
+    quick(task, tmp_path / "run")
+    ckpt = load_checkpoint(tmp_path / "run/best.pt")
+    assert torch.equal(ckpt["model"]["smoothing"], task.model.smoothing)
+    loaded = Forecast.load(tmp_path / "run")
+    np.testing.assert_allclose(loaded.forecast(8), Forecast.from_task(task).forecast(8), rtol=1e-5)
+    more = write(tmp_path, "more.csv", airline_like(140)[120:], start=120)
+    scores = evaluate_file(tmp_path / "run", more)
+    assert scores["mase"] < scores["seasonal_naive_mase"]
+    with pytest.raises(DataError, match="--baseline ets needs --mode direct"):
+        build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, baseline="ets"),
+                            ForecasterConfig(layers=1, hidden=8, linear=False), log=lambda *a: None)

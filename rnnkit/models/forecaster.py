@@ -12,7 +12,9 @@ frozen, carries the linear part of the forecast; the RNN learns what is not line
 
 Both predict a correction to a baseline forecast b (``residual``): the last observed value
 (``base="last"``: b_{t+h} = z_t, the naive forecast) or the value one season of ``period`` m
-steps before (``base="seasonal"``: b_{t+h} = z_{t+h-m⌈h/m⌉}, the seasonal-naive forecast), so an
+steps before (``base="seasonal"``: b_{t+h} = z_{t+h-m⌈h/m⌉}, the seasonal-naive forecast) or
+exponential smoothing with a damped trend and optional season run over the window (``base="ets"``,
+direct mode: four parameters fitted by the task, :mod:`rnnkit.models.smoothing`), so an
 untrained model (its RNN head starts at zero) is that baseline plus the linear part, and learns
 what they miss (trend, the season's drift); the trainer scores it before the first step, so a
 run whose training does not improve on it on validation keeps it.
@@ -28,10 +30,11 @@ from torch import nn
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_WIDTH, check, check_size,
                            recurrent_params)
 from rnnkit.layers import LAYERS, fast_step
+from rnnkit.models.smoothing import smoothing_forecast
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 MODES = ("direct", "autoregressive")
-BASES = ("last", "seasonal")
+BASES = ("last", "seasonal", "ets")
 
 
 @dataclass
@@ -54,8 +57,10 @@ class ForecasterConfig:
     residual: bool = field(default=True, metadata={
         "help": "predict a correction to the baseline (last value or last season)"})
     linear: bool = field(default=True, metadata={
-        "help": "direct mode: add a ridge-fitted linear autoregression over the window"})
-    # chosen by the task: the baseline, "last" (naive) or "seasonal", and its season m
+        "help": "direct mode: fitted linear forecasters (a ridge autoregression over the "
+                "window, exponential smoothing as the baseline) may be chosen"})
+    # chosen by the task: the baseline, "last" (naive), "seasonal" or "ets" (exponential
+    # smoothing, direct mode), and its season m
     base: str = field(default="last", metadata={"choices": BASES})
     period: int = field(default=1, metadata={"range": (1, MAX_STEPS)})
     # W of the linear autoregression; filled in by the task (0: none)
@@ -64,6 +69,8 @@ class ForecasterConfig:
 
     def __post_init__(self):
         check(self)
+        if self.base == "ets" and self.mode != "direct":
+            raise ValueError("base 'ets' (exponential smoothing) needs mode 'direct'")
         F, K, H = self.features, self.horizon, self.hidden
         out = K * F if self.mode == "direct" else F
         check_size(self, recurrent_params(self.cell, self.layers, F, H) + (H + 1) * out
@@ -80,6 +87,8 @@ class Forecaster(nn.Module):
         out = c.horizon * c.features if c.mode == "direct" else c.features
         self.head = nn.Linear(c.hidden, out)
         self.ar = None
+        if c.base == "ets":   # [α, β, γ, φ, seasonal], set by set_smoothing; in the checkpoint
+            self.register_buffer("smoothing", torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0]))
         if c.linear and c.mode == "direct" and c.window > 0:   # fitted by fit_linear, then frozen
             self.ar = nn.Linear(c.window * c.features, out)
             nn.init.zeros_(self.ar.weight)
@@ -95,6 +104,10 @@ class Forecaster(nn.Module):
         self.ar.weight.copy_(torch.as_tensor(weight, dtype=self.ar.weight.dtype))
         self.ar.bias.copy_(torch.as_tensor(bias, dtype=self.ar.bias.dtype))
 
+    def set_smoothing(self, params):
+        """Set the exponential smoothing's parameters [α, β, γ, φ, seasonal] (5,)."""
+        self.smoothing.copy_(torch.as_tensor(params, dtype=self.smoothing.dtype))
+
     def rnn_is_zero(self):
         """True while the recurrent part adds nothing (its output layer is zero, as at the
         start): the model is the baseline plus the linear part."""
@@ -105,7 +118,9 @@ class Forecaster(nn.Module):
 
     def baseline(self, z, steps):
         """The baseline forecast of the ``steps`` values after each window z (B, W, F): the last
-        value, or the last season's values repeated; (B, steps, F)."""
+        value, the last season's values repeated, or exponential smoothing's; (B, steps, F)."""
+        if self.config.residual and self.config.base == "ets":
+            return smoothing_forecast(z, self.smoothing, self.config.period, steps).to(z.dtype)
         if not self.seasonal():
             return z[:, -1:].expand(-1, steps, -1)
         m, W = self.config.period, z.shape[1]

@@ -3,9 +3,10 @@
 The series is split in time: the first part trains, the next validates (model selection), the
 last ``test_fraction`` is the held-out tail (or the parts come from ``--val-data``/``--test-data``
 files that continue the series). The season m comes from the dates (monthly 12, quarterly 4, ...)
-unless given. Where set to ``auto``, the model's baseline (the last value or the last season's) is
-the one with the lower error over every origin before the test part, and the transform (log or
-none) is chosen on the validation part (:mod:`rnnkit.tasks.forecast_choice`).
+unless given. Where set to ``auto``, the transform (log or none), the model's baseline (the last
+value, the last season's, or exponential smoothing with a damped trend) and its linear part (none
+or a ridge fit) are the ones with the lowest error over rolling origins in folds before the test
+part (:mod:`rnnkit.tasks.forecast_choice`).
 Scores are rolling-origin: from every origin in a part, forecast the next K steps from the W
 before it and compare in the data's own units. MASE divides the MAE by the in-sample MAE of the
 seasonal-naive forecast on the training part (Hyndman & Koehler 2006).
@@ -32,7 +33,7 @@ from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
 LEGACY = {"relative": False, "window": 0}   # what checkpoints without these fields did
-CHOICES = {"transform": ("auto", "none", "log"), "baseline": ("auto", "last", "seasonal")}
+CHOICES = {"transform": ("auto", "none", "log"), "baseline": ("auto", "last", "seasonal", "ets")}
 
 
 @dataclass
@@ -52,13 +53,14 @@ class ForecastData:
     season: int = field(default=0, metadata={
         "help": "seasonal period m (0: from the dates, e.g. monthly 12, quarterly 4)",
         "range": (0, MAX_STEPS)})
-    # auto: the transform a linear forecaster scores best with on the validation part; the
-    # baseline with the lower error over all origins before the test part
+    # auto: the transform, baseline and linear part with the lowest error over rolling origins
+    # in folds before the test part (forecast_choice)
     transform: str = field(default="auto", metadata={
         "help": "auto, none or log (positive series; multiplicative growth and season)",
         "choices": CHOICES["transform"]})
     baseline: str = field(default="auto", metadata={
-        "help": "auto, last or seasonal: the forecast the model corrects",
+        "help": "auto, last, seasonal or ets (exponential smoothing, damped trend): the "
+                "forecast the model corrects",
         "choices": CHOICES["baseline"]})
     batch: int = field(default=32, metadata={"help": "windows per training batch",
                                               "range": (1, MAX_BATCH)})
@@ -253,8 +255,8 @@ def check_lengths(d, n, split, path):
 
 
 def build_forecast_task(data_config, model_config, log=print):
-    """Read the series, find its season, choose the transform and baseline on the validation
-    part, scale it on the training part, build the model."""
+    """Read the series, find its season, choose the transform, baseline and linear part on
+    folds before the test part, scale it on the training part, build the model."""
     d = data_config
     main, y, labels, split = read_parts(d, log)
     m, how = resolve_season(d, main, split[0], log)
@@ -265,14 +267,18 @@ def build_forecast_task(data_config, model_config, log=print):
     if d.transform == "log" and (y <= 0).any():
         raise DataError(f"{main.path}: --transform log needs a positive series; it holds "
                         f"{int((y <= 0).sum())} value(s) <= 0")
-    transform, base, linear, note = choose(y, split, d.window, d.horizon, m, d.transform,
-                                           d.baseline)
-    model_config.features, model_config.horizon = y.shape[1], d.horizon
-    model_config.base, model_config.period, model_config.window = base, m, d.window
-    model = Forecaster(model_config)
-    if model.ar is not None:
-        with torch.no_grad():
+    c = model_config
+    transform, base, smooth, linear, note = choose(
+        y, split, d.window, d.horizon, m, d.transform, d.baseline, linear=c.linear,
+        smoothing=c.linear and c.mode == "direct" and c.residual)
+    c.features, c.horizon = y.shape[1], d.horizon
+    c.base, c.period, c.window = base, m, d.window
+    model = Forecaster(c)
+    with torch.no_grad():
+        if model.ar is not None:
             model.fit_linear(*linear)
+        if smooth is not None:
+            model.set_smoothing(smooth)
     task = ForecastTask(model, y, labels, main.names, d, split, m, Transform(transform))
     log(f"{main.path}: {len(y):,} steps of {main.names}; train {split[0]}, validation "
         f"{split[1] - split[0]}, test {len(y) - split[1]} (held-out tail); window {d.window}"

@@ -1,0 +1,92 @@
+"""Exponential smoothing with a damped additive trend and an optional additive season, run over a
+window: a forecaster with four parameters, the low-parameter candidate beside the last value,
+the last season and the window's linear autoregression (Gardner & McKenzie 1985; Hyndman et al.
+2008, ETS(A,Ad,A)). For the one-step error e_t = z_t - (l_{t-1} + φ b_{t-1} + s_{t-m}):
+
+    l_t = l_{t-1} + φ b_{t-1} + α e_t          level
+    b_t = φ b_{t-1} + β e_t                    trend, damped by φ (φ = 0: no trend)
+    s_t = s_{t-m} + γ e_t                      season (none where ``seasonal`` is 0)
+    ẑ_{t+h} = l_t + (φ + φ² + ... + φ^h) b_t + s_{t+h-m⌈h/m⌉}
+
+The states start from the window's first steps (level: the mean of the first season, or the first
+p ≤ 4 values; trend: the change of that mean to the next season, per step; season: the first
+season's deviations from the level) and are filtered over the rest of the window, so a forecast
+depends on the window alone, like the model's other parts. Additive throughout, so the forecast
+of a * z + c is a * ẑ + c: the parameters are the same in standardised and in the data's units;
+on the log scale the season and trend act multiplicatively.
+The parameters are chosen from a grid (:data:`GRID`) by the mean absolute K-step error over the
+given windows, every grid point at once.
+Shapes: B windows, W window, K horizon, F variables, G grid points, m season.
+"""
+import itertools
+
+import torch
+
+ALPHA = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
+BETA = (0.0, 0.05, 0.15, 0.3)          # as a fraction of α
+PHI = (0.0, 0.8, 0.9, 0.95, 0.98, 1.0)
+GAMMA = (0.0, 0.05, 0.1, 0.2, 0.4)     # as a fraction of 1 - α
+
+
+def grid(seasonal):
+    """(G, 5) parameter sets [α, β, γ, φ, seasonal] tried by :func:`fit_smoothing`."""
+    gammas = GAMMA if seasonal else (0.0,)
+    rows = [(a, a * b, (1 - a) * g, p, float(seasonal))
+            for a, b, p, g in itertools.product(ALPHA, BETA, PHI, gammas)]
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def start_length(W, m):
+    """p, the steps the states start from: one season m, or up to 4 steps without a season."""
+    return m if m > 1 else max(1, min(4, W // 2))
+
+
+def smoothing_forecast(z, params, m, K):
+    """K-step forecasts after each window z (B, W, F) for the parameters (..., 5) [α, β, γ, φ,
+    seasonal]: (..., B, K, F)."""
+    lead = params.shape[:-1]
+    a, b, g, phi, on = (p.reshape(*lead, 1, 1).to(z.dtype) for p in params.unbind(-1))
+    W = z.shape[1]
+    p = start_length(W, m)
+    mean = z[:, :p].mean(1)                                                   # (B, F)
+    if 2 * p <= W:   # trend: the next p steps' mean against the first p's, per step
+        trend0 = (z[:, p:2 * p].mean(1) - mean) / p
+    else:
+        trend0 = torch.zeros_like(mean)
+    level = mean + trend0 * (p - 1) / 2                                       # at step p - 1
+    trend = trend0 * (phi > 0)                                                # (..., B, F)
+    k = m if m > 1 else 1
+    if m > 1:   # season[i]: the seasonal state of steps i, i + m, ... (i < m)
+        dev = z[:, :m] - (mean[:, None] + trend0[:, None] * (torch.arange(m, dtype=z.dtype)
+                                                             - (m - 1) / 2)[:, None])
+        season = [on * dev[:, i] for i in range(m)]                           # m × (..., B, F)
+    else:
+        season = [torch.zeros_like(mean)]
+    for t in range(p, W):
+        s = season[t % k]
+        err = z[:, t] - (level + phi * trend + s)                             # (..., B, F)
+        level = level + phi * trend + a * err
+        trend = phi * trend + b * err
+        if m > 1:
+            season[t % k] = s + on * g * err
+    out, damp, power = [], torch.zeros_like(phi), torch.ones_like(phi)
+    for h in range(1, K + 1):
+        power = power * phi
+        damp = damp + power
+        out.append(level + damp * trend + season[(W - 1 + h) % k])
+    return torch.stack(out, -2)                                               # (..., B, K, F)
+
+
+def fit_smoothing(z, target, m, seasonal, chunk=4_000_000):
+    """The grid point [α, β, γ, φ, seasonal] (5,) with the lowest mean absolute error of its
+    forecasts after the windows z (B, W, F) against target (B, K, F), and that error."""
+    params = grid(seasonal)
+    z, target = z.double(), target.double()
+    errs = []
+    step = max(1, chunk // max(1, z.shape[0] * z.shape[2] * max(target.shape[1], m)))
+    for i in range(0, len(params), step):   # a bounded number of grid points at once
+        pred = smoothing_forecast(z, params[i:i + step], m, target.shape[1])  # (g, B, K, F)
+        errs.append((pred - target).abs().mean((1, 2, 3)))
+    errs = torch.cat(errs)
+    best = int(errs.argmin())
+    return params[best], float(errs[best])
