@@ -247,3 +247,20 @@ def test_exponential_smoothing_forced_stored_and_restored(tmp_path):
     with pytest.raises(DataError, match="--baseline ets needs --mode direct"):
         build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, baseline="ets"),
                             ForecasterConfig(layers=1, hidden=8, linear=False), log=lambda *a: None)
+
+
+@pytest.mark.parametrize("baseline, params", [
+    ("last", None), ("seasonal", None), ("ets", [0.3, 0.05, 0.0, 0.9, 0.0]),
+    ("ets-seasonal", [0.2, 0.02, 0.1, 0.98, 1.0])])
+def test_every_baseline_is_a_linear_map_of_the_relative_window(baseline, params):
+    """What makes the average of candidates one model: each baseline's forecast is the window's
+    last value plus base_map applied to the window relative to it (two variables here)."""
+    from rnnkit.tasks.forecast_choice import base_forecast, base_map, features
+    rng = np.random.default_rng(1)
+    z = np.cumsum(rng.normal(size=(80, 2)), 0)
+    W, K, m, origins = 24, 6, 12, [30, 41, 77]
+    params = None if params is None else np.array(params)
+    direct = base_forecast(z, origins, K, m, baseline, params, W)             # (n, K, F)
+    mapped = (features(z, origins, W)[:, :-1] @ base_map(baseline, params, W, K, m, 2).T)
+    np.testing.assert_allclose(direct, z[np.array(origins) - 1][:, None] + mapped.reshape(3, K, 2),
+                               atol=1e-9)

@@ -15,8 +15,12 @@ Candidates: each transform × each baseline × (no linear part, or a ridge fit w
 RIDGES over the window relative to its last value, of what the baseline misses). The baselines:
 the last value, the last season's values (1 < m ≤ W), and exponential smoothing with a damped
 trend, without and (1 < m ≤ W) with a season (:mod:`rnnkit.models.smoothing`: four parameters
-from a grid, fitted on the fold's fit part). The chosen candidate's fits on the training part (the
-validation fold's) become the model's baseline parameters and frozen linear part. The test part is
+from a grid, fitted on the fold's fit part). The model forecasts the mean of the COMBINE best
+candidates under the best one's transform (averaging forecasts is steadier than picking one,
+Clemen 1989), fitted on the training part (the validation fold's fits): the best candidate's
+baseline, and as the frozen linear part the difference between the mean and that baseline. This
+is exact because every baseline is the window's last value plus a linear map of the window
+relative to it (:func:`base_map`; exponential smoothing is a linear filter). The test part is
 never looked at.
 Shapes: N steps, F variables, W window, K horizon, n windows.
 """
@@ -29,6 +33,7 @@ from rnnkit.models.smoothing import fit_smoothing, smoothing_forecast
 
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
+COMBINE = 3                        # the best candidates (one transform) whose forecasts are averaged
 FIT_WINDOWS = 300                  # at most this many windows (evenly spaced) fit the smoothing
 
 
@@ -107,8 +112,10 @@ def fold_fits(y, t, fit_end, W, K, m, bases):
 
 def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, smoothing=True):
     """(transform, baseline, smoothing params (5,) or None, (weight (K*F, W*F), bias (K*F,)),
-    note): the candidate with the lowest rolling-origin MAE over the folds; ``note`` gives the
-    scores for the log."""
+    note): the transform and baseline of the candidate with the lowest rolling-origin MAE over
+    the folds, and the linear part that makes the model forecast the mean of the COMBINE best
+    candidates under that transform (the best alone where ``linear`` is off); ``note`` gives
+    the scores for the log."""
     settings = candidates(y, W, m, transform, baseline, smoothing)
     y = y.astype(np.float64)
     F = y.shape[1]
@@ -150,14 +157,38 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
         raise DataError(f"no forecast origin before the test part: the validation part must hold "
                         f"the horizon {K} after a window of {W}")
     t, b, lam = min(scores, key=scores.get)
-    params, beta = final[(t, b, lam)]
-    shown = ", ".join(f"{st}/{sb}/{'-' if sl is None else f'ridge {sl:g}'} {v:.4g}"
-                      for (st, sb, sl), v in sorted(scores.items(), key=lambda kv: kv[1])[:6])
+    params = final[(t, b, lam)][0]
+    ranked = sorted((k for k in scores if k[0] == t), key=scores.get)[:COMBINE if linear else 1]
+    maps = [base_map(k[1], final[k][0], W, K, m, F) + final[k][1][:-1].T for k in ranked]
+    weight = np.mean(maps, 0) - base_map(b, params, W, K, m, F)               # (K*F, W*F)
+    bias = np.mean([final[k][1][-1] for k in ranked], 0)                      # (K*F,)
+    shown = ", ".join(f"{name(k)} {v:.4g}"
+                      for k, v in sorted(scores.items(), key=lambda kv: kv[1])[:6])
     ets = "" if params is None else "; smoothing " + " ".join(
         f"{n}={v:g}" for n, v in zip(("α", "β", "γ", "φ", "seasonal"), params))
-    return t, "ets" if b.startswith("ets") else b, params, (beta[:-1].T, beta[-1]), (
-        f"{ets}; linear part: {'none' if lam is None else f'ridge {lam:g}'}; MAE over "
+    return t, "ets" if b.startswith("ets") else b, params, (weight, bias), (
+        f"{ets}; forecast: the mean of {', '.join(name(k) for k in ranked)}; MAE over "
         f"{len(parts)} fold(s) before the test part, best first: {shown}")
+
+
+def name(key):
+    """transform/baseline/linear part of a candidate, for the log."""
+    t, b, lam = key
+    return f"{t}/{b}/{'-' if lam is None else f'ridge {lam:g}'}"
+
+
+def base_map(baseline, params, W, K, m, F):
+    """The baseline's forecast less the window's last value as a linear map of the window
+    relative to its last value: (K*F, W*F), rows k*F + f, columns j*F + f (each baseline moves
+    with the level and scales with the window, so this map is the whole baseline)."""
+    B = np.zeros((K, W))
+    if baseline == "seasonal":
+        h = np.arange(K)
+        B[h, W - m + h % m] = 1.0
+    elif baseline.startswith("ets"):   # the forecast after each unit step j: column j
+        eye = torch.eye(W, dtype=torch.float64)[:, :, None]                   # (W, W, 1)
+        B = smoothing_forecast(eye, torch.as_tensor(params), m, K)[..., 0].numpy().T   # (K, W)
+    return np.kron(B, np.eye(F))
 
 
 def baseline_errors(y, end, W, K, m, bases):
