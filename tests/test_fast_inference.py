@@ -366,3 +366,37 @@ def test_lm_step_checks_a_state_again_when_the_batch_changes():
         model.step(torch.tensor([3, 4]), state)
         with pytest.raises((ValueError, RuntimeError)):
             model.step(torch.tensor([1, 2, 3]), state)
+
+
+def test_lm_step_sees_a_weight_moved_between_steps_of_one_stream():
+    """A parameter given new memory (``.data =``) between two steps of one stream: the next
+    step reads the new weights (the plan of the last call is checked against every address)."""
+    model = lm("lstm")
+    x = torch.randint(0, 13, (2, 4))
+    with torch.no_grad():
+        _, state = model.step(x[:, 0], None)
+        _, state = model.step(x[:, 1], state)
+        _, before = model(x[:, :2])
+        model.rnn.weight_hh_l1.data = model.rnn.weight_hh_l1.data * 2    # a new address
+        model.head.bias.data = model.head.bias.data + 1
+        ref = model.rnn.weight_hh_l1
+        want, _ = model(x[:, 2:], before)
+        for t in range(2):
+            logits, state = model.step(x[:, 2 + t], state)
+            assert_same(logits, want[:, t], torch.float32)
+        assert model.rnn.weight_hh_l1 is ref
+
+
+def test_lm_step_two_models_in_turn():
+    """Two models stepped in turn (the last-used plan changes hands every call) each get
+    their own results."""
+    a, b = lm("lstm"), lm("gru")
+    x = torch.randint(0, 13, (2, 3))
+    with torch.no_grad():
+        want_a, want_b = a(x)[0], b(x)[0]
+        sa = sb = None
+        for t in range(3):
+            la, sa = a.step(x[:, t], sa)
+            lb, sb = b.step(x[:, t], sb)
+            assert_same(la, want_a[:, t], torch.float32)
+            assert_same(lb, want_b[:, t], torch.float32)

@@ -70,9 +70,26 @@ class Kernels:
         self.pool_worker_chunks = lib.rk_pool_worker_chunks    # () -> chunks workers computed
         self.pool_worker_chunks.restype = ctypes.c_int64
         self.pool_worker_chunks.argtypes = ()
+        # lm_step(fixed, B, h0, c0, h1, c1, ids, logits, status, threads): stack_step with the
+        # arguments that stay from token to token in `fixed`, an array laid out as
+        # stack_step's declared arguments (8 bytes each; :meth:`lm_step_fixed` writes one)
+        self.lm_step = getattr(lib, f"rk_lm_step_{sfx}")
+        self.lm_step.restype = None
+        self.lm_step.argtypes = (ctypes.c_void_p, ctypes.c_int64) + (ctypes.c_void_p,) * 7 \
+            + (ctypes.c_int64,)
         self.pool_policy = lib.rk_pool_policy                  # (0 auto | 1 always | 2 never) -> old
         self.pool_policy.restype = ctypes.c_int64
         self.pool_policy.argtypes = (ctypes.c_int64,)
+
+    def lm_step_fixed(self, **values):
+        """stack_step's arguments by name (ints; None for a null pointer; ``w`` a ctypes array)
+        as the 8-byte slots :attr:`lm_step` reads; the per-token ones may be left out."""
+        names = [name for _, name in self.manifest["stack_step"]]
+        slots = (ctypes.c_int64 * len(names))()
+        for i, name in enumerate(names):
+            v = values.get(name)
+            slots[i] = ctypes.addressof(v) if isinstance(v, ctypes.Array) else (v or 0)
+        return slots
 
 
 def _torch_gemm(name):

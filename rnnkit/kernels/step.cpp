@@ -16,6 +16,7 @@
 #endif
 #include <functional>
 #include <limits>
+#include <type_traits>
 
 #include "declare.h"
 #include "pool.h"
@@ -401,6 +402,33 @@ RK_KERNEL(stack_step) {
       gemm_nt<T>(gemm, 0, B, V, H, in, H, w_out, logits);                            // + h W_out^T
     }
   }
+}
+
+// A language model's per-token step (rnnkit/layers/fast_step.py's lm_step) in a short call: the
+// arguments that stay from token to token lie in `fixed`, stack_step_args' own layout (the
+// declared arguments in order, 8 bytes each, written once from Python); the rest come here.
+static_assert(sizeof(stack_step_args<float>) == 23 * 8 && sizeof(stack_step_args<double>) == 23 * 8,
+              "lm_step's fixed arguments: 23 slots of 8 bytes");
+static_assert(std::is_standard_layout<stack_step_args<float>>::value, "a plain struct");
+
+template <typename T>
+void lm_step_call(const stack_step_args<T>* fixed, int64_t B, const T* h0, const T* c0, T* h1,
+                  T* c1, const int64_t* ids, T* logits, int64_t* status, int64_t threads) {
+  stack_step_args<T> a = *fixed;
+  a.B = B, a.h0 = h0, a.c0 = c0, a.h1 = h1, a.c1 = c1, a.ids = ids, a.logits = logits;
+  a.status = status, a.threads = threads;
+  stack_step<T>(a);
+}
+
+extern "C" void rk_lm_step_f32(const stack_step_args<float>* fixed, int64_t B, const float* h0,
+                               const float* c0, float* h1, float* c1, const int64_t* ids,
+                               float* logits, int64_t* status, int64_t threads) {
+  lm_step_call<float>(fixed, B, h0, c0, h1, c1, ids, logits, status, threads);
+}
+extern "C" void rk_lm_step_f64(const stack_step_args<double>* fixed, int64_t B, const double* h0,
+                               const double* c0, double* h1, double* c1, const int64_t* ids,
+                               double* logits, int64_t* status, int64_t threads) {
+  lm_step_call<double>(fixed, B, h0, c0, h1, c1, ids, logits, status, threads);
 }
 
 // How many chunks of stack steps the pool's workers have computed in this process

@@ -192,7 +192,7 @@ def lm_step(rnn, embed, head, ids, state):
     plan = _lm_ready(rnn, embed, head, ids, state)
     if plan is None:
         return None
-    B, lstm = ids.shape[0], plan.mode == "LSTM"
+    B, lstm = ids.shape[0], plan.lstm
     if state is not None and state is plan.last and B == plan.last_b:    # checked last step
         states = state if lstm else (state,)
     else:
@@ -200,16 +200,16 @@ def lm_step(rnn, embed, head, ids, state):
         if states is None:
             return None
     ids = ids.contiguous()
-    out = tuple(torch.empty_like(s) for s in states)
-    logits = states[0].new_empty(B, plan.V)
+    h0, L, H = states[0], plan.L, plan.H      # (new_empty on ints: the quickest allocation)
+    out = (h0.new_empty(L, B, H), h0.new_empty(L, B, H)) if lstm else (h0.new_empty(L, B, H),)
+    logits = h0.new_empty(B, plan.V)
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if lstm else (None, None)
     status = ctypes.c_int64()
-    k = plan.k
-    # the ctypes function itself, on addresses in the declared order: the per-token path
-    k.stack_step.raw(k.gemm, plan.kind, plan.L, B, plan.I, plan.H, plan.ptrs, None,
-                     states[0].data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(), plan.emb,
-                     plan.n_emb, plan.w_out, plan.b_out, plan.V, logits.data_ptr(),
-                     ctypes.byref(status), SMALL_BATCH, plan.table(), torch.get_num_threads())
+    if plan.table_stale():
+        plan.table_tensor()
+    # the arguments that stay lie in plan.fixed: the per-token call passes ten
+    plan.k.lm_step(plan.fixed, B, h0.data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(),
+                   logits.data_ptr(), ctypes.byref(status), torch.get_num_threads())
     if status.value:
         _bad_id(ids, status.value - 1, plan.n_emb)
     new = out if lstm else out[0]
@@ -262,14 +262,12 @@ def _bad_id(ids, r, n_emb):
 def _lm_ready(rnn, embed, head, x, state, check_ids=True):
     """The :class:`_LMPlan` of these modules where one compiled call can run their step on
     ``x`` (ids, or logits for :func:`lm_sample`) and ``state``; else None."""
-    mode = fast_kind(rnn)
-    if (mode is None or embed.training or head.training or not x.is_cpu
-            or (check_ids and (x.dim() != 1 or x.dtype != torch.long))
-            or (state is None and rnn.options.learn_init)):
+    if (_state["off"] or rnn.training or embed.training or head.training or not x.is_cpu
+            or (check_ids and (x.dim() != 1 or x.dtype != torch.long))):
         return None
     plan = _lm_plan(rnn, embed, head)
-    if plan is None or (torch.is_grad_enabled() and (
-            needs_grad(rnn, x, state) or embed.weight.requires_grad
+    if plan is None or (state is None and plan.learn_init) or (torch.is_grad_enabled() and (
+            needs_grad(rnn, x, state) or plan.ew.requires_grad
             or any(p.requires_grad for p in head.parameters()))):
         return None
     return plan
@@ -281,26 +279,36 @@ class _LMPlan:
     and only where it is small (``TABLE_BYTES``)."""
     TABLE_BYTES = 8 << 20
 
-    def __init__(self, k, rnn, mode, embed, head, ptrs):
+    def __init__(self, k, rnn, mode, embed, head, ptrs, key):
         ew, hw, hb = embed.weight, head.weight, head.bias
         self.k, self.ptrs, self.mode, self.kind = k, ptrs, mode, KINDS[mode]
+        self.key, self.lstm, self.learn_init = key, mode == "LSTM", rnn.options.learn_init
         self.L, self.H, self.I = rnn.num_layers, rnn.hidden_size, ew.shape[1]
         self.ew, self.hw, self.hb = ew, hw, hb               # by-name calls take the tensors
         self.emb, self.n_emb = ew.data_ptr(), ew.shape[0]
         self.w_out, self.b_out = hw.data_ptr(), None if hb is None else hb.data_ptr()
         self.V, self.dtype, self.device = hw.shape[0], ew.dtype, ew.device
         gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * self.H
-        self._sources = (ew, rnn.weight_ih_l0, getattr(rnn, "bias_ih_l0", None))
+        b_ih = getattr(rnn, "bias_ih_l0", None)
+        self._sources = (ew, rnn.weight_ih_l0) + (() if b_ih is None else (b_ih,))
         self._table, self._versions = None, None
         self.last, self.last_b = None, 0                     # the state lm_step returned last
         if self.n_emb * gates * ew.element_size() <= self.TABLE_BYTES:
             self._table = ew.new_empty(self.n_emb, gates)
+        self.fixed = k.lm_step_fixed(
+            gemm=k.gemm, kind=self.kind, L=self.L, I=self.I, H=self.H, w=ptrs, emb=self.emb,
+            n_emb=self.n_emb, w_out=self.w_out, b_out=self.b_out, V=self.V,
+            small_b=SMALL_BATCH, table=None if self._table is None else self._table.data_ptr())
+
+    def table_stale(self):
+        """Whether the table (if any) misses a change of the weights it is made of."""
+        return self._table is not None and [t._version for t in self._sources] != self._versions
 
     def table_tensor(self):
         """The table, brought up to date (None where there is none)."""
         if self._table is None:
             return None
-        versions = tuple(None if t is None else t._version for t in self._sources)
+        versions = [t._version for t in self._sources]
         if versions != self._versions:
             self.k.input_table(kind=self.kind, I=self.I, H=self.H, w=self.ptrs, emb=self.ew,
                                n_emb=self.n_emb, table=self._table)
@@ -313,18 +321,45 @@ class _LMPlan:
         return None if t is None else t.data_ptr()
 
 
+_hot = [None]    # weak references to (rnn, embed, head, plan) last used: the per-token check
+
+
+def _addresses(rnn, embed, head):
+    """Where every parameter of the three modules lies now (None for an absent one)."""
+    ptr = torch.Tensor.data_ptr
+    try:
+        return (*map(ptr, rnn._parameters.values()), *map(ptr, embed._parameters.values()),
+                *map(ptr, head._parameters.values()))
+    except TypeError:                                   # a None parameter: the head's bias
+        return tuple(None if p is None else p.data_ptr()
+                     for m in (rnn, embed, head) for p in m._parameters.values())
+
+
 def _lm_plan(rnn, embed, head):
     """The :class:`_LMPlan` for these three modules, or None where they cannot run as one
-    call. Cached per layer, rebuilt when a parameter moves."""
+    call. Cached per layer, rebuilt when a parameter moves (a new address: ``.to()``, a
+    replaced Parameter or ``.data``)."""
+    hot = _hot[0]
+    if hot is not None and hot[0]() is rnn and hot[1]() is embed and hot[2]() is head:
+        plan = hot[3]()
+        if plan is not None and plan.key == _addresses(rnn, embed, head):
+            return plan
     if not (isinstance(embed, torch.nn.Embedding) and isinstance(head, torch.nn.Linear)):
         return None
-    ew, hw, hb = embed.weight, head.weight, head.bias
-    key = (tuple(map(torch.Tensor.data_ptr, rnn._parameters.values())), id(embed), id(head),
-           ew.data_ptr(), hw.data_ptr(), None if hb is None else hb.data_ptr())
+    key = (id(embed), id(head)) + _addresses(rnn, embed, head)
     hit = _lm_cache.get(rnn)
     if hit is not None and hit[0] == key:
-        return hit[1]
-    plan = None
+        plan = hit[1]
+    else:
+        plan = _new_plan(rnn, embed, head, key[2:])
+        _lm_cache[rnn] = (key, plan)
+    if plan is not None:
+        _hot[0] = tuple(map(weakref.ref, (rnn, embed, head, plan)))
+    return plan
+
+
+def _new_plan(rnn, embed, head, key):
+    ew, hw, hb = embed.weight, head.weight, head.bias
     k, ptrs, w = kernels.get(ew), _pointers(rnn), rnn.weight_ih_l0
     mode = fast_kind(rnn)
     if (mode is not None and embed.max_norm is None
@@ -333,9 +368,8 @@ def _lm_plan(rnn, embed, head):
             and hw.shape[1] == rnn.hidden_size and ew.is_contiguous() and hw.is_contiguous()
             and all(p.dtype == w.dtype and p.device == w.device
                     for p in (ew, hw) + (() if hb is None else (hb,)))):
-        plan = _LMPlan(k, rnn, mode, embed, head, ptrs)
-    _lm_cache[rnn] = (key, plan)
-    return plan
+        return _LMPlan(k, rnn, mode, embed, head, ptrs, key)
+    return None
 
 
 def _torch_cells(rnn, mode, x, states):
