@@ -1,6 +1,7 @@
 """Where a language model's ``model.step`` spends its time at batch 1: the whole call against
-the compiled stack step it makes (``step.cpp``'s ``stack_step`` on the same addresses, called
-directly, no Python around it), at each thread count, alternating in one process; medians.
+the compiled step it makes (``step.cpp``'s ``lm_step`` on the same addresses, called directly
+through ctypes, no other Python around it), at each thread count, alternating in one process;
+medians.
 
     python benchmarks/step_parts.py RUN [--threads 1 2] [--calls 2000] [--reps 5]
 """
@@ -36,13 +37,11 @@ def main(argv=None):
         raise SystemExit(f"{args.run}: not an LSTM language model that the compiled step runs")
     out = tuple(torch.empty_like(s) for s in state)
     lg, status, k = logits.clone(), ctypes.c_int64(), plan.k
-    call = (k.gemm, plan.kind, plan.L, 1, plan.I, plan.H, plan.ptrs, None, state[0].data_ptr(),
-            state[1].data_ptr(), out[0].data_ptr(), out[1].data_ptr(), ids.data_ptr(), plan.emb,
-            plan.n_emb, plan.w_out, plan.b_out, plan.V, lg.data_ptr(), ctypes.byref(status),
-            fast_step.SMALL_BATCH, plan.table())
+    call = (plan.fixed, 1, state[0].data_ptr(), state[1].data_ptr(), out[0].data_ptr(),
+            out[1].data_ptr(), ids.data_ptr(), lg.data_ptr(), ctypes.byref(status))
 
     def kernel(threads):
-        a, f = call + (threads,), k.stack_step.raw
+        a, f = call + (threads,), k.lm_step
         t = time.perf_counter()
         for _ in range(args.calls):
             f(*a)
