@@ -41,3 +41,23 @@ def test_recognizer_only_perturbations_are_refused(tmp_path):
         with pytest.raises(ConfigError, match="image-to-text does not use them"):
             build_image_to_text_task(RecognizeData(data=str(tmp_path), **kw),
                                      ImageToTextConfig(), log=lambda *a: None)
+
+
+def test_beam_read_finds_for_each_image_what_a_search_alone_finds():
+    """Images searched as one batch (expand_beams, reorder_state) get what beam_search finds
+    for each image alone from its own condition; a beam of 1 is greedy reading."""
+    from rnnkit.decode.beam import beam_search
+    from rnnkit.tasks.image_to_text import BOS_ID, EOS_ID, OFFSET, beam_read, greedy_read
+    m = model(max_len=7)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in m.parameters():                     # a sharper model: ties are unlikely
+            p.mul_(3)
+    x = torch.randn(3, 8, 16)
+    got = beam_read(m, x, 4)
+    for i in range(3):
+        (ids, score), = beam_search(m, [BOS_ID], 4, m.config.max_len, EOS_ID, 0.0,
+                                    state=m.condition(x[i:i + 1]))
+        assert got[i][0] == [t - OFFSET + 1 for t in ids if t >= OFFSET]
+        assert abs(got[i][1] - score) < 1e-4
+    assert [y for y, _ in beam_read(m, x, 1)] == [y for y, _ in greedy_read(m, x)]

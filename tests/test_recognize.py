@@ -222,6 +222,10 @@ def test_image_to_text_cli_and_reader(tmp_path, capsys):
     assert main(["recognize", str(run), str(image)]) == 0
     path, text, score = capsys.readouterr().out.rstrip("\n").split("\t")
     assert path == str(image) and len(text) <= 5 and set(text) <= set("12AB") and float(score) <= 0
+    assert 0 <= metrics["test_beam8_sequence_accuracy"] <= 1
+    assert main(["recognize", str(run), str(image), "--beam", "3"]) == 0
+    path, beam_text, beam_score = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert set(beam_text) <= set("12AB") and float(beam_score) <= 0
     assert main(["recognize", str(run), str(image), "--plot", str(tmp_path / "a.png")]) == 2
     assert "--plot draws a CTC alignment" in one_error(capsys)
 

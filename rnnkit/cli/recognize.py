@@ -47,7 +47,7 @@ def describe_1n(c):
 
 RUN_1N = TaskRun("image-to-text", RecognizeData, ImageToTextConfig, build_image_to_text_task,
                  TRAIN_DEFAULTS, skip=("vocab_size", "height", "width"), seeded=True,
-                 describe=describe_1n, report=report_1n, upgrade=image_to_text_upgrade)
+                 describe=describe_1n, report=report, upgrade=image_to_text_upgrade)
 TRAIN_1N = ("text from one image (CNN vector -> conditional generator), on recognize's data",
             RUN_1N.add_flags, RUN_1N.run)
 READERS = {"recognize": Recognizer, "image-to-text": ImageReader}
@@ -59,7 +59,9 @@ def add_parser(sub):
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="PNG/JPEG or WAV files")
     p.add_argument("--beam", type=ranged(int, (0, MAX_BEAM)), default=0,
-                   help="CTC: prefix beam search with this many prefixes (default 0: greedy)")
+                   help="beam search with this many hypotheses (CTC runs: prefix beam search; "
+                        "image-to-text runs: beam search for the most probable text; default 0: "
+                        "greedy)")
     p.add_argument("--plot", type=Path, help="CTC: write the alignment of the first FILE to this "
                                              "PNG")
     p.set_defaults(func=run)

@@ -131,6 +131,14 @@ class ConditionalGenerator(nn.Module):
         h, rnn = fast_step.step(self.rnn, e, state["rnn"])                          # (B, H)
         return self.head(self.drop(h)), dict(state, rnn=rnn)                        # (B, V)
 
+    def expand_beams(self, state, G):
+        """The state of N conditions with G rows each (rows n·G .. n·G+G-1 continue condition
+        n): for :func:`rnnkit.decode.beam_search_batch`."""
+        rnn = state["rnn"]
+        rnn = (tuple(s.repeat_interleave(G, 1) for s in rnn) if isinstance(rnn, tuple)
+               else rnn.repeat_interleave(G, 1))
+        return {"rnn": rnn, "z": state["z"].repeat_interleave(G, 0)}
+
     def reorder_state(self, state, index):
         """Batch rows ``index`` of the state (beam search)."""
         rnn = state["rnn"]

@@ -123,6 +123,9 @@ class ImageToText(nn.Module):
     def reorder_state(self, state, index):
         return self.generator.reorder_state(state, index)
 
+    def expand_beams(self, state, G):
+        return self.generator.expand_beams(state, G)
+
     def loss(self, x, seq):
         """Cross-entropy per token of seq (B, T+1) = <s> y_1 .. y_n </s> (0-padded) given the
         images x (B, F, W'): (mean, token count)."""
