@@ -9,9 +9,9 @@ kept drawings once (:mod:`rnnkit.data.openclipart`, about 13 minutes at nice 10,
 trains ``rnnkit train image-to-text --data openclipart`` for a step budget (so that other load on
 the machine changes the time but not the figures; unless flags are given after ``--``, with
 ``RECIPE``: the encoder at half the default channels), or with ``--skip-train`` takes the run
-already in ``--out``. It reads every test drawing greedily with best.pt, prints how many units of
-the image vector are 0 on every test drawing (a dead ReLU unit carries nothing of the image to
-the generator), and scores beside the model:
+already in ``--out``. It reads every test drawing with best.pt, greedily and with a beam of 5,
+prints how many units of the image vector are 0 on every test drawing (a dead ReLU unit carries
+nothing of the image to the generator), and scores beside the model:
 
 - most frequent: the training part's most frequent title, for every drawing (with at most 20
   drawings a title several tie; the first in meta.tsv's hash order is taken);
@@ -43,11 +43,12 @@ from rnnkit.cli.main import main
 from rnnkit.data import openclipart as oc
 from rnnkit.data.datasets import cache_dir
 from rnnkit.data.media import image_features, read_image
-from rnnkit.tasks.image_to_text import ImageReader, greedy_read
+from rnnkit.tasks.image_to_text import ImageReader, beam_read, greedy_read
 from rnnkit.tasks.metrics import sequence_accuracy, token_error_rate
 
 MAX_LEN = oc.MAX_CHARS + 1     # the longest title and </s>
 NN_SIDE = 16
+BEAM = 5         # the beam of the searched row (no length normalisation: the most probable title)
 RECIPE = ["--channels", "16"]
 
 
@@ -87,26 +88,29 @@ def nearest(train_x, test_x, titles, cosine=False):
 
 @torch.no_grad()
 def model_outputs(run, train, test, size):
-    """(greedy titles of the test drawings, their nearest-neighbour titles in the CNN vectors)."""
+    """(greedy titles of the test drawings, beam-searched titles (beam 5), their
+    nearest-neighbour titles in the CNN vectors)."""
     reader = ImageReader.load(run / "best.pt")
     model = reader.model.eval()
 
     def images(rows):
         return torch.stack([image_features(read_image(m["png"], size)) for m in rows])
 
-    hyps, vectors = [], {}
+    hyps, beam_hyps, vectors = [], [], {}
+    text = lambda read: ["".join(reader.alphabet[k - 1] for k in y) for y, _ in read]
     for name, rows in (("train", train), ("test", test)):
         out = []
         for i in range(0, len(rows), 256):
             x = images(rows[i:i + 256])                                         # (B, F, W)
             out.append(model.encode(x))
             if name == "test":
-                hyps += ["".join(reader.alphabet[k - 1] for k in y)
-                         for y, _ in greedy_read(model, x)]
+                hyps += text(greedy_read(model, x))
+                beam_hyps += text(beam_read(model, x, BEAM))
         vectors[name] = torch.cat(out)
     dead = int((vectors["test"] == 0).all(0).sum())
     print(f"image vector: {dead} of {vectors['test'].shape[1]} units are 0 on every test drawing")
-    return hyps, nearest(vectors["train"], vectors["test"], [m["title"] for m in train], True)
+    return hyps, beam_hyps, nearest(vectors["train"], vectors["test"], [m["title"] for m in train],
+                                    True)
 
 
 def train_run(size, steps, out, extra):
@@ -156,11 +160,12 @@ if __name__ == "__main__":
     argv = None if args.skip_train else train_run(args.size, args.steps, args.out, extra)
     if not (args.out / "best.pt").is_file():
         sys.exit(f"{args.out}: no best.pt; train first (drop --skip-train)")
-    hyps, cnn_nn = model_outputs(args.out, train, test, args.size)
+    hyps, beam_hyps, cnn_nn = model_outputs(args.out, train, test, args.size)
     common = Counter(m["title"] for m in train).most_common(1)[0][0]
     pixels_nn = nearest(torch.stack([small(m["png"]) for m in train]),
                         torch.stack([small(m["png"]) for m in test]), [m["title"] for m in train])
     rows = [("rnnkit image-to-text, greedy", scores(hyps, test)),
+            (f"rnnkit image-to-text, beam {BEAM}", scores(beam_hyps, test)),
             (f"nearest neighbour, {NN_SIDE}x{NN_SIDE} px", scores(pixels_nn, test)),
             ("nearest neighbour, CNN vec.", scores(cnn_nn, test)),
             (f"most frequent ({common!r})"[:28], scores([common] * len(test), test))]
