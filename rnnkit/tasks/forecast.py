@@ -62,8 +62,7 @@ class ForecastData:
         "help": "auto, none or log (positive series; multiplicative growth and season)",
         "choices": CHOICES["transform"]})
     baseline: str = field(default="auto", metadata={
-        "help": "auto, last, seasonal or ets (exponential smoothing, damped trend): the "
-                "forecast the model corrects",
+        "help": "forecast the model corrects: auto, last, seasonal or ets (damped smoothing)",
         "choices": CHOICES["baseline"]})
     batch: int = field(default=32, metadata={"help": "windows per training batch",
                                               "range": (1, MAX_BATCH)})
