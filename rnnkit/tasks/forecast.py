@@ -70,8 +70,7 @@ class ForecastData:
         "help": "fraction of the series held out as the test tail", "range": "(0, 1)"})
     # the step-0 model (baseline + linear part) is the simpler one: training must beat it clearly
     rnn_margin: float = field(default=1.5, metadata={
-        "help": "a trained RNN is kept only where its validation MSE × (1 + this) is below the "
-                "untrained model's (the classical forecast)",
+        "help": "keep a trained RNN only if its val MSE × (1 + this) < the classical forecast's",
         "range": "[0, 10]"})
     val_fraction: float = field(default=0.1, metadata={
         "help": "fraction of the series, before the test tail, for validation",
