@@ -57,8 +57,7 @@ class ForecasterConfig:
     residual: bool = field(default=True, metadata={
         "help": "predict a correction to the baseline (last value or last season)"})
     linear: bool = field(default=True, metadata={
-        "help": "direct mode: fitted linear forecasters (a ridge autoregression over the "
-                "window, exponential smoothing as the baseline) may be chosen"})
+        "help": "direct mode: fitted linear forecasters (ridge, smoothing) may be chosen"})
     # chosen by the task: the baseline, "last" (naive), "seasonal" or "ets" (exponential
     # smoothing, direct mode), and its season m
     base: str = field(default="last", metadata={"choices": BASES})
