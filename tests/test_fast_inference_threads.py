@@ -108,6 +108,51 @@ def test_language_model_step_and_sampling_with_threads(cell, threads):
         assert torch.equal(model.step(torch.tensor([4, 5]), None)[0], one_logits)
 
 
+def lm_steps(model, ids, state=None, edit=None):
+    """Logits of stepping ``model`` through ids (T, B) from ``state``; edit(t, model, state)
+    may change things between steps."""
+    out = []
+    with torch.no_grad():
+        for t in range(ids.shape[0]):
+            if edit is not None:
+                state = edit(t, model, state)
+            logits, state = model.step(ids[t], state)
+            out.append(logits)
+    return torch.stack(out), state
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("B", [1, 3])
+def test_layer0_products_computed_ahead_are_taken_where_they_fit(cell, B, threads):
+    """At two threads a language model's workers compute the next step's layer-0 h W_hh^T
+    while Python runs; a step that continues the last one takes them (counted), and every step
+    equals one thread's bit for bit, also where the state, W_hh of layer 0 or the batch
+    changes between steps (then they are not taken)."""
+    model = lm(cell, hidden=64)
+    k = kernels.get(torch.zeros(()))
+    ids = torch.randint(0, 29, (24, B))
+
+    def edit(t, m, state):
+        if t == 8:              # the state changed in place: products computed ahead are stale
+            state = tuple(s.clone() for s in state) if isinstance(state, tuple) else state.clone()
+            (state[0] if isinstance(state, tuple) else state)[0, 0, 0] += 0.5
+        if t == 12:             # W_hh of layer 0 changed in place
+            m.rnn.weight_hh_l0.mul_(0.9)
+        if t == 16:             # another model steps in between
+            m2.step(ids[0, :1], None)
+        return state
+
+    m2 = lm(cell, hidden=64)
+    threads(1)
+    want, _ = lm_steps(model, ids, edit=edit)
+    model, m2 = lm(cell, hidden=64), lm(cell, hidden=64)
+    threads(2)
+    before = k.lm_spec_hits()
+    got, _ = lm_steps(model, ids, edit=edit)
+    assert torch.equal(got, want)
+    assert k.lm_spec_hits() - before > 12       # taken on most of the 24 steps
+
+
 def test_two_callers_at_once(threads):
     """Two Python threads stepping at the same time (ctypes releases the GIL): one shares the
     workers, the other runs its chunks alone; both get the one-thread result."""
@@ -169,3 +214,31 @@ def test_a_bad_sharing_setting_warns_and_keeps_the_kernels():
                        env=dict(os.environ, RNNKIT_STEP_SHARING="bogus"), timeout=600)
     assert r.returncode == 0 and r.stdout.strip() == "True"
     assert "RNNKIT_STEP_SHARING must be one of auto, always, never, got 'bogus'" in r.stderr
+
+
+DELETE_WHILE_AHEAD = """
+import gc, torch
+from rnnkit.layers import fast_step
+from rnnkit.models.language_model import LanguageModel, LMConfig
+torch.set_num_threads(2)
+with fast_step.sharing("always"), torch.no_grad():
+    for i in range(30):
+        model = LanguageModel(LMConfig(vocab_size=29, cell="lstm", layers=2, hidden=384,
+                                       embed=8)).eval()
+        _, state = model.step(torch.tensor([1]), None)
+        _, state = model.step(torch.tensor([2]), state)        # workers now compute ahead
+        if i % 2:
+            model.rnn.weight_hh_l0.data = torch.zeros(4 * 384, 384)   # its old memory freed
+        del model, state
+        gc.collect()
+        junk = torch.full((4 * 384, 384), 7.0)                 # reuse freed memory
+print("ok")
+"""
+
+
+def test_weights_freed_while_workers_compute_ahead_are_never_read_freed():
+    """A model deleted (or W_hh of layer 0 replaced) right after a step, while the workers
+    compute the next step's products: the memory they read is kept until they are done."""
+    out = subprocess.run([sys.executable, "-c", DELETE_WHILE_AHEAD], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -70,13 +70,20 @@ class Kernels:
         self.pool_worker_chunks = lib.rk_pool_worker_chunks    # () -> chunks workers computed
         self.pool_worker_chunks.restype = ctypes.c_int64
         self.pool_worker_chunks.argtypes = ()
-        # lm_step(fixed, B, h0, c0, h1, c1, ids, logits, status, threads): stack_step with the
-        # arguments that stay from token to token in `fixed`, an array laid out as
-        # stack_step's declared arguments (8 bytes each; :meth:`lm_step_fixed` writes one)
+        # lm_step(fixed, B, h0, c0, h1, c1, ids, logits, status, threads, key, version):
+        # stack_step with the arguments that stay from token to token in `fixed`, an array laid
+        # out as stack_step's declared arguments (8 bytes each; :meth:`lm_step_fixed` writes
+        # one); key (-1: none) and version let step.cpp use layer 0's recurrent product that
+        # the workers computed ahead for this model's next step
         self.lm_step = getattr(lib, f"rk_lm_step_{sfx}")
         self.lm_step.restype = None
         self.lm_step.argtypes = (ctypes.c_void_p, ctypes.c_int64) + (ctypes.c_void_p,) * 7 \
-            + (ctypes.c_int64,)
+            + (ctypes.c_int64,) * 3
+        self.lm_settle = lib.rk_lm_settle                      # () waits for products ahead
+        self.lm_settle.restype, self.lm_settle.argtypes = None, ()
+        self.lm_spec_hits = lib.rk_lm_spec_hits                # () -> steps that used it
+        self.lm_spec_hits.restype = ctypes.c_int64
+        self.lm_spec_hits.argtypes = ()
         self.pool_policy = lib.rk_pool_policy                  # (0 auto | 1 always | 2 never) -> old
         self.pool_policy.restype = ctypes.c_int64
         self.pool_policy.argtypes = (ctypes.c_int64,)
@@ -227,6 +234,13 @@ def get(x):
         return None
     lib = _state["lib"] if _state["tried"] else _load()
     return lib.get(x.dtype) if lib is not None else None
+
+
+def loaded():
+    """Some dtype's kernels where the library is loaded already, else None (builds nothing):
+    for calls that are the same for every dtype (lm_settle, pool_policy)."""
+    lib = _state["lib"]
+    return next(iter(lib.values()), None) if lib else None
 
 
 def available():

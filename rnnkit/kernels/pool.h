@@ -59,13 +59,19 @@ class Pool {
   // not in it). Never destroyed: detached workers may still be spinning at exit.
   static Pool* get(int64_t threads) {
     if (threads <= 1) return nullptr;
-    static std::mutex m;
-    static Pool* pool = nullptr;
-    std::lock_guard<std::mutex> lk(m);
+    std::lock_guard<std::mutex> lk(made_m());
+    Pool*& pool = made();
     if (!pool || pool->pid_ != getpid()) pool = new Pool();
     if (!pool->grow(threads - 1)) return nullptr;
     pool->allowed_.store(threads - 1, std::memory_order_relaxed);
     return pool;
+  }
+
+  // The process's pool where one was made, else nullptr (starts nothing)
+  static Pool* existing() {
+    std::lock_guard<std::mutex> lk(made_m());
+    Pool* pool = made();
+    return pool && pool->pid_ == getpid() ? pool : nullptr;
   }
 
   // fn(ctx, c) for every c in [0, n), shared with the workers (or alone: see Trial); returns
@@ -77,6 +83,7 @@ class Pool {
       for (int64_t c = 0; c < n; ++c) fn(ctx, c);
       return;
     }
+    settle();
     const auto start = std::chrono::steady_clock::now();
     int64_t mine = n;
     if (trial_.shared())
@@ -88,7 +95,48 @@ class Pool {
                   double(workers) / double(workers + 1));
   }
 
+  // f(owner) with the pool held by this caller and any posted phase finished (its results all
+  // written); owner.post(...) inside f starts one. False (f not called) where another caller
+  // holds the pool.
+  template <typename F> bool exclusive(F f) {
+    std::unique_lock<std::mutex> own(caller_, std::try_to_lock);
+    if (!own.owns_lock()) return false;
+    settle();
+    Owner o{this};
+    f(o);
+    return true;
+  }
+
+  // What a caller holding the pool (exclusive) may do: see whether the trials share now, and
+  // post a phase that the workers alone compute while the caller goes on (back to Python,
+  // say): fn(ctx, c) for c in [0, n); the next run() or exclusive() finishes it first (the
+  // caller takes the chunks no worker has taken, then waits for the rest). ctx must stay
+  // valid and unchanged until then.
+  class Owner {
+   public:
+    bool sharing() const { return p_->trial_.shared(); }
+    void post(ChunkFn fn, const void* ctx, int64_t n) {
+      if (n < 1 || n >= (1 << 15)) return;
+      p_->start(fn, ctx, n);
+      p_->pending_ = n;
+    }
+
+   private:
+    friend class Pool;
+    explicit Owner(Pool* p) : p_(p) {}
+    Pool* p_;
+  };
+
  private:
+  static Pool*& made() {
+    static Pool* pool = nullptr;
+    return pool;
+  }
+  static std::mutex& made_m() {
+    static std::mutex m;
+    return m;
+  }
+
   // Whether sharing pays is measured, not assumed: with more runnable threads than free cores
   // (a loaded machine) a worker's spinning takes the core the caller needs, and on some
   // machines memory bandwidth, not arithmetic, bounds a step. A cycle of phases runs WINDOW
@@ -148,8 +196,8 @@ class Pool {
     bool share_wins_ = false;
   };
 
-  // the chunks shared with the workers; returns how many the caller computed
-  int64_t share(ChunkFn fn, const void* ctx, int64_t n) {
+  // a new phase of n chunks of fn open to the workers
+  void start(ChunkFn fn, const void* ctx, int64_t n) {
     const uint64_t phase = ++phase_;
     Slot& s = slots_[phase & 1];
     s.fn.store(fn, std::memory_order_relaxed);
@@ -160,6 +208,11 @@ class Pool {
       std::lock_guard<std::mutex> lk(sleep_m_);
       wake_.notify_all();
     }
+  }
+
+  // the caller takes the open phase's chunks that are left, then waits until all n are done;
+  // returns how many it computed
+  int64_t finish(ChunkFn fn, const void* ctx, int64_t n) {
     int64_t mine = 0;
     for (;;) {
       const uint64_t t = ticket_.fetch_add(1, std::memory_order_acq_rel);
@@ -175,6 +228,21 @@ class Pool {
         std::this_thread::yield();       // a worker was descheduled mid-chunk
     }
     return mine;
+  }
+
+  // the chunks shared with the workers; returns how many the caller computed
+  int64_t share(ChunkFn fn, const void* ctx, int64_t n) {
+    start(fn, ctx, n);
+    return finish(fn, ctx, n);
+  }
+
+  // a posted phase finished (caller holding the pool)
+  void settle() {
+    if (!pending_) return;
+    const Slot& s = slots_[phase_ & 1];
+    finish(s.fn.load(std::memory_order_relaxed), s.ctx.load(std::memory_order_relaxed),
+           pending_);
+    pending_ = 0;
   }
 
   struct Slot {
@@ -231,7 +299,8 @@ class Pool {
 
   const pid_t pid_ = getpid();
   std::mutex caller_;                    // one caller at a time shares the workers
-  uint64_t phase_ = 0;                   // phase_, trial_: the caller holding caller_ only
+  uint64_t phase_ = 0;                   // phase_, trial_, pending_: the caller holding caller_
+  int64_t pending_ = 0;                  // chunks of a posted phase not yet settled (0: none)
   Trial trial_;
   Slot slots_[2];
   alignas(64) std::atomic<uint64_t> ticket_{0};

@@ -28,8 +28,10 @@ passed in: a caller may keep old states (beam search reorders them).
 
 Shapes: B batch, I input, H hidden, L layers.
 """
+import atexit
 import contextlib
 import ctypes
+import itertools
 import os
 import weakref
 
@@ -209,7 +211,9 @@ def lm_step(rnn, embed, head, ids, state):
         plan.table_tensor()
     # the arguments that stay lie in plan.fixed: the per-token call passes ten
     plan.k.lm_step(plan.fixed, B, h0.data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(),
-                   logits.data_ptr(), ctypes.byref(status), torch.get_num_threads())
+                   logits.data_ptr(), ctypes.byref(status), torch.get_num_threads(), plan.serial,
+                   plan.w_hh0._version)
+    _reading[0] = plan.w_hh0_storage      # what the products computed ahead read: kept
     if status.value:
         _bad_id(ids, status.value - 1, plan.n_emb)
     new = out if lstm else out[0]
@@ -283,6 +287,8 @@ class _LMPlan:
         ew, hw, hb = embed.weight, head.weight, head.bias
         self.k, self.ptrs, self.mode, self.kind = k, ptrs, mode, KINDS[mode]
         self.key, self.lstm, self.learn_init = key, mode == "LSTM", rnn.options.learn_init
+        self.serial, self.w_hh0 = next(_serials), rnn.weight_hh_l0   # (step.cpp's speculation)
+        self.w_hh0_storage = self.w_hh0.untyped_storage()
         self.L, self.H, self.I = rnn.num_layers, rnn.hidden_size, ew.shape[1]
         self.ew, self.hw, self.hb = ew, hw, hb               # by-name calls take the tensors
         self.emb, self.n_emb = ew.data_ptr(), ew.shape[0]
@@ -320,6 +326,20 @@ class _LMPlan:
         t = self.table_tensor()
         return None if t is None else t.data_ptr()
 
+
+_serials = itertools.count()     # a number per plan: which model a step continues
+# After a step at two threads or more, workers compute layer 0's h W_hh^T for the next one
+# (step.cpp): the storage they read stays referenced here until the next lm_step, which waits
+# for them first, so a model deleted (or a weight replaced) in between is never read freed.
+_reading = [None]
+
+
+@atexit.register
+def _settle():
+    """Products computed ahead are finished before the interpreter frees the weights."""
+    k = kernels.loaded()
+    if k is not None:
+        k.lm_settle()
 
 _hot = [None]    # weak references to (rnn, embed, head, plan) last used: the per-token check
 
