@@ -1,7 +1,7 @@
 """Where a language model's ``model.step`` spends its time at batch 1: the whole call against
 the compiled step it makes (``step.cpp``'s ``lm_step`` on the same addresses, called directly
-through ctypes, no other Python around it), at each thread count, alternating in one process;
-medians.
+through ctypes, no other Python around it, and without layer 0's product computed ahead, which
+``model.step`` gets at two threads), at each thread count, alternating in one process; medians.
 
     python benchmarks/step_parts.py RUN [--threads 1 2] [--calls 2000] [--reps 5]
 """
@@ -41,7 +41,7 @@ def main(argv=None):
             out[1].data_ptr(), ids.data_ptr(), lg.data_ptr(), ctypes.byref(status))
 
     def kernel(threads):
-        a, f = call + (threads,), k.lm_step
+        a, f = call + (threads, -1, 0), k.lm_step          # -1: nothing computed ahead
         t = time.perf_counter()
         for _ in range(args.calls):
             f(*a)
