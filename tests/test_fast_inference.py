@@ -9,14 +9,18 @@ from rnnkit import kernels
 from rnnkit.layers import fast_step
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
+def MGU(*args, **kw):
+    return rnnkit.Recurrent("mgu", *args, **kw)
+
+
 LAYERS = [(rnnkit.LSTM, {}), (rnnkit.GRU, {}), (rnnkit.RNN, {}),
-          (rnnkit.RNN, {"nonlinearity": "relu"})]
+          (rnnkit.RNN, {"nonlinearity": "relu"}), (MGU, {})]
 
 
 def test_registered_torch_cells_take_the_fast_path():
     assert fast_step.fast_kind(rnnkit.Recurrent("lstm", 3, 4).eval()) == "LSTM"
     assert fast_step.fast_kind(rnnkit.Recurrent("rnn-relu", 3, 4).eval()) == "RNN_RELU"
-    assert fast_step.fast_kind(rnnkit.Recurrent("mgu", 3, 4).eval()) is None
+    assert fast_step.fast_kind(rnnkit.Recurrent("mgu", 3, 4).eval()) == "MGU"
     assert fast_step.fast_kind(rnnkit.GRU(3, 4).train()) is None
 
 
@@ -313,7 +317,7 @@ def test_lm_step_after_the_model_changes_dtype_or_weights():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mgu"])
 @pytest.mark.parametrize("kw", [dict(temperature=0.9), dict(temperature=1.2, top_k=4),
                                 dict(temperature=1.0, top_p=0.8), dict(temperature=0.0)],
                          ids=["t", "top-k", "top-p", "greedy"])

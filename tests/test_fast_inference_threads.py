@@ -2,6 +2,7 @@
 torch.get_num_threads() > 1 a step at small batch cuts each layer into chunks of hidden units
 that any thread may take, and gives bit for bit what one thread gives, also with two callers at
 once and in a forked child."""
+import functools
 import multiprocessing
 import os
 import subprocess
@@ -19,7 +20,7 @@ from rnnkit.models.language_model import LanguageModel, LMConfig
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="compiled kernels unavailable")
 LAYERS = [(rnnkit.LSTM, {}), (rnnkit.GRU, {}), (rnnkit.RNN, {}),
-          (rnnkit.RNN, {"nonlinearity": "relu"})]
+          (rnnkit.RNN, {"nonlinearity": "relu"}), (functools.partial(rnnkit.Recurrent, "mgu"), {})]
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_sharing_policy_is_checked():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("H", [37, 96])
 @pytest.mark.parametrize("B", [1, 3])
-@pytest.mark.parametrize("cls,kw", LAYERS, ids=["lstm", "gru", "rnn", "rnn-relu"])
+@pytest.mark.parametrize("cls,kw", LAYERS, ids=["lstm", "gru", "rnn", "rnn-relu", "mgu"])
 def test_threads_give_what_one_thread_gives(cls, kw, B, H, dtype, threads):
     torch.manual_seed(0)
     layer = cls(11, H, num_layers=2, **kw).to(dtype).eval()
@@ -94,7 +95,7 @@ def lm(cell, hidden=48):
     return LanguageModel(cfg).eval()
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mgu"])
 def test_language_model_step_and_sampling_with_threads(cell, threads):
     model = lm(cell)
     run = lambda: torch.stack(list(sample(model, [[1], [2]], 150, seed=3, temperature=0.9)))

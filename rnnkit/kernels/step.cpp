@@ -1,15 +1,17 @@
-// One time step of a whole unidirectional stack (LSTM, GRU or Elman RNN), for inference: every
+// One time step of a whole unidirectional stack (LSTM, GRU, Elman RNN or MGU), for inference: every
 // layer's two GEMMs (torch's own BLAS, called on the weights as they lie: W (G·H, I) row-major)
 // and its fused element-wise step, in one call from Python. No autograd, no workspace; the only
 // memory is thread-local scratch for the gate pre-activations.
 //
-// The maths is the cells' own (rnnkit/cells/lstm.py, gru.py, rnn.py) with the activations of
+// The maths is the cells' own (rnnkit/cells/lstm.py, gru.py, rnn.py, mgu.py) with the activations of
 // common.h, as the training kernels: the tests hold this step to the layer's forward.
 //
 //   LSTM: a = x W_ih^T + b_ih + h W_hh^T + b_hh; i f g o; c' = f c + i g; h' = o tanh(c')
 //   GRU:  gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh; r z = σ(gi + gh);
 //         n = tanh(gi^n + r gh^n); h' = n + z (h - n)
 //   RNN:  h' = f(x W_ih^T + b_ih + h W_hh^T + b_hh), f = tanh or relu
+//   MGU:  f = σ(x W_if^T + b_if + h U_f^T + b_hf); n = tanh(x W_in^T + b_in + (f h) U_n^T + b_hn);
+//         h' = (n - h) f + h
 #include <algorithm>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -23,7 +25,10 @@
 
 namespace {
 
-enum Kind : int64_t { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3 };
+enum Kind : int64_t { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3, MGU = 4 };
+
+// gate rows per hidden unit
+inline int64_t gates(int64_t kind) { return kind == LSTM ? 4 : kind == GRU ? 3 : kind == MGU ? 2 : 1; }
 
 // out[q] = Σ_j W[q·k + j] x[j] for R rows of W (row-major, k columns): 16 lanes per row (lane l
 // sums the j ≡ l mod 16 below the last whole 16), the lanes added as a tree (8, 4, 2, 1), then
@@ -172,6 +177,16 @@ inline void cell_units(int64_t kind, int64_t H, int64_t j0, int64_t j1, T* RK a,
   }
 }
 
+// MGU's second half for units [j0, j1) of one row: a (2H) holds f, then n's whole
+// pre-activation; h' = (n - h) f + h, as the cell computes it
+template <typename T>
+inline void mgu_units(int64_t H, int64_t j0, int64_t j1, T* RK a, const T* RK hp, T* RK h) {
+  const T* RK f = a;
+  T* RK n = a + H;
+  for (int64_t j = j0; j < j1; ++j) n[j] = tanh_(n[j]);
+  for (int64_t j = j0; j < j1; ++j) h[j] = (n[j] - hp[j]) * f[j] + hp[j];
+}
+
 // One layer's step at small batch, by chunks of `units` hidden units: a chunk computes the gate
 // rows of its units (a vectorised dot per weight row, each row read once for all B rows; from
 // table[ids[r]] instead of x W_ih^T + b_ih where given) and then their element-wise step, so the
@@ -222,6 +237,60 @@ template <typename T> void units_chunk(const void* p, int64_t chunk) {
   for (int64_t r = 0; r < B; ++r)
     cell_units(J.kind, H, j0, j1, J.acc + r * G, J.gh + r * G, J.hp + r * H,
                J.cp ? J.cp + r * H : nullptr, J.c ? J.c + r * H : nullptr, J.h + r * H);
+}
+
+// MGU (rnnkit/cells/mgu.py) at small batch, two phases a layer: U_n multiplies f ⊙ h, so every
+// unit's f comes first. Phase 1, a chunk's units: f = σ(x W_if^T + b_if + b_hf + h U_f^T) and n's
+// input half x W_in^T + b_in + b_hn into acc (rows of table[ids[r]] for x W_ih^T + b_ih where
+// given), fh = f ⊙ h into J.gh (B, H). Phase 2: n = tanh(acc_n + fh U_n^T), h' = (n - h) f + h.
+template <typename T> void mgu_gate_chunk(const void* p, int64_t chunk) {
+  const UnitsJob<T>& J = *static_cast<const UnitsJob<T>*>(p);
+  const int64_t B = J.B, G = J.G, H = J.H, I = J.I;
+  const int64_t j0 = chunk * J.units, j1 = std::min(H, j0 + J.units);
+  T dx[4], dh[4];
+  for (int64_t q = 0; q < 2; ++q)
+    for (int64_t i0 = q * H + j0; i0 < q * H + j1; i0 += 4) {
+      const int64_t m = std::min<int64_t>(4, q * H + j1 - i0);
+      for (int64_t r = 0; r < B; ++r) {
+        if (!J.table) dots_n(J.w_ih + i0 * I, I, J.x + r * I, m, dx);
+        if (q == 0) dots_n(J.w_hh + i0 * H, H, J.hp + r * H, m, dh);
+        for (int64_t e = 0; e < m; ++e) {
+          const int64_t i = i0 + e;
+          T s;
+          if (J.table) {
+            s = J.table[J.ids[r] * G + i];
+          } else {
+            s = J.b_ih ? J.b_ih[i] : T(0);
+            s += dx[e];
+          }
+          if (J.b_hh) s += J.b_hh[i];
+          if (q == 0) s += dh[e];
+          J.acc[r * G + i] = s;
+        }
+      }
+    }
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t j = j0; j < j1; ++j) {
+      const T f = sigmoid_(J.acc[r * G + j]);
+      J.acc[r * G + j] = f;
+      J.gh[r * H + j] = f * J.hp[r * H + j];
+    }
+}
+
+template <typename T> void mgu_new_chunk(const void* p, int64_t chunk) {
+  const UnitsJob<T>& J = *static_cast<const UnitsJob<T>*>(p);
+  const int64_t B = J.B, G = J.G, H = J.H;
+  const int64_t j0 = chunk * J.units, j1 = std::min(H, j0 + J.units);
+  T dh[4];
+  for (int64_t i0 = H + j0; i0 < H + j1; i0 += 4) {
+    const int64_t m = std::min<int64_t>(4, H + j1 - i0);
+    for (int64_t r = 0; r < B; ++r) {
+      dots_n(J.w_hh + i0 * H, H, J.gh + r * H, m, dh);
+      for (int64_t e = 0; e < m; ++e) J.acc[r * G + i0 + e] += dh[e];
+    }
+  }
+  for (int64_t r = 0; r < B; ++r)
+    mgu_units(H, j0, j1, J.acc + r * G, J.hp + r * H, J.h + r * H);
 }
 
 // The output layer at small batch, by chunks of `rows` rows of W_out: logits (B, V) = b_out +
@@ -343,7 +412,7 @@ template <typename T> static void stack_step_impl(const stack_step_args<T>& a, c
   T *h1 = a.h1, *c1 = a.c1, *logits = a.logits;
   const int64_t* ids = a.ids;
   int64_t* status = static_cast<int64_t*>(a.status);
-  const int64_t G = (kind == LSTM ? 4 : kind == GRU ? 3 : 1) * H;
+  const int64_t G = gates(kind) * H;
   if (status) *status = 0;
   if (ids && table) {
     for (int64_t r = 0; r < B; ++r)
@@ -363,7 +432,7 @@ template <typename T> static void stack_step_impl(const stack_step_args<T>& a, c
     x = xb;
   }
   T* acc = scratch<T, 6>(B * G).data();
-  T* gh = scratch<T, 7>(kind == GRU ? B * G : 1).data();
+  T* gh = scratch<T, 7>(kind == GRU ? B * G : kind == MGU ? B * H : 1).data();   // MGU: f ⊙ h
   const bool small = B <= small_b;
   rk_pool::Pool* pool = small ? rk_pool::Pool::get(a.threads) : nullptr;
   const int64_t units = pool ? std::max<int64_t>(8, (H + 4 * a.threads - 1) / (4 * a.threads)) : H;
@@ -383,8 +452,37 @@ template <typename T> static void stack_step_impl(const stack_step_args<T>& a, c
       const UnitsJob<T> job{kind, B, G, H, in_size, units, in, w_ih, w_hh, b_ih, b_hh, hp, cp,
                             from_table ? table : nullptr, l == 0 ? rec0 : nullptr,
                             from_table ? ids : nullptr, acc, gh, h, c};
-      run_chunks(pool, &units_chunk<T>, &job, (H + units - 1) / units);
+      if (kind == MGU) {
+        run_chunks(pool, &mgu_gate_chunk<T>, &job, (H + units - 1) / units);
+        run_chunks(pool, &mgu_new_chunk<T>, &job, (H + units - 1) / units);
+      } else {
+        run_chunks(pool, &units_chunk<T>, &job, (H + units - 1) / units);
+      }
+    } else if (kind == MGU) {              // the same two halves through the BLAS GEMM
+      if (from_table) {
+        for (int64_t r = 0; r < B; ++r) std::memcpy(acc + r * G, table + ids[r] * G, G * sizeof(T));
+      } else {
+        fill_bias(B, G, b_ih, acc);
+        gemm_nt<T>(gemm, 0, B, G, in_size, in, in_size, w_ih, acc);                   // + x W_ih^T
+      }
+      add_bias(B, G, b_hh, acc);
+      T* t = scratch<T, 14>(B * H).data();
+      std::memset(t, 0, B * H * sizeof(T));
+      gemm_nt<T>(gemm, 0, B, H, H, hp, H, w_hh, t);                                   // h U_f^T
+      for (int64_t r = 0; r < B; ++r)
+        for (int64_t j = 0; j < H; ++j) {
+          const T f = sigmoid_(acc[r * G + j] + t[r * H + j]);
+          acc[r * G + j] = f;
+          gh[r * H + j] = f * hp[r * H + j];
+        }
+      std::memset(t, 0, B * H * sizeof(T));
+      gemm_nt<T>(gemm, 0, B, H, H, gh, H, w_hh + H * H, t);                           // fh U_n^T
+      for (int64_t r = 0; r < B; ++r) {
+        for (int64_t j = 0; j < H; ++j) acc[r * G + H + j] += t[r * H + j];
+        mgu_units(H, 0, H, acc + r * G, hp + r * H, h + r * H);
+      }
     } else {
+
       if (from_table) {
         for (int64_t r = 0; r < B; ++r) std::memcpy(acc + r * G, table + ids[r] * G, G * sizeof(T));
       } else {
@@ -468,8 +566,9 @@ void lm_step_call(const stack_step_args<T>* fixed, int64_t B, const T* h0, const
   stack_step_args<T> a = *fixed;
   a.B = B, a.h0 = h0, a.c0 = c0, a.h1 = h1, a.c1 = c1, a.ids = ids, a.logits = logits;
   a.status = status, a.threads = threads;
-  const int64_t H = a.H, G = (a.kind == LSTM ? 4 : a.kind == GRU ? 3 : 1) * H;
-  rk_pool::Pool* pool = B <= a.small_b && key >= 0 ? rk_pool::Pool::get(threads) : nullptr;
+  const int64_t H = a.H, G = gates(a.kind) * H;
+  rk_pool::Pool* pool =          // (MGU: layer 0's second product needs this step's f first)
+      B <= a.small_b && key >= 0 && a.kind != MGU ? rk_pool::Pool::get(threads) : nullptr;
   std::vector<T>& rec = scratch<T, 13>(B * G);
   bool ahead = false;
   Spec<T>& S = spec<T>();
@@ -526,7 +625,7 @@ extern "C" int64_t rk_pool_policy(int64_t p) { return rk_pool::policy().exchange
 #define RK_ARGS_input_table(X) \
   X(i64, kind) X(i64, I) X(i64, H) X(addr, w) X(in, emb) X(i64, n_emb) X(out, table)
 RK_KERNEL(input_table) {
-  const int64_t G = (a.kind == LSTM ? 4 : a.kind == GRU ? 3 : 1) * a.H;
+  const int64_t G = gates(a.kind) * a.H;
   const void* const* w = static_cast<const void* const*>(a.w);
   fill_bias(a.n_emb, G, static_cast<const T*>(w[2]), a.table);
   gemm_nt<T>(nullptr, a.n_emb, a.n_emb, G, a.I, a.emb, a.I, static_cast<const T*>(w[0]), a.table);

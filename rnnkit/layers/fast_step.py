@@ -6,15 +6,16 @@ workspace, the schedule, a Python loop over layers): about 0.9 ms per layer at b
 arithmetic of a 256-unit LSTM layer takes tens of microseconds. :func:`step` runs the same step
 without any of it:
 
-- torch's LSTM, GRU and RNN (tanh, relu) on CPU in float32/float64: one compiled call for the
-  whole stack (``rnnkit/kernels/step.cpp``: per layer the two products on the weights as they
-  lie, a vectorised dot per weight row up to ``SMALL_BATCH`` rows and torch's BLAS GEMM above,
-  then the fused element-wise step), new state tensors out; :func:`lm_step` adds a language
+- torch's LSTM, GRU and RNN (tanh, relu), and rnnkit's MGU, on CPU in float32/float64: one
+  compiled call for the whole stack (``rnnkit/kernels/step.cpp``: per layer the two products
+  on the weights as they lie, the weight rows dotted four at a time up to ``SMALL_BATCH`` rows
+  and torch's BLAS GEMM above, then the fused element-wise step), new state tensors out; :func:`lm_step` adds a language
   model's embedding and output layer to the same call; at ``torch.get_num_threads() > 1`` the
   call shares each layer's chunks of units with worker threads, where that is measured to pay
   (``rnnkit/kernels/pool.h``; :func:`sharing`), with the one-thread results bit for bit;
-- the same cells elsewhere (CUDA, kernels unavailable or off): torch's fused cell ops
-  (``torch.lstm_cell``, ``gru_cell``, ``rnn_tanh_cell``, ``rnn_relu_cell``) layer by layer;
+- torch's cells elsewhere (CUDA, kernels unavailable or off): torch's fused cell ops
+  (``torch.lstm_cell``, ``gru_cell``, ``rnn_tanh_cell``, ``rnn_relu_cell``) layer by layer
+  (the MGU there runs ``forward``);
 - every other case (other cells, layer norm, zoneout, bidirectional, ``proj_size``, learned
   initial states without a state, training mode, or a step that autograd must record): the
   layer's own ``forward`` on a length-1 sequence, so results and errors are the layer's.
@@ -39,8 +40,9 @@ import torch
 
 from rnnkit import kernels
 from rnnkit.cells import CELLS
+from rnnkit.cells.mgu import MGU
 
-KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}       # step.cpp's Kind
+KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3, "MGU": 4}   # step.cpp's Kind
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
                "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
 SMALL_BATCH = 4    # up to this many rows step.cpp's own loop multiplies, above it the BLAS GEMM
@@ -89,8 +91,10 @@ def fast_kind(rnn):
 
 def _kind(rnn):
     cell, opt = rnn.cell, rnn.options   # torch's cells exactly (Recurrent("lstm") makes its own)
-    mode = next((m for m in KINDS if type(cell) is type(CELLS[m])
+    mode = next((m for m in TORCH_CELLS if type(cell) is type(CELLS[m])
                  and vars(cell) == vars(CELLS[m])), None)
+    if mode is None and type(cell) is MGU and vars(cell) == vars(MGU()):
+        mode = "MGU"                    # compiled only (no torch cell op): CPU with the kernels
     if (rnn.bidirectional or rnn.proj_size or opt.layer_norm or any(opt.zoneout)
             or opt.return_sequences != "last"):
         return None
@@ -117,9 +121,11 @@ def step(rnn, x, state=None):
         states = _states(rnn, mode, x.shape, x.dtype, x.device, state)
         if states is not None:
             k = kernels.get(x)
-            if k is not None and k.gemm is not None:
-                return _compiled(rnn, mode, k, x, states)
-            return _torch_cells(rnn, mode, x, states)
+            ptrs = _pointers(rnn) if k is not None and k.gemm is not None else None
+            if ptrs is not None:
+                return _compiled(rnn, mode, k, ptrs, x, states)
+            if mode in TORCH_CELLS:
+                return _torch_cells(rnn, mode, x, states)
     seq = x[:, None] if rnn.batch_first else x[None]                           # (B, 1, I)
     out, state = rnn(seq, state)[:2]
     return (out[:, 0] if rnn.batch_first else out[0]), state
@@ -167,10 +173,7 @@ def _pointers(rnn):
     return arr
 
 
-def _compiled(rnn, mode, k, x, states):
-    ptrs = _pointers(rnn)
-    if ptrs is None:
-        return _torch_cells(rnn, mode, x, states)
+def _compiled(rnn, mode, k, ptrs, x, states):
     x = x.contiguous()
     out = _call(rnn, mode, k, ptrs, x.shape[0], x.shape[1], x.data_ptr(), states)
     return out[0][-1], (out if mode == "LSTM" else out[0])
@@ -294,7 +297,7 @@ class _LMPlan:
         self.emb, self.n_emb = ew.data_ptr(), ew.shape[0]
         self.w_out, self.b_out = hw.data_ptr(), None if hb is None else hb.data_ptr()
         self.V, self.dtype, self.device = hw.shape[0], ew.dtype, ew.device
-        gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * self.H
+        gates = {"LSTM": 4, "GRU": 3, "MGU": 2}.get(mode, 1) * self.H
         b_ih = getattr(rnn, "bias_ih_l0", None)
         self._sources = (ew, rnn.weight_ih_l0) + (() if b_ih is None else (b_ih,))
         self._table, self._versions = None, None
