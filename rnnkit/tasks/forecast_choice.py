@@ -24,7 +24,6 @@ relative to it (:func:`base_map`; exponential smoothing is a linear filter). The
 never looked at.
 Shapes: N steps, F variables, W window, K horizon, n windows.
 """
-import os
 import numpy as np
 import torch
 
@@ -66,9 +65,7 @@ def folds(split, W, K, m, n_folds=FOLDS):
     out = [(train_end, val_end)]
     for j in range(1, n_folds):
         start = train_end - j * v
-        import os
-        need = W // int(os.environ.get("FC_FOLDDIV", "1"))
-        if start - K - max(W, m) + 1 < need or start - v < max(W, m):
+        if start - K - max(W, m) + 1 < W or start - v < max(W, m):
             break
         out.append((start, start + v))
     return out
@@ -125,15 +122,6 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
     lams = ((None,) + RIDGES) if linear else (None,)
     err, count, final = {}, {}, {}
     parts = folds(split, W, K, m)
-    import os
-    V = os.environ.get("FC_SINGLE", "")
-    if len(parts) == 1 and V:
-        if "noridge" in V:
-            lams = (None,)
-        if "noets" in V:
-            settings = [s for s in settings if not s[1].startswith("ets")] or settings
-        if "nolast" in V:
-            settings = [s for s in settings if s[1] != "last"] or settings
     for t in sorted({s[0] for s in settings}):
         bases = [b for s, b in settings if s == t]
         for j, (start, end) in enumerate(parts):
@@ -170,7 +158,7 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
                         f"the horizon {K} after a window of {W}")
     t, b, lam = min(scores, key=scores.get)
     params = final[(t, b, lam)][0]
-    ranked = sorted((k for k in scores if k[0] == t), key=scores.get)[:(int(os.environ.get("FC_COMB", COMBINE)) if len(parts) == 1 else COMBINE) if linear else 1]
+    ranked = sorted((k for k in scores if k[0] == t), key=scores.get)[:COMBINE if linear else 1]
     maps = [base_map(k[1], final[k][0], W, K, m, F) + final[k][1][:-1].T for k in ranked]
     weight = np.mean(maps, 0) - base_map(b, params, W, K, m, F)               # (K*F, W*F)
     bias = np.mean([final[k][1][-1] for k in ranked], 0)                      # (K*F,)
