@@ -147,8 +147,12 @@ def test_step_0_is_the_chosen_forecast_and_can_be_kept(tmp_path):
     assert (t, b) == (task.transform.kind, task.model.config.base)
     z = task.scaler.transform(task.transform.forward(task.y.astype(np.float64)))
     origins = task.origins(*split)
-    pred = (base_forecast(z, origins, d.horizon, 1, b, smooth, d.window)
+    last = z[np.array(origins) - 1][:, None]                                  # (n, 1, F)
+    pred = (base_forecast(z, origins, d.horizon, 1, "last" if b == "ets" else b)
             + (features(z, origins, d.window)[:, :-1] @ weight.T + bias)[:, :, None])
+    if smooth is not None:   # the smoothing over the history, with its weight in the mean
+        params, share = smooth
+        pred = pred + share * (base_forecast(z, origins, d.horizon, 1, "ets", params) - last)
     truth = np.stack([task.y[o:o + d.horizon] for o in origins])
     with torch.no_grad():
         at_start = task.evaluate()
@@ -221,10 +225,10 @@ def test_choice_is_made_on_folds_before_the_test_part():
     errs = baseline_errors(seasonal, split[1], 24, 12, 12, ["last", "seasonal"])
     assert errs["seasonal"] < errs["last"]
     _, base, smooth, _, note = choose(seasonal, split, 24, 12, 12)
-    assert base == "seasonal" or (base == "ets" and smooth[4] == 1)
+    assert base == "seasonal" or (base == "ets" and smooth[0][4] == 1)
     assert "MAE over 3 fold(s) before the test part" in note
     _, base, smooth, _, _ = choose(walk, split, 24, 12, 12)
-    assert base == "last" or (base == "ets" and smooth[4] == 0)
+    assert base == "last" or (base == "ets" and smooth[0][4] == 0)
     assert choose(seasonal, split, 24, 12, 12, baseline="last")[1] == "last"   # given: kept
     assert not choose(seasonal, split, 24, 12, 12, linear=False)[3][0].any()   # no linear part
 
@@ -239,6 +243,7 @@ def test_exponential_smoothing_forced_stored_and_restored(tmp_path):
     quick(task, tmp_path / "run")
     ckpt = load_checkpoint(tmp_path / "run/best.pt")
     assert torch.equal(ckpt["model"]["smoothing"], task.model.smoothing)
+    assert ckpt["model_config"]["history"] and float(ckpt["model"]["share"]) > 0
     loaded = Forecast.load(tmp_path / "run")
     np.testing.assert_allclose(loaded.forecast(8), Forecast.from_task(task).forecast(8), rtol=1e-5)
     more = write(tmp_path, "more.csv", airline_like(140)[120:], start=120)
@@ -249,18 +254,52 @@ def test_exponential_smoothing_forced_stored_and_restored(tmp_path):
                             ForecasterConfig(layers=1, hidden=8, linear=False), log=lambda *a: None)
 
 
-@pytest.mark.parametrize("baseline, params", [
-    ("last", None), ("seasonal", None), ("ets", [0.3, 0.05, 0.0, 0.9, 0.0]),
-    ("ets-seasonal", [0.2, 0.02, 0.1, 0.98, 1.0])])
-def test_every_baseline_is_a_linear_map_of_the_relative_window(baseline, params):
-    """What makes the average of candidates one model: each baseline's forecast is the window's
-    last value plus base_map applied to the window relative to it (two variables here)."""
+@pytest.mark.parametrize("baseline", ["last", "seasonal"])
+def test_every_window_baseline_is_a_linear_map_of_the_relative_window(baseline):
+    """What makes the average of candidates one model: each window baseline's forecast is the
+    window's last value plus base_map applied to the window relative to it (two variables)."""
     from rnnkit.tasks.forecast_choice import base_forecast, base_map, features
     rng = np.random.default_rng(1)
     z = np.cumsum(rng.normal(size=(80, 2)), 0)
     W, K, m, origins = 24, 6, 12, [30, 41, 77]
-    params = None if params is None else np.array(params)
-    direct = base_forecast(z, origins, K, m, baseline, params, W)             # (n, K, F)
-    mapped = (features(z, origins, W)[:, :-1] @ base_map(baseline, params, W, K, m, 2).T)
+    direct = base_forecast(z, origins, K, m, baseline)                        # (n, K, F)
+    mapped = (features(z, origins, W)[:, :-1] @ base_map(baseline, W, K, m, 2).T)
     np.testing.assert_allclose(direct, z[np.array(origins) - 1][:, None] + mapped.reshape(3, K, 2),
                                atol=1e-9)
+
+
+def test_smoothing_over_the_history_reproduced_from_any_series(tmp_path):
+    """The smoothing runs over the whole history before each origin, not the window: the model
+    forecasts differently when only the steps before the window change, and the loaded run (the
+    stored series) and evaluate_file (the stored series and the file) give the task's forecasts."""
+    path = write(tmp_path, "air.csv", airline_like(120))
+    task = build(data=str(path), baseline="ets")
+    assert task.model.uses_history()
+    f = Forecast.from_task(task)
+    y = task.y.copy()
+    before = f.predict(y, [100], 12)
+    y[:40] *= 1.5                                   # long before the window (W <= 48 steps)
+    assert not np.allclose(f.predict(y, [100], 12), before)
+    quick(task, tmp_path / "run")
+    loaded = Forecast.load(tmp_path / "run")
+    np.testing.assert_allclose(loaded.predict(task.y, [96, 100], 12), f.predict(task.y, [96, 100], 12),
+                               rtol=1e-5)
+    np.testing.assert_allclose(loaded.predict(task.y, [100], 12)[0, :6],   # two blocks of K = 6
+                               task.predict([100])[0], rtol=1e-5)
+    more = write(tmp_path, "more.csv", airline_like(140)[120:], start=120)
+    scores = evaluate_file(tmp_path / "run", more)
+    assert scores["mase"] < scores["seasonal_naive_mase"]
+
+
+def test_no_history_leaves_the_smoothing_out(tmp_path):
+    """--no-history: no smoothing candidate (the window baselines and ridge fits only), and
+    --baseline ets is refused with what it needs."""
+    path = write(tmp_path, "air.csv", airline_like(120))
+    d = ForecastData(data=str(path), window=24, horizon=6)
+    task = build_forecast_task(d, ForecasterConfig(layers=1, hidden=8, history=False),
+                               log=lambda *a: None)
+    assert task.model.config.base != "ets" and not task.model.uses_history()
+    with pytest.raises(DataError, match="--history"):
+        build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, baseline="ets"),
+                            ForecasterConfig(layers=1, hidden=8, history=False),
+                            log=lambda *a: None)

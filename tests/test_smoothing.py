@@ -1,10 +1,13 @@
-"""Exponential smoothing over a window (rnnkit.models.smoothing): the equations' special cases,
-the grid fit, and the same parameters in standardised and in the data's units."""
+"""Exponential smoothing over a window and over the history (rnnkit.models.smoothing): the
+equations' special cases, the grid fits, and the same parameters in standardised and in the
+data's units."""
 import math
 
+import pytest
 import torch
 
-from rnnkit.models.smoothing import fit_smoothing, grid, smoothing_forecast
+from rnnkit.models.smoothing import (fit_history, fit_smoothing, grid, history_forecast,
+                                     smoothing_forecast)
 
 
 def windows(series, W, K):
@@ -43,3 +46,25 @@ def test_fit_recovers_trend_and_season():
     assert flat > 10 * err
     damped = smoothing_forecast(x, torch.tensor([0.5, 0.0, 0.0, 0.5, 0.0]), 12, 12)
     assert torch.isfinite(damped).all()
+
+
+def test_history_forecast_is_the_window_filter_started_at_the_series_start():
+    """history_forecast from origin t equals smoothing_forecast over the window z[0:t] (the same
+    start, the same filter) for every origin and grid point, in one pass."""
+    z = torch.randn(60, 2, dtype=torch.float64).cumsum(0)
+    params = grid(True)[[5, 100, 400]]
+    origins = [59, 24, 30, 45]   # from 2m on: the window holds the steps the trend starts from
+    out = history_forecast(z, params, 12, 5, origins)                          # (G, n, K, F)
+    for i, t in enumerate(origins):
+        torch.testing.assert_close(out[:, i], smoothing_forecast(z[None, :t], params, 12, 5)[:, 0])
+    with pytest.raises(ValueError, match="origins in"):
+        history_forecast(z, params, 12, 5, [11])
+
+
+def test_fit_history_finds_the_season():
+    """One-step fitting over the history picks a seasonal filter on a seasonal series."""
+    t = torch.arange(120, dtype=torch.float64)
+    z = (torch.sin(2 * torch.pi * t / 12) + 0.01 * t)[:, None]
+    params, err = fit_history(z, list(range(24, 120)), 12, seasonal=True)
+    _, flat = fit_history(z, list(range(24, 120)), 12, seasonal=False)
+    assert params[4] == 1 and err < flat / 5

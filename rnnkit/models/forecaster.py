@@ -65,6 +65,11 @@ class ForecasterConfig:
     # W of the linear autoregression; filled in by the task (0: none)
     window: int = field(default=0, metadata={"range": (0, MAX_STEPS)})
     relative: bool = True       # direct mode: the RNN reads z - z_W (checkpoints before: False)
+    # direct mode: exponential smoothing over the whole history before the origin among the
+    # candidates (its forecast, given to forward as ``hist``, enters with the weight ``share``);
+    # checkpoints before it ran the smoothing over the window (LEGACY: False)
+    history: bool = field(default=True, metadata={
+        "help": "direct mode: exponential smoothing over the history among the candidates"})
 
     def __post_init__(self):
         check(self)
@@ -86,8 +91,10 @@ class Forecaster(nn.Module):
         out = c.horizon * c.features if c.mode == "direct" else c.features
         self.head = nn.Linear(c.hidden, out)
         self.ar = None
-        if c.base == "ets":   # [α, β, γ, φ, seasonal], set by set_smoothing; in the checkpoint
+        if c.base == "ets" or c.history:   # [α, β, γ, φ, seasonal], set by set_smoothing
             self.register_buffer("smoothing", torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0]))
+        if c.history:   # the history smoothing's weight in the forecast, set by set_smoothing
+            self.register_buffer("share", torch.tensor(0.0))
         if c.linear and c.mode == "direct" and c.window > 0:   # fitted by fit_linear, then frozen
             self.ar = nn.Linear(c.window * c.features, out)
             nn.init.zeros_(self.ar.weight)
@@ -103,9 +110,16 @@ class Forecaster(nn.Module):
         self.ar.weight.copy_(torch.as_tensor(weight, dtype=self.ar.weight.dtype))
         self.ar.bias.copy_(torch.as_tensor(bias, dtype=self.ar.bias.dtype))
 
-    def set_smoothing(self, params):
-        """Set the exponential smoothing's parameters [α, β, γ, φ, seasonal] (5,)."""
+    def set_smoothing(self, params, share=None):
+        """Set the exponential smoothing's parameters [α, β, γ, φ, seasonal] (5,) and, over the
+        history, its weight in the forecast."""
         self.smoothing.copy_(torch.as_tensor(params, dtype=self.smoothing.dtype))
+        if share is not None:
+            self.share.fill_(float(share))
+
+    def uses_history(self):
+        """True where the forecast needs the history smoothing's forecast (``hist``)."""
+        return self.config.history and bool(self.share != 0)
 
     def rnn_is_zero(self):
         """True while the recurrent part adds nothing (its output layer is zero, as at the
@@ -118,6 +132,8 @@ class Forecaster(nn.Module):
     def baseline(self, z, steps):
         """The baseline forecast of the ``steps`` values after each window z (B, W, F): the last
         value, the last season's values repeated, or exponential smoothing's; (B, steps, F)."""
+        if self.config.residual and self.config.base == "ets" and self.config.history:
+            return z[:, -1:].expand(-1, steps, -1)   # the smoothing enters in forward
         if self.config.residual and self.config.base == "ets":
             return smoothing_forecast(z, self.smoothing, self.config.period, steps).to(z.dtype)
         if not self.seasonal():
@@ -135,9 +151,11 @@ class Forecaster(nn.Module):
             return z
         return torch.cat([z[:, :m - 1], z[:, :z.shape[1] - m + 1]], 1)
 
-    def forward(self, z):
+    def forward(self, z, hist=None):
         """z (B, W, F) -> direct: (B, K, F) the next K steps; autoregressive: (B, W, F) the
-        one-step-ahead prediction after every step."""
+        one-step-ahead prediction after every step. ``hist`` (B, K, F): the smoothing's
+        forecast over the whole history before each window's end (:meth:`uses_history`);
+        direct: ẑ = baseline + share (hist - z_W) + linear part + GRU."""
         if self.config.mode == "direct":
             B, K, F = z.shape[0], self.config.horizon, self.config.features
             rel = z - z[:, -1:]                                               # (B, W, F)
@@ -145,27 +163,37 @@ class Forecaster(nn.Module):
             delta = self.head(h[:, -1]).view(B, K, F)                         # (B, K, F)
             if self.ar is not None:
                 delta = delta + self.ar(rel[:, -self.config.window:].reshape(B, -1)).view(B, K, F)
+            if self.uses_history():
+                if hist is None:
+                    raise ValueError("this forecaster needs the history smoothing's forecast")
+                delta = delta + self.share * (hist.to(z.dtype) - z[:, -1:])
             return delta + (self.baseline(z, K) if self.config.residual else 0)
         h, _ = self.rnn(z)                                                    # (B, W, H)
         return self.head(h) + (self.one_step_baseline(z) if self.config.residual else 0)  # (B, W, F)
 
-    def loss(self, z, target):
+    def loss(self, z, target, hist=None):
         """Mean squared error in standardised units; target (B, K, F) follows the window z."""
         if self.config.mode == "direct":
-            return torch.mean((self(z) - target) ** 2)
+            return torch.mean((self(z, hist) - target) ** 2)
         K = target.shape[1]
         full = torch.cat([z, target[:, :-1]], 1)                              # (B, W+K-1, F)
         pred = self(full)[:, -K:]                                             # (B, K, F)
         return torch.mean((pred - target) ** 2)
 
     @torch.no_grad()
-    def forecast(self, z, steps):
+    def forecast(self, z, steps, hist=None):
         """The next ``steps`` values after each window z (B, W, F): (B, steps, F). Beyond one
-        horizon the direct model is fed its own forecasts block by block."""
+        horizon the direct model is fed its own forecasts block by block (``hist``: the history
+        smoothing's forecast of all ``steps``, (B, steps, F); fed its own forecasts, the
+        smoothing goes on with the same forecast)."""
         if self.config.mode == "direct":
-            out = []
+            out, K = [], self.config.horizon
             while sum(o.shape[1] for o in out) < steps:
-                block = self(z)                                               # (B, K, F)
+                i = sum(o.shape[1] for o in out)
+                h = None if hist is None else hist[:, i:i + K]
+                if h is not None and h.shape[1] < K:   # the last block: past ``steps``
+                    h = torch.cat([h, h[:, -1:].expand(-1, K - h.shape[1], -1)], 1)
+                block = self(z, h)                                            # (B, K, F)
                 out.append(block)
                 z = torch.cat([z, block], 1)[:, -z.shape[1]:]
             return torch.cat(out, 1)[:, :steps]

@@ -14,8 +14,11 @@ season's deviations from the level) and are filtered over the rest of the window
 depends on the window alone, like the model's other parts. Additive throughout, so the forecast
 of a * z + c is a * ẑ + c: the parameters are the same in standardised and in the data's units;
 on the log scale the season and trend act multiplicatively.
-The parameters are chosen from a grid (:data:`GRID`) by the mean absolute K-step error over the
-given windows, every grid point at once.
+The parameters are chosen from a grid (:func:`grid`) by the mean absolute K-step error over the
+given windows, every grid point at once. :func:`history_forecast` runs the same filter over the
+whole series before each origin instead (states started on the series' first steps, one pass for
+every origin), :func:`fit_history` fits it by the one-step error, as Holt-Winters is fitted; the
+forecaster uses these (checkpoints before them ran over the window).
 Shapes: B windows, W window, K horizon, F variables, G grid points, m season.
 """
 import itertools
@@ -86,6 +89,66 @@ def fit_smoothing(z, target, m, seasonal, chunk=4_000_000):
     step = max(1, chunk // max(1, z.shape[0] * z.shape[2] * max(target.shape[1], m)))
     for i in range(0, len(params), step):   # a bounded number of grid points at once
         pred = smoothing_forecast(z, params[i:i + step], m, target.shape[1])  # (g, B, K, F)
+        errs.append((pred - target).abs().mean((1, 2, 3)))
+    errs = torch.cat(errs)
+    best = int(errs.argmin())
+    return params[best], float(errs[best])
+
+
+def history_forecast(z, params, m, K, origins):
+    """K-step forecasts from each origin t of the series z (N, F), the filter run over all of
+    z[:t] (p <= t <= N) from states started on the series' first steps (as
+    :func:`smoothing_forecast` started at step 0: the trend reads the first 2p steps), for the
+    parameters (..., 5): (..., n, K, F). One pass over the series serves every origin."""
+    lead = params.shape[:-1]
+    a, b, g, phi, on = (q.reshape(*lead, 1).to(z.dtype) for q in params.unbind(-1))
+    N = z.shape[0]
+    p = start_length(N, m)
+    if min(origins) < p or max(origins) > N:
+        raise ValueError(f"history smoothing forecasts from origins in [{p}, {N}], got "
+                         f"{min(origins)}..{max(origins)}")
+    mean = z[:p].mean(0)                                                      # (F,)
+    trend0 = (z[p:2 * p].mean(0) - mean) / p if 2 * p <= N else torch.zeros_like(mean)
+    level = (mean + trend0 * (p - 1) / 2).expand(*lead, -1)                   # (..., F)
+    trend = trend0 * (phi > 0)
+    k = m if m > 1 else 1
+    if m > 1:
+        dev = z[:m] - (mean + trend0 * (torch.arange(m, dtype=z.dtype) - (m - 1) / 2)[:, None])
+        season = [on * dev[i] for i in range(m)]                              # m × (..., F)
+    else:
+        season = [torch.zeros_like(level)]
+    damps, power, damp = [], torch.ones_like(phi), torch.zeros_like(phi)
+    for _ in range(K):
+        power = power * phi
+        damp = damp + power
+        damps.append(damp)
+    wanted, last, found = set(origins), max(origins), {}
+    for t in range(p, last + 1):
+        if t in wanted:   # the forecast after z[:t]
+            found[t] = torch.stack([level + damps[h] * trend + season[(t + h) % k]
+                                    for h in range(K)], -2)                   # (..., K, F)
+        if t == last:
+            break
+        s = season[t % k]
+        err = z[t] - (level + phi * trend + s)
+        level = level + phi * trend + a * err
+        trend = phi * trend + b * err
+        if m > 1:
+            season[t % k] = s + on * g * err
+    return torch.stack([found[t] for t in origins], -3)                       # (..., n, K, F)
+
+
+def fit_history(z, origins, m, seasonal, chunk=2_000_000):
+    """The grid point (5,) whose one-step forecasts from ``origins`` over the history have the
+    lowest mean absolute error on the series z (N, F), and that error (one-step fitting, as
+    Holt-Winters is fitted)."""
+    params = grid(seasonal)
+    z = z.double()
+    target = torch.stack([z[t:t + 1] for t in origins])                       # (n, 1, F)
+    errs = []
+    step = max(1, chunk // max(1, len(origins) * z.shape[1]))
+    for i in range(0, len(params), step):
+        pred = history_forecast(z, params[i:i + step], m, 1, origins)         # (g, n, 1, F)
         errs.append((pred - target).abs().mean((1, 2, 3)))
     errs = torch.cat(errs)
     best = int(errs.argmin())

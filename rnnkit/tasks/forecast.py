@@ -30,12 +30,13 @@ from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fracti
 from rnnkit.data import DataError, resolve
 from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.models.smoothing import history_forecast, start_length
 from rnnkit.tasks.forecast_choice import choose
 from rnnkit.train import distributed
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
-LEGACY = {"relative": False, "window": 0}   # what checkpoints without these fields did
+LEGACY = {"relative": False, "window": 0, "history": False}   # checkpoints without these fields
 CHOICES = {"transform": ("auto", "none", "log"), "baseline": ("auto", "last", "seasonal", "ets")}
 
 
@@ -140,12 +141,19 @@ class ForecastTask:
         self.scaler = Scaler.fit(transform.forward(series[:self.train_end]))
         self.z = torch.from_numpy(self.scaler.transform(transform.forward(series)))  # (N, F)
         self.mase_scale = mase_scale(series[:self.train_end], season)
+        self.hist = None   # {origin: the history smoothing's forecast (K, F)}, filled on use
 
     def windows(self, origins):
-        """Inputs (B, W, F) and targets (B, K, F) for forecasts starting at each origin."""
+        """Inputs (B, W, F), targets (B, K, F) and the history smoothing's forecasts (B, K, F)
+        or None, for forecasts starting at each origin."""
         W, K = self.data_config.window, self.data_config.horizon
         x = torch.stack([self.z[t - W:t] for t in origins])
-        return x, torch.stack([self.z[t:t + K] for t in origins])
+        hist = None
+        if self.model.uses_history():
+            if self.hist is None:   # every origin's, from one pass over the series
+                self.hist = dict(zip(*history_part(self.model, self.z, K)))
+            hist = torch.stack([self.hist[t] for t in origins])
+        return x, torch.stack([self.z[t:t + K] for t in origins]), hist
 
     def train_batch(self, step):
         g = torch.Generator().manual_seed(step)
@@ -163,16 +171,16 @@ class ForecastTask:
     def evaluate(self):
         """Validation figures; val_loss (what best.pt is chosen by) is the MSE, times
         (1 + rnn_margin) once the recurrent part is no longer zero."""
-        x, target = self.windows(self.origins(self.train_end, self.val_end))
-        mse = float(self.model.loss(x, target))
+        x, target, hist = self.windows(self.origins(self.train_end, self.val_end))
+        mse = float(self.model.loss(x, target, hist))
         penalty = 1.0 if self.model.rnn_is_zero() else 1.0 + self.data_config.rnn_margin
         return {"val_loss": mse * penalty, "val_mse": mse,
                 **self.metrics(self.train_end, self.val_end, "val")}
 
     def predict(self, origins):
         """Forecasts (B, K, F) in the data's units from each origin."""
-        x, _ = self.windows(origins)
-        z = self.model.forecast(x, self.data_config.horizon).numpy()          # (B, K, F)
+        x, _, hist = self.windows(origins)
+        z = self.model.forecast(x, self.data_config.horizon, hist).numpy()    # (B, K, F)
         return self.transform.inverse(self.scaler.inverse(z))
 
     def metrics(self, start, end, prefix):
@@ -270,9 +278,10 @@ def build_forecast_task(data_config, model_config, log=print):
         raise DataError(f"{main.path}: --transform log needs a positive series; it holds "
                         f"{int((y <= 0).sum())} value(s) <= 0")
     c = model_config
+    c.history = c.history and c.linear and c.mode == "direct" and c.residual   # smoothing
     transform, base, smooth, linear, note = choose(
         y, split, d.window, d.horizon, m, d.transform, d.baseline, linear=c.linear,
-        smoothing=c.linear and c.mode == "direct" and c.residual)
+        smoothing=c.history)
     c.features, c.horizon = y.shape[1], d.horizon
     c.base, c.period, c.window = base, m, d.window
     model = Forecaster(c)
@@ -280,7 +289,7 @@ def build_forecast_task(data_config, model_config, log=print):
         if model.ar is not None:
             model.fit_linear(*linear)
         if smooth is not None:
-            model.set_smoothing(smooth)
+            model.set_smoothing(*smooth)
     task = ForecastTask(model, y, labels, main.names, d, split, m, Transform(transform))
     log(f"{main.path}: {len(y):,} steps of {main.names}; train {split[0]}, validation "
         f"{split[1] - split[0]}, test {len(y) - split[1]} (held-out tail); window {d.window}"
@@ -318,7 +327,11 @@ class Forecast:
         """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""
         z = torch.from_numpy(self.scaler.transform(self.transform.forward(y)))
         x = torch.stack([z[t - self.window:t] for t in origins]).float()      # (B, W, F)
-        return self.transform.inverse(self.scaler.inverse(self.model.forecast(x, steps).numpy()))
+        hist = None
+        if self.model.uses_history():
+            hist = history_part(self.model, z, steps, origins)[1]            # (B, steps, F)
+        z = self.model.forecast(x, steps, hist).numpy()
+        return self.transform.inverse(self.scaler.inverse(z))
 
     def forecast(self, steps, origin=None):
         """(steps, F) forecast of the steps after y[:origin] (default: the held-out tail's start)."""
@@ -326,6 +339,17 @@ class Forecast:
         if not self.window <= origin <= len(self.y):
             raise DataError(f"forecast origin must lie in [{self.window}, {len(self.y)}], got {origin}")
         return self.predict(self.y, [origin], steps)[0]
+
+
+def history_part(model, z, steps, origins=None):
+    """(origins, forecasts (B, steps, F)) of the model's smoothing run over the whole standardised
+    series z (N, F) before each origin (default: every origin from the first the smoothing can
+    start at to N)."""
+    m = model.config.period
+    if origins is None:
+        origins = list(range(start_length(len(z), m), len(z) + 1))
+    part = history_forecast(z.double(), model.smoothing.double(), m, steps, list(origins))
+    return list(origins), part.to(torch.float32)
 
 
 def evaluate_file(run, path, **options):

@@ -14,14 +14,16 @@ wins on a few validation windows by chance rarely wins on three folds.
 Candidates: each transform × each baseline × (no linear part, or a ridge fit with each penalty in
 RIDGES over the window relative to its last value, of what the baseline misses). The baselines:
 the last value, the last season's values (1 < m ≤ W), and exponential smoothing with a damped
-trend, without and (1 < m ≤ W) with a season (:mod:`rnnkit.models.smoothing`: four parameters
-from a grid, fitted on the fold's fit part). The model forecasts the mean of the COMBINE best
+trend, without and (m > 1) with a season, run over the whole history before the origin
+(:mod:`rnnkit.models.smoothing`: four parameters from a grid, chosen by the one-step error over
+the fold's fit part, as Holt-Winters is fitted). The model forecasts the mean of the COMBINE best
 candidates under the best one's transform (averaging forecasts is steadier than picking one,
-Clemen 1989), fitted on the training part (the validation fold's fits): the best candidate's
-baseline, and as the frozen linear part the difference between the mean and that baseline. This
-is exact because every baseline is the window's last value plus a linear map of the window
-relative to it (:func:`base_map`; exponential smoothing is a linear filter). The test part is
-never looked at.
+Clemen 1989; of the two smoothings only the better one's candidates take part), fitted on the
+training part (the validation fold's fits): the best candidate's baseline (for the smoothing:
+the last value), the smoothing's forecast less the last value with weight share (the smoothing
+candidates' fraction of the mean), and as the frozen linear part the rest. This is exact
+because each window baseline is the window's last value plus a linear map of the window
+relative to it (:func:`base_map`). The test part is never looked at.
 Shapes: N steps, F variables, W window, K horizon, n windows.
 """
 import numpy as np
@@ -29,12 +31,11 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.series import Scaler, Transform
-from rnnkit.models.smoothing import fit_smoothing, smoothing_forecast
+from rnnkit.models.smoothing import fit_history, history_forecast
 
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
 COMBINE = 3                        # the best candidates (one transform) whose forecasts are averaged
-FIT_WINDOWS = 300                  # at most this many windows (evenly spaced) fit the smoothing
 
 
 def candidates(y, W, m, transform, baseline, smoothing=True):
@@ -44,12 +45,12 @@ def candidates(y, W, m, transform, baseline, smoothing=True):
         raise DataError(f"--baseline seasonal needs a season > 1 and a window of at least one "
                         f"season; got season {m}, window {W}")
     if baseline == "ets" and not smoothing:
-        raise DataError("--baseline ets needs --mode direct, the residual forecast and the "
-                        "linear part (exponential smoothing is a fitted linear forecaster; "
-                        "--no-linear drops both)")
+        raise DataError("--baseline ets needs --mode direct, the residual forecast, the "
+                        "linear part and --history (exponential smoothing is a fitted linear "
+                        "forecaster; --no-linear drops both)")
     seasonal = 1 < m <= W
     ts = [transform] if transform != "auto" else ["none"] + (["log"] if (y > 0).all() else [])
-    ets = ["ets"] + (["ets-seasonal"] if seasonal else [])
+    ets = ["ets"] + (["ets-seasonal"] if m > 1 else [])   # run over the history: any window
     if baseline == "auto":
         bs = ["last"] + (["seasonal"] if seasonal else []) + (ets if smoothing else [])
     else:
@@ -71,15 +72,15 @@ def folds(split, W, K, m, n_folds=FOLDS):
     return out
 
 
-def base_forecast(z, origins, K, m, baseline, params=None, W=0):
+def base_forecast(z, origins, K, m, baseline, params=None):
     """The baseline's forecast (n, K, F) of z[t:t+K] from z[:t] for each origin t (``params``:
-    the smoothing's (5,), for ets, run over the W steps before t)."""
+    the smoothing's (5,), for ets, run over all of z[:t])."""
     h = np.arange(K)
     if baseline == "seasonal":
         return np.stack([z[t - m + h % m] for t in origins])
     if baseline.startswith("ets"):
-        x = torch.from_numpy(np.stack([z[t - W:t] for t in origins]))         # (n, W, F)
-        return smoothing_forecast(x, torch.as_tensor(params), m, K).numpy()
+        return history_forecast(torch.from_numpy(z), torch.as_tensor(params), m, K,
+                                list(origins)).numpy()
     return np.stack([np.repeat(z[t - 1:t], K, 0) for t in origins])
 
 
@@ -99,11 +100,9 @@ def fold_fits(y, t, fit_end, W, K, m, bases):
     fit = list(range(max(W, m), fit_end - K + 1))
     params = {}
     for b in bases:
-        if b.startswith("ets") and fit:
-            sub = [fit[i] for i in np.linspace(0, len(fit) - 1, min(len(fit), FIT_WINDOWS)).astype(int)]
-            win = torch.from_numpy(np.stack([z[s - W:s] for s in sub]))
-            target = torch.from_numpy(np.stack([z[s:s + K] for s in sub]))
-            p, _ = fit_smoothing(win, target, m, b == "ets-seasonal")
+        if b.startswith("ets") and fit:   # one-step errors over the fit part, as Holt-Winters
+            p, _ = fit_history(torch.from_numpy(z[:fit_end]), list(range(max(W, m), fit_end)),
+                               m, b == "ets-seasonal")
             params[b] = p.numpy()                   # [α, β, γ, φ, seasonal]
         else:
             params[b] = None
@@ -135,8 +134,8 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
             for b in bases:
                 if b.startswith("ets") and params[b] is None:
                     continue
-                base_v = base_forecast(z, val, K, m, b, params[b], W)
-                base_f = base_forecast(z, fit, K, m, b, params[b], W) if fit else None
+                base_v = base_forecast(z, val, K, m, b, params[b])
+                base_f = base_forecast(z, fit, K, m, b, params[b]) if fit else None
                 for lam in lams:
                     if lam is None:
                         beta = np.zeros((W * F + 1, K * F))
@@ -157,16 +156,21 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
         raise DataError(f"no forecast origin before the test part: the validation part must hold "
                         f"the horizon {K} after a window of {W}")
     t, b, lam = min(scores, key=scores.get)
-    params = final[(t, b, lam)][0]
-    ranked = sorted((k for k in scores if k[0] == t), key=scores.get)[:COMBINE if linear else 1]
-    maps = [base_map(k[1], final[k][0], W, K, m, F) + final[k][1][:-1].T for k in ranked]
-    weight = np.mean(maps, 0) - base_map(b, params, W, K, m, F)               # (K*F, W*F)
+    order = sorted((k for k in scores if k[0] == t), key=scores.get)
+    smoothed = next((k[1] for k in order if k[1].startswith("ets")), None)
+    ranked = [k for k in order if not k[1].startswith("ets") or k[1] == smoothed]
+    ranked = ranked[:COMBINE if linear else 1]     # one smoothing (one parameter set) at most
+    used = [k for k in ranked if k[1].startswith("ets")]
+    params = final[used[0]][0] if used else None
+    maps = [base_map(k[1], W, K, m, F) + final[k][1][:-1].T for k in ranked]
+    weight = np.mean(maps, 0) - base_map(b, W, K, m, F)                       # (K*F, W*F)
     bias = np.mean([final[k][1][-1] for k in ranked], 0)                      # (K*F,)
     shown = ", ".join(f"{name(k)} {v:.4g}"
                       for k, v in sorted(scores.items(), key=lambda kv: kv[1])[:6])
     ets = "" if params is None else "; smoothing " + " ".join(
         f"{n}={v:g}" for n, v in zip(("α", "β", "γ", "φ", "seasonal"), params))
-    return t, "ets" if b.startswith("ets") else b, params, (weight, bias), (
+    smooth = None if params is None else (params, len(used) / len(ranked))
+    return t, "ets" if b.startswith("ets") else b, smooth, (weight, bias), (
         f"{ets}; forecast: the mean of {', '.join(name(k) for k in ranked)}; MAE over "
         f"{len(parts)} fold(s) before the test part, best first: {shown}")
 
@@ -177,17 +181,16 @@ def name(key):
     return f"{t}/{b}/{'-' if lam is None else f'ridge {lam:g}'}"
 
 
-def base_map(baseline, params, W, K, m, F):
-    """The baseline's forecast less the window's last value as a linear map of the window
+def base_map(baseline, W, K, m, F):
+    """A window baseline's forecast less the window's last value as a linear map of the window
     relative to its last value: (K*F, W*F), rows k*F + f, columns j*F + f (each baseline moves
-    with the level and scales with the window, so this map is the whole baseline)."""
+    with the level and scales with the window, so this map is the whole baseline). The
+    smoothing over the history is no map of the window: zero here, it enters the model as
+    share × (its forecast - the last value)."""
     B = np.zeros((K, W))
     if baseline == "seasonal":
         h = np.arange(K)
         B[h, W - m + h % m] = 1.0
-    elif baseline.startswith("ets"):   # the forecast after each unit step j: column j
-        eye = torch.eye(W, dtype=torch.float64)[:, :, None]                   # (W, W, 1)
-        B = smoothing_forecast(eye, torch.as_tensor(params), m, K)[..., 0].numpy().T   # (K, W)
     return np.kron(B, np.eye(F))
 
 
