@@ -38,7 +38,7 @@ def add_flag_cases():
         case("flag", f"train tag --column {value} (CoNLL-U)",
              TRAIN("tag", "--data", "{data}/tagged.conllu", "--column", value),
              mention=(value,))
-    for flag, value in (("--batch", "0"), ("--window", "0"), ("--season", "-3"),
+    for flag, value in (("--batch", "0"), ("--window", "-1"), ("--season", "-3"),
                         ("--window", "100000"), ("--test-fraction", "0.95")):
         flag_case("forecast", flag, value, mention=("window",) if value == "100000" else None)
     for flag, value in (("--batch", "0"), ("--beam-size", "0"), ("--label-smoothing", "1.5"),
