@@ -183,6 +183,32 @@ def test_two_callers_at_once(threads):
     assert not errors and all(torch.equal(g, want) for g in got)
 
 
+def test_two_language_models_stepped_at_once_by_two_callers(threads):
+    """Two Python threads each stepping its own language model (ctypes releases the GIL): the
+    products computed ahead belong to whoever holds the pool; each stream gets one thread's
+    result bit for bit."""
+    models = [lm("lstm", hidden=64), lm("gru", hidden=64)]
+    ids = torch.randint(0, 29, (60, 1))
+    threads(1)
+    want = [lm_steps(m, ids)[0] for m in models]
+    threads(2)
+    got, errors = [None, None], []
+
+    def go(k):
+        try:
+            got[k] = lm_steps(models[k], ids)[0]
+        except Exception as e:          # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    for _ in range(3):
+        workers = [threading.Thread(target=go, args=(k,)) for k in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=60)
+        assert not errors and all(torch.equal(g, w) for g, w in zip(got, want))
+
+
 def _child(q):
     torch.set_num_threads(2)
     torch.manual_seed(2)
