@@ -65,12 +65,20 @@ template <typename T> struct UnitsJob {
   T *acc, *gh, *h, *c;
 };
 
+// x W_ih^T + b_ih of gate row i for batch row r, given its dot dx: the table's row where given
+template <typename T> inline T input_part(const UnitsJob<T>& J, int64_t r, int64_t i, T dx) {
+  if (J.table) return J.table[J.ids[r] * J.G + i];
+  T s = J.b_ih ? J.b_ih[i] : T(0);
+  s += dx;
+  return s;
+}
+
 template <typename T> void units_chunk(const void* p, int64_t chunk) {
   const UnitsJob<T>& J = *static_cast<const UnitsJob<T>*>(p);
   const int64_t B = J.B, G = J.G, H = J.H, I = J.I;
   const int64_t j0 = chunk * J.units, j1 = std::min(H, j0 + J.units);
   const bool gru = J.kind == GRU;
-  T dx[4], dh[4];
+  T dx[4] = {}, dh[4];                    // (dx unused with a table)
   for (int64_t q = 0; q < G / H; ++q)
     for (int64_t i0 = q * H + j0; i0 < q * H + j1; i0 += 4) {
       const int64_t m = std::min<int64_t>(4, q * H + j1 - i0);
@@ -82,13 +90,7 @@ template <typename T> void units_chunk(const void* p, int64_t chunk) {
           dots_n(J.w_hh + i0 * H, H, J.hp + r * H, m, dh);
         for (int64_t e = 0; e < m; ++e) {
           const int64_t i = i0 + e;
-          T s;
-          if (J.table) {
-            s = J.table[J.ids[r] * G + i];
-          } else {
-            s = J.b_ih ? J.b_ih[i] : T(0);
-            s += dx[e];
-          }
+          T s = input_part(J, r, i, dx[e]);
           if (gru) {
             T g = J.b_hh ? J.b_hh[i] : T(0);
             g += dh[e];
@@ -114,7 +116,7 @@ template <typename T> void mgu_gate_chunk(const void* p, int64_t chunk) {
   const UnitsJob<T>& J = *static_cast<const UnitsJob<T>*>(p);
   const int64_t B = J.B, G = J.G, H = J.H, I = J.I;
   const int64_t j0 = chunk * J.units, j1 = std::min(H, j0 + J.units);
-  T dx[4], dh[4];
+  T dx[4] = {}, dh[4];                    // (dx unused with a table)
   for (int64_t q = 0; q < 2; ++q)
     for (int64_t i0 = q * H + j0; i0 < q * H + j1; i0 += 4) {
       const int64_t m = std::min<int64_t>(4, q * H + j1 - i0);
@@ -123,13 +125,7 @@ template <typename T> void mgu_gate_chunk(const void* p, int64_t chunk) {
         if (q == 0) dots_n(J.w_hh + i0 * H, H, J.hp + r * H, m, dh);
         for (int64_t e = 0; e < m; ++e) {
           const int64_t i = i0 + e;
-          T s;
-          if (J.table) {
-            s = J.table[J.ids[r] * G + i];
-          } else {
-            s = J.b_ih ? J.b_ih[i] : T(0);
-            s += dx[e];
-          }
+          T s = input_part(J, r, i, dx[e]);
           if (J.b_hh) s += J.b_hh[i];
           if (q == 0) s += dh[e];
           J.acc[r * G + i] = s;
