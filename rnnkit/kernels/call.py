@@ -113,7 +113,6 @@ def bind(fn, name, args, dtype):
     made = scope[name]
     made.__doc__ = f"{name}({', '.join(f'{a}: {k}' for k, a in args)}) -> None (rnnkit kernel)"
     made.kinds = args
-    made.raw = fn          # the ctypes function itself: positional, no checks (per-token paths)
     return made
 
 
