@@ -184,6 +184,34 @@ def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):
         torch.testing.assert_close(loaded(z), want)
 
 
+def test_forecaster_with_history_smoothing_takes_its_forecast_as_an_input(tmp_path):
+    """A direct forecaster whose forecast uses the smoothing over the whole history exports
+    with that smoothing's forecast as a second input, and computes what the model does."""
+    ort = _ort()
+    from rnnkit.export.programs import forecast_programs, write_onnx, write_pt2
+    from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+    torch.manual_seed(0)
+    model = Forecaster(ForecasterConfig(features=2, hidden=5, layers=1, horizon=3,
+                                        window=6)).eval()
+    model.set_smoothing([0.5, 0.1, 0.0, 0.9, 0.0], share=0.4)
+    assert model.uses_history()
+    program = forecast_programs(model, 6)[0]
+    assert program.inputs == ["window", "smoothing"]
+    write_onnx(program, tmp_path / "f.onnx")
+    write_pt2(program, tmp_path / "f.pt2")
+    sess = ort.InferenceSession(str(tmp_path / "f.onnx"))
+    loaded = rnnkit.export.load(tmp_path / "f.pt2").module()
+    for B in (1, 3):
+        z, hist = torch.randn(B, 6, 2), torch.randn(B, 3, 2)
+        with torch.no_grad():
+            want = model(z, hist)
+            assert not torch.allclose(want, model(z, hist + 1))     # the input is used
+        np.testing.assert_allclose(sess.run(None, {"window": z.numpy(),
+                                                   "smoothing": hist.numpy()})[0],
+                                   want.numpy(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(loaded(z, hist), want)
+
+
 def _classifier():
     from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
     return SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",

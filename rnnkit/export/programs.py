@@ -5,9 +5,10 @@ a caller can stream: feed the state it got back into the next call):
 
 - ``lm``: ``tokens (B, T) int64, h (L, B, H)[, c (L, B, H)] -> logits (B, T, V), h', c'``
   (log-probabilities under the adaptive softmax);
-- ``forecast``: ``window (B, W, F) -> forecast (B, K, F)`` (direct mode: the next K steps in
-  standardised units) or ``(B, W, F)`` (autoregressive: the one-step prediction after every
-  step);
+- ``forecast``: ``window (B, W, F)[, smoothing (B, K, F)] -> forecast (B, K, F)`` (direct
+  mode: the next K steps in standardised units; ``smoothing``, where the run's forecast uses
+  exponential smoothing over the whole history, is that smoothing's forecast) or ``(B, W, F)``
+  (autoregressive: the one-step prediction after every step);
 - ``classify``: ``tokens (B, T) padded with 0, lengths (B,)[, grams (B, T, N)] -> logits (B, K)``;
 - ``tag``: ``tokens (B, T), lengths (B,)[, chars (B, T, W), char_lengths (B, T)] -> tag scores
   (B, T, K)``;
@@ -81,15 +82,30 @@ def lm_programs(model):
                     f"{c.hidden}) -> logits (B, T, {c.vocab_size}) and the next state")]
 
 
+class _ForecastHistory(_Forward):
+    def forward(self, window, smoothing):
+        return self.model(window, smoothing)
+
+
 def forecast_programs(model, W):
     """W: the run's window (what the direct model was trained on; an autoregressive one takes
-    any length)."""
+    any length). A forecaster whose forecast uses exponential smoothing run over the whole
+    history takes that smoothing's forecast as a second input (``smoothing``, (B, K, F),
+    standardised: what :func:`rnnkit.models.smoothing.history_forecast` gives at the window's
+    end), since the program sees only the window."""
     c = model.config
     direct = c.mode == "direct"
     window = torch.zeros(2, W, c.features)
     dynamic = {"window": {0: "batch"} if direct else {0: "batch", 1: "time"}}
     what = (f"the next {c.horizon} steps (B, {c.horizon}, {c.features})" if direct else
             f"the one-step prediction after every step (B, T, {c.features})")
+    if direct and model.uses_history():
+        smoothing = torch.zeros(2, c.horizon, c.features)
+        return [Program("", _ForecastHistory(model), (window, smoothing), ["window", "smoothing"],
+                        ["forecast"], {**dynamic, "smoothing": {0: "batch"}},
+                        f"forecaster ({c.mode}): standardised window (B, {W}, {c.features}) and "
+                        f"the smoothing's forecast over the whole history before its end (B, "
+                        f"{c.horizon}, {c.features}) -> {what}")]
     return [Program("", _Forward(model), (window,), ["window"], ["forecast"], dynamic,
                     f"forecaster ({c.mode}): standardised window (B, "
                     f"{W if direct else 'T'}, {c.features}) -> {what}")]

@@ -163,10 +163,10 @@ class Forecaster(nn.Module):
             delta = self.head(h[:, -1]).view(B, K, F)                         # (B, K, F)
             if self.ar is not None:
                 delta = delta + self.ar(rel[:, -self.config.window:].reshape(B, -1)).view(B, K, F)
-            if self.uses_history():
-                if hist is None:
-                    raise ValueError("this forecaster needs the history smoothing's forecast")
+            if hist is not None:                          # (given only where it is used)
                 delta = delta + self.share * (hist.to(z.dtype) - z[:, -1:])
+            elif self.uses_history():
+                raise ValueError("this forecaster needs the history smoothing's forecast")
             return delta + (self.baseline(z, K) if self.config.residual else 0)
         h, _ = self.rnn(z)                                                    # (B, W, H)
         return self.head(h) + (self.one_step_baseline(z) if self.config.residual else 0)  # (B, W, F)
