@@ -13,7 +13,7 @@ import warnings
 
 import torch
 
-from rnnkit.layers import fast_step
+from rnnkit.layers import fast_lm
 from rnnkit.tasks.lm import load_lm
 
 
@@ -32,7 +32,7 @@ def main(argv=None):
     m, ids = model._modules, torch.tensor([5])
     with torch.no_grad():
         logits, state = model.step(ids, None)
-        plan = fast_step._lm_ready(m["rnn"], m["embed"], m["head"], ids, state)
+        plan = fast_lm._lm_ready(m["rnn"], m["embed"], m["head"], ids, state)
     if plan is None or plan.mode != "LSTM":
         raise SystemExit(f"{args.run}: not an LSTM language model that the compiled step runs")
     out = tuple(torch.empty_like(s) for s in state)

@@ -29,7 +29,7 @@ def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None, u=None
     The draw inverts the distribution's cumulative sum (taken in float64) at u · its total,
     u (B,) uniform in [0, 1) (drawn from ``generator`` where not given): the first token whose
     cumulative probability exceeds it. The compiled sampling loop
-    (:func:`rnnkit.layers.fast_step.lm_sample`) draws the same way, so one seed gives one text
+    (:func:`rnnkit.layers.fast_lm.lm_sample`) draws the same way, so one seed gives one text
     with or without it."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from rnnkit.config import (MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
-from rnnkit.layers import LAYERS, fast_step
+from rnnkit.layers import LAYERS, fast_lm, fast_step
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 
@@ -162,7 +162,7 @@ class LanguageModel(nn.Module):
             logits, state = self(x_t[:, None], state)                       # (B, 1, V)
             return logits[:, 0], state
         m = self._modules                  # (not nn.Module's __getattr__: this is the hot path)
-        fused = fast_step.lm_step(m["rnn"], m["embed"], m["head"], x_t, state)
+        fused = fast_lm.lm_step(m["rnn"], m["embed"], m["head"], x_t, state)
         if fused is not None:                                               # embed, stack, head
             return fused
         h, state = fast_step.step(self.rnn, self.embed(x_t), state)         # (B, H)
@@ -170,12 +170,12 @@ class LanguageModel(nn.Module):
 
     def sample_steps(self, logits, state, u, temperature, top_k, top_p, stop_id, done):
         """Sampling's inner loop as one compiled call where the model can run so (eval mode,
-        torch's cells on CPU, a plain head): see :func:`rnnkit.layers.fast_step.lm_sample`;
+        torch's cells on CPU, a plain head): see :func:`rnnkit.layers.fast_lm.lm_sample`;
         None otherwise (:func:`rnnkit.decode.sample` then picks and steps in Python, with the
         same draws)."""
         if self.training or isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
             return None
-        return fast_step.lm_sample(self.rnn, self.embed, self.head, logits, state, u,
+        return fast_lm.lm_sample(self.rnn, self.embed, self.head, logits, state, u,
                                    temperature, top_k, top_p, stop_id, done)
 
     def loss(self, x, y, state=None):

@@ -1,0 +1,229 @@
+"""The models' steps on the inference step (rnnkit.layers.fast_step, rnnkit.layers.fast_lm):
+a language model's whole step and sampling loop in one call, seq2seq, conditional and forecast
+steps, sampling and beam search give what they gave on the layers' forward."""
+import pytest
+import torch
+
+from rnnkit.decode import beam_search, sample, sampling
+from rnnkit.layers import fast_step
+from rnnkit.models import LanguageModel, LMConfig
+from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from test_fast_inference import assert_same
+
+def both_paths(fn):
+    """fn() through the fast step and through the layers' forward."""
+    with torch.no_grad():
+        fast = fn()
+        with fast_step.disabled():
+            slow = fn()
+    return fast, slow
+
+
+def lm(cell, dtype=torch.float32, **kw):
+    torch.manual_seed(0)
+    kw = {"vocab_size": 13, "cell": cell, "layers": 2, "hidden": 16, "embed": 8, **kw}
+    return LanguageModel(LMConfig(**kw)).to(dtype).eval()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mgu"])
+def test_lm_step_equals_forward(cell, dtype):
+    model = lm(cell, dtype)
+    x = torch.randint(0, 13, (3, 6))
+    with torch.no_grad():
+        want, want_state = model(x)                                           # (B, T, V)
+        state = model.init_state(3)
+        for t in range(6):
+            logits, state = model.step(x[:, t], state)
+            assert_same(logits, want[:, t], dtype)
+    assert_same(state, want_state, dtype)
+
+
+@pytest.mark.parametrize("kw", [dict(tie="yes", embed=16), dict(softmax="adaptive")],
+                         ids=["tied", "adaptive"])
+def test_lm_step_tied_and_adaptive_softmax(kw):
+    model = lm("lstm", **kw)
+    x = torch.randint(0, 13, (2, 4))
+    with torch.no_grad():
+        want, _ = model(x)
+        state = None
+        for t in range(4):
+            logits, state = model.step(x[:, t], state)
+            assert_same(logits, want[:, t], torch.float32)
+
+
+def test_lm_step_bad_token_is_an_index_error():
+    model = lm("lstm")
+    with torch.no_grad(), pytest.raises(IndexError, match="outside the vocabulary"):
+        model.step(torch.tensor([3, 13]), model.init_state(2))
+
+
+def test_lm_step_records_autograd_when_asked():
+    model = lm("gru")
+    logits, _ = model.step(torch.tensor([1, 2]), model.init_state(2))
+    logits.sum().backward()
+    assert model.rnn.weight_hh_l1.grad is not None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sampling_and_beam_search_unchanged(cell):
+    model = lm(cell)
+    fast, slow = both_paths(lambda: [int(x) for x in sample(model, [1, 2], 30, 0.9, seed=3)])
+    assert fast == slow
+    fast, slow = both_paths(lambda: [int(x) for x in sample(model, [1], 20, 0.0)])
+    assert fast == slow
+    fast, slow = both_paths(lambda: beam_search(model, [4], 5, 12, eos_id=0, n_best=3))
+    assert [ids for ids, _ in fast] == [ids for ids, _ in slow]
+    for (_, a), (_, b) in zip(fast, slow):
+        assert a == pytest.approx(b, abs=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_seq2seq_step_and_translation_unchanged(cell):
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=11, tgt_vocab=9, cell=cell, embed=6, enc_hidden=8,
+                                  hidden=10, dec_layers=2)).eval()
+    src, lengths = torch.randint(1, 11, (3, 5)), torch.tensor([5, 3, 4])
+    tgt = torch.randint(1, 9, (3, 6))
+    fast, slow = both_paths(lambda: model(src, lengths, tgt))
+    assert_same(fast, slow, torch.float32)
+    one = (src[:1], lengths[:1])
+    fast, slow = both_paths(lambda: beam_search(model, [1], 5, 10, eos_id=2, n_best=2,
+                                                state=model.encode(*one)))
+    assert [ids for ids, _ in fast] == [ids for ids, _ in slow]
+
+
+def test_conditional_generator_step_unchanged():
+    torch.manual_seed(0)
+    model = ConditionalGenerator(CondConfig(vocab_size=9, n_classes=3, layers=2, hidden=12,
+                                            embed=6, cond_size=5)).eval()
+    x = torch.randint(0, 9, (3, 5))
+
+    def run():
+        state, out = model.condition(torch.tensor([0, 2, 1])), []
+        for t in range(5):
+            logits, state = model.step(x[:, t], state)
+            out.append(logits)
+        return torch.stack(out, 1), state["rnn"]
+    fast, slow = both_paths(run)
+    assert_same(fast, slow, torch.float32)
+    with torch.no_grad():
+        want, _ = model(x, model.condition(torch.tensor([0, 2, 1])))
+    assert_same(fast[0], want, torch.float32)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_autoregressive_forecast_unchanged(cell):
+    torch.manual_seed(0)
+    model = Forecaster(ForecasterConfig(features=2, mode="autoregressive", cell=cell,
+                                        hidden=12)).eval()
+    z = torch.randn(3, 7, 2)
+    fast, slow = both_paths(lambda: model.forecast(z, 5))
+    assert fast.shape == (3, 5, 2)
+    assert_same(fast, slow, torch.float32)
+
+
+def test_lm_step_after_the_model_changes_dtype_or_weights():
+    model = lm("lstm")
+    x = torch.randint(0, 13, (2, 3))
+    with torch.no_grad():
+        model.step(x[:, 0], None)
+        model.head.weight.mul_(3)                                   # in place: same address
+        model.double()                                              # new tensors everywhere
+        want, _ = model(x)
+        state = None
+        for t in range(3):
+            logits, state = model.step(x[:, t], state)
+            assert_same(logits, want[:, t], torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mgu"])
+@pytest.mark.parametrize("kw", [dict(temperature=0.9), dict(temperature=1.2, top_k=4),
+                                dict(temperature=1.0, top_p=0.8), dict(temperature=0.0)],
+                         ids=["t", "top-k", "top-p", "greedy"])
+def test_compiled_sampling_loop_draws_what_python_draws(cell, dtype, kw):
+    """rnnkit.decode.sample through the model's compiled loop (fast_lm.lm_sample) and
+    through pick + step in Python: the same tokens from the same seed, over several chunks
+    and a batch of sequences, stopping where every row has emitted the stop token."""
+    model = lm(cell, dtype)
+    with torch.no_grad():
+        logits, state = model.step(torch.tensor([1, 2, 3]), None)
+        assert model.sample_steps(logits, state, torch.rand(5, 3, dtype=torch.float64),
+                                  0.9, None, None, None, None) is not None   # the loop runs
+    n = sampling.CHUNK * 2 + 7
+    run = lambda **more: torch.stack(list(sample(model, [[1], [2], [5]], n, seed=4, **kw,
+                                                 **more)))
+    fast, slow = both_paths(run)
+    assert fast.shape == (n, 3) and torch.equal(fast, slow)
+    stop = int(fast.flatten().mode().values)                  # a token every row is likely to emit
+    first = [(col == stop).nonzero() for col in fast.T]
+    stopped, slow_stopped = both_paths(lambda: run(stop_id=stop))
+    assert torch.equal(stopped, slow_stopped)
+    if all(len(f) for f in first):                            # ends once every row has emitted it
+        assert len(stopped) == max(int(f[0]) for f in first) + 1 < n
+        assert torch.equal(stopped, fast[:len(stopped)])
+
+
+def test_input_table_follows_the_weights_it_is_made_of():
+    """Layer 0's token table (b_ih + emb W_ih^T) is rebuilt when the embedding or W_ih
+    changes in place (same addresses, new versions)."""
+    model = lm("lstm")
+    x = torch.randint(0, 13, (2, 3))
+    with torch.no_grad():
+        for change in (lambda: model.embed.weight.mul_(2), lambda: model.rnn.weight_ih_l0.add_(1),
+                       lambda: model.rnn.bias_ih_l0.sub_(1)):
+            model.step(x[:, 0], None)
+            change()
+            want, _ = model(x)
+            state = None
+            for t in range(3):
+                logits, state = model.step(x[:, t], state)
+                assert_same(logits, want[:, t], torch.float32)
+
+
+def test_lm_step_checks_a_state_again_when_the_batch_changes():
+    """The state lm_step returned last is trusted for the next step of the same batch only;
+    with another batch size it is checked (the layer's own error, not a wild read)."""
+    model = lm("lstm")
+    with torch.no_grad():
+        _, state = model.step(torch.tensor([1, 2]), None)
+        model.step(torch.tensor([3, 4]), state)
+        with pytest.raises((ValueError, RuntimeError)):
+            model.step(torch.tensor([1, 2, 3]), state)
+
+
+def test_lm_step_sees_a_weight_moved_between_steps_of_one_stream():
+    """A parameter given new memory (``.data =``) between two steps of one stream: the next
+    step reads the new weights (the plan of the last call is checked against every address)."""
+    model = lm("lstm")
+    x = torch.randint(0, 13, (2, 4))
+    with torch.no_grad():
+        _, state = model.step(x[:, 0], None)
+        _, state = model.step(x[:, 1], state)
+        _, before = model(x[:, :2])
+        model.rnn.weight_hh_l1.data = model.rnn.weight_hh_l1.data * 2    # a new address
+        model.head.bias.data = model.head.bias.data + 1
+        ref = model.rnn.weight_hh_l1
+        want, _ = model(x[:, 2:], before)
+        for t in range(2):
+            logits, state = model.step(x[:, 2 + t], state)
+            assert_same(logits, want[:, t], torch.float32)
+        assert model.rnn.weight_hh_l1 is ref
+
+
+def test_lm_step_two_models_in_turn():
+    """Two models stepped in turn (the last-used plan changes hands every call) each get
+    their own results."""
+    a, b = lm("lstm"), lm("gru")
+    x = torch.randint(0, 13, (2, 3))
+    with torch.no_grad():
+        want_a, want_b = a(x)[0], b(x)[0]
+        sa = sb = None
+        for t in range(3):
+            la, sa = a.step(x[:, t], sa)
+            lb, sb = b.step(x[:, t], sb)
+            assert_same(la, want_a[:, t], torch.float32)
+            assert_same(lb, want_b[:, t], torch.float32)
