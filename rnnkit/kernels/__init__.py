@@ -20,7 +20,6 @@ Python cells (same results, slower). ``RNNKIT_KERNELS=0`` turns the kernels off;
     >>> kernels.available(), kernels.status()          # doctest: +SKIP
     (True, 'built: ~/.cache/rnnkit/kernels/rnnkit-kernels-3f2a….so')
 """
-import contextlib
 import ctypes
 import hashlib
 import os
@@ -35,6 +34,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.kernels import call
+from rnnkit.kernels.switch import Switch
 
 HERE = Path(__file__).parent
 SOURCES = tuple(sorted(p.name for p in HERE.glob("*.cpp")))   # compiled into one library
@@ -48,7 +48,8 @@ DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 SHARING = {"auto": 0, "always": 1, "never": 2}
 
 _lock = threading.Lock()
-_state = {"lib": None, "tried": False, "status": "not loaded yet", "off": 0}
+_state = {"lib": None, "tried": False, "status": "not loaded yet"}
+_switch = Switch()     # off inside disabled() blocks
 
 
 class Kernels:
@@ -230,7 +231,7 @@ def _sharing_from_env(lib):
 
 def get(x):
     """The kernels for tensor ``x``'s dtype, or None (GPU tensor, other dtype, kernels off)."""
-    if _state["off"] or x.device.type != "cpu":
+    if _switch.off or x.device.type != "cpu":
         return None
     lib = _state["lib"] if _state["tried"] else _load()
     return lib.get(x.dtype) if lib is not None else None
@@ -263,11 +264,6 @@ def status():
     return _state["status"]
 
 
-@contextlib.contextmanager
 def disabled():
     """Run the Python cells inside this block (the kernels stay loaded)."""
-    _state["off"] += 1
-    try:
-        yield
-    finally:
-        _state["off"] -= 1
+    return _switch.disabled()

@@ -20,7 +20,7 @@ import weakref
 import torch
 
 from rnnkit import kernels
-from rnnkit.layers.fast_step import (KINDS, SMALL_BATCH, _pointers, _state, _states, fast_kind,
+from rnnkit.layers.fast_step import (KINDS, SMALL_BATCH, _pointers, _states, _switch, fast_kind,
                                      needs_grad)
 
 _lm_cache = weakref.WeakKeyDictionary()  # layer -> (addresses, lm_step plan)
@@ -105,7 +105,7 @@ def _bad_id(ids, r, n_emb):
 def _lm_ready(rnn, embed, head, x, state, check_ids=True):
     """The :class:`_LMPlan` of these modules where one compiled call can run their step on
     ``x`` (ids, or logits for :func:`lm_sample`) and ``state``; else None."""
-    if (_state["off"] or rnn.training or embed.training or head.training or not x.is_cpu
+    if (_switch.off or rnn.training or embed.training or head.training or not x.is_cpu
             or (check_ids and (x.dim() != 1 or x.dtype != torch.long))):
         return None
     plan = _lm_plan(rnn, embed, head)

@@ -40,24 +40,20 @@ import torch
 from rnnkit import kernels
 from rnnkit.cells import CELLS
 from rnnkit.cells.mgu import MGU
+from rnnkit.kernels.switch import Switch
 
 KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3, "MGU": 4}   # step.cpp's Kind
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
                "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
 SMALL_BATCH = 4    # up to this many rows step.cpp's own loop multiplies, above it the BLAS GEMM
-_state = {"off": int(os.environ.get("RNNKIT_FAST_STEP", "1") == "0")}   # 0: forward always
+_switch = Switch(os.environ.get("RNNKIT_FAST_STEP", "1") == "0")   # 0: forward always
 _cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
 _kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
 
 
-@contextlib.contextmanager
 def disabled():
     """Inside this block :func:`step` runs the layer's ``forward`` (benchmarks, tests)."""
-    _state["off"] += 1
-    try:
-        yield
-    finally:
-        _state["off"] -= 1
+    return _switch.disabled()
 
 
 @contextlib.contextmanager
@@ -80,7 +76,7 @@ def sharing(policy):
 def fast_kind(rnn):
     """The cell's name in ``KINDS`` where the fast paths can run this layer in its present mode,
     else None."""
-    if _state["off"] or rnn.training:
+    if _switch.off or rnn.training:
         return None
     if rnn not in _kinds:
         _kinds[rnn] = _kind(rnn)
