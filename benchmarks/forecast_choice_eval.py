@@ -2,27 +2,38 @@
 recurrent training) on the benchmark's series, in seconds: the quick check of a change to
 :mod:`rnnkit.tasks.forecast_choice`. The full benchmark (``quality_tasks.py``) trains the GRU too.
 
-    python benchmarks/forecast_choice_eval.py --group forecast-tuning
+    python benchmarks/forecast_choice_eval.py --group forecast-tuning [--holt-winters]
+
+``--holt-winters`` adds statsmodels' Holt-Winters at the same test origins (as
+``quality_tasks.py`` scores it), kept in ``$RNNKIT_DATA/bench-series/holt-winters.json`` by the
+series' name, split, season and horizon (refitting it at every origin takes minutes).
 """
 import argparse
+import dataclasses
+import json
 import math
+import re
 import time
 
 import torch
 
 from forecast_series import resolve_args
-from quality_tasks import GROUPS, RUNS
+from quality_tasks import GROUPS, RUNS, holt_winters_mase
+from rnnkit.data.datasets import cache_dir
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 
 
 def data_config(args):
-    """ForecastData from a run's ``forecast --data X [--val-fraction F ...]`` arguments."""
+    """ForecastData from a run's ``forecast --data X [--val-fraction F --season M ...]``
+    arguments (the trainer's own, such as --max-steps, are left out)."""
     opts = dict(zip(args[1::2], args[2::2]))
-    kw = {"data": opts["--data"]}
-    for flag in ("--val-fraction", "--test-fraction"):
-        if flag in opts:
-            kw[flag[2:].replace("-", "_")] = float(opts[flag])
+    fields = {f.name: type(f.default) for f in dataclasses.fields(ForecastData)}   # int, float, str
+    kw = {}
+    for flag, value in opts.items():
+        key = flag[2:].replace("-", "_")
+        if key in fields:
+            kw[key] = fields[key](value)
     return ForecastData(**kw)
 
 
@@ -30,19 +41,50 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--group", nargs="*", choices=sorted(GROUPS), default=[])
     p.add_argument("--only", nargs="*", default=[])
+    p.add_argument("--holt-winters", action="store_true", help="beside Holt-Winters (cached)")
     a = p.parse_args()
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
     torch.set_num_threads(1)
     groups = [("only", a.only)] * bool(a.only) + [(g, GROUPS[g]) for g in a.group]
+    every = []
     for group, names in groups:
-        logs = run_group(names)
-        g = [math.exp(sum(math.log(r[i]) for r in logs) / len(logs)) for i in (0, 1)]
-        print(f"{group}: geometric mean over {len(logs)}: {g[0]:.3f} (seasonal-naive {g[1]:.3f});"
-              f" below seasonal-naive on {sum(r < s for r, s in logs)}", flush=True)
+        logs = run_group(names, a.holt_winters)
+        every += logs
+        summary(group, logs)
+    if len(groups) > 1:
+        summary("all", every)
 
 
-def run_group(names):
-    """[(test MASE, seasonal-naive test MASE)] of the untrained model on each series."""
+def summary(group, logs):
+    cols = len(logs[0])
+    g = [math.exp(sum(math.log(r[i]) for r in logs) / len(logs)) for i in range(cols)]
+    hw = f", Holt-Winters {g[2]:.3f}" if cols > 2 else ""
+    print(f"{group}: geometric mean over {len(logs)}: {g[0]:.3f} (seasonal-naive {g[1]:.3f}{hw});"
+          f" below seasonal-naive on {sum(r[0] < r[1] for r in logs)}", flush=True)
+
+
+def holt_winters(name, task):
+    """Holt-Winters' test MASE on the task's series, from the cache or computed and cached."""
+    path = cache_dir() / "bench-series" / "holt-winters.json"
+    cache = json.loads(path.read_text()) if path.is_file() else {}
+    d = task.data_config
+    key = f"{name} {task.train_end} {task.val_end} {len(task.y)} {task.season} {d.horizon}"
+    if key not in cache:
+        cache[key] = holt_winters_mase(task.y[:, 0].astype(float), (task.train_end, task.val_end),
+                                       task.season, d.window, d.horizon)["holt_winters_mase"]
+        path.write_text(json.dumps(cache, indent=0))
+    return cache[key]
+
+
+def fold_count(note):
+    """``3f/27o `` from the log's "MAE over 3 fold(s) (27 origins)" (empty if not there)."""
+    found = re.search(r"MAE over (\d+) fold\(s\)(?: \((\d+) origins\))?", note)
+    return f"{found.group(1)}f/{found.group(2) or '?'}o " if found else ""
+
+
+def run_group(names, with_hw=False):
+    """[(test MASE, seasonal-naive test MASE[, Holt-Winters' test MASE])] of the untrained model
+    on each series."""
     logs = []
     for name in names:
         t0 = time.time()
@@ -50,10 +92,12 @@ def run_group(names):
         task = build_forecast_task(data_config(resolve_args(RUNS[name][0])), ForecasterConfig(),
                                    log=note.append)
         m = task.test_metrics()
-        logs.append((m["test_mase"], m["test_seasonal_naive_mase"]))
-        print(f"{name:24s} {m['test_mase']:.3f} (seasonal-naive {m['test_seasonal_naive_mase']:.3f})"
+        hw = (holt_winters(name, task),) if with_hw else ()
+        logs.append((m["test_mase"], m["test_seasonal_naive_mase"], *hw))
+        print(f"{name:24s} {m['test_mase']:.3f} (seasonal-naive {m['test_seasonal_naive_mase']:.3f}"
+              f"{f', HW {hw[0]:.3f}' if hw else ''})"
               f" {time.time() - t0:.1f}s  {m['transform']}/{m['baseline']}: "
-              f"{note[0].split('; transform ')[1][:150]}", flush=True)
+              f"{fold_count(note[0])}{note[0].split('; transform ')[1][:150]}", flush=True)
     return logs
 
 

@@ -77,18 +77,26 @@ def run(name, minutes, out):
 
 
 def holt_winters(folder):
+    """Holt-Winters' figures at the test origins of a run (:func:`holt_winters_mase`)."""
+    import numpy as np
+
+    from rnnkit.train import load_checkpoint
+    ckpt = load_checkpoint(folder / "best.pt")
+    return holt_winters_mase(np.asarray(ckpt["series"])[:, 0], ckpt["split"], ckpt["season"],
+                             ckpt["data_config"]["window"], ckpt["data_config"]["horizon"])
+
+
+def holt_winters_mase(y, split, m, W, K):
     """Holt-Winters (statsmodels ExponentialSmoothing: additive trend, multiplicative season on a
-    positive series, else additive) refitted at each of the run's test origins: its MAE, MASE."""
+    positive series, else additive) refitted at each test origin of y (N,) after split[1]: its
+    MAE, MASE."""
     import warnings
 
     import numpy as np
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     from rnnkit.tasks.forecast import mase_scale
-    from rnnkit.train import load_checkpoint
-    ckpt = load_checkpoint(folder / "best.pt")
-    y, (train_end, val_end), m = np.asarray(ckpt["series"])[:, 0], ckpt["split"], ckpt["season"]
-    W, K = ckpt["data_config"]["window"], ckpt["data_config"]["horizon"]
+    (train_end, val_end) = split
     season = ("mul" if (y > 0).all() else "add") if m > 1 else None
     errs = []
     with warnings.catch_warnings():

@@ -1,29 +1,34 @@
-"""Choosing a forecaster's transform (none, log), baseline (last value, last season, exponential
-smoothing) and linear part (none, or a ridge autoregression), by rolling origins over the history
-before the test part.
+"""Choosing a forecaster's transform (none, log), baseline (last value, window mean, drift, last
+season, exponential smoothing) and linear part (none, or a ridge autoregression), by rolling
+origins over the history before the test part.
 
 The history before the test part is cut into folds of the validation part's length, counted back
 from its end: the validation part, then the same length before it, ... (up to :data:`FOLDS`,
 while the data before a fold still holds the fits' windows). For each fold every candidate is
 fitted on the data before the fold (scaling, the smoothing parameters, the ridge coefficients)
-and forecasts K steps from each origin in it; the candidate with the lowest mean absolute error
-over all folds' origins, in the data's units, is chosen (time-series cross-validation, Hyndman &
-Athanasopoulos 2021 §5.10). More origins than the validation part alone: a 48-lag ridge fit that
-wins on a few validation windows by chance rarely wins on three folds.
+and forecasts K steps from each origin in it, scored by its mean absolute error in the data's
+units (time-series cross-validation, Hyndman & Athanasopoulos 2021 §5.10).
 
 Candidates: each transform × each baseline × (no linear part, or a ridge fit with each penalty in
 RIDGES over the window relative to its last value, of what the baseline misses). The baselines:
-the last value, the last season's values (1 < m ≤ W), and exponential smoothing with a damped
-trend, without and (m > 1) with a season, run over the whole history before the origin
+the last value, the window's mean, the drift (the line through the window's first and last
+values), the last season's values (1 < m ≤ W), and exponential smoothing with a damped trend,
+without and (m > 1) with a season, run over the whole history before the origin
 (:mod:`rnnkit.models.smoothing`: four parameters from a grid, chosen by the one-step error over
-the fold's fit part, as Holt-Winters is fitted). The model forecasts the mean of the COMBINE best
-candidates under the best one's transform (averaging forecasts is steadier than picking one,
-Clemen 1989; of the two smoothings only the better one's candidates take part), fitted on the
-training part (the validation fold's fits): the best candidate's baseline (for the smoothing:
-the last value), the smoothing's forecast less the last value with weight share (the smoothing
-candidates' fraction of the mean), and as the frozen linear part the rest. This is exact
-because each window baseline is the window's last value plus a linear map of the window
-relative to it (:func:`base_map`). The test part is never looked at.
+the fold's fit part, as Holt-Winters is fitted).
+Where the folds hold at least K origins, the candidates are ranked by that error. Where they
+hold fewer (a short series: one fold of a few origins whose K-step forecasts all overlap, one
+independent comparison at most), a ranking of some 50 candidates by it is noise, and the ridge
+fits are left out: the candidate without a ridge part (the window baselines and the smoothing,
+:func:`untuned`) with the lowest error from every origin before the validation part's end is
+taken alone.
+Otherwise the model forecasts the mean of the COMBINE best candidates under the best one's
+transform (averaging forecasts is steadier than picking one, Clemen 1989; of the two smoothings
+only one takes part), fitted on the training part (the validation fold's fits): as the frozen
+linear part, each window baseline's map of the window (:func:`base_map`: every one is the
+window's last value plus a linear map of the window relative to it) and its ridge part, and the
+smoothing's forecast less the last value with weight share (the smoothing candidates' fraction
+of the mean). The test part is never looked at.
 Shapes: N steps, F variables, W window, K horizon, n windows.
 """
 import numpy as np
@@ -31,7 +36,7 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.series import Scaler, Transform
-from rnnkit.models.smoothing import fit_history, history_forecast
+from rnnkit.models.smoothing import fit_history, history_forecast, start_length
 
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
@@ -40,7 +45,9 @@ COMBINE = 3                        # the best candidates (one transform) whose f
 
 def candidates(y, W, m, transform, baseline, smoothing=True):
     """The (transform, baseline) settings to compare: the given ones, or all that fit the data.
-    Baselines: last, seasonal, ets (smoothing without a season), ets-seasonal."""
+    Baselines: last, mean (the window's), drift (the last value plus the window's mean change
+    per step), seasonal, ets (smoothing without a season), ets-seasonal; mean and drift only
+    where chosen automatically."""
     if baseline == "seasonal" and (m < 2 or W < m):
         raise DataError(f"--baseline seasonal needs a season > 1 and a window of at least one "
                         f"season; got season {m}, window {W}")
@@ -52,7 +59,8 @@ def candidates(y, W, m, transform, baseline, smoothing=True):
     ts = [transform] if transform != "auto" else ["none"] + (["log"] if (y > 0).all() else [])
     ets = ["ets"] + (["ets-seasonal"] if m > 1 else [])   # run over the history: any window
     if baseline == "auto":
-        bs = ["last"] + (["seasonal"] if seasonal else []) + (ets if smoothing else [])
+        bs = (["last", "mean"] + (["drift"] if W > 1 else []) + (["seasonal"] if seasonal else [])
+              + (ets if smoothing else []))
     else:
         bs = ets if baseline == "ets" else [baseline]
     return [(t, b) for t in ts for b in bs]
@@ -72,12 +80,17 @@ def folds(split, W, K, m, n_folds=FOLDS):
     return out
 
 
-def base_forecast(z, origins, K, m, baseline, params=None):
+def base_forecast(z, origins, K, m, baseline, params=None, W=None):
     """The baseline's forecast (n, K, F) of z[t:t+K] from z[:t] for each origin t (``params``:
-    the smoothing's (5,), for ets, run over all of z[:t])."""
+    the smoothing's (5,), for ets, run over all of z[:t]; ``W``: the window of mean and drift)."""
     h = np.arange(K)
     if baseline == "seasonal":
         return np.stack([z[t - m + h % m] for t in origins])
+    if baseline == "mean":
+        return np.stack([np.repeat(z[t - W:t].mean(0, keepdims=True), K, 0) for t in origins])
+    if baseline == "drift":   # the line through the window's first and last values, extended
+        return np.stack([z[t - 1] + (h + 1)[:, None] * (z[t - 1] - z[t - W]) / (W - 1)
+                         for t in origins])
     if baseline.startswith("ets"):
         return history_forecast(torch.from_numpy(z), torch.as_tensor(params), m, K,
                                 list(origins)).numpy()
@@ -119,7 +132,7 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
     y = y.astype(np.float64)
     F = y.shape[1]
     lams = ((None,) + RIDGES) if linear else (None,)
-    err, count, final = {}, {}, {}
+    err, final = {}, {}
     parts = folds(split, W, K, m)
     for t in sorted({s[0] for s in settings}):
         bases = [b for s, b in settings if s == t]
@@ -134,8 +147,8 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
             for b in bases:
                 if b.startswith("ets") and params[b] is None:
                     continue
-                base_v = base_forecast(z, val, K, m, b, params[b])
-                base_f = base_forecast(z, fit, K, m, b, params[b]) if fit else None
+                base_v = base_forecast(z, val, K, m, b, params[b], W)
+                base_f = base_forecast(z, fit, K, m, b, params[b], W) if fit else None
                 for lam in lams:
                     if lam is None:
                         beta = np.zeros((W * F + 1, K * F))
@@ -147,32 +160,63 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
                     pred = base_v + (Xv @ beta).reshape(len(val), K, F)
                     pred = tr.inverse(pred * scaler.std + scaler.mean)
                     key = (t, b, lam)
-                    err[key] = err.get(key, 0.0) + float(np.abs(pred - truth).sum())
-                    count[key] = count.get(key, 0) + truth.size
+                    err.setdefault(key, []).append(np.abs(pred - truth).mean((1, 2)))
                     if j == 0:
                         final[key] = (params[b], beta)
-    scores = {k: err[k] / count[k] for k in final if count[k] == max(count.values())}
-    if not scores:
+    errs = {k: np.concatenate(v) for k, v in err.items() if k in final}      # {key: (n,)}
+    n = max((len(v) for v in errs.values()), default=0)
+    errs = {k: v for k, v in errs.items() if len(v) == n}
+    if not errs:
         raise DataError(f"no forecast origin before the test part: the validation part must hold "
                         f"the horizon {K} after a window of {W}")
-    t, b, lam = min(scores, key=scores.get)
-    order = sorted((k for k in scores if k[0] == t), key=scores.get)
-    smoothed = next((k[1] for k in order if k[1].startswith("ets")), None)
-    ranked = [k for k in order if not k[1].startswith("ets") or k[1] == smoothed]
+    scores = {k: float(v.mean()) for k, v in errs.items()}
+    how = ""
+    if n >= K:   # the folds' ranking, the COMBINE best averaged
+        ranked = sorted(errs, key=scores.get)
+    else:        # too few origins to rank fits: the best untuned candidate over the history
+        ranked, count = untuned(y, split, W, K, m, {k: final[k][0] for k in errs if k[2] is None})
+        ranked = ranked[:1]
+        how = (f"; fewer fold origins than the horizon: the best of the candidates without a "
+               f"ridge part over the {count} origins before the validation part's end")
+    t = ranked[0][0]
+    smoothed = next((k[1] for k in ranked if k[1].startswith("ets")), None)
+    ranked = [k for k in ranked if k[0] == t and (not k[1].startswith("ets") or k[1] == smoothed)]
     ranked = ranked[:COMBINE if linear else 1]     # one smoothing (one parameter set) at most
+    b = ranked[0][1]
+    base = "ets" if b.startswith("ets") else "seasonal" if b == "seasonal" else "last"
     used = [k for k in ranked if k[1].startswith("ets")]
     params = final[used[0]][0] if used else None
     maps = [base_map(k[1], W, K, m, F) + final[k][1][:-1].T for k in ranked]
-    weight = np.mean(maps, 0) - base_map(b, W, K, m, F)                       # (K*F, W*F)
+    weight = np.mean(maps, 0) - base_map(base, W, K, m, F)                    # (K*F, W*F)
     bias = np.mean([final[k][1][-1] for k in ranked], 0)                      # (K*F,)
     shown = ", ".join(f"{name(k)} {v:.4g}"
                       for k, v in sorted(scores.items(), key=lambda kv: kv[1])[:6])
     ets = "" if params is None else "; smoothing " + " ".join(
         f"{n}={v:g}" for n, v in zip(("α", "β", "γ", "φ", "seasonal"), params))
     smooth = None if params is None else (params, len(used) / len(ranked))
-    return t, "ets" if b.startswith("ets") else b, smooth, (weight, bias), (
+    return t, base, smooth, (weight, bias), (
         f"{ets}; forecast: the mean of {', '.join(name(k) for k in ranked)}; MAE over "
-        f"{len(parts)} fold(s) before the test part, best first: {shown}")
+        f"{len(parts)} fold(s) ({n} origins) before the test part, best first: {shown}{how}")
+
+
+def untuned(y, split, W, K, m, params):
+    """(keys best first, origins) of the candidates without a ridge part ({key: smoothing params
+    or None}) by the MAE of their K-step forecasts from every origin before the validation part's
+    end, in the data's units: the window baselines fit nothing, and the smoothing's parameters
+    are the ones fitted on the training part's one-step errors (so on the training part's
+    origins this error is partly in-sample, as a model's fit statistics are)."""
+    origins = list(range(max(W, m, start_length(len(y), m)), split[1] - K + 1))
+    truth = np.stack([y[t:t + K] for t in origins])                           # (n, K, F)
+    scores = {}
+    for key, p in params.items():
+        t, b, _ = key
+        tr = Transform(t)
+        x = tr.forward(y.astype(np.float64))
+        scaler = Scaler.fit(x[:split[0]])
+        z = (x - scaler.mean) / scaler.std
+        pred = tr.inverse(base_forecast(z, origins, K, m, b, p, W) * scaler.std + scaler.mean)
+        scores[key] = float(np.abs(pred - truth).mean())
+    return sorted(scores, key=scores.get), len(origins)
 
 
 def name(key):
@@ -188,9 +232,13 @@ def base_map(baseline, W, K, m, F):
     smoothing over the history is no map of the window: zero here, it enters the model as
     share × (its forecast - the last value)."""
     B = np.zeros((K, W))
+    h = np.arange(K)
     if baseline == "seasonal":
-        h = np.arange(K)
         B[h, W - m + h % m] = 1.0
+    elif baseline == "mean":    # mean(z_1..z_W) - z_W = mean of the relative window
+        B[:] = 1.0 / W
+    elif baseline == "drift":   # z_W + h (z_W - z_1) / (W - 1): the first relative value
+        B[h, 0] = -(h + 1) / (W - 1)
     return np.kron(B, np.eye(F))
 
 
