@@ -1,5 +1,7 @@
 """Character or word tokens for the classifier: detection, the n-gram encoder, the tokenizer kept
 in the checkpoint, own validation/test files and evaluate_file."""
+import json
+
 import pytest
 import torch
 
@@ -104,7 +106,7 @@ def test_old_word_checkpoints_still_load(tmp_path):
     ckpt = torch.load(out / "best.pt", weights_only=True)
     for key in ("tokens", "max_len"):                    # as written before character tokens
         del ckpt[key]
-    for key in ("ngrams", "buckets", "bag", "average"):
+    for key in ("ngrams", "buckets", "bag", "average", "bag_counts"):
         del ckpt["model_config"][key]
     ckpt["model"] = {k: v for k, v in ckpt["model"].items() if not k.startswith("average.")}
     ckpt["data_config"]["max_len"] = 100
@@ -175,6 +177,29 @@ def test_bag_of_ngrams_term_is_the_scaled_sum_and_ignores_padding():
     torch.testing.assert_close(model(x, lengths, grams)[0], alone[0])
 
 
+def test_the_bag_counts_each_token_and_ngram_once_a_text():
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(vocab_size=20, num_classes=2, hidden=6, embed=5, ngrams=2, buckets=30,
+                           bag="on", dropout=0.0, average=0.0, bag_counts="once")
+    model = SequenceClassifier(cfg).eval()
+    every = SequenceClassifier(ClassifierConfig(**{**vars(cfg), "bag_counts": "all"})).eval()
+    with torch.no_grad():
+        model.bag.tokens.weight.normal_()
+        model.bag.grams.weight.normal_()
+    every.load_state_dict(model.state_dict())
+    U, G = model.bag.tokens.weight, model.bag.grams.weight
+    text = list("好好好差")                                  # 好 three times, <s>好 once, 好好 twice
+    ids = [3, 3, 3, 4]
+    x, lengths, grams = batch([(ids, ngram_buckets(text, 2, 30))])
+    g = grams[0, :, 0].tolist()
+    once = (U[3] + U[4] + G[g[0]] + G[g[1]] + G[g[3]]) / 2
+    torch.testing.assert_close(model.bag(x, lengths, grams)[0], once)
+    all_ = (3 * U[3] + U[4] + G[g[0]] + 2 * G[g[1]] + G[g[3]]) / 2
+    torch.testing.assert_close(every.bag(x, lengths, grams)[0], all_)
+    with pytest.raises(ValueError, match="bag_counts must be one of"):
+        ClassifierConfig(bag_counts="twice")
+
+
 def test_bag_is_on_for_characters_off_for_words_and_checked(tmp_path, capsys):
     assert zh_task(tmp_path).model.config.bag == "on"
     assert zh_task(tmp_path, tokens="word").model.bag is None
@@ -209,3 +234,60 @@ def test_token_embeddings_start_at_variance_one_over_their_size():
     grams = model.grams.weight.detach()
     assert abs(float(grams[1:].std()) - 1.0) < 0.05           # n-grams: torch's N(0, 1)
     assert not model.grams.weight[0].any()
+
+
+def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path):
+    import torch.nn.functional as F
+
+    from rnnkit.models import bag_fit
+    task = zh_task(tmp_path)
+    assert task.model.config.linear_start and task.eval_at_start
+    initial = {k: v.clone() for k, v in task.model.state_dict().items()}
+    logs = []
+    task.before_training(log=logs.append)
+    assert len(logs) == len(bag_fit.LAMBDAS) + 1 and "logistic regression" in logs[-1]
+    lam = float(logs[-1].split("λ ")[1].split(",")[0])
+    model, (encoded, y) = task.model, task.train
+    x, lengths, grams = batch(encoded)
+    z = model.bag(x, lengths, grams).double() + model.head.bias.double()     # the linear model
+    U = torch.cat([model.bag.tokens.weight, model.bag.grams.weight]).double()
+    # at the optimum the penalised loss is flat in every weight: Xᵀ(P - Y)/N + λU = 0
+    U.requires_grad_(True)
+    with torch.no_grad():
+        Xdense = torch.zeros(len(encoded), U.shape[0], dtype=torch.float64)
+        r, c, v = bag_fit.features(encoded, model.config.vocab_size)
+        Xdense.index_put_((r, c), v, accumulate=True)
+    loss = F.cross_entropy(Xdense @ U + model.head.bias.double(), y) + lam / 2 * U.pow(2).sum()
+    (grad,) = torch.autograd.grad(loss, U)
+    assert float(grad.abs().max()) < 1e-4
+    torch.testing.assert_close(z, (Xdense @ U + model.head.bias.double()).detach())
+    assert float((z.argmax(1) == y).double().mean()) == 1.0                  # it fits the texts
+    torch.testing.assert_close(model(x, lengths, grams).double(), z)         # no recurrent part
+    task.train_batch(0)                                    # training starts from the initial weights
+    for k, v in task.model.state_dict().items():
+        torch.testing.assert_close(v, initial[k])
+
+
+def test_a_fresh_run_validates_the_fitted_bag_and_a_resumed_one_does_not(tmp_path, capsys):
+    out = tmp_path / "run"
+    fresh = ["train", "classify", "--data", str(write_zh(tmp_path)), "--hidden", "4", "--embed",
+             "4", "--min-count", "1", "--max-steps", "2", "--eval-every", "2", "--quiet",
+             "--out", str(out)]
+    assert main(fresh) == 0
+    assert "the bag alone: the logistic regression" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "val_loss" in r] == [0, 2]
+    assert main(["train", "classify", "--out", str(out), "--resume", "--max-steps", "4",
+                 "--quiet"]) == 0
+    assert "bag fit" not in capsys.readouterr().out
+
+
+def test_without_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
+    from rnnkit.models import bag_fit
+    d = ClassifyData(data=str(write_zh(tmp_path)), batch=8, min_count=1)
+    task = build_classify_task(d, ClassifierConfig(hidden=8, embed=8, buckets=64,
+                                                   linear_start=False), log=lambda *a: None)
+    assert not task.eval_at_start
+    monkeypatch.setattr(bag_fit, "fit", lambda *a, **k: pytest.fail("fitted"))
+    task.before_training(log=lambda *a: None)
+    assert float(task.model.bag.tokens.weight.detach().abs().sum()) == 0.0

@@ -221,9 +221,14 @@ def _classifier():
 
 def _gram_classifier():
     from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-    return SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="gru", layers=2,
-                                               hidden=5, embed=4, pooling="attention", ngrams=2,
-                                               bag="on"))
+    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="gru", layers=2,
+                                                hidden=5, embed=4, pooling="attention", ngrams=2,
+                                                bag="on", bag_buckets=5,
+                                                bag_counts="once"))
+    with torch.no_grad():     # a trained bag (zero at the start), tokens and n-grams that repeat
+        model.bag.tokens.weight[1:].normal_()
+        model.bag.grams.weight[1:].normal_()
+    return model
 
 
 def _tagger():

@@ -6,13 +6,14 @@ from pathlib import Path
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError, read_text
 from rnnkit.models.classifier import ClassifierConfig
-from rnnkit.tasks.classify import ClassifyData, Classifier, build_classify_task, evaluate_file
+from rnnkit.tasks.classify import (ClassifyData, Classifier, build_classify_task, evaluate_file,
+                                   upgrade)
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
 
 RUN = TaskRun("classify", ClassifyData, ClassifierConfig, build_classify_task, TRAIN_DEFAULTS,
-              skip=("vocab_size", "num_classes"))
+              skip=("vocab_size", "num_classes"), upgrade=upgrade)
 TRAIN = ("N-to-1 text classifier (sentiment, topic, intent)", RUN.add_flags, RUN.run)
 
 

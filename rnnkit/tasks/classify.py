@@ -16,6 +16,7 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_labelled,
                                   resolve_tokens)
 from rnnkit.data.vocab import Vocab
+from rnnkit.models.bag_fit import start_bag
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
@@ -100,6 +101,8 @@ class ClassifyTask:
         self.vocab = encoder.vocab
         self.step_taken = None   # the step train_batch last gave a batch for
         self.train, self.val, self.test = (self.tensorise(p) for p in parts)
+        self._start = ({k: v.clone() for k, v in model.state_dict().items()}   # initial weights
+                       if self.eval_at_start else None)
         self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed,
                                lengths=[len(ids) for ids, _ in self.train[0]])
 
@@ -118,7 +121,24 @@ class ClassifyTask:
         if average is not None and int(average.updates) < steps:
             self.model.update_average()
 
+    @property
+    def eval_at_start(self):
+        """With a fitted linear start, step 0 (the linear model) is validated: best.pt may keep
+        it."""
+        return self.model.bag is not None and self.model.config.linear_start
+
+    def before_training(self, log=print):
+        """A fresh run's start (not a resumed one's), with ``linear_start``: the model set to
+        its bag alone, fitted as a logistic regression (:mod:`rnnkit.models.bag_fit`), which
+        step 0 validates; training starts from the initial weights all the same."""
+        if self.eval_at_start:
+            log(start_bag(self.model, *self.train, *self.val, log=log))
+
     def train_batch(self, step):
+        if self._start is not None:   # the first step trains from the initial weights (a run
+            if step == 0:             # resumed at step 0 rebuilt them from the same seed)
+                self.model.load_state_dict(self._start)
+            self._start = None
         self.step_taken = step
         self.fold_average(step)
         idx = self.batches(step)
@@ -202,6 +222,17 @@ def build_classify_task(data_config, model_config, log=print):
     return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
 
 
+SAVED_BEFORE = {"ngrams": 1, "bag": "off", "average": 0.0, "bag_counts": "all",
+                "linear_start": False}
+
+
+def upgrade(ckpt):
+    """A checkpoint with the model settings of the version that saved it: runs from before
+    n-grams, the bag, weight averaging or the bag's once-a-text counts had none of them (it
+    counted every n-gram)."""
+    return {**ckpt, "model_config": {**SAVED_BEFORE, **ckpt["model_config"]}}
+
+
 def check_labels(examples, labels, path):
     """A DataError naming the file and line of the first label the model was not trained on."""
     for label, _, line in examples:
@@ -236,11 +267,10 @@ class Classifier:
         """The classifier of a run folder (best.pt) or checkpoint file. Checkpoints written before
         character tokens were word-level, without n-grams, cut at max_len words; those before
         the bag-of-n-grams term had none, those before weight averaging predict with their
-        trained weights."""
+        trained weights, those before the bag counted each n-gram once count them all."""
         ckpt = load_checkpoint(path, kind="classify")
         with built_from(path):
-            config = ClassifierConfig(**{"ngrams": 1, "bag": "off", "average": 0.0,
-                                         **ckpt["model_config"]})
+            config = ClassifierConfig(**upgrade(ckpt)["model_config"])
             model = SequenceClassifier(config)
             model.load_state_dict(ckpt["model"])
             model = model.averaged()   # the weights that validation picked best.pt with

@@ -1,0 +1,119 @@
+"""The classifier's bag of n-grams alone, fitted as a regularised linear model: a candidate that
+validation weighs against the trained network.
+
+The bag scores a text as a linear model does (:class:`rnnkit.models.classifier.BagOfNgrams`):
+
+    z_bag(x) = Σ_f c_f(x) U[f] / √T       f over the text's tokens and n-gram buckets, c_f counts
+
+so it can be set to the multinomial logistic regression over exactly those features, with an L2
+penalty chosen on the validation part:
+
+    U*, b* = argmin  mean_i CE(X_i U + b, y_i) + λ/2 ||U||²      X (N, F) sparse: c_f / √T
+    λ = argmin over LAMBDAS of the validation loss of (U*, b*)
+
+(the convex fit a user would run instead of the network: L-BFGS over the features seen in
+training; every other row stays zero, as the penalty would leave it). The classify task
+validates this model at step 0 and trains the network from its initial weights all the same, so
+best.pt is the linear model unless a trained step validates better: on short texts in many
+classes the jointly trained bag and recurrent part fit the training texts and fall behind the
+linear model, on longer reviews they are ahead of it. Starting the training at the fitted
+model instead was tried: the bag fits the training texts (loss 0.09 on Chinese reviews), leaves
+the recurrent part nothing to learn, and validation stayed at the linear model's loss (0.352 at
+step 500 against 0.323 trained from zero). Shapes: N texts, F features seen in training, K
+classes.
+"""
+import math
+import warnings
+
+import torch
+from torch.nn import functional as F
+
+LAMBDAS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)   # L2 penalties tried, per text (the loss is a mean
+                                          # over texts), each fit starting at the one before
+ITERATIONS = 150                # L-BFGS iterations per penalty
+
+
+def features(encoded, vocab_size, once=False):
+    """[(ids, grams or None), ...] -> (rows, columns, values) of X: token t is column t, n-gram
+    bucket g is column vocab_size + g (0s are padding and skipped); each occurrence 1/√T (with
+    ``once``, each distinct one: the bag's ``bag_counts="once"``)."""
+    rows, cols, vals = [], [], []
+    for i, (ids, grams) in enumerate(encoded):
+        scale = 1.0 / math.sqrt(max(len(ids), 1))
+        fs = [t for t in ids if t > 0]
+        if grams is not None:
+            fs += [vocab_size + g for slots in grams for g in slots if g > 0]
+        if once:
+            fs = list(dict.fromkeys(fs))
+        rows += [i] * len(fs)
+        cols += fs
+        vals += [scale] * len(fs)
+    return torch.tensor(rows), torch.tensor(cols), torch.tensor(vals, dtype=torch.float64)
+
+
+def _matrix(rows, cols, vals, n, columns):
+    """The sparse (n, len(columns)) matrix of the entries whose column is in ``columns`` (sorted),
+    renumbered 0..len-1, and its transpose; both compressed by rows (two products, no autograd
+    through sparse tensors: the gradient below is written out)."""
+    keep = torch.isin(cols, columns)
+    idx = torch.stack([rows[keep], torch.searchsorted(columns, cols[keep])])
+    with warnings.catch_warnings():   # torch calls its sparse compressed layouts beta
+        warnings.simplefilter("ignore", UserWarning)
+        X = torch.sparse_coo_tensor(idx, vals[keep], (n, len(columns)), check_invariants=True)
+        XT = torch.sparse_coo_tensor(idx.flip(0), vals[keep], (len(columns), n),
+                                     check_invariants=True)
+        return X.coalesce().to_sparse_csr(), XT.coalesce().to_sparse_csr()
+
+
+def fit(train, y, val, y_val, vocab_size, K, once=False, log=print):
+    """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
+    logistic regression over the bag's features of the training texts; λ from LAMBDAS by the
+    loss on the validation texts. float64 throughout. The gradient, for P = softmax(XU + b):
+    dU = Xᵀ(P - Y)/N + λU, db = Σ_i (P - Y)_i / N."""
+    r, c, v = features(train, vocab_size, once)
+    columns = torch.unique(c)                                                # (F,) sorted
+    X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
+    Xv = _matrix(*features(val, vocab_size, once), len(val), columns)[0]     # (N_val, F)
+    Y = F.one_hot(y, K).double()                                             # (N, K)
+    best = None
+    U = torch.zeros(len(columns), K, dtype=torch.float64)
+    b = torch.zeros(K, dtype=torch.float64)
+    for lam in LAMBDAS:
+        U, b = U.clone(), b.clone()
+        opt = torch.optim.LBFGS([U, b], lr=1, max_iter=ITERATIONS, history_size=10,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+
+        def closure():
+            z = X @ U + b                                                    # (N, K)
+            loss = F.cross_entropy(z, y) + lam / 2 * U.pow(2).sum()
+            G = (z.softmax(1) - Y) / len(y)                                  # (N, K)
+            U.grad, b.grad = XT @ G + lam * U, G.sum(0)
+            return loss
+        opt.step(closure)
+        z = Xv @ U + b
+        val_loss = float(F.cross_entropy(z, y_val))
+        val_acc = float((z.argmax(1) == y_val).double().mean())
+        log(f"bag fit: λ {lam:g}, validation loss {val_loss:.4f}, accuracy {val_acc:.4f}")
+        if best is None or val_loss < best[4]:
+            best = (columns, U, b, lam, val_loss)
+    return best
+
+
+@torch.no_grad()
+def start_bag(model, train, y, val, y_val, log=print):
+    """Make ``model`` :func:`fit`'s linear model: its bag and output bias set to it, the output
+    weights of the recurrent part zero; the text for the log."""
+    bag, V, K = model.bag, model.config.vocab_size, model.config.num_classes
+    columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.once, log)
+    tokens, grams = columns[columns < V], columns[columns >= V] - V
+    bag.tokens.weight[tokens] = U[:len(tokens)].to(bag.tokens.weight.dtype)
+    if bag.grams is not None:
+        bag.grams.weight[grams] = U[len(tokens):].to(bag.grams.weight.dtype)
+    model.head.weight.zero_()                           # the recurrent part says nothing
+    model.head.bias.copy_(b.to(model.head.bias.dtype))
+    if model.average is not None:   # a moving average starts at the weights training starts at
+        for a, p in zip(model.average.averages(), model.parameters(), strict=True):
+            a.copy_(p)
+    return (f"step 0 is the bag alone: the logistic regression of its {len(columns):,} features "
+            f"(λ {lam:g}, validation loss {val_loss:.4f}); training starts from the initial "
+            f"weights")
