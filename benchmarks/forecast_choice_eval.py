@@ -3,6 +3,7 @@ recurrent training) on the benchmark's series, in seconds: the quick check of a 
 :mod:`rnnkit.tasks.forecast_choice`. The full benchmark (``quality_tasks.py``) trains the GRU too.
 
     python benchmarks/forecast_choice_eval.py --group forecast-tuning [--holt-winters]
+    python benchmarks/forecast_choice_eval.py --short folds ...   # no short-series rule
 
 ``--holt-winters`` adds statsmodels' Holt-Winters at the same test origins (as
 ``quality_tasks.py`` scores it), kept in ``$RNNKIT_DATA/bench-series/holt-winters.json`` by the
@@ -21,6 +22,7 @@ from forecast_series import resolve_args
 from quality_tasks import GROUPS, RUNS, holt_winters_mase
 from rnnkit.data.datasets import cache_dir
 from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.tasks import forecast_choice
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 
 
@@ -42,7 +44,10 @@ def main():
     p.add_argument("--group", nargs="*", choices=sorted(GROUPS), default=[])
     p.add_argument("--only", nargs="*", default=[])
     p.add_argument("--holt-winters", action="store_true", help="beside Holt-Winters (cached)")
+    p.add_argument("--short", choices=["history", "folds"], default=forecast_choice.SHORT,
+                   help="the choice where the folds hold fewer origins than the horizon")
     a = p.parse_args()
+    forecast_choice.SHORT = a.short
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
     torch.set_num_threads(1)
     groups = [("only", a.only)] * bool(a.only) + [(g, GROUPS[g]) for g in a.group]

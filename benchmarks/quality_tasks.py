@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.cli.main import main
+from rnnkit.tasks import forecast_choice
 from forecast_series import FRESH, FRESH2, FRESH3, FRESH4, SERIES, resolve_args, train_args
 from ngram_baseline import with_ngram_baseline
 
@@ -119,7 +120,10 @@ def main_bench():
                    help="named groups of series (with --only: both)")
     p.add_argument("--out", type=Path, default=Path("runs/bench"))
     p.add_argument("--threads", type=int, default=1, help="torch threads (shared machines: 1)")
+    p.add_argument("--short", choices=["history", "folds"], default=forecast_choice.SHORT,
+                   help="forecaster's choice where its folds hold fewer origins than the horizon")
     a = p.parse_args()
+    forecast_choice.SHORT = a.short
     torch.set_num_threads(a.threads)
     names = (a.only or []) + [n for g in a.group for n in GROUPS[g]]
     results = [run(name, a.minutes, a.out) for name in names or list(RUNS)]

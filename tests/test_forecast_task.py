@@ -325,9 +325,31 @@ def test_short_folds_take_the_best_candidate_without_a_ridge_part():
         assert smooth[0][0] <= 0.1 and smooth[0][3] == 0 and smooth[1] == 1
     else:               # the window's mean
         assert chosen.endswith("/mean/-") and np.allclose(weight, 1 / W)
-    keys, count = untuned(y, split, W, K, 1, {("none", "last", None): None,
-                                              ("none", "mean", None): None})
+    keys, count = untuned(y, split, W, K, 1, [("none", "last", None), ("none", "mean", None)])
     assert keys[0] == ("none", "mean", None) and count == 48 - K - W + 1
+
+
+def test_short_series_scores_the_smoothing_out_of_sample(monkeypatch):
+    """The short-series ranking refits the smoothing before each origin on the history before
+    it alone: every fit's one-step origins end just before the origin it forecasts from, and
+    each scored origin gets its own fit. --short folds (SHORT) ranks by the folds instead."""
+    from rnnkit.tasks import forecast_choice
+    rng = np.random.default_rng(5)
+    y = 10 + np.cumsum(rng.normal(0, 1, (60, 1)), 0)
+    split, W, K = (36, 48), 12, 12
+    ends = []
+    fit = forecast_choice.fit_history
+
+    def spy(z, origins, m, seasonal):
+        ends.append(max(origins) + 1)
+        return fit(z, origins, m, seasonal)
+    monkeypatch.setattr(forecast_choice, "fit_history", spy)
+    keys, count = forecast_choice.untuned(y, split, W, K, 1, [("none", "ets", None),
+                                                                ("none", "last", None)])
+    assert ends == list(range(W, 48 - K + 1)) and count == len(ends)
+    monkeypatch.setattr(forecast_choice, "SHORT", "folds")
+    note = forecast_choice.choose(y, split, W, K, 1)[4]
+    assert "MAE over 1 fold(s) (1 origins)" in note and "fewer fold origins" not in note
 
 
 def test_noise_around_a_level_is_forecast_by_the_window_mean():

@@ -21,7 +21,8 @@ hold fewer (a short series: one fold of a few origins whose K-step forecasts all
 independent comparison at most), a ranking of some 50 candidates by it is noise, and the ridge
 fits are left out: the candidate without a ridge part (the window baselines and the smoothing,
 :func:`untuned`) with the lowest error from every origin before the validation part's end is
-taken alone.
+taken alone, each error out of sample (the smoothing refitted before each origin on the history
+before it; the window baselines fit nothing).
 Otherwise the model forecasts the mean of the COMBINE best candidates under the best one's
 transform (averaging forecasts is steadier than picking one, Clemen 1989; of the two smoothings
 only one takes part), fitted on the training part (the validation fold's fits): as the frozen
@@ -41,6 +42,9 @@ from rnnkit.models.smoothing import fit_history, history_forecast, start_length
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
 COMBINE = 3                        # the best candidates (one transform) whose forecasts are averaged
+# fewer fold origins than the horizon: "history", the best candidate without a ridge part over
+# every origin before the validation part's end (:func:`untuned`); "folds", the folds' ranking
+SHORT = "history"
 
 
 def candidates(y, W, m, transform, baseline, smoothing=True):
@@ -171,13 +175,14 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
                         f"the horizon {K} after a window of {W}")
     scores = {k: float(v.mean()) for k, v in errs.items()}
     how = ""
-    if n >= K:   # the folds' ranking, the COMBINE best averaged
+    if n >= K or SHORT == "folds":   # the folds' ranking, the COMBINE best averaged
         ranked = sorted(errs, key=scores.get)
     else:        # too few origins to rank fits: the best untuned candidate over the history
-        ranked, count = untuned(y, split, W, K, m, {k: final[k][0] for k in errs if k[2] is None})
+        ranked, count = untuned(y, split, W, K, m, [k for k in errs if k[2] is None])
         ranked = ranked[:1]
         how = (f"; fewer fold origins than the horizon: the best of the candidates without a "
-               f"ridge part over the {count} origins before the validation part's end")
+               f"ridge part over the {count} origins before the validation part's end (the "
+               f"smoothing refitted before each)")
     t = ranked[0][0]
     smoothed = next((k[1] for k in ranked if k[1].startswith("ets")), None)
     ranked = [k for k in ranked if k[0] == t and (not k[1].startswith("ets") or k[1] == smoothed)]
@@ -199,22 +204,31 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
         f"{len(parts)} fold(s) ({n} origins) before the test part, best first: {shown}{how}")
 
 
-def untuned(y, split, W, K, m, params):
-    """(keys best first, origins) of the candidates without a ridge part ({key: smoothing params
-    or None}) by the MAE of their K-step forecasts from every origin before the validation part's
-    end, in the data's units: the window baselines fit nothing, and the smoothing's parameters
-    are the ones fitted on the training part's one-step errors (so on the training part's
-    origins this error is partly in-sample, as a model's fit statistics are)."""
-    origins = list(range(max(W, m, start_length(len(y), m)), split[1] - K + 1))
+def untuned(y, split, W, K, m, keys):
+    """(keys best first, origins) of the candidates without a ridge part ((transform, baseline,
+    None)) by the MAE of their K-step forecasts from every origin t before the validation part's
+    end, in the data's units. Every error is out of sample: the window baselines fit nothing,
+    and the smoothing's parameters are refitted for each origin t on the one-step errors of
+    y[:t] alone (as Holt-Winters is refitted at each origin), never on what it forecasts."""
+    q = start_length(len(y), m)   # origins leave q steps to start the states, q to fit them
+    origins = list(range(max(W, m, 2 * q), split[1] - K + 1))
     truth = np.stack([y[t:t + K] for t in origins])                           # (n, K, F)
     scores = {}
-    for key, p in params.items():
+    for key in keys:
         t, b, _ = key
         tr = Transform(t)
         x = tr.forward(y.astype(np.float64))
         scaler = Scaler.fit(x[:split[0]])
-        z = (x - scaler.mean) / scaler.std
-        pred = tr.inverse(base_forecast(z, origins, K, m, b, p, W) * scaler.std + scaler.mean)
+        z = (x - scaler.mean) / scaler.std                                    # (N, F)
+        if b.startswith("ets"):   # refitted per origin on the history before it
+            zt = torch.from_numpy(z)
+            base = np.concatenate([
+                base_forecast(z, [o], K, m, b,
+                              fit_history(zt, list(range(q, o)), m, b == "ets-seasonal")[0]
+                              .numpy(), W) for o in origins])                 # (n, K, F)
+        else:
+            base = base_forecast(z, origins, K, m, b, None, W)
+        pred = tr.inverse(base * scaler.std + scaler.mean)
         scores[key] = float(np.abs(pred - truth).mean())
     return sorted(scores, key=scores.get), len(origins)
 
