@@ -96,8 +96,7 @@ class ClassifierConfig:
         "help": "the bag counts each token and n-gram once a text (once) or every time (all)",
         "choices": ("once", "all")})
     linear_start: bool = field(default=True, metadata={
-        "help": "with the bag: before training, validate the bag alone fitted as an L2 logistic "
-                "regression; best.pt keeps it unless a trained step validates better"})
+        "help": "step 0 is the bag alone, fitted as a logistic regression (best.pt may keep it)"})
     average: float = field(default=AVERAGE, metadata={
         "help": "decay of a moving average of the weights used to validate and predict (0: off)",
         "range": "[0, 1)"})
