@@ -1,0 +1,40 @@
+"""Forecasters saved before the smoothing ran over the history (model_config without "history"):
+they load with the smoothing over the window, as they were trained, and forecast without the
+history's forecast."""
+import torch
+
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.tasks.forecast import LEGACY
+
+
+def legacy_model(period=1, window=6):
+    saved = {"features": 1, "horizon": 3, "layers": 1, "hidden": 4, "base": "ets",
+             "period": period}                     # no "relative", "window" nor "history"
+    model = Forecaster(ForecasterConfig(**{**LEGACY, **saved})).eval()
+    assert not model.config.history and not model.uses_history()
+    return model
+
+
+def test_window_smoothing_with_alpha_one_forecasts_the_last_value():
+    model = legacy_model()
+    model.set_smoothing([1.0, 0.0, 0.0, 0.0, 0.0])           # α = 1: the level is the last value
+    z = torch.tensor([[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]]).unsqueeze(-1)   # (1, 8, 1)
+    torch.testing.assert_close(model(z), torch.full((1, 3, 1), 6.0))
+    torch.testing.assert_close(model.forecast(z, 5), torch.full((1, 5, 1), 6.0))
+
+
+def test_window_smoothing_keeps_a_constant_series_constant():
+    model = legacy_model(period=4)
+    model.set_smoothing([0.3, 0.1, 0.2, 0.9, 1.0])           # damped trend and a season
+    z = torch.full((2, 12, 1), 7.5, dtype=torch.float64)
+    model.double()
+    torch.testing.assert_close(model(z), torch.full((2, 3, 1), 7.5, dtype=torch.float64))
+
+
+def test_window_smoothing_starts_on_the_window_itself():
+    model = legacy_model()
+    model.set_smoothing([0.5, 0.0, 0.0, 0.0, 0.0])
+    z = torch.arange(10.0).view(1, 10, 1)
+    moved = z.clone()
+    moved[:, :4] += 100.0                                    # the window's first steps
+    assert float((model(moved) - model(z)).min()) > 1.0      # start the level: they weigh in
