@@ -10,6 +10,10 @@ from .run_folders import folder_problems, tmp_files
 
 
 LONG = ["--max-steps", "100", "--eval-every", "5", "--warmup-steps", "0", "--quiet"]
+# the first of two concurrent runs: still training when the second starts, however fast the
+# machine, and done on its own (no signal) within the case's timeout
+TIMED = ["--max-steps", "1000000", "--max-minutes", "0.4", "--eval-every", "5",
+         "--warmup-steps", "0", "--quiet"]
 
 
 def metric_rows(run):
@@ -37,16 +41,16 @@ def concurrent_runner(kind, second_resumes=False):
     """Two ``train KIND`` on one --out: the second starts while the first trains. The case is
     judged on the one that fails (one of them must be refused), or on both exiting 0."""
     def runner(case_, c):
-        def go(resume):
-            argv = [*c.train_argv(kind, steps=LONG)] + (["--resume"] if resume else [])
+        def go(resume, steps):
+            argv = [*c.train_argv(kind, steps=steps)] + (["--resume"] if resume else [])
             return start(argv, c.tmp)
         t0 = time.perf_counter()
-        a = go(False)
+        a = go(False, TIMED)
         if second_resumes:
             wait_for(lambda: (c.out / "last.pt").exists(), a)
         else:
             time.sleep(1.0)
-        b = go(second_resumes)
+        b = go(second_resumes, LONG)
         ra, rb = finish(a, t0, case_.timeout), finish(b, t0, case_.timeout)
         c.state["both"] = (ra, rb)
         if ra.timed_out or rb.timed_out:
