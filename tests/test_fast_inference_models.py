@@ -21,6 +21,16 @@ def both_paths(fn):
     return fast, slow
 
 
+def assert_steps_match_forward(model, x, dtype=torch.float32, state=None):
+    """The model's steps over x (B, T), from ``state``, give its forward's logits at each step;
+    the last state."""
+    want, _ = model(x)                                                        # (B, T, V)
+    for t in range(x.shape[1]):
+        logits, state = model.step(x[:, t], state)
+        assert_same(logits, want[:, t], dtype)
+    return state
+
+
 def lm(cell, dtype=torch.float32, **kw):
     torch.manual_seed(0)
     kw = {"vocab_size": 13, "cell": cell, "layers": 2, "hidden": 16, "embed": 8, **kw}
@@ -33,12 +43,8 @@ def test_lm_step_equals_forward(cell, dtype):
     model = lm(cell, dtype)
     x = torch.randint(0, 13, (3, 6))
     with torch.no_grad():
-        want, want_state = model(x)                                           # (B, T, V)
-        state = model.init_state(3)
-        for t in range(6):
-            logits, state = model.step(x[:, t], state)
-            assert_same(logits, want[:, t], dtype)
-    assert_same(state, want_state, dtype)
+        state = assert_steps_match_forward(model, x, dtype, model.init_state(3))
+        assert_same(state, model(x)[1], dtype)
 
 
 @pytest.mark.parametrize("kw", [dict(tie="yes", embed=16), dict(softmax="adaptive")],
@@ -47,11 +53,7 @@ def test_lm_step_tied_and_adaptive_softmax(kw):
     model = lm("lstm", **kw)
     x = torch.randint(0, 13, (2, 4))
     with torch.no_grad():
-        want, _ = model(x)
-        state = None
-        for t in range(4):
-            logits, state = model.step(x[:, t], state)
-            assert_same(logits, want[:, t], torch.float32)
+        assert_steps_match_forward(model, x)
 
 
 def test_lm_step_bad_token_is_an_index_error():
@@ -132,11 +134,7 @@ def test_lm_step_after_the_model_changes_dtype_or_weights():
         model.step(x[:, 0], None)
         model.head.weight.mul_(3)                                   # in place: same address
         model.double()                                              # new tensors everywhere
-        want, _ = model(x)
-        state = None
-        for t in range(3):
-            logits, state = model.step(x[:, t], state)
-            assert_same(logits, want[:, t], torch.float64)
+        assert_steps_match_forward(model, x, torch.float64)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -177,11 +175,7 @@ def test_input_table_follows_the_weights_it_is_made_of():
                        lambda: model.rnn.bias_ih_l0.sub_(1)):
             model.step(x[:, 0], None)
             change()
-            want, _ = model(x)
-            state = None
-            for t in range(3):
-                logits, state = model.step(x[:, t], state)
-                assert_same(logits, want[:, t], torch.float32)
+            assert_steps_match_forward(model, x)
 
 
 def test_lm_step_checks_a_state_again_when_the_batch_changes():
