@@ -98,7 +98,7 @@ def holt_winters_mase(y, split, m, W, K):
     import numpy as np
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    from rnnkit.tasks.forecast import mase_scale
+    from rnnkit.tasks.forecast_trained import mase_scale
     (train_end, val_end) = split
     season = ("mul" if (y > 0).all() else "add") if m > 1 else None
     errs = []

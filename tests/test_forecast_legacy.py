@@ -4,7 +4,7 @@ history's forecast."""
 import torch
 
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.tasks.forecast import LEGACY
+from rnnkit.tasks.forecast_trained import LEGACY
 
 
 def legacy_model(period=1, window=6):

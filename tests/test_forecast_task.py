@@ -11,7 +11,8 @@ import torch
 from rnnkit.data import DataError
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.common import train
-from rnnkit.tasks.forecast import Forecast, ForecastData, build_forecast_task, evaluate_file
+from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+from rnnkit.tasks.forecast_trained import Forecast, evaluate_file
 from rnnkit.train import TrainConfig, load_checkpoint
 
 

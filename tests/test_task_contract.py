@@ -12,7 +12,7 @@ import torch
 
 from rnnkit.tasks.classify import Classifier
 from rnnkit.tasks.common import train
-from rnnkit.tasks.forecast import Forecast
+from rnnkit.tasks.forecast_trained import Forecast
 from rnnkit.tasks.lm import load_lm
 from rnnkit.tasks.image_to_text import ImageReader
 from rnnkit.tasks.recognize import Recognizer

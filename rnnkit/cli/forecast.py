@@ -4,7 +4,8 @@ from pathlib import Path
 from rnnkit.cli.options import ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.forecaster import ForecasterConfig
-from rnnkit.tasks.forecast import Forecast, ForecastData, build_forecast_task
+from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+from rnnkit.tasks.forecast_trained import Forecast
 from rnnkit.train.checkpoint import atomic_write
 
 # steps of one forecast: far beyond any horizon a series supports, and printed and plotted in

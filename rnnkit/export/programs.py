@@ -252,7 +252,7 @@ def _load(path):
         from rnnkit.tasks.lm import load_lm
         return kind, lm_programs(load_lm(path, ckpt)[0])
     if kind == "forecast":
-        from rnnkit.tasks.forecast import Forecast
+        from rnnkit.tasks.forecast_trained import Forecast
         f = Forecast.load(path)
         return kind, forecast_programs(f.model.eval(), f.window)
     if kind == "classify":

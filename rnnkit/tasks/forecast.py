@@ -21,7 +21,6 @@ Shapes: N steps, F variables, W window, K horizon, B batch.
 """
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,14 +28,12 @@ import torch
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
 from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
-from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.models.smoothing import history_forecast, start_length
+from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.forecast_choice import choose
+from rnnkit.tasks.forecast_trained import history_part, mase_scale, rolling_scores
 from rnnkit.train import distributed
-from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
-LEGACY = {"relative": False, "window": 0, "history": False}   # checkpoints without these fields
 CHOICES = {"transform": ("auto", "none", "log"), "baseline": ("auto", "last", "seasonal", "ets")}
 
 
@@ -90,42 +87,8 @@ class ForecastData:
                               "each other in time (data, then validation, then test)")
 
 
-def baselines(y, t, K, m):
-    """Naive and seasonal-naive forecasts of y[t:t+K] from y[:t]: each (K, F)."""
-    h = np.arange(K)
-    return np.repeat(y[t - 1:t], K, 0), y[t + h - m * (h // m + 1)]
-
-
-def score(pred, truth, scale):
-    """MAE, RMSE and MASE of forecasts against truth (same shapes), in the data's units."""
-    err = pred - truth
-    mae = float(np.abs(err).mean())
-    return {"mae": mae, "rmse": float(np.sqrt((err ** 2).mean())), "mase": mae / scale}
-
-
 def warn(msg):
     print(f"rnnkit: warning: {msg}", file=sys.stderr)
-
-
-def rolling_scores(predict, y, start, end, W, K, m, scale, prefix):
-    """Rolling-origin scores over y[start:end] of ``predict`` (origins -> (B, K, F) forecasts)
-    and of the naive and seasonal-naive baselines, keyed ``{prefix}_mae``,
-    ``{prefix}_naive_mae``, ``{prefix}_seasonal_naive_mae``, ..."""
-    origins = list(range(max(start, W, m), end - K + 1))
-    if not origins:
-        raise DataError(f"no forecast origin in steps [{start}, {end}): the part must hold the "
-                        f"horizon {K} after a window of {W}")
-    truth = np.stack([y[t:t + K] for t in origins])                           # (B, K, F)
-    naive, seasonal = zip(*(baselines(y, t, K, m) for t in origins))
-    out = {}
-    for name, p in (("", predict(origins)), ("naive_", np.stack(naive)),
-                    ("seasonal_naive_", np.stack(seasonal))):
-        out.update({f"{prefix}_{name}{k}": v for k, v in score(p, truth, scale).items()})
-    return out, len(origins)
-
-
-def mase_scale(train, m):
-    return float(np.abs(train[m:] - train[:-m]).mean()) or 1.0
 
 
 class ForecastTask:
@@ -134,7 +97,7 @@ class ForecastTask:
     eval_at_start = True   # step 0 is the chosen baseline + linear part: best.pt may keep it
 
     def __init__(self, model, series, labels, names, data_config, split, season, transform):
-        d = self.data_config = data_config
+        self.data_config = data_config
         self.model, self.y, self.labels, self.names = model, series, labels, names   # y (N, F)
         self.train_end, self.val_end = split
         self.season, self.transform = season, transform
@@ -296,76 +259,3 @@ def build_forecast_task(data_config, model_config, log=print):
         f"{' (auto)' if chosen else ''}, horizon {d.horizon}, season {m} ({how}); transform "
         f"{transform}, baseline {base}{note}")
     return task
-
-
-class Forecast:
-    """A trained forecaster with its series: forecasts from any point in the series, in its units."""
-
-    def __init__(self, model, scaler, series, labels, names, split, window, transform=None,
-                 season=1):
-        self.model, self.scaler, self.y = model.eval(), scaler, np.asarray(series, dtype=np.float32)
-        self.labels, self.names, self.split, self.window = labels, names, split, window
-        self.transform, self.season = transform or Transform("none"), season
-
-    @classmethod
-    def from_task(cls, task):
-        return cls(task.model, task.scaler, task.y, task.labels, task.names,
-                   [task.train_end, task.val_end], task.data_config.window, task.transform,
-                   task.season)
-
-    @classmethod
-    def load(cls, path):
-        ckpt = load_checkpoint(path, kind="forecast")
-        with built_from(path):
-            model = Forecaster(ForecasterConfig(**{**LEGACY, **ckpt["model_config"]}))
-            model.load_state_dict(ckpt["model"])
-            return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],
-                       ckpt["names"], ckpt["split"], ckpt["data_config"]["window"],
-                       Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1))
-
-    def predict(self, y, origins, steps):
-        """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""
-        z = torch.from_numpy(self.scaler.transform(self.transform.forward(y)))
-        x = torch.stack([z[t - self.window:t] for t in origins]).float()      # (B, W, F)
-        hist = None
-        if self.model.uses_history():
-            hist = history_part(self.model, z, steps, origins)[1]            # (B, steps, F)
-        z = self.model.forecast(x, steps, hist).numpy()
-        return self.transform.inverse(self.scaler.inverse(z))
-
-    def forecast(self, steps, origin=None):
-        """(steps, F) forecast of the steps after y[:origin] (default: the held-out tail's start)."""
-        origin = self.split[1] if origin is None else origin
-        if not self.window <= origin <= len(self.y):
-            raise DataError(f"forecast origin must lie in [{self.window}, {len(self.y)}], got {origin}")
-        return self.predict(self.y, [origin], steps)[0]
-
-
-def history_part(model, z, steps, origins=None):
-    """(origins, forecasts (B, steps, F)) of the model's smoothing run over the whole standardised
-    series z (N, F) before each origin (default: every origin from the first the smoothing can
-    start at to N)."""
-    m = model.config.period
-    if origins is None:
-        origins = list(range(start_length(len(z), m), len(z) + 1))
-    part = history_forecast(z.double(), model.smoothing.double(), m, steps, list(origins))
-    return list(origins), part.to(torch.float32)
-
-
-def evaluate_file(run, path, **options):
-    """Rolling-origin scores of a trained forecaster on a CSV file that continues its series (the
-    same columns): every origin in the file, the stored series before it as context. Returns
-    mae, rmse, mase and the naive and seasonal-naive baselines' figures, in the data's units."""
-    f = Forecast.load(run)
-    part = read_series_file(path, ",".join(f.names))
-    y = np.concatenate([f.y, part.values])                                    # (N, F)
-    if f.transform.kind == "log" and (part.values <= 0).any():
-        i = int(np.nonzero((part.values <= 0).any(1))[0][0])
-        raise DataError(f"{path}:{part.lines[i]}: a value <= 0 in a series forecast on the log scale")
-    K, start = f.model.config.horizon, len(f.y)
-    if len(part.values) < K:
-        raise DataError(f"{path}: {len(part.values)} rows, fewer than the horizon {K}")
-    scores, n = rolling_scores(lambda o: f.predict(y, o, K), y, start, len(y), f.window, K,
-                               f.season, mase_scale(f.y[:f.split[0]], f.season), "x")
-    return {**{k[2:]: v for k, v in scores.items()}, "origins": float(n), "file": str(path),
-            "kind": "forecast", "size": len(part.values)}

@@ -88,7 +88,7 @@ class ForecastView(View):
 
     @classmethod
     def load(cls, path, checkpoint):
-        from rnnkit.tasks.forecast import Forecast
+        from rnnkit.tasks.forecast_trained import Forecast
         return cls(Forecast.load(path))
 
     def info(self):
