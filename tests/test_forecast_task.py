@@ -1,4 +1,4 @@
-"""The forecasting task: transform, baseline and linear part chosen on folds before the test part
+"""The forecasting task: transform, baseline and linear part chosen (test_forecast_choice.py)
 and restored from the checkpoint, exponential smoothing, own validation/test files,
 evaluate_file."""
 import json
@@ -210,30 +210,6 @@ def test_a_trained_rnn_must_beat_the_linear_forecast_by_the_margin(tmp_path):
     assert metrics["best_step"] == 0
 
 
-def test_choice_is_made_on_folds_before_the_test_part():
-    """Candidates are scored on three folds (the validation part and the two before it), not on
-    the validation part alone: a seasonal series whose validation part happens to be flat keeps a
-    seasonal forecast, and a random walk gets one without a season."""
-    from rnnkit.tasks.forecast_choice import baseline_errors, choose, folds
-    rng = np.random.default_rng(0)
-    t = np.arange(240)
-    season = 20 * np.sin(2 * np.pi * t / 12) * ~((t >= 192) & (t < 216))    # flat in validation
-    seasonal = (100 + season + rng.normal(0, 1, 240))[:, None]
-    walk = (500 + np.cumsum(rng.normal(0, 10, 240)))[:, None]
-    split = (192, 216)
-    assert folds(split, 24, 12, 12) == [(192, 216), (168, 192), (144, 168)]
-    assert folds((60, 72), 24, 12, 12) == [(60, 72)]    # no room for more: the validation part
-    errs = baseline_errors(seasonal, split[1], 24, 12, 12, ["last", "seasonal"])
-    assert errs["seasonal"] < errs["last"]
-    _, base, smooth, _, note = choose(seasonal, split, 24, 12, 12)
-    assert base == "seasonal" or (base == "ets" and smooth[0][4] == 1)
-    assert "MAE over 3 fold(s) (39 origins) before the test part" in note
-    _, base, smooth, _, _ = choose(walk, split, 24, 12, 12)
-    assert base == "last" or (base == "ets" and smooth[0][4] == 0)
-    assert choose(seasonal, split, 24, 12, 12, baseline="last")[1] == "last"   # given: kept
-    assert not choose(seasonal, split, 24, 12, 12, linear=False)[3][0].any()   # no linear part
-
-
 def test_exponential_smoothing_forced_stored_and_restored(tmp_path):
     """--baseline ets: the smoothing's parameters are fitted, kept in the checkpoint, and the
     loaded model and evaluate_file forecast with them."""
@@ -253,24 +229,6 @@ def test_exponential_smoothing_forced_stored_and_restored(tmp_path):
     with pytest.raises(DataError, match="--baseline ets needs --mode direct"):
         build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, baseline="ets"),
                             ForecasterConfig(layers=1, hidden=8, linear=False), log=lambda *a: None)
-
-
-@pytest.mark.parametrize("baseline", ["last", "seasonal", "mean", "drift"])
-def test_every_window_baseline_is_a_linear_map_of_the_relative_window(baseline):
-    """What makes the average of candidates one model: each window baseline's forecast is the
-    window's last value plus base_map applied to the window relative to it (two variables)."""
-    from rnnkit.tasks.forecast_choice import base_forecast, base_map, features
-    rng = np.random.default_rng(1)
-    z = np.cumsum(rng.normal(size=(80, 2)), 0)
-    W, K, m, origins = 24, 6, 12, [30, 41, 77]
-    direct = base_forecast(z, origins, K, m, baseline, W=W)                   # (n, K, F)
-    if baseline == "mean":
-        np.testing.assert_allclose(direct[1, 3], z[17:41].mean(0))
-    if baseline == "drift":
-        np.testing.assert_allclose(direct[2, 1], z[76] + 2 * (z[76] - z[53]) / 23)
-    mapped = (features(z, origins, W)[:, :-1] @ base_map(baseline, W, K, m, 2).T)
-    np.testing.assert_allclose(direct, z[np.array(origins) - 1][:, None] + mapped.reshape(3, K, 2),
-                               atol=1e-9)
 
 
 def test_smoothing_over_the_history_reproduced_from_any_series(tmp_path):
@@ -308,57 +266,3 @@ def test_no_history_leaves_the_smoothing_out(tmp_path):
         build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, baseline="ets"),
                             ForecasterConfig(layers=1, hidden=8, history=False),
                             log=lambda *a: None)
-
-
-def test_short_folds_take_the_best_candidate_without_a_ridge_part():
-    """Where the folds hold fewer origins than the horizon (a short yearly series, one validation
-    origin), no ridge fit is chosen: the window baseline or smoothing with the lowest error from
-    every origin before the validation part's end, alone. Here white noise: the window mean."""
-    from rnnkit.tasks.forecast_choice import choose, untuned
-    rng = np.random.default_rng(4)
-    y = 10 + rng.normal(0, 1, (60, 1))
-    split, W, K = (36, 48), 12, 12
-    _, base, smooth, (weight, bias), note = choose(y, split, W, K, 1)
-    assert "MAE over 1 fold(s) (1 origins)" in note and "fewer fold origins" in note
-    chosen = note.split("forecast: the mean of ")[1].split(";")[0]
-    assert chosen.endswith("/-") and "," not in chosen and not bias.any()   # one, no ridge
-    if base == "ets":   # a level smoothed over many steps (a long mean)
-        assert smooth[0][0] <= 0.1 and smooth[0][3] == 0 and smooth[1] == 1
-    else:               # the window's mean
-        assert chosen.endswith("/mean/-") and np.allclose(weight, 1 / W)
-    keys, count = untuned(y, split, W, K, 1, [("none", "last", None), ("none", "mean", None)])
-    assert keys[0] == ("none", "mean", None) and count == 48 - K - W + 1
-
-
-def test_short_series_scores_the_smoothing_out_of_sample(monkeypatch):
-    """The short-series ranking refits the smoothing before each origin on the history before
-    it alone: every fit's one-step origins end just before the origin it forecasts from, and
-    each scored origin gets its own fit. --short folds (SHORT) ranks by the folds instead."""
-    from rnnkit.tasks import forecast_choice
-    rng = np.random.default_rng(5)
-    y = 10 + np.cumsum(rng.normal(0, 1, (60, 1)), 0)
-    split, W, K = (36, 48), 12, 12
-    ends = []
-    fit = forecast_choice.fit_history
-
-    def spy(z, origins, m, seasonal):
-        ends.append(max(origins) + 1)
-        return fit(z, origins, m, seasonal)
-    monkeypatch.setattr(forecast_choice, "fit_history", spy)
-    keys, count = forecast_choice.untuned(y, split, W, K, 1, [("none", "ets", None),
-                                                                ("none", "last", None)])
-    assert ends == list(range(W, 48 - K + 1)) and count == len(ends)
-    monkeypatch.setattr(forecast_choice, "SHORT", "folds")
-    note = forecast_choice.choose(y, split, W, K, 1)[4]
-    assert "MAE over 1 fold(s) (1 origins)" in note and "fewer fold origins" not in note
-
-
-def test_noise_around_a_level_is_forecast_by_the_window_mean():
-    """White noise around a constant: the window's mean is among the candidates and among the
-    ones averaged (the last value is not)."""
-    from rnnkit.tasks.forecast_choice import choose
-    rng = np.random.default_rng(3)
-    y = (20 + rng.normal(0, 1, (200, 1)))
-    _, base, _, _, note = choose(y, (160, 180), 24, 6, 1)
-    chosen = note.split("forecast: the mean of ")[1].split(";")[0].split(", ")
-    assert "none/mean/-" in chosen and "none/last/-" not in chosen
