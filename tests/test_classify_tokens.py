@@ -236,10 +236,11 @@ def test_token_embeddings_start_at_variance_one_over_their_size():
     assert not model.grams.weight[0].any()
 
 
-def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path):
+def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monkeypatch):
     import torch.nn.functional as F
 
     from rnnkit.models import bag_fit
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1e-2, 1e-3))   # penalties that shape the optimum
     task = zh_task(tmp_path)
     assert task.model.config.linear_start and task.eval_at_start
     initial = {k: v.clone() for k, v in task.model.state_dict().items()}
@@ -251,13 +252,15 @@ def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path):
     x, lengths, grams = batch(encoded)
     z = model.bag(x, lengths, grams).double() + model.head.bias.double()     # the linear model
     U = torch.cat([model.bag.tokens.weight, model.bag.grams.weight]).double()
-    # at the optimum the penalised loss is flat in every weight: Xᵀ(P - Y)/N + λU = 0
+    # at the optimum the penalised loss is flat in every weight: Xᵀ(P - Y)/N + λU/idf² = 0
     U.requires_grad_(True)
     with torch.no_grad():
         Xdense = torch.zeros(len(encoded), U.shape[0], dtype=torch.float64)
         r, c, v = bag_fit.features(encoded, model.config.vocab_size)
         Xdense.index_put_((r, c), v, accumulate=True)
-    loss = F.cross_entropy(Xdense @ U + model.head.bias.double(), y) + lam / 2 * U.pow(2).sum()
+    idf = 1 + torch.log((1 + len(encoded)) / (1 + (Xdense > 0).sum(0)))     # (F,) as tf-idf has it
+    loss = (F.cross_entropy(Xdense @ U + model.head.bias.double(), y)
+            + lam / 2 * (U.pow(2) / idf[:, None] ** 2).sum())
     (grad,) = torch.autograd.grad(loss, U)
     assert float(grad.abs().max()) < 1e-4
     torch.testing.assert_close(z, (Xdense @ U + model.head.bias.double()).detach())

@@ -1,0 +1,60 @@
+"""The classifier's linear start (the bag alone fitted as a logistic regression) with the plain
+L2 penalty and with the idf-weighted one (:mod:`rnnkit.models.bag_fit`), on each data set's
+default split: the chosen λ, validation loss and accuracy, and the test part's accuracy and
+macro-F1.
+
+    python benchmarks/bag_fit_penalty.py [--baseline] DATA [DATA ...]
+
+Character-token data only (the bag is on by default there). ``--baseline`` adds the tf-idf
+n-gram logistic regression of ``ngram_baseline.py`` (needs the ``bench`` extra).
+"""
+import argparse
+import time
+
+import torch
+
+from rnnkit.models import bag_fit
+from rnnkit.models.classifier import ClassifierConfig
+from rnnkit.tasks.classify import ClassifyData, build_classify_task
+
+
+def scores(U, b, columns, encoded, y, V, once):
+    """(accuracy, macro-F1) of the linear model (U, b) on ``encoded`` texts."""
+    X = bag_fit._matrix(*bag_fit.features(encoded, V, once), len(encoded), columns)[0]
+    pred = (X @ U + b).argmax(1)
+    f1 = []
+    for k in range(U.shape[1]):
+        tp, fp = int(((pred == k) & (y == k)).sum()), int(((pred == k) & (y != k)).sum())
+        fn = int(((pred != k) & (y == k)).sum())
+        f1.append(2 * tp / max(2 * tp + fp + fn, 1))
+    return float((pred == y).double().mean()), sum(f1) / len(f1)
+
+
+def compare(name):
+    task = build_classify_task(ClassifyData(data=name), ClassifierConfig(), log=lambda *a: None)
+    if task.model.bag is None:
+        raise SystemExit(f"{name}: word tokens, the bag is off by default")
+    V, K, once = task.model.config.vocab_size, task.model.config.num_classes, task.model.bag.once
+    for weighted in (False, True):
+        t0 = time.perf_counter()
+        columns, U, b, lam, val_loss = bag_fit.fit(*task.train, *task.val, V, K, once,
+                                                   log=lambda line: None, weighted=weighted)
+        val_acc, _ = scores(U, b, columns, *task.val, V, once)
+        acc, f1 = scores(U, b, columns, *task.test, V, once)
+        print(f"{name:18s} {'idf-weighted' if weighted else 'plain':12s} λ {lam:<6g} validation "
+              f"loss {val_loss:.4f} accuracy {val_acc:.4f} | test accuracy {acc:.4f} macro-F1 "
+              f"{f1:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="+", help="data set names or labelled files")
+    p.add_argument("--baseline", action="store_true", help="add the tf-idf n-gram baseline")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    for name in a.data:
+        compare(name)
+        if a.baseline:
+            from ngram_baseline import ngram_baseline
+            for part in ("val", "test"):
+                print(f"{name:18s} tf-idf LR    {ngram_baseline(name, part=part)}", flush=True)
