@@ -3,10 +3,11 @@ L2 penalty and with the idf-weighted one (:mod:`rnnkit.models.bag_fit`), on each
 default split: the chosen λ, validation loss and accuracy, and the test part's accuracy and
 macro-F1.
 
-    python benchmarks/bag_fit_penalty.py [--baseline] DATA [DATA ...]
+    python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] DATA [DATA ...]
 
-Character-token data only (the bag is on by default there). ``--baseline`` adds the tf-idf
-n-gram logistic regression of ``ngram_baseline.py`` (needs the ``bench`` extra).
+``--ngrams``: the bag's n-gram order (default: the classifier's, 3 for characters, 2 for words).
+``--baseline`` adds the tf-idf n-gram logistic regression of ``ngram_baseline.py`` (needs the
+``bench`` extra).
 """
 import argparse
 import time
@@ -30,10 +31,9 @@ def scores(U, b, columns, encoded, y, V, once):
     return float((pred == y).double().mean()), sum(f1) / len(f1)
 
 
-def compare(name):
-    task = build_classify_task(ClassifyData(data=name), ClassifierConfig(), log=lambda *a: None)
-    if task.model.bag is None:
-        raise SystemExit(f"{name}: word tokens, the bag is off by default")
+def compare(name, ngrams=0):
+    task = build_classify_task(ClassifyData(data=name), ClassifierConfig(ngrams=ngrams, bag="on"),
+                               log=lambda *a: None)
     V, K, once = task.model.config.vocab_size, task.model.config.num_classes, task.model.bag.once
     for weighted in (False, True):
         t0 = time.perf_counter()
@@ -41,7 +41,8 @@ def compare(name):
                                                    log=lambda line: None, weighted=weighted)
         val_acc, _ = scores(U, b, columns, *task.val, V, once)
         acc, f1 = scores(U, b, columns, *task.test, V, once)
-        print(f"{name:18s} {'idf-weighted' if weighted else 'plain':12s} λ {lam:<6g} validation "
+        print(f"{name:18s} {task.model.config.ngrams}-grams "
+              f"{'idf-weighted' if weighted else 'plain':12s} λ {lam:<6g} validation "
               f"loss {val_loss:.4f} accuracy {val_acc:.4f} | test accuracy {acc:.4f} macro-F1 "
               f"{f1:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
@@ -50,10 +51,11 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="data set names or labelled files")
     p.add_argument("--baseline", action="store_true", help="add the tf-idf n-gram baseline")
+    p.add_argument("--ngrams", type=int, default=0, help="the bag's n-gram order (0: default)")
     a = p.parse_args()
     torch.set_num_threads(1)
     for name in a.data:
-        compare(name)
+        compare(name, a.ngrams)
         if a.baseline:
             from ngram_baseline import ngram_baseline
             for part in ("val", "test"):

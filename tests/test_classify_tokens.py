@@ -27,9 +27,9 @@ def write_zh(tmp_path, name="zh.tsv", rows=None):
     return path
 
 
-def zh_task(tmp_path, tokens="auto", **data):
+def zh_task(tmp_path, tokens="auto", bag="auto", **data):
     d = ClassifyData(data=str(write_zh(tmp_path)), batch=8, min_count=1, tokens=tokens, **data)
-    cfg = ClassifierConfig(hidden=8, embed=8, dropout=0.0, buckets=64)
+    cfg = ClassifierConfig(hidden=8, embed=8, dropout=0.0, buckets=64, bag=bag)
     return build_classify_task(d, cfg, log=lambda *a: None)
 
 
@@ -95,12 +95,12 @@ def test_word_tokens_can_be_forced_and_english_stays_word(tmp_path):
     assert zh_task(tmp_path, tokens="word").encoder.tokens == "word"
     from task_fixtures import classify_task
     task = classify_task(tmp_path)
-    assert task.encoder.tokens == "word" and task.model.grams is None
+    assert task.encoder.tokens == "word" and task.model.config.ngrams == 2   # words and bigrams
 
 
 def test_old_word_checkpoints_still_load(tmp_path):
     from task_fixtures import classify_task
-    task = classify_task(tmp_path, average=0.0)           # old runs predict with their weights
+    task = classify_task(tmp_path, average=0.0, ngrams=1, bag="off")   # as old word runs were
     out = tmp_path / "run"
     train(task, TrainConfig(max_steps=4, eval_every=2), out, quiet=True, log=lambda *a: None)
     ckpt = torch.load(out / "best.pt", weights_only=True)
@@ -200,9 +200,10 @@ def test_the_bag_counts_each_token_and_ngram_once_a_text():
         ClassifierConfig(bag_counts="twice")
 
 
-def test_bag_is_on_for_characters_off_for_words_and_checked(tmp_path, capsys):
+def test_bag_is_on_for_characters_and_words_and_checked(tmp_path, capsys):
     assert zh_task(tmp_path).model.config.bag == "on"
-    assert zh_task(tmp_path, tokens="word").model.bag is None
+    assert zh_task(tmp_path, tokens="word").model.bag is not None
+    assert zh_task(tmp_path, tokens="word", bag="off").model.bag is None
     with pytest.raises(ValueError, match="bag must be one of"):
         ClassifierConfig(bag="yes")
     assert main(["train", "classify", "--data", str(write_zh(tmp_path)), "--bag", "maybe",

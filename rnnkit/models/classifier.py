@@ -56,7 +56,7 @@ from rnnkit.models.pooling import AttentionPool, length_mask, max_pool, mean_poo
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 POOLINGS = ("last", "mean", "max", "attention")
-BAGS = ("auto", "on", "off")      # auto: the task decides (on for character tokens)
+BAGS = ("auto", "on", "off")      # auto: on (off for words before the linear start)
 AVERAGE = 0.0   # weight averaging off: see the figures in the module docstring
 
 
@@ -83,12 +83,12 @@ class ClassifierConfig:
         "help": "dropout on the embedding, between layers and on the pooled vector (0: off)",
         "range": "[0, 1)"})
     ngrams: int = field(default=0, metadata={
-        "help": "embed hashed 2..N-grams too; 1: tokens alone; 0: 3 for chars, 1 for words",
+        "help": "embed hashed 2..N-grams too; 1: tokens alone; 0: 3 for chars, 2 for words",
         "range": (0, 16)})
     buckets: int = field(default=20_000, metadata={
         "help": "hash buckets (embedding rows) shared by the n-grams", "range": (1, MAX_VOCAB)})
     bag: str = field(default="auto", metadata={
-        "help": "linear bag-of-n-grams term in the logits: on, off, auto (chars: on)",
+        "help": "linear bag-of-n-grams term in the logits: on, off (auto: on)",
         "choices": BAGS})
     bag_buckets: int = field(default=1_000_000, metadata={
         "help": "the bag's own n-gram hash buckets (finer than --buckets)", "range": (1, MAX_VOCAB)})

@@ -205,9 +205,9 @@ def build_classify_task(data_config, model_config, log=print):
     split = TOKENIZERS[tokens]
     vocab = build_vocab((split(t) for _, t in parts[0]), d.min_count)
     if model_config.ngrams == 0:
-        model_config.ngrams = 3 if tokens == "char" else 1
+        model_config.ngrams = 3 if tokens == "char" else 2
     if model_config.bag == "auto":
-        model_config.bag = "on" if tokens == "char" else "off"
+        model_config.bag = "on"
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
     encoder = TextEncoder(vocab, tokens, d.max_len or MAX_LEN[tokens], model_config.ngrams,
                           gram_space(model_config))
