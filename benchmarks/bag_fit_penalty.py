@@ -17,18 +17,14 @@ import torch
 from rnnkit.models import bag_fit
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, build_classify_task
+from rnnkit.tasks.metrics import accuracy, macro_f1
 
 
 def scores(U, b, columns, encoded, y, V, once):
     """(accuracy, macro-F1) of the linear model (U, b) on ``encoded`` texts."""
     X = bag_fit._matrix(*bag_fit.features(encoded, V, once), len(encoded), columns)[0]
-    pred = (X @ U + b).argmax(1)
-    f1 = []
-    for k in range(U.shape[1]):
-        tp, fp = int(((pred == k) & (y == k)).sum()), int(((pred == k) & (y != k)).sum())
-        fn = int(((pred != k) & (y == k)).sum())
-        f1.append(2 * tp / max(2 * tp + fp + fn, 1))
-    return float((pred == y).double().mean()), sum(f1) / len(f1)
+    gold, pred = y.tolist(), (X @ U + b).argmax(1).tolist()
+    return accuracy(gold, pred), macro_f1(gold, pred)
 
 
 def compare(name, ngrams=0):
