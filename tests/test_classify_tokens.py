@@ -295,3 +295,25 @@ def test_without_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
     monkeypatch.setattr(bag_fit, "fit", lambda *a, **k: pytest.fail("fitted"))
     task.before_training(log=lambda *a: None)
     assert float(task.model.bag.tokens.weight.detach().abs().sum()) == 0.0
+
+
+def test_the_linear_start_counts_towards_the_time_limit(tmp_path, monkeypatch):
+    """--max-minutes is the run's whole time: a fit that takes longer leaves no time to train,
+    and the run ends at step 0 with the fitted model as best.pt (and its test figures)."""
+    import time
+
+    from rnnkit.tasks import classify
+    fit = classify.start_bag
+
+    def slow_fit(*a, **k):
+        text = fit(*a, **k)
+        time.sleep(1.5)
+        return text
+    monkeypatch.setattr(classify, "start_bag", slow_fit)
+    out = tmp_path / "run"
+    assert main(["train", "classify", "--data", str(write_zh(tmp_path)), "--hidden", "4",
+                 "--embed", "4", "--min-count", "1", "--max-steps", "0", "--max-minutes", "0.02",
+                 "--quiet", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 0 and metrics["best_step"] == 0 and "test_accuracy" in metrics
+    assert torch.load(out / "best.pt", weights_only=True)["trainer"]["step"] == 0

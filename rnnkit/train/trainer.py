@@ -21,7 +21,8 @@ Optional hooks, used when present:
                                    without the task (model config, vocabulary, run settings)
     task.unit                      what ``count`` counts ("char", "word", "sequence"), for display
     task.before_training(log)      a fresh run's start, before its first step (not a resumed run's):
-                                   e.g. the classifier's bag set to its fitted linear model
+                                   e.g. the classifier's bag set to its fitted linear model;
+                                   its time counts towards --max-minutes
     task.eval_at_start             True: validate (and checkpoint) once before the first step, so
                                    best.pt can be the model the run starts from. For a task whose
                                    untrained model is already a forecast worth keeping (the
@@ -184,10 +185,10 @@ class Trainer:
             torch.manual_seed(self.config.seed)
         if self.world.rank > 0:   # its own dropout masks; rank 0's stream is the checkpointed one
             torch.manual_seed(self.config.seed * 100003 + self.world.rank * 1009 + self.step)
+        self._t0 = time.perf_counter()   # a fresh run's own start counts towards --max-minutes
         if self.step == 0 and not self._resumed and hasattr(self.task, "before_training"):
             # a fresh run's own start (e.g. a fitted part); every rank alike, rank 0 tells
             self.task.before_training(log=print if self.world.main else lambda *a: None)
-        self._t0 = time.perf_counter()
         self._emit("on_train_start")
         stats = self._new_stats()
         if self.step == 0 and getattr(self.task, "eval_at_start", False) \
