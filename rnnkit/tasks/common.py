@@ -7,6 +7,7 @@ Shapes: B batch, T time (the longest sequence in the batch).
 import json
 import math
 import random
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +22,11 @@ from rnnkit.train.trainer import TrainingError
 
 PAD = "<pad>"
 
+
+
+def warn(message):
+    """A warning on standard error: the run goes on."""
+    print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 def pad(seqs, value=0):
     """List of B id lists -> (padded (B, T) long tensor, lengths (B,) long tensor)."""

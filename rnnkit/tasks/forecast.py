@@ -19,7 +19,6 @@ the benchmark's 32 tuning series, of the 8 GRUs (200 steps) that lowered the val
 keeps a GRU only where it cuts the validation MSE below 40%.
 Shapes: N steps, F variables, W window, K horizon, B batch.
 """
-import sys
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -29,6 +28,7 @@ from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fracti
 from rnnkit.data import DataError, resolve
 from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
 from rnnkit.models.forecaster import Forecaster
+from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose
 from rnnkit.tasks.forecast_trained import history_part, mase_scale, rolling_scores
 from rnnkit.train import distributed
@@ -86,9 +86,6 @@ class ForecastData:
             raise ConfigError("val_data for a series needs test_data as well: the parts follow "
                               "each other in time (data, then validation, then test)")
 
-
-def warn(msg):
-    print(f"rnnkit: warning: {msg}", file=sys.stderr)
 
 
 class ForecastTask:

@@ -10,7 +10,6 @@ example whose features are too short for its transcript under CTC (fewer output 
 character outside the alphabet is a DataError.
 """
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +23,7 @@ from rnnkit.data.labelled import own_parts
 from rnnkit.data.media import (image_features, listing_kind, log_mel, read_image, read_listing,
                                read_wav)
 from rnnkit.decode.ctc import min_frames
+from rnnkit.tasks.common import warn
 
 # fixed seeds of the rendered captcha sets: the test images never change with the flags
 CAPTCHA_SEEDS = {"train": 15_000_001, "val": 15_000_002, "test": 15_000_003}
@@ -91,9 +91,6 @@ class RecognizeData:
             raise ConfigError(f"RecognizeData.alphabet must not repeat a character, got "
                               f"{self.alphabet!r} (--alphabet)")
 
-
-def warn(message):
-    print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 
 @dataclass
