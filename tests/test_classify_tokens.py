@@ -317,3 +317,17 @@ def test_the_linear_start_counts_towards_the_time_limit(tmp_path, monkeypatch):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 0 and metrics["best_step"] == 0 and "test_accuracy" in metrics
     assert torch.load(out / "best.pt", weights_only=True)["trainer"]["step"] == 0
+
+
+def test_a_label_missing_from_the_training_part_is_warned_about(tmp_path, capsys):
+    path = tmp_path / "tiny.tsv"
+    path.write_text("pos\tgood film\nneg\tbad film\npos\tnice\nneg\tawful\n", encoding="utf-8")
+    task = build_classify_task(ClassifyData(data=str(path)), ClassifierConfig(hidden=4, embed=4),
+                               log=lambda *a: None)
+    missing = sorted(set(task.labels) - {task.labels[i] for i in task.train[1].tolist()})
+    assert missing == ["pos"]                     # this split trains on the two "neg" texts
+    assert (f"rnnkit: warning: {path}: the training part holds no example of label(s) pos"
+            in capsys.readouterr().err)
+    build_classify_task(ClassifyData(data=str(write_zh(tmp_path))), ClassifierConfig(hidden=4),
+                        log=lambda *a: None)
+    assert "warning" not in capsys.readouterr().err

@@ -18,7 +18,7 @@ from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_lab
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import start_bag
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
-from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
+from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad, warn
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
@@ -201,6 +201,10 @@ def build_classify_task(data_config, model_config, log=print):
         return [(label, text) for label, text, _ in rows]
 
     parts = own_parts(examples, d, read_checked)
+    unseen = sorted(set(labels) - {l for l, _ in parts[0]})
+    if unseen:   # a tiny or skewed file: the model can never predict these
+        warn(f"{path}: the training part holds no example of label(s) {', '.join(unseen)} "
+             f"({len(parts[0])} training examples); they will not be predicted")
     tokens = resolve_tokens(d.tokens, (t for _, t in parts[0]))
     split = TOKENIZERS[tokens]
     vocab = build_vocab((split(t) for _, t in parts[0]), d.min_count)
