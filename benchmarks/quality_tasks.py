@@ -23,6 +23,8 @@ from rnnkit.tasks import forecast_choice
 from forecast_series import FRESH, FRESH2, FRESH3, FRESH4, SERIES, resolve_args, train_args
 from ngram_baseline import with_ngram_baseline
 
+CLASSIFY_HELD_OUT = ["vader-tweets", "vader-amazon", "vader-nyt", "thucnews-titles", "inews",
+                     "clc-names"]
 RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures to print)
     "mr": (["classify", "--data", "mr"], None, ["test_accuracy", "test_macro_f1"]),  # defaults
     # Chinese: the CLI defaults (--tokens auto: characters, 2-3-grams, the bag-of-n-grams term),
@@ -31,8 +33,7 @@ RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures
                           ["test_accuracy", "test_macro_f1"]),
     # held-out sets (never tuned on), English and Chinese: the CLI defaults
     **{name: (["classify", "--data", name], None, ["test_accuracy", "test_macro_f1"])
-       for name in ("vader-tweets", "vader-amazon", "vader-nyt", "thucnews-titles", "inews",
-                    "clc-names")},
+       for name in CLASSIFY_HELD_OUT},
     "pos": (["tag", "--data", "pd1998-pos"], 1.6, ["test_accuracy"]),      # the CLI defaults
 }
 # Forecasting: rnnkit's defaults with a step budget on every named series, beside seasonal-naive
@@ -59,8 +60,7 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
     "forecast-fresh2": list(FRESH2),        # held out until run once, since tuned on
     "forecast-fresh3": list(FRESH3),        # held out until run once (on the 61's defaults)
     "forecast-fresh4": list(FRESH4),        # held out, run once with the defaults tuned on the 77
-    "classify-held-out": ["vader-tweets", "vader-amazon", "vader-nyt", "thucnews-titles", "inews",
-                          "clc-names"],
+    "classify-held-out": CLASSIFY_HELD_OUT,
 }
 
 
