@@ -9,7 +9,7 @@ from rnnkit.cli.main import main
 from rnnkit.data import DataError
 from rnnkit.data.labelled import chars, detect_tokens, ngram_buckets, resolve_tokens, unsegmented
 from rnnkit.models.classifier import (ClassifierConfig, SequenceClassifier, embedding_rows,
-                                      gram_space)
+                                      first_seen, gram_space)
 from rnnkit.tasks.classify import (Classifier, ClassifyData, batch, build_classify_task,
                                    evaluate_file)
 from rnnkit.tasks.common import train
@@ -198,6 +198,22 @@ def test_the_bag_counts_each_token_and_ngram_once_a_text():
     torch.testing.assert_close(every.bag(x, lengths, grams)[0], all_)
     with pytest.raises(ValueError, match="bag_counts must be one of"):
         ClassifierConfig(bag_counts="twice")
+
+
+def test_first_seen_marks_the_first_occurrence_in_each_row_and_slot():
+    torch.manual_seed(0)
+    for shape in [(3, 40), (2, 33, 3), (1, 1), (2, 1, 2)]:
+        ids = torch.randint(0, 6, shape)
+        want = torch.ones(shape, dtype=torch.bool)
+        for b in range(shape[0]):
+            for n in range(shape[2] if len(shape) == 3 else 1):
+                row = ids[b] if len(shape) == 2 else ids[b, :, n]
+                seen = set()
+                for t, i in enumerate(row.tolist()):
+                    if i in seen:
+                        want[(b, t) if len(shape) == 2 else (b, t, n)] = False
+                    seen.add(i)
+        assert torch.equal(first_seen(ids), want), shape
 
 
 def test_bag_is_on_for_characters_and_words_and_checked(tmp_path, capsys):

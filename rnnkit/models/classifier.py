@@ -236,9 +236,12 @@ class BagOfNgrams(nn.Module):
 
 def first_seen(ids):
     """ids (B, T[, N]) -> (B, T[, N]) True where an id is not in an earlier step of its row (the
-    same slot n): a bag that counts each token or n-gram once a text."""
-    T = ids.shape[1]
-    t = torch.arange(T, device=ids.device)
-    earlier = (t[None, :] < t[:, None]).view(1, T, T, *([1] * (ids.dim() - 2)))   # s < t
-    again = ((ids.unsqueeze(2) == ids.unsqueeze(1)) & earlier).any(2)     # (B, T[, N])
-    return ~again
+    same slot n): a bag that counts each token or n-gram once a text. A stable sort along T puts
+    each id's occurrences side by side in their order, so all but the first of each run are
+    repeats: O(T log T) a row, not the O(T²) of comparing every pair of steps."""
+    moved = ids.movedim(1, -1)                                            # (B[, N], T)
+    order = moved.argsort(dim=-1, stable=True)
+    sorted_ids = moved.gather(-1, order)
+    again = torch.zeros_like(moved, dtype=torch.bool)
+    again.scatter_(-1, order[..., 1:], sorted_ids[..., 1:] == sorted_ids[..., :-1])
+    return ~again.movedim(-1, 1)
