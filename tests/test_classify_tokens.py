@@ -84,7 +84,8 @@ def test_chinese_trains_on_characters_and_predict_reuses_the_tokenizer(tmp_path)
     train(task, TrainConfig(max_steps=30, eval_every=10, lr=0.02, warmup_steps=0), out,
           quiet=True, log=lambda *a: None)
     clf = Classifier.load(out)
-    assert clf.tokens == "char" and clf.encoder.max_len == 300
+    assert clf.tokens == "char" and clf.encoder.max_len == 0       # the bag reads every token
+    assert clf.model.config.rnn_len == 300                           # the recurrent part 300
     texts = ["很好，很喜欢", "太差了，很失望", "没见过的字"]
     for (a, pa), (b, pb) in zip(Classifier.from_task(task).predict(texts), clf.predict(texts)):
         assert a == b and pa == pytest.approx(pb)        # train() leaves best.pt in the task
@@ -106,7 +107,7 @@ def test_old_word_checkpoints_still_load(tmp_path):
     ckpt = torch.load(out / "best.pt", weights_only=True)
     for key in ("tokens", "max_len"):                    # as written before character tokens
         del ckpt[key]
-    for key in ("ngrams", "buckets", "bag", "average", "bag_counts"):
+    for key in ("ngrams", "buckets", "bag", "average", "bag_counts", "rnn_len"):
         del ckpt["model_config"][key]
     ckpt["model"] = {k: v for k, v in ckpt["model"].items() if not k.startswith("average.")}
     ckpt["data_config"]["max_len"] = 100
@@ -200,6 +201,48 @@ def test_the_bag_counts_each_token_and_ngram_once_a_text():
         ClassifierConfig(bag_counts="twice")
 
 
+def test_the_recurrent_part_reads_the_first_rnn_len_tokens_and_the_bag_all():
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(vocab_size=20, num_classes=3, hidden=6, embed=5, ngrams=2, buckets=30,
+                           bag="on", dropout=0.0, average=0.0, rnn_len=3)
+    model = SequenceClassifier(cfg).eval()
+    with torch.no_grad():
+        model.bag.tokens.weight.normal_()
+        model.bag.grams.weight.normal_()
+    text = list("好好差好差差")
+    ids = [3, 3, 4, 3, 4, 4]
+    x, lengths, grams = batch([(ids, ngram_buckets(text, 2, 30))])
+    short = [t[:, :3] for t in (x, grams)]
+    rnn_part = model(short[0], torch.tensor([3]), short[1]) - model.bag(short[0], torch.tensor([3]),
+                                                                         short[1])
+    want = rnn_part + model.bag(x, lengths, grams)                # the bag over all six tokens
+    torch.testing.assert_close(model(x, lengths, grams), want)
+    whole = SequenceClassifier(ClassifierConfig(**{**vars(cfg), "rnn_len": 0})).eval()
+    whole.load_state_dict(model.state_dict())
+    assert not torch.allclose(whole(x, lengths, grams), want)   # reading all six differs
+
+
+def test_classifier_predictions_keep_the_order_of_texts_of_any_length(tmp_path):
+    task = zh_task(tmp_path)
+    clf = Classifier.from_task(task)
+    texts = [ZH_POS[0] * 7, ZH_NEG[1], ZH_POS[2] * 3, "好", ZH_NEG[0] * 60]
+    together = clf.predict(texts)
+    for text, got in zip(texts, together):
+        label, probs = clf.predict([text])[0]
+        assert got[0] == label and got[1] == pytest.approx(probs)
+
+
+def test_length_chunks_cover_every_index_within_the_limits():
+    from rnnkit.tasks.common import length_chunks
+    lengths = [5, 1, 9, 3, 3, 100, 2, 7]
+    got = length_chunks(lengths, size=3, tokens=20)
+    assert sorted(i for c in got for i in c) == list(range(len(lengths)))
+    for c in got:
+        assert len(c) <= 3 and (len(c) == 1 or len(c) * max(lengths[i] for i in c) <= 20)
+    assert got[-1] == [5]                                  # longer than the limit: alone
+    assert [lengths[c[0]] for c in got] == sorted(lengths[c[0]] for c in got)
+
+
 def test_first_seen_marks_the_first_occurrence_in_each_row_and_slot():
     torch.manual_seed(0)
     for shape in [(3, 40), (2, 33, 3), (1, 1), (2, 1, 2)]:
@@ -263,7 +306,7 @@ def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monke
     initial = {k: v.clone() for k, v in task.model.state_dict().items()}
     logs = []
     task.before_training(log=logs.append)
-    assert len(logs) == len(bag_fit.LAMBDAS) + 1 and "logistic regression" in logs[-1]
+    assert 2 <= len(logs) <= len(bag_fit.LAMBDAS) + 1 and "logistic regression" in logs[-1]
     lam = float(logs[-1].split("λ ")[1].split(",")[0])
     model, (encoded, y) = task.model, task.train
     x, lengths, grams = batch(encoded)
@@ -286,6 +329,22 @@ def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monke
     task.train_batch(0)                                    # training starts from the initial weights
     for k, v in task.model.state_dict().items():
         torch.testing.assert_close(v, initial[k])
+
+
+def test_the_penalty_path_stops_at_the_first_penalty_that_validates_worse(monkeypatch):
+    from rnnkit.models import bag_fit
+    torch.manual_seed(0)
+    # noise features: the less the penalty, the closer the fit to the training labels' noise
+    train = [([1 + int(t) for t in torch.randint(0, 30, (6,))], None) for _ in range(40)]
+    val = [([1 + int(t) for t in torch.randint(0, 30, (6,))], None) for _ in range(40)]
+    y, y_val = torch.randint(0, 2, (40,)), torch.randint(0, 2, (40,))
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5))
+    logs = []
+    *_, lam, val_loss = bag_fit.fit(train, y, val, y_val, 31, 2, log=logs.append)
+    tried = [float(line.split("validation loss ")[1].split(",")[0]) for line in logs]
+    assert len(tried) < len(bag_fit.LAMBDAS)                        # it stopped on the way
+    assert tried[-1] > min(tried) and val_loss == pytest.approx(min(tried), abs=1e-4)
+    assert all(a > b for a, b in zip(tried, tried[1:-1]))           # falling until the last
 
 
 def test_a_fresh_run_validates_the_fitted_bag_and_a_resumed_one_does_not(tmp_path, capsys):

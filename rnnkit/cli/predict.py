@@ -13,7 +13,7 @@ from rnnkit.tasks.classify import (ClassifyData, Classifier, build_classify_task
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
 
 RUN = TaskRun("classify", ClassifyData, ClassifierConfig, build_classify_task, TRAIN_DEFAULTS,
-              skip=("vocab_size", "num_classes"), upgrade=upgrade)
+              skip=("vocab_size", "num_classes", "rnn_len"), upgrade=upgrade)
 TRAIN = ("N-to-1 text classifier (sentiment, topic, intent)", RUN.add_flags, RUN.run)
 
 

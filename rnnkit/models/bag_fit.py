@@ -35,8 +35,10 @@ import warnings
 import torch
 from torch.nn import functional as F
 
-LAMBDAS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)   # L2 penalties tried, per text (the loss is a mean
-                                          # over texts), each fit starting at the one before
+LAMBDAS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)   # L2 penalties tried, per
+        # text (the loss is a mean over texts), each fit starting at the one before; the path
+        # stops at the first that validates worse (half decades: on Chinese news sentiment the
+        # best, 3e-3, validated at 0.585 against 0.597 for 1e-2, the best of whole decades)
 ITERATIONS = 150                # L-BFGS iterations per penalty
 
 
@@ -83,7 +85,9 @@ def _matrix(rows, cols, vals, n, columns):
 def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=True):
     """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
     logistic regression over the bag's features of the training texts; λ from LAMBDAS by the
-    loss on the validation texts. float64 throughout. The gradient, for P = softmax(XU + b):
+    loss on the validation texts, trying them from the largest down until one validates worse
+    than the best so far (smaller penalties fit the training texts closer still). float64
+    throughout. The gradient, for P = softmax(XU + b):
     dU = Xᵀ(P - Y)/N + λU/idf², db = Σ_i (P - Y)_i / N. ``weighted=False``: the plain penalty
     λ/2 ||U||² (for comparison)."""
     r, c, v = features(train, vocab_size, once)
@@ -113,6 +117,8 @@ def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=Tru
         log(f"bag fit: λ {lam:g}, validation loss {val_loss:.4f}, accuracy {val_acc:.4f}")
         if best is None or val_loss < best[4]:
             best = (columns, U, b, lam, val_loss)
+        else:
+            break
     return best
 
 

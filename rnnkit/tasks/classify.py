@@ -18,11 +18,12 @@ from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_lab
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import start_bag
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
-from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad, warn
+from rnnkit.tasks.common import Batches, build_vocab, encode, length_chunks, pad, warn
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 256
+EVAL_TOKENS = 1 << 18    # an evaluation batch, padded: at most this many steps (or one text)
 
 
 @dataclass
@@ -41,7 +42,7 @@ class ClassifyData:
     min_count: int = field(default=2, metadata={
         "help": "training words seen fewer times become <unk>", "range": (0, MAX_COUNT)})
     max_len: int = field(default=0, metadata={
-        "help": "texts are cut to their first N tokens; 0: 100 words or 300 characters",
+        "help": "the RNN reads a text's first N tokens, the bag all; 0: 100 words, 300 chars",
         "range": (0, MAX_STEPS)})
     word_dropout: float = field(default=0.1, metadata={
         "help": "training only: each token becomes <unk> with this probability (0: off)",
@@ -60,11 +61,13 @@ class ClassifyData:
 
 
 MAX_LEN = {"word": 100, "char": 300}   # max_len=0: long enough for 90% of MR / the reviews
+                                       # (the recurrent part's limit; the bag reads all)
 
 
 class TextEncoder:
     """Texts -> the classifier's inputs: token ids and, with ngrams > 1, n-gram hash buckets.
-    One object for training and prediction, so both read a text the same way."""
+    One object for training and prediction, so both read a text the same way. ``max_len``:
+    the tokens kept from a text's start (0: all of them)."""
 
     def __init__(self, vocab, tokens, max_len, ngrams=1, buckets=1):
         self.vocab, self.tokens, self.max_len = vocab, tokens, max_len
@@ -73,7 +76,7 @@ class TextEncoder:
 
     def __call__(self, text):
         """One text -> (ids, n-gram buckets per position or None)."""
-        toks = self.split(text)[:self.max_len]
+        toks = self.split(text)[:self.max_len or None]
         grams = ngram_buckets(toks, self.ngrams, self.buckets) if self.ngrams > 1 else None
         return encode(self.vocab, toks), grams
 
@@ -158,11 +161,12 @@ class ClassifyTask:
     def scores(self, part):
         """(mean loss, gold ids, predicted ids) over a part."""
         encoded, y = part
-        total, pred = 0.0, []
-        for r in chunks(len(encoded), EVAL_BATCH):
+        total, pred = 0.0, [0] * len(encoded)
+        for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
             logits = self.model(*batch([encoded[i] for i in r]))              # (B, K)
-            total += float(F.cross_entropy(logits, y[r.start:r.stop], reduction="sum"))
-            pred += logits.argmax(1).tolist()
+            total += float(F.cross_entropy(logits, y[r], reduction="sum"))
+            for i, p in zip(r, logits.argmax(1).tolist()):
+                pred[i] = p
         return total / len(encoded), y.tolist(), pred
 
     def evaluate(self):
@@ -213,8 +217,10 @@ def build_classify_task(data_config, model_config, log=print):
     if model_config.bag == "auto":
         model_config.bag = "on"
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
-    encoder = TextEncoder(vocab, tokens, d.max_len or MAX_LEN[tokens], model_config.ngrams,
-                          gram_space(model_config))
+    keep = d.max_len or MAX_LEN[tokens]
+    if model_config.bag == "on":   # the bag reads the whole text, the recurrent part its start
+        model_config.rnn_len, keep = keep, 0
+    encoder = TextEncoder(vocab, tokens, keep, model_config.ngrams, gram_space(model_config))
     log(f"{path}: {len(examples):,} examples, labels {labels}; train {len(parts[0]):,}, "
         f"validation {len(parts[1]):,}{f' ({d.val_data})' if d.val_data else ''}, test "
         f"{len(parts[2]):,}{f' ({d.test_data})' if d.test_data else ''}; {tokens} tokens"
@@ -227,7 +233,7 @@ def build_classify_task(data_config, model_config, log=print):
 
 
 SAVED_BEFORE = {"ngrams": 1, "bag": "off", "average": 0.0, "bag_counts": "all",
-                "linear_start": False}
+                "linear_start": False, "rnn_len": 0}
 
 
 def upgrade(ckpt):
@@ -297,10 +303,10 @@ class Classifier:
             if not e[0]:
                 raise DataError(f"{where}:{i}: empty text (nothing to classify)")
             encoded.append(e)
-        out = []
-        for r in chunks(len(encoded), EVAL_BATCH):
+        out = [None] * len(encoded)
+        for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
             probs = torch.softmax(self.model(*batch([encoded[i] for i in r])), dim=1)  # (B, K)
-            for p in probs.tolist():
-                out.append((self.labels[max(range(len(p)), key=p.__getitem__)],
-                            dict(zip(self.labels, p))))
+            for i, p in zip(r, probs.tolist()):
+                out[i] = (self.labels[max(range(len(p)), key=p.__getitem__)],
+                          dict(zip(self.labels, p)))
         return out

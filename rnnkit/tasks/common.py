@@ -78,6 +78,20 @@ def chunks(n, size):
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def length_chunks(lengths, size, tokens):
+    """Evaluation batches of similar lengths: lists of indices into ``lengths``, shortest first,
+    each at most ``size`` examples and, padded to its longest, at most ``tokens`` steps in all
+    (one example alone if it is longer). Every index once."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    out, cur = [], []
+    for i in order:
+        if cur and (len(cur) == size or (len(cur) + 1) * lengths[i] > tokens):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    return out + [cur] if cur else out
+
+
 def build_vocab(sequences, min_count=1, specials=(PAD, UNK)):
     """Word vocabulary of the training sequences: the specials (``<pad>`` = 0, ``<unk>`` = 1),
     then tokens seen at least ``min_count`` times, most frequent first."""

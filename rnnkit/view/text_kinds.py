@@ -119,7 +119,8 @@ class ClassifyView(TextView):
 
     def info(self):
         return {**super().info(), "labels": list(self.clf.labels),
-                "pooling": self.model.config.pooling, "max_len": self.clf.encoder.max_len}
+                "pooling": self.model.config.pooling, "max_len": self.clf.encoder.max_len,
+                "rnn_len": self.model.config.rnn_len}
 
     def read(self, text):
         from rnnkit.tasks.classify import batch
@@ -128,9 +129,13 @@ class ClassifyView(TextView):
         if not tokens:
             raise RequestError("the text holds no tokens the classifier reads (only spaces?)")
         notes = []
-        if len(tokens) > enc.max_len:
+        if enc.max_len and len(tokens) > enc.max_len:
             notes.append(f"the classifier reads the first {enc.max_len} tokens; the other "
                          f"{len(tokens) - enc.max_len} are not shown")
+        R = self.model.config.rnn_len
+        if R and len(tokens) > R:
+            notes.append(f"the recurrent part reads the first {R} tokens; the bag of n-grams "
+                         f"reads all {len(tokens)}")
         ids, grams = enc(text)
         logits, trace = self.traced(lambda: self.model(*batch([(ids, grams)])))   # (1, K)
         attention = getattr(self.model.attn, "last_weights", None) if self.model.attn else None
