@@ -3,7 +3,7 @@ L2 penalty and with the idf-weighted one (:mod:`rnnkit.models.bag_fit`), on each
 default split: the chosen λ, validation loss and accuracy, and the test part's accuracy and
 macro-F1.
 
-    python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] DATA [DATA ...]
+    python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] [--only plain|weighted] DATA ...
 
 ``--ngrams``: the bag's n-gram order (default: the classifier's, 3 for characters, 2 for words).
 ``--baseline`` adds the tf-idf n-gram logistic regression of ``ngram_baseline.py`` (needs the
@@ -27,11 +27,11 @@ def scores(U, b, columns, encoded, y, V, once):
     return accuracy(gold, pred), macro_f1(gold, pred)
 
 
-def compare(name, ngrams=0):
+def compare(name, ngrams=0, only=None):
     task = build_classify_task(ClassifyData(data=name), ClassifierConfig(ngrams=ngrams, bag="on"),
                                log=lambda *a: None)
     V, K, once = task.model.config.vocab_size, task.model.config.num_classes, task.model.bag.once
-    for weighted in (False, True):
+    for weighted in [w for w in (False, True) if only in (None, "weighted" if w else "plain")]:
         t0 = time.perf_counter()
         columns, U, b, lam, val_loss = bag_fit.fit(*task.train, *task.val, V, K, once,
                                                    log=lambda line: None, weighted=weighted)
@@ -48,10 +48,11 @@ if __name__ == "__main__":
     p.add_argument("data", nargs="+", help="data set names or labelled files")
     p.add_argument("--baseline", action="store_true", help="add the tf-idf n-gram baseline")
     p.add_argument("--ngrams", type=int, default=0, help="the bag's n-gram order (0: default)")
+    p.add_argument("--only", choices=("plain", "weighted"), help="fit with this penalty alone")
     a = p.parse_args()
     torch.set_num_threads(1)
     for name in a.data:
-        compare(name, a.ngrams)
+        compare(name, a.ngrams, a.only)
         if a.baseline:
             from ngram_baseline import ngram_baseline
             for part in ("val", "test"):

@@ -124,7 +124,7 @@ def test_old_word_checkpoints_still_load(tmp_path):
 
 def test_own_validation_and_test_files(tmp_path):
     val = write_zh(tmp_path, "val.tsv", [f"positive\t{ZH_POS[0]}", f"negative\t{ZH_NEG[0]}"])
-    test = write_zh(tmp_path, "test.tsv", [f"positive\t很好", f"negative\t很差"])
+    test = write_zh(tmp_path, "test.tsv", ["positive\t很好", "negative\t很差"])
     task = zh_task(tmp_path, val_data=str(val), test_data=str(test))
     assert len(task.val[0]) == 6 and len(task.test[0]) == 6 and len(task.train[0]) == 30
     bad = write_zh(tmp_path, "bad.tsv", ["positive\t好", "neutral\t一般"])
