@@ -84,7 +84,7 @@ def test_chinese_trains_on_characters_and_predict_reuses_the_tokenizer(tmp_path)
     train(task, TrainConfig(max_steps=30, eval_every=10, lr=0.02, warmup_steps=0), out,
           quiet=True, log=lambda *a: None)
     clf = Classifier.load(out)
-    assert clf.tokens == "char" and clf.encoder.max_len == 0       # the bag reads every token
+    assert clf.tokens == "char" and clf.encoder.max_len == 100_000   # what the bag reads
     assert clf.model.config.rnn_len == 300                           # the recurrent part 300
     texts = ["很好，很喜欢", "太差了，很失望", "没见过的字"]
     for (a, pa), (b, pb) in zip(Classifier.from_task(task).predict(texts), clf.predict(texts)):

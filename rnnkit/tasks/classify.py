@@ -42,7 +42,7 @@ class ClassifyData:
     min_count: int = field(default=2, metadata={
         "help": "training words seen fewer times become <unk>", "range": (0, MAX_COUNT)})
     max_len: int = field(default=0, metadata={
-        "help": "the RNN reads a text's first N tokens, the bag all; 0: 100 words, 300 chars",
+        "help": "the RNN reads a text's first N tokens, the bag 100,000; 0: 100 words, 300 chars",
         "range": (0, MAX_STEPS)})
     word_dropout: float = field(default=0.1, metadata={
         "help": "training only: each token becomes <unk> with this probability (0: off)",
@@ -62,6 +62,7 @@ class ClassifyData:
 
 MAX_LEN = {"word": 100, "char": 300}   # max_len=0: long enough for 90% of MR / the reviews
                                        # (the recurrent part's limit; the bag reads all)
+BAG_LEN = 100_000   # ... up to here: a book-length line would pad its whole batch to its length
 
 
 class TextEncoder:
@@ -219,7 +220,7 @@ def build_classify_task(data_config, model_config, log=print):
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
     keep = d.max_len or MAX_LEN[tokens]
     if model_config.bag == "on":   # the bag reads the whole text, the recurrent part its start
-        model_config.rnn_len, keep = keep, 0
+        model_config.rnn_len, keep = keep, max(keep, BAG_LEN)
     encoder = TextEncoder(vocab, tokens, keep, model_config.ngrams, gram_space(model_config))
     log(f"{path}: {len(examples):,} examples, labels {labels}; train {len(parts[0]):,}, "
         f"validation {len(parts[1]):,}{f' ({d.val_data})' if d.val_data else ''}, test "
