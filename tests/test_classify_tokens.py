@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rnnkit.cli.main import main
 from rnnkit.data import DataError
@@ -297,8 +298,6 @@ def test_token_embeddings_start_at_variance_one_over_their_size():
 
 
 def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monkeypatch):
-    import torch.nn.functional as F
-
     from rnnkit.models import bag_fit
     monkeypatch.setattr(bag_fit, "LAMBDAS", (1e-2, 1e-3))   # penalties that shape the optimum
     task = zh_task(tmp_path)
@@ -406,3 +405,56 @@ def test_a_label_missing_from_the_training_part_is_warned_about(tmp_path, capsys
     build_classify_task(ClassifyData(data=str(write_zh(tmp_path))), ClassifierConfig(hidden=4),
                         log=lambda *a: None)
     assert "warning" not in capsys.readouterr().err
+
+
+def test_balanced_class_weights_weigh_each_class_as_much():
+    from rnnkit.tasks.classify import balanced_weights
+    w = balanced_weights(torch.tensor([0, 0, 0, 1]), 3)
+    torch.testing.assert_close(w, torch.tensor([4 / 9, 4 / 3, 0.0]))     # N / (K n_k); none: 0
+
+
+def test_class_weights_enter_the_training_and_validation_losses(tmp_path):
+    rows = [f"positive\t{t}" for t in ZH_POS * 3] + [f"negative\t{t}" for t in ZH_NEG]
+    d = ClassifyData(data=str(write_zh(tmp_path, rows=rows)), batch=8, min_count=1,
+                     class_weight="balanced")
+    task = build_classify_task(d, ClassifierConfig(hidden=8, embed=8, dropout=0.0, buckets=64),
+                               log=lambda *a: None)
+    y = task.train[1]
+    counts = torch.bincount(y, minlength=2).float()
+    assert counts[0] < counts[1] / 2                                  # negative is the rare one
+    torch.testing.assert_close(task.weight, len(y) / (2 * counts))
+    x, lengths, grams, yb = task.train_batch(0)
+    logits = task.model(x, lengths, grams)
+    per = F.cross_entropy(logits, yb, reduction="none")
+    want = (per * task.weight[yb]).sum() / task.weight[yb].sum()
+    torch.testing.assert_close(task.loss((x, lengths, grams, yb))[0], want)
+    task.model.eval()
+    with torch.no_grad():
+        loss, gold, _ = task.scores(task.val)
+        logits = task.model(*batch(task.val[0]))
+    per = F.cross_entropy(logits, task.val[1], reduction="none")
+    w = task.weight[task.val[1]]
+    assert loss == pytest.approx(float((per * w).sum() / w.sum()), rel=1e-5)
+
+
+def test_the_linear_start_with_class_weights_is_the_weighted_optimum(monkeypatch):
+    from rnnkit.models import bag_fit
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1e-2,))
+    torch.manual_seed(0)
+    texts = [[1 + int(t) for t in torch.randint(0, 12, (5,))] for _ in range(60)]
+    y = torch.tensor([int(t[0] <= 3) for t in texts])          # a rare class: 1 in 4 or so
+    train = [(t, None) for t in texts]
+    w = torch.tensor([0.6, 2.5])
+    columns, U, b, lam, _ = bag_fit.fit(train, y, train, y, 13, 2, log=lambda *a: None,
+                                        class_weight=w)
+    r, c, v = bag_fit.features(train, 13)
+    X = torch.zeros(60, 13, dtype=torch.float64).index_put_((r, c), v, accumulate=True)
+    X = X[:, columns]
+    idf = bag_fit.idf(r, c, columns, 60)[:, None]
+    U, b = U.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    loss = (F.cross_entropy(X @ U + b, y, weight=w.double())
+            + lam / 2 * (U.pow(2) / idf ** 2).sum())
+    gU, gb = torch.autograd.grad(loss, (U, b))
+    assert max(float(gU.abs().max()), float(gb.abs().max())) < 1e-4
+    plain = bag_fit.fit(train, y, train, y, 13, 2, log=lambda *a: None)
+    assert float((U.detach() - plain[1]).abs().max()) > 1e-2                 # the weights changed it

@@ -82,19 +82,24 @@ def _matrix(rows, cols, vals, n, columns):
         return X.coalesce().to_sparse_csr(), XT.coalesce().to_sparse_csr()
 
 
-def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=True):
+def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=True,
+        class_weight=None):
     """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
     logistic regression over the bag's features of the training texts; λ from LAMBDAS by the
     loss on the validation texts, trying them from the largest down until one validates worse
     than the best so far (smaller penalties fit the training texts closer still). float64
     throughout. The gradient, for P = softmax(XU + b):
-    dU = Xᵀ(P - Y)/N + λU/idf², db = Σ_i (P - Y)_i / N. ``weighted=False``: the plain penalty
-    λ/2 ||U||² (for comparison)."""
+    dU = Xᵀ S(P - Y)/ΣS + λU/idf², db = Σ_i S_i(P - Y)_i / ΣS, S_i = 1 or, given
+    ``class_weight`` (K,), the weight of text i's class (in the validation loss too: the means
+    ``F.cross_entropy(weight=...)`` takes). ``weighted=False``: the plain penalty λ/2 ||U||²
+    (for comparison)."""
     r, c, v = features(train, vocab_size, once)
     columns = torch.unique(c)                                                # (F,) sorted
     X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
     Xv = _matrix(*features(val, vocab_size, once), len(val), columns)[0]     # (N_val, F)
     Y = F.one_hot(y, K).double()                                             # (N, K)
+    w = None if class_weight is None else class_weight.double()              # (K,)
+    S = torch.ones(len(y), 1, dtype=torch.float64) if w is None else w[y][:, None]   # (N, 1)
     weight = idf(r, c, columns, len(train)).pow(-2)[:, None] if weighted else 1.0   # (F, 1)
     best = None
     U = torch.zeros(len(columns), K, dtype=torch.float64)
@@ -106,13 +111,13 @@ def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=Tru
 
         def closure():
             z = X @ U + b                                                    # (N, K)
-            loss = F.cross_entropy(z, y) + lam / 2 * (weight * U.pow(2)).sum()
-            G = (z.softmax(1) - Y) / len(y)                                  # (N, K)
+            loss = F.cross_entropy(z, y, weight=w) + lam / 2 * (weight * U.pow(2)).sum()
+            G = S * (z.softmax(1) - Y) / S.sum()                             # (N, K)
             U.grad, b.grad = XT @ G + lam * weight * U, G.sum(0)
             return loss
         opt.step(closure)
         z = Xv @ U + b
-        val_loss = float(F.cross_entropy(z, y_val))
+        val_loss = float(F.cross_entropy(z, y_val, weight=w))
         val_acc = float((z.argmax(1) == y_val).double().mean())
         log(f"bag fit: λ {lam:g}, validation loss {val_loss:.4f}, accuracy {val_acc:.4f}")
         if best is None or val_loss < best[4]:
@@ -123,11 +128,12 @@ def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=Tru
 
 
 @torch.no_grad()
-def start_bag(model, train, y, val, y_val, log=print):
+def start_bag(model, train, y, val, y_val, log=print, weight=None):
     """Make ``model`` :func:`fit`'s linear model: its bag and output bias set to it, the output
-    weights of the recurrent part zero; the text for the log."""
+    weights of the recurrent part zero; the text for the log. ``weight``: the class weights."""
     bag, V, K = model.bag, model.config.vocab_size, model.config.num_classes
-    columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.once, log)
+    columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.once, log,
+                                       class_weight=weight)
     tokens, grams = columns[columns < V], columns[columns >= V] - V
     bag.tokens.weight[tokens] = U[:len(tokens)].to(bag.tokens.weight.dtype)
     if bag.grams is not None:

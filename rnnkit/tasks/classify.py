@@ -44,6 +44,9 @@ class ClassifyData:
     max_len: int = field(default=0, metadata={
         "help": "the RNN reads a text's first N tokens, the bag 100,000; 0: 100 words, 300 chars",
         "range": (0, MAX_STEPS)})
+    class_weight: str = field(default="none", metadata={
+        "help": "none, or balanced: each class weighs as much in the loss (rare ones more)",
+        "choices": ("none", "balanced")})
     word_dropout: float = field(default=0.1, metadata={
         "help": "training only: each token becomes <unk> with this probability (0: off)",
         "range": "[0, 1)"})
@@ -105,6 +108,8 @@ class ClassifyTask:
         self.vocab = encoder.vocab
         self.step_taken = None   # the step train_batch last gave a batch for
         self.train, self.val, self.test = (self.tensorise(p) for p in parts)
+        self.weight = (balanced_weights(self.train[1], len(labels))                 # (K,)
+                       if data_config.class_weight == "balanced" else None)
         self._start = ({k: v.clone() for k, v in model.state_dict().items()}   # initial weights
                        if self.eval_at_start else None)
         self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed,
@@ -136,7 +141,7 @@ class ClassifyTask:
         its bag alone, fitted as a logistic regression (:mod:`rnnkit.models.bag_fit`), which
         step 0 validates; training starts from the initial weights all the same."""
         if self.eval_at_start:
-            log(start_bag(self.model, *self.train, *self.val, log=log))
+            log(start_bag(self.model, *self.train, *self.val, log=log, weight=self.weight))
 
     def train_batch(self, step):
         if self._start is not None:   # the first step trains from the initial weights (a run
@@ -157,18 +162,20 @@ class ClassifyTask:
 
     def loss(self, batch):
         x, lengths, grams, y = batch
-        return F.cross_entropy(self.model(x, lengths, grams), y), len(y)
+        return F.cross_entropy(self.model(x, lengths, grams), y, weight=self.weight), len(y)
 
     def scores(self, part):
-        """(mean loss, gold ids, predicted ids) over a part."""
+        """(mean loss, gold ids, predicted ids) over a part; with class weights, the loss is the
+        weighted mean, as training has it."""
         encoded, y = part
         total, pred = 0.0, [0] * len(encoded)
         for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
             logits = self.model(*batch([encoded[i] for i in r]))              # (B, K)
-            total += float(F.cross_entropy(logits, y[r], reduction="sum"))
+            total += float(F.cross_entropy(logits, y[r], weight=self.weight, reduction="sum"))
             for i, p in zip(r, logits.argmax(1).tolist()):
                 pred[i] = p
-        return total / len(encoded), y.tolist(), pred
+        count = len(encoded) if self.weight is None else float(self.weight[y].sum())
+        return total / count, y.tolist(), pred
 
     def evaluate(self):
         if self.step_taken is not None:   # the weights after the step just taken
@@ -188,6 +195,13 @@ class ClassifyTask:
         return {"kind": "classify", "model_config": asdict(self.model.config),
                 "vocab": self.vocab.to_dict(), "labels": list(self.labels),
                 "data_config": asdict(self.data_config), **self.encoder.to_dict()}
+
+
+def balanced_weights(y, K):
+    """(K,) class weights N / (K n_k) of labels ``y`` (N,): each class weighs as much in the
+    loss in all (scikit-learn's "balanced"); a class without examples weighs 0."""
+    counts = torch.bincount(y, minlength=K).double()
+    return torch.where(counts > 0, len(y) / (K * counts.clamp_min(1)), 0.0).float()
 
 
 def build_classify_task(data_config, model_config, log=print):
