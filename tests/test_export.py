@@ -231,6 +231,16 @@ def _gram_classifier():
     return model
 
 
+def _reading_classifier():   # the recurrent part reads the first 5 steps, the bag all
+    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",
+                                                hidden=5, embed=4, ngrams=2, bag="on",
+                                                bag_buckets=5, rnn_len=5))
+    with torch.no_grad():
+        model.bag.tokens.weight[1:].normal_()
+    return model
+
+
 def _tagger():
     from rnnkit.models.tagger import SequenceTagger, TaggerConfig
     return SequenceTagger(TaggerConfig(vocab_size=9, num_tags=4, cell="lstm", layers=1, hidden=5,
@@ -247,6 +257,7 @@ def _char_tagger():
     pytest.param(_char_tagger, "tag", id="char-tagger"),
     pytest.param(_classifier, "classify", id="bilstm-last"),
     pytest.param(_gram_classifier, "classify", id="gru-grams", marks=pytest.mark.slow),
+    pytest.param(_reading_classifier, "classify", id="rnn-reads-5-of-8"),
     pytest.param(_tagger, "tag", id="tagger")])
 def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
     """Padded batches with their lengths: packing in ONNX (sequence_lens), held states in pt2."""

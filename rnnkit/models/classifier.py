@@ -183,9 +183,11 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"this classifier embeds {self.config.ngrams}-grams: pass grams")
         z = self.bag(x, lengths, grams) if self.bag is not None else None     # (B, K)
         R = self.config.rnn_len
-        if R and x.shape[1] > R:   # the recurrent part reads the first R tokens, the bag all
-            x, lengths = x[:, :R], lengths.clamp(max=R)
-            grams = grams[:, :R] if grams is not None else None
+        if R:   # the recurrent part reads the first R tokens, the bag all
+            lengths = lengths.clamp(max=R)
+            if not torch.compiler.is_compiling():   # (compiled or exported, T stays symbolic:
+                x = x[:, :R]                        # the steps past R are padding there, which
+                grams = grams[:, :R] if grams is not None else None   # changes nothing)
         B, T = x.shape
         e = self.embed(x)                                                     # (B, T, C)
         if self.grams is not None:
