@@ -199,9 +199,10 @@ class ClassifyTask:
 
 def balanced_weights(y, K):
     """(K,) class weights N / (K n_k) of labels ``y`` (N,): each class weighs as much in the
-    loss in all (scikit-learn's "balanced"); a class without examples weighs 0."""
+    loss in all (scikit-learn's "balanced"); a class without examples weighs 1 (it is never
+    learnt, and a validation part of only such examples still has a loss)."""
     counts = torch.bincount(y, minlength=K).double()
-    return torch.where(counts > 0, len(y) / (K * counts.clamp_min(1)), 0.0).float()
+    return torch.where(counts > 0, len(y) / (K * counts.clamp_min(1)), 1.0).float()
 
 
 def build_classify_task(data_config, model_config, log=print):

@@ -23,10 +23,10 @@ from rnnkit.train.trainer import TrainingError
 PAD = "<pad>"
 
 
-
 def warn(message):
     """A warning on standard error: the run goes on."""
     print(f"rnnkit: warning: {message}", file=sys.stderr)
+
 
 def pad(seqs, value=0):
     """List of B id lists -> (padded (B, T) long tensor, lengths (B,) long tensor)."""

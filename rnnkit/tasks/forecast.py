@@ -87,7 +87,6 @@ class ForecastData:
                               "each other in time (data, then validation, then test)")
 
 
-
 class ForecastTask:
     unit = "window"
     loss_label = "MSE (standardised; ×(1+rnn_margin) once trained)"

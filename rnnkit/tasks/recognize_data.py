@@ -92,7 +92,6 @@ class RecognizeData:
                               f"{self.alphabet!r} (--alphabet)")
 
 
-
 @dataclass
 class Parts:
     """What the task trains on: the three parts, the alphabet, the input kind and its height."""

@@ -135,7 +135,7 @@ class ClassifyView(TextView):
         R = self.model.config.rnn_len
         if R and len(tokens) > R:
             notes.append(f"the recurrent part reads the first {R} tokens; the bag of n-grams "
-                         f"reads all {len(tokens)}")
+                         f"reads {min(len(tokens), enc.max_len or len(tokens))}")
         ids, grams = enc(text)
         logits, trace = self.traced(lambda: self.model(*batch([(ids, grams)])))   # (1, K)
         attention = getattr(self.model.attn, "last_weights", None) if self.model.attn else None

@@ -1,0 +1,162 @@
+"""The classifier's linear start (its bag alone fitted as a logistic regression before training)
+and class weights: the fitted model is the penalised optimum, the penalty path, when it is
+fitted and how long it may take, and the balanced weights in every loss."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnkit.cli.main import main
+from rnnkit.models.classifier import ClassifierConfig
+from rnnkit.tasks.classify import ClassifyData, batch, build_classify_task
+from test_classify_tokens import ZH_NEG, ZH_POS, write_zh, zh_task
+
+
+def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monkeypatch):
+    from rnnkit.models import bag_fit
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1e-2, 1e-3))   # penalties that shape the optimum
+    task = zh_task(tmp_path)
+    assert task.model.config.linear_start and task.eval_at_start
+    initial = {k: v.clone() for k, v in task.model.state_dict().items()}
+    logs = []
+    task.before_training(log=logs.append)
+    assert 2 <= len(logs) <= len(bag_fit.LAMBDAS) + 1 and "logistic regression" in logs[-1]
+    lam = float(logs[-1].split("λ ")[1].split(",")[0])
+    model, (encoded, y) = task.model, task.train
+    x, lengths, grams = batch(encoded)
+    z = model.bag(x, lengths, grams).double() + model.head.bias.double()     # the linear model
+    U = torch.cat([model.bag.tokens.weight, model.bag.grams.weight]).double()
+    # at the optimum the penalised loss is flat in every weight: Xᵀ(P - Y)/N + λU/idf² = 0
+    U.requires_grad_(True)
+    with torch.no_grad():
+        Xdense = torch.zeros(len(encoded), U.shape[0], dtype=torch.float64)
+        r, c, v = bag_fit.features(encoded, model.config.vocab_size)
+        Xdense.index_put_((r, c), v, accumulate=True)
+    idf = 1 + torch.log((1 + len(encoded)) / (1 + (Xdense > 0).sum(0)))     # (F,) as tf-idf has it
+    loss = (F.cross_entropy(Xdense @ U + model.head.bias.double(), y)
+            + lam / 2 * (U.pow(2) / idf[:, None] ** 2).sum())
+    (grad,) = torch.autograd.grad(loss, U)
+    assert float(grad.abs().max()) < 1e-4
+    torch.testing.assert_close(z, (Xdense @ U + model.head.bias.double()).detach())
+    assert float((z.argmax(1) == y).double().mean()) == 1.0                  # it fits the texts
+    torch.testing.assert_close(model(x, lengths, grams).double(), z)         # no recurrent part
+    task.train_batch(0)                                    # training starts from the initial weights
+    for k, v in task.model.state_dict().items():
+        torch.testing.assert_close(v, initial[k])
+
+
+def test_the_penalty_path_stops_at_the_first_penalty_that_validates_worse(monkeypatch):
+    from rnnkit.models import bag_fit
+    torch.manual_seed(0)
+    # noise features: the less the penalty, the closer the fit to the training labels' noise
+    train = [([1 + int(t) for t in torch.randint(0, 30, (6,))], None) for _ in range(40)]
+    val = [([1 + int(t) for t in torch.randint(0, 30, (6,))], None) for _ in range(40)]
+    y, y_val = torch.randint(0, 2, (40,)), torch.randint(0, 2, (40,))
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5))
+    logs = []
+    *_, lam, val_loss = bag_fit.fit(train, y, val, y_val, 31, 2, log=logs.append)
+    tried = [float(line.split("validation loss ")[1].split(",")[0]) for line in logs]
+    assert len(tried) < len(bag_fit.LAMBDAS)                        # it stopped on the way
+    assert tried[-1] > min(tried) and val_loss == pytest.approx(min(tried), abs=1e-4)
+    assert all(a > b for a, b in zip(tried, tried[1:-1]))           # falling until the last
+
+
+def test_a_fresh_run_validates_the_fitted_bag_and_a_resumed_one_does_not(tmp_path, capsys):
+    out = tmp_path / "run"
+    fresh = ["train", "classify", "--data", str(write_zh(tmp_path)), "--hidden", "4", "--embed",
+             "4", "--min-count", "1", "--max-steps", "2", "--eval-every", "2", "--quiet",
+             "--out", str(out)]
+    assert main(fresh) == 0
+    assert "the bag alone: the logistic regression" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "val_loss" in r] == [0, 2]
+    assert main(["train", "classify", "--out", str(out), "--resume", "--max-steps", "4",
+                 "--quiet"]) == 0
+    assert "bag fit" not in capsys.readouterr().out
+
+
+def test_without_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
+    from rnnkit.models import bag_fit
+    d = ClassifyData(data=str(write_zh(tmp_path)), batch=8, min_count=1)
+    task = build_classify_task(d, ClassifierConfig(hidden=8, embed=8, buckets=64,
+                                                   linear_start=False), log=lambda *a: None)
+    assert not task.eval_at_start
+    monkeypatch.setattr(bag_fit, "fit", lambda *a, **k: pytest.fail("fitted"))
+    task.before_training(log=lambda *a: None)
+    assert float(task.model.bag.tokens.weight.detach().abs().sum()) == 0.0
+
+
+def test_the_linear_start_counts_towards_the_time_limit(tmp_path, monkeypatch):
+    """--max-minutes is the run's whole time: a fit that takes longer leaves no time to train,
+    and the run ends at step 0 with the fitted model as best.pt (and its test figures)."""
+    import time
+
+    from rnnkit.tasks import classify
+    fit = classify.start_bag
+
+    def slow_fit(*a, **k):
+        text = fit(*a, **k)
+        time.sleep(1.5)
+        return text
+    monkeypatch.setattr(classify, "start_bag", slow_fit)
+    out = tmp_path / "run"
+    assert main(["train", "classify", "--data", str(write_zh(tmp_path)), "--hidden", "4",
+                 "--embed", "4", "--min-count", "1", "--max-steps", "0", "--max-minutes", "0.02",
+                 "--quiet", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 0 and metrics["best_step"] == 0 and "test_accuracy" in metrics
+    assert torch.load(out / "best.pt", weights_only=True)["trainer"]["step"] == 0
+
+
+def test_balanced_class_weights_weigh_each_class_as_much():
+    from rnnkit.tasks.classify import balanced_weights
+    w = balanced_weights(torch.tensor([0, 0, 0, 1]), 3)
+    torch.testing.assert_close(w, torch.tensor([4 / 9, 4 / 3, 1.0]))     # N / (K n_k); none: 1
+
+
+def test_class_weights_enter_the_training_and_validation_losses(tmp_path):
+    rows = [f"positive\t{t}" for t in ZH_POS * 3] + [f"negative\t{t}" for t in ZH_NEG]
+    d = ClassifyData(data=str(write_zh(tmp_path, rows=rows)), batch=8, min_count=1,
+                     class_weight="balanced")
+    task = build_classify_task(d, ClassifierConfig(hidden=8, embed=8, dropout=0.0, buckets=64),
+                               log=lambda *a: None)
+    y = task.train[1]
+    counts = torch.bincount(y, minlength=2).float()
+    assert counts[0] < counts[1] / 2                                  # negative is the rare one
+    torch.testing.assert_close(task.weight, len(y) / (2 * counts))
+    x, lengths, grams, yb = task.train_batch(0)
+    logits = task.model(x, lengths, grams)
+    per = F.cross_entropy(logits, yb, reduction="none")
+    want = (per * task.weight[yb]).sum() / task.weight[yb].sum()
+    torch.testing.assert_close(task.loss((x, lengths, grams, yb))[0], want)
+    task.model.eval()
+    with torch.no_grad():
+        loss, gold, _ = task.scores(task.val)
+        logits = task.model(*batch(task.val[0]))
+    per = F.cross_entropy(logits, task.val[1], reduction="none")
+    w = task.weight[task.val[1]]
+    assert loss == pytest.approx(float((per * w).sum() / w.sum()), rel=1e-5)
+
+
+def test_the_linear_start_with_class_weights_is_the_weighted_optimum(monkeypatch):
+    from rnnkit.models import bag_fit
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1e-2,))
+    torch.manual_seed(0)
+    texts = [[1 + int(t) for t in torch.randint(0, 12, (5,))] for _ in range(60)]
+    y = torch.tensor([int(t[0] <= 3) for t in texts])          # a rare class: 1 in 4 or so
+    train = [(t, None) for t in texts]
+    w = torch.tensor([0.6, 2.5])
+    columns, U, b, lam, _ = bag_fit.fit(train, y, train, y, 13, 2, log=lambda *a: None,
+                                        class_weight=w)
+    r, c, v = bag_fit.features(train, 13)
+    X = torch.zeros(60, 13, dtype=torch.float64).index_put_((r, c), v, accumulate=True)
+    X = X[:, columns]
+    idf = bag_fit.idf(r, c, columns, 60)[:, None]
+    U, b = U.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    loss = (F.cross_entropy(X @ U + b, y, weight=w.double())
+            + lam / 2 * (U.pow(2) / idf ** 2).sum())
+    gU, gb = torch.autograd.grad(loss, (U, b))
+    assert max(float(gU.abs().max()), float(gb.abs().max())) < 1e-4
+    plain = bag_fit.fit(train, y, train, y, 13, 2, log=lambda *a: None)
+    assert float((U.detach() - plain[1]).abs().max()) > 1e-2                 # the weights changed it
