@@ -78,3 +78,30 @@ def test_clc_names_label_each_name_by_its_top_level_class(tmp_path):
     f.write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a JSON object"):
         clc_names([f])
+
+
+def test_movie_reviews_one_review_a_line(tmp_path):
+    from rnnkit.data.labelled import movie_reviews
+    f = tmp_path / "polarity-en-pang&lee1.csv"
+    f.write_bytes('\ufeff"1","a fine film .\nthe end ."\n"-1","dull ."\n"0","odd label"\n'
+                  .encode("utf-8"))
+    assert movie_reviews([f]).decode() == "positive\ta fine film . the end .\nnegative\tdull .\n"
+
+
+def test_news_outlets_label_each_article_by_its_domain(tmp_path):
+    import zipfile
+
+    from rnnkit.data.labelled import news_outlets
+    f = tmp_path / "NewsArticles.zip"
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("NewsArticles.csv",
+                   "article_id,article_source_link,title,text\n"
+                   '1,http://www.bbc.co.uk/news/x,Title,"Body\ntext"\n'
+                   "2,https://tass.com/world/1,T2,Other body\n"
+                   "3,https://cnn.com/a,Empty,\n"
+                   "4,not a link,T4,Some text\n")
+    assert news_outlets([f]).decode() == "bbc.co.uk\tTitle Body text\ntass.com\tT2 Other body\n"
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("NewsArticles.csv", "id,link,body\n1,x,y\n")
+    with pytest.raises(ValueError, match="expected the columns article_source_link"):
+        news_outlets([f])

