@@ -3,7 +3,8 @@ L2 penalty and with the idf-weighted one (:mod:`rnnkit.models.bag_fit`), on each
 default split: the chosen λ, validation loss and accuracy, and the test part's accuracy and
 macro-F1.
 
-    python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] [--only plain|weighted] DATA ...
+    python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] [--only plain|weighted]
+        [--counts log,all,once] DATA ...
 
 ``--ngrams``: the bag's n-gram order (default: the classifier's, 3 for characters, 2 for words).
 ``--baseline`` adds the tf-idf n-gram logistic regression of ``ngram_baseline.py`` (needs the
@@ -20,24 +21,25 @@ from rnnkit.tasks.classify import ClassifyData, build_classify_task
 from rnnkit.tasks.metrics import accuracy, macro_f1
 
 
-def scores(U, b, columns, encoded, y, V, once):
+def scores(U, b, columns, encoded, y, V, counts):
     """(accuracy, macro-F1) of the linear model (U, b) on ``encoded`` texts."""
-    X = bag_fit._matrix(*bag_fit.features(encoded, V, once), len(encoded), columns)[0]
+    X = bag_fit._matrix(*bag_fit.features(encoded, V, counts), len(encoded), columns)[0]
     gold, pred = y.tolist(), (X @ U + b).argmax(1).tolist()
     return accuracy(gold, pred), macro_f1(gold, pred)
 
 
-def compare(name, ngrams=0, only=None):
-    task = build_classify_task(ClassifyData(data=name), ClassifierConfig(ngrams=ngrams, bag="on"),
+def compare(name, ngrams=0, only=None, counts="log"):
+    task = build_classify_task(ClassifyData(data=name),
+                               ClassifierConfig(ngrams=ngrams, bag="on", bag_counts=counts),
                                log=lambda *a: None)
-    V, K, once = task.model.config.vocab_size, task.model.config.num_classes, task.model.bag.once
+    V, K, counts = task.model.config.vocab_size, task.model.config.num_classes, task.model.bag.counts
     for weighted in [w for w in (False, True) if only in (None, "weighted" if w else "plain")]:
         t0 = time.perf_counter()
-        columns, U, b, lam, val_loss = bag_fit.fit(*task.train, *task.val, V, K, once,
+        columns, U, b, lam, val_loss = bag_fit.fit(*task.train, *task.val, V, K, counts,
                                                    log=lambda line: None, weighted=weighted)
-        val_acc, _ = scores(U, b, columns, *task.val, V, once)
-        acc, f1 = scores(U, b, columns, *task.test, V, once)
-        print(f"{name:18s} {task.model.config.ngrams}-grams "
+        val_acc, _ = scores(U, b, columns, *task.val, V, counts)
+        acc, f1 = scores(U, b, columns, *task.test, V, counts)
+        print(f"{name:18s} {task.model.config.ngrams}-grams counts {counts:4s} "
               f"{'idf-weighted' if weighted else 'plain':12s} λ {lam:<6g} validation "
               f"loss {val_loss:.4f} accuracy {val_acc:.4f} | test accuracy {acc:.4f} macro-F1 "
               f"{f1:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -49,10 +51,13 @@ if __name__ == "__main__":
     p.add_argument("--baseline", action="store_true", help="add the tf-idf n-gram baseline")
     p.add_argument("--ngrams", type=int, default=0, help="the bag's n-gram order (0: default)")
     p.add_argument("--only", choices=("plain", "weighted"), help="fit with this penalty alone")
+    p.add_argument("--counts", default="log",
+                   help="the bag's counts, comma-separated: log, all, once (default log)")
     a = p.parse_args()
     torch.set_num_threads(1)
     for name in a.data:
-        compare(name, a.ngrams, a.only)
+        for counts in a.counts.split(","):
+            compare(name, a.ngrams, a.only, counts)
         if a.baseline:
             from ngram_baseline import ngram_baseline
             for part in ("val", "test"):

@@ -31,7 +31,7 @@ def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monke
     U.requires_grad_(True)
     with torch.no_grad():
         Xdense = torch.zeros(len(encoded), U.shape[0], dtype=torch.float64)
-        r, c, v = bag_fit.features(encoded, model.config.vocab_size)
+        r, c, v = bag_fit.features(encoded, model.config.vocab_size, model.bag.counts)
         Xdense.index_put_((r, c), v, accumulate=True)
     idf = 1 + torch.log((1 + len(encoded)) / (1 + (Xdense > 0).sum(0)))     # (F,) as tf-idf has it
     loss = (F.cross_entropy(Xdense @ U + model.head.bias.double(), y)

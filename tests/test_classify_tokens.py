@@ -7,7 +7,7 @@ from rnnkit.cli.main import main
 from rnnkit.data import DataError
 from rnnkit.data.labelled import chars, detect_tokens, ngram_buckets, resolve_tokens, unsegmented
 from rnnkit.models.classifier import (ClassifierConfig, SequenceClassifier, embedding_rows,
-                                      first_seen, gram_space)
+                                      gram_space, occurrences)
 from rnnkit.tasks.classify import (Classifier, ClassifyData, batch, build_classify_task,
                                    evaluate_file)
 from rnnkit.tasks.common import train
@@ -156,7 +156,7 @@ def test_bad_token_flag_is_a_clear_error(tmp_path, capsys):
 def test_bag_of_ngrams_term_is_the_scaled_sum_and_ignores_padding():
     torch.manual_seed(0)
     cfg = ClassifierConfig(vocab_size=20, num_classes=3, hidden=6, embed=5, ngrams=2, buckets=30,
-                           bag="on", dropout=0.0, average=0.0)
+                           bag="on", bag_counts="all", dropout=0.0, average=0.0)
     model = SequenceClassifier(cfg).eval()
     short = ([3, 4, 5], ngram_buckets(list("345"), 2, 30))
     long = ([7, 8, 9, 10, 11], ngram_buckets(list("abcde"), 2, 30))
@@ -241,20 +241,36 @@ def test_length_chunks_cover_every_index_within_the_limits():
     assert [lengths[c[0]] for c in got] == sorted(lengths[c[0]] for c in got)
 
 
-def test_first_seen_marks_the_first_occurrence_in_each_row_and_slot():
+def test_occurrences_count_each_id_in_its_row():
     torch.manual_seed(0)
-    for shape in [(3, 40), (2, 33, 3), (1, 1), (2, 1, 2)]:
-        ids = torch.randint(0, 6, shape)
-        want = torch.ones(shape, dtype=torch.bool)
-        for b in range(shape[0]):
-            for n in range(shape[2] if len(shape) == 3 else 1):
-                row = ids[b] if len(shape) == 2 else ids[b, :, n]
-                seen = set()
-                for t, i in enumerate(row.tolist()):
-                    if i in seen:
-                        want[(b, t) if len(shape) == 2 else (b, t, n)] = False
-                    seen.add(i)
-        assert torch.equal(first_seen(ids), want), shape
+    for shape in [(3, 40), (1, 1), (2, 7)]:
+        ids = torch.randint(0, 5, shape)
+        want = torch.tensor([[row.count(i) for i in row] for row in ids.tolist()])
+        assert torch.equal(occurrences(ids), want), shape
+
+
+@pytest.mark.parametrize("counts", ["log", "all", "once"])
+def test_the_bag_scores_a_text_as_the_linear_fit_sees_it(counts):
+    """The bag's forward pass is X U over bag_fit's features of the same texts: padding, steps
+    past a text's length and empty n-gram slots score nothing; under "log" a row has unit norm."""
+    from rnnkit.models import bag_fit
+    torch.manual_seed(0)
+    c = ClassifierConfig(vocab_size=9, num_classes=3, ngrams=3, bag="on", bag_buckets=11,
+                         bag_counts=counts, hidden=4, embed=4)
+    model = SequenceClassifier(c)
+    with torch.no_grad():   # row 0 is padding and stays zero, as training keeps it
+        for table in (model.bag.tokens, model.bag.grams):
+            table.weight[1:] = torch.randn_like(table.weight[1:])
+    encoded = [([3, 3, 3, 5, 1], [[0, 4], [2, 0], [2, 2], [7, 2], [1, 1]]),
+               ([2, 8], [[0, 0], [9, 0]]), ([4], [[0, 0]])]
+    x, lengths, grams = batch(encoded)
+    r, col, v = bag_fit.features(encoded, 9, counts)
+    X = torch.zeros(3, 9 + 12, dtype=torch.float64).index_put_((r, col), v, accumulate=True)
+    U = torch.cat([model.bag.tokens.weight, model.bag.grams.weight]).double().detach()
+    torch.testing.assert_close(model.bag(x, lengths, grams).double(), X @ U)
+    if counts == "log":
+        torch.testing.assert_close(X.norm(dim=1), torch.ones(3, dtype=torch.float64))
+        assert X[0, 3] / X[0, 5] == pytest.approx(1 + torch.log(torch.tensor(3.0)).item())
 
 
 def test_bag_is_on_for_characters_and_words_and_checked(tmp_path, capsys):

@@ -3,12 +3,14 @@ validation weighs against the trained network.
 
 The bag scores a text as a linear model does (:class:`rnnkit.models.classifier.BagOfNgrams`):
 
-    z_bag(x) = Σ_f c_f(x) U[f] / √T       f over the text's tokens and n-gram buckets, c_f counts
+    z_bag(x) = Σ_f c_f(x) U[f]       f over the text's tokens and n-gram buckets, c_f its weight:
+               (1 + log n_f) / ||1 + log n|| (bag_counts "log"), n_f / √T ("all") or 1 / √T
+               ("once") for a feature seen n_f times in a text of T tokens
 
 so it can be set to the multinomial logistic regression over exactly those features, with an L2
 penalty weighted by inverse document frequency and chosen on the validation part:
 
-    U*, b* = argmin  mean_i CE(X_i U + b, y_i) + λ/2 Σ_f ||U[f]||² / idf_f²     X (N, F): c_f / √T
+    U*, b* = argmin  mean_i CE(X_i U + b, y_i) + λ/2 Σ_f ||U[f]||² / idf_f²     X (N, F): c_f
     idf_f = 1 + log((1 + N) / (1 + df_f))          df_f: the training texts that hold feature f
     λ = argmin over LAMBDAS of the validation loss of (U*, b*)
 
@@ -31,6 +33,7 @@ classes.
 """
 import math
 import warnings
+from collections import Counter
 
 import torch
 from torch.nn import functional as F
@@ -42,21 +45,27 @@ LAMBDAS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)   # L2 penaltie
 ITERATIONS = 150                # L-BFGS iterations per penalty
 
 
-def features(encoded, vocab_size, once=False):
+def features(encoded, vocab_size, counts="all"):
     """[(ids, grams or None), ...] -> (rows, columns, values) of X: token t is column t, n-gram
-    bucket g is column vocab_size + g (0s are padding and skipped); each occurrence 1/√T (with
-    ``once``, each distinct one: the bag's ``bag_counts="once"``)."""
+    bucket g is column vocab_size + g (0s are padding and skipped). ``counts`` as the bag's
+    ``bag_counts``: "all", each occurrence 1/√T; "once", each distinct feature 1/√T; "log", each
+    distinct feature seen n times (1 + log n) / ||1 + log n|| (the text's vector of unit length)."""
     rows, cols, vals = [], [], []
     for i, (ids, grams) in enumerate(encoded):
-        scale = 1.0 / math.sqrt(max(len(ids), 1))
         fs = [t for t in ids if t > 0]
         if grams is not None:
             fs += [vocab_size + g for slots in grams for g in slots if g > 0]
-        if once:
-            fs = list(dict.fromkeys(fs))
+        if counts == "log":
+            seen = Counter(fs)
+            fs, weight = list(seen), [1 + math.log(n) for n in seen.values()]
+            norm = math.sqrt(sum(w * w for w in weight)) or 1.0
+            vals += [w / norm for w in weight]
+        else:
+            if counts == "once":
+                fs = list(dict.fromkeys(fs))
+            vals += [1.0 / math.sqrt(max(len(ids), 1))] * len(fs)
         rows += [i] * len(fs)
         cols += fs
-        vals += [scale] * len(fs)
     return torch.tensor(rows), torch.tensor(cols), torch.tensor(vals, dtype=torch.float64)
 
 
@@ -82,7 +91,7 @@ def _matrix(rows, cols, vals, n, columns):
         return X.coalesce().to_sparse_csr(), XT.coalesce().to_sparse_csr()
 
 
-def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=True,
+def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=True,
         class_weight=None):
     """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
     logistic regression over the bag's features of the training texts; λ from LAMBDAS by the
@@ -93,10 +102,10 @@ def fit(train, y, val, y_val, vocab_size, K, once=False, log=print, weighted=Tru
     ``class_weight`` (K,), the weight of text i's class (in the validation loss too: the means
     ``F.cross_entropy(weight=...)`` takes). ``weighted=False``: the plain penalty λ/2 ||U||²
     (for comparison)."""
-    r, c, v = features(train, vocab_size, once)
+    r, c, v = features(train, vocab_size, counts)
     columns = torch.unique(c)                                                # (F,) sorted
     X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
-    Xv = _matrix(*features(val, vocab_size, once), len(val), columns)[0]     # (N_val, F)
+    Xv = _matrix(*features(val, vocab_size, counts), len(val), columns)[0]     # (N_val, F)
     Y = F.one_hot(y, K).double()                                             # (N, K)
     w = None if class_weight is None else class_weight.double()              # (K,)
     S = torch.ones(len(y), 1, dtype=torch.float64) if w is None else w[y][:, None]   # (N, 1)
@@ -132,7 +141,7 @@ def start_bag(model, train, y, val, y_val, log=print, weight=None):
     """Make ``model`` :func:`fit`'s linear model: its bag and output bias set to it, the output
     weights of the recurrent part zero; the text for the log. ``weight``: the class weights."""
     bag, V, K = model.bag, model.config.vocab_size, model.config.num_classes
-    columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.once, log,
+    columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.counts, log,
                                        class_weight=weight)
     tokens, grams = columns[columns < V], columns[columns >= V] - V
     bag.tokens.weight[tokens] = U[:len(tokens)].to(bag.tokens.weight.dtype)
