@@ -22,7 +22,11 @@ bigram's embedding gives each position its word. ``ngrams=1`` embeds tokens alon
 with the RNN: each token and n-gram bucket f has its own K scores U[f], weighed by 1 + log n_f
 for a feature seen n_f times in the text, the text's weights scaled to unit length (a tf-idf
 vectoriser's sublinear tf and l2 norm; ``bag_counts="log"``; ``"all"``, the default before,
-weighs it n_f / √T). Its n-grams hash into their own
+weighs it n_f / √T). Against "all" it lowered the linear start's validation loss on Chinese
+reviews from 0.328 to 0.321, on news articles of 1,214 characters from 0.585 to 0.549 and on MR
+from 0.440 to 0.438 (chosen there), and on whole movie reviews, held out, from 0.371 to 0.302
+(``python benchmarks/bag_fit_penalty.py --only weighted --counts all,log DATA``). Its n-grams
+hash into their own
 ``bag_buckets`` (1,000,000: two scores a row are cheap, and fewer collisions were worth 1.5 points
 of validation accuracy on Chinese reviews from 20,000 to 200,000 buckets; from 200,000 to
 1,000,000 the best validation loss stayed 0.322-0.323 and the accuracy of the best checkpoint
