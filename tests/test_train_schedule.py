@@ -83,3 +83,25 @@ def test_runs_saved_before_the_schedule_flag_keep_their_cosine():
 def test_bad_schedule_settings_are_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(**{"max_steps": 10, **bad})
+
+
+class PlateauTask(ToyTask):
+    """Validation improves until step 20, then never again."""
+
+    def __init__(self):
+        super().__init__()
+        self.trainer = None
+
+    def evaluate(self):
+        return {"val_loss": 1.0 / (1 + min(self.trainer.step, 20))}
+
+
+@pytest.mark.parametrize("patience, steps", [(0, 100), (30, 50), (25, 45)])
+def test_patience_stops_a_run_that_no_longer_improves(patience, steps, capsys):
+    task = PlateauTask()
+    trainer = task.trainer = Trainer(task, TrainConfig(max_steps=100, eval_every=10,
+                                                       patience=patience))
+    summary = trainer.fit()
+    # best at step 20; patience steps later the run validates a last time and ends
+    assert trainer.step == steps and summary["best_step"] == 20
+    assert ("no better validation loss since step 20" in capsys.readouterr().out) == bool(patience)

@@ -86,6 +86,9 @@ class TrainConfig:
     max_minutes: float = field(default=0.0, metadata={
         "help": "stop after N minutes of training, resumed parts included (0: no time limit)",
         "range": (0, 1e7)})
+    patience: int = field(default=0, metadata={
+        "help": "stop when validation has not improved for N steps (0: train to the limit)",
+        "range": (0, MAX_COUNT)})
     eval_every: int = field(default=200, metadata={
         "help": "validate and checkpoint (last.pt, best.pt) every N steps", "range": (1, MAX_COUNT)})
     log_every: int = field(default=10, metadata={
@@ -176,7 +179,13 @@ class Trainer:
         return self.elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)
 
     def done(self):
-        return self.progress() >= 1.0
+        return self.progress() >= 1.0 or self.out_of_patience()
+
+    def out_of_patience(self):
+        """No better validation loss for ``patience`` steps since best.pt's step (the same on
+        every rank: the evaluation that sets it is agreed)."""
+        p = self.config.patience
+        return bool(p) and self.best_step is not None and self.step - self.best_step >= p
 
     # ------------------------------------------------------------ the loop
     def fit(self):
@@ -203,6 +212,9 @@ class Trainer:
                 stats = self._new_stats()
         if self.last_eval.get("step") != self.step:
             self.evaluate(stats)
+        if self.out_of_patience() and self.world.main:
+            print(f"stopped at step {self.step:,}: no better validation loss since step "
+                  f"{self.best_step:,} (--patience {self.config.patience:,})")
         self.elapsed, self._t0 = self.seconds(), None
         summary = self.summary()
         self._emit("on_train_end", summary)
