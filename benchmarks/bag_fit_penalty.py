@@ -32,7 +32,7 @@ def compare(name, ngrams=0, only=None, counts="log"):
     task = build_classify_task(ClassifyData(data=name),
                                ClassifierConfig(ngrams=ngrams, bag="on", bag_counts=counts),
                                log=lambda *a: None)
-    V, K, counts = task.model.config.vocab_size, task.model.config.num_classes, task.model.bag.counts
+    V, K = task.model.config.vocab_size, task.model.config.num_classes
     for weighted in [w for w in (False, True) if only in (None, "weighted" if w else "plain")]:
         t0 = time.perf_counter()
         columns, U, b, lam, val_loss = bag_fit.fit(*task.train, *task.val, V, K, counts,

@@ -105,3 +105,11 @@ def test_news_outlets_label_each_article_by_its_domain(tmp_path):
         z.writestr("NewsArticles.csv", "id,link,body\n1,x,y\n")
     with pytest.raises(ValueError, match="expected the columns article_source_link"):
         news_outlets([f])
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("NewsArticles.csv", "")
+    with pytest.raises(ValueError, match="expected the columns article_source_link"):
+        news_outlets([f])
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("readme.txt", "no table")
+    with pytest.raises(ValueError, match="expected a CSV file inside"):
+        news_outlets([f])

@@ -290,9 +290,12 @@ def news_outlets(files):
     domain (9: aljazeera.com, bbc.co.uk, cnn.com, dw.com, ...); empty articles are left out."""
     import zipfile
     with zipfile.ZipFile(files[0]) as z:
-        raw = z.read(next(n for n in z.namelist() if n.endswith(".csv"))).decode("utf-8")
+        names = [n for n in z.namelist() if n.endswith(".csv")]
+        if not names:
+            raise DataError(f"{files[0]}: expected a CSV file inside, got {z.namelist()}")
+        raw = z.read(names[0]).decode("utf-8")
     records = [r for _, r in csv_records(raw, files[0]) if r]
-    head = records[0]
+    head = records[0] if records else []
     if not {"article_source_link", "title", "text"} <= set(head):
         raise DataError(f"{files[0]}: expected the columns article_source_link, title and text, "
                         f"got {head}")

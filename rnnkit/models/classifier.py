@@ -268,9 +268,10 @@ class BagOfNgrams(nn.Module):
         if self.once:
             share = 1 / (n * lengths.to(z.dtype).clamp_min(1).sqrt()[:, None])
         else:
-            share = torch.where(ids > 0, (1 + n.log()) / n, 0)
-            share = share / (share * (1 + n.log())).sum(1, keepdim=True).sqrt().clamp_min(1e-12)
+            share = (1 + n.log()) / n
         share = torch.where(ids > 0, share, 0)                               # (B, M)
+        if not self.once:   # unit length: Σ over occurrences of share·(1 + log n) = ||1 + log n||²
+            share = share / (share * (1 + n.log())).sum(1, keepdim=True).sqrt().clamp_min(1e-12)
         return (z.flatten(1, 2) * share.unsqueeze(-1)).sum(1)               # (B, K)
 
 
