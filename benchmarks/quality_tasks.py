@@ -21,6 +21,7 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.tasks import forecast_choice
+from rnnkit.train.callbacks import read_metrics
 from forecast_series import FRESH, FRESH2, FRESH3, FRESH4, SERIES, resolve_args, train_args
 from ngram_baseline import with_ngram_baseline
 
@@ -80,7 +81,12 @@ def run(name, minutes, out):
     if args[0] == "classify":   # beside a tf-idf n-gram logistic regression on the same split
         metrics, keys = with_ngram_baseline(args, metrics, keys)
     extra = holt_winters(folder) if args[0] == "forecast" else {}
-    return name, argv, {k: metrics[k] for k in keys} | extra | {"steps": metrics["steps"]}
+    steps = metrics["steps"]
+    if args[0] == "classify":   # the evaluation best.pt keeps: its step, the linear start's share
+        best = next(r for r in reversed(read_metrics(folder / "metrics.jsonl")) if r["best"])
+        steps = f"{steps:,} (best.pt: step {best['step']:,}, linear share " \
+                f"{best.get('val_blend', 0.0):g})"
+    return name, argv, {k: metrics[k] for k in keys} | extra | {"steps": steps}
 
 
 def holt_winters(folder):

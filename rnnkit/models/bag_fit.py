@@ -28,8 +28,14 @@ classes the jointly trained bag and recurrent part fit the training texts and fa
 linear model, on longer reviews they are ahead of it. Starting the training at the fitted
 model instead was tried: the bag fits the training texts (loss 0.09 on Chinese reviews), leaves
 the recurrent part nothing to learn, and validation stayed at the linear model's loss (0.352 at
-step 500 against 0.323 trained from zero). Shapes: N texts, F features seen in training, K
-classes.
+step 500 against 0.323 trained from zero).
+
+The two are also mixed: each evaluation validates the logits share·z_linear + (1 - share)·z_net
+for the shares in BLENDS, and a mix that validates better than the network alone stands for that
+evaluation (:func:`blended_state` writes it as one model of the same architecture, so best.pt,
+prediction and export read it as any other). Two models that err differently: where the network
+alone trails the linear model, a mix of the two may lead both. Shapes: N texts, F features seen
+in training, K classes.
 """
 import math
 import warnings
@@ -38,11 +44,15 @@ from collections import Counter
 import torch
 from torch.nn import functional as F
 
+from rnnkit.models.classifier import BagOfNgrams
+
 LAMBDAS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)   # L2 penalties tried, per
         # text (the loss is a mean over texts), each fit starting at the one before; the path
         # stops at the first that validates worse (half decades: on Chinese news sentiment the
         # best, 3e-3, validated at 0.585 against 0.597 for 1e-2, the best of whole decades)
 ITERATIONS = 150                # L-BFGS iterations per penalty
+BLENDS = tuple(i / 10 for i in range(1, 10))   # shares of the linear model in the mixes of it
+        # and the trained network that each evaluation validates (:func:`blended_state`)
 
 
 def features(encoded, vocab_size, counts="all"):
@@ -155,3 +165,56 @@ def start_bag(model, train, y, val, y_val, log=print, weight=None):
     return (f"step 0 is the bag alone: the logistic regression of its {len(columns):,} features "
             f"(λ {lam:g}, validation loss {val_loss:.4f}); training starts from the initial "
             f"weights")
+
+
+@torch.no_grad()
+def linear_weights(model):
+    """The linear model that :func:`start_bag` set ``model`` to, as plain tensors: the bag's token
+    rows (V, K), the ids (G,) and rows (G, K) of its n-gram buckets that are not zero (those the
+    training texts hold) and the output bias (K,)."""
+    bag = model.bag
+    out = {"tokens": bag.tokens.weight.detach().clone(), "bias": model.head.bias.detach().clone()}
+    if bag.grams is not None:
+        rows = bag.grams.weight.detach().abs().sum(1).nonzero().squeeze(1)
+        out["gram_ids"], out["grams"] = rows, bag.grams.weight.detach()[rows].clone()
+    return out
+
+
+@torch.no_grad()
+def linear_scorer(config, weights):
+    """(x, lengths, grams) -> (B, K) logits of the linear model ``weights``
+    (:func:`linear_weights`) alone: a bag of the model's ``config`` holding them, plus the bias."""
+    bag = BagOfNgrams(config)
+    bag.tokens.weight.copy_(weights["tokens"])
+    if bag.grams is not None:
+        bag.grams.weight[weights["gram_ids"]] = weights["grams"]
+    bag.eval()
+    return lambda x, lengths, grams=None: bag(x, lengths, grams) + weights["bias"]
+
+
+@torch.no_grad()
+def blended_state(model, weights, share):
+    """``model``'s state dict with its logits mixed with the linear model's: logits
+    share·z_linear + (1 - share)·z_model, exactly, within the same architecture:
+
+        bag U = share·U_linear + (1 - share)·U,   head W = (1 - share)·W,
+        head b = share·b_linear + (1 - share)·b
+
+    (the recurrent part speaks only through the head, the bag is linear in U). The weights and,
+    where the model keeps one, their moving average (what validation and prediction read) are
+    mixed alike."""
+    state = dict(model.state_dict())
+    for prefix, sep in (("", "."), ("average.", "_")):
+        def key(name):
+            return prefix + name.replace(".", sep)
+        if key("head.weight") not in state:
+            continue
+        state[key("head.weight")] = (1 - share) * state[key("head.weight")]
+        state[key("head.bias")] = share * weights["bias"] + (1 - share) * state[key("head.bias")]
+        state[key("bag.tokens.weight")] = (share * weights["tokens"]
+                                           + (1 - share) * state[key("bag.tokens.weight")])
+        if "gram_ids" in weights:
+            grams = (1 - share) * state[key("bag.grams.weight")]
+            grams[weights["gram_ids"]] += share * weights["grams"]
+            state[key("bag.grams.weight")] = grams
+    return state

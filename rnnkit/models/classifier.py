@@ -109,6 +109,8 @@ class ClassifierConfig:
     rnn_len: int = field(default=0, metadata={"range": (0, MAX_STEPS)})
     linear_start: bool = field(default=True, metadata={
         "help": "step 0 is the bag alone, fitted as a logistic regression (best.pt may keep it)"})
+    blend: bool = field(default=True, metadata={
+        "help": "validate mixes of the network with the linear start (best.pt may keep one)"})
     average: float = field(default=AVERAGE, metadata={
         "help": "decay of a moving average of the weights used to validate and predict (0: off)",
         "range": "[0, 1)"})

@@ -16,7 +16,7 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_labelled,
                                   resolve_tokens)
 from rnnkit.data.vocab import Vocab
-from rnnkit.models.bag_fit import start_bag
+from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
 from rnnkit.tasks.common import Batches, build_vocab, encode, length_chunks, pad, warn
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
@@ -112,6 +112,9 @@ class ClassifyTask:
                        if data_config.class_weight == "balanced" else None)
         self._start = ({k: v.clone() for k, v in model.state_dict().items()}   # initial weights
                        if self.eval_at_start else None)
+        self.linear = None        # the fitted linear start's weights, when mixes are validated
+        self.blend = 0.0          # the linear start's share in the model last validated
+        self._linear_val = None   # (N_val, K) its validation logits, computed once
         self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed,
                                lengths=[len(ids) for ids, _ in self.train[0]])
 
@@ -142,6 +145,20 @@ class ClassifyTask:
         step 0 validates; training starts from the initial weights all the same."""
         if self.eval_at_start:
             log(start_bag(self.model, *self.train, *self.val, log=log, weight=self.weight))
+            if self.model.config.blend:
+                self.linear = linear_weights(self.model)
+
+    def state_dict(self):
+        """The linear start's weights (a resumed run goes on validating mixes with it)."""
+        return {} if self.linear is None else {"linear": self.linear}
+
+    def load_state_dict(self, state):
+        self.linear = state.get("linear")   # (runs from before the mixes hold none)
+
+    def best_model_state(self):
+        """The state best.pt keeps when the last evaluation is the best so far: the mix it
+        validated (None: the model as it is)."""
+        return blended_state(self.model, self.linear, self.blend) if self.blend else None
 
     def train_batch(self, step):
         if self._start is not None:   # the first step trains from the initial weights (a run
@@ -164,25 +181,44 @@ class ClassifyTask:
         x, lengths, grams, y = batch
         return F.cross_entropy(self.model(x, lengths, grams), y, weight=self.weight), len(y)
 
-    def scores(self, part):
-        """(mean loss, gold ids, predicted ids) over a part; with class weights, the loss is the
-        weighted mean, as training has it."""
-        encoded, y = part
-        total, pred = 0.0, [0] * len(encoded)
+    def logits(self, part, model=None):
+        """(N, K) logits of ``model`` (the task's) for a part's texts."""
+        encoded = part[0]
+        out = torch.zeros(len(encoded), len(self.labels))
         for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
-            logits = self.model(*batch([encoded[i] for i in r]))              # (B, K)
-            total += float(F.cross_entropy(logits, y[r], weight=self.weight, reduction="sum"))
-            for i, p in zip(r, logits.argmax(1).tolist()):
-                pred[i] = p
-        count = len(encoded) if self.weight is None else float(self.weight[y].sum())
-        return total / count, y.tolist(), pred
+            out[r] = (model or self.model)(*batch([encoded[i] for i in r]))
+        return out
+
+    def scores(self, part, logits=None):
+        """(mean loss, gold ids, predicted ids) over a part (of ``logits`` if given, else the
+        model's); with class weights, the loss is the weighted mean, as training has it."""
+        y = part[1]
+        z = self.logits(part) if logits is None else logits                  # (N, K)
+        loss = float(F.cross_entropy(z, y, weight=self.weight))
+        return loss, y.tolist(), z.argmax(1).tolist()
 
     def evaluate(self):
+        """Validation figures. With the linear start's weights at hand, each evaluation also
+        validates mixes of the trained network's logits with the linear model's (its share
+        from BLENDS); the best mix, where it validates better than the network alone, is the
+        model this evaluation stands for (``val_blend``: the linear share) and the one best.pt
+        keeps."""
         if self.step_taken is not None:   # the weights after the step just taken
             self.fold_average(self.step_taken + 1)
-        loss, gold, pred = self.scores(self.val)
-        return {"val_loss": loss, "val_accuracy": accuracy(gold, pred),
-                "val_macro_f1": macro_f1(gold, pred)}
+        z = self.logits(self.val)                                             # (N_val, K)
+        loss, gold, pred = self.scores(self.val, z)
+        self.blend = 0.0
+        if self.linear is not None:
+            if self._linear_val is None:
+                self._linear_val = self.logits(
+                    self.val, linear_scorer(self.model.config, self.linear))
+            for share in BLENDS if not torch.allclose(z, self._linear_val) else ():
+                mixed = self.scores(self.val, share * self._linear_val + (1 - share) * z)
+                if mixed[0] < loss:
+                    (loss, gold, pred), self.blend = mixed, share
+        metrics = {"val_loss": loss, "val_accuracy": accuracy(gold, pred),
+                   "val_macro_f1": macro_f1(gold, pred)}
+        return metrics if self.linear is None else {**metrics, "val_blend": self.blend}
 
     def test_metrics(self):
         loss, gold, pred = self.scores(self.test)
@@ -249,7 +285,7 @@ def build_classify_task(data_config, model_config, log=print):
 
 
 SAVED_BEFORE = {"ngrams": 1, "bag": "off", "average": 0.0, "bag_counts": "all",
-                "linear_start": False, "rnn_len": 0}
+                "linear_start": False, "rnn_len": 0, "blend": False}
 
 
 def upgrade(ckpt):

@@ -101,8 +101,10 @@ class Checkpointer:
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
         state = {**trainer.state_dict(), **self.extras}
-        if metrics["best"]:
-            save_checkpoint(self.out / "best.pt", state)
+        if metrics["best"]:   # the task may stand for another model than its live one (a mix)
+            model = getattr(getattr(trainer, "task", None), "best_model_state", lambda: None)()
+            save_checkpoint(self.out / "best.pt",
+                            state if model is None else {**state, "model": model})
         save_checkpoint(self.out / "last.pt", state)
 
     def on_train_end(self, trainer, summary):

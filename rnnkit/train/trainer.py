@@ -23,6 +23,9 @@ Optional hooks, used when present:
     task.before_training(log)      a fresh run's start, before its first step (not a resumed run's):
                                    e.g. the classifier's bag set to its fitted linear model;
                                    its time counts towards --max-minutes
+    task.best_model_state()        the state dict best.pt keeps when the last evaluation is the
+                                   best so far, or None for the model's own: e.g. the mix of the
+                                   classifier's network and its linear start that was validated
     task.eval_at_start             True: validate (and checkpoint) once before the first step, so
                                    best.pt can be the model the run starts from. For a task whose
                                    untrained model is already a forecast worth keeping (the
