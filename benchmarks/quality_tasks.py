@@ -82,10 +82,10 @@ def run(name, minutes, out):
         metrics, keys = with_ngram_baseline(args, metrics, keys)
     extra = holt_winters(folder) if args[0] == "forecast" else {}
     steps = metrics["steps"]
-    if args[0] == "classify":   # the evaluation best.pt keeps: its step, the linear start's share
+    if args[0] == "classify":   # best.pt: its step, the linear start's share, the prior shift
         best = next(r for r in reversed(read_metrics(folder / "metrics.jsonl")) if r["best"])
         steps = f"{steps:,} (best.pt: step {best['step']:,}, linear share " \
-                f"{best.get('val_blend', 0.0):g})"
+                f"{best.get('val_blend', 0.0):g}, prior shift {best.get('val_prior_shift', 0.0):g})"
     return name, argv, {k: metrics[k] for k in keys} | extra | {"steps": steps}
 
 

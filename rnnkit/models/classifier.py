@@ -111,6 +111,8 @@ class ClassifierConfig:
         "help": "step 0 is the bag alone, fitted as a logistic regression (best.pt may keep it)"})
     blend: bool = field(default=True, metadata={
         "help": "validate mixes of the network with the linear start (best.pt may keep one)"})
+    prior_shift: bool = field(default=True, metadata={
+        "help": "validate logits - t*log(class share), t 0, 0.5, 1, by macro-F1; best.pt keeps it"})
     average: float = field(default=AVERAGE, metadata={
         "help": "decay of a moving average of the weights used to validate and predict (0: off)",
         "range": "[0, 1)"})

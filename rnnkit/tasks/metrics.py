@@ -3,6 +3,8 @@ F1 of a segmentation tagged B/M/E/S; sequence accuracy and token error rate of g
 sequences."""
 from collections import Counter
 
+import torch
+
 
 def accuracy(gold, pred):
     return sum(g == p for g, p in zip(gold, pred)) / max(len(gold), 1)
@@ -27,6 +29,33 @@ def macro_f1(gold, pred):
     report = f1_report(gold, pred)
     labels = set(gold)
     return sum(report[l]["f1"] for l in labels) / max(len(labels), 1)
+
+
+def weighted_macro_f1(gold, pred, weights, K):
+    """(B,) :func:`macro_f1` of class ids ``pred`` against ``gold`` (N,) with each example
+    counted ``weights`` (B, N) times (a bootstrap resample's counts); classes 0..K-1, averaged
+    over those the weighted gold part holds."""
+    G = torch.nn.functional.one_hot(gold, K).to(weights.dtype)                # (N, K)
+    P = torch.nn.functional.one_hot(pred, K).to(weights.dtype)                # (N, K)
+    tp, n_gold, n_pred = weights @ (G * P), weights @ G, weights @ P          # (B, K)
+    f1 = 2 * tp / (n_gold + n_pred).clamp_min(1e-12)          # 2pr/(p+r), 0 where tp is 0
+    present = n_gold > 0
+    return (f1 * present).sum(1) / present.sum(1).clamp_min(1)
+
+
+def bootstrap_wins(gold, a, b, K, resamples=1000, seed=0, chunk=100):
+    """The share of ``resamples`` bootstrap resamples of the N examples (drawn with ``seed``, so
+    the same inputs give the same share) on which predictions ``b`` have a higher macro-F1 than
+    predictions ``a``: gold, a, b (N,) class ids in 0..K-1. Near 1: b's lead holds across
+    draws of the part, not on this draw alone."""
+    gen, n, wins = torch.Generator().manual_seed(seed), len(gold), 0
+    for start in range(0, resamples, chunk):
+        B = min(chunk, resamples - start)
+        idx = torch.randint(n, (B, n), generator=gen)
+        w = torch.zeros(B, n, dtype=torch.float64).scatter_add_(
+            1, idx, torch.ones(B, n, dtype=torch.float64))                  # (B, N) counts
+        wins += int((weighted_macro_f1(gold, b, w, K) > weighted_macro_f1(gold, a, w, K)).sum())
+    return wins / resamples
 
 
 def format_report(report):
