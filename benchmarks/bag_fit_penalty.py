@@ -4,9 +4,11 @@ default split: the chosen λ, validation loss and accuracy, and the test part's 
 macro-F1.
 
     python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] [--only plain|weighted]
-        [--counts log,all,once] DATA ...
+        [--counts log,all,once] [--prior-shift] DATA ...
 
 ``--ngrams``: the bag's n-gram order (default: the classifier's, 3 for characters, 2 for words).
+``--prior-shift`` adds the linear model with the classifier's prior shift (chosen on the
+validation part as training chooses it: :func:`rnnkit.tasks.classify.prior_shift`).
 ``--baseline`` adds the tf-idf n-gram logistic regression of ``ngram_baseline.py`` (needs the
 ``bench`` extra).
 """
@@ -17,18 +19,24 @@ import torch
 
 from rnnkit.models import bag_fit
 from rnnkit.models.classifier import ClassifierConfig
-from rnnkit.tasks.classify import ClassifyData, build_classify_task
+from rnnkit.tasks.classify import ClassifyData, build_classify_task, log_prior, prior_shift
 from rnnkit.tasks.metrics import accuracy, macro_f1
 
 
-def scores(U, b, columns, encoded, y, V, counts):
-    """(accuracy, macro-F1) of the linear model (U, b) on ``encoded`` texts."""
-    X = bag_fit._matrix(*bag_fit.features(encoded, V, counts), len(encoded), columns)[0]
-    gold, pred = y.tolist(), (X @ U + b).argmax(1).tolist()
+def logits(U, b, columns, encoded, V, counts):
+    """(N, K) logits of the linear model (U, b) on ``encoded`` texts."""
+    return bag_fit._matrix(*bag_fit.features(encoded, V, counts), len(encoded), columns)[0] @ U + b
+
+
+def scores(U, b, columns, encoded, y, V, counts, shift=None):
+    """(accuracy, macro-F1) of the linear model (U, b) on ``encoded`` texts (``shift`` (K,):
+    added to its logits)."""
+    z = logits(U, b, columns, encoded, V, counts)
+    gold, pred = y.tolist(), (z if shift is None else z + shift).argmax(1).tolist()
     return accuracy(gold, pred), macro_f1(gold, pred)
 
 
-def compare(name, ngrams=0, only=None, counts="log"):
+def compare(name, ngrams=0, only=None, counts="log", shift=False):
     task = build_classify_task(ClassifyData(data=name),
                                ClassifierConfig(ngrams=ngrams, bag="on", bag_counts=counts),
                                log=lambda *a: None)
@@ -43,6 +51,17 @@ def compare(name, ngrams=0, only=None, counts="log"):
               f"{'idf-weighted' if weighted else 'plain':12s} λ {lam:<6g} validation "
               f"loss {val_loss:.4f} accuracy {val_acc:.4f} | test accuracy {acc:.4f} macro-F1 "
               f"{f1:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if shift:
+            y, K = task.train[1], task.model.config.num_classes
+            prior = log_prior(y, K).double()
+            tau, pred = prior_shift(logits(U, b, columns, task.val[0], V, counts), task.val[1],
+                                    prior)
+            gold = task.val[1].tolist()
+            acc, f1 = scores(U, b, columns, *task.test, V, counts, -tau * prior)
+            pred = pred.tolist()
+            print(f"{'':18s} with the prior shift: τ {tau:g}, validation accuracy "
+                  f"{accuracy(gold, pred):.4f} macro-F1 {macro_f1(gold, pred):.4f} | test "
+                  f"accuracy {acc:.4f} macro-F1 {f1:.4f}", flush=True)
 
 
 if __name__ == "__main__":
@@ -51,13 +70,15 @@ if __name__ == "__main__":
     p.add_argument("--baseline", action="store_true", help="add the tf-idf n-gram baseline")
     p.add_argument("--ngrams", type=int, default=0, help="the bag's n-gram order (0: default)")
     p.add_argument("--only", choices=("plain", "weighted"), help="fit with this penalty alone")
+    p.add_argument("--prior-shift", action="store_true",
+                   help="also score the linear model with the prior shift")
     p.add_argument("--counts", default="log",
                    help="the bag's counts, comma-separated: log, all, once (default log)")
     a = p.parse_args()
     torch.set_num_threads(1)
     for name in a.data:
         for counts in a.counts.split(","):
-            compare(name, a.ngrams, a.only, counts)
+            compare(name, a.ngrams, a.only, counts, a.prior_shift)
         if a.baseline:
             from ngram_baseline import ngram_baseline
             for part in ("val", "test"):

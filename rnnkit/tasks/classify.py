@@ -118,8 +118,7 @@ class ClassifyTask:
         self.blend = 0.0          # the linear start's share in the model last validated
         self._linear_val = None   # (N_val, K) its validation logits, computed once
         self.shift = 0.0          # τ: the model last validated predicts argmax(z - τ log_prior)
-        counts = torch.bincount(self.train[1], minlength=len(labels)).float()        # (K,)
-        self.log_prior = (counts.clamp_min(1) / counts.sum()).log()                  # (K,)
+        self.log_prior = log_prior(self.train[1], len(labels))                        # (K,)
         self.batches = Batches(len(self.train[0]), data_config.batch, data_config.split_seed,
                                lengths=[len(ids) for ids, _ in self.train[0]])
 
@@ -236,13 +235,12 @@ class ClassifyTask:
                 if mixed[0] < loss:
                     (loss, gold, pred), self.blend, best = mixed, share, mix
             z = best
-        self.shift, f1, own = 0.0, macro_f1(gold, pred), torch.tensor(pred)
-        for tau in PRIOR_SHIFTS if self.model.config.prior_shift else ():
-            shifted = (z - tau * self.log_prior).argmax(1)
-            if (macro_f1(gold, shifted.tolist()) > f1 and SHIFT_EVIDENCE <= bootstrap_wins(
-                    self.val[1], own, shifted, len(self.labels))):
-                self.shift, f1, pred = tau, macro_f1(gold, shifted.tolist()), shifted.tolist()
-        metrics = {"val_loss": loss, "val_accuracy": accuracy(gold, pred), "val_macro_f1": f1}
+        self.shift = 0.0
+        if self.model.config.prior_shift:
+            self.shift, shifted = prior_shift(z, self.val[1], self.log_prior)
+            pred = shifted.tolist()
+        metrics = {"val_loss": loss, "val_accuracy": accuracy(gold, pred),
+                   "val_macro_f1": macro_f1(gold, pred)}
         if self.model.config.prior_shift:
             metrics["val_prior_shift"] = self.shift
         return metrics if self.linear is None else {**metrics, "val_blend": self.blend}
@@ -258,6 +256,28 @@ class ClassifyTask:
         return {"kind": "classify", "model_config": asdict(self.model.config),
                 "vocab": self.vocab.to_dict(), "labels": list(self.labels),
                 "data_config": asdict(self.data_config), **self.encoder.to_dict()}
+
+
+def prior_shift(z, y, log_prior):
+    """(τ, predictions (N,)) for logits ``z`` (N, K) of texts labelled ``y`` (N,): τ 0 (the
+    argmax), or the τ from PRIOR_SHIFTS whose argmax of z - τ ``log_prior`` has the highest
+    macro-F1 among those that beat the argmax's in at least SHIFT_EVIDENCE of the bootstrap
+    resamples of the texts (:func:`rnnkit.tasks.metrics.bootstrap_wins`)."""
+    gold, own = y.tolist(), z.argmax(1)
+    tau, best, f1 = 0.0, own, macro_f1(gold, own.tolist())
+    for t in PRIOR_SHIFTS:
+        shifted = (z - t * log_prior).argmax(1)
+        score = macro_f1(gold, shifted.tolist())
+        if score > f1 and bootstrap_wins(y, own, shifted, z.shape[1]) >= SHIFT_EVIDENCE:
+            tau, best, f1 = t, shifted, score
+    return tau, best
+
+
+def log_prior(y, K):
+    """(K,) the log of each class's share of labels ``y`` (N,) (a class without any: one
+    example's share, so that its shift stays finite)."""
+    counts = torch.bincount(y, minlength=K).float()
+    return (counts.clamp_min(1) / counts.sum()).log()
 
 
 def shifted_bias(state, delta):
