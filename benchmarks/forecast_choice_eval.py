@@ -5,9 +5,10 @@ recurrent training) on the benchmark's series, in seconds: the quick check of a 
     python benchmarks/forecast_choice_eval.py --group forecast-tuning [--holt-winters]
     python benchmarks/forecast_choice_eval.py --short folds ...   # no short-series rule
 
-``--holt-winters`` adds statsmodels' Holt-Winters at the same test origins (as
-``quality_tasks.py`` scores it), kept in ``$RNNKIT_DATA/bench-series/holt-winters.json`` by the
-series' name, split, season and horizon (refitting it at every origin takes minutes).
+``--holt-winters`` adds statsmodels' Holt-Winters and ETSModel's prediction intervals at the
+same test origins (as ``quality_tasks.py`` scores them), kept in
+``$RNNKIT_DATA/bench-series/holt-winters.json`` and ``ets-intervals.json`` by the series' name,
+split, season and horizon (refitting them at every origin takes minutes).
 """
 import argparse
 import dataclasses
@@ -19,11 +20,12 @@ import time
 import torch
 
 from forecast_series import resolve_args
-from quality_tasks import GROUPS, RUNS, holt_winters_mase
+from quality_tasks import GROUPS, RUNS, ets_intervals, holt_winters_mase, interval_summary
 from rnnkit.data.datasets import cache_dir
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks import forecast_choice
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+from rnnkit.tasks.forecast_trained import LEVELS
 
 
 def data_config(args):
@@ -51,21 +53,32 @@ def main():
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
     torch.set_num_threads(1)
     groups = [("only", a.only)] * bool(a.only) + [(g, GROUPS[g]) for g in a.group]
-    every = []
+    every, every_iv = [], []
     for group, names in groups:
-        logs = run_group(names, a.holt_winters)
+        logs, iv = run_group(names, a.holt_winters)
         every += logs
-        summary(group, logs)
+        every_iv += iv
+        summary(group, logs, iv)
     if len(groups) > 1:
-        summary("all", every)
+        summary("all", every, every_iv)
 
 
-def summary(group, logs):
+def summary(group, logs, intervals):
     cols = len(logs[0])
     g = [math.exp(sum(math.log(r[i]) for r in logs) / len(logs)) for i in range(cols)]
     hw = f", Holt-Winters {g[2]:.3f}" if cols > 2 else ""
     print(f"{group}: geometric mean over {len(logs)}: {g[0]:.3f} (seasonal-naive {g[1]:.3f}{hw});"
           f" below seasonal-naive on {sum(r[0] < r[1] for r in logs)}", flush=True)
+    for level in LEVELS:   # the series where every test step has an interval at this level
+        cov = [m[f"test_coverage_{level}"] for m in intervals if f"test_coverage_{level}" in m]
+        msis = [m[f"test_msis_{level}"] for m in intervals if f"test_msis_{level}" in m]
+        if cov:
+            print(f"  {level}% intervals on {len(cov)} series: mean coverage "
+                  f"{sum(cov) / len(cov):.3f}, median {sorted(cov)[len(cov) // 2]:.3f}; "
+                  f"geometric-mean MSIS {math.exp(sum(map(math.log, msis)) / len(msis)):.3f}",
+                  flush=True)
+    if any("ets_msis_80" in m for m in intervals):
+        interval_summary(intervals)
 
 
 def holt_winters(name, task):
@@ -81,6 +94,19 @@ def holt_winters(name, task):
     return cache[key]
 
 
+def ets(name, task):
+    """ETSModel's interval figures on the task's series ({ets_coverage_80: ...}), cached."""
+    path = cache_dir() / "bench-series" / "ets-intervals.json"
+    cache = json.loads(path.read_text()) if path.is_file() else {}
+    d = task.data_config
+    key = f"{name} {task.train_end} {task.val_end} {len(task.y)} {task.season} {d.horizon}"
+    if key not in cache:
+        cache[key] = ets_intervals(task.y[:, 0].astype(float), (task.train_end, task.val_end),
+                                   task.season, d.window, d.horizon)
+        path.write_text(json.dumps(cache, indent=0))
+    return cache[key]
+
+
 def fold_count(note):
     """``3f/27o `` from the log's "MAE over 3 fold(s) (27 origins)" (empty if not there)."""
     found = re.search(r"MAE over (\d+) fold\(s\)(?: \((\d+) origins\))?", note)
@@ -89,8 +115,8 @@ def fold_count(note):
 
 def run_group(names, with_hw=False):
     """[(test MASE, seasonal-naive test MASE[, Holt-Winters' test MASE])] of the untrained model
-    on each series."""
-    logs = []
+    on each series, and its prediction intervals' test figures ({test_coverage_80: ...})."""
+    logs, intervals = [], []
     for name in names:
         t0 = time.time()
         note = []
@@ -99,11 +125,15 @@ def run_group(names, with_hw=False):
         m = task.test_metrics()
         hw = (holt_winters(name, task),) if with_hw else ()
         logs.append((m["test_mase"], m["test_seasonal_naive_mase"], *hw))
+        intervals.append({k: v for k, v in m.items() if "_coverage_" in k or "_msis_" in k}
+                         | (ets(name, task) if with_hw else {}))
+        cover = " ".join(f"{level}%: {m[f'test_coverage_{level}']:.2f}" for level in LEVELS
+                         if f"test_coverage_{level}" in m)
         print(f"{name:24s} {m['test_mase']:.3f} (seasonal-naive {m['test_seasonal_naive_mase']:.3f}"
               f"{f', HW {hw[0]:.3f}' if hw else ''})"
-              f" {time.time() - t0:.1f}s  {m['transform']}/{m['baseline']}: "
+              f" {time.time() - t0:.1f}s  covered {cover or '-'}  {m['transform']}/{m['baseline']}: "
               f"{fold_count(note[0])}{note[0].split('; transform ')[1][:150]}", flush=True)
-    return logs
+    return logs, intervals
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures
 # series before FRESH4 (77 in all; FRESH was held out until the exponential smoothing ran over
 # the window, FRESH2 and FRESH3 until each was run once); FRESH4 is held out (--group
 # forecast-fresh4).
-FORECAST_KEYS = ["test_mae", "test_mase", "test_seasonal_naive_mase"]
+FORECAST_KEYS = ["test_mae", "test_mase", "test_seasonal_naive_mase", "test_coverage_80",
+                 "test_msis_80", "test_coverage_95", "test_msis_95"]
 FORECAST_STEPS = "200"
 for _name in ("airline", "co2", "elnino", "elec-equip", "seatbelts", "us-gdp", "sunspots-monthly",
               "sunspots", "nile"):
@@ -86,17 +87,19 @@ def run(name, minutes, out):
         best = next(r for r in reversed(read_metrics(folder / "metrics.jsonl")) if r["best"])
         steps = f"{steps:,} (best.pt: step {best['step']:,}, linear share " \
                 f"{best.get('val_blend', 0.0):g}, prior shift {best.get('val_prior_shift', 0.0):g})"
-    return name, argv, {k: metrics[k] for k in keys} | extra | {"steps": steps}
+    return name, argv, {k: metrics[k] for k in keys if k in metrics} | extra | {"steps": steps}
 
 
 def holt_winters(folder):
-    """Holt-Winters' figures at the test origins of a run (:func:`holt_winters_mase`)."""
+    """Holt-Winters' figures and ETS intervals' at the test origins of a run
+    (:func:`holt_winters_mase`, :func:`ets_intervals`)."""
     import numpy as np
 
     from rnnkit.train import load_checkpoint
     ckpt = load_checkpoint(folder / "best.pt")
-    return holt_winters_mase(np.asarray(ckpt["series"])[:, 0], ckpt["split"], ckpt["season"],
-                             ckpt["data_config"]["window"], ckpt["data_config"]["horizon"])
+    args = (np.asarray(ckpt["series"])[:, 0], ckpt["split"], ckpt["season"],
+            ckpt["data_config"]["window"], ckpt["data_config"]["horizon"])
+    return holt_winters_mase(*args) | ets_intervals(*args)
 
 
 def holt_winters_mase(y, split, m, W, K):
@@ -122,6 +125,51 @@ def holt_winters_mase(y, split, m, W, K):
     return {"holt_winters_mae": mae, "holt_winters_mase": mae / mase_scale(y[:train_end], max(m, 1))}
 
 
+def ets_intervals(y, split, m, W, K):
+    """The prediction intervals of statsmodels' ETSModel (additive error and trend; a
+    multiplicative season on a positive series, else additive), refitted at each test origin of
+    y (N,) after split[1]: their coverage and MSIS at rnnkit's levels, keyed ``ets_...``."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    from rnnkit.tasks.forecast_trained import LEVELS, interval_scores, mase_scale
+    (train_end, val_end) = split
+    season = ("mul" if (y > 0).all() else "add") if m > 1 else None
+    origins = range(max(val_end, W, m), len(y) - K + 1)
+    lo, hi = np.zeros((2, len(LEVELS), len(origins), K, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for j, t in enumerate(origins):
+            fit = ETSModel(pd.Series(y[:t]), error="add", trend="add", seasonal=season,
+                           seasonal_periods=m if season else None).fit(disp=False)
+            pred = fit.get_prediction(start=t, end=t + K - 1)
+            for i, level in enumerate(LEVELS):
+                frame = pred.summary_frame(alpha=1 - level / 100)
+                lo[i, j, :, 0], hi[i, j, :, 0] = frame["pi_lower"], frame["pi_upper"]
+    truth = np.stack([y[t:t + K] for t in origins])[..., None]
+    return interval_scores(lo, hi, truth, mase_scale(y[:train_end], max(m, 1)), LEVELS, "ets")
+
+
+def interval_summary(results):
+    """rnnkit's prediction intervals against ETSModel's, over the series where both have one at
+    every test step: mean coverage, geometric-mean MSIS, and where rnnkit's MSIS is lower."""
+    import math
+
+    from rnnkit.tasks.forecast_trained import LEVELS
+    for level in LEVELS:
+        keys = [f"{p}_{k}_{level}" for p in ("test", "ets") for k in ("coverage", "msis")]
+        rows = [[m[k] for k in keys] for m in results if all(k in m for k in keys)]
+        if rows:
+            mean = [sum(c) / len(rows) for c in zip(*rows)]
+            geo = [math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in (1, 3)]
+            print(f"{level}% intervals on {len(rows)} series: mean coverage rnnkit {mean[0]:.3f}, "
+                  f"ETS {mean[2]:.3f}; geometric-mean MSIS rnnkit {geo[0]:.3f}, ETS {geo[1]:.3f};"
+                  f" rnnkit's MSIS lower on {sum(r[1] < r[3] for r in rows)}", flush=True)
+
+
 def main_bench():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=5.0, help="budget per task (scaled per task)")
@@ -145,6 +193,7 @@ def main_bench():
               f"seasonal-naive {g[1]:.3f}, Holt-Winters {g[2]:.3f}; rnnkit below "
               f"seasonal-naive on {sum(r < s for r, s, _ in mase)}, below Holt-Winters on "
               f"{sum(r < h for r, _, h in mase)}")
+    interval_summary([m for _, _, m in results])
     print("\n| task | held-out figures | steps | command |\n|---|---|---|---|")
     for name, argv, m in results:
         figs = ", ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in m.items()

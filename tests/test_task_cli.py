@@ -60,7 +60,9 @@ def test_forecast_cli_writes_plot(tmp_path, capsys):
     capsys.readouterr()
     assert main(["forecast", str(out), "--steps", "20"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("step\tvalue_forecast\tvalue_truth") and len(text.splitlines()) == 22
+    assert text.startswith("step\tvalue_forecast\tvalue_lo80\tvalue_hi80\tvalue_lo95\t"
+                           "value_hi95\tvalue_truth\n")
+    assert len(text.splitlines()) == 22, text
     assert (out / "forecast.png").stat().st_size > 1000
     assert main(["forecast", str(out), "--steps", "3", "--from-end", "--png",
                  str(tmp_path / "f.png")]) == 0

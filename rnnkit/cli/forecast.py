@@ -1,11 +1,15 @@
-"""``rnnkit train forecast`` and ``rnnkit forecast RUN --steps N``: forecast a series, print and plot it."""
+"""``rnnkit train forecast`` and ``rnnkit forecast RUN --steps N``: forecast a series with its
+prediction intervals, print and plot it."""
+import argparse
 from pathlib import Path
+
+import numpy as np
 
 from rnnkit.cli.options import ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import Forecast
+from rnnkit.tasks.forecast_trained import LEVELS, Forecast
 from rnnkit.train.checkpoint import atomic_write
 
 # steps of one forecast: far beyond any horizon a series supports, and printed and plotted in
@@ -26,28 +30,57 @@ def add_parser(sub):
     p.add_argument("--from-end", action="store_true", help="forecast past the last observation "
                    "(default: from the start of the held-out tail, to compare with the truth)")
     p.add_argument("--png", type=Path, help="plot file (default: RUN/forecast.png)")
+    p.add_argument("--intervals", type=levels, default=LEVELS, metavar="P[,P]",
+                   help="prediction intervals' coverage in percent, or none (default 80,95)")
     p.set_defaults(func=run)
+
+
+def levels(text):
+    """``80,95`` -> (80.0, 95.0); ``none`` -> (); each level in (0, 100)."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    try:
+        out = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected percents such as 80,95 or none, got {text!r}")
+    bad = [v for v in out if not 0 < v < 100]
+    if bad:
+        raise argparse.ArgumentTypeError(f"each level must lie in (0, 100), got {bad[0]:g}")
+    return out
 
 
 def run(args):
     f = Forecast.load(args.run)
     origin = len(f.y) if args.from_end else f.split[1]
-    pred = f.forecast(args.steps, origin)                                     # (steps, F)
+    if not f.window <= origin <= len(f.y):   # too short a stored series for any forecast
+        f.forecast(args.steps, origin)
+    pred, lo, hi = f.intervals(f.y, [origin], args.steps, args.intervals)
+    pred, lo, hi = pred[0], lo[:, 0], hi[:, 0]                # (steps, F), (L, steps, F)
     truth = f.y[origin:origin + args.steps]
-    print("step\t" + "\t".join(f"{n}_forecast\t{n}_truth" for n in f.names))
+    bands = [f"{side}{v:g}" for v in args.intervals for side in ("lo", "hi")]
+    print("step\t" + "\t".join(f"{n}_forecast\t" + "".join(
+        f"{n}_{b}\t" for b in bands) + f"{n}_truth" for n in f.names))
     for i in range(args.steps):
         label = f.labels[origin + i] if origin + i < len(f.labels) else f"+{origin + i - len(f.y) + 1}"
-        cells = [(f"{pred[i, k]:.3f}", f"{truth[i, k]:.3f}" if i < len(truth) else "")
+        cells = [[pred[i, k]] + [v for j in range(len(lo)) for v in (lo[j, i, k], hi[j, i, k])]
                  for k in range(len(f.names))]
-        print(label + "\t" + "\t".join(f"{a}\t{b}" for a, b in cells))
+        print(label + "\t" + "\t".join(
+            "\t".join("" if np.isnan(v) else f"{v:.3f}" for v in row)
+            + "\t" + (f"{truth[i, k]:.3f}" if i < len(truth) else "")
+            for k, row in enumerate(cells)))
+    missing = [v for j, v in enumerate(args.intervals) if np.isnan(lo[j]).any()]
+    if missing:
+        print(f"note: no {', '.join(f'{v:g}%' for v in missing)} interval where fewer past "
+              f"forecasts are known than the level needs (e.g. 39 for 95%): left empty")
     png = args.png or (args.run / "forecast.png" if args.run.is_dir() else args.run.with_suffix(".png"))
-    plot(f, origin, pred, png)
+    plot(f, origin, pred, png, (args.intervals, lo, hi))
     print(f"plot: {png}")
     return 0
 
 
-def plot(f, origin, pred, png):
-    """History before the origin, the forecast, and the held-out truth, one panel a variable."""
+def plot(f, origin, pred, png, bands=((), None, None)):
+    """History before the origin, the forecast with its intervals (levels, lo, hi (L, steps,
+    F)), and the held-out truth, one panel a variable."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -61,6 +94,10 @@ def plot(f, origin, pred, png):
         if end > origin:
             ax.plot(range(origin, end), f.y[origin:end, k], color="tab:green", label="held-out truth")
         ax.plot(range(origin, origin + steps), pred[:, k], color="tab:red", label="forecast")
+        levels, lo, hi = bands
+        for j in sorted(range(len(levels)), key=lambda j: -levels[j]):   # widest first
+            ax.fill_between(range(origin, origin + steps), lo[j, :, k], hi[j, :, k],
+                            color="tab:red", alpha=0.12, lw=0, label=f"{levels[j]:g}% interval")
         ax.axvline(origin, color="0.6", ls=":")
         ax.set_ylabel(f.names[k])
         ax.grid(alpha=0.3)

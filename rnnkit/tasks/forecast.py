@@ -30,7 +30,8 @@ from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose
-from rnnkit.tasks.forecast_trained import history_part, mase_scale, rolling_scores
+from rnnkit.tasks.forecast_trained import (LEVELS, Forecast, history_part, interval_scores,
+                                           mase_scale, rolling_scores)
 from rnnkit.train import distributed
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
@@ -149,9 +150,18 @@ class ForecastTask:
                               self.mase_scale, prefix)[0]
 
     def test_metrics(self):
+        origins = self.origins(self.val_end, len(self.y))
         return {**self.metrics(self.val_end, len(self.y), "test"), "season": self.season,
-                "test_origins": len(self.origins(self.val_end, len(self.y))),
+                "test_origins": len(origins), **self.interval_metrics(origins),
                 "transform": self.transform.kind, "baseline": self.model.config.base}
+
+    def interval_metrics(self, origins):
+        """Coverage and MSIS of the prediction intervals at the test origins, set by the
+        errors known before the test part."""
+        K = self.data_config.horizon
+        _, lo, hi = Forecast.from_task(self).intervals(self.y, origins, K, end=self.val_end)
+        truth = np.stack([self.y[t:t + K] for t in origins])                  # (B, K, F)
+        return interval_scores(lo, hi, truth, self.mase_scale, LEVELS, "test")
 
     def checkpoint_extras(self):
         return {"kind": "forecast", "model_config": asdict(self.model.config),

@@ -1,6 +1,14 @@
 """A trained forecaster: rolling-origin scores with the naive and seasonal-naive baselines,
-forecasts from a checkpoint (:class:`Forecast`), and a file that continues the series scored
-(``rnnkit eval``). Shapes: N steps, F variables, W window, K horizon, B batch.
+forecasts from a checkpoint (:class:`Forecast`) with prediction intervals, and a file that
+continues the series scored (``rnnkit eval``). Shapes: N steps, F variables, W window, K
+horizon, B batch, L interval levels.
+
+Prediction intervals are empirical: the model forecasts from every past origin whose truth is
+known before the forecast's origin, and the interval at step h is the forecast plus the
+order statistics of those forecasts' signed errors at step h (split-conformal ranks: the
+⌊(n+1)α/2⌋-th and ⌈(n+1)(1−α/2)⌉-th of n errors), taken on the transformed, standardised scale
+and mapped back, so a log-scale series gets multiplicative intervals. Where fewer errors are
+known than a level needs (39 for 95%, 9 for 80%), that step has no interval (NaN).
 """
 import numpy as np
 import torch
@@ -44,6 +52,40 @@ def rolling_scores(predict, y, start, end, W, K, m, scale, prefix):
     return out, len(origins)
 
 
+LEVELS = (80, 95)      # the prediction intervals' nominal coverage, percent
+MAX_PAST = 2000        # the most recent past origins whose errors set the intervals
+
+
+def interval_offsets(errors, levels):
+    """Lower and upper offsets (L, S, F) of prediction intervals at each step from the signed
+    errors (truth - forecast) known at each step: errors[h] (n_h, F); NaN where n_h is too few."""
+    S, F = len(errors), errors[0].shape[1]
+    lo, hi = np.full((2, len(levels), S, F), np.nan)
+    for h, e in enumerate(errors):
+        e, n = np.sort(e, 0), len(e)
+        for i, level in enumerate(levels):
+            k = int(np.ceil((n + 1) * (1 + level / 100) / 2))    # the upper rank, 1-based
+            if k <= n:
+                lo[i, h], hi[i, h] = e[n - k], e[k - 1]
+    return lo, hi
+
+
+def interval_scores(lo, hi, truth, scale, levels, prefix):
+    """Coverage and the mean scaled interval score (MSIS, Gneiting & Raftery 2007; as the M4
+    competition scores intervals) of bounds lo, hi (L, B, K, F) against truth (B, K, F); a
+    level with any step left without an interval is left out."""
+    out = {}
+    for i, level in enumerate(levels):
+        l, u = lo[i], hi[i]
+        if np.isnan(l).any() or np.isnan(u).any():
+            continue
+        a = 1 - level / 100
+        score = u - l + 2 / a * (np.maximum(l - truth, 0) + np.maximum(truth - u, 0))
+        out[f"{prefix}_coverage_{level:g}"] = float(((l <= truth) & (truth <= u)).mean())
+        out[f"{prefix}_msis_{level:g}"] = float(score.mean() / scale)
+    return out
+
+
 def mase_scale(train, m):
     return float(np.abs(train[m:] - train[:-m]).mean()) or 1.0
 
@@ -73,15 +115,51 @@ class Forecast:
                        ckpt["names"], ckpt["split"], ckpt["data_config"]["window"],
                        Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1))
 
-    def predict(self, y, origins, steps):
-        """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""
-        z = torch.from_numpy(self.scaler.transform(self.transform.forward(y)))
+    def standardised(self, y):
+        return torch.from_numpy(self.scaler.transform(self.transform.forward(y)))
+
+    def to_units(self, z):
+        return self.transform.inverse(self.scaler.inverse(z))
+
+    def predict_standardised(self, z, origins, steps):
+        """Forecasts (B, steps, F) of z[t:t+steps] from the window before each origin t, on the
+        transformed, standardised scale z (N, F)."""
         x = torch.stack([z[t - self.window:t] for t in origins]).float()      # (B, W, F)
         hist = None
         if self.model.uses_history():
             hist = history_part(self.model, z, steps, origins)[1]            # (B, steps, F)
-        z = self.model.forecast(x, steps, hist).numpy()
-        return self.transform.inverse(self.scaler.inverse(z))
+        return self.model.forecast(x, steps, hist).numpy()
+
+    def predict(self, y, origins, steps):
+        """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""
+        return self.to_units(self.predict_standardised(self.standardised(y), origins, steps))
+
+    def first_origin(self, n):
+        m = self.season
+        first = max(self.window, m)
+        return max(first, start_length(n, m)) if self.model.uses_history() else first
+
+    def past_errors(self, z, end, steps):
+        """Signed errors (truth - forecast) on the standardised scale of the forecasts from every
+        past origin t whose truth z[t:t+h] lies before ``end`` (at most MAX_PAST origins): a
+        list over the steps h = 1..steps of (n_h, F) arrays."""
+        origins = list(range(max(self.first_origin(len(z)), end - MAX_PAST), end))
+        if not origins:
+            return [np.zeros((0, z.shape[1]))] * steps
+        pred = self.predict_standardised(z, origins, steps)                    # (B, steps, F)
+        z, t = z.numpy(), np.asarray(origins)
+        return [z[t[t + h <= end] + h - 1] - pred[t + h <= end, h - 1] for h in range(1, steps + 1)]
+
+    def intervals(self, y, origins, steps, levels=LEVELS, end=None):
+        """Forecasts (B, steps, F) and prediction interval bounds lo, hi (L, B, steps, F) in the
+        data's units from each origin, the errors known before ``end`` (default: the first
+        origin) setting the intervals."""
+        z = self.standardised(y)
+        end = min(origins) if end is None else end
+        lo, hi = interval_offsets(self.past_errors(z, end, steps), levels)      # (L, steps, F)
+        pred = self.predict_standardised(z, origins, steps)                    # (B, steps, F)
+        return (self.to_units(pred), self.to_units(pred + lo[:, None]),
+                self.to_units(pred + hi[:, None]))
 
     def forecast(self, steps, origin=None):
         """(steps, F) forecast of the steps after y[:origin] (default: the held-out tail's start)."""
@@ -115,7 +193,12 @@ def evaluate_file(run, path, **options):
     K, start = f.model.config.horizon, len(f.y)
     if len(part.values) < K:
         raise DataError(f"{path}: {len(part.values)} rows, fewer than the horizon {K}")
+    scale = mase_scale(f.y[:f.split[0]], f.season)
     scores, n = rolling_scores(lambda o: f.predict(y, o, K), y, start, len(y), f.window, K,
-                               f.season, mase_scale(f.y[:f.split[0]], f.season), "x")
+                               f.season, scale, "x")
+    origins = list(range(max(start, f.window, f.season), len(y) - K + 1))
+    _, lo, hi = f.intervals(y, origins, K, end=start)     # set by the stored series' errors
+    truth = np.stack([y[t:t + K] for t in origins])
+    scores |= interval_scores(lo, hi, truth, scale, LEVELS, "x")
     return {**{k[2:]: v for k, v in scores.items()}, "origins": float(n), "file": str(path),
             "kind": "forecast", "size": len(part.values)}

@@ -1,0 +1,107 @@
+"""The forecaster's prediction intervals: the split-conformal ranks, coverage on a noisy series
+where the truth is known, multiplicative bounds on the log scale, the CLI's columns and flag,
+and the figures `rnnkit eval` and training write."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rnnkit.cli.main import main
+from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+from rnnkit.tasks.forecast_trained import Forecast, evaluate_file, interval_offsets, interval_scores
+
+
+def write(tmp_path, name, values, start=0):
+    path = tmp_path / name
+    rows = [f"{1950 + (start + i) // 12}-{(start + i) % 12 + 1:02d},{v:.4f}"
+            for i, v in enumerate(values)]
+    path.write_text("month,value\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def noisy_season(n, seed=0, sd=1.0):
+    """A monthly season plus independent N(0, sd²) noise: the best forecast is the season, and
+    its errors are the noise, so an 80% interval holds about 80% of the truth."""
+    rng = np.random.default_rng(seed)
+    return [50 + 5 * math.sin(2 * math.pi * t / 12) + sd * rng.standard_normal() for t in range(n)]
+
+
+def build(path, **data):
+    return build_forecast_task(ForecastData(data=str(path), **{"window": 24, "horizon": 6, **data}),
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+
+
+def test_offsets_are_the_conformal_order_statistics():
+    errors = [np.arange(1.0, 100.0)[::-1, None]] * 2          # 99 errors, 1..99, two steps
+    lo, hi = interval_offsets(errors, (80, 95))
+    # 80%: the ⌈100·0.9⌉ = 90th of 99 and its mirror, the 10th; 95%: the 98th and the 2nd
+    assert lo[:, 0, 0].tolist() == [10.0, 2.0] and hi[:, 0, 0].tolist() == [90.0, 98.0]
+    lo, hi = interval_offsets([np.arange(20.0)[:, None]], (80, 95))   # 20: too few for 95%
+    assert not np.isnan(hi[0]).any() and np.isnan(hi[1]).all() and np.isnan(lo[1]).all()
+
+
+def test_interval_scores_count_coverage_and_penalise_misses():
+    truth = np.array([[[0.0], [2.0]]])                        # (B 1, K 2, F 1)
+    lo, hi = np.full((1, 1, 2, 1), -1.0), np.full((1, 1, 2, 1), 1.0)
+    s = interval_scores(lo, hi, truth, scale=2.0, levels=(80,), prefix="x")
+    # width 2 at both steps; the second misses by 1: 2 + 2/0.2 · 1 = 12; mean 7, over scale 2
+    assert s == {"x_coverage_80": 0.5, "x_msis_80": pytest.approx(3.5)}
+    lo[0, 0, 0] = np.nan                                      # a step without an interval
+    assert interval_scores(lo, hi, truth, 1.0, (80,), "x") == {}
+
+
+def test_intervals_cover_about_their_level_on_noise_around_a_season(tmp_path):
+    task = build(write(tmp_path, "noisy.csv", noisy_season(600)), test_fraction=0.3)
+    m = task.test_metrics()
+    assert 0.70 <= m["test_coverage_80"] <= 0.90 and 0.88 <= m["test_coverage_95"] <= 0.99
+    f = Forecast.from_task(task)
+    pred, lo, hi = f.intervals(f.y, [task.val_end], 6)
+    width80, width95 = (hi - lo)[:, 0, :, 0]
+    assert (width95 > width80).all()
+    # the noise's own 80% and 95% ranges are 2.56 and 3.92 wide
+    assert 1.8 < width80.mean() < 3.4 and 3.0 < width95.mean() < 5.2
+
+
+def test_log_scale_bounds_are_positive_and_grow_with_the_level(tmp_path):
+    rng = np.random.default_rng(1)
+    values = [100 * math.exp(0.01 * t) * (1 + 0.2 * math.sin(2 * math.pi * t / 12))
+              * math.exp(0.05 * rng.standard_normal()) for t in range(240)]
+    task = build(write(tmp_path, "air.csv", values), transform="log")
+    f = Forecast.from_task(task)
+    pred, lo, hi = f.intervals(f.y, [task.val_end], 6)
+    assert (lo > 0).all() and (lo[0] > lo[1]).all() and (hi[0] < hi[1]).all()
+    assert (lo[1] < pred).all() and (pred < hi[1]).all()
+    # multiplicative: the bounds' ratio to the forecast is the same for a series ten times larger
+    big = build(write(tmp_path, "big.csv", [10 * v for v in values]), transform="log")
+    g = Forecast.from_task(big)
+    _, lo10, _ = g.intervals(g.y, [big.val_end], 6)
+    np.testing.assert_allclose(lo10 / (10 * lo), 1.0, rtol=1e-3)
+
+
+def test_cli_prints_bounds_and_eval_scores_them(tmp_path, capsys):
+    values = noisy_season(420, seed=2)
+    path = write(tmp_path, "s.csv", values[:360])
+    run = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(path), "--out", str(run), "--window", "24",
+                 "--horizon", "6", "--max-steps", "2", "--eval-every", "2", "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 < metrics["test_coverage_80"] <= 1 and metrics["test_msis_95"] > 0
+    capsys.readouterr()
+    assert main(["forecast", str(run), "--steps", "4", "--intervals", "80"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t") == ["step", "value_forecast", "value_lo80", "value_hi80",
+                                    "value_truth"]
+    for row in lines[1:5]:
+        pred, lo, hi = map(float, row.split("\t")[1:4])
+        assert lo < pred < hi
+    assert main(["forecast", str(run), "--steps", "2", "--intervals", "none"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "step\tvalue_forecast\tvalue_truth"
+    with pytest.raises(SystemExit) as exit_:
+        main(["forecast", str(run), "--intervals", "80,100"])
+    assert exit_.value.code == 2
+    assert "each level must lie in (0, 100), got 100" in capsys.readouterr().err
+    more = write(tmp_path, "more.csv", values[360:], start=360)
+    scores = evaluate_file(run, more)
+    assert 0.5 <= scores["coverage_80"] <= 1 and scores["coverage_95"] >= scores["coverage_80"]
