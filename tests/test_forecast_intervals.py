@@ -38,8 +38,15 @@ def test_offsets_are_the_conformal_order_statistics():
     lo, hi = interval_offsets(errors, (80, 95))
     # 80%: the ⌈100·0.9⌉ = 90th of 99 and its mirror, the 10th; 95%: the 98th and the 2nd
     assert lo[:, 0, 0].tolist() == [10.0, 2.0] and hi[:, 0, 0].tolist() == [90.0, 98.0]
-    lo, hi = interval_offsets([np.arange(20.0)[:, None]], (80, 95))   # 20: too few for 95%
-    assert not np.isnan(hi[0]).any() and np.isnan(hi[1]).all() and np.isnan(lo[1]).all()
+    # 20 errors: too few for the 95% rank, so mean ± t(0.975, 19) · sd · sqrt(1 + 1/20)
+    e = np.arange(20.0)
+    lo, hi = interval_offsets([e[:, None]], (80, 95))
+    assert hi[0, 0, 0] == 18.0             # the 80% rank: the 19th of 0, 1, ... 19
+    half = 2.0930 * e.std(ddof=1) * (1 + 1 / 20) ** 0.5
+    np.testing.assert_allclose([lo[1, 0, 0], hi[1, 0, 0]], [e.mean() - half, e.mean() + half],
+                               rtol=1e-4)
+    lo, hi = interval_offsets([e[:4, None]], (80, 95))        # 4 errors: no interval
+    assert np.isnan(lo).all() and np.isnan(hi).all()
 
 
 def test_interval_scores_count_coverage_and_penalise_misses():
@@ -62,6 +69,11 @@ def test_intervals_cover_about_their_level_on_noise_around_a_season(tmp_path):
     assert (width95 > width80).all()
     # the noise's own 80% and 95% ranges are 2.56 and 3.92 wide
     assert 1.8 < width80.mean() < 3.4 and 3.0 < width95.mean() < 5.2
+    # every past origin up to 500, evenly spaced; fewer (>= 40) for a long forecast
+    z = f.standardised(f.y)
+    assert len(f.past_errors(z, 300, 1)[0]) == 300 - 24
+    assert 250 <= len(f.past_errors(z, 600, 1)[0]) <= 500
+    assert 40 <= len(f.past_errors(z, 600, 1000)[0]) <= 50
 
 
 def test_log_scale_bounds_are_positive_and_grow_with_the_level(tmp_path):

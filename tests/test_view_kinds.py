@@ -102,7 +102,10 @@ def test_forecast_history_forecast_and_truth(runs):
     assert r["origin"] == 160 and r["truth"] == [[]] and r["labels"][-3:] == ["+1", "+2", "+3"]
     status, body = runs.ask("/api/forecast", {"run": "forecast", "steps": 1001})
     assert status == 400 and "steps must lie in [1, 1000]" in body["error"]
-    assert "no intervals" in info["notes"][0]
+    (i80, i95), forecast = r["intervals"], r["forecast"][0]
+    assert i80["level"] == 80 and i95["level"] == 95
+    for i in range(3):   # the 95% interval holds the 80% one, which holds the forecast
+        assert i95["lo"][0][i] <= i80["lo"][0][i] <= forecast[i] <= i80["hi"][0][i] <= i95["hi"][0][i]
 
 
 def test_conditional_generator_samples(runs):

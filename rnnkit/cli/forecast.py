@@ -9,7 +9,7 @@ from rnnkit.cli.options import ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import LEVELS, Forecast
+from rnnkit.tasks.forecast_trained import LEVELS, MIN_ERRORS, Forecast
 from rnnkit.train.checkpoint import atomic_write
 
 # steps of one forecast: far beyond any horizon a series supports, and printed and plotted in
@@ -70,8 +70,8 @@ def run(args):
             for k, row in enumerate(cells)))
     missing = [v for j, v in enumerate(args.intervals) if np.isnan(lo[j]).any()]
     if missing:
-        print(f"note: no {', '.join(f'{v:g}%' for v in missing)} interval where fewer past "
-              f"forecasts are known than the level needs (e.g. 39 for 95%): left empty")
+        print(f"note: no {', '.join(f'{v:g}%' for v in missing)} interval at the steps where "
+              f"fewer than {MIN_ERRORS} past forecasts' errors are known: left empty")
     png = args.png or (args.run / "forecast.png" if args.run.is_dir() else args.run.with_suffix(".png"))
     plot(f, origin, pred, png, (args.intervals, lo, hi))
     print(f"plot: {png}")

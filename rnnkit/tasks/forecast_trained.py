@@ -8,8 +8,11 @@ known before the forecast's origin, and the interval at step h is the forecast p
 order statistics of those forecasts' signed errors at step h (split-conformal ranks: the
 ⌊(n+1)α/2⌋-th and ⌈(n+1)(1−α/2)⌉-th of n errors), taken on the transformed, standardised scale
 and mapped back, so a log-scale series gets multiplicative intervals. Where fewer errors are
-known than a level needs (39 for 95%, 9 for 80%), that step has no interval (NaN).
+known than a level's rank needs (39 for 95%, 9 for 80%), the interval is a normal one from their
+mean and standard deviation (Student's t); below 5 errors, none (NaN).
 """
+from statistics import NormalDist
+
 import numpy as np
 import torch
 
@@ -53,12 +56,28 @@ def rolling_scores(predict, y, start, end, W, K, m, scale, prefix):
 
 
 LEVELS = (80, 95)      # the prediction intervals' nominal coverage, percent
-MAX_PAST = 2000        # the most recent past origins whose errors set the intervals
+MAX_PAST = 500         # past origins whose errors set the intervals, evenly spaced; fewer
+PAST_STEPS = 50_000    # for a long forecast: at most this many steps forecast in all, with
+MIN_PAST = 40          # at least this many origins (a 95% rank needs 39)
+
+
+MIN_ERRORS = 5         # fewer known errors at a step: no interval there
+
+
+def t_quantile(p, df):
+    """Student's t quantile at probability p with df degrees of freedom: the normal quantile's
+    Cornish-Fisher expansion to 1/df³ (within 1.3% of the exact value for df >= 4 at p <= 0.995,
+    0.3% for df >= 6; Abramowitz & Stegun 26.7.5)."""
+    z = NormalDist().inv_cdf(p)
+    return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
 
 
 def interval_offsets(errors, levels):
     """Lower and upper offsets (L, S, F) of prediction intervals at each step from the signed
-    errors (truth - forecast) known at each step: errors[h] (n_h, F); NaN where n_h is too few."""
+    errors (truth - forecast) known at each step: errors[h] (n_h, F). The split-conformal order
+    statistics where n_h holds the rank; with fewer errors (from MIN_ERRORS), a normal prediction
+    interval from their mean and standard deviation (Student's t, × sqrt(1 + 1/n)); NaN below."""
     S, F = len(errors), errors[0].shape[1]
     lo, hi = np.full((2, len(levels), S, F), np.nan)
     for h, e in enumerate(errors):
@@ -67,6 +86,9 @@ def interval_offsets(errors, levels):
             k = int(np.ceil((n + 1) * (1 + level / 100) / 2))    # the upper rank, 1-based
             if k <= n:
                 lo[i, h], hi[i, h] = e[n - k], e[k - 1]
+            elif n >= MIN_ERRORS:
+                half = t_quantile((1 + level / 100) / 2, n - 1) * e.std(0, ddof=1) * (1 + 1 / n) ** .5
+                lo[i, h], hi[i, h] = e.mean(0) - half, e.mean(0) + half
     return lo, hi
 
 
@@ -140,10 +162,15 @@ class Forecast:
         return max(first, start_length(n, m)) if self.model.uses_history() else first
 
     def past_errors(self, z, end, steps):
-        """Signed errors (truth - forecast) on the standardised scale of the forecasts from every
-        past origin t whose truth z[t:t+h] lies before ``end`` (at most MAX_PAST origins): a
-        list over the steps h = 1..steps of (n_h, F) arrays."""
-        origins = list(range(max(self.first_origin(len(z)), end - MAX_PAST), end))
+        """Signed errors (truth - forecast) on the standardised scale of the forecasts from past
+        origins t whose truth z[t:t+h] lies before ``end``: every origin, or evenly spaced ones
+        ending at end - 1 on a longer history (MAX_PAST; fewer for a long forecast, so that at
+        most PAST_STEPS steps are forecast, but at least MIN_PAST). A list over the steps
+        h = 1..steps of (n_h, F) arrays."""
+        first = self.first_origin(len(z))
+        count = max(MIN_PAST, min(MAX_PAST, PAST_STEPS // steps))
+        stride = max(1, -(-(end - first) // count))
+        origins = list(range(end - 1, first - 1, -stride))[::-1]
         if not origins:
             return [np.zeros((0, z.shape[1]))] * steps
         pred = self.predict_standardised(z, origins, steps)                    # (B, steps, F)
@@ -156,8 +183,11 @@ class Forecast:
         origin) setting the intervals."""
         z = self.standardised(y)
         end = min(origins) if end is None else end
-        lo, hi = interval_offsets(self.past_errors(z, end, steps), levels)      # (L, steps, F)
         pred = self.predict_standardised(z, origins, steps)                    # (B, steps, F)
+        if not levels:
+            empty = np.zeros((0, *pred.shape))
+            return self.to_units(pred), empty, empty
+        lo, hi = interval_offsets(self.past_errors(z, end, steps), levels)      # (L, steps, F)
         return (self.to_units(pred), self.to_units(pred + lo[:, None]),
                 self.to_units(pred + hi[:, None]))
 

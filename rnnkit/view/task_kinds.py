@@ -84,7 +84,6 @@ class ForecastView(View):
     def __init__(self, forecast):
         super().__init__()
         self.f = forecast
-        self.notes.append("point forecasts: this forecaster gives no intervals")
 
     @classmethod
     def load(cls, path, checkpoint):
@@ -103,14 +102,20 @@ class ForecastView(View):
         f = self.f
         steps = p.int("steps", 1, LIMITS["forecast"], max(24, f.model.config.horizon))
         origin = len(f.y) if p.flag("from_end") else int(f.split[1])
-        with self.lock:
-            pred = f.forecast(steps, origin)                                 # (steps, F)
+        from rnnkit.tasks.forecast_trained import LEVELS
+        if not f.window <= origin <= len(f.y):   # too short a stored series: the one-line error
+            f.forecast(steps, origin)
+        with self.lock:   # the forecast, and the 80% and 95% intervals from the errors before it
+            pred, lo, hi = f.intervals(f.y, [origin], steps)
+        pred, lo, hi = pred[0], lo[:, 0], hi[:, 0]                     # (steps, F), (L, steps, F)
         start = max(0, origin - max(4 * steps, f.window))
         label = lambda t: f.labels[t] if t < len(f.labels) else f"+{t - len(f.y) + 1}"  # noqa: E731
         whole, F = evenly(len(f.y), LIMITS["points"]), len(f.names)
         return {"names": list(f.names), "origin": origin, "start": start,
                 "labels": [label(t) for t in range(start, origin + steps)],
                 "history": columns(f.y[start:origin], F), "forecast": columns(pred, F),
+                "intervals": [{"level": level, "lo": columns(lo[i], F), "hi": columns(hi[i], F)}
+                              for i, level in enumerate(LEVELS)],
                 "truth": columns(f.y[origin:origin + steps], F), "split": [int(s) for s in f.split],
                 "series": {"index": whole, "values": columns(f.y[whole], F)}}
 

@@ -437,7 +437,9 @@ async function runForecast() {
         {name: "held-out truth", x: fx.slice(0, r.truth[v].length), y: r.truth[v], color: "#2ca02c"},
         {name: "forecast", x: fx, y: r.forecast[v], color: "#d62728", dash: "5 3"},
       ], {title: `${name}: forecast of ${r.forecast[v].length} steps after ${r.labels[r.origin - r.start - 1] || r.origin}`,
-        xlabel: "time step", vlines: [{x: r.origin - 0.5, label: "origin"}], width: 760, height: 260});
+        xlabel: "time step", vlines: [{x: r.origin - 0.5, label: "origin"}], width: 760, height: 260,
+        bands: r.intervals.slice().reverse().map((b) => ({name: `${b.level}% interval`, x: fx,
+          lo: b.lo[v], hi: b.hi[v], color: "#d62728", opacity: 0.12}))});
       linePlot(box, [{name: "series", x: r.series.index, y: r.series.values[v], color: "#555", width: 1}],
         {title: `${name}: the whole series (train | validation | test)`, xlabel: "time step", width: 760, height: 160,
           vlines: [{x: r.split[0], label: "validation"}, {x: r.split[1], label: "test"}]});

@@ -64,7 +64,9 @@ function extent(values, log) {
 function linePlot(box, series, o = {}) {
   const W = o.width || 560, H = o.height || 230, m = {l: 56, r: 12, t: 26, b: 38};
   const svg = svgEl("svg", {width: W, height: H, class: "chart", viewBox: `0 0 ${W} ${H}`}, box);
-  const xs = series.flatMap((s) => s.x), ys = series.flatMap((s) => s.y);
+  const bands = o.bands || [];   // [{name, x, lo, hi, color, opacity}]: shaded intervals
+  const xs = series.flatMap((s) => s.x);
+  const ys = series.flatMap((s) => s.y).concat(bands.flatMap((b) => b.lo.concat(b.hi)));
   let [x0, x1] = extent(xs, false), [y0, y1] = extent(ys, o.logy);
   if (o.xmin !== undefined) x0 = o.xmin; if (o.xmax !== undefined) x1 = o.xmax;
   if (o.ymin !== undefined) y0 = o.ymin; if (o.ymax !== undefined) y1 = o.ymax;
@@ -93,6 +95,15 @@ function linePlot(box, series, o = {}) {
     if (v.label) svgEl("text", {x: sx(v.x) + 3, y: m.t + 11, class: "vlabel"}, svg).textContent = v.label;
   }
   const ok = (x, y) => y !== null && x !== null && isFinite(y) && (!o.logy || y > 0);
+  bands.forEach((b, k) => {   // under the lines; a step without a bound is left out
+    const at = b.x.map((x, i) => i).filter((i) => ok(b.x[i], b.lo[i]) && ok(b.x[i], b.hi[i]));
+    const pt = (i, y) => `${sx(b.x[i]).toFixed(1)},${sy(y).toFixed(1)}`;
+    if (at.length) svgEl("path", {d: "M" + at.map((i) => pt(i, b.hi[i])).join("L") + "L" +
+      at.slice().reverse().map((i) => pt(i, b.lo[i])).join("L") + "Z", fill: b.color,
+      "fill-opacity": b.opacity || 0.15, stroke: "none", class: "band"}, svg);
+    svgEl("text", {x: W - m.r - 6, y: m.t + 12 + 13 * (series.length + k), "text-anchor": "end",
+      fill: b.color, class: "legend"}, svg).textContent = b.name;
+  });
   series.forEach((s, k) => {
     const color = s.color || COLORS[k % COLORS.length];
     let d = "", pen = false;
