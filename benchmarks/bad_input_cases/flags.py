@@ -70,6 +70,8 @@ def add_flag_cases():
     cmd_case("forecast --steps -1", fc("--steps", "-1"), flag="--steps")
     cmd_case("forecast --steps 100000 (bounded, or quick)", fc("--steps", "100000"), "either",
              flag="--steps", timeout=60)
+    for value in ("100", "80,x", "nan", "-5"):
+        cmd_case(f"forecast --intervals {value}", fc("--intervals", value), flag="--intervals")
     cmd_case("eval seq2seq --beam-size 0",
              ["eval", RUN("seq2seq"), "{data}/pairs.tsv", "--beam-size", "0"], flag="--beam-size")
     cmd_case("eval classify --beam-size 3 (not a classifier option)",
