@@ -231,6 +231,17 @@ def _gram_classifier():
     return model
 
 
+def _char_gram_classifier():   # words' character 2-grams in the bag, scaled apart ("log")
+    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="gru",
+                                                hidden=5, embed=4, ngrams=2, char_grams=2,
+                                                bag="on", bag_buckets=5))
+    with torch.no_grad():
+        model.bag.tokens.weight[1:].normal_()
+        model.bag.grams.weight[1:].normal_()
+    return model
+
+
 def _reading_classifier():   # the recurrent part reads the first 5 steps, the bag all
     from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
     model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",
@@ -258,6 +269,7 @@ def _char_tagger():
     pytest.param(_classifier, "classify", id="bilstm-last"),
     pytest.param(_gram_classifier, "classify", id="gru-grams", marks=pytest.mark.slow),
     pytest.param(_reading_classifier, "classify", id="rnn-reads-5-of-8"),
+    pytest.param(_char_gram_classifier, "classify", id="word-character-grams"),
     pytest.param(_tagger, "tag", id="tagger")])
 def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
     """Padded batches with their lengths: packing in ONNX (sequence_lens), held states in pt2."""
@@ -275,7 +287,7 @@ def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
         lengths[0] = T
         args = (torch.randint(1, 9, (B, T), generator=g), lengths)
         if "grams" in program.inputs:
-            args += (torch.randint(0, 5, (B, T, 1), generator=g),)
+            args += (torch.randint(0, 5, (B, T, program.args[2].shape[2]), generator=g),)
         if "chars" in program.inputs:                    # words of 1..4 characters, 0 at padding
             W = 4
             char_lengths = torch.randint(1, W + 1, (B, T), generator=g)

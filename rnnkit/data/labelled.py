@@ -120,6 +120,23 @@ def ngram_buckets(tokens, n, buckets):
              for k in range(1, n)] for t in range(len(tokens))]
 
 
+CHAR_WORD = 12   # the longest word whose every character n-gram has a slot
+
+
+def char_gram_slots(n):
+    """Slots per word for its character 2..n-grams: every one of a word of CHAR_WORD letters."""
+    return sum(CHAR_WORD + 3 - k for k in range(2, n + 1)) if n > 1 else 0
+
+
+def char_gram_buckets(word, n, buckets):
+    """The hash buckets (1..buckets) of the character 2..n-grams of `` word `` (a space on
+    either side, as scikit-learn's ``char_wb`` analyser reads it), shorter ones first, cut to
+    char_gram_slots(n). Hashed apart from the word n-grams (a \x1e mark before each)."""
+    padded = f" {word} "
+    grams = [padded[i:i + k] for k in range(2, n + 1) for i in range(len(padded) - k + 1)]
+    return [zlib.crc32(("\x1e" + g).encode()) % buckets + 1 for g in grams[:char_gram_slots(n)]]
+
+
 def own_parts(examples, data_config, read=None):
     """(train, val, test): the seeded split of ``examples``, except that a validation or test
     file given in ``data_config.val_data`` / ``test_data`` is that part (read by ``read``, which

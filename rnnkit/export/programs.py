@@ -127,17 +127,20 @@ class _Lengths(nn.Module):
 
 
 def classify_programs(model):
+    from rnnkit.data.labelled import char_gram_slots
+    from rnnkit.models.classifier import needs_grams
     c = model.config
     tokens, lengths = torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 2])
     args, inputs = (tokens, lengths), ["tokens", "lengths"]
     dynamic = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
-    if model.grams is not None:
-        args += (torch.zeros(2, 4, c.ngrams - 1, dtype=torch.long),)
+    N = c.ngrams - 1 + char_gram_slots(c.char_grams)   # token n-grams, then characters'
+    if needs_grams(c):
+        args += (torch.zeros(2, 4, N, dtype=torch.long),)
         inputs.append("grams")
         dynamic["grams"] = {0: "batch", 1: "time"}
     return [Program("", _Lengths(model), args, inputs, ["logits"], dynamic,
                     f"classifier: tokens (B, T) padded with 0, lengths (B,)"
-                    f"{', n-gram buckets (B, T, ' + str(c.ngrams - 1) + ')' if model.grams is not None else ''}"
+                    f"{', n-gram buckets (B, T, ' + str(N) + ')' if needs_grams(c) else ''}"
                     f" -> logits (B, {c.num_classes})")]
 
 

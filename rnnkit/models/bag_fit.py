@@ -55,14 +55,31 @@ BLENDS = tuple(i / 10 for i in range(1, 10))   # shares of the linear model in t
         # and the trained network that each evaluation validates (:func:`blended_state`)
 
 
-def features(encoded, vocab_size, counts="all"):
+def features(encoded, vocab_size, counts="all", word_slots=None):
     """[(ids, grams or None), ...] -> (rows, columns, values) of X: token t is column t, n-gram
     bucket g is column vocab_size + g (0s are padding and skipped). ``counts`` as the bag's
     ``bag_counts``: "all", each occurrence 1/√T; "once", each distinct feature 1/√T; "log", each
-    distinct feature seen n times (1 + log n) / ||1 + log n|| (the text's vector of unit length)."""
+    distinct feature seen n times (1 + log n) / ||1 + log n|| (the text's vector of unit length).
+    ``word_slots``: the grams' slots past the first word_slots are the words' characters, a
+    block of their own under "log": each block is scaled to unit length apart (the text's vector
+    of length √2, as a union of two tf-idf vectorisers), n counting over the whole text."""
     rows, cols, vals = [], [], []
     for i, (ids, grams) in enumerate(encoded):
         fs = [t for t in ids if t > 0]
+        if counts == "log" and word_slots is not None and grams is not None:
+            chars = [vocab_size + g for slots in grams for g in slots[word_slots:] if g > 0]
+            fs += [vocab_size + g for slots in grams for g in slots[:word_slots] if g > 0]
+            seen = Counter(fs + chars)
+            out = Counter()
+            for block in (fs, chars):   # each occurrence carries (1 + log n) / n of its block
+                share = {f: (1 + math.log(seen[f])) / seen[f] for f in block}
+                norm = math.sqrt(sum(share[f] * (1 + math.log(seen[f])) for f in block)) or 1.0
+                for f in block:
+                    out[f] += share[f] / norm
+            rows += [i] * len(out)
+            cols += list(out)
+            vals += list(out.values())
+            continue
         if grams is not None:
             fs += [vocab_size + g for slots in grams for g in slots if g > 0]
         if counts == "log":
@@ -102,7 +119,7 @@ def _matrix(rows, cols, vals, n, columns):
 
 
 def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=True,
-        class_weight=None):
+        class_weight=None, word_slots=None):
     """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
     logistic regression over the bag's features of the training texts; λ from LAMBDAS by the
     loss on the validation texts, trying them from the largest down until one validates worse
@@ -112,10 +129,10 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     ``class_weight`` (K,), the weight of text i's class (in the validation loss too: the means
     ``F.cross_entropy(weight=...)`` takes). ``weighted=False``: the plain penalty λ/2 ||U||²
     (for comparison)."""
-    r, c, v = features(train, vocab_size, counts)
+    r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
     X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
-    Xv = _matrix(*features(val, vocab_size, counts), len(val), columns)[0]     # (N_val, F)
+    Xv = _matrix(*features(val, vocab_size, counts, word_slots), len(val), columns)[0]   # (N_val, F)
     Y = F.one_hot(y, K).double()                                             # (N, K)
     w = None if class_weight is None else class_weight.double()              # (K,)
     S = torch.ones(len(y), 1, dtype=torch.float64) if w is None else w[y][:, None]   # (N, 1)
@@ -152,7 +169,7 @@ def start_bag(model, train, y, val, y_val, log=print, weight=None):
     weights of the recurrent part zero; the text for the log. ``weight``: the class weights."""
     bag, V, K = model.bag, model.config.vocab_size, model.config.num_classes
     columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.counts, log,
-                                       class_weight=weight)
+                                       class_weight=weight, word_slots=bag.word_slots)
     tokens, grams = columns[columns < V], columns[columns >= V] - V
     bag.tokens.weight[tokens] = U[:len(tokens)].to(bag.tokens.weight.dtype)
     if bag.grams is not None:

@@ -96,6 +96,10 @@ class ClassifierConfig:
         "range": (0, 16)})
     buckets: int = field(default=20_000, metadata={
         "help": "hash buckets (embedding rows) shared by the n-grams", "range": (1, MAX_VOCAB)})
+    # -1: 5 for word tokens with the bag on (their character 2-5-grams), else 0
+    char_grams: int = field(default=-1, metadata={
+        "help": "the bag also reads each word's character 2..N-grams (-1: 5 for words; 0: off)",
+        "range": (2, 8), "or": (-1, 0)})
     bag: str = field(default="auto", metadata={
         "help": "linear bag-of-n-grams term in the logits: on, off (auto: on)",
         "choices": BAGS})
@@ -130,6 +134,11 @@ def gram_space(config):
     """How many hash buckets the encoder spreads n-grams over: the bag's own (finer) space when
     the bag is on, else the embedding's."""
     return config.bag_buckets if config.bag == "on" else config.buckets
+
+
+def needs_grams(config):
+    """Whether the model reads n-gram buckets: token n-grams or the words' character n-grams."""
+    return config.ngrams > 1 or config.char_grams > 1
 
 
 def embedding_rows(grams, config):
@@ -189,9 +198,12 @@ class SequenceClassifier(nn.Module):
             return self._forward(x, lengths, grams)
 
     def _forward(self, x, lengths, grams):
-        if self.grams is not None and grams is None:
-            raise ValueError(f"this classifier embeds {self.config.ngrams}-grams: pass grams")
+        if needs_grams(self.config) and grams is None:
+            raise ValueError(f"this classifier reads {self.config.ngrams}-grams or characters of "
+                             f"words: pass grams")
         z = self.bag(x, lengths, grams) if self.bag is not None else None     # (B, K)
+        if grams is not None:   # the recurrent part embeds the token n-grams, not the characters
+            grams = grams[..., :self.config.ngrams - 1]
         R = self.config.rnn_len
         if R:   # the recurrent part reads the first R tokens, the bag all
             lengths = lengths.clamp(max=R)
@@ -239,9 +251,11 @@ class BagOfNgrams(nn.Module):
         self.vocab_size = c.vocab_size
         self.tokens = nn.Embedding(c.vocab_size, c.num_classes, padding_idx=0)
         self.grams = nn.Embedding(c.bag_buckets + 1, c.num_classes, padding_idx=0) \
-            if c.ngrams > 1 else None
+            if needs_grams(c) else None
         self.counts = c.bag_counts
         self.once = c.bag_counts == "once"
+        # the grams' slots past these are the words' characters: a block of their own ("log")
+        self.word_slots = c.ngrams - 1 if c.char_grams > 1 else None
         nn.init.zeros_(self.tokens.weight)
         if self.grams is not None:
             nn.init.zeros_(self.grams.weight)
@@ -275,7 +289,14 @@ class BagOfNgrams(nn.Module):
             share = (1 + n.log()) / n
         share = torch.where(ids > 0, share, 0)                               # (B, M)
         if not self.once:   # unit length: Σ over occurrences of share·(1 + log n) = ||1 + log n||²
-            share = share / (share * (1 + n.log())).sum(1, keepdim=True).sqrt().clamp_min(1e-12)
+            part = share * (1 + n.log())                                     # (B, M)
+            if self.word_slots is None:
+                norm = part.sum(1, keepdim=True)                             # (B, 1)
+            else:   # the words' characters (slots past 1 + word_slots) scaled apart
+                chars = (torch.arange(z.shape[2]) > self.word_slots).repeat(T)   # (M,)
+                norm = torch.where(chars, (part * chars).sum(1, keepdim=True),
+                                   (part * ~chars).sum(1, keepdim=True))     # (B, M)
+            share = share / norm.sqrt().clamp_min(1e-12)
         return (z.flatten(1, 2) * share.unsqueeze(-1)).sum(1)               # (B, K)
 
 

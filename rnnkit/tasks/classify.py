@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.nn import functional as F
 
-from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, check, check_fractions
+from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigError, check,
+                           check_fractions)
 from rnnkit.data import DataError, resolve
-from rnnkit.data.labelled import (TOKENIZERS, ngram_buckets, own_parts, read_labelled,
+from rnnkit.data.labelled import (TOKENIZERS, char_gram_buckets, char_gram_slots, ngram_buckets,
+                                  own_parts, read_labelled,
                                   resolve_tokens)
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
@@ -23,6 +25,7 @@ from rnnkit.tasks.metrics import accuracy, bootstrap_wins, f1_report, macro_f1
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 256
+CHAR_GRAMS = 5   # --char-grams -1 (auto) on words: their character 2-5-grams in the bag
 PRIOR_SHIFTS = (0.5, 1.0)   # τ tried besides 0: logits - τ log(class share) (more rare classes)
 SHIFT_EVIDENCE = 0.95       # ... taken where its macro-F1 leads in this share of resamples
 EVAL_TOKENS = 1 << 18    # an evaluation batch, padded: at most this many steps (or one text)
@@ -71,19 +74,32 @@ BAG_LEN = 100_000   # ... up to here: a book-length line would pad its whole bat
 
 
 class TextEncoder:
-    """Texts -> the classifier's inputs: token ids and, with ngrams > 1, n-gram hash buckets.
+    """Texts -> the classifier's inputs: token ids and, with ngrams > 1 or char_grams > 1, hash
+    buckets per position: the token n-grams ending there (ngrams - 1), then the character
+    2..char_grams-grams of the word there (char_gram_slots(char_grams), 0 where fewer).
     One object for training and prediction, so both read a text the same way. ``max_len``:
     the tokens kept from a text's start (0: all of them)."""
 
-    def __init__(self, vocab, tokens, max_len, ngrams=1, buckets=1):
+    def __init__(self, vocab, tokens, max_len, ngrams=1, buckets=1, char_grams=0):
         self.vocab, self.tokens, self.max_len = vocab, tokens, max_len
-        self.ngrams, self.buckets = ngrams, buckets
+        self.ngrams, self.buckets, self.char_grams = ngrams, buckets, char_grams
         self.split = TOKENIZERS[tokens]
+        self.slots = char_gram_slots(char_grams)
+        self.words = {}   # word -> its character n-gram buckets, padded to slots
+
+    def word_grams(self, word):
+        if word not in self.words:
+            g = char_gram_buckets(word, self.char_grams, self.buckets)
+            self.words[word] = g + [0] * (self.slots - len(g))
+        return self.words[word]
 
     def __call__(self, text):
         """One text -> (ids, n-gram buckets per position or None)."""
         toks = self.split(text)[:self.max_len or None]
         grams = ngram_buckets(toks, self.ngrams, self.buckets) if self.ngrams > 1 else None
+        if self.slots:
+            grams = [(g if grams else []) + self.word_grams(w)
+                     for g, w in zip(grams or [None] * len(toks), toks)]
         return encode(self.vocab, toks), grams
 
     def to_dict(self):
@@ -325,11 +341,18 @@ def build_classify_task(data_config, model_config, log=print):
         model_config.ngrams = 3 if tokens == "char" else 2
     if model_config.bag == "auto":
         model_config.bag = "on"
+    if model_config.char_grams == -1:   # auto: words' character n-grams, in the bag
+        model_config.char_grams = CHAR_GRAMS if tokens == "word" and model_config.bag == "on" else 0
+    if model_config.char_grams and (tokens != "word" or model_config.bag != "on"):
+        raise ConfigError(f"--char-grams {model_config.char_grams} reads the characters of "
+                          f"words into the bag: it needs word tokens and --bag on, got "
+                          f"{tokens} tokens and --bag {model_config.bag}")
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
     keep = d.max_len or MAX_LEN[tokens]
     if model_config.bag == "on":   # the bag reads the whole text, the recurrent part its start
         model_config.rnn_len, keep = keep, max(keep, BAG_LEN)
-    encoder = TextEncoder(vocab, tokens, keep, model_config.ngrams, gram_space(model_config))
+    encoder = TextEncoder(vocab, tokens, keep, model_config.ngrams, gram_space(model_config),
+                          model_config.char_grams)
     log(f"{path}: {len(examples):,} examples, labels {labels}; train {len(parts[0]):,}, "
         f"validation {len(parts[1]):,}{f' ({d.val_data})' if d.val_data else ''}, test "
         f"{len(parts[2]):,}{f' ({d.test_data})' if d.test_data else ''}; {tokens} tokens"
@@ -337,13 +360,15 @@ def build_classify_task(data_config, model_config, log=print):
         + (f", {model_config.ngrams}-grams in {model_config.buckets:,} buckets"
            if model_config.ngrams > 1 else "")
         + (f", a linear bag of them ({model_config.bag_buckets:,} buckets)"
-           if model_config.bag == "on" else ""))
+           if model_config.bag == "on" else "")
+        + (f" and of the words' character 2-{model_config.char_grams}-grams"
+           if model_config.char_grams else ""))
     return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
 
 
 SAVED_BEFORE = {"ngrams": 1, "bag": "off", "average": 0.0, "bag_counts": "all",
                 "linear_start": False, "rnn_len": 0, "blend": False,
-                "prior_shift": False}
+                "prior_shift": False, "char_grams": 0}
 
 
 def upgrade(ckpt):
@@ -396,7 +421,7 @@ class Classifier:
             model = model.averaged()   # the weights that validation picked best.pt with
             encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
                                   ckpt.get("max_len", ckpt["data_config"]["max_len"]),
-                                  config.ngrams, gram_space(config))
+                                  config.ngrams, gram_space(config), config.char_grams)
             return cls(model, encoder, ckpt["labels"])
 
     @property
