@@ -69,7 +69,7 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
 }
 
 
-def run(name, minutes, out):
+def run(name, minutes, out, ets=False):
     args, share, keys = RUNS[name]
     folder = out / name
     shutil.rmtree(folder, ignore_errors=True)
@@ -81,7 +81,7 @@ def run(name, minutes, out):
     metrics = json.loads((folder / "metrics.json").read_text())
     if args[0] == "classify":   # beside a tf-idf n-gram logistic regression on the same split
         metrics, keys = with_ngram_baseline(args, metrics, keys)
-    extra = holt_winters(folder) if args[0] == "forecast" else {}
+    extra = holt_winters(folder, ets) if args[0] == "forecast" else {}
     steps = metrics["steps"]
     if args[0] == "classify":   # best.pt: its step, the linear start's share, the prior shift
         best = next(r for r in reversed(read_metrics(folder / "metrics.jsonl")) if r["best"])
@@ -90,16 +90,16 @@ def run(name, minutes, out):
     return name, argv, {k: metrics[k] for k in keys if k in metrics} | extra | {"steps": steps}
 
 
-def holt_winters(folder):
-    """Holt-Winters' figures and ETS intervals' at the test origins of a run
-    (:func:`holt_winters_mase`, :func:`ets_intervals`)."""
+def holt_winters(folder, ets=False):
+    """Holt-Winters' figures (and with ``ets`` ETSModel's intervals') at the test origins of a
+    run (:func:`holt_winters_mase`, :func:`ets_intervals`)."""
     import numpy as np
 
     from rnnkit.train import load_checkpoint
     ckpt = load_checkpoint(folder / "best.pt")
     args = (np.asarray(ckpt["series"])[:, 0], ckpt["split"], ckpt["season"],
             ckpt["data_config"]["window"], ckpt["data_config"]["horizon"])
-    return holt_winters_mase(*args) | ets_intervals(*args)
+    return holt_winters_mase(*args) | (ets_intervals(*args) if ets else {})
 
 
 def holt_winters_mase(y, split, m, W, K):
@@ -180,11 +180,14 @@ def main_bench():
     p.add_argument("--threads", type=int, default=1, help="torch threads (shared machines: 1)")
     p.add_argument("--short", choices=["history", "folds"], default=forecast_choice.SHORT,
                    help="forecaster's choice where its folds hold fewer origins than the horizon")
+    p.add_argument("--ets-intervals", action="store_true",
+                   help="forecasting: also ETSModel's intervals, refitted at every test origin "
+                        "(slow on long series)")
     a = p.parse_args()
     forecast_choice.SHORT = a.short
     torch.set_num_threads(a.threads)
     names = (a.only or []) + [n for g in a.group for n in GROUPS[g]]
-    results = [run(name, a.minutes, a.out) for name in names or list(RUNS)]
+    results = [run(name, a.minutes, a.out, a.ets_intervals) for name in names or list(RUNS)]
     mase = [(m["test_mase"], m["test_seasonal_naive_mase"], m["holt_winters_mase"])
             for _, _, m in results if "holt_winters_mase" in m]
     if mase:   # geometric means over the forecasting series
