@@ -35,9 +35,9 @@ def test_words_get_character_grams_in_the_bag_and_characters_do_not(tmp_path, ca
     task = build_classify_task(d, ClassifierConfig(hidden=8, embed=8), log=lambda *a: None)
     assert task.model.config.char_grams == 5 and task.model.bag.word_slots == 1
     ids, grams = task.encoder("lovely film")
-    assert [len(g) for g in grams] == [1 + char_gram_slots(5)] * 2
-    assert grams[1][1:1 + 14] == char_gram_buckets("film", 5, task.encoder.buckets)
-    assert grams[1][1 + 14:] == [0] * (char_gram_slots(5) - 14)        # " film ": 5+4+3+2
+    assert grams.shape == (2, 1 + char_gram_slots(5))                 # one tensor a text
+    assert grams[1][1:1 + 14].tolist() == char_gram_buckets("film", 5, task.encoder.buckets)
+    assert grams[1][1 + 14:].tolist() == [0] * (char_gram_slots(5) - 14)   # " film ": 5+4+3+2
     off = build_classify_task(d, ClassifierConfig(hidden=8, embed=8, char_grams=0),
                               log=lambda *a: None)
     assert off.model.bag.word_slots is None and len(off.encoder("lovely film")[1][0]) == 1
@@ -74,6 +74,23 @@ def test_the_bag_scores_words_and_characters_as_the_linear_fit_sees_them():
     chars[0] -= words[0]
     assert words[0].norm().item() == pytest.approx(1) and chars[0].norm().item() == pytest.approx(1)
     assert X[1].norm().item() == pytest.approx(1)                     # one block: unit length
+
+
+@pytest.mark.parametrize("counts", ["log", "all", "once"])
+def test_the_features_are_the_same_counted_a_text_at_a_time(monkeypatch, counts):
+    """features() counts chunks of texts with tensors; one text a chunk gives the same X, and
+    lists or (T, N) tensors of grams read alike."""
+    torch.manual_seed(0)
+    encoded = [([1 + int(t) for t in torch.randint(8, (n,))], torch.randint(0, 12, (n, 4)))
+               for n in (5, 1, 9, 3)]
+    full = bag_fit.features(encoded, 9, counts, word_slots=2)
+    monkeypatch.setattr(bag_fit, "CHUNK", 1)
+    one = bag_fit.features([(ids, g.tolist()) for ids, g in encoded], 9, counts, word_slots=2)
+    for a, b in zip(full, one):
+        torch.testing.assert_close(a, b)
+    X = torch.zeros(4, 9 + 12, dtype=torch.float64).index_put_(full[:2], full[2], accumulate=True)
+    assert (X > 0).sum(1).tolist() == [len({*ids} | {9 + g for g in grams.flatten().tolist() if g})
+                                       for ids, grams in encoded]     # one entry a feature
 
 
 def test_the_recurrent_part_never_reads_the_characters():

@@ -37,9 +37,7 @@ prediction and export read it as any other). Two models that err differently: wh
 alone trails the linear model, a mix of the two may lead both. Shapes: N texts, F features seen
 in training, K classes.
 """
-import math
 import warnings
-from collections import Counter
 
 import torch
 from torch.nn import functional as F
@@ -55,52 +53,86 @@ BLENDS = tuple(i / 10 for i in range(1, 10))   # shares of the linear model in t
         # and the trained network that each evaluation validates (:func:`blended_state`)
 
 
+CHUNK = 4_000_000   # feature occurrences counted at once by :func:`features` (memory bound)
+
+
 def features(encoded, vocab_size, counts="all", word_slots=None):
-    """[(ids, grams or None), ...] -> (rows, columns, values) of X: token t is column t, n-gram
-    bucket g is column vocab_size + g (0s are padding and skipped). ``counts`` as the bag's
-    ``bag_counts``: "all", each occurrence 1/√T; "once", each distinct feature 1/√T; "log", each
-    distinct feature seen n times (1 + log n) / ||1 + log n|| (the text's vector of unit length).
-    ``word_slots``: the grams' slots past the first word_slots are the words' characters, a
-    block of their own under "log": each block is scaled to unit length apart (the text's vector
-    of length √2, as a union of two tf-idf vectorisers), n counting over the whole text."""
-    rows, cols, vals = [], [], []
+    """[(ids, grams (T, N) or None), ...] -> (rows, columns, values) of X, one entry per distinct
+    (text, feature): token t is column t, n-gram bucket g is column vocab_size + g (0s are
+    padding and skipped). ``counts`` as the bag's ``bag_counts``: "all", each occurrence 1/√T;
+    "once", each distinct feature 1/√T; "log", each distinct feature seen n times
+    (1 + log n) / ||1 + log n|| (the text's vector of unit length). ``word_slots``: the grams'
+    slots past the first word_slots are the words' characters, a block of their own under
+    "log": each block is scaled to unit length apart (the text's vector of length √2, as a union
+    of two tf-idf vectorisers), n counting over the whole text. Counted with tensors, a chunk of
+    texts at a time: an occurrence o of feature f in text i carries (1 + log n)/n / ||block||
+    ("log"), so the occurrences of (i, f) sum to its value."""
+    parts, chunk, size = [], [], 0
     for i, (ids, grams) in enumerate(encoded):
-        fs = [t for t in ids if t > 0]
-        if counts == "log" and word_slots is not None and grams is not None:
-            chars = [vocab_size + g for slots in grams for g in slots[word_slots:] if g > 0]
-            fs += [vocab_size + g for slots in grams for g in slots[:word_slots] if g > 0]
-            seen = Counter(fs + chars)
-            out = Counter()
-            for block in (fs, chars):   # each occurrence carries (1 + log n) / n of its block
-                share = {f: (1 + math.log(seen[f])) / seen[f] for f in block}
-                norm = math.sqrt(sum(share[f] * (1 + math.log(seen[f])) for f in block)) or 1.0
-                for f in block:
-                    out[f] += share[f] / norm
-            rows += [i] * len(out)
-            cols += list(out)
-            vals += list(out.values())
-            continue
+        ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)                # (T,)
         if grams is not None:
-            fs += [vocab_size + g for slots in grams for g in slots if g > 0]
-        if counts == "log":
-            seen = Counter(fs)
-            fs, weight = list(seen), [1 + math.log(n) for n in seen.values()]
-            norm = math.sqrt(sum(w * w for w in weight)) or 1.0
-            vals += [w / norm for w in weight]
-        else:
-            if counts == "once":
-                fs = list(dict.fromkeys(fs))
-            vals += [1.0 / math.sqrt(max(len(ids), 1))] * len(fs)
-        rows += [i] * len(fs)
-        cols += fs
-    return torch.tensor(rows), torch.tensor(cols), torch.tensor(vals, dtype=torch.float64)
+            grams = torch.as_tensor(grams, dtype=torch.long).reshape(len(ids), -1)   # (T, N)
+        chunk.append((i, ids, grams))
+        size += ids.numel() + (0 if grams is None else grams.numel())
+        if size >= CHUNK:
+            parts.append(_chunk_features(chunk, vocab_size, counts, word_slots))
+            chunk, size = [], 0
+    if chunk or not parts:
+        parts.append(_chunk_features(chunk, vocab_size, counts, word_slots))
+    rows, cols, vals = (torch.cat(p) for p in zip(*parts))
+    return rows, cols, vals
+
+
+def _chunk_features(chunk, vocab_size, counts, word_slots):
+    """:func:`features` of some texts [(row, ids (T,), grams (T, N) or None), ...]."""
+    f, r, blocks, length = [], [], [], []
+    for i, ids, grams in chunk:
+        fs, block = [ids], [torch.zeros(len(ids), dtype=torch.bool)]
+        if grams is not None:
+            g = grams + vocab_size
+            if counts == "log" and word_slots is not None:   # the words' characters apart
+                fs += [g[:, :word_slots].reshape(-1), g[:, word_slots:].reshape(-1)]
+                block += [torch.zeros(g[:, :word_slots].numel(), dtype=torch.bool),
+                          torch.ones(g[:, word_slots:].numel(), dtype=torch.bool)]
+            else:
+                fs.append(g.reshape(-1))
+                block.append(torch.zeros(g.numel(), dtype=torch.bool))
+            fs[1:] = [torch.where(x > vocab_size, x, 0) for x in fs[1:]]   # bucket 0: none
+        fs = torch.cat(fs)
+        f.append(fs)
+        r.append(torch.full_like(fs, i))
+        blocks.append(torch.cat(block))
+        length.append(max(len(ids), 1))
+    if not f:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), \
+            torch.zeros(0, dtype=torch.float64)
+    f, r, blocks = torch.cat(f), torch.cat(r), torch.cat(blocks)                 # (M,)
+    keep = f > 0
+    f, r, blocks = f[keep], r[keep], blocks[keep]
+    first = chunk[0][0]
+    length = torch.tensor(length, dtype=torch.float64)[r - first]               # (M,) T
+    width = int(f.max()) + 1 if len(f) else 1
+    keys, where, n = torch.unique(r * width + f, return_inverse=True, return_counts=True)
+    n = n.double()[where]                                                      # (M,) n_f
+    if counts == "log":
+        share = (1 + n.log()) / n                                               # (M,)
+        part = share * (1 + n.log())
+        slot = (r - first) * 2 + blocks.long()                                  # (text, block)
+        norm = torch.zeros(2 * len(chunk), dtype=torch.float64).index_add_(0, slot, part)
+        value = share / norm.sqrt()[slot]
+    elif counts == "once":
+        value = 1 / (n * length.sqrt())
+    else:
+        value = 1 / length.sqrt()
+    vals = torch.zeros(len(keys), dtype=torch.float64).index_add_(0, where, value)
+    return keys // width, keys % width, vals
 
 
 def idf(rows, cols, columns, n):
     """(F,) 1 + log((1 + n) / (1 + df)) of each of ``columns`` (sorted), df counting the distinct
     rows of the entries (rows, cols) in which it occurs; n rows in all."""
-    pairs = torch.unique(torch.stack([rows, torch.searchsorted(columns, cols)]), dim=1)
-    df = torch.bincount(pairs[1], minlength=len(columns)).double()
+    pairs = torch.unique(rows * len(columns) + torch.searchsorted(columns, cols))   # (row, column)
+    df = torch.bincount(pairs % len(columns), minlength=len(columns)).double()
     return 1 + torch.log((1 + n) / (1 + df))
 
 

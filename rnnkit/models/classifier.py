@@ -291,12 +291,12 @@ class BagOfNgrams(nn.Module):
         if not self.once:   # unit length: Σ over occurrences of share·(1 + log n) = ||1 + log n||²
             part = share * (1 + n.log())                                     # (B, M)
             if self.word_slots is None:
-                norm = part.sum(1, keepdim=True)                             # (B, 1)
+                norm = part.sum(1, keepdim=True).sqrt()                      # (B, 1)
             else:   # the words' characters (slots past 1 + word_slots) scaled apart
                 chars = (torch.arange(z.shape[2]) > self.word_slots).repeat(T)   # (M,)
-                norm = torch.where(chars, (part * chars).sum(1, keepdim=True),
-                                   (part * ~chars).sum(1, keepdim=True))     # (B, M)
-            share = share / norm.sqrt().clamp_min(1e-12)
+                norm = torch.where(chars, (part * chars).sum(1, keepdim=True).sqrt(),
+                                   (part * ~chars).sum(1, keepdim=True).sqrt())  # (B, M)
+            share = share / norm.clamp_min(1e-12)
         return (z.flatten(1, 2) * share.unsqueeze(-1)).sum(1)               # (B, K)
 
 

@@ -7,6 +7,7 @@ Thai, ...), as characters with hashed character n-grams; the choice is stored in
 Metrics: accuracy and macro-F1. :func:`evaluate_file` scores a trained run on any labelled file.
 """
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 
 import torch
 from torch.nn import functional as F
@@ -100,6 +101,10 @@ class TextEncoder:
         if self.slots:
             grams = [(g if grams else []) + self.word_grams(w)
                      for g, w in zip(grams or [None] * len(toks), toks)]
+        if grams is not None:   # one (T, N) tensor a text: a batch copies it, not T lists
+            width = max(self.ngrams - 1, 0) + self.slots
+            grams = torch.tensor(list(chain.from_iterable(grams)),
+                                 dtype=torch.int32).view(len(toks), width)
         return encode(self.vocab, toks), grams
 
     def to_dict(self):
@@ -111,10 +116,12 @@ def batch(examples):
     x, lengths = pad([ids for ids, _ in examples])                            # (B, T)
     if examples[0][1] is None:
         return x, lengths, None
-    N = len(examples[0][1][0])
+    first = examples[0][1]
+    N = first.shape[1] if torch.is_tensor(first) else len(first[0])
     grams = torch.zeros(*x.shape, N, dtype=torch.long)                        # (B, T, N)
     for b, (_, g) in enumerate(examples):
-        grams[b, :len(g)] = torch.tensor(g)
+        if len(g):
+            grams[b, :len(g)] = torch.as_tensor(g)
     return x, lengths, grams
 
 
