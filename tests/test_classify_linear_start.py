@@ -62,6 +62,42 @@ def test_the_penalty_path_stops_at_the_first_penalty_that_validates_worse(monkey
     assert all(a > b for a, b in zip(tried, tried[1:-1]))           # falling until the last
 
 
+def test_the_penalty_path_stops_where_the_time_limit_leaves_less_than_a_penalty_takes(
+        monkeypatch):
+    from rnnkit.models import bag_fit
+    torch.manual_seed(0)
+    train = [([1 + int(t) for t in torch.randint(0, 30, (6,))], None) for _ in range(40)]
+    y = torch.randint(0, 2, (40,))
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1.0, 0.5, 0.2, 0.1))   # each validates better
+    fitted = lambda lines: [l for l in lines if "validation loss" in l]   # noqa: E731
+    full, short, lefts = [], [], iter([1e9, 0.0])
+    whole = bag_fit.fit(train, y, train, y, 31, 2, log=full.append, time_left=lambda: 1e9)
+    cut = bag_fit.fit(train, y, train, y, 31, 2, log=short.append, time_left=lambda: next(lefts))
+    assert len(fitted(full)) == 4 and whole[3] == 0.1
+    assert len(fitted(short)) == 2 and cut[3] == 0.5                 # the best of those fitted
+    assert "path stops before λ 0.2: 0 s left of the time limit" in short[-1]
+    only = []
+    bag_fit.fit(train, y, train, y, 31, 2, log=only.append, time_left=lambda: -5.0)
+    assert len(fitted(only)) == 1                                    # the first is always fitted
+
+
+def test_the_trainer_gives_the_linear_start_the_time_left(tmp_path, monkeypatch):
+    import math
+
+    from rnnkit.tasks import classify
+    seen = []
+
+    def spy(*a, time_left=None, **k):
+        seen.append(time_left())
+        return "fitted"
+    monkeypatch.setattr(classify, "start_bag", spy)
+    for minutes in ("0.5", "0"):
+        assert main(["train", "classify", "--data", str(write_zh(tmp_path)), "--hidden", "4",
+                     "--embed", "4", "--min-count", "1", "--max-steps", "1", "--max-minutes",
+                     minutes, "--quiet", "--out", str(tmp_path / f"run{minutes}")]) == 0
+    assert 0 < seen[0] <= 30 and seen[1] == math.inf
+
+
 def test_a_fresh_run_validates_the_fitted_bag_and_a_resumed_one_does_not(tmp_path, capsys):
     out = tmp_path / "run"
     fresh = ["train", "classify", "--data", str(write_zh(tmp_path)), "--hidden", "4", "--embed",

@@ -37,6 +37,7 @@ prediction and export read it as any other). Two models that err differently: wh
 alone trails the linear model, a mix of the two may lead both. Shapes: N texts, F features seen
 in training, K classes.
 """
+import time
 import warnings
 
 import torch
@@ -151,7 +152,7 @@ def _matrix(rows, cols, vals, n, columns):
 
 
 def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=True,
-        class_weight=None, word_slots=None):
+        class_weight=None, word_slots=None, time_left=None):
     """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
     logistic regression over the bag's features of the training texts; λ from LAMBDAS by the
     loss on the validation texts, trying them from the largest down until one validates worse
@@ -160,7 +161,9 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     dU = Xᵀ S(P - Y)/ΣS + λU/idf², db = Σ_i S_i(P - Y)_i / ΣS, S_i = 1 or, given
     ``class_weight`` (K,), the weight of text i's class (in the validation loss too: the means
     ``F.cross_entropy(weight=...)`` takes). ``weighted=False``: the plain penalty λ/2 ||U||²
-    (for comparison)."""
+    (for comparison). ``time_left``: a function giving the seconds left of the run's time
+    limit; the path also stops, keeping the best so far, where fewer are left than the last
+    penalty took (the first penalty is always fitted)."""
     r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
     X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
@@ -172,7 +175,14 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     best = None
     U = torch.zeros(len(columns), K, dtype=torch.float64)
     b = torch.zeros(K, dtype=torch.float64)
-    for lam in LAMBDAS:
+    for i, lam in enumerate(LAMBDAS):
+        if i and time_left is not None:
+            left = time_left()
+            if left < took:
+                log(f"bag fit: the path stops before λ {lam:g}: {max(left, 0):.0f} s left of "
+                    f"the time limit, the last penalty took {took:.0f} s")
+                break
+        start = time.perf_counter()
         U, b = U.clone(), b.clone()
         opt = torch.optim.LBFGS([U, b], lr=1, max_iter=ITERATIONS, history_size=10,
                                 line_search_fn="strong_wolfe", tolerance_grad=1e-9)
@@ -187,6 +197,7 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
         z = Xv @ U + b
         val_loss = float(F.cross_entropy(z, y_val, weight=w))
         val_acc = float((z.argmax(1) == y_val).double().mean())
+        took = time.perf_counter() - start
         log(f"bag fit: λ {lam:g}, validation loss {val_loss:.4f}, accuracy {val_acc:.4f}")
         if best is None or val_loss < best[4]:
             best = (columns, U, b, lam, val_loss)
@@ -196,12 +207,14 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
 
 
 @torch.no_grad()
-def start_bag(model, train, y, val, y_val, log=print, weight=None):
+def start_bag(model, train, y, val, y_val, log=print, weight=None, time_left=None):
     """Make ``model`` :func:`fit`'s linear model: its bag and output bias set to it, the output
-    weights of the recurrent part zero; the text for the log. ``weight``: the class weights."""
+    weights of the recurrent part zero; the text for the log. ``weight``: the class weights;
+    ``time_left``: as :func:`fit`'s."""
     bag, V, K = model.bag, model.config.vocab_size, model.config.num_classes
     columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.counts, log,
-                                       class_weight=weight, word_slots=bag.word_slots)
+                                       class_weight=weight, word_slots=bag.word_slots,
+                                       time_left=time_left)
     tokens, grams = columns[columns < V], columns[columns >= V] - V
     bag.tokens.weight[tokens] = U[:len(tokens)].to(bag.tokens.weight.dtype)
     if bag.grams is not None:

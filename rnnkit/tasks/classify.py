@@ -166,12 +166,14 @@ class ClassifyTask:
         it."""
         return self.model.bag is not None and self.model.config.linear_start
 
-    def before_training(self, log=print):
+    def before_training(self, log=print, time_left=None):
         """A fresh run's start (not a resumed one's), with ``linear_start``: the model set to
         its bag alone, fitted as a logistic regression (:mod:`rnnkit.models.bag_fit`), which
-        step 0 validates; training starts from the initial weights all the same."""
+        step 0 validates; training starts from the initial weights all the same. ``time_left``:
+        seconds left of the run's time limit (the fit's penalty path stops before it)."""
         if self.eval_at_start:
-            log(start_bag(self.model, *self.train, *self.val, log=log, weight=self.weight))
+            log(start_bag(self.model, *self.train, *self.val, log=log, weight=self.weight,
+                          time_left=time_left))
             if self.model.config.blend:
                 self.linear = linear_weights(self.model)
 

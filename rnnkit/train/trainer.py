@@ -20,9 +20,10 @@ Optional hooks, used when present:
     task.checkpoint_extras() -> dict   stored in every checkpoint: what is needed to use the model
                                    without the task (model config, vocabulary, run settings)
     task.unit                      what ``count`` counts ("char", "word", "sequence"), for display
-    task.before_training(log)      a fresh run's start, before its first step (not a resumed run's):
-                                   e.g. the classifier's bag set to its fitted linear model;
-                                   its time counts towards --max-minutes
+    task.before_training(log, time_left)   a fresh run's start, before its first step (not a
+                                   resumed run's): e.g. the classifier's bag set to its fitted
+                                   linear model; its time counts towards --max-minutes, and
+                                   time_left() gives the seconds left of it
     task.best_model_state()        the state dict best.pt keeps when the last evaluation is the
                                    best so far, or None for the model's own: e.g. the mix of the
                                    classifier's network and its linear start that was validated
@@ -173,6 +174,16 @@ class Trainer:
         by_time = clock / (60 * c.max_minutes) if c.max_minutes else 0.0
         return min(1.0, max(by_steps, by_time))
 
+    def time_left(self):
+        """Seconds left of --max-minutes (inf without a time limit); under torchrun rank 0's
+        clock, the same on every rank (every rank must call it alike)."""
+        if not self.config.max_minutes:
+            return math.inf
+        clock = torch.tensor([self.seconds() if self.world.main else 0.0], dtype=torch.float64)
+        if self.world.active:
+            self.dist.all_reduce_sum(clock, "the time limit")
+        return 60 * self.config.max_minutes - float(clock)
+
     def lr_factor(self, _):
         c = self.config
         warm = min(1.0, (self.step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
@@ -200,7 +211,8 @@ class Trainer:
         self._t0 = time.perf_counter()   # a fresh run's own start counts towards --max-minutes
         if self.step == 0 and not self._resumed and hasattr(self.task, "before_training"):
             # a fresh run's own start (e.g. a fitted part); every rank alike, rank 0 tells
-            self.task.before_training(log=print if self.world.main else lambda *a: None)
+            self.task.before_training(log=print if self.world.main else lambda *a: None,
+                                      time_left=self.time_left)
         self._emit("on_train_start")
         stats = self._new_stats()
         if self.step == 0 and getattr(self.task, "eval_at_start", False) \
