@@ -82,13 +82,13 @@ def test_the_features_are_the_same_counted_a_text_at_a_time(monkeypatch, counts)
     lists or (T, N) tensors of grams read alike."""
     torch.manual_seed(0)
     encoded = [([1 + int(t) for t in torch.randint(8, (n,))], torch.randint(0, 12, (n, 4)))
-               for n in (5, 1, 9, 3)]
+               for n in (5, 1, 0, 9, 3)]                                 # 0: an empty text
     full = bag_fit.features(encoded, 9, counts, word_slots=2)
     monkeypatch.setattr(bag_fit, "CHUNK", 1)
     one = bag_fit.features([(ids, g.tolist()) for ids, g in encoded], 9, counts, word_slots=2)
     for a, b in zip(full, one):
         torch.testing.assert_close(a, b)
-    X = torch.zeros(4, 9 + 12, dtype=torch.float64).index_put_(full[:2], full[2], accumulate=True)
+    X = torch.zeros(5, 9 + 12, dtype=torch.float64).index_put_(full[:2], full[2], accumulate=True)
     assert (X > 0).sum(1).tolist() == [len({*ids} | {9 + g for g in grams.flatten().tolist() if g})
                                        for ids, grams in encoded]     # one entry a feature
 

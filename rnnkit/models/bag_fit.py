@@ -72,7 +72,9 @@ def features(encoded, vocab_size, counts="all", word_slots=None):
     for i, (ids, grams) in enumerate(encoded):
         ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)                # (T,)
         if grams is not None:
-            grams = torch.as_tensor(grams, dtype=torch.long).reshape(len(ids), -1)   # (T, N)
+            grams = torch.as_tensor(grams, dtype=torch.long)                    # (T, N)
+            if grams.dim() < 2:   # an empty text's empty list
+                grams = grams.reshape(len(ids), 0)
         chunk.append((i, ids, grams))
         size += ids.numel() + (0 if grams is None else grams.numel())
         if size >= CHUNK:
