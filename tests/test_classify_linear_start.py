@@ -62,23 +62,51 @@ def test_the_penalty_path_stops_at_the_first_penalty_that_validates_worse(monkey
     assert all(a > b for a, b in zip(tried, tried[1:-1]))           # falling until the last
 
 
-def test_the_penalty_path_stops_where_the_time_limit_leaves_less_than_a_penalty_takes(
-        monkeypatch):
-    from rnnkit.models import bag_fit
+def noise_texts(n=40):
     torch.manual_seed(0)
-    train = [([1 + int(t) for t in torch.randint(0, 30, (6,))], None) for _ in range(40)]
-    y = torch.randint(0, 2, (40,))
-    monkeypatch.setattr(bag_fit, "LAMBDAS", (1.0, 0.5, 0.2, 0.1))   # each validates better
+    return ([([1 + int(t) for t in torch.randint(0, 30, (6,))], None) for _ in range(n)],
+            torch.randint(0, 2, (n,)))
+
+
+def test_without_a_time_limit_the_path_runs_as_it_always_did(monkeypatch):
+    from rnnkit.models import bag_fit
+    train, y = noise_texts()
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1.0, 0.5, 0.2, 0.1))
+    plain = bag_fit.fit(train, y, train, y, 31, 2, log=lambda *a: None)
+    endless = bag_fit.fit(train, y, train, y, 31, 2, log=lambda *a: None,
+                          time_left=lambda: float("inf"))
+    assert plain[3] == endless[3] == 0.1
+    assert torch.equal(plain[1], endless[1]) and torch.equal(plain[2], endless[2])
+
+
+class FakeClock:
+    """time_left() for a run with ``left`` seconds, each call taking ``tick`` of them."""
+
+    def __init__(self, left, tick=1.0):
+        self.left, self.tick, self.calls = left, tick, 0
+
+    def __call__(self):
+        self.calls += 1
+        self.left -= self.tick
+        return self.left
+
+
+def test_under_a_time_limit_the_path_keeps_to_its_share_of_it(monkeypatch):
+    from rnnkit.models import bag_fit
+    train, y = noise_texts()
+    monkeypatch.setattr(bag_fit, "LAMBDAS", (1.0, 0.5, 0.2, 0.1))
+    monkeypatch.setattr(bag_fit, "CHUNK_ITERATIONS", 2)
     fitted = lambda lines: [l for l in lines if "validation loss" in l]   # noqa: E731
-    full, short, lefts = [], [], iter([1e9, 0.0])
-    whole = bag_fit.fit(train, y, train, y, 31, 2, log=full.append, time_left=lambda: 1e9)
-    cut = bag_fit.fit(train, y, train, y, 31, 2, log=short.append, time_left=lambda: next(lefts))
-    assert len(fitted(full)) == 4 and whole[3] == 0.1
-    assert len(fitted(short)) == 2 and cut[3] == 0.5                 # the best of those fitted
-    assert "path stops before λ 0.2: 0 s left of the time limit" in short[-1]
-    only = []
-    bag_fit.fit(train, y, train, y, 31, 2, log=only.append, time_left=lambda: -5.0)
-    assert len(fitted(only)) == 1                                    # the first is always fitted
+    logs, clock = [], FakeClock(13.0)          # a budget of 6 s: 6 questions after the first
+    result = bag_fit.fit(train, y, train, y, 31, 2, log=logs.append, time_left=clock)
+    assert clock.calls <= 1 + 6 + 2            # asked between calls of 2 iterations only
+    assert 1 <= len(fitted(logs)) < 4 and "the time limit)" in fitted(logs)[0]
+    assert "its share of the time limit, 6 s, is spent" in logs[-1]
+    tried = [float(l.split("λ ")[1].split(",")[0]) for l in fitted(logs)]
+    assert result[3] in tried
+    logs = []
+    bag_fit.fit(train, y, train, y, 31, 2, log=logs.append, time_left=FakeClock(-5.0))
+    assert len(fitted(logs)) == 1 and "(2 L-BFGS iterations" in fitted(logs)[0]   # always one
 
 
 def test_the_trainer_gives_the_linear_start_the_time_left(tmp_path, monkeypatch):

@@ -37,7 +37,7 @@ prediction and export read it as any other). Two models that err differently: wh
 alone trails the linear model, a mix of the two may lead both. Shapes: N texts, F features seen
 in training, K classes.
 """
-import time
+import math
 import warnings
 
 import torch
@@ -50,6 +50,8 @@ LAMBDAS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)   # L2 penaltie
         # stops at the first that validates worse (half decades: on Chinese news sentiment the
         # best, 3e-3, validated at 0.585 against 0.597 for 1e-2, the best of whole decades)
 ITERATIONS = 150                # L-BFGS iterations per penalty
+CHUNK_ITERATIONS = 10           # ... in calls of this many under a time limit (:class:`PathClock`)
+TIME_SHARE = 0.5                # the share of a time limit's seconds left the fit may take
 BLENDS = tuple(i / 10 for i in range(1, 10))   # shares of the linear model in the mixes of it
         # and the trained network that each evaluation validates (:func:`blended_state`)
 
@@ -153,6 +155,48 @@ def _matrix(rows, cols, vals, n, columns):
         return X.coalesce().to_sparse_csr(), XT.coalesce().to_sparse_csr()
 
 
+class PathClock:
+    """The penalty path's time under a run's time limit. Without one (``time_left`` None or
+    inf) each penalty's L-BFGS runs its ITERATIONS in one call. With one, the whole fit (its
+    features included) may take TIME_SHARE of the seconds left when it starts, the rest being
+    the network's: each penalty runs in calls of CHUNK_ITERATIONS until it has ITERATIONS or
+    its share of what is left of that budget (the budget left over the penalties not yet
+    fitted: a path that stops early leaves more to each), and the path stops once the budget is
+    spent (the first penalty always fits one call). ``time_left`` is asked between calls, so
+    under torchrun every rank (asking the same agreed clock) stops alike."""
+
+    def __init__(self, time_left):
+        self.time_left = time_left
+        left = time_left() if time_left is not None else math.inf
+        self.limited = math.isfinite(left)
+        self.left0 = left
+        self.budget = TIME_SHARE * max(left, 0.0) if self.limited else math.inf
+
+    def spent(self):
+        return self.left0 - self.time_left() if self.limited else 0.0
+
+    def iterate(self, opt, closure, penalties_left):
+        """Run ``opt`` on ``closure``; returns the iterations run where the time limit cut
+        them short, else 0."""
+        if not self.limited:
+            opt.step(closure)
+            return 0
+        start = self.spent()
+        allowed = (self.budget - start) / penalties_left
+        done = 0
+        while done < ITERATIONS:
+            before = opt.state[opt._params[0]].get("n_iter", 0)
+            opt.param_groups[0]["max_iter"] = min(CHUNK_ITERATIONS, ITERATIONS - done)
+            opt.step(closure)
+            ran = opt.state[opt._params[0]].get("n_iter", 0) - before
+            done += ran
+            if ran < opt.param_groups[0]["max_iter"]:   # converged (or no progress): done
+                return 0
+            if done < ITERATIONS and self.spent() - start >= allowed:
+                return done
+        return 0
+
+
 def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=True,
         class_weight=None, word_slots=None, time_left=None):
     """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
@@ -164,8 +208,8 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     ``class_weight`` (K,), the weight of text i's class (in the validation loss too: the means
     ``F.cross_entropy(weight=...)`` takes). ``weighted=False``: the plain penalty λ/2 ||U||²
     (for comparison). ``time_left``: a function giving the seconds left of the run's time
-    limit; the path also stops, keeping the best so far, where fewer are left than the last
-    penalty took (the first penalty is always fitted)."""
+    limit (:class:`PathClock`: the fit takes at most TIME_SHARE of them)."""
+    clock = PathClock(time_left)
     r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
     X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
@@ -178,13 +222,10 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     U = torch.zeros(len(columns), K, dtype=torch.float64)
     b = torch.zeros(K, dtype=torch.float64)
     for i, lam in enumerate(LAMBDAS):
-        if i and time_left is not None:
-            left = time_left()
-            if left < took:
-                log(f"bag fit: the path stops before λ {lam:g}: {max(left, 0):.0f} s left of "
-                    f"the time limit, the last penalty took {took:.0f} s")
-                break
-        start = time.perf_counter()
+        if i and clock.spent() >= clock.budget:
+            log(f"bag fit: the path stops before λ {lam:g}: its share of the time limit, "
+                f"{clock.budget:.0f} s, is spent")
+            break
         U, b = U.clone(), b.clone()
         opt = torch.optim.LBFGS([U, b], lr=1, max_iter=ITERATIONS, history_size=10,
                                 line_search_fn="strong_wolfe", tolerance_grad=1e-9)
@@ -195,12 +236,12 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
             G = S * (z.softmax(1) - Y) / S.sum()                             # (N, K)
             U.grad, b.grad = XT @ G + lam * weight * U, G.sum(0)
             return loss
-        opt.step(closure)
+        cut = clock.iterate(opt, closure, len(LAMBDAS) - i)
         z = Xv @ U + b
         val_loss = float(F.cross_entropy(z, y_val, weight=w))
         val_acc = float((z.argmax(1) == y_val).double().mean())
-        took = time.perf_counter() - start
-        log(f"bag fit: λ {lam:g}, validation loss {val_loss:.4f}, accuracy {val_acc:.4f}")
+        log(f"bag fit: λ {lam:g}, validation loss {val_loss:.4f}, accuracy {val_acc:.4f}"
+            + (f" ({cut} L-BFGS iterations: the time limit)" if cut else ""))
         if best is None or val_loss < best[4]:
             best = (columns, U, b, lam, val_loss)
         else:
