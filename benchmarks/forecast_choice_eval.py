@@ -81,30 +81,29 @@ def summary(group, logs, intervals):
         interval_summary(intervals)
 
 
-def holt_winters(name, task):
-    """Holt-Winters' test MASE on the task's series, from the cache or computed and cached."""
-    path = cache_dir() / "bench-series" / "holt-winters.json"
+def cached(name, task, file, compute):
+    """compute(y, (train_end, val_end), season, window, horizon) on the task's series, kept in
+    the cache file ``file`` under the series and its split."""
+    path = cache_dir() / "bench-series" / file
     cache = json.loads(path.read_text()) if path.is_file() else {}
     d = task.data_config
     key = f"{name} {task.train_end} {task.val_end} {len(task.y)} {task.season} {d.horizon}"
     if key not in cache:
-        cache[key] = holt_winters_mase(task.y[:, 0].astype(float), (task.train_end, task.val_end),
-                                       task.season, d.window, d.horizon)["holt_winters_mase"]
+        cache[key] = compute(task.y[:, 0].astype(float), (task.train_end, task.val_end),
+                             task.season, d.window, d.horizon)
         path.write_text(json.dumps(cache, indent=0))
     return cache[key]
+
+
+def holt_winters(name, task):
+    """Holt-Winters' test MASE on the task's series, from the cache or computed and cached."""
+    return cached(name, task, "holt-winters.json",
+                  lambda *a: holt_winters_mase(*a)["holt_winters_mase"])
 
 
 def ets(name, task):
     """ETSModel's interval figures on the task's series ({ets_coverage_80: ...}), cached."""
-    path = cache_dir() / "bench-series" / "ets-intervals.json"
-    cache = json.loads(path.read_text()) if path.is_file() else {}
-    d = task.data_config
-    key = f"{name} {task.train_end} {task.val_end} {len(task.y)} {task.season} {d.horizon}"
-    if key not in cache:
-        cache[key] = ets_intervals(task.y[:, 0].astype(float), (task.train_end, task.val_end),
-                                   task.season, d.window, d.horizon)
-        path.write_text(json.dumps(cache, indent=0))
-    return cache[key]
+    return cached(name, task, "ets-intervals.json", ets_intervals)
 
 
 def fold_count(note):

@@ -11,14 +11,7 @@ from rnnkit.cli.main import main
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 from rnnkit.tasks.forecast_trained import Forecast, evaluate_file, interval_offsets, interval_scores
-
-
-def write(tmp_path, name, values, start=0):
-    path = tmp_path / name
-    rows = [f"{1950 + (start + i) // 12}-{(start + i) % 12 + 1:02d},{v:.4f}"
-            for i, v in enumerate(values)]
-    path.write_text("month,value\n" + "\n".join(rows) + "\n")
-    return path
+from test_forecast_task import write   # a monthly series file
 
 
 def noisy_season(n, seed=0, sd=1.0):
@@ -103,13 +96,13 @@ def test_cli_prints_bounds_and_eval_scores_them(tmp_path, capsys):
     capsys.readouterr()
     assert main(["forecast", str(run), "--steps", "4", "--intervals", "80"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split("\t") == ["step", "value_forecast", "value_lo80", "value_hi80",
-                                    "value_truth"]
+    assert lines[0].split("\t") == ["step", "passengers_forecast", "passengers_lo80",
+                                    "passengers_hi80", "passengers_truth"]
     for row in lines[1:5]:
         pred, lo, hi = map(float, row.split("\t")[1:4])
         assert lo < pred < hi
     assert main(["forecast", str(run), "--steps", "2", "--intervals", "none"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "step\tvalue_forecast\tvalue_truth"
+    assert capsys.readouterr().out.splitlines()[0] == "step\tpassengers_forecast\tpassengers_truth"
     with pytest.raises(SystemExit) as exit_:
         main(["forecast", str(run), "--intervals", "80,100"])
     assert exit_.value.code == 2

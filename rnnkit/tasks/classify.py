@@ -7,7 +7,6 @@ Thai, ...), as characters with hashed character n-grams; the choice is stored in
 Metrics: accuracy and macro-F1. :func:`evaluate_file` scores a trained run on any labelled file.
 """
 from dataclasses import asdict, dataclass, field
-from itertools import chain
 
 import torch
 from torch.nn import functional as F
@@ -15,13 +14,12 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigError, check,
                            check_fractions)
 from rnnkit.data import DataError, resolve
-from rnnkit.data.labelled import (TOKENIZERS, char_gram_buckets, char_gram_slots, ngram_buckets,
-                                  own_parts, read_labelled,
-                                  resolve_tokens)
+from rnnkit.data.labelled import TOKENIZERS, own_parts, read_labelled, resolve_tokens
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
-from rnnkit.tasks.common import Batches, build_vocab, encode, length_chunks, pad, warn
+from rnnkit.tasks.common import Batches, build_vocab, length_chunks, warn
+from rnnkit.tasks.classify_text import BAG_LEN, MAX_LEN, TextEncoder, batch
 from rnnkit.tasks.metrics import accuracy, bootstrap_wins, f1_report, macro_f1
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
@@ -67,62 +65,6 @@ class ClassifyData:
     def __post_init__(self):
         check(self)
         check_fractions(self)
-
-
-MAX_LEN = {"word": 100, "char": 300}   # max_len=0: long enough for 90% of MR / the reviews
-                                       # (the recurrent part's limit; the bag reads all)
-BAG_LEN = 100_000   # ... up to here: a book-length line would pad its whole batch to its length
-
-
-class TextEncoder:
-    """Texts -> the classifier's inputs: token ids and, with ngrams > 1 or char_grams > 1, hash
-    buckets per position: the token n-grams ending there (ngrams - 1), then the character
-    2..char_grams-grams of the word there (char_gram_slots(char_grams), 0 where fewer).
-    One object for training and prediction, so both read a text the same way. ``max_len``:
-    the tokens kept from a text's start (0: all of them)."""
-
-    def __init__(self, vocab, tokens, max_len, ngrams=1, buckets=1, char_grams=0):
-        self.vocab, self.tokens, self.max_len = vocab, tokens, max_len
-        self.ngrams, self.buckets, self.char_grams = ngrams, buckets, char_grams
-        self.split = TOKENIZERS[tokens]
-        self.slots = char_gram_slots(char_grams)
-        self.words = {}   # word -> its character n-gram buckets, padded to slots
-
-    def word_grams(self, word):
-        if word not in self.words:
-            g = char_gram_buckets(word, self.char_grams, self.buckets)
-            self.words[word] = g + [0] * (self.slots - len(g))
-        return self.words[word]
-
-    def __call__(self, text):
-        """One text -> (ids, n-gram buckets per position or None)."""
-        toks = self.split(text)[:self.max_len or None]
-        grams = ngram_buckets(toks, self.ngrams, self.buckets) if self.ngrams > 1 else None
-        if self.slots:
-            grams = [(g if grams else []) + self.word_grams(w)
-                     for g, w in zip(grams or [None] * len(toks), toks)]
-        if grams is not None:   # one (T, N) tensor a text: a batch copies it, not T lists
-            width = max(self.ngrams - 1, 0) + self.slots
-            grams = torch.tensor(list(chain.from_iterable(grams)),
-                                 dtype=torch.int32).view(len(toks), width)
-        return encode(self.vocab, toks), grams
-
-    def to_dict(self):
-        return {"tokens": self.tokens, "max_len": self.max_len}
-
-
-def batch(examples):
-    """B encoded texts [(ids, grams), ...] -> (x (B, T), lengths (B,), grams (B, T, N) or None)."""
-    x, lengths = pad([ids for ids, _ in examples])                            # (B, T)
-    if examples[0][1] is None:
-        return x, lengths, None
-    first = examples[0][1]
-    N = first.shape[1] if torch.is_tensor(first) else len(first[0])
-    grams = torch.zeros(*x.shape, N, dtype=torch.long)                        # (B, T, N)
-    for b, (_, g) in enumerate(examples):
-        if len(g):
-            grams[b, :len(g)] = torch.as_tensor(g)
-    return x, lengths, grams
 
 
 class ClassifyTask:

@@ -123,7 +123,7 @@ class ClassifyView(TextView):
                 "rnn_len": self.model.config.rnn_len}
 
     def read(self, text):
-        from rnnkit.tasks.classify import batch
+        from rnnkit.tasks.classify_text import batch
         enc = self.clf.encoder
         tokens = enc.split(text)
         if not tokens:
@@ -153,7 +153,7 @@ class ClassifyView(TextView):
     def prefix_probabilities(self, ids, grams):
         """The class probabilities after each prefix (at most LIMITS["prefixes"] of them, evenly
         spaced): {"ends": [prefix lengths], "probabilities": [[p per class], ...]}."""
-        from rnnkit.tasks.classify import batch
+        from rnnkit.tasks.classify_text import batch
         ends = [e + 1 for e in evenly(len(ids), LIMITS["prefixes"])]
         out = []
         for k in range(0, len(ends), 64):
