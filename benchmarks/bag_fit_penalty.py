@@ -3,7 +3,7 @@ L2 penalty and with the idf-weighted one (:mod:`rnnkit.models.bag_fit`), on each
 default split: the chosen λ, validation loss and accuracy, and the test part's accuracy and
 macro-F1.
 
-    python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] [--char-grams N]
+    python benchmarks/bag_fit_penalty.py [--baseline] [--ngrams N] [--char-grams N] [--bag-buckets N]
         [--only plain|weighted]
         [--counts log,all,once] [--prior-shift] DATA ...
 
@@ -39,10 +39,12 @@ def scores(U, b, columns, encoded, y, V, counts, shift=None, ws=None):
     return accuracy(gold, pred), macro_f1(gold, pred)
 
 
-def compare(name, ngrams=0, only=None, counts="log", shift=False, char_grams=-1):
+def compare(name, ngrams=0, only=None, counts="log", shift=False, char_grams=-1,
+            bag_buckets=0):
+    extra = {"bag_buckets": bag_buckets} if bag_buckets else {}
     task = build_classify_task(ClassifyData(data=name),
                                ClassifierConfig(ngrams=ngrams, bag="on", bag_counts=counts,
-                                                char_grams=char_grams),
+                                                char_grams=char_grams, **extra),
                                log=lambda *a: None)
     V, K = task.model.config.vocab_size, task.model.config.num_classes
     ws = task.model.bag.word_slots
@@ -54,6 +56,7 @@ def compare(name, ngrams=0, only=None, counts="log", shift=False, char_grams=-1)
         val_acc, _ = scores(U, b, columns, *task.val, V, counts, ws=ws)
         acc, f1 = scores(U, b, columns, *task.test, V, counts, ws=ws)
         print(f"{name:18s} {task.model.config.ngrams}-grams chars {task.model.config.char_grams} "
+              f"buckets {task.model.config.bag_buckets:,} "
               f"counts {counts:4s} "
               f"{'idf-weighted' if weighted else 'plain':12s} λ {lam:<6g} validation "
               f"loss {val_loss:.4f} accuracy {val_acc:.4f} | test accuracy {acc:.4f} macro-F1 "
@@ -78,6 +81,8 @@ if __name__ == "__main__":
     p.add_argument("--ngrams", type=int, default=0, help="the bag's n-gram order (0: default)")
     p.add_argument("--char-grams", type=int, default=-1,
                    help="words' character n-grams in the bag (-1: the default; 0: off)")
+    p.add_argument("--bag-buckets", type=int, default=0,
+                   help="the bag's n-gram hash buckets (0: the default)")
     p.add_argument("--only", choices=("plain", "weighted"), help="fit with this penalty alone")
     p.add_argument("--prior-shift", action="store_true",
                    help="also score the linear model with the prior shift")
@@ -87,7 +92,8 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     for name in a.data:
         for counts in a.counts.split(","):
-            compare(name, a.ngrams, a.only, counts, a.prior_shift, a.char_grams)
+            compare(name, a.ngrams, a.only, counts, a.prior_shift, a.char_grams,
+                    a.bag_buckets)
         if a.baseline:
             from ngram_baseline import ngram_baseline
             for part in ("val", "test"):

@@ -4,6 +4,7 @@
     python benchmarks/quality_tasks.py --group forecast-tuning forecast-held-out forecast-fresh
     python benchmarks/quality_tasks.py --group forecast-fresh4   # held out, run once
     python benchmarks/quality_tasks.py --group classify-held-out classify-long
+    python benchmarks/quality_tasks.py --group classify-fresh    # Chinese, held out, run once
 
 Trains each task for a fixed time budget, then prints the held-out figures from its metrics.json
 next to the exact command that made them. Targets (issue 4): MR accuracy >= 77%; People's Daily
@@ -28,6 +29,7 @@ from ngram_baseline import with_ngram_baseline
 CLASSIFY_HELD_OUT = ["vader-tweets", "vader-amazon", "vader-nyt", "thucnews-titles", "inews",
                      "clc-names"]
 CLASSIFY_LONG = ["movie-reviews", "news-outlets"]   # whole texts, held out from --bag-counts log
+CLASSIFY_FRESH = ["insuranceqa-zh", "songci-tunes"]   # Chinese, held out: first run on defaults
 RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures to print)
     "mr": (["classify", "--data", "mr"], None, ["test_accuracy", "test_macro_f1"]),  # defaults
     # Chinese: the CLI defaults (--tokens auto: characters, 2-3-grams, the bag-of-n-grams term),
@@ -36,7 +38,7 @@ RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures
                           ["test_accuracy", "test_macro_f1"]),
     # held-out sets (never tuned on), English and Chinese: the CLI defaults
     **{name: (["classify", "--data", name], None, ["test_accuracy", "test_macro_f1"])
-       for name in CLASSIFY_HELD_OUT + CLASSIFY_LONG},
+       for name in CLASSIFY_HELD_OUT + CLASSIFY_LONG + CLASSIFY_FRESH},
     "pos": (["tag", "--data", "pd1998-pos"], 1.6, ["test_accuracy"]),      # the CLI defaults
 }
 # Forecasting: rnnkit's defaults with a step budget on every named series, beside seasonal-naive
@@ -66,6 +68,7 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
     "forecast-fresh4": list(FRESH4),        # held out, run once with the defaults tuned on the 77
     "classify-held-out": CLASSIFY_HELD_OUT,
     "classify-long": CLASSIFY_LONG,
+    "classify-fresh": CLASSIFY_FRESH,
 }
 
 

