@@ -21,7 +21,10 @@ def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monke
     initial = {k: v.clone() for k, v in task.model.state_dict().items()}
     logs = []
     task.before_training(log=logs.append)
-    assert 2 <= len(logs) <= len(bag_fit.LAMBDAS) + 1 and "logistic regression" in logs[-1]
+    orders = bag_fit.bag_orders(task.model.config.ngrams)                  # [3, 2] on characters
+    assert orders == [3, 2] and "logistic regression" in logs[-1]
+    assert 2 * len(orders) <= len(logs) <= len(orders) * (len(bag_fit.LAMBDAS) + 1) + 1
+    assert task.model.config.bag_ngrams in orders                           # the order chosen
     lam = float(logs[-1].split("λ ")[1].split(",")[0])
     model, (encoded, y) = task.model, task.train
     x, lengths, grams = batch(encoded)
@@ -31,7 +34,8 @@ def test_step_0_is_the_bag_alone_fitted_as_a_logistic_regression(tmp_path, monke
     U.requires_grad_(True)
     with torch.no_grad():
         Xdense = torch.zeros(len(encoded), U.shape[0], dtype=torch.float64)
-        r, c, v = bag_fit.features(encoded, model.config.vocab_size, model.bag.counts)
+        r, c, v = bag_fit.features(bag_fit._slots(model.bag, encoded), model.config.vocab_size,
+                                   model.bag.counts)
         Xdense.index_put_((r, c), v, accumulate=True)
     idf = 1 + torch.log((1 + len(encoded)) / (1 + (Xdense > 0).sum(0)))     # (F,) as tf-idf has it
     loss = (F.cross_entropy(Xdense @ U + model.head.bias.double(), y)
@@ -224,3 +228,51 @@ def test_the_linear_start_with_class_weights_is_the_weighted_optimum(monkeypatch
     assert max(float(gU.abs().max()), float(gb.abs().max())) < 1e-4
     plain = bag_fit.fit(train, y, train, y, 13, 2, log=lambda *a: None)
     assert float((U.detach() - plain[1]).abs().max()) > 1e-2                 # the weights changed it
+
+
+def test_the_linear_start_chooses_the_bags_ngram_order_on_validation(tmp_path, monkeypatch):
+    from rnnkit.models import bag_fit
+    from rnnkit.tasks.classify import Classifier
+    from rnnkit.tasks.common import train
+    from rnnkit.train import TrainConfig
+    real, seen = bag_fit.fit, []
+
+    def fit(train_, *a, **k):   # order 2 (one gram slot read) validates better here
+        found = real(train_, *a, **k)
+        seen.append(train_[0][1].shape[1])
+        return (*found[:4], found[4] - 1.0 if train_[0][1].shape[1] == 1 else found[4])
+    monkeypatch.setattr(bag_fit, "fit", fit)
+    task = zh_task(tmp_path)
+    task.before_training(log=lambda *a: None)
+    assert seen == [2, 1]                     # 2-3-grams first, then 2-grams alone
+    assert task.model.config.bag_ngrams == 2 and task.model.bag.cut == (1, 2)
+    x, lengths, grams = batch(task.train[0][:8])
+    noise = grams.clone()
+    noise[..., 1] = torch.randint(1, 100, noise[..., 1].shape)   # the 3-grams' slot: not read
+    torch.testing.assert_close(task.model.bag(x, lengths, grams), task.model.bag(x, lengths, noise))
+    out = tmp_path / "run"
+    train(task, TrainConfig(max_steps=4, eval_every=2, warmup_steps=0), out, quiet=True,
+          log=lambda *a: None)
+    clf = Classifier.load(out)               # best.pt reads the n-grams the start chose
+    assert clf.model.config.bag_ngrams == 2 and clf.model.bag.cut == (1, 2)
+    texts = ["很好，很喜欢", "太差了，很失望"]
+    for (a, pa), (b, pb) in zip(Classifier.from_task(task).predict(texts), clf.predict(texts)):
+        assert a == b and pa == pytest.approx(pb)
+
+
+def test_a_bag_ngram_order_given_is_the_only_one_fitted(tmp_path, monkeypatch):
+    from rnnkit.models import bag_fit
+    from rnnkit.tasks.classify import ConfigError
+    orders = []
+    monkeypatch.setattr(bag_fit.BagOfNgrams, "read_order",
+                        lambda self, o, real=bag_fit.BagOfNgrams.read_order:
+                        (orders.append(o), real(self, o))[1])
+    task = build_classify_task(
+        ClassifyData(data=str(write_zh(tmp_path)), batch=8, min_count=1),
+        ClassifierConfig(hidden=8, embed=8, buckets=64, bag_ngrams=3), log=lambda *a: None)
+    orders.clear()
+    task.before_training(log=lambda *a: None)
+    assert set(orders) == {3} and task.model.config.bag_ngrams == 3
+    with pytest.raises(ConfigError, match="--bag-ngrams 4: .* at most --ngrams \\(3\\)"):
+        build_classify_task(ClassifyData(data=str(write_zh(tmp_path)), min_count=1),
+                            ClassifierConfig(bag_ngrams=4), log=lambda *a: None)

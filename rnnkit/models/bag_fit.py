@@ -254,10 +254,21 @@ def start_bag(model, train, y, val, y_val, log=print, weight=None, time_left=Non
     """Make ``model`` :func:`fit`'s linear model: its bag and output bias set to it, the output
     weights of the recurrent part zero; the text for the log. ``weight``: the class weights;
     ``time_left``: as :func:`fit`'s."""
-    bag, V, K = model.bag, model.config.vocab_size, model.config.num_classes
-    columns, U, b, lam, val_loss = fit(train, y, val, y_val, V, K, bag.counts, log,
-                                       class_weight=weight, word_slots=bag.word_slots,
-                                       time_left=time_left)
+    bag, config = model.bag, model.config
+    V, K = config.vocab_size, config.num_classes
+    orders = [config.bag_ngrams] if config.bag_ngrams else bag_orders(config.ngrams)
+    best = None
+    for order in orders:
+        bag.read_order(order)
+        if len(orders) > 1:
+            log(f"bag fit: token {order}-grams")
+        found = fit(_slots(bag, train), y, _slots(bag, val), y_val, V, K, bag.counts, log,
+                    class_weight=weight, word_slots=bag.word_slots, time_left=time_left)
+        if best is None or found[4] < best[1][4]:
+            best = order, found
+    order, (columns, U, b, lam, val_loss) = best
+    bag.read_order(order)
+    config.bag_ngrams = order     # saved with the model: prediction reads the same n-grams
     tokens, grams = columns[columns < V], columns[columns >= V] - V
     bag.tokens.weight[tokens] = U[:len(tokens)].to(bag.tokens.weight.dtype)
     if bag.grams is not None:
@@ -268,8 +279,23 @@ def start_bag(model, train, y, val, y_val, log=print, weight=None, time_left=Non
         for a, p in zip(model.average.averages(), model.parameters(), strict=True):
             a.copy_(p)
     return (f"step 0 is the bag alone: the logistic regression of its {len(columns):,} features "
-            f"(λ {lam:g}, validation loss {val_loss:.4f}); training starts from the initial "
-            f"weights")
+            f"(token {order}-grams, λ {lam:g}, validation loss {val_loss:.4f}); training starts "
+            f"from the initial weights")
+
+
+def bag_orders(ngrams):
+    """The bag's token n-gram orders the linear start tries, the encoder's first: on long
+    Chinese articles its 3-grams validated worse than 2-grams alone (inews 0.549 against 0.535),
+    on news titles and Chinese reviews better, so validation chooses."""
+    return list(range(ngrams, 1, -1)) or [ngrams]
+
+
+def _slots(bag, encoded):
+    """[(ids, grams), ...] with each text's grams cut to the slots ``bag`` reads."""
+    if bag.cut[0] == bag.cut[1]:
+        return encoded
+    return [(ids, g if g is None or torch.as_tensor(g).dim() < 2 else bag.slots(torch.as_tensor(g)))
+            for ids, g in encoded]
 
 
 @torch.no_grad()

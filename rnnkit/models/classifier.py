@@ -105,6 +105,11 @@ class ClassifierConfig:
         "choices": BAGS})
     bag_buckets: int = field(default=1_000_000, metadata={
         "help": "the bag's own n-gram hash buckets (finer than --buckets)", "range": (1, MAX_VOCAB)})
+    # 0: chosen on validation by the linear start among ngrams, ngrams - 1, ... 2 (set in the
+    # config it saves); without a linear start, ngrams
+    bag_ngrams: int = field(default=0, metadata={
+        "help": "the bag's token n-gram order, at most --ngrams (0: chosen on validation)",
+        "range": (0, 16)})
     bag_counts: str = field(default="log", metadata={
         "help": "a feature seen n times weighs 1+log n, unit length (log), n or 1 (once)",
         "choices": ("log", "all", "once")})
@@ -254,14 +259,30 @@ class BagOfNgrams(nn.Module):
             if needs_grams(c) else None
         self.counts = c.bag_counts
         self.once = c.bag_counts == "once"
-        # the grams' slots past these are the words' characters: a block of their own ("log")
-        self.word_slots = c.ngrams - 1 if c.char_grams > 1 else None
+        self.ngrams, self.char_grams = c.ngrams, c.char_grams
+        self.read_order(c.bag_ngrams or c.ngrams)
         nn.init.zeros_(self.tokens.weight)
         if self.grams is not None:
             nn.init.zeros_(self.grams.weight)
 
+    def read_order(self, order):
+        """Read the token n-grams up to ``order`` (2..ngrams) of the encoder's: its grams' slots
+        order - 1 .. ngrams - 2 (the longer token n-grams) are left out."""
+        self.order = max(min(order, self.ngrams), 1)
+        self.cut = (max(self.order - 1, 0), max(self.ngrams - 1, 0))
+        # the grams' slots past these are the words' characters: a block of their own ("log")
+        self.word_slots = self.cut[0] if self.char_grams > 1 else None
+
+    def slots(self, grams):
+        """grams (..., N) -> the slots the bag reads (all but the cut-out token n-grams)."""
+        a, b = self.cut
+        if grams is None or a == b:
+            return grams
+        return torch.cat([grams[..., :a], grams[..., b:]], -1)
+
     def forward(self, x, lengths, grams=None):
         """x (B, T), lengths (B,), grams (B, T, N) or None -> (B, K)."""
+        grams = self.slots(grams)
         if self.counts != "all":
             return self._distinct(x, lengths, grams)
         z = self.tokens(x)                                                    # (B, T, K)

@@ -292,6 +292,9 @@ def build_classify_task(data_config, model_config, log=print):
         model_config.ngrams = 3 if tokens == "char" else 2
     if model_config.bag == "auto":
         model_config.bag = "on"
+    if model_config.bag_ngrams > max(model_config.ngrams, 1):
+        raise ConfigError(f"--bag-ngrams {model_config.bag_ngrams}: the bag reads the encoder's "
+                          f"n-grams, so at most --ngrams ({model_config.ngrams}); 0 chooses")
     if model_config.char_grams == -1:   # auto: words' character n-grams, in the bag
         model_config.char_grams = CHAR_GRAMS if tokens == "word" and model_config.bag == "on" else 0
     if model_config.char_grams and (tokens != "word" or model_config.bag != "on"):
