@@ -30,7 +30,8 @@ def add_flag_cases():
          mention=("max_steps", "max-steps"))
     case("flag", "train lm --nope (unknown flag)", TRAIN("lm", "--nope"), mention=("--nope",))
     for flag, value in (("--batch", "0"), ("--test-fraction", "-1"),
-                        ("--val-fraction", "0.95"), ("--word-dropout", "1.5")):
+                        ("--val-fraction", "0.95"), ("--word-dropout", "1.5"),
+                        ("--bag-ngrams", "5"), ("--bag-ngrams", "-1")):
         flag_case("classify", flag, value)
     for flag, value in (("--batch", "0"), ("--dropout", "2")):
         flag_case("tag", flag, value)
