@@ -242,6 +242,17 @@ def _char_gram_classifier():   # words' character 2-grams in the bag, scaled apa
     return model
 
 
+def _bag_order_classifier():   # 2-3-grams embedded, the bag reads the 2-grams alone ("log")
+    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",
+                                                hidden=5, embed=4, ngrams=3, bag_ngrams=2,
+                                                bag="on", bag_buckets=5))
+    with torch.no_grad():
+        model.bag.tokens.weight[1:].normal_()
+        model.bag.grams.weight[1:].normal_()
+    return model
+
+
 def _reading_classifier():   # the recurrent part reads the first 5 steps, the bag all
     from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
     model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",
@@ -270,6 +281,7 @@ def _char_tagger():
     pytest.param(_gram_classifier, "classify", id="gru-grams", marks=pytest.mark.slow),
     pytest.param(_reading_classifier, "classify", id="rnn-reads-5-of-8"),
     pytest.param(_char_gram_classifier, "classify", id="word-character-grams"),
+    pytest.param(_bag_order_classifier, "classify", id="bag-reads-2-of-3-grams"),
     pytest.param(_tagger, "tag", id="tagger")])
 def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
     """Padded batches with their lengths: packing in ONNX (sequence_lens), held states in pt2."""
