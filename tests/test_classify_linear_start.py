@@ -276,3 +276,21 @@ def test_a_bag_ngram_order_given_is_the_only_one_fitted(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="--bag-ngrams 4: .* at most --ngrams \\(3\\)"):
         build_classify_task(ClassifyData(data=str(write_zh(tmp_path)), min_count=1),
                             ClassifierConfig(bag_ngrams=4), log=lambda *a: None)
+
+
+def test_under_a_time_limit_the_orders_share_one_fits_budget(tmp_path, monkeypatch):
+    from rnnkit.models import bag_fit
+    real, budgets = bag_fit.fit, []
+
+    def fit(*a, budget=None, **k):
+        budgets.append(budget)
+        return real(*a, budget=budget, **k)
+    monkeypatch.setattr(bag_fit, "fit", fit)
+    task = zh_task(tmp_path)
+    clock = FakeClock(41.0)                      # 40 s left: a budget of 20 s for both orders
+    task.before_training(log=lambda *a: None, time_left=clock)
+    assert budgets[0] == pytest.approx(20 / 2, abs=1.01)         # half of it for the first
+    assert 0 <= budgets[1] <= 20 - budgets[0] + 1.01             # what the first left over
+    budgets.clear()
+    zh_task(tmp_path).before_training(log=lambda *a: None)        # no limit: none
+    assert budgets == [None, None]

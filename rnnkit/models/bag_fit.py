@@ -165,12 +165,15 @@ class PathClock:
     spent (the first penalty always fits one call). ``time_left`` is asked between calls, so
     under torchrun every rank (asking the same agreed clock) stops alike."""
 
-    def __init__(self, time_left):
+    def __init__(self, time_left, budget=None):
         self.time_left = time_left
         left = time_left() if time_left is not None else math.inf
         self.limited = math.isfinite(left)
         self.left0 = left
-        self.budget = TIME_SHARE * max(left, 0.0) if self.limited else math.inf
+        if not self.limited:
+            self.budget = math.inf
+        else:   # ``budget``: seconds given by the caller (a share of a larger fit's budget)
+            self.budget = TIME_SHARE * max(left, 0.0) if budget is None else max(budget, 0.0)
 
     def spent(self):
         return self.left0 - self.time_left() if self.limited else 0.0
@@ -198,7 +201,7 @@ class PathClock:
 
 
 def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=True,
-        class_weight=None, word_slots=None, time_left=None):
+        class_weight=None, word_slots=None, time_left=None, budget=None):
     """(columns (F,), U (F, K), b (K,), λ, validation loss): the L2-regularised multinomial
     logistic regression over the bag's features of the training texts; λ from LAMBDAS by the
     loss on the validation texts, trying them from the largest down until one validates worse
@@ -208,8 +211,9 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     ``class_weight`` (K,), the weight of text i's class (in the validation loss too: the means
     ``F.cross_entropy(weight=...)`` takes). ``weighted=False``: the plain penalty λ/2 ||U||²
     (for comparison). ``time_left``: a function giving the seconds left of the run's time
-    limit (:class:`PathClock`: the fit takes at most TIME_SHARE of them)."""
-    clock = PathClock(time_left)
+    limit (:class:`PathClock`: the fit takes at most TIME_SHARE of them, or ``budget``
+    seconds where given)."""
+    clock = PathClock(time_left, budget)
     r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
     X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
@@ -257,13 +261,16 @@ def start_bag(model, train, y, val, y_val, log=print, weight=None, time_left=Non
     bag, config = model.bag, model.config
     V, K = config.vocab_size, config.num_classes
     orders = [config.bag_ngrams] if config.bag_ngrams else bag_orders(config.ngrams)
+    clock = PathClock(time_left)   # under a time limit the orders share one fit's budget
     best = None
-    for order in orders:
+    for i, order in enumerate(orders):
         bag.read_order(order)
         if len(orders) > 1:
             log(f"bag fit: token {order}-grams")
+        budget = (clock.budget - clock.spent()) / (len(orders) - i) if clock.limited else None
         found = fit(_slots(bag, train), y, _slots(bag, val), y_val, V, K, bag.counts, log,
-                    class_weight=weight, word_slots=bag.word_slots, time_left=time_left)
+                    class_weight=weight, word_slots=bag.word_slots, time_left=time_left,
+                    budget=budget)
         if best is None or found[4] < best[1][4]:
             best = order, found
     order, (columns, U, b, lam, val_loss) = best
