@@ -253,6 +253,13 @@ def test_the_linear_start_reads_one_clock_under_two_processes(tmp_path):
     results = finish(launch([*argv, "--out", tmp_path / "run"], 2))
     assert_ok(results)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 2
+    # Chinese: characters, so the start fits two n-gram orders, each asking the clock
+    from test_classify_tokens import write_zh
+    argv = ["train", "classify", "--data", write_zh(tmp_path), "--batch", 8, "--min-count", 1,
+            *NET, "--max-steps", 2, "--eval-every", 2, "--quiet", "--max-minutes", 5]
+    results = finish(launch([*argv, "--out", tmp_path / "zh"], 2))
+    assert_ok(results)
+    assert json.loads((tmp_path / "zh" / "metrics.json").read_text())["steps"] == 2
 
 
 class CarriedState:
