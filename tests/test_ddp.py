@@ -56,8 +56,13 @@ def launch(argv, world, rank_cwd=None, timeout_s=60, ranks=None):
 
 
 def finish(procs, timeout=600):
-    """[(exit code, stdout, stderr)] of every process."""
-    return [(p.wait(timeout=timeout), *p.communicate()) for p in procs]
+    """[(exit code, stdout, stderr)] of every process (their pipes read while they run: a
+    process that fills one before it exits would otherwise never end)."""
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        results.append((p.returncode, out, err))
+    return results
 
 
 def assert_ok(results):
