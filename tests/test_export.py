@@ -219,38 +219,28 @@ def _classifier():
                                                pooling="last"))
 
 
-def _gram_classifier():
+def _bag_classifier(**config):
+    """A classifier with a trained bag (zero at the start): tokens and n-grams that score."""
     from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="gru", layers=2,
-                                                hidden=5, embed=4, pooling="attention", ngrams=2,
-                                                bag="on", bag_buckets=5,
-                                                bag_counts="once"))
-    with torch.no_grad():     # a trained bag (zero at the start), tokens and n-grams that repeat
+    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, hidden=5, embed=4,
+                                                bag="on", bag_buckets=5, **config))
+    with torch.no_grad():
         model.bag.tokens.weight[1:].normal_()
         model.bag.grams.weight[1:].normal_()
     return model
+
+
+def _gram_classifier():   # n-grams that repeat, each counted once
+    return _bag_classifier(cell="gru", layers=2, pooling="attention", ngrams=2,
+                           bag_counts="once")
 
 
 def _char_gram_classifier():   # words' character 2-grams in the bag, scaled apart ("log")
-    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="gru",
-                                                hidden=5, embed=4, ngrams=2, char_grams=2,
-                                                bag="on", bag_buckets=5))
-    with torch.no_grad():
-        model.bag.tokens.weight[1:].normal_()
-        model.bag.grams.weight[1:].normal_()
-    return model
+    return _bag_classifier(cell="gru", ngrams=2, char_grams=2)
 
 
 def _bag_order_classifier():   # 2-3-grams embedded, the bag reads the 2-grams alone ("log")
-    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-    model = SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",
-                                                hidden=5, embed=4, ngrams=3, bag_ngrams=2,
-                                                bag="on", bag_buckets=5))
-    with torch.no_grad():
-        model.bag.tokens.weight[1:].normal_()
-        model.bag.grams.weight[1:].normal_()
-    return model
+    return _bag_classifier(cell="lstm", ngrams=3, bag_ngrams=2)
 
 
 def _reading_classifier():   # the recurrent part reads the first 5 steps, the bag all
