@@ -256,8 +256,10 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
 @torch.no_grad()
 def start_bag(model, train, y, val, y_val, log=print, weight=None, time_left=None):
     """Make ``model`` :func:`fit`'s linear model: its bag and output bias set to it, the output
-    weights of the recurrent part zero; the text for the log. ``weight``: the class weights;
-    ``time_left``: as :func:`fit`'s."""
+    weights of the recurrent part zero; the text for the log. The bag's token n-gram order is
+    the config's ``bag_ngrams`` or, where that is 0, the one of :func:`bag_orders` whose fit
+    validates best (set in the config and the bag, so the model saves and reads it). ``weight``:
+    the class weights; ``time_left``: as :func:`fit`'s (the orders share one fit's budget)."""
     bag, config = model.bag, model.config
     V, K = config.vocab_size, config.num_classes
     orders = [config.bag_ngrams] if config.bag_ngrams else bag_orders(config.ngrams)
