@@ -294,3 +294,19 @@ def test_under_a_time_limit_the_orders_share_one_fits_budget(tmp_path, monkeypat
     budgets.clear()
     zh_task(tmp_path).before_training(log=lambda *a: None)        # no limit: none
     assert budgets == [None, None]
+
+
+def test_checkpoints_from_before_the_order_choice_read_every_ngram(tmp_path):
+    from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+    from rnnkit.tasks.classify import Classifier
+    from rnnkit.tasks.common import train
+    from rnnkit.train import TrainConfig
+    task = zh_task(tmp_path)
+    out = tmp_path / "run"
+    train(task, TrainConfig(max_steps=2, eval_every=2), out, quiet=True, log=lambda *a: None)
+    ckpt = load_checkpoint(out / "best.pt")
+    del ckpt["model_config"]["bag_ngrams"]              # as written before the choice
+    save_checkpoint(out / "old.pt", ckpt)
+    old = Classifier.load(out / "old.pt")
+    assert old.model.config.bag_ngrams == 0 and old.model.bag.order == 3
+    assert old.model.bag.cut == (2, 2)                  # nothing cut out
