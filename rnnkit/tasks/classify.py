@@ -20,13 +20,12 @@ from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_w
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
 from rnnkit.tasks.common import Batches, build_vocab, length_chunks, warn
 from rnnkit.tasks.classify_text import BAG_LEN, MAX_LEN, TextEncoder, batch
-from rnnkit.tasks.metrics import accuracy, bootstrap_wins, f1_report, macro_f1
+from rnnkit.tasks.classify_prior import balanced_weights, log_prior, prior_shift, shifted_bias
+from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 256
 CHAR_GRAMS = 5   # --char-grams -1 (auto) on words: their character 2-5-grams in the bag
-PRIOR_SHIFTS = (0.5, 1.0)   # τ tried besides 0: logits - τ log(class share) (more rare classes)
-SHIFT_EVIDENCE = 0.95       # ... taken where its macro-F1 leads in this share of resamples
 EVAL_TOKENS = 1 << 18    # an evaluation batch, padded: at most this many steps (or one text)
 
 
@@ -179,7 +178,7 @@ class ClassifyTask:
         from BLENDS); the best mix, where it validates better than the network alone, is the
         model this evaluation stands for (``val_blend``: the linear share) and the one best.pt
         keeps. Then, with ``prior_shift``, the logits less τ log(class share) (τ from
-        PRIOR_SHIFTS; the shares are the training part's): a τ whose predictions have a higher
+        classify_prior.PRIOR_SHIFTS; the shares are the training part's): a τ whose predictions have a higher
         validation macro-F1 than the model's own argmax, and do in at least SHIFT_EVIDENCE of
         the bootstrap resamples of the validation part, stands for the evaluation too
         (``val_prior_shift``; the higher macro-F1 of two such τ wins). The shift moves
@@ -223,46 +222,6 @@ class ClassifyTask:
         return {"kind": "classify", "model_config": asdict(self.model.config),
                 "vocab": self.vocab.to_dict(), "labels": list(self.labels),
                 "data_config": asdict(self.data_config), **self.encoder.to_dict()}
-
-
-def prior_shift(z, y, log_prior):
-    """(τ, predictions (N,)) for logits ``z`` (N, K) of texts labelled ``y`` (N,): τ 0 (the
-    argmax), or the τ from PRIOR_SHIFTS whose argmax of z - τ ``log_prior`` has the highest
-    macro-F1 among those that beat the argmax's in at least SHIFT_EVIDENCE of the bootstrap
-    resamples of the texts (:func:`rnnkit.tasks.metrics.bootstrap_wins`)."""
-    gold, own = y.tolist(), z.argmax(1)
-    tau, best, f1 = 0.0, own, macro_f1(gold, own.tolist())
-    for t in PRIOR_SHIFTS:
-        shifted = (z - t * log_prior).argmax(1)
-        score = macro_f1(gold, shifted.tolist())
-        if score > f1 and bootstrap_wins(y, own, shifted, z.shape[1]) >= SHIFT_EVIDENCE:
-            tau, best, f1 = t, shifted, score
-    return tau, best
-
-
-def log_prior(y, K):
-    """(K,) the log of each class's share of labels ``y`` (N,) (a class without any: one
-    example's share, so that its shift stays finite)."""
-    counts = torch.bincount(y, minlength=K).float()
-    return (counts.clamp_min(1) / counts.sum()).log()
-
-
-def shifted_bias(state, delta):
-    """A classifier's state dict with ``delta`` (K,) added to its output bias, and to the moving
-    average's where it keeps one (what validation and prediction read): logits + delta."""
-    state = dict(state)
-    for key in ("head.bias", "average.head_bias"):
-        if key in state:
-            state[key] = state[key] + delta.to(state[key].dtype)
-    return state
-
-
-def balanced_weights(y, K):
-    """(K,) class weights N / (K n_k) of labels ``y`` (N,): each class weighs as much in the
-    loss in all (scikit-learn's "balanced"); a class without examples weighs 1 (it is never
-    learnt, and a validation part of only such examples still has a loss)."""
-    counts = torch.bincount(y, minlength=K).double()
-    return torch.where(counts > 0, len(y) / (K * counts.clamp_min(1)), 1.0).float()
 
 
 def build_classify_task(data_config, model_config, log=print):
