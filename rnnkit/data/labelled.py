@@ -9,11 +9,13 @@ Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khme
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
 characters or words from the training texts.
 """
+import gzip
 import json
 import random
 import re
 import unicodedata
 import zlib
+from collections import Counter
 from pathlib import Path
 
 from rnnkit.data.text import DataError, csv_records, numbered_lines, read_text
@@ -293,7 +295,6 @@ def insuranceqa_zh(files):
     """insuranceqa-data 1.0's ``{train,valid,test}.json.gz`` (InsuranceQA's questions in Chinese,
     each ``{"zh": question, "domain": insurance type, ...}``) -> ``type<TAB>question`` lines (12
     types: life, auto, health, ...)."""
-    import gzip
     pairs = []
     for f in sorted(files):
         try:
@@ -320,9 +321,7 @@ def songci_tunes(files, top=10):
             if isinstance(p, dict) and isinstance(p.get("rhythmic"), str) \
                     and isinstance(p.get("paragraphs"), list):
                 pairs.append((p["rhythmic"], "".join(str(x) for x in p["paragraphs"])))
-    counts = {}
-    for tune, _ in pairs:
-        counts[tune] = counts.get(tune, 0) + 1
+    counts = Counter(tune for tune, _ in pairs)
     keep = set(sorted(counts, key=lambda t: (-counts[t], t))[:top])
     return _keep_once((y, t) for y, t in pairs if y in keep)
 

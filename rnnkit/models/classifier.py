@@ -268,8 +268,7 @@ class BagOfNgrams(nn.Module):
     def read_order(self, order):
         """Read the token n-grams up to ``order`` (2..ngrams) of the encoder's: its grams' slots
         order - 1 .. ngrams - 2 (the longer token n-grams) are left out."""
-        self.order = max(min(order, self.ngrams), 1)
-        self.cut = (max(self.order - 1, 0), max(self.ngrams - 1, 0))
+        self.cut = (max(min(order, self.ngrams) - 1, 0), max(self.ngrams - 1, 0))
         # the grams' slots past these are the words' characters: a block of their own ("log")
         self.word_slots = self.cut[0] if self.char_grams > 1 else None
 
