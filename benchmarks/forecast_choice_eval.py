@@ -48,6 +48,8 @@ def main():
     p.add_argument("--holt-winters", action="store_true", help="beside Holt-Winters (cached)")
     p.add_argument("--short", choices=["history", "folds"], default=forecast_choice.SHORT,
                    help="the choice where the folds hold fewer origins than the horizon")
+    p.add_argument("--no-refit", action="store_true",
+                   help="keep the smoothing's training-part parameters at every origin")
     a = p.parse_args()
     forecast_choice.SHORT = a.short
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
@@ -55,7 +57,7 @@ def main():
     groups = [("only", a.only)] * bool(a.only) + [(g, GROUPS[g]) for g in a.group]
     every, every_iv = [], []
     for group, names in groups:
-        logs, iv = run_group(names, a.holt_winters)
+        logs, iv = run_group(names, a.holt_winters, a.no_refit)
         every += logs
         every_iv += iv
         summary(group, logs, iv)
@@ -91,6 +93,7 @@ def cached(name, task, file, compute):
     if key not in cache:
         cache[key] = compute(task.y[:, 0].astype(float), (task.train_end, task.val_end),
                              task.season, d.window, d.horizon)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cache, indent=0))
     return cache[key]
 
@@ -112,15 +115,15 @@ def fold_count(note):
     return f"{found.group(1)}f/{found.group(2) or '?'}o " if found else ""
 
 
-def run_group(names, with_hw=False):
+def run_group(names, with_hw=False, no_refit=False):
     """[(test MASE, seasonal-naive test MASE[, Holt-Winters' test MASE])] of the untrained model
     on each series, and its prediction intervals' test figures ({test_coverage_80: ...})."""
     logs, intervals = [], []
     for name in names:
         t0 = time.time()
         note = []
-        task = build_forecast_task(data_config(resolve_args(RUNS[name][0])), ForecasterConfig(),
-                                   log=note.append)
+        task = build_forecast_task(data_config(resolve_args(RUNS[name][0])),
+                                   ForecasterConfig(refit=not no_refit), log=note.append)
         m = task.test_metrics()
         hw = (holt_winters(name, task),) if with_hw else ()
         logs.append((m["test_mase"], m["test_seasonal_naive_mase"], *hw))

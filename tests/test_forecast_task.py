@@ -254,6 +254,51 @@ def test_smoothing_over_the_history_reproduced_from_any_series(tmp_path):
     assert scores["mase"] < scores["seasonal_naive_mase"]
 
 
+def test_smoothing_refitted_before_each_origin_after_validation(tmp_path):
+    """From the validation part's end on, each origin's smoothing is refitted on the one-step
+    errors of all the history before it (as Holt-Winters is): the task's test forecasts, a
+    loaded run's and evaluate_file's. Before it (training, validation: where the smoothing was
+    chosen and scored) the training part's fit stands; --no-refit keeps it everywhere, and a
+    checkpoint without the field loads as it was saved, without refitting."""
+    from rnnkit.models.smoothing import fit_history, history_forecast
+    values = airline_like(140)
+    values[100:] = [v * (1 + 0.5 * math.sin(2 * math.pi * t / 12)) for t, v in
+                    enumerate(values[100:], 100)]         # a louder season late in the series
+    path = write(tmp_path, "air.csv", values[:120])
+    task = build(data=str(path), baseline="ets")
+    fixed = build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, baseline="ets"),
+                                ForecasterConfig(layers=1, hidden=8, refit=False),
+                                log=lambda *a: None)
+    assert task.model.config.refit and not fixed.model.config.refit
+    torch.testing.assert_close(task.model.smoothing, fixed.model.smoothing)
+    val = task.origins(task.train_end, task.val_end)
+    np.testing.assert_array_equal(task.predict(val), fixed.predict(val))      # validation alike
+    test = task.origins(task.val_end, len(task.y))
+    z, m, W = task.z.double(), task.model.config.period, task.data_config.window
+    for o in (test[0], test[-1]):   # the smoothing refitted on z[:o]
+        p = fit_history(z[:o], list(range(max(W, m), o)), m, True)[0]
+        share = float(task.model.share)
+        hist = history_forecast(z, p, m, 6, [o]).float()
+        x = task.z[None, o - W:o].float()
+        want = task.transform.inverse(task.scaler.inverse(
+            task.model.forecast(x, 6, hist).numpy()))
+        np.testing.assert_allclose(task.predict([o]), want, rtol=1e-5)
+        assert share > 0
+    assert not np.allclose(task.predict(test), fixed.predict(test))
+    quick(task, tmp_path / "run")
+    loaded = Forecast.load(tmp_path / "run")
+    np.testing.assert_allclose(loaded.predict(task.y, test, 6), task.predict(test), rtol=1e-5)
+    more = write(tmp_path, "more.csv", values[120:], start=120)
+    assert evaluate_file(tmp_path / "run", more)["mae"] > 0
+    from rnnkit.train.checkpoint import save_checkpoint
+    ckpt = load_checkpoint(tmp_path / "run/best.pt")
+    del ckpt["model_config"]["refit"]                       # saved before the field existed
+    save_checkpoint(tmp_path / "old.pt", ckpt)
+    old = Forecast.load(tmp_path / "old.pt")
+    assert not old.model.config.refit
+    np.testing.assert_allclose(old.predict(task.y, test, 6), fixed.predict(test), rtol=1e-5)
+
+
 def test_no_history_leaves_the_smoothing_out(tmp_path):
     """--no-history: no smoothing candidate (the window baselines and ridge fits only), and
     --baseline ets is refused with what it needs."""

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from rnnkit.models.smoothing import (fit_history, fit_smoothing, grid, history_forecast,
-                                     smoothing_forecast)
+from rnnkit.models.smoothing import (fit_each_origin, fit_history, fit_smoothing, grid,
+                                     history_forecast, smoothing_forecast)
 
 
 def windows(series, W, K):
@@ -68,3 +68,21 @@ def test_fit_history_finds_the_season():
     params, err = fit_history(z, list(range(24, 120)), 12, seasonal=True)
     _, flat = fit_history(z, list(range(24, 120)), 12, seasonal=False)
     assert params[4] == 1 and err < flat / 5
+
+
+@pytest.mark.parametrize("m, seasonal", [(1, False), (4, True), (12, True)])
+def test_fit_each_origin_is_fit_history_on_the_history_before_it(m, seasonal):
+    """One pass gives each origin t what fit_history gives on z[:t] alone (from 2m on, where the
+    trend starts on the same steps), and the parameters follow a change of the series."""
+    g = torch.Generator().manual_seed(m)
+    t = torch.arange(150, dtype=torch.float64)
+    season = torch.sin(2 * torch.pi * t / max(m, 2)) * (1 + 2 * (t >= 100))   # louder from 100
+    z = (0.02 * t + season + 0.3 * torch.randn(150, generator=g, dtype=torch.float64))[:, None]
+    first = max(8, m)
+    origins = [2 * max(m, 4) + 1, 60, 99, 100, 120, 150]
+    fits = fit_each_origin(z, origins, first, m, seasonal)
+    assert fits.shape == (len(origins), 5)
+    for o, p in zip(origins, fits):
+        assert p.tolist() == fit_history(z[:o], list(range(first, o)), m, seasonal)[0].tolist()
+    with pytest.raises(ValueError, match="each origin must leave a step"):
+        fit_each_origin(z, [first], first, m, seasonal)

@@ -91,8 +91,9 @@ def forecast_programs(model, W):
     """W: the run's window (what the direct model was trained on; an autoregressive one takes
     any length). A forecaster whose forecast uses exponential smoothing run over the whole
     history takes that smoothing's forecast as a second input (``smoothing``, (B, K, F),
-    standardised: what :func:`rnnkit.models.smoothing.history_forecast` gives at the window's
-    end), since the program sees only the window."""
+    standardised: what :func:`rnnkit.tasks.forecast_trained.history_part` gives at the window's
+    end, the parameters refitted there after the validation part), since the program sees only
+    the window."""
     c = model.config
     direct = c.mode == "direct"
     window = torch.zeros(2, W, c.features)

@@ -70,6 +70,11 @@ class ForecasterConfig:
     # checkpoints before it ran the smoothing over the window (LEGACY: False)
     history: bool = field(default=True, metadata={
         "help": "direct mode: exponential smoothing over the history among the candidates"})
+    # the history smoothing's parameters refitted before each origin from the validation part's
+    # end on (rnnkit.tasks.forecast_trained.history_part); checkpoints before it kept the
+    # training part's (LEGACY: False)
+    refit: bool = field(default=True, metadata={
+        "help": "refit the smoothing before each origin after the validation part"})
 
     def __post_init__(self):
         check(self)

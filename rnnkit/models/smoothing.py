@@ -17,8 +17,10 @@ on the log scale the season and trend act multiplicatively.
 The parameters are chosen from a grid (:func:`grid`) by the mean absolute K-step error over the
 given windows, every grid point at once. :func:`history_forecast` runs the same filter over the
 whole series before each origin instead (states started on the series' first steps, one pass for
-every origin), :func:`fit_history` fits it by the one-step error, as Holt-Winters is fitted; the
-forecaster uses these (checkpoints before them ran over the window).
+every origin), :func:`fit_history` fits it by the one-step error, as Holt-Winters is fitted, and
+:func:`fit_each_origin` refits it before each of many origins from one pass (every origin's fit
+reads the one-step errors before it); the forecaster uses these (checkpoints before them ran
+over the window).
 Shapes: B windows, W window, K horizon, F variables, G grid points, m season.
 """
 import itertools
@@ -153,3 +155,23 @@ def fit_history(z, origins, m, seasonal, chunk=2_000_000):
     errs = torch.cat(errs)
     best = int(errs.argmin())
     return params[best], float(errs[best])
+
+
+def fit_each_origin(z, origins, first, m, seasonal, chunk=2_000_000):
+    """For each origin t: the grid point (5,) whose one-step forecasts from every step in
+    [first, t) have the lowest mean absolute error on the series z (N, F): (n, 5), what
+    :func:`fit_history` gives on z[:t] for those steps, from one pass over the series (the
+    filter's one-step errors do not depend on t, so each origin's error is a prefix mean)."""
+    params = grid(seasonal)
+    z = z.double()
+    if min(origins) <= first:
+        raise ValueError(f"each origin must leave a step to fit on after {first}, got {min(origins)}")
+    steps = list(range(first, max(origins)))
+    target = z[first:max(origins)]                                            # (S, F)
+    sums = []
+    size = max(1, chunk // max(1, len(steps) * z.shape[1]))
+    for i in range(0, len(params), size):   # (g, S): each grid point's error at each step
+        pred = history_forecast(z, params[i:i + size], m, 1, steps)[..., 0, :]  # (g, S, F)
+        sums.append((pred - target).abs().mean(-1).cumsum(1))
+    sums = torch.cat(sums)                                                    # (G, S)
+    return params[sums[:, [t - first - 1 for t in origins]].argmin(0)]        # (n, 5)

@@ -111,7 +111,8 @@ class ForecastTask:
         hist = None
         if self.model.uses_history():
             if self.hist is None:   # every origin's, from one pass over the series
-                self.hist = dict(zip(*history_part(self.model, self.z, K)))
+                self.hist = dict(zip(*history_part(self.model, self.z, K,
+                                                   refit_from=self.val_end)))
             hist = torch.stack([self.hist[t] for t in origins])
         return x, torch.stack([self.z[t:t + K] for t in origins]), hist
 

@@ -19,10 +19,11 @@ import torch
 from rnnkit.data import DataError
 from rnnkit.data.series import Scaler, Transform, read_series_file
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.models.smoothing import history_forecast, start_length
+from rnnkit.models.smoothing import fit_each_origin, history_forecast, start_length
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
-LEGACY = {"relative": False, "window": 0, "history": False}   # checkpoints without these fields
+LEGACY = {"relative": False, "window": 0, "history": False,   # checkpoints without these fields
+          "refit": False}
 
 
 def baselines(y, t, K, m):
@@ -149,7 +150,7 @@ class Forecast:
         x = torch.stack([z[t - self.window:t] for t in origins]).float()      # (B, W, F)
         hist = None
         if self.model.uses_history():
-            hist = history_part(self.model, z, steps, origins)[1]            # (B, steps, F)
+            hist = history_part(self.model, z, steps, origins, self.split[1])[1]  # (B, steps, F)
         return self.model.forecast(x, steps, hist).numpy()
 
     def predict(self, y, origins, steps):
@@ -199,15 +200,30 @@ class Forecast:
         return self.predict(self.y, [origin], steps)[0]
 
 
-def history_part(model, z, steps, origins=None):
+def history_part(model, z, steps, origins=None, refit_from=None):
     """(origins, forecasts (B, steps, F)) of the model's smoothing run over the whole standardised
     series z (N, F) before each origin (default: every origin from the first the smoothing can
-    start at to N)."""
+    start at to N). Where the model refits (``config.refit``), each origin from ``refit_from``
+    on (the validation part's end) gets the parameters fitted on the one-step errors of all the
+    history before it, as Holt-Winters is refitted at each origin; the origins before it (the
+    training and validation parts, where the smoothing was chosen and scored) the stored ones,
+    fitted on the training part."""
     m = model.config.period
     if origins is None:
         origins = list(range(start_length(len(z), m), len(z) + 1))
-    part = history_forecast(z.double(), model.smoothing.double(), m, steps, list(origins))
-    return list(origins), part.to(torch.float32)
+    origins = list(origins)
+    z = z.double()
+    part = history_forecast(z, model.smoothing.double(), m, steps, origins)
+    first = max(model.config.window, m, start_length(len(z), m))
+    late = [i for i, t in enumerate(origins) if refit_from is not None and t >= refit_from
+            and t > first]
+    if late and model.config.refit:
+        params = fit_each_origin(z, [origins[i] for i in late], first, m,
+                                 bool(model.smoothing[4] > 0))                 # (n, 5)
+        for p in params.unique(dim=0):   # one pass for the origins that share a fit
+            same = [i for i, q in zip(late, params) if torch.equal(q, p)]
+            part[same] = history_forecast(z, p, m, steps, [origins[i] for i in same])
+    return origins, part.to(torch.float32)
 
 
 def evaluate_file(run, path, **options):
