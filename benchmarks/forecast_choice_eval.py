@@ -8,7 +8,11 @@ recurrent training) on the benchmark's series, in seconds: the quick check of a 
 ``--holt-winters`` adds statsmodels' Holt-Winters and ETSModel's prediction intervals at the
 same test origins (as ``quality_tasks.py`` scores them), kept in
 ``$RNNKIT_DATA/bench-series/holt-winters.json`` and ``ets-intervals.json`` by the series' name,
-split, season and horizon (refitting them at every origin takes minutes).
+split, season and horizon (refitting them at every origin takes minutes). ``--forms`` adds two
+more forms of Holt-Winters (cached in ``holt-winters-forms.json``): additive trend and season on
+the log scale (the form of rnnkit's log/ets-seasonal candidate, fitted as statsmodels fits:
+initial states and parameters optimised) and a damped trend with the benchmark's season, with
+their geometric means over the series where the short-series rule applies and the others.
 """
 import argparse
 import dataclasses
@@ -50,19 +54,28 @@ def main():
                    help="the choice where the folds hold fewer origins than the horizon")
     p.add_argument("--no-refit", action="store_true",
                    help="keep the smoothing's training-part parameters at every origin")
+    p.add_argument("--forms", action="store_true",
+                   help="beside Holt-Winters on the log scale and damped (cached)")
     a = p.parse_args()
     forecast_choice.SHORT = a.short
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
     torch.set_num_threads(1)
     groups = [("only", a.only)] * bool(a.only) + [(g, GROUPS[g]) for g in a.group]
-    every, every_iv = [], []
+    every, every_iv, every_form = [], [], []
     for group, names in groups:
-        logs, iv = run_group(names, a.holt_winters, a.no_refit)
+        logs, iv = run_group(names, a.holt_winters or a.forms, a.no_refit,
+                             every_form if a.forms else None)
         every += logs
         every_iv += iv
         summary(group, logs, iv)
     if len(groups) > 1:
         summary("all", every, every_iv)
+    for short in (True, False) if a.forms else ():
+        rows = [r for s, r in every_form if s == short]
+        g = [math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in range(4)] if rows else []
+        print(f"{'short-series rule' if short else 'the folds ranking'}: {len(rows)} series, "
+              f"geometric-mean MASE rnnkit {g[0]:.3f}, Holt-Winters {g[1]:.3f}, on the log scale "
+              f"{g[2]:.3f}, damped {g[3]:.3f}" if rows else "", flush=True)
 
 
 def summary(group, logs, intervals):
@@ -109,15 +122,48 @@ def ets(name, task):
     return cached(name, task, "ets-intervals.json", ets_intervals)
 
 
+def hw_forms(name, task):
+    """{log, damped}: Holt-Winters' test MASE on the log scale (additive trend and season; the
+    benchmark's form where the series is not positive) and with a damped trend, refitted at
+    each test origin as :func:`quality_tasks.holt_winters_mase` is; cached."""
+    def compute(y, split, m, W, K):
+        import warnings
+
+        import numpy as np
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        from rnnkit.tasks.forecast_trained import mase_scale
+        pos = bool((y > 0).all())
+        season = ("mul" if pos else "add") if m > 1 else None
+        errs = {"log": [], "damped": []}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for t in range(max(split[1], W, m), len(y) - K + 1):
+                h, p = (np.log(y[:t]), m if m > 1 else None), m if season else None
+                fit = ExponentialSmoothing(h[0] if pos else y[:t], trend="add",
+                                           seasonal=("add" if pos else season) if h[1] else None,
+                                           seasonal_periods=h[1]).fit()
+                fc = np.exp(fit.forecast(K)) if pos else fit.forecast(K)
+                errs["log"].append(np.abs(fc - y[t:t + K]).mean())
+                fit = ExponentialSmoothing(y[:t], trend="add", damped_trend=True, seasonal=season,
+                                           seasonal_periods=p).fit()
+                errs["damped"].append(np.abs(fit.forecast(K) - y[t:t + K]).mean())
+        scale = mase_scale(y[:split[0]], max(m, 1))
+        return {k: float(np.mean(v)) / scale for k, v in errs.items()}
+    return cached(name, task, "holt-winters-forms.json", compute)
+
+
 def fold_count(note):
     """``3f/27o `` from the log's "MAE over 3 fold(s) (27 origins)" (empty if not there)."""
     found = re.search(r"MAE over (\d+) fold\(s\)(?: \((\d+) origins\))?", note)
     return f"{found.group(1)}f/{found.group(2) or '?'}o " if found else ""
 
 
-def run_group(names, with_hw=False, no_refit=False):
+def run_group(names, with_hw=False, no_refit=False, forms=None):
     """[(test MASE, seasonal-naive test MASE[, Holt-Winters' test MASE])] of the untrained model
-    on each series, and its prediction intervals' test figures ({test_coverage_80: ...})."""
+    on each series, and its prediction intervals' test figures ({test_coverage_80: ...}).
+    ``forms``: a list to which (short-series rule taken, (rnnkit, Holt-Winters, on the log
+    scale, damped)) is appended for each series, the forms printed."""
     logs, intervals = [], []
     for name in names:
         t0 = time.time()
@@ -126,6 +172,12 @@ def run_group(names, with_hw=False, no_refit=False):
                                    ForecasterConfig(refit=not no_refit), log=note.append)
         m = task.test_metrics()
         hw = (holt_winters(name, task),) if with_hw else ()
+        if forms is not None:
+            f = hw_forms(name, task)
+            forms.append(("fewer fold origins than the horizon" in note[0],
+                          (m["test_mase"], hw[0], f["log"], f["damped"])))
+            print(f"{name:24s} Holt-Winters on the log scale {f['log']:.3f}, damped "
+                  f"{f['damped']:.3f}", flush=True)
         logs.append((m["test_mase"], m["test_seasonal_naive_mase"], *hw))
         intervals.append({k: v for k, v in m.items() if "_coverage_" in k or "_msis_" in k}
                          | (ets(name, task) if with_hw else {}))
