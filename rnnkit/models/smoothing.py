@@ -168,10 +168,10 @@ def fit_each_origin(z, origins, first, m, seasonal, chunk=2_000_000):
         raise ValueError(f"each origin must leave a step to fit on after {first}, got {min(origins)}")
     steps = list(range(first, max(origins)))
     target = z[first:max(origins)]                                            # (S, F)
+    before = [t - first - 1 for t in origins]   # each origin's last step in the prefix
     sums = []
     size = max(1, chunk // max(1, len(steps) * z.shape[1]))
-    for i in range(0, len(params), size):   # (g, S): each grid point's error at each step
+    for i in range(0, len(params), size):   # each grid point's error summed up to each origin
         pred = history_forecast(z, params[i:i + size], m, 1, steps)[..., 0, :]  # (g, S, F)
-        sums.append((pred - target).abs().mean(-1).cumsum(1))
-    sums = torch.cat(sums)                                                    # (G, S)
-    return params[sums[:, [t - first - 1 for t in origins]].argmin(0)]        # (n, 5)
+        sums.append((pred - target).abs().mean(-1).cumsum(1)[:, before])      # (g, n)
+    return params[torch.cat(sums).argmin(0)]                                  # (n, 5)
