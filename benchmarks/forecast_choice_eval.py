@@ -134,19 +134,19 @@ def hw_forms(name, task):
 
         from rnnkit.tasks.forecast_trained import mase_scale
         pos = bool((y > 0).all())
-        season = ("mul" if pos else "add") if m > 1 else None
+        period = m if m > 1 else None
+        season = ("mul" if pos else "add") if period else None   # the benchmark's form
+        log_season = ("add" if pos else season) if period else None
         errs = {"log": [], "damped": []}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for t in range(max(split[1], W, m), len(y) - K + 1):
-                h, p = (np.log(y[:t]), m if m > 1 else None), m if season else None
-                fit = ExponentialSmoothing(h[0] if pos else y[:t], trend="add",
-                                           seasonal=("add" if pos else season) if h[1] else None,
-                                           seasonal_periods=h[1]).fit()
+                fit = ExponentialSmoothing(np.log(y[:t]) if pos else y[:t], trend="add",
+                                           seasonal=log_season, seasonal_periods=period).fit()
                 fc = np.exp(fit.forecast(K)) if pos else fit.forecast(K)
                 errs["log"].append(np.abs(fc - y[t:t + K]).mean())
                 fit = ExponentialSmoothing(y[:t], trend="add", damped_trend=True, seasonal=season,
-                                           seasonal_periods=p).fit()
+                                           seasonal_periods=period).fit()
                 errs["damped"].append(np.abs(fit.forecast(K) - y[t:t + K]).mean())
         scale = mase_scale(y[:split[0]], max(m, 1))
         return {k: float(np.mean(v)) / scale for k, v in errs.items()}
