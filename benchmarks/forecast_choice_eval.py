@@ -24,7 +24,8 @@ import time
 import torch
 
 from forecast_series import resolve_args
-from quality_tasks import GROUPS, RUNS, ets_intervals, holt_winters_mase, interval_summary
+from quality_tasks import (GROUPS, RUNS, ets_intervals, holt_winters_mase, interval_summary,
+                           ratio_line)
 from rnnkit.data.datasets import cache_dir
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks import forecast_choice
@@ -84,6 +85,8 @@ def summary(group, logs, intervals):
     hw = f", Holt-Winters {g[2]:.3f}" if cols > 2 else ""
     print(f"{group}: geometric mean over {len(logs)}: {g[0]:.3f} (seasonal-naive {g[1]:.3f}{hw});"
           f" below seasonal-naive on {sum(r[0] < r[1] for r in logs)}", flush=True)
+    if cols > 2 and len(logs) > 1:
+        print("  " + ratio_line([r[0] for r in logs], [r[2] for r in logs], "Holt-Winters"))
     for level in LEVELS:   # the series where every test step has an interval at this level
         cov = [m[f"test_coverage_{level}"] for m in intervals if f"test_coverage_{level}" in m]
         msis = [m[f"test_msis_{level}"] for m in intervals if f"test_msis_{level}" in m]
