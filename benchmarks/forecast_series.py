@@ -298,8 +298,10 @@ FRESH6 = {   # R package, item, builder, extra train arguments; what it is, how 
 # a seventh, chosen after fresh6 had been run (with the defaults fresh5 was run with), for the
 # next change to the defaults: never run through rnnkit until then
 FRESH7 = {   # R package, item, builder, extra train arguments; what it is, how often
-    "austres": ("datasets", "austres", r_series("austres", 4), FIFTH),   # Australian residents, quarterly
-    "fdeaths": ("datasets", "fdeaths", r_series("fdeaths", 12), FIFTH),  # UK female lung deaths, monthly
+    # California traffic accidents, monthly (undated rows)
+    "traffic-accidents": ("wooldridge", "traffic2", r_frame("totacc"), SHORT + ["--season", "12"]),
+    # US imports of barium chloride from China, monthly (undated rows)
+    "barium-imports": ("wooldridge", "barium", r_frame("chnimp"), SHORT + ["--season", "12"]),
     "bjsales-lead": ("datasets", "BJsales.lead", r_series("bjsales-lead", 0), []),  # a leading indicator
     "coffee-arabica": ("stevedata", "coffee_price", r_frame("arabica", "date"), []),  # price, monthly
     "loti": ("stevedata", "LOTI", r_frame("value", "date"), []),   # global temperature anomaly, monthly
@@ -309,7 +311,8 @@ FRESH7 = {   # R package, item, builder, extra train arguments; what it is, how 
     "beveridge-urate": ("wooldridge", "beveridge", r_frame("urate", "month"), []),   # US, monthly
     # US employment in four more sectors, monthly
     **{f"us{short}": ("fpp3", "us_employment", r_frame("Employed", "Month", ("Title", title)), [])
-       for short, title in (("retail", "Retail Trade"), ("manufacturing", "Manufacturing"),
+       for short, title in (("education", "Education and Health Services"),
+                            ("manufacturing", "Manufacturing"),
                             ("professional", "Professional and Business Services"),
                             ("durables", "Durable Goods"))},
     # visitor nights in two more Australian regions, quarterly (undated rows)
