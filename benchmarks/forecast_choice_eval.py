@@ -12,7 +12,8 @@ split, season and horizon (refitting them at every origin takes minutes). ``--fo
 more forms of Holt-Winters (cached in ``holt-winters-forms.json``): additive trend and season on
 the log scale (the form of rnnkit's log/ets-seasonal candidate, fitted as statsmodels fits:
 initial states and parameters optimised) and a damped trend with the benchmark's season, with
-their geometric means over the series where the short-series rule applies and the others.
+their geometric means over the series where the short-series rule applies and the others, and
+the Theta method (statsmodels' ThetaModel, cached in ``theta.json``).
 """
 import argparse
 import dataclasses
@@ -56,7 +57,7 @@ def main():
     p.add_argument("--no-refit", action="store_true",
                    help="keep the smoothing's training-part parameters at every origin")
     p.add_argument("--forms", action="store_true",
-                   help="beside Holt-Winters on the log scale and damped (cached)")
+                   help="beside Holt-Winters on the log scale and damped, and Theta (cached)")
     a = p.parse_args()
     forecast_choice.SHORT = a.short
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
@@ -73,10 +74,13 @@ def main():
         summary("all", every, every_iv)
     for short in (True, False) if a.forms else ():
         rows = [r for s, r in every_form if s == short]
-        g = [math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in range(4)] if rows else []
+        g = [math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in range(5)] if rows else []
         print(f"{'short-series rule' if short else 'the folds ranking'}: {len(rows)} series, "
               f"geometric-mean MASE rnnkit {g[0]:.3f}, Holt-Winters {g[1]:.3f}, on the log scale "
-              f"{g[2]:.3f}, damped {g[3]:.3f}" if rows else "", flush=True)
+              f"{g[2]:.3f}, damped {g[3]:.3f}, Theta {g[4]:.3f}" if rows else "", flush=True)
+    if every_form:
+        r, t = [row[0] for _, row in every_form], [row[4] for _, row in every_form]
+        print(ratio_line(r, t, "Theta"), flush=True)
 
 
 def summary(group, logs, intervals):
@@ -156,6 +160,28 @@ def hw_forms(name, task):
     return cached(name, task, "holt-winters-forms.json", compute)
 
 
+def theta(name, task):
+    """The Theta method's test MASE (statsmodels' ThetaModel: simple exponential smoothing with
+    half the linear trend's slope as drift, Assimakopoulos & Nikolopoulos 2000, Hyndman & Billah
+    2003; the season divided out first where a test finds one), refitted at each test origin as
+    :func:`quality_tasks.holt_winters_mase` is; cached."""
+    def compute(y, split, m, W, K):
+        import warnings
+
+        import numpy as np
+        from statsmodels.tsa.forecasting.theta import ThetaModel
+
+        from rnnkit.tasks.forecast_trained import mase_scale
+        errs = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for t in range(max(split[1], W, m), len(y) - K + 1):
+                fit = ThetaModel(y[:t], period=max(m, 1), deseasonalize=m > 1).fit()
+                errs.append(np.abs(np.asarray(fit.forecast(K)) - y[t:t + K]).mean())
+        return float(np.mean(errs)) / mase_scale(y[:split[0]], max(m, 1))
+    return cached(name, task, "theta.json", compute)
+
+
 def fold_count(note):
     """``3f/27o `` from the log's "MAE over 3 fold(s) (27 origins)" (empty if not there)."""
     found = re.search(r"MAE over (\d+) fold\(s\)(?: \((\d+) origins\))?", note)
@@ -176,11 +202,11 @@ def run_group(names, with_hw=False, no_refit=False, forms=None):
         m = task.test_metrics()
         hw = (holt_winters(name, task),) if with_hw else ()
         if forms is not None:
-            f = hw_forms(name, task)
+            f = hw_forms(name, task) | {"theta": theta(name, task)}
             forms.append(("fewer fold origins than the horizon" in note[0],
-                          (m["test_mase"], hw[0], f["log"], f["damped"])))
+                          (m["test_mase"], hw[0], f["log"], f["damped"], f["theta"])))
             print(f"{name:24s} Holt-Winters on the log scale {f['log']:.3f}, damped "
-                  f"{f['damped']:.3f}", flush=True)
+                  f"{f['damped']:.3f}; Theta {f['theta']:.3f}", flush=True)
         logs.append((m["test_mase"], m["test_seasonal_naive_mase"], *hw))
         intervals.append({k: v for k, v in m.items() if "_coverage_" in k or "_msis_" in k}
                          | (ets(name, task) if with_hw else {}))
