@@ -21,6 +21,7 @@ import json
 import math
 import re
 import time
+from pathlib import Path
 
 import torch
 
@@ -58,20 +59,25 @@ def main():
                    help="keep the smoothing's training-part parameters at every origin")
     p.add_argument("--forms", action="store_true",
                    help="beside Holt-Winters on the log scale and damped, and Theta (cached)")
+    p.add_argument("--json", type=Path, default=None,
+                   help="write each series' figures here (compare_forecasts.py reads two)")
     a = p.parse_args()
     forecast_choice.SHORT = a.short
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
     torch.set_num_threads(1)
     groups = [("only", a.only)] * bool(a.only) + [(g, GROUPS[g]) for g in a.group]
-    every, every_iv, every_form = [], [], []
+    every, every_iv, every_form, record = [], [], [], {}
     for group, names in groups:
         logs, iv = run_group(names, a.holt_winters or a.forms, a.no_refit,
-                             every_form if a.forms else None)
+                             every_form if a.forms else None, record)
         every += logs
         every_iv += iv
         summary(group, logs, iv)
     if len(groups) > 1:
         summary("all", every, every_iv)
+    if a.json:
+        a.json.write_text(json.dumps(record, indent=1))
+        print(f"-> {a.json}")
     for short in (True, False) if a.forms else ():
         rows = [r for s, r in every_form if s == short]
         g = [math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in range(5)] if rows else []
@@ -188,11 +194,12 @@ def fold_count(note):
     return f"{found.group(1)}f/{found.group(2) or '?'}o " if found else ""
 
 
-def run_group(names, with_hw=False, no_refit=False, forms=None):
+def run_group(names, with_hw=False, no_refit=False, forms=None, record=None):
     """[(test MASE, seasonal-naive test MASE[, Holt-Winters' test MASE])] of the untrained model
     on each series, and its prediction intervals' test figures ({test_coverage_80: ...}).
     ``forms``: a list to which (short-series rule taken, (rnnkit, Holt-Winters, on the log
-    scale, damped)) is appended for each series, the forms printed."""
+    scale, damped, Theta)) is appended for each series, the forms printed; ``record``: a dict that
+    gets each series' test figures by its name."""
     logs, intervals = [], []
     for name in names:
         t0 = time.time()
@@ -208,6 +215,9 @@ def run_group(names, with_hw=False, no_refit=False, forms=None):
             print(f"{name:24s} Holt-Winters on the log scale {f['log']:.3f}, damped "
                   f"{f['damped']:.3f}; Theta {f['theta']:.3f}", flush=True)
         logs.append((m["test_mase"], m["test_seasonal_naive_mase"], *hw))
+        if record is not None:
+            record[name] = {k[5:]: v for k, v in m.items() if k.startswith("test_")} | (
+                {"holt_winters_mase": hw[0]} if hw else {})
         intervals.append({k: v for k, v in m.items() if "_coverage_" in k or "_msis_" in k}
                          | (ets(name, task) if with_hw else {}))
         cover = " ".join(f"{level}%: {m[f'test_coverage_{level}']:.2f}" for level in LEVELS

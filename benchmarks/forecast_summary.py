@@ -5,6 +5,7 @@ Holt-Winters (and / seasonal-naive) with its 90% bootstrap interval over the ser
 series where rnnkit is not below seasonal-naive.
 
     python benchmarks/forecast_summary.py --group forecast-tuning forecast-fresh5 [--out runs/bench]
+    python benchmarks/forecast_summary.py --group ... --json runs.json   # for compare_forecasts.py
 
 Holt-Winters' figure comes from the cache that ``forecast_choice_eval.py --holt-winters`` keeps
 (``$RNNKIT_DATA/bench-series/holt-winters.json``), computed and cached where a series is not in
@@ -65,6 +66,8 @@ def main():
     p.add_argument("--group", nargs="+", choices=sorted(g for g in GROUPS if "forecast" in g),
                    required=True)
     p.add_argument("--out", type=Path, default=Path("runs/bench"))
+    p.add_argument("--json", type=Path, default=None,
+                   help="write each series' figures here (compare_forecasts.py reads two)")
     a = p.parse_args()
     every = []
     for group in a.group:
@@ -73,6 +76,14 @@ def main():
         every += rows
     if len(a.group) > 1:
         summary("all", every)
+    if a.json:
+        record = {}
+        for name, *_ in every:
+            m = json.loads((a.out / name / "metrics.json").read_text())
+            record[name] = {k[5:]: v for k, v in m.items() if k.startswith("test_")}
+            record[name]["holt_winters_mase"] = next(r[3] for r in every if r[0] == name)
+        a.json.write_text(json.dumps(record, indent=1))
+        print(f"-> {a.json}")
 
 
 if __name__ == "__main__":
