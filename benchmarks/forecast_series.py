@@ -8,8 +8,8 @@ installed; the pickles need pandas, which statsmodels brings). Tuned on: the one
 ``FRESH`` (with the named sets). ``FRESH`` is a held-out group chosen before the exponential
 smoothing candidate was built and never run through rnnkit while its defaults were tuned;
 since then all of these are tuning data; ``FRESH2`` and ``FRESH3`` were held out until each
-was run once, and so were ``FRESH4``, ``FRESH5`` and ``FRESH6``; ``FRESH7`` is held out for the
-next change and ``FRESH8`` for the one after it.
+was run once, and so were ``FRESH4`` to ``FRESH7`` (the last three with the same defaults);
+``FRESH8`` is held out for the next change.
 The files go to ``$RNNKIT_DATA/bench-series`` (default
 ``~/.cache/rnnkit/bench-series``); data is never committed.
 
@@ -276,8 +276,8 @@ FRESH5 = {   # R package, item, builder, extra train arguments; what it is, how 
     # insurance quotes of a US company, monthly (undated rows)
     "insurance-quotes": ("fpp2", "insurance", r_frame("Quotes"), FIFTH + SIX),
 }
-# a sixth, chosen after fresh5 had been run, for the next change to the defaults: never run
-# through rnnkit until then (many short quarterly series, where the short-series rule applies)
+# a sixth, chosen after fresh5 had been run and held out until it was run once with fresh5's
+# defaults (many short quarterly series, where the short-series rule applies)
 FRESH6 = {   # R package, item, builder, extra train arguments; what it is, how often
     # accommodation takings in four more Australian states and territories, quarterly
     **{f"{short}accom": ("fpp3", "aus_accommodation", r_frame("Takings", "Date", ("State", state)),
@@ -296,7 +296,7 @@ FRESH6 = {   # R package, item, builder, extra train arguments; what it is, how 
     "capm-rmrf": ("Ecdat", "Capm", r_frame("rmrf"), []),   # US market excess return, monthly
 }
 # a seventh, chosen after fresh6 had been run (with the defaults fresh5 was run with), for the
-# next change to the defaults: never run through rnnkit until then
+# next change to the defaults; run once with fresh5's defaults as a third held-out draw
 FRESH7 = {   # R package, item, builder, extra train arguments; what it is, how often
     # California traffic accidents, monthly (undated rows)
     "traffic-accidents": ("wooldridge", "traffic2", r_frame("totacc"), SHORT + ["--season", "12"]),
@@ -321,8 +321,8 @@ FRESH7 = {   # R package, item, builder, extra train arguments; what it is, how 
        for region in ("NSWSthCo", "VICEstCo")},
     "arbuthnot-males": ("HistData", "Arbuthnot", r_frame("Males", "Year"), FIFTH),   # London, yearly
 }
-# an eighth, chosen before fresh7 was run, for the change after the next: never run through rnnkit
-# until then
+# an eighth, chosen before fresh7 was run, for the next change to the defaults: never run through
+# rnnkit until then
 FRESH8 = {   # R package, item, builder, extra train arguments; what it is, how often
     # commodity prices (World Bank), monthly
     **{name: ("stevedata", "commodity_prices", r_frame(column, "date"), [])

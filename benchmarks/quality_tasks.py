@@ -49,8 +49,8 @@ RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures
 # Forecasting: rnnkit's defaults with a step budget on every named series, beside seasonal-naive
 # and Holt-Winters on the same rolling origins. Tuned on: these nine and forecast_series.py's
 # series before FRESH4 (77 in all; FRESH was held out until the exponential smoothing ran over
-# the window, FRESH2 to FRESH6 until each was run once); FRESH7 is held out (--group
-# forecast-fresh7) for the next change.
+# the window, FRESH2 to FRESH7 until each was run once); FRESH8 is held out (--group
+# forecast-fresh8) for the next change.
 FORECAST_KEYS = ["test_mae", "test_mase", "test_seasonal_naive_mase", "test_coverage_80",
                  "test_msis_80", "test_coverage_95", "test_msis_95"]
 FORECAST_STEPS = "200"
@@ -75,8 +75,8 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
     "forecast-fresh4": list(FRESH4),        # held out, run once with the defaults tuned on the 77
     "forecast-fresh5": list(FRESH5),        # held out, run once with the smoothing refitted
     "forecast-fresh6": list(FRESH6),        # held out, run once with fresh5's defaults
-    "forecast-fresh7": list(FRESH7),        # held out for the next change, never run yet
-    "forecast-fresh8": list(FRESH8),        # held out for the change after it, never run yet
+    "forecast-fresh7": list(FRESH7),        # held out, run once with fresh5's defaults
+    "forecast-fresh8": list(FRESH8),        # held out for the next change, never run yet
     "classify-held-out": CLASSIFY_HELD_OUT,
     "classify-long": CLASSIFY_LONG,
     "classify-fresh": CLASSIFY_FRESH,
