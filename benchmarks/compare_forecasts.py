@@ -16,6 +16,7 @@ series moved by more than 1% either way, and the series that moved most.
 import argparse
 import json
 import math
+import signal
 from pathlib import Path
 
 from quality_tasks import ratio_interval
@@ -62,4 +63,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # quiet when piped into head
     main()

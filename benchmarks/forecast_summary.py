@@ -15,6 +15,7 @@ best.pt). A run trained before a change keeps that change's figures: re-run the 
 import argparse
 import json
 import math
+import signal
 import types
 from pathlib import Path
 
@@ -87,4 +88,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # quiet when piped into head
     main()
