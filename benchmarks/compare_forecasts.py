@@ -47,12 +47,23 @@ def compare(a, b, key):
     return lines
 
 
+def read(parser, path):
+    """{series: {figure: value}} from a per-series JSON file, or a one-line error."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        parser.error(f"{path}: cannot read it as a per-series JSON file ({e})")
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        parser.error(f"{path}: expected {{series: {{figure: value}}}}, as --json writes")
+    return data
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("a", type=Path, help="per-series JSON before the change")
     p.add_argument("b", type=Path, help="per-series JSON after it")
     args = p.parse_args()
-    a, b = (json.loads(f.read_text()) for f in (args.a, args.b))
+    a, b = (read(p, f) for f in (args.a, args.b))
     only = sorted(set(a) ^ set(b))
     if only:
         more = f" and {len(only) - 10} more" if len(only) > 10 else ""

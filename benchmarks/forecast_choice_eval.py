@@ -62,6 +62,8 @@ def main():
     p.add_argument("--json", type=Path, default=None,
                    help="write each series' figures here (compare_forecasts.py reads two)")
     a = p.parse_args()
+    if a.json and not a.json.parent.is_dir():   # checked before the run, not after it
+        p.error(f"--json {a.json}: no folder {a.json.parent}")
     forecast_choice.SHORT = a.short
     a.group = a.group or ([] if a.only else ["forecast-tuning"])
     torch.set_num_threads(1)
@@ -80,7 +82,8 @@ def main():
         print(f"-> {a.json}")
     for short in (True, False) if a.forms else ():
         rows = [r for s, r in every_form if s == short]
-        g = [math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in range(5)] if rows else []
+        g = ([math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in range(5)]
+             if rows else [])
         print(f"{'short-series rule' if short else 'the folds ranking'}: {len(rows)} series, "
               f"geometric-mean MASE rnnkit {g[0]:.3f}, Holt-Winters {g[1]:.3f}, on the log scale "
               f"{g[2]:.3f}, damped {g[3]:.3f}, Theta {g[4]:.3f}" if rows else "", flush=True)

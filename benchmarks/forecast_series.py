@@ -302,12 +302,16 @@ FRESH7 = {   # R package, item, builder, extra train arguments; what it is, how 
     "traffic-accidents": ("wooldridge", "traffic2", r_frame("totacc"), SHORT + ["--season", "12"]),
     # US imports of barium chloride from China, monthly (undated rows)
     "barium-imports": ("wooldridge", "barium", r_frame("chnimp"), SHORT + ["--season", "12"]),
-    "bjsales-lead": ("datasets", "BJsales.lead", r_series("bjsales-lead", 0), []),  # a leading indicator
-    "coffee-arabica": ("stevedata", "coffee_price", r_frame("arabica", "date"), []),  # price, monthly
-    "loti": ("stevedata", "LOTI", r_frame("value", "date"), []),   # global temperature anomaly, monthly
-    "erie": ("DAAG", "greatLakes", r_frame("Erie"), FIFTH),   # Lake Erie's level, yearly (undated rows)
+    # Box & Jenkins' leading indicator (no dates)
+    "bjsales-lead": ("datasets", "BJsales.lead", r_series("bjsales-lead", 0), []),
+    # arabica coffee price and the global temperature anomaly, monthly
+    "coffee-arabica": ("stevedata", "coffee_price", r_frame("arabica", "date"), []),
+    "loti": ("stevedata", "LOTI", r_frame("value", "date"), []),
+    # Lake Erie's level, yearly (undated rows)
+    "erie": ("DAAG", "greatLakes", r_frame("Erie"), FIFTH),
     "argentinacpi": ("AER", "ArgentinaCPI", r_series("argentinacpi", 4), FIFTH),   # quarterly
-    "usmacro-production": ("AER", "USMacroSWM", r_frame("production"), ["--season", "12"]),  # monthly
+    # US industrial production, monthly (undated rows)
+    "usmacro-production": ("AER", "USMacroSWM", r_frame("production"), ["--season", "12"]),
     "beveridge-urate": ("wooldridge", "beveridge", r_frame("urate", "month"), []),   # US, monthly
     # US employment in four more sectors, monthly
     **{f"us{short}": ("fpp3", "us_employment", r_frame("Employed", "Month", ("Title", title)), [])
@@ -319,7 +323,8 @@ FRESH7 = {   # R package, item, builder, extra train arguments; what it is, how 
     **{f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
                                        FIFTH + ["--season", "4"])
        for region in ("NSWSthCo", "VICEstCo")},
-    "arbuthnot-males": ("HistData", "Arbuthnot", r_frame("Males", "Year"), FIFTH),   # London, yearly
+    # London's male christenings, yearly
+    "arbuthnot-males": ("HistData", "Arbuthnot", r_frame("Males", "Year"), FIFTH),
 }
 # an eighth, chosen before fresh7 was run, for the next change to the defaults: never run through
 # rnnkit until then
@@ -329,7 +334,7 @@ FRESH8 = {   # R package, item, builder, extra train arguments; what it is, how 
        for name, column in (("oil-brent", "oil_brent"), ("tea-kolkata", "tea_kolkata"),
                             ("tea-mombasa", "tea_mombasa"), ("sugar-us", "sugar_us"))},
     "phillips-unem": ("wooldridge", "phillips", r_frame("unem", "year"), FIFTH + SIX),  # US, yearly
-    "fertil3-gfr": ("wooldridge", "fertil3", r_frame("gfr", "year"), FIFTH),   # US fertility, yearly
+    "fertil3-gfr": ("wooldridge", "fertil3", r_frame("gfr", "year"), FIFTH),   # US fertility
     # the S&P composite's price and earnings, yearly (undated rows)
     "pe-price": ("Ecdat", "PE", r_frame("price"), []),
     "pe-earnings": ("Ecdat", "PE", r_frame("earnings"), []),

@@ -70,6 +70,8 @@ def main():
     p.add_argument("--json", type=Path, default=None,
                    help="write each series' figures here (compare_forecasts.py reads two)")
     a = p.parse_args()
+    if a.json and not a.json.parent.is_dir():
+        p.error(f"--json {a.json}: no folder {a.json.parent}")
     every = []
     for group in a.group:
         rows = group_rows(GROUPS[group], a.out)
