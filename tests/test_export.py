@@ -265,8 +265,19 @@ def _char_tagger():
                                        embed=4, char_vocab_size=7, char_embed=3, char_hidden=4))
 
 
+def _gram_tagger():   # characters, the n-grams around each token and the linear window term
+    from rnnkit.models.tagger import SequenceTagger, TaggerConfig
+    model = SequenceTagger(TaggerConfig(vocab_size=9, num_tags=4, cell="lstm", layers=1, hidden=5,
+                                        embed=4, char_vocab_size=7, char_embed=3, char_hidden=4,
+                                        ngrams=3, buckets=5, window=1, window_buckets=5, crf=True))
+    with torch.no_grad():
+        model.window.weight[1:].normal_()
+    return model
+
+
 @pytest.mark.parametrize("make,kind", [
     pytest.param(_char_tagger, "tag", id="char-tagger"),
+    pytest.param(_gram_tagger, "tag", id="gram-tagger"),
     pytest.param(_classifier, "classify", id="bilstm-last"),
     pytest.param(_gram_classifier, "classify", id="gru-grams", marks=pytest.mark.slow),
     pytest.param(_reading_classifier, "classify", id="rnn-reads-5-of-8"),
@@ -287,18 +298,21 @@ def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
     for B, T in ((1, 3), (3, 8)):
         lengths = torch.randint(1, T + 1, (B,), generator=g)
         lengths[0] = T
-        args = (torch.randint(1, 9, (B, T), generator=g), lengths)
+        named = {"tokens": torch.randint(1, 9, (B, T), generator=g), "lengths": lengths}
         if "grams" in program.inputs:
-            args += (torch.randint(0, 5, (B, T, program.args[2].shape[2]), generator=g),)
+            G = program.args[program.inputs.index("grams")].shape[2]
+            named["grams"] = torch.randint(0, 5, (B, T, G), generator=g)
         if "chars" in program.inputs:                    # words of 1..4 characters, 0 at padding
             W = 4
             char_lengths = torch.randint(1, W + 1, (B, T), generator=g)
             char_lengths[torch.arange(T)[None] >= lengths[:, None]] = 0
             chars = torch.randint(1, 7, (B, T, W), generator=g)
             chars[torch.arange(W)[None, None] >= char_lengths[..., None]] = 0
-            args += (chars, char_lengths)
+            named.update(chars=chars, char_lengths=char_lengths)
+        args = tuple(named[n] for n in program.inputs)
         with torch.no_grad():
-            want = model(*args)
+            want = model(*args) if kind == "classify" else model(        # the sparse char path
+                *(named.get(n) for n in ("tokens", "lengths", "chars", "char_lengths", "grams")))
         got = sess.run(None, {n: a.numpy() for n, a in zip(program.inputs, args)})[0]
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(loaded(*args), want)

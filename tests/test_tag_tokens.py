@@ -84,3 +84,61 @@ def test_unseen_tag_in_a_test_file_is_scored_as_an_error(tmp_path):
     train(t, TrainConfig(max_steps=4, eval_every=2), out, quiet=True, log=lambda *a: None)
     m = evaluate_file(out, write(tmp_path, "x.txt", ["他/r 跑/zz"], 1))
     assert m["unseen_tags"] == 1 and m["accuracy"] <= 0.5
+
+
+def test_window_grams_hash_each_side_apart():
+    from rnnkit.tasks.tag import window_grams
+    g = window_grams(list("abc"), 3, 1_000_003)
+    assert [len(row) for row in g] == [4, 4, 4]            # 2-, 3-grams ending, then starting
+    assert all(1 <= b <= 1_000_003 for row in g for b in row)
+    assert g[1][0] != g[0][2]        # "ab" ending at b, "ab" starting at a: their own rows
+    assert g == window_grams(list("abc"), 3, 1_000_003)     # the same in every call
+    assert window_grams(list("abx"), 3, 1_000_003)[0][:1] == g[0][:1]   # "<s>a" only sees a
+    assert window_grams(["a"], 1, 7) == [[]]
+
+
+def test_window_features_key_each_template_by_offset():
+    from rnnkit.models.tagger import window_slots
+    from rnnkit.tasks.tag import window_features
+    f = window_features(list("abcd"), 2, 2, 1_000_003)
+    assert [len(row) for row in f] == [9] * 4 == [window_slots(2, 2)] * 4
+    # b is c0 of b, c+1 of a, c-1 of c: three templates, three keys; c0 of b is c0 anywhere
+    assert len({f[1][2], f[0][3], f[2][1]}) == 3
+    assert window_features(list("xb"), 2, 2, 1_000_003)[1][2] == f[1][2]
+    assert window_features(list("abcd"), 2, 2, 1_000_003) == f and window_slots(1, 3) == 6
+
+
+@pytest.mark.parametrize("extra", [dict(ngrams=2, buckets=50),
+                                   dict(ngrams=2, buckets=50, window=2, window_buckets=60),
+                                   dict(window=1, window_buckets=60, crf=True)])
+def test_ngram_tagger_trains_saves_and_tags_the_same(tmp_path, extra):
+    d = TagData(data=str(write(tmp_path, "t.txt", SEG)), batch=8, min_count=1)
+    cfg = TaggerConfig(hidden=8, embed=8, char_embed=0, dropout=0.0, **extra)
+    t = build_tag_task(d, cfg, log=lambda *a: None)
+    assert t.train_batch(0)[-1].shape[-1] == cfg.input_grams
+    out = tmp_path / "run"
+    train(t, TrainConfig(max_steps=40, eval_every=20, lr=0.03, warmup_steps=0), out, quiet=True,
+          log=lambda *a: None)
+    tagger = Tagger.load(out)
+    assert tagger.model.config == t.model.config
+    sents = [list("迈向新世纪"), list("充满希望")]
+    assert tagger.tag(sents) == Tagger.from_task(t).tag(sents)
+    assert evaluate_file(out, write(tmp_path, "test.txt", SEG, 1))["word_f1"] > 0.9
+
+
+def test_tagger_checkpoint_from_before_the_ngram_features_loads(tmp_path):
+    """A checkpoint whose model config has neither ngrams nor window is a tagger without them."""
+    from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+    t = task(tmp_path, SEG)
+    t.model = type(t.model)(TaggerConfig(**{**vars(t.model.config), "ngrams": 1, "window": 0}))
+    t.encoder.ngrams, t.encoder.window = 1, 0
+    out = tmp_path / "run"
+    train(t, TrainConfig(max_steps=20, eval_every=20, lr=0.03, warmup_steps=0), out, quiet=True,
+          log=lambda *a: None)
+    ckpt = load_checkpoint(out / "best.pt")
+    for key in ("ngrams", "buckets", "window", "window_buckets"):
+        del ckpt["model_config"][key]
+    save_checkpoint(tmp_path / "old.pt", ckpt)
+    old = Tagger.load(tmp_path / "old.pt")
+    assert old.model.grams is None and old.model.window is None
+    assert old.tag([list("迈向新世纪")]) == Tagger.load(out).tag([list("迈向新世纪")])

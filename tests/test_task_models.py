@@ -35,11 +35,15 @@ def test_tagger_padding_never_changes_tags(crf):
     chars = torch.randint(1, 10, (2, 7, 3))
     clen = torch.randint(1, 4, (2, 7))
     lengths = torch.tensor([4, 7])
-    both = model.decode(x, lengths, chars, clen)
-    first = model.decode(x[:1, :4], lengths[:1], chars[:1, :4], clen[:1, :4])
+    grams = torch.randint(1, cfg.window_buckets + 1, (2, 7, cfg.input_grams))   # the window term
+    with torch.no_grad():
+        model.window.weight.normal_()
+    both = model.decode(x, lengths, chars, clen, grams)
+    first = model.decode(x[:1, :4], lengths[:1], chars[:1, :4], clen[:1, :4], grams[:1, :4])
     assert both[0] == first[0] and [len(t) for t in both] == [4, 7]
-    s_both = model(x, lengths, chars, clen)[0, :4]
-    torch.testing.assert_close(s_both, model(x[:1, :4], lengths[:1], chars[:1, :4], clen[:1, :4])[0])
+    s_both = model(x, lengths, chars, clen, grams)[0, :4]
+    torch.testing.assert_close(s_both, model(x[:1, :4], lengths[:1], chars[:1, :4], clen[:1, :4],
+                                             grams[:1, :4])[0])
 
 
 def test_crf_partition_and_viterbi_match_brute_force():

@@ -10,8 +10,8 @@ a caller can stream: feed the state it got back into the next call):
   exponential smoothing over the whole history, is that smoothing's forecast) or ``(B, W, F)``
   (autoregressive: the one-step prediction after every step);
 - ``classify``: ``tokens (B, T) padded with 0, lengths (B,)[, grams (B, T, N)] -> logits (B, K)``;
-- ``tag``: ``tokens (B, T), lengths (B,)[, chars (B, T, W), char_lengths (B, T)] -> tag scores
-  (B, T, K)``;
+- ``tag``: ``tokens (B, T), lengths (B,)[, chars (B, T, W), char_lengths (B, T)][, grams (B, T,
+  G)] -> tag scores (B, T, K)``;
 - ``seq2seq``: two files, ``-encoder`` (``src, lengths -> memory, mask, summary, feed, h[, c]``)
   and ``-decoder``, one step (``y_prev, memory, mask, summary, feed, h[, c] -> logits,
   feed', h'[, c'][, attention]``), for a caller's own greedy or beam loop;
@@ -145,17 +145,33 @@ def classify_programs(model):
                     f" -> logits (B, {c.num_classes})")]
 
 
-class _CharTagger(nn.Module):
-    """forward(tokens, lengths, chars, char_lengths): a tagger with character features, its
-    char BiGRU run over every position (no data-dependent shapes)."""
+class _Tagger(nn.Module):
+    """forward(tokens, lengths): a tagger on words alone; the subclasses add what it reads, by
+    name (torch.export matches the dynamic dimensions to the parameters' names). A char BiGRU
+    runs over every position (no data-dependent shapes)."""
     lengths = True
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
+    def forward(self, tokens, lengths):
+        return self.model(tokens, lengths)
+
+
+class _CharTagger(_Tagger):
     def forward(self, tokens, lengths, chars, char_lengths):
         return self.model(tokens, lengths, chars, char_lengths, dense_chars=True)
+
+
+class _GramTagger(_Tagger):
+    def forward(self, tokens, lengths, grams):
+        return self.model(tokens, lengths, grams=grams)
+
+
+class _CharGramTagger(_Tagger):
+    def forward(self, tokens, lengths, chars, char_lengths, grams):
+        return self.model(tokens, lengths, chars, char_lengths, grams, dense_chars=True)
 
 
 def tag_programs(model):
@@ -171,7 +187,13 @@ def tag_programs(model):
         dynamic.update(chars={0: "batch", 1: "time", 2: "word"},
                        char_lengths={0: "batch", 1: "time"})
         what += ", chars (B, T, W) padded with 0, char_lengths (B, T)"
-    module = _CharTagger(model) if c.use_chars else _Lengths(model)
+    if c.input_grams:
+        inputs.append("grams")
+        args += (torch.ones(2, 4, c.input_grams, dtype=torch.long),)
+        dynamic["grams"] = {0: "batch", 1: "time"}
+        what += f", n-gram buckets (B, T, {c.input_grams})"
+    module = {(False, False): _Tagger, (True, False): _CharTagger, (False, True): _GramTagger,
+              (True, True): _CharGramTagger}[c.use_chars, c.input_grams > 0](model)
     return [Program("", module, args, inputs, ["scores"], dynamic,
                     f"tagger: {what} -> tag scores (B, T, {c.num_tags}){crf}")]
 

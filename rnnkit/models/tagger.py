@@ -1,12 +1,20 @@
 """N-to-N sequence labelling: word (+ character) features, bidirectional stacked RNN, a tag per step.
 
-    w_t = E_w[x_t]                                   (B, T, C)    word embedding
+    w_t = E_w[x_t] + Σ_g G[g(t)]                     (B, T, C)    word embedding (+ n-grams)
     c_t = [→g ; ←g](E_c[chars of x_t])               (B, T, 2·G)  char BiGRU over the word (optional)
     o_t = BiRNN([w_t ; c_t])_t                       (B, T, D·H)  rnnkit.LSTM / GRU / RNN, L layers
-    s_t = W o_t + b                                  (B, T, K)    per-step tag scores
+    s_t = W o_t + b + Σ_f U[f(t)]                    (B, T, K)    per-step tag scores
     p(y_t | x) = softmax(s_t), or a linear-chain CRF over s (``crf=True``; Lample et al. 2016)
 
-The character features (Ling et al. 2015) give unseen words a representation from their
+g(t) runs over the hash buckets of the 2..N tokens ending at t and of those starting at t
+(``ngrams`` N; fastText's hashing trick, as in the classifier): for a segmentation over characters
+these are the character bigrams c_{t-1}c_t and c_t c_{t+1} that word-segmentation models read
+(Pei et al. 2014, Chen et al. 2015), each side its own rows, so an unseen character still has its
+neighbours' bigrams. f(t) runs over the hash buckets of the 1..max(N, 2)-grams that lie within
+``window`` tokens of t, each keyed by its offset (with ``window`` 2 and N 2: the tokens at t-2 ..
+t+2 and the four bigrams between them, the templates of a CRF word segmenter, Zhao et al. 2006):
+a linear term of K scores a feature, started at zero and trained with the network, so the tagger
+holds the linear model a user would fit by hand. The character features (Ling et al. 2015) give unseen words a representation from their
 characters: for Chinese, a word's first and last characters say much about its part of speech.
 Shapes: B batch, T time, W characters a word, C/E embeddings, G char hidden, H hidden, K tags.
 """
@@ -40,6 +48,17 @@ class TaggerConfig:
                                                 "range": (1, MAX_WIDTH)})
     embed: int = field(default=100, metadata={"help": "word embedding size",
                                                "range": (1, MAX_WIDTH)})
+    ngrams: int = field(default=0, metadata={
+        "help": "embed the hashed 2..N-grams around each token (0: 2 for chars, 1: off)",
+        "range": (0, 8)})
+    buckets: int = field(default=200_000, metadata={
+        "help": "hash buckets (embedding rows) of the n-grams", "range": (1, MAX_VOCAB)})
+    window: int = field(default=2, metadata={
+        "help": "a linear term over the hashed n-grams within N tokens of a token (0: off)",
+        "range": (0, 8)})
+    window_buckets: int = field(default=300_000, metadata={
+        "help": "hash buckets of the linear term's n-grams (a score per tag each)",
+        "range": (1, MAX_VOCAB)})
     char_embed: int = field(default=32, metadata={
         "help": "character embedding size (0: no character features, words only)",
         "range": (0, MAX_WIDTH)})
@@ -60,13 +79,37 @@ class TaggerConfig:
                  + recurrent_params("gru", 1, self.char_embed, G, 2)) if self.use_chars else 0
         width = self.embed + (2 * G if self.use_chars else 0)
         crf = K * K if self.crf else 0   # the transition scores
-        check_size(self, self.vocab_size * self.embed + chars + D * self.hidden * K + crf
+        grams = (self.buckets + 1) * self.embed if self.ngrams > 1 else 0
+        grams += (self.window_buckets + 1) * K if self.window else 0
+        check_size(self, self.vocab_size * self.embed + grams + chars + D * self.hidden * K + crf
                    + recurrent_params(self.cell, self.layers, width, self.hidden, D),
-                   ("vocab_size", "num_tags", "embed", "hidden", "layers"))
+                   ("vocab_size", "num_tags", "embed", "hidden", "layers", "buckets",
+                    "window_buckets"))
+
+    @property
+    def gram_slots(self):
+        """n-gram buckets per token the embedding reads: the 2..N-grams ending at it, then those
+        starting at it."""
+        return 2 * max(self.ngrams - 1, 0)
+
+    @property
+    def window_slots(self):
+        """n-gram buckets per token the linear term reads (after the gram slots)."""
+        return window_slots(self.window, max(self.ngrams, 2)) if self.window else 0
+
+    @property
+    def input_grams(self):
+        """Width of the grams input: gram slots, then window slots (0: no grams input)."""
+        return self.gram_slots + self.window_slots
 
     @property
     def use_chars(self):
         return self.char_embed > 0 and self.char_vocab_size > 0
+
+
+def window_slots(window, n):
+    """How many n-grams (1..n tokens) lie within ``window`` tokens either side of a token."""
+    return sum(2 * window + 2 - k for k in range(1, n + 1) if k <= 2 * window + 1)
 
 
 class SequenceTagger(nn.Module):
@@ -77,6 +120,7 @@ class SequenceTagger(nn.Module):
             raise ValueError(f"need vocab_size >= 1 and num_tags >= 1, got {c.vocab_size}, "
                              f"{c.num_tags}")
         self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=0)
+        self.grams = nn.Embedding(c.buckets + 1, c.embed, padding_idx=0) if c.ngrams > 1 else None
         width = c.embed
         if c.use_chars:
             self.char_embed = nn.Embedding(c.char_vocab_size, c.char_embed, padding_idx=0)
@@ -89,17 +133,32 @@ class SequenceTagger(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden, c.num_tags)
         self.crf = CRF(c.num_tags) if c.crf else None
+        self.window = nn.Embedding(c.window_buckets + 1, c.num_tags, padding_idx=0) \
+            if c.window else None
+        if self.window is not None:
+            nn.init.zeros_(self.window.weight)   # starts as the network alone
 
-    def forward(self, x, lengths, chars=None, char_lengths=None, dense_chars=False):
-        """x (B, T) word ids, lengths (B,), chars (B, T, W), char_lengths (B, T) -> scores (B, T, K).
-        ``dense_chars``: the char features of every position, padding included (shapes that
-        do not depend on the data: for export), the same scores."""
+    def forward(self, x, lengths, chars=None, char_lengths=None, grams=None, dense_chars=False):
+        """x (B, T) word ids, lengths (B,), chars (B, T, W), char_lengths (B, T), grams (B, T, G)
+        n-gram buckets (0: none; needed when ngrams > 1) -> scores (B, T, K). ``dense_chars``:
+        the char features of every position, padding included (shapes that do not depend on the
+        data: for export), the same scores."""
+        c = self.config
         feats = self.embed(x)                                                 # (B, T, C)
+        if c.input_grams and (grams is None or grams.shape[-1] != c.input_grams):
+            raise ValueError(f"this tagger reads {c.input_grams} n-gram buckets a token "
+                             f"(B, T, {c.input_grams}), got "
+                             f"{None if grams is None else tuple(grams.shape)}")
+        if self.grams is not None:
+            feats = feats + self.grams(grams[..., :c.gram_slots]).sum(2)      # (B, T, C)
         if self.config.use_chars:
             chars_of = self.char_features_dense if dense_chars else self.char_features
             feats = torch.cat([feats, chars_of(x, lengths, chars, char_lengths)], -1)
         out, _ = self.rnn(self.drop(feats), lengths=lengths)                  # (B, T, D·H)
-        return self.head(self.drop(out))                                      # (B, T, K)
+        scores = self.head(self.drop(out))                                    # (B, T, K)
+        if self.window is not None:
+            scores = scores + self.window(grams[..., c.gram_slots:]).sum(2)   # (B, T, K)
+        return scores
 
     def char_features(self, x, lengths, chars, char_lengths):
         """The final states of a char BiGRU over each valid word, zeros at padding: (B, T, 2·G)."""
@@ -124,17 +183,17 @@ class SequenceTagger(nn.Module):
     def loss(self, batch):
         """Mean loss per token of the gold tags y (B, T) (padding ignored): cross-entropy, or the
         CRF's negative log-likelihood divided by the number of tokens."""
-        x, lengths, y, chars, char_lengths = batch
-        scores = self(x, lengths, chars, char_lengths)                        # (B, T, K)
+        x, lengths, y, chars, char_lengths, *grams = batch
+        scores = self(x, lengths, chars, char_lengths, *grams)                # (B, T, K)
         mask = length_mask(lengths, x.shape[1])
         if self.crf is not None:
             return self.crf.nll(scores, y, mask) / mask.sum()
         return F.cross_entropy(scores[mask], y[mask])
 
     @torch.no_grad()
-    def decode(self, x, lengths, chars=None, char_lengths=None):
+    def decode(self, x, lengths, chars=None, char_lengths=None, grams=None):
         """The predicted tag ids of each sequence, as B lists of their own lengths."""
-        scores = self(x, lengths, chars, char_lengths)                        # (B, T, K)
+        scores = self(x, lengths, chars, char_lengths, grams)                 # (B, T, K)
         if self.crf is not None:
             return self.crf.viterbi(scores, length_mask(lengths, x.shape[1]))
         best = scores.argmax(-1).tolist()

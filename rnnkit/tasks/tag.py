@@ -10,6 +10,7 @@ Tokens: a model trained on single characters (a segmentation) reads a raw line a
 ``I-tag`` (the rest), so the model tags raw unsegmented text and words come back from the tags.
 Shapes: B batch, T words, W characters a word.
 """
+import zlib
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -63,11 +64,39 @@ class TagData:
         check_fractions(self)
 
 
-class Encoder:
-    """Words -> the model's inputs: word ids, and per word its character ids."""
+def window_grams(tokens, n, buckets):
+    """Per token, the hash buckets (1..buckets) of the 2..n tokens ending at it, then of the 2..n
+    starting at it (``<s>`` / ``</s>`` beyond the ends): 2·(n-1) a token. The two sides hash
+    apart, so "ab" ending at b and "ab" starting at a have their own rows. crc32 hashes the same
+    in every process (Python's hash() is salted)."""
+    k = n - 1
+    padded = ["<s>"] * k + list(tokens) + ["</s>"] * k
+    key = lambda side, gram: zlib.crc32((side + "\x1f".join(gram)).encode()) % buckets + 1
+    return [[key("<", padded[t + k - j:t + k + 1]) for j in range(1, n)]
+            + [key(">", padded[t + k:t + k + j + 1]) for j in range(1, n)]
+            for t in range(len(tokens))]
 
-    def __init__(self, vocab, chars, max_word_chars):
+
+def window_features(tokens, window, n, buckets):
+    """Per token, the hash buckets (1..buckets) of the 1..n-grams within ``window`` tokens either
+    side of it (``<s>`` / ``</s>`` beyond the ends), each keyed by its offset and length: the
+    templates of a linear tagger (:func:`rnnkit.models.tagger.window_slots` a token)."""
+    padded = ["<s>"] * window + list(tokens) + ["</s>"] * window
+    spans = [(a, k) for k in range(1, n + 1) for a in range(-window, window + 2 - k)]
+    keys = [f"{a}:{k}\x1d" for a, k in spans]
+    return [[zlib.crc32((key + "\x1f".join(padded[t + window + a:t + window + a + k])).encode())
+             % buckets + 1 for key, (a, k) in zip(keys, spans)] for t in range(len(tokens))]
+
+
+class Encoder:
+    """Words -> the model's inputs: word ids, per word its character ids, and (ngrams > 1) the
+    hash buckets of the n-grams around each word."""
+
+    def __init__(self, vocab, chars, max_word_chars, ngrams=1, buckets=1, window=0,
+                 window_buckets=1):
         self.vocab, self.chars, self.W = vocab, chars, max_word_chars
+        self.ngrams, self.buckets = ngrams, buckets
+        self.window, self.window_buckets = window, window_buckets
         self._char_ids = {}   # word -> its character ids padded to W, computed once
 
     def char_ids(self, word):
@@ -78,7 +107,8 @@ class Encoder:
         return ids
 
     def __call__(self, sentences):
-        """B word lists -> (x (B, T), lengths (B,), chars (B, T, W), char_lengths (B, T))."""
+        """B word lists -> (x (B, T), lengths (B,), chars (B, T, W), char_lengths (B, T)[, grams
+        (B, T, 2·(ngrams-1))])."""
         x, lengths = pad([encode(self.vocab, s) for s in sentences])
         B, T = x.shape
         chars = torch.zeros(B, T, self.W, dtype=torch.long)                   # (B, T, W)
@@ -86,7 +116,23 @@ class Encoder:
             for b, s in enumerate(sentences):
                 chars[b, :len(s)] = torch.tensor([self.char_ids(w) for w in s])
         char_lengths = (chars > 0).sum(-1).clamp_min(1)                       # (B, T)
-        return x, lengths, chars, char_lengths
+        if self.ngrams < 2 and not self.window:
+            return x, lengths, chars, char_lengths
+        rows = [self.grams(s) for s in sentences]
+        grams = torch.zeros(B, T, len(rows[0][0]), dtype=torch.long)         # (B, T, G)
+        for b, r in enumerate(rows):
+            grams[b, :len(r)] = torch.tensor(r)
+        return x, lengths, chars, char_lengths, grams
+
+    def grams(self, tokens):
+        """Per token its n-gram buckets: the embedding's (window_grams), then the linear
+        term's (window_features)."""
+        emb = window_grams(tokens, self.ngrams, self.buckets) if self.ngrams > 1 else None
+        lin = window_features(tokens, self.window, max(self.ngrams, 2), self.window_buckets) \
+            if self.window else None
+        if emb is None or lin is None:
+            return emb or lin
+        return [a + b for a, b in zip(emb, lin)]
 
 
 class TagTask:
@@ -101,9 +147,9 @@ class TagTask:
                                lengths=[len(w) for w, _ in self.train])
 
     def make_batch(self, sents):
-        x, lengths, chars, char_lengths = self.encoder([w for w, _ in sents])
+        x, lengths, chars, char_lengths, *grams = self.encoder([w for w, _ in sents])
         y, _ = pad([[self.index[t] for t in tags] for _, tags in sents])      # (B, T)
-        return x, lengths, y, chars, char_lengths
+        return x, lengths, y, chars, char_lengths, *grams
 
     def train_batch(self, step):
         return self.make_batch([self.train[i] for i in self.batches(step)])
@@ -169,15 +215,20 @@ def build_tag_task(data_config, model_config, log=print):
             log(f"warning: {len(unseen)} tag(s) of the validation/test data never occur in "
                 f"training: {unseen[:10]}")
     vocab = build_vocab((w for w, _ in parts[0]), d.min_count)
+    # a token of one character has no characters to read apart from itself
     chars = build_vocab(([c for c in word] for w, _ in parts[0] for word in w)) \
-        if model_config.char_embed > 0 else None
+        if model_config.char_embed > 0 and tokens != "char" else None
+    if not model_config.ngrams:   # character bigrams tell a segmenter much; word bigrams overfit
+        model_config.ngrams = 2 if tokens == "char" else 1
     log(f"{path}: {len(sents):,} sentences, {sum(len(w) for w, _ in parts[0]):,} training "
         f"{tokens} tokens, {len(tags)} tags; train {len(parts[0]):,}, validation "
         f"{len(parts[1]):,}, test {len(parts[2]):,} sentences; vocabulary {len(vocab):,} words"
         + (f", {len(chars):,} characters" if chars else ""))
     model_config.vocab_size, model_config.num_tags = len(vocab), len(tags)
     model_config.char_vocab_size = len(chars) if chars else 0
-    encoder = Encoder(vocab, chars, d.max_word_chars)
+    m = model_config
+    encoder = Encoder(vocab, chars, d.max_word_chars, m.ngrams, m.buckets, m.window,
+                      m.window_buckets)
     return TagTask(SequenceTagger(model_config), encoder, tags, parts, d, tokens)
 
 
@@ -228,11 +279,15 @@ class Tagger:
         ``tokens`` field say ``char_tokens``."""
         ckpt = load_checkpoint(path, kind="tag")
         with built_from(path):
-            model = SequenceTagger(TaggerConfig(**ckpt["model_config"]))
+            # checkpoints from before the n-gram features had neither
+            config = {"ngrams": 1, "window": 0} | ckpt["model_config"]
+            model = SequenceTagger(TaggerConfig(**config))
             model.load_state_dict(ckpt["model"])
             chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None
             d = ckpt["data_config"]
-            encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, d["max_word_chars"])
+            c = model.config
+            encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, d["max_word_chars"],
+                              c.ngrams, c.buckets, c.window, c.window_buckets)
             tokens = ckpt.get("tokens", "char" if ckpt.get("char_tokens") else "word")
             return cls(model, encoder, ckpt["tags"], tokens, d.get("column", 3))
 

@@ -182,8 +182,9 @@ class TagView(TextView):
         tokens = self.tagger.split(text)
         if not tokens:
             raise RequestError("the text holds no tokens to tag (only spaces?)")
-        x, lengths, chars, char_lengths = self.tagger.encoder([tokens])
-        scores, trace = self.traced(lambda: self.model(x, lengths, chars, char_lengths))
+        batch = self.tagger.encoder([tokens])   # x, lengths, chars, char_lengths[, grams]
+        x = batch[0]
+        scores, trace = self.traced(lambda: self.model(*batch))
         scores = scores[0]                                                   # (T, K)
         tags = self.tagger.tag([tokens])[0]
         probs = scores.softmax(-1)                                           # (T, K)
