@@ -5,6 +5,7 @@
     python benchmarks/quality_tasks.py --group forecast-fresh4   # held out, run once
     python benchmarks/quality_tasks.py --group classify-held-out classify-long
     python benchmarks/quality_tasks.py --group classify-fresh    # Chinese, held out, run once
+    python benchmarks/quality_tasks.py --only pos seg --group tag-held-out   # beside a CRF
 
 Trains each task for a fixed time budget, then prints the held-out figures from its metrics.json
 next to the exact command that made them. Targets (issue 4): MR accuracy >= 77%; People's Daily
@@ -29,6 +30,7 @@ from rnnkit.train.callbacks import read_metrics
 from forecast_series import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8,
                              SERIES,
                              resolve_args, train_args)
+from crf_baseline import with_crf_baseline
 from ngram_baseline import with_ngram_baseline
 
 CLASSIFY_HELD_OUT = ["vader-tweets", "vader-amazon", "vader-nyt", "thucnews-titles", "inews",
@@ -45,7 +47,13 @@ RUNS = {  # name -> (train arguments, budget as a fraction of --minutes, figures
     **{name: (["classify", "--data", name], None, ["test_accuracy", "test_macro_f1"])
        for name in CLASSIFY_HELD_OUT + CLASSIFY_LONG + CLASSIFY_FRESH},
     "pos": (["tag", "--data", "pd1998-pos"], 1.6, ["test_accuracy"]),      # the CLI defaults
+    "seg": (["tag", "--data", "pd1998-seg"], 1.6, ["test_accuracy", "test_word_f1"]),
+    # held out from the tagger's defaults (chosen on People's Daily): Cantonese, English
+    "hkcancor-seg": (["tag", "--data", "hkcancor-seg"], 1.6, ["test_accuracy", "test_word_f1"]),
+    "hkcancor-pos": (["tag", "--data", "hkcancor-pos"], 1.6, ["test_accuracy"]),
+    "brown-pos": (["tag", "--data", "brown-pos"], 1.6, ["test_accuracy"]),
 }
+TAG_HELD_OUT = ["hkcancor-seg", "hkcancor-pos", "brown-pos"]
 # Forecasting: rnnkit's defaults with a step budget on every named series, beside seasonal-naive
 # and Holt-Winters on the same rolling origins. Tuned on: these nine and forecast_series.py's
 # series before FRESH4 (77 in all; FRESH was held out until the exponential smoothing ran over
@@ -80,6 +88,7 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
     "classify-held-out": CLASSIFY_HELD_OUT,
     "classify-long": CLASSIFY_LONG,
     "classify-fresh": CLASSIFY_FRESH,
+    "tag-held-out": TAG_HELD_OUT,
 }
 
 
@@ -95,6 +104,8 @@ def run(name, minutes, out, ets=False):
     metrics = json.loads((folder / "metrics.json").read_text())
     if args[0] == "classify":   # beside a tf-idf n-gram logistic regression on the same split
         metrics, keys = with_ngram_baseline(args, metrics, keys)
+    if args[0] == "tag":        # beside a CRF over hand-made window features, the same split
+        metrics, keys = with_crf_baseline(args, metrics, keys)
     extra = holt_winters(folder, ets) if args[0] == "forecast" else {}
     steps = metrics["steps"]
     if args[0] == "classify":   # best.pt: its step, the linear start's share, the prior shift

@@ -1,0 +1,77 @@
+"""The tagger a user would write instead of rnnkit's: a linear-chain CRF over hand-made window
+features (sklearn-crfsuite, L-BFGS with L1 + L2), on the same train/validation/test split as
+``rnnkit train tag``.
+
+    python benchmarks/crf_baseline.py [--part val] DATA [DATA ...]   (needs the ``bench`` extra)
+
+Features, the classic templates: a segmentation over characters (every token one character)
+reads the characters at offsets -2..2 and the bigrams (-2,-1), (-1,0), (0,1), (1,2), (-1,1)
+(Zhao et al. 2006); words read the words at offsets -2..2, the word's first and last one and two
+characters, its length (up to 5) and the word bigrams (-1,0), (0,1). Scores token accuracy, and
+word precision / recall / F1 for a B/M/E/S segmentation (the SIGHAN measure, rnnkit's own).
+"""
+import argparse
+import time
+
+from rnnkit.data import resolve
+from rnnkit.data.labelled import own_parts
+from rnnkit.data.tagged import read_tagged
+from rnnkit.tasks.metrics import SEGMENT_TAGS, segmentation_f1
+from rnnkit.tasks.tag import TagData
+
+
+def window_features(tokens, chars):
+    """One feature dict a token: the templates above (``chars``: a segmentation's)."""
+    n = len(tokens)
+    at = lambda i: tokens[i] if 0 <= i < n else ("<s>" if i < 0 else "</s>")
+    out = []
+    for i, w in enumerate(tokens):
+        f = {f"u{k}": at(i + k) for k in (-2, -1, 0, 1, 2)}
+        if chars:
+            f |= {"b-2": at(i - 2) + at(i - 1), "b-1": at(i - 1) + w, "b0": w + at(i + 1),
+                  "b1": at(i + 1) + at(i + 2), "skip": at(i - 1) + at(i + 1)}
+        else:
+            f |= {"p1": w[:1], "p2": w[:2], "s1": w[-1:], "s2": w[-2:], "len": str(min(len(w), 5)),
+                  "b-1": at(i - 1) + "|" + w, "b0": w + "|" + at(i + 1)}
+        out.append(f)
+    return out
+
+
+def crf_baseline(data, part="test", c1=0.1, c2=0.01, iterations=100):
+    """{"crf_<part>_accuracy"[, "crf_<part>_word_f1", ...], "crf_seconds"} on rnnkit's default
+    split of ``data`` (a data set name or a tagged file)."""
+    import sklearn_crfsuite
+    d = TagData(data=data)
+    train, val, test = own_parts(read_tagged(resolve(data), d.column), d, None)
+    chars = all(len(t) == 1 for words, _ in train for t in words)
+    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=c1, c2=c2, max_iterations=iterations,
+                               all_possible_transitions=True)
+    start = time.perf_counter()
+    crf.fit([window_features(w, chars) for w, _ in train], [list(t) for _, t in train])
+    seconds = time.perf_counter() - start
+    scored = {"test": test, "val": val}[part]
+    pred = crf.predict([window_features(w, chars) for w, _ in scored])
+    gold = [list(t) for _, t in scored]
+    pairs = [(g, p) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]
+    out = {f"crf_{part}_accuracy": sum(g == p for g, p in pairs) / len(pairs),
+           "crf_seconds": round(seconds, 1)}
+    if {t.upper() for _, tags in train for t in tags} <= SEGMENT_TAGS:
+        seg = segmentation_f1(gold, pred)
+        out |= {f"crf_{part}_word_f1": seg["f1"], f"crf_{part}_word_precision": seg["precision"],
+                f"crf_{part}_word_recall": seg["recall"]}
+    return out
+
+
+def with_crf_baseline(args, metrics, keys):
+    """A ``train tag`` run's metrics and figure names, with the baseline's on its data."""
+    base = crf_baseline(args[args.index("--data") + 1])
+    return {**metrics, **base}, [*keys, *base]
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="+", help="data set names or tagged files")
+    p.add_argument("--part", choices=("test", "val"), default="test", help="the part scored")
+    a = p.parse_args()
+    for name in a.data:
+        print(name, crf_baseline(name, part=a.part), flush=True)
