@@ -56,9 +56,9 @@ class TaggerConfig:
     window: int = field(default=2, metadata={
         "help": "a linear term over the hashed n-grams within N tokens of a token (0: off)",
         "range": (0, 8)})
-    window_buckets: int = field(default=300_000, metadata={
-        "help": "hash buckets of the linear term's n-grams (a score per tag each)",
-        "range": (1, MAX_VOCAB)})
+    window_buckets: int = field(default=0, metadata={
+        "help": "the linear term's hash buckets (0: 300,000, fewer for > 100 tags)",
+        "range": (0, MAX_VOCAB)})
     char_embed: int = field(default=32, metadata={
         "help": "character embedding size (0: no character features, words only)",
         "range": (0, MAX_WIDTH)})
@@ -107,6 +107,15 @@ class TaggerConfig:
         return self.char_embed > 0 and self.char_vocab_size > 0
 
 
+WINDOW_SCORES = 30_000_000   # the linear term's size when window_buckets is 0: K scores a bucket
+
+
+def window_buckets(num_tags):
+    """The linear term's buckets for K tags: 300,000, or as many as 30 M scores hold (Brown's
+    472 tags: 63,559)."""
+    return min(300_000, WINDOW_SCORES // max(num_tags, 1))
+
+
 def window_slots(window, n):
     """How many n-grams (1..n tokens) lie within ``window`` tokens either side of a token."""
     return sum(2 * window + 2 - k for k in range(1, n + 1) if k <= 2 * window + 1)
@@ -133,6 +142,7 @@ class SequenceTagger(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden, c.num_tags)
         self.crf = CRF(c.num_tags) if c.crf else None
+        c.window_buckets = c.window_buckets or window_buckets(c.num_tags)   # 0: from K, saved
         self.window = nn.Embedding(c.window_buckets + 1, c.num_tags, padding_idx=0) \
             if c.window else None
         if self.window is not None:

@@ -20,7 +20,7 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_tag_tokens
 from rnnkit.data.vocab import Vocab
-from rnnkit.models.tagger import SequenceTagger, TaggerConfig
+from rnnkit.models.tagger import SequenceTagger, TaggerConfig, window_buckets
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import SEGMENT_TAGS, accuracy, f1_report, segmentation_f1
 from rnnkit.train.checkpoint import built_from, load_checkpoint
@@ -225,6 +225,7 @@ def build_tag_task(data_config, model_config, log=print):
         f"{len(parts[1]):,}, test {len(parts[2]):,} sentences; vocabulary {len(vocab):,} words"
         + (f", {len(chars):,} characters" if chars else ""))
     model_config.vocab_size, model_config.num_tags = len(vocab), len(tags)
+    model_config.window_buckets = model_config.window_buckets or window_buckets(len(tags))
     model_config.char_vocab_size = len(chars) if chars else 0
     m = model_config
     encoder = Encoder(vocab, chars, d.max_word_chars, m.ngrams, m.buckets, m.window,
