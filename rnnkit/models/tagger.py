@@ -57,7 +57,7 @@ class TaggerConfig:
         "help": "a linear term over the hashed n-grams within N tokens of a token (0: off)",
         "range": (0, 8)})
     window_buckets: int = field(default=0, metadata={
-        "help": "the linear term's hash buckets (0: 300,000, fewer for > 100 tags)",
+        "help": "the linear term's hash buckets (0: 2 M, fewer for > 15 tags)",
         "range": (0, MAX_VOCAB)})
     char_embed: int = field(default=32, metadata={
         "help": "character embedding size (0: no character features, words only)",
@@ -111,9 +111,10 @@ WINDOW_SCORES = 30_000_000   # the linear term's size when window_buckets is 0: 
 
 
 def window_buckets(num_tags):
-    """The linear term's buckets for K tags: 300,000, or as many as 30 M scores hold (Brown's
-    472 tags: 63,559)."""
-    return min(300_000, WINDOW_SCORES // max(num_tags, 1))
+    """The linear term's buckets for K tags: 2,000,000, or as many as 30 M scores hold (People's
+    Daily's 44 tags: 681,818; Brown's 472: 63,559). Fewer buckets collide more n-grams: on People's
+    Daily 300,000 validated worse (segmentation 0.127 against 0.116, tags 0.126 against 0.120)."""
+    return min(2_000_000, WINDOW_SCORES // max(num_tags, 1))
 
 
 def window_slots(window, n):
