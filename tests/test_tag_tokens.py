@@ -111,7 +111,7 @@ def test_window_features_key_each_template_by_offset():
 @pytest.mark.parametrize("extra", [dict(ngrams=2, buckets=50),
                                    dict(ngrams=2, buckets=50, window=2, window_buckets=60),
                                    dict(window=1, window_buckets=60, crf=True)])
-def test_ngram_tagger_trains_saves_and_tags_the_same(tmp_path, extra):
+def test_ngram_tagger_trains_saves_and_tags_the_same(tmp_path, extra, capsys):
     d = TagData(data=str(write(tmp_path, "t.txt", SEG)), batch=8, min_count=1)
     cfg = TaggerConfig(hidden=8, embed=8, char_embed=0, dropout=0.0, **extra)
     t = build_tag_task(d, cfg, log=lambda *a: None)
@@ -124,6 +124,12 @@ def test_ngram_tagger_trains_saves_and_tags_the_same(tmp_path, extra):
     sents = [list("迈向新世纪"), list("充满希望")]
     assert tagger.tag(sents) == Tagger.from_task(t).tag(sents)
     assert evaluate_file(out, write(tmp_path, "test.txt", SEG, 1))["word_f1"] > 0.9
+    if extra.get("crf"):   # a segmenter prints words; --char-tags each character's tag
+        capsys.readouterr()
+        assert main(["tag", str(out), "迈向新世纪", "充满 希望"]) == 0
+        assert capsys.readouterr().out.splitlines() == ["迈向 新 世纪", "充满 希望"]
+        assert main(["tag", "--char-tags", str(out), "的新年"]) == 0
+        assert capsys.readouterr().out.strip() == "的/s  新/s  年/s"
 
 
 def test_tagger_checkpoint_from_before_the_ngram_features_loads(tmp_path):

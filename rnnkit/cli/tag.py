@@ -6,6 +6,7 @@ from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError, read_text
 from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
+from rnnkit.tasks.metrics import word_spans
 from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
 
 # Measured on People's Daily POS (benchmarks/quality_tasks.py); a high rate learns fastest on CPU.
@@ -22,6 +23,8 @@ def add_parser(sub):
     p.add_argument("sentences", nargs="*", help="sentences, words separated by spaces (a model "
                    "trained on characters takes raw text); default: --file or standard input")
     p.add_argument("--file", type=Path, help="tag each line of this file")
+    p.add_argument("--char-tags", action="store_true", help="a word segmenter (B/M/E/S tags): "
+                   "print each character's tag instead of the words")
     p.set_defaults(func=run)
 
 
@@ -40,6 +43,10 @@ def run(args):
         print("rnnkit: note: this model reads words separated by spaces, and a line in a script "
               "written without spaces is one word to it; segment the text first, or train with "
               "--tokens char", file=sys.stderr)
+    segmenter = tagger.char_tokens and tagger.segmenter and not args.char_tags
     for tokens, tags in zip(sentences, tagger.tag(sentences, where)):
-        print("  ".join(f"{w}/{t}" for w, t in tagger.words(tokens, tags)))
+        if segmenter:   # the words, separated by spaces: what a word tagger reads
+            print(" ".join("".join(tokens[a:b]) for a, b in word_spans(tags)))
+        else:
+            print("  ".join(f"{w}/{t}" for w, t in tagger.words(tokens, tags)))
     return 0

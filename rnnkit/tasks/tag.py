@@ -270,6 +270,11 @@ class Tagger:
     def char_tokens(self):
         return self.tokens == "char"
 
+    @property
+    def segmenter(self):
+        """Whether the tags are a B/M/E/S word segmentation."""
+        return {t.upper() for t in self.tags} <= SEGMENT_TAGS
+
     @classmethod
     def from_task(cls, task):
         return cls(task.model, task.encoder, task.tags, task.tokens, task.data_config.column)
