@@ -14,8 +14,9 @@ neighbours' bigrams. f(t) runs over the hash buckets of the 1..max(N, 2)-grams t
 ``window`` tokens of t, each keyed by its offset (with ``window`` 2 and N 2: the tokens at t-2 ..
 t+2 and the four bigrams between them, the templates of a CRF word segmenter, Zhao et al. 2006):
 a linear term of K scores a feature, started at zero and trained with the network, so the tagger
-holds the linear model a user would fit by hand. The character features (Ling et al. 2015) give unseen words a representation from their
-characters: for Chinese, a word's first and last characters say much about its part of speech.
+reads what a linear CRF tagger reads. The character features (Ling et al. 2015) give unseen
+words a representation from their characters: for Chinese, a word's first and last characters
+say much about its part of speech.
 Shapes: B batch, T time, W characters a word, C/E embeddings, G char hidden, H hidden, K tags.
 """
 from dataclasses import dataclass, field
