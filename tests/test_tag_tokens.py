@@ -148,3 +148,13 @@ def test_tagger_checkpoint_from_before_the_ngram_features_loads(tmp_path):
     old = Tagger.load(tmp_path / "old.pt")
     assert old.model.grams is None and old.model.window is None
     assert old.tag([list("迈向新世纪")]) == Tagger.load(out).tag([list("迈向新世纪")])
+
+
+def test_encoder_keeps_sentence_grams_within_its_cache(monkeypatch):
+    import rnnkit.tasks.tag as tag
+    monkeypatch.setattr(tag, "GRAM_CACHE", 2)
+    enc = tag.Encoder(None, None, 4, ngrams=2, buckets=50,
+                      window=1, window_buckets=60)
+    rows = [enc.sentence_grams(tuple(s)) for s in ("ab", "ba", "aa", "ab")]
+    assert len(enc._gram_cache) == 2
+    assert rows[0].tolist() == rows[3].tolist() == enc.grams(tuple("ab"))

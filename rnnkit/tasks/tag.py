@@ -88,6 +88,9 @@ def window_features(tokens, window, n, buckets):
              % buckets + 1 for key, (a, k) in zip(keys, spans)] for t in range(len(tokens))]
 
 
+GRAM_CACHE = 100_000   # sentences whose n-gram buckets the encoder keeps
+
+
 class Encoder:
     """Words -> the model's inputs: word ids, per word its character ids, and (ngrams > 1) the
     hash buckets of the n-grams around each word."""
@@ -98,6 +101,7 @@ class Encoder:
         self.ngrams, self.buckets = ngrams, buckets
         self.window, self.window_buckets = window, window_buckets
         self._char_ids = {}   # word -> its character ids padded to W, computed once
+        self._gram_cache = {}  # sentence -> its n-gram buckets (sentence_grams)
 
     def char_ids(self, word):
         ids = self._char_ids.get(word)
@@ -118,11 +122,21 @@ class Encoder:
         char_lengths = (chars > 0).sum(-1).clamp_min(1)                       # (B, T)
         if self.ngrams < 2 and not self.window:
             return x, lengths, chars, char_lengths
-        rows = [self.grams(s) for s in sentences]
-        grams = torch.zeros(B, T, len(rows[0][0]), dtype=torch.long)         # (B, T, G)
+        rows = [self.sentence_grams(tuple(s)) for s in sentences]
+        grams = torch.zeros(B, T, rows[0].shape[1], dtype=torch.long)        # (B, T, G)
         for b, r in enumerate(rows):
-            grams[b, :len(r)] = torch.tensor(r)
+            grams[b, :len(r)] = r
         return x, lengths, chars, char_lengths, grams
+
+    def sentence_grams(self, tokens):
+        """:meth:`grams` of a sentence (a tuple) as an int32 (T, G) tensor, kept for the
+        sentences seen last (hashing them again each epoch took a third of a training step)."""
+        cache = self._gram_cache
+        if tokens not in cache:
+            if len(cache) >= GRAM_CACHE:
+                del cache[next(iter(cache))]                 # the oldest first
+            cache[tokens] = torch.tensor(self.grams(tokens), dtype=torch.int32)
+        return cache[tokens]
 
     def grams(self, tokens):
         """Per token its n-gram buckets: the embedding's (window_grams), then the linear
