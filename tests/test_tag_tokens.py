@@ -135,9 +135,9 @@ def test_ngram_tagger_trains_saves_and_tags_the_same(tmp_path, extra, capsys):
 def test_tagger_checkpoint_from_before_the_ngram_features_loads(tmp_path):
     """A checkpoint whose model config has neither ngrams nor window is a tagger without them."""
     from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
-    t = task(tmp_path, SEG)
-    t.model = type(t.model)(TaggerConfig(**{**vars(t.model.config), "ngrams": 1, "window": 0}))
-    t.encoder.ngrams, t.encoder.window = 1, 0
+    d = TagData(data=str(write(tmp_path, "t.txt", SEG)), batch=8, min_count=1)
+    cfg = TaggerConfig(hidden=8, embed=8, char_embed=0, dropout=0.0, ngrams=1, window=0)
+    t = build_tag_task(d, cfg, log=lambda *a: None)
     out = tmp_path / "run"
     train(t, TrainConfig(max_steps=20, eval_every=20, lr=0.03, warmup_steps=0), out, quiet=True,
           log=lambda *a: None)

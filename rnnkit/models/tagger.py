@@ -14,7 +14,11 @@ neighbours' bigrams. f(t) runs over the hash buckets of the 1..max(N, 2)-grams t
 ``window`` tokens of t, each keyed by its offset (with ``window`` 2 and N 2: the tokens at t-2 ..
 t+2 and the four bigrams between them, the templates of a CRF word segmenter, Zhao et al. 2006):
 a linear term of K scores a feature, started at zero and trained with the network, so the tagger
-reads what a linear CRF tagger reads. The character features (Ling et al. 2015) give unseen
+reads what a linear CRF tagger reads. ``linear_start`` (the default where there is a linear
+term): before training, the tag task fits that term and a CRF layer alone by L-BFGS, the CRF
+tagger a user would write (:mod:`rnnkit.models.crf_fit`), validates it as step 0 and mixes it
+with the network at every evaluation (:func:`rnnkit.tasks.tag.blended_state`); the model then
+has a CRF layer, trained with the network. The character features (Ling et al. 2015) give unseen
 words a representation from their characters: for Chinese, a word's first and last characters
 say much about its part of speech.
 Shapes: B batch, T time, W characters a word, C/E embeddings, G char hidden, H hidden, K tags.
@@ -72,6 +76,8 @@ class TaggerConfig:
         "range": "[0, 1)"})
     crf: bool = field(default=False, metadata={
         "help": "score whole tag sequences with a linear-chain CRF (Viterbi decoding)"})
+    linear_start: bool = field(default=True, metadata={
+        "help": "fit the linear term alone as a CRF first; validate mixes with the network"})
 
     def __post_init__(self):
         check(self)

@@ -20,6 +20,8 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_tag_tokens
 from rnnkit.data.vocab import Vocab
+from rnnkit.models import crf_fit
+from rnnkit.models.bag_fit import BLENDS
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig, window_buckets
 from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
 from rnnkit.tasks.metrics import SEGMENT_TAGS, accuracy, f1_report, segmentation_f1
@@ -159,6 +161,57 @@ class TagTask:
         self.train, self.val, self.test = parts
         self.batches = Batches(len(self.train), data_config.batch, data_config.split_seed,
                                lengths=[len(w) for w, _ in self.train])
+        self.linear = None        # the fitted linear CRF's weights, when mixes are validated
+        self.blend = 0.0          # its share in the model last validated
+        self._linear_val = None   # its validation emissions (N_val, K) and sentences, once
+        self._start = ({k: v.clone() for k, v in model.state_dict().items()}   # initial weights
+                       if self.eval_at_start else None)
+
+    @property
+    def eval_at_start(self):
+        """With a linear start, step 0 (the fitted linear CRF) is validated: best.pt may keep
+        it."""
+        c = self.model.config
+        return bool(c.linear_start and c.window and self.model.crf is not None)
+
+    def linear_features(self, part):
+        """(window buckets (N, S), sentence lengths, tag ids per sentence) of a part, as
+        :func:`rnnkit.models.crf_fit.fit` reads them."""
+        slots = self.model.config.gram_slots
+        feats = torch.cat([self.encoder.sentence_grams(tuple(w))[:, slots:].long()
+                           for w, _ in part])
+        return feats, [len(w) for w, _ in part], [[self.index[t] for t in ts] for _, ts in part]
+
+    def before_training(self, log=print, time_left=None):
+        """A fresh run's start, with ``linear_start``: the model set to its linear term and CRF
+        alone, fitted by L-BFGS (:mod:`rnnkit.models.crf_fit`), which step 0 validates; each
+        evaluation then validates mixes of it with the network. Training starts from the
+        initial weights all the same."""
+        if not self.eval_at_start:
+            return
+        found = crf_fit.fit(self.linear_features(self.train), self.linear_features(self.val),
+                            len(self.tags), log, time_left)
+        if found is None:
+            return
+        columns, U, trans, start, end, lam, val_loss = found
+        self.linear = {"columns": columns, "window": U, "trans": trans, "start": start,
+                       "end": end}
+        self.model.load_state_dict(blended_state(self.model, self.linear, 1.0))
+        log(f"step 0 is the linear term alone: a CRF over its {len(columns):,} features seen in "
+            f"training (λ {lam:g}, validation loss {val_loss:.4f}); training starts from the "
+            f"initial weights")
+
+    def state_dict(self):
+        """The linear start's weights (a resumed run goes on validating mixes with it)."""
+        return {} if self.linear is None else {"linear": self.linear}
+
+    def load_state_dict(self, state):
+        self.linear = state.get("linear")
+
+    def best_model_state(self):
+        """The mix of network and linear start the last evaluation validated (None: the
+        model as it is)."""
+        return blended_state(self.model, self.linear, self.blend) if self.blend else None
 
     def make_batch(self, sents):
         x, lengths, chars, char_lengths, *grams = self.encoder([w for w, _ in sents])
@@ -166,6 +219,10 @@ class TagTask:
         return x, lengths, y, chars, char_lengths, *grams
 
     def train_batch(self, step):
+        if self._start is not None:   # the first step trains from the initial weights (a run
+            if step == 0:             # resumed at step 0 rebuilt them from the same seed)
+                self.model.load_state_dict(self._start)
+            self._start = None
         return self.make_batch([self.train[i] for i in self.batches(step)])
 
     def loss(self, batch):
@@ -189,9 +246,55 @@ class TagTask:
             gold, pred = [t for s in gold for t in s], [t for s in pred for t in s]
         return total / n, gold, pred
 
+    @torch.no_grad()
+    def emissions(self, part):
+        """(N, K) float64 the model's tag scores of a part's tokens, sentences in order."""
+        out = [None] * len(part)
+        order = sorted(range(len(part)), key=lambda i: len(part[i][0]))
+        for r in chunks(len(part), EVAL_BATCH):
+            idx = [order[i] for i in r]
+            batch = self.make_batch([part[i] for i in idx])
+            z = self.model(batch[0], batch[1], *batch[3:]).double()         # (B, T, K)
+            for b, (i, n) in enumerate(zip(idx, batch[1].tolist())):
+                out[i] = z[b, :n]
+        return torch.cat(out)
+
     def evaluate(self):
-        loss, gold, pred = self.scores(self.val)
-        return {"val_loss": loss, "val_accuracy": accuracy(gold, pred)}
+        """Validation figures. With the linear start's weights at hand, each evaluation also
+        validates mixes of the network with the linear CRF (emissions and transitions
+        share·linear + (1 - share)·network, the share from BLENDS); the best mix, where it
+        validates better than the network alone, is the model this evaluation stands for
+        (``val_blend``) and the one best.pt keeps."""
+        self.blend = 0.0
+        if self.linear is None:
+            loss, gold, pred = self.scores(self.val)
+            return {"val_loss": loss, "val_accuracy": accuracy(gold, pred)}
+        if self._linear_val is None:
+            feats, lengths, tags = self.linear_features(self.val)
+            self._linear_val = (linear_emissions(self.linear, feats),
+                                crf_fit.Sentences(lengths, tags, len(self.tags)))
+        lin, sentences = self._linear_val
+        z = self.emissions(self.val)
+        crf = [p.detach().double() for p in (self.model.crf.trans, self.model.crf.start,
+                                             self.model.crf.end)]
+        mix = lambda share, a, b: share * a + (1 - share) * b
+        linear = [self.linear[k] for k in ("trans", "start", "end")]
+        best = (crf_fit.objective(z, sentences, *crf)[0], 0.0)
+        for share in BLENDS:
+            loss = crf_fit.objective(mix(share, lin, z), sentences,
+                                     *(mix(share, a, b) for a, b in zip(linear, crf)))[0]
+            if loss < best[0]:
+                best = (loss, share)
+        self.blend = best[1]
+        if self.blend:
+            state = dict(self.model.state_dict())
+            self.model.load_state_dict(blended_state(self.model, self.linear, self.blend))
+            _, gold, pred = self.scores(self.val)
+            self.model.load_state_dict(state)
+        else:
+            _, gold, pred = self.scores(self.val)
+        return {"val_loss": best[0], "val_accuracy": accuracy(gold, pred),
+                "val_blend": self.blend}
 
     def test_metrics(self):
         loss, gold_s, pred_s = self.scores(self.test, per_sentence=True)
@@ -210,6 +313,34 @@ class TagTask:
                 "vocab": e.vocab.to_dict(), "chars": e.chars.to_dict() if e.chars else None,
                 "data_config": asdict(self.data_config), "tokens": self.tokens,
                 "char_tokens": self.tokens == "char"}   # the field before "tokens"
+
+
+def linear_emissions(linear, feats):
+    """(N, K) float64 emissions of the linear start's window term for window buckets (N, S)."""
+    columns, U = linear["columns"], linear["window"]
+    if not len(columns):
+        return torch.zeros(feats.shape[0], U.shape[1], dtype=torch.float64)
+    pos = torch.searchsorted(columns, feats).clamp(max=len(columns) - 1)
+    rows = torch.where(columns[pos] == feats, pos + 1, 0)
+    table = torch.cat([U.new_zeros(1, U.shape[1]), U]).double()
+    return torch.nn.functional.embedding_bag(rows, table, mode="sum", padding_idx=0)
+
+
+@torch.no_grad()
+def blended_state(model, linear, share):
+    """``model``'s state dict with its scores mixed with the linear CRF's: emissions and
+    transitions share·linear + (1 - share)·model, exactly, within the same architecture (the
+    recurrent part speaks only through the head, the linear term is linear in its table)."""
+    state = dict(model.state_dict())
+    state["head.weight"] = (1 - share) * state["head.weight"]
+    state["head.bias"] = (1 - share) * state["head.bias"]
+    window = (1 - share) * state["window.weight"]
+    window[linear["columns"]] += share * linear["window"].to(window.dtype)
+    state["window.weight"] = window
+    for name in ("trans", "start", "end"):
+        key = f"crf.{name}"
+        state[key] = share * linear[name].to(state[key].dtype) + (1 - share) * state[key]
+    return state
 
 
 def build_tag_task(data_config, model_config, log=print):
@@ -241,6 +372,8 @@ def build_tag_task(data_config, model_config, log=print):
     model_config.vocab_size, model_config.num_tags = len(vocab), len(tags)
     model_config.window_buckets = model_config.window_buckets or window_buckets(len(tags))
     model_config.char_vocab_size = len(chars) if chars else 0
+    if model_config.linear_start and model_config.window:   # the fitted linear start is a CRF
+        model_config.crf = True
     m = model_config
     encoder = Encoder(vocab, chars, d.max_word_chars, m.ngrams, m.buckets, m.window,
                       m.window_buckets)
@@ -300,7 +433,7 @@ class Tagger:
         ckpt = load_checkpoint(path, kind="tag")
         with built_from(path):
             # checkpoints from before the n-gram features had neither
-            config = {"ngrams": 1, "window": 0} | ckpt["model_config"]
+            config = {"ngrams": 1, "window": 0, "linear_start": False} | ckpt["model_config"]
             model = SequenceTagger(TaggerConfig(**config))
             model.load_state_dict(ckpt["model"])
             chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None

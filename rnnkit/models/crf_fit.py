@@ -1,0 +1,193 @@
+"""The tagger's linear term alone, fitted as a linear-chain CRF over its window features: the
+tagger a user would write instead (a CRF over hand-made templates, fitted by L-BFGS), which
+validation weighs against the trained network, as the classifier does with its bag
+(:mod:`rnnkit.models.bag_fit`).
+
+The model is the tagger's linear term and CRF layer with the recurrent part silent:
+
+    E[t] = Σ_f U[f(t)]                  (N, K)  f over the token's window buckets (U row 0: none)
+    score(x, y) = start[y_1] + Σ_t E[t, y_t] + Σ_{t>1} A[y_{t-1}, y_t] + end[y_n]
+
+fitted by L-BFGS to the mean negative log-likelihood per token with an L2 penalty λ/2 ||U||²,
+λ from LAMBDAS by the validation loss (the path stops at the first that validates worse, each
+fit starting at the one before). The gradient is written out: with the scaled forward-backward
+recursions (in probabilities, each step rescaled to sum 1; Rabiner 1989)
+
+    a_t = (a_{t-1} Â) ⊙ ê_t / s_t,   ê_t = exp(E_t - max E_t),  Â = exp(A),  a_1 ∝ exp(start) ⊙ ê_1
+    b_t = Â (ê_{t+1} ⊙ b_{t+1}) / s_{t+1},   b_n = exp(end)
+    log Z = Σ_t (log s_t + max E_t) + log(a_n · exp(end))
+
+the token marginals are p_t ∝ a_t ⊙ b_t and the pair marginals ξ_t(i, j) ∝ a_{t-1}(i) Â(i, j)
+ê_t(j) b_t(j), so dE_t = p_t - onehot(y_t), dA = Σ_t ξ_t - (gold transitions), dstart = p_1 -
+onehot(y_1), dend = p_n - onehot(y_n): two passes of (B, K) x (K, K) products per step, no
+autograd graph over the time loop (that took 3 s a pass over People's Daily's 1.6 M characters,
+against well under one), and the features as a sparse (N, F) matrix: E = X U, dU = Xᵀ dE (an
+embedding bag's backward took ten times as long). float64 throughout. Shapes: N tokens, B sentences, T steps, K tags,
+S window slots a token, F features seen in training.
+"""
+import torch
+from torch.nn import functional as F
+
+from rnnkit.models.bag_fit import ITERATIONS, PathClock, _matrix
+
+LAMBDAS = (1e-5, 1e-6, 1e-7, 1e-8)   # L2 penalties tried, per token, largest first (whole
+        # decades: on People's Daily segmentation 1e-5, 1e-6 and 1e-7 validated at 0.080, 0.053
+        # and 0.054, each fit 150 L-BFGS iterations)
+BUCKET_SCORES = 400_000     # scores (padded tokens x K) of the sentences run as one batch
+MAX_SCORES = 60_000_000     # N·K above which the fit is skipped (its memory: ~10 such tensors)
+
+
+def chain_nll(E, trans, start, end, y, mask):
+    """(summed negative log-likelihood, dE (B, T, K), dtrans (K, K), dstart (K,), dend (K,)) of
+    the gold tags y (B, T) under a linear-chain CRF with emissions E (B, T, K); mask (B, T) True
+    at the valid steps (a non-empty prefix of each row). The gradients are of the summed loss.
+    Rows sorted by length, shortest first, run faster: each step then works on the rows still
+    going, a suffix of the batch."""
+    B, T, K = E.shape
+    m = mask.to(E.dtype)                                                   # (B, T)
+    n = mask.sum(1)                                                        # (B,)
+    ascending = bool((n[1:] >= n[:-1]).all())
+    # the first row still going at step t: rows before it have ended (ascending lengths)
+    first_row = (torch.searchsorted(n, torch.arange(T), right=True).tolist() if ascending
+                 else [0] * T)
+    top = E.max(2, keepdim=True).values                                    # (B, T, 1)
+    e = torch.exp(E - top) * m[..., None] + (1 - m[..., None])             # (B, T, K) 1s past n
+    Ahat = trans.exp()                                                     # (K, K)
+    a = torch.zeros_like(E)
+    s = torch.ones(B, T, dtype=E.dtype)
+    first = start.exp() * e[:, 0]                                          # (B, K)
+    s[:, 0] = first.sum(1)
+    a[:, 0] = first / s[:, 0, None]
+    for t in range(1, T):
+        r = first_row[t]
+        nxt = (a[r:, t - 1] @ Ahat) * e[r:, t]                             # (B', K)
+        total = nxt.sum(1)
+        if ascending:
+            s[r:, t] = total
+            a[r:, t] = nxt / total[:, None]
+        else:
+            valid = mask[:, t]
+            s[:, t] = torch.where(valid, total, 1.0)
+            a[:, t] = torch.where(valid[:, None], nxt / total[:, None], a[:, t - 1])
+    rows = torch.arange(B)
+    last = a[rows, n - 1]                                                  # (B, K)
+    Eend = end.exp()
+    log_z = (s.log() * m).sum(1) + (top[..., 0] * m).sum(1) + (last @ Eend).log()   # (B,)
+    b = Eend.expand(B, T, K).clone()                                       # b_n = exp(end)
+    for t in range(T - 2, -1, -1):
+        r = first_row[t + 1]   # rows going on past t; for the others t is their last step
+        nb = ((e[r:, t + 1] * b[r:, t + 1]) @ Ahat.T) / s[r:, t + 1, None]   # (B', K)
+        if ascending:
+            b[r:, t] = nb
+        else:
+            b[:, t] = torch.where(mask[:, t + 1, None], nb, Eend)
+    p = a * b
+    p = p / (p.sum(2, keepdim=True) + (1 - m[..., None]))                  # (B, T, K) 0s past n
+    Y = F.one_hot(y, K).to(E.dtype) * m[..., None]                         # (B, T, K)
+    dE = (p - Y) * m[..., None]
+    dtrans = torch.zeros_like(trans)
+    if T > 1:   # ξ summed over the batch, one (K, B) x (B, K) product a step
+        w = e[:, 1:] * b[:, 1:]                                            # (B, T-1, K)
+        pre = torch.einsum("btk,kj->btj", a[:, :-1], Ahat)                 # (B, T-1, K)
+        norm = (pre * w).sum(2, keepdim=True) + (1 - m[:, 1:, None])       # (B, T-1, 1)
+        w = w / norm * m[:, 1:, None]
+        dtrans = torch.einsum("bti,btj->ij", a[:, :-1], w) * Ahat
+        gold = torch.bincount((y[:, :-1] * K + y[:, 1:])[mask[:, 1:]], minlength=K * K)
+        dtrans = dtrans - gold.reshape(K, K).to(E.dtype)
+    y_last = y[rows, n - 1]
+    dstart = p[:, 0].sum(0) - torch.bincount(y[:, 0], minlength=K).to(E.dtype)
+    dend = p[rows, n - 1].sum(0) - torch.bincount(y_last, minlength=K).to(E.dtype)
+    score = ((E * Y).sum((1, 2)) + start[y[:, 0]] + end[y_last]
+             + (trans[y[:, :-1], y[:, 1:]] * m[:, 1:]).sum(1))
+    return float((log_z - score).sum()), dE, dtrans, dstart, dend
+
+
+class Sentences:
+    """A part's tokens in length-sorted batches: per batch, the flat token index (B, T) of each
+    step (0 past a sentence's end), its mask and gold tags."""
+
+    def __init__(self, lengths, tags, K):
+        tokens = max(BUCKET_SCORES // max(K, 1), 1)
+        starts = torch.tensor([0, *lengths]).cumsum(0)[:-1]
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        flat_tags = torch.tensor([t for s in tags for t in s], dtype=torch.long)
+        self.batches, i = [], 0
+        while i < len(order):
+            j = i + 1
+            while j < len(order) and (j - i + 1) * lengths[order[j]] <= tokens:
+                j += 1
+            idx = torch.tensor(order[i:j])
+            lens = torch.tensor([lengths[k] for k in order[i:j]])
+            pos = torch.arange(int(lens.max()))
+            mask = pos[None] < lens[:, None]                                # (B, T)
+            flat = torch.where(mask, starts[idx][:, None] + pos[None], 0)   # (B, T)
+            self.batches.append((flat, mask, torch.where(mask, flat_tags[flat], 0)))
+            i = j
+        self.tokens = len(flat_tags)
+
+
+def objective(E, sentences, trans, start, end):
+    """(mean nll per token, dE (N, K), dtrans, dstart, dend) over all of a part's sentences."""
+    total, dE = 0.0, torch.zeros_like(E)
+    dtrans, dstart, dend = torch.zeros_like(trans), torch.zeros_like(start), torch.zeros_like(end)
+    for flat, mask, y in sentences.batches:
+        loss, g, gt, gs, ge = chain_nll(E[flat], trans, start, end, y, mask)
+        total += loss
+        dE.index_put_((flat[mask],), g[mask], accumulate=True)
+        dtrans += gt
+        dstart += gs
+        dend += ge
+    n = sentences.tokens
+    return total / n, dE / n, dtrans / n, dstart / n, dend / n
+
+
+def fit(train, val, K, log=print, time_left=None):
+    """Fit the CRF of the module docstring. ``train`` / ``val``: (features (N, S) window buckets,
+    0: none, sentence lengths, per sentence its tag ids). Returns (columns (F,) the buckets seen
+    in training, U (F, K), trans (K, K), start (K,), end (K,), λ, validation loss), or None when
+    N·K is over MAX_SCORES. ``time_left``: as :func:`rnnkit.models.bag_fit.fit`'s."""
+    feats, lengths, tags = train
+    if feats.shape[0] * K > MAX_SCORES:
+        log(f"linear fit: skipped ({feats.shape[0]:,} training tokens x {K} tags is over "
+            f"{MAX_SCORES:,} scores)")
+        return None
+    clock = PathClock(time_left)
+    columns = torch.unique(feats)
+    columns = columns[columns > 0]
+
+    def matrix(G):   # the (N, F) 0/1 matrix of a part's features seen in training, and its (F, N)
+        rows = torch.arange(G.shape[0]).repeat_interleave(G.shape[1])
+        return _matrix(rows, G.reshape(-1), torch.ones(G.numel(), dtype=torch.float64),
+                       G.shape[0], columns)
+
+    X, XT = matrix(feats)                                                  # (N, F), (F, N)
+    Xv = matrix(val[0])[0]
+    parts, vparts = Sentences(lengths, tags, K), Sentences(val[1], val[2], K)
+    dt = torch.float64
+    params = [torch.zeros(len(columns), K, dtype=dt), torch.zeros(K, K, dtype=dt),
+              torch.zeros(K, dtype=dt), torch.zeros(K, dtype=dt)]         # U, trans, start, end
+    best = None
+    for i, lam in enumerate(LAMBDAS):
+        if i and clock.spent() >= clock.budget:
+            log(f"linear fit: the path stops before λ {lam:g}: its share of the time limit, "
+                f"{clock.budget:.0f} s, is spent")
+            break
+        params = [p.clone() for p in params]
+        U, trans, start, end = params
+        opt = torch.optim.LBFGS(params, lr=1, max_iter=ITERATIONS, history_size=10,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+
+        def closure():
+            loss, dE, dtrans, dstart, dend = objective(X @ U, parts, trans, start, end)
+            U.grad = XT @ dE + lam * U
+            trans.grad, start.grad, end.grad = dtrans, dstart, dend
+            return torch.tensor(loss + lam / 2 * float(U.pow(2).sum()), dtype=dt)
+        cut = clock.iterate(opt, closure, len(LAMBDAS) - i)
+        val_loss = objective(Xv @ U, vparts, trans, start, end)[0]
+        log(f"linear fit: λ {lam:g}, validation loss {val_loss:.4f}"
+            + (f" ({cut} L-BFGS iterations: the time limit)" if cut else ""))
+        if best is None or val_loss < best[6]:
+            best = (columns, U, trans, start, end, lam, val_loss)
+        else:
+            break
+    return best

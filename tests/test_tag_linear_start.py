@@ -1,0 +1,123 @@
+"""The tagger's linear start: its linear term and CRF fitted alone by L-BFGS (rnnkit.models.crf_fit),
+validated at step 0 and mixed with the network at every evaluation."""
+import json
+
+import pytest
+import torch
+
+from rnnkit.models import crf_fit
+from rnnkit.models.crf import CRF
+from rnnkit.tasks.common import train
+from rnnkit.tasks.tag import Tagger, blended_state, linear_emissions
+from rnnkit.train import TrainConfig
+
+from task_fixtures import tag_task
+
+
+@pytest.mark.parametrize("lengths", [[1, 3, 5, 7, 7], [7, 1, 3, 7, 5]], ids=["sorted", "unsorted"])
+def test_the_written_out_gradient_is_the_crfs_own(lengths):
+    torch.manual_seed(0)
+    B, T, K = len(lengths), max(lengths), 4
+    E = (torch.randn(B, T, K, dtype=torch.float64) * 3).requires_grad_()
+    mask = torch.arange(T)[None] < torch.tensor(lengths)[:, None]
+    y = torch.randint(0, K, (B, T)) * mask
+    crf = CRF(K).double()
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    ref = crf.nll(E, y, mask)
+    ref.backward()
+    loss, dE, dtrans, dstart, dend = crf_fit.chain_nll(
+        E.detach(), crf.trans.detach(), crf.start.detach(), crf.end.detach(), y, mask)
+    assert loss == pytest.approx(float(ref.detach()), rel=1e-12)
+    for ours, theirs in ((dE, E.grad), (dtrans, crf.trans.grad), (dstart, crf.start.grad),
+                         (dend, crf.end.grad)):
+        torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_the_fit_is_the_penalised_optimum_and_validated(tmp_path, monkeypatch):
+    monkeypatch.setattr(crf_fit, "LAMBDAS", (1e-2, 1e-3))
+    task = tag_task(tmp_path)
+    train_part = task.linear_features(task.train)
+    logs = []
+    columns, U, trans, start, end, lam, val_loss = crf_fit.fit(
+        train_part, task.linear_features(task.val), len(task.tags), log=logs.append)
+    assert lam in (1e-2, 1e-3) and len(logs) >= 1 and "validation loss" in logs[0]
+    # at the optimum the gradient of the penalised objective vanishes
+    feats = train_part[0]
+    table = torch.cat([U.new_zeros(1, U.shape[1]), U]).requires_grad_()
+    rows = torch.searchsorted(columns, feats).clamp(max=len(columns) - 1)
+    rows = torch.where(columns[rows] == feats, rows + 1, 0)
+    E = torch.nn.functional.embedding_bag(rows, table, mode="sum", padding_idx=0)
+    sentences = crf_fit.Sentences(train_part[1], train_part[2], len(task.tags))
+    loss, dE, dtrans, dstart, dend = crf_fit.objective(E.detach(), sentences, trans, start, end)
+    E.backward(dE)
+    grad = table.grad[1:] + lam * U
+    assert float(grad.abs().max()) < 1e-4
+    assert float(dtrans.abs().max()) < 1e-4 and float(dstart.abs().max()) < 1e-4
+    # and the validation loss it reports is the linear model's on the validation part
+    val = task.linear_features(task.val)
+    Ev = linear_emissions({"columns": columns, "window": U}, val[0])
+    got = crf_fit.objective(Ev, crf_fit.Sentences(val[1], val[2], len(task.tags)),
+                            trans, start, end)[0]
+    assert got == pytest.approx(val_loss)
+
+
+def test_a_mix_is_the_mixed_scores_within_the_same_model(tmp_path):
+    task = tag_task(tmp_path)
+    task.before_training(log=lambda *a: None)
+    linear = task.linear
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in task.model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    task.model.eval()
+    batch = task.make_batch(task.val)
+    x, lengths, _, chars, char_lengths, grams = batch
+    net = task.model(x, lengths, chars, char_lengths, grams)
+    net_crf = [p.detach().clone() for p in (task.model.crf.trans, task.model.crf.start,
+                                            task.model.crf.end)]
+    state = blended_state(task.model, linear, 0.3)
+    task.model.load_state_dict(state)
+    mixed = task.model(x, lengths, chars, char_lengths, grams)
+    feats = grams[..., task.model.config.gram_slots:]
+    lin = linear_emissions(linear, feats.reshape(-1, feats.shape[-1]).long())
+    lin = lin.reshape(*feats.shape[:2], -1).float()
+    mask = torch.arange(x.shape[1])[None] < lengths[:, None]
+    torch.testing.assert_close(mixed[mask], (0.3 * lin + 0.7 * net)[mask], rtol=1e-4, atol=1e-5)
+    for p, ours, name in zip((task.model.crf.trans, task.model.crf.start, task.model.crf.end),
+                             net_crf, ("trans", "start", "end")):
+        torch.testing.assert_close(p.detach(), 0.3 * linear[name].float() + 0.7 * ours)
+
+
+def test_a_run_validates_the_linear_start_and_its_mixes(tmp_path):
+    task = tag_task(tmp_path)
+    assert task.model.config.crf and task.eval_at_start
+    config = TrainConfig(lr=1e-2, max_steps=20, eval_every=10, warmup_steps=0, log_every=10)
+    metrics = train(task, config, tmp_path / "run", quiet=True)
+    evals = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert evals[0]["step"] == 0 and "val_blend" in evals[0]
+    assert all(0.0 <= e["val_blend"] < 1.0 for e in evals)
+    assert metrics["steps"] == 20
+    tagger = Tagger.load(tmp_path / "run")
+    assert tagger.model.crf is not None
+    assert len(tagger.tag([["the", "dog", "ran"]])[0]) == 3
+    assert set(task.state_dict()["linear"]) == {"columns", "window", "trans", "start", "end"}
+
+
+def test_without_the_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
+    called = []
+    monkeypatch.setattr(crf_fit, "fit", lambda *a, **k: called.append(1))
+    task = tag_task(tmp_path, linear_start=False)
+    assert not task.model.config.crf and not task.eval_at_start
+    task.before_training(log=lambda *a: None)
+    assert not called and task.linear is None
+
+
+def test_a_fit_too_large_is_skipped_with_a_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(crf_fit, "MAX_SCORES", 10)
+    task = tag_task(tmp_path)
+    logs = []
+    task.before_training(log=logs.append)
+    assert task.linear is None and "skipped" in logs[0]
+    assert "val_blend" not in task.evaluate()
