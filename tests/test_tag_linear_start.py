@@ -36,7 +36,7 @@ def test_the_written_out_gradient_is_the_crfs_own(lengths):
 
 
 def test_the_fit_is_the_penalised_optimum_and_validated(tmp_path, monkeypatch):
-    monkeypatch.setattr(crf_fit, "LAMBDAS", (1e-2, 1e-3))
+    monkeypatch.setattr(crf_fit, "LAMBDAS", (1e-2, 1e-3))   # (the tiny fixture's scale)
     task = tag_task(tmp_path)
     train_part = task.linear_features(task.train)
     logs = []
@@ -96,7 +96,7 @@ def test_a_run_validates_the_linear_start_and_its_mixes(tmp_path):
     config = TrainConfig(lr=1e-2, max_steps=20, eval_every=10, warmup_steps=0, log_every=10)
     metrics = train(task, config, tmp_path / "run", quiet=True)
     evals = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert evals[0]["step"] == 0 and "val_blend" in evals[0]
+    assert evals[0]["step"] == 0 and evals[0]["val_blend"] == 0.0   # the linear start itself
     assert all(0.0 <= e["val_blend"] < 1.0 for e in evals)
     assert metrics["steps"] == 20
     tagger = Tagger.load(tmp_path / "run")
@@ -114,9 +114,16 @@ def test_without_the_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
     assert not called and task.linear is None
 
 
-def test_a_fit_too_large_is_skipped_with_a_line(tmp_path, monkeypatch):
+def test_a_task_too_large_for_the_fit_trains_the_network_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(crf_fit, "MAX_SCORES", 10)
     task = tag_task(tmp_path)
+    assert not task.model.config.linear_start and not task.model.config.crf
+    assert not task.eval_at_start
+
+
+def test_a_fit_too_large_is_skipped_with_a_line(tmp_path, monkeypatch):
+    task = tag_task(tmp_path)
+    monkeypatch.setattr(crf_fit, "MAX_SCORES", 10)
     logs = []
     task.before_training(log=logs.append)
     assert task.linear is None and "skipped" in logs[0]
