@@ -115,7 +115,7 @@ def test_without_the_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
 
 
 def test_a_task_too_large_for_the_fit_trains_the_network_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(crf_fit, "MAX_SCORES", 10)
+    monkeypatch.setattr(crf_fit, "MAX_COST", 10)
     task = tag_task(tmp_path)
     assert not task.model.config.linear_start and not task.model.config.crf
     assert not task.eval_at_start
@@ -123,7 +123,7 @@ def test_a_task_too_large_for_the_fit_trains_the_network_alone(tmp_path, monkeyp
 
 def test_a_fit_too_large_is_skipped_with_a_line(tmp_path, monkeypatch):
     task = tag_task(tmp_path)
-    monkeypatch.setattr(crf_fit, "MAX_SCORES", 10)
+    monkeypatch.setattr(crf_fit, "MAX_COST", 10)
     logs = []
     task.before_training(log=logs.append)
     assert task.linear is None and "skipped" in logs[0]

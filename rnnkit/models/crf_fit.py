@@ -35,7 +35,9 @@ LAMBDAS = (1e-6, 1e-7, 1e-8)   # L2 penalties tried, per token, largest first (o
         # 150 L-BFGS iterations; 1e-5 is left out, so that under a time limit the penalties
         # that validate best get its time)
 BUCKET_SCORES = 400_000     # scores (padded tokens x K) of the sentences run as one batch
-MAX_SCORES = 60_000_000     # N·K above which the fit is skipped (its memory: ~10 such tensors)
+MAX_COST = 50_000_000       # N·K² above which the fit is skipped: an L-BFGS iteration costs about
+        # N·K² (People's Daily segmentation, 25 M: 50 iterations in 80 s, one thread; its tags,
+        # 954,545 tokens x 44², 1.8 G: 10 iterations in 120 s, a fit of no use in a time limit)
 
 
 def chain_nll(E, trans, start, end, y, mask):
@@ -146,11 +148,11 @@ def fit(train, val, K, log=print, time_left=None):
     """Fit the CRF of the module docstring. ``train`` / ``val``: (features (N, S) window buckets,
     0: none, sentence lengths, per sentence its tag ids). Returns (columns (F,) the buckets seen
     in training, U (F, K), trans (K, K), start (K,), end (K,), λ, validation loss), or None when
-    N·K is over MAX_SCORES. ``time_left``: as :func:`rnnkit.models.bag_fit.fit`'s."""
+    N·K² is over MAX_COST. ``time_left``: as :func:`rnnkit.models.bag_fit.fit`'s."""
     feats, lengths, tags = train
-    if feats.shape[0] * K > MAX_SCORES:
-        log(f"linear fit: skipped ({feats.shape[0]:,} training tokens x {K} tags is over "
-            f"{MAX_SCORES:,} scores)")
+    if feats.shape[0] * K * K > MAX_COST:
+        log(f"linear fit: skipped ({feats.shape[0]:,} training tokens x {K}² tags is over "
+            f"{MAX_COST:,})")
         return None
     clock = PathClock(time_left)
     columns = torch.unique(feats)

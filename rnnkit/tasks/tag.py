@@ -280,8 +280,10 @@ class TagTask:
         mix = lambda share, a, b: share * a + (1 - share) * b
         linear = [self.linear[k] for k in ("trans", "start", "end")]
         best = (crf_fit.objective(z, sentences, *crf)[0], 0.0)
-        same = torch.allclose(z, lin) and all(torch.allclose(a, b) for a, b in zip(linear, crf))
-        for share in BLENDS if not same else ():   # (step 0: the model is the linear start)
+        # step 0: the model is the linear start (float32 sums of its rows: to 1e-4)
+        same = all(torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+                   for a, b in zip((lin, *linear), (z, *crf)))
+        for share in BLENDS if not same else ():
             loss = crf_fit.objective(mix(share, lin, z), sentences,
                                      *(mix(share, a, b) for a, b in zip(linear, crf)))[0]
             if loss < best[0]:
@@ -374,13 +376,13 @@ def build_tag_task(data_config, model_config, log=print):
     model_config.window_buckets = model_config.window_buckets or window_buckets(len(tags))
     model_config.char_vocab_size = len(chars) if chars else 0
     if model_config.linear_start and model_config.window:   # the fitted linear start is a CRF
-        tokens_k = sum(len(w) for w, _ in parts[0]) * len(tags)
-        if tokens_k <= crf_fit.MAX_SCORES:
+        cost = sum(len(w) for w, _ in parts[0]) * len(tags) ** 2
+        if cost <= crf_fit.MAX_COST:
             model_config.crf = True
-        else:   # too large to fit (Brown's 472 tags): the network alone, as without it
+        else:   # too costly to fit (a part-of-speech tag set): the network alone, as without it
             model_config.linear_start = False
-            log(f"linear start: off ({tokens_k:,} training token scores are over "
-                f"{crf_fit.MAX_SCORES:,})")
+            log(f"linear start: off (training tokens x tags² = {cost:,}, over "
+                f"{crf_fit.MAX_COST:,})")
     m = model_config
     encoder = Encoder(vocab, chars, d.max_word_chars, m.ngrams, m.buckets, m.window,
                       m.window_buckets)
