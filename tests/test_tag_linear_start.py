@@ -10,6 +10,7 @@ from rnnkit.models.crf import CRF
 from rnnkit.tasks.common import train
 from rnnkit.tasks.tag import Tagger, blended_state, linear_emissions
 from rnnkit.train import TrainConfig
+from rnnkit.train.checkpoint import load_checkpoint
 
 from task_fixtures import tag_task
 
@@ -128,3 +129,21 @@ def test_a_fit_too_large_is_skipped_with_a_line(tmp_path, monkeypatch):
     task.before_training(log=logs.append)
     assert task.linear is None and "skipped" in logs[0]
     assert "val_blend" not in task.evaluate()
+
+
+def test_a_resumed_run_goes_on_validating_mixes_with_the_same_linear_start(tmp_path):
+    task = tag_task(tmp_path)
+    config = TrainConfig(lr=1e-2, max_steps=10, eval_every=5, warmup_steps=0, log_every=5)
+    train(task, config, tmp_path / "run", quiet=True)
+    linear = task.state_dict()["linear"]
+    again = tag_task(tmp_path)
+    fitted = []
+    again.before_training = lambda *a, **k: fitted.append(1)   # a resumed run fits nothing
+    config = TrainConfig(lr=1e-2, max_steps=20, eval_every=5, warmup_steps=0, log_every=5)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    train(again, config, tmp_path / "run", quiet=True, resume_from=ckpt)
+    assert not fitted
+    for key, value in linear.items():
+        torch.testing.assert_close(again.linear[key], value)
+    evals = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert evals[-1]["step"] == 20 and "val_blend" in evals[-1]
