@@ -87,7 +87,7 @@ def test_unseen_tag_in_a_test_file_is_scored_as_an_error(tmp_path):
 
 
 def test_window_grams_hash_each_side_apart():
-    from rnnkit.tasks.tag import window_grams
+    from rnnkit.tasks.tag_features import window_grams
     g = window_grams(list("abc"), 3, 1_000_003)
     assert [len(row) for row in g] == [4, 4, 4]            # 2-, 3-grams ending, then starting
     assert all(1 <= b <= 1_000_003 for row in g for b in row)
@@ -99,7 +99,7 @@ def test_window_grams_hash_each_side_apart():
 
 def test_window_features_key_each_template_by_offset():
     from rnnkit.models.tagger import window_slots
-    from rnnkit.tasks.tag import window_features
+    from rnnkit.tasks.tag_features import window_features
     f = window_features(list("abcd"), 2, 2, 1_000_003)
     assert [len(row) for row in f] == [9] * 4 == [window_slots(2, 2)] * 4
     # b is c0 of b, c+1 of a, c-1 of c: three templates, three keys; c0 of b is c0 anywhere
@@ -151,7 +151,7 @@ def test_tagger_checkpoint_from_before_the_ngram_features_loads(tmp_path):
 
 
 def test_encoder_keeps_sentence_grams_within_its_cache(monkeypatch):
-    import rnnkit.tasks.tag as tag
+    import rnnkit.tasks.tag_features as tag
     monkeypatch.setattr(tag, "GRAM_CACHE", 2)
     enc = tag.Encoder(None, None, 4, ngrams=2, buckets=50,
                       window=1, window_buckets=60)

@@ -21,14 +21,16 @@ the token marginals are p_t ∝ a_t ⊙ b_t and the pair marginals ξ_t(i, j) �
 ê_t(j) b_t(j), so dE_t = p_t - onehot(y_t), dA = Σ_t ξ_t - (gold transitions), dstart = p_1 -
 onehot(y_1), dend = p_n - onehot(y_n): two passes of (B, K) x (K, K) products per step, no
 autograd graph over the time loop (a pass over People's Daily's 1.6 M training characters:
-0.61 s against 3.03 s through autograd, ``python benchmarks/crf_fit_speed.py``), and the features as a sparse (N, F) matrix: E = X U, dU = Xᵀ dE (an
-embedding bag's backward took ten times as long). float64 throughout. Shapes: N tokens, B sentences, T steps, K tags,
-S window slots a token, F features seen in training.
+0.61 s against 3.03 s through autograd, ``python benchmarks/crf_fit_speed.py``). The features
+are a sparse (N, F) matrix: E = X U, dU = Xᵀ dE (an embedding bag's backward took ten times as
+long, timed by hand). float64 throughout. Shapes: N tokens, B sentences, T steps, K tags, S window
+slots a token, F features seen in training.
 """
 import torch
 from torch.nn import functional as F
 
 from rnnkit.models.bag_fit import ITERATIONS, PathClock, _matrix
+from rnnkit.models.crf import CRF
 
 LAMBDAS = (1e-6, 1e-7, 1e-8)   # L2 penalties tried, per token, largest first (on People's
         # Daily segmentation 1e-5, 1e-6 and 1e-7 validated at 0.080, 0.053 and 0.054, each fit
@@ -43,16 +45,15 @@ MAX_COST = 50_000_000       # N·K² above which the fit is skipped: an L-BFGS i
 def chain_nll(E, trans, start, end, y, mask):
     """(summed negative log-likelihood, dE (B, T, K), dtrans (K, K), dstart (K,), dend (K,)) of
     the gold tags y (B, T) under a linear-chain CRF with emissions E (B, T, K); mask (B, T) True
-    at the valid steps (a non-empty prefix of each row). The gradients are of the summed loss.
-    Rows sorted by length, shortest first, run faster: each step then works on the rows still
-    going, a suffix of the batch."""
+    at the valid steps (a non-empty prefix of each row), rows sorted by length, shortest first
+    (as :class:`Sentences` batches them), so each step works on the rows still going, a suffix of
+    the batch. The gradients are of the summed loss."""
     B, T, K = E.shape
     m = mask.to(E.dtype)                                                   # (B, T)
     n = mask.sum(1)                                                        # (B,)
-    ascending = bool((n[1:] >= n[:-1]).all())
-    # the first row still going at step t: rows before it have ended (ascending lengths)
-    first_row = (torch.searchsorted(n, torch.arange(T), right=True).tolist() if ascending
-                 else [0] * T)
+    if not bool((n[1:] >= n[:-1]).all()):
+        raise ValueError("chain_nll needs the rows sorted by length, shortest first")
+    first_row = torch.searchsorted(n, torch.arange(T), right=True).tolist()   # rows going at t
     top = E.max(2, keepdim=True).values                                    # (B, T, 1)
     e = torch.exp(E - top) * m[..., None] + (1 - m[..., None])             # (B, T, K) 1s past n
     Ahat = trans.exp()                                                     # (K, K)
@@ -64,14 +65,8 @@ def chain_nll(E, trans, start, end, y, mask):
     for t in range(1, T):
         r = first_row[t]
         nxt = (a[r:, t - 1] @ Ahat) * e[r:, t]                             # (B', K)
-        total = nxt.sum(1)
-        if ascending:
-            s[r:, t] = total
-            a[r:, t] = nxt / total[:, None]
-        else:
-            valid = mask[:, t]
-            s[:, t] = torch.where(valid, total, 1.0)
-            a[:, t] = torch.where(valid[:, None], nxt / total[:, None], a[:, t - 1])
+        s[r:, t] = nxt.sum(1)
+        a[r:, t] = nxt / s[r:, t, None]
     rows = torch.arange(B)
     last = a[rows, n - 1]                                                  # (B, K)
     Eend = end.exp()
@@ -79,11 +74,7 @@ def chain_nll(E, trans, start, end, y, mask):
     b = Eend.expand(B, T, K).clone()                                       # b_n = exp(end)
     for t in range(T - 2, -1, -1):
         r = first_row[t + 1]   # rows going on past t; for the others t is their last step
-        nb = ((e[r:, t + 1] * b[r:, t + 1]) @ Ahat.T) / s[r:, t + 1, None]   # (B', K)
-        if ascending:
-            b[r:, t] = nb
-        else:
-            b[:, t] = torch.where(mask[:, t + 1, None], nb, Eend)
+        b[r:, t] = ((e[r:, t + 1] * b[r:, t + 1]) @ Ahat.T) / s[r:, t + 1, None]   # (B', K)
     p = a * b
     p = p / (p.sum(2, keepdim=True) + (1 - m[..., None]))                  # (B, T, K) 0s past n
     Y = F.one_hot(y, K).to(E.dtype) * m[..., None]                         # (B, T, K)
@@ -144,16 +135,31 @@ def objective(E, sentences, trans, start, end):
     return total / n, dE / n, dtrans / n, dstart / n, dend / n
 
 
+@torch.no_grad()
+def decode(E, sentences, trans, start, end):
+    """(gold tag ids, Viterbi tag ids) of a part's tokens, flat, under the CRF (trans, start,
+    end) with emissions E (N, K), batched as ``sentences`` holds them."""
+    crf = CRF(E.shape[1]).to(E.dtype)
+    for p, value in zip((crf.trans, crf.start, crf.end), (trans, start, end)):
+        p.copy_(value)
+    gold, pred = [], []
+    for flat, mask, y in sentences.batches:
+        gold += y[mask].tolist()
+        pred += [t for path in crf.viterbi(E[flat], mask) for t in path]
+    return gold, pred
+
+
+def affordable(tokens, K):
+    """Whether a fit over ``tokens`` training tokens and K tags is within MAX_COST."""
+    return tokens * K * K <= MAX_COST
+
+
 def fit(train, val, K, log=print, time_left=None):
     """Fit the CRF of the module docstring. ``train`` / ``val``: (features (N, S) window buckets,
     0: none, sentence lengths, per sentence its tag ids). Returns (columns (F,) the buckets seen
-    in training, U (F, K), trans (K, K), start (K,), end (K,), λ, validation loss), or None when
-    N·K² is over MAX_COST. ``time_left``: as :func:`rnnkit.models.bag_fit.fit`'s."""
+    in training, U (F, K), trans (K, K), start (K,), end (K,), λ, validation loss) (the caller
+    asks :func:`affordable` first). ``time_left``: as :func:`rnnkit.models.bag_fit.fit`'s."""
     feats, lengths, tags = train
-    if feats.shape[0] * K * K > MAX_COST:
-        log(f"linear fit: skipped ({feats.shape[0]:,} training tokens x {K}² tags is over "
-            f"{MAX_COST:,})")
-        return None
     clock = PathClock(time_left)
     columns = torch.unique(feats)
     columns = columns[columns > 0]
@@ -194,3 +200,31 @@ def fit(train, val, K, log=print, time_left=None):
         else:
             break
     return best
+
+
+def linear_emissions(linear, feats):
+    """(N, K) float64 emissions of the linear start's window term for window buckets (N, S)."""
+    columns, U = linear["columns"], linear["window"]
+    if not len(columns):
+        return torch.zeros(feats.shape[0], U.shape[1], dtype=torch.float64)
+    pos = torch.searchsorted(columns, feats).clamp(max=len(columns) - 1)
+    rows = torch.where(columns[pos] == feats, pos + 1, 0)
+    table = torch.cat([U.new_zeros(1, U.shape[1]), U]).double()
+    return F.embedding_bag(rows, table, mode="sum", padding_idx=0)
+
+
+@torch.no_grad()
+def blended_state(model, linear, share):
+    """``model``'s state dict with its scores mixed with the linear CRF's: emissions and
+    transitions share·linear + (1 - share)·model, exactly, within the same architecture (the
+    recurrent part speaks only through the head, the linear term is linear in its table)."""
+    state = dict(model.state_dict())
+    state["head.weight"] = (1 - share) * state["head.weight"]
+    state["head.bias"] = (1 - share) * state["head.bias"]
+    window = (1 - share) * state["window.weight"]
+    window[linear["columns"]] += share * linear["window"].to(window.dtype)
+    state["window.weight"] = window
+    for name in ("trans", "start", "end"):
+        key = f"crf.{name}"
+        state[key] = share * linear[name].to(state[key].dtype) + (1 - share) * state[key]
+    return state

@@ -17,7 +17,7 @@ a linear term of K scores a feature, started at zero and trained with the networ
 reads what a linear CRF tagger reads. ``linear_start`` (the default where there is a linear
 term): before training, the tag task fits that term and a CRF layer alone by L-BFGS, the CRF
 tagger a user would write (:mod:`rnnkit.models.crf_fit`), validates it as step 0 and mixes it
-with the network at every evaluation (:func:`rnnkit.tasks.tag.blended_state`); the model then
+with the network at every evaluation (:func:`rnnkit.models.crf_fit.blended_state`); the model then
 has a CRF layer, trained with the network. It is on where the fit pays within a time limit
 (training tokens x tags² up to ``crf_fit.MAX_COST``: a segmentation's four tags, not a
 part-of-speech tag set's). The character features (Ling et al. 2015) give unseen

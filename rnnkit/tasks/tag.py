@@ -10,7 +10,6 @@ Tokens: a model trained on single characters (a segmentation) reads a raw line a
 ``I-tag`` (the rest), so the model tags raw unsegmented text and words come back from the tags.
 Shapes: B batch, T words, W characters a word.
 """
-import zlib
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -23,8 +22,9 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.models import crf_fit
 from rnnkit.models.bag_fit import BLENDS
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig, window_buckets
-from rnnkit.tasks.common import Batches, build_vocab, chunks, encode, pad
+from rnnkit.tasks.common import Batches, build_vocab, chunks, pad
 from rnnkit.tasks.metrics import SEGMENT_TAGS, accuracy, f1_report, segmentation_f1
+from rnnkit.tasks.tag_features import Encoder
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 128
@@ -66,91 +66,6 @@ class TagData:
         check_fractions(self)
 
 
-def window_grams(tokens, n, buckets):
-    """Per token, the hash buckets (1..buckets) of the 2..n tokens ending at it, then of the 2..n
-    starting at it (``<s>`` / ``</s>`` beyond the ends): 2·(n-1) a token. The two sides hash
-    apart, so "ab" ending at b and "ab" starting at a have their own rows. crc32 hashes the same
-    in every process (Python's hash() is salted)."""
-    k = n - 1
-    padded = ["<s>"] * k + list(tokens) + ["</s>"] * k
-    key = lambda side, gram: zlib.crc32((side + "\x1f".join(gram)).encode()) % buckets + 1
-    return [[key("<", padded[t + k - j:t + k + 1]) for j in range(1, n)]
-            + [key(">", padded[t + k:t + k + j + 1]) for j in range(1, n)]
-            for t in range(len(tokens))]
-
-
-def window_features(tokens, window, n, buckets):
-    """Per token, the hash buckets (1..buckets) of the 1..n-grams within ``window`` tokens either
-    side of it (``<s>`` / ``</s>`` beyond the ends), each keyed by its offset and length: the
-    templates of a linear tagger (:func:`rnnkit.models.tagger.window_slots` a token)."""
-    padded = ["<s>"] * window + list(tokens) + ["</s>"] * window
-    spans = [(a, k) for k in range(1, n + 1) for a in range(-window, window + 2 - k)]
-    keys = [f"{a}:{k}\x1d" for a, k in spans]
-    return [[zlib.crc32((key + "\x1f".join(padded[t + window + a:t + window + a + k])).encode())
-             % buckets + 1 for key, (a, k) in zip(keys, spans)] for t in range(len(tokens))]
-
-
-GRAM_CACHE = 100_000   # sentences whose n-gram buckets the encoder keeps
-
-
-class Encoder:
-    """Words -> the model's inputs: word ids, per word its character ids, and (ngrams > 1) the
-    hash buckets of the n-grams around each word."""
-
-    def __init__(self, vocab, chars, max_word_chars, ngrams=1, buckets=1, window=0,
-                 window_buckets=1):
-        self.vocab, self.chars, self.W = vocab, chars, max_word_chars
-        self.ngrams, self.buckets = ngrams, buckets
-        self.window, self.window_buckets = window, window_buckets
-        self._char_ids = {}   # word -> its character ids padded to W, computed once
-        self._gram_cache = {}  # sentence -> its n-gram buckets (sentence_grams)
-
-    def char_ids(self, word):
-        ids = self._char_ids.get(word)
-        if ids is None:
-            ids = encode(self.chars, word[:self.W])
-            ids = self._char_ids[word] = ids + [0] * (self.W - len(ids))
-        return ids
-
-    def __call__(self, sentences):
-        """B word lists -> (x (B, T), lengths (B,), chars (B, T, W), char_lengths (B, T)[, grams
-        (B, T, 2·(ngrams-1))])."""
-        x, lengths = pad([encode(self.vocab, s) for s in sentences])
-        B, T = x.shape
-        chars = torch.zeros(B, T, self.W, dtype=torch.long)                   # (B, T, W)
-        if self.chars is not None:
-            for b, s in enumerate(sentences):
-                chars[b, :len(s)] = torch.tensor([self.char_ids(w) for w in s])
-        char_lengths = (chars > 0).sum(-1).clamp_min(1)                       # (B, T)
-        if self.ngrams < 2 and not self.window:
-            return x, lengths, chars, char_lengths
-        rows = [self.sentence_grams(tuple(s)) for s in sentences]
-        grams = torch.zeros(B, T, rows[0].shape[1], dtype=torch.long)        # (B, T, G)
-        for b, r in enumerate(rows):
-            grams[b, :len(r)] = r
-        return x, lengths, chars, char_lengths, grams
-
-    def sentence_grams(self, tokens):
-        """:meth:`grams` of a sentence (a tuple) as an int32 (T, G) tensor, kept for the
-        sentences seen last (hashing them again each epoch took a third of a training step)."""
-        cache = self._gram_cache
-        if tokens not in cache:
-            if len(cache) >= GRAM_CACHE:
-                del cache[next(iter(cache))]                 # the oldest first
-            cache[tokens] = torch.tensor(self.grams(tokens), dtype=torch.int32)
-        return cache[tokens]
-
-    def grams(self, tokens):
-        """Per token its n-gram buckets: the embedding's (window_grams), then the linear
-        term's (window_features)."""
-        emb = window_grams(tokens, self.ngrams, self.buckets) if self.ngrams > 1 else None
-        lin = window_features(tokens, self.window, max(self.ngrams, 2), self.window_buckets) \
-            if self.window else None
-        if emb is None or lin is None:
-            return emb or lin
-        return [a + b for a, b in zip(emb, lin)]
-
-
 class TagTask:
     unit = "token"
 
@@ -189,14 +104,12 @@ class TagTask:
         initial weights all the same."""
         if not self.eval_at_start:
             return
-        found = crf_fit.fit(self.linear_features(self.train), self.linear_features(self.val),
-                            len(self.tags), log, time_left)
-        if found is None:
-            return
-        columns, U, trans, start, end, lam, val_loss = found
+        columns, U, trans, start, end, lam, val_loss = crf_fit.fit(
+            self.linear_features(self.train), self.linear_features(self.val), len(self.tags), log,
+            time_left)
         self.linear = {"columns": columns, "window": U, "trans": trans, "start": start,
                        "end": end}
-        self.model.load_state_dict(blended_state(self.model, self.linear, 1.0))
+        self.model.load_state_dict(crf_fit.blended_state(self.model, self.linear, 1.0))
         log(f"step 0 is the linear term alone: a CRF over its {len(columns):,} features seen in "
             f"training (λ {lam:g}, validation loss {val_loss:.4f}); training starts from the "
             f"initial weights")
@@ -211,7 +124,8 @@ class TagTask:
     def best_model_state(self):
         """The mix of network and linear start the last evaluation validated (None: the
         model as it is)."""
-        return blended_state(self.model, self.linear, self.blend) if self.blend else None
+        return (crf_fit.blended_state(self.model, self.linear, self.blend) if self.blend
+                else None)
 
     def make_batch(self, sents):
         x, lengths, chars, char_lengths, *grams = self.encoder([w for w, _ in sents])
@@ -271,31 +185,27 @@ class TagTask:
             return {"val_loss": loss, "val_accuracy": accuracy(gold, pred)}
         if self._linear_val is None:
             feats, lengths, tags = self.linear_features(self.val)
-            self._linear_val = (linear_emissions(self.linear, feats),
+            self._linear_val = (crf_fit.linear_emissions(self.linear, feats),
                                 crf_fit.Sentences(lengths, tags, len(self.tags)))
         lin, sentences = self._linear_val
-        z = self.emissions(self.val)
-        crf = [p.detach().double() for p in (self.model.crf.trans, self.model.crf.start,
+        z = self.emissions(self.val)                                          # (N_val, K)
+        net = [p.detach().double() for p in (self.model.crf.trans, self.model.crf.start,
                                              self.model.crf.end)]
-        mix = lambda share, a, b: share * a + (1 - share) * b
         linear = [self.linear[k] for k in ("trans", "start", "end")]
-        best = (crf_fit.objective(z, sentences, *crf)[0], 0.0)
+        mix = lambda share: (share * lin + (1 - share) * z,
+                             *(share * a + (1 - share) * b for a, b in zip(linear, net)))
+        best = (crf_fit.objective(z, sentences, *net)[0], 0.0)
         # step 0: the model is the linear start (float32 sums of its rows: to 1e-4)
         same = all(torch.allclose(a, b, rtol=1e-4, atol=1e-4)
-                   for a, b in zip((lin, *linear), (z, *crf)))
+                   for a, b in zip((lin, *linear), (z, *net)))
         for share in BLENDS if not same else ():
-            loss = crf_fit.objective(mix(share, lin, z), sentences,
-                                     *(mix(share, a, b) for a, b in zip(linear, crf)))[0]
+            E, *crf = mix(share)
+            loss = crf_fit.objective(E, sentences, *crf)[0]
             if loss < best[0]:
                 best = (loss, share)
         self.blend = best[1]
-        if self.blend:
-            state = dict(self.model.state_dict())
-            self.model.load_state_dict(blended_state(self.model, self.linear, self.blend))
-            _, gold, pred = self.scores(self.val)
-            self.model.load_state_dict(state)
-        else:
-            _, gold, pred = self.scores(self.val)
+        E, *crf = mix(self.blend)
+        gold, pred = crf_fit.decode(E, sentences, *crf)
         return {"val_loss": best[0], "val_accuracy": accuracy(gold, pred),
                 "val_blend": self.blend}
 
@@ -316,34 +226,6 @@ class TagTask:
                 "vocab": e.vocab.to_dict(), "chars": e.chars.to_dict() if e.chars else None,
                 "data_config": asdict(self.data_config), "tokens": self.tokens,
                 "char_tokens": self.tokens == "char"}   # the field before "tokens"
-
-
-def linear_emissions(linear, feats):
-    """(N, K) float64 emissions of the linear start's window term for window buckets (N, S)."""
-    columns, U = linear["columns"], linear["window"]
-    if not len(columns):
-        return torch.zeros(feats.shape[0], U.shape[1], dtype=torch.float64)
-    pos = torch.searchsorted(columns, feats).clamp(max=len(columns) - 1)
-    rows = torch.where(columns[pos] == feats, pos + 1, 0)
-    table = torch.cat([U.new_zeros(1, U.shape[1]), U]).double()
-    return torch.nn.functional.embedding_bag(rows, table, mode="sum", padding_idx=0)
-
-
-@torch.no_grad()
-def blended_state(model, linear, share):
-    """``model``'s state dict with its scores mixed with the linear CRF's: emissions and
-    transitions share·linear + (1 - share)·model, exactly, within the same architecture (the
-    recurrent part speaks only through the head, the linear term is linear in its table)."""
-    state = dict(model.state_dict())
-    state["head.weight"] = (1 - share) * state["head.weight"]
-    state["head.bias"] = (1 - share) * state["head.bias"]
-    window = (1 - share) * state["window.weight"]
-    window[linear["columns"]] += share * linear["window"].to(window.dtype)
-    state["window.weight"] = window
-    for name in ("trans", "start", "end"):
-        key = f"crf.{name}"
-        state[key] = share * linear[name].to(state[key].dtype) + (1 - share) * state[key]
-    return state
 
 
 def build_tag_task(data_config, model_config, log=print):
@@ -376,12 +258,12 @@ def build_tag_task(data_config, model_config, log=print):
     model_config.window_buckets = model_config.window_buckets or window_buckets(len(tags))
     model_config.char_vocab_size = len(chars) if chars else 0
     if model_config.linear_start and model_config.window:   # the fitted linear start is a CRF
-        cost = sum(len(w) for w, _ in parts[0]) * len(tags) ** 2
-        if cost <= crf_fit.MAX_COST:
+        n = sum(len(w) for w, _ in parts[0])
+        if crf_fit.affordable(n, len(tags)):
             model_config.crf = True
         else:   # too costly to fit (a part-of-speech tag set): the network alone, as without it
             model_config.linear_start = False
-            log(f"linear start: off (training tokens x tags² = {cost:,}, over "
+            log(f"linear start: off (training tokens x tags² = {n * len(tags) ** 2:,}, over "
                 f"{crf_fit.MAX_COST:,})")
     m = model_config
     encoder = Encoder(vocab, chars, d.max_word_chars, m.ngrams, m.buckets, m.window,
