@@ -164,3 +164,11 @@ def test_a_resumed_run_goes_on_validating_mixes_with_the_same_linear_start(tmp_p
     evals = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert evals[-1]["step"] == 20 and "val_blend" in evals[-1]
 
+
+def test_step_0_prints_no_training_figures(tmp_path, capsys):
+    task = tag_task(tmp_path)
+    train(task, TrainConfig(lr=1e-2, max_steps=5, eval_every=5, warmup_steps=0, log_every=5),
+          tmp_path / "run")
+    out = capsys.readouterr()
+    lines = [l for l in (out.out + out.err).splitlines() if "step 0:" in l]
+    assert lines and "nan" not in lines[0] and "val " in lines[0]

@@ -46,11 +46,13 @@ class ProgressBar:
 
     def on_eval(self, trainer, m):
         unit = getattr(trainer.task, "unit", "token")
-        text = (f"step {m['step']}: train {m['train_loss']:.4f}, val {m['val_loss']:.4f} "
-                f"{loss_label(trainer.task)}")
+        trained = m["step"] > 0   # step 0 (a fitted start validated): no training figures yet
+        text = (f"step {m['step']}: " + (f"train {m['train_loss']:.4f}, " if trained else "")
+                + f"val {m['val_loss']:.4f} {loss_label(trainer.task)}")
         if "val_bits" in m:
             text += f", {m['val_bits']:.4f} bits/{unit}, ppl {m['val_ppl']:.3f}"
-        text += f", grad norm {m['grad_norm']:.2f} (max {m['grad_norm_max']:.2f})"
+        if trained:
+            text += f", grad norm {m['grad_norm']:.2f} (max {m['grad_norm_max']:.2f})"
         self.bar.write(text + (" *" if m["best"] else ""), file=self.file)
         self._mark = (time.perf_counter(), trainer.tokens)   # tokens/s leaves evaluation time out
 
