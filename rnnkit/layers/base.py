@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
@@ -23,6 +23,7 @@ from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
+from rnnkit.layers.packing import Packing
 
 
 class Sequences(NamedTuple):
@@ -326,18 +327,15 @@ class RNNBase(nn.Module):
             b = int(bad[0])
             raise ValueError(f"{type(self).__name__}: lengths must lie in [1, {T}] (the padded "
                              f"length), got {int(lengths[b])} at batch row {b}")
-        packed = pack_padded_sequence(input, lengths.cpu(), self.batch_first, enforce_sorted=False)
-        out, state, *seqs = self.forward(packed, hx)
-        out, _ = pad_packed_sequence(out, self.batch_first, total_length=T)
+        packing = Packing(lengths, T, self.batch_first, input.device)
+        out, state, *seqs = self.forward(packing.pack(input), hx)
+        out = packing.unpack(out.data)
         if not seqs:
             return out, state
         # return_sequences="all": each layer-direction's per-step values, padded like the output
 
         def padded(t):
-            if t is None:
-                return None
-            return torch.stack([pad_packed_sequence(packed._replace(data=d), self.batch_first,
-                                                    total_length=T)[0] for d in t])
+            return None if t is None else torch.stack([packing.unpack(d) for d in t])
         return out, state, Sequences(*(padded(t) for t in seqs[0]))
 
     def _check_features(self, x, dims):
