@@ -27,7 +27,7 @@ from rnnkit.tasks.metrics import accuracy, macro_f1
 def logits(U, b, columns, encoded, V, counts, ws=None):
     """(N, K) logits of the linear model (U, b) on ``encoded`` texts (``ws``: the bag's
     word_slots)."""
-    X = bag_fit._matrix(*bag_fit.features(encoded, V, counts, ws), len(encoded), columns)[0]
+    X = bag_fit.sparse_matrix(*bag_fit.features(encoded, V, counts, ws), len(encoded), columns)[0]
     return X @ U + b
 
 

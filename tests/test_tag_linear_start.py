@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit.models import crf_fit
-from rnnkit.models.crf import CRF
+from rnnkit.models.crf import CRF, ChainNLL, chain_nll
 from rnnkit.tasks.common import train
 from rnnkit.models.crf_fit import blended_state, linear_emissions
 from rnnkit.tasks.tag import Tagger
@@ -16,19 +16,29 @@ from rnnkit.train.checkpoint import load_checkpoint
 from task_fixtures import tag_task
 
 
-def test_the_written_out_gradient_is_the_crfs_own(lengths=(1, 3, 5, 7, 7)):
+def reference_nll(crf, E, y, mask):
+    """The CRF's negative log-likelihood by autograd through its forward algorithm."""
+    return (crf.log_partition(E, mask) - crf.score(E, y, mask)).sum()
+
+
+def random_crf(K, dtype=torch.float64):
+    crf = CRF(K).to(dtype)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    return crf
+
+
+def test_the_written_out_gradient_is_autograds(lengths=(1, 3, 5, 7, 7)):
     torch.manual_seed(0)
     B, T, K = len(lengths), max(lengths), 4
     E = (torch.randn(B, T, K, dtype=torch.float64) * 3).requires_grad_()
     mask = torch.arange(T)[None] < torch.tensor(lengths)[:, None]
     y = torch.randint(0, K, (B, T)) * mask
-    crf = CRF(K).double()
-    with torch.no_grad():
-        for p in crf.parameters():
-            p.normal_()
-    ref = crf.nll(E, y, mask)
+    crf = random_crf(K)
+    ref = reference_nll(crf, E, y, mask)
     ref.backward()
-    loss, dE, dtrans, dstart, dend = crf_fit.chain_nll(
+    loss, dE, dtrans, dstart, dend = chain_nll(
         E.detach(), crf.trans.detach(), crf.start.detach(), crf.end.detach(), y, mask)
     assert loss == pytest.approx(float(ref.detach()), rel=1e-12)
     for ours, theirs in ((dE, E.grad), (dtrans, crf.trans.grad), (dstart, crf.start.grad),
@@ -36,12 +46,47 @@ def test_the_written_out_gradient_is_the_crfs_own(lengths=(1, 3, 5, 7, 7)):
         torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_crf_layer_trains_by_the_written_out_gradient(dtype, lengths=(4, 1, 6, 3, 6)):
+    """CRF.nll's gradient (rows in any order) is autograd's through the forward algorithm, in
+    float32 too, and its loss is the same; without a gradient it takes the forward algorithm."""
+    torch.manual_seed(1)
+    B, T, K = len(lengths), max(lengths), 5
+    E = (torch.randn(B, T, K, dtype=dtype) * 3).requires_grad_()
+    mask = torch.arange(T)[None] < torch.tensor(lengths)[:, None]
+    y = torch.randint(0, K, (B, T)) * mask
+    crf = random_crf(K, dtype)
+    ref = reference_nll(crf, E, y, mask)
+    ref_grads = torch.autograd.grad(ref, [E, *crf.parameters()])
+    loss = crf.nll(E, y, mask)
+    assert isinstance(loss.grad_fn, type(ChainNLL.apply(
+        E, crf.trans, crf.start, crf.end, y, mask).grad_fn))
+    grads = torch.autograd.grad(2 * loss, [E, *crf.parameters()])
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(loss, ref, **tol)
+    for ours, theirs in zip(grads, ref_grads):
+        assert ours.dtype == dtype
+        torch.testing.assert_close(ours, 2 * theirs, **tol)
+    with torch.no_grad():
+        torch.testing.assert_close(crf.nll(E, y, mask), ref.detach(), **tol)
+
+
+def test_the_crf_layer_passes_gradcheck():
+    torch.manual_seed(2)
+    E = torch.randn(3, 4, 3, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[True] * 4, [True, True, False, False], [True] * 3 + [False]])
+    y = torch.randint(0, 3, (3, 4)) * mask
+    crf = random_crf(3)
+    assert torch.autograd.gradcheck(lambda e, a, s, t: ChainNLL.apply(e, a, s, t, y, mask),
+                                    (E, *[p.detach().requires_grad_() for p in crf.parameters()]))
+
+
 def test_rows_out_of_length_order_are_refused():
     E = torch.zeros(2, 3, 4, dtype=torch.float64)
     mask = torch.tensor([[True, True, True], [True, False, False]])
     zeros = torch.zeros(4, dtype=torch.float64)
     with pytest.raises(ValueError, match="sorted by length"):
-        crf_fit.chain_nll(E, torch.zeros(4, 4, dtype=torch.float64), zeros, zeros,
+        chain_nll(E, torch.zeros(4, 4, dtype=torch.float64), zeros, zeros,
                           torch.zeros(2, 3, dtype=torch.long), mask)
 
 

@@ -141,7 +141,7 @@ def idf(rows, cols, columns, n):
     return 1 + torch.log((1 + n) / (1 + df))
 
 
-def _matrix(rows, cols, vals, n, columns):
+def sparse_matrix(rows, cols, vals, n, columns):
     """The sparse (n, len(columns)) matrix of the entries whose column is in ``columns`` (sorted),
     renumbered 0..len-1, and its transpose; both compressed by rows (two products, no autograd
     through sparse tensors: the gradient below is written out)."""
@@ -216,8 +216,9 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     clock = PathClock(time_left, budget)
     r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
-    X, XT = _matrix(r, c, v, len(train), columns)                            # (N, F), (F, N)
-    Xv = _matrix(*features(val, vocab_size, counts, word_slots), len(val), columns)[0]   # (N_val, F)
+    X, XT = sparse_matrix(r, c, v, len(train), columns)                       # (N, F), (F, N)
+    Xv = sparse_matrix(*features(val, vocab_size, counts, word_slots), len(val),
+                       columns)[0]                                           # (N_val, F)
     Y = F.one_hot(y, K).double()                                             # (N, K)
     w = None if class_weight is None else class_weight.double()              # (K,)
     S = torch.ones(len(y), 1, dtype=torch.float64) if w is None else w[y][:, None]   # (N, 1)

@@ -10,27 +10,17 @@ The model is the tagger's linear term and CRF layer with the recurrent part sile
 
 fitted by L-BFGS to the mean negative log-likelihood per token with an L2 penalty λ/2 ||U||²,
 λ from LAMBDAS by the validation loss (the path stops at the first that validates worse, each
-fit starting at the one before). The gradient is written out: with the scaled forward-backward
-recursions (in probabilities, each step rescaled to sum 1; Rabiner 1989)
-
-    a_t = (a_{t-1} Â) ⊙ ê_t / s_t,   ê_t = exp(E_t - max E_t),  Â = exp(A),  a_1 ∝ exp(start) ⊙ ê_1
-    b_t = Â (ê_{t+1} ⊙ b_{t+1}) / s_{t+1},   b_n = exp(end)
-    log Z = Σ_t (log s_t + max E_t) + log(a_n · exp(end))
-
-the token marginals are p_t ∝ a_t ⊙ b_t and the pair marginals ξ_t(i, j) ∝ a_{t-1}(i) Â(i, j)
-ê_t(j) b_t(j), so dE_t = p_t - onehot(y_t), dA = Σ_t ξ_t - (gold transitions), dstart = p_1 -
-onehot(y_1), dend = p_n - onehot(y_n): two passes of (B, K) x (K, K) products per step, no
-autograd graph over the time loop (a pass over People's Daily's 1.6 M training characters:
-0.61 s against 3.03 s through autograd, ``python benchmarks/crf_fit_speed.py``). The features
-are a sparse (N, F) matrix: E = X U, dU = Xᵀ dE (an embedding bag's backward took ten times as
-long, timed by hand). float64 throughout. Shapes: N tokens, B sentences, T steps, K tags, S window
-slots a token, F features seen in training.
+fit starting at the one before). The gradient is the CRF layer's, written out
+(:func:`rnnkit.models.crf.chain_nll`: scaled forward-backward recursions, no autograd graph over
+the time loop). The features are a sparse (N, F) matrix: E = X U, dU = Xᵀ dE (an embedding
+bag's backward took ten times as long, timed by hand). float64 throughout. Shapes: N tokens, B
+sentences, T steps, K tags, S window slots a token, F features seen in training.
 """
 import torch
 from torch.nn import functional as F
 
-from rnnkit.models.bag_fit import ITERATIONS, PathClock, _matrix
-from rnnkit.models.crf import CRF
+from rnnkit.models.bag_fit import ITERATIONS, PathClock, sparse_matrix
+from rnnkit.models.crf import CRF, chain_nll
 
 LAMBDAS = (1e-6, 1e-7, 1e-8)   # L2 penalties tried, per token, largest first (on People's
         # Daily segmentation 1e-5, 1e-6 and 1e-7 validated at 0.080, 0.053 and 0.054, each fit
@@ -40,60 +30,6 @@ BUCKET_SCORES = 400_000     # scores (padded tokens x K) of the sentences run as
 MAX_COST = 50_000_000       # N·K² above which the fit is skipped: an L-BFGS iteration costs about
         # N·K² (People's Daily segmentation, 25 M: 50 iterations in 80 s, one thread; its tags,
         # 954,545 tokens x 44², 1.8 G: 10 iterations in 120 s, a fit of no use in a time limit)
-
-
-def chain_nll(E, trans, start, end, y, mask):
-    """(summed negative log-likelihood, dE (B, T, K), dtrans (K, K), dstart (K,), dend (K,)) of
-    the gold tags y (B, T) under a linear-chain CRF with emissions E (B, T, K); mask (B, T) True
-    at the valid steps (a non-empty prefix of each row), rows sorted by length, shortest first
-    (as :class:`Sentences` batches them), so each step works on the rows still going, a suffix of
-    the batch. The gradients are of the summed loss."""
-    B, T, K = E.shape
-    m = mask.to(E.dtype)                                                   # (B, T)
-    n = mask.sum(1)                                                        # (B,)
-    if not bool((n[1:] >= n[:-1]).all()):
-        raise ValueError("chain_nll needs the rows sorted by length, shortest first")
-    first_row = torch.searchsorted(n, torch.arange(T), right=True).tolist()   # rows going at t
-    top = E.max(2, keepdim=True).values                                    # (B, T, 1)
-    e = torch.exp(E - top) * m[..., None] + (1 - m[..., None])             # (B, T, K) 1s past n
-    Ahat = trans.exp()                                                     # (K, K)
-    a = torch.zeros_like(E)
-    s = torch.ones(B, T, dtype=E.dtype)
-    first = start.exp() * e[:, 0]                                          # (B, K)
-    s[:, 0] = first.sum(1)
-    a[:, 0] = first / s[:, 0, None]
-    for t in range(1, T):
-        r = first_row[t]
-        nxt = (a[r:, t - 1] @ Ahat) * e[r:, t]                             # (B', K)
-        s[r:, t] = nxt.sum(1)
-        a[r:, t] = nxt / s[r:, t, None]
-    rows = torch.arange(B)
-    last = a[rows, n - 1]                                                  # (B, K)
-    Eend = end.exp()
-    log_z = (s.log() * m).sum(1) + (top[..., 0] * m).sum(1) + (last @ Eend).log()   # (B,)
-    b = Eend.expand(B, T, K).clone()                                       # b_n = exp(end)
-    for t in range(T - 2, -1, -1):
-        r = first_row[t + 1]   # rows going on past t; for the others t is their last step
-        b[r:, t] = ((e[r:, t + 1] * b[r:, t + 1]) @ Ahat.T) / s[r:, t + 1, None]   # (B', K)
-    p = a * b
-    p = p / (p.sum(2, keepdim=True) + (1 - m[..., None]))                  # (B, T, K) 0s past n
-    Y = F.one_hot(y, K).to(E.dtype) * m[..., None]                         # (B, T, K)
-    dE = (p - Y) * m[..., None]
-    dtrans = torch.zeros_like(trans)
-    if T > 1:   # ξ summed over the batch, one (K, B) x (B, K) product a step
-        w = e[:, 1:] * b[:, 1:]                                            # (B, T-1, K)
-        pre = torch.einsum("btk,kj->btj", a[:, :-1], Ahat)                 # (B, T-1, K)
-        norm = (pre * w).sum(2, keepdim=True) + (1 - m[:, 1:, None])       # (B, T-1, 1)
-        w = w / norm * m[:, 1:, None]
-        dtrans = torch.einsum("bti,btj->ij", a[:, :-1], w) * Ahat
-        gold = torch.bincount((y[:, :-1] * K + y[:, 1:])[mask[:, 1:]], minlength=K * K)
-        dtrans = dtrans - gold.reshape(K, K).to(E.dtype)
-    y_last = y[rows, n - 1]
-    dstart = p[:, 0].sum(0) - torch.bincount(y[:, 0], minlength=K).to(E.dtype)
-    dend = p[rows, n - 1].sum(0) - torch.bincount(y_last, minlength=K).to(E.dtype)
-    score = ((E * Y).sum((1, 2)) + start[y[:, 0]] + end[y_last]
-             + (trans[y[:, :-1], y[:, 1:]] * m[:, 1:]).sum(1))
-    return float((log_z - score).sum()), dE, dtrans, dstart, dend
 
 
 class Sentences:
@@ -166,8 +102,8 @@ def fit(train, val, K, log=print, time_left=None):
 
     def matrix(G):   # the (N, F) 0/1 matrix of a part's features seen in training, and its (F, N)
         rows = torch.arange(G.shape[0]).repeat_interleave(G.shape[1])
-        return _matrix(rows, G.reshape(-1), torch.ones(G.numel(), dtype=torch.float64),
-                       G.shape[0], columns)
+        return sparse_matrix(rows, G.reshape(-1), torch.ones(G.numel(), dtype=torch.float64),
+                             G.shape[0], columns)
 
     X, XT = matrix(feats)                                                  # (N, F), (F, N)
     Xv = matrix(val[0])[0]
