@@ -71,6 +71,14 @@ def test_the_crf_layer_trains_by_the_written_out_gradient(dtype, lengths=(4, 1, 
         torch.testing.assert_close(crf.nll(E, y, mask), ref.detach(), **tol)
 
 
+@pytest.mark.parametrize("mask", [[[True, False, True], [True, True, True]],
+                                  [[False, False, False], [True, True, True]]])
+def test_a_mask_that_is_not_a_prefix_is_refused(mask):
+    E = torch.zeros(2, 3, 4, requires_grad=True)
+    with pytest.raises(ValueError, match="non-empty prefix"):
+        CRF(4).nll(E, torch.zeros(2, 3, dtype=torch.long), torch.tensor(mask))
+
+
 def test_the_crf_layer_passes_gradcheck():
     torch.manual_seed(2)
     E = torch.randn(3, 4, 3, dtype=torch.float64, requires_grad=True)

@@ -83,7 +83,12 @@ class ChainNLL(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, emissions, trans, start, end, tags, mask):
-        order = torch.sort(mask.sum(1), stable=True).indices                   # shortest first
+        n = mask.sum(1)                                                        # (B,)
+        if not bool((mask == (torch.arange(mask.shape[1], device=n.device) < n[:, None])).all()
+                    & (n > 0).all()):
+            raise ValueError("CRF: mask must be True on a non-empty prefix of each row (the "
+                             "valid steps), False after")
+        order = torch.sort(n, stable=True).indices                             # shortest first
         dt = torch.float64
         loss, dE, dtrans, dstart, dend = chain_nll(
             emissions[order].to(dt), trans.to(dt), start.to(dt), end.to(dt), tags[order],
