@@ -158,3 +158,61 @@ def test_encoder_keeps_sentence_grams_within_its_cache(monkeypatch):
     rows = [enc.sentence_grams(tuple(s)) for s in ("ab", "ba", "aa", "ab")]
     assert len(enc._gram_cache) == 2
     assert rows[0].tolist() == rows[3].tolist() == enc.grams(tuple("ab"))
+
+
+def test_word_ends_and_shape():
+    from rnnkit.tasks.tag_features import word_ends, word_shape
+    assert word_ends("international", 8) == "inteonal" and word_ends("runs", 4) == "runs"
+    assert word_ends("running", 4) == "rung" and word_ends("abc", 1) == "a"
+    assert [word_shape(w) for w in ("International", "U.S.", "1961", "well-known", "中国")] \
+        == ["Xx", "X.X.", "d", "x-x", "x"]
+
+
+def test_affix_features_fill_the_affix_slots():
+    from rnnkit.models.tagger import affix_slots
+    from rnnkit.tasks.tag_features import affix_features
+    f = affix_features(["The", "cats", "ran"], 3, 1_000_003)
+    assert [len(row) for row in f] == [affix_slots(3)] * 3 == [7] * 3
+    assert f[1][4] != f[2][4] and f[0][5] == f[2][5]   # "ats" / "ran"; both 3 long
+    assert affix_features(["a"], 0, 7) == [[]] and affix_slots(0) == 0
+
+
+def test_word_tagger_reads_affixes_saves_and_tags_the_same(tmp_path):
+    d = TagData(data=str(write(tmp_path, "t.txt", WORDS)), batch=8, min_count=1,
+                max_word_chars=2)
+    cfg = TaggerConfig(hidden=8, embed=8, char_embed=4, dropout=0.0, window=1,
+                       window_buckets=60)
+    t = build_tag_task(d, cfg, log=lambda *a: None)
+    assert t.model.config.affixes == 3 and t.encoder.word_chars == "ends"
+    assert t.train_batch(0)[-1].shape[-1] == t.model.config.input_grams == 5 + 7
+    assert t.encoder.char_ids("我们喜") == t.encoder.char_ids("我喜")   # first and last
+    out = tmp_path / "run"
+    train(t, TrainConfig(max_steps=20, eval_every=20, lr=0.03, warmup_steps=0), out, quiet=True,
+          log=lambda *a: None)
+    tagger = Tagger.load(out)
+    assert tagger.model.config == t.model.config and tagger.encoder.word_chars == "ends"
+    sents = [["我们", "喜欢", "新", "世纪"], ["新", "年"]]
+    assert tagger.tag(sents) == Tagger.from_task(t).tag(sents)
+
+
+def test_word_tagger_checkpoint_from_before_affixes_and_word_ends_loads(tmp_path):
+    """A checkpoint without ``affixes`` and ``word_chars`` reads no affixes and a word's first
+    characters, as the version that saved it did."""
+    from rnnkit.tasks.tag import upgrade
+    from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+    d = TagData(data=str(write(tmp_path, "t.txt", WORDS)), batch=8, min_count=1,
+                max_word_chars=1, word_chars="first")
+    cfg = TaggerConfig(hidden=8, embed=8, char_embed=4, dropout=0.0, window=1,
+                       window_buckets=60, affixes=0)
+    t = build_tag_task(d, cfg, log=lambda *a: None)
+    out = tmp_path / "run"
+    train(t, TrainConfig(max_steps=20, eval_every=20, lr=0.03, warmup_steps=0), out, quiet=True,
+          log=lambda *a: None)
+    ckpt = load_checkpoint(out / "best.pt")
+    del ckpt["model_config"]["affixes"], ckpt["data_config"]["word_chars"]
+    save_checkpoint(tmp_path / "old.pt", ckpt)
+    old = Tagger.load(tmp_path / "old.pt")
+    assert old.model.config.affixes == 0 and old.encoder.word_chars == "first"
+    sents = [["我们", "喜欢", "世纪"]]
+    assert old.tag(sents) == Tagger.load(out).tag(sents)
+    assert TagData(**upgrade(ckpt)["data_config"]).word_chars == "first"

@@ -7,13 +7,13 @@ from rnnkit.data import DataError, read_text
 from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.metrics import word_spans
-from rnnkit.tasks.tag import TagData, Tagger, build_tag_task
+from rnnkit.tasks.tag import TagData, Tagger, build_tag_task, upgrade
 
 # Measured on People's Daily POS (benchmarks/quality_tasks.py); a high rate learns fastest on CPU.
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 200, "warmup_steps": 50, "lr": 0.02}
 
 RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
-              skip=("vocab_size", "num_tags", "char_vocab_size"))
+              skip=("vocab_size", "num_tags", "char_vocab_size"), upgrade=upgrade)
 TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", RUN.add_flags, RUN.run)
 
 

@@ -63,6 +63,9 @@ class TaggerConfig:
     window: int = field(default=2, metadata={
         "help": "a linear term over the hashed n-grams within N tokens of a token (0: off)",
         "range": (0, 8)})
+    affixes: int = field(default=-1, metadata={
+        "help": "the linear term reads a word's last 1..N chars, length, shape (-1: 3 for words)",
+        "range": (-1, 8)})
     window_buckets: int = field(default=0, metadata={
         "help": "the linear term's hash buckets (0: 2 M, fewer for > 15 tags)",
         "range": (0, MAX_VOCAB)})
@@ -104,7 +107,9 @@ class TaggerConfig:
     @property
     def window_slots(self):
         """n-gram buckets per token the linear term reads (after the gram slots)."""
-        return window_slots(self.window, max(self.ngrams, 2)) if self.window else 0
+        if not self.window:
+            return 0
+        return window_slots(self.window, max(self.ngrams, 2)) + affix_slots(self.affixes)
 
     @property
     def input_grams(self):
@@ -129,6 +134,12 @@ def window_buckets(num_tags):
 def window_slots(window, n):
     """How many n-grams (1..n tokens) lie within ``window`` tokens either side of a token."""
     return sum(2 * window + 2 - k for k in range(1, n + 1) if k <= 2 * window + 1)
+
+
+def affix_slots(n):
+    """Buckets a word's affixes take (:func:`rnnkit.tasks.tag_features.affix_features`): its
+    first 1..min(n, 2) and last 1..n characters, length and shape; none for n <= 0."""
+    return n + min(n, 2) + 2 if n > 0 else 0
 
 
 class SequenceTagger(nn.Module):

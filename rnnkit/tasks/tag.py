@@ -46,8 +46,12 @@ class TagData:
     min_count: int = field(default=2, metadata={
         "help": "training words seen fewer times become <unk> (so <unk> gets trained)",
         "range": (0, MAX_COUNT)})
-    max_word_chars: int = field(default=4, metadata={
-        "help": "character features see each word's first N characters", "range": (1, 1000)})
+    max_word_chars: int = field(default=10, metadata={
+        "help": "character features see N of each word's characters (--word-chars)",
+        "range": (1, 1000)})
+    word_chars: str = field(default="ends", metadata={
+        "help": "a longer word's N characters: ends (first N - N//2, last N//2) or first",
+        "choices": ("ends", "first")})
     # CoNLL-U's ten columns: 0 is the ID and 1 the word itself, 2 to 9 may hold tags
     column: int = field(default=3, metadata={
         "help": "CoNLL-U files: the tag column, counted from 0 (3: UPOS, 4: XPOS)",
@@ -250,6 +254,8 @@ def build_tag_task(data_config, model_config, log=print):
         if model_config.char_embed > 0 and tokens != "char" else None
     if not model_config.ngrams:   # character bigrams tell a segmenter much; word bigrams overfit
         model_config.ngrams = 2 if tokens == "char" else 1
+    if model_config.affixes < 0:   # a character has no affixes
+        model_config.affixes = 0 if tokens == "char" else 3
     log(f"{path}: {len(sents):,} sentences, {sum(len(w) for w, _ in parts[0]):,} training "
         f"{tokens} tokens, {len(tags)} tags; train {len(parts[0]):,}, validation "
         f"{len(parts[1]):,}, test {len(parts[2]):,} sentences; vocabulary {len(vocab):,} words"
@@ -267,8 +273,20 @@ def build_tag_task(data_config, model_config, log=print):
                 f"{crf_fit.MAX_COST:,})")
     m = model_config
     encoder = Encoder(vocab, chars, d.max_word_chars, m.ngrams, m.buckets, m.window,
-                      m.window_buckets)
+                      m.window_buckets, d.word_chars, m.affixes)
     return TagTask(SequenceTagger(model_config), encoder, tags, parts, d, tokens)
+
+
+# the settings of checkpoints saved before a field existed: no n-gram features, no linear term,
+# no affixes, a word's first characters
+MODEL_SAVED_BEFORE = {"ngrams": 1, "window": 0, "linear_start": False, "affixes": 0}
+DATA_SAVED_BEFORE = {"word_chars": "first"}
+
+
+def upgrade(ckpt):
+    """A tag checkpoint with the settings of the version that saved it."""
+    return {**ckpt, "model_config": {**MODEL_SAVED_BEFORE, **ckpt["model_config"]},
+            "data_config": {**DATA_SAVED_BEFORE, **ckpt["data_config"]}}
 
 
 def as_tokens(sents, tokens):
@@ -323,15 +341,16 @@ class Tagger:
         ``tokens`` field say ``char_tokens``."""
         ckpt = load_checkpoint(path, kind="tag")
         with built_from(path):
-            # checkpoints from before the n-gram features had neither
-            config = {"ngrams": 1, "window": 0, "linear_start": False} | ckpt["model_config"]
+            ckpt = upgrade(ckpt)
+            config = ckpt["model_config"]
             model = SequenceTagger(TaggerConfig(**config))
             model.load_state_dict(ckpt["model"])
             chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None
             d = ckpt["data_config"]
             c = model.config
             encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, d["max_word_chars"],
-                              c.ngrams, c.buckets, c.window, c.window_buckets)
+                              c.ngrams, c.buckets, c.window, c.window_buckets,
+                              d["word_chars"], c.affixes)
             tokens = ckpt.get("tokens", "char" if ckpt.get("char_tokens") else "word")
             return cls(model, encoder, ckpt["tags"], tokens, d.get("column", 3))
 

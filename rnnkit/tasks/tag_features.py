@@ -33,6 +33,35 @@ def window_features(tokens, window, n, buckets):
              % buckets + 1 for key, (a, k) in zip(keys, spans)] for t in range(len(tokens))]
 
 
+def word_ends(word, n):
+    """A word of more than n characters as its first n - n//2 and last n//2 (where English
+    keeps its suffixes: "international", 8 -> "inteonal")."""
+    return word if len(word) <= n else word[:n - n // 2] + word[len(word) - n // 2:]
+
+
+def word_shape(word):
+    """A word's spelling as character classes with runs collapsed, at most 5 ("International"
+    -> "Xx", "U.S." -> "X.X.", "1961" -> "d", "well-known" -> "x-x")."""
+    out = []
+    for c in word:
+        k = "d" if c.isdigit() else "X" if c.isupper() else "x" if c.isalpha() else c
+        if not out or out[-1] != k:
+            out.append(k)
+    return "".join(out[:5])
+
+
+def affix_features(tokens, n, buckets):
+    """Per word, the hash buckets (1..buckets) of its first 1..min(n, 2) and last 1..n characters,
+    its length (up to 5) and shape (:func:`word_shape`): the spelling templates of a linear
+    word tagger, :func:`rnnkit.models.tagger.affix_slots` a word (none for n <= 0)."""
+    if n <= 0:
+        return [[] for _ in tokens]
+    key = lambda name, text: zlib.crc32(f"{name}\x1d{text}".encode()) % buckets + 1
+    return [[key(f"p{k}", w[:k]) for k in range(1, min(n, 2) + 1)]
+            + [key(f"s{k}", w[-k:]) for k in range(1, n + 1)]
+            + [key("len", min(len(w), 5)), key("shape", word_shape(w))] for w in tokens]
+
+
 GRAM_CACHE = 100_000   # sentences whose n-gram buckets the encoder keeps
 
 
@@ -41,17 +70,20 @@ class Encoder:
     hash buckets of the n-grams around each word."""
 
     def __init__(self, vocab, chars, max_word_chars, ngrams=1, buckets=1, window=0,
-                 window_buckets=1):
+                 window_buckets=1, word_chars="first", affixes=0):
         self.vocab, self.chars, self.W = vocab, chars, max_word_chars
+        self.word_chars = word_chars   # a longer word's first W characters, or its two ends
         self.ngrams, self.buckets = ngrams, buckets
         self.window, self.window_buckets = window, window_buckets
+        self.affixes = affixes if window else 0   # (a part of the linear term)
         self._char_ids = {}   # word -> its character ids padded to W, computed once
         self._gram_cache = {}  # sentence -> its n-gram buckets (sentence_grams)
 
     def char_ids(self, word):
         ids = self._char_ids.get(word)
         if ids is None:
-            ids = encode(self.chars, word[:self.W])
+            ids = encode(self.chars, word_ends(word, self.W) if self.word_chars == "ends"
+                         else word[:self.W])
             ids = self._char_ids[word] = ids + [0] * (self.W - len(ids))
         return ids
 
@@ -87,8 +119,12 @@ class Encoder:
         """Per token its n-gram buckets: the embedding's (window_grams), then the linear
         term's (window_features)."""
         emb = window_grams(tokens, self.ngrams, self.buckets) if self.ngrams > 1 else None
-        lin = window_features(tokens, self.window, max(self.ngrams, 2), self.window_buckets) \
-            if self.window else None
+        lin = None
+        if self.window:
+            lin = window_features(tokens, self.window, max(self.ngrams, 2), self.window_buckets)
+            if self.affixes > 0:
+                lin = [a + b for a, b in zip(lin, affix_features(tokens, self.affixes,
+                                                                 self.window_buckets))]
         if emb is None or lin is None:
             return emb or lin
         return [a + b for a, b in zip(emb, lin)]
