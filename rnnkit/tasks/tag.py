@@ -52,10 +52,11 @@ class TagData:
     word_chars: str = field(default="ends", metadata={
         "help": "a longer word's N characters: ends (first N - N//2, last N//2) or first",
         "choices": ("ends", "first")})
-    # CoNLL-U's ten columns: 0 is the ID and 1 the word itself, 2 to 9 may hold tags
-    column: int = field(default=3, metadata={
-        "help": "CoNLL-U files: the tag column, counted from 0 (3: UPOS, 4: XPOS)",
-        "range": (2, 9)})
+    # CoNLL-U's ten columns: 0 is the ID and 1 the word itself, 2 to 9 may hold tags; a
+    # CoNLL-2003 file's: 0 is the word, the tags follow (POS, chunk, named entity)
+    column: int = field(default=0, metadata={
+        "help": "the tag column of CoNLL-U / CoNLL-2003 files from 0 (0: UPOS; the last one)",
+        "range": (0, 9)})
     test_fraction: float = field(default=0.1, metadata={
         "help": "fraction of the sentences held out as the test part", "range": "(0, 1)"})
     val_fraction: float = field(default=0.05, metadata={
@@ -239,7 +240,7 @@ def build_tag_task(data_config, model_config, log=print):
     path = resolve(d.data)
     sents = read_tagged(path, d.column)
     tokens = resolve_tag_tokens(d.tokens, sents)
-    read = lambda p: as_tokens(read_tagged(p, d.column), tokens)
+    read = lambda p: as_tokens(read_tagged(resolve(p), d.column), tokens)   # (or a name)
     parts = own_parts(as_tokens(sents, tokens), d, read)
     tags = sorted({t for _, ts in parts[0] for t in ts})
     unseen = sorted({t for p in parts[1:] for _, ts in p for t in ts} - set(tags))
@@ -317,7 +318,7 @@ def evaluate_file(run, path):
 class Tagger:
     """A trained tagger for use: token lists in, tag lists out."""
 
-    def __init__(self, model, encoder, tags, tokens="word", column=3):
+    def __init__(self, model, encoder, tags, tokens="word", column=0):
         self.model, self.encoder, self.tags = model.eval(), encoder, tags
         self.tokens = tokens   # "char": reads a raw line as characters
         self.column = column   # CoNLL-U tag column of the training data
