@@ -187,7 +187,7 @@ def test_a_run_validates_the_linear_start_and_its_mixes(tmp_path):
 def test_without_the_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
     called = []
     monkeypatch.setattr(crf_fit, "fit", lambda *a, **k: called.append(1))
-    task = tag_task(tmp_path, linear_start=False)
+    task = tag_task(tmp_path, linear_start=False, crf_tags=0)
     assert not task.model.config.crf and not task.eval_at_start
     task.before_training(log=lambda *a: None)
     assert not called and task.linear is None
@@ -196,8 +196,9 @@ def test_without_the_linear_start_nothing_is_fitted(tmp_path, monkeypatch):
 def test_a_task_too_large_for_the_fit_trains_the_network_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(crf_fit, "MAX_COST", 10)
     task = tag_task(tmp_path)
-    assert not task.model.config.linear_start and not task.model.config.crf
-    assert not task.eval_at_start
+    assert not task.model.config.linear_start and not task.eval_at_start
+    assert task.model.config.crf   # the network's own CRF layer: 5 tags (crf_tags)
+    assert not tag_task(tmp_path, crf_tags=0).model.config.crf
 
 
 def test_a_resumed_run_goes_on_validating_mixes_with_the_same_linear_start(tmp_path):
@@ -225,3 +226,10 @@ def test_step_0_prints_no_training_figures(tmp_path, capsys):
     out = capsys.readouterr()
     lines = [l for l in (out.out + out.err).splitlines() if "step 0:" in l]
     assert lines and "nan" not in lines[0] and "val " in lines[0]
+
+
+def test_a_crf_layer_where_the_tags_are_few(tmp_path):
+    """Without --crf, a CRF layer where there are at most crf_tags tags (the fixture has 5)."""
+    assert tag_task(tmp_path, linear_start=False).model.crf is not None
+    assert tag_task(tmp_path, linear_start=False, crf_tags=4).model.crf is None
+    assert tag_task(tmp_path, linear_start=False, crf_tags=4, crf=True).model.crf is not None

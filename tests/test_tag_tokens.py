@@ -209,7 +209,8 @@ def test_word_tagger_checkpoint_from_before_affixes_and_word_ends_loads(tmp_path
     train(t, TrainConfig(max_steps=20, eval_every=20, lr=0.03, warmup_steps=0), out, quiet=True,
           log=lambda *a: None)
     ckpt = load_checkpoint(out / "best.pt")
-    del ckpt["model_config"]["affixes"], ckpt["data_config"]["word_chars"]
+    del ckpt["model_config"]["affixes"], ckpt["model_config"]["crf_tags"]
+    del ckpt["data_config"]["word_chars"]
     save_checkpoint(tmp_path / "old.pt", ckpt)
     old = Tagger.load(tmp_path / "old.pt")
     assert old.model.config.affixes == 0 and old.encoder.word_chars == "first"

@@ -81,6 +81,9 @@ class TaggerConfig:
         "range": "[0, 1)"})
     crf: bool = field(default=False, metadata={
         "help": "score whole tag sequences with a linear-chain CRF (Viterbi decoding)"})
+    crf_tags: int = field(default=100, metadata={
+        "help": "a CRF layer also without --crf where there are at most N tags (0: none)",
+        "range": (0, MAX_LABELS)})
     linear_start: bool = field(default=True, metadata={
         "help": "fit the linear term alone as a CRF first; validate mixes with the network"})
 

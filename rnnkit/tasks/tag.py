@@ -264,6 +264,9 @@ def build_tag_task(data_config, model_config, log=print):
     model_config.vocab_size, model_config.num_tags = len(vocab), len(tags)
     model_config.window_buckets = model_config.window_buckets or window_buckets(len(tags))
     model_config.char_vocab_size = len(chars) if chars else 0
+    # K² transition scores a token: next to the network's own work for a part-of-speech tag set
+    # (People's Daily's 44: validation 96.45% against 96.37% without), far more for Brown's 472
+    model_config.crf = model_config.crf or len(tags) <= model_config.crf_tags
     if model_config.linear_start and model_config.window:   # the fitted linear start is a CRF
         n = sum(len(w) for w, _ in parts[0])
         if crf_fit.affordable(n, len(tags)):
@@ -279,8 +282,9 @@ def build_tag_task(data_config, model_config, log=print):
 
 
 # the settings of checkpoints saved before a field existed: no n-gram features, no linear term,
-# no affixes, a word's first characters
-MODEL_SAVED_BEFORE = {"ngrams": 1, "window": 0, "linear_start": False, "affixes": 0}
+# no affixes, a CRF layer only where asked for, a word's first characters
+MODEL_SAVED_BEFORE = {"ngrams": 1, "window": 0, "linear_start": False, "affixes": 0,
+                      "crf_tags": 0}
 DATA_SAVED_BEFORE = {"word_chars": "first"}
 
 
