@@ -162,6 +162,12 @@ def test_conll2003_column_file(tmp_path):
     bad = write(tmp_path, "bad.txt", "EU NNP\nrejects VBZ\n\nPeter NNP B-PER\n")
     with pytest.raises(DataError, match=r"bad.txt:4: expected 2 whitespace-separated columns"):
         read_tagged(bad)
+    spaced = write(tmp_path, "spaced.conllu.txt", "1 w l NOUN _ _ 0 root _ _\n\n")
+    with pytest.raises(DataError, match=r"spaced.conllu.txt:1: this looks like CoNLL-U with spaces"):
+        read_tagged(spaced)
+    untagged = write(tmp_path, "untagged.txt", "EU _\nrejects _\n\n")
+    with pytest.raises(DataError, match=r"untagged.txt:1: token 'EU' has no tag \(column 1"):
+        read_tagged(untagged)
     # word/tag sentences, blank lines between, stay word/tag sentences
     slash = write(tmp_path, "slash.txt", "a/x b/y\n\nc/z d/w\n")
     assert read_tagged(slash) == [(["a", "b"], ["x", "y"]), (["c", "d"], ["z", "w"])]

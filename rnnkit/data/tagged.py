@@ -97,12 +97,18 @@ def _read_columns(path, lines, column):
             continue
         if width is None:
             width = len(cols)
+            if width == CONLLU_COLUMNS and cols[0] == "1":
+                raise DataError(f"{path}:{lineno}: this looks like CoNLL-U with spaces between "
+                                f"the columns; CoNLL-U needs {CONLLU_COLUMNS} tab-separated columns")
             if not 0 <= column < width:
                 raise ConfigError(f"column: {path} has {width} columns (the word, then tags in "
                                   f"1..{width - 1}), got --column {column}")
         if len(cols) != width:
             raise DataError(f"{path}:{lineno}: expected {width} whitespace-separated columns as "
                             f"on the first token's line, got {len(cols)}")
+        if cols[column or -1] == "_":
+            raise DataError(f"{path}:{lineno}: token {cols[0]!r} has no tag (column "
+                            f"{column or width - 1} counted from 0 is '_')")
         words.append(cols[0])
         tags.append(cols[column or -1])
     return sents
