@@ -19,7 +19,7 @@ import time
 from rnnkit.data import resolve
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.tagged import read_tagged
-from rnnkit.tasks.metrics import SEGMENT_TAGS, segmentation_f1
+from rnnkit.tasks.metrics import SEGMENT_TAGS, chunk_f1, is_chunk_tagging, segmentation_f1
 from rnnkit.tasks.tag import TagData
 
 
@@ -70,6 +70,10 @@ def crf_baseline(data, part="test", c1=0.1, c2=0.01, iterations=100, val_data=""
         seg = segmentation_f1(gold, pred)
         out |= {f"crf_{part}_word_f1": seg["f1"], f"crf_{part}_word_precision": seg["precision"],
                 f"crf_{part}_word_recall": seg["recall"]}
+    elif is_chunk_tagging(tags):
+        ch = chunk_f1(gold, pred)
+        out |= {f"crf_{part}_chunk_f1": ch["f1"], f"crf_{part}_chunk_precision": ch["precision"],
+                f"crf_{part}_chunk_recall": ch["recall"]}
     return out
 
 

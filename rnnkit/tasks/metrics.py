@@ -87,13 +87,51 @@ def segmentation_f1(gold, pred):
     """Word-level precision, recall and F1 of predicted segmentations (the SIGHAN bakeoff
     measure): a word counts when its span matches a gold word exactly. gold, pred: per
     sentence, its tags."""
+    out = span_f1(gold, pred, word_spans)
+    out["words"] = out.pop("spans")
+    return out
+
+
+def is_chunk_tagging(tags):
+    """Whether a tag set marks chunks (named entities, or words with their tags): every tag
+    ``O`` or ``B-type`` / ``I-type``, some of them typed."""
+    return any(t[:2] in ("B-", "I-") for t in tags) \
+        and all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+
+
+def chunk_spans(tags):
+    """The chunks of one sentence tagged O / B-type / I-type, IOB1 or IOB2, as (start, end,
+    type), read as CoNLL's conlleval reads them: a chunk starts at a B, or at an I after O or
+    after another type, and ends before the next O, B or change of type."""
+    spans, start, kind = [], None, None
+    for i, t in enumerate(list(tags) + ["O"]):
+        prefix, typ = (t[:1], t[2:]) if t != "O" else ("O", None)
+        if start is not None and (prefix in ("O", "B") or typ != kind):
+            spans.append((start, i, kind))
+            start = None
+        if prefix in ("B", "I") and start is None:
+            start, kind = i, typ
+    return spans
+
+
+def chunk_f1(gold, pred):
+    """Chunk-level precision, recall and F1 (CoNLL-2000/2003's measure: a chunk counts when its
+    span and type match a gold chunk exactly). gold, pred: per sentence, its tags."""
+    out = span_f1(gold, pred, chunk_spans)
+    out["chunks"] = out.pop("spans")
+    return out
+
+
+def span_f1(gold, pred, spans_of):
+    """Precision, recall and F1 of the spans ``spans_of`` reads from each sentence's tags, and
+    the gold spans' count ("spans")."""
     tp = n_gold = n_pred = 0
     for g, p in zip(gold, pred):
-        gs, ps = set(word_spans(g)), set(word_spans(p))
+        gs, ps = set(spans_of(g)), set(spans_of(p))
         tp, n_gold, n_pred = tp + len(gs & ps), n_gold + len(gs), n_pred + len(ps)
     precision, recall = tp / max(n_pred, 1), tp / max(n_gold, 1)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "words": n_gold}
+    return {"precision": precision, "recall": recall, "f1": f1, "spans": n_gold}
 
 
 def edit_distance(a, b):

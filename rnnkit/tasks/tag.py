@@ -23,7 +23,8 @@ from rnnkit.models import crf_fit
 from rnnkit.models.bag_fit import BLENDS
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig, window_buckets
 from rnnkit.tasks.common import Batches, build_vocab, chunks, pad
-from rnnkit.tasks.metrics import SEGMENT_TAGS, accuracy, f1_report, segmentation_f1
+from rnnkit.tasks.metrics import (SEGMENT_TAGS, accuracy, chunk_f1, f1_report,
+                                  is_chunk_tagging, segmentation_f1)
 from rnnkit.tasks.tag_features import Encoder
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
@@ -223,6 +224,10 @@ class TagTask:
             seg = segmentation_f1(gold_s, pred_s)
             out.update({"test_word_f1": seg["f1"], "test_word_precision": seg["precision"],
                         "test_word_recall": seg["recall"], "test_words": seg["words"]})
+        elif is_chunk_tagging(self.tags):   # named entities (or words and tags): chunk F1 too
+            ch = chunk_f1(gold_s, pred_s)
+            out.update({"test_chunk_f1": ch["f1"], "test_chunk_precision": ch["precision"],
+                        "test_chunk_recall": ch["recall"], "test_chunks": ch["chunks"]})
         return out
 
     def checkpoint_extras(self):
@@ -301,7 +306,8 @@ def as_tokens(sents, tokens):
 
 def evaluate_file(run, path):
     """Score a trained run (folder or checkpoint) on a tagged file in the training format: token
-    accuracy and size (tokens), and word precision/recall/F1 for a B/M/E/S segmentation. Tags the
+    accuracy and size (tokens), word precision/recall/F1 for a B/M/E/S segmentation, chunk
+    precision/recall/F1 for B-/I-/O chunk tags (named entities). Tags the
     model never saw count as errors (it cannot predict them); "unseen_tags" counts such tokens."""
     tagger = Tagger.load(run)
     sents = as_tokens(read_tagged(path, tagger.column), tagger.tokens)
@@ -316,6 +322,10 @@ def evaluate_file(run, path):
         seg = segmentation_f1(gold, pred)
         out.update({"word_f1": seg["f1"], "word_precision": seg["precision"],
                     "word_recall": seg["recall"], "words": float(seg["words"])})
+    elif is_chunk_tagging(tagger.tags):
+        ch = chunk_f1(gold, pred)
+        out.update({"chunk_f1": ch["f1"], "chunk_precision": ch["precision"],
+                    "chunk_recall": ch["recall"], "chunks": float(ch["chunks"])})
     return out
 
 
