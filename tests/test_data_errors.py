@@ -157,7 +157,8 @@ def test_conll2003_column_file(tmp_path):
     assert read_tagged(p) == [(["EU", "rejects"], ["B-ORG", "O"]), (["Peter"], ["B-PER"])]
     assert read_tagged(p, 1) == [(["EU", "rejects"], ["NNP", "VBZ"]), (["Peter"], ["NNP"])]
     for column in (4, -1):
-        with pytest.raises(ConfigError, match=r"has 4 columns \(the word, then tags in 1..3\)"):
+        with pytest.raises(DataError, match=rf"ner.txt:3: 4 columns \(the word, then tags in "
+                                            rf"1..3\); --column {column} is not one of them"):
             read_tagged(p, column)
     bad = write(tmp_path, "bad.txt", "EU NNP\nrejects VBZ\n\nPeter NNP B-PER\n")
     with pytest.raises(DataError, match=r"bad.txt:4: expected 2 whitespace-separated columns"):

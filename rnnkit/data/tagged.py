@@ -22,7 +22,8 @@ TAG_TOKENS = ("auto", "char", "word")
 def read_tagged(path, column=0):
     """[(words, tags), ...], one pair of equal-length lists per sentence. ``column``: the tag
     column of CoNLL-U and column files, counted from 0 (0: UPOS, 3, in CoNLL-U, the last column of
-    a column file); one that is the word's, or past the columns, raises ConfigError."""
+    a column file); in CoNLL-U, one outside 2..9 raises ConfigError; in a column file, one that
+    is not a tag column of its first token's line, DataError."""
     path = Path(path)
     lines = list(numbered_lines(read_text(path)))
     if path.suffix.lower() == ".conllu" or _looks_conllu(lines):
@@ -101,8 +102,8 @@ def _read_columns(path, lines, column):
                 raise DataError(f"{path}:{lineno}: this looks like CoNLL-U with spaces between "
                                 f"the columns; CoNLL-U needs {CONLLU_COLUMNS} tab-separated columns")
             if not 0 <= column < width:
-                raise ConfigError(f"column: {path} has {width} columns (the word, then tags in "
-                                  f"1..{width - 1}), got --column {column}")
+                raise DataError(f"{path}:{lineno}: {width} columns (the word, then tags in "
+                                f"1..{width - 1}); --column {column} is not one of them")
         if len(cols) != width:
             raise DataError(f"{path}:{lineno}: expected {width} whitespace-separated columns as "
                             f"on the first token's line, got {len(cols)}")
