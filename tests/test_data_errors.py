@@ -280,3 +280,12 @@ def test_pairs_too_few_for_a_test_part(tmp_path):
     with pytest.raises(DataError, match=r"two.tsv: 2 pairs are too few: none falls in the test "
                                         r"split .*--test-data"):
         own_splits(read_pairs(path), path=path)
+
+
+def test_tag_validation_file_that_is_neither_a_name_nor_a_file_names_its_flag(tmp_path):
+    from rnnkit.models.tagger import TaggerConfig
+    from rnnkit.tasks.tag import build_tag_task
+    p = write(tmp_path, "t.txt", "a/x b/y\nc/z\n")
+    with pytest.raises(DataError, match=r"--val-data 'nosuch' is neither a data set name"):
+        build_tag_task(TagData(data=str(p), val_data="nosuch"), TaggerConfig(),
+                       log=lambda *a: None)

@@ -388,14 +388,15 @@ def _verify(ds, data, path):
                         f"got {got}; delete the file and fetch again")
 
 
-def resolve(data):
-    """``--data`` value -> path: a registered name is fetched, anything else must be a file."""
+def resolve(data, flag="--data"):
+    """``--data`` (or ``flag``) value -> path: a registered name is fetched, anything else must
+    be a file."""
     if data in DATASETS:
         return fetch(data)
     path = Path(data).expanduser()
     if path.is_dir():
-        raise DataError(f"--data {data!r} is a directory; expected a data file or a data set name")
+        raise DataError(f"{flag} {data!r} is a directory; expected a data file or a data set name")
     if not path.is_file():
-        raise DataError(f"--data {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
+        raise DataError(f"{flag} {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
                         f"nor an existing file")
     return path

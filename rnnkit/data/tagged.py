@@ -119,7 +119,7 @@ def _looks_columns(lines):
     """A column file: a ``-DOCSTART-`` line first, or token lines of two or more columns with
     blank lines between sentences, where few first columns hold a ``/`` (``word/tag`` sentences
     hold one in nearly every first token)."""
-    head = [line.split() for _, line in lines[:200]]
+    head = [line.split() for _, line in lines[:2000]]   # (a sentence may run long)
     first = [cols for cols in head if cols]
     if not first:
         return False

@@ -80,7 +80,7 @@ class TaggerConfig:
         "help": "dropout on the input features, between layers and on the outputs (0: off)",
         "range": "[0, 1)"})
     crf: bool = field(default=False, metadata={
-        "help": "score whole tag sequences with a linear-chain CRF (Viterbi decoding)"})
+        "help": "a linear-chain CRF layer (Viterbi decoding); on anyway up to --crf-tags"})
     crf_tags: int = field(default=100, metadata={
         "help": "a CRF layer also without --crf where there are at most N tags (0: none)",
         "range": (0, MAX_LABELS)})

@@ -245,7 +245,8 @@ def build_tag_task(data_config, model_config, log=print):
     path = resolve(d.data)
     sents = read_tagged(path, d.column)
     tokens = resolve_tag_tokens(d.tokens, sents)
-    read = lambda p: as_tokens(read_tagged(resolve(p), d.column), tokens)   # (or a name)
+    flag = {d.val_data: "--val-data", d.test_data: "--test-data"}   # files or data set names
+    read = lambda p: as_tokens(read_tagged(resolve(p, flag[p]), d.column), tokens)
     parts = own_parts(as_tokens(sents, tokens), d, read)
     tags = sorted({t for _, ts in parts[0] for t in ts})
     unseen = sorted({t for p in parts[1:] for _, ts in p for t in ts} - set(tags))
@@ -290,7 +291,7 @@ def build_tag_task(data_config, model_config, log=print):
 # no affixes, a CRF layer only where asked for, a word's first characters
 MODEL_SAVED_BEFORE = {"ngrams": 1, "window": 0, "linear_start": False, "affixes": 0,
                       "crf_tags": 0}
-DATA_SAVED_BEFORE = {"word_chars": "first"}
+DATA_SAVED_BEFORE = {"word_chars": "first", "column": 3}
 
 
 def upgrade(ckpt):
@@ -335,7 +336,7 @@ class Tagger:
     def __init__(self, model, encoder, tags, tokens="word", column=0):
         self.model, self.encoder, self.tags = model.eval(), encoder, tags
         self.tokens = tokens   # "char": reads a raw line as characters
-        self.column = column   # CoNLL-U tag column of the training data
+        self.column = column   # tag column of the training data (CoNLL-U, column files)
 
     @property
     def char_tokens(self):
@@ -367,7 +368,7 @@ class Tagger:
                               c.ngrams, c.buckets, c.window, c.window_buckets,
                               d["word_chars"], c.affixes)
             tokens = ckpt.get("tokens", "char" if ckpt.get("char_tokens") else "word")
-            return cls(model, encoder, ckpt["tags"], tokens, d.get("column", 3))
+            return cls(model, encoder, ckpt["tags"], tokens, d["column"])
 
     def split(self, text):
         """A line of input -> tokens: whitespace-separated words, or characters for a model
