@@ -1,6 +1,7 @@
 """Tagger tokens (words, characters, B-/I- character tags from words), own validation/test files
 and evaluate_file."""
 import pytest
+import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data import DataError
@@ -217,3 +218,34 @@ def test_word_tagger_checkpoint_from_before_affixes_and_word_ends_loads(tmp_path
     sents = [["我们", "喜欢", "世纪"]]
     assert old.tag(sents) == Tagger.load(out).tag(sents)
     assert TagData(**upgrade(ckpt)["data_config"]).word_chars == "first"
+
+
+def test_word_and_feature_dropout_act_in_training_only(tmp_path):
+    """--word-dropout turns training words into <unk> (seeded by the step, so a resumed run sees
+    the same batch); --feature-dropout drops linear-term features in training mode only, and a
+    checkpoint from before either field trains without them."""
+    from rnnkit.tasks.tag import upgrade
+    d = TagData(data=str(write(tmp_path, "t.txt", WORDS, n=40)), batch=64, min_count=1,
+                word_dropout=0.5)
+    cfg = TaggerConfig(hidden=8, embed=8, char_embed=4, dropout=0.0, window=1,
+                       window_buckets=60, feature_dropout=0.5)
+    t = build_tag_task(d, cfg, log=lambda *a: None)
+    unk = t.encoder.vocab.unk
+    x = t.train_batch(3)[0]
+    plain = t.make_batch([t.train[i] for i in t.batches(3)])[0]
+    real = plain > 0
+    dropped = (x == unk) & (plain != unk)
+    assert 0.3 < dropped[real].float().mean() < 0.7         # about half of the words
+    assert torch.equal(x[~dropped], plain[~dropped])        # the others (and padding) kept
+    assert torch.equal(t.train_batch(3)[0], x)              # the same batch again
+    x, lengths, _, chars, char_lengths, grams = t.make_batch(t.val or t.train[:4])
+    t.model.eval()
+    assert torch.equal(t.model(x, lengths, chars, char_lengths, grams),
+                       t.model(x, lengths, chars, char_lengths, grams))
+    with torch.no_grad():
+        t.model.window.weight.normal_()
+    t.model.train()
+    assert not torch.equal(t.model(x, lengths, chars, char_lengths, grams),
+                           t.model(x, lengths, chars, char_lengths, grams))
+    old = upgrade({"model_config": {}, "data_config": {}})
+    assert old["model_config"]["feature_dropout"] == 0 == old["data_config"]["word_dropout"]

@@ -79,6 +79,9 @@ class TaggerConfig:
     dropout: float = field(default=0.3, metadata={
         "help": "dropout on the input features, between layers and on the outputs (0: off)",
         "range": "[0, 1)"})
+    feature_dropout: float = field(default=0.2, metadata={
+        "help": "training only: drop each hashed n-gram feature with this probability",
+        "range": "[0, 1)"})
     crf: bool = field(default=False, metadata={
         "help": "a linear-chain CRF layer (Viterbi decoding); on anyway up to --crf-tags"})
     crf_tags: int = field(default=100, metadata={
@@ -184,15 +187,27 @@ class SequenceTagger(nn.Module):
                              f"(B, T, {c.input_grams}), got "
                              f"{None if grams is None else tuple(grams.shape)}")
         if self.grams is not None:
-            feats = feats + self.grams(grams[..., :c.gram_slots]).sum(2)      # (B, T, C)
+            feats = feats + self.feature_sum(self.grams, grams[..., :c.gram_slots])  # (B, T, C)
         if self.config.use_chars:
             chars_of = self.char_features_dense if dense_chars else self.char_features
             feats = torch.cat([feats, chars_of(x, lengths, chars, char_lengths)], -1)
         out, _ = self.rnn(self.drop(feats), lengths=lengths)                  # (B, T, D·H)
         scores = self.head(self.drop(out))                                    # (B, T, K)
         if self.window is not None:
-            scores = scores + self.window(grams[..., c.gram_slots:]).sum(2)   # (B, T, K)
+            scores = scores + self.feature_sum(self.window, grams[..., c.gram_slots:])  # (B, T, K)
         return scores
+
+    def feature_sum(self, table, buckets):
+        """Σ over a token's S hashed features of their rows: (B, T, S) -> (B, T, width). In
+        training, ``feature_dropout`` drops each feature with probability p and scales the rest
+        by 1/(1 - p) (dropout over the features, so a rare n-gram's row cannot carry a token
+        alone)."""
+        rows = table(buckets)                                                 # (B, T, S, width)
+        p = self.config.feature_dropout
+        if self.training and p > 0:
+            keep = torch.rand(buckets.shape, device=rows.device) >= p         # (B, T, S)
+            rows = rows * (keep.to(rows.dtype) / (1 - p))[..., None]
+        return rows.sum(2)
 
     def char_features(self, x, lengths, chars, char_lengths):
         """The final states of a char BiGRU over each valid word, zeros at padding: (B, T, 2·G)."""

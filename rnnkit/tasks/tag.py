@@ -47,6 +47,9 @@ class TagData:
     min_count: int = field(default=2, metadata={
         "help": "training words seen fewer times become <unk> (so <unk> gets trained)",
         "range": (0, MAX_COUNT)})
+    word_dropout: float = field(default=0.0, metadata={
+        "help": "training only: each word becomes <unk> with this probability (0: off)",
+        "range": "[0, 1)"})
     max_word_chars: int = field(default=10, metadata={
         "help": "character features see N of each word's characters (--word-chars)",
         "range": (1, 1000)})
@@ -143,7 +146,15 @@ class TagTask:
             if step == 0:             # resumed at step 0 rebuilt them from the same seed)
                 self.model.load_state_dict(self._start)
             self._start = None
-        return self.make_batch([self.train[i] for i in self.batches(step)])
+        batch = self.make_batch([self.train[i] for i in self.batches(step)])
+        p = self.data_config.word_dropout
+        if p > 0:   # seeded by the step, so a resumed run sees the same batch; the word's
+            x = batch[0]   # characters and the linear term's features still read it
+            gen = torch.Generator().manual_seed(step)
+            x = x.masked_fill((torch.rand(x.shape, generator=gen) < p) & (x > 0),
+                              self.encoder.vocab.unk)
+            batch = (x, *batch[1:])
+        return batch
 
     def loss(self, batch):
         return self.model.loss(batch), int(batch[1].sum())
@@ -290,8 +301,8 @@ def build_tag_task(data_config, model_config, log=print):
 # the settings of checkpoints saved before a field existed: no n-gram features, no linear term,
 # no affixes, a CRF layer only where asked for, a word's first characters
 MODEL_SAVED_BEFORE = {"ngrams": 1, "window": 0, "linear_start": False, "affixes": 0,
-                      "crf_tags": 0}
-DATA_SAVED_BEFORE = {"word_chars": "first", "column": 3}
+                      "crf_tags": 0, "feature_dropout": 0.0}
+DATA_SAVED_BEFORE = {"word_chars": "first", "column": 3, "word_dropout": 0.0}
 
 
 def upgrade(ckpt):
