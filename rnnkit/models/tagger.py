@@ -79,7 +79,7 @@ class TaggerConfig:
     dropout: float = field(default=0.3, metadata={
         "help": "dropout on the input features, between layers and on the outputs (0: off)",
         "range": "[0, 1)"})
-    feature_dropout: float = field(default=0.2, metadata={
+    feature_dropout: float = field(default=0.0, metadata={
         "help": "training only: drop each hashed n-gram feature with this probability",
         "range": "[0, 1)"})
     crf: bool = field(default=False, metadata={
