@@ -249,3 +249,25 @@ def test_word_and_feature_dropout_act_in_training_only(tmp_path):
                            t.model(x, lengths, chars, char_lengths, grams))
     old = upgrade({"model_config": {}, "data_config": {}})
     assert old["model_config"]["feature_dropout"] == 0 == old["data_config"]["word_dropout"]
+
+
+def test_no_crf_means_no_crf_layer_and_contradictions_are_refused(tmp_path, capsys):
+    """``--no-crf`` on a new run leaves out the CRF layer that --crf-tags and the linear start
+    would otherwise add; with either of those asked for, it is a one-line error."""
+    from rnnkit.train.checkpoint import load_checkpoint
+    data = str(write(tmp_path, "t.txt", SEG))
+    small = ["--hidden", "4", "--embed", "4", "--max-steps", "2", "--eval-every", "2", "--quiet"]
+    assert main(["train", "tag", "--data", data, "--out", str(tmp_path / "a"), *small]) == 0
+    cfg = load_checkpoint(tmp_path / "a" / "best.pt")["model_config"]
+    assert cfg["crf"] and cfg["linear_start"]          # 4 tags: a CRF layer and the linear start
+    assert main(["train", "tag", "--data", data, "--out", str(tmp_path / "b"), "--no-crf",
+                 *small]) == 0
+    cfg = load_checkpoint(tmp_path / "b" / "best.pt")["model_config"]
+    assert not cfg["crf"] and not cfg["linear_start"] and cfg["crf_tags"] == 0
+    capsys.readouterr()
+    for extra in (["--crf-tags", "10"], ["--linear-start"]):
+        assert main(["train", "tag", "--data", data, "--out", str(tmp_path / "c"), "--no-crf",
+                     *extra, *small]) != 0
+        err = capsys.readouterr().err
+        assert "--no-crf with " + extra[0] in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists()

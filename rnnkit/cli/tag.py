@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.cli.task_runs import TaskRun
+from rnnkit.config import ConfigError
 from rnnkit.data import DataError, read_text
 from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
@@ -14,7 +15,23 @@ TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, 
 
 RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
               skip=("vocab_size", "num_tags", "char_vocab_size"), upgrade=upgrade)
-TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", RUN.add_flags, RUN.run)
+
+
+def train(args):
+    """``rnnkit train tag``: a new run's ``--no-crf`` means no CRF layer at all, so it also sets
+    ``--crf-tags 0`` and ``--no-linear-start`` (the linear start is a CRF); given with either
+    of those turned on it is a contradiction, refused."""
+    given = vars(args)
+    if not args.resume and given.get("crf") is False:
+        for name, flag in (("crf_tags", "--crf-tags"), ("linear_start", "--linear-start")):
+            if given.get(name):
+                raise ConfigError(f"--no-crf with {flag} {given[name]}: the one asks for no CRF "
+                                  f"layer, the other for one; give one of them")
+        args.crf_tags, args.linear_start = 0, False
+    return RUN.run(args)
+
+
+TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", RUN.add_flags, train)
 
 
 def add_parser(sub):

@@ -83,7 +83,7 @@ class TaggerConfig:
         "help": "training only: drop each hashed n-gram feature with this probability",
         "range": "[0, 1)"})
     crf: bool = field(default=False, metadata={
-        "help": "a linear-chain CRF layer (Viterbi decoding); on anyway up to --crf-tags"})
+        "help": "a linear-chain CRF layer; neither flag: up to --crf-tags tags; --no-crf: none"})
     crf_tags: int = field(default=100, metadata={
         "help": "a CRF layer also without --crf where there are at most N tags (0: none)",
         "range": (0, MAX_LABELS)})
