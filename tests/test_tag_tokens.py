@@ -79,12 +79,21 @@ def test_own_files_and_evaluate_file(tmp_path):
         evaluate_file(out, write(tmp_path, "bad.txt", ["迈 向"], 1))
 
 
-def test_unseen_tag_in_a_test_file_is_scored_as_an_error(tmp_path):
+def test_unseen_tag_in_a_test_file_is_scored_as_an_error(tmp_path, capsys):
+    """An unseen tag counts as an error, with a warning; a file with none of the model's tags
+    (one for another model) is refused; a file mostly of unknown words is warned about."""
     t = task(tmp_path, WORDS)
     out = tmp_path / "run"
     train(t, TrainConfig(max_steps=4, eval_every=2), out, quiet=True, log=lambda *a: None)
+    capsys.readouterr()
     m = evaluate_file(out, write(tmp_path, "x.txt", ["他/r 跑/zz"], 1))
     assert m["unseen_tags"] == 1 and m["accuracy"] <= 0.5
+    assert "x.txt: 1 of 2 tokens carry tags the model never saw (zz)" in capsys.readouterr().err
+    with pytest.raises(DataError, match=r"y.txt: none of its tags is one the model was trained "
+                                         r"with \(the file's: NN, VB; the model's: a, n, r, v\)"):
+        evaluate_file(out, write(tmp_path, "y.txt", ["he/NN runs/VB"], 1))
+    evaluate_file(out, write(tmp_path, "z.txt", ["he/r runs/v"], 1))
+    assert "z.txt: the model's vocabulary holds 0% of the file's tokens" in capsys.readouterr().err
 
 
 def test_window_grams_hash_each_side_apart():

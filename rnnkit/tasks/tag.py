@@ -22,7 +22,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.models import crf_fit
 from rnnkit.models.bag_fit import BLENDS
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig, window_buckets
-from rnnkit.tasks.common import Batches, build_vocab, chunks, pad
+from rnnkit.tasks.common import Batches, build_vocab, chunks, pad, warn
 from rnnkit.tasks.metrics import (SEGMENT_TAGS, accuracy, chunk_f1, f1_report,
                                   is_chunk_tagging, segmentation_f1)
 from rnnkit.tasks.tag_features import Encoder
@@ -323,10 +323,25 @@ def evaluate_file(run, path):
     model never saw count as errors (it cannot predict them); "unseen_tags" counts such tokens."""
     tagger = Tagger.load(run)
     sents = as_tokens(read_tagged(path, tagger.column), tagger.tokens)
-    pred = tagger.tag([w for w, _ in sents], str(path))
     gold = [list(t) for _, t in sents]
-    flat_g, flat_p = [t for s in gold for t in s], [t for s in pred for t in s]
+    flat_g = [t for s in gold for t in s]
     known = set(tagger.tags)
+    foreign = sorted({t for t in flat_g} - known)
+    if foreign:
+        show = lambda tags: ", ".join(tags[:8]) + (", ..." if len(tags) > 8 else "")
+        if all(t not in known for t in flat_g):
+            raise DataError(f"{path}: none of its tags is one the model was trained with (the "
+                            f"file's: {show(foreign)}; the model's: {show(tagger.tags)}); "
+                            f"expected a file tagged like the training data")
+        warn(f"{path}: {sum(t not in known for t in flat_g):,} of {len(flat_g):,} tokens carry "
+             f"tags the model never saw ({show(foreign)}); they count as errors")
+    vocab = tagger.encoder.vocab.stoi
+    covered = sum(w in vocab for s, _ in sents for w in s) / max(len(flat_g), 1)
+    if covered < 0.5:
+        warn(f"{path}: the model's vocabulary holds {covered:.0%} of the file's tokens "
+             f"(a text in another language or script than its training data?)")
+    pred = tagger.tag([w for w, _ in sents], str(path))
+    flat_p = [t for s in pred for t in s]
     out = {"file": str(path), "kind": "tag", "size": len(flat_g),
            "accuracy": accuracy(flat_g, flat_p),
            "unseen_tags": float(sum(t not in known for t in flat_g))}
