@@ -47,6 +47,18 @@ def test_evaluate_file_scores_greedy_and_beam(s2s_run, tmp_path):
     assert "ter_beam" not in only_greedy and only_greedy["ter_greedy"] == m["ter_greedy"]
 
 
+def test_a_file_of_unknown_sources_is_warned_about(s2s_run, tmp_path, capsys):
+    test = tmp_path / "swapped.tsv"   # sources of characters the model never read
+    test.write_text("0123 4567 89\tich sehe den hund\n", encoding="utf-8")
+    capsys.readouterr()
+    evaluate_file(s2s_run, test, beam=1)
+    assert "swapped.tsv: the model's source vocabulary holds" in capsys.readouterr().err
+    known = tmp_path / "known.tsv"
+    known.write_text("ich sehe den hund\tI see the dog\n", encoding="utf-8")
+    evaluate_file(s2s_run, known, beam=1)
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_eval_command_table_json_and_out(s2s_run, tmp_path, capsys):
     test = write_pairs(tmp_path, 12)
     assert main(["eval", str(s2s_run), str(test), "--beam-size", "2"]) == 0
