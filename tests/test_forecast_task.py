@@ -83,8 +83,15 @@ def test_val_and_test_files_continue_the_series(tmp_path):
     task = build(data=str(main), val_data=str(val), test_data=str(test))
     assert (task.train_end, task.val_end, len(task.y)) == (100, 125, 150)
     np.testing.assert_allclose(task.y[:, 0], y, rtol=1e-5)
-    only_test = build(data=str(main), test_data=str(test), val_fraction=0.2)
+    next_test = write(tmp_path, "next.csv", y[100:125], start=100)
+    only_test = build(data=str(main), test_data=str(next_test), val_fraction=0.2)
     assert (only_test.train_end, only_test.val_end, len(only_test.y)) == (80, 100, 125)
+    with pytest.raises(DataError, match=r"test.csv:2: '1960-06' is not the step after the "
+                                        r"series' last one, '1958-04'"):
+        build(data=str(main), test_data=str(test))          # 25 months missing between them
+    with pytest.raises(DataError, match=r"next.csv:2: '1958-05' does not come after the series' "
+                                        r"last step '1960-05'"):
+        build(data=str(main), val_data=str(val), test_data=str(next_test))   # overlaps val
     bad = tmp_path / "bad.csv"
     bad.write_text("month,passengers\n1958-05,1.0\n1958-06,oops\n")
     with pytest.raises(DataError, match=r"bad.csv:3: column 'passengers' holds 'oops'"):
@@ -107,6 +114,10 @@ def test_evaluate_file(tmp_path):
               "seasonal_naive_mase"):
         assert isinstance(out[k], float) and out[k] >= 0
     assert out["mase"] < out["naive_mase"]
+    with pytest.raises(DataError, match=r"again.csv:2: '1959-07' does not come after"):
+        evaluate_file(tmp_path / "run", write(tmp_path, "again.csv", y[114:150], start=114))
+    with pytest.raises(DataError, match=r"later.csv:2: '1961-01' is not the step after"):
+        evaluate_file(tmp_path / "run", write(tmp_path, "later.csv", y[132:150], start=132))
     short = write(tmp_path, "short.csv", y[120:123], start=120)
     with pytest.raises(DataError, match="short.csv: 3 rows, fewer than the horizon 6"):
         evaluate_file(tmp_path / "run", short)

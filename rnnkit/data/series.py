@@ -164,6 +164,30 @@ def infer_season(f, warn):
     return _frequency(f, times, warn)
 
 
+def check_continues(labels, part):
+    """DataError unless the dated rows of ``part`` (a SeriesFile) start one step after the time
+    labels ``labels`` of the series they continue: the step between its last two dates (a
+    calendar step of 1, 3 or 12 months, or the same length of time). A file that overlaps the
+    series, or leaves a gap after it, would be scored as its next steps."""
+    if not part.timed or len(labels) < 2:
+        return
+    before = [parse_date(label) for label in labels[-2:]]
+    first = parse_date(part.labels[0])
+    if first is None or None in before:   # no dates to compare (infer_season checks the file)
+        return
+    where = f"{part.path}:{part.lines[0]}: {part.labels[0]!r}"
+    if first <= before[-1]:
+        raise DataError(f"{where} does not come after the series' last step {labels[-1]!r}; "
+                        f"expected the rows that follow it")
+    months = lambda a, b: 12 * (b.year - a.year) + b.month - a.month
+    step, gap = months(*before), months(before[-1], first)
+    calendar = step in (1, 3, 12) and (before[1] - before[0]).days >= 28
+    if (gap != step) if calendar else (first - before[-1] != before[1] - before[0]):
+        raise DataError(f"{where} is not the step after the series' last one, {labels[-1]!r} "
+                        f"(it steps from {labels[-2]!r}); expected the rows that follow it, "
+                        f"without a gap")
+
+
 def _frequency(f, times, warn):
     """The most common step between dates, named; uneven steps are warned about."""
     if len(times) < 2:

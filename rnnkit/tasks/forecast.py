@@ -26,7 +26,8 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
-from rnnkit.data.series import Scaler, Transform, infer_season, read_series_file, split_series
+from rnnkit.data.series import (Scaler, Transform, check_continues, infer_season,
+                                read_series_file, split_series)
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose
@@ -177,11 +178,13 @@ def read_parts(d, log):
     values (N, F), labels, split (train_end, val_end))."""
     main = read_series_file(resolve(d.data), d.columns)
     parts = [read_series_file(p, d.columns) for p in (d.val_data, d.test_data) if p]
+    labels = list(main.labels)
     for p in parts:
         if p.names != main.names:
             raise DataError(f"{p.path}: columns {p.names}, expected {main.names} like {main.path}")
+        check_continues(labels, p)
+        labels += p.labels
     y = np.concatenate([main.values] + [p.values for p in parts])
-    labels = main.labels + [lab for p in parts for lab in p.labels]
     n = len(main.values)
     if d.val_data:
         split = (n, n + len(parts[0].values))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.series import Scaler, Transform, read_series_file
+from rnnkit.data.series import Scaler, Transform, check_continues, read_series_file
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.smoothing import fit_each_origin, history_forecast, start_length
 from rnnkit.train.checkpoint import built_from, load_checkpoint
@@ -232,6 +232,7 @@ def evaluate_file(run, path, **options):
     mae, rmse, mase and the naive and seasonal-naive baselines' figures, in the data's units."""
     f = Forecast.load(run)
     part = read_series_file(path, ",".join(f.names))
+    check_continues(f.labels, part)
     y = np.concatenate([f.y, part.values])                                    # (N, F)
     if f.transform.kind == "log" and (part.values <= 0).any():
         i = int(np.nonzero((part.values <= 0).any(1))[0][0])
