@@ -144,6 +144,11 @@ def test_evaluate_file_and_predict_eval(tmp_path, capsys):
         evaluate_file(out, bad)
     assert main(["predict", str(out), "--eval", str(path)]) == 0
     assert "30 examples, accuracy" in capsys.readouterr().out
+    assert "warning" not in capsys.readouterr().err
+    latin = write_zh(tmp_path, "latin.tsv", ["positive\tgood film", "negative\tbad film"])
+    evaluate_file(out, latin)   # characters the model never read: warned about, still scored
+    assert "latin.tsv: the model's vocabulary holds 0% of the file's tokens" \
+        in capsys.readouterr().err
 
 
 def test_bad_token_flag_is_a_clear_error(tmp_path, capsys):

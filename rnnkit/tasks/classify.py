@@ -304,6 +304,11 @@ def evaluate_file(run, path):
     clf = Classifier.load(run)
     examples = read_labelled(path, with_lines=True)
     check_labels(examples, clf.labels, path)
+    tokens = [w for _, t, _ in examples for w in clf.encoder.split(t)]
+    covered = sum(w in clf.encoder.vocab.stoi for w in tokens) / max(len(tokens), 1)
+    if covered < 0.5:
+        warn(f"{path}: the model's vocabulary holds {covered:.0%} of the file's tokens (a text "
+             f"in another language or script than its training data?)")
     pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
     gold = [l for l, _, _ in examples]
     return {"file": str(path), "kind": "classify", "size": len(gold),
