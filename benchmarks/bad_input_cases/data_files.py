@@ -130,7 +130,12 @@ def add_data_cases():
              ("lm", "unseen.txt", "Zebras \u00e6\u00f8\u00e5 quietly\n", "error", 1),
              ("tag", "bad.txt", "the/D cat\n", "error", 1),
              ("seq2seq", "bad.tsv", "ich sehe den hund\n", "error", 1),
-             ("forecast", "cols.csv", "month,other\n2000-01,1\n2000-02,2\n", "error", None))
+             ("forecast", "cols.csv", "month,other\n2000-01,1\n2000-02,2\n", "error", None),
+             ("tag", "foreign.txt", "the/DT cat/NN\n", "error", None),
+             ("forecast", "gap.csv", "month,value\n" + "\n".join(
+                 f"2012-{m:02d},{m}" for m in range(1, 13)) + "\n", "error", 2),
+             ("forecast", "overlap.csv", "month,value\n" + "\n".join(
+                 f"2009-{m:02d},{m}" for m in range(1, 13)) + "\n", "error", 2))
     for kind, name, content, expect, line in evals:
         case("data file", f"eval {kind}: {name}", ["eval", RUN(kind), "{tmp}/" + name], expect,
              setup=writes(name, content), mention=file_line(name, line))

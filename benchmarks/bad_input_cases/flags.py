@@ -33,8 +33,12 @@ def add_flag_cases():
                         ("--val-fraction", "0.95"), ("--word-dropout", "1.5"),
                         ("--bag-ngrams", "5"), ("--bag-ngrams", "-1")):
         flag_case("classify", flag, value)
-    for flag, value in (("--batch", "0"), ("--dropout", "2")):
+    for flag, value in (("--batch", "0"), ("--dropout", "2"), ("--feature-dropout", "1"),
+                        ("--word-dropout", "-0.1")):
         flag_case("tag", flag, value)
+    for extra in (("--crf-tags", "5"), ("--linear-start",)):
+        case("flag", f"train tag --no-crf {' '.join(extra)} (a contradiction)",
+             TRAIN("tag", "--no-crf", *extra), mention=("--no-crf",))
     for value in ("-1", "10"):
         case("flag", f"train tag --column {value} (CoNLL-U)",
              TRAIN("tag", "--data", "{data}/tagged.conllu", "--column", value),
