@@ -11,7 +11,8 @@ from rnnkit.tasks.metrics import word_spans
 from rnnkit.tasks.tag import TagData, Tagger, build_tag_task, upgrade
 
 # Measured on People's Daily POS (benchmarks/quality_tasks.py); a high rate learns fastest on CPU.
-TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 200, "warmup_steps": 50, "lr": 0.02}
+TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 200,
+                  "warmup_steps": 50, "lr": 0.02, "patience": 1000}
 
 RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
               skip=("vocab_size", "num_tags", "char_vocab_size"), upgrade=upgrade)
