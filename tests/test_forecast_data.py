@@ -129,3 +129,24 @@ def test_config_rejects_bad_choices():
         ForecastData(baseline="mean")
     with pytest.raises(ValueError, match="needs test_data as well"):
         ForecastData(val_data="v.csv")
+
+
+def test_a_continuing_file_may_skip_what_the_series_skips(tmp_path):
+    """Trading days: Monday follows Friday (the series skips weekends); a week's gap is refused,
+    as is a file that starts before the series ends."""
+    from rnnkit.data.series import check_continues
+    days = ["2024-01-0" + d for d in "12345"] + ["2024-01-08", "2024-01-09"]   # Mon-Fri, Mon, Tue
+    part = lambda name, first: read_series_file(write_csv(tmp_path, name, first))
+    check_continues(days, part("next.csv", "2024-01-10"))
+    with pytest.raises(DataError, match=r"week.csv:2: '2024-01-16' comes 7 day\(s\) after the "
+                                        r"series' last step '2024-01-09', more than any of "
+                                        r"its steps \(3 day\(s\) at most\)"):
+        check_continues(days, part("week.csv", "2024-01-16"))
+    with pytest.raises(DataError, match=r"again.csv:2: '2024-01-09' does not come after"):
+        check_continues(days, part("again.csv", "2024-01-09"))
+
+
+def write_csv(tmp_path, name, first):
+    path = tmp_path / name
+    path.write_text(f"day,value\n{first},1\n2099-01-01,2\n", encoding="utf-8")
+    return path

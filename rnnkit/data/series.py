@@ -164,14 +164,18 @@ def infer_season(f, warn):
     return _frequency(f, times, warn)
 
 
+CONTINUE_STEPS = 400   # the series' last steps whose longest one a continuing file may take
+
+
 def check_continues(labels, part):
-    """DataError unless the dated rows of ``part`` (a SeriesFile) start one step after the time
-    labels ``labels`` of the series they continue: the step between its last two dates (a
-    calendar step of 1, 3 or 12 months, or the same length of time). A file that overlaps the
+    """DataError unless the dated rows of ``part`` (a SeriesFile) start after the time labels
+    ``labels`` of the series they continue, and no further after its last date than the
+    longest of its last :data:`CONTINUE_STEPS` steps (in calendar months where every step is
+    1, 3 or 12 of them; a trading-day series may skip a weekend). A file that overlaps the
     series, or leaves a gap after it, would be scored as its next steps."""
     if not part.timed or len(labels) < 2:
         return
-    before = [parse_date(label) for label in labels[-2:]]
+    before = [parse_date(label) for label in labels[-CONTINUE_STEPS - 1:]]
     first = parse_date(part.labels[0])
     if first is None or None in before:   # no dates to compare (infer_season checks the file)
         return
@@ -180,12 +184,18 @@ def check_continues(labels, part):
         raise DataError(f"{where} does not come after the series' last step {labels[-1]!r}; "
                         f"expected the rows that follow it")
     months = lambda a, b: 12 * (b.year - a.year) + b.month - a.month
-    step, gap = months(*before), months(before[-1], first)
-    calendar = step in (1, 3, 12) and (before[1] - before[0]).days >= 28
-    if (gap != step) if calendar else (first - before[-1] != before[1] - before[0]):
-        raise DataError(f"{where} is not the step after the series' last one, {labels[-1]!r} "
-                        f"(it steps from {labels[-2]!r}); expected the rows that follow it, "
-                        f"without a gap")
+    pairs = list(zip(before, before[1:]))
+    if all(months(a, b) in (1, 3, 12) and (b - a).days >= 28 for a, b in pairs):
+        longest, gap = max(months(a, b) for a, b in pairs), months(before[-1], first)
+        unit = True
+    else:
+        longest, gap = max(b - a for a, b in pairs), first - before[-1]
+        unit = False
+    if gap > longest:
+        show = (lambda n: f"{n} month(s)") if unit else (lambda t: _duration(t.total_seconds()))
+        raise DataError(f"{where} comes {show(gap)} after the series' last step {labels[-1]!r}, "
+                        f"more than any of its steps ({show(longest)} at most); expected the "
+                        f"rows that follow it, without a gap")
 
 
 def _frequency(f, times, warn):
