@@ -280,3 +280,14 @@ def test_no_crf_means_no_crf_layer_and_contradictions_are_refused(tmp_path, caps
         err = capsys.readouterr().err
         assert "--no-crf with " + extra[0] in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()
+
+
+def test_a_tag_run_stops_when_validation_stops_improving(tmp_path):
+    """``rnnkit train tag`` defaults to --patience 1000 (a run ends 1,000 steps after its best
+    validation; the trainer's tests check the stop); --patience 0 trains to the limit."""
+    from rnnkit.cli.main import build_parser
+    from rnnkit.cli.tag import RUN
+    data = str(write(tmp_path, "t.txt", WORDS))
+    flags = ["train", "tag", "--data", data, "--out", str(tmp_path / "a")]
+    assert RUN.configs(build_parser().parse_args(flags))[2].patience == 1000
+    assert RUN.configs(build_parser().parse_args(flags + ["--patience", "0"]))[2].patience == 0
