@@ -22,7 +22,8 @@ from rnnkit.data import resolve
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.tagged import read_tagged
 from rnnkit.tasks.metrics import span_f1, word_spans
-from rnnkit.tasks.tag import TagData, Tagger
+from rnnkit.tasks.tag import TagData
+from rnnkit.tasks.tag_trained import Tagger
 from rnnkit.train.checkpoint import load_checkpoint
 
 SPLIT = ("split_seed", "test_fraction", "val_fraction")

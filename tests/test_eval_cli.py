@@ -52,7 +52,7 @@ def test_a_file_of_unknown_sources_is_warned_about(s2s_run, tmp_path, capsys):
     test.write_text("0123 4567 89\tich sehe den hund\n", encoding="utf-8")
     capsys.readouterr()
     evaluate_file(s2s_run, test, beam=1)
-    assert "swapped.tsv: the model's source vocabulary holds" in capsys.readouterr().err
+    assert "swapped.tsv: the model's vocabulary holds" in capsys.readouterr().err
     known = tmp_path / "known.tsv"
     known.write_text("ich sehe den hund\tI see the dog\n", encoding="utf-8")
     evaluate_file(s2s_run, known, beam=1)

@@ -2,7 +2,8 @@
 import pytest
 
 from rnnkit.tasks.metrics import segmentation_f1, word_spans
-from rnnkit.tasks.tag import TagData, TaggerConfig, build_tag_task
+from rnnkit.models.tagger import TaggerConfig
+from rnnkit.tasks.tag import TagData, build_tag_task
 
 
 def test_word_spans_of_well_formed_and_malformed_tags():

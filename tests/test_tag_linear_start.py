@@ -9,7 +9,7 @@ from rnnkit.models import crf_fit
 from rnnkit.models.crf import CRF, ChainNLL, chain_nll
 from rnnkit.tasks.common import train
 from rnnkit.models.crf_fit import blended_state, linear_emissions
-from rnnkit.tasks.tag import Tagger
+from rnnkit.tasks.tag_trained import Tagger
 from rnnkit.train import TrainConfig
 from rnnkit.train.checkpoint import load_checkpoint
 

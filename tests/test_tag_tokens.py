@@ -8,7 +8,8 @@ from rnnkit.data import DataError
 from rnnkit.data.tagged import char_sentences, resolve_tag_tokens
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.common import train
-from rnnkit.tasks.tag import TagData, Tagger, build_tag_task, evaluate_file
+from rnnkit.tasks.tag import TagData, build_tag_task
+from rnnkit.tasks.tag_trained import Tagger, evaluate_file
 from rnnkit.train import TrainConfig
 
 WORDS = ["我们/r 喜欢/v 新/a 世纪/n", "他/r 喜欢/v 世纪/n", "新/a 年/n 好/a"]
@@ -208,7 +209,7 @@ def test_word_tagger_reads_affixes_saves_and_tags_the_same(tmp_path):
 def test_word_tagger_checkpoint_from_before_affixes_and_word_ends_loads(tmp_path):
     """A checkpoint without ``affixes`` and ``word_chars`` reads no affixes and a word's first
     characters, as the version that saved it did."""
-    from rnnkit.tasks.tag import upgrade
+    from rnnkit.tasks.tag_trained import upgrade
     from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
     d = TagData(data=str(write(tmp_path, "t.txt", WORDS)), batch=8, min_count=1,
                 max_word_chars=1, word_chars="first")
@@ -233,7 +234,7 @@ def test_word_and_feature_dropout_act_in_training_only(tmp_path):
     """--word-dropout turns training words into <unk> (seeded by the step, so a resumed run sees
     the same batch); --feature-dropout drops linear-term features in training mode only, and a
     checkpoint from before either field trains without them."""
-    from rnnkit.tasks.tag import upgrade
+    from rnnkit.tasks.tag_trained import upgrade
     d = TagData(data=str(write(tmp_path, "t.txt", WORDS, n=40)), batch=64, min_count=1,
                 word_dropout=0.5)
     cfg = TaggerConfig(hidden=8, embed=8, char_embed=4, dropout=0.0, window=1,

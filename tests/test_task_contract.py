@@ -16,7 +16,7 @@ from rnnkit.tasks.forecast_trained import Forecast
 from rnnkit.tasks.lm import load_lm
 from rnnkit.tasks.image_to_text import ImageReader
 from rnnkit.tasks.recognize import Recognizer
-from rnnkit.tasks.tag import Tagger
+from rnnkit.tasks.tag_trained import Tagger
 from rnnkit.train import TrainConfig
 
 from task_fixtures import classify_task, forecast_task, tag_task

@@ -8,7 +8,8 @@ from rnnkit.data import DataError, read_text
 from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.metrics import word_spans
-from rnnkit.tasks.tag import TagData, Tagger, build_tag_task, upgrade
+from rnnkit.tasks.tag import TagData, build_tag_task
+from rnnkit.tasks.tag_trained import Tagger, upgrade
 
 # Measured on People's Daily POS (benchmarks/quality_tasks.py); a high rate learns fastest on CPU.
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 200,

@@ -285,7 +285,7 @@ def _load(path):
         from rnnkit.tasks.classify import Classifier
         return kind, classify_programs(Classifier.load(path).model.eval())
     if kind == "tag":
-        from rnnkit.tasks.tag import Tagger
+        from rnnkit.tasks.tag_trained import Tagger
         return kind, tag_programs(Tagger.load(path).model.eval())
     if kind == "seq2seq":
         from rnnkit.tasks.seq2seq import load_seq2seq

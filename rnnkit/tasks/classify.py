@@ -18,7 +18,8 @@ from rnnkit.data.labelled import TOKENIZERS, own_parts, read_labelled, resolve_t
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
-from rnnkit.tasks.common import Batches, build_vocab, length_chunks, warn
+from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,
+                                 warn_unknown)
 from rnnkit.tasks.classify_text import BAG_LEN, MAX_LEN, TextEncoder, batch
 from rnnkit.tasks.classify_prior import balanced_weights, log_prior, prior_shift, shifted_bias
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
@@ -147,7 +148,7 @@ class ClassifyTask:
         p = self.data_config.word_dropout
         if p > 0:   # seeded by the step, so a resumed run sees the same batch
             gen = torch.Generator().manual_seed(step)
-            x = x.masked_fill((torch.rand(x.shape, generator=gen) < p) & (x > 0), self.vocab.unk)
+            x = drop_tokens(x, p, gen, self.vocab.unk)
             if grams is not None:                      # a dropped n-gram embeds as nothing
                 grams = grams.masked_fill(torch.rand(grams.shape, generator=gen) < p, 0)
         return x, lengths, grams, self.train[1][idx]
@@ -304,11 +305,8 @@ def evaluate_file(run, path):
     clf = Classifier.load(run)
     examples = read_labelled(path, with_lines=True)
     check_labels(examples, clf.labels, path)
-    tokens = [w for _, t, _ in examples for w in clf.encoder.split(t)]
-    covered = sum(w in clf.encoder.vocab.stoi for w in tokens) / max(len(tokens), 1)
-    if covered < 0.5:
-        warn(f"{path}: the model's vocabulary holds {covered:.0%} of the file's tokens (a text "
-             f"in another language or script than its training data?)")
+    warn_unknown(path, [w for _, t, _ in examples for w in clf.encoder.split(t)],
+                 clf.encoder.vocab.stoi)
     pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
     gold = [l for l, _, _ in examples]
     return {"file": str(path), "kind": "classify", "size": len(gold),

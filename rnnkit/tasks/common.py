@@ -28,6 +28,22 @@ def warn(message):
     print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 
+def warn_unknown(path, tokens, known, what="tokens",
+                 guess="a text in another language or script than its training data?"):
+    """Warn when ``known`` (a vocabulary's token -> id) holds under half of a file's ``tokens``:
+    a model scored on such a file would report a figure about another kind of text."""
+    covered = sum(t in known for t in tokens) / max(len(tokens), 1)
+    if covered < 0.5:
+        warn(f"{path}: the model's vocabulary holds {covered:.0%} of the file's {what} ({guess})")
+
+
+def drop_tokens(ids, p, generator, unk):
+    """Word dropout: ``ids`` with each token (id > 0, not padding) replaced by ``unk`` with
+    probability p, drawn from ``generator`` (seeded by the step: a resumed run sees the same
+    batch)."""
+    return ids.masked_fill((torch.rand(ids.shape, generator=generator) < p) & (ids > 0), unk)
+
+
 def pad(seqs, value=0):
     """List of B id lists -> (padded (B, T) long tensor, lengths (B,) long tensor)."""
     lengths = torch.tensor([len(s) for s in seqs])                            # (B,)

@@ -16,8 +16,8 @@ from rnnkit.data import DataError, Vocab, resolve
 from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_splits, pad,
                                 read_pairs)
 from rnnkit.data.vocab import TOKENIZERS, tokenize
-from rnnkit.tasks.common import warn
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.common import warn_unknown
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 
@@ -182,11 +182,9 @@ def evaluate_file(run, path, beam=5, length_penalty=1.0):
         raise ValueError(f"beam must be >= 1, got {beam}")
     pairs = read_pairs(path)
     model, src_vocab, tgt_vocab, _ = load_seq2seq(run)
-    tokens = [t for src, _ in pairs for t in tokenize(src, src_vocab.kind)]
-    covered = sum(t in src_vocab.stoi for t in tokens) / max(len(tokens), 1)
-    if covered < 0.5:   # a file for another model, or the columns swapped
-        warn(f"{path}: the model's source vocabulary holds {covered:.0%} of the file's source "
-             f"tokens (a file for another model, or target and source swapped?)")
+    warn_unknown(path, [t for src, _ in pairs for t in tokenize(src, src_vocab.kind)],
+                 src_vocab.stoi, "source tokens",
+                 "a file for another model, or target and source swapped?")
     m = score_translations(Translator(model, src_vocab, tgt_vocab), pairs,
                            beam if beam > 1 else 0, length_penalty)
     if not m["test_pairs"]:

@@ -1,9 +1,9 @@
-"""N-to-N sequence labelling as a trainer task, and the tagger that ``rnnkit tag`` uses.
+"""N-to-N sequence labelling as a trainer task (the trained tagger in use, and ``rnnkit eval``'s
+scores of it on a file: :mod:`rnnkit.tasks.tag_trained`).
 
 Sentences are (words, tags) pairs (:mod:`rnnkit.data.tagged`); a fixed seeded split keeps a
 held-out test part (or ``--val-data`` / ``--test-data`` files are those parts). Metrics: token
 accuracy, per-tag precision/recall/F1 in the report, and word F1 for a B/M/E/S segmentation.
-:func:`evaluate_file` scores a trained run on any tagged file.
 
 Tokens: a model trained on single characters (a segmentation) reads a raw line as characters; with
 ``tokens=char`` a file of words is read as characters tagged ``B-tag`` (a word's first) and
@@ -15,18 +15,16 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_SEED, check, check_fractions
-from rnnkit.data import DataError, resolve
+from rnnkit.data import resolve
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_tag_tokens
-from rnnkit.data.vocab import Vocab
 from rnnkit.models import crf_fit
 from rnnkit.models.bag_fit import BLENDS
-from rnnkit.models.tagger import SequenceTagger, TaggerConfig, window_buckets
-from rnnkit.tasks.common import Batches, build_vocab, chunks, pad, warn
+from rnnkit.models.tagger import SequenceTagger, window_buckets
+from rnnkit.tasks.common import Batches, build_vocab, chunks, drop_tokens, pad
 from rnnkit.tasks.metrics import (SEGMENT_TAGS, accuracy, chunk_f1, f1_report,
                                   is_chunk_tagging, segmentation_f1)
 from rnnkit.tasks.tag_features import Encoder
-from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 128
 
@@ -146,15 +144,11 @@ class TagTask:
             if step == 0:             # resumed at step 0 rebuilt them from the same seed)
                 self.model.load_state_dict(self._start)
             self._start = None
-        batch = self.make_batch([self.train[i] for i in self.batches(step)])
-        p = self.data_config.word_dropout
-        if p > 0:   # seeded by the step, so a resumed run sees the same batch; the word's
-            x = batch[0]   # characters and the linear term's features still read it
-            gen = torch.Generator().manual_seed(step)
-            x = x.masked_fill((torch.rand(x.shape, generator=gen) < p) & (x > 0),
-                              self.encoder.vocab.unk)
-            batch = (x, *batch[1:])
-        return batch
+        x, *rest = self.make_batch([self.train[i] for i in self.batches(step)])
+        p = self.data_config.word_dropout   # the word's characters and features still read it
+        if p > 0:
+            x = drop_tokens(x, p, torch.Generator().manual_seed(step), self.encoder.vocab.unk)
+        return x, *rest
 
     def loss(self, batch):
         return self.model.loss(batch), int(batch[1].sum())
@@ -298,129 +292,6 @@ def build_tag_task(data_config, model_config, log=print):
     return TagTask(SequenceTagger(model_config), encoder, tags, parts, d, tokens)
 
 
-# the settings of checkpoints saved before a field existed: no n-gram features, no linear term,
-# no affixes, a CRF layer only where asked for, a word's first characters
-MODEL_SAVED_BEFORE = {"ngrams": 1, "window": 0, "linear_start": False, "affixes": 0,
-                      "crf_tags": 0, "feature_dropout": 0.0}
-DATA_SAVED_BEFORE = {"word_chars": "first", "column": 3, "word_dropout": 0.0}
-
-
-def upgrade(ckpt):
-    """A tag checkpoint with the settings of the version that saved it."""
-    return {**ckpt, "model_config": {**MODEL_SAVED_BEFORE, **ckpt["model_config"]},
-            "data_config": {**DATA_SAVED_BEFORE, **ckpt["data_config"]}}
-
-
 def as_tokens(sents, tokens):
     """Sentences as the model reads them: as they are, or (char) as characters with B-/I- tags."""
     return char_sentences(sents) if tokens == "char" else sents
-
-
-def evaluate_file(run, path):
-    """Score a trained run (folder or checkpoint) on a tagged file in the training format: token
-    accuracy and size (tokens), word precision/recall/F1 for a B/M/E/S segmentation, chunk
-    precision/recall/F1 for B-/I-/O chunk tags (named entities). Tags the
-    model never saw count as errors (it cannot predict them); "unseen_tags" counts such tokens."""
-    tagger = Tagger.load(run)
-    sents = as_tokens(read_tagged(path, tagger.column), tagger.tokens)
-    gold = [list(t) for _, t in sents]
-    flat_g = [t for s in gold for t in s]
-    known = set(tagger.tags)
-    foreign = sorted({t for t in flat_g} - known)
-    if foreign:
-        show = lambda tags: ", ".join(tags[:8]) + (", ..." if len(tags) > 8 else "")
-        if all(t not in known for t in flat_g):
-            raise DataError(f"{path}: none of its tags is one the model was trained with (the "
-                            f"file's: {show(foreign)}; the model's: {show(tagger.tags)}); "
-                            f"expected a file tagged like the training data")
-        warn(f"{path}: {sum(t not in known for t in flat_g):,} of {len(flat_g):,} tokens carry "
-             f"tags the model never saw ({show(foreign)}); they count as errors")
-    vocab = tagger.encoder.vocab.stoi
-    covered = sum(w in vocab for s, _ in sents for w in s) / max(len(flat_g), 1)
-    if covered < 0.5:
-        warn(f"{path}: the model's vocabulary holds {covered:.0%} of the file's tokens "
-             f"(a text in another language or script than its training data?)")
-    pred = tagger.tag([w for w, _ in sents], str(path))
-    flat_p = [t for s in pred for t in s]
-    out = {"file": str(path), "kind": "tag", "size": len(flat_g),
-           "accuracy": accuracy(flat_g, flat_p),
-           "unseen_tags": float(sum(t not in known for t in flat_g))}
-    if {t.upper() for t in tagger.tags} <= SEGMENT_TAGS:
-        seg = segmentation_f1(gold, pred)
-        out.update({"word_f1": seg["f1"], "word_precision": seg["precision"],
-                    "word_recall": seg["recall"], "words": float(seg["words"])})
-    elif is_chunk_tagging(tagger.tags):
-        ch = chunk_f1(gold, pred)
-        out.update({"chunk_f1": ch["f1"], "chunk_precision": ch["precision"],
-                    "chunk_recall": ch["recall"], "chunks": float(ch["chunks"])})
-    return out
-
-
-class Tagger:
-    """A trained tagger for use: token lists in, tag lists out."""
-
-    def __init__(self, model, encoder, tags, tokens="word", column=0):
-        self.model, self.encoder, self.tags = model.eval(), encoder, tags
-        self.tokens = tokens   # "char": reads a raw line as characters
-        self.column = column   # tag column of the training data (CoNLL-U, column files)
-
-    @property
-    def char_tokens(self):
-        return self.tokens == "char"
-
-    @property
-    def segmenter(self):
-        """Whether the tags are a B/M/E/S word segmentation."""
-        return {t.upper() for t in self.tags} <= SEGMENT_TAGS
-
-    @classmethod
-    def from_task(cls, task):
-        return cls(task.model, task.encoder, task.tags, task.tokens, task.data_config.column)
-
-    @classmethod
-    def load(cls, path):
-        """The tagger of a run folder (best.pt) or checkpoint file; checkpoints from before the
-        ``tokens`` field say ``char_tokens``."""
-        ckpt = load_checkpoint(path, kind="tag")
-        with built_from(path):
-            ckpt = upgrade(ckpt)
-            config = ckpt["model_config"]
-            model = SequenceTagger(TaggerConfig(**config))
-            model.load_state_dict(ckpt["model"])
-            chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None
-            d = ckpt["data_config"]
-            c = model.config
-            encoder = Encoder(Vocab.from_dict(ckpt["vocab"]), chars, d["max_word_chars"],
-                              c.ngrams, c.buckets, c.window, c.window_buckets,
-                              d["word_chars"], c.affixes)
-            tokens = ckpt.get("tokens", "char" if ckpt.get("char_tokens") else "word")
-            return cls(model, encoder, ckpt["tags"], tokens, d["column"])
-
-    def split(self, text):
-        """A line of input -> tokens: whitespace-separated words, or characters for a model
-        that reads characters."""
-        return [c for c in text if not c.isspace()] if self.char_tokens else text.split()
-
-    def words(self, tokens, tags):
-        """(word, tag) pairs: B-/I- character tags joined back into words; other tags as given."""
-        if not (self.char_tokens and tags and all(t[:2] in ("B-", "I-") for t in self.tags)):
-            return list(zip(tokens, tags))
-        out = []
-        for c, t in zip(tokens, tags):
-            if t.startswith("I-") and out and out[-1][1] == t[2:]:
-                out[-1] = (out[-1][0] + c, out[-1][1])
-            else:
-                out.append((c, t[2:]))
-        return out
-
-    @torch.no_grad()
-    def tag(self, sentences, where="input"):
-        """B token lists -> B tag lists; an empty sentence raises DataError naming its line."""
-        for i, s in enumerate(sentences, 1):
-            if not s:
-                raise DataError(f"{where}:{i}: empty sentence (nothing to tag)")
-        out = []
-        for r in chunks(len(sentences), EVAL_BATCH):
-            ids = self.model.decode(*self.encoder([sentences[i] for i in r]))
-            out += [[self.tags[i] for i in s] for s in ids]
-        return out

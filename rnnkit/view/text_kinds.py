@@ -172,7 +172,7 @@ class TagView(TextView):
 
     @classmethod
     def load(cls, path, checkpoint):
-        from rnnkit.tasks.tag import Tagger
+        from rnnkit.tasks.tag_trained import Tagger
         return cls(Tagger.load(path))
 
     def info(self):
