@@ -284,11 +284,15 @@ def test_no_crf_means_no_crf_layer_and_contradictions_are_refused(tmp_path, caps
 
 
 def test_a_tag_run_stops_when_validation_stops_improving(tmp_path):
-    """``rnnkit train tag`` defaults to --patience 1000 (a run ends 1,000 steps after its best
-    validation; the trainer's tests check the stop); --patience 0 trains to the limit."""
+    """``rnnkit train tag`` defaults to --patience 1000 and one --lr-drops drop (1,000 steps
+    after its best validation the run goes back to it at a tenth of the rate, and ends 1,000
+    steps after the next best; the trainer's tests check both); --patience 0 trains to the
+    limit."""
     from rnnkit.cli.main import build_parser
     from rnnkit.cli.tag import RUN
     data = str(write(tmp_path, "t.txt", WORDS))
     flags = ["train", "tag", "--data", data, "--out", str(tmp_path / "a")]
-    assert RUN.configs(build_parser().parse_args(flags))[2].patience == 1000
+    config = RUN.configs(build_parser().parse_args(flags))[2]
+    assert (config.patience, config.lr_drops, config.drop_factor) == (1000, 1, 0.1)
     assert RUN.configs(build_parser().parse_args(flags + ["--patience", "0"]))[2].patience == 0
+    assert RUN.configs(build_parser().parse_args(flags + ["--lr-drops", "0"]))[2].lr_drops == 0

@@ -105,3 +105,74 @@ def test_patience_stops_a_run_that_no_longer_improves(patience, steps, capsys):
     # best at step 20; patience steps later the run validates a last time and ends
     assert trainer.step == steps and summary["best_step"] == 20
     assert ("no better validation loss since step 20" in capsys.readouterr().out) == bool(patience)
+
+
+class Recorder:
+    """Each evaluation's step, learning rate and weights."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_eval(self, trainer, metrics):
+        self.rows.append((trainer.step, trainer.optimizer.param_groups[0]["lr"],
+                          trainer.model.weight.detach().clone()))
+
+
+def test_lr_drops_go_back_to_the_best_weights_at_a_lower_rate(capsys):
+    task, seen = PlateauTask(), Recorder()
+    config = TrainConfig(lr=0.1, max_steps=200, eval_every=10, patience=30, lr_drops=2,
+                         schedule="constant", warmup_steps=0)
+    trainer = task.trainer = Trainer(task, config, [seen])
+    summary = trainer.fit()
+    # best at step 20: back to it at 50 (lr 0.01), again at 80 (0.001), the end at 110
+    assert trainer.step == 110 and summary["best_step"] == 20 and trainer.drops == 2
+    out = capsys.readouterr().out
+    assert "step 50: no better validation loss since step 20: back to its weights" in out
+    assert "drop 2 of 2" in out and "since step 80 (--patience 30, after 2" in out
+    weights = {step: w for step, _, w in seen.rows}
+    lr_at = {step: lr for step, lr, _ in seen.rows}
+    assert lr_at[40] == pytest.approx(0.1) and lr_at[60] == pytest.approx(0.01)
+    assert lr_at[90] == pytest.approx(0.001)
+    # ten steps after the drop at 50 the weights have moved from step 20's by ten small steps only
+    assert (weights[60] - weights[20]).abs().max() < (weights[50] - weights[20]).abs().max()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_lr_drops_without_patience_do_nothing():
+    task = PlateauTask()
+    trainer = task.trainer = Trainer(task, TrainConfig(max_steps=60, eval_every=10, lr_drops=1))
+    trainer.fit()
+    assert trainer.step == 60 and trainer.drops == 0 and trainer._best_state is None
+
+
+class Stop(Exception):
+    pass
+
+
+class StopAt:
+    def __init__(self, step):
+        self.step = step
+
+    def on_eval(self, trainer, metrics):
+        if trainer.step == self.step:
+            raise Stop
+
+
+@pytest.mark.parametrize("stop", [40, 60])   # before the first drop (from best.pt), after it
+def test_a_run_with_lr_drops_resumes_exactly(tmp_path, stop):
+    from rnnkit.train.callbacks import Checkpointer
+    config = TrainConfig(lr=0.1, max_steps=200, eval_every=10, patience=30, lr_drops=2,
+                         schedule="constant", warmup_steps=0)
+    task = PlateauTask()
+    whole = task.trainer = Trainer(task, config)
+    whole.fit()
+    task = PlateauTask()
+    first = task.trainer = Trainer(task, config, [Checkpointer(tmp_path), StopAt(stop)])
+    with pytest.raises(Stop):
+        first.fit()
+    task = PlateauTask()
+    second = task.trainer = Trainer(task, config, [Checkpointer(tmp_path)])
+    second.resume(tmp_path / "last.pt").fit()
+    assert second.step == whole.step == 110 and second.drops == 2
+    assert torch.equal(second.model.weight, whole.model.weight)
+    assert torch.equal(second.model.bias, whole.model.bias)

@@ -46,10 +46,12 @@ flag and rank 0's clock are summed over the ranks in one small all-reduce, so th
 ``tokens`` and the time limit are global and every rank stops at the same step; evaluation
 figures and the task's resumable state come from rank 0 and all ranks (gathered) respectively.
 """
+import copy
 import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -93,6 +95,11 @@ class TrainConfig:
     patience: int = field(default=0, metadata={
         "help": "stop when validation has not improved for N steps (0: train to the limit)",
         "range": (0, MAX_COUNT)})
+    lr_drops: int = field(default=0, metadata={
+        "help": "on --patience, N times: back to best.pt's weights, lr x --drop-factor",
+        "range": (0, 10)})
+    drop_factor: float = field(default=0.1, metadata={
+        "help": "what each --lr-drops drop multiplies the learning rate by", "range": "(0, 1)"})
     eval_every: int = field(default=200, metadata={
         "help": "validate and checkpoint (last.pt, best.pt) every N steps", "range": (1, MAX_COUNT)})
     log_every: int = field(default=10, metadata={
@@ -151,6 +158,9 @@ class Trainer:
         self.skipped_in_a_row = 0
         self.best_val = math.inf
         self.best_step = None       # the step whose evaluation gave best_val (best.pt's)
+        self.drops = 0              # learning-rate drops done (--lr-drops)
+        self.drop_step = None       # the step of the last drop: patience counts from it too
+        self._best_state = None     # with --lr-drops: best.pt's model and optimizer, in memory
         self.elapsed = 0.0          # seconds trained so far, over all resumed parts
         self._t0 = None
         self._agreed_seconds = None   # data-parallel: rank 0's clock at the last step
@@ -187,7 +197,8 @@ class Trainer:
     def lr_factor(self, _):
         c = self.config
         warm = min(1.0, (self.step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
-        return warm * lr_multiplier(c.schedule, self.progress(), c.decay_fraction, c.min_lr_ratio)
+        return (warm * c.drop_factor ** self.drops
+                * lr_multiplier(c.schedule, self.progress(), c.decay_fraction, c.min_lr_ratio))
 
     def seconds(self):
         return self.elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)
@@ -196,10 +207,35 @@ class Trainer:
         return self.progress() >= 1.0 or self.out_of_patience()
 
     def out_of_patience(self):
-        """No better validation loss for ``patience`` steps since best.pt's step (the same on
-        every rank: the evaluation that sets it is agreed)."""
+        """No better validation loss for ``patience`` steps since best.pt's step (and since the
+        last learning-rate drop; the same on every rank: the evaluation that sets it is agreed)."""
         p = self.config.patience
-        return bool(p) and self.best_step is not None and self.step - self.best_step >= p
+        since = max(self.best_step, self.drop_step or 0) if self.best_step is not None else None
+        return bool(p) and since is not None and self.step - since >= p
+
+    def drop_lr(self):
+        """Back to the best evaluation's model and optimizer state, the learning rate times
+        ``drop_factor`` from here on (a plateau drop that restarts from the best weights, where
+        a run that has begun to overfit stands; Keras' ReduceLROnPlateau without the restore).
+        The step count, the data order and the random stream go on."""
+        self.model.load_state_dict(self._best_state["model"])
+        # a copy: the optimizer takes the state's tensors as its own and updates them in place
+        self.optimizer.load_state_dict(copy.deepcopy(self._best_state["optimizer"]))
+        self.drops += 1
+        self.drop_step = self.step
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * self.lr_factor(None)
+        if self.world.main:
+            print(f"step {self.step:,}: no better validation loss since step {self.best_step:,}: "
+                  f"back to its weights, learning rate x {self.config.drop_factor:g} "
+                  f"(drop {self.drops} of {self.config.lr_drops})")
+
+    def keep_best(self):
+        """An in-memory copy of the model and optimizer state best.pt holds (for a drop)."""
+        model = getattr(self.task, "best_model_state", lambda: None)()
+        self._best_state = copy.deepcopy({
+            "model": self.model.state_dict() if model is None else model,
+            "optimizer": self.optimizer.state_dict()})
 
     # ------------------------------------------------------------ the loop
     def fit(self):
@@ -225,11 +261,16 @@ class Trainer:
             if self.step % self.config.eval_every == 0 or self.done():
                 self.evaluate(stats)
                 stats = self._new_stats()
+                if self.out_of_patience() and self.drops < self.config.lr_drops \
+                        and self.progress() < 1.0:
+                    self.drop_lr()
         if self.last_eval.get("step") != self.step:
             self.evaluate(stats)
         if self.out_of_patience() and self.world.main:
+            drops = f", after {self.drops} learning-rate drop(s)" if self.drops else ""
             print(f"stopped at step {self.step:,}: no better validation loss since step "
-                  f"{self.best_step:,} (--patience {self.config.patience:,})")
+                  f"{max(self.best_step, self.drop_step or 0):,} (--patience "
+                  f"{self.config.patience:,}{drops})")
         self.elapsed, self._t0 = self.seconds(), None
         summary = self.summary()
         self._emit("on_train_end", summary)
@@ -317,6 +358,8 @@ class Trainer:
         metrics["best"] = metrics["val_loss"] < self.best_val
         if metrics["best"]:
             self.best_step = self.step
+            if self.drops < self.config.lr_drops and self.config.patience:
+                self.keep_best()
         self.best_val = min(self.best_val, metrics["val_loss"])
         self.last_eval = metrics
         self._emit("on_eval", metrics)
@@ -345,6 +388,7 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
                             "best_val": self.best_val, "best_step": self.best_step,
+                            "drops": self.drops, "drop_step": self.drop_step,
                             "skipped_steps": self.skipped_steps,
                             "last_eval": dict(self.last_eval)},
                 "train_config": asdict(self.config),
@@ -362,6 +406,7 @@ class Trainer:
         self.step, self.tokens, self.elapsed = t["step"], t["tokens"], t["elapsed"]
         self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
         self.best_step = t.get("best_step")   # None in checkpoints from before it was kept
+        self.drops, self.drop_step = t.get("drops", 0), t.get("drop_step")
         # a run saved at its final evaluation is not evaluated (and logged) a second time
         self.last_eval = dict(t.get("last_eval") or {"step": self.step})
         if hasattr(self.task, "load_state_dict"):
@@ -370,6 +415,12 @@ class Trainer:
         self._resumed = True
 
     def resume(self, path):
-        """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`."""
+        """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`
+        (with drops of --lr-drops left, best.pt beside it is read too: the state a drop goes
+        back to)."""
         self.load_state_dict(load_checkpoint(path))
+        best = Path(path).with_name("best.pt")
+        if self.drops < self.config.lr_drops and self.best_step is not None and best.is_file():
+            ckpt = load_checkpoint(best)
+            self._best_state = {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
         return self
