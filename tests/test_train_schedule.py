@@ -176,3 +176,20 @@ def test_a_run_with_lr_drops_resumes_exactly(tmp_path, stop):
     assert second.step == whole.step == 110 and second.drops == 2
     assert torch.equal(second.model.weight, whole.model.weight)
     assert torch.equal(second.model.bias, whole.model.bias)
+
+
+def test_a_resumed_run_without_best_pt_stops_at_patience_instead_of_dropping(tmp_path):
+    from rnnkit.train.callbacks import Checkpointer
+    config = TrainConfig(lr=0.1, max_steps=200, eval_every=10, patience=30, lr_drops=1,
+                         schedule="constant", warmup_steps=0)
+    task = PlateauTask()
+    first = task.trainer = Trainer(task, config, [Checkpointer(tmp_path), StopAt(40)])
+    with pytest.raises(Stop):
+        first.fit()
+    (tmp_path / "best.pt").unlink()
+    task = PlateauTask()
+    second = task.trainer = Trainer(task, config)
+    with pytest.warns(UserWarning, match="best.pt is missing"):
+        second.resume(tmp_path / "last.pt")
+    second.fit()
+    assert second.step == 50 and second.drops == 0

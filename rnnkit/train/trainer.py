@@ -262,7 +262,7 @@ class Trainer:
                 self.evaluate(stats)
                 stats = self._new_stats()
                 if self.out_of_patience() and self.drops < self.config.lr_drops \
-                        and self.progress() < 1.0:
+                        and self._best_state is not None and self.progress() < 1.0:
                     self.drop_lr()
         if self.last_eval.get("step") != self.step:
             self.evaluate(stats)
@@ -420,7 +420,12 @@ class Trainer:
         back to)."""
         self.load_state_dict(load_checkpoint(path))
         best = Path(path).with_name("best.pt")
-        if self.drops < self.config.lr_drops and self.best_step is not None and best.is_file():
-            ckpt = load_checkpoint(best)
-            self._best_state = {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
+        if self.drops < self.config.lr_drops and self.config.patience \
+                and self.best_step is not None:
+            if best.is_file():
+                ckpt = load_checkpoint(best)
+                self._best_state = {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
+            else:
+                warnings.warn(f"{best} is missing: no --lr-drops drop until a better validation "
+                              f"loss; at --patience the run stops")
         return self
