@@ -15,6 +15,7 @@ characters per second on one thread (the models loaded before).
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -86,8 +87,10 @@ def main():
         print(f"{len(sents):,} sentences -> {a.write_segmentation}")
         return
     d = TagData(data=a.data)
-    for run in (a.joint, a.segmenter, a.tagger):
-        saved = load_checkpoint(run + "/best.pt")["data_config"]
+    for flag, run in (("--joint", a.joint), ("--segmenter", a.segmenter), ("--tagger", a.tagger)):
+        if not run or not Path(run, "best.pt").is_file():
+            raise SystemExit(f"{flag}: a run folder holding best.pt is needed, got {run!r}")
+        saved = load_checkpoint(Path(run, "best.pt"))["data_config"]
         if any(saved[k] != getattr(d, k) for k in SPLIT) or saved["val_data"] or saved["test_data"]:
             raise SystemExit(f"{run}: trained with another split ({[saved[k] for k in SPLIT]})")
     test = own_parts(sents, d)[2]
