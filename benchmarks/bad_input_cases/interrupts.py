@@ -1,6 +1,7 @@
 """Interrupted and concurrent runs: two trainings on one folder, kill -9 (mid-save), SIGINT and
 SIGTERM, then --resume; the folder left must be in step."""
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -74,23 +75,30 @@ def killed_runner(kills=3, sig=signal.SIGKILL):
         first = None
         for k in range(kills):
             argv = c.train_argv("lm", steps=LONG) + (["--resume"] if k else [])
-            t0 = time.perf_counter()
-            p = start(argv, c.tmp)
-            rows = metric_rows(c.out)
-            wait_for(lambda: metric_rows(c.out) >= rows + 2, p)
-            if sig == signal.SIGKILL and k % 2 == 0:
-                saving = wait_for(lambda: tmp_files(c.out), p, timeout=5)
-                c.state.setdefault("mid-save", []).append(saving)
-            else:
-                time.sleep(random.Random(k).uniform(0, 0.2))
-            kill_group(p, sig) if sig == signal.SIGKILL else p.send_signal(sig)
-            r = finish(p, t0, case_.timeout)
+            for attempt in range(3):   # a first run that ended before the signal: again
+                t0 = time.perf_counter()
+                p = start(argv, c.tmp)
+                rows = metric_rows(c.out)
+                wait_for(lambda: metric_rows(c.out) >= rows + 2, p)
+                if sig == signal.SIGKILL and k % 2 == 0:
+                    saving = wait_for(lambda: tmp_files(c.out), p, timeout=5)
+                    c.state.setdefault("mid-save", []).append(saving)
+                else:
+                    time.sleep(random.Random(k).uniform(0, 0.2))
+                alive = p.poll() is None
+                kill_group(p, sig) if sig == signal.SIGKILL else p.send_signal(sig)
+                r = finish(p, t0, case_.timeout)
+                if alive or k:
+                    break
+                c.state.setdefault("ended before the signal", []).append(attempt)
+                shutil.rmtree(c.out, ignore_errors=True)
             c.state.setdefault("signalled", []).append(r.rc)
             c.state.setdefault("left", []).append(tmp_files(c.out) or "nothing")
             first = first or r
         c.state["note"] = (f"signalled runs exited {c.state['signalled']}; killed while a "
                            f"temporary file was there: {c.state.get('mid-save', '-')}; left after "
-                           f"each: {c.state['left']}")
+                           f"each: {c.state['left']}; first runs that ended before the signal "
+                           f"(run again): {len(c.state.get('ended before the signal', []))}")
         final = run_cli(c.train_argv("lm", steps=LONG) + ["--resume"], c.tmp, case_.timeout)
         c.state["final"] = final
         return final if sig == signal.SIGKILL else first
