@@ -8,8 +8,8 @@ installed; the pickles need pandas, which statsmodels brings). Tuned on: the one
 ``FRESH`` (with the named sets). ``FRESH`` is a held-out group chosen before the exponential
 smoothing candidate was built and never run through rnnkit while its defaults were tuned;
 since then all of these are tuning data; ``FRESH2`` and ``FRESH3`` were held out until each
-was run once, and so were ``FRESH4`` to ``FRESH8`` (the last four with the same defaults);
-``FRESH9`` (drawn at random) is held out for the next change.
+was run once, and so were ``FRESH4`` to ``FRESH9`` (the last five with the same defaults;
+``FRESH9`` was drawn at random).
 The files go to ``$RNNKIT_DATA/bench-series`` (default
 ``~/.cache/rnnkit/bench-series``); data is never committed.
 
@@ -358,8 +358,8 @@ FRESH8 = {   # R package, item, builder, extra train arguments; what it is, how 
 # series not used above, sorted by title; 4 of the 32 Australian prison-population series of
 # fpp2's prison; 4 of measles, goog and fpp3's unused prices chicken, eggs, nails, oil, wheat,
 # sorted; elecequip and UKDriverDeaths left out as the named sets elec-equip and seatbelts; the
-# fifth draw, goog, in place of measles, whose missing years the forecaster refuses) before the
-# smoothing's next change, and run once after it
+# fifth draw, goog, in place of measles, whose missing years the forecaster refuses) before a
+# change to the smoothing's fit; none held, and it was run once with the same defaults
 US_TITLES = (("totalprivate", "Total Private"),
              ("usbusinesssupport", "Professional and Business Services: Business Support Services"),
              ("usperformingarts", "Leisure and Hospitality: Performing Arts and Spectator Sports"),
