@@ -283,7 +283,7 @@ def test_no_crf_means_no_crf_layer_and_contradictions_are_refused(tmp_path, caps
     assert not (tmp_path / "c").exists()
 
 
-def test_a_tag_run_stops_when_validation_stops_improving(tmp_path):
+def test_a_tag_run_stops_when_validation_stops_improving(tmp_path, monkeypatch):
     """``rnnkit train tag`` defaults to --patience 1000 and one --lr-drops drop (1,000 steps
     after its best validation the run goes back to it at a tenth of the rate, and ends 1,000
     steps after the next best; the trainer's tests check both); --patience 0 trains to the
@@ -294,5 +294,14 @@ def test_a_tag_run_stops_when_validation_stops_improving(tmp_path):
     flags = ["train", "tag", "--data", data, "--out", str(tmp_path / "a")]
     config = RUN.configs(build_parser().parse_args(flags))[2]
     assert (config.patience, config.lr_drops, config.drop_factor) == (1000, 1, 0.1)
-    assert RUN.configs(build_parser().parse_args(flags + ["--patience", "0"]))[2].patience == 0
     assert RUN.configs(build_parser().parse_args(flags + ["--lr-drops", "0"]))[2].lr_drops == 0
+    # --patience 0 turns the drop off too (train() does, before the configs), unless it is given
+    import types
+
+    from rnnkit.cli import tag as tag_cli
+    seen = []
+    monkeypatch.setattr(tag_cli, "RUN", types.SimpleNamespace(
+        run=lambda args: seen.append(RUN.configs(args)[2]) or 0))
+    for extra, drops in ((["--patience", "0"], 0), (["--patience", "0", "--lr-drops", "2"], 2)):
+        tag_cli.train(build_parser().parse_args(flags + extra))
+        assert (seen[-1].patience, seen[-1].lr_drops) == (0, drops)

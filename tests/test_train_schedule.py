@@ -138,9 +138,11 @@ def test_lr_drops_go_back_to_the_best_weights_at_a_lower_rate(capsys):
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
 
 
-def test_lr_drops_without_patience_do_nothing():
+def test_lr_drops_without_patience_do_nothing_and_say_so():
     task = PlateauTask()
-    trainer = task.trainer = Trainer(task, TrainConfig(max_steps=60, eval_every=10, lr_drops=1))
+    with pytest.warns(UserWarning, match="--lr-drops 1 does nothing without --patience"):
+        trainer = task.trainer = Trainer(task, TrainConfig(max_steps=60, eval_every=10,
+                                                           lr_drops=1))
     trainer.fit()
     assert trainer.step == 60 and trainer.drops == 0 and trainer._best_state is None
 

@@ -23,8 +23,11 @@ RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
 def train(args):
     """``rnnkit train tag``: a new run's ``--no-crf`` means no CRF layer at all, so it also sets
     ``--crf-tags 0`` and ``--no-linear-start`` (the linear start is a CRF); given with either
-    of those turned on it is a contradiction, refused."""
+    of those turned on it is a contradiction, refused. ``--patience 0`` turns the default
+    learning-rate drop off too (it is made when patience runs out)."""
     given = vars(args)
+    if given.get("patience") == 0 and "lr_drops" not in given:   # no patience, no drop
+        args.lr_drops = 0
     if not args.resume and given.get("crf") is False:
         for name, flag in (("crf_tags", "--crf-tags"), ("linear_start", "--linear-start")):
             if given.get(name):

@@ -174,6 +174,9 @@ class Trainer:
         self.world = distributed.current()
         self.ddp = distributed.wrap(self.model)   # None in a single process
         self._task_state = None       # data-parallel: the task state gathered from every rank
+        if config.lr_drops and not config.patience:
+            warnings.warn(f"--lr-drops {config.lr_drops} does nothing without --patience: the "
+                          f"run trains to its limit at the schedule's rate")
 
     # ------------------------------------------------------------ schedule and limits
     def progress(self):
