@@ -337,3 +337,19 @@ def test_torchrun_itself(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("best validation loss") == 2   # rank 0's two closing lines, once
     assert json.loads((run / "metrics.json").read_text())["steps"] == 2
+
+
+@pytest.mark.slow
+def test_an_lr_drop_is_made_alike_under_two_processes(tmp_path):
+    """--lr-drops under DDP: every rank goes back to the same best state at the same step, so
+    two processes reach the parameters of one (a high rate makes validation stall early)."""
+    argv = ["train", "classify", "--data", write_labelled(tmp_path), "--batch", 8,
+            "--max-steps", 16, "--eval-every", 1, "--patience", 2, "--lr-drops", 2,
+            "--lr", 0.3, "--warmup-steps", 0, "--schedule", "constant", *NET,
+            "--dropout", 0, "--word-dropout", 0]
+    one = finish(launch([*argv, "--out", tmp_path / "one"], 1))
+    two = finish(launch([*argv, "--out", tmp_path / "two"], 2))
+    assert_ok(one + two)
+    assert "back to its weights" in one[0][1] and one[0][1].count("drop") == \
+        two[0][1].count("drop")
+    same_parameters(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt")
