@@ -160,7 +160,8 @@ class StopAt:
             raise Stop
 
 
-@pytest.mark.parametrize("stop", [40, 60])   # before the first drop (from best.pt), after it
+# before the first drop (from best.pt), at its step (saved before it is made), after it
+@pytest.mark.parametrize("stop", [40, 50, 60])
 def test_a_run_with_lr_drops_resumes_exactly(tmp_path, stop):
     from rnnkit.train.callbacks import Checkpointer
     config = TrainConfig(lr=0.1, max_steps=200, eval_every=10, patience=30, lr_drops=2,

@@ -257,16 +257,20 @@ class Trainer:
         if self.step == 0 and getattr(self.task, "eval_at_start", False) \
                 and self.last_eval.get("step") != 0:   # (a run resumed at step 0 has it)
             self.evaluate(stats)
-        while not self.done():
+        while True:
+            # the drop comes here, not after the evaluation, so that a run saved by that
+            # evaluation and resumed makes it too
+            if self.out_of_patience() and self.drops < self.config.lr_drops \
+                    and self._best_state is not None and self.progress() < 1.0:
+                self.drop_lr()
+            if self.done():
+                break
             self.train_step(stats)
             if self.step % self.config.log_every == 0:
                 self._emit("on_log", dict(stats))
             if self.step % self.config.eval_every == 0 or self.done():
                 self.evaluate(stats)
                 stats = self._new_stats()
-                if self.out_of_patience() and self.drops < self.config.lr_drops \
-                        and self._best_state is not None and self.progress() < 1.0:
-                    self.drop_lr()
         if self.last_eval.get("step") != self.step:
             self.evaluate(stats)
         if self.out_of_patience() and self.world.main:
