@@ -34,7 +34,8 @@ def add_flag_cases():
                         ("--bag-ngrams", "5"), ("--bag-ngrams", "-1")):
         flag_case("classify", flag, value)
     for flag, value in (("--batch", "0"), ("--dropout", "2"), ("--feature-dropout", "1"),
-                        ("--word-dropout", "-0.1")):
+                        ("--word-dropout", "-0.1"), ("--lr-drops", "-1"), ("--drop-factor", "1"),
+                        ("--drop-factor", "nan")):
         flag_case("tag", flag, value)
     for extra in (("--crf-tags", "5"), ("--linear-start",)):
         case("flag", f"train tag --no-crf {' '.join(extra)} (a contradiction)",
