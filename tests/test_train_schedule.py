@@ -196,3 +196,26 @@ def test_a_resumed_run_without_best_pt_stops_at_patience_instead_of_dropping(tmp
         second.resume(tmp_path / "last.pt")
     second.fit()
     assert second.step == 50 and second.drops == 0
+
+
+def test_the_cli_resume_path_reads_best_pt_for_a_drop_to_come(tmp_path, capsys, monkeypatch):
+    """``rnnkit train ... --resume`` goes through tasks.common.train with the checkpoint's
+    contents (not Trainer.resume): a drop still to come must find best.pt there too."""
+    import rnnkit.tasks.common as common
+    from rnnkit.train import load_checkpoint
+
+    class Tied(Trainer):   # the PlateauTask reads its step from the trainer that runs it
+        def __init__(self, task, *a, **k):
+            super().__init__(task, *a, **k)
+            task.trainer = self
+    monkeypatch.setattr(common, "Trainer", Tied)
+    base = dict(lr=0.1, max_steps=200, eval_every=10, patience=30, schedule="constant",
+                warmup_steps=0)
+    quiet = dict(quiet=True, log=lambda *a: None)
+    first = common.train(PlateauTask(), TrainConfig(**base), tmp_path, **quiet)
+    assert first["steps"] == 50 and first["best_step"] == 20   # stopped: no drop asked for
+    summary = common.train(PlateauTask(), TrainConfig(**base, lr_drops=1), tmp_path,
+                           resume_from=load_checkpoint(tmp_path / "last.pt"), **quiet)
+    assert summary["steps"] == 80   # dropped at 50 back to step 20's state, stopped at 80
+    assert "step 50: no better validation loss since step 20: back to its weights" in \
+        capsys.readouterr().out

@@ -142,6 +142,7 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     trainer = Trainer(task, train_config, callbacks)
     if resume_from is not None:
         trainer.load_state_dict(resume_from)
+        trainer.read_best(Path(out) / "best.pt")   # with an --lr-drops drop to come
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
     no_best = main and not (Path(out) / "best.pt").is_file()   # rank 0 wrote it, if anyone

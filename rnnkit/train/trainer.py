@@ -423,16 +423,26 @@ class Trainer:
 
     def resume(self, path):
         """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`
-        (with drops of --lr-drops left, best.pt beside it is read too: the state a drop goes
-        back to)."""
+        (and, with a drop of --lr-drops to come, from best.pt beside it: :meth:`read_best`)."""
         self.load_state_dict(load_checkpoint(path))
-        best = Path(path).with_name("best.pt")
-        if self.drops < self.config.lr_drops and self.config.patience \
-                and self.best_step is not None:
-            if best.is_file():
-                ckpt = load_checkpoint(best)
-                self._best_state = {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
-            else:
-                warnings.warn(f"{best} is missing: no --lr-drops drop until a better validation "
-                              f"loss; at --patience the run stops")
+        self.read_best(Path(path).with_name("best.pt"))
         return self
+
+    def read_best(self, path):
+        """After :meth:`load_state_dict`, with a drop of --lr-drops still to come: the state it
+        goes back to, from ``path`` (the run's best.pt), read on rank 0 and sent to every rank.
+        Without the file the run warns and stops at patience until a better evaluation."""
+        if not (self.drops < self.config.lr_drops and self.config.patience
+                and self.best_step is not None):
+            return
+
+        def read():
+            if not Path(path).is_file():
+                return None
+            ckpt = load_checkpoint(path)
+            return {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
+        state = self.dist.agree(lambda: read() if self.world.main else None, f"reading {path}")
+        self._best_state = self.dist.broadcast(state, f"{path}'s state")
+        if self._best_state is None:
+            warnings.warn(f"{path} is missing: no --lr-drops drop until a better validation "
+                          f"loss; at --patience the run stops")
