@@ -1,7 +1,7 @@
 """The trainer's AdamW: fused where torch has the kernel, the same update, exact on resume."""
 import torch
 
-from rnnkit.train.trainer import adamw
+from rnnkit.train.settings import adamw
 
 
 def test_fused_adamw_matches_the_plain_update():

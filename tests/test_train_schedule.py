@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit.train import TrainConfig, Trainer
-from rnnkit.train.trainer import lr_multiplier, saved_train_config
+from rnnkit.train.settings import lr_multiplier, saved_train_config
 
 
 class ToyTask:

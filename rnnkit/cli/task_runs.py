@@ -28,7 +28,7 @@ from rnnkit.data.datasets import DATASETS
 from rnnkit.tasks.common import train
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
 from rnnkit.train.runlock import RunLock, RunLockError
-from rnnkit.train.trainer import saved_train_config
+from rnnkit.train.settings import saved_train_config
 
 
 def layers_cell_hidden(model_cfg):
