@@ -98,3 +98,28 @@ def test_noise_around_a_level_is_forecast_by_the_window_mean():
     _, base, _, _, note = choose(y, (160, 180), 24, 6, 1)
     chosen = note.split("forecast: the mean of ")[1].split(";")[0].split(", ")
     assert "none/mean/-" in chosen and "none/last/-" not in chosen
+
+
+def test_the_smoothing_takes_part_where_the_chosen_candidates_have_none():
+    """Where none of the candidates averaged is a smoothing, the best smoothing without a ridge
+    part under the same transform joins with weight SMOOTHING and the others share the rest:
+    on a short random walk the window mean is chosen, and the model is 0.7 × the mean's map plus
+    0.3 × the smoothing (its share), no ridge part. --no-linear keeps the best alone."""
+    from rnnkit.tasks.forecast_choice import SMOOTHING, base_map, choose, with_smoothing
+    assert SMOOTHING == 0.3
+    mean, ets = ("log", "mean", None), ("log", "ets", None)
+    ranked = [mean, ("none", "ets", None), ("log", "ets", 1.0), ets]
+    final = {k: None for k in ranked}
+    assert with_smoothing([mean], ranked, final) == ([mean, ets], [0.7, 0.3])
+    assert with_smoothing([mean], ranked, {mean: None}) == ([mean], [1.0])   # none fitted
+    assert with_smoothing([ets, mean], ranked, final) == ([ets, mean], [0.5, 0.5])
+    rng = np.random.default_rng(1)
+    y = 10 + np.cumsum(rng.normal(0, 1, (60, 1)), 0)
+    W, K = 12, 12
+    _, base, smooth, (weight, bias), note = choose(y, (36, 48), W, K, 1)
+    assert "forecast: 0.7 log/mean/- + 0.3 log/ets/-;" in note and "fewer fold origins" in note
+    assert base == "last" and smooth[1] == pytest.approx(0.3) and not bias.any()
+    np.testing.assert_allclose(weight, 0.7 * base_map("mean", W, K, 1, 1))
+    _, base, smooth, (weight, _), note = choose(y, (36, 48), W, K, 1, linear=False)
+    assert "forecast: the mean of log/mean/-;" in note and smooth is None
+    np.testing.assert_allclose(weight, base_map("mean", W, K, 1, 1))

@@ -21,15 +21,19 @@ hold fewer (a short series: one fold of a few origins whose K-step forecasts all
 independent comparison at most), a ranking of some 50 candidates by it is noise, and the ridge
 fits are left out: the candidate without a ridge part (the window baselines and the smoothing,
 :func:`untuned`) with the lowest error from every origin before the validation part's end is
-taken alone, each error out of sample (the smoothing refitted before each origin on the history
+taken (with the smoothing, below, where it is a window baseline), each error out of sample (the smoothing refitted before each origin on the history
 before it; the window baselines fit nothing).
 Otherwise the model forecasts the mean of the COMBINE best candidates under the best one's
 transform (averaging forecasts is steadier than picking one, Clemen 1989; of the two smoothings
-only one takes part), fitted on the training part (the validation fold's fits): as the frozen
+only one takes part). Where none of the candidates taken (the one, or the COMBINE) is a
+smoothing, the best smoothing without a ridge part under the same transform joins them with
+weight SMOOTHING, and they share the rest (:func:`with_smoothing`): a window baseline or a ridge
+fit chosen on a few origins is held near a forecaster fitted on the whole history. All are
+fitted on the training part (the validation fold's fits): as the frozen
 linear part, each window baseline's map of the window (:func:`base_map`: every one is the
 window's last value plus a linear map of the window relative to it) and its ridge part, and the
-smoothing's forecast less the last value with weight share (the smoothing candidates' fraction
-of the mean). The test part is never looked at.
+smoothing's forecast less the last value with weight share (the smoothing's weight in the
+mean). The test part is never looked at.
 Shapes: N steps, F variables, W window, K horizon, n windows.
 """
 import numpy as np
@@ -42,6 +46,7 @@ from rnnkit.models.smoothing import fit_history, history_forecast, start_length
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
 COMBINE = 3                        # the best candidates (one transform) whose forecasts are averaged
+SMOOTHING = 0.3                    # the smoothing's weight where none of those is one (with_smoothing)
 # fewer fold origins than the horizon: "history", the best candidate without a ridge part over
 # every origin before the validation part's end (:func:`untuned`); "folds", the folds' ranking
 SHORT = "history"
@@ -179,29 +184,46 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
         ranked = sorted(errs, key=scores.get)
     else:        # too few origins to rank fits: the best untuned candidate over the history
         ranked, count = untuned(y, split, W, K, m, [k for k in errs if k[2] is None])
-        ranked = ranked[:1]
         how = (f"; fewer fold origins than the horizon: the best of the candidates without a "
                f"ridge part over the {count} origins before the validation part's end (the "
                f"smoothing refitted before each)")
     t = ranked[0][0]
     smoothed = next((k[1] for k in ranked if k[1].startswith("ets")), None)
-    ranked = [k for k in ranked if k[0] == t and (not k[1].startswith("ets") or k[1] == smoothed)]
-    ranked = ranked[:COMBINE if linear else 1]     # one smoothing (one parameter set) at most
+    kept = [k for k in ranked if k[0] == t and (not k[1].startswith("ets") or k[1] == smoothed)]
+    kept = kept[:1 if how or not linear else COMBINE]   # one smoothing (parameter set) at most
+    ranked, wts = with_smoothing(kept, ranked, final) if linear else (kept, [1.0])
     b = ranked[0][1]
     base = "ets" if b.startswith("ets") else "seasonal" if b == "seasonal" else "last"
     used = [k for k in ranked if k[1].startswith("ets")]
     params = final[used[0]][0] if used else None
     maps = [base_map(k[1], W, K, m, F) + final[k][1][:-1].T for k in ranked]
-    weight = np.mean(maps, 0) - base_map(base, W, K, m, F)                    # (K*F, W*F)
-    bias = np.mean([final[k][1][-1] for k in ranked], 0)                      # (K*F,)
+    weight = np.tensordot(wts, maps, 1) - base_map(base, W, K, m, F)        # (K*F, W*F)
+    bias = np.tensordot(wts, [final[k][1][-1] for k in ranked], 1)          # (K*F,)
     shown = ", ".join(f"{name(k)} {v:.4g}"
                       for k, v in sorted(scores.items(), key=lambda kv: kv[1])[:6])
     ets = "" if params is None else "; smoothing " + " ".join(
         f"{n}={v:g}" for n, v in zip(("α", "β", "γ", "φ", "seasonal"), params))
-    smooth = None if params is None else (params, len(used) / len(ranked))
+    share = sum(w for k, w in zip(ranked, wts) if k[1].startswith("ets"))
+    smooth = None if params is None else (params, share)
+    mean = (f"the mean of {', '.join(name(k) for k in ranked)}" if len(set(wts)) == 1 else
+            " + ".join(f"{w:.3g} {name(k)}" for k, w in zip(ranked, wts)))
     return t, base, smooth, (weight, bias), (
-        f"{ets}; forecast: the mean of {', '.join(name(k) for k in ranked)}; MAE over "
+        f"{ets}; forecast: {mean}; MAE over "
         f"{len(parts)} fold(s) ({n} origins) before the test part, best first: {shown}{how}")
+
+
+def with_smoothing(kept, ranked, final):
+    """(candidates, weights) of the forecast: the kept candidates' mean where one of them is a
+    smoothing; else they share 1 - SMOOTHING and the best smoothing without a ridge part under
+    the same transform in ``ranked`` (where one was fitted on the training part) gets
+    SMOOTHING."""
+    if any(k[1].startswith("ets") for k in kept):
+        return kept, [1.0 / len(kept)] * len(kept)
+    extra = next((k for k in ranked if k[0] == kept[0][0] and k[1].startswith("ets")
+                  and k[2] is None and k in final), None)
+    if extra is None or SMOOTHING == 0:
+        return kept, [1.0 / len(kept)] * len(kept)
+    return kept + [extra], [(1 - SMOOTHING) / len(kept)] * len(kept) + [SMOOTHING]
 
 
 def untuned(y, split, W, K, m, keys):
