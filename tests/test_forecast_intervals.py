@@ -42,6 +42,19 @@ def test_offsets_are_the_conformal_order_statistics():
     assert np.isnan(lo).all() and np.isnan(hi).all()
 
 
+def test_a_wider_level_holds_the_narrower_interval():
+    """With 9-38 errors the 80% interval is an order statistic and the 95% one a normal
+    interval; on skewed errors the two cross, and the 95% interval is widened to hold the 80%
+    one (a user reading lo95 > lo80 would rightly call it a bug)."""
+    e = np.array([0.0] * 17 + [10.0] * 3)                    # 20 errors, a long right tail
+    lo, hi = interval_offsets([e[:, None]], (80, 95))
+    assert hi[0, 0, 0] == 10.0            # the 80% rank: the 19th of 20
+    half = 2.0930 * e.std(ddof=1) * (1 + 1 / 20) ** 0.5
+    assert e.mean() + half < 10.0         # the normal 95% bound alone would lie inside it
+    assert hi[1, 0, 0] == 10.0 and lo[1, 0, 0] == pytest.approx(e.mean() - half, rel=1e-4)
+    assert (lo[1] <= lo[0]).all() and (hi[1] >= hi[0]).all()
+
+
 def test_interval_scores_count_coverage_and_penalise_misses():
     truth = np.array([[[0.0], [2.0]]])                        # (B 1, K 2, F 1)
     lo, hi = np.full((1, 1, 2, 1), -1.0), np.full((1, 1, 2, 1), 1.0)

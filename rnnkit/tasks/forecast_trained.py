@@ -78,7 +78,8 @@ def interval_offsets(errors, levels):
     """Lower and upper offsets (L, S, F) of prediction intervals at each step from the signed
     errors (truth - forecast) known at each step: errors[h] (n_h, F). The split-conformal order
     statistics where n_h holds the rank; with fewer errors (from MIN_ERRORS), a normal prediction
-    interval from their mean and standard deviation (Student's t, × sqrt(1 + 1/n)); NaN below."""
+    interval from their mean and standard deviation (Student's t, × sqrt(1 + 1/n)); NaN below.
+    The two can cross: a level's interval is widened to hold each lower level's."""
     S, F = len(errors), errors[0].shape[1]
     lo, hi = np.full((2, len(levels), S, F), np.nan)
     for h, e in enumerate(errors):
@@ -90,6 +91,11 @@ def interval_offsets(errors, levels):
             elif n >= MIN_ERRORS:
                 half = t_quantile((1 + level / 100) / 2, n - 1) * e.std(0, ddof=1) * (1 + 1 / n) ** .5
                 lo[i, h], hi[i, h] = e.mean(0) - half, e.mean(0) + half
+    for i, level in enumerate(levels):   # a level's interval holds every narrower one's
+        narrower = [j for j, other in enumerate(levels) if other < level]
+        if narrower:   # (the order statistics and the normal interval can cross)
+            lo[i] = np.fmin(lo[i], np.nanmin(lo[narrower], 0))
+            hi[i] = np.fmax(hi[i], np.nanmax(hi[narrower], 0))
     return lo, hi
 
 
