@@ -9,8 +9,8 @@ installed; the pickles need pandas, which statsmodels brings). Tuned on: the one
 smoothing candidate was built and never run through rnnkit while its defaults were tuned;
 since then all of these are tuning data; ``FRESH2`` and ``FRESH3`` were held out until each
 was run once, and so were ``FRESH4`` to ``FRESH9`` (the last five with the same defaults;
-``FRESH9`` was drawn at random); ``FRESH10``, drawn at random, is held out until it is run once
-with the next change.
+``FRESH9`` was drawn at random); ``FRESH10``, drawn at random, was held out until it was run
+once with the smoothing's share (forecast_choice.with_smoothing).
 The files go to ``$RNNKIT_DATA/bench-series`` (default
 ``~/.cache/rnnkit/bench-series``); data is never committed.
 
@@ -293,8 +293,8 @@ FRESH9 = {   # R package, item, builder, extra train arguments; what it is, how 
 # a tenth, drawn at random before the next change to the defaults (random.Random(10).sample, in
 # this order: 6 of the 127 US employment series not used above, sorted by title; 4 of the 28
 # unused prison-population series of fpp2's prison, sorted; 4 of the 8 unused regions of fpp2's
-# visnights, sorted) and fpp3's two unused prices, chicken and nails; held out until it is run
-# once with the changed defaults
+# visnights, sorted) and fpp3's two unused prices, chicken and nails; held out until it was run
+# once with the smoothing's share
 US_TITLES10 = (("usapparel", "Nondurable Goods: Apparel"),
                ("usspecialtytrade", "Construction: Nonresidential Specialty Trade Contractors"),
                ("usdataprocessing",
