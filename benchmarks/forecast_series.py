@@ -30,6 +30,26 @@ SHORT = ["--val-fraction", "0.15", "--test-fraction", "0.15"]   # ~110 steps: 10
 FIFTH = ["--val-fraction", "0.2", "--test-fraction", "0.2"]      # < 100 steps, or 15% = 1 origin
 
 
+def visnights(regions):
+    """Visitor nights in Australian regions, quarterly (fpp2's visnights; undated rows)."""
+    return {f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
+                                            FIFTH + ["--season", "4"]) for region in regions}
+
+
+def us_employment(titles):
+    """US employment series by (name, fpp3 title), monthly (from 1939 or 1990)."""
+    return {short: ("fpp3", "us_employment",
+                    r_frame("Employed", "Month", ("Title", title), trim=True), [])
+            for short, title in titles}
+
+
+def prisons(columns):
+    """Prisoners in Australian states by sex and legal status, quarterly 2005-2016 (fpp2's
+    prison; undated rows)."""
+    return {f"prison-{column.strip().replace(' ', '').lower()}": (
+        "fpp2", "prison", r_frame(column), FIFTH + SIX + ["--season", "4"]) for column in columns}
+
+
 MACRO = "statsmodels/datasets/macrodata/macrodata.csv"
 USCHANGE = "sktime/datasets/data/Uschange/Uschange.csv"
 SERIES = {
@@ -198,9 +218,7 @@ FRESH6 = {   # R package, item, builder, extra train arguments; what it is, how 
        for short, state in (("act", "Australian Capital Territory"), ("nt", "Northern Territory"),
                             ("sa", "South Australia"), ("wa", "Western Australia"))},
     # visitor nights in six more Australian regions, quarterly (undated rows)
-    **{f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
-                                       FIFTH + ["--season", "4"])
-       for region in ("NSWNthCo", "SAUMetro", "VICWstCo", "WAUMetro", "OTHNoMet", "QLDCntrl")},
+    **visnights(("NSWNthCo", "SAUMetro", "VICWstCo", "WAUMetro", "OTHNoMet", "QLDCntrl")),
     # US employment in four more sectors, monthly
     **{f"us{short}": ("fpp3", "us_employment", r_frame("Employed", "Month", ("Title", title)), [])
        for short, title in (("mining", "Mining and Logging"), ("information", "Information"),
@@ -233,9 +251,7 @@ FRESH7 = {   # R package, item, builder, extra train arguments; what it is, how 
                             ("professional", "Professional and Business Services"),
                             ("durables", "Durable Goods"))},
     # visitor nights in two more Australian regions, quarterly (undated rows)
-    **{f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
-                                       FIFTH + ["--season", "4"])
-       for region in ("NSWSthCo", "VICEstCo")},
+    **visnights(("NSWSthCo", "VICEstCo")),
     # London's male christenings, yearly
     "arbuthnot-males": ("HistData", "Arbuthnot", r_frame("Males", "Year"), FIFTH),
 }
@@ -257,9 +273,7 @@ FRESH8 = {   # R package, item, builder, extra train arguments; what it is, how 
     **{f"minwage-{column}": ("wooldridge", "minwage", r_frame(column), ["--season", "12"])
        for column in ("emp232", "emp314")},
     # visitor nights in four more Australian regions, quarterly (undated rows)
-    **{f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
-                                       FIFTH + ["--season", "4"])
-       for region in ("NSWMetro", "QLDNthCo", "SAUCoast", "VICMetro")},
+    **visnights(("NSWMetro", "QLDNthCo", "SAUCoast", "VICMetro")),
     "hseinv": ("wooldridge", "hseinv", r_frame("inv", "year"), FIFTH + SIX),   # US housing, yearly
 }
 # a ninth, drawn at random (random.Random(9).sample, in this order: 8 of the 135 US employment
@@ -278,13 +292,9 @@ US_TITLES = (("totalprivate", "Total Private"),
              ("ustrucking", "Transportation and Warehousing: Truck Transportation"))
 FRESH9 = {   # R package, item, builder, extra train arguments; what it is, how often
     # US employment in eight more series, monthly (from 1939 or 1990)
-    **{f"{short}": ("fpp3", "us_employment",
-                    r_frame("Employed", "Month", ("Title", title), trim=True), [])
-       for short, title in US_TITLES},
+    **us_employment(US_TITLES),
     # prisoners in Australian states by sex and legal status, quarterly 2005-2016 (undated rows)
-    **{f"prison-{column.strip().replace(' ', '').lower()}": (
-        "fpp2", "prison", r_frame(column), FIFTH + SIX + ["--season", "4"])
-       for column in ("WA FSentenced", "NSWFSentenced", "TASFSentenced", "ACTMRemanded ")},
+    **prisons(("WA FSentenced", "NSWFSentenced", "TASFSentenced", "ACTMRemanded ")),
     # the US prices of oil, eggs and wheat, yearly (from their first known year; eggs: 94 years)
     **{f"price-{column}": ("fpp3", "prices", r_frame(column, "year", trim=True), extra)
        for column, extra in (("oil", []), ("eggs", FIFTH), ("wheat", []))},
@@ -304,17 +314,11 @@ US_TITLES10 = (("usapparel", "Nondurable Goods: Apparel"),
                ("ushealthcare", "Education and Health Services: Health Care and Social Assistance"))
 FRESH10 = {   # R package, item, builder, extra train arguments; what it is, how often
     # US employment in six more series, monthly
-    **{f"{short}": ("fpp3", "us_employment",
-                    r_frame("Employed", "Month", ("Title", title), trim=True), [])
-       for short, title in US_TITLES10},
+    **us_employment(US_TITLES10),
     # prisoners in Australian states by sex and legal status, quarterly 2005-2016 (undated rows)
-    **{f"prison-{column.strip().replace(' ', '').lower()}": (
-        "fpp2", "prison", r_frame(column), FIFTH + SIX + ["--season", "4"])
-       for column in ("SA FRemanded ", "WA MRemanded ", "SA FSentenced", "NT MRemanded ")},
+    **prisons(("SA FRemanded ", "WA MRemanded ", "SA FSentenced", "NT MRemanded ")),
     # visitor nights in four more Australian regions, quarterly (undated rows)
-    **{f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
-                                       FIFTH + ["--season", "4"])
-       for region in ("OTHMetro", "NSWNthIn", "SAUInner", "QLDMetro")},
+    **visnights(("OTHMetro", "NSWNthIn", "SAUInner", "QLDMetro")),
     # the US prices of chicken (1924-1993) and nails (1800-1996), yearly
     "price-chicken": ("fpp3", "prices", r_frame("chicken", "year", trim=True), FIFTH),
     "price-nails": ("fpp3", "prices", r_frame("nails", "year", trim=True), []),
