@@ -92,10 +92,10 @@ def interval_offsets(errors, levels):
                 half = t_quantile((1 + level / 100) / 2, n - 1) * e.std(0, ddof=1) * (1 + 1 / n) ** .5
                 lo[i, h], hi[i, h] = e.mean(0) - half, e.mean(0) + half
     for i, level in enumerate(levels):   # a level's interval holds every narrower one's
-        narrower = [j for j, other in enumerate(levels) if other < level]
-        if narrower:   # (the order statistics and the normal interval can cross)
-            lo[i] = np.fmin(lo[i], np.nanmin(lo[narrower], 0))
-            hi[i] = np.fmax(hi[i], np.nanmax(hi[narrower], 0))
+        for j, other in enumerate(levels):   # (the order statistics and the normal one can cross)
+            if other < level:   # fmin/fmax: a narrower level without an interval changes nothing
+                lo[i] = np.where(np.isnan(lo[i]), lo[i], np.fmin(lo[i], lo[j]))
+                hi[i] = np.where(np.isnan(hi[i]), hi[i], np.fmax(hi[i], hi[j]))
     return lo, hi
 
 
