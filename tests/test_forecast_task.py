@@ -215,10 +215,32 @@ def test_a_trained_rnn_must_beat_the_linear_forecast_by_the_margin(tmp_path):
     assert not task.model.rnn_is_zero()
     assert moved["val_loss"] == pytest.approx(1.25 * moved["val_mse"])
     assert moved["val_loss"] > start["val_loss"]
+    path = write(tmp_path, "long.csv", noisy_walk(200))   # 15 validation origins: trained
     task = build(data=str(path), season=1, rnn_margin=10)
+    assert task.trainable
     metrics = train(task, TrainConfig(lr=0.05, max_steps=4, eval_every=2, warmup_steps=0),
                     tmp_path / "run", quiet=True, log=lambda *a: None)
-    assert metrics["best_step"] == 0
+    assert metrics["steps"] == 4 and metrics["best_step"] == 0
+
+
+def test_the_gru_is_not_trained_where_the_validation_part_cannot_judge_it(tmp_path):
+    """With fewer validation origins than the horizon (their forecasts all overlap), a trained
+    GRU cannot be told from noise: the run says so and ends at step 0, the classical forecast
+    its model. A longer validation part trains it."""
+    path = write(tmp_path, "walk.csv", noisy_walk(100))   # validation 10 steps: 5 origins, K 6
+    logged = []
+    task = build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, season=1),
+                               ForecasterConfig(layers=1, hidden=8), log=logged.append)
+    assert task.val_origins() == 5 and not task.trainable
+    assert "the GRU is not trained: the validation part holds 5 forecast origin(s), fewer " \
+           "than the horizon 6" in logged[-1]
+    config = TrainConfig(lr=0.05, max_steps=4, eval_every=2, warmup_steps=0)
+    metrics = train(task, config, tmp_path / "run", quiet=True, log=lambda *a: None)
+    assert metrics["steps"] == 0 and metrics["best_step"] == 0
+    assert task.model.rnn_is_zero() and (tmp_path / "run/best.pt").is_file()
+    task = build(data=str(path), season=1, val_fraction=0.2)   # 20 steps: 15 origins
+    assert task.val_origins() == 15 and task.trainable
+    assert train(task, config, tmp_path / "run2", quiet=True, log=lambda *a: None)["steps"] == 4
 
 
 def test_exponential_smoothing_forced_stored_and_restored(tmp_path):

@@ -32,6 +32,9 @@ Optional hooks, used when present:
                                    untrained model is already a forecast worth keeping (the
                                    forecaster starts at its fitted linear part); it costs one
                                    validation pass, so tasks whose model starts random leave it off
+    task.trainable                 False: nothing worth training (the run ends at step 0, after
+                                   the evaluation eval_at_start makes): e.g. a forecaster whose
+                                   validation part is too short to tell a trained GRU from noise
 
 Stateful extras such as carrying a hidden state across truncated-BPTT batches live inside the
 task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric files are callbacks
@@ -122,7 +125,8 @@ class Trainer:
         return self.elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)
 
     def done(self):
-        return self.progress() >= 1.0 or self.out_of_patience()
+        return (self.progress() >= 1.0 or self.out_of_patience()
+                or not getattr(self.task, "trainable", True))
 
     def out_of_patience(self):
         """No better validation loss for ``patience`` steps since best.pt's step (and since the
