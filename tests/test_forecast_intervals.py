@@ -82,6 +82,32 @@ def test_intervals_cover_about_their_level_on_noise_around_a_season(tmp_path):
     assert 40 <= len(f.past_errors(z, 600, 1000)[0]) <= 50
 
 
+def test_past_errors_refit_the_smoothing_before_each_origin(tmp_path, monkeypatch):
+    """The errors that set the intervals are out of sample for the smoothing, as the forecasts
+    they are for: every past origin gets the parameters fitted on the history before it (the
+    one-pass refit), not the training part's fit; --no-refit keeps the stored fit."""
+    from rnnkit.tasks import forecast_trained
+    seen = []
+    refit = forecast_trained.fit_each_origin
+
+    def spy(z, origins, first, m, seasonal):
+        seen.extend(origins)
+        return refit(z, origins, first, m, seasonal)
+    monkeypatch.setattr(forecast_trained, "fit_each_origin", spy)
+    task = build(write(tmp_path, "noisy.csv", noisy_season(240)), baseline="ets")
+    f = Forecast.from_task(task)
+    errors = f.past_errors(f.standardised(f.y), task.val_end, 6)
+    assert len(errors[0]) > 100 and min(seen) < task.train_end   # the training part's origins
+    seen.clear()
+    task = build_forecast_task(ForecastData(data=str(tmp_path / "noisy.csv"), window=24,
+                                            horizon=6, baseline="ets"),
+                               ForecasterConfig(layers=1, hidden=8, refit=False),
+                               log=lambda *a: None)
+    f = Forecast.from_task(task)
+    f.past_errors(f.standardised(f.y), task.val_end, 6)
+    assert not seen
+
+
 def test_log_scale_bounds_are_positive_and_grow_with_the_level(tmp_path):
     rng = np.random.default_rng(1)
     values = [100 * math.exp(0.01 * t) * (1 + 0.2 * math.sin(2 * math.pi * t / 12))
