@@ -21,8 +21,9 @@ hold fewer (a short series: one fold of a few origins whose K-step forecasts all
 independent comparison at most), a ranking of some 50 candidates by it is noise, and the ridge
 fits are left out: the candidate without a ridge part (the window baselines and the smoothing,
 :func:`untuned`) with the lowest error from every origin before the validation part's end is
-taken (with the smoothing, below, where it is a window baseline), each error out of sample (the smoothing refitted before each origin on the history
-before it; the window baselines fit nothing).
+taken (with the smoothing, below, where it is a window baseline), each error out of sample (the
+smoothing refitted before each origin on the history before it; the window baselines fit
+nothing).
 Otherwise the model forecasts the mean of the COMBINE best candidates under the best one's
 transform (averaging forecasts is steadier than picking one, Clemen 1989; of the two smoothings
 only one takes part). Where none of the candidates taken (the one, or the COMBINE) is a
@@ -46,7 +47,7 @@ from rnnkit.models.smoothing import fit_history, history_forecast, start_length
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
 COMBINE = 3                        # the best candidates (one transform) whose forecasts are averaged
-SMOOTHING = 0.3                    # the smoothing's weight where none of those is one (with_smoothing)
+SMOOTHING = 0.3                    # the smoothing's weight where none of those is one
 # fewer fold origins than the horizon: "history", the best candidate without a ridge part over
 # every origin before the validation part's end (:func:`untuned`); "folds", the folds' ranking
 SHORT = "history"
