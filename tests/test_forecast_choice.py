@@ -28,7 +28,7 @@ def test_choice_is_made_on_folds_before_the_test_part():
     assert not choose(seasonal, split, 24, 12, 12, linear=False)[3][0].any()   # no linear part
 
 
-@pytest.mark.parametrize("baseline", ["last", "seasonal", "mean", "drift"])
+@pytest.mark.parametrize("baseline", ["last", "seasonal", "mean", "drift", "change"])
 def test_every_window_baseline_is_a_linear_map_of_the_relative_window(baseline):
     """What makes the average of candidates one model: each window baseline's forecast is the
     window's last value plus base_map applied to the window relative to it (two variables)."""
@@ -41,6 +41,8 @@ def test_every_window_baseline_is_a_linear_map_of_the_relative_window(baseline):
         np.testing.assert_allclose(direct[1, 3], z[17:41].mean(0))
     if baseline == "drift":
         np.testing.assert_allclose(direct[2, 1], z[76] + 2 * (z[76] - z[53]) / 23)
+    if baseline == "change":   # one season back fits the window (m 12, W 24): h = 3 from 30
+        np.testing.assert_allclose(direct[0, 2], z[29] + z[29 + 3 - 12] - z[29 - 12])
     mapped = (features(z, origins, W)[:, :-1] @ base_map(baseline, W, K, m, 2).T)
     np.testing.assert_allclose(direct, z[np.array(origins) - 1][:, None] + mapped.reshape(3, K, 2),
                                atol=1e-9)
@@ -123,3 +125,23 @@ def test_the_smoothing_takes_part_where_the_chosen_candidates_have_none():
     _, base, smooth, (weight, _), note = choose(y, (36, 48), W, K, 1, linear=False)
     assert "forecast: the mean of log/mean/-;" in note and smooth is None
     np.testing.assert_allclose(weight, base_map("mean", W, K, 1, 1))
+
+
+def test_the_change_baseline_averages_the_last_three_seasons_changes():
+    """Quarterly, window 24, horizon 6: step h moves the last value as it moved from k seasons
+    before the last step to k seasons before step h, averaged over the nearest three k with
+    k m >= h (h 1: k 1, 2, 3; h 5: k 2, 3, 4). A candidate only with a season the window holds
+    before the horizon's last step."""
+    from rnnkit.tasks.forecast_choice import CHANGE_SEASONS, candidates, change_map
+    assert CHANGE_SEASONS == 3
+    B = change_map(24, 6, 4)
+    z = np.arange(24.0) ** 2 - 23.0 ** 2           # a window relative to its last value
+    for h, ks in ((1, (1, 2, 3)), (5, (2, 3, 4))):
+        want = np.mean([z[23 + h - 4 * k] - z[23 - 4 * k] for k in ks])
+        assert B[h - 1] @ z == pytest.approx(want)
+    np.testing.assert_allclose(B.sum(1), 0)         # a constant window: the last value
+    y = np.ones((100, 1))
+    base = [b for _, b in candidates(y, 24, 4, "none", "auto", K=6)]
+    assert "change" in base
+    assert "change" not in [b for _, b in candidates(y, 24, 1, "none", "auto", K=6)]
+    assert "change" not in [b for _, b in candidates(y, 12, 12, "none", "auto", K=12)]

@@ -1,6 +1,6 @@
 """Choosing a forecaster's transform (none, log), baseline (last value, window mean, drift, last
-season, exponential smoothing) and linear part (none, or a ridge autoregression), by rolling
-origins over the history before the test part.
+season, last value plus a season's change, exponential smoothing) and linear part (none, or a
+ridge autoregression), by rolling origins over the history before the test part.
 
 The history before the test part is cut into folds of the validation part's length, counted back
 from its end: the validation part, then the same length before it, ... (up to :data:`FOLDS`,
@@ -12,8 +12,9 @@ units (time-series cross-validation, Hyndman & Athanasopoulos 2021 §5.10).
 Candidates: each transform × each baseline × (no linear part, or a ridge fit with each penalty in
 RIDGES over the window relative to its last value, of what the baseline misses). The baselines:
 the last value, the window's mean, the drift (the line through the window's first and last
-values), the last season's values (1 < m ≤ W), and exponential smoothing with a damped trend,
-without and (m > 1) with a season, run over the whole history before the origin
+values), the last season's values (1 < m ≤ W), the last value plus the change it made over the
+same steps one, two and three seasons back (:func:`change_map`), and exponential smoothing with
+a damped trend, without and (m > 1) with a season, run over the whole history before the origin
 (:mod:`rnnkit.models.smoothing`: four parameters from a grid, chosen by the one-step error over
 the fold's fit part, as Holt-Winters is fitted).
 Where the folds hold at least K origins, the candidates are ranked by that error. Where they
@@ -48,16 +49,32 @@ RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaste
 FOLDS = 3                          # folds of the validation part's length, the validation part last
 COMBINE = 3                        # the best candidates (one transform) whose forecasts are averaged
 SMOOTHING = 0.3                    # the smoothing's weight where none of those is one
+CHANGE_SEASONS = 3                 # the seasons back whose changes the "change" baseline averages
 # fewer fold origins than the horizon: "history", the best candidate without a ridge part over
 # every origin before the validation part's end (:func:`untuned`); "folds", the folds' ranking
 SHORT = "history"
 
 
-def candidates(y, W, m, transform, baseline, smoothing=True):
+def change_map(W, K, m):
+    """(K, W): the "change" baseline's forecast less the window's last value, as a map of the
+    window relative to it: for step h, the mean over the nearest CHANGE_SEASONS seasons back k
+    (k m >= h, within the window) of the change from k seasons before the last step to k seasons
+    before step h: the last value moved as it moved a season (or two, three) ago."""
+    B = np.zeros((K, W))
+    for h in range(1, K + 1):
+        ks = [k for k in range(1, (W - 1) // m + 1) if k * m >= h][:CHANGE_SEASONS]
+        for k in ks:
+            B[h - 1, W - 1 + h - k * m] += 1.0 / len(ks)
+            B[h - 1, W - 1 - k * m] -= 1.0 / len(ks)
+    return B
+
+
+def candidates(y, W, m, transform, baseline, smoothing=True, K=1):
     """The (transform, baseline) settings to compare: the given ones, or all that fit the data.
     Baselines: last, mean (the window's), drift (the last value plus the window's mean change
-    per step), seasonal, ets (smoothing without a season), ets-seasonal; mean and drift only
-    where chosen automatically."""
+    per step), seasonal, change (the last value plus its change a season or more ago, where the
+    window holds a season before the horizon's last step), ets (smoothing without a season),
+    ets-seasonal; mean, drift and change only where chosen automatically."""
     if baseline == "seasonal" and (m < 2 or W < m):
         raise DataError(f"--baseline seasonal needs a season > 1 and a window of at least one "
                         f"season; got season {m}, window {W}")
@@ -70,6 +87,7 @@ def candidates(y, W, m, transform, baseline, smoothing=True):
     ets = ["ets"] + (["ets-seasonal"] if m > 1 else [])   # run over the history: any window
     if baseline == "auto":
         bs = (["last", "mean"] + (["drift"] if W > 1 else []) + (["seasonal"] if seasonal else [])
+              + (["change"] if m > 1 and -(-K // m) * m <= W - 1 else [])
               + (ets if smoothing else []))
     else:
         bs = ets if baseline == "ets" else [baseline]
@@ -98,6 +116,9 @@ def base_forecast(z, origins, K, m, baseline, params=None, W=None):
         return np.stack([z[t - m + h % m] for t in origins])
     if baseline == "mean":
         return np.stack([np.repeat(z[t - W:t].mean(0, keepdims=True), K, 0) for t in origins])
+    if baseline == "change":
+        B = change_map(W, K, m)                                               # (K, W)
+        return np.stack([z[t - 1] + B @ (z[t - W:t] - z[t - 1]) for t in origins])
     if baseline == "drift":   # the line through the window's first and last values, extended
         return np.stack([z[t - 1] + (h + 1)[:, None] * (z[t - 1] - z[t - W]) / (W - 1)
                          for t in origins])
@@ -138,7 +159,7 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
     the folds, and the linear part that makes the model forecast the mean of the COMBINE best
     candidates under that transform (the best alone where ``linear`` is off); ``note`` gives
     the scores for the log."""
-    settings = candidates(y, W, m, transform, baseline, smoothing)
+    settings = candidates(y, W, m, transform, baseline, smoothing, K)
     y = y.astype(np.float64)
     F = y.shape[1]
     lams = ((None,) + RIDGES) if linear else (None,)
@@ -274,6 +295,8 @@ def base_map(baseline, W, K, m, F):
         B[h, W - m + h % m] = 1.0
     elif baseline == "mean":    # mean(z_1..z_W) - z_W = mean of the relative window
         B[:] = 1.0 / W
+    elif baseline == "change":
+        B = change_map(W, K, m)
     elif baseline == "drift":   # z_W + h (z_W - z_1) / (W - 1): the first relative value
         B[h, 0] = -(h + 1) / (W - 1)
     return np.kron(B, np.eye(F))
