@@ -16,7 +16,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 WORKER = r"""
 import json, os, sys, time, torch, rnnkit
