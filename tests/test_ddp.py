@@ -251,6 +251,22 @@ def test_every_task_trains_under_two_processes(tmp_path, kind):
 
 
 @pytest.mark.slow
+def test_a_forecaster_with_no_gru_to_train_ends_at_step_0_under_two_processes(tmp_path):
+    """A validation part of fewer origins than the horizon trains no GRU: every rank ends its
+    loop at step 0 alike (no rank left waiting in a collective), best.pt is the classical
+    forecast and the test part is scored."""
+    from task_fixtures import write_series
+    argv = ["train", "forecast", "--data", write_series(tmp_path), "--horizon", 12,
+            "--layers", 1, "--hidden", 8, "--batch", 8, "--max-steps", 20, "--quiet",
+            "--out", tmp_path / "run"]
+    results = finish(launch(argv, 2))
+    assert_ok(results)
+    assert "the GRU is not trained" in results[0][1]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 0 and metrics["best_step"] == 0 and "test_mase" in metrics
+
+
+@pytest.mark.slow
 def test_the_linear_start_reads_one_clock_under_two_processes(tmp_path):
     """With --max-minutes the classifier's linear start asks the time left after each penalty:
     rank 0's clock, summed over the ranks, so every rank stops its penalty path alike."""
