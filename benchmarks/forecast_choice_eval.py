@@ -5,6 +5,10 @@ recurrent training) on the benchmark's series, in seconds: the quick check of a 
     python benchmarks/forecast_choice_eval.py --group forecast-tuning [--holt-winters]
     python benchmarks/forecast_choice_eval.py --short folds ...   # no short-series rule
 
+``--json FILE`` writes each series' figures, and whether the short-series rule applied
+(``short_rule``: the series to train when a change concerns short series, e.g. ``quality_tasks.py
+--only $(python -c "import json; r = json.load(open('FILE')); print(*[n for n in r if
+r[n]['short_rule']])")``).
 ``--holt-winters`` adds statsmodels' Holt-Winters and ETSModel's prediction intervals at the
 same test origins (as ``quality_tasks.py`` scores them), kept in
 ``$RNNKIT_DATA/bench-series/holt-winters.json`` and ``ets-intervals.json`` by the series' name,
@@ -218,9 +222,10 @@ def run_group(names, with_hw=False, no_refit=False, forms=None, record=None):
             print(f"{name:24s} Holt-Winters on the log scale {f['log']:.3f}, damped "
                   f"{f['damped']:.3f}; Theta {f['theta']:.3f}", flush=True)
         logs.append((m["test_mase"], m["test_seasonal_naive_mase"], *hw))
-        if record is not None:
+        if record is not None:   # short_rule: the folds held fewer origins than the horizon
             record[name] = {k[5:]: v for k, v in m.items() if k.startswith("test_")} | (
-                {"holt_winters_mase": hw[0]} if hw else {})
+                {"holt_winters_mase": hw[0]} if hw else {}) | {
+                "short_rule": "fewer fold origins than the horizon" in note[0]}
         intervals.append({k: v for k, v in m.items() if "_coverage_" in k or "_msis_" in k}
                          | (ets(name, task) if with_hw else {}))
         cover = " ".join(f"{level}%: {m[f'test_coverage_{level}']:.2f}" for level in LEVELS
