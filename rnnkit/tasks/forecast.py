@@ -106,9 +106,12 @@ class ForecastTask:
         self.z = torch.from_numpy(self.scaler.transform(transform.forward(series)))  # (N, F)
         self.mase_scale = mase_scale(series[:self.train_end], season)
         self.hist = None   # {origin: the history smoothing's forecast (K, F)}, filled on use
-        # the GRU is trained only where the validation part can judge it: with fewer origins
-        # than the horizon, its forecasts all overlap (one comparison or so)
-        self.trainable = self.val_origins() >= data_config.horizon
+
+    @property
+    def trainable(self):
+        """The GRU is trained only where the validation part can judge it: with fewer origins
+        than the horizon, its forecasts all overlap (one comparison or so)."""
+        return self.val_origins() >= self.data_config.horizon
 
     def val_origins(self):
         """The validation part's forecast origins."""

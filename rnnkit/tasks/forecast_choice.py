@@ -201,8 +201,8 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
         raise DataError(f"no forecast origin before the test part: the validation part must hold "
                         f"the horizon {K} after a window of {W}")
     scores = {k: float(v.mean()) for k, v in errs.items()}
-    how = ""
-    if n >= K or SHORT == "folds":   # the folds' ranking, the COMBINE best averaged
+    how, short = "", n < K and SHORT != "folds"
+    if not short:   # the folds' ranking, the COMBINE best averaged
         ranked = sorted(errs, key=scores.get)
     else:        # too few origins to rank fits: the best untuned candidate over the history
         ranked, count = untuned(y, split, W, K, m, [k for k in errs if k[2] is None])
@@ -212,7 +212,7 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
     t = ranked[0][0]
     smoothed = next((k[1] for k in ranked if k[1].startswith("ets")), None)
     kept = [k for k in ranked if k[0] == t and (not k[1].startswith("ets") or k[1] == smoothed)]
-    kept = kept[:1 if how or not linear else COMBINE]   # one smoothing (parameter set) at most
+    kept = kept[:1 if short or not linear else COMBINE]   # one smoothing (parameter set) at most
     ranked, wts = with_smoothing(kept, ranked, final) if linear else (kept, [1.0])
     b = ranked[0][1]
     base = "ets" if b.startswith("ets") else "seasonal" if b == "seasonal" else "last"
