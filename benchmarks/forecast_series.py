@@ -13,8 +13,8 @@ was run once, and so were ``FRESH4`` to ``FRESH9`` (the last five with the same 
 once with the smoothing's share (forecast_choice.with_smoothing); ``FRESH11``, drawn at random
 once the GRU rule was made (forecast.ForecastTask.trainable), was held out until it was run
 once with it; ``FRESH12``, drawn at random once the "change" candidate was made, was held out
-until it was run once with it; ``FRESH13``, drawn at random before the next change, is held out
-until it is run once with it. The groups drawn at random are in :mod:`forecast_drawn`, the
+until it was run once with it; ``FRESH13``, drawn at random, was held out until it was run
+once with fresh12's defaults. The groups drawn at random are in :mod:`forecast_drawn`, the
 builders and the short series' train arguments in :mod:`forecast_builders`.
 The files go to ``$RNNKIT_DATA/bench-series`` (default
 ``~/.cache/rnnkit/bench-series``); data is never committed.
