@@ -18,7 +18,8 @@ MAX_FORECAST = 10_000
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 2000, "eval_every": 100, "warmup_steps": 50, "lr": 3e-3}
 
 RUN = TaskRun("forecast", ForecastData, ForecasterConfig, build_forecast_task, TRAIN_DEFAULTS,
-              skip=("features", "horizon", "base", "period", "window", "relative"))
+              skip=("features", "horizon", "base", "period", "window", "relative",
+                    "per_column"))
 TRAIN = ("forecaster for a uni- or multivariate series (CSV)", RUN.add_flags, RUN.run)
 
 

@@ -272,18 +272,33 @@ TRANSFORMS = ("none", "log")
 
 class Transform:
     """A variance-stabilising transform applied before scaling: ``log`` turns multiplicative
-    seasonality and growth into additive ones (positive series only); ``none`` is the identity."""
+    seasonality and growth into additive ones (positive series only); ``none`` is the identity.
+    ``kind`` is one for every column, or a list of one per column (y (N, F): F kinds)."""
 
     def __init__(self, kind="none"):
-        if kind not in TRANSFORMS:
+        kinds = [kind] if isinstance(kind, str) else list(kind)
+        bad = [k for k in kinds if k not in TRANSFORMS]
+        if bad or not kinds:
             raise ValueError(f"transform must be one of {list(TRANSFORMS)}, got {kind!r}")
-        self.kind = kind
+        self.kind = kind if isinstance(kind, str) else kinds
+
+    def logged(self):
+        """Whether the log is taken: a bool, or a (F,) mask for per-column kinds."""
+        if isinstance(self.kind, str):
+            return self.kind == "log"
+        return np.array([k == "log" for k in self.kind])
 
     def forward(self, y):
-        return np.log(y) if self.kind == "log" else y
+        mask = self.logged()
+        if isinstance(mask, np.ndarray):
+            return np.where(mask, np.log(np.where(mask, y, 1)), y)
+        return np.log(y) if mask else y
 
     def inverse(self, x):
-        return np.exp(x) if self.kind == "log" else x
+        mask = self.logged()
+        if isinstance(mask, np.ndarray):
+            return np.where(mask, np.exp(np.where(mask, x, 0)), x)
+        return np.exp(x) if mask else x
 
     def to_dict(self):
         return {"kind": self.kind}

@@ -75,6 +75,11 @@ class ForecasterConfig:
     # training part's (LEGACY: False)
     refit: bool = field(default=True, metadata={
         "help": "refit the smoothing before each origin after the validation part"})
+    # direct mode, F > 1: each variable has its own classical forecast (the task chose its
+    # transform, baseline, smoothing and linear part on that column alone): the smoothing's
+    # parameters (F, 5) and share (F,), the linear part block-diagonal; set by the task
+    # (checkpoints before it, and single series: one set for all variables)
+    per_column: bool = False
 
     def __post_init__(self):
         check(self)
@@ -96,10 +101,12 @@ class Forecaster(nn.Module):
         out = c.horizon * c.features if c.mode == "direct" else c.features
         self.head = nn.Linear(c.hidden, out)
         self.ar = None
+        cols = (c.features,) if c.per_column else ()
         if c.base == "ets" or c.history:   # [α, β, γ, φ, seasonal], set by set_smoothing
-            self.register_buffer("smoothing", torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0]))
+            self.register_buffer("smoothing",
+                                 torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0]).repeat(*cols, 1))
         if c.history:   # the history smoothing's weight in the forecast, set by set_smoothing
-            self.register_buffer("share", torch.tensor(0.0))
+            self.register_buffer("share", torch.zeros(cols))
         if c.linear and c.mode == "direct" and c.window > 0:   # fitted by fit_linear, then frozen
             self.ar = nn.Linear(c.window * c.features, out)
             nn.init.zeros_(self.ar.weight)
@@ -116,15 +123,15 @@ class Forecaster(nn.Module):
         self.ar.bias.copy_(torch.as_tensor(bias, dtype=self.ar.bias.dtype))
 
     def set_smoothing(self, params, share=None):
-        """Set the exponential smoothing's parameters [α, β, γ, φ, seasonal] (5,) and, over the
-        history, its weight in the forecast."""
+        """Set the exponential smoothing's parameters [α, β, γ, φ, seasonal] (5,) (per column:
+        (F, 5)) and, over the history, its weight in the forecast (a number, or (F,))."""
         self.smoothing.copy_(torch.as_tensor(params, dtype=self.smoothing.dtype))
         if share is not None:
-            self.share.fill_(float(share))
+            self.share.copy_(torch.as_tensor(share, dtype=self.share.dtype))
 
     def uses_history(self):
         """True where the forecast needs the history smoothing's forecast (``hist``)."""
-        return self.config.history and bool(self.share != 0)
+        return self.config.history and bool((self.share != 0).any())
 
     def rnn_is_zero(self):
         """True while the recurrent part adds nothing (its output layer is zero, as at the

@@ -6,7 +6,9 @@ files that continue the series). The season m comes from the dates (monthly 12, 
 unless given. Where set to ``auto``, the transform (log or none), the model's baseline (the last
 value, the last season's, or exponential smoothing with a damped trend) and its linear part (none
 or a ridge fit) are the ones with the lowest error over rolling origins in folds before the test
-part (:mod:`rnnkit.tasks.forecast_choice`).
+part (:mod:`rnnkit.tasks.forecast_choice`). Several columns (``--columns a,b,c``) are several
+series: each column's transform, baseline, smoothing and linear part are chosen on it alone
+(:func:`~rnnkit.tasks.forecast_choice.choose_columns`), and the GRU reads them all.
 Scores are rolling-origin: from every origin in a part, forecast the next K steps from the W
 before it and compare in the data's own units. MASE divides the MAE by the in-sample MAE of the
 seasonal-naive forecast on the training part (Hyndman & Koehler 2006).
@@ -33,7 +35,7 @@ from rnnkit.data.series import (Scaler, Transform, check_continues, infer_season
                                 read_series_file, split_series)
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
-from rnnkit.tasks.forecast_choice import choose
+from rnnkit.tasks.forecast_choice import choose, choose_columns
 from rnnkit.tasks.forecast_trained import (LEVELS, Forecast, history_part, interval_scores,
                                            mase_scale, rolling_scores)
 from rnnkit.train import distributed
@@ -47,7 +49,7 @@ class ForecastData:
     data: str = field(default="sunspots", metadata={
         "help": "data set name (rnnkit data list) or a CSV file with a header row"})
     columns: str = field(default="", metadata={
-        "help": "value columns to forecast, comma-separated (empty: the last column)"})
+        "help": "value columns, comma-separated, each its own series (empty: the last one)"})
     # 0: the longest up to 48 with at least W training windows (see auto_window)
     window: int = field(default=0, metadata={
         "help": "past steps W the model sees (0: up to 48, fewer on a short series)",
@@ -168,7 +170,19 @@ class ForecastTask:
         origins = self.origins(self.val_end, len(self.y))
         return {**self.metrics(self.val_end, len(self.y), "test"), "season": self.season,
                 "test_origins": len(origins), **self.interval_metrics(origins),
+                **self.column_metrics(origins),
                 "transform": self.transform.kind, "baseline": self.model.config.base}
+
+    def column_metrics(self, origins):
+        """Several columns: each one's test MAE and MASE (``test_mase:NAME``; the test MASE is
+        their mean)."""
+        if self.y.shape[1] == 1:
+            return {}
+        K = self.data_config.horizon
+        err = np.abs(self.predict(origins) - np.stack([self.y[t:t + K] for t in origins]))
+        mae = err.reshape(-1, err.shape[-1]).mean(0)                          # (F,)
+        return {f"test_{k}:{name}": float(v) for name, a, s in zip(self.names, mae, self.mase_scale)
+                for k, v in (("mae", a), ("mase", a / s))}
 
     def interval_metrics(self, origins):
         """Coverage and MSIS of the prediction intervals at the test origins, set by the
@@ -265,9 +279,17 @@ def build_forecast_task(data_config, model_config, log=print):
                         f"{int((y <= 0).sum())} value(s) <= 0")
     c = model_config
     c.history = c.history and c.linear and c.mode == "direct" and c.residual   # smoothing
-    transform, base, smooth, linear, note = choose(
-        y, split, d.window, d.horizon, m, d.transform, d.baseline, linear=c.linear,
-        smoothing=c.history)
+    # several columns: each its own classical forecast (needs the linear part to hold each
+    # column's baseline); the GRU reads them all
+    c.per_column = y.shape[1] > 1 and c.linear and c.mode == "direct" and c.residual
+    if c.per_column:
+        transform, base, smooth, linear, note = choose_columns(
+            y, split, d.window, d.horizon, m, d.transform, d.baseline, smoothing=c.history,
+            names=main.names)
+    else:
+        transform, base, smooth, linear, note = choose(
+            y, split, d.window, d.horizon, m, d.transform, d.baseline, linear=c.linear,
+            smoothing=c.history)
     c.features, c.horizon = y.shape[1], d.horizon
     c.base, c.period, c.window = base, m, d.window
     model = Forecaster(c)
@@ -279,8 +301,8 @@ def build_forecast_task(data_config, model_config, log=print):
     task = ForecastTask(model, y, labels, main.names, d, split, m, Transform(transform))
     log(f"{main.path}: {len(y):,} steps of {main.names}; train {split[0]}, validation "
         f"{split[1] - split[0]}, test {len(y) - split[1]} (held-out tail); window {d.window}"
-        f"{' (auto)' if chosen else ''}, horizon {d.horizon}, season {m} ({how}); transform "
-        f"{transform}, baseline {base}{note}")
+        f"{' (auto)' if chosen else ''}, horizon {d.horizon}, season {m} ({how})"
+        + ("" if c.per_column else f"; transform {transform}, baseline {base}") + note)
     if not task.trainable:
         log(f"the GRU is not trained: the validation part holds {task.val_origins()} forecast "
             f"origin(s), fewer than the horizon {d.horizon}, too few to tell a trained GRU from "

@@ -234,6 +234,31 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
         f"{len(parts)} fold(s) ({n} origins) before the test part, best first: {shown}{how}")
 
 
+def choose_columns(y, split, W, K, m, transform="auto", baseline="auto", smoothing=True,
+                   names=None):
+    """:func:`choose` on each column of y (N, F) alone, as F series: (transforms [F], "last",
+    smoothing ((F, 5), (F,)) or None, (weight (K*F, W*F), bias (K*F,)), note). Each column's
+    window baseline goes into its linear part (every one is a linear map of the window
+    relative to its last value, :func:`base_map`), so the model's own baseline is the last
+    value for all; the linear part is block-diagonal: a column's forecast reads its own
+    window alone; the note gives each column (``names``) its line."""
+    F = y.shape[1]
+    names = names or [f"column {f + 1}" for f in range(F)]
+    weight, bias = np.zeros((K * F, W * F)), np.zeros(K * F)
+    params, shares, kinds, notes = [], [], [], []
+    for f in range(F):
+        t, base, smooth, (w, b), note = choose(y[:, f:f + 1], split, W, K, m, transform,
+                                               baseline, True, smoothing)
+        w = w + base_map(base, W, K, m, 1)                                    # (K, W)
+        weight[f::F, f::F], bias[f::F] = w, b
+        kinds.append(t)
+        params.append(smooth[0] if smooth else np.array([1.0, 0.0, 0.0, 0.0, 0.0]))
+        shares.append(smooth[1] if smooth else 0.0)
+        notes.append(f"\n  {names[f]}: transform {t}, baseline {base}{note}")
+    smooth = (np.stack(params), np.array(shares)) if any(shares) else None
+    return kinds, "last", smooth, (weight, bias), "; each column its own choice:" + "".join(notes)
+
+
 def with_smoothing(kept, ranked, final):
     """(candidates, weights) of the forecast: the kept candidates' mean where one of them is a
     smoothing; else they share 1 - SMOOTHING and the best smoothing without a ridge part under

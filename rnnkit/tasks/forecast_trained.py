@@ -34,10 +34,12 @@ def baselines(y, t, K, m):
 
 
 def score(pred, truth, scale):
-    """MAE, RMSE and MASE of forecasts against truth (same shapes), in the data's units."""
+    """MAE, RMSE and MASE of forecasts against truth (same shapes, (..., F)), in the data's
+    units; ``scale`` (F,): each variable's MASE scale, the MASE the mean of the variables'."""
     err = pred - truth
     mae = float(np.abs(err).mean())
-    return {"mae": mae, "rmse": float(np.sqrt((err ** 2).mean())), "mase": mae / scale}
+    mase = float((np.abs(err).reshape(-1, err.shape[-1]).mean(0) / scale).mean())
+    return {"mae": mae, "rmse": float(np.sqrt((err ** 2).mean())), "mase": mase}
 
 
 def rolling_scores(predict, y, start, end, W, K, m, scale, prefix):
@@ -112,12 +114,18 @@ def interval_scores(lo, hi, truth, scale, levels, prefix):
         a = 1 - level / 100
         score = u - l + 2 / a * (np.maximum(l - truth, 0) + np.maximum(truth - u, 0))
         out[f"{prefix}_coverage_{level:g}"] = float(((l <= truth) & (truth <= u)).mean())
-        out[f"{prefix}_msis_{level:g}"] = float(score.mean() / scale)
+        per = score.reshape(-1, score.shape[-1]).mean(0)                      # (F,)
+        out[f"{prefix}_msis_{level:g}"] = float((per / scale).mean())
     return out
 
 
 def mase_scale(train, m):
-    return float(np.abs(train[m:] - train[:-m]).mean()) or 1.0
+    """(F,) the MASE scale of each variable: the mean absolute seasonal-naive error over the
+    training part train (N, F) (1 where it is 0: a constant part); several variables are
+    several series, each scored on its own scale. A number for a series train (N,)."""
+    scale = np.abs(train[m:] - train[:-m]).astype(np.float64).mean(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return float(scale) if scale.ndim == 0 else scale
 
 
 class Forecast:
@@ -225,17 +233,31 @@ def history_part(model, z, steps, origins=None, refit_from=None):
         origins = list(range(start_length(len(z), m), len(z) + 1))
     origins = list(origins)
     z = z.double()
-    part = history_forecast(z, model.smoothing.double(), m, steps, origins)
-    first = max(model.config.window, m, start_length(len(z), m))
+    refit = refit_from if model.config.refit else None
+    if model.config.per_column:   # each variable its own smoothing, fitted on it alone
+        part = torch.cat([smoothing_part(z[:, f:f + 1], model.smoothing[f].double(), m, steps,
+                                         origins, model.config.window, refit)
+                          for f in range(z.shape[1])], -1)
+    else:
+        part = smoothing_part(z, model.smoothing.double(), m, steps, origins,
+                              model.config.window, refit)
+    return origins, part.to(torch.float32)
+
+
+def smoothing_part(z, params, m, steps, origins, window, refit_from):
+    """The smoothing's forecasts (n, steps, F) of z (N, F) from each origin with the parameters
+    ``params`` (5,), refitted before each origin from ``refit_from`` on (None: never)."""
+    part = history_forecast(z, params, m, steps, origins)
+    first = max(window, m, start_length(len(z), m))
     late = [i for i, t in enumerate(origins) if refit_from is not None and t >= refit_from
             and t > first]
-    if late and model.config.refit:
-        params = fit_each_origin(z, [origins[i] for i in late], first, m,
-                                 bool(model.smoothing[4] > 0))                 # (n, 5)
-        for p in params.unique(dim=0):   # one pass for the origins that share a fit
-            same = [i for i, q in zip(late, params) if torch.equal(q, p)]
+    if late:
+        fits = fit_each_origin(z, [origins[i] for i in late], first, m,
+                               bool(params[4] > 0))                            # (n, 5)
+        for p in fits.unique(dim=0):   # one pass for the origins that share a fit
+            same = [i for i, q in zip(late, fits) if torch.equal(q, p)]
             part[same] = history_forecast(z, p, m, steps, [origins[i] for i in same])
-    return origins, part.to(torch.float32)
+    return part
 
 
 def evaluate_file(run, path, **options):
@@ -246,8 +268,9 @@ def evaluate_file(run, path, **options):
     part = read_series_file(path, ",".join(f.names))
     check_continues(f.labels, part)
     y = np.concatenate([f.y, part.values])                                    # (N, F)
-    if f.transform.kind == "log" and (part.values <= 0).any():
-        i = int(np.nonzero((part.values <= 0).any(1))[0][0])
+    logged = np.broadcast_to(f.transform.logged(), part.values.shape[1:])     # (F,)
+    if (part.values[:, logged] <= 0).any():
+        i = int(np.nonzero((part.values[:, logged] <= 0).any(1))[0][0])
         raise DataError(f"{path}:{part.lines[i]}: a value <= 0 in a series forecast on the log scale")
     K, start = f.model.config.horizon, len(f.y)
     if len(part.values) < K:

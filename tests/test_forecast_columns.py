@@ -1,0 +1,85 @@
+"""Several columns are several series: each column's classical forecast is chosen on it alone
+(rnnkit.tasks.forecast_choice.choose_columns), stored per column and restored, and each column
+is scored on its own MASE scale."""
+import math
+
+import numpy as np
+import pytest
+
+from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.tasks.common import train
+from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+from rnnkit.tasks.forecast_trained import Forecast, evaluate_file, mase_scale, score
+from rnnkit.train import TrainConfig
+
+
+def panel(n, seed=0):
+    """Two unlike monthly series: a growing multiplicative season (positive: log may be
+    chosen) and a noisy walk with a drift through zero (no log), on scales 1,000 apart."""
+    rng = np.random.default_rng(seed)
+    air = [1000 * math.exp(0.01 * t) * (1 + 0.2 * math.sin(2 * math.pi * t / 12)) for t in range(n)]
+    walk = np.cumsum(rng.normal(0.05, 1.0, n)) - 5
+    return np.stack([air, walk], 1)
+
+
+def write(path, values, names, start=0):
+    rows = [f"{1950 + (start + i) // 12}-{(start + i) % 12 + 1:02d},"
+            + ",".join(f"{v:.4f}" for v in row) for i, row in enumerate(values)]
+    path.write_text("month," + ",".join(names) + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def build(path, columns):
+    return build_forecast_task(ForecastData(data=str(path), columns=columns, window=24,
+                                            horizon=6),
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+
+
+def test_each_column_forecast_as_its_own_series(tmp_path):
+    """The untrained two-column model forecasts each column as that column's own run does:
+    its transform, baseline, smoothing and linear part chosen on it alone (one joint choice
+    would give the walk's column the season's log, which it cannot take, or the season's
+    choice the walk's)."""
+    path = write(tmp_path / "two.csv", panel(130), ["air", "walk"])
+    both = build(path, "air,walk")
+    alone = [build(path, "air"), build(path, "walk")]
+    assert both.model.config.per_column and not alone[0].model.config.per_column
+    assert both.transform.kind == [a.transform.kind for a in alone]
+    origins = both.origins(both.val_end, len(both.y))
+    pred = both.predict(origins)                                              # (B, K, 2)
+    for f, a in enumerate(alone):
+        np.testing.assert_allclose(pred[..., f], a.predict(origins)[..., 0], rtol=1e-4, atol=1e-3)
+    # the linear part is block-diagonal: a column's forecast does not read the other's window
+    w = both.model.ar.weight.detach().numpy()                                 # (K*F, W*F)
+    assert not w[0::2, 1::2].any() and not w[1::2, 0::2].any()
+
+
+def test_columns_stored_restored_and_evaluated(tmp_path):
+    path = write(tmp_path / "two.csv", panel(150)[:130], ["air", "walk"])
+    task = build(path, "air,walk")
+    metrics = train(task, TrainConfig(lr=1e-2, max_steps=4, eval_every=2, warmup_steps=0,
+                                      log_every=2), tmp_path / "run", quiet=True)
+    assert metrics["test_mase"] == pytest.approx(
+        np.mean([metrics["test_mase:air"], metrics["test_mase:walk"]]), rel=1e-9)
+    loaded = Forecast.load(tmp_path / "run")
+    assert loaded.model.config.per_column and loaded.model.smoothing.shape == (2, 5)
+    np.testing.assert_allclose(loaded.forecast(8), Forecast.from_task(task).forecast(8),
+                               rtol=1e-4, atol=1e-3)
+    more = write(tmp_path / "more.csv", panel(150)[130:], ["air", "walk"], start=130)
+    scores = evaluate_file(tmp_path / "run", more)
+    assert np.isfinite(scores["mase"]) and scores["mase"] < scores["naive_mase"]
+
+
+def test_mase_is_each_column_on_its_own_scale():
+    """The MASE of several columns is the mean of each column's, so a column in larger units
+    does not outweigh the others (pooled, the first column's error would be all of it)."""
+    rng = np.random.default_rng(0)
+    train_part = np.cumsum(rng.normal(size=(50, 2)), 0) * [1000.0, 1.0]
+    scale = mase_scale(train_part, 1)
+    truth = rng.normal(size=(4, 3, 2))
+    pred = truth + [[[100.0, 0.0]]]   # the big column off by a tenth of its step
+    apart = [score(pred[..., f:f + 1], truth[..., f:f + 1], scale[f:f + 1])["mase"] for f in (0, 1)]
+    assert score(pred, truth, scale)["mase"] == np.mean(apart)
+    assert abs(score(pred, truth, scale)["mase"] - score(pred * [1, 5], truth * [1, 5],
+                                                         scale * [1, 5])["mase"]) < 1e-12
+    assert isinstance(mase_scale(train_part[:, 0], 1), float)
