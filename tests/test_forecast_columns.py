@@ -83,3 +83,16 @@ def test_mase_is_each_column_on_its_own_scale():
     assert abs(score(pred, truth, scale)["mase"] - score(pred * [1, 5], truth * [1, 5],
                                                          scale * [1, 5])["mase"]) < 1e-12
     assert isinstance(mase_scale(train_part[:, 0], 1), float)
+
+
+def test_all_columns(tmp_path):
+    """--columns all: every column after the first, read from the header; a one-column header is
+    a one-line error."""
+    from rnnkit.data import DataError
+    from rnnkit.data.series import read_series_file
+    path = write(tmp_path / "two.csv", panel(40), ["air", "walk"])
+    assert read_series_file(path, "all").names == ["air", "walk"]
+    lone = tmp_path / "one.csv"
+    lone.write_text("value\n1\n2\n")
+    with pytest.raises(DataError, match="--columns all takes every column after the first"):
+        read_series_file(lone, "all")

@@ -1,8 +1,8 @@
 """Time series from CSV for forecasting: value columns, the season read off the dates, a time
 split, a variance-stabilising transform and train-only normalisation.
 
-A CSV file with a header row; every column named in ``columns`` (default: the last column) is a
-variable, the first column, if not a variable, labels the time steps (a year, a date). Missing
+A CSV file with a header row; every column named in ``columns`` (default: the last column;
+``all``: every column after the first) is a variable, the first column, if not a variable, labels the time steps (a year, a date). Missing
 or NaN values raise DataError saying how many and on which lines; so do non-numbers, and numbers
 not finite in float32 (inf, or beyond ±3.4e38), which they are stored as. The step
 between dates gives the seasonal period (:func:`infer_season`: monthly 12, quarterly 4, ...).
@@ -47,6 +47,11 @@ def read_series_file(path, columns=""):
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
     (head_line, header), body = rows[0], rows[1:]
+    if columns.strip() == "all":   # every column after the first (the dates or step labels)
+        if len(header) < 2:
+            raise DataError(f"{path}:{head_line}: --columns all takes every column after the "
+                            f"first; the header has {len(header)}")
+        columns = ",".join(header[1:])
     names = [c.strip() for c in columns.split(",") if c.strip()] or [header[-1].strip()]
     if not names[0]:
         raise DataError(f"{path}:{head_line}: the last column of the header has no name; name it "

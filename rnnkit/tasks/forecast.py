@@ -49,7 +49,7 @@ class ForecastData:
     data: str = field(default="sunspots", metadata={
         "help": "data set name (rnnkit data list) or a CSV file with a header row"})
     columns: str = field(default="", metadata={
-        "help": "value columns, comma-separated, each its own series (empty: the last one)"})
+        "help": "value columns a,b,... (each its own series), all (after the first) or the last"})
     # 0: the longest up to 48 with at least W training windows (see auto_window)
     window: int = field(default=0, metadata={
         "help": "past steps W the model sees (0: up to 48, fewer on a short series)",
