@@ -35,7 +35,7 @@ from task_fixtures import write_labelled, write_series, write_tagged
 CONFIGS = [TrainConfig, LMConfig, ClassifierConfig, TaggerConfig, ForecasterConfig, Seq2SeqConfig,
            CondConfig, LMData, ClassifyData, TagData, ForecastData, Seq2SeqData, CondData,
            LayerOptions]
-FREE_TEXT = {"data", "val_data", "test_data", "columns"}   # paths and column names: any string
+FREE_TEXT = {"data", "val_data", "test_data", "columns", "series_column"}   # paths, column names
 FAST = ["--max-steps", "2", "--eval-every", "1", "--warmup-steps", "0", "--quiet"]
 
 

@@ -96,3 +96,50 @@ def test_all_columns(tmp_path):
     lone.write_text("value\n1\n2\n")
     with pytest.raises(DataError, match="--columns all takes every column after the first"):
         read_series_file(lone, "all")
+
+
+def write_long(path, values, names, start=0, order=None):
+    """Rows of (month, series, value), series by series (``order``: the series' order)."""
+    rows = [f"{1950 + (start + i) // 12}-{(start + i) % 12 + 1:02d},{names[f]},{values[i, f]:.4f}"
+            for f in (order or range(len(names))) for i in range(len(values))]
+    path.write_text("month,series,value\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_long_form_is_the_wide_file(tmp_path):
+    """--series-column: rows of (time, series, value) are the wide file's columns, one series a
+    column; a file continuing the run is read the same way, its series in any order."""
+    y = panel(150)
+    wide = build(write(tmp_path / "wide.csv", y[:130], ["air", "walk"]), "air,walk")
+    long = build_forecast_task(ForecastData(data=str(write_long(tmp_path / "long.csv", y[:130],
+                                                                ["air", "walk"])),
+                                            series_column="series", window=24, horizon=6),
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    assert long.names == ["air", "walk"] and long.labels == wide.labels
+    origins = wide.origins(wide.val_end, len(wide.y))
+    np.testing.assert_allclose(long.predict(origins), wide.predict(origins), rtol=1e-6)
+    for task, run in ((long, "long"), (wide, "wide")):
+        train(task, TrainConfig(max_steps=2, eval_every=2, warmup_steps=0, log_every=2),
+              tmp_path / run, quiet=True)
+    more = write_long(tmp_path / "more.csv", y[130:], ["air", "walk"], start=130, order=[1, 0])
+    wide_more = write(tmp_path / "wide_more.csv", y[130:], ["air", "walk"], start=130)
+    assert (evaluate_file(tmp_path / "long", more)["mase"]
+            == pytest.approx(evaluate_file(tmp_path / "wide", wide_more)["mase"], rel=1e-6))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda rows: rows + [rows[5]], r"long.csv:\d+: series 'air' has time '1950-06' twice"),
+    (lambda rows: [r for i, r in enumerate(rows) if i != 100], r"series 'walk' lacks 1 of the times"),
+    (lambda rows: [r.replace("walk,", ",") if i == 90 else r for i, r in enumerate(rows)],
+     r"long.csv:\d+: no series named in column 'series'"),
+])
+def test_long_form_errors(tmp_path, edit, message):
+    from rnnkit.data import DataError
+    from rnnkit.data.series import read_series_file
+    path = write_long(tmp_path / "long.csv", panel(60), ["air", "walk"])
+    head, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([head] + edit(rows)) + "\n")
+    with pytest.raises(DataError, match=message):
+        read_series_file(path, "", "series")
+    with pytest.raises(DataError, match="column 'series' holds the series"):
+        read_series_file(write_long(tmp_path / "ok.csv", panel(60), ["a", "b"]), "series", "series")

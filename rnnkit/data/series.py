@@ -39,14 +39,17 @@ def read_series(path, columns=""):
     return f.values, f.names, f.labels
 
 
-def read_series_file(path, columns=""):
+def read_series_file(path, columns="", series_column=""):
     """A :class:`SeriesFile` read from a CSV file with a header row (the first non-blank line);
-    line numbers are those where records start (a quoted field may span lines)."""
+    line numbers are those where records start (a quoted field may span lines). With
+    ``series_column`` the file is in long form (:func:`read_long`)."""
     path = Path(path)
     rows = [(i, r) for i, r in csv_records(read_text(path), path) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
     (head_line, header), body = rows[0], rows[1:]
+    if series_column:
+        return read_long(path, head_line, header, body, columns, series_column)
     if columns.strip() == "all":   # every column after the first (the dates or step labels)
         if len(header) < 2:
             raise DataError(f"{path}:{head_line}: --columns all takes every column after the "
@@ -73,6 +76,71 @@ def read_series_file(path, columns=""):
     timed = 0 not in cols
     labels = [r[0].strip() for _, r in body] if timed else [str(i) for i in range(len(body))]
     return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body], timed)
+
+
+def read_long(path, head_line, header, body, column, series_column):
+    """A :class:`SeriesFile` from rows in long form: the time in the first column, which series
+    a row belongs to in ``series_column``, its value in ``column`` (default: the last column
+    that is not the series'); one variable per series, named by it, in the order the series
+    first appear. Every series must hold the same times, each once (the rows of a series in
+    time order)."""
+    index = {h.strip(): j for j, h in enumerate(header)}
+    if series_column not in index:
+        raise DataError(f"{path}:{head_line}: no column {series_column!r} (--series-column) in "
+                        f"the header; columns: {header}")
+    sid = index[series_column]
+    column = column.strip() or next((h.strip() for h in reversed(header)
+                                     if h.strip() != series_column), "")
+    if "," in column or column == "all":
+        raise DataError(f"{path}: with --series-column, --columns names the one value column; "
+                        f"got {column!r}")
+    if sid == 0:
+        raise DataError(f"{path}:{head_line}: the first column holds the times; "
+                        f"--series-column {series_column!r} is the first")
+    if column not in index:
+        raise DataError(f"{path}:{head_line}: no value column {column!r} in the header; "
+                        f"columns: {header}")
+    vid = index[column]
+    if vid in (0, sid):
+        raise DataError(f"{path}:{head_line}: column {column!r} holds the "
+                        f"{'times' if vid == 0 else 'series'}; --columns names the value column")
+    series = {}                                  # name: {time: (line, value)}
+    for lineno, row in body:
+        if len(row) != len(header):
+            raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header "
+                            f"(line {head_line}), got {len(row)}: {_clip(row)}")
+        name, t = row[sid].strip(), row[0].strip()
+        if not name:
+            raise DataError(f"{path}:{lineno}: no series named in column {series_column!r}")
+        rows = series.setdefault(name, {})
+        if t in rows:
+            raise DataError(f"{path}:{lineno}: series {name!r} has time {t!r} twice (lines "
+                            f"{rows[t][0]} and {lineno})")
+        x = _number(row[vid], path, lineno, column)
+        if not math.isfinite(x):
+            raise DataError(f"{path}:{lineno}: series {name!r} at {t!r}: a missing or NaN "
+                            f"value; fill or drop it first")
+        rows[t] = (lineno, x)
+    if not series:
+        raise DataError(f"{path}: a header and no rows")
+    names = list(series)
+    first = series[names[0]]
+    for name in names[1:]:
+        other = series[name]
+        lacks = [t for t in first if t not in other]
+        extra = [t for t in other if t not in first]
+        if lacks or extra:
+            what = (f"lacks {len(lacks)} of the times of series {names[0]!r} (first: "
+                    f"{lacks[0]!r}, line {first[lacks[0]][0]})" if lacks else
+                    f"has {len(extra)} time(s) series {names[0]!r} lacks (first: {extra[0]!r}, "
+                    f"line {other[extra[0]][0]})")
+            raise DataError(f"{path}: series {name!r} {what}; every series needs the same "
+                            f"times")
+    labels = list(first)
+    values = np.array([[series[n][t][1] for n in names] for t in labels])    # (N, F)
+    _check_finite(values, [first[t][0] for t in labels], names, path)
+    return SeriesFile(path, values.astype(np.float32), names, labels,
+                      [first[t][0] for t in labels], True)
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

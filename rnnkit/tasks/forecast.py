@@ -31,7 +31,7 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
-from rnnkit.data.series import (Scaler, Transform, check_continues, infer_season,
+from rnnkit.data.series import (Scaler, SeriesFile, Transform, check_continues, infer_season,
                                 read_series_file, split_series)
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
@@ -50,6 +50,9 @@ class ForecastData:
         "help": "data set name (rnnkit data list) or a CSV file with a header row"})
     columns: str = field(default="", metadata={
         "help": "value columns a,b,... (each its own series), all (after the first) or the last"})
+    # long form: rows of (time, series, value), one variable per series (data.series.read_long)
+    series_column: str = field(default="", metadata={
+        "help": "long form: the column naming each row's series (time first; --columns: value)"})
     # 0: the longest up to 48 with at least W training windows (see auto_window)
     window: int = field(default=0, metadata={
         "help": "past steps W the model sees (0: up to 48, fewer on a short series)",
@@ -200,15 +203,24 @@ class ForecastTask:
                 "split": [self.train_end, self.val_end], "season": self.season}
 
 
+def same_series(part, names, like):
+    """``part`` (a :class:`SeriesFile`) with its variables in the order ``names``, where it
+    holds the same ones (long-form files may list their series in another order)."""
+    if sorted(part.names) != sorted(names):
+        raise DataError(f"{part.path}: columns {part.names}, expected {names} like {like}")
+    order = [part.names.index(n) for n in names]
+    return SeriesFile(part.path, part.values[:, order], list(names), part.labels, part.lines,
+                      part.timed)
+
+
 def read_parts(d, log):
     """The series of --data, then of --val-data and --test-data where given: (SeriesFile,
     values (N, F), labels, split (train_end, val_end))."""
-    main = read_series_file(resolve(d.data), d.columns)
-    parts = [read_series_file(p, d.columns) for p in (d.val_data, d.test_data) if p]
+    main = read_series_file(resolve(d.data), d.columns, d.series_column)
+    parts = [same_series(read_series_file(p, d.columns, d.series_column), main.names, main.path)
+             for p in (d.val_data, d.test_data) if p]
     labels = list(main.labels)
     for p in parts:
-        if p.names != main.names:
-            raise DataError(f"{p.path}: columns {p.names}, expected {main.names} like {main.path}")
         check_continues(labels, p)
         labels += p.labels
     y = np.concatenate([main.values] + [p.values for p in parts])

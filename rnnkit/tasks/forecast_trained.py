@@ -132,16 +132,19 @@ class Forecast:
     """A trained forecaster with its series: forecasts from any point in the series, in its units."""
 
     def __init__(self, model, scaler, series, labels, names, split, window, transform=None,
-                 season=1):
+                 season=1, long_form=("", "")):
         self.model, self.scaler, self.y = model.eval(), scaler, np.asarray(series, dtype=np.float32)
         self.labels, self.names, self.split, self.window = labels, names, split, window
         self.transform, self.season = transform or Transform("none"), season
+        # (series column, value column) where the series was read in long form, as the files
+        # that continue it are
+        self.long_form = tuple(long_form)
 
     @classmethod
     def from_task(cls, task):
         return cls(task.model, task.scaler, task.y, task.labels, task.names,
                    [task.train_end, task.val_end], task.data_config.window, task.transform,
-                   task.season)
+                   task.season, (task.data_config.series_column, task.data_config.columns))
 
     @classmethod
     def load(cls, path):
@@ -149,9 +152,21 @@ class Forecast:
         with built_from(path):
             model = Forecaster(ForecasterConfig(**{**LEGACY, **ckpt["model_config"]}))
             model.load_state_dict(ckpt["model"])
+            d = ckpt["data_config"]
             return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],
-                       ckpt["names"], ckpt["split"], ckpt["data_config"]["window"],
-                       Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1))
+                       ckpt["names"], ckpt["split"], d["window"],
+                       Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1),
+                       (d.get("series_column", ""), d.get("columns", "")))
+
+    def read(self, path):
+        """A file continuing the series, read as the series was (its columns; its value column
+        in long form), its variables in the series' order."""
+        from rnnkit.tasks.forecast import same_series
+        series_column, value_column = self.long_form
+        if series_column:
+            part = read_series_file(path, value_column, series_column)
+            return same_series(part, list(self.names), "the run's series")
+        return read_series_file(path, ",".join(self.names))
 
     def standardised(self, y):
         return torch.from_numpy(self.scaler.transform(self.transform.forward(y)))
@@ -265,7 +280,7 @@ def evaluate_file(run, path, **options):
     same columns): every origin in the file, the stored series before it as context. Returns
     mae, rmse, mase and the naive and seasonal-naive baselines' figures, in the data's units."""
     f = Forecast.load(run)
-    part = read_series_file(path, ",".join(f.names))
+    part = f.read(path)
     check_continues(f.labels, part)
     y = np.concatenate([f.y, part.values])                                    # (N, F)
     logged = np.broadcast_to(f.transform.logged(), part.values.shape[1:])     # (F,)
