@@ -112,6 +112,20 @@ def add_data_cases():
     fc("--val-data without --test-data", "val.csv", series_text(30), flag="--val-data",
        mention=("test-data", "test_data"))
     fc("CSV not UTF-8", "latin1.csv", b"month,caf\xe9\n2000-01,1\n", line=1)
+    # long form: rows of (month, series, value), two series
+    rows = [f"{r.split(',')[0]},{s},{r.split(',')[1]}" for s in ("a", "b") for r in good]
+    long_text = lambda rs: "month,series,value\n" + "\n".join(rs) + "\n"
+    lc = lambda name, filename, rs, **k: fc(f"long form: {name}", filename, long_text(rs),
+                                            extra=("--series-column", "series"), **k)
+    lc("a time twice in a series", "ldup.csv", rows + [rows[3]], line=len(rows) + 2)
+    lc("a series lacking a time", "lgap.csv", rows[:-2] + rows[-1:],
+       mention=("lgap.csv", "lacks 1 of the times"))
+    lc("a row naming no series", "lnone.csv", rows[:5] + [rows[5].replace(",a,", ",,")] + rows[6:],
+       line=7)
+    lc("a missing value", "lnan.csv", rows[:5] + [rows[5].rsplit(",", 1)[0] + ","] + rows[6:],
+       line=7)
+    fc("long form: --series-column naming no column", "series.csv", FIXTURES["series.csv"],
+       extra=("--series-column", "nosuch"), mention=("nosuch",))
 
     for cmd, kind, extra in (("predict", "classify", ()), ("tag", "tag", ()),
                              ("translate", "seq2seq", ("--beam-size", "1"))):
