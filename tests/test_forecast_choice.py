@@ -3,6 +3,8 @@ made on folds before the test part, window baselines as linear maps, the short-s
 import numpy as np
 import pytest
 
+from rnnkit.models.smoothing import start_length
+
 
 def test_choice_is_made_on_folds_before_the_test_part():
     """Candidates are scored on three folds (the validation part and the two before it), not on
@@ -76,16 +78,17 @@ def test_short_series_scores_the_smoothing_out_of_sample(monkeypatch):
     rng = np.random.default_rng(5)
     y = 10 + np.cumsum(rng.normal(0, 1, (60, 1)), 0)
     split, W, K = (36, 48), 12, 12
-    ends = []
-    fit = forecast_choice.fit_history
+    calls = []
+    fit = forecast_choice.fit_each_origin
 
-    def spy(z, origins, m, seasonal):
-        ends.append(max(origins) + 1)
-        return fit(z, origins, m, seasonal)
-    monkeypatch.setattr(forecast_choice, "fit_history", spy)
+    def spy(z, origins, first, m, seasonal):   # each origin's fit: the steps [first, origin)
+        calls.append((list(origins), first))
+        return fit(z, origins, first, m, seasonal)
+    monkeypatch.setattr(forecast_choice, "fit_each_origin", spy)
     keys, count = forecast_choice.untuned(y, split, W, K, 1, [("none", "ets", None),
                                                                 ("none", "last", None)])
-    assert ends == list(range(W, 48 - K + 1)) and count == len(ends)
+    assert calls == [(list(range(W, 48 - K + 1)), start_length(60, 1))]
+    assert count == len(calls[0][0])
     monkeypatch.setattr(forecast_choice, "SHORT", "folds")
     note = forecast_choice.choose(y, split, W, K, 1)[4]
     assert "MAE over 1 fold(s) (1 origins)" in note and "fewer fold origins" not in note

@@ -43,7 +43,7 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.series import Scaler, Transform
-from rnnkit.models.smoothing import fit_history, history_forecast, start_length
+from rnnkit.models.smoothing import fit_each_origin, fit_history, history_forecast, start_length
 
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
@@ -289,12 +289,13 @@ def untuned(y, split, W, K, m, keys):
         x = tr.forward(y.astype(np.float64))
         scaler = Scaler.fit(x[:split[0]])
         z = (x - scaler.mean) / scaler.std                                    # (N, F)
-        if b.startswith("ets"):   # refitted per origin on the history before it
+        if b.startswith("ets"):   # refitted per origin on the history before it, in one pass
             zt = torch.from_numpy(z)
-            base = np.concatenate([
-                base_forecast(z, [o], K, m, b,
-                              fit_history(zt, list(range(q, o)), m, b == "ets-seasonal")[0]
-                              .numpy(), W) for o in origins])                 # (n, K, F)
+            fits = fit_each_origin(zt, origins, q, m, b == "ets-seasonal")   # (n, 5)
+            base = np.empty((len(origins), K, z.shape[1]))                    # (n, K, F)
+            for p in fits.unique(dim=0):   # the origins that share a fit, together
+                same = [i for i, f in enumerate(fits) if torch.equal(f, p)]
+                base[same] = history_forecast(zt, p, m, K, [origins[i] for i in same]).numpy()
         else:
             base = base_forecast(z, origins, K, m, b, None, W)
         pred = tr.inverse(base * scaler.std + scaler.mean)
