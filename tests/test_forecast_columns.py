@@ -143,3 +143,25 @@ def test_long_form_errors(tmp_path, edit, message):
         read_series_file(path, "", "series")
     with pytest.raises(DataError, match="column 'series' holds the series"):
         read_series_file(write_long(tmp_path / "ok.csv", panel(60), ["a", "b"]), "series", "series")
+
+
+def test_forecast_command_chooses_series(tmp_path, capsys, monkeypatch):
+    """rnnkit forecast --series prints and plots the series named; the plot holds PLOT_MAX
+    panels at most (and says so); an unknown name is a one-line error listing the run's."""
+    from rnnkit.cli import forecast as forecast_cli
+    from rnnkit.cli.main import main
+    path = write(tmp_path / "two.csv", panel(130), ["air", "walk"])
+    out = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(path), "--columns", "all", "--out", str(out),
+                 "--window", "24", "--horizon", "6", "--layers", "1", "--hidden", "8",
+                 "--max-steps", "2", "--eval-every", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["forecast", str(out), "--steps", "3", "--series", "walk"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t")[1] == "walk_forecast" and "air" not in lines[0]
+    monkeypatch.setattr(forecast_cli, "PLOT_MAX", 1)
+    assert main(["forecast", str(out), "--steps", "3"]) == 0
+    assert "(the first 1 of 2 series; --series chooses)" in capsys.readouterr().out
+    assert main(["forecast", str(out), "--series", "nope"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rnnkit: error: --series 'nope': no such series in the run; it has air, walk"]

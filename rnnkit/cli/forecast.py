@@ -7,6 +7,7 @@ import numpy as np
 
 from rnnkit.cli.options import ranged
 from rnnkit.cli.task_runs import TaskRun
+from rnnkit.data import DataError
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 from rnnkit.tasks.forecast_trained import LEVELS, MIN_ERRORS, Forecast
@@ -33,7 +34,27 @@ def add_parser(sub):
     p.add_argument("--png", type=Path, help="plot file (default: RUN/forecast.png)")
     p.add_argument("--intervals", type=levels, default=LEVELS, metavar="P[,P]",
                    help="prediction intervals' coverage in percent, or none (default 80,95)")
+    p.add_argument("--series", default="", metavar="A[,B]",
+                   help="the series (columns) to print and plot (default: all; the plot shows "
+                        f"the first {PLOT_MAX})")
     p.set_defaults(func=run)
+
+
+PLOT_MAX = 12   # panels in the plot at most (a run over many series: --series chooses)
+
+
+def chosen(f, text):
+    """Indices of the series named in ``text`` (comma-separated; empty: all)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in f.names]
+    if unknown:
+        raise DataError(f"--series {unknown[0]!r}: no such series in the run; it has "
+                        f"{_listed(f.names)}")
+    return [f.names.index(n) for n in names] if names else list(range(len(f.names)))
+
+
+def _listed(names, n=10):
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
 def levels(text):
@@ -52,6 +73,7 @@ def levels(text):
 
 def run(args):
     f = Forecast.load(args.run)
+    keep = chosen(f, args.series)
     origin = len(f.y) if args.from_end else f.split[1]
     if not f.window <= origin <= len(f.y):   # too short a stored series for any forecast
         f.forecast(args.steps, origin)
@@ -59,37 +81,40 @@ def run(args):
     pred, lo, hi = pred[0], lo[:, 0], hi[:, 0]                # (steps, F), (L, steps, F)
     truth = f.y[origin:origin + args.steps]
     bands = [f"{side}{v:g}" for v in args.intervals for side in ("lo", "hi")]
-    print("step\t" + "\t".join(f"{n}_forecast\t" + "".join(
-        f"{n}_{b}\t" for b in bands) + f"{n}_truth" for n in f.names))
+    print("step\t" + "\t".join(f"{f.names[k]}_forecast\t" + "".join(
+        f"{f.names[k]}_{b}\t" for b in bands) + f"{f.names[k]}_truth" for k in keep))
     for i in range(args.steps):
         label = f.labels[origin + i] if origin + i < len(f.labels) else f"+{origin + i - len(f.y) + 1}"
         cells = [[pred[i, k]] + [v for j in range(len(lo)) for v in (lo[j, i, k], hi[j, i, k])]
-                 for k in range(len(f.names))]
+                 for k in keep]
         print(label + "\t" + "\t".join(
             "\t".join("" if np.isnan(v) else f"{v:.3f}" for v in row)
             + "\t" + (f"{truth[i, k]:.3f}" if i < len(truth) else "")
-            for k, row in enumerate(cells)))
+            for k, row in zip(keep, cells)))
     missing = [v for j, v in enumerate(args.intervals) if np.isnan(lo[j]).any()]
     if missing:
         print(f"note: no {', '.join(f'{v:g}%' for v in missing)} interval at the steps where "
               f"fewer than {MIN_ERRORS} past forecasts' errors are known: left empty")
     png = args.png or (args.run / "forecast.png" if args.run.is_dir() else args.run.with_suffix(".png"))
-    plot(f, origin, pred, png, (args.intervals, lo, hi))
-    print(f"plot: {png}")
+    shown = keep[:PLOT_MAX]
+    plot(f, origin, pred, png, (args.intervals, lo, hi), shown)
+    print(f"plot: {png}" + (f" (the first {len(shown)} of {len(keep)} series; --series chooses)"
+                            if len(shown) < len(keep) else ""))
     return 0
 
 
-def plot(f, origin, pred, png, bands=((), None, None)):
+def plot(f, origin, pred, png, bands=((), None, None), shown=None):
     """History before the origin, the forecast with its intervals (levels, lo, hi (L, steps,
-    F)), and the held-out truth, one panel a variable."""
+    F)), and the held-out truth, one panel a variable (those in ``shown``, default all)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps, F = pred.shape
+    shown = list(range(F)) if shown is None else shown
     start = max(0, origin - max(4 * steps, f.window))
-    fig, axes = plt.subplots(F, 1, figsize=(9, 3.2 * F), squeeze=False)
-    for k, ax in enumerate(axes[:, 0]):
+    fig, axes = plt.subplots(len(shown), 1, figsize=(9, 3.2 * len(shown)), squeeze=False)
+    for k, ax in zip(shown, axes[:, 0]):
         ax.plot(range(start, origin), f.y[start:origin, k], color="0.3", label="history")
         end = min(len(f.y), origin + steps)
         if end > origin:
