@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from rnnkit.models.smoothing import (fit_each_origin, fit_history, fit_smoothing, grid,
-                                     history_forecast, smoothing_forecast)
+from rnnkit.models.smoothing import (fit_each_origin, fit_history, fit_smoothing, forecast_each,
+                                     grid, history_forecast, smoothing_forecast)
 
 
 def windows(series, W, K):
@@ -86,3 +86,7 @@ def test_fit_each_origin_is_fit_history_on_the_history_before_it(m, seasonal):
         assert p.tolist() == fit_history(z[:o], list(range(first, o)), m, seasonal)[0].tolist()
     with pytest.raises(ValueError, match="each origin must leave a step"):
         fit_each_origin(z, [first], first, m, seasonal)
+    # forecast_each: each origin's forecast with its own fit, in one pass for all the fits
+    each = forecast_each(z, fits, m, 6, origins)                              # (n, 6, 1)
+    for i, (o, p) in enumerate(zip(origins, fits)):
+        assert torch.equal(each[i], history_forecast(z, p, m, 6, [o])[0])

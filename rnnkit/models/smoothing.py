@@ -175,3 +175,12 @@ def fit_each_origin(z, origins, first, m, seasonal, chunk=2_000_000):
         pred = history_forecast(z, params[i:i + size], m, 1, steps)[..., 0, :]  # (g, S, F)
         sums.append((pred - target).abs().mean(-1).cumsum(1)[:, before])      # (g, n)
     return params[torch.cat(sums).argmin(0)]                                  # (n, 5)
+
+
+def forecast_each(z, fits, m, K, origins):
+    """K-step forecasts (n, K, F) of the series z (N, F) from each origin with that origin's
+    parameters fits (n, 5) (:func:`fit_each_origin`'s): one pass over the series for all the
+    distinct fits at once."""
+    distinct, which = fits.unique(dim=0, return_inverse=True)                 # (G, 5), (n,)
+    every = history_forecast(z, distinct, m, K, origins)                      # (G, n, K, F)
+    return every[which, torch.arange(len(origins))]

@@ -43,7 +43,8 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.series import Scaler, Transform
-from rnnkit.models.smoothing import fit_each_origin, fit_history, history_forecast, start_length
+from rnnkit.models.smoothing import (fit_each_origin, fit_history, forecast_each,
+                                     history_forecast, start_length)
 
 RIDGES = (0.1, 1.0, 10.0, 100.0)   # L2 penalties tried for the linear forecaster (standardised units)
 FOLDS = 3                          # folds of the validation part's length, the validation part last
@@ -292,10 +293,7 @@ def untuned(y, split, W, K, m, keys):
         if b.startswith("ets"):   # refitted per origin on the history before it, in one pass
             zt = torch.from_numpy(z)
             fits = fit_each_origin(zt, origins, q, m, b == "ets-seasonal")   # (n, 5)
-            base = np.empty((len(origins), K, z.shape[1]))                    # (n, K, F)
-            for p in fits.unique(dim=0):   # the origins that share a fit, together
-                same = [i for i, f in enumerate(fits) if torch.equal(f, p)]
-                base[same] = history_forecast(zt, p, m, K, [origins[i] for i in same]).numpy()
+            base = forecast_each(zt, fits, m, K, origins).numpy()             # (n, K, F)
         else:
             base = base_forecast(z, origins, K, m, b, None, W)
         pred = tr.inverse(base * scaler.std + scaler.mean)

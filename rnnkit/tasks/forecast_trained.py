@@ -20,7 +20,8 @@ import torch
 from rnnkit.data import DataError
 from rnnkit.data.series import Scaler, Transform, check_continues, read_series_file
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.models.smoothing import fit_each_origin, history_forecast, start_length
+from rnnkit.models.smoothing import (fit_each_origin, forecast_each, history_forecast,
+                                     start_length)
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 LEGACY = {"relative": False, "window": 0, "history": False,   # checkpoints without these fields
@@ -269,10 +270,9 @@ def smoothing_part(z, params, m, steps, origins, window, refit_from):
     if late:
         fits = fit_each_origin(z, [origins[i] for i in late], first, m,
                                bool(params[4] > 0))                            # (n, 5)
-        for p in fits.unique(dim=0):   # one pass for the origins that share a fit
-            same = [i for i, q in zip(late, fits) if torch.equal(q, p)]
-            part[same] = history_forecast(z, p, m, steps, [origins[i] for i in same])
+        part[late] = forecast_each(z, fits, m, steps, [origins[i] for i in late])
     return part
+
 
 
 def evaluate_file(run, path, **options):
