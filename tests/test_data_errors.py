@@ -205,6 +205,30 @@ def test_labelled_header_after_blank_lines_and_only_a_header(tmp_path):
         read_labelled(write(tmp_path, "h.tsv", "label\ttext\n"))
 
 
+def test_labelled_header_names_the_order(tmp_path):
+    """A header naming the columns in either order: 'text,label' puts the label last in every
+    row (a text holding the separator included); an unnamed text-first file is not guessed."""
+    p = write(tmp_path, "t.csv", 'text,label\n"good, fun",pos\nbad,neg\n')
+    assert read_labelled(p) == [("pos", "good, fun"), ("neg", "bad")]
+    p = write(tmp_path, "t.tsv", "Review\tSentiment\ngood fun\tpos\nbad\tneg\n")
+    assert read_labelled(p) == [("pos", "good fun"), ("neg", "bad")]
+    p = write(tmp_path, "l.csv", "sentiment,review\npos,good\nneg,bad\n")
+    assert read_labelled(p) == [("pos", "good"), ("neg", "bad")]
+
+
+def test_classify_refuses_mostly_unique_labels(tmp_path):
+    """Labels that are nearly all distinct (the text in the label's column): a one-line error
+    saying which order is expected, not a model of a thousand classes."""
+    from rnnkit.models.classifier import ClassifierConfig
+    from rnnkit.tasks.classify import ClassifyData, build_classify_task
+    rows = "".join(f"a film number {i} that was {'good' if i % 2 else 'bad'}\t"
+                   f"{'pos' if i % 2 else 'neg'}\n" for i in range(100))
+    with pytest.raises(DataError, match=r"s.tsv: 100 distinct labels among 100 examples, most of "
+                                        r"them once; expected the label first"):
+        build_classify_task(ClassifyData(data=str(write(tmp_path, "s.tsv", rows))),
+                            ClassifierConfig(), log=lambda *a: None)
+
+
 def test_pairs_say_which_side_is_empty(tmp_path):
     p = write(tmp_path, "p.tsv", "a\tb\n\tc\n")
     with pytest.raises(DataError, match=r"p.tsv:2: .* got an empty source"):

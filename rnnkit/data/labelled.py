@@ -2,8 +2,10 @@
 three-way split.
 
 A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``) or ``label,text``
-(``.csv``, quoted as the csv module writes). A first line ``label<sep>text`` is a header and is
-skipped. Malformed rows and empty texts raise DataError naming the file and line.
+(``.csv``, quoted as the csv module writes). A first line naming the two columns is a header and
+is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
+``text<sep>label``, which says every row holds the text first and the label last. Malformed rows
+and empty texts raise DataError naming the file and line.
 
 Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar, ...)
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
@@ -21,6 +23,9 @@ from pathlib import Path
 from rnnkit.data.text import DataError, csv_records, numbered_lines, read_text
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
+# a first line naming its columns with these is a header (in either order)
+LABEL_NAMES = {"label", "labels", "class", "category", "sentiment", "target"}
+TEXT_NAMES = {"text", "sentence", "review", "content", "document", "comment", "tweet"}
 
 
 def words(text):
@@ -90,18 +95,24 @@ def read_labelled(path, with_lines=False):
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     rows = csv_records(text, path, sep) if sep == "," else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
-    out, first = [], True
+    out, first, text_first = [], True, False
     for lineno, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue                                   # blank line
         if len(row) < 2:
             raise DataError(f"{path}:{lineno}: expected 'label{_show(sep)}text', got "
                             f"1 field: {_clip(row[0])!r}")
-        label, body = row[0].strip(), sep.join(row[1:]).strip()
-        if first and (label.lower(), body.lower()) == ("label", "text"):
-            first = False                              # a header: the first record only
-            continue
+        if first and len(row) == 2:                    # a header: the first record only
+            names = (row[0].strip().lower(), row[1].strip().lower())
+            text_first = names[0] in TEXT_NAMES and names[1] in LABEL_NAMES
+            if text_first or (names[0] in LABEL_NAMES and names[1] in TEXT_NAMES):
+                first = False
+                continue
         first = False
+        if text_first:
+            label, body = row[-1].strip(), sep.join(row[:-1]).strip()
+        else:
+            label, body = row[0].strip(), sep.join(row[1:]).strip()
         if not label:
             raise DataError(f"{path}:{lineno}: empty label (text {_clip(body)!r})")
         if not words(body):

@@ -234,6 +234,10 @@ def build_classify_task(data_config, model_config, log=print):
     labels = sorted({l for l, _ in examples})
     if len(labels) < 2:
         raise DataError(f"{path}: need at least 2 distinct labels, got {labels}")
+    if len(labels) > max(20, len(examples) // 2):   # most labels once: the columns swapped?
+        raise DataError(f"{path}: {len(labels):,} distinct labels among {len(examples):,} "
+                        f"examples, most of them once; expected the label first, then the text "
+                        f"(a first line 'text,label' says the text comes first)")
 
     def read_checked(given):   # a validation or test file: only labels of the training data
         rows = read_labelled(given, with_lines=True)
