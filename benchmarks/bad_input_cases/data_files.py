@@ -64,6 +64,9 @@ def add_data_cases():
        "positive\tgood\nnegative\tbad\npositive\tfine\n", expect="either")
     cl("quoted multi-line CSV field, then a bad row", "multi.csv", MULTILINE_CSV, line=4)
     cl("unterminated CSV quote", "open.csv", UNTERMINATED_CSV)
+    cl("the text first, no header", "swapped.tsv",
+       "".join(f"{t} ({i})\t{l}\n" for i, (l, t) in enumerate(labelled_rows())),
+       mention=("swapped.tsv", "label first"))
     cl("TSV not UTF-8", "latin1.tsv", b"positive\tcaf\xe9\n" * 20, line=1)
     cl("one class only", "oneclass.tsv", "".join(f"positive\t{t}\n" for t in POS * 6),
        expect="either")
