@@ -165,3 +165,21 @@ def test_forecast_command_chooses_series(tmp_path, capsys, monkeypatch):
     assert main(["forecast", str(out), "--series", "nope"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["rnnkit: error: --series 'nope': no such series in the run; it has air, walk"]
+
+
+def test_pandas_index_column_is_left_out(tmp_path):
+    """A CSV written by pandas' to_csv starts with an unnamed column of row numbers: the dates
+    after it label the steps (the season is read off them), in wide and in long form."""
+    from rnnkit.data.series import read_series_file
+    y = panel(40)
+    wide = write(tmp_path / "w.csv", y, ["air", "walk"])
+    lines = wide.read_text().splitlines()
+    (tmp_path / "pw.csv").write_text("\n".join(["," + lines[0]] + [f"{i},{l}" for i, l in
+                                                                   enumerate(lines[1:])]) + "\n")
+    f = read_series_file(tmp_path / "pw.csv", "all")
+    assert f.names == ["air", "walk"] and f.labels[:2] == ["1950-01", "1950-02"] and f.timed
+    lines = write_long(tmp_path / "l.csv", y, ["air", "walk"]).read_text().splitlines()
+    (tmp_path / "pl.csv").write_text("\n".join(["," + lines[0]] + [f"{i},{l}" for i, l in
+                                                                   enumerate(lines[1:])]) + "\n")
+    f = read_series_file(tmp_path / "pl.csv", "", "series")
+    assert f.names == ["air", "walk"] and f.labels[0] == "1950-01"

@@ -4,8 +4,9 @@ three-way split.
 A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``) or ``label,text``
 (``.csv``, quoted as the csv module writes). A first line naming the two columns is a header and
 is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
-``text<sep>label``, which says every row holds the text first and the label last. Malformed rows
-and empty texts raise DataError naming the file and line.
+``text<sep>label``, which says every row holds the text first and the label last; a header with
+an unnamed first column (the row index pandas' ``to_csv`` writes) leaves that column out of
+every row. Malformed rows and empty texts raise DataError naming the file and line.
 
 Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar, ...)
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
@@ -95,10 +96,15 @@ def read_labelled(path, with_lines=False):
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     rows = csv_records(text, path, sep) if sep == "," else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
-    out, first, text_first = [], True, False
+    out, first, text_first, index = [], True, False, False
     for lineno, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue                                   # blank line
+        if first and len(row) == 3 and not row[0].strip() and (
+                {row[1].strip().lower(), row[2].strip().lower()} & (LABEL_NAMES | TEXT_NAMES)):
+            index = True        # pandas' to_csv: an unnamed row index first, left out
+        if index:
+            row = row[1:]
         if len(row) < 2:
             raise DataError(f"{path}:{lineno}: expected 'label{_show(sep)}text', got "
                             f"1 field: {_clip(row[0])!r}")

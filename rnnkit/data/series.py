@@ -2,7 +2,8 @@
 split, a variance-stabilising transform and train-only normalisation.
 
 A CSV file with a header row; every column named in ``columns`` (default: the last column;
-``all``: every column after the first) is a variable, the first column, if not a variable, labels the time steps (a year, a date). Missing
+``all``: every column after the first) is a variable, the first column (after the unnamed row
+index pandas' ``to_csv`` writes, which is left out), if not a variable, labels the time steps (a year, a date). Missing
 or NaN values raise DataError saying how many and on which lines; so do non-numbers, and numbers
 not finite in float32 (inf, or beyond ±3.4e38), which they are stored as. The step
 between dates gives the seasonal period (:func:`infer_season`: monthly 12, quarterly 4, ...).
@@ -48,6 +49,8 @@ def read_series_file(path, columns="", series_column=""):
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
     (head_line, header), body = rows[0], rows[1:]
+    if pandas_index(header, body):   # pandas' to_csv: an unnamed first column of row numbers
+        header, body = header[1:], [(i, r[1:]) for i, r in body]
     if series_column:
         return read_long(path, head_line, header, body, columns, series_column)
     if columns.strip() == "all":   # every column after the first (the dates or step labels)
@@ -76,6 +79,13 @@ def read_series_file(path, columns="", series_column=""):
     timed = 0 not in cols
     labels = [r[0].strip() for _, r in body] if timed else [str(i) for i in range(len(body))]
     return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body], timed)
+
+
+def pandas_index(header, body):
+    """Whether the first column is the row index pandas writes (``DataFrame.to_csv``): no name,
+    the numbers 0, 1, 2, ..., with more columns after it; it is then left out."""
+    return (len(header) > 2 and not header[0].strip() and bool(body)
+            and all(len(r) > 0 and r[0].strip() == str(i) for i, (_, r) in enumerate(body)))
 
 
 def read_long(path, head_line, header, body, column, series_column):
