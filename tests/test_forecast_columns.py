@@ -183,3 +183,15 @@ def test_pandas_index_column_is_left_out(tmp_path):
                                                                    enumerate(lines[1:])]) + "\n")
     f = read_series_file(tmp_path / "pl.csv", "", "series")
     assert f.names == ["air", "walk"] and f.labels[0] == "1950-01"
+
+
+@pytest.mark.parametrize("name, sep", [("s.csv", ";"), ("t.csv", "\t"), ("t.tsv", "\t")])
+def test_spreadsheet_separators(tmp_path, name, sep):
+    """A header without commas separated by tabs or semicolons (a spreadsheet's export), or a
+    .tsv file: read as those columns."""
+    from rnnkit.data.series import read_series_file
+    text = write(tmp_path / "w.csv", panel(30), ["air", "walk"]).read_text()
+    (tmp_path / name).write_text(text.replace(",", sep))
+    f = read_series_file(tmp_path / name, "all")
+    assert f.names == ["air", "walk"] and f.labels[0] == "1950-01"
+    np.testing.assert_allclose(f.values, read_series_file(tmp_path / "w.csv", "all").values)

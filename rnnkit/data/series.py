@@ -1,7 +1,8 @@
 """Time series from CSV for forecasting: value columns, the season read off the dates, a time
 split, a variance-stabilising transform and train-only normalisation.
 
-A CSV file with a header row; every column named in ``columns`` (default: the last column;
+A CSV file with a header row (commas; tabs in a ``.tsv`` file, or a header separated by tabs or
+semicolons); every column named in ``columns`` (default: the last column;
 ``all``: every column after the first) is a variable, the first column (after the unnamed row
 index pandas' ``to_csv`` writes, which is left out), if not a variable, labels the time steps (a year, a date). Missing
 or NaN values raise DataError saying how many and on which lines; so do non-numbers, and numbers
@@ -45,7 +46,9 @@ def read_series_file(path, columns="", series_column=""):
     line numbers are those where records start (a quoted field may span lines). With
     ``series_column`` the file is in long form (:func:`read_long`)."""
     path = Path(path)
-    rows = [(i, r) for i, r in csv_records(read_text(path), path) if any(c.strip() for c in r)]
+    text = read_text(path)
+    rows = [(i, r) for i, r in csv_records(text, path, delimiter(text, path))
+            if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
     (head_line, header), body = rows[0], rows[1:]
@@ -79,6 +82,19 @@ def read_series_file(path, columns="", series_column=""):
     timed = 0 not in cols
     labels = [r[0].strip() for _, r in body] if timed else [str(i) for i in range(len(body))]
     return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body], timed)
+
+
+def delimiter(text, path):
+    """The file's field separator: a tab in a ``.tsv`` file, else a comma, or where the header
+    line holds no comma, a tab or a semicolon if it holds one (a spreadsheet's export)."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    head = next((line for line in text.splitlines() if line.strip()), "")
+    if "," not in head:
+        for sep in ("\t", ";"):
+            if sep in head:
+                return sep
+    return ","
 
 
 def pandas_index(header, body):
