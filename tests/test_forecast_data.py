@@ -46,6 +46,11 @@ def stamps(n, step, fmt="%Y-%m-%d"):
                 "Dec"][i % 12:i % 12 + 1]], (12, "monthly")),
     (stamps(15, timedelta(days=31), "%Y-%m-01"), (12, "monthly")),
     ([str(i) for i in range(20)], (1, "")),                  # a step counter: no dates
+    # pandas' time-zone-aware index, and local hours across a daylight-saving change: in UTC
+    ([d + "+00:00" for d in stamps(20, timedelta(days=1), "%Y-%m-%d %H:%M:%S")], (7, "daily")),
+    ([f"2021-03-28T0{h}:00:00+01:00" for h in range(2)]
+     + [f"2021-03-28T0{h}:00:00+02:00" for h in range(3, 10)], (24, "hourly")),
+    (stamps(20, timedelta(hours=1), "%Y-%m-%dT%H:%M:%S.000Z"), (24, "hourly")),
 ])
 def test_season_from_dates(tmp_path, labels, expected):
     (season, freq), warnings = season_of(tmp_path, labels)

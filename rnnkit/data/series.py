@@ -16,7 +16,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -213,11 +213,12 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-
                 "%d %b %Y")
 _QUARTER = re.compile(r"^(\d{4})[- ]?[Qq]([1-4])$")
 _YEAR = re.compile(r"^(\d{4})(\.0*)?$")
+_ISO = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
 _DATELIKE = re.compile(r"\d{4}[-/ ]\S|\d[-/.]\d{1,2}[-/.]\d|\d:\d\d|^[A-Za-z]{3}[-/ ]?\d")
 # name: (season, step in seconds, or 0 and a calendar step in months)
 FREQUENCIES = {"hourly": (24, 3600, 0), "daily": (7, 86400, 0), "weekly": (52, 7 * 86400, 0),
                "monthly": (12, 0, 1), "quarterly": (4, 0, 3), "yearly": (1, 0, 12)}
-FORMATS_TEXT = "YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"
+FORMATS_TEXT = "YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][.fff][+HH:MM]"
 
 
 def parse_date(label):
@@ -233,6 +234,12 @@ def parse_date(label):
             return datetime.strptime(label, fmt)
         except ValueError:
             pass
+    if _ISO.match(label):   # ISO 8601 with a UTC offset or fractions of a second (pandas writes
+        try:                # a time-zone-aware index so): the time in UTC, without its zone
+            d = datetime.fromisoformat(label.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return d.astimezone(timezone.utc).replace(tzinfo=None) if d.tzinfo else d
     return None
 
 
