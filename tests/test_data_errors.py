@@ -97,6 +97,13 @@ def test_form_feed_and_unicode_separators_do_not_end_lines(tmp_path):
         read_pairs(p)
 
 
+def test_pairs_with_a_third_column_say_how_to_keep_two(tmp_path):
+    p = write(tmp_path, "deu.txt", "Go.\tGeh.\tCC-BY 2.0 (France) Attribution: tatoeba.org\n")
+    with pytest.raises(DataError, match=r"deu.txt:1: expected 'source<TAB>target' \(one tab\), "
+                                        r"got 2 tabs: .*keep the two: cut -f1,2 .*deu.txt$"):
+        read_pairs(p)
+
+
 def test_lone_carriage_returns_end_lines(tmp_path):
     p = write(tmp_path, "p.tsv", b"a\tb\rc\td\rbad\r")
     with pytest.raises(DataError, match=r"p.tsv:3: "):

@@ -34,8 +34,10 @@ def read_numbered_pairs(path):
             continue
         parts = line.split("\t")
         if len(parts) != 2:
+            hint = (f"; more columns (an attribution, as in Tatoeba's files)? keep the two: "
+                    f"cut -f1,2 {path}" if len(parts) > 2 else "")
             raise DataError(f"{path}:{n}: expected 'source<TAB>target' (one tab), got "
-                            f"{len(parts) - 1} tabs: {line[:80]!r}")
+                            f"{len(parts) - 1} tabs: {line[:80]!r}{hint}")
         if not parts[0].strip() or not parts[1].strip():
             side = "source" if not parts[0].strip() else "target"
             raise DataError(f"{path}:{n}: expected 'source<TAB>target' with both sides non-empty, "
