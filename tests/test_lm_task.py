@@ -12,7 +12,7 @@ from rnnkit.data import DataError, Vocab
 from rnnkit.decode import sample
 from rnnkit.models import LanguageModel, LMConfig
 from rnnkit.models.language_model import adaptive_cutoffs, saved_lm_config
-from rnnkit.tasks.lm import LMData, build_lm_task, evaluate_file, load_lm
+from rnnkit.tasks.lm import LMData, build_lm_task, evaluate_file, load_lm, read_corpus
 
 from lm_fixtures import CHINESE, ENGLISH, write_corpus
 
@@ -143,3 +143,25 @@ def test_contradictory_lm_flags_are_one_line_errors(tmp_path, capsys, flags, mes
                  *TINY, *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_folder_of_text_files_is_their_corpus(tmp_path):
+    """--data FOLDER: its .txt files under it, in path order, each ending with a newline, are
+    the corpus (the same tokens as the joined file); other files are not read; a folder without
+    .txt files is a one-line error."""
+    first, second = ENGLISH[:301], ENGLISH[301:]          # the first ends mid-line
+    books = tmp_path / "books"
+    (books / "b").mkdir(parents=True)
+    (books / "a.txt").write_text(first, encoding="utf-8")
+    (books / "b" / "c.txt").write_text(second, encoding="utf-8")
+    (books / "notes.md").write_text("# not a book\n", encoding="utf-8")
+    assert read_corpus(str(books)) == (books, first + "\n" + second)
+
+    def task(data):
+        return build_lm_task(LMData(data=str(data), seq_len=16, batch=4),
+                             LMConfig(cell="lstm", layers=1, hidden=8), log=lambda *a: None)
+    joined = write_corpus(tmp_path, first + "\n" + second)
+    assert task(books).vocab.to_dict() == task(joined).vocab.to_dict()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="is a folder without .txt files"):
+        task(tmp_path / "empty")

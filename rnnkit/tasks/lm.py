@@ -25,6 +25,7 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_STEPS, MAX_VOCAB, check
 from rnnkit.data import DataError, StreamBatches, Vocab, read_text, resolve, split_ids
+from rnnkit.data.datasets import DATASETS
 from rnnkit.data.text import VAL_FRACTION
 from rnnkit.data.vocab import tokenize
 from rnnkit.models import LanguageModel, LMConfig
@@ -40,7 +41,7 @@ UNITS = {"char": "char", "ptb": "word", "word": "token"}
 class LMData:
     """Which text and how it is cut into batches."""
     data: str = field(default="shakespeare", metadata={
-        "help": "data set name (rnnkit data list) or a UTF-8 text file"})
+        "help": "data set name (rnnkit data list), a UTF-8 text file or a folder of .txt"})
     tokens: str = field(default="auto", metadata={
         "help": "char, word (PTB: split on spaces, <eos> per line), word-exact, auto (char)",
         "choices": tuple(VOCAB_KINDS)})
@@ -193,6 +194,21 @@ def encode_file(vocab, text, path):
                         f"--max-vocab to map rare tokens to <unk>") from None
 
 
+def read_corpus(data):
+    """(path, text) of --data: a data set, a UTF-8 file, or a folder whose .txt files (under it,
+    in path order) are joined, each ending with a newline."""
+    folder = Path(data).expanduser()
+    if data in DATASETS or not folder.is_dir():
+        path = resolve(data)
+        return path, read_text(path)
+    files = sorted(f for f in folder.rglob("*.txt") if f.is_file())
+    if not files:
+        raise DataError(f"--data {data!r} is a folder without .txt files; expected a data file, "
+                        f"a folder of .txt files or a data set name")
+    texts = (read_text(f) for f in files)
+    return folder, "".join(t if t.endswith("\n") else t + "\n" for t in texts)
+
+
 def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     """Read the corpus (and the --val-data/--test-data files), build the vocabulary and the
     model; model_config.vocab_size is filled in. Resuming (``checkpoint``), the vocabulary is the
@@ -202,8 +218,7 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     vocabulary, as for the Penn Treebank; the model is created under the current torch seed.
     """
     d = data_config
-    path = resolve(d.data)
-    text = read_text(path)
+    path, text = read_corpus(d.data)
     extra = {name: (Path(f), read_text(f)) for name, f in (("val", d.val_data), ("test", d.test_data)) if f}
     kind = VOCAB_KINDS[d.tokens]
     if checkpoint is not None:
