@@ -184,16 +184,22 @@ def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):
         torch.testing.assert_close(loaded(z), want)
 
 
-def test_forecaster_with_history_smoothing_takes_its_forecast_as_an_input(tmp_path):
+@pytest.mark.parametrize("per_column", [False, True])
+def test_forecaster_with_history_smoothing_takes_its_forecast_as_an_input(tmp_path, per_column):
     """A direct forecaster whose forecast uses the smoothing over the whole history exports
-    with that smoothing's forecast as a second input, and computes what the model does."""
+    with that smoothing's forecast as a second input, and computes what the model does (with
+    one smoothing, or one a variable, each with its share)."""
     ort = _ort()
     from rnnkit.export.programs import forecast_programs, write_onnx, write_pt2
     from rnnkit.models.forecaster import Forecaster, ForecasterConfig
     torch.manual_seed(0)
     model = Forecaster(ForecasterConfig(features=2, hidden=5, layers=1, horizon=3,
-                                        window=6)).eval()
-    model.set_smoothing([0.5, 0.1, 0.0, 0.9, 0.0], share=0.4)
+                                        window=6, per_column=per_column)).eval()
+    if per_column:
+        model.set_smoothing([[0.5, 0.1, 0.0, 0.9, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]],
+                            share=[0.4, 0.0])
+    else:
+        model.set_smoothing([0.5, 0.1, 0.0, 0.9, 0.0], share=0.4)
     assert model.uses_history()
     program = forecast_programs(model, 6)[0]
     assert program.inputs == ["window", "smoothing"]
