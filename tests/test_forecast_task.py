@@ -344,3 +344,16 @@ def test_no_history_leaves_the_smoothing_out(tmp_path):
         build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, baseline="ets"),
                             ForecasterConfig(layers=1, hidden=8, history=False),
                             log=lambda *a: None)
+
+
+def test_too_short_parts_say_which_settings_fit(tmp_path):
+    """Validation and test parts shorter than the horizon: the error names the longest horizon
+    that fits and the fractions that would hold this one, and the latter do."""
+    path = write(tmp_path, "five.csv", airline_like(60))
+    with pytest.raises(DataError, match=r"five.csv: validation and test parts \(6 and 6 steps\) "
+                                        r"must each hold the horizon 12; use a --horizon of at "
+                                        r"most 6, or --val-fraction and --test-fraction of 0.2 "
+                                        r"\(60 steps in all\)"):
+        build(data=str(path), horizon=12)
+    task = build(data=str(path), horizon=12, val_fraction=0.2, test_fraction=0.2)
+    assert task.val_end - task.train_end >= 12 and len(task.y) - task.val_end >= 12

@@ -24,6 +24,7 @@ GRU the margin kept on the benchmark's 173 tuning series was on such a series, a
 were worse on test.
 Shapes: N steps, F variables, W window, K horizon, B batch.
 """
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -272,8 +273,12 @@ def check_lengths(d, n, split, path):
                         f"window {W} + horizon {K}; use a shorter --window/--horizon or a "
                         f"longer series ({n} steps in all)")
     if n - val_end < K or val_end - train_end < K:
+        need = math.ceil(K / n * 100) / 100     # the fraction of the series that holds K
+        longer = (f", or --val-fraction and --test-fraction of {need:g} ({n} steps in all)"
+                  if need <= 0.3 else "")
         raise DataError(f"{path}: validation and test parts ({val_end - train_end}"
-                        f" and {n - val_end} steps) must each hold the horizon {K}")
+                        f" and {n - val_end} steps) must each hold the horizon {K}; use a "
+                        f"--horizon of at most {min(val_end - train_end, n - val_end)}{longer}")
 
 
 def build_forecast_task(data_config, model_config, log=print):
