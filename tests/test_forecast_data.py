@@ -51,6 +51,12 @@ def stamps(n, step, fmt="%Y-%m-%d"):
     ([f"2021-03-28T0{h}:00:00+01:00" for h in range(2)]
      + [f"2021-03-28T0{h}:00:00+02:00" for h in range(3, 10)], (24, "hourly")),
     (stamps(20, timedelta(hours=1), "%Y-%m-%dT%H:%M:%S.000Z"), (24, "hourly")),
+    # a spreadsheet's day/month or month/day dates: a day past 12 tells which
+    (stamps(20, timedelta(days=1), "%m/%d/%Y"), (7, "daily")),
+    (stamps(20, timedelta(days=1), "%d.%m.%Y"), (7, "daily")),
+    (stamps(15, timedelta(days=31), "%m/15/%Y"), (12, "monthly")),
+    (stamps(15, timedelta(days=31), "%m/01/%Y"), (12, "monthly")),   # a fixed day: the second
+    (stamps(15, timedelta(days=31), "01.%m.%Y"), (12, "monthly")),
 ])
 def test_season_from_dates(tmp_path, labels, expected):
     (season, freq), warnings = season_of(tmp_path, labels)
@@ -75,8 +81,11 @@ def test_bad_dates_name_file_and_line(tmp_path):
     labels[6] = "1990-13"
     with pytest.raises(DataError, match=r"s.csv:8: cannot read the date '1990-13'"):
         season_of(tmp_path, labels)
-    with pytest.raises(DataError, match=r"s.csv:2: cannot read the date '31/01/1990'"):
-        season_of(tmp_path, [f"{d}/01/1990" for d in range(31, 11, -1)])
+    with pytest.raises(DataError, match=r"s.csv:2: cannot read the date '1990/31/01'"):
+        season_of(tmp_path, [f"1990/{d}/01" for d in range(31, 11, -1)])
+    with pytest.raises(DataError, match=r"s.csv:2: dates like '03/02/1990' read as day/month or "
+                                        r"as month/day \(no day past 12, nor a fixed day, tells"):
+        season_of(tmp_path, [f"{m + 1:02d}/{m:02d}/1990" for m in range(2, 12)])
     backwards = months(20)
     backwards[5], backwards[6] = backwards[6], backwards[5]
     with pytest.raises(DataError, match=r"s.csv:8: '1990-06' does not come after '1990-07'"):

@@ -213,16 +213,48 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-
                 "%d %b %Y")
 _QUARTER = re.compile(r"^(\d{4})[- ]?[Qq]([1-4])$")
 _YEAR = re.compile(r"^(\d{4})(\.0*)?$")
+_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})( \d\d?:\d\d(?::\d\d)?)?$")
 _ISO = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
 _DATELIKE = re.compile(r"\d{4}[-/ ]\S|\d[-/.]\d{1,2}[-/.]\d|\d:\d\d|^[A-Za-z]{3}[-/ ]?\d")
 # name: (season, step in seconds, or 0 and a calendar step in months)
 FREQUENCIES = {"hourly": (24, 3600, 0), "daily": (7, 86400, 0), "weekly": (52, 7 * 86400, 0),
                "monthly": (12, 0, 1), "quarterly": (4, 0, 3), "yearly": (1, 0, 12)}
-FORMATS_TEXT = "YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][.fff][+HH:MM]"
+FORMATS_TEXT = ("YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS][.fff][+HH:MM], or "
+                "DD/MM/YYYY and MM/DD/YYYY where a day past 12 or a fixed day tells which")
 
 
-def parse_date(label):
-    """A time label -> datetime, or None where it is no date rnnkit reads (year 0 included)."""
+def slash_order(labels):
+    """How a column of dates like ``01/02/2020`` (slashes, dots or dashes, the year last) reads:
+    "dmy" where some first number exceeds 12, "mdy" where some second one does; else the one
+    that never changes while the other does is the day (monthly dates on a fixed day); None
+    where nothing tells (ambiguous), "" where the labels are no such dates."""
+    found = [m for m in map(_DMY.match, labels) if m]
+    if not found:
+        return ""
+    if any(int(m[1]) > 12 for m in found):
+        return "dmy"
+    if any(int(m[2]) > 12 for m in found):
+        return "mdy"
+    firsts, seconds = {m[1] for m in found}, {m[2] for m in found}
+    if len(seconds) == 1 < len(firsts):
+        return "mdy"
+    if len(firsts) == 1 < len(seconds):
+        return "dmy"
+    return None
+
+
+def parse_date(label, order=""):
+    """A time label -> datetime, or None where it is no date rnnkit reads (year 0 included).
+    ``order`` ("dmy" or "mdy", :func:`slash_order`) reads dates like ``31/01/2020``."""
+    m = _DMY.match(label)
+    if m and order:
+        day, month = (m[1], m[2]) if order == "dmy" else (m[2], m[1])
+        try:
+            return datetime.strptime(f"{m[3]}-{int(month):02d}-{int(day):02d}{m[4] or ''}",
+                                     "%Y-%m-%d" + (" %H:%M" if m[4] and m[4].count(":") == 1
+                                                   else " %H:%M:%S" if m[4] else ""))
+        except ValueError:
+            return None
     m = _QUARTER.match(label)                         # (datetime starts at year 1)
     if m:
         return datetime(int(m[1]), 3 * int(m[2]) - 2, 1) if int(m[1]) >= 1 else None
@@ -251,7 +283,12 @@ def infer_season(f, warn):
     are passed to ``warn`` with the first line where they occur."""
     if not f.timed or not f.labels:
         return 1, ""
-    first = parse_date(f.labels[0])
+    order = slash_order(f.labels)
+    if order is None:
+        raise DataError(f"{f.path}:{f.lines[0]}: dates like {f.labels[0]!r} read as day/month "
+                        f"or as month/day (no day past 12, nor a fixed day, tells which); write "
+                        f"them YYYY-MM-DD or give --season N")
+    first = parse_date(f.labels[0], order)
     if first is None:
         if _DATELIKE.search(f.labels[0]):
             raise DataError(f"{f.path}:{f.lines[0]}: cannot read the date {f.labels[0]!r} (rnnkit "
@@ -259,7 +296,7 @@ def infer_season(f, warn):
         return 1, ""
     times = [first]
     for label, line in zip(f.labels[1:], f.lines[1:]):
-        t = parse_date(label)
+        t = parse_date(label, order)
         if t is None:
             raise DataError(f"{f.path}:{line}: cannot read the date {label!r} like "
                             f"{f.labels[0]!r} on line {f.lines[0]}; fix it or give --season N")
@@ -281,8 +318,9 @@ def check_continues(labels, part):
     series, or leaves a gap after it, would be scored as its next steps."""
     if not part.timed or len(labels) < 2:
         return
-    before = [parse_date(label) for label in labels[-CONTINUE_STEPS - 1:]]
-    first = parse_date(part.labels[0])
+    order = slash_order(list(labels) + list(part.labels)) or ""
+    before = [parse_date(label, order) for label in labels[-CONTINUE_STEPS - 1:]]
+    first = parse_date(part.labels[0], order)
     if first is None or None in before:   # no dates to compare (infer_season checks the file)
         return
     where = f"{part.path}:{part.lines[0]}: {part.labels[0]!r}"
