@@ -195,3 +195,15 @@ def test_spreadsheet_separators(tmp_path, name, sep):
     f = read_series_file(tmp_path / name, "all")
     assert f.names == ["air", "walk"] and f.labels[0] == "1950-01"
     np.testing.assert_allclose(f.values, read_series_file(tmp_path / "w.csv", "all").values)
+
+
+def test_a_trailing_separator_is_no_column(tmp_path):
+    """A spreadsheet's export that ends every line with a separator: the empty last column is
+    left out, so the default value column is the last named one."""
+    from rnnkit.data.series import read_series_file
+    path = write(tmp_path / "w.csv", panel(30), ["air", "walk"])
+    trailing = tmp_path / "t.csv"
+    trailing.write_text("".join(line + ",\n" for line in path.read_text().splitlines()))
+    f = read_series_file(trailing)
+    assert f.names == ["walk"]
+    np.testing.assert_allclose(f.values, read_series_file(path).values)

@@ -54,6 +54,9 @@ def read_series_file(path, columns="", series_column=""):
     (head_line, header), body = rows[0], rows[1:]
     if pandas_index(header, body):   # pandas' to_csv: an unnamed first column of row numbers
         header, body = header[1:], [(i, r[1:]) for i, r in body]
+    while (len(header) > 1 and not header[-1].strip()
+           and all(len(r) == len(header) and not r[-1].strip() for _, r in body)):
+        header, body = header[:-1], [(i, r[:-1]) for i, r in body]   # a trailing separator
     if series_column:
         return read_long(path, head_line, header, body, columns, series_column)
     if columns.strip() == "all":   # every column after the first (the dates or step labels)
