@@ -207,3 +207,13 @@ def test_a_trailing_separator_is_no_column(tmp_path):
     f = read_series_file(trailing)
     assert f.names == ["walk"]
     np.testing.assert_allclose(f.values, read_series_file(path).values)
+
+
+def test_semicolons_with_decimal_commas(tmp_path):
+    """A European spreadsheet's export: semicolons between fields, decimal commas and dots
+    between thousands in the numbers."""
+    from rnnkit.data.series import read_series_file
+    path = tmp_path / "eu.csv"
+    path.write_text("Monat;Umsatz\n2020-01;1.234,5\n2020-02;-0,25\n2020-03;7\n")
+    f = read_series_file(path)
+    assert f.names == ["Umsatz"] and f.values[:, 0].tolist() == [1234.5, -0.25, 7.0]

@@ -2,7 +2,7 @@
 split, a variance-stabilising transform and train-only normalisation.
 
 A CSV file with a header row (commas; tabs in a ``.tsv`` file, or a header separated by tabs or
-semicolons); every column named in ``columns`` (default: the last column;
+semicolons, where numbers may have a decimal comma); every column named in ``columns`` (default: the last column;
 ``all``: every column after the first) is a variable, the first column (after the unnamed row
 index pandas' ``to_csv`` writes, which is left out), if not a variable, labels the time steps (a year, a date). Missing
 or NaN values raise DataError saying how many and on which lines; so do non-numbers, and numbers
@@ -47,8 +47,9 @@ def read_series_file(path, columns="", series_column=""):
     ``series_column`` the file is in long form (:func:`read_long`)."""
     path = Path(path)
     text = read_text(path)
-    rows = [(i, r) for i, r in csv_records(text, path, delimiter(text, path))
-            if any(c.strip() for c in r)]
+    sep = delimiter(text, path)
+    rows = [(i, [_decimal_comma(c) for c in r] if sep == ";" else r)
+            for i, r in csv_records(text, path, sep) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
     (head_line, header), body = rows[0], rows[1:]
@@ -173,6 +174,16 @@ def read_long(path, head_line, header, body, column, series_column):
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?\d{1,3}(\.\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
+
+
+def _decimal_comma(cell):
+    """A number written with a decimal comma (and dots between thousands), as spreadsheets in
+    much of Europe export it beside semicolons, in the decimal point's form; any other cell as
+    it is."""
+    return cell.replace(".", "").replace(",", ".") if _COMMA_NUMBER.match(cell) else cell
 
 
 def _number(cell, path, lineno, name):
