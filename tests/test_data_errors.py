@@ -223,6 +223,8 @@ def test_labelled_header_names_the_order(tmp_path):
     assert read_labelled(p) == [("pos", "good"), ("neg", "bad")]
     p = write(tmp_path, "pd.csv", ',text,label\n0,"good, fun",pos\n1,bad,neg\n')   # pandas
     assert read_labelled(p) == [("pos", "good, fun"), ("neg", "bad")]
+    p = write(tmp_path, "eu.csv", 'Text;Label\ngood, fun;pos\n"bad; dull";neg\n')   # Excel
+    assert read_labelled(p) == [("pos", "good, fun"), ("neg", "bad; dull")]
 
 
 def test_classify_refuses_mostly_unique_labels(tmp_path):

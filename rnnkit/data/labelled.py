@@ -4,9 +4,10 @@ three-way split.
 A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``) or ``label,text``
 (``.csv``, quoted as the csv module writes). A first line naming the two columns is a header and
 is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
-``text<sep>label``, which says every row holds the text first and the label last; a header with
-an unnamed first column (the row index pandas' ``to_csv`` writes) leaves that column out of
-every row. Malformed rows and empty texts raise DataError naming the file and line.
+``text<sep>label``, which says every row holds the text first and the label last (in a ``.csv``
+such a header separated by semicolons, as a spreadsheet exports it, makes them the separator); a
+header with an unnamed first column (the row index pandas' ``to_csv`` writes) leaves that column
+out of every row. Malformed rows and empty texts raise DataError naming the file and line.
 
 Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar, ...)
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
@@ -94,7 +95,12 @@ def read_labelled(path, with_lines=False):
     path = Path(path)
     text = read_text(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    rows = csv_records(text, path, sep) if sep == "," else \
+    head = next((line for line in text.splitlines() if line.strip()), "")
+    if sep == "," and "," not in head and ";" in head:   # a spreadsheet's export, by its header
+        names = [n.strip().lower() for n in head.split(";")]
+        if len(names) >= 2 and {names[0], names[-1]} & (LABEL_NAMES | TEXT_NAMES):
+            sep = ";"
+    rows = csv_records(text, path, sep) if sep != "\t" else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
     out, first, text_first, index = [], True, False, False
     for lineno, row in rows:
