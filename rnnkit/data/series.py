@@ -88,6 +88,16 @@ def read_series_file(path, columns="", series_column=""):
     return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body], timed)
 
 
+def same_series(part, names, like):
+    """``part`` (a :class:`SeriesFile`) with its variables in the order ``names``, where it
+    holds the same ones (long-form files may list their series in another order)."""
+    if sorted(part.names) != sorted(names):
+        raise DataError(f"{part.path}: columns {part.names}, expected {names} like {like}")
+    order = [part.names.index(n) for n in names]
+    return SeriesFile(part.path, part.values[:, order], list(names), part.labels, part.lines,
+                      part.timed)
+
+
 def delimiter(text, path):
     """The file's field separator: a tab in a ``.tsv`` file, else a comma, or where the header
     line holds no comma, a tab or a semicolon if it holds one (a spreadsheet's export)."""

@@ -32,8 +32,8 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
-from rnnkit.data.series import (Scaler, SeriesFile, Transform, check_continues, infer_season,
-                                read_series_file, split_series)
+from rnnkit.data.series import (Scaler, Transform, check_continues, infer_season,
+                                read_series_file, same_series, split_series)
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose, choose_columns
@@ -202,16 +202,6 @@ class ForecastTask:
                 "transform": self.transform.to_dict(),
                 "series": self.y.tolist(), "labels": list(self.labels), "names": list(self.names),
                 "split": [self.train_end, self.val_end], "season": self.season}
-
-
-def same_series(part, names, like):
-    """``part`` (a :class:`SeriesFile`) with its variables in the order ``names``, where it
-    holds the same ones (long-form files may list their series in another order)."""
-    if sorted(part.names) != sorted(names):
-        raise DataError(f"{part.path}: columns {part.names}, expected {names} like {like}")
-    order = [part.names.index(n) for n in names]
-    return SeriesFile(part.path, part.values[:, order], list(names), part.labels, part.lines,
-                      part.timed)
 
 
 def read_parts(d, log):

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.series import Scaler, Transform, check_continues, read_series_file
+from rnnkit.data.series import (Scaler, Transform, check_continues, read_series_file,
+                                same_series)
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.smoothing import (fit_each_origin, forecast_each, history_forecast,
                                      start_length)
@@ -162,7 +163,6 @@ class Forecast:
     def read(self, path):
         """A file continuing the series, read as the series was (its columns; its value column
         in long form), its variables in the series' order."""
-        from rnnkit.tasks.forecast import same_series
         series_column, value_column = self.long_form
         if series_column:
             part = read_series_file(path, value_column, series_column)
