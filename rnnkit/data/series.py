@@ -2,12 +2,14 @@
 split, a variance-stabilising transform and train-only normalisation.
 
 A CSV file with a header row (commas; tabs in a ``.tsv`` file, or a header separated by tabs or
-semicolons, where numbers may have a decimal comma); every column named in ``columns`` (default: the last column;
-``all``: every column after the first) is a variable, the first column (after the unnamed row
-index pandas' ``to_csv`` writes, which is left out), if not a variable, labels the time steps (a year, a date). Missing
-or NaN values raise DataError saying how many and on which lines; so do non-numbers, and numbers
-not finite in float32 (inf, or beyond ±3.4e38), which they are stored as. The step
-between dates gives the seasonal period (:func:`infer_season`: monthly 12, quarterly 4, ...).
+semicolons, where numbers may have a decimal comma); every column named in ``columns``
+(default: the last column; ``all``: every column after the first) is a variable, the first
+column (after the unnamed row index pandas' ``to_csv`` writes, which is left out), if not a
+variable, labels the time steps (a year, a date). In long form (``series_column``) rows of time,
+series and value make one variable a series (:func:`read_long`). Missing or NaN values raise
+DataError saying how many and on which lines; so do non-numbers, and numbers not finite in
+float32 (inf, or beyond ±3.4e38), which they are stored as. The step between dates gives the
+seasonal period (:func:`infer_season`: monthly 12, quarterly 4, ...).
 
 Shapes: N time steps, F variables.
 """

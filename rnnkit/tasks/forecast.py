@@ -185,7 +185,8 @@ class ForecastTask:
         K = self.data_config.horizon
         err = np.abs(self.predict(origins) - np.stack([self.y[t:t + K] for t in origins]))
         mae = err.reshape(-1, err.shape[-1]).mean(0)                          # (F,)
-        return {f"test_{k}:{name}": float(v) for name, a, s in zip(self.names, mae, self.mase_scale)
+        return {f"test_{k}:{name}": float(v)
+                for name, a, s in zip(self.names, mae, self.mase_scale)
                 for k, v in (("mae", a), ("mase", a / s))}
 
     def interval_metrics(self, origins):
