@@ -162,6 +162,9 @@ def test_a_folder_of_text_files_is_their_corpus(tmp_path):
                              LMConfig(cell="lstm", layers=1, hidden=8), log=lambda *a: None)
     joined = write_corpus(tmp_path, first + "\n" + second)
     assert task(books).vocab.to_dict() == task(joined).vocab.to_dict()
+    own = build_lm_task(LMData(data=str(joined), val_data=str(books), seq_len=16, batch=4),
+                        LMConfig(cell="lstm", layers=1, hidden=8), log=lambda *a: None)
+    assert own.evaluate()["val_loss"] > 0      # the folder is the validation text
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="is a folder without .txt files"):
         task(tmp_path / "empty")

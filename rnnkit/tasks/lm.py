@@ -194,16 +194,16 @@ def encode_file(vocab, text, path):
                         f"--max-vocab to map rare tokens to <unk>") from None
 
 
-def read_corpus(data):
-    """(path, text) of --data: a data set, a UTF-8 file, or a folder whose .txt files (under it,
-    in path order) are joined, each ending with a newline."""
+def read_corpus(data, flag="--data"):
+    """(path, text) of --data (or ``flag``): a data set, a UTF-8 file, or a folder whose .txt
+    files (under it, in path order) are joined, each ending with a newline."""
     folder = Path(data).expanduser()
     if data in DATASETS or not folder.is_dir():
-        path = resolve(data)
+        path = resolve(data, flag)
         return path, read_text(path)
     files = sorted(f for f in folder.rglob("*.txt") if f.is_file())
     if not files:
-        raise DataError(f"--data {data!r} is a folder without .txt files; expected a data file, "
+        raise DataError(f"{flag} {data!r} is a folder without .txt files; expected a data file, "
                         f"a folder of .txt files or a data set name")
     texts = (read_text(f) for f in files)
     return folder, "".join(t if t.endswith("\n") else t + "\n" for t in texts)
@@ -219,7 +219,8 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     """
     d = data_config
     path, text = read_corpus(d.data)
-    extra = {name: (Path(f), read_text(f)) for name, f in (("val", d.val_data), ("test", d.test_data)) if f}
+    extra = {name: read_corpus(f, flag) for name, f, flag in
+             (("val", d.val_data, "--val-data"), ("test", d.test_data, "--test-data")) if f}
     kind = VOCAB_KINDS[d.tokens]
     if checkpoint is not None:
         vocab = Vocab.from_dict(checkpoint["vocab"])
