@@ -227,6 +227,22 @@ def test_labelled_header_names_the_order(tmp_path):
     assert read_labelled(p) == [("pos", "good, fun"), ("neg", "bad; dull")]
 
 
+def test_labelled_json_lines(tmp_path):
+    """JSON lines with a text and a label field (a number as label read as its text); a line
+    that is no JSON object, or lacks a field, is a one-line error naming file and line."""
+    p = write(tmp_path, "d.jsonl", '{"text": "good, fun", "label": 1}\n\n'
+                                   '{"Sentence": "bad", "Label": "neg"}\n')
+    assert read_labelled(p) == [("1", "good, fun"), ("neg", "bad")]
+    assert read_labelled(p, with_lines=True)[1] == ("neg", "bad", 3)
+    first = '{"text": "a", "label": 1}\n'
+    for second, message in (('{"text": "b"\n', r"not a JSON object"),
+                            ('{"text": "b"}\n', r"expected a text field .* got \['text'\]"),
+                            ("[1, 2]\n", r"expected a JSON object"),
+                            ('{"text": " ", "label": 0}\n', r"empty text for label '0'")):
+        with pytest.raises(DataError, match=r"b.jsonl:2: " + message):
+            read_labelled(write(tmp_path, "b.jsonl", first + second))
+
+
 def test_classify_refuses_mostly_unique_labels(tmp_path):
     """Labels that are nearly all distinct (the text in the label's column): a one-line error
     saying which order is expected, not a model of a thousand classes."""

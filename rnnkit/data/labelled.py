@@ -1,8 +1,9 @@
 """Labelled text for N-to-1 classification: TSV/CSV readers, word or character tokens, a fixed
 three-way split.
 
-A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``) or ``label,text``
-(``.csv``, quoted as the csv module writes). A first line naming the two columns is a header and
+A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``), ``label,text``
+(``.csv``, quoted as the csv module writes) or a JSON object with a text and a label field
+(``.jsonl``, as a datasets library writes it). A first line naming the two columns is a header and
 is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
 ``text<sep>label``, which says every row holds the text first and the label last (in a ``.csv``
 such a header separated by semicolons, as a spreadsheet exports it, makes them the separator); a
@@ -94,6 +95,11 @@ def read_labelled(path, with_lines=False):
     lines)."""
     path = Path(path)
     text = read_text(path)
+    if path.suffix.lower() == ".jsonl":
+        rows = json_rows(text, path)
+        if len(rows) < 2:
+            raise DataError(f"{path}: expected at least 2 labelled examples, got {len(rows)}")
+        return rows if with_lines else [(label, body) for label, body, _ in rows]
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     head = next((line for line in text.splitlines() if line.strip()), "")
     if sep == "," and "," not in head and ";" in head:   # a spreadsheet's export, by its header
@@ -133,6 +139,42 @@ def read_labelled(path, with_lines=False):
     if len(out) < 2:
         raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}"
                         + (" (only a header)" if not out and not first else ""))
+    return out
+
+
+def json_rows(text, path):
+    """[(label, text, line number), ...] from JSON lines, one object a line with a text field and
+    a label field (the names of :data:`TEXT_NAMES` and :data:`LABEL_NAMES`, as a datasets
+    library's ``to_json`` writes them; a number as label is read as its text)."""
+    out = []
+    for lineno, line in numbered_lines(text):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{lineno}: not a JSON object ({e.msg} at column {e.colno}): "
+                            f"{_clip(line)!r}") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object with a text and a label, "
+                            f"got {type(record).__name__}")
+        keys = {k.strip().lower(): k for k in record}
+        text_key = next((keys[k] for k in sorted(TEXT_NAMES) if k in keys), None)
+        label_key = next((keys[k] for k in sorted(LABEL_NAMES) if k in keys), None)
+        if text_key is None or label_key is None:
+            raise DataError(f"{path}:{lineno}: expected a text field "
+                            f"({', '.join(sorted(TEXT_NAMES))}) and a label field "
+                            f"({', '.join(sorted(LABEL_NAMES))}); got {sorted(record)}")
+        label, body = record[label_key], record[text_key]
+        if not isinstance(body, str) or isinstance(label, (dict, list)) or label is None:
+            raise DataError(f"{path}:{lineno}: expected a text string and a label (a string or a "
+                            f"number), got {type(body).__name__} and {type(label).__name__}")
+        label, body = str(label).strip(), body.strip()
+        if not label:
+            raise DataError(f"{path}:{lineno}: empty label (text {_clip(body)!r})")
+        if not words(body):
+            raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
+        out.append((label, body, lineno))
     return out
 
 
