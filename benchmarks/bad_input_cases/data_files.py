@@ -1,5 +1,6 @@
 """Bad data files: missing, binary, not UTF-8, malformed rows and values, too little data; the
 message must name the file, and the line where one is given."""
+import json
 import re
 
 from .fixtures import FIXTURES, POS, labelled_rows, series_rows, series_text
@@ -64,6 +65,11 @@ def add_data_cases():
        "positive\tgood\nnegative\tbad\npositive\tfine\n", expect="either")
     cl("quoted multi-line CSV field, then a bad row", "multi.csv", MULTILINE_CSV, line=4)
     cl("unterminated CSV quote", "open.csv", UNTERMINATED_CSV)
+    jsonl = "".join(json.dumps({"text": t, "label": l}) + "\n" for l, t in labelled_rows())
+    cl("a JSON line without a label", "nolabel.jsonl", jsonl + '{"text": "a film"}\n',
+       line=len(labelled_rows()) + 1)
+    cl("a line that is no JSON", "broken.jsonl", '{"text": "good", "label": "pos"\n' + jsonl,
+       line=1)
     cl("the text first, no header", "swapped.tsv",
        "".join(f"{t} ({i})\t{l}\n" for i, (l, t) in enumerate(labelled_rows())),
        mention=("swapped.tsv", "label first"))
