@@ -243,6 +243,16 @@ def test_labelled_json_lines(tmp_path):
             read_labelled(write(tmp_path, "b.jsonl", first + second))
 
 
+def test_classify_warns_of_labels_differing_in_case(tmp_path, capsys):
+    from rnnkit.models.classifier import ClassifierConfig
+    from rnnkit.tasks.classify import ClassifyData, build_classify_task
+    rows = "".join(f"{['pos', 'Pos', 'neg'][i % 3]}\ta film number {i}\n" for i in range(60))
+    build_classify_task(ClassifyData(data=str(write(tmp_path, "c.tsv", rows))),
+                        ClassifierConfig(), log=lambda *a: None)
+    assert ("c.tsv: labels that differ only in case are different classes: 'Pos' and 'pos'"
+            in capsys.readouterr().err)
+
+
 def test_classify_refuses_mostly_unique_labels(tmp_path):
     """Labels that are nearly all distinct (the text in the label's column): a one-line error
     saying which order is expected, not a model of a thousand classes."""

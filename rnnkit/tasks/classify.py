@@ -234,6 +234,14 @@ def build_classify_task(data_config, model_config, log=print):
     labels = sorted({l for l, _ in examples})
     if len(labels) < 2:
         raise DataError(f"{path}: need at least 2 distinct labels, got {labels}")
+    alike = {}
+    for label in labels:
+        alike.setdefault(label.casefold(), []).append(label)
+    alike = [group for group in alike.values() if len(group) > 1]
+    if alike:
+        warn(f"{path}: labels that differ only in case are different classes: "
+             + "; ".join(" and ".join(repr(g) for g in group) for group in alike[:3])
+             + (f" (and {len(alike) - 3} more)" if len(alike) > 3 else ""))
     if len(labels) > max(20, len(examples) // 2):   # most labels once: the columns swapped?
         raise DataError(f"{path}: {len(labels):,} distinct labels among {len(examples):,} "
                         f"examples, most of them once; expected the label first, then the text "
