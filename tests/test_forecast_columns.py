@@ -217,3 +217,18 @@ def test_semicolons_with_decimal_commas(tmp_path):
     path.write_text("Monat;Umsatz\n2020-01;1.234,5\n2020-02;-0,25\n2020-03;7\n")
     f = read_series_file(path)
     assert f.names == ["Umsatz"] and f.values[:, 0].tolist() == [1234.5, -0.25, 7.0]
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    """Two header columns of one name (or a name given twice): a one-line error, not one column
+    read twice."""
+    from rnnkit.data import DataError
+    from rnnkit.data.series import read_series_file
+    path = tmp_path / "d.csv"
+    path.write_text("month,a,a\n2000-01,1,2\n2000-02,3,4\n")
+    for columns in ("all", "a"):
+        with pytest.raises(DataError, match=r"d.csv:1: column 'a' is named more than once"):
+            read_series_file(path, columns)
+    ok = write(tmp_path / "w.csv", panel(20), ["air", "walk"])
+    with pytest.raises(DataError, match=r"column 'air' is named more than once"):
+        read_series_file(ok, "air,air")

@@ -72,6 +72,11 @@ def read_series_file(path, columns="", series_column=""):
         raise DataError(f"{path}:{head_line}: the last column of the header has no name; name it "
                         f"or choose columns with --columns")
     index = {h.strip(): j for j, h in enumerate(header)}
+    twice = [n for n in dict.fromkeys(names)
+             if names.count(n) > 1 or [h.strip() for h in header].count(n) > 1]
+    if twice:
+        raise DataError(f"{path}:{head_line}: column {twice[0]!r} is named more than once (in "
+                        f"the header or in --columns); each value column needs its own name")
     missing = [n for n in names if n not in index]
     if missing:
         raise DataError(f"{path}:{head_line}: no column {missing[0]!r} in the header; columns: "
