@@ -9,6 +9,12 @@ The panel holds the dates all the chosen series share (their CSVs from forecast_
 rows of the common dates, in order); series with undated rows (row numbers) are joined by row.
 Prints each series' test MASE in the panel run, alone and for Holt-Winters, their geometric
 means and the ratios with 90% bootstrap intervals over the series.
+
+    python benchmarks/forecast_panel.py --score RUN   # a trained run's MASE, series by series
+
+``--score`` reads a run already trained (by any version of rnnkit whose checkpoints load) and
+scores it per series at its test origins, each on its own MASE scale: how a run of the code
+before each column was its own series (one choice for all the columns) was scored.
 """
 import argparse
 import csv
@@ -53,6 +59,20 @@ def geo(values):
     return math.exp(sum(map(math.log, values)) / len(values))
 
 
+def score_run(run):
+    """Each series' test MASE of a trained run (rolling origins after the validation part, the
+    MASE scale of each series' training part), printed with their geometric mean."""
+    from rnnkit.tasks.forecast_trained import Forecast, mase_scale
+    f = Forecast.load(run)
+    y, K = f.y, f.model.config.horizon
+    origins = list(range(max(f.split[1], f.window, f.season), len(y) - K + 1))
+    err = np.abs(f.predict(y, origins, K) - np.stack([y[t:t + K] for t in origins]))
+    mase = err.reshape(-1, y.shape[1]).mean(0) / mase_scale(y[:f.split[0]], f.season)
+    for name, v in zip(f.names, mase):
+        print(f"{name}: {v:.3f}")
+    print(f"geometric mean over {len(mase)} series: {geo(mase):.3f}")
+
+
 def main_bench():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--group", choices=sorted(g for g in GROUPS if g.startswith("forecast")))
@@ -61,7 +81,12 @@ def main_bench():
                    help="leave out series whose rows would cut the panel below this many")
     p.add_argument("--steps", type=int, default=200, help="training steps of every run")
     p.add_argument("--out", type=Path, default=Path("runs/panel"))
+    p.add_argument("--score", type=Path, help="only score this trained run, series by series")
     a = p.parse_args()
+    if a.score:
+        return score_run(a.score)
+    if not (a.group or a.only):
+        p.error("give --group, --only or --score")
     names = a.only or [n for n in GROUPS[a.group] if n in SERIES]
     # one kind of series: those from the first one's source file, whose train arguments
     # (season, fractions) serve them all
