@@ -302,7 +302,7 @@ def test_names_with_a_bad_frequency_digit(tmp_path):
 
 def test_year_zero_is_no_date(tmp_path):
     """Year 0 (0000, 0000-Q1) was a raw 'year 0 is out of range' ValueError."""
-    from rnnkit.data.series import infer_season
+    from rnnkit.data.dates import infer_season
     f = read_series_file(write(tmp_path, "y.csv", "year,v\n1990,1\n0000,2\n"))
     with pytest.raises(DataError, match=r"y.csv:3: cannot read the date '0000' like '1990'"):
         infer_season(f, warn=print)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from rnnkit.data import DataError
-from rnnkit.data.series import Transform, infer_season, parse_date, read_series_file
+from rnnkit.data.dates import infer_season, parse_date
+from rnnkit.data.series import Transform, read_series_file
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 
@@ -148,7 +149,7 @@ def test_config_rejects_bad_choices():
 def test_a_continuing_file_may_skip_what_the_series_skips(tmp_path):
     """Trading days: Monday follows Friday (the series skips weekends); a week's gap is refused,
     as is a file that starts before the series ends."""
-    from rnnkit.data.series import check_continues
+    from rnnkit.data.dates import check_continues
     days = ["2024-01-0" + d for d in "12345"] + ["2024-01-08", "2024-01-09"]   # Mon-Fri, Mon, Tue
     part = lambda name, first: read_series_file(write_csv(tmp_path, name, first))
     check_continues(days, part("next.csv", "2024-01-10"))

@@ -20,7 +20,8 @@ from rnnkit.data import DataError, Vocab, read_text
 from rnnkit.data.labelled import read_labelled
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import own_splits, read_numbered_pairs, read_pairs
-from rnnkit.data.series import infer_season, read_series_file
+from rnnkit.data.dates import infer_season
+from rnnkit.data.series import read_series_file
 from rnnkit.data.tagged import char_sentences, read_tagged
 from rnnkit.tasks.cond import Conditions, check_conditions, parse_features
 

@@ -32,8 +32,9 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
-from rnnkit.data.series import (Scaler, Transform, check_continues, infer_season,
-                                read_series_file, same_series, split_series)
+from rnnkit.data.dates import check_continues, infer_season
+from rnnkit.data.series import (Scaler, Transform, read_series_file, same_series,
+                                split_series)
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose, choose_columns

@@ -1,0 +1,177 @@
+"""The time column of a series: its labels read as dates, the seasonal period and frequency read
+off their step (:func:`infer_season`: monthly 12, quarterly 4, weekly 52, daily 7, hourly 24,
+yearly 1), and the check that a file continuing a series starts where it ends
+(:func:`check_continues`). Dates: YYYY, YYYY-Qn, ISO dates and times (with a UTC offset, read in
+UTC), a few month-name forms, and a spreadsheet's DD/MM/YYYY or MM/DD/YYYY where the column
+tells the order (:func:`slash_order`). Errors name the file and line.
+"""
+import re
+from datetime import datetime, timezone
+
+import numpy as np
+
+from rnnkit.data.text import DataError
+
+DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d", "%Y/%m/%d", "%Y-%m", "%Y/%m", "%YM%m", "%Y %b", "%b %Y", "%b-%d-%Y",
+                "%d %b %Y")
+_QUARTER = re.compile(r"^(\d{4})[- ]?[Qq]([1-4])$")
+_YEAR = re.compile(r"^(\d{4})(\.0*)?$")
+_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})( \d\d?:\d\d(?::\d\d)?)?$")
+_ISO = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
+_DATELIKE = re.compile(r"\d{4}[-/ ]\S|\d[-/.]\d{1,2}[-/.]\d|\d:\d\d|^[A-Za-z]{3}[-/ ]?\d")
+# name: (season, step in seconds, or 0 and a calendar step in months)
+FREQUENCIES = {"hourly": (24, 3600, 0), "daily": (7, 86400, 0), "weekly": (52, 7 * 86400, 0),
+               "monthly": (12, 0, 1), "quarterly": (4, 0, 3), "yearly": (1, 0, 12)}
+FORMATS_TEXT = ("YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS][.fff][+HH:MM], or "
+                "DD/MM/YYYY and MM/DD/YYYY where a day past 12 or a fixed day tells which")
+
+
+def slash_order(labels):
+    """How a column of dates like ``01/02/2020`` (slashes, dots or dashes, the year last) reads:
+    "dmy" where some first number exceeds 12, "mdy" where some second one does; else the one
+    that never changes while the other does is the day (monthly dates on a fixed day); None
+    where nothing tells (ambiguous), "" where the labels are no such dates."""
+    found = [m for m in map(_DMY.match, labels) if m]
+    if not found:
+        return ""
+    if any(int(m[1]) > 12 for m in found):
+        return "dmy"
+    if any(int(m[2]) > 12 for m in found):
+        return "mdy"
+    firsts, seconds = {m[1] for m in found}, {m[2] for m in found}
+    if len(seconds) == 1 < len(firsts):
+        return "mdy"
+    if len(firsts) == 1 < len(seconds):
+        return "dmy"
+    return None
+
+
+def parse_date(label, order=""):
+    """A time label -> datetime, or None where it is no date rnnkit reads (year 0 included).
+    ``order`` ("dmy" or "mdy", :func:`slash_order`) reads dates like ``31/01/2020``."""
+    m = _DMY.match(label)
+    if m and order:
+        day, month = (m[1], m[2]) if order == "dmy" else (m[2], m[1])
+        try:
+            return datetime.strptime(f"{m[3]}-{int(month):02d}-{int(day):02d}{m[4] or ''}",
+                                     "%Y-%m-%d" + (" %H:%M" if m[4] and m[4].count(":") == 1
+                                                   else " %H:%M:%S" if m[4] else ""))
+        except ValueError:
+            return None
+    m = _QUARTER.match(label)                         # (datetime starts at year 1)
+    if m:
+        return datetime(int(m[1]), 3 * int(m[2]) - 2, 1) if int(m[1]) >= 1 else None
+    m = _YEAR.match(label)
+    if m:
+        return datetime(int(m[1]), 1, 1) if int(m[1]) >= 1 else None
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(label, fmt)
+        except ValueError:
+            pass
+    if _ISO.match(label):   # ISO 8601 with a UTC offset or fractions of a second (pandas writes
+        try:                # a time-zone-aware index so): the time in UTC, without its zone
+            d = datetime.fromisoformat(label.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return d.astimezone(timezone.utc).replace(tzinfo=None) if d.tzinfo else d
+    return None
+
+
+def infer_season(f, warn):
+    """(season, frequency name) from the dates in a SeriesFile's time column: monthly 12,
+    quarterly 4, weekly 52, daily 7, hourly 24, yearly 1; (1, "") where the column holds no dates
+    or their step is none of these. A label that looks like a date but does not read as one,
+    or time running backwards, raises DataError with the file and line; gaps and uneven steps
+    are passed to ``warn`` with the first line where they occur."""
+    if not f.timed or not f.labels:
+        return 1, ""
+    order = slash_order(f.labels)
+    if order is None:
+        raise DataError(f"{f.path}:{f.lines[0]}: dates like {f.labels[0]!r} read as day/month "
+                        f"or as month/day (no day past 12, nor a fixed day, tells which); write "
+                        f"them YYYY-MM-DD or give --season N")
+    first = parse_date(f.labels[0], order)
+    if first is None:
+        if _DATELIKE.search(f.labels[0]):
+            raise DataError(f"{f.path}:{f.lines[0]}: cannot read the date {f.labels[0]!r} (rnnkit "
+                            f"reads {FORMATS_TEXT}); rewrite the dates or give --season N")
+        return 1, ""
+    times = [first]
+    for label, line in zip(f.labels[1:], f.lines[1:]):
+        t = parse_date(label, order)
+        if t is None:
+            raise DataError(f"{f.path}:{line}: cannot read the date {label!r} like "
+                            f"{f.labels[0]!r} on line {f.lines[0]}; fix it or give --season N")
+        if t <= times[-1]:
+            raise DataError(f"{f.path}:{line}: {label!r} does not come after {f.labels[len(times) - 1]!r}"
+                            f"; a series must be in time order, one row per step")
+        times.append(t)
+    return _frequency(f, times, warn)
+
+
+CONTINUE_STEPS = 400   # the series' last steps whose longest one a continuing file may take
+
+
+def check_continues(labels, part):
+    """DataError unless the dated rows of ``part`` (a SeriesFile) start after the time labels
+    ``labels`` of the series they continue, and no further after its last date than the
+    longest of its last :data:`CONTINUE_STEPS` steps (in calendar months where every step is
+    1, 3 or 12 of them; a trading-day series may skip a weekend). A file that overlaps the
+    series, or leaves a gap after it, would be scored as its next steps."""
+    if not part.timed or len(labels) < 2:
+        return
+    order = slash_order(list(labels) + list(part.labels)) or ""
+    before = [parse_date(label, order) for label in labels[-CONTINUE_STEPS - 1:]]
+    first = parse_date(part.labels[0], order)
+    if first is None or None in before:   # no dates to compare (infer_season checks the file)
+        return
+    where = f"{part.path}:{part.lines[0]}: {part.labels[0]!r}"
+    if first <= before[-1]:
+        raise DataError(f"{where} does not come after the series' last step {labels[-1]!r}; "
+                        f"expected the rows that follow it")
+    months = lambda a, b: 12 * (b.year - a.year) + b.month - a.month
+    pairs = list(zip(before, before[1:]))
+    if all(months(a, b) in (1, 3, 12) and (b - a).days >= 28 for a, b in pairs):
+        longest, gap = max(months(a, b) for a, b in pairs), months(before[-1], first)
+        unit = True
+    else:
+        longest, gap = max(b - a for a, b in pairs), first - before[-1]
+        unit = False
+    if gap > longest:
+        show = (lambda n: f"{n} month(s)") if unit else (lambda t: _duration(t.total_seconds()))
+        raise DataError(f"{where} comes {show(gap)} after the series' last step {labels[-1]!r}, "
+                        f"more than any of its steps ({show(longest)} at most); expected the "
+                        f"rows that follow it, without a gap")
+
+
+def _frequency(f, times, warn):
+    """The most common step between dates, named; uneven steps are warned about."""
+    if len(times) < 2:
+        return 1, ""
+    secs = np.diff([t.timestamp() if t.tzinfo else (t - datetime(1970, 1, 1)).total_seconds()
+                    for t in times])                                          # (N-1,)
+    months = np.diff([12 * t.year + t.month - 1 for t in times])              # (N-1,)
+    for name, (season, step, cal) in FREQUENCIES.items():
+        same = months == cal if cal else secs == step
+        if cal and same.any():   # a calendar step: the same day of the month (or near it)
+            same &= np.array([abs(a.day - b.day) <= 3 or b.day >= 28 for a, b in zip(times, times[1:])])
+        if same.mean() > 0.5:
+            bad = np.nonzero(~same)[0]
+            if len(bad):
+                i = bad[0] + 1
+                warn(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} follows {f.labels[i - 1]!r}: not one "
+                     f"{name} step ({len(bad)} uneven step(s) in all, a gap or an irregular "
+                     f"series); season {season} taken from the usual step")
+            return season, name
+    warn(f"{f.path}: the time column steps by {_duration(np.median(secs))} (not hourly, daily, "
+         f"weekly, monthly, quarterly or yearly): no season inferred; give --season N")
+    return 1, ""
+
+
+def _duration(seconds):
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}(s)"
+    return f"{seconds:g} second(s)"
