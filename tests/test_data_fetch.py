@@ -39,7 +39,7 @@ def test_real_fetch(tmp_path, monkeypatch, name):
 
 
 def test_labelled_builders_keep_each_text_once(tmp_path):
-    from rnnkit.data.labelled import thucnews_titles
+    from rnnkit.data.labelled_sets import thucnews_titles
     f = tmp_path / "thucnews_train_1w.txt"
     f.write_text("sports\t球队  赢了\nstocks\t股市涨\nsports\t球队 赢了\ngame\t股市涨\nbad line\n",
                  encoding="utf-8")
@@ -49,7 +49,7 @@ def test_labelled_builders_keep_each_text_once(tmp_path):
 def test_inews_pickles_load_without_running_code(tmp_path):
     import pickle
 
-    from rnnkit.data.labelled import inews_sentiment
+    from rnnkit.data.labelled_sets import inews_sentiment
     good = tmp_path / "train.pkl"
     good.write_bytes(pickle.dumps([["标题一", "标题二", None], ["正文", "内容", "x"], [0, 2, 1]]))
     assert inews_sentiment([good]).decode() == "positive\t标题一 正文\nnegative\t标题二 内容\nneutral\tx\n"
@@ -67,7 +67,7 @@ def test_inews_pickles_load_without_running_code(tmp_path):
 def test_clc_names_label_each_name_by_its_top_level_class(tmp_path):
     import json
 
-    from rnnkit.data.labelled import clc_names
+    from rnnkit.data.labelled_sets import clc_names
     f = tmp_path / "data.json"
     f.write_text(json.dumps({"A": {"name": "马克思主义"}, "TP3": {"name": "计算技术、 计算机技术"},
                              "TP": {"name": "自动化技术"}, "{1}": {"name": "总论复分表"},
@@ -82,7 +82,7 @@ def test_clc_names_label_each_name_by_its_top_level_class(tmp_path):
 
 
 def test_movie_reviews_one_review_a_line(tmp_path):
-    from rnnkit.data.labelled import movie_reviews
+    from rnnkit.data.labelled_sets import movie_reviews
     f = tmp_path / "polarity-en-pang&lee1.csv"
     f.write_bytes('\ufeff"1","a fine film .\nthe end ."\n"-1","dull ."\n"0","odd label"\n'
                   .encode("utf-8"))
@@ -92,7 +92,7 @@ def test_movie_reviews_one_review_a_line(tmp_path):
 def test_news_outlets_label_each_article_by_its_domain(tmp_path):
     import zipfile
 
-    from rnnkit.data.labelled import news_outlets
+    from rnnkit.data.labelled_sets import news_outlets
     f = tmp_path / "NewsArticles.zip"
     with zipfile.ZipFile(f, "w") as z:
         z.writestr("NewsArticles.csv",
@@ -120,7 +120,7 @@ def test_insuranceqa_zh_labels_each_question_by_its_type(tmp_path):
     import gzip
     import json
 
-    from rnnkit.data.labelled import insuranceqa_zh
+    from rnnkit.data.labelled_sets import insuranceqa_zh
     train, test = tmp_path / "train.json.gz", tmp_path / "test.json.gz"
     train.write_bytes(gzip.compress(json.dumps({
         "1": {"zh": "人寿保险 贵吗？", "en": "x", "domain": "life-insurance"},
@@ -139,7 +139,7 @@ def test_insuranceqa_zh_labels_each_question_by_its_type(tmp_path):
 def test_songci_tunes_keep_the_most_common_tunes(tmp_path):
     import json
 
-    from rnnkit.data.labelled import songci_tunes
+    from rnnkit.data.labelled_sets import songci_tunes
     f = tmp_path / "ci.song.0.json"
     poems = [{"rhythmic": "浣溪沙", "paragraphs": ["一二三，", "四五。"]},
              {"rhythmic": "浣溪沙", "paragraphs": ["六七。"]},

