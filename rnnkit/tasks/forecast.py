@@ -165,26 +165,28 @@ class ForecastTask:
         z = self.model.forecast(x, self.data_config.horizon, hist).numpy()    # (B, K, F)
         return self.transform.inverse(self.scaler.inverse(z))
 
-    def metrics(self, start, end, prefix):
-        """Rolling-origin scores of the model and both baselines over y[start:end]."""
+    def metrics(self, start, end, prefix, predict=None):
+        """Rolling-origin scores of the model (``predict``, default :meth:`predict`) and both
+        baselines over y[start:end]."""
         d = self.data_config
-        return rolling_scores(self.predict, self.y, start, end, d.window, d.horizon, self.season,
-                              self.mase_scale, prefix)[0]
+        return rolling_scores(predict or self.predict, self.y, start, end, d.window, d.horizon,
+                              self.season, self.mase_scale, prefix)[0]
 
     def test_metrics(self):
         origins = self.origins(self.val_end, len(self.y))
-        return {**self.metrics(self.val_end, len(self.y), "test"), "season": self.season,
-                "test_origins": len(origins), **self.interval_metrics(origins),
-                **self.column_metrics(origins),
+        pred = self.predict(origins)                                          # (B, K, F)
+        return {**self.metrics(self.val_end, len(self.y), "test", lambda _: pred),
+                "season": self.season, "test_origins": len(origins),
+                **self.interval_metrics(origins), **self.column_metrics(origins, pred),
                 "transform": self.transform.kind, "baseline": self.model.config.base}
 
-    def column_metrics(self, origins):
+    def column_metrics(self, origins, pred):
         """Several columns: each one's test MAE and MASE (``test_mase:NAME``; the test MASE is
-        their mean)."""
+        their mean) from the forecasts ``pred`` (B, K, F) at the test origins."""
         if self.y.shape[1] == 1:
             return {}
         K = self.data_config.horizon
-        err = np.abs(self.predict(origins) - np.stack([self.y[t:t + K] for t in origins]))
+        err = np.abs(pred - np.stack([self.y[t:t + K] for t in origins]))
         mae = err.reshape(-1, err.shape[-1]).mean(0)                          # (F,)
         return {f"test_{k}:{name}": float(v)
                 for name, a, s in zip(self.names, mae, self.mase_scale)
