@@ -33,6 +33,10 @@ def is_cond_run(args):
 def run_sample(args):
     path = args.run / "last.pt" if getattr(args, "last", False) and args.run.is_dir() else args.run
     model, vocab, conditions = load_cond(path)
+    if args.cond is None and conditions.features:
+        raise ConfigError(f"{args.run} is a conditional generator of {conditions.features} "
+                          f"features: pass --cond with {conditions.features} numbers "
+                          f"(e.g. --cond {','.join(['0'] * conditions.features)})")
     if args.cond is None:
         raise ConfigError(f"{args.run} is a conditional generator: pass --cond LABEL "
                           f"(one of: {', '.join((conditions.labels or [])[:60])})")

@@ -1,51 +1,193 @@
 """Sequence pairs: a TSV reader, the fixed held-out split, vocabularies with special tokens, and
 padded batches for the encoder-decoder and the conditional generator.
 
-A pair file is UTF-8 text, one ``source<TAB>target`` pair a line (blank lines skipped): German and
-English sentences for seq2seq, a label and a name for the 1→N generator. Also the builder that
+A pair file is UTF-8 text, one ``source<TAB>target`` pair a line (blank lines skipped; also CSV
+and JSON lines, a header and Tatoeba's layouts: :func:`read_numbered_pairs`): German and English
+sentences for seq2seq, a label and a name for the 1→N generator. Also the builder that
 turns the Ding dictionary (Debian ``trans-de-en``) into such a file.
 Shapes: N pairs, B batch, S source length, T target length.
 """
+import json
+import re
 import zlib
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnnkit.data.text import DataError, numbered_lines, read_text
+from rnnkit.data.text import DataError, csv_records, numbered_lines, read_text
 from rnnkit.data.vocab import Vocab, tokenize
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = [PAD, BOS, EOS, UNK]        # ids 0, 1, 2, 3 in every pair vocabulary
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 
+# A first line whose two fields are both such names (in any case) is a header, skipped.
+HEADER_NAMES = {
+    "source", "src", "target", "tgt", "input", "output", "question", "answer", "prompt", "query",
+    "response", "completion", "reply", "translation", "reference", "text", "sentence", "label",
+    "class", "category", "condition", "country", "language", "nationality", "gender", "genre",
+    "topic", "emotion", "author", "features", "feature", "x", "y", "name", "names", "sequence",
+    "word", "words", "grapheme", "graphemes", "spelling", "phoneme", "phonemes", "pronunciation",
+    "transliteration"}
+# ISO 639-1 codes and common ISO 639-3 ones: a header such as ``de<TAB>en`` or ``en-US<TAB>fr``.
+LANGUAGE_CODES = set(
+    "aa ab af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy "
+    "da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht "
+    "hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky "
+    "la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny "
+    "oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss "
+    "st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo "
+    "za zh zu ara ben ces cmn dan deu ell eng epo fas fin fra heb hin hun ind ita jpn kor lat "
+    "nld nob pol por ron rus spa swe tha tur ukr urd vie yue zho".split())
+_LANG_TAG = re.compile(r"([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBERS = re.compile(rf"{_NUMBER}(?:[ ,]+{_NUMBER})*")
+_QUOTED = re.compile(r'(?:^|\t)"(?:[^"\t\n]|"")*""(?:[^"\t\n]|"")*"(?:\t|$)', re.M)
+# JSON fields read as the source and the target, the first present of each
+JSON_SOURCE = ("source", "src", "input", "question", "prompt", "label", "condition")
+JSON_TARGET = ("target", "tgt", "output", "answer", "response", "completion", "name", "text",
+               "sequence")
+
 
 def read_pairs(path):
-    """[(source, target), ...] from a TSV file; a line without exactly one tab, or with an empty
-    side, raises DataError naming the line, and so does a file without pairs."""
+    """[(source, target), ...] from a pair file (see :func:`read_numbered_pairs`); a line without
+    two fields, or with an empty side, raises DataError naming the line, and so does a file
+    without pairs."""
     return [(s, t) for _, s, t in read_numbered_pairs(path)]
 
 
 def read_numbered_pairs(path):
-    """[(line number, source, target), ...] from a TSV file, for messages that name the line."""
+    """[(line number, source, target), ...] from a pair file, for messages that name the line.
+
+    ``source<TAB>target`` lines (fields quoted as the csv module writes them are unquoted where
+    the file holds such a field with a quote inside: pandas' and spreadsheets' exports), ``.csv``
+    rows of two fields, or JSON lines (``.jsonl``, or a file starting with ``{``): a
+    ``{"translation": {"de": ..., "en": ...}}`` object (the first language is the source), or
+    an object with a source and a target field (:data:`JSON_SOURCE`, :data:`JSON_TARGET`), or
+    with two text fields, in order. A first line naming the columns is a header and is skipped
+    (two of :data:`HEADER_NAMES`, two language codes such as ``de<TAB>en``, or a name over a
+    column of numbers); a header whose first name is empty (pandas' row index) leaves that column
+    out of every row. Tatoeba's layouts are read as their two sentences: ``id<TAB>text<TAB>id
+    <TAB>text`` and ``text<TAB>text<TAB>CC-BY ... attribution``."""
+    text = read_text(path)
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".json") or text.lstrip()[:1] in ("{", "["):
+        rows = _json_pairs(text, path)
+        fmt = "a JSON source and target"
+    else:
+        sep = "," if suffix == ".csv" else "\t"
+        quoted = sep == "," or _QUOTED.search(text) is not None
+        rows = (csv_records(text, path, sep) if quoted
+                else ((n, line.split("\t")) for n, line in numbered_lines(text)))
+        rows = _known_layout([(n, r) for n, r in rows if r and "".join(r).strip()])
+        fmt = "'source,target'" if sep == "," else "'source<TAB>target'"
+        for n, parts in rows:
+            if len(parts) != 2:
+                hint = (f"; more columns (an attribution, as in Tatoeba's files)? keep the two: "
+                        f"cut -f1,2 {path}" if len(parts) > 2 and sep != "," else "")
+                want, got = (("one tab", f"{len(parts) - 1} tabs") if sep != "," else
+                             ("two fields", f"{len(parts)} fields"))
+                raise DataError(f"{path}:{n}: expected {fmt} ({want}), got {got}: "
+                                f"{_shown(parts, sep)!r}{hint}")
     pairs = []
-    for n, line in numbered_lines(read_text(path)):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2:
-            hint = (f"; more columns (an attribution, as in Tatoeba's files)? keep the two: "
-                    f"cut -f1,2 {path}" if len(parts) > 2 else "")
-            raise DataError(f"{path}:{n}: expected 'source<TAB>target' (one tab), got "
-                            f"{len(parts) - 1} tabs: {line[:80]!r}{hint}")
-        if not parts[0].strip() or not parts[1].strip():
-            side = "source" if not parts[0].strip() else "target"
-            raise DataError(f"{path}:{n}: expected 'source<TAB>target' with both sides non-empty, "
-                            f"got an empty {side}: {line[:80]!r}")
-        pairs.append((n, parts[0].strip(), parts[1].strip()))
+    for n, (source, target) in rows:
+        if not source.strip() or not target.strip():
+            side = "source" if not source.strip() else "target"
+            raise DataError(f"{path}:{n}: expected {fmt} with both sides non-empty, got an empty "
+                            f"{side}: {_shown((source, target), chr(9))!r}")
+        pairs.append((n, source.strip(), target.strip()))
     if not pairs:
-        raise DataError(f"{path}: no 'source<TAB>target' pairs (only blank lines)")
+        raise DataError(f"{path}: no {fmt} pairs (only blank lines or a header)")
     return pairs
+
+
+def _shown(parts, sep):
+    return sep.join(parts)[:80]
+
+
+def _name(field):
+    return field.strip().lower()
+
+
+def _is_header(row, rest):
+    """Whether the first row of a pair file names its columns: both fields header names, two
+    language codes, or a first field that is not a list of numbers over a column of them."""
+    a, b = (_name(f) for f in row)
+    if a in HEADER_NAMES and b in HEADER_NAMES:
+        return True
+    codes = [m.group(1) if (m := _LANG_TAG.fullmatch(x)) else "" for x in (a, b)]
+    if all(c in LANGUAGE_CODES for c in codes) and a != b:
+        return True
+    return (len(rest) >= 2 and not _NUMBERS.fullmatch(row[0].strip())
+            and all(len(r) == 2 and _NUMBERS.fullmatch(r[0].strip()) for _, r in rest))
+
+
+def _known_layout(rows):
+    """The rows as (line, [source, target]) where the file is one of the layouts named in
+    :func:`read_numbered_pairs`; other rows as they are (the caller checks their length)."""
+    if not rows:
+        return rows
+    if all(len(r) == 4 and r[0].strip().isdigit() and r[2].strip().isdigit() for _, r in rows):
+        return [(n, [r[1], r[3]]) for n, r in rows]                      # Tatoeba's pairs
+    if all(len(r) == 3 and r[2].strip().startswith("CC-BY") for _, r in rows):
+        return [(n, r[:2]) for n, r in rows]                             # its Anki exports
+    head, rest = rows[0][1], rows[1:]
+    if (len(head) == 3 and _name(head[0]) in ("", "unnamed: 0", "index", "id")
+            and all(len(r) == 3 and r[0].strip().isdigit() for _, r in rest)):
+        rows = [(n, r[1:]) for n, r in rows]                             # a row index first
+        head, rest = rows[0][1], rows[1:]
+    if len(head) == 2 and _is_header(head, rest):
+        return rest
+    return rows
+
+
+def _json_pairs(text, path):
+    """(line, [source, target]) from JSON lines (or one JSON list of objects)."""
+    if text.lstrip().startswith("["):
+        try:
+            records = list(enumerate(json.loads(text), 1))
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{e.lineno}: not JSON ({e.msg} at column {e.colno})") from None
+        where = "record"
+    else:
+        records = []
+        for n, line in numbered_lines(text):
+            if not line.strip():
+                continue
+            try:
+                records.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}): "
+                                f"{line[:80]!r}") from None
+        where = ""
+    rows = []
+    for n, record in records:
+        at = f"{path}:{n}" if not where else f"{path}: record {n}"
+        if not isinstance(record, dict):
+            raise DataError(f"{at}: expected a JSON object with a source and a target, got "
+                            f"{type(record).__name__}")
+        inner = record.get("translation")
+        fields = inner if isinstance(inner, dict) else record
+        keys = {_name(k): k for k in fields}
+        source = next((keys[k] for k in JSON_SOURCE if k in keys), None)
+        target = next((keys[k] for k in JSON_TARGET if k in keys and keys[k] != source), None)
+        if source is None or target is None:
+            texts = [k for k, v in fields.items() if isinstance(v, (str, int, float))
+                     and not isinstance(v, bool)]
+            if len(texts) != 2:
+                raise DataError(f"{at}: expected a source and a target field ({', '.join(JSON_SOURCE)}"
+                                f"; {', '.join(JSON_TARGET)}), a \"translation\" object of two "
+                                f"languages or an object of two texts; got {sorted(fields)}")
+            source, target = texts
+        values = [fields[source], fields[target]]
+        if not all(isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                   for v in values):
+            raise DataError(f"{at}: expected texts in {source!r} and {target!r}, got "
+                            f"{type(values[0]).__name__} and {type(values[1]).__name__}")
+        rows.append((n, [str(v) for v in values]))
+    return rows
 
 
 def feature_rows(sources, path, lines):

@@ -1,7 +1,8 @@
 """Conditional generation (1→N) as a trainer task: label<TAB>sequence pairs -> ConditionalGenerator.
 
 The first column is a class label (e.g. a country) or, when every line's first column is a list of
-numbers (``0.1,0.5,-2``), a feature vector. The held-out split is fixed by a hash of the sequence
+numbers (``0.1,0.5,-2``), a feature vector; one whole number a line taking few values (``1`` to
+``5``, a year) is a label. The held-out split is fixed by a hash of the sequence
 (:func:`rnnkit.data.pairs.split_of`), so a name seen under one country in training is never a
 held-out name under another; ``--val-data`` / ``--test-data`` files replace those parts, and
 :func:`evaluate_file` scores a trained run on any such file. ``evaluate`` measures the validation loss with the right condition
@@ -9,6 +10,7 @@ and with a wrong one (each label shifted to another class): the gap shows the co
 Shapes: B batch, T time, F features.
 """
 import math
+import re
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -43,10 +45,20 @@ class CondData:
         check(self)
 
 
+_WHOLE = re.compile(r"[-+]?\d+")
+MAX_NUMBER_LABELS = 100
+
+
 def parse_features(numbered, path):
     """Feature vectors (N, F) float32 if every source of ``numbered`` pairs (line, source,
     target) read from ``path`` is a list of numbers of one length, else None; vectors of
-    another length or numbers not finite in float32 raise DataError naming file and line."""
+    another length or numbers not finite in float32 raise DataError naming file and line.
+    One whole number a line that takes few values (a rating, a year, a class number: at most
+    100, each on two lines on average) is a label, so None."""
+    sources = [s for _, s, _ in numbered]
+    if (all(_WHOLE.fullmatch(s) for s in sources)
+            and len(set(sources)) <= min(MAX_NUMBER_LABELS, len(sources) // 2)):
+        return None
     values = feature_rows([s for _, s, _ in numbered], path, [n for n, _, _ in numbered])
     return None if values is None else torch.from_numpy(values)
 

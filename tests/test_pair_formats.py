@@ -1,0 +1,116 @@
+"""Pair files as users have them: a header, quoted fields, CSV, JSON lines, Tatoeba's layouts;
+and the conditional generator's first column read as labels or features."""
+import json
+
+import pytest
+
+from rnnkit.data import DataError
+from rnnkit.data.pairs import read_numbered_pairs, read_pairs
+from rnnkit.tasks.cond import parse_features
+
+PAIRS = [("ich sehe", "I see"), ("das Haus", "the house"), ("er sagt", "he says")]
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_bytes(text.encode("utf-8")) if isinstance(text, str) else p.write_bytes(text)
+    return p
+
+
+def tsv(pairs):
+    return "".join(f"{s}\t{t}\n" for s, t in pairs)
+
+
+@pytest.mark.parametrize("head", ["source\ttarget", "SRC\tTGT", "de\ten", "de-DE\ten_US",
+                                  "input\toutput", "\ufeffsource\ttarget", "word\tphonemes"])
+def test_a_header_naming_the_columns_is_not_a_pair(tmp_path, head):
+    p = write(tmp_path, "p.tsv", f"{head}\r\n" + tsv(PAIRS).replace("\n", "\r\n"))
+    assert read_pairs(p) == PAIRS
+    assert [n for n, _, _ in read_numbered_pairs(p)] == [2, 3, 4]
+
+
+@pytest.mark.parametrize("first", [("ja", "yes"), ("Hallo", "hello"), ("de", "de")])
+def test_a_first_pair_that_is_not_a_header_is_kept(tmp_path, first):
+    p = write(tmp_path, "p.tsv", tsv([first] + PAIRS))
+    assert read_pairs(p) == [first] + PAIRS
+
+
+def test_pandas_tab_export_is_unquoted_and_its_index_left_out(tmp_path):
+    """df.to_csv(sep="\\t"): an unnamed index column, quotes around a field with a quote."""
+    text = '\tsource\ttarget\n0\t"er sagt ""hallo"""\t"he says ""hello"""\n1\tich sehe\tI see\n'
+    assert read_pairs(write(tmp_path, "p.tsv", text)) == [
+        ('er sagt "hallo"', 'he says "hello"'), ("ich sehe", "I see")]
+    plain = 'source\ttarget\n"er sagt ""hallo"""\tx\n"a"\t"b"\n'
+    assert read_pairs(write(tmp_path, "q.tsv", plain)) == [('er sagt "hallo"', "x"), ("a", "b")]
+
+
+def test_quotes_are_kept_where_the_file_is_not_csv_quoted(tmp_path):
+    text = '"Stop!"\t"Halt!"\nhe said "hi"\ter sagte "hallo"\n'
+    assert read_pairs(write(tmp_path, "p.tsv", text)) == [
+        ('"Stop!"', '"Halt!"'), ('he said "hi"', 'er sagte "hallo"')]
+
+
+def test_csv_pairs(tmp_path):
+    text = 'source,target\n"ich sehe, ja","I see, yes"\ndas Haus,the house\n'
+    assert read_pairs(write(tmp_path, "p.csv", text)) == [
+        ("ich sehe, ja", "I see, yes"), ("das Haus", "the house")]
+    with pytest.raises(DataError, match=r"q.csv:2: expected 'source,target' \(two fields\), "
+                                        r"got 3 fields"):
+        read_pairs(write(tmp_path, "q.csv", "a,b\nx,y,z\n"))
+
+
+def test_json_lines_pairs(tmp_path):
+    hf = "".join(json.dumps({"translation": {"de": s, "en": t}}, ensure_ascii=False) + "\n"
+                 for s, t in PAIRS)
+    assert read_pairs(write(tmp_path, "hf.jsonl", hf)) == PAIRS
+    named = "".join(json.dumps({"id": i, "target": t, "source": s}) + "\n"
+                    for i, (s, t) in enumerate(PAIRS))
+    assert read_pairs(write(tmp_path, "st.json", named)) == PAIRS
+    two = "".join(json.dumps({"country": s, "first": t}) + "\n" for s, t in PAIRS)
+    assert read_pairs(write(tmp_path, "two.txt", two)) == PAIRS
+    listed = json.dumps([{"source": s, "target": t} for s, t in PAIRS])
+    assert read_pairs(write(tmp_path, "l.json", listed)) == PAIRS
+
+
+def test_json_pairs_errors_name_the_line(tmp_path):
+    with pytest.raises(DataError, match=r"b.jsonl:2: expected a source and a target field .*"
+                                        r"got \['a', 'b', 'c'\]"):
+        read_pairs(write(tmp_path, "b.jsonl", '{"source": "x", "target": "y"}\n'
+                                              '{"a": "x", "b": "y", "c": "z"}\n'))
+    with pytest.raises(DataError, match=r"c.jsonl:1: expected texts in 'source' and 'target', "
+                                        r"got str and list"):
+        read_pairs(write(tmp_path, "c.jsonl", '{"source": "x", "target": ["y"]}\n'))
+    with pytest.raises(DataError, match=r"d.jsonl:2: not a JSON object"):
+        read_pairs(write(tmp_path, "d.jsonl", '{"source": "x", "target": "y"}\n{oops\n'))
+    with pytest.raises(DataError, match=r"e.jsonl:1: expected a JSON source and target with both "
+                                        r"sides non-empty, got an empty source"):
+        read_pairs(write(tmp_path, "e.jsonl", '{"source": "", "target": "y"}\n'))
+
+
+def test_tatoeba_layouts(tmp_path):
+    sentences = "1276\tLet's try something.\t77\tLasst uns etwas versuchen!\n" \
+                "1277\tI have to go.\t2\tIch muss gehen.\n"
+    assert read_pairs(write(tmp_path, "t.tsv", sentences)) == [
+        ("Let's try something.", "Lasst uns etwas versuchen!"), ("I have to go.", "Ich muss gehen.")]
+    anki = "Go.\tGeh.\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM)\n" \
+           "Hi.\tHallo!\tCC-BY 2.0 (France) Attribution: tatoeba.org #538123 (CM)\n"
+    assert read_pairs(write(tmp_path, "deu.txt", anki)) == [("Go.", "Geh."), ("Hi.", "Hallo!")]
+
+
+def numbered(sources):
+    return [(i + 1, s, f"name{i}") for i, s in enumerate(sources)]
+
+
+def test_a_feature_header_is_skipped_and_the_features_kept(tmp_path):
+    for head in ("features\tname", "x,y\tname"):
+        p = write(tmp_path, "f.tsv", f"{head}\n1,0\tMarco\n0,1\tEmi\n1,0\tLuca\n")
+        rows = read_numbered_pairs(p)
+        assert [s for _, s, _ in rows] == ["1,0", "0,1", "1,0"]
+        assert parse_features(rows, p).shape == (3, 2)
+
+
+def test_whole_numbers_taking_few_values_are_labels():
+    assert parse_features(numbered(["1", "2", "1", "2", "1"]), "f") is None
+    assert parse_features(numbered(["1990", "2000"] * 3), "f") is None
+    assert parse_features(numbered(["1", "2", "3", "4"]), "f").shape == (4, 1)   # all distinct
+    assert parse_features(numbered(["0.5", "1", "0.5", "1"]), "f").shape == (4, 1)
