@@ -310,3 +310,12 @@ def test_unreadable_text_files_are_data_errors_naming_them(runs, tmp_path, capsy
     latin = tmp_path / "latin1.txt"
     latin.write_bytes("the cat\nle caf\u00e9 sat\n".encode("latin-1"))
     assert f"{latin}:2: not UTF-8" in one_line_error(capsys, [command, run, "--file", str(latin)])
+
+
+def test_tag_file_keeps_a_line_for_each_line(runs, tmp_path, capsys):
+    f = tmp_path / "in.txt"
+    f.write_text("the cat sat\n\na dog ran\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["tag", str(runs["tag"]), "--file", str(f)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[1] == "" and out[0].startswith("the/") and "dog/" in out[2]

@@ -171,3 +171,14 @@ def test_cond_own_test_file_checks_labels(tmp_path):
     test.write_text("Italy Marco\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"names-test.tsv:1: expected 'source<TAB>target'"):
         build(val_data=str(test))
+
+
+def test_translate_file_keeps_a_line_for_each_line(s2s_run, tmp_path, capsys):
+    """A blank line of --file gives a blank output line: outputs line up with the inputs."""
+    f = tmp_path / "in.txt"
+    f.write_text("ich sehe den\n\nhaus rot katze\n   \nich sehe den\n\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["translate", str(s2s_run), "--file", str(f), "--beam-size", "1"]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert len(out) == 6 and out[1] == out[3] == "" and out[5] == ""
+    assert out[0] and out[2] and out[0] == out[4]

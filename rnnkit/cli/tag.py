@@ -59,15 +59,22 @@ def run(args):
         lines, where = read_text(args.file).splitlines(), str(args.file)   # DataError if unreadable
     else:
         lines, where = sys.stdin.read().splitlines(), "<stdin>"
-    if not lines:
+    if not any(line.strip() for line in lines):
         raise DataError(f"{where}: no sentences to tag")
-    sentences = [tagger.split(line) for line in lines]
+    lines = lines[:max(i for i, line in enumerate(lines) if line.strip()) + 1]
+    blank = [not line.strip() for line in lines]                # printed back as blank lines
+    sentences = [tagger.split(line) for line in lines if line.strip()]
     if not tagger.char_tokens and any(len(s) == 1 and unsegmented(s[0]) for s in sentences):
         print("rnnkit: note: this model reads words separated by spaces, and a line in a script "
               "written without spaces is one word to it; segment the text first, or train with "
               "--tokens char", file=sys.stderr)
     segmenter = tagger.char_tokens and tagger.segmenter and not args.char_tags
-    for tokens, tags in zip(sentences, tagger.tag(sentences, where)):
+    tagged = iter(zip(sentences, tagger.tag(sentences, where)))
+    for empty in blank:
+        if empty:
+            print()
+            continue
+        tokens, tags = next(tagged)
         if segmenter:   # the words, separated by spaces: what a word tagger reads
             print(" ".join("".join(tokens[a:b]) for a, b in word_spans(tags)))
         else:

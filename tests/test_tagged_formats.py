@@ -1,0 +1,71 @@
+"""Tagged files as users have them: comments in column files, a file of one sentence, an ID
+column, People's Daily's compound brackets, BIOES chunks, and blank lines given to `rnnkit tag`
+and `rnnkit translate`."""
+import pytest
+
+from rnnkit.config import ConfigError
+from rnnkit.data.tagged import read_tagged
+from rnnkit.tasks.metrics import chunk_f1, chunk_spans, is_chunk_tagging
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_comments_before_a_sentence_are_not_tokens(tmp_path):
+    multiconer = ("# id 0000-aaaa domain=en\nthe _ _ O\ncat _ _ B-ANI\n\n"
+                  "# id 0000-bbbb domain=en\na _ _ O\ndog _ _ B-ANI\n")
+    assert read_tagged(write(tmp_path, "m.txt", multiconer)) == [
+        (["the", "cat"], ["O", "B-ANI"]), (["a", "dog"], ["O", "B-ANI"])]
+    germeval = ("# http://de.wikipedia.org/wiki/Manfred_Korfmann [2009-10-17]\n"
+                "1\tAufgrund\tO\tO\n2\tseiner\tO\tO\n3\tBerlin\tB-LOC\tO\n\n"
+                "# http://de.wikipedia.org/wiki/X [2009-10-18]\n1\tEr\tO\tO\n")
+    assert read_tagged(write(tmp_path, "g.tsv", germeval), column=2) == [
+        (["Aufgrund", "seiner", "Berlin"], ["O", "O", "B-LOC"]), (["Er"], ["O"])]
+
+
+def test_a_hash_token_that_reads_as_a_token_is_kept(tmp_path):
+    """CoNLL-2000 writes a pound sign as '#': a token, tagged as the file's tokens are."""
+    text = "# # B-NP\n200 CD I-NP\n\nHe PRP B-NP\n# # I-NP\n"
+    assert read_tagged(write(tmp_path, "c.txt", text)) == [
+        (["#", "200"], ["B-NP", "I-NP"]), (["He", "#"], ["B-NP", "I-NP"])]
+
+
+def test_a_column_file_of_one_sentence_without_a_blank_line(tmp_path):
+    assert read_tagged(write(tmp_path, "one.txt", "the O\ncat B-ANI\nsat O")) == [
+        (["the", "cat", "sat"], ["O", "B-ANI", "O"])]
+
+
+def test_an_id_column_is_left_out(tmp_path):
+    text = "1\tthe\tDT\n2\tcat\tNN\n\n1\ta\tDT\n"
+    assert read_tagged(write(tmp_path, "i.tsv", text)) == [(["the", "cat"], ["DT", "NN"]),
+                                                            (["a"], ["DT"])]
+    numbers = "1 CD\n2 CD\n\n1 CD\n"          # numbers as words, not an ID column
+    assert read_tagged(write(tmp_path, "n.txt", numbers)) == [(["1", "2"], ["CD", "CD"]),
+                                                              (["1"], ["CD"])]
+
+
+def test_peoples_daily_compound_brackets(tmp_path):
+    text = "[中央/n  人民/n  广播/vn  电台/n]nt  播出/v  [/w  ]/w\n"
+    assert read_tagged(write(tmp_path, "pd.txt", text)) == [
+        (["中央", "人民", "广播", "电台", "播出", "[", "]"], ["n", "n", "vn", "n", "v", "w", "w"])]
+
+
+def test_a_conllu_column_error_names_the_file(tmp_path):
+    p = write(tmp_path, "x.conllu", "1\tthe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n")
+    with pytest.raises(ConfigError, match=r"x.conllu: column: the CoNLL-U tag column"):
+        read_tagged(p, column=1)
+
+
+def test_bioes_and_bilou_chunks():
+    assert chunk_spans(["S-PER", "O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]) == [
+        (0, 1, "PER"), (2, 5, "LOC"), (5, 6, "LOC")]
+    assert chunk_spans(["U-PER", "B-ORG", "L-ORG", "O"]) == [(0, 1, "PER"), (1, 3, "ORG")]
+    assert chunk_spans(["B-PER", "I-PER", "O", "I-LOC"]) == [(0, 2, "PER"), (3, 4, "LOC")]
+    assert is_chunk_tagging(["O", "S-PER", "E-LOC", "B-LOC"])
+    assert not is_chunk_tagging(["NN", "S-PER"])
+    gold = [["S-PER", "O", "B-LOC", "E-LOC"]]
+    assert chunk_f1(gold, [["S-PER", "O", "B-LOC", "E-LOC"]])["f1"] == 1.0
+    assert chunk_f1(gold, [["S-PER", "O", "S-LOC", "S-LOC"]])["f1"] == pytest.approx(0.4)
