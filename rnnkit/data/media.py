@@ -9,22 +9,29 @@ file (zero mean, unit variance: per mel bin for sound), so a batch pads with zer
 torchaudio would give the same log-mel features, but no torchaudio release matches the pinned
 torch (2.13.0), so the short STFT + triangular filterbank below, on ``torch.stft``, stands in.
 
-Listings: a TSV file of ``path<TAB>transcript`` lines (paths relative to the TSV's folder; ``#``
-lines and blank lines skipped), or a folder whose files are named by their transcripts
-(``7K3PX.png``, ``7K3PX_2.png``: the part before the first ``_``).
+An image is first turned upright by its EXIF orientation; transparency is flattened onto white
+(dark text on a transparent background stays dark on light) and 16-bit or float grey levels are
+scaled to 8 bits by the image's own range.
+
+Listings: a UTF-8 TSV file of ``path<TAB>transcript`` lines (paths relative to the TSV's folder;
+``#`` lines, blank lines and a ``path<TAB>text`` header skipped), or a folder whose files are
+named by their transcripts (``7K3PX.png``, ``7K3PX_2.png``: the part before the first ``_``; a
+copy's `` (N)`` is cut, and a ``-N`` where the name without it is another file's transcript).
 Shapes: F features (image rows or mel bins), T columns or frames.
 """
 import math
+import re
 import wave
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnnkit.data.text import DataError
+from rnnkit.data.text import DataError, numbered_lines, read_text
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_SUFFIXES = (".wav",)
+IMAGES, SOUNDS = "an image (.png, .jpg, .bmp, .gif, .webp, .tif)", "a sound (.wav)"
 
 
 def kind_of(path):
@@ -46,10 +53,26 @@ def located(path, where):
 
 
 # ----------------------------------------------------------------- images
+def grey_image(image):
+    """A PIL image -> a mode "L" image: upright by its EXIF orientation, transparency flattened
+    onto white, 16-bit, 32-bit or float grey levels scaled from the image's range to 0..255."""
+    from PIL import Image, ImageOps
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I") or image.mode == "F":
+        a = np.asarray(image, dtype=np.float64)
+        lo, span = a.min(), a.max() - a.min()
+        a = (a - lo) * (255.0 / span) if span > 0 else np.full_like(a, 255.0)
+        return Image.fromarray(np.round(a).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        image = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image)
+    return image.convert("L")
+
+
 def image_pixels(image, height):
     """A PIL image -> grey levels uint8 (height, W), scaled to ``height`` rows (aspect kept)."""
     from PIL import Image
-    grey = image.convert("L")
+    grey = grey_image(image)
     w, h = grey.size
     width = max(1, round(w * height / h))
     return np.asarray(grey.resize((width, height), Image.BILINEAR), dtype=np.uint8)
@@ -134,39 +157,84 @@ def log_mel(samples, sample_rate, n_mels=40):
 
 
 # ----------------------------------------------------------------- listings
-def read_listing(path):
+HEADER = ({"path", "file", "filename", "image", "audio", "wav"},
+          {"text", "label", "transcript", "transcription", "sentence"})
+
+
+def read_listing(path, warn=None):
     """A TSV file or a folder -> [(file path, transcript, where)], ``where`` being ``TSV:line``
     or the file itself. Missing files, empty transcripts and files of no known kind raise
-    DataError naming the listing's line."""
+    DataError naming the listing's line; ``warn`` is told of what a folder's reading skips or
+    guesses."""
     path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if kind_of(p))
-        if not files:
-            raise DataError(f"{path}: no image (.png, .jpg) or sound (.wav) files in this folder")
-        return [(p, p.stem.split("_")[0], str(p)) for p in files]
+    return read_folder(path, warn or (lambda message: None)) if path.is_dir() else read_tsv(path)
+
+
+def read_folder(path, warn):
+    """The files of a folder named by their transcripts (:func:`name_label`, :func:`cut_copies`).
+    Hidden files are passed over; files of no known kind are counted in one warning."""
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    other = [p.name for p in files if not kind_of(p)]
+    files = [p for p in files if kind_of(p)]
+    if not files:
+        raise DataError(f"{path}: no file in this folder is {IMAGES} or {SOUNDS}")
+    if other:
+        warn(f"{path}: {len(other)} file(s) skipped, neither {IMAGES} nor {SOUNDS} (e.g. "
+             f"{', '.join(other[:3])})")
+    names = [name_label(p) for p in files]
+    labels = cut_copies(names)
+    copies = [f"{p.name} as {t!r}" for p, n, t in zip(files, names, labels) if n != t]
+    if copies:
+        warn(f"{path}: {len(copies)} file name(s) read as copies, their '-N' cut as the name "
+             f"without it is another file's transcript (e.g. {', '.join(copies[:3])})")
+    return [(p, t, str(p)) for p, t in zip(files, labels)]
+
+
+def name_label(file):
+    """A file's transcript by its name: the part before the first ``_``, less a copy's `` (N)``
+    (``abc (1).png``)."""
+    return re.sub(r"\s+\(\d+\)$", "", file.stem.split("_")[0])
+
+
+def cut_copies(labels):
+    """``labels`` with a ``-N`` ending cut only where the rest is another of them (``abc-2``
+    beside ``abc``): a transcript may hold a '-' and digits of its own."""
+    known = set(labels)
+    cut = lambda t: re.sub(r"(?<=.)-\d+$", "", t)
+    return [cut(t) if cut(t) in known else t for t in labels]
+
+
+def read_tsv(path):
+    """The ``path<TAB>transcript`` lines of a UTF-8 TSV file (a byte-order mark and a first
+    ``path<TAB>text`` header line skipped)."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            where = f"{path}:{n}"
-            if "\t" not in line:
-                raise DataError(f"{where}: expected path<TAB>transcript, got {line[:60]!r}")
-            name, text = line.split("\t", 1)
-            text = text.strip()
-            file = (path.parent / name.strip()).resolve()
-            if not text:
-                raise DataError(f"{where}: an empty transcript for {name!r}")
-            if kind_of(file) is None:
-                raise DataError(f"{where}: {name!r} is neither an image (.png, .jpg) nor a "
-                                f"sound (.wav)")
-            if not file.is_file():
-                raise DataError(f"{where}: no such file {name!r} (looked for {file})")
-            rows.append((file, text, where))
+    for n, line in numbered_lines(read_text(path)):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = [f.strip().lower() for f in line.split("\t", 1)]
+        if not rows and len(fields) == 2 and fields[0] in HEADER[0] and fields[1] in HEADER[1]:
+            continue
+        rows.append(tsv_row(path, n, line))
     if not rows:
         raise DataError(f"{path}: no path<TAB>transcript lines")
     return rows
+
+
+def tsv_row(path, n, line):
+    """(file, transcript, where) of line ``n`` of TSV ``path``; DataError if it is not one."""
+    where = f"{path}:{n}"
+    if "\t" not in line:
+        raise DataError(f"{where}: expected path<TAB>transcript, got {line[:60]!r}")
+    name, text = line.split("\t", 1)
+    text = text.strip()
+    file = (path.parent / name.strip()).resolve()
+    if not text:
+        raise DataError(f"{where}: an empty transcript for {name!r}")
+    if kind_of(file) is None:
+        raise DataError(f"{where}: {name!r} is neither {IMAGES} nor {SOUNDS}")
+    if not file.is_file():
+        raise DataError(f"{where}: no such file {name!r} (looked for {file})")
+    return file, text, where
 
 
 def listing_kind(rows, listing):

@@ -18,7 +18,7 @@ from dataclasses import asdict
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.media import kind_of, log_mel, read_image, read_wav
+from rnnkit.data.media import IMAGE_SUFFIXES, kind_of, log_mel, read_image, read_wav
 from rnnkit.decode.ctc import beam_decode, greedy_decode
 from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
 from rnnkit.tasks.common import Batches, chunks
@@ -143,7 +143,8 @@ class Recognizer:
         d = self.data_config
         if kind_of(path) != self.kind:
             raise DataError(f"{where or path}: this model reads {self.kind} files "
-                            f"({'.png, .jpg' if self.kind == 'image' else '.wav'}), got {path}")
+                            f"({', '.join(IMAGE_SUFFIXES) if self.kind == 'image' else '.wav'}), "
+                            f"got {path}")
         if self.kind == "image":
             return features_of(read_image(path, d.height, where))
         return log_mel(read_wav(path, d.sample_rate, where), d.sample_rate, d.n_mels)

@@ -7,7 +7,9 @@ features float (F, T) of a sound (float16 for the cached spoken digits), labels 
 transcript's characters as ids 1..K (0 is CTC's blank), where the listing's file and line. An
 example whose features are too short for its transcript under CTC (fewer output frames than
 :func:`rnnkit.decode.ctc.min_frames`) is left out with a warning naming it; a transcript
-character outside the alphabet is a DataError.
+character outside the alphabet is a DataError. Files split into parts by a seed get the alphabet
+of all their transcripts (the same whatever the seed); a character no training file holds is
+warned about, as the model cannot learn it.
 """
 import math
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ class RecognizeData:
     test_data: str = field(default="", metadata={
         "help": "a TSV or folder used as the held-out test part (files only)"})
     alphabet: str = field(default="", metadata={
-        "help": "characters to recognise (empty: 0-9A-Z, or the training transcripts')"})
+        "help": "characters to recognise (empty: 0-9A-Z, or those of --data's transcripts)"})
     height: int = field(default=32, metadata={"help": "images are scaled to this many rows",
                                                "range": (4, 1024)})
     sample_rate: int = field(default=8000, metadata={
@@ -111,13 +113,15 @@ def features_of(x):
     return image_features(x) if isinstance(x, np.ndarray) else x
 
 
-def encode(text, alphabet, where):
-    """Transcript -> label ids 1..K; a character outside the alphabet is a DataError."""
+def encode(text, alphabet, where, part=""):
+    """Transcript -> label ids 1..K; a character outside the alphabet is a DataError naming
+    ``where`` and (if given) the part it fell in."""
     index = {c: i + 1 for i, c in enumerate(alphabet)}
     for c in text:
         if c not in index:
             raise DataError(f"{where}: transcript {text!r} has {c!r}, which is not in the "
-                            f"alphabet {alphabet!r}")
+                            f"alphabet {alphabet!r} ({part + ' part; ' if part else ''}"
+                            f"--alphabet sets the characters to recognise)")
     return [index[c] for c in text]
 
 
@@ -138,7 +142,7 @@ def keep_fitting(examples, stride, part):
 
 def read_files(listing, d):
     """[(x, transcript, where)] of a TSV or folder, and its kind."""
-    rows = read_listing(listing)
+    rows = read_listing(listing, warn)
     kind = listing_kind(rows, listing)
     if kind == "image":
         return [(read_image(p, d.height, w), t, w) for p, t, w in rows], kind
@@ -172,12 +176,26 @@ def file_parts(d):
         return rows
 
     train, val, test = own_parts(examples, d, read_other)
-    alphabet = d.alphabet or "".join(sorted({c for _, t, _ in train for c in t}))
-    parts = [[(x, encode(t, alphabet, w), w) for x, t, w in part] for part in (train, val, test)]
+    alphabet = d.alphabet or "".join(sorted({c for _, t, _ in examples for c in t}))
+    warn_unlearnable(train, val, test, alphabet)
+    parts = [[(x, encode(t, alphabet, w, name), w) for x, t, w in part]
+             for part, name in ((train, "training"), (val, "validation"), (test, "test"))]
     features = d.height if kind == "image" else d.n_mels
     source = (f"{d.data}: {len(examples):,} {kind} files; train {len(train):,}, validation "
               f"{len(val):,}, test {len(test):,}; alphabet {alphabet!r}")
     return Parts(*parts, alphabet, kind, features, source)
+
+
+def warn_unlearnable(train, val, test, alphabet):
+    """Warn of alphabet characters that only validation or test transcripts hold (the file that
+    has the first of them named): the model cannot learn them, they count as errors."""
+    seen = {c for _, t, _ in train for c in t}
+    held = [(c, w) for _, t, w in val + test for c in t if c in alphabet and c not in seen]
+    if held:
+        chars = "".join(dict.fromkeys(c for c, _ in held))
+        warn(f"{len(chars)} character(s) {chars!r} of the alphabet are in no training file, only "
+             f"in validation or test files (e.g. {held[0][1]}): the model cannot learn them; "
+             f"another --split-seed may move such files into training")
 
 
 def spoken_digit_parts(d, log):
