@@ -46,7 +46,6 @@ def stamps(n, step, fmt="%Y-%m-%d"):
       for m in ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
                 "Dec"][i % 12:i % 12 + 1]], (12, "monthly")),
     (stamps(15, timedelta(days=31), "%Y-%m-01"), (12, "monthly")),
-    ([str(i) for i in range(20)], (1, "")),                  # a step counter: no dates
     # pandas' time-zone-aware index, and local hours across a daylight-saving change: in UTC
     ([d + "+00:00" for d in stamps(20, timedelta(days=1), "%Y-%m-%d %H:%M:%S")], (7, "daily")),
     ([f"2021-03-28T0{h}:00:00+01:00" for h in range(2)]
@@ -62,6 +61,12 @@ def stamps(n, step, fmt="%Y-%m-%d"):
 def test_season_from_dates(tmp_path, labels, expected):
     (season, freq), warnings = season_of(tmp_path, labels)
     assert (season, freq) == expected and not warnings
+
+
+def test_a_step_counter_is_no_dates_and_says_so(tmp_path):
+    (season, freq), warnings = season_of(tmp_path, [str(i) for i in range(20)])
+    assert (season, freq) == (1, "") and len(warnings) == 1
+    assert "holds no dates: no season inferred; give --season N" in warnings[0]
 
 
 def test_gap_warns_with_line_and_keeps_the_season(tmp_path):
@@ -161,7 +166,29 @@ def test_a_continuing_file_may_skip_what_the_series_skips(tmp_path):
         check_continues(days, part("again.csv", "2024-01-09"))
 
 
+def test_a_continuing_file_is_checked_row_by_row(tmp_path):
+    """Its own rows in time order, one per step: not only its first date."""
+    from rnnkit.data.dates import check_continues
+    series = months(30)
+    after = months(36)[30:]
+    for name, rows, message in [
+            ("order.csv", [after[0], after[1], after[0]], r"order.csv:4: '1992-07' does not come "
+                                                          r"after '1992-08'"),
+            ("twice.csv", [after[0], after[1], after[1]], r"twice.csv:4: '1992-08' does not "
+                                                          r"come after '1992-08'"),
+            ("gap.csv", [after[0], after[1], after[5]], r"gap.csv:4: '1992-12' comes 4 month\(s\) "
+                                                        r"after '1992-08'")]:
+        path = tmp_path / name
+        path.write_text("month,value\n" + "".join(f"{m},1\n" for m in rows), encoding="utf-8")
+        with pytest.raises(DataError, match=message):
+            check_continues(series, read_series_file(path))
+    ok = tmp_path / "ok.csv"
+    ok.write_text("month,value\n" + "".join(f"{m},1\n" for m in after), encoding="utf-8")
+    check_continues(series, read_series_file(ok))
+
+
 def write_csv(tmp_path, name, first):
     path = tmp_path / name
-    path.write_text(f"day,value\n{first},1\n2099-01-01,2\n", encoding="utf-8")
+    after = (datetime.strptime(first, "%Y-%m-%d") + timedelta(days=1)).strftime("%Y-%m-%d")
+    path.write_text(f"day,value\n{first},1\n{after},2\n", encoding="utf-8")
     return path

@@ -1,12 +1,12 @@
 """The time column of a series: its labels read as dates, the seasonal period and frequency read
-off their step (:func:`infer_season`: monthly 12, quarterly 4, weekly 52, daily 7, hourly 24,
-yearly 1), and the check that a file continuing a series starts where it ends
+off their step (:func:`infer_season`: monthly 12, quarterly 4, weekly 52, daily 7, business days (Monday to
+Friday) 5, hourly 24, yearly 1), and the check that a file continuing a series starts where it ends
 (:func:`check_continues`). Dates: YYYY, YYYY-Qn, ISO dates and times (with a UTC offset, read in
 UTC), a few month-name forms, and a spreadsheet's DD/MM/YYYY or MM/DD/YYYY where the column
 tells the order (:func:`slash_order`). Errors name the file and line.
 """
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -14,8 +14,14 @@ from rnnkit.data.text import DataError
 
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
                 "%Y-%m-%d", "%Y/%m/%d", "%Y-%m", "%Y/%m", "%YM%m", "%Y %b", "%b %Y", "%b-%d-%Y",
-                "%d %b %Y")
+                "%d %b %Y", "%Y %B", "%B %Y", "%b-%Y", "%B-%Y", "%Y-%b", "%m/%Y", "%m.%Y",
+                "%b %d, %Y", "%B %d, %Y", "%d %B %Y", "%d-%b-%Y")
 _QUARTER = re.compile(r"^(\d{4})[- ]?[Qq]([1-4])$")
+_QUARTER_FIRST = re.compile(r"^[Qq]([1-4])[- /]?(\d{4})$")
+_ISO_WEEK = re.compile(r"^(\d{4})-?W(\d\d)$")
+_INTEGER = re.compile(r"^[-+]?\d+$")
+# seconds since 1970 (or milliseconds): integers of this size, every step whole minutes
+EPOCHS = {"unix": (1e8, 1e11, 1), "unix_ms": (1e11, 1e14, 1000)}
 _YEAR = re.compile(r"^(\d{4})(\.0*)?$")
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})( \d\d?:\d\d(?::\d\d)?)?$")
 _ISO = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
@@ -23,8 +29,31 @@ _DATELIKE = re.compile(r"\d{4}[-/ ]\S|\d[-/.]\d{1,2}[-/.]\d|\d:\d\d|^[A-Za-z]{3}
 # name: (season, step in seconds, or 0 and a calendar step in months)
 FREQUENCIES = {"hourly": (24, 3600, 0), "daily": (7, 86400, 0), "weekly": (52, 7 * 86400, 0),
                "monthly": (12, 0, 1), "quarterly": (4, 0, 3), "yearly": (1, 0, 12)}
-FORMATS_TEXT = ("YYYY, YYYY-MM, YYYY-Qn, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS][.fff][+HH:MM], or "
-                "DD/MM/YYYY and MM/DD/YYYY where a day past 12 or a fixed day tells which")
+FORMATS_TEXT = ("YYYY, YYYY-MM, YYYY-Qn, Qn YYYY, YYYY-Www, YYYY-MM-DD, YYYY-MM-DD "
+                "HH:MM[:SS][.fff][+HH:MM], Jan 2020, January 2020, MM/YYYY, Unix seconds or "
+                "milliseconds, or DD/MM/YYYY and MM/DD/YYYY where a day past 12 or a fixed day "
+                "tells which")
+
+
+def epoch_form(labels):
+    """"unix" or "unix_ms" where every label is a whole number of seconds (milliseconds) since
+    1970 of a plausible size, each step whole minutes; else ""."""
+    if not labels or not all(_INTEGER.match(x) for x in labels):
+        return ""
+    v = np.array([int(x) for x in labels], dtype=np.float64)
+    for name, (low, high, unit) in EPOCHS.items():
+        if (low <= np.abs(v)).all() and (np.abs(v) < high).all() and (
+                len(v) < 2 or not (np.diff(v) % (60 * unit)).any()):
+            return name
+    return ""
+
+
+def label_form(labels):
+    """How a column of time labels reads, for :func:`parse_date`: "dmy" or "mdy"
+    (:func:`slash_order`), "unix" or "unix_ms" (:func:`epoch_form`), "" (each label by its own
+    form), or None where slashed dates read either way."""
+    order = slash_order(labels)
+    return order if order != "" else epoch_form(labels)
 
 
 def slash_order(labels):
@@ -49,7 +78,12 @@ def slash_order(labels):
 
 def parse_date(label, order=""):
     """A time label -> datetime, or None where it is no date rnnkit reads (year 0 included).
-    ``order`` ("dmy" or "mdy", :func:`slash_order`) reads dates like ``31/01/2020``."""
+    ``order`` ("dmy" or "mdy", :func:`slash_order`) reads dates like ``31/01/2020``; "unix" and
+    "unix_ms" (:func:`epoch_form`) read whole numbers as seconds (milliseconds) since 1970."""
+    if order in EPOCHS:
+        if not _INTEGER.match(label):
+            return None
+        return datetime(1970, 1, 1) + timedelta(seconds=int(label) / EPOCHS[order][2])
     m = _DMY.match(label)
     if m and order:
         day, month = (m[1], m[2]) if order == "dmy" else (m[2], m[1])
@@ -62,6 +96,15 @@ def parse_date(label, order=""):
     m = _QUARTER.match(label)                         # (datetime starts at year 1)
     if m:
         return datetime(int(m[1]), 3 * int(m[2]) - 2, 1) if int(m[1]) >= 1 else None
+    m = _QUARTER_FIRST.match(label)
+    if m:
+        return datetime(int(m[2]), 3 * int(m[1]) - 2, 1) if int(m[2]) >= 1 else None
+    m = _ISO_WEEK.match(label)
+    if m:
+        try:
+            return datetime.strptime(f"{m[1]}-W{m[2]}-1", "%G-W%V-%u")
+        except ValueError:
+            return None
     m = _YEAR.match(label)
     if m:
         return datetime(int(m[1]), 1, 1) if int(m[1]) >= 1 else None
@@ -87,7 +130,7 @@ def infer_season(f, warn):
     are passed to ``warn`` with the first line where they occur."""
     if not f.timed or not f.labels:
         return 1, ""
-    order = slash_order(f.labels)
+    order = label_form(f.labels)
     if order is None:
         raise DataError(f"{f.path}:{f.lines[0]}: dates like {f.labels[0]!r} read as day/month "
                         f"or as month/day (no day past 12, nor a fixed day, tells which); write "
@@ -97,6 +140,8 @@ def infer_season(f, warn):
         if _DATELIKE.search(f.labels[0]):
             raise DataError(f"{f.path}:{f.lines[0]}: cannot read the date {f.labels[0]!r} (rnnkit "
                             f"reads {FORMATS_TEXT}); rewrite the dates or give --season N")
+        warn(f"{f.path}:{f.lines[0]}: the time column ({f.labels[0]!r}, ...) holds no dates: no "
+             f"season inferred; give --season N if the series has one, or write its dates")
         return 1, ""
     times = [first]
     for label, line in zip(f.labels[1:], f.lines[1:]):
@@ -116,13 +161,14 @@ CONTINUE_STEPS = 400   # the series' last steps whose longest one a continuing f
 
 def check_continues(labels, part):
     """DataError unless the dated rows of ``part`` (a SeriesFile) start after the time labels
-    ``labels`` of the series they continue, and no further after its last date than the
-    longest of its last :data:`CONTINUE_STEPS` steps (in calendar months where every step is
+    ``labels`` of the series they continue, run in time order, and step no further (after the
+    series' last date, and between their own) than the longest of its last
+    :data:`CONTINUE_STEPS` steps (in calendar months where every step is
     1, 3 or 12 of them; a trading-day series may skip a weekend). A file that overlaps the
     series, or leaves a gap after it, would be scored as its next steps."""
     if not part.timed or len(labels) < 2:
         return
-    order = slash_order(list(labels) + list(part.labels)) or ""
+    order = label_form(list(labels) + list(part.labels)) or ""
     before = [parse_date(label, order) for label in labels[-CONTINUE_STEPS - 1:]]
     first = parse_date(part.labels[0], order)
     if first is None or None in before:   # no dates to compare (infer_season checks the file)
@@ -139,11 +185,26 @@ def check_continues(labels, part):
     else:
         longest, gap = max(b - a for a, b in pairs), first - before[-1]
         unit = False
+    show = (lambda n: f"{n} month(s)") if unit else (lambda t: _duration(t.total_seconds()))
     if gap > longest:
-        show = (lambda n: f"{n} month(s)") if unit else (lambda t: _duration(t.total_seconds()))
         raise DataError(f"{where} comes {show(gap)} after the series' last step {labels[-1]!r}, "
                         f"more than any of its steps ({show(longest)} at most); expected the "
                         f"rows that follow it, without a gap")
+    prev = first
+    for label, line, last in zip(part.labels[1:], part.lines[1:], part.labels):
+        t, where = parse_date(label, order), f"{part.path}:{line}: {label!r}"
+        if t is None:
+            raise DataError(f"{where}: cannot read the date like {part.labels[0]!r} on line "
+                            f"{part.lines[0]}")
+        if t <= prev:
+            raise DataError(f"{where} does not come after {last!r}; a series must be in time "
+                            f"order, one row per step")
+        step = months(prev, t) if unit else t - prev
+        if step > longest:
+            raise DataError(f"{where} comes {show(step)} after {last!r}, more than any step of "
+                            f"the series ({show(longest)} at most); expected one row per step, "
+                            f"without gaps")
+        prev = t
 
 
 def _frequency(f, times, warn):
@@ -153,21 +214,32 @@ def _frequency(f, times, warn):
     secs = np.diff([t.timestamp() if t.tzinfo else (t - datetime(1970, 1, 1)).total_seconds()
                     for t in times])                                          # (N-1,)
     months = np.diff([12 * t.year + t.month - 1 for t in times])              # (N-1,)
+    if all(t.weekday() < 5 for t in times) and secs.min() > 0 and (secs == 3 * 86400).any():
+        same = np.array([b - a == timedelta(days=3 if a.weekday() == 4 else 1)
+                         for a, b in zip(times, times[1:])])     # the next weekday
+        if same.mean() > 0.5:
+            return _uneven(f, same, "business-day", 5, warn)
     for name, (season, step, cal) in FREQUENCIES.items():
         same = months == cal if cal else secs == step
         if cal and same.any():   # a calendar step: the same day of the month (or near it)
             same &= np.array([abs(a.day - b.day) <= 3 or b.day >= 28 for a, b in zip(times, times[1:])])
         if same.mean() > 0.5:
-            bad = np.nonzero(~same)[0]
-            if len(bad):
-                i = bad[0] + 1
-                warn(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} follows {f.labels[i - 1]!r}: not one "
-                     f"{name} step ({len(bad)} uneven step(s) in all, a gap or an irregular "
-                     f"series); season {season} taken from the usual step")
-            return season, name
+            return _uneven(f, same, name, season, warn)
     warn(f"{f.path}: the time column steps by {_duration(np.median(secs))} (not hourly, daily, "
          f"weekly, monthly, quarterly or yearly): no season inferred; give --season N")
     return 1, ""
+
+
+def _uneven(f, same, name, season, warn):
+    """(season, name) of a series whose steps are mostly ``same`` (N-1,) bool; the first step
+    that is not is passed to ``warn``."""
+    bad = np.nonzero(~same)[0]
+    if len(bad):
+        i = bad[0] + 1
+        warn(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} follows {f.labels[i - 1]!r}: not one "
+             f"{name} step ({len(bad)} uneven step(s) in all, a gap or an irregular "
+             f"series); season {season} taken from the usual step")
+    return season, name
 
 
 def _duration(seconds):

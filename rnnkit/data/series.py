@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.dates import label_form, parse_date
 from rnnkit.data.text import DataError, csv_records, read_text
 
 
@@ -50,8 +51,7 @@ def read_series_file(path, columns="", series_column=""):
     path = Path(path)
     text = read_text(path)
     sep = delimiter(text, path)
-    rows = [(i, [_decimal_comma(c) for c in r] if sep == ";" else r)
-            for i, r in csv_records(text, path, sep) if any(c.strip() for c in r)]
+    rows = [(i, r) for i, r in csv_records(text, path, sep) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
     (head_line, header), body = rows[0], rows[1:]
@@ -61,7 +61,7 @@ def read_series_file(path, columns="", series_column=""):
            and all(len(r) == len(header) and not r[-1].strip() for _, r in body)):
         header, body = header[:-1], [(i, r[:-1]) for i, r in body]   # a trailing separator
     if series_column:
-        return read_long(path, head_line, header, body, columns, series_column)
+        return read_long(path, head_line, header, body, columns, series_column, sep)
     if columns.strip() == "all":   # every column after the first (the dates or step labels)
         if len(header) < 2:
             raise DataError(f"{path}:{head_line}: --columns all takes every column after the "
@@ -82,6 +82,9 @@ def read_series_file(path, columns="", series_column=""):
         raise DataError(f"{path}:{head_line}: no column {missing[0]!r} in the header; columns: "
                         f"{header}")
     cols = [index[n] for n in names]
+    for j, name in zip(cols, names):
+        if sep == ";":
+            body = _localised(body, j, path, name)
     values = np.full((len(body), len(cols)), np.nan, dtype=np.float64)       # (N, F)
     for k, (lineno, row) in enumerate(body):
         if len(row) != len(header):
@@ -90,9 +93,24 @@ def read_series_file(path, columns="", series_column=""):
         for f, j in enumerate(cols):
             values[k, f] = _number(row[j], path, lineno, names[f])
     _check_finite(values, [ln for ln, _ in body], names, path)
-    timed = 0 not in cols
-    labels = [r[0].strip() for _, r in body] if timed else [str(i) for i in range(len(body))]
-    return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body], timed)
+    t = time_column(header, body, cols)
+    labels = [r[t].strip() for _, r in body] if t is not None else [str(i) for i in range(len(body))]
+    return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body],
+                      t is not None)
+
+
+def time_column(header, body, cols):
+    """The column that labels the steps: the first one, if not a value column, unless its labels
+    are no dates and another column's (not a value column) are (``id,date,value``); None where
+    every column is a value column."""
+    if 0 in cols:
+        return None
+    rows = [r for _, r in body[:50]]
+    looks = lambda j: all(parse_date(r[j].strip(), label_form([r[j].strip() for r in rows]) or "")
+                          for r in rows)
+    if rows and not looks(0):
+        return next((j for j in range(1, len(header)) if j not in cols and looks(j)), 0)
+    return 0
 
 
 def same_series(part, names, like):
@@ -106,11 +124,15 @@ def same_series(part, names, like):
 
 
 def delimiter(text, path):
-    """The file's field separator: a tab in a ``.tsv`` file, else a comma, or where the header
-    line holds no comma, a tab or a semicolon if it holds one (a spreadsheet's export)."""
+    """The file's field separator: a tab in a ``.tsv`` file; a semicolon where every one of the
+    first lines holds as many (a spreadsheet's export, whose names may hold a comma); else a
+    comma, or where the header line holds no comma, a tab or a semicolon if it holds one."""
     if path.suffix.lower() == ".tsv":
         return "\t"
-    head = next((line for line in text.splitlines() if line.strip()), "")
+    lines = [line for line in text.splitlines()[:200] if line.strip()][:50]
+    head = lines[0] if lines else ""
+    if len({line.count(";") for line in lines} - {0}) == 1 and all(";" in l for l in lines):
+        return ";"            # the same semicolons on every line, a comma in the header's names
     if "," not in head:
         for sep in ("\t", ";"):
             if sep in head:
@@ -119,13 +141,14 @@ def delimiter(text, path):
 
 
 def pandas_index(header, body):
-    """Whether the first column is the row index pandas writes (``DataFrame.to_csv``): no name,
-    the numbers 0, 1, 2, ..., with more columns after it; it is then left out."""
-    return (len(header) > 2 and not header[0].strip() and bool(body)
+    """Whether the first column is the row index pandas writes (``DataFrame.to_csv``): no name
+    (or ``Unnamed: 0``, a file read and written again), the numbers 0, 1, 2, ..., with more
+    columns after it; it is then left out."""
+    return (len(header) > 2 and header[0].strip() in ("", "Unnamed: 0") and bool(body)
             and all(len(r) > 0 and r[0].strip() == str(i) for i, (_, r) in enumerate(body)))
 
 
-def read_long(path, head_line, header, body, column, series_column):
+def read_long(path, head_line, header, body, column, series_column, sep=","):
     """A :class:`SeriesFile` from rows in long form: the time in the first column, which series
     a row belongs to in ``series_column``, its value in ``column`` (default: the last column
     that is not the series'); one variable per series, named by it, in the order the series
@@ -148,6 +171,8 @@ def read_long(path, head_line, header, body, column, series_column):
         raise DataError(f"{path}:{head_line}: no value column {column!r} in the header; "
                         f"columns: {header}")
     vid = index[column]
+    if sep == ";":
+        body = _localised(body, vid, path, column)
     if vid in (0, sid):
         raise DataError(f"{path}:{head_line}: column {column!r} holds the "
                         f"{'times' if vid == 0 else 'series'}; --columns names the value column")
@@ -194,13 +219,35 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 _COMMA_NUMBER = re.compile(r"^\s*[-+]?\d{1,3}(\.\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
+_GROUPED = re.compile(r"^\s*[-+]?[1-9]\d{0,2}(\.\d{3})+\s*$")      # 1.000, 12.345.678
+_WHOLE = re.compile(r"^\s*[-+]?\d+\s*$")
 
 
-def _decimal_comma(cell):
-    """A number written with a decimal comma (and dots between thousands), as spreadsheets in
-    much of Europe export it beside semicolons, in the decimal point's form; any other cell as
-    it is."""
-    return cell.replace(".", "").replace(",", ".") if _COMMA_NUMBER.match(cell) else cell
+def _localised(body, j, path, name):
+    """``body`` with column ``j`` of a semicolon file in the decimal point's form. Spreadsheets
+    in much of Europe write a decimal comma and dots between thousands (``1.234,5``): a column
+    holding a decimal comma is read so, and so is one whose dotted numbers are all thousands
+    (``1.000``) beside whole numbers under 1,000 (``990``); a column of such dotted numbers
+    alone reads either way and raises DataError."""
+    cells = [r[j] if j < len(r) else "" for _, r in body]
+    grouped = [c for c in cells if _GROUPED.match(c)]
+    if any(_COMMA_NUMBER.match(c) for c in cells):
+        convert = lambda c: (c.replace(".", "").replace(",", ".")
+                             if _COMMA_NUMBER.match(c) or _GROUPED.match(c) else c)
+    elif grouped and all(_GROUPED.match(c) or "." not in c for c in cells):
+        whole = [c for c in cells if _WHOLE.match(c)]
+        if not whole:
+            i = cells.index(grouped[0])
+            raise DataError(f"{path}:{body[i][0]}: column {name!r} holds {grouped[0].strip()!r} "
+                            f"and only numbers like it: dots between thousands or decimal points? "
+                            f"write the numbers without thousands separators (or with a decimal "
+                            f"comma)")
+        if max(len(c.strip().lstrip("+-")) for c in whole) > 3:
+            return body                     # 1234 beside 1.000: the dots are decimal points
+        convert = lambda c: c.replace(".", "") if _GROUPED.match(c) else c
+    else:
+        return body
+    return [(i, r[:j] + [convert(r[j])] + r[j + 1:] if j < len(r) else r) for i, r in body]
 
 
 def _number(cell, path, lineno, name):
