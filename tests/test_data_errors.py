@@ -227,6 +227,18 @@ def test_labelled_header_names_the_order(tmp_path):
     assert read_labelled(p) == [("pos", "good, fun"), ("neg", "bad; dull")]
 
 
+def test_labelled_header_with_more_columns(tmp_path):
+    """Kaggle's id,text,label and a source column after the text: the named two are read, the
+    others left out of every row; a row of another width is a one-line error."""
+    p = write(tmp_path, "k.csv", 'id,text,label\n17,"good, fun",pos\n18,bad,neg\n')
+    assert read_labelled(p) == [("pos", "good, fun"), ("neg", "bad")]
+    p = write(tmp_path, "s.tsv", "label\ttext\tsource\npos\tgood fun\timdb\nneg\tbad\timdb\n")
+    assert read_labelled(p) == [("pos", "good fun"), ("neg", "bad")]
+    p = write(tmp_path, "r.tsv", "label\ttext\tsource\npos\tgood fun\timdb\nneg\tbad\n")
+    with pytest.raises(DataError, match=r"r.tsv:3: expected 3 fields like the header, got 2"):
+        read_labelled(p)
+
+
 def test_labelled_json_lines(tmp_path):
     """JSON lines with a text and a label field (a number as label read as its text); a line
     that is no JSON object, or lacks a field, is a one-line error naming file and line."""

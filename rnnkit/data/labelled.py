@@ -7,8 +7,8 @@ A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``), ``labe
 is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
 ``text<sep>label``, which says every row holds the text first and the label last (in a ``.csv``
 such a header separated by semicolons, as a spreadsheet exports it, makes them the separator); a
-header with an unnamed first column (the row index pandas' ``to_csv`` writes) leaves that column
-out of every row. Malformed rows and empty texts raise DataError naming the file and line.
+header may name more columns (an id, a source: left out of every row), and an unnamed first
+column (the row index pandas' ``to_csv`` writes) is left out too. Malformed rows and empty texts raise DataError naming the file and line.
 
 Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar, ...)
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
@@ -106,26 +106,25 @@ def read_labelled(path, with_lines=False):
             sep = ";"
     rows = csv_records(text, path, sep) if sep != "\t" else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
-    out, first, text_first, index = [], True, False, False
+    out, first, columns = [], True, None
     for lineno, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue                                   # blank line
-        if first and len(row) == 3 and not row[0].strip() and (
-                {row[1].strip().lower(), row[2].strip().lower()} & (LABEL_NAMES | TEXT_NAMES)):
-            index = True        # pandas' to_csv: an unnamed row index first, left out
-        if index:
-            row = row[1:]
-        if len(row) < 2:
+        if first:                                      # a header: the first record only
+            first = False
+            columns = header_columns(row)
+            if columns:
+                width = len(row)
+                continue
+        if columns and width > 2:
+            if len(row) != width:
+                raise DataError(f"{path}:{lineno}: expected {width} fields like the header, got "
+                                f"{len(row)}: {_clip(sep.join(row))!r}")
+            label, body = row[columns[0]].strip(), row[columns[1]].strip()
+        elif len(row) < 2:
             raise DataError(f"{path}:{lineno}: expected 'label{_show(sep)}text', got "
                             f"1 field: {_clip(row[0])!r}")
-        if first and len(row) == 2:                    # a header: the first record only
-            names = (row[0].strip().lower(), row[1].strip().lower())
-            text_first = names[0] in TEXT_NAMES and names[1] in LABEL_NAMES
-            if text_first or (names[0] in LABEL_NAMES and names[1] in TEXT_NAMES):
-                first = False
-                continue
-        first = False
-        if text_first:
+        elif columns and columns[0] == 1:              # "text,label": the label last
             label, body = row[-1].strip(), sep.join(row[:-1]).strip()
         else:
             label, body = row[0].strip(), sep.join(row[1:]).strip()
@@ -136,8 +135,20 @@ def read_labelled(path, with_lines=False):
         out.append((label, body, lineno) if with_lines else (label, body))
     if len(out) < 2:
         raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}"
-                        + (" (only a header)" if not out and not first else ""))
+                        + (" (only a header)" if not out and columns else ""))
     return out
+
+
+def header_columns(row):
+    """(label column, text column) where ``row`` names its columns: one of :data:`LABEL_NAMES`
+    and one of :data:`TEXT_NAMES` (any others, an id or a source, are left out of every row;
+    an unnamed first one is pandas' row index); else None."""
+    names = [n.strip().lower() for n in row]
+    labels = [j for j, n in enumerate(names) if n in LABEL_NAMES]
+    texts = [j for j, n in enumerate(names) if n in TEXT_NAMES]
+    if len(labels) == 1 and len(texts) == 1:
+        return labels[0], texts[0]
+    return None
 
 
 def json_rows(text, path):
