@@ -15,7 +15,7 @@ import torch
 
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
-from rnnkit.data.media import kind_of, read_image
+from rnnkit.data.media import IMAGES, kind_of, read_image
 from rnnkit.decode.beam import beam_search_batch
 from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
 from rnnkit.tasks.common import Batches, chunks
@@ -180,7 +180,7 @@ class ImageReader:
         out = []
         for path in paths:
             if kind_of(path) != "image":
-                raise DataError(f"{path}: this model reads image files (.png, .jpg)")
+                raise DataError(f"{path}: this model reads images; expected {IMAGES}")
             x = features_of(read_image(path, self.data_config.height))[None]  # (1, F, W)
             (labels, score), = beam_read(self.model, x, beam) if beam else \
                 greedy_read(self.model, x)
