@@ -319,3 +319,15 @@ def test_tag_file_keeps_a_line_for_each_line(runs, tmp_path, capsys):
     assert main(["tag", str(runs["tag"]), "--file", str(f)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and out[1] == "" and out[0].startswith("the/") and "dog/" in out[2]
+
+
+def test_predict_file_passes_over_blank_lines(runs, tmp_path, capsys):
+    f = tmp_path / "in.txt"
+    f.write_text("a good film\n\n  \na bad film\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(runs["classify"]), "--file", str(f)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[-1] for line in out] == ["a good film", "a bad film"]
+    f.write_text("\n \n", encoding="utf-8")
+    assert "the file is empty" in one_line_error(capsys, ["predict", str(runs["classify"]),
+                                                              "--file", str(f)])

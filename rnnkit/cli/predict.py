@@ -42,6 +42,8 @@ def run(args):
         texts, where = read_text(args.file).splitlines(), str(args.file)   # DataError if unreadable
     else:
         texts, where = sys.stdin.read().splitlines(), "<stdin>"
+    if where != "argument":
+        texts = [t for t in texts if t.strip()]        # each output line carries its text
     if not texts:
         raise DataError(f"{where}: no texts to classify")
     for text, (label, probs) in zip(texts, clf.predict(texts, where)):
