@@ -4,6 +4,7 @@ and `rnnkit translate`."""
 import pytest
 
 from rnnkit.config import ConfigError
+from rnnkit.data import DataError
 from rnnkit.data.tagged import read_tagged
 from rnnkit.tasks.metrics import chunk_f1, chunk_spans, is_chunk_tagging
 
@@ -69,3 +70,26 @@ def test_bioes_and_bilou_chunks():
     gold = [["S-PER", "O", "B-LOC", "E-LOC"]]
     assert chunk_f1(gold, [["S-PER", "O", "B-LOC", "E-LOC"]])["f1"] == 1.0
     assert chunk_f1(gold, [["S-PER", "O", "S-LOC", "S-LOC"]])["f1"] == pytest.approx(0.4)
+
+
+def test_json_lines_of_tokens_and_tags(tmp_path):
+    """As the datasets library writes a tagging set: string tags, or class ids."""
+    text = ('{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}\n\n'
+            '{"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}\n')
+    assert read_tagged(write(tmp_path, "n.jsonl", text)) == [
+        (["EU", "rejects"], ["B-ORG", "O"]), (["Peter", "Blackburn"], ["B-PER", "I-PER"])]
+    assert read_tagged(write(tmp_path, "n.txt", text))[0] == (["EU", "rejects"], ["B-ORG", "O"])
+    hf = '{"id": "0", "tokens": ["EU", "rejects"], "pos_tags": [22, 42], "ner_tags": [3, 0]}\n'
+    assert read_tagged(write(tmp_path, "hf.jsonl", hf)) == [(["EU", "rejects"], ["3", "0"])]
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"tokens": ["a", "b"], "tags": ["X"]}', r"expected a list of tokens and a list of as many tags"),
+    ('{"tokens": ["a"]}', r"expected a JSON object with a token list .* got \['tokens'\]"),
+    ('{"tokens": ["a b"], "tags": ["X"]}', r"a token or tag holds a space"),
+    ('{"tokens": ["a"], "tags": [true]}', r"expected a list of tokens and a list of as many tags"),
+    ('{"tokens": ["a"], "tags": ["X"]', r"not a JSON object")])
+def test_json_lines_errors_name_the_line(tmp_path, line, message):
+    p = write(tmp_path, "e.jsonl", '{"tokens": ["a"], "tags": ["X"]}\n' + line + "\n")
+    with pytest.raises(DataError, match=r"e.jsonl:2: " + message):
+        read_tagged(p)

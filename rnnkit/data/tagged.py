@@ -9,8 +9,11 @@ and UPOS (or XPOS, ``column=4``) the tag; multi-word ranges (``1-2``) and empty 
 are skipped. Column files (CoNLL-2000, CoNLL-2003): a token a line, its word and then its tags in
 whitespace-separated columns, a blank line between sentences, ``-DOCSTART-`` lines and ``#``
 comments before a sentence skipped, a first column numbering the tokens (GermEval) left out; the
-tag is the last column unless ``column`` names another. Errors name the file and line.
+tag is the last column unless ``column`` names another. JSON lines (``.jsonl``) hold a token
+list and a tag list an object, as the datasets library writes them. Errors name the file and
+line.
 """
+import json
 from pathlib import Path
 
 from rnnkit.config import ConfigError
@@ -28,7 +31,10 @@ def read_tagged(path, column=0):
     is not a tag column of its first token's line, DataError."""
     path = Path(path)
     lines = list(numbered_lines(read_text(path)))
-    if path.suffix.lower() == ".conllu" or _looks_conllu(lines):
+    if path.suffix.lower() in (".jsonl", ".json") or next(
+            (l for _, l in lines if l.strip()), "").lstrip().startswith("{"):
+        sents = _read_json(path, lines)
+    elif path.suffix.lower() == ".conllu" or _looks_conllu(lines):
         column = column or 3
         if not 2 <= column < CONLLU_COLUMNS:
             raise ConfigError(f"{path}: column: the CoNLL-U tag column, counted from 0, must be "
@@ -70,6 +76,43 @@ def _unbracket(tok):
     if close > 0 and "/" in tok[:close] and tok[close + 1:].isalpha() and "/" not in tok[close:]:
         tok = tok[:close]
     return tok
+
+
+TOKEN_FIELDS = ("tokens", "words", "text")
+TAG_FIELDS = ("tags", "labels", "ner_tags", "pos_tags", "upos", "xpos", "chunk_tags")
+
+
+def _read_json(path, lines):
+    """Sentences from JSON lines, one object a line with a token list and a tag list of the same
+    length (the first of :data:`TOKEN_FIELDS` and of :data:`TAG_FIELDS` it has), as the
+    datasets library writes them; tags that are numbers (class ids) are read as their text."""
+    sents = []
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{lineno}: not a JSON object ({e.msg} at column {e.colno}): "
+                            f"{line[:80]!r}") from None
+        keys = {k.lower(): k for k in record} if isinstance(record, dict) else {}
+        words = next((keys[k] for k in TOKEN_FIELDS if k in keys), None)
+        tags = next((keys[k] for k in TAG_FIELDS if k in keys), None)
+        if words is None or tags is None:
+            raise DataError(f"{path}:{lineno}: expected a JSON object with a token list "
+                            f"({', '.join(TOKEN_FIELDS)}) and a tag list ({', '.join(TAG_FIELDS)})"
+                            f"; got {sorted(keys) if keys else type(record).__name__}")
+        words, tags = record[words], record[tags]
+        ok = lambda xs, kinds: isinstance(xs, list) and all(
+            isinstance(x, kinds) and not isinstance(x, bool) and str(x).strip() for x in xs)
+        if not ok(words, str) or not ok(tags, (str, int)) or len(words) != len(tags):
+            raise DataError(f"{path}:{lineno}: expected a list of tokens and a list of as many "
+                            f"tags (text or numbers), got {str(words)[:40]} and {str(tags)[:40]}")
+        if any(len(w.split()) != 1 for w in words) or any(len(str(t).split()) != 1 for t in tags):
+            raise DataError(f"{path}:{lineno}: a token or tag holds a space or is empty")
+        if words:
+            sents.append((list(words), [str(t) for t in tags]))
+    return sents
 
 
 def _read_conllu(path, lines, column):
