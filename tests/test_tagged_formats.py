@@ -93,3 +93,8 @@ def test_json_lines_errors_name_the_line(tmp_path, line, message):
     p = write(tmp_path, "e.jsonl", '{"tokens": ["a"], "tags": ["X"]}\n' + line + "\n")
     with pytest.raises(DataError, match=r"e.jsonl:2: " + message):
         read_tagged(p)
+
+
+def test_lines_of_untagged_words_are_not_a_column_file(tmp_path):
+    with pytest.raises(DataError, match=r"u.txt:1: expected 'word/tag', got 'hello'"):
+        read_tagged(write(tmp_path, "u.txt", "hello world\ngood morning\nsee you\n"))

@@ -214,8 +214,9 @@ def _column_comments(lines):
 
 def _looks_columns(lines):
     """A column file: a ``-DOCSTART-`` line first, or token lines of two or more columns (with
-    blank lines between sentences, or two or more lines of one width: a single sentence), where few first
-    columns hold a ``/`` (``word/tag`` sentences hold one in nearly every first token)."""
+    blank lines between sentences, or two or more lines of one width whose last columns recur:
+    a single sentence), where few first columns hold a ``/`` (``word/tag`` sentences hold one
+    in nearly every first token)."""
     head = [line.split() for _, line in lines[:2000]]   # (a sentence may run long)
     first = [cols for cols in head if cols and not cols[0].startswith("#")]
     if not first:
@@ -223,7 +224,8 @@ def _looks_columns(lines):
     if first[0][0] == "-DOCSTART-":
         return True
     blank = any(not cols for cols in head[head.index(first[0]):])
-    one_width = len(first) >= 2 and len({len(cols) for cols in first}) == 1
+    one_width = (len(first) >= 2 and len({len(cols) for cols in first}) == 1
+                 and len({cols[-1] for cols in first}) <= max(2, len(first) // 2))   # tags recur
     slashed = sum("/" in cols[0] for cols in first)
     return (blank or one_width) and len(first[0]) >= 2 and slashed < 0.1 * len(first)
 
