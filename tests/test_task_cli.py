@@ -28,9 +28,11 @@ def test_classify_then_predict(tmp_path, capsys, monkeypatch):
     assert main(["predict", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "warm story"
     texts = tmp_path / "texts.txt"
-    texts.write_text("fine\n\n", encoding="utf-8")
-    assert main(["predict", str(out), "--file", str(texts)]) == 2
-    assert f"{texts}:2: empty text" in capsys.readouterr().err
+    texts.write_text("fine\n\n", encoding="utf-8")          # a blank line is passed over
+    assert main(["predict", str(out), "--file", str(texts)]) == 0
+    assert capsys.readouterr().out.strip().endswith("\tfine")
+    assert main(["predict", str(out), " "]) == 2
+    assert "argument:1: empty text" in capsys.readouterr().err
     labelled = tmp_path / "eval.tsv"
     labelled.write_text("positive\tgood\nneutral\tok film\n", encoding="utf-8")
     assert main(["predict", str(out), "--eval", str(labelled)]) == 2

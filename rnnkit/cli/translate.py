@@ -51,17 +51,18 @@ def run(args):
         lines = read_text(args.file).splitlines()
     else:
         lines = sys.stdin.read().splitlines()
-    given = [l for l in lines if l.strip()]
-    if not given:
-        raise DataError("nothing to translate (no sentence given, file or stdin empty)")
-    lines = lines[:max(i for i, l in enumerate(lines) if l.strip()) + 1]   # no trailing blanks
+    if not args.text:             # a file's blank lines stay blank lines of the output
+        if not any(l.strip() for l in lines):
+            raise DataError("nothing to translate (file or stdin empty)")
+        lines = lines[:max(i for i, l in enumerate(lines) if l.strip()) + 1]
     outputs = []
     for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
         chunk = lines[k:k + BEAM_BATCH]
-        done = iter(translator.translate_many([l for l in chunk if l.strip()], args.beam_size,
-                                              args.length_penalty) if any(map(str.strip, chunk))
-                    else [])
-        outputs += [next(done) if l.strip() else "" for l in chunk]   # a blank line stays blank
+        keep = [bool(args.text) or bool(l.strip()) for l in chunk]   # an argument is checked
+        done = iter(translator.translate_many([l for l, k in zip(chunk, keep) if k],
+                                              args.beam_size, args.length_penalty)
+                    if any(keep) else [])
+        outputs += [next(done) if k else "" for k in keep]
         print("\n".join(outputs[k:]), flush=True)
     if args.plot:
         first = next(i for i, l in enumerate(lines) if l.strip())
