@@ -1,6 +1,7 @@
 """``rnnkit eval RUN FILE [--json] [--out F]``: score a trained run on a data file in the format it
-was trained on. The checkpoint's kind picks the task's ``evaluate_file(run, path, **options)``
-from :data:`EVALUATORS`, imported only when used; it returns a flat dict of metrics."""
+was trained on (an lm run: or a folder of .txt files). The checkpoint's kind picks the task's
+``evaluate_file(run, path, **options)`` from :data:`EVALUATORS`, imported only when used; it
+returns a flat dict of metrics."""
 import importlib
 import inspect
 import json
@@ -21,12 +22,19 @@ EVALUATORS = {
     "cond": "rnnkit.tasks.cond:evaluate_file",
 }
 OPTIONS = {"beam_size": "beam"}   # flag dest -> the evaluate_file argument it sets
+READS_FOLDERS = {"lm"}            # kinds whose evaluate_file also reads a folder (of .txt files)
+# kinds without an evaluate_file yet -> what the run itself holds instead
+NOT_YET = dict.fromkeys(("recognize", "image-to-text"), (
+    "its metrics.json holds the scores of the held-out test part (test_loss, "
+    "test_sequence_accuracy, test_cer, test_wer, the same with beam search as test_beam8_*, "
+    "test_examples); rnnkit recognize RUN FILE... transcribes files"))
 
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="score a trained run on a data file of its task")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("file", type=Path, help="a data file in the format the run was trained on")
+    p.add_argument("file", type=Path, help="a data file in the format the run was trained on "
+                                           "(lm runs: or a folder of .txt files)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--out", type=Path, help="also write the metrics as JSON to this file")
     p.add_argument("--beam-size", type=beam_width, help="seq2seq: beam width; 1 scores greedy "
@@ -37,6 +45,9 @@ def add_parser(sub):
 def find_evaluator(kind, where):
     """The ``evaluate_file`` function registered for ``kind``; CheckpointError or ConfigError when
     there is none."""
+    if kind in NOT_YET:
+        raise ConfigError(f"{where}: runs of kind {kind} have no file evaluation yet; "
+                          f"{NOT_YET[kind]}")
     if kind not in EVALUATORS:
         raise CheckpointError(f"{where}: unknown run kind {kind!r} "
                               f"(known: {', '.join(EVALUATORS)})")
@@ -82,10 +93,13 @@ def run(args):
     from rnnkit.train.checkpoint import atomic_write, load_checkpoint
     if not args.run.exists():
         raise CheckpointError(f"{args.run}: no such run folder or checkpoint file")
-    if not args.file.is_file():
+    if not args.file.exists():
         raise DataError(f"{args.file}: no such data file")
     kind = load_checkpoint(args.run).get("kind")
     fn = find_evaluator(kind, args.run)
+    if args.file.is_dir() and kind not in READS_FOLDERS:
+        raise DataError(f"{args.file}: a folder; expected a file (runs of kind {kind} read one "
+                        f"data file; lm runs also read a folder of .txt files)")
     metrics = fn(args.run, args.file, **chosen_options(args, fn, kind))
     text = json.dumps(metrics, indent=2, default=float) + "\n"
     if args.out:

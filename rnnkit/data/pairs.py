@@ -99,7 +99,8 @@ def read_numbered_pairs(path):
                             f"{side}: {_shown((source, target), chr(9))!r}")
         pairs.append((n, source.strip(), target.strip()))
     if not pairs:
-        raise DataError(f"{path}: no {fmt} pairs (only blank lines or a header)")
+        raise DataError(f"{path}: no {fmt.removeprefix('a ')} pairs (only blank lines or a "
+                        f"header)")
     return pairs
 
 

@@ -3,12 +3,17 @@
 Shapes: N tokens, B batch (parallel streams), T time steps per batch.
 """
 import csv
+import gzip
 import io
 import os
+import unicodedata
+import zlib
 
 import torch
 
 VAL_FRACTION = 0.05   # the last 5% of the token stream is validation, the rest training
+GZIP_MAGIC = b"\x1f\x8b"   # the first bytes of every gzip file; never of UTF-8 text
+UTF16_BOMS = {b"\xff\xfe": "LE", b"\xfe\xff": "BE"}
 
 
 class DataError(ValueError):
@@ -16,16 +21,22 @@ class DataError(ValueError):
 
 
 def read_text(path):
-    """The text of a UTF-8 file; empty, binary (NUL bytes) or non-UTF-8 files raise DataError."""
+    """The text of a UTF-8 file, gzip-compressed or not (errors then name lines of the decompressed
+    text); empty, binary (NUL bytes), UTF-16 or non-UTF-8 files raise DataError."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
         raise DataError(f"{path}: cannot read the file: {e.strerror}") from e
+    if raw.startswith(GZIP_MAGIC):
+        raw = _gunzip(raw, path)
     if not raw.strip():
         raise DataError(f"{path}: the file is empty (expected UTF-8 text, got {len(raw)} bytes"
                         f"{' of whitespace' if raw else ''})")
+    utf16 = _utf16_order(raw)
+    if utf16:
+        raise DataError(_utf16_problem(path, raw, utf16))
     nul = raw.find(b"\x00")
     if nul >= 0:
         raise DataError(f"{path}:{_line_of(raw, nul)}: looks like a binary file (NUL byte at "
@@ -36,6 +47,48 @@ def read_text(path):
         raise DataError(f"{path}:{_line_of(raw, e.start)}: not UTF-8 (byte 0x{raw[e.start]:02x} "
                         f"at offset {e.start}: {e.reason}); re-encode the file as UTF-8") from None
     return text.removeprefix("\ufeff")   # a byte-order mark is not part of the text
+
+
+def _gunzip(raw, path):
+    """The decompressed bytes of a gzip file's ``raw`` bytes; a damaged file raises DataError."""
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: gzip-compressed, but it cannot be decompressed ({e}); is the "
+                        f"file complete?") from None
+
+
+def _utf16_order(raw):
+    """"LE" or "BE" when ``raw`` is UTF-16 text, else None: it decodes as UTF-16 to text without
+    control characters (tabs and line ends aside), and half its characters or more have a NUL
+    high byte (few a NUL low byte), as Latin text has, or it starts with a byte-order mark and
+    has a line break. (Bytes that only happen to decode, as most do, are not taken for it.)"""
+    bom = UTF16_BOMS.get(raw[:2])
+    if bom is None and b"\x00" not in raw:   # the common case, at no cost
+        return None
+    le, be = raw[1::2].count(0), raw[::2].count(0)   # NUL high bytes if little-, big-endian
+    order = bom or ("LE" if le > be else "BE")
+    high, low = (le, be) if order == "LE" else (be, le)
+    latin = len(raw) >= 8 and high * 4 >= len(raw) and low * 4 <= high
+    if not (latin or bom):
+        return None
+    try:
+        text = raw.decode(f"utf-16-{order.lower()}").removeprefix("\ufeff")[:100_000]
+    except UnicodeDecodeError:
+        return None
+    plain = text.strip() and not any(unicodedata.category(c) == "Cc" and c not in "\t\n\r\f\v"
+                                     for c in text)
+    return order if plain and (latin or "\n" in text or "\r" in text) else None
+
+
+def _utf16_problem(path, raw, order):
+    """The message for a UTF-16 file of byte order ``order``, with the iconv line that fixes it."""
+    name, bom = os.path.basename(path), raw[:2] in UTF16_BOMS
+    stem, ext = os.path.splitext(name)
+    end = "little" if order == "LE" else "big"
+    why = f"a byte-order mark {raw[:2].hex(' ').upper()}" if bom else "no byte-order mark"
+    return (f"{path}: UTF-16 text ({why}, {end}-endian); re-encode it as UTF-8, e.g. iconv -f "
+            f"UTF-16{'' if bom else order} -t UTF-8 {name} > {stem}-utf8{ext or '.txt'}")
 
 
 def _line_of(raw, offset):

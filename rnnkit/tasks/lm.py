@@ -18,6 +18,7 @@ Mikolov's Penn Treebank convention, so a word-level perplexity compares with pub
 ``word-exact`` (words, punctuation and whitespace as tokens: generated text decodes exactly).
 """
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -189,24 +190,69 @@ def encode_file(vocab, text, path):
     except KeyError:
         missing = next(t for t in tokenize(text, vocab.kind) if t not in vocab.stoi)
         line = text[:text.find(missing)].count("\n") + 1 if missing in text else "?"
-        raise DataError(f"{path}:{line}: token {missing!r} is not in the model's vocabulary of "
-                        f"{len(vocab):,} {vocab.kind} tokens (and it has no <unk>); train with "
-                        f"--max-vocab to map rare tokens to <unk>") from None
+        raise DataError(f"{place_of(path, line)}: token {missing!r} is not in the model's "
+                        f"vocabulary of {len(vocab):,} {vocab.kind} tokens (and it has no <unk>); "
+                        f"train with --max-vocab to map rare tokens to <unk>") from None
 
 
-def read_corpus(data, flag="--data"):
-    """(path, text) of --data (or ``flag``): a data set, a UTF-8 file, or a folder whose .txt
-    files (under it, in path order) are joined, each ending with a newline."""
+def place_of(path, line):
+    """``path:line``; for a folder of .txt files, the file that holds that line of their joined
+    text (:func:`read_folder`) and the line within it."""
+    if line == "?" or not Path(path).is_dir():
+        return f"{path}:{line}"
+    for f in txt_files(path):
+        text = lf_text(read_text(f))
+        lines = text.count("\n") + (not text.endswith("\n"))
+        if line <= lines:
+            return f"{f}:{line}"
+        line -= lines
+    return f"{path}:?"
+
+
+def lf_text(text):
+    """``text`` with its line ends (``\\r\\n``, a lone ``\\r``) written as ``\\n``: a file
+    saved on Windows reads as the same tokens as its LF copy."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def txt_files(folder):
+    """The .txt files (any case of the suffix) under ``folder``, in path order; hidden folders and
+    files (``.ipynb_checkpoints/``, ``.git/``, macOS ``._`` resource files) are left out."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root, n) for n in names
+                  if n.lower().endswith(".txt") and not n.startswith(".")]
+    return sorted(f for f in found if f.is_file())
+
+
+def read_folder(folder, flag=None):
+    """(text, number of files) of a folder's .txt files (:func:`txt_files`), joined, each
+    ending with a newline; a folder without any raises DataError naming it (and ``flag``)."""
+    files = txt_files(folder)
+    if not files:
+        where = f"{flag} {str(folder)!r}" if flag else str(folder)
+        raise DataError(f"{where} is a folder without .txt files (hidden ones not counted); "
+                        f"expected a data file, a folder of .txt files"
+                        f"{' or a data set name' if flag else ''}")
+    texts = (lf_text(read_text(f)) for f in files)
+    return "".join(t if t.endswith("\n") else t + "\n" for t in texts), len(files)
+
+
+def load_corpus(data, flag="--data"):
+    """(path, text, files) of --data (or ``flag``): a data set, a UTF-8 file, or a folder of .txt
+    files (:func:`read_folder`; ``files`` is their number, else 0); line ends are ``\\n``."""
     folder = Path(data).expanduser()
     if data in DATASETS or not folder.is_dir():
         path = resolve(data, flag)
-        return path, read_text(path)
-    files = sorted(f for f in folder.rglob("*.txt") if f.is_file())
-    if not files:
-        raise DataError(f"{flag} {data!r} is a folder without .txt files; expected a data file, "
-                        f"a folder of .txt files or a data set name")
-    texts = (read_text(f) for f in files)
-    return folder, "".join(t if t.endswith("\n") else t + "\n" for t in texts)
+        return path, lf_text(read_text(path)), 0
+    return (folder, *read_folder(folder, flag))
+
+
+def read_corpus(data, flag="--data"):
+    """(path, text) of --data (or ``flag``), as :func:`load_corpus` reads it."""
+    path, text, _ = load_corpus(data, flag)
+    return path, text
 
 
 def build_lm_task(data_config, model_config, log=print, checkpoint=None):
@@ -218,7 +264,7 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     vocabulary, as for the Penn Treebank; the model is created under the current torch seed.
     """
     d = data_config
-    path, text = read_corpus(d.data)
+    path, text, files = load_corpus(d.data)
     extra = {name: read_corpus(f, flag) for name, f, flag in
              (("val", d.val_data, "--val-data"), ("test", d.test_data, "--test-data")) if f}
     kind = VOCAB_KINDS[d.tokens]
@@ -243,8 +289,10 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
         if len(test_ids) < 2:
             raise DataError(f"{d.test_data}: the test text has {len(test_ids)} token(s); need at least 2")
     unit = UNITS[vocab.kind]
-    log(f"{path}: {len(ids):,} {unit} tokens, vocabulary {len(vocab):,}; train {len(train_ids):,}, "
-        f"{where} ({len(val_ids):,})" + (f", test {d.test_data} ({len(test_ids):,})" if test_ids is not None else ""))
+    files = f"{files} .txt file{'s' * (files != 1)}, " if files else ""
+    test = f", test {d.test_data} ({len(test_ids):,})" if test_ids is not None else ""
+    log(f"{path}: {files}{len(ids):,} {unit} tokens, vocabulary {len(vocab):,}; "
+        f"train {len(train_ids):,}, {where} ({len(val_ids):,}){test}")
     model_config.vocab_size = len(vocab)
     model = LanguageModel(model_config)
     model.init_unigram(torch.bincount(train_ids, minlength=len(vocab)))
@@ -266,12 +314,14 @@ def load_lm(path, checkpoint=None):
 
 
 def evaluate_file(run, path):
-    """Loss in nats and bits per token and perplexity of a trained LM on a text file, read as the
-    validation text is (the run's batch and sequence length, the state carried)."""
+    """Loss in nats and bits per token and perplexity of a trained LM on a text file (or a folder
+    of .txt files, as ``--data`` reads it), read as the validation text is (the run's batch and
+    sequence length, the state carried)."""
     ckpt = load_checkpoint(run, kind="lm")
     model, vocab = load_lm(run, ckpt)
     d = LMData(**saved_lm_data(ckpt["data_config"]))
-    ids = torch.as_tensor(encode_file(vocab, read_text(path), path), dtype=torch.long)
+    text = read_folder(path)[0] if Path(path).is_dir() else lf_text(read_text(path))
+    ids = torch.as_tensor(encode_file(vocab, text, path), dtype=torch.long)
     if len(ids) < 2:
         raise DataError(f"{path}: {len(ids)} token(s); need at least 2 to score a prediction")
     nats = stream_loss(model, eval_streams(ids, d.batch, d.seq_len))
