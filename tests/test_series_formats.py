@@ -104,3 +104,41 @@ def test_a_semicolon_header_holding_a_comma(tmp_path):
     f = read_series_file(write(tmp_path, "Monat;Umsatz (Tsd., EUR)\n2015-01;100\n2015-02;1,5\n"))
     assert f.names == ["Umsatz (Tsd., EUR)"] and f.values[:, 0].tolist() == [100, 1.5]
     assert f.labels == ["2015-01", "2015-02"]
+
+
+def test_missing_values_filled_on_request(tmp_path):
+    path = write(tmp_path, "date,a,b\n2020-01,,1\n2020-02,2,\n2020-03,,\n2020-04,8,4\n"
+                           "2020-05,,5\n")
+    with pytest.raises(DataError, match=r"s.csv: 5 missing or NaN value\(s\) .* give --fill "
+                                        r"linear"):
+        read_series_file(path, "a,b")
+    f = read_series_file(path, "a,b", fill="linear")
+    assert f.filled == 5
+    assert f.values.tolist() == [[2, 1], [2, 2], [5, 3], [8, 4], [8, 5]]
+    f = read_series_file(path, "a,b", fill="previous")
+    assert f.values.tolist() == [[2, 1], [2, 1], [2, 1], [8, 4], [8, 5]]
+    empty = write(tmp_path, "date,a\n2020-01,\n2020-02,NA\n", "e.csv")
+    with pytest.raises(DataError, match=r"e.csv: column 'a' holds no value to fill from"):
+        read_series_file(empty, fill="linear")
+
+
+def test_missing_values_filled_in_long_form(tmp_path):
+    path = write(tmp_path, "date,id,v\n2020-01,x,1\n2020-01,y,\n2020-02,x,\n2020-02,y,2\n"
+                           "2020-03,x,3\n2020-03,y,4\n")
+    with pytest.raises(DataError, match=r"s.csv:3: series 'y' at '2020-01': a missing"):
+        read_series_file(path, series_column="id")
+    f = read_series_file(path, series_column="id", fill="linear")
+    assert f.names == ["x", "y"] and f.values.tolist() == [[1, 2], [2, 2], [3, 4]]
+
+
+def test_fill_from_the_command_line(tmp_path, capsys):
+    from rnnkit.cli.main import main
+    rows = "".join(f"{1990 + i // 12}-{i % 12 + 1:02d},{'' if i % 7 == 3 else 10 + i % 12}\n"
+                   for i in range(60))
+    path = write(tmp_path, "date,value\n" + rows)
+    argv = ["train", "forecast", "--data", str(path), "--out", str(tmp_path / "run"),
+            "--horizon", "3", "--max-steps", "1", "--quiet"]
+    assert main(argv) == 2
+    assert "give --fill linear" in capsys.readouterr().err
+    assert main(argv + ["--fill", "linear"]) == 0
+    assert "9 missing value(s) filled (linear)" in capsys.readouterr().err

@@ -8,7 +8,7 @@ semicolons, where numbers may have a decimal comma); every column named in ``col
 column (after the unnamed row index pandas' ``to_csv`` writes, which is left out), if not a
 variable, labels the time steps (a year, a date). In long form (``series_column``) rows of time,
 series and value make one variable a series (:func:`read_long`). Missing or NaN values raise
-DataError saying how many and on which lines; so do non-numbers, and numbers not finite in
+DataError saying how many and on which lines, unless they are filled (:func:`fill_missing`); so do non-numbers, and numbers not finite in
 float32 (inf, or beyond ±3.4e38), which they are stored as. The step between dates gives the
 seasonal period (:func:`rnnkit.data.dates.infer_season`: monthly 12, quarterly 4, ...).
 
@@ -36,6 +36,7 @@ class SeriesFile:
     labels: list
     lines: list
     timed: bool          # the first column labels the steps (it is not a value column)
+    filled: int = 0      # missing values filled (fill_missing)
 
 
 def read_series(path, columns=""):
@@ -44,10 +45,11 @@ def read_series(path, columns=""):
     return f.values, f.names, f.labels
 
 
-def read_series_file(path, columns="", series_column=""):
+def read_series_file(path, columns="", series_column="", fill="none"):
     """A :class:`SeriesFile` read from a CSV file with a header row (the first non-blank line);
     line numbers are those where records start (a quoted field may span lines). With
-    ``series_column`` the file is in long form (:func:`read_long`)."""
+    ``series_column`` the file is in long form (:func:`read_long`). ``fill`` (:data:`FILLS`)
+    fills missing values (:func:`fill_missing`) instead of refusing them."""
     path = Path(path)
     text = read_text(path)
     sep = delimiter(text, path)
@@ -61,7 +63,7 @@ def read_series_file(path, columns="", series_column=""):
            and all(len(r) == len(header) and not r[-1].strip() for _, r in body)):
         header, body = header[:-1], [(i, r[:-1]) for i, r in body]   # a trailing separator
     if series_column:
-        return read_long(path, head_line, header, body, columns, series_column, sep)
+        return read_long(path, head_line, header, body, columns, series_column, sep, fill)
     if columns.strip() == "all":   # every column after the first (the dates or step labels)
         if len(header) < 2:
             raise DataError(f"{path}:{head_line}: --columns all takes every column after the "
@@ -92,11 +94,12 @@ def read_series_file(path, columns="", series_column=""):
                             f"(line {head_line}), got {len(row)}: {_clip(row)}")
         for f, j in enumerate(cols):
             values[k, f] = _number(row[j], path, lineno, names[f])
+    values, filled = fill_missing(values, fill, names, path)
     _check_finite(values, [ln for ln, _ in body], names, path)
     t = time_column(header, body, cols)
     labels = [r[t].strip() for _, r in body] if t is not None else [str(i) for i in range(len(body))]
     return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body],
-                      t is not None)
+                      t is not None, filled)
 
 
 def time_column(header, body, cols):
@@ -148,7 +151,7 @@ def pandas_index(header, body):
             and all(len(r) > 0 and r[0].strip() == str(i) for i, (_, r) in enumerate(body)))
 
 
-def read_long(path, head_line, header, body, column, series_column, sep=","):
+def read_long(path, head_line, header, body, column, series_column, sep=",", fill="none"):
     """A :class:`SeriesFile` from rows in long form: the time in the first column, which series
     a row belongs to in ``series_column``, its value in ``column`` (default: the last column
     that is not the series'); one variable per series, named by it, in the order the series
@@ -189,9 +192,9 @@ def read_long(path, head_line, header, body, column, series_column, sep=","):
             raise DataError(f"{path}:{lineno}: series {name!r} has time {t!r} twice (lines "
                             f"{rows[t][0]} and {lineno})")
         x = _number(row[vid], path, lineno, column)
-        if not math.isfinite(x):
+        if not math.isfinite(x) and fill == "none":
             raise DataError(f"{path}:{lineno}: series {name!r} at {t!r}: a missing or NaN "
-                            f"value; fill or drop it first")
+                            f"value; fill or drop it first (or give --fill linear)")
         rows[t] = (lineno, x)
     if not series:
         raise DataError(f"{path}: a header and no rows")
@@ -210,12 +213,37 @@ def read_long(path, head_line, header, body, column, series_column, sep=","):
                             f"times")
     labels = list(first)
     values = np.array([[series[n][t][1] for n in names] for t in labels])    # (N, F)
+    values, filled = fill_missing(values, fill, names, path)
     _check_finite(values, [first[t][0] for t in labels], names, path)
     return SeriesFile(path, values.astype(np.float32), names, labels,
-                      [first[t][0] for t in labels], True)
+                      [first[t][0] for t in labels], True, filled)
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+FILLS = ("none", "linear", "previous")
+
+
+def fill_missing(values, fill, names, path):
+    """(values (N, F) with their missing (NaN) values filled, how many were): ``linear``
+    interpolates between the values either side (a run at the start or end takes the nearest
+    value), ``previous`` carries the last value forward (the first values take the first
+    known one); ``none`` leaves them (the caller refuses them). A column with no value at all
+    raises DataError."""
+    missing = np.isnan(values)                                               # (N, F)
+    if fill == "none" or not missing.any():
+        return values, 0
+    values = values.copy()
+    steps = np.arange(len(values))
+    for f in range(values.shape[1]):
+        known = ~missing[:, f]
+        if not known.any():
+            raise DataError(f"{path}: column {names[f]!r} holds no value to fill from")
+        if fill == "linear":
+            values[:, f] = np.interp(steps, steps[known], values[known, f])
+        else:
+            last = np.maximum.accumulate(np.where(known, steps, -1))           # (N,)
+            values[:, f] = values[np.where(last >= 0, last, np.argmax(known)), f]
+    return values, int(missing.sum())
 
 
 _COMMA_NUMBER = re.compile(r"^\s*[-+]?\d{1,3}(\.\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
@@ -280,7 +308,7 @@ def _check_finite(values, linenos, names, path):
         where = ", ".join(str(linenos[i]) for i in rows[:8]) + (", ..." if len(rows) > 8 else "")
         per_col = ", ".join(f"{n}: {int(c)}" for n, c in zip(names, bad.sum(0)) if c)
         raise DataError(f"{path}: {int(bad.sum())} missing or NaN value(s) ({per_col}) on line(s) "
-                        f"{where}; fill or drop them first")
+                        f"{where}; fill or drop them first, or give --fill linear (or previous)")
     if len(values) < 2:
         raise DataError(f"{path}: a series needs at least 2 rows, got {len(values)}")
 

@@ -33,7 +33,7 @@ import torch
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
 from rnnkit.data.dates import check_continues, infer_season
-from rnnkit.data.series import (Scaler, Transform, read_series_file, same_series,
+from rnnkit.data.series import (FILLS, Scaler, Transform, read_series_file, same_series,
                                 split_series)
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
@@ -85,6 +85,9 @@ class ForecastData:
     val_fraction: float = field(default=0.1, metadata={
         "help": "fraction of the series, before the test tail, for validation",
         "range": "(0, 1)"})
+    fill: str = field(default="none", metadata={
+        "help": "missing values: none (an error), linear (interpolated) or previous",
+        "choices": FILLS})
     # for a series: rows continuing --data (and --val-data) in the same columns
     val_data: str = field(default="", metadata={
         "help": "a file continuing --data, the validation part (needs --test-data)"})
@@ -211,9 +214,13 @@ class ForecastTask:
 def read_parts(d, log):
     """The series of --data, then of --val-data and --test-data where given: (SeriesFile,
     values (N, F), labels, split (train_end, val_end))."""
-    main = read_series_file(resolve(d.data), d.columns, d.series_column)
-    parts = [same_series(read_series_file(p, d.columns, d.series_column), main.names, main.path)
-             for p in (d.val_data, d.test_data) if p]
+    main = read_series_file(resolve(d.data), d.columns, d.series_column, d.fill)
+    parts = [same_series(read_series_file(p, d.columns, d.series_column, d.fill), main.names,
+                         main.path) for p in (d.val_data, d.test_data) if p]
+    for f in [main] + parts:
+        if f.filled:
+            warn(f"{f.path}: {f.filled} missing value(s) filled ({d.fill}); scores on the test "
+                 f"part count filled values as truth")
     labels = list(main.labels)
     for p in parts:
         check_continues(labels, p)
