@@ -47,6 +47,10 @@ def add_data_cases():
     lm("binary (NUL bytes)", "bin.txt", b"hello\x00world\n" * 50)
     lm("Latin-1, not UTF-8", "latin1.txt", LATIN1, line=1)
     lm("2 characters", "short.txt", "ab")
+    lm("UTF-16 with a byte-order mark", "utf16.txt", ("a line of text\n" * 40).encode("utf-16"),
+       mention=("utf16.txt", "UTF-16"))
+    lm("gzip cut short", "cut.txt.gz", __import__("gzip").compress(b"text\n" * 400)[:-12],
+       mention=("cut.txt.gz", "gzip"))
     lm("--val-data missing", "noval.txt", None, flag="--val-data")
     lm("--test-data not UTF-8", "test.txt", LATIN1, flag="--test-data")
     case("data file", "train lm: cached data set fails its checksum",
@@ -88,12 +92,17 @@ def add_data_cases():
     tg("CoNLL-U tag '_'", "under.conllu",
        "1\tthe\t_\t_\t_\t_\t_\t_\t_\t_\n\n" + FIXTURES["tagged.conllu"], line=1)
     tg("one sentence", "onesent.txt", "the/D cat/N sat/V\n")
+    tg("JSON line with fewer tags than tokens", "short.jsonl",
+       '{"tokens": ["the", "cat"], "tags": ["D", "N"]}\n{"tokens": ["a", "b"], "tags": ["D"]}\n',
+       line=2)
 
     s2 = lambda *a, **k: data_case("seq2seq", *a, **k)
     pairs = FIXTURES["pairs.tsv"]
     s2("a line without a tab", "notab.tsv", pairs + "ich sehe den hund\n", line=241)
     s2("empty target", "notarget.tsv", pairs + "ich sehe\t  \n", line=241)
     s2("2 pairs: too few to split", "two.tsv", "ich\tI\ndu\tyou\n")
+    s2("a JSON line of three texts", "three.jsonl",
+       '{"de": "ich", "en": "I"}\n{"de": "du", "en": "you", "fr": "tu"}\n', line=2)
 
     cd = lambda *a, **k: data_case("cond", *a, **k)
     feats = FIXTURES["features.tsv"]
@@ -121,6 +130,12 @@ def add_data_cases():
     fc("--val-data without --test-data", "val.csv", series_text(30), flag="--val-data",
        mention=("test-data", "test_data"))
     fc("CSV not UTF-8", "latin1.csv", b"month,caf\xe9\n2000-01,1\n", line=1)
+    fc("semicolons, numbers that read either way", "either.csv",
+       "month;value\n" + "".join(f"{r.split(',')[0]};{100 + i}.500\n" for i, r in enumerate(good)),
+       line=2)
+    fc("a --test-data file out of order", "cont.csv",
+       "month,value\n2010-01,1\n2010-02,2\n2010-03,3\n2010-02,4\n", flag="--test-data",
+       line=5)
     # long form: rows of (month, series, value), two series
     rows = [f"{r.split(',')[0]},{s},{r.split(',')[1]}" for s in ("a", "b") for r in good]
     long_text = lambda rs: "month,series,value\n" + "\n".join(rs) + "\n"
