@@ -312,21 +312,24 @@ def test_unreadable_text_files_are_data_errors_naming_them(runs, tmp_path, capsy
     assert f"{latin}:2: not UTF-8" in one_line_error(capsys, [command, run, "--file", str(latin)])
 
 
-def test_tag_file_keeps_a_line_for_each_line(runs, tmp_path, capsys):
-    f = tmp_path / "in.txt"
-    f.write_text("the cat sat\n\na dog ran\n", encoding="utf-8")
+def output_on_file(capsys, argv, path, text):
+    """The output lines of ``rnnkit argv --file path``, ``text`` written to ``path`` first."""
+    path.write_text(text, encoding="utf-8")
     capsys.readouterr()
-    assert main(["tag", str(runs["tag"]), "--file", str(f)]) == 0
-    out = capsys.readouterr().out.splitlines()
+    assert main(argv + ["--file", str(path)]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_tag_file_keeps_a_line_for_each_line(runs, tmp_path, capsys):
+    out = output_on_file(capsys, ["tag", str(runs["tag"])], tmp_path / "in.txt",
+                         "the cat sat\n\na dog ran\n")
     assert len(out) == 3 and out[1] == "" and out[0].startswith("the/") and "dog/" in out[2]
 
 
 def test_predict_file_passes_over_blank_lines(runs, tmp_path, capsys):
     f = tmp_path / "in.txt"
-    f.write_text("a good film\n\n  \na bad film\n", encoding="utf-8")
-    capsys.readouterr()
-    assert main(["predict", str(runs["classify"]), "--file", str(f)]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out = output_on_file(capsys, ["predict", str(runs["classify"])], f,
+                         "a good film\n\n  \na bad film\n")
     assert [line.split("\t")[-1] for line in out] == ["a good film", "a bad film"]
     f.write_text("\n \n", encoding="utf-8")
     assert "the file is empty" in one_line_error(capsys, ["predict", str(runs["classify"]),

@@ -68,8 +68,9 @@ def test_json_lines_pairs(tmp_path):
     assert read_pairs(write(tmp_path, "st.json", named)) == PAIRS
     two = "".join(json.dumps({"country": s, "first": t}) + "\n" for s, t in PAIRS)
     assert read_pairs(write(tmp_path, "two.txt", two)) == PAIRS
-    listed = json.dumps([{"source": s, "target": t} for s, t in PAIRS])
-    assert read_pairs(write(tmp_path, "l.json", listed)) == PAIRS
+    listed = json.dumps([{"source": s, "target": t} for s, t in PAIRS], indent=1)
+    with pytest.raises(DataError, match=r"l.json:1: not a JSON object .*expected JSON lines"):
+        read_pairs(write(tmp_path, "l.json", listed))
 
 
 def test_json_pairs_errors_name_the_line(tmp_path):

@@ -14,14 +14,13 @@ Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khme
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks
 characters or words from the training texts.
 """
-import json
 import random
 import re
 import unicodedata
 import zlib
 from pathlib import Path
 
-from rnnkit.data.text import DataError, csv_records, numbered_lines, read_text
+from rnnkit.data.text import DataError, csv_records, json_lines, numbered_lines, read_text
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 # a first line naming its columns with these is a header (in either order)
@@ -156,14 +155,7 @@ def json_rows(text, path):
     a label field (the names of :data:`TEXT_NAMES` and :data:`LABEL_NAMES`, as a datasets
     library's ``to_json`` writes them; a number as label is read as its text)."""
     out = []
-    for lineno, line in numbered_lines(text):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not a JSON object ({e.msg} at column {e.colno}): "
-                            f"{_clip(line)!r}") from None
+    for lineno, record in json_lines(numbered_lines(text), path):
         if not isinstance(record, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object with a text and a label, "
                             f"got {type(record).__name__}")

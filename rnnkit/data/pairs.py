@@ -7,7 +7,6 @@ sentences for seq2seq, a label and a name for the 1→N generator. Also the buil
 turns the Ding dictionary (Debian ``trans-de-en``) into such a file.
 Shapes: N pairs, B batch, S source length, T target length.
 """
-import json
 import re
 import zlib
 from collections import Counter
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.text import DataError, csv_records, numbered_lines, read_text
+from rnnkit.data.text import DataError, csv_records, json_lines, numbered_lines, read_text
 from rnnkit.data.vocab import Vocab, tokenize
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -73,7 +72,7 @@ def read_numbered_pairs(path):
     <TAB>text`` and ``text<TAB>text<TAB>CC-BY ... attribution``."""
     text = read_text(path)
     suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".json") or text.lstrip()[:1] in ("{", "["):
+    if suffix in (".jsonl", ".json") or text.lstrip()[:1] == "{":
         rows = _json_pairs(text, path)
         fmt = "a JSON source and target"
     else:
@@ -145,27 +144,10 @@ def _known_layout(rows):
 
 
 def _json_pairs(text, path):
-    """(line, [source, target]) from JSON lines (or one JSON list of objects)."""
-    if text.lstrip().startswith("["):
-        try:
-            records = list(enumerate(json.loads(text), 1))
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: not JSON ({e.msg} at column {e.colno})") from None
-        where = "record"
-    else:
-        records = []
-        for n, line in numbered_lines(text):
-            if not line.strip():
-                continue
-            try:
-                records.append((n, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}): "
-                                f"{line[:80]!r}") from None
-        where = ""
+    """(line, [source, target]) from JSON lines."""
     rows = []
-    for n, record in records:
-        at = f"{path}:{n}" if not where else f"{path}: record {n}"
+    for n, record in json_lines(numbered_lines(text), path):
+        at = f"{path}:{n}"
         if not isinstance(record, dict):
             raise DataError(f"{at}: expected a JSON object with a source and a target, got "
                             f"{type(record).__name__}")

@@ -13,11 +13,10 @@ tag is the last column unless ``column`` names another. JSON lines (``.jsonl``) 
 list and a tag list an object, as the datasets library writes them. Errors name the file and
 line.
 """
-import json
 from pathlib import Path
 
 from rnnkit.config import ConfigError
-from rnnkit.data.text import DataError, numbered_lines, read_text
+from rnnkit.data.text import DataError, json_lines, numbered_lines, read_text
 
 CONLLU_COLUMNS = 10
 CONLLU_NAMES = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
@@ -87,14 +86,7 @@ def _read_json(path, lines):
     length (the first of :data:`TOKEN_FIELDS` and of :data:`TAG_FIELDS` it has), as the
     datasets library writes them; tags that are numbers (class ids) are read as their text."""
     sents = []
-    for lineno, line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not a JSON object ({e.msg} at column {e.colno}): "
-                            f"{line[:80]!r}") from None
+    for lineno, record in json_lines(lines, path):
         keys = {k.lower(): k for k in record} if isinstance(record, dict) else {}
         words = next((keys[k] for k in TOKEN_FIELDS if k in keys), None)
         tags = next((keys[k] for k in TAG_FIELDS if k in keys), None)

@@ -5,6 +5,7 @@ Shapes: N tokens, B batch (parallel streams), T time steps per batch.
 import csv
 import gzip
 import io
+import json
 import os
 import unicodedata
 import zlib
@@ -95,6 +96,20 @@ def _line_of(raw, offset):
     """The line of byte ``offset``, counted as :func:`numbered_lines` counts."""
     return raw.count(b"\n", 0, offset) + raw.count(b"\r", 0, offset) \
         - raw.count(b"\r\n", 0, offset) + 1
+
+
+def json_lines(lines, path):
+    """(line number, record) for every non-blank line of ``lines`` ((number, line) pairs, as
+    :func:`numbered_lines` gives them) read as JSON; a line that is not JSON raises DataError
+    naming the file and line."""
+    for n, line in lines:
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}; "
+                            f"expected JSON lines, an object a line): {line[:80]!r}") from None
 
 
 def numbered_lines(text):
