@@ -1,5 +1,6 @@
 """``rnnkit eval RUN FILE [--json] [--out F]``: score a trained run on a data file in the format it
-was trained on (an lm run: or a folder of .txt files). The checkpoint's kind picks the task's
+was trained on (an lm run: or a folder of .txt files; a classify run: or a folder of class
+folders). The checkpoint's kind picks the task's
 ``evaluate_file(run, path, **options)`` from :data:`EVALUATORS`, imported only when used; it
 returns a flat dict of metrics."""
 import importlib
@@ -22,7 +23,7 @@ EVALUATORS = {
     "cond": "rnnkit.tasks.cond:evaluate_file",
 }
 OPTIONS = {"beam_size": "beam"}   # flag dest -> the evaluate_file argument it sets
-READS_FOLDERS = {"lm"}            # kinds whose evaluate_file also reads a folder (of .txt files)
+READS_FOLDERS = {"lm", "classify"}   # kinds whose evaluate_file also reads a folder
 # kinds without an evaluate_file yet -> what the run itself holds instead
 NOT_YET = dict.fromkeys(("recognize", "image-to-text"), (
     "its metrics.json holds the scores of the held-out test part (test_loss, "
@@ -34,7 +35,7 @@ def add_parser(sub):
     p = sub.add_parser("eval", help="score a trained run on a data file of its task")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("file", type=Path, help="a data file in the format the run was trained on "
-                                           "(lm runs: or a folder of .txt files)")
+                                           "(lm, classify runs: or a folder)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--out", type=Path, help="also write the metrics as JSON to this file")
     p.add_argument("--beam-size", type=beam_width, help="seq2seq: beam width; 1 scores greedy "
@@ -99,7 +100,8 @@ def run(args):
     fn = find_evaluator(kind, args.run)
     if args.file.is_dir() and kind not in READS_FOLDERS:
         raise DataError(f"{args.file}: a folder; expected a file (runs of kind {kind} read one "
-                        f"data file; lm runs also read a folder of .txt files)")
+                        f"data file; lm runs also read a folder of .txt files, classify runs a "
+                        f"folder of class folders)")
     metrics = fn(args.run, args.file, **chosen_options(args, fn, kind))
     text = json.dumps(metrics, indent=2, default=float) + "\n"
     if args.out:

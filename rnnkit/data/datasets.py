@@ -316,12 +316,14 @@ def _verify(ds, data, path):
                         f"got {got}; delete the file and fetch again")
 
 
-def resolve(data, flag="--data"):
+def resolve(data, flag="--data", folders=False):
     """``--data`` (or ``flag``) value -> path: a registered name is fetched, anything else must
-    be a file."""
+    be a file (or, with ``folders``, a folder)."""
     if data in DATASETS:
         return fetch(data)
     path = Path(data).expanduser()
+    if path.is_dir() and folders:
+        return path
     if path.is_dir():
         raise DataError(f"{flag} {data!r} is a directory; expected a data file or a data set name")
     if not path.is_file():

@@ -2,8 +2,9 @@
 tokens, a fixed three-way split (the named sets' builders: :mod:`rnnkit.data.labelled_sets`).
 
 A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``), ``label,text``
-(``.csv``, quoted as the csv module writes) or a JSON object with a text and a label field
-(``.jsonl``, as a datasets library writes it). A first line naming the two columns is a header and
+(``.csv``, quoted as the csv module writes), a JSON object with a text and a label field
+(``.jsonl``, ``.json``, as a datasets library writes it) or fastText's ``__label__pos text``; a
+folder of class folders holds a text a file (:func:`folder_rows`). A first line naming the two columns is a header and
 is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
 ``text<sep>label``, which says every row holds the text first and the label last (in a ``.csv``
 such a header separated by semicolons, as a spreadsheet exports it, makes them the separator); a
@@ -24,8 +25,13 @@ from rnnkit.data.text import DataError, csv_records, json_lines, numbered_lines,
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 # a first line naming its columns with these is a header (in either order)
-LABEL_NAMES = {"label", "labels", "class", "category", "sentiment", "target"}
-TEXT_NAMES = {"text", "sentence", "review", "content", "document", "comment", "tweet"}
+LABEL_NAMES = {"label", "labels", "class", "category", "sentiment", "target", "polarity",
+               "class index", "class_index", "rating", "stars", "overall", "intent", "topic",
+               "emotion"}
+TEXT_NAMES = {"text", "sentence", "review", "content", "document", "comment", "tweet",
+              "reviewtext", "review_text", "body", "message", "headline", "title", "description",
+              "summary", "utterance", "question", "abstract", "article"}
+FASTTEXT = "__label__"
 
 
 def words(text):
@@ -91,8 +97,11 @@ def read_labelled(path, with_lines=False):
     line number), ...]. The line number is where the example starts (a quoted CSV field may span
     lines)."""
     path = Path(path)
+    if path.is_dir():
+        rows = folder_rows(path)
+        return rows if with_lines else [(label, body) for label, body, _ in rows]
     text = read_text(path)
-    if path.suffix.lower() == ".jsonl":
+    if path.suffix.lower() in (".jsonl", ".json") or text.lstrip().startswith("{"):
         rows = json_rows(text, path)
         if len(rows) < 2:
             raise DataError(f"{path}: expected at least 2 labelled examples, got {len(rows)}")
@@ -103,9 +112,12 @@ def read_labelled(path, with_lines=False):
         names = [n.strip().lower() for n in head.split(";")]
         if len(names) >= 2 and {names[0], names[-1]} & (LABEL_NAMES | TEXT_NAMES):
             sep = ";"
+    if head.lstrip().startswith(FASTTEXT):
+        rows = fasttext_rows(text, path)
+        return rows if with_lines else [(label, body) for label, body, _ in rows]
     rows = csv_records(text, path, sep) if sep != "\t" else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
-    out, first, columns = [], True, None
+    out, first, columns, widths = [], True, None, set()
     for lineno, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue                                   # blank line
@@ -115,11 +127,13 @@ def read_labelled(path, with_lines=False):
             if columns:
                 width = len(row)
                 continue
+        widths.add(len(row))
         if columns and width > 2:
             if len(row) != width:
                 raise DataError(f"{path}:{lineno}: expected {width} fields like the header, got "
                                 f"{len(row)}: {_clip(sep.join(row))!r}")
-            label, body = row[columns[0]].strip(), row[columns[1]].strip()
+            label = row[columns[0]].strip()
+            body = " ".join(row[j].strip() for j in columns[1] if row[j].strip())
         elif len(row) < 2:
             raise DataError(f"{path}:{lineno}: expected 'label{_show(sep)}text', got "
                             f"1 field: {_clip(row[0])!r}")
@@ -135,19 +149,62 @@ def read_labelled(path, with_lines=False):
     if len(out) < 2:
         raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}"
                         + (" (only a header)" if not out and columns else ""))
+    if not columns and len(widths) == 1 and min(widths) >= 4:   # Sentiment140's six columns
+        k = min(widths)
+        raise DataError(f"{path}: every row has {k} fields and no first line names the label "
+                        f"and the text among them; add one (e.g. 'label{sep}id{sep}...{sep}"
+                        f"text': {', '.join(sorted(LABEL_NAMES)[:4])}, ... name a label, "
+                        f"{', '.join(sorted(TEXT_NAMES)[:4])}, ... a text), or keep two columns")
     return out
 
 
 def header_columns(row):
-    """(label column, text column) where ``row`` names its columns: one of :data:`LABEL_NAMES`
-    and one of :data:`TEXT_NAMES` (any others, an id or a source, are left out of every row;
-    an unnamed first one is pandas' row index); else None."""
+    """(label column, [text columns]) where ``row`` names its columns: one of
+    :data:`LABEL_NAMES` and one or more of :data:`TEXT_NAMES` (a title and a description are
+    read as one text; any others, an id or a source, are left out of every row; an unnamed
+    first one is pandas' row index); else None."""
     names = [n.strip().lower() for n in row]
     labels = [j for j, n in enumerate(names) if n in LABEL_NAMES]
     texts = [j for j, n in enumerate(names) if n in TEXT_NAMES]
-    if len(labels) == 1 and len(texts) == 1:
-        return labels[0], texts[0]
+    if len(labels) == 1 and texts and (len(row) > 2 or len(texts) == 1):
+        return labels[0], texts
     return None
+
+
+def fasttext_rows(text, path):
+    """[(label, text, line number), ...] from fastText's format, ``__label__pos some text`` a
+    line; a line with no label or with several (multi-label) raises DataError."""
+    out = []
+    for lineno, line in numbered_lines(text):
+        tokens = line.split()
+        if not tokens:
+            continue
+        tags = [t for t in tokens if t.startswith(FASTTEXT)]
+        if not tokens[0].startswith(FASTTEXT) or len(tags) > 1:
+            raise DataError(f"{path}:{lineno}: expected one '{FASTTEXT}LABEL' first, then the "
+                            f"text, got {len(tags)} label(s): {_clip(line)!r}")
+        label, body = tokens[0][len(FASTTEXT):], " ".join(tokens[1:])
+        if not label or not words(body):
+            raise DataError(f"{path}:{lineno}: an empty label or text: {_clip(line)!r}")
+        out.append((label, body, lineno))
+    return out
+
+
+def folder_rows(folder):
+    """[(label, text, 1), ...] from a folder of class folders (``train/pos/*.txt``,
+    ``train/neg/*.txt``, as scikit-learn's ``load_files`` reads them): each file of a subfolder
+    is a text labelled by the subfolder's name. Hidden folders and files are passed over."""
+    out = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(p for p in sub.iterdir() if p.is_file() and not p.name.startswith(".")):
+            body = " ".join(read_text(f).split())
+            if not words(body):
+                raise DataError(f"{f}: an empty text for label {sub.name!r}")
+            out.append((sub.name, body, 1))
+    if len(out) < 2:
+        raise DataError(f"{folder}: a folder; expected a folder of class folders holding a text "
+                        f"a file (e.g. pos/1.txt, neg/2.txt), got {len(out)} such file(s)")
+    return out
 
 
 def json_rows(text, path):
@@ -160,17 +217,18 @@ def json_rows(text, path):
             raise DataError(f"{path}:{lineno}: expected a JSON object with a text and a label, "
                             f"got {type(record).__name__}")
         keys = {k.strip().lower(): k for k in record}
-        text_key = next((keys[k] for k in sorted(TEXT_NAMES) if k in keys), None)
+        text_keys = [k for k in record if k.strip().lower() in TEXT_NAMES]
         label_key = next((keys[k] for k in sorted(LABEL_NAMES) if k in keys), None)
-        if text_key is None or label_key is None:
+        if not text_keys or label_key is None:
             raise DataError(f"{path}:{lineno}: expected a text field "
                             f"({', '.join(sorted(TEXT_NAMES))}) and a label field "
                             f"({', '.join(sorted(LABEL_NAMES))}); got {sorted(record)}")
-        label, body = record[label_key], record[text_key]
+        label, bodies = record[label_key], [record[k] for k in text_keys]
+        body = next((b for b in bodies if not isinstance(b, str)), bodies[0])
         if not isinstance(body, str) or isinstance(label, (dict, list)) or label is None:
             raise DataError(f"{path}:{lineno}: expected a text string and a label (a string or a "
                             f"number), got {type(body).__name__} and {type(label).__name__}")
-        label, body = str(label).strip(), body.strip()
+        label, body = str(label).strip(), " ".join(b.strip() for b in bodies if b.strip())
         if not label:
             raise DataError(f"{path}:{lineno}: empty label (text {_clip(body)!r})")
         if not words(body):

@@ -229,7 +229,7 @@ def build_classify_task(data_config, model_config, log=print):
     """Read and split the examples (or take the validation / test files), choose word or
     character tokens, build the vocabulary from the training part and the model."""
     d = data_config
-    path = resolve(d.data)
+    path = resolve(d.data, folders=True)
     examples = read_labelled(path)
     labels = sorted({l for l, _ in examples})
     if len(labels) < 2:

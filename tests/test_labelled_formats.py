@@ -1,0 +1,85 @@
+"""Labelled files as datasets are handed out: more header names (AG News, Amazon, Yelp), JSON
+lines named .json, fastText's labels, a folder of class folders, and rows of many columns
+without a header (Sentiment140), which are refused rather than joined into the text."""
+import json
+
+import pytest
+
+from rnnkit.cli.main import main
+from rnnkit.data import DataError
+from rnnkit.data.labelled import read_labelled
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_ag_news_header_and_two_text_columns(tmp_path):
+    text = 'Class Index,Title,Description\n3,"Wall St. Bears","Reuters - Short-sellers"\n' \
+           '4,"New chip","A faster chip, said"\n'
+    assert read_labelled(write(tmp_path, "ag.csv", text)) == [
+        ("3", "Wall St. Bears Reuters - Short-sellers"), ("4", "New chip A faster chip, said")]
+
+
+def test_review_json_named_json(tmp_path):
+    amazon = "".join(json.dumps({"overall": s, "reviewerID": "A1", "reviewText": t,
+                                 "summary": h}) + "\n"
+                     for s, t, h in [(5.0, "Loved it.", "Great"), (1.0, "Broke.", "Bad")])
+    assert read_labelled(write(tmp_path, "Books_5.json", amazon)) == [
+        ("5.0", "Loved it. Great"), ("1.0", "Broke. Bad")]
+    yelp = "".join(json.dumps({"review_id": "x", "stars": s, "useful": 0, "text": t}) + "\n"
+                   for s, t in [(4, "Good food"), (2, "Slow")])
+    assert read_labelled(write(tmp_path, "yelp.txt", yelp)) == [("4", "Good food"), ("2", "Slow")]
+
+
+def test_fasttext_labels(tmp_path):
+    text = "__label__pos a good film\n\n__label__neg  a bad one\n"
+    assert read_labelled(write(tmp_path, "ft.txt", text), with_lines=True) == [
+        ("pos", "a good film", 1), ("neg", "a bad one", 3)]
+    with pytest.raises(DataError, match=r"m.txt:2: expected one '__label__LABEL' first"):
+        read_labelled(write(tmp_path, "m.txt", text.replace("\n\n", "\n__label__a __label__b x\n")))
+
+
+def test_a_folder_of_class_folders(tmp_path):
+    for label, texts in (("pos", ["a good\nfilm", "fine"]), ("neg", ["bad", "dull"])):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i, t in enumerate(texts):
+            (tmp_path / "train" / label / f"{i}.txt").write_text(t, encoding="utf-8")
+    (tmp_path / "train" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "train" / ".ipynb_checkpoints" / "x.txt").write_text("no", encoding="utf-8")
+    assert read_labelled(tmp_path / "train") == [("neg", "bad"), ("neg", "dull"),
+                                                 ("pos", "a good film"), ("pos", "fine")]
+    (tmp_path / "train" / "neg" / "2.txt").write_text("  \n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"2.txt: the file is empty|2.txt: an empty text"):
+        read_labelled(tmp_path / "train")
+
+
+def test_many_columns_without_a_header_are_refused(tmp_path):
+    rows = "".join(f'"{p}","{1467810369 + i}","Mon Apr 06 22:19:45 PDT 2009","NO_QUERY",'
+                   f'"user{i}","tweet {i}"\r\n' for i, p in enumerate([0, 4] * 5))
+    with pytest.raises(DataError, match=r"s140.csv: every row has 6 fields and no first line "
+                                        r"names the label and the text"):
+        read_labelled(write(tmp_path, "s140.csv", rows))
+    named = "polarity,id,date,query,user,text\n" + rows
+    assert read_labelled(write(tmp_path, "named.csv", named))[:2] == [("0", "tweet 0"),
+                                                                      ("4", "tweet 1")]
+    loose = "pos,a good, fun film\nneg,bad, dull, long\npos,fine\n"      # unquoted commas
+    assert read_labelled(write(tmp_path, "loose.csv", loose))[1] == ("neg", "bad, dull, long")
+
+
+def test_classify_trains_and_evaluates_on_a_folder(tmp_path, capsys):
+    words = {"pos": ["good", "fine", "great", "nice"], "neg": ["bad", "dull", "poor", "awful"]}
+    for label, ws in words.items():
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(30):
+            text = f"a {ws[i % 4]} film and {ws[(i + 1) % 4]} acting"
+            (tmp_path / "data" / label / f"{i}.txt").write_text(text, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "classify", "--data", str(tmp_path / "data"), "--out", str(run),
+                 "--hidden", "8", "--embed", "8", "--batch", "8", "--max-steps", "2",
+                 "--eval-every", "1", "--warmup-steps", "0", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), str(tmp_path / "data"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["size"] == 60
