@@ -115,3 +115,9 @@ def test_whole_numbers_taking_few_values_are_labels():
     assert parse_features(numbered(["1990", "2000"] * 3), "f") is None
     assert parse_features(numbered(["1", "2", "3", "4"]), "f").shape == (4, 1)   # all distinct
     assert parse_features(numbered(["0.5", "1", "0.5", "1"]), "f").shape == (4, 1)
+
+
+def test_one_side_of_a_parallel_corpus_says_how_to_join_them(tmp_path):
+    p = write(tmp_path, "europarl.de", "Wiederaufnahme der Sitzungsperiode\nIch erkläre\n")
+    with pytest.raises(DataError, match=r"europarl.de:1: .*got 0 tabs.* join them: paste "):
+        read_pairs(p)

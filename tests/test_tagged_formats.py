@@ -98,3 +98,14 @@ def test_json_lines_errors_name_the_line(tmp_path, line, message):
 def test_lines_of_untagged_words_are_not_a_column_file(tmp_path):
     with pytest.raises(DataError, match=r"u.txt:1: expected 'word/tag', got 'hello'"):
         read_tagged(write(tmp_path, "u.txt", "hello world\ngood morning\nsee you\n"))
+
+
+def test_wikiner_pipes(tmp_path):
+    text = "\nIt|PRP|O is|VBZ|O in|IN|O Paris|NNP|I-LOC .|.|O\n\nHe|PRP|O ran|VBD|O\n"
+    p = write(tmp_path, "aij-wikiner-en-wp2", text)
+    assert read_tagged(p) == [(["It", "is", "in", "Paris", "."], ["O", "O", "O", "I-LOC", "O"]),
+                              (["He", "ran"], ["O", "O"])]
+    assert read_tagged(p, column=1)[1] == (["He", "ran"], ["PRP", "VBD"])
+    bad = write(tmp_path, "w.txt", "It|PRP|O is|VBZ|O\nHe|PRP|O ran||O\n")
+    with pytest.raises(DataError, match=r"w.txt:2: expected tokens of 3 non-empty '\|'"):
+        read_tagged(bad)

@@ -85,7 +85,11 @@ def read_numbered_pairs(path):
         for n, parts in rows:
             if len(parts) != 2:
                 hint = (f"; more columns (an attribution, as in Tatoeba's files)? keep the two: "
-                        f"cut -f1,2 {path}" if len(parts) > 2 and sep != "," else "")
+                        f"cut -f1,2 {path}" if len(parts) > 2 and sep != "," else
+                        f"; a sentence a line, the translations in a second file (Europarl, "
+                        f"Moses)? join them: paste {path} OTHER > pairs.tsv"
+                        if len(parts) == 1 and sep != "," and all(len(r) == 1 for _, r in rows)
+                        else "")
                 want, got = (("one tab", f"{len(parts) - 1} tabs") if sep != "," else
                              ("two fields", f"{len(parts)} fields"))
                 raise DataError(f"{path}:{n}: expected {fmt} ({want}), got {got}: "

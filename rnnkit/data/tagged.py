@@ -9,8 +9,9 @@ and UPOS (or XPOS, ``column=4``) the tag; multi-word ranges (``1-2``) and empty 
 are skipped. Column files (CoNLL-2000, CoNLL-2003): a token a line, its word and then its tags in
 whitespace-separated columns, a blank line between sentences, ``-DOCSTART-`` lines and ``#``
 comments before a sentence skipped, a first column numbering the tokens (GermEval) left out; the
-tag is the last column unless ``column`` names another. JSON lines (``.jsonl``) hold a token
-list and a tag list an object, as the datasets library writes them. Errors name the file and
+tag is the last column unless ``column`` names another. WikiNER's ``word|POS|tag`` tokens, a
+sentence a line, are read as a column file's. JSON lines (``.jsonl``) hold a token list and a tag
+list an object, as the datasets library writes them. Errors name the file and
 line.
 """
 from pathlib import Path
@@ -39,6 +40,8 @@ def read_tagged(path, column=0):
             raise ConfigError(f"{path}: column: the CoNLL-U tag column, counted from 0, must be "
                               f"in 2..9 (3: UPOS, 4: XPOS), got {column}")
         sents = _read_conllu(path, lines, column)
+    elif _looks_piped(lines):
+        sents = _read_piped(path, lines, column)
     elif _looks_columns(lines):
         sents = _read_columns(path, lines, column)
     else:
@@ -63,6 +66,33 @@ def _read_slash(path, lines):
             words.append(word)
             tags.append(tag)
         sents.append((words, tags))
+    return sents
+
+
+def _looks_piped(lines):
+    """WikiNER's layout: a sentence a line of ``word|POS|tag`` tokens, every token of the first
+    lines with as many ``|`` (one or more)."""
+    tokens = [t for _, line in lines[:200] for t in line.split()]
+    return bool(tokens) and len({t.count("|") for t in tokens}) == 1 and "|" in tokens[0]
+
+
+def _read_piped(path, lines, column):
+    """Sentences of ``word|POS|tag`` tokens: the word first, the tag the last field (or
+    ``column``, counted from 0 as in a column file)."""
+    sents = []
+    for lineno, line in lines:
+        tokens = [t.split("|") for t in line.split()]
+        if not tokens:
+            continue
+        width = len(tokens[0])
+        if column and not 0 < column < width:
+            raise DataError(f"{path}:{lineno}: tokens of {width} '|'-separated fields (the word, "
+                            f"then tags in 1..{width - 1}); --column {column} is not one of them")
+        for fields in tokens:
+            if len(fields) != width or not all(fields):
+                raise DataError(f"{path}:{lineno}: expected tokens of {width} non-empty "
+                                f"'|'-separated fields (word|tag...), got {'|'.join(fields)!r}")
+        sents.append(([f[0] for f in tokens], [f[column or -1] for f in tokens]))
     return sents
 
 

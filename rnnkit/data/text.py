@@ -46,7 +46,8 @@ def read_text(path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}:{_line_of(raw, e.start)}: not UTF-8 (byte 0x{raw[e.start]:02x} "
-                        f"at offset {e.start}: {e.reason}); re-encode the file as UTF-8") from None
+                        f"at offset {e.start}: {e.reason}); re-encode the file as UTF-8, e.g. "
+                        f"iconv -f LATIN1 -t UTF-8 {path} > utf8-copy (if it is Latin-1)") from None
     return text.removeprefix("\ufeff")   # a byte-order mark is not part of the text
 
 
