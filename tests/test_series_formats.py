@@ -142,3 +142,122 @@ def test_fill_from_the_command_line(tmp_path, capsys):
     assert "give --fill linear" in capsys.readouterr().err
     assert main(argv + ["--fill", "linear"]) == 0
     assert "9 missing value(s) filled (linear)" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- files as sites hand them out
+def month_labels(n, year=2000):
+    return [f"{year + i // 12}-{i % 12 + 1:02d}" for i in range(n)]
+
+
+def test_a_file_without_a_header_keeps_its_first_row(tmp_path):
+    rows = "".join(f"{m}-01,{100 + i}.0\n" for i, m in enumerate(month_labels(30)))
+    f = read_series_file(write(tmp_path, rows))
+    assert f.names == ["column2"] and len(f.values) == 30 and f.values[0, 0] == 100
+    assert infer_season(f, print) == (12, "monthly")
+
+
+def test_a_price_file_forecasts_its_close(tmp_path):
+    rows = "".join(f"2023-01-{d:02d},1,2,0.5,{d}.5,{d}.4,1000\n" for d in range(2, 28))
+    f = read_series_file(write(tmp_path, "Date,Open,High,Low,Close,Adj Close,Volume\n" + rows))
+    assert f.names == ["Adj Close"] and f.values[0, 0] == pytest.approx(2.4)
+    rows = "".join(f"2023-01-{d:02d},1,2,0.5,{d}.5,1000,0.0,0.0\n" for d in range(2, 28))
+    f = read_series_file(write(tmp_path, "Date,Open,High,Low,Close,Volume,Dividends,"
+                                         "Stock Splits\n" + rows, "yf.csv"))
+    assert f.names == ["Close"]
+
+
+def test_years_as_column_names_are_refused(tmp_path):
+    text = "Country Name,Code,1960,1961,1962,1963\nA,AAA,1,2,3,4\nB,BBB,5,6,7,8\n"
+    with pytest.raises(DataError, match=r"s.csv:1: the header names times \('1960', '1961', ... "
+                                        r"'1963'\): a wide table"):
+        read_series_file(write(tmp_path, text))
+
+
+def test_a_year_by_month_table_is_a_monthly_series(tmp_path):
+    head = "Year,Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec,Annual\n"
+    rows = "".join(f"{1990 + y}," + ",".join(str(12 * y + m) for m in range(12)) + ",x\n"
+                   for y in range(3))
+    rows += "1993,36,37," + ",".join(["***"] * 10) + ",\n"          # a year not yet over
+    f = read_series_file(write(tmp_path, head + rows))
+    assert f.labels[:2] == ["1990-01", "1990-02"] and f.labels[-1] == "1993-02"
+    assert f.values[:, 0].tolist() == list(range(38))
+    assert infer_season(f, print) == (12, "monthly")
+
+
+def test_year_and_month_columns(tmp_path):
+    text = "year,month,decimal date,average\n" + "".join(
+        f"{1958 + (i + 2) // 12},{(i + 2) % 12 + 1},{1958.2 + i / 12:.4f},{315 + i}\n"
+        for i in range(30))
+    f = read_series_file(write(tmp_path, text), "average")
+    assert f.labels[:2] == ["1958-03", "1958-04"] and infer_season(f, print) == (12, "monthly")
+    quarters = "year,quarter,realgdp\n" + "".join(f"{1959 + i // 4}.0,{i % 4 + 1}.0,{i}\n"
+                                                   for i in range(12))
+    f = read_series_file(write(tmp_path, quarters, "q.csv"))
+    assert f.labels[:2] == ["1959-Q1", "1959-Q2"] and infer_season(f, print) == (4, "quarterly")
+
+
+@pytest.mark.parametrize("marker", [".", "#N/A", "?", ":", "-", "NA", "n/a"])
+def test_missing_value_markers(tmp_path, marker):
+    text = "DATE,UNRATE\n" + "".join(f"{m}-01,{marker if i == 5 else 4 + i / 10}\n"
+                                     for i, m in enumerate(month_labels(12)))
+    with pytest.raises(DataError, match=r"1 missing or NaN value\(s\) .* line\(s\) 7"):
+        read_series_file(write(tmp_path, text))
+    assert read_series_file(write(tmp_path, text), fill="linear").values[5, 0] == pytest.approx(4.5)
+
+
+def test_dates_at_local_midnight_keep_their_day(tmp_path):
+    """yfinance in Frankfurt: Monday 00:00+01:00 is Sunday 23:00 in UTC."""
+    start = datetime(2023, 1, 2)
+    days = [start + timedelta(days=d) for d in range(40)]
+    labels = [f"{d:%Y-%m-%d} 00:00:00+01:00" for d in days if d.weekday() < 5]
+    (m, freq), warnings = season(dated(tmp_path, labels))
+    assert (m, freq) == (5, "business-day") and not warnings
+
+
+@pytest.mark.parametrize("fmt", ["{d:02d}/03/2023 {h:02d}:00", "3/{d}/2023 {h}:00"])
+def test_hours_within_a_month_read_day_and_month_right(tmp_path, fmt):
+    labels = [fmt.format(d=d, h=h) for d in range(6, 12) for h in range(24)]
+    f = read_series_file(dated(tmp_path, labels))
+    warnings = []
+    assert infer_season(f, warnings.append) == (24, "hourly") and not warnings
+
+
+def test_decimal_years_from_r(tmp_path):
+    text = '"","time","value"\n' + "".join(f'"{i + 1}",{1949 + i / 12:.11g},{100 + i}\n'
+                                            for i in range(30))
+    f = read_series_file(write(tmp_path, text))
+    assert f.labels[1] == "1949.0833333" and infer_season(f, print) == (12, "monthly")
+
+
+def test_long_form_with_the_time_in_a_later_column(tmp_path):
+    text = "Entity,Code,Year,CO2\n" + "".join(f"{e},{c},{1950 + y},{y + k}\n"
+                                              for k, (e, c) in enumerate([("France", "FRA"),
+                                                                          ("Germany", "DEU")])
+                                              for y in range(5))
+    f = read_series_file(write(tmp_path, text), series_column="Entity")
+    assert f.names == ["France", "Germany"] and f.labels == [str(1950 + y) for y in range(5)]
+    assert f.values[:, 1].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_preambles_comments_and_second_header_rows(tmp_path):
+    weeks = [f"2022-{1 + i // 4:02d}-{1 + 7 * (i % 4):02d}" for i in range(12)]
+    trends = "Category: All categories\n\nWeek,rnn: (Worldwide)\n" + "".join(
+        f"{w},{40 + i}\n" for i, w in enumerate(weeks))
+    f = read_series_file(write(tmp_path, trends))
+    assert f.names == ["rnn: (Worldwide)"] and len(f.values) == 12
+    noaa = "# USE OF NOAA GML DATA\n# -----\nmonth,average\n" + "".join(
+        f"{m},{315 + i}\n" for i, m in enumerate(month_labels(12)))
+    assert read_series_file(write(tmp_path, noaa, "n.csv")).names == ["average"]
+    yf = "Price,Adj Close,Close,Open\nTicker,AAPL,AAPL,AAPL\nDate,,,\n" + "".join(
+        f"2023-01-{d:02d},{d}.1,{d}.2,{d}.3\n" for d in range(2, 20))
+    f = read_series_file(write(tmp_path, yf, "yf.csv"), "Close")
+    assert f.values[0, 0] == pytest.approx(2.2) and f.labels[0] == "2023-01-02"
+
+
+def test_a_constant_column_is_warned_about(tmp_path, capsys):
+    from rnnkit.cli.main import main
+    rows = "".join(f"{m},{10 + i % 12},0.0\n" for i, m in enumerate(month_labels(60)))
+    path = write(tmp_path, "date,value,splits\n" + rows)
+    assert main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "run"),
+                 "--horizon", "3", "--max-steps", "1", "--quiet"]) == 0
+    assert "column 'splits' holds the same value on every row" in capsys.readouterr().err

@@ -20,6 +20,8 @@ _QUARTER = re.compile(r"^(\d{4})[- ]?[Qq]([1-4])$")
 _QUARTER_FIRST = re.compile(r"^[Qq]([1-4])[- /]?(\d{4})$")
 _ISO_WEEK = re.compile(r"^(\d{4})-?W(\d\d)$")
 _INTEGER = re.compile(r"^[-+]?\d+$")
+_DECIMAL_YEAR = re.compile(r"^(\d{4})\.(\d+)$")           # R's time(ts): 1949.08333
+_MIDNIGHT = re.compile(r"^\d{4}-\d\d-\d\d[T ]00:00(:00(\.0+)?)?(Z|[+-]\d\d:?\d\d)$")
 # seconds since 1970 (or milliseconds): integers of this size, every step whole minutes
 EPOCHS = {"unix": (1e8, 1e11, 1), "unix_ms": (1e11, 1e14, 1000)}
 _YEAR = re.compile(r"^(\d{4})(\.0*)?$")
@@ -50,17 +52,23 @@ def epoch_form(labels):
 
 def label_form(labels):
     """How a column of time labels reads, for :func:`parse_date`: "dmy" or "mdy"
-    (:func:`slash_order`), "unix" or "unix_ms" (:func:`epoch_form`), "" (each label by its own
-    form), or None where slashed dates read either way."""
+    (:func:`slash_order`), "local" (every label a local midnight with its UTC offset: read as the
+    date), "unix" or "unix_ms" (:func:`epoch_form`), "" (each label by its own form), or None
+    where slashed dates read either way."""
     order = slash_order(labels)
-    return order if order != "" else epoch_form(labels)
+    if order != "":
+        return order
+    if labels and all(_MIDNIGHT.match(x) for x in labels):
+        return "local"      # dates at local midnight (yfinance): the date, not the UTC time
+    return epoch_form(labels)
 
 
 def slash_order(labels):
     """How a column of dates like ``01/02/2020`` (slashes, dots or dashes, the year last) reads:
     "dmy" where some first number exceeds 12, "mdy" where some second one does; else the one
-    that never changes while the other does is the day (monthly dates on a fixed day); None
-    where nothing tells (ambiguous), "" where the labels are no such dates."""
+    that never changes while the other does is the day (monthly dates on a fixed day), or,
+    where the times of day vary (hours within one month), the month; None where nothing tells
+    (ambiguous), "" where the labels are no such dates."""
     found = [m for m in map(_DMY.match, labels) if m]
     if not found:
         return ""
@@ -69,10 +77,11 @@ def slash_order(labels):
     if any(int(m[2]) > 12 for m in found):
         return "mdy"
     firsts, seconds = {m[1] for m in found}, {m[2] for m in found}
+    hours = len({m[4] for m in found}) > 1      # times of day: the fixed number is the month
     if len(seconds) == 1 < len(firsts):
-        return "mdy"
+        return "dmy" if hours else "mdy"
     if len(firsts) == 1 < len(seconds):
-        return "dmy"
+        return "mdy" if hours else "dmy"
     return None
 
 
@@ -108,6 +117,11 @@ def parse_date(label, order=""):
     m = _YEAR.match(label)
     if m:
         return datetime(int(m[1]), 1, 1) if int(m[1]) >= 1 else None
+    m = _DECIMAL_YEAR.match(label)
+    if m:                                             # a month's start as a fraction of a year
+        month = float("0." + m[2]) * 12
+        ok = abs(month - round(month)) < 0.01 and round(month) < 12 and int(m[1]) >= 1
+        return datetime(int(m[1]), round(month) + 1, 1) if ok else None
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(label, fmt)
@@ -118,6 +132,8 @@ def parse_date(label, order=""):
             d = datetime.fromisoformat(label.replace("Z", "+00:00"))
         except ValueError:
             return None
+        if order == "local":
+            return d.replace(tzinfo=None)
         return d.astimezone(timezone.utc).replace(tzinfo=None) if d.tzinfo else d
     return None
 

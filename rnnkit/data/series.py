@@ -4,11 +4,13 @@ transform and train-only normalisation (the time column's dates and season:
 
 A CSV file with a header row (commas; tabs in a ``.tsv`` file, or a header separated by tabs or
 semicolons, where numbers may have a decimal comma); every column named in ``columns``
-(default: the last column; ``all``: every column after the first) is a variable, the first
+(default: the last column, or a price file's close; ``all``: every column after the first) is a
+variable, the first
 column (after the unnamed row index pandas' ``to_csv`` writes, which is left out), if not a
 variable, labels the time steps (a year, a date). In long form (``series_column``) rows of time,
 series and value make one variable a series (:func:`read_long`). Missing or NaN values raise
-DataError saying how many and on which lines, unless they are filled (:func:`fill_missing`); so do non-numbers, and numbers not finite in
+DataError saying how many and on which lines (empty cells and the markers of :data:`MISSING`),
+unless they are filled (:func:`fill_missing`); so do non-numbers, and numbers not finite in
 float32 (inf, or beyond ±3.4e38), which they are stored as. The step between dates gives the
 seasonal period (:func:`rnnkit.data.dates.infer_season`: monthly 12, quarterly 4, ...).
 
@@ -56,12 +58,20 @@ def read_series_file(path, columns="", series_column="", fill="none"):
     rows = [(i, r) for i, r in csv_records(text, path, sep) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
-    (head_line, header), body = rows[0], rows[1:]
+    head_line, header, body = header_and_body(rows)
     if pandas_index(header, body):   # pandas' to_csv: an unnamed first column of row numbers
         header, body = header[1:], [(i, r[1:]) for i, r in body]
     while (len(header) > 1 and not header[-1].strip()
            and all(len(r) == len(header) and not r[-1].strip() for _, r in body)):
         header, body = header[:-1], [(i, r[:-1]) for i, r in body]   # a trailing separator
+    years = [h.strip() for h in header if parse_date(h.strip())]      # 1960, 2023Q4, ...
+    if len(years) >= 3 and len(years) >= len(header) // 2:
+        raise DataError(f"{path}:{head_line}: the header names times ({years[0]!r}, "
+                        f"{years[1]!r}, ... {years[-1]!r}): a wide table, a row per series; "
+                        f"write a row per time instead (pandas: df.set_index(NAME).T.to_csv())")
+    months = month_columns(header)
+    if months and not series_column:
+        header, body = by_month(header, body, months, path)
     if series_column:
         return read_long(path, head_line, header, body, columns, series_column, sep, fill)
     if columns.strip() == "all":   # every column after the first (the dates or step labels)
@@ -69,7 +79,7 @@ def read_series_file(path, columns="", series_column="", fill="none"):
             raise DataError(f"{path}:{head_line}: --columns all takes every column after the "
                             f"first; the header has {len(header)}")
         columns = ",".join(header[1:])
-    names = [c.strip() for c in columns.split(",") if c.strip()] or [header[-1].strip()]
+    names = [c.strip() for c in columns.split(",") if c.strip()] or [default_column(header)]
     if not names[0]:
         raise DataError(f"{path}:{head_line}: the last column of the header has no name; name it "
                         f"or choose columns with --columns")
@@ -96,10 +106,27 @@ def read_series_file(path, columns="", series_column="", fill="none"):
             values[k, f] = _number(row[j], path, lineno, names[f])
     values, filled = fill_missing(values, fill, names, path)
     _check_finite(values, [ln for ln, _ in body], names, path)
-    t = time_column(header, body, cols)
-    labels = [r[t].strip() for _, r in body] if t is not None else [str(i) for i in range(len(body))]
+    labels = year_and_period(header, body, cols)
+    t = time_column(header, body, cols) if labels is None else 0
+    if labels is None:
+        labels = [r[t].strip() for _, r in body] if t is not None else \
+            [str(i) for i in range(len(body))]
     return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body],
                       t is not None, filled)
+
+
+def year_and_period(header, body, cols):
+    """``YYYY-MM`` or ``YYYY-Qn`` labels where the time is a year column and a month or quarter
+    column (``year,month,...``, as NOAA and statsmodels write it), else None."""
+    names = [h.strip().lower() for h in header[:2]]
+    if len(header) < 3 or 0 in cols or 1 in cols or names[0] not in ("year", "yr"):
+        return None
+    form = {"month": "{}-{:02d}", "mo": "{}-{:02d}", "quarter": "{}-Q{}", "qtr": "{}-Q{}",
+            "q": "{}-Q{}"}.get(names[1])
+    cells = [(r[0].strip().removesuffix(".0"), r[1].strip().removesuffix(".0")) for _, r in body]
+    if form is None or not all(y.isdigit() and p.isdigit() for y, p in cells):
+        return None
+    return [form.format(y, int(p)) for y, p in cells]
 
 
 def time_column(header, body, cols):
@@ -108,12 +135,90 @@ def time_column(header, body, cols):
     every column is a value column."""
     if 0 in cols:
         return None
-    rows = [r for _, r in body[:50]]
-    looks = lambda j: all(parse_date(r[j].strip(), label_form([r[j].strip() for r in rows]) or "")
-                          for r in rows)
-    if rows and not looks(0):
-        return next((j for j in range(1, len(header)) if j not in cols and looks(j)), 0)
+    if body and not dated(body, 0):
+        return next((j for j in range(1, len(header)) if j not in cols and dated(body, j)), 0)
     return 0
+
+
+def dated(body, j):
+    """Whether column ``j`` of the first 50 rows holds dates (read as :func:`parse_date` reads a
+    column)."""
+    cells = [r[j].strip() if j < len(r) else "" for _, r in body[:50]]
+    form = label_form(cells) or ""
+    return all(parse_date(c, form) for c in cells)
+
+
+PRICE_COLUMNS = ("adj close", "adj_close", "adjusted close", "close")
+
+
+def default_column(header):
+    """The value column when none is named: a price file's (Open, High, Low, Close, Volume, as
+    Yahoo Finance writes it) adjusted or plain close, else the last column."""
+    names = [h.strip().lower() for h in header]
+    if "open" in names:
+        for name in PRICE_COLUMNS:
+            if name in names:
+                return header[names.index(name)].strip()
+    return header[-1].strip()
+
+
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def month_columns(header):
+    """The columns of January to December where the header is a year-by-month table
+    (``Year,Jan,...,Dec[,Annual]``, as statistics offices publish them), else None."""
+    names = [h.strip().lower()[:3] for h in header]
+    if len(header) < 13 or names[0] not in ("yea", "yr", "") or not all(m in names for m in MONTHS):
+        return None
+    return [names.index(m) for m in MONTHS]
+
+
+def by_month(header, body, months, path):
+    """A year-by-month table's rows as a monthly series: (header, rows of ``YYYY-MM`` and the
+    value), other columns (an annual mean) left out; the months after the last value of the
+    last year (not yet published) are left out too."""
+    rows = []
+    for lineno, row in body:
+        year = row[0].strip()
+        if not re.fullmatch(r"\d{4}", year):
+            raise DataError(f"{path}:{lineno}: a year-by-month table, expected a year first, got "
+                            f"{year!r}")
+        if len(row) != len(header):
+            raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header, got "
+                            f"{len(row)}")
+        rows += [(lineno, [f"{year}-{k + 1:02d}", row[j]]) for k, j in enumerate(months)]
+    while rows and not _is_number(rows[-1][1][1]):
+        rows.pop()                                   # a year not yet over
+    return [header[0].strip() or "year", "value"], rows
+
+
+def header_and_body(rows):
+    """(header line, header, body rows) of a file's non-blank records: ``#`` comment lines and a
+    title or preamble of one field before a header of several (Google Trends' "Category: ...")
+    are passed over, and so are a second and third header row holding no number (yfinance's
+    "Ticker" and "Date" rows); a first row of data (a date or number first, a number last) is
+    no header: its columns are named column1, column2, ..."""
+    rows = [(i, r) for i, r in rows if not r[0].lstrip().startswith("#")] or rows
+    while len(rows) > 1 and len(rows[0][1]) == 1 and any(len(r) > 1 for _, r in rows[1:]):
+        rows = rows[1:]
+    (head_line, header), body = rows[0], rows[1:]
+    if len(header) > 1 and _is_number(header[-1]) and (
+            _is_number(header[0]) or parse_date(header[0].strip()) is not None):
+        return head_line, [f"column{j + 1}" for j in range(len(header))], rows
+    for _ in range(2):
+        if body and len(body[0][1]) == len(header) and not any(map(_is_number, body[0][1])) \
+                and parse_date(body[0][1][0].strip()) is None and len(body) > 1:
+            body = body[1:]
+    return head_line, header, body
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return bool(cell.strip())
 
 
 def same_series(part, names, like):
@@ -130,7 +235,7 @@ def delimiter(text, path):
     """The file's field separator: a tab in a ``.tsv`` file; a semicolon where every one of the
     first lines holds as many (a spreadsheet's export, whose names may hold a comma); else a
     comma, or where the header line holds no comma, a tab or a semicolon if it holds one."""
-    if path.suffix.lower() == ".tsv":
+    if path.name.lower().endswith((".tsv", ".tsv.gz")):
         return "\t"
     lines = [line for line in text.splitlines()[:200] if line.strip()][:50]
     head = lines[0] if lines else ""
@@ -152,7 +257,8 @@ def pandas_index(header, body):
 
 
 def read_long(path, head_line, header, body, column, series_column, sep=",", fill="none"):
-    """A :class:`SeriesFile` from rows in long form: the time in the first column, which series
+    """A :class:`SeriesFile` from rows in long form: the time in the first column of dates (or
+    the first column), which series
     a row belongs to in ``series_column``, its value in ``column`` (default: the last column
     that is not the series'); one variable per series, named by it, in the order the series
     first appear. Every series must hold the same times, each once (the rows of a series in
@@ -167,24 +273,25 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
     if "," in column or column == "all":
         raise DataError(f"{path}: with --series-column, --columns names the one value column; "
                         f"got {column!r}")
-    if sid == 0:
-        raise DataError(f"{path}:{head_line}: the first column holds the times; "
-                        f"--series-column {series_column!r} is the first")
     if column not in index:
         raise DataError(f"{path}:{head_line}: no value column {column!r} in the header; "
                         f"columns: {header}")
     vid = index[column]
     if sep == ";":
         body = _localised(body, vid, path, column)
-    if vid in (0, sid):
+    tid = next((j for j in range(len(header)) if j not in (sid, vid) and dated(body, j)), 0)
+    if sid == tid:       # (SDMX-CSV's TIME_PERIOD, a table's Year: the dated column, else the first)
+        raise DataError(f"{path}:{head_line}: the first column holds the times; "
+                        f"--series-column {series_column!r} is the first")
+    if vid in (tid, sid):
         raise DataError(f"{path}:{head_line}: column {column!r} holds the "
-                        f"{'times' if vid == 0 else 'series'}; --columns names the value column")
+                        f"{'times' if vid == tid else 'series'}; --columns names the value column")
     series = {}                                  # name: {time: (line, value)}
     for lineno, row in body:
         if len(row) != len(header):
             raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header "
                             f"(line {head_line}), got {len(row)}: {_clip(row)}")
-        name, t = row[sid].strip(), row[0].strip()
+        name, t = row[sid].strip(), row[tid].strip()
         if not name:
             raise DataError(f"{path}:{lineno}: no series named in column {series_column!r}")
         rows = series.setdefault(name, {})
@@ -278,11 +385,16 @@ def _localised(body, j, path, name):
     return [(i, r[:j] + [convert(r[j])] + r[j + 1:] if j < len(r) else r) for i, r in body]
 
 
+# how files mark a missing value: empty, NaN, R's NA, FRED's ".", Excel's #N/A, UCI's "?",
+# Eurostat's ":", a dash
+MISSING = {"", "nan", "na", "null", "none", "n/a", "#n/a", ".", "?", ":", "-", "--"}
+
+
 def _number(cell, path, lineno, name):
     """The number in a cell; NaN where it is missing. Numbers that would not be finite as the
     float32 they are stored as (inf, 1e308) raise DataError."""
     cell = cell.strip()
-    if cell == "" or cell.lower() in ("nan", "na", "null"):
+    if cell.lower() in MISSING:
         return math.nan
     try:
         x = float(cell)

@@ -217,6 +217,10 @@ def read_parts(d, log):
     main = read_series_file(resolve(d.data), d.columns, d.series_column, d.fill)
     parts = [same_series(read_series_file(p, d.columns, d.series_column, d.fill), main.names,
                          main.path) for p in (d.val_data, d.test_data) if p]
+    flat = [n for n, col in zip(main.names, main.values.T) if np.ptp(col) == 0]
+    if flat:
+        warn(f"{main.path}: column {flat[0]!r} holds the same value on every row: its forecast is "
+             f"that value; choose another column with --columns if that is not the series")
     for f in [main] + parts:
         if f.filled:
             warn(f"{f.path}: {f.filled} missing value(s) filled ({d.fill}); scores on the test "
