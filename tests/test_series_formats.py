@@ -261,3 +261,40 @@ def test_a_constant_column_is_warned_about(tmp_path, capsys):
     assert main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "run"),
                  "--horizon", "3", "--max-steps", "1", "--quiet"]) == 0
     assert "column 'splits' holds the same value on every row" in capsys.readouterr().err
+
+
+def test_newest_first_rows_are_read_in_time_order(tmp_path, capsys):
+    labels = month_labels(30)[::-1]
+    text = '"Période";"Indice";"Codes"\n' + "".join(f'"{m}";"{100 + i}.5";"A"\n'
+                                                    for i, m in enumerate(labels))
+    f = read_series_file(write(tmp_path, text))
+    assert f.names == ["Indice"] and f.labels == month_labels(30)
+    assert f.values[0, 0] == 129.5 and f.lines[0] == 31
+    assert f.notes == ["its rows run newest first ('2002-06' on line 2): read in time order"]
+
+
+def test_a_footer_line_is_left_out(tmp_path):
+    rows = "".join(f"{m}-01,{10 + i}\n" for i, m in enumerate(month_labels(24)))
+    f = read_series_file(write(tmp_path, '"Date","Temp"\n' + rows +
+                               "\nDaily minimum temperatures in Melbourne, Australia, 1981-1990\n"))
+    assert len(f.values) == 24 and "is no row of the table" in f.notes[0]
+    with pytest.raises(DataError, match=r"s.csv:26: expected 2 fields"):   # a cut last row
+        read_series_file(write(tmp_path, '"Date","Temp"\n' + rows + "2002-01-01\n"))
+
+
+def test_twelve_hour_clock_times_and_a_last_column_of_flags(tmp_path):
+    hours = [datetime(2023, 1, 1, 5) + timedelta(hours=h) for h in range(60)]
+    clock = lambda t: f"{t.month}/{t.day}/{t.year} {(t.hour - 1) % 12 + 1}:00:00 " \
+                      f"{'AM' if t.hour < 12 else 'PM'}"
+    text = "datetime_beginning_utc,mw,is_verified\n" + "".join(
+        f"{clock(t)},{1000 + i},True\n" for i, t in enumerate(hours))
+    f = read_series_file(write(tmp_path, text))
+    assert f.names == ["mw"]
+    warnings = []
+    assert infer_season(f, warnings.append) == (24, "hourly") and not warnings
+
+
+def test_quoted_thousands_in_a_comma_file(tmp_path):
+    text = 'Month,Revenue\n' + "".join(f'{m},"{10 + i},{200 + i}.50"\n'
+                                       for i, m in enumerate(month_labels(12)))
+    assert read_series_file(write(tmp_path, text)).values[0, 0] == 10200.5

@@ -25,7 +25,8 @@ _MIDNIGHT = re.compile(r"^\d{4}-\d\d-\d\d[T ]00:00(:00(\.0+)?)?(Z|[+-]\d\d:?\d\d
 # seconds since 1970 (or milliseconds): integers of this size, every step whole minutes
 EPOCHS = {"unix": (1e8, 1e11, 1), "unix_ms": (1e11, 1e14, 1000)}
 _YEAR = re.compile(r"^(\d{4})(\.0*)?$")
-_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})( \d\d?:\d\d(?::\d\d)?)?$")
+_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})( \d\d?:\d\d(?::\d\d)?)?"
+                  r"(?: ?([AaPp][Mm]))?$")                # 1/1/2023 5:00:00 AM
 _ISO = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
 _DATELIKE = re.compile(r"\d{4}[-/ ]\S|\d[-/.]\d{1,2}[-/.]\d|\d:\d\d|^[A-Za-z]{3}[-/ ]?\d")
 # name: (season, step in seconds, or 0 and a calendar step in months)
@@ -96,10 +97,13 @@ def parse_date(label, order=""):
     m = _DMY.match(label)
     if m and order:
         day, month = (m[1], m[2]) if order == "dmy" else (m[2], m[1])
+        hms = [int(x) for x in m[4].split(":")] + [0] if m[4] else [0, 0, 0]
+        if m[5]:                                      # a 12-hour clock
+            if not 1 <= hms[0] <= 12:
+                return None
+            hms[0] = hms[0] % 12 + 12 * (m[5].lower() == "pm")
         try:
-            return datetime.strptime(f"{m[3]}-{int(month):02d}-{int(day):02d}{m[4] or ''}",
-                                     "%Y-%m-%d" + (" %H:%M" if m[4] and m[4].count(":") == 1
-                                                   else " %H:%M:%S" if m[4] else ""))
+            return datetime(int(m[3]), int(month), int(day), *hms[:3])
         except ValueError:
             return None
     m = _QUARTER.match(label)                         # (datetime starts at year 1)

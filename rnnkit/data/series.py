@@ -20,7 +20,7 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ class SeriesFile:
     lines: list
     timed: bool          # the first column labels the steps (it is not a value column)
     filled: int = 0      # missing values filled (fill_missing)
+    notes: list = field(default_factory=list)   # what the reading did that a user should know
 
 
 def read_series(path, columns=""):
@@ -58,7 +59,8 @@ def read_series_file(path, columns="", series_column="", fill="none"):
     rows = [(i, r) for i, r in csv_records(text, path, sep) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")
-    head_line, header, body = header_and_body(rows)
+    notes = []
+    head_line, header, body = header_and_body(rows, notes)
     if pandas_index(header, body):   # pandas' to_csv: an unnamed first column of row numbers
         header, body = header[1:], [(i, r[1:]) for i, r in body]
     while (len(header) > 1 and not header[-1].strip()
@@ -73,13 +75,13 @@ def read_series_file(path, columns="", series_column="", fill="none"):
     if months and not series_column:
         header, body = by_month(header, body, months, path)
     if series_column:
-        return read_long(path, head_line, header, body, columns, series_column, sep, fill)
+        return read_long(path, head_line, header, body, columns, series_column, sep, fill, notes)
     if columns.strip() == "all":   # every column after the first (the dates or step labels)
         if len(header) < 2:
             raise DataError(f"{path}:{head_line}: --columns all takes every column after the "
                             f"first; the header has {len(header)}")
         columns = ",".join(header[1:])
-    names = [c.strip() for c in columns.split(",") if c.strip()] or [default_column(header)]
+    names = [c.strip() for c in columns.split(",") if c.strip()] or [default_column(header, body)]
     if not names[0]:
         raise DataError(f"{path}:{head_line}: the last column of the header has no name; name it "
                         f"or choose columns with --columns")
@@ -95,8 +97,7 @@ def read_series_file(path, columns="", series_column="", fill="none"):
                         f"{header}")
     cols = [index[n] for n in names]
     for j, name in zip(cols, names):
-        if sep == ";":
-            body = _localised(body, j, path, name)
+        body = _localised(body, j, path, name) if sep == ";" else _grouped(body, j)
     values = np.full((len(body), len(cols)), np.nan, dtype=np.float64)       # (N, F)
     for k, (lineno, row) in enumerate(body):
         if len(row) != len(header):
@@ -111,8 +112,20 @@ def read_series_file(path, columns="", series_column="", fill="none"):
     if labels is None:
         labels = [r[t].strip() for _, r in body] if t is not None else \
             [str(i) for i in range(len(body))]
-    return SeriesFile(path, values.astype(np.float32), names, labels, [ln for ln, _ in body],
-                      t is not None, filled)
+    lines = [ln for ln, _ in body]
+    if t is not None and newest_first(labels):
+        values, labels, lines = values[::-1], labels[::-1], lines[::-1]
+        notes.append(f"its rows run newest first ({labels[-1]!r} on line {lines[-1]}): read "
+                     f"in time order")
+    return SeriesFile(path, values.astype(np.float32), names, labels, lines, t is not None,
+                      filled, notes)
+
+
+def newest_first(labels):
+    """Whether every date of ``labels`` comes before the one above it (INSEE's files)."""
+    form = label_form(labels) or ""
+    times = [parse_date(x, form) for x in labels]
+    return len(times) > 1 and None not in times and all(a > b for a, b in zip(times, times[1:]))
 
 
 def year_and_period(header, body, cols):
@@ -151,14 +164,20 @@ def dated(body, j):
 PRICE_COLUMNS = ("adj close", "adj_close", "adjusted close", "close")
 
 
-def default_column(header):
+def default_column(header, body=()):
     """The value column when none is named: a price file's (Open, High, Low, Close, Volume, as
-    Yahoo Finance writes it) adjusted or plain close, else the last column."""
+    Yahoo Finance writes it) adjusted or plain close, else the last column of numbers (a last
+    column of codes or flags, INSEE's "A", PJM's "True", is passed over), else the last."""
     names = [h.strip().lower() for h in header]
     if "open" in names:
         for name in PRICE_COLUMNS:
             if name in names:
                 return header[names.index(name)].strip()
+    numeric = lambda j: all(_is_number(r[j]) or r[j].strip().lower() in MISSING
+                            for _, r in body[:50] if j < len(r))
+    if body and not numeric(len(header) - 1):
+        j = next((j for j in range(len(header) - 2, 0, -1) if numeric(j)), len(header) - 1)
+        return header[j].strip()
     return header[-1].strip()
 
 
@@ -193,24 +212,40 @@ def by_month(header, body, months, path):
     return [header[0].strip() or "year", "value"], rows
 
 
-def header_and_body(rows):
+def header_and_body(rows, notes):
     """(header line, header, body rows) of a file's non-blank records: ``#`` comment lines and a
     title or preamble of one field before a header of several (Google Trends' "Category: ...")
     are passed over, and so are a second and third header row holding no number (yfinance's
     "Ticker" and "Date" rows); a first row of data (a date or number first, a number last) is
-    no header: its columns are named column1, column2, ..."""
+    no header: its columns are named column1, column2, ...; a footer after the rows (a line of
+    words, of another width, where the rows start with a date or number: a title or source) is
+    left out. What was passed over is told in ``notes``."""
     rows = [(i, r) for i, r in rows if not r[0].lstrip().startswith("#")] or rows
     while len(rows) > 1 and len(rows[0][1]) == 1 and any(len(r) > 1 for _, r in rows[1:]):
         rows = rows[1:]
+    while (len(rows) > 2 and 1 < len(rows[0][1]) != len(rows[-1][1])
+           and _is_text(rows[-1][1][0]) and not _is_text(rows[-2][1][0])):
+        notes.append(f"line {rows[-1][0]} ({_clip(rows[-1][1][0], 40)!r}) is no row of the "
+                     f"table: left out")
+        rows = rows[:-1]
     (head_line, header), body = rows[0], rows[1:]
     if len(header) > 1 and _is_number(header[-1]) and (
             _is_number(header[0]) or parse_date(header[0].strip()) is not None):
-        return head_line, [f"column{j + 1}" for j in range(len(header))], rows
+        names = [f"column{j + 1}" for j in range(len(header))]
+        notes.append(f"line {head_line} holds data, not column names: the columns are named "
+                     f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''}")
+        return head_line, names, rows
     for _ in range(2):
         if body and len(body[0][1]) == len(header) and not any(map(_is_number, body[0][1])) \
                 and parse_date(body[0][1][0].strip()) is None and len(body) > 1:
             body = body[1:]
     return head_line, header, body
+
+
+def _is_text(cell):
+    """Whether a cell is neither a number nor a date: words, as a title or a source line."""
+    return not _is_number(cell) and parse_date(cell.strip()) is None and any(
+        c.isalpha() for c in cell)
 
 
 def _is_number(cell):
@@ -227,8 +262,7 @@ def same_series(part, names, like):
     if sorted(part.names) != sorted(names):
         raise DataError(f"{part.path}: columns {part.names}, expected {names} like {like}")
     order = [part.names.index(n) for n in names]
-    return SeriesFile(part.path, part.values[:, order], list(names), part.labels, part.lines,
-                      part.timed)
+    return replace(part, values=part.values[:, order], names=list(names))
 
 
 def delimiter(text, path):
@@ -256,7 +290,8 @@ def pandas_index(header, body):
             and all(len(r) > 0 and r[0].strip() == str(i) for i, (_, r) in enumerate(body)))
 
 
-def read_long(path, head_line, header, body, column, series_column, sep=",", fill="none"):
+def read_long(path, head_line, header, body, column, series_column, sep=",", fill="none",
+              notes=None):
     """A :class:`SeriesFile` from rows in long form: the time in the first column of dates (or
     the first column), which series
     a row belongs to in ``series_column``, its value in ``column`` (default: the last column
@@ -323,7 +358,7 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
     values, filled = fill_missing(values, fill, names, path)
     _check_finite(values, [first[t][0] for t in labels], names, path)
     return SeriesFile(path, values.astype(np.float32), names, labels,
-                      [first[t][0] for t in labels], True, filled)
+                      [first[t][0] for t in labels], True, filled, notes or [])
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -356,6 +391,21 @@ def fill_missing(values, fill, names, path):
 _COMMA_NUMBER = re.compile(r"^\s*[-+]?\d{1,3}(\.\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
 _GROUPED = re.compile(r"^\s*[-+]?[1-9]\d{0,2}(\.\d{3})+\s*$")      # 1.000, 12.345.678
 _WHOLE = re.compile(r"^\s*[-+]?\d+\s*$")
+
+
+_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d+)?\s*$")      # 1,234.50
+
+
+def _grouped(body, j):
+    """``body`` with column ``j`` of a comma file read without the commas between thousands
+    that a spreadsheet writes in quoted cells (``"1,234.50"``), where every cell holding a comma
+    is such a number."""
+    cells = [r[j] for _, r in body if j < len(r)]
+    commas = [c for c in cells if "," in c]
+    if not commas or not all(_THOUSANDS.match(c) for c in commas):
+        return body
+    return [(i, r[:j] + [r[j].replace(",", "")] + r[j + 1:] if j < len(r) else r)
+            for i, r in body]
 
 
 def _localised(body, j, path, name):

@@ -222,6 +222,8 @@ def read_parts(d, log):
         warn(f"{main.path}: column {flat[0]!r} holds the same value on every row: its forecast is "
              f"that value; choose another column with --columns if that is not the series")
     for f in [main] + parts:
+        for note in f.notes:
+            warn(f"{f.path}: {note}")
         if f.filled:
             warn(f"{f.path}: {f.filled} missing value(s) filled ({d.fill}); scores on the test "
                  f"part count filled values as truth")
