@@ -298,3 +298,15 @@ def test_quoted_thousands_in_a_comma_file(tmp_path):
     text = 'Month,Revenue\n' + "".join(f'{m},"{10 + i},{200 + i}.50"\n'
                                        for i, m in enumerate(month_labels(12)))
     assert read_series_file(write(tmp_path, text)).values[0, 0] == 10200.5
+
+
+def test_a_continuation_in_slashed_dates_reads_in_the_order_that_follows(tmp_path):
+    from rnnkit.data.dates import check_continues
+    series = [f"2023-05-{d:02d}" for d in range(1, 32)]
+    later = write(tmp_path, "Date,Temp\n" + "".join(f"{d:02d}/06/2023,{d}\n"
+                                                    for d in range(1, 11)), "later.csv")
+    check_continues(series, read_series_file(later))          # 1 to 10 June, not 6 January...
+    wrong = write(tmp_path, "Date,Temp\n" + "".join(f"{d:02d}/07/2023,{d}\n"
+                                                    for d in range(1, 11)), "july.csv")
+    with pytest.raises(DataError, match=r"july.csv:2: '01/07/2023' comes"):
+        check_continues(series, read_series_file(wrong))

@@ -185,11 +185,19 @@ def check_continues(labels, part):
     series' last date, and between their own) than the longest of its last
     :data:`CONTINUE_STEPS` steps (in calendar months where every step is
     1, 3 or 12 of them; a trading-day series may skip a weekend). A file that overlaps the
-    series, or leaves a gap after it, would be scored as its next steps."""
+    series, or leaves a gap after it, would be scored as its next steps. Slashed dates whose
+    order nothing in either tells are read in the order that follows the series."""
     if not part.timed or len(labels) < 2:
         return
-    order = label_form(list(labels) + list(part.labels)) or ""
+    both = list(labels) + list(part.labels)
+    order = label_form(both) or ""
     before = [parse_date(label, order) for label in labels[-CONTINUE_STEPS - 1:]]
+    if order in ("dmy", "mdy") and None not in before and not any(
+            int(m[1]) > 12 or int(m[2]) > 12 for m in map(_DMY.match, both) if m):
+        other = "mdy" if order == "dmy" else "dmy"
+        firsts = {o: parse_date(part.labels[0], o) for o in (order, other)}
+        after = [o for o, t in firsts.items() if t is not None and t > before[-1]]
+        order = min(after, key=firsts.get) if after else order   # a guess: the one that follows
     first = parse_date(part.labels[0], order)
     if first is None or None in before:   # no dates to compare (infer_season checks the file)
         return
