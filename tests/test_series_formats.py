@@ -310,3 +310,30 @@ def test_a_continuation_in_slashed_dates_reads_in_the_order_that_follows(tmp_pat
                                                     for d in range(1, 11)), "july.csv")
     with pytest.raises(DataError, match=r"july.csv:2: '01/07/2023' comes"):
         check_continues(series, read_series_file(wrong))
+
+
+def test_what_the_new_rules_must_leave_alone(tmp_path):
+    """Files the rules above must not misread: numpy's column numbers as a header, a year
+    column beside month and day columns, a pressure of 1013, station numbers as column names,
+    monthly readings taken at varying times, Excel's #N/A in a one-column file, a hashtag."""
+    f = read_series_file(write(tmp_path, "0,1,2\n0.5,1.5,2.5\n1.5,2.5,3.5\n", "np.csv"))
+    assert f.names == ["2"] and f.values[:, 0].tolist() == [2.5, 3.5] and not f.notes
+    pm = "No,year,month,day,hour,pm2.5\n" + "".join(f"{i + 1},2010,1,1,{i},{100 + i}\n"
+                                                   for i in range(6))
+    f = read_series_file(write(tmp_path, pm, "pm.csv"))
+    assert f.labels == [str(i) for i in range(1, 7)] and f.names == ["pm2.5"]
+    air = "time,pressure,temp\n" + "".join(f"{i},{1013 - i},{20 + i}\n" for i in range(6))
+    assert read_series_file(write(tmp_path, air, "air.csv")).labels == [str(i) for i in range(6)]
+    stations = "date,1001,1002,1003\n" + "".join(f"{m}-01,1,2,{i}\n"
+                                                 for i, m in enumerate(month_labels(6)))
+    assert read_series_file(write(tmp_path, stations, "st.csv")).names == ["1003"]
+    readings = "Date,kWh\n" + "".join(f"01/{m:02d}/2020 {9 + m}:{m * 4:02d},{m}\n"
+                                      for m in range(1, 6))
+    f = read_series_file(write(tmp_path, readings, "meter.csv"))
+    assert infer_season(f, print) == (12, "monthly")
+    na = write(tmp_path, "passengers\n112\n118\n#N/A\n129\n", "na.csv")
+    with pytest.raises(DataError, match=r"1 missing or NaN value\(s\) .* line\(s\) 4"):
+        read_series_file(na)
+    assert read_series_file(na, fill="linear").values[:, 0].tolist() == [112, 118, 123.5, 129]
+    assert read_series_file(write(tmp_path, "Datum;Filiale;Umsatz\n2023-01-01;3;1234,50\n"
+                                            "2023-01-02;3;1100,25\n", "de.csv")).names == ["Umsatz"]

@@ -68,7 +68,7 @@ def slash_order(labels):
     """How a column of dates like ``01/02/2020`` (slashes, dots or dashes, the year last) reads:
     "dmy" where some first number exceeds 12, "mdy" where some second one does; else the one
     that never changes while the other does is the day (monthly dates on a fixed day), or,
-    where the times of day vary (hours within one month), the month; None where nothing tells
+    where a date comes back with several times of day (hours within one month), the month; None where nothing tells
     (ambiguous), "" where the labels are no such dates."""
     found = [m for m in map(_DMY.match, labels) if m]
     if not found:
@@ -78,7 +78,8 @@ def slash_order(labels):
     if any(int(m[2]) > 12 for m in found):
         return "mdy"
     firsts, seconds = {m[1] for m in found}, {m[2] for m in found}
-    hours = len({m[4] for m in found}) > 1      # times of day: the fixed number is the month
+    days = [m[0].split()[0] for m in found]
+    hours = len(set(days)) < len(days)          # several times a day: the fixed one is the month
     if len(seconds) == 1 < len(firsts):
         return "dmy" if hours else "mdy"
     if len(firsts) == 1 < len(seconds):

@@ -67,7 +67,7 @@ def read_series_file(path, columns="", series_column="", fill="none"):
            and all(len(r) == len(header) and not r[-1].strip() for _, r in body)):
         header, body = header[:-1], [(i, r[:-1]) for i, r in body]   # a trailing separator
     years = [h.strip() for h in header if parse_date(h.strip())]      # 1960, 2023Q4, ...
-    if len(years) >= 3 and len(years) >= len(header) // 2:
+    if len(years) >= 3 and len(years) >= len(header) // 2 and body and not dated(body, 0):
         raise DataError(f"{path}:{head_line}: the header names times ({years[0]!r}, "
                         f"{years[1]!r}, ... {years[-1]!r}): a wide table, a row per series; "
                         f"write a row per time instead (pandas: df.set_index(NAME).T.to_csv())")
@@ -153,12 +153,16 @@ def time_column(header, body, cols):
     return 0
 
 
-def dated(body, j):
+def dated(body, j, forward=True):
     """Whether column ``j`` of the first 50 rows holds dates (read as :func:`parse_date` reads a
-    column)."""
+    column); with ``forward``, a column after the first must also run forward in time (a
+    ``year`` column beside month and day columns, a pressure of 1013 hPa, do not label the
+    steps)."""
     cells = [r[j].strip() if j < len(r) else "" for _, r in body[:50]]
     form = label_form(cells) or ""
-    return all(parse_date(c, form) for c in cells)
+    times = [parse_date(c, form) for c in cells]
+    return None not in times and (j == 0 or not forward
+                                  or all(a < b for a, b in zip(times, times[1:])))
 
 
 PRICE_COLUMNS = ("adj close", "adj_close", "adjusted close", "close")
@@ -166,17 +170,18 @@ PRICE_COLUMNS = ("adj close", "adj_close", "adjusted close", "close")
 
 def default_column(header, body=()):
     """The value column when none is named: a price file's (Open, High, Low, Close, Volume, as
-    Yahoo Finance writes it) adjusted or plain close, else the last column of numbers (a last
-    column of codes or flags, INSEE's "A", PJM's "True", is passed over), else the last."""
+    Yahoo Finance writes it) adjusted or plain close, else the last column, unless it holds
+    codes or flags (no digit in any cell: INSEE's "A", PJM's "True"): then the last before it
+    that holds digits."""
     names = [h.strip().lower() for h in header]
     if "open" in names:
         for name in PRICE_COLUMNS:
             if name in names:
                 return header[names.index(name)].strip()
-    numeric = lambda j: all(_is_number(r[j]) or r[j].strip().lower() in MISSING
-                            for _, r in body[:50] if j < len(r))
-    if body and not numeric(len(header) - 1):
-        j = next((j for j in range(len(header) - 2, 0, -1) if numeric(j)), len(header) - 1)
+    codes = lambda j: all(not any(c.isdigit() for c in r[j]) and r[j].strip().lower()
+                          not in MISSING for _, r in body[:50] if j < len(r))
+    if body and codes(len(header) - 1):
+        j = next((j for j in range(len(header) - 2, 0, -1) if not codes(j)), len(header) - 1)
         return header[j].strip()
     return header[-1].strip()
 
@@ -214,23 +219,27 @@ def by_month(header, body, months, path):
 
 def header_and_body(rows, notes):
     """(header line, header, body rows) of a file's non-blank records: ``#`` comment lines and a
-    title or preamble of one field before a header of several (Google Trends' "Category: ...")
+    title or preamble of one field before a header of names (Google Trends' "Category: ...")
     are passed over, and so are a second and third header row holding no number (yfinance's
-    "Ticker" and "Date" rows); a first row of data (a date or number first, a number last) is
-    no header: its columns are named column1, column2, ...; a footer after the rows (a line of
+    "Ticker" and "Date" rows); a first row of data (a date, or a number other than the column
+    numbers 0, 1, 2, ... that numpy's arrays get, first, a value last) is no header: its
+    columns are named column1, column2, ...; a footer after the rows (a line of
     words, of another width, where the rows start with a date or number: a title or source) is
     left out. What was passed over is told in ``notes``."""
-    rows = [(i, r) for i, r in rows if not r[0].lstrip().startswith("#")] or rows
-    while len(rows) > 1 and len(rows[0][1]) == 1 and any(len(r) > 1 for _, r in rows[1:]):
-        rows = rows[1:]
+    while len(rows) > 1 and rows[0][1][0].lstrip().startswith("#"):
+        rows = rows[1:]                                   # comments before the header
+    while (len(rows) > 2 and len(rows[0][1]) == 1 and len(rows[1][1]) > 1
+           and all(_is_text(c) or not c.strip() for c in rows[1][1])):
+        rows = rows[1:]                                   # a title above a header of names
     while (len(rows) > 2 and 1 < len(rows[0][1]) != len(rows[-1][1])
            and _is_text(rows[-1][1][0]) and not _is_text(rows[-2][1][0])):
         notes.append(f"line {rows[-1][0]} ({_clip(rows[-1][1][0], 40)!r}) is no row of the "
                      f"table: left out")
         rows = rows[:-1]
     (head_line, header), body = rows[0], rows[1:]
-    if len(header) > 1 and _is_number(header[-1]) and (
-            _is_number(header[0]) or parse_date(header[0].strip()) is not None):
+    if len(header) > 1 and _is_value(header[-1]) and (_looks_dated(header[0]) or (
+            _is_number(header[0]) and [h.strip() for h in header] not in (
+                [str(j) for j in range(len(header))], [str(j + 1) for j in range(len(header))]))):
         names = [f"column{j + 1}" for j in range(len(header))]
         notes.append(f"line {head_line} holds data, not column names: the columns are named "
                      f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''}")
@@ -240,6 +249,17 @@ def header_and_body(rows, notes):
                 and parse_date(body[0][1][0].strip()) is None and len(body) > 1:
             body = body[1:]
     return head_line, header, body
+
+
+def _is_value(cell):
+    """A number or a missing-value marker (not an empty cell)."""
+    return _is_number(cell) or (cell.strip().lower() in MISSING and bool(cell.strip()))
+
+
+def _looks_dated(cell):
+    """A date, read alone (a slashed date in either order)."""
+    cell = cell.strip()
+    return any(parse_date(cell, o) is not None for o in ("", "dmy", "mdy"))
 
 
 def _is_text(cell):
@@ -314,7 +334,8 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
     vid = index[column]
     if sep == ";":
         body = _localised(body, vid, path, column)
-    tid = next((j for j in range(len(header)) if j not in (sid, vid) and dated(body, j)), 0)
+    tid = next((j for j in range(len(header)) if j not in (sid, vid)
+                and dated(body, j, forward=False)), 0)
     if sid == tid:       # (SDMX-CSV's TIME_PERIOD, a table's Year: the dated column, else the first)
         raise DataError(f"{path}:{head_line}: the first column holds the times; "
                         f"--series-column {series_column!r} is the first")
@@ -435,9 +456,10 @@ def _localised(body, j, path, name):
     return [(i, r[:j] + [convert(r[j])] + r[j + 1:] if j < len(r) else r) for i, r in body]
 
 
-# how files mark a missing value: empty, NaN, R's NA, FRED's ".", Excel's #N/A, UCI's "?",
-# Eurostat's ":", a dash
-MISSING = {"", "nan", "na", "null", "none", "n/a", "#n/a", ".", "?", ":", "-", "--"}
+# how files mark a missing value: empty, NaN, R's NA, FRED's ".", Excel's #N/A and its other
+# error cells, UCI's "?", Eurostat's ":", a dash
+MISSING = {"", "nan", "na", "null", "none", "n/a", "#n/a", ".", "?", ":", "-", "--", "#value!",
+           "#div/0!", "#ref!", "#num!", "#name?", "#null!", "#n/a n/a"}
 
 
 def _number(cell, path, lineno, name):
