@@ -59,7 +59,8 @@ def test_a_folder_of_class_folders(tmp_path):
 def test_many_columns_without_a_header_are_refused(tmp_path):
     rows = "".join(f'"{p}","{1467810369 + i}","Mon Apr 06 22:19:45 PDT 2009","NO_QUERY",'
                    f'"user{i}","tweet {i}"\r\n' for i, p in enumerate([0, 4] * 5))
-    with pytest.raises(DataError, match=r"s140.csv: every row has 6 fields and no first line "
+    with pytest.raises(DataError, match=r"s140.csv:1: every row has 6 fields, column 2 of "
+                                        r"numbers \(an id\?\) among them, and no first line "
                                         r"names the label and the text"):
         read_labelled(write(tmp_path, "s140.csv", rows))
     named = "polarity,id,date,query,user,text\n" + rows
@@ -67,6 +68,22 @@ def test_many_columns_without_a_header_are_refused(tmp_path):
                                                                       ("4", "tweet 1")]
     loose = "pos,a good, fun film\nneg,bad, dull, long\npos,fine\n"      # unquoted commas
     assert read_labelled(write(tmp_path, "loose.csv", loose))[1] == ("neg", "bad, dull, long")
+    yahoo = '"1","Why is the sky blue?","I wonder","Light scatters"\n' \
+            '"2","Best pasta?","For dinner","Carbonara"\n'               # texts only: joined
+    assert read_labelled(write(tmp_path, "yahoo.csv", yahoo))[1] == (
+        "2", "Best pasta?,For dinner,Carbonara")
+
+
+def test_a_header_naming_two_label_columns_takes_the_likeliest(tmp_path):
+    p = write(tmp_path, "e.csv", "text,label,emotion\ni feel sad,0,sadness\ni am happy,1,joy\n")
+    assert read_labelled(p) == [("0", "i feel sad"), ("1", "i am happy")]
+    p = write(tmp_path, "w.csv", "Title,Review Text,Rating\n,Runs small,3\nLovely,Fits well,5\n")
+    assert read_labelled(p) == [("3", "Runs small"), ("5", "Lovely Fits well")]
+
+
+def test_a_null_text_field_in_json_is_passed_over(tmp_path):
+    text = '{"text": "good movie", "label": 1, "title": null}\n{"text": "bad", "label": 0}\n'
+    assert read_labelled(write(tmp_path, "n.jsonl", text)) == [("1", "good movie"), ("0", "bad")]
 
 
 def test_classify_trains_and_evaluates_on_a_folder(tmp_path, capsys):

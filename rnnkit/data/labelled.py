@@ -25,11 +25,13 @@ from rnnkit.data.text import DataError, csv_records, json_lines, numbered_lines,
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 # a first line naming its columns with these is a header (in either order)
-LABEL_NAMES = {"label", "labels", "class", "category", "sentiment", "target", "polarity",
-               "class index", "class_index", "rating", "stars", "overall", "intent", "topic",
-               "emotion"}
+LABEL_ORDER = ("label", "labels", "class", "category", "sentiment", "polarity", "target",
+               "class index", "class_index", "stars", "rating", "overall", "intent", "topic",
+               "emotion")                       # the likeliest first, where a header names two
+LABEL_NAMES = set(LABEL_ORDER)
 TEXT_NAMES = {"text", "sentence", "review", "content", "document", "comment", "tweet",
-              "reviewtext", "review_text", "body", "message", "headline", "title", "description",
+              "reviewtext", "review_text", "review text", "body", "message", "headline", "title",
+              "description",
               "summary", "utterance", "question", "abstract", "article"}
 FASTTEXT = "__label__"
 
@@ -117,7 +119,7 @@ def read_labelled(path, with_lines=False):
         return rows if with_lines else [(label, body) for label, body, _ in rows]
     rows = csv_records(text, path, sep) if sep != "\t" else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
-    out, first, columns, widths = [], True, None, set()
+    out, first, columns, widths, raw = [], True, None, set(), []
     for lineno, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue                                   # blank line
@@ -128,6 +130,8 @@ def read_labelled(path, with_lines=False):
                 width = len(row)
                 continue
         widths.add(len(row))
+        if not columns and len(raw) < 200:
+            raw.append((lineno, row))
         if columns and width > 2:
             if len(row) != width:
                 raise DataError(f"{path}:{lineno}: expected {width} fields like the header, got "
@@ -149,13 +153,20 @@ def read_labelled(path, with_lines=False):
     if len(out) < 2:
         raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}"
                         + (" (only a header)" if not out and columns else ""))
-    if not columns and len(widths) == 1 and min(widths) >= 4:   # Sentiment140's six columns
-        k = min(widths)
-        raise DataError(f"{path}: every row has {k} fields and no first line names the label "
-                        f"and the text among them; add one (e.g. 'label{sep}id{sep}...{sep}"
-                        f"text': {', '.join(sorted(LABEL_NAMES)[:4])}, ... name a label, "
+    ids = [j for j in range(1, min(widths)) if _id_column(raw, j)] if len(widths) == 1 else []
+    if not columns and min(widths) >= 3 and ids:       # Sentiment140: label, id, date, ..., text
+        raise DataError(f"{path}:{raw[0][0]}: every row has {min(widths)} fields, column "
+                        f"{ids[0] + 1} of numbers (an id?) among them, and no first line names "
+                        f"the label and the text; add one (e.g. 'label{sep}id{sep}...{sep}text': "
+                        f"{', '.join(sorted(LABEL_NAMES)[:4])}, ... name a label, "
                         f"{', '.join(sorted(TEXT_NAMES)[:4])}, ... a text), or keep two columns")
     return out
+
+
+def _id_column(rows, j):
+    """Whether column ``j`` of ``rows`` holds whole numbers of 3 digits or more (an id, a
+    timestamp): no text to join into the text."""
+    return all(len(r) > j and r[j].strip().isdigit() and len(r[j].strip()) >= 3 for _, r in rows)
 
 
 def header_columns(row):
@@ -166,6 +177,8 @@ def header_columns(row):
     names = [n.strip().lower() for n in row]
     labels = [j for j, n in enumerate(names) if n in LABEL_NAMES]
     texts = [j for j, n in enumerate(names) if n in TEXT_NAMES]
+    if len(labels) > 1 and len(row) > 2:                 # text,label,emotion: the likeliest
+        labels = [min(labels, key=lambda j: LABEL_ORDER.index(names[j]))]
     if len(labels) == 1 and texts and (len(row) > 2 or len(texts) == 1):
         return labels[0], texts
     return None
@@ -218,12 +231,13 @@ def json_rows(text, path):
                             f"got {type(record).__name__}")
         keys = {k.strip().lower(): k for k in record}
         text_keys = [k for k in record if k.strip().lower() in TEXT_NAMES]
-        label_key = next((keys[k] for k in sorted(LABEL_NAMES) if k in keys), None)
+        label_key = next((keys[k] for k in LABEL_ORDER if k in keys), None)
         if not text_keys or label_key is None:
             raise DataError(f"{path}:{lineno}: expected a text field "
                             f"({', '.join(sorted(TEXT_NAMES))}) and a label field "
                             f"({', '.join(sorted(LABEL_NAMES))}); got {sorted(record)}")
-        label, bodies = record[label_key], [record[k] for k in text_keys]
+        label = record[label_key]
+        bodies = [record[k] for k in text_keys if record[k] is not None] or [None]
         body = next((b for b in bodies if not isinstance(b, str)), bodies[0])
         if not isinstance(body, str) or isinstance(label, (dict, list)) or label is None:
             raise DataError(f"{path}:{lineno}: expected a text string and a label (a string or a "
