@@ -121,3 +121,26 @@ def test_one_side_of_a_parallel_corpus_says_how_to_join_them(tmp_path):
     p = write(tmp_path, "europarl.de", "Wiederaufnahme der Sitzungsperiode\nIch erkläre\n")
     with pytest.raises(DataError, match=r"europarl.de:1: .*got 0 tabs.* join them: paste "):
         read_pairs(p)
+
+
+def test_json_records_with_ids_summaries_and_instructions(tmp_path):
+    ided = "".join(json.dumps({"id": i, "de": s, "en": t}) + "\n" for i, (s, t) in enumerate(PAIRS))
+    assert read_pairs(write(tmp_path, "i.jsonl", ided)) == PAIRS
+    xsum = json.dumps({"id": "3504", "document": "A long text.", "summary": "Short."}) + "\n"
+    assert read_pairs(write(tmp_path, "x.jsonl", xsum * 2)) == [("A long text.", "Short.")] * 2
+    alpaca = json.dumps({"instruction": "Add", "input": "2 and 3", "output": "5"}) + "\n" + \
+        json.dumps({"instruction": "Say hi", "input": "", "output": "hi"}) + "\n"
+    assert read_pairs(write(tmp_path, "a.json", alpaca)) == [("Add 2 and 3", "5"),
+                                                             ("Say hi", "hi")]
+
+
+def test_a_tsv_whose_source_starts_with_a_brace_is_no_json(tmp_path):
+    text = '{"name": "Aromi", "food": "Chinese"}\tAromi is a Chinese coffee shop.\n' \
+           '{"name": "Bibimbap"}\tBibimbap is a restaurant.\n'
+    assert read_pairs(write(tmp_path, "e2e.tsv", text))[1] == (
+        '{"name": "Bibimbap"}', "Bibimbap is a restaurant.")
+
+
+def test_a_first_entry_naming_one_word_twice_is_a_pair(tmp_path):
+    p = write(tmp_path, "p.tsv", tsv([("Name", "name")] + PAIRS))
+    assert read_pairs(p)[0] == ("Name", "name")

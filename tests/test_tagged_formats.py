@@ -109,3 +109,9 @@ def test_wikiner_pipes(tmp_path):
     bad = write(tmp_path, "w.txt", "It|PRP|O is|VBZ|O\nHe|PRP|O ran||O\n")
     with pytest.raises(DataError, match=r"w.txt:2: expected tokens of 3 non-empty '\|'"):
         read_tagged(bad)
+
+
+def test_a_hashtag_first_in_a_sentence_is_a_token(tmp_path):
+    text = "RT\tO\nrocks\tO\n\n#Apple\tB-corporation\nis\tO\n"   # its tag only here
+    assert read_tagged(write(tmp_path, "tw.txt", text)) == [
+        (["RT", "rocks"], ["O", "O"]), (["#Apple", "is"], ["B-corporation", "O"])]

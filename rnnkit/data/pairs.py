@@ -7,6 +7,7 @@ sentences for seq2seq, a label and a name for the 1→N generator. Also the buil
 turns the Ding dictionary (Debian ``trans-de-en``) into such a file.
 Shapes: N pairs, B batch, S source length, T target length.
 """
+import json
 import re
 import zlib
 from collections import Counter
@@ -45,9 +46,11 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMBERS = re.compile(rf"{_NUMBER}(?:[ ,]+{_NUMBER})*")
 _QUOTED = re.compile(r'(?:^|\t)"(?:[^"\t\n]|"")*""(?:[^"\t\n]|"")*"(?:\t|$)', re.M)
 # JSON fields read as the source and the target, the first present of each
-JSON_SOURCE = ("source", "src", "input", "question", "prompt", "label", "condition")
+JSON_SOURCE = ("source", "src", "input", "question", "prompt", "label", "condition", "document",
+               "article")
 JSON_TARGET = ("target", "tgt", "output", "answer", "response", "completion", "name", "text",
-               "sequence")
+               "sequence", "summary", "highlights")
+ID_FIELDS = {"id", "_id", "idx", "index", "uid"}        # a record's number, no text of the pair
 
 
 def read_pairs(path):
@@ -64,15 +67,16 @@ def read_numbered_pairs(path):
     the file holds such a field with a quote inside: pandas' and spreadsheets' exports), ``.csv``
     rows of two fields, or JSON lines (``.jsonl``, or a file starting with ``{``): a
     ``{"translation": {"de": ..., "en": ...}}`` object (the first language is the source), or
-    an object with a source and a target field (:data:`JSON_SOURCE`, :data:`JSON_TARGET`), or
-    with two text fields, in order. A first line naming the columns is a header and is skipped
+    an object with a source and a target field (:data:`JSON_SOURCE`, :data:`JSON_TARGET`; an
+    Alpaca record's instruction and input are the source), or with two text fields, in order
+    (an id field left out). A first line naming the columns is a header and is skipped
     (two of :data:`HEADER_NAMES`, two language codes such as ``de<TAB>en``, or a name over a
     column of numbers); a header whose first name is empty (pandas' row index) leaves that column
     out of every row. Tatoeba's layouts are read as their two sentences: ``id<TAB>text<TAB>id
     <TAB>text`` and ``text<TAB>text<TAB>CC-BY ... attribution``."""
     text = read_text(path)
     suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".json") or text.lstrip()[:1] == "{":
+    if suffix in (".jsonl", ".json") or _json_first_line(text):
         rows = _json_pairs(text, path)
         fmt = "a JSON source and target"
     else:
@@ -119,6 +123,8 @@ def _is_header(row, rest):
     """Whether the first row of a pair file names its columns: both fields header names, two
     language codes, or a first field that is not a list of numbers over a column of them."""
     a, b = (_name(f) for f in row)
+    if a == b:                                  # "Name<TAB>name": a dictionary's entry
+        return False
     if a in HEADER_NAMES and b in HEADER_NAMES:
         return True
     codes = [m.group(1) if (m := _LANG_TAG.fullmatch(x)) else "" for x in (a, b)]
@@ -147,6 +153,16 @@ def _known_layout(rows):
     return rows
 
 
+def _json_first_line(text):
+    """Whether the first non-blank line of ``text`` is a JSON object (a TSV whose source starts
+    with ``{``, as data-to-text sets write, is not)."""
+    line = next((l for l in text.splitlines() if l.strip()), "")
+    try:
+        return line.lstrip().startswith("{") and isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def _json_pairs(text, path):
     """(line, [source, target]) from JSON lines."""
     rows = []
@@ -156,13 +172,16 @@ def _json_pairs(text, path):
             raise DataError(f"{at}: expected a JSON object with a source and a target, got "
                             f"{type(record).__name__}")
         inner = record.get("translation")
-        fields = inner if isinstance(inner, dict) else record
+        fields = inner if isinstance(inner, dict) else {
+            k: v for k, v in record.items() if _name(k) not in ID_FIELDS}
+        if "instruction" in fields and "output" in fields:          # Alpaca: the input joins it
+            fields = {"source": " ".join(str(fields[k]) for k in ("instruction", "input")
+                                         if fields.get(k)), "target": fields["output"]}
         keys = {_name(k): k for k in fields}
         source = next((keys[k] for k in JSON_SOURCE if k in keys), None)
         target = next((keys[k] for k in JSON_TARGET if k in keys and keys[k] != source), None)
         if source is None or target is None:
-            texts = [k for k, v in fields.items() if isinstance(v, (str, int, float))
-                     and not isinstance(v, bool)]
+            texts = [k for k, v in fields.items() if isinstance(v, str)]
             if len(texts) != 2:
                 raise DataError(f"{at}: expected a source and a target field ({', '.join(JSON_SOURCE)}"
                                 f"; {', '.join(JSON_TARGET)}), a \"translation\" object of two "

@@ -224,7 +224,7 @@ def _column_comments(lines):
         cols = line.split()
         if not cols or cols[0] == "-DOCSTART-":
             inside = False
-        elif not inside and cols[0].startswith("#"):
+        elif not inside and cols[0] == "#":            # "# id ...": not "#hashtag"
             heads.append((lineno, cols))
         else:
             inside = True
