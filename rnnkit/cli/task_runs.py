@@ -25,7 +25,7 @@ from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS
-from rnnkit.tasks.common import train
+from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
 from rnnkit.train.runlock import RunLock, RunLockError
 from rnnkit.train.settings import saved_train_config
@@ -88,6 +88,15 @@ def held_out_figures(task, metrics):
     return f"held-out test: {shown}"
 
 
+PATH_FIELDS = ("data", "val_data", "test_data")   # data settings that name files or folders
+
+
+def absolute(path):
+    """``path`` as an absolute path (``~`` expanded): a run resumed from another folder reads
+    the same files."""
+    return str(Path(path).expanduser().resolve())
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """How ``rnnkit train KIND`` trains its task model; everything else is shared."""
@@ -125,22 +134,41 @@ class TaskRun:
             except (ConfigError, TypeError, ValueError, KeyError) as e:
                 what = re.sub(r" \(--[\w-]+\)$", "", str(e))   # from the file, not a flag
                 raise CheckpointError(f"{last}: its settings are not usable: {what}") from None
+            moved = {name: vars(args)[name] for name in PATH_FIELDS
+                     if vars(args).get(name) and vars(args)[name] not in DATASETS
+                     and Path(vars(args)[name]).expanduser().is_file()}
+            if moved:   # the same data at another path: its fingerprint is checked below
+                data_cfg = dataclasses.replace(data_cfg, **{k: absolute(v) for k, v in moved.items()
+                                                            if hasattr(data_cfg, k)})
             for cfg in (data_cfg, model_cfg):   # a flag that would change them is refused
-                for f in dataclasses.fields(cfg):
+                for f in dataclasses.fields(cfg):   # (skip: model fields the data fills in)
                     given = vars(args).get(f.name, getattr(cfg, f.name))
-                    if f.name not in self.skip and given != getattr(cfg, f.name):
+                    if cfg is data_cfg and f.name in moved:
+                        given = absolute(given)
+                    skipped = cfg is model_cfg and f.name in self.skip
+                    if not skipped and given != getattr(cfg, f.name):
                         raise ConfigError(
                             f"--{f.name.replace('_', '-')} {given!r}: on --resume the model and data "
                             f"settings are the run's ({getattr(cfg, f.name)!r}); only training flags "
                             f"may change; start a new run with another --out to change it")
-            return data_cfg, model_cfg, config_from_args(TrainConfig, args, saved), ckpt
+            train_cfg = config_from_args(TrainConfig, args, saved)
+            step = ckpt.get("trainer", {}).get("step", 0)
+            if train_cfg.max_steps and step >= train_cfg.max_steps:
+                warn(f"{args.out} is at step {step:,} and --max-steps is {train_cfg.max_steps:,}: "
+                     f"nothing to train; give a larger --max-steps to train on")
+            return data_cfg, model_cfg, train_cfg, ckpt
         if last.exists():
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
         base = dict(self.train_defaults)
         if "max_minutes" in vars(args):   # a time limit alone ends the run
             base["max_steps"] = 0
-        return (config_from_args(self.data, args), config_from_args(self.model, args),
+        data_cfg = config_from_args(self.data, args)
+        data_cfg = dataclasses.replace(data_cfg, **{   # a resume from another folder finds them
+            name: absolute(getattr(data_cfg, name)) for name in PATH_FIELDS
+            if getattr(data_cfg, name, "") and getattr(data_cfg, name) not in DATASETS
+            and Path(getattr(data_cfg, name)).expanduser().exists()})
+        return (data_cfg, config_from_args(self.model, args),
                 config_from_args(TrainConfig, args, base), None)
 
     def run(self, args):

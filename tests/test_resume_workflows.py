@@ -1,0 +1,83 @@
+"""Working with trained runs: a resume that changes a data setting the model fills in, one with
+nothing left to train, one from another folder, a classifier resumed step for step, and BLEU
+on outputs too short for 4-grams."""
+import json
+import os
+
+import pytest
+
+from rnnkit.cli.main import main
+from rnnkit.tasks.translation import corpus_bleu
+
+from task_fixtures import write_labelled, write_series
+
+QUIET = ["--warmup-steps", "0", "--quiet"]
+FORECAST = ["--window", "12", "--horizon", "3", "--layers", "1", "--hidden", "8", "--batch", "8"]
+CLASSIFY = ["--hidden", "8", "--embed", "8", "--batch", "8", "--schedule", "constant",
+            "--eval-every", "1"]
+
+
+def train(argv, capsys=None):
+    assert main(["train", *argv, *QUIET]) == 0
+    return capsys.readouterr() if capsys else None
+
+
+def error_of(capsys, argv):
+    assert main(["train", *argv, *QUIET]) == 2
+    return capsys.readouterr().err
+
+
+def test_resume_refuses_a_changed_window_or_horizon(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    train(["forecast", "--data", str(write_series(tmp_path)), "--out", out, *FORECAST,
+           "--max-steps", "2"])
+    for flag, value in (("--window", "24"), ("--horizon", "6")):
+        err = error_of(capsys, ["forecast", "--out", out, "--resume", "--max-steps", "3", flag,
+                                value])
+        assert f"{flag} {value}: on --resume the model and data settings are the run's" in err
+
+
+def test_a_resume_with_nothing_to_train_says_so(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    train(["forecast", "--data", str(write_series(tmp_path)), "--out", out, *FORECAST,
+           "--max-steps", "2"])
+    capsys.readouterr()
+    err = train(["forecast", "--out", out, "--resume", "--max-steps", "2"], capsys).err
+    assert "is at step 2 and --max-steps is 2: nothing to train" in err
+
+
+def test_a_run_resumes_from_another_folder(tmp_path, capsys, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    write_series(work)
+    monkeypatch.chdir(work)
+    train(["forecast", "--data", "series.csv", "--out", "run", *FORECAST, "--max-steps", "2"])
+    monkeypatch.chdir(tmp_path)                       # the data path was relative to work/
+    train(["forecast", "--out", "work/run", "--resume", "--max-steps", "3"])
+    rows = [json.loads(l) for l in open(tmp_path / "work/run/metrics.jsonl")]
+    assert rows[-1]["step"] == 3
+    os.rename(work / "series.csv", tmp_path / "moved.csv")   # moved: named again, same bytes
+    train(["forecast", "--out", "work/run", "--resume", "--max-steps", "4", "--data",
+           "moved.csv"])
+    assert json.loads(open(tmp_path / "work/run/metrics.jsonl").readlines()[-1])["step"] == 4
+
+
+def test_a_classifier_resumes_step_for_step(tmp_path):
+    """The linear start's scorer, built again after a resume, draws nothing from the run's
+    random stream (dropout's)."""
+    data = str(write_labelled(tmp_path))
+    train(["classify", "--data", data, "--out", str(tmp_path / "one"), *CLASSIFY,
+           "--max-steps", "6"])
+    train(["classify", "--data", data, "--out", str(tmp_path / "two"), *CLASSIFY,
+           "--max-steps", "3"])
+    train(["classify", "--out", str(tmp_path / "two"), "--resume", "--max-steps", "6"])
+    losses = [[json.loads(l).get("train_loss") for l in open(tmp_path / run / "metrics.jsonl")]
+              for run in ("one", "two")]
+    assert losses[0] == losses[1] and len(losses[0]) >= 6
+
+
+@pytest.mark.parametrize("hyps, refs, low", [
+    (["I see the", "a cat"], ["I see the", "a cat"], 99.99),   # right, but under 4 tokens
+    (["the cat sat on the mat today"], ["the cat sat on the mat today"], 99.99)])
+def test_bleu_of_short_right_outputs(hyps, refs, low):
+    assert corpus_bleu(hyps, refs) > low
