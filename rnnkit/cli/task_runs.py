@@ -83,7 +83,7 @@ def same_data(mine, ranks):
 
 
 def held_out_figures(task, metrics):
-    shown = {k: round(v, 4) for k, v in metrics.items()
+    shown = {k: round(v, 4) + 0.0 for k, v in metrics.items()     # (+ 0.0: no "-0.0")
              if k.startswith("test_") and isinstance(v, float)}
     return f"held-out test: {shown}"
 
