@@ -122,8 +122,11 @@ def check(config):
         wrong = problem(kind, f.metadata, value)
         if wrong:
             flag = f" ({flag_name(f.name)})" if f.metadata.get("help") else ""
+            own = ("; a cell of your own is known once the file that registers it "
+                   "(rnnkit.cells.register) is imported: from Python, import it, then call "
+                   "rnnkit.cli.main.main(argv)" if f.name == "cell" and "one of" in wrong else "")
             raise ConfigError(f"{type(config).__name__}.{f.name} must {wrong}, "
-                              f"got {value!r}{flag}")
+                              f"got {value!r}{flag}{own}")
 
 
 def recurrent_params(cell, layers, inputs, hidden, directions=1):

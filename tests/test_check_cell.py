@@ -332,3 +332,70 @@ def test_tutorial_cell_as_a_layer_is_torch_rnn():
     gb = torch.autograd.grad(b.sum(), [x, *ref.parameters()])
     for u, v in zip(ga, gb):
         torch.testing.assert_close(u, v)
+
+
+# ---------------------------------------------------------------- recurrent dropout, dstate
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs/examples/my_rnn_cell.py"
+
+
+def cell_file(tmp_path, name, old, new):
+    """The example cell with one line changed, written to ``tmp_path/name``."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("old, new", [
+    ("dhrec.addmm_(dgi, w_hh)", "dprev[0].addmm_(dgi, w_hh)"),      # δh^r added to δh_{t-1}
+    ("torch.addmm(gi, hrec, w_hh_t)", "torch.addmm(gi, prev[0], w_hh_t)")])   # h for h^r
+def test_a_slip_between_h_and_its_dropped_out_copy_is_found(tmp_path, capsys, old, new):
+    """Without recurrent dropout h^r is h_{t-1} and dδh^r is δh_{t-1}: only a case with a mask
+    tells them apart."""
+    assert main(["check-cell", str(cell_file(tmp_path, "slip.py", old, new))]) == 1
+    assert "wrong: rec. dropout" in capsys.readouterr().out
+
+
+TWO_STATES = '''import torch
+import rnnkit
+
+
+class TwoState(rnnkit.Cell):
+    STATES = ("h", "c")
+
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        torch.add(torch.addmm(gi, hrec, w_hh_t), prev[1], alpha=0.5, out=out[1])
+        torch.tanh(out[1], out=out[0])
+
+    def prepare_backward(self, cache, states, prev, params):
+        return (1 - states[0] ** 2,)
+
+    def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+        dc = dstate[1] + dstate[0] * pre[0]        # the total δc_t, not written back
+        dgi.copy_(dc)
+        dprev[1].add_(dc, alpha=0.5)
+        dhrec.addmm_(dgi, w_hh)
+
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+        h = state[0] if hrec is None else hrec
+        c = 0.5 * state[1] + gi + h @ w_hh.t() + (0 if b_hh is None else b_hh)
+        return (torch.tanh(c), c)
+'''
+
+
+def test_a_backward_that_leaves_dstate_as_it_came_passes(tmp_path, capsys):
+    """dstate may be updated in place, or not: a right backward that does not is right."""
+    path = tmp_path / "two.py"
+    path.write_text(TWO_STATES, encoding="utf-8")
+    assert main(["check-cell", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "every gradient agrees" in out and "does not update dstate in place" in out
+
+
+def test_a_reference_step_cut_off_from_autograd_is_malformed(tmp_path, capsys):
+    path = cell_file(tmp_path, "detached.py", "return (torch.tanh(a),)",
+                     "return (torch.tanh(a).detach(),)")
+    assert main(["check-cell", str(path)]) == 2
+    assert "reference_step must return states computed from its inputs by autograd" in \
+        capsys.readouterr().err

@@ -13,9 +13,11 @@ cell's own Python steps, never a compiled variant of it):
   δW_hh right here, while over a sequence it spoils every gradient that flows back through h_{t-1}.
 - **a sequence** of T steps the same way, and δh_t (δc_t): the total dL/ds_t at every step, as the
   node's reverse loop accumulates it, with the step where it first goes wrong.
-- ``torch.autograd.gradcheck`` (fast mode) of the node: one step, a sequence, and a packed
+- ``torch.autograd.gradcheck`` (fast mode) of the node: one step, a sequence, a packed
   sequence run in reverse (variable lengths, as a bidirectional layer's reverse direction runs
-  them).
+  them), and a sequence under recurrent dropout, where the recurrent input h^r = h_{t-1} ⊙ m
+  is not h_{t-1} (a forward that reads ``prev[0]`` for ``hrec``, or a backward that adds into
+  ``dprev[0]`` for ``dhrec``, agrees everywhere else).
 
 The loss weighs every state of every step and every final state with its own random weight.
 A wrong gradient is reported, never raised. A malformed cell (a required method missing, a call
@@ -154,7 +156,11 @@ def _reference(cell, T, B, x, w, h0, params, weights):
     for t in range(T):
         state = cell.reference_step(gi[t * B:(t + 1) * B], state, w_["weight_hh"],
                                     w_.get("bias_hh"), params=tuple(p_))
-        for s in state:
+        for k, s in enumerate(state):
+            if not s.requires_grad:
+                raise CellError(f"{cell.name}.reference_step must return states computed from "
+                                f"its inputs by autograd; state {k} is not (.detach(), .item(), "
+                                f".tolist() or a new tensor cut it off)")
             s.retain_grad()
         per_step.append(state)
     states = [torch.cat([st[k] for st in per_step]) for k in range(cell.N_STATES)]
@@ -180,9 +186,6 @@ def _parity(cell, section, T, B, x, w, h0, params, g):
     tok = lambda word: at_token(B, word, one)                          # noqa: E731
     entries = [compare(section, f"{n}_t", a, b, tok("unit"), (T, B, True))
                for n, a, b in zip(states, got[0], want[0])]
-    if not one:
-        entries += [compare(section, f"δ{n}_t", a, b, tok("unit"), (T, B, False))
-                    for n, a, b in zip(states, got[2], want[2])]
     _, names = _inputs(cell, x, w, h0, params)
     grads = dict(zip(names, zip(got[1], want[1])))
     entries.append(compare(section, "δx_t" if one else "δx", *grads.pop("x"), tok("input")))
@@ -190,7 +193,23 @@ def _parity(cell, section, T, B, x, w, h0, params, g):
         entries.append(compare(section, f"δ{n}_{{t-1}}" if one else f"δ{n}_0",
                                 *grads.pop(f"{n}_0"), at_batch))
     entries += [compare(section, f"δ{n}", a, b, at_rows(cell, H)) for n, (a, b) in grads.items()]
+    if not one:
+        per_step = [compare(section, f"δ{n}_t", a, b, tok("unit"), (T, B, False))
+                    for n, a, b in zip(states, got[2], want[2])]
+        entries[len(states):len(states)] = _as_recorded(per_step, entries)
     return entries
+
+
+def _as_recorded(per_step, others):
+    """The δs_t rows, which read the node's buffer after each step's backward: a backward that
+    does not update ``dstate`` in place (it may, or not) leaves there a part of dL/ds_t. Where
+    every state and gradient agrees, such a row is that, not an error, and is said so."""
+    if all(e.ok for e in others):
+        for e in per_step:
+            if not e.ok:
+                e.ok, e.note = True, ("the buffer holds part of dL/ds_t: the backward does not "
+                                      "update dstate in place (allowed); every gradient agrees")
+    return per_step
 
 
 # ---- gradcheck of the node ----------------------------------------------------------------
@@ -198,19 +217,22 @@ def _parity(cell, section, T, B, x, w, h0, params, g):
 def _gradchecks(cell, I, h_sizes, B, T, w, params, g):
     lengths = [max(1, T - b) for b in range(B)]                        # decreasing: packed order
     packed = [sum(n > t for n in lengths) for t in range(T)]
-    cases = (("one step", [B], False), ("sequence", [B] * T, False),
-             ("packed, reversed", packed, True))
+    mask = (torch.rand(B, h_sizes[0], generator=g) > 0.5).to(D64) / 0.5     # (B, H)
+    cases = (("one step", [B], False, None), ("sequence", [B] * T, False, None),
+             ("packed, reversed", packed, True, None),
+             ("rec. dropout", [B] * T, False, mask))
     out_names = [f"{n}_t" if k == 0 else f"final {n}" for k, n in
                  enumerate(_state_names(cell)[:1] + _state_names(cell))]
     entries = []
-    for label, sizes, reverse in cases:
+    for label, sizes, reverse, rec_mask in cases:
         sched = Schedule(sizes, reverse)
+        opts = StepOptions(rec_mask=rec_mask) if rec_mask is not None else None
         x = torch.randn(sched.N, I, dtype=D64, generator=g)
         h0 = [0.5 * torch.randn(B, n, dtype=D64, generator=g) for n in h_sizes]
         leaves, in_names = _inputs(cell, x, w, h0, params)
 
         def f(*leaves):
-            out, finals = _through_node(cell, sched, *_split(cell, w, leaves))
+            out, finals = _through_node(cell, sched, *_split(cell, w, leaves), opts=opts)[:2]
             return (out, *finals)
 
         try:
