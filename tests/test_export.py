@@ -380,3 +380,23 @@ def test_seq2seq_run_exports_an_encoder_and_a_decoder(tmp_path, capsys):
     src, lengths = torch.tensor([[4, 5, 6], [7, 8, 0]]), torch.tensor([3, 2])
     logits = decoder(torch.tensor([1, 1]), *encoder(src, lengths))[0]
     assert logits.shape[0] == 2 and torch.isfinite(logits).all()
+
+
+def test_pt2_refuses_a_cell_its_program_could_not_import(tmp_path):
+    """A cell class loaded from a file by path: the saved program names its module, which a
+    fresh process cannot import; the export says so instead of writing a program that fails
+    when it runs."""
+    import importlib.util
+    from pathlib import Path
+    from rnnkit.export import ExportError
+    from rnnkit.export.programs import Program, _Forward, write_pt2
+    source = Path(__file__).resolve().parents[1] / "docs/examples/my_rnn_cell.py"
+    spec = importlib.util.spec_from_file_location("cell_loaded_by_path", source)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    layer = rnnkit.Recurrent(mod.MyRNNCell, input_size=2, hidden_size=3)
+    x = torch.randn(4, 2, 2)
+    program = Program("", _Forward(layer), (x,), ["x"], ["y", "h"], {}, "a layer")
+    with pytest.raises(ExportError, match=r"its cell MyRNNCell comes from module "
+                                          r"'cell_loaded_by_path', which cannot be imported"):
+        write_pt2(program, tmp_path / "l.pt2")

@@ -312,6 +312,7 @@ def write_onnx(program, out, where="model"):
 def write_pt2(program, out, where="model"):
     """``program`` as a ``torch.export`` program (rnnkit's custom operators inside)."""
     module = _for_format(program.module, "pt2", where)
+    _importable_cells(module, where)
     dims = {}
     shapes = []
     for name, arg in zip(program.inputs, program.args):
@@ -328,6 +329,30 @@ def write_pt2(program, out, where="model"):
         ep = torch.export.export(module.eval(), program.args,
                                  dynamic_shapes=tuple(shapes))
     torch.export.save(ep, str(out))
+
+
+def _importable_cells(module, where):
+    """A saved program names each cell by module and class and imports it when loaded: a cell
+    class defined in a file loaded by path (not importable by its module name) would make a
+    program that fails only when it runs. ExportError says so first."""
+    import importlib
+    from rnnkit.cells.base import Cell
+    for m in module.modules():
+        cell = getattr(m, "cell", None)
+        if not isinstance(cell, Cell):
+            continue
+        cls = type(cell)
+        try:
+            found = importlib.import_module(cls.__module__)
+            for part in cls.__qualname__.split("."):
+                found = getattr(found, part)
+        except (ImportError, AttributeError):
+            found = None
+        if found is not cls:
+            raise ExportError(f"{where}: its cell {cls.__qualname__} comes from module "
+                              f"{cls.__module__!r}, which cannot be imported by that name; a "
+                              f"program saved with it would fail when loaded. Put the cell's "
+                              f"file on the Python path and import it as a module")
 
 
 def _need_onnx():
