@@ -1,6 +1,6 @@
 """The time column of a series: its labels read as dates, the seasonal period and frequency read
-off their step (:func:`infer_season`: monthly 12, quarterly 4, weekly 52, daily 7, business days (Monday to
-Friday) 5, hourly 24, yearly 1), and the check that a file continuing a series starts where it ends
+off their step (:func:`infer_season`: monthly 12, quarterly 4, weekly 52, daily 7, business
+days (Monday to Friday) 5, hourly 24, yearly 1), and the check that a file continuing a series starts where it ends
 (:func:`check_continues`). Dates: YYYY, YYYY-Qn, ISO dates and times (with a UTC offset, read in
 UTC), a few month-name forms, and a spreadsheet's DD/MM/YYYY or MM/DD/YYYY where the column
 tells the order (:func:`slash_order`). Errors name the file and line.
@@ -68,8 +68,8 @@ def slash_order(labels):
     """How a column of dates like ``01/02/2020`` (slashes, dots or dashes, the year last) reads:
     "dmy" where some first number exceeds 12, "mdy" where some second one does; else the one
     that never changes while the other does is the day (monthly dates on a fixed day), or,
-    where a date comes back with several times of day (hours within one month), the month; None where nothing tells
-    (ambiguous), "" where the labels are no such dates."""
+    where a date comes back with several times of day (hours within one month), the month;
+    None where nothing tells (ambiguous), "" where the labels are no such dates."""
     found = [m for m in map(_DMY.match, labels) if m]
     if not found:
         return ""

@@ -4,12 +4,13 @@ tokens, a fixed three-way split (the named sets' builders: :mod:`rnnkit.data.lab
 A file holds one example a line, ``label<TAB>text`` (``.tsv``, ``.txt``), ``label,text``
 (``.csv``, quoted as the csv module writes), a JSON object with a text and a label field
 (``.jsonl``, ``.json``, as a datasets library writes it) or fastText's ``__label__pos text``; a
-folder of class folders holds a text a file (:func:`folder_rows`). A first line naming the two columns is a header and
-is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
+folder of class folders holds a text a file (:func:`folder_rows`). A first line naming the two
+columns is a header and is skipped: ``label<sep>text`` (or another of :data:`LABEL_NAMES` and :data:`TEXT_NAMES`), or
 ``text<sep>label``, which says every row holds the text first and the label last (in a ``.csv``
 such a header separated by semicolons, as a spreadsheet exports it, makes them the separator); a
 header may name more columns (an id, a source: left out of every row), and an unnamed first
-column (the row index pandas' ``to_csv`` writes) is left out too. Malformed rows and empty texts raise DataError naming the file and line.
+column (the row index pandas' ``to_csv`` writes) is left out too. Malformed rows and empty texts
+raise DataError naming the file and line.
 
 Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar, ...)
 are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_tokens` picks

@@ -183,8 +183,8 @@ def _json_pairs(text, path):
         if source is None or target is None:
             texts = [k for k, v in fields.items() if isinstance(v, str)]
             if len(texts) != 2:
-                raise DataError(f"{at}: expected a source and a target field ({', '.join(JSON_SOURCE)}"
-                                f"; {', '.join(JSON_TARGET)}), a \"translation\" object of two "
+                raise DataError(f"{at}: expected a source and a target field "
+                                f"({', '.join(JSON_SOURCE)}; {', '.join(JSON_TARGET)}), a \"translation\" object of two "
                                 f"languages or an object of two texts; got {sorted(fields)}")
             source, target = texts
         values = [fields[source], fields[target]]

@@ -336,7 +336,7 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
         body = _localised(body, vid, path, column)
     tid = next((j for j in range(len(header)) if j not in (sid, vid)
                 and dated(body, j, forward=False)), 0)
-    if sid == tid:       # (SDMX-CSV's TIME_PERIOD, a table's Year: the dated column, else the first)
+    if sid == tid:       # (SDMX-CSV's TIME_PERIOD, OWID's Year: the dated column, or the first)
         raise DataError(f"{path}:{head_line}: the first column holds the times; "
                         f"--series-column {series_column!r} is the first")
     if vid in (tid, sid):
