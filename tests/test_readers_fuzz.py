@@ -106,7 +106,8 @@ FILE_LEVEL = ["the file is empty", "cannot read the file", "expected at least 2 
               "no tagged sentences found", "no 'source<TAB>target' pairs",
               "a series needs at least 2 rows", r"missing or NaN value\(s\) .* on line\(s\) \d",
               "no header and no values", "pairs are too few: none falls in the",
-              "no JSON source and target pairs", "gzip-compressed, but it cannot be decompressed"]
+              "no JSON source and target pairs", "gzip-compressed, but it cannot be decompressed",
+              r"UTF-16 text \((a byte-order mark|no byte-order mark)"]
 
 
 # ----------------------------------------------------------------- what goes into the files
