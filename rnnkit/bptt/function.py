@@ -54,9 +54,18 @@ class BPTT(torch.autograd.Function):
         return (S[0], *finals, *S[1:], gates)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out, *d_rest):
-        return backward_pass(ctx, d_out, d_rest)
+        if torch.is_grad_enabled():   # create_graph=True: a gradient of this gradient is asked for
+            raise RuntimeError(
+                "rnnkit's recurrent layers give first derivatives only; create_graph=True (a "
+                "gradient penalty, a Hessian) needs the gradient's own graph: use "
+                "rnnkit.to_torch(layer), or torch.nn's layer, for that part")
+        return _first_derivatives(ctx, d_out, *d_rest)
+
+
+@once_differentiable
+def _first_derivatives(ctx, d_out, *d_rest):
+    return backward_pass(ctx, d_out, d_rest)
 
 
 def forward_pass(ctx, cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, rest, pool):

@@ -56,6 +56,9 @@ class RNNBase(nn.Module):
         self.dropout, self.bidirectional = float(dropout), bidirectional
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
             raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
+        if proj_size and self.mode != "LSTM":
+            raise ValueError(f"proj_size argument is only supported for LSTM, not "
+                             f"{type(self).__name__} (got proj_size={proj_size})")
         self.proj_size = proj_size
         base = as_cell(self._make_cell(), type(self).__name__)
         unknown = sorted(set(options) - set(LayerOptions.__dataclass_fields__))
@@ -226,6 +229,9 @@ class RNNBase(nn.Module):
             T, B = x.shape[:2]
             if T == 0:
                 raise ValueError("input has zero time steps")
+            if B == 0:
+                raise ValueError(f"{type(self).__name__}: a batch of 0 sequences (input of "
+                                 f"shape {tuple(input.shape)}); give at least one")
             x = x.reshape(T * B, -1)                                          # (N, I)
             sizes, sorted_idx, unsorted_idx = None, None, None
         states = self._initial_states(hx, B, x, batched, sorted_idx)
@@ -259,7 +265,7 @@ class RNNBase(nn.Module):
             output = PackedSequence(layer_in, batch_sizes, sorted_idx, unsorted_idx)
         else:
             output = layer_in.view(T, B, -1)
-            if self.batch_first:
+            if self.batch_first and batched:   # unbatched (T, I) input has no batch axis
                 output = output.transpose(0, 1)
             if not batched:
                 output = output.squeeze(1)

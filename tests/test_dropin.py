@@ -1,0 +1,46 @@
+"""rnnkit's layers dropped in for torch.nn's in user code: unbatched input with batch_first,
+proj_size where torch refuses it, a gradient of a gradient (refused, not silently wrong) and an
+empty batch."""
+import pytest
+import torch
+from torch import nn
+
+import rnnkit
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("T", [1, 5])
+def test_unbatched_input_with_batch_first_has_torch_shapes(name, T):
+    torch.manual_seed(0)
+    ours = getattr(rnnkit, name)(3, 4, batch_first=True, dtype=torch.float64)
+    theirs = getattr(nn, name)(3, 4, batch_first=True, dtype=torch.float64)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(T, 3, dtype=torch.float64)
+    (a, ha), (b, hb) = ours(x), theirs(x)
+    assert a.shape == b.shape == (T, 4)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(ha, hb)
+
+
+@pytest.mark.parametrize("name", ["RNN", "GRU"])
+def test_proj_size_is_lstms_only(name):
+    with pytest.raises(ValueError, match=f"proj_size argument is only supported for LSTM, not "
+                                         f"{name}"):
+        getattr(rnnkit, name)(3, 4, proj_size=2)
+
+
+def test_a_gradient_of_a_gradient_is_refused_not_dropped():
+    """create_graph=True (a gradient penalty): the gradient would miss its own graph, and the
+    penalty's term through the layer would be lost without a word."""
+    m = rnnkit.GRU(3, 4)
+    out, _ = m(torch.randn(5, 2, 3))
+    with pytest.raises(RuntimeError, match="first derivatives only; create_graph=True"):
+        torch.autograd.grad(out.sum(), m.weight_hh_l0, create_graph=True)
+    out, _ = m(torch.randn(5, 2, 3))
+    g, = torch.autograd.grad(out.sum(), m.weight_hh_l0)            # first derivatives: fine
+    assert g.shape == m.weight_hh_l0.shape
+
+
+def test_an_empty_batch_says_so():
+    with pytest.raises(ValueError, match="a batch of 0 sequences"):
+        rnnkit.LSTM(3, 4)(torch.randn(5, 0, 3))
