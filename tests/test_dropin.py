@@ -44,3 +44,18 @@ def test_a_gradient_of_a_gradient_is_refused_not_dropped():
 def test_an_empty_batch_says_so():
     with pytest.raises(ValueError, match="a batch of 0 sequences"):
         rnnkit.LSTM(3, 4)(torch.randn(5, 0, 3))
+
+
+def test_autocast_runs_the_layer_in_its_own_dtype():
+    """Under CPU autocast the kernels would be handed bfloat16 tensors: the layer runs in its
+    weights' float32 instead, with the same result as without autocast."""
+    torch.manual_seed(0)
+    m = rnnkit.LSTM(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3, requires_grad=True)
+    want, _ = m(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, (h, c) = m(x)
+    assert got.dtype == h.dtype == torch.float32
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32

@@ -201,6 +201,9 @@ class RNNBase(nn.Module):
         - with ``return_sequences="all"`` a third value :class:`Sequences` holds every layer's
           per-step states and gate activations.
         """
+        where = (input.data if isinstance(input, PackedSequence) else input)
+        if isinstance(where, torch.Tensor) and torch.is_autocast_enabled(where.device.type):
+            return self._without_autocast(input, hx, lengths, reset, where.device.type)
         if lengths is not None:
             if reset is not None:
                 raise ValueError(f"{type(self).__name__}: reset= works on full-length batches; "
@@ -274,6 +277,17 @@ class RNNBase(nn.Module):
         if not seqs:
             return output, state
         return output, state, self._sequences(seqs, None if packed else (T, B), batched)
+
+    def _without_autocast(self, input, hx, lengths, reset, device):
+        """Under ``torch.autocast`` the layer runs in its weights' dtype (its kernels and
+        hand-written backward are per dtype): inputs and states are cast to it, and so are the
+        outputs (float32 for a float32 layer, where torch.nn's would be bfloat16)."""
+        dtype = next(self.parameters()).dtype
+        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() \
+            else t                                                            # noqa: E731
+        with torch.autocast(device, enabled=False):
+            h = tuple(map(cast, hx)) if isinstance(hx, tuple) else cast(hx)
+            return self.forward(input.to(dtype), h, lengths, reset)
 
     def _run_direction(self, layer, d, sched, x, h0, keep):
         """One layer-direction through the BPTT node, with this layer's options applied."""
