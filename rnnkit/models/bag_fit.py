@@ -325,8 +325,7 @@ def linear_weights(model):
 def linear_scorer(config, weights):
     """(x, lengths, grams) -> (B, K) logits of the linear model ``weights``
     (:func:`linear_weights`) alone: a bag of the model's ``config`` holding them, plus the bias."""
-    with torch.random.fork_rng(devices=[]):   # its random start, overwritten, draws nothing
-        bag = BagOfNgrams(config)              # from the run's stream (a resumed run's dropout)
+    bag = BagOfNgrams(config)
     bag.tokens.weight.copy_(weights["tokens"])
     if bag.grams is not None:
         bag.grams.weight[weights["gram_ids"]] = weights["grams"]

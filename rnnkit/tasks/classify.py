@@ -173,6 +173,16 @@ class ClassifyTask:
         loss = float(F.cross_entropy(z, y, weight=self.weight))
         return loss, y.tolist(), z.argmax(1).tolist()
 
+    def _scorer(self):
+        """The linear start's scorer. Its bag's random start (overwritten) draws from the global
+        stream, as it always has at a run's first evaluation (step 0); a resumed run builds it
+        after steps, where the run never stopped did not: there it draws nothing, so dropout's
+        stream goes on as if the run had not stopped."""
+        if self.step_taken is None:
+            return linear_scorer(self.model.config, self.linear)
+        with torch.random.fork_rng(devices=[]):
+            return linear_scorer(self.model.config, self.linear)
+
     def evaluate(self):
         """Validation figures. With the linear start's weights at hand, each evaluation also
         validates mixes of the trained network's logits with the linear model's (its share
@@ -193,8 +203,7 @@ class ClassifyTask:
         self.blend = 0.0
         if self.linear is not None:
             if self._linear_val is None:
-                self._linear_val = self.logits(
-                    self.val, linear_scorer(self.model.config, self.linear))
+                self._linear_val = self.logits(self.val, self._scorer())
             best = z
             for share in BLENDS if not torch.allclose(z, self._linear_val) else ():
                 mix = share * self._linear_val + (1 - share) * z
