@@ -30,3 +30,19 @@ def test_feature_condition_from_the_command_line_checked():
     for bad in ("nan,1", "1", "1,2,3", "1e39,0", "a,b"):
         with pytest.raises(DataError, match="expected 2 finite numbers"):
             c.encode(bad)
+
+
+def test_generation_never_offers_pad_bos_or_unk(tmp_path):
+    """No training sequence holds <pad>, <s> or <unk>: sampling and beam search never emit them,
+    even from a model whose output favours them."""
+    import torch
+    from rnnkit.data.pairs import BOS_ID, PAD_ID, UNK_ID
+    from rnnkit.tasks.cond import generate, most_likely
+    task = cond_task(tmp_path)
+    model = task.model.eval()
+    with torch.no_grad():
+        model.head.bias[[PAD_ID, BOS_ID, UNK_ID]] += 50.0   # the three all but certain unmasked
+    names = generate(model, task.vocab, task.conditions, "Italy", 20, temperature=1.0, seed=1)
+    names += most_likely(model, task.vocab, task.conditions, "Italy", 3, 4)
+    assert len(names) == 23 and all(names)
+    assert not any(special in s for s in names for special in ("<unk>", "<s>", "<pad>"))

@@ -17,8 +17,9 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_COUNT, check
 from rnnkit.data import Vocab, resolve
-from rnnkit.data.pairs import (BOS_ID, EOS_ID, PairBatches, build_vocab, decode, encode,
-                               feature_rows, own_splits, pad, read_numbered_pairs, read_pairs)
+from rnnkit.data.pairs import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, PairBatches, build_vocab, decode,
+                               encode, feature_rows, own_splits, pad, read_numbered_pairs,
+                               read_pairs)
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.decode import beam_search, sample
@@ -216,14 +217,34 @@ def load_cond(path):
         return model.eval(), Vocab.from_dict(ckpt["vocab"]), Conditions(c["labels"], c["features"])
 
 
+class _Speaking:
+    """The generator as sampling and beam search see it: its steps never offer <pad>, <s> or
+    <unk> (no sequence holds them: the vocabulary is every token of the training sequences), so a
+    barely trained model, or a high temperature, cannot print ``<unk>`` in a name."""
+    sample_steps = None    # no compiled loop: each step goes through ``step`` below
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def step(self, x_t, state):
+        logits, state = self.model.step(x_t, state)                           # (B, V)
+        return logits.index_fill(-1, _NEVER.to(logits.device), float("-inf")), state
+
+
+_NEVER = torch.tensor([PAD_ID, BOS_ID, UNK_ID])
+
+
 def generate(model, vocab, conditions, source, n=10, temperature=0.8, top_k=None, top_p=None,
              seed=None):
     """``n`` sequences sampled for the condition ``source`` (a label, or numbers for features)."""
     cond = conditions.tensor([conditions.encode(source)] * n)                   # (n,) or (n, F)
     state = model.condition(cond)
     bos = torch.full((n, 1), BOS_ID, dtype=torch.long)
-    steps = list(sample(model, bos, model.config.max_len, temperature, top_k, top_p, seed,
-                        stop_id=EOS_ID, state=state))                           # T x (n,)
+    steps = list(sample(_Speaking(model), bos, model.config.max_len, temperature, top_k, top_p,
+                        seed, stop_id=EOS_ID, state=state))                     # T x (n,)
     ids = torch.stack(steps, 1)                                                 # (n, T)
     return [decode(vocab, row) for row in ids]
 
@@ -231,8 +252,8 @@ def generate(model, vocab, conditions, source, n=10, temperature=0.8, top_k=None
 def most_likely(model, vocab, conditions, source, n=10, beam_size=10, length_penalty=1.0):
     """The ``n`` most likely sequences for the condition under beam search (``beam_size`` >= n)."""
     state = model.condition(conditions.tensor([conditions.encode(source)]))
-    hyps = beam_search(model, [BOS_ID], max(beam_size, n), model.config.max_len, EOS_ID,
-                       length_penalty, state=state, n_best=n)
+    hyps = beam_search(_Speaking(model), [BOS_ID], max(beam_size, n), model.config.max_len,
+                       EOS_ID, length_penalty, state=state, n_best=n)
     return [decode(vocab, ids) for ids, _ in hyps]
 
 
