@@ -21,6 +21,11 @@ a caller can stream: feed the state it got back into the next call):
 B is dynamic, and so is T (W for an autoregressive forecaster). Runs of other kinds are
 refused with a message naming what can be exported.
 """
+import contextlib
+import os
+import re
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,12 +306,45 @@ def _load(path):
 def write_onnx(program, out, where="model"):
     """``program`` as an ONNX file: rnnkit's layers become ONNX LSTM/GRU/RNN operators."""
     module = _for_format(program.module, "onnx", where).eval()
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _without_shape_notices():
         warnings.simplefilter("ignore")        # the TorchScript-based exporter's notices
         torch.onnx.export(module, program.args, str(out), dynamo=False, opset_version=17,
                           input_names=program.inputs, output_names=program.outputs,
                           dynamic_axes={**program.dynamic,
                                         **{o: {} for o in program.outputs}})
+
+
+# The TorchScript exporter's C++ notice for every packed sequence it meets: ONNX's recurrent
+# operators take the lengths themselves, the shapes of the graph come out right (the tests run
+# the files in onnxruntime), so the notice says nothing a user can act on.
+_SHAPE_NOTICE = re.compile(rb"Warning: The shape inference of prim::Pa(ckPadded|dPacked) type "
+                           rb"is missing")
+
+
+@contextlib.contextmanager
+def _without_shape_notices():
+    """Run the block with the process's stderr (file descriptor 2, where C++ prints) caught,
+    then print what it caught but the packed-sequence shape notices."""
+    fd = 2
+    try:
+        saved = os.dup(fd)
+    except OSError:                                  # no stderr at all: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        os.dup2(caught.fileno(), fd)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            caught.seek(0)
+            lines = [line for line in caught.read().splitlines(keepends=True)
+                     if not _SHAPE_NOTICE.search(line)]
+            if lines:
+                os.write(fd, b"".join(lines))
 
 
 def write_pt2(program, out, where="model"):
