@@ -59,3 +59,22 @@ def test_autocast_runs_the_layer_in_its_own_dtype():
     torch.testing.assert_close(got, want)
     got.sum().backward()
     assert x.grad is not None and x.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("cell", ["RNNCell", "LSTMCell", "GRUCell"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_runs_a_cell_in_its_own_dtype(cell, dtype):
+    """The cells too (they failed in their kernels or on a float32 x bfloat16 product)."""
+    torch.manual_seed(0)
+    m = getattr(rnnkit, cell)(3, 4)
+    x = torch.randn(2, 3, requires_grad=True)
+    h = torch.randn(2, 4).to(dtype)                    # a state left over from autocast code
+    hx = (h, h.clone()) if cell == "LSTMCell" else h
+    want = m(x, (h.float(), h.float()) if cell == "LSTMCell" else h.float())
+    with torch.autocast("cpu", dtype=dtype):
+        got = m(x, hx)
+    got, want = (got[0], want[0]) if cell == "LSTMCell" else (got, want)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32

@@ -43,6 +43,8 @@ class _CellBase(nn.Module):
         name = type(self).__name__
         if not isinstance(input, torch.Tensor):
             raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+        if torch.is_autocast_enabled(input.device.type):
+            return self._without_autocast(input, hx)
         if input.dim() not in (1, 2):
             raise ValueError(f"{name}: expected input of 1 (unbatched) or 2 dimensions, got "
                              f"{input.dim()} (shape {tuple(input.shape)})")
@@ -70,6 +72,17 @@ class _CellBase(nn.Module):
         _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih, self.weight_hh,
                         self.bias_ih, self.bias_hh, tuple(hx))
         return finals if batched else tuple(f.squeeze(0) for f in finals)
+
+
+    def _without_autocast(self, input, hx):
+        """Under ``torch.autocast`` a cell runs in its weights' dtype, as the layers do: the
+        input and state are cast to it, and so is the output."""
+        dtype = self.weight_ih.dtype
+        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() \
+            else t                                                            # noqa: E731
+        with torch.autocast(input.device.type, enabled=False):
+            hx = type(hx)(map(cast, hx)) if isinstance(hx, (tuple, list)) else cast(hx)
+            return self._step(cast(input), hx)
 
 
 class RNNCell(_CellBase):
