@@ -78,3 +78,20 @@ def test_autocast_runs_a_cell_in_its_own_dtype(cell, dtype):
     torch.testing.assert_close(got, want)
     got.sum().backward()
     assert x.grad is not None and x.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.LSTM(4, 8, 2, bidirectional=True),
+    lambda: rnnkit.GRU(4, 8, layer_norm=True, zoneout=0.1),
+    lambda: rnnkit.Recurrent("mgu", 4, 8),
+    lambda: rnnkit.GRUCell(4, 8)], ids=["lstm", "gru-options", "mgu", "cell"])
+def test_a_whole_saved_module_loads_with_weights_only_naming_its_class(make, tmp_path):
+    """torch.save(model) then torch.load under safe_globals([the model's classes]), as scripts
+    do with torch.nn.LSTM: rnnkit's options and cells are not more names the user must list."""
+    model = nn.Sequential(make()).eval()
+    torch.save(model, tmp_path / "m.pt")
+    with torch.serialization.safe_globals([nn.Sequential, type(model[0])]):
+        loaded = torch.load(tmp_path / "m.pt", weights_only=True)
+    x = torch.randn(3, 4) if isinstance(model[0], rnnkit.GRUCell) else torch.randn(5, 3, 4)
+    first = lambda out: out[0] if isinstance(out, tuple) else out            # noqa: E731
+    assert torch.equal(first(loaded(x)), first(model(x)))

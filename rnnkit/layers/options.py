@@ -98,3 +98,6 @@ def reset_keep(reset, T, B, reverse):
     if reverse:
         r = torch.cat([r[1:], r.new_zeros(1, B)])
     return (~r).to(torch.get_default_dtype()).reshape(T * B, 1)
+
+
+torch.serialization.add_safe_globals([LayerOptions])   # plain data (see rnnkit.cells)
