@@ -95,3 +95,39 @@ def test_a_whole_saved_module_loads_with_weights_only_naming_its_class(make, tmp
     x = torch.randn(3, 4) if isinstance(model[0], rnnkit.GRUCell) else torch.randn(5, 3, 4)
     first = lambda out: out[0] if isinstance(out, tuple) else out            # noqa: E731
     assert torch.equal(first(loaded(x)), first(model(x)))
+
+
+@pytest.mark.parametrize("misuse,torch_raises", [
+    (lambda L: L(5, 7)(torch.randn(6, 2, 5), torch.zeros(1, 3, 7)), RuntimeError),   # h0 shape
+    (lambda L: L(5, 7)(torch.randn(6, 2, 4)), RuntimeError),                        # input size
+    (lambda L: L(5, 7)(torch.randn(0, 2, 5)), RuntimeError),                        # no steps
+    (lambda L: L(5, 7)(torch.randn(6, 2, 5).double()), ValueError),                 # input dtype
+    (lambda L: L(5, 7)(torch.randn(6, 2, 5), torch.zeros(1, 2, 7).double()), RuntimeError),
+    (lambda L: L(5, 7, 2.0), TypeError),                                            # num_layers
+    (lambda L: L(5, 7)(torch.randn(6, 2, 5, 1)), ValueError)])                      # 4-D input
+@pytest.mark.parametrize("layer", ["GRU", "RNN"])
+def test_misuse_raises_what_torch_nn_raises(misuse, torch_raises, layer):
+    """Code that catches torch.nn's exception class around a layer catches rnnkit's too."""
+    with pytest.raises(torch_raises):
+        misuse(getattr(nn, layer))
+    with pytest.raises(torch_raises):
+        misuse(getattr(rnnkit, layer))
+
+
+def test_all_weights_and_flat_weights_as_in_torch_nn():
+    """The forget-gate bias snippet scripts use with torch.nn.LSTM."""
+    layers = [nn.LSTM(5, 7, 2, bidirectional=True), rnnkit.LSTM(5, 7, 2, bidirectional=True)]
+    for m in layers:
+        for names in m._all_weights:
+            for name in filter(lambda n: "bias" in n, names):
+                b = getattr(m, name)
+                b.data[b.size(0) // 4:b.size(0) // 2].fill_(1.0)
+    assert layers[0]._all_weights == layers[1]._all_weights
+    assert [w.shape for w in layers[0]._flat_weights] == [w.shape for w in layers[1]._flat_weights]
+    assert all(torch.equal(getattr(layers[1], n)[7:14], torch.ones(7))
+               for n in layers[1]._flat_weights_names if "bias" in n)
+
+
+def test_dropout_on_one_layer_warns_as_torch_nn_does():
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        rnnkit.GRU(3, 4, dropout=0.5)

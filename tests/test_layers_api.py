@@ -42,6 +42,7 @@ def test_initialisation_matches_torch(mode):
         torch.testing.assert_close(a, b)   # same order of draws from U(-1/√H, 1/√H)
 
 
+@pytest.mark.filterwarnings("ignore:dropout option adds dropout")
 def test_dropout_only_between_layers_and_only_in_training():
     mine, ref = pair("lstm", 3, 8, num_layers=2, dropout=0.5)
     x = torch.randn(6, 4, 3)

@@ -10,6 +10,7 @@ order, initialisation, inputs and outputs, so a ``state_dict`` moves between the
 
 Shapes: T time, B batch, I input, H hidden, D directions (2 if bidirectional), L layers.
 """
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -22,6 +23,7 @@ from rnnkit.cells import CELLS
 from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
+from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 from rnnkit.layers.packing import Packing
 
@@ -48,17 +50,21 @@ class RNNBase(nn.Module):
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+                raise ArgumentError(f"{name} must be a positive int, got {v!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+            raise ArgumentError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:     # torch.nn's warning, word for word
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          "non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
-            raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
+            raise ArgumentError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
         if proj_size and self.mode != "LSTM":
-            raise ValueError(f"proj_size argument is only supported for LSTM, not "
-                             f"{type(self).__name__} (got proj_size={proj_size})")
+            raise ArgumentError(f"proj_size argument is only supported for LSTM, not "
+                                f"{type(self).__name__} (got proj_size={proj_size})")
         self.proj_size = proj_size
         base = as_cell(self._make_cell(), type(self).__name__)
         unknown = sorted(set(options) - set(LayerOptions.__dataclass_fields__))
@@ -163,6 +169,19 @@ class RNNBase(nn.Module):
         return [[getattr(self, f"{k}_{sfx(l, d)}") for k in self._cell_params]
                 for l in range(self.num_layers) for d in range(self.num_directions)]
 
+    @property
+    def _all_weights(self):
+        """torch.nn's list of parameter names per layer-direction (scripts loop over it, e.g. to
+        set the LSTM's forget-gate bias)."""
+        n = len(self._cell_params)
+        names = self._flat_weights_names
+        return [names[i:i + n] for i in range(0, len(names), n)]
+
+    @property
+    def _flat_weights(self):
+        """torch.nn's flat list of the recurrent weights, in ``_flat_weights_names`` order."""
+        return [getattr(self, name) for name in self._flat_weights_names]
+
     def initial_state(self, h):
         """The ``hx`` that starts the layer from h (L·D, B, H): h itself for a cell of one
         state, else (h, zeros for every other state)."""
@@ -206,13 +225,13 @@ class RNNBase(nn.Module):
             return self._without_autocast(input, hx, lengths, reset, where.device.type)
         if lengths is not None:
             if reset is not None:
-                raise ValueError(f"{type(self).__name__}: reset= works on full-length batches; "
+                raise InputError(f"{type(self).__name__}: reset= works on full-length batches; "
                                  f"it cannot be combined with lengths=")
             return self._forward_lengths(input, hx, lengths)
         packed = isinstance(input, PackedSequence)
         if packed:
             if reset is not None:
-                raise ValueError(f"{type(self).__name__}: reset= needs a padded tensor input, "
+                raise InputError(f"{type(self).__name__}: reset= needs a padded tensor input, "
                                  f"got a PackedSequence")
             x, batch_sizes, sorted_idx, unsorted_idx = input
             self._check_features(x, 2)
@@ -220,9 +239,10 @@ class RNNBase(nn.Module):
             B, batched = sizes[0], True
         else:
             if not isinstance(input, torch.Tensor):
-                raise TypeError(f"input must be a Tensor or PackedSequence, got {type(input).__name__}")
+                raise InputTypeError(f"input must be a Tensor or PackedSequence, got "
+                                     f"{type(input).__name__}")
             if input.dim() not in (2, 3):
-                raise ValueError(f"{type(self).__name__}: expected input of 2 (unbatched) or 3 "
+                raise InputError(f"{type(self).__name__}: expected input of 2 (unbatched) or 3 "
                                  f"dimensions, got {input.dim()} (shape {tuple(input.shape)})")
             batched = input.dim() == 3
             x = input if batched else input.unsqueeze(1)
@@ -231,9 +251,9 @@ class RNNBase(nn.Module):
             self._check_features(x, 3)
             T, B = x.shape[:2]
             if T == 0:
-                raise ValueError("input has zero time steps")
+                raise InputError("input has zero time steps")
             if B == 0:
-                raise ValueError(f"{type(self).__name__}: a batch of 0 sequences (input of "
+                raise InputError(f"{type(self).__name__}: a batch of 0 sequences (input of "
                                  f"shape {tuple(input.shape)}); give at least one")
             x = x.reshape(T * B, -1)                                          # (N, I)
             sizes, sorted_idx, unsorted_idx = None, None, None
@@ -330,22 +350,22 @@ class RNNBase(nn.Module):
         reset = torch.as_tensor(reset)
         want = (B, T) if batched else (T,)
         if tuple(reset.shape) != want:
-            raise ValueError(f"{type(self).__name__}: reset must have shape {want} (batch, time), "
+            raise InputError(f"{type(self).__name__}: reset must have shape {want} (batch, time), "
                              f"got {tuple(reset.shape)}")
         return reset if batched else reset.unsqueeze(0)
 
     def _forward_lengths(self, input, hx, lengths):
         if isinstance(input, PackedSequence) or not isinstance(input, torch.Tensor) or input.dim() != 3:
-            raise ValueError(f"{type(self).__name__}: lengths= needs a padded 3-D input tensor")
+            raise InputError(f"{type(self).__name__}: lengths= needs a padded 3-D input tensor")
         T, B = (input.shape[1], input.shape[0]) if self.batch_first else input.shape[:2]
         lengths = torch.as_tensor(lengths)
         if tuple(lengths.shape) != (B,):
-            raise ValueError(f"{type(self).__name__}: lengths must have shape ({B},) (one per "
+            raise InputError(f"{type(self).__name__}: lengths must have shape ({B},) (one per "
                              f"sequence), got {tuple(lengths.shape)}")
         bad = ((lengths < 1) | (lengths > T)).nonzero()
         if len(bad):
             b = int(bad[0])
-            raise ValueError(f"{type(self).__name__}: lengths must lie in [1, {T}] (the padded "
+            raise InputError(f"{type(self).__name__}: lengths must lie in [1, {T}] (the padded "
                              f"length), got {int(lengths[b])} at batch row {b}")
         packing = Packing(lengths, T, self.batch_first, input.device)
         out, state, *seqs = self.forward(packing.pack(input), hx)
@@ -360,14 +380,14 @@ class RNNBase(nn.Module):
 
     def _check_features(self, x, dims):
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: input.size(-1) must be input_size="
+            raise InputError(f"{type(self).__name__}: input.size(-1) must be input_size="
                              f"{self.input_size}, got {x.shape[-1]} (input shape {tuple(x.shape)})")
         w = self.weight_ih_l0
         if not x.is_floating_point() or x.dtype != w.dtype:
-            raise TypeError(f"{type(self).__name__}: input dtype must match the weights' "
-                            f"{w.dtype}, got {x.dtype}")
+            raise InputTypeError(f"{type(self).__name__}: input dtype must match the weights' "
+                                 f"{w.dtype}, got {x.dtype}")
         if x.device != w.device:
-            raise ValueError(f"{type(self).__name__}: input is on {x.device} but the weights "
+            raise InputError(f"{type(self).__name__}: input is on {x.device} but the weights "
                              f"are on {w.device}")
 
     def _initial_states(self, hx, B, x, batched, sorted_idx):
@@ -384,25 +404,26 @@ class RNNBase(nn.Module):
         if n > 1:
             if not isinstance(hx, (tuple, list)) or len(hx) != n:
                 names = ", ".join(f"{s}_0" for s in states)
-                raise TypeError(f"{type(self).__name__}: hx must be a tuple ({names}), got "
-                                f"{type(hx).__name__}")
+                raise InputTypeError(f"{type(self).__name__}: hx must be a tuple ({names}), "
+                                     f"got {type(hx).__name__}")
             hx = list(hx)
         else:
             if not isinstance(hx, torch.Tensor):
-                raise TypeError(f"{type(self).__name__}: hx must be a Tensor, got {type(hx).__name__}")
+                raise InputTypeError(f"{type(self).__name__}: hx must be a Tensor, got "
+                                     f"{type(hx).__name__}")
             hx = [hx]
         out = []
         for k, h in enumerate(hx):
             name = f"{states[k]}_0" if n > 1 else "hx"
             want = (LD, B, sizes[k]) if batched else (LD, sizes[k])
             if tuple(h.shape) != want:
-                raise ValueError(f"{type(self).__name__}: expected {name} of shape {want}, got "
+                raise InputError(f"{type(self).__name__}: expected {name} of shape {want}, got "
                                  f"{tuple(h.shape)}")
             if h.dtype != x.dtype:
-                raise TypeError(f"{type(self).__name__}: {name} dtype {h.dtype} does not match "
-                                f"input dtype {x.dtype}")
+                raise InputTypeError(f"{type(self).__name__}: {name} dtype {h.dtype} does not "
+                                     f"match input dtype {x.dtype}")
             if h.device != x.device:
-                raise ValueError(f"{type(self).__name__}: {name} is on {h.device}, input on {x.device}")
+                raise InputError(f"{type(self).__name__}: {name} is on {h.device}, input on {x.device}")
             if not batched:
                 h = h.unsqueeze(1)
             if sorted_idx is not None:

@@ -11,6 +11,7 @@ from torch import nn
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
+from rnnkit.layers.errors import InputError, InputTypeError
 
 
 class _CellBase(nn.Module):
@@ -42,18 +43,18 @@ class _CellBase(nn.Module):
     def _step(self, input, hx):
         name = type(self).__name__
         if not isinstance(input, torch.Tensor):
-            raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+            raise InputTypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
         if torch.is_autocast_enabled(input.device.type):
             return self._without_autocast(input, hx)
         if input.dim() not in (1, 2):
-            raise ValueError(f"{name}: expected input of 1 (unbatched) or 2 dimensions, got "
+            raise InputError(f"{name}: expected input of 1 (unbatched) or 2 dimensions, got "
                              f"{input.dim()} (shape {tuple(input.shape)})")
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input.size(-1) must be input_size={self.input_size}, "
+            raise InputError(f"{name}: input.size(-1) must be input_size={self.input_size}, "
                              f"got {input.shape[-1]}")
         if input.dtype != self.weight_ih.dtype:
-            raise TypeError(f"{name}: input dtype {input.dtype} does not match the weights' "
-                            f"{self.weight_ih.dtype}")
+            raise InputTypeError(f"{name}: input dtype {input.dtype} does not match the "
+                                 f"weights' {self.weight_ih.dtype}")
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)
         B, n = x.shape[0], CELLS[self.mode].N_STATES
@@ -65,9 +66,10 @@ class _CellBase(nn.Module):
             for h in hx:
                 if not isinstance(h, torch.Tensor) or tuple(h.shape) != want:
                     got = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
-                    raise ValueError(f"{name}: expected hidden state of shape {want}, got {got}")
+                    raise InputError(f"{name}: expected hidden state of shape {want}, got {got}")
                 if h.dtype != x.dtype:
-                    raise TypeError(f"{name}: hidden state dtype {h.dtype} does not match {x.dtype}")
+                    raise InputTypeError(f"{name}: hidden state dtype {h.dtype} does not match "
+                                         f"{x.dtype}")
             hx = [h if batched else h.unsqueeze(0) for h in hx]
         _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih, self.weight_hh,
                         self.bias_ih, self.bias_hh, tuple(hx))
