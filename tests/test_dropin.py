@@ -1,6 +1,10 @@
 """rnnkit's layers dropped in for torch.nn's in user code: unbatched input with batch_first,
-proj_size where torch refuses it, a gradient of a gradient (refused, not silently wrong) and an
-empty batch."""
+proj_size where torch refuses it, a gradient of a gradient (refused, not silently wrong), an
+empty batch, autocast, torch.save of a whole module, torch.nn's exception classes and weight
+lists, torch.jit.trace and both ONNX exporters."""
+import warnings
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -131,3 +135,78 @@ def test_all_weights_and_flat_weights_as_in_torch_nn():
 def test_dropout_on_one_layer_warns_as_torch_nn_does():
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         rnnkit.GRU(3, 4, dropout=0.5)
+
+
+class _Tagger(nn.Module):
+    """A model of a user's own: an rnnkit layer between torch.nn modules."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.rnn = layer
+        self.out = nn.Linear(layer.hidden_size * layer.num_directions, 3)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.out(y)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.LSTM(4, 8, 2, bidirectional=True, batch_first=True),
+    lambda: rnnkit.GRU(4, 8, batch_first=True),
+    lambda: rnnkit.RNN(4, 8, 2, nonlinearity="relu", batch_first=True)], ids=["lstm", "gru", "rnn"])
+def test_jit_trace_and_both_onnx_exporters_record_a_model_with_an_rnnkit_layer(make, tmp_path):
+    """torch.jit.trace and torch.onnx.export (TorchScript-based and dynamo) record torch's own
+    recurrent operator on the layer's parameters: the trace follows new sizes and trains, the
+    ONNX files run in onnxruntime, and nothing is drawn from the random stream."""
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = _Tagger(make()).eval()
+    x, x2 = torch.randn(2, 5, 4), torch.randn(3, 7, 4)
+    state = torch.random.get_rng_state()
+    traced = torch.jit.trace(model, (x,))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.testing.assert_close(traced(x2), model(x2))
+    traced(x2).sum().backward()
+    assert model.rnn.weight_hh_l0.grad is not None and model.rnn.weight_hh_l0.grad.abs().sum() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), tmp_path / "ts.onnx", dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 1: "time"}})
+        torch.onnx.export(model, (x,), dynamo=True).save(tmp_path / "dynamo.onnx")
+    with torch.no_grad():
+        want, want2 = model(x).numpy(), model(x2).numpy()
+    got = ort.InferenceSession(str(tmp_path / "ts.onnx")).run(None, {"x": x2.numpy()})[0]
+    np.testing.assert_allclose(got, want2, rtol=1e-5, atol=1e-5)
+    session = ort.InferenceSession(str(tmp_path / "dynamo.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_jit_trace_of_a_layer_with_lengths_and_of_the_cells():
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(4, 6, bidirectional=True, batch_first=True).eval()
+    x, lengths = torch.randn(3, 5, 4), torch.tensor([5, 2, 4])
+
+    class Lengths(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x, n):
+            return self.layer(x, lengths=n)
+
+    traced = torch.jit.trace(Lengths(), (x, lengths))
+    other = torch.tensor([3, 5, 1])
+    torch.testing.assert_close(traced(x, other), layer(x, lengths=other))
+    for cell in (rnnkit.LSTMCell(4, 6), rnnkit.GRUCell(4, 6), rnnkit.RNNCell(4, 6)):
+        h = torch.randn(2, 6)
+        hx = (h, torch.randn(2, 6)) if isinstance(cell, rnnkit.LSTMCell) else h
+        traced = torch.jit.trace(cell, (torch.randn(2, 4), hx))
+        x = torch.randn(2, 4)
+        torch.testing.assert_close(traced(x, hx), cell(x, hx))
+
+
+def test_jit_trace_refuses_a_layer_torch_nn_cannot_express_in_one_line():
+    with pytest.raises(RuntimeError, match=r"GRU with layer_norm=True cannot be recorded by "
+                                           r"torch.jit.trace .* torch.export"):
+        torch.jit.trace(rnnkit.GRU(4, 6, layer_norm=True), (torch.randn(5, 2, 4),))

@@ -220,6 +220,8 @@ class RNNBase(nn.Module):
         - with ``return_sequences="all"`` a third value :class:`Sequences` holds every layer's
           per-step states and gate activations.
         """
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return self._traced(input, hx, lengths, reset)
         where = (input.data if isinstance(input, PackedSequence) else input)
         if isinstance(where, torch.Tensor) and torch.is_autocast_enabled(where.device.type):
             return self._without_autocast(input, hx, lengths, reset, where.device.type)
@@ -297,6 +299,33 @@ class RNNBase(nn.Module):
         if not seqs:
             return output, state
         return output, state, self._sequences(seqs, None if packed else (T, B), batched)
+
+    def _traced(self, input, hx, lengths, reset):
+        """The forward as ``torch.jit.trace`` and ``torch.onnx.export`` record it: torch.nn's
+        recurrent operator on this layer's own parameters (rnnkit's autograd node is not
+        traceable; torch's operator is, and the ONNX exporters turn it into ONNX's LSTM/GRU/RNN).
+        A layer that torch.nn cannot express is refused, naming what it has and what can export
+        it."""
+        from rnnkit.export import _torch_class, unsupported
+        from rnnkit.export.lengths import TorchLengths
+        what = unsupported(self, inference=not self.training)
+        if what is None and reset is not None:
+            what = "reset="
+        if what is not None:
+            raise RuntimeError(
+                f"{type(self).__name__} with {what} cannot be recorded by torch.jit.trace or "
+                f"torch.onnx.export (torch.nn has no such layer): export the model with "
+                f"torch.export.export (rnnkit.export.load reads the program back) or "
+                f"`rnnkit export RUN --format pt2`")
+        cls, extra = _torch_class(self)
+        with torch.device("meta"), warnings.catch_warnings():  # no storage, no random draws
+            warnings.simplefilter("ignore")                    # (the dropout notice, again)
+            twin = cls(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+                       batch_first=self.batch_first, dropout=self.dropout,
+                       bidirectional=self.bidirectional, **extra)
+        for name in self._flat_weights_names:  # the same Parameter objects: traced as ours
+            setattr(twin, name, getattr(self, name))
+        return TorchLengths(twin.train(self.training))(input, hx, lengths)
 
     def _without_autocast(self, input, hx, lengths, reset, device):
         """Under ``torch.autocast`` the layer runs in its weights' dtype (its kernels and

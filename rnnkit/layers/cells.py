@@ -4,6 +4,7 @@ One step is the time loop with T = 1, so a cell runs the same hand-derived forwa
 as the layers (:mod:`rnnkit.bptt`).
 """
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -41,6 +42,13 @@ class _CellBase(nn.Module):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
     def _step(self, input, hx):
+        if not torch.jit.is_tracing():
+            return self._checked_step(input, hx)
+        with warnings.catch_warnings():    # the checks on the example's sizes, not recorded
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return self._checked_step(input, hx)
+
+    def _checked_step(self, input, hx):
         name = type(self).__name__
         if not isinstance(input, torch.Tensor):
             raise InputTypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
@@ -71,10 +79,23 @@ class _CellBase(nn.Module):
                     raise InputTypeError(f"{name}: hidden state dtype {h.dtype} does not match "
                                          f"{x.dtype}")
             hx = [h if batched else h.unsqueeze(0) for h in hx]
-        _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih, self.weight_hh,
-                        self.bias_ih, self.bias_hh, tuple(hx))
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            finals = self._traced(x, hx)
+        else:
+            _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih,
+                            self.weight_hh, self.bias_ih, self.bias_hh, tuple(hx))
         return finals if batched else tuple(f.squeeze(0) for f in finals)
 
+
+    def _traced(self, x, hx):
+        """The step as ``torch.jit.trace`` and ``torch.onnx.export`` record it: torch's own cell
+        operator on these weights (rnnkit's autograd node is not traceable)."""
+        w = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if self.mode == "LSTM":
+            return tuple(torch._VF.lstm_cell(x, tuple(hx), *w))
+        step = {"GRU": torch._VF.gru_cell, "RNN_TANH": torch._VF.rnn_tanh_cell,
+                "RNN_RELU": torch._VF.rnn_relu_cell}[self.mode]
+        return (step(x, hx[0], *w),)
 
     def _without_autocast(self, input, hx):
         """Under ``torch.autocast`` a cell runs in its weights' dtype, as the layers do: the
