@@ -207,6 +207,45 @@ def test_jit_trace_of_a_layer_with_lengths_and_of_the_cells():
 
 
 def test_jit_trace_refuses_a_layer_torch_nn_cannot_express_in_one_line():
-    with pytest.raises(RuntimeError, match=r"GRU with layer_norm=True cannot be recorded by "
-                                           r"torch.jit.trace .* torch.export"):
+    with pytest.raises(RuntimeError, match=r"GRU with layer_norm=True cannot run under "
+                                           r"torch.jit.trace or torch.onnx.export .* "
+                                           r"torch.export.export"):
         torch.jit.trace(rnnkit.GRU(4, 6, layer_norm=True), (torch.randn(5, 2, 4),))
+
+
+def test_torch_func_grad_and_per_sample_gradients():
+    """torch.func.grad of a functional_call gives torch.nn's gradients, and vmap(grad) gives
+    per-sample gradients (the LSTM; torch.nn's own GRU fails under vmap(grad))."""
+    torch.manual_seed(0)
+    m = rnnkit.LSTM(5, 7, 2, batch_first=True)
+    t = nn.LSTM(5, 7, 2, batch_first=True)
+    t.load_state_dict(m.state_dict())
+    x = torch.randn(3, 6, 5)
+    p = {k: v.detach() for k, v in m.named_parameters()}
+
+    def loss(module):
+        return lambda p, x: torch.func.functional_call(module, p, (x,))[0].pow(2).sum()
+
+    got, want = torch.func.grad(loss(m))(p, x), torch.func.grad(loss(t))(p, x)
+    for k in p:
+        torch.testing.assert_close(got[k], want[k])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")    # torch's notice: no batching rule for its operator
+        each = torch.func.vmap(torch.func.grad(lambda p, xi: loss(m)(p, xi[None])),
+                               in_dims=(None, 0))(p, x)
+    for i in range(3):
+        m.zero_grad()
+        m(x[i:i + 1])[0].pow(2).sum().backward()
+        for k, w in m.named_parameters():
+            torch.testing.assert_close(each[k][i], w.grad)
+    cell = rnnkit.GRUCell(3, 4)
+    pc = {k: v.detach() for k, v in cell.named_parameters()}
+    xc = torch.randn(2, 3)
+    got = torch.func.grad(lambda p: torch.func.functional_call(cell, p, (xc,)).sum())(pc)
+    cell(xc).sum().backward()
+    torch.testing.assert_close(got["weight_hh"], cell.weight_hh.grad)
+    ln = rnnkit.GRU(5, 7, layer_norm=True)
+    with pytest.raises(RuntimeError, match="GRU with layer_norm=True cannot run under "
+                                           "torch.func's transforms .* torch.autograd.grad"):
+        torch.func.grad(lambda p: torch.func.functional_call(ln, p, (x,))[0].sum())(
+            dict(ln.named_parameters()))

@@ -40,6 +40,35 @@ class Sequences(NamedTuple):
     gates: torch.Tensor
 
 
+TRACE, FUNC = "torch.jit.trace or torch.onnx.export", "torch.func's transforms"
+ALTERNATIVE = {TRACE: ": export the model with torch.export.export (rnnkit.export.load reads "
+                      "the program back) or `rnnkit export RUN --format pt2`",
+               FUNC: ": take gradients with torch.autograd.grad"}
+
+
+def recording():
+    """Who is recording or transforming the forward where rnnkit's autograd node cannot go
+    (:data:`TRACE` or :data:`FUNC`), or None: eager, ``torch.compile`` and ``torch.export``
+    (which take rnnkit's custom operators) run it."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return TRACE
+    if torch.compiler.is_compiling():
+        return None
+    return FUNC if torch._C._functorch.maybe_current_level() is not None else None
+
+
+_TWINS = {}
+
+
+def _uninitialised(cls):
+    """``cls`` (torch.nn.LSTM, GRU or RNN) without its random initialisation: the stand-in whose
+    weights are replaced by a layer's (a random draw is an error under ``torch.func.vmap``)."""
+    if cls not in _TWINS:
+        _TWINS[cls] = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None,
+                                                  "__module__": cls.__module__})
+    return _TWINS[cls]
+
+
 class RNNBase(nn.Module):
     """A stack of recurrent layers over a cell; subclasses choose the cell (``_make_cell``)."""
     mode = None  # torch.nn's name of the cell (a key of rnnkit.cells.CELLS); None for other cells
@@ -220,8 +249,9 @@ class RNNBase(nn.Module):
         - with ``return_sequences="all"`` a third value :class:`Sequences` holds every layer's
           per-step states and gate activations.
         """
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            return self._traced(input, hx, lengths, reset)
+        recorder = recording()
+        if recorder:
+            return self._traced(input, hx, lengths, reset, recorder)
         where = (input.data if isinstance(input, PackedSequence) else input)
         if isinstance(where, torch.Tensor) and torch.is_autocast_enabled(where.device.type):
             return self._without_autocast(input, hx, lengths, reset, where.device.type)
@@ -300,30 +330,28 @@ class RNNBase(nn.Module):
             return output, state
         return output, state, self._sequences(seqs, None if packed else (T, B), batched)
 
-    def _traced(self, input, hx, lengths, reset):
-        """The forward as ``torch.jit.trace`` and ``torch.onnx.export`` record it: torch.nn's
-        recurrent operator on this layer's own parameters (rnnkit's autograd node is not
-        traceable; torch's operator is, and the ONNX exporters turn it into ONNX's LSTM/GRU/RNN).
-        A layer that torch.nn cannot express is refused, naming what it has and what can export
-        it."""
+    def _traced(self, input, hx, lengths, reset, recorder):
+        """The forward as ``torch.jit.trace`` and ``torch.onnx.export`` record it, and as
+        ``torch.func``'s transforms see it: torch.nn's recurrent operator on this layer's own
+        parameters (rnnkit's autograd node is neither traceable nor transformable; torch's
+        operator is both, and the ONNX exporters turn it into ONNX's LSTM/GRU/RNN). A layer that
+        torch.nn cannot express is refused, naming what it has and what else can take it."""
         from rnnkit.export import _torch_class, unsupported
         from rnnkit.export.lengths import TorchLengths
         what = unsupported(self, inference=not self.training)
         if what is None and reset is not None:
             what = "reset="
         if what is not None:
-            raise RuntimeError(
-                f"{type(self).__name__} with {what} cannot be recorded by torch.jit.trace or "
-                f"torch.onnx.export (torch.nn has no such layer): export the model with "
-                f"torch.export.export (rnnkit.export.load reads the program back) or "
-                f"`rnnkit export RUN --format pt2`")
+            raise RuntimeError(f"{type(self).__name__} with {what} cannot run under {recorder} "
+                               f"(torch.nn has no such layer){ALTERNATIVE[recorder]}")
         cls, extra = _torch_class(self)
         with torch.device("meta"), warnings.catch_warnings():  # no storage, no random draws
             warnings.simplefilter("ignore")                    # (the dropout notice, again)
-            twin = cls(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+            twin = _uninitialised(cls)(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
                        batch_first=self.batch_first, dropout=self.dropout,
                        bidirectional=self.bidirectional, **extra)
-        for name in self._flat_weights_names:  # the same Parameter objects: traced as ours
+        for name in self._flat_weights_names:  # the same tensors: traced as ours, and the
+            twin._parameters.pop(name)         # plain ones torch.func's functional_call sets
             setattr(twin, name, getattr(self, name))
         return TorchLengths(twin.train(self.training))(input, hx, lengths)
 

@@ -12,6 +12,7 @@ from torch import nn
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
+from rnnkit.layers.base import recording
 from rnnkit.layers.errors import InputError, InputTypeError
 
 
@@ -79,7 +80,7 @@ class _CellBase(nn.Module):
                     raise InputTypeError(f"{name}: hidden state dtype {h.dtype} does not match "
                                          f"{x.dtype}")
             hx = [h if batched else h.unsqueeze(0) for h in hx]
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        if recording():
             finals = self._traced(x, hx)
         else:
             _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih,
@@ -88,8 +89,9 @@ class _CellBase(nn.Module):
 
 
     def _traced(self, x, hx):
-        """The step as ``torch.jit.trace`` and ``torch.onnx.export`` record it: torch's own cell
-        operator on these weights (rnnkit's autograd node is not traceable)."""
+        """The step as ``torch.jit.trace`` and ``torch.onnx.export`` record it and ``torch.func``
+        transforms it: torch's own cell operator on these weights (rnnkit's autograd node is
+        neither traceable nor transformable)."""
         w = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         if self.mode == "LSTM":
             return tuple(torch._VF.lstm_cell(x, tuple(hx), *w))
