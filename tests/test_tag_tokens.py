@@ -305,3 +305,25 @@ def test_a_tag_run_stops_when_validation_stops_improving(tmp_path, monkeypatch):
     for extra, drops in ((["--patience", "0"], 0), (["--patience", "0", "--lr-drops", "2"], 2)):
         tag_cli.train(build_parser().parse_args(flags + extra))
         assert (seen[-1].patience, seen[-1].lr_drops) == (0, drops)
+
+
+def test_small_data_get_tables_their_features_can_fill(tmp_path):
+    """The linear term's and the n-gram embedding's hash tables hold 4 rows a distinct feature of
+    the training part where that is fewer than the defaults (a few hundred sentences had 30 M
+    parameters); a size the user gives is kept, and large data keep the defaults."""
+    from rnnkit.models.tagger import GRAM_BUCKETS, window_buckets
+    from rnnkit.tasks.tag_features import distinct_features
+    from task_fixtures import tag_task
+    task = tag_task(tmp_path, ngrams=2)
+    c = task.model.config
+    sentences = [w for w, _ in task.train]
+    grams, features = distinct_features(sentences, c.ngrams, c.window, c.affixes,
+                                        (GRAM_BUCKETS, window_buckets(c.num_tags)))
+    assert 0 < grams and 0 < features < 1000
+    assert c.buckets == max(1024, 4 * grams) < GRAM_BUCKETS
+    assert c.window_buckets == max(1024, 4 * features) < window_buckets(c.num_tags)
+    assert task.model.window.num_embeddings == c.window_buckets + 1
+    assert distinct_features(sentences, 2, 2, 3, (8, 8)) == (None, None)   # full: not counted
+    (tmp_path / "kept").mkdir()
+    kept = tag_task(tmp_path / "kept", ngrams=2, buckets=5000, window_buckets=7000).model.config
+    assert (kept.buckets, kept.window_buckets) == (5000, 7000)

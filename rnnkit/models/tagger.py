@@ -58,8 +58,9 @@ class TaggerConfig:
     ngrams: int = field(default=0, metadata={
         "help": "embed the hashed 2..N-grams around each token (0: 2 for chars, 1: off)",
         "range": (0, 8)})
-    buckets: int = field(default=200_000, metadata={
-        "help": "hash buckets (embedding rows) of the n-grams", "range": (1, MAX_VOCAB)})
+    buckets: int = field(default=0, metadata={
+        "help": "hash buckets (embedding rows) of the n-grams (0: 200,000, fewer for small data)",
+        "range": (0, MAX_VOCAB)})
     window: int = field(default=2, metadata={
         "help": "a linear term over the hashed n-grams within N tokens of a token (0: off)",
         "range": (0, 8)})
@@ -67,7 +68,7 @@ class TaggerConfig:
         "help": "the linear term reads a word's last 1..N chars, length, shape (-1: 3 for words)",
         "range": (-1, 8)})
     window_buckets: int = field(default=0, metadata={
-        "help": "the linear term's hash buckets (0: 2 M, fewer for > 15 tags)",
+        "help": "the linear term's hash buckets (0: 2 M, fewer for > 15 tags or small data)",
         "range": (0, MAX_VOCAB)})
     char_embed: int = field(default=32, metadata={
         "help": "character embedding size (0: no character features, words only)",
@@ -128,13 +129,26 @@ class TaggerConfig:
 
 
 WINDOW_SCORES = 30_000_000   # the linear term's size when window_buckets is 0: K scores a bucket
+GRAM_BUCKETS = 200_000       # the n-gram embedding's rows when buckets is 0
+ROWS_A_FEATURE = 4           # rows a distinct feature of small training data gets (at most)
 
 
-def window_buckets(num_tags):
+def window_buckets(num_tags, features=None):
     """The linear term's buckets for K tags: 2,000,000, or as many as 30 M scores hold (People's
     Daily's 44 tags: 681,818; Brown's 472: 63,559). Fewer buckets collide more n-grams: on People's
-    Daily 300,000 validated worse (segmentation 0.127 against 0.116, tags 0.126 against 0.120)."""
-    return min(2_000_000, WINDOW_SCORES // max(num_tags, 1))
+    Daily 300,000 validated worse (segmentation 0.127 against 0.116, tags 0.126 against 0.120).
+    ``features``: the distinct features of the training data, where counted; small data get
+    :func:`fitting_buckets` of them when that is fewer."""
+    return fitting_buckets(min(2_000_000, WINDOW_SCORES // max(num_tags, 1)), features)
+
+
+def fitting_buckets(most, features=None):
+    """``most`` hash buckets, or 4 a distinct feature (at least 1,024) where that is fewer: a
+    table far larger than the features it can hold only adds rows that never train (300 People's
+    Daily sentences had 30 M parameters, a 365 MB checkpoint, for about 60,000 features)."""
+    if features is None:
+        return most
+    return min(most, max(1024, ROWS_A_FEATURE * features))
 
 
 def window_slots(window, n):
@@ -156,6 +170,7 @@ class SequenceTagger(nn.Module):
             raise ValueError(f"need vocab_size >= 1 and num_tags >= 1, got {c.vocab_size}, "
                              f"{c.num_tags}")
         self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=0)
+        c.buckets = c.buckets or GRAM_BUCKETS                                  # 0: saved resolved
         self.grams = nn.Embedding(c.buckets + 1, c.embed, padding_idx=0) if c.ngrams > 1 else None
         width = c.embed
         if c.use_chars:

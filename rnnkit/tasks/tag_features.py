@@ -62,6 +62,30 @@ def affix_features(tokens, n, buckets):
             + [key("len", min(len(w), 5)), key("shape", word_shape(w))] for w in tokens]
 
 
+def distinct_features(sentences, ngrams, window, affixes, most):
+    """(distinct n-gram-embedding features, distinct linear-term features) of ``sentences`` (the
+    training part), each None where its table is off (``most`` 0 or the features unused) or
+    where the count reaches ``most`` rows at :data:`rnnkit.models.tagger.ROWS_A_FEATURE` a
+    feature (then the whole table is wanted: large data stop counting early)."""
+    from rnnkit.models.tagger import ROWS_A_FEATURE
+    whole = 1 << 32                                           # crc32 itself: no collisions
+    kinds = {}
+    if ngrams > 1 and most[0]:
+        kinds["grams"] = (set(), most[0], lambda s: window_grams(s, ngrams, whole))
+    if window and most[1]:
+        kinds["window"] = (set(), most[1], lambda s: window_features(
+            s, window, max(ngrams, 2), whole) + affix_features(s, affixes, whole))
+    for s in sentences:
+        for kind, (seen, limit, features) in list(kinds.items()):
+            seen.update(b for row in features(s) for b in row)
+            if ROWS_A_FEATURE * len(seen) >= limit:
+                del kinds[kind]                               # full: nothing to count
+        if not kinds:
+            break
+    counted = {kind: len(seen) for kind, (seen, _, _) in kinds.items()}
+    return counted.get("grams"), counted.get("window")
+
+
 GRAM_CACHE = 100_000   # sentences whose n-gram buckets the encoder keeps
 
 
