@@ -1,5 +1,6 @@
 """Vocabularies: round trips for characters and words, English and Chinese, and plain storage."""
 import pytest
+import torch
 
 from rnnkit.data import Vocab, tokenize
 
@@ -55,3 +56,20 @@ def test_ptb_stream_decoded_piece_by_piece_equals_the_whole():
     pieces = [v.decode(ids[:1])] + [v.decode([i], after=p) for p, i in zip(ids, ids[1:])]
     assert "".join(pieces) == v.decode(ids) == "the cat sat\na dog ran\n"
     assert v.decode(torch.tensor(ids)) == v.decode(ids)
+
+
+def test_a_ptb_prime_leaves_its_last_line_open(tmp_path, capsys):
+    """`rnnkit sample --prime "the cat"` goes on with the cat's next word: no <eos> after the
+    prime unless it ends with a line break, and the first word comes with its space."""
+    v = Vocab.build("the cat sat\na dog ran\n", kind="ptb")
+    eos = v.stoi["<eos>"]
+    assert v.encode("the cat", prefix=True) == [v.stoi["the"], v.stoi["cat"]]
+    assert v.encode("the cat\n", prefix=True)[-1] == eos
+    assert v.encode("\n", prefix=True) == [eos] and v.encode("the cat")[-1] == eos
+    from rnnkit.cli.sample import generate
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    model = LanguageModel(LMConfig(vocab_size=len(v), cell="lstm", layers=1, hidden=8, embed=4))
+    with torch.no_grad():
+        model.head.bias.fill_(-50.0)
+        model.head.bias[v.stoi["sat"]] = 50.0                                 # always "sat"
+    assert "".join(generate(model, v, "the cat", 2, temperature=0)) == "the cat sat sat"

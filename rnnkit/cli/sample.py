@@ -47,7 +47,7 @@ def run(args):
 
 def encode_prime(vocab, prime):
     try:
-        ids = vocab.encode(prime)
+        ids = vocab.encode(prime, prefix=True)
     except KeyError as e:
         raise DataError(f"--prime {prime!r}: {e.args[0]}") from None
     if not ids:

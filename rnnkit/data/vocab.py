@@ -64,10 +64,16 @@ class Vocab:
     def __eq__(self, other):
         return isinstance(other, Vocab) and (self.kind, self.itos) == (other.kind, other.itos)
 
-    def encode(self, text):
-        """text -> list of ids."""
+    def encode(self, text, prefix=False):
+        """text -> list of ids. ``prefix``: the text is the start of what follows (a prime), so
+        a ``ptb`` text whose last line has no line break leaves that line open (no ``<eos>``
+        after its last word: "the cat" goes on with the cat's next word, not a new line)."""
+        tokens = tokenize(text, self.kind)
+        if (prefix and self.kind == "ptb" and len(tokens) > 1 and tokens[-1] == EOS
+                and not text.endswith(("\n", "\r"))):
+            tokens = tokens[:-1]
         ids = []
-        for tok in tokenize(text, self.kind):
+        for tok in tokens:
             i = self.stoi.get(tok, self.unk)
             if i is None:
                 missing = sorted({t for t in tokenize(text, self.kind) if t not in self.stoi})

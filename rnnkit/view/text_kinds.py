@@ -36,9 +36,10 @@ class LMView(TextView):
 
     def encode(self, text, what="text"):
         """Token ids of ``text``; tokens outside the vocabulary (the model has no <unk>) are a
-        RequestError naming them and where the first one is."""
+        RequestError naming them and where the first one is. A prime is a prefix
+        (:meth:`rnnkit.data.Vocab.encode`)."""
         try:
-            return self.vocab.encode(text)
+            return self.vocab.encode(text, prefix=what == "prime")
         except KeyError:
             missing = unknown_tokens(self.vocab, text)
             at = text.find(missing[0]) if missing else -1
