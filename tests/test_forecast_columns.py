@@ -157,11 +157,14 @@ def test_forecast_command_chooses_series(tmp_path, capsys, monkeypatch):
                  "--max-steps", "2", "--eval-every", "2", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["forecast", str(out), "--steps", "3", "--series", "walk"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
     assert lines[0].split("\t")[1] == "walk_forecast" and "air" not in lines[0]
+    assert all("\t" in line for line in lines)          # the table alone: notes go to stderr
+    assert "plot: " in printed.err
     monkeypatch.setattr(forecast_cli, "PLOT_MAX", 1)
     assert main(["forecast", str(out), "--steps", "3"]) == 0
-    assert "(the first 1 of 2 series; --series chooses)" in capsys.readouterr().out
+    assert "(the first 1 of 2 series; --series chooses)" in capsys.readouterr().err
     assert main(["forecast", str(out), "--series", "nope"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["rnnkit: error: --series 'nope': no such series in the run; it has air, walk"]

@@ -122,6 +122,7 @@ def test_cli_train_and_recognize(tmp_path, capsys):
                  "--plot", str(tmp_path / "a.png")]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{image}\t") and (tmp_path / "a.png").is_file()
+    assert all("\t" in line for line in out.splitlines())   # "plot: ..." goes to stderr
 
 
 # ----------------------------------------------------------------- bad input

@@ -1,6 +1,7 @@
 """``rnnkit train forecast`` and ``rnnkit forecast RUN --steps N``: forecast a series with its
 prediction intervals, print and plot it."""
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +95,13 @@ def run(args):
     missing = [v for j, v in enumerate(args.intervals) if np.isnan(lo[j]).any()]
     if missing:
         print(f"note: no {', '.join(f'{v:g}%' for v in missing)} interval at the steps where "
-              f"fewer than {MIN_ERRORS} past forecasts' errors are known: left empty")
+              f"fewer than {MIN_ERRORS} past forecasts' errors are known: left empty",
+              file=sys.stderr)
     png = args.png or (args.run / "forecast.png" if args.run.is_dir() else args.run.with_suffix(".png"))
     shown = keep[:PLOT_MAX]
     plot(f, origin, pred, png, (args.intervals, lo, hi), shown)
     print(f"plot: {png}" + (f" (the first {len(shown)} of {len(keep)} series; --series chooses)"
-                            if len(shown) < len(keep) else ""))
+                            if len(shown) < len(keep) else ""), file=sys.stderr)
     return 0
 
 

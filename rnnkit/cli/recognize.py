@@ -1,5 +1,6 @@
 """``rnnkit train recognize`` (N→M, CTC), ``rnnkit train image-to-text`` (1→N) and ``rnnkit
 recognize RUN FILE...``: read text from images or speech; ``--plot`` draws the CTC alignment."""
+import sys
 from pathlib import Path
 
 from rnnkit.cli.options import ranged
@@ -79,7 +80,7 @@ def run(args):
         print(f"{path}\t{text}\t{score:.3f}")
     if args.plot:
         plot_alignment(rec, args.files[0], args.plot)
-        print(f"plot: {args.plot}")
+        print(f"plot: {args.plot}", file=sys.stderr)
     return 0
 
 
