@@ -334,3 +334,21 @@ def test_predict_file_passes_over_blank_lines(runs, tmp_path, capsys):
     f.write_text("\n \n", encoding="utf-8")
     assert "the file is empty" in one_line_error(capsys, ["predict", str(runs["classify"]),
                                                               "--file", str(f)])
+
+
+def test_texts_may_follow_the_options(runs, capsys):
+    """`predict RUN --json "a good film"` reads as `predict RUN "a good film" --json`; an
+    unknown option is still refused."""
+    run = str(runs["classify"])
+    assert main(["predict", run, "a good film", "--json"]) == 0
+    first = capsys.readouterr().out
+    assert main(["predict", run, "--json", "a good film"]) == 0
+    assert capsys.readouterr().out == first and first.startswith("{")
+    with pytest.raises(SystemExit):
+        main(["predict", run, "--bogus", "a good film"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_char_tags_on_a_word_tagger_is_refused(runs, capsys):
+    err = one_line_error(capsys, ["tag", str(runs["tag"]), "--char-tags", "the cat"])
+    assert "--char-tags prints a word segmenter's tag for each character" in err

@@ -51,6 +51,24 @@ def build_parser():
     return parser
 
 
+# the commands' trailing texts (nargs="*" after the run): argparse (before Python 3.12) gives
+# them nothing when an option comes between the run and them, and calls them unrecognised
+TRAILING = ("texts", "sentences", "text")
+
+
+def parse(parser, argv):
+    """``parser.parse_args(argv)``, but ``predict RUN --json "great film"`` reads as
+    ``predict RUN "great film" --json`` does: words argparse left over go to the command's
+    trailing texts where it has them."""
+    args, extra = parser.parse_known_args(argv)
+    field = next((f for f in TRAILING if isinstance(getattr(args, f, None), list)), None)
+    if extra and field and not any(e.startswith("-") and e != "-" for e in extra):
+        setattr(args, field, getattr(args, field) + extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def os_error_text(e):
     """One line for an OSError: the file(s) and what the system said, in plain words."""
     what = OS_HINTS.get(e.errno, e.strerror or type(e).__name__)
@@ -66,7 +84,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("RNNKIT_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     if sys.stdout is None or sys.stderr is None:   # started with a closed stdout or stderr (>&-)
         if sys.stderr is not None:
             print("rnnkit: error: standard output is closed; nothing could be written",

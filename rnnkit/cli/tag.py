@@ -53,6 +53,10 @@ def add_parser(sub):
 
 def run(args):
     tagger = Tagger.load(args.run)
+    if args.char_tags and not (tagger.char_tokens and tagger.segmenter):
+        what = "characters with other tags" if tagger.char_tokens else "words"
+        raise ConfigError(f"--char-tags prints a word segmenter's tag for each character; "
+                          f"{args.run} tags {what}: leave it out")
     if args.sentences:
         lines, where = args.sentences, "argument"
     elif args.file:
