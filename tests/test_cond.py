@@ -46,3 +46,18 @@ def test_generation_never_offers_pad_bos_or_unk(tmp_path):
     names += most_likely(model, task.vocab, task.conditions, "Italy", 3, 4)
     assert len(names) == 23 and all(names)
     assert not any(special in s for s in names for special in ("<unk>", "<s>", "<pad>"))
+
+
+def test_a_prime_starts_every_sequence_and_length_caps_them(tmp_path):
+    from rnnkit.data import DataError
+    from rnnkit.tasks.cond import generate, most_likely
+    task = cond_task(tmp_path)
+    model, vocab, conditions = task.model.eval(), task.vocab, task.conditions
+    letter = next(t for t in vocab.itos[4:] if t.isalpha())
+    names = generate(model, vocab, conditions, "Italy", 5, seed=1, prime=letter, length=3)
+    names += most_likely(model, vocab, conditions, "Italy", 2, 3, prime=letter, length=3)
+    assert all(s.startswith(letter) and 1 <= len(s) <= 4 for s in names), names
+    with pytest.raises(DataError, match="token\\(s\\) no training sequence holds"):
+        generate(model, vocab, conditions, "Italy", 2, prime="\u2603")
+    with pytest.raises(DataError, match="at most max_len=20"):
+        generate(model, vocab, conditions, "Italy", 2, prime=letter * 20)

@@ -25,6 +25,21 @@ def test_train_resume_and_sample_chinese(tmp_path, capsys):
     assert main(args) == 0
     assert capsys.readouterr().out == first and first.startswith("床前") and len(first) == 33
     assert main(["sample", str(out), "--prime", "床", "--temperature", "0", "--length", "5"]) == 0
+    capsys.readouterr()
+    assert main([*args, "-n", "3"]) == 0      # seeds 1, 2, 3, a blank line between two texts
+    three = capsys.readouterr().out
+    each = []
+    for seed in ("2", "3"):
+        assert main([*args[:-4], "--seed", seed, *args[-2:]]) == 0
+        each.append(capsys.readouterr().out)
+    assert three == "\n".join([first, *each]) and len(set([first, *each])) == 3
+    assert main(["sample", str(out), "--prime", "床", "--length", "5", "--beam", "4",
+                 "-n", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) >= 3
+    assert main(["sample", str(out), "--beam", "4", "--temperature", "2"]) == 2
+    assert "--beam 4 searches for the most likely text, and --temperature shapes sampling" in \
+        capsys.readouterr().err
+    assert main(["sample", str(out), "--beam", "2", "-n", "3"]) == 2
 
 
 def test_word_tokens(tmp_path, capsys):

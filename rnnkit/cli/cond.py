@@ -41,12 +41,16 @@ def run_sample(args):
         raise ConfigError(f"{args.run} is a conditional generator: pass --cond LABEL "
                           f"(one of: {', '.join((conditions.labels or [])[:60])})")
     n = getattr(args, "n", None) or 10
+    prime = getattr(args, "prime", None) or ""
+    length = getattr(args, "length", None)
     if getattr(args, "beam", 1) > 1:   # the n most likely sequences, not samples
-        for text in most_likely(model, vocab, conditions, args.cond, n, args.beam):
+        for text in most_likely(model, vocab, conditions, args.cond, n, args.beam,
+                                prime=prime, length=length):
             print(text)
         return 0
-    for text in generate(model, vocab, conditions, args.cond, n, args.temperature, args.top_k,
-                         args.top_p, args.seed):
+    temperature = 0.8 if args.temperature is None else args.temperature
+    for text in generate(model, vocab, conditions, args.cond, n, temperature, args.top_k,
+                         args.top_p, args.seed, prime=prime, length=length):
         print(text)
     return 0
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from rnnkit.cli.options import (beam_width, nonneg_float, positive_int, probability,
                                 random_seed, ranged)
-from rnnkit.config import MAX_STEPS
+from rnnkit.config import MAX_SEED, MAX_STEPS
 from rnnkit.decode import sample
 from rnnkit.tasks.lm import load_lm
 from rnnkit.data import DataError
@@ -14,10 +14,13 @@ from rnnkit.config import ConfigError
 def add_parser(sub):
     p = sub.add_parser("sample", help="generate text from a trained language model")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
-    p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=500,
-                   help="tokens to generate")
-    p.add_argument("--temperature", type=nonneg_float, default=0.8, help="0: greedy")
+    p.add_argument("--prime", default=None, help="text to start from (default: a newline; "
+                   "conditional generators: the start of every sequence, default none)")
+    p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=None,
+                   help="tokens to generate (default 500; conditional generators: at most, "
+                        "default the model's max_len)")
+    p.add_argument("--temperature", type=nonneg_float, default=None,
+                   help="0: greedy (default 0.8)")
     p.add_argument("--top-k", type=positive_int, default=None,
                    help="sample among the k most likely")
     p.add_argument("--top-p", type=probability, default=None,
@@ -28,20 +31,44 @@ def add_parser(sub):
                    "hypotheses instead of sampling: the most likely continuation (1: off)")
     p.add_argument("--cond", help="conditional generator runs: the label to generate for")
     p.add_argument("-n", type=ranged(int, (1, MAX_STEPS)), default=None,
-                   help="conditional generator runs: how many")
+                   help="how many texts (default 1; conditional generators 10); with --beam "
+                        "the n most likely")
     p.set_defaults(func=run)
+
+
+SAMPLING = ("temperature", "top_k", "top_p", "seed")
+
+
+def check_beam(args):
+    """--beam searches for the most likely texts: the sampling flags would be ignored."""
+    given = [f"--{name.replace('_', '-')}" for name in SAMPLING if getattr(args, name) is not None]
+    if args.beam > 1 and given:
+        raise ConfigError(f"--beam {args.beam} searches for the most likely text, and "
+                          f"{', '.join(given)} shape{'s' if len(given) == 1 else ''} sampling: "
+                          f"give one or the other")
+    if args.beam > 1 and (args.n or 1) > args.beam:
+        raise ConfigError(f"-n {args.n}: the {args.n} most likely texts need --beam {args.n} "
+                          f"or more, got --beam {args.beam}")
 
 
 def run(args):
     from rnnkit.cli import cond
+    check_beam(args)
     if cond.is_cond_run(args):
         return cond.run_sample(args)
     path = args.run / "last.pt" if args.last and args.run.is_dir() else args.run
     model, vocab = load_lm(path)
+    prime = "\n" if args.prime is None else args.prime
+    length = 500 if args.length is None else args.length
+    n = args.n or 1
     if args.beam > 1:
-        return write_beam(model, vocab, args.prime, args.length, args.beam)
-    write(generate(model, vocab, args.prime, args.length, args.temperature, args.top_k,
-                   args.top_p, args.seed))
+        return write_beam(model, vocab, prime, length, args.beam, n)
+    temperature = 0.8 if args.temperature is None else args.temperature
+    for i in range(n):                 # one after another, a blank line between two
+        if i:
+            sys.stdout.write("\n")
+        seed = None if args.seed is None else (args.seed + i) % (MAX_SEED + 1)
+        write(generate(model, vocab, prime, length, temperature, args.top_k, args.top_p, seed))
     return 0
 
 
@@ -66,12 +93,16 @@ def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=Non
         prev = x
 
 
-def write_beam(model, vocab, prime, length, beam):
-    """The prime and its most likely ``length``-token continuation under beam search."""
+def write_beam(model, vocab, prime, length, beam, n=1):
+    """The prime and its ``n`` most likely ``length``-token continuations under beam search,
+    best first, a blank line between two."""
     from rnnkit.decode import beam_search
     ids = encode_prime(vocab, prime)
-    (best, _), = beam_search(model, ids, beam, length, length_penalty=0.0)
-    write([prime, vocab.decode(best, after=ids[-1])])
+    for i, (best, _) in enumerate(beam_search(model, ids, beam, length, length_penalty=0.0,
+                                              n_best=n)):
+        if i:
+            sys.stdout.write("\n")
+        write([prime, vocab.decode(best, after=ids[-1])])
     return 0
 
 

@@ -19,7 +19,7 @@ from rnnkit.config import MAX_BATCH, MAX_COUNT, check
 from rnnkit.data import Vocab, resolve
 from rnnkit.data.pairs import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, PairBatches, build_vocab, decode,
                                encode, feature_rows, own_splits, pad, read_numbered_pairs,
-                               read_pairs)
+                               read_pairs, unknown_tokens)
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.decode import beam_search, sample
@@ -237,24 +237,44 @@ class _Speaking:
 _NEVER = torch.tensor([PAD_ID, BOS_ID, UNK_ID])
 
 
+def _start(model, vocab, prime, length):
+    """(the ids a sequence starts from: <s> and the prime's tokens, how many tokens may follow):
+    the model's max_len in all, or ``length`` more where that is fewer."""
+    missing = unknown_tokens(vocab, prime)
+    if missing:
+        raise DataError(f"--prime {prime!r}: {len(missing)} token(s) no training sequence holds: "
+                        f"{missing[:10]!r}")
+    ids = encode(vocab, prime, bos=True)
+    room = model.config.max_len - (len(ids) - 1)
+    if room < 1:
+        raise DataError(f"--prime {prime!r} is {len(ids) - 1} tokens; the model generates "
+                        f"sequences of at most max_len={model.config.max_len}")
+    return ids, room if length is None else min(length, room)
+
+
 def generate(model, vocab, conditions, source, n=10, temperature=0.8, top_k=None, top_p=None,
-             seed=None):
-    """``n`` sequences sampled for the condition ``source`` (a label, or numbers for features)."""
+             seed=None, prime="", length=None):
+    """``n`` sequences sampled for the condition ``source`` (a label, or numbers for features),
+    each starting with ``prime`` and going on for at most ``length`` tokens."""
     cond = conditions.tensor([conditions.encode(source)] * n)                   # (n,) or (n, F)
     state = model.condition(cond)
-    bos = torch.full((n, 1), BOS_ID, dtype=torch.long)
-    steps = list(sample(_Speaking(model), bos, model.config.max_len, temperature, top_k, top_p,
+    ids, room = _start(model, vocab, prime, length)
+    start = torch.tensor([ids] * n, dtype=torch.long)                           # (n, 1 + P)
+    steps = list(sample(_Speaking(model), start, room, temperature, top_k, top_p,
                         seed, stop_id=EOS_ID, state=state))                     # T x (n,)
-    ids = torch.stack(steps, 1)                                                 # (n, T)
-    return [decode(vocab, row) for row in ids]
+    rows = torch.cat([start[:, 1:], torch.stack(steps, 1)], 1)                  # (n, P + T)
+    return [decode(vocab, row) for row in rows]
 
 
-def most_likely(model, vocab, conditions, source, n=10, beam_size=10, length_penalty=1.0):
-    """The ``n`` most likely sequences for the condition under beam search (``beam_size`` >= n)."""
+def most_likely(model, vocab, conditions, source, n=10, beam_size=10, length_penalty=1.0,
+                prime="", length=None):
+    """The ``n`` most likely sequences for the condition under beam search (``beam_size`` >= n)
+    that start with ``prime`` and go on for at most ``length`` tokens."""
     state = model.condition(conditions.tensor([conditions.encode(source)]))
-    hyps = beam_search(_Speaking(model), [BOS_ID], max(beam_size, n), model.config.max_len,
-                       EOS_ID, length_penalty, state=state, n_best=n)
-    return [decode(vocab, ids) for ids, _ in hyps]
+    ids, room = _start(model, vocab, prime, length)
+    hyps = beam_search(_Speaking(model), ids, max(beam_size, n), room, EOS_ID, length_penalty,
+                       state=state, n_best=n)
+    return [decode(vocab, ids[1:] + best) for best, _ in hyps]
 
 
 def evaluate_file(run, path):
