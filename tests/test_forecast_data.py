@@ -192,3 +192,25 @@ def write_csv(tmp_path, name, first):
     after = (datetime.strptime(first, "%Y-%m-%d") + timedelta(days=1)).strftime("%Y-%m-%d")
     path.write_text(f"day,value\n{first},1\n{after},2\n", encoding="utf-8")
     return path
+
+
+def test_a_value_far_outside_the_series_is_warned_about_and_metrics_stay_json(tmp_path):
+    """A typo such as 1e30 in a series of hundreds is named with its line (the model scales by
+    the series' spread); the figures it spoils are computed in float64 and metrics.json stays
+    JSON any reader parses (no Infinity or NaN)."""
+    import json
+    from rnnkit.tasks.forecast import far_value
+    from rnnkit.train.checkpoint import json_text
+    values = [100 + 10 * math.sin(i) for i in range(60)]
+    values[30] = 1e30
+    f = read_series_file(write_dated(tmp_path, months(60), values=values))
+    message = far_value(f, f)
+    assert message.startswith(f"{f.path}:32: column 'value' holds 1e+30") and "data error" in message
+    values[30] = 1000.0                                      # a spike, not a typo: no warning
+    assert far_value(*[read_series_file(write_dated(tmp_path, months(60), "t.csv", values))] * 2) \
+        is None
+    text = json_text({"a": float("inf"), "b": [np.float32("nan"), np.float64(2.5)], "c": 1})
+    assert json.loads(text) == {"a": None, "b": [None, 2.5], "c": 1}
+    from rnnkit.tasks.forecast_trained import score
+    big = np.full((2, 1), 1e30, np.float32)
+    assert math.isfinite(score(big, np.zeros((2, 1), np.float32), np.ones(1))["rmse"])

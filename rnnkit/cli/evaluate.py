@@ -5,12 +5,11 @@ folders). The checkpoint's kind picks the task's
 returns a flat dict of metrics."""
 import importlib
 import inspect
-import json
 import sys
 from pathlib import Path
 
 from rnnkit.cli.options import beam_width
-from rnnkit.train.checkpoint import CheckpointError
+from rnnkit.train.checkpoint import CheckpointError, json_text
 from rnnkit.data import DataError
 from rnnkit.config import ConfigError
 
@@ -103,7 +102,7 @@ def run(args):
                         f"data file; lm runs also read a folder of .txt files, classify runs a "
                         f"folder of class folders)")
     metrics = fn(args.run, args.file, **chosen_options(args, fn, kind))
-    text = json.dumps(metrics, indent=2, default=float) + "\n"
+    text = json_text(metrics)
     if args.out:
         atomic_write(args.out, lambda f: f.write(text.encode()))
     sys.stdout.write(text if args.json else format_table(metrics))

@@ -4,7 +4,6 @@ classifiers and taggers, the per-class table report.txt).
 
 Shapes: B batch, T time (the longest sequence in the batch).
 """
-import json
 import math
 import random
 import sys
@@ -17,7 +16,7 @@ from rnnkit.data.vocab import UNK, Vocab
 from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, distributed, load_checkpoint
 from rnnkit.train.callbacks import loss_label
-from rnnkit.train.checkpoint import atomic_write
+from rnnkit.train.checkpoint import atomic_write, json_text
 from rnnkit.train.trainer import TrainingError
 
 PAD = "<pad>"
@@ -159,7 +158,7 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     task.model.eval()
     with torch.no_grad():
         metrics = {**summary, **(task.test_metrics() if hasattr(task, "test_metrics") else {})}
-    text = json.dumps(metrics, indent=2) + "\n"
+    text = json_text(metrics)
     atomic_write(Path(out) / "metrics.json", lambda f: f.write(text.encode()))
     per_class = metrics.get("test_per_class") or metrics.get("test_per_tag")
     if per_class:   # the per-class table, readable without a JSON viewer

@@ -189,7 +189,8 @@ class ForecastTask:
         if self.y.shape[1] == 1:
             return {}
         K = self.data_config.horizon
-        err = np.abs(pred - np.stack([self.y[t:t + K] for t in origins]))
+        truth = np.stack([self.y[t:t + K] for t in origins])
+        err = np.abs(np.asarray(pred, np.float64) - truth)                    # as score() does
         mae = err.reshape(-1, err.shape[-1]).mean(0)                          # (F,)
         return {f"test_{k}:{name}": float(v)
                 for name, a, s in zip(self.names, mae, self.mase_scale)
@@ -211,6 +212,30 @@ class ForecastTask:
                 "split": [self.train_end, self.val_end], "season": self.season}
 
 
+FAR = 1e6   # a value this many median absolute deviations from the median is warned about
+
+
+def far_value(f, main):
+    """A warning about the first value of ``f`` more than :data:`FAR` median absolute deviations
+    from its column's median in ``main`` (a typo such as 1e30 in a series of hundreds: the model
+    scales by the series' spread, so the other values all look the same to it and the errors
+    blow up), or None."""
+    for k, name in enumerate(f.names):
+        col = main.values[:, k].astype(np.float64)
+        centre = np.nanmedian(col)
+        spread = np.nanmedian(np.abs(col - centre))
+        if not spread > 0:
+            continue
+        away = np.abs(f.values[:, k].astype(np.float64) - centre) / spread
+        i = int(np.nanargmax(away)) if np.isfinite(away).any() else 0
+        if away[i] > FAR:
+            return (f"{f.path}:{f.lines[i]}: column {name!r} holds {f.values[i, k]:.6g}, "
+                    f"{away[i]:.2g} times the series' median absolute deviation ({spread:.4g}) "
+                    f"from its median ({centre:.4g}): a data error? The model scales by the "
+                    f"series' spread, so its forecasts and errors will be dominated by it")
+    return None
+
+
 def read_parts(d, log):
     """The series of --data, then of --val-data and --test-data where given: (SeriesFile,
     values (N, F), labels, split (train_end, val_end))."""
@@ -224,6 +249,9 @@ def read_parts(d, log):
     for f in [main] + parts:
         for note in f.notes:
             warn(f"{f.path}: {note}")
+        far = far_value(f, main)
+        if far:
+            warn(far)
         if f.filled:
             warn(f"{f.path}: {f.filled} missing value(s) filled ({d.fill}); scores on the test "
                  f"part count filled values as truth")

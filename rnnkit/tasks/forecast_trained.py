@@ -38,7 +38,7 @@ def baselines(y, t, K, m):
 def score(pred, truth, scale):
     """MAE, RMSE and MASE of forecasts against truth (same shapes, (..., F)), in the data's
     units; ``scale`` (F,): each variable's MASE scale, the MASE the mean of the variables'."""
-    err = pred - truth
+    err = np.asarray(pred, np.float64) - np.asarray(truth, np.float64)  # float32 squares overflow
     mae = float(np.abs(err).mean())
     mase = float((np.abs(err).reshape(-1, err.shape[-1]).mean(0) / scale).mean())
     return {"mae": mae, "rmse": float(np.sqrt((err ** 2).mean())), "mase": mase}

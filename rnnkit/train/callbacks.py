@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rnnkit.train.checkpoint import atomic_write, save_checkpoint
+from rnnkit.train.checkpoint import atomic_write, json_text, save_checkpoint
 
 
 class ProgressBar:
@@ -110,7 +110,7 @@ class Checkpointer:
         save_checkpoint(self.out / "last.pt", state)
 
     def on_train_end(self, trainer, summary):
-        text = json.dumps(summary, indent=2) + "\n"
+        text = json_text(summary)
         atomic_write(self.out / "metrics.json", lambda f: f.write(text.encode()))
         plot_losses(self.out / "metrics.jsonl", self.out / "loss.png",
                     unit=getattr(trainer.task, "unit", "token"), label=loss_label(trainer.task))

@@ -12,6 +12,9 @@ Version 1 files (written before the digest) still load, with a warning that they
 verified; a resumed run writes them again as version 2.
 """
 import hashlib
+import json
+import math
+import numbers
 import os
 import re
 import struct
@@ -46,6 +49,24 @@ def atomic_write(path, write):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def json_text(value, indent=2):
+    """``value`` as JSON that every reader parses: NaN and ±inf (Python writes them as NaN and
+    Infinity, which JSON has not) become null; numpy numbers become plain ones."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return v
+        if isinstance(v, numbers.Integral):
+            return int(v)
+        if isinstance(v, numbers.Real):
+            return float(v) if math.isfinite(v) else None
+        return v
+    return json.dumps(plain(value), indent=indent, allow_nan=False, default=float) + "\n"
 
 
 def content_digest(value):
