@@ -155,6 +155,9 @@ def test_export_refuses_a_missing_output_folder(lm_runs, tmp_path, capsys):
     assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out",
                  str(tmp_path / "no" / "lm.pt2")]) == 2
     assert "the folder" in capsys.readouterr().err
+    assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out", str(tmp_path)]) == 2
+    assert "a folder; give a file name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix) == []   # nothing beside it
 
 
 def test_export_refuses_runs_of_an_unknown_kind(tmp_path, capsys):
@@ -328,8 +331,9 @@ def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
 @pytest.mark.parametrize("cell,attention", [
     ("lstm", "general"), pytest.param("gru", "none", marks=pytest.mark.slow)])
 def test_seq2seq_encoder_and_decoder_step_onnx_and_pt2(cell, attention, tmp_path):
-    """The encoder's state out, one decoder step with that state in and the next state out
-    (by name in ONNX, which drops the inputs a model does not read), at two source lengths."""
+    """The encoder's state out, one decoder step with that state in and the next state out,
+    at two source lengths; both formats' decoders take the same inputs (the ONNX exporter
+    drops an input nothing reads: the program reads every one)."""
     ort = _ort()
     from rnnkit.export.programs import seq2seq_programs, write_onnx, write_pt2
     from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -358,8 +362,8 @@ def test_seq2seq_encoder_and_decoder_step_onnx_and_pt2(cell, attention, tmp_path
         got_enc = onnx_enc.run(None, {"src": src.numpy(), "lengths": lengths.numpy()})
         np.testing.assert_allclose(got_enc[0], state["memory"].numpy(), rtol=1e-5, atol=1e-5)
         onnx_dec, pt2_dec = run["decoder"]
-        names = {i.name for i in onnx_dec.get_inputs()}
-        feed = {n: v for n, v in zip(enc.outputs, got_enc) if n in names}
+        assert [i.name for i in onnx_dec.get_inputs()] == dec.inputs
+        feed = dict(zip(enc.outputs, got_enc))
         got = onnx_dec.run(None, {"y_prev": y.numpy(), **feed})
         got2 = pt2_dec(y, *pt2_enc(src, lengths))
         assert len(got) == len(got2) == len(want)

@@ -237,6 +237,12 @@ class _DecoderStep(nn.Module):
         logits, o, state, weights = m.decode_step(y_prev, feed, h if c is None else (h, c), keys,
                                                   memory, mask, summary, recur=_layer_step)
         state = state if isinstance(state, tuple) else (state,)
+        # a model that does not read one of them (summary without its use, memory and mask
+        # without attention) still takes every input: the ONNX exporter drops an input nothing
+        # reads, and both formats then keep the signature documented above
+        zero = (memory[:, 0, :1] * 0 + mask[:, :1].to(logits.dtype) * 0
+                + summary[:, :1] * 0)                                         # (B, 1), exactly 0
+        logits = logits + zero
         return (logits, o, *state) + ((weights,) if weights is not None else ())
 
 
@@ -411,6 +417,9 @@ def export_run(path, fmt, out):
     out = Path(out)
     if not out.parent.is_dir():
         raise ExportError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise ExportError(f"--out {out}: a folder; give a file name (e.g. {out / ('model.' + fmt)}"
+                          f"; runs of two programs add -encoder and -decoder to its stem)")
     kind, programs = _load(path)
     written = []
     for p in programs:
