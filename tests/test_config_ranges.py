@@ -322,8 +322,9 @@ def output_on_file(capsys, argv, path, text):
 
 def test_tag_file_keeps_a_line_for_each_line(runs, tmp_path, capsys):
     out = output_on_file(capsys, ["tag", str(runs["tag"])], tmp_path / "in.txt",
-                         "the cat sat\n\na dog ran\n")
-    assert len(out) == 3 and out[1] == "" and out[0].startswith("the/") and "dog/" in out[2]
+                         "the cat sat\n\na dog ran\n\n")
+    assert len(out) == 4 and out[1] == out[3] == "" and out[0].startswith("the/") \
+        and "dog/" in out[2]
 
 
 def test_predict_file_passes_over_blank_lines(runs, tmp_path, capsys):

@@ -111,9 +111,10 @@ def test_cli_train_translate_plot_and_sample(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["translate", str(run), "ich sehe den hund", "--plot", str(tmp_path / "a.png")]) == 0
     assert (tmp_path / "a.png").stat().st_size > 0
-    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("du sehe\nein haus\n"))
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("du sehe\nein haus\n\n"))
     assert main(["translate", str(run), "--beam-size", "1"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and out[-1] == ""       # the plot's line, then a line for each line
     assert main(["translate", str(run), "  "]) == 2
     assert "empty source" in capsys.readouterr().err
     cond = tmp_path / "names"

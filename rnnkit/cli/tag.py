@@ -65,7 +65,6 @@ def run(args):
         lines, where = sys.stdin.read().splitlines(), "<stdin>"
     if not any(line.strip() for line in lines):
         raise DataError(f"{where}: no sentences to tag")
-    lines = lines[:max(i for i, line in enumerate(lines) if line.strip()) + 1]
     blank = [not line.strip() for line in lines]                # printed back as blank lines
     sentences = [tagger.split(line) for line in lines if line.strip()]
     if not tagger.char_tokens and any(len(s) == 1 and unsegmented(s[0]) for s in sentences):

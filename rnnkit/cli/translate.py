@@ -54,7 +54,6 @@ def run(args):
     if not args.text:             # a file's blank lines stay blank lines of the output
         if not any(l.strip() for l in lines):
             raise DataError("nothing to translate (file or stdin empty)")
-        lines = lines[:max(i for i, l in enumerate(lines) if l.strip()) + 1]
     outputs = []
     for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
         chunk = lines[k:k + BEAM_BATCH]
