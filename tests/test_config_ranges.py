@@ -353,3 +353,13 @@ def test_texts_may_follow_the_options(runs, capsys):
 def test_char_tags_on_a_word_tagger_is_refused(runs, capsys):
     err = one_line_error(capsys, ["tag", str(runs["tag"]), "--char-tags", "the cat"])
     assert "--char-tags prints a word segmenter's tag for each character" in err
+
+
+@pytest.mark.parametrize("argv", [["-"], ["--file", "-"]], ids=["text", "file"])
+def test_a_dash_reads_standard_input(runs, capsys, monkeypatch, argv):
+    import io
+    for command, task in (("predict", "classify"), ("tag", "tag")):
+        monkeypatch.setattr("sys.stdin", io.StringIO("a good film\na bad film\n"))
+        assert main([command, str(runs[task]), *argv]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert len(out) == 2 and "good" in out[0] and "bad" in out[1], out

@@ -95,3 +95,18 @@ probability = ranged(float, "(0, 1]")
 random_seed = ranged(int, (0, MAX_SEED))
 beam_width = ranged(int, (1, MAX_BEAM))
 length_penalty = ranged(float, (0, 10))   # as Seq2SeqData.length_penalty
+
+
+def input_lines(texts, file):
+    """(lines, where they came from, whether they were arguments): the command's text
+    arguments, else the lines of ``--file``, else standard input's. ``-`` as the only text or
+    as the file reads standard input, as Unix tools do."""
+    import sys
+    from rnnkit.data import read_text
+    if texts == ["-"] or (file is not None and str(file) == "-"):
+        return sys.stdin.read().splitlines(), "<stdin>", False
+    if texts:
+        return texts, "argument", True
+    if file:
+        return read_text(file).splitlines(), str(file), False   # DataError if unreadable
+    return sys.stdin.read().splitlines(), "<stdin>", False

@@ -1,10 +1,10 @@
 """``rnnkit train classify`` and ``rnnkit predict RUN [TEXT ...]``: label texts with a classifier."""
 import json
-import sys
 from pathlib import Path
 
+from rnnkit.cli.options import input_lines
 from rnnkit.cli.task_runs import TaskRun
-from rnnkit.data import DataError, read_text
+from rnnkit.data import DataError
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import (ClassifyData, Classifier, build_classify_task, evaluate_file,
                                    upgrade)
@@ -36,13 +36,8 @@ def run(args):
               f"macro-F1 {m['macro_f1']:.4f}")
         return 0
     clf = Classifier.load(args.run)
-    if args.texts:
-        texts, where = args.texts, "argument"
-    elif args.file:
-        texts, where = read_text(args.file).splitlines(), str(args.file)   # DataError if unreadable
-    else:
-        texts, where = sys.stdin.read().splitlines(), "<stdin>"
-    if where != "argument":
+    texts, where, given = input_lines(args.texts, args.file)
+    if not given:
         texts = [t for t in texts if t.strip()]        # each output line carries its text
     if not texts:
         raise DataError(f"{where}: no texts to classify")

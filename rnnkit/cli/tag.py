@@ -2,9 +2,10 @@
 import sys
 from pathlib import Path
 
+from rnnkit.cli.options import input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
-from rnnkit.data import DataError, read_text
+from rnnkit.data import DataError
 from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.metrics import word_spans
@@ -57,12 +58,7 @@ def run(args):
         what = "characters with other tags" if tagger.char_tokens else "words"
         raise ConfigError(f"--char-tags prints a word segmenter's tag for each character; "
                           f"{args.run} tags {what}: leave it out")
-    if args.sentences:
-        lines, where = args.sentences, "argument"
-    elif args.file:
-        lines, where = read_text(args.file).splitlines(), str(args.file)   # DataError if unreadable
-    else:
-        lines, where = sys.stdin.read().splitlines(), "<stdin>"
+    lines, where, _ = input_lines(args.sentences, args.file)
     if not any(line.strip() for line in lines):
         raise DataError(f"{where}: no sentences to tag")
     blank = [not line.strip() for line in lines]                # printed back as blank lines

@@ -3,7 +3,7 @@ source<TAB>target pairs, then translation of sentences given as arguments, a fil
 import sys
 from pathlib import Path
 
-from rnnkit.cli.options import beam_width, length_penalty
+from rnnkit.cli.options import beam_width, input_lines, length_penalty
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
@@ -44,20 +44,14 @@ def add_parser(sub):
 def run(args):
     model, src_vocab, tgt_vocab, _ = load_seq2seq(args.run)
     translator = Translator(model, src_vocab, tgt_vocab)
-    if args.text:
-        lines = args.text
-    elif args.file:
-        from rnnkit.data import read_text
-        lines = read_text(args.file).splitlines()
-    else:
-        lines = sys.stdin.read().splitlines()
-    if not args.text:             # a file's blank lines stay blank lines of the output
+    lines, _, given = input_lines(args.text, args.file)
+    if not given:                 # a file's blank lines stay blank lines of the output
         if not any(l.strip() for l in lines):
             raise DataError("nothing to translate (file or stdin empty)")
     outputs = []
     for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
         chunk = lines[k:k + BEAM_BATCH]
-        keep = [bool(args.text) or bool(l.strip()) for l in chunk]   # an argument is checked
+        keep = [given or bool(l.strip()) for l in chunk]   # an argument is checked
         done = iter(translator.translate_many([l for l, k in zip(chunk, keep) if k],
                                               args.beam_size, args.length_penalty)
                     if any(keep) else [])
