@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from rnnkit.data import DataError
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.common import train
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
@@ -68,6 +69,18 @@ def test_columns_stored_restored_and_evaluated(tmp_path):
     more = write(tmp_path / "more.csv", panel(150)[130:], ["air", "walk"], start=130)
     scores = evaluate_file(tmp_path / "run", more)
     assert np.isfinite(scores["mase"]) and scores["mase"] < scores["naive_mase"]
+    gappy = tmp_path / "gappy.csv"
+    lines = more.read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ","                 # one value missing
+    gappy.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="train with --fill linear"):
+        evaluate_file(tmp_path / "run", gappy)
+    filling = build_forecast_task(ForecastData(data=str(path), columns="air,walk", window=24,
+                                               horizon=6, fill="linear"),
+                                  ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    train(filling, TrainConfig(max_steps=1, eval_every=1, warmup_steps=0), tmp_path / "fills",
+          quiet=True)
+    assert np.isfinite(evaluate_file(tmp_path / "fills", gappy)["mase"])   # filled as trained
 
 
 def test_mase_is_each_column_on_its_own_scale():

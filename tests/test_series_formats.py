@@ -109,7 +109,7 @@ def test_a_semicolon_header_holding_a_comma(tmp_path):
 def test_missing_values_filled_on_request(tmp_path):
     path = write(tmp_path, "date,a,b\n2020-01,,1\n2020-02,2,\n2020-03,,\n2020-04,8,4\n"
                            "2020-05,,5\n")
-    with pytest.raises(DataError, match=r"s.csv: 5 missing or NaN value\(s\) .* give --fill "
+    with pytest.raises(DataError, match=r"s.csv: 5 missing or NaN value\(s\) .* train with --fill "
                                         r"linear"):
         read_series_file(path, "a,b")
     f = read_series_file(path, "a,b", fill="linear")
@@ -139,7 +139,7 @@ def test_fill_from_the_command_line(tmp_path, capsys):
     argv = ["train", "forecast", "--data", str(path), "--out", str(tmp_path / "run"),
             "--horizon", "3", "--max-steps", "1", "--quiet"]
     assert main(argv) == 2
-    assert "give --fill linear" in capsys.readouterr().err
+    assert "train with --fill linear" in capsys.readouterr().err
     assert main(argv + ["--fill", "linear"]) == 0
     assert "9 missing value(s) filled (linear)" in capsys.readouterr().err
 

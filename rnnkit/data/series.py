@@ -357,7 +357,7 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
         x = _number(row[vid], path, lineno, column)
         if not math.isfinite(x) and fill == "none":
             raise DataError(f"{path}:{lineno}: series {name!r} at {t!r}: a missing or NaN "
-                            f"value; fill or drop it first (or give --fill linear)")
+                            f"value; fill or drop it first (or train with --fill linear)")
         rows[t] = (lineno, x)
     if not series:
         raise DataError(f"{path}: a header and no rows")
@@ -492,7 +492,7 @@ def _check_finite(values, linenos, names, path):
         where = ", ".join(str(linenos[i]) for i in rows[:8]) + (", ..." if len(rows) > 8 else "")
         per_col = ", ".join(f"{n}: {int(c)}" for n, c in zip(names, bad.sum(0)) if c)
         raise DataError(f"{path}: {int(bad.sum())} missing or NaN value(s) ({per_col}) on line(s) "
-                        f"{where}; fill or drop them first, or give --fill linear (or previous)")
+                        f"{where}; fill or drop them first, or train with --fill linear (or previous)")
     if len(values) < 2:
         raise DataError(f"{path}: a series needs at least 2 rows, got {len(values)}")
 

@@ -23,6 +23,7 @@ from rnnkit.data.series import Scaler, Transform, read_series_file, same_series
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.smoothing import (fit_each_origin, forecast_each, history_forecast,
                                      start_length)
+from rnnkit.tasks.common import warn
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 LEGACY = {"relative": False, "window": 0, "history": False,   # checkpoints without these fields
@@ -134,19 +135,21 @@ class Forecast:
     """A trained forecaster with its series: forecasts from any point in the series, in its units."""
 
     def __init__(self, model, scaler, series, labels, names, split, window, transform=None,
-                 season=1, long_form=("", "")):
+                 season=1, long_form=("", ""), fill="none"):
         self.model, self.scaler, self.y = model.eval(), scaler, np.asarray(series, dtype=np.float32)
         self.labels, self.names, self.split, self.window = labels, names, split, window
         self.transform, self.season = transform or Transform("none"), season
         # (series column, value column) where the series was read in long form, as the files
         # that continue it are
         self.long_form = tuple(long_form)
+        self.fill = fill   # how the run filled missing values: so are those of the files it reads
 
     @classmethod
     def from_task(cls, task):
         return cls(task.model, task.scaler, task.y, task.labels, task.names,
                    [task.train_end, task.val_end], task.data_config.window, task.transform,
-                   task.season, (task.data_config.series_column, task.data_config.columns))
+                   task.season, (task.data_config.series_column, task.data_config.columns),
+                   task.data_config.fill)
 
     @classmethod
     def load(cls, path):
@@ -158,16 +161,16 @@ class Forecast:
             return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],
                        ckpt["names"], ckpt["split"], d["window"],
                        Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1),
-                       (d.get("series_column", ""), d.get("columns", "")))
+                       (d.get("series_column", ""), d.get("columns", "")), d.get("fill", "none"))
 
     def read(self, path):
         """A file continuing the series, read as the series was (its columns; its value column
         in long form), its variables in the series' order."""
         series_column, value_column = self.long_form
         if series_column:
-            part = read_series_file(path, value_column, series_column)
+            part = read_series_file(path, value_column, series_column, self.fill)
             return same_series(part, list(self.names), "the run's series")
-        return read_series_file(path, ",".join(self.names))
+        return read_series_file(path, ",".join(self.names), fill=self.fill)
 
     def standardised(self, y):
         return torch.from_numpy(self.scaler.transform(self.transform.forward(y)))
@@ -281,6 +284,9 @@ def evaluate_file(run, path, **options):
     mae, rmse, mase and the naive and seasonal-naive baselines' figures, in the data's units."""
     f = Forecast.load(run)
     part = f.read(path)
+    if part.filled:
+        warn(f"{path}: {part.filled} missing value(s) filled ({f.fill}, as the run was trained); "
+             f"the scores count filled values as truth")
     check_continues(f.labels, part)
     y = np.concatenate([f.y, part.values])                                    # (N, F)
     logged = np.broadcast_to(f.transform.logged(), part.values.shape[1:])     # (F,)
