@@ -1,5 +1,5 @@
 """Working with trained runs: a resume that changes a data setting the model fills in, one with
-nothing left to train, one from another folder, a classifier resumed step for step, and BLEU
+nothing left to train, one that lays the schedule out again, one from another folder, a classifier resumed step for step, and BLEU
 on outputs too short for 4-grams."""
 import json
 import os
@@ -44,6 +44,12 @@ def test_a_resume_with_nothing_to_train_says_so(tmp_path, capsys):
     capsys.readouterr()
     err = train(["forecast", "--out", out, "--resume", "--max-steps", "2"], capsys).err
     assert "is at step 2 and --max-steps is 2: nothing to train" in err
+    err = train(["forecast", "--out", out, "--resume", "--max-steps", "4"], capsys).err
+    assert ("the run's 2 steps followed a cosine learning-rate schedule laid out over 2 steps; "
+            "it goes on laid out over 4") in err
+    err = train(["forecast", "--out", out, "--resume", "--max-steps", "6", "--schedule",
+                 "constant"], capsys).err
+    assert "learning-rate schedule" not in err
 
 
 def test_a_run_resumes_from_another_folder(tmp_path, capsys, monkeypatch):

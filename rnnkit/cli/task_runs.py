@@ -156,6 +156,13 @@ class TaskRun:
             if train_cfg.max_steps and step >= train_cfg.max_steps:
                 warn(f"{args.out} is at step {step:,} and --max-steps is {train_cfg.max_steps:,}: "
                      f"nothing to train; give a larger --max-steps to train on")
+            elif (step and train_cfg.schedule != "constant"
+                  and train_cfg.max_steps != saved.get("max_steps", train_cfg.max_steps)):
+                warn(f"the run's {step:,} steps followed a {train_cfg.schedule} learning-rate "
+                     f"schedule laid out over {saved['max_steps'] or 'its time limit'} steps; it "
+                     f"goes on laid out over {train_cfg.max_steps or 'the time limit'}, so the "
+                     f"run will not equal one of that many steps from the start (only "
+                     f"--schedule constant trains the same either way)")
             return data_cfg, model_cfg, train_cfg, ckpt
         if last.exists():
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
