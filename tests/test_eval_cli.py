@@ -180,5 +180,5 @@ def test_translate_file_keeps_a_line_for_each_line(s2s_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["translate", str(s2s_run), "--file", str(f), "--beam-size", "1"]) == 0
     out = capsys.readouterr().out.split("\n")
-    assert len(out) == 6 and out[1] == out[3] == "" and out[5] == ""
+    assert len(out) == 7 and out[1] == out[3] == out[5] == "" and out[6] == ""   # 6 lines
     assert out[0] and out[2] and out[0] == out[4]

@@ -155,8 +155,9 @@ def test_export_refuses_a_missing_output_folder(lm_runs, tmp_path, capsys):
     assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out",
                  str(tmp_path / "no" / "lm.pt2")]) == 2
     assert "the folder" in capsys.readouterr().err
-    assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out", str(tmp_path)]) == 2
-    assert "a folder; give a file name" in capsys.readouterr().err
+    from rnnkit.export.programs import export_run
+    with pytest.raises(ExportError, match="a folder; give a file name"):
+        export_run(lm_runs["lstm"], "pt2", tmp_path)    # the command line refuses it earlier
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix) == []   # nothing beside it
 
 

@@ -240,3 +240,36 @@ def test_telemetry_flag_writes_gradients_and_resume_keeps_them_in_step(tmp_path)
                  "--telemetry", "2"]) == 0
     steps = [json.loads(x)["step"] for x in (out / "gradients.jsonl").read_text().splitlines()]
     assert steps == [0, 2, 4, 6, 8]
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, capsys):
+    """A folder given as a file to write, or a plot format matplotlib does not write without
+    more packages, is an argument error naming what was given; a whole pickled module given as
+    a checkpoint says what it is, in plain text."""
+    from rnnkit.cli.options import image_file, image_format, output_file
+    import argparse
+    from rnnkit.train.checkpoint import CheckpointError, atomic_write, load_checkpoint
+    with pytest.raises(argparse.ArgumentTypeError, match="is a folder, a file was expected"):
+        output_file(str(tmp_path))
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a .png, .svg or .pdf"):
+        image_file(str(tmp_path / "plot.jpg"))
+    assert image_format(image_file(str(tmp_path / "p.SVG"))) == "svg"
+    assert image_format(tmp_path / "plot") == "png"
+    with pytest.raises(IsADirectoryError) as e:
+        atomic_write(tmp_path, lambda f: f.write(b"x"))
+    assert e.value.filename == str(tmp_path) and not list(tmp_path.parent.glob(".*.tmp"))
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "m.pt")
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(tmp_path / "m.pt")
+    assert "holds a pickled torch.nn.modules.linear.Linear" in str(e.value)
+    assert "\x1b" not in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(tmp_path / "m.pt"), "--format", "pt2", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "argument --out" in capsys.readouterr().err
+
+
+def test_the_view_says_which_runs_it_has_no_page_for(tmp_path):
+    from rnnkit.view.runs import RequestError, load_view
+    save_checkpoint(tmp_path / "best.pt", {"kind": "recognize", "model": {}})
+    with pytest.raises(RequestError, match="a recognize run, which the view has no page for"):
+        load_view(tmp_path / "best.pt")

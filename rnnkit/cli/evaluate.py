@@ -8,7 +8,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from rnnkit.cli.options import beam_width
+from rnnkit.cli.options import beam_width, output_file
 from rnnkit.train.checkpoint import CheckpointError, json_text
 from rnnkit.data import DataError
 from rnnkit.config import ConfigError
@@ -36,7 +36,7 @@ def add_parser(sub):
     p.add_argument("file", type=Path, help="a data file in the format the run was trained on "
                                            "(lm, classify runs: or a folder)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--out", type=Path, help="also write the metrics as JSON to this file")
+    p.add_argument("--out", type=output_file, help="also write the metrics as JSON to this file")
     p.add_argument("--beam-size", type=beam_width, help="seq2seq: beam width; 1 scores greedy "
                                                        "decoding only (default 5)")
     p.set_defaults(func=run)

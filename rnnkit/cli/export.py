@@ -13,6 +13,8 @@ state) and ``-decoder`` (one step, every recurrent state an input and an output)
 """
 from pathlib import Path
 
+from rnnkit.cli.options import output_file
+
 
 def add_parser(sub):
     p = sub.add_parser("export", help="write a trained run as an ONNX or torch.export program",
@@ -20,7 +22,7 @@ def add_parser(sub):
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("--format", required=True, choices=("onnx", "pt2"),
                    help="onnx (ONNX operators) or pt2 (torch.export, rnnkit's operators)")
-    p.add_argument("--out", type=Path, required=True, help="file to write")
+    p.add_argument("--out", type=output_file, required=True, help="file to write")
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.cli.options import ranged
+from rnnkit.cli.options import image_file, image_format, ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
 from rnnkit.models.forecaster import ForecasterConfig
@@ -32,7 +32,7 @@ def add_parser(sub):
                    help=f"steps to forecast, at most {MAX_FORECAST:,} (default 24)")
     p.add_argument("--from-end", action="store_true", help="forecast past the last observation "
                    "(default: from the start of the held-out tail, to compare with the truth)")
-    p.add_argument("--png", type=Path, help="plot file (default: RUN/forecast.png)")
+    p.add_argument("--png", type=image_file, help="plot file (default: RUN/forecast.png)")
     p.add_argument("--intervals", type=levels, default=LEVELS, metavar="P[,P]",
                    help="prediction intervals' coverage in percent, or none (default 80,95)")
     p.add_argument("--series", default="", metavar="A[,B]",
@@ -132,5 +132,5 @@ def plot(f, origin, pred, png, bands=((), None, None), shown=None):
         ax.legend(loc="upper left")
     axes[-1, 0].set_xlabel(f"time step (the forecast starts after {f.labels[origin - 1]})")
     fig.tight_layout()
-    atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    atomic_write(png, lambda fh: fig.savefig(fh, format=image_format(png), dpi=100))
     plt.close(fig)

@@ -110,3 +110,31 @@ def input_lines(texts, file):
     if file:
         return read_text(file).splitlines(), str(file), False   # DataError if unreadable
     return sys.stdin.read().splitlines(), "<stdin>", False
+
+
+IMAGE_FORMATS = ("png", "svg", "pdf")   # what matplotlib writes with no extra package
+
+
+def output_file(text):
+    """An argparse type: a file to write; an existing folder is refused before any work."""
+    from pathlib import Path
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a folder, a file was expected")
+    return path
+
+
+def image_file(text):
+    """An argparse type: a plot to write, .png, .svg or .pdf (no extension: PNG)."""
+    path = output_file(text)
+    if path.suffix and path.suffix[1:].lower() not in IMAGE_FORMATS:
+        raise argparse.ArgumentTypeError(f"{text}: expected a .png, .svg or .pdf file name, "
+                                         f"got {path.suffix!r}")
+    return path
+
+
+def image_format(path):
+    """The format a plot is written in: its extension's, PNG without one."""
+    from pathlib import Path
+    suffix = Path(path).suffix[1:].lower()
+    return suffix if suffix in IMAGE_FORMATS else "png"

@@ -3,7 +3,7 @@ recognize RUN FILE...``: read text from images or speech; ``--plot`` draws the C
 import sys
 from pathlib import Path
 
-from rnnkit.cli.options import ranged
+from rnnkit.cli.options import image_file, image_format, ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import MAX_BEAM
 from rnnkit.data import DataError
@@ -63,7 +63,7 @@ def add_parser(sub):
                    help="beam search with this many hypotheses (CTC runs: prefix beam search; "
                         "image-to-text runs: beam search for the most probable text; default 0: "
                         "greedy)")
-    p.add_argument("--plot", type=Path, help="CTC: write the alignment of the first FILE to this "
+    p.add_argument("--plot", type=image_file, help="CTC: write the alignment of the first FILE to this "
                                              "PNG")
     p.set_defaults(func=run)
 
@@ -107,5 +107,5 @@ def plot_alignment(rec, path, png):
     bottom.set_xlabel("column" if rec.kind == "image" else "frame (10 ms)")
     bottom.legend(loc="upper right", ncol=min(8, len(used) + 1), fontsize=8)
     fig.tight_layout()
-    atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    atomic_write(png, lambda fh: fig.savefig(fh, format=image_format(png), dpi=100))
     plt.close(fig)

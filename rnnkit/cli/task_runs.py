@@ -97,6 +97,20 @@ def absolute(path):
     return str(Path(path).expanduser().resolve())
 
 
+def relaid(train_cfg, ckpt):
+    """Warn when a resume lays a decaying learning-rate schedule out over another number of
+    steps than the run's so far: it will not equal a run of that many steps from the start."""
+    saved = saved_train_config(ckpt["train_config"])
+    step = ckpt.get("trainer", {}).get("step", 0)
+    before = saved.get("max_steps", train_cfg.max_steps)
+    if (step and train_cfg.schedule != "constant" and train_cfg.max_steps != before
+            and not (train_cfg.max_steps and step >= train_cfg.max_steps)):
+        warn(f"the run's {step:,} steps followed a {train_cfg.schedule} learning-rate schedule "
+             f"laid out over {before or 'its time limit'} steps; it goes on laid out over "
+             f"{train_cfg.max_steps or 'the time limit'}, so the run will not equal one of that "
+             f"many steps from the start (only --schedule constant trains the same either way)")
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """How ``rnnkit train KIND`` trains its task model; everything else is shared."""
@@ -156,13 +170,6 @@ class TaskRun:
             if train_cfg.max_steps and step >= train_cfg.max_steps:
                 warn(f"{args.out} is at step {step:,} and --max-steps is {train_cfg.max_steps:,}: "
                      f"nothing to train; give a larger --max-steps to train on")
-            elif (step and train_cfg.schedule != "constant"
-                  and train_cfg.max_steps != saved.get("max_steps", train_cfg.max_steps)):
-                warn(f"the run's {step:,} steps followed a {train_cfg.schedule} learning-rate "
-                     f"schedule laid out over {saved['max_steps'] or 'its time limit'} steps; it "
-                     f"goes on laid out over {train_cfg.max_steps or 'the time limit'}, so the "
-                     f"run will not equal one of that many steps from the start (only "
-                     f"--schedule constant trains the same either way)")
             return data_cfg, model_cfg, train_cfg, ckpt
         if last.exists():
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
@@ -213,6 +220,8 @@ class TaskRun:
                                   f"data; start a new run with another --out")
             hint = " or pass --allow-data-change (the vocabulary stays the checkpoint's)" if self.resumes_data else ""
             check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed, hint)
+        if ckpt is not None and world.main:
+            relaid(train_cfg, ckpt)
         torch.manual_seed(train_cfg.seed)
         extra = {"seed": train_cfg.seed} if self.seeded else {}
         if self.resumes_data and ckpt is not None:

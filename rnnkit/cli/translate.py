@@ -3,7 +3,7 @@ source<TAB>target pairs, then translation of sentences given as arguments, a fil
 import sys
 from pathlib import Path
 
-from rnnkit.cli.options import beam_width, input_lines, length_penalty
+from rnnkit.cli.options import beam_width, image_file, image_format, input_lines, length_penalty
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
@@ -36,8 +36,8 @@ def add_parser(sub):
     p.add_argument("--beam-size", type=beam_width, default=5, help="1: greedy")
     p.add_argument("--length-penalty", type=length_penalty, default=1.0,
                    help="alpha: hypotheses score log p / length^alpha (default 1)")
-    p.add_argument("--plot", type=Path, help="write the attention heat-map of the first sentence "
-                                             "to this PNG")
+    p.add_argument("--plot", type=image_file, help="write the attention heat-map of the first "
+                   "sentence to this file (.png, .svg or .pdf)")
     p.set_defaults(func=run)
 
 
@@ -80,5 +80,5 @@ def plot_attention(src_tokens, tgt_tokens, weights, path):
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    atomic_write(path, lambda f: fig.savefig(f, format=image_format(path), dpi=100))
     plt.close(fig)

@@ -11,6 +11,7 @@ the weights, optimizer state or settings is refused, by file name, instead of be
 Version 1 files (written before the digest) still load, with a warning that they cannot be
 verified; a resumed run writes them again as version 2.
 """
+import errno
 import hashlib
 import json
 import math
@@ -37,6 +38,8 @@ class CheckpointError(RuntimeError):
 def atomic_write(path, write):
     """Call ``write(file_object)`` on a temporary file next to ``path``, then move it into place."""
     path = Path(path)
+    if path.is_dir():   # found before the work, and named as the user gave it
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -119,7 +122,14 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:   # torch raises RuntimeError, UnpicklingError, EOFError, ... by damage
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))            # torch's bold for terminals
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:   # a pickled object (a whole module, a class of one's own): code to run
+            raise CheckpointError(
+                f"{path}: not an rnnkit checkpoint: it holds a pickled {found.group(1)}, which "
+                f"only running code from the file could rebuild, and rnnkit never runs code from "
+                f"a checkpoint (it reads runs saved by rnnkit train)") from e
+        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
         raise CheckpointError(f"{path}: not a readable rnnkit checkpoint (truncated or corrupted? "
                               f"{type(e).__name__}: {first[:200]})") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
