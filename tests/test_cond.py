@@ -61,3 +61,22 @@ def test_a_prime_starts_every_sequence_and_length_caps_them(tmp_path):
         generate(model, vocab, conditions, "Italy", 2, prime="\u2603")
     with pytest.raises(DataError, match="at most max_len=20"):
         generate(model, vocab, conditions, "Italy", 2, prime=letter * 20)
+
+
+def test_no_wrong_condition_is_made_up_where_there_is_none():
+    """Feature vectors all alike (or one class): no other condition to compare with, so the
+    wrong-condition loss is None rather than the right one's; otherwise every row gets a
+    different condition than its own."""
+    import torch
+    from types import SimpleNamespace
+    from rnnkit.tasks.cond import wrong_conditions
+    features = SimpleNamespace(config=SimpleNamespace(features=2, n_classes=0))
+    same = torch.tensor([[0.0, 1.0]] * 4)
+    assert wrong_conditions(features, same) is None
+    mixed = torch.tensor([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+    assert not (wrong_conditions(features, mixed) == mixed).all(1).any()
+    labels = SimpleNamespace(config=SimpleNamespace(features=0, n_classes=3))
+    cond = torch.tensor([0, 1, 2, 2, 1])
+    assert (wrong_conditions(labels, cond) != cond).all()
+    assert wrong_conditions(SimpleNamespace(config=SimpleNamespace(features=0, n_classes=1)),
+                            torch.zeros(3, dtype=torch.long)) is None

@@ -8,8 +8,10 @@ from rnnkit.config import ConfigError
 
 
 def condition_gap(task, m):
+    wrong = m["test_loss_wrong_cond"]
     return (f"held-out loss {m['test_loss']:.4f} nats/{task.unit} with the right condition, "
-            f"{m['test_loss_wrong_cond']:.4f} with a wrong one")
+            + (f"{wrong:.4f} with a wrong one" if wrong is not None else
+               "no wrong one to compare (the held-out part has one condition)"))
 
 
 RUN = TaskRun("cond", CondData, CondConfig, build_cond_task,

@@ -129,7 +129,8 @@ class CondTask:
     def test_metrics(self):
         """The same on the held-out test names: the gap says how much the condition matters."""
         right, wrong = self.losses(self.test)
-        return {"test_loss": right, "test_loss_wrong_cond": wrong, "cond_gain_nats": wrong - right,
+        return {"test_loss": right, "test_loss_wrong_cond": wrong,
+                "cond_gain_nats": None if wrong is None else wrong - right,
                 "test_size": len(self.test)}
 
     def losses(self, examples):
@@ -144,23 +145,33 @@ class CondTask:
 
 def condition_losses(model, conditions, examples, batch=64):
     """(right, wrong) mean cross-entropy per token over encoded ``examples`` [(condition, ids)]:
-    with each example's own condition, and with a wrong one (:func:`wrong_conditions`)."""
+    with each example's own condition, and with a wrong one (:func:`wrong_conditions`). Where
+    no other condition exists to compare with (one class; feature vectors all alike in these
+    examples) wrong is None: a gap of 0 would be a figure never measured."""
+    every = conditions.tensor([c for c, _ in examples])                         # (N,) or (N, F)
+    others = wrong_conditions(model, every)
     right = wrong = count = 0.0
     for k in range(0, len(examples), batch):
         part = examples[k:k + batch]
-        cond, (seq, _) = conditions.tensor([c for c, _ in part]), pad([t for _, t in part])
+        cond, (seq, _) = every[k:k + batch], pad([t for _, t in part])
         loss, n = model.loss(cond, seq)                                         # seq (B, T+1)
         right, count = right + float(loss) * n, count + n
-        wrong += float(model.loss(wrong_conditions(model, cond, k), seq)[0]) * n
-    return right / max(count, 1), wrong / max(count, 1)
+        if others is not None:
+            wrong += float(model.loss(others[k:k + batch], seq)[0]) * n
+    return right / max(count, 1), None if others is None else wrong / max(count, 1)
 
 
-def wrong_conditions(model, cond, offset=0):
-    """Each label moved to a different class (a fixed, varied shift); features: rows rolled."""
+def wrong_conditions(model, cond):
+    """Another condition for each row of ``cond``: a label moved to a different class (a fixed,
+    varied shift); a feature vector replaced by the next distinct vector of ``cond``. None
+    where there is no other (one class, or one distinct vector)."""
     if model.config.features:
-        return cond.roll(1, 0)
+        rows, which = torch.unique(cond, dim=0, return_inverse=True)            # (U, F), (N,)
+        return rows[(which + 1) % len(rows)] if len(rows) > 1 else None
     n = model.config.n_classes
-    shift = 1 + (torch.arange(len(cond)) + offset) % max(n - 1, 1)              # (B,) in [1, n-1]
+    if n < 2:
+        return None
+    shift = 1 + torch.arange(len(cond)) % (n - 1)                               # (N,) in [1, n-1]
     return (cond + shift) % n
 
 
@@ -295,4 +306,4 @@ def evaluate_file(run, path):
         right, wrong = condition_losses(model, conditions, examples)
     return {"file": str(path), "kind": "cond", "size": len(examples),
             "skipped": len(pairs) - len(examples), "loss": right, "loss_wrong_cond": wrong,
-            "cond_gain_nats": wrong - right}
+            "cond_gain_nats": None if wrong is None else wrong - right}
