@@ -336,7 +336,7 @@ def test_too_few_pairs_to_split_names_the_file(tmp_path):
     from rnnkit.data.pairs import own_splits
     p = write(tmp_path, "few.tsv", "Hallo\tHello\nDanke\tThanks\n")
     with pytest.raises(DataError, match=r"few.tsv: 2 pairs are too few: none falls in the val "
-                                        r"split \(about 3% of the pairs.*--val-data"):
+                                        r"split \(about 3% of the distinct ones.*--val-data"):
         own_splits(read_pairs(p), path=p)
 
 

@@ -240,8 +240,12 @@ def split_pairs(pairs, key=lambda p: p[0], test_pct=5, val_pct=3, path=""):
         out[split_of(key(p), test_pct, val_pct)].append(p)
     for name, pct in (("train", 100 - test_pct - val_pct), ("val", val_pct), ("test", test_pct)):
         if pct and not out[name]:
-            raise DataError(f"{path or 'the data'}: {len(pairs)} pairs are too few: none falls in "
-                            f"the {name} split (about {pct}% of the pairs, chosen by a hash)"
+            keys = len({key(p) for p in pairs})
+            distinct = f" ({keys} distinct)" if keys < len(pairs) else ""
+            raise DataError(f"{path or 'the data'}: {len(pairs)} pairs are too few{distinct}: "
+                            f"none falls in the {name} "
+                            f"split (about {pct}% of the distinct ones, chosen by a hash, a repeated "
+                            f"one always on the same side)"
                             + (f"; give more pairs or a --{name}-data file" if name != "train" else ""))
     return out
 
