@@ -150,6 +150,7 @@ class _Tagger(nn.Module):
         return self.out(y)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
 @pytest.mark.parametrize("make", [
     lambda: rnnkit.LSTM(4, 8, 2, bidirectional=True, batch_first=True),
     lambda: rnnkit.GRU(4, 8, batch_first=True),
@@ -182,6 +183,7 @@ def test_jit_trace_and_both_onnx_exporters_record_a_model_with_an_rnnkit_layer(m
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
 def test_jit_trace_of_a_layer_with_lengths_and_of_the_cells():
     torch.manual_seed(0)
     layer = rnnkit.GRU(4, 6, bidirectional=True, batch_first=True).eval()
@@ -206,6 +208,7 @@ def test_jit_trace_of_a_layer_with_lengths_and_of_the_cells():
         torch.testing.assert_close(traced(x, hx), cell(x, hx))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
 def test_jit_trace_refuses_a_layer_torch_nn_cannot_express_in_one_line():
     with pytest.raises(RuntimeError, match=r"GRU with layer_norm=True cannot run under "
                                            r"torch.jit.trace or torch.onnx.export .* "
