@@ -145,6 +145,23 @@ def test_two_processes_reach_the_parameters_of_one(tmp_path, kind):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind,random_off", [
+    ("tag", ["--dropout", 0, "--feature-dropout", 0, "--word-dropout", 0]),
+    ("seq2seq", ["--dropout", 0, "--teacher-forcing", 1.0]),
+    ("cond", ["--dropout", 0]),
+    ("forecast", ["--dropout", 0])])
+def test_the_other_tasks_reach_the_parameters_of_one_process_too(tmp_path, kind, random_off):
+    """The README's claim for every task: with nothing drawn at random in training, two
+    processes on the same global batch end at one process's parameters."""
+    argv = ["train", *task_argv(kind, tmp_path), "--warmup-steps", 0, *random_off]
+    argv[argv.index("--max-steps") + 1] = 4
+    one = finish(launch([*argv, "--out", tmp_path / "one"], 1))
+    two = finish(launch([*argv, "--out", tmp_path / "two"], 2))
+    assert_ok(one + two)
+    same_parameters(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt")
+
+
+@pytest.mark.slow
 def test_resume_with_another_number_of_processes(tmp_path):
     data = corpus(tmp_path)
     base = ["train", "lm", "--data", data, "--eval-every", 3, *LM]
