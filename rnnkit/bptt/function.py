@@ -30,7 +30,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from rnnkit.bptt import telemetry
-from rnnkit.bptt.options import NO_OPTIONS
+from rnnkit.bptt.options import NO_OPTIONS, StepOptions
 from rnnkit.bptt.workspace import WORKSPACE, Taker
 from rnnkit.cells.fused import fused
 
@@ -262,12 +262,34 @@ def _steps(split_bufs, T):
     return list(zip(*split_bufs)) if split_bufs else [()] * T
 
 
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _in_float32(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag, opts, inits, params):
+    """A bfloat16 or float16 layer on the CPU: the node runs in float32 (the compiled kernels
+    are float32 and float64; step by step in half precision it took 7-18 times as long) and
+    its outputs come back in the layer's dtype, as oneDNN's half-precision RNNs accumulate in
+    float32 too. The casts are autograd's, so the gradients reach the half-precision weights."""
+    up = lambda t: None if t is None else t.float()                          # noqa: E731
+    zone = None if opts.zoneout is None else tuple(map(up, opts.zoneout))
+    res = run(cell, sched, up(x), up(w_ih), up(w_hh), up(b_ih), up(b_hh), tuple(map(up, h0)), tag,
+              StepOptions(up(opts.rec_mask), zone, up(opts.keep), opts.return_all),
+              tuple(map(up, inits)), tuple(map(up, params)))
+    down = lambda t: t.to(x.dtype)                                          # noqa: E731
+    out, finals = down(res[0]), tuple(map(down, res[1]))
+    if opts.return_all:
+        return out, finals, tuple(map(down, res[2])), down(res[3])
+    return out, finals
+
+
 def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None, opts=None, inits=(), params=()):
     """One layer, one direction. Returns (out (N, H), finals tuple[, per-step states, gates])."""
     opts = opts or NO_OPTIONS
     if torch.compiler.is_compiling():     # dynamo or export: the custom operators (bptt/ops.py)
         from rnnkit.bptt import ops
         return ops.run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params)
+    if x.dtype in LOW_PRECISION and x.device.type == "cpu":
+        return _in_float32(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag, opts, inits, params)
     cell = fused(cell, x)             # the same cell through the compiled kernels, where built
     res = BPTT.apply(cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, *h0, *inits, *params)
     out, finals = res[0], tuple(res[1:1 + cell.N_STATES])
