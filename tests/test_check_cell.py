@@ -399,3 +399,23 @@ def test_a_reference_step_cut_off_from_autograd_is_malformed(tmp_path, capsys):
     assert main(["check-cell", str(path)]) == 2
     assert "reference_step must return states computed from its inputs by autograd" in \
         capsys.readouterr().err
+
+
+def test_a_reference_of_nan_or_inf_is_wrong(tmp_path, capsys):
+    """Comparisons with NaN are all false: a reference_step giving NaN (or inf) had every row
+    'ok' and the verdict 'every gradient agrees'."""
+    for bad in ("torch.tanh(a) * float('nan')", "torch.tanh(a) * float('inf')"):
+        source = GOOD.replace("return (torch.tanh(a),)", f"return ({bad},)")
+        assert source != GOOD
+        code, out, err = check(tmp_path, capsys, source)
+        assert code == 1 and "NaN or inf values" in out and "every gradient agrees" not in out
+
+
+def test_large_sizes_keep_the_gradcheck_tame_and_any_suffix_loads(tmp_path, capsys):
+    """A right cell at the largest sizes check-cell takes: the gradcheck runs on a short
+    sequence (over 64 steps with a dropout mask the state turned chaotic, finite differences
+    called the right cell WRONG and gradcheck's explanation grew past 16 GB); a cell file
+    without the .py suffix loads."""
+    code, out, err = check(tmp_path, capsys, GOOD, "--batch", "1", "--steps", "64",
+                           "--hidden", "64", name="mycell.txt")
+    assert code == 0 and "every gradient agrees" in out, out + err

@@ -82,18 +82,20 @@ def compare(section, name, got, want, where, steps=None):
         return Entry(section, name, False, math.inf, math.inf,
                      note=f"shape {tuple(got.shape)}, autograd's {tuple(want.shape)}")
     err = (got - want).abs().nan_to_num(nan=math.inf)
-    bad = err > ATOL + RTOL * want.abs()
+    finite = torch.isfinite(got) & torch.isfinite(want)   # NaN or inf on either side is wrong:
+    bad = ~(err <= ATOL + RTOL * want.abs()) | ~finite     # comparisons with NaN are all False
     if err.numel() == 0 or not bad.any():
         mx = err.max().item() if err.numel() else 0.0
         return Entry(section, name, True, mx, _rel(mx, want))
+    err = torch.where(finite, err, torch.full_like(err, math.inf))
     idx = tuple(int(i) for i in torch.unravel_index(err.argmax(), err.shape))
     mx = err.max().item()
-    note = ""
+    note = "" if finite.all() else "NaN or inf values"
     if steps is not None and steps[0] > 1:
         T, B, forward = steps
         wrong = bad.reshape(T, B, -1).any(2).any(1).nonzero().flatten().tolist()
-        note = f"first wrong at t={wrong[0] if forward else wrong[-1]}" + ("" if forward else
-                                                                             ", going back")
+        note = (f"{note}; " if note else "") + f"first wrong at t={wrong[0] if forward else wrong[-1]}" + (
+            "" if forward else ", going back")
     return Entry(section, name, False, mx, _rel(mx, want), where(idx), note)
 
 

@@ -9,6 +9,7 @@ file or the cell is malformed (it does not load, no cell class, a method missing
 wrong shape).
 """
 import argparse
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
@@ -66,7 +67,9 @@ def load(path):
     if not p.is_file():
         raise CellError(f"{path}: no such file")
     name = f"rnnkit_user_cell_{p.stem}"
-    spec = importlib.util.spec_from_file_location(name, p)
+    p = p.resolve()                     # the frames of its code name it so
+    loader = importlib.machinery.SourceFileLoader(name, str(p))   # Python whatever its suffix
+    spec = importlib.util.spec_from_file_location(name, p, loader=loader)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module          # dataclasses and pickling look a module up by name
     try:
@@ -110,7 +113,7 @@ def _user_line(e, path):
     """The line of FILE where the exception was raised (the innermost frame in FILE)."""
     line, tb = None, e.__traceback__
     while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename) == path:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
