@@ -100,3 +100,8 @@ def test_demo_wiring_on_a_tiny_corpus(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["demo", "--out", str(tmp_path / "mine")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+    from rnnkit.train.runlock import RunLock
+    with RunLock(out):                  # a live run trains into it: refused, nothing deleted
+        assert main(["demo", "--minutes", "0.02", "--out", str(out)]) == 2
+        assert "another rnnkit run is training into this folder" in capsys.readouterr().err
+        assert (out / "best.pt").is_file()

@@ -43,7 +43,13 @@ def run(args):
         if any(args.out.iterdir()) and not (args.out / "metrics.jsonl").exists():
             raise ConfigError(f"{args.out} exists and is not a run folder; the demo "
                               f"replaces its --out, so choose another")
-        shutil.rmtree(args.out)
+        from rnnkit.train.runlock import LOCK_NAME, RunLock
+        with RunLock(args.out):         # a folder a live run trains into is refused, kept
+            for child in args.out.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child)
+                elif child.name != LOCK_NAME:
+                    child.unlink()
     flags = train_cmd.build_args(args.out, minutes=args.minutes, seed=args.seed,
                                  **DEMO_MODEL, **DEMO_DATA, **DEMO_TRAIN)
     train_cmd.LM_RUN.run(flags)
