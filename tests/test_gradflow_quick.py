@@ -23,3 +23,32 @@ def test_quick_preset_runs_and_reports(tmp_path):
     assert runs[(100, "rnn-tanh-default-clip1")]["decay_init"] < 0.9
     assert runs[(100, "rnn-relu-identity-gain1.5-clip1")]["decay_init"] > 1.3
     assert runs[(10, "gru-default-clip1")]["solved_step"] is not None
+
+
+def test_bad_notes_damaged_records_and_huge_sizes_are_one_line(tmp_path, capsys, monkeypatch):
+    """--notes is read before any training; a damaged run record is named (and trained again
+    where a run trains); sizes past memory are a range error or the out-of-memory line, never
+    'internal error'."""
+    tiny = ["--lags", "4", "--cells", "gru", "--steps", "2", "--hidden", "4", "--batch", "4",
+            "--test-size", "8", "--eval-every", "1", "--quiet"]
+    out = tmp_path / "gf"
+    assert main(["gradflow", "--out", str(out), *tiny, "--notes", str(tmp_path / "no.md")]) == 2
+    assert "no.md" in capsys.readouterr().err and not out.exists()
+    record = out / "adding" / "T4" / "gru-default-clip1-adam.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"config": {')
+    assert main(["gradflow", "--report-only", "--out", str(out), "--lags", "4"]) == 2
+    assert f"{record}: not a gradflow run record" in capsys.readouterr().err
+    assert main(["gradflow", "--out", str(out), *tiny]) == 0        # trained again over it
+    assert json.loads(record.read_text())["config"]["cell"] == "gru"
+    with pytest.raises(SystemExit):
+        main(["gradflow", "--out", str(out), *tiny[:-5], "--test-size", str(10**12)])
+    capsys.readouterr()
+    from rnnkit.cli import gradflow
+
+    def huge(*a, **k):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: "
+                           "can't allocate memory: you tried to allocate 4294967296 bytes.")
+    monkeypatch.setattr(gradflow, "run_grid", huge)
+    assert main(["gradflow", "--out", str(out), *tiny]) == 1
+    assert capsys.readouterr().err.startswith("rnnkit: error: out of memory: 4.0 GiB asked for")

@@ -17,11 +17,13 @@ from rnnkit.config import MAX_BATCH, MAX_STEPS, MAX_WIDTH
 from rnnkit.diagnostics.experiments import CELLS, INITS, PRESETS, grid, run_grid
 from rnnkit.diagnostics.tasks import TASKS
 from rnnkit.config import ConfigError
+from rnnkit.data import DataError, read_text
 
 # the preset's scalars that flags override, and what each flag accepts
 SCALARS = {"steps": positive_int, "hidden": ranged(int, (1, MAX_WIDTH)),
            "batch": ranged(int, (1, MAX_BATCH)), "lr": positive_float, "eval_every": positive_int,
-           "test_size": positive_int, "explode_gain": nonneg_float, "copy_symbols": positive_int,
+           "test_size": ranged(int, (1, 1_000_000)), "explode_gain": nonneg_float,
+           "copy_symbols": ranged(int, (1, 10_000)),
            "seed": random_seed}
 
 
@@ -66,6 +68,7 @@ def run(args):
     from rnnkit.diagnostics.report import by_task_lag, write_report
 
     torch.set_num_threads(args.threads)
+    notes = read_text(args.notes) if args.notes else ""   # a bad file is named before the work
     preset = preset_from_args(args)
     configs = grid(preset, args.task, args.lags)
     log = (lambda *a: None) if args.quiet else (lambda s: print(s, flush=True))
@@ -99,17 +102,26 @@ def run(args):
         settings = (f"Preset `{args.preset}`: {_describe(preset)}. {len(configs)} runs; this "
                     f"invocation took {time.perf_counter() - t0:.0f} s with {args.threads} torch "
                     f"thread(s) (runs already saved under the output folder are reused).")
-    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
     path = write_report(results, command, settings, report_dir / "report.md", plots, notes)
     print(f"{len(results)} runs -> {path}")
     return 0
 
 
 def load_saved(out, tasks, lags):
-    """Every run record saved under ``out`` for these tasks and lags, whatever its settings."""
-    import json
-    return [json.loads(p.read_text()) for task in tasks for T in lags
-            for p in sorted((out / task / f"T{T}").glob("*.json"))]
+    """Every run record saved under ``out`` for these tasks and lags, whatever its settings; a
+    damaged one is a DataError naming it."""
+    from rnnkit.diagnostics.experiments import read_record
+    records = []
+    for task in tasks:
+        for T in lags:
+            for p in sorted((out / task / f"T{T}").glob("*.json")):
+                record = read_record(p)
+                if record is None:
+                    raise DataError(f"{p}: not a gradflow run record (damaged, or not written by "
+                                    f"rnnkit gradflow); delete it, and a run without "
+                                    f"--report-only trains it again")
+                records.append(record)
+    return records
 
 
 def _command(args):
@@ -119,7 +131,9 @@ def _command(args):
     if args.report_dir:
         parts += ["--report-dir", str(args.report_dir)]
     if args.report_only:
-        parts += ["--report-only"] + (["--notes", str(args.notes)] if args.notes else [])
+        parts += ["--report-only"]
+    if args.notes:
+        parts += ["--notes", str(args.notes)]
     for n in ("cells", "inits", "clips", *SCALARS):
         v = getattr(args, n)
         if v is not None:

@@ -18,6 +18,7 @@ an OS error such as no space left), 130 on Ctrl-C, 141 when the reader of the ou
 import argparse
 import errno
 import os
+import re
 import sys
 import warnings
 
@@ -118,11 +119,22 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\nrnnkit: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as e:
+        if OUT_OF_MEMORY.search(str(e)):   # torch's allocator says so in a RuntimeError
+            asked = re.search(r"allocate (\d+) bytes", str(e))
+            size = f": {int(asked.group(1)) / 2**30:,.1f} GiB asked for" if asked else ""
+            return fail(f"out of memory{size} (try smaller sizes: --batch, --hidden, --seq-len "
+                        f"or the command's own)", 1)
+        return fail(f"internal error, {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                    f"(rerun with --debug for the traceback, and please report it)", 1)
     except Exception as e:   # a defect of rnnkit: one line, the traceback with --debug
         return fail(f"internal error, {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
                     f"(rerun with --debug for the traceback, and please report it)", 1)
     finally:
         warnings.formatwarning = show_warning
+
+
+OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memory", re.I)
 
 
 def fail(message, code):

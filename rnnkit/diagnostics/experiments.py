@@ -12,6 +12,7 @@ are experiments, not task models. Shape legend: T time, B batch, I input, H hidd
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -298,6 +299,19 @@ def result_path(out_dir, cfg):
     return out_dir / cfg.task / f"T{cfg.lag}" / f"{cfg.name}-{cfg.optimizer}.json"
 
 
+def read_record(path):
+    """The run record saved at ``path``, or None where it is not one (damaged, cut short, or
+    another file)."""
+    import json
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        return None
+    return record
+
+
 def run_grid(configs, out_dir, log=print):
     """Run every config not already saved under out_dir (same config); returns all the records."""
     import json
@@ -305,8 +319,8 @@ def run_grid(configs, out_dir, log=print):
     for i, cfg in enumerate(configs, 1):
         path = result_path(out_dir, cfg)
         if path.exists():
-            saved = json.loads(path.read_text())
-            if saved["config"] == asdict(cfg):
+            saved = read_record(path)            # None: damaged, so trained again
+            if saved is not None and saved["config"] == asdict(cfg):
                 results.append(saved)
                 continue
         log(f"[{i}/{len(configs)}] {cfg.task} T={cfg.lag} {cfg.name} ({cfg.optimizer})")
