@@ -97,7 +97,8 @@ def test_report_only_reads_saved_runs(tmp_path, capsys):
     assert main(base) == 0
     notes = tmp_path / "notes.md"
     notes.write_text("Seen: something.")
-    assert main(base + ["--report-only", "--notes", str(notes), "--report-dir", str(tmp_path / "r")]) == 0
+    assert main(["gradflow", "--lags", "4", "--out", str(out), "--quiet", "--report-only",
+                 "--notes", str(notes), "--report-dir", str(tmp_path / "r")]) == 0
     report = (tmp_path / "r" / "report.md").read_text()
     assert "    rnnkit gradflow --task adding --lags 4" in report and "Seen: something." in report
     assert "| gru-default-clip1 |" in report

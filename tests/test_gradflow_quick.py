@@ -52,3 +52,10 @@ def test_bad_notes_damaged_records_and_huge_sizes_are_one_line(tmp_path, capsys,
     monkeypatch.setattr(gradflow, "run_grid", huge)
     assert main(["gradflow", "--out", str(out), *tiny]) == 1
     assert capsys.readouterr().err.startswith("rnnkit: error: out of memory: 4.0 GiB asked for")
+
+
+def test_report_only_refuses_flags_that_choose_runs(tmp_path, capsys):
+    assert main(["gradflow", "--report-only", "--out", str(tmp_path), "--lags", "4",
+                 "--cells", "gru", "--steps", "999"]) == 2
+    err = capsys.readouterr().err
+    assert "--report-only reports every run saved" in err and "--cells, --steps choose" in err

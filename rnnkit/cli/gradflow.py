@@ -68,6 +68,13 @@ def run(args):
     from rnnkit.diagnostics.report import by_task_lag, write_report
 
     torch.set_num_threads(args.threads)
+    if args.report_only:
+        given = [f"--{n.replace('_', '-')}" for n in ("cells", "inits", "clips", *SCALARS)
+                 if getattr(args, n) is not None]
+        if given:
+            raise ConfigError(f"--report-only reports every run saved under {args.out} as it was "
+                              f"trained; {', '.join(given)} choose{'s' if len(given) == 1 else ''} "
+                              f"runs to train: leave {'it' if len(given) == 1 else 'them'} out")
     notes = read_text(args.notes) if args.notes else ""   # a bad file is named before the work
     preset = preset_from_args(args)
     configs = grid(preset, args.task, args.lags)
@@ -96,8 +103,7 @@ def run(args):
         log_file = args.out / "commands.txt"
         made = log_file.read_text().splitlines() if log_file.exists() else []
         settings = ("Report of the runs saved under the output folder, trained by:\n\n" +
-                    "".join(f"    {c}\n" for c in dict.fromkeys(made)) +
-                    f"\nThe `{args.preset}` preset: {_describe(preset)}.")
+                    "".join(f"    {c}\n" for c in dict.fromkeys(made)))
     else:
         settings = (f"Preset `{args.preset}`: {_describe(preset)}. {len(configs)} runs; this "
                     f"invocation took {time.perf_counter() - t0:.0f} s with {args.threads} torch "
