@@ -225,15 +225,23 @@ def test_build_is_cached_by_content_and_old_builds_pruned(tmp_path):
     assert r1.returncode == 0 and r1.stdout.startswith("True | built: "), r1.stdout + r1.stderr
     built = r1.stdout.split("built: ")[1].split(" |")[0].strip()
     kept = sorted(p.name for p in cache.iterdir())
-    assert kept == sorted([os.path.basename(built)] + [f"rnnkit-kernels-old{i}.so" for i in (3, 4, 5)])
+    name = os.path.basename(built)
+    assert kept == sorted([name, name + ".sha256"]
+                          + [f"rnnkit-kernels-old{i}.so" for i in (3, 4, 5)])
     for i in (3, 4, 5):
         (cache / f"rnnkit-kernels-old{i}.so").unlink()
-    libs = list(cache.iterdir())
-    assert len(libs) == 1 and libs[0].suffix == ".so"         # no temporary file left beside it
-    stamp = libs[0].stat().st_mtime_ns
+    files = sorted(cache.iterdir())
+    assert [p.name for p in files] == [name, name + ".sha256"]   # no temporary file beside them
+    lib = cache / name
+    stamp = lib.stat().st_mtime_ns
     r2 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))
-    assert r2.returncode == 0 and list(cache.iterdir()) == libs
-    assert libs[0].stat().st_mtime_ns == stamp                # loaded, not rebuilt
+    assert r2.returncode == 0 and sorted(cache.iterdir()) == files
+    assert lib.stat().st_mtime_ns == stamp                    # loaded, not rebuilt
+    whole = lib.read_bytes()
+    lib.write_bytes(whole[:1000])                             # cut short (a full disk, a copy)
+    r3 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))       # loading it died of SIGBUS
+    assert r3.returncode == 0 and r3.stdout.startswith("True | built: "), r3.stdout + r3.stderr
+    assert lib.read_bytes() == whole
 
 
 @pytest.mark.parametrize("make,loop", [(lambda: rnnkit.LSTM(5, 8, bidirectional=True), "FusedLSTMMath"),

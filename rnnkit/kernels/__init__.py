@@ -161,6 +161,9 @@ def _build():
         h.update(name.encode() + b"\0" + text)
     h.update("\0".join([version, *FLAGS, _cpu_tag()]).encode())
     out = _cache_dir() / f"rnnkit-kernels-{h.hexdigest()[:16]}.so"
+    if out.exists() and not _intact(out):       # cut short or changed on disk: loading it
+        for damaged in (out, _digest_file(out)):   # could crash the process (SIGBUS)
+            damaged.unlink(missing_ok=True)
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
@@ -173,7 +176,12 @@ def _build():
                                    capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"{cxx} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+            digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
             os.replace(tmp, out)                   # atomic: a reader never sees half a library
+            fd, tmp = tempfile.mkstemp(suffix=".sha256", dir=out.parent)
+            with os.fdopen(fd, "w") as f:
+                f.write(digest + "\n")
+            os.replace(tmp, _digest_file(out))
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -189,16 +197,32 @@ def _build():
     return kernels, f"built: {out}{note}"
 
 
+def _digest_file(lib):
+    return lib.with_name(lib.name + ".sha256")
+
+
+def _intact(lib):
+    """Whether the cached library holds the bytes its build wrote (their SHA-256 is kept beside
+    it): a library cut short by a full disk or a copy maps pages past its end and dies of
+    SIGBUS when loaded, with no Python error to catch."""
+    mark = _digest_file(lib)
+    try:
+        return mark.read_text().strip() == hashlib.sha256(lib.read_bytes()).hexdigest()
+    except OSError:
+        return False
+
+
 def _prune(folder, keep, n_kept=4):
     """Remove all but the newest ``n_kept`` libraries built here (other sources, compilers or
     CPUs); ``keep``, just built, always stays. A process that has one loaded keeps its mapping."""
     libs = sorted(folder.glob("rnnkit-kernels-*.so"), key=lambda p: p.stat().st_mtime,
                   reverse=True)
     for old in [p for p in libs if p != keep][n_kept - 1:]:
-        try:
-            old.unlink()
-        except OSError:
-            pass
+        for path in (old, _digest_file(old)):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _load():
