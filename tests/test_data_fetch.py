@@ -26,8 +26,17 @@ def test_fortune_records_strip_colours_and_separators(tmp_path):
 def test_checksum_mismatch_rejected(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNKIT_DATA", str(tmp_path))
     (tmp_path / DATASETS["tang300"].filename).write_text("tampered", encoding="utf-8")
-    with pytest.raises(ValueError, match="sha256 mismatch"):
+    with pytest.raises(ValueError, match="sha256 mismatch.*rnnkit data fetch tang300 --force"):
         fetch("tang300")
+
+
+def test_data_list_tells_a_damaged_file_from_a_cached_one(tmp_path, monkeypatch, capsys):
+    from rnnkit.cli.main import main
+    monkeypatch.setenv("RNNKIT_DATA", str(tmp_path))
+    (tmp_path / DATASETS["tang300"].filename).write_text("tampered", encoding="utf-8")
+    assert main(["data", "list"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("tang300"))
+    assert line.split()[1] == "damaged"
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """``rnnkit data list`` and ``rnnkit data fetch NAME``: the named data sets and their cache."""
 from rnnkit.data import DATASETS, fetch
-from rnnkit.data.datasets import cache_dir
+from rnnkit.data.datasets import cache_dir, intact
 
 
 def add_parser(sub):
@@ -17,7 +17,8 @@ def add_parser(sub):
 def run_list(args):
     print(f"cache: {cache_dir()}  (set RNNKIT_DATA to move it)")
     for name, ds in DATASETS.items():
-        cached = "cached" if (cache_dir() / ds.filename).exists() else "-"
+        path = cache_dir() / ds.filename
+        cached = "-" if not path.exists() else "cached" if intact(ds, path) else "damaged"
         src = f"{ds.source}:{ds.package}" + (f"=={ds.version}" if ds.version else "")
         print(f"{name:<14} {cached:<7} {src:<28} {ds.license:<10} {ds.description}")
 

@@ -307,13 +307,21 @@ def fetch(name, force=False, log=print):
     return path
 
 
+def intact(ds, path):
+    """Whether the cached file of data set ``ds`` holds the bytes its checksum names."""
+    try:
+        return not ds.sha256 or hashlib.sha256(Path(path).read_bytes()).hexdigest() == ds.sha256
+    except OSError:
+        return False
+
+
 def _verify(ds, data, path):
     got = hashlib.sha256(data).hexdigest()
     if not ds.sha256:
         print(f"{path}: no checksum recorded for {ds.name!r}; its sha256 is {got}")
     elif got != ds.sha256:
         raise DataError(f"{path}: sha256 mismatch for data set {ds.name!r}: expected {ds.sha256}, "
-                        f"got {got}; delete the file and fetch again")
+                        f"got {got}; fetch it again: rnnkit data fetch {ds.name} --force")
 
 
 def resolve(data, flag="--data", folders=False):
