@@ -105,3 +105,11 @@ def test_report_only_reads_saved_runs(tmp_path, capsys):
     capsys.readouterr()
     assert main(["gradflow", "--lags", "7", "--out", str(out), "--report-only"]) == 2
     assert "no gradflow runs" in capsys.readouterr().err
+
+
+def test_a_setting_given_twice_is_one_run():
+    import dataclasses
+    from rnnkit.diagnostics.experiments import PRESETS, grid
+    twice = dataclasses.replace(PRESETS["quick"], cells=("gru", "gru"), clips=(1.0, 1.0))
+    once = dataclasses.replace(PRESETS["quick"], cells=("gru",), clips=(1.0,))
+    assert grid(twice, ["adding", "adding"], [4, 4]) == grid(once, ["adding"], [4])

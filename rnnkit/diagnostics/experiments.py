@@ -292,7 +292,13 @@ def grid(preset, tasks, lags):
                 for clip in (0.0, 1.0):
                     out.append(RunConfig(task, lag, "rnn-relu", "identity", clip, p.explode_gain,
                                          lr=p.explode_lr, optimizer="sgd", **common))
-    return out
+    seen, once = set(), []              # a task, lag, cell or clip given twice is one run
+    for cfg in out:
+        key = tuple(sorted(asdict(cfg).items()))
+        if key not in seen:
+            seen.add(key)
+            once.append(cfg)
+    return once
 
 
 def result_path(out_dir, cfg):
