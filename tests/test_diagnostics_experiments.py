@@ -113,3 +113,19 @@ def test_a_setting_given_twice_is_one_run():
     twice = dataclasses.replace(PRESETS["quick"], cells=("gru", "gru"), clips=(1.0, 1.0))
     once = dataclasses.replace(PRESETS["quick"], cells=("gru",), clips=(1.0,))
     assert grid(twice, ["adding", "adding"], [4, 4]) == grid(once, ["adding"], [4])
+
+
+def test_the_textbook_checks_need_runs_long_enough_to_fail():
+    """A tanh RNN that did not solve the adding problem in 2 steps says nothing: the claim
+    that it fails is 'too short to tell', not 'confirmed'."""
+    from rnnkit.diagnostics.report import MIN_STEPS, checks
+
+    def run(cell, steps, solved=None):
+        return {"config": {"task": "adding", "lag": 100, "cell": cell, "steps": steps,
+                           "gain": 1.0, "clip": 1.0}, "solved_step": solved}
+
+    (claim, verdict, _), = checks([run("rnn-tanh", 2)])
+    assert claim.startswith("tanh RNN fails") and verdict.startswith("too short to tell")
+    assert checks([run("rnn-tanh", MIN_STEPS)])[0][1] == "confirmed"
+    assert checks([run("gru", 2, solved=1)])[0][1] == "confirmed"      # solving needs no length
+    assert checks([run("gru", 2)])[0][1].startswith("too short to tell")

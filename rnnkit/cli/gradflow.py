@@ -153,5 +153,5 @@ def _describe(p):
             f"up to {p.steps} steps of batch {p.batch}, hidden {p.hidden}, evaluated every "
             f"{p.eval_every} steps on {p.test_size} held-out sequences, stopped once solved; "
             + (f"explosion study: rnn-relu with W_hh = {p.explode_gain:g}·I, SGD (momentum 0.9, "
-               f"lr {p.explode_lr:g}) with and without clipping at 1" if p.explode_gain else
-               "no explosion study"))
+               f"lr {p.explode_lr:g}) with and without clipping at 1"
+               if p.explode_gain and "rnn-relu" in p.cells else "no explosion study"))
