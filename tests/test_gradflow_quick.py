@@ -59,3 +59,11 @@ def test_report_only_refuses_flags_that_choose_runs(tmp_path, capsys):
                  "--cells", "gru", "--steps", "999"]) == 2
     err = capsys.readouterr().err
     assert "--report-only reports every run saved" in err and "--cells, --steps choose" in err
+
+
+def test_a_grid_with_no_run_says_why_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "gf"
+    assert main(["gradflow", "--cells", "lstm", "--inits", "identity", "--lags", "4",
+                 "--out", str(out)]) == 2
+    assert "no run to train: cells lstm with inits identity" in capsys.readouterr().err
+    assert not out.exists()

@@ -78,6 +78,10 @@ def run(args):
     notes = read_text(args.notes) if args.notes else ""   # a bad file is named before the work
     preset = preset_from_args(args)
     configs = grid(preset, args.task, args.lags)
+    if not configs and not args.report_only:
+        raise ConfigError(f"no run to train: cells {', '.join(preset.cells)} with inits "
+                          f"{', '.join(preset.inits)} make no pair (identity is for rnn-relu "
+                          f"only; orthogonal needs a matrix W_hh)")
     log = (lambda *a: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"{len(configs)} runs: {preset}")
     t0 = time.perf_counter()
