@@ -391,3 +391,13 @@ def test_two_copies_of_the_library_keep_a_manifest_each(tmp_path):
     first = call.read_manifest(ctypes.CDLL(built))
     second = call.read_manifest(ctypes.CDLL(str(copy)))
     assert first == second == kernels.get(torch.zeros(1)).manifest
+
+
+def test_a_missing_cxx_is_said(tmp_path):
+    from rnnkit import kernels
+    env = {"CXX": str(tmp_path / "no-such-compiler")}
+    with pytest.warns(RuntimeWarning, match="is not a program on PATH"):
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            kernels._compiler()

@@ -131,8 +131,16 @@ def _cache_dir():
     return Path(base) / "rnnkit" / "kernels"
 
 
+_warned = set()   # the CXX values warned about once
+
+
 def _compiler():
-    for c in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+    chosen = os.environ.get("CXX")
+    if chosen and not shutil.which(chosen) and chosen not in _warned:
+        _warned.add(chosen)
+        warnings.warn(f"CXX={chosen} is not a program on PATH; looking for c++, g++ or clang++ "
+                      f"instead", RuntimeWarning, stacklevel=2)
+    for c in (chosen, "c++", "g++", "clang++"):
         if c and shutil.which(c):
             return c
     return None
