@@ -212,3 +212,30 @@ def test_gru_reset_before_matches_the_oracle(packed):
     torch.testing.assert_close(pad_packed_sequence(out)[0] if packed else out, want)
     torch.testing.assert_close(h, want_h)
     assert "reset_after=False" in repr(m)
+
+
+def test_sequences_gates_of_a_vanilla_cell_are_its_new_state_before_zoneout():
+    """return_sequences='all' gives an RNN's activation h̃_t as its gates: with layer norm they
+    were W_hh h (the norm's cache), with zoneout the zoned state."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 3)
+    m = rnnkit.RNN(3, 5, layer_norm=True, return_sequences="all")
+    out, _, seq = m(x)
+    torch.testing.assert_close(seq.gates[0], out.detach())
+    z = rnnkit.RNN(3, 4, nonlinearity="relu", zoneout=0.5, return_sequences="all").eval()
+    out, _, seq = z(x)
+    a = x @ z.weight_ih_l0.T + z.bias_ih_l0 + z.bias_hh_l0
+    h, raw, zoned = torch.zeros(2, 4), [], []
+    for t in range(4):
+        new = torch.relu(a[t] + h @ z.weight_hh_l0.T)
+        h = 0.5 * h + 0.5 * new                                             # eval: the expectation
+        raw.append(new)
+        zoned.append(h)
+    torch.testing.assert_close(out, torch.stack(zoned))
+    torch.testing.assert_close(seq.gates[0], torch.stack(raw).detach())
+
+
+def test_sequences_of_an_unbatched_input_with_batch_first():
+    m = rnnkit.GRU(3, 5, batch_first=True, return_sequences="all")
+    out, _, seq = m(torch.randn(4, 3))
+    assert out.shape == (4, 5) and seq.h.shape == seq.gates.shape[:-1] + (5,) == (1, 4, 5)

@@ -49,7 +49,7 @@ class BPTT(torch.autograd.Function):
         if not opts.return_all:
             weakref.finalize(ctx, WORKSPACE.give, *own.taken)
             return (S[0], *finals)
-        gates = cache[0] if cache else S[0].detach()
+        gates = (cache[0] if cache and cell.CACHED_GATES else R[0]).detach()   # R: before zoneout
         ctx.mark_non_differentiable(gates)
         return (S[0], *finals, *S[1:], gates)
 

@@ -230,6 +230,7 @@ def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params):
     if opts.return_all:
         inner = tuple(res[1 + ns:2 * ns])
         cache = res[2 * ns + (ns if opts.zoned else 0):]
-        gates = (cache[0] if cache else out).detach()
+        raw = res[2 * ns] if opts.zoned else out               # the state before zoneout
+        gates = (cache[0] if cache and getattr(cell, "CACHED_GATES", True) else raw).detach()
         return out, finals, inner, gates
     return out, finals

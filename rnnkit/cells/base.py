@@ -66,6 +66,8 @@ class Cell:
     SEPARATE_DGH = False  # the recurrent half's gradient differs from the input half's
     PARAMS = ()           # the cell's own per-layer parameters (e.g. layer-norm gains)
     TAKES_GI = False      # the cache's first buffer is the input-half buffer itself, updated in place
+    CACHED_GATES = True   # the cache's first buffer holds the gate activations return_sequences
+    #                       shows; False: the step's own new state does (a vanilla cell's h̃_t)
 
     REQUIRED = ("forward_step", "backward_step", "reference_step")
 

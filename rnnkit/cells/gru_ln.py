@@ -75,6 +75,7 @@ class LayerNormGRUMath(NormParams, GRUMath):
 class LayerNormVanillaMath(NormParams, VanillaMath):
     SEPARATE_DGH = True
     PARAMS = ("ln_hh_weight", "ln_hh_bias")
+    CACHED_GATES = False   # its cache holds W_hh h and the norm's statistics; h̃_t is the output
 
     def alloc_cache(self, n, sizes, like, gi):
         e = like.new_empty                  # z = W_hh h , μ, 1/σ

@@ -395,7 +395,7 @@ class RNNBase(nn.Module):
             if TB is None:
                 return t
             t = t.unflatten(1, TB)                                           # (L·D, T, B, ·)
-            if self.batch_first:
+            if self.batch_first and batched:   # unbatched input has no batch axis to move
                 t = t.transpose(1, 2)
             return t if batched else t.squeeze(2)
         parts = list(zip(*seqs))
