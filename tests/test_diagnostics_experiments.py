@@ -129,3 +129,16 @@ def test_the_textbook_checks_need_runs_long_enough_to_fail():
     assert checks([run("rnn-tanh", MIN_STEPS)])[0][1] == "confirmed"
     assert checks([run("gru", 2, solved=1)])[0][1] == "confirmed"      # solving needs no length
     assert checks([run("gru", 2)])[0][1].startswith("too short to tell")
+
+
+def test_two_runs_of_one_name_get_two_rows():
+    """At --explode-gain 1 the explosion study's SGD run is named as the Adam run of the same
+    cell and init: the table showed one of them."""
+    from rnnkit.diagnostics.report import _table
+    def run(optimizer, score):
+        return {"name": "rnn-relu-identity-clip1", "solved_step": None, "diverged": False,
+                "final_score": score, "config": {"lag": 4, "optimizer": optimizer}}
+    rows = _table([run("adam", 0.1), run("sgd", 0.2)], lambda r: f"{r['final_score']}", [4],
+                  "run")
+    assert rows[2:] == ["| rnn-relu-identity-clip1 | 0.1 |",
+                        "| rnn-relu-identity-clip1 (sgd) | 0.2 |"]

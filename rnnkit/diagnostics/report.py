@@ -23,9 +23,16 @@ def outcome(r):
     return f"no ({r['final_score']:.3g})"
 
 
+def label(r):
+    """A run's row name: its configuration's name, and the optimizer where it is not Adam (the
+    explosion study's SGD run at gain 1 is named as the Adam run of the same cell and init)."""
+    optimizer = r["config"].get("optimizer", "adam")
+    return r["name"] if optimizer == "adam" else f"{r['name']} ({optimizer})"
+
+
 def _table(results, cell_text, lags, header):
-    names = sorted({r["name"] for r in results}, key=_name_order)
-    found = {(r["name"], r["config"]["lag"]): r for r in results}
+    names = sorted({label(r) for r in results}, key=_name_order)
+    found = {(label(r), r["config"]["lag"]): r for r in results}
     rows = [f"| {header} | " + " | ".join(f"T={T}" for T in lags) + " |",
             "|---|" + "---|" * len(lags)]
     for n in names:
@@ -87,7 +94,7 @@ def checks(results):
         bad = all(r["diverged"] or not _trained(r) for r in free)
         good = any(_trained(r) and not r["diverged"] for r in clipped)
         verdict = "confirmed" if bad and good else "partly" if bad or good else "not reproduced"
-        ev = "; ".join(f"{r['name']}: {outcome(r)}, max grad norm {r['max_grad_norm']:.3g}"
+        ev = "; ".join(f"{label(r)}: {outcome(r)}, max grad norm {r['max_grad_norm']:.3g}"
                        for r in free + clipped)
         out.append((f"relu RNN with a large W_hh explodes without clipping, trains with it "
                     f"(test MSE < 1/12 or solved; T={T})",
