@@ -119,15 +119,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\nrnnkit: interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as e:
-        if OUT_OF_MEMORY.search(str(e)):   # torch's allocator says so in a RuntimeError
+    except Exception as e:   # a defect of rnnkit: one line, the traceback with --debug
+        if isinstance(e, RuntimeError) and OUT_OF_MEMORY.search(str(e)):   # torch's allocator
             asked = re.search(r"allocate (\d+) bytes", str(e))
             size = f": {int(asked.group(1)) / 2**30:,.1f} GiB asked for" if asked else ""
             return fail(f"out of memory{size} (try smaller sizes: --batch, --hidden, --seq-len "
                         f"or the command's own)", 1)
-        return fail(f"internal error, {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-                    f"(rerun with --debug for the traceback, and please report it)", 1)
-    except Exception as e:   # a defect of rnnkit: one line, the traceback with --debug
         return fail(f"internal error, {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
                     f"(rerun with --debug for the traceback, and please report it)", 1)
     finally:

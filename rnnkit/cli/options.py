@@ -8,9 +8,12 @@ convention of HfArgumentParser)::
 import argparse
 import dataclasses
 import math
+import sys
 import typing
+from pathlib import Path
 
 from rnnkit.config import MAX_BEAM, MAX_COUNT, MAX_SEED, ConfigError, Range
+from rnnkit.data import read_text
 
 SUPPRESS = argparse.SUPPRESS
 
@@ -101,8 +104,6 @@ def input_lines(texts, file):
     """(lines, where they came from, whether they were arguments): the command's text
     arguments, else the lines of ``--file``, else standard input's. ``-`` as the only text or
     as the file reads standard input, as Unix tools do."""
-    import sys
-    from rnnkit.data import read_text
     if texts == ["-"] or (file is not None and str(file) == "-"):
         return sys.stdin.read().splitlines(), "<stdin>", False
     if texts:
@@ -117,7 +118,6 @@ IMAGE_FORMATS = ("png", "svg", "pdf")   # what matplotlib writes with no extra p
 
 def output_file(text):
     """An argparse type: a file to write; an existing folder is refused before any work."""
-    from pathlib import Path
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: is a folder, a file was expected")
@@ -135,6 +135,5 @@ def image_file(text):
 
 def image_format(path):
     """The format a plot is written in: its extension's, PNG without one."""
-    from pathlib import Path
     suffix = Path(path).suffix[1:].lower()
     return suffix if suffix in IMAGE_FORMATS else "png"

@@ -347,9 +347,10 @@ class RNNBase(nn.Module):
         cls, extra = _torch_class(self)
         with torch.device("meta"), warnings.catch_warnings():  # no storage, no random draws
             warnings.simplefilter("ignore")                    # (the dropout notice, again)
-            twin = _uninitialised(cls)(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
-                       batch_first=self.batch_first, dropout=self.dropout,
-                       bidirectional=self.bidirectional, **extra)
+            twin = _uninitialised(cls)(self.input_size, self.hidden_size, self.num_layers,
+                                       bias=self.bias, batch_first=self.batch_first,
+                                       dropout=self.dropout, bidirectional=self.bidirectional,
+                                       **extra)
         for name in self._flat_weights_names:  # the same tensors: traced as ours, and the
             twin._parameters.pop(name)         # plain ones torch.func's functional_call sets
             setattr(twin, name, getattr(self, name))

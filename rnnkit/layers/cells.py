@@ -102,12 +102,10 @@ class _CellBase(nn.Module):
         traceable nor transformable, and without a backward to run its training machinery (the
         schedule, the node, the workspace) cost about 150 µs a step at batch 1, six times the
         arithmetic (``rnnkit.layers.fast_step`` does the same for the layers)."""
+        from rnnkit.layers.fast_step import TORCH_CELLS
+        step = TORCH_CELLS[self.mode]
         w = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        if self.mode == "LSTM":
-            return tuple(torch._VF.lstm_cell(x, tuple(hx), *w))
-        step = {"GRU": torch._VF.gru_cell, "RNN_TANH": torch._VF.rnn_tanh_cell,
-                "RNN_RELU": torch._VF.rnn_relu_cell}[self.mode]
-        return (step(x, hx[0], *w),)
+        return tuple(step(x, tuple(hx), *w)) if self.mode == "LSTM" else (step(x, hx[0], *w),)
 
     def _without_autocast(self, input, hx):
         """Under ``torch.autocast`` a cell runs in its weights' dtype, as the layers do: the
