@@ -63,6 +63,71 @@ def test_to_torch_refuses_other_cells_and_takes_training_only_options_for_infere
     torch.testing.assert_close(to_torch(layer, inference=True)(x)[0], layer(x)[0])
 
 
+class _UserModel(torch.nn.Module):
+    """A user's model: rnnkit layers and cells nested among torch.nn modules."""
+
+    def __init__(self, cell=rnnkit.GRUCell, **lstm):
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh())
+        self.rnn = rnnkit.LSTM(6, 5, 2, batch_first=True, **lstm)
+        self.heads = torch.nn.ModuleList([cell(6, 5), torch.nn.Linear(5, 3)])
+
+    def forward(self, x):
+        e = self.encoder(x)
+        out, _ = self.rnn(e)
+        return self.heads[1](out[:, -1] + self.heads[0](e[:, 0]))
+
+
+@pytest.mark.parametrize("cell", [rnnkit.GRUCell, rnnkit.LSTMCell,
+                                  lambda i, h: rnnkit.RNNCell(i, h, nonlinearity="relu")],
+                         ids=["gru", "lstm", "rnn-relu"])
+def test_to_torch_of_a_model_swaps_every_layer_and_cell(cell):
+    model = _UserModel(lambda i, h: _CellOut(cell(i, h)))
+    ref = to_torch(model)
+    kinds = {type(m) for m in ref.modules()}
+    assert not any(type(m).__module__.startswith("rnnkit") for m in ref.modules()
+                   if not isinstance(m, (_UserModel, _CellOut))), kinds
+    assert torch.nn.LSTM in kinds
+    assert type(model.rnn) is rnnkit.LSTM                      # the model itself is left alone
+    x = torch.randn(3, 7, 4, requires_grad=True)
+    torch.testing.assert_close(ref(x), model(x))
+    # what the swap is for: a gradient of a gradient (a penalty on the input's gradient)
+    g, = torch.autograd.grad(ref(x).sum(), x, create_graph=True)
+    g.pow(2).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+class _CellOut(torch.nn.Module):
+    """A cell whose output is its hidden state (an LSTMCell gives (h, c))."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x):
+        out = self.cell(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def test_to_torch_of_a_model_names_the_layer_torch_nn_cannot_express():
+    with pytest.raises(ExportError, match=re.escape("rnn is a LSTM with layer_norm=True")):
+        to_torch(_UserModel(layer_norm=True))
+    model = _UserModel(recurrent_dropout=0.2).eval()
+    with pytest.raises(ExportError, match="rnn is a LSTM with recurrent_dropout=0.2"):
+        to_torch(model)
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(to_torch(model, inference=True)(x), model(x))
+
+
+def test_to_torch_of_a_cell_is_torch_nn_cell():
+    cell = rnnkit.LSTMCell(4, 5, bias=False).double()
+    ref = to_torch(cell)
+    assert type(ref) is torch.nn.LSTMCell and ref.weight_ih.dtype == torch.float64
+    x = torch.randn(2, 4, dtype=torch.float64)
+    for a, b in zip(ref(x), cell(x)):
+        torch.testing.assert_close(a, b)
+
+
 @pytest.fixture(scope="module")
 def lm_runs(tmp_path_factory):
     """Tiny LM runs of torch's cells (two steps of training each) and one of a cell ONNX lacks."""

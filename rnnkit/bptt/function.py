@@ -59,7 +59,7 @@ class BPTT(torch.autograd.Function):
             raise RuntimeError(
                 "rnnkit's recurrent layers give first derivatives only; create_graph=True (a "
                 "gradient penalty, a Hessian) needs the gradient's own graph: use "
-                "rnnkit.to_torch(layer), or torch.nn's layer, for that part")
+                "rnnkit.to_torch(model) (torch.nn's layers in a copy of it)")
         return _first_derivatives(ctx, d_out, *d_rest)
 
 

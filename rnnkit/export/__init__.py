@@ -72,11 +72,29 @@ def unsupported(layer, inference=False):
 
 
 def to_torch(layer, inference=False):
-    """The ``torch.nn.LSTM/GRU/RNN`` equivalent to ``layer`` (an rnnkit RNN, LSTM, GRU or a
-    ``Recurrent`` of those cells): same constructor arguments, the layer's state_dict, in the
-    layer's training mode. Raises :class:`ExportError` naming the option torch.nn lacks
-    (layer_norm, zoneout, learn_init, return_sequences='all', reset_after=False, another
-    cell; and the dropout options unless ``inference``: they act only in training)."""
+    """torch.nn's equivalent of ``layer``, with its state_dict and training mode.
+
+    - An rnnkit RNN, LSTM, GRU (or a ``Recurrent`` of those cells) gives the
+      ``torch.nn.LSTM/GRU/RNN`` of the same constructor arguments.
+    - An rnnkit ``RNNCell/LSTMCell/GRUCell`` gives torch.nn's cell.
+    - Any other module gives a copy of it with each rnnkit layer and cell inside replaced so
+      (for ``torch.jit.script``, a gradient of a gradient, or tools that look for torch.nn's
+      classes by type); the module itself is left as it was.
+
+    Raises :class:`ExportError` naming the layer and the option torch.nn lacks (layer_norm,
+    zoneout, learn_init, return_sequences='all', reset_after=False, another cell; and the
+    dropout options unless ``inference``: they act only in training)."""
+    from rnnkit.layers.cells import _CellBase
+    if isinstance(layer, _CellBase):
+        return _torch_cell(layer)
+    if not isinstance(layer, RNNBase) and isinstance(layer, nn.Module):
+        for name, m in layer.named_modules():
+            if isinstance(m, RNNBase):
+                what = unsupported(m, inference)
+                if what is not None:
+                    raise ExportError(f"{name} is a {type(m).__name__} with {what}, which has "
+                                      f"no torch.nn equivalent")
+        return _replace(layer, lambda m: to_torch(m, inference), (RNNBase, _CellBase))
     what = unsupported(layer, inference)
     if what is not None:
         raise ExportError(f"{type(layer).__name__} with {what} has no torch.nn equivalent")
@@ -87,6 +105,17 @@ def to_torch(layer, inference=False):
               bidirectional=layer.bidirectional, device=w.device, dtype=w.dtype, **extra)
     out.load_state_dict(layer.state_dict())
     return out.train(layer.training)
+
+
+def _torch_cell(cell):
+    """torch.nn's RNNCell/LSTMCell/GRUCell for an rnnkit cell."""
+    cls = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell}.get(cell.mode, nn.RNNCell)
+    extra = {"nonlinearity": cell.nonlinearity} if cls is nn.RNNCell else {}
+    w = cell.weight_ih
+    out = cls(cell.input_size, cell.hidden_size, bias=cell.bias, device=w.device,
+              dtype=w.dtype, **extra)
+    out.load_state_dict(cell.state_dict())
+    return out.train(cell.training)
 
 
 def swap_layers(model, fmt="onnx", where="model"):
@@ -124,11 +153,11 @@ def mask_lengths(model, where="model"):
     return _replace(model, MaskedLengths)
 
 
-def _replace(model, make):
+def _replace(model, make, kinds=RNNBase):
     model = copy.deepcopy(model)
     for m in list(model.modules()):
         for child_name, child in list(m.named_children()):
-            if isinstance(child, RNNBase):
+            if isinstance(child, kinds):
                 setattr(m, child_name, make(child))
     return model
 
