@@ -266,10 +266,3 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, ca
     with pytest.raises(SystemExit) as e:
         main(["export", str(tmp_path / "m.pt"), "--format", "pt2", "--out", str(tmp_path)])
     assert e.value.code == 2 and "argument --out" in capsys.readouterr().err
-
-
-def test_the_view_says_which_runs_it_has_no_page_for(tmp_path):
-    from rnnkit.view.runs import RequestError, load_view
-    save_checkpoint(tmp_path / "best.pt", {"kind": "recognize", "model": {}})
-    with pytest.raises(RequestError, match="a recognize run, which the view has no page for"):
-        load_view(tmp_path / "best.pt")

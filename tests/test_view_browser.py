@@ -12,10 +12,12 @@ from urllib.parse import quote
 import pytest
 import torch
 
+from rnnkit.cli.main import main
 from rnnkit.train.checkpoint import save_checkpoint
 from rnnkit.view.browser import Browser, find_chromium
 from rnnkit.view.server import ViewServer
 
+from recognize_fixtures import write_captchas
 from seq2seq_fixtures import train_run
 from test_view import TEXT, train_lm
 
@@ -27,12 +29,17 @@ QUIET = "document.body.dataset.busy === '0'"
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    """A browser on a view of three runs: a language model, a seq2seq model and a run of a
-    kind the view does not know."""
+    """A browser on a view of four runs: a language model, a seq2seq model, a CTC recogniser
+    of captchas and a run of a kind the view does not know."""
     root = tmp_path_factory.mktemp("browser-runs")
     data = tmp_path_factory.mktemp("browser-data")
     shutil.move(train_lm(data / "lm"), root / "lm")
     train_run(data, "seq2seq", 6).rename(root / "seq2seq")
+    assert main(["train", "recognize", "--data", str(write_captchas(data / "caps")), "--out",
+                 str(root / "recognize"), "--height", "16", "--channels", "4", "--hidden", "6",
+                 "--layers", "1", "--time-stride", "2", "--quiet", "--max-steps", "2",
+                 "--batch", "4", "--warmup-steps", "0", "--test-fraction", "0.25",
+                 "--val-fraction", "0.25"]) == 0
     ckpt = torch.load(root / "lm" / "best.pt", weights_only=True)
     save_checkpoint(root / "alien" / "best.pt", {**{k: v for k, v in ckpt.items()
                                                     if k not in ("format", "version", "digest")},
@@ -42,7 +49,7 @@ def page(tmp_path_factory):
     thread.start()
     try:
         with Browser(width=1200, height=900, timeout=60) as b:
-            b.url = server.url
+            b.url, b.captchas = server.url, data / "caps"
             yield b
             assert b.errors == [], b.errors    # no script error on any page
     finally:
@@ -52,7 +59,7 @@ def page(tmp_path_factory):
 
 def open_run(b, run, n, hash=""):
     b.goto(f"{b.url}?n={n}#run={run}{hash}")    # the query makes each a fresh page load
-    b.wait(f"{QUIET} && document.getElementById('run').options.length === 3")
+    b.wait(f"{QUIET} && document.getElementById('run').options.length === 4")
 
 
 def colours(b):
@@ -153,6 +160,33 @@ def test_translation_attention_matrix(page, tmp_path):
     T = b.eval("document.querySelectorAll('#attention svg text.heat-label').length") - 17
     assert T >= 1 and b.eval("document.querySelectorAll('#attention svg rect').length") == 17 * T
     b.screenshot(tmp_path / "translate.png")
+
+
+def test_a_recogniser_reads_a_chosen_file(page, tmp_path):
+    b = page
+    open_run(b, "recognize", 7)
+    assert b.eval("[...document.querySelectorAll('#tabs button')].filter(x => !x.hidden)"
+                  ".map(x => x.textContent)") == ["Recognize", "Training"]
+    assert "the model knows the symbols 12AB" in b.eval("document.getElementById('upload-hint').textContent")
+    image = sorted(b.captchas.glob("*.png"))[0]
+    b.choose_file("#upload", image)
+    b.type("#r-beam", "3")
+    b.click("#recognize")
+    b.wait(f"{QUIET} && document.querySelectorAll('#readings li').length === 2")
+    texts = b.eval("[...document.querySelectorAll('#readings li')].map(x => x.textContent)")
+    assert texts[0].startswith("greedy (") and texts[1].startswith("beam 3 (")
+    assert b.eval("document.querySelectorAll('#recognize-plots canvas').length") == 1
+    assert b.eval("document.querySelector('#recognize-plots canvas').width") > 10
+    assert b.eval("document.querySelectorAll('#recognize-plots svg path.series').length") >= 1
+    b.screenshot(tmp_path / "recognize.png")
+
+    wav = tmp_path / "clip.wav"
+    wav.write_bytes(b"RIFF not a recording")
+    b.choose_file("#upload", wav)
+    b.click("#recognize")
+    b.wait(f"{QUIET} && document.querySelector('#recognize-plots p.error') !== null")
+    assert b.eval("document.querySelector('#recognize-plots p.error').textContent").startswith(
+        "clip.wav: this model reads image files")
 
 
 def test_training_curves_and_a_refused_run(page, tmp_path):

@@ -173,6 +173,15 @@ class Browser:
             self.eval(f"document.querySelector({json.dumps(selector)}).select()")
         self.call("Input.insertText", {"text": text})
 
+    def choose_file(self, selector, path):
+        """Choose ``path`` in the file input ``selector`` as a user would in its dialog (its
+        change event fires)."""
+        root = self.call("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        node = self.call("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        if not node:
+            raise BrowserError(f"no element {selector!r} on the page")
+        self.call("DOM.setFileInputFiles", {"files": [str(path)], "nodeId": node})
+
     def key(self, key, code=None, keycode=0):
         for kind in ("keyDown", "keyUp"):
             self.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": code or key,

@@ -18,6 +18,7 @@ LIMITS = {
     "prefixes": 200,       # classifier: prefixes scored as the text grows (evenly spaced beyond)
     "points": 2000,        # points per training curve (thinned evenly beyond)
     "body": 256 * 1024,    # bytes of a request body
+    "file": 180 * 1024,    # bytes of a file read by a recogniser (sent in base64 in the body)
 }
 _REQUIRED = object()
 

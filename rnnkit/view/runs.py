@@ -17,13 +17,14 @@ from pathlib import Path
 from rnnkit.train.callbacks import read_metrics
 from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
 from rnnkit.view.base import evenly
+from rnnkit.view.media_kinds import ImageToTextView, RecognizeView
 from rnnkit.view.params import LIMITS, RequestError
 from rnnkit.view.task_kinds import CondView, ForecastView, Seq2SeqView
 from rnnkit.view.text_kinds import ClassifyView, LMView, TagView
 
 VIEWS = {"lm": LMView, "classify": ClassifyView, "tag": TagView, "seq2seq": Seq2SeqView,
-         "forecast": ForecastView, "cond": CondView}
-OTHER_KINDS = {"recognize": "recognize RUN FILE", "image-to-text": "recognize RUN FILE"}
+         "forecast": ForecastView, "cond": CondView, "recognize": RecognizeView,
+         "image-to-text": ImageToTextView}
 MARKS = ("best.pt", "last.pt", "metrics.jsonl", "train.jsonl")   # what makes a folder a run
 LOGS = ("metrics.jsonl", "train.jsonl", "gradients.jsonl", "metrics.json")
 MAX_RUNS, MAX_DEPTH, MAX_FOLDERS = 500, 4, 5000   # a view of a big tree stays quick
@@ -119,11 +120,6 @@ def load_view(path):
         warnings.simplefilter("always")
         checkpoint = load_checkpoint(path)
         kind = checkpoint.get("kind")
-        if kind in OTHER_KINDS:
-            raise RequestError(f"{path}: a {kind} run, which the view has no page for (it shows "
-                               f"{', '.join(VIEWS)}); its training figures are in the run folder "
-                               f"(metrics.json, loss.png), and `rnnkit {OTHER_KINDS[kind]}` uses "
-                               f"it", 422)
         if kind not in VIEWS:
             raise RequestError(f"{path}: a run of kind {kind!r}, which this view does not know "
                                f"(it shows {', '.join(VIEWS)}); written by another rnnkit?", 422)

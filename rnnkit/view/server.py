@@ -8,7 +8,8 @@ rnnkit's own; nothing is fetched from the network.
     GET  /api/training?run=ID&version=V   curves, gradient telemetry, images ({"unchanged"} if V holds)
     GET  /api/image?run=ID&name=loss.png  one of the run's PNGs
     POST /api/<action>          {"run": ID, ...}: text, unit, correlate (text models), beam (LM),
-                                translate (seq2seq), forecast, samples (conditional generator)
+                                translate (seq2seq), forecast, samples (conditional generator),
+                                recognize (recogniser, image-to-text: a file in base64)
     GET  /api/generate?run=ID&prime=...   LM sampling as server-sent events, a token at a time
 
 Errors are JSON, ``{"error": message}``: 400 a bad parameter, 404 an unknown run or path, 409 a run

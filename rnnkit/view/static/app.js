@@ -43,7 +43,7 @@ function message(where, text, kind = "error") {
 
 // ------------------------------------------------------------------ the run and its tabs
 const TABS = {lm: ["read", "write"], classify: ["read"], tag: ["read"], seq2seq: ["translate", "read"],
-  forecast: ["forecast"], cond: ["samples"]};
+  forecast: ["forecast"], cond: ["samples"], recognize: ["recognize"], "image-to-text": ["recognize"]};
 
 async function init() {
   const runs = await api("runs", {}, "GET");
@@ -70,7 +70,7 @@ function setLimits() {
   const L = S.limits;
   $("text").maxLength = L.text; $("prime").maxLength = L.text;
   $("length").max = L.generate; $("beam").max = L.beam; $("t-beam").max = L.beam;
-  $("steps").max = L.forecast; $("n").max = L.samples;
+  $("steps").max = L.forecast; $("n").max = L.samples; $("r-beam").max = L.beam;
 }
 
 async function loadRun() {
@@ -120,6 +120,7 @@ function setupKind() {
   $("fill").hidden = i.kind !== "lm";
   if (i.kind === "forecast") $("steps").value = Math.max(24, i.horizon);
   if (i.kind === "cond") setupConditions(i);
+  if (i.input) setupUpload(i);
   const text = h.get("text");
   if (text !== null) $("text").value = text;
   if (h.get("prime") !== null) $("prime").value = h.get("prime");
@@ -466,6 +467,58 @@ async function sample() {
   } catch (e) { message(box, e.message); }
 }
 
+// ------------------------------------------------------------------ recognisers: a file read
+function setupUpload(i) {
+  $("upload").accept = i.suffixes.join(",");
+  $("upload-hint").textContent = `a ${i.input === "image" ? "picture (" + i.suffixes.join(" ") + ")" : "WAV recording"} ` +
+    `of at most ${Math.floor(i.file_limit / 1024)} KiB; the model knows the symbols ${i.alphabet}`;
+  $("readings").innerHTML = ""; $("recognize-plots").innerHTML = "";
+}
+
+function fileBase64(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).split(",", 2)[1] || "");
+    r.onerror = () => reject(new Error(`${file.name}: the browser could not read it`));
+    r.readAsDataURL(file);
+  });
+}
+
+async function recognizeFile() {
+  const list = $("readings"), box = $("recognize-plots"), file = $("upload").files[0];
+  list.innerHTML = ""; box.innerHTML = "";
+  if (!file) { message(box, "choose a file first", "hint"); return; }
+  if (file.size > S.info.file_limit) {
+    message(box, `${file.name} has ${file.size.toLocaleString()} bytes; the view reads files of at most ${S.info.file_limit.toLocaleString()}`);
+    return;
+  }
+  try {
+    const r = await api("recognize", {name: file.name, file: await fileBase64(file), beam: $("r-beam").value});
+    for (const t of r.texts) {
+      const li = document.createElement("li");
+      li.textContent = `${t.name} (${t.score.toFixed(2)}): ${t.text === "" ? "(nothing)" : t.text}`;
+      list.appendChild(li);
+    }
+    drawInput(box, r);
+    if (r.frames) drawFrames(box, r);
+  } catch (e) { message(box, e.message); }
+}
+
+function drawInput(box, r) {
+  const [F, T] = r.input.size, image = r.kind === "image";
+  grayImage(box, r.input.rows, {title: `${r.name}: ${image ? "the image as the model reads it" : "log-mel spectrogram"} (${F} × ${T})`,
+    flip: !image, invert: image, width: 760, left: 56, right: 12});   // linePlot's margins
+}
+
+function drawFrames(box, r) {
+  const f = r.frames, colours = {blank: "#999"};
+  const series = f.labels.map((name, k) => ({name: name === " " ? "␣" : name, x: f.centres, y: f.probabilities[k],
+    color: colours[name], dash: name === "blank" ? "3 3" : ""}));
+  linePlot(box, series, {title: `p(label | frame), ${f.count} frames; the greedy path reads "${r.texts[0].text}"`,
+    xlabel: r.kind === "image" ? "column" : "frame (10 ms)", ymin: 0, ymax: 1, width: 760, height: 240,
+    xmin: 0, xmax: r.input.size[1]});
+}
+
 // ------------------------------------------------------------------ training, polled
 async function pollTraining() {
   clearTimeout(S.timer);
@@ -555,6 +608,7 @@ function wire() {
   $("source").addEventListener("keydown", (e) => { if (e.key === "Enter") translate(); });
   $("forecast").onclick = runForecast;
   $("sample").onclick = sample;
+  $("recognize").onclick = recognizeFile;
   document.addEventListener("keydown", (e) => {
     if (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT" || !S.info || !S.info.layers) return;
     if (e.key === "ArrowRight" || e.key === "ArrowLeft") {

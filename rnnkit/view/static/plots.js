@@ -122,6 +122,27 @@ function linePlot(box, series, o = {}) {
   return svg;
 }
 
+// rows: values in [0, 1] (row 0 at the top; flip: at the bottom), drawn as grey levels (invert:
+// 0 black) on a canvas stretched to o.width less o.left and o.right; o.title above it
+function grayImage(box, rows, o = {}) {
+  const H = rows.length, W = H ? rows[0].length : 0;
+  const fig = document.createElement("figure"); fig.className = "gray";
+  if (o.title) { const c = document.createElement("figcaption"); c.textContent = o.title; fig.appendChild(c); }
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, W); canvas.height = Math.max(1, H);
+  const left = o.left || 0, right = o.right || 0;   // margins: to line up with a plot below
+  canvas.style.width = `${(o.width || 560) - left - right}px`; canvas.style.marginLeft = `${left}px`; canvas.style.height = `${Math.max(60, Math.min(240, 3 * H))}px`;
+  canvas.style.imageRendering = "pixelated";
+  const ctx = canvas.getContext("2d"), img = ctx.createImageData(canvas.width, canvas.height);
+  rows.forEach((row, y) => row.forEach((v, x) => {
+    const g = Math.round(255 * (o.invert ? (v || 0) : 1 - (v || 0))), at = 4 * ((o.flip ? H - 1 - y : y) * W + x);
+    img.data[at] = img.data[at + 1] = img.data[at + 2] = g; img.data[at + 3] = 255;
+  }));
+  ctx.putImageData(img, 0, 0);
+  fig.appendChild(canvas); box.appendChild(fig);
+  return canvas;
+}
+
 // groups: [{name, color, points: [[x, y], ...]}] on [0, 1] x [0, 1]
 function scatterPlot(box, groups, o = {}) {
   const W = o.width || 260, H = o.height || 240, m = {l: 44, r: 10, t: 26, b: 36};
