@@ -149,7 +149,9 @@ def test_two_processes_reach_the_parameters_of_one(tmp_path, kind):
     ("tag", ["--dropout", 0, "--feature-dropout", 0, "--word-dropout", 0]),
     ("seq2seq", ["--dropout", 0, "--teacher-forcing", 1.0]),
     ("cond", ["--dropout", 0]),
-    ("forecast", ["--dropout", 0])])
+    ("forecast", ["--dropout", 0]),
+    ("recognize", ["--dropout", 0]),
+    ("image-to-text", ["--dropout", 0])])
 def test_the_other_tasks_reach_the_parameters_of_one_process_too(tmp_path, kind, random_off):
     """The README's claim for every task: with nothing drawn at random in training, two
     processes on the same global batch end at one process's parameters."""

@@ -10,7 +10,8 @@ Shi et al. 2015, CRNN, for text in images, and of Amodei et al. 2016, Deep Speec
     log p_t(k) = log_softmax(W o_t + b)  (B, T', K+1)  K labels and the blank (class 0)
     loss = CTC(log p, y) = -log Σ_{a: B(a)=y} Π_t p_t(a_t)   torch.nn.functional.ctc_loss
 
-Frames past a sequence's length are zeroed after every conv layer, so padding in a batch never
+Frames past a sequence's length are zeroed after every conv layer and left out of batch norm's
+statistics (which a data-parallel run shares across its processes), so padding in a batch never
 changes another sequence's outputs, and the RNN runs with ``lengths=``. Decoding (greedy, prefix
 beam search) is in :mod:`rnnkit.decode.ctc`.
 Shapes: B batch, F features (height), T frames (width), C' channels, H hidden, D directions,
@@ -25,6 +26,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
 from rnnkit.layers import GRU, LSTM
+from rnnkit.models.batch_norm import MaskedBatchNorm2d
 
 CELLS = {"lstm": LSTM, "gru": GRU}
 BLANK = 0
@@ -87,19 +89,21 @@ class RecognizerConfig:
 
 
 class ConvBlock(nn.Module):
-    """3x3 convolution, batch norm, ReLU, then max-pooling by 2 in height and by 1 or 2 in time."""
+    """3x3 convolution, batch norm (its statistics over the valid columns of the whole batch,
+    :mod:`rnnkit.models.batch_norm`), ReLU, then max-pooling by 2 in height and by 1 or 2 in
+    time."""
 
     def __init__(self, c_in, c_out, time_pool):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-        self.norm = nn.BatchNorm2d(c_out)
+        self.norm = MaskedBatchNorm2d(c_out)
         self.pool = nn.MaxPool2d((2, time_pool))
         self.time_pool = time_pool
 
     def forward(self, x, lengths):
         """x (B, C, F, T), lengths (B,) -> (B, C', F/2, T/p) with frames past each length zero,
         and the new lengths (B,)."""
-        x = self.pool(F.relu(self.norm(self.conv(x))))
+        x = self.pool(F.relu(self.norm(self.conv(x), lengths)))
         lengths = lengths // self.time_pool
         mask = torch.arange(x.shape[-1], device=x.device) < lengths[:, None]  # (B, T')
         return x * mask[:, None, None, :].to(x.dtype), lengths
