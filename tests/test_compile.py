@@ -111,6 +111,25 @@ def test_cell_keys_rebuild_rnnkit_cells():
             ops._CELLS[key] = saved
 
 
+def test_a_saved_programs_cell_key_never_imports_a_module(tmp_path, monkeypatch):
+    """A key names a module: outside rnnkit, lookup takes it only from the modules already
+    imported (a program file must not choose code to run), and says what to import."""
+    import sys
+    from rnnkit.bptt import ops
+    from rnnkit.cells.base import CellError
+    (tmp_path / "planted_cell_mod.py").write_text("import sys\nsys.stderr.write('RAN')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(CellError, match="import planted_cell_mod .the module that defines it."):
+        ops.lookup('planted_cell_mod:MyCell:{}')
+    assert "planted_cell_mod" not in sys.modules
+    with pytest.raises(CellError, match="this program runs the cell this.Zen"):
+        ops.lookup('this:Zen:{}')                       # not imported: not run
+    with pytest.raises(CellError, match="does not define as an rnnkit Cell class"):
+        ops.lookup('os:path:{}')                        # imported, but not a cell
+    with pytest.raises(CellError, match="has attributes that are not JSON values"):
+        ops.lookup('mymod:TableCell@7f339dafdc90')
+
+
 @pytest.mark.slow
 def test_inductor_compiles_lstm_forward_backward():
     torch._dynamo.reset()

@@ -396,3 +396,37 @@ def test_packed_input_and_unbatched():
     torch.testing.assert_close(pad_packed_sequence(out)[0], out2)
     torch.testing.assert_close(h, h2)
     assert m(x[:, 0])[0].shape == (6, 8)
+
+
+class _Disagrees(Leaky):
+    """A cell whose reference step is not its forward step (the layer's trial refuses it)."""
+
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+        return (torch.sigmoid(gi + state[0] @ w_hh.t()),)
+
+
+class _Raises(Leaky):
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        raise ZeroDivisionError("a bug of the cell's own")
+
+
+def test_the_command_line_says_a_users_cell_is_at_fault(tmp_path, capsys):
+    """A cell the trial refuses is a one-line error, exit 2; an exception in a cell's own code
+    names its file, line and method, not 'internal error ... please report it'."""
+    from lm_fixtures import write_corpus
+    from rnnkit.cli.main import main, users_code
+    registry.register("test-disagrees", _Disagrees)
+    flags = ["train", "lm", "--data", str(write_corpus(tmp_path)), "--layers", "1", "--hidden",
+             "8", "--seq-len", "5", "--batch", "4", "--max-steps", "2", "--quiet"]
+    assert main([*flags, "--out", str(tmp_path / "a"), "--cell", "test-disagrees"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "disagree" in err and "internal error" not in err
+    try:
+        _Raises().forward_step(None, None, None, None, None, None, None, None)
+    except ZeroDivisionError as e:
+        where = users_code(e.__traceback__)
+    assert where.startswith(__file__ + ":") and where.endswith("in _Raises.forward_step")
+    try:
+        rnnkit.LSTM(2, 3)(torch.randn(2, 3, 5))          # rnnkit's own refusal: not the user's
+    except Exception as e:
+        assert users_code(e.__traceback__) is None

@@ -59,7 +59,8 @@ class BPTT(torch.autograd.Function):
             raise RuntimeError(
                 "rnnkit's recurrent layers give first derivatives only; create_graph=True (a "
                 "gradient penalty, a Hessian) needs the gradient's own graph: use "
-                "rnnkit.to_torch(model) (torch.nn's layers in a copy of it)")
+                "rnnkit.to_torch(model) (torch.nn's layers in a copy of it, for rnnkit's LSTM, GRU "
+                "and RNN cells)")
         return _first_derivatives(ctx, d_out, *d_rest)
 
 

@@ -21,6 +21,7 @@ stays symbolic), the options as their tensors.
 """
 import importlib
 import json
+import sys
 from types import SimpleNamespace
 from typing import Optional
 
@@ -33,6 +34,7 @@ from rnnkit import kernels
 from rnnkit.bptt.function import backward_pass, forward_pass
 from rnnkit.bptt.options import StepOptions
 from rnnkit.bptt.schedule import Schedule
+from rnnkit.cells.base import Cell, CellError
 from rnnkit.cells.fused import fused
 
 _CELLS = {}          # key -> cell instance (every cell traced in this process)
@@ -56,14 +58,32 @@ def cell_key(cell):
 
 
 def lookup(key):
-    """The cell a :func:`cell_key` stands for."""
+    """The cell a :func:`cell_key` stands for. A program saved to a file names its cell's class
+    by module: rnnkit's own modules are imported here; any other must already be imported (the
+    program's file does not choose code to run: the caller imports the cell's module, as the
+    code that exported the program did), else a one-line CellError names it."""
     cell = _CELLS.get(key)
     if cell is None:
-        module, name, attrs = key.split(":", 2)
+        module, rest = key.split(":", 1)
+        name, _, attrs = rest.partition(":")
         if "@" in name:
-            raise RuntimeError(f"rnnkit: cell {name} was traced in another process; register it "
-                               f"under a name (rnnkit.cells.register) with JSON attributes")
-        cls = getattr(importlib.import_module(module), name)
+            raise CellError(f"cell {module}.{name.split('@')[0]} was traced in another process "
+                            f"and has attributes that are not JSON values (numbers, strings, "
+                            f"lists): a program of it runs only where it was traced; keep "
+                            f"tensors in the cell's parameters and other attributes plain")
+        if module != "rnnkit" and not module.startswith("rnnkit."):
+            if module not in sys.modules:
+                raise CellError(f"this program runs the cell {module}.{name}: import {module} "
+                                f"(the module that defines it) before calling the program")
+            found = sys.modules[module]
+        else:
+            found = importlib.import_module(module)
+        cls = found
+        for part in name.split("."):                  # a class nested in another
+            cls = getattr(cls, part, None)
+        if not isinstance(cls, type) or not issubclass(cls, Cell):
+            raise CellError(f"this program runs the cell {module}.{name}, which module {module} "
+                            f"does not define as an rnnkit Cell class")
         cell = cls.__new__(cls)
         cell.__dict__.update(json.loads(attrs))
         cell = _CELLS.setdefault(key, cell)

@@ -209,8 +209,9 @@ def _as_recorded(per_step, others):
     if all(e.ok for e in others):
         for e in per_step:
             if not e.ok:
-                e.ok, e.note = True, ("the buffer holds part of dL/ds_t: the backward does not "
-                                      "update dstate in place (allowed); every gradient agrees")
+                e.ok, e.note = True, ("the row reads the node's dstate buffer after each "
+                                      "step, which the backward need not leave holding dL/ds_t "
+                                      "(allowed); every gradient agrees")
     return per_step
 
 

@@ -49,8 +49,9 @@ def make(cell, who="Recurrent"):
     if isinstance(cell, Cell):
         return cell
     got = cell.__name__ if isinstance(cell, type) else type(cell).__name__
-    raise CellError(f"{who}: a cell is a subclass of rnnkit.Cell (the class or an instance) or "
-                    f"a registered name, got {got}")
+    named = "" if who == "check-cell" else " or a registered name"
+    raise CellError(f"{who}: a cell is a subclass of rnnkit.Cell (the class or an instance)"
+                    f"{named}, got {got}")
 
 
 def check_class(cell):
@@ -229,7 +230,7 @@ class _Trial:
                               params=self.params)
             want = [(self.B, n) for n in sizes]
             got = [tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
-                   for s in (state if isinstance(state, (tuple, list)) else [state])]
+                   for s in state] if isinstance(state, (tuple, list)) else type(state).__name__
             if not isinstance(state, (tuple, list)) or got != want:
                 raise CellError(f"{self.name}.reference_step must return a tuple of "
                                 f"{len(want)} state(s) of shapes {want}{self.WHEN}, got {got}")

@@ -20,6 +20,7 @@ import errno
 import os
 import re
 import sys
+import traceback
 import warnings
 
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
@@ -93,6 +94,7 @@ def main(argv=None):
         return 1
     if debug:
         return args.func(args) or 0
+    from rnnkit.cells.base import CellError
     from rnnkit.config import ConfigError
     from rnnkit.data import DataError
     from rnnkit.train import CheckpointError
@@ -102,7 +104,7 @@ def main(argv=None):
     warnings.formatwarning = one_line_warnings
     try:
         return args.func(args) or 0
-    except (DataError, CheckpointError, ConfigError, RunLockError) as e:
+    except (DataError, CheckpointError, ConfigError, RunLockError, CellError) as e:
         return fail(e, 2)
     except TrainingError as e:
         return fail(e, 1)
@@ -125,13 +127,34 @@ def main(argv=None):
             size = f": {int(asked.group(1)) / 2**30:,.1f} GiB asked for" if asked else ""
             return fail(f"out of memory{size} (try smaller sizes: --batch, --hidden, --seq-len "
                         f"or the command's own)", 1)
-        return fail(f"internal error, {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+        line = str(e).splitlines()[0] if str(e) else ""
+        where = users_code(e.__traceback__)
+        if where:   # raised in a user's own cell: not rnnkit's defect
+            return fail(f"{where}: {type(e).__name__}: {line} (your cell's code; rerun with "
+                        f"--debug for the traceback)", 1)
+        return fail(f"internal error, {type(e).__name__}: {line} "
                     f"(rerun with --debug for the traceback, and please report it)", 1)
     finally:
         warnings.formatwarning = show_warning
 
 
 OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memory", re.I)
+
+
+def users_code(tb):
+    """``file:line in Class.method`` of the innermost frame of ``tb`` that is a method of a
+    user's own cell (a Cell subclass defined outside rnnkit), or None."""
+    from pathlib import Path
+    from rnnkit.cells.base import Cell
+    ours = Path(__file__).resolve().parents[1]
+    found = None
+    for frame, line in traceback.walk_tb(tb):
+        cell = frame.f_locals.get("self")
+        name = frame.f_code.co_filename
+        if isinstance(cell, Cell) and not name.startswith("<") and \
+                not Path(name).resolve().is_relative_to(ours):
+            found = f"{name}:{line} in {type(cell).__name__}.{frame.f_code.co_name}"
+    return found
 
 
 def fail(message, code):
