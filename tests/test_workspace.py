@@ -88,3 +88,22 @@ def test_inference_without_grad_does_not_grow_the_pool():
             m(x)
         gc.collect()
     assert workspace.WORKSPACE.held_bytes() == held
+
+
+@pytest.mark.parametrize("make", [lambda: rnnkit.GRU(5, 6), lambda: rnnkit.LSTM(5, 6, proj_size=3),
+                                  lambda: rnnkit.RNN(5, 6, zoneout=0.1)],
+                         ids=["gru", "lstm-proj", "rnn-zoneout"])
+def test_a_step_under_inference_mode_leaves_no_buffer_training_cannot_write(make):
+    """A validation pass under torch.inference_mode, then training: the buffers made in
+    inference mode are inference tensors, which the next backward could not write into."""
+    for t_inf in (2, 4, 8):
+        for t_train in (3, 6, 8, 12):
+            workspace.clear()
+            torch.manual_seed(0)
+            m = make()
+            with torch.inference_mode():
+                m.eval()(torch.randn(t_inf, 3, 5))
+            gc.collect()
+            out = m.train()(torch.randn(t_train, 3, 5))[0]
+            out.pow(2).mean().backward()
+            assert all(p.grad is not None for p in m.parameters())

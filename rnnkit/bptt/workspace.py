@@ -50,7 +50,8 @@ class Workspace:
         with self._lock:
             for t in tensors:
                 flat = t._base if t._base is not None else t
-                if flat.device.type == "cpu" and flat.numel():
+                # an inference tensor (made under inference_mode) cannot be written outside it
+                if flat.device.type == "cpu" and flat.numel() and not flat.is_inference():
                     self._free.append(flat)
             total = sum(f.numel() * f.element_size() for f in self._free)
             while self._free and (total > self.max_bytes or len(self._free) > self.max_buffers):
