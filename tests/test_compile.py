@@ -167,3 +167,70 @@ def test_compiled_layer_takes_new_lengths_and_batch_sizes():
     for T, B in ((3, 2), (5, 2), (7, 3)):
         x = torch.randn(T, B, 4)
         torch.testing.assert_close(compiled(x)[0], layer(x)[0])
+
+
+def test_input_dropout_compiles_whole_and_exports_with_dynamic_sizes():
+    """The input-dropout mask's rows follow from T and B without a list of indices."""
+    from torch.export import Dim
+    torch._dynamo.reset()
+    layer = rnnkit.LSTM(5, 6, input_dropout=0.3)                         # training mode
+    x = torch.randn(4, 3, 5)
+    torch.manual_seed(1)
+    want = layer(x)[0]
+    torch.manual_seed(1)
+    got = torch.compile(layer, backend="aot_eager", fullgraph=True)(x)[0]
+    torch.testing.assert_close(got, want)
+    torch.export.export(layer, (x,), dynamic_shapes=({0: Dim("T", min=2, max=100),
+                                                      1: Dim("B", min=2, max=100)},))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_compiled_equals_eager(dtype):
+    """Compiled, a half-precision layer runs the float32 node and rounds, as eager does."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    gru = rnnkit.GRU(8, 12).to(dtype)
+    x = torch.randn(20, 3, 8).to(dtype)
+    torch.testing.assert_close(torch.compile(gru, backend="aot_eager", fullgraph=True)(x)[0],
+                               gru(x)[0], rtol=0, atol=0)
+
+
+def test_compiled_backward_is_recorded_under_each_layers_name_and_outside_autocast():
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential()
+    model.rnn = rnnkit.LSTM(5, 6, 2, bidirectional=True)
+    x = torch.randn(7, 3, 5)
+
+    def norms_and_grads(f, autocast):
+        with rnnkit.record_gradients(model) as rec:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = f(x)[0].float().pow(2).sum()
+                grads = torch.autograd.grad(loss, list(model.rnn.parameters()))
+        return {k: v["h"] for k, v in rec.norms.items()}, grads
+
+    want, plain = norms_and_grads(model.rnn, False)
+    assert sorted(want) == ["rnn.l0", "rnn.l0_reverse", "rnn.l1", "rnn.l1_reverse"]
+    compiled = torch.compile(model.rnn, backend="aot_eager")
+    got, _ = norms_and_grads(compiled, False)
+    assert sorted(got) == sorted(want)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k])
+    for f in (model.rnn, compiled):                # backward called inside an autocast block
+        _, grads = norms_and_grads(f, True)
+        for a, b in zip(grads, plain):
+            torch.testing.assert_close(a, b)
+
+
+def test_a_saved_program_loads_in_a_fresh_process_after_import_rnnkit(tmp_path):
+    import subprocess
+    import sys
+    layer = rnnkit.GRU(5, 6)
+    x = torch.randn(4, 3, 5)
+    torch.export.save(torch.export.export(layer, (x,)), tmp_path / "gru.pt2")
+    torch.save({"x": x, "want": layer(x)[0].detach()}, tmp_path / "io.pt")
+    code = ("import torch, rnnkit; p = torch.export.load('gru.pt2'); io = torch.load('io.pt'); "
+            "assert torch.allclose(p.module()(io['x'])[0], io['want']); print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -61,7 +61,10 @@ class BPTT(torch.autograd.Function):
                 "gradient penalty, a Hessian) needs the gradient's own graph: use "
                 "rnnkit.to_torch(model) (torch.nn's layers in a copy of it, for rnnkit's LSTM, GRU "
                 "and RNN cells)")
-        return _first_derivatives(ctx, d_out, *d_rest)
+        # the forward ran outside autocast (the layers leave it), and so does its backward,
+        # even when loss.backward() is called inside an autocast block
+        with torch.autocast(d_out.device.type, enabled=False):
+            return _first_derivatives(ctx, d_out, *d_rest)
 
 
 @once_differentiable
@@ -286,11 +289,11 @@ def _in_float32(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag, opts, inits, pa
 def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None, opts=None, inits=(), params=()):
     """One layer, one direction. Returns (out (N, H), finals tuple[, per-step states, gates])."""
     opts = opts or NO_OPTIONS
+    if x.dtype in LOW_PRECISION and x.device.type == "cpu":   # compiled too: the same rounding
+        return _in_float32(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag, opts, inits, params)
     if torch.compiler.is_compiling():     # dynamo or export: the custom operators (bptt/ops.py)
         from rnnkit.bptt import ops
-        return ops.run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params)
-    if x.dtype in LOW_PRECISION and x.device.type == "cpu":
-        return _in_float32(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag, opts, inits, params)
+        return ops.run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params, tag)
     cell = fused(cell, x)             # the same cell through the compiled kernels, where built
     res = BPTT.apply(cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, *h0, *inits, *params)
     out, finals = res[0], tuple(res[1:1 + cell.N_STATES])

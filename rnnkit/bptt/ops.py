@@ -33,6 +33,7 @@ from torch._subclasses.fake_tensor import unset_fake_temporarily
 from rnnkit import kernels
 from rnnkit.bptt.function import backward_pass, forward_pass
 from rnnkit.bptt.options import StepOptions
+from rnnkit.bptt import telemetry
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells.base import Cell, CellError
 from rnnkit.cells.fused import fused
@@ -131,8 +132,10 @@ def bptt_forward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optional
                  b_hh: Optional[Tensor], h0: list[Tensor], inits: list[Tensor],
                  params: list[Tensor], rec_mask: Optional[Tensor], zone: list[Tensor],
                  zone_which: int, keep: Optional[Tensor], cell: str, batch: int,
-                 sizes: str, reverse: bool, return_all: bool) -> list[Tensor]:
-    """[out, *finals, *inner states, *cell's own states (zoneout only), *cache]."""
+                 sizes: str, reverse: bool, return_all: bool,
+                 tag: Optional[list[int]] = None) -> list[Tensor]:
+    """[out, *finals, *inner states, *cell's own states (zoneout only), *cache]. ``tag``: the
+    layer's for gradient telemetry (:func:`rnnkit.bptt.telemetry.tag_ids`)."""
     c = lookup(cell)
     sched = _schedule(x.shape[0], batch, sizes, reverse)
     opts = _options(rec_mask, zone, zone_which, keep, c.N_STATES, return_all)
@@ -160,7 +163,7 @@ def _forward_shapes(x, w_ih, w_hh, cell, batch, zone_which):
 
 @bptt_forward.register_fake
 def _(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask, zone, zone_which, keep, cell,
-      batch, sizes, reverse, return_all):
+      batch, sizes, reverse, return_all, tag=None):
     _, S, finals, raw, cache = _forward_shapes(x, w_ih, w_hh, cell, batch, zone_which)
     return [S[0], *finals, *S[1:], *raw, *cache]
 
@@ -171,7 +174,8 @@ def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optiona
                   params: list[Tensor], rec_mask: Optional[Tensor], zone: list[Tensor],
                   zone_which: int, keep: Optional[Tensor], cell: str, batch: int,
                   sizes: str, reverse: bool, return_all: bool, saved: list[Tensor],
-                  grads: list[Tensor], needs: list[bool]) -> list[Tensor]:
+                  grads: list[Tensor], needs: list[bool],
+                  tag: Optional[list[int]] = None) -> list[Tensor]:
     """The gradients of [x, w_ih, w_hh, b_ih, b_hh] (an empty tensor where ``needs`` is False
     or the input is None), then of every h0, init and param."""
     c = lookup(cell)
@@ -184,12 +188,13 @@ def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optiona
     raw = list(saved[2 * ns:2 * ns + n_raw])
     cache = tuple(t.clone() for t in saved[2 * ns + n_raw:])   # the backward works in them
     ctx = SimpleNamespace(
-        cell=c, sched=sched, tag=None, opts=opts, cache=cache, inner=inner,
+        cell=c, sched=sched, tag=telemetry.from_ids(tag), opts=opts, cache=cache, inner=inner,
         raw=raw or None, biases=(b_ih is not None, b_hh is not None), n_inits=len(inits),
         gi_given=w_ih is None, whole=getattr(c, "has_loops", False) and keep is None and not opts.zoned,
         saved_tensors=(x, w_ih, w_hh, out, *h0, *inits, *params),
         needs_input_grad=(False,) * 4 + tuple(needs) + (True,) * (len(h0) + len(inits) + len(params)))
-    res = backward_pass(ctx, grads[0], tuple(grads[1:]))[4:]
+    with torch.autocast(x.device.type, enabled=False):   # as eager's node: outside autocast
+        res = backward_pass(ctx, grads[0], tuple(grads[1:]))[4:]
     first = [g if g is not None else x.new_empty(0) for g in res[:5]]
     return _fresh(first + list(res[5:]), [x, w_ih, w_hh, b_ih, b_hh, *h0, *inits, *params, *saved,
                                           *grads])
@@ -197,7 +202,7 @@ def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optiona
 
 @bptt_backward.register_fake
 def _(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask, zone, zone_which, keep, cell,
-      batch, sizes, reverse, return_all, saved, grads, needs):
+      batch, sizes, reverse, return_all, saved, grads, needs, tag=None):
     first = [t.new_empty(t.shape) if t is not None and n else x.new_empty(0)
              for t, n in zip((x, w_ih, w_hh, b_ih, b_hh), needs)]
     return first + [t.new_empty(t.shape) for t in (*h0, *inits, *params)]
@@ -215,7 +220,8 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, grads):
     x, w_ih, w_hh, b_ih, b_hh, *saved = ctx.saved_tensors
     h0, inits, params, rec_mask, zone, zone_which, keep, cell, batch, sizes, reverse, \
-        return_all = ctx.args
+        return_all = ctx.args[:12]
+    tag = ctx.args[12] if len(ctx.args) > 12 else None
     ns = len(h0)
     # the gradients of out, the finals and (return_all) the inner states; the rest carry none
     used = [g if g is not None else torch.zeros_like(s)
@@ -223,19 +229,20 @@ def _backward(ctx, grads):
     need = ctx.needs_input_grad[:5]
     res = torch.ops.rnnkit.bptt_backward(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask,
                                          zone, zone_which, keep, cell, batch, sizes, reverse,
-                                         return_all, saved, used, list(need))
+                                         return_all, saved, used, list(need), tag)
     first = [g if n and t is not None else None
              for g, n, t in zip(res[:5], need, (x, w_ih, w_hh, b_ih, b_hh))]
     it = iter(res[5:])
     rest = [[next(it) for _ in group] for group in (h0, inits, params)]
     none = lambda xs: [None] * len(xs)          # noqa: E731 - the gradient of a list input
-    return (*first, *rest, None, none(zone), None, None, None, None, None, None, None)
+    return (*first, *rest, None, none(zone), None, None, None, None, None, None, None,
+            *[None] * (len(ctx.args) - 12))
 
 
 bptt_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
-def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params):
+def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params, tag=None):
     """:func:`rnnkit.bptt.function.run` through the operators (same returns)."""
     ns = cell.N_STATES
     zone = [z for z in opts.zoneout if z is not None] if opts.zoned else []
@@ -245,7 +252,7 @@ def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params):
     res = torch.ops.rnnkit.bptt_forward(
         x, w_ih, w_hh, b_ih, b_hh, list(h0), list(inits), list(params), opts.rec_mask, zone,
         zone_which, opts.keep, cell_key(cell), sched.B, sizes, bool(sched.reverse),
-        bool(opts.return_all))
+        bool(opts.return_all), telemetry.tag_ids(tag))
     out, finals = res[0], tuple(res[1:1 + ns])
     if opts.return_all:
         inner = tuple(res[1 + ns:2 * ns])

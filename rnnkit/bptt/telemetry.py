@@ -12,9 +12,12 @@ dL/dh_t here is the total derivative (through the output at t and through every 
 for an LSTM dL/dc_t likewise includes the path through h_t. Norms are Frobenius norms over the
 batch rows active at t and the H units.
 """
+import weakref
+
 import torch
 
 _active = None
+_layers = weakref.WeakValueDictionary()   # id -> layer, for the compiled path's tags (ints)
 
 STATE_NAMES = {1: ("h",), 2: ("h", "c")}
 
@@ -22,6 +25,28 @@ STATE_NAMES = {1: ("h",), 2: ("h", "c")}
 def current():
     """The active recorder, or None (the common case)."""
     return _active
+
+
+def register_layer(layer):
+    """Make ``layer`` findable by its id (every rnnkit layer, when made or unpickled)."""
+    _layers[id(layer)] = layer
+
+
+def tag_ids(tag):
+    """A tag (layer, layer index, direction) as ints, which a custom operator can carry: the
+    compiled path's backward gets its records labelled as eager's (:func:`from_ids`)."""
+    if tag is None:
+        return []
+    module, layer, direction = tag
+    return [id(module), int(layer), int(direction)]
+
+
+def from_ids(ids):
+    """The tag :func:`tag_ids` made, or None (no tag, or its layer is gone)."""
+    if not ids:
+        return None
+    module = _layers.get(ids[0])
+    return None if module is None else (module, ids[1], ids[2])
 
 
 class GradientRecorder:

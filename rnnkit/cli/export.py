@@ -4,7 +4,7 @@ onnx: the recurrent layers as ONNX's LSTM/GRU/RNN operators, for onnxruntime and
 runtimes (needs ``pip install 'rnnkit[export]'``); a layer with an option ONNX has no operator
 for (layer norm, zoneout, another cell) is refused, naming it. pt2: ``torch.export``'s program
 with rnnkit's layers as custom operators: every option, loaded with ``rnnkit.export.load(FILE)``
-(or torch.export.load after ``import rnnkit.bptt.ops``). Batch and sequence length are dynamic in both.
+(or torch.export.load after ``import rnnkit``). Batch and sequence length are dynamic in both.
 
 What a run becomes: lm, forecast, classify, tag and recognize runs one program (the recogniser's
 gives per-frame CTC log-probabilities; decoding stays on the host, rnnkit.decode.ctc); seq2seq,

@@ -163,8 +163,8 @@ def _replace(model, make, kinds=RNNBase):
 
 
 def load(path):
-    """A pt2 file written by :func:`export_run` (``torch.export.load`` once rnnkit's operators
-    are registered: import :mod:`rnnkit.bptt.ops` first to call torch.export.load directly)."""
+    """A pt2 file written by :func:`export_run` (the same as ``torch.export.load`` after
+    ``import rnnkit``, which registers rnnkit's operators)."""
     import torch
     from rnnkit.bptt import ops  # noqa: F401  (registers the operators the program calls)
     return torch.export.load(str(path))

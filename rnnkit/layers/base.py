@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnkit.bptt import telemetry
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
@@ -106,6 +107,11 @@ class RNNBase(nn.Module):
         self.reset_parameters()
         if not trusted(self.cell):            # a user's cell: every method once, on these weights
             trial(self.cell, {k: getattr(self, f"{k}_l0") for k in self._cell_params})
+        telemetry.register_layer(self)        # a compiled backward's records name it
+
+    def __setstate__(self, state):            # a copy (deepcopy, pickle) is a layer of its own
+        super().__setstate__(state)
+        telemetry.register_layer(self)
 
     def _make_cell(self):
         """The cell of this layer (a :class:`rnnkit.cells.base.Cell`); by default torch's
@@ -373,7 +379,11 @@ class RNNBase(nn.Module):
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
         sfx = f"l{layer}" + ("_reverse" if d else "")
         if opt.input_dropout and self.training:
-            x = x * dropout_mask((sched.B, x.shape[1]), opt.input_dropout, x)[sched.batch_rows(x.device)]
+            mask = dropout_mask((sched.B, x.shape[1]), opt.input_dropout, x)    # (B, I)
+            if sched.uniform:     # the rows of T steps: no index list (T, B stay symbolic)
+                x = x * mask.repeat(x.shape[0] // sched.B, 1)
+            else:
+                x = x * mask[sched.batch_rows(x.device)]
         if opt.weight_dropout and self.training:
             w_hh = nn.functional.dropout(w_hh, opt.weight_dropout, True)
         params = tuple(getattr(self, f"{n}_{sfx}") for n in self.cell.PARAMS)
