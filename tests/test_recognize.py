@@ -4,6 +4,7 @@ import json
 import re
 import secrets
 
+import numpy as np
 import pytest
 import torch
 
@@ -173,6 +174,56 @@ def test_bad_wav_files(tmp_path):
         read_wav(tmp_path / "junk.wav", 8000)
     samples = read_wav(write_wav(tmp_path / "ok.wav", [0.5, -0.5], width=4), 8000)
     assert samples.tolist() == pytest.approx([0.5, -0.5], abs=1e-6)
+
+
+def test_extensible_pcm_wav_reads_as_plain_pcm(tmp_path):
+    """WAVE_FORMAT_EXTENSIBLE with PCM samples (ffmpeg's and sox's 24/32-bit or multichannel
+    header), which Python's wave module reads only from 3.12."""
+    import struct
+    x = (np.asarray(tone_digits("12")) * (2 ** 31 - 1)).astype("<i4")
+    data = np.repeat(x, 3).tobytes()                                   # 3 channels
+    guid = struct.pack("<IHH", 1, 0, 0x10) + bytes([0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71])
+    fmt = struct.pack("<HHIIHHHHI", 0xFFFE, 3, 8000, 8000 * 12, 12, 32, 22, 32, 7) + guid
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"LIST" + \
+        struct.pack("<I", 3) + b"abc\0" + b"data" + struct.pack("<I", len(data)) + data
+    (tmp_path / "ext.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    got = read_wav(tmp_path / "ext.wav", 8000)
+    want = read_wav(write_wav(tmp_path / "plain.wav", tone_digits("12"), width=4), 8000)
+    torch.testing.assert_close(got, want)
+    float_fmt = fmt[:24] + struct.pack("<I", 3) + fmt[28:]            # sub-format: IEEE float
+    (tmp_path / "float.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + b"WAVE" +
+                                         b"fmt " + struct.pack("<I", len(fmt)) + float_fmt)
+    with pytest.raises(DataError, match="not a readable PCM WAV"):
+        read_wav(tmp_path / "float.wav", 8000)
+
+
+def test_folder_names_read_in_one_unicode_form_and_an_empty_name_is_refused(tmp_path):
+    import unicodedata
+    folder = tmp_path / "names"
+    folder.mkdir()
+    decomposed = unicodedata.normalize("NFD", "café")
+    for name in (f"{decomposed}.png", "abc_1.png"):
+        (folder / name).write_bytes(b"")
+    assert sorted(t for _, t, _ in read_listing(folder)) == ["abc", "café"]
+    (folder / "_scan1.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"_scan1.png: its name gives an empty transcript"):
+        read_listing(folder)
+    listing = write_tsv(tmp_path / "l.tsv", [("names/abc_1.png", decomposed)])
+    assert read_listing(listing)[0][1] == "café" and len("café") == 4
+
+
+def test_an_image_past_pillows_size_limit_is_a_data_error(tmp_path):
+    import struct
+    import zlib
+    from rnnkit.data.media import read_image
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    (tmp_path / "AB.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 10000, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(DataError, match=r"AB.png: not a readable image \(DecompressionBombError"):
+        read_image(tmp_path / "AB.png", 16)
 
 
 def test_test_transcript_outside_the_alphabet(tmp_path, capsys):

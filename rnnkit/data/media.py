@@ -19,8 +19,10 @@ named by their transcripts (``7K3PX.png``, ``7K3PX_2.png``: the part before the 
 copy's `` (N)`` is cut, and a ``-N`` where the name without it is another file's transcript).
 Shapes: F features (image rows or mel bins), T columns or frames.
 """
+import io
 import math
 import re
+import unicodedata
 import wave
 from pathlib import Path
 
@@ -91,7 +93,7 @@ def read_image(path, height, where=None):
             return image_pixels(im, height)
     except FileNotFoundError:
         raise DataError(f"{at}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{at}: not a readable image ({type(e).__name__}: {e})") from None
 
 
@@ -107,7 +109,7 @@ def read_wav(path, sample_rate, where=None):
     DataError naming ``where`` and the file."""
     at = located(path, where)
     try:
-        with wave.open(str(path), "rb") as w:
+        with wave.open(pcm_header(path), "rb") as w:
             rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
             raw = w.readframes(w.getnframes())
     except FileNotFoundError:
@@ -156,6 +158,33 @@ def log_mel(samples, sample_rate, n_mels=40):
     return standardise(torch.log(mel + 1e-6), dim=1)
 
 
+def pcm_header(path):
+    """``path``, or where its format chunk says WAVE_FORMAT_EXTENSIBLE with PCM samples (what
+    ffmpeg and sox write for 24/32-bit or more than two channels), its bytes as a plain PCM
+    WAV (the tag set to 1) in a file object, which Python's ``wave`` reads before 3.12."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return str(path)
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return str(path)
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"fmt ":
+                fmt = fh.read(size)
+                extensible = len(fmt) >= 26 and fmt[:2] == b"\xfe\xff"
+                if not (extensible and fmt[24:26] == b"\x01\x00"):   # sub-format: PCM
+                    return str(path)
+                where = fh.tell() - size
+                break
+            fh.seek(size + (size & 1), 1)
+        fh.seek(0)
+        data = bytearray(fh.read())
+    data[where:where + 2] = b"\x01\x00"
+    return io.BytesIO(bytes(data))
+
+
 # ----------------------------------------------------------------- listings
 HEADER = ({"path", "file", "filename", "image", "audio", "wav"},
           {"text", "label", "transcript", "transcription", "sentence"})
@@ -182,6 +211,11 @@ def read_folder(path, warn):
         warn(f"{path}: {len(other)} file(s) skipped, neither {IMAGES} nor {SOUNDS} (e.g. "
              f"{', '.join(other[:3])})")
     names = [name_label(p) for p in files]
+    empty = [p.name for p, n in zip(files, names) if not n]
+    if empty:
+        raise DataError(f"{path / empty[0]}: its name gives an empty transcript (the part "
+                        f"before the first '_', less a copy's ' (N)'; {len(empty)} such file(s)); "
+                        f"name the file by its text, or list the files in a TSV")
     labels = cut_copies(names)
     copies = [f"{p.name} as {t!r}" for p, n, t in zip(files, names, labels) if n != t]
     if copies:
@@ -192,8 +226,8 @@ def read_folder(path, warn):
 
 def name_label(file):
     """A file's transcript by its name: the part before the first ``_``, less a copy's `` (N)``
-    (``abc (1).png``)."""
-    return re.sub(r"\s+\(\d+\)$", "", file.stem.split("_")[0])
+    (``abc (1).png``), in Unicode's composed form (NFC: a macOS name's "e" + accent is "é")."""
+    return unicodedata.normalize("NFC", re.sub(r"\s+\(\d+\)$", "", file.stem.split("_")[0]))
 
 
 def cut_copies(labels):
@@ -226,7 +260,7 @@ def tsv_row(path, n, line):
     if "\t" not in line:
         raise DataError(f"{where}: expected path<TAB>transcript, got {line[:60]!r}")
     name, text = line.split("\t", 1)
-    text = text.strip()
+    text = unicodedata.normalize("NFC", text.strip())   # "é" one code point, as typed
     file = (path.parent / name.strip()).resolve()
     if not text:
         raise DataError(f"{where}: an empty transcript for {name!r}")
