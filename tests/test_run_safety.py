@@ -84,6 +84,37 @@ def test_resume_refuses_changed_data(tmp_path, capsys):
     assert "cannot continue on changed data" in capsys.readouterr().err
 
 
+def test_resume_refuses_a_changed_folder_or_listed_file(tmp_path, capsys):
+    """A folder is fingerprinted by its files; a listing by the files it names too."""
+    import shutil
+    from recognize_fixtures import write_captchas, write_tsv
+    from rnnkit.cli.task_runs import check_same_data
+    folder = write_captchas(tmp_path / "caps")
+    listing = write_tsv(tmp_path / "list.tsv", [(f"caps/{p.name}", p.stem.split("_")[0])
+                                                for p in sorted(folder.glob("*.png"))])
+    flags = ["--height", "16", "--channels", "4", "--hidden", "6", "--layers", "1",
+             "--time-stride", "2", "--batch", "4", "--test-fraction", "0.25",
+             "--val-fraction", "0.25", "--warmup-steps", "0", "--eval-every", "2", "--quiet"]
+    for data, name in ((folder, "folder"), (listing, "listing")):
+        out = tmp_path / f"run-{name}"
+        assert main(["train", "recognize", "--data", str(data), "--out", str(out),
+                     "--max-steps", "2", *flags]) == 0
+    (folder / ".notes").write_text("hidden files are not data")
+    resume = ["--resume", "--max-steps", "3", "--quiet"]
+    assert main(["train", "recognize", "--out", str(tmp_path / "run-folder"), *resume]) == 0
+    first = sorted(folder.glob("*.png"))[0]
+    shutil.copy(sorted(folder.glob("*.png"))[1], first)             # same name, other image
+    capsys.readouterr()
+    assert main(["train", "recognize", "--out", str(tmp_path / "run-folder"), *resume[:2], "4",
+                 "--quiet"]) == 2
+    assert "the --data folder changed since this run started" in capsys.readouterr().err
+    assert main(["train", "recognize", "--out", str(tmp_path / "run-listing"), *resume]) == 2
+    assert "the files the --data listing names changed" in capsys.readouterr().err
+    # what an older checkpoint could not record is not compared
+    check_same_data("run", {"data": "missing"}, {"data": "folder-sha256:ab"}, False)
+    check_same_data("run", {"data": "sha256:ab"}, {"data": "sha256:ab", "data:files": "x"}, False)
+
+
 def test_lm_resume_on_changed_data_only_when_allowed(tmp_path, capsys):
     corpus, out = lm_corpus(tmp_path), tmp_path / "run"
     assert main(["train", "lm", "--data", str(corpus), "--out", str(out), *TINY_LM, *FAST]) == 0

@@ -36,37 +36,67 @@ def layers_cell_hidden(model_cfg):
 
 
 def data_fingerprint(data_config):
-    """{field: "sha256:<hex>" of the file, or "name:<data set>"} for the config's data fields
-    (``data``, ``val_data``, ``test_data``, ...): what a resumed run must find unchanged. A
-    registered data set is named (its bytes are pinned by its recorded checksum)."""
+    """{field: "sha256:<hex>", or "name:<data set>"} for the config's data fields (``data``,
+    ``val_data``, ``test_data``, ...): what a resumed run must find unchanged. A file is hashed
+    whole; a folder by every file below it (hidden ones aside: the readers pass them over), its
+    relative path and bytes; the files a listing names (``data_config.listed_files(path)``, a
+    recogniser's TSV) under ``field:files``. A registered data set is named (its bytes are
+    pinned by its recorded checksum)."""
     prints = {}
     for f in dataclasses.fields(data_config):
         value = getattr(data_config, f.name)
         if not (f.name == "data" or f.name.endswith("_data")) or not isinstance(value, str) or not value:
             continue
         path = Path(value).expanduser()
-        if value in DATASETS and not path.is_file():
+        if value in DATASETS and not path.exists():
             prints[f.name] = f"name:{value}"
         elif path.is_file():
-            h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            prints[f.name] = f"sha256:{h.hexdigest()}"
+            prints[f.name] = f"sha256:{_hash_files([(path, '')])}"
+            listed = getattr(data_config, "listed_files", None)
+            files = listed(path) if listed else []
+            if files:
+                prints[f"{f.name}:files"] = "sha256:" + _hash_files(
+                    [(p, str(p)) for p in files])
+        elif path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not any(
+                part.startswith(".") for part in p.relative_to(path).parts))
+            prints[f.name] = "folder-sha256:" + _hash_files(
+                [(p, p.relative_to(path).as_posix()) for p in files])
         else:
             prints[f.name] = "missing"
     return prints
 
 
+def _hash_files(files):
+    """SHA-256 of (name, size, bytes) of each file in turn; one file named '' is its bytes."""
+    h = hashlib.sha256()
+    for path, name in files:
+        if name:
+            h.update(f"{name}\0{path.stat().st_size}\0".encode("utf-8", "surrogateescape"))
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
 def check_same_data(run, before, now, allowed, hint=""):
-    """Refuse a resume whose data files differ from those the run was trained on."""
-    changed = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+    """Refuse a resume whose data files differ from those the run was trained on. What the
+    checkpoint could not record (a folder, by an rnnkit before folders were hashed: "missing";
+    a listing's files, by one before they were) is not compared."""
+    unknown = {k for k in now if before.get(k, "missing") == "missing"
+               and (k.endswith(":files") or k in before)}
+    changed = [k for k in sorted(set(before) | set(now))
+               if k not in unknown and before.get(k) != now.get(k)]
     if not changed or allowed:
         return
-    what = ", ".join(f"--{k.replace('_', '-')}" for k in changed)
-    raise DataError(f"{run}: the {what} file changed since this run started (its checkpoint "
-                    f"records {before.get(changed[0], 'none')[:19]}..., the file now gives "
-                    f"{now.get(changed[0], 'none')[:19]}...); --resume continues on the same data "
+    k = changed[0]
+    flag = f"--{k.split(':')[0].replace('_', '-')}"
+    what = f"files the {flag} listing names" if k.endswith(":files") else \
+        f"{flag} folder" if str(now.get(k, before.get(k))).startswith("folder-") else f"{flag} file"
+    more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+    raise DataError(f"{run}: the {what}{more} changed since this run started (its checkpoint "
+                    f"records {before.get(k, 'none')[:19]}..., the data now gives "
+                    f"{now.get(k, 'none')[:19]}...); --resume continues on the same data "
                     f"only: restore it, start a new run with another --out{hint}")
 
 

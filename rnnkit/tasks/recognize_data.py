@@ -13,6 +13,7 @@ warned about, as the model cannot learn it.
 """
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -92,6 +93,12 @@ class RecognizeData:
         if len(set(self.alphabet)) != len(self.alphabet):
             raise ConfigError(f"RecognizeData.alphabet must not repeat a character, got "
                               f"{self.alphabet!r} (--alphabet)")
+
+    @staticmethod
+    def listed_files(path):
+        """The files a TSV listing names (what a resumed run must find unchanged beside it)."""
+        from rnnkit.data.media import read_tsv
+        return [file for file, _, _ in read_tsv(Path(path))]
 
 
 @dataclass
