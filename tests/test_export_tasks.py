@@ -1,6 +1,8 @@
 """rnnkit export for the recogniser (CTC), image-to-text and cond runs: the files run in
 onnxruntime and ``rnnkit.export.load(...).module()`` against rnnkit to 1e-5 at batch 1 and 3,
 and greedy decoding driven by the exported programs gives rnnkit's own greedy output."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -258,3 +260,27 @@ def _sample_greedy(model, cond, n=8):
     from rnnkit.decode.sampling import sample
     bos = torch.full((len(cond), 1), BOS)
     return sample(model, bos, n, temperature=0, stop_id=EOS, state=model.condition(cond))
+
+
+def test_an_export_cut_short_leaves_the_earlier_files_whole(runs, tmp_path, monkeypatch):
+    """Programs are written beside their place and moved there once all are written: an export
+    that fails (or is interrupted) after its encoder leaves the earlier pair as it was."""
+    from rnnkit.export import programs
+    root, _ = runs
+    out = tmp_path / "gen.pt2"
+    assert main(["export", str(root / "image-to-text"), "--format", "pt2", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["gen-decoder.pt2", "gen-encoder.pt2"]
+    calls = []
+    real = programs.write_pt2
+
+    def interrupted(program, file, where="model"):
+        calls.append(file)
+        if len(calls) == 2:                     # the decoder, half written
+            Path(file).write_bytes(b"PK half a program")
+            raise KeyboardInterrupt
+        real(program, file, where)
+    monkeypatch.setattr(programs, "write_pt2", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        programs.export_run(root / "image-to-text", "pt2", out)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before   # no temporaries

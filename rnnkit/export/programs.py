@@ -421,12 +421,22 @@ def export_run(path, fmt, out):
         raise ExportError(f"--out {out}: a folder; give a file name (e.g. {out / ('model.' + fmt)}"
                           f"; runs of two programs add -encoder and -decoder to its stem)")
     kind, programs = _load(path)
-    written = []
-    for p in programs:
-        file = out if not p.name else out.with_name(f"{out.stem}-{p.name}{out.suffix}")
-        if fmt == "onnx":
-            write_onnx(p, file, str(path))
-        else:
-            write_pt2(p, file, str(path))
-        written.append((file, p.about))
+    written, temporary = [], []
+    try:   # each program to a hidden file beside its place; all moved there once all are written
+        for p in programs:
+            file = out if not p.name else out.with_name(f"{out.stem}-{p.name}{out.suffix}")
+            fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+            os.close(fd)
+            temporary.append(Path(tmp))
+            if fmt == "onnx":
+                write_onnx(p, tmp, str(path))
+            else:
+                write_pt2(p, tmp, str(path))
+            written.append((file, p.about))
+        for tmp, (file, _) in zip(temporary, written):
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, file)
+    finally:
+        for tmp in temporary:
+            tmp.unlink(missing_ok=True)
     return written
