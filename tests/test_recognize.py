@@ -7,6 +7,7 @@ import secrets
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from rnnkit.cli.main import main
 from rnnkit.config import ConfigError
@@ -257,6 +258,21 @@ def test_recognize_refuses_the_other_kind_and_unreadable_files(tmp_path, capsys)
     assert "this model reads image files" in one_error(capsys)
     assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "nothing.png")]) == 2
     assert one_error(capsys).endswith("nothing.png: no such file")
+    # several files: each readable one is read, each bad one named, then the exit says so
+    caps = sorted((tmp_path / "captchas").glob("*.png"))
+    assert main(["recognize", str(tmp_path / "run"), str(caps[0]), str(tmp_path / "x.wav"),
+                 str(caps[1])]) == 2
+    out, err = capsys.readouterr()
+    assert [line.split("\t")[0] for line in out.splitlines()] == [str(caps[0]), str(caps[1])]
+    assert err.splitlines()[0].startswith("rnnkit: error: ") and "x.wav" in err.splitlines()[0]
+    assert err.splitlines()[1] == "rnnkit: 1 of 3 files could not be read"
+    # a folder: its files of the model's kind
+    assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "captchas")]) == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == \
+        [str(p) for p in caps]
+    (tmp_path / "sounds").mkdir()
+    assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "sounds")]) == 2
+    assert "sounds: a folder without a file this model reads" in one_error(capsys)
 
 
 # ----------------------------------------------------------------- text from one image (1→N)
@@ -280,6 +296,26 @@ def test_image_to_text_cli_and_reader(tmp_path, capsys):
     assert set(beam_text) <= set("12AB") and float(beam_score) <= 0
     assert main(["recognize", str(run), str(image), "--plot", str(tmp_path / "a.png")]) == 2
     assert "--plot draws a CTC alignment" in one_error(capsys)
+
+
+def test_image_to_text_warns_of_what_it_cannot_read_whole(tmp_path, capsys):
+    from rnnkit.tasks.image_to_text import ImageReader
+    folder = write_captchas(tmp_path / "caps")
+    run = tmp_path / "run"
+    assert main(["train", "image-to-text", "--data", str(folder), "--out", str(run), "--quiet",
+                 "--max-steps", "1", "--height", "16", "--conv-layers", "2", "--channels", "4",
+                 "--vector", "8", "--hidden", "8", "--batch", "4", "--max-len", "3",
+                 "--test-fraction", "0.25", "--val-fraction", "0.25"]) == 0
+    err = capsys.readouterr().err
+    assert "transcript(s) longer than --max-len 3 (the longest 4)" in err
+    reader = ImageReader.load(run)
+    wide = tmp_path / "wide.png"
+    image = Image.open(sorted(folder.glob("*.png"))[0])
+    Image.fromarray(np.hstack([np.asarray(image.convert("L"))] * 3)).save(wide)
+    reader.recognize([wide, wide])
+    err = capsys.readouterr().err
+    assert err.count("wider than the widest training image") == 1
+    assert f"the model reads its first {reader.model.config.width} columns" in err
 
 
 def test_image_to_text_refuses_sounds(tmp_path, capsys):

@@ -7,6 +7,7 @@ from rnnkit.cli.options import image_file, image_format, ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import MAX_BEAM
 from rnnkit.data import DataError
+from rnnkit.data.media import IMAGES, SOUNDS, kind_of
 from rnnkit.models.image_to_text import ImageToTextConfig
 from rnnkit.models.recognizer import RecognizerConfig
 from rnnkit.tasks.image_to_text import ImageReader, build_image_to_text_task
@@ -58,7 +59,8 @@ def add_parser(sub):
     p = sub.add_parser("recognize", help="read the text of images or WAV files with a trained "
                                          "recogniser")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="PNG/JPEG or WAV files")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE",
+                   help="PNG/JPEG or WAV files, or folders of them")
     p.add_argument("--beam", type=ranged(int, (0, MAX_BEAM)), default=0,
                    help="beam search with this many hypotheses (CTC runs: prefix beam search; "
                         "image-to-text runs: beam search for the most probable text; default 0: "
@@ -76,10 +78,31 @@ def run(args):
     rec = READERS[kind].load(args.run)
     if args.plot and kind != "recognize":
         raise DataError(f"--plot draws a CTC alignment; {args.run} is an {kind} run")
-    for path, (text, score) in zip(args.files, rec.recognize(args.files, args.beam)):
-        print(f"{path}\t{text}\t{score:.3f}")
+    failed, files = 0, []
+    for path in args.files:      # a folder: its files of the model's kind, in name order
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file()
+                            and not p.name.startswith(".") and kind_of(p) == rec.kind)
+            if not inside:
+                raise DataError(f"{path}: a folder without a file this model reads "
+                                f"({IMAGES if rec.kind == 'image' else SOUNDS})")
+            files += inside
+        else:
+            files.append(path)
+    for path in files:      # each file's line as it is read; a bad file does not stop the rest
+        try:
+            (text, score), = rec.recognize([path], args.beam)
+        except DataError as e:
+            print(f"rnnkit: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}\t{text}\t{score:.3f}", flush=True)
+    if failed:
+        if len(files) > 1:
+            print(f"rnnkit: {failed} of {len(files)} files could not be read", file=sys.stderr)
+        return 2
     if args.plot:
-        plot_alignment(rec, args.files[0], args.plot)
+        plot_alignment(rec, files[0], args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
     return 0
 

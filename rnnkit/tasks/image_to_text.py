@@ -18,7 +18,7 @@ from rnnkit.data import DataError
 from rnnkit.data.media import IMAGES, kind_of, read_image
 from rnnkit.decode.beam import beam_search_batch
 from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
-from rnnkit.tasks.common import Batches, chunks
+from rnnkit.tasks.common import Batches, chunks, warn
 from rnnkit.tasks.recognize import TEST_BEAM, error_rates
 from rnnkit.tasks.recognize_data import RecognizeData, features_of, read_parts
 from rnnkit.train.checkpoint import built_from, load_checkpoint
@@ -150,6 +150,19 @@ def build_image_to_text_task(data_config, model_config, seed=0, log=print):
     model_config.height = parts.features
     model_config.width = max(x.shape[1] for x, _, _ in parts.train)
     model_config = ImageToTextConfig(**asdict(model_config))   # checks the filled-in sizes
+    W = model_config.width
+    wider = sum(x.shape[1] > W for x, _, _ in parts.val + parts.test)
+    if wider:
+        warn(f"{wider:,} validation or test image(s) wider than the widest training image "
+             f"({W} columns at height {model_config.height}): the model reads their first {W} "
+             f"columns")
+    examples = parts.train + parts.val + parts.test
+    longest = max(len(y) for _, y, _ in examples)
+    if longest > model_config.max_len:
+        over = sum(len(y) > model_config.max_len for _, y, _ in examples)
+        warn(f"{over:,} transcript(s) longer than --max-len {model_config.max_len} (the longest "
+             f"{longest}): the model writes at most --max-len characters, so it cannot read "
+             f"them whole; raise --max-len to {longest}")
     log(parts.source)
     return ImageToTextTask(ImageToText(model_config), parts, data_config, seed)
 
@@ -161,6 +174,7 @@ class ImageReader:
 
     def __init__(self, model, alphabet, data_config):
         self.model, self.alphabet, self.data_config = model.eval(), alphabet, data_config
+        self.said_cut = False
 
     @classmethod
     def from_task(cls, task):
@@ -182,6 +196,11 @@ class ImageReader:
             if kind_of(path) != "image":
                 raise DataError(f"{path}: this model reads images; expected {IMAGES}")
             x = features_of(read_image(path, self.data_config.height))[None]  # (1, F, W)
+            W = self.model.config.width
+            if x.shape[-1] > W and not self.said_cut:
+                self.said_cut = True           # once: a folder of wide scans is one warning
+                warn(f"{path}: {x.shape[-1]} columns at the model's height, wider than the "
+                     f"widest training image ({W}): the model reads its first {W} columns")
             (labels, score), = beam_read(self.model, x, beam) if beam else \
                 greedy_read(self.model, x)
             out.append(("".join(self.alphabet[i - 1] for i in labels), score))
