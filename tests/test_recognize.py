@@ -247,6 +247,10 @@ def test_too_short_utterances_are_skipped_with_a_warning(tmp_path, capsys):
     assert "ABABABABABABABABABABAB_12.png" in err
     kept = task.parts.train + task.parts.val + task.parts.test
     assert len(kept) == len(TEXTS)
+    assert "a lower --time-stride keeps them" in err
+    p = task.parts
+    assert p.source.endswith(f"; kept (long enough under CTC): train {len(p.train)}, validation "
+                             f"{len(p.val)}, test {len(p.test)}")
 
 
 def test_recognize_refuses_the_other_kind_and_unreadable_files(tmp_path, capsys):

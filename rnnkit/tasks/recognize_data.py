@@ -139,8 +139,11 @@ def keep_fitting(examples, stride, part):
     dropped = [e for e in examples if e[0].shape[1] // stride < min_frames(e[1])]
     if dropped:
         names = ", ".join(w for _, _, w in dropped[:3])
+        saved = sum(e[0].shape[1] >= min_frames(e[1]) for e in dropped)   # at time stride 1
+        hint = (f"; a lower --time-stride keeps {'them' if saved == len(dropped) else saved}"
+                if stride > 1 and saved else "")
         warn(f"{len(dropped)} {part} example(s) left out: too short for their transcripts under "
-             f"CTC at time stride {stride} (e.g. {names}); a lower --time-stride keeps them")
+             f"CTC at time stride {stride} (e.g. {names}){hint}")
     if not fits:
         raise DataError(f"no {part} example is long enough for its transcript under CTC at time "
                         f"stride {stride}; lower --time-stride")
@@ -184,7 +187,7 @@ def file_parts(d):
 
     train, val, test = own_parts(examples, d, read_other)
     alphabet = d.alphabet or "".join(sorted({c for _, t, _ in examples for c in t}))
-    warn_unlearnable(train, val, test, alphabet)
+    warn_unlearnable(train, val, test, alphabet, own_split=not (d.val_data or d.test_data))
     parts = [[(x, encode(t, alphabet, w, name), w) for x, t, w in part]
              for part, name in ((train, "training"), (val, "validation"), (test, "test"))]
     features = d.height if kind == "image" else d.n_mels
@@ -193,16 +196,18 @@ def file_parts(d):
     return Parts(*parts, alphabet, kind, features, source)
 
 
-def warn_unlearnable(train, val, test, alphabet):
+def warn_unlearnable(train, val, test, alphabet, own_split=True):
     """Warn of alphabet characters that only validation or test transcripts hold (the file that
-    has the first of them named): the model cannot learn them, they count as errors."""
+    has the first of them named): the model cannot learn them, they count as errors.
+    ``own_split``: the parts were drawn from one listing (another split may help)."""
     seen = {c for _, t, _ in train for c in t}
     held = [(c, w) for _, t, w in val + test for c in t if c in alphabet and c not in seen]
     if held:
         chars = "".join(dict.fromkeys(c for c, _ in held))
         warn(f"{len(chars)} character(s) {chars!r} of the alphabet are in no training file, only "
              f"in validation or test files (e.g. {held[0][1]}): the model cannot learn them; "
-             f"another --split-seed may move such files into training")
+             + ("another --split-seed may move such files into training" if own_split else
+                "add training files that hold them"))
 
 
 def spoken_digit_parts(d, log):
@@ -251,8 +256,12 @@ def read_parts(d, stride, log=print):
         p = file_parts(openclipart.as_files(d, log))
     else:
         p = file_parts(d)
+    sizes = (len(p.train), len(p.val), len(p.test))
     p.train, p.val, p.test = (keep_fitting(part, stride, name) for part, name in
                               ((p.train, "training"), (p.val, "validation"), (p.test, "test")))
+    if sizes != (len(p.train), len(p.val), len(p.test)):
+        p.source += (f"; kept (long enough under CTC): train {len(p.train):,}, validation "
+                     f"{len(p.val):,}, test {len(p.test):,}")
     p.extra = {k: keep_fitting(v, stride, k.replace("_", " ")) for k, v in p.extra.items()}
     return p
 
