@@ -324,8 +324,24 @@ def test_image_to_text_warns_of_what_it_cannot_read_whole(tmp_path, capsys):
 
 def test_image_to_text_refuses_sounds(tmp_path, capsys):
     for i in range(4):
-        write_wav(tmp_path / f"12_{i}.wav", tone_digits("12"))
+        write_wav(tmp_path / f"12_{i}.wav", tone_digits("12", seed=i))
     assert main(["train", "image-to-text", "--data", str(tmp_path), "--out",
                  str(tmp_path / "run"), "--max-steps", "1", "--quiet", "--test-fraction", "0.3",
                  "--val-fraction", "0.3"]) == 2
     assert "image-to-text reads images, this data holds sounds" in one_error(capsys)
+
+
+def test_copies_of_a_file_are_left_out_of_the_split(tmp_path, capsys):
+    """A copy split into another part than its original would score the model on what it
+    trained on: byte-identical inputs are kept once."""
+    import shutil
+    folder = write_captchas(tmp_path / "caps")
+    first = sorted(folder.glob("*.png"))[0]
+    for i in range(3):
+        shutil.copy(first, folder / f"{first.stem.split('_')[0]} ({i + 1}).png")
+    data = RecognizeData(data=str(folder), height=16, batch=4)
+    task = build_recognize_task(data, RecognizerConfig(**TINY_MODEL), log=QUIET)
+    err = capsys.readouterr().err
+    assert "3 file(s) left out as copies of another (the same pixels; e.g." in err
+    parts = task.parts.train + task.parts.val + task.parts.test
+    assert len(parts) == len(TEXTS)

@@ -11,6 +11,7 @@ character outside the alphabet is a DataError. Files split into parts by a seed 
 of all their transcripts (the same whatever the seed); a character no training file holds is
 warned about, as the model cannot learn it.
 """
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,7 @@ def captcha_parts(d, log):
 
 def file_parts(d):
     examples, kind = read_files(d.data, d)
+    examples = without_copies(examples, d.data, kind)
 
     def read_other(listing):
         rows, other = read_files(listing, d)
@@ -194,6 +196,30 @@ def file_parts(d):
     source = (f"{d.data}: {len(examples):,} {kind} files; train {len(train):,}, validation "
               f"{len(val):,}, test {len(test):,}; alphabet {alphabet!r}")
     return Parts(*parts, alphabet, kind, features, source)
+
+
+def without_copies(examples, listing, kind):
+    """``examples`` with each one whose input equals an earlier one's left out, in a warning:
+    a copy (``abc (1).png``) that the split puts in another part than its original would be
+    scored on an example the model trained on."""
+    seen, kept, copies = {}, [], []
+    for e in examples:
+        x = np.ascontiguousarray(np.asarray(e[0]))
+        key = (x.shape, hashlib.sha256(x.tobytes()).digest())
+        if key in seen:
+            copies.append((e[2], seen[key][2], e[1] != seen[key][1]))
+        else:
+            seen[key] = e
+            kept.append(e)
+    if copies:
+        other = sum(differ for _, _, differ in copies)
+        warn(f"{listing}: {len(copies)} file(s) left out as copies of another (the same "
+             f"{'pixels' if kind == 'image' else 'features'}; e.g. "
+             f"{copies[0][0]} of {copies[0][1]})"
+             + (f", {other} of them with another transcript than the file kept" if other else "")
+             + ": in another part than their original they would score the model on what it "
+             "trained on")
+    return kept
 
 
 def warn_unlearnable(train, val, test, alphabet, own_split=True):
