@@ -59,8 +59,8 @@ class CellReport:
     def _verdict(self):
         if self.ok:
             return "every gradient agrees with autograd through reference_step"
-        fwd = [e.name for e in self.entries if not e.ok and not e.name.startswith("δ")
-               and e.section != "gradcheck"]
+        fwd = list(dict.fromkeys(e.name for e in self.entries if not e.ok
+                                 and not e.name.startswith("δ") and e.section != "gradcheck"))
         if fwd:
             return (f"the forward differs from reference_step ({', '.join(fwd)}): forward_step "
                     f"and reference_step compute different things; fix that first")
