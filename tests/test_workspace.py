@@ -10,10 +10,24 @@ from rnnkit.bptt.workspace import Workspace
 
 
 @pytest.fixture(autouse=True)
-def _empty_pool():
+def _empty_pool(monkeypatch):
+    """The tests' buffers are small: the pool takes every size here (its default passes the
+    small ones to the allocator: test_small_buffers_bypass_the_pool)."""
+    monkeypatch.setattr(Workspace, "SMALL", 1)
     workspace.clear()
     yield
     workspace.clear()
+
+
+def test_small_buffers_bypass_the_pool(monkeypatch):
+    monkeypatch.setattr(Workspace, "SMALL", 1 << 14)
+    ws, like = Workspace(), torch.zeros(1)
+    small = ws.take(4, 8, like)
+    ws.give(small)
+    assert ws.held_bytes() == 0
+    big = ws.take(128, 128, like)
+    ws.give(big)
+    assert ws.held_bytes() == 128 * 128 * 4 and ws.take(128, 128, like).data_ptr() == big.data_ptr()
 
 
 def test_take_reuses_a_given_buffer_that_fits_and_nothing_else():

@@ -13,7 +13,8 @@ private buffers back here instead, when nothing can read them any more:
 
 Buffers that leave the node (outputs, gradients it returns, per-step gates with
 ``return_sequences="all"``) are never taken from here. A buffer is handed out again for any
-request of the same dtype whose size it fits (up to twice the size asked for). At most
+request of the same dtype whose size it fits (up to twice the size asked for); requests under
+``Workspace.SMALL`` elements go to the allocator. At most
 ``max_bytes`` are kept (oldest dropped first); :func:`clear` empties the pool. On other devices
 (whose allocators cache already) requests are plain ``new_empty``.
 """
@@ -21,15 +22,20 @@ import threading
 
 
 class Workspace:
+    # below this many elements a buffer comes from the allocator (which keeps small blocks
+    # itself): a single step at batch 1 spent more in the pool's bookkeeping than in its maths
+    SMALL = 1 << 14
+
     def __init__(self, max_bytes=1 << 30, max_buffers=64):
         self.max_bytes, self.max_buffers = max_bytes, max_buffers
         self._free = []                       # flat buffers, oldest first
+        self._bytes = 0                       # what they hold
         self._lock = threading.Lock()
 
     def take(self, n, d, like):
         """An uninitialised (n, d) buffer of ``like``'s dtype and device."""
         need = n * d
-        if like.device.type != "cpu" or need == 0:
+        if like.device.type != "cpu" or need < self.SMALL:
             return like.new_empty(n, d)
         flat = None
         with self._lock:
@@ -40,6 +46,7 @@ class Workspace:
                         best = i
             if best is not None:
                 flat = self._free.pop(best)
+                self._bytes -= flat.numel() * flat.element_size()
         if flat is None:
             flat = like.new_empty(need)
         # flattened: under inference_mode a view keeps no _base, so give() may hold a 2-D view
@@ -51,20 +58,23 @@ class Workspace:
             for t in tensors:
                 flat = t._base if t._base is not None else t
                 # an inference tensor (made under inference_mode) cannot be written outside it
-                if flat.device.type == "cpu" and flat.numel() and not flat.is_inference():
+                if flat.device.type == "cpu" and flat.numel() >= self.SMALL \
+                        and not flat.is_inference():
                     self._free.append(flat)
-            total = sum(f.numel() * f.element_size() for f in self._free)
-            while self._free and (total > self.max_bytes or len(self._free) > self.max_buffers):
+                    self._bytes += flat.numel() * flat.element_size()
+            while self._free and (self._bytes > self.max_bytes
+                                  or len(self._free) > self.max_buffers):
                 f = self._free.pop(0)
-                total -= f.numel() * f.element_size()
+                self._bytes -= f.numel() * f.element_size()
 
     def clear(self):
         with self._lock:
             self._free.clear()
+            self._bytes = 0
 
     def held_bytes(self):
         with self._lock:
-            return sum(f.numel() * f.element_size() for f in self._free)
+            return self._bytes
 
 
 class Taker:
