@@ -303,3 +303,58 @@ def test_a_cell_step_autograd_does_not_record_skips_the_training_machinery(cell,
     torch.testing.assert_close(got, want if cell == "LSTMCell" else want.detach())
     m.requires_grad_(False)
     torch.testing.assert_close(m(x, hx), got)                       # nothing requires a grad
+
+
+# ---- the edges: shapes without data, odd sizes and dtypes, other autograd modes -------------
+def test_fake_and_meta_tensors_give_shapes_as_torch_nn_does():
+    """FakeTensorMode (shapes without data: the compiled kernels must not touch them) and the
+    meta device (autocast knows no 'meta')."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        out, h = rnnkit.GRU(3, 4)(torch.randn(5, 2, 3))
+        assert out.shape == (5, 2, 4) and h.shape == (1, 2, 4)
+        h, c = rnnkit.LSTMCell(3, 4)(torch.randn(2, 3))
+        assert h.shape == (2, 4)
+    out, (h, c) = rnnkit.LSTM(3, 4, device="meta")(torch.randn(5, 2, 3, device="meta"))
+    assert out.shape == (5, 2, 4) and out.device.type == "meta"
+    assert rnnkit.GRUCell(3, 4, device="meta")(torch.randn(2, 3, device="meta")).shape == (2, 4)
+
+
+def test_printed_like_torch_nn():
+    assert repr(rnnkit.RNNCell(3, 5, nonlinearity="relu")) == \
+        repr(torch.nn.RNNCell(3, 5, nonlinearity="relu"))
+    assert repr(rnnkit.LSTM(3, 5, 2, bidirectional=True, proj_size=2)) == \
+        repr(torch.nn.LSTM(3, 5, 2, bidirectional=True, proj_size=2))
+
+
+def test_odd_sizes_and_dtypes_are_refused_or_run_as_torch_nn():
+    gru = rnnkit.GRU(3, 4)
+    gru.weight_hh_l0.data = gru.weight_hh_l0.data.double()
+    with pytest.raises(RuntimeError, match="the parameters' dtypes differ .weight_hh_l0 is "
+                                           "torch.float64"):
+        gru(torch.randn(5, 2, 3))
+    cell = rnnkit.GRUCell(3, 4)
+    cell.bias_hh.data = cell.bias_hh.data.double()
+    with pytest.raises(RuntimeError, match="bias_hh is torch.float64"):
+        cell(torch.randn(2, 3))
+    ours, theirs = rnnkit.GRUCell(3, 0), torch.nn.GRUCell(3, 0)
+    assert ours(torch.randn(2, 3)).shape == theirs(torch.randn(2, 3)).shape == (2, 0)
+    for lengths in ([], torch.tensor([], dtype=torch.long)):
+        with pytest.raises(RuntimeError, match="GRU: a batch of 0 sequences"):
+            rnnkit.GRU(3, 4)(torch.randn(5, 0, 3), lengths=lengths)
+    with pytest.raises(RuntimeError, match="GRU: input has zero time steps"):
+        rnnkit.GRU(3, 4)(torch.randn(0, 2, 3))
+
+
+def test_batched_and_forward_mode_derivatives_are_refused_in_one_line():
+    lstm = rnnkit.LSTM(2, 3)
+    x = torch.randn(4, 1, 2, requires_grad=True)
+    out = lstm(x)[0]
+    with pytest.raises(RuntimeError, match="backward runs one gradient at a time"):
+        torch.autograd.grad(out, x, torch.eye(12).reshape(12, 4, 1, 3), is_grads_batched=True)
+    with pytest.raises(NotImplementedError, match="no forward-mode derivative"):
+        import torch.autograd.forward_ad as fwAD
+        with fwAD.dual_level():
+            lstm(fwAD.make_dual(x.detach(), torch.ones_like(x)))
+    jac = torch.autograd.functional.jacobian(lambda t: lstm(t)[0], x.detach())   # one at a time
+    assert jac.shape == (4, 1, 3, 4, 1, 2)

@@ -54,7 +54,21 @@ class BPTT(torch.autograd.Function):
         return (S[0], *finals, *S[1:], gates)
 
     @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError(
+            "rnnkit's recurrent layers have a hand-written backward and no forward-mode "
+            "derivative (make_dual, jvp, check_forward_ad); use rnnkit.to_torch(model) for that "
+            "part")
+
+    @staticmethod
     def backward(ctx, d_out, *d_rest):
+        ft = torch._C._functorch
+        if ft.is_batchedtensor(d_out) or ft.is_legacy_batchedtensor(d_out):   # vmapped backward
+            raise RuntimeError(
+                "rnnkit's recurrent layers' backward runs one gradient at a time: "
+                "is_grads_batched=True, jacobian(vectorize=True) and check_batched_grad need "
+                "it vmapped; use vectorize=False / is_grads_batched=False, torch.func.jacrev "
+                "or vmap(grad) over the model, or rnnkit.to_torch(model)")
         if torch.is_grad_enabled():   # create_graph=True: a gradient of this gradient is asked for
             raise RuntimeError(
                 "rnnkit's recurrent layers give first derivatives only; create_graph=True (a "

@@ -114,6 +114,12 @@ def _torch_gemm(name):
 def _gemm_works(k, dtype):
     """A small product through the kernels' GEMM call equals torch's (guards the calling
     convention: 32-bit integers, column-major)."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+    with unset_fake_temporarily():           # real tensors, whatever mode the first use is in
+        return _gemm_product(k, dtype)
+
+
+def _gemm_product(k, dtype):
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 5, generator=g, dtype=dtype)
     b = torch.randn(5, 7, generator=g, dtype=dtype)
@@ -262,8 +268,9 @@ def _sharing_from_env(lib):
 
 
 def get(x):
-    """The kernels for tensor ``x``'s dtype, or None (GPU tensor, other dtype, kernels off)."""
-    if _switch.off or x.device.type != "cpu":
+    """The kernels for tensor ``x``'s dtype, or None (GPU tensor, other dtype, kernels off, or
+    a tensor subclass without real data: a FakeTensor says "cpu" but its pointer is none)."""
+    if _switch.off or x.device.type != "cpu" or type(x) not in (torch.Tensor, torch.nn.Parameter):
         return None
     lib = _state["lib"] if _state["tried"] else _load()
     return lib.get(x.dtype) if lib is not None else None

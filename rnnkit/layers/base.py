@@ -47,6 +47,15 @@ ALTERNATIVE = {TRACE: ": export the model with torch.export.export (rnnkit.expor
                FUNC: ": take gradients with torch.autograd.grad"}
 
 
+def autocasting(t):
+    """Whether autocast is on for ``t``'s device (never for devices autocast does not know,
+    such as meta)."""
+    try:
+        return torch.is_autocast_enabled(t.device.type)
+    except RuntimeError:
+        return False
+
+
 def recording():
     """Who is recording or transforming the forward where rnnkit's autograd node cannot go
     (:data:`TRACE` or :data:`FUNC`), or None: eager, ``torch.compile`` and ``torch.export``
@@ -226,12 +235,14 @@ class RNNBase(nn.Module):
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:                     # where torch.nn prints it
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.mode == "RNN_RELU":
             s += ", nonlinearity='relu'"
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False), ("proj_size", 0)):
+                              ("bidirectional", False)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s + self.options.extra_repr()
@@ -259,7 +270,7 @@ class RNNBase(nn.Module):
         if recorder:
             return self._traced(input, hx, lengths, reset, recorder)
         where = (input.data if isinstance(input, PackedSequence) else input)
-        if isinstance(where, torch.Tensor) and torch.is_autocast_enabled(where.device.type):
+        if isinstance(where, torch.Tensor) and autocasting(where):
             return self._without_autocast(input, hx, lengths, reset, where.device.type)
         if lengths is not None:
             if reset is not None:
@@ -289,7 +300,8 @@ class RNNBase(nn.Module):
             self._check_features(x, 3)
             T, B = x.shape[:2]
             if T == 0:
-                raise InputError("input has zero time steps")
+                raise InputError(f"{type(self).__name__}: input has zero time steps (shape "
+                                 f"{tuple(input.shape)})")
             if B == 0:
                 raise InputError(f"{type(self).__name__}: a batch of 0 sequences (input of "
                                  f"shape {tuple(input.shape)}); give at least one")
@@ -426,6 +438,9 @@ class RNNBase(nn.Module):
         if isinstance(input, PackedSequence) or not isinstance(input, torch.Tensor) or input.dim() != 3:
             raise InputError(f"{type(self).__name__}: lengths= needs a padded 3-D input tensor")
         T, B = (input.shape[1], input.shape[0]) if self.batch_first else input.shape[:2]
+        if B == 0:
+            raise InputError(f"{type(self).__name__}: a batch of 0 sequences (input of shape "
+                             f"{tuple(input.shape)}); give at least one")
         lengths = torch.as_tensor(lengths)
         if tuple(lengths.shape) != (B,):
             raise InputError(f"{type(self).__name__}: lengths must have shape ({B},) (one per "
@@ -454,6 +469,11 @@ class RNNBase(nn.Module):
         if not x.is_floating_point() or x.dtype != w.dtype:
             raise InputTypeError(f"{type(self).__name__}: input dtype must match the weights' "
                                  f"{w.dtype}, got {x.dtype}")
+        for name, p in self.named_parameters():
+            if p.dtype != w.dtype:
+                raise InputTypeError(f"{type(self).__name__}: the parameters' dtypes differ "
+                                     f"({name} is {p.dtype}, weight_ih_l0 {w.dtype}); convert "
+                                     f"the layer with .to(dtype)")
         if x.device != w.device:
             raise InputError(f"{type(self).__name__}: input is on {x.device} but the weights "
                              f"are on {w.device}")

@@ -14,7 +14,7 @@ from torch import nn
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
-from rnnkit.layers.base import recording
+from rnnkit.layers.base import autocasting, recording
 from rnnkit.layers.errors import InputError, InputTypeError
 
 
@@ -37,12 +37,13 @@ class _CellBase(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        k = 1.0 / math.sqrt(self.hidden_size)
+        k = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0   # as torch.nn
         for w in self.parameters():
             nn.init.uniform_(w, -k, k)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        s = f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        return s + (", nonlinearity=relu" if self.mode == "RNN_RELU" else "")   # as torch.nn
 
     def _step(self, input, hx):
         if not torch.jit.is_tracing():
@@ -55,7 +56,7 @@ class _CellBase(nn.Module):
         name = type(self).__name__
         if not isinstance(input, torch.Tensor):
             raise InputTypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
-        if torch.is_autocast_enabled(input.device.type):
+        if autocasting(input):
             return self._without_autocast(input, hx)
         if input.dim() not in (1, 2):
             raise InputError(f"{name}: expected input of 1 (unbatched) or 2 dimensions, got "
@@ -66,6 +67,11 @@ class _CellBase(nn.Module):
         if input.dtype != self.weight_ih.dtype:
             raise InputTypeError(f"{name}: input dtype {input.dtype} does not match the "
                                  f"weights' {self.weight_ih.dtype}")
+        for pname, p in self.named_parameters():
+            if p.dtype != self.weight_ih.dtype:
+                raise InputTypeError(f"{name}: the parameters' dtypes differ ({pname} is "
+                                     f"{p.dtype}, weight_ih {self.weight_ih.dtype}); convert "
+                                     f"the cell with .to(dtype)")
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)
         B, n = x.shape[0], CELLS[self.mode].N_STATES
@@ -82,7 +88,9 @@ class _CellBase(nn.Module):
                     raise InputTypeError(f"{name}: hidden state dtype {h.dtype} does not match "
                                          f"{x.dtype}")
             hx = [h if batched else h.unsqueeze(0) for h in hx]
-        if recording() or not self._recorded(x, hx):
+        if self.hidden_size == 0:          # as torch.nn: states of no units (no GEMM of size 0)
+            finals = tuple(x.new_zeros(B, 0) + 0 * x.sum() for _ in range(n))
+        elif recording() or not self._recorded(x, hx):
             finals = self._traced(x, hx)
         else:
             _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih,
