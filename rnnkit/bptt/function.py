@@ -308,7 +308,8 @@ def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, tag=None, opts=None, inits=(
     if torch.compiler.is_compiling():     # dynamo or export: the custom operators (bptt/ops.py)
         from rnnkit.bptt import ops
         return ops.run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params, tag)
-    cell = fused(cell, x)             # the same cell through the compiled kernels, where built
+    if type(x) in (torch.Tensor, torch.nn.Parameter):   # not a FakeTensor: it says "cpu" and
+        cell = fused(cell, x)         # has no data. The cell through the compiled kernels, if built
     res = BPTT.apply(cell, sched, tag, opts, x, w_ih, w_hh, b_ih, b_hh, *h0, *inits, *params)
     out, finals = res[0], tuple(res[1:1 + cell.N_STATES])
     if opts.return_all:

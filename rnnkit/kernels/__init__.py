@@ -268,9 +268,8 @@ def _sharing_from_env(lib):
 
 
 def get(x):
-    """The kernels for tensor ``x``'s dtype, or None (GPU tensor, other dtype, kernels off, or
-    a tensor subclass without real data: a FakeTensor says "cpu" but its pointer is none)."""
-    if _switch.off or x.device.type != "cpu" or type(x) not in (torch.Tensor, torch.nn.Parameter):
+    """The kernels for tensor ``x``'s dtype, or None (GPU tensor, other dtype, kernels off)."""
+    if _switch.off or x.device.type != "cpu":
         return None
     lib = _state["lib"] if _state["tried"] else _load()
     return lib.get(x.dtype) if lib is not None else None
