@@ -129,9 +129,9 @@ def test_latin_1_tsv_is_named_with_its_line(tmp_path):
 
 
 def letters_folder(tmp_path):
-    """Eight images, the character 'z' only in zab.png."""
-    for name in ["ab", "ba", "aab", "bba", "abab", "baa", "bab", "zab"]:
-        block(255, 0, "L").save(tmp_path / f"{name}.png")
+    """Eight images (each its own: copies would be left out), 'z' only in zab.png."""
+    for i, name in enumerate(["ab", "ba", "aab", "bba", "abab", "baa", "bab", "zab"]):
+        block(255, 10 * i, "L").save(tmp_path / f"{name}.png")
     return tmp_path
 
 
