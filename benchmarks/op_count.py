@@ -41,4 +41,8 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["."])
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", default=["."], metavar="CHECKOUT",
+                        help="rnnkit checkouts to count (default: this one)")
+    main(parser.parse_args().paths)

@@ -14,7 +14,6 @@ the test MASE (rolling origins, as ``quality_tasks.py`` scores them) of
 Needs the ``bench`` extra (statsmodels). rnnkit's β and γ are the error-correction form's, so
 statsmodels gets β/α and γ/(1 - α).
 """
-import sys
 import warnings
 
 import numpy as np
@@ -74,4 +73,8 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="+", metavar="SERIES", choices=sorted(RUNS),
+                        help="series of quality_tasks.py's forecasting runs")
+    main(parser.parse_args().names)

@@ -267,6 +267,15 @@ def test_cli_malformed_exits_2(tmp_path, capsys, source, flags, words):
     assert all(w in err for w in words), err
 
 
+def test_an_exception_in_the_cells_code_names_its_file_and_line(tmp_path, capsys):
+    boom = GOOD.replace("        torch.tanh(torch.addmm(gi, hrec, w_hh_t), out=out[0])",
+                        "        raise ValueError('boom')")
+    assert boom != GOOD
+    code, out, err = check(tmp_path, capsys, boom)
+    line = 1 + next(i for i, text in enumerate(boom.splitlines()) if "raise ValueError" in text)
+    assert code == 2 and f"raised ValueError: boom (at {tmp_path / 'mycell.py'}:{line})" in err
+
+
 def test_cli_class_picks_one(tmp_path, capsys):
     code, out, _ = check(tmp_path, capsys, GOOD + "\nclass Other(MyRNNCell):\n    pass\n",
                          "--class", "Other", "--steps", "2")

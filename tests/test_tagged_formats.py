@@ -100,6 +100,15 @@ def test_lines_of_untagged_words_are_not_a_column_file(tmp_path):
         read_tagged(write(tmp_path, "u.txt", "hello world\ngood morning\nsee you\n"))
 
 
+def test_one_column_sentence_without_its_blank_line_is_told_to_add_it(tmp_path):
+    text = "The DT\ncat NN\nsat VBD\n. .\n"
+    with pytest.raises(DataError, match=r"s.txt:1: expected 'word/tag', got 'The' \(a column "
+                                        r"file of 'word tag' lines: end its sentence with a blank"):
+        read_tagged(write(tmp_path, "s.txt", text))
+    assert read_tagged(write(tmp_path, "b.txt", text + "\n")) == \
+        [(["The", "cat", "sat", "."], ["DT", "NN", "VBD", "."])]
+
+
 def test_wikiner_pipes(tmp_path):
     text = "\nIt|PRP|O is|VBZ|O in|IN|O Paris|NNP|I-LOC .|.|O\n\nHe|PRP|O ran|VBD|O\n"
     p = write(tmp_path, "aij-wikiner-en-wp2", text)

@@ -32,7 +32,9 @@ class Guarded:
         except CellError:
             raise
         except Exception as e:
-            raise CellError(f"{self.name}.{method} raised {type(e).__name__}: {first_line(e)}") from None
+            where = validate.raised_at(e)
+            raise CellError(f"{self.name}.{method} raised {type(e).__name__}: {first_line(e)}"
+                            + (f" (at {where})" if where else "")) from None
 
     def _fail(self, method, expected, got):
         raise CellError(f"{self.name}.{method} must return {expected}, got {got}")

@@ -164,9 +164,32 @@ def _call(cell, method, when, *args, **kw):
 
 
 def _line(e):
-    """An exception in one line: its type and the first line of its message."""
+    """An exception in one line: its type, the first line of its message and, where it was
+    raised in a file of the user's (not rnnkit's, torch's or the standard library's), that
+    file and line."""
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    where = raised_at(e)
+    return (f"{type(e).__name__}: {text[0]}" if text else type(e).__name__) + \
+        (f" (at {where})" if where else "")
+
+
+def raised_at(e):
+    """``file:line`` of the innermost frame of ``e``'s traceback in a file of the user's, or
+    None."""
+    import sysconfig
+    import traceback
+    from pathlib import Path
+    ours = Path(__file__).resolve().parents[1]
+    libs = [Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "purelib", "platlib")]
+    found = None
+    for frame, line in traceback.walk_tb(e.__traceback__):
+        name = frame.f_code.co_filename
+        if name.startswith("<"):
+            continue
+        path = Path(name).resolve()
+        if not path.is_relative_to(ours) and not any(path.is_relative_to(p) for p in libs):
+            found = f"{name}:{line}"
+    return found
 
 
 # ---------------------------------------------------------------- check 3: the trial

@@ -79,7 +79,7 @@ def os_error_text(e):
 
 
 def one_line_warnings(message, category, filename, lineno, line=None):
-    return f"rnnkit: warning: {message}\n"
+    return f"rnnkit: warning: {str(message).removeprefix('rnnkit: ')}\n"
 
 
 def main(argv=None):

@@ -62,7 +62,9 @@ def _read_slash(path, lines):
             tok = _unbracket(tok)
             word, slash, tag = tok.rpartition("/")
             if not slash or not word or not tag:
-                raise DataError(f"{path}:{lineno}: expected 'word/tag', got {tok!r}")
+                columns = " (a column file of 'word tag' lines: end its sentence with a blank " \
+                    "line)" if len(tokens) >= 2 and not any("/" in t for t in tokens) else ""
+                raise DataError(f"{path}:{lineno}: expected 'word/tag', got {tok!r}{columns}")
             words.append(word)
             tags.append(tag)
         sents.append((words, tags))

@@ -425,7 +425,8 @@ def export_run(path, fmt, out):
     try:   # each program to a hidden file beside its place; all moved there once all are written
         for p in programs:
             file = out if not p.name else out.with_name(f"{out.stem}-{p.name}{out.suffix}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}.", suffix=f".tmp{file.suffix}",
+                                       dir=file.parent)        # the suffix torch looks for
             os.close(fd)
             temporary.append(Path(tmp))
             if fmt == "onnx":

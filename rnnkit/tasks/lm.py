@@ -291,7 +291,8 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     unit = UNITS[vocab.kind]
     files = f"{files} .txt file{'s' * (files != 1)}, " if files else ""
     test = f", test {d.test_data} ({len(test_ids):,})" if test_ids is not None else ""
-    log(f"{path}: {files}{len(ids):,} {unit} tokens, vocabulary {len(vocab):,}; "
+    kind = "" if unit == "token" else f"{unit} "
+    log(f"{path}: {files}{len(ids):,} {kind}tokens, vocabulary {len(vocab):,}; "
         f"train {len(train_ids):,}, {where} ({len(val_ids):,}){test}")
     model_config.vocab_size = len(vocab)
     model = LanguageModel(model_config)
