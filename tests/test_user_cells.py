@@ -430,3 +430,39 @@ def test_the_command_line_says_a_users_cell_is_at_fault(tmp_path, capsys):
         rnnkit.LSTM(2, 3)(torch.randn(2, 3, 5))          # rnnkit's own refusal: not the user's
     except Exception as e:
         assert users_code(e.__traceback__) is None
+
+
+class _LeakyEdited(Leaky):
+    """The same cell after an edit that keeps its parameters' shapes."""
+
+    def init_parameter(self, name, weight, hidden_size):
+        weight.fill_(0.25) if name == "leak" else super().init_parameter(name, weight, hidden_size)
+
+
+def test_a_checkpoint_says_when_its_cell_of_ones_own_has_changed(tmp_path, recwarn):
+    from lm_fixtures import write_corpus
+    from rnnkit.cli.main import main
+    from rnnkit.train import load_checkpoint
+    registry.register("test-leaky-edited", Leaky)
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(write_corpus(tmp_path)), "--layers", "1",
+                 "--hidden", "8", "--seq-len", "5", "--batch", "4", "--max-steps", "2",
+                 "--quiet", "--out", str(out), "--cell", "test-leaky-edited"]) == 0
+    ckpt = load_checkpoint(out)
+    assert set(ckpt["cell_sources"]) == {"test-leaky-edited"}
+    assert not [w for w in recwarn if "has changed" in str(w.message)]
+    registry.register("test-leaky-edited", _LeakyEdited)
+    load_checkpoint(out)
+    assert any("the cell 'test-leaky-edited' has changed since this checkpoint was written"
+               in str(w.message) for w in recwarn)
+    assert "cell_sources" not in load_checkpoint(_builtin_run(tmp_path))
+
+
+def _builtin_run(tmp_path):
+    from lm_fixtures import write_corpus
+    from rnnkit.cli.main import main
+    out = tmp_path / "builtin"
+    assert main(["train", "lm", "--data", str(write_corpus(tmp_path)), "--layers", "1",
+                 "--hidden", "8", "--seq-len", "5", "--batch", "4", "--max-steps", "2",
+                 "--quiet", "--out", str(out)]) == 0
+    return out

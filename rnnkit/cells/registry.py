@@ -67,3 +67,36 @@ def is_registered(name):
 
 def _label(cell):
     return cell.__name__ if isinstance(cell, type) else type(cell).__name__
+
+
+def source_digests(config):
+    """{name: SHA-256 of its class's source} for the cells of one's own that a model config
+    (a dict: ``cell``, ``*_cell``) names: what a checkpoint records, so that loading it under an
+    edited cell says so (:func:`changed_cells`). rnnkit's own cells, and a class whose source
+    cannot be read (defined at a prompt), are left out."""
+    out = {}
+    for key, name in (config or {}).items():
+        if not (key == "cell" or key.endswith("_cell")) or not isinstance(name, str) \
+                or name in BUILTIN or name not in _cells:
+            continue
+        digest = _source_digest(get(name))
+        if digest:
+            out[name] = digest
+    return out
+
+
+def changed_cells(recorded):
+    """The names of ``recorded`` (:func:`source_digests`) registered now with another source."""
+    return [name for name, digest in (recorded or {}).items()
+            if name in _cells and _source_digest(get(name)) not in (None, digest)]
+
+
+def _source_digest(cell):
+    import hashlib
+    import inspect
+    try:
+        source = inspect.getsource(type(cell))
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+

@@ -106,6 +106,11 @@ def save_checkpoint(path, payload):
     """Write ``payload`` (a dict of plain data) to ``path`` atomically, tagged with the format
     and the digest of its content."""
     data = {"format": FORMAT, "version": VERSION, **payload}
+    if isinstance(data.get("model_config"), dict) and "cell_sources" not in data:
+        from rnnkit.cells.registry import source_digests
+        cells = source_digests(data["model_config"])
+        if cells:                                # a cell of one's own: its source, fingerprinted
+            data["cell_sources"] = cells
     data.pop("digest", None)
     data["digest"] = content_digest(data)
     atomic_write(path, lambda f: torch.save(data, f))
@@ -152,6 +157,12 @@ def load_checkpoint(path, map_location="cpu", kind=None):
                       f"cannot be checked", stacklevel=2)
     if kind is not None and data.get("kind") != kind:
         raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {data.get('kind')!r}")
+    if data.get("cell_sources"):
+        from rnnkit.cells.registry import changed_cells
+        for name in changed_cells(data["cell_sources"]):
+            warnings.warn(f"{path}: the cell {name!r} has changed since this checkpoint was "
+                          f"written (its class's source differs): its weights load, but the "
+                          f"steps they run are the new code's", stacklevel=2)
     weights = data.get("model")
     if isinstance(weights, dict):   # training never saves these (non-finite steps are skipped)
         bad = [k for k, w in weights.items() if isinstance(w, torch.Tensor)
