@@ -507,7 +507,7 @@ async function recognizeFile() {
 function drawInput(box, r) {
   const [F, T] = r.input.size, image = r.kind === "image";
   grayImage(box, r.input.rows, {title: `${r.name}: ${image ? "the image as the model reads it" : "log-mel spectrogram"} (${F} × ${T})`,
-    flip: !image, invert: image, width: 760, left: 56, right: 12});   // linePlot's margins
+    flip: !image, invert: image, width: 760, left: r.frames ? 56 : 0, right: r.frames ? 12 : 0});   // over a plot: its margins
 }
 
 function drawFrames(box, r) {
