@@ -414,7 +414,8 @@ def test_the_command_line_says_a_users_cell_is_at_fault(tmp_path, capsys):
     """A cell the trial refuses is a one-line error, exit 2; an exception in a cell's own code
     names its file, line and method, not 'internal error ... please report it'."""
     from lm_fixtures import write_corpus
-    from rnnkit.cli.main import main, users_code
+    from rnnkit.cells.validate import raised_at
+    from rnnkit.cli.main import main
     registry.register("test-disagrees", _Disagrees)
     flags = ["train", "lm", "--data", str(write_corpus(tmp_path)), "--layers", "1", "--hidden",
              "8", "--seq-len", "5", "--batch", "4", "--max-steps", "2", "--quiet"]
@@ -424,12 +425,12 @@ def test_the_command_line_says_a_users_cell_is_at_fault(tmp_path, capsys):
     try:
         _Raises().forward_step(None, None, None, None, None, None, None, None)
     except ZeroDivisionError as e:
-        where = users_code(e.__traceback__)
+        where = raised_at(e, in_cell=True)
     assert where.startswith(__file__ + ":") and where.endswith("in _Raises.forward_step")
     try:
         rnnkit.LSTM(2, 3)(torch.randn(2, 3, 5))          # rnnkit's own refusal: not the user's
     except Exception as e:
-        assert users_code(e.__traceback__) is None
+        assert raised_at(e, in_cell=True) is None
 
 
 class _LeakyEdited(Leaky):

@@ -173,9 +173,10 @@ def _line(e):
         (f" (at {where})" if where else "")
 
 
-def raised_at(e):
-    """``file:line`` of the innermost frame of ``e``'s traceback in a file of the user's, or
-    None."""
+def raised_at(e, in_cell=False):
+    """``file:line`` of the innermost frame of ``e``'s traceback in a file of the user's (not
+    rnnkit's, torch's or the standard library's), or None; ``in_cell``: only frames of a Cell's
+    methods, as ``file:line in Class.method``."""
     import sysconfig
     import traceback
     from pathlib import Path
@@ -187,8 +188,13 @@ def raised_at(e):
         if name.startswith("<"):
             continue
         path = Path(name).resolve()
-        if not path.is_relative_to(ours) and not any(path.is_relative_to(p) for p in libs):
+        if path.is_relative_to(ours) or any(path.is_relative_to(p) for p in libs):
+            continue
+        cell = frame.f_locals.get("self")
+        if not in_cell:
             found = f"{name}:{line}"
+        elif isinstance(cell, Cell):
+            found = f"{name}:{line} in {type(cell).__name__}.{frame.f_code.co_name}"
     return found
 
 

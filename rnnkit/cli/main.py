@@ -20,7 +20,6 @@ import errno
 import os
 import re
 import sys
-import traceback
 import warnings
 
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
@@ -128,7 +127,8 @@ def main(argv=None):
             return fail(f"out of memory{size} (try smaller sizes: --batch, --hidden, --seq-len "
                         f"or the command's own)", 1)
         line = str(e).splitlines()[0] if str(e) else ""
-        where = users_code(e.__traceback__)
+        from rnnkit.cells.validate import raised_at
+        where = raised_at(e, in_cell=True)
         if where:   # raised in a user's own cell: not rnnkit's defect
             return fail(f"{where}: {type(e).__name__}: {line} (your cell's code; rerun with "
                         f"--debug for the traceback)", 1)
@@ -139,22 +139,6 @@ def main(argv=None):
 
 
 OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memory", re.I)
-
-
-def users_code(tb):
-    """``file:line in Class.method`` of the innermost frame of ``tb`` that is a method of a
-    user's own cell (a Cell subclass defined outside rnnkit), or None."""
-    from pathlib import Path
-    from rnnkit.cells.base import Cell
-    ours = Path(__file__).resolve().parents[1]
-    found = None
-    for frame, line in traceback.walk_tb(tb):
-        cell = frame.f_locals.get("self")
-        name = frame.f_code.co_filename
-        if isinstance(cell, Cell) and not name.startswith("<") and \
-                not Path(name).resolve().is_relative_to(ours):
-            found = f"{name}:{line} in {type(cell).__name__}.{frame.f_code.co_name}"
-    return found
 
 
 def fail(message, code):
