@@ -98,8 +98,11 @@ def test_bad_uploads_are_refused_naming_the_file(runs, tmp_path):
     assert status == 400 and r["error"].startswith("broken.png: not a readable image")
     status, r = s.ask("/api/recognize", {"run": "recognize", "name": "a.png", "file": "%%%"})
     assert status == 400 and "base64" in r["error"]
-    status, r = s.ask("/api/recognize", {"run": "recognize", **upload(image, "..")})
-    assert status == 400 and "name must be the file's name" in r["error"]
+    for bad in ("..", "a\x00.png"):
+        status, r = s.ask("/api/recognize", {"run": "recognize", **upload(image, bad)})
+        assert status == 400 and "name must be the file's name" in r["error"]
+    status, r = s.ask("/api/recognize", {"run": "recognize", "name": "a.png", "file": ""})
+    assert status == 400 and r["error"] == "a.png is empty (0 bytes)"
     big = base64.b64encode(b"\0" * (LIMITS["file"] + 1)).decode()
     status, r = s.ask("/api/recognize", {"run": "recognize", "name": "big.png", "file": big})
     assert status == 413 and f"at most {LIMITS['file']:,}" in r["error"]

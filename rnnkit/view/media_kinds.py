@@ -3,8 +3,8 @@ sees it, each label's probability frame by frame, the greedy and beam transcript
 image-to-text generator (the input, the greedy and beam texts).
 
 The page sends one file (a PNG/JPEG or a WAV, as ``rnnkit recognize`` reads them) in the JSON
-body, base64-encoded, with its name; it is written under that name to a temporary folder for
-the readers, and removed after. Shapes: F features (rows of pixels, or mel bands), T columns or
+body, base64-encoded, with its name; it is written with that name's suffix to a temporary
+folder for the readers, and removed after (errors name it as the page does). Shapes: F features (rows of pixels, or mel bands), T columns or
 10 ms frames, T' the model's frames after its time stride, K+1 classes (0: the CTC blank).
 """
 import base64
@@ -40,19 +40,21 @@ class MediaView(View):
 
     def recognize(self, p):
         name = Path(p.text("name", limit=200)).name
-        if name in ("", ".", ".."):
+        if name in ("", ".", "..") or any(ord(c) < 32 for c in name):
             raise RequestError(f"name must be the file's name, got {p.values['name']!r}")
-        raw = p.text("file", limit=LIMITS["body"])
+        raw = p.text("file", limit=LIMITS["body"], empty=True)
         try:
             data = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise RequestError("file must be the file's bytes in base64") from None
+        if not data:
+            raise RequestError(f"{name} is empty (0 bytes)")
         if len(data) > LIMITS["file"]:
             raise RequestError(f"{name} has {len(data):,} bytes; the view reads files of at most "
                                f"{LIMITS['file']:,} (use `rnnkit recognize RUN FILE`)", 413)
         beam = p.int("beam", 0, LIMITS["beam"], 0)
         with tempfile.TemporaryDirectory(prefix="rnnkit-view-") as folder:
-            path = Path(folder) / name
+            path = Path(folder) / f"upload{Path(name).suffix.lower()}"   # the suffix says the kind
             path.write_bytes(data)
             try:
                 with self.lock:
