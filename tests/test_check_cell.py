@@ -308,6 +308,13 @@ def test_cli_file_imports_its_neighbours(tmp_path, capsys):
     assert code == 0 and "every gradient agrees" in out
 
 
+def test_cli_a_class_that_takes_arguments_asks_for_an_instance(tmp_path, capsys):
+    code, out, err = check(tmp_path, capsys, GOOD + "\nclass Scaled(MyRNNCell):\n"
+                           "    def __init__(self, scale):\n        self.scale = scale\n",
+                           "--class", "Scaled")
+    assert code == 2 and "define an instance in the file (CELL = Scaled(...))" in err
+
+
 def test_cli_missing_file(tmp_path, capsys):
     assert main(["check-cell", str(tmp_path / "none.py")]) == 2
     assert "no such file" in capsys.readouterr().err

@@ -269,7 +269,7 @@ def test_recognize_refuses_the_other_kind_and_unreadable_files(tmp_path, capsys)
     out, err = capsys.readouterr()
     assert [line.split("\t")[0] for line in out.splitlines()] == [str(caps[0]), str(caps[1])]
     assert err.splitlines()[0].startswith("rnnkit: error: ") and "x.wav" in err.splitlines()[0]
-    assert err.splitlines()[1] == "rnnkit: 1 of 3 files could not be read"
+    assert err.splitlines()[1] == "rnnkit: 1 of 3 inputs could not be read"
     # a folder: its files of the model's kind
     assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "captchas")]) == 0
     assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == \

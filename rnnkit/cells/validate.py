@@ -44,8 +44,11 @@ def make(cell, who="Recurrent"):
         try:
             return cell()
         except Exception as e:
+            hint = (f"define an instance in the file (CELL = {cell.__name__}(...)), which "
+                    f"check-cell takes instead" if who == "check-cell" else
+                    "pass an instance instead")
             raise CellError(f"{who}: could not make {cell.__name__}() without arguments "
-                            f"({_line(e)}); pass an instance instead") from e
+                            f"({_line(e)}); {hint}") from e
     if isinstance(cell, Cell):
         return cell
     got = cell.__name__ if isinstance(cell, type) else type(cell).__name__

@@ -78,17 +78,19 @@ def run(args):
     rec = READERS[kind].load(args.run)
     if args.plot and kind != "recognize":
         raise DataError(f"--plot draws a CTC alignment; {args.run} is an {kind} run")
-    failed, files = 0, []
+    failed, files = 0, []        # failed: inputs not read; of them, empty: folders without one
     for path in args.files:      # a folder: its files of the model's kind, in name order
         if path.is_dir():
             inside = sorted(p for p in path.iterdir() if p.is_file()
                             and not p.name.startswith(".") and kind_of(p) == rec.kind)
-            if not inside:
-                raise DataError(f"{path}: a folder without a file this model reads "
-                                f"({IMAGES if rec.kind == 'image' else SOUNDS})")
+            if not inside:   # said like an unreadable file: the other files are still read
+                print(f"rnnkit: error: {path}: a folder without a file this model reads "
+                      f"({IMAGES if rec.kind == 'image' else SOUNDS})", file=sys.stderr)
+                failed += 1
             files += inside
         else:
             files.append(path)
+    empty = failed
     for path in files:      # each file's line as it is read; a bad file does not stop the rest
         try:
             (text, score), = rec.recognize([path], args.beam)
@@ -98,8 +100,9 @@ def run(args):
             continue
         print(f"{path}\t{text}\t{score:.3f}", flush=True)
     if failed:
-        if len(files) > 1:
-            print(f"rnnkit: {failed} of {len(files)} files could not be read", file=sys.stderr)
+        if len(files) + empty > 1:
+            print(f"rnnkit: {failed} of {len(files) + empty} inputs could not be read",
+                  file=sys.stderr)
         return 2
     if args.plot:
         plot_alignment(rec, files[0], args.plot)
