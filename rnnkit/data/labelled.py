@@ -22,7 +22,7 @@ import unicodedata
 import zlib
 from pathlib import Path
 
-from rnnkit.data.text import DataError, csv_records, json_lines, numbered_lines, read_text
+from rnnkit.data.text import DataError, clip, csv_records, json_lines, numbered_lines, read_text
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 # a first line naming its columns with these is a header (in either order)
@@ -136,18 +136,18 @@ def read_labelled(path, with_lines=False):
         if columns and width > 2:
             if len(row) != width:
                 raise DataError(f"{path}:{lineno}: expected {width} fields like the header, got "
-                                f"{len(row)}: {_clip(sep.join(row))!r}")
+                                f"{len(row)}: {clip(sep.join(row), 60)!r}")
             label = row[columns[0]].strip()
             body = " ".join(row[j].strip() for j in columns[1] if row[j].strip())
         elif len(row) < 2:
             raise DataError(f"{path}:{lineno}: expected 'label{_show(sep)}text', got "
-                            f"1 field: {_clip(row[0])!r}")
+                            f"1 field: {clip(row[0], 60)!r}")
         elif columns and columns[0] == 1:              # "text,label": the label last
             label, body = row[-1].strip(), sep.join(row[:-1]).strip()
         else:
             label, body = row[0].strip(), sep.join(row[1:]).strip()
         if not label:
-            raise DataError(f"{path}:{lineno}: empty label (text {_clip(body)!r})")
+            raise DataError(f"{path}:{lineno}: empty label (text {clip(body, 60)!r})")
         if not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
         out.append((label, body, lineno) if with_lines else (label, body))
@@ -196,10 +196,10 @@ def fasttext_rows(text, path):
         tags = [t for t in tokens if t.startswith(FASTTEXT)]
         if not tokens[0].startswith(FASTTEXT) or len(tags) > 1:
             raise DataError(f"{path}:{lineno}: expected one '{FASTTEXT}LABEL' first, then the "
-                            f"text, got {len(tags)} label(s): {_clip(line)!r}")
+                            f"text, got {len(tags)} label(s): {clip(line, 60)!r}")
         label, body = tokens[0][len(FASTTEXT):], " ".join(tokens[1:])
         if not label or not words(body):
-            raise DataError(f"{path}:{lineno}: an empty label or text: {_clip(line)!r}")
+            raise DataError(f"{path}:{lineno}: an empty label or text: {clip(line, 60)!r}")
         out.append((label, body, lineno))
     return out
 
@@ -245,7 +245,7 @@ def json_rows(text, path):
                             f"number), got {type(body).__name__} and {type(label).__name__}")
         label, body = str(label).strip(), " ".join(b.strip() for b in bodies if b.strip())
         if not label:
-            raise DataError(f"{path}:{lineno}: empty label (text {_clip(body)!r})")
+            raise DataError(f"{path}:{lineno}: empty label (text {clip(body, 60)!r})")
         if not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
         out.append((label, body, lineno))
@@ -314,6 +314,3 @@ def split_examples(examples, test_fraction=0.1, val_fraction=0.1, seed=0):
 def _show(sep):
     return "<TAB>" if sep == "\t" else sep
 
-
-def _clip(s, n=60):
-    return s if len(s) <= n else s[:n] + "..."

@@ -1,6 +1,7 @@
-"""Time series from CSV for forecasting: value columns, a time split, a variance-stabilising
-transform and train-only normalisation (the time column's dates and season:
-:mod:`rnnkit.data.dates`).
+"""Time series from CSV for forecasting: the value columns and the time labels (the time
+column's dates and season: :mod:`rnnkit.data.dates`; the cells' numbers:
+:mod:`rnnkit.data.series_numbers`; the split, transform and scaling:
+:mod:`rnnkit.data.series_scale`).
 
 A CSV file with a header row (commas; tabs in a ``.tsv`` file, or a header separated by tabs or
 semicolons, where numbers may have a decimal comma); every column named in ``columns``
@@ -16,8 +17,6 @@ seasonal period (:func:`rnnkit.data.dates.infer_season`: monthly 12, quarterly 4
 
 Shapes: N time steps, F variables.
 """
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.dates import label_form, parse_date
-from rnnkit.data.text import DataError, csv_records, read_text
+from rnnkit.data.series_numbers import (MISSING, check_finite, fill_missing, localised, number,
+                                        thousands_grouped)
+from rnnkit.data.text import DataError, clip, csv_records, read_text
 
 
 @dataclass
@@ -51,7 +52,7 @@ def read_series(path, columns=""):
 def read_series_file(path, columns="", series_column="", fill="none"):
     """A :class:`SeriesFile` read from a CSV file with a header row (the first non-blank line);
     line numbers are those where records start (a quoted field may span lines). With
-    ``series_column`` the file is in long form (:func:`read_long`). ``fill`` (:data:`FILLS`)
+    ``series_column`` the file is in long form (:func:`read_long`). ``fill`` (:data:`rnnkit.data.series_numbers.FILLS`)
     fills missing values (:func:`fill_missing`) instead of refusing them."""
     path = Path(path)
     text = read_text(path)
@@ -97,16 +98,16 @@ def read_series_file(path, columns="", series_column="", fill="none"):
                         f"{header}")
     cols = [index[n] for n in names]
     for j, name in zip(cols, names):
-        body = _localised(body, j, path, name) if sep == ";" else _grouped(body, j)
+        body = localised(body, j, path, name) if sep == ";" else thousands_grouped(body, j)
     values = np.full((len(body), len(cols)), np.nan, dtype=np.float64)       # (N, F)
     for k, (lineno, row) in enumerate(body):
         if len(row) != len(header):
             raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header "
-                            f"(line {head_line}), got {len(row)}: {_clip(row)}")
+                            f"(line {head_line}), got {len(row)}: {clip(row)}")
         for f, j in enumerate(cols):
-            values[k, f] = _number(row[j], path, lineno, names[f])
+            values[k, f] = number(row[j], path, lineno, names[f])
     values, filled = fill_missing(values, fill, names, path)
-    _check_finite(values, [ln for ln, _ in body], names, path)
+    check_finite(values, [ln for ln, _ in body], names, path)
     labels = year_and_period(header, body, cols)
     t = time_column(header, body, cols) if labels is None else 0
     if labels is None:
@@ -233,7 +234,7 @@ def header_and_body(rows, notes):
         rows = rows[1:]                                   # a title above a header of names
     while (len(rows) > 2 and 1 < len(rows[0][1]) != len(rows[-1][1])
            and _is_text(rows[-1][1][0]) and not _is_text(rows[-2][1][0])):
-        notes.append(f"line {rows[-1][0]} ({_clip(rows[-1][1][0], 40)!r}) is no row of the "
+        notes.append(f"line {rows[-1][0]} ({clip(rows[-1][1][0], 40)!r}) is no row of the "
                      f"table: left out")
         rows = rows[:-1]
     (head_line, header), body = rows[0], rows[1:]
@@ -333,7 +334,7 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
                         f"columns: {header}")
     vid = index[column]
     if sep == ";":
-        body = _localised(body, vid, path, column)
+        body = localised(body, vid, path, column)
     tid = next((j for j in range(len(header)) if j not in (sid, vid)
                 and dated(body, j, forward=False)), 0)
     if sid == tid:       # (SDMX-CSV's TIME_PERIOD, OWID's Year: the dated column, or the first)
@@ -346,7 +347,7 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
     for lineno, row in body:
         if len(row) != len(header):
             raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header "
-                            f"(line {head_line}), got {len(row)}: {_clip(row)}")
+                            f"(line {head_line}), got {len(row)}: {clip(row)}")
         name, t = row[sid].strip(), row[tid].strip()
         if not name:
             raise DataError(f"{path}:{lineno}: no series named in column {series_column!r}")
@@ -354,7 +355,7 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
         if t in rows:
             raise DataError(f"{path}:{lineno}: series {name!r} has time {t!r} twice (lines "
                             f"{rows[t][0]} and {lineno})")
-        x = _number(row[vid], path, lineno, column)
+        x = number(row[vid], path, lineno, column)
         if not math.isfinite(x) and fill == "none":
             raise DataError(f"{path}:{lineno}: series {name!r} at {t!r}: a missing or NaN "
                             f"value; fill or drop it first (or train with --fill linear)")
@@ -377,262 +378,6 @@ def read_long(path, head_line, header, body, column, series_column, sep=",", fil
     labels = list(first)
     values = np.array([[series[n][t][1] for n in names] for t in labels])    # (N, F)
     values, filled = fill_missing(values, fill, names, path)
-    _check_finite(values, [first[t][0] for t in labels], names, path)
+    check_finite(values, [first[t][0] for t in labels], names, path)
     return SeriesFile(path, values.astype(np.float32), names, labels,
                       [first[t][0] for t in labels], True, filled, notes or [])
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-FILLS = ("none", "linear", "previous")
-
-
-def fill_missing(values, fill, names, path):
-    """(values (N, F) with their missing (NaN) values filled, how many were): ``linear``
-    interpolates between the values either side (a run at the start or end takes the nearest
-    value), ``previous`` carries the last value forward (the first values take the first
-    known one); ``none`` leaves them (the caller refuses them). A column with no value at all
-    raises DataError."""
-    missing = np.isnan(values)                                               # (N, F)
-    if fill == "none" or not missing.any():
-        return values, 0
-    values = values.copy()
-    steps = np.arange(len(values))
-    for f in range(values.shape[1]):
-        known = ~missing[:, f]
-        if not known.any():
-            raise DataError(f"{path}: column {names[f]!r} holds no value to fill from")
-        if fill == "linear":
-            values[:, f] = np.interp(steps, steps[known], values[known, f])
-        else:
-            last = np.maximum.accumulate(np.where(known, steps, -1))           # (N,)
-            values[:, f] = values[np.where(last >= 0, last, np.argmax(known)), f]
-    return values, int(missing.sum())
-
-
-_COMMA_NUMBER = re.compile(r"^\s*[-+]?\d{1,3}(\.\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
-_GROUPED = re.compile(r"^\s*[-+]?[1-9]\d{0,2}(\.\d{3})+\s*$")      # 1.000, 12.345.678
-_WHOLE = re.compile(r"^\s*[-+]?\d+\s*$")
-
-
-_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d+)?\s*$")      # 1,234.50
-
-
-def _grouped(body, j):
-    """``body`` with column ``j`` of a comma file read without the commas between thousands
-    that a spreadsheet writes in quoted cells (``"1,234.50"``), where every cell holding a comma
-    is such a number."""
-    cells = [r[j] for _, r in body if j < len(r)]
-    commas = [c for c in cells if "," in c]
-    if not commas or not all(_THOUSANDS.match(c) for c in commas):
-        return body
-    return [(i, r[:j] + [r[j].replace(",", "")] + r[j + 1:] if j < len(r) else r)
-            for i, r in body]
-
-
-def _localised(body, j, path, name):
-    """``body`` with column ``j`` of a semicolon file in the decimal point's form. Spreadsheets
-    in much of Europe write a decimal comma and dots between thousands (``1.234,5``): a column
-    holding a decimal comma is read so, and so is one whose dotted numbers are all thousands
-    (``1.000``) beside whole numbers under 1,000 (``990``); a column of such dotted numbers
-    alone reads either way and raises DataError."""
-    cells = [r[j] if j < len(r) else "" for _, r in body]
-    grouped = [c for c in cells if _GROUPED.match(c)]
-    if any(_COMMA_NUMBER.match(c) for c in cells):
-        convert = lambda c: (c.replace(".", "").replace(",", ".")
-                             if _COMMA_NUMBER.match(c) or _GROUPED.match(c) else c)
-    elif grouped and all(_GROUPED.match(c) or "." not in c for c in cells):
-        whole = [c for c in cells if _WHOLE.match(c)]
-        if not whole:
-            i = cells.index(grouped[0])
-            raise DataError(f"{path}:{body[i][0]}: column {name!r} holds {grouped[0].strip()!r} "
-                            f"and only numbers like it: dots between thousands or decimal points? "
-                            f"write the numbers without thousands separators (or with a decimal "
-                            f"comma)")
-        if max(len(c.strip().lstrip("+-")) for c in whole) > 3:
-            return body                     # 1234 beside 1.000: the dots are decimal points
-        convert = lambda c: c.replace(".", "") if _GROUPED.match(c) else c
-    else:
-        return body
-    return [(i, r[:j] + [convert(r[j])] + r[j + 1:] if j < len(r) else r) for i, r in body]
-
-
-# how files mark a missing value: empty, NaN, R's NA, FRED's ".", Excel's #N/A and its other
-# error cells, UCI's "?", Eurostat's ":", a dash
-MISSING = {"", "nan", "na", "null", "none", "n/a", "#n/a", ".", "?", ":", "-", "--", "#value!",
-           "#div/0!", "#ref!", "#num!", "#name?", "#null!", "#n/a n/a"}
-
-
-def _number(cell, path, lineno, name):
-    """The number in a cell; NaN where it is missing. Numbers that would not be finite as the
-    float32 they are stored as (inf, 1e308) raise DataError."""
-    cell = cell.strip()
-    if cell.lower() in MISSING:
-        return math.nan
-    try:
-        x = float(cell)
-    except ValueError:
-        raise DataError(f"{path}:{lineno}: column {name!r} holds {_clip(cell)!r}, expected a "
-                        f"number") from None
-    if abs(x) > FLOAT32_MAX:                          # inf too; NaN is missing
-        raise DataError(f"{path}:{lineno}: column {name!r} holds {_clip(cell)!r}, which is "
-                        f"{'infinite' if math.isinf(x) else 'beyond the float32 range'}; expected a "
-                        f"finite number within ±{FLOAT32_MAX:.4g} (values are stored as float32)")
-    return x
-
-
-def _clip(x, n=80):
-    s = x if isinstance(x, str) else repr(x)
-    return s if len(s) <= n else s[:n] + "..."
-
-
-def _check_finite(values, linenos, names, path):
-    bad = ~np.isfinite(values)                                                # (N, F)
-    if bad.any():
-        rows = np.nonzero(bad.any(1))[0]
-        where = ", ".join(str(linenos[i]) for i in rows[:8]) + (", ..." if len(rows) > 8 else "")
-        per_col = ", ".join(f"{n}: {int(c)}" for n, c in zip(names, bad.sum(0)) if c)
-        raise DataError(f"{path}: {int(bad.sum())} missing or NaN value(s) ({per_col}) on line(s) "
-                        f"{where}; fill or drop them first, or train with --fill linear (or previous)")
-    if len(values) < 2:
-        raise DataError(f"{path}: a series needs at least 2 rows, got {len(values)}")
-
-
-def split_series(n, test_fraction, val_fraction):
-    """(train_end, val_end): steps [0, train_end) train, [train_end, val_end) validate, rest test."""
-    n_test = max(1, round(n * test_fraction))
-    n_val = max(1, round(n * val_fraction))
-    return n - n_test - n_val, n - n_test
-
-
-class Scaler:
-    """Per-variable standardisation, fitted on the training part only (no look-ahead)."""
-
-    def __init__(self, mean, std):
-        self.mean = np.asarray(mean, dtype=np.float32)                        # (F,)
-        self.std = np.asarray(std, dtype=np.float32)                          # (F,)
-
-    @classmethod
-    def fit(cls, train):
-        train = np.asarray(train, dtype=np.float64)    # float32 squares overflow from 1.8e19
-        std = train.std(0)
-        return cls(train.mean(0), np.where(std > 0, std, 1.0))
-
-    def transform(self, x):
-        """Standardised ``x``, computed in float64 (no overflow for any finite float32 value)
-        and returned in ``x``'s float dtype."""
-        x = np.asarray(x)
-        z = (x.astype(np.float64) - self.mean) / self.std
-        return z.astype(np.result_type(x.dtype, np.float32))
-
-    def inverse(self, z):
-        return z * self.std + self.mean
-
-    def to_dict(self):
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(d["mean"], d["std"])
-
-
-TRANSFORMS = ("none", "log")
-
-
-class Transform:
-    """A variance-stabilising transform applied before scaling: ``log`` turns multiplicative
-    seasonality and growth into additive ones (positive series only); ``none`` is the identity.
-    ``kind`` is one for every column, or a list of one per column (y (N, F): F kinds)."""
-
-    def __init__(self, kind="none"):
-        kinds = [kind] if isinstance(kind, str) else list(kind)
-        bad = [k for k in kinds if k not in TRANSFORMS]
-        if bad or not kinds:
-            raise ValueError(f"transform must be one of {list(TRANSFORMS)}, got {kind!r}")
-        self.kind = kind if isinstance(kind, str) else kinds
-
-    def logged(self):
-        """Whether the log is taken: a bool, or a (F,) mask for per-column kinds."""
-        if isinstance(self.kind, str):
-            return self.kind == "log"
-        return np.array([k == "log" for k in self.kind])
-
-    def forward(self, y):
-        mask = self.logged()
-        if isinstance(mask, np.ndarray):
-            return np.where(mask, np.log(np.where(mask, y, 1)), y)
-        return np.log(y) if mask else y
-
-    def inverse(self, x):
-        mask = self.logged()
-        if isinstance(mask, np.ndarray):
-            return np.where(mask, np.exp(np.where(mask, x, 0)), x)
-        return np.exp(x) if mask else x
-
-    def to_dict(self):
-        return {"kind": self.kind}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls((d or {}).get("kind", "none"))
-
-
-# ----------------------------------------------------------------- named data set builders
-def monthly_table(files):
-    """statsmodels' sunspots_monthly.dat (a year and up to 12 monthly means a row) -> CSV
-    ``month,value``; notes and the incomplete last year's missing months are left out."""
-    out = ["month,sunspots\n"]
-    for line in Path(files[0]).read_text(encoding="ascii").splitlines():
-        cells = line.split()
-        if len(cells) >= 2 and cells[0].isdigit() and len(cells[0]) == 4:
-            out += [f"{cells[0]}-{m:02d},{v}\n" for m, v in enumerate(cells[1:13], 1)]
-    return "".join(out).encode("ascii")
-
-
-def weekly_to_monthly(files):
-    """statsmodels' co2.csv (weekly Mauna Loa CO2, 59 empty weeks) -> CSV ``month,co2``: the gaps
-    are filled by linear interpolation in time, then each month is the mean of its weeks."""
-    rows = list(csv.reader(io.StringIO(Path(files[0]).read_text(encoding="ascii"))))[1:]
-    days = np.array([np.datetime64(f"{d[:4]}-{d[4:6]}-{d[6:8]}") for d, _ in rows])
-    vals = np.array([float(v) if v else np.nan for _, v in rows])
-    t = (days - days[0]).astype(np.int64).astype(float)
-    ok = np.isfinite(vals)
-    vals = np.interp(t, t[ok], vals[ok])
-    months = [str(d)[:7] for d in days]
-    out = ["month,co2\n"]
-    for m in dict.fromkeys(months):
-        sel = [v for mm, v in zip(months, vals) if mm == m]
-        out.append(f"{m},{sum(sel) / len(sel):.3f}\n")
-    return "".join(out).encode("ascii")
-
-
-def year_by_month(files):
-    """A table of a year and 12 monthly values a row (statsmodels' elnino.csv) -> CSV
-    ``month,value``."""
-    rows = list(csv.reader(io.StringIO(Path(files[0]).read_text(encoding="ascii"))))
-    out = ["month,value\n"]
-    for row in rows[1:]:
-        if row and row[0].strip():
-            year = int(float(row[0]))
-            out += [f"{year}-{k:02d},{v.strip()}\n" for k, v in enumerate(row[1:13], 1)]
-    return "".join(out).encode("ascii")
-
-
-def columns_of(names, header=None):
-    """A builder keeping the CSV columns ``names`` (in that order) under ``header``: the first
-    is the time column."""
-    def build(files):
-        rows = list(csv.reader(io.StringIO(Path(files[0]).read_text(encoding="utf-8-sig"))))
-        index = [[h.strip() for h in rows[0]].index(n) for n in names]
-        lines = [",".join(header or names)] + [",".join(r[j] for j in index) for r in rows[1:] if r]
-        return ("\n".join(lines) + "\n").encode("ascii")
-    return build
-
-
-def year_quarter(column):
-    """A builder for statsmodels' macrodata.csv: ``quarter,<column>`` with ``YYYY-Qn`` labels."""
-    def build(files):
-        rows = list(csv.DictReader(io.StringIO(Path(files[0]).read_text(encoding="ascii"))))
-        lines = [f"quarter,{column}"] + [f"{int(float(r['year']))}-Q{int(float(r['quarter']))},"
-                                         f"{r[column]}" for r in rows]
-        return ("\n".join(lines) + "\n").encode("ascii")
-    return build

@@ -21,6 +21,12 @@ class DataError(ValueError):
     """A corpus that cannot be used; the message names the file and, where known, the line."""
 
 
+def clip(x, n=80):
+    """``x`` (a string, else its repr) cut to ``n`` characters and "..." for a message."""
+    s = x if isinstance(x, str) else repr(x)
+    return s if len(s) <= n else s[:n] + "..."
+
+
 def read_text(path):
     """The text of a UTF-8 file, gzip-compressed or not (errors then name lines of the decompressed
     text); empty, binary (NUL bytes), UTF-16 or non-UTF-8 files raise DataError."""

@@ -33,8 +33,9 @@ import torch
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
 from rnnkit.data.dates import check_continues, infer_season
-from rnnkit.data.series import (FILLS, Scaler, Transform, read_series_file, same_series,
-                                split_series)
+from rnnkit.data.series import read_series_file, same_series
+from rnnkit.data.series_numbers import FILLS
+from rnnkit.data.series_scale import Scaler, Transform, split_series
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose, choose_columns

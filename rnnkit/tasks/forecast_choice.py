@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.series import Scaler, Transform
+from rnnkit.data.series_scale import Scaler, Transform
 from rnnkit.models.smoothing import (fit_each_origin, fit_history, forecast_each,
                                      history_forecast, start_length)
 

@@ -19,7 +19,8 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.dates import check_continues
-from rnnkit.data.series import Scaler, Transform, read_series_file, same_series
+from rnnkit.data.series import read_series_file, same_series
+from rnnkit.data.series_scale import Scaler, Transform
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.smoothing import (fit_each_origin, forecast_each, history_forecast,
                                      start_length)

@@ -1,0 +1,122 @@
+"""The numbers in a series file's cells: missing-value markers, decimal commas and thousands
+separators, float32's range, and filling the missing values (:mod:`rnnkit.data.series` reads
+the files).
+
+Shapes: N time steps, F variables.
+"""
+import math
+import re
+
+import numpy as np
+
+from rnnkit.data.text import DataError, clip
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FILLS = ("none", "linear", "previous")
+
+
+def fill_missing(values, fill, names, path):
+    """(values (N, F) with their missing (NaN) values filled, how many were): ``linear``
+    interpolates between the values either side (a run at the start or end takes the nearest
+    value), ``previous`` carries the last value forward (the first values take the first
+    known one); ``none`` leaves them (the caller refuses them). A column with no value at all
+    raises DataError."""
+    missing = np.isnan(values)                                               # (N, F)
+    if fill == "none" or not missing.any():
+        return values, 0
+    values = values.copy()
+    steps = np.arange(len(values))
+    for f in range(values.shape[1]):
+        known = ~missing[:, f]
+        if not known.any():
+            raise DataError(f"{path}: column {names[f]!r} holds no value to fill from")
+        if fill == "linear":
+            values[:, f] = np.interp(steps, steps[known], values[known, f])
+        else:
+            last = np.maximum.accumulate(np.where(known, steps, -1))           # (N,)
+            values[:, f] = values[np.where(last >= 0, last, np.argmax(known)), f]
+    return values, int(missing.sum())
+
+
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?\d{1,3}(\.\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
+_GROUPED = re.compile(r"^\s*[-+]?[1-9]\d{0,2}(\.\d{3})+\s*$")      # 1.000, 12.345.678
+_WHOLE = re.compile(r"^\s*[-+]?\d+\s*$")
+
+
+_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d+)?\s*$")      # 1,234.50
+
+
+def thousands_grouped(body, j):
+    """``body`` with column ``j`` of a comma file read without the commas between thousands
+    that a spreadsheet writes in quoted cells (``"1,234.50"``), where every cell holding a comma
+    is such a number."""
+    cells = [r[j] for _, r in body if j < len(r)]
+    commas = [c for c in cells if "," in c]
+    if not commas or not all(_THOUSANDS.match(c) for c in commas):
+        return body
+    return [(i, r[:j] + [r[j].replace(",", "")] + r[j + 1:] if j < len(r) else r)
+            for i, r in body]
+
+
+def localised(body, j, path, name):
+    """``body`` with column ``j`` of a semicolon file in the decimal point's form. Spreadsheets
+    in much of Europe write a decimal comma and dots between thousands (``1.234,5``): a column
+    holding a decimal comma is read so, and so is one whose dotted numbers are all thousands
+    (``1.000``) beside whole numbers under 1,000 (``990``); a column of such dotted numbers
+    alone reads either way and raises DataError."""
+    cells = [r[j] if j < len(r) else "" for _, r in body]
+    grouped = [c for c in cells if _GROUPED.match(c)]
+    if any(_COMMA_NUMBER.match(c) for c in cells):
+        convert = lambda c: (c.replace(".", "").replace(",", ".")
+                             if _COMMA_NUMBER.match(c) or _GROUPED.match(c) else c)
+    elif grouped and all(_GROUPED.match(c) or "." not in c for c in cells):
+        whole = [c for c in cells if _WHOLE.match(c)]
+        if not whole:
+            i = cells.index(grouped[0])
+            raise DataError(f"{path}:{body[i][0]}: column {name!r} holds {grouped[0].strip()!r} "
+                            f"and only numbers like it: dots between thousands or decimal points? "
+                            f"write the numbers without thousands separators (or with a decimal "
+                            f"comma)")
+        if max(len(c.strip().lstrip("+-")) for c in whole) > 3:
+            return body                     # 1234 beside 1.000: the dots are decimal points
+        convert = lambda c: c.replace(".", "") if _GROUPED.match(c) else c
+    else:
+        return body
+    return [(i, r[:j] + [convert(r[j])] + r[j + 1:] if j < len(r) else r) for i, r in body]
+
+
+# how files mark a missing value: empty, NaN, R's NA, FRED's ".", Excel's #N/A and its other
+# error cells, UCI's "?", Eurostat's ":", a dash
+MISSING = {"", "nan", "na", "null", "none", "n/a", "#n/a", ".", "?", ":", "-", "--", "#value!",
+           "#div/0!", "#ref!", "#num!", "#name?", "#null!", "#n/a n/a"}
+
+
+def number(cell, path, lineno, name):
+    """The number in a cell; NaN where it is missing. Numbers that would not be finite as the
+    float32 they are stored as (inf, 1e308) raise DataError."""
+    cell = cell.strip()
+    if cell.lower() in MISSING:
+        return math.nan
+    try:
+        x = float(cell)
+    except ValueError:
+        raise DataError(f"{path}:{lineno}: column {name!r} holds {clip(cell)!r}, expected a "
+                        f"number") from None
+    if abs(x) > FLOAT32_MAX:                          # inf too; NaN is missing
+        raise DataError(f"{path}:{lineno}: column {name!r} holds {clip(cell)!r}, which is "
+                        f"{'infinite' if math.isinf(x) else 'beyond the float32 range'}; expected a "
+                        f"finite number within ±{FLOAT32_MAX:.4g} (values are stored as float32)")
+    return x
+
+
+def check_finite(values, linenos, names, path):
+    bad = ~np.isfinite(values)                                                # (N, F)
+    if bad.any():
+        rows = np.nonzero(bad.any(1))[0]
+        where = ", ".join(str(linenos[i]) for i in rows[:8]) + (", ..." if len(rows) > 8 else "")
+        per_col = ", ".join(f"{n}: {int(c)}" for n, c in zip(names, bad.sum(0)) if c)
+        raise DataError(f"{path}: {int(bad.sum())} missing or NaN value(s) ({per_col}) on line(s) "
+                        f"{where}; fill or drop them first, or train with --fill linear (or previous)")
+    if len(values) < 2:
+        raise DataError(f"{path}: a series needs at least 2 rows, got {len(values)}")
