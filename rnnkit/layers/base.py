@@ -25,8 +25,10 @@ from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
 from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
+from rnnkit.layers.inputs import check_features, check_reset, initial_states
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 from rnnkit.layers.packing import Packing
+from rnnkit.layers.traced import autocasting, recording, traced_forward
 
 
 class Sequences(NamedTuple):
@@ -39,44 +41,6 @@ class Sequences(NamedTuple):
     h: torch.Tensor
     c: torch.Tensor
     gates: torch.Tensor
-
-
-TRACE, FUNC = "torch.jit.trace or torch.onnx.export", "torch.func's transforms"
-ALTERNATIVE = {TRACE: ": export the model with torch.export.export (rnnkit.export.load reads "
-                      "the program back) or `rnnkit export RUN --format pt2`",
-               FUNC: ": take gradients with torch.autograd.grad"}
-
-
-def autocasting(t):
-    """Whether autocast is on for ``t``'s device (never for devices autocast does not know,
-    such as meta)."""
-    try:
-        return torch.is_autocast_enabled(t.device.type)
-    except RuntimeError:
-        return False
-
-
-def recording():
-    """Who is recording or transforming the forward where rnnkit's autograd node cannot go
-    (:data:`TRACE` or :data:`FUNC`), or None: eager, ``torch.compile`` and ``torch.export``
-    (which take rnnkit's custom operators) run it."""
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-        return TRACE
-    if torch.compiler.is_compiling():
-        return None
-    return FUNC if torch._C._functorch.maybe_current_level() is not None else None
-
-
-_TWINS = {}
-
-
-def _uninitialised(cls):
-    """``cls`` (torch.nn.LSTM, GRU or RNN) without its random initialisation: the stand-in whose
-    weights are replaced by a layer's (a random draw is an error under ``torch.func.vmap``)."""
-    if cls not in _TWINS:
-        _TWINS[cls] = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None,
-                                                  "__module__": cls.__module__})
-    return _TWINS[cls]
 
 
 class RNNBase(nn.Module):
@@ -268,7 +232,7 @@ class RNNBase(nn.Module):
         """
         recorder = recording()
         if recorder:
-            return self._traced(input, hx, lengths, reset, recorder)
+            return traced_forward(self, input, hx, lengths, reset, recorder)
         where = (input.data if isinstance(input, PackedSequence) else input)
         if isinstance(where, torch.Tensor) and autocasting(where):
             return self._without_autocast(input, hx, lengths, reset, where.device.type)
@@ -283,7 +247,7 @@ class RNNBase(nn.Module):
                 raise InputError(f"{type(self).__name__}: reset= needs a padded tensor input, "
                                  f"got a PackedSequence")
             x, batch_sizes, sorted_idx, unsorted_idx = input
-            self._check_features(x, 2)
+            check_features(self, x, 2)
             sizes = batch_sizes.tolist()
             B, batched = sizes[0], True
         else:
@@ -297,7 +261,7 @@ class RNNBase(nn.Module):
             x = input if batched else input.unsqueeze(1)
             if batched and self.batch_first:
                 x = x.transpose(0, 1)
-            self._check_features(x, 3)
+            check_features(self, x, 3)
             T, B = x.shape[:2]
             if T == 0:
                 raise InputError(f"{type(self).__name__}: input has zero time steps (shape "
@@ -307,9 +271,9 @@ class RNNBase(nn.Module):
                                  f"shape {tuple(input.shape)}); give at least one")
             x = x.reshape(T * B, -1)                                          # (N, I)
             sizes, sorted_idx, unsorted_idx = None, None, None
-        states = self._initial_states(hx, B, x, batched, sorted_idx)
+        states = initial_states(self, hx, B, x, batched, sorted_idx)
         if reset is not None:
-            reset = self._check_reset(reset, B, T, batched)
+            reset = check_reset(self, reset, B, T, batched)
 
         scheds = [Schedule(sizes, reverse=bool(d)) if packed else Schedule.full(T, B, bool(d))
                   for d in range(self.num_directions)]   # full: T may stay symbolic (export)
@@ -347,32 +311,6 @@ class RNNBase(nn.Module):
         if not seqs:
             return output, state
         return output, state, self._sequences(seqs, None if packed else (T, B), batched)
-
-    def _traced(self, input, hx, lengths, reset, recorder):
-        """The forward as ``torch.jit.trace`` and ``torch.onnx.export`` record it, and as
-        ``torch.func``'s transforms see it: torch.nn's recurrent operator on this layer's own
-        parameters (rnnkit's autograd node is neither traceable nor transformable; torch's
-        operator is both, and the ONNX exporters turn it into ONNX's LSTM/GRU/RNN). A layer that
-        torch.nn cannot express is refused, naming what it has and what else can take it."""
-        from rnnkit.export import _torch_class, unsupported
-        from rnnkit.export.lengths import TorchLengths
-        what = unsupported(self, inference=not self.training)
-        if what is None and reset is not None:
-            what = "reset="
-        if what is not None:
-            raise RuntimeError(f"{type(self).__name__} with {what} cannot run under {recorder} "
-                               f"(torch.nn has no such layer){ALTERNATIVE[recorder]}")
-        cls, extra = _torch_class(self)
-        with torch.device("meta"), warnings.catch_warnings():  # no storage, no random draws
-            warnings.simplefilter("ignore")                    # (the dropout notice, again)
-            twin = _uninitialised(cls)(self.input_size, self.hidden_size, self.num_layers,
-                                       bias=self.bias, batch_first=self.batch_first,
-                                       dropout=self.dropout, bidirectional=self.bidirectional,
-                                       **extra)
-        for name in self._flat_weights_names:  # the same tensors: traced as ours, and the
-            twin._parameters.pop(name)         # plain ones torch.func's functional_call sets
-            setattr(twin, name, getattr(self, name))
-        return TorchLengths(twin.train(self.training))(input, hx, lengths)
 
     def _without_autocast(self, input, hx, lengths, reset, device):
         """Under ``torch.autocast`` the layer runs in its weights' dtype (its kernels and
@@ -426,14 +364,6 @@ class RNNBase(nn.Module):
         c = torch.stack(parts[1]) if len(parts) > 2 else None      # the second state, if any
         return Sequences(shape(h), None if c is None else shape(c), shape(gates))
 
-    def _check_reset(self, reset, B, T, batched):
-        reset = torch.as_tensor(reset)
-        want = (B, T) if batched else (T,)
-        if tuple(reset.shape) != want:
-            raise InputError(f"{type(self).__name__}: reset must have shape {want} (batch, time), "
-                             f"got {tuple(reset.shape)}")
-        return reset if batched else reset.unsqueeze(0)
-
     def _forward_lengths(self, input, hx, lengths):
         if isinstance(input, PackedSequence) or not isinstance(input, torch.Tensor) or input.dim() != 3:
             raise InputError(f"{type(self).__name__}: lengths= needs a padded 3-D input tensor")
@@ -461,60 +391,3 @@ class RNNBase(nn.Module):
             return None if t is None else torch.stack([packing.unpack(d) for d in t])
         return out, state, Sequences(*(padded(t) for t in seqs[0]))
 
-    def _check_features(self, x, dims):
-        if x.shape[-1] != self.input_size:
-            raise InputError(f"{type(self).__name__}: input.size(-1) must be input_size="
-                             f"{self.input_size}, got {x.shape[-1]} (input shape {tuple(x.shape)})")
-        w = self.weight_ih_l0
-        if not x.is_floating_point() or x.dtype != w.dtype:
-            raise InputTypeError(f"{type(self).__name__}: input dtype must match the weights' "
-                                 f"{w.dtype}, got {x.dtype}")
-        for name, p in self.named_parameters():
-            if p.dtype != w.dtype:
-                raise InputTypeError(f"{type(self).__name__}: the parameters' dtypes differ "
-                                     f"({name} is {p.dtype}, weight_ih_l0 {w.dtype}); convert "
-                                     f"the layer with .to(dtype)")
-        if x.device != w.device:
-            raise InputError(f"{type(self).__name__}: input is on {x.device} but the weights "
-                             f"are on {w.device}")
-
-    def _initial_states(self, hx, B, x, batched, sorted_idx):
-        """List of the cell's states, each (L·D, B, H), in the sorted batch order."""
-        n, states = self.cell.N_STATES, self.cell.STATES
-        LD, sizes = self.num_layers * self.num_directions, self._state_sizes
-        if hx is None:
-            if self.options.learn_init:
-                return [torch.stack([getattr(self, f"init_{k}_l{i // self.num_directions}"
-                                             + ("_reverse" if i % self.num_directions else ""))
-                                     for i in range(LD)]).unsqueeze(1).expand(LD, B, H)
-                        for k, H in zip(states, sizes)]
-            return [x.new_zeros(LD, B, H) for H in sizes]
-        if n > 1:
-            if not isinstance(hx, (tuple, list)) or len(hx) != n:
-                names = ", ".join(f"{s}_0" for s in states)
-                raise InputTypeError(f"{type(self).__name__}: hx must be a tuple ({names}), "
-                                     f"got {type(hx).__name__}")
-            hx = list(hx)
-        else:
-            if not isinstance(hx, torch.Tensor):
-                raise InputTypeError(f"{type(self).__name__}: hx must be a Tensor, got "
-                                     f"{type(hx).__name__}")
-            hx = [hx]
-        out = []
-        for k, h in enumerate(hx):
-            name = f"{states[k]}_0" if n > 1 else "hx"
-            want = (LD, B, sizes[k]) if batched else (LD, sizes[k])
-            if tuple(h.shape) != want:
-                raise InputError(f"{type(self).__name__}: expected {name} of shape {want}, got "
-                                 f"{tuple(h.shape)}")
-            if h.dtype != x.dtype:
-                raise InputTypeError(f"{type(self).__name__}: {name} dtype {h.dtype} does not "
-                                     f"match input dtype {x.dtype}")
-            if h.device != x.device:
-                raise InputError(f"{type(self).__name__}: {name} is on {h.device}, input on {x.device}")
-            if not batched:
-                h = h.unsqueeze(1)
-            if sorted_idx is not None:
-                h = h.index_select(1, sorted_idx)
-            out.append(h)
-        return out

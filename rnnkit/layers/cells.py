@@ -14,7 +14,7 @@ from torch import nn
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
-from rnnkit.layers.base import autocasting, recording
+from rnnkit.layers.traced import autocasting, recording
 from rnnkit.layers.errors import InputError, InputTypeError
 
 

@@ -1,0 +1,79 @@
+"""A layer's checks of its input, initial states and reset mask: what is expected and what
+came, in one line (:mod:`rnnkit.layers.errors`).
+
+Shapes: T time, B batch, I input, H hidden, D directions, L layers.
+"""
+import torch
+
+from rnnkit.layers.errors import InputError, InputTypeError
+
+
+def check_features(layer, x, dims):
+    """``x`` (N, I) or (T, B, I) against the layer: its features, dtype and device."""
+    if x.shape[-1] != layer.input_size:
+        raise InputError(f"{type(layer).__name__}: input.size(-1) must be input_size="
+                         f"{layer.input_size}, got {x.shape[-1]} (input shape {tuple(x.shape)})")
+    w = layer.weight_ih_l0
+    if not x.is_floating_point() or x.dtype != w.dtype:
+        raise InputTypeError(f"{type(layer).__name__}: input dtype must match the weights' "
+                             f"{w.dtype}, got {x.dtype}")
+    for name, p in layer.named_parameters():
+        if p.dtype != w.dtype:
+            raise InputTypeError(f"{type(layer).__name__}: the parameters' dtypes differ "
+                                 f"({name} is {p.dtype}, weight_ih_l0 {w.dtype}); convert "
+                                 f"the layer with .to(dtype)")
+    if x.device != w.device:
+        raise InputError(f"{type(layer).__name__}: input is on {x.device} but the weights "
+                         f"are on {w.device}")
+
+
+def check_reset(layer, reset, B, T, batched):
+    """The reset mask as (B, T) bool, checked against the input's batch and time."""
+    reset = torch.as_tensor(reset)
+    want = (B, T) if batched else (T,)
+    if tuple(reset.shape) != want:
+        raise InputError(f"{type(layer).__name__}: reset must have shape {want} (batch, time), "
+                         f"got {tuple(reset.shape)}")
+    return reset if batched else reset.unsqueeze(0)
+
+
+def initial_states(layer, hx, B, x, batched, sorted_idx):
+    """List of the cell's states, each (L·D, B, H), in the sorted batch order."""
+    n, states = layer.cell.N_STATES, layer.cell.STATES
+    LD, sizes = layer.num_layers * layer.num_directions, layer._state_sizes
+    if hx is None:
+        if layer.options.learn_init:
+            return [torch.stack([getattr(layer, f"init_{k}_l{i // layer.num_directions}"
+                                         + ("_reverse" if i % layer.num_directions else ""))
+                                 for i in range(LD)]).unsqueeze(1).expand(LD, B, H)
+                    for k, H in zip(states, sizes)]
+        return [x.new_zeros(LD, B, H) for H in sizes]
+    if n > 1:
+        if not isinstance(hx, (tuple, list)) or len(hx) != n:
+            names = ", ".join(f"{s}_0" for s in states)
+            raise InputTypeError(f"{type(layer).__name__}: hx must be a tuple ({names}), "
+                                 f"got {type(hx).__name__}")
+        hx = list(hx)
+    else:
+        if not isinstance(hx, torch.Tensor):
+            raise InputTypeError(f"{type(layer).__name__}: hx must be a Tensor, got "
+                                 f"{type(hx).__name__}")
+        hx = [hx]
+    out = []
+    for k, h in enumerate(hx):
+        name = f"{states[k]}_0" if n > 1 else "hx"
+        want = (LD, B, sizes[k]) if batched else (LD, sizes[k])
+        if tuple(h.shape) != want:
+            raise InputError(f"{type(layer).__name__}: expected {name} of shape {want}, got "
+                             f"{tuple(h.shape)}")
+        if h.dtype != x.dtype:
+            raise InputTypeError(f"{type(layer).__name__}: {name} dtype {h.dtype} does not "
+                                 f"match input dtype {x.dtype}")
+        if h.device != x.device:
+            raise InputError(f"{type(layer).__name__}: {name} is on {h.device}, input on {x.device}")
+        if not batched:
+            h = h.unsqueeze(1)
+        if sorted_idx is not None:
+            h = h.index_select(1, sorted_idx)
+        out.append(h)
+    return out
