@@ -220,7 +220,7 @@ def test_export_refuses_a_missing_output_folder(lm_runs, tmp_path, capsys):
     assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out",
                  str(tmp_path / "no" / "lm.pt2")]) == 2
     assert "the folder" in capsys.readouterr().err
-    from rnnkit.export.programs import export_run
+    from rnnkit.export.writers import export_run
     with pytest.raises(ExportError, match="a folder; give a file name"):
         export_run(lm_runs["lstm"], "pt2", tmp_path)    # the command line refuses it earlier
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix) == []   # nothing beside it
@@ -236,7 +236,8 @@ def test_export_refuses_runs_of_an_unknown_kind(tmp_path, capsys):
 
 def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):
     ort = _ort()
-    from rnnkit.export.programs import forecast_programs, write_onnx, write_pt2
+    from rnnkit.export.programs import forecast_programs
+    from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.models.forecaster import Forecaster, ForecasterConfig
     model = Forecaster(ForecasterConfig(features=2, hidden=5, layers=1, mode="autoregressive",
                                         horizon=3)).eval()
@@ -260,7 +261,8 @@ def test_forecaster_with_history_smoothing_takes_its_forecast_as_an_input(tmp_pa
     with that smoothing's forecast as a second input, and computes what the model does (with
     one smoothing, or one a variable, each with its share)."""
     ort = _ort()
-    from rnnkit.export.programs import forecast_programs, write_onnx, write_pt2
+    from rnnkit.export.programs import forecast_programs
+    from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.models.forecaster import Forecaster, ForecasterConfig
     torch.manual_seed(0)
     model = Forecaster(ForecasterConfig(features=2, hidden=5, layers=1, horizon=3,
@@ -363,11 +365,11 @@ def _gram_tagger():   # characters, the n-grams around each token and the linear
 def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
     """Padded batches with their lengths: packing in ONNX (sequence_lens), held states in pt2."""
     ort = _ort()
-    from rnnkit.export import programs
+    from rnnkit.export import programs, writers
     model = make().eval()
     program = (programs.classify_programs if kind == "classify" else programs.tag_programs)(model)[0]
-    programs.write_onnx(program, tmp_path / "m.onnx")
-    programs.write_pt2(program, tmp_path / "m.pt2")
+    writers.write_onnx(program, tmp_path / "m.onnx")
+    writers.write_pt2(program, tmp_path / "m.pt2")
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
     loaded = rnnkit.export.load(tmp_path / "m.pt2").module()
     g = torch.Generator().manual_seed(0)
@@ -401,7 +403,8 @@ def test_seq2seq_encoder_and_decoder_step_onnx_and_pt2(cell, attention, tmp_path
     at two source lengths; both formats' decoders take the same inputs (the ONNX exporter
     drops an input nothing reads: the program reads every one)."""
     ort = _ort()
-    from rnnkit.export.programs import seq2seq_programs, write_onnx, write_pt2
+    from rnnkit.export.programs import seq2seq_programs
+    from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
     model = Seq2Seq(Seq2SeqConfig(src_vocab=9, tgt_vocab=7, cell=cell, embed=4, enc_hidden=5,
                                   hidden=6, enc_layers=1, dec_layers=2, bidirectional=True,
@@ -460,7 +463,8 @@ def test_pt2_refuses_a_cell_its_program_could_not_import(tmp_path):
     import importlib.util
     from pathlib import Path
     from rnnkit.export import ExportError
-    from rnnkit.export.programs import Program, _Forward, write_pt2
+    from rnnkit.export.programs import Program, _Forward
+    from rnnkit.export.writers import write_pt2
     source = Path(__file__).resolve().parents[1] / "docs/examples/my_rnn_cell.py"
     spec = importlib.util.spec_from_file_location("cell_loaded_by_path", source)
     mod = importlib.util.module_from_spec(spec)
@@ -476,10 +480,10 @@ def test_pt2_refuses_a_cell_its_program_could_not_import(tmp_path):
 def test_onnx_export_keeps_stderr_free_of_packed_sequence_notices(tmp_path, capfd):
     """The TorchScript exporter prints a C++ shape notice for every packed sequence; the files
     come out right (above), so rnnkit drops those lines and passes every other one through."""
-    from rnnkit.export import programs
-    programs.write_onnx(programs.tag_programs(_tagger().eval())[0], tmp_path / "m.onnx")
+    from rnnkit.export import programs, writers
+    writers.write_onnx(programs.tag_programs(_tagger().eval())[0], tmp_path / "m.onnx")
     assert "prim::PackPadded" not in capfd.readouterr().err
-    with programs._without_shape_notices():
+    with writers._without_shape_notices():
         os.write(2, b"[W] Warning: The shape inference of prim::PadPacked type is missing, so\n"
                     b"another notice\n")
     assert capfd.readouterr().err == "another notice\n"

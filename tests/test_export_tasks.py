@@ -192,7 +192,7 @@ def test_cond_encoder_and_step_equal_rnnkit_and_decode_greedily(runs):
 
 def test_onnx_refuses_a_generator_cell_it_has_no_operator_for(tmp_path):
     from rnnkit.export.tasks import generator_programs
-    from rnnkit.export.programs import write_onnx
+    from rnnkit.export.writers import write_onnx
     from rnnkit.models.conditional import CondConfig, ConditionalGenerator
     _ort()
     model = ConditionalGenerator(CondConfig(vocab_size=6, n_classes=2, cell="indrnn", hidden=4,
@@ -232,7 +232,7 @@ def test_feature_conditioned_generator_onnx_and_pt2(conditioning, tmp_path):
     """A generator conditioned on a feature vector, through its initial state only (the step
     does not read z: ONNX drops that input) or through every step only (h_0 = 0)."""
     _ort()
-    from rnnkit.export.programs import write_onnx, write_pt2
+    from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.export.tasks import generator_programs
     from rnnkit.models.conditional import CondConfig, ConditionalGenerator
     torch.manual_seed(0)
@@ -265,14 +265,14 @@ def _sample_greedy(model, cond, n=8):
 def test_an_export_cut_short_leaves_the_earlier_files_whole(runs, tmp_path, monkeypatch):
     """Programs are written beside their place and moved there once all are written: an export
     that fails (or is interrupted) after its encoder leaves the earlier pair as it was."""
-    from rnnkit.export import programs
+    from rnnkit.export import writers
     root, _ = runs
     out = tmp_path / "gen.pt2"
     assert main(["export", str(root / "image-to-text"), "--format", "pt2", "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert sorted(before) == ["gen-decoder.pt2", "gen-encoder.pt2"]
     calls = []
-    real = programs.write_pt2
+    real = writers.write_pt2
 
     def interrupted(program, file, where="model"):
         calls.append(file)
@@ -280,7 +280,7 @@ def test_an_export_cut_short_leaves_the_earlier_files_whole(runs, tmp_path, monk
             Path(file).write_bytes(b"PK half a program")
             raise KeyboardInterrupt
         real(program, file, where)
-    monkeypatch.setattr(programs, "write_pt2", interrupted)
+    monkeypatch.setattr(writers, "write_pt2", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        programs.export_run(root / "image-to-text", "pt2", out)
+        writers.export_run(root / "image-to-text", "pt2", out)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before   # no temporaries

@@ -174,5 +174,5 @@ def export_run(path, fmt, out):
     """Write the run at ``path`` (a folder or a checkpoint file) as an inference program in
     ``fmt`` ("onnx" or "pt2") to ``out``; returns a list of the files written with what each
     holds."""
-    from rnnkit.export.programs import export_run as _export
+    from rnnkit.export.writers import export_run as _export
     return _export(path, fmt, out)
