@@ -1,0 +1,48 @@
+"""The ``rnnkit`` console script: Ctrl-C while ``import rnnkit`` imports torch ends in one line
+and exit 130, as it does later in a command (``--debug`` keeps Python's traceback)."""
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Ctrl-C arriving while torch is imported, made deterministic: the import of torch raises it
+INTERRUPTED_IMPORT = """
+import builtins, sys
+real = builtins.__import__
+def interrupted(name, *args, **kwargs):
+    if name == "torch" or name.startswith("torch."):
+        raise KeyboardInterrupt
+    return real(name, *args, **kwargs)
+builtins.__import__ = interrupted
+sys.argv = ["rnnkit"] + sys.argv[1:]
+import _rnnkit_command
+sys.exit(_rnnkit_command.main())
+"""
+
+
+def run(*args, **env):
+    environ = {k: v for k, v in os.environ.items() if k != "RNNKIT_DEBUG"}
+    environ.update(PYTHONPATH=str(ROOT), **env)
+    return subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT, *args], env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_console_script_enters_through_the_interrupt_guard():
+    script = [e for e in entry_points(group="console_scripts") if e.name == "rnnkit"]
+    assert [e.value for e in script] == ["_rnnkit_command:main"]
+
+
+def test_ctrl_c_during_the_torch_import_is_one_line_and_exit_130():
+    done = run("train", "lm", "--help")
+    assert done.returncode == 130
+    assert done.stderr == "\nrnnkit: interrupted\n"
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_ctrl_c_during_the_torch_import_keeps_the_traceback_under_debug():
+    assert "Traceback" in run("--debug", "data", "list").stderr
+    done = run("data", "list", RNNKIT_DEBUG="1")
+    assert "Traceback" in done.stderr and "KeyboardInterrupt" in done.stderr
