@@ -221,3 +221,55 @@ def test_lm_step_two_models_in_turn():
             lb, sb = b.step(x[:, t], sb)
             assert_same(la, want_a[:, t], torch.float32)
             assert_same(lb, want_b[:, t], torch.float32)
+
+
+def test_step_refuses_a_bidirectional_layer_and_other_shapes():
+    """A bidirectional layer stepped one step at a time would give a reverse half that saw one
+    step (silently another result than forward); it is refused, as is x of 3 dimensions (the
+    message names the shape given)."""
+    from rnnkit import GRU
+    from rnnkit.layers.errors import InputError
+    with pytest.raises(InputError, match="bidirectional layer cannot run one step"):
+        fast_step.step(GRU(3, 4, bidirectional=True).eval(), torch.randn(2, 3))
+    with pytest.raises(InputError, match=r"x of shape \(batch, 3\) or \(3,\), got shape \(1, 2, 3\)"):
+        fast_step.step(GRU(3, 4).eval(), torch.randn(1, 2, 3))
+    h, state = fast_step.step(GRU(3, 4).eval(), torch.randn(3))       # unbatched: (H,)
+    assert h.shape == (4,) and state.shape == (1, 4)
+
+
+@pytest.mark.parametrize("kw, said", [
+    ({"temperature": -1.0}, "temperature must be a finite number >= 0"),
+    ({"temperature": float("nan")}, "temperature must be"),
+    ({"temperature": float("inf")}, "temperature must be"),
+    ({"top_k": -2}, "top_k must be a count"),
+    ({"top_k": 2.5}, "top_k must be a count"),
+    ({"top_p": 1.5}, "top_p must be a number in"),
+    ({"top_p": float("nan")}, "top_p must be"),
+    ({"length": -1}, "length must be a count"),
+])
+def test_sampling_options_are_checked_before_the_first_token_on_every_path(kw, said):
+    """The compiled sampling loop took a negative or NaN temperature the Python path refused;
+    now both refuse it when sample() is called."""
+    model = lm("lstm").eval()
+    args = {"length": 5, **kw}
+    length = args.pop("length")
+    with pytest.raises(ValueError, match=said):
+        sample(model, [1, 2], length, seed=0, **args)
+    with fast_step.disabled(), pytest.raises(ValueError, match=said):
+        sample(model, [1, 2], length, seed=0, **args)
+
+
+@pytest.mark.parametrize("write", ["embed", "w_ih", "w_hh"])
+def test_sampling_sees_weights_written_through_data(write):
+    """A write through .data keeps the version counter, which the compiled step's table (and
+    the products it computes ahead) were keyed on: sampling after one followed the old weights.
+    sample() checks the weights' bytes first, so both paths draw the same text again."""
+    model = lm("lstm").eval()
+    list(sample(model, [1, 2], 20, seed=0))                     # the plan and its table exist
+    new = {"embed": model.embed.weight, "w_ih": model.rnn.weight_ih_l0,
+           "w_hh": model.rnn.weight_hh_l0}[write]
+    new.data.mul_(-2.0)
+    fast = torch.stack(list(sample(model, [1, 2], 40, seed=1)))
+    with fast_step.disabled():
+        slow = torch.stack(list(sample(model, [1, 2], 40, seed=1)))
+    assert torch.equal(fast, slow)

@@ -149,3 +149,31 @@ def test_cli_prints_bounds_and_eval_scores_them(tmp_path, capsys):
     more = write(tmp_path, "more.csv", values[360:], start=360)
     scores = evaluate_file(run, more)
     assert 0.5 <= scores["coverage_80"] <= 1 and scores["coverage_95"] >= scores["coverage_80"]
+
+
+def test_python_api_refuses_bad_origins_steps_levels_and_series(tmp_path):
+    """Forecast's methods say what they expected: an origin the window cannot lie before, no
+    origins, no steps, a level outside (0, 100), a y of other variables; a fraction meant as
+    a percent is a warning; integer origins of any kind and a 1-D series of one variable run."""
+    task = build(write(tmp_path, "noisy.csv", noisy_season(120)))
+    f = Forecast.from_task(task)
+    for call, said in [(lambda: f.predict(f.y, [10], 3), "must lie in [24, 120]"),
+                       (lambda: f.intervals(f.y, [10, 100], 3), "must lie in [24, 120]"),
+                       (lambda: f.predict(f.y, [121], 3), "got 121"),
+                       (lambda: f.intervals(f.y, [], 3), "origins is empty"),
+                       (lambda: f.predict(f.y, [2.5], 3), "whole numbers"),
+                       (lambda: f.forecast(0), "steps must be a count"),
+                       (lambda: f.forecast(-1), "steps must be a count"),
+                       (lambda: f.intervals(f.y, [100], 3, levels=(150,)), "in (0, 100), got 150"),
+                       (lambda: f.intervals(f.y, [100], 3, levels=(-5,)), "got -5"),
+                       (lambda: f.intervals(f.y, [100], 3, levels="x"), "percents such as"),
+                       (lambda: f.predict(np.zeros((120, 2)), [100], 3), "(steps, 1)")]:
+        with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")
+                           .replace("[", r"\[").replace("]", r"\]")):
+            call()
+    with pytest.warns(UserWarning, match="levels are percents: 0.8 asks for 0.8% intervals"):
+        f.intervals(f.y, [100], 3, levels=(0.8,))
+    want = f.predict(f.y, [100], 3)
+    assert np.array_equal(f.predict(f.y[:, 0], np.array([100]), 3), want)   # 1-D y, numpy origin
+    import torch
+    assert np.array_equal(f.intervals(f.y, torch.tensor([100]), 3)[0], want)

@@ -239,3 +239,23 @@ def test_sequences_of_an_unbatched_input_with_batch_first():
     m = rnnkit.GRU(3, 5, batch_first=True, return_sequences="all")
     out, _, seq = m(torch.randn(4, 3))
     assert out.shape == (4, 5) and seq.h.shape == seq.gates.shape[:-1] + (5,) == (1, 4, 5)
+
+
+@pytest.mark.parametrize("kw", [{"layer_norm": "no"}, {"learn_init": "false"}, {"layer_norm": 2}])
+def test_switches_refuse_what_is_not_true_or_false(kw):
+    """A string such as "no" was taken as true (a layer-normalised layer built without a word)."""
+    name = next(iter(kw))
+    with pytest.raises(ValueError, match=f"{name} must be True or False, got"):
+        rnnkit.GRU(3, 4, **kw)
+    assert rnnkit.GRU(3, 4, **{name: 1}).options == rnnkit.GRU(3, 4, **{name: True}).options
+
+
+def test_a_state_that_is_not_a_tensor_is_named():
+    """(h, None) was an AttributeError from inside the layer; numpy arrays a dtype message that
+    read "float32 does not match torch.float32"."""
+    import numpy as np
+    layer, x = rnnkit.LSTM(3, 4), torch.randn(5, 2, 3)
+    with pytest.raises(TypeError, match=r"c_0 must be a Tensor of shape \(1, 2, 4\), got NoneType"):
+        layer(x, (torch.zeros(1, 2, 4), None))
+    with pytest.raises(TypeError, match="h_0 must be a Tensor of shape .*, got ndarray"):
+        layer(x, (np.zeros((1, 2, 4), np.float32),) * 2)

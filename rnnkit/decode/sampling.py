@@ -4,6 +4,9 @@ Works on any model with ``init_state(batch) -> state`` and ``step(x_t, state) ->
 where x_t is (B,) token ids and logits (B, V). The state is opaque here: a tensor, a tuple, or
 anything the model likes (an encoder's memory for seq2seq). Shapes: B batch, V vocabulary.
 """
+import numbers
+import operator
+
 import torch
 
 
@@ -31,8 +34,7 @@ def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None, u=None
     cumulative probability exceeds it. The compiled sampling loop
     (:func:`rnnkit.layers.fast_lm.lm_sample`) draws the same way, so one seed gives one text
     with or without it."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    check_options(temperature, top_k, top_p)
     if temperature == 0:
         return logits.argmax(-1)                                             # (B,)
     probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)   # (B, V)
@@ -61,18 +63,56 @@ def prime(model, ids, state=None):
 CHUNK = 64    # tokens per draw of uniforms (and per call of a model's compiled loop)
 
 
-@torch.no_grad()
+def count(v):
+    """``v`` as an int where it is an integer (Python's, numpy's, a 0-d integer tensor), else
+    None (a bool, a float, anything else)."""
+    if isinstance(v, bool):
+        return None
+    try:
+        return operator.index(v)
+    except TypeError:
+        return None
+
+
+def check_options(temperature, top_k, top_p):
+    """ValueError, saying what was expected, for a temperature that is not a finite number >= 0,
+    a top_k that is not a count (None or 0: off), or a top_p outside [0, 1] (None, 0 or 1: off).
+    """
+    def number(v):   # a Python or numpy number, or a one-element tensor; not a bool
+        return (isinstance(v, numbers.Real) and not isinstance(v, bool)) or (
+            isinstance(v, torch.Tensor) and v.numel() == 1 and not v.dtype == torch.bool)
+    if not number(temperature) or not 0 <= float(temperature) < float("inf"):
+        raise ValueError(f"temperature must be a finite number >= 0 (0: the most likely token), "
+                         f"got {temperature!r}")
+    if top_k is not None and (count(top_k) is None or top_k < 0):
+        raise ValueError(f"top_k must be a count >= 0 (None or 0: off), got {top_k!r}")
+    if top_p is not None and (not number(top_p) or not 0 <= float(top_p) <= 1):
+        raise ValueError(f"top_p must be a number in [0, 1] (None, 0 or 1: off), got {top_p!r}")
+
+
 def sample(model, prime_ids, length, temperature=1.0, top_k=None, top_p=None, seed=None,
            stop_id=None, state=None):
     """Yield ``length`` generated token ids (each a (B,) tensor) after the prime, one at a time,
     so a caller can stream them. ``stop_id`` ends the generation once every sequence has emitted
-    it; ``state`` starts from a given state (e.g. a conditioning encoder's) instead of zeros."""
+    it; ``state`` starts from a given state (e.g. a conditioning encoder's) instead of zeros.
+    The options are checked here, before the first token (:func:`check_options`)."""
+    check_options(temperature, top_k, top_p)
+    if count(length) is None or length < 0:
+        raise ValueError(f"length must be a count of tokens >= 0, got {length!r}")
+    return _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id, state)
+
+
+@torch.no_grad()
+def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id, state):
     was_training = model.training
     model.eval()
     gen = None
     if seed is not None:
         gen = torch.Generator(device=_device(model)).manual_seed(seed)
     try:
+        refresh = getattr(model, "refresh_steps", None)   # a compiled step's cached weights
+        if refresh is not None:
+            refresh()
         logits, state = prime(model, prime_ids, state)
         done = None if stop_id is None else torch.zeros(logits.shape[0], dtype=torch.bool)
         left = length

@@ -16,6 +16,7 @@ import atexit
 import ctypes
 import itertools
 import weakref
+import zlib
 
 import torch
 
@@ -97,6 +98,18 @@ def lm_sample(rnn, embed, head, logits, state, u, temperature, top_k, top_p, sto
             None if stop_id is None else done.bool())
 
 
+def refresh(rnn, embed, head):
+    """Before a run of steps (:func:`rnnkit.decode.sample` calls it through the model): where
+    these modules have a plan, check their weights' bytes against the last check
+    (:meth:`_LMPlan.verify`), so a write through ``.data`` since is seen."""
+    if _switch.off or rnn.training or not (isinstance(embed, torch.nn.Embedding)
+                                           and isinstance(head, torch.nn.Linear)):
+        return
+    plan = _lm_plan(rnn, embed, head)
+    if plan is not None:
+        plan.verify()
+
+
 def _bad_id(ids, r, n_emb):
     raise IndexError(f"token id {int(ids[r])} at batch row {r} is outside the vocabulary "
                      f"[0, {n_emb})")
@@ -136,7 +149,7 @@ class _LMPlan:
         gates = {"LSTM": 4, "GRU": 3, "MGU": 2}.get(mode, 1) * self.H
         b_ih = getattr(rnn, "bias_ih_l0", None)
         self._sources = (ew, rnn.weight_ih_l0) + (() if b_ih is None else (b_ih,))
-        self._table, self._versions = None, None
+        self._table, self._versions, self._sums = None, None, None
         self.last, self.last_b = None, 0                     # the state lm_step returned last
         if self.n_emb * gates * ew.element_size() <= self.TABLE_BYTES:
             self._table = ew.new_empty(self.n_emb, gates)
@@ -144,6 +157,17 @@ class _LMPlan:
             gemm=k.gemm, kind=self.kind, L=self.L, I=self.I, H=self.H, w=ptrs, emb=self.emb,
             n_emb=self.n_emb, w_out=self.w_out, b_out=self.b_out, V=self.V,
             small_b=SMALL_BATCH, table=None if self._table is None else self._table.data_ptr())
+
+    def verify(self):
+        """Catch what the version counters cannot: a write through ``.data`` (which has a
+        counter of its own) to the table's weights or layer 0's W_hh. A checksum of their bytes
+        (a millisecond or so for a character model; taken once per :func:`refresh`, not per
+        token) that differs from the last one drops the table and the products computed
+        ahead."""
+        sums = tuple(zlib.crc32(t.detach().numpy()) for t in self._sources + (self.w_hh0,))
+        if sums != self._sums:
+            self._versions, self._sums = None, sums       # the table is rebuilt at next use,
+            self.serial = next(_serials)                  # and no step takes the products
 
     def table_tensor(self):
         """The table, brought up to date (None where there is none)."""

@@ -41,6 +41,7 @@ from rnnkit import kernels
 from rnnkit.cells import CELLS
 from rnnkit.cells.mgu import MGU
 from rnnkit.kernels.switch import Switch
+from rnnkit.layers.errors import InputError
 
 KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3, "MGU": 4}   # step.cpp's Kind
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
@@ -108,7 +109,17 @@ def needs_grad(rnn, x, state):
 def step(rnn, x, state=None):
     """One step of ``rnn`` (an rnnkit recurrent layer): x (B, I) -> the top layer's output
     (B, H) and the next state, in the layer's own format ((L, B, H), or (h, c) for the LSTM).
-    ``state`` None starts from zeros (or the layer's learned initial state)."""
+    ``state`` None starts from zeros (or the layer's learned initial state); x (I,) steps an
+    unbatched input. A bidirectional layer is refused: its reverse direction starts at the
+    sequence's end, which one step cannot know (run ``forward`` on the whole sequence)."""
+    if rnn.bidirectional:
+        raise InputError(f"{type(rnn).__name__}: a bidirectional layer cannot run one step at a "
+                         f"time (its reverse direction reads the sequence from its end); run "
+                         f"the layer on the whole sequence")
+    if not isinstance(x, torch.Tensor) or x.dim() not in (1, 2):
+        what = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InputError(f"{type(rnn).__name__}: a step takes x of shape (batch, "
+                         f"{rnn.input_size}) or ({rnn.input_size},), got {what}")
     mode = fast_kind(rnn) if x.dim() == 2 else None
     if mode is not None and not (state is None and rnn.options.learn_init) \
             and not needs_grad(rnn, x, state):

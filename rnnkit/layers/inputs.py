@@ -63,6 +63,9 @@ def initial_states(layer, hx, B, x, batched, sorted_idx):
     for k, h in enumerate(hx):
         name = f"{states[k]}_0" if n > 1 else "hx"
         want = (LD, B, sizes[k]) if batched else (LD, sizes[k])
+        if not isinstance(h, torch.Tensor):
+            raise InputTypeError(f"{type(layer).__name__}: {name} must be a Tensor of shape "
+                                 f"{want}, got {type(h).__name__}")
         if tuple(h.shape) != want:
             raise InputError(f"{type(layer).__name__}: expected {name} of shape {want}, got "
                              f"{tuple(h.shape)}")

@@ -14,6 +14,7 @@ return_sequences    "last" (torch.nn's outputs) or "all": also every layer's per
 """
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -25,6 +26,14 @@ def _prob(name, p):
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise ConfigError(f"{name} must be a probability in [0, 1), got {p!r}")
     return float(p)
+
+
+def _flag(name, v):
+    """``v`` as a bool where it is one (or 0 / 1): a string such as "no" is refused, not taken
+    as true."""
+    if isinstance(v, (bool, int, np.bool_)) and v in (0, 1):
+        return bool(v)
+    raise ConfigError(f"{name} must be True or False, got {v!r}")
 
 
 PROBABILITY = {"range": "[0, 1)"}
@@ -49,9 +58,10 @@ class LayerOptions:
         z = tuple(zoneout) if isinstance(zoneout, (tuple, list)) else (zoneout,) * n_states
         if len(z) != n_states:
             raise ConfigError(f"zoneout takes one probability per state ({n_states}), got {zoneout!r}")
-        return cls(bool(layer_norm), _prob("recurrent_dropout", recurrent_dropout),
+        return cls(_flag("layer_norm", layer_norm), _prob("recurrent_dropout", recurrent_dropout),
                    _prob("input_dropout", input_dropout), tuple(_prob("zoneout", p) for p in z),
-                   _prob("weight_dropout", weight_dropout), bool(learn_init), return_sequences)
+                   _prob("weight_dropout", weight_dropout), _flag("learn_init", learn_init),
+                   return_sequences)
 
     def extra_repr(self):
         default = LayerOptions(zoneout=(0.0,) * len(self.zoneout))

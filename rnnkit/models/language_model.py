@@ -168,6 +168,12 @@ class LanguageModel(nn.Module):
         h, state = fast_step.step(self.rnn, self.embed(x_t), state)         # (B, H)
         return self.logits(h), state                                        # (B, V)
 
+    def refresh_steps(self):
+        """Before sampling: the compiled step's caches see weights written through ``.data``
+        (:func:`rnnkit.layers.fast_lm.refresh`); writes under ``torch.no_grad()`` are seen at
+        every step by their version counters."""
+        fast_lm.refresh(self.rnn, self.embed, self.head)
+
     def sample_steps(self, logits, state, u, temperature, top_k, top_p, stop_id, done):
         """Sampling's inner loop as one compiled call where the model can run so (eval mode,
         torch's cells on CPU, a plain head): see :func:`rnnkit.layers.fast_lm.lm_sample`;

@@ -12,6 +12,8 @@ and mapped back, so a log-scale series gets multiplicative intervals. Where fewe
 known than a level's rank needs (39 for 95%, 9 for 80%), the interval is a normal one from their
 mean and standard deviation (Student's t); below 5 errors, none (NaN).
 """
+import operator
+import warnings
 from statistics import NormalDist
 
 import numpy as np
@@ -79,6 +81,24 @@ def t_quantile(p, df):
     z = NormalDist().inv_cdf(p)
     return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
+
+
+def check_levels(levels):
+    """``levels`` as a tuple of floats, each a percent in (0, 100); ValueError (DataError)
+    otherwise. All of them at 1 or below reads as fractions meant as percents (0.8 for 80%): a
+    warning says so."""
+    try:
+        out = tuple(float(v) for v in levels)
+    except (TypeError, ValueError):
+        raise DataError(f"levels must be percents such as (80, 95), got {levels!r}") from None
+    bad = [v for v in out if not 0 < v < 100]
+    if bad:
+        raise DataError(f"each interval level must be a percent in (0, 100), got {bad[0]:g}")
+    if out and max(out) <= 1:
+        warnings.warn(f"interval levels are percents: {', '.join(f'{v:g}' for v in out)} asks "
+                      f"for {', '.join(f'{v:g}%' for v in out)} intervals; write 80 for 80%",
+                      stacklevel=3)
+    return out
 
 
 def interval_offsets(errors, levels):
@@ -192,7 +212,37 @@ class Forecast:
 
     def predict(self, y, origins, steps):
         """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""
+        y, origins, steps = self.checked(y, origins, steps)
         return self.to_units(self.predict_standardised(self.standardised(y), origins, steps))
+
+    def checked(self, y, origins, steps):
+        """``y`` as (N, F) float32 (a one-variable run also takes (N,)), ``origins`` as a list
+        of ints and ``steps`` as an int; ValueError (DataError) saying what was expected where
+        one is not: y of the run's F variables, at least one origin, each in [the least one,
+        N] (the window before it, and the smoothing's start, must lie in y), steps >= 1."""
+        F = len(self.names)
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 1 and F == 1:
+            y = y[:, None]
+        if y.ndim != 2 or y.shape[1] != F:
+            raise DataError(f"y must be an array (steps, {F}) of the run's series "
+                            f"({', '.join(self.names)}), got shape {y.shape}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise DataError(f"steps must be a count of steps >= 1, got {steps!r}")
+        try:
+            origins = [operator.index(t) for t in np.asarray(origins).reshape(-1).tolist()]
+        except TypeError:
+            raise DataError(f"origins must be whole numbers (steps into y), got {origins!r}") \
+                from None
+        if not origins:
+            raise DataError("origins is empty: give at least one step of y to forecast from")
+        least = max(self.window, start_length(len(y), self.season)
+                    if self.model.uses_history() else 1)
+        bad = [t for t in origins if not least <= t <= len(y)]
+        if bad:
+            raise DataError(f"forecast origin must lie in [{least}, {len(y)}] (the model reads "
+                            f"the {self.window} steps before it), got {bad[0]}")
+        return y, origins, int(steps)
 
     def first_origin(self, n):
         m = self.season
@@ -221,7 +271,9 @@ class Forecast:
     def intervals(self, y, origins, steps, levels=LEVELS, end=None):
         """Forecasts (B, steps, F) and prediction interval bounds lo, hi (L, B, steps, F) in the
         data's units from each origin, the errors known before ``end`` (default: the first
-        origin) setting the intervals."""
+        origin) setting the intervals. ``levels`` are percents in (0, 100): 80 for 80%."""
+        y, origins, steps = self.checked(y, origins, steps)
+        levels = check_levels(levels)
         z = self.standardised(y)
         end = min(origins) if end is None else end
         pred = self.predict_standardised(z, origins, steps)                    # (B, steps, F)
@@ -235,8 +287,6 @@ class Forecast:
     def forecast(self, steps, origin=None):
         """(steps, F) forecast of the steps after y[:origin] (default: the held-out tail's start)."""
         origin = self.split[1] if origin is None else origin
-        if not self.window <= origin <= len(self.y):
-            raise DataError(f"forecast origin must lie in [{self.window}, {len(self.y)}], got {origin}")
         return self.predict(self.y, [origin], steps)[0]
 
 
