@@ -8,7 +8,7 @@ import torch
 from rnnkit.cli.main import main
 from rnnkit.data import DataError
 from rnnkit.data.names import parse_line
-from rnnkit.data.pairs import BOS_ID, build_vocab, ding_pairs, read_pairs, split_of
+from rnnkit.data.pairs import BOS_ID, EOS_ID, build_vocab, ding_pairs, read_pairs, split_of
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.translation import Translator, char_error_rate, corpus_bleu
@@ -144,3 +144,35 @@ def test_loss_masks_padding_and_takes_smoothing_and_teacher_forcing_ratio():
     torch.manual_seed(0)
     own, _ = model.loss(src, lengths, tgt, teacher_forcing=0.0)   # always feeds its own argmax
     assert torch.isfinite(own) and not torch.isclose(own, plain)
+
+
+def test_greedy_output_does_not_depend_on_the_other_sentences_of_its_batch():
+    """Greedy decoding cut a whole batch at one limit (from its longest source), so an output
+    that never reached </s> ran longer beside a long sentence, and eval (64 a batch) scored
+    other outputs than translate (16 a batch) printed. Each is cut at its own limit now."""
+    torch.manual_seed(0)
+    model = tiny(max_len=40).float()
+    with torch.no_grad():
+        model.head.bias[EOS_ID] = -1e4          # an output that never ends: cut at the limit
+    src_vocab = build_vocab(["abc abc"], "char")
+    tgt_vocab = build_vocab(["xyz"], "char")
+    t = Translator(model, src_vocab, tgt_vocab)
+    short, long = "ab", "abc abc abc abc"
+    alone = t.greedy([short])[0]
+    assert len(alone) == 2 * 2 + 10
+    assert t.greedy([short, long])[0] == alone
+    assert t.greedy([long, short, short])[1:] == [alone, alone]
+
+
+def test_translate_names_the_line_too_long_before_any_output(tmp_path, capsys):
+    """One line past the model's max_len stopped the file with no file or line named."""
+    run = tmp_path / "run"
+    assert main(["train", "seq2seq", "--data", str(write_pairs(tmp_path)), "--out", str(run),
+                 "--max-steps", "2", "--hidden", "8", "--enc-hidden", "8", "--embed", "8",
+                 "--max-len", "30"]) == 0
+    capsys.readouterr()
+    src = tmp_path / "in.txt"
+    src.write_text("a b\n" + "a " * 40 + "\nb\n")
+    assert main(["translate", str(run), "--file", str(src), "--beam-size", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"{src}:2: source has" in err and "max_len=30" in err

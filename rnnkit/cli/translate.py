@@ -44,10 +44,11 @@ def add_parser(sub):
 def run(args):
     model, src_vocab, tgt_vocab, _ = load_seq2seq(args.run)
     translator = Translator(model, src_vocab, tgt_vocab)
-    lines, _, given = input_lines(args.text, args.file)
+    lines, where, given = input_lines(args.text, args.file)
     if not given:                 # a file's blank lines stay blank lines of the output
         if not any(l.strip() for l in lines):
             raise DataError("nothing to translate (file or stdin empty)")
+    translator.check_lengths(lines, where)     # every line before any output
     outputs = []
     for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
         chunk = lines[k:k + BEAM_BATCH]

@@ -10,9 +10,9 @@ from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_token
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import tokenize
 from rnnkit.decode import beam_search, beam_search_batch, sample
+from rnnkit.tasks.metrics import edit_distance, sequence_accuracy, token_error_rate
 
 BEAM_BATCH = 16     # sentences searched together by Translator.beams
-from rnnkit.tasks.metrics import edit_distance, sequence_accuracy, token_error_rate
 
 
 class Translator:
@@ -25,18 +25,33 @@ class Translator:
     def source_ids(self, text):
         """Source ids of one sentence; empty or over-long input raises DataError, unknown tokens
         are translated as <unk> with a warning naming them."""
-        limit = self.model.config.max_len
         if not text or not text.strip():
             raise DataError("empty source sentence: nothing to translate")
         ids = encode(self.src_vocab, text)
-        if len(ids) > limit:
-            raise DataError(f"source has {len(ids)} {self.src_vocab.kind} tokens; this model "
-                            f"accepts at most max_len={limit}: split the sentence")
+        if self.too_long(len(ids)):
+            raise DataError(self.too_long(len(ids)))
         unknown = unknown_tokens(self.src_vocab, text)
         if unknown:
             self.warn(f"{len(unknown)} source token(s) not in the training vocabulary, read as "
                       f"<unk>: {unknown[:10]!r}")
         return ids
+
+    def too_long(self, n):
+        """The message for a source of ``n`` tokens past the model's max_len; None within it."""
+        limit = self.model.config.max_len
+        if n <= limit:
+            return None
+        return (f"source has {n} {self.src_vocab.kind} tokens; this model accepts at most "
+                f"max_len={limit}: split the sentence")
+
+    def check_lengths(self, texts, where):
+        """DataError naming ``where`` and the line (or argument) of the first text too long
+        for the model, before any is translated."""
+        for i, text in enumerate(texts, 1):
+            said = text.strip() and self.too_long(len(encode(self.src_vocab, text)))
+            if said:
+                at = f"argument {i}" if where == "argument" else f"{where}:{i}"
+                raise DataError(f"{at}: {said}")
 
     def _encode(self, texts):
         src, lengths = pad([self.source_ids(t) for t in texts])                # (B, S), (B,)
@@ -58,7 +73,10 @@ class Translator:
             steps = list(sample(self.model, bos[:, None], self.output_limit(lengths),
                                 temperature=0, stop_id=EOS_ID, state=state))  # T x (B,)
             ids = torch.stack(steps, 1) if steps else bos[:, None][:, :0]     # (B, T)
-            out += [decode(self.tgt_vocab, row) for row in ids]
+            # each sentence cut at its own limit, as alone (and as beam search cuts it): a
+            # sentence's output does not depend on the others in its batch
+            out += [decode(self.tgt_vocab, row[:self.output_limit([n])])
+                    for row, n in zip(ids, lengths)]
         return out
 
     @torch.no_grad()
