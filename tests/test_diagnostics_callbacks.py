@@ -61,4 +61,4 @@ def test_recorded_norms_match_a_direct_recording():
     with rnnkit.record_gradients(task.model) as rec:
         task.loss(task.train_batch(0))[0].backward()
     got = cb.history[0]["layers"]["rnn.l0"]["h"]
-    torch.testing.assert_close(torch.tensor(got), rec.norms["rnn.l0"]["h"])
+    torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), rec.norms["rnn.l0"]["h"])

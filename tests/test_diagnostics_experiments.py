@@ -142,3 +142,18 @@ def test_two_runs_of_one_name_get_two_rows():
                   "run")
     assert rows[2:] == ["| rnn-relu-identity-clip1 | 0.1 |",
                         "| rnn-relu-identity-clip1 (sgd) | 0.2 |"]
+
+
+def test_a_finite_gradient_past_float32s_norm_is_clipped_not_skipped():
+    """torch's clip_grad_norm_ takes the norm in the gradients' float32: elements of 6e31 made
+    it inf, and the lab skipped the step as non-finite (a relu RNN at lag 100 'diverged' with
+    weights that never moved). The norm is taken in float64 and the step clipped."""
+    from rnnkit.diagnostics.experiments import global_norm
+    p = torch.nn.Parameter(torch.zeros(3))
+    p.grad = torch.tensor([6e31, 8e31, 0.0])
+    total = global_norm([p])
+    assert float(total) == pytest.approx(1e32)
+    assert not math.isfinite(float(torch.nn.utils.get_total_norm([p.grad])))   # float32's
+    q = torch.nn.Parameter(torch.zeros(2))
+    q.grad = torch.tensor([3e-25, 4e-25])
+    assert float(global_norm([q])) == pytest.approx(5e-25)

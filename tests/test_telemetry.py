@@ -43,3 +43,19 @@ def test_recorder_off_records_nothing_and_labels_submodules():
     with pytest.raises(RuntimeError, match="already active"):
         with rnnkit.record_gradients(), rnnkit.record_gradients():
             pass
+
+
+def test_norms_are_taken_in_float64_past_float32s_squares():
+    """A float32 norm squares each element: below 1e-23 the squares vanish (a gradient of 1e-24
+    read as 0, and the lab's decay fit lost the points), from 1.8e19 they overflow (inf where
+    the gradient was finite)."""
+    from rnnkit.bptt.telemetry import record_gradients
+    layer = rnnkit.RNN(2, 3)
+    x = torch.randn(4, 2, 2)
+    for scale, want in [(1e-30, 1e-30), (1e25, 1e25)]:
+        with record_gradients(layer) as rec:
+            out, _ = layer(x)
+            (out * scale).sum().backward()
+        norms = next(iter(rec.norms.values()))["h"]
+        assert norms.dtype == torch.float64 and torch.isfinite(norms).all()
+        assert (norms > 0).all() and (norms[-1] / want).item() == pytest.approx(6 ** 0.5, rel=1e-6)   # B·H ones

@@ -80,11 +80,15 @@ class GradientRecorder:
         key = (f"{name}." if name else "") + f"l{layer}" + ("_reverse" if direction else "")
         per_state = {}
         for sname, d in zip(names or STATE_NAMES[len(dS)], dS):
+            # in float64: float32 squares vanish below 1e-23 (a norm read as 0 where it was
+            # 1e-24) and overflow from 1.8e19 (inf where it was finite)
             if sched.uniform:
-                n = torch.linalg.vector_norm(d.detach().view(sched.T, sched.B, -1), dim=(1, 2))
+                n = torch.linalg.vector_norm(d.detach().view(sched.T, sched.B, -1), dim=(1, 2),
+                                             dtype=torch.float64)
             else:
-                n = torch.stack([torch.linalg.vector_norm(p) for p in d.detach().split(sched.sizes)])
-            per_state[sname] = n                                        # (T,)
+                n = torch.stack([torch.linalg.vector_norm(p, dtype=torch.float64)
+                                 for p in d.detach().split(sched.sizes)])
+            per_state[sname] = n                                        # (T,) float64
         self.runs.setdefault(key, []).append(per_state)
 
     @property
