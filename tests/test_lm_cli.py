@@ -105,3 +105,15 @@ def test_demo_wiring_on_a_tiny_corpus(tmp_path, capsys, monkeypatch):
         assert main(["demo", "--minutes", "0.02", "--out", str(out)]) == 2
         assert "another rnnkit run is training into this folder" in capsys.readouterr().err
         assert (out / "best.pt").is_file()
+    # a demo stopped before its first evaluation leaves its lock (and logs) only: its own
+    # folder, replaced by the next demo (it was refused as "not a run folder")
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    (stopped / ".lock").write_text("")
+    (stopped / "train.jsonl").write_text("")
+    assert main(["demo", "--minutes", "0.02", "--out", str(stopped), "--length", "20"]) == 0
+    assert (stopped / "best.pt").is_file()
+    (tmp_path / "afile").write_text("x")
+    capsys.readouterr()
+    assert main(["demo", "--out", str(tmp_path / "afile")]) == 2
+    assert "a file; the demo writes a run folder there" in capsys.readouterr().err

@@ -99,3 +99,16 @@ def test_refuse_a_used_folder_resume_and_check_the_kind(task, tmp_path, capsys):
     assert metrics["steps"] == 6 and key in metrics
     assert main(["train", "cond", "--out", str(out), "--resume", "--quiet"]) == 2
     assert f"expected a 'cond' checkpoint, got kind '{task}'" in capsys.readouterr().err
+
+
+def test_input_lines_end_only_at_line_ends_and_stdin_drops_its_mark(tmp_path, monkeypatch):
+    """predict/tag/translate gave an output line for each of str.splitlines' lines (form feed,
+    U+2028, NEL too), so their output had more lines than their input; stdin kept its BOM."""
+    from rnnkit.cli.options import input_lines
+    text = "one\x0cstill one\u2028and\x85one\r\ntwo\rthree\n"
+    f = tmp_path / "in.txt"
+    f.write_text(text, encoding="utf-8", newline="")
+    want = ["one\x0cstill one\u2028and\x85one", "two", "three"]
+    assert input_lines([], f)[0] == want
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ufeff" + text))
+    assert input_lines([], None) == (want, "<stdin>", False)

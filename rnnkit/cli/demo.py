@@ -39,11 +39,17 @@ def warn_if_starved(out):
 
 def run(args):
     import shutil
+    from rnnkit.train.runlock import LOCK_NAME, RunLock
     if args.out.exists():
-        if any(args.out.iterdir()) and not (args.out / "metrics.jsonl").exists():
+        if args.out.is_file():
+            raise ConfigError(f"--out {args.out}: a file; the demo writes a run folder there")
+        # a run folder, or one a run stopped in before its first evaluation (its lock and
+        # logs only): the demo's own, which it replaces
+        names = {c.name for c in args.out.iterdir()}
+        if names - {LOCK_NAME, "train.jsonl", "gradients.jsonl"} \
+                and not (args.out / "metrics.jsonl").exists():
             raise ConfigError(f"{args.out} exists and is not a run folder; the demo "
                               f"replaces its --out, so choose another")
-        from rnnkit.train.runlock import LOCK_NAME, RunLock
         with RunLock(args.out):         # a folder a live run trains into is refused, kept
             for child in args.out.iterdir():
                 if child.is_dir():

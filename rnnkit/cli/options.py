@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rnnkit.config import MAX_BEAM, MAX_COUNT, MAX_SEED, ConfigError, Range
 from rnnkit.data import read_text
+from rnnkit.data.text import numbered_lines
 
 SUPPRESS = argparse.SUPPRESS
 
@@ -103,14 +104,22 @@ length_penalty = ranged(float, (0, 10))   # as Seq2SeqData.length_penalty
 def input_lines(texts, file):
     """(lines, where they came from, whether they were arguments): the command's text
     arguments, else the lines of ``--file``, else standard input's. ``-`` as the only text or
-    as the file reads standard input, as Unix tools do."""
+    as the file reads standard input, as Unix tools do. Lines end at ``\n``, ``\r\n`` or
+    ``\r`` only, as the data readers count them (not at the form feeds and Unicode separators
+    ``str.splitlines`` splits at: an output line for each input line); standard input's
+    byte-order mark is dropped, as a file's is."""
+    stdin = lambda: split_lines(sys.stdin.read().removeprefix("\ufeff"))   # noqa: E731
     if texts == ["-"] or (file is not None and str(file) == "-"):
-        return sys.stdin.read().splitlines(), "<stdin>", False
+        return stdin(), "<stdin>", False
     if texts:
         return texts, "argument", True
     if file:
-        return read_text(file).splitlines(), str(file), False   # DataError if unreadable
-    return sys.stdin.read().splitlines(), "<stdin>", False
+        return split_lines(read_text(file)), str(file), False   # DataError if unreadable
+    return stdin(), "<stdin>", False
+
+
+def split_lines(text):
+    return [line for _, line in numbered_lines(text)]
 
 
 IMAGE_FORMATS = ("png", "svg", "pdf")   # what matplotlib writes with no extra package
