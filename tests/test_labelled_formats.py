@@ -100,3 +100,38 @@ def test_classify_trains_and_evaluates_on_a_folder(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(run), str(tmp_path / "data"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["size"] == 60
+
+
+def test_tab_files_quoted_as_r_and_pandas_write_them(tmp_path):
+    """R's write.table quotes every field (the quotes were kept: '"pos"' and 'pos' two labels,
+    the header a training example); pandas quotes a text holding a line break (refused as
+    '1 field'). Both read as the csv module writes them; quotes inside an unquoted text stay."""
+    rows = [("pos", "good film"), ("neg", "bad, \"dull\" film")] * 3
+    r = "".join(f'"{l}"\t"{t.replace(chr(34), 2 * chr(34))}"\n' for l, t in rows)
+    assert read_labelled(write(tmp_path, "r.tsv", '"label"\t"text"\n' + r)) == rows
+    pandas = 'label\ttext\npos\t"two\nlines"\n' + "".join(f"{l}\t{t}\n" for l, t in rows[:2])
+    assert read_labelled(write(tmp_path, "p.tsv", pandas)) == [("pos", "two\nlines")] + rows[:2]
+    plain = 'pos\t"Great" he said\nneg\tit opens "a quote\npos\tfine\n'
+    assert read_labelled(write(tmp_path, "q.tsv", plain)) == [
+        ("pos", '"Great" he said'), ("neg", 'it opens "a quote'), ("pos", "fine")]
+
+
+def test_a_header_under_unknown_names_is_refused_not_learned(tmp_path):
+    """'Score,Text' was read as an example: a class 'Score' learned and predicted."""
+    body = "".join(f"{1 + k % 2},text number {k}\n" for k in range(12))
+    with pytest.raises(DataError, match=r"s\.csv:1: the first row \('Score', 'Text'\) looks like "
+                                        r"a header"):
+        read_labelled(write(tmp_path, "s.csv", "Score,Text\n" + body))
+    assert len(read_labelled(write(tmp_path, "ok.csv", "5,Excellent\n" + body))) == 13
+    assert len(read_labelled(write(tmp_path, "few.csv", "Score,Text\n1,a b\n2,c d\n"))) == 3
+
+
+def test_a_small_file_of_distinct_labels_is_refused(tmp_path, capsys):
+    """Sixteen rows with the text first and no header: sixteen one-example classes, trained
+    without a word (the check began at 21 labels)."""
+    rows = "".join(f"a different review number {k} here,{'pos' if k % 2 else 'neg'}\n"
+                   for k in range(16))
+    f = write(tmp_path, "t.csv", rows)
+    assert main(["train", "classify", "--data", str(f), "--out", str(tmp_path / "r"),
+                 "--max-steps", "1"]) == 2
+    assert "16 distinct labels among 16 examples" in capsys.readouterr().err

@@ -144,3 +144,13 @@ def test_a_tsv_whose_source_starts_with_a_brace_is_no_json(tmp_path):
 def test_a_first_entry_naming_one_word_twice_is_a_pair(tmp_path):
     p = write(tmp_path, "p.tsv", tsv([("Name", "name")] + PAIRS))
     assert read_pairs(p)[0] == ("Name", "name")
+
+
+def test_pairs_quoted_as_r_and_pandas_write_them(tmp_path):
+    """R's write.table quoted every field (the quotes were learned, the header a pair); a
+    quoted field holding a tab (pandas, the csv module) was refused as three columns."""
+    r = '"source"\t"target"\n"katze"\t"cat"\n"hund"\t"dog"\n'
+    assert read_pairs(write(tmp_path, "r.tsv", r)) == [("katze", "cat"), ("hund", "dog")]
+    tab = 'katze\tcat\n"klein\tauf"\tsmall on\n'
+    assert read_pairs(write(tmp_path, "t.tsv", tab)) == [("katze", "cat"),
+                                                        ("klein\tauf", "small on")]

@@ -124,3 +124,13 @@ def test_a_hashtag_first_in_a_sentence_is_a_token(tmp_path):
     text = "RT\tO\nrocks\tO\n\n#Apple\tB-corporation\nis\tO\n"   # its tag only here
     assert read_tagged(write(tmp_path, "tw.txt", text)) == [
         (["RT", "rocks"], ["O", "O"]), (["#Apple", "is"], ["B-corporation", "O"])]
+
+
+def test_a_column_files_header_line_is_not_a_token(tmp_path):
+    """'token<TAB>label' first (a table exported with its header) was a token 'token' with a
+    tag 'label' of its own; a sentence that starts with the word 'word' stays."""
+    text = "token\tlabel\nruns\tVBZ\nbig\tJJ\n\ncats\tNNS\nrun\tVBP\n"
+    assert read_tagged(write(tmp_path, "h.tsv", text)) == [
+        (["runs", "big"], ["VBZ", "JJ"]), (["cats", "run"], ["NNS", "VBP"])]
+    text = "word\tNN\nruns\tVBZ\n\nword\tNN\n"
+    assert read_tagged(write(tmp_path, "w.tsv", text))[0] == (["word", "runs"], ["NN", "VBZ"])

@@ -22,7 +22,8 @@ import unicodedata
 import zlib
 from pathlib import Path
 
-from rnnkit.data.text import DataError, clip, csv_records, json_lines, numbered_lines, read_text
+from rnnkit.data.text import (DataError, clip, csv_records, json_lines, numbered_lines,
+                              read_text, tab_quoted)
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 # a first line naming its columns with these is a header (in either order)
@@ -118,7 +119,7 @@ def read_labelled(path, with_lines=False):
     if head.lstrip().startswith(FASTTEXT):
         rows = fasttext_rows(text, path)
         return rows if with_lines else [(label, body) for label, body, _ in rows]
-    rows = csv_records(text, path, sep) if sep != "\t" else \
+    rows = csv_records(text, path, sep) if sep != "\t" or tab_quoted(text) else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
     out, first, columns, widths, raw = [], True, None, set(), []
     for lineno, row in rows:
@@ -154,6 +155,8 @@ def read_labelled(path, with_lines=False):
     if len(out) < 2:
         raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}"
                         + (" (only a header)" if not out and columns else ""))
+    if not columns:
+        _unknown_header(path, out, raw)
     ids = [j for j in range(1, min(widths)) if _id_column(raw, j)] if len(widths) == 1 else []
     if not columns and min(widths) >= 3 and ids:       # Sentiment140: label, id, date, ..., text
         raise DataError(f"{path}:{raw[0][0]}: every row has {min(widths)} fields, column "
@@ -162,6 +165,27 @@ def read_labelled(path, with_lines=False):
                         f"{', '.join(sorted(LABEL_NAMES)[:4])}, ... name a label, "
                         f"{', '.join(sorted(TEXT_NAMES)[:4])}, ... a text), or keep two columns")
     return out
+
+
+_NAME = re.compile(r"[^\W\d]\w*(?:[ .-]\w+){0,2}")     # a column name: Score, tweet_text, Review Body
+
+
+def _unknown_header(path, examples, raw):
+    """DataError where the first row reads as a header under names rnnkit does not know
+    (``Score,Text``): its label and its text each a name of a word or three, not a number, and
+    its label found in no other row of ten or more. Read as an example it would be a class of
+    its own, learned and predicted without a word."""
+    label, body = examples[0][0], examples[0][1]
+    if (len(examples) < 10 or not _NAME.fullmatch(label) or not _NAME.fullmatch(body)
+            or any(e[0] == label for e in examples[1:])):
+        return
+    line = raw[0][0] if raw else 1
+    raise DataError(f"{path}:{line}: the first row ({label!r}, {body!r}) looks like a header "
+                    f"naming the columns (its label is in no other row), under names rnnkit does "
+                    f"not read as one; name the columns label and text (or "
+                    f"{', '.join(sorted(LABEL_NAMES)[:3])}, ... and "
+                    f"{', '.join(sorted(TEXT_NAMES)[:3])}, ...), or remove the line if it is "
+                    f"data")
 
 
 def _id_column(rows, j):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.text import DataError, csv_records, json_lines, numbered_lines, read_text
+from rnnkit.data.text import (DataError, csv_records, json_lines, numbered_lines, read_text,
+                              tab_quoted)
 from rnnkit.data.vocab import Vocab, tokenize
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -44,7 +45,6 @@ LANGUAGE_CODES = set(
 _LANG_TAG = re.compile(r"([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMBERS = re.compile(rf"{_NUMBER}(?:[ ,]+{_NUMBER})*")
-_QUOTED = re.compile(r'(?:^|\t)"(?:[^"\t\n]|"")*""(?:[^"\t\n]|"")*"(?:\t|$)', re.M)
 # JSON fields read as the source and the target, the first present of each
 JSON_SOURCE = ("source", "src", "input", "question", "prompt", "label", "condition", "document",
                "article")
@@ -64,7 +64,8 @@ def read_numbered_pairs(path):
     """[(line number, source, target), ...] from a pair file, for messages that name the line.
 
     ``source<TAB>target`` lines (fields quoted as the csv module writes them are unquoted where
-    the file holds such a field with a quote inside: pandas' and spreadsheets' exports), ``.csv``
+    the file quotes so: :func:`rnnkit.data.text.tab_quoted`; R's, pandas' and spreadsheets'
+    exports), ``.csv``
     rows of two fields, or JSON lines (``.jsonl``, or a file starting with ``{``): a
     ``{"translation": {"de": ..., "en": ...}}`` object (the first language is the source), or
     an object with a source and a target field (:data:`JSON_SOURCE`, :data:`JSON_TARGET`; an
@@ -81,7 +82,7 @@ def read_numbered_pairs(path):
         fmt = "a JSON source and target"
     else:
         sep = "," if suffix == ".csv" else "\t"
-        quoted = sep == "," or _QUOTED.search(text) is not None
+        quoted = sep == "," or tab_quoted(text)
         rows = (csv_records(text, path, sep) if quoted
                 else ((n, line.split("\t")) for n, line in numbered_lines(text)))
         rows = _known_layout([(n, r) for n, r in rows if r and "".join(r).strip()])

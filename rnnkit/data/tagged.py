@@ -179,6 +179,9 @@ def _read_columns(path, lines, column):
             rows = []
         elif lineno not in comments:
             rows.append((lineno, cols))
+    if blocks and _column_header(blocks, column):      # "token<TAB>label": no sentence
+        blocks[0] = blocks[0][1:]
+        blocks = [rows for rows in blocks if rows]
     first = 1 if blocks and all(_numbered(rows) for rows in blocks) else 0   # an ID column
     sents, width = [], None
     for rows in blocks:
@@ -208,6 +211,25 @@ def _read_columns(path, lines, column):
             tags.append(cols[column or -1])
         sents.append((words, tags))
     return sents
+
+
+WORD_NAMES = {"token", "tokens", "word", "words", "form", "text", "char", "character"}
+TAG_NAMES = {"label", "labels", "tag", "tags", "ner", "ner_tag", "ner_tags", "pos", "pos_tag",
+             "pos_tags", "upos", "xpos", "chunk", "chunk_tag", "chunk_tags", "bio", "iob",
+             "entity", "class"}
+
+
+def _column_header(blocks, column):
+    """Whether a column file's first line names its columns (``token<TAB>label``, ``word pos
+    ner``, as a table exported with its header): a first column named as words are and a tag
+    column named as tags are, that tag found on no other line (read as a token, the header's
+    names would be a word and a tag of their own)."""
+    _, cols = blocks[0][0]
+    names = [c.lower() for c in cols]
+    tag = cols[column or -1] if (column or 0) < len(cols) else None
+    rest = [c for rows in blocks for _, c in rows][1:]
+    return (tag is not None and names[0] in WORD_NAMES and names[column or -1] in TAG_NAMES
+            and not any(len(c) == len(cols) and c[column or -1] == tag for c in rest))
 
 
 def _numbered(rows):

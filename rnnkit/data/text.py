@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+import re
 import unicodedata
 import zlib
 
@@ -126,6 +127,33 @@ def numbered_lines(text):
     reader counts."""
     for n, line in enumerate(io.StringIO(text, newline=""), 1):
         yield n, line.rstrip("\r\n")
+
+
+# a quoted field of a tab-separated file: one holding a doubled quote, or a tab
+_QUOTED_TAB = re.compile(r'(?:^|\t)"(?:[^"\t\n]|"")*(?:""|\t)(?:[^"\n]|"")*"(?:\t|$)', re.M)
+_ALL_QUOTED = re.compile(r'"(?:[^"]|"")*"(?:\t"(?:[^"]|"")*")+')
+
+
+_OPEN_QUOTE = re.compile(r'(?:^|\t)"(?:[^"\n]|"")*$', re.M)       # a quote its line leaves open
+
+
+def tab_quoted(text):
+    """Whether a tab-separated ``text`` quotes fields as the csv module writes them (R's
+    ``write.table``, ``csv.QUOTE_ALL``, pandas' ``to_csv(sep="\t")``): first lines whose every
+    field is quoted (the first 20; one such line may be sentences in quotes), a quoted field holding a doubled quote or a tab, or one holding a line
+    break where the whole file then reads as records of one width. Such a file is read with
+    :func:`csv_records`; any other line by line, its quotes kept as text."""
+    head = [line.strip() for _, line in numbered_lines(text[:1 << 16]) if line.strip()][:20]
+    if (len(head) > 1 and all(_ALL_QUOTED.fullmatch(line) for line in head)) \
+            or _QUOTED_TAB.search(text):
+        return True
+    if not _OPEN_QUOTE.search(text):
+        return False
+    try:                    # a text that opens a quote by chance reads so only by chance
+        widths = {len(r) for _, r in csv_records(text, "", "\t") if r}
+    except DataError:
+        return False
+    return len(widths) == 1
 
 
 def csv_records(text, path, delimiter=","):

@@ -6,6 +6,7 @@ those parts). Texts are read as words or, for scripts written without spaces (Ch
 Thai, ...), as characters with hashed character n-grams; the choice is stored in the checkpoint.
 Metrics: accuracy and macro-F1. :func:`evaluate_file` scores a trained run on any labelled file.
 """
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -251,7 +252,11 @@ def build_classify_task(data_config, model_config, log=print):
         warn(f"{path}: labels that differ only in case are different classes: "
              + "; ".join(" and ".join(repr(g) for g in group) for group in alike[:3])
              + (f" (and {len(alike) - 3} more)" if len(alike) > 3 else ""))
-    if len(labels) > max(20, len(examples) // 2):   # most labels once: the columns swapped?
+    counts = Counter(label for label, _ in examples)
+    once = sum(c == 1 for c in counts.values())
+    if len(labels) > max(20, len(examples) // 2) or (len(examples) >= 8
+                                                     and once > len(examples) // 2):
+        # most labels once: the columns swapped? (a small file too: 16 rows, 16 labels)
         raise DataError(f"{path}: {len(labels):,} distinct labels among {len(examples):,} "
                         f"examples, most of them once; expected the label first, then the text "
                         f"(a first line 'text,label' says the text comes first)")
