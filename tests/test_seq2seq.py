@@ -176,3 +176,20 @@ def test_translate_names_the_line_too_long_before_any_output(tmp_path, capsys):
     assert main(["translate", str(run), "--file", str(src), "--beam-size", "1"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and f"{src}:2: source has" in err and "max_len=30" in err
+
+
+def test_a_validation_file_of_unknown_sources_is_warned_about(tmp_path, capsys):
+    """Training validated on sources its vocabulary lacked (all <unk>) without a word, where
+    eval warns; and the share counted the spaces between words as known tokens (33%, not 0%)."""
+    data = write_pairs(tmp_path)
+    val = tmp_path / "cyr.tsv"
+    val.write_text("кот собака\tcat dog\n" * 6, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "seq2seq", "--data", str(data), "--val-data", str(val), "--out",
+                 str(run), "--max-steps", "2", "--hidden", "8", "--enc-hidden", "8",
+                 "--embed", "8"]) == 0
+    err = capsys.readouterr().err
+    assert f"{val}: the model's vocabulary holds" in err and "source tokens" in err
+    assert main(["eval", str(run), str(val), "--beam-size", "1"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "vocabulary holds" in line]
+    assert len(said) == 1 and "holds 0% of the file's source tokens" in said[0]

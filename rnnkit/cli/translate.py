@@ -33,7 +33,8 @@ def add_parser(sub):
     p.add_argument("text", nargs="*", help="sentences to translate (none: read --file or stdin, "
                                            "one sentence a line)")
     p.add_argument("--file", type=Path, help="a UTF-8 file, one sentence a line")
-    p.add_argument("--beam-size", type=beam_width, default=5, help="1: greedy")
+    p.add_argument("--beam-size", type=beam_width, default=5,
+                   help="hypotheses kept by beam search (default 5; 1: greedy)")
     p.add_argument("--length-penalty", type=length_penalty, default=1.0,
                    help="alpha: hypotheses score log p / length^alpha (default 1)")
     p.add_argument("--plot", type=image_file, help="write the attention heat-map of the first "
@@ -60,6 +61,7 @@ def run(args):
         print("\n".join(outputs[k:]), flush=True)
     if args.plot:
         first = next(i for i, l in enumerate(lines) if l.strip())
+        translator.warn = lambda msg: None       # its unknown tokens were named above
         plot_attention(*translator.attention(lines[first], outputs[first]), args.plot)
         print(f"attention heat-map -> {args.plot}", file=sys.stderr)
     return 0

@@ -30,7 +30,12 @@ def warn(message):
 def warn_unknown(path, tokens, known, what="tokens",
                  guess="a text in another language or script than its training data?"):
     """Warn when ``known`` (a vocabulary's token -> id) holds under half of a file's ``tokens``:
-    a model scored on such a file would report a figure about another kind of text."""
+    a model scored on such a file would report a figure about another kind of text. Tokens of
+    whitespace alone (the space between words, a token of character vocabularies) are no
+    evidence either way and are not counted."""
+    tokens = [t for t in tokens if t.strip()]
+    if not tokens:
+        return
     covered = sum(t in known for t in tokens) / max(len(tokens), 1)
     if covered < 0.5:
         warn(f"{path}: the model's vocabulary holds {covered:.0%} of the file's {what} ({guess})")

@@ -157,6 +157,10 @@ def build_seq2seq_task(data_config, model_config, seed=0, log=print):
         if given and overlap:
             log(f"warning: {overlap:,} of {len(part):,} {name} pairs in {given} have a source "
                 f"sentence that is also in the training data")
+        if given:   # as rnnkit eval warns: a file for another model, or its columns swapped
+            warn_unknown(given, [t for src, _ in part for t in tokenize(src, src_vocab.kind)],
+                         src_vocab.stoi, "source tokens",
+                         "a file for another model, or target and source swapped?")
     model_config.src_vocab, model_config.tgt_vocab = len(src_vocab), len(tgt_vocab)
     return Seq2SeqTask(Seq2Seq(model_config), src_vocab, tgt_vocab, splits, d, seed, log)
 
