@@ -134,3 +134,15 @@ def test_a_column_files_header_line_is_not_a_token(tmp_path):
         (["runs", "big"], ["VBZ", "JJ"]), (["cats", "run"], ["NNS", "VBP"])]
     text = "word\tNN\nruns\tVBZ\n\nword\tNN\n"
     assert read_tagged(write(tmp_path, "w.tsv", text))[0] == (["word", "runs"], ["NN", "VBZ"])
+
+
+def test_a_tag_column_asked_of_a_file_without_columns_is_refused(tmp_path):
+    """--column on JSON lines or word/tag sentences was passed over without a word (the run
+    trained on ner_tags where the user asked for another column)."""
+    js = write(tmp_path, "t.jsonl", '{"tokens": ["a", "b"], "ner_tags": [0, 1], "pos_tags": [2, 3]}\n')
+    with pytest.raises(ConfigError, match="this file is JSON lines .*got column 1"):
+        read_tagged(js, column=1)
+    assert read_tagged(js) == [(["a", "b"], ["0", "1"])]
+    slash = write(tmp_path, "s.txt", "the/DT cat/NN\n")
+    with pytest.raises(ConfigError, match="word/tag sentences"):
+        read_tagged(slash, column=7)

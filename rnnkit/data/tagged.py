@@ -33,6 +33,8 @@ def read_tagged(path, column=0):
     lines = list(numbered_lines(read_text(path)))
     if path.suffix.lower() in (".jsonl", ".json") or next(
             (l for _, l in lines if l.strip()), "").lstrip().startswith("{"):
+        _no_column(path, column, f"JSON lines (its tags: the first of {', '.join(TAG_FIELDS)} "
+                                 f"it holds)")
         sents = _read_json(path, lines)
     elif path.suffix.lower() == ".conllu" or _looks_conllu(lines):
         column = column or 3
@@ -45,6 +47,7 @@ def read_tagged(path, column=0):
     elif _looks_columns(lines):
         sents = _read_columns(path, lines, column)
     else:
+        _no_column(path, column, "word/tag sentences (one tag a word)")
         sents = _read_slash(path, lines)
     if not sents:
         raise DataError(f"{path}: no tagged sentences found")
@@ -111,6 +114,13 @@ def _unbracket(tok):
 
 TOKEN_FIELDS = ("tokens", "words", "text")
 TAG_FIELDS = ("tags", "labels", "ner_tags", "pos_tags", "upos", "xpos", "chunk_tags")
+
+
+def _no_column(path, column, kind):
+    """ConfigError for a tag column asked of a file without columns (it was passed over)."""
+    if column:
+        raise ConfigError(f"{path}: column: a tag column is picked in column (CoNLL), CoNLL-U and "
+                          f"word|POS|tag files; this file is {kind}, got column {column}")
 
 
 def _read_json(path, lines):
