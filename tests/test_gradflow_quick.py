@@ -1,5 +1,6 @@
 """The quick preset of ``rnnkit gradflow`` end to end (slow tier: a few minutes on 2 CPU cores)."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,63 @@ def test_a_grid_with_no_run_says_why_and_writes_nothing(tmp_path, capsys):
                  "--out", str(out)]) == 2
     assert "no run to train: cells lstm with inits identity" in capsys.readouterr().err
     assert not out.exists()
+
+
+TINY = ["--lags", "4", "--cells", "gru", "--steps", "2", "--hidden", "4", "--batch", "4",
+        "--test-size", "8", "--eval-every", "1", "--quiet"]
+
+
+def test_a_run_of_other_settings_is_never_replaced(tmp_path, capsys):
+    """The record's file name leaves out the seed, steps, sizes: a second setting replaced the
+    first's runs, and --report-only still listed both commands as its source."""
+    out = tmp_path / "gf"
+    assert main(["gradflow", "--out", str(out), *TINY]) == 0
+    record = out / "adding" / "T4" / "gru-default-clip1-adam.json"
+    before = record.read_bytes()
+    assert main(["gradflow", "--out", str(out), *TINY, "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{record}: a run of other settings is saved there (seed 0 where this one has 1)" in err
+    assert record.read_bytes() == before
+    assert main(["gradflow", "--out", str(out), *TINY]) == 0          # the same: reused
+
+
+def test_output_folders_are_checked_before_training(tmp_path, capsys, monkeypatch):
+    """A file as --out or --report-dir, an empty name, an unwritable report folder: refused
+    before training (the report folder failed after every run, naming a temporary file)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for flag in ("--out", "--report-dir"):
+        with pytest.raises(SystemExit):
+            main(["gradflow", "--out", str(tmp_path / "gf"), flag, str(afile), *TINY])
+        assert "a file, a folder was expected" in capsys.readouterr().err
+        with pytest.raises(SystemExit):
+            main(["gradflow", "--out", str(tmp_path / "gf"), flag, "", *TINY])
+        assert "expected a folder name, got an empty one" in capsys.readouterr().err
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    from rnnkit.cli import gradflow
+    real = gradflow.os.access        # a read-only folder (chmod does not stop root)
+    monkeypatch.setattr(gradflow.os, "access", lambda p, mode: Path(p) != locked and real(p, mode))
+    assert main(["gradflow", "--out", str(tmp_path / "gf2"), "--report-dir", str(locked),
+                 *TINY]) == 2
+    assert f"{locked}: the folder is not writable" in capsys.readouterr().err
+    assert not (tmp_path / "gf2" / "adding").exists()
+
+
+def test_report_only_reads_whole_records_and_says_what_is_missing(tmp_path, capsys):
+    """A record that is valid JSON but not a whole record was an internal KeyError; a lag with
+    no runs was left out of the report without a word; 'rnn' and 'rnn-tanh' ran twice."""
+    out = tmp_path / "gf"
+    assert main(["gradflow", "--out", str(out), *TINY[:2], "--cells", "rnn", "rnn-tanh",
+                 *TINY[4:]]) == 0
+    assert [p.name for p in (out / "adding" / "T4").glob("*.json")] == [
+        "rnn-tanh-default-clip1-adam.json"]
+    capsys.readouterr()
+    assert main(["gradflow", "--report-only", "--out", str(out), "--lags", "4", "9"]) == 0
+    captured = capsys.readouterr()
+    assert f"no runs saved under {out} for adding T=9" in captured.err
+    assert captured.out.startswith(f"reporting the runs saved under {out} for adding, T = 4, 9")
+    part = out / "adding" / "T4" / "zz.json"
+    part.write_text('{"config": {}}')
+    assert main(["gradflow", "--report-only", "--out", str(out), "--lags", "4"]) == 2
+    assert f"{part}: not a gradflow run record" in capsys.readouterr().err

@@ -5,7 +5,9 @@
 Trains each cell × init × clipping of the preset on each task and lag (runs already saved under
 OUT are reused), then writes OUT/report.md and its PNGs (or into --report-dir).
 """
+import argparse
 import dataclasses
+import os
 import shlex
 import time
 from pathlib import Path
@@ -14,10 +16,11 @@ import torch
 
 from rnnkit.cli.options import nonneg_float, positive_float, positive_int, random_seed, ranged
 from rnnkit.config import MAX_BATCH, MAX_STEPS, MAX_WIDTH
-from rnnkit.diagnostics.experiments import CELLS, INITS, PRESETS, grid, run_grid
+from rnnkit.diagnostics.experiments import ALIASES, CELLS, INITS, PRESETS, grid, run_grid
 from rnnkit.diagnostics.tasks import TASKS
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError, read_text
+from rnnkit.tasks.common import warn
 
 # the preset's scalars that flags override, and what each flag accepts
 SCALARS = {"steps": positive_int, "hidden": ranged(int, (1, MAX_WIDTH)),
@@ -34,8 +37,9 @@ def add_parser(sub):
     p.add_argument("--lags", nargs="+", type=ranged(int, (2, MAX_STEPS)),
                    default=[10, 50, 100, 200], metavar="T")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    p.add_argument("--out", type=Path, default=Path("runs/gradflow"), help="run records (JSON)")
-    p.add_argument("--report-dir", type=Path, default=None, help="report.md and PNGs (default OUT)")
+    p.add_argument("--out", type=folder, default=Path("runs/gradflow"), help="run records (JSON)")
+    p.add_argument("--report-dir", type=folder, default=None,
+                   help="report.md and PNGs (default OUT)")
     p.add_argument("--cells", nargs="+", choices=list(CELLS), default=None)
     p.add_argument("--inits", nargs="+", choices=list(INITS), default=None)
     p.add_argument("--clips", nargs="+", type=nonneg_float, default=None, metavar="MAX_NORM",
@@ -54,12 +58,26 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def folder(text):
+    """An argparse type: a folder to write into (made if missing); an empty name (the current
+    folder, by accident) and an existing file are refused before any work."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty one")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: a file, a folder was expected")
+    return path
+
+
 def preset_from_args(args):
-    """The chosen preset with the flags given on the command line applied over it."""
+    """The chosen preset with the flags given on the command line applied over it (a cell
+    named twice, ``rnn`` being ``rnn-tanh``, is one)."""
     changes = {n: getattr(args, n) for n in SCALARS if getattr(args, n) is not None}
+    if args.cells is not None:
+        args.cells = list(dict.fromkeys(ALIASES.get(c, c) for c in args.cells))
     for n in ("cells", "inits", "clips"):
         if getattr(args, n) is not None:
-            changes[n] = tuple(getattr(args, n))
+            changes[n] = tuple(dict.fromkeys(getattr(args, n)))
     return dataclasses.replace(PRESETS[args.preset], **changes)
 
 
@@ -82,8 +100,16 @@ def run(args):
         raise ConfigError(f"no run to train: cells {', '.join(preset.cells)} with inits "
                           f"{', '.join(preset.inits)} make no pair (identity is for rnn-relu "
                           f"only; orthogonal needs a matrix W_hh)")
+    report_dir = args.report_dir or args.out
+    if not args.report_only:                             # unwritable folders: before the work
+        writable(args.out)
+    writable(report_dir)
     log = (lambda *a: None) if args.quiet else (lambda s: print(s, flush=True))
-    log(f"{len(configs)} runs: {preset}")
+    if args.report_only:
+        log(f"reporting the runs saved under {args.out} for {', '.join(args.task)}, T = "
+            f"{', '.join(map(str, args.lags))}")
+    else:
+        log(f"{len(configs)} runs: {preset}")
     t0 = time.perf_counter()
     command = _command(args)
     if args.report_only:
@@ -94,9 +120,14 @@ def run(args):
             f.write(command + "\n")
         results = run_grid(configs, args.out, log=log)
     if not results:
-        raise ConfigError(f"no gradflow runs under {args.out} for {args.task} {args.lags}")
-    report_dir = args.report_dir or args.out
-    report_dir.mkdir(parents=True, exist_ok=True)
+        raise ConfigError(f"no gradflow runs under {args.out} for {', '.join(args.task)}, T = "
+                          f"{', '.join(map(str, args.lags))}")
+    missing = [f"{task} T={T}" for task in args.task for T in args.lags
+               if not any(r["config"]["task"] == task and r["config"]["lag"] == T
+                          for r in results)]
+    if missing:
+        warn(f"no runs saved under {args.out} for {', '.join(missing)}: the report leaves "
+             f"{'it' if len(missing) == 1 else 'them'} out")
     plots = []
     for (task, T), rs in by_task_lag(results).items():
         flow, curves = f"gradflow_{task}_T{T}.png", f"learning_{task}_T{T}.png"
@@ -115,6 +146,16 @@ def run(args):
     path = write_report(results, command, settings, report_dir / "report.md", plots, notes)
     print(f"{len(results)} runs -> {path}")
     return 0
+
+
+def writable(path):
+    """ConfigError, before any training, where ``path`` cannot be made or written into."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot make the folder ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"{path}: the folder is not writable")
 
 
 def load_saved(out, tasks, lags):

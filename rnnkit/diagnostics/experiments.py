@@ -9,6 +9,7 @@ vanishes when β_f β_w < 1 and can explode when β_f β_w > 1. Here we measure 
 The optimisation loop is deliberately plain (batch, forward, backward, clip, step, evaluate): these
 are experiments, not task models. Shape legend: T time, B batch, I input, H hidden, C classes.
 """
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ from torch import nn
 
 import rnnkit
 from rnnkit.cells import registry
+from rnnkit.config import ConfigError
 from rnnkit.diagnostics.tasks import TASKS, task_spec
 from rnnkit.layers import LAYERS
 from rnnkit.train.checkpoint import atomic_write
@@ -28,6 +30,7 @@ SOLVED_ACCURACY = 0.99     # copy memory: solved above this recall accuracy
 MAX_NONFINITE = 20         # a run with this many non-finite steps is stopped as diverged
 
 CELLS = LAYERS                                       # every registered cell: name -> layer
+ALIASES = {"rnn": "rnn-tanh"}                        # the same cell, run and reported once
 DEFAULT_CELLS = ("rnn-tanh", "rnn-relu", "lstm", "gru")  # what the presets run
 
 
@@ -328,7 +331,16 @@ def read_record(path):
         return None
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         return None
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    if not fields <= set(record["config"]) or not RECORD_KEYS <= set(record):
+        return None                                # valid JSON, but not a whole record
     return record
+
+
+# what run() returns and the report reads
+RECORD_KEYS = {"config", "name", "curve", "solved_step", "final_score", "steps_run",
+               "nonfinite_steps", "diverged", "max_grad_norm", "profile_init", "profile_final",
+               "decay_init", "decay_final"}
 
 
 def run_grid(configs, out_dir, log=print):
@@ -342,6 +354,13 @@ def run_grid(configs, out_dir, log=print):
             if saved is not None and saved["config"] == asdict(cfg):
                 results.append(saved)
                 continue
+            if saved is not None:                # another setting's run: never replaced
+                other = {k: v for k, v in saved["config"].items() if asdict(cfg).get(k) != v}
+                raise ConfigError(
+                    f"{path}: a run of other settings is saved there ("
+                    + ", ".join(f"{k} {v} where this one has {asdict(cfg).get(k)}"
+                                for k, v in list(other.items())[:4])
+                    + "); one folder holds one setting's runs: give another --out")
         log(f"[{i}/{len(configs)}] {cfg.task} T={cfg.lag} {cfg.name} ({cfg.optimizer})")
         r = run(cfg, log=log)
         log(f"  -> {'solved at step ' + str(r['solved_step']) if r['solved_step'] else 'not solved'}"
