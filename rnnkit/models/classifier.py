@@ -31,7 +31,8 @@ hash into their own
 of validation accuracy on Chinese reviews from 20,000 to 200,000 buckets; from 200,000 to
 1,000,000 the best validation loss stayed 0.322-0.323 and the accuracy of the best checkpoint
 went 86.3% -> 86.5%, 86.1% -> 86.6% averaged over the last 8 evaluations, one run each:
-``benchmarks/classify_average.py --decays "" --model '{"bag_buckets": 200000}'``); the
+``benchmarks/classify_average.py --decays "" --model '{"bag_buckets": 200000}'``), at most
+:data:`BAG_PARAMS` scores in all (many classes get fewer buckets: 200 classes 160,000); the
 embedding folds them onto its ``buckets`` rows. It starts at zero, so the RNN and the bag share
 the evidence. ``bag_counts="once"`` counts each token and n-gram once a text (binary features)
 over √T. ``linear_start``: before training, the classify task validates the bag
@@ -69,6 +70,10 @@ BAGS = ("auto", "on", "off")      # auto: on (off for words before the linear st
 AVERAGE = 0.0   # weight averaging off: see the figures in the module docstring
 
 
+BAG_PARAMS = 32_000_000   # the bag's scores at most (buckets × classes: 128 MB in float32)
+MIN_BAG_BUCKETS = 1 << 16
+
+
 @dataclass
 class ClassifierConfig:
     """The model's shape; stored in checkpoints so ``rnnkit predict`` rebuilds the model alone."""
@@ -104,7 +109,8 @@ class ClassifierConfig:
         "help": "linear bag-of-n-grams term in the logits: on, off (auto: on)",
         "choices": BAGS})
     bag_buckets: int = field(default=1_000_000, metadata={
-        "help": "the bag's own n-gram hash buckets (finer than --buckets)", "range": (1, MAX_VOCAB)})
+        "help": "the bag's own n-gram hash buckets (at most 32M / classes)",
+        "range": (1, MAX_VOCAB)})
     # 0: chosen on validation by the linear start among ngrams, ngrams - 1, ... 2 (set in the
     # config it saves); without a linear start, ngrams
     bag_ngrams: int = field(default=0, metadata={

@@ -18,7 +18,8 @@ from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import TOKENIZERS, own_parts, read_labelled, resolve_tokens
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
-from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
+from rnnkit.models.classifier import (BAG_PARAMS, MIN_BAG_BUCKETS, ClassifierConfig,
+                                      SequenceClassifier, gram_space)
 from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,
                                  warn_unknown)
 from rnnkit.tasks.classify_text import BAG_LEN, MAX_LEN, TextEncoder, batch
@@ -288,6 +289,11 @@ def build_classify_task(data_config, model_config, log=print):
                           f"words into the bag: it needs word tokens and --bag on, got "
                           f"{tokens} tokens and --bag {model_config.bag}")
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
+    cap = max(MIN_BAG_BUCKETS, BAG_PARAMS // len(labels))
+    if model_config.bag == "on" and model_config.bag_buckets > cap:   # 200 classes: 2.4 GB
+        log(f"the bag: {cap:,} buckets, not {model_config.bag_buckets:,} (× {len(labels)} "
+            f"classes, at most {BAG_PARAMS:,} scores)")
+        model_config.bag_buckets = cap
     keep = d.max_len or MAX_LEN[tokens]
     if model_config.bag == "on":   # the bag reads the whole text, the recurrent part its start
         model_config.rnn_len, keep = keep, max(keep, BAG_LEN)
