@@ -14,10 +14,10 @@ def prior_shift(z, y, log_prior):
     macro-F1 among those that beat the argmax's in at least SHIFT_EVIDENCE of the bootstrap
     resamples of the texts (:func:`rnnkit.tasks.metrics.bootstrap_wins`)."""
     gold, own = y.tolist(), z.argmax(1)
-    tau, best, f1 = 0.0, own, macro_f1(gold, own.tolist())
+    tau, best, f1 = 0.0, own, macro_f1(gold, own.tolist(), labels=set(gold))
     for t in PRIOR_SHIFTS:
         shifted = (z - t * log_prior).argmax(1)
-        score = macro_f1(gold, shifted.tolist())
+        score = macro_f1(gold, shifted.tolist(), labels=set(gold))
         if score > f1 and bootstrap_wins(y, own, shifted, z.shape[1]) >= SHIFT_EVIDENCE:
             tau, best, f1 = t, shifted, score
     return tau, best
