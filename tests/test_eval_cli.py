@@ -63,7 +63,7 @@ def test_eval_command_table_json_and_out(s2s_run, tmp_path, capsys):
     test = write_pairs(tmp_path, 12)
     assert main(["eval", str(s2s_run), str(test), "--beam-size", "2"]) == 0
     out = capsys.readouterr().out
-    assert "seq2seq run on" in out and "12 examples" in out and "seq_acc_beam" in out
+    assert "seq2seq run on" in out and "12 pairs" in out and "seq_acc_beam" in out
     assert main(["eval", str(s2s_run / "best.pt"), str(test), "--json", "--beam-size", "2",
                  "--out", str(tmp_path / "m.json")]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -182,3 +182,13 @@ def test_translate_file_keeps_a_line_for_each_line(s2s_run, tmp_path, capsys):
     out = capsys.readouterr().out.split("\n")
     assert len(out) == 7 and out[1] == out[3] == out[5] == "" and out[6] == ""   # 6 lines
     assert out[0] and out[2] and out[0] == out[4]
+
+
+def test_the_table_names_what_it_counts():
+    """A tagger's size is its tokens ('176 examples' said otherwise) and its chunk count a
+    whole number ('17.0000')."""
+    from rnnkit.cli.evaluate import format_table
+    text = format_table({"file": "f.txt", "kind": "tag", "size": 176, "accuracy": 0.5,
+                         "chunks": 17.0, "chunk_f1": 1.0})
+    assert text.splitlines()[0] == "tag run on f.txt: 176 tokens"
+    assert "  chunks            17\n" in text and "  chunk_f1      1.0000\n" in text

@@ -82,11 +82,20 @@ def chosen_options(args, fn, kind):
 
 def format_table(metrics):
     """The metrics as aligned ``name  value`` lines under a heading naming file, kind and size."""
-    head = f"{metrics.get('kind')} run on {metrics.get('file')}: {metrics.get('size')} examples"
+    what = SIZES.get(metrics.get("kind"), "examples")
+    head = f"{metrics.get('kind')} run on {metrics.get('file')}: {metrics.get('size')} {what}"
     rows = {k: v for k, v in metrics.items() if k not in ("file", "kind", "size")}
     width = max([len(k) for k in rows] + [6])
-    show = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
-    return "\n".join([head] + [f"  {k:<{width}}  {show(v):>10}" for k, v in rows.items()]) + "\n"
+
+    def show(k, v):   # counts as whole numbers (JSON keeps every figure a float)
+        if isinstance(v, float) and k in COUNTS and v.is_integer():
+            return str(int(v))
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+    return "\n".join([head] + [f"  {k:<{width}}  {show(k, v):>10}" for k, v in rows.items()]) + "\n"
+
+
+SIZES = {"tag": "tokens", "lm": "tokens", "forecast": "steps", "seq2seq": "pairs"}
+COUNTS = {"unseen_tags", "words", "chunks", "skipped"}
 
 
 def run(args):
