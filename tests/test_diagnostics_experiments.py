@@ -130,6 +130,18 @@ def test_the_textbook_checks_need_runs_long_enough_to_fail():
     assert checks([run("gru", 2, solved=1)])[0][1] == "confirmed"      # solving needs no length
     assert checks([run("gru", 2)])[0][1].startswith("too short to tell")
 
+    def relu(clip, steps, final, diverged=False):
+        r = run("rnn-relu", steps)
+        r["config"].update(gain=1.5, clip=clip, lag=10)
+        return {**r, "diverged": diverged, "final_score": final, "max_grad_norm": 1.0,
+                "name": f"relu-clip{clip}", "nonfinite_steps": 20 * diverged}
+    # 20 steps: the unclipped run diverged, the clipped one learnt nothing yet: 'partly' said
+    # more than such runs show
+    (_, verdict, _), = checks([relu(0.0, 20, 0.17, True), relu(1.0, 20, 0.17)])
+    assert verdict.startswith("too short to tell")
+    (_, verdict, _), = checks([relu(0.0, MIN_STEPS, 0.17, True), relu(1.0, MIN_STEPS, 0.17)])
+    assert verdict == "partly"
+
 
 def test_two_runs_of_one_name_get_two_rows():
     """At --explode-gain 1 the explosion study's SGD run is named as the Adam run of the same
