@@ -199,6 +199,8 @@ BAD = [   # (path, POST body or None for GET, status, words of the message)
     ("/api/unit", {"text": TEXT, "quantity": "h", "unit": 16}, 400, "unit must lie in [0, 15]"),
     ("/api/unit", {"text": TEXT, "quantity": "h", "layer": 2}, 400, "layer must lie in [0, 1]"),
     ("/api/unit", {"text": TEXT, "quantity": "h", "direction": 1}, 400, "direction must lie in [0, 0]"),
+    ("/api/unit", {"text": TEXT, "quantity": "h", "unit": -1}, 400, "unit must lie in [0, 15]"),
+    ("/api/unit", {"text": TEXT, "quantity": "h", "layer": -1}, 400, "layer must lie in [0, 1]"),
     ("/api/unit", {"text": TEXT, "quantity": "zz"}, 400, "quantity must be one of h, c, i, f, g, o"),
     ("/api/unit", {"text": TEXT, "unit": "three"}, 400, "unit must be a whole number"),
     ("/api/text", {"text": "Zebra ~ 9"}, 400, "first 'Z' at character 1"),
@@ -222,6 +224,10 @@ BAD = [   # (path, POST body or None for GET, status, words of the message)
     ("/api/image?name=../best.pt", None, 404, "no image '../best.pt'"),
     ("/static/../../best.pt", None, 404, "no page"),
     ("/nothing", None, 404, "no page"),
+    ("/api/text", {"run": ["lm"], "text": "a"}, 400, "run must be a run's name (text), got list"),
+    ("/api/text", b"[" * 20000 + b"]" * 20000, 400, "nests too deep"),
+    ("/api/text", b'{"text": "good \\ud800 film"}', 400, "lone surrogate"),
+    ("/api/nosuch", None, 404, "no page /api/nosuch"),
 ]
 
 
@@ -294,3 +300,64 @@ def test_view_command_serves_until_interrupted(lm_run, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith(f"rnnkit view: {lm_run} at http://127.0.0.1:")
     assert "stopped" in captured.err
+
+
+def test_the_protocols_edges_are_answered_in_json(lm_run):
+    """A negative Content-Length read the body until the client closed (a hung request, or a
+    body past the limit held in memory); a chunked body was ignored; PUT, DELETE, OPTIONS the
+    standard library's HTML 501."""
+    import http.client
+    with Served(lm_run) as s:
+        host, port = s.server.server_address[:2]
+        for method, headers, status, words in [
+                ("POST", {"Content-Length": "-1"}, 400, "Content-Length must be 0 or more"),
+                ("POST", {"Transfer-Encoding": "chunked"}, 411, "not chunked"),
+                ("PUT", {}, 405, "the view takes GET"), ("DELETE", {}, 405, "the view takes GET"),
+                ("OPTIONS", {}, 405, "the view takes GET")]:
+            c = http.client.HTTPConnection(host, port, timeout=10)
+            c.putrequest(method, "/api/text", skip_accept_encoding=True)
+            for k, v in headers.items():
+                c.putheader(k, v)
+            c.endheaders()
+            r = c.getresponse()
+            assert r.status == status and words in json.loads(r.read())["error"], method
+            c.close()
+        c = http.client.HTTPConnection(host, port, timeout=10)
+        c.request("HEAD", "/")
+        assert c.getresponse().status == 405
+
+
+def test_the_address_it_was_told_to_serve_on_is_local(lm_run):
+    """--host 127.0.0.2 started, then refused every request as not addressed to localhost."""
+    s = Served(lm_run, host="127.0.0.2")
+    with s:
+        port = s.server.server_address[1]
+        assert s.ask("/api/runs", headers={"Host": f"127.0.0.2:{port}"})[0] == 200
+        assert s.ask("/api/runs", headers={"Host": "evil.example"})[0] == 403
+
+
+def test_a_deleted_run_and_bad_log_lines(lm_run, tmp_path):
+    """A run deleted while served said 'no checkpoint yet' (409); a telemetry line whose
+    layers are a list was an internal error."""
+    run = tmp_path / "runs" / "lm"
+    shutil.copytree(lm_run, run)
+    with Served(tmp_path / "runs") as s:
+        assert s.ask("/api/text", {"run": "lm", "text": "But"})[0] == 200
+        with open(run / "gradients.jsonl", "a", encoding="utf-8") as f:
+            f.write('{"step": 1, "layers": [1]}\n[1, 2]\n')
+        status, body = s.ask("/api/training?run=lm")
+        assert status == 200, body
+        shutil.rmtree(run)
+        status, body = s.ask("/api/text", {"run": "lm", "text": "But"})
+        assert status == 404 and "no run 'lm'" in body["error"]
+
+
+def test_a_damaged_checkpoint_is_not_met_with_advice_to_load_it_unsafely(tmp_path):
+    """torch's message for a file weights_only cannot read suggests weights_only=False; rnnkit
+    passed that on. It says what was wrong instead."""
+    from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
+    bad = tmp_path / "garbage.pt"
+    bad.write_bytes(b"garbage bytes here")
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(bad)
+    assert "weights_only" not in str(e.value) and "Unsupported operand" in str(e.value)

@@ -134,7 +134,9 @@ def load_checkpoint(path, map_location="cpu", kind=None):
                 f"{path}: not an rnnkit checkpoint: it holds a pickled {found.group(1)}, which "
                 f"only running code from the file could rebuild, and rnnkit never runs code from "
                 f"a checkpoint (it reads runs saved by rnnkit train)") from e
-        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+        said = re.search(r"WeightsUnpickler error:\s*(.+)", text)   # the reason, not torch's
+        lines = [said.group(1)] if said else text.strip().splitlines()  # advice to load unsafely
+        first = lines[0].strip() if lines and lines[0].strip() else type(e).__name__
         raise CheckpointError(f"{path}: not a readable rnnkit checkpoint (truncated or corrupted? "
                               f"{type(e).__name__}: {first[:200]})") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -88,8 +88,11 @@ class TextView(View):
 
     def unit(self, p):
         r = self.reading(p.text("text"))
-        return r.trace.unit(p.choice("quantity", tuple(r.trace.q), "h"), p.int("layer", 0, 10**6, 0),
-                            p.int("direction", 0, 1, 0), p.int("unit", 0, 10**9, 0))
+        # wide bounds here: the trace says each one's own range (a negative unit was told
+        # [0, 1000000000])
+        return r.trace.unit(p.choice("quantity", tuple(r.trace.q), "h"),
+                            p.int("layer", -10**6, 10**6, 0), p.int("direction", -10**6, 10**6, 0),
+                            p.int("unit", -10**9, 10**9, 0))
 
     def correlate(self, p):
         r = self.reading(p.text("text"))

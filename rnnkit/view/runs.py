@@ -160,10 +160,14 @@ class Runs:
         if not id and len(self._runs) == 1:
             return next(iter(self._runs.values()))
         id = id or "."
-        if id not in self._runs:
+        run = self._runs.get(id)
+        if run is not None and not (run.fixed or run.folder).exists():   # deleted since
+            self.find()
+            run = None
+        if run is None:
             known = ", ".join(list(self._runs)[:20]) or "none yet"
             raise RequestError(f"no run {id!r} under {self.root} (runs: {known})", 404)
-        return self._runs[id]
+        return run
 
 
 def _run_folders(root):
@@ -199,10 +203,14 @@ def _mtime(path):
 
 
 def _rows(path):
+    """The log's rows; a torn last line (a crash, or a write under way) and lines that are not
+    objects are passed over, as are telemetry rows whose layers are not a mapping."""
     try:
-        return read_metrics(path)   # a torn last line (a crash, or a write under way) is skipped
+        rows = read_metrics(path)
     except (OSError, UnicodeError):
         return []
+    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("layers", {}), dict)
+            and all(isinstance(v, dict) for v in r.get("layers", {}).values())]
 
 
 def _json(path):

@@ -35,6 +35,7 @@ from rnnkit.view.runs import Runs
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "plots.js": "text/javascript",
           "style.css": "text/css"}
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+GETS = ("runs", "run", "training", "image", "generate")          # the rest are POST actions
 
 
 def check_host(host, allow_remote=False):
@@ -82,6 +83,19 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.respond("POST")
 
+    def refuse_method(self):
+        """PUT, DELETE, PATCH, OPTIONS: a JSON 405, as every other answer (not the standard
+        library's HTML 501)."""
+        self.send_json({"error": f"{self.command} {urlsplit(self.path).path}: the view takes GET, "
+                                 f"and POST for /api/ actions"}, 405)
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = refuse_method
+
+    def do_HEAD(self):
+        self.send_response(405)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def respond(self, method):
         url = urlsplit(self.path)
         try:
@@ -109,22 +123,37 @@ class Handler(BaseHTTPRequestHandler):
     def addressed_locally(self):
         host = (self.headers.get("Host") or "").strip().lower()
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        return name in LOCAL_NAMES
+        bound = self.server.server_address[0].lower()         # 127.0.0.2, as the view was told
+        return name in LOCAL_NAMES or name in (bound, f"[{bound}]")
 
     def params(self, method, query):
         if method == "GET":
             return Params(dict(parse_qsl(query, keep_blank_values=True)))
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True        # its body is not read: the stream is not reusable
+            raise RequestError("send the body with a Content-Length (not chunked)", 411)
         try:
             size = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             raise RequestError("Content-Length is not a number") from None
+        if size < 0:                            # read(-1) would read until the client closes
+            self.close_connection = True
+            raise RequestError(f"Content-Length must be 0 or more, got {size}")
         if size > LIMITS["body"]:
             self.drain(size)
             raise RequestError(f"request body of {size:,} bytes; at most {LIMITS['body']:,}", 413)
         try:
-            return Params(json.loads(self.rfile.read(size) or b"{}"))
+            body = json.loads(self.rfile.read(size) or b"{}")
         except ValueError as e:
             raise RequestError(f"the request body is not JSON: {e}") from None
+        except RecursionError:
+            raise RequestError("the request body nests too deep") from None
+        try:                                    # "\\ud800": valid JSON, but no text
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestError("the request body holds a lone surrogate escape (such as "
+                               "\\ud800), which is not text") from None
+        return Params(body)
 
     def drain(self, size, most=16 << 20):
         """Read and drop a refused body (up to ``most`` bytes), so that the client, still
@@ -144,7 +173,13 @@ class Handler(BaseHTTPRequestHandler):
             found = runs.find()
             return self.send_json({"root": str(runs.root), "limits": LIMITS,
                                    "runs": [{"run": r.id, "folder": str(r.folder)} for r in found]})
-        run = runs.get(p.values.get("run"))
+        asked = p.values.get("run")
+        if asked is not None and not isinstance(asked, str):
+            raise RequestError(f"run must be a run's name (text), got {type(asked).__name__}")
+        if method == "GET" and name not in GETS:
+            raise (RequestError(f"/api/{name} takes POST with a JSON body", 405)
+                   if name in actions() else RequestError(f"no page /api/{name}", 404))
+        run = runs.get(asked)
         if name == "run":
             return self.send_json(run.info())
         if name == "training":
@@ -192,6 +227,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
+
+
+def actions():
+    """Every POST action some kind of run's view takes (their ``ACTIONS``)."""
+    from rnnkit.view.base import View
+    out, todo = set(), [View]
+    while todo:
+        cls = todo.pop()
+        out |= set(cls.ACTIONS)
+        todo += cls.__subclasses__()
+    return out
 
 
 def dumps(value):
