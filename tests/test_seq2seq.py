@@ -193,3 +193,14 @@ def test_a_validation_file_of_unknown_sources_is_warned_about(tmp_path, capsys):
     assert main(["eval", str(run), str(val), "--beam-size", "1"]) == 0
     said = [line for line in capsys.readouterr().err.splitlines() if "vocabulary holds" in line]
     assert len(said) == 1 and "holds 0% of the file's source tokens" in said[0]
+
+
+def test_beam_search_of_width_one_over_many_sentences_runs():
+    """train seq2seq --beam-size 1 ended in an internal error when it scored the test part: the
+    state's beam count (1) was reordered as if it were rows."""
+    torch.manual_seed(0)
+    src_vocab = build_vocab(["abc abc"], "char")
+    tgt_vocab = build_vocab(["xyz"], "char")
+    t = Translator(tiny(max_len=20).float(), src_vocab, tgt_vocab)
+    out = t.beams(["ab", "abc a", "c"], beam_size=1)
+    assert len(out) == 3 and all(isinstance(o, str) for o in out)

@@ -200,6 +200,8 @@ class Seq2Seq(nn.Module):
             if k == "rnn":
                 out[k] = tuple(s.index_select(1, index) for s in v) if isinstance(v, tuple) \
                     else v.index_select(1, index)                                      # (L, K, H)
+            elif k == "beams":            # a count, not rows (expand_beams at beam size 1)
+                out[k] = v
             else:
                 out[k] = rows(v)
         return out
