@@ -7,6 +7,7 @@ rank with one line; a rank killed mid-run stops the others with one line and lea
 loadable."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -100,6 +101,61 @@ def test_world_size_without_rendezvous_is_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_ranks_error_line_names_it_and_is_one_write(monkeypatch, capsys):
+    """Every rank writes its error: a line in two writes ran into another rank's, and three
+    alike lines did not say which rank wrote which."""
+    from rnnkit.cli.main import fail
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "2")
+    writes = []
+    monkeypatch.setattr("sys.stderr.write", writes.append, raising=False)
+    assert fail("--batch 8 cannot be split over 3 processes", 2) == 2
+    assert writes == ["rnnkit: error: rank 2: --batch 8 cannot be split over 3 processes\n"]
+    monkeypatch.setenv("RANK", "0")
+    fail("bad data", 2)
+    assert writes[-1] == "rnnkit: error: bad data\n"
+
+
+def test_resume_under_another_process_count_names_the_counts_that_fit(monkeypatch):
+    """On --resume the batch cannot change, and the message said to choose another batch."""
+    from rnnkit.config import ConfigError
+    monkeypatch.setattr(distributed, "_world", distributed.World(0, 3))
+    with pytest.raises(ConfigError, match=r"on --resume the batch is the run's: launch 1, 2, 4, "
+                                          r"8 processes"):
+        distributed.check_batch(8, resumed=True)
+    with pytest.raises(ConfigError, match="choose a multiple of 3"):
+        distributed.check_batch(8)
+
+
+@pytest.mark.parametrize("name, value, said", [   # (a short timeout: a regression fails fast)
+    ("RNNKIT_THREADS", "-3", "RNNKIT_THREADS=-3: expected threads >= 1"),
+    ("RNNKIT_THREADS", "abc", "RNNKIT_THREADS='abc': expected a count of threads"),
+    ("RNNKIT_DDP_TIMEOUT", "abc", "RNNKIT_DDP_TIMEOUT='abc': expected whole seconds")])
+def test_the_users_own_variables_are_checked_in_their_words(monkeypatch, name, value, said):
+    """RNNKIT_THREADS=-3 was passed over; a bad value of either was '(torchrun sets it)'."""
+    from rnnkit.config import ConfigError
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": "1", "RNNKIT_DDP_TIMEOUT": "1", name: value}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(distributed, "_world", distributed.World(0, 1))
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        distributed.setup()
+
+
+def test_ranks_reading_other_data_are_refused():
+    """Every rank hashes the data at the path rank 0 sent; another machine's other file at
+    that path is refused on every rank, naming the rank and the flag."""
+    from rnnkit.cli.task_runs import same_data
+    from rnnkit.data import DataError
+    mine = {"data": "sha256:" + "a" * 64}
+    same_data(mine, [mine, dict(mine)])
+    with pytest.raises(DataError, match=r"rank 1 reads another --data than rank 0 "
+                                        r"\(sha256:bbbbbbbbbbbb\.\.\. against sha256:aaaa"):
+        same_data(mine, [mine, {"data": "sha256:" + "b" * 64}])
+    with pytest.raises(DataError, match="rank 1 reads another --val-data"):
+        same_data(mine, [mine, {**mine, "val_data": "sha256:" + "c" * 64}])
+
+
 def test_shards_and_the_lm_state_whatever_the_world(monkeypatch):
     from rnnkit.config import ConfigError
     from rnnkit.tasks.lm import LMTask
@@ -185,19 +241,14 @@ def test_bad_launches_stop_every_rank_with_one_line(tmp_path):
     # a world size that does not divide the batch
     results = finish(launch([*base, "--batch", 5, "--out", tmp_path / "odd"], 2))
     assert [r[0] for r in results] == [2, 2]
-    for lines in errors(results):
-        assert lines == ["rnnkit: error: --batch 5 cannot be split over 2 processes: the global "
-                         "batch is shared out evenly, so choose a multiple of 2"]
+    for rank, lines in enumerate(errors(results)):   # rank 1's line names it
+        assert lines == [f"rnnkit: error: {'rank 1: ' * rank}--batch 5 cannot be split over 2 "
+                         f"processes: the global batch is shared out evenly, so choose a "
+                         f"multiple of 2"]
     assert not (tmp_path / "odd").exists()
-    # the same path holds other data on rank 1 (as on another machine)
-    for rank in range(2):
-        (tmp_path / f"host{rank}").mkdir()
-        corpus(tmp_path / f"host{rank}", seed=rank)
-    results = finish(launch([*base[:3], "corpus.txt", *base[4:], "--out", tmp_path / "mixed"], 2,
-                            rank_cwd=lambda r: tmp_path / f"host{r}"))
-    assert [r[0] for r in results] == [2, 2]
-    for lines in errors(results):
-        assert len(lines) == 1 and "rank 1 reads another --data than rank 0" in lines[0]
+    # (other data at the same path on rank 1, as on another machine, cannot be made on one
+    # machine: rank 0 sends its absolute path; test_ranks_reading_other_data_are_refused
+    # gives same_data the two fingerprints)
     # a rank that never comes: the rendezvous times out
     t0 = time.time()
     results = finish(launch([*base, "--out", tmp_path / "alone"], 2, ranks=[0], timeout_s=5))

@@ -142,8 +142,13 @@ OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memo
 
 
 def fail(message, code):
+    """The error line on stderr, in one write (ranks under torchrun write theirs at once, and a
+    line written in two parts ran into another rank's); a rank other than 0 names itself."""
     text = " ".join(str(message).split("\n")[0:1]) or "failed"
-    print(f"rnnkit: error: {text}", file=sys.stderr)
+    rank = os.environ.get("RANK", "0") if os.environ.get("WORLD_SIZE", "1") != "1" else "0"
+    who = f"rank {rank}: " if rank not in ("", "0") and not text.startswith(f"rank {rank}") else ""
+    sys.stderr.write(f"rnnkit: error: {who}{text}\n")
+    sys.stderr.flush()
     return code
 
 

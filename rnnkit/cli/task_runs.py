@@ -238,7 +238,7 @@ class TaskRun:
         data_cfg, model_cfg, train_cfg, ckpt = distributed.broadcast(loaded,
                                                                      "the checkpoint's broadcast")
         if hasattr(data_cfg, "batch"):
-            distributed.check_batch(data_cfg.batch)
+            distributed.check_batch(data_cfg.batch, resumed=ckpt is not None)
         fingerprint = distributed.agree(lambda: data_fingerprint(data_cfg),
                                         "the data's fingerprint")
         same_data(fingerprint, distributed.all_gather(fingerprint, "the data's fingerprint"))

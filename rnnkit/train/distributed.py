@@ -77,12 +77,12 @@ def launched():
     return bool(os.environ.get("WORLD_SIZE")) and _env_int("WORLD_SIZE") > 1
 
 
-def _env_int(name):
+def _env_int(name, what="an integer (torchrun sets it)"):
     value = os.environ.get(name, "")
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected an integer (torchrun sets it)") from None
+        raise ConfigError(f"{name}={value!r}: expected {what}") from None
 
 
 def setup():
@@ -107,11 +107,15 @@ def setup():
         raise ConfigError(f"RANK={rank} is outside WORLD_SIZE={size}")
     timeout = DEFAULT_TIMEOUT
     if os.environ.get("RNNKIT_DDP_TIMEOUT"):
-        timeout = _env_int("RNNKIT_DDP_TIMEOUT")
+        timeout = _env_int("RNNKIT_DDP_TIMEOUT", "whole seconds")
     if timeout < 1:
         raise ConfigError(f"RNNKIT_DDP_TIMEOUT={timeout}: expected seconds >= 1")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = _env_int("RNNKIT_THREADS") if os.environ.get("RNNKIT_THREADS") else 0
+    threads = _env_int("RNNKIT_THREADS", "a count of threads") \
+        if os.environ.get("RNNKIT_THREADS") else 0
+    if os.environ.get("RNNKIT_THREADS") and threads < 1:
+        raise ConfigError(f"RNNKIT_THREADS={threads}: expected threads >= 1 (unset: cores / "
+                          f"processes)")
     torch.set_num_threads(threads if threads > 0 else max(1, cores // max(1, local_size)))
     where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
     try:
@@ -237,10 +241,17 @@ def shard(items, dim=0):
     return items[w.rank * k:(w.rank + 1) * k]
 
 
-def check_batch(batch):
-    """ConfigError unless the world size divides the global batch (every rank: same message)."""
+def check_batch(batch, resumed=False):
+    """ConfigError unless the world size divides the global batch (every rank: same message);
+    on ``--resume`` the batch is the run's, so the message names the process counts that fit."""
     w = _world
     if w.active and batch % w.size:
+        if resumed:
+            fits = [n for n in range(1, min(batch, 64) + 1) if batch % n == 0]
+            raise ConfigError(f"the run's --batch {batch} cannot be split over {w.size} "
+                              f"processes, and on --resume the batch is the run's: launch "
+                              f"{', '.join(map(str, fits[:8]))} processes (a count that divides "
+                              f"{batch})")
         raise ConfigError(f"--batch {batch} cannot be split over {w.size} processes: the global "
                           f"batch is shared out evenly, so choose a multiple of {w.size}")
 
