@@ -361,3 +361,16 @@ def test_a_damaged_checkpoint_is_not_met_with_advice_to_load_it_unsafely(tmp_pat
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(bad)
     assert "weights_only" not in str(e.value) and "Unsupported operand" in str(e.value)
+
+
+def test_an_address_it_cannot_serve_on_is_one_line(lm_run, capsys):
+    """An address that is not this machine's was the bare 'Cannot assign requested address'
+    (exit 1), naming neither host nor port; a port in use names both."""
+    assert main(["view", str(lm_run), "--host", "10.255.255.1", "--allow-remote",
+                 "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error: cannot serve on 10.255.255.1 port 0: ")
+    with Served(lm_run) as s:
+        port = s.server.server_address[1]
+        assert main(["view", str(lm_run), "--port", str(port)]) == 2
+        assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err

@@ -34,6 +34,9 @@ def run(args):
         if e.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {args.port} on {args.host} is in use; choose another with "
                               f"--port (0: any free port)") from None
+        if e.errno in (errno.EADDRNOTAVAIL, errno.EACCES):   # not this machine's; a low port
+            raise ConfigError(f"cannot serve on {args.host} port {args.port}: "
+                              f"{e.strerror or e}") from None
         raise
     found = server.runs.find()
     what = args.run if [r.id for r in found] == ["."] else f"{len(found)} run(s) under {args.run}"

@@ -12,8 +12,9 @@ rnnkit's own; nothing is fetched from the network.
                                 recognize (recogniser, image-to-text: a file in base64)
     GET  /api/generate?run=ID&prime=...   LM sampling as server-sent events, a token at a time
 
-Errors are JSON, ``{"error": message}``: 400 a bad parameter, 404 an unknown run or path, 409 a run
-without a checkpoint yet, 413 an over-long text or body, 422 a checkpoint the view cannot use.
+Errors are JSON, ``{"error": message}``: 400 a bad parameter, 404 an unknown run or path, 405 a
+method the path does not take, 409 a run without a checkpoint yet, 411 a body without a
+Content-Length, 413 an over-long text or body, 422 a checkpoint the view cannot use.
 The server binds a loopback address unless told otherwise (:func:`check_host`), and then answers
 only requests addressed to a loopback name (a page elsewhere cannot reach it by DNS rebinding).
 """
