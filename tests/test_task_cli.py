@@ -112,3 +112,10 @@ def test_input_lines_end_only_at_line_ends_and_stdin_drops_its_mark(tmp_path, mo
     assert input_lines([], f)[0] == want
     monkeypatch.setattr("sys.stdin", io.StringIO("\ufeff" + text))
     assert input_lines([], None) == (want, "<stdin>", False)
+
+
+def test_predict_lists_numbered_labels_in_their_order():
+    """Probabilities came in string order: class0 class1 class10 class100 class2 ..."""
+    from rnnkit.cli.predict import natural
+    labels = ["class10", "class2", "class1", "class100", "9", "10"]
+    assert sorted(labels, key=natural) == ["9", "10", "class1", "class2", "class10", "class100"]

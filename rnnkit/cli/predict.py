@@ -1,5 +1,6 @@
 """``rnnkit train classify`` and ``rnnkit predict RUN [TEXT ...]``: label texts with a classifier."""
 import json
+import re
 from pathlib import Path
 
 from rnnkit.cli.options import input_lines
@@ -42,6 +43,7 @@ def run(args):
     if not texts:
         raise DataError(f"{where}: no texts to classify")
     for text, (label, probs) in zip(texts, clf.predict(texts, where)):
+        probs = dict(sorted(probs.items(), key=lambda kv: natural(kv[0])))   # 2 before 10
         if args.json:
             print(json.dumps({"text": text, "label": label, "probabilities": probs},
                              ensure_ascii=False))
@@ -50,3 +52,7 @@ def run(args):
             print(f"{label}\t{probs[label]:.3f}\t{ps}\t{text}")
     return 0
 
+
+def natural(label):
+    """A sort key that orders the numbers in labels by value: class2 before class10."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", label)]
