@@ -228,6 +228,7 @@ BAD = [   # (path, POST body or None for GET, status, words of the message)
     ("/api/text", b"[" * 20000 + b"]" * 20000, 400, "nests too deep"),
     ("/api/text", b'{"text": "good \\ud800 film"}', 400, "lone surrogate"),
     ("/api/nosuch", None, 404, "no page /api/nosuch"),
+    ("/api/image?name=" + "a" * 201, None, 413, "name has 201 characters; at most 200"),
 ]
 
 

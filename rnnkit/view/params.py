@@ -60,6 +60,8 @@ class Params:
         if not v and not empty:
             raise RequestError(f"{name} is empty: type some text")
         if len(v) > limit:
+            if limit < LIMITS["text"]:          # a name, not text a user typed
+                raise RequestError(f"{name} has {len(v):,} characters; at most {limit:,}", 413)
             raise RequestError(f"{name} has {len(v):,} characters; the view reads at most "
                                f"{limit:,} at a time (paste a shorter part)", 413)
         return v
