@@ -1,5 +1,17 @@
 """rnnkit: recurrent neural networks for PyTorch with hand-derived backpropagation through time."""
-from rnnkit import kernels
+import os as _os
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:   # ``python -m rnnkit`` (torchrun's too) is the command: Ctrl-C while
+    try:                       # torch loads ends as the rnnkit script's does (_rnnkit_command)
+        import torch  # noqa: F401
+    except KeyboardInterrupt:
+        if "--debug" in _sys.argv or _os.environ.get("RNNKIT_DEBUG", "") not in ("", "0"):
+            raise
+        _sys.stderr.write("\nrnnkit: interrupted\n")
+        raise SystemExit(130) from None
+
+from rnnkit import kernels  # noqa: E402
 from rnnkit.bptt.telemetry import GradientRecorder, record_gradients
 from rnnkit.cells import Cell, CellError
 from rnnkit.layers import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, Recurrent

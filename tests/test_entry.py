@@ -46,3 +46,20 @@ def test_ctrl_c_during_the_torch_import_keeps_the_traceback_under_debug():
     assert "Traceback" in run("--debug", "data", "list").stderr
     done = run("data", "list", RNNKIT_DEBUG="1")
     assert "Traceback" in done.stderr and "KeyboardInterrupt" in done.stderr
+
+
+def test_python_dash_m_rnnkit_is_the_command_too():
+    """`python -m rnnkit` (and torchrun's) imports the package before any rnnkit code can catch
+    Ctrl-C: the package's first import of torch does, while Python says the module is located
+    (sys.argv[0] is "-m" then); imported by anything else it stays Python's."""
+    script = INTERRUPTED_IMPORT.replace("import _rnnkit_command\nsys.exit(_rnnkit_command.main())",
+                                        "import rnnkit")
+    environ = {k: v for k, v in os.environ.items() if k != "RNNKIT_DEBUG"}
+    environ.update(PYTHONPATH=str(ROOT))
+    as_m = script.replace('sys.argv = ["rnnkit"] + sys.argv[1:]', 'sys.argv = ["-m"] + sys.argv[1:]')
+    done = subprocess.run([sys.executable, "-c", as_m, "data", "list"], env=environ,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and done.stderr == "\nrnnkit: interrupted\n"
+    done = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 130 and "KeyboardInterrupt" in done.stderr   # a library import
