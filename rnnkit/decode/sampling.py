@@ -35,6 +35,11 @@ def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None, u=None
     (:func:`rnnkit.layers.fast_lm.lm_sample`) draws the same way, so one seed gives one text
     with or without it."""
     check_options(temperature, top_k, top_p)
+    return _draw(logits, temperature, top_k, top_p, generator, u)
+
+
+def _draw(logits, temperature, top_k, top_p, generator, u):
+    """:func:`pick` of options already checked (sampling's per-token loop checks them once)."""
     if temperature == 0:
         return logits.argmax(-1)                                             # (B,)
     probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)   # (B, V)
@@ -129,7 +134,7 @@ def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id,
                     return
             else:
                 for t in range(n):
-                    x = pick(logits, temperature, top_k, top_p, gen, u[t])   # (B,)
+                    x = _draw(logits, temperature, top_k, top_p, gen, u[t])  # (B,)
                     yield x
                     if done is not None:
                         done = done | (x == stop_id)
