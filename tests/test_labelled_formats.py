@@ -135,3 +135,14 @@ def test_a_small_file_of_distinct_labels_is_refused(tmp_path, capsys):
     assert main(["train", "classify", "--data", str(f), "--out", str(tmp_path / "r"),
                  "--max-steps", "1"]) == 2
     assert "16 distinct labels among 16 examples" in capsys.readouterr().err
+
+
+def test_the_quoting_check_is_linear_in_a_lines_quotes():
+    """The first version's patterns backtracked: a 40 KB line of doubled quotes took 17 s."""
+    import time
+    from rnnkit.data.text import tab_quoted
+    t0 = time.perf_counter()
+    for line in ['a\t"' + '""' * 20000 + 'x', '"' + 'a""' * 20000, '\t"a' * 30000]:
+        assert not tab_quoted((line + "\n") * 3)
+    assert time.perf_counter() - t0 < 5   # a guard on the growth (0.03 s now, 50 s before)
+    assert tab_quoted(('"a"\t"' + "b" * 50000 + '"\n') * 3)   # long lines, wholly quoted

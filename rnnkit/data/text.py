@@ -5,6 +5,7 @@ Shapes: N tokens, B batch (parallel streams), T time steps per batch.
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
 import re
@@ -129,23 +130,26 @@ def numbered_lines(text):
         yield n, line.rstrip("\r\n")
 
 
-# a quoted field of a tab-separated file: one holding a doubled quote, or a tab
-_QUOTED_TAB = re.compile(r'(?:^|\t)"(?:[^"\t\n]|"")*(?:""|\t)(?:[^"\n]|"")*"(?:\t|$)', re.M)
-_ALL_QUOTED = re.compile(r'"(?:[^"]|"")*"(?:\t"(?:[^"]|"")*")+')
-
-
-_OPEN_QUOTE = re.compile(r'(?:^|\t)"(?:[^"\n]|"")*$', re.M)       # a quote its line leaves open
+# a field of a tab-separated file quoted as the csv module quotes (possessive: the scan of a
+# line never backtracks, however many quotes it holds), a whole line of such fields, and a
+# quote that its line leaves open
+_QUOTED_FIELD = re.compile(r'(?:^|\t)"((?:[^"\n]|"")*+)"(?=\t|$)', re.M)
+_ALL_QUOTED = re.compile(r'"(?:[^"]|"")*+"(?:\t"(?:[^"]|"")*+")+')
+_OPEN_QUOTE = re.compile(r'(?:^|\t)"(?:[^"\n]|"")*+$', re.M)
 
 
 def tab_quoted(text):
     """Whether a tab-separated ``text`` quotes fields as the csv module writes them (R's
     ``write.table``, ``csv.QUOTE_ALL``, pandas' ``to_csv(sep="\t")``): first lines whose every
-    field is quoted (the first 20; one such line may be sentences in quotes), a quoted field holding a doubled quote or a tab, or one holding a line
-    break where the whole file then reads as records of one width. Such a file is read with
-    :func:`csv_records`; any other line by line, its quotes kept as text."""
-    head = [line.strip() for _, line in numbered_lines(text[:1 << 16]) if line.strip()][:20]
-    if (len(head) > 1 and all(_ALL_QUOTED.fullmatch(line) for line in head)) \
-            or _QUOTED_TAB.search(text):
+    field is quoted (the first 20; one such line may be sentences in quotes), a quoted field
+    holding a doubled quote or a tab, or one holding a line break where the whole file then
+    reads as records of one width. Such a file is read with :func:`csv_records`; any other line
+    by line, its quotes kept as text."""
+    head = list(itertools.islice((line.strip() for _, line in numbered_lines(text)
+                                  if line.strip()), 20))
+    if len(head) > 1 and all(_ALL_QUOTED.fullmatch(line) for line in head):
+        return True
+    if any('""' in m.group(1) or "\t" in m.group(1) for m in _QUOTED_FIELD.finditer(text)):
         return True
     if not _OPEN_QUOTE.search(text):
         return False
