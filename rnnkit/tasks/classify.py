@@ -290,7 +290,7 @@ def build_classify_task(data_config, model_config, log=print):
                           f"{tokens} tokens and --bag {model_config.bag}")
     model_config.vocab_size, model_config.num_classes = len(vocab), len(labels)
     cap = max(MIN_BAG_BUCKETS, BAG_PARAMS // len(labels))
-    if model_config.bag == "on" and model_config.bag_buckets > cap:   # 200 classes: 2.4 GB
+    if model_config.bag == "on" and model_config.bag_buckets > cap:   # 200 classes: 200M scores
         log(f"the bag: {cap:,} buckets, not {model_config.bag_buckets:,} (× {len(labels)} "
             f"classes, at most {BAG_PARAMS:,} scores)")
         model_config.bag_buckets = cap
