@@ -225,7 +225,9 @@ class TaskRun:
             lock = RunLock(args.out)
             distributed.agree(lambda: world.main and lock.acquire(), "the lock of the run folder")
             try:
-                return self._run(args)
+                result = self._run(args)
+                distributed.finish()
+                return result
             finally:
                 lock.release()
         finally:

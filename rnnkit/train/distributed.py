@@ -132,6 +132,14 @@ def setup():
     return _world
 
 
+def finish():
+    """Wait at the end of a run until every rank is there, so that no rank leaves the process
+    group (and exits) while another's last messages are still in flight."""
+    if _world.active and dist.is_initialized():
+        with collective("the end of the run"):
+            dist.barrier()
+
+
 def teardown():
     """Leave the process group (at the end of the command)."""
     global _world
