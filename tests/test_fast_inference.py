@@ -130,6 +130,25 @@ def test_other_layers_fall_back_to_forward(make):
     check(layer, 2, torch.float32)
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("input_size", [1, 3])
+def test_an_unbatched_step_is_torch_nns_whatever_batch_first(batch_first, input_size):
+    """x (I,) on a batch_first layer was read as a batch of I one-feature inputs: (1,) out for
+    input_size 1 (one unit of h), an error about a shape never given otherwise."""
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(input_size, 4, 2, batch_first=batch_first).eval()
+    oracle = torch.nn.GRU(input_size, 4, 2, batch_first=batch_first).eval()
+    oracle.load_state_dict(layer.state_dict())
+    x = torch.randn(input_size)
+    with torch.no_grad():
+        got, h = fast_step.step(layer, x)
+        got, h = fast_step.step(layer, x, h)
+        want, want_h = oracle(x[None], oracle(x[None])[1])
+    assert got.shape == (4,) and h.shape == (2, 4)
+    assert_same(got, want[0], torch.float32)
+    assert_same(h, want_h, torch.float32)
+
+
 def test_a_step_autograd_must_record_runs_forward():
     torch.manual_seed(0)
     layer = rnnkit.LSTM(4, 8, 2).eval()

@@ -131,6 +131,9 @@ def step(rnn, x, state=None):
                 return _compiled(rnn, mode, k, ptrs, x, states)
             if mode in TORCH_CELLS:
                 return _torch_cells(rnn, mode, x, states)
+    if x.dim() == 1:     # unbatched: a sequence (1, I), whatever batch_first says (torch.nn's rule)
+        out, state = rnn(x[None], state)[:2]
+        return out[0], state
     seq = x[:, None] if rnn.batch_first else x[None]                           # (B, 1, I)
     out, state = rnn(seq, state)[:2]
     return (out[:, 0] if rnn.batch_first else out[0]), state
