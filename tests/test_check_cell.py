@@ -179,6 +179,14 @@ class ForgetsDgi(TanhCell):
         dhrec.addmm_(dstate[0] * pre[0], w_hh)
 
 
+class WritesPrev(TanhCell):
+    """Halves h_{t-1} after reading it: gradcheck stopped on autograd's in-place error."""
+
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        super().forward_step(gi, prev, hrec, w_hh_t, b_hh, cache, out, params)
+        prev[0].mul_(0.5)
+
+
 class WrongWhhShape(TanhCell):
     def weight_grad_hh(self, dgh, hrec, cache, pre):
         return dgh
@@ -202,6 +210,7 @@ class TooFewParamGrads(LNCell):
     (WideState, ["WideState.reference_step", "(2, 4)", "(2, 8)"]),
     (BadShapes, ["BadShapes.backward_step", "RuntimeError"]),
     (ForgetsDgi, ["ForgetsDgi.backward_step", "dgi"]),
+    (WritesPrev, ["WritesPrev.forward_step must not write into prev[0]"]),
     (WrongWhhShape, ["WrongWhhShape.weight_grad_hh", "(4, 4)", "(2, 4)"]),
     (TooFewParamGrads, ["TooFewParamGrads.param_grads", "ln_hh_bias", "got [(4,)]"]),
     (object(), ["rnnkit.Cell", "object"]),

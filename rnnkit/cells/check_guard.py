@@ -56,7 +56,14 @@ class Guarded:
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         for o in out:
             o.fill_(math.nan)                     # so that a state left unwritten shows
+        inputs = {**{f"prev[{k}]": p for k, p in enumerate(prev)}, "hrec": hrec}
+        before = {n: t.clone() for n, t in inputs.items()}
         self._call("forward_step", gi, prev, hrec, w_hh_t, b_hh, cache, out, params)
+        for n, t in inputs.items():               # the backward reads them as they came
+            if not ((t == before[n]) | (t.isnan() & before[n].isnan())).all():
+                raise CellError(f"{self.name}.forward_step must not write into {n} (the state "
+                                f"before the step, which the backward reads); write the new "
+                                f"state into out")
         for k, o in enumerate(out):
             if o.isnan().any():
                 raise CellError(f"{self.name}.forward_step must write every element of out[{k}] "
