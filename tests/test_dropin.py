@@ -358,3 +358,8 @@ def test_batched_and_forward_mode_derivatives_are_refused_in_one_line():
             lstm(fwAD.make_dual(x.detach(), torch.ones_like(x)))
     jac = torch.autograd.functional.jacobian(lambda t: lstm(t)[0], x.detach())   # one at a time
     assert jac.shape == (4, 1, 3, 4, 1, 2)
+    gru, oracle = rnnkit.GRU(2, 3).double(), nn.GRU(2, 3).double()   # (torch.nn's float32
+    oracle.load_state_dict(gru.state_dict())                   # LSTM has no forward AD on CPU)
+    x, v = torch.randn(2, 4, 1, 2, dtype=torch.float64)
+    got, want = (torch.func.jvp(lambda t: m(t)[0], (x,), (v,))[1] for m in (gru, oracle))
+    torch.testing.assert_close(got, want)      # torch.func runs the layer's own operations

@@ -57,8 +57,8 @@ class BPTT(torch.autograd.Function):
     def jvp(ctx, *tangents):
         raise NotImplementedError(
             "rnnkit's recurrent layers have a hand-written backward and no forward-mode "
-            "derivative (make_dual, jvp, check_forward_ad); use rnnkit.to_torch(model) for that "
-            "part")
+            "derivative outside torch.func (make_dual, check_forward_ad): torch.func.jvp runs "
+            "the layer's own operations, or use rnnkit.to_torch(model) for that part")
 
     @staticmethod
     def backward(ctx, d_out, *d_rest):
