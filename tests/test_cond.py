@@ -80,3 +80,43 @@ def test_no_wrong_condition_is_made_up_where_there_is_none():
     assert (wrong_conditions(labels, cond) != cond).all()
     assert wrong_conditions(SimpleNamespace(config=SimpleNamespace(features=0, n_classes=1)),
                             torch.zeros(3, dtype=torch.long)) is None
+
+
+def test_vectors_as_written_and_a_bad_line_among_them(tmp_path):
+    """'[0.1, 0.5]' and one stray line among vectors turned every vector into its own label."""
+    from rnnkit.data import DataError
+    from rnnkit.data.pairs import feature_rows, numbers
+    from rnnkit.tasks.cond import Conditions
+    assert numbers("[0.5, -1]") == numbers("0.5;-1") == numbers("0.5 -1") == [0.5, -1.0]
+    assert numbers("(1)") is None and numbers(",") is None
+    assert Conditions(features=2).encode("[0.5, -1]") == [0.5, -1.0]
+    rows = [f"[{i / 10}, {i % 3}]" for i in range(20)]
+    assert feature_rows(rows, "v.tsv", list(range(1, 21))).shape == (20, 2)
+    with pytest.raises(DataError, match=r"^v.tsv:7: expected a feature vector of numbers, as 19 "
+                                        r"of the 20 lines hold, got '0.5,oops'"):
+        feature_rows(rows[:6] + ["0.5,oops"] + rows[7:], "v.tsv", list(range(1, 21)))
+    years = ["1990", "1991", "n/a"] * 7                  # whole numbers and a word: labels
+    assert feature_rows(years, "y.tsv", list(range(1, 22))) is None
+
+
+def test_sequences_past_max_len_are_counted_in_a_warning(tmp_path, capsys):
+    """Training pairs longer than --max-len were dropped without a word."""
+    from rnnkit.models.conditional import CondConfig
+    from rnnkit.tasks.cond import CondData, build_cond_task
+    path = tmp_path / "names.tsv"
+    path.write_text("".join(f"{c}\t{'ab' * (1 + i % 4)}{chr(97 + i % 26) * (i // 26)}\n"
+                            for i in range(200) for c in "xy"))
+    build_cond_task(CondData(data=str(path), batch=4), CondConfig(hidden=8, embed=4, cond_size=4,
+                                                                 max_len=6), log=lambda *a: None)
+    err = capsys.readouterr().err
+    assert "sequence(s) of" in err and "longer than 5 tokens (--max-len 6 counts </s>" in err
+
+
+def test_a_run_given_to_another_command_names_the_one_that_reads_it(tmp_path):
+    from rnnkit.train import CheckpointError, load_checkpoint
+    task = cond_task(tmp_path)
+    Trainer(task, TrainConfig(max_steps=1, eval_every=1, warmup_steps=0),
+            [Checkpointer(tmp_path / "run")]).fit()
+    with pytest.raises(CheckpointError, match=r"expected a 'classify' checkpoint, got kind "
+                                              r"'cond' \(rnnkit sample reads it\)"):
+        load_checkpoint(tmp_path / "run" / "best.pt", kind="classify")

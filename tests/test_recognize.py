@@ -171,7 +171,7 @@ def test_bad_wav_files(tmp_path):
     with pytest.raises(DataError, match="list.tsv:4: .*silent.wav: no samples"):
         read_wav(tmp_path / "silent.wav", 8000, "list.tsv:4")
     (tmp_path / "junk.wav").write_bytes(b"RIFF0000WAVEjunk")
-    with pytest.raises(DataError, match="not a readable PCM WAV"):
+    with pytest.raises(DataError, match="not a readable WAV file"):
         read_wav(tmp_path / "junk.wav", 8000)
     samples = read_wav(write_wav(tmp_path / "ok.wav", [0.5, -0.5], width=4), 8000)
     assert samples.tolist() == pytest.approx([0.5, -0.5], abs=1e-6)
@@ -194,7 +194,7 @@ def test_extensible_pcm_wav_reads_as_plain_pcm(tmp_path):
     float_fmt = fmt[:24] + struct.pack("<I", 3) + fmt[28:]            # sub-format: IEEE float
     (tmp_path / "float.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + b"WAVE" +
                                          b"fmt " + struct.pack("<I", len(fmt)) + float_fmt)
-    with pytest.raises(DataError, match="not a readable PCM WAV"):
+    with pytest.raises(DataError, match="not a readable WAV file"):   # (no data chunk)
         read_wav(tmp_path / "float.wav", 8000)
 
 

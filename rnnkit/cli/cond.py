@@ -38,7 +38,9 @@ def run_sample(args):
     if args.cond is None and conditions.features:
         raise ConfigError(f"{args.run} is a conditional generator of {conditions.features} "
                           f"features: pass --cond with {conditions.features} numbers "
-                          f"(e.g. --cond {','.join(['0'] * conditions.features)})")
+                          f"(e.g. --cond {','.join(['0'] * conditions.features)}; "
+                          f"--cond={','.join(['-1'] + ['0'] * (conditions.features - 1))} "
+                          f"when the first is negative)")
     if args.cond is None:
         raise ConfigError(f"{args.run} is a conditional generator: pass --cond LABEL "
                           f"(one of: {', '.join((conditions.labels or [])[:60])})")

@@ -29,7 +29,8 @@ def add_parser(sub):
     p.add_argument("--last", action="store_true", help="use last.pt instead of best.pt")
     p.add_argument("--beam", type=beam_width, default=1, help="beam search with this many "
                    "hypotheses instead of sampling: a likely continuation (1: off)")
-    p.add_argument("--cond", help="conditional generator runs: the label to generate for")
+    p.add_argument("--cond", help="conditional generator runs: the label to generate for, or "
+                   "the feature vector (--cond=-0.5,1 when it starts negative)")
     p.add_argument("-n", type=ranged(int, (1, MAX_STEPS)), default=None,
                    help="how many texts (default 1; conditional generators 10); with --beam "
                         "the n most likely")

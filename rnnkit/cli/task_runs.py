@@ -97,7 +97,7 @@ def check_same_data(run, before, now, allowed, hint=""):
     raise DataError(f"{run}: the {what}{more} changed since this run started (its checkpoint "
                     f"records {before.get(k, 'none')[:19]}..., the data now gives "
                     f"{now.get(k, 'none')[:19]}...); --resume continues on the same data "
-                    f"only: restore it, start a new run with another --out{hint}")
+                    f"only: restore it, or start a new run with another --out{hint}")
 
 
 def same_data(mine, ranks):

@@ -104,29 +104,39 @@ def image_features(pixels):
 
 # ----------------------------------------------------------------- sound
 def read_wav(path, sample_rate, where=None):
-    """A PCM WAV file (8, 16 or 32 bit; channels averaged) -> float samples in [-1, 1] (N,).
-    Another sample rate than ``sample_rate``, no samples, or a file ``wave`` cannot read raise
-    DataError naming ``where`` and the file."""
+    """A WAV file (8, 16 or 32-bit PCM, 32 or 64-bit float; channels averaged) -> float samples
+    in [-1, 1] (N,). Another sample rate than ``sample_rate``, no samples, or a file ``wave``
+    cannot read raise DataError naming ``where`` and the file."""
     at = located(path, where)
     try:
-        with wave.open(pcm_header(path), "rb") as w:
+        source, floats = pcm_header(path)
+        with wave.open(source, "rb") as w:
             rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
             raw = w.readframes(w.getnframes())
     except FileNotFoundError:
         raise DataError(f"{at}: no such file") from None
     except (wave.Error, EOFError, OSError) as e:
-        raise DataError(f"{at}: not a readable PCM WAV file ({type(e).__name__}: {e})") from None
+        why = f"{type(e).__name__}: {e}" if str(e) else ("the file ends inside its header" if
+                                                          isinstance(e, EOFError) else
+                                                          type(e).__name__)
+        raise DataError(f"{at}: not a readable WAV file ({why}); rnnkit reads 8, 16 or 32-bit "
+                        f"PCM and 32 or 64-bit float WAV") from None
     if rate != sample_rate:
-        raise DataError(f"{at}: sample rate {rate} Hz, expected {sample_rate} Hz (--sample-rate; "
-                        f"resample the file, e.g. sox IN -r {sample_rate} OUT)")
-    if width not in (1, 2, 4):
-        raise DataError(f"{at}: {8 * width}-bit samples, expected 8, 16 or 32-bit PCM")
-    dtype = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+        raise DataError(f"{at}: sample rate {rate} Hz, expected {sample_rate} Hz (the run's "
+                        f"--sample-rate; resample the file, e.g. sox IN -r {sample_rate} OUT)")
+    if (floats and width not in (4, 8)) or (not floats and width not in (1, 2, 4)):
+        raise DataError(f"{at}: {8 * width}-bit {'float' if floats else 'PCM'} samples, expected "
+                        f"8, 16 or 32-bit PCM or 32 or 64-bit float (e.g. sox IN -b 16 OUT)")
+    dtype = {4: np.float32, 8: np.float64}[width] if floats else \
+        {1: np.uint8, 2: np.int16, 4: np.int32}[width]
     x = np.frombuffer(raw[:len(raw) // (width * channels) * width * channels], dtype=dtype)
     if x.size == 0:
         raise DataError(f"{at}: no samples (an empty recording)")
+    if floats and not np.isfinite(x).all():
+        raise DataError(f"{at}: float samples that are not finite (nan or inf)")
     x = x.astype(np.float32)
-    x = (x - 128) / 128 if width == 1 else x / float(2 ** (8 * width - 1))
+    if not floats:
+        x = (x - 128) / 128 if width == 1 else x / float(2 ** (8 * width - 1))
     return torch.from_numpy(x.reshape(-1, channels).mean(1))
 
 
@@ -159,30 +169,31 @@ def log_mel(samples, sample_rate, n_mels=40):
 
 
 def pcm_header(path):
-    """``path``, or where its format chunk says WAVE_FORMAT_EXTENSIBLE with PCM samples (what
-    ffmpeg and sox write for 24/32-bit or more than two channels), its bytes as a plain PCM
-    WAV (the tag set to 1) in a file object, which Python's ``wave`` reads before 3.12."""
+    """(source, float?): ``path``, or, where its format chunk says IEEE float samples (tag 3) or
+    WAVE_FORMAT_EXTENSIBLE with PCM or float samples (what ffmpeg and sox write for 24/32-bit,
+    float, or more than two channels), its bytes as a plain PCM WAV (the tag set to 1) in a file
+    object, which Python's ``wave`` reads before 3.12; float? says the samples are floats."""
     with open(path, "rb") as fh:
         head = fh.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return str(path)
+            return str(path), False
         while True:
             chunk = fh.read(8)
             if len(chunk) < 8:
-                return str(path)
+                return str(path), False
             size = int.from_bytes(chunk[4:], "little")
             if chunk[:4] == b"fmt ":
                 fmt = fh.read(size)
-                extensible = len(fmt) >= 26 and fmt[:2] == b"\xfe\xff"
-                if not (extensible and fmt[24:26] == b"\x01\x00"):   # sub-format: PCM
-                    return str(path)
+                tag = fmt[24:26] if len(fmt) >= 26 and fmt[:2] == b"\xfe\xff" else fmt[:2]
+                if tag not in (b"\x01\x00", b"\x03\x00") or fmt[:2] == b"\x01\x00":
+                    return str(path), False
                 where = fh.tell() - size
                 break
             fh.seek(size + (size & 1), 1)
         fh.seek(0)
         data = bytearray(fh.read())
     data[where:where + 2] = b"\x01\x00"
-    return io.BytesIO(bytes(data))
+    return io.BytesIO(bytes(data)), tag == b"\x03\x00"
 
 
 # ----------------------------------------------------------------- listings
@@ -193,10 +204,10 @@ HEADER = ({"path", "file", "filename", "image", "audio", "wav"},
 def read_listing(path, warn=None):
     """A TSV file or a folder -> [(file path, transcript, where)], ``where`` being ``TSV:line``
     or the file itself. Missing files, empty transcripts and files of no known kind raise
-    DataError naming the listing's line; ``warn`` is told of what a folder's reading skips or
+    DataError naming the listing's line; ``warn`` is told of what the reading skips or
     guesses."""
-    path = Path(path)
-    return read_folder(path, warn or (lambda message: None)) if path.is_dir() else read_tsv(path)
+    path, warn = Path(path), warn or (lambda message: None)
+    return read_folder(path, warn) if path.is_dir() else read_tsv(path, warn)
 
 
 def read_folder(path, warn):
@@ -238,19 +249,28 @@ def cut_copies(labels):
     return [cut(t) if cut(t) in known else t for t in labels]
 
 
-def read_tsv(path):
-    """The ``path<TAB>transcript`` lines of a UTF-8 TSV file (a byte-order mark and a first
-    ``path<TAB>text`` header line skipped)."""
-    rows = []
+def read_tsv(path, warn=None):
+    """The ``path<TAB>transcript`` lines of a UTF-8 TSV file (a byte-order mark, a first
+    ``path<TAB>text`` header line and ``#`` comment lines skipped; ``warn`` is told how many
+    comment lines were)."""
+    rows, comments = [], []
     for n, line in numbered_lines(read_text(path)):
-        if not line.strip() or line.startswith("#"):
+        if not line.strip():
             continue
-        fields = [f.strip().lower() for f in line.split("\t", 1)]
-        if not rows and len(fields) == 2 and fields[0] in HEADER[0] and fields[1] in HEADER[1]:
+        if line.startswith("#"):
+            comments.append(n)
+            continue
+        fields = [f.strip().lower() for f in line.split("\t")]
+        if not rows and len(fields) >= 2 and fields[0] in HEADER[0] and fields[1] in HEADER[1]:
             continue
         rows.append(tsv_row(path, n, line))
+    said = (f"; {len(comments):,} lines that start with '#' were passed over as comments "
+            f"(a file named '#...' is listed as ./#...)") if comments else ""
     if not rows:
-        raise DataError(f"{path}: no path<TAB>transcript lines")
+        raise DataError(f"{path}: no path<TAB>transcript lines{said}")
+    if comments and warn is not None:
+        warn(f"{path}: {len(comments):,} lines that start with '#' were passed over as comments "
+             f"(the first: line {comments[0]}; a file named '#...' is listed as ./#...)")
     return rows
 
 
@@ -260,6 +280,10 @@ def tsv_row(path, n, line):
     if "\t" not in line:
         raise DataError(f"{where}: expected path<TAB>transcript, got {line[:60]!r}")
     name, text = line.split("\t", 1)
+    if "\t" in text.strip():
+        raise DataError(f"{where}: expected path<TAB>transcript, got {line.count(chr(9)) + 1} "
+                        f"tab-separated fields (a transcript holds no tab: keep the two "
+                        f"columns)")
     text = unicodedata.normalize("NFC", text.strip())   # "é" one code point, as typed
     file = (path.parent / name.strip()).resolve()
     if not text:

@@ -197,17 +197,36 @@ def _json_pairs(text, path):
     return rows
 
 
-def feature_rows(sources, path, lines):
-    """Feature vectors (N, F) float32 when every source is a list of numbers of one length
-    (``0.1,0.5 -2``: commas or spaces between them), else None (the sources are labels).
-    ``lines`` are the sources' line numbers in ``path``: numbers not finite in float32 (nan,
-    inf, or beyond ±3.4e38) and rows of another length raise DataError naming file and line."""
+def numbers(source):
+    """The numbers of a feature vector as written (``0.1,0.5 -2``, ``0.1;0.5``, ``[0.1, 0.5]``:
+    commas, semicolons or spaces between them, in square brackets or not), or None if it is not
+    one."""
+    s = source.strip()
+    if s[:1] + s[-1:] == "[]":
+        s = s[1:-1]
     try:
-        rows = [[float(v) for v in s.replace(",", " ").split()] for s in sources]
+        return [float(v) for v in s.replace(",", " ").replace(";", " ").split()] or None
     except ValueError:
         return None
-    if not rows or not all(rows):
-        return None                                   # "," is a label, not a vector of none
+
+
+def feature_rows(sources, path, lines):
+    """Feature vectors (N, F) float32 when every source is a list of numbers of one length
+    (:func:`numbers`), else None (the sources are labels). ``lines`` are the sources' line
+    numbers in ``path``: numbers not finite in float32 (nan, inf, or beyond ±3.4e38) and rows of
+    another length raise DataError naming file and line, and so does a line that is not numbers
+    where nine in ten are vectors (two numbers or more, or one with a fraction)."""
+    rows = [numbers(s) for s in sources]
+    if not rows:
+        return None
+    if not all(rows):                                 # "," is a label, not a vector of none
+        vectors = sum(r is not None and (len(r) > 1 or not r[0].is_integer()) for r in rows)
+        if vectors >= 0.9 * len(rows):
+            i = next(i for i, r in enumerate(rows) if r is None)
+            raise DataError(f"{path}:{lines[i]}: expected a feature vector of numbers, as "
+                            f"{vectors:,} of the {len(rows):,} lines hold, got "
+                            f"{sources[i][:80]!r}")
+        return None
     lengths = [len(r) for r in rows]
     for i, n in enumerate(lengths):
         if n != lengths[0]:

@@ -18,12 +18,13 @@ import torch
 from rnnkit.config import MAX_BATCH, MAX_COUNT, check
 from rnnkit.data import Vocab, resolve
 from rnnkit.data.pairs import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, PairBatches, build_vocab, decode,
-                               encode, feature_rows, own_splits, pad, read_numbered_pairs,
+                               encode, feature_rows, numbers, own_splits, pad, read_numbered_pairs,
                                read_pairs, unknown_tokens)
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import TOKENIZERS
 from rnnkit.decode import beam_search, sample
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+from rnnkit.tasks.common import warn
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 
@@ -74,10 +75,7 @@ class Conditions:
     def encode(self, source):
         """One source string -> a label id (int) or a feature list; unknown labels raise."""
         if self.features:
-            try:
-                values = [float(v) for v in source.replace(",", " ").split()]
-            except ValueError:
-                values = None
+            values = numbers(source)
             if values is None or len(values) != self.features or not all(
                     math.isfinite(v) and abs(v) <= 3.4e38 for v in values):
                 raise DataError(f"condition {source!r}: expected {self.features} finite numbers "
@@ -103,11 +101,18 @@ class CondTask:
         self.model, self.vocab, self.conditions = model, vocab, conditions
         self.data_config, self.unit = data_config, vocab.kind
         limit = model.config.max_len
-        enc = lambda pairs: [(conditions.encode(s), encode(vocab, t, bos=True, eos=True))
-                             for s, t in pairs if len(encode(vocab, t)) < limit]
-        self.train = PairBatches(enc(splits["train"]), data_config.batch, seed)
-        self.val = enc(splits["val"][:data_config.val_pairs or None])
-        self.test = enc(splits["test"])
+
+        def enc(pairs, part):
+            kept = [(conditions.encode(s), encode(vocab, t, bos=True, eos=True))
+                    for s, t in pairs if len(encode(vocab, t)) < limit]
+            if len(kept) < len(pairs):
+                warn(f"{len(pairs) - len(kept):,} {part} sequence(s) of {len(pairs):,} left "
+                     f"out: longer than {limit - 1} tokens (--max-len {limit} counts </s>; "
+                     f"raise it to keep them)")
+            return kept
+        self.train = PairBatches(enc(splits["train"], "training"), data_config.batch, seed)
+        self.val = enc(splits["val"][:data_config.val_pairs or None], "validation")
+        self.test = enc(splits["test"], "test")
 
     def train_batch(self, step):
         return self._collate(self.train[step])

@@ -15,7 +15,7 @@ import torch
 
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
-from rnnkit.data.media import IMAGES, kind_of, read_image
+from rnnkit.data.media import IMAGES, kind_of, listing_kind, read_image, read_listing
 from rnnkit.decode.beam import beam_search_batch
 from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
 from rnnkit.tasks.common import Batches, chunks, warn
@@ -143,9 +143,11 @@ def build_image_to_text_task(data_config, model_config, seed=0, log=print):
                           "training examples (rnnkit train recognize); image-to-text does not "
                           f"use them, got --tempo {d.tempo:g} --freq-mask {d.freq_mask} "
                           f"--time-mask {d.time_mask}")
+    if d.data == "spoken-digits" or (d.data not in ("captcha", "openclipart") and listing_kind(
+            read_listing(d.data), d.data) == "audio"):      # said before any sound is read
+        raise DataError(f"{d.data}: image-to-text reads images, this data holds sounds (rnnkit "
+                        f"train recognize reads both)")
     parts = read_parts(data_config, 1, log)
-    if parts.kind != "image":
-        raise DataError(f"{data_config.data}: image-to-text reads images, this data holds sounds")
     model_config.vocab_size = len(parts.alphabet) + OFFSET
     model_config.height = parts.features
     model_config.width = max(x.shape[1] for x, _, _ in parts.train)

@@ -188,6 +188,9 @@ def file_parts(d):
         return rows
 
     train, val, test = own_parts(examples, d, read_other)
+    if d.val_data or d.test_data:
+        warn_copies_across(train, (("--val-data", d.val_data, val),
+                                   ("--test-data", d.test_data, test)))
     alphabet = d.alphabet or "".join(sorted({c for _, t, _ in examples for c in t}))
     warn_unlearnable(train, val, test, alphabet, own_split=not (d.val_data or d.test_data))
     parts = [[(x, encode(t, alphabet, w, name), w) for x, t, w in part]
@@ -198,14 +201,32 @@ def file_parts(d):
     return Parts(*parts, alphabet, kind, features, source)
 
 
+def _key(x):
+    x = np.ascontiguousarray(np.asarray(x))
+    return x.shape, hashlib.sha256(x.tobytes()).digest()
+
+
+def warn_copies_across(train, given):
+    """Warn where a part from its own file (``given``: (flag, listing, examples)) holds inputs
+    equal to training examples': it would score the model on what it trained on."""
+    seen = {_key(x): w for x, _, w in train}
+    for flag, listing, part in given:
+        if not listing:
+            continue
+        copies = [(w, seen[k]) for x, _, w in part for k in [_key(x)] if k in seen]
+        if copies:
+            warn(f"{flag} {listing}: {len(copies):,} of its {len(part):,} examples equal "
+                 f"training examples (e.g. {copies[0][0]} and {copies[0][1]}): they score the "
+                 f"model on what it trained on")
+
+
 def without_copies(examples, listing, kind):
     """``examples`` with each one whose input equals an earlier one's left out, in a warning:
     a copy (``abc (1).png``) that the split puts in another part than its original would be
     scored on an example the model trained on."""
     seen, kept, copies = {}, [], []
     for e in examples:
-        x = np.ascontiguousarray(np.asarray(e[0]))
-        key = (x.shape, hashlib.sha256(x.tobytes()).digest())
+        key = _key(e[0])
         if key in seen:
             copies.append((e[2], seen[key][2], e[1] != seen[key][1]))
         else:

@@ -116,6 +116,12 @@ def save_checkpoint(path, payload):
     atomic_write(path, lambda f: torch.save(data, f))
 
 
+# the command that reads each kind of run, named where another command is given one
+READS = {"lm": "sample", "cond": "sample", "classify": "predict", "tag": "tag",
+         "seq2seq": "translate", "forecast": "forecast", "recognize": "recognize",
+         "image-to-text": "recognize"}
+
+
 def load_checkpoint(path, map_location="cpu", kind=None):
     """The dict saved by :func:`save_checkpoint`; a missing, truncated, corrupted or foreign file
     raises CheckpointError naming it, and so does one of another task ``kind`` when one is asked."""
@@ -158,7 +164,9 @@ def load_checkpoint(path, map_location="cpu", kind=None):
         warnings.warn(f"{path}: a version 1 checkpoint has no content digest; its integrity "
                       f"cannot be checked", stacklevel=2)
     if kind is not None and data.get("kind") != kind:
-        raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind {data.get('kind')!r}")
+        use = READS.get(data.get("kind"))
+        raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind "
+                              f"{data.get('kind')!r}" + (f" (rnnkit {use} reads it)" if use else ""))
     if data.get("cell_sources"):
         from rnnkit.cells.registry import changed_cells
         for name in changed_cells(data["cell_sources"]):
