@@ -46,7 +46,7 @@ PLOT_MAX = 12   # panels in the plot at most (a run over many series: --series c
 
 def chosen(f, text):
     """Indices of the series named in ``text`` (comma-separated; empty: all)."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))   # once each
     unknown = [n for n in names if n not in f.names]
     if unknown:
         raise DataError(f"--series {unknown[0]!r}: no such series in the run; it has "

@@ -168,8 +168,10 @@ def infer_season(f, warn):
     for label, line in zip(f.labels[1:], f.lines[1:]):
         t = parse_date(label, order)
         if t is None:
+            hint = "fix it or give --season N" if any(map(str.isdigit, label)) else \
+                "a row of the series has a date there: remove the row, or fix its date"
             raise DataError(f"{f.path}:{line}: cannot read the date {label!r} like "
-                            f"{f.labels[0]!r} on line {f.lines[0]}; fix it or give --season N")
+                            f"{f.labels[0]!r} on line {f.lines[0]}; {hint}")
         if t <= times[-1]:
             raise DataError(f"{f.path}:{line}: {label!r} does not come after {f.labels[len(times) - 1]!r}"
                             f"; a series must be in time order, one row per step")

@@ -226,14 +226,16 @@ def header_and_body(rows, notes):
     numbers 0, 1, 2, ... that numpy's arrays get, first, a value last) is no header: its
     columns are named column1, column2, ...; a footer after the rows (a line of
     words, of another width, where the rows start with a date or number: a title or source) is
-    left out. What was passed over is told in ``notes``."""
+    left out, and so is a last row of the same width whose first cell holds words and no digit
+    ("Total", "Source: ..."). What was passed over is told in ``notes``."""
     while len(rows) > 1 and rows[0][1][0].lstrip().startswith("#"):
         rows = rows[1:]                                   # comments before the header
     while (len(rows) > 2 and len(rows[0][1]) == 1 and len(rows[1][1]) > 1
            and all(_is_text(c) or not c.strip() for c in rows[1][1])):
         rows = rows[1:]                                   # a title above a header of names
-    while (len(rows) > 2 and 1 < len(rows[0][1]) != len(rows[-1][1])
-           and _is_text(rows[-1][1][0]) and not _is_text(rows[-2][1][0])):
+    while (len(rows) > 2 and 1 < len(rows[0][1]) and _is_text(rows[-1][1][0])
+           and (len(rows[0][1]) != len(rows[-1][1]) or not any(map(str.isdigit, rows[-1][1][0])))
+           and not _is_text(rows[-2][1][0])):
         notes.append(f"line {rows[-1][0]} ({clip(rows[-1][1][0], 40)!r}) is no row of the "
                      f"table: left out")
         rows = rows[:-1]
@@ -245,9 +247,12 @@ def header_and_body(rows, notes):
         notes.append(f"line {head_line} holds data, not column names: the columns are named "
                      f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''}")
         return head_line, names, rows
-    for _ in range(2):
-        if body and len(body[0][1]) == len(header) and not any(map(_is_number, body[0][1])) \
-                and parse_date(body[0][1][0].strip()) is None and len(body) > 1:
+    for _ in range(2):          # words and empty cells only, no date first: another header
+        if body and len(body) > 1 and len(body[0][1]) == len(header) \
+                and all(_is_text(c) or not c.strip() for c in body[0][1]) \
+                and not _looks_dated(body[0][1][0]):
+            notes.append(f"line {body[0][0]} ({clip(','.join(body[0][1]), 40)!r}) is a further "
+                         f"header row: left out")
             body = body[1:]
     return head_line, header, body
 

@@ -37,6 +37,7 @@ from rnnkit.data.series import read_series_file, same_series
 from rnnkit.data.series_numbers import FILLS
 from rnnkit.data.series_scale import Scaler, Transform, split_series
 from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.smoothing import start_length
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose, choose_columns
 from rnnkit.tasks.forecast_trained import (LEVELS, Forecast, history_part, interval_scores,
@@ -144,7 +145,10 @@ class ForecastTask:
     def train_batch(self, step):
         g = torch.Generator().manual_seed(step)
         W, K = self.data_config.window, self.data_config.horizon
-        origins = torch.randint(W, self.train_end - K + 1, (self.data_config.batch,), generator=g)
+        first = max(W, start_length(len(self.z), self.season)) if self.model.uses_history() \
+            else W                     # (the smoothing's states start on the first steps)
+        origins = torch.randint(first, self.train_end - K + 1, (self.data_config.batch,),
+                                generator=g)
         return self.windows(distributed.shard(origins.tolist()))   # a data-parallel rank's share
 
     def loss(self, batch):
@@ -152,7 +156,10 @@ class ForecastTask:
 
     def origins(self, start, end):
         W, K = self.data_config.window, self.data_config.horizon
-        return list(range(max(start, W, self.season), end - K + 1))
+        first = max(W, self.season)
+        if self.model.uses_history():
+            first = max(first, start_length(len(self.z), self.season))
+        return list(range(max(start, first), end - K + 1))
 
     def evaluate(self):
         """Validation figures; val_loss (what best.pt is chosen by) is the MSE, times
@@ -309,6 +316,13 @@ def check_lengths(d, n, split, path):
                         f"window {W} + horizon {K}; use a shorter --window/--horizon or a "
                         f"longer series ({n} steps in all)")
     if n - val_end < K or val_end - train_end < K:
+        short = [(flag, size) for flag, size in (("--val-data", val_end - train_end),
+                                                 ("--test-data", n - val_end))
+                 if size < K and getattr(d, flag[2:].replace("-", "_"))]
+        if short:   # a part from its own file: the fractions do not make it
+            raise DataError(f"{getattr(d, short[0][0][2:].replace('-', '_'))}: {short[0][1]} "
+                            f"steps ({short[0][0]}), fewer than the horizon {K}: give a file of "
+                            f"at least {K} steps, or a --horizon of at most {short[0][1]}")
         need = math.ceil(K / n * 100) / 100     # the fraction of the series that holds K
         longer = (f", or --val-fraction and --test-fraction of {need:g} ({n} steps in all)"
                   if need <= 0.3 else "")
@@ -340,9 +354,9 @@ def build_forecast_task(data_config, model_config, log=print):
             y, split, d.window, d.horizon, m, d.transform, d.baseline, smoothing=c.history,
             names=main.names)
     else:
-        transform, base, smooth, linear, note = choose(
-            y, split, d.window, d.horizon, m, d.transform, d.baseline, linear=c.linear,
-            smoothing=c.history)
+        transform, base, smooth, linear, note = choose(   # (a linear part only where the
+            y, split, d.window, d.horizon, m, d.transform, d.baseline,   # model holds one)
+            linear=c.linear and c.mode == "direct" and d.window > 0, smoothing=c.history)
     c.features, c.horizon = y.shape[1], d.horizon
     c.base, c.period, c.window = base, m, d.window
     model = Forecaster(c)

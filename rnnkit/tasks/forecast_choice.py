@@ -135,6 +135,14 @@ def features(z, origins, W):
     return np.concatenate([win.reshape(len(origins), -1), np.ones((len(origins), 1))], 1)
 
 
+def first_origin(N, W, m, bases):
+    """The first forecast origin of a series of N steps: a window (and a season) before it, and
+    where a smoothing takes part, the steps its states start from (up to 4 without a season,
+    more than a window of 2 or 3 holds)."""
+    first = max(W, m)
+    return max(first, start_length(N, m)) if any(b.startswith("ets") for b in bases) else first
+
+
 def fold_fits(y, t, fit_end, W, K, m, bases):
     """The fits of every baseline and linear part on y[:fit_end] under transform t: (transform,
     scaler, z (N, F) standardised, {baseline: smoothing params or None}, fit origins)."""
@@ -142,11 +150,12 @@ def fold_fits(y, t, fit_end, W, K, m, bases):
     x = tr.forward(y.astype(np.float64))
     scaler = Scaler.fit(x[:fit_end])
     z = (x - scaler.mean) / scaler.std                                        # (N, F)
-    fit = list(range(max(W, m), fit_end - K + 1))
+    first = first_origin(len(y), W, m, bases)
+    fit = list(range(first, fit_end - K + 1))
     params = {}
     for b in bases:
         if b.startswith("ets") and fit:   # one-step errors over the fit part, as Holt-Winters
-            p, _ = fit_history(torch.from_numpy(z[:fit_end]), list(range(max(W, m), fit_end)),
+            p, _ = fit_history(torch.from_numpy(z[:fit_end]), list(range(first, fit_end)),
                                m, b == "ets-seasonal")
             params[b] = p.numpy()                   # [α, β, γ, φ, seasonal]
         else:
@@ -158,9 +167,12 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
     """(transform, baseline, smoothing params (5,) or None, (weight (K*F, W*F), bias (K*F,)),
     note): the transform and baseline of the candidate with the lowest rolling-origin MAE over
     the folds, and the linear part that makes the model forecast the mean of the COMBINE best
-    candidates under that transform (the best alone where ``linear`` is off); ``note`` gives
-    the scores for the log."""
+    candidates under that transform (the best alone where ``linear`` is off: a model without
+    the linear part, which holds the window baselines mean, drift and change, takes the last
+    value, the season or the smoothing); ``note`` gives the scores for the log."""
     settings = candidates(y, W, m, transform, baseline, smoothing, K)
+    if not linear:
+        settings = [(t, b) for t, b in settings if b in ("last", "seasonal") or b.startswith("ets")]
     y = y.astype(np.float64)
     F = y.shape[1]
     lams = ((None,) + RIDGES) if linear else (None,)
@@ -170,7 +182,7 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
         bases = [b for s, b in settings if s == t]
         for j, (start, end) in enumerate(parts):
             tr, scaler, z, params, fit = fold_fits(y, t, start, W, K, m, bases)
-            val = list(range(max(start, W, m), end - K + 1))
+            val = list(range(max(start, first_origin(len(y), W, m, bases)), end - K + 1))
             if not val:
                 continue
             truth = np.stack([y[s:s + K] for s in val])                       # (n, K, F)
@@ -282,6 +294,13 @@ def untuned(y, split, W, K, m, keys):
     y[:t] alone (as Holt-Winters is refitted at each origin), never on what it forecasts."""
     q = start_length(len(y), m)   # origins leave q steps to start the states, q to fit them
     origins = list(range(max(W, m, 2 * q), split[1] - K + 1))
+    if not origins:   # too short to fit a smoothing before any origin: the window baselines
+        keys = [k for k in keys if not k[1].startswith("ets")]
+        origins = list(range(max(W, m), split[1] - K + 1))
+    if not origins or not keys:
+        raise DataError(f"no forecast origin before the validation part's end (step {split[1]}) "
+                        f"leaves a window of {W} before it and the horizon {K} after it: give "
+                        f"a longer series, or a smaller --window or --horizon")
     truth = np.stack([y[t:t + K] for t in origins])                           # (n, K, F)
     scores = {}
     for key in keys:

@@ -137,7 +137,9 @@ def interval_scores(lo, hi, truth, scale, levels, prefix):
             continue
         a = 1 - level / 100
         score = u - l + 2 / a * (np.maximum(l - truth, 0) + np.maximum(truth - u, 0))
-        out[f"{prefix}_coverage_{level:g}"] = float(((l <= truth) & (truth <= u)).mean())
+        ulp = 1e-6 * np.maximum(np.abs(truth), 1e-30)   # float32 rounding: a zero-width interval
+        inside = (l - ulp <= truth) & (truth <= u + ulp)  # of an exact forecast holds its truth
+        out[f"{prefix}_coverage_{level:g}"] = float(inside.mean())
         per = score.reshape(-1, score.shape[-1]).mean(0)                      # (F,)
         out[f"{prefix}_msis_{level:g}"] = float((per / scale).mean())
     return out
@@ -242,6 +244,11 @@ class Forecast:
         if bad:
             raise DataError(f"forecast origin must lie in [{least}, {len(y)}] (the model reads "
                             f"the {self.window} steps before it), got {bad[0]}")
+        missing = np.flatnonzero(~np.isfinite(y[:max(origins)]).all(1))
+        if len(missing):   # NaN in a window made every forecast NaN
+            raise DataError(f"y holds {len(missing)} step(s) with a value that is not finite "
+                            f"before the last origin (the first: step {missing[0]}); fill them "
+                            f"first")
         return y, origins, int(steps)
 
     def first_origin(self, n):
@@ -276,6 +283,10 @@ class Forecast:
         levels = check_levels(levels)
         z = self.standardised(y)
         end = min(origins) if end is None else end
+        if isinstance(end, bool) or not isinstance(end, (int, np.integer)) or not \
+                self.first_origin(len(y)) <= end <= len(y):
+            raise DataError(f"end must be a step of y from its first forecast origin on, in "
+                            f"[{self.first_origin(len(y))}, {len(y)}], got {end!r}")
         pred = self.predict_standardised(z, origins, steps)                    # (B, steps, F)
         if not levels:
             empty = np.zeros((0, *pred.shape))
