@@ -253,3 +253,24 @@ def test_pt2_refuses_a_cell_its_program_could_not_import(tmp_path):
     with pytest.raises(ExportError, match=r"its cell MyRNNCell comes from module "
                                           r"'cell_loaded_by_path', which cannot be imported"):
         write_pt2(program, tmp_path / "l.pt2")
+
+
+def test_plain_export_of_lengths_names_mask_lengths():
+    """torch.export of lengths= failed inside torch (a data-dependent guard); mask_lengths'
+    copy exports and equals eager."""
+    from rnnkit.export import mask_lengths
+
+    class Lengths(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnnkit.GRU(5, 6, 2, bidirectional=True, batch_first=True)
+
+        def forward(self, x, lengths):
+            return self.rnn(x, lengths=lengths)[0]
+    m, x, lengths = Lengths().eval(), torch.randn(3, 4, 5), torch.tensor([4, 2, 3])
+    dims = ({0: torch.export.Dim("B"), 1: torch.export.Dim("T")}, {0: torch.export.Dim("B")})
+    with pytest.raises(ValueError, match=r"GRU: lengths= packs the batch .* export "
+                                         r"rnnkit.export.mask_lengths\(model\)"):
+        torch.export.export(m, (x, lengths), dynamic_shapes=dims)
+    program = torch.export.export(mask_lengths(m), (x, lengths), dynamic_shapes=dims)
+    torch.testing.assert_close(program.module()(x, lengths), m(x, lengths))

@@ -160,8 +160,11 @@ def test_reset_restarts_each_row_where_asked():
     fresh, _ = m(x[3:, 1:2])
     torch.testing.assert_close(out[3:, 1:2], fresh)
     torch.testing.assert_close(out[:, 0:1], m(x[:, 0:1])[0])     # row 0 never reset
-    with pytest.raises(ValueError, match=r"reset must have shape \(2, 7\)"):
+    with pytest.raises(ValueError, match=r"reset must have shape \(2, 7\) \(batch, time\)"):
         m(x, reset=torch.zeros(7, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"reset must have shape \(7,\) \(time: the input is "
+                                         r"unbatched\), got \(2, 7\)"):
+        m(x[:, 0], reset=reset)
 
 
 def test_learned_initial_state_gets_gradient_and_is_used():

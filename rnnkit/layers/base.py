@@ -371,6 +371,11 @@ class RNNBase(nn.Module):
         if B == 0:
             raise InputError(f"{type(self).__name__}: a batch of 0 sequences (input of shape "
                              f"{tuple(input.shape)}); give at least one")
+        if torch.compiler.is_exporting():   # packing reads the lengths' values: data-dependent
+            raise InputError(f"{type(self).__name__}: lengths= packs the batch by the lengths' "
+                             f"values, which torch.export cannot trace; export "
+                             f"rnnkit.export.mask_lengths(model), which runs lengths= with "
+                             f"masks (rnnkit export does)")
         lengths = torch.as_tensor(lengths)
         if tuple(lengths.shape) != (B,):
             raise InputError(f"{type(self).__name__}: lengths must have shape ({B},) (one per "

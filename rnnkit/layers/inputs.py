@@ -32,7 +32,8 @@ def check_reset(layer, reset, B, T, batched):
     reset = torch.as_tensor(reset)
     want = (B, T) if batched else (T,)
     if tuple(reset.shape) != want:
-        raise InputError(f"{type(layer).__name__}: reset must have shape {want} (batch, time), "
+        raise InputError(f"{type(layer).__name__}: reset must have shape {want} "
+                         f"({'batch, time' if batched else 'time: the input is unbatched'}), "
                          f"got {tuple(reset.shape)}")
     return reset if batched else reset.unsqueeze(0)
 
