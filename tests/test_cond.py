@@ -120,3 +120,17 @@ def test_a_run_given_to_another_command_names_the_one_that_reads_it(tmp_path):
     with pytest.raises(CheckpointError, match=r"expected a 'classify' checkpoint, got kind "
                                               r"'cond' \(rnnkit sample reads it\)"):
         load_checkpoint(tmp_path / "run" / "best.pt", kind="classify")
+
+
+def test_held_out_labels_that_training_lacks_are_warned_about(tmp_path, capsys):
+    from rnnkit.models.conditional import CondConfig
+    from rnnkit.tasks.cond import CondData, build_cond_task
+    from rnnkit.data.pairs import split_of
+    held = next(f"zq{i}" for i in range(1000) if split_of(f"zq{i}") != "train")
+    path = tmp_path / "names.tsv"
+    path.write_text("".join(f"{c}\tab{'c' * (i % 5)}{chr(97 + i % 26)}{i}\n"
+                            for i in range(100) for c in "xy") + f"z\t{held}\n")
+    build_cond_task(CondData(data=str(path), batch=4), CondConfig(hidden=8, embed=4, cond_size=4),
+                    log=lambda *a: None)
+    assert "1 validation or test pair(s) have a label no training pair has (e.g. 'z')" in \
+        capsys.readouterr().err

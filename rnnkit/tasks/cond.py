@@ -214,6 +214,13 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
     for given in (data_config.val_data, data_config.test_data):
         if given:
             check_conditions(conditions, given)
+    if feats is None:   # a label no training pair has: its embedding is never trained
+        trained = {s for s, _ in splits["train"]}
+        unseen = [s for part in ("val", "test") for s, _ in splits[part] if s not in trained]
+        if unseen:
+            warn(f"{path}: {len(unseen):,} validation or test pair(s) have a label no training "
+                 f"pair has (e.g. {unseen[0]!r}): the model never learned those conditions, so "
+                 f"their scores say little")
     vocab = build_vocab([t for _, t in splits["train"]], data_config.tokens)
     model_config.vocab_size = len(vocab)
     log(f"{path}: {len(pairs):,} pairs, "
