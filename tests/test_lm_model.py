@@ -56,3 +56,22 @@ def test_bad_config_rejected():
         LMConfig(vocab_size=3, cell="transformer")
     with pytest.raises(ValueError, match="vocab_size"):
         LanguageModel(LMConfig())
+
+
+@pytest.mark.parametrize("n, streams, seq_len", [(300, 64, 2), (257, 64, 2), (100, 7, 5),
+                                                 (64, 8, 3)])
+def test_evaluation_scores_every_token_once(n, streams, seq_len):
+    """The streams cut the sequence into equal rows and left up to streams - 1 predictions at
+    its end unscored, while the count said all of them; the tail now continues the last row."""
+    from rnnkit.tasks.lm import eval_streams, stream_sums
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(vocab_size=7, cell="lstm", hidden=8, embed=4)).double().eval()
+    ids = torch.randint(0, 7, (n,))
+    batches = eval_streams(ids, streams, seq_len)
+    total, count = stream_sums(model, batches)
+    assert count == n - 1 == batches.tokens
+    B, per_row = batches.x.shape
+    rows = [(ids[b * per_row:(b + 1) * per_row], ids[b * per_row + 1:(b + 1) * per_row + 1])
+            for b in range(B - 1)] + [(ids[(B - 1) * per_row:-1], ids[(B - 1) * per_row + 1:])]
+    want = sum(float(model.loss(x[None], y[None])[0]) * len(y) for x, y in rows)
+    assert total == pytest.approx(want, rel=1e-12)

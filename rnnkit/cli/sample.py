@@ -14,7 +14,8 @@ from rnnkit.config import ConfigError
 def add_parser(sub):
     p = sub.add_parser("sample", help="generate text from a trained language model")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("--prime", default=None, help="text to start from (default: a newline; "
+    p.add_argument("--prime", default=None, help="text to start from (default: a newline, "
+                   "or a space where the corpus has none; "
                    "conditional generators: the start of every sequence, default none)")
     p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=None,
                    help="tokens to generate (default 500; conditional generators: at most, "
@@ -55,11 +56,14 @@ def check_beam(args):
 def run(args):
     from rnnkit.cli import cond
     check_beam(args)
+    if args.last and not args.run.is_dir():
+        raise ConfigError(f"--last takes last.pt from a run folder; {args.run} is a file: give "
+                          f"the folder, or the checkpoint file without --last")
     if cond.is_cond_run(args):
         return cond.run_sample(args)
-    path = args.run / "last.pt" if args.last and args.run.is_dir() else args.run
+    path = args.run / "last.pt" if args.last else args.run
     model, vocab = load_lm(path)
-    prime = "\n" if args.prime is None else args.prime
+    prime = default_prime(vocab) if args.prime is None else args.prime
     length = 500 if args.length is None else args.length
     n = args.n or 1
     if args.beam > 1:
@@ -71,6 +75,18 @@ def run(args):
         seed = None if args.seed is None else (args.seed + i) % (MAX_SEED + 1)
         write(generate(model, vocab, prime, length, temperature, args.top_k, args.top_p, seed))
     return 0
+
+
+def default_prime(vocab):
+    """A newline, or where the corpus held none (no line breaks), a space, else its first
+    token."""
+    for text in ("\n", " "):
+        try:
+            if vocab.unk not in vocab.encode(text, prefix=True):
+                return text
+        except KeyError:
+            pass
+    return next(t for t in vocab.itos if not (t.startswith("<") and t.endswith(">")))
 
 
 def encode_prime(vocab, prime):

@@ -141,6 +141,25 @@ def relaid(train_cfg, ckpt):
              f"many steps from the start (only --schedule constant trains the same either way)")
 
 
+def warn_unread(data_cfg):
+    """Warn of a fraction a given part's file replaces (--val-fraction beside --val-data), and
+    of a data set name that a file or folder here also has (the data set is read)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(data_cfg)}
+    for part in ("val", "test"):
+        file, fraction = f"{part}_data", f"{part}_fraction"
+        if getattr(data_cfg, file, "") and fraction in defaults \
+                and getattr(data_cfg, fraction) != defaults[fraction]:
+            warn(f"--{part}-fraction {getattr(data_cfg, fraction):g} is not used: --{part}-data "
+                 f"{getattr(data_cfg, file)} is the {'validation' if part == 'val' else 'test'} "
+                 f"part")
+    for name in PATH_FIELDS:
+        value = getattr(data_cfg, name, "")
+        if value in DATASETS and Path(value).exists():
+            warn(f"--{name.replace('_', '-')} {value} reads the data set of that name, not the "
+                 f"{'folder' if Path(value).is_dir() else 'file'} {value} here: give "
+                 f"./{value} to read it")
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """How ``rnnkit train KIND`` trains its task model; everything else is shared."""
@@ -208,6 +227,7 @@ class TaskRun:
         if "max_minutes" in vars(args):   # a time limit alone ends the run
             base["max_steps"] = 0
         data_cfg = config_from_args(self.data, args)
+        warn_unread(data_cfg)
         data_cfg = dataclasses.replace(data_cfg, **{   # a resume from another folder finds them
             name: absolute(getattr(data_cfg, name)) for name in PATH_FIELDS
             if getattr(data_cfg, name, "") and getattr(data_cfg, name) not in DATASETS

@@ -52,10 +52,13 @@ def read_text(path):
                         f"offset {nul}); expected UTF-8 text")
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
+    except UnicodeDecodeError as e:   # bytes 0x80-0x9f: Windows-1252's quotes, dashes and €
+        bad = raw.decode("utf-8", "surrogateescape")      # undecodable bytes as U+DC80-DCFF
+        code = "CP1252" if re.search("[\udc80-\udc9f]", bad) else "LATIN1"
+        name = {"CP1252": "Windows-1252", "LATIN1": "Latin-1"}[code]
         raise DataError(f"{path}:{_line_of(raw, e.start)}: not UTF-8 (byte 0x{raw[e.start]:02x} "
                         f"at offset {e.start}: {e.reason}); re-encode the file as UTF-8, e.g. "
-                        f"iconv -f LATIN1 -t UTF-8 {path} > utf8-copy (if it is Latin-1)") from None
+                        f"iconv -f {code} -t UTF-8 {path} > utf8-copy (if it is {name})") from None
     return text.removeprefix("\ufeff")   # a byte-order mark is not part of the text
 
 
@@ -232,6 +235,8 @@ class StreamBatches:
         self.x = ids[: batch * per_row].view(batch, per_row)                # (B, N/B)
         self.y = ids[1: batch * per_row + 1].view(batch, per_row)           # (B, N/B)
         self.n = -(-per_row // seq_len)                                     # last batch may be short
+        # the fewer than B predictions the rows leave: the last row's continuation, (1, r)
+        self.tail = (ids[batch * per_row:-1][None], ids[batch * per_row + 1:][None])
 
     def __len__(self):
         return self.n
@@ -247,4 +252,10 @@ class StreamBatches:
 
     @property
     def tokens_per_pass(self):
+        """The predictions a pass over the rows makes (an evaluation adds the tail's)."""
         return self.x.numel()
+
+    @property
+    def tokens(self):
+        """Every prediction of the token sequence: the rows' and the tail's."""
+        return self.x.numel() + self.tail[1].numel()

@@ -51,11 +51,12 @@ class Vocab:
     @classmethod
     def build(cls, text, kind="char", max_size=None):
         """The vocabulary of ``text``, most frequent first (ties: first seen); ``max_size``
-        keeps the most frequent tokens and adds ``<unk>`` for the rest."""
+        keeps the most frequent tokens, ``max_size`` in all with ``<unk>``, which it adds for the
+        rest and for tokens that only later text holds (even where every token fits)."""
         counts = Counter(tokenize(text, kind))
         tokens = [t for t, _ in counts.most_common()]
-        if max_size is not None and len(tokens) > max_size:
-            tokens = [UNK] + [t for t in tokens[: max_size - 1] if t != UNK]
+        if max_size is not None:
+            tokens = [UNK] + [t for t in tokens if t != UNK][: max_size - 1]
         return cls(tokens, kind)
 
     def __len__(self):

@@ -155,7 +155,9 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
         raise TrainingError(f"the run learned nothing: no evaluation gave a finite validation loss "
                             f"({skipped} for a non-finite loss or gradient), so there is no "
                             f"best.pt; check the data for NaN or huge values, or lower --lr")
-    log(f"best validation loss {summary['best_val_loss']:.4f} {loss_label(task)} after "
+    at = f"at step {summary['best_step']:,} of " if summary.get("best_step") is not None else \
+        "after "
+    log(f"best validation loss {summary['best_val_loss']:.4f} {loss_label(task)} {at}"
         f"{summary['steps']:,} steps, {summary['wall_seconds'] / 60:.1f} min -> {out}")
     if not main:
         return summary

@@ -87,12 +87,21 @@ def stream_loss(model, batches):
 
 
 @torch.no_grad()
-def stream_sums(model, batches, rows=lambda t: t):
-    """(summed loss in nats, tokens) over evaluation batches, of the streams ``rows`` keeps."""
+def stream_sums(model, batches, rows=lambda t: t, tail=True):
+    """(summed loss in nats, tokens) over evaluation batches, of the streams ``rows`` keeps, and
+    with ``tail`` the predictions after the rows' end, which continue the last row (its state
+    carried): every token of the sequence is scored once."""
     total, count, state = 0.0, 0, None
     for x, y, _ in batches:
         x, y = rows(x), rows(y)
         loss, state = model.loss(x, y, state)
+        total += float(loss) * y.numel()
+        count += y.numel()
+    x, y = batches.tail
+    if tail and y.numel():
+        last = (lambda s: s[:, -1:].contiguous())                           # (L, 1, H)
+        state = tuple(map(last, state)) if isinstance(state, tuple) else last(state)
+        loss, _ = model.loss(x, y, state)
         total += float(loss) * y.numel()
         count += y.numel()
     return total, count
@@ -104,7 +113,8 @@ def shared_stream_loss(model, batches):
     world = distributed.current()
     if not world.active or batches.batch % world.size:
         return stream_loss(model, batches)
-    sums = torch.tensor(stream_sums(model, batches, distributed.shard), dtype=torch.float64)
+    sums = torch.tensor(stream_sums(model, batches, distributed.shard,   # the last row's rank
+                                    tail=world.rank == world.size - 1), dtype=torch.float64)
     total, count = distributed.all_reduce_sum(sums, "the validation").tolist()
     return total / count
 
@@ -152,7 +162,7 @@ class LMTask:
         if self.test is None:
             return {}
         return {**loss_figures("test", stream_loss(self.model, self.test)),
-                "test_tokens": self.test.tokens_per_pass, "unit": self.unit}
+                "test_tokens": self.test.tokens, "unit": self.unit}
 
     def state_dict(self):
         s = self.state
@@ -188,11 +198,18 @@ def encode_file(vocab, text, path):
     try:
         return vocab.encode(text)
     except KeyError:
-        missing = next(t for t in tokenize(text, vocab.kind) if t not in vocab.stoi)
-        line = text[:text.find(missing)].count("\n") + 1 if missing in text else "?"
+        for line, words in enumerate(text.split("\n"), 1):   # whole tokens, line by line
+            missing = next((t for t in tokenize(words, vocab.kind) if t not in vocab.stoi), None)
+            if missing is not None:
+                break
+        else:   # a line end itself
+            missing = next(t for t in tokenize(text, vocab.kind) if t not in vocab.stoi)
+            line = text[:text.find(missing)].count("\n") + 1 if missing in text else "?"
+        flag = next(k for k, v in VOCAB_KINDS.items() if v == vocab.kind and k != "auto")
         raise DataError(f"{place_of(path, line)}: token {missing!r} is not in the model's "
-                        f"vocabulary of {len(vocab):,} {vocab.kind} tokens (and it has no <unk>); "
-                        f"train with --max-vocab to map rare tokens to <unk>") from None
+                        f"vocabulary of {len(vocab):,} tokens (--tokens {flag}; it has no "
+                        f"<unk>); train with --max-vocab N to map rare and unseen tokens to "
+                        f"<unk>") from None
 
 
 def place_of(path, line):
