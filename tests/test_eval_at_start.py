@@ -51,7 +51,7 @@ def test_the_starting_model_can_be_best(tmp_path):
     evals = rows(tmp_path / "run/metrics.jsonl")
     assert [r["step"] for r in evals] == [0, 2, 4, 6]
     assert evals[0]["best"] and not any(r["best"] for r in evals[1:])
-    assert math.isnan(evals[0]["train_loss"]) and evals[1]["train_loss"] > 0   # no step before 0
+    assert evals[0]["train_loss"] is None and evals[1]["train_loss"] > 0   # no step before 0
     assert metrics["best_step"] == 0 and metrics["best_val_loss"] == evals[0]["val_loss"] == 0.0
     best = load_checkpoint(tmp_path / "run/best.pt")
     assert best["trainer"]["step"] == 0 and not best["model"]["weight"].any()

@@ -171,11 +171,14 @@ def test_finished_run_resumed_is_not_evaluated_twice(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["final_val_loss"] == json.loads(rows[-1])["val_loss"]
 
 
-def test_best_is_saved_before_last(tmp_path, monkeypatch):
-    """A kill between the two writes must not leave last.pt recording a best that best.pt lacks."""
+def test_best_is_saved_aside_before_last_and_moved_after(tmp_path, monkeypatch):
+    """A kill between the writes must leave a best.pt of the step last.pt names as best: the
+    new one is written aside first and moved into place once last.pt is written."""
     import rnnkit.train.callbacks as callbacks
     order = []
     monkeypatch.setattr(callbacks, "save_checkpoint", lambda path, state: order.append(path.name))
+    monkeypatch.setattr(callbacks.os, "replace",
+                        lambda a, b: order.append(f"{a.name} -> {b.name}"))
     cb = callbacks.Checkpointer(tmp_path)
 
     class T:
@@ -183,7 +186,10 @@ def test_best_is_saved_before_last(tmp_path, monkeypatch):
             return {}
     cb.out.mkdir(exist_ok=True)
     cb.on_eval(T(), {"best": True, "step": 1})
-    assert order == ["best.pt", "last.pt"]
+    assert order == [".best-next.pt", "last.pt", ".best-next.pt -> best.pt"]
+    order.clear()
+    cb.on_eval(T(), {"best": False, "step": 2})
+    assert order == ["last.pt"]
 
 
 # ---------------------------------------------------------------- one line for every failure

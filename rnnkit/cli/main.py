@@ -19,7 +19,9 @@ import argparse
 import errno
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
@@ -101,6 +103,7 @@ def main(argv=None):
     from rnnkit.train.trainer import TrainingError
     show_warning = warnings.formatwarning
     warnings.formatwarning = one_line_warnings
+    terminate = on_sigterm()
     try:
         return args.func(args) or 0
     except (DataError, CheckpointError, ConfigError, RunLockError, CellError) as e:
@@ -117,6 +120,9 @@ def main(argv=None):
         return fail(f"text that is not valid UTF-8: {e}", 2)
     except MemoryError:
         return fail("out of memory (try a smaller --batch, --hidden or --seq-len)", 1)
+    except Terminated:   # kill, a scheduler's stop: files half-written are removed as on Ctrl-C
+        print("rnnkit: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("\nrnnkit: interrupted", file=sys.stderr)
         return 130
@@ -136,6 +142,25 @@ def main(argv=None):
                     f"(rerun with --debug for the traceback, and please report it)", 1)
     finally:
         warnings.formatwarning = show_warning
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that it stops as on Ctrl-C: temporary files
+    removed, the run folder's lock released, one line said."""
+
+
+def on_sigterm():
+    """Make SIGTERM raise :class:`Terminated` in the main thread (where the default, ending the
+    process at once, is still set); returns the handler it replaced, or None."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def stop(signum, frame):
+        raise Terminated()
+    return signal.signal(signal.SIGTERM, stop)
 
 
 OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memory", re.I)

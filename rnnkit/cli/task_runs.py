@@ -194,6 +194,9 @@ class TaskRun:
                 data_cfg, model_cfg = self.data(**ckpt["data_config"]), self.model(**ckpt["model_config"])
                 saved = saved_train_config(ckpt["train_config"])
                 TrainConfig(**saved)
+                step = ckpt["trainer"]["step"]
+                if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                    raise ValueError(f"the trainer's step is {step!r}, not a count of steps")
             except (ConfigError, TypeError, ValueError, KeyError) as e:
                 what = re.sub(r" \(--[\w-]+\)$", "", str(e))   # from the file, not a flag
                 raise CheckpointError(f"{last}: its settings are not usable: {what}") from None

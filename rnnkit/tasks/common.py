@@ -15,8 +15,8 @@ import torch
 from rnnkit.data.vocab import UNK, Vocab
 from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, distributed, load_checkpoint
-from rnnkit.train.callbacks import loss_label
-from rnnkit.train.checkpoint import atomic_write, json_text
+from rnnkit.train.callbacks import loss_label, settle_best
+from rnnkit.train.checkpoint import atomic_write, built_from, json_text
 from rnnkit.train.trainer import TrainingError
 
 PAD = "<pad>"
@@ -145,7 +145,10 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
         callbacks.append(GradientTelemetry(every=telemetry, path=Path(out) / "gradients.jsonl"))
     trainer = Trainer(task, train_config, callbacks)
     if resume_from is not None:
-        trainer.load_state_dict(resume_from)
+        with built_from(Path(out) / "last.pt"):   # weights or state that do not fit: one line
+            trainer.load_state_dict(resume_from)
+        if main:   # a best.pt written aside before a stop: completed or dropped
+            settle_best(out, trainer.best_step)
         trainer.read_best(Path(out) / "best.pt")   # with an --lr-drops drop to come
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()

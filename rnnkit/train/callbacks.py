@@ -7,13 +7,15 @@ The loss is labelled ``nats/<task.unit>`` unless the task names it (``task.loss_
 forecaster's mean squared error).
 """
 import json
+import os
 import math
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rnnkit.train.checkpoint import atomic_write, json_text, save_checkpoint
+from rnnkit.train.checkpoint import (CheckpointError, atomic_write, json_text, load_checkpoint,
+                                     save_checkpoint)
 
 
 class ProgressBar:
@@ -60,14 +62,43 @@ class ProgressBar:
         self.bar.close()
 
 
+NEXT_BEST = ".best-next.pt"   # a new best.pt, until last.pt has been written after it
+
+
+def settle_best(out, best_step):
+    """Before a resume: a best.pt written aside whose step is the one last.pt records as best
+    (the run was stopped after last.pt, before the move) takes best.pt's place; one of another
+    step (stopped before last.pt was written: the evaluation is done again) is removed."""
+    aside = Path(out) / NEXT_BEST
+    if not aside.exists():
+        return
+    try:
+        step = load_checkpoint(aside).get("trainer", {}).get("step")
+    except CheckpointError:
+        step = None
+    if step is not None and step == best_step:
+        os.replace(aside, Path(out) / "best.pt")
+    else:
+        aside.unlink()
+
+
+def plain_numbers(row):
+    """``row`` with NaN and infinities as None: strict JSON (a bare NaN is not)."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in row.items()}
+
+
 class Checkpointer:
     """Keeps the run folder: ``last.pt`` and ``best.pt`` at every evaluation, ``metrics.jsonl``
     (one line per evaluation), ``train.jsonl`` (train loss and global gradient norm every
     ``log_every`` steps), and at the end ``metrics.json`` and ``loss.png``. ``extras`` (plain
     data) go into every checkpoint beside the trainer's state, e.g. the data's fingerprint.
 
-    best.pt is written before last.pt: a run killed between the two leaves a last.pt whose
-    recorded best loss is the one best.pt holds, never a better one that was not saved."""
+    A new best.pt is written aside (:data:`NEXT_BEST`) before last.pt and moved into place
+    after it, so best.pt always holds the step last.pt records as best: a run killed between the
+    writes resumes from last.pt with the best.pt it names (:func:`settle_best` completes or drops
+    the one written aside), and an --lr-drops drop goes back to the same weights as in the run
+    that was not killed."""
 
     def __init__(self, out_dir, extras=None):
         self.out = Path(out_dir)
@@ -81,7 +112,7 @@ class Checkpointer:
         for name, done in (("metrics.jsonl", 0), ("train.jsonl", 0), ("gradients.jsonl", 1)):
             log = self.out / name
             if log.exists():
-                keep = "".join(json.dumps(r) + "\n" for r in read_metrics(log)
+                keep = "".join(json.dumps(plain_numbers(r)) + "\n" for r in read_metrics(log)
                                if r["step"] + done <= trainer.step)
                 atomic_write(log, lambda f: f.write(keep.encode()))
 
@@ -96,18 +127,20 @@ class Checkpointer:
                "lr": trainer.optimizer.param_groups[0]["lr"]}
         self._seen = (stats["loss_sum"], stats["count"], len(stats["norms"]))
         with open(self.out / "train.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(json.dumps(plain_numbers(row)) + "\n")
 
     def on_eval(self, trainer, metrics):
         self._seen = (0.0, 0, 0)
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics) + "\n")
+            f.write(json.dumps(plain_numbers(metrics)) + "\n")
         state = {**trainer.state_dict(), **self.extras}
         if metrics["best"]:   # the task may stand for another model than its live one (a mix)
             model = getattr(getattr(trainer, "task", None), "best_model_state", lambda: None)()
-            save_checkpoint(self.out / "best.pt",
+            save_checkpoint(self.out / NEXT_BEST,
                             state if model is None else {**state, "model": model})
         save_checkpoint(self.out / "last.pt", state)
+        if metrics["best"]:
+            os.replace(self.out / NEXT_BEST, self.out / "best.pt")
 
     def on_train_end(self, trainer, summary):
         text = json_text(summary)
@@ -142,8 +175,11 @@ def plot_losses(metrics_path, png_path, unit="token", label=None):
     train_log = Path(metrics_path).with_name("train.jsonl")
     train = read_metrics(train_log) if train_log.exists() else evals
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["tokens"] for r in train], [r["train_loss"] for r in train], label="train", lw=1)
-    ax.plot([r["tokens"] for r in evals], [r["val_loss"] for r in evals], "o-", label="validation")
+    number = lambda v: math.nan if v is None else v                   # null: NaN when written
+    ax.plot([r["tokens"] for r in train], [number(r["train_loss"]) for r in train], label="train",
+            lw=1)
+    ax.plot([r["tokens"] for r in evals], [number(r["val_loss"]) for r in evals], "o-",
+            label="validation")
     ax.set_xlabel(f"{unit}s seen")
     ax.set_ylabel(f"loss ({label or 'nats/' + unit})")
     ax.grid(alpha=0.3)

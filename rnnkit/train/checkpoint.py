@@ -131,10 +131,13 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():   # a plain pickle's protocol: the error below says it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:   # torch raises RuntimeError, UnpicklingError, EOFError, ... by damage
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))            # torch's bold for terminals
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(
+            r"unsupported GLOBAL ([\w.]+) whose module", text)   # a blocked module (os, posix)
         if found:   # a pickled object (a whole module, a class of one's own): code to run
             raise CheckpointError(
                 f"{path}: not an rnnkit checkpoint: it holds a pickled {found.group(1)}, which "
