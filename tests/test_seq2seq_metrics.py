@@ -34,6 +34,9 @@ def test_token_error_rate_is_corpus_edits_over_reference_tokens():
 def test_word_tokens_drop_the_spaces_and_char_tokens_keep_them():
     assert scoring_tokens("the  cat, sat", "word") == ["the", "cat", ",", "sat"]
     assert scoring_tokens("a b", "char") == ["a", " ", "b"]
+    # an output's <unk> is one token of the vocabulary, not '<', 'unk', '>' (three edits)
+    assert scoring_tokens("the <unk> dog", "word") == ["the", "<unk>", "dog"]
+    assert scoring_tokens("a<unk>b", "char") == ["a", "<unk>", "b"]
 
 
 def test_output_scores_of_word_and_char_targets():

@@ -7,6 +7,7 @@ import sys
 import torch
 
 from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
+from rnnkit.data.pairs import UNK as UNK_TEXT
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import tokenize
 from rnnkit.decode import beam_search, beam_search_batch, sample
@@ -129,7 +130,9 @@ def char_error_rate(hyps, refs):
 def scoring_tokens(text, kind):
     """The tokens a sentence is scored on: the target vocabulary's tokens, without the whitespace
     between words for word tokens (so token error rate is WER there, CER for characters)."""
-    tokens = tokenize(text, kind)
+    tokens = []
+    for i, part in enumerate(text.split(UNK_TEXT)):   # an output's <unk> is one token, as
+        tokens += [UNK_TEXT] * (i > 0) + tokenize(part, kind)   # the vocabulary holds it
     return [t for t in tokens if not t.isspace()] if kind == "word" else tokens
 
 
