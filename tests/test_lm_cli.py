@@ -99,7 +99,24 @@ def test_demo_wiring_on_a_tiny_corpus(tmp_path, capsys, monkeypatch):
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     capsys.readouterr()
     assert main(["demo", "--out", str(tmp_path / "mine")]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert "holds what a demo run does not write (notes.txt)" in capsys.readouterr().err
+    other = tmp_path / "other"        # another task's run, and files of one's own beside a run:
+    other.mkdir()                     # the demo deleted them all (any folder with metrics.jsonl)
+    for name in ("best.pt", "metrics.jsonl"):
+        (other / name).write_bytes((out / name).read_bytes())
+    (other / "exports").mkdir()
+    assert main(["demo", "--out", str(other)]) == 2
+    assert "holds what a demo run does not write (exports)" in capsys.readouterr().err
+    (other / "exports").rmdir()
+    from rnnkit.train import load_checkpoint
+    from rnnkit.train.checkpoint import save_checkpoint
+    saved = load_checkpoint(out / "best.pt")
+    save_checkpoint(other / "best.pt", {**{k: v for k, v in saved.items() if k != "digest"},
+                                        "data_config": {**saved["data_config"],
+                                                        "data": "tiny.txt"}})
+    assert main(["demo", "--out", str(other)]) == 2
+    assert "holds a 'lm' run of tiny.txt, not a demo run" in capsys.readouterr().err
+    assert (other / "best.pt").is_file()
     from rnnkit.train.runlock import RunLock
     with RunLock(out):                  # a live run trains into it: refused, nothing deleted
         assert main(["demo", "--minutes", "0.02", "--out", str(out)]) == 2

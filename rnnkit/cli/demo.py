@@ -1,4 +1,5 @@
 """``rnnkit demo``: fetch Shakespeare, train a character LSTM for a few minutes, print a passage."""
+import re
 from pathlib import Path
 
 from rnnkit.cli import sample as sample_cmd
@@ -7,6 +8,7 @@ from rnnkit.config import MAX_STEPS
 from rnnkit.cli import train as train_cmd
 from rnnkit.tasks.lm import load_lm
 from rnnkit.config import ConfigError
+from rnnkit.train import CheckpointError, load_checkpoint
 
 # Sized for 2 CPU cores: large enough to learn words, names and line breaks within minutes.
 DEMO_MODEL = dict(cell="lstm", layers=2, hidden=256, dropout=0.0)
@@ -19,7 +21,8 @@ def add_parser(sub):
                                     "and print what it writes")
     p.add_argument("--minutes", type=ranged(float, "(0, 1e7]"), default=4.0,
                    help="training time (default 4)")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (replaced)")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (an earlier demo's is replaced; "
+                   "a folder holding anything else is refused)")
     p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=700,
                    help="characters to generate")
     p.add_argument("--seed", type=random_seed, default=1)
@@ -37,25 +40,50 @@ def warn_if_starved(out):
               f"rougher. Run again with more --minutes or on an idle machine.")
 
 
+RUN_FILES = ("best.pt", "last.pt", ".best-next.pt", "metrics.json", "metrics.jsonl",
+             "train.jsonl", "gradients.jsonl", "loss.png")
+
+
+def demo_files(out):
+    """The files of an earlier demo run in ``out`` (a folder), which a new demo replaces;
+    ConfigError where the folder holds anything else (a file or folder of one's own, another
+    task's run, a language model of other data): the demo deletes only what it wrote."""
+    from rnnkit.train.runlock import LOCK_NAME
+    children = list(out.iterdir())
+    temporary = re.compile(r"\.[^/]+\.\w+\.tmp(\.\w+)?$")   # atomic writes cut short
+    others = [c.name for c in children if not (c.is_file() and (
+        c.name in RUN_FILES or c.name == LOCK_NAME or temporary.match(c.name)))]
+    if others:
+        raise ConfigError(f"{out} holds what a demo run does not write ({', '.join(others[:3])}"
+                          f"{', ...' if len(others) > 3 else ''}); the demo replaces its --out, "
+                          f"so choose another")
+    for name in ("last.pt", "best.pt"):
+        if (out / name).is_file():
+            try:
+                saved = load_checkpoint(out / name)
+            except CheckpointError:
+                continue                       # a damaged demo checkpoint: replaced
+            data = saved.get("data_config", {}).get("data")
+            if saved.get("kind") != "lm" or not same_data(data, DEMO_DATA["data"]):
+                raise ConfigError(f"{out} holds a {saved.get('kind')!r} run of {data}, not a demo "
+                                  f"run; the demo replaces its --out, so choose another")
+    return [c for c in children if c.name != LOCK_NAME]
+
+
+def same_data(saved, demo):
+    return saved == demo or (isinstance(saved, str) and Path(saved).expanduser().resolve() ==
+                             Path(demo).expanduser().resolve())
+
+
 def run(args):
-    import shutil
-    from rnnkit.train.runlock import LOCK_NAME, RunLock
+    from rnnkit.train.runlock import RunLock
     if args.out.exists():
         if args.out.is_file():
             raise ConfigError(f"--out {args.out}: a file; the demo writes a run folder there")
-        # a run folder, or one a run stopped in before its first evaluation (its lock and
-        # logs only): the demo's own, which it replaces
-        names = {c.name for c in args.out.iterdir()}
-        if names - {LOCK_NAME, "train.jsonl", "gradients.jsonl"} \
-                and not (args.out / "metrics.jsonl").exists():
-            raise ConfigError(f"{args.out} exists and is not a run folder; the demo "
-                              f"replaces its --out, so choose another")
+        own = demo_files(args.out)      # what the demo replaces: its own run, nothing else
         with RunLock(args.out):         # a folder a live run trains into is refused, kept
-            for child in args.out.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child)
-                elif child.name != LOCK_NAME:
-                    child.unlink()
+            for child in own:
+                child.unlink(missing_ok=True)
     flags = train_cmd.build_args(args.out, minutes=args.minutes, seed=args.seed,
                                  **DEMO_MODEL, **DEMO_DATA, **DEMO_TRAIN)
     train_cmd.LM_RUN.run(flags)
