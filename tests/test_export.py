@@ -226,6 +226,24 @@ def test_export_refuses_a_missing_output_folder(lm_runs, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix) == []   # nothing beside it
 
 
+def test_export_refuses_an_out_its_format_cannot_be_read_from(lm_runs, tmp_path, capsys):
+    """ONNX written to x.pt2 looked like a damaged archive when loaded; pt2 without its suffix
+    made torch warn on writing and loading; 'new/' wrote a file named new."""
+    for fmt, out, said in (("onnx", "x.pt2", "a onnx program is a .onnx file"),
+                           ("pt2", "x.onnx", "name it x.pt2"),
+                           ("pt2", "noext", "name it noext.pt2"),
+                           ("pt2", "new/", "is a folder, a file was expected")):
+        argv = ["export", str(lm_runs["lstm"]), "--format", fmt, "--out",
+                f"{tmp_path}/{out}"]
+        try:
+            code = main(argv)
+        except SystemExit as e:   # argparse's own refusal of the flag
+            code = e.code
+        assert code == 2
+        assert said in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_refuses_runs_of_an_unknown_kind(tmp_path, capsys):
     from rnnkit.train.checkpoint import save_checkpoint
     save_checkpoint(tmp_path / "c.pt", {"kind": "segment", "model": {}})

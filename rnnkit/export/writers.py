@@ -159,25 +159,42 @@ def export_run(path, fmt, out):
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "onnx":
         _need_onnx()
+    if str(out).endswith(("/", os.sep)):   # Path() drops the slash: a folder was meant
+        raise ExportError(f"--out {out}: a folder; give a file name (e.g. "
+                          f"{Path(out) / ('model.' + fmt)})")
     out = Path(out)
-    if not out.parent.is_dir():
-        raise ExportError(f"--out {out}: the folder {out.parent} does not exist")
     if out.is_dir():
         raise ExportError(f"--out {out}: a folder; give a file name (e.g. {out / ('model.' + fmt)}"
                           f"; runs of two programs add -encoder and -decoder to its stem)")
+    other = {"onnx": ".pt2", "pt2": ".onnx"}[fmt]
+    if out.suffix.lower() == other or (fmt == "pt2" and out.suffix.lower() != ".pt2"):
+        raise ExportError(f"--out {out}: a {fmt} program is a .{fmt} file (torch reads pt2 "
+                          f"archives by their suffix), got {out.suffix or 'no suffix'!r}; name "
+                          f"it {out.with_suffix('.' + fmt).name}")
+    if not out.parent.is_dir():
+        raise ExportError(f"--out {out}: the folder {out.parent} does not exist")
     kind, programs = _load(path)
     written, temporary = [], []
     try:   # each program to a hidden file beside its place; all moved there once all are written
         for p in programs:
             file = out if not p.name else out.with_name(f"{out.stem}-{p.name}{out.suffix}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}.", suffix=f".tmp{file.suffix}",
-                                       dir=file.parent)        # the suffix torch looks for
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}.", suffix=f".tmp{file.suffix}",
+                                           dir=file.parent)    # the suffix torch looks for
+            except OSError as e:   # named by --out, not by the hidden file tried beside it
+                e.filename = str(file)
+                raise
             os.close(fd)
             temporary.append(Path(tmp))
-            if fmt == "onnx":
-                write_onnx(p, tmp, str(path))
-            else:
-                write_pt2(p, tmp, str(path))
+            try:
+                if fmt == "onnx":
+                    write_onnx(p, tmp, str(path))
+                else:
+                    write_pt2(p, tmp, str(path))
+            except OSError as e:   # named by --out, not by the hidden file beside it
+                if e.filename in (tmp, str(tmp)):
+                    e.filename = str(file)
+                raise
             written.append((file, p.about))
         for tmp, (file, _) in zip(temporary, written):
             os.chmod(tmp, 0o644)
