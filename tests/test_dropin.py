@@ -363,3 +363,10 @@ def test_batched_and_forward_mode_derivatives_are_refused_in_one_line():
     x, v = torch.randn(2, 4, 1, 2, dtype=torch.float64)
     got, want = (torch.func.jvp(lambda t: m(t)[0], (x,), (v,))[1] for m in (gru, oracle))
     torch.testing.assert_close(got, want)      # torch.func runs the layer's own operations
+    lstm, oracle = rnnkit.LSTM(2, 3), nn.LSTM(2, 3)         # float32: oneDNN's has no jvp rule
+    oracle.load_state_dict(lstm.state_dict())
+    x, v = x.float(), v.float()
+    with torch.backends.mkldnn.flags(enabled=False), warnings.catch_warnings():
+        warnings.simplefilter("ignore")                       # torch's notice about TF32
+        got, want = (torch.func.jvp(lambda t: m(t)[0], (x,), (v,))[1] for m in (lstm, oracle))
+    torch.testing.assert_close(got, want)

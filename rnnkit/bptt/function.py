@@ -58,7 +58,8 @@ class BPTT(torch.autograd.Function):
         raise NotImplementedError(
             "rnnkit's recurrent layers have a hand-written backward and no forward-mode "
             "derivative outside torch.func (make_dual, check_forward_ad): torch.func.jvp runs "
-            "the layer's own operations, or use rnnkit.to_torch(model) for that part")
+            "torch's operations (a float32 LSTM on the CPU needs "
+            "torch.backends.mkldnn.flags(enabled=False) there, as torch.nn.LSTM does)")
 
     @staticmethod
     def backward(ctx, d_out, *d_rest):

@@ -65,7 +65,7 @@ class TaggerConfig:
         "help": "a linear term over the hashed n-grams within N tokens of a token (0: off)",
         "range": (0, 8)})
     affixes: int = field(default=-1, metadata={
-        "help": "the linear term reads a word's last 1..N chars, length, shape (-1: 3 for words)",
+        "help": "linear term: a word's first 1-2, last 1..N chars, length, shape (-1: 3 on words)",
         "range": (-1, 8)})
     window_buckets: int = field(default=0, metadata={
         "help": "the linear term's hash buckets (0: 2 M, fewer for > 15 tags or small data)",
