@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.nn import functional as F
 
+from rnnkit.tasks import api_inputs
 from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigError, check,
                            check_fractions)
 from rnnkit.data import DataError, resolve
@@ -381,7 +382,7 @@ class Classifier:
         """[(label, {label: probability}), ...] for each text; an empty text raises DataError
         naming ``where`` and the text's position (1-based)."""
         encoded = []
-        for i, text in enumerate(texts, 1):
+        for i, text in enumerate(api_inputs.texts(texts), 1):
             e = self.encoder(text)
             if not e[0]:
                 raise DataError(f"{where}:{i}: empty text (nothing to classify)")

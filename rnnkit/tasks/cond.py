@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from rnnkit.tasks import api_inputs
 from rnnkit.config import MAX_BATCH, MAX_COUNT, check
 from rnnkit.data import Vocab, resolve
 from rnnkit.data.pairs import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, PairBatches, build_vocab, decode,
@@ -275,10 +276,20 @@ def _start(model, vocab, prime, length):
     return ids, room if length is None else min(length, room)
 
 
+def check_request(source, n, prime, length):
+    """A condition (a label or numbers, as text), ``n`` >= 1, a str prime, ``length`` >= 1."""
+    api_inputs.text(source, "the condition")
+    api_inputs.text(prime, "prime")
+    api_inputs.count(n, "n")
+    if length is not None:
+        api_inputs.count(length, "length")
+
+
 def generate(model, vocab, conditions, source, n=10, temperature=0.8, top_k=None, top_p=None,
              seed=None, prime="", length=None):
     """``n`` sequences sampled for the condition ``source`` (a label, or numbers for features),
     each starting with ``prime`` and going on for at most ``length`` tokens."""
+    check_request(source, n, prime, length)
     cond = conditions.tensor([conditions.encode(source)] * n)                   # (n,) or (n, F)
     state = model.condition(cond)
     ids, room = _start(model, vocab, prime, length)
@@ -293,6 +304,8 @@ def most_likely(model, vocab, conditions, source, n=10, beam_size=10, length_pen
                 prime="", length=None):
     """The ``n`` most likely sequences for the condition under beam search (``beam_size`` >= n)
     that start with ``prime`` and go on for at most ``length`` tokens."""
+    check_request(source, n, prime, length)
+    api_inputs.count(beam_size, "beam_size")
     state = model.condition(conditions.tensor([conditions.encode(source)]))
     ids, room = _start(model, vocab, prime, length)
     hyps = beam_search(_Speaking(model), ids, max(beam_size, n), room, EOS_ID, length_penalty,

@@ -13,6 +13,7 @@ from dataclasses import asdict
 
 import torch
 
+from rnnkit.tasks import api_inputs
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 from rnnkit.data.media import IMAGES, kind_of, listing_kind, read_image, read_listing
@@ -193,6 +194,7 @@ class ImageReader:
     def recognize(self, paths, beam=0):
         """[(text, log-probability), ...] per image file, read greedily or (``beam`` > 0) with
         a beam search of that many hypotheses."""
+        paths, beam = api_inputs.files(paths), api_inputs.count(beam, "beam", least=0)
         out = []
         for path in paths:
             if kind_of(path) != "image":

@@ -17,6 +17,7 @@ from dataclasses import asdict
 
 import torch
 
+from rnnkit.tasks import api_inputs
 from rnnkit.data import DataError
 from rnnkit.data.media import IMAGE_SUFFIXES, kind_of, log_mel, read_image, read_wav
 from rnnkit.decode.ctc import beam_decode, greedy_decode
@@ -162,6 +163,7 @@ class Recognizer:
     def recognize(self, paths, beam=0):
         """[(text, log-probability), ...] per file: greedy (the best path's probability) or,
         with ``beam`` > 0, the prefix beam search's best (its labelling's probability)."""
+        paths, beam = api_inputs.files(paths), api_inputs.count(beam, "beam", least=0)
         out = []
         for path in paths:
             lp, _ = self.log_probs(path)                                      # (T', K+1)

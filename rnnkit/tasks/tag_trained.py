@@ -4,6 +4,7 @@ checkpoint (those of older versions through :func:`upgrade`) and tags token list
 """
 import torch
 
+from rnnkit.tasks import api_inputs
 from rnnkit.data import DataError
 from rnnkit.data.tagged import read_tagged
 from rnnkit.data.vocab import Vocab
@@ -125,6 +126,7 @@ class Tagger:
     @torch.no_grad()
     def tag(self, sentences, where="input"):
         """B token lists -> B tag lists; an empty sentence raises DataError naming its line."""
+        sentences = api_inputs.token_lists(sentences)
         for i, s in enumerate(sentences, 1):
             if not s:
                 raise DataError(f"{where}:{i}: empty sentence (nothing to tag)")

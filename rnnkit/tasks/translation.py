@@ -6,6 +6,7 @@ import sys
 
 import torch
 
+from rnnkit.tasks import api_inputs
 from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.pairs import UNK as UNK_TEXT
 from rnnkit.data.text import DataError
@@ -66,6 +67,7 @@ class Translator:
     @torch.no_grad()
     def greedy(self, texts, batch=64):
         """Argmax decoding of many sentences, ``batch`` at a time -> list of strings."""
+        texts, batch = api_inputs.texts(texts), api_inputs.count(batch, "batch")
         out = []
         for k in range(0, len(texts), batch):
             chunk = texts[k:k + batch]
@@ -83,6 +85,7 @@ class Translator:
     @torch.no_grad()
     def beam(self, text, beam_size=5, length_penalty=1.0):
         """Beam-search translation of one sentence."""
+        text, beam_size = api_inputs.text(text), api_inputs.count(beam_size, "beam_size")
         _, lengths, state = self._encode([text])
         (ids, _), = beam_search(self.model, [BOS_ID], beam_size, self.output_limit(lengths),
                                 EOS_ID, length_penalty, state=state)
@@ -92,6 +95,8 @@ class Translator:
     def beams(self, texts, beam_size=5, length_penalty=1.0, batch=BEAM_BATCH):
         """Beam-search translations of many sentences, ``batch`` sentences (× beam_size
         hypotheses) searched together: what :meth:`beam` gives for each, faster."""
+        texts, batch = api_inputs.texts(texts), api_inputs.count(batch, "batch")
+        beam_size = api_inputs.count(beam_size, "beam_size")
         out = []
         for k in range(0, len(texts), batch):
             chunk = texts[k:k + batch]

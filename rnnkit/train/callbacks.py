@@ -107,6 +107,10 @@ class Checkpointer:
 
     def on_train_start(self, trainer):
         self.out.mkdir(parents=True, exist_ok=True)
+        if not getattr(trainer, "resumed", True) and (self.out / "last.pt").exists():
+            raise CheckpointError(f"{self.out} already holds a run (last.pt); a new run there "
+                                  f"would replace it: continue it (Trainer.load_state_dict with "
+                                  f"its last.pt) or choose another folder")
         # resumed: drop lines written after the checkpoint we continue from (metrics and train
         # lines count steps done; gradient telemetry names the 0-based step it recorded)
         for name, done in (("metrics.jsonl", 0), ("train.jsonl", 0), ("gradients.jsonl", 1)):

@@ -72,6 +72,7 @@ class Trainer:
     def __init__(self, task, config, callbacks=()):
         self.task, self.config, self.callbacks = task, config, list(callbacks)
         self.model = task.model
+        self.resumed = False        # load_state_dict: a run that continues a checkpoint
         self.step = self.tokens = self.skipped_steps = 0
         self.skipped_in_a_row = 0
         self.best_val = math.inf
@@ -324,6 +325,7 @@ class Trainer:
                 **(task.checkpoint_extras() if hasattr(task, "checkpoint_extras") else {})}
 
     def load_state_dict(self, ckpt):
+        self.resumed = True
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])

@@ -1,0 +1,77 @@
+"""The trained models' Python API given what a list is not: a bare string (each character read
+as a text), bytes or None inside a list, a sentence not nested in a list, a beam of 1.5, a
+count of 0; and training from Python into a folder that holds a run."""
+import pytest
+import torch
+
+from rnnkit.tasks.classify import Classifier
+from rnnkit.tasks.cond import generate, most_likely
+from rnnkit.tasks.tag_trained import Tagger
+from rnnkit.train import CheckpointError, Checkpointer, TrainConfig, Trainer
+
+from seq2seq_fixtures import cond_task, generator, seq2seq_task, translator
+from task_fixtures import classify_task, tag_task
+
+
+def test_a_classifier_wants_a_list_of_texts(tmp_path):
+    c = Classifier.from_task(classify_task(tmp_path))
+    with pytest.raises(TypeError, match=r"texts must be a list of strs, got a single str: put it "
+                                        r"in a list \(\['good'\]\)"):
+        c.predict("good")                            # was 4 results, one a character
+    for bad, said in ((b"x", "got a single bytes"), ([None], r"texts\[0\] must be a str, got "
+                                                              r"NoneType"),
+                      ([5], "got int"), (7, "got int")):
+        with pytest.raises(TypeError, match=said):
+            c.predict(bad)
+    assert c.predict(t for t in ["good", "bad"]) == c.predict(["good", "bad"])
+
+
+def test_a_tagger_wants_token_lists(tmp_path):
+    t = Tagger.from_task(tag_task(tmp_path))
+    with pytest.raises(TypeError, match=r"sentences\[0\] must be a list of tokens, got a str "
+                                        r"\('the dog ran'\): a sentence is a list of words, e.g. "
+                                        r"\['the', 'dog', 'ran'\]"):
+        t.tag(["the dog ran"])                      # was one tag a character
+    with pytest.raises(TypeError, match=r"sentences\[0\]\[1\] must be a str, got int"):
+        t.tag([["the", 5]])
+    assert len(t.tag([["the", "dog"]])[0]) == 2
+
+
+def test_a_translator_wants_texts_and_whole_widths(tmp_path):
+    tr = translator(seq2seq_task(tmp_path))
+    with pytest.raises(TypeError, match="texts must be a list of strs, got a single str"):
+        tr.greedy("hund")
+    with pytest.raises(TypeError, match=r"texts\[0\] must be a str, got bytes"):
+        tr.greedy([b"hund"])                        # was read as 4 unknown tokens
+    with pytest.raises(ValueError, match="batch must be >= 1, got 0"):
+        tr.greedy(["hund"], batch=0)
+    with pytest.raises(TypeError, match="beam_size must be a whole number, got 1.5"):
+        tr.beam("hund", 1.5)
+
+
+def test_a_generator_wants_a_count_and_a_length_of_one_or_more(tmp_path):
+    g = generator(cond_task(tmp_path))
+    label = g[2].labels[0]
+    with pytest.raises(ValueError, match="length must be >= 1, got 0"):
+        generate(*g, label, 2, length=0)            # was torch's 'stack expects a non-empty'
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        generate(*g, label, 0)
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        most_likely(*g, label, 0)                   # was []
+    with pytest.raises(TypeError, match="the condition must be a str, got NoneType"):
+        generate(*g, None)
+    torch.manual_seed(0)
+    assert len(generate(*g, label, 2, length=3)) == 2
+
+
+def test_training_from_python_does_not_replace_a_run(tmp_path):
+    """The command line refused a folder holding a run; Trainer and Checkpointer replaced its
+    checkpoints without a word."""
+    task = classify_task(tmp_path)
+    config = TrainConfig(max_steps=1, eval_every=1, warmup_steps=0)
+    Trainer(task, config, [Checkpointer(tmp_path / "run")]).fit()
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(CheckpointError, match=r"run already holds a run \(last.pt\); a new run "
+                                              r"there would replace it"):
+        Trainer(task, config, [Checkpointer(tmp_path / "run")]).fit()
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
