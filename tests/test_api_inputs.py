@@ -75,3 +75,14 @@ def test_training_from_python_does_not_replace_a_run(tmp_path):
                                               r"there would replace it"):
         Trainer(task, config, [Checkpointer(tmp_path / "run")]).fit()
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+def test_the_progress_bar_ends_at_the_last_step(tmp_path):
+    """With a log every 10 steps a 15-step run's bar stopped at 10/15."""
+    import io
+    from rnnkit.train import ProgressBar
+    out = io.StringIO()
+    config = TrainConfig(max_steps=15, eval_every=5, log_every=10, warmup_steps=0)
+    Trainer(classify_task(tmp_path), config, [ProgressBar(file=out)]).fit()
+    assert out.getvalue().rstrip().split("\r")[-1].lstrip().startswith("100%|") \
+        and "15/15" in out.getvalue().split("\r")[-1]

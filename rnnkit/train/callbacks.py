@@ -59,6 +59,8 @@ class ProgressBar:
         self._mark = (time.perf_counter(), trainer.tokens)   # tokens/s leaves evaluation time out
 
     def on_train_end(self, trainer, summary):
+        if not self.by_time:   # the steps after the last log line (a log every N steps)
+            self.bar.update(trainer.step - self.bar.n)
         self.bar.close()
 
 
