@@ -1,4 +1,6 @@
-"""Shared test utilities: paired rnnkit / torch.nn layers and a scalar loss over everything."""
+"""Shared test utilities: paired rnnkit / torch.nn layers, a scalar loss over everything, and
+onnxruntime where the export extra is installed."""
+import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
@@ -34,3 +36,11 @@ def loss_of(out, state):
     for s in states(state):
         total = total + (s.sin() * torch.linspace(0.5, 1.5, s.numel(), dtype=s.dtype).view_as(s)).sum()
     return total
+
+
+def onnxruntime_or_skip():
+    """The onnxruntime module, or the test skipped where the export extra is not installed."""
+    pytest.importorskip("onnx", reason="the export extra is not installed (pip install "
+                                       "'rnnkit[export]')")
+    pytest.importorskip("onnxscript", reason="the export extra is not installed")
+    return pytest.importorskip("onnxruntime", reason="the export extra is not installed")

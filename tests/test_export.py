@@ -10,18 +10,13 @@ import torch
 import rnnkit
 from rnnkit.cli.main import main
 from rnnkit.export import ExportError, to_torch
+
+from helpers import onnxruntime_or_skip
 from tests.lm_fixtures import write_corpus
 
 TINY = ["--seq-len", "8", "--batch", "4", "--layers", "2", "--hidden", "8", "--embed", "6",
         "--eval-every", "2", "--warmup-steps", "0", "--max-steps", "2", "--quiet"]
 LENGTHS = ((1, 3), (2, 11))          # (batch, time): two lengths, two batch sizes
-
-
-def _ort():
-    pytest.importorskip("onnx", reason="the export extra is not installed (pip install "
-                                       "'rnnkit[export]')")
-    pytest.importorskip("onnxscript", reason="the export extra is not installed")
-    return pytest.importorskip("onnxruntime", reason="the export extra is not installed")
 
 
 @pytest.mark.parametrize("make", [
@@ -160,7 +155,7 @@ def _inputs(run, B, T, n_states):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_lm_onnx_in_onnxruntime_equals_rnnkit(lm_runs, tmp_path, cell, capsys):
-    ort = _ort()
+    ort = onnxruntime_or_skip()
     import onnx
     out = tmp_path / "lm.onnx"
     assert main(["export", str(lm_runs[cell]), "--format", "onnx", "--out", str(out)]) == 0
@@ -194,7 +189,7 @@ def test_lm_pt2_equals_rnnkit(lm_runs, tmp_path):
 
 
 def test_onnx_refuses_a_cell_it_has_no_operator_for(lm_runs, tmp_path, capsys):
-    _ort()
+    onnxruntime_or_skip()
     out = tmp_path / "lm.onnx"
     assert main(["export", str(lm_runs["indrnn"]), "--format", "onnx", "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -10,18 +10,13 @@ import torch
 import rnnkit
 from rnnkit.cli.main import main
 
+from helpers import onnxruntime_or_skip
+
 LENGTHS = ((1, 3), (2, 11))          # (batch, time): two lengths, two batch sizes
 
 
-def _ort():
-    pytest.importorskip("onnx", reason="the export extra is not installed (pip install "
-                                       "'rnnkit[export]')")
-    pytest.importorskip("onnxscript", reason="the export extra is not installed")
-    return pytest.importorskip("onnxruntime", reason="the export extra is not installed")
-
-
 def test_autoregressive_forecaster_onnx_and_pt2(tmp_path):
-    ort = _ort()
+    ort = onnxruntime_or_skip()
     from rnnkit.export.programs import forecast_programs
     from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.models.forecaster import Forecaster, ForecasterConfig
@@ -46,7 +41,7 @@ def test_forecaster_with_history_smoothing_takes_its_forecast_as_an_input(tmp_pa
     """A direct forecaster whose forecast uses the smoothing over the whole history exports
     with that smoothing's forecast as a second input, and computes what the model does (with
     one smoothing, or one a variable, each with its share)."""
-    ort = _ort()
+    ort = onnxruntime_or_skip()
     from rnnkit.export.programs import forecast_programs
     from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.models.forecaster import Forecaster, ForecasterConfig
@@ -150,7 +145,7 @@ def _gram_tagger():   # characters, the n-grams around each token and the linear
     pytest.param(_tagger, "tag", id="tagger")])
 def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
     """Padded batches with their lengths: packing in ONNX (sequence_lens), held states in pt2."""
-    ort = _ort()
+    ort = onnxruntime_or_skip()
     from rnnkit.export import programs, writers
     model = make().eval()
     program = (programs.classify_programs if kind == "classify" else programs.tag_programs)(model)[0]
@@ -188,7 +183,7 @@ def test_seq2seq_encoder_and_decoder_step_onnx_and_pt2(cell, attention, tmp_path
     """The encoder's state out, one decoder step with that state in and the next state out,
     at two source lengths; both formats' decoders take the same inputs (the ONNX exporter
     drops an input nothing reads: the program reads every one)."""
-    ort = _ort()
+    ort = onnxruntime_or_skip()
     from rnnkit.export.programs import seq2seq_programs
     from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig

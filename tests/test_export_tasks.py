@@ -10,17 +10,12 @@ import torch
 import rnnkit
 from rnnkit.cli.main import main
 from rnnkit.export import ExportError
+
+from helpers import onnxruntime_or_skip
 from tests.recognize_fixtures import write_captchas
 from tests.seq2seq_fixtures import write_names
 
 BOS, EOS, OFFSET = 1, 2, 3
-
-
-def _ort():
-    pytest.importorskip("onnx", reason="the export extra is not installed (pip install "
-                                       "'rnnkit[export]')")
-    pytest.importorskip("onnxscript", reason="the export extra is not installed")
-    return pytest.importorskip("onnxruntime", reason="the export extra is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def importlib_missing():
 
 def _programs(files, kind):
     """{"onnx": (encoder, decoder) or program as callables on torch tensors, "pt2": ...}."""
-    ort = _ort()
+    ort = onnxruntime_or_skip()
     out = {}
     for fmt in ("onnx", "pt2"):
         parts = []
@@ -194,7 +189,7 @@ def test_onnx_refuses_a_generator_cell_it_has_no_operator_for(tmp_path):
     from rnnkit.export.tasks import generator_programs
     from rnnkit.export.writers import write_onnx
     from rnnkit.models.conditional import CondConfig, ConditionalGenerator
-    _ort()
+    onnxruntime_or_skip()
     model = ConditionalGenerator(CondConfig(vocab_size=6, n_classes=2, cell="indrnn", hidden=4,
                                             embed=3, cond_size=2)).eval()
     with pytest.raises(ExportError, match="rnn is a Recurrent with cell indrnn, which the onnx "
@@ -231,7 +226,7 @@ def test_export_refuses_an_unknown_kind_a_damaged_file_and_a_missing_folder(runs
 def test_feature_conditioned_generator_onnx_and_pt2(conditioning, tmp_path):
     """A generator conditioned on a feature vector, through its initial state only (the step
     does not read z: ONNX drops that input) or through every step only (h_0 = 0)."""
-    _ort()
+    onnxruntime_or_skip()
     from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.export.tasks import generator_programs
     from rnnkit.models.conditional import CondConfig, ConditionalGenerator
@@ -245,7 +240,7 @@ def test_feature_conditioned_generator_onnx_and_pt2(conditioning, tmp_path):
         write_pt2(p, tmp_path / f"{p.name}.pt2")
         programs["pt2"].append(torch.no_grad()(rnnkit.export.load(tmp_path / f"{p.name}.pt2")
                                                .module()))
-        call = _onnx_callable(_ort().InferenceSession(str(tmp_path / f"{p.name}.onnx")))
+        call = _onnx_callable(onnxruntime_or_skip().InferenceSession(str(tmp_path / f"{p.name}.onnx")))
         call.inputs = p.inputs
         programs["onnx"].append(call)
     for B in (1, 3):
