@@ -86,3 +86,26 @@ def test_the_progress_bar_ends_at_the_last_step(tmp_path):
     Trainer(classify_task(tmp_path), config, [ProgressBar(file=out)]).fit()
     assert out.getvalue().rstrip().split("\r")[-1].lstrip().startswith("100%|") \
         and "15/15" in out.getvalue().split("\r")[-1]
+
+
+def test_a_float64_forecaster_and_recogniser_read_their_inputs_in_float64(tmp_path):
+    """Forecast and the recognisers cast their inputs to float32, which a .double() model
+    refused (a GRU dtype error, a conv 'expected scalar type Float')."""
+    import numpy as np
+    from rnnkit.tasks.forecast_trained import Forecast
+    from rnnkit.tasks.recognize import Recognizer
+    from recognize_fixtures import recognize_task
+    from task_fixtures import forecast_task
+    (tmp_path / "f").mkdir()
+    t = forecast_task(tmp_path / "f")
+    make = lambda model: Forecast(model, t.scaler, t.y, t.labels, t.names,
+                                  (t.train_end, t.val_end), t.data_config.window, t.transform,
+                                  t.season)
+    single = make(t.model).predict(t.y, [100], 5)
+    double = make(t.model.double()).predict(t.y, [100], 5)
+    assert double.dtype == np.float64 and np.allclose(single, double, atol=1e-5)
+    r = Recognizer.from_task(recognize_task(tmp_path / "r"))
+    files = sorted((tmp_path / "r" / "captchas").glob("*.png"))[:2]
+    want = r.recognize(files)
+    r.model.double()
+    assert [text for text, _ in r.recognize(files)] == [text for text, _ in want]

@@ -205,11 +205,13 @@ class Forecast:
         """Forecasts (B, steps, F) of z[t:t+steps] from the window before each origin t, on the
         transformed, standardised scale z (N, F); the smoothing refitted before each origin from
         ``refit_from`` on (default: the validation part's end, as :func:`history_part`)."""
-        x = torch.stack([z[t - self.window:t] for t in origins]).float()      # (B, W, F)
+        dtype = next(self.model.parameters()).dtype            # float32, or the model's own
+        x = torch.stack([z[t - self.window:t] for t in origins]).to(dtype)    # (B, W, F)
         hist = None
         if self.model.uses_history():
             refit_from = self.split[1] if refit_from is None else refit_from
             hist = history_part(self.model, z, steps, origins, refit_from)[1]  # (B, steps, F)
+            hist = hist.to(dtype)
         return self.model.forecast(x, steps, hist).numpy()
 
     def predict(self, y, origins, steps):

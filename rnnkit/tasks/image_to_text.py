@@ -200,6 +200,7 @@ class ImageReader:
             if kind_of(path) != "image":
                 raise DataError(f"{path}: this model reads images; expected {IMAGES}")
             x = features_of(read_image(path, self.data_config.height))[None]  # (1, F, W)
+            x = x.to(next(self.model.parameters()).dtype)                   # a .double() model
             W = self.model.config.width
             if x.shape[-1] > W and not self.said_cut:
                 self.said_cut = True           # once: a folder of wide scans is one warning

@@ -153,7 +153,7 @@ class Recognizer:
     @torch.no_grad()
     def log_probs(self, path):
         """Per-frame log-probabilities (T', K+1) of one file, and its features (F, T)."""
-        x = self.features(path)
+        x = self.features(path).to(next(self.model.parameters()).dtype)   # a .double() model
         if x.shape[1] < self.model.config.time_stride:
             raise DataError(f"{path}: {x.shape[1]} columns or frames, fewer than the time stride "
                             f"{self.model.config.time_stride}: nothing to read")
