@@ -109,3 +109,9 @@ def test_a_float64_forecaster_and_recogniser_read_their_inputs_in_float64(tmp_pa
     want = r.recognize(files)
     r.model.double()
     assert [text for text, _ in r.recognize(files)] == [text for text, _ in want]
+
+
+def test_words_want_one_tag_a_token(tmp_path):
+    t = Tagger.from_task(tag_task(tmp_path))
+    with pytest.raises(ValueError, match="3 tokens and 2 tags: one tag a token"):
+        t.words(["the", "dog", "ran"], ["D", "N"])     # was two pairs, 'ran' dropped

@@ -113,6 +113,8 @@ class Tagger:
 
     def words(self, tokens, tags):
         """(word, tag) pairs: B-/I- character tags joined back into words; other tags as given."""
+        if len(tokens) != len(tags):   # zip would drop the tokens past the shorter
+            raise ValueError(f"{len(tokens)} tokens and {len(tags)} tags: one tag a token")
         if not (self.char_tokens and tags and all(t[:2] in ("B-", "I-") for t in self.tags)):
             return list(zip(tokens, tags))
         out = []
