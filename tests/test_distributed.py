@@ -122,23 +122,25 @@ def test_a_run_ends_with_every_rank_at_a_barrier(monkeypatch):
         distributed.finish()
 
 
-def test_a_task_run_meets_the_barrier_only_when_it_succeeded(monkeypatch, tmp_path):
-    """On an error a rank must not wait at the barrier for ranks that stopped (a hang until the
-    timeout): the barrier is on the success path only."""
-    from rnnkit.cli import task_runs
-    waits = []
-    monkeypatch.setattr(distributed, "finish", lambda: waits.append(1))
-    class Ends(task_runs.TaskRun):
-        def _run(self, args):
-            if args.broken:
-                raise ValueError("bad data")
-            return "done"
+def test_training_meets_the_barrier_after_fit_and_before_the_test_part(monkeypatch, tmp_path):
+    """The barrier waits for every rank's last collective, not for rank 0's test scoring (a
+    long test part timed the other ranks out there), and a failed fit never reaches it (a
+    rank would wait for ranks that stopped)."""
+    from rnnkit.tasks import common
+    from rnnkit.train import TrainConfig
+    from task_fixtures import classify_task
+    order = []
+    monkeypatch.setattr(distributed, "finish", lambda: order.append("barrier"))
+    task = classify_task(tmp_path)
+    scored = task.test_metrics
+    monkeypatch.setattr(task, "test_metrics", lambda: order.append("test") or scored())
+    config = TrainConfig(max_steps=1, eval_every=1, warmup_steps=0)
+    common.train(task, config, tmp_path / "run", quiet=True, log=lambda *a: None)
+    assert order == ["barrier", "test"]
 
-    class Args:
-        resume, out, broken = True, tmp_path / "run", False
-    task = Ends.__new__(Ends)
-    assert task.run(Args) == "done" and waits == [1]
-    Args.broken = True
+    def broken(self):
+        raise ValueError("bad batch")
+    monkeypatch.setattr(common.Trainer, "fit", broken)
     with pytest.raises(ValueError):
-        task.run(Args)
-    assert waits == [1]
+        common.train(task, config, tmp_path / "other", quiet=True, log=lambda *a: None)
+    assert order == ["barrier", "test"]

@@ -248,9 +248,7 @@ class TaskRun:
             lock = RunLock(args.out)
             distributed.agree(lambda: world.main and lock.acquire(), "the lock of the run folder")
             try:
-                result = self._run(args)
-                distributed.finish()
-                return result
+                return self._run(args)
             finally:
                 lock.release()
         finally:

@@ -152,6 +152,7 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
         trainer.read_best(Path(out) / "best.pt")   # with an --lr-drops drop to come
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
+    distributed.finish()   # every rank past its last collective; rank 0 goes on alone
     no_best = main and not (Path(out) / "best.pt").is_file()   # rank 0 wrote it, if anyone
     if not math.isfinite(summary["best_val_loss"]) or no_best:
         skipped = f"{summary['skipped_steps']:,} of its {summary['steps']:,} steps were skipped"

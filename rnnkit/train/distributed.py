@@ -133,8 +133,10 @@ def setup():
 
 
 def finish():
-    """Wait at the end of a run until every rank is there, so that no rank leaves the process
-    group (and exits) while another's last messages are still in flight."""
+    """Wait at the end of training until every rank is there, so that no rank leaves the
+    process group (and exits) while another's last messages are still in flight. Called before
+    rank 0 scores the test part alone: a barrier after it would time the other ranks out on a
+    long test part."""
     if _world.active and dist.is_initialized():
         with collective("the end of the run"):
             dist.barrier()
