@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.nn import functional as F
 
-from rnnkit.tasks import api_inputs
 from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigError, check,
                            check_fractions)
 from rnnkit.data import DataError, resolve
@@ -21,11 +20,13 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
 from rnnkit.models.classifier import (BAG_PARAMS, MIN_BAG_BUCKETS, ClassifierConfig,
                                       SequenceClassifier, gram_space)
+from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,
                                  warn_unknown)
 from rnnkit.tasks.classify_text import BAG_LEN, MAX_LEN, TextEncoder, batch
 from rnnkit.tasks.classify_prior import balanced_weights, log_prior, prior_shift, shifted_bias
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
+from rnnkit.train import distributed
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 256
@@ -149,8 +150,10 @@ class ClassifyTask:
         idx = self.batches(step)
         x, lengths, grams = batch([self.train[0][i] for i in idx])            # (B, T), (B,)
         p = self.data_config.word_dropout
-        if p > 0:   # seeded by the step, so a resumed run sees the same batch
-            gen = torch.Generator().manual_seed(step)
+        if p > 0:   # seeded by the step, so a resumed run sees the same batch (and by the
+            world = distributed.current()   # rank: each rank's share its own draws)
+            gen = torch.Generator().manual_seed(step if not world.active else
+                                                step * world.size + world.rank)
             x = drop_tokens(x, p, gen, self.vocab.unk)
             if grams is not None:                      # a dropped n-gram embeds as nothing
                 grams = grams.masked_fill(torch.rand(grams.shape, generator=gen) < p, 0)

@@ -13,12 +13,12 @@ from dataclasses import asdict
 
 import torch
 
-from rnnkit.tasks import api_inputs
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 from rnnkit.data.media import IMAGES, kind_of, listing_kind, read_image, read_listing
 from rnnkit.decode.beam import beam_search_batch
 from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
+from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import Batches, chunks, warn
 from rnnkit.tasks.recognize import TEST_BEAM, error_rates
 from rnnkit.tasks.recognize_data import RecognizeData, features_of, read_parts

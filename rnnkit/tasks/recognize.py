@@ -17,11 +17,11 @@ from dataclasses import asdict
 
 import torch
 
-from rnnkit.tasks import api_inputs
 from rnnkit.data import DataError
 from rnnkit.data.media import IMAGE_SUFFIXES, kind_of, log_mel, read_image, read_wav
 from rnnkit.decode.ctc import beam_decode, greedy_decode
 from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
+from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import Batches, chunks
 from rnnkit.tasks.metrics import sequence_accuracy, token_error_rate
 from rnnkit.tasks.recognize_data import (RecognizeData, augment, batch_of, features_of,

@@ -4,11 +4,11 @@ checkpoint (those of older versions through :func:`upgrade`) and tags token list
 """
 import torch
 
-from rnnkit.tasks import api_inputs
 from rnnkit.data import DataError
 from rnnkit.data.tagged import read_tagged
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
+from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import chunks, warn, warn_unknown
 from rnnkit.tasks.metrics import (SEGMENT_TAGS, accuracy, chunk_f1, is_chunk_tagging,
                                   segmentation_f1)

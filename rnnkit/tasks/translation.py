@@ -6,12 +6,12 @@ import sys
 
 import torch
 
-from rnnkit.tasks import api_inputs
 from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.pairs import UNK as UNK_TEXT
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import tokenize
 from rnnkit.decode import beam_search, beam_search_batch, sample
+from rnnkit.tasks import api_inputs
 from rnnkit.tasks.metrics import edit_distance, sequence_accuracy, token_error_rate
 
 BEAM_BATCH = 16     # sentences searched together by Translator.beams
