@@ -144,3 +144,20 @@ def test_training_meets_the_barrier_after_fit_and_before_the_test_part(monkeypat
     with pytest.raises(ValueError):
         common.train(task, config, tmp_path / "other", quiet=True, log=lambda *a: None)
     assert order == ["barrier", "test"]
+
+
+def test_the_classifiers_word_dropout_draws_per_rank(monkeypatch, tmp_path):
+    """Every rank seeded its share's mask by the step alone: the same pattern on each half."""
+    from rnnkit.tasks import classify
+    from task_fixtures import classify_task
+    task = classify_task(tmp_path, dropout=0.0)
+    task.data_config.word_dropout = 0.5
+    seeds = []
+    monkeypatch.setattr(classify, "drop_tokens",
+                        lambda x, p, gen, unk: seeds.append(gen.initial_seed()) or x)
+    task.train_batch(3)                                  # one process: the step, as before
+    for rank in range(2):
+        monkeypatch.setattr(distributed, "_world", distributed.World(rank, 2))
+        task.train_batch(3)
+    monkeypatch.setattr(distributed, "_world", distributed.World())
+    assert seeds[0] == 3 and len(set(seeds)) == 3
