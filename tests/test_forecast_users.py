@@ -135,3 +135,30 @@ def test_an_exact_forecast_covers_its_truth_whatever_float32_rounding():
     lo = hi = (truth + 0.002)[None]                  # a zero-width interval, a rounding above
     assert interval_scores(lo, hi, truth, np.ones(1), (80,), "t")["t_coverage_80"] == 1.0
     assert interval_scores(lo + 1, hi + 1, truth, np.ones(1), (80,), "t")["t_coverage_80"] == 0
+
+
+def counted(path, start, stop):
+    path.write_text("t,value\n" + "".join(f"{t},{10 + (t % 12)}\n" for t in range(start, stop)))
+    return path
+
+
+def test_files_continuing_a_series_of_step_numbers_are_checked(tmp_path):
+    """A time column of step numbers was never checked: a --test-data that overlapped the
+    training rows or left a gap was taken as the next steps, and rnnkit eval of the run's own
+    test file scored it as steps after it (MAE 3.89 where the run's own test MAE was 0.0003)."""
+    from rnnkit.data.dates import check_continues
+    labels = [str(t) for t in range(120)]
+    check_continues(labels, read_series_file(counted(tmp_path / "ok.csv", 120, 130)))
+    for start, said in ((100, r"'100' does not come after '119'; expected the rows that follow "
+                               r"it, one a step$"),
+                        (125, r"'125' comes 6 after '119', where the series steps by 1; "
+                              r"expected 120")):
+        with pytest.raises(DataError, match=said):
+            check_continues(labels, read_series_file(counted(tmp_path / "c.csv", start, 140)))
+    with pytest.raises(DataError, match=r"c.csv:3: '122' comes 2 after '120'"):
+        path = tmp_path / "c.csv"
+        path.write_text("t,value\n120,1\n122,2\n")
+        check_continues(labels, read_series_file(path))
+    with pytest.raises(DataError, match=r"their scores are in its metrics.json"):
+        check_continues(labels, read_series_file(counted(tmp_path / "c.csv", 100, 110)),
+                        hint=" (a run's series holds ... their scores are in its metrics.json)")

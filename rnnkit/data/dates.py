@@ -182,7 +182,40 @@ def infer_season(f, warn):
 CONTINUE_STEPS = 400   # the series' last steps whose longest one a continuing file may take
 
 
-def check_continues(labels, part):
+HOLDS = (" (a run's series holds the rows of its --val-data and --test-data files too: their "
+         "scores are in its metrics.json)")
+
+
+def check_counted(labels, part, hint=""):
+    """check_continues for a time column of step numbers: the file's must go on from the
+    series' last one by the series' own step, one row a step (a file that overlaps the series,
+    repeats rows or skips some was scored as its next steps). Labels that are not numbers, or
+    a series without an even step, are not checked."""
+    def numbers(texts):
+        try:
+            return [float(t) for t in texts]
+        except ValueError:
+            return None
+    before, after = numbers(labels[-CONTINUE_STEPS - 1:]), numbers(part.labels)
+    if before is None or after is None or len(before) < 2:
+        return
+    steps = {b - a for a, b in zip(before, before[1:])}
+    if len(steps) != 1 or next(iter(steps)) <= 0:
+        return
+    step, prev, last = steps.pop(), before[-1], labels[-1]
+    for label, line, value in zip(part.labels, part.lines, after):
+        where = f"{part.path}:{line}: {label!r}"
+        if value <= prev:
+            raise DataError(f"{where} does not come after {last!r}; expected the rows that "
+                            f"follow it, one a step{hint if prev == before[-1] else ''}")
+        if abs(value - prev - step) > 1e-9 * max(1.0, abs(step)):
+            raise DataError(f"{where} comes {value - prev:g} after {last!r}, where the series "
+                            f"steps by {step:g}; expected {prev + step:g} (one row a step, "
+                            f"without a gap)")
+        prev, last = value, label
+
+
+def check_continues(labels, part, hint=""):
     """DataError unless the dated rows of ``part`` (a SeriesFile) start after the time labels
     ``labels`` of the series they continue, run in time order, and step no further (after the
     series' last date, and between their own) than the longest of its last
@@ -202,12 +235,12 @@ def check_continues(labels, part):
         after = [o for o, t in firsts.items() if t is not None and t > before[-1]]
         order = min(after, key=firsts.get) if after else order   # a guess: the one that follows
     first = parse_date(part.labels[0], order)
-    if first is None or None in before:   # no dates to compare (infer_season checks the file)
-        return
+    if first is None or None in before:   # no dates: step numbers (0, 1, 2, ...) are checked
+        return check_counted(labels, part, hint)
     where = f"{part.path}:{part.lines[0]}: {part.labels[0]!r}"
     if first <= before[-1]:
         raise DataError(f"{where} does not come after the series' last step {labels[-1]!r}; "
-                        f"expected the rows that follow it")
+                        f"expected the rows that follow it{hint}")
     months = lambda a, b: 12 * (b.year - a.year) + b.month - a.month
     pairs = list(zip(before, before[1:]))
     if all(months(a, b) in (1, 3, 12) and (b - a).days >= 28 for a, b in pairs):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.dates import check_continues
+from rnnkit.data.dates import HOLDS, check_continues
 from rnnkit.data.series import read_series_file, same_series
 from rnnkit.data.series_scale import Scaler, Transform
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
@@ -351,7 +351,7 @@ def evaluate_file(run, path, **options):
     if part.filled:
         warn(f"{path}: {part.filled} missing value(s) filled ({f.fill}, as the run was trained); "
              f"the scores count filled values as truth")
-    check_continues(f.labels, part)
+    check_continues(f.labels, part, HOLDS)
     y = np.concatenate([f.y, part.values])                                    # (N, F)
     logged = np.broadcast_to(f.transform.logged(), part.values.shape[1:])     # (F,)
     if (part.values[:, logged] <= 0).any():
