@@ -115,3 +115,22 @@ def test_words_want_one_tag_a_token(tmp_path):
     t = Tagger.from_task(tag_task(tmp_path))
     with pytest.raises(ValueError, match="3 tokens and 2 tags: one tag a token"):
         t.words(["the", "dog", "ran"], ["D", "N"])     # was two pairs, 'ran' dropped
+
+
+def test_given_parts_that_repeat_training_examples_are_named(tmp_path, capsys):
+    """A --test-data of training lines (or --data itself) scored accuracy 1.0 without a word
+    (seq2seq and the recognisers said so; classify and tag did not)."""
+    from rnnkit.models.classifier import ClassifierConfig
+    from rnnkit.models.tagger import TaggerConfig
+    from rnnkit.tasks.classify import ClassifyData, build_classify_task
+    from rnnkit.tasks.tag import TagData, build_tag_task
+    from task_fixtures import write_labelled, write_tagged
+    labelled, tagged = write_labelled(tmp_path), write_tagged(tmp_path)
+    build_classify_task(ClassifyData(data=str(labelled), test_data=str(labelled), batch=8),
+                        ClassifierConfig(hidden=8, embed=8), log=lambda *a: None)
+    assert f"--test-data {labelled}: " in capsys.readouterr().err
+    build_tag_task(TagData(data=str(tagged), val_data=str(tagged), batch=8, min_count=1),
+                   TaggerConfig(hidden=8, embed=8, char_embed=4, char_hidden=4),
+                   log=lambda *a: None)
+    err = capsys.readouterr().err
+    assert f"--val-data {tagged}: " in err and "sentences are also in the training part" in err

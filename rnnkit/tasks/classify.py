@@ -22,7 +22,7 @@ from rnnkit.models.classifier import (BAG_PARAMS, MIN_BAG_BUCKETS, ClassifierCon
                                       SequenceClassifier, gram_space)
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,
-                                 warn_unknown)
+                                 warn_shared, warn_unknown)
 from rnnkit.tasks.classify_text import BAG_LEN, MAX_LEN, TextEncoder, batch
 from rnnkit.tasks.classify_prior import balanced_weights, log_prior, prior_shift, shifted_bias
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
@@ -272,6 +272,9 @@ def build_classify_task(data_config, model_config, log=print):
         return [(label, text) for label, text, _ in rows]
 
     parts = own_parts(examples, d, read_checked)
+    warn_shared(parts[0], (("--val-data", d.val_data, parts[1]),
+                           ("--test-data", d.test_data, parts[2])), key=lambda e: e[1],
+                what="texts")
     unseen = sorted(set(labels) - {l for l, _ in parts[0]})
     if unseen:   # a tiny or skewed file: the model can never predict these
         warn(f"{path}: the training part holds no example of label(s) {', '.join(unseen)} "

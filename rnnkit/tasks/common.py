@@ -27,6 +27,19 @@ def warn(message):
     print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 
+def warn_shared(train, given, key, what="examples"):
+    """Warn where a part from its own file (``given``: (flag, file, examples)) holds examples
+    whose ``key`` (the text, the sentence) a training example has too: scores on them are
+    scores on what the model trained on."""
+    seen = {key(e) for e in train}
+    for flag, file, part in given:
+        shared = [e for e in part if key(e) in seen] if file else []
+        if shared:
+            warn(f"{flag} {file}: {len(shared):,} of its {len(part):,} {what} are also in the "
+                 f"training part (e.g. {str(key(shared[0]))[:60]!r}): they score the model on "
+                 f"what it trained on")
+
+
 def warn_unknown(path, tokens, known, what="tokens",
                  guess="a text in another language or script than its training data?"):
     """Warn when ``known`` (a vocabulary's token -> id) holds under half of a file's ``tokens``:

@@ -21,7 +21,7 @@ from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_
 from rnnkit.models import crf_fit
 from rnnkit.models.bag_fit import BLENDS
 from rnnkit.models.tagger import GRAM_BUCKETS, SequenceTagger, fitting_buckets, window_buckets
-from rnnkit.tasks.common import Batches, build_vocab, chunks, drop_tokens, pad
+from rnnkit.tasks.common import Batches, build_vocab, chunks, drop_tokens, pad, warn_shared
 from rnnkit.tasks.metrics import (SEGMENT_TAGS, accuracy, chunk_f1, f1_report,
                                   is_chunk_tagging, segmentation_f1)
 from rnnkit.tasks.tag_features import Encoder, distinct_features
@@ -253,6 +253,10 @@ def build_tag_task(data_config, model_config, log=print):
     flag = {d.val_data: "--val-data", d.test_data: "--test-data"}   # files or data set names
     read = lambda p: as_tokens(read_tagged(resolve(p, flag[p]), d.column), tokens)
     parts = own_parts(as_tokens(sents, tokens), d, read)
+    warn_shared(parts[0], (("--val-data", d.val_data, parts[1]),
+                           ("--test-data", d.test_data, parts[2])),
+                key=lambda e: " ".join(e[0]) if tokens != "char" else "".join(e[0]),
+                what="sentences")
     tags = sorted({t for _, ts in parts[0] for t in ts})
     unseen = sorted({t for p in parts[1:] for _, ts in p for t in ts} - set(tags))
     if unseen:   # rare tags only in held-out sentences: still part of the tag set
