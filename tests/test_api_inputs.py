@@ -134,3 +134,25 @@ def test_given_parts_that_repeat_training_examples_are_named(tmp_path, capsys):
                    log=lambda *a: None)
     err = capsys.readouterr().err
     assert f"--val-data {tagged}: " in err and "sentences are also in the training part" in err
+
+
+def test_eval_counts_tags_only_a_held_out_file_held_as_unseen(tmp_path, capsys):
+    """Tags that only the run's --test-data held joined its tag set, and rnnkit eval of that
+    file then said 0 unseen tags (and another run's eval of it 2)."""
+    from rnnkit.models.tagger import TaggerConfig
+    from rnnkit.tasks.common import train
+    from rnnkit.tasks.tag import TagData, build_tag_task
+    from rnnkit.tasks.tag_trained import evaluate_file
+    from task_fixtures import write_tagged
+    held = tmp_path / "held.txt"
+    held.write_text("the/D dog/N ran/QQ\n")
+    task = build_tag_task(TagData(data=str(write_tagged(tmp_path)), test_data=str(held),
+                                  batch=8, min_count=1),
+                          TaggerConfig(hidden=8, embed=8, char_embed=4, char_hidden=4),
+                          log=lambda *a: None)
+    train(task, TrainConfig(max_steps=1, eval_every=1, warmup_steps=0), tmp_path / "run",
+          quiet=True, log=lambda *a: None)
+    capsys.readouterr()
+    out = evaluate_file(tmp_path / "run", held)
+    assert out["unseen_tags"] == 1
+    assert "1 of 3 tokens carry tags the model never saw (QQ)" in capsys.readouterr().err

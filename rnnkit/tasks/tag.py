@@ -237,7 +237,9 @@ class TagTask:
 
     def checkpoint_extras(self):
         e = self.encoder
+        trained = sorted({t for _, ts in self.train for t in ts})   # (tags adds held-out ones)
         return {"kind": "tag", "model_config": asdict(self.model.config), "tags": list(self.tags),
+                "trained_tags": trained,
                 "vocab": e.vocab.to_dict(), "chars": e.chars.to_dict() if e.chars else None,
                 "data_config": asdict(self.data_config), "tokens": self.tokens,
                 "char_tokens": self.tokens == "char"}   # the field before "tokens"

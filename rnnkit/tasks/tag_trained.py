@@ -38,7 +38,8 @@ def evaluate_file(run, path):
     sents = as_tokens(read_tagged(path, tagger.column), tagger.tokens)
     gold = [list(t) for _, t in sents]
     flat_g = [t for s in gold for t in s]
-    known = set(tagger.tags)
+    known = set(load_checkpoint(run).get("trained_tags", tagger.tags))   # a tag of the run's
+    # validation or test file alone is in its tag set, never in a training sentence
     unseen = sum(t not in known for t in flat_g)
     if unseen:
         show = lambda tags: ", ".join(tags[:8]) + (", ..." if len(tags) > 8 else "")
@@ -54,7 +55,7 @@ def evaluate_file(run, path):
     flat_p = [t for s in pred for t in s]
     out = {"file": str(path), "kind": "tag", "size": len(flat_g),
            "accuracy": accuracy(flat_g, flat_p),
-           "unseen_tags": float(unseen)}
+           "unseen_tags": unseen}
     if {t.upper() for t in tagger.tags} <= SEGMENT_TAGS:
         seg = segmentation_f1(gold, pred)
         out.update({"word_f1": seg["f1"], "word_precision": seg["precision"],
