@@ -1,6 +1,8 @@
-"""The trained models' Python API given what a list is not: a bare string (each character read
-as a text), bytes or None inside a list, a sentence not nested in a list, a beam of 1.5, a
-count of 0; and training from Python into a folder that holds a run."""
+"""Trained models used from Python and trained on one's own files: a bare string where a list
+is meant (each character read as a text), bytes or None inside a list, a sentence not nested in
+a list, a beam of 1.5, a count of 0, a float64 model; training from Python into a folder that
+holds a run; the progress bar's end; given parts that repeat training examples, and tags only a
+held-out file holds."""
 import pytest
 import torch
 
