@@ -158,3 +158,19 @@ def test_eval_counts_tags_only_a_held_out_file_held_as_unseen(tmp_path, capsys):
     out = evaluate_file(tmp_path / "run", held)
     assert out["unseen_tags"] == 1
     assert "1 of 3 tokens carry tags the model never saw (QQ)" in capsys.readouterr().err
+
+
+def test_a_one_example_file_is_a_test_part_for_the_classifier(tmp_path):
+    """A file to score may hold one example (tag and seq2seq took one; classify asked for 2)."""
+    from rnnkit.models.classifier import ClassifierConfig
+    from rnnkit.tasks.classify import ClassifyData, build_classify_task, evaluate_file
+    from rnnkit.tasks.common import train
+    from task_fixtures import write_labelled
+    one = tmp_path / "one.tsv"
+    one.write_text("positive\ta good film\n")
+    task = build_classify_task(ClassifyData(data=str(write_labelled(tmp_path)),
+                                            test_data=str(one), batch=8),
+                               ClassifierConfig(hidden=8, embed=8), log=lambda *a: None)
+    train(task, TrainConfig(max_steps=1, eval_every=1, warmup_steps=0), tmp_path / "run",
+          quiet=True, log=lambda *a: None)
+    assert evaluate_file(tmp_path / "run", one)["size"] == 1

@@ -96,10 +96,11 @@ def resolve_tokens(kind, texts):
     return detect_tokens(texts) if kind == "auto" else kind
 
 
-def read_labelled(path, with_lines=False):
+def read_labelled(path, with_lines=False, least=2):
     """[(label, text), ...] from a TSV or CSV file of label and text; with_lines: [(label, text,
     line number), ...]. The line number is where the example starts (a quoted CSV field may span
-    lines)."""
+    lines). Fewer than ``least`` examples (2 to train on; a file to score may hold 1) raise
+    DataError."""
     path = Path(path)
     if path.is_dir():
         rows = folder_rows(path)
@@ -107,8 +108,9 @@ def read_labelled(path, with_lines=False):
     text = read_text(path)
     if path.suffix.lower() in (".jsonl", ".json") or text.lstrip().startswith("{"):
         rows = json_rows(text, path)
-        if len(rows) < 2:
-            raise DataError(f"{path}: expected at least 2 labelled examples, got {len(rows)}")
+        if len(rows) < least:
+            raise DataError(f"{path}: expected at least {least} labelled example"
+                            f"{'s' * (least > 1)}, got {len(rows)}")
         return rows if with_lines else [(label, body) for label, body, _ in rows]
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     head = next((line for line in text.splitlines() if line.strip()), "")
@@ -152,8 +154,9 @@ def read_labelled(path, with_lines=False):
         if not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
         out.append((label, body, lineno) if with_lines else (label, body))
-    if len(out) < 2:
-        raise DataError(f"{path}: expected at least 2 labelled examples, got {len(out)}"
+    if len(out) < least:
+        raise DataError(f"{path}: expected at least {least} labelled example"
+                        f"{'s' * (least > 1)}, got {len(out)}"
                         + (" (only a header)" if not out and columns else ""))
     if not columns:
         _unknown_header(path, out, raw)

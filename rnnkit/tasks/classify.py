@@ -267,7 +267,7 @@ def build_classify_task(data_config, model_config, log=print):
                         f"(a first line 'text,label' says the text comes first)")
 
     def read_checked(given):   # a validation or test file: only labels of the training data
-        rows = read_labelled(given, with_lines=True)
+        rows = read_labelled(given, with_lines=True, least=1)
         check_labels(rows, labels, given)
         return [(label, text) for label, text, _ in rows]
 
@@ -342,7 +342,7 @@ def evaluate_file(run, path):
     """Score a trained run (folder or checkpoint) on a labelled TSV/CSV file: accuracy,
     macro-F1 and size. A label the model never saw is a DataError naming the file and line."""
     clf = Classifier.load(run)
-    examples = read_labelled(path, with_lines=True)
+    examples = read_labelled(path, with_lines=True, least=1)
     check_labels(examples, clf.labels, path)
     warn_unknown(path, [w for _, t, _ in examples for w in clf.encoder.split(t)],
                  clf.encoder.vocab.stoi)
