@@ -61,7 +61,7 @@ def test_a_given_test_part_that_copies_training_files_is_named(tmp_path, capsys)
     read_parts(d, 1, log=QUIET)
     err = capsys.readouterr().err
     for flag in ("--val-data", "--test-data"):
-        assert f"{flag} {copies}: 2 of its 2 examples equal training examples" in err
+        assert f"{flag} {copies}: 2 of its 2 examples are also in the training part" in err
 
 
 def float_wav(path, samples, width=4, extensible=False, rate=8000):

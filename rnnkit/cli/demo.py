@@ -21,8 +21,9 @@ def add_parser(sub):
                                     "and print what it writes")
     p.add_argument("--minutes", type=ranged(float, "(0, 1e7]"), default=4.0,
                    help="training time (default 4)")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (an earlier demo's is replaced; "
-                   "a folder holding anything else is refused)")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"),
+                   help="run folder (an earlier demo's is replaced; a folder holding anything "
+                        "else is refused)")
     p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=700,
                    help="characters to generate")
     p.add_argument("--seed", type=random_seed, default=1)

@@ -6,9 +6,9 @@ convention of HfArgumentParser)::
     batch: int = field(default=32, metadata={"help": "texts per training batch"})
 """
 import argparse
-import os
 import dataclasses
 import math
+import os
 import sys
 import typing
 from pathlib import Path

@@ -27,17 +27,19 @@ def warn(message):
     print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 
-def warn_shared(train, given, key, what="examples"):
+def warn_shared(train, given, key, what="examples", show=None):
     """Warn where a part from its own file (``given``: (flag, file, examples)) holds examples
-    whose ``key`` (the text, the sentence) a training example has too: scores on them are
-    scores on what the model trained on."""
+    whose ``key`` (the text, the sentence, the input's digest) a training example has too:
+    scores on them are scores on what the model trained on. ``show`` names an example in the
+    message (default: its key)."""
     seen = {key(e) for e in train}
+    show = show or (lambda e: repr(str(key(e))[:60]))
     for flag, file, part in given:
         shared = [e for e in part if key(e) in seen] if file else []
         if shared:
             warn(f"{flag} {file}: {len(shared):,} of its {len(part):,} {what} are also in the "
-                 f"training part (e.g. {str(key(shared[0]))[:60]!r}): they score the model on "
-                 f"what it trained on")
+                 f"training part (e.g. {show(shared[0])}): they score the model on what it "
+                 f"trained on")
 
 
 def warn_unknown(path, tokens, known, what="tokens",

@@ -145,10 +145,8 @@ class ForecastTask:
     def train_batch(self, step):
         g = torch.Generator().manual_seed(step)
         W, K = self.data_config.window, self.data_config.horizon
-        first = max(W, start_length(len(self.z), self.season)) if self.model.uses_history() \
-            else W                     # (the smoothing's states start on the first steps)
-        origins = torch.randint(first, self.train_end - K + 1, (self.data_config.batch,),
-                                generator=g)
+        origins = torch.randint(self.least_origin(W), self.train_end - K + 1,
+                                (self.data_config.batch,), generator=g)
         return self.windows(distributed.shard(origins.tolist()))   # a data-parallel rank's share
 
     def loss(self, batch):
@@ -156,10 +154,14 @@ class ForecastTask:
 
     def origins(self, start, end):
         W, K = self.data_config.window, self.data_config.horizon
-        first = max(W, self.season)
-        if self.model.uses_history():
-            first = max(first, start_length(len(self.z), self.season))
-        return list(range(max(start, first), end - K + 1))
+        return list(range(max(start, self.least_origin(max(W, self.season))), end - K + 1))
+
+    def least_origin(self, least):
+        """``least``, or later where the history smoothing takes part: its states start on the
+        series' first steps (:func:`rnnkit.models.smoothing.start_length`)."""
+        if not self.model.uses_history():
+            return least
+        return max(least, start_length(len(self.z), self.season))
 
     def evaluate(self):
         """Validation figures; val_loss (what best.pt is chosen by) is the MSE, times
@@ -316,13 +318,12 @@ def check_lengths(d, n, split, path):
                         f"window {W} + horizon {K}; use a shorter --window/--horizon or a "
                         f"longer series ({n} steps in all)")
     if n - val_end < K or val_end - train_end < K:
-        short = [(flag, size) for flag, size in (("--val-data", val_end - train_end),
-                                                 ("--test-data", n - val_end))
-                 if size < K and getattr(d, flag[2:].replace("-", "_"))]
-        if short:   # a part from its own file: the fractions do not make it
-            raise DataError(f"{getattr(d, short[0][0][2:].replace('-', '_'))}: {short[0][1]} "
-                            f"steps ({short[0][0]}), fewer than the horizon {K}: give a file of "
-                            f"at least {K} steps, or a --horizon of at most {short[0][1]}")
+        for flag, file, size in (("--val-data", d.val_data, val_end - train_end),
+                                 ("--test-data", d.test_data, n - val_end)):
+            if file and size < K:   # a part from its own file: the fractions do not make it
+                raise DataError(f"{file}: {size} steps ({flag}), fewer than the horizon {K}: "
+                                f"give a file of at least {K} steps, or a --horizon of at most "
+                                f"{size}")
         need = math.ceil(K / n * 100) / 100     # the fraction of the series that holds K
         longer = (f", or --val-fraction and --test-fraction of {need:g} ({n} steps in all)"
                   if need <= 0.3 else "")

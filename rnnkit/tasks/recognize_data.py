@@ -27,7 +27,7 @@ from rnnkit.data.labelled import own_parts
 from rnnkit.data.media import (image_features, listing_kind, log_mel, read_image, read_listing,
                                read_wav)
 from rnnkit.decode.ctc import min_frames
-from rnnkit.tasks.common import warn
+from rnnkit.tasks.common import warn, warn_shared
 
 # fixed seeds of the rendered captcha sets: the test images never change with the flags
 CAPTCHA_SEEDS = {"train": 15_000_001, "val": 15_000_002, "test": 15_000_003}
@@ -189,8 +189,8 @@ def file_parts(d):
 
     train, val, test = own_parts(examples, d, read_other)
     if d.val_data or d.test_data:
-        warn_copies_across(train, (("--val-data", d.val_data, val),
-                                   ("--test-data", d.test_data, test)))
+        warn_shared(train, (("--val-data", d.val_data, val), ("--test-data", d.test_data, test)),
+                    key=lambda e: _key(e[0]), show=lambda e: e[2])
     alphabet = d.alphabet or "".join(sorted({c for _, t, _ in examples for c in t}))
     warn_unlearnable(train, val, test, alphabet, own_split=not (d.val_data or d.test_data))
     parts = [[(x, encode(t, alphabet, w, name), w) for x, t, w in part]
@@ -204,20 +204,6 @@ def file_parts(d):
 def _key(x):
     x = np.ascontiguousarray(np.asarray(x))
     return x.shape, hashlib.sha256(x.tobytes()).digest()
-
-
-def warn_copies_across(train, given):
-    """Warn where a part from its own file (``given``: (flag, listing, examples)) holds inputs
-    equal to training examples': it would score the model on what it trained on."""
-    seen = {_key(x): w for x, _, w in train}
-    for flag, listing, part in given:
-        if not listing:
-            continue
-        copies = [(w, seen[k]) for x, _, w in part for k in [_key(x)] if k in seen]
-        if copies:
-            warn(f"{flag} {listing}: {len(copies):,} of its {len(part):,} examples equal "
-                 f"training examples (e.g. {copies[0][0]} and {copies[0][1]}): they score the "
-                 f"model on what it trained on")
 
 
 def without_copies(examples, listing, kind):

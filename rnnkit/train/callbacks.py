@@ -7,8 +7,8 @@ The loss is labelled ``nats/<task.unit>`` unless the task names it (``task.loss_
 forecaster's mean squared error).
 """
 import json
-import os
 import math
+import os
 import time
 from pathlib import Path
 
