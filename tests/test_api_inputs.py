@@ -6,7 +6,7 @@ held-out file holds."""
 import pytest
 import torch
 
-from rnnkit.tasks.classify import Classifier
+from rnnkit.tasks.classify_trained import Classifier
 from rnnkit.tasks.cond import generate, most_likely
 from rnnkit.tasks.tag_trained import Tagger
 from rnnkit.train import CheckpointError, Checkpointer, TrainConfig, Trainer
@@ -163,7 +163,8 @@ def test_eval_counts_tags_only_a_held_out_file_held_as_unseen(tmp_path, capsys):
 def test_a_one_example_file_is_a_test_part_for_the_classifier(tmp_path):
     """A file to score may hold one example (tag and seq2seq took one; classify asked for 2)."""
     from rnnkit.models.classifier import ClassifierConfig
-    from rnnkit.tasks.classify import ClassifyData, build_classify_task, evaluate_file
+    from rnnkit.tasks.classify import ClassifyData, build_classify_task
+    from rnnkit.tasks.classify_trained import evaluate_file
     from rnnkit.tasks.common import train
     from task_fixtures import write_labelled
     one = tmp_path / "one.tsv"

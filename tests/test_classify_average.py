@@ -7,7 +7,7 @@ from torch import nn
 
 from rnnkit.models.averaging import WeightAverage
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.classify import Classifier
+from rnnkit.tasks.classify_trained import Classifier
 from rnnkit.tasks.common import train
 from rnnkit.train import TrainConfig
 from task_fixtures import classify_task

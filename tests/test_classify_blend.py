@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from rnnkit.cli.main import main
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.classify import Classifier, ClassifyData, batch, build_classify_task
+from rnnkit.tasks.classify import ClassifyData, batch, build_classify_task
+from rnnkit.tasks.classify_trained import Classifier
 from test_classify_tokens import zh_task
 
 

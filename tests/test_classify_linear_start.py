@@ -232,7 +232,7 @@ def test_the_linear_start_with_class_weights_is_the_weighted_optimum(monkeypatch
 
 def test_the_linear_start_chooses_the_bags_ngram_order_on_validation(tmp_path, monkeypatch):
     from rnnkit.models import bag_fit
-    from rnnkit.tasks.classify import Classifier
+    from rnnkit.tasks.classify_trained import Classifier
     from rnnkit.tasks.common import train
     from rnnkit.train import TrainConfig
     real, seen = bag_fit.fit, []
@@ -298,7 +298,7 @@ def test_under_a_time_limit_the_orders_share_one_fits_budget(tmp_path, monkeypat
 
 def test_checkpoints_from_before_the_order_choice_read_every_ngram(tmp_path):
     from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
-    from rnnkit.tasks.classify import Classifier
+    from rnnkit.tasks.classify_trained import Classifier
     from rnnkit.tasks.common import train
     from rnnkit.train import TrainConfig
     task = zh_task(tmp_path)

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from rnnkit.cli.main import main
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.classify import (SAVED_BEFORE, Classifier, ClassifyData, batch,
-                                   build_classify_task, shifted_bias)
+from rnnkit.tasks.classify import ClassifyData, batch, build_classify_task, shifted_bias
+from rnnkit.tasks.classify_trained import Classifier, SAVED_BEFORE
 from rnnkit.tasks.classify_prior import PRIOR_SHIFTS
 from rnnkit.tasks.metrics import bootstrap_wins, macro_f1, weighted_macro_f1
 

@@ -8,8 +8,8 @@ from rnnkit.data import DataError
 from rnnkit.data.labelled import chars, detect_tokens, ngram_buckets, resolve_tokens, unsegmented
 from rnnkit.models.classifier import (ClassifierConfig, SequenceClassifier, embedding_rows,
                                       gram_space, occurrences)
-from rnnkit.tasks.classify import (Classifier, ClassifyData, batch, build_classify_task,
-                                   evaluate_file)
+from rnnkit.tasks.classify import ClassifyData, batch, build_classify_task
+from rnnkit.tasks.classify_trained import Classifier, evaluate_file
 from rnnkit.tasks.common import train
 from rnnkit.train import TrainConfig
 

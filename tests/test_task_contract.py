@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.tasks.classify import Classifier
+from rnnkit.tasks.classify_trained import Classifier
 from rnnkit.tasks.common import train
 from rnnkit.tasks.forecast_trained import Forecast
 from rnnkit.tasks.lm import load_lm

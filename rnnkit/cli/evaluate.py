@@ -15,7 +15,7 @@ from rnnkit.config import ConfigError
 
 EVALUATORS = {
     "lm": "rnnkit.tasks.lm:evaluate_file",
-    "classify": "rnnkit.tasks.classify:evaluate_file",
+    "classify": "rnnkit.tasks.classify_trained:evaluate_file",
     "tag": "rnnkit.tasks.tag_trained:evaluate_file",
     "forecast": "rnnkit.tasks.forecast_trained:evaluate_file",
     "seq2seq": "rnnkit.tasks.seq2seq:evaluate_file",

@@ -7,8 +7,8 @@ from rnnkit.cli.options import input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
 from rnnkit.models.classifier import ClassifierConfig
-from rnnkit.tasks.classify import (ClassifyData, Classifier, build_classify_task, evaluate_file,
-                                   upgrade)
+from rnnkit.tasks.classify import ClassifyData, build_classify_task
+from rnnkit.tasks.classify_trained import Classifier, evaluate_file, upgrade
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}

@@ -38,7 +38,7 @@ def _load(path):
         f = Forecast.load(path)
         return kind, forecast_programs(f.model.eval(), f.window)
     if kind == "classify":
-        from rnnkit.tasks.classify import Classifier
+        from rnnkit.tasks.classify_trained import Classifier
         return kind, classify_programs(Classifier.load(path).model.eval())
     if kind == "tag":
         from rnnkit.tasks.tag_trained import Tagger

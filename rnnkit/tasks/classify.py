@@ -1,10 +1,11 @@
-"""N-to-1 text classification as a trainer task, and the predictor that ``rnnkit predict`` uses.
+"""N-to-1 text classification as a trainer task (the trained classifier that ``rnnkit predict``
+uses is :mod:`rnnkit.tasks.classify_trained`).
 
 Examples are (label, text) pairs (:mod:`rnnkit.data.labelled`); a fixed seeded split keeps a
 held-out test part that model selection never sees (or ``--val-data`` / ``--test-data`` files are
 those parts). Texts are read as words or, for scripts written without spaces (Chinese, Japanese,
 Thai, ...), as characters with hashed character n-grams; the choice is stored in the checkpoint.
-Metrics: accuracy and macro-F1. :func:`evaluate_file` scores a trained run on any labelled file.
+Metrics: accuracy and macro-F1.
 """
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -16,18 +17,14 @@ from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigErro
                            check_fractions)
 from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import TOKENIZERS, own_parts, read_labelled, resolve_tokens
-from rnnkit.data.vocab import Vocab
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
-from rnnkit.models.classifier import (BAG_PARAMS, MIN_BAG_BUCKETS, ClassifierConfig,
-                                      SequenceClassifier, gram_space)
-from rnnkit.tasks import api_inputs
+from rnnkit.models.classifier import BAG_PARAMS, MIN_BAG_BUCKETS, SequenceClassifier, gram_space
 from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,
-                                 warn_shared, warn_unknown)
+                                 warn_shared)
 from rnnkit.tasks.classify_text import BAG_LEN, MAX_LEN, TextEncoder, batch
 from rnnkit.tasks.classify_prior import balanced_weights, log_prior, prior_shift, shifted_bias
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
 from rnnkit.train import distributed
-from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 256
 CHAR_GRAMS = 5   # --char-grams -1 (auto) on words: their character 2-5-grams in the bag
@@ -319,84 +316,8 @@ def build_classify_task(data_config, model_config, log=print):
     return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
 
 
-SAVED_BEFORE = {"ngrams": 1, "bag": "off", "average": 0.0, "bag_counts": "all",
-                "linear_start": False, "rnn_len": 0, "blend": False,
-                "prior_shift": False, "char_grams": 0}
-
-
-def upgrade(ckpt):
-    """A checkpoint with the model settings of the version that saved it: runs from before
-    n-grams, the bag, weight averaging or the bag's once-a-text counts had none of them (it
-    counted every n-gram)."""
-    return {**ckpt, "model_config": {**SAVED_BEFORE, **ckpt["model_config"]}}
-
-
 def check_labels(examples, labels, path):
     """A DataError naming the file and line of the first label the model was not trained on."""
     for label, _, line in examples:
         if label not in labels:
             raise DataError(f"{path}:{line}: unknown label {label!r}; the model knows {labels}")
-
-
-def evaluate_file(run, path):
-    """Score a trained run (folder or checkpoint) on a labelled TSV/CSV file: accuracy,
-    macro-F1 and size. A label the model never saw is a DataError naming the file and line."""
-    clf = Classifier.load(run)
-    examples = read_labelled(path, with_lines=True, least=1)
-    check_labels(examples, clf.labels, path)
-    warn_unknown(path, [w for _, t, _ in examples for w in clf.encoder.split(t)],
-                 clf.encoder.vocab.stoi)
-    pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
-    gold = [l for l, _, _ in examples]
-    return {"file": str(path), "kind": "classify", "size": len(gold),
-            "accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred)}
-
-
-class Classifier:
-    """A trained classifier for prediction: text in, label and class probabilities out."""
-
-    def __init__(self, model, encoder, labels):
-        self.model, self.encoder, self.labels = model.eval(), encoder, labels
-
-    @classmethod
-    def from_task(cls, task):
-        return cls(task.model, task.encoder, task.labels)
-
-    @classmethod
-    def load(cls, path):
-        """The classifier of a run folder (best.pt) or checkpoint file. Checkpoints written before
-        character tokens were word-level, without n-grams, cut at max_len words; those before
-        the bag-of-n-grams term had none, those before weight averaging predict with their
-        trained weights, those before the bag counted each n-gram once count them all."""
-        ckpt = load_checkpoint(path, kind="classify")
-        with built_from(path):
-            config = ClassifierConfig(**upgrade(ckpt)["model_config"])
-            model = SequenceClassifier(config)
-            model.load_state_dict(ckpt["model"])
-            model = model.averaged()   # the weights that validation picked best.pt with
-            encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
-                                  ckpt.get("max_len", ckpt["data_config"]["max_len"]),
-                                  config.ngrams, gram_space(config), config.char_grams)
-            return cls(model, encoder, ckpt["labels"])
-
-    @property
-    def tokens(self):
-        return self.encoder.tokens
-
-    @torch.no_grad()
-    def predict(self, texts, where="input"):
-        """[(label, {label: probability}), ...] for each text; an empty text raises DataError
-        naming ``where`` and the text's position (1-based)."""
-        encoded = []
-        for i, text in enumerate(api_inputs.texts(texts), 1):
-            e = self.encoder(text)
-            if not e[0]:
-                raise DataError(f"{where}:{i}: empty text (nothing to classify)")
-            encoded.append(e)
-        out = [None] * len(encoded)
-        for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
-            probs = torch.softmax(self.model(*batch([encoded[i] for i in r])), dim=1)  # (B, K)
-            for i, p in zip(r, probs.tolist()):
-                out[i] = (self.labels[max(range(len(p)), key=p.__getitem__)],
-                          dict(zip(self.labels, p)))
-        return out

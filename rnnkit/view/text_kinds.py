@@ -115,7 +115,7 @@ class ClassifyView(TextView):
 
     @classmethod
     def load(cls, path, checkpoint):
-        from rnnkit.tasks.classify import Classifier
+        from rnnkit.tasks.classify_trained import Classifier
         return cls(Classifier.load(path))
 
     def info(self):

@@ -1,0 +1,91 @@
+"""A trained classifier: the run's checkpoint read back (older ones upgraded), texts in, labels
+and class probabilities out (``rnnkit predict``), and :func:`evaluate_file`, which scores a run
+on any labelled file (``rnnkit eval``, ``predict --eval``)."""
+import torch
+
+from rnnkit.data import DataError
+from rnnkit.data.labelled import read_labelled
+from rnnkit.data.vocab import Vocab
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
+from rnnkit.tasks import api_inputs
+from rnnkit.tasks.classify import EVAL_BATCH, EVAL_TOKENS, check_labels
+from rnnkit.tasks.classify_text import TextEncoder, batch
+from rnnkit.tasks.common import length_chunks, warn_unknown
+from rnnkit.tasks.metrics import accuracy, macro_f1
+from rnnkit.train.checkpoint import built_from, load_checkpoint
+
+
+SAVED_BEFORE = {"ngrams": 1, "bag": "off", "average": 0.0, "bag_counts": "all",
+                "linear_start": False, "rnn_len": 0, "blend": False,
+                "prior_shift": False, "char_grams": 0}
+
+
+def upgrade(ckpt):
+    """A checkpoint with the model settings of the version that saved it: runs from before
+    n-grams, the bag, weight averaging or the bag's once-a-text counts had none of them (it
+    counted every n-gram)."""
+    return {**ckpt, "model_config": {**SAVED_BEFORE, **ckpt["model_config"]}}
+
+
+def evaluate_file(run, path):
+    """Score a trained run (folder or checkpoint) on a labelled TSV/CSV file: accuracy,
+    macro-F1 and size. A label the model never saw is a DataError naming the file and line."""
+    clf = Classifier.load(run)
+    examples = read_labelled(path, with_lines=True, least=1)
+    check_labels(examples, clf.labels, path)
+    warn_unknown(path, [w for _, t, _ in examples for w in clf.encoder.split(t)],
+                 clf.encoder.vocab.stoi)
+    pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
+    gold = [l for l, _, _ in examples]
+    return {"file": str(path), "kind": "classify", "size": len(gold),
+            "accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred)}
+
+
+class Classifier:
+    """A trained classifier for prediction: text in, label and class probabilities out."""
+
+    def __init__(self, model, encoder, labels):
+        self.model, self.encoder, self.labels = model.eval(), encoder, labels
+
+    @classmethod
+    def from_task(cls, task):
+        return cls(task.model, task.encoder, task.labels)
+
+    @classmethod
+    def load(cls, path):
+        """The classifier of a run folder (best.pt) or checkpoint file. Checkpoints written before
+        character tokens were word-level, without n-grams, cut at max_len words; those before
+        the bag-of-n-grams term had none, those before weight averaging predict with their
+        trained weights, those before the bag counted each n-gram once count them all."""
+        ckpt = load_checkpoint(path, kind="classify")
+        with built_from(path):
+            config = ClassifierConfig(**upgrade(ckpt)["model_config"])
+            model = SequenceClassifier(config)
+            model.load_state_dict(ckpt["model"])
+            model = model.averaged()   # the weights that validation picked best.pt with
+            encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
+                                  ckpt.get("max_len", ckpt["data_config"]["max_len"]),
+                                  config.ngrams, gram_space(config), config.char_grams)
+            return cls(model, encoder, ckpt["labels"])
+
+    @property
+    def tokens(self):
+        return self.encoder.tokens
+
+    @torch.no_grad()
+    def predict(self, texts, where="input"):
+        """[(label, {label: probability}), ...] for each text; an empty text raises DataError
+        naming ``where`` and the text's position (1-based)."""
+        encoded = []
+        for i, text in enumerate(api_inputs.texts(texts), 1):
+            e = self.encoder(text)
+            if not e[0]:
+                raise DataError(f"{where}:{i}: empty text (nothing to classify)")
+            encoded.append(e)
+        out = [None] * len(encoded)
+        for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
+            probs = torch.softmax(self.model(*batch([encoded[i] for i in r])), dim=1)  # (B, K)
+            for i, p in zip(r, probs.tolist()):
+                out[i] = (self.labels[max(range(len(p)), key=p.__getitem__)],
+                          dict(zip(self.labels, p)))
+        return out
