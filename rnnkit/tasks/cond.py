@@ -80,7 +80,8 @@ class Conditions:
             if values is None or len(values) != self.features or not all(
                     math.isfinite(v) and abs(v) <= 3.4e38 for v in values):
                 raise DataError(f"condition {source!r}: expected {self.features} finite numbers "
-                                f"(the model's features), comma or space separated")
+                                f"(the model's features), separated by commas, semicolons or "
+                                f"spaces")
             return values
         i = self.index.get(source)
         if i is None:
