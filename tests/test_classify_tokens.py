@@ -151,6 +151,25 @@ def test_evaluate_file_and_predict_eval(tmp_path, capsys):
         in capsys.readouterr().err
 
 
+def test_evaluate_file_scores_the_run_s_test_file_as_training_did(tmp_path, capsys):
+    test = write_zh(tmp_path, "test.tsv", [f"positive\t{ZH_POS[0]}很", f"negative\t{ZH_NEG[1]}的",
+                                           f"negative\t{ZH_NEG[3]}"])
+    out = tmp_path / "run"
+    train(zh_task(tmp_path, test_data=str(test)), TrainConfig(max_steps=20, eval_every=10,
+                                                               lr=0.02),
+          out, quiet=True, log=lambda *a: None)
+    import json
+    run = json.loads((out / "metrics.json").read_text())
+    m = evaluate_file(out, test)
+    assert m["size"] == run["test_size"] == 9
+    assert m["loss"] == pytest.approx(run["test_loss"], rel=1e-5)
+    assert (m["accuracy"], m["macro_f1"]) == (run["test_accuracy"], run["test_macro_f1"])
+    assert m["per_class"] == run["test_per_class"]
+    assert main(["eval", str(out), str(test)]) == 0
+    table = capsys.readouterr().out
+    assert "  per_class:" in table and "support" in table and "negative" in table
+
+
 def test_bad_token_flag_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "classify", "--data", str(write_zh(tmp_path)), "--tokens", "bytes",
                  "--out", str(tmp_path / "r")]) == 2

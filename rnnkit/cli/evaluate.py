@@ -84,18 +84,28 @@ def format_table(metrics):
     """The metrics as aligned ``name  value`` lines under a heading naming file, kind and size."""
     what = SIZES.get(metrics.get("kind"), "examples")
     head = f"{metrics.get('kind')} run on {metrics.get('file')}: {metrics.get('size')} {what}"
-    rows = {k: v for k, v in metrics.items() if k not in ("file", "kind", "size")}
+    rows = {k: v for k, v in metrics.items()
+            if k not in ("file", "kind", "size") and not isinstance(v, dict)}
     width = max([len(k) for k in rows] + [6])
 
     def show(k, v):   # counts as whole numbers (JSON keeps every figure a float)
         if isinstance(v, float) and k in COUNTS and v.is_integer():
             return str(int(v))
         return f"{v:.4f}" if isinstance(v, float) else str(v)
-    return "\n".join([head] + [f"  {k:<{width}}  {show(k, v):>10}" for k, v in rows.items()]) + "\n"
+    lines = [head] + [f"  {k:<{width}}  {show(k, v):>10}" for k, v in rows.items()]
+    for name, table in metrics.items():   # per_class: a row a class
+        if isinstance(table, dict) and table:
+            cols = list(next(iter(table.values())))
+            first = max(len(str(c)) for c in table) + 2
+            lines.append(f"  {name}:")
+            lines.append(" " * (first + 2) + "".join(f"{c:>11}" for c in cols))
+            lines += [f"    {c:<{first - 2}}" + "".join(f"{show(k, v):>11}" for k, v in r.items())
+                      for c, r in table.items()]
+    return "\n".join(lines) + "\n"
 
 
 SIZES = {"tag": "tokens", "lm": "tokens", "forecast": "steps", "seq2seq": "pairs"}
-COUNTS = {"unseen_tags", "words", "chunks", "skipped"}
+COUNTS = {"unseen_tags", "words", "chunks", "skipped", "support"}
 
 
 def run(args):

@@ -11,7 +11,7 @@ from rnnkit.tasks import api_inputs
 from rnnkit.tasks.classify import EVAL_BATCH, EVAL_TOKENS, check_labels
 from rnnkit.tasks.classify_text import TextEncoder, batch
 from rnnkit.tasks.common import length_chunks, warn_unknown
-from rnnkit.tasks.metrics import accuracy, macro_f1
+from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 
@@ -35,10 +35,14 @@ def evaluate_file(run, path):
     check_labels(examples, clf.labels, path)
     warn_unknown(path, [w for _, t, _ in examples for w in clf.encoder.split(t)],
                  clf.encoder.vocab.stoi)
-    pred = [p for p, _ in clf.predict([t for _, t, _ in examples], str(path))]
+    logp = clf.log_probs([t for _, t, _ in examples], str(path))               # (N, K)
     gold = [l for l, _, _ in examples]
-    return {"file": str(path), "kind": "classify", "size": len(gold),
-            "accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred)}
+    index = {label: k for k, label in enumerate(clf.labels)}
+    loss = -float(logp[torch.arange(len(gold)), [index[l] for l in gold]].mean())
+    pred = [clf.labels[k] for k in logp.argmax(1).tolist()]
+    return {"file": str(path), "kind": "classify", "size": len(gold), "loss": loss,
+            "accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred),
+            "per_class": f1_report(gold, pred)}
 
 
 class Classifier:
@@ -72,20 +76,26 @@ class Classifier:
     def tokens(self):
         return self.encoder.tokens
 
-    @torch.no_grad()
     def predict(self, texts, where="input"):
         """[(label, {label: probability}), ...] for each text; an empty text raises DataError
         naming ``where`` and the text's position (1-based)."""
+        probs = self.log_probs(texts, where).exp()
+        return [(self.labels[int(p.argmax())], dict(zip(self.labels, p.tolist())))
+                for p in probs]
+
+    @torch.no_grad()
+    def log_probs(self, texts, where="input"):
+        """(N, K) log-probabilities of the classes for each text, as :meth:`predict` reads
+        them."""
         encoded = []
         for i, text in enumerate(api_inputs.texts(texts), 1):
             e = self.encoder(text)
             if not e[0]:
                 raise DataError(f"{where}:{i}: empty text (nothing to classify)")
             encoded.append(e)
-        out = [None] * len(encoded)
+        order, parts = [], []
         for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
-            probs = torch.softmax(self.model(*batch([encoded[i] for i in r])), dim=1)  # (B, K)
-            for i, p in zip(r, probs.tolist()):
-                out[i] = (self.labels[max(range(len(p)), key=p.__getitem__)],
-                          dict(zip(self.labels, p)))
-        return out
+            order += r
+            parts.append(torch.log_softmax(self.model(*batch([encoded[i] for i in r])), dim=1))
+        out = torch.cat(parts)
+        return out[torch.tensor(order).argsort()]
