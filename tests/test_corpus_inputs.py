@@ -1,6 +1,5 @@
 """Corpora as users hand them over: folders with hidden and upper-case files, UTF-16 and gzip
-files, CRLF line ends, and ``rnnkit eval`` given a folder or a run of a kind without a file
-evaluation."""
+files, CRLF line ends, and ``rnnkit eval`` given a folder or a damaged recogniser checkpoint."""
 import gzip
 import json
 
@@ -143,10 +142,9 @@ def test_eval_reads_a_folder_for_lm_runs_only(lf_run, tmp_path, capsys):
 
 # ----------------------------------------------------------------- 5. recognize runs
 @pytest.mark.parametrize("kind", ["recognize", "image-to-text"])
-def test_eval_of_a_run_without_file_evaluation_says_what_it_has(tmp_path, capsys, kind):
+def test_eval_of_a_recogniser_checkpoint_without_a_model_is_one_line(tmp_path, capsys, kind):
     run = tmp_path / "r.pt"
     save_checkpoint(run, {"kind": kind})
     data = write_corpus(tmp_path, "a.png\tabc\n", "list.tsv")
     err = one_line_error(capsys, ["eval", str(run), str(data)])
-    assert f"{run}: runs of kind {kind} have no file evaluation yet; its metrics.json holds" in err
-    assert "test_cer" in err and "unknown run kind" not in err
+    assert str(run) in err and "unknown run kind" not in err

@@ -1,8 +1,8 @@
 """``rnnkit eval RUN FILE [--json] [--out F]``: score a trained run on a data file in the format it
 was trained on (an lm run: or a folder of .txt files; a classify run: or a folder of class
-folders). The checkpoint's kind picks the task's
-``evaluate_file(run, path, **options)`` from :data:`EVALUATORS`, imported only when used; it
-returns a flat dict of metrics."""
+folders; a recogniser: a TSV or a folder of images or sounds). The checkpoint's kind picks the
+task's ``evaluate_file(run, path, **options)`` from :data:`EVALUATORS`, imported only when used;
+it returns a flat dict of metrics."""
 import importlib
 import inspect
 import sys
@@ -20,34 +20,29 @@ EVALUATORS = {
     "forecast": "rnnkit.tasks.forecast_trained:evaluate_file",
     "seq2seq": "rnnkit.tasks.seq2seq:evaluate_file",
     "cond": "rnnkit.tasks.cond:evaluate_file",
+    "recognize": "rnnkit.tasks.recognize:evaluate_file",
+    "image-to-text": "rnnkit.tasks.image_to_text:evaluate_file",
 }
+READS_FOLDERS = {"lm", "classify", "recognize", "image-to-text"}   # evaluate_file reads a folder too
 OPTIONS = {"beam_size": "beam"}   # flag dest -> the evaluate_file argument it sets
-READS_FOLDERS = {"lm", "classify"}   # kinds whose evaluate_file also reads a folder
-# kinds without an evaluate_file yet -> what the run itself holds instead
-NOT_YET = dict.fromkeys(("recognize", "image-to-text"), (
-    "its metrics.json holds the scores of the held-out test part (test_loss, "
-    "test_sequence_accuracy, test_cer, test_wer, the same with beam search as test_beam8_*, "
-    "test_examples); rnnkit recognize RUN FILE... transcribes files"))
 
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="score a trained run on a data file of its task")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("file", type=Path, help="a data file in the format the run was trained on "
-                                           "(lm, classify runs: or a folder)")
+                                           "(lm, classify, recognize: or a folder)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--out", type=output_file, help="also write the metrics as JSON to this file")
-    p.add_argument("--beam-size", type=beam_width, help="seq2seq: beam width; 1 scores greedy "
-                                                       "decoding only (default 5)")
+    p.add_argument("--beam-size", type=beam_width, help="seq2seq (default 5), recognisers "
+                                                       "(default 8): beam width; 1 scores "
+                                                       "greedy decoding only")
     p.set_defaults(func=run)
 
 
 def find_evaluator(kind, where):
     """The ``evaluate_file`` function registered for ``kind``; CheckpointError or ConfigError when
     there is none."""
-    if kind in NOT_YET:
-        raise ConfigError(f"{where}: runs of kind {kind} have no file evaluation yet; "
-                          f"{NOT_YET[kind]}")
     if kind not in EVALUATORS:
         raise CheckpointError(f"{where}: unknown run kind {kind!r} "
                               f"(known: {', '.join(EVALUATORS)})")
@@ -119,7 +114,7 @@ def run(args):
     if args.file.is_dir() and kind not in READS_FOLDERS:
         raise DataError(f"{args.file}: a folder; expected a file (runs of kind {kind} read one "
                         f"data file; lm runs also read a folder of .txt files, classify runs a "
-                        f"folder of class folders)")
+                        f"folder of class folders, recognisers a folder of files)")
     metrics = fn(args.run, args.file, **chosen_options(args, fn, kind))
     text = json_text(metrics)
     if args.out:

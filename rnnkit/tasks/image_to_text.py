@@ -20,8 +20,8 @@ from rnnkit.decode.beam import beam_search_batch
 from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import Batches, chunks, warn
-from rnnkit.tasks.recognize import TEST_BEAM, error_rates
-from rnnkit.tasks.recognize_data import RecognizeData, features_of, read_parts
+from rnnkit.tasks.recognize import TEST_BEAM, error_rates, scored_file
+from rnnkit.tasks.recognize_data import RecognizeData, eval_examples, features_of, read_parts
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
@@ -78,6 +78,39 @@ def beam_read(model, images, beam_size):
     return [([t - OFFSET + 1 for t in ids if t >= OFFSET], score) for (ids, score), in found]
 
 
+@torch.no_grad()
+def decode_part(model, alphabet, part, beam=0):
+    """(mean loss per character, texts read, reference texts) of ``model`` over ``part`` [(x,
+    label ids, where)]; read greedily, or with a beam of ``beam`` hypotheses."""
+    text = lambda labels: "".join(alphabet[i - 1] for i in labels)
+    total = count = 0
+    hyps = []
+    dtype = next(model.parameters()).dtype
+    for r in chunks(len(part), EVAL_BATCH):
+        examples = part[r.start:r.stop]
+        images = images_of(examples).to(dtype)
+        loss, n = model.loss(images, targets_of(examples))
+        total, count = total + float(loss) * n, count + n
+        read = beam_read(model, images, beam) if beam else greedy_read(model, images)
+        hyps += [text(y) for y, _ in read]
+    return total / max(count, 1), hyps, [text(y) for _, y, _ in part]
+
+
+def evaluate_file(run, path, beam=TEST_BEAM):
+    """Score a trained image-to-text run on a TSV or folder of images in its training format:
+    the mean loss per character, sequence accuracy, CER and WER read greedily and, when
+    ``beam`` > 1, with a beam search of that width."""
+    reader = ImageReader.load(run)
+    part = eval_examples(path, reader.data_config, "image", reader.alphabet, 1)
+    W = reader.model.config.width
+    wider = sum(x.shape[1] > W for x, _, _ in part)
+    if wider:
+        warn(f"{path}: {wider:,} image(s) wider than the widest training image ({W} columns "
+             f"at height {reader.model.config.height}): the model reads their first {W} columns")
+    return scored_file(path, "image-to-text", part, beam, reader.data_config,
+                       lambda b: decode_part(reader.model, reader.alphabet, part, b))
+
+
 class ImageToTextTask:
     unit = "char"
     loss_label = "nats/char"
@@ -94,22 +127,10 @@ class ImageToTextTask:
     def loss(self, batch):
         return self.model.loss(*batch)
 
-    def text(self, labels):
-        return "".join(self.alphabet[i - 1] for i in labels)
-
     def decode(self, part, beam=0):
         """(mean loss per character, texts read, reference texts) over a part; read greedily,
         or with a beam of ``beam`` hypotheses."""
-        total = count = 0
-        hyps = []
-        for r in chunks(len(part), EVAL_BATCH):
-            examples = part[r.start:r.stop]
-            images = images_of(examples)
-            loss, n = self.model.loss(images, targets_of(examples))
-            total, count = total + float(loss) * n, count + n
-            read = beam_read(self.model, images, beam) if beam else greedy_read(self.model, images)
-            hyps += [self.text(y) for y, _ in read]
-        return total / max(count, 1), hyps, [self.text(y) for _, y, _ in part]
+        return decode_part(self.model, self.alphabet, part, beam)
 
     def evaluate(self):
         loss, hyps, refs = self.decode(self.parts.val)
@@ -185,8 +206,9 @@ class ImageReader:
 
     @classmethod
     def load(cls, path):
-        ckpt = upgrade(load_checkpoint(path, kind="image-to-text"))
+        ckpt = load_checkpoint(path, kind="image-to-text")
         with built_from(path):
+            ckpt = upgrade(ckpt)
             model = ImageToText(ImageToTextConfig(**ckpt["model_config"]))
             model.load_state_dict(ckpt["model"])
             return cls(model, ckpt["alphabet"], RecognizeData(**ckpt["data_config"]))

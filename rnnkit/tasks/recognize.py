@@ -24,8 +24,8 @@ from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import Batches, chunks
 from rnnkit.tasks.metrics import sequence_accuracy, token_error_rate
-from rnnkit.tasks.recognize_data import (RecognizeData, augment, batch_of, features_of,
-                                         read_parts)
+from rnnkit.tasks.recognize_data import (RecognizeData, augment, batch_of, eval_examples,
+                                         features_of, read_parts)
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
 EVAL_BATCH = 128
@@ -40,6 +40,51 @@ def error_rates(hyps, refs, prefix, words="space"):
     return {f"{prefix}_sequence_accuracy": sequence_accuracy(hyps, refs),
             f"{prefix}_cer": token_error_rate([list(h) for h in hyps], [list(r) for r in refs]),
             f"{prefix}_wer": token_error_rate([split(h) for h in hyps], [split(r) for r in refs])}
+
+
+@torch.no_grad()
+def decode_part(model, alphabet, part, beam=0):
+    """(mean CTC loss per label, decoded texts, reference texts) of ``model`` over ``part``
+    [(x, label ids, where)], read greedily or with a prefix beam search of ``beam``."""
+    text = lambda labels: "".join(alphabet[i - 1] for i in labels)
+    total, hyps = 0.0, []
+    for r in chunks(len(part), EVAL_BATCH):
+        x, lengths, targets, target_lengths = batch_of(part[r.start:r.stop])
+        log_probs, frames = model(x.to(next(model.parameters()).dtype), lengths)  # (B, T', K+1)
+        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, frames,
+                                            target_lengths, reduction="mean")
+        total += float(loss) * len(r)
+        if beam:
+            hyps += [text(y) for y, _ in beam_decode(log_probs, frames, beam, prune=PRUNE)]
+        else:
+            hyps += [text(y) for y in greedy_decode(log_probs, frames)]
+    return total / len(part), hyps, [text(y) for _, y, _ in part]
+
+
+def evaluate_file(run, path, beam=TEST_BEAM):
+    """Score a trained recogniser on a TSV or folder of files in its training format: the mean
+    CTC loss per label, sequence accuracy, CER and WER read greedily and, when ``beam`` > 1,
+    with a prefix beam search of that width. A transcript holding a character outside the
+    model's alphabet is a DataError naming its file; files too short for their transcripts
+    under CTC are left out in a warning, as in training."""
+    rec = Recognizer.load(run)
+    part = eval_examples(path, rec.data_config, rec.kind, rec.alphabet,
+                         rec.model.config.time_stride)
+    return scored_file(path, "recognize", part, beam, rec.data_config,
+                       lambda b: decode_part(rec.model, rec.alphabet, part, b))
+
+
+def scored_file(path, kind, part, beam, d, decode):
+    """``rnnkit eval``'s figures of a recogniser (``decode(beam)``: loss, hypotheses,
+    references): greedy, and with a beam of ``beam`` when it is over 1."""
+    beam = api_inputs.count(beam, "beam", least=1)
+    words = "char" if d.data == "spoken-digits" else "space"   # digits: each one a word
+    loss, hyps, refs = decode(0)
+    out = {"file": str(path), "kind": kind, "size": len(refs), "beam": beam, "loss": loss,
+           **error_rates(hyps, refs, "greedy", words)}
+    if beam > 1:
+        out.update(error_rates(decode(beam)[1], refs, f"beam{beam}", words))
+    return out
 
 
 class RecognizeTask:
@@ -66,24 +111,9 @@ class RecognizeTask:
         x, lengths, targets, target_lengths = batch
         return self.model.loss(x, lengths, targets, target_lengths), len(lengths)
 
-    def text(self, labels):
-        return "".join(self.alphabet[i - 1] for i in labels)
-
     def decode(self, part, beam=0):
         """(mean CTC loss per label, decoded texts, reference texts) over a part."""
-        total, hyps = 0.0, []
-        for r in chunks(len(part), EVAL_BATCH):
-            x, lengths, targets, target_lengths = batch_of(part[r.start:r.stop])
-            log_probs, frames = self.model(x, lengths)                        # (B, T', K+1)
-            loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, frames,
-                                                target_lengths, reduction="mean")
-            total += float(loss) * len(r)
-            if beam:
-                hyps += [self.text(y) for y, _ in beam_decode(log_probs, frames, beam, prune=PRUNE)]
-            else:
-                hyps += [self.text(y) for y in greedy_decode(log_probs, frames)]
-        refs = [self.text(y) for _, y, _ in part]
-        return total / len(part), hyps, refs
+        return decode_part(self.model, self.alphabet, part, beam)
 
     def evaluate(self):
         loss, hyps, refs = self.decode(self.parts.val)

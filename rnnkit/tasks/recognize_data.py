@@ -161,6 +161,24 @@ def read_files(listing, d):
             for p, t, w in rows], kind
 
 
+def eval_examples(path, d, kind, alphabet, stride):
+    """[(x, label ids, where)] of a TSV or folder to score a trained model on (``d``: its data
+    settings; ``kind``: the inputs it reads); a transcript character outside ``alphabet`` is a
+    DataError naming the file."""
+    examples, other = read_files(path, d)
+    if other != kind:
+        raise DataError(f"{path}: holds {other} files; expected {kind} files, as the model "
+                        f"was trained on")
+    out = []
+    for x, text, where in examples:
+        foreign = [c for c in text if c not in alphabet]
+        if foreign:
+            raise DataError(f"{where}: transcript {text!r} has {foreign[0]!r}, which the model "
+                            f"never learnt to write (its alphabet: {alphabet!r})")
+        out.append((x, encode(text, alphabet, where), where))
+    return keep_fitting(out, stride, "evaluation")
+
+
 def captcha_parts(d, log):
     alphabet = d.alphabet or ALPHABET
     cache = cache_dir() / "captcha"

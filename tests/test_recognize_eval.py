@@ -1,0 +1,53 @@
+"""``rnnkit eval`` of the recognisers (CTC and image-to-text): a run's own test file scores as
+its metrics.json says, folders are read, and foreign inputs are one line naming the file."""
+import json
+
+import pytest
+
+from rnnkit.cli.main import main
+
+from recognize_fixtures import TEXTS, write_captchas, write_tsv
+
+pytest.importorskip("captcha")
+SMALL = ["--quiet", "--max-steps", "3", "--height", "16", "--channels", "4", "--hidden", "8",
+         "--layers", "1", "--batch", "4", "--val-fraction", "0.25"]
+
+
+def trained(tmp_path, kind, capsys):
+    """A run of ``kind`` trained on 8 captchas, tested on a TSV listing 4 others."""
+    folder = write_captchas(tmp_path / "caps")
+    images = sorted(folder.glob("*.png"), key=lambda p: int(p.stem.split("_")[1]))
+    (tmp_path / "train").mkdir()
+    for p in images[:8]:
+        p.rename(tmp_path / "train" / p.name)
+    test = write_tsv(folder / "test.tsv", [(p.name, p.stem.split("_")[0]) for p in images[8:]])
+    run = tmp_path / kind
+    stride = ["--time-stride", "2"] if kind == "recognize" else []
+    assert main(["train", kind, "--data", str(tmp_path / "train"), "--test-data", str(test),
+                 "--out", str(run), *SMALL, *stride]) == 0
+    capsys.readouterr()
+    return run, test, json.loads((run / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("kind", ["recognize", "image-to-text"])
+def test_eval_of_the_run_s_test_file_gives_its_test_figures(tmp_path, capsys, kind):
+    run, test, metrics = trained(tmp_path, kind, capsys)
+    assert main(["eval", str(run), str(test), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert (m["kind"], m["size"], m["beam"]) == (kind, metrics["test_size"], 8)
+    assert m["loss"] == pytest.approx(metrics["test_loss"], rel=1e-5)
+    for name in ("sequence_accuracy", "cer", "wer"):
+        assert m[f"greedy_{name}"] == pytest.approx(metrics[f"test_{name}"])
+        assert m[f"beam8_{name}"] == pytest.approx(metrics[f"test_beam8_{name}"])
+    assert main(["eval", str(run), str(tmp_path / "train"), "--beam-size", "1"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith(f"{kind} run on {tmp_path / 'train'}: 8 ") and "beam8" not in table
+
+
+def test_eval_refuses_what_the_model_cannot_read(tmp_path, capsys):
+    run, test, _ = trained(tmp_path, "recognize", capsys)
+    bad = write_tsv(test.parent / "bad.tsv", [(sorted(test.parent.glob("*.png"))[0].name, "AZ")])
+    assert main(["eval", str(run), str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has 'Z', which the model never learnt to write" in err[0], err
+    assert set("".join(TEXTS)) == set("AB12")
