@@ -1,5 +1,8 @@
-"""Shared test utilities: paired rnnkit / torch.nn layers, a scalar loss over everything, and
-onnxruntime where the export extra is installed."""
+"""Shared test utilities: paired rnnkit / torch.nn layers, a scalar loss over everything,
+onnxruntime where the export extra is installed, and the fused kernels where they build."""
+import os
+import shutil
+
 import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
@@ -44,3 +47,13 @@ def onnxruntime_or_skip():
                                        "'rnnkit[export]')")
     pytest.importorskip("onnxscript", reason="the export extra is not installed")
     return pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+
+
+HAVE_CXX = any(shutil.which(c) for c in (os.environ.get("CXX"), "c++", "g++", "clang++") if c)
+
+
+def need_kernels():
+    """Skip unless the fused CPU kernels are built and loaded."""
+    from rnnkit import kernels
+    if not kernels.available():
+        pytest.skip(f"fused kernels {kernels.status()}")
