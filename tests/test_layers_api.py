@@ -157,6 +157,33 @@ def test_bad_constructor_arguments():
         rnnkit.LSTM(3, 0)
     with pytest.raises(ValueError, match="dropout"):
         rnnkit.GRU(3, 4, dropout=1.5)
+    for flag in ("bias", "batch_first", "bidirectional"):   # "False" from a config file
+        with pytest.raises(TypeError, match=f"{flag} should be of type bool, got: str"):
+            rnnkit.GRU(3, 4, **{flag: "False"})
+    with pytest.raises(TypeError, match="batch_first should be of type bool, got: int"):
+        rnnkit.LSTM(3, 4, batch_first=1)                # as torch.nn says
+    assert rnnkit.GRU(3, 4, bidirectional=1).bidirectional is True   # torch.nn takes it too
+
+
+def test_a_cell_s_state_tuple_must_hold_its_states():
+    cell, x, h = rnnkit.LSTMCell(3, 4), torch.randn(2, 3), torch.randn(2, 4)
+    for hx, got in (((h, h, h), "a tuple of 3"), ((h,), "a tuple of 1"), (h, "Tensor")):
+        with pytest.raises(RuntimeError, match=f"hx must be a tuple of 2 states.*got {got}"):
+            cell(x, hx)
+    with pytest.raises(TypeError, match=r"tuple \(h_0, c_0\), got a tuple of 3"):
+        rnnkit.LSTM(3, 4)(torch.randn(5, 2, 3), (torch.zeros(1, 2, 4),) * 3)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_the_output_may_be_changed_in_place_as_torch_nn_s(mode):
+    """nn.ReLU(inplace=True) after the layer: the backward keeps its own copy of the states."""
+    grads, x = [], torch.randn(6, 2, 3, dtype=torch.float64)
+    for m in pair(mode, 3, 5, dtype=torch.float64):
+        out, _ = m(x)
+        out.relu_()
+        out.sum().backward()
+        grads.append(m.weight_hh_l0.grad)
+    torch.testing.assert_close(*grads)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])

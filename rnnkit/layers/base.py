@@ -60,9 +60,16 @@ class RNNBase(nn.Module):
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
                           "non-zero dropout expects num_layers greater than 1, but got "
                           f"dropout={dropout} and num_layers={num_layers}")
+        for name, v in (("bias", bias), ("batch_first", batch_first)):   # torch.nn's check
+            if not isinstance(v, bool):
+                raise ArgumentError(f"{name} should be of type bool, got: {type(v).__name__}")
+        if not (isinstance(bidirectional, bool) or bidirectional in (0, 1)) \
+                or isinstance(bidirectional, str):   # torch.nn takes 0 and 1 too
+            raise ArgumentError(f"bidirectional should be of type bool, got: "
+                                f"{type(bidirectional).__name__} {bidirectional!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
-        self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
             raise ArgumentError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
         if proj_size and self.mode != "LSTM":
@@ -208,7 +215,7 @@ class RNNBase(nn.Module):
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
                               ("bidirectional", False)):
             if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
+                s += f", {name}={getattr(self, name)!r}"
         return s + self.options.extra_repr()
 
     # ---------------------------------------------------------------- forward
@@ -295,6 +302,9 @@ class RNNBase(nn.Module):
             layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, 1)      # (N, D·H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_in = nn.functional.dropout(layer_in, self.dropout, True)
+        if self.num_directions == 1 and layer_in.requires_grad:
+            layer_in = layer_in.clone()   # BPTT keeps its own output for the backward: the
+            # caller's may be changed in place (ReLU(inplace=True)), as torch.nn's may
         h_n = [torch.stack(f) for f in finals]                                # (L·D, B, H)
         if packed:
             if unsorted_idx is not None:

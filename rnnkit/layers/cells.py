@@ -78,6 +78,11 @@ class _CellBase(nn.Module):
         if hx is None:
             hx = [x.new_zeros(B, self.hidden_size) for _ in range(n)]
         else:
+            if n > 1 and (not isinstance(hx, (tuple, list)) or len(hx) != n):
+                got = (f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, (tuple, list))
+                       else type(hx).__name__)
+                raise InputTypeError(f"{name}: hx must be a tuple of {n} states (h, c), got "
+                                     f"{got}")
             hx = list(hx) if n > 1 else [hx]
             want = (B, self.hidden_size) if batched else (self.hidden_size,)
             for h in hx:

@@ -52,8 +52,10 @@ def initial_states(layer, hx, B, x, batched, sorted_idx):
     if n > 1:
         if not isinstance(hx, (tuple, list)) or len(hx) != n:
             names = ", ".join(f"{s}_0" for s in states)
+            got = (f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, (tuple, list))
+                   else type(hx).__name__)
             raise InputTypeError(f"{type(layer).__name__}: hx must be a tuple ({names}), "
-                                 f"got {type(hx).__name__}")
+                                 f"got {got}")
         hx = list(hx)
     else:
         if not isinstance(hx, torch.Tensor):
