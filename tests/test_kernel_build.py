@@ -37,6 +37,12 @@ def test_switched_off_by_environment(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("False | off (RNNKIT_KERNELS=0) | []")
     assert not list(tmp_path.iterdir())
+    r = _python(CHECK, RNNKIT_KERNELS="false", RNNKIT_KERNEL_CACHE=str(tmp_path))
+    assert r.stdout.startswith("False | off (RNNKIT_KERNELS=false) | []"), r.stdout + r.stderr
+    r = _python("import warnings; warnings.simplefilter('error'); from rnnkit import kernels; "
+                "kernels.get(__import__('torch').zeros(1))", RNNKIT_KERNELS="2",
+                RNNKIT_KERNEL_CACHE=str(tmp_path))
+    assert "RNNKIT_KERNELS must be 0 (off) or 1 (on), got '2'" in r.stderr
 
 
 def test_a_failed_build_warns_once_and_falls_back(tmp_path):

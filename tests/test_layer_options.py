@@ -244,13 +244,33 @@ def test_sequences_of_an_unbatched_input_with_batch_first():
     assert out.shape == (4, 5) and seq.h.shape == seq.gates.shape[:-1] + (5,) == (1, 4, 5)
 
 
-@pytest.mark.parametrize("kw", [{"layer_norm": "no"}, {"learn_init": "false"}, {"layer_norm": 2}])
+@pytest.mark.parametrize("kw", [{"layer_norm": "no"}, {"learn_init": "false"}, {"layer_norm": 2},
+                                {"reset_after": "no"}, {"reset_after": None}])
 def test_switches_refuse_what_is_not_true_or_false(kw):
     """A string such as "no" was taken as true (a layer-normalised layer built without a word)."""
     name = next(iter(kw))
     with pytest.raises(ValueError, match=f"{name} must be True or False, got"):
         rnnkit.GRU(3, 4, **kw)
-    assert rnnkit.GRU(3, 4, **{name: 1}).options == rnnkit.GRU(3, 4, **{name: True}).options
+    assert repr(rnnkit.GRU(3, 4, **{name: 1})) == repr(rnnkit.GRU(3, 4, **{name: True}))
+
+
+def test_numbers_as_torch_nn_takes_them_and_what_is_not_one():
+    import numpy as np
+    m = rnnkit.LSTM(3, 4, np.int64(2), dropout=np.float32(0.5), recurrent_dropout=np.float32(0.25),
+                    forget_bias=np.float32(1))
+    assert (m.num_layers, m.dropout, m.options.recurrent_dropout) == (2, 0.5, 0.25)
+    assert m.bias_ih_l0[4:8].tolist() == [1.0] * 4
+    for bad in ("1", float("nan"), True):
+        with pytest.raises(ValueError, match=f"forget_bias must be a finite number.*got {bad!r}"):
+            rnnkit.LSTM(3, 4, forget_bias=bad)
+
+
+def test_a_reset_mask_of_other_values_than_0_and_1_is_refused():
+    x, layer = torch.randn(5, 2, 3), rnnkit.GRU(3, 4)
+    with pytest.raises(ValueError, match="reset must be a bool mask .* holding 0.5"):
+        layer(x, reset=torch.tensor([[0, 0.5, 0, 0, 0]] * 2))
+    as_float = layer(x, reset=torch.tensor([[0.0, 1, 0, 0, 0]] * 2))[0]
+    torch.testing.assert_close(as_float, layer(x, reset=torch.tensor([[0, 1, 0, 0, 0]] * 2) > 0)[0])
 
 
 def test_a_state_that_is_not_a_tensor_is_named():

@@ -132,8 +132,12 @@ def test_mismatched_device():
 
 def test_lengths_longer_than_sequence():
     x = torch.randn(4, 2, 3)
-    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 4\] \(the padded length\), got 5 at batch row 0"):
-        rnnkit.LSTM(3, 4)(x, lengths=torch.tensor([5, 2]))
+    for lengths, got in (([5, 2], "5 at batch row 0"), ([4, float("nan")], "nan at batch row 1"),
+                         ([float("inf"), 2], "inf at batch row 0"),
+                         ([4, 2.5], "2.5 at batch row 1")):
+        with pytest.raises(ValueError, match=r"lengths must lie in \[1, 4\] \(the padded length\), "
+                                             f"whole numbers, got {got}"):
+            rnnkit.LSTM(3, 4)(x, lengths=torch.tensor(lengths))
     with pytest.raises(ValueError, match=r"lengths must have shape \(2,\)"):
         rnnkit.LSTM(3, 4)(x, lengths=torch.tensor([3, 2, 1]))
 

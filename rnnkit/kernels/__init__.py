@@ -239,13 +239,20 @@ def _prune(folder, keep, n_kept=4):
                 pass
 
 
+OFF, ON = {"0", "false", "off", "no"}, {"1", "true", "on", "yes", ""}
+
+
 def _load():
     with _lock:
         if not _state["tried"]:
             _state["tried"] = True
-            if os.environ.get("RNNKIT_KERNELS", "1") == "0":
-                _state["status"] = "off (RNNKIT_KERNELS=0)"
+            value = os.environ.get("RNNKIT_KERNELS", "1")
+            if value.strip().lower() in OFF:
+                _state["status"] = f"off (RNNKIT_KERNELS={value})"
                 return None
+            if value.strip().lower() not in ON:
+                warnings.warn(f"rnnkit: RNNKIT_KERNELS must be 0 (off) or 1 (on), got {value!r}; "
+                              f"the kernels stay on", RuntimeWarning, stacklevel=3)
             try:
                 _state["lib"], _state["status"] = _build()
                 _sharing_from_env(_state["lib"])

@@ -10,9 +10,11 @@ order, initialisation, inputs and outputs, so a ``state_dict`` moves between the
 
 Shapes: T time, B batch, I input, H hidden, D directions (2 if bidirectional), L layers.
 """
+import numbers
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
@@ -51,10 +53,12 @@ class RNNBase(nn.Module):
                  dropout=0.0, bidirectional=False, device=None, dtype=None, proj_size=0, **options):
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                        ("num_layers", num_layers)):   # numpy's integers too, as torch.nn's
+            if not isinstance(v, numbers.Integral) or isinstance(v, (bool, np.bool_)) or v <= 0:
                 raise ArgumentError(f"{name} must be a positive int, got {v!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+        input_size, hidden_size, num_layers = int(input_size), int(hidden_size), int(num_layers)
+        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real) \
+                or not 0 <= dropout <= 1:
             raise ArgumentError(f"dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:     # torch.nn's warning, word for word
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
@@ -390,11 +394,17 @@ class RNNBase(nn.Module):
         if tuple(lengths.shape) != (B,):
             raise InputError(f"{type(self).__name__}: lengths must have shape ({B},) (one per "
                              f"sequence), got {tuple(lengths.shape)}")
-        bad = ((lengths < 1) | (lengths > T)).nonzero()
+        if lengths.dtype == torch.bool or lengths.is_complex():
+            raise InputError(f"{type(self).__name__}: lengths must be whole numbers, got a "
+                             f"{lengths.dtype} tensor")
+        whole = lengths.round() == lengths if lengths.is_floating_point() else \
+            torch.ones_like(lengths, dtype=torch.bool)                      # NaN is not whole
+        bad = (~whole | (lengths < 1) | (lengths > T)).nonzero()
         if len(bad):
             b = int(bad[0])
+            v = lengths[b].item()
             raise InputError(f"{type(self).__name__}: lengths must lie in [1, {T}] (the padded "
-                             f"length), got {int(lengths[b])} at batch row {b}")
+                             f"length), whole numbers, got {v:g} at batch row {b}")
         packing = Packing(lengths, T, self.batch_first, input.device)
         out, state, *seqs = self.forward(packing.pack(input), hx)
         out = packing.unpack(out.data)

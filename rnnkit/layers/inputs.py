@@ -35,6 +35,10 @@ def check_reset(layer, reset, B, T, batched):
         raise InputError(f"{type(layer).__name__}: reset must have shape {want} "
                          f"({'batch, time' if batched else 'time: the input is unbatched'}), "
                          f"got {tuple(reset.shape)}")
+    if reset.dtype != torch.bool and not ((reset == 0) | (reset == 1)).all():
+        odd = reset[(reset != 0) & (reset != 1)][0].item()
+        raise InputError(f"{type(layer).__name__}: reset must be a bool mask (True where a "
+                         f"sequence starts), got a {reset.dtype} tensor holding {odd:g}")
     return reset if batched else reset.unsqueeze(0)
 
 

@@ -12,6 +12,7 @@ learn_init          learnable initial states (used where hx is None, and after a
 return_sequences    "last" (torch.nn's outputs) or "all": also every layer's per-step states and
                     gate activations
 """
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,7 @@ from rnnkit.config import ConfigError, check
 
 
 def _prob(name, p):
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
         raise ConfigError(f"{name} must be a probability in [0, 1), got {p!r}")
     return float(p)
 

@@ -6,14 +6,19 @@ default): ``layer_norm, recurrent_dropout, input_dropout, zoneout, weight_dropou
 return_sequences`` (see :mod:`rnnkit.layers.options`).
 """
 import functools
+import math
+import numbers
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 
 from rnnkit.cells import CELLS, registry
 from rnnkit.cells.lstm_proj import ProjectedLSTMMath
 from rnnkit.cells.validate import as_cell
 from rnnkit.layers.base import RNNBase
+from rnnkit.layers.errors import ArgumentError
+from rnnkit.layers.options import _flag
 
 
 class RNN(RNNBase):
@@ -55,9 +60,14 @@ class LSTM(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None,
                  forget_bias=None, **options):
+        if forget_bias is not None and (isinstance(forget_bias, (bool, np.bool_)) or not
+                                        isinstance(forget_bias, numbers.Real) or
+                                        not math.isfinite(forget_bias)):
+            raise ArgumentError(f"forget_bias must be a finite number (the forget gate's initial "
+                                f"bias, e.g. 1.0) or None, got {forget_bias!r}")
         if forget_bias is not None and not bias:
             raise ValueError("forget_bias needs bias=True")
-        self.forget_bias = forget_bias
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, proj_size=proj_size, **options)
 
@@ -92,7 +102,7 @@ class GRU(RNNBase):
     mode = "GRU"
 
     def __init__(self, *args, reset_after=True, **kwargs):
-        self.reset_after = bool(reset_after)
+        self.reset_after = _flag("reset_after", reset_after)   # "no" is refused, not true
         if not self.reset_after and kwargs.get("layer_norm"):
             raise ValueError("layer_norm is implemented for the reset_after=True GRU only")
         super().__init__(*args, **kwargs)
