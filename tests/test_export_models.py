@@ -247,3 +247,33 @@ def test_onnx_export_keeps_stderr_free_of_packed_sequence_notices(tmp_path, capf
         os.write(2, b"[W] Warning: The shape inference of prim::PadPacked type is missing, so\n"
                     b"another notice\n")
     assert capfd.readouterr().err == "another notice\n"
+
+
+def test_a_pt2_holding_other_pickles_than_tensors_is_refused_and_runs_nothing(tmp_path):
+    """torch reads a pt2's sample inputs with weights_only=False: a crafted file ran its code."""
+    import io
+    import zipfile
+    from rnnkit.export.programs import forecast_programs
+    from rnnkit.export.writers import write_pt2
+    from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+    from rnnkit.train import CheckpointError
+    model = Forecaster(ForecasterConfig(features=2, hidden=5, layers=1, mode="autoregressive",
+                                        horizon=3)).eval()
+    write_pt2(forecast_programs(model, 6)[0], tmp_path / "f.pt2")
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+    blob = io.BytesIO()
+    torch.save({"x": Payload()}, blob)
+    with zipfile.ZipFile(tmp_path / "f.pt2") as good, \
+            zipfile.ZipFile(tmp_path / "evil.pt2", "w") as evil:
+        for item in good.infolist():
+            evil.writestr(item, blob.getvalue() if item.filename.endswith("sample_inputs/model.pt")
+                          else good.read(item.filename))
+    with pytest.raises(CheckpointError, match="evil.pt2: holds pickled objects other than "
+                                              "tensors.*GLOBAL posix.system"):
+        rnnkit.export.load(tmp_path / "evil.pt2")
+    assert not marker.exists() and "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+    assert rnnkit.export.load(tmp_path / "f.pt2").module() is not None

@@ -74,7 +74,9 @@ def test_a_last_pt_that_does_not_fit_is_one_line(tmp_path, capsys):
             (lambda c: c["trainer"].update(step="ten"), "the trainer's step is 'ten'"),
             (lambda c: c["trainer"]["optimizer"]["param_groups"].clear()
              if "optimizer" in c["trainer"] else c["optimizer"]["param_groups"].clear(),
-             "its content does not fit")):
+             "its content does not fit"),
+            (lambda c: c["optimizer"]["state"][0].update(exp_avg=torch.zeros(3)),   # corrupted
+             "its optimizer state's exp_avg of parameter 0 has shape (3,)")):       # memory
         bad = copy.deepcopy({k: v for k, v in good.items() if k != "digest"})
         change(bad)
         save_checkpoint(out / "last.pt", bad)

@@ -12,6 +12,7 @@ What each kind of run becomes is in :mod:`rnnkit.export.programs` (lm, forecast,
 seq2seq) and :mod:`rnnkit.export.tasks` (recognize, image-to-text, cond).
 """
 import copy
+import os
 
 from torch import nn
 
@@ -163,11 +164,33 @@ def _replace(model, make, kinds=RNNBase):
 
 
 def load(path):
-    """A pt2 file written by :func:`export_run` (the same as ``torch.export.load`` after
-    ``import rnnkit``, which registers rnnkit's operators)."""
+    """A pt2 file written by :func:`export_run` (as ``torch.export.load`` after ``import
+    rnnkit``, which registers rnnkit's operators), read with tensors only: torch reads a pt2's
+    weights and sample inputs with ``weights_only=False`` (a crafted file ran its code), so
+    the load runs under TORCH_FORCE_WEIGHTS_ONLY_LOAD=1, and a file holding other objects is a
+    CheckpointError naming it."""
+    import pickle
+
     import torch
     from rnnkit.bptt import ops  # noqa: F401  (registers the operators the program calls)
-    return torch.export.load(str(path))
+    from rnnkit.train.checkpoint import CheckpointError
+    before = os.environ.get(FORCE)
+    os.environ[FORCE] = "1"
+    try:
+        return torch.export.load(str(path))
+    except pickle.UnpicklingError as e:
+        why = next((x for x in str(e).splitlines() if "GLOBAL" in x), "").rstrip(".")
+        raise CheckpointError(f"{path}: holds pickled objects other than tensors, which only "
+                              f"running code from the file could rebuild; refusing to load it"
+                              + (f" ({why[:120]})" if why else "")) from None
+    finally:
+        if before is None:
+            os.environ.pop(FORCE, None)
+        else:
+            os.environ[FORCE] = before
+
+
+FORCE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"   # torch.load reads it at each call
 
 
 def export_run(path, fmt, out):

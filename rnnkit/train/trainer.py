@@ -58,7 +58,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import built_from, load_checkpoint
 from rnnkit.train.settings import adamw, lr_multiplier
 
 MAX_SKIPPED_IN_A_ROW = 50
@@ -327,6 +327,7 @@ class Trainer:
     def load_state_dict(self, ckpt):
         self.resumed = True
         self.model.load_state_dict(ckpt["model"])
+        check_optimizer_state(self.optimizer, ckpt["optimizer"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
@@ -361,9 +362,30 @@ class Trainer:
             if not Path(path).is_file():
                 return None
             ckpt = load_checkpoint(path)
+            with built_from(path):
+                check_optimizer_state(self.optimizer, ckpt["optimizer"])
             return {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
         state = self.dist.agree(lambda: read() if self.world.main else None, f"reading {path}")
         self._best_state = self.dist.broadcast(state, f"{path}'s state")
         if self._best_state is None:
             warnings.warn(f"{path} is missing: no --lr-drops drop until a better validation "
                           f"loss; at --patience the run stops")
+
+
+def check_optimizer_state(optimizer, state):
+    """ValueError unless each tensor of a saved optimizer state (Adam's moments) has the shape of
+    the parameter it is loaded for: torch's load_state_dict checks the groups' sizes only, and a
+    moment of another shape made the fused update write out of bounds."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    saved = [i for g in state["param_groups"] for i in g["params"]]
+    if len(saved) != len(params):
+        raise ValueError(f"its optimizer state is for {len(saved)} parameter tensors, the model "
+                         f"has {len(params)}")
+    of = dict(zip(saved, params))      # torch maps the saved ids to the parameters in order
+    for i, moments in state["state"].items():
+        if i not in of:
+            raise ValueError(f"its optimizer state names parameter {i!r}, which no group holds")
+        for name, v in moments.items():
+            if isinstance(v, torch.Tensor) and v.dim() and v.shape != of[i].shape:
+                raise ValueError(f"its optimizer state's {name} of parameter {i} has shape "
+                                 f"{tuple(v.shape)}, the parameter {tuple(of[i].shape)}")
