@@ -12,7 +12,7 @@ from rnnkit.tasks.classify import EVAL_BATCH, EVAL_TOKENS, check_labels
 from rnnkit.tasks.classify_text import TextEncoder, batch
 from rnnkit.tasks.common import length_chunks, warn_unknown
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
-from rnnkit.train.checkpoint import built_from, load_checkpoint
+from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 
 SAVED_BEFORE = {"ngrams": 1, "bag": "off", "average": 0.0, "bag_counts": "all",
@@ -66,6 +66,8 @@ class Classifier:
             config = ClassifierConfig(**upgrade(ckpt)["model_config"])
             model = SequenceClassifier(config)
             model.load_state_dict(ckpt["model"])
+            check_sizes(("labels", ckpt["labels"], config.num_classes, "labels"),
+                        ("vocabulary", ckpt["vocab"].get("tokens"), config.vocab_size, "tokens"))
             model = model.averaged()   # the weights that validation picked best.pt with
             encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
                                   ckpt.get("max_len", ckpt["data_config"]["max_len"]),

@@ -26,7 +26,7 @@ from rnnkit.decode import beam_search, sample
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import warn
-from rnnkit.train.checkpoint import built_from, load_checkpoint
+from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 
 @dataclass
@@ -239,6 +239,13 @@ def load_cond(path):
         model = ConditionalGenerator(CondConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
         c = ckpt["conditions"]
+        check_sizes(("vocabulary", ckpt["vocab"].get("tokens"), model.config.vocab_size,
+                     "tokens"),
+                    *([("labels", c["labels"], model.config.n_classes, "labels")]
+                      if model.config.n_classes else []))
+        if c["features"] != model.config.features:
+            raise ValueError(f"its conditions have {c['features']!r} features, its model "
+                             f"{model.config.features}")
         return model.eval(), Vocab.from_dict(ckpt["vocab"]), Conditions(c["labels"], c["features"])
 
 

@@ -22,7 +22,7 @@ from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import Batches, chunks, warn
 from rnnkit.tasks.recognize import TEST_BEAM, error_rates, scored_file
 from rnnkit.tasks.recognize_data import RecognizeData, eval_examples, features_of, read_parts
-from rnnkit.train.checkpoint import built_from, load_checkpoint
+from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 OFFSET = 3          # character k of the alphabet (1-based label k) is token id k + 2
@@ -211,6 +211,8 @@ class ImageReader:
             ckpt = upgrade(ckpt)
             model = ImageToText(ImageToTextConfig(**ckpt["model_config"]))
             model.load_state_dict(ckpt["model"])
+            check_sizes(("alphabet", ckpt["alphabet"], model.config.vocab_size - OFFSET,
+                         "characters"))   # and <pad>, <s>, </s>
             return cls(model, ckpt["alphabet"], RecognizeData(**ckpt["data_config"]))
 
     def recognize(self, paths, beam=0):

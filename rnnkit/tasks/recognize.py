@@ -26,7 +26,7 @@ from rnnkit.tasks.common import Batches, chunks
 from rnnkit.tasks.metrics import sequence_accuracy, token_error_rate
 from rnnkit.tasks.recognize_data import (RecognizeData, augment, batch_of, eval_examples,
                                          features_of, read_parts)
-from rnnkit.train.checkpoint import built_from, load_checkpoint
+from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 EVAL_BATCH = 128
 TEST_BEAM = 8
@@ -166,6 +166,8 @@ class Recognizer:
         with built_from(path):
             model = SequenceRecognizer(RecognizerConfig(**ckpt["model_config"]))
             model.load_state_dict(ckpt["model"])
+            check_sizes(("alphabet", ckpt["alphabet"], model.config.num_classes - 1,
+                         "characters"))   # and the blank
             data_config = RecognizeData(**ckpt["data_config"])
             return cls(model, ckpt["alphabet"], ckpt["input"], data_config)
 

@@ -18,7 +18,7 @@ from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_s
 from rnnkit.data.vocab import TOKENIZERS, tokenize
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.common import warn_unknown
-from rnnkit.train.checkpoint import built_from, load_checkpoint
+from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 
 @dataclass
@@ -171,6 +171,10 @@ def load_seq2seq(path):
     with built_from(path):
         model = Seq2Seq(Seq2SeqConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
+        check_sizes(("source vocabulary", ckpt["src_vocab"].get("tokens"),
+                     model.config.src_vocab, "tokens"),
+                    ("target vocabulary", ckpt["tgt_vocab"].get("tokens"),
+                     model.config.tgt_vocab, "tokens"))
         return (model.eval(), Vocab.from_dict(ckpt["src_vocab"]), Vocab.from_dict(ckpt["tgt_vocab"]),
                 ckpt)
 

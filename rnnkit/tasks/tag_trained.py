@@ -14,7 +14,7 @@ from rnnkit.tasks.metrics import (SEGMENT_TAGS, accuracy, chunk_f1, is_chunk_tag
                                   segmentation_f1)
 from rnnkit.tasks.tag import EVAL_BATCH, as_tokens
 from rnnkit.tasks.tag_features import Encoder
-from rnnkit.train.checkpoint import built_from, load_checkpoint
+from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 # the settings of checkpoints saved before a field existed: no n-gram features, no linear term,
 # no affixes, a CRF layer only where asked for, a word's first characters
@@ -98,6 +98,9 @@ class Tagger:
             config = ckpt["model_config"]
             model = SequenceTagger(TaggerConfig(**config))
             model.load_state_dict(ckpt["model"])
+            check_sizes(("tag set", ckpt["tags"], model.config.num_tags, "tags"),
+                        ("vocabulary", ckpt["vocab"].get("tokens"), model.config.vocab_size,
+                         "tokens"))
             chars = Vocab.from_dict(ckpt["chars"]) if ckpt["chars"] else None
             d = ckpt["data_config"]
             c = model.config

@@ -186,6 +186,17 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     return data
 
 
+def check_sizes(*pairs):
+    """ValueError (a CheckpointError under :func:`built_from`) unless each (what, items, size,
+    unit) holds ``size`` items: a run's vocabulary, labels, tags or alphabet and the model's
+    output size must agree (one of another size indexed past the model's rows)."""
+    for what, items, size, unit in pairs:
+        if not isinstance(items, (list, tuple, str)) or len(items) != size:
+            got = (f"{len(items)} {unit}" if isinstance(items, (list, tuple, str))
+                   else f"a {type(items).__name__}")
+            raise ValueError(f"its {what} has {got}, its model {size}")
+
+
 @contextmanager
 def built_from(path):
     """Wrap the building of a model from a loaded checkpoint: settings outside their declared
