@@ -59,6 +59,24 @@ def test_foreign_file_and_missing_file(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
 
 
+def test_paths_that_are_no_checkpoint_file_say_what_they_are(tmp_path):
+    import os
+    (tmp_path / "empty.pt").touch()
+    os.mkfifo(tmp_path / "fifo.pt")                       # read, it would wait for a writer
+    (tmp_path / "run" / "best.pt").mkdir(parents=True)
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for name, said in (("empty.pt", r"an empty file \(0 bytes\)"), ("fifo.pt", "not a regular file"),
+                       ("run", "best.pt: a folder; expected a checkpoint file"),
+                       ("a", "not a regular file")):
+        with pytest.raises(CheckpointError, match=said):
+            load_checkpoint(tmp_path / name)
+    data = {"kind": ["lm"]}
+    save_checkpoint(tmp_path / "kind.pt", data)
+    with pytest.raises(CheckpointError, match="its kind is a list, expected a task's name"):
+        load_checkpoint(tmp_path / "kind.pt", kind="lm")
+
+
 def test_failed_write_keeps_previous_checkpoint(tmp_path):
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"n": 1})

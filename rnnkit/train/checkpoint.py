@@ -129,7 +129,14 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     if path.is_dir():
         path = path / "best.pt"
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        what = ("a folder" if path.is_dir() else "not a regular file (a pipe, a device, a "
+                "symbolic link that leads nowhere?)" if path.exists() or path.is_symlink()
+                else "no such checkpoint file")
+        raise CheckpointError(f"{path}: {what}" + ("; expected a checkpoint file"
+                                                   if what != "no such checkpoint file" else ""))
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: an empty file (0 bytes); expected a checkpoint (a write "
+                              f"that never finished?)")
     try:
         with warnings.catch_warnings():   # a plain pickle's protocol: the error below says it
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -166,6 +173,9 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     else:
         warnings.warn(f"{path}: a version 1 checkpoint has no content digest; its integrity "
                       f"cannot be checked", stacklevel=2)
+    if not isinstance(data.get("kind", ""), str):
+        raise CheckpointError(f"{path}: damaged checkpoint: its kind is a "
+                              f"{type(data['kind']).__name__}, expected a task's name")
     if kind is not None and data.get("kind") != kind:
         use = READS.get(data.get("kind"))
         raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind "
