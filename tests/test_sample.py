@@ -73,3 +73,16 @@ def test_pick_draws_from_the_distribution():
     freq = torch.bincount(draws.flatten(), minlength=5).double() / n
     se = (probs[0].double() * (1 - probs[0].double()) / n).sqrt()
     assert ((freq - probs[0]).abs() <= 4 * se + 1e-12).all(), freq
+
+
+def test_a_temperature_too_small_for_float32_is_greedy():
+    """logits / 1e-39 overflowed float32: the softmax was NaN and the draw the last token."""
+    from rnnkit.models import LanguageModel, LMConfig
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.5]])
+    assert [int(pick(logits, temperature=t)) for t in (1e-20, 1e-39, 1e-300)] == [1, 1, 1]
+    torch.manual_seed(0)
+    lm = LanguageModel(LMConfig(vocab_size=12, hidden=16, layers=1))   # its compiled loop too
+    greedy = [int(x) for x in sample(lm, [1, 2], 70, temperature=0)]
+    for t in (1e-39, 1e-300):
+        assert [int(x) for x in sample(lm, [1, 2], 70, temperature=t, seed=1)] == greedy
+    assert [int(x) for x in sample(Counter(), [0, 1], 6, temperature=1e-300)] == [2, 3, 4, 0, 1, 2]

@@ -66,7 +66,8 @@ def test_paths_that_are_no_checkpoint_file_say_what_they_are(tmp_path):
     (tmp_path / "run" / "best.pt").mkdir(parents=True)
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
-    for name, said in (("empty.pt", r"an empty file \(0 bytes\)"), ("fifo.pt", "not a regular file"),
+    for name, said in (("empty.pt", r"an empty file \(0 bytes\)"),
+                       ("fifo.pt", "not a regular file"),
                        ("run", "best.pt: a folder; expected a checkpoint file"),
                        ("a", "not a regular file")):
         with pytest.raises(CheckpointError, match=said):

@@ -21,7 +21,7 @@ def add_parser(sub):
                    help="tokens to generate (default 500; conditional generators: at most, "
                         "default the model's max_len)")
     p.add_argument("--temperature", type=nonneg_float, default=None,
-                   help="0: greedy (default 0.8)")
+                   help="0 (or below 1e-30): greedy (default 0.8)")
     p.add_argument("--top-k", type=positive_int, default=None,
                    help="sample among the k most likely")
     p.add_argument("--top-p", type=probability, default=None,

@@ -35,7 +35,16 @@ def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None, u=None
     (:func:`rnnkit.layers.fast_lm.lm_sample`) draws the same way, so one seed gives one text
     with or without it."""
     check_options(temperature, top_k, top_p)
-    return _draw(logits, temperature, top_k, top_p, generator, u)
+    return _draw(logits, greedy_below(temperature), top_k, top_p, generator, u)
+
+
+TINY = 1e-30   # a temperature below it is 0: logits / it overflow float32 (inf, NaN softmax)
+
+
+def greedy_below(temperature):
+    """``temperature``, or 0 (the most likely token) where it is below :data:`TINY`, the limit
+    its exact draw tends to and the only one float32 can compute."""
+    return 0.0 if float(temperature) < TINY else temperature
 
 
 def _draw(logits, temperature, top_k, top_p, generator, u):
@@ -104,7 +113,8 @@ def sample(model, prime_ids, length, temperature=1.0, top_k=None, top_p=None, se
     check_options(temperature, top_k, top_p)
     if count(length) is None or length < 0:
         raise ValueError(f"length must be a count of tokens >= 0, got {length!r}")
-    return _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id, state)
+    return _sampled(model, prime_ids, length, greedy_below(temperature), top_k, top_p, seed,
+                    stop_id, state)
 
 
 @torch.no_grad()
