@@ -11,7 +11,8 @@ def main():
         from rnnkit.cli.main import main as command
         return command()
     except KeyboardInterrupt:
-        if "--debug" in sys.argv[1:] or os.environ.get("RNNKIT_DEBUG", "") not in ("", "0"):
+        if "--debug" in sys.argv[1:] or os.environ.get("RNNKIT_DEBUG", "").strip().lower() \
+                not in ("", "0", "false", "off", "no"):   # rnnkit.OFF, without importing torch
             raise
         print("\nrnnkit: interrupted", file=sys.stderr)
         return 130

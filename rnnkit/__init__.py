@@ -2,11 +2,19 @@
 import os as _os
 import sys as _sys
 
+OFF = ("", "0", "false", "off", "no")   # what RNNKIT_DEBUG (and other on/off variables) read as off
+
+
+def debug_asked(argv):
+    """--debug on the command line ``argv``, or RNNKIT_DEBUG set to other than 0/false/off/no."""
+    return "--debug" in argv or _os.environ.get("RNNKIT_DEBUG", "").strip().lower() not in OFF
+
+
 if _sys.argv[:1] == ["-m"]:   # ``python -m rnnkit`` (torchrun's too) is the command: Ctrl-C while
     try:                       # torch loads ends as the rnnkit script's does (_rnnkit_command)
         import torch  # noqa: F401
     except KeyboardInterrupt:
-        if "--debug" in _sys.argv or _os.environ.get("RNNKIT_DEBUG", "") not in ("", "0"):
+        if debug_asked(_sys.argv):
             raise
         _sys.stderr.write("\nrnnkit: interrupted\n")
         raise SystemExit(130) from None

@@ -46,6 +46,24 @@ def test_ctrl_c_during_the_torch_import_keeps_the_traceback_under_debug():
     assert "Traceback" in run("--debug", "data", "list").stderr
     done = run("data", "list", RNNKIT_DEBUG="1")
     assert "Traceback" in done.stderr and "KeyboardInterrupt" in done.stderr
+    assert run("data", "list", RNNKIT_DEBUG="false").stderr == "\nrnnkit: interrupted\n"
+
+
+def test_rnnkit_debug_reads_false_off_and_no_as_off(tmp_path, monkeypatch, capsys):
+    """RNNKIT_DEBUG=false showed the traceback: anything but "" and "0" was on."""
+    from rnnkit.cli.main import main
+    for value, traceback in (("false", False), ("Off", False), ("no", False), ("yes", True)):
+        monkeypatch.setenv("RNNKIT_DEBUG", value)
+        if traceback:
+            try:
+                main(["sample", str(tmp_path / "none")])
+            except Exception as e:
+                assert "no such checkpoint file" in str(e)
+            else:
+                raise AssertionError("RNNKIT_DEBUG=yes did not raise")
+        else:
+            assert main(["sample", str(tmp_path / "none")]) == 2
+            assert capsys.readouterr().err.startswith("rnnkit: error: ")
 
 
 def test_python_dash_m_rnnkit_is_the_command_too():

@@ -200,3 +200,15 @@ def test_forward_under_inference_mode_with_changing_lengths():
         for n in (9, 12, 8, 15, 9):
             out, _ = layer(torch.randn(1, n, 8), lengths=torch.tensor([n]))
             assert out.shape == (1, n, 32)
+
+
+@pytest.mark.parametrize("value, off", [("0", True), ("off", True), ("False", True),
+                                        ("1", False), ("", False)])
+def test_rnnkit_fast_step_reads_the_usual_spellings(value, off):
+    import os
+    import subprocess
+    import sys
+    code = "import rnnkit.layers.fast_step as f; print(bool(f._switch.off))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "RNNKIT_FAST_STEP": value}, timeout=120)
+    assert done.stdout.strip() == str(off), done.stderr

@@ -303,6 +303,17 @@ def test_view_command_serves_until_interrupted(lm_run, monkeypatch, capsys):
     assert "stopped" in captured.err
 
 
+def test_view_ends_on_sigterm_as_every_command_does(lm_run, monkeypatch, capsys):
+    """SIGTERM was taken for Ctrl-C: "stopped" and exit 0."""
+    from rnnkit.cli.main import Terminated
+
+    def terminated(self, poll_interval=0.5):
+        raise Terminated
+    monkeypatch.setattr(ViewServer, "serve_forever", terminated)
+    assert main(["view", str(lm_run), "--port", "0"]) == 143
+    assert capsys.readouterr().err.strip().splitlines() == ["rnnkit: terminated (SIGTERM)"]
+
+
 def test_the_protocols_edges_are_answered_in_json(lm_run):
     """A negative Content-Length read the body until the client closed (a hung request, or a
     body past the limit held in memory); a chunked body was ignored; PUT, DELETE, OPTIONS the

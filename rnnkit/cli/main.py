@@ -24,6 +24,7 @@ import sys
 import threading
 import warnings
 
+from rnnkit import debug_asked
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
 from rnnkit.cli import check_cell, evaluate, forecast, kernels, predict, recognize, tag
 from rnnkit.cli import view
@@ -85,7 +86,7 @@ def one_line_warnings(message, category, filename, lineno, line=None):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("RNNKIT_DEBUG", "") not in ("", "0")
+    debug = debug_asked(argv)
     argv = [a for a in argv if a != "--debug"]
     args = parse(build_parser(), argv)
     if sys.stdout is None or sys.stderr is None:   # started with a closed stdout or stderr (>&-)

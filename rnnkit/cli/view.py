@@ -49,7 +49,9 @@ def run(args):
         webbrowser.open(server.url)
     try:
         server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        if type(e) is not KeyboardInterrupt:   # SIGTERM: said and exit 143 as for any command
+            raise
         print("\nrnnkit view: stopped", file=sys.stderr)
     finally:
         server.server_close()

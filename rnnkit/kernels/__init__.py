@@ -239,7 +239,7 @@ def _prune(folder, keep, n_kept=4):
                 pass
 
 
-OFF, ON = {"0", "false", "off", "no"}, {"1", "true", "on", "yes", ""}
+OFF, ON = {"0", "false", "off", "no"}, {"1", "true", "on", "yes", ""}   # as RNNKIT_FAST_STEP
 
 
 def _load():

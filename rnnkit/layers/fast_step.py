@@ -47,7 +47,8 @@ KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3, "MGU": 4}   # step.c
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
                "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
 SMALL_BATCH = 4    # up to this many rows step.cpp's own loop multiplies, above it the BLAS GEMM
-_switch = Switch(os.environ.get("RNNKIT_FAST_STEP", "1") == "0")   # 0: forward always
+_switch = Switch(os.environ.get("RNNKIT_FAST_STEP", "1").strip().lower() in
+                 ("0", "false", "off", "no"))   # off: forward always
 _cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
 _kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
 
