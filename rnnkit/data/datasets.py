@@ -30,7 +30,7 @@ from rnnkit.data.text import DataError
 
 
 def cache_dir():
-    return Path(os.environ.get("RNNKIT_DATA") or Path.home() / ".cache" / "rnnkit")
+    return Path(os.environ.get("RNNKIT_DATA") or Path.home() / ".cache" / "rnnkit").expanduser()
 
 
 # ----------------------------------------------------------------- builders: members -> corpus bytes

@@ -23,7 +23,7 @@ from rnnkit.cells import registry
 from rnnkit.config import ConfigError
 from rnnkit.diagnostics.tasks import TASKS, task_spec
 from rnnkit.layers import LAYERS
-from rnnkit.train.checkpoint import atomic_write
+from rnnkit.train.checkpoint import atomic_write, json_text
 
 SOLVED_MSE = 0.01          # adding problem: solved below this test MSE (baseline 1/6)
 SOLVED_ACCURACY = 0.99     # copy memory: solved above this recall accuracy
@@ -99,8 +99,14 @@ class RunConfig:
 
     @property
     def name(self):
-        gain = f"-gain{self.gain:g}" if self.gain != 1 else ""
-        return f"{self.cell}-{self.init}{gain}-clip{self.clip:g}"
+        gain = f"-gain{_exact(self.gain)}" if self.gain != 1 else ""
+        return f"{self.cell}-{self.init}{gain}-clip{_exact(self.clip)}"
+
+
+def _exact(x):
+    """``x`` as short as it reads back: 1 and 0.5 as before, 1.0000001 whole (its 6 digits
+    named the same file as 1's)."""
+    return f"{x:g}" if float(f"{x:g}") == x else repr(float(x))
 
 
 class GradflowNet(nn.Module):
@@ -173,8 +179,12 @@ def fit_decay(norms, skip=1):
     """Per-step factor ρ from a least-squares fit log||δ_{T-1-d}|| = a + d·log ρ, over d >= skip.
 
     d = 0 is skipped by default: there δ is the read-out's gradient alone. Zero or non-finite norms
-    are left out; returns nan when fewer than two points remain.
+    are left out; returns nan when fewer than two points remain, and 0 where every norm from
+    ``skip`` on is exactly zero (the gradient vanished entirely: dead ReLUs).
     """
+    rest = norms[skip:]
+    if len(rest) >= 1 and all(n == 0 for n in rest) and any(n > 0 for n in norms[:skip]):
+        return 0.0
     pts = [(d, math.log(n)) for d, n in enumerate(norms) if d >= skip and n > 0 and math.isfinite(n)]
     if len(pts) < 2:
         return math.nan
@@ -326,7 +336,8 @@ def read_record(path):
     another file)."""
     import json
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        record = json.loads(Path(path).read_text(encoding="utf-8"),
+                            parse_constant=float)   # records before null: NaN as written
     except (OSError, UnicodeError, ValueError):
         return None
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
@@ -334,7 +345,24 @@ def read_record(path):
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     if not fields <= set(record["config"]) or not RECORD_KEYS <= set(record):
         return None                                # valid JSON, but not a whole record
-    return record
+    return _nan_for_null(record)
+
+
+def _nan_for_null(record):
+    """A record read back: the figures written as null (not a number, strict JSON) are NaN
+    again, as :func:`run` made them; solved_step's null stays None (never solved)."""
+    nan = lambda v: math.nan if v is None else v                          # noqa: E731
+    out = dict(record)
+    for key in ("final_score", "max_grad_norm", "decay_init", "decay_final"):
+        out[key] = nan(out[key])
+    if isinstance(out["curve"], list):
+        out["curve"] = [{k: nan(v) if k != "step" else v for k, v in row.items()}
+                        if isinstance(row, dict) else row for row in out["curve"]]
+    for key in ("profile_init", "profile_final"):
+        if isinstance(out[key], dict):
+            out[key] = {k: [nan(v) for v in vs] if isinstance(vs, list) else vs
+                        for k, vs in out[key].items()}
+    return out
 
 
 # what run() returns and the report reads
@@ -345,7 +373,6 @@ RECORD_KEYS = {"config", "name", "curve", "solved_step", "final_score", "steps_r
 
 def run_grid(configs, out_dir, log=print):
     """Run every config not already saved under out_dir (same config); returns all the records."""
-    import json
     results = []
     for i, cfg in enumerate(configs, 1):
         path = result_path(out_dir, cfg)
@@ -365,7 +392,7 @@ def run_grid(configs, out_dir, log=print):
         r = run(cfg, log=log)
         log(f"  -> {'solved at step ' + str(r['solved_step']) if r['solved_step'] else 'not solved'}"
             f", final {r['final_score']:.4g}, ρ at init {r['decay_init']:.3f}, {r['seconds']} s")
-        text = json.dumps(r).encode()
+        text = json_text(r).encode()   # NaN (step 0's loss, no fit) as null: strict JSON
         atomic_write(path, lambda f: f.write(text))
         results.append(r)
     return results
