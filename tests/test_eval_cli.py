@@ -184,6 +184,36 @@ def test_translate_file_keeps_a_line_for_each_line(s2s_run, tmp_path, capsys):
     assert out[0] and out[2] and out[0] == out[4]
 
 
+def test_translate_reads_a_sentence_as_training_and_eval_read_it(s2s_run, capsys):
+    """Spaces around a sentence were <unk> tokens (and another translation) in translate only:
+    the pair readers strip them from training and eval pairs."""
+    capsys.readouterr()
+    assert main(["translate", str(s2s_run), "ich sehe den", "  ich sehe den\t",
+                 "--beam-size", "1"]) == 0
+    out = capsys.readouterr()
+    first, second = out.out.splitlines()
+    assert first == second and "<unk>" not in out.err
+
+
+def test_texts_as_arguments_and_in_a_file_at_once_are_refused(s2s_run, tmp_path, capsys,
+                                                              monkeypatch):
+    """The file (or standard input) was read and the arguments dropped, or the other way."""
+    import io
+    f = tmp_path / "in.txt"
+    f.write_text("ich sehe den\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["translate", str(s2s_run), "ich sehe den", "--file", str(f)]) == 2
+    assert "give the texts as arguments or in --file, not both" in capsys.readouterr().err
+    latin = io.TextIOWrapper(io.BytesIO("caf\xe9 sehe\n".encode("latin-1")), "utf-8",
+                             errors="surrogateescape")
+    monkeypatch.setattr("sys.stdin", latin)
+    assert main(["translate", str(s2s_run), "--file", "-"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rnnkit: error: <stdin>:1: not UTF-8 (byte 0xe9 at offset 3: invalid "
+                   "continuation byte); give UTF-8 text, e.g. through iconv -f LATIN1 -t UTF-8 "
+                   "(if it is Latin-1)"], err
+
+
 def test_the_table_names_what_it_counts():
     """A tagger's size is its tokens ('176 examples' said otherwise) and its chunk count a
     whole number ('17.0000')."""

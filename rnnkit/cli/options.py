@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rnnkit.config import MAX_BEAM, MAX_COUNT, MAX_SEED, ConfigError, Range
 from rnnkit.data import read_text
-from rnnkit.data.text import numbered_lines
+from rnnkit.data.text import decode_text, numbered_lines
 
 SUPPRESS = argparse.SUPPRESS
 
@@ -109,7 +109,13 @@ def input_lines(texts, file):
     ``\r`` only, as the data readers count them (not at the form feeds and Unicode separators
     ``str.splitlines`` splits at: an output line for each input line); standard input's
     byte-order mark is dropped, as a file's is."""
-    stdin = lambda: split_lines(sys.stdin.read().removeprefix("\ufeff"))   # noqa: E731
+    def stdin():
+        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else \
+            sys.stdin.read().encode("utf-8", "surrogateescape")
+        return split_lines(decode_text(raw, "<stdin>", iconv=False)) if raw else []
+    if texts and file is not None and texts != ["-"]:
+        raise ConfigError(f"give the texts as arguments or in --file, not both (got "
+                          f"{len(texts)} argument(s) and --file {file})")
     if texts == ["-"] or (file is not None and str(file) == "-"):
         return stdin(), "<stdin>", False
     if texts:

@@ -43,6 +43,13 @@ def read_text(path):
     if not raw.strip():
         raise DataError(f"{path}: the file is empty (expected UTF-8 text, got {len(raw)} bytes"
                         f"{' of whitespace' if raw else ''})")
+    return decode_text(raw, path)
+
+
+def decode_text(raw, path, iconv=True):
+    """``raw`` bytes as UTF-8 text without its byte-order mark; UTF-16, binary (NUL bytes) or
+    other bytes raise DataError naming ``path`` and the line (with an iconv command for the
+    file where ``iconv``)."""
     utf16 = _utf16_order(raw)
     if utf16:
         raise DataError(_utf16_problem(path, raw, utf16))
@@ -56,9 +63,11 @@ def read_text(path):
         bad = raw.decode("utf-8", "surrogateescape")      # undecodable bytes as U+DC80-DCFF
         code = "CP1252" if re.search("[\udc80-\udc9f]", bad) else "LATIN1"
         name = {"CP1252": "Windows-1252", "LATIN1": "Latin-1"}[code]
+        fix = (f"re-encode the file as UTF-8, e.g. iconv -f {code} -t UTF-8 {path} > "
+               f"utf8-copy (if it is {name})" if iconv else
+               f"give UTF-8 text, e.g. through iconv -f {code} -t UTF-8 (if it is {name})")
         raise DataError(f"{path}:{_line_of(raw, e.start)}: not UTF-8 (byte 0x{raw[e.start]:02x} "
-                        f"at offset {e.start}: {e.reason}); re-encode the file as UTF-8, e.g. "
-                        f"iconv -f {code} -t UTF-8 {path} > utf8-copy (if it is {name})") from None
+                        f"at offset {e.start}: {e.reason}); {fix}") from None
     return text.removeprefix("\ufeff")   # a byte-order mark is not part of the text
 
 

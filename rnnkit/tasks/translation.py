@@ -25,10 +25,12 @@ class Translator:
         self.warn = warn or (lambda msg: print(f"rnnkit: warning: {msg}", file=sys.stderr))
 
     def source_ids(self, text):
-        """Source ids of one sentence; empty or over-long input raises DataError, unknown tokens
-        are translated as <unk> with a warning naming them."""
+        """Source ids of one sentence, its ends' whitespace left out as the pair readers leave
+        it out of training and test pairs; empty or over-long input raises DataError, unknown
+        tokens are translated as <unk> with a warning naming them."""
         if not text or not text.strip():
             raise DataError("empty source sentence: nothing to translate")
+        text = text.strip()
         ids = encode(self.src_vocab, text)
         if self.too_long(len(ids)):
             raise DataError(self.too_long(len(ids)))
@@ -50,7 +52,7 @@ class Translator:
         """DataError naming ``where`` and the line (or argument) of the first text too long
         for the model, before any is translated."""
         for i, text in enumerate(texts, 1):
-            said = text.strip() and self.too_long(len(encode(self.src_vocab, text)))
+            said = text.strip() and self.too_long(len(encode(self.src_vocab, text.strip())))
             if said:
                 at = f"argument {i}" if where == "argument" else f"{where}:{i}"
                 raise DataError(f"{at}: {said}")
