@@ -97,6 +97,17 @@ def test_unseen_tag_in_a_test_file_is_scored_as_an_error(tmp_path, capsys):
     assert "z.txt: the model's vocabulary holds 0% of the file's tokens" in capsys.readouterr().err
 
 
+def test_a_held_out_file_with_none_of_the_training_tags_is_refused(tmp_path):
+    """Another tag column in --test-data was trained and scored as accuracy 0.0, with a
+    warning; rnnkit eval refuses such a file."""
+    other = write(tmp_path, "other.txt", ["he/NN runs/VB"], 2)
+    with pytest.raises(DataError, match=r"other.txt \(--test-data\): none of its tags occurs in "
+                                         r"training \(its: NN, VB; training's: a, n, r, v\)"):
+        task(tmp_path, WORDS, test_data=str(other))
+    mixed = write(tmp_path, "mixed.txt", ["he/r runs/VB"], 2)      # one rare tag: still taken
+    assert len(task(tmp_path, WORDS, val_data=str(mixed)).val) == 2
+
+
 def test_window_grams_hash_each_side_apart():
     from rnnkit.tasks.tag_features import window_grams
     g = window_grams(list("abc"), 3, 1_000_003)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_SEED, check, check_fractions
-from rnnkit.data import resolve
+from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_tag_tokens
 from rnnkit.models import crf_fit
@@ -260,6 +260,14 @@ def build_tag_task(data_config, model_config, log=print):
                 key=lambda e: " ".join(e[0]) if tokens != "char" else "".join(e[0]),
                 what="sentences")
     tags = sorted({t for _, ts in parts[0] for t in ts})
+    show = lambda ts: ", ".join(ts[:8]) + (", ..." if len(ts) > 8 else "")   # noqa: E731
+    for flag_name, file, part in (("--val-data", d.val_data, parts[1]),
+                                  ("--test-data", d.test_data, parts[2])):
+        held = sorted({t for _, ts in part for t in ts})
+        if file and held and not set(held) & set(tags):   # another column, another tag set
+            raise DataError(f"{file} ({flag_name}): none of its tags occurs in training (its: "
+                            f"{show(held)}; training's: {show(tags)}); expected a file tagged "
+                            f"like --data (the same --column)")
     unseen = sorted({t for p in parts[1:] for _, ts in p for t in ts} - set(tags))
     if unseen:   # rare tags only in held-out sentences: still part of the tag set
         tags += unseen
