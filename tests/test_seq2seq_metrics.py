@@ -48,6 +48,18 @@ def test_output_scores_of_word_and_char_targets():
     assert m["cer_beam"] == m["ter_beam"] and m["bleu_beam"] >= 0
 
 
+def test_bleu_of_targets_written_without_spaces_counts_their_characters():
+    """13a read each Chinese sentence as one token: BLEU was 0 for two near misses."""
+    from sacrebleu.metrics import BLEU
+    from rnnkit.tasks.translation import bleu_tokenizer
+    hyps = ["我们喜欢新世纪了", "中国人民银行宣布降息"]
+    refs = ["我们喜欢新世纪", "中国人民银行今天宣布降息"]
+    want = BLEU(effective_order=True, tokenize="zh").corpus_score(hyps, [refs]).score
+    assert output_scores(hyps, refs, "char", "x")["bleu_x"] == pytest.approx(want) and want > 70
+    assert [bleu_tokenizer([t]) for t in ("the man sees a dog", "中国人民银行", "ภาษาไทยเขียน",
+                                          "わたしはねこです")] == ["13a", "zh", "char", "char"]
+
+
 def test_cmudict_builder_keeps_the_first_pronunciation(tmp_path):
     from rnnkit.data.pairs import cmudict_pairs
     f = tmp_path / "cmudict.dict"

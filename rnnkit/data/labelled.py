@@ -69,13 +69,13 @@ UNSEGMENTED = (
     (0xFF66, 0xFF9F),     # half-width Katakana
     (0x20000, 0x3134F),   # Han, extensions B-G
 )
-_UNSEG = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in UNSEGMENTED) + "]")
+UNSEGMENTED_CHAR = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in UNSEGMENTED) + "]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
 def unsegmented(text, share=0.3):
     """Whether at least ``share`` of the text's letters belong to scripts written without spaces."""
-    n_unseg = len(_UNSEG.findall(text))
+    n_unseg = len(UNSEGMENTED_CHAR.findall(text))
     n_letters = len(_LETTER.findall(text))
     return n_unseg > 0 and n_unseg >= share * max(n_letters, n_unseg)
 

@@ -2,10 +2,12 @@
 the input at the boundary, and the held-out metrics: corpus BLEU (sacrebleu), character error
 rate, sequence accuracy and token error rate (WER over word tokens). Shapes: B batch, S source length, T target length.
 """
+import re
 import sys
 
 import torch
 
+from rnnkit.data.labelled import UNSEGMENTED_CHAR, unsegmented
 from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.pairs import UNK as UNK_TEXT
 from rnnkit.data.text import DataError
@@ -144,12 +146,30 @@ def scoring_tokens(text, kind):
 
 
 def corpus_bleu(hyps, refs):
-    """sacrebleu's corpus BLEU (default 13a tokenisation) on detokenised text, with its
-    effective order: an n-gram order no output is long enough to hold is left out (plain BLEU
-    is 0 for outputs all shorter than 4 tokens, however right they are); where every order
-    is held, the same figure."""
+    """sacrebleu's corpus BLEU on detokenised text, with the tokenisation
+    :func:`bleu_tokenizer` picks for the references, and with its effective order: an n-gram
+    order no output is long enough to hold is left out (plain BLEU is 0 for outputs all
+    shorter than 4 tokens, however right they are); where every order is held, the same
+    figure."""
     from sacrebleu.metrics import BLEU
-    return BLEU(effective_order=True).corpus_score(hyps, [refs]).score
+    return BLEU(effective_order=True, tokenize=bleu_tokenizer(refs)).corpus_score(
+        hyps, [refs]).score
+
+
+def bleu_tokenizer(refs):
+    """sacrebleu's tokeniser for references ``refs``: its default, 13a, for text written with
+    spaces; "zh" (each Chinese character a token, as WMT scores Chinese) where they are mostly
+    in a script written without spaces and mostly Han; "char" for other such scripts (Japanese
+    kana, Thai, ...). 13a read a sentence without spaces as one token: BLEU was the exact-match
+    rate."""
+    text = "".join(refs[:2000])
+    if not unsegmented(text):
+        return "13a"
+    han = len(HAN.findall(text))
+    return "zh" if han >= 0.5 * len(UNSEGMENTED_CHAR.findall(text)) else "char"
+
+
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 
 
 def output_scores(hyps, refs, kind, name):
