@@ -22,14 +22,17 @@ def tsv(pairs):
 
 
 @pytest.mark.parametrize("head", ["source\ttarget", "SRC\tTGT", "de\ten", "de-DE\ten_US",
-                                  "input\toutput", "\ufeffsource\ttarget", "word\tphonemes"])
+                                  "input\toutput", "\ufeffsource\ttarget", "word\tphonemes",
+                                  "German\tEnglish", "src_text\ttgt_text",
+                                  "source sentence\ttarget sentence"])
 def test_a_header_naming_the_columns_is_not_a_pair(tmp_path, head):
     p = write(tmp_path, "p.tsv", f"{head}\r\n" + tsv(PAIRS).replace("\n", "\r\n"))
     assert read_pairs(p) == PAIRS
     assert [n for n, _, _ in read_numbered_pairs(p)] == [2, 3, 4]
 
 
-@pytest.mark.parametrize("first", [("ja", "yes"), ("Hallo", "hello"), ("de", "de")])
+@pytest.mark.parametrize("first", [("ja", "yes"), ("Hallo", "hello"), ("de", "de"),
+                                   ("Englisch", "English"), ("Text", "text")])
 def test_a_first_pair_that_is_not_a_header_is_kept(tmp_path, first):
     p = write(tmp_path, "p.tsv", tsv([first] + PAIRS))
     assert read_pairs(p) == [first] + PAIRS

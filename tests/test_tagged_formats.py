@@ -120,6 +120,18 @@ def test_wikiner_pipes(tmp_path):
         read_tagged(bad)
 
 
+def test_a_first_brace_and_a_pipe_in_word_tag_tags_are_read_as_the_format(tmp_path):
+    """A word/tag or column file whose first word is a brace was refused as JSON lines; word/tag
+    tokens whose tags hold one '|' were read as WikiNER's (the words became 'I/PRON')."""
+    assert read_tagged(write(tmp_path, "b.txt", "{/( hello/UH }/)\nJohn/NNP left/VBD\n")) == \
+        [(["{", "hello", "}"], ["(", "UH", ")"]), (["John", "left"], ["NNP", "VBD"])]
+    assert read_tagged(write(tmp_path, "b.conll", "{ -LRB- O\nhello UH O\n\nJohn NNP B-PER\n")) \
+        == [(["{", "hello"], ["O", "O"]), (["John"], ["B-PER"])]
+    text = "I/PRON|Sing saw/VERB|Past\nWe/PRON|Plur ran/VERB|Past\n"
+    assert read_tagged(write(tmp_path, "m.txt", text))[0] == (["I", "saw"], ["PRON|Sing",
+                                                                            "VERB|Past"])
+
+
 def test_a_hashtag_first_in_a_sentence_is_a_token(tmp_path):
     text = "RT\tO\nrocks\tO\n\n#Apple\tB-corporation\nis\tO\n"   # its tag only here
     assert read_tagged(write(tmp_path, "tw.txt", text)) == [

@@ -32,6 +32,14 @@ HEADER_NAMES = {
     "topic", "emotion", "author", "features", "feature", "x", "y", "name", "names", "sequence",
     "word", "words", "grapheme", "graphemes", "spelling", "phoneme", "phonemes", "pronunciation",
     "transliteration"}
+# words that join a header name ("src_text", "en_sentences", "target lang")
+HEADER_PARTS = {"lang", "seq", "str", "string", "sent", "sents", "sentences", "tok", "toks",
+                "tokens", "raw", "clean", "side", "col", "column", "field"}
+LANGUAGE_NAMES = set(
+    "english german french spanish italian portuguese dutch russian chinese mandarin cantonese "
+    "japanese korean arabic hindi turkish polish swedish finnish danish norwegian greek hebrew "
+    "vietnamese thai indonesian czech hungarian romanian ukrainian persian urdu bengali latin "
+    "esperanto catalan basque welsh irish tamil telugu swahili".split())
 # ISO 639-1 codes and common ISO 639-3 ones: a header such as ``de<TAB>en`` or ``en-US<TAB>fr``.
 LANGUAGE_CODES = set(
     "aa ab af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy "
@@ -120,13 +128,25 @@ def _name(field):
     return field.strip().lower()
 
 
+def _header_field(name):
+    """Whether a (lower-cased) field names a column: one of :data:`HEADER_NAMES`, a language's
+    English name ("English<TAB>German"), or such names joined by _ - . or spaces
+    ("src_text", "target sentence")."""
+    if name in HEADER_NAMES or name in LANGUAGE_NAMES:
+        return True
+    parts = [p for p in re.split(r"[_\-. ]+", name) if p]
+    return 1 < len(parts) <= 3 and all(p in HEADER_NAMES or p in LANGUAGE_NAMES or
+                                       p in HEADER_PARTS for p in parts) and \
+        any(p in HEADER_NAMES or p in LANGUAGE_NAMES for p in parts)
+
+
 def _is_header(row, rest):
     """Whether the first row of a pair file names its columns: both fields header names, two
     language codes, or a first field that is not a list of numbers over a column of them."""
     a, b = (_name(f) for f in row)
     if a == b:                                  # "Name<TAB>name": a dictionary's entry
         return False
-    if a in HEADER_NAMES and b in HEADER_NAMES:
+    if _header_field(a) and _header_field(b):
         return True
     codes = [m.group(1) if (m := _LANG_TAG.fullmatch(x)) else "" for x in (a, b)]
     if all(c in LANGUAGE_CODES for c in codes) and a != b:

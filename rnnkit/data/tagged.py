@@ -14,6 +14,7 @@ sentence a line, are read as a column file's. JSON lines (``.jsonl``) hold a tok
 list an object, as the datasets library writes them. Errors name the file and
 line (the named sets' builders: :mod:`rnnkit.data.tagged_sets`).
 """
+import json
 from pathlib import Path
 
 from rnnkit.config import ConfigError
@@ -31,8 +32,7 @@ def read_tagged(path, column=0):
     is not a tag column of its first token's line, DataError."""
     path = Path(path)
     lines = list(numbered_lines(read_text(path)))
-    if path.suffix.lower() in (".jsonl", ".json") or next(
-            (l for _, l in lines if l.strip()), "").lstrip().startswith("{"):
+    if path.suffix.lower() in (".jsonl", ".json") or _json_first_line(lines):
         _no_column(path, column, f"JSON lines (its tags: the first of {', '.join(TAG_FIELDS)} "
                                  f"it holds)")
         sents = _read_json(path, lines)
@@ -74,11 +74,24 @@ def _read_slash(path, lines):
     return sents
 
 
+def _json_first_line(lines):
+    """Whether the first non-blank line is a JSON object (a word/tag or column file whose
+    first word is a brace, as Penn Treebank's -LCB- written out, is not)."""
+    line = next((l for _, l in lines if l.strip()), "").strip()
+    try:
+        return line.startswith("{") and isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def _looks_piped(lines):
     """WikiNER's layout: a sentence a line of ``word|POS|tag`` tokens, every token of the first
-    lines with as many ``|`` (one or more)."""
+    lines with as many ``|`` (one or more), and not every one with a ``/`` before its first
+    ``|`` (word/tag tokens whose tags hold a ``|``, as morphological features do)."""
     tokens = [t for _, line in lines[:200] for t in line.split()]
-    return bool(tokens) and len({t.count("|") for t in tokens}) == 1 and "|" in tokens[0]
+    slashed = all("/" in t.split("|", 1)[0].lstrip("/") for t in tokens)
+    return bool(tokens) and len({t.count("|") for t in tokens}) == 1 and "|" in tokens[0] \
+        and not slashed
 
 
 def _read_piped(path, lines, column):
