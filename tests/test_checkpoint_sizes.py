@@ -58,3 +58,34 @@ def test_recogniser(tmp_path, capsys):
     refused(capsys, ["recognize", str(tmp_path / "x.pt"), str(next(folder.glob("*.png")))],
             load_checkpoint(run / "best.pt"), lambda c: c.update(alphabet=c["alphabet"][:2]),
             "its alphabet has 2 characters, its model 4")
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda c: c.update(season="x"), "season 'x' must be counts"),
+    (lambda c: c.update(split=[1]), "its split [1] is not two step counts"),
+    (lambda c: c.update(labels=5), "its time labels are not one a step"),
+    (lambda c: c.update(names=None), "names do not fit"),
+    (lambda c: c["scaler"].update(mean=None), "its scaler's mean"),
+])
+def test_forecaster_fields_of_another_type(tmp_path, capsys, damage, said):
+    from task_fixtures import write_series
+    run = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(write_series(tmp_path)), "--out", str(run),
+                 "--max-steps", "2", "--eval-every", "2", "--quiet"]) == 0
+    refused(capsys, ["forecast", str(tmp_path / "x.pt"), "--png", str(tmp_path / "f.png")],
+            load_checkpoint(run / "best.pt"), damage, said)
+
+
+@pytest.mark.parametrize("field", ["scheduler", "task", "data_fingerprint"])
+def test_a_last_pt_field_of_another_type_is_one_line_on_resume(tmp_path, capsys, field):
+    run = tmp_path / "run"
+    assert main(["train", "classify", "--data", str(write_labelled(tmp_path)), "--out", str(run),
+                 *SMALL]) == 0
+    last = load_checkpoint(run / "last.pt")
+    save_checkpoint(run / "last.pt", {k: v for k, v in last.items() if k != "digest"} |
+                    {field: None})
+    capsys.readouterr()
+    assert main(["train", "classify", "--out", str(run), "--resume", "--max-steps", "4",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"rnnkit: error: {run / 'last.pt'}: its content does not fit"), err

@@ -27,6 +27,7 @@ from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS
 from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
+from rnnkit.train.checkpoint import built_from
 from rnnkit.train.runlock import RunLock, RunLockError
 from rnnkit.train.settings import saved_train_config
 
@@ -272,6 +273,10 @@ class TaskRun:
                                   f"and labels from its data, so it cannot continue on changed "
                                   f"data; start a new run with another --out")
             hint = " or pass --allow-data-change (the vocabulary stays the checkpoint's)" if self.resumes_data else ""
+            with built_from(Path(args.out) / "last.pt"):   # a fingerprint that is not a dict
+                if not isinstance(ckpt["data_fingerprint"], dict):
+                    raise TypeError(f"its data fingerprint is a "
+                                    f"{type(ckpt['data_fingerprint']).__name__}, not a table")
             check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed, hint)
         if ckpt is not None and world.main:
             relaid(train_cfg, ckpt)

@@ -154,6 +154,33 @@ def mase_scale(train, m):
     return float(scale) if scale.ndim == 0 else scale
 
 
+def check_stored(ckpt, config):
+    """TypeError or ValueError (a CheckpointError under built_from) where a forecaster's stored
+    series, its names, labels, split, window, season or scaler do not fit together: a checkpoint
+    edited by hand or by another program failed later, inside a forecast, as an internal
+    error."""
+    count = lambda v: isinstance(v, int) and not isinstance(v, bool)          # noqa: E731
+    y = np.asarray(ckpt["series"], dtype=np.float64)
+    names, labels, split = ckpt["names"], ckpt["labels"], ckpt["split"]
+    if y.ndim != 2 or not isinstance(names, list) or y.shape[1] != len(names) or \
+            not all(isinstance(n, str) for n in names):
+        raise ValueError(f"its series ({'x'.join(map(str, y.shape))} values) and names do not "
+                         f"fit: expected one column a name")
+    if not isinstance(labels, list) or len(labels) != len(y):
+        raise ValueError(f"its time labels are not one a step of its {len(y)} steps")
+    if not (isinstance(split, (list, tuple)) and len(split) == 2 and all(map(count, split))
+            and 0 < split[0] <= split[1] <= len(y)):
+        raise ValueError(f"its split {split!r} is not two step counts within its {len(y)} steps")
+    window, season = ckpt["data_config"]["window"], ckpt.get("season", 1)
+    if not count(window) or window < 1 or not count(season) or season < 1:
+        raise ValueError(f"its window {window!r} and season {season!r} must be counts >= 1")
+    scaler = ckpt["scaler"]
+    for key in ("mean", "std"):
+        v = np.asarray(scaler[key], dtype=np.float64)
+        if v.shape != (y.shape[1],) or not np.isfinite(v).all():
+            raise ValueError(f"its scaler's {key} is not one finite number a series")
+
+
 class Forecast:
     """A trained forecaster with its series: forecasts from any point in the series, in its units."""
 
@@ -181,6 +208,7 @@ class Forecast:
             model = Forecaster(ForecasterConfig(**{**LEGACY, **ckpt["model_config"]}))
             model.load_state_dict(ckpt["model"])
             d = ckpt["data_config"]
+            check_stored(ckpt, model.config)
             return cls(model, Scaler.from_dict(ckpt["scaler"]), ckpt["series"], ckpt["labels"],
                        ckpt["names"], ckpt["split"], d["window"],
                        Transform.from_dict(ckpt.get("transform")), ckpt.get("season", 1),

@@ -215,7 +215,8 @@ def built_from(path):
     from rnnkit.config import ConfigError
     try:
         yield
-    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError, IndexError,
+            AttributeError) as e:   # AttributeError: a field of another type (None's .get)
         path = Path(path)
         name = path / "best.pt" if path.is_dir() else path
         lines = [x.strip() for x in str(e).splitlines() if x.strip()]
