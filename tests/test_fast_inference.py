@@ -187,7 +187,7 @@ def test_bad_state_gets_the_layers_own_error():
     layer = rnnkit.LSTM(4, 8, 2).eval()
     with torch.no_grad(), pytest.raises(ValueError, match="h_0 of shape"):
         fast_step.step(layer, torch.randn(3, 4), (torch.zeros(2, 2, 8), torch.zeros(2, 2, 8)))
-    with torch.no_grad(), pytest.raises(ValueError, match="input_size"):
+    with torch.no_grad(), pytest.raises(ValueError, match=r"x of shape \(batch >= 1, 4\)"):
         fast_step.step(layer, torch.randn(3, 5))
 
 
@@ -212,3 +212,50 @@ def test_rnnkit_fast_step_reads_the_usual_spellings(value, off):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "RNNKIT_FAST_STEP": value}, timeout=120)
     assert done.stdout.strip() == str(off), done.stderr
+
+
+def test_a_parametrised_weight_or_a_hook_takes_forward():
+    """weight_norm's weight is a new tensor at each read: the compiled step kept the address of
+    one already freed (1.0 off once the memory was reused)."""
+    from torch.nn.utils.parametrizations import weight_norm
+    torch.manual_seed(0)
+    m = rnnkit.GRU(4, 16).eval()
+    weight_norm(m, "weight_hh_l0")
+    x, h = torch.randn(2, 4), torch.randn(1, 2, 16)
+    with torch.no_grad():
+        first = fast_step.step(m, x, h)[0]
+        reuse = [torch.full((48, 16), 100.0) for _ in range(20)]   # noqa: F841 (fills freed memory)
+        again = fast_step.step(m, x, h)[0]
+        with fast_step.disabled():
+            want = fast_step.step(m, x, h)[0]
+    torch.testing.assert_close(first, want)
+    torch.testing.assert_close(again, want)
+    hooked, seen = rnnkit.LSTM(4, 8).eval(), []
+    hooked.register_forward_hook(lambda mod, args, out: seen.append(1))
+    with torch.no_grad():
+        fast_step.step(hooked, x)
+    assert seen == [1]                                     # forward ran, so its hook did
+
+
+def test_beam_search_sees_weights_written_through_data():
+    from rnnkit.decode.beam import beam_search
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    torch.manual_seed(0)
+    m, other = (LanguageModel(LMConfig(vocab_size=40, layers=2, hidden=32)).eval()
+                for _ in range(2))
+    beam_search(m, [1, 2, 3], beam_size=3, max_len=12)   # caches m's weights in the fast step
+    for p, q in zip(m.parameters(), other.parameters()):
+        p.data.copy_(q.data)                             # an EMA's copy: no version bump
+    with fast_step.disabled():
+        want = beam_search(m, [1, 2, 3], beam_size=3, max_len=12)
+    assert beam_search(m, [1, 2, 3], beam_size=3, max_len=12) == want
+
+
+def test_a_step_s_bad_x_is_named_as_given():
+    """An empty batch ran on the compiled path (forward refuses it); a wrong size was told as
+    the shape of the one-step sequence made of x."""
+    m = rnnkit.LSTM(4, 8, 2).eval()
+    for x in (torch.randn(0, 4), torch.randn(2, 5)):
+        with torch.no_grad(), pytest.raises(ValueError, match=r"a step takes x of shape "
+                                            rf"\(batch >= 1, 4\) or \(4,\), got \({x.shape[0]}, "):
+            fast_step.step(m, x)

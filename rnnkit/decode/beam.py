@@ -40,6 +40,7 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
         raise ValueError(f"beam_size and max_len must be >= 1, got {beam_size}, {max_len}")
     was_training = model.training
     model.eval()
+    _refresh(model)
     try:
         logits, state = prime(model, torch.as_tensor(prime_ids, dtype=torch.long)[None], state)
         device = logits.device
@@ -86,6 +87,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
                         "sequence at a time with beam_search")
     was_training = model.training
     model.eval()
+    _refresh(model)
     try:
         state = model.expand_beams(state, K)
         logits, state = model.step(bos_ids.repeat_interleave(K), state)           # (N·K, V)
@@ -124,6 +126,14 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
         return [[(ids, sc) for sc, ids in f[:n_best]] for f in finished]
     finally:
         model.train(was_training)
+
+
+def _refresh(model):
+    """A compiled step's cached weights see writes through ``.data`` since its last use, as
+    sampling's do (``refresh_steps``; a model without one has nothing to refresh)."""
+    refresh = getattr(model, "refresh_steps", None)
+    if refresh is not None:
+        refresh()
 
 
 def _candidates(tops, flats, V, n, max_len, eos_id, K, seqs, finished, alpha):

@@ -214,6 +214,8 @@ def _lm_plan(rnn, embed, head):
     """The :class:`_LMPlan` for these three modules, or None where they cannot run as one
     call. Cached per layer, rebuilt when a parameter moves (a new address: ``.to()``, a
     replaced Parameter or ``.data``)."""
+    if fast_kind(rnn) is None:   # training, switched off, a parametrised weight or a hook
+        return None
     hot = _hot[0]
     if hot is not None and hot[0]() is rnn and hot[1]() is embed and hot[2]() is head:
         plan = hot[3]()

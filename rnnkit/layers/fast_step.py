@@ -36,6 +36,7 @@ import os
 import weakref
 
 import torch
+from torch.nn.utils.parametrize import is_parametrized
 
 from rnnkit import kernels
 from rnnkit.cells import CELLS
@@ -78,11 +79,20 @@ def sharing(policy):
 def fast_kind(rnn):
     """The cell's name in ``KINDS`` where the fast paths can run this layer in its present mode,
     else None."""
-    if _switch.off or rnn.training:
+    if _switch.off or rnn.training or not _plain(rnn):
         return None
     if rnn not in _kinds:
         _kinds[rnn] = _kind(rnn)
     return _kinds[rnn]
+
+
+def _plain(rnn):
+    """Whether the layer's weights are its own Parameters and nothing runs around its forward:
+    a parametrised weight (weight_norm, spectral_norm) is a new tensor at each read, whose
+    address the compiled step would keep after it is freed; a forward hook (the old
+    weight_norm's recomputes the weight) is run by ``forward`` only."""
+    return not (rnn._forward_pre_hooks or rnn._forward_hooks or is_parametrized(rnn)) and \
+        all(name in rnn._parameters for name in rnn._flat_weights_names)
 
 
 def _kind(rnn):
@@ -121,6 +131,10 @@ def step(rnn, x, state=None):
         what = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise InputError(f"{type(rnn).__name__}: a step takes x of shape (batch, "
                          f"{rnn.input_size}) or ({rnn.input_size},), got {what}")
+    if x.shape[-1] != rnn.input_size or (x.dim() == 2 and x.shape[0] == 0):
+        # said of x here: forward would name the one-step sequence (1, B, I) made of it
+        raise InputError(f"{type(rnn).__name__}: a step takes x of shape (batch >= 1, "
+                         f"{rnn.input_size}) or ({rnn.input_size},), got {tuple(x.shape)}")
     mode = fast_kind(rnn) if x.dim() == 2 else None
     if mode is not None and not (state is None and rnn.options.learn_init) \
             and not needs_grad(rnn, x, state):
