@@ -277,6 +277,11 @@ def test_telemetry_flag_writes_gradients_and_resume_keeps_them_in_step(tmp_path)
                  "--telemetry", "2"]) == 0
     steps = [json.loads(x)["step"] for x in (out / "gradients.jsonl").read_text().splitlines()]
     assert steps == [0, 2, 4, 6, 8]
+    # without the flag, --resume goes on recording as the run did (it switched it off)
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "13",
+                 "--quiet"]) == 0
+    steps = [json.loads(x)["step"] for x in (out / "gradients.jsonl").read_text().splitlines()]
+    assert steps == [0, 2, 4, 6, 8, 10, 12]
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, capsys):

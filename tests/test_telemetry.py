@@ -59,3 +59,61 @@ def test_norms_are_taken_in_float64_past_float32s_squares():
         norms = next(iter(rec.norms.values()))["h"]
         assert norms.dtype == torch.float64 and torch.isfinite(norms).all()
         assert (norms > 0).all() and (norms[-1] / want).item() == pytest.approx(6 ** 0.5, rel=1e-6)   # B·H ones
+
+
+def test_runs_in_the_order_they_ran_and_norms_the_last():
+    """runs came in the backward's order, so norms ("the last run") gave the first."""
+    layer, x = rnnkit.GRU(3, 4), torch.randn(6, 2, 3)
+    with rnnkit.record_gradients(layer) as rec:
+        total, h = 0, None
+        for a, b in ((0, 1), (1, 3), (3, 6)):
+            out, h = layer(x[a:b], h)
+            total = total + out.sum()
+        total.backward()
+    assert [len(r["h"]) for r in rec.runs["l0"]] == [1, 2, 3] and len(rec.norms["l0"]["h"]) == 3
+
+
+def test_labels_of_layers_outside_the_model_cells_and_layers_added_later():
+    x = torch.randn(5, 2, 3)
+    a, b = rnnkit.GRU(3, 4), rnnkit.GRU(4, 4)
+    with rnnkit.record_gradients() as rec:            # were both "gru.l0": one record lost
+        b(a(x)[0])[0].sum().backward()
+    assert sorted(rec.runs) == ["gru#2.l0", "gru.l0"]
+    with rnnkit.record_gradients() as rec:            # was "nonetype.l0"
+        rnnkit.LSTMCell(3, 4)(x[0])[0].sum().backward()
+    assert list(rec.runs) == ["lstmcell.l0"]
+    net = torch.nn.Module()
+    net.first = rnnkit.GRU(3, 4)
+    with rnnkit.record_gradients(net) as rec:
+        net.extra = rnnkit.RNN(4, 4)                   # was labelled by its class, "rnn.l0"
+        net.extra(net.first(x)[0])[0].sum().backward()
+    assert sorted(rec.runs) == ["extra.l0", "first.l0"]
+
+
+def test_an_interrupted_fit_leaves_no_recorder_behind():
+    """GradientTelemetry's recorder stayed active after Ctrl-C: every later backward of the
+    process was recorded, and the next record_gradients refused to start."""
+    from rnnkit.bptt import telemetry
+    from rnnkit.diagnostics.callbacks import GradientTelemetry
+    from rnnkit.train.settings import TrainConfig
+    from rnnkit.train.trainer import Trainer
+
+    class Task:
+        model = torch.nn.Sequential(rnnkit.GRU(3, 4))
+
+        def train_batch(self, step):
+            if step == 4:
+                raise KeyboardInterrupt
+            return torch.randn(5, 2, 3)
+
+        def loss(self, batch):
+            return self.model[0](batch)[0].pow(2).mean(), 10
+
+        def evaluate(self):
+            return {"val_loss": 1.0}
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(Task(), TrainConfig(max_steps=6, eval_every=100, warmup_steps=0),
+                [GradientTelemetry(every=2)]).fit()
+    assert telemetry.current() is None
+    with rnnkit.record_gradients():
+        pass

@@ -53,13 +53,32 @@ class GradientRecorder:
     """Collects per-step gradient norms from every rnnkit layer that runs backward while active.
 
     model: optional module whose submodule names label the records ("encoder.rnn.l0_reverse";
-    "l0" for the model itself); layers outside it are labelled by class name ("lstm.l0"). A layer that runs several times before the
-    backward (a decoder stepped in a loop) gets one record per run, in ``runs[key]``.
+    "l0" for the model itself; a layer added to it later too); layers outside it are labelled
+    by class name, a second one of a class apart ("lstm.l0", "lstm#2.l0"); a cell as a layer of
+    one step ("lstmcell.l0"). A layer that runs several times before the backward (a decoder
+    stepped in a loop) gets one record per run, in ``runs[key]``, in the order they ran.
     """
 
     def __init__(self, model=None):
+        self._model = model
         self._names = {id(m): n for n, m in model.named_modules()} if model is not None else {}
+        self._anon = {}            # id -> the label of a layer outside the model
         self.runs = {}
+
+    def _label(self, module):
+        i = id(module)
+        if i not in self._names and self._model is not None:   # added since the recorder began
+            self._names.update((id(m), n) for n, m in self._model.named_modules()
+                               if id(m) not in self._names)
+        if i in self._names:
+            return self._names[i]
+        if module is None:
+            return ""
+        if i not in self._anon:
+            base = type(module).__name__.lower()
+            same = sum(1 for v in self._anon.values() if v.split("#")[0] == base)
+            self._anon[i] = base if not same else f"{base}#{same + 1}"
+        return self._anon[i]
 
     def __enter__(self):
         global _active
@@ -76,7 +95,7 @@ class GradientRecorder:
     def record(self, tag, sched, dS, names=None):
         """Norms of dS (one (N, ·) buffer per state, named by ``names``, default h, c)."""
         module, layer, direction = tag if tag is not None else (None, 0, 0)
-        name = self._names.get(id(module), type(module).__name__.lower())
+        name = self._label(module)
         key = (f"{name}." if name else "") + f"l{layer}" + ("_reverse" if direction else "")
         per_state = {}
         for sname, d in zip(names or STATE_NAMES[len(dS)], dS):
@@ -89,11 +108,13 @@ class GradientRecorder:
                 n = torch.stack([torch.linalg.vector_norm(p, dtype=torch.float64)
                                  for p in d.detach().split(sched.sizes)])
             per_state[sname] = n                                        # (T,) float64
-        self.runs.setdefault(key, []).append(per_state)
+        # the backward reaches a layer's runs last first: each goes before those recorded
+        self.runs.setdefault(key, []).insert(0, per_state)
 
     @property
     def norms(self):
-        """The last run of each layer-direction: {key: {"h": (T,), "c": (T,)}}."""
+        """The last run of each layer-direction (the last forward before the backward):
+        {key: {"h": (T,), "c": (T,)}}."""
         return {k: v[-1] for k, v in self.runs.items()}
 
 

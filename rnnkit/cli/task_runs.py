@@ -289,9 +289,12 @@ class TaskRun:
         n_params = sum(p.numel() for p in task.model.parameters())
         print(f"model: {type(task.model).__name__} {self.describe(model_cfg)}, "
               f"{n_params:,} parameters")
+        telemetry = getattr(args, "telemetry", None)   # not given on --resume: the run's
+        if telemetry is None:
+            telemetry = ckpt.get("telemetry", 0) if ckpt is not None else 0
         metrics = train(task, train_cfg, args.out, quiet=args.quiet, resume_from=ckpt,
-                        extras={"data_fingerprint": fingerprint},
-                        telemetry=getattr(args, "telemetry", 0))
+                        extras={"data_fingerprint": fingerprint, "telemetry": telemetry},
+                        telemetry=telemetry)
         if world.main:   # the other ranks have the training summary alone
             print(f"{self.report(task, metrics)} -> {args.out}/metrics.json")
         return 0

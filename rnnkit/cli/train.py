@@ -26,9 +26,10 @@ def add_parser(sub):
                        help="with --resume: continue although the data files changed since the run "
                             "started (lm only: the vocabulary stays the checkpoint's)")
         t.add_argument("--quiet", action="store_true", help="no progress bar")
-        t.add_argument("--telemetry", type=nonneg_int, default=0, metavar="N",
+        t.add_argument("--telemetry", type=nonneg_int, default=None, metavar="N",
                        help="every N steps, record each recurrent layer's BPTT error signal "
-                            "||dL/dh_t|| into OUT/gradients.jsonl (rnnkit view draws it; 0: off)")
+                            "||dL/dh_t|| into OUT/gradients.jsonl (rnnkit view draws it; 0: "
+                            "off; on --resume: the run's)")
         add_flags(t)
         t.set_defaults(func=run)
 

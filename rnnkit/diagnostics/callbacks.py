@@ -38,6 +38,13 @@ class GradientTelemetry:
     def on_train_end(self, trainer, summary):
         self._harvest(trainer)
 
+    def on_train_abort(self, trainer):
+        """Stopped by an exception: the armed recorder is closed, its step left unwritten (its
+        backward may not have run)."""
+        rec, self._rec = self._rec, None
+        if rec is not None:
+            rec.__exit__(None, None, None)
+
     def _harvest(self, trainer):
         """Close the armed recorder and keep what the last backward recorded."""
         if self._rec is None:

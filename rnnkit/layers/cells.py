@@ -11,6 +11,7 @@ import warnings
 import torch
 from torch import nn
 
+from rnnkit.bptt import telemetry
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
@@ -35,6 +36,11 @@ class _CellBase(nn.Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+        telemetry.register_layer(self)        # a compiled backward's records name it
+
+    def __setstate__(self, state):            # a copy (deepcopy, pickle) is a cell of its own
+        super().__setstate__(state)
+        telemetry.register_layer(self)
 
     def reset_parameters(self):
         k = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0   # as torch.nn
@@ -99,7 +105,8 @@ class _CellBase(nn.Module):
             finals = self._traced(x, hx)
         else:
             _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih,
-                            self.weight_hh, self.bias_ih, self.bias_hh, tuple(hx))
+                            self.weight_hh, self.bias_ih, self.bias_hh, tuple(hx),
+                            tag=(self, 0, 0))   # gradient telemetry's label
         return finals if batched else tuple(f.squeeze(0) for f in finals)
 
     def _recorded(self, x, hx):

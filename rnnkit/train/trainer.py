@@ -162,7 +162,17 @@ class Trainer:
 
     # ------------------------------------------------------------ the loop
     def fit(self):
-        """Train until the step or time limit; returns the summary (also given to callbacks)."""
+        """Train until the step or time limit; returns the summary (also given to callbacks).
+        Stopped by an exception (Ctrl-C, SIGTERM, an error), it tells the callbacks first
+        (``on_train_abort``: e.g. gradient telemetry closes its recorder, which would go on
+        recording every backward of the process)."""
+        try:
+            return self._fit()
+        except BaseException:
+            self._emit("on_train_abort")
+            raise
+
+    def _fit(self):
         if not self._resumed:   # a resumed run continues the saved random stream instead
             torch.manual_seed(self.config.seed)
         if self.world.rank > 0:   # its own dropout masks; rank 0's stream is the checkpointed one
