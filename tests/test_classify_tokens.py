@@ -151,13 +151,17 @@ def test_evaluate_file_and_predict_eval(tmp_path, capsys):
         in capsys.readouterr().err
 
 
-def test_evaluate_file_scores_the_run_s_test_file_as_training_did(tmp_path, capsys):
+@pytest.mark.parametrize("class_weight", ["none", "balanced"])
+def test_evaluate_file_scores_the_run_s_test_file_as_training_did(tmp_path, capsys,
+                                                                  class_weight):
+    """With --class-weight balanced the test loss was the weighted mean: 0.67 where eval said
+    0.55."""
     test = write_zh(tmp_path, "test.tsv", [f"positive\t{ZH_POS[0]}很", f"negative\t{ZH_NEG[1]}的",
                                            f"negative\t{ZH_NEG[3]}"])
     out = tmp_path / "run"
-    train(zh_task(tmp_path, test_data=str(test)), TrainConfig(max_steps=20, eval_every=10,
-                                                               lr=0.02),
-          out, quiet=True, log=lambda *a: None)
+    train(zh_task(tmp_path, test_data=str(test), class_weight=class_weight),
+          TrainConfig(max_steps=20, eval_every=10, lr=0.02), out, quiet=True,
+          log=lambda *a: None)
     import json
     run = json.loads((out / "metrics.json").read_text())
     m = evaluate_file(out, test)
@@ -168,6 +172,26 @@ def test_evaluate_file_scores_the_run_s_test_file_as_training_did(tmp_path, caps
     assert main(["eval", str(out), str(test)]) == 0
     table = capsys.readouterr().out
     assert "  per_class:" in table and "support" in table and "negative" in table
+
+
+def test_predict_of_no_texts_and_eval_beside_texts(tmp_path, capsys):
+    out = tmp_path / "run"
+    train(zh_task(tmp_path), TrainConfig(max_steps=4, eval_every=2), out, quiet=True,
+          log=lambda *a: None)
+    assert Classifier.load(out).predict([]) == []          # was torch.cat's error
+    path = write_zh(tmp_path, "eval.tsv")
+    capsys.readouterr()
+    assert main(["predict", str(out), "好书", "--eval", str(path)]) == 2   # the text was dropped
+    assert "--eval scores a labelled file; give no texts" in capsys.readouterr().err
+    assert main(["predict", str(out), "--eval", str(path), "--json"]) == 0
+    import json
+    assert json.loads(capsys.readouterr().out)["size"] == 30
+    folder = tmp_path / "classes"
+    for label in ("positive", "neutral"):
+        (folder / label).mkdir(parents=True)
+        (folder / label / "1.txt").write_text("好书", encoding="utf-8")
+    with pytest.raises(DataError, match=r"classes/neutral: unknown label 'neutral'"):
+        evaluate_file(out, folder)
 
 
 def test_bad_token_flag_is_a_clear_error(tmp_path, capsys):

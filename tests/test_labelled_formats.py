@@ -146,3 +146,56 @@ def test_the_quoting_check_is_linear_in_a_lines_quotes():
         assert not tab_quoted((line + "\n") * 3)
     assert time.perf_counter() - t0 < 5   # a guard on the growth (0.03 s now, 50 s before)
     assert tab_quoted(('"a"\t"' + "b" * 50000 + '"\n') * 3)   # long lines, wholly quoted
+
+
+ROWS = [f"{'pos' if i % 2 else 'neg'}\t{'a great lovely' if i % 2 else 'an awful dull'} film {i}"
+        for i in range(24)]
+
+
+def test_files_joined_with_their_headers_keep_no_header_as_an_example(tmp_path):
+    """cat part1.tsv part2.tsv: the second header was learned as a class 'label'."""
+    text = "label\ttext\n" + "\n".join(ROWS[:12]) + "\nlabel\ttext\n" + "\n".join(ROWS[12:])
+    with pytest.warns(UserWarning, match=r"j.tsv:14: 1 more header line\(s\) left out"):
+        rows = read_labelled(write(tmp_path, "j.tsv", text + "\n"))
+    assert len(rows) == 24 and {label for label, _ in rows} == {"pos", "neg"}
+    named = "Score\tText\n" + "\n".join(ROWS[:12]) + "\nScore\tText\n" + "\n".join(ROWS[12:])
+    with pytest.raises(DataError, match="looks like a header naming the columns"):
+        read_labelled(write(tmp_path, "k.tsv", named + "\n"))
+
+
+def test_a_spreadsheet_s_empty_trailing_columns_are_left_out(tmp_path):
+    """v1,v2,,, (the SMS spam layout): the header was a class, ',,,' ended every text."""
+    rows = [r.replace("\t", ",") + ",,," for r in ROWS]
+    assert read_labelled(write(tmp_path, "s.csv", "label,text,,,\n" + "\n".join(rows)))[0] == \
+        ("neg", "an awful dull film 0")
+    with pytest.raises(DataError, match=r"the first row \('v1', 'v2'\) looks like a header"):
+        read_labelled(write(tmp_path, "v.csv", "v1,v2,,,\n" + "\n".join(rows)))
+
+
+def test_a_quote_opened_in_one_text_and_an_inch_mark_in_another_keep_two_rows(tmp_path):
+    text = "\n".join(ROWS[:10] + ['neg\t"Worst purchase ever, broke in a day',
+                                  'pos\tlove it, the screen is a full 7"'] + ROWS[10:]) + "\n"
+    rows = read_labelled(write(tmp_path, "q.tsv", text))
+    assert len(rows) == 26 and rows[11] == ("pos", 'love it, the screen is a full 7"')
+
+
+def test_spreadsheet_exports_and_compressed_csv(tmp_path):
+    """id;text;label;source was refused (only the first and last names were looked at), and so
+    was a header quoted by "quote all"; a .csv.gz was read as tab-separated."""
+    import gzip
+    rows = [r.split("\t") for r in ROWS]
+    semi = "id;text;label;source\r\n" + "".join(f"{i};{t};{l};web\r\n" for i, (l, t) in
+                                                enumerate(rows))
+    assert read_labelled(write(tmp_path, "a.csv", semi))[0] == ("neg", "an awful dull film 0")
+    quoted = '"label";"text"\r\n' + "".join(f'"{l}";"{t}"\r\n' for l, t in rows)
+    assert read_labelled(write(tmp_path, "b.csv", quoted))[1] == ("pos", "a great lovely film 1")
+    packed = tmp_path / "c.csv.gz"
+    packed.write_bytes(gzip.compress(("label,text\n" + "".join(f"{l},{t}\n" for l, t in rows))
+                                     .encode()))
+    assert len(read_labelled(packed)) == 24
+
+
+def test_a_csv_field_past_python_s_default_limit(tmp_path):
+    text = "label,text\n" + "".join(f"{r.replace(chr(9), ',')}\n" for r in ROWS)
+    text += "pos," + "wonderful film " * 10000 + "\n"
+    assert len(read_labelled(write(tmp_path, "big.csv", text))[-1][1]) > 131072

@@ -5,10 +5,12 @@ from pathlib import Path
 
 from rnnkit.cli.options import input_lines
 from rnnkit.cli.task_runs import TaskRun
+from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, build_classify_task
 from rnnkit.tasks.classify_trained import Classifier, evaluate_file, upgrade
+from rnnkit.train.checkpoint import json_text
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
@@ -32,7 +34,12 @@ def add_parser(sub):
 
 def run(args):
     if args.eval:
+        if args.texts or args.file:
+            raise ConfigError("--eval scores a labelled file; give no texts (or --file) with it")
         m = evaluate_file(args.run, args.eval)
+        if args.json:
+            print(json_text(m))
+            return 0
         print(f"{m['file']}: {m['size']} examples, accuracy {m['accuracy']:.4f}, "
               f"macro-F1 {m['macro_f1']:.4f}")
         return 0

@@ -19,6 +19,7 @@ characters or words from the training texts.
 import random
 import re
 import unicodedata
+import warnings
 import zlib
 from pathlib import Path
 
@@ -106,33 +107,38 @@ def read_labelled(path, with_lines=False, least=2):
         rows = folder_rows(path)
         return rows if with_lines else [(label, body) for label, body, _ in rows]
     text = read_text(path)
-    if path.suffix.lower() in (".jsonl", ".json") or text.lstrip().startswith("{"):
+    suffix = table_suffix(path)
+    if suffix in (".jsonl", ".json") or text.lstrip().startswith("{"):
         rows = json_rows(text, path)
         if len(rows) < least:
             raise DataError(f"{path}: expected at least {least} labelled example"
                             f"{'s' * (least > 1)}, got {len(rows)}")
         return rows if with_lines else [(label, body) for label, body, _ in rows]
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    sep = "," if suffix == ".csv" else "\t"
     head = next((line for line in text.splitlines() if line.strip()), "")
     if sep == "," and "," not in head and ";" in head:   # a spreadsheet's export, by its header
-        names = [n.strip().lower() for n in head.split(";")]
-        if len(names) >= 2 and {names[0], names[-1]} & (LABEL_NAMES | TEXT_NAMES):
+        names = [n.strip().strip('"').strip().lower() for n in head.split(";")]
+        if len(names) >= 2 and set(names) & (LABEL_NAMES | TEXT_NAMES):
             sep = ";"
     if head.lstrip().startswith(FASTTEXT):
         rows = fasttext_rows(text, path)
         return rows if with_lines else [(label, body) for label, body, _ in rows]
     rows = csv_records(text, path, sep) if sep != "\t" or tab_quoted(text) else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
-    out, first, columns, widths, raw = [], True, None, set(), []
+    rows = [(n, r) for n, r in rows if r and not (len(r) == 1 and not r[0].strip())]  # no blanks
+    rows = _without_empty_tail(rows) if sep != "\t" else rows
+    out, first, columns, widths, raw, heads = [], True, None, set(), [], []
     for lineno, row in rows:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue                                   # blank line
         if first:                                      # a header: the first record only
             first = False
             columns = header_columns(row)
+            head_row = [f.strip().lower() for f in row]
             if columns:
                 width = len(row)
                 continue
+        elif (columns and [f.strip().lower() for f in row] == head_row) or header_columns(row):
+            heads.append(lineno)                       # files joined with their headers
+            continue
         widths.add(len(row))
         if not columns and len(raw) < 200:
             raw.append((lineno, row))
@@ -160,6 +166,10 @@ def read_labelled(path, with_lines=False, least=2):
                         + (" (only a header)" if not out and columns else ""))
     if not columns:
         _unknown_header(path, out, raw)
+    if heads:
+        warnings.warn(f"{path}:{heads[0]}: {len(heads)} more header line(s) left out (the "
+                      f"first line's names again: files joined with their headers?)",
+                      stacklevel=2)
     ids = [j for j in range(1, min(widths)) if _id_column(raw, j)] if len(widths) == 1 else []
     if not columns and min(widths) >= 3 and ids:       # Sentiment140: label, id, date, ..., text
         raise DataError(f"{path}:{raw[0][0]}: every row has {min(widths)} fields, column "
@@ -180,8 +190,8 @@ def _unknown_header(path, examples, raw):
     its own, learned and predicted without a word."""
     label, body = examples[0][0], examples[0][1]
     if (len(examples) < 10 or not _NAME.fullmatch(label) or not _NAME.fullmatch(body)
-            or any(e[0] == label for e in examples[1:])):
-        return
+            or any(e[0] == label and e[1] != body for e in examples[1:])):   # (a copy of the
+        return                                                  # header: files joined)
     line = raw[0][0] if raw else 1
     raise DataError(f"{path}:{line}: the first row ({label!r}, {body!r}) looks like a header "
                     f"naming the columns (its label is in no other row), under names rnnkit does "
@@ -189,6 +199,22 @@ def _unknown_header(path, examples, raw):
                     f"{', '.join(sorted(LABEL_NAMES)[:3])}, ... and "
                     f"{', '.join(sorted(TEXT_NAMES)[:3])}, ...), or remove the line if it is "
                     f"data")
+
+
+def table_suffix(path):
+    """A file's suffix as its format says it, lower case: ``.csv`` of ``reviews.csv.gz`` too
+    (read_text reads it decompressed; its .gz said tab-separated)."""
+    path = Path(path)
+    return (Path(path.stem).suffix if path.suffix.lower() == ".gz" else path.suffix).lower()
+
+
+def _without_empty_tail(rows):
+    """CSV records with the empty fields that end every one of them left out: a spreadsheet's
+    export of unused columns (``v1,v2,,,``), which were joined into every text."""
+    def tail(r):
+        return next((k for k in range(len(r)) if r[len(r) - 1 - k].strip()), len(r))
+    k = min((tail(r) for _, r in rows), default=0)
+    return [(n, r[:len(r) - k]) for n, r in rows] if k else rows
 
 
 def _id_column(rows, j):

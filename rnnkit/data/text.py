@@ -155,8 +155,8 @@ def tab_quoted(text):
     ``write.table``, ``csv.QUOTE_ALL``, pandas' ``to_csv(sep="\t")``): first lines whose every
     field is quoted (the first 20; one such line may be sentences in quotes), a quoted field
     holding a doubled quote or a tab, or one holding a line break where the whole file then
-    reads as records of one width. Such a file is read with :func:`csv_records`; any other line
-    by line, its quotes kept as text."""
+    reads as records of one width and its lines do not. Such a file is read with
+    :func:`csv_records`; any other line by line, its quotes kept as text."""
     head = list(itertools.islice((line.strip() for _, line in numbered_lines(text)
                                   if line.strip()), 20))
     if len(head) > 1 and all(_ALL_QUOTED.fullmatch(line) for line in head):
@@ -169,7 +169,11 @@ def tab_quoted(text):
         widths = {len(r) for _, r in csv_records(text, "", "\t") if r}
     except DataError:
         return False
-    return len(widths) == 1
+    lines = {len(line.split("\t")) for _, line in numbered_lines(text) if line.strip()}
+    # every line a whole record of that width: a quote opened in one text and a lone " closing
+    # another (an inch mark) would merge two records into one; line breaks inside quoted
+    # fields leave lines of fewer fields
+    return len(widths) == 1 and lines != widths
 
 
 def csv_records(text, path, delimiter=","):
@@ -180,13 +184,19 @@ def csv_records(text, path, delimiter=","):
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     while True:
         start = reader.line_num + 1
+        limit = csv.field_size_limit(FIELD_LIMIT)   # a whole article or book in one field
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
             raise DataError(_csv_problem(path, start, reader.line_num, str(e))) from None
+        finally:
+            csv.field_size_limit(limit)             # the process's own setting again
         yield start, row
+
+
+FIELD_LIMIT = 64 * 2 ** 20   # characters a CSV field may hold (Python's default: 131,072)
 
 
 def _csv_problem(path, start, end, reason):
@@ -199,7 +209,7 @@ def _csv_problem(path, start, end, reason):
     if reason.startswith("field larger than field limit"):
         spans = f"; the quoted field opened here runs on to line {end}: is its closing quote " \
                 f"missing?" if end > start else ""
-        return f"{path}:{start}: a field longer than {csv.field_size_limit():,} characters{spans}"
+        return f"{path}:{start}: a field longer than {FIELD_LIMIT:,} characters{spans}"
     if "expected after" in reason:
         return (f"{path}:{end}: text after the closing quote of a quoted field (expected the "
                 f"delimiter or the end of the line); write a quote inside a quoted field as \"\"")

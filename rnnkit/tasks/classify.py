@@ -9,6 +9,7 @@ Metrics: accuracy and macro-F1.
 """
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -16,7 +17,8 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigError, check,
                            check_fractions)
 from rnnkit.data import DataError, resolve
-from rnnkit.data.labelled import TOKENIZERS, own_parts, read_labelled, resolve_tokens
+from rnnkit.data.labelled import (TOKENIZERS, own_parts, read_labelled, resolve_tokens,
+                                   table_suffix)
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
 from rnnkit.models.classifier import BAG_PARAMS, MIN_BAG_BUCKETS, SequenceClassifier, gram_space
 from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,
@@ -225,7 +227,10 @@ class ClassifyTask:
         return metrics if self.linear is None else {**metrics, "val_blend": self.blend}
 
     def test_metrics(self):
-        loss, gold, pred = self.scores(self.test)
+        """The test part's figures; its loss is the plain mean cross-entropy, with or without
+        --class-weight (as ``rnnkit eval`` gives it, and comparable between runs)."""
+        z = self.logits(self.test)                                             # (N, K)
+        loss, gold, pred = float(F.cross_entropy(z, self.test[1])), *self.scores(self.test, z)[1:]
         names = [self.labels[i] for i in gold], [self.labels[i] for i in pred]
         return {"test_loss": loss, "test_accuracy": accuracy(gold, pred),
                 "test_macro_f1": macro_f1(gold, pred), "test_size": len(gold),
@@ -259,9 +264,10 @@ def build_classify_task(data_config, model_config, log=print):
     if len(labels) > max(20, len(examples) // 2) or (len(examples) >= 8
                                                      and once > len(examples) // 2):
         # most labels once: the columns swapped? (a small file too: 16 rows, 16 labels)
+        sep = "," if table_suffix(path) == ".csv" else "<TAB>"
         raise DataError(f"{path}: {len(labels):,} distinct labels among {len(examples):,} "
                         f"examples, most of them once; expected the label first, then the text "
-                        f"(a first line 'text,label' says the text comes first)")
+                        f"(a first line 'text{sep}label' says the text comes first)")
 
     def read_checked(given):   # a validation or test file: only labels of the training data
         rows = read_labelled(given, with_lines=True, least=1)
@@ -319,5 +325,6 @@ def build_classify_task(data_config, model_config, log=print):
 def check_labels(examples, labels, path):
     """A DataError naming the file and line of the first label the model was not trained on."""
     for label, _, line in examples:
-        if label not in labels:
-            raise DataError(f"{path}:{line}: unknown label {label!r}; the model knows {labels}")
+        if label not in labels:   # a folder of class folders: the class folder, not a line
+            where = Path(path) / label if Path(path).is_dir() else f"{path}:{line}"
+            raise DataError(f"{where}: unknown label {label!r}; the model knows {labels}")

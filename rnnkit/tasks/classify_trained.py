@@ -95,6 +95,8 @@ class Classifier:
             if not e[0]:
                 raise DataError(f"{where}:{i}: empty text (nothing to classify)")
             encoded.append(e)
+        if not encoded:
+            return torch.empty(0, len(self.labels))
         order, parts = [], []
         for r in length_chunks([len(ids) for ids, _ in encoded], EVAL_BATCH, EVAL_TOKENS):
             order += r
