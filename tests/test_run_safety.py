@@ -284,6 +284,31 @@ def test_telemetry_flag_writes_gradients_and_resume_keeps_them_in_step(tmp_path)
     assert steps == [0, 2, 4, 6, 8, 10, 12]
 
 
+def test_telemetry_of_the_step_before_a_checkpoint_survives_a_stop_after_it(tmp_path,
+                                                                            monkeypatch):
+    """The record of step 9 was written when step 10 began: a run stopped between the
+    checkpoint after step 10 and step 10's start, then resumed, never wrote it."""
+    from rnnkit.train.trainer import Trainer
+    corpus = lm_corpus(tmp_path)
+    flags = [*TINY_LM, "--max-steps", "14", "--eval-every", "5", "--quiet", "--telemetry", "3"]
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "whole"),
+                 *flags]) == 0
+    real = Trainer.train_step
+
+    def stopped_at_10(self, stats):
+        if self.step == 10:
+            raise KeyboardInterrupt
+        return real(self, stats)
+    monkeypatch.setattr(Trainer, "train_step", stopped_at_10)
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "cut"),
+                 *flags]) == 130
+    monkeypatch.setattr(Trainer, "train_step", real)
+    assert main(["train", "lm", "--out", str(tmp_path / "cut"), "--resume", "--quiet"]) == 0
+    steps = lambda run: [json.loads(x)["step"] for x in   # noqa: E731
+                         (tmp_path / run / "gradients.jsonl").read_text().splitlines()]
+    assert steps("cut") == steps("whole") == [0, 3, 6, 9, 12]
+
+
 def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, capsys):
     """A folder given as a file to write, or a plot format matplotlib does not write without
     more packages, is an argument error naming what was given; a whole pickled module given as

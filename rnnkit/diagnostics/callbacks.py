@@ -35,6 +35,12 @@ class GradientTelemetry:
         if trainer.step % self.every == 0:
             self._rec, self._step = GradientRecorder(trainer.model).__enter__(), trainer.step
 
+    def on_eval(self, trainer, metrics):
+        """Before the checkpoint of this evaluation is written (this callback comes before the
+        Checkpointer): the last step's record, which a run stopped right after the checkpoint
+        and resumed from it would otherwise never write."""
+        self._harvest(trainer)
+
     def on_train_end(self, trainer, summary):
         self._harvest(trainer)
 

@@ -157,7 +157,8 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     callbacks = [ProgressBar(disable=quiet), Checkpointer(out, extras)] if main else []
     if telemetry and main:
         from rnnkit.diagnostics.callbacks import GradientTelemetry   # imports the gradient lab
-        callbacks.append(GradientTelemetry(every=telemetry, path=Path(out) / "gradients.jsonl"))
+        callbacks.insert(1, GradientTelemetry(every=telemetry, path=Path(out) / "gradients.jsonl"))
+        # (before the Checkpointer: a step's record is written before the checkpoint after it)
     trainer = Trainer(task, train_config, callbacks)
     if resume_from is not None:
         with built_from(Path(out) / "last.pt"):   # weights or state that do not fit: one line
