@@ -182,10 +182,12 @@ class TaskRun:
         add_config_flags(p, self.model, skip=self.skip, title="model")
         add_config_flags(p, TrainConfig, title="training", defaults=self.train_defaults)
 
-    def configs(self, args):
+    def configs(self, args, say=True):
         """(data, model, train configs, checkpoint resumed or None): from OUT/last.pt with
         --resume (only training flags may change then), else from the flags. A checkpoint's
-        settings are checked like flags; one out of range is refused by the file's name."""
+        settings are checked like flags; one out of range is refused by the file's name.
+        ``say``: warn of flags that go unused (False for the check before the lock: the
+        second call says it once)."""
         last = Path(args.out) / "last.pt"
         if args.resume:
             ckpt = load_checkpoint(last, kind=self.kind)
@@ -231,7 +233,8 @@ class TaskRun:
         if "max_minutes" in vars(args):   # a time limit alone ends the run
             base["max_steps"] = 0
         data_cfg = config_from_args(self.data, args)
-        warn_unread(data_cfg)
+        if say:
+            warn_unread(data_cfg)
         data_cfg = dataclasses.replace(data_cfg, **{   # a resume from another folder finds them
             name: absolute(getattr(data_cfg, name)) for name in PATH_FIELDS
             if getattr(data_cfg, name, "") and getattr(data_cfg, name) not in DATASETS
@@ -244,7 +247,7 @@ class TaskRun:
         world = distributed.setup()   # a no-op outside torchrun
         try:
             if not args.resume:   # flags are checked before the run folder is touched
-                distributed.agree(lambda: world.main and self.configs(args),
+                distributed.agree(lambda: world.main and self.configs(args, say=False),
                                   "the check of the flags")
             lock = RunLock(args.out)
             distributed.agree(lambda: world.main and lock.acquire(), "the lock of the run folder")

@@ -144,10 +144,11 @@ def build_seq2seq_task(data_config, model_config, seed=0, log=print):
     (from the training part) and the model; the model is created under the current torch seed."""
     path = resolve(data_config.data)
     d = data_config
-    splits = own_splits(read_pairs(path), d.val_data, d.test_data, path=path)
+    pairs = read_pairs(path)
+    splits = own_splits(pairs, d.val_data, d.test_data, path=path)
     src_vocab = build_vocab([s for s, _ in splits["train"]], d.src_tokens, d.max_vocab)
     tgt_vocab = build_vocab([t for _, t in splits["train"]], d.tgt_tokens, d.max_vocab)
-    log(f"{path}: {sum(map(len, splits.values())):,} pairs; train {len(splits['train']):,}, "
+    log(f"{path}: {len(pairs):,} pairs; train {len(splits['train']):,}, "
         f"validation {len(splits['val']):,}, test {len(splits['test']):,}; vocabulary "
         f"{len(src_vocab):,} {d.src_tokens} -> {len(tgt_vocab):,} {d.tgt_tokens} tokens")
     seen = {s for s, _ in splits["train"]}

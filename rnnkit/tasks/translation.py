@@ -54,9 +54,11 @@ class Translator:
         """DataError naming ``where`` and the line (or argument) of the first text too long
         for the model, before any is translated."""
         for i, text in enumerate(texts, 1):
+            at = f"argument {i}" if where == "argument" else f"{where}:{i}"
+            if where == "argument" and not text.strip():   # a file's blank line stays blank
+                raise DataError(f"{at}: empty source sentence: nothing to translate")
             said = text.strip() and self.too_long(len(encode(self.src_vocab, text.strip())))
             if said:
-                at = f"argument {i}" if where == "argument" else f"{where}:{i}"
                 raise DataError(f"{at}: {said}")
 
     def _encode(self, texts):
