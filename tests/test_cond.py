@@ -59,8 +59,11 @@ def test_a_prime_starts_every_sequence_and_length_caps_them(tmp_path):
     assert all(s.startswith(letter) and 1 <= len(s) <= 4 for s in names), names
     with pytest.raises(DataError, match="token\\(s\\) no training sequence holds"):
         generate(model, vocab, conditions, "Italy", 2, prime="\u2603")
-    with pytest.raises(DataError, match="at most max_len=20"):
-        generate(model, vocab, conditions, "Italy", 2, prime=letter * 20)
+    with pytest.raises(DataError, match=r"at most 19 \(its max_len=20 counts </s>\)"):
+        generate(model, vocab, conditions, "Italy", 2, prime=letter * 19)
+    # max_len counts </s> when sampling too: never a sequence training would have left out
+    unended = generate(model, vocab, conditions, "Italy", 6, seed=3, temperature=50.0)
+    assert max(map(len, unended)) <= 19
 
 
 def test_no_wrong_condition_is_made_up_where_there_is_none():
@@ -101,15 +104,25 @@ def test_vectors_as_written_and_a_bad_line_among_them(tmp_path):
 
 def test_sequences_past_max_len_are_counted_in_a_warning(tmp_path, capsys):
     """Training pairs longer than --max-len were dropped without a word."""
+    from rnnkit.data import DataError
     from rnnkit.models.conditional import CondConfig
     from rnnkit.tasks.cond import CondData, build_cond_task
     path = tmp_path / "names.tsv"
-    path.write_text("".join(f"{c}\t{'ab' * (1 + i % 4)}{chr(97 + i % 26) * (i // 26)}\n"
+    path.write_text("".join(f"{c}\t{'ab' * (1 + i % 4)}{chr(97 + i % 26) * (i % 7)}\n"
                             for i in range(200) for c in "xy"))
-    build_cond_task(CondData(data=str(path), batch=4), CondConfig(hidden=8, embed=4, cond_size=4,
-                                                                 max_len=6), log=lambda *a: None)
+    short = tmp_path / "short.tsv"
+    short.write_text("x\tabab\ny\tbaba\n")
+    build_cond_task(CondData(data=str(path), batch=4, val_data=str(short)),
+                    CondConfig(hidden=8, embed=4, cond_size=4, max_len=8), log=lambda *a: None)
     err = capsys.readouterr().err
-    assert "sequence(s) of" in err and "longer than 5 tokens (--max-len 6 counts </s>" in err
+    assert "sequence(s) of" in err and "longer than 7 tokens (--max-len 8 counts </s>" in err
+    long = tmp_path / "long.tsv"
+    long.write_text("x\tabababababab\ny\tbababababa\n")
+    with pytest.raises(DataError, match=r"every one of the 2 validation sequences is longer "
+                                        r"than 7 tokens .* nothing to score on"):
+        build_cond_task(CondData(data=str(path), batch=4, val_data=str(long)),   # was loss 0.0
+                        CondConfig(hidden=8, embed=4, cond_size=4, max_len=8),
+                        log=lambda *a: None)
 
 
 def test_a_run_given_to_another_command_names_the_one_that_reads_it(tmp_path):

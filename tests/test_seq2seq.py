@@ -49,7 +49,7 @@ def test_padding_does_not_change_a_sentence(feed):
 
 
 def test_config_errors_name_the_problem():
-    with pytest.raises(ValueError, match="dot attention needs the decoder size"):
+    with pytest.raises(ValueError, match="attention dot .* hidden must equal enc_hidden"):
         Seq2Seq(Seq2SeqConfig(src_vocab=5, tgt_vocab=5, enc_hidden=8, hidden=10, attention="dot"))
     with pytest.raises(ValueError, match="attention must be one of {none, additive"):
         Seq2SeqConfig(attention="luong")
@@ -204,3 +204,74 @@ def test_beam_search_of_width_one_over_many_sentences_runs():
     t = Translator(tiny(max_len=20).float(), src_vocab, tgt_vocab)
     out = t.beams(["ab", "abc a", "c"], beam_size=1)
     assert len(out) == 3 and all(isinstance(o, str) for o in out)
+
+
+def test_parts_left_empty_by_max_len_are_refused_and_max_len_is_the_output_s(tmp_path,
+                                                                            capsys):
+    """A validation part left empty by --max-len was a loss of 0.0 (best.pt frozen at the first
+    check); a test part or eval file of only over-long sources an IndexError in sacrebleu; a
+    target of exactly max_len tokens was dropped though the decoder may write it."""
+    from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task
+    pairs = tmp_path / "p.tsv"
+    import random
+    r = random.Random(0)
+    words = sorted({"".join(r.choice("abcdefg") for _ in range(r.randint(1, 4)))
+                    for _ in range(800)})
+    pairs.write_text("".join(f"{w}\t{w[::-1].upper()}\n" for w in words))
+    long = tmp_path / "long.tsv"
+    long.write_text("abcdefgh\tHGFEDCBA\n")
+    cfg = lambda: Seq2SeqConfig(embed=4, enc_hidden=4, hidden=8, max_len=4)   # noqa: E731
+    for flag in ("val_data", "test_data"):
+        with pytest.raises(DataError, match="longer than max_len=4 tokens"):
+            build_seq2seq_task(Seq2SeqData(data=str(pairs), **{flag: str(long)}), cfg(),
+                               log=lambda *a: None)
+    task = build_seq2seq_task(Seq2SeqData(data=str(pairs)), cfg(), log=lambda *a: None)
+    assert max(len(t) for _, t in task.train.examples) == 4 + 2   # 4 letters: <s> DCBA </s>
+    run = tmp_path / "run"
+    assert main(["train", "seq2seq", "--data", str(pairs), "--out", str(run), "--max-len", "4",
+                 "--embed", "4", "--enc-hidden", "4", "--hidden", "8", "--max-steps", "2",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), str(long)]) == 2
+    assert "every source is longer than the model's max_len=4" in capsys.readouterr().err
+
+
+def test_options_that_cannot_work_are_refused_before_the_work(tmp_path, capsys):
+    """dot attention of unequal sizes was an internal error at the first step; translate
+    --plot of a model without attention one after the translations were printed."""
+    from rnnkit.config import ConfigError
+    with pytest.raises(ConfigError, match="hidden must equal enc_hidden x 2 .* = 256, got hidden"):
+        Seq2SeqConfig(attention="dot", hidden=128, enc_hidden=128)
+    run = tmp_path / "run"
+    assert main(["train", "seq2seq", "--data", str(write_pairs(tmp_path, 120)), "--out", str(run),
+                 "--attention", "none", "--embed", "4", "--enc-hidden", "4", "--hidden", "8",
+                 "--max-steps", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["translate", str(run), "ich sehe den hund", "--plot", str(tmp_path / "a.png")]) \
+        == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "--attention none and has none" in out.err
+
+
+def test_the_python_api_checks_beam_width_and_length_penalty(tmp_path):
+    """A NaN length penalty gave another translation; beam_size -7 decoded greedily; the
+    attention map of an output with <unk> read it as three tokens."""
+    from seq2seq_fixtures import seq2seq_task, translator
+    t = translator(seq2seq_task(tmp_path))
+    for kwargs, error in (({"beam_size": -7}, ValueError), ({"beam_size": 3,
+                          "length_penalty": float("nan")}, ValueError)):
+        with pytest.raises(error):
+            t.translate("ich sehe den hund", **kwargs)
+    src, tgt, weights = t.attention("ich sehe", "I <unk>")
+    assert tgt[-2:] == ["<unk>", "</s>"] and weights.shape[0] == len(tgt)
+
+
+def test_cond_beam_width_and_a_double_feature_model(tmp_path):
+    from rnnkit.tasks.cond import most_likely
+    from seq2seq_fixtures import cond_task
+    task = cond_task(tmp_path)
+    with pytest.raises(ValueError, match="the 5 most likely sequences need beam_size 5"):
+        most_likely(task.model.eval(), task.vocab, task.conditions, "Italy", n=5, beam_size=2)
+    m = ConditionalGenerator(CondConfig(vocab_size=10, features=3, hidden=8)).double()
+    loss, _ = m.loss(torch.randn(1, 3, dtype=torch.float64), torch.tensor([[1, 4, 5, 2]]))
+    assert loss.dtype == torch.float64              # float features met float64 weights

@@ -44,10 +44,12 @@ def run_sample(args):
     if args.cond is None:
         raise ConfigError(f"{args.run} is a conditional generator: pass --cond LABEL "
                           f"(one of: {', '.join((conditions.labels or [])[:60])})")
-    n = getattr(args, "n", None) or 10
+    beam = getattr(args, "beam", 1)
+    # 10 samples, or as many of the most likely as the beam holds (at most 10)
+    n = getattr(args, "n", None) or (min(10, beam) if beam > 1 else 10)
     prime = getattr(args, "prime", None) or ""
     length = getattr(args, "length", None)
-    if getattr(args, "beam", 1) > 1:   # the n most likely sequences, not samples
+    if beam > 1:   # the n most likely sequences, not samples
         for text in most_likely(model, vocab, conditions, args.cond, n, args.beam,
                                 prime=prime, length=length):
             print(text)

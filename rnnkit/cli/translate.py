@@ -8,6 +8,7 @@ from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
 from rnnkit.tasks.translation import BEAM_BATCH, Translator
+from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 
 
@@ -44,6 +45,9 @@ def add_parser(sub):
 
 def run(args):
     model, src_vocab, tgt_vocab, _ = load_seq2seq(args.run)
+    if args.plot and model.config.attention == "none":   # said before any output
+        raise ConfigError(f"--plot draws the attention weights; {args.run} was trained with "
+                          f"--attention none and has none")
     translator = Translator(model, src_vocab, tgt_vocab)
     lines, where, given = input_lines(args.text, args.file)
     if not given:                 # a file's blank lines stay blank lines of the output

@@ -22,6 +22,7 @@ TOKENIZERS = {
     "word": _WORD.findall,     # words, punctuation and whitespace: exact decoding
     "ptb": line_words,         # whitespace-separated words and <eos>: perplexities as published
 }
+EXACT_TOKENS = ("char", "word")   # what decodes back to the text: generated or translated text
 
 
 def tokenize(text, kind="char"):

@@ -101,7 +101,8 @@ class ConditionalGenerator(nn.Module):
         torch.export can trace it): cond -> z (B, C) and the top of the initial state h
         (L, B, H), zeros without ``init``."""
         c = self.config
-        z = self.cond(cond if c.n_classes else cond.float())                        # (B, C)
+        dtype = next(self.parameters()).dtype                  # float32, or a .double() model's
+        z = self.cond(cond if c.n_classes else cond.to(dtype))                      # (B, C)
         B = z.shape[0]
         # a copy by clone: .contiguous() would make a traced program guard on B != 1
         h = (torch.tanh(self.init(z)).view(B, c.layers, c.hidden).transpose(0, 1)

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check, check_size,
-                           recurrent_params)
+from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, ConfigError, check,
+                           check_size, recurrent_params)
 from rnnkit.layers import fast_step
 from rnnkit.layers.attention import ATTENTION
 from rnnkit.models.language_model import CELLS
@@ -62,6 +62,11 @@ class Seq2SeqConfig:
     def __post_init__(self):
         check(self)
         E, H, M = self.embed, self.hidden, (1 + self.bidirectional) * self.enc_hidden
+        if self.attention == "dot" and H != M:   # h_t · m_s: one size
+            raise ConfigError(f"attention dot scores the decoder state against the encoder's "
+                              f"outputs directly: hidden must equal enc_hidden"
+                              f"{' x 2 (a bidirectional encoder)' if self.bidirectional else ''}"
+                              f" = {M}, got hidden {H} (or use --attention general)")
         L, V = self.dec_layers, self.tgt_vocab
         check_size(self, (self.src_vocab + V) * E + 2 * M * L * H + M * M + (H + M) * H
                    + (H + 1) * V + recurrent_params(self.cell, self.enc_layers, E,

@@ -1,5 +1,5 @@
 """The Python API's checks of what a trained model is given: a list of texts, of token lists, of
-files, a count or a beam width. A bare string where a list is meant (each character read as a
+files, a count, a beam width or a length penalty. A bare string where a list is meant (each character read as a
 text), bytes or None inside it, or a width of 1.5 are a TypeError or ValueError saying what was
 expected and what came, not a result of nonsense or an error from deep inside."""
 import os
@@ -59,3 +59,14 @@ def count(value, what, least=1):
     if value < least:
         raise ValueError(f"{what} must be >= {least}, got {value}")
     return value
+
+
+def number(value, what, low, high):
+    """``value`` as a finite float in [low, high] (not a bool, not NaN)."""
+    import math
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{what} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)

@@ -21,7 +21,7 @@ from rnnkit.data.pairs import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, PairBatches, buil
                                encode, feature_rows, numbers, own_splits, pad, read_numbered_pairs,
                                read_pairs, unknown_tokens)
 from rnnkit.data.text import DataError
-from rnnkit.data.vocab import TOKENIZERS
+from rnnkit.data.vocab import EXACT_TOKENS
 from rnnkit.decode import beam_search, sample
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
 from rnnkit.tasks import api_inputs
@@ -34,7 +34,7 @@ class CondData:
     data: str = field(default="names", metadata={
         "help": "data set name (rnnkit data list) or a TSV file of label<TAB>sequence lines"})
     tokens: str = field(default="char", metadata={
-        "help": "tokenizer of the sequences: char or word", "choices": tuple(TOKENIZERS)})
+        "help": "tokenizer of the sequences: char or word", "choices": EXACT_TOKENS})
     batch: int = field(default=64, metadata={"help": "pairs per training batch",
                                               "range": (1, MAX_BATCH)})
     val_data: str = field(default="", metadata={
@@ -107,6 +107,11 @@ class CondTask:
         def enc(pairs, part):
             kept = [(conditions.encode(s), encode(vocab, t, bos=True, eos=True))
                     for s, t in pairs if len(encode(vocab, t)) < limit]
+            if pairs and not kept:
+                raise DataError(f"every one of the {len(pairs):,} {part} sequences is longer "
+                                f"than {limit - 1} tokens (--max-len {limit} counts </s>): "
+                                f"nothing to {'train' if part == 'training' else 'score'} on; "
+                                f"raise --max-len")
             if len(kept) < len(pairs):
                 warn(f"{len(pairs) - len(kept):,} {part} sequence(s) of {len(pairs):,} left "
                      f"out: longer than {limit - 1} tokens (--max-len {limit} counts </s>; "
@@ -277,10 +282,11 @@ def _start(model, vocab, prime, length):
         raise DataError(f"--prime {prime!r}: {len(missing)} token(s) no training sequence holds: "
                         f"{missing[:10]!r}")
     ids = encode(vocab, prime, bos=True)
-    room = model.config.max_len - (len(ids) - 1)
+    room = model.config.max_len - len(ids)      # max_len counts </s>, as training's does
     if room < 1:
         raise DataError(f"--prime {prime!r} is {len(ids) - 1} tokens; the model generates "
-                        f"sequences of at most max_len={model.config.max_len}")
+                        f"sequences of at most {model.config.max_len - 1} (its "
+                        f"max_len={model.config.max_len} counts </s>)")
     return ids, room if length is None else min(length, room)
 
 
@@ -314,9 +320,13 @@ def most_likely(model, vocab, conditions, source, n=10, beam_size=10, length_pen
     that start with ``prime`` and go on for at most ``length`` tokens."""
     check_request(source, n, prime, length)
     api_inputs.count(beam_size, "beam_size")
+    if n > beam_size:   # a beam of K holds K hypotheses (it was widened without a word)
+        raise ValueError(f"the {n} most likely sequences need beam_size {n} or more, got "
+                         f"{beam_size}")
+    api_inputs.number(length_penalty, "length_penalty", 0, 10)
     state = model.condition(conditions.tensor([conditions.encode(source)]))
     ids, room = _start(model, vocab, prime, length)
-    hyps = beam_search(_Speaking(model), ids, max(beam_size, n), room, EOS_ID, length_penalty,
+    hyps = beam_search(_Speaking(model), ids, beam_size, room, EOS_ID, length_penalty,
                        state=state, n_best=n)
     return [decode(vocab, ids[1:] + best) for best, _ in hyps]
 
@@ -333,8 +343,8 @@ def evaluate_file(run, path):
         if len(encode(vocab, t)) < limit:
             examples.append((conditions.encode(s), encode(vocab, t, bos=True, eos=True)))
     if not examples:
-        raise DataError(f"{path}: every sequence is longer than the model's max_len={limit} "
-                        f"tokens: nothing to score")
+        raise DataError(f"{path}: every sequence is longer than {limit - 1} tokens (the "
+                        f"model's max_len={limit} counts </s>): nothing to score")
     with torch.no_grad():
         right, wrong = condition_losses(model, conditions, examples)
     return {"file": str(path), "kind": "cond", "size": len(examples),

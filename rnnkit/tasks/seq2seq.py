@@ -15,7 +15,7 @@ from rnnkit.config import MAX_BATCH, MAX_BEAM, MAX_COUNT, MAX_VOCAB, check
 from rnnkit.data import DataError, Vocab, resolve
 from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_splits, pad,
                                 read_pairs)
-from rnnkit.data.vocab import TOKENIZERS, tokenize
+from rnnkit.data.vocab import EXACT_TOKENS, tokenize
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.common import warn_unknown
 from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
@@ -27,9 +27,9 @@ class Seq2SeqData:
     data: str = field(default="de-en", metadata={
         "help": "data set name (rnnkit data list) or a TSV file of source<TAB>target lines"})
     src_tokens: str = field(default="char", metadata={"help": "source tokenizer: char or word",
-                                                       "choices": tuple(TOKENIZERS)})
+                                                       "choices": EXACT_TOKENS})
     tgt_tokens: str = field(default="char", metadata={"help": "target tokenizer: char or word",
-                                                       "choices": tuple(TOKENIZERS)})
+                                                       "choices": EXACT_TOKENS})
     # the 4 specials (<pad> <s> </s> <unk>) and at least one token
     max_vocab: int = field(default=0, metadata={
         "help": "vocabulary size per side, specials included; the rest become <unk> (0: all)",
@@ -77,15 +77,27 @@ class Seq2SeqTask:
         self.train = PairBatches(self._encode(splits["train"], "train"), data_config.batch, seed)
         val = splits["val"][:data_config.val_pairs or None]
         self.val = self._encode(val, "val")
+        limit = model.config.max_len
+        test = splits["test"][:data_config.test_pairs or None]
+        if test and not any(len(encode(src_vocab, s)) <= limit for s, _ in test):
+            raise DataError(f"test: every one of its {len(test):,} sources is longer than "
+                            f"max_len={limit} tokens: nothing to score after training; raise "
+                            f"--max-len")
 
     def _encode(self, pairs, name):
-        """Pairs as ids; pairs whose source or target exceeds the model's max_len are dropped."""
+        """Pairs as ids; pairs whose source or target (without <s> and </s>: the output the
+        decoder may write, as translate and eval allow it) exceeds the model's max_len are
+        dropped; a part left empty is a DataError."""
         limit = self.model.config.max_len
         out = []
         for s, t in pairs:
             src, tgt = encode(self.src_vocab, s), encode(self.tgt_vocab, t, bos=True, eos=True)
-            if 0 < len(src) <= limit and len(tgt) - 1 <= limit:
+            if 0 < len(src) <= limit and len(tgt) - 2 <= limit:
                 out.append((src, tgt))
+        if pairs and not out:
+            raise DataError(f"{name}: every one of its {len(pairs):,} pairs is longer than "
+                            f"max_len={limit} tokens on a side: nothing to "
+                            f"{'train' if name == 'train' else 'validate'} on; raise --max-len")
         if len(out) < len(pairs):
             self.log(f"{name}: dropped {len(pairs) - len(out)} of {len(pairs)} pairs longer "
                      f"than max_len={limit} tokens")

@@ -8,7 +8,7 @@ import sys
 import torch
 
 from rnnkit.data.labelled import UNSEGMENTED_CHAR, unsegmented
-from rnnkit.data.pairs import BOS_ID, EOS_ID, decode, encode, pad, unknown_tokens
+from rnnkit.data.pairs import BOS_ID, EOS_ID, UNK_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.pairs import UNK as UNK_TEXT
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import tokenize
@@ -92,6 +92,7 @@ class Translator:
     def beam(self, text, beam_size=5, length_penalty=1.0):
         """Beam-search translation of one sentence."""
         text, beam_size = api_inputs.text(text), api_inputs.count(beam_size, "beam_size")
+        length_penalty = api_inputs.number(length_penalty, "length_penalty", 0, 10)
         _, lengths, state = self._encode([text])
         (ids, _), = beam_search(self.model, [BOS_ID], beam_size, self.output_limit(lengths),
                                 EOS_ID, length_penalty, state=state)
@@ -103,6 +104,7 @@ class Translator:
         hypotheses) searched together: what :meth:`beam` gives for each, faster."""
         texts, batch = api_inputs.texts(texts), api_inputs.count(batch, "batch")
         beam_size = api_inputs.count(beam_size, "beam_size")
+        length_penalty = api_inputs.number(length_penalty, "length_penalty", 0, 10)
         out = []
         for k in range(0, len(texts), batch):
             chunk = texts[k:k + batch]
@@ -114,18 +116,23 @@ class Translator:
         return out
 
     def translate(self, text, beam_size=1, length_penalty=1.0):
-        return (self.greedy([text])[0] if beam_size <= 1
+        """Greedy (beam_size 1) or beam-search translation of one sentence."""
+        beam_size = api_inputs.count(beam_size, "beam_size")   # -7 decoded greedily
+        return (self.greedy([text])[0] if beam_size == 1
                 else self.beam(text, beam_size, length_penalty))
 
     def translate_many(self, texts, beam_size=1, length_penalty=1.0):
-        return (self.greedy(texts) if beam_size <= 1
+        beam_size = api_inputs.count(beam_size, "beam_size")
+        return (self.greedy(texts) if beam_size == 1
                 else self.beams(texts, beam_size, length_penalty))
 
     @torch.no_grad()
     def attention(self, text, translation):
         """(source tokens, target tokens, weights (T, S)) of the model reading its translation."""
         src, lengths, _ = self._encode([text])
-        tgt = encode(self.tgt_vocab, translation, bos=True, eos=True)
+        pieces = [encode(self.tgt_vocab, p) for p in translation.split(UNK_TEXT)]
+        tgt = [BOS_ID] + [i for k, p in enumerate(pieces) for i in ([UNK_ID] if k else []) + p] \
+            + [EOS_ID]    # an output's <unk> is the one token decoding wrote as "<unk>"
         weights = self.model.attention_map(src, lengths, torch.tensor([tgt[:-1]]))   # (T, S)
         src_tokens = [self.src_vocab.itos[i] for i in src[0].tolist()]
         tgt_tokens = [self.tgt_vocab.itos[i] for i in tgt[1:]]
@@ -186,9 +193,13 @@ def output_scores(hyps, refs, kind, name):
 def score_translations(translator, pairs, beam_size=5, length_penalty=1.0, log=None):
     """BLEU, CER, sequence accuracy and token error rate (over the target vocabulary's tokens) of
     greedy and beam decoding on ``pairs`` [(source, reference)]; pairs with a source the model
-    cannot take (over-long) are skipped and counted. ``beam_size`` 0 scores greedy decoding only."""
+    cannot take (over-long) are skipped and counted. ``beam_size`` 0 scores greedy decoding only;
+    with no pair left, the counts alone (the caller says what that means)."""
     usable = [(s, t) for s, t in pairs if len(encode(translator.src_vocab, s))
               <= translator.model.config.max_len]
+    if not usable:
+        return {"test_pairs": 0, "test_pairs_skipped": len(pairs), "beam_size": beam_size,
+                "length_penalty": length_penalty}
     src, refs = [s for s, _ in usable], [t for _, t in usable]
     quiet = translator.warn
     translator.warn = lambda msg: None            # unknown tokens are expected on held-out data
