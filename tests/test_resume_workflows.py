@@ -87,3 +87,19 @@ def test_a_classifier_resumes_step_for_step(tmp_path):
     (["the cat sat on the mat today"], ["the cat sat on the mat today"], 99.99)])
 def test_bleu_of_short_right_outputs(hyps, refs, low):
     assert corpus_bleu(hyps, refs) > low
+
+
+def test_the_first_resumed_step_runs_at_the_new_rate(tmp_path):
+    """The optimizer kept the saved rate for one step: a resume at --lr 1e-9 moved the weights
+    by 2e-3, and more steps after a cosine run's end (its rate annealed to 0) did not move
+    them at all while metrics.jsonl said otherwise."""
+    import torch
+    out = str(tmp_path / "run")
+    train(["classify", "--data", str(write_labelled(tmp_path)), "--out", out, *CLASSIFY,
+           "--max-steps", "3"])
+    weights = lambda: torch.load(f"{out}/last.pt", weights_only=True)["model"]   # noqa: E731
+    before = weights()
+    train(["classify", "--out", out, "--resume", "--max-steps", "4", "--lr", "1e-9"])
+    moved = max(float((before[k].float() - w.float()).abs().max())
+                for k, w in weights().items())
+    assert 0 < moved < 1e-7

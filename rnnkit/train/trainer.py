@@ -351,6 +351,11 @@ class Trainer:
         if hasattr(self.task, "load_state_dict"):
             self.task.load_state_dict(ckpt["task"])
         torch.set_rng_state(ckpt["rng"])
+        # the next step's rate under this run's --lr and schedule: the loaded optimizer kept the
+        # saved one, so a resume with a tenth of the rate (or more --max-steps after an annealed
+        # end) took one step at the old rate; unchanged settings give the saved value exactly
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * self.lr_factor(None)
         self._resumed = True
 
     def resume(self, path):
