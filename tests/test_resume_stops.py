@@ -100,3 +100,15 @@ def test_sigterm_is_one_line_and_exit_143(tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143 and err.strip().splitlines() == ["rnnkit: terminated (SIGTERM)"]
     assert not [f for f in os.listdir(tmp_path / "run") if f.endswith(".tmp")]
+
+
+def test_a_fresh_run_in_a_folder_of_a_run_stopped_before_its_first_checkpoint(tmp_path):
+    """A run stopped before last.pt existed left metrics.jsonl lines; the fresh run started in
+    its folder kept the ones of step 0, so its step-0 validation came twice."""
+    corpus, out = write_corpus(tmp_path), tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"step": 0, "val_loss": 9.0}\n')
+    (out / "gradients.jsonl").write_text('{"step": 0, "layers": {}}\n')
+    run(corpus, out, 4, "--eval-every", "2", "--quiet")
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4] and not (out / "gradients.jsonl").read_text()

@@ -114,12 +114,15 @@ class Checkpointer:
                                   f"would replace it: continue it (Trainer.load_state_dict with "
                                   f"its last.pt) or choose another folder")
         # resumed: drop lines written after the checkpoint we continue from (metrics and train
-        # lines count steps done; gradient telemetry names the 0-based step it recorded)
+        # lines count steps done; gradient telemetry names the 0-based step it recorded); a
+        # fresh run drops every line, a run stopped before its first last.pt left (its step
+        # 0's validation came twice)
+        resumed = getattr(trainer, "resumed", True)
         for name, done in (("metrics.jsonl", 0), ("train.jsonl", 0), ("gradients.jsonl", 1)):
             log = self.out / name
             if log.exists():
                 keep = "".join(json.dumps(plain_numbers(r)) + "\n" for r in read_metrics(log)
-                               if r["step"] + done <= trainer.step)
+                               if resumed and r["step"] + done <= trainer.step)
                 atomic_write(log, lambda f: f.write(keep.encode()))
 
     def on_log(self, trainer, stats):
