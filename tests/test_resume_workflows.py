@@ -50,6 +50,13 @@ def test_a_resume_with_nothing_to_train_says_so(tmp_path, capsys):
     err = train(["forecast", "--out", out, "--resume", "--max-steps", "6", "--schedule",
                  "constant"], capsys).err
     assert "learning-rate schedule" not in err
+    timed = str(tmp_path / "timed")       # a time limit spent: more steps alone train nothing
+    train(["forecast", "--data", str(write_series(tmp_path)), "--out", timed, *FORECAST,
+           "--max-minutes", "0.001"])
+    capsys.readouterr()
+    err = train(["forecast", "--out", timed, "--resume", "--max-steps", "50"], capsys).err
+    assert "and --max-minutes is 0.001: nothing to train; give a larger --max-minutes" in err
+    assert "learning-rate schedule" not in err
 
 
 def test_a_run_resumes_from_another_folder(tmp_path, capsys, monkeypatch):

@@ -128,6 +128,13 @@ def absolute(path):
     return str(Path(path).expanduser().resolve())
 
 
+def time_spent(train_cfg, ckpt):
+    """Whether the run resumed from ``ckpt`` has trained for all of --max-minutes already."""
+    spent = ckpt.get("trainer", {}).get("elapsed", 0)
+    return bool(train_cfg.max_minutes) and isinstance(spent, (int, float)) \
+        and spent >= 60 * train_cfg.max_minutes
+
+
 def relaid(train_cfg, ckpt):
     """Warn when a resume lays a decaying learning-rate schedule out over another number of
     steps than the run's so far: it will not equal a run of that many steps from the start."""
@@ -135,7 +142,8 @@ def relaid(train_cfg, ckpt):
     step = ckpt.get("trainer", {}).get("step", 0)
     before = saved.get("max_steps", train_cfg.max_steps)
     if (step and train_cfg.schedule != "constant" and train_cfg.max_steps != before
-            and not (train_cfg.max_steps and step >= train_cfg.max_steps)):
+            and not (train_cfg.max_steps and step >= train_cfg.max_steps)
+            and not time_spent(train_cfg, ckpt)):
         warn(f"the run's {step:,} steps followed a {train_cfg.schedule} learning-rate schedule "
              f"laid out over {before or 'its time limit'} steps; it goes on laid out over "
              f"{train_cfg.max_steps or 'the time limit'}, so the run will not equal one of that "
@@ -225,6 +233,11 @@ class TaskRun:
             if train_cfg.max_steps and step >= train_cfg.max_steps:
                 warn(f"{args.out} is at step {step:,} and --max-steps is {train_cfg.max_steps:,}: "
                      f"nothing to train; give a larger --max-steps to train on")
+            if time_spent(train_cfg, ckpt):   # the clock ends it too
+                spent = ckpt["trainer"]["elapsed"]
+                warn(f"{args.out} has trained {spent / 60:.1f} min and --max-minutes is "
+                     f"{train_cfg.max_minutes:g}: nothing to train; give a larger --max-minutes "
+                     f"(or --max-minutes 0 with --max-steps) to train on")
             return data_cfg, model_cfg, train_cfg, ckpt
         if last.exists():
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
