@@ -161,3 +161,20 @@ def test_the_classifiers_word_dropout_draws_per_rank(monkeypatch, tmp_path):
         task.train_batch(3)
     monkeypatch.setattr(distributed, "_world", distributed.World())
     assert seeds[0] == 3 and len(set(seeds)) == 3
+
+
+def test_rnnkit_threads_holds_for_one_process_too(monkeypatch):
+    """torchrun --nproc_per_node 1 (WORLD_SIZE 1) and a plain run ignored RNNKIT_THREADS, and
+    took a value that is no count without a word."""
+    from rnnkit.config import ConfigError
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("RNNKIT_THREADS", "1")
+        distributed.setup()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("RNNKIT_THREADS", "abc")
+        with pytest.raises(ConfigError, match="RNNKIT_THREADS='abc': expected a count"):
+            distributed.setup()
+    finally:
+        torch.set_num_threads(before)

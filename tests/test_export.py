@@ -287,3 +287,8 @@ def test_plain_export_of_lengths_names_mask_lengths():
         torch.export.export(m, (x, lengths), dynamic_shapes=dims)
     program = torch.export.export(mask_lengths(m), (x, lengths), dynamic_shapes=dims)
     torch.testing.assert_close(program.module()(x, lengths), m(x, lengths))
+    layer = m.rnn                          # a bare layer: its copy was returned unchanged
+    program = torch.export.export(mask_lengths(layer), (x,), {"lengths": lengths})
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x, lengths=lengths)[0],
+                                   layer(x, lengths=lengths)[0])

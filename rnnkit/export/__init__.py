@@ -155,7 +155,11 @@ def mask_lengths(model, where="model"):
 
 
 def _replace(model, make, kinds=RNNBase):
+    """A copy of ``model`` with each module of ``kinds`` in it made anew by ``make``: the model
+    itself too, where it is one (a bare layer was returned as it was)."""
     model = copy.deepcopy(model)
+    if isinstance(model, kinds):
+        return make(model)
     for m in list(model.modules()):
         for child_name, child in list(m.named_children()):
             if isinstance(child, kinds):

@@ -85,6 +85,18 @@ def _env_int(name, what="an integer (torchrun sets it)"):
         raise ConfigError(f"{name}={value!r}: expected {what}") from None
 
 
+def _threads():
+    """RNNKIT_THREADS as a count >= 1, or 0 where it is not set; another value is a
+    ConfigError."""
+    if not os.environ.get("RNNKIT_THREADS"):
+        return 0
+    threads = _env_int("RNNKIT_THREADS", "a count of threads")
+    if threads < 1:
+        raise ConfigError(f"RNNKIT_THREADS={threads}: expected threads >= 1 (unset: cores / "
+                          f"processes)")
+    return threads
+
+
 def setup():
     """Join the process group described by torchrun's environment, once; returns the world.
 
@@ -92,7 +104,12 @@ def setup():
     ``RNNKIT_THREADS`` overrides), and silences rank > 0's standard output and warnings (rank 0
     prints the same; errors still reach stderr, so every rank reports its own failure)."""
     global _world
-    if _world.active or not launched():
+    if _world.active:
+        return _world
+    if not launched():   # one process (torchrun --nproc_per_node 1 too): RNNKIT_THREADS alone
+        threads = _threads()
+        if threads:
+            torch.set_num_threads(threads)
         return _world
     missing = [v for v in ENV if not os.environ.get(v)]
     if missing:
@@ -111,11 +128,7 @@ def setup():
     if timeout < 1:
         raise ConfigError(f"RNNKIT_DDP_TIMEOUT={timeout}: expected seconds >= 1")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = _env_int("RNNKIT_THREADS", "a count of threads") \
-        if os.environ.get("RNNKIT_THREADS") else 0
-    if os.environ.get("RNNKIT_THREADS") and threads < 1:
-        raise ConfigError(f"RNNKIT_THREADS={threads}: expected threads >= 1 (unset: cores / "
-                          f"processes)")
+    threads = _threads()
     torch.set_num_threads(threads if threads > 0 else max(1, cores // max(1, local_size)))
     where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
     try:
