@@ -39,6 +39,20 @@ def test_second_run_on_a_locked_folder_is_refused(tmp_path):
         pass
 
 
+def test_a_fresh_run_into_a_live_run_s_folder_names_the_live_run(tmp_path, capsys):
+    """It was told to pass --resume, which then met the lock."""
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(lm_corpus(tmp_path)), "--out", str(run),
+                 *TINY_LM, *FAST]) == 0
+    capsys.readouterr()
+    with RunLock(run):
+        assert main(["train", "lm", "--data", str(lm_corpus(tmp_path)), "--out", str(run),
+                     *TINY_LM, *FAST]) == 2
+        err = capsys.readouterr().err
+        assert "another rnnkit run is training into this folder" in err and "--resume" not in err
+    assert RunLock.holder(run) is None
+
+
 def test_lock_of_a_killed_run_is_taken_over(tmp_path):
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", (

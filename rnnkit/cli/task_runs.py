@@ -240,6 +240,10 @@ class TaskRun:
                      f"(or --max-minutes 0 with --max-steps) to train on")
             return data_cfg, model_cfg, train_cfg, ckpt
         if last.exists():
+            live = RunLock.holder(args.out)
+            if live:   # --resume would meet the lock: say that first
+                raise RunLockError(f"{args.out}: another rnnkit run is training into this "
+                                   f"folder ({live}); wait for it to end or choose another --out")
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
         base = dict(self.train_defaults)

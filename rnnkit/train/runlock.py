@@ -60,6 +60,22 @@ class RunLock:
         remove_leftovers(self.out)
         return self
 
+    @staticmethod
+    def holder(out):
+        """What the live run training into ``out`` wrote in its lock (pid, host, command), or
+        None where no run holds it; the lock is only looked at."""
+        path = Path(out) / LOCK_NAME
+        if fcntl is None or not path.is_file():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
+        finally:
+            os.close(fd)          # (releases the lock where this took it)
+        return None
+
     def release(self):
         if self._fd is None:
             return
