@@ -306,9 +306,6 @@ class RNNBase(nn.Module):
             layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, 1)      # (N, D·H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_in = nn.functional.dropout(layer_in, self.dropout, True)
-        if self.num_directions == 1 and layer_in.requires_grad:
-            layer_in = layer_in.clone()   # BPTT keeps its own output for the backward: the
-            # caller's may be changed in place (ReLU(inplace=True)), as torch.nn's may
         h_n = [torch.stack(f) for f in finals]                                # (L·D, B, H)
         if packed:
             if unsorted_idx is not None:
