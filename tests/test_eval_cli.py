@@ -204,6 +204,8 @@ def test_texts_as_arguments_and_in_a_file_at_once_are_refused(s2s_run, tmp_path,
     capsys.readouterr()
     assert main(["translate", str(s2s_run), "ich sehe den", "--file", str(f)]) == 2
     assert "give the texts as arguments or in --file, not both" in capsys.readouterr().err
+    assert main(["translate", str(s2s_run), "-", "--file", str(f)]) == 2   # stdin read, file not
+    assert "not both" in capsys.readouterr().err
     assert main(["translate", str(s2s_run), "ich sehe den", " "]) == 2
     assert "argument 2: empty source sentence" in capsys.readouterr().err
     latin = io.TextIOWrapper(io.BytesIO("caf\xe9 sehe\n".encode("latin-1")), "utf-8",

@@ -23,7 +23,7 @@ def tsv(pairs):
 
 @pytest.mark.parametrize("head", ["source\ttarget", "SRC\tTGT", "de\ten", "de-DE\ten_US",
                                   "input\toutput", "\ufeffsource\ttarget", "word\tphonemes",
-                                  "German\tEnglish", "src_text\ttgt_text",
+                                  "german_text\tenglish_text", "src_text\ttgt_text",
                                   "source sentence\ttarget sentence"])
 def test_a_header_naming_the_columns_is_not_a_pair(tmp_path, head):
     p = write(tmp_path, "p.tsv", f"{head}\r\n" + tsv(PAIRS).replace("\n", "\r\n"))
@@ -32,7 +32,8 @@ def test_a_header_naming_the_columns_is_not_a_pair(tmp_path, head):
 
 
 @pytest.mark.parametrize("first", [("ja", "yes"), ("Hallo", "hello"), ("de", "de"),
-                                   ("Englisch", "English"), ("Text", "text")])
+                                   ("Englisch", "English"), ("Text", "text"),
+                                   ("English", "French"), ("Chinese", "Mandarin")])
 def test_a_first_pair_that_is_not_a_header_is_kept(tmp_path, first):
     p = write(tmp_path, "p.tsv", tsv([first] + PAIRS))
     assert read_pairs(p) == [first] + PAIRS

@@ -127,6 +127,9 @@ def test_a_first_brace_and_a_pipe_in_word_tag_tags_are_read_as_the_format(tmp_pa
         [(["{", "hello", "}"], ["(", "UH", ")"]), (["John", "left"], ["NNP", "VBD"])]
     assert read_tagged(write(tmp_path, "b.conll", "{ -LRB- O\nhello UH O\n\nJohn NNP B-PER\n")) \
         == [(["{", "hello"], ["O", "O"]), (["John"], ["B-PER"])]
+    bad = '{"tokens": ["the", "cat"], "tags": ["DET", "N"],}\n{"tokens": ["a"], "tags": ["D"]}\n'
+    with pytest.raises(DataError, match=r"j.txt:1: not a JSON object"):   # not 'word/tag'
+        read_tagged(write(tmp_path, "j.txt", bad))
     text = "I/PRON|Sing saw/VERB|Past\nWe/PRON|Plur ran/VERB|Past\n"
     assert read_tagged(write(tmp_path, "m.txt", text))[0] == (["I", "saw"], ["PRON|Sing",
                                                                             "VERB|Past"])

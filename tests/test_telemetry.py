@@ -71,6 +71,11 @@ def test_runs_in_the_order_they_ran_and_norms_the_last():
             total = total + out.sum()
         total.backward()
     assert [len(r["h"]) for r in rec.runs["l0"]] == [1, 2, 3] and len(rec.norms["l0"]["h"]) == 3
+    with rnnkit.record_gradients(layer) as rec:       # a second backward's records come after
+        layer(x)[0].sum().backward()
+        first = rec.norms["l0"]["h"].clone()
+        (100 * layer(x)[0].sum()).backward()
+    torch.testing.assert_close(rec.norms["l0"]["h"], 100 * first)
 
 
 def test_labels_of_layers_outside_the_model_cells_and_layers_added_later():

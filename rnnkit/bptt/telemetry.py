@@ -63,6 +63,7 @@ class GradientRecorder:
         self._model = model
         self._names = {id(m): n for n, m in model.named_modules()} if model is not None else {}
         self._anon = {}            # id -> the label of a layer outside the model
+        self._base = None          # in a backward: where its runs go in each key's list
         self.runs = {}
 
     def _label(self, module):
@@ -108,8 +109,20 @@ class GradientRecorder:
                 n = torch.stack([torch.linalg.vector_norm(p, dtype=torch.float64)
                                  for p in d.detach().split(sched.sizes)])
             per_state[sname] = n                                        # (T,) float64
-        # the backward reaches a layer's runs last first: each goes before those recorded
-        self.runs.setdefault(key, []).insert(0, per_state)
+        # a backward reaches a layer's runs last first: within one backward each goes before
+        # those it recorded already; a later backward's come after an earlier one's
+        if self._base is None:
+            self._base = {k: len(v) for k, v in self.runs.items()}
+            try:
+                torch.autograd.Variable._execution_engine.queue_callback(self._end_backward)
+            except RuntimeError:   # not inside a backward: a record of its own
+                self._base = None
+                self.runs.setdefault(key, []).append(per_state)
+                return
+        self.runs.setdefault(key, []).insert(self._base.get(key, 0), per_state)
+
+    def _end_backward(self):
+        self._base = None
 
     @property
     def norms(self):

@@ -113,7 +113,7 @@ def input_lines(texts, file):
         raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else \
             sys.stdin.read().encode("utf-8", "surrogateescape")
         return split_lines(decode_text(raw, "<stdin>", iconv=False)) if raw else []
-    if texts and file is not None and texts != ["-"]:
+    if texts and file is not None:
         raise ConfigError(f"give the texts as arguments or in --file, not both (got "
                           f"{len(texts)} argument(s) and --file {file})")
     if texts == ["-"] or (file is not None and str(file) == "-"):

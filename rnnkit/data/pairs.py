@@ -129,15 +129,16 @@ def _name(field):
 
 
 def _header_field(name):
-    """Whether a (lower-cased) field names a column: one of :data:`HEADER_NAMES`, a language's
-    English name ("English<TAB>German"), or such names joined by _ - . or spaces
-    ("src_text", "target sentence")."""
-    if name in HEADER_NAMES or name in LANGUAGE_NAMES:
+    """Whether a (lower-cased) field names a column: one of :data:`HEADER_NAMES`, or such names,
+    language names and :data:`HEADER_PARTS` joined by _ - . or spaces ("src_text", "target
+    sentence", "english_sentences"). A language's name alone is not one: "English<TAB>French"
+    may be a pair (a nationality and a name, a word and its category)."""
+    if name in HEADER_NAMES:
         return True
     parts = [p for p in re.split(r"[_\-. ]+", name) if p]
     return 1 < len(parts) <= 3 and all(p in HEADER_NAMES or p in LANGUAGE_NAMES or
                                        p in HEADER_PARTS for p in parts) and \
-        any(p in HEADER_NAMES or p in LANGUAGE_NAMES for p in parts)
+        any(p in HEADER_NAMES or p in HEADER_PARTS for p in parts)
 
 
 def _is_header(row, rest):

@@ -78,6 +78,8 @@ def _json_first_line(lines):
     """Whether the first non-blank line is a JSON object (a word/tag or column file whose
     first word is a brace, as Penn Treebank's -LCB- written out, is not)."""
     line = next((l for _, l in lines if l.strip()), "").strip()
+    if line.startswith("{") and line.endswith("}"):   # an object, if a malformed one:
+        return True                                     # the JSON reader says what is wrong
     try:
         return line.startswith("{") and isinstance(json.loads(line), dict)
     except json.JSONDecodeError:

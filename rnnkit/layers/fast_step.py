@@ -33,6 +33,7 @@ Shapes: B batch, I input, H hidden, L layers.
 import contextlib
 import ctypes
 import os
+import warnings
 import weakref
 
 import torch
@@ -50,6 +51,10 @@ TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
 SMALL_BATCH = 4    # up to this many rows step.cpp's own loop multiplies, above it the BLAS GEMM
 _switch = Switch(os.environ.get("RNNKIT_FAST_STEP", "1").strip().lower() in
                  ("0", "false", "off", "no"))   # off: forward always
+if os.environ.get("RNNKIT_FAST_STEP", "1").strip().lower() not in (
+        "0", "false", "off", "no", "1", "true", "on", "yes", ""):
+    warnings.warn(f"rnnkit: RNNKIT_FAST_STEP must be 0 (off) or 1 (on), got "
+                  f"{os.environ['RNNKIT_FAST_STEP']!r}; the fast step stays on", RuntimeWarning)
 _cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
 _kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
 

@@ -284,9 +284,10 @@ def _start(model, vocab, prime, length):
     ids = encode(vocab, prime, bos=True)
     room = model.config.max_len - len(ids)      # max_len counts </s>, as training's does
     if room < 1:
-        raise DataError(f"--prime {prime!r} is {len(ids) - 1} tokens; the model generates "
+        raise DataError(f"--prime {prime!r} is {len(ids) - 1} tokens; the model writes "
                         f"sequences of at most {model.config.max_len - 1} (its "
-                        f"max_len={model.config.max_len} counts </s>)")
+                        f"max_len={model.config.max_len} counts </s>), so a prime of at most "
+                        f"{model.config.max_len - 2} leaves it a token to write")
     return ids, room if length is None else min(length, room)
 
 
