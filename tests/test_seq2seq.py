@@ -222,7 +222,8 @@ def test_parts_left_empty_by_max_len_are_refused_and_max_len_is_the_output_s(tmp
     long.write_text("abcdefgh\tHGFEDCBA\n")
     cfg = lambda: Seq2SeqConfig(embed=4, enc_hidden=4, hidden=8, max_len=4)   # noqa: E731
     for flag in ("val_data", "test_data"):
-        with pytest.raises(DataError, match="longer than max_len=4 tokens"):
+        with pytest.raises(DataError, match=rf"long.tsv \(--{flag[:-5]}-data\): every one "
+                                            r"of its .* longer than max_len=4 tokens"):
             build_seq2seq_task(Seq2SeqData(data=str(pairs), **{flag: str(long)}), cfg(),
                                log=lambda *a: None)
     task = build_seq2seq_task(Seq2SeqData(data=str(pairs)), cfg(), log=lambda *a: None)

@@ -235,7 +235,7 @@ class TaskRun:
                      f"nothing to train; give a larger --max-steps to train on")
             if time_spent(train_cfg, ckpt):   # the clock ends it too
                 spent = ckpt["trainer"]["elapsed"]
-                warn(f"{args.out} has trained {spent / 60:.1f} min and --max-minutes is "
+                warn(f"{args.out} has trained {spent / 60:.2g} min and --max-minutes is "
                      f"{train_cfg.max_minutes:g}: nothing to train; give a larger --max-minutes "
                      f"(or --max-minutes 0 with --max-steps) to train on")
             return data_cfg, model_cfg, train_cfg, ckpt

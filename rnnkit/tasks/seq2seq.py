@@ -80,7 +80,8 @@ class Seq2SeqTask:
         limit = model.config.max_len
         test = splits["test"][:data_config.test_pairs or None]
         if test and not any(len(encode(src_vocab, s)) <= limit for s, _ in test):
-            raise DataError(f"test: every one of its {len(test):,} sources is longer than "
+            where = f"{data_config.test_data} (--test-data)" if data_config.test_data else "test"
+            raise DataError(f"{where}: every one of its {len(test):,} sources is longer than "
                             f"max_len={limit} tokens: nothing to score after training; raise "
                             f"--max-len")
 
@@ -95,7 +96,9 @@ class Seq2SeqTask:
             if 0 < len(src) <= limit and len(tgt) - 2 <= limit:
                 out.append((src, tgt))
         if pairs and not out:
-            raise DataError(f"{name}: every one of its {len(pairs):,} pairs is longer than "
+            given = {"val": self.data_config.val_data, "test": self.data_config.test_data}
+            where = f"{given[name]} (--{name}-data)" if given.get(name) else name
+            raise DataError(f"{where}: every one of its {len(pairs):,} pairs is longer than "
                             f"max_len={limit} tokens on a side: nothing to "
                             f"{'train' if name == 'train' else 'validate'} on; raise --max-len")
         if len(out) < len(pairs):
