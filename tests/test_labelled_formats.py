@@ -170,6 +170,11 @@ def test_a_spreadsheet_s_empty_trailing_columns_are_left_out(tmp_path):
         ("neg", "an awful dull film 0")
     with pytest.raises(DataError, match=r"the first row \('v1', 'v2'\) looks like a header"):
         read_labelled(write(tmp_path, "v.csv", "v1,v2,,,\n" + "\n".join(rows)))
+    joined = "label,text\n" + "\n".join(r.replace("\t", ",") for r in ROWS[:12]) + \
+        "\nlabel,text,,\n" + "\n".join(rows[12:])        # exports with and without them
+    with pytest.warns(UserWarning, match="1 more header line"):
+        assert read_labelled(write(tmp_path, "j.csv", joined))[-1] == ("pos",
+                                                                       "a great lovely film 23")
 
 
 def test_a_quote_opened_in_one_text_and_an_inch_mark_in_another_keep_two_rows(tmp_path):

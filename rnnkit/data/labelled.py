@@ -139,6 +139,8 @@ def read_labelled(path, with_lines=False, least=2):
         elif (columns and [f.strip().lower() for f in row] == head_row) or header_columns(row):
             heads.append(lineno)                       # files joined with their headers
             continue
+        while sep != "\t" and len(row) > (width if columns else 2) and not row[-1].strip():
+            row = row[:-1]              # a spreadsheet's empty columns past the table's width
         widths.add(len(row))
         if not columns and len(raw) < 200:
             raw.append((lineno, row))
