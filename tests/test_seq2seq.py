@@ -8,7 +8,8 @@ import torch
 from rnnkit.cli.main import main
 from rnnkit.data import DataError
 from rnnkit.data.names import parse_line
-from rnnkit.data.pairs import BOS_ID, EOS_ID, build_vocab, ding_pairs, read_pairs, split_of
+from rnnkit.data.pair_sets import ding_pairs
+from rnnkit.data.pairs import BOS_ID, EOS_ID, build_vocab, read_pairs, split_of
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.translation import Translator, char_error_rate, corpus_bleu

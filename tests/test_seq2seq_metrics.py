@@ -61,7 +61,7 @@ def test_bleu_of_targets_written_without_spaces_counts_their_characters():
 
 
 def test_cmudict_builder_keeps_the_first_pronunciation(tmp_path):
-    from rnnkit.data.pairs import cmudict_pairs
+    from rnnkit.data.pair_sets import cmudict_pairs
     f = tmp_path / "cmudict.dict"
     f.write_text("'bout B AW1 T\nread R IY1 D\nread(2) R EH1 D\naalen AE1 L AH0 N # place, german\n"
                  "\n", encoding="utf-8")

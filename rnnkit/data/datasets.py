@@ -24,7 +24,7 @@ from rnnkit.data.labelled_sets import (clc_names, inews_sentiment, insuranceqa_z
 from rnnkit.data.series_builders import (columns_of, monthly_table, weekly_to_monthly,
                                          year_by_month, year_quarter)
 from rnnkit.data.names import name_pairs
-from rnnkit.data.pairs import cmudict_pairs, ding_pairs
+from rnnkit.data.pair_sets import cmudict_pairs, ding_pairs
 from rnnkit.data.tagged_sets import brown_pos, conll2003_tagged, hkcancor_pos, hkcancor_seg
 from rnnkit.data.text import DataError
 

@@ -10,11 +10,8 @@ order, initialisation, inputs and outputs, so a ``state_dict`` moves between the
 
 Shapes: T time, B batch, I input, H hidden, D directions (2 if bidirectional), L layers.
 """
-import numbers
-import warnings
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
@@ -27,7 +24,8 @@ from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
 from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
-from rnnkit.layers.inputs import check_features, check_reset, initial_states
+from rnnkit.layers.inputs import (check_arguments, check_features, check_lengths, check_reset,
+                                  initial_states)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 from rnnkit.layers.packing import Packing
 from rnnkit.layers.traced import autocasting, recording, traced_forward
@@ -52,28 +50,11 @@ class RNNBase(nn.Module):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, device=None, dtype=None, proj_size=0, **options):
         super().__init__()
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers)):   # numpy's integers too, as torch.nn's
-            if not isinstance(v, numbers.Integral) or isinstance(v, (bool, np.bool_)) or v <= 0:
-                raise ArgumentError(f"{name} must be a positive int, got {v!r}")
-        input_size, hidden_size, num_layers = int(input_size), int(hidden_size), int(num_layers)
-        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real) \
-                or not 0 <= dropout <= 1:
-            raise ArgumentError(f"dropout must be a number in [0, 1], got {dropout!r}")
-        if dropout > 0 and num_layers == 1:     # torch.nn's warning, word for word
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
-                          "non-zero dropout expects num_layers greater than 1, but got "
-                          f"dropout={dropout} and num_layers={num_layers}")
-        for name, v in (("bias", bias), ("batch_first", batch_first)):   # torch.nn's check
-            if not isinstance(v, bool):
-                raise ArgumentError(f"{name} should be of type bool, got: {type(v).__name__}")
-        if not (isinstance(bidirectional, bool) or bidirectional in (0, 1)) \
-                or isinstance(bidirectional, str):   # torch.nn takes 0 and 1 too
-            raise ArgumentError(f"bidirectional should be of type bool, got: "
-                                f"{type(bidirectional).__name__} {bidirectional!r}")
+        input_size, hidden_size, num_layers, dropout, bidirectional = check_arguments(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
-        self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
+        self.dropout, self.bidirectional = dropout, bidirectional
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
             raise ArgumentError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
         if proj_size and self.mode != "LSTM":
@@ -387,21 +368,7 @@ class RNNBase(nn.Module):
                              f"values, which torch.export cannot trace; export "
                              f"rnnkit.export.mask_lengths(model), which runs lengths= with "
                              f"masks (rnnkit export does)")
-        lengths = torch.as_tensor(lengths)
-        if tuple(lengths.shape) != (B,):
-            raise InputError(f"{type(self).__name__}: lengths must have shape ({B},) (one per "
-                             f"sequence), got {tuple(lengths.shape)}")
-        if lengths.dtype == torch.bool or lengths.is_complex():
-            raise InputError(f"{type(self).__name__}: lengths must be whole numbers, got a "
-                             f"{lengths.dtype} tensor")
-        whole = lengths.round() == lengths if lengths.is_floating_point() else \
-            torch.ones_like(lengths, dtype=torch.bool)                      # NaN is not whole
-        bad = (~whole | (lengths < 1) | (lengths > T)).nonzero()
-        if len(bad):
-            b = int(bad[0])
-            v = lengths[b].item()
-            raise InputError(f"{type(self).__name__}: lengths must lie in [1, {T}] (the padded "
-                             f"length), whole numbers, got {v:g} at batch row {b}")
+        lengths = check_lengths(self, lengths, B, T)
         packing = Packing(lengths, T, self.batch_first, input.device)
         out, state, *seqs = self.forward(packing.pack(input), hx)
         out = packing.unpack(out.data)

@@ -1,11 +1,15 @@
-"""A layer's checks of its input, initial states and reset mask: what is expected and what
-came, in one line (:mod:`rnnkit.layers.errors`).
+"""A layer's checks of its constructor arguments, input, lengths, initial states and reset mask:
+what is expected and what came, in one line (:mod:`rnnkit.layers.errors`).
 
 Shapes: T time, B batch, I input, H hidden, D directions, L layers.
 """
+import numbers
+import warnings
+
+import numpy as np
 import torch
 
-from rnnkit.layers.errors import InputError, InputTypeError
+from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
 
 
 def check_features(layer, x, dims):
@@ -87,3 +91,53 @@ def initial_states(layer, hx, B, x, batched, sorted_idx):
             h = h.index_select(1, sorted_idx)
         out.append(h)
     return out
+
+
+def check_lengths(layer, lengths, B, T):
+    """``lengths=`` as a (B,) tensor of whole numbers in [1, T]; InputError otherwise (NaN, inf
+    and 2.5 included: packing read NaN as an index and cut 2.5 to 2)."""
+    name = type(layer).__name__
+    lengths = torch.as_tensor(lengths)
+    if tuple(lengths.shape) != (B,):
+        raise InputError(f"{name}: lengths must have shape ({B},) (one per "
+                         f"sequence), got {tuple(lengths.shape)}")
+    if lengths.dtype == torch.bool or lengths.is_complex():
+        raise InputError(f"{name}: lengths must be whole numbers, got a "
+                         f"{lengths.dtype} tensor")
+    whole = lengths.round() == lengths if lengths.is_floating_point() else \
+        torch.ones_like(lengths, dtype=torch.bool)                      # NaN is not whole
+    bad = (~whole | (lengths < 1) | (lengths > T)).nonzero()
+    if len(bad):
+        b = int(bad[0])
+        v = lengths[b].item()
+        raise InputError(f"{name}: lengths must lie in [1, {T}] (the padded "
+                         f"length), whole numbers, got {v:g} at batch row {b}")
+    return lengths
+
+
+def check_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                    bidirectional):
+    """A layer's constructor arguments checked as torch.nn checks them (numpy's numbers taken
+    too; bias and batch_first bools, so "False" from a config file is no switch turned on):
+    (input_size, hidden_size, num_layers, dropout, bidirectional) as plain Python values;
+    ArgumentError otherwise."""
+    for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                    ("num_layers", num_layers)):   # numpy's integers too, as torch.nn's
+        if not isinstance(v, numbers.Integral) or isinstance(v, (bool, np.bool_)) or v <= 0:
+            raise ArgumentError(f"{name} must be a positive int, got {v!r}")
+    input_size, hidden_size, num_layers = int(input_size), int(hidden_size), int(num_layers)
+    if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real) \
+            or not 0 <= dropout <= 1:
+        raise ArgumentError(f"dropout must be a number in [0, 1], got {dropout!r}")
+    if dropout > 0 and num_layers == 1:     # torch.nn's warning, word for word
+        warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                      "non-zero dropout expects num_layers greater than 1, but got "
+                      f"dropout={dropout} and num_layers={num_layers}")
+    for name, v in (("bias", bias), ("batch_first", batch_first)):   # torch.nn's check
+        if not isinstance(v, bool):
+            raise ArgumentError(f"{name} should be of type bool, got: {type(v).__name__}")
+    if not (isinstance(bidirectional, bool) or bidirectional in (0, 1)) \
+            or isinstance(bidirectional, str):   # torch.nn takes 0 and 1 too
+        raise ArgumentError(f"bidirectional should be of type bool, got: "
+                            f"{type(bidirectional).__name__} {bidirectional!r}")
+    return input_size, hidden_size, num_layers, float(dropout), bool(bidirectional)

@@ -207,6 +207,25 @@ def check_sizes(*pairs):
             raise ValueError(f"its {what} has {got}, its model {size}")
 
 
+def check_optimizer_state(optimizer, state):
+    """ValueError unless each tensor of a saved optimizer state (Adam's moments) has the shape of
+    the parameter it is loaded for: torch's load_state_dict checks the groups' sizes only, and a
+    moment of another shape made the fused update write out of bounds."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    saved = [i for g in state["param_groups"] for i in g["params"]]
+    if len(saved) != len(params):
+        raise ValueError(f"its optimizer state is for {len(saved)} parameter tensors, the model "
+                         f"has {len(params)}")
+    of = dict(zip(saved, params))      # torch maps the saved ids to the parameters in order
+    for i, moments in state["state"].items():
+        if i not in of:
+            raise ValueError(f"its optimizer state names parameter {i!r}, which no group holds")
+        for name, v in moments.items():
+            if isinstance(v, torch.Tensor) and v.dim() and v.shape != of[i].shape:
+                raise ValueError(f"its optimizer state's {name} of parameter {i} has shape "
+                                 f"{tuple(v.shape)}, the parameter {tuple(of[i].shape)}")
+
+
 @contextmanager
 def built_from(path):
     """Wrap the building of a model from a loaded checkpoint: settings outside their declared

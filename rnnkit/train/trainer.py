@@ -58,7 +58,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.train.checkpoint import built_from, load_checkpoint
+from rnnkit.train.checkpoint import built_from, check_optimizer_state, load_checkpoint
 from rnnkit.train.settings import adamw, lr_multiplier
 
 MAX_SKIPPED_IN_A_ROW = 50
@@ -385,22 +385,3 @@ class Trainer:
         if self._best_state is None:
             warnings.warn(f"{path} is missing: no --lr-drops drop until a better validation "
                           f"loss; at --patience the run stops")
-
-
-def check_optimizer_state(optimizer, state):
-    """ValueError unless each tensor of a saved optimizer state (Adam's moments) has the shape of
-    the parameter it is loaded for: torch's load_state_dict checks the groups' sizes only, and a
-    moment of another shape made the fused update write out of bounds."""
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    saved = [i for g in state["param_groups"] for i in g["params"]]
-    if len(saved) != len(params):
-        raise ValueError(f"its optimizer state is for {len(saved)} parameter tensors, the model "
-                         f"has {len(params)}")
-    of = dict(zip(saved, params))      # torch maps the saved ids to the parameters in order
-    for i, moments in state["state"].items():
-        if i not in of:
-            raise ValueError(f"its optimizer state names parameter {i!r}, which no group holds")
-        for name, v in moments.items():
-            if isinstance(v, torch.Tensor) and v.dim() and v.shape != of[i].shape:
-                raise ValueError(f"its optimizer state's {name} of parameter {i} has shape "
-                                 f"{tuple(v.shape)}, the parameter {tuple(of[i].shape)}")
