@@ -5,6 +5,21 @@ import sys as _sys
 OFF = ("", "0", "false", "off", "no")   # what RNNKIT_DEBUG (and other on/off variables) read as off
 
 
+def env_switch(name, default=True):
+    """An on/off environment variable: ``default`` where unset or empty, False for 0, false,
+    off, no, True for 1, true, on, yes (any case); another value is warned about once and
+    read as ``default``."""
+    value = _os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in OFF or value in ("1", "true", "on", "yes"):
+        return value not in OFF
+    import warnings
+    warnings.warn(f"rnnkit: {name} must be 0 (off) or 1 (on), got {_os.environ[name]!r}; "
+                  f"read as {'on' if default else 'off'}", RuntimeWarning, stacklevel=3)
+    return default
+
+
 def debug_asked(argv):
     """--debug on the command line ``argv``, or RNNKIT_DEBUG set to other than 0/false/off/no."""
     return "--debug" in argv or _os.environ.get("RNNKIT_DEBUG", "").strip().lower() not in OFF

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit import env_switch
 from rnnkit.kernels import call
 from rnnkit.kernels.switch import Switch
 
@@ -239,20 +240,13 @@ def _prune(folder, keep, n_kept=4):
                 pass
 
 
-OFF, ON = {"0", "false", "off", "no"}, {"1", "true", "on", "yes", ""}   # as RNNKIT_FAST_STEP
-
-
 def _load():
     with _lock:
         if not _state["tried"]:
             _state["tried"] = True
-            value = os.environ.get("RNNKIT_KERNELS", "1")
-            if value.strip().lower() in OFF:
-                _state["status"] = f"off (RNNKIT_KERNELS={value})"
+            if not env_switch("RNNKIT_KERNELS"):
+                _state["status"] = f"off (RNNKIT_KERNELS={os.environ['RNNKIT_KERNELS']})"
                 return None
-            if value.strip().lower() not in ON:
-                warnings.warn(f"rnnkit: RNNKIT_KERNELS must be 0 (off) or 1 (on), got {value!r}; "
-                              f"the kernels stay on", RuntimeWarning, stacklevel=3)
             try:
                 _state["lib"], _state["status"] = _build()
                 _sharing_from_env(_state["lib"])

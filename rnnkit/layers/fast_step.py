@@ -32,14 +32,12 @@ Shapes: B batch, I input, H hidden, L layers.
 """
 import contextlib
 import ctypes
-import os
-import warnings
 import weakref
 
 import torch
 from torch.nn.utils.parametrize import is_parametrized
 
-from rnnkit import kernels
+from rnnkit import env_switch, kernels
 from rnnkit.cells import CELLS
 from rnnkit.cells.mgu import MGU
 from rnnkit.kernels.switch import Switch
@@ -49,12 +47,7 @@ KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3, "MGU": 4}   # step.c
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
                "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
 SMALL_BATCH = 4    # up to this many rows step.cpp's own loop multiplies, above it the BLAS GEMM
-_switch = Switch(os.environ.get("RNNKIT_FAST_STEP", "1").strip().lower() in
-                 ("0", "false", "off", "no"))   # off: forward always
-if os.environ.get("RNNKIT_FAST_STEP", "1").strip().lower() not in (
-        "0", "false", "off", "no", "1", "true", "on", "yes", ""):
-    warnings.warn(f"rnnkit: RNNKIT_FAST_STEP must be 0 (off) or 1 (on), got "
-                  f"{os.environ['RNNKIT_FAST_STEP']!r}; the fast step stays on", RuntimeWarning)
+_switch = Switch(not env_switch("RNNKIT_FAST_STEP"))   # off: forward always
 _cache = weakref.WeakKeyDictionary()     # layer -> (parameter addresses, pointer array)
 _kinds = weakref.WeakKeyDictionary()     # layer -> its KINDS name, or None (fixed at construction)
 
