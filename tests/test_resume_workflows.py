@@ -37,6 +37,24 @@ def test_resume_refuses_a_changed_window_or_horizon(tmp_path, capsys):
         assert f"{flag} {value}: on --resume the model and data settings are the run's" in err
 
 
+def test_resume_takes_the_runs_own_auto_flags_and_refuses_an_added_part(tmp_path, capsys):
+    """--window 0 (chosen from the data) restated on --resume is the run's own flag, though the
+    run stored the window it chose; a --val-data the run never had is a changed setting."""
+    out, data = str(tmp_path / "run"), str(write_series(tmp_path))
+    train(["forecast", "--data", data, "--out", out, *FORECAST[2:], "--window", "0",
+           "--max-steps", "2"])
+    train(["forecast", "--data", data, "--out", out, "--resume", "--max-steps", "3",
+           "--window", "0"])
+    err = error_of(capsys, ["forecast", "--out", out, "--resume", "--max-steps", "4",
+                            "--window", "5"])
+    assert "--window 5: on --resume the model and data settings are the run's" in err
+    extra = tmp_path / "val.csv"
+    extra.write_text(open(data).read())
+    err = error_of(capsys, ["forecast", "--out", out, "--resume", "--max-steps", "4",
+                            "--val-data", str(extra)])
+    assert "--val-data" in err and "on --resume the model and data settings are the run's ('')" in err
+
+
 def test_a_resume_with_nothing_to_train_says_so(tmp_path, capsys):
     out = str(tmp_path / "run")
     train(["forecast", "--data", str(write_series(tmp_path)), "--out", out, *FORECAST,
@@ -52,10 +70,10 @@ def test_a_resume_with_nothing_to_train_says_so(tmp_path, capsys):
     assert "learning-rate schedule" not in err
     timed = str(tmp_path / "timed")       # a time limit spent: more steps alone train nothing
     train(["forecast", "--data", str(write_series(tmp_path)), "--out", timed, *FORECAST,
-           "--max-minutes", "0.001"])
+           "--max-minutes", "0.0001"])
     capsys.readouterr()
     err = train(["forecast", "--out", timed, "--resume", "--max-steps", "50"], capsys).err
-    assert "and --max-minutes is 0.001: nothing to train; give a larger --max-minutes" in err
+    assert "and --max-minutes is 0.0001: nothing to train; give a larger --max-minutes" in err
     assert "learning-rate schedule" not in err
 
 

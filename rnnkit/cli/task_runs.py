@@ -213,17 +213,25 @@ class TaskRun:
                 raise CheckpointError(f"{last}: its settings are not usable: {what}") from None
             moved = {name: vars(args)[name] for name in PATH_FIELDS
                      if vars(args).get(name) and vars(args)[name] not in DATASETS
+                     and getattr(data_cfg, name, "")   # a part the run had: not one added
                      and Path(vars(args)[name]).expanduser().is_file()}
             if moved:   # the same data at another path: its fingerprint is checked below
                 data_cfg = dataclasses.replace(data_cfg, **{k: absolute(v) for k, v in moved.items()
                                                             if hasattr(data_cfg, k)})
-            for cfg in (data_cfg, model_cfg):   # a flag that would change them is refused
-                for f in dataclasses.fields(cfg):   # (skip: model fields the data fills in)
-                    given = vars(args).get(f.name, getattr(cfg, f.name))
+            flags = ckpt.get("flags") if isinstance(ckpt.get("flags"), dict) else {}
+            for cfg, part in ((data_cfg, "data"), (model_cfg, "model")):   # a flag that would
+                asked = flags.get(part) if isinstance(flags.get(part), dict) else {}   # change
+                for f in dataclasses.fields(cfg):   # them is refused (skip: model fields the
+                    if f.name not in vars(args):    # data fills in)
+                        continue
+                    given = vars(args)[f.name]
                     if cfg is data_cfg and f.name in moved:
                         given = absolute(given)
                     skipped = cfg is model_cfg and f.name in self.skip
-                    if not skipped and given != getattr(cfg, f.name):
+                    # the run's own flag, which the data resolved (--embed 0, --bag auto), is
+                    # no change
+                    if not skipped and given != getattr(cfg, f.name) \
+                            and not (f.name in asked and given == asked[f.name]):
                         raise ConfigError(
                             f"--{f.name.replace('_', '-')} {given!r}: on --resume the model and data "
                             f"settings are the run's ({getattr(cfg, f.name)!r}); only training flags "
@@ -300,6 +308,8 @@ class TaskRun:
             check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed, hint)
         if ckpt is not None and world.main:
             relaid(train_cfg, ckpt)
+        flags = ckpt.get("flags") if ckpt is not None else {   # the run's own, unresolved
+            "data": dataclasses.asdict(data_cfg), "model": dataclasses.asdict(model_cfg)}
         torch.manual_seed(train_cfg.seed)
         extra = {"seed": train_cfg.seed} if self.seeded else {}
         if self.resumes_data and ckpt is not None:
@@ -313,7 +323,8 @@ class TaskRun:
         if telemetry is None:
             telemetry = ckpt.get("telemetry", 0) if ckpt is not None else 0
         metrics = train(task, train_cfg, args.out, quiet=args.quiet, resume_from=ckpt,
-                        extras={"data_fingerprint": fingerprint, "telemetry": telemetry},
+                        extras={"data_fingerprint": fingerprint, "telemetry": telemetry,
+                                **({"flags": flags} if flags is not None else {})},
                         telemetry=telemetry)
         if world.main:   # the other ranks have the training summary alone
             print(f"{self.report(task, metrics)} -> {args.out}/metrics.json")
