@@ -183,3 +183,18 @@ def test_a_finite_gradient_past_float32s_norm_is_clipped_not_skipped():
     q = torch.nn.Parameter(torch.zeros(2))
     q.grad = torch.tensor([3e-25, 4e-25])
     assert float(global_norm([q])) == pytest.approx(5e-25)
+
+
+def test_the_gradient_flow_plot_names_a_profile_that_vanished(tmp_path, monkeypatch):
+    """A log scale leaves out zeros: a trained run whose gradient vanished entirely has no
+    curve, so its legend entry says where it fell to 0."""
+    from rnnkit.diagnostics import plots
+    shown = []
+    monkeypatch.setattr(plots.plt, "close", shown.append)
+    run = {"name": "rnn", "decay_init": 0.5,
+           "config": {"cell": "rnn", "init": "default", "gain": 1, "clip": 1.0},
+           "profile_init": {"h": [1.0, 0.5, 0.25, 0.125]}, "profile_final": {"h": [0.0] * 4}}
+    plots.plot_gradient_flow([run], tmp_path / "flow.png", "lag 4")
+    labels = [t.get_text() for t in shown[0].axes[0].get_legend().get_texts()]
+    assert labels == ["rnn at init (ρ=0.500)", "rnn trained: 0 from d=0"]
+    assert (tmp_path / "flow.png").stat().st_size > 0

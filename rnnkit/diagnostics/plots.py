@@ -48,6 +48,9 @@ def plot_gradient_flow(results, path, title):
                                   ("profile_final", "--", None)):
             h = r[key]["h"]
             d = [i for i, v in enumerate(h) if v > 0 and math.isfinite(v)]
+            zero = next((i for i, v in enumerate(h) if v == 0), None)
+            if zero is not None:   # a log scale has no 0: the legend says where it vanished
+                label = f"{label or name + ' trained'}: 0 from d={zero}"
             ax.semilogy(d, [h[i] for i in d], style, color=colour(r), label=label, lw=1.3)
     ax.set_xlabel("distance d from the end of the sequence (steps)")
     ax.set_ylabel("||dL/dh_t||")
