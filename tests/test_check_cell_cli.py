@@ -217,13 +217,21 @@ class TwoState(rnnkit.Cell):
 '''
 
 
-def test_a_backward_that_leaves_dstate_as_it_came_passes(tmp_path, capsys):
-    """dstate may be updated in place, or not: a right backward that does not is right."""
+def test_a_backward_that_leaves_a_part_of_dstate_is_named(tmp_path, capsys):
+    """Gradient telemetry reads dstate after each step's backward: a backward that leaves
+    there a part of dL/ds_t gives right weight gradients and wrong recorded norms, so its δs_t
+    row is wrong and says why; the same backward writing its total back passes."""
     path = tmp_path / "two.py"
     path.write_text(TWO_STATES, encoding="utf-8")
-    assert main(["check-cell", str(path)]) == 0
+    assert main(["check-cell", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "every gradient agrees" in out and "need not leave holding dL/ds_t" in out
+    assert "the backward left only a part of dL/ds_t in dstate" in out
+    total = TWO_STATES.replace("dc = dstate[1] + dstate[0] * pre[0]",
+                               "dc = dstate[1].addcmul_(dstate[0], pre[0])")
+    assert total != TWO_STATES
+    path.write_text(total, encoding="utf-8")
+    assert main(["check-cell", str(path)]) == 0
+    assert "every gradient agrees" in capsys.readouterr().out
 
 
 def test_a_reference_step_cut_off_from_autograd_is_malformed(tmp_path, capsys):

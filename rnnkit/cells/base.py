@@ -140,8 +140,10 @@ class Cell:
         return ()
 
     def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
-        """Required. dstate: δ(states of the step) (b, ·) each (may be updated in place);
-        pre: this step's rows of prepare_backward's tensors. Write δ(input half) into dgi
+        """Required. dstate: δ(states of the step) (b, ·) each, from the outputs and later
+        steps; leave there the total (add the step's own paths between states in place; never
+        scratch): gradient telemetry and param_grads read it. pre: this step's rows of
+        prepare_backward's tensors. Write δ(input half) into dgi
         (b, G·H), and δ(recurrent half) into dgh when SEPARATE_DGH; add δ(states entering the
         step) into dprev and δh^r into dhrec (which may be dprev[0] itself)."""
         raise NotImplementedError

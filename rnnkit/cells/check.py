@@ -203,15 +203,15 @@ def _parity(cell, section, T, B, x, w, h0, params, g):
 
 
 def _as_recorded(per_step, others):
-    """The δs_t rows, which read the node's buffer after each step's backward: a backward that
-    does not update ``dstate`` in place (it may, or not) leaves there a part of dL/ds_t. Where
-    every state and gradient agrees, such a row is that, not an error, and is said so."""
+    """The δs_t rows, which read the node's buffer after each step's backward, as gradient
+    telemetry does: a backward must leave there the total dL/ds_t. Where every other state and
+    gradient agrees, a wrong row is such a backward, and is said so."""
     if all(e.ok for e in others):
         for e in per_step:
             if not e.ok:
-                e.ok, e.note = True, ("the row reads the node's dstate buffer after each "
-                                      "step, which the backward need not leave holding dL/ds_t "
-                                      "(allowed); every gradient agrees")
+                e.note = ("the weights' gradients agree, but the backward left only a part of "
+                          "dL/ds_t in dstate, which gradient telemetry reads after each step: add "
+                          "the step's own paths into dstate in place and do not use it as scratch")
     return per_step
 
 
