@@ -126,8 +126,34 @@ def test_a_saved_programs_cell_key_never_imports_a_module(tmp_path, monkeypatch)
         ops.lookup('this:Zen:{}')                       # not imported: not run
     with pytest.raises(CellError, match="does not define as an rnnkit Cell class"):
         ops.lookup('os:path:{}')                        # imported, but not a cell
-    with pytest.raises(CellError, match="has attributes that are not JSON values"):
+    with pytest.raises(CellError, match="attributes that are not JSON values"):
         ops.lookup('mymod:TableCell@7f339dafdc90')
+
+
+def test_two_cell_classes_of_one_name_each_run_their_own_steps():
+    """A factory's classes (or a notebook's redefined one) share module and name: each must run
+    its own steps when compiled, where the second ran the first one's."""
+    def make(act, dact):
+        class Act(rnnkit.Cell):
+            def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+                out[0].copy_(act(torch.addmm(gi, hrec, w_hh_t)))
+
+            def prepare_backward(self, cache, states, prev, params):
+                return (dact(states[0]),)
+
+            def backward_step(self, dstate, pre, w_hh, dgi, dgh, dprev, dhrec, params):
+                torch.mul(dstate[0], pre[0], out=dgi)
+                dhrec.addmm_(dgi, w_hh)
+
+            def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+                h = state[0] if hrec is None else hrec
+                return (act(gi + h @ w_hh.t() + (0 if b_hh is None else b_hh)),)
+        return Act
+    x = torch.randn(5, 2, 3)
+    for cell in (make(torch.tanh, lambda h: 1 - h * h), make(torch.sigmoid, lambda h: h * (1 - h))):
+        layer = rnnkit.Recurrent(cell, 3, 4).eval()
+        torch._dynamo.reset()
+        torch.testing.assert_close(torch.compile(layer, backend="aot_eager")(x)[0], layer(x)[0])
 
 
 @pytest.mark.slow

@@ -52,6 +52,9 @@ def cell_key(cell):
     try:
         attrs = json.dumps(vars(cell), sort_keys=True)
         key = f"{cls.__module__}:{cls.__qualname__}:{attrs}"
+        held = _CELLS.get(key)
+        if held is not None and type(held) is not cls:   # another class of the same name: a
+            raise TypeError                               # factory's, or a redefined one
     except TypeError:
         key = f"{cls.__module__}:{cls.__qualname__}@{id(cell):x}"
     _CELLS.setdefault(key, cell)
@@ -69,9 +72,11 @@ def lookup(key):
         name, _, attrs = rest.partition(":")
         if "@" in name:
             raise CellError(f"cell {module}.{name.split('@')[0]} was traced in another process "
-                            f"and has attributes that are not JSON values (numbers, strings, "
-                            f"lists): a program of it runs only where it was traced; keep "
-                            f"tensors in the cell's parameters and other attributes plain")
+                            f"and named there by its object (attributes that are not JSON "
+                            f"values, or another class of the same module and name traced "
+                            f"before it): a program of it runs only where it was traced; keep "
+                            f"tensors in the cell's parameters, other attributes plain, and one "
+                            f"class a name")
         if module != "rnnkit" and not module.startswith("rnnkit."):
             if module not in sys.modules:
                 raise CellError(f"this program runs the cell {module}.{name}: import {module} "
