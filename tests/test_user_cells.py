@@ -331,3 +331,48 @@ def _builtin_run(tmp_path):
                  "--hidden", "8", "--seq-len", "5", "--batch", "4", "--max-steps", "2",
                  "--quiet", "--out", str(out)]) == 0
     return out
+
+
+class _ThreeStates(Leaky):
+    STATES = ("h", "c", "m")        # built, never trained: the seq2seq model refuses it first
+
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        super().forward_step(gi, prev, hrec, w_hh_t, b_hh, cache, out, params)
+        out[1].copy_(out[0])
+        out[2].copy_(out[0])
+
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+        h = super().reference_step(gi, state, w_hh, b_hh, hrec, params)[0]
+        return (h, h, h)
+
+
+def test_task_models_refuse_a_cell_whose_states_they_cannot_read():
+    """A cell of one's own may declare states narrower than the hidden size (as LSTMP's h) or
+    more than two: the task models read each state as --hidden wide and seq2seq carries h and c
+    from encoder to decoder, so such a cell is a one-line ConfigError, not a shape error deep in
+    the first step."""
+    from rnnkit.cells.lstm_proj import ProjectedLSTMMath
+    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+    from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+    from rnnkit.models.forecaster import ForecasterConfig, Forecaster
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    registry.register("test-narrow-h", ProjectedLSTMMath(proj_size=3))
+    registry.register("test-three", _ThreeStates)
+    builds = [lambda cell: LanguageModel(LMConfig(vocab_size=7, cell=cell, hidden=8, embed=4)),
+              lambda cell: SequenceClassifier(ClassifierConfig(vocab_size=7, num_classes=2,
+                                                               cell=cell, hidden=8, embed=4)),
+              lambda cell: Forecaster(ForecasterConfig(cell=cell, hidden=8)),
+              lambda cell: ConditionalGenerator(CondConfig(vocab_size=6, n_classes=3,
+                                                           cell=cell, hidden=8)),
+              lambda cell: Seq2Seq(Seq2SeqConfig(src_vocab=12, tgt_vocab=9, embed=6,
+                                                 enc_hidden=8, hidden=8, cell=cell))]
+    for build in builds:
+        with pytest.raises(ConfigError, match=r"--cell test-narrow-h: the .* reads each "
+                                              r"state as the hidden size \(8\) wide; the "
+                                              r"cell's states are h 3, c 8 wide"):
+            build("test-narrow-h")
+    with pytest.raises(ConfigError, match=r"--cell test-three: the seq2seq encoder carries "
+                                          r"at most 2 states \(h, c\); the cell has 3"):
+        builds[-1]("test-three")
+    assert builds[0]("test-three").rnn.state_sizes == (8, 8, 8)

@@ -16,6 +16,7 @@ import torch
 from rnnkit.cells import CELLS, registry
 from rnnkit.cells.lstm_proj import ProjectedLSTMMath
 from rnnkit.cells.validate import as_cell
+from rnnkit.config import ConfigError
 from rnnkit.layers.base import RNNBase
 from rnnkit.layers.errors import ArgumentError
 from rnnkit.layers.options import _flag
@@ -179,3 +180,18 @@ class _Layers(Mapping):
 
 
 LAYERS = _Layers()
+
+
+def task_states(layer, cell, model, most=None):
+    """The layer of ``--cell cell`` in a task model, which reads every state as the layer's
+    hidden size wide and carries at most ``most`` of them: a ConfigError naming the cell's
+    states where it does not fit (a cell of one's own may declare narrower or more states)."""
+    sizes, names = layer.state_sizes, layer.cell.STATES
+    if any(s != layer.hidden_size for s in sizes):
+        widths = ", ".join(f"{n} {s}" for n, s in zip(names, sizes))
+        raise ConfigError(f"--cell {cell}: the {model} reads each state as the hidden size "
+                          f"({layer.hidden_size}) wide; the cell's states are {widths} wide")
+    if most is not None and len(sizes) > most:
+        raise ConfigError(f"--cell {cell}: the {model} carries at most {most} states (h, c); "
+                          f"the cell has {len(sizes)} ({', '.join(names)})")
+    return layer

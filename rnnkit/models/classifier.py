@@ -61,6 +61,7 @@ from torch import nn
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check,
                            check_size, recurrent_params)
 from rnnkit.layers import LAYERS
+from rnnkit.layers.recurrent import task_states
 from rnnkit.models.averaging import WeightAverage
 from rnnkit.models.pooling import AttentionPool, length_mask, max_pool, mean_pool
 
@@ -173,6 +174,7 @@ class SequenceClassifier(nn.Module):
         self.rnn = CELLS[c.cell](c.embed, c.hidden, c.layers, batch_first=True,
                                  bidirectional=c.bidirectional,
                                  dropout=c.dropout if c.layers > 1 else 0.0)
+        task_states(self.rnn, c.cell, "classifier")
         self.attn = AttentionPool(D * c.hidden) if c.pooling == "attention" else None
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden, c.num_classes)

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check,
                            check_size, recurrent_params)
 from rnnkit.layers import fast_step
+from rnnkit.layers.recurrent import task_states
 from rnnkit.models.language_model import CELLS
 
 PAD = 0
@@ -78,6 +79,7 @@ class ConditionalGenerator(nn.Module):
         self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=PAD)
         self.rnn = CELLS[c.cell](c.embed + (c.cond_size if feed else 0), c.hidden, c.layers,
                                  batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0)
+        task_states(self.rnn, c.cell, "conditional generator")
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, c.vocab_size)
 

@@ -30,6 +30,7 @@ from torch import nn
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_WIDTH, check, check_size,
                            recurrent_params)
 from rnnkit.layers import LAYERS, fast_step
+from rnnkit.layers.recurrent import task_states
 from rnnkit.models.smoothing import smoothing_forecast
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
@@ -98,6 +99,7 @@ class Forecaster(nn.Module):
         c = self.config = config
         self.rnn = CELLS[c.cell](c.features, c.hidden, c.layers, batch_first=True,
                                  dropout=c.dropout if c.layers > 1 else 0.0)
+        task_states(self.rnn, c.cell, "forecaster")
         out = c.horizon * c.features if c.mode == "direct" else c.features
         self.head = nn.Linear(c.hidden, out)
         self.ar = None

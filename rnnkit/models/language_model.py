@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
 from rnnkit.layers import LAYERS, fast_lm, fast_step
+from rnnkit.layers.recurrent import task_states
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 
@@ -106,6 +107,7 @@ class LanguageModel(nn.Module):
         self.embed = nn.Embedding(c.vocab_size, c.embed)
         self.rnn = CELLS[c.cell](c.embed, c.hidden, c.layers,
                                  dropout=c.dropout if c.layers > 1 else 0.0, batch_first=True)
+        task_states(self.rnn, c.cell, "language model")
         self.drop = nn.Dropout(c.dropout)
         if c.softmax == "adaptive":
             self.head = nn.AdaptiveLogSoftmaxWithLoss(c.hidden, c.vocab_size,

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
 from rnnkit.layers import GRU, LSTM
+from rnnkit.layers.recurrent import task_states
 from rnnkit.models.batch_norm import MaskedBatchNorm2d
 
 CELLS = {"lstm": LSTM, "gru": GRU}
@@ -122,6 +123,7 @@ class SequenceRecognizer(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.rnn = CELLS[c.cell](c.frame_size(), c.hidden, c.layers, batch_first=True,
                                  bidirectional=True, dropout=c.dropout if c.layers > 1 else 0.0)
+        task_states(self.rnn, c.cell, "recogniser")
         self.head = nn.Linear(2 * c.hidden, c.num_classes)
 
     def frames(self, lengths):

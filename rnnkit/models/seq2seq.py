@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, ConfigError, check,
                            check_size, recurrent_params)
 from rnnkit.layers import fast_step
+from rnnkit.layers.recurrent import task_states
 from rnnkit.layers.attention import ATTENTION
 from rnnkit.models.language_model import CELLS
 
@@ -90,12 +91,14 @@ class Seq2Seq(nn.Module):
         self.encoder = CELLS[c.cell](c.embed, c.enc_hidden, c.enc_layers, batch_first=True,
                                      dropout=c.dropout if c.enc_layers > 1 else 0.0,
                                      bidirectional=c.bidirectional)
+        task_states(self.encoder, c.cell, "seq2seq encoder", most=2)
         self.bridge = nn.Linear(M, c.dec_layers * c.hidden)
         two = self.encoder.cell.N_STATES == 2                      # (h, c): LSTM, peephole LSTM
         self.bridge_c = nn.Linear(M, c.dec_layers * c.hidden) if two else None
         dec_in = c.embed + (c.hidden if c.input_feed else 0)
         self.decoder = CELLS[c.cell](dec_in, c.hidden, c.dec_layers, batch_first=True,
                                      dropout=c.dropout if c.dec_layers > 1 else 0.0)
+        task_states(self.decoder, c.cell, "seq2seq decoder", most=2)
         self.attn = ATTENTION[c.attention](c.hidden, M) if c.attention != "none" else None
         self.combine = nn.Linear(c.hidden + M, c.hidden)           # W_c
         self.drop = nn.Dropout(c.dropout)

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, check, check_size,
                            recurrent_params)
 from rnnkit.layers import GRU, LAYERS
+from rnnkit.layers.recurrent import task_states
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import length_mask
 
@@ -181,6 +182,7 @@ class SequenceTagger(nn.Module):
         self.rnn = CELLS[c.cell](width, c.hidden, c.layers, batch_first=True,
                                  bidirectional=c.bidirectional,
                                  dropout=c.dropout if c.layers > 1 else 0.0)
+        task_states(self.rnn, c.cell, "tagger")
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden, c.num_tags)
         self.crf = CRF(c.num_tags) if c.crf else None
