@@ -376,3 +376,33 @@ def test_task_models_refuse_a_cell_whose_states_they_cannot_read():
                                           r"at most 2 states \(h, c\); the cell has 3"):
         builds[-1]("test-three")
     assert builds[0]("test-three").rnn.state_sizes == (8, 8, 8)
+
+
+class _Act(Leaky):
+    def __init__(self, act="tanh"):
+        self.act = act
+
+
+def test_a_cells_fingerprint_covers_its_base_classes_and_arguments(tmp_path, monkeypatch):
+    """An edit of a base class of one's own, or the same class registered with other
+    arguments, is another cell: a checkpoint of it says the cell has changed."""
+    import importlib
+    registry.register("test-act", _Act("tanh"))
+    recorded = registry.source_digests({"cell": "test-act"})
+    registry.register("test-act", _Act("tanh"))
+    assert registry.changed_cells(recorded) == []
+    registry.register("test-act", _Act("sigmoid"))
+    assert registry.changed_cells(recorded) == ["test-act"]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = tmp_path / "fp_base_cell.py"
+    base.write_text("import torch\nfrom test_user_cells import Leaky\n\n\n"
+                    "class Base(Leaky):\n    SCALE = 1.0\n")
+    (tmp_path / "fp_own_cell.py").write_text("from fp_base_cell import Base\n\n\n"
+                                             "class Own(Base):\n    pass\n")
+    import fp_own_cell
+    registry.register("test-own", fp_own_cell.Own)
+    recorded = registry.source_digests({"cell": "test-own"})
+    base.write_text(base.read_text().replace("SCALE = 1.0", "SCALE = 2.0"))
+    importlib.reload(importlib.import_module("fp_base_cell"))
+    registry.register("test-own", importlib.reload(fp_own_cell).Own)
+    assert registry.changed_cells(recorded) == ["test-own"]

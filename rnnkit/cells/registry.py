@@ -92,11 +92,24 @@ def changed_cells(recorded):
 
 
 def _source_digest(cell):
+    """SHA-256 of the source of the cell's class and of every class of one's own it inherits
+    from (an edited base class is an edited cell), and of the instance's attributes (a cell
+    registered with other arguments is another cell)."""
     import hashlib
     import inspect
+    import json
+    h = hashlib.sha256()
+    for cls in type(cell).__mro__:
+        if cls.__module__ == "rnnkit" or cls.__module__.startswith(("rnnkit.", "builtins")):
+            continue
+        try:
+            h.update(inspect.getsource(cls).encode("utf-8"))
+        except (OSError, TypeError):
+            return None
     try:
-        source = inspect.getsource(type(cell))
-    except (OSError, TypeError):
-        return None
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
-
+        attrs = json.dumps(vars(cell), sort_keys=True, default=repr)
+    except TypeError:   # attributes that are not JSON: their repr
+        attrs = repr(sorted(vars(cell)))
+    if attrs != "{}":   # a class's digest stays what it was before attributes counted
+        h.update(attrs.encode("utf-8"))
+    return h.hexdigest()
