@@ -289,8 +289,14 @@ def test_the_command_line_says_a_users_cell_is_at_fault(tmp_path, capsys):
     try:
         _Raises().forward_step(None, None, None, None, None, None, None, None)
     except ZeroDivisionError as e:
-        where = raised_at(e, in_cell=True)
+        where, raised = raised_at(e, in_cell=True), e
     assert where.startswith(__file__ + ":") and where.endswith("in _Raises.forward_step")
+    import os
+    import sysconfig
+    paths = {**sysconfig.get_paths(), "purelib": os.path.dirname(__file__)}
+    with pytest.MonkeyPatch.context() as mp:   # the cell installed as a package: still its own
+        mp.setattr(sysconfig, "get_paths", lambda: paths)
+        assert raised_at(raised, in_cell=True) == where
     try:
         rnnkit.LSTM(2, 3)(torch.randn(2, 3, 5))          # rnnkit's own refusal: not the user's
     except Exception as e:

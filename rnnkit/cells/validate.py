@@ -191,9 +191,11 @@ def raised_at(e, in_cell=False):
         if name.startswith("<"):
             continue
         path = Path(name).resolve()
-        if path.is_relative_to(ours) or any(path.is_relative_to(p) for p in libs):
-            continue
         cell = frame.f_locals.get("self")
+        installed = isinstance(cell, Cell) and not type(cell).__module__.startswith("rnnkit")
+        if path.is_relative_to(ours) or (not installed    # a cell package's own code counts
+                                         and any(path.is_relative_to(p) for p in libs)):
+            continue
         if not in_cell:
             found = f"{name}:{line}"
         elif isinstance(cell, Cell):
