@@ -260,3 +260,17 @@ def test_large_sizes_keep_the_gradcheck_tame_and_any_suffix_loads(tmp_path, caps
     code, out, err = check(tmp_path, capsys, GOOD, "--batch", "1", "--steps", "64",
                            "--hidden", "64", name="mycell.txt")
     assert code == 0 and "every gradient agrees" in out, out + err
+
+
+def test_a_helper_base_class_of_the_files_cells_is_not_checked_as_a_cell(tmp_path, capsys):
+    """A base class holding some of the methods (shared by the file's cells) is no cell of its
+    own: the file's cell is checked, where the base was refused as malformed (exit 2)."""
+    source = TWO_STATES.replace("class TwoState(rnnkit.Cell):", "class Base(rnnkit.Cell):\n"
+                                "    STATES = ('h', 'c')\n\n\nclass TwoState(Base):")
+    source = source.replace("dc = dstate[1] + dstate[0] * pre[0]",
+                            "dc = dstate[1].addcmul_(dstate[0], pre[0])")
+    path = tmp_path / "based.py"
+    path.write_text(source, encoding="utf-8")
+    assert main(["check-cell", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "TwoState" in out and "Base:" not in out and "every gradient agrees" in out

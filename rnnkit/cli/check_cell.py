@@ -109,6 +109,10 @@ def find_cells(module, path, cls=None):
     if not found:
         raise CellError(f"{path}: no cell class in the file (a subclass of rnnkit.Cell with "
                         f"{', '.join(Cell.REQUIRED)})")
+    # a helper base class of the file's cells that lacks a required method is no cell itself
+    found = [c for c in found
+             if not (any(d is not c and issubclass(d, c) for d in found)
+                     and any(getattr(c, m) is getattr(Cell, m, None) for m in Cell.REQUIRED))]
     cells = []
     for c in found:
         instances = [(n, v) for n, v in vars(module).items() if type(v) is c]
