@@ -36,7 +36,9 @@ class Sequences(NamedTuple):
     ((L·D, B, T, ·) if batch_first; (L·D, N, ·) in packed order for a PackedSequence input).
 
     h and c are differentiable (a loss on them back-propagates through the BPTT); gates holds the
-    gate activations (LSTM i, f, g, o; GRU r, z, n; RNN h) and is detached.
+    gate activations (LSTM i, f, g, o; GRU r, z, n; RNN h) and is detached. h and c are the
+    cell's first two states (c None for a cell of one state); a cell of one's own with more
+    states has its third and later ones in the final state alone, not here.
     """
     h: torch.Tensor
     c: torch.Tensor
