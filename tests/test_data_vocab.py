@@ -73,3 +73,20 @@ def test_a_ptb_prime_leaves_its_last_line_open(tmp_path, capsys):
         model.head.bias.fill_(-50.0)
         model.head.bias[v.stoi["sat"]] = 50.0                                 # always "sat"
     assert "".join(generate(model, v, "the cat", 2, temperature=0)) == "the cat sat sat"
+
+
+def test_words_end_lines_only_where_a_files_lines_end():
+    """The <eos> convention of torch's word_language_model (`for line in f`): a form feed, a
+    vertical tab or a file separator inside a line is whitespace, not a line end."""
+    from rnnkit.data.vocab import line_words
+    assert line_words("the cat\fsat\n") == ["the", "cat", "sat", "<eos>"]
+    assert line_words("x\x1cy\u2028z\r\nw\rv") == ["x", "y", "z", "<eos>", "w", "<eos>", "v",
+                                                   "<eos>"]
+    assert line_words("a\n\n") == ["a", "<eos>", "<eos>"] and line_words("") == []
+
+
+def test_perplexity_is_exp_of_the_loss_up_to_floats_range():
+    import math
+    from rnnkit.tasks.lm import perplexity
+    assert perplexity(113.0) == pytest.approx(math.exp(113.0))     # was capped at exp(50)
+    assert perplexity(800.0) == math.inf

@@ -14,7 +14,12 @@ def line_words(text):
     """Whitespace-separated tokens, each line ended by ``<eos>`` (Mikolov's Penn Treebank
     convention, as torch's word_language_model example reads it): the tokens that published
     word-level perplexities count."""
-    return [w for line in text.splitlines() for w in line.split() + [EOS]]
+    body = text.removesuffix("\n").removesuffix("\r") if text else None
+    return [] if body is None else [w for line in LINE_END.split(body)
+                                    for w in line.split() + [EOS]]
+
+
+LINE_END = re.compile(r"\r\n|\r|\n")   # as a file's lines end (not str.splitlines' \f, \v, ...)
 
 
 TOKENIZERS = {

@@ -119,9 +119,14 @@ def shared_stream_loss(model, batches):
     return total / count
 
 
+def perplexity(nats):
+    """exp(nats), inf past float64's range (above about 709 nats)."""
+    return math.exp(nats) if nats < 709 else math.inf
+
+
 def loss_figures(prefix, nats):
     return {f"{prefix}_loss": nats, f"{prefix}_bits": nats / math.log(2),
-            f"{prefix}_ppl": math.exp(min(nats, 50))}
+            f"{prefix}_ppl": perplexity(nats)}
 
 
 class LMTask:
@@ -344,4 +349,4 @@ def evaluate_file(run, path):
         raise DataError(f"{path}: {len(ids)} token(s); need at least 2 to score a prediction")
     nats = stream_loss(model, eval_streams(ids, d.batch, d.seq_len))
     return {"kind": "lm", "file": str(path), "size": len(ids) - 1, "unit": UNITS[vocab.kind],
-            "loss": nats, "bits": nats / math.log(2), "ppl": math.exp(min(nats, 50))}
+            "loss": nats, "bits": nats / math.log(2), "ppl": perplexity(nats)}
