@@ -260,3 +260,12 @@ def test_a_saved_program_loads_in_a_fresh_process_after_import_rnnkit(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_a_program_returning_every_steps_states_saves_and_loads(tmp_path):
+    """torch.export.save refused the Sequences namedtuple of return_sequences='all'."""
+    m = rnnkit.LSTM(3, 4, 2, batch_first=True, return_sequences="all").eval()
+    x = torch.randn(2, 5, 3)
+    torch.export.save(torch.export.export(m, (x,)), tmp_path / "all.pt2")
+    got = rnnkit.export.load(tmp_path / "all.pt2").module()(x)
+    torch.testing.assert_close(got[2].h, m(x)[2].h)

@@ -178,3 +178,12 @@ def test_rnnkit_threads_holds_for_one_process_too(monkeypatch):
             distributed.setup()
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("value, on", [("0", False), ("false", False), ("off", False),
+                                       ("no", False), ("1", True), ("on", True), ("", False)])
+def test_ddp_find_unused_reads_rnnkits_on_and_off(monkeypatch, value, on):
+    """RNNKIT_DDP_FIND_UNUSED=false switched it on: only '' and '0' were off."""
+    from rnnkit.train.distributed import may_skip_parameters
+    monkeypatch.setenv("RNNKIT_DDP_FIND_UNUSED", value)
+    assert may_skip_parameters(torch.nn.Linear(2, 2)) is on

@@ -45,6 +45,11 @@ class Sequences(NamedTuple):
     gates: torch.Tensor
 
 
+# a program that returns them (torch.export of return_sequences="all") can be saved
+torch.utils._pytree._register_namedtuple(Sequences,
+                                         serialized_type_name="rnnkit.layers.base.Sequences")
+
+
 class RNNBase(nn.Module):
     """A stack of recurrent layers over a cell; subclasses choose the cell (``_make_cell``)."""
     mode = None  # torch.nn's name of the cell (a key of rnnkit.cells.CELLS); None for other cells

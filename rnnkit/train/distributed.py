@@ -299,7 +299,8 @@ def may_skip_parameters(model):
             return True
         if getattr(getattr(m, "options", None), "learn_init", False):
             return True
-    return os.environ.get("RNNKIT_DDP_FIND_UNUSED", "") not in ("", "0")
+    from rnnkit import env_switch
+    return env_switch("RNNKIT_DDP_FIND_UNUSED", default=False)
 
 
 def wrap(model):
