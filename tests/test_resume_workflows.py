@@ -128,3 +128,18 @@ def test_the_first_resumed_step_runs_at_the_new_rate(tmp_path):
     moved = max(float((before[k].float() - w.float()).abs().max())
                 for k, w in weights().items())
     assert 0 < moved < 1e-7
+
+
+def test_a_data_folder_given_again_as_typed_is_the_runs(tmp_path, monkeypatch):
+    """A folder given as --data the same way on --resume (relative, as the run was started) is
+    no change; it was compared as typed with the absolute path the run stored."""
+    from lm_fixtures import write_corpus
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "texts").mkdir()
+    for name in ("a.txt", "b.txt"):
+        write_corpus(tmp_path).rename(tmp_path / "texts" / name)
+    lm = ["lm", "--hidden", "8", "--embed", "8", "--layers", "1", "--batch", "4", "--seq-len",
+          "8", "--out", "run"]
+    train([*lm, "--data", "texts", "--max-steps", "2"])
+    train([*lm, "--data", "texts", "--resume", "--max-steps", "3"])
+    train([*lm, "--data", "./texts/", "--resume", "--max-steps", "4"])

@@ -214,7 +214,7 @@ class TaskRun:
             moved = {name: vars(args)[name] for name in PATH_FIELDS
                      if vars(args).get(name) and vars(args)[name] not in DATASETS
                      and getattr(data_cfg, name, "")   # a part the run had: not one added
-                     and Path(vars(args)[name]).expanduser().is_file()}
+                     and Path(vars(args)[name]).expanduser().exists()}
             if moved:   # the same data at another path: its fingerprint is checked below
                 data_cfg = dataclasses.replace(data_cfg, **{k: absolute(v) for k, v in moved.items()
                                                             if hasattr(data_cfg, k)})
