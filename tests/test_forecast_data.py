@@ -215,3 +215,37 @@ def test_a_value_far_outside_the_series_is_warned_about_and_metrics_stay_json(tm
     from rnnkit.tasks.forecast_trained import score
     big = np.full((2, 1), 1e30, np.float32)
     assert math.isfinite(score(big, np.zeros((2, 1), np.float32), np.ones(1))["rmse"])
+
+
+def test_a_continuing_file_whose_first_date_does_not_read_is_refused(tmp_path):
+    """A first row whose date did not read turned every check off: a file repeating the whole
+    series after a bad first date was scored as its next steps."""
+    from rnnkit.data.dates import check_continues
+    series = months(30)
+    path = tmp_path / "more.csv"
+    path.write_text("month,value\n1992-13,1\n" + "".join(f"{m},1\n" for m in series))
+    with pytest.raises(DataError, match=r"more.csv:2: cannot read the date '1992-13' like the "
+                                        r"series' last, '1992-06'"):
+        check_continues(series, read_series_file(path))
+
+
+def test_a_given_season_still_checks_the_dates_order(tmp_path):
+    """--season N skipped every date check: rows out of order trained silently. Dates that do
+    not read stay no error under a given season (it needs none); one slashed date among ISO
+    ones is named at its own line."""
+    backwards = months(40)
+    backwards[5], backwards[6] = backwards[6], backwards[5]
+    path = write_dated(tmp_path, backwards)
+    with pytest.raises(DataError, match=r"s.csv:8: '1990-06' does not come after '1990-07'"):
+        build_forecast_task(ForecastData(data=str(path), window=6, horizon=2, season=12),
+                            ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    unread = months(40)
+    unread[9] = "1990-13"
+    task = build_forecast_task(ForecastData(data=str(write_dated(tmp_path, unread)), window=6,
+                                            horizon=2, season=12),
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    assert task.season == 12
+    mixed = [f"{m}-01" for m in months(30)]
+    mixed[20] = "01/09/1991"
+    with pytest.raises(DataError, match=r"s.csv:22: dates like '01/09/1991' read as day/month"):
+        season_of(tmp_path, mixed)

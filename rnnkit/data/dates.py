@@ -143,21 +143,27 @@ def parse_date(label, order=""):
     return None
 
 
-def infer_season(f, warn):
+def infer_season(f, warn, given=False):
     """(season, frequency name) from the dates in a SeriesFile's time column: monthly 12,
     quarterly 4, weekly 52, daily 7, hourly 24, yearly 1; (1, "") where the column holds no dates
     or their step is none of these. A label that looks like a date but does not read as one,
     or time running backwards, raises DataError with the file and line; gaps and uneven steps
-    are passed to ``warn`` with the first line where they occur."""
+    are passed to ``warn`` with the first line where they occur. ``given``: the season is
+    --season's, so dates that do not read are no error, but dates out of order still are."""
     if not f.timed or not f.labels:
         return 1, ""
     order = label_form(f.labels)
+    if order is None and given:
+        return 1, ""
     if order is None:
-        raise DataError(f"{f.path}:{f.lines[0]}: dates like {f.labels[0]!r} read as day/month "
+        at = next((k for k, x in enumerate(f.labels) if _DMY.match(x)), 0)
+        raise DataError(f"{f.path}:{f.lines[at]}: dates like {f.labels[at]!r} read as day/month "
                         f"or as month/day (no day past 12, nor a fixed day, tells which); write "
                         f"them YYYY-MM-DD or give --season N")
     first = parse_date(f.labels[0], order)
     if first is None:
+        if given:
+            return 1, ""
         if _DATELIKE.search(f.labels[0]):
             raise DataError(f"{f.path}:{f.lines[0]}: cannot read the date {f.labels[0]!r} (rnnkit "
                             f"reads {FORMATS_TEXT}); rewrite the dates or give --season N")
@@ -167,6 +173,8 @@ def infer_season(f, warn):
     times = [first]
     for label, line in zip(f.labels[1:], f.lines[1:]):
         t = parse_date(label, order)
+        if t is None and given:
+            return 1, ""
         if t is None:
             hint = "fix it or give --season N" if any(map(str.isdigit, label)) else \
                 "a row of the series has a date there: remove the row, or fix its date"
@@ -235,6 +243,9 @@ def check_continues(labels, part, hint=""):
         after = [o for o, t in firsts.items() if t is not None and t > before[-1]]
         order = min(after, key=firsts.get) if after else order   # a guess: the one that follows
     first = parse_date(part.labels[0], order)
+    if first is None and None not in before:   # a dated series: every row must be dated
+        raise DataError(f"{part.path}:{part.lines[0]}: cannot read the date {part.labels[0]!r} "
+                        f"like the series' last, {labels[-1]!r}")
     if first is None or None in before:   # no dates: step numbers (0, 1, 2, ...) are checked
         return check_counted(labels, part, hint)
     where = f"{part.path}:{part.lines[0]}: {part.labels[0]!r}"

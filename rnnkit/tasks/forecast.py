@@ -283,7 +283,8 @@ def read_parts(d, log):
 def resolve_season(d, main, n_train, log):
     """The season m: --season, a named set's, or the dates'; a season the training part cannot
     hold twice is refused (given) or dropped with a warning (inferred)."""
-    if d.season:
+    if d.season:   # the dates' order is checked all the same
+        infer_season(main, lambda *_: None, given=True)
         m, how = d.season, "given"
     elif d.data in SEASONS:
         m, how = SEASONS[d.data], f"{d.data}'s"
