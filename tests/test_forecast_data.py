@@ -249,3 +249,13 @@ def test_a_given_season_still_checks_the_dates_order(tmp_path):
     mixed[20] = "01/09/1991"
     with pytest.raises(DataError, match=r"s.csv:22: dates like '01/09/1991' read as day/month"):
         season_of(tmp_path, mixed)
+
+
+def test_a_column_named_date_labels_the_steps_beside_ids_that_read_as_years(tmp_path):
+    """id,date,value with ids 1000, 1001, ...: the ids were read as yearly dates and the
+    monthly dates left out (season 1, no warning)."""
+    path = tmp_path / "ids.csv"
+    path.write_text("id,date,value\n" + "".join(f"{1000 + i},{m}-01,{10 + math.sin(i):.3f}\n"
+                                                for i, m in enumerate(months(48))))
+    f = read_series_file(path)
+    assert f.labels[0] == "1990-01-01" and infer_season(f, print) == (12, "monthly")

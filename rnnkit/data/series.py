@@ -143,12 +143,23 @@ def year_and_period(header, body, cols):
     return [form.format(y, int(p)) for y, p in cells]
 
 
+TIME_NAMES = {"date", "time", "datetime", "timestamp", "ds", "period", "month", "week", "day",
+              "date_time", "dt", "time_stamp", "quarter", "hour"}   # a header naming the time
+
+
 def time_column(header, body, cols):
     """The column that labels the steps: the first one, if not a value column, unless its labels
-    are no dates and another column's (not a value column) are (``id,date,value``); None where
-    every column is a value column."""
+    are no dates and another column's (not a value column) are (``id,date,value``), or the
+    header names another column as the time (``date``, ``time``, ...) and not the first; None
+    where every column is a value column."""
     if 0 in cols:
         return None
+    names = [h.strip().lower() for h in header]
+    if names and names[0] not in TIME_NAMES:   # id,date,value: ids 1000-9999 read as years
+        named = next((j for j in range(1, len(names)) if j not in cols
+                      and names[j] in TIME_NAMES and dated(body, j)), None) if body else None
+        if named is not None:
+            return named
     if body and not dated(body, 0):
         return next((j for j in range(1, len(header)) if j not in cols and dated(body, j)), 0)
     return 0
