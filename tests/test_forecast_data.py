@@ -259,3 +259,20 @@ def test_a_column_named_date_labels_the_steps_beside_ids_that_read_as_years(tmp_
                                                 for i, m in enumerate(months(48))))
     f = read_series_file(path)
     assert f.labels[0] == "1990-01-01" and infer_season(f, print) == (12, "monthly")
+
+
+def test_too_short_parts_name_the_fraction_that_applies(tmp_path):
+    """With --test-data the test part is the file's: the advice named --test-fraction too, and
+    the fraction of the whole series, which --val-fraction already was."""
+    labels = months(120)
+    main = write_dated(tmp_path, labels[:108])
+    test = write_dated(tmp_path, labels[108:], name="t.csv")
+    with pytest.raises(DataError, match=r"validation and test parts \(11 and 12 steps\) must each "
+                                        r"hold the horizon 12; use a --horizon of at most 11, or "
+                                        r"--val-fraction of 0.12 \(108 steps in "):
+        build_forecast_task(ForecastData(data=str(main), test_data=str(test), horizon=12),
+                            ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    task = build_forecast_task(ForecastData(data=str(main), test_data=str(test), horizon=12,
+                                            val_fraction=0.12),
+                               ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    assert task.season == 12

@@ -325,9 +325,13 @@ def check_lengths(d, n, split, path):
                 raise DataError(f"{file}: {size} steps ({flag}), fewer than the horizon {K}: "
                                 f"give a file of at least {K} steps, or a --horizon of at most "
                                 f"{size}")
-        need = math.ceil(K / n * 100) / 100     # the fraction of the series that holds K
-        longer = (f", or --val-fraction and --test-fraction of {need:g} ({n} steps in all)"
-                  if need <= 0.3 else "")
+        # the fractions that make a part (not one from its own file), of the --data file
+        flags = [f"--{p}-fraction" for p, file in (("val", d.val_data), ("test", d.test_data))
+                 if not file]
+        own = n - (n - val_end if d.test_data else 0) - (val_end - train_end if d.val_data else 0)
+        need = math.ceil(K / own * 100) / 100   # the fraction of the file that holds K
+        longer = (f", or {' and '.join(flags)} of {need:g} ({own} steps in {path})"
+                  if flags and need <= 0.3 else "")
         raise DataError(f"{path}: validation and test parts ({val_end - train_end}"
                         f" and {n - val_end} steps) must each hold the horizon {K}; use a "
                         f"--horizon of at most {min(val_end - train_end, n - val_end)}{longer}")
