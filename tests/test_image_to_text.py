@@ -61,3 +61,21 @@ def test_beam_read_finds_for_each_image_what_a_search_alone_finds():
         assert got[i][0] == [t - OFFSET + 1 for t in ids if t >= OFFSET]
         assert abs(got[i][1] - score) < 1e-4
     assert [y for y, _ in beam_read(m, x, 1)] == [y for y, _ in greedy_read(m, x)]
+
+
+def test_an_image_narrower_than_its_text_is_read_not_left_out(tmp_path, capsys):
+    """image-to-text has no CTC: an image of fewer columns than its text has characters was
+    left out of every part, and of eval, as too short under CTC."""
+    from PIL import Image
+    from rnnkit.models.image_to_text import ImageToTextConfig
+    from rnnkit.tasks.image_to_text import build_image_to_text_task
+    from rnnkit.tasks.recognize_data import RecognizeData
+    from recognize_fixtures import write_captchas
+    folder = write_captchas(tmp_path / "captchas")
+    Image.new("L", (4, 60), 255).save(folder / "AB12BA_99.png")   # 2 columns at height 32
+    task = build_image_to_text_task(
+        RecognizeData(data=str(folder), batch=4, test_fraction=0.25, val_fraction=0.25),
+        ImageToTextConfig(conv_layers=1, channels=2, vector=8, hidden=8, embed=4, max_len=8),
+        log=lambda *a: None)
+    assert sum(len(p) for p in (task.parts.train, task.parts.val, task.parts.test)) == 13
+    assert "left out" not in capsys.readouterr().err

@@ -101,7 +101,7 @@ def evaluate_file(run, path, beam=TEST_BEAM):
     the mean loss per character, sequence accuracy, CER and WER read greedily and, when
     ``beam`` > 1, with a beam search of that width."""
     reader = ImageReader.load(run)
-    part = eval_examples(path, reader.data_config, "image", reader.alphabet, 1)
+    part = eval_examples(path, reader.data_config, "image", reader.alphabet, None)
     W = reader.model.config.width
     wider = sum(x.shape[1] > W for x, _, _ in part)
     if wider:
@@ -169,7 +169,7 @@ def build_image_to_text_task(data_config, model_config, seed=0, log=print):
             read_listing(d.data), d.data) == "audio"):      # said before any sound is read
         raise DataError(f"{d.data}: image-to-text reads images, this data holds sounds (rnnkit "
                         f"train recognize reads both)")
-    parts = read_parts(data_config, 1, log)
+    parts = read_parts(data_config, None, log)   # no CTC: any width reads its text
     model_config.vocab_size = len(parts.alphabet) + OFFSET
     model_config.height = parts.features
     model_config.width = max(x.shape[1] for x, _, _ in parts.train)

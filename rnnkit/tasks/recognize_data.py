@@ -135,19 +135,23 @@ def encode(text, alphabet, where, part=""):
 
 def keep_fitting(examples, stride, part):
     """The examples whose T // stride output frames can emit their labels under CTC; the rest
-    are named in a warning (the first few) and counted."""
+    are named in a warning (the first few) and counted. ``stride`` None: every example (a
+    model without CTC, image-to-text, reads any width)."""
+    if stride is None:
+        return examples
     fits = [e for e in examples if e[0].shape[1] // stride >= min_frames(e[1])]
     dropped = [e for e in examples if e[0].shape[1] // stride < min_frames(e[1])]
     if dropped:
         names = ", ".join(w for _, _, w in dropped[:3])
         saved = sum(e[0].shape[1] >= min_frames(e[1]) for e in dropped)   # at time stride 1
         hint = (f"; a lower --time-stride keeps {'them' if saved == len(dropped) else saved}"
-                if stride > 1 and saved else "")
+                if stride > 1 and saved and part != "evaluation" else "")   # eval: the model's
         warn(f"{len(dropped)} {part} example(s) left out: too short for their transcripts under "
              f"CTC at time stride {stride} (e.g. {names}){hint}")
     if not fits:
         raise DataError(f"no {part} example is long enough for its transcript under CTC at time "
-                        f"stride {stride}; lower --time-stride")
+                        f"stride {stride}" + ("" if part == "evaluation" else
+                                              "; lower --time-stride"))
     return fits
 
 
