@@ -57,7 +57,7 @@ def test_eval_leaves_out_short_examples_without_advising_a_flag_it_lacks(capsys)
     """The model's time stride is fixed: eval advised '--time-stride', which it has not."""
     import torch
     from rnnkit.tasks.recognize_data import keep_fitting
-    examples = [(torch.zeros(4, 8), [1, 2], "a.png"), (torch.zeros(4, 40), [1, 2], "b.png")]
+    examples = [(torch.zeros(4, 4), [1, 2], "a.png"), (torch.zeros(4, 40), [1, 2], "b.png")]
     assert len(keep_fitting(examples, 4, "evaluation")) == 1
     err = capsys.readouterr().err
     assert "1 evaluation example(s) left out" in err and "--time-stride" not in err
