@@ -175,6 +175,15 @@ def test_bad_wav_files(tmp_path):
         read_wav(tmp_path / "junk.wav", 8000)
     samples = read_wav(write_wav(tmp_path / "ok.wav", [0.5, -0.5], width=4), 8000)
     assert samples.tolist() == pytest.approx([0.5, -0.5], abs=1e-6)
+    whole = write_wav(tmp_path / "cut.wav", tone_digits("12")).read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:44 + (len(whole) - 44) // 4])   # read silently
+    with pytest.raises(DataError, match=r"cut.wav: truncated: its header says [\d,]+ frames, "
+                                        r"the file holds [\d,]+"):
+        read_wav(tmp_path / "cut.wav", 8000)
+    streamed = bytearray(whole)             # a streaming writer's unknown size: read as it is
+    streamed[40:44] = (0xFFFFFFFF).to_bytes(4, "little")
+    (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
+    assert len(read_wav(tmp_path / "streamed.wav", 8000)) == (len(whole) - 44) // 2
 
 
 def test_extensible_pcm_wav_reads_as_plain_pcm(tmp_path):

@@ -103,6 +103,9 @@ def image_features(pixels):
 
 
 # ----------------------------------------------------------------- sound
+STREAMED = 0xFFFFFF00   # a data size a streaming writer leaves unknown (0xFFFFFFFF): no check
+
+
 def read_wav(path, sample_rate, where=None):
     """A WAV file (8, 16 or 32-bit PCM, 32 or 64-bit float; channels averaged) -> float samples
     in [-1, 1] (N,). Another sample rate than ``sample_rate``, no samples, or a file ``wave``
@@ -112,7 +115,8 @@ def read_wav(path, sample_rate, where=None):
         source, floats = pcm_header(path)
         with wave.open(source, "rb") as w:
             rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-            raw = w.readframes(w.getnframes())
+            frames = w.getnframes()
+            raw = w.readframes(frames)
     except FileNotFoundError:
         raise DataError(f"{at}: no such file") from None
     except (wave.Error, EOFError, OSError) as e:
@@ -129,7 +133,11 @@ def read_wav(path, sample_rate, where=None):
                         f"8, 16 or 32-bit PCM or 32 or 64-bit float (e.g. sox IN -b 16 OUT)")
     dtype = {4: np.float32, 8: np.float64}[width] if floats else \
         {1: np.uint8, 2: np.int16, 4: np.int32}[width]
-    x = np.frombuffer(raw[:len(raw) // (width * channels) * width * channels], dtype=dtype)
+    present = len(raw) // (width * channels)
+    if present < frames and frames * width * channels < STREAMED:
+        raise DataError(f"{at}: truncated: its header says {frames:,} frames, the file holds "
+                        f"{present:,}")
+    x = np.frombuffer(raw[:present * width * channels], dtype=dtype)
     if x.size == 0:
         raise DataError(f"{at}: no samples (an empty recording)")
     if floats and not np.isfinite(x).all():
