@@ -64,3 +64,20 @@ def test_eval_leaves_out_short_examples_without_advising_a_flag_it_lacks(capsys)
     keep_fitting(examples, 4, "test")
     assert "a lower --time-stride keeps them" in capsys.readouterr().err
     assert keep_fitting(examples, None, "test") == examples
+
+
+def test_an_alphabet_is_read_composed_as_transcripts_are(tmp_path):
+    """An --alphabet copied from a macOS file name (n + combining tilde) is NFC, as the
+    transcripts are: 'ñ' was not in the alphabet 'año' as typed."""
+    from rnnkit.tasks.recognize_data import RecognizeData
+    assert RecognizeData(alphabet="an\u0303oc\u0327e\u0301").alphabet == "añoçé"
+
+
+def test_a_data_folders_subfolders_are_said_to_be_left_out(tmp_path):
+    from recognize_fixtures import write_captchas
+    from rnnkit.data.media import read_folder
+    folder = write_captchas(tmp_path / "images", texts=["AB", "B1"])
+    write_captchas(folder / "more", texts=["A1"])
+    said = []
+    assert len(read_folder(folder, said.append)) == 2
+    assert said and "1 subfolder(s) not read (e.g. more)" in said[0]

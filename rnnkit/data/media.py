@@ -222,6 +222,10 @@ def read_folder(path, warn):
     """The files of a folder named by their transcripts (:func:`name_label`, :func:`cut_copies`).
     Hidden files are passed over; files of no known kind are counted in one warning."""
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    folders = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if folders:   # read the files of this folder alone: say what is left
+        warn(f"{path}: {len(folders)} subfolder(s) not read (e.g. {', '.join(folders[:3])}); "
+             f"only this folder's own files are: move them up, or list every file in a TSV")
     other = [p.name for p in files if not kind_of(p)]
     files = [p for p in files if kind_of(p)]
     if not files:

@@ -13,6 +13,7 @@ warned about, as the model cannot learn it.
 """
 import hashlib
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,8 @@ class RecognizeData:
         if self.data == "spoken-digits" and self.sample_rate != 8000:
             raise ConfigError(f"spoken-digits is recorded at 8000 Hz, got --sample-rate "
                               f"{self.sample_rate}")
+        if isinstance(self.alphabet, str):   # composed, as transcripts are read (NFC)
+            self.alphabet = unicodedata.normalize("NFC", self.alphabet)
         if len(set(self.alphabet)) != len(self.alphabet):
             raise ConfigError(f"RecognizeData.alphabet must not repeat a character, got "
                               f"{self.alphabet!r} (--alphabet)")
