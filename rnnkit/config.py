@@ -119,6 +119,10 @@ def check(config):
     is named for fields with help text (the ones that are flags)."""
     for f, kind in _fields(type(config)):
         value = getattr(config, f.name)
+        if type(value).__module__ == "numpy" and isinstance(value, numbers.Number) \
+                and not isinstance(value, bool):   # np.float64(2e-3): a plain number, so a
+            value = value.item()                   # checkpoint holds no numpy object
+            object.__setattr__(config, f.name, value)
         wrong = problem(kind, f.metadata, value)
         if wrong:
             flag = f" ({flag_name(f.name)})" if f.metadata.get("help") else ""

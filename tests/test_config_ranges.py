@@ -363,3 +363,15 @@ def test_a_dash_reads_standard_input(runs, capsys, monkeypatch, argv):
         assert main([command, str(runs[task]), *argv]) == 0
         out = capsys.readouterr().out.splitlines()
         assert len(out) == 2 and "good" in out[0] and "bad" in out[1], out
+
+
+def test_numpy_numbers_become_plain_ones():
+    """A rate from np.logspace was kept as a numpy scalar: the run's checkpoints, which hold
+    plain data only, could then never be loaded (and float32 broke metrics.json)."""
+    import numpy as np
+    from rnnkit.models import LMConfig
+    from rnnkit.train import TrainConfig
+    c = TrainConfig(lr=np.logspace(-3, -2, 3)[1], max_steps=np.int64(2))
+    assert type(c.lr) is float and type(c.max_steps) is int
+    assert type(TrainConfig(lr=np.float32(0.01), max_steps=1).lr) is float
+    assert type(LMConfig(hidden=np.int64(8)).hidden) is int
