@@ -145,6 +145,21 @@ def test_resume_with_another_number_of_processes(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_resume_under_two_processes_with_dropout_is_exact(tmp_path):
+    """Rank 1 reseeded its dropout stream at the step a run started from: a resumed run drew
+    other masks than the run never stopped (weights 0.02 apart)."""
+    data = corpus(tmp_path)
+    base = ["train", "lm", "--data", data, "--eval-every", 3, *LM, "--dropout", 0.3]
+    straight = finish(launch([*base, "--out", tmp_path / "straight", "--max-steps", 6], 2))
+    first = finish(launch([*base, "--out", tmp_path / "run", "--max-steps", 3], 2))
+    assert_ok(straight + first)
+    last = finish(launch(["train", "lm", "--out", tmp_path / "run", "--resume", "--quiet",
+                          "--max-steps", 6], 2))
+    assert_ok(last)
+    same_parameters(tmp_path / "straight" / "last.pt", tmp_path / "run" / "last.pt", atol=0)
+
+
+@pytest.mark.slow
 def test_bad_launches_stop_every_rank_with_one_line(tmp_path):
     data = corpus(tmp_path)
     base = ["train", "lm", "--data", data, "--max-steps", 2, *NET, "--seq-len", 16]

@@ -175,8 +175,6 @@ class Trainer:
     def _fit(self):
         if not self._resumed:   # a resumed run continues the saved random stream instead
             torch.manual_seed(self.config.seed)
-        if self.world.rank > 0:   # its own dropout masks; rank 0's stream is the checkpointed one
-            torch.manual_seed(self.config.seed * 100003 + self.world.rank * 1009 + self.step)
         self._t0 = time.perf_counter()   # a fresh run's own start counts towards --max-minutes
         if self.step == 0 and not self._resumed and hasattr(self.task, "before_training"):
             # a fresh run's own start (e.g. a fitted part); every rank alike, rank 0 tells
@@ -215,6 +213,9 @@ class Trainer:
 
     def train_step(self, stats):
         self._emit("on_step_start")   # e.g. gradient telemetry arms its recorder before the backward
+        if self.world.rank > 0:   # its own dropout masks, drawn anew each step (rank 0's stream
+            # is the checkpointed one), so a resumed run draws what the whole run drew
+            torch.manual_seed(self.config.seed * 100003 + self.world.rank * 1009 + self.step)
         self.model.train()
         batch = self.task.train_batch(self.step)
         self.optimizer.zero_grad(set_to_none=True)
