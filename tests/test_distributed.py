@@ -187,3 +187,13 @@ def test_ddp_find_unused_reads_rnnkits_on_and_off(monkeypatch, value, on):
     from rnnkit.train.distributed import may_skip_parameters
     monkeypatch.setenv("RNNKIT_DDP_FIND_UNUSED", value)
     assert may_skip_parameters(torch.nn.Linear(2, 2)) is on
+
+
+def test_a_data_warning_is_said_by_rank_0_alone(monkeypatch, capsys):
+    """Every rank reads the data: each printed its warnings, interleaved on one line."""
+    from rnnkit.tasks.common import warn
+    for rank in range(2):
+        monkeypatch.setattr(distributed, "_world", distributed.World(rank, 2))
+        warn(f"from rank {rank}")
+    monkeypatch.setattr(distributed, "_world", distributed.World())
+    assert capsys.readouterr().err == "rnnkit: warning: from rank 0\n"

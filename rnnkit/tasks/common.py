@@ -23,8 +23,11 @@ PAD = "<pad>"
 
 
 def warn(message):
-    """A warning on standard error: the run goes on."""
-    print(f"rnnkit: warning: {message}", file=sys.stderr)
+    """A warning on standard error: the run goes on. Under torchrun rank 0 alone says it (every
+    rank reads the data alike), in one write, so that lines never interleave."""
+    if distributed.current().main:
+        sys.stderr.write(f"rnnkit: warning: {message}\n")
+        sys.stderr.flush()
 
 
 def warn_shared(train, given, key, what="examples", show=None):
