@@ -197,3 +197,22 @@ def test_a_data_warning_is_said_by_rank_0_alone(monkeypatch, capsys):
         warn(f"from rank {rank}")
     monkeypatch.setattr(distributed, "_world", distributed.World())
     assert capsys.readouterr().err == "rnnkit: warning: from rank 0\n"
+
+
+def test_a_batch_over_the_data_is_checked_when_the_task_is_built(monkeypatch):
+    """--batch 64 over 43 examples: every step's batch is the 43, which 2 processes cannot
+    share; it failed at the first step, after step 0's checkpoint, so the run could never
+    go on."""
+    from rnnkit.config import ConfigError
+    from rnnkit.data.pairs import PairBatches
+    from rnnkit.tasks.common import Batches
+    monkeypatch.setattr(distributed, "_world", distributed.World(0, 2))
+    try:
+        with pytest.raises(ConfigError, match=r"--batch 64 is more than the 43 training "
+                                              r"examples.*at most 42"):
+            Batches(43, 64)
+        with pytest.raises(ConfigError, match=r"--batch 64 is more than the 43 training"):
+            PairBatches([([1], [2])] * 43, 64)
+        assert Batches(44, 64).batch == 44 and Batches(43, 8).batch == 8
+    finally:
+        monkeypatch.setattr(distributed, "_world", distributed.World())

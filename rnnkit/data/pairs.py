@@ -354,6 +354,8 @@ class PairBatches:
     def __init__(self, examples, batch, seed=0):
         if not examples:
             raise DataError("no training pairs left (all empty or longer than the model's max_len)")
+        from rnnkit.train import distributed   # a batch over the data is all of it each step
+        distributed.check_capped_batch(batch, len(examples))
         self.examples, self.batch, self.seed = examples, batch, seed
         self.per_pass = max(1, len(examples) // batch)
         self._pass, self._order = None, None

@@ -85,6 +85,7 @@ class Batches:
     BUCKET = 50
 
     def __init__(self, n, batch, seed=0, lengths=None):
+        distributed.check_capped_batch(batch, n)
         self.n, self.batch, self.seed, self.lengths = n, min(batch, n), seed, lengths
         self.per_pass = n // self.batch
         self._pass, self._batches = None, None

@@ -264,6 +264,18 @@ def shard(items, dim=0):
     return items[w.rank * k:(w.rank + 1) * k]
 
 
+def check_capped_batch(given, n):
+    """ConfigError where a --batch over the ``n`` training examples makes every step's batch
+    all ``n`` of them, which the world size does not divide (said when the task is built, not
+    at its first step, after the run folder holds a checkpoint)."""
+    w = _world
+    if w.active and given > n and n % w.size:
+        raise ConfigError(f"--batch {given} is more than the {n:,} training examples, so every "
+                          f"step's batch is those {n:,}, which cannot be split evenly over "
+                          f"{w.size} processes: give a --batch of at most "
+                          f"{max(n - n % w.size, w.size):,}")
+
+
 def check_batch(batch, resumed=False):
     """ConfigError unless the world size divides the global batch (every rank: same message);
     on ``--resume`` the batch is the run's, so the message names the process counts that fit."""
