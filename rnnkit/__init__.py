@@ -25,14 +25,28 @@ def debug_asked(argv):
     return "--debug" in argv or _os.environ.get("RNNKIT_DEBUG", "").strip().lower() not in OFF
 
 
-if _sys.argv[:1] == ["-m"]:   # ``python -m rnnkit`` (torchrun's too) is the command: Ctrl-C while
-    try:                       # torch loads ends as the rnnkit script's does (_rnnkit_command)
-        import torch  # noqa: F401
-    except KeyboardInterrupt:
-        if debug_asked(_sys.argv):
-            raise
-        _sys.stderr.write("\nrnnkit: interrupted\n")
-        raise SystemExit(130) from None
+def _interrupted(*_):
+    _sys.stderr.write("\nrnnkit: interrupted\n")
+    _sys.stderr.flush()
+    _os._exit(130)
+
+
+_PREVIOUS_SIGINT = None
+if _sys.argv[:1] == ["-m"] and not debug_asked(_sys.argv):
+    # ``python -m rnnkit`` (torchrun's too) is the command: Ctrl-C while torch and rnnkit load
+    # (seconds) ends as the rnnkit script's does (_rnnkit_command); __main__ ends the guard
+    import signal as _signal
+    _PREVIOUS_SIGINT = _signal.signal(_signal.SIGINT, _interrupted)
+
+
+def _end_import_guard():
+    """The command's own Ctrl-C handling takes over (``python -m rnnkit``, once loaded)."""
+    global _PREVIOUS_SIGINT
+    if _PREVIOUS_SIGINT is not None:
+        import signal
+        signal.signal(signal.SIGINT, _PREVIOUS_SIGINT)
+        _PREVIOUS_SIGINT = None
+
 
 from rnnkit import kernels  # noqa: E402
 from rnnkit.bptt.telemetry import GradientRecorder, record_gradients

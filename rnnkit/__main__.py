@@ -2,5 +2,7 @@
 import sys
 
 from rnnkit.cli.main import main
+from rnnkit import _end_import_guard
 
+_end_import_guard()
 sys.exit(main())

@@ -23,6 +23,21 @@ sys.exit(_rnnkit_command.main())
 """
 
 
+# Ctrl-C as the terminal sends it, while rnnkit's own modules load after torch (torch._dynamo,
+# seconds): a SIGINT to the process itself
+SIGNALLED_IMPORT = """
+import builtins, os, signal, sys
+real = builtins.__import__
+def interrupted(name, *args, **kwargs):
+    if name == "torch._dynamo" or name.startswith("rnnkit.bptt"):
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(name, *args, **kwargs)
+builtins.__import__ = interrupted
+sys.argv = ["rnnkit"] + sys.argv[1:]
+import rnnkit
+"""
+
+
 def run(*args, **env):
     environ = {k: v for k, v in os.environ.items() if k != "RNNKIT_DEBUG"}
     environ.update(PYTHONPATH=str(ROOT), **env)
@@ -70,8 +85,7 @@ def test_python_dash_m_rnnkit_is_the_command_too():
     """`python -m rnnkit` (and torchrun's) imports the package before any rnnkit code can catch
     Ctrl-C: the package's first import of torch does, while Python says the module is located
     (sys.argv[0] is "-m" then); imported by anything else it stays Python's."""
-    script = INTERRUPTED_IMPORT.replace("import _rnnkit_command\nsys.exit(_rnnkit_command.main())",
-                                        "import rnnkit")
+    script = SIGNALLED_IMPORT
     environ = {k: v for k, v in os.environ.items() if k != "RNNKIT_DEBUG"}
     environ.update(PYTHONPATH=str(ROOT))
     as_m = script.replace('sys.argv = ["rnnkit"] + sys.argv[1:]', 'sys.argv = ["-m"] + sys.argv[1:]')
