@@ -292,3 +292,29 @@ def test_plain_export_of_lengths_names_mask_lengths():
     with torch.no_grad():
         torch.testing.assert_close(program.module()(x, lengths=lengths)[0],
                                    layer(x, lengths=lengths)[0])
+
+
+def test_to_torch_keeps_shared_layers_tied_and_frozen_parameters():
+    """A layer under two names was swapped under one of them only; a parameter tied to another
+    module was untied; a frozen parameter came back trainable."""
+    class Siamese(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.left = self.right = rnnkit.GRU(3, 4, batch_first=True)
+            self.head = torch.nn.Linear(4, 4, bias=False)
+            self.head.weight = self.left.weight_hh_l0                  # tied
+    m = Siamese()
+    t = to_torch(m)
+    assert t.left is t.right and isinstance(t.left, torch.nn.GRU)
+    assert t.head.weight is t.left.weight_hh_l0 and t.head.weight is not m.head.weight
+    assert sum(p.numel() for p in t.parameters()) == sum(p.numel() for p in m.parameters())
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(t.left(x)[0], m.left(x)[0])
+    frozen = rnnkit.GRU(3, 4, 2)
+    frozen.weight_hh_l1.requires_grad_(False)
+    assert [n for n, p in to_torch(frozen).named_parameters() if not p.requires_grad] == \
+        ["weight_hh_l1"]
+    cell = rnnkit.LSTMCell(3, 4).requires_grad_(False)
+    assert not any(p.requires_grad for p in to_torch(cell).parameters())
+    wrapped = to_torch(torch.nn.Sequential(frozen))
+    assert not wrapped[0].weight_hh_l1.requires_grad and wrapped[0].weight_hh_l0.requires_grad

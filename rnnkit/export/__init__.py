@@ -95,7 +95,8 @@ def to_torch(layer, inference=False):
                 if what is not None:
                     raise ExportError(f"{name} is a {type(m).__name__} with {what}, which has "
                                       f"no torch.nn equivalent")
-        return _replace(layer, lambda m: to_torch(m, inference), (RNNBase, _CellBase))
+        return _replace(layer, lambda m: _own(to_torch(m, inference), m, share=True),
+                        (RNNBase, _CellBase))
     what = unsupported(layer, inference)
     if what is not None:
         raise ExportError(f"{type(layer).__name__} with {what} has no torch.nn equivalent")
@@ -105,7 +106,22 @@ def to_torch(layer, inference=False):
               batch_first=layer.batch_first, dropout=layer.dropout,
               bidirectional=layer.bidirectional, device=w.device, dtype=w.dtype, **extra)
     out.load_state_dict(layer.state_dict())
-    return out.train(layer.training)
+    return _own(out.train(layer.training), layer)
+
+
+def _own(out, layer, share=False):
+    """``out`` (torch.nn's equivalent of ``layer``) with the parameters' ``requires_grad`` of
+    ``layer``'s, or with ``share`` (``layer`` is in a copy of the model) ``layer``'s Parameter
+    objects themselves: parameters tied to another module, or a layer under two names, stay
+    one parameter."""
+    for name, p in layer.named_parameters(recurse=False):
+        if share:
+            setattr(out, name, p)
+        else:
+            getattr(out, name).requires_grad_(p.requires_grad)
+    if share and hasattr(out, "_init_flat_weights"):   # torch.nn's RNNs keep a list of them
+        out._init_flat_weights()
+    return out
 
 
 def _torch_cell(cell):
@@ -116,7 +132,7 @@ def _torch_cell(cell):
     out = cls(cell.input_size, cell.hidden_size, bias=cell.bias, device=w.device,
               dtype=w.dtype, **extra)
     out.load_state_dict(cell.state_dict())
-    return out.train(cell.training)
+    return _own(out.train(cell.training), cell)
 
 
 def swap_layers(model, fmt="onnx", where="model"):
@@ -160,10 +176,13 @@ def _replace(model, make, kinds=RNNBase):
     model = copy.deepcopy(model)
     if isinstance(model, kinds):
         return make(model)
+    made = {}   # a module under two names is made once: it stays one module
     for m in list(model.modules()):
-        for child_name, child in list(m.named_children()):
-            if isinstance(child, kinds):
-                setattr(m, child_name, make(child))
+        for child_name, child in list(m._modules.items()):   # (named_children yields a
+            if isinstance(child, kinds):                        # module under two names once)
+                if id(child) not in made:
+                    made[id(child)] = make(child)
+                setattr(m, child_name, made[id(child)])
     return model
 
 
