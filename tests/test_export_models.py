@@ -154,7 +154,7 @@ def test_variable_length_models_onnx_and_pt2(make, kind, tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
     loaded = rnnkit.export.load(tmp_path / "m.pt2").module()
     g = torch.Generator().manual_seed(0)
-    for B, T in ((1, 3), (3, 8)):
+    for B, T in ((1, 3), (3, 8), (3, 1), (1, 1)):   # one-word sentences too
         lengths = torch.randint(1, T + 1, (B,), generator=g)
         lengths[0] = T
         named = {"tokens": torch.randint(1, 9, (B, T), generator=g), "lengths": lengths}

@@ -241,10 +241,14 @@ class SequenceTagger(nn.Module):
         position reads one character) and zeroing the padding after: (B, T, 2·G)."""
         B, T = x.shape
         W = chars.shape[2]
-        e = self.char_embed(chars.reshape(B * T, W))                          # (B·T, W, E)
-        _, h_n = self.char_rnn(e, lengths=char_lengths.reshape(B * T).clamp(min=1))  # (2, B·T, G)
-        out = h_n.transpose(0, 1).reshape(B, T, 2 * self.config.char_hidden)  # (B, T, 2·G)
-        return out * length_mask(lengths, T)[..., None].to(out.dtype)
+        # one padding position more: B·(T+1) words are never B (a program traced at T > 1
+        # would otherwise guard on B·T != B and refuse sentences of one word)
+        chars = torch.cat([chars, chars.new_zeros(B, 1, W)], 1)                # (B, T+1, W)
+        char_lengths = torch.cat([char_lengths, char_lengths.new_ones(B, 1)], 1)
+        e = self.char_embed(chars.reshape(B * (T + 1), W))                    # (B·(T+1), W, E)
+        _, h_n = self.char_rnn(e, lengths=char_lengths.reshape(B * (T + 1)).clamp(min=1))
+        out = h_n.transpose(0, 1).reshape(B, T + 1, 2 * self.config.char_hidden)[:, :T]
+        return out * length_mask(lengths, T)[..., None].to(out.dtype)         # (B, T, 2·G)
 
     def loss(self, batch):
         """Mean loss per token of the gold tags y (B, T) (padding ignored): cross-entropy, or the
