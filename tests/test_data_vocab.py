@@ -90,3 +90,9 @@ def test_perplexity_is_exp_of_the_loss_up_to_floats_range():
     from rnnkit.tasks.lm import perplexity
     assert perplexity(113.0) == pytest.approx(math.exp(113.0))     # was capped at exp(50)
     assert perplexity(800.0) == math.inf
+
+
+def test_a_missing_token_names_the_vocabulary_as_tokens_does():
+    """A --tokens word run's prime error said '13 ptb tokens', a name no flag uses."""
+    with pytest.raises(KeyError, match=r"not in the vocabulary \(\d+ word tokens\)"):
+        Vocab.build("the cat sat\n", kind="ptb").encode("the unicorn")

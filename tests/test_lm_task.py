@@ -168,3 +168,26 @@ def test_a_folder_of_text_files_is_their_corpus(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="is a folder without .txt files"):
         task(tmp_path / "empty")
+
+
+def test_a_corpus_too_short_for_the_batch_is_named(tmp_path, capsys):
+    from rnnkit.cli.main import main
+    path = tmp_path / "ten.txt"
+    path.write_text("abcdefghij\n" * 3)
+    assert main(["train", "lm", "--data", str(path), "--out", str(tmp_path / "run"), "--hidden",
+                 "8", "--layers", "1", "--max-steps", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: its training part: " in err and "too few for 64 streams" in err
+
+
+def test_the_parts_files_add_no_line_break_to_the_vocabulary(tmp_path):
+    """--val-data and --test-data were joined to the corpus with a line break: a corpus and
+    files without one got a '\\n' the model never trained on, and sample primed with it."""
+    corpus, val = tmp_path / "c.txt", tmp_path / "v.txt"
+    corpus.write_text("hello world " * 300)
+    val.write_text("hello world hello")
+    task = build_lm_task(LMData(data=str(corpus), val_data=str(val), test_data=str(val),
+                                batch=4, seq_len=8), LMConfig(hidden=8, layers=1),
+                         log=lambda *a: None)
+    assert "\n" not in task.vocab.itos
+    assert Vocab.build(["ab", "c"]).itos == Vocab.build("abc").itos

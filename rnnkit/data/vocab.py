@@ -7,6 +7,7 @@ import torch
 # word tokens keep the whitespace and punctuation between words, so decode(encode(s)) == s
 _WORD = re.compile(r"\w+|[^\w\s]|\s+")
 UNK = "<unk>"
+KIND_NAMES = {"char": "character", "ptb": "word", "word": "word-exact"}   # as --tokens names them
 EOS = "<eos>"
 
 
@@ -56,10 +57,14 @@ class Vocab:
 
     @classmethod
     def build(cls, text, kind="char", max_size=None):
-        """The vocabulary of ``text``, most frequent first (ties: first seen); ``max_size``
-        keeps the most frequent tokens, ``max_size`` in all with ``<unk>``, which it adds for the
-        rest and for tokens that only later text holds (even where every token fits)."""
-        counts = Counter(tokenize(text, kind))
+        """The vocabulary of ``text`` (or of several texts, each tokenized alone: no token is
+        made where one ends and the next begins), most frequent first (ties: first seen);
+        ``max_size`` keeps the most frequent tokens, ``max_size`` in all with ``<unk>``, which it
+        adds for the rest and for tokens that only later text holds (even where every token
+        fits)."""
+        counts = Counter()
+        for part in ([text] if isinstance(text, str) else text):
+            counts.update(tokenize(part, kind))
         tokens = [t for t, _ in counts.most_common()]
         if max_size is not None:
             tokens = [UNK] + [t for t in tokens if t != UNK][: max_size - 1]
@@ -85,7 +90,8 @@ class Vocab:
             if i is None:
                 missing = sorted({t for t in tokenize(text, self.kind) if t not in self.stoi})
                 raise KeyError(f"{len(missing)} token(s) not in the vocabulary "
-                               f"({len(self)} {self.kind} tokens): {missing[:10]!r}")
+                               f"({len(self)} {KIND_NAMES.get(self.kind, self.kind)} tokens): "
+                               f"{missing[:10]!r}")
             ids.append(i)
         return ids
 

@@ -138,7 +138,10 @@ class LMTask:
         d = data_config
         if d.eval_tokens:
             val_ids = val_ids[: d.eval_tokens + 1]
-        self.train = StreamBatches(train_ids, d.batch, d.seq_len)
+        try:
+            self.train = StreamBatches(train_ids, d.batch, d.seq_len)
+        except DataError as e:   # the file it came from, and which part
+            raise DataError(f"{d.data}: its training part: {e}") from None
         self.val = eval_streams(val_ids, d.batch, d.seq_len)
         self.test = eval_streams(test_ids, d.batch, d.seq_len) if test_ids is not None else None
         self.state = None
@@ -293,8 +296,7 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     if checkpoint is not None:
         vocab = Vocab.from_dict(checkpoint["vocab"])
     else:
-        vocab = Vocab.build(text + "".join("\n" + t for _, t in extra.values()), kind,
-                            d.max_vocab or None)
+        vocab = Vocab.build([text, *(t for _, t in extra.values())], kind, d.max_vocab or None)
     ids = torch.as_tensor(encode_file(vocab, text, path), dtype=torch.long)
     if "val" in extra:
         train_ids, val_ids = ids, torch.as_tensor(encode_file(vocab, extra["val"][1], extra["val"][0]))
