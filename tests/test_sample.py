@@ -75,6 +75,18 @@ def test_pick_draws_from_the_distribution():
     assert ((freq - probs[0]).abs() <= 4 * se + 1e-12).all(), freq
 
 
+def test_top_k_1_is_the_most_likely_token_at_a_temperature_past_float32():
+    """logits / 3.5e38 are all 0 in float32: top-k 1 kept every tied token and drew among them;
+    the rank of the logits does not depend on the temperature."""
+    from rnnkit.models import LanguageModel, LMConfig
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.5]])
+    assert {int(pick(logits, temperature=t, top_k=1)) for t in (1e38, 3.5e38, 1e300)} == {1}
+    torch.manual_seed(0)
+    lm = LanguageModel(LMConfig(vocab_size=12, hidden=16, layers=1))   # its compiled loop too
+    greedy = [int(x) for x in sample(lm, [1, 2], 40, temperature=0)]
+    assert [int(x) for x in sample(lm, [1, 2], 40, temperature=1e300, top_k=1, seed=1)] == greedy
+
+
 def test_a_temperature_too_small_for_float32_is_greedy():
     """logits / 1e-39 overflowed float32: the softmax was NaN and the draw the last token."""
     from rnnkit.models import LanguageModel, LMConfig

@@ -41,10 +41,14 @@ def pick(logits, temperature=1.0, top_k=None, top_p=None, generator=None, u=None
 TINY = 1e-30   # a temperature below it is 0: logits / it overflow float32 (inf, NaN softmax)
 
 
+HUGE = 1e30   # a temperature above it is it: logits / a float32 inf are all 0, so top-k and
+# top-p kept every token, where at 1e30 they still rank them (the draw is uniform either way)
+
+
 def greedy_below(temperature):
     """``temperature``, or 0 (the most likely token) where it is below :data:`TINY`, the limit
-    its exact draw tends to and the only one float32 can compute."""
-    return 0.0 if float(temperature) < TINY else temperature
+    its exact draw tends to and the only one float32 can compute; at most :data:`HUGE`."""
+    return 0.0 if float(temperature) < TINY else min(temperature, HUGE)
 
 
 def _draw(logits, temperature, top_k, top_p, generator, u):
