@@ -96,3 +96,19 @@ def test_a_missing_token_names_the_vocabulary_as_tokens_does():
     """A --tokens word run's prime error said '13 ptb tokens', a name no flag uses."""
     with pytest.raises(KeyError, match=r"not in the vocabulary \(\d+ word tokens\)"):
         Vocab.build("the cat sat\n", kind="ptb").encode("the unicorn")
+
+
+def test_a_gzip_files_encoding_fix_decompresses_first(tmp_path):
+    """iconv run on the compressed bytes made garbage: the fix for a .gz reads it with zcat."""
+    import gzip
+    from rnnkit.data import DataError
+    from rnnkit.data.text import read_text
+    latin = tmp_path / "latin.txt.gz"
+    latin.write_bytes(gzip.compress(b"hello\n\xe9t\xe9\n"))
+    with pytest.raises(DataError, match=r"latin.txt.gz:2: not UTF-8 .* zcat .*latin.txt.gz \| "
+                                        r"iconv -f LATIN1 -t UTF-8 \| gzip > utf8-copy.gz"):
+        read_text(latin)
+    wide = tmp_path / "wide.gz"
+    wide.write_bytes(gzip.compress("hello world\n".encode("utf-16")))
+    with pytest.raises(DataError, match=r"UTF-16 text once decompressed .* zcat wide.gz \| iconv"):
+        read_text(wide)

@@ -38,21 +38,22 @@ def read_text(path):
             raw = f.read()
     except OSError as e:
         raise DataError(f"{path}: cannot read the file: {e.strerror}") from e
-    if raw.startswith(GZIP_MAGIC):
+    gz = raw.startswith(GZIP_MAGIC)
+    if gz:
         raw = _gunzip(raw, path)
     if not raw.strip():
         raise DataError(f"{path}: the file is empty (expected UTF-8 text, got {len(raw)} bytes"
                         f"{' of whitespace' if raw else ''})")
-    return decode_text(raw, path)
+    return decode_text(raw, path, gz=gz)
 
 
-def decode_text(raw, path, iconv=True):
+def decode_text(raw, path, iconv=True, gz=False):
     """``raw`` bytes as UTF-8 text without its byte-order mark; UTF-16, binary (NUL bytes) or
     other bytes raise DataError naming ``path`` and the line (with an iconv command for the
-    file where ``iconv``)."""
+    file where ``iconv``; ``gz``: the bytes were decompressed, so the command is too)."""
     utf16 = _utf16_order(raw)
     if utf16:
-        raise DataError(_utf16_problem(path, raw, utf16))
+        raise DataError(_utf16_problem(path, raw, utf16, gz))
     nul = raw.find(b"\x00")
     if nul >= 0:
         raise DataError(f"{path}:{_line_of(raw, nul)}: looks like a binary file (NUL byte at "
@@ -63,7 +64,9 @@ def decode_text(raw, path, iconv=True):
         bad = raw.decode("utf-8", "surrogateescape")      # undecodable bytes as U+DC80-DCFF
         code = "CP1252" if re.search("[\udc80-\udc9f]", bad) else "LATIN1"
         name = {"CP1252": "Windows-1252", "LATIN1": "Latin-1"}[code]
-        fix = (f"re-encode the file as UTF-8, e.g. iconv -f {code} -t UTF-8 {path} > "
+        fix = (f"re-encode the file as UTF-8, e.g. zcat {path} | iconv -f {code} -t UTF-8 | "
+               f"gzip > utf8-copy.gz (if it is {name})" if iconv and gz else
+               f"re-encode the file as UTF-8, e.g. iconv -f {code} -t UTF-8 {path} > "
                f"utf8-copy (if it is {name})" if iconv else
                f"give UTF-8 text, e.g. through iconv -f {code} -t UTF-8 (if it is {name})")
         raise DataError(f"{path}:{_line_of(raw, e.start)}: not UTF-8 (byte 0x{raw[e.start]:02x} "
@@ -103,14 +106,20 @@ def _utf16_order(raw):
     return order if plain and (latin or "\n" in text or "\r" in text) else None
 
 
-def _utf16_problem(path, raw, order):
-    """The message for a UTF-16 file of byte order ``order``, with the iconv line that fixes it."""
+def _utf16_problem(path, raw, order, gz=False):
+    """The message for a UTF-16 file of byte order ``order``, with the iconv line that fixes it
+    (``gz``: a gzip file's decompressed bytes)."""
     name, bom = os.path.basename(path), raw[:2] in UTF16_BOMS
     stem, ext = os.path.splitext(name)
     end = "little" if order == "LE" else "big"
     why = f"a byte-order mark {raw[:2].hex(' ').upper()}" if bom else "no byte-order mark"
+    code = f"UTF-16{'' if bom else order}"
+    if gz:
+        return (f"{path}: UTF-16 text once decompressed ({why}, {end}-endian); re-encode it as "
+                f"UTF-8, e.g. zcat {name} | iconv -f {code} -t UTF-8 | gzip > "
+                f"{stem.removesuffix('.txt')}-utf8.txt.gz")
     return (f"{path}: UTF-16 text ({why}, {end}-endian); re-encode it as UTF-8, e.g. iconv -f "
-            f"UTF-16{'' if bom else order} -t UTF-8 {name} > {stem}-utf8{ext or '.txt'}")
+            f"{code} -t UTF-8 {name} > {stem}-utf8{ext or '.txt'}")
 
 
 def _line_of(raw, offset):
