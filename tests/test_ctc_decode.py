@@ -108,3 +108,10 @@ def test_bad_arguments():
         prefix_beam_search(torch.zeros(2, 3, 4))
     with pytest.raises(ValueError, match="beam_size"):
         prefix_beam_search(torch.zeros(2, 3), beam_size=0)
+
+
+def test_n_best_holds_no_labelling_that_no_alignment_emits():
+    """Two frames cannot emit [1, 1] (a blank must come between): n_best listed it at -inf."""
+    lp = torch.tensor([[0.0, -1.0], [0.0, -1.0]]).log_softmax(-1)
+    got = prefix_beam_search(lp, 8, n_best=3)
+    assert [y for y, _ in got] == [[], [1]] and all(math.isfinite(s) for _, s in got)

@@ -92,13 +92,15 @@ def prefix_beam_search(log_probs, beam_size=8, blank=0, n_best=1, prune=None):
                     add(prefix, b=total + p)
                 elif c == last:
                     add(prefix, nb=pnb + p)            # the run of c goes on
-                    add(prefix + (c,), nb=pb + p)      # a blank came between: a second c
+                    if pb > NEG_INF:                   # a blank came between: a second c
+                        add(prefix + (c,), nb=pb + p)
                 else:
                     add(prefix + (c,), nb=total + p)
         ranked = sorted(nxt.items(), key=lambda kv: -_logadd(*kv[1]))
         beams = dict(ranked[:beam_size])
     ranked = sorted(((list(y), _logadd(*s)) for y, s in beams.items()), key=lambda r: -r[1])
-    return ranked[:n_best]
+    possible = [r for r in ranked if r[1] > NEG_INF]   # a labelling no alignment emits is none
+    return (possible or ranked[:1])[:n_best]
 
 
 def beam_decode(log_probs, lengths=None, beam_size=8, blank=0, prune=None):
