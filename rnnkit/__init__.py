@@ -31,8 +31,20 @@ def _interrupted(*_):
     _os._exit(130)
 
 
+def _run_as_command():
+    """Whether this import is ``python -m rnnkit`` itself (not a package of one's own run with
+    -m that imports rnnkit, nor ``python -m rnnkit.view.screenshot``)."""
+    argv = list(getattr(_sys, "orig_argv", ()))
+    for i, arg in enumerate(argv):
+        if arg == "-m":
+            return argv[i + 1:i + 2] == ["rnnkit"]
+        if arg.startswith("-m"):
+            return arg == "-mrnnkit"
+    return False
+
+
 _PREVIOUS_SIGINT = None
-if _sys.argv[:1] == ["-m"] and not debug_asked(_sys.argv):
+if _sys.argv[:1] == ["-m"] and _run_as_command() and not debug_asked(_sys.argv):
     # ``python -m rnnkit`` (torchrun's too) is the command: Ctrl-C while torch and rnnkit load
     # (seconds) ends as the rnnkit script's does (_rnnkit_command); __main__ ends the guard
     import signal as _signal

@@ -119,10 +119,9 @@ def check(config):
     is named for fields with help text (the ones that are flags)."""
     for f, kind in _fields(type(config)):
         value = getattr(config, f.name)
-        if type(value).__module__ == "numpy" and isinstance(value, numbers.Number) \
-                and not isinstance(value, bool):   # np.float64(2e-3): a plain number, so a
-            value = value.item()                   # checkpoint holds no numpy object
-            object.__setattr__(config, f.name, value)
+        if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+            value = value.item()   # np.float64(2e-3), np.str_("gru"): plain, so a checkpoint
+            object.__setattr__(config, f.name, value)   # holds no numpy object
         wrong = problem(kind, f.metadata, value)
         if wrong:
             flag = f" ({flag_name(f.name)})" if f.metadata.get("help") else ""

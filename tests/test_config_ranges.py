@@ -375,3 +375,4 @@ def test_numpy_numbers_become_plain_ones():
     assert type(c.lr) is float and type(c.max_steps) is int
     assert type(TrainConfig(lr=np.float32(0.01), max_steps=1).lr) is float
     assert type(LMConfig(hidden=np.int64(8)).hidden) is int
+    assert type(LMConfig(cell=np.array(["gru", "lstm"])[0]).cell) is str

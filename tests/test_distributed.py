@@ -214,5 +214,8 @@ def test_a_batch_over_the_data_is_checked_when_the_task_is_built(monkeypatch):
         with pytest.raises(ConfigError, match=r"--batch 64 is more than the 43 training"):
             PairBatches([([1], [2])] * 43, 64)
         assert Batches(44, 64).batch == 44 and Batches(43, 8).batch == 8
+        monkeypatch.setattr(distributed, "_world", distributed.World(0, 4))
+        with pytest.raises(ConfigError, match=r"no batch fits; launch at most 3 processes"):
+            Batches(3, 4)
     finally:
         monkeypatch.setattr(distributed, "_world", distributed.World())

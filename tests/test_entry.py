@@ -88,10 +88,29 @@ def test_python_dash_m_rnnkit_is_the_command_too():
     script = SIGNALLED_IMPORT
     environ = {k: v for k, v in os.environ.items() if k != "RNNKIT_DEBUG"}
     environ.update(PYTHONPATH=str(ROOT))
-    as_m = script.replace('sys.argv = ["rnnkit"] + sys.argv[1:]', 'sys.argv = ["-m"] + sys.argv[1:]')
+    as_m = script.replace('sys.argv = ["rnnkit"] + sys.argv[1:]',   # as `python -m rnnkit ...`
+                          'sys.argv = ["-m"] + sys.argv[1:]; '
+                          'sys.orig_argv = [sys.executable, "-m", "rnnkit"] + sys.argv[1:]')
     done = subprocess.run([sys.executable, "-c", as_m, "data", "list"], env=environ,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 130 and done.stderr == "\nrnnkit: interrupted\n"
     done = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode != 130 and "KeyboardInterrupt" in done.stderr   # a library import
+
+
+def test_a_package_of_ones_own_run_with_dash_m_keeps_its_ctrl_c(tmp_path):
+    """`python -m mypkg`, whose __init__ imports rnnkit, got rnnkit's Ctrl-C handler: its own
+    `except KeyboardInterrupt` and `finally` never ran."""
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import rnnkit\n")
+    (pkg / "__main__.py").write_text(
+        "import os, signal, time\n"
+        "try:\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n"
+        "except KeyboardInterrupt:\n    print('caught')\n")
+    environ = {k: v for k, v in os.environ.items() if k != "RNNKIT_DEBUG"}
+    environ.update(PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    done = subprocess.run([sys.executable, "-m", "mypkg"], env=environ, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "caught\n", done.stderr

@@ -276,3 +276,12 @@ def test_too_short_parts_name_the_fraction_that_applies(tmp_path):
                                             val_fraction=0.12),
                                ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
     assert task.season == 12
+
+
+def test_step_numbers_past_9999_continue_a_series(tmp_path):
+    """Steps 1000-9999 read as years and 10000 does not: a continuing file of step numbers was
+    refused as a date that does not read."""
+    from rnnkit.data.dates import check_continues
+    path = tmp_path / "next.csv"
+    path.write_text("step,value\n" + "".join(f"{i},1\n" for i in range(10000, 10012)))
+    check_continues([str(i) for i in range(9000, 10000)], read_series_file(path))

@@ -184,6 +184,9 @@ def test_bad_wav_files(tmp_path):
     streamed[40:44] = (0xFFFFFFFF).to_bytes(4, "little")
     (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
     assert len(read_wav(tmp_path / "streamed.wav", 8000)) == (len(whole) - 44) // 2
+    streamed[40:44] = (0x7FFFF000).to_bytes(4, "little")   # SoX's, writing to a pipe
+    (tmp_path / "sox.wav").write_bytes(bytes(streamed))
+    assert len(read_wav(tmp_path / "sox.wav", 8000)) == (len(whole) - 44) // 2
 
 
 def test_extensible_pcm_wav_reads_as_plain_pcm(tmp_path):

@@ -143,3 +143,11 @@ def test_a_data_folder_given_again_as_typed_is_the_runs(tmp_path, monkeypatch):
     train([*lm, "--data", "texts", "--max-steps", "2"])
     train([*lm, "--data", "texts", "--resume", "--max-steps", "3"])
     train([*lm, "--data", "./texts/", "--resume", "--max-steps", "4"])
+
+
+def test_a_flag_the_config_composes_is_the_runs_as_typed():
+    """--alphabet typed decomposed (NFD) is stored composed: the same flag restated on
+    --resume was refused with two strings that look alike."""
+    from rnnkit.cli.task_runs import same_setting
+    assert same_setting("ab\u0065\u0301", "ab\u00e9") and not same_setting("abe", "ab\u00e9")
+    assert same_setting(3, 3) and not same_setting(3, "3")

@@ -297,6 +297,8 @@ def test_the_command_line_says_a_users_cell_is_at_fault(tmp_path, capsys):
     with pytest.MonkeyPatch.context() as mp:   # the cell installed as a package: still its own
         mp.setattr(sysconfig, "get_paths", lambda: paths)
         assert raised_at(raised, in_cell=True) == where
+        mp.setattr(_Raises, "__module__", "rnnkit_extra")   # a plug-in named after rnnkit
+        assert raised_at(raised, in_cell=True) == where
     try:
         rnnkit.LSTM(2, 3)(torch.randn(2, 3, 5))          # rnnkit's own refusal: not the user's
     except Exception as e:
@@ -412,3 +414,16 @@ def test_a_cells_fingerprint_covers_its_base_classes_and_arguments(tmp_path, mon
     importlib.reload(importlib.import_module("fp_base_cell"))
     registry.register("test-own", importlib.reload(fp_own_cell).Own)
     assert registry.changed_cells(recorded) == ["test-own"]
+
+
+def test_a_cells_fingerprint_names_a_function_argument_by_its_name():
+    """A registered instance holding a function: its repr has an address, which changes from
+    process to process, so every load said the cell had changed."""
+    def make():
+        def soft(x):
+            return x
+        return soft
+    one, two = _Act(make()), _Act(make())
+    assert one.act is not two.act and repr(one.act) != repr(two.act)
+    assert registry._source_digest(one) == registry._source_digest(two)
+    assert registry._source_digest(one) != registry._source_digest(_Act("tanh"))

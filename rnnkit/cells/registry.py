@@ -106,10 +106,10 @@ def _source_digest(cell):
             h.update(inspect.getsource(cls).encode("utf-8"))
         except (OSError, TypeError):
             return None
-    try:
-        attrs = json.dumps(vars(cell), sort_keys=True, default=repr)
-    except TypeError:   # attributes that are not JSON: their repr
-        attrs = repr(sorted(vars(cell)))
+    def named(value):   # a function or class by its name; another object by its type's (a
+        kind = value if isinstance(value, type) or callable(value) else type(value)   # repr
+        return f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', '')}"  # has
+    attrs = json.dumps(vars(cell), sort_keys=True, default=named)   # addresses that change)
     if attrs != "{}":   # a class's digest stays what it was before attributes counted
         h.update(attrs.encode("utf-8"))
     return h.hexdigest()

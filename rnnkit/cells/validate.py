@@ -192,7 +192,9 @@ def raised_at(e, in_cell=False):
             continue
         path = Path(name).resolve()
         cell = frame.f_locals.get("self")
-        installed = isinstance(cell, Cell) and not type(cell).__module__.startswith("rnnkit")
+        module = type(cell).__module__
+        installed = isinstance(cell, Cell) and not (module == "rnnkit"
+                                                    or module.startswith("rnnkit."))
         if path.is_relative_to(ours) or (not installed    # a cell package's own code counts
                                          and any(path.is_relative_to(p) for p in libs)):
             continue

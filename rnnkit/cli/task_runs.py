@@ -15,6 +15,7 @@ rank at these points stops every rank with the same one-line message."""
 import dataclasses
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -128,6 +129,14 @@ def absolute(path):
     return str(Path(path).expanduser().resolve())
 
 
+def same_setting(given, stored):
+    """A flag restated on --resume is the run's setting: equal, or a text the config composes
+    (NFC: an --alphabet typed decomposed) equal once composed."""
+    if isinstance(given, str) and isinstance(stored, str):
+        return unicodedata.normalize("NFC", given) == unicodedata.normalize("NFC", stored)
+    return given == stored
+
+
 def time_spent(train_cfg, ckpt):
     """Whether the run resumed from ``ckpt`` has trained for all of --max-minutes already."""
     spent = ckpt.get("trainer", {}).get("elapsed", 0)
@@ -230,8 +239,8 @@ class TaskRun:
                     skipped = cfg is model_cfg and f.name in self.skip
                     # the run's own flag, which the data resolved (--embed 0, --bag auto), is
                     # no change
-                    if not skipped and given != getattr(cfg, f.name) \
-                            and not (f.name in asked and given == asked[f.name]):
+                    if not skipped and not same_setting(given, getattr(cfg, f.name)) \
+                            and not (f.name in asked and same_setting(given, asked[f.name])):
                         raise ConfigError(
                             f"--{f.name.replace('_', '-')} {given!r}: on --resume the model and data "
                             f"settings are the run's ({getattr(cfg, f.name)!r}); only training flags "

@@ -103,7 +103,8 @@ def image_features(pixels):
 
 
 # ----------------------------------------------------------------- sound
-STREAMED = 0xFFFFFF00   # a data size a streaming writer leaves unknown (0xFFFFFFFF): no check
+STREAMED = 0x7FFFF000   # a data size a streaming writer leaves unknown (ffmpeg 0xFFFFFFFF, SoX
+# 0x7FFFF000 on a pipe): no check
 
 
 def read_wav(path, sample_rate, where=None):
@@ -134,7 +135,7 @@ def read_wav(path, sample_rate, where=None):
     dtype = {4: np.float32, 8: np.float64}[width] if floats else \
         {1: np.uint8, 2: np.int16, 4: np.int32}[width]
     present = len(raw) // (width * channels)
-    if present < frames and frames * width * channels < STREAMED:
+    if present < frames and frames * width * channels < STREAMED:   # (files of 2 GB and more)
         raise DataError(f"{at}: truncated: its header says {frames:,} frames, the file holds "
                         f"{present:,}")
     x = np.frombuffer(raw[:present * width * channels], dtype=dtype)

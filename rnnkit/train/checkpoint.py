@@ -184,7 +184,7 @@ def load_checkpoint(path, map_location="cpu", kind=None):
         from rnnkit.cells.registry import changed_cells
         for name in changed_cells(data["cell_sources"]):
             warnings.warn(f"{path}: the cell {name!r} has changed since this checkpoint was "
-                          f"written (its class's source differs): its weights load, but the "
+                          f"written (its source or its arguments differ): its weights load, but the "
                           f"steps they run are the new code's", stacklevel=2)
     weights = data.get("model")
     if isinstance(weights, dict):   # training never saves these (non-finite steps are skipped)

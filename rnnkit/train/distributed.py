@@ -270,10 +270,11 @@ def check_capped_batch(given, n):
     at its first step, after the run folder holds a checkpoint)."""
     w = _world
     if w.active and given > n and n % w.size:
+        fix = (f"give a --batch of at most {n - n % w.size:,}" if n >= w.size else
+               f"no batch fits; launch at most {n:,} processes, or give more data")
         raise ConfigError(f"--batch {given} is more than the {n:,} training examples, so every "
                           f"step's batch is those {n:,}, which cannot be split evenly over "
-                          f"{w.size} processes: give a --batch of at most "
-                          f"{max(n - n % w.size, w.size):,}")
+                          f"{w.size} processes: {fix}")
 
 
 def check_batch(batch, resumed=False):
