@@ -81,3 +81,15 @@ def test_a_data_folders_subfolders_are_said_to_be_left_out(tmp_path):
     said = []
     assert len(read_folder(folder, said.append)) == 2
     assert said and "1 subfolder(s) not read (e.g. more)" in said[0]
+
+
+def test_a_captcha_set_without_the_package_says_so_before_promising_to_render(monkeypatch,
+                                                                                tmp_path):
+    from rnnkit.data import DataError, captchas
+    def missing():
+        raise DataError("--data captcha needs the captcha package")
+    monkeypatch.setattr(captchas, "image_module", missing)
+    said = []
+    with pytest.raises(DataError, match="needs the captcha package"):
+        captchas.captcha_set(600, "AB12", 2, 4, 32, 7, cache=tmp_path, log=said.append)
+    assert said == []

@@ -94,6 +94,7 @@ def captcha_set(n, alphabet, min_chars, max_chars, height, seed, cache=None, log
                 return texts, images
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):   # cut off, damaged
             pass
+    image_module()   # the package, before a promise of minutes of rendering
     if n > 500:
         log(f"rendering {n:,} captchas (seed {seed}; about {n // 100} s, cached after)")
     images = render(texts, height, seed)
