@@ -285,3 +285,12 @@ def test_step_numbers_past_9999_continue_a_series(tmp_path):
     path = tmp_path / "next.csv"
     path.write_text("step,value\n" + "".join(f"{i},1\n" for i in range(10000, 10012)))
     check_continues([str(i) for i in range(9000, 10000)], read_series_file(path))
+
+
+def test_the_steps_ahead_are_dated_as_the_series_steps():
+    from rnnkit.data.dates import next_labels
+    assert next_labels(months(30), 2) == ["1992-07", "1992-08"]
+    assert next_labels(["2000-Q1", "2000-Q2", "2000-Q3"], 2) == ["2000-10-01", "2001-01-01"]
+    assert next_labels(["2020-01-01 00:00", "2020-01-01 01:00"], 1) == ["2020-01-01 02:00:00"]
+    assert next_labels(["2020-01-06", "2020-01-07", "2020-01-10"], 1) is None   # uneven
+    assert next_labels(["0", "2", "4"], 2) == ["6", "8"] and next_labels(["x", "y"], 1) is None

@@ -136,7 +136,8 @@ def test_cli_flags_and_forecast_command(tmp_path, capsys):
     assert "transform log, baseline seasonal" in capsys.readouterr().out
     assert main(["forecast", str(out), "--steps", "3", "--from-end"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].startswith("+1\t") and float(lines[1].split("\t")[1]) > 0
+    assert lines[1].startswith("1960-01\t") and float(lines[1].split("\t")[1]) > 0   # not +1
+    assert [l.split("\t")[0] for l in lines[2:4]] == ["1960-02", "1960-03"]
     assert main(["train", "forecast", "--data", str(path), "--out", str(tmp_path / "x"),
                  "--transform", "sqrt"]) == 2
     assert "rnnkit: error: ForecastData.transform must be one of" in capsys.readouterr().err

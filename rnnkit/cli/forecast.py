@@ -9,6 +9,7 @@ import numpy as np
 from rnnkit.cli.options import image_file, image_format, ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
+from rnnkit.data.dates import next_labels
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 from rnnkit.tasks.forecast_trained import LEVELS, MIN_ERRORS, Forecast
@@ -84,8 +85,12 @@ def run(args):
     bands = [f"{side}{v:g}" for v in args.intervals for side in ("lo", "hi")]
     print("step\t" + "\t".join(f"{f.names[k]}_forecast\t" + "".join(
         f"{f.names[k]}_{b}\t" for b in bands) + f"{f.names[k]}_truth" for k in keep))
+    n = len(f.labels)   # the dates ahead where the series' steps say them, else +k
+    ahead = (next_labels(f.labels, max(0, origin + args.steps - n)) if n == len(f.y) else None) or []
     for i in range(args.steps):
-        label = f.labels[origin + i] if origin + i < len(f.labels) else f"+{origin + i - len(f.y) + 1}"
+        j = origin + i - n
+        label = (f.labels[origin + i] if j < 0 else ahead[j] if j < len(ahead)
+                 else f"+{origin + i - len(f.y) + 1}")
         cells = [[pred[i, k]] + [v for j in range(len(lo)) for v in (lo[j, i, k], hi[j, i, k])]
                  for k in keep]
         print(label + "\t" + "\t".join(

@@ -324,3 +324,42 @@ def _duration(seconds):
         if seconds >= size:
             return f"{seconds / size:g} {unit}(s)"
     return f"{seconds:g} second(s)"
+
+
+def next_labels(labels, k):
+    """The time labels of the ``k`` steps after ``labels`` (a series' time column), where its
+    last steps say them: step numbers of one even step, or dates a whole number of months apart
+    (monthly, quarterly, yearly: ``YYYY-MM`` where the series writes its dates so, else
+    ``YYYY-MM-DD``) or a fixed time apart (ISO dates, with the time of day where it is not
+    midnight); else None (uneven steps, a trading-day series, labels that are no dates)."""
+    last = list(labels[-CONTINUE_STEPS - 1:])
+    if len(last) < 2:
+        return None
+    if all(re.fullmatch(r"[+-]?\d+", x.strip()) for x in last):   # step numbers
+        numbers = [int(x) for x in last]
+        steps = {b - a for a, b in zip(numbers, numbers[1:])}
+        if len(steps) != 1 or min(steps) <= 0:
+            return None
+        step = steps.pop()
+        return [str(numbers[-1] + i * step) for i in range(1, k + 1)]
+    order = label_form(last) or ""
+    times = [parse_date(x, order) for x in last]
+    if None in times:
+        return None
+    months = {12 * (b.year - a.year) + b.month - a.month for a, b in zip(times, times[1:])}
+    if len(months) == 1 and next(iter(months)) > 0 and len({t.day for t in times}) == 1 \
+            and all(t.time() == times[0].time() for t in times):   # whole months apart
+        m, t = next(iter(months)), times[-1]
+        short = all(re.fullmatch(r"\d{4}-\d{2}", x.strip()) for x in last)
+        out = []
+        for i in range(1, k + 1):
+            y, mo = divmod(t.month - 1 + i * m, 12)
+            out.append(f"{t.year + y:04d}-{mo + 1:02d}" + ("" if short else f"-{t.day:02d}"))
+        return out
+    steps = {b - a for a, b in zip(times, times[1:])}
+    if len(steps) != 1 or next(iter(steps)) <= timedelta(0):
+        return None
+    step, t = steps.pop(), times[-1]
+    timed = any(x.time() != datetime.min.time() for x in times) or step < timedelta(days=1)
+    return [(t + i * step).isoformat(sep=" ") if timed else (t + i * step).date().isoformat()
+            for i in range(1, k + 1)]
