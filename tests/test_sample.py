@@ -1,4 +1,5 @@
 """Sampling works on any init_state/step model: greedy, temperature, top-k, top-p, seeds."""
+import pytest
 import torch
 
 from rnnkit.decode import filter_logits, pick, sample
@@ -98,3 +99,19 @@ def test_a_temperature_too_small_for_float32_is_greedy():
     for t in (1e-39, 1e-300):
         assert [int(x) for x in sample(lm, [1, 2], 70, temperature=t, seed=1)] == greedy
     assert [int(x) for x in sample(Counter(), [0, 1], 6, temperature=1e-300)] == [2, 3, 4, 0, 1, 2]
+
+
+def test_scores_that_overflow_are_refused_not_drawn_from():
+    """NaN scores made every draw the last token, and beam search a run of one token, exit 0."""
+    from rnnkit.decode.beam import beam_search
+    from rnnkit.models import LanguageModel, LMConfig
+    from rnnkit.train import CheckpointError
+    torch.manual_seed(0)
+    lm = LanguageModel(LMConfig(vocab_size=12, hidden=16, layers=1))
+    with torch.no_grad():
+        lm.head.bias[3] = float("nan")
+    for run in (lambda: list(sample(lm, [1, 2], 20, temperature=1.0, seed=1)),
+                lambda: list(sample(Counter(), [0, 1], 4)) and list(sample(lm, [1], 5)),
+                lambda: beam_search(lm, [1, 2], 3, 10)):
+        with pytest.raises(CheckpointError, match="next-token scores are not finite"):
+            run()

@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+import rnnkit
+
 from rnnkit.decode import sample
 from rnnkit.train import Checkpointer, Trainer
 from rnnkit.train.lm import build_lm_task, load_lm
@@ -100,3 +102,22 @@ def test_non_finite_loss_is_skipped_and_counted(tmp_path):
         summary = Trainer(task, tcfg).fit()
     assert summary["skipped_steps"] == 1 and math.isfinite(summary["best_val_loss"])
     assert all(torch.isfinite(p).all() for p in task.model.parameters())
+
+
+def test_a_finite_gradient_past_float32s_squares_is_clipped_not_skipped():
+    """A ReLU RNN with W_hh = 1.5·I over 100 steps has finite gradients of norm ~3e35, whose
+    float32 squares overflow: every step was skipped as a non-finite gradient, with the loss
+    shown as its value, where --clip should scale it."""
+    from rnnkit.train.trainer import clip_gradients
+    torch.manual_seed(0)
+    rnn, out = rnnkit.RNN(1, 16, nonlinearity="relu"), torch.nn.Linear(16, 1)
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(1.5 * torch.eye(16))
+    h, _ = rnn(torch.rand(100, 8, 1))
+    torch.nn.functional.mse_loss(out(h[-1]), torch.rand(8, 1)).backward()
+    params = [*rnn.parameters(), *out.parameters()]
+    assert all(torch.isfinite(p.grad).all() for p in params)
+    norm = clip_gradients(params, 5.0)
+    assert math.isfinite(norm) and norm > 1e30
+    after = torch.linalg.vector_norm(torch.stack([p.grad.double().norm() for p in params]))
+    assert float(after) == pytest.approx(5.0, rel=1e-4)

@@ -13,7 +13,7 @@ Shapes: K beam, V vocabulary.
 """
 import torch
 
-from rnnkit.decode.sampling import prime
+from rnnkit.decode.sampling import check_scores, prime
 
 
 def reorder(model, state, index):
@@ -48,6 +48,7 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
         scores = torch.zeros(1, device=device)                                    # (K,) log p
         finished = []                                                             # (score, ids)
         for n in range(1, max_len + 1):
+            check_scores(logits, n - 1)
             logp = scores[:, None] + torch.log_softmax(logits.float(), -1)        # (K, V)
             V = logp.shape[1]
             top, flat = logp.flatten().topk(min(2 * beam_size, logp.numel()))     # best 2K
@@ -99,6 +100,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
         active = list(range(N))                               # the sequences in the batch
         for n in range(1, max(limits) + 1):
             A = len(active)
+            check_scores(logits, n - 1)
             logp = scores[:, :, None] + torch.log_softmax(logits.float(), -1).view(A, K, V)
             top, flat = logp.view(A, K * V).topk(min(2 * K, K * V), dim=1)        # (A, 2K)
             rows, toks, kept_scores, still, kept_seqs = [], [], [], [], []

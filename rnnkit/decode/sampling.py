@@ -121,6 +121,16 @@ def sample(model, prime_ids, length, temperature=1.0, top_k=None, top_p=None, se
                     stop_id, state)
 
 
+def check_scores(logits, step):
+    """A CheckpointError where the model's next-token scores are NaN or +inf (its weights or
+    its state overflow): a draw from NaN scores wrote the same token over and over."""
+    if bool((torch.isnan(logits) | torch.isposinf(logits)).any()):   # -inf: a masked token
+        from rnnkit.train.checkpoint import CheckpointError
+        raise CheckpointError(f"the model's next-token scores are not finite (NaN or +inf) by "
+                              f"step {step} of the text: its weights or its state overflow "
+                              f"there, so no text follows from them")
+
+
 @torch.no_grad()
 def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id, state):
     was_training = model.training
@@ -133,6 +143,7 @@ def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id,
         if refresh is not None:
             refresh()
         logits, state = prime(model, prime_ids, state)
+        check_scores(logits, 0)
         done = None if stop_id is None else torch.zeros(logits.shape[0], dtype=torch.bool)
         left = length
         while left > 0:
@@ -143,11 +154,13 @@ def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id,
             got = fast(logits, state, u, temperature, top_k, top_p, stop_id, done) if fast else None
             if got is not None:                              # the model's compiled loop
                 xs, logits, state, done = got                                # xs (n', B)
+                check_scores(logits, length - left + len(xs))
                 yield from xs
                 if done is not None and bool(done.all()):
                     return
             else:
                 for t in range(n):
+                    check_scores(logits, length - left + t)
                     x = _draw(logits, temperature, top_k, top_p, gen, u[t])  # (B,)
                     yield x
                     if done is not None:

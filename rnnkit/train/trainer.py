@@ -68,6 +68,23 @@ class TrainingError(RuntimeError):
     """A run that cannot learn (every step non-finite, no finite validation loss)."""
 
 
+def clip_gradients(parameters, max_norm):
+    """The gradients' global L2 norm, taken in float64 (float32 squares overflow past about
+    1.8e19: a finite gradient read as inf, and its step skipped where it should be clipped),
+    and the gradients scaled to ``max_norm`` where it is finite and above it. Returns the norm
+    before clipping (nan or inf where an element is not finite)."""
+    params = [p for p in parameters if p.grad is not None]
+    if not params:
+        return 0.0
+    device = params[0].grad.device
+    norm = torch.linalg.vector_norm(torch.stack([
+        torch.linalg.vector_norm(p.grad.detach(), dtype=torch.float64).to(device)
+        for p in params]))
+    if math.isfinite(max_norm) and bool(torch.isfinite(norm)) and float(norm) > max_norm:
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+    return float(norm)
+
+
 class Trainer:
     def __init__(self, task, config, callbacks=()):
         self.task, self.config, self.callbacks = task, config, list(callbacks)
@@ -229,8 +246,7 @@ class Trainer:
         if finite or self.ddp is not None:   # every rank takes part in DDP's gradient reduction
             if self.ddp is None:
                 loss.backward()
-            max_norm = self.config.clip or math.inf
-            norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            norm = clip_gradients(self.model.parameters(), self.config.clip or math.inf)
         self.last_grad_norm = norm    # before clipping; nan when the loss was not finite
         if math.isfinite(norm) and finite:
             self.optimizer.step()
@@ -241,13 +257,14 @@ class Trainer:
         else:
             self.skipped_steps += 1
             self.skipped_in_a_row += 1
-            what = "loss" if not finite else "gradient"
+            what = (f"loss ({loss.item():.4g})" if not finite else
+                    f"gradient (loss {loss.item():.4g}, gradient norm {norm:.4g})")
             if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
                 raise TrainingError(
                     f"stopped at step {self.step}: the last {self.skipped_in_a_row} steps all had a "
-                    f"non-finite {what} ({loss.item():.4g}), nothing is being learned; check the "
-                    f"data for NaN or huge values, or lower --lr")
-            warnings.warn(f"step {self.step}: non-finite {what} ({loss.item():.4g}); step skipped "
+                    f"non-finite {what}, nothing is being learned; check the data for NaN or "
+                    f"huge values, or lower --lr")
+            warnings.warn(f"step {self.step}: non-finite {what}; step skipped "
                           f"({self.skipped_steps} so far)")
         self.step += 1
         self.tokens += count
