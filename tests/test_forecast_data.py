@@ -135,8 +135,17 @@ def test_transform_round_trip():
 
 def test_log_needs_a_positive_series(tmp_path):
     path = write_dated(tmp_path, months(100), values=[math.sin(i) for i in range(100)])
-    with pytest.raises(DataError, match="--transform log needs a positive series"):
+    with pytest.raises(DataError, match=r"s.csv:2: a value <= 0 \(\d+ such row\(s\) in the "
+                                        r"file\); --transform log needs a positive series"):
         build_forecast_task(ForecastData(data=str(path), window=24, horizon=6, transform="log"),
+                            ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    good = write_dated(tmp_path, months(100), name="good.csv", values=[10.0 + math.sin(i)
+                                                                       for i in range(100)])
+    later = months(112)[100:]
+    test = write_dated(tmp_path, later, name="t.csv", values=[10.0] * 5 + [0.0] + [10.0] * 6)
+    with pytest.raises(DataError, match=r"t.csv:7: a value <= 0"):   # it named --data, no line
+        build_forecast_task(ForecastData(data=str(good), test_data=str(test), window=12,
+                                         horizon=6, transform="log"),
                             ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
     task = build_forecast_task(ForecastData(data=str(path), window=24, horizon=6),    # auto: not log
                                ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
@@ -294,3 +303,11 @@ def test_the_steps_ahead_are_dated_as_the_series_steps():
     assert next_labels(["2020-01-01 00:00", "2020-01-01 01:00"], 1) == ["2020-01-01 02:00:00"]
     assert next_labels(["2020-01-06", "2020-01-07", "2020-01-10"], 1) is None   # uneven
     assert next_labels(["0", "2", "4"], 2) == ["6", "8"] and next_labels(["x", "y"], 1) is None
+
+
+def test_a_training_part_of_no_seasonal_naive_error_is_warned_about(tmp_path, capsys):
+    """Its MASE is divided by 1 (the data's scale): said, where it went unsaid."""
+    path = write_dated(tmp_path, months(144), values=[5.0] * 128 + [50.0 + i for i in range(16)])
+    build_forecast_task(ForecastData(data=str(path), window=12, horizon=4),
+                        ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
+    assert "column 'value': its training part repeats every" in capsys.readouterr().err

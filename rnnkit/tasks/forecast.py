@@ -117,6 +117,15 @@ class ForecastTask:
         self.scaler = Scaler.fit(transform.forward(series[:self.train_end]))
         self.z = torch.from_numpy(self.scaler.transform(transform.forward(series)))  # (N, F)
         self.mase_scale = mase_scale(series[:self.train_end], season)
+        m = min(season, self.train_end - 1)
+        still = [n for n, col in zip(names, series.T) if np.ptp(col) > 0
+                 and not np.abs(col[m:self.train_end] - col[:self.train_end - m]).any()] \
+            if m > 0 else []
+        if still:   # (a column constant throughout is warned about as such)
+            warn(f"{data_config.data}: column {still[0]!r}: its training part repeats every "
+                 f"{season} step(s) (or holds one value), so its "
+                 f"seasonal-naive error there is 0: its MASE and MSIS are on the data's scale "
+                 f"(divided by 1), not relative to that error")
         self.hist = None   # {origin: the history smoothing's forecast (K, F)}, filled on use
 
     @property
@@ -265,6 +274,12 @@ def read_parts(d, log):
         if f.filled:
             warn(f"{f.path}: {f.filled} missing value(s) filled ({d.fill}); scores on the test "
                  f"part count filled values as truth")
+    if d.transform == "log":   # the file and line of the first value the log cannot take
+        for f in [main] + parts:
+            bad = np.nonzero((f.values <= 0).any(1))[0]
+            if len(bad):
+                raise DataError(f"{f.path}:{f.lines[bad[0]]}: a value <= 0 ({len(bad)} such "
+                                f"row(s) in the file); --transform log needs a positive series")
     labels = list(main.labels)
     for p in parts:
         check_continues(labels, p)
