@@ -121,3 +121,14 @@ def test_a_finite_gradient_past_float32s_squares_is_clipped_not_skipped():
     assert math.isfinite(norm) and norm > 1e30
     after = torch.linalg.vector_norm(torch.stack([p.grad.double().norm() for p in params]))
     assert float(after) == pytest.approx(5.0, rel=1e-4)
+
+
+def test_a_log_interval_of_skipped_steps_has_no_training_loss(tmp_path):
+    """train.jsonl said train_loss 0.0 for an interval whose every step was skipped."""
+    data, model, tcfg = tiny_configs(write_corpus(tmp_path), max_steps=4, eval_every=4)
+    tcfg.log_every = 1
+    task = NaNOnce(build_lm_task(data, model, log=lambda *a: None), bad_step=3)
+    with pytest.warns(UserWarning, match="non-finite loss"):
+        Trainer(task, tcfg, [Checkpointer(tmp_path / "run")]).fit()
+    rows = [json.loads(l) for l in open(tmp_path / "run" / "train.jsonl")]
+    assert [r["train_loss"] is None for r in rows] == [False, False, True, False]

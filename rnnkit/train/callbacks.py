@@ -39,7 +39,7 @@ class ProgressBar:
         now = time.perf_counter()
         t0, tok0 = self._mark
         self._mark = (now, trainer.tokens)
-        loss = stats["loss_sum"] / max(stats["count"], 1)
+        loss = stats["loss_sum"] / stats["count"] if stats["count"] else math.nan   # all skipped
         norm = stats["norms"][-1] if stats["norms"] else math.nan
         self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{(trainer.tokens - tok0) / (now - t0):,.0f}",
                              gnorm=f"{norm:.2f}", lr=f"{trainer.optimizer.param_groups[0]['lr']:.2e}",
@@ -131,7 +131,8 @@ class Checkpointer:
             loss_sum, count, n = 0.0, 0, 0
         norms = stats["norms"][n:]
         row = {"step": trainer.step, "tokens": trainer.tokens,
-               "train_loss": (stats["loss_sum"] - loss_sum) / max(stats["count"] - count, 1),
+               "train_loss": ((stats["loss_sum"] - loss_sum) / (stats["count"] - count)
+                              if stats["count"] > count else math.nan),   # every step skipped
                "grad_norm": sum(norms) / len(norms) if norms else math.nan,
                "lr": trainer.optimizer.param_groups[0]["lr"]}
         self._seen = (stats["loss_sum"], stats["count"], len(stats["norms"]))
