@@ -198,3 +198,12 @@ def test_the_gradient_flow_plot_names_a_profile_that_vanished(tmp_path, monkeypa
     labels = [t.get_text() for t in shown[0].axes[0].get_legend().get_texts()]
     assert labels == ["rnn at init (ρ=0.500)", "rnn trained: 0 from d=0"]
     assert (tmp_path / "flow.png").stat().st_size > 0
+
+
+def test_the_report_says_a_run_that_took_no_step():
+    """Every step non-finite: the weights stayed at init, so 'ρ 1.500 → 1.500' read as a
+    trained figure."""
+    from rnnkit.diagnostics.report import decay_cell
+    run = {"decay_init": 1.5, "decay_final": 1.5, "nonfinite_steps": 20, "steps_run": 20}
+    assert decay_cell(run) == "1.500 → (no step)"
+    assert decay_cell({**run, "nonfinite_steps": 3, "decay_final": 0.9}) == "1.500 → 0.900"

@@ -7,6 +7,13 @@ from rnnkit.diagnostics.tasks import ADDING_BASELINE_MSE
 from rnnkit.train.checkpoint import atomic_write
 
 
+
+def decay_cell(r):
+    """ρ at init → after training; a run that took no step (every step non-finite) says so."""
+    took_none = r.get("nonfinite_steps", 0) >= r.get("steps_run", 0) > 0
+    after = "(no step)" if took_none else _fmt(r["decay_final"])
+    return f"{_fmt(r['decay_init'])} → {after}"
+
 def by_task_lag(results):
     groups = defaultdict(list)
     for r in results:
@@ -126,9 +133,10 @@ def write_report(results, command, settings, path, plots=(), notes=""):
                   "Least-squares fit of log||dL/dh_t|| against the distance d from the end of the "
                   "sequence, past the read-out (d ≥ 1; copy: past the K recalled steps, d ≥ K, "
                   "with L the recall loss alone): ||δ_{T-1-d}|| ≈ C·ρ^d. ρ < 1 vanishes, ρ > 1 explodes; "
-                  "ρ^100 is what is left of the signal 100 steps back.", ""]
-        lines += _table(rs, lambda r: f"{_fmt(r['decay_init'])} → {_fmt(r['decay_final'])}",
-                        lags, "run") + [""]
+                  "ρ^100 is what is left of the signal 100 steps back. A run whose every step "
+                  "was non-finite took none: its weights, and ρ, are those at init (no step). "
+                  "A gradient that vanished entirely fits ρ = 0.", ""]
+        lines += _table(rs, decay_cell, lags, "run") + [""]
     found = checks(results)
     if found:
         lines += ["## The textbook, checked", "", "| claim | verdict | evidence |", "|---|---|---|"]
