@@ -114,3 +114,33 @@ def test_a_package_of_ones_own_run_with_dash_m_keeps_its_ctrl_c(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mypkg"], env=environ, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == "caught\n", done.stderr
+
+
+def test_a_signal_or_a_full_disk_inside_torchs_writer_is_said_as_itself(monkeypatch, capsys):
+    """torch's zip writer raises a RuntimeError of its own as it closes a file after a signal
+    or a full disk: that read as 'internal error ... please report it'; SIGHUP (the terminal
+    closed) ended the process with no line."""
+    import errno
+    import signal
+    from rnnkit.cli import data, main as cli
+    def raising(first):
+        def run(args):
+            try:
+                raise first
+            except BaseException:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos")
+        return run
+    cases = [(OSError(errno.ENOSPC, "No space left on device", "run/last.pt"), 1,
+              "no space left on device"),
+             (KeyboardInterrupt(), 130, "rnnkit: interrupted"),
+             (cli.Terminated(signal.SIGTERM), 143, "rnnkit: terminated (SIGTERM)")]
+    for first, code, said in cases:
+        monkeypatch.setattr(data, "run_list", raising(first))
+        assert cli.main(["data", "list"]) == code
+        err = capsys.readouterr().err
+        assert said in err.lower() if code == 1 else said in err
+        assert "internal error" not in err
+    monkeypatch.setattr(data, "run_list", lambda args: (_ for _ in ()).throw(
+        cli.Terminated(signal.SIGHUP)))
+    assert cli.main(["data", "list"]) == 129
+    assert capsys.readouterr().err.strip() == "rnnkit: terminated (SIGHUP)"

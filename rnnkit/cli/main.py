@@ -121,13 +121,15 @@ def main(argv=None):
         return fail(f"text that is not valid UTF-8: {e}", 2)
     except MemoryError:
         return fail("out of memory (try a smaller --batch, --hidden or --seq-len)", 1)
-    except Terminated:   # kill, a scheduler's stop: files half-written are removed as on Ctrl-C
-        print("rnnkit: terminated (SIGTERM)", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("\nrnnkit: interrupted", file=sys.stderr)
-        return 130
+    except Terminated as e:   # kill, a scheduler's stop: files half-written are removed as on Ctrl-C
+        return stopped(e)
+    except KeyboardInterrupt as e:
+        return stopped(e)
     except Exception as e:   # a defect of rnnkit: one line, the traceback with --debug
+        first = first_cause(e)
+        if first is not None:   # a signal or a full disk inside torch's writer, which raised
+            return stopped(first) if isinstance(first, KeyboardInterrupt) else \
+                fail(os_error_text(first), 1)   # again as it closed the file
         if isinstance(e, RuntimeError) and OUT_OF_MEMORY.search(str(e)):   # torch's allocator
             asked = re.search(r"allocate (\d+) bytes", str(e))
             size = f": {int(asked.group(1)) / 2**30:,.1f} GiB asked for" if asked else ""
@@ -143,25 +145,55 @@ def main(argv=None):
                     f"(rerun with --debug for the traceback, and please report it)", 1)
     finally:
         warnings.formatwarning = show_warning
-        if terminate is not None:
-            signal.signal(signal.SIGTERM, terminate)
+        for signum, handler in (terminate or {}).items():
+            signal.signal(signum, handler)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the command is, so that it stops as on Ctrl-C: temporary files
-    removed, the run folder's lock released, one line said."""
+    """SIGTERM (or SIGHUP: the terminal closed), raised where the command is, so that it stops
+    as on Ctrl-C: temporary files removed, the run folder's lock released, one line said."""
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def stopped(e):
+    """The line and exit status of a command stopped by a signal: 128 + its number."""
+    if isinstance(e, Terminated):
+        print(f"rnnkit: terminated ({signal.Signals(e.signum).name})", file=sys.stderr)
+        return 128 + e.signum
+    print("\nrnnkit: interrupted", file=sys.stderr)
+    return 130
+
+
+def first_cause(e):
+    """The signal's KeyboardInterrupt or the OSError (a full disk) that ``e`` was raised while
+    handling, or None: torch's file writer raises a RuntimeError of its own as it closes the file
+    after either, which read as an internal error."""
+    seen, inner = set(), e.__context__ or e.__cause__
+    while inner is not None and id(inner) not in seen:
+        if isinstance(inner, (KeyboardInterrupt, OSError)):
+            return inner
+        seen.add(id(inner))
+        inner = inner.__context__ or inner.__cause__
+    return None
 
 
 def on_sigterm():
-    """Make SIGTERM raise :class:`Terminated` in the main thread (where the default, ending the
-    process at once, is still set); returns the handler it replaced, or None."""
+    """Make SIGTERM and SIGHUP raise :class:`Terminated` in the main thread (where the default,
+    ending the process at once, is still set); returns {signal: the handler it replaced}, or
+    None."""
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return None
 
     def stop(signum, frame):
-        raise Terminated()
-    return signal.signal(signal.SIGTERM, stop)
+        raise Terminated(signum)
+    before = {signal.SIGTERM: signal.signal(signal.SIGTERM, stop)}
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+        before[signal.SIGHUP] = signal.signal(signal.SIGHUP, stop)
+    return before
 
 
 OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memory", re.I)
