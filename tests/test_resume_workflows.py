@@ -151,3 +151,18 @@ def test_a_flag_the_config_composes_is_the_runs_as_typed():
     from rnnkit.cli.task_runs import same_setting
     assert same_setting("ab\u0065\u0301", "ab\u00e9") and not same_setting("abe", "ab\u00e9")
     assert same_setting(3, 3) and not same_setting(3, "3")
+
+
+def test_a_fresh_run_does_not_replace_a_finished_run_without_its_last_checkpoint(tmp_path,
+                                                                                 capsys):
+    """last.pt removed (it holds the optimizer): a fresh run silently replaced best.pt and the
+    metrics of the finished run."""
+    out = tmp_path / "run"
+    train(["forecast", "--data", str(write_series(tmp_path)), "--out", str(out), *FORECAST,
+           "--max-steps", "2"])
+    (out / "last.pt").unlink()
+    before = (out / "best.pt").read_bytes()
+    err = error_of(capsys, ["forecast", "--data", str(write_series(tmp_path)), "--out",
+                            str(out), *FORECAST, "--max-steps", "2"])
+    assert "holds a run's best.pt and metrics.json (its last.pt is gone" in err
+    assert (out / "best.pt").read_bytes() == before

@@ -263,6 +263,11 @@ class TaskRun:
                                    f"folder ({live}); wait for it to end or choose another --out")
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
+        kept = [n for n in ("best.pt", "metrics.json") if (Path(args.out) / n).exists()]
+        if kept:   # a run whose last.pt was removed (it holds the optimizer): no fresh run over it
+            raise RunLockError(f"{args.out} holds a run's {' and '.join(kept)} (its last.pt is "
+                               f"gone, so it cannot be resumed); choose another --out, or move "
+                               f"them away to train a new run there")
         base = dict(self.train_defaults)
         if "max_minutes" in vars(args):   # a time limit alone ends the run
             base["max_steps"] = 0
