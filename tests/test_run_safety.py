@@ -347,3 +347,18 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, ca
     with pytest.raises(SystemExit) as e:
         main(["export", str(tmp_path / "m.pt"), "--format", "pt2", "--out", str(tmp_path)])
     assert e.value.code == 2 and "argument --out" in capsys.readouterr().err
+
+
+def test_an_output_of_a_long_legal_name_is_written_and_errors_name_it(tmp_path):
+    """A 250-character name is legal; its temporary file's name (15 more) was not, so the write
+    failed as 'file name too long', naming a hidden file the user never gave."""
+    import errno
+    from rnnkit.train.checkpoint import atomic_write
+    long = tmp_path / ("e" * 245 + ".json")
+    atomic_write(long, lambda f: f.write(b"{}"))
+    assert long.read_bytes() == b"{}" and len(list(tmp_path.iterdir())) == 1
+    def full(f):
+        raise OSError(errno.ENOSPC, "No space left on device", f.name)
+    with pytest.raises(OSError) as e:
+        atomic_write(tmp_path / "m.json", full)
+    assert e.value.filename == str(tmp_path / "m.json")

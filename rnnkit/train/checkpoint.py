@@ -41,7 +41,13 @@ def atomic_write(path, write):
     if path.is_dir():   # found before the work, and named as the user gave it
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the temporary name holds at most the name's first 100 characters: a legal name of 250
+    # was refused as too long for its temporary file's
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:   # a read-only folder: named by the file the user gave
+        e.filename = str(path)
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -49,8 +55,10 @@ def atomic_write(path, write):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)   # mkstemp creates 0600; a run folder is meant to be shared
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and (e.filename in (tmp, None) or isinstance(e.filename, int)):
+            e.filename = str(path)   # the temporary file, or its descriptor: the user's name
         raise
 
 
