@@ -144,3 +144,14 @@ def test_a_signal_or_a_full_disk_inside_torchs_writer_is_said_as_itself(monkeypa
         cli.Terminated(signal.SIGHUP)))
     assert cli.main(["data", "list"]) == 129
     assert capsys.readouterr().err.strip() == "rnnkit: terminated (SIGHUP)"
+
+
+def test_a_folder_where_a_file_has_the_name_is_said_in_words(tmp_path, capsys):
+    """--out x/metrics.json under a file x said 'x: File exists'."""
+    from rnnkit.cli.main import os_error_text
+    (tmp_path / "x").write_text("")
+    try:
+        (tmp_path / "x").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        assert os_error_text(e).endswith("x: a file (or a link) has that name, where a folder "
+                                         "was expected")

@@ -40,7 +40,9 @@ OS_HINTS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota e
             errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
             errno.EROFS: "read-only file system", errno.ENOTDIR: "a part of the path is not a folder",
             errno.EISDIR: "is a folder, a file was expected", errno.ENOENT: "no such file or folder",
-            errno.ENAMETOOLONG: "file name too long"}
+            errno.ENAMETOOLONG: "file name too long",
+            # mkdir of a folder where a file (or a dangling link) already has the name
+            errno.EEXIST: "a file (or a link) has that name, where a folder was expected"}
 
 
 def build_parser():
