@@ -150,8 +150,8 @@ def test_a_folder_where_a_file_has_the_name_is_said_in_words(tmp_path, capsys):
     """--out x/metrics.json under a file x said 'x: File exists'."""
     from rnnkit.cli.main import os_error_text
     (tmp_path / "x").write_text("")
-    try:
+    import pytest
+    with pytest.raises(OSError) as e:
         (tmp_path / "x").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        assert os_error_text(e).endswith("x: a file (or a link) has that name, where a folder "
-                                         "was expected")
+    assert os_error_text(e.value).endswith("x: a file (or a link) has that name, where a "
+                                           "folder was expected")
