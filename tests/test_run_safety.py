@@ -362,3 +362,15 @@ def test_an_output_of_a_long_legal_name_is_written_and_errors_name_it(tmp_path):
     with pytest.raises(OSError) as e:
         atomic_write(tmp_path / "m.json", full)
     assert e.value.filename == str(tmp_path / "m.json")
+
+
+def test_a_command_line_with_a_name_that_is_not_utf8_takes_the_lock(tmp_path, monkeypatch):
+    """Linux names may hold any bytes: Python reads them as surrogates, which the lock's note of
+    the command could not encode, so no run could train on such a file."""
+    from rnnkit.train.runlock import RunLock
+    monkeypatch.setattr("sys.argv", ["rnnkit", "train", "lm", "--data", "lat\udce9.txt"])
+    lock = RunLock(tmp_path / "run").acquire()
+    try:
+        assert "--data lat" in RunLock.holder(tmp_path / "run")
+    finally:
+        lock.release()

@@ -55,7 +55,8 @@ class RunLock:
         os.ftruncate(fd, 0)
         started = time.strftime("%Y-%m-%d %H:%M:%S")
         command = " ".join(["rnnkit", *sys.argv[1:]])[:300]
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}: {command}\n".encode())
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}: "
+                     f"{command}\n".encode("utf-8", "backslashreplace"))   # a name's non-UTF-8 bytes
         self._fd = fd
         remove_leftovers(self.out)
         return self
