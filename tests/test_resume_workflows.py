@@ -166,3 +166,13 @@ def test_a_fresh_run_does_not_replace_a_finished_run_without_its_last_checkpoint
                             str(out), *FORECAST, "--max-steps", "2"])
     assert "holds a run's best.pt and metrics.json (its last.pt is gone" in err
     assert (out / "best.pt").read_bytes() == before
+
+
+def test_a_resume_without_best_pt_is_refused_before_training(tmp_path, capsys):
+    """It trained on, then said the run learned nothing (no finite validation loss)."""
+    out = tmp_path / "run"
+    train(["forecast", "--data", str(write_series(tmp_path)), "--out", str(out), *FORECAST,
+           "--max-steps", "2"])
+    (out / "best.pt").unlink()
+    err = error_of(capsys, ["forecast", "--out", str(out), "--resume", "--max-steps", "4"])
+    assert "best.pt: missing: the run's best model (step" in err

@@ -28,6 +28,7 @@ from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS
 from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
+from rnnkit.train.callbacks import NEXT_BEST
 from rnnkit.train.checkpoint import built_from
 from rnnkit.train.runlock import RunLock, RunLockError
 from rnnkit.train.settings import saved_train_config
@@ -245,6 +246,13 @@ class TaskRun:
                             f"--{f.name.replace('_', '-')} {given!r}: on --resume the model and data "
                             f"settings are the run's ({getattr(cfg, f.name)!r}); only training flags "
                             f"may change; start a new run with another --out to change it")
+            best_step = ckpt["trainer"].get("best_step")
+            if best_step is not None and not any((Path(args.out) / n).is_file()
+                                                 for n in ("best.pt", NEXT_BEST)):
+                raise CheckpointError(f"{Path(args.out) / 'best.pt'}: missing: the run's best "
+                                      f"model (step {best_step}) is gone, and a resumed run would "
+                                      f"end without one; put it back, or start a new run with "
+                                      f"another --out")
             train_cfg = config_from_args(TrainConfig, args, saved)
             step = ckpt.get("trainer", {}).get("step", 0)
             if train_cfg.max_steps and step >= train_cfg.max_steps:
