@@ -132,3 +132,23 @@ def test_a_log_interval_of_skipped_steps_has_no_training_loss(tmp_path):
         Trainer(task, tcfg, [Checkpointer(tmp_path / "run")]).fit()
     rows = [json.loads(l) for l in open(tmp_path / "run" / "train.jsonl")]
     assert [r["train_loss"] is None for r in rows] == [False, False, True, False]
+
+
+class NaNFrom(NaNOnce):
+    def loss(self, batch):
+        loss, count = self.task.loss(batch)
+        self.n += 1
+        return (loss * math.nan if self.n >= self.bad_step else loss), count
+
+
+def test_a_run_that_diverges_after_a_finite_best_ends_with_it(tmp_path):
+    """50 non-finite steps in a row after a good best.pt: the run raised, exit 1 and no
+    metrics.json, though its best model stood."""
+    from rnnkit.tasks.common import train
+    data, model, tcfg = tiny_configs(write_corpus(tmp_path), max_steps=80, eval_every=5)
+    task = NaNFrom(build_lm_task(data, model, log=lambda *a: None), bad_step=8)
+    task.unit = "char"
+    with pytest.warns(UserWarning, match="the run ends with best.pt"):
+        metrics = train(task, tcfg, tmp_path / "run", quiet=True)
+    assert metrics["steps"] < 80 and metrics["best_step"] is not None
+    assert (tmp_path / "run" / "metrics.json").is_file()

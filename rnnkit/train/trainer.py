@@ -92,6 +92,7 @@ class Trainer:
         self.resumed = False        # load_state_dict: a run that continues a checkpoint
         self.step = self.tokens = self.skipped_steps = 0
         self.skipped_in_a_row = 0
+        self.diverged = False       # stopped by non-finite steps after a finite best
         self.best_val = math.inf
         self.best_step = None       # the step whose evaluation gave best_val (best.pt's)
         self.drops = 0              # learning-rate drops done (--lr-drops)
@@ -143,7 +144,7 @@ class Trainer:
         return self.elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)
 
     def done(self):
-        return (self.progress() >= 1.0 or self.out_of_patience()
+        return (self.progress() >= 1.0 or self.out_of_patience() or self.diverged
                 or not getattr(self.task, "trainable", True))
 
     def out_of_patience(self):
@@ -259,13 +260,19 @@ class Trainer:
             self.skipped_in_a_row += 1
             what = (f"loss ({loss.item():.4g})" if not finite else
                     f"gradient (loss {loss.item():.4g}, gradient norm {norm:.4g})")
-            if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+            if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW and self.best_step is not None:
+                self.diverged = True   # a finite best.pt stands: the run ends with it
+                warnings.warn(f"stopped at step {self.step}: the last {self.skipped_in_a_row} "
+                              f"steps all had a non-finite {what}; the run ends with best.pt "
+                              f"(step {self.best_step:,}); a lower --lr trains on")
+            elif self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
                 raise TrainingError(
                     f"stopped at step {self.step}: the last {self.skipped_in_a_row} steps all had a "
                     f"non-finite {what}, nothing is being learned; check the data for NaN or "
                     f"huge values, or lower --lr")
-            warnings.warn(f"step {self.step}: non-finite {what}; step skipped "
-                          f"({self.skipped_steps} so far)")
+            else:
+                warnings.warn(f"step {self.step}: non-finite {what}; step skipped "
+                              f"({self.skipped_steps} so far)")
         self.step += 1
         self.tokens += count
         self.scheduler.step()
