@@ -112,3 +112,13 @@ def test_a_gzip_files_encoding_fix_decompresses_first(tmp_path):
     wide.write_bytes(gzip.compress("hello world\n".encode("utf-16")))
     with pytest.raises(DataError, match=r"UTF-16 text once decompressed .* zcat wide.gz \| iconv"):
         read_text(wide)
+
+
+def test_a_nan_loss_has_a_nan_perplexity_and_small_figures_show():
+    """A NaN loss read 'ppl inf'; a series near 1e-12 showed its test errors as 0.0."""
+    import math
+    from rnnkit.cli.task_runs import held_out_figures
+    from rnnkit.tasks.lm import perplexity
+    assert math.isnan(perplexity(math.nan))
+    assert held_out_figures(None, {"test_mae": 1.39e-14, "test_x": 0.123456}) == \
+        "held-out test: {'test_mae': 1.39e-14, 'test_x': 0.1235}"

@@ -14,6 +14,7 @@ machine only); every rank reads the data, and their fingerprints must agree. A f
 rank at these points stops every rank with the same one-line message."""
 import dataclasses
 import hashlib
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -116,8 +117,11 @@ def same_data(mine, ranks):
 
 
 def held_out_figures(task, metrics):
-    shown = {k: round(v, 4) + 0.0 for k, v in metrics.items()     # (+ 0.0: no "-0.0")
-             if k.startswith("test_") and isinstance(v, float)}
+    # four decimals, or four significant figures where they would show a small figure as 0.0
+    # (a series of values near 1e-12); + 0.0: no "-0.0"
+    shown = {k: (round(v, 4) if abs(v) >= 1e-3 or v == 0 or not math.isfinite(v)
+                 else float(f"{v:.4g}")) + 0.0
+             for k, v in metrics.items() if k.startswith("test_") and isinstance(v, float)}
     return f"held-out test: {shown}"
 
 

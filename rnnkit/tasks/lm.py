@@ -120,8 +120,8 @@ def shared_stream_loss(model, batches):
 
 
 def perplexity(nats):
-    """exp(nats), inf past float64's range (above about 709 nats)."""
-    return math.exp(nats) if nats < 709 else math.inf
+    """exp(nats), inf past float64's range (above about 709 nats), nan for a nan loss."""
+    return math.exp(nats) if nats < 709 else math.inf if nats >= 709 else math.nan
 
 
 def loss_figures(prefix, nats):
