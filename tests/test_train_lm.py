@@ -108,7 +108,7 @@ def test_a_finite_gradient_past_float32s_squares_is_clipped_not_skipped():
     """A ReLU RNN with W_hh = 1.5·I over 100 steps has finite gradients of norm ~3e35, whose
     float32 squares overflow: every step was skipped as a non-finite gradient, with the loss
     shown as its value, where --clip should scale it."""
-    from rnnkit.train.trainer import clip_gradients
+    from rnnkit.train.gradients import clip_gradients
     torch.manual_seed(0)
     rnn, out = rnnkit.RNN(1, 16, nonlinearity="relu"), torch.nn.Linear(16, 1)
     with torch.no_grad():
