@@ -155,3 +155,19 @@ def test_a_folder_where_a_file_has_the_name_is_said_in_words(tmp_path, capsys):
         (tmp_path / "x").mkdir(parents=True, exist_ok=True)
     assert os_error_text(e.value).endswith("x: a file (or a link) has that name, where a "
                                            "folder was expected")
+
+
+def test_a_closed_terminal_ends_a_command_with_129(monkeypatch):
+    """SIGHUP as the terminal closes: writing the farewell line to it failed, exit 1."""
+    import signal
+    from rnnkit.cli import data, main as cli
+
+    class Gone:
+        def write(self, text):
+            raise OSError(5, "Input/output error")
+        def flush(self):
+            pass
+    monkeypatch.setattr(data, "run_list", lambda args: (_ for _ in ()).throw(
+        cli.Terminated(signal.SIGHUP)))
+    monkeypatch.setattr("sys.stderr", Gone())
+    assert cli.main(["data", "list"]) == 129

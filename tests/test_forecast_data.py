@@ -311,3 +311,12 @@ def test_a_training_part_of_no_seasonal_naive_error_is_warned_about(tmp_path, ca
     build_forecast_task(ForecastData(data=str(path), window=12, horizon=4),
                         ForecasterConfig(layers=1, hidden=8), log=lambda *a: None)
     assert "column 'value': its training part repeats every" in capsys.readouterr().err
+
+
+def test_the_steps_ahead_are_never_a_date_that_does_not_exist_or_a_zone_dropped():
+    from rnnkit.data.dates import next_labels
+    assert next_labels([f"2020-{m:02d}-30" for m in range(3, 13)], 3) is None   # 2021-02-30
+    assert next_labels(["2020-01-31", "2020-03-31", "2020-05-31", "2020-07-31"], 2) is None
+    assert next_labels(["2020-01-01T05:00:00+01:00", "2020-01-01T06:00:00+01:00"], 1) is None
+    assert next_labels([f"2020-{m:02d}-28" for m in range(1, 13)], 2) == ["2021-01-28",
+                                                                            "2021-02-28"]

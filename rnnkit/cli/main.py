@@ -162,11 +162,13 @@ class Terminated(KeyboardInterrupt):
 
 def stopped(e):
     """The line and exit status of a command stopped by a signal: 128 + its number."""
-    if isinstance(e, Terminated):
-        print(f"rnnkit: terminated ({signal.Signals(e.signum).name})", file=sys.stderr)
-        return 128 + e.signum
-    print("\nrnnkit: interrupted", file=sys.stderr)
-    return 130
+    line = (f"rnnkit: terminated ({signal.Signals(e.signum).name})" if isinstance(e, Terminated)
+            else "\nrnnkit: interrupted")
+    try:
+        print(line, file=sys.stderr)
+    except OSError:   # the terminal closed (SIGHUP): nothing left to say it to
+        pass
+    return 128 + e.signum if isinstance(e, Terminated) else 130
 
 
 def first_cause(e):

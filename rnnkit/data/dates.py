@@ -5,6 +5,7 @@ days (Monday to Friday) 5, hourly 24, yearly 1), and the check that a file conti
 UTC), a few month-name forms, and a spreadsheet's DD/MM/YYYY or MM/DD/YYYY where the column
 tells the order (:func:`slash_order`). Errors name the file and line.
 """
+import calendar
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -342,6 +343,8 @@ def next_labels(labels, k):
             return None
         step = steps.pop()
         return [str(numbers[-1] + i * step) for i in range(1, k + 1)]
+    if any(re.search(r"(Z|[+-]\d\d:?\d\d)$", x.strip()) for x in last):
+        return None   # times with a zone: read in UTC, so they cannot be written back as given
     order = label_form(last) or ""
     times = [parse_date(x, order) for x in last]
     if None in times:
@@ -354,6 +357,8 @@ def next_labels(labels, k):
         out = []
         for i in range(1, k + 1):
             y, mo = divmod(t.month - 1 + i * m, 12)
+            if t.day > calendar.monthrange(t.year + y, mo + 1)[1]:
+                return None   # the 30th in February: no such date
             out.append(f"{t.year + y:04d}-{mo + 1:02d}" + ("" if short else f"-{t.day:02d}"))
         return out
     steps = {b - a for a, b in zip(times, times[1:])}
