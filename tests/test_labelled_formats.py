@@ -204,3 +204,17 @@ def test_a_csv_field_past_python_s_default_limit(tmp_path):
     text = "label,text\n" + "".join(f"{r.replace(chr(9), ',')}\n" for r in ROWS)
     text += "pos," + "wonderful film " * 10000 + "\n"
     assert len(read_labelled(write(tmp_path, "big.csv", text))[-1][1]) > 131072
+
+
+def test_rows_of_empty_fields_are_blank_rows(tmp_path):
+    """A spreadsheet's empty row (',' or ',,') was cut to no fields and failed as an
+    IndexError; it is a blank row."""
+    from rnnkit.data import DataError
+    from rnnkit.data.labelled import read_labelled
+    only = tmp_path / "only.csv"
+    only.write_text(",\n")
+    with pytest.raises(DataError, match="expected at least 2 labelled examples, got 0"):
+        read_labelled(only)
+    mid = tmp_path / "mid.csv"
+    mid.write_text("pos,good film\n,,\nneg,bad film\n")
+    assert read_labelled(mid) == [("pos", "good film"), ("neg", "bad film")]

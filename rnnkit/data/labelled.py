@@ -127,6 +127,7 @@ def read_labelled(path, with_lines=False, least=2):
         ((n, line.split("\t")) for n, line in numbered_lines(text))
     rows = [(n, r) for n, r in rows if r and not (len(r) == 1 and not r[0].strip())]  # no blanks
     rows = _without_empty_tail(rows) if sep != "\t" else rows
+    rows = [(n, r) for n, r in rows if any(f.strip() for f in r)]   # ",,": a row of nothing
     out, first, columns, widths, raw, heads = [], True, None, set(), [], []
     for lineno, row in rows:
         if first:                                      # a header: the first record only
