@@ -11,8 +11,9 @@ DEMO_MINUTES ?= 4
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# the CPU wheel first, so nothing below can pull a CUDA build (PyPI's Linux torch==2.13.0
-	# is the CUDA one; PyTorch's CPU index has 2.13.0+cpu, which pip prefers where reachable)
-	$(PY) -m pip install -q torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu
+	# is the CUDA one; PyTorch's CPU index has 2.13.0+cpu, which pip prefers where reachable);
+	# torch alone from that index, its own requirements with rnnkit's from the registries
+	$(PY) -m pip install -q --no-deps torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu
 	$(PY) -m pip install -q -e '.[test,export]'
 	touch $(STAMP)
 
