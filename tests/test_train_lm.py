@@ -152,3 +152,27 @@ def test_a_run_that_diverges_after_a_finite_best_ends_with_it(tmp_path):
         metrics = train(task, tcfg, tmp_path / "run", quiet=True)
     assert metrics["steps"] < 80 and metrics["best_step"] is not None
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_a_run_whose_folder_is_replaced_writes_nothing_into_the_new_one(tmp_path):
+    """The folder deleted mid-run and made again (another run's): the first run wrote its rows
+    and checkpoints into the other run's files."""
+    import shutil
+    from rnnkit.train import CheckpointError
+    out = tmp_path / "run"
+
+    class Replace:
+        def on_log(self, trainer, stats):
+            if trainer.step == 2:
+                shutil.rmtree(out)
+                out.mkdir()
+                (out / ".lock").write_text("pid 2 since later: rnnkit train lm ...")
+                (out / "other.txt").write_text("another run's")
+    data, model, tcfg = tiny_configs(write_corpus(tmp_path), max_steps=6, eval_every=3)
+    tcfg.log_every = 1
+    task = build_lm_task(data, model, log=lambda *a: None)
+    out.mkdir()
+    (out / ".lock").write_text("pid 1 since now: rnnkit train lm ...")   # as RunLock writes
+    with pytest.raises(CheckpointError, match="the run folder was removed or replaced"):
+        Trainer(task, tcfg, [Replace(), Checkpointer(out)]).fit()
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "other.txt"]

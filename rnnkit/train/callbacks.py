@@ -90,6 +90,12 @@ def plain_numbers(row):
             for k, v in row.items()}
 
 
+def _identity(folder):
+    """(device, inode) of a folder: a folder removed and made again under its name is another."""
+    st = os.stat(folder)
+    return st.st_dev, st.st_ino
+
+
 class Checkpointer:
     """Keeps the run folder: ``last.pt`` and ``best.pt`` at every evaluation, ``metrics.jsonl``
     (one line per evaluation), ``train.jsonl`` (train loss and global gradient norm every
@@ -106,9 +112,29 @@ class Checkpointer:
         self.out = Path(out_dir)
         self.extras = dict(extras or {})
         self._seen = (0.0, 0, 0)   # loss_sum, count, norms already logged from the current stats
+        self._folder = self._note = None   # the run folder's identity, from on_train_start
+
+    def _same_folder(self):
+        """CheckpointError where the run folder was removed or replaced (another run may train
+        in a new folder of its name) since the run started: its rows and checkpoints would go
+        into the other run's files."""
+        if self._folder is None:   # not started (a test calling on_eval alone)
+            return
+        try:   # the lock's note (pid, host, time) tells a new run's folder from this one's,
+            same = _identity(self.out) == self._folder   # where an inode may be reused
+            if same and self._note is not None:
+                same = (self.out / ".lock").read_bytes() == self._note
+        except OSError:
+            same = False
+        if not same:
+            raise CheckpointError(f"{self.out}: the run folder was removed or replaced while "
+                                  f"this run trained; it stops without writing there")
 
     def on_train_start(self, trainer):
         self.out.mkdir(parents=True, exist_ok=True)
+        self._folder = _identity(self.out)
+        lock = self.out / ".lock"   # rnnkit train's (rnnkit.train.runlock); none from Python
+        self._note = lock.read_bytes() if lock.is_file() else None
         if not getattr(trainer, "resumed", True) and (self.out / "last.pt").exists():
             raise CheckpointError(f"{self.out} already holds a run (last.pt); a new run there "
                                   f"would replace it: continue it (Trainer.load_state_dict with "
@@ -126,6 +152,7 @@ class Checkpointer:
                 atomic_write(log, lambda f: f.write(keep.encode()))
 
     def on_log(self, trainer, stats):
+        self._same_folder()
         loss_sum, count, n = self._seen
         if stats["count"] < count:   # the trainer started new stats after an evaluation
             loss_sum, count, n = 0.0, 0, 0
@@ -140,6 +167,7 @@ class Checkpointer:
             f.write(json.dumps(plain_numbers(row)) + "\n")
 
     def on_eval(self, trainer, metrics):
+        self._same_folder()
         self._seen = (0.0, 0, 0)
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(plain_numbers(metrics)) + "\n")
@@ -153,6 +181,7 @@ class Checkpointer:
             os.replace(self.out / NEXT_BEST, self.out / "best.pt")
 
     def on_train_end(self, trainer, summary):
+        self._same_folder()
         text = json_text(summary)
         atomic_write(self.out / "metrics.json", lambda f: f.write(text.encode()))
         plot_losses(self.out / "metrics.jsonl", self.out / "loss.png",
