@@ -23,6 +23,7 @@ from rnnkit.cells import registry
 from rnnkit.config import ConfigError
 from rnnkit.diagnostics.tasks import TASKS, task_spec
 from rnnkit.layers import LAYERS
+from rnnkit.train.gradients import clip_gradients
 from rnnkit.train.checkpoint import atomic_write, json_text
 
 SOLVED_MSE = 0.01          # adding problem: solved below this test MSE (baseline 1/6)
@@ -202,17 +203,6 @@ def make_optimizer(cfg, params):
     return torch.optim.Adam(params, lr=cfg.lr)
 
 
-def global_norm(parameters):
-    """The gradients' global 2-norm, taken in float64: float32 squares overflow from 1.8e19
-    (a relu RNN's finite gradient at lag 100 read as inf, and its step was skipped as
-    non-finite) and vanish below 1e-23."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return torch.zeros((), dtype=torch.float64)
-    return torch.linalg.vector_norm(torch.stack(
-        [torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads]))
-
-
 def run(cfg, log=None):
     """Train one configuration; stops early once solved or diverged. Returns a plain-data record."""
     torch.manual_seed(cfg.seed)
@@ -231,10 +221,8 @@ def run(cfg, log=None):
         loss = loss_of(cfg, model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        total = global_norm(model.parameters())                          # before clipping
-        norm = float(total)
+        norm = clip_gradients(model.parameters(), max_norm)              # before clipping
         if math.isfinite(norm) and math.isfinite(loss.item()):
-            nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, total)
             opt.step()
             losses.append(loss.item())
             norms.append(norm)

@@ -41,7 +41,7 @@ from rnnkit.models.smoothing import start_length
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose, choose_columns
 from rnnkit.tasks.forecast_trained import (LEVELS, Forecast, history_part, interval_scores,
-                                           mase_scale, rolling_scores)
+                                           mase_scale, rolling_scores, seasonal_naive_error)
 from rnnkit.train import distributed
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length
@@ -117,11 +117,10 @@ class ForecastTask:
         self.scaler = Scaler.fit(transform.forward(series[:self.train_end]))
         self.z = torch.from_numpy(self.scaler.transform(transform.forward(series)))  # (N, F)
         self.mase_scale = mase_scale(series[:self.train_end], season)
-        m = min(season, self.train_end - 1)
-        still = [n for n, col in zip(names, series.T) if np.ptp(col) > 0
-                 and not np.abs(col[m:self.train_end] - col[:self.train_end - m]).any()] \
-            if m > 0 else []
-        if still:   # (a column constant throughout is warned about as such)
+        zero = seasonal_naive_error(series[:self.train_end], season) == 0
+        still = [n for n, col, z in zip(names, series.T, np.atleast_1d(zero))
+                 if z and np.ptp(col) > 0]   # (a column constant throughout: warned as such)
+        if still:
             warn(f"{data_config.data}: column {still[0]!r}: its training part repeats every "
                  f"{season} step(s) (or holds one value), so its "
                  f"seasonal-naive error there is 0: its MASE and MSIS are on the data's scale "

@@ -145,11 +145,17 @@ def interval_scores(lo, hi, truth, scale, levels, prefix):
     return out
 
 
+def seasonal_naive_error(train, m):
+    """(F,) (or a number) the mean absolute error of the seasonal-naive forecast (the value m
+    steps back) over ``train`` (N, F)."""
+    return np.abs(train[m:] - train[:-m]).astype(np.float64).mean(0)
+
+
 def mase_scale(train, m):
     """(F,) the MASE scale of each variable: the mean absolute seasonal-naive error over the
     training part train (N, F) (1 where it is 0: a constant part); several variables are
     several series, each scored on its own scale. A number for a series train (N,)."""
-    scale = np.abs(train[m:] - train[:-m]).astype(np.float64).mean(0)
+    scale = seasonal_naive_error(train, m)
     scale = np.where(scale > 0, scale, 1.0)
     return float(scale) if scale.ndim == 0 else scale
 

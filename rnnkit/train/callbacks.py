@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from rnnkit.train.checkpoint import (CheckpointError, atomic_write, json_text, load_checkpoint,
                                      save_checkpoint)
+from rnnkit.train.runlock import LOCK_NAME
 
 
 class ProgressBar:
@@ -123,7 +124,7 @@ class Checkpointer:
         try:   # the lock's note (pid, host, time) tells a new run's folder from this one's,
             same = _identity(self.out) == self._folder   # where an inode may be reused
             if same and self._note is not None:
-                same = (self.out / ".lock").read_bytes() == self._note
+                same = (self.out / LOCK_NAME).read_bytes() == self._note
         except OSError:
             same = False
         if not same:
@@ -133,7 +134,7 @@ class Checkpointer:
     def on_train_start(self, trainer):
         self.out.mkdir(parents=True, exist_ok=True)
         self._folder = _identity(self.out)
-        lock = self.out / ".lock"   # rnnkit train's (rnnkit.train.runlock); none from Python
+        lock = self.out / LOCK_NAME   # rnnkit train's (RunLock); none from Python
         self._note = lock.read_bytes() if lock.is_file() else None
         if not getattr(trainer, "resumed", True) and (self.out / "last.pt").exists():
             raise CheckpointError(f"{self.out} already holds a run (last.pt); a new run there "
