@@ -188,6 +188,27 @@ def test_lm_pt2_equals_rnnkit(lm_runs, tmp_path):
             torch.testing.assert_close(g, w)
 
 
+def test_pt2_on_a_full_disk_is_an_error_not_an_abort(lm_runs, tmp_path, capsys, monkeypatch):
+    """torch's zip writer, given a file name, wrote the archive from C++, where a full disk
+    aborted the process (exit 134) in the writer's destructor; the archive is now made in memory
+    and written from Python, where the disk's refusal is an OSError like any other write's."""
+    import errno
+    import io
+    from rnnkit.export import writers
+
+    class Full(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_open(file, mode="r", *args, **kwargs):
+        return Full() if "w" in mode else open(file, mode, *args, **kwargs)
+    monkeypatch.setattr(writers, "open", full_open, raising=False)
+    out = tmp_path / "lm.pt2"
+    assert main(["export", str(lm_runs["lstm"]), "--format", "pt2", "--out", str(out)]) == 1
+    assert "no space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_onnx_refuses_a_cell_it_has_no_operator_for(lm_runs, tmp_path, capsys):
     onnxruntime_or_skip()
     out = tmp_path / "lm.onnx"

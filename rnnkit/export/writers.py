@@ -3,6 +3,7 @@
 file beside its place and all moved there once all are written.
 """
 import contextlib
+import io
 import os
 import re
 import sys
@@ -117,7 +118,13 @@ def write_pt2(program, out, where="model"):
         warnings.filterwarnings("ignore", message=".*was assigned during export")
         ep = torch.export.export(module.eval(), program.args,
                                  dynamic_shapes=tuple(shapes))
-    torch.export.save(ep, str(out))
+    # into memory first, then to the file from Python: torch's zip writer, given the file,
+    # writes it from C++, where a full disk aborts the process in the writer's destructor
+    # instead of raising "no space left on device"
+    data = io.BytesIO()
+    torch.export.save(ep, data)
+    with open(out, "wb") as f:
+        f.write(data.getbuffer())
 
 
 def _importable_cells(module, where):
