@@ -6,6 +6,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Ctrl-C arriving while torch is imported, made deterministic: the import of torch raises it
@@ -150,7 +152,6 @@ def test_a_folder_where_a_file_has_the_name_is_said_in_words(tmp_path, capsys):
     """--out x/metrics.json under a file x said 'x: File exists'."""
     from rnnkit.cli.main import os_error_text
     (tmp_path / "x").write_text("")
-    import pytest
     with pytest.raises(OSError) as e:
         (tmp_path / "x").mkdir(parents=True, exist_ok=True)
     assert os_error_text(e.value).endswith("x: a file (or a link) has that name, where a "
@@ -171,3 +172,20 @@ def test_a_closed_terminal_ends_a_command_with_129(monkeypatch):
         cli.Terminated(signal.SIGHUP)))
     monkeypatch.setattr("sys.stderr", Gone())
     assert cli.main(["data", "list"]) == 129
+
+
+@pytest.mark.parametrize("argv", [["train", "lm", "--no-such-flag"], ["train", "lm", "--help"]])
+def test_under_torchrun_rank_zero_alone_prints_usage_and_help(argv, monkeypatch, capsys):
+    """Every rank parses the same command line: a mistyped flag printed argparse's usage once a
+    rank, interleaved and not saying which rank spoke."""
+    from rnnkit.cli.main import main
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    codes = {}
+    for rank in ("1", "0"):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        codes[rank] = e.value.code
+        out, err = capsys.readouterr()
+        assert (out + err != "") == (rank == "0")
+    assert codes["0"] == codes["1"] in (0, 2)

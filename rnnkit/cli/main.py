@@ -16,7 +16,9 @@ an OS error such as no space left), 130 on Ctrl-C, 141 when the reader of the ou
 (``| head``). ``--debug`` (or RNNKIT_DEBUG=1) shows Python's traceback instead.
 """
 import argparse
+import contextlib
 import errno
+import io
 import os
 import re
 import signal
@@ -75,6 +77,20 @@ def parse(parser, argv):
     return args
 
 
+def parse_on_rank_zero(parser, argv):
+    """:func:`parse`, where under torchrun, whose ranks all parse the same command line, rank 0
+    alone prints argparse's usage, errors and help; the other ranks exit as it does, silently."""
+    if rank() == "0":
+        return parse(parser, argv)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return parse(parser, argv)
+
+
+def rank():
+    """This process's rank under torchrun (its RANK where WORLD_SIZE is over 1), else "0"."""
+    return os.environ.get("RANK", "0") if os.environ.get("WORLD_SIZE", "1") != "1" else "0"
+
+
 def os_error_text(e):
     """One line for an OSError: the file(s) and what the system said, in plain words."""
     what = OS_HINTS.get(e.errno, e.strerror or type(e).__name__)
@@ -90,7 +106,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_asked(argv)
     argv = [a for a in argv if a != "--debug"]
-    args = parse(build_parser(), argv)
+    args = parse_on_rank_zero(build_parser(), argv)
     if sys.stdout is None or sys.stderr is None:   # started with a closed stdout or stderr (>&-)
         if sys.stderr is not None:
             print("rnnkit: error: standard output is closed; nothing could be written",
@@ -207,8 +223,8 @@ def fail(message, code):
     """The error line on stderr, in one write (ranks under torchrun write theirs at once, and a
     line written in two parts ran into another rank's); a rank other than 0 names itself."""
     text = " ".join(str(message).split("\n")[0:1]) or "failed"
-    rank = os.environ.get("RANK", "0") if os.environ.get("WORLD_SIZE", "1") != "1" else "0"
-    who = f"rank {rank}: " if rank not in ("", "0") and not text.startswith(f"rank {rank}") else ""
+    r = rank()
+    who = f"rank {r}: " if r not in ("", "0") and not text.startswith(f"rank {r}") else ""
     sys.stderr.write(f"rnnkit: error: {who}{text}\n")
     sys.stderr.flush()
     return code
