@@ -94,10 +94,22 @@ def test_two_processes_reach_the_parameters_of_one(tmp_path, kind):
         argv = ["train", "classify", "--data", write_labelled(tmp_path), "--batch", 8,
                 "--max-steps", 6, "--eval-every", 3, "--warmup-steps", 0, *NET,
                 "--dropout", 0, "--word-dropout", 0]   # random masks differ with the world size
+    argv += ["--telemetry", 2]
     one = finish(launch([*argv, "--out", tmp_path / "one"], 1))
     two = finish(launch([*argv, "--out", tmp_path / "two"], 2))
     assert_ok(one + two)
     same_parameters(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt")
+    # the per-step norms ||dL/dh_t|| are the whole batch's, as one process's (they were rank
+    # 0's share, about sqrt(2) times them)
+    g1, g2 = ([json.loads(x) for x in (tmp_path / run / "gradients.jsonl").read_text().splitlines()]
+              for run in ("one", "two"))
+    assert [r["step"] for r in g1] == [r["step"] for r in g2] == [0, 2, 4]
+    for r1, r2 in zip(g1, g2):
+        assert r1["layers"].keys() == r2["layers"].keys()
+        for key, states in r1["layers"].items():
+            for name, values in states.items():
+                if not name.startswith("decay"):
+                    assert r2["layers"][key][name] == pytest.approx(values, rel=1e-4, abs=1e-9)
     m1 = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     m2 = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert [r["tokens"] for r in m1] == [r["tokens"] for r in m2]   # global counts

@@ -9,12 +9,18 @@ forward or backward pass is run.
 
 Each line: ``{"step", "grad_norm" (before clipping; null if non-finite), "skipped_steps",
 "layers": {"rnn.l0": {"h": [||dL/dh_t|| for t = 0..T-1], "decay_h": ρ, "c": [...], ...}}}``.
+
+In a data-parallel run every rank records its share of the batch and the norms are gathered into
+the whole batch's (rank 0 writes them): the figures of one process on the same global batch.
 """
 import json
 import math
 from pathlib import Path
 
+import torch
+
 from rnnkit.bptt.telemetry import GradientRecorder
+from rnnkit.train import distributed
 from rnnkit.diagnostics.experiments import fit_decay
 
 
@@ -59,7 +65,7 @@ class GradientTelemetry:
         rec.__exit__(None, None, None)
         norm = getattr(trainer, "last_grad_norm", math.nan)
         layers = {}
-        for key, states in rec.norms.items():
+        for key, states in whole_batch(rec.norms).items():
             entry = {}
             for name, n in states.items():
                 values = [_finite_or_none(v) for v in n.tolist()]                  # t = 0..T-1
@@ -77,6 +83,30 @@ class GradientTelemetry:
         if self.log:
             decays = ", ".join(f"{k} ρ={v.get('decay_h') or math.nan:.3f}" for k, v in layers.items())
             self.log(f"step {self._step}: grad norm {norm:.3g}; {decays}")
+
+
+def whole_batch(norms):
+    """The per-step norms {layer: {state: (T,)}} of the whole global batch from each rank's
+    share. A rank's loss is weighted so that DDP's average of the ranks' parameter gradients is
+    the global mean's; its error signals dL/ds_t are that mean's times the number of ranks, and
+    its samples' rows are its own: the whole batch's norm at step t is the root of the ranks'
+    sums of squares over the number of ranks (a rank whose sequences ended before t adds 0). Every
+    rank must call it at the same step."""
+    world = distributed.current()
+    if not world.active:
+        return norms
+    shares = distributed.all_gather({k: {n: v.tolist() for n, v in s.items()}
+                                     for k, s in norms.items()}, "the gradient telemetry")
+    whole = {}
+    for share in shares:
+        for key, states in share.items():
+            for name, values in states.items():
+                sq = whole.setdefault(key, {}).setdefault(name, torch.zeros(0, dtype=torch.float64))
+                if len(values) > len(sq):
+                    sq = torch.cat([sq, sq.new_zeros(len(values) - len(sq))])
+                sq[:len(values)] += torch.tensor(values, dtype=torch.float64) ** 2
+                whole[key][name] = sq
+    return {k: {n: sq.sqrt() / world.size for n, sq in s.items()} for k, s in whole.items()}
 
 
 def _finite_or_none(x):

@@ -159,9 +159,10 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     has the progress bar, writes the run folder and scores the test part."""
     main = distributed.current().main
     callbacks = [ProgressBar(disable=quiet), Checkpointer(out, extras)] if main else []
-    if telemetry and main:
+    if telemetry:   # every rank records its share of the batch; rank 0 writes the whole's
         from rnnkit.diagnostics.callbacks import GradientTelemetry   # imports the gradient lab
-        callbacks.insert(1, GradientTelemetry(every=telemetry, path=Path(out) / "gradients.jsonl"))
+        callbacks.insert(1, GradientTelemetry(every=telemetry, path=Path(out) / "gradients.jsonl"
+                                              if main else None))
         # (before the Checkpointer: a step's record is written before the checkpoint after it)
     trainer = Trainer(task, train_config, callbacks)
     if resume_from is not None:
