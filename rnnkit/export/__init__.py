@@ -105,8 +105,18 @@ def to_torch(layer, inference=False):
     out = cls(layer.input_size, layer.hidden_size, layer.num_layers, bias=layer.bias,
               batch_first=layer.batch_first, dropout=layer.dropout,
               bidirectional=layer.bidirectional, device=w.device, dtype=w.dtype, **extra)
+    _parametrized_like(out, layer)
     out.load_state_dict(layer.state_dict())
     return _own(out.train(layer.training), layer)
+
+
+def _parametrized_like(out, layer):
+    """``out`` given ``layer``'s parametrizations (weight_norm, spectral_norm, one's own:
+    copies of its modules), so that its state_dict's keys are ``layer``'s."""
+    from torch.nn.utils import parametrize
+    for name, chain in getattr(layer, "parametrizations", {}).items():
+        for module in chain:
+            parametrize.register_parametrization(out, name, copy.deepcopy(module), unsafe=True)
 
 
 def _own(out, layer, share=False):
@@ -119,6 +129,12 @@ def _own(out, layer, share=False):
             setattr(out, name, p)
         else:
             getattr(out, name).requires_grad_(p.requires_grad)
+    for name, chain in getattr(layer, "parametrizations", {}).items():
+        if share:   # the originals and the parametrizations' own state (spectral_norm's u, v)
+            out.parametrizations[name] = chain
+        else:
+            for kind, p in chain.named_parameters(recurse=False):
+                getattr(out.parametrizations[name], kind).requires_grad_(p.requires_grad)
     if share and hasattr(out, "_init_flat_weights"):   # torch.nn's RNNs keep a list of them
         out._init_flat_weights()
     return out
@@ -131,6 +147,7 @@ def _torch_cell(cell):
     w = cell.weight_ih
     out = cls(cell.input_size, cell.hidden_size, bias=cell.bias, device=w.device,
               dtype=w.dtype, **extra)
+    _parametrized_like(out, cell)
     out.load_state_dict(cell.state_dict())
     return _own(out.train(cell.training), cell)
 

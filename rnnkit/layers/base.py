@@ -24,8 +24,8 @@ from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
 from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
-from rnnkit.layers.inputs import (check_arguments, check_features, check_lengths, check_reset,
-                                  initial_states)
+from rnnkit.layers.inputs import (check_arguments, check_features, check_lengths, check_packed,
+                                  check_reset, check_weights, initial_states)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 from rnnkit.layers.packing import Packing
 from rnnkit.layers.traced import autocasting, recording, traced_forward
@@ -108,7 +108,7 @@ class RNNBase(nn.Module):
         then (so that torch.nn's draws stay in order) the layer norm's gains and biases and the
         learned initial states."""
         H, D = self.hidden_size, self.num_directions
-        self._flat_weights_names, self._param_kinds = [], {}
+        self._flat_weights_names, self._param_kinds, self._param_shapes = [], {}, {}
         in_size = self.input_size
         for layer in range(self.num_layers):
             shapes = check_params(base, in_size, H, self.bias)
@@ -136,6 +136,7 @@ class RNNBase(nn.Module):
     def _add(self, kind, suffix, layer, shape, owner, kw):
         name = f"{kind}_l{layer}{suffix}"
         setattr(self, name, nn.Parameter(torch.empty(shape, **kw)))
+        self._param_shapes[name] = tuple(shape)   # as the kernels read it
         self._param_kinds[name] = (owner, kind)
         return name
 
@@ -247,7 +248,7 @@ class RNNBase(nn.Module):
                                  f"got a PackedSequence")
             x, batch_sizes, sorted_idx, unsorted_idx = input
             check_features(self, x, 2)
-            sizes = batch_sizes.tolist()
+            sizes = check_packed(self, x, batch_sizes, sorted_idx, unsorted_idx)
             B, batched = sizes[0], True
         else:
             if not isinstance(input, torch.Tensor):
@@ -336,6 +337,9 @@ class RNNBase(nn.Module):
         if opt.weight_dropout and self.training:
             w_hh = nn.functional.dropout(w_hh, opt.weight_dropout, True)
         params = tuple(getattr(self, f"{n}_{sfx}") for n in self.cell.PARAMS)
+        check_weights(self, zip((f"{k}_{sfx}" for k in ("weight_ih", "weight_hh", "bias_ih",
+                                                         "bias_hh", *self.cell.PARAMS)),
+                                (w_ih, w_hh, b_ih, b_hh, *params)))
         if opt.layer_norm:
             x = input_half_ln(x, w_ih, b_ih, b_hh if self.cell.FOLD_HH_BIAS else None,
                               getattr(self, f"ln_ih_weight_{sfx}"), getattr(self, f"ln_ih_bias_{sfx}"))

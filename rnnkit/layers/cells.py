@@ -17,6 +17,7 @@ from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
 from rnnkit.layers.traced import autocasting, recording
 from rnnkit.layers.errors import InputError, InputTypeError
+from rnnkit.layers.inputs import check_weights
 
 
 class _CellBase(nn.Module):
@@ -35,6 +36,7 @@ class _CellBase(nn.Module):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        self._param_shapes = {n: tuple(p.shape) for n, p in self.named_parameters()}
         self.reset_parameters()
         telemetry.register_layer(self)        # a compiled backward's records name it
 
@@ -104,6 +106,8 @@ class _CellBase(nn.Module):
         elif recording() or not self._recorded(x, hx):
             finals = self._traced(x, hx)
         else:
+            w = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            check_weights(self, ((n, getattr(self, n)) for n in w))
             _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih,
                             self.weight_hh, self.bias_ih, self.bias_hh, tuple(hx),
                             tag=(self, 0, 0))   # gradient telemetry's label

@@ -42,6 +42,7 @@ from rnnkit.cells import CELLS
 from rnnkit.cells.mgu import MGU
 from rnnkit.kernels.switch import Switch
 from rnnkit.layers.errors import InputError
+from rnnkit.layers.inputs import check_weights
 
 KINDS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3, "MGU": 4}   # step.cpp's Kind
 TORCH_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
@@ -186,7 +187,10 @@ def _pointers(rnn):
     hit = _cache.get(rnn)
     if hit is not None and hit[0] == key:
         return hit[1]
-    ws = [w for layer in _weights(rnn) for w in layer]
+    named = [(f"{k}_l{layer}", w) for layer, ws in enumerate(_weights(rnn))
+             for k, w in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), ws)]
+    check_weights(rnn, named)        # step.cpp reads each by the layer's sizes
+    ws = [w for _, w in named]
     arr = None
     if all(w is None or w.is_contiguous() for w in ws):
         arr = (ctypes.c_void_p * len(ws))(*(None if w is None else w.data_ptr() for w in ws))

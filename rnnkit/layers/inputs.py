@@ -13,7 +13,11 @@ from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
 
 
 def check_features(layer, x, dims):
-    """``x`` (N, I) or (T, B, I) against the layer: its features, dtype and device."""
+    """``x`` (N, I) (a PackedSequence's data) or (T, B, I) against the layer: its dimensions,
+    features, dtype and device."""
+    if x.dim() != dims:
+        raise InputError(f"{type(layer).__name__}: a PackedSequence's data must be 2-D (rows, "
+                         f"input_size={layer.input_size}), got shape {tuple(x.shape)}")
     if x.shape[-1] != layer.input_size:
         raise InputError(f"{type(layer).__name__}: input.size(-1) must be input_size="
                          f"{layer.input_size}, got {x.shape[-1]} (input shape {tuple(x.shape)})")
@@ -29,6 +33,46 @@ def check_features(layer, x, dims):
     if x.device != w.device:
         raise InputError(f"{type(layer).__name__}: input is on {x.device} but the weights "
                          f"are on {w.device}")
+
+
+def check_packed(layer, x, batch_sizes, sorted_idx, unsorted_idx):
+    """A PackedSequence made by hand (or edited) against its data: batch sizes of at least 1
+    that sum to the data's rows, indices of the first step's batch. The compiled kernels walk
+    the data by the batch sizes: a sum past its rows read and wrote past its memory. Returns the
+    batch sizes as a list."""
+    name = type(layer).__name__
+    if batch_sizes.dim() != 1 or len(batch_sizes) == 0 or batch_sizes.is_floating_point():
+        raise InputError(f"{name}: a PackedSequence's batch_sizes must be a non-empty 1-D "
+                         f"integer tensor, got {batch_sizes.dtype} of shape "
+                         f"{tuple(batch_sizes.shape)}")
+    sizes = batch_sizes.tolist()
+    if min(sizes) < 1 or sum(sizes) != x.shape[0]:
+        raise InputError(f"{name}: a PackedSequence's batch_sizes must be at least 1 each and "
+                         f"sum to its data's {x.shape[0]} rows, got {clip_list(sizes)} (sum "
+                         f"{sum(sizes)}); pack sequences with torch.nn.utils.rnn's pack_* "
+                         f"functions")
+    for what, idx in (("sorted_indices", sorted_idx), ("unsorted_indices", unsorted_idx)):
+        if idx is not None and tuple(idx.shape) != (sizes[0],):
+            raise InputError(f"{name}: a PackedSequence's {what} must hold one index per "
+                             f"sequence ({sizes[0]}), got shape {tuple(idx.shape)}")
+    return sizes
+
+
+def clip_list(values, n=8):
+    return str(values) if len(values) <= n else f"[{', '.join(map(str, values[:n]))}, ...]"
+
+
+def check_weights(layer, named):
+    """Each (name, tensor) the compiled kernels read, of the shape the layer (or cell) was
+    built with (None passes): the kernels read a weight by the layer's sizes, so one of another
+    shape (replaced by hand, or loaded around load_state_dict) was read past its end."""
+    shapes = getattr(layer, "_param_shapes", None) or {}
+    for name, w in named:
+        want = shapes.get(name)
+        if w is not None and want is not None and tuple(w.shape) != want:
+            raise InputError(f"{type(layer).__name__}: {name} must have shape {want} (input_size="
+                             f"{layer.input_size}, hidden_size={layer.hidden_size}), got "
+                             f"{tuple(w.shape)}")
 
 
 def check_reset(layer, reset, B, T, batched):
@@ -98,6 +142,8 @@ def check_lengths(layer, lengths, B, T):
     and 2.5 included: packing read NaN as an index and cut 2.5 to 2)."""
     name = type(layer).__name__
     lengths = torch.as_tensor(lengths)
+    if lengths.dtype in (torch.uint16, torch.uint32, torch.uint64):   # numpy's unsigned: no
+        lengths = lengths.to(torch.int64)                             # comparisons in torch
     if tuple(lengths.shape) != (B,):
         raise InputError(f"{name}: lengths must have shape ({B},) (one per "
                          f"sequence), got {tuple(lengths.shape)}")
