@@ -273,3 +273,12 @@ def test_sampling_sees_weights_written_through_data(write):
     with fast_step.disabled():
         slow = torch.stack(list(sample(model, [1, 2], 40, seed=1)))
     assert torch.equal(fast, slow)
+
+
+def test_lm_step_with_a_head_bias_of_another_shape_is_torchs_error():
+    """The one-call step read the head's bias by the vocabulary's size: a bias replaced by one
+    of another shape was read past its end; torch's Linear refuses it."""
+    model = lm("gru")
+    model.head.bias = torch.nn.Parameter(torch.zeros(5))
+    with torch.no_grad(), pytest.raises(RuntimeError):
+        model.step(torch.tensor([1, 2]), None)

@@ -243,6 +243,7 @@ def _new_plan(rnn, embed, head, key):
             and k is not None and k.gemm is not None
             and ptrs is not None and ew.shape[1] == rnn.input_size
             and hw.shape[1] == rnn.hidden_size and ew.is_contiguous() and hw.is_contiguous()
+            and ew.dim() == hw.dim() == 2 and (hb is None or tuple(hb.shape) == hw.shape[:1])
             and all(p.dtype == w.dtype and p.device == w.device
                     for p in (ew, hw) + (() if hb is None else (hb,)))):
         return _LMPlan(k, rnn, mode, embed, head, ptrs, key)
