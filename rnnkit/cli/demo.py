@@ -1,5 +1,6 @@
 """``rnnkit demo``: fetch Shakespeare, train a character LSTM for a few minutes, print a passage."""
 import re
+import shlex
 from pathlib import Path
 
 from rnnkit.cli import sample as sample_cmd
@@ -8,6 +9,7 @@ from rnnkit.config import MAX_STEPS
 from rnnkit.cli import train as train_cmd
 from rnnkit.tasks.lm import load_lm
 from rnnkit.config import ConfigError
+from rnnkit.data.datasets import resolve
 from rnnkit.train import CheckpointError, load_checkpoint
 
 # Sized for 2 CPU cores: large enough to learn words, names and line breaks within minutes.
@@ -35,7 +37,7 @@ def warn_if_starved(out):
     import json
     m = json.loads((out / "metrics.json").read_text())
     rate = m["tokens_seen"] / max(m["wall_seconds"], 1e-9)
-    if rate < 8000:
+    if rate < 8000 and m["wall_seconds"] >= 30:   # (shorter: the start's own seconds count)
         print(f"\nnote: only {m['tokens_seen']:,} characters trained ({rate:,.0f}/s; 2 free CPU "
               f"cores give about 25,000/s): the machine looks busy, so the text below will be "
               f"rougher. Run again with more --minutes or on an idle machine.")
@@ -68,6 +70,10 @@ def demo_files(out):
             if saved.get("kind") != "lm" or not same_data(data, DEMO_DATA["data"]):
                 raise ConfigError(f"{out} holds a {saved.get('kind')!r} run of {data}, not a demo "
                                   f"run; the demo replaces its --out, so choose another")
+            if not demo_settings(saved):   # a Shakespeare model of one's own: kept
+                raise ConfigError(f"{out} holds a language model of Shakespeare trained with "
+                                  f"other settings than the demo's, not a demo run; the demo "
+                                  f"replaces its --out, so choose another")
     return [c for c in children if c.name != LOCK_NAME]
 
 
@@ -76,12 +82,24 @@ def same_data(saved, demo):
                              Path(demo).expanduser().resolve())
 
 
+def demo_settings(saved):
+    """Whether a checkpoint's model, data and training settings are the demo's."""
+    for fields, table in ((DEMO_MODEL, "model_config"), (DEMO_DATA, "data_config"),
+                          (DEMO_TRAIN, "train_config")):
+        config = saved.get(table)
+        if not isinstance(config, dict) or any(config[k] != v for k, v in fields.items()
+                                               if k != "data" and k in config):
+            return False
+    return True
+
+
 def run(args):
     from rnnkit.train.runlock import RunLock
     if args.out.exists():
         if args.out.is_file():
             raise ConfigError(f"--out {args.out}: a file; the demo writes a run folder there")
         own = demo_files(args.out)      # what the demo replaces: its own run, nothing else
+        resolve(DEMO_DATA["data"])      # the data first: a failed fetch keeps the old demo
         with RunLock(args.out):         # a folder a live run trains into is refused, kept
             for child in own:
                 child.unlink(missing_ok=True)
@@ -93,5 +111,5 @@ def run(args):
     print(f"\n--- {args.length} characters sampled from {args.out}/best.pt "
           f"(temperature 0.8, top-k 40) ---\n")
     sample_cmd.write(sample_cmd.generate(model, vocab, "\n\n", args.length, 0.8, 40, None, args.seed))
-    print(f"\nmore: rnnkit sample {args.out} --prime \"ROMEO.\" --length 500")
+    print(f"\nmore: rnnkit sample {shlex.quote(str(args.out))} --prime \"ROMEO.\" --length 500")
     return 0
