@@ -52,7 +52,7 @@ def data_fingerprint(data_config):
         if not (f.name == "data" or f.name.endswith("_data")) or not isinstance(value, str) or not value:
             continue
         path = Path(value).expanduser()
-        if value in DATASETS and not path.exists():
+        if value in DATASETS:     # the name wins over a file of that name, as resolve() reads it
             prints[f.name] = f"name:{value}"
         elif path.is_file():
             prints[f.name] = f"sha256:{_hash_files([(path, '')])}"
@@ -90,7 +90,7 @@ def check_same_data(run, before, now, allowed, hint=""):
     unknown = {k for k in now if before.get(k, "missing") == "missing"
                and (k.endswith(":files") or k in before)}
     changed = [k for k in sorted(set(before) | set(now))
-               if k not in unknown and before.get(k) != now.get(k)]
+               if k not in unknown and _bytes(before.get(k)) != _bytes(now.get(k))]
     if not changed or allowed:
         return
     k = changed[0]
@@ -102,6 +102,16 @@ def check_same_data(run, before, now, allowed, hint=""):
                     f"records {before.get(k, 'none')[:19]}..., the data now gives "
                     f"{now.get(k, 'none')[:19]}...); --resume continues on the same data "
                     f"only: restore it, or start a new run with another --out{hint}")
+
+
+def _bytes(fingerprint):
+    """A data set's name as the checksum of its bytes, which the same file given by its path
+    gives."""
+    if isinstance(fingerprint, str) and fingerprint.startswith("name:"):
+        ds = DATASETS.get(fingerprint[5:])
+        if ds is not None and ds.sha256:
+            return f"sha256:{ds.sha256}"
+    return fingerprint
 
 
 def same_data(mine, ranks):

@@ -300,9 +300,18 @@ def fetch(name, force=False, log=print):
         data = ds.build(FETCHERS[ds.source](ds, Path(work)))
     _verify(ds, data, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    # a name of its own: two processes fetching at once (torchrun's ranks) each write their
+    # own file and move it into place, where one name made one process truncate the file the
+    # other had just moved there, or move a file that was already gone
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     log(f"{name}: {len(data):,} bytes -> {path}")
     return path
 

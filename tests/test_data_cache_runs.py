@@ -1,0 +1,73 @@
+"""Named data sets and the runs that read them: two fetches of one set at once (torchrun's ranks
+on a machine without the cache), and a resume that finds the set's bytes given by their path,
+or a file of the set's name beside the run."""
+import hashlib
+import threading
+
+import pytest
+
+from rnnkit.cli.main import main
+from rnnkit.data import datasets
+from rnnkit.data.datasets import DATASETS, DataSet, fetch
+
+from lm_fixtures import write_corpus
+
+TINY = ["--layers", "1", "--hidden", "8", "--embed", "4", "--seq-len", "8", "--batch", "2",
+        "--quiet"]
+
+
+@pytest.fixture
+def tinyset(tmp_path, monkeypatch):
+    """A registered set whose fetch waits for every fetch to start, then builds its bytes."""
+    (tmp_path / "src").mkdir()
+    text = write_corpus(tmp_path / "src").read_bytes()
+    started = threading.Barrier(2, timeout=10)
+
+    def fetcher(ds, work):
+        try:
+            started.wait()
+        except threading.BrokenBarrierError:   # a single fetch
+            pass
+        return [work]
+    ds = DataSet("tinyset", "a tiny corpus", "tiny", "", "", "", lambda files: text,
+                 "tinyset.txt", hashlib.sha256(text).hexdigest(), "")
+    monkeypatch.setitem(DATASETS, "tinyset", ds)
+    monkeypatch.setitem(datasets.FETCHERS, "tiny", fetcher)
+    monkeypatch.setenv("RNNKIT_DATA", str(tmp_path / "cache"))
+    return ds, text, started
+
+
+def test_two_fetches_of_one_set_at_once_both_end_with_the_whole_file(tinyset, tmp_path):
+    ds, text, started = tinyset
+    for _ in range(10):
+        started.reset()
+        results = []
+
+        def one():
+            try:
+                results.append(fetch("tinyset", force=True, log=lambda *a: None).read_bytes())
+            except Exception as e:          # the other fetch moved the shared temp file away
+                results.append(e)
+        threads = [threading.Thread(target=one) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [text, text]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["tinyset.txt"]
+
+
+def test_a_resume_reads_the_set_by_name_or_its_bytes_by_path(tinyset, tmp_path, monkeypatch):
+    """The name was fingerprinted as 'name:' only where no file of that name was beside the
+    run (where one was, its bytes were fingerprinted, though the set was read), and the set's
+    own file given by its path was 'another file'."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tinyset").write_text("my own notes")       # read as the set, with a warning
+    run = ["train", "lm", "--out", "r", *TINY]
+    assert main([*run, "--data", "tinyset", "--max-steps", "2"]) == 0
+    (tmp_path / "tinyset").write_text("my own notes, edited")
+    assert main([*run, "--data", "tinyset", "--max-steps", "3", "--resume"]) == 0
+    (tmp_path / "tinyset").unlink()
+    assert main([*run, "--data", "tinyset", "--max-steps", "4", "--resume"]) == 0
+    cached = str(tmp_path / "cache" / "tinyset.txt")
+    assert main([*run, "--data", cached, "--max-steps", "5", "--resume"]) == 0
