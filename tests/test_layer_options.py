@@ -282,3 +282,19 @@ def test_a_state_that_is_not_a_tensor_is_named():
         layer(x, (torch.zeros(1, 2, 4), None))
     with pytest.raises(TypeError, match="h_0 must be a Tensor of shape .*, got ndarray"):
         layer(x, (np.zeros((1, 2, 4), np.float32),) * 2)
+
+
+@pytest.mark.parametrize("cls", [rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN])
+def test_layer_norm_without_bias_has_none(cls):
+    """bias=False with layer_norm=True made random, trained biases that the forward used."""
+    torch.manual_seed(0)
+    plain = cls(3, 4, bias=False, layer_norm=True, num_layers=2, bidirectional=True).double()
+    assert not [n for n, _ in plain.named_parameters() if n.startswith("bias_")]
+    biased = cls(3, 4, layer_norm=True, num_layers=2, bidirectional=True).double()
+    with torch.no_grad():
+        for name, p in biased.named_parameters():
+            p.copy_(getattr(plain, name) if hasattr(plain, name) else torch.zeros_like(p))
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    for a, b in zip(plain(x)[0], biased(x)[0]):
+        torch.testing.assert_close(a, b)
+    torch.autograd.gradcheck(lambda x: plain(x)[0], (x.requires_grad_(),))

@@ -108,3 +108,16 @@ def test_to_torch_keeps_a_layers_parametrizations(cls):
     g, = torch.autograd.grad(y.sum(), x, create_graph=True)       # a gradient penalty
     (g ** 2).sum().backward()
     assert x.grad is not None
+
+
+def test_a_reset_or_lengths_that_is_no_array_names_the_argument():
+    layer = rnnkit.LSTM(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3)
+    for kw, said in ((dict(reset="yes"), "reset= must be a \\(batch, time\\) bool mask .* got a "
+                                         "str"),
+                     (dict(reset=[[0, 0, 0, 0, 0], [1, 0]]), "reset= .* got a list of rows"),
+                     (dict(reset={"a": 1}), "reset= .* got a dict"),
+                     (dict(lengths="abc"), r"lengths= must be \(2,\) whole numbers .* got a str"),
+                     (dict(lengths=[None, 3]), "lengths= .* got a list")):
+        with pytest.raises(InputError, match=said):
+            layer(x, **kw)

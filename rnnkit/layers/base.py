@@ -123,7 +123,8 @@ class RNNBase(nn.Module):
         if self.cell is not base:                   # the input half's layer norm, the cell's own
             GH = self.cell.N_GATES * H
             extra = {"ln_ih_weight": ((GH,), "layer"), "ln_ih_bias": ((GH,), "layer")}
-            extra.update((n, (s, "cell")) for n, s in check_params(self.cell, 1, H).items()
+            extra.update((n, (s, "cell"))
+                         for n, s in check_params(self.cell, 1, H, self.bias).items()
                          if n not in shapes)
         if self.options.learn_init:
             extra.update((f"init_{s}", ((n,), "layer"))

@@ -75,9 +75,21 @@ def check_weights(layer, named):
                              f"{tuple(w.shape)}")
 
 
+def as_tensor(layer, name, value, expected):
+    """``torch.as_tensor(value)``, or InputError naming the argument where it is not one (a
+    string, a dict, ragged lists, None inside a list)."""
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        what = type(value).__name__ + (" of rows of different lengths or non-numbers"
+                                       if isinstance(value, (list, tuple)) else "")
+        raise InputError(f"{type(layer).__name__}: {name}= must be {expected} (a tensor, array "
+                         f"or nested list), got a {what}") from None
+
+
 def check_reset(layer, reset, B, T, batched):
     """The reset mask as (B, T) bool, checked against the input's batch and time."""
-    reset = torch.as_tensor(reset)
+    reset = as_tensor(layer, "reset", reset, "a (batch, time) bool mask")
     want = (B, T) if batched else (T,)
     if tuple(reset.shape) != want:
         raise InputError(f"{type(layer).__name__}: reset must have shape {want} "
@@ -141,7 +153,7 @@ def check_lengths(layer, lengths, B, T):
     """``lengths=`` as a (B,) tensor of whole numbers in [1, T]; InputError otherwise (NaN, inf
     and 2.5 included: packing read NaN as an index and cut 2.5 to 2)."""
     name = type(layer).__name__
-    lengths = torch.as_tensor(lengths)
+    lengths = as_tensor(layer, "lengths", lengths, f"({B},) whole numbers")
     if lengths.dtype in (torch.uint16, torch.uint32, torch.uint64):   # numpy's unsigned: no
         lengths = lengths.to(torch.int64)                             # comparisons in torch
     if tuple(lengths.shape) != (B,):
