@@ -111,5 +111,6 @@ def run(args):
     print(f"\n--- {args.length} characters sampled from {args.out}/best.pt "
           f"(temperature 0.8, top-k 40) ---\n")
     sample_cmd.write(sample_cmd.generate(model, vocab, "\n\n", args.length, 0.8, 40, None, args.seed))
-    print(f"\nmore: rnnkit sample {shlex.quote(str(args.out))} --prime \"ROMEO.\" --length 500")
+    out = shlex.quote(str(args.out))
+    print(f"\nmore: rnnkit sample {out} --prime \"ROMEO.\" --length 500")
     return 0

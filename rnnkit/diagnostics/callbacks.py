@@ -101,7 +101,7 @@ def whole_batch(norms):
     for share in shares:
         for key, states in share.items():
             for name, values in states.items():
-                sq = whole.setdefault(key, {}).setdefault(name, torch.zeros(0, dtype=torch.float64))
+                sq = whole.setdefault(key, {}).get(name, torch.zeros(0, dtype=torch.float64))
                 if len(values) > len(sq):
                     sq = torch.cat([sq, sq.new_zeros(len(values) - len(sq))])
                 sq[:len(values)] += torch.tensor(values, dtype=torch.float64) ** 2
