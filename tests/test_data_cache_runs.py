@@ -71,3 +71,24 @@ def test_a_resume_reads_the_set_by_name_or_its_bytes_by_path(tinyset, tmp_path, 
     assert main([*run, "--data", "tinyset", "--max-steps", "4", "--resume"]) == 0
     cached = str(tmp_path / "cache" / "tinyset.txt")
     assert main([*run, "--data", cached, "--max-steps", "5", "--resume"]) == 0
+
+
+def test_eval_takes_a_set_by_name_and_other_readers_say_it_is_one(tinyset, tmp_path,
+                                                                   monkeypatch, capsys):
+    """`rnnkit eval RUN NAME` said 'no such data file' for a set --val-data reads by name; a
+    flag that takes files only said 'cannot read the file' for a set's name."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "lm", "--data", "tinyset", "--out", "r", "--max-steps", "2",
+                 *TINY]) == 0
+    capsys.readouterr()
+    assert main(["eval", "r", "tinyset", "--json"]) == 0
+    import json
+    got = json.loads(capsys.readouterr().out)
+    assert got["kind"] == "lm" and got["file"].endswith("tinyset.txt") and got["loss"] > 0
+    from rnnkit.data import DataError
+    from rnnkit.data.text import read_text
+    with pytest.raises(DataError, match=r"^tinyset: cannot read the file: No such file or "
+                                        r"directory \(tinyset names a data set, which is read by "
+                                        r"name only where the flag's help lists its kind; "
+                                        r"`rnnkit data fetch tinyset` prints its file\)$"):
+        read_text("tinyset")

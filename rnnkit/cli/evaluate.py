@@ -11,6 +11,7 @@ from pathlib import Path
 from rnnkit.cli.options import beam_width, output_file
 from rnnkit.train.checkpoint import CheckpointError, json_text
 from rnnkit.data import DataError
+from rnnkit.data.datasets import DATASETS, fetch
 from rnnkit.config import ConfigError
 
 EVALUATORS = {
@@ -31,7 +32,8 @@ def add_parser(sub):
     p = sub.add_parser("eval", help="score a trained run on a data file of its task")
     p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("file", type=Path, help="a data file in the format the run was trained on "
-                                           "(lm, classify, recognize: or a folder)")
+                                           "(lm, classify, recognize: or a folder), or a data "
+                                           "set's name (rnnkit data list)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--out", type=output_file, help="also write the metrics as JSON to this file")
     p.add_argument("--beam-size", type=beam_width, help="seq2seq (default 5), recognisers "
@@ -107,6 +109,8 @@ def run(args):
     from rnnkit.train.checkpoint import atomic_write, load_checkpoint
     if not args.run.exists():
         raise CheckpointError(f"{args.run}: no such run folder or checkpoint file")
+    if not args.file.exists() and str(args.file) in DATASETS:   # a test set by its name
+        args.file = fetch(str(args.file))
     if not args.file.exists():
         raise DataError(f"{args.file}: no such data file")
     kind = load_checkpoint(args.run).get("kind")

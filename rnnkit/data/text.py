@@ -37,7 +37,7 @@ def read_text(path):
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise DataError(f"{path}: cannot read the file: {e.strerror}") from e
+        raise DataError(f"{path}: cannot read the file: {e.strerror}{named_set(path)}") from e
     gz = raw.startswith(GZIP_MAGIC)
     if gz:
         raw = _gunzip(raw, path)
@@ -45,6 +45,17 @@ def read_text(path):
         raise DataError(f"{path}: the file is empty (expected UTF-8 text, got {len(raw)} bytes"
                         f"{' of whitespace' if raw else ''})")
     return decode_text(raw, path, gz=gz)
+
+
+def named_set(path):
+    """Where a missing file's name is a data set's: a note that this file is not read by name
+    (the task's --data, and lm's and tag's --val-data and --test-data, read sets by name)."""
+    from rnnkit.data.datasets import DATASETS
+    ds = DATASETS.get(str(path))
+    if ds is None or os.path.exists(path):
+        return ""
+    return (f" ({path} names a data set, which is read by name only where the flag's help "
+            f"lists its kind; `rnnkit data fetch {path}` prints its file)")
 
 
 def decode_text(raw, path, iconv=True, gz=False):
