@@ -245,3 +245,18 @@ def test_spoken_digits_apt_get_that_hangs_is_stopped(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"spoken-digits: apt-get download did not finish within "
                                         r"0.5 s; is Debian's package archive reachable\?"):
         fetch_allison(tmp_path / "allison")
+
+
+def test_data_fetch_of_a_near_name_suggests_it_and_data_list_lines_up(capsys):
+    from rnnkit.cli.main import main
+    for typed in ("shakespear", "Shakespeare"):
+        with pytest.raises(SystemExit):
+            main(["data", "fetch", typed])
+        err = capsys.readouterr().err
+        assert f"no data set named {typed!r}; did you mean shakespeare?" in err
+        assert "tang300" not in err                    # not the whole list (twice)
+    assert main(["data", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == len(DATASETS)
+    starts = {len(r) - len(r[len(r.split()[0]):].lstrip()) for r in rows}
+    assert len(starts) == 1                            # the second column starts alike
