@@ -39,7 +39,7 @@ SPEECH_SEEDS = {**CAPTCHA_SEEDS, "seen": 15_000_004}
 @dataclass
 class RecognizeData:
     data: str = field(default="captcha", metadata={
-        "help": "captcha, spoken-digits, a TSV of path<TAB>transcript, or a folder"})
+        "help": "captcha, spoken-digits, openclipart, a TSV (path<TAB>text) or a folder"})
     val_data: str = field(default="", metadata={
         "help": "a TSV or folder used as the validation part (files only)"})
     test_data: str = field(default="", metadata={
