@@ -25,6 +25,11 @@ def debug_asked(argv):
     return "--debug" in argv or _os.environ.get("RNNKIT_DEBUG", "").strip().lower() not in OFF
 
 
+def one_line_warning(message, category, filename, lineno, line=None):
+    """``warnings.formatwarning`` of the rnnkit command: one line, ``rnnkit: warning: ...``."""
+    return f"rnnkit: warning: {str(message).removeprefix('rnnkit: ')}\n"
+
+
 def _interrupted(*_):
     _sys.stderr.write("\nrnnkit: interrupted\n")
     _sys.stderr.flush()
@@ -49,6 +54,13 @@ if _sys.argv[:1] == ["-m"] and _run_as_command() and not debug_asked(_sys.argv):
     # (seconds) ends as the rnnkit script's does (_rnnkit_command); __main__ ends the guard
     import signal as _signal
     _PREVIOUS_SIGINT = _signal.signal(_signal.SIGINT, _interrupted)
+
+
+if (_os.path.basename(_sys.argv[0] if _sys.argv else "") == "rnnkit"
+        or (_sys.argv[:1] == ["-m"] and _run_as_command())) and not debug_asked(_sys.argv):
+    # the command: warnings while rnnkit loads (a bad RNNKIT_FAST_STEP) in its one-line form
+    import warnings as _warnings
+    _warnings.formatwarning = one_line_warning
 
 
 def _end_import_guard():

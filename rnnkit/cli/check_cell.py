@@ -74,7 +74,9 @@ def load(path):
     if p.is_dir():
         raise CellError(f"{path}: a folder; FILE is the Python file that defines the cell")
     if not p.is_file():
-        raise CellError(f"{path}: no such file")
+        raise CellError(f"{path}: not a regular file (a pipe, a device, ...); FILE is the "
+                        f"Python file that defines the cell" if p.exists() else
+                        f"{path}: no such file")
     name = f"rnnkit_user_cell_{p.stem}"
     p = p.resolve()                     # the frames of its code name it so
     loader = importlib.machinery.SourceFileLoader(name, str(p))   # Python whatever its suffix

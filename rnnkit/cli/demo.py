@@ -4,7 +4,7 @@ import shlex
 from pathlib import Path
 
 from rnnkit.cli import sample as sample_cmd
-from rnnkit.cli.options import random_seed, ranged
+from rnnkit.cli.options import given_path, random_seed, ranged
 from rnnkit.config import MAX_STEPS
 from rnnkit.cli import train as train_cmd
 from rnnkit.tasks.lm import load_lm
@@ -23,12 +23,12 @@ def add_parser(sub):
                                     "and print what it writes")
     p.add_argument("--minutes", type=ranged(float, "(0, 1e7]"), default=4.0,
                    help="training time (default 4)")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"),
-                   help="run folder (an earlier demo's is replaced; a folder holding anything "
-                        "else is refused)")
+    p.add_argument("--out", type=given_path, default=Path("runs/demo"),
+                   help="run folder (default runs/demo; an earlier demo's is replaced, a "
+                        "folder holding anything else is refused)")
     p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=700,
-                   help="characters to generate")
-    p.add_argument("--seed", type=random_seed, default=1)
+                   help="characters to generate (default 700)")
+    p.add_argument("--seed", type=random_seed, default=1, help="random seed (default 1)")
     p.set_defaults(func=run)
 
 

@@ -6,9 +6,8 @@ it returns a flat dict of metrics."""
 import importlib
 import inspect
 import sys
-from pathlib import Path
 
-from rnnkit.cli.options import beam_width, output_file
+from rnnkit.cli.options import beam_width, given_path, output_file
 from rnnkit.train.checkpoint import CheckpointError, json_text
 from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS, fetch
@@ -30,8 +29,8 @@ OPTIONS = {"beam_size": "beam"}   # flag dest -> the evaluate_file argument it s
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="score a trained run on a data file of its task")
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("file", type=Path, help="a data file in the format the run was trained on "
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("file", type=given_path, help="a data file in the format the run was trained on "
                                            "(lm, classify, recognize: or a folder), or a data "
                                            "set's name (rnnkit data list)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")

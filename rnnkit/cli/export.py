@@ -11,15 +11,14 @@ gives per-frame CTC log-probabilities; decoding stays on the host, rnnkit.decode
 image-to-text and cond runs two, FILE's stem + ``-encoder`` (the input to the decoder's initial
 state) and ``-decoder`` (one step, every recurrent state an input and an output).
 """
-from pathlib import Path
 
-from rnnkit.cli.options import output_file
+from rnnkit.cli.options import given_path, output_file
 
 
 def add_parser(sub):
     p = sub.add_parser("export", help="write a trained run as an ONNX or torch.export program",
                        description=__doc__)
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("--format", required=True, choices=("onnx", "pt2"),
                    help="onnx (ONNX operators) or pt2 (torch.export, rnnkit's operators)")
     p.add_argument("--out", type=output_file, required=True, help="file to write")

@@ -2,11 +2,10 @@
 prediction intervals, print and plot it."""
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from rnnkit.cli.options import image_file, image_format, ranged
+from rnnkit.cli.options import given_path, image_file, image_format, ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
 from rnnkit.data.dates import next_labels
@@ -28,7 +27,7 @@ TRAIN = ("forecaster for a uni- or multivariate series (CSV)", RUN.add_flags, RU
 
 def add_parser(sub):
     p = sub.add_parser("forecast", help="forecast with a trained forecaster; writes a PNG")
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("--steps", type=ranged(int, (1, MAX_FORECAST)), default=24,
                    help=f"steps to forecast, at most {MAX_FORECAST:,} (default 24)")
     p.add_argument("--from-end", action="store_true", help="forecast past the last observation "
@@ -70,7 +69,7 @@ def levels(text):
     bad = [v for v in out if not 0 < v < 100]
     if bad:
         raise argparse.ArgumentTypeError(f"each level must lie in (0, 100), got {bad[0]:g}")
-    return out
+    return tuple(dict.fromkeys(out))   # once each (80,80 printed its columns twice)
 
 
 def run(args):

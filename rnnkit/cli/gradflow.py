@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.cli.options import nonneg_float, positive_float, positive_int, random_seed, ranged
+from rnnkit.cli.options import (given_path, nonneg_float, positive_float, positive_int,
+                                random_seed, ranged)
 from rnnkit.config import MAX_BATCH, MAX_STEPS, MAX_WIDTH
 from rnnkit.diagnostics.experiments import ALIASES, CELLS, INITS, PRESETS, grid, run_grid
 from rnnkit.diagnostics.tasks import TASKS
@@ -33,15 +34,20 @@ SCALARS = {"steps": positive_int, "hidden": ranged(int, (1, MAX_WIDTH)),
 def add_parser(sub):
     p = sub.add_parser("gradflow", help="measure vanishing/exploding gradients on the adding and "
                                         "copy-memory tasks, write plots and a report")
-    p.add_argument("--task", nargs="+", choices=sorted(TASKS), default=["adding"])
+    p.add_argument("--task", nargs="+", choices=sorted(TASKS), default=["adding"],
+                   help="the tasks (default adding)")
     p.add_argument("--lags", nargs="+", type=ranged(int, (2, MAX_STEPS)),
-                   default=[10, 50, 100, 200], metavar="T")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    p.add_argument("--out", type=folder, default=Path("runs/gradflow"), help="run records (JSON)")
+                   default=[10, 50, 100, 200], metavar="T",
+                   help="sequence lengths (default 10 50 100 200)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                   help="the grid and training sizes (default quick)")
+    p.add_argument("--out", type=folder, default=Path("runs/gradflow"), help="run records (JSON; default runs/gradflow)")
     p.add_argument("--report-dir", type=folder, default=None,
                    help="report.md and PNGs (default OUT)")
-    p.add_argument("--cells", nargs="+", choices=list(CELLS), default=None)
-    p.add_argument("--inits", nargs="+", choices=list(INITS), default=None)
+    p.add_argument("--cells", nargs="+", choices=list(CELLS), default=None,
+                   help="cells to run (default: the preset's)")
+    p.add_argument("--inits", nargs="+", choices=list(INITS), default=None,
+                   help="initialisations to run (default: the preset's)")
     p.add_argument("--clips", nargs="+", type=nonneg_float, default=None, metavar="MAX_NORM",
                    help="0 means no clipping")
     defaults = PRESETS["quick"]
@@ -51,7 +57,8 @@ def add_parser(sub):
                        metavar=kind.__name__.upper(), help="override the preset")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report every run saved under OUT for these tasks and lags")
-    p.add_argument("--notes", type=Path, default=None, help="markdown file added to the report")
+    p.add_argument("--notes", type=given_path, default=None,
+                   help="markdown file added to the report")
     p.add_argument("--threads", type=ranged(int, (1, 1024)), default=1,
                    help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true")
@@ -63,7 +70,7 @@ def folder(text):
     folder, by accident) and an existing file are refused before any work."""
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder name, got an empty one")
-    path = Path(text)
+    path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: a file, a folder was expected")
     return path

@@ -26,7 +26,7 @@ import sys
 import threading
 import warnings
 
-from rnnkit import debug_asked
+from rnnkit import __version__, debug_asked, one_line_warning
 from rnnkit.cli import data, demo, gradflow, sample, train, translate
 from rnnkit.cli import check_cell, evaluate, forecast, kernels, predict, recognize, tag
 from rnnkit.cli import view
@@ -53,6 +53,7 @@ def build_parser():
     parser.add_argument("--debug", action="store_true",
                         help="show Python tracebacks instead of one-line errors (anywhere on the "
                              "command line, or RNNKIT_DEBUG=1)")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.add_parser(sub)
@@ -70,8 +71,12 @@ def parse(parser, argv):
     trailing texts where it has them."""
     args, extra = parser.parse_known_args(argv)
     field = next((f for f in TRAILING if isinstance(getattr(args, f, None), list)), None)
-    if extra and field and not any(e.startswith("-") and e != "-" for e in extra):
-        setattr(args, field, getattr(args, field) + extra)
+    # after "--" every word is a text, "-bad film" too (argparse leaves "--" and them over
+    # when an option comes before it)
+    cut = extra.index("--") if "--" in extra else len(extra)
+    words, texts = extra[:cut], extra[cut + 1:]
+    if extra and field and not any(e.startswith("-") and e != "-" for e in words):
+        setattr(args, field, getattr(args, field) + words + texts)
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
@@ -98,10 +103,6 @@ def os_error_text(e):
     return f"{files}: {what}" if files else what
 
 
-def one_line_warnings(message, category, filename, lineno, line=None):
-    return f"rnnkit: warning: {str(message).removeprefix('rnnkit: ')}\n"
-
-
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_asked(argv)
@@ -121,7 +122,7 @@ def main(argv=None):
     from rnnkit.train.runlock import RunLockError
     from rnnkit.train.trainer import TrainingError
     show_warning = warnings.formatwarning
-    warnings.formatwarning = one_line_warnings
+    warnings.formatwarning = one_line_warning
     terminate = on_sigterm()
     try:
         return args.func(args) or 0
@@ -135,6 +136,11 @@ def main(argv=None):
         return 141
     except OSError as e:
         return fail(os_error_text(e), 1)
+    except UnicodeEncodeError as e:   # printing: a terminal in another encoding than UTF-8
+        where = getattr(sys.stdout, "encoding", None) or "?"
+        return fail(f"the output holds characters that this terminal's encoding ({where}) "
+                    f"cannot show ({e.object[e.start:e.end]!r}); use a UTF-8 locale (e.g. "
+                    f"LC_ALL=C.UTF-8) or set PYTHONIOENCODING=utf-8", 1)
     except UnicodeError as e:
         return fail(f"text that is not valid UTF-8: {e}", 2)
     except MemoryError:

@@ -1,9 +1,8 @@
 """``rnnkit train classify`` and ``rnnkit predict RUN [TEXT ...]``: label texts with a classifier."""
 import json
 import re
-from pathlib import Path
 
-from rnnkit.cli.options import input_lines
+from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
@@ -22,11 +21,11 @@ TRAIN = ("N-to-1 text classifier (sentiment, topic, intent)", RUN.add_flags, RUN
 
 def add_parser(sub):
     p = sub.add_parser("predict", help="classify texts with a trained classifier")
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("texts", nargs="*", help="texts to classify (default: one a line from --file "
                                             "or standard input)")
-    p.add_argument("--file", type=Path, help="classify each line of this file")
-    p.add_argument("--eval", type=Path, metavar="FILE",
+    p.add_argument("--file", type=given_path, help="classify each line of this file")
+    p.add_argument("--eval", type=given_path, metavar="FILE",
                    help="score a labelled TSV/CSV file (label, text): accuracy and macro-F1")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.set_defaults(func=run)

@@ -3,7 +3,7 @@ recognize RUN FILE...``: read text from images or speech; ``--plot`` draws the C
 import sys
 from pathlib import Path
 
-from rnnkit.cli.options import image_file, image_format, ranged
+from rnnkit.cli.options import given_path, image_file, image_format, ranged
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import MAX_BEAM
 from rnnkit.data import DataError
@@ -58,8 +58,8 @@ READERS = {"recognize": Recognizer, "image-to-text": ImageReader}
 def add_parser(sub):
     p = sub.add_parser("recognize", help="read the text of images or WAV files with a trained "
                                          "recogniser")
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
-    p.add_argument("files", type=Path, nargs="+", metavar="FILE",
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("files", type=given_path, nargs="+", metavar="FILE",
                    help="PNG/JPEG or WAV files, or folders of them")
     p.add_argument("--beam", type=ranged(int, (0, MAX_BEAM)), default=0,
                    help="beam search with this many hypotheses (CTC runs: prefix beam search; "

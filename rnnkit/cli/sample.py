@@ -1,8 +1,7 @@
 """``rnnkit sample RUN``: stream text from a trained language model."""
 import sys
-from pathlib import Path
 
-from rnnkit.cli.options import (beam_width, nonneg_float, positive_int, probability,
+from rnnkit.cli.options import (beam_width, given_path, nonneg_float, positive_int, probability,
                                 random_seed, ranged)
 from rnnkit.config import MAX_SEED, MAX_STEPS
 from rnnkit.decode import sample
@@ -13,7 +12,7 @@ from rnnkit.config import ConfigError
 
 def add_parser(sub):
     p = sub.add_parser("sample", help="generate text from a trained language model")
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("--prime", default=None, help="text to start from (default: a newline, "
                    "or a space where the corpus has none; "
                    "conditional generators: the start of every sequence, default none)")
@@ -26,7 +25,8 @@ def add_parser(sub):
                    help="sample among the k most likely")
     p.add_argument("--top-p", type=probability, default=None,
                    help="nucleus sampling mass in (0, 1]")
-    p.add_argument("--seed", type=random_seed, default=None)
+    p.add_argument("--seed", type=random_seed, default=None,
+                   help="random seed of the draws (default: a new one each time)")
     p.add_argument("--last", action="store_true", help="use last.pt instead of best.pt")
     p.add_argument("--beam", type=beam_width, default=1, help="beam search with this many "
                    "hypotheses instead of sampling: a likely continuation (1: off)")

@@ -1,8 +1,7 @@
 """``rnnkit train tag`` and ``rnnkit tag RUN [SENTENCE ...]``: tag every token of each sentence."""
 import sys
-from pathlib import Path
 
-from rnnkit.cli.options import input_lines
+from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
@@ -43,10 +42,10 @@ TRAIN = ("N-to-N sequence tagger (part of speech, word segmentation)", RUN.add_f
 
 def add_parser(sub):
     p = sub.add_parser("tag", help="tag sentences with a trained tagger (word/tag output)")
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("sentences", nargs="*", help="sentences, words separated by spaces (a model "
                    "trained on characters takes raw text); default: --file or standard input")
-    p.add_argument("--file", type=Path, help="tag each line of this file")
+    p.add_argument("--file", type=given_path, help="tag each line of this file")
     p.add_argument("--char-tags", action="store_true", help="a word segmenter (B/M/E/S tags): "
                    "print each character's tag instead of the words")
     p.set_defaults(func=run)

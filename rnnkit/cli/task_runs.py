@@ -294,12 +294,16 @@ class TaskRun:
         if "max_minutes" in vars(args):   # a time limit alone ends the run
             base["max_steps"] = 0
         data_cfg = config_from_args(self.data, args)
+        if not str(getattr(data_cfg, "data", "x")).strip():   # Path('') is this folder
+            raise ConfigError("--data must name a file, a folder or a data set, got an empty "
+                              "string")
         if say:
             warn_unread(data_cfg)
         data_cfg = dataclasses.replace(data_cfg, **{   # a resume from another folder finds them
             name: absolute(getattr(data_cfg, name)) for name in PATH_FIELDS
             if getattr(data_cfg, name, "") and getattr(data_cfg, name) not in DATASETS
-            and Path(getattr(data_cfg, name)).expanduser().exists()})
+            and (Path(getattr(data_cfg, name)).expanduser().is_file()
+                 or Path(getattr(data_cfg, name)).expanduser().is_dir())})   # (/dev/stdin kept)
         return (data_cfg, config_from_args(self.model, args),
                 config_from_args(TrainConfig, args, base), None)
 
@@ -327,6 +331,9 @@ class TaskRun:
                                                                      "the checkpoint's broadcast")
         if hasattr(data_cfg, "batch"):
             distributed.check_batch(data_cfg.batch, resumed=ckpt is not None)
+        if getattr(args, "allow_data_change", False) and ckpt is None and world.main:
+            warn("--allow-data-change is not used: it lets --resume continue on changed data, "
+                 "and this run starts afresh")
         fingerprint = distributed.agree(lambda: data_fingerprint(data_cfg),
                                         "the data's fingerprint")
         same_data(fingerprint, distributed.all_gather(fingerprint, "the data's fingerprint"))

@@ -38,7 +38,7 @@ def run_folder(text):
     """An argparse type: a non-empty path (an empty --out would train into the current folder)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder, got an empty string")
-    return Path(text)
+    return Path(text).expanduser()
 
 
 def lm_model(config):

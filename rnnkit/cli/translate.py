@@ -1,9 +1,9 @@
 """``rnnkit train seq2seq`` and ``rnnkit translate RUN [TEXT ...]``: an encoder-decoder on
 source<TAB>target pairs, then translation of sentences given as arguments, a file or stdin."""
 import sys
-from pathlib import Path
 
-from rnnkit.cli.options import beam_width, image_file, image_format, input_lines, length_penalty
+from rnnkit.cli.options import (beam_width, given_path, image_file, image_format, input_lines,
+                                length_penalty)
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
@@ -30,10 +30,10 @@ TRAIN = ("encoder-decoder with attention on source<TAB>target pairs (N-to-M)",
 # ---------------------------------------------------------------- rnnkit translate
 def add_parser(sub):
     p = sub.add_parser("translate", help="translate sentences with a trained seq2seq model")
-    p.add_argument("run", type=Path, help="run folder (uses best.pt) or a checkpoint file")
+    p.add_argument("run", type=given_path, help="run folder (uses best.pt) or a checkpoint file")
     p.add_argument("text", nargs="*", help="sentences to translate (none: read --file or stdin, "
                                            "one sentence a line)")
-    p.add_argument("--file", type=Path, help="a UTF-8 file, one sentence a line")
+    p.add_argument("--file", type=given_path, help="a UTF-8 file, one sentence a line")
     p.add_argument("--beam-size", type=beam_width, default=5,
                    help="hypotheses kept by beam search (default 5; 1: greedy)")
     p.add_argument("--length-penalty", type=length_penalty, default=1.0,

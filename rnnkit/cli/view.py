@@ -3,16 +3,15 @@ over the text it reads, predictions, live sampling, attention, forecasts) and th
 curves, following a run that is still training. See :mod:`rnnkit.view.server`."""
 import errno
 import sys
-from pathlib import Path
 
-from rnnkit.cli.options import ranged
+from rnnkit.cli.options import given_path, ranged
 from rnnkit.config import ConfigError
 
 
 def add_parser(sub):
     p = sub.add_parser("view", help="look inside a trained model in the browser (a local web page)")
-    p.add_argument("run", type=Path, help="a run folder, a checkpoint file, or a folder of runs "
-                                          "(e.g. runs/: a picker lists them)")
+    p.add_argument("run", type=given_path, help="a run folder, a checkpoint file, or a folder of "
+                                                "runs (e.g. runs/: a picker lists them)")
     p.add_argument("--port", type=ranged(int, (0, 65535)), default=8000,
                    help="port to serve on (default 8000; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1",
@@ -28,6 +27,9 @@ def run(args):
     from rnnkit.view.server import ViewServer
     if not args.run.exists():
         raise ConfigError(f"{args.run}: no such run folder or checkpoint file")
+    if not args.run.is_dir():   # a file: a checkpoint, or refused here (it was served as a run)
+        from rnnkit.train.checkpoint import load_checkpoint
+        load_checkpoint(args.run)
     try:
         server = ViewServer(args.run, args.host, args.port, args.allow_remote)
     except OSError as e:

@@ -343,6 +343,9 @@ def resolve(data, flag="--data", folders=False):
         return path
     if path.is_dir():
         raise DataError(f"{flag} {data!r} is a directory; expected a data file or a data set name")
+    if path.exists() and not path.is_file():   # a pipe, a device: read once, or never ends
+        raise DataError(f"{flag} {data!r} is not a regular file (a pipe, a device, ...); save "
+                        f"the data to a file and give that")
     if not path.is_file():
         raise DataError(f"{flag} {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
                         f"nor an existing file")

@@ -64,7 +64,7 @@ def decode_text(raw, path, iconv=True, gz=False):
     file where ``iconv``; ``gz``: the bytes were decompressed, so the command is too)."""
     utf16 = _utf16_order(raw)
     if utf16:
-        raise DataError(_utf16_problem(path, raw, utf16, gz))
+        raise DataError(_utf16_problem(path, raw, utf16, gz, iconv))
     nul = raw.find(b"\x00")
     if nul >= 0:
         raise DataError(f"{path}:{_line_of(raw, nul)}: looks like a binary file (NUL byte at "
@@ -117,14 +117,18 @@ def _utf16_order(raw):
     return order if plain and (latin or "\n" in text or "\r" in text) else None
 
 
-def _utf16_problem(path, raw, order, gz=False):
+def _utf16_problem(path, raw, order, gz=False, iconv=True):
     """The message for a UTF-16 file of byte order ``order``, with the iconv line that fixes it
-    (``gz``: a gzip file's decompressed bytes)."""
+    (``gz``: a gzip file's decompressed bytes; without ``iconv``, text that is no file, as
+    standard input: the converter to put before it)."""
     name, bom = os.path.basename(path), raw[:2] in UTF16_BOMS
     stem, ext = os.path.splitext(name)
     end = "little" if order == "LE" else "big"
     why = f"a byte-order mark {raw[:2].hex(' ').upper()}" if bom else "no byte-order mark"
     code = f"UTF-16{'' if bom else order}"
+    if not iconv:
+        return (f"{path}: UTF-16 text ({why}, {end}-endian); give UTF-8 text, e.g. through "
+                f"iconv -f {code} -t UTF-8")
     if gz:
         return (f"{path}: UTF-16 text once decompressed ({why}, {end}-endian); re-encode it as "
                 f"UTF-8, e.g. zcat {name} | iconv -f {code} -t UTF-8 | gzip > "

@@ -91,9 +91,9 @@ def _threads():
     if not os.environ.get("RNNKIT_THREADS"):
         return 0
     threads = _env_int("RNNKIT_THREADS", "a count of threads")
-    if threads < 1:
-        raise ConfigError(f"RNNKIT_THREADS={threads}: expected threads >= 1 (unset: cores / "
-                          f"processes)")
+    if not 1 <= threads <= 1024:   # (100,000 threads crashed in the thread pools' start)
+        raise ConfigError(f"RNNKIT_THREADS={threads}: expected threads in [1, 1024] (unset: "
+                          f"cores / processes)")
     return threads
 
 
