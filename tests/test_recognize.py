@@ -73,6 +73,12 @@ def test_captcha_rendering_is_seeded_and_restores_secrets(tmp_path):
     cached.write_bytes(cached.read_bytes()[:40])        # a cut-off cache file is rendered again
     c = captcha_set(3, ALPHABET, 4, 6, 20, seed=5, cache=tmp_path)
     assert c[0] == a[0] and all((x == y).all() for x, y in zip(a[1], c[1]))
+    import numpy as np                                  # one that loads, of the wrong rows or
+    for pixels, widths in ((np.zeros((3, 30), np.uint8), [10, 10, 10]),       # widths: too
+                           (np.zeros((20, 30), np.uint8), [10, 10, 5])):     # (an internal
+        np.savez(cached, pixels=pixels, widths=np.array(widths))             # error later)
+        d = captcha_set(3, ALPHABET, 4, 6, 20, seed=5, cache=tmp_path)
+        assert all((x == y).all() for x, y in zip(a[1], d[1]))
 
 
 def test_error_rates():

@@ -89,8 +89,11 @@ def captcha_set(n, alphabet, min_chars, max_chars, height, seed, cache=None, log
     if path is not None and path.is_file():
         try:
             with np.load(path) as z:
-                images = np.split(z["pixels"], np.cumsum(z["widths"])[:-1], axis=1)
-            if len(images) == n:
+                pixels, widths = z["pixels"], z["widths"]
+                images = np.split(pixels, np.cumsum(widths)[:-1], axis=1)
+            # every image whole: n of them, the rows asked for, the widths summing to the pixels
+            if len(images) == n and pixels.ndim == 2 and pixels.shape[0] == height \
+                    and int(widths.sum()) == pixels.shape[1] and (widths > 0).all():
                 return texts, images
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):   # cut off, damaged
             pass
