@@ -95,3 +95,15 @@ def add_flag_cases():
     cmd_case("kernels --json", ["kernels", "--json"], "either")
     cmd_case("no command", [])
     cmd_case("an unknown command", ["nosuch"], mention=("nosuch",))
+    # paths and names as typed by hand
+    cmd_case("train lm --data '' (an empty path: not this folder)", TRAIN("lm", "--data", ""),
+             flag="--data")
+    cmd_case("eval RUN '' (an empty path)", ["eval", RUN("lm"), ""], mention=("file",))
+    cmd_case("train lm --data /dev/null (a device)", TRAIN("lm", "--data", "/dev/null"),
+             mention=("/dev/null",))
+    cmd_case("data fetch of a near name", ["data", "fetch", "shakespear"],
+             mention=("did you mean shakespeare",))
+    cmd_case("view of a text file (no checkpoint)", ["view", "{data}/corpus.txt", "--port", "0"],
+             mention=("corpus.txt",), timeout=30)
+    case("flag", "RNNKIT_THREADS=100000", TRAIN("lm"), env={"RNNKIT_THREADS": "100000"},
+         mention=("RNNKIT_THREADS",))
