@@ -131,3 +131,46 @@ def test_utf16_standard_input_gets_a_command_that_runs_and_levels_are_taken_once
                                         r"iconv -f UTF-16 -t UTF-8$"):
         decode_text(b"\xff\xfeg\x00o\x00\n\x00", "<stdin>", iconv=False)
     assert levels("80,95,80") == (80.0, 95.0)       # 80 was printed twice
+
+
+def test_a_home_folder_of_no_user_is_one_line(capsys):
+    """Path('~nosuchuser/x').expanduser() raises a RuntimeError, which argparse printed as a
+    traceback (and --data gave an internal error)."""
+    for argv in (["predict", "~nosuchuser/run", "hello"], ["check-cell", "~nosuchuser/c.py"],
+                 ["train", "lm", "--data", "x.txt", "--out", "~nosuchuser/x"]):
+        code, err = code_and_err(argv, capsys)
+        assert code == 2 and "~nosuchuser is no user with a home folder" in err, argv
+    code, err = code_and_err(["train", "lm", "--data", "~nosuchuser/x.txt", "--out", "r"], capsys)
+    assert code == 2 and err.startswith("rnnkit: error: ~nosuchuser/x.txt: ~nosuchuser is no ")
+
+
+def test_check_cell_takes_paths_as_the_other_commands(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    code, err = code_and_err(["check-cell", ""], capsys)
+    assert code == 2 and "must name a file or folder, got an empty string" in err
+    code, err = code_and_err(["check-cell", "~/cell.py"], capsys)
+    assert code == 2 and f"{tmp_path}/cell.py: no such file" in err
+
+
+def test_an_argument_that_is_not_utf8_is_said_so_not_blamed_on_the_terminal(monkeypatch,
+                                                                             capsys):
+    """A surrogate (the bytes of a non-UTF-8 argument) that cannot be encoded read as a
+    terminal that cannot show the output (exit 1)."""
+    from rnnkit.cli import main as cli
+    monkeypatch.setattr(cli.COMMANDS["data"], "run_list", lambda args: "caf\udce9".encode())
+    code, err = code_and_err(["data", "list"], capsys)
+    assert code == 2 and err.startswith("rnnkit: error: text that is not valid UTF-8")
+
+
+def test_a_pipe_as_a_validation_file_or_an_eval_file_is_refused_not_waited_on(tmp_path,
+                                                                               capsys):
+    corpus = write_corpus(tmp_path)
+    fifo = tmp_path / "val.txt"
+    os.mkfifo(fifo)
+    code, err = code_and_err(["train", "lm", "--data", str(corpus), "--val-data", str(fifo),
+                              "--out", str(tmp_path / "r"), *TINY], capsys)
+    assert code == 2 and "--val-data" in err and "is not a regular file (a pipe" in err
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "r"),
+                 "--max-steps", "1", *TINY]) == 0
+    code, err = code_and_err(["eval", str(tmp_path / "r"), str(fifo)], capsys)
+    assert code == 2 and "val.txt: not a regular file (a pipe" in err

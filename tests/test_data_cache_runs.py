@@ -92,3 +92,38 @@ def test_eval_takes_a_set_by_name_and_other_readers_say_it_is_one(tinyset, tmp_p
                                         r"name only where the flag's help lists its kind; "
                                         r"`rnnkit data fetch tinyset` prints its file\)$"):
         read_text("tinyset")
+
+
+def test_a_flag_that_reads_files_only_fingerprints_the_file_of_a_sets_name(tinyset, tmp_path,
+                                                                          monkeypatch):
+    """classify's --val-data reads the file 'tinyset' beside the run, not the set: its bytes are
+    what a resume must find unchanged (they were fingerprinted as the set's name)."""
+    from rnnkit.cli.task_runs import check_same_data, data_fingerprint
+    from rnnkit.data import DataError
+    from rnnkit.tasks.classify import ClassifyData
+    from rnnkit.tasks.lm import LMData
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tinyset").write_text("pos\tgood\n")
+    files_only = data_fingerprint(ClassifyData(data="x.tsv", val_data="tinyset"))
+    assert files_only["val_data"].startswith("sha256:")
+    assert data_fingerprint(LMData(data="x.txt", val_data="tinyset"))["val_data"] == \
+        "name:tinyset"
+    (tmp_path / "tinyset").write_text("neg\tbad\n")
+    with pytest.raises(DataError, match="the --val-data file changed"):
+        check_same_data("r", files_only, data_fingerprint(ClassifyData(data="x.tsv",
+                                                                      val_data="tinyset")), False)
+
+
+def test_a_checkpoint_that_hashed_the_file_of_a_sets_name_resumes(tinyset, tmp_path,
+                                                                  monkeypatch):
+    """Before the name won, --data NAME read the set but fingerprinted a file of that name
+    beside the run: such a checkpoint resumes while that file is unchanged."""
+    from rnnkit.cli.task_runs import _hash_files, check_same_data
+    from rnnkit.data import DataError
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tinyset").write_text("a,b\n1,2\n")
+    old = {"data": "sha256:" + _hash_files([(tmp_path / "tinyset", "")])}
+    check_same_data("r", old, {"data": "name:tinyset"}, False)
+    (tmp_path / "tinyset").write_text("a,b\n1,3\n")
+    with pytest.raises(DataError, match="the --data file changed"):
+        check_same_data("r", old, {"data": "name:tinyset"}, False)

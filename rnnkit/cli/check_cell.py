@@ -15,7 +15,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from rnnkit.cli.options import ranged
+from rnnkit.cli.options import given_path, ranged
 
 small = ranged(int, (1, 64))
 
@@ -34,7 +34,8 @@ def add_parser(sub):
     p = sub.add_parser("check-cell", help="check a hand-written cell's backward (runs FILE)",
                        description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", metavar="FILE", help="Python file defining the cell (it is executed)")
+    p.add_argument("file", metavar="FILE", type=given_path,
+                   help="Python file defining the cell (it is executed)")
     p.add_argument("--class", dest="cls", metavar="NAME",
                    help="check only this cell class (or instance) of FILE")
     p.add_argument("--input", type=small, metavar="I", default=3, help="input size I (default 3)")

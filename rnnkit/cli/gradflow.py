@@ -70,7 +70,7 @@ def folder(text):
     folder, by accident) and an existing file are refused before any work."""
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder name, got an empty one")
-    path = Path(text).expanduser()
+    path = given_path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: a file, a folder was expected")
     return path

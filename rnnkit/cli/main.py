@@ -137,6 +137,9 @@ def main(argv=None):
     except OSError as e:
         return fail(os_error_text(e), 1)
     except UnicodeEncodeError as e:   # printing: a terminal in another encoding than UTF-8
+        bad = e.object[e.start:e.end] if isinstance(e.object, str) else ""
+        if any("\ud800" <= c <= "\udfff" for c in bad):   # the bytes of an argument (or a
+            return fail(f"text that is not valid UTF-8: {e}", 2)   # name) that is not UTF-8
         where = getattr(sys.stdout, "encoding", None) or "?"
         return fail(f"the output holds characters that this terminal's encoding ({where}) "
                     f"cannot show ({e.object[e.start:e.end]!r}); use a UTF-8 locale (e.g. "

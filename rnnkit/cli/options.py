@@ -138,7 +138,11 @@ def given_path(text):
     folder: every .txt file below it was read as the data)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a file or folder, got an empty string")
-    return Path(text).expanduser()
+    from rnnkit.data.text import DataError, expanded
+    try:
+        return expanded(text)
+    except DataError as e:   # (argparse words a ValueError of its own)
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def output_file(text):

@@ -27,6 +27,7 @@ from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS
+from rnnkit.data.text import expanded
 from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
 from rnnkit.train.callbacks import NEXT_BEST
@@ -51,8 +52,9 @@ def data_fingerprint(data_config):
         value = getattr(data_config, f.name)
         if not (f.name == "data" or f.name.endswith("_data")) or not isinstance(value, str) or not value:
             continue
-        path = Path(value).expanduser()
-        if value in DATASETS:     # the name wins over a file of that name, as resolve() reads it
+        path = expanded(value)
+        if value in DATASETS and f.name in by_name(data_config):   # the name wins over a file
+            # of that name, as resolve() reads it (a field that reads files only reads the file)
             prints[f.name] = f"name:{value}"
         elif path.is_file():
             prints[f.name] = f"sha256:{_hash_files([(path, '')])}"
@@ -69,6 +71,12 @@ def data_fingerprint(data_config):
         else:
             prints[f.name] = "missing"
     return prints
+
+
+def by_name(data_config):
+    """The fields of a data config that read a data set by its name: --data everywhere, and
+    --val-data and --test-data where the task says so (BY_NAME: lm, tag)."""
+    return getattr(type(data_config), "BY_NAME", ("data",))
 
 
 def _hash_files(files):
@@ -90,7 +98,7 @@ def check_same_data(run, before, now, allowed, hint=""):
     unknown = {k for k in now if before.get(k, "missing") == "missing"
                and (k.endswith(":files") or k in before)}
     changed = [k for k in sorted(set(before) | set(now))
-               if k not in unknown and _bytes(before.get(k)) != _bytes(now.get(k))]
+               if k not in unknown and not _same(before.get(k), now.get(k))]
     if not changed or allowed:
         return
     k = changed[0]
@@ -102,6 +110,19 @@ def check_same_data(run, before, now, allowed, hint=""):
                     f"records {before.get(k, 'none')[:19]}..., the data now gives "
                     f"{now.get(k, 'none')[:19]}...); --resume continues on the same data "
                     f"only: restore it, or start a new run with another --out{hint}")
+
+
+def _same(before, now):
+    """Whether two fingerprints are of the same data: equal; a set's name and its bytes by path;
+    or a checkpoint's hash of the file beside the run that bears a set's name, which an rnnkit
+    before the name won fingerprinted while it read the set."""
+    if _bytes(before) == _bytes(now):
+        return True
+    if isinstance(now, str) and now.startswith("name:") and isinstance(before, str) \
+            and before.startswith("sha256:"):
+        beside = Path(now[5:])
+        return beside.is_file() and before == f"sha256:{_hash_files([(beside, '')])}"
+    return False
 
 
 def _bytes(fingerprint):
@@ -141,7 +162,7 @@ PATH_FIELDS = ("data", "val_data", "test_data")   # data settings that name file
 def absolute(path):
     """``path`` as an absolute path (``~`` expanded): a run resumed from another folder reads
     the same files."""
-    return str(Path(path).expanduser().resolve())
+    return str(expanded(path).resolve())
 
 
 def same_setting(given, stored):
@@ -185,7 +206,7 @@ def warn_unread(data_cfg):
             warn(f"--{part}-fraction {getattr(data_cfg, fraction):g} is not used: --{part}-data "
                  f"{getattr(data_cfg, file)} is the {'validation' if part == 'val' else 'test'} "
                  f"part")
-    for name in PATH_FIELDS:
+    for name in by_name(data_cfg):
         value = getattr(data_cfg, name, "")
         if value in DATASETS and Path(value).exists():
             warn(f"--{name.replace('_', '-')} {value} reads the data set of that name, not the "
@@ -238,7 +259,7 @@ class TaskRun:
             moved = {name: vars(args)[name] for name in PATH_FIELDS
                      if vars(args).get(name) and vars(args)[name] not in DATASETS
                      and getattr(data_cfg, name, "")   # a part the run had: not one added
-                     and Path(vars(args)[name]).expanduser().exists()}
+                     and expanded(vars(args)[name]).exists()}
             if moved:   # the same data at another path: its fingerprint is checked below
                 data_cfg = dataclasses.replace(data_cfg, **{k: absolute(v) for k, v in moved.items()
                                                             if hasattr(data_cfg, k)})
@@ -297,13 +318,20 @@ class TaskRun:
         if not str(getattr(data_cfg, "data", "x")).strip():   # Path('') is this folder
             raise ConfigError("--data must name a file, a folder or a data set, got an empty "
                               "string")
+        for name in PATH_FIELDS:   # a pipe is read once (the fingerprint) or waits for a writer
+            value = getattr(data_cfg, name, "")
+            if value and not (value in DATASETS and name in by_name(data_cfg)) \
+                    and expanded(value).exists() and not expanded(value).is_file() \
+                    and not expanded(value).is_dir():
+                raise DataError(f"--{name.replace('_', '-')} {value!r} is not a regular file (a "
+                                f"pipe, a device, ...); save the data to a file and give that")
         if say:
             warn_unread(data_cfg)
         data_cfg = dataclasses.replace(data_cfg, **{   # a resume from another folder finds them
             name: absolute(getattr(data_cfg, name)) for name in PATH_FIELDS
             if getattr(data_cfg, name, "") and getattr(data_cfg, name) not in DATASETS
-            and (Path(getattr(data_cfg, name)).expanduser().is_file()
-                 or Path(getattr(data_cfg, name)).expanduser().is_dir())})   # (/dev/stdin kept)
+            and (expanded(getattr(data_cfg, name)).is_file()
+                 or expanded(getattr(data_cfg, name)).is_dir())})   # (/dev/stdin kept)
         return (data_cfg, config_from_args(self.model, args),
                 config_from_args(TrainConfig, args, base), None)
 

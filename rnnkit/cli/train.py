@@ -4,7 +4,7 @@ from pathlib import Path
 
 from rnnkit.cli import cond, translate
 from rnnkit.cli import forecast, predict, recognize, tag
-from rnnkit.cli.options import nonneg_int
+from rnnkit.cli.options import given_path, nonneg_int
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models import LMConfig
 from rnnkit.models.language_model import saved_lm_config
@@ -38,7 +38,7 @@ def run_folder(text):
     """An argparse type: a non-empty path (an empty --out would train into the current folder)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder, got an empty string")
-    return Path(text).expanduser()
+    return given_path(text)
 
 
 def lm_model(config):

@@ -26,11 +26,11 @@ from rnnkit.data.series_builders import (columns_of, monthly_table, weekly_to_mo
 from rnnkit.data.names import name_pairs
 from rnnkit.data.pair_sets import cmudict_pairs, ding_pairs
 from rnnkit.data.tagged_sets import brown_pos, conll2003_tagged, hkcancor_pos, hkcancor_seg
-from rnnkit.data.text import DataError
+from rnnkit.data.text import DataError, expanded
 
 
 def cache_dir():
-    return Path(os.environ.get("RNNKIT_DATA") or Path.home() / ".cache" / "rnnkit").expanduser()
+    return expanded(os.environ.get("RNNKIT_DATA") or Path.home() / ".cache" / "rnnkit")
 
 
 # ----------------------------------------------------------------- builders: members -> corpus bytes
@@ -338,7 +338,7 @@ def resolve(data, flag="--data", folders=False):
     be a file (or, with ``folders``, a folder)."""
     if data in DATASETS:
         return fetch(data)
-    path = Path(data).expanduser()
+    path = expanded(data)
     if path.is_dir() and folders:
         return path
     if path.is_dir():

@@ -78,9 +78,14 @@ def said(text):
     for line in text.splitlines():
         rest = re.sub(r"^npm (error|ERR!)( |$)", "", line)
         if rest.strip() and not rest[:1].isspace() and rest.strip() not in "{}" \
-                and not rest.startswith("A complete log"):
+                and not NPM_NOISE.match(rest):
             lines.append(rest.strip())
     return lines
+
+
+# npm's lines that say nothing of this failure: a bare status, its 404 advice, the log's place
+NPM_NOISE = re.compile(r"\d{3}\s*$|(\d{3}\s+)?(Note that you can also install from a|tarball, "
+                       r"folder, http url, or git url)|A complete log")
 
 
 def fetch_timeout():

@@ -11,6 +11,7 @@ import os
 import re
 import unicodedata
 import zlib
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,16 @@ def clip(x, n=80):
     """``x`` (a string, else its repr) cut to ``n`` characters and "..." for a message."""
     s = x if isinstance(x, str) else repr(x)
     return s if len(s) <= n else s[:n] + "..."
+
+
+def expanded(path):
+    """``Path(path)`` with ``~`` and ``~user`` expanded; a user with no home folder is a
+    DataError (pathlib raises a RuntimeError of its own)."""
+    try:
+        return Path(os.fspath(path)).expanduser()
+    except RuntimeError:
+        raise DataError(f"{path}: {str(path).split(os.sep)[0]} is no user with a home "
+                        f"folder") from None
 
 
 def read_text(path):

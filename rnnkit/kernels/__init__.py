@@ -133,7 +133,10 @@ def _gemm_product(k, dtype):
 def _cache_dir():
     root = os.environ.get("RNNKIT_KERNEL_CACHE")
     if root:
-        return Path(root).expanduser()   # '~/kc' from a quoted value: not ./~/kc
+        try:
+            return Path(root).expanduser()   # '~/kc' from a quoted value: not ./~/kc
+        except RuntimeError:                 # '~nosuchuser/kc': as written
+            return Path(root)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rnnkit" / "kernels"
 

@@ -15,6 +15,7 @@ Shapes: B batch, V vocabulary, L layers, H hidden.
 import atexit
 import ctypes
 import itertools
+import operator
 import weakref
 import zlib
 
@@ -200,14 +201,17 @@ _hot = [None]    # weak references to (rnn, embed, head, plan) last used: the pe
 
 
 def _addresses(rnn, embed, head):
-    """Where every parameter of the three modules lies now (None for an absent one)."""
-    ptr = torch.Tensor.data_ptr
+    """Where every parameter of the three modules lies now and its shape (a Parameter of the
+    first rows of another lies where it did; None for an absent one)."""
+    params = (*rnn._parameters.values(), *embed._parameters.values(),
+              *head._parameters.values())
     try:
-        return (*map(ptr, rnn._parameters.values()), *map(ptr, embed._parameters.values()),
-                *map(ptr, head._parameters.values()))
+        return (*map(torch.Tensor.data_ptr, params), *map(_SHAPE, params))
     except TypeError:                                   # a None parameter: the head's bias
-        return tuple(None if p is None else p.data_ptr()
-                     for m in (rnn, embed, head) for p in m._parameters.values())
+        return tuple(None if p is None else (p.data_ptr(), p.shape) for p in params)
+
+
+_SHAPE = operator.attrgetter("shape")
 
 
 def _lm_plan(rnn, embed, head):

@@ -183,7 +183,8 @@ def _pointers(rnn):
     """The weights' addresses as step.cpp takes them (per layer w_ih, w_hh, b_ih, b_hh; null
     for no bias), or None where one is not contiguous. Cached per layer and rebuilt when any
     parameter moves (``.to()``, a replaced Parameter); updates in place keep the address."""
-    key = tuple(p.data_ptr() for p in rnn._parameters.values())
+    key = tuple((p.data_ptr(), p.shape) for p in rnn._parameters.values())   # (a view of
+    # another shape at the same address: a Parameter of the first rows)
     hit = _cache.get(rnn)
     if hit is not None and hit[0] == key:
         return hit[1]

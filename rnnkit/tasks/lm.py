@@ -27,7 +27,7 @@ import torch
 from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_STEPS, MAX_VOCAB, check
 from rnnkit.data import DataError, StreamBatches, Vocab, read_text, resolve, split_ids
 from rnnkit.data.datasets import DATASETS
-from rnnkit.data.text import VAL_FRACTION
+from rnnkit.data.text import VAL_FRACTION, expanded
 from rnnkit.data.vocab import tokenize
 from rnnkit.models import LanguageModel, LMConfig
 from rnnkit.models.language_model import detach_state, saved_lm_config
@@ -41,6 +41,7 @@ UNITS = {"char": "char", "ptb": "word", "word": "token"}
 @dataclass
 class LMData:
     """Which text and how it is cut into batches."""
+    BY_NAME = ("data", "val_data", "test_data")   # the fields that read a data set by its name
     data: str = field(default="shakespeare", metadata={
         "help": "data set name (rnnkit data list), a UTF-8 text file or a folder of .txt"})
     tokens: str = field(default="auto", metadata={
@@ -267,7 +268,7 @@ def read_folder(folder, flag=None):
 def load_corpus(data, flag="--data"):
     """(path, text, files) of --data (or ``flag``): a data set, a UTF-8 file, or a folder of .txt
     files (:func:`read_folder`; ``files`` is their number, else 0); line ends are ``\\n``."""
-    folder = Path(data).expanduser()
+    folder = expanded(data)
     if data in DATASETS or not folder.is_dir():
         path = resolve(data, flag)
         return path, lf_text(read_text(path)), 0

@@ -31,6 +31,7 @@ EVAL_BATCH = 128
 
 @dataclass
 class TagData:
+    BY_NAME = ("data", "val_data", "test_data")   # the fields that read a data set by its name
     data: str = field(default="pd1998-pos", metadata={
         "help": "data set name (rnnkit data list), a word/tag file or a CoNLL-U file"})
     val_data: str = field(default="", metadata={
