@@ -52,8 +52,56 @@ def test_a_failed_build_warns_once_and_falls_back(tmp_path):
     r = _python(CHECK, CXX=str(bad), RNNKIT_KERNEL_CACHE=str(tmp_path / "cache"))
     assert r.returncode == 0, r.stderr
     avail, status, warned = r.stdout.split(" | ")
-    assert avail == "False" and "failed (3)" in status and "no such compiler" in status
+    assert avail == "False" and "failed (exit 3)" in status and "no such compiler" in status
     assert warned.count("using the Python cells") == 1
+
+
+# a compiler that says its version, then does what the test says
+FAKE_CXX = '#!/bin/sh\n[ "$1" = --version ] && { echo fake 1; exit 0; }\n'
+
+
+def test_a_failed_build_is_said_by_its_first_error_and_a_hung_compiler_is_stopped(tmp_path):
+    """The warning held the last 2,000 characters of the compiler's output (some twenty lines
+    of templates, starting mid-word); a compiler that hung, hung rnnkit."""
+    bad = tmp_path / "bad-cxx"
+    bad.write_text(FAKE_CXX + "printf 'In file included from x.h:1,\\nlstm.cpp:12:3: error: no "
+                   "member named foo\\n  foo();\\n  ^\\ngru.cpp:9:1: error: other\\n' >&2\nexit 1\n")
+    bad.chmod(0o755)
+    r = _python(CHECK, CXX=str(bad), RNNKIT_KERNEL_CACHE=str(tmp_path / "cache"))
+    status = r.stdout.split(" | ")[1]
+    assert status.endswith("failed (exit 1): lstm.cpp:12:3: error: no member named foo"), status
+    hung = tmp_path / "hung-cxx"
+    hung.write_text(FAKE_CXX + "sleep 60\n")
+    hung.chmod(0o755)
+    r = _python("from rnnkit import kernels\nkernels.BUILD_SECONDS = 1\n" + textwrap.dedent(CHECK),
+                CXX=str(hung), RNNKIT_KERNEL_CACHE=str(tmp_path / "cache2"))
+    assert "did not finish within 1 s" in r.stdout.split(" | ")[1], r.stdout + r.stderr
+
+
+def test_ctrl_c_during_the_build_tries_again_at_the_next_use(monkeypatch):
+    """It left the kernels off for the rest of the process, said nowhere."""
+    monkeypatch.setattr(kernels, "_state", {"lib": None, "tried": False, "status": "-"})
+    calls = []
+
+    def interrupted():
+        calls.append(1)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(kernels, "_build", interrupted)
+    monkeypatch.delenv("RNNKIT_KERNELS", raising=False)
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            kernels.get(torch.zeros(1))
+    assert len(calls) == 2 and not kernels._state["tried"]
+
+
+def test_a_killed_builds_files_are_pruned_an_hour_on(tmp_path):
+    left = tmp_path / (kernels.TEMPORARY + "abc.so")
+    fresh = tmp_path / (kernels.TEMPORARY + "def.so")      # another process's build, now
+    for f in (left, fresh):
+        f.write_bytes(b"")
+    os.utime(left, (1_000_000, 1_000_000))
+    kernels._prune(tmp_path, keep=None)
+    assert not left.exists() and fresh.exists()
 
 
 @pytest.mark.skipif(not HAVE_CXX, reason="no C++ compiler on this machine")
@@ -75,6 +123,8 @@ def test_build_is_cached_by_content_and_old_builds_pruned(tmp_path):
         (cache / f"rnnkit-kernels-old{i}.so").unlink()
     files = sorted(cache.iterdir())
     assert [p.name for p in files] == [name, name + ".sha256"]   # no temporary file beside them
+    for p in files:      # every user may read them (a cache built for an image; mkstemp: 0600)
+        assert p.stat().st_mode & 0o044 == 0o044, oct(p.stat().st_mode)
     lib = cache / name
     stamp = lib.stat().st_mtime_ns
     r2 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))

@@ -11,8 +11,9 @@ manifest the library exports (:mod:`rnnkit.kernels.call`); the time loops share 
 
 The shared library is built with the system C++ compiler (``$CXX``, else ``c++``/``g++``) into
 ``$RNNKIT_KERNEL_CACHE`` (default ``~/.cache/rnnkit/kernels``), named by a hash of the sources,
-compiler and flags, written atomically, and loaded with ``ctypes``: no torch headers, a build of
-about a second. Where no compiler is found or the build fails, rnnkit warns once and runs the
+compiler and flags, written atomically (readable by every user: a cache built for an image
+serves them all), and loaded with ``ctypes``: no torch headers, a build of about ten seconds
+(at most ``BUILD_SECONDS``). Where no compiler is found or the build fails, rnnkit warns once and runs the
 Python cells (same results, slower). ``RNNKIT_KERNELS=0`` turns the kernels off;
 :func:`disabled` does it for a block of code (tests compare both paths).
 
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -172,7 +174,7 @@ def _build():
     cxx = _compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    version = _run([cxx, "--version"], cxx, 60).stdout
     code = {name: (here / name).read_bytes() for name in SOURCES + HEADERS}
     h = hashlib.sha256()
     for name, text in code.items():
@@ -184,25 +186,32 @@ def _build():
             damaged.unlink(missing_ok=True)
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TEMPORARY, suffix=".so", dir=out.parent)
         os.close(fd)
+        mark = None
         try:
             with tempfile.TemporaryDirectory() as src:      # compile exactly the bytes hashed
                 for name, text in code.items():
                     Path(src, name).write_bytes(text)
-                r = subprocess.run([cxx, *FLAGS, "-o", tmp, *(str(Path(src, s)) for s in SOURCES)],
-                                   capture_output=True, text=True)
+                r = _run([cxx, *FLAGS, "-o", tmp, *(str(Path(src, s)) for s in SOURCES)], cxx,
+                         BUILD_SECONDS)
             if r.returncode != 0:
-                raise RuntimeError(f"{cxx} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+                raise RuntimeError(f"{cxx} failed (exit {r.returncode}): {first_error(r.stderr)}")
             digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
-            os.replace(tmp, out)                   # atomic: a reader never sees half a library
-            fd, tmp = tempfile.mkstemp(suffix=".sha256", dir=out.parent)
+            # the digest first, then the library: a process that finds the library finds its
+            # digest (between the two it took a library without one for damaged, and deleted it)
+            fd, mark = tempfile.mkstemp(prefix=TEMPORARY, suffix=".sha256", dir=out.parent)
             with os.fdopen(fd, "w") as f:
                 f.write(digest + "\n")
-            os.replace(tmp, _digest_file(out))
+            umask = _umask()
+            os.chmod(mark, 0o644 & ~umask)         # every user's (mkstemp made them 0600)
+            os.chmod(tmp, 0o755 & ~umask)
+            os.replace(mark, _digest_file(out))
+            os.replace(tmp, out)                   # atomic: a reader never sees half a library
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            for left in (tmp, mark):
+                if left is not None and os.path.exists(left):
+                    os.unlink(left)
         _prune(out.parent, keep=out)
     lib = ctypes.CDLL(str(out))
     kernels, loops = {}, True
@@ -213,6 +222,38 @@ def _build():
         kernels[dt] = k
     note = "" if loops else " (no usable BLAS GEMM in torch's library: step kernels only)"
     return kernels, f"built: {out}{note}"
+
+
+# the name of a build's temporary files (a build killed midway leaves them; _prune removes them)
+TEMPORARY = ".rnnkit-kernels-build-"
+BUILD_SECONDS = 600    # a compiler past this is stopped: the Python cells run
+
+
+def _run(cmd, cxx, seconds):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{cxx} did not finish within {seconds} s") from None
+
+
+def first_error(stderr):
+    """The compiler's first error line (file:line: error: ...), or its last line: one line for
+    the warning (its whole output was some twenty lines of templates)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    first = next((line for line in lines if " error: " in line or line.startswith("error")),
+                 lines[-1] if lines else "no output")
+    return first[:300] + ("..." if len(first) > 300 else "")
+
+
+def _umask():
+    """The process's umask, read without setting it (os.umask sets it, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _digest_file(lib):
@@ -226,6 +267,10 @@ def _intact(lib):
     mark = _digest_file(lib)
     try:
         return mark.read_text().strip() == hashlib.sha256(lib.read_bytes()).hexdigest()
+    except PermissionError:   # another user's build, of a private mode: not damaged, not ours
+        raise RuntimeError(f"{lib}: not readable by this user (built by another); make the "
+                           f"cache readable (chmod a+r) or set RNNKIT_KERNEL_CACHE to a folder "
+                           f"of your own") from None
     except OSError:
         return False
 
@@ -233,6 +278,12 @@ def _intact(lib):
 def _prune(folder, keep, n_kept=4):
     """Remove all but the newest ``n_kept`` libraries built here (other sources, compilers or
     CPUs); ``keep``, just built, always stays. A process that has one loaded keeps its mapping."""
+    for left in folder.glob(TEMPORARY + "*"):   # a killed build's, an hour old or more
+        try:
+            if time.time() - left.stat().st_mtime > 3600:
+                left.unlink()
+        except OSError:
+            pass
     libs = sorted(folder.glob("rnnkit-kernels-*.so"), key=lambda p: p.stat().st_mtime,
                   reverse=True)
     for old in [p for p in libs if p != keep][n_kept - 1:]:
@@ -253,6 +304,9 @@ def _load():
             try:
                 _state["lib"], _state["status"] = _build()
                 _sharing_from_env(_state["lib"])
+            except KeyboardInterrupt:               # Ctrl-C mid-build: the next use tries again
+                _state["tried"] = False             # (it left the kernels off, said nowhere)
+                raise
             except Exception as e:                  # noqa: BLE001 - any failure: Python cells
                 _state["status"] = f"unavailable: {type(e).__name__}: {e}"
                 warnings.warn(f"rnnkit: fused CPU kernels {_state['status']}; using the "
