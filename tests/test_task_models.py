@@ -82,3 +82,50 @@ def test_configs_reject_bad_values():
         ForecasterConfig(mode="recursive")
     with pytest.raises(ValueError, match="cell must be one of"):
         TaggerConfig(cell="tcn")
+
+
+def test_models_from_python_say_what_they_take():
+    """Inputs a researcher gets wrong from Python: each a one-line error (they were torch's shape
+    errors, a silently wrong shape, or features read from extra columns)."""
+    torch.manual_seed(0)
+    m = SequenceClassifier(ClassifierConfig(vocab_size=10, num_classes=3, hidden=4, embed=5,
+                                            ngrams=3, char_grams=0, bag="on", buckets=50,
+                                            bag_buckets=60, dropout=0.0)).eval()
+    x = torch.tensor([[1, 2, 3]])
+    g = torch.randint(1, 61, (1, 3, 2))
+    with pytest.raises(ValueError, match=r"reads 2 n-gram buckets a token \(B, T, 2\), got "
+                                         r"grams of shape \(1, 3, 6\)"):
+        m(x, torch.tensor([3]), torch.cat([g, g, g], -1))
+    assert torch.equal(m(x, [3], g), m(x, torch.tensor([3]), g))      # lengths as a list
+    avg = SequenceClassifier(ClassifierConfig(vocab_size=10, num_classes=3, hidden=4, embed=5,
+                                              bag="off", ngrams=1, char_grams=0,
+                                              average=0.9)).double()
+    assert next(avg.averaged().parameters()).dtype == torch.float64
+    with pytest.raises(ValueError, match="base 'ets' per column needs history=True"):
+        ForecasterConfig(features=2, horizon=3, base="ets", history=False, per_column=True)
+    f = Forecaster(ForecasterConfig(features=2, horizon=3, history=False, window=10))
+    with pytest.raises(ValueError, match=r"reads windows of 10 steps \(B, 10, F\), got 8"):
+        f(torch.randn(4, 8, 2))
+    with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
+        f.forecast(torch.randn(4, 10, 2), 0)
+    e = Forecaster(ForecasterConfig(features=2, horizon=3, base="ets", history=False,
+                                    period=12, window=8))
+    with pytest.raises(ValueError, match="a season of 12 needs a window of at least 12, got 8"):
+        e(torch.randn(4, 8, 2))
+    with pytest.raises(ValueError, match="non-empty prefix of each row"):
+        CRF(3).viterbi(torch.randn(2, 3, 3), torch.tensor([[True, True, False], [False] * 3]))
+
+
+def test_beam_search_scores_a_float64_model_in_float64():
+    from rnnkit.decode import beam_search
+    from rnnkit.models import LanguageModel, LMConfig
+    torch.manual_seed(0)
+    m = LanguageModel(LMConfig(vocab_size=50, hidden=16, layers=1)).double().eval()
+    ids, score = beam_search(m, [1], beam_size=3, max_len=20, length_penalty=0.0)[0]
+    state, total = m.init_state(1), 0.0
+    with torch.no_grad():
+        logits, state = m.step(torch.tensor([1]), state)
+        for t in ids:
+            total += torch.log_softmax(logits, -1)[0, t].item()
+            logits, state = m.step(torch.tensor([t]), state)
+    assert abs(score - total) < 1e-10

@@ -43,13 +43,13 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
     _refresh(model)
     try:
         logits, state = prime(model, torch.as_tensor(prime_ids, dtype=torch.long)[None], state)
-        device = logits.device
+        device, dt = logits.device, score_dtype(logits)
         seqs = [[]]                                                               # K prefixes
-        scores = torch.zeros(1, device=device)                                    # (K,) log p
+        scores = torch.zeros(1, device=device, dtype=dt)                          # (K,) log p
         finished = []                                                             # (score, ids)
         for n in range(1, max_len + 1):
             check_scores(logits, n - 1)
-            logp = scores[:, None] + torch.log_softmax(logits.float(), -1)        # (K, V)
+            logp = scores[:, None] + torch.log_softmax(logits.to(dt), -1)         # (K, V)
             V = logp.shape[1]
             top, flat = logp.flatten().topk(min(2 * beam_size, logp.numel()))     # best 2K
             keep = _candidates(top.tolist(), flat.tolist(), V, n, max_len, eos_id, beam_size,
@@ -61,7 +61,7 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
             seqs = [seqs[row] + [tok] for row, tok, _ in keep]
             rows, toks = torch.tensor([[k[0] for k in keep], [k[1] for k in keep]],
                                       device=device)                              # (K,) each
-            scores = torch.tensor([k[2] for k in keep], device=device)
+            scores = torch.tensor([k[2] for k in keep], device=device, dtype=dt)
             logits, state = model.step(toks, reorder(model, state, rows))         # (K, V)
         return [(ids, s) for s, ids in finished[:n_best]]
     finally:
@@ -92,8 +92,8 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
     try:
         state = model.expand_beams(state, K)
         logits, state = model.step(bos_ids.repeat_interleave(K), state)           # (N·K, V)
-        device, V = logits.device, logits.shape[-1]
-        scores = torch.full((N, K), float("-inf"), device=device)                 # (A, K)
+        device, V, dt = logits.device, logits.shape[-1], score_dtype(logits)
+        scores = torch.full((N, K), float("-inf"), device=device, dtype=dt)       # (A, K)
         scores[:, 0] = 0                                      # one live hypothesis to start
         seqs = [[[]] for _ in range(N)]                       # per live sequence: K prefixes
         finished = [[] for _ in range(N)]
@@ -101,7 +101,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
         for n in range(1, max(limits) + 1):
             A = len(active)
             check_scores(logits, n - 1)
-            logp = scores[:, :, None] + torch.log_softmax(logits.float(), -1).view(A, K, V)
+            logp = scores[:, :, None] + torch.log_softmax(logits.to(dt), -1).view(A, K, V)
             top, flat = logp.view(A, K * V).topk(min(2 * K, K * V), dim=1)        # (A, 2K)
             rows, toks, kept_scores, still, kept_seqs = [], [], [], [], []
             for a, (tops, flats) in enumerate(zip(top.tolist(), flat.tolist())):
@@ -121,13 +121,19 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
             if not still:
                 break
             index = torch.tensor(rows, device=device)                             # (A'·K,)
-            scores = torch.tensor(kept_scores, device=device).view(len(still), K)
+            scores = torch.tensor(kept_scores, device=device, dtype=dt).view(len(still), K)
             active, seqs = still, kept_seqs
             logits, state = model.step(torch.tensor(toks, device=device),
                                        model.reorder_state(state, index))        # (A'·K, V)
         return [[(ids, sc) for sc, ids in f[:n_best]] for f in finished]
     finally:
         model.train(was_training)
+
+
+def score_dtype(logits):
+    """The dtype scores are summed in: the logits' own, float32 at least (a float64 model's
+    hypotheses were scored and ranked in float32)."""
+    return torch.promote_types(logits.dtype, torch.float32)
 
 
 def _refresh(model):

@@ -60,6 +60,7 @@ from torch import nn
 
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check,
                            check_size, recurrent_params)
+from rnnkit.data.labelled import char_gram_slots
 from rnnkit.layers import LAYERS
 from rnnkit.layers.recurrent import task_states
 from rnnkit.models.averaging import WeightAverage
@@ -195,7 +196,9 @@ class SequenceClassifier(nn.Module):
         keeps none): what prediction and export use."""
         if self.average is None:
             return self
-        plain = SequenceClassifier(dataclasses.replace(self.config, average=0.0))
+        first = next(self.parameters())   # made where this one lives, in its dtype
+        plain = SequenceClassifier(dataclasses.replace(self.config, average=0.0)).to(
+            device=first.device, dtype=first.dtype)
         with torch.no_grad():
             for p, a in zip(plain.parameters(), self.average.averages(), strict=True):
                 p.copy_(a)
@@ -214,6 +217,12 @@ class SequenceClassifier(nn.Module):
         if needs_grams(self.config) and grams is None:
             raise ValueError(f"this classifier reads {self.config.ngrams}-grams or characters of "
                              f"words: pass grams")
+        lengths = torch.as_tensor(lengths, device=x.device)
+        if grams is not None:   # a width of its own: the bag read the extra columns as features
+            want = self.config.ngrams - 1 + char_gram_slots(self.config.char_grams)
+            if grams.dim() != 3 or grams.shape[-1] != want:
+                raise ValueError(f"this classifier reads {want} n-gram buckets a token (B, T, "
+                                 f"{want}), got grams of shape {tuple(grams.shape)}")
         z = self.bag(x, lengths, grams) if self.bag is not None else None     # (B, K)
         if grams is not None:   # the recurrent part embeds the token n-grams, not the characters
             grams = grams[..., :self.config.ngrams - 1]

@@ -60,6 +60,7 @@ class CRF(nn.Module):
     @torch.no_grad()
     def viterbi(self, emissions, mask):
         """The best tag path of each sequence, as B lists of tag ids (each its own length)."""
+        check_mask(mask)
         score = self.start + emissions[:, 0]                                  # (B, K)
         back = []
         for t in range(1, emissions.shape[1]):
@@ -76,6 +77,17 @@ class CRF(nn.Module):
         return [p[::-1] for p in paths]
 
 
+def check_mask(mask):
+    """The valid lengths (B,) of a mask that is True on a non-empty prefix of each row, else
+    ValueError (viterbi gave a row of no valid step a tag)."""
+    n = mask.sum(1)
+    if not bool((mask == (torch.arange(mask.shape[1], device=n.device) < n[:, None])).all()
+                & (n > 0).all()):
+        raise ValueError("CRF: mask must be True on a non-empty prefix of each row (the "
+                         "valid steps), False after")
+    return n
+
+
 class ChainNLL(torch.autograd.Function):
     """The summed negative log-likelihood of :func:`chain_nll` with its written-out gradient, for
     rows in any order (sorted by length inside), computed in float64 and returned in the
@@ -83,11 +95,7 @@ class ChainNLL(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, emissions, trans, start, end, tags, mask):
-        n = mask.sum(1)                                                        # (B,)
-        if not bool((mask == (torch.arange(mask.shape[1], device=n.device) < n[:, None])).all()
-                    & (n > 0).all()):
-            raise ValueError("CRF: mask must be True on a non-empty prefix of each row (the "
-                             "valid steps), False after")
+        n = check_mask(mask)                                                   # (B,)
         order = torch.sort(n, stable=True).indices                             # shortest first
         dt = torch.float64
         loss, dE, dtrans, dstart, dend = chain_nll(

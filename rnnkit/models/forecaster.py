@@ -86,6 +86,10 @@ class ForecasterConfig:
         check(self)
         if self.base == "ets" and self.mode != "direct":
             raise ValueError("base 'ets' (exponential smoothing) needs mode 'direct'")
+        if self.base == "ets" and self.per_column and not self.history:   # (F, 5) parameters
+            raise ValueError("base 'ets' per column needs history=True (the smoothing over the "
+                             "whole history); without it, base 'ets' takes one smoothing for "
+                             "every column")
         F, K, H = self.features, self.horizon, self.hidden
         out = K * F if self.mode == "direct" else F
         check_size(self, recurrent_params(self.cell, self.layers, F, H) + (H + 1) * out
@@ -149,7 +153,11 @@ class Forecaster(nn.Module):
         if self.config.residual and self.config.base == "ets" and self.config.history:
             return z[:, -1:].expand(-1, steps, -1)   # the smoothing enters in forward
         if self.config.residual and self.config.base == "ets":
-            return smoothing_forecast(z, self.smoothing, self.config.period, steps).to(z.dtype)
+            m, W = self.config.period, z.shape[1]
+            if W < m:
+                raise ValueError(f"exponential smoothing over a season of {m} needs a window of "
+                                 f"at least {m}, got {W}")
+            return smoothing_forecast(z, self.smoothing, m, steps).to(z.dtype)
         if not self.seasonal():
             return z[:, -1:].expand(-1, steps, -1)
         m, W = self.config.period, z.shape[1]
@@ -170,6 +178,10 @@ class Forecaster(nn.Module):
         one-step-ahead prediction after every step. ``hist`` (B, K, F): the smoothing's
         forecast over the whole history before each window's end (:meth:`uses_history`);
         direct: ẑ = baseline + share (hist - z_W) + linear part + GRU."""
+        W = self.config.window
+        if self.ar is not None and z.shape[1] < W:   # the linear part reads the last W steps
+            raise ValueError(f"this forecaster reads windows of {W} steps (B, {W}, F), got "
+                             f"{z.shape[1]}")
         if self.config.mode == "direct":
             B, K, F = z.shape[0], self.config.horizon, self.config.features
             rel = z - z[:, -1:]                                               # (B, W, F)
@@ -200,6 +212,8 @@ class Forecaster(nn.Module):
         horizon the direct model is fed its own forecasts block by block (``hist``: the history
         smoothing's forecast of all ``steps``, (B, steps, F); fed its own forecasts, the
         smoothing goes on with the same forecast)."""
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
         if self.config.mode == "direct":
             out, K = [], self.config.horizon
             while sum(o.shape[1] for o in out) < steps:
