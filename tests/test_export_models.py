@@ -71,6 +71,23 @@ def test_forecaster_with_history_smoothing_takes_its_forecast_as_an_input(tmp_pa
         torch.testing.assert_close(loaded(z, hist), want)
 
 
+def test_forecaster_with_history_but_no_share_exports_to_pt2(tmp_path):
+    """A run whose history smoothing took no share (--baseline last or seasonal) checked the
+    share's values in forward, which torch.export cannot trace: an internal error."""
+    from rnnkit.export.programs import forecast_programs
+    from rnnkit.export.writers import write_pt2
+    from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+    torch.manual_seed(0)
+    model = Forecaster(ForecasterConfig(features=1, hidden=5, layers=1, horizon=3,
+                                        window=6)).eval()
+    assert model.config.history and not model.uses_history()
+    program = forecast_programs(model, 6)[0]
+    write_pt2(program, tmp_path / "f.pt2")
+    z = torch.randn(2, 6, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(rnnkit.export.load(tmp_path / "f.pt2").module()(z), model(z))
+
+
 def _classifier():
     from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
     return SequenceClassifier(ClassifierConfig(vocab_size=9, num_classes=3, cell="lstm",
