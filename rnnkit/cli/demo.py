@@ -43,15 +43,13 @@ def warn_if_starved(out):
               f"rougher. Run again with more --minutes or on an idle machine.")
 
 
-RUN_FILES = ("best.pt", "last.pt", ".best-next.pt", "metrics.json", "metrics.jsonl",
-             "train.jsonl", "gradients.jsonl", "loss.png")
 
 
 def demo_files(out):
     """The files of an earlier demo run in ``out`` (a folder), which a new demo replaces;
     ConfigError where the folder holds anything else (a file or folder of one's own, another
     task's run, a language model of other data): the demo deletes only what it wrote."""
-    from rnnkit.train.runlock import LOCK_NAME
+    from rnnkit.train.runlock import LOCK_NAME, RUN_FILES
     children = list(out.iterdir())
     temporary = re.compile(r"\.[^/]+\.\w+\.tmp(\.\w+)?$")   # atomic writes cut short
     others = [c.name for c in children if not (c.is_file() and (

@@ -6,7 +6,9 @@ text (pid, host, start time, command) only serves the message a second run print
 is left in place: removing it would let two runs lock two different files of the same name.
 
 While it holds the lock, a run also removes the temporary files an interrupted atomic write
-(:func:`rnnkit.train.checkpoint.atomic_write`) can leave behind: no other writer can be active.
+(:func:`rnnkit.train.checkpoint.atomic_write`) of a run's own files can leave behind: no other
+run can be writing them. Commands that take no lock (``rnnkit forecast`` writing the run's
+forecast.png) may be writing theirs: those are removed only an hour on.
 """
 import os
 import socket
@@ -46,7 +48,7 @@ class RunLock:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         if fcntl is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock_within(fd, 0.5)
             except BlockingIOError:
                 holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
                 os.close(fd)
@@ -96,7 +98,33 @@ class RunLock:
         self.release()
 
 
+def _lock_within(fd, seconds):
+    """flock(LOCK_EX) without waiting on a run, but through :meth:`RunLock.holder`'s moment:
+    it takes the lock to look at it, and a run starting then was refused, naming the run
+    before it."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            return fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                raise
+            time.sleep(0.01)
+
+
+# what a training run writes into its folder (atomically): a leftover temporary file of one of
+# these is a killed run's; another's (rnnkit forecast's forecast.png, an eval --out) may be
+# being written by a command that takes no lock, and is only removed an hour on
+RUN_FILES = ("best.pt", "last.pt", ".best-next.pt", "metrics.json", "metrics.jsonl",
+             "train.jsonl", "gradients.jsonl", "loss.png", "report.txt")
+
+
 def remove_leftovers(out):
     """Delete the ``.NAME.*.tmp`` files of atomic writes a killed run did not finish."""
     for tmp in Path(out).glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+        try:
+            ours = any(tmp.name.startswith(f".{name}.") for name in RUN_FILES)
+            if ours or time.time() - tmp.stat().st_mtime > 3600:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
