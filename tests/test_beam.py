@@ -83,6 +83,10 @@ def test_beam_of_one_is_greedy_and_wider_beams_score_no_worse():
 def test_beam_rejects_bad_arguments():
     with pytest.raises(ValueError, match="beam_size"):
         beam_search(tiny_lm(), [0], beam_size=0)
+    with pytest.raises(ValueError, match="n_best must be >= 1, got 2, 100, 0"):   # it gave []
+        beam_search(tiny_lm(), [0], beam_size=2, n_best=0)
+    with pytest.raises(TypeError, match="prime_ids must be integer token ids, got torch.float"):
+        beam_search(tiny_lm(), [1.5], beam_size=2)                # it searched from token 1
 
 
 def test_sample_command_runs_beam_search_on_a_char_lm(tmp_path, capsys):

@@ -36,13 +36,17 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
     BOS id with ``state=model.encode(...)``), as a list of (ids, score), best first. ids exclude
     the end token. Hypotheses that reach ``max_len`` tokens without the end token are kept as
     they are (with no ``eos_id``, every hypothesis runs to ``max_len``)."""
-    if beam_size < 1 or max_len < 1:
-        raise ValueError(f"beam_size and max_len must be >= 1, got {beam_size}, {max_len}")
+    if beam_size < 1 or max_len < 1 or n_best < 1:
+        raise ValueError(f"beam_size, max_len and n_best must be >= 1, got {beam_size}, "
+                         f"{max_len}, {n_best}")
+    prime_ids = torch.as_tensor(prime_ids)
+    if prime_ids.is_floating_point() or prime_ids.is_complex() or prime_ids.dtype == torch.bool:
+        raise TypeError(f"prime_ids must be integer token ids, got {prime_ids.dtype}")
     was_training = model.training
     model.eval()
     _refresh(model)
     try:
-        logits, state = prime(model, torch.as_tensor(prime_ids, dtype=torch.long)[None], state)
+        logits, state = prime(model, prime_ids.long()[None], state)
         device, dt = logits.device, score_dtype(logits)
         seqs = [[]]                                                               # K prefixes
         scores = torch.zeros(1, device=device, dtype=dt)                          # (K,) log p
