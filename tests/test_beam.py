@@ -87,6 +87,19 @@ def test_beam_rejects_bad_arguments():
         beam_search(tiny_lm(), [0], beam_size=2, n_best=0)
     with pytest.raises(TypeError, match="prime_ids must be integer token ids, got torch.float"):
         beam_search(tiny_lm(), [1.5], beam_size=2)                # it searched from token 1
+    with pytest.raises(ValueError, match="prime must hold at least one token"):
+        beam_search(tiny_lm(), [], beam_size=2)
+
+
+def test_batched_beam_search_checks_its_arguments_as_beam_search():
+    from rnnkit.decode.beam import beam_search_batch
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    s = Seq2Seq(Seq2SeqConfig(src_vocab=9, tgt_vocab=9, embed=8, enc_hidden=8, hidden=8)).eval()
+    st = s.encode(torch.tensor([[3, 4, 5], [4, 5, 0]]), torch.tensor([3, 2]))
+    with pytest.raises(ValueError, match="n_best must be >= 1"):
+        beam_search_batch(s, [1, 1], st, beam_size=3, max_len=4, eos_id=2, n_best=0)
+    with pytest.raises(TypeError, match="bos_ids must be integer token ids"):
+        beam_search_batch(s, [1.7, 1.2], st, beam_size=3, max_len=4, eos_id=2)
 
 
 def test_sample_command_runs_beam_search_on_a_char_lm(tmp_path, capsys):

@@ -162,8 +162,7 @@ def test_an_argument_that_is_not_utf8_is_said_so_not_blamed_on_the_terminal(monk
     assert code == 2 and err.startswith("rnnkit: error: text that is not valid UTF-8")
 
 
-def test_a_pipe_as_a_validation_file_or_an_eval_file_is_refused_not_waited_on(tmp_path,
-                                                                               capsys):
+def test_a_pipe_as_a_validation_file_is_refused_and_eval_reads_one(tmp_path, capsys):
     corpus = write_corpus(tmp_path)
     fifo = tmp_path / "val.txt"
     os.mkfifo(fifo)
@@ -172,5 +171,18 @@ def test_a_pipe_as_a_validation_file_or_an_eval_file_is_refused_not_waited_on(tm
     assert code == 2 and "--val-data" in err and "is not a regular file (a pipe" in err
     assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "r"),
                  "--max-steps", "1", *TINY]) == 0
-    code, err = code_and_err(["eval", str(tmp_path / "r"), str(fifo)], capsys)
-    assert code == 2 and "val.txt: not a regular file (a pipe" in err
+    capsys.readouterr()      # eval reads a pipe once, as process substitution gives it
+    feed = subprocess.Popen(["sh", "-c", f"cat {corpus} > {fifo}"])
+    assert main(["eval", str(tmp_path / "r"), str(fifo), "--json"]) == 0
+    feed.wait(timeout=60)
+    assert '"loss"' in capsys.readouterr().out
+
+
+def test_a_kernel_cache_of_a_user_with_no_home_is_said_not_made_here(tmp_path, monkeypatch):
+    from rnnkit import kernels
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RNNKIT_KERNEL_CACHE", "~nosuchuser/kc")
+    with pytest.raises(RuntimeError, match="RNNKIT_KERNEL_CACHE=~nosuchuser/kc: ~nosuchuser is "
+                                           "no user with a home folder"):
+        kernels._cache_dir()
+    assert list(tmp_path.iterdir()) == []

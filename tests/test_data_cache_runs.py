@@ -127,3 +127,28 @@ def test_a_checkpoint_that_hashed_the_file_of_a_sets_name_resumes(tinyset, tmp_p
     (tmp_path / "tinyset").write_text("a,b\n1,3\n")
     with pytest.raises(DataError, match="the --data file changed"):
         check_same_data("r", old, {"data": "name:tinyset"}, False)
+
+
+def test_a_checkpoint_that_named_a_file_of_a_sets_name_resumes_and_moves(tinyset, tmp_path,
+                                                                         monkeypatch):
+    """Before, classify's --val-data tinyset (a file) was fingerprinted as the set's name: such
+    a checkpoint is not compared on that file (its bytes were not recorded). And such a file is
+    stored by its absolute path, so a resume from another folder finds it."""
+    from rnnkit.cli.task_runs import check_same_data, data_fingerprint
+    from rnnkit.tasks.classify import ClassifyData
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tinyset").write_text("pos\tgood\n")
+    now = data_fingerprint(ClassifyData(data="x.tsv", val_data="tinyset"))
+    check_same_data("r", {**now, "val_data": "name:tinyset"}, now, False)
+    rows = "\n".join(f"{'pos' if i % 2 else 'neg'}\t{'good' if i % 2 else 'bad'} film {i}"
+                     for i in range(60))
+    (tmp_path / "train.tsv").write_text(rows + "\n")
+    (tmp_path / "tinyset").write_text(rows + "\n")
+    run = tmp_path / "run"
+    flags = ["--quiet", "--hidden", "8", "--embed", "8", "--tokens", "word"]
+    assert main(["train", "classify", "--data", "train.tsv", "--val-data", "tinyset", "--out",
+                 str(run), "--max-steps", "2", *flags]) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["train", "classify", "--out", str(run), "--resume", "--max-steps", "3",
+                 "--quiet"]) == 0

@@ -100,6 +100,9 @@ def test_demo_wiring_on_a_tiny_corpus(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["demo", "--out", str(tmp_path / "mine")]) == 2
     assert "holds what a demo run does not write (notes.txt)" in capsys.readouterr().err
+    (tmp_path / "mine" / "notes.txt").rename(tmp_path / "mine" / "report.txt")   # a name other
+    assert main(["demo", "--out", str(tmp_path / "mine")]) == 2                  # runs write
+    assert "holds what a demo run does not write (report.txt)" in capsys.readouterr().err
     other = tmp_path / "other"        # another task's run, and files of one's own beside a run:
     other.mkdir()                     # the demo deleted them all (any folder with metrics.jsonl)
     for name in ("best.pt", "metrics.jsonl"):

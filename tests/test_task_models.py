@@ -129,3 +129,25 @@ def test_beam_search_scores_a_float64_model_in_float64():
             total += torch.log_softmax(logits, -1)[0, t].item()
             logits, state = m.step(torch.tensor([t]), state)
     assert abs(score - total) < 1e-10
+
+
+def test_a_classifier_of_character_grams_alone_takes_its_encoders_grams():
+    """ngrams 0 (the config's default) with character grams: the width check counted -1 token
+    n-gram columns and refused the encoder's own batches."""
+    from rnnkit.data import Vocab
+    from rnnkit.models.classifier import gram_space
+    from rnnkit.tasks.classify_text import TextEncoder, batch
+    cfg = ClassifierConfig(vocab_size=10, num_classes=2, hidden=4, embed=5, ngrams=0,
+                           char_grams=3, bag="on", buckets=50, bag_buckets=60, dropout=0.0)
+    m = SequenceClassifier(cfg).eval()
+    enc = TextEncoder(Vocab(["<pad>", "<unk>", "good", "bad", "movie"], "word"), "word", 0,
+                      cfg.ngrams, gram_space(cfg), cfg.char_grams)
+    assert m(*batch([enc("good movie"), enc("bad")])).shape == (2, 2)
+
+
+def test_a_forecaster_that_needs_the_history_says_so_when_compiled_too():
+    f = Forecaster(ForecasterConfig(features=1, horizon=3, window=10, hidden=4, layers=1)).eval()
+    with torch.no_grad():
+        f.share.fill_(0.5)
+    with pytest.raises(Exception, match="needs the history smoothing's forecast"):
+        torch.compile(f, backend="eager")(torch.randn(2, 10, 1))

@@ -45,15 +45,20 @@ def warn_if_starved(out):
 
 
 
+# what a language model's run writes, so a demo deletes no more (report.txt: classify, tag)
+DEMO_FILES = ("best.pt", "last.pt", ".best-next.pt", "metrics.json", "metrics.jsonl",
+              "train.jsonl", "gradients.jsonl", "loss.png")
+
+
 def demo_files(out):
     """The files of an earlier demo run in ``out`` (a folder), which a new demo replaces;
     ConfigError where the folder holds anything else (a file or folder of one's own, another
     task's run, a language model of other data): the demo deletes only what it wrote."""
-    from rnnkit.train.runlock import LOCK_NAME, RUN_FILES
+    from rnnkit.train.runlock import LOCK_NAME
     children = list(out.iterdir())
     temporary = re.compile(r"\.[^/]+\.\w+\.tmp(\.\w+)?$")   # atomic writes cut short
     others = [c.name for c in children if not (c.is_file() and (
-        c.name in RUN_FILES or c.name == LOCK_NAME or temporary.match(c.name)))]
+        c.name in DEMO_FILES or c.name == LOCK_NAME or temporary.match(c.name)))]
     if others:
         raise ConfigError(f"{out} holds what a demo run does not write ({', '.join(others[:3])}"
                           f"{', ...' if len(others) > 3 else ''}); the demo replaces its --out, "

@@ -112,9 +112,6 @@ def run(args):
         args.file = fetch(str(args.file))
     if not args.file.exists():
         raise DataError(f"{args.file}: no such data file")
-    if not args.file.is_file() and not args.file.is_dir():   # a pipe: read more than once
-        raise DataError(f"{args.file}: not a regular file (a pipe, a device, ...); save the "
-                        f"data to a file and give that")
     kind = load_checkpoint(args.run).get("kind")
     fn = find_evaluator(kind, args.run)
     if args.file.is_dir() and kind not in READS_FOLDERS:

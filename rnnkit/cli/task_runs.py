@@ -26,7 +26,7 @@ import torch
 from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
-from rnnkit.data.datasets import DATASETS
+from rnnkit.data.datasets import DATASETS, check_regular
 from rnnkit.data.text import expanded
 from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
@@ -53,8 +53,8 @@ def data_fingerprint(data_config):
         if not (f.name == "data" or f.name.endswith("_data")) or not isinstance(value, str) or not value:
             continue
         path = expanded(value)
-        if value in DATASETS and f.name in by_name(data_config):   # the name wins over a file
-            # of that name, as resolve() reads it (a field that reads files only reads the file)
+        if named_set(data_config, f.name, value):   # the name wins over a file of that name,
+            # as resolve() reads it (a field that reads files only reads the file)
             prints[f.name] = f"name:{value}"
         elif path.is_file():
             prints[f.name] = f"sha256:{_hash_files([(path, '')])}"
@@ -71,6 +71,11 @@ def data_fingerprint(data_config):
         else:
             prints[f.name] = "missing"
     return prints
+
+
+def named_set(data_config, field, value):
+    """Whether ``field`` of the config reads ``value`` as a data set by its name."""
+    return value in DATASETS and field in by_name(data_config)
 
 
 def by_name(data_config):
@@ -122,7 +127,10 @@ def _same(before, now):
             and before.startswith("sha256:"):
         beside = Path(now[5:])
         return beside.is_file() and before == f"sha256:{_hash_files([(beside, '')])}"
-    return False
+    # the other way: a flag that reads files only, whose file bears a set's name, was
+    # fingerprinted by that name before; its bytes then were not recorded: not compared
+    return isinstance(before, str) and before.startswith("name:") and isinstance(now, str) \
+        and now.startswith("sha256:")
 
 
 def _bytes(fingerprint):
@@ -257,7 +265,7 @@ class TaskRun:
                 what = re.sub(r" \(--[\w-]+\)$", "", str(e))   # from the file, not a flag
                 raise CheckpointError(f"{last}: its settings are not usable: {what}") from None
             moved = {name: vars(args)[name] for name in PATH_FIELDS
-                     if vars(args).get(name) and vars(args)[name] not in DATASETS
+                     if vars(args).get(name) and not named_set(data_cfg, name, vars(args)[name])
                      and getattr(data_cfg, name, "")   # a part the run had: not one added
                      and expanded(vars(args)[name]).exists()}
             if moved:   # the same data at another path: its fingerprint is checked below
@@ -320,16 +328,14 @@ class TaskRun:
                               "string")
         for name in PATH_FIELDS:   # a pipe is read once (the fingerprint) or waits for a writer
             value = getattr(data_cfg, name, "")
-            if value and not (value in DATASETS and name in by_name(data_cfg)) \
-                    and expanded(value).exists() and not expanded(value).is_file() \
-                    and not expanded(value).is_dir():
-                raise DataError(f"--{name.replace('_', '-')} {value!r} is not a regular file (a "
-                                f"pipe, a device, ...); save the data to a file and give that")
+            if value and not named_set(data_cfg, name, value):
+                check_regular(expanded(value), f"--{name.replace('_', '-')}", value)
         if say:
             warn_unread(data_cfg)
         data_cfg = dataclasses.replace(data_cfg, **{   # a resume from another folder finds them
             name: absolute(getattr(data_cfg, name)) for name in PATH_FIELDS
-            if getattr(data_cfg, name, "") and getattr(data_cfg, name) not in DATASETS
+            if getattr(data_cfg, name, "")
+            and not named_set(data_cfg, name, getattr(data_cfg, name))
             and (expanded(getattr(data_cfg, name)).is_file()
                  or expanded(getattr(data_cfg, name)).is_dir())})   # (/dev/stdin kept)
         return (data_cfg, config_from_args(self.model, args),

@@ -333,6 +333,14 @@ def _verify(ds, data, path):
                         f"got {got}; fetch it again: rnnkit data fetch {ds.name} --force")
 
 
+def check_regular(path, flag, given):
+    """DataError where ``path`` is there but neither a file nor a folder: a pipe is read once
+    (the run's fingerprint takes it) or waits for a writer, a device never ends."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise DataError(f"{flag} {given!r} is not a regular file (a pipe, a device, ...); save "
+                        f"the data to a file and give that")
+
+
 def resolve(data, flag="--data", folders=False):
     """``--data`` (or ``flag``) value -> path: a registered name is fetched, anything else must
     be a file (or, with ``folders``, a folder)."""
@@ -343,9 +351,7 @@ def resolve(data, flag="--data", folders=False):
         return path
     if path.is_dir():
         raise DataError(f"{flag} {data!r} is a directory; expected a data file or a data set name")
-    if path.exists() and not path.is_file():   # a pipe, a device: read once, or never ends
-        raise DataError(f"{flag} {data!r} is not a regular file (a pipe, a device, ...); save "
-                        f"the data to a file and give that")
+    check_regular(path, flag, data)
     if not path.is_file():
         raise DataError(f"{flag} {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
                         f"nor an existing file")

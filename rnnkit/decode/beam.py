@@ -39,14 +39,12 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
     if beam_size < 1 or max_len < 1 or n_best < 1:
         raise ValueError(f"beam_size, max_len and n_best must be >= 1, got {beam_size}, "
                          f"{max_len}, {n_best}")
-    prime_ids = torch.as_tensor(prime_ids)
-    if prime_ids.is_floating_point() or prime_ids.is_complex() or prime_ids.dtype == torch.bool:
-        raise TypeError(f"prime_ids must be integer token ids, got {prime_ids.dtype}")
+    prime_ids = token_ids(prime_ids, "prime_ids")
     was_training = model.training
     model.eval()
     _refresh(model)
     try:
-        logits, state = prime(model, prime_ids.long()[None], state)
+        logits, state = prime(model, prime_ids[None], state)
         device, dt = logits.device, score_dtype(logits)
         seqs = [[]]                                                               # K prefixes
         scores = torch.zeros(1, device=device, dtype=dt)                          # (K,) log p
@@ -81,12 +79,12 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
     each), ``max_len`` one limit or N. Returns N lists of (ids, score): for each sequence what
     :func:`beam_search` returns for it alone (the same search; only the batched products may
     round differently). A sequence leaves the batch when its search ends."""
-    bos_ids = torch.as_tensor(bos_ids, dtype=torch.long)
+    bos_ids = token_ids(bos_ids, "bos_ids")
     N, K = len(bos_ids), beam_size
     limits = [max_len] * N if isinstance(max_len, int) else list(max_len)
-    if K < 1 or len(limits) != N or min(limits, default=1) < 1:
-        raise ValueError(f"beam_size and max_len must be >= 1 (one max_len or one per sequence), "
-                         f"got {beam_size}, {max_len}")
+    if K < 1 or len(limits) != N or min(limits, default=1) < 1 or n_best < 1:
+        raise ValueError(f"beam_size, max_len and n_best must be >= 1 (one max_len or one per "
+                         f"sequence), got {beam_size}, {max_len}, {n_best}")
     if not hasattr(model, "expand_beams"):
         raise TypeError(f"{type(model).__name__} has no expand_beams(state, K): search one "
                         "sequence at a time with beam_search")
@@ -132,6 +130,15 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
         return [[(ids, sc) for sc, ids in f[:n_best]] for f in finished]
     finally:
         model.train(was_training)
+
+
+def token_ids(ids, name):
+    """``ids`` as a long tensor; TypeError for ids that are not integers (1.5 was searched from
+    token 1). An empty list passes, as long, for the model to refuse."""
+    ids = torch.as_tensor(ids)
+    if ids.numel() and (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool):
+        raise TypeError(f"{name} must be integer token ids, got {ids.dtype}")
+    return ids.long()
 
 
 def score_dtype(logits):

@@ -137,8 +137,9 @@ def _cache_dir():
     if root:
         try:
             return Path(root).expanduser()   # '~/kc' from a quoted value: not ./~/kc
-        except RuntimeError:                 # '~nosuchuser/kc': as written
-            return Path(root)
+        except RuntimeError:                 # ('~nosuchuser/kc' was made here, as written)
+            raise RuntimeError(f"RNNKIT_KERNEL_CACHE={root}: {root.split(os.sep)[0]} is no "
+                               f"user with a home folder") from None
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rnnkit" / "kernels"
 
@@ -348,8 +349,12 @@ def available():
 def info():
     """Where the kernels come from and what runs: for ``rnnkit kernels`` and bug reports."""
     lib = _load()
+    try:
+        cache = str(_cache_dir())
+    except RuntimeError as e:   # RNNKIT_KERNEL_CACHE of a user with no home folder: said
+        cache = str(e)
     return {"status": _state["status"], "sources": str(Path(__file__).parent),
-            "cache": str(_cache_dir()), "compiler": _compiler(),
+            "cache": cache, "compiler": _compiler(),
             "step_kernels": lib is not None,
             "time_loops": lib is not None and all(k.gemm is not None for k in lib.values())}
 

@@ -219,7 +219,7 @@ class SequenceClassifier(nn.Module):
                              f"words: pass grams")
         lengths = torch.as_tensor(lengths, device=x.device)
         if grams is not None:   # a width of its own: the bag read the extra columns as features
-            want = self.config.ngrams - 1 + char_gram_slots(self.config.char_grams)
+            want = max(self.config.ngrams - 1, 0) + char_gram_slots(self.config.char_grams)
             if grams.dim() != 3 or grams.shape[-1] != want:
                 raise ValueError(f"this classifier reads {want} n-gram buckets a token (B, T, "
                                  f"{want}), got grams of shape {tuple(grams.shape)}")

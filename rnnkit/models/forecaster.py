@@ -191,7 +191,7 @@ class Forecaster(nn.Module):
                 delta = delta + self.ar(rel[:, -self.config.window:].reshape(B, -1)).view(B, K, F)
             if hist is not None:                          # (given only where it is used)
                 delta = delta + self.share * (hist.to(z.dtype) - z[:, -1:])
-            elif not torch.compiler.is_compiling() and self.uses_history():   # (a check on
+            elif not torch.compiler.is_exporting() and self.uses_history():   # (a check on
                 # the weights' values, which torch.export cannot trace; its program was chosen
                 # by the same check before)
                 raise ValueError("this forecaster needs the history smoothing's forecast")
