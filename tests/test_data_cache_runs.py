@@ -98,7 +98,7 @@ def test_a_flag_that_reads_files_only_fingerprints_the_file_of_a_sets_name(tinys
                                                                           monkeypatch):
     """classify's --val-data reads the file 'tinyset' beside the run, not the set: its bytes are
     what a resume must find unchanged (they were fingerprinted as the set's name)."""
-    from rnnkit.cli.task_runs import check_same_data, data_fingerprint
+    from rnnkit.cli.fingerprints import check_same_data, data_fingerprint
     from rnnkit.data import DataError
     from rnnkit.tasks.classify import ClassifyData
     from rnnkit.tasks.lm import LMData
@@ -118,7 +118,7 @@ def test_a_checkpoint_that_hashed_the_file_of_a_sets_name_resumes(tinyset, tmp_p
                                                                   monkeypatch):
     """Before the name won, --data NAME read the set but fingerprinted a file of that name
     beside the run: such a checkpoint resumes while that file is unchanged."""
-    from rnnkit.cli.task_runs import _hash_files, check_same_data
+    from rnnkit.cli.fingerprints import _hash_files, check_same_data
     from rnnkit.data import DataError
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tinyset").write_text("a,b\n1,2\n")
@@ -134,7 +134,7 @@ def test_a_checkpoint_that_named_a_file_of_a_sets_name_resumes_and_moves(tinyset
     """Before, classify's --val-data tinyset (a file) was fingerprinted as the set's name: such
     a checkpoint is not compared on that file (its bytes were not recorded). And such a file is
     stored by its absolute path, so a resume from another folder finds it."""
-    from rnnkit.cli.task_runs import check_same_data, data_fingerprint
+    from rnnkit.cli.fingerprints import check_same_data, data_fingerprint
     from rnnkit.tasks.classify import ClassifyData
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tinyset").write_text("pos\tgood\n")

@@ -71,7 +71,7 @@ def test_the_users_own_variables_are_checked_in_their_words(monkeypatch, name, v
 def test_ranks_reading_other_data_are_refused():
     """Every rank hashes the data at the path rank 0 sent; another machine's other file at
     that path is refused on every rank, naming the rank and the flag."""
-    from rnnkit.cli.task_runs import same_data
+    from rnnkit.cli.fingerprints import same_data
     from rnnkit.data import DataError
     mine = {"data": "sha256:" + "a" * 64}
     same_data(mine, [mine, dict(mine)])
