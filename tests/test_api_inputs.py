@@ -88,6 +88,13 @@ def test_the_progress_bar_ends_at_the_last_step(tmp_path):
     Trainer(classify_task(tmp_path), config, [ProgressBar(file=out)]).fit()
     assert out.getvalue().rstrip().split("\r")[-1].lstrip().startswith("100%|") \
         and "15/15" in out.getvalue().split("\r")[-1]
+    # into a file (no terminal) a frame every 30 s, not one each log: its start and its end
+    log = io.StringIO()
+    config = TrainConfig(max_steps=30, eval_every=30, log_every=1, warmup_steps=0)
+    (tmp_path / "b").mkdir()
+    Trainer(classify_task(tmp_path / "b"), config, [ProgressBar(file=log)]).fit()
+    frames = [f for f in log.getvalue().split("\r") if "|" in f]
+    assert len(frames) <= 4 and "30/30" in frames[-1], frames
 
 
 def test_a_float64_forecaster_and_recogniser_read_their_inputs_in_float64(tmp_path):

@@ -9,6 +9,7 @@ forecaster's mean squared error).
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -32,8 +33,12 @@ class ProgressBar:
         self.by_time = not c.max_steps   # a time-limited run: the bar counts seconds
         total = round(60 * c.max_minutes) if self.by_time else c.max_steps
         done = round(trainer.seconds()) if self.by_time else trainer.step
+        stream = self.file if self.file is not None else sys.stderr
+        tty = bool(getattr(stream, "isatty", lambda: False)())
+        # into a log file (stderr not a terminal) a frame every 30 s, not ten a second
         self.bar = tqdm(total=total, initial=done, unit="s" if self.by_time else "step",
-                        file=self.file, disable=self.disable, dynamic_ncols=True)
+                        file=self.file, disable=self.disable, dynamic_ncols=True,
+                        mininterval=0.1 if tty else 30.0)
         self._mark = (time.perf_counter(), trainer.tokens)
 
     def on_log(self, trainer, stats):
