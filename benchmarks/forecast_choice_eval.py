@@ -36,7 +36,7 @@ from rnnkit.data.datasets import cache_dir
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks import forecast_choice
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import LEVELS
+from rnnkit.tasks.forecast_scores import LEVELS
 
 
 def data_config(args):
@@ -152,7 +152,7 @@ def hw_forms(name, task):
         import numpy as np
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-        from rnnkit.tasks.forecast_trained import mase_scale
+        from rnnkit.tasks.forecast_scores import mase_scale
         pos = bool((y > 0).all())
         period = m if m > 1 else None
         season = ("mul" if pos else "add") if period else None   # the benchmark's form
@@ -184,7 +184,7 @@ def theta(name, task):
         import numpy as np
         from statsmodels.tsa.forecasting.theta import ThetaModel
 
-        from rnnkit.tasks.forecast_trained import mase_scale
+        from rnnkit.tasks.forecast_scores import mase_scale
         errs = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -62,7 +62,8 @@ def geo(values):
 def score_run(run):
     """Each series' test MASE of a trained run (rolling origins after the validation part, the
     MASE scale of each series' training part), printed with their geometric mean."""
-    from rnnkit.tasks.forecast_trained import Forecast, mase_scale
+    from rnnkit.tasks.forecast_scores import mase_scale
+    from rnnkit.tasks.forecast_trained import Forecast
     f = Forecast.load(run)
     y, K = f.y, f.model.config.horizon
     origins = list(range(max(f.split[1], f.window, f.season), len(y) - K + 1))

@@ -142,7 +142,7 @@ def holt_winters_mase(y, split, m, W, K):
     import numpy as np
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    from rnnkit.tasks.forecast_trained import mase_scale
+    from rnnkit.tasks.forecast_scores import mase_scale
     (train_end, val_end) = split
     season = ("mul" if (y > 0).all() else "add") if m > 1 else None
     errs = []
@@ -166,7 +166,7 @@ def ets_intervals(y, split, m, W, K):
     import pandas as pd
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-    from rnnkit.tasks.forecast_trained import LEVELS, interval_scores, mase_scale
+    from rnnkit.tasks.forecast_scores import LEVELS, interval_scores, mase_scale
     (train_end, val_end) = split
     season = ("mul" if (y > 0).all() else "add") if m > 1 else None
     origins = range(max(val_end, W, m), len(y) - K + 1)
@@ -208,7 +208,7 @@ def interval_summary(results):
     every test step: mean coverage, geometric-mean MSIS, and where rnnkit's MSIS is lower."""
     import math
 
-    from rnnkit.tasks.forecast_trained import LEVELS
+    from rnnkit.tasks.forecast_scores import LEVELS
     for level in LEVELS:
         keys = [f"{p}_{k}_{level}" for p in ("test", "ets") for k in ("coverage", "msis")]
         rows = [[m[k] for k in keys] for m in results if all(k in m for k in keys)]

@@ -23,7 +23,7 @@ from forecast_series import resolve_args
 from quality_tasks import RUNS
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import build_forecast_task
-from rnnkit.tasks.forecast_trained import mase_scale
+from rnnkit.tasks.forecast_scores import mase_scale
 
 FITS = ("optimised", "rnnkit's parameters, optimised start", "rnnkit's parameters, heuristic start")
 

@@ -10,7 +10,8 @@ from rnnkit.data import DataError
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.common import train
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import Forecast, evaluate_file, mase_scale, score
+from rnnkit.tasks.forecast_scores import mase_scale, score
+from rnnkit.tasks.forecast_trained import Forecast, evaluate_file
 from rnnkit.train import TrainConfig
 
 

@@ -221,7 +221,7 @@ def test_a_value_far_outside_the_series_is_warned_about_and_metrics_stay_json(tm
         is None
     text = json_text({"a": float("inf"), "b": [np.float32("nan"), np.float64(2.5)], "c": 1})
     assert json.loads(text) == {"a": None, "b": [None, 2.5], "c": 1}
-    from rnnkit.tasks.forecast_trained import score
+    from rnnkit.tasks.forecast_scores import score
     big = np.full((2, 1), 1e30, np.float32)
     assert math.isfinite(score(big, np.zeros((2, 1), np.float32), np.ones(1))["rmse"])
 

@@ -10,7 +10,8 @@ import pytest
 from rnnkit.cli.main import main
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import Forecast, evaluate_file, interval_offsets, interval_scores
+from rnnkit.tasks.forecast_scores import interval_offsets, interval_scores
+from rnnkit.tasks.forecast_trained import Forecast, evaluate_file
 from test_forecast_task import write   # a monthly series file
 
 

@@ -11,7 +11,8 @@ from rnnkit.data import DataError
 from rnnkit.data.series import read_series_file
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import Forecast, interval_scores
+from rnnkit.tasks.forecast_scores import interval_scores
+from rnnkit.tasks.forecast_trained import Forecast
 
 QUIET = lambda *a: None
 

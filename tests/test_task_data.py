@@ -7,7 +7,7 @@ from rnnkit.data.labelled import read_labelled, split_examples, words
 from rnnkit.data.series import read_series
 from rnnkit.data.tagged import read_tagged
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import baselines
+from rnnkit.tasks.forecast_scores import baselines
 from rnnkit.models.forecaster import ForecasterConfig
 
 from task_fixtures import write_series

@@ -11,7 +11,8 @@ from rnnkit.data import DataError
 from rnnkit.data.dates import next_labels
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
-from rnnkit.tasks.forecast_trained import LEVELS, MIN_ERRORS, Forecast
+from rnnkit.tasks.forecast_scores import LEVELS, MIN_ERRORS
+from rnnkit.tasks.forecast_trained import Forecast
 from rnnkit.train.checkpoint import atomic_write
 
 # steps of one forecast: far beyond any horizon a series supports, and printed and plotted in

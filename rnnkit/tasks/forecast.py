@@ -40,8 +40,9 @@ from rnnkit.models.forecaster import Forecaster
 from rnnkit.models.smoothing import start_length
 from rnnkit.tasks.common import warn
 from rnnkit.tasks.forecast_choice import choose, choose_columns
-from rnnkit.tasks.forecast_trained import (LEVELS, Forecast, history_part, interval_scores,
-                                           mase_scale, rolling_scores, seasonal_naive_error)
+from rnnkit.tasks.forecast_scores import (LEVELS, interval_scores, mase_scale, rolling_scores,
+                                          seasonal_naive_error)
+from rnnkit.tasks.forecast_trained import Forecast, history_part
 from rnnkit.train import distributed
 
 SEASONS = {"sunspots": 11, "sunspots-monthly": 12, "co2": 12}   # named sets: cycle length

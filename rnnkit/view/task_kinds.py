@@ -102,7 +102,7 @@ class ForecastView(View):
         f = self.f
         steps = p.int("steps", 1, LIMITS["forecast"], max(24, f.model.config.horizon))
         origin = len(f.y) if p.flag("from_end") else int(f.split[1])
-        from rnnkit.tasks.forecast_trained import LEVELS
+        from rnnkit.tasks.forecast_scores import LEVELS
         if not f.window <= origin <= len(f.y):   # too short a stored series: the one-line error
             f.forecast(steps, origin)
         with self.lock:   # the forecast, and the 80% and 95% intervals from the errors before it
