@@ -186,3 +186,14 @@ def test_a_kernel_cache_of_a_user_with_no_home_is_said_not_made_here(tmp_path, m
                                            "no user with a home folder"):
         kernels._cache_dir()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_device_as_a_file_to_read_is_refused_not_read_forever(tmp_path, capsys):
+    """eval RUN /dev/zero read until memory ran out (pipes stay readable: process
+    substitution)."""
+    corpus = write_corpus(tmp_path)
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "r"),
+                 "--max-steps", "1", *TINY]) == 0
+    capsys.readouterr()
+    code, err = code_and_err(["eval", str(tmp_path / "r"), "/dev/zero"], capsys)
+    assert code == 2 and "/dev/zero: a device, not a file of text" in err

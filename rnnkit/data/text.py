@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import re
+import stat
 import unicodedata
 import zlib
 from pathlib import Path
@@ -45,6 +46,10 @@ def read_text(path):
     text); empty, binary (NUL bytes), UTF-16 or non-UTF-8 files raise DataError."""
     path = os.fspath(path)
     try:
+        kind = os.stat(path).st_mode
+        if stat.S_ISCHR(kind) or stat.S_ISBLK(kind):   # /dev/zero never ends: read to no end
+            raise DataError(f"{path}: a device, not a file of text; save the data to a file "
+                            f"and give that")
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
