@@ -11,6 +11,7 @@ from rnnkit.tasks.lm import load_lm
 from rnnkit.config import ConfigError
 from rnnkit.data.datasets import resolve
 from rnnkit.train import CheckpointError, load_checkpoint
+from rnnkit.train.runlock import RUN_FILES
 
 # Sized for 2 CPU cores: large enough to learn words, names and line breaks within minutes.
 DEMO_MODEL = dict(cell="lstm", layers=2, hidden=256, dropout=0.0)
@@ -46,8 +47,7 @@ def warn_if_starved(out):
 
 
 # what a language model's run writes, so a demo deletes no more (report.txt: classify, tag)
-DEMO_FILES = ("best.pt", "last.pt", ".best-next.pt", "metrics.json", "metrics.jsonl",
-              "train.jsonl", "gradients.jsonl", "loss.png")
+DEMO_FILES = tuple(name for name in RUN_FILES if name != "report.txt")
 
 
 def demo_files(out):

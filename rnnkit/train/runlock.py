@@ -116,8 +116,7 @@ def _lock_within(fd, seconds):
 # these is a killed run's; another's (rnnkit forecast's forecast.png, an eval --out) may be
 # being written by a command that takes no lock, and is only removed an hour on
 RUN_FILES = ("best.pt", "last.pt", ".best-next.pt", "metrics.json", "metrics.jsonl",
-             "train.jsonl", "gradients.jsonl", "loss.png", "report.txt")   # (demo.DEMO_FILES
-# is an LM run's own, which a demo may delete)
+             "train.jsonl", "gradients.jsonl", "loss.png", "report.txt")
 
 
 def remove_leftovers(out):
