@@ -35,7 +35,8 @@ from task_fixtures import write_labelled, write_series, write_tagged
 CONFIGS = [TrainConfig, LMConfig, ClassifierConfig, TaggerConfig, ForecasterConfig, Seq2SeqConfig,
            CondConfig, LMData, ClassifyData, TagData, ForecastData, Seq2SeqData, CondData,
            LayerOptions]
-FREE_TEXT = {"data", "val_data", "test_data", "columns", "series_column"}   # paths, column names
+# paths, column names, labels
+FREE_TEXT = {"data", "val_data", "test_data", "columns", "series_column", "classes"}
 FAST = ["--max-steps", "2", "--eval-every", "1", "--warmup-steps", "0", "--quiet"]
 
 

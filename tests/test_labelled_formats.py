@@ -218,3 +218,35 @@ def test_rows_of_empty_fields_are_blank_rows(tmp_path):
     mid = tmp_path / "mid.csv"
     mid.write_text("pos,good film\n,,\nneg,bad film\n")
     assert read_labelled(mid) == [("pos", "good film"), ("neg", "bad film")]
+
+
+def test_classes_reads_only_the_named_labels(tmp_path, capsys):
+    """aclImdb's train folder holds pos, neg and 50,000 unlabelled reviews in unsup: --classes
+    neg,pos reads the two (unsup's files not at all), a file's other labels are passed over."""
+    words = {"pos": ["good", "fine", "great", "nice"], "neg": ["bad", "dull", "poor", "awful"]}
+    for label, ws in words.items():
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(30):
+            text = f"a {ws[i % 4]} film and {ws[(i + 1) % 4]} acting"
+            (tmp_path / "train" / label / f"{i}.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "train" / "unsup").mkdir()
+    (tmp_path / "train" / "unsup" / "0.txt").write_bytes(b"\xff not text")   # never read
+    assert {l for l, _ in read_labelled(tmp_path / "train", classes=["neg", "pos"])} == \
+        {"neg", "pos"}
+    run, flags = tmp_path / "run", ["--hidden", "8", "--embed", "8", "--batch", "8",
+                                    "--max-steps", "1", "--warmup-steps", "0", "--quiet"]
+    assert main(["train", "classify", "--data", str(tmp_path / "train"), "--classes", "neg,pos",
+                 "--out", str(run), *flags]) == 0
+    out = capsys.readouterr().out
+    assert "passed over the class folders unsup" in out and "labels ['neg', 'pos']" in out
+    rows = "".join(f"{l}\ta {w} film {i}\n" for i in range(10)
+                   for l, w in [("pos", "good"), ("neg", "bad"), ("unsup", "odd")])
+    assert main(["train", "classify", "--data", str(write(tmp_path, "f.tsv", rows)),
+                 "--classes", "neg,pos", "--out", str(tmp_path / "run2"), *flags]) == 0
+    assert "passed over 10 examples of unsup" in capsys.readouterr().out
+    assert main(["train", "classify", "--data", str(tmp_path / "train"), "--classes", "neg,po",
+                 "--out", str(tmp_path / "run3"), *flags]) == 2
+    assert "--classes neg,po: no example of po; the labels there: ['neg', 'pos', 'unsup']" in \
+        capsys.readouterr().err
+    assert main(["train", "classify", "--data", "x.tsv", "--classes", "neg", "--out", "r"]) == 2
+    assert "--classes 'neg': expected two or more distinct labels" in capsys.readouterr().err

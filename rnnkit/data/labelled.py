@@ -97,12 +97,21 @@ def resolve_tokens(kind, texts):
     return detect_tokens(texts) if kind == "auto" else kind
 
 
-def read_labelled(path, with_lines=False, least=2):
+def read_labelled(path, with_lines=False, least=2, classes=None):
     """[(label, text), ...] from a TSV or CSV file of label and text; with_lines: [(label, text,
     line number), ...]. The line number is where the example starts (a quoted CSV field may span
     lines). Fewer than ``least`` examples (2 to train on; a file to score may hold 1) raise
-    DataError."""
+    DataError. ``classes``: only the examples of these labels (a folder: only these class
+    folders are read)."""
     path = Path(path)
+    if classes:
+        rows = [r for r in read_labelled(path, True, 1) if r[0] in classes] if not path.is_dir() \
+            else folder_rows(path, classes)
+        if len(rows) < least:
+            raise DataError(f"{path}: expected at least {least} labelled example"
+                            f"{'s' * (least > 1)} of the classes {sorted(classes)}, "
+                            f"got {len(rows)}")
+        return rows if with_lines else [(label, body) for label, body, _ in rows]
     if path.is_dir():
         rows = folder_rows(path)
         return rows if with_lines else [(label, body) for label, body, _ in rows]
@@ -260,12 +269,14 @@ def fasttext_rows(text, path):
     return out
 
 
-def folder_rows(folder):
+def folder_rows(folder, classes=None):
     """[(label, text, 1), ...] from a folder of class folders (``train/pos/*.txt``,
     ``train/neg/*.txt``, as scikit-learn's ``load_files`` reads them): each file of a subfolder
-    is a text labelled by the subfolder's name. Hidden folders and files are passed over."""
+    is a text labelled by the subfolder's name. Hidden folders and files are passed over, and
+    with ``classes`` (load_files' ``categories``) every folder not named there."""
     out = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                      and (classes is None or p.name in classes)):
         for f in sorted(p for p in sub.iterdir() if p.is_file() and not p.name.startswith(".")):
             body = " ".join(read_text(f).split())
             if not words(body):

@@ -41,6 +41,8 @@ class ClassifyData:
         "help": "a file like --data: the validation part, not a split of --data"})
     test_data: str = field(default="", metadata={
         "help": "a file like --data: the test part, not a split of --data"})
+    classes: str = field(default="", metadata={
+        "help": "read only these labels, e.g. neg,pos (a folder: only these class folders)"})
     tokens: str = field(default="auto", metadata={
         "help": "char, word or auto (char for Chinese, Japanese, Thai...: no spaces)",
         "choices": ("auto", *TOKENIZERS)})
@@ -68,6 +70,7 @@ class ClassifyData:
     def __post_init__(self):
         check(self)
         check_fractions(self)
+        given_classes(self.classes)
 
 
 class ClassifyTask:
@@ -247,7 +250,8 @@ def build_classify_task(data_config, model_config, log=print):
     character tokens, build the vocabulary from the training part and the model."""
     d = data_config
     path = resolve(d.data, folders=True)
-    examples = read_labelled(path)
+    classes = given_classes(d.classes)
+    examples = read_classes(path, classes, d.classes, log)
     labels = sorted({l for l, _ in examples})
     if len(labels) < 2:
         raise DataError(f"{path}: need at least 2 distinct labels, got {labels}")
@@ -270,7 +274,7 @@ def build_classify_task(data_config, model_config, log=print):
                         f"(a first line 'text{sep}label' says the text comes first)")
 
     def read_checked(given):   # a validation or test file: only labels of the training data
-        rows = read_labelled(given, with_lines=True, least=1)
+        rows = read_labelled(given, with_lines=True, least=1, classes=classes)
         check_labels(rows, labels, given)
         return [(label, text) for label, text, _ in rows]
 
@@ -320,6 +324,41 @@ def build_classify_task(data_config, model_config, log=print):
         + (f" and of the words' character 2-{model_config.char_grams}-grams"
            if model_config.char_grams else ""))
     return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
+
+
+def given_classes(text):
+    """The labels of ``--classes a,b`` (None for ''): at least two, each once."""
+    if not text.strip():
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if "" in names or len(set(names)) != len(names) or len(names) < 2:
+        raise ConfigError(f"--classes {text!r}: expected two or more distinct labels separated "
+                          f"by commas, e.g. neg,pos")
+    return names
+
+
+def read_classes(path, classes, flag, log):
+    """The training examples, of ``classes`` only where given (a folder's other class folders
+    are not read); the labels passed over are said, a class with no example is a DataError."""
+    if not classes:
+        return read_labelled(path)
+    if path.is_dir():
+        found = {p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        examples = read_labelled(path, classes=classes) if set(classes) <= found else []
+        passed = f"the class folders {', '.join(sorted(found - set(classes)))}"
+    else:
+        every = read_labelled(path, least=1)
+        found, examples = {l for l, _ in every}, [e for e in every if e[0] in classes]
+        others = ", ".join(sorted(found - set(classes)))
+        n = len(every) - len(examples)
+        passed = f"{n:,} example{'s' * (n != 1)} of {others}"
+    if set(classes) - found:
+        raise DataError(f"{path}: --classes {flag}: no example of "
+                        f"{', '.join(sorted(set(classes) - found))}; the labels there: "
+                        f"{sorted(found)}")
+    if found - set(classes):
+        log(f"--classes {flag}: passed over {passed}")
+    return examples
 
 
 def check_labels(examples, labels, path):
