@@ -100,6 +100,23 @@ def test_batched_beam_search_checks_its_arguments_as_beam_search():
         beam_search_batch(s, [1, 1], st, beam_size=3, max_len=4, eos_id=2, n_best=0)
     with pytest.raises(TypeError, match="bos_ids must be integer token ids"):
         beam_search_batch(s, [1.7, 1.2], st, beam_size=3, max_len=4, eos_id=2)
+    with pytest.raises(ValueError, match="beam_search searches one sequence, but the state "
+                                         "holds 2 rows"):        # a torch error in cat
+        beam_search(s, [1], state=st, beam_size=3, max_len=4, eos_id=2)
+    one = s.encode(torch.tensor([[3, 4, 5]]), torch.tensor([3]))
+    assert beam_search(s, [1], state=one, beam_size=3, max_len=4, eos_id=2)
+
+
+def test_seq2seq_with_an_empty_target():
+    s = Seq2Seq(Seq2SeqConfig(src_vocab=9, tgt_vocab=9, embed=8, enc_hidden=8, hidden=8))
+    src, lengths = torch.tensor([[3, 4, 5], [4, 5, 0]]), torch.tensor([3, 2])
+    for forcing in (1.0, 0.5):                                   # both were an IndexError
+        assert s(src, lengths, torch.zeros(2, 0, dtype=torch.long), forcing).shape == (2, 0, 9)
+    with pytest.raises(ValueError, match=r"expected tgt \(B, T\+1\): BOS, the target's ids and "
+                                         r"EOS, at least 2 columns, got \(2, 1\)"):
+        s.loss(src, lengths, torch.ones(2, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"expected tgt_in \(B, T\) with B = 2 as in src"):
+        s(src, lengths, torch.ones(3, 2, dtype=torch.long))
 
 
 def test_sample_command_runs_beam_search_on_a_char_lm(tmp_path, capsys):

@@ -238,7 +238,12 @@ class Seq2Seq(nn.Module):
         """Logits (B, T, V) for target inputs tgt_in (B, T) (BOS first). With teacher_forcing < 1
         each step feeds, with probability 1 - teacher_forcing, the model's own previous argmax
         instead of the reference token (one coin per step for the whole batch)."""
+        if tgt_in.dim() != 2 or tgt_in.shape[0] != src.shape[0]:
+            raise ValueError(f"expected tgt_in (B, T) with B = {src.shape[0]} as in src, got "
+                             f"{tuple(tgt_in.shape)}")
         state = self.encode(src, lengths)
+        if tgt_in.shape[1] == 0:                          # nothing to predict: no step
+            return self.head.weight.new_zeros(src.shape[0], 0, self.config.tgt_vocab)
         if not self.config.input_feed and teacher_forcing >= 1:
             return self._forward_parallel(tgt_in, state)
         logits, y = [], tgt_in[:, 0]
@@ -265,6 +270,9 @@ class Seq2Seq(nn.Module):
     def loss(self, src, lengths, tgt, label_smoothing=0.0, teacher_forcing=1.0):
         """Mean cross-entropy per target token (padding excluded) and the token count.
         tgt (B, T+1) is BOS y_1 ... y_n EOS, padded with 0."""
+        if tgt.dim() != 2 or tgt.shape[1] < 2:
+            raise ValueError(f"expected tgt (B, T+1): BOS, the target's ids and EOS, at least 2 "
+                             f"columns, got {tuple(tgt.shape)}")
         logits = self(src, lengths, tgt[:, :-1], teacher_forcing)                      # (B, T, V)
         gold = tgt[:, 1:]                                                              # (B, T)
         loss = F.cross_entropy(logits.flatten(0, 1), gold.flatten(), ignore_index=PAD,
