@@ -135,6 +135,15 @@ def test_build_is_cached_by_content_and_old_builds_pruned(tmp_path):
     r3 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache))       # loading it died of SIGBUS
     assert r3.returncode == 0 and r3.stdout.startswith("True | built: "), r3.stdout + r3.stderr
     assert lib.read_bytes() == whole
+    bare = tmp_path / "bin"                       # no compiler on PATH: the cache still serves
+    bare.mkdir()
+    r4 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(cache), PATH=str(bare), CXX="")
+    assert r4.stdout.startswith(f"True | prebuilt (no compiler here): {lib} |"), \
+        r4.stdout + r4.stderr
+    r5 = _python(CHECK, RNNKIT_KERNEL_CACHE=str(tmp_path / "empty"), PATH=str(bare), CXX="")
+    assert r5.stdout.startswith("False | unavailable: RuntimeError: no C++ compiler found (set "
+                                "CXX, or install g++), and no build of these kernels for this "
+                                "CPU in "), r5.stdout + r5.stderr
 
 
 def test_kernels_command_reports_the_path(tmp_path):

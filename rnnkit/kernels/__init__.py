@@ -13,13 +13,15 @@ The shared library is built with the system C++ compiler (``$CXX``, else ``c++``
 ``$RNNKIT_KERNEL_CACHE`` (default ``~/.cache/rnnkit/kernels``), named by a hash of the sources,
 compiler and flags, written atomically (readable by every user: a cache built for an image
 serves them all), and loaded with ``ctypes``: no torch headers, a build of about ten seconds
-(at most ``BUILD_SECONDS``). Where no compiler is found or the build fails, rnnkit warns once and runs the
-Python cells (same results, slower). ``RNNKIT_KERNELS=0`` turns the kernels off;
+(at most ``BUILD_SECONDS``). Where no compiler is found, a build of the same sources and flags
+for this CPU already in the cache is loaded (by any compiler: an image's runtime stage without
+one); without that, or where the build fails, rnnkit warns once and runs the Python cells (same
+results, slower). ``RNNKIT_KERNELS=0`` turns the kernels off;
 :func:`disabled` does it for a block of code (tests compare both paths).
 
     >>> from rnnkit import kernels
     >>> kernels.available(), kernels.status()          # doctest: +SKIP
-    (True, 'built: ~/.cache/rnnkit/kernels/rnnkit-kernels-3f2a….so')
+    (True, 'built: ~/.cache/rnnkit/kernels/rnnkit-kernels-9c1e04b2-3f2a….so')
 """
 import ctypes
 import hashlib
@@ -172,16 +174,17 @@ def _cpu_tag():
 
 def _build():
     here = HERE
-    cxx = _compiler()
-    if cxx is None:
-        raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
-    version = _run([cxx, "--version"], cxx, 60).stdout
     code = {name: (here / name).read_bytes() for name in SOURCES + HEADERS}
     h = hashlib.sha256()
     for name, text in code.items():
         h.update(name.encode() + b"\0" + text)
-    h.update("\0".join([version, *FLAGS, _cpu_tag()]).encode())
-    out = _cache_dir() / f"rnnkit-kernels-{h.hexdigest()[:16]}.so"
+    h.update("\0".join([*FLAGS, _cpu_tag()]).encode())
+    source = h.hexdigest()[:8]         # the sources, flags and CPU: any compiler's build of them
+    cxx = _compiler()
+    if cxx is None:
+        return _prebuilt(source)
+    h.update(b"\0" + _run([cxx, "--version"], cxx, 60).stdout.encode())
+    out = _cache_dir() / f"rnnkit-kernels-{source}-{h.hexdigest()[:16]}.so"
     if out.exists() and not _intact(out):       # cut short or changed on disk: loading it
         for damaged in (out, _digest_file(out)):   # could crash the process (SIGBUS)
             damaged.unlink(missing_ok=True)
@@ -214,6 +217,21 @@ def _build():
                 if left is not None and os.path.exists(left):
                     os.unlink(left)
         _prune(out.parent, keep=out)
+    return _opened(out, "built")
+
+
+def _prebuilt(source):
+    """Without a compiler: the newest intact library in the cache built from these sources for
+    this CPU (by any compiler: a cache made where one was, then copied or shared)."""
+    found = sorted((p for p in _cache_dir().glob(f"rnnkit-kernels-{source}-*.so") if _intact(p)),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    if not found:
+        raise RuntimeError(f"no C++ compiler found (set CXX, or install g++), and no build of "
+                           f"these kernels for this CPU in {_cache_dir()}")
+    return _opened(found[0], "prebuilt (no compiler here)")
+
+
+def _opened(out, how):
     lib = ctypes.CDLL(str(out))
     kernels, loops = {}, True
     for dt, sfx in DTYPES.items():
@@ -222,7 +240,7 @@ def _build():
             k.gemm, loops = None, False
         kernels[dt] = k
     note = "" if loops else " (no usable BLAS GEMM in torch's library: step kernels only)"
-    return kernels, f"built: {out}{note}"
+    return kernels, f"{how}: {out}{note}"
 
 
 # the name of a build's temporary files (a build killed midway leaves them; _prune removes them)
