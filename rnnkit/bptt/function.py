@@ -78,6 +78,12 @@ class BPTT(torch.autograd.Function):
                 "and RNN cells)")
         # the forward ran outside autocast (the layers leave it), and so does its backward,
         # even when loss.backward() is called inside an autocast block
+        try:
+            on = torch.is_autocast_enabled(d_out.device.type)
+        except RuntimeError:          # a device autocast does not know: meta (a dry run)
+            on = False
+        if not on:
+            return _first_derivatives(ctx, d_out, *d_rest)
         with torch.autocast(d_out.device.type, enabled=False):
             return _first_derivatives(ctx, d_out, *d_rest)
 

@@ -47,7 +47,7 @@ def reference_rnn(module, x, lengths=None, hx=None, keep=None):
     """
     cell = module.cell
     T, B = x.shape[:2]
-    lengths = torch.full((B,), T) if lengths is None else lengths
+    lengths = torch.full((B,), T, device=x.device) if lengths is None else lengths
     D, L = 2 if module.bidirectional else 1, module.num_layers
     if hx is None:
         hx = tuple(x.new_zeros(L * D, B, H) for H in module.state_sizes)

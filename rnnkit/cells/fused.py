@@ -41,7 +41,7 @@ def loop_plan(sched):
             prev, nprev = (from_s[0][1], from_s[0][2]) if from_s else (-1, 0)
             assert all(seg[0] == 1 and seg[1] == nprev for seg in segs[len(from_s):])
             rows.append((sched.offsets[t], sched.sizes[t], prev, nprev))
-        plan = sched._kernel_plan = torch.tensor(rows, dtype=torch.int64)
+        plan = sched._kernel_plan = torch.tensor(rows, dtype=torch.int64, device="cpu")
     return plan
 
 

@@ -68,7 +68,7 @@ class GRUResetBeforeMath(Cell):
         (h_prev,) = state
         hrec = h_prev if hrec is None else hrec
         H = h_prev.shape[1]
-        b = torch.zeros(3 * H, dtype=gi.dtype) if b_hh is None else b_hh
+        b = gi.new_zeros(3 * H) if b_hh is None else b_hh
         i_r, i_z, i_n = gi.chunk(3, 1)
         r = torch.sigmoid(i_r + hrec @ w_hh[:H].t() + b[:H])
         z = torch.sigmoid(i_z + hrec @ w_hh[H:2 * H].t() + b[H:2 * H])

@@ -126,9 +126,9 @@ def _gemm_works(k, dtype):
 
 def _gemm_product(k, dtype):
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(3, 5, generator=g, dtype=dtype)
-    b = torch.randn(5, 7, generator=g, dtype=dtype)
-    c = torch.randn(3, 9, generator=g, dtype=dtype)          # row stride 9: only 7 columns used
+    cpu = dict(generator=g, dtype=dtype, device="cpu")       # under any default device
+    a, b = torch.randn(3, 5, **cpu), torch.randn(5, 7, **cpu)
+    c = torch.randn(3, 9, **cpu)                             # row stride 9: only 7 columns used
     want = c[:, :7] * 0.5 + a @ b
     k.gemm_rows(gemm=k.gemm, b=3, n=7, k=5, A=a, lda=5, B=b, ldb=7, beta=0.5, C=c, ldc=9)
     return torch.allclose(c[:, :7], want, rtol=1e-5, atol=1e-5)

@@ -262,7 +262,7 @@ class RNNBase(nn.Module):
             x = input if batched else input.unsqueeze(1)
             if batched and self.batch_first:
                 x = x.transpose(0, 1)
-            check_features(self, x, 3)
+            check_features(self, x, 3, input.shape)
             T, B = x.shape[:2]
             if T == 0:
                 raise InputError(f"{type(self).__name__}: input has zero time steps (shape "
@@ -318,11 +318,11 @@ class RNNBase(nn.Module):
         hand-written backward are per dtype): inputs and states are cast to it, and so are the
         outputs (float32 for a float32 layer, where torch.nn's would be bfloat16)."""
         dtype = next(self.parameters()).dtype
-        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() \
-            else t                                                            # noqa: E731
-        with torch.autocast(device, enabled=False):
+        cast = lambda t: t.to(dtype) if isinstance(t, (torch.Tensor, PackedSequence)) \
+            and _floating(t) else t                                           # noqa: E731
+        with torch.autocast(device, enabled=False):   # ids or flags stay: refused as without
             h = tuple(map(cast, hx)) if isinstance(hx, tuple) else cast(hx)
-            return self.forward(input.to(dtype), h, lengths, reset)
+            return self.forward(cast(input), h, lengths, reset)
 
     def _run_direction(self, layer, d, sched, x, h0, keep):
         """One layer-direction through the BPTT node, with this layer's options applied."""
@@ -380,6 +380,7 @@ class RNNBase(nn.Module):
                              f"values, which torch.export cannot trace; export "
                              f"rnnkit.export.mask_lengths(model), which runs lengths= with "
                              f"masks (rnnkit export does)")
+        check_features(self, input, 3)                       # before packing: the shape given
         lengths = check_lengths(self, lengths, B, T)
         packing = Packing(lengths, T, self.batch_first, input.device)
         out, state, *seqs = self.forward(packing.pack(input), hx)
@@ -392,3 +393,7 @@ class RNNBase(nn.Module):
             return None if t is None else torch.stack([packing.unpack(d) for d in t])
         return out, state, Sequences(*(padded(t) for t in seqs[0]))
 
+
+def _floating(t):
+    """Whether a tensor (or a PackedSequence's data) holds floating-point numbers."""
+    return (t.data if isinstance(t, PackedSequence) else t).is_floating_point()

@@ -80,8 +80,9 @@ def lm_sample(rnn, embed, head, logits, state, u, temperature, top_k, top_p, sto
         return None
     states = tuple(s.clone() for s in states)             # replaced in place by the kernel
     logits, u = logits.clone(), u.contiguous()
-    done = (torch.zeros(B, dtype=torch.long) if done is None else done.long()).contiguous()
-    out = torch.empty(n, B, dtype=torch.long)
+    done = (torch.zeros(B, dtype=torch.long, device="cpu") if done is None
+            else done.long()).contiguous()
+    out = torch.empty(n, B, dtype=torch.long, device="cpu")
     status = (ctypes.c_int64 * 2)()
     lstm = plan.mode == "LSTM"
     k = plan.k
@@ -243,7 +244,8 @@ def _new_plan(rnn, embed, head, key):
     ew, hw, hb = embed.weight, head.weight, head.bias
     k, ptrs, w = kernels.get(ew), _pointers(rnn), rnn.weight_ih_l0
     mode = fast_kind(rnn)
-    if (mode is not None and embed.max_norm is None
+    inference = any(p.is_inference() for m in (rnn, embed, head) for p in m.parameters())
+    if (mode is not None and embed.max_norm is None and not inference   # (no version counters)
             and k is not None and k.gemm is not None
             and ptrs is not None and ew.shape[1] == rnn.input_size
             and hw.shape[1] == rnn.hidden_size and ew.is_contiguous() and hw.is_contiguous()

@@ -66,7 +66,7 @@ def sharing(policy):
     "never". Results are the same bit for bit under every policy."""
     if policy not in kernels.SHARING:
         raise ValueError(f"policy must be one of {', '.join(kernels.SHARING)}, got {policy!r}")
-    k = kernels.get(torch.zeros(()))
+    k = kernels.get(torch.zeros((), device="cpu"))
     old = k.pool_policy(kernels.SHARING[policy]) if k is not None else None
     try:
         yield
@@ -77,8 +77,8 @@ def sharing(policy):
 
 def fast_kind(rnn):
     """The cell's name in ``KINDS`` where the fast paths can run this layer in its present mode,
-    else None."""
-    if _switch.off or rnn.training or not _plain(rnn):
+    else None (torch.nn's own layers too: a model after rnnkit.to_torch steps them by forward)."""
+    if _switch.off or rnn.training or isinstance(rnn, torch.nn.RNNBase) or not _plain(rnn):
         return None
     if rnn not in _kinds:
         _kinds[rnn] = _kind(rnn)

@@ -12,15 +12,16 @@ import torch
 from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
 
 
-def check_features(layer, x, dims):
+def check_features(layer, x, dims, shape=None):
     """``x`` (N, I) (a PackedSequence's data) or (T, B, I) against the layer: its dimensions,
-    features, dtype and device."""
+    features, dtype and device. ``shape``: the input's as the caller gave it (x's otherwise)."""
     if x.dim() != dims:
         raise InputError(f"{type(layer).__name__}: a PackedSequence's data must be 2-D (rows, "
                          f"input_size={layer.input_size}), got shape {tuple(x.shape)}")
     if x.shape[-1] != layer.input_size:
         raise InputError(f"{type(layer).__name__}: input.size(-1) must be input_size="
-                         f"{layer.input_size}, got {x.shape[-1]} (input shape {tuple(x.shape)})")
+                         f"{layer.input_size}, got {x.shape[-1]} (input shape "
+                         f"{tuple(x.shape if shape is None else shape)})")
     w = layer.weight_ih_l0
     if not x.is_floating_point() or x.dtype != w.dtype:
         raise InputTypeError(f"{type(layer).__name__}: input dtype must match the weights' "
@@ -78,8 +79,10 @@ def check_weights(layer, named):
 def as_tensor(layer, name, value, expected):
     """``torch.as_tensor(value)``, or InputError naming the argument where it is not one (a
     string, a dict, ragged lists, None inside a list)."""
+    if isinstance(value, torch.Tensor):       # as it is (torch.as_tensor under a default
+        return value                          # device, meta say, would move it there)
     try:
-        return torch.as_tensor(value)
+        return torch.as_tensor(value, device="cpu")
     except (TypeError, ValueError, RuntimeError):
         what = type(value).__name__ + (" of rows of different lengths or non-numbers"
                                        if isinstance(value, (list, tuple)) else "")

@@ -13,7 +13,7 @@ Packed order is torch's: time-major, within a step the sequences by decreasing l
 PackedSequence is the one torch would make, ``sorted_indices`` and ``unsorted_indices`` included.
 """
 import torch
-from torch.nn.utils.rnn import PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 
 class Packing:
@@ -25,24 +25,25 @@ class Packing:
     """
 
     def __init__(self, lengths, T, batch_first, device):
-        lengths = torch.as_tensor(lengths).cpu().long()
+        lengths = torch.as_tensor(lengths, device="cpu").long()   # under any default device
+        cpu = {"device": "cpu"}
         B = len(lengths)
         sorted_lengths, sorted_idx = torch.sort(lengths, descending=True)
-        steps = torch.arange(T)
+        steps = torch.arange(T, **cpu)
         self.batch_sizes = (sorted_lengths[None] > steps[:int(sorted_lengths[0]), None]).sum(1)
         self.sorted_indices = sorted_idx
         self.unsorted_indices = torch.empty_like(sorted_idx)
-        self.unsorted_indices[sorted_idx] = torch.arange(B)
-        offsets = torch.zeros(T, dtype=torch.long)
+        self.unsorted_indices[sorted_idx] = torch.arange(B, **cpu)
+        offsets = torch.zeros(T, dtype=torch.long, **cpu)
         offsets[1:len(self.batch_sizes)] = self.batch_sizes.cumsum(0)[:-1]
         self.rows = int(self.batch_sizes.sum())                              # N
         valid = steps[None] < lengths[:, None]                               # (B, T)
         packed_row = offsets[None] + self.unsorted_indices[:, None]          # (B, T)
         if batch_first:
-            flat = torch.arange(B * T).view(B, T)
+            flat = torch.arange(B * T, **cpu).view(B, T)
         else:
-            flat = torch.arange(T * B).view(T, B).T                          # (B, T)
-        source = torch.empty(self.rows, dtype=torch.long)
+            flat = torch.arange(T * B, **cpu).view(T, B).T                          # (B, T)
+        source = torch.empty(self.rows, dtype=torch.long, **cpu)
         source[packed_row[valid]] = flat[valid]
         target = torch.where(valid, packed_row, self.rows)                   # (B, T)
         self.source = source.to(device)
@@ -61,3 +62,16 @@ class Packing:
         table = torch.cat([data, data.new_zeros(1, *data.shape[1:])])
         out = table.index_select(0, self.target.reshape(-1))
         return out.view(*self.target.shape, *data.shape[1:])
+
+
+def with_lengths(rnn, x, lengths):
+    """``rnn(x, lengths=lengths)`` for an rnnkit layer (or an exporter's stand-in for one); for a
+    torch.nn layer, which takes no ``lengths=`` (a model after :func:`rnnkit.to_torch`), the
+    same by ``pack_padded_sequence`` and ``pad_packed_sequence``: (output, final state)."""
+    if not isinstance(rnn, torch.nn.RNNBase):
+        return rnn(x, lengths=lengths)
+    T = x.shape[1 if rnn.batch_first else 0]
+    packed = pack_padded_sequence(x, torch.as_tensor(lengths).cpu(), rnn.batch_first,
+                                  enforce_sorted=False)
+    out, state = rnn(packed)
+    return pad_packed_sequence(out, rnn.batch_first, total_length=T)[0], state

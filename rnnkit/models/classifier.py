@@ -62,6 +62,7 @@ from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WID
                            check_size, recurrent_params)
 from rnnkit.data.labelled import char_gram_slots
 from rnnkit.layers import LAYERS
+from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
 from rnnkit.models.averaging import WeightAverage
 from rnnkit.models.pooling import AttentionPool, length_mask, max_pool, mean_pool
@@ -237,7 +238,7 @@ class SequenceClassifier(nn.Module):
         if self.grams is not None:
             e = e + self.grams(embedding_rows(grams, self.config)).sum(2)     # (B, T, C)
         e = self.drop(e)
-        out, state = self.rnn(e, lengths=lengths)                             # (B, T, D·H)
+        out, state = with_lengths(self.rnn, e, lengths)                        # (B, T, D·H)
         pooling = self.config.pooling
         if pooling == "last":
             h_n = state[0] if isinstance(state, tuple) else state             # (L·D, B, H)

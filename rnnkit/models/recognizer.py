@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
 from rnnkit.layers import GRU, LSTM
+from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
 from rnnkit.models.batch_norm import MaskedBatchNorm2d
 
@@ -144,7 +145,7 @@ class SequenceRecognizer(nn.Module):
             u, lengths = conv(u, lengths)                                     # (B, C', F', T')
         B, C, Fh, T = u.shape
         v = self.drop(u.permute(0, 3, 1, 2).reshape(B, T, C * Fh))            # (B, T', C'·F')
-        o, _ = self.rnn(v, lengths=lengths.clamp_min(1))                      # (B, T', D·H)
+        o, _ = with_lengths(self.rnn, v, lengths.clamp_min(1))                 # (B, T', D·H)
         return torch.log_softmax(self.head(self.drop(o)), -1), lengths        # (B, T', K+1)
 
     def loss(self, x, lengths, targets, target_lengths):

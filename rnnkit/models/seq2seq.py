@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, ConfigError, check,
                            check_size, recurrent_params)
 from rnnkit.layers import fast_step
+from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
 from rnnkit.layers.attention import ATTENTION
 from rnnkit.models.language_model import CELLS
@@ -121,7 +122,7 @@ class Seq2Seq(nn.Module):
         memory (B, S, M), mask (B, S), summary (B, M), feed (B, H) zeros and the decoder's
         initial state (L, B, H) (a pair (h, c) for a two-state cell)."""
         c = self.config
-        memory, h_n = self.encoder(self.drop(self.src_embed(src)), lengths=lengths)   # (B, S, M)
+        memory, h_n = with_lengths(self.encoder, self.drop(self.src_embed(src)), lengths)  # (B, S, M)
         h_n, c_n = h_n if isinstance(h_n, tuple) else (h_n, None)
         summary = self._top(h_n)                                                     # (B, M)
         B, L, H = src.shape[0], c.dec_layers, c.hidden

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, check, check_size,
                            recurrent_params)
 from rnnkit.layers import GRU, LAYERS
+from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import length_mask
@@ -208,7 +209,7 @@ class SequenceTagger(nn.Module):
         if self.config.use_chars:
             chars_of = self.char_features_dense if dense_chars else self.char_features
             feats = torch.cat([feats, chars_of(x, lengths, chars, char_lengths)], -1)
-        out, _ = self.rnn(self.drop(feats), lengths=lengths)                  # (B, T, D·H)
+        out, _ = with_lengths(self.rnn, self.drop(feats), lengths)            # (B, T, D·H)
         scores = self.head(self.drop(out))                                    # (B, T, K)
         if self.window is not None:
             scores = scores + self.feature_sum(self.window, grams[..., c.gram_slots:])  # (B, T, K)
@@ -231,7 +232,7 @@ class SequenceTagger(nn.Module):
         B, T = x.shape
         mask = length_mask(lengths, T)                                        # (B, T)
         e = self.char_embed(chars[mask])                                      # (N, W, E)
-        _, h_n = self.char_rnn(e, lengths=char_lengths[mask])                 # (2, N, G)
+        _, h_n = with_lengths(self.char_rnn, e, char_lengths[mask])           # (2, N, G)
         out = x.new_zeros(B, T, 2 * self.config.char_hidden, dtype=e.dtype)   # (B, T, 2·G)
         out[mask] = h_n.transpose(0, 1).reshape(-1, 2 * self.config.char_hidden)
         return out
@@ -246,7 +247,7 @@ class SequenceTagger(nn.Module):
         chars = torch.cat([chars, chars.new_zeros(B, 1, W)], 1)                # (B, T+1, W)
         char_lengths = torch.cat([char_lengths, char_lengths.new_ones(B, 1)], 1)
         e = self.char_embed(chars.reshape(B * (T + 1), W))                    # (B·(T+1), W, E)
-        _, h_n = self.char_rnn(e, lengths=char_lengths.reshape(B * (T + 1)).clamp(min=1))
+        _, h_n = with_lengths(self.char_rnn, e, char_lengths.reshape(B * (T + 1)).clamp(min=1))
         out = h_n.transpose(0, 1).reshape(B, T + 1, 2 * self.config.char_hidden)[:, :T]
         return out * length_mask(lengths, T)[..., None].to(out.dtype)         # (B, T, 2·G)
 
