@@ -22,6 +22,7 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+#include <pthread.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -132,8 +133,18 @@ class Pool {
     static Pool* pool = nullptr;
     return pool;
   }
+  // A forked child has only the thread that forked: a lock another parent thread held at the
+  // fork would never be released there, so the child takes a new one (pthread_atfork)
   static std::mutex& made_m() {
-    static std::mutex m;
+    static std::mutex* m = [] {
+      pthread_atfork(nullptr, nullptr, [] { made_lock() = new std::mutex(); });
+      return made_lock() = new std::mutex();
+    }();
+    (void)m;
+    return *made_lock();
+  }
+  static std::mutex*& made_lock() {
+    static std::mutex* m = nullptr;
     return m;
   }
 

@@ -188,9 +188,20 @@ inline std::atomic<int64_t>& spec_hits() {   // steps that took products compute
   return n;
 }
 
-template <typename T> Spec<T>& spec() {      // never destroyed: a worker may be reading it
-  static Spec<T>* s = new Spec<T>();
-  return *s;
+template <typename T> Spec<T>*& spec_ptr() {
+  static Spec<T>* s = nullptr;
+  return s;
+}
+
+// Never destroyed: a worker may be reading it. A forked child starts from none: the parent's
+// may be half written by workers that are not in the child
+template <typename T> Spec<T>& spec() {
+  static Spec<T>* s = [] {
+    pthread_atfork(nullptr, nullptr, [] { spec_ptr<T>() = new Spec<T>(); });
+    return spec_ptr<T>() = new Spec<T>();
+  }();
+  (void)s;
+  return *spec_ptr<T>();
 }
 
 template <typename T> void spec_chunk(const void* p, int64_t chunk) {

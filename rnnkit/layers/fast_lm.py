@@ -16,6 +16,7 @@ import atexit
 import ctypes
 import itertools
 import operator
+import threading
 import weakref
 import zlib
 
@@ -54,7 +55,10 @@ def lm_step(rnn, embed, head, ids, state):
     plan.k.lm_step(plan.fixed, B, h0.data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(),
                    logits.data_ptr(), ctypes.byref(status), torch.get_num_threads(), plan.serial,
                    plan.w_hh0._version)
-    _reading[0] = plan.w_hh0_storage      # what the products computed ahead read: kept
+    if _reading[0] is not None and _reading[0] is not plan.w_hh0_storage:
+        plan.k.lm_settle()   # another model's products computed ahead: finished before its
+    _reading[0] = plan.w_hh0_storage      # storage is let go (a step that posts none, at B > 4,
+    # one thread or an MGU, settles none); what this step's read is kept
     if status.value:
         _bad_id(ids, status.value - 1, plan.n_emb)
     new = out if lstm else out[0]
@@ -152,6 +156,7 @@ class _LMPlan:
         b_ih = getattr(rnn, "bias_ih_l0", None)
         self._sources = (ew, rnn.weight_ih_l0) + (() if b_ih is None else (b_ih,))
         self._table, self._versions, self._sums = None, None, None
+        self._rebuilding = threading.Lock()
         self.last, self.last_b = None, 0                     # the state lm_step returned last
         if self.n_emb * gates * ew.element_size() <= self.TABLE_BYTES:
             self._table = ew.new_empty(self.n_emb, gates)
@@ -175,11 +180,13 @@ class _LMPlan:
         """The table, brought up to date (None where there is none)."""
         if self._table is None:
             return None
-        versions = [t._version for t in self._sources]
-        if versions != self._versions:
-            self.k.input_table(kind=self.kind, I=self.I, H=self.H, w=self.ptrs, emb=self.ew,
-                               n_emb=self.n_emb, table=self._table)
-            self._versions = versions
+        if [t._version for t in self._sources] != self._versions:
+            with self._rebuilding:    # two threads' rebuilds interleaved their fill and sums
+                versions = [t._version for t in self._sources]
+                if versions != self._versions:
+                    self.k.input_table(kind=self.kind, I=self.I, H=self.H, w=self.ptrs,
+                                       emb=self.ew, n_emb=self.n_emb, table=self._table)
+                    self._versions = versions
         return self._table
 
 
