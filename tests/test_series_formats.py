@@ -337,3 +337,36 @@ def test_what_the_new_rules_must_leave_alone(tmp_path):
     assert read_series_file(na, fill="linear").values[:, 0].tolist() == [112, 118, 123.5, 129]
     assert read_series_file(write(tmp_path, "Datum;Filiale;Umsatz\n2023-01-01;3;1234,50\n"
                                             "2023-01-02;3;1100,25\n", "de.csv")).names == ["Umsatz"]
+
+
+def test_quoted_decimal_commas_in_a_comma_file(tmp_path):
+    """A spreadsheet in a decimal-comma locale quotes "0,800" in a comma file: it was read as
+    800 (thousands), every figure 1,000 times too big, said nowhere."""
+    text = "date,rate\n" + "".join(f'{m}-01,"{0.9 + i / 20:.3f}"\n'.replace(".", ",")
+                                   for i, m in enumerate(month_labels(12)))
+    values = read_series_file(write(tmp_path, text)).values[:, 0]
+    assert values[0] == pytest.approx(0.9) and values[-1] == pytest.approx(1.45)
+
+
+def test_the_time_after_the_value(tmp_path):
+    """value,date: the dates were passed over (no season, no order, newest first trained
+    backwards), and without --columns the date column was read as the values."""
+    rows = [(m, 100 + i) for i, m in enumerate(month_labels(24))]
+    f = read_series_file(write(tmp_path, "value,date\n" + "".join(
+        f"{v},{m}-01\n" for m, v in reversed(rows))))
+    assert f.names == ["value"] and f.labels[0] == f"{rows[0][0]}-01"
+    assert f.values[:3, 0].tolist() == [100, 101, 102] and "newest first" in f.notes[0]
+    assert infer_season(f, print) == (12, "monthly")
+
+
+def test_a_dated_series_is_not_continued_by_step_numbers(tmp_path):
+    """Step numbers or a spreadsheet's date serials (40179) after ISO dates were not checked:
+    the series' first rows were scored as the months after its last."""
+    from rnnkit.data.dates import check_continues
+    series = [f"{m}-01" for m in month_labels(24)]
+    for first in ("40179", "0"):
+        later = write(tmp_path, "date,value\n" + "".join(f"{int(first) + i},{i}\n"
+                                                         for i in range(5)), "later.csv")
+        with pytest.raises(DataError, match=rf"later.csv:2: cannot read the date '{first}' "
+                                            rf"like the series' last"):
+            check_continues(series, read_series_file(later))

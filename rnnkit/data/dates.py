@@ -244,9 +244,11 @@ def check_continues(labels, part, hint=""):
         after = [o for o, t in firsts.items() if t is not None and t > before[-1]]
         order = min(after, key=firsts.get) if after else order   # a guess: the one that follows
     first = parse_date(part.labels[0], order)
-    if first is None and None not in before \
-            and not re.fullmatch(r"[+-]?\d+", part.labels[0].strip()):   # 9999 read as a year,
-        # 10000 not: step numbers; any other label of a dated series must be a date
+    counted = lambda label: re.fullmatch(r"[+-]?\d+", label.strip())        # noqa: E731
+    if first is None and None not in before and not (
+            counted(part.labels[0]) and all(map(counted, labels[-CONTINUE_STEPS - 1:]))):
+        # step numbers 9999 read as years, 10000 not: counted; any other label of a dated
+        # series must be a date (a spreadsheet's date serial, 40179, says no month)
         raise DataError(f"{part.path}:{part.lines[0]}: cannot read the date {part.labels[0]!r} "
                         f"like the series' last, {labels[-1]!r}")
     if first is None or None in before:   # no dates: step numbers (0, 1, 2, ...) are checked

@@ -218,13 +218,20 @@ def _json_pairs(text, path):
     return rows
 
 
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+(,\d+)?([eE][-+]?\d+)?")
+
+
 def numbers(source):
     """The numbers of a feature vector as written (``0.1,0.5 -2``, ``0.1;0.5``, ``[0.1, 0.5]``:
-    commas, semicolons or spaces between them, in square brackets or not), or None if it is not
-    one."""
+    commas, semicolons or spaces between them, in square brackets or not; ``0,71;0,31``, a
+    spreadsheet's decimal commas between semicolons), or None if it is not one."""
     s = source.strip()
     if s[:1] + s[-1:] == "[]":
         s = s[1:-1]
+    fields = s.split(";")
+    if len(fields) > 1 and any("," in f for f in fields) \
+            and all(_DECIMAL_COMMA.fullmatch(f.strip()) for f in fields):
+        s = s.replace(",", ".")
     try:
         return [float(v) for v in s.replace(",", " ").replace(";", " ").split()] or None
     except ValueError:

@@ -152,9 +152,11 @@ def time_column(header, body, cols):
     are no dates and another column's (not a value column) are (``id,date,value``), or the
     header names another column as the time (``date``, ``time``, ...) and not the first; None
     where every column is a value column."""
-    if 0 in cols:
-        return None
     names = [h.strip().lower() for h in header]
+    if 0 in cols:    # value,date: a later column named as the time that holds dates
+        return next((j for j in range(1, len(header)) if j not in cols
+                     and names[j] in TIME_NAMES and dated(body, j, forward=False)),
+                    None) if body else None
     if names and names[0] not in TIME_NAMES:   # id,date,value: ids 1000-9999 read as years
         named = next((j for j in range(1, len(names)) if j not in cols
                       and names[j] in TIME_NAMES and dated(body, j)), None) if body else None
@@ -182,7 +184,8 @@ PRICE_COLUMNS = ("adj close", "adj_close", "adjusted close", "close")
 
 def default_column(header, body=()):
     """The value column when none is named: a price file's (Open, High, Low, Close, Volume, as
-    Yahoo Finance writes it) adjusted or plain close, else the last column, unless it holds
+    Yahoo Finance writes it) adjusted or plain close, the one before a last column of dates
+    named as the time (``value,date``), else the last column, unless it holds
     codes or flags (no digit in any cell: INSEE's "A", PJM's "True"): then the last before it
     that holds digits."""
     names = [h.strip().lower() for h in header]
@@ -190,6 +193,9 @@ def default_column(header, body=()):
         for name in PRICE_COLUMNS:
             if name in names:
                 return header[names.index(name)].strip()
+    last = len(header) - 1
+    if body and last > 0 and names[last] in TIME_NAMES and dated(body, last, forward=False):
+        return header[last - 1].strip()          # value,date: the time comes last
     codes = lambda j: all(not any(c.isdigit() for c in r[j]) and r[j].strip().lower()
                           not in MISSING for _, r in body[:50] if j < len(r))
     if body and codes(len(header) - 1):

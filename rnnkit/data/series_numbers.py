@@ -44,19 +44,25 @@ _GROUPED = re.compile(r"^\s*[-+]?[1-9]\d{0,2}(\.\d{3})+\s*$")      # 1.000, 12.3
 _WHOLE = re.compile(r"^\s*[-+]?\d+\s*$")
 
 
-_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d+)?\s*$")      # 1,234.50
+_THOUSANDS = re.compile(r"^\s*[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?\s*$")   # 1,234.50
+_DECIMAL = re.compile(r"^\s*[-+]?\d+,\d+\s*$")                            # 0,512
 
 
 def thousands_grouped(body, j):
-    """``body`` with column ``j`` of a comma file read without the commas between thousands
-    that a spreadsheet writes in quoted cells (``"1,234.50"``), where every cell holding a comma
-    is such a number."""
+    """``body`` with column ``j`` of a comma file read in the decimal point's form, where a
+    spreadsheet quoted its cells: every cell holding a comma a number grouped in thousands
+    (``"1,234.50"``: the commas are left out), or every one a number with one comma and some
+    that no thousands could be (``"0,512"``, ``"12,5"``: a decimal comma, as a spreadsheet in
+    much of Europe writes it; ``"1,109"`` beside them is 1.109)."""
     cells = [r[j] for _, r in body if j < len(r)]
     commas = [c for c in cells if "," in c]
-    if not commas or not all(_THOUSANDS.match(c) for c in commas):
+    if commas and all(_THOUSANDS.match(c) for c in commas):
+        convert = lambda c: c.replace(",", "")                                # noqa: E731
+    elif commas and all(_DECIMAL.match(c) for c in commas):
+        convert = lambda c: c.replace(",", ".")                               # noqa: E731
+    else:
         return body
-    return [(i, r[:j] + [r[j].replace(",", "")] + r[j + 1:] if j < len(r) else r)
-            for i, r in body]
+    return [(i, r[:j] + [convert(r[j])] + r[j + 1:] if j < len(r) else r) for i, r in body]
 
 
 def localised(body, j, path, name):
