@@ -47,6 +47,23 @@ def test_evaluate_file_scores_greedy_and_beam(s2s_run, tmp_path):
     assert "ter_beam" not in only_greedy and only_greedy["ter_greedy"] == m["ter_greedy"]
 
 
+def test_eval_decodes_with_the_runs_beam_and_length_penalty(tmp_path, capsys):
+    """eval decoded with beam 5 and α 1.0 whatever the run's test part used: a run trained
+    with --length-penalty 3 scored otherwise on its own test file (BLEU 6.2 against 1.5)."""
+    run = train_run(tmp_path, "seq2seq", 5, "--length-penalty", "3")
+    (tmp_path / "t").mkdir()
+    test = write_pairs(tmp_path / "t", 6)
+    m = evaluate_file(run, test)
+    assert m["beam"] == 2 and m["length_penalty"] == 3.0
+    assert m == evaluate_file(run, test, beam=2, length_penalty=3.0)
+    capsys.readouterr()
+    assert main(["eval", str(run), str(test), "--json", "--length-penalty", "0.5",
+                 "--beam-size", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["length_penalty"] == 0.5 and printed["beam"] == 3
+    assert "length_penalty" not in evaluate_file(run, test, beam=1)
+
+
 def test_a_file_of_unknown_sources_is_warned_about(s2s_run, tmp_path, capsys):
     test = tmp_path / "swapped.tsv"   # sources of characters the model never read
     test.write_text("0123 4567 89\tich sehe den hund\n", encoding="utf-8")
@@ -226,3 +243,9 @@ def test_the_table_names_what_it_counts():
                          "chunks": 17.0, "chunk_f1": 1.0})
     assert text.splitlines()[0] == "tag run on f.txt: 176 tokens"
     assert "  chunks            17\n" in text and "  chunk_f1      1.0000\n" in text
+
+
+def test_counts_print_as_whole_numbers():
+    table = evaluate.format_table({"kind": "forecast", "file": "f.csv", "size": 40,
+                                   "origins": 29.0, "mae": 1.5})
+    assert "origins          29" in table and "mae          1.5000" in table   # was 29.0000

@@ -7,7 +7,7 @@ import importlib
 import inspect
 import sys
 
-from rnnkit.cli.options import beam_width, given_path, output_file
+from rnnkit.cli.options import beam_width, given_path, length_penalty, output_file
 from rnnkit.train.checkpoint import CheckpointError, json_text
 from rnnkit.data import DataError
 from rnnkit.data.datasets import DATASETS, fetch
@@ -24,7 +24,8 @@ EVALUATORS = {
     "image-to-text": "rnnkit.tasks.image_to_text:evaluate_file",
 }
 READS_FOLDERS = {"lm", "classify", "recognize", "image-to-text"}   # evaluate_file reads a folder too
-OPTIONS = {"beam_size": "beam"}   # flag dest -> the evaluate_file argument it sets
+# flag dest -> the evaluate_file argument it sets
+OPTIONS = {"beam_size": "beam", "length_penalty": "length_penalty"}
 
 
 def add_parser(sub):
@@ -35,9 +36,11 @@ def add_parser(sub):
                                            "set's name (rnnkit data list)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--out", type=output_file, help="also write the metrics as JSON to this file")
-    p.add_argument("--beam-size", type=beam_width, help="seq2seq (default 5), recognisers "
-                                                       "(default 8): beam width; 1 scores "
-                                                       "greedy decoding only")
+    p.add_argument("--beam-size", type=beam_width, help="seq2seq (default: the run's), "
+                                                       "recognisers (default 8): beam width; "
+                                                       "1 scores greedy decoding only")
+    p.add_argument("--length-penalty", type=length_penalty,
+                   help="seq2seq: beam scores divided by length^this (default: the run's)")
     p.set_defaults(func=run)
 
 
@@ -101,7 +104,7 @@ def format_table(metrics):
 
 
 SIZES = {"tag": "tokens", "lm": "tokens", "forecast": "steps", "seq2seq": "pairs"}
-COUNTS = {"unseen_tags", "words", "chunks", "skipped", "support"}
+COUNTS = {"unseen_tags", "words", "chunks", "skipped", "support", "origins"}
 
 
 def run(args):

@@ -196,16 +196,22 @@ def load_seq2seq(path):
 
 
 
-def evaluate_file(run, path, beam=5, length_penalty=1.0):
+def evaluate_file(run, path, beam=None, length_penalty=None):
     """Score a trained run on a file of source<TAB>reference pairs: BLEU, CER, sequence accuracy
     and token error rate (over the target vocabulary's tokens) of greedy and, when ``beam`` > 1,
-    beam decoding. Unknown source tokens are read as <unk>; sources longer than the model's
-    max_len are skipped and counted ("skipped")."""
+    beam decoding. ``beam`` and ``length_penalty`` default to the run's own (its test part's
+    figures: ``--beam-size`` and ``--length-penalty``; 5 and 1.0 for a run that stored none).
+    Unknown source tokens are read as <unk>; sources longer than the model's max_len are
+    skipped and counted ("skipped")."""
     from rnnkit.tasks.translation import Translator, score_translations
+    pairs = read_pairs(path)
+    model, src_vocab, tgt_vocab, ckpt = load_seq2seq(run)
+    stored = ckpt.get("data_config") or {}
+    beam = stored.get("beam_size", 5) if beam is None else beam
+    length_penalty = stored.get("length_penalty", 1.0) if length_penalty is None \
+        else length_penalty
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
-    pairs = read_pairs(path)
-    model, src_vocab, tgt_vocab, _ = load_seq2seq(run)
     warn_unknown(path, [t for src, _ in pairs for t in tokenize(src, src_vocab.kind)],
                  src_vocab.stoi, "source tokens",
                  "a file for another model, or target and source swapped?")
@@ -216,4 +222,5 @@ def evaluate_file(run, path, beam=5, length_penalty=1.0):
                         f"max_len={model.config.max_len} tokens: nothing to score")
     scores = {k: float(v) for k, v in m.items() if k.startswith(("bleu_", "cer_", "seq_acc_", "ter_"))}
     return {"file": str(path), "kind": "seq2seq", "size": m["test_pairs"],
-            "skipped": m["test_pairs_skipped"], "beam": beam, **scores}
+            "skipped": m["test_pairs_skipped"], "beam": beam,
+            **({"length_penalty": float(length_penalty)} if beam > 1 else {}), **scores}
