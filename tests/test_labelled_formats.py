@@ -250,3 +250,22 @@ def test_classes_reads_only_the_named_labels(tmp_path, capsys):
         capsys.readouterr().err
     assert main(["train", "classify", "--data", "x.tsv", "--classes", "neg", "--out", "r"]) == 2
     assert "--classes 'neg': expected two or more distinct labels" in capsys.readouterr().err
+
+
+def test_a_folder_of_folders_of_classes_is_refused_and_no_label_is_warned_about(tmp_path,
+                                                                                 capsys):
+    """aclImdb/ itself trained 'train' and 'test' as classes of its stray files; a label that
+    reads as none (R's NA, aclImdb's unsup) was trained as a class, said nowhere."""
+    for label in ("pos", "neg"):
+        (tmp_path / "acl" / "train" / label).mkdir(parents=True)
+        (tmp_path / "acl" / "train" / label / "0.txt").write_text("a film", encoding="utf-8")
+    (tmp_path / "acl" / "train" / "urls_pos.txt").write_text("http://x", encoding="utf-8")
+    with pytest.raises(DataError, match=r"acl/train: read as a class, but it holds folders "
+                                        r"\(neg, pos\); expected a folder of class folders"):
+        read_labelled(tmp_path / "acl")
+    rows = "".join(f"{l}\ta {w} film {i}\n" for i in range(10)
+                   for l, w in [("pos", "good"), ("neg", "bad"), ("NA", "odd")])
+    assert main(["train", "classify", "--data", str(write(tmp_path, "r.tsv", rows)),
+                 "--out", str(tmp_path / "run"), "--hidden", "8", "--embed", "8",
+                 "--max-steps", "1", "--warmup-steps", "0", "--quiet"]) == 0
+    assert "r.tsv: 10 examples labelled 'NA', which reads as no label" in capsys.readouterr().err

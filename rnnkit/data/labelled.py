@@ -277,6 +277,11 @@ def folder_rows(folder, classes=None):
     out = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
                       and (classes is None or p.name in classes)):
+        inner = sorted(p.name for p in sub.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if inner:    # aclImdb/ itself: train/ and test/ are no classes
+            raise DataError(f"{sub}: read as a class, but it holds folders "
+                            f"({', '.join(inner[:4])}{', ...' * (len(inner) > 4)}); expected a "
+                            f"folder of class folders, each of text files (give {sub} itself?)")
         for f in sorted(p for p in sub.iterdir() if p.is_file() and not p.name.startswith(".")):
             body = " ".join(read_text(f).split())
             if not words(body):

@@ -255,6 +255,7 @@ def build_classify_task(data_config, model_config, log=print):
     labels = sorted({l for l, _ in examples})
     if len(labels) < 2:
         raise DataError(f"{path}: need at least 2 distinct labels, got {labels}")
+    warn_unlabelled(path, examples, labels)
     alike = {}
     for label in labels:
         alike.setdefault(label.casefold(), []).append(label)
@@ -324,6 +325,20 @@ def build_classify_task(data_config, model_config, log=print):
         + (f" and of the words' character 2-{model_config.char_grams}-grams"
            if model_config.char_grams else ""))
     return ClassifyTask(SequenceClassifier(model_config), encoder, labels, parts, d)
+
+
+# labels that say "no label": R's and pandas' missing values, aclImdb's unlabelled reviews
+NO_LABEL = {"na", "nan", "n/a", "#n/a", "null", "none", "unsup", "unlabeled", "unlabelled"}
+
+
+def warn_unlabelled(path, examples, labels):
+    """A warning for each label that reads as no label at all (trained as a class of its own)."""
+    for label in labels:
+        if label.strip().casefold() in NO_LABEL:
+            n = sum(l == label for l, _ in examples)
+            warn(f"{path}: {n:,} example{'s' * (n != 1)} labelled {label!r}, which reads as no "
+                 f"label (a missing value, or unlabelled texts), are trained as a class of their "
+                 f"own; --classes names the classes to read")
 
 
 def given_classes(text):
