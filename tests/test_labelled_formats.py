@@ -269,3 +269,9 @@ def test_a_folder_of_folders_of_classes_is_refused_and_no_label_is_warned_about(
                  "--out", str(tmp_path / "run"), "--hidden", "8", "--embed", "8",
                  "--max-steps", "1", "--warmup-steps", "0", "--quiet"]) == 0
     assert "r.tsv: 10 examples labelled 'NA', which reads as no label" in capsys.readouterr().err
+
+
+def test_excel_s_separator_line(tmp_path):      # it was an example: "expected 'label,text'"
+    text = "sep=;\nlabel;text\npos;a good, fine film\nneg;a bad film\n"
+    assert read_labelled(write(tmp_path, "x.csv", text), with_lines=True) == [
+        ("pos", "a good, fine film", 3), ("neg", "a bad film", 4)]

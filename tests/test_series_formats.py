@@ -370,3 +370,12 @@ def test_a_dated_series_is_not_continued_by_step_numbers(tmp_path):
         with pytest.raises(DataError, match=rf"later.csv:2: cannot read the date '{first}' "
                                             rf"like the series' last"):
             check_continues(series, read_series_file(later))
+
+
+def test_excel_s_separator_line(tmp_path):
+    """Excel's first line "sep=;" was read as the header ("the last column of the header has
+    no name")."""
+    text = "sep=;\r\nDatum;Wert\r\n" + "".join(f"01.{i % 12 + 1:02d}.{2010 + i // 12};{i},5\r\n"
+                                              for i in range(24))
+    f = read_series_file(write(tmp_path, text))
+    assert f.names == ["Wert"] and f.lines[0] == 3 and f.values[1, 0] == 1.5

@@ -23,7 +23,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-from rnnkit.data.text import (DataError, clip, csv_records, json_lines, numbered_lines,
+from rnnkit.data.text import (DataError, clip, csv_records, excel_sep, json_lines, numbered_lines,
                               read_text, tab_quoted)
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
@@ -115,7 +115,7 @@ def read_labelled(path, with_lines=False, least=2, classes=None):
     if path.is_dir():
         rows = folder_rows(path)
         return rows if with_lines else [(label, body) for label, body, _ in rows]
-    text = read_text(path)
+    hint, text = excel_sep(read_text(path))
     suffix = table_suffix(path)
     if suffix in (".jsonl", ".json") or text.lstrip().startswith("{"):
         rows = json_rows(text, path)
@@ -123,9 +123,9 @@ def read_labelled(path, with_lines=False, least=2, classes=None):
             raise DataError(f"{path}: expected at least {least} labelled example"
                             f"{'s' * (least > 1)}, got {len(rows)}")
         return rows if with_lines else [(label, body) for label, body, _ in rows]
-    sep = "," if suffix == ".csv" else "\t"
+    sep = hint or ("," if suffix == ".csv" else "\t")
     head = next((line for line in text.splitlines() if line.strip()), "")
-    if sep == "," and "," not in head and ";" in head:   # a spreadsheet's export, by its header
+    if not hint and sep == "," and "," not in head and ";" in head:   # a spreadsheet's export
         names = [n.strip().strip('"').strip().lower() for n in head.split(";")]
         if len(names) >= 2 and set(names) & (LABEL_NAMES | TEXT_NAMES):
             sep = ";"

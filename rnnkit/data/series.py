@@ -27,7 +27,7 @@ import numpy as np
 from rnnkit.data.dates import label_form, parse_date
 from rnnkit.data.series_numbers import (MISSING, check_finite, fill_missing, localised, number,
                                         thousands_grouped)
-from rnnkit.data.text import DataError, clip, csv_records, read_text
+from rnnkit.data.text import DataError, clip, csv_records, excel_sep, read_text
 
 
 @dataclass
@@ -55,8 +55,8 @@ def read_series_file(path, columns="", series_column="", fill="none"):
     ``series_column`` the file is in long form (:func:`read_long`). ``fill`` (:data:`rnnkit.data.series_numbers.FILLS`)
     fills missing values (:func:`fill_missing`) instead of refusing them."""
     path = Path(path)
-    text = read_text(path)
-    sep = delimiter(text, path)
+    hint, text = excel_sep(read_text(path))
+    sep = hint or delimiter(text, path)
     rows = [(i, r) for i, r in csv_records(text, path, sep) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: no header and no values (only empty fields)")

@@ -216,6 +216,15 @@ def tab_quoted(text):
     return len(widths) == 1 and lines != widths
 
 
+def excel_sep(text):
+    """(separator, text) where the first line is the ``sep=;`` that Excel writes to name a CSV
+    file's separator, that line then blank (the rest keeps its line numbers); else (None,
+    text)."""
+    first, newline, rest = text.partition("\n")
+    m = re.fullmatch(r'"?sep=(.)"?\s*', first.lstrip("\ufeff"))
+    return (m.group(1), newline + rest) if m else (None, text)
+
+
 def csv_records(text, path, delimiter=","):
     """(line number, fields) for every record of CSV ``text`` (a blank line is ``[]``). The number
     is the line where the record starts: a quoted field may span lines. Broken quoting (a quote
