@@ -348,7 +348,21 @@ def test_texts_may_follow_the_options(runs, capsys):
     assert capsys.readouterr().out == first and first.startswith("{")
     with pytest.raises(SystemExit):
         main(["predict", run, "--bogus", "a good film"])
-    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert "rnnkit predict: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_an_unknown_flag_is_said_by_its_command_with_the_nearest_flag(capsys):
+    """It was the top level's: "usage: rnnkit [-h] ..." and "rnnkit: error: ..."."""
+    with pytest.raises(SystemExit):
+        main(["train", "classify", "--data", "x.tsv", "--out", "r", "--clases", "a,b"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rnnkit train classify") and err.rstrip().endswith(
+        "rnnkit train classify: error: unrecognized arguments: --clases a,b (did you mean "
+        "--classes?)")
+    with pytest.raises(SystemExit):
+        main(["eval", "run", "file", "--foo"])
+    assert capsys.readouterr().err.rstrip().endswith("rnnkit eval: error: unrecognized "
+                                                     "arguments: --foo")
 
 
 def test_char_tags_on_a_word_tagger_is_refused(runs, capsys):

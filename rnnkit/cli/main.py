@@ -17,6 +17,7 @@ an OS error such as no space left), 130 on Ctrl-C, 141 when the reader of the ou
 """
 import argparse
 import contextlib
+import difflib
 import errno
 import io
 import os
@@ -78,8 +79,24 @@ def parse(parser, argv):
     if extra and field and not any(e.startswith("-") and e != "-" for e in words):
         setattr(args, field, getattr(args, field) + words + texts)
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        command = innermost(parser, argv)      # its usage, not the top level's
+        flags = [o[2:] for a in command._actions for o in a.option_strings if o[:2] == "--"]
+        near = next((difflib.get_close_matches(e[2:].split("=")[0], flags, 1, 0.75)
+                     for e in extra if e.startswith("--")), [])
+        command.error(f"unrecognized arguments: {' '.join(extra)}"
+                      + (f" (did you mean --{near[0]}?)" if near else ""))
     return args
+
+
+def innermost(parser, argv):
+    """The (sub)parser of the command ``argv`` names (``train lm``: the lm parser)."""
+    words = iter(a for a in argv if not a.startswith("-"))
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        word = next(words, None) if subs else None
+        if word is None or word not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[word]
 
 
 def parse_on_rank_zero(parser, argv):
