@@ -17,8 +17,8 @@ def add_parser(sub):
                    "or a space where the corpus has none; "
                    "conditional generators: the start of every sequence, default none)")
     p.add_argument("--length", type=ranged(int, (1, MAX_STEPS)), default=None,
-                   help="tokens to generate (default 500; conditional generators: at most, "
-                        "default the model's max_len)")
+                   help="tokens to generate (default 500; word-exact: spaces count; "
+                        "conditional generators: at most, default the model's max_len)")
     p.add_argument("--temperature", type=nonneg_float, default=None,
                    help="0 (or below 1e-30): greedy (default 0.8)")
     p.add_argument("--top-k", type=positive_int, default=None,
