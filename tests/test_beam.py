@@ -107,6 +107,30 @@ def test_batched_beam_search_checks_its_arguments_as_beam_search():
     assert beam_search(s, [1], state=one, beam_size=3, max_len=4, eos_id=2)
 
 
+class _OwnDecoder(torch.nn.Module):
+    """A state of (memory (B, S, M), h (1, B, H)) with a reorder_state of its own."""
+
+    def __init__(self, V=7, H=8):
+        super().__init__()
+        self.emb, self.cell = torch.nn.Embedding(V, H), torch.nn.GRUCell(H, H)
+        self.out = torch.nn.Linear(2 * H, V)
+
+    def reorder_state(self, st, i):
+        return st[0].index_select(0, i), st[1].index_select(1, i)
+
+    def step(self, x, st):
+        mem, h = st
+        h2 = self.cell(self.emb(x), h[0])
+        ctx = (torch.softmax(mem @ h2[:, :, None], 1) * mem).sum(1)
+        return self.out(torch.cat([h2, ctx], -1)), (mem, h2[None])
+
+
+def test_a_state_of_a_layout_of_its_own_is_searched():   # its memory's 5 were taken as rows
+    torch.manual_seed(0)
+    state = (torch.randn(1, 5, 8), torch.zeros(1, 1, 8))
+    assert beam_search(_OwnDecoder().eval(), [1], beam_size=3, max_len=5, eos_id=2, state=state)
+
+
 def test_seq2seq_with_an_empty_target():
     s = Seq2Seq(Seq2SeqConfig(src_vocab=9, tgt_vocab=9, embed=8, enc_hidden=8, hidden=8))
     src, lengths = torch.tensor([[3, 4, 5], [4, 5, 0]]), torch.tensor([3, 2])

@@ -92,9 +92,12 @@ def test_vectors_as_written_and_a_bad_line_among_them(tmp_path):
     from rnnkit.tasks.cond import Conditions
     assert numbers("[0.5, -1]") == numbers("0.5;-1") == numbers("0.5 -1") == [0.5, -1.0]
     assert numbers("(1)") is None and numbers(",") is None
-    # a spreadsheet's decimal commas between semicolons: [0, 71, 0, 31] before
-    assert numbers("0,71;0,31") == [0.71, 0.31] and numbers("1,5;-2;3e-1") == [1.5, -2.0, 0.3]
-    assert numbers("1,2 3,4") == [1.0, 2.0, 3.0, 4.0]          # no semicolon: commas separate
+    # a spreadsheet's decimal commas between semicolons were read as 4 numbers, said nowhere
+    with pytest.raises(DataError, match=r"^d.tsv:3: '0,71;0,31' reads two ways: decimal commas"):
+        feature_rows(["0,71;0,31", "1,5;-2,0"], "d.tsv", [3, 4])
+    matrices = feature_rows(["[1,0;0,1]", "[0,1;1,0]"], "m.tsv", [1, 2])  # MATLAB's: 4 each
+    assert matrices.tolist() == [[1, 0, 0, 1], [0, 1, 1, 0]]
+    assert feature_rows(["1,2;3", "4,5;6"], "m.tsv", [1, 2]).shape == (2, 3)
     assert Conditions(features=2).encode("[0.5, -1]") == [0.5, -1.0]
     rows = [f"[{i / 10}, {i % 3}]" for i in range(20)]
     assert feature_rows(rows, "v.tsv", list(range(1, 21))).shape == (20, 2)

@@ -244,6 +244,12 @@ def test_classes_reads_only_the_named_labels(tmp_path, capsys):
     assert main(["train", "classify", "--data", str(write(tmp_path, "f.tsv", rows)),
                  "--classes", "neg,pos", "--out", str(tmp_path / "run2"), *flags]) == 0
     assert "passed over 10 examples of unsup" in capsys.readouterr().out
+    val = write(tmp_path, "val.tsv", "pos\ta good film\nunsup\tan odd film\nneg\ta bad film\n")
+    assert main(["train", "classify", "--data", str(tmp_path / "f.tsv"), "--val-data", str(val),
+                 "--classes", "neg,pos", "--out", str(tmp_path / "run4"), *flags]) == 0
+    assert "passed over 1 of " in capsys.readouterr().out          # the validation file's too
+    assert main(["eval", str(tmp_path / "run4"), str(val), "--json"]) == 0   # as trained: 2
+    assert json.loads(capsys.readouterr().out)["size"] == 2       # (unknown label 'unsup')
     assert main(["train", "classify", "--data", str(tmp_path / "train"), "--classes", "neg,po",
                  "--out", str(tmp_path / "run3"), *flags]) == 2
     assert "--classes neg,po: no example of po; the labels there: ['neg', 'pos', 'unsup']" in \
@@ -260,15 +266,23 @@ def test_a_folder_of_folders_of_classes_is_refused_and_no_label_is_warned_about(
         (tmp_path / "acl" / "train" / label).mkdir(parents=True)
         (tmp_path / "acl" / "train" / label / "0.txt").write_text("a film", encoding="utf-8")
     (tmp_path / "acl" / "train" / "urls_pos.txt").write_text("http://x", encoding="utf-8")
-    with pytest.raises(DataError, match=r"acl/train: read as a class, but it holds folders "
-                                        r"\(neg, pos\); expected a folder of class folders"):
+    with pytest.raises(DataError, match=r"acl: a folder of folders of folders \(train/ holds "
+                                        r"neg, pos\); expected a folder of class folders"):
         read_labelled(tmp_path / "acl")
+    (tmp_path / "acl" / "train" / "__MACOSX" / "pos").mkdir(parents=True)   # a macOS archive's
+    (tmp_path / "acl" / "train" / "__MACOSX" / "pos" / "._0.txt").write_bytes(b"\0\5\x16")
+    (tmp_path / "acl" / "train" / "pos" / "more").mkdir()         # one class's subfolder: left
+    assert {l for l, _ in read_labelled(tmp_path / "acl" / "train")} == {"neg", "pos"}
     rows = "".join(f"{l}\ta {w} film {i}\n" for i in range(10)
                    for l, w in [("pos", "good"), ("neg", "bad"), ("NA", "odd")])
     assert main(["train", "classify", "--data", str(write(tmp_path, "r.tsv", rows)),
                  "--out", str(tmp_path / "run"), "--hidden", "8", "--embed", "8",
                  "--max-steps", "1", "--warmup-steps", "0", "--quiet"]) == 0
     assert "r.tsv: 10 examples labelled 'NA', which reads as no label" in capsys.readouterr().err
+    assert main(["train", "classify", "--data", str(tmp_path / "r.tsv"), "--classes",
+                 "pos,neg,NA", "--out", str(tmp_path / "run2"), "--hidden", "8", "--embed", "8",
+                 "--max-steps", "1", "--warmup-steps", "0", "--quiet"]) == 0
+    assert "reads as no label" not in capsys.readouterr().err     # named: meant as a class
 
 
 def test_excel_s_separator_line(tmp_path):      # it was an example: "expected 'label,text'"

@@ -346,6 +346,14 @@ def test_quoted_decimal_commas_in_a_comma_file(tmp_path):
                                    for i, m in enumerate(month_labels(12)))
     values = read_series_file(write(tmp_path, text)).values[:, 0]
     assert values[0] == pytest.approx(0.9) and values[-1] == pytest.approx(1.45)
+    both = "date,eurusd\n" + "".join(f'{m}-01,"1,{85 + i:03d}"\n'      # 1.085 or 1,085?
+                                     for i, m in enumerate(month_labels(12)))
+    f = read_series_file(write(tmp_path, both))       # as comma files write them, and said
+    assert f.values[0, 0] == 1085 and f.notes == [
+        "column 'eurusd': '1,085' and every number like it read with a comma between thousands "
+        "(1085), not a decimal comma; write decimal points if it is one"]
+    plain = both.replace('"1,085"', "999")                         # 999 beside: thousands
+    assert read_series_file(write(tmp_path, plain)).values[1, 0] == 1086
 
 
 def test_the_time_after_the_value(tmp_path):
@@ -357,6 +365,9 @@ def test_the_time_after_the_value(tmp_path):
     assert f.names == ["value"] and f.labels[0] == f"{rows[0][0]}-01"
     assert f.values[:3, 0].tolist() == [100, 101, 102] and "newest first" in f.notes[0]
     assert infer_season(f, print) == (12, "monthly")
+    ids = read_series_file(write(tmp_path, "id,value,date\n" + "".join(   # ids were the time
+        f"{k + 1},{v},{m}-01\n" for k, (m, v) in enumerate(reversed(rows)))))
+    assert ids.labels == f.labels and ids.values.tolist() == f.values.tolist()
 
 
 def test_a_dated_series_is_not_continued_by_step_numbers(tmp_path):

@@ -272,16 +272,19 @@ def fasttext_rows(text, path):
 def folder_rows(folder, classes=None):
     """[(label, text, 1), ...] from a folder of class folders (``train/pos/*.txt``,
     ``train/neg/*.txt``, as scikit-learn's ``load_files`` reads them): each file of a subfolder
-    is a text labelled by the subfolder's name. Hidden folders and files are passed over, and
-    with ``classes`` (load_files' ``categories``) every folder not named there."""
+    is a text labelled by the subfolder's name. Hidden folders and files are passed over (and a
+    macOS archive's ``__MACOSX``), and with ``classes`` (load_files' ``categories``) every
+    folder not named there."""
     out = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
-                      and (classes is None or p.name in classes)):
-        inner = sorted(p.name for p in sub.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if inner:    # aclImdb/ itself: train/ and test/ are no classes
-            raise DataError(f"{sub}: read as a class, but it holds folders "
-                            f"({', '.join(inner[:4])}{', ...' * (len(inner) > 4)}); expected a "
-                            f"folder of class folders, each of text files (give {sub} itself?)")
+    subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name != "__MACOSX" and (classes is None or p.name in classes))
+    inner = [sorted(p.name for p in sub.iterdir() if p.is_dir() and not p.name.startswith("."))
+             for sub in subs]
+    if subs and all(inner):    # aclImdb/ itself: train/ and test/ are no classes
+        raise DataError(f"{folder}: a folder of folders of folders ({subs[0].name}/ holds "
+                        f"{', '.join(inner[0][:4])}{', ...' * (len(inner[0]) > 4)}); expected a "
+                        f"folder of class folders, each of text files (give {subs[0]}?)")
+    for sub in subs:
         for f in sorted(p for p in sub.iterdir() if p.is_file() and not p.name.startswith(".")):
             body = " ".join(read_text(f).split())
             if not words(body):

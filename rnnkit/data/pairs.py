@@ -218,20 +218,16 @@ def _json_pairs(text, path):
     return rows
 
 
-_DECIMAL_COMMA = re.compile(r"[-+]?\d+(,\d+)?([eE][-+]?\d+)?")
+_COMMA_PAIRS = re.compile(r"\s*[-+]?\d+,\d+\s*(;\s*[-+]?\d+,\d+\s*)+")   # 0,71;0,31
 
 
 def numbers(source):
     """The numbers of a feature vector as written (``0.1,0.5 -2``, ``0.1;0.5``, ``[0.1, 0.5]``:
-    commas, semicolons or spaces between them, in square brackets or not; ``0,71;0,31``, a
-    spreadsheet's decimal commas between semicolons), or None if it is not one."""
+    commas, semicolons or spaces between them, in square brackets or not), or None if it is not
+    one."""
     s = source.strip()
     if s[:1] + s[-1:] == "[]":
         s = s[1:-1]
-    fields = s.split(";")
-    if len(fields) > 1 and any("," in f for f in fields) \
-            and all(_DECIMAL_COMMA.fullmatch(f.strip()) for f in fields):
-        s = s.replace(",", ".")
     try:
         return [float(v) for v in s.replace(",", " ").replace(";", " ").split()] or None
     except ValueError:
@@ -247,6 +243,11 @@ def feature_rows(sources, path, lines):
     rows = [numbers(s) for s in sources]
     if not rows:
         return None
+    if all(_COMMA_PAIRS.fullmatch(s) for s in sources):
+        raise DataError(f"{path}:{lines[0]}: {sources[0][:80]!r} reads two ways: decimal commas "
+                        f"between semicolons (a spreadsheet's) or numbers between commas and "
+                        f"semicolons; write decimal points (0.71;0.31), or the vector in square "
+                        f"brackets ([0,71;0,31]: {len(rows[0])} numbers)")
     if not all(rows):                                 # "," is a label, not a vector of none
         vectors = sum(r is not None and (len(r) > 1 or not r[0].is_integer()) for r in rows)
         if vectors >= 0.9 * len(rows):

@@ -98,7 +98,8 @@ def read_series_file(path, columns="", series_column="", fill="none"):
                         f"{header}")
     cols = [index[n] for n in names]
     for j, name in zip(cols, names):
-        body = localised(body, j, path, name) if sep == ";" else thousands_grouped(body, j)
+        body = localised(body, j, path, name) if sep == ";" else \
+            thousands_grouped(body, j, name, notes)
     values = np.full((len(body), len(cols)), np.nan, dtype=np.float64)       # (N, F)
     for k, (lineno, row) in enumerate(body):
         if len(row) != len(header):
@@ -155,11 +156,12 @@ def time_column(header, body, cols):
     names = [h.strip().lower() for h in header]
     if 0 in cols:    # value,date: a later column named as the time that holds dates
         return next((j for j in range(1, len(header)) if j not in cols
-                     and names[j] in TIME_NAMES and dated(body, j, forward=False)),
+                     and names[j] in TIME_NAMES and dated(body, j, forward=None)),
                     None) if body else None
     if names and names[0] not in TIME_NAMES:   # id,date,value: ids 1000-9999 read as years
-        named = next((j for j in range(1, len(names)) if j not in cols
-                      and names[j] in TIME_NAMES and dated(body, j)), None) if body else None
+        named = next((j for j in range(1, len(names)) if j not in cols  # (newest first too)
+                      and names[j] in TIME_NAMES and dated(body, j, forward=None)),
+                     None) if body else None
         if named is not None:
             return named
     if body and not dated(body, 0):
@@ -171,12 +173,14 @@ def dated(body, j, forward=True):
     """Whether column ``j`` of the first 50 rows holds dates (read as :func:`parse_date` reads a
     column); with ``forward``, a column after the first must also run forward in time (a
     ``year`` column beside month and day columns, a pressure of 1013 hPa, do not label the
-    steps)."""
+    steps); with None, forward or backward (newest first, turned round later)."""
     cells = [r[j].strip() if j < len(r) else "" for _, r in body[:50]]
     form = label_form(cells) or ""
     times = [parse_date(c, form) for c in cells]
-    return None not in times and (j == 0 or not forward
-                                  or all(a < b for a, b in zip(times, times[1:])))
+    pairs = list(zip(times, times[1:]))
+    return None not in times and (
+        j == 0 or forward is False or all(a < b for a, b in pairs)
+        or forward is None and all(a > b for a, b in pairs))
 
 
 PRICE_COLUMNS = ("adj close", "adj_close", "adjusted close", "close")
@@ -194,7 +198,7 @@ def default_column(header, body=()):
             if name in names:
                 return header[names.index(name)].strip()
     last = len(header) - 1
-    if body and last > 0 and names[last] in TIME_NAMES and dated(body, last, forward=False):
+    if body and last > 0 and names[last] in TIME_NAMES and dated(body, last, forward=None):
         return header[last - 1].strip()          # value,date: the time comes last
     codes = lambda j: all(not any(c.isdigit() for c in r[j]) and r[j].strip().lower()
                           not in MISSING for _, r in body[:50] if j < len(r))

@@ -48,15 +48,22 @@ _THOUSANDS = re.compile(r"^\s*[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?\s*$")   # 1,234
 _DECIMAL = re.compile(r"^\s*[-+]?\d+,\d+\s*$")                            # 0,512
 
 
-def thousands_grouped(body, j):
+def thousands_grouped(body, j, name, notes):
     """``body`` with column ``j`` of a comma file read in the decimal point's form, where a
     spreadsheet quoted its cells: every cell holding a comma a number grouped in thousands
     (``"1,234.50"``: the commas are left out), or every one a number with one comma and some
     that no thousands could be (``"0,512"``, ``"12,5"``: a decimal comma, as a spreadsheet in
-    much of Europe writes it; ``"1,109"`` beside them is 1.109)."""
+    much of Europe writes it; ``"1,109"`` beside them is 1.109). A column whose every number
+    reads both ways (``"1,085"`` alone, no ``999`` or ``1.5`` beside it) is read as thousands,
+    as comma files write them, with a note in ``notes``."""
     cells = [r[j] for _, r in body if j < len(r)]
     commas = [c for c in cells if "," in c]
     if commas and all(_THOUSANDS.match(c) for c in commas):
+        plain = [c for c in cells if "," not in c and c.strip().lower() not in MISSING]
+        if not plain and all(_DECIMAL.match(c) for c in commas):
+            notes.append(f"column {name!r}: {commas[0].strip()!r} and every number like it read "
+                         f"with a comma between thousands ({commas[0].strip().replace(',', '')}"
+                         f"), not a decimal comma; write decimal points if it is one")
         convert = lambda c: c.replace(",", "")                                # noqa: E731
     elif commas and all(_DECIMAL.match(c) for c in commas):
         convert = lambda c: c.replace(",", ".")                               # noqa: E731

@@ -25,10 +25,16 @@ def reorder(model, state, index):
     return state.index_select(1, index)
 
 
-def state_rows(state):
-    """The batch rows of a decoding state (the recurrent state's (L, B, H), alone or under
-    "rnn" in a dict, a pair (h, c) too), or None where it holds no such tensor."""
-    rnn = state.get("rnn") if isinstance(state, dict) else state
+def state_rows(model, state):
+    """The batch rows of a decoding state whose layout is known: rnnkit's models' (a dict whose
+    "rnn" is (L, B, H) or a pair of them), or the (L, B, H) tensor or pair that :func:`reorder`
+    reorders for a model without a ``reorder_state`` of its own; else None."""
+    if isinstance(state, dict):
+        rnn = state.get("rnn")
+    elif hasattr(model, "reorder_state") or state is None:
+        return None
+    else:
+        rnn = state
     if isinstance(rnn, (tuple, list)) and rnn:
         rnn = rnn[0]
     return rnn.shape[1] if torch.is_tensor(rnn) and rnn.dim() == 3 else None
@@ -49,10 +55,11 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
         raise ValueError(f"beam_size, max_len and n_best must be >= 1, got {beam_size}, "
                          f"{max_len}, {n_best}")
     prime_ids = token_ids(prime_ids, "prime_ids")
-    if state is not None and (state_rows(state) or 1) != 1:
-        raise ValueError(f"beam_search searches one sequence, but the state holds "
-                         f"{state_rows(state)} rows (a batch of sources or conditions): search "
-                         f"each from its own state, or all at once with beam_search_batch")
+    rows = state_rows(model, state)
+    if rows is not None and rows != 1:
+        raise ValueError(f"beam_search searches one sequence, but the state holds {rows} rows "
+                         f"(a batch of sources or conditions): search each from its own state, "
+                         f"or all at once with beam_search_batch")
     was_training = model.training
     model.eval()
     _refresh(model)

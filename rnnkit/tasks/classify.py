@@ -255,7 +255,8 @@ def build_classify_task(data_config, model_config, log=print):
     labels = sorted({l for l, _ in examples})
     if len(labels) < 2:
         raise DataError(f"{path}: need at least 2 distinct labels, got {labels}")
-    warn_unlabelled(path, examples, labels)
+    if not classes:          # (a label --classes names is meant)
+        warn_unlabelled(path, examples, labels)
     alike = {}
     for label in labels:
         alike.setdefault(label.casefold(), []).append(label)
@@ -275,7 +276,16 @@ def build_classify_task(data_config, model_config, log=print):
                         f"(a first line 'text{sep}label' says the text comes first)")
 
     def read_checked(given):   # a validation or test file: only labels of the training data
-        rows = read_labelled(given, with_lines=True, least=1, classes=classes)
+        folder = Path(given).is_dir()
+        rows = read_labelled(given, with_lines=True, least=1, classes=folder and classes)
+        if classes and not folder:
+            kept = [r for r in rows if r[0] in classes]
+            if not kept:
+                raise DataError(f"{given}: no example of the classes {d.classes} (--classes)")
+            if len(kept) < len(rows):
+                log(f"--classes {d.classes}: passed over {len(rows) - len(kept):,} of "
+                    f"{given}'s {len(rows):,} examples")
+            rows = kept
         check_labels(rows, labels, given)
         return [(label, text) for label, text, _ in rows]
 

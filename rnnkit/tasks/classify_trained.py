@@ -8,7 +8,7 @@ from rnnkit.data.labelled import read_labelled
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
 from rnnkit.tasks import api_inputs
-from rnnkit.tasks.classify import EVAL_BATCH, EVAL_TOKENS, check_labels
+from rnnkit.tasks.classify import EVAL_BATCH, EVAL_TOKENS, check_labels, given_classes
 from rnnkit.tasks.classify_text import TextEncoder, batch
 from rnnkit.tasks.common import length_chunks, warn_unknown
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1
@@ -29,9 +29,10 @@ def upgrade(ckpt):
 
 def evaluate_file(run, path):
     """Score a trained run (folder or checkpoint) on a labelled TSV/CSV file: accuracy,
-    macro-F1 and size. A label the model never saw is a DataError naming the file and line."""
+    macro-F1 and size. A label the model never saw is a DataError naming the file and line; a
+    run trained with ``--classes`` reads those labels only, as its training did."""
     clf = Classifier.load(run)
-    examples = read_labelled(path, with_lines=True, least=1)
+    examples = read_labelled(path, with_lines=True, least=1, classes=clf.classes)
     check_labels(examples, clf.labels, path)
     warn_unknown(path, [w for _, t, _ in examples for w in clf.encoder.split(t)],
                  clf.encoder.vocab.stoi)
@@ -50,6 +51,7 @@ class Classifier:
 
     def __init__(self, model, encoder, labels):
         self.model, self.encoder, self.labels = model.eval(), encoder, labels
+        self.classes = None     # the run's --classes: the labels eval reads from a file
 
     @classmethod
     def from_task(cls, task):
@@ -72,7 +74,9 @@ class Classifier:
             encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
                                   ckpt.get("max_len", ckpt["data_config"]["max_len"]),
                                   config.ngrams, gram_space(config), config.char_grams)
-            return cls(model, encoder, ckpt["labels"])
+            out = cls(model, encoder, ckpt["labels"])
+            out.classes = given_classes(ckpt["data_config"].get("classes", ""))
+            return out
 
     @property
     def tokens(self):
