@@ -225,7 +225,8 @@ def test_export_refuses_an_unknown_kind_a_damaged_file_and_a_missing_folder(runs
 @pytest.mark.parametrize("conditioning", ["init", "input"])
 def test_feature_conditioned_generator_onnx_and_pt2(conditioning, tmp_path):
     """A generator conditioned on a feature vector, through its initial state only (the step
-    does not read z: ONNX drops that input) or through every step only (h_0 = 0)."""
+    does not read z: ONNX dropped that input, which the signature names) or through every step
+    only (h_0 = 0)."""
     onnxruntime_or_skip()
     from rnnkit.export.writers import write_onnx, write_pt2
     from rnnkit.export.tasks import generator_programs
@@ -240,7 +241,9 @@ def test_feature_conditioned_generator_onnx_and_pt2(conditioning, tmp_path):
         write_pt2(p, tmp_path / f"{p.name}.pt2")
         programs["pt2"].append(torch.no_grad()(rnnkit.export.load(tmp_path / f"{p.name}.pt2")
                                                .module()))
-        call = _onnx_callable(onnxruntime_or_skip().InferenceSession(str(tmp_path / f"{p.name}.onnx")))
+        session = onnxruntime_or_skip().InferenceSession(str(tmp_path / f"{p.name}.onnx"))
+        assert [i.name for i in session.get_inputs()] == list(p.inputs)
+        call = _onnx_callable(session)
         call.inputs = p.inputs
         programs["onnx"].append(call)
     for B in (1, 3):
