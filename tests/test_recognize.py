@@ -338,6 +338,14 @@ def test_image_to_text_warns_of_what_it_cannot_read_whole(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("wider than the widest training image") == 1
     assert f"the model reads its first {reader.model.config.width} columns" in err
+    # one very wide training image sizes the whole model (6000 columns: 70× the parameters)
+    names = sorted(folder.glob("*.png"))
+    Image.fromarray(np.hstack([np.asarray(Image.open(names[0]).convert("L"))] * 6)).save(
+        names[0])
+    assert main(["train", "image-to-text", "--data", str(folder), "--out", str(tmp_path / "r2"),
+                 "--quiet", "--max-steps", "1", "--height", "16", "--conv-layers", "2",
+                 "--channels", "4", "--vector", "8", "--hidden", "8", "--batch", "4"]) == 0
+    assert f"{names[0].name}: an image " in capsys.readouterr().err
 
 
 def test_image_to_text_refuses_sounds(tmp_path, capsys):

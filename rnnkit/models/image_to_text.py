@@ -55,7 +55,8 @@ class ImageToTextConfig:
     dropout: float = field(default=0.1, metadata={
         "help": "dropout on the image's vector and in the generator (0: off)", "range": "[0, 1)"})
     max_len: int = field(default=16, metadata={
-        "help": "longest text generated, </s> included", "range": (1, MAX_STEPS)})
+        "help": "longest text generated, in characters (</s> not counted)",
+        "range": (1, MAX_STEPS)})
 
     def __post_init__(self):
         check(self)

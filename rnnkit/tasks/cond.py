@@ -101,7 +101,8 @@ class Conditions:
 class CondTask:
     def __init__(self, model, vocab, conditions, splits, data_config, seed=0):
         self.model, self.vocab, self.conditions = model, vocab, conditions
-        self.data_config, self.unit = data_config, vocab.kind
+        # word tokens hold the spaces between words too: the loss is per token, not per word
+        self.data_config, self.unit = data_config, "char" if vocab.kind == "char" else "token"
         limit = model.config.max_len
 
         def enc(pairs, part):

@@ -175,6 +175,14 @@ def build_image_to_text_task(data_config, model_config, seed=0, log=print):
     model_config.width = max(x.shape[1] for x, _, _ in parts.train)
     model_config = ImageToTextConfig(**asdict(model_config))   # checks the filled-in sizes
     W = model_config.width
+    widths = sorted(x.shape[1] for x, _, _ in parts.train)
+    median = widths[len(widths) // 2]
+    if W > 4 * median:     # the model's width is the widest image's: one outlier sizes it all
+        where = max(parts.train, key=lambda e: e[0].shape[1])[2]
+        warn(f"{where}: an image {W} columns wide at height {model_config.height}, "
+             f"{W / median:.0f}× the training images' median width ({median}): the model reads "
+             f"every image padded to the widest, so it is that much bigger and slower; leave "
+             f"the image out or cut it")
     wider = sum(x.shape[1] > W for x, _, _ in parts.val + parts.test)
     if wider:
         warn(f"{wider:,} validation or test image(s) wider than the widest training image "

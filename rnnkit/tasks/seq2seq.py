@@ -73,7 +73,7 @@ class Seq2SeqTask:
     def __init__(self, model, src_vocab, tgt_vocab, splits, data_config, seed=0, log=print):
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
         self.data_config, self.splits, self.log = data_config, splits, log
-        self.unit = tgt_vocab.kind
+        self.unit = "char" if tgt_vocab.kind == "char" else "token"   # (spaces are tokens)
         self.train = PairBatches(self._encode(splits["train"], "train"), data_config.batch, seed)
         val = splits["val"][:data_config.val_pairs or None]
         self.val = self._encode(val, "val")
