@@ -390,3 +390,10 @@ def test_excel_s_separator_line(tmp_path):
                                               for i in range(24))
     f = read_series_file(write(tmp_path, text))
     assert f.names == ["Wert"] and f.lines[0] == 3 and f.values[1, 0] == 1.5
+
+
+def test_a_value_before_its_step_numbers(tmp_path):
+    """sales,day (day 1, 2, 3, ...): the days were read as the series, the sales as its time."""
+    text = "sales,day\n" + "".join(f"{1500 + 3 * i}.5,{i + 1}\n" for i in range(31))
+    f = read_series_file(write(tmp_path, text))
+    assert f.names == ["sales"] and f.labels[:2] == ["1", "2"] and f.values[0, 0] == 1500.5

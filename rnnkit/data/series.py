@@ -154,10 +154,9 @@ def time_column(header, body, cols):
     header names another column as the time (``date``, ``time``, ...) and not the first; None
     where every column is a value column."""
     names = [h.strip().lower() for h in header]
-    if 0 in cols:    # value,date: a later column named as the time that holds dates
+    if 0 in cols:    # value,date: a later column named as the time that holds dates or steps
         return next((j for j in range(1, len(header)) if j not in cols
-                     and names[j] in TIME_NAMES and dated(body, j, forward=None)),
-                    None) if body else None
+                     and names[j] in TIME_NAMES and timed(body, j)), None) if body else None
     if names and names[0] not in TIME_NAMES:   # id,date,value: ids 1000-9999 read as years
         named = next((j for j in range(1, len(names)) if j not in cols  # (newest first too)
                       and names[j] in TIME_NAMES and dated(body, j, forward=None)),
@@ -167,6 +166,17 @@ def time_column(header, body, cols):
     if body and not dated(body, 0):
         return next((j for j in range(1, len(header)) if j not in cols and dated(body, j)), 0)
     return 0
+
+
+def timed(body, j):
+    """Whether column ``j`` holds dates, or step numbers (whole numbers one way in order: a
+    ``day`` of 1, 2, 3, ...), forward or newest first (of the first 50 rows)."""
+    cells = [r[j].strip() if j < len(r) else "" for _, r in body[:50]]
+    if all(re.fullmatch(r"[+-]?\d+", c) for c in cells):
+        n = [int(c) for c in cells]
+        steps = list(zip(n, n[1:]))
+        return all(a < b for a, b in steps) or all(a > b for a, b in steps)
+    return dated(body, j, forward=None)
 
 
 def dated(body, j, forward=True):
@@ -198,8 +208,8 @@ def default_column(header, body=()):
             if name in names:
                 return header[names.index(name)].strip()
     last = len(header) - 1
-    if body and last > 0 and names[last] in TIME_NAMES and dated(body, last, forward=None):
-        return header[last - 1].strip()          # value,date: the time comes last
+    if body and last > 0 and names[last] in TIME_NAMES and timed(body, last):
+        return header[last - 1].strip()          # value,date (sales,day): the time comes last
     codes = lambda j: all(not any(c.isdigit() for c in r[j]) and r[j].strip().lower()
                           not in MISSING for _, r in body[:50] if j < len(r))
     if body and codes(len(header) - 1):
