@@ -158,3 +158,15 @@ def test_pairs_quoted_as_r_and_pandas_write_them(tmp_path):
     tab = 'katze\tcat\n"klein\tauf"\tsmall on\n'
     assert read_pairs(write(tmp_path, "t.tsv", tab)) == [("katze", "cat"),
                                                         ("klein\tauf", "small on")]
+
+
+def test_a_spreadsheet_s_semicolon_pairs(tmp_path):
+    """A .csv of semicolons under a source;target header (or Excel's sep=; line) was refused
+    as one field a line, or with a misleading quote error where its fields were quoted."""
+    rows = 'source;target\nhallo welt;"hello, ""world"""\nwelt;world\n'
+    path = tmp_path / "semi.csv"
+    path.write_text(rows, encoding="utf-8")
+    assert read_numbered_pairs(path) == [(2, "hallo welt", 'hello, "world"'),
+                                         (3, "welt", "world")]
+    path.write_text("sep=;\nhallo;hello\nwelt;world\n", encoding="utf-8")
+    assert read_numbered_pairs(path) == [(2, "hallo", "hello"), (3, "welt", "world")]

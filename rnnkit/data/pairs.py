@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.text import (DataError, csv_records, json_lines, numbered_lines, read_text,
-                              tab_quoted)
+from rnnkit.data.text import (DataError, csv_records, excel_sep, json_lines, numbered_lines,
+                              read_text, tab_quoted)
 from rnnkit.data.vocab import Vocab, tokenize
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -89,12 +89,17 @@ def read_numbered_pairs(path):
         rows = _json_pairs(text, path)
         fmt = "a JSON source and target"
     else:
-        sep = "," if suffix == ".csv" else "\t"
-        quoted = sep == "," or tab_quoted(text)
+        hint, text = excel_sep(text)
+        sep = hint or ("," if suffix == ".csv" else "\t")
+        head = next((line for line in text.splitlines() if line.strip()), "")
+        if sep == "," and "," not in head and len(head.split(";")) == 2 and all(
+                n.strip().strip('"').lower() in HEADER_NAMES for n in head.split(";")):
+            sep = ";"                           # a spreadsheet's export, by its header
+        quoted = sep in ",;" or tab_quoted(text)
         rows = (csv_records(text, path, sep) if quoted
                 else ((n, line.split("\t")) for n, line in numbered_lines(text)))
         rows = _known_layout([(n, r) for n, r in rows if r and "".join(r).strip()])
-        fmt = "'source,target'" if sep == "," else "'source<TAB>target'"
+        fmt = f"'source{sep}target'" if sep != "\t" else "'source<TAB>target'"
         for n, parts in rows:
             if len(parts) != 2:
                 hint = (f"; more columns (an attribution, as in Tatoeba's files)? keep the two: "
@@ -103,7 +108,7 @@ def read_numbered_pairs(path):
                         f"Moses)? join them: paste {path} OTHER > pairs.tsv"
                         if len(parts) == 1 and sep != "," and all(len(r) == 1 for _, r in rows)
                         else "")
-                want, got = (("one tab", f"{len(parts) - 1} tabs") if sep != "," else
+                want, got = (("one tab", f"{len(parts) - 1} tabs") if sep == "\t" else
                              ("two fields", f"{len(parts)} fields"))
                 raise DataError(f"{path}:{n}: expected {fmt} ({want}), got {got}: "
                                 f"{_shown(parts, sep)!r}{hint}")
