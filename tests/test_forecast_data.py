@@ -209,7 +209,7 @@ def test_a_value_far_outside_the_series_is_warned_about_and_metrics_stay_json(tm
     the series' spread); the figures it spoils are computed in float64 and metrics.json stays
     JSON any reader parses (no Infinity or NaN)."""
     import json
-    from rnnkit.tasks.forecast import far_value
+    from rnnkit.data.series_numbers import far_value
     from rnnkit.train.checkpoint import json_text
     values = [100 + 10 * math.sin(i) for i in range(60)]
     values[30] = 1e30

@@ -38,3 +38,46 @@ def test_window_smoothing_starts_on_the_window_itself():
     moved = z.clone()
     moved[:, :4] += 100.0                                    # the window's first steps
     assert float((model(moved) - model(z)).detach().min()) > 0.5   # start the level: they weigh in
+
+
+def _series(tmp_path):
+    import math
+    text = "month,value\n" + "".join(
+        f"{1990 + i // 12}-{i % 12 + 1:02d},{100 + i + 10 * math.sin(i * math.pi / 6):.3f}\n"
+        for i in range(96))
+    (tmp_path / "s.csv").write_text(text, encoding="utf-8")
+    return tmp_path / "s.csv"
+
+
+def test_a_resume_keeps_the_runs_choices(tmp_path, capsys):
+    """A version of rnnkit that chose otherwise (here: a checkpoint whose baseline is not the
+    one the data would choose now, and one saved before the smoothing's "history") rebuilt
+    another model under the run's weights on --resume (or failed on its missing keys)."""
+    import json
+
+    from rnnkit.cli.main import main
+    from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+    run = tmp_path / "run"
+    flags = ["--hidden", "4", "--max-steps", "2", "--eval-every", "2", "--horizon", "6",
+             "--val-fraction", "0.25", "--quiet"]
+    assert main(["train", "forecast", "--data", str(_series(tmp_path)), "--out", str(run),
+                 *flags]) == 0
+    ckpt = load_checkpoint(run / "last.pt", kind="forecast")
+    other = "seasonal" if ckpt["model_config"]["base"] != "seasonal" else "last"
+    ckpt["model_config"]["base"] = other
+    save_checkpoint(run / "last.pt", ckpt)
+    capsys.readouterr()
+    assert main(["train", "forecast", "--out", str(run), "--resume", "--max-steps", "4",
+                 "--quiet"]) == 0
+    assert f"baseline {other} (the run's choices, resumed)" in capsys.readouterr().out
+    assert load_checkpoint(run / "last.pt", kind="forecast")["model_config"]["base"] == other
+    for name in ("last.pt", "best.pt"):                         # as saved before the history
+        old = load_checkpoint(run / name, kind="forecast")
+        for key in ("history", "relative", "refit"):
+            old["model_config"].pop(key, None)
+        for key in ("smoothing", "share"):
+            old["model"].pop(key)
+        save_checkpoint(run / name, old)
+    assert main(["train", "forecast", "--out", str(run), "--resume", "--max-steps", "6",
+                 "--quiet"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 6

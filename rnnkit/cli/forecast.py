@@ -12,7 +12,7 @@ from rnnkit.data.dates import next_labels
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 from rnnkit.tasks.forecast_scores import LEVELS, MIN_ERRORS
-from rnnkit.tasks.forecast_trained import Forecast
+from rnnkit.tasks.forecast_trained import LEGACY, Forecast
 from rnnkit.train.checkpoint import atomic_write
 
 # steps of one forecast: far beyond any horizon a series supports, and printed and plotted in
@@ -22,7 +22,8 @@ TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 2000, 
 
 RUN = TaskRun("forecast", ForecastData, ForecasterConfig, build_forecast_task, TRAIN_DEFAULTS,
               skip=("features", "horizon", "base", "period", "window", "relative",
-                    "per_column"))
+                    "per_column"), keeps_choices=True,
+              upgrade=lambda ckpt: {**ckpt, "model_config": {**LEGACY, **ckpt["model_config"]}})
 TRAIN = ("forecaster for a uni- or multivariate series (CSV)", RUN.add_flags, RUN.run)
 
 

@@ -121,6 +121,8 @@ class TaskRun:
     report: Callable = held_out_figures   # (task, metrics) -> the closing line, its test figures
     upgrade: Callable = None   # checkpoint -> checkpoint: fields of runs saved by older versions
     resumes_data: bool = False   # build also takes checkpoint=: a resume reuses its vocabulary
+    keeps_choices: bool = False  # build also takes checkpoint=: a resume keeps what the data
+    # decided (the forecaster's transform and baseline), as the data stays the same
 
     def add_flags(self, p):
         """Data, model and training flags."""
@@ -274,7 +276,7 @@ class TaskRun:
             "data": dataclasses.asdict(data_cfg), "model": dataclasses.asdict(model_cfg)}
         torch.manual_seed(train_cfg.seed)
         extra = {"seed": train_cfg.seed} if self.seeded else {}
-        if self.resumes_data and ckpt is not None:
+        if (self.resumes_data or self.keeps_choices) and ckpt is not None:
             extra["checkpoint"] = ckpt
         task = distributed.agree(lambda: self.build(data_cfg, model_cfg, **extra),
                                  "reading the data")

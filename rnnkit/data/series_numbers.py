@@ -133,3 +133,27 @@ def check_finite(values, linenos, names, path):
                         f"{where}; fill or drop them first, or train with --fill linear (or previous)")
     if len(values) < 2:
         raise DataError(f"{path}: a series needs at least 2 rows, got {len(values)}")
+
+
+FAR = 1e6   # a value this many median absolute deviations from the median is warned about
+
+
+def far_value(f, main):
+    """A warning about the first value of ``f`` more than :data:`FAR` median absolute deviations
+    from its column's median in ``main`` (a typo such as 1e30 in a series of hundreds: the model
+    scales by the series' spread, so the other values all look the same to it and the errors
+    blow up), or None."""
+    for k, name in enumerate(f.names):
+        col = main.values[:, k].astype(np.float64)
+        centre = np.nanmedian(col)
+        spread = np.nanmedian(np.abs(col - centre))
+        if not spread > 0:
+            continue
+        away = np.abs(f.values[:, k].astype(np.float64) - centre) / spread
+        i = int(np.nanargmax(away)) if np.isfinite(away).any() else 0
+        if away[i] > FAR:
+            return (f"{f.path}:{f.lines[i]}: column {name!r} holds {f.values[i, k]:.6g}, "
+                    f"{away[i]:.2g} times the series' median absolute deviation ({spread:.4g}) "
+                    f"from its median ({centre:.4g}): a data error? The model scales by the "
+                    f"series' spread, so its forecasts and errors will be dominated by it")
+    return None

@@ -34,7 +34,7 @@ from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fracti
 from rnnkit.data import DataError, resolve
 from rnnkit.data.dates import check_continues, infer_season
 from rnnkit.data.series import read_series_file, same_series
-from rnnkit.data.series_numbers import FILLS
+from rnnkit.data.series_numbers import FILLS, far_value
 from rnnkit.data.series_scale import Scaler, Transform, split_series
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.models.smoothing import start_length
@@ -231,30 +231,6 @@ class ForecastTask:
                 "split": [self.train_end, self.val_end], "season": self.season}
 
 
-FAR = 1e6   # a value this many median absolute deviations from the median is warned about
-
-
-def far_value(f, main):
-    """A warning about the first value of ``f`` more than :data:`FAR` median absolute deviations
-    from its column's median in ``main`` (a typo such as 1e30 in a series of hundreds: the model
-    scales by the series' spread, so the other values all look the same to it and the errors
-    blow up), or None."""
-    for k, name in enumerate(f.names):
-        col = main.values[:, k].astype(np.float64)
-        centre = np.nanmedian(col)
-        spread = np.nanmedian(np.abs(col - centre))
-        if not spread > 0:
-            continue
-        away = np.abs(f.values[:, k].astype(np.float64) - centre) / spread
-        i = int(np.nanargmax(away)) if np.isfinite(away).any() else 0
-        if away[i] > FAR:
-            return (f"{f.path}:{f.lines[i]}: column {name!r} holds {f.values[i, k]:.6g}, "
-                    f"{away[i]:.2g} times the series' median absolute deviation ({spread:.4g}) "
-                    f"from its median ({centre:.4g}): a data error? The model scales by the "
-                    f"series' spread, so its forecasts and errors will be dominated by it")
-    return None
-
-
 def read_parts(d, log):
     """The series of --data, then of --val-data and --test-data where given: (SeriesFile,
     values (N, F), labels, split (train_end, val_end))."""
@@ -352,12 +328,17 @@ def check_lengths(d, n, split, path):
                         f"--horizon of at most {min(val_end - train_end, n - val_end)}{longer}")
 
 
-def build_forecast_task(data_config, model_config, log=print):
+def build_forecast_task(data_config, model_config, log=print, checkpoint=None):
     """Read the series, find its season, choose the transform, baseline and linear part on
-    folds before the test part, scale it on the training part, build the model."""
+    folds before the test part, scale it on the training part, build the model. Resuming
+    ``checkpoint``, the run's own choices stand (its transform, baseline, season; the linear
+    part and smoothing come with its weights): a version of rnnkit that chose otherwise
+    rebuilt another model under the run's weights."""
     d = data_config
     main, y, labels, split = read_parts(d, log)
     m, how = resolve_season(d, main, split[0], log)
+    if checkpoint is not None:
+        m, how = checkpoint.get("season", m), "the run's"
     chosen = not d.window
     if chosen:   # stored resolved, so a resumed or loaded run uses the same window
         d.window = auto_window(split[0], d.horizon, m)
@@ -370,7 +351,12 @@ def build_forecast_task(data_config, model_config, log=print):
     # several columns: each its own classical forecast (needs the linear part to hold each
     # column's baseline); the GRU reads them all
     c.per_column = y.shape[1] > 1 and c.linear and c.mode == "direct" and c.residual
-    if c.per_column:
+    if checkpoint is not None:
+        c.per_column = checkpoint["model_config"].get("per_column", c.per_column)
+        kinds = Transform.from_dict(checkpoint.get("transform")).kind
+        transform, base, smooth, linear = kinds, c.base, None, None
+        note = " (the run's choices, resumed)"
+    elif c.per_column:
         transform, base, smooth, linear, note = choose_columns(
             y, split, d.window, d.horizon, m, d.transform, d.baseline, smoothing=c.history,
             names=main.names)
@@ -382,7 +368,7 @@ def build_forecast_task(data_config, model_config, log=print):
     c.base, c.period, c.window = base, m, d.window
     model = Forecaster(c)
     with torch.no_grad():
-        if model.ar is not None:
+        if model.ar is not None and linear is not None:
             model.fit_linear(*linear)
         if smooth is not None:
             model.set_smoothing(*smooth)
