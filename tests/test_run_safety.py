@@ -374,3 +374,26 @@ def test_a_command_line_with_a_name_that_is_not_utf8_takes_the_lock(tmp_path, mo
     finally:
         lock.release()
 
+
+
+def test_a_resume_whose_data_is_not_found_says_so(tmp_path, capsys, monkeypatch):
+    """A run that recorded its --data as given (relative, by an older rnnkit) resumed from
+    another folder: "the --data file changed ... the data now gives missing"."""
+    from rnnkit.train.checkpoint import load_checkpoint
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    lm_corpus(tmp_path / "a")
+    monkeypatch.chdir(tmp_path / "a")
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", "corpus.txt", "--out", str(out), *TINY_LM, *FAST]) == 0
+    for name in ("last.pt", "best.pt"):
+        ckpt = load_checkpoint(out / name)
+        ckpt["data_config"]["data"] = "corpus.txt"
+        save_checkpoint(out / name, ckpt)
+    monkeypatch.chdir(tmp_path / "b")
+    capsys.readouterr()
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "4"]) == 2
+    assert "the run's --data file corpus.txt is not there (a path relative to the folder the run " \
+           "started in?); give --data PATH to resume on it" in capsys.readouterr().err
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "4", "--data",
+                 str(tmp_path / "a" / "corpus.txt")]) == 0

@@ -161,3 +161,30 @@ def test_a_tag_column_asked_of_a_file_without_columns_is_refused(tmp_path):
     slash = write(tmp_path, "s.txt", "the/DT cat/NN\n")
     with pytest.raises(ConfigError, match="word/tag sentences"):
         read_tagged(slash, column=7)
+
+
+def test_a_run_saved_with_the_old_column_default_reads_word_tag_files(tmp_path, capsys):
+    """Runs saved before their flags stored column 3, the old default (CoNLL-U's UPOS; files
+    without columns passed it over): eval and --resume on their word/tag files were refused
+    ("a tag column is picked in column (CoNLL) ... files"), --column 0 too."""
+    import json
+
+    from rnnkit.cli.main import main
+    from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+    data = tmp_path / "tag.txt"
+    data.write_text("the/d cat/n sat/v a/d mat/n\na/d dog/n ran/v the/d park/n\n" * 40,
+                    encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "tag", "--data", str(data), "--out", str(run), "--hidden", "8",
+                 "--embed", "8", "--batch", "8", "--max-steps", "2", "--eval-every", "2",
+                 "--quiet"]) == 0
+    for name in ("last.pt", "best.pt"):
+        ckpt = load_checkpoint(run / name, kind="tag")
+        ckpt.pop("flags", None)
+        ckpt["data_config"]["column"] = 3
+        save_checkpoint(run / name, ckpt)
+    capsys.readouterr()
+    assert main(["eval", str(run), str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["size"] > 0
+    assert main(["train", "tag", "--out", str(run), "--resume", "--max-steps", "4",
+                 "--quiet"]) == 0

@@ -67,10 +67,11 @@ def _hash_files(files):
     return h.hexdigest()
 
 
-def check_same_data(run, before, now, allowed, hint=""):
+def check_same_data(run, before, now, allowed, hint="", paths=None):
     """Refuse a resume whose data files differ from those the run was trained on. What the
     checkpoint could not record (a folder, by an rnnkit before folders were hashed: "missing";
-    a listing's files, by one before they were) is not compared."""
+    a listing's files, by one before they were) is not compared. ``paths``: the data config's
+    paths by field, to name a file that is gone."""
     unknown = {k for k in now if before.get(k, "missing") == "missing"
                and (k.endswith(":files") or k in before)}
     changed = [k for k in sorted(set(before) | set(now))
@@ -82,6 +83,10 @@ def check_same_data(run, before, now, allowed, hint=""):
     what = f"files the {flag} listing names" if k.endswith(":files") else \
         f"{flag} folder" if str(now.get(k, before.get(k))).startswith("folder-") else f"{flag} file"
     more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+    path = (paths or {}).get(k.split(":")[0])
+    if now.get(k) == "missing" and path:   # not changed: not found (a relative path, elsewhere)
+        raise DataError(f"{run}: the run's {flag} file {path} is not there (a path relative to "
+                        f"the folder the run started in?); give {flag} PATH to resume on it")
     raise DataError(f"{run}: the {what}{more} changed since this run started (its checkpoint "
                     f"records {before.get(k, 'none')[:19]}..., the data now gives "
                     f"{now.get(k, 'none')[:19]}...); --resume continues on the same data "

@@ -269,7 +269,8 @@ class TaskRun:
                 if not isinstance(ckpt["data_fingerprint"], dict):
                     raise TypeError(f"its data fingerprint is a "
                                     f"{type(ckpt['data_fingerprint']).__name__}, not a table")
-            check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed, hint)
+            check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed, hint,
+                            {name: getattr(data_cfg, name, "") for name in PATH_FIELDS})
         if ckpt is not None and world.main:
             relaid(train_cfg, ckpt)
         flags = ckpt.get("flags") if ckpt is not None else {   # the run's own, unresolved

@@ -24,9 +24,15 @@ DATA_SAVED_BEFORE = {"word_chars": "first", "column": 3, "word_dropout": 0.0}
 
 
 def upgrade(ckpt):
-    """A tag checkpoint with the settings of the version that saved it."""
+    """A tag checkpoint with the settings of the version that saved it. Runs saved before their
+    flags were (``"flags"``) stored column 3, the default of a time when it named CoNLL-U's
+    UPOS column and files without columns passed it over; 0 says both now (column 3 of such a
+    file is refused)."""
+    data = {**DATA_SAVED_BEFORE, **ckpt["data_config"]}
+    if "flags" not in ckpt and data["column"] == 3:
+        data["column"] = 0
     return {**ckpt, "model_config": {**MODEL_SAVED_BEFORE, **ckpt["model_config"]},
-            "data_config": {**DATA_SAVED_BEFORE, **ckpt["data_config"]}}
+            "data_config": data}
 
 
 def evaluate_file(run, path):
