@@ -66,9 +66,9 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
     try:
         logits, state = prime(model, prime_ids[None], state)
         device, dt = logits.device, score_dtype(logits)
-        seqs = [[]]                                                               # K prefixes
+        seqs = [None]                                                 # K prefixes (_ids)
         scores = torch.zeros(1, device=device, dtype=dt)                          # (K,) log p
-        finished = []                                                             # (score, ids)
+        finished = []                                                       # (score, prefix)
         for n in range(1, max_len + 1):
             check_scores(logits, n - 1)
             logp = scores[:, None] + torch.log_softmax(logits.to(dt), -1)         # (K, V)
@@ -80,12 +80,12 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
             finished = finished[:max(beam_size, n_best)]
             if not keep or _done(finished, keep, beam_size, max_len, length_penalty):
                 break
-            seqs = [seqs[row] + [tok] for row, tok, _ in keep]
+            seqs = [(seqs[row], tok) for row, tok, _ in keep]
             rows, toks = torch.tensor([[k[0] for k in keep], [k[1] for k in keep]],
                                       device=device)                              # (K,) each
             scores = torch.tensor([k[2] for k in keep], device=device, dtype=dt)
             logits, state = model.step(toks, reorder(model, state, rows))         # (K, V)
-        return [(ids, s) for s, ids in finished[:n_best]]
+        return [(_ids(prefix), s) for s, prefix in finished[:n_best]]
     finally:
         model.train(was_training)
 
@@ -117,7 +117,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
         device, V, dt = logits.device, logits.shape[-1], score_dtype(logits)
         scores = torch.full((N, K), float("-inf"), device=device, dtype=dt)       # (A, K)
         scores[:, 0] = 0                                      # one live hypothesis to start
-        seqs = [[[]] for _ in range(N)]                       # per live sequence: K prefixes
+        seqs = [[None] for _ in range(N)]                     # per live sequence: K prefixes
         finished = [[] for _ in range(N)]
         active = list(range(N))                               # the sequences in the batch
         for n in range(1, max(limits) + 1):
@@ -136,7 +136,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
                     continue
                 pad = K - len(keep)                           # dead rows: a copy, never chosen
                 still.append(i)
-                kept_seqs.append([seqs[a][row] + [tok] for row, tok, _ in keep])
+                kept_seqs.append([(seqs[a][row], tok) for row, tok, _ in keep])
                 rows += [a * K + row for row, _, _ in keep] + [a * K + keep[0][0]] * pad
                 toks += [tok for _, tok, _ in keep] + [keep[0][1]] * pad
                 kept_scores += [lp for _, _, lp in keep] + [float("-inf")] * pad
@@ -147,7 +147,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
             active, seqs = still, kept_seqs
             logits, state = model.step(torch.tensor(toks, device=device),
                                        model.reorder_state(state, index))        # (A'·K, V)
-        return [[(ids, sc) for sc, ids in f[:n_best]] for f in finished]
+        return [[(_ids(prefix), sc) for sc, prefix in f[:n_best]] for f in finished]
     finally:
         model.train(was_training)
 
@@ -177,19 +177,31 @@ def _refresh(model):
 
 def _candidates(tops, flats, V, n, max_len, eos_id, K, seqs, finished, alpha):
     """One sequence's best 2K extensions (log p, flat index; best first) sorted into finished
-    hypotheses (appended to ``finished``) and up to K live ones, returned as (row, token, log p),
-    as :func:`beam_search` does; impossible ones (log p = -inf) are skipped."""
+    hypotheses (appended to ``finished`` as (score, prefix)) and up to K live ones, returned as
+    (row, token, log p), as :func:`beam_search` does; impossible ones (log p = -inf) are
+    skipped."""
     keep = []
     for lp, i in zip(tops, flats):
         if lp == float("-inf"):
             break
         row, tok = divmod(i, V)
         if tok == eos_id or n == max_len:
-            ids = seqs[row] + ([] if tok == eos_id else [tok])
-            finished.append((_normalised(lp, n, alpha), ids))
+            prefix = seqs[row] if tok == eos_id else (seqs[row], tok)
+            finished.append((_normalised(lp, n, alpha), prefix))
         elif len(keep) < K:
             keep.append((row, tok, lp))
     return keep
+
+
+def _ids(prefix):
+    """The token ids of a prefix: None (empty) or (its prefix, its last token). Prefixes share
+    their beginnings, so a step extends each in O(1) (copied lists made a search of L tokens
+    O(K·L²): 132 s for 128,000 tokens at beam 5)."""
+    ids = []
+    while prefix is not None:
+        prefix, tok = prefix
+        ids.append(tok)
+    return ids[::-1]
 
 
 def _done(finished, keep, beam_size, max_len, alpha):
