@@ -391,3 +391,22 @@ def test_numpy_numbers_become_plain_ones():
     assert type(TrainConfig(lr=np.float32(0.01), max_steps=1).lr) is float
     assert type(LMConfig(hidden=np.int64(8)).hidden) is int
     assert type(LMConfig(cell=np.array(["gru", "lstm"])[0]).cell) is str
+
+
+def test_out_of_memory_names_the_commands_own_flags(capsys, monkeypatch):
+    """It named --seq-len to every command (classify has none) and not classify's bag fit."""
+    from rnnkit.cli import main as cli
+    from rnnkit.cli.main import memory_advice
+    assert memory_advice(["train", "classify", "--data", "x"]) == (
+        "try a smaller --batch, --hidden, --max-len or --no-linear-start (the bag's fit before "
+        "training)")
+    assert memory_advice(["train", "lm"]) == "try a smaller --batch, --hidden, --seq-len"
+
+    def out_of_memory(args):
+        raise MemoryError()
+    args = cli.build_parser().parse_args(["train", "forecast", "--out", "r"])
+    args.func = out_of_memory
+    monkeypatch.setattr(cli, "parse_on_rank_zero", lambda p, argv: args)
+    assert main(["train", "forecast", "--out", "r"]) == 1
+    assert capsys.readouterr().err == ("rnnkit: error: out of memory (try a smaller --batch, "
+                                       "--hidden, --window)\n")

@@ -88,6 +88,16 @@ def parse(parser, argv):
     return args
 
 
+def memory_advice(argv):
+    """What the command ``argv`` names can make smaller, by its own flags."""
+    command = innermost(build_parser(), argv)
+    have = {o for a in command._actions for o in a.option_strings}
+    sizes = [f for f in ("--batch", "--hidden", "--seq-len", "--max-len", "--window") if f in have]
+    fit = " or --no-linear-start (the bag's fit before training)" \
+        if "--no-linear-start" in have else ""
+    return f"try a smaller {', '.join(sizes)}{fit}" if sizes else "try a smaller input"
+
+
 def innermost(parser, argv):
     """The (sub)parser of the command ``argv`` names (``train lm``: the lm parser)."""
     words = iter(a for a in argv if not a.startswith("-"))
@@ -164,7 +174,7 @@ def main(argv=None):
     except UnicodeError as e:
         return fail(f"text that is not valid UTF-8: {e}", 2)
     except MemoryError:
-        return fail("out of memory (try a smaller --batch, --hidden or --seq-len)", 1)
+        return fail(f"out of memory ({memory_advice(argv)})", 1)
     except Terminated as e:   # kill, a scheduler's stop: files half-written are removed as on Ctrl-C
         return stopped(e)
     except KeyboardInterrupt as e:
@@ -177,8 +187,7 @@ def main(argv=None):
         if isinstance(e, RuntimeError) and OUT_OF_MEMORY.search(str(e)):   # torch's allocator
             asked = re.search(r"allocate (\d+) bytes", str(e))
             size = f": {int(asked.group(1)) / 2**30:,.1f} GiB asked for" if asked else ""
-            return fail(f"out of memory{size} (try smaller sizes: --batch, --hidden, --seq-len "
-                        f"or the command's own)", 1)
+            return fail(f"out of memory{size} ({memory_advice(argv)})", 1)
         line = str(e).splitlines()[0] if str(e) else ""
         from rnnkit.cells.validate import raised_at
         where = raised_at(e, in_cell=True)
