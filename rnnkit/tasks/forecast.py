@@ -328,6 +328,9 @@ def check_lengths(d, n, split, path):
                         f"--horizon of at most {min(val_end - train_end, n - val_end)}{longer}")
 
 
+MAX_LINEAR = 30_000_000   # the linear part's weights at most (400 columns: 92 M, past 3 min)
+
+
 def build_forecast_task(data_config, model_config, log=print, checkpoint=None):
     """Read the series, find its season, choose the transform, baseline and linear part on
     folds before the test part, scale it on the training part, build the model. Resuming
@@ -351,6 +354,16 @@ def build_forecast_task(data_config, model_config, log=print, checkpoint=None):
     # several columns: each its own classical forecast (needs the linear part to hold each
     # column's baseline); the GRU reads them all
     c.per_column = y.shape[1] > 1 and c.linear and c.mode == "direct" and c.residual
+    F = y.shape[1]
+    if c.per_column and d.horizon * d.window * F * F > MAX_LINEAR:   # (K·F, W·F), held whole
+        most = int((MAX_LINEAR / (d.horizon * d.window)) ** 0.5)
+        raise DataError(f"{main.path}: {F} series make the linear part a {d.horizon * F:,} x "
+                        f"{d.window * F:,} matrix ({d.horizon * d.window * F * F:,} weights; a "
+                        f"column's forecast reads its own window, but the matrix is whole): at "
+                        f"most {most} columns at window {d.window} and horizon {d.horizon}; "
+                        f"train the columns in groups (--columns a,b,...), or a shorter --window")
+    if len(y) * F > 20_000 and checkpoint is None:   # minutes on long series: said first
+        log(f"{main.path}: choosing the forecast on folds of {len(y):,} steps x {F} column(s)")
     if checkpoint is not None:
         c.per_column = checkpoint["model_config"].get("per_column", c.per_column)
         kinds = Transform.from_dict(checkpoint.get("transform")).kind
