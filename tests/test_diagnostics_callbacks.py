@@ -3,6 +3,7 @@ import json
 import math
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
@@ -42,7 +43,8 @@ def test_telemetry_every_n_steps(tmp_path):
         warnings.simplefilter("ignore")
         Trainer(task, cfg, [cb]).fit()
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [r["step"] for r in rows] == [0, 3, 6] == [r["step"] for r in cb.history]
+    assert [r["step"] for r in rows] == [0, 3, 6]
+    assert cb.history == rows[-1:]              # the file holds them all, memory the last
     first = rows[0]["layers"]["rnn.l0"]
     assert len(first["h"]) == len(first["c"]) == 7 and first["decay_h"] > 0
     assert rows[0]["grad_norm"] > 0
@@ -62,3 +64,21 @@ def test_recorded_norms_match_a_direct_recording():
         task.loss(task.train_batch(0))[0].backward()
     got = cb.history[0]["layers"]["rnn.l0"]["h"]
     torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), rec.norms["rnn.l0"]["h"])
+
+
+def test_the_progress_bar_ends_its_line_when_a_run_stops(capsys):
+    """An error was glued to the bar's line and the bar drawn again after it."""
+    import io
+
+    from rnnkit.train.callbacks import ProgressBar
+    out = io.StringIO()
+
+    class Stop:
+        def on_log(self, trainer, stats):
+            if trainer.step == 3:
+                raise RuntimeError("stop")
+    cfg = TrainConfig(max_steps=8, eval_every=100, log_every=1, warmup_steps=0)
+    bar = ProgressBar(file=out)
+    with pytest.raises(RuntimeError):
+        Trainer(TinyTask(), cfg, [bar, Stop()]).fit()
+    assert "3/8" in out.getvalue() and out.getvalue().endswith("\n")   # closed: a line

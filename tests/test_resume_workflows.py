@@ -176,3 +176,20 @@ def test_a_resume_without_best_pt_is_refused_before_training(tmp_path, capsys):
     (out / "best.pt").unlink()
     err = error_of(capsys, ["forecast", "--out", str(out), "--resume", "--max-steps", "4"])
     assert "best.pt: missing: the run's best model (step" in err
+
+
+def test_a_resume_under_another_time_limit_says_its_schedule_is_relaid(capsys):
+    """A run of --max-minutes 0.5 resumed with --max-minutes 1 re-laid its schedule over the
+    minute (its lr back from 4e-19 to 2e-3) and said nothing; another --max-steps says so."""
+    import dataclasses
+
+    from rnnkit.cli.task_runs import relaid
+    from rnnkit.train import TrainConfig
+    saved = TrainConfig(max_steps=0, max_minutes=0.5, schedule="cosine")
+    ckpt = {"train_config": dataclasses.asdict(saved), "trainer": {"step": 5761, "elapsed": 30.0}}
+    relaid(dataclasses.replace(saved, max_minutes=1.0), ckpt)
+    assert ("the run's 5,761 steps followed a cosine learning-rate schedule laid out over 0.5 "
+            "minutes; it goes on laid out over 1") in capsys.readouterr().err
+    relaid(dataclasses.replace(saved, max_minutes=1.0, schedule="constant"), ckpt)
+    relaid(saved, ckpt)
+    assert "schedule" not in capsys.readouterr().err

@@ -30,3 +30,18 @@ def test_a_look_at_the_lock_does_not_refuse_a_run_starting_then(tmp_path):
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)            # holder()'s look, held a moment
     threading.Timer(0.1, os.close, (fd,)).start()
     RunLock(tmp_path).acquire().release()
+
+
+def test_a_fresh_run_folder_removed_while_locked_is_released_quietly(tmp_path):
+    """release() listed the folder it made: removed mid-run, the run's own error ("the run
+    folder was removed or replaced") gave way to "no such file", exit 1, its descriptor open."""
+    import os
+    import shutil
+    from rnnkit.train.runlock import RunLock
+    lock = RunLock(tmp_path / "run").acquire()
+    fd = lock._fd
+    shutil.rmtree(tmp_path / "run")
+    lock.release()
+    import pytest
+    with pytest.raises(OSError):
+        os.fstat(fd)                                        # closed

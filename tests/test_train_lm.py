@@ -176,3 +176,26 @@ def test_a_run_whose_folder_is_replaced_writes_nothing_into_the_new_one(tmp_path
     with pytest.raises(CheckpointError, match="the run folder was removed or replaced"):
         Trainer(task, tcfg, [Replace(), Checkpointer(out)]).fit()
     assert sorted(p.name for p in out.iterdir()) == [".lock", "other.txt"]
+
+
+def test_train_log_rows_cover_every_step_whatever_log_every(tmp_path):
+    """With --log-every 7 and --eval-every 10, the steps between a log row and an evaluation
+    were dropped (the row at 14 held 11-14 only, 21 held 21 alone, 29-30 none)."""
+    def rows(every, out):
+        torch.manual_seed(0)
+        data, model, tcfg = tiny_configs(write_corpus(tmp_path), max_steps=30, eval_every=10)
+        tcfg.log_every = every
+        task = build_lm_task(data, model, log=lambda *a: None)
+        Trainer(task, tcfg, [Checkpointer(tmp_path / out)]).fit()
+        return [json.loads(l) for l in (tmp_path / out / "train.jsonl").read_text().splitlines()]
+    one = rows(1, "one")
+    each = {r["step"]: (r["train_loss"], r["tokens"] - t) for r, t in
+            zip(one, [0] + [r["tokens"] for r in one])}              # (loss, tokens) a step
+    seven = rows(7, "seven")
+    assert [r["step"] for r in seven] == [7, 10, 14, 20, 21, 28, 30]
+    start = 0
+    for r in seven:   # each row: the token-weighted mean of its steps' losses
+        window = [each[s] for s in range(start + 1, r["step"] + 1)]
+        mean = sum(l * n for l, n in window) / sum(n for _, n in window)
+        assert r["train_loss"] == pytest.approx(mean, rel=1e-5)
+        start = r["step"]

@@ -152,7 +152,8 @@ def test_training_curves_follow_a_live_run(lm_run, tmp_path):
     with Served(run) as s:
         status, t = s.ask("/api/training")
         assert status == 200 and [r["step"] for r in t["evals"]] == [3, 6]
-        assert [r["step"] for r in t["train"]] == [2, 4, 6] and t["finished"]
+        # (log every 2, evaluations at 3 and 6: the steps before each evaluation get a row)
+        assert [r["step"] for r in t["train"]] == [2, 3, 4, 6] and t["finished"]
         assert t["images"] == ["loss.png"] and t["gradients"] is None
         status, same = s.ask(f"/api/training?version={t['version']}")
         assert same == {"unchanged": True, "version": t["version"]}

@@ -86,6 +86,13 @@ def relaid(train_cfg, ckpt):
              f"laid out over {before or 'its time limit'} steps; it goes on laid out over "
              f"{train_cfg.max_steps or 'the time limit'}, so the run will not equal one of that "
              f"many steps from the start (only --schedule constant trains the same either way)")
+    minutes = saved.get("max_minutes", train_cfg.max_minutes)
+    if (step and train_cfg.schedule != "constant" and not train_cfg.max_steps and not before
+            and train_cfg.max_minutes != minutes and not time_spent(train_cfg, ckpt)):
+        warn(f"the run's {step:,} steps followed a {train_cfg.schedule} learning-rate schedule "
+             f"laid out over {minutes:g} minutes; it goes on laid out over "
+             f"{train_cfg.max_minutes:g}, so the run will not equal one of that many minutes "
+             f"from the start (only --schedule constant trains the same either way)")
 
 
 def warn_unread(data_cfg):

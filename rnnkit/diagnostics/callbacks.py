@@ -29,6 +29,8 @@ class GradientTelemetry:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}")
         self.every, self.path, self.log = every, Path(path) if path else None, log
+        # the records in memory: every one without a path; with one, the file holds them and
+        # memory the last (a long run kept ~50 KB a record, without bound)
         self.history = []
         self._rec, self._step = None, None
 
@@ -76,7 +78,10 @@ class GradientTelemetry:
             layers[key] = entry
         row = {"step": self._step, "grad_norm": _finite_or_none(norm),
                "skipped_steps": trainer.skipped_steps, "layers": layers}
-        self.history.append(row)
+        if self.path:
+            self.history = [row]
+        else:
+            self.history.append(row)
         if self.path:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")

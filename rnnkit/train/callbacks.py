@@ -65,9 +65,16 @@ class ProgressBar:
         self._mark = (time.perf_counter(), trainer.tokens)   # tokens/s leaves evaluation time out
 
     def on_train_end(self, trainer, summary):
-        if not self.by_time:   # the steps after the last log line (a log every N steps)
-            self.bar.update(trainer.step - self.bar.n)
+        # the steps (or seconds) after the last log line (a log every N steps)
+        done = min(round(trainer.seconds()), self.bar.total) if self.by_time else trainer.step
+        self.bar.update(max(done - self.bar.n, 0))
         self.bar.close()
+
+    def on_train_abort(self, trainer):
+        """Stopped by an exception: the bar ends its line, so the error that follows has a line
+        of its own (it was glued to the bar, which tqdm drew again at exit)."""
+        if self.bar is not None:
+            self.bar.close()
 
 
 NEXT_BEST = ".best-next.pt"   # a new best.pt, until last.pt has been written after it

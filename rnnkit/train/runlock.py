@@ -83,13 +83,14 @@ class RunLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        if self._created and [p.name for p in self.out.iterdir()] == [LOCK_NAME]:
-            (self.out / LOCK_NAME).unlink(missing_ok=True)
-            try:
+        try:   # (a folder removed while the run trained: nothing to tidy, its error stands)
+            if self._created and [p.name for p in self.out.iterdir()] == [LOCK_NAME]:
+                (self.out / LOCK_NAME).unlink(missing_ok=True)
                 self.out.rmdir()
-            except OSError:
-                pass
-        os.close(fd)   # closing the descriptor releases the lock
+        except OSError:
+            pass
+        finally:
+            os.close(fd)   # closing the descriptor releases the lock
 
     def __enter__(self):
         return self.acquire()

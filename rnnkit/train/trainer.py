@@ -196,9 +196,12 @@ class Trainer:
             if self.done():
                 break
             self.train_step(stats)
-            if self.step % self.config.log_every == 0:
+            evaluating = self.step % self.config.eval_every == 0 or self.done()
+            # an evaluation starts new stats: the steps since the last log row get one of their
+            # own first (a --log-every that does not divide --eval-every lost them)
+            if self.step % self.config.log_every == 0 or evaluating:
                 self._emit("on_log", dict(stats))
-            if self.step % self.config.eval_every == 0 or self.done():
+            if evaluating:
                 self.evaluate(stats)
                 stats = self._new_stats()
         if self.last_eval.get("step") != self.step:
