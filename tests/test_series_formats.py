@@ -397,3 +397,16 @@ def test_a_value_before_its_step_numbers(tmp_path):
     text = "sales,day\n" + "".join(f"{1500 + 3 * i}.5,{i + 1}\n" for i in range(31))
     f = read_series_file(write(tmp_path, text))
     assert f.names == ["sales"] and f.labels[:2] == ["1", "2"] and f.values[0, 0] == 1500.5
+
+
+def test_a_value_first_file_out_of_order_is_refused_by_its_line(tmp_path):
+    """Two rows swapped under value,date: the date column was passed over (labels 0..N-1, no
+    season, the order never checked) or read as the values."""
+    rows = [(m, 100 + i) for i, m in enumerate(month_labels(24))]
+    rows[10], rows[11] = rows[11], rows[10]
+    path = write(tmp_path, "sales,date\n" + "".join(f"{v},{m}-01\n" for m, v in rows))
+    for columns in ("", "sales"):
+        f = read_series_file(path, columns)
+        assert f.names == ["sales"]
+        with pytest.raises(DataError, match=r"s.csv:13: '2000-11-01' does not come after"):
+            infer_season(f, print)

@@ -169,14 +169,16 @@ def time_column(header, body, cols):
 
 
 def timed(body, j):
-    """Whether column ``j`` holds dates, or step numbers (whole numbers one way in order: a
-    ``day`` of 1, 2, 3, ...), forward or newest first (of the first 50 rows)."""
+    """Whether column ``j`` (named as the time) labels the steps: dates in any order (rows out
+    of order are refused later, by their line), or step numbers, whole numbers one way in order
+    (a ``day`` of 1, 2, 3, ...; a ``month`` of 1..12 again and again beside a year is none), of
+    the first 50 rows."""
     cells = [r[j].strip() if j < len(r) else "" for _, r in body[:50]]
     if all(re.fullmatch(r"[+-]?\d+", c) for c in cells):
         n = [int(c) for c in cells]
         steps = list(zip(n, n[1:]))
         return all(a < b for a, b in steps) or all(a > b for a, b in steps)
-    return dated(body, j, forward=None)
+    return dated(body, j, forward=False)
 
 
 def dated(body, j, forward=True):
