@@ -363,6 +363,10 @@ def test_an_unknown_flag_is_said_by_its_command_with_the_nearest_flag(capsys):
         main(["eval", "run", "file", "--foo"])
     assert capsys.readouterr().err.rstrip().endswith("rnnkit eval: error: unrecognized "
                                                      "arguments: --foo")
+    with pytest.raises(SystemExit):        # before the command: the top level's, as it stands
+        main(["--bogus", "train", "lm", "--out", "r"])
+    assert capsys.readouterr().err.rstrip().endswith("rnnkit: error: unrecognized arguments: "
+                                                     "--bogus")
 
 
 def test_char_tags_on_a_word_tagger_is_refused(runs, capsys):
@@ -398,8 +402,8 @@ def test_out_of_memory_names_the_commands_own_flags(capsys, monkeypatch):
     from rnnkit.cli import main as cli
     from rnnkit.cli.main import memory_advice
     assert memory_advice(["train", "classify", "--data", "x"]) == (
-        "try a smaller --batch, --hidden, --max-len or --no-linear-start (the bag's fit before "
-        "training)")
+        "try a smaller --batch, --hidden, --max-len; --no-linear-start leaves out the bag's fit "
+        "before training")
     assert memory_advice(["train", "lm"]) == "try a smaller --batch, --hidden, --seq-len"
 
     def out_of_memory(args):
@@ -409,4 +413,4 @@ def test_out_of_memory_names_the_commands_own_flags(capsys, monkeypatch):
     monkeypatch.setattr(cli, "parse_on_rank_zero", lambda p, argv: args)
     assert main(["train", "forecast", "--out", "r"]) == 1
     assert capsys.readouterr().err == ("rnnkit: error: out of memory (try a smaller --batch, "
-                                       "--hidden, --window)\n")
+                                       "--hidden)\n")

@@ -170,3 +170,10 @@ def test_a_spreadsheet_s_semicolon_pairs(tmp_path):
                                          (3, "welt", "world")]
     path.write_text("sep=;\nhallo;hello\nwelt;world\n", encoding="utf-8")
     assert read_numbered_pairs(path) == [(2, "hallo", "hello"), (3, "welt", "world")]
+
+
+def test_excel_s_separator_line_of_another_separator(tmp_path):
+    """sep=| was split on tabs, and told to join the file with paste."""
+    path = tmp_path / "pipe.csv"
+    path.write_text("sep=|\nhello|bonjour\nyes|oui\n", encoding="utf-8")
+    assert read_numbered_pairs(path) == [(2, "hello", "bonjour"), (3, "yes", "oui")]

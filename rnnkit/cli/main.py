@@ -92,14 +92,18 @@ def memory_advice(argv):
     """What the command ``argv`` names can make smaller, by its own flags."""
     command = innermost(build_parser(), argv)
     have = {o for a in command._actions for o in a.option_strings}
-    sizes = [f for f in ("--batch", "--hidden", "--seq-len", "--max-len", "--window") if f in have]
-    fit = " or --no-linear-start (the bag's fit before training)" \
+    sizes = [f for f in ("--batch", "--hidden", "--seq-len", "--max-len") if f in have]
+    fit = "; --no-linear-start leaves out the bag's fit before training" \
         if "--no-linear-start" in have else ""
     return f"try a smaller {', '.join(sizes)}{fit}" if sizes else "try a smaller input"
 
 
 def innermost(parser, argv):
-    """The (sub)parser of the command ``argv`` names (``train lm``: the lm parser)."""
+    """The (sub)parser of the command ``argv`` names (``train lm``: the lm parser); an option
+    before the command's words is the level's where it stands (``rnnkit --bogus train``)."""
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    if any(a.startswith("-") for a in argv[:first]):
+        return parser
     words = iter(a for a in argv if not a.startswith("-"))
     while True:
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

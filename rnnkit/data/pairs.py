@@ -95,7 +95,7 @@ def read_numbered_pairs(path):
         if sep == "," and "," not in head and len(head.split(";")) == 2 and all(
                 n.strip().strip('"').lower() in HEADER_NAMES for n in head.split(";")):
             sep = ";"                           # a spreadsheet's export, by its header
-        quoted = sep in ",;" or tab_quoted(text)
+        quoted = sep != "\t" or tab_quoted(text)
         rows = (csv_records(text, path, sep) if quoted
                 else ((n, line.split("\t")) for n, line in numbered_lines(text)))
         rows = _known_layout([(n, r) for n, r in rows if r and "".join(r).strip()])
@@ -103,10 +103,10 @@ def read_numbered_pairs(path):
         for n, parts in rows:
             if len(parts) != 2:
                 hint = (f"; more columns (an attribution, as in Tatoeba's files)? keep the two: "
-                        f"cut -f1,2 {path}" if len(parts) > 2 and sep != "," else
+                        f"cut -f1,2 {path}" if len(parts) > 2 and sep == "\t" else
                         f"; a sentence a line, the translations in a second file (Europarl, "
                         f"Moses)? join them: paste {path} OTHER > pairs.tsv"
-                        if len(parts) == 1 and sep != "," and all(len(r) == 1 for _, r in rows)
+                        if len(parts) == 1 and sep == "\t" and all(len(r) == 1 for _, r in rows)
                         else "")
                 want, got = (("one tab", f"{len(parts) - 1} tabs") if sep == "\t" else
                              ("two fields", f"{len(parts)} fields"))
