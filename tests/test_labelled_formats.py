@@ -86,13 +86,18 @@ def test_a_null_text_field_in_json_is_passed_over(tmp_path):
     assert read_labelled(write(tmp_path, "n.jsonl", text)) == [("1", "good movie"), ("0", "bad")]
 
 
-def test_classify_trains_and_evaluates_on_a_folder(tmp_path, capsys):
+def class_folders(root):
+    """pos/ and neg/, 30 texts each a file."""
     words = {"pos": ["good", "fine", "great", "nice"], "neg": ["bad", "dull", "poor", "awful"]}
     for label, ws in words.items():
-        (tmp_path / "data" / label).mkdir(parents=True)
+        (root / label).mkdir(parents=True)
         for i in range(30):
             text = f"a {ws[i % 4]} film and {ws[(i + 1) % 4]} acting"
-            (tmp_path / "data" / label / f"{i}.txt").write_text(text, encoding="utf-8")
+            (root / label / f"{i}.txt").write_text(text, encoding="utf-8")
+
+
+def test_classify_trains_and_evaluates_on_a_folder(tmp_path, capsys):
+    class_folders(tmp_path / "data")
     run = tmp_path / "run"
     assert main(["train", "classify", "--data", str(tmp_path / "data"), "--out", str(run),
                  "--hidden", "8", "--embed", "8", "--batch", "8", "--max-steps", "2",
@@ -223,12 +228,7 @@ def test_rows_of_empty_fields_are_blank_rows(tmp_path):
 def test_classes_reads_only_the_named_labels(tmp_path, capsys):
     """aclImdb's train folder holds pos, neg and 50,000 unlabelled reviews in unsup: --classes
     neg,pos reads the two (unsup's files not at all), a file's other labels are passed over."""
-    words = {"pos": ["good", "fine", "great", "nice"], "neg": ["bad", "dull", "poor", "awful"]}
-    for label, ws in words.items():
-        (tmp_path / "train" / label).mkdir(parents=True)
-        for i in range(30):
-            text = f"a {ws[i % 4]} film and {ws[(i + 1) % 4]} acting"
-            (tmp_path / "train" / label / f"{i}.txt").write_text(text, encoding="utf-8")
+    class_folders(tmp_path / "train")
     (tmp_path / "train" / "unsup").mkdir()
     (tmp_path / "train" / "unsup" / "0.txt").write_bytes(b"\xff not text")   # never read
     assert {l for l, _ in read_labelled(tmp_path / "train", classes=["neg", "pos"])} == \
