@@ -1,5 +1,6 @@
 """Time series from CSV for forecasting: the value columns and the time labels (the time
-column's dates and season: :mod:`rnnkit.data.dates`; the cells' numbers:
+column's dates and season: :mod:`rnnkit.data.dates`; which columns are the time and the values:
+:mod:`rnnkit.data.series_columns`; the cells' numbers:
 :mod:`rnnkit.data.series_numbers`; the split, transform and scaling:
 :mod:`rnnkit.data.series_scale`).
 
@@ -18,13 +19,15 @@ seasonal period (:func:`rnnkit.data.dates.infer_season`: monthly 12, quarterly 4
 Shapes: N time steps, F variables.
 """
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.dates import label_form, parse_date
+from rnnkit.data.dates import parse_date
+from rnnkit.data.series_columns import (by_month, dated, default_column, is_number,
+                                        month_columns, newest_first, time_column,
+                                        year_and_period)
 from rnnkit.data.series_numbers import (MISSING, check_finite, fill_missing, localised, number,
                                         thousands_grouped)
 from rnnkit.data.text import DataError, clip, csv_records, excel_sep, read_text
@@ -123,134 +126,6 @@ def read_series_file(path, columns="", series_column="", fill="none"):
                       filled, notes)
 
 
-def newest_first(labels):
-    """Whether every date of ``labels`` comes before the one above it (INSEE's files)."""
-    form = label_form(labels) or ""
-    times = [parse_date(x, form) for x in labels]
-    return len(times) > 1 and None not in times and all(a > b for a, b in zip(times, times[1:]))
-
-
-def year_and_period(header, body, cols):
-    """``YYYY-MM`` or ``YYYY-Qn`` labels where the time is a year column and a month or quarter
-    column (``year,month,...``, as NOAA and statsmodels write it), else None."""
-    names = [h.strip().lower() for h in header[:2]]
-    if len(header) < 3 or 0 in cols or 1 in cols or names[0] not in ("year", "yr"):
-        return None
-    form = {"month": "{}-{:02d}", "mo": "{}-{:02d}", "quarter": "{}-Q{}", "qtr": "{}-Q{}",
-            "q": "{}-Q{}"}.get(names[1])
-    cells = [(r[0].strip().removesuffix(".0"), r[1].strip().removesuffix(".0")) for _, r in body]
-    if form is None or not all(y.isdigit() and p.isdigit() for y, p in cells):
-        return None
-    return [form.format(y, int(p)) for y, p in cells]
-
-
-TIME_NAMES = {"date", "time", "datetime", "timestamp", "ds", "period", "month", "week", "day",
-              "date_time", "dt", "time_stamp", "quarter", "hour"}   # a header naming the time
-
-
-def time_column(header, body, cols):
-    """The column that labels the steps: the first one, if not a value column, unless its labels
-    are no dates and another column's (not a value column) are (``id,date,value``), or the
-    header names another column as the time (``date``, ``time``, ...) and not the first; None
-    where every column is a value column."""
-    names = [h.strip().lower() for h in header]
-    if 0 in cols:    # value,date: a later column named as the time that holds dates or steps
-        return next((j for j in range(1, len(header)) if j not in cols
-                     and names[j] in TIME_NAMES and timed(body, j)), None) if body else None
-    if names and names[0] not in TIME_NAMES:   # id,date,value: ids 1000-9999 read as years
-        named = next((j for j in range(1, len(names)) if j not in cols  # (newest first too)
-                      and names[j] in TIME_NAMES and dated(body, j, forward=None)),
-                     None) if body else None
-        if named is not None:
-            return named
-    if body and not dated(body, 0):
-        return next((j for j in range(1, len(header)) if j not in cols and dated(body, j)), 0)
-    return 0
-
-
-def timed(body, j):
-    """Whether column ``j`` (named as the time) labels the steps: dates in any order (rows out
-    of order are refused later, by their line), or step numbers, whole numbers one way in order
-    (a ``day`` of 1, 2, 3, ...; a ``month`` of 1..12 again and again beside a year is none), of
-    the first 50 rows."""
-    cells = [r[j].strip() if j < len(r) else "" for _, r in body[:50]]
-    if all(re.fullmatch(r"[+-]?\d+", c) for c in cells):
-        n = [int(c) for c in cells]
-        steps = list(zip(n, n[1:]))
-        return all(a < b for a, b in steps) or all(a > b for a, b in steps)
-    return dated(body, j, forward=False)
-
-
-def dated(body, j, forward=True):
-    """Whether column ``j`` of the first 50 rows holds dates (read as :func:`parse_date` reads a
-    column); with ``forward``, a column after the first must also run forward in time (a
-    ``year`` column beside month and day columns, a pressure of 1013 hPa, do not label the
-    steps); with None, forward or backward (newest first, turned round later)."""
-    cells = [r[j].strip() if j < len(r) else "" for _, r in body[:50]]
-    form = label_form(cells) or ""
-    times = [parse_date(c, form) for c in cells]
-    pairs = list(zip(times, times[1:]))
-    return None not in times and (
-        j == 0 or forward is False or all(a < b for a, b in pairs)
-        or forward is None and all(a > b for a, b in pairs))
-
-
-PRICE_COLUMNS = ("adj close", "adj_close", "adjusted close", "close")
-
-
-def default_column(header, body=()):
-    """The value column when none is named: a price file's (Open, High, Low, Close, Volume, as
-    Yahoo Finance writes it) adjusted or plain close, the one before a last column of dates
-    named as the time (``value,date``), else the last column, unless it holds
-    codes or flags (no digit in any cell: INSEE's "A", PJM's "True"): then the last before it
-    that holds digits."""
-    names = [h.strip().lower() for h in header]
-    if "open" in names:
-        for name in PRICE_COLUMNS:
-            if name in names:
-                return header[names.index(name)].strip()
-    last = len(header) - 1
-    if body and last > 0 and names[last] in TIME_NAMES and timed(body, last):
-        return header[last - 1].strip()          # value,date (sales,day): the time comes last
-    codes = lambda j: all(not any(c.isdigit() for c in r[j]) and r[j].strip().lower()
-                          not in MISSING for _, r in body[:50] if j < len(r))
-    if body and codes(len(header) - 1):
-        j = next((j for j in range(len(header) - 2, 0, -1) if not codes(j)), len(header) - 1)
-        return header[j].strip()
-    return header[-1].strip()
-
-
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-
-
-def month_columns(header):
-    """The columns of January to December where the header is a year-by-month table
-    (``Year,Jan,...,Dec[,Annual]``, as statistics offices publish them), else None."""
-    names = [h.strip().lower()[:3] for h in header]
-    if len(header) < 13 or names[0] not in ("yea", "yr", "") or not all(m in names for m in MONTHS):
-        return None
-    return [names.index(m) for m in MONTHS]
-
-
-def by_month(header, body, months, path):
-    """A year-by-month table's rows as a monthly series: (header, rows of ``YYYY-MM`` and the
-    value), other columns (an annual mean) left out; the months after the last value of the
-    last year (not yet published) are left out too."""
-    rows = []
-    for lineno, row in body:
-        year = row[0].strip()
-        if not re.fullmatch(r"\d{4}", year):
-            raise DataError(f"{path}:{lineno}: a year-by-month table, expected a year first, got "
-                            f"{year!r}")
-        if len(row) != len(header):
-            raise DataError(f"{path}:{lineno}: expected {len(header)} fields like the header, got "
-                            f"{len(row)}")
-        rows += [(lineno, [f"{year}-{k + 1:02d}", row[j]]) for k, j in enumerate(months)]
-    while rows and not _is_number(rows[-1][1][1]):
-        rows.pop()                                   # a year not yet over
-    return [header[0].strip() or "year", "value"], rows
-
-
 def header_and_body(rows, notes):
     """(header line, header, body rows) of a file's non-blank records: ``#`` comment lines and a
     title or preamble of one field before a header of names (Google Trends' "Category: ...")
@@ -274,7 +149,7 @@ def header_and_body(rows, notes):
         rows = rows[:-1]
     (head_line, header), body = rows[0], rows[1:]
     if len(header) > 1 and _is_value(header[-1]) and (_looks_dated(header[0]) or (
-            _is_number(header[0]) and [h.strip() for h in header] not in (
+            is_number(header[0]) and [h.strip() for h in header] not in (
                 [str(j) for j in range(len(header))], [str(j + 1) for j in range(len(header))]))):
         names = [f"column{j + 1}" for j in range(len(header))]
         notes.append(f"line {head_line} holds data, not column names: the columns are named "
@@ -292,7 +167,7 @@ def header_and_body(rows, notes):
 
 def _is_value(cell):
     """A number or a missing-value marker (not an empty cell)."""
-    return _is_number(cell) or (cell.strip().lower() in MISSING and bool(cell.strip()))
+    return is_number(cell) or (cell.strip().lower() in MISSING and bool(cell.strip()))
 
 
 def _looks_dated(cell):
@@ -303,16 +178,8 @@ def _looks_dated(cell):
 
 def _is_text(cell):
     """Whether a cell is neither a number nor a date: words, as a title or a source line."""
-    return not _is_number(cell) and parse_date(cell.strip()) is None and any(
+    return not is_number(cell) and parse_date(cell.strip()) is None and any(
         c.isalpha() for c in cell)
-
-
-def _is_number(cell):
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return bool(cell.strip())
 
 
 def same_series(part, names, like):
