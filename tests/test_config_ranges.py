@@ -351,23 +351,6 @@ def test_texts_may_follow_the_options(runs, capsys):
     assert "rnnkit predict: error: unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
-def test_an_unknown_flag_is_said_by_its_command_with_the_nearest_flag(capsys):
-    """It was the top level's: "usage: rnnkit [-h] ..." and "rnnkit: error: ..."."""
-    with pytest.raises(SystemExit):
-        main(["train", "classify", "--data", "x.tsv", "--out", "r", "--clases", "a,b"])
-    err = capsys.readouterr().err
-    assert err.startswith("usage: rnnkit train classify") and err.rstrip().endswith(
-        "rnnkit train classify: error: unrecognized arguments: --clases a,b (did you mean "
-        "--classes?)")
-    with pytest.raises(SystemExit):
-        main(["eval", "run", "file", "--foo"])
-    assert capsys.readouterr().err.rstrip().endswith("rnnkit eval: error: unrecognized "
-                                                     "arguments: --foo")
-    with pytest.raises(SystemExit):        # before the command: the top level's, as it stands
-        main(["--bogus", "train", "lm", "--out", "r"])
-    assert capsys.readouterr().err.rstrip().endswith("rnnkit: error: unrecognized arguments: "
-                                                     "--bogus")
-
 
 def test_char_tags_on_a_word_tagger_is_refused(runs, capsys):
     err = one_line_error(capsys, ["tag", str(runs["tag"]), "--char-tags", "the cat"])
@@ -395,22 +378,3 @@ def test_numpy_numbers_become_plain_ones():
     assert type(TrainConfig(lr=np.float32(0.01), max_steps=1).lr) is float
     assert type(LMConfig(hidden=np.int64(8)).hidden) is int
     assert type(LMConfig(cell=np.array(["gru", "lstm"])[0]).cell) is str
-
-
-def test_out_of_memory_names_the_commands_own_flags(capsys, monkeypatch):
-    """It named --seq-len to every command (classify has none) and not classify's bag fit."""
-    from rnnkit.cli import main as cli
-    from rnnkit.cli.main import memory_advice
-    assert memory_advice(["train", "classify", "--data", "x"]) == (
-        "try a smaller --batch, --hidden, --max-len; --no-linear-start leaves out the bag's fit "
-        "before training")
-    assert memory_advice(["train", "lm"]) == "try a smaller --batch, --hidden, --seq-len"
-
-    def out_of_memory(args):
-        raise MemoryError()
-    args = cli.build_parser().parse_args(["train", "forecast", "--out", "r"])
-    args.func = out_of_memory
-    monkeypatch.setattr(cli, "parse_on_rank_zero", lambda p, argv: args)
-    assert main(["train", "forecast", "--out", "r"]) == 1
-    assert capsys.readouterr().err == ("rnnkit: error: out of memory (try a smaller --batch, "
-                                       "--hidden)\n")

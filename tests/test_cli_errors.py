@@ -1,0 +1,42 @@
+"""Errors of the command line itself: an unknown flag said by its own command with the nearest
+flag, and out of memory naming the command's own sizes."""
+import pytest
+
+from rnnkit.cli.main import main
+
+
+def test_an_unknown_flag_is_said_by_its_command_with_the_nearest_flag(capsys):
+    """It was the top level's: "usage: rnnkit [-h] ..." and "rnnkit: error: ..."."""
+    with pytest.raises(SystemExit):
+        main(["train", "classify", "--data", "x.tsv", "--out", "r", "--clases", "a,b"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rnnkit train classify") and err.rstrip().endswith(
+        "rnnkit train classify: error: unrecognized arguments: --clases a,b (did you mean "
+        "--classes?)")
+    with pytest.raises(SystemExit):
+        main(["eval", "run", "file", "--foo"])
+    assert capsys.readouterr().err.rstrip().endswith("rnnkit eval: error: unrecognized "
+                                                     "arguments: --foo")
+    with pytest.raises(SystemExit):        # before the command: the top level's, as it stands
+        main(["--bogus", "train", "lm", "--out", "r"])
+    assert capsys.readouterr().err.rstrip().endswith("rnnkit: error: unrecognized arguments: "
+                                                     "--bogus")
+
+
+def test_out_of_memory_names_the_commands_own_flags(capsys, monkeypatch):
+    """It named --seq-len to every command (classify has none) and not classify's bag fit."""
+    from rnnkit.cli import main as cli
+    from rnnkit.cli.main import memory_advice
+    assert memory_advice(["train", "classify", "--data", "x"]) == (
+        "try a smaller --batch, --hidden, --max-len; --no-linear-start leaves out the bag's fit "
+        "before training")
+    assert memory_advice(["train", "lm"]) == "try a smaller --batch, --hidden, --seq-len"
+
+    def out_of_memory(args):
+        raise MemoryError()
+    args = cli.build_parser().parse_args(["train", "forecast", "--out", "r"])
+    args.func = out_of_memory
+    monkeypatch.setattr(cli, "parse_on_rank_zero", lambda p, argv: args)
+    assert main(["train", "forecast", "--out", "r"]) == 1
+    assert capsys.readouterr().err == ("rnnkit: error: out of memory (try a smaller --batch, "
+                                       "--hidden)\n")
