@@ -279,13 +279,9 @@ def build_classify_task(data_config, model_config, log=print):
         folder = Path(given).is_dir()
         rows = read_labelled(given, with_lines=True, least=1, classes=folder and classes)
         if classes and not folder:
-            kept = [r for r in rows if r[0] in classes]
-            if not kept:
+            rows = only_classes(rows, classes, d.classes, given, log)
+            if not rows:
                 raise DataError(f"{given}: no example of the classes {d.classes} (--classes)")
-            if len(kept) < len(rows):
-                log(f"--classes {d.classes}: passed over {len(rows) - len(kept):,} of "
-                    f"{given}'s {len(rows):,} examples")
-            rows = kept
         check_labels(rows, labels, given)
         return [(label, text) for label, text, _ in rows]
 
@@ -370,20 +366,27 @@ def read_classes(path, classes, flag, log):
     if path.is_dir():
         found = {p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")}
         examples = read_labelled(path, classes=classes) if set(classes) <= found else []
-        passed = f"the class folders {', '.join(sorted(found - set(classes)))}"
+        if found - set(classes):
+            log(f"--classes {flag}: passed over the class folders "
+                f"{', '.join(sorted(found - set(classes)))}")
     else:
         every = read_labelled(path, least=1)
-        found, examples = {l for l, _ in every}, [e for e in every if e[0] in classes]
-        others = ", ".join(sorted(found - set(classes)))
-        n = len(every) - len(examples)
-        passed = f"{n:,} example{'s' * (n != 1)} of {others}"
+        found, examples = {l for l, _ in every}, only_classes(every, classes, flag, path, log)
     if set(classes) - found:
         raise DataError(f"{path}: --classes {flag}: no example of "
                         f"{', '.join(sorted(set(classes) - found))}; the labels there: "
                         f"{sorted(found)}")
-    if found - set(classes):
-        log(f"--classes {flag}: passed over {passed}")
     return examples
+
+
+def only_classes(rows, classes, flag, where, log):
+    """The rows (label first) of ``classes``; how many others were passed over is said."""
+    kept = [r for r in rows if r[0] in classes]
+    others = sorted({r[0] for r in rows} - set(classes))
+    if others:
+        log(f"--classes {flag}: passed over {len(rows) - len(kept):,} of {where}'s "
+            f"{len(rows):,} examples ({', '.join(others[:5])}{', ...' * (len(others) > 5)})")
+    return kept
 
 
 def check_labels(examples, labels, path):
