@@ -5,7 +5,8 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data import DataError
-from rnnkit.data.labelled import chars, detect_tokens, ngram_buckets, resolve_tokens, unsegmented
+from rnnkit.data.labelled import (char_gram_slots, chars, detect_tokens, ngram_buckets,
+                                  resolve_tokens, unsegmented)
 from rnnkit.models.classifier import (ClassifierConfig, SequenceClassifier, embedding_rows,
                                       gram_space, occurrences)
 from rnnkit.tasks.classify import ClassifyData, batch, build_classify_task
@@ -231,6 +232,39 @@ def test_occurrences_count_each_id_in_its_row():
         ids = torch.randint(0, 5, shape)
         want = torch.tensor([[row.count(i) for i in row] for row in ids.tolist()])
         assert torch.equal(occurrences(ids), want), shape
+
+
+@pytest.mark.parametrize("counts", ["log", "all", "once"])
+def test_one_long_text_does_not_pad_its_batch_in_the_bag(counts, monkeypatch):
+    """A batch of short texts and one 400 times longer: the bag scores the long text in a group
+    of its own (padding its batch to its length took 2.6 GB for one 20,000-word review), with
+    every score and gradient as each text alone gives them."""
+    torch.manual_seed(0)
+    c = ClassifierConfig(vocab_size=30, num_classes=3, ngrams=2, bag="on", bag_buckets=17,
+                         bag_counts=counts, char_grams=3 if counts == "log" else 0, hidden=4,
+                         embed=4)
+    bag = SequenceClassifier(c).bag
+    with torch.no_grad():
+        for table in (bag.tokens, bag.grams):
+            table.weight[1:] = torch.randn_like(table.weight[1:])
+    N = 1 + char_gram_slots(c.char_grams)
+    texts = [(torch.randint(1, 30, (n,)).tolist(), torch.randint(0, 18, (n, N), dtype=torch.int32))
+             for n in [4, 2000, 1, 5, 3, 2]]
+    x, lengths, grams = batch(texts)
+    padded = []
+    scores = type(bag)._scores
+    monkeypatch.setattr(type(bag), "_scores", lambda self, x, *a: padded.append(x.numel())
+                        or scores(self, x, *a))
+    got = bag(x, lengths, grams)
+    assert max(padded) <= 2 * 2000 and sum(padded) <= 2 * int(lengths.sum())
+    got.square().sum().backward()
+    grads = [t.weight.grad.clone() for t in (bag.tokens, bag.grams)]
+    bag.zero_grad()
+    alone = torch.cat([bag(*batch([t])) for t in texts])
+    alone.square().sum().backward()
+    torch.testing.assert_close(got, alone)
+    for g, t in zip(grads, (bag.tokens, bag.grams)):
+        torch.testing.assert_close(g, t.weight.grad)
 
 
 @pytest.mark.parametrize("counts", ["log", "all", "once"])

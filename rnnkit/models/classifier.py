@@ -298,7 +298,19 @@ class BagOfNgrams(nn.Module):
         return torch.cat([grams[..., :a], grams[..., b:]], -1)
 
     def forward(self, x, lengths, grams=None):
-        """x (B, T), lengths (B,), grams (B, T, N) or None -> (B, K)."""
+        """x (B, T), lengths (B,), grams (B, T, N) or None -> (B, K). Eager, a batch whose padding
+        is most of it (one long text among short ones) is scored in groups of like lengths, each
+        padded to its own longest: the same scores (a text's are its own), memory as its length."""
+        groups = None if torch.compiler.is_compiling() or torch.jit.is_tracing() \
+            else length_groups(lengths, x.shape[1])
+        if groups is None:
+            return self._scores(x, lengths, grams)
+        parts = [self._scores(x[r, :T], lengths[r], grams[r, :T] if grams is not None else None)
+                 for r, T in groups]
+        order = torch.cat([r for r, _ in groups])
+        return torch.cat(parts)[order.argsort()]
+
+    def _scores(self, x, lengths, grams):
         grams = self.slots(grams)
         if self.counts != "all":
             return self._distinct(x, lengths, grams)
@@ -347,3 +359,21 @@ def occurrences(ids):
     run = starts.long().cumsum(-1) - 1                                       # (B, M) run index
     length = torch.zeros_like(ids).scatter_add(-1, run, torch.ones_like(ids))
     return torch.empty_like(ids).scatter(-1, order, length.gather(-1, run))
+
+
+def length_groups(lengths, T, waste=2):
+    """lengths (B,) of texts padded to T -> None where the padding is at most ``waste`` times the
+    texts, else [(rows, T'), ...]: the rows from the longest down, each group's texts at least
+    1 / waste of its first's length T' (so padded at most ``waste`` times too)."""
+    L = [max(n, 1) for n in lengths.tolist()]
+    if len(L) * T <= waste * sum(L):
+        return None
+    order = sorted(range(len(L)), key=lambda i: -L[i])
+    groups, i = [], 0
+    while i < len(order):
+        top, j = L[order[i]], i
+        while j < len(order) and L[order[j]] * waste >= top:
+            j += 1
+        groups.append((torch.tensor(order[i:j], device=lengths.device), min(top, T)))
+        i = j
+    return groups
