@@ -119,3 +119,26 @@ def test_task_models_after_to_torch_run_their_lengths():
             want, got = model(*args), copy(*args)
         want, got = (want[0], got[0]) if isinstance(want, tuple) else (want, got)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_generators_after_to_torch_start_and_sample_as_rnnkit(cell):
+    """Their zero or conditioned state came from rnnkit's initial_state, which torch.nn's
+    layers lack: init_state, condition and so sample failed with an AttributeError."""
+    from rnnkit.decode import beam_search
+    from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    torch.manual_seed(0)
+    lm = LanguageModel(LMConfig(vocab_size=40, cell=cell, layers=2, hidden=12, embed=8)).eval()
+    gen = ConditionalGenerator(CondConfig(vocab_size=20, n_classes=3, cell=cell, layers=2,
+                                          hidden=12, embed=8, cond_size=4)).eval()
+    for model, state in [(lm, lambda m: None),
+                         (gen, lambda m: m.condition(torch.tensor([2])))]:
+        copy = rnnkit.to_torch(model).eval()
+        assert isinstance(copy.rnn, torch.nn.RNNBase)
+        runs = [list(sample(m, torch.tensor([3, 4]), 12, 1.0, seed=3, state=state(m)))
+                for m in (model, copy)]
+        assert torch.equal(torch.stack(runs[0]), torch.stack(runs[1]))
+        want, got = (beam_search(m, torch.tensor([3]), beam_size=3, max_len=6, state=state(m))
+                     for m in (model, copy))
+        assert want == got

@@ -75,3 +75,12 @@ def with_lengths(rnn, x, lengths):
                                   enforce_sorted=False)
     out, state = rnn(packed)
     return pad_packed_sequence(out, rnn.batch_first, total_length=T)[0], state
+
+
+def initial_state(rnn, h):
+    """``rnn.initial_state(h)`` for an rnnkit layer; for a torch.nn layer (a model after
+    :func:`rnnkit.to_torch`) the same: h (L·D, B, ·), or (h, zeros (L·D, B, hidden_size)) for
+    an LSTM."""
+    if not isinstance(rnn, torch.nn.RNNBase):
+        return rnn.initial_state(h)
+    return (h, h.new_zeros(*h.shape[:-1], rnn.hidden_size)) if rnn.mode == "LSTM" else h

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check,
                            check_size, recurrent_params)
 from rnnkit.layers import fast_step
+from rnnkit.layers.packing import initial_state
 from rnnkit.layers.recurrent import task_states
 from rnnkit.models.language_model import CELLS
 
@@ -96,7 +97,7 @@ class ConditionalGenerator(nn.Module):
         elif cond.dim() != 2 or cond.shape[1] != c.features:
             raise ValueError(f"expected features (B, {c.features}), got {tuple(cond.shape)}")
         z, h = self.condition_tensors(cond)
-        return {"rnn": self.rnn.initial_state(h), "z": z}         # rnn: (h, c) for the LSTM
+        return {"rnn": initial_state(self.rnn, h), "z": z}       # rnn: (h, c) for the LSTM
 
     def condition_tensors(self, cond):
         """What :meth:`condition` computes, without its checks on the values (so that

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
 from rnnkit.layers import LAYERS, fast_lm, fast_step
+from rnnkit.layers.packing import initial_state
 from rnnkit.layers.recurrent import task_states
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
@@ -123,7 +124,7 @@ class LanguageModel(nn.Module):
         """Zero state for ``batch`` sequences: (L, B, H), or a tuple (h, c) for the LSTM."""
         w = self.embed.weight
         h = w.new_zeros(self.config.layers, batch, self.config.hidden)       # (L, B, H)
-        return self.rnn.initial_state(h)                                     # (h, c, ...) as the cell
+        return initial_state(self.rnn, h)                                    # (h, c, ...) as the cell
 
     @torch.no_grad()
     def init_unigram(self, counts):
