@@ -291,3 +291,55 @@ def test_lm_step_with_a_head_bias_replaced_at_the_same_address_is_torchs_error()
         model.head.bias = torch.nn.Parameter(model.head.bias.data[:5])
         with pytest.raises(RuntimeError):
             model.step(torch.tensor([1, 2]), None)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lm_step_sees_a_fused_optimizer_step(threads):
+    """A fused AdamW writes the weights without bumping their version counters: the layer-0
+    table and (at two threads) the product computed ahead stayed the old weights' (0.025 off
+    after one step); torch's post-step hook tells the plans."""
+    model = lm("lstm", layers=1)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.05, fused=True)
+    x = torch.randint(0, 13, (1, 3))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with fast_step.sharing("always"):
+            with torch.no_grad():
+                _, state = model.step(x[:, 0], None)
+            for p in model.parameters():
+                p.grad = torch.randn_like(p)
+            versions = [p._version for p in model.parameters()]
+            opt.step()
+            assert [p._version for p in model.parameters()] == versions   # (torch's way)
+            with torch.no_grad():
+                model.train()
+                want, _ = model(x[:, 1:], state)
+                model.eval()
+                for t in range(2):
+                    logits, state = model.step(x[:, 1 + t], state)
+                    assert_same(logits, want[:, t], torch.float32)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("change", ["hook", "prune", "weight_norm"])
+def test_lm_step_runs_what_wraps_the_embedding_and_the_head(change):
+    """A forward hook on the head, pruning of the embedding or a weight_norm of the head: the
+    compiled step read the bare weights it had cached (0.5 off with the hook)."""
+    from torch.nn.utils import parametrizations, prune
+    model = lm("gru")
+    x = torch.randint(0, 13, (2, 4))
+    with torch.no_grad():
+        model.step(x[:, 0], None)                                   # a plan made before
+    if change == "hook":
+        model.head.register_forward_hook(lambda m, args, out: out * 2 + 1)
+    elif change == "prune":
+        prune.l1_unstructured(model.embed, "weight", amount=0.5)
+    else:
+        parametrizations.weight_norm(model.head)
+    with torch.no_grad():
+        model.step(x[:, 0], None)                                   # and one made after
+        if change == "weight_norm":
+            model.head.parametrizations.weight.original0.mul_(3)
+        assert_steps_match_forward(model, x)

@@ -21,6 +21,8 @@ import weakref
 import zlib
 
 import torch
+import torch.nn.modules.module as nn_module
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from rnnkit import kernels
 from rnnkit.layers.fast_step import (KINDS, SMALL_BATCH, _pointers, _states, _switch, fast_kind,
@@ -54,7 +56,7 @@ def lm_step(rnn, embed, head, ids, state):
     # the arguments that stay lie in plan.fixed: the per-token call passes ten
     plan.k.lm_step(plan.fixed, B, h0.data_ptr(), c0, out[0].data_ptr(), c1, ids.data_ptr(),
                    logits.data_ptr(), ctypes.byref(status), torch.get_num_threads(), plan.serial,
-                   plan.w_hh0._version)
+                   plan.w_hh0._version + _optimizer_steps[0])
     if _reading[0] is not None and _reading[0] is not plan.w_hh0_storage:
         plan.k.lm_settle()   # another model's products computed ahead: finished before its
     _reading[0] = plan.w_hh0_storage      # storage is let go (a step that posts none, at B > 4,
@@ -127,12 +129,37 @@ def _lm_ready(rnn, embed, head, x, state, check_ids=True):
     if (_switch.off or rnn.training or embed.training or head.training or not x.is_cpu
             or (check_ids and (x.dim() != 1 or x.dtype != torch.long))):
         return None
+    if not (_plain(embed) and _plain(head)):
+        return None
     plan = _lm_plan(rnn, embed, head)
     if plan is None or (state is None and plan.learn_init) or (torch.is_grad_enabled() and (
             needs_grad(rnn, x, state) or plan.ew.requires_grad
             or any(p.requires_grad for p in head.parameters()))):
         return None
     return plan
+
+
+def _plain(module):
+    """Whether an embedding or head is its own Parameters with nothing around its forward: a
+    hook, a parametrisation or pruning (its mask applied by a pre-hook) runs in ``forward``
+    only, and a parametrised weight is a new tensor at each read."""
+    return not (module._forward_pre_hooks or module._forward_hooks or _global_hooks()
+                or "parametrizations" in module._modules) and "weight" in module._parameters
+
+
+def _global_hooks():
+    return nn_module._global_forward_pre_hooks or nn_module._global_forward_hooks
+
+
+# The optimizer steps taken in this process, from torch's global post-step hook (registered
+# with the first plan): a fused optimizer (AdamW(fused=True), rnnkit's own on CPU) writes the
+# weights without a version counter's bump, so the table and the products computed ahead
+# count both.
+_optimizer_steps, _counting = [0], [None]
+
+
+def _count_step(optimizer, args, kwargs):
+    _optimizer_steps[0] += 1
 
 
 class _LMPlan:
@@ -142,6 +169,8 @@ class _LMPlan:
     TABLE_BYTES = 8 << 20
 
     def __init__(self, k, rnn, mode, embed, head, ptrs, key):
+        if _counting[0] is None:
+            _counting[0] = register_optimizer_step_post_hook(_count_step)
         ew, hw, hb = embed.weight, head.weight, head.bias
         self.k, self.ptrs, self.mode, self.kind = k, ptrs, mode, KINDS[mode]
         self.key, self.lstm, self.learn_init = key, mode == "LSTM", rnn.options.learn_init
@@ -180,9 +209,9 @@ class _LMPlan:
         """The table, brought up to date (None where there is none)."""
         if self._table is None:
             return None
-        if [t._version for t in self._sources] != self._versions:
+        if [t._version for t in self._sources] + _optimizer_steps != self._versions:
             with self._rebuilding:    # two threads' rebuilds interleaved their fill and sums
-                versions = [t._version for t in self._sources]
+                versions = [t._version for t in self._sources] + _optimizer_steps
                 if versions != self._versions:
                     self.k.input_table(kind=self.kind, I=self.I, H=self.H, w=self.ptrs,
                                        emb=self.ew, n_emb=self.n_emb, table=self._table)
