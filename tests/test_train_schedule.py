@@ -219,3 +219,34 @@ def test_the_cli_resume_path_reads_best_pt_for_a_drop_to_come(tmp_path, capsys, 
     assert summary["steps"] == 80   # dropped at 50 back to step 20's state, stopped at 80
     assert "step 50: no better validation loss since step 20: back to its weights" in \
         capsys.readouterr().out
+
+
+def test_a_time_limited_run_keeps_its_last_validations_time_for_the_final_one(monkeypatch):
+    """A step of 1 s and a validation pass of 10 s under --max-minutes 1: the run trained
+    until the clock said 60 s, then validated once more, 70 s in all; it now stops training
+    when the last pass's time is left, and ends at 60 s. A resumed run keeps that time."""
+    import types
+
+    import rnnkit.train.trainer as trainer_module
+    clock = [1000.0]
+    monkeypatch.setattr(trainer_module, "time",
+                        types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class Timed(ToyTask):
+        def loss(self, x):
+            clock[0] += 1.0
+            return super().loss(x)
+
+        def evaluate(self):
+            clock[0] += 10.0
+            return {"val_loss": 0.0}
+
+    config = TrainConfig(lr=0.1, max_steps=0, max_minutes=1.0, eval_every=25, warmup_steps=0)
+    trainer = Trainer(Timed(), config)
+    summary = trainer.fit()
+    assert summary["wall_seconds"] == 60.0 and summary["steps"] == 40
+    assert trainer.eval_seconds == 10.0
+    state = trainer.state_dict()
+    again = Trainer(Timed(), config)
+    again.load_state_dict(state)
+    assert again.eval_seconds == 10.0 and again.progress() == 1.0

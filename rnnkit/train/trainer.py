@@ -83,6 +83,7 @@ class Trainer:
         self.drop_step = None       # the step of the last drop: patience counts from it too
         self._best_state = None     # with --lr-drops: best.pt's model and optimizer, in memory
         self.elapsed = 0.0          # seconds trained so far, over all resumed parts
+        self.eval_seconds = 0.0     # the last validation pass's: kept for the final one
         self._t0 = None
         self._agreed_seconds = None   # data-parallel: rank 0's clock at the last step
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -101,11 +102,14 @@ class Trainer:
 
     # ------------------------------------------------------------ schedule and limits
     def progress(self):
-        """Fraction of the run done: the further along of the step and the time limits."""
+        """Fraction of the run done: the further along of the step and the time limits. The
+        time limit keeps back the last validation pass's time (up to half of it) for the final
+        one, so that the run ends within --max-minutes."""
         c = self.config
         by_steps = self.step / c.max_steps if c.max_steps else 0.0
         clock = self.seconds() if self._agreed_seconds is None else self._agreed_seconds
-        by_time = clock / (60 * c.max_minutes) if c.max_minutes else 0.0
+        budget = 60 * c.max_minutes
+        by_time = clock / (budget - min(self.eval_seconds, budget / 2)) if budget else 0.0
         return min(1.0, max(by_steps, by_time))
 
     def time_left(self):
@@ -286,14 +290,18 @@ class Trainer:
     def evaluate(self, stats):
         was = self.model.training
         self.model.eval()
+        start = time.perf_counter()
         metrics = dict(self.task.evaluate())
+        seconds = time.perf_counter() - start
         self.model.train(was)
         if self.world.active:   # the same parameters everywhere: rank 0's figures decide "best"
-            metrics = self.dist.broadcast(metrics, f"the evaluation at step {self.step}")
+            metrics, seconds = self.dist.broadcast((metrics, seconds),
+                                                   f"the evaluation at step {self.step}")
             if hasattr(self.task, "state_dict"):
                 states = self.dist.all_gather(self.task.state_dict(), "the task state's gather")
                 join = getattr(self.task, "join_states", lambda s: s[0])
                 self._task_state = join(states)
+        self.eval_seconds = seconds   # (rank 0's on every rank: the time limit is agreed)
         if "val_loss" not in metrics:
             raise KeyError(f"task.evaluate() must return 'val_loss', got keys {sorted(metrics)}")
         norms = stats["norms"]
@@ -339,6 +347,7 @@ class Trainer:
                             "best_val": self.best_val, "best_step": self.best_step,
                             "drops": self.drops, "drop_step": self.drop_step,
                             "skipped_steps": self.skipped_steps,
+                            "eval_seconds": self.eval_seconds,
                             "last_eval": dict(self.last_eval)},
                 "train_config": asdict(self.config),
                 "task": (self._task_state if self._task_state is not None  # all ranks' rows
@@ -358,6 +367,7 @@ class Trainer:
         self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
         self.best_step = t.get("best_step")   # None in checkpoints from before it was kept
         self.drops, self.drop_step = t.get("drops", 0), t.get("drop_step")
+        self.eval_seconds = t.get("eval_seconds", 0.0)   # (0 in checkpoints from before it)
         # a run saved at its final evaluation is not evaluated (and logged) a second time
         self.last_eval = dict(t.get("last_eval") or {"step": self.step})
         if hasattr(self.task, "load_state_dict"):
