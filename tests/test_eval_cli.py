@@ -88,6 +88,18 @@ def test_eval_command_table_json_and_out(s2s_run, tmp_path, capsys):
     assert printed["size"] == 12 and printed["beam"] == 2
 
 
+def test_an_out_file_that_cannot_be_written_loses_no_figures(s2s_run, tmp_path, capsys):
+    """The file was written before the figures were printed: a failed write printed the error
+    alone, after the whole scoring."""
+    test = write_pairs(tmp_path, 5)
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    assert main(["eval", str(s2s_run), str(test), "--beam-size", "1",
+                 "--out", str(blocked / "m.json")]) != 0
+    captured = capsys.readouterr()
+    assert "seq2seq run on" in captured.out and "a_file" in captured.err
+
+
 def one_line_error(capsys, argv, code=2):
     """Run ``rnnkit argv``; the error is one line on stderr (or in SystemExit) and exit != 0."""
     try:

@@ -123,9 +123,10 @@ def run(args):
                         f"folder of class folders, recognisers a folder of files)")
     metrics = fn(args.run, args.file, **chosen_options(args, fn, kind))
     text = json_text(metrics)
+    sys.stdout.write(text if args.json else format_table(metrics))   # first: a failed write of
+    sys.stdout.flush()                                               # --out loses no figures
     if args.out:
         atomic_write(args.out, lambda f: f.write(text.encode()))
-    sys.stdout.write(text if args.json else format_table(metrics))
-    if args.out and not args.json:
-        print(f"-> {args.out}")
+        if not args.json:
+            print(f"-> {args.out}")
     return 0
