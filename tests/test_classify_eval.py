@@ -74,3 +74,22 @@ def test_predict_of_no_texts_and_eval_beside_texts(tmp_path, capsys):
         (folder / label / "1.txt").write_text("好书", encoding="utf-8")
     with pytest.raises(DataError, match=r"classes/neutral: unknown label 'neutral'"):
         evaluate_file(out, folder)
+
+
+def test_predict_warns_of_a_labelled_file_and_of_text_it_cannot_read(tmp_path, capsys):
+    """A label<TAB>text file given to predict classified each label as words of its text; a
+    text of words the model never read got a label and no word of doubt (eval warned)."""
+    out = tmp_path / "run"
+    train(zh_task(tmp_path), TrainConfig(max_steps=4, eval_every=2), out, quiet=True,
+          log=lambda *a: None)
+    labelled = write_zh(tmp_path, "labelled.tsv", [f"positive\t{ZH_POS[0]}",
+                                                   f"negative\t{ZH_NEG[0]}"])
+    capsys.readouterr()
+    assert main(["predict", str(out), "--file", str(labelled)]) == 0
+    assert "labelled.tsv: every line starts with one of the model's labels and a tab" \
+        in capsys.readouterr().err
+    assert main(["predict", str(out), "good film"]) == 0
+    assert "argument: the model's vocabulary holds 0% of the texts' tokens" \
+        in capsys.readouterr().err
+    assert main(["predict", str(out), ZH_POS[0], f"positive,{ZH_POS[1]}"]) == 0
+    assert "warning" not in capsys.readouterr().err

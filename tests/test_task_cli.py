@@ -48,6 +48,10 @@ def test_tag_cli(tmp_path, capsys):
     assert main(["tag", str(out), "the cat sat", "a zebra ran"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [len(l.split()) for l in lines] == [3, 3] and lines[0].startswith("the/")
+    assert "warning" not in capsys.readouterr().err
+    assert main(["tag", str(out), "QQQ zzz"]) == 0      # words it never read: tagged, and said
+    assert "argument: the model's vocabulary holds 0% of the sentences' tokens" \
+        in capsys.readouterr().err
     assert main(["predict", str(out), "x"]) == 2      # a tagger is not a classifier
     assert "expected a 'classify' checkpoint, got kind 'tag'" in capsys.readouterr().err
 

@@ -9,6 +9,7 @@ from rnnkit.data import DataError
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, build_classify_task
 from rnnkit.tasks.classify_trained import Classifier, evaluate_file, upgrade
+from rnnkit.tasks.common import warn, warn_unknown
 from rnnkit.train.checkpoint import json_text
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
@@ -48,6 +49,10 @@ def run(args):
         texts = [t for t in texts if t.strip()]        # each output line carries its text
     if not texts:
         raise DataError(f"{where}: no texts to classify")
+    if not given:
+        warn_labelled(where, texts, clf.labels)
+    warn_unknown(where, [w for t in texts for w in clf.encoder.split(t)], clf.encoder.vocab.stoi,
+                 whose="the texts'" if given else "the file's")
     for text, (label, probs) in zip(texts, clf.predict(texts, where)):
         probs = dict(sorted(probs.items(), key=lambda kv: natural(kv[0])))   # 2 before 10
         if args.json:
@@ -57,6 +62,17 @@ def run(args):
             ps = "  ".join(f"{k}={v:.3f}" for k, v in probs.items())
             print(f"{label}\t{probs[label]:.3f}\t{ps}\t{text}")
     return 0
+
+
+def warn_labelled(where, texts, labels):
+    """Warn where every line starts with one of the model's labels and a tab or comma: a
+    labelled file (label, text), whose labels would be read as words of the texts."""
+    for sep in ("\t", ","):
+        if all(sep in t and t.split(sep, 1)[0].strip() in labels for t in texts):
+            warn(f"{where}: every line starts with one of the model's labels and "
+                 f"{'a tab' if sep == chr(9) else 'a comma'} (label, text?): the labels are read "
+                 f"as part of the texts; a labelled file is scored by rnnkit eval RUN FILE")
+            return
 
 
 def natural(label):

@@ -8,6 +8,7 @@ from rnnkit.data import DataError
 from rnnkit.data.labelled import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.metrics import word_spans
+from rnnkit.tasks.common import warn_unknown
 from rnnkit.tasks.tag import TagData, build_tag_task
 from rnnkit.tasks.tag_trained import Tagger, upgrade
 
@@ -66,6 +67,9 @@ def run(args):
         print("rnnkit: note: this model reads words separated by spaces, and a line in a script "
               "written without spaces is one word to it; segment the text first, or train with "
               "--tokens char", file=sys.stderr)
+    else:
+        warn_unknown(where, [w for s in sentences for w in s], tagger.encoder.vocab.stoi,
+                     whose="the sentences'" if where == "argument" else "the file's")
     segmenter = tagger.char_tokens and tagger.segmenter and not args.char_tags
     tagged = iter(zip(sentences, tagger.tag(sentences, where)))
     for empty in blank:
