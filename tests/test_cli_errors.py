@@ -40,3 +40,26 @@ def test_out_of_memory_names_the_commands_own_flags(capsys, monkeypatch):
     assert main(["train", "forecast", "--out", "r"]) == 1
     assert capsys.readouterr().err == ("rnnkit: error: out of memory (try a smaller --batch, "
                                        "--hidden)\n")
+
+
+def test_a_language_model_run_with_cond_and_a_run_without_best_pt(tmp_path, capsys):
+    """sample --cond on a language model said "expected a 'cond' checkpoint, got kind 'lm'
+    (rnnkit sample reads it)" to a user who ran rnnkit sample; a run folder with last.pt alone
+    said "best.pt: no such checkpoint file" and no more."""
+    from rnnkit.tasks.common import train
+    from rnnkit.tasks.lm import build_lm_task
+    from tests.lm_fixtures import tiny_configs, write_corpus
+    data, model, config = tiny_configs(write_corpus(tmp_path), max_steps=2, eval_every=2)
+    run = tmp_path / "run"
+    train(build_lm_task(data, model, log=lambda *a: None), config, run, quiet=True,
+          log=lambda *a: None)
+    capsys.readouterr()
+    assert main(["sample", str(run), "--cond", "a"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"rnnkit: error: {run} is a language model, which takes no condition: leave --cond out "
+        f"(--prime gives the text it goes on from)")
+    (run / "best.pt").unlink()
+    assert main(["sample", str(run)]) == 2
+    assert f"best.pt: no such checkpoint file (the run has last.pt, its latest state, which no " \
+           f"validation chose: give {run / 'last.pt'} to use it)" in capsys.readouterr().err
+    assert main(["sample", str(run / "last.pt"), "--length", "5"]) == 0

@@ -23,13 +23,15 @@ TRAIN = ("conditional generator on label<TAB>sequence pairs (1-to-N)", RUN.add_f
 
 def is_cond_run(args):
     """True when ``rnnkit sample`` is pointed at a conditional-generator run."""
-    if getattr(args, "cond", None) is not None:
-        return True
     path = args.run / "last.pt" if getattr(args, "last", False) and args.run.is_dir() else args.run
     try:
-        return load_checkpoint(path).get("kind") == "cond"
-    except Exception:
-        return False   # let the language-model path report the problem
+        kind = load_checkpoint(path).get("kind")
+    except Exception:   # let the path taken report the problem
+        return getattr(args, "cond", None) is not None
+    if kind == "lm" and getattr(args, "cond", None) is not None:
+        raise ConfigError(f"{args.run} is a language model, which takes no condition: leave "
+                          f"--cond out (--prime gives the text it goes on from)")
+    return kind == "cond" or getattr(args, "cond", None) is not None
 
 
 def run_sample(args):

@@ -82,6 +82,7 @@ def chosen_options(args, fn, kind):
 def format_table(metrics):
     """The metrics as aligned ``name  value`` lines under a heading naming file, kind and size."""
     what = SIZES.get(metrics.get("kind"), "examples")
+    what = what[:-1] if metrics.get("size") == 1 else what             # 1 token, 2 tokens
     head = f"{metrics.get('kind')} run on {metrics.get('file')}: {metrics.get('size')} {what}"
     rows = {k: v for k, v in metrics.items()
             if k not in ("file", "kind", "size") and not isinstance(v, dict)}

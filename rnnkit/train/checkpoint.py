@@ -140,8 +140,11 @@ def load_checkpoint(path, map_location="cpu", kind=None):
         what = ("a folder" if path.is_dir() else "not a regular file (a pipe, a device, a "
                 "symbolic link that leads nowhere?)" if path.exists() or path.is_symlink()
                 else "no such checkpoint file")
-        raise CheckpointError(f"{path}: {what}" + ("; expected a checkpoint file"
-                                                   if what != "no such checkpoint file" else ""))
+        last = path.name == "best.pt" and (path.parent / "last.pt").is_file()
+        raise CheckpointError(f"{path}: {what}" + (
+            "; expected a checkpoint file" if what != "no such checkpoint file" else
+            f" (the run has last.pt, its latest state, which no validation chose: give "
+            f"{path.parent / 'last.pt'} to use it)" if last else ""))
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: an empty file (0 bytes); expected a checkpoint (a write "
                               f"that never finished?)")
@@ -161,8 +164,10 @@ def load_checkpoint(path, map_location="cpu", kind=None):
         said = re.search(r"WeightsUnpickler error:\s*(.+)", text)   # the reason, not torch's
         lines = [said.group(1)] if said else text.strip().splitlines()  # advice to load unsafely
         first = lines[0].strip() if lines and lines[0].strip() else type(e).__name__
+        if len(first) > 200:   # cut at a word
+            first = first[:200].rsplit(" ", 1)[0] + " ..."
         raise CheckpointError(f"{path}: not a readable rnnkit checkpoint (truncated or corrupted? "
-                              f"{type(e).__name__}: {first[:200]})") from e
+                              f"{type(e).__name__}: {first})") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: expected an {FORMAT} file, got "
                               f"{type(data).__name__} without the format tag")
