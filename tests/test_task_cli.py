@@ -123,3 +123,23 @@ def test_predict_lists_numbered_labels_in_their_order():
     from rnnkit.cli.predict import natural
     labels = ["class10", "class2", "class1", "class100", "9", "10"]
     assert sorted(labels, key=natural) == ["9", "10", "class1", "class2", "class10", "class100"]
+
+
+def test_a_forecast_running_away_past_the_horizon_is_noted():
+    """A sine between 7 and 14 forecast 10,000 steps ahead reached 7.7e7, printed as figures
+    like any other: the steps past the horizon read the model's own forecasts."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rnnkit.cli.forecast import runaway
+    y = (10.5 + 3.5 * np.sin(np.arange(200) / 3)).astype(np.float32)[:, None]
+    f = SimpleNamespace(y=y, names=["value"],
+                        model=SimpleNamespace(config=SimpleNamespace(horizon=12)))
+    calm = np.full((100, 1), 12.0)
+    assert runaway(f, 200, calm, [0]) is None
+    wild = calm.copy()
+    wild[5] = 40.0                                   # within the horizon: not the feedback's
+    assert runaway(f, 200, wild, [0]) is None
+    wild[30:] = 40.0
+    assert runaway(f, 200, wild, [0]).startswith("note: from step 31 the forecast of value (40)")

@@ -98,6 +98,9 @@ def run(args):
             "\t".join("" if np.isnan(v) else f"{v:.3f}" for v in row)
             + "\t" + (f"{truth[i, k]:.3f}" if i < len(truth) else "")
             for k, row in zip(keep, cells)))
+    far = runaway(f, origin, pred, keep)
+    if far:
+        print(far, file=sys.stderr)
     missing = [v for j, v in enumerate(args.intervals) if np.isnan(lo[j]).any()]
     if missing:
         print(f"note: no {', '.join(f'{v:g}%' for v in missing)} interval at the steps where "
@@ -109,6 +112,28 @@ def run(args):
     print(f"plot: {png}" + (f" (the first {len(shown)} of {len(keep)} series; --series chooses)"
                             if len(shown) < len(keep) else ""), file=sys.stderr)
     return 0
+
+
+def runaway(f, origin, pred, keep):
+    """A note where a forecast leaves the history's range by more than that range again (a
+    sine between 7 and 14 forecast 10,000 steps ahead reached 7.7e7): past the horizon the
+    model reads its own forecasts, and their errors compound. None where none does."""
+    K = f.model.config.horizon
+    for k in keep:
+        past = f.y[:origin, k][np.isfinite(f.y[:origin, k])]
+        if not len(past):
+            continue
+        low, high = float(past.min()), float(past.max())
+        span = max(high - low, 1e-12)
+        out = np.flatnonzero(np.abs(pred[K:, k] - (low + high) / 2) > 1.5 * span) + K
+        if len(out):
+            i = int(out[0])
+            return (f"note: from step {i + 1} the forecast of {f.names[k]} ({pred[i, k]:.4g}) "
+                    f"lies further outside the history's range [{low:.4g}, {high:.4g}] than the "
+                    f"range is wide; past the horizon ({K} steps) the model forecasts from its "
+                    f"own forecasts and their errors compound: an extrapolation, not a figure "
+                    f"to rely on")
+    return None
 
 
 def plot(f, origin, pred, png, bands=((), None, None), shown=None):
