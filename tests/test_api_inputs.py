@@ -3,6 +3,8 @@ is meant (each character read as a text), bytes or None inside a list, a sentenc
 a list, a beam of 1.5, a count of 0, a float64 model; training from Python into a folder that
 holds a run; the progress bar's end; given parts that repeat training examples, and tags only a
 held-out file holds."""
+import io
+
 import pytest
 import torch
 
@@ -81,20 +83,36 @@ def test_training_from_python_does_not_replace_a_run(tmp_path):
 
 def test_the_progress_bar_ends_at_the_last_step(tmp_path):
     """With a log every 10 steps a 15-step run's bar stopped at 10/15."""
-    import io
     from rnnkit.train import ProgressBar
-    out = io.StringIO()
+    out = Terminal()
     config = TrainConfig(max_steps=15, eval_every=5, log_every=10, warmup_steps=0)
     Trainer(classify_task(tmp_path), config, [ProgressBar(file=out)]).fit()
     assert out.getvalue().rstrip().split("\r")[-1].lstrip().startswith("100%|") \
         and "15/15" in out.getvalue().split("\r")[-1]
-    # into a file (no terminal) a frame every 30 s, not one each log: its start and its end
+
+
+def test_into_a_log_file_the_progress_is_plain_lines(tmp_path, monkeypatch):
+    """A bar's frames into a file (no terminal) piled up on one line, \\r after \\r, with the
+    evaluation lines glued to them: now each report is a line of its own, every
+    PLAIN_EVERY seconds, and no frame is drawn."""
+    from rnnkit.train import ProgressBar
+    monkeypatch.setattr(ProgressBar, "PLAIN_EVERY", 0.0)
     log = io.StringIO()
-    config = TrainConfig(max_steps=30, eval_every=30, log_every=1, warmup_steps=0)
-    (tmp_path / "b").mkdir()
-    Trainer(classify_task(tmp_path / "b"), config, [ProgressBar(file=log)]).fit()
-    frames = [f for f in log.getvalue().split("\r") if "|" in f]
-    assert len(frames) <= 4 and "30/30" in frames[-1], frames
+    config = TrainConfig(max_steps=30, eval_every=15, log_every=10, warmup_steps=0)
+    Trainer(classify_task(tmp_path), config, [ProgressBar(file=log)]).fit()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and "|" not in log.getvalue()
+    assert [l.split(" (")[0] for l in lines if "/30" in l] == \
+        ["step 10/30", "step 15/30", "step 20/30", "step 30/30"]   # (a log before evaluating)
+    first = next(l for l in lines if "/30" in l)
+    assert first.startswith("step 10/30 (33%), 0:00:") and " left; loss " in first \
+        and ", grad norm " in first
+    assert sum(l.startswith("step 15: train ") for l in lines) == 1
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
 
 
 def test_a_float64_forecaster_and_recogniser_read_their_inputs_in_float64(tmp_path):

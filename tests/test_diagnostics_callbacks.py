@@ -1,4 +1,5 @@
 """GradientTelemetry logs ||dL/dh_t|| and the global gradient norm from the shared trainer."""
+import io
 import json
 import math
 import warnings
@@ -68,10 +69,8 @@ def test_recorded_norms_match_a_direct_recording():
 
 def test_the_progress_bar_ends_its_line_when_a_run_stops(capsys):
     """An error was glued to the bar's line and the bar drawn again after it."""
-    import io
-
     from rnnkit.train.callbacks import ProgressBar
-    out = io.StringIO()
+    out = Terminal()
 
     class Stop:
         def on_log(self, trainer, stats):
@@ -82,3 +81,8 @@ def test_the_progress_bar_ends_its_line_when_a_run_stops(capsys):
     with pytest.raises(RuntimeError):
         Trainer(TinyTask(), cfg, [bar, Stop()]).fit()
     assert "3/8" in out.getvalue() and out.getvalue().endswith("\n")   # closed: a line
+
+
+class Terminal(io.StringIO):   # a bar is drawn on a terminal only
+    def isatty(self):
+        return True

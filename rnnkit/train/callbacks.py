@@ -22,11 +22,15 @@ from rnnkit.train.runlock import LOCK_NAME
 
 class ProgressBar:
     """tqdm bar over steps (or seconds, for a time-limited run) with loss, tokens/s and grad norm;
-    evaluations are printed above it."""
+    evaluations are printed above it. Into a log file (the stream not a terminal, where a bar's
+    frames would pile up on one line) a plain line every ``PLAIN_EVERY`` seconds instead, each
+    ended: the step, the time in and left, and the same figures."""
+    PLAIN_EVERY = 30.0
 
     def __init__(self, file=None, disable=False):
         self.file, self.disable = file, disable
         self.bar = None
+        self.plain = False
 
     def on_train_start(self, trainer):
         c = trainer.config
@@ -34,11 +38,11 @@ class ProgressBar:
         total = round(60 * c.max_minutes) if self.by_time else c.max_steps
         done = round(trainer.seconds()) if self.by_time else trainer.step
         stream = self.file if self.file is not None else sys.stderr
-        tty = bool(getattr(stream, "isatty", lambda: False)())
-        # into a log file (stderr not a terminal) a frame every 30 s, not ten a second
+        self.plain = not self.disable and not bool(getattr(stream, "isatty", lambda: False)())
+        self._said = time.perf_counter()       # the last plain line (none at the start)
         self.bar = tqdm(total=total, initial=done, unit="s" if self.by_time else "step",
-                        file=self.file, disable=self.disable, dynamic_ncols=True,
-                        mininterval=0.1 if tty else 30.0)
+                        file=self.file, disable=self.disable or self.plain, dynamic_ncols=True,
+                        mininterval=0.1)
         self._mark = (time.perf_counter(), trainer.tokens)
 
     def on_log(self, trainer, stats):
@@ -47,10 +51,26 @@ class ProgressBar:
         self._mark = (now, trainer.tokens)
         loss = stats["loss_sum"] / stats["count"] if stats["count"] else math.nan   # all skipped
         norm = stats["norms"][-1] if stats["norms"] else math.nan
-        self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{(trainer.tokens - tok0) / (now - t0):,.0f}",
-                             gnorm=f"{norm:.2f}", lr=f"{trainer.optimizer.param_groups[0]['lr']:.2e}",
-                             refresh=False)
+        figures = {"loss": f"{loss:.3f}", "tok_s": f"{(trainer.tokens - tok0) / (now - t0):,.0f}",
+                   "gnorm": f"{norm:.2f}", "lr": f"{trainer.optimizer.param_groups[0]['lr']:.2e}"}
+        self.bar.set_postfix(**figures, refresh=False)
         self.bar.update((round(trainer.seconds()) if self.by_time else trainer.step) - self.bar.n)
+        if self.plain and now - self._said >= self.PLAIN_EVERY:
+            self._said = now
+            self._say(trainer, f"; loss {figures['loss']}, {figures['tok_s']} "
+                               f"{getattr(trainer.task, 'unit', 'token')}s/s, grad norm "
+                               f"{figures['gnorm']}, lr {figures['lr']}")
+
+    def _say(self, trainer, figures=""):
+        """One plain line: where the run is, the time in and (from the pace so far) left."""
+        seconds, done = trainer.seconds(), trainer.progress()
+        left = f", {_clock(seconds * (1 - done) / done)} left" if 0 < done < 1 else ""
+        total = self.bar.total
+        where = (f"{_clock(seconds)} of {_clock(total)} ({done:.0%}), step {trainer.step:,}"
+                 if self.by_time else
+                 f"step {trainer.step:,}/{total:,} ({done:.0%}), {_clock(seconds)} in")
+        print(f"{where}{left}{figures}", file=self.file if self.file is not None else sys.stderr,
+              flush=True)
 
     def on_eval(self, trainer, m):
         unit = getattr(trainer.task, "unit", "token")
@@ -75,6 +95,12 @@ class ProgressBar:
         of its own (it was glued to the bar, which tqdm drew again at exit)."""
         if self.bar is not None:
             self.bar.close()
+
+
+def _clock(seconds):
+    """Seconds as h:mm:ss."""
+    s = max(int(round(seconds)), 0)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 NEXT_BEST = ".best-next.pt"   # a new best.pt, until last.pt has been written after it
