@@ -31,6 +31,8 @@ def test_out_of_memory_names_the_commands_own_flags(capsys, monkeypatch):
         "try a smaller --batch, --hidden, --max-len; --no-linear-start leaves out the bag's fit "
         "before training")
     assert memory_advice(["train", "lm"]) == "try a smaller --batch, --hidden, --seq-len"
+    assert memory_advice(["gradflow", "--lags", "1000000"]) == (   # its lengths and test set
+        "try a smaller --lags, --test-size, --batch, --hidden")
 
     def out_of_memory(args):
         raise MemoryError()

@@ -128,3 +128,11 @@ def test_report_only_reads_whole_records_and_says_what_is_missing(tmp_path, caps
     part.write_text('{"config": {}}')
     assert main(["gradflow", "--report-only", "--out", str(out), "--lags", "4"]) == 2
     assert f"{part}: not a gradflow run record" in capsys.readouterr().err
+
+
+def test_cells_without_a_colour_of_their_own_are_drawn_apart():
+    """indrnn and mgu (and cells of one's own) took a colour by a hash of their names: both
+    grey in one plot."""
+    from rnnkit.diagnostics.plots import colour
+    drawn = [colour({"config": {"cell": c, "gain": 1}}) for c in ("indrnn", "mgu", "my-rnn")]
+    assert len(set(drawn)) == 3 and colour({"config": {"cell": "mgu", "gain": 1}}) == drawn[1]

@@ -47,6 +47,19 @@ def test_the_gradient_lab_takes_a_registered_cell():
     assert {(c.cell, c.init) for c in runs} == {("indrnn", "default")}     # no orthogonal vector
 
 
+class _LeakyS(Leaky):
+    STATES = ("s",)                 # its one state named otherwise: still the output
+
+
+def test_the_gradient_lab_reads_a_first_state_of_any_name():
+    """The lab read its profile under "h": KeyError after the training, the run lost."""
+    from rnnkit.diagnostics.experiments import RunConfig, run
+    registry.register("test-leaky-s", _LeakyS)
+    r = run(RunConfig(task="adding", lag=6, cell="test-leaky-s", hidden=4, batch=4, steps=2,
+                      eval_every=1, test_size=8))
+    assert len(r["profile_final"]["h"]) == 6 and r["decay_init"] > 0
+
+
 class _LeakyEdited(Leaky):
     """The same cell after an edit that keeps its parameters' shapes."""
 

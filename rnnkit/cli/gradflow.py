@@ -36,9 +36,10 @@ def add_parser(sub):
                                         "copy-memory tasks, write plots and a report")
     p.add_argument("--task", nargs="+", choices=sorted(TASKS), default=["adding"],
                    help="the tasks (default adding)")
-    p.add_argument("--lags", nargs="+", type=ranged(int, (2, MAX_STEPS)),
+    p.add_argument("--lags", nargs="+", type=ranged(int, (3, MAX_STEPS)),
                    default=[10, 50, 100, 200], metavar="T",
-                   help="sequence lengths (default 10 50 100 200)")
+                   help="sequence lengths, at least 3: the decay ρ is fitted past the "
+                        "read-out (default 10 50 100 200)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                    help="the grid and training sizes (default quick)")
     p.add_argument("--out", type=folder, default=Path("runs/gradflow"), help="run records (JSON; default runs/gradflow)")

@@ -92,7 +92,8 @@ def memory_advice(argv):
     """What the command ``argv`` names can make smaller, by its own flags."""
     command = innermost(build_parser(), argv)
     have = {o for a in command._actions for o in a.option_strings}
-    sizes = [f for f in ("--batch", "--hidden", "--seq-len", "--max-len") if f in have]
+    sizes = [f for f in ("--lags", "--test-size", "--batch", "--hidden", "--seq-len",
+                         "--max-len") if f in have]
     fit = "; --no-linear-start leaves out the bag's fit before training" \
         if "--no-linear-start" in have else ""
     return f"try a smaller {', '.join(sizes)}{fit}" if sizes else "try a smaller input"

@@ -168,7 +168,9 @@ def gradient_profile(cfg, model, batch):
             pred, y = pred[-K:], y[-K:]
         loss_of(cfg, pred, y).backward()
     model.zero_grad(set_to_none=True)
-    return {k: v.flip(0).tolist() for k, v in rec.norms["rnn.l0"].items()}
+    # the cell's first state is its output, whatever a cell of one's own names it: "h" here
+    return {"h" if i == 0 else k: v.flip(0).tolist()
+            for i, (k, v) in enumerate(rec.norms["rnn.l0"].items())}
 
 
 def decay_skip(cfg):

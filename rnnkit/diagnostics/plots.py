@@ -21,7 +21,12 @@ def colour(r):
     cell = r["config"]["cell"]
     if r["config"]["gain"] != 1:
         return "tab:purple"
-    return COLOURS.get(cell) or OTHER_COLOURS[sum(map(ord, cell)) % len(OTHER_COLOURS)]
+    if cell not in COLOURS and cell not in _OTHERS:   # the next free one: two cells of one
+        _OTHERS[cell] = OTHER_COLOURS[len(_OTHERS) % len(OTHER_COLOURS)]   # colour were apart
+    return COLOURS.get(cell) or _OTHERS[cell]
+
+
+_OTHERS = {}   # other cells' colours, in the order they are first drawn
 
 
 def representative(results):
