@@ -60,6 +60,26 @@ def test_the_gradient_lab_reads_a_first_state_of_any_name():
     assert len(r["profile_final"]["h"]) == 6 and r["decay_init"] > 0
 
 
+class _Scaled(Leaky):
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+
+def test_a_cell_registered_with_another_tensor_is_another_cell():
+    """Its fingerprint named a tensor attribute by its type: a checkpoint trained with one
+    scale loaded under another without a word."""
+    from rnnkit.cells.registry import source_digests
+    digests = []
+    for scale in (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 3.0]), torch.tensor(2.0),
+                  torch.tensor([True, False])):
+        registry.register("test-scaled", _Scaled(scale))
+        digests.append(source_digests({"cell": "test-scaled"})["test-scaled"])
+    assert len(set(digests)) == 4
+    registry.register("test-scaled", _Scaled(torch.tensor([1.0, 2.0])))
+    assert source_digests({"cell": "test-scaled"})["test-scaled"] == digests[0]
+
+
 class _LeakyEdited(Leaky):
     """The same cell after an edit that keeps its parameters' shapes."""
 

@@ -9,6 +9,8 @@ subclass, or an instance where the cell takes arguments), imported when first as
 import importlib
 import re
 
+import torch
+
 from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import as_cell
 from rnnkit.config import ConfigError
@@ -106,10 +108,14 @@ def _source_digest(cell):
             h.update(inspect.getsource(cls).encode("utf-8"))
         except (OSError, TypeError):
             return None
-    def named(value):   # a function or class by its name; another object by its type's (a
-        kind = value if isinstance(value, type) or callable(value) else type(value)   # repr
-        return f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', '')}"  # has
-    attrs = json.dumps(vars(cell), sort_keys=True, default=named)   # addresses that change)
+    def named(value):   # a tensor by its values; a function or class by its name; another
+        if isinstance(value, torch.Tensor):   # object by its type's (a repr has addresses)
+            t = value.detach().cpu().contiguous()
+            return f"tensor {t.dtype} {tuple(t.shape)} " + hashlib.sha256(
+                t.reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+        kind = value if isinstance(value, type) or callable(value) else type(value)
+        return f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', '')}"
+    attrs = json.dumps(vars(cell), sort_keys=True, default=named)
     if attrs != "{}":   # a class's digest stays what it was before attributes counted
         h.update(attrs.encode("utf-8"))
     return h.hexdigest()
