@@ -203,7 +203,24 @@ class TooFewParamGrads(LNCell):
         return super().param_grads(cache, pre, dG, dGh, dS, params)[:1]
 
 
+class Float32Cache(TanhCell):
+    """A cache made by torch.empty: float32 in the float64 check, every gradient called wrong
+    at 1e-7; a float32 δW_hh passed as ok."""
+
+    def alloc_cache(self, n, sizes, like, gi):
+        return (torch.empty(n, sizes[0]),)
+
+
+class Float32Whh(TanhCell):
+    def weight_grad_hh(self, dgh, hrec, cache, pre):
+        return super().weight_grad_hh(dgh, hrec, cache, pre).float()
+
+
 @pytest.mark.parametrize("cell,words", [
+    (Float32Cache, ["Float32Cache.alloc_cache must return buffers of the layer's dtype "
+                    "torch.float64", "got torch.float32"]),
+    (Float32Whh, ["Float32Whh.weight_grad_hh must return δW_hh of the layer's dtype",
+                  "got torch.float32"]),
     (NoBackward, ["NoBackward", "backward_step"]),
     (VanillaMath, ["VanillaMath()", "without arguments"]),
     (TooManyStates, ["TooManyStates.reference_step", "1 state", "(2, 4)"]),
@@ -225,3 +242,12 @@ def test_malformed_cell_is_one_line(cell, words):
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="hidden_size"):
         check_cell(TanhCell, hidden_size=0)
+
+
+def test_a_float64_layer_refuses_a_cell_whose_buffers_are_float32():
+    """The layer ran it at float32 precision without a word."""
+    registry.register("test-f32-cache", Float32Cache)
+    with pytest.raises(CellError, match="alloc_cache must return buffers of the layer's dtype "
+                                        "torch.float64"):
+        rnnkit.Recurrent("test-f32-cache", 3, 4, dtype=torch.float64)
+    rnnkit.Recurrent("test-f32-cache", 3, 4)                  # float32 buffers of a float32 layer

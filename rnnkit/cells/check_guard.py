@@ -39,19 +39,30 @@ class Guarded:
     def _fail(self, method, expected, got):
         raise CellError(f"{self.name}.{method} must return {expected}, got {got}")
 
-    def _per_token(self, method, bufs, n):
+    def _per_token(self, method, bufs, n, dtype):
         """The node splits these by token rows: a tuple of tensors (N, ...)."""
         if not isinstance(bufs, (tuple, list)) or not all(
                 isinstance(b, torch.Tensor) and b.dim() >= 1 and b.shape[0] == n for b in bufs):
             self._fail(method, f"a tuple of per-token tensors (N={n}, ...)", _shapes(bufs))
+        self._dtype(method, [b for b in bufs if b.is_floating_point()], dtype, "buffers")
         return bufs
 
+    def _dtype(self, method, tensors, dtype, what):
+        """Floating returns in the layer's dtype: a float32 buffer in this float64 check rounds
+        at 1e-7 with no error of its own (the maths was called wrong, or a float32 gradient
+        passed)."""
+        bad = next((t.dtype for t in tensors if t.dtype != dtype), None)
+        if bad is not None:
+            self._fail(method, f"{what} of the layer's dtype {dtype} (made from the inputs: "
+                               f"like.new_empty(...), not torch.empty(...))", bad)
+
     def alloc_cache(self, n, sizes, like, gi):
-        return self._per_token("alloc_cache", self._call("alloc_cache", n, sizes, like, gi), n)
+        return self._per_token("alloc_cache", self._call("alloc_cache", n, sizes, like, gi), n,
+                               gi.dtype)
 
     def prepare_backward(self, cache, states, prev, params):
         pre = self._call("prepare_backward", cache, states, prev, params)
-        return self._per_token("prepare_backward", pre, states[0].shape[0])
+        return self._per_token("prepare_backward", pre, states[0].shape[0], states[0].dtype)
 
     def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
         for o in out:
@@ -82,6 +93,7 @@ class Guarded:
         g = self._call("weight_grad_hh", dgh, hrec, cache, pre)
         if _shapes([g]) != [self.w_hh_shape]:
             self._fail("weight_grad_hh", f"δW_hh of W_hh's shape {self.w_hh_shape}", _shapes([g]))
+        self._dtype("weight_grad_hh", [g], dgh.dtype, "δW_hh")
         return g
 
     def param_grads(self, cache, pre, dG, dGh, dS, params):
@@ -89,6 +101,7 @@ class Guarded:
         if _shapes(gs) != self.param_shapes:
             self._fail("param_grads", f"the gradients of {', '.join(self.cell.PARAMS)}, shapes "
                        f"{self.param_shapes}", _shapes(gs))
+        self._dtype("param_grads", gs, dG.dtype, "gradients")
         return tuple(gs)
 
     def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):

@@ -311,6 +311,7 @@ class _Trial:
                     for b in bufs] if isinstance(bufs, (tuple, list)) else type(bufs).__name__)
             raise CellError(f"{self.name}.{method} must return a tuple of per-token tensors "
                             f"(N={N}, ...){self.WHEN}, got {got}")
+        self.same_dtype(method, [b for b in bufs if b.is_floating_point()], "buffers")
 
     def same_shapes(self, method, got, want, what):
         shapes = [tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__
@@ -318,6 +319,17 @@ class _Trial:
         if shapes != [tuple(w.shape) for w in want]:
             raise CellError(f"{self.name}.{method} must return the gradient(s) of {what}, "
                             f"shape(s) {[tuple(w.shape) for w in want]}{self.WHEN}, got {shapes}")
+        self.same_dtype(method, got if isinstance(got, (tuple, list)) else [got], "gradients")
+
+    def same_dtype(self, method, tensors, what):
+        """Floating tensors in the layer's dtype: a float32 buffer in a float64 layer rounds
+        its values at 1e-7 with no error of its own (check-cell called the maths wrong)."""
+        want = self.w_hh.dtype
+        bad = next((t.dtype for t in tensors if t.dtype != want), None)
+        if bad is not None:
+            raise CellError(f"{self.name}.{method} must return {what} of the layer's dtype "
+                            f"{want} (made from the inputs: like.new_empty(...), not "
+                            f"torch.empty(...)){self.WHEN}, got {bad}")
 
 
 def trial(cell, weights):
