@@ -65,3 +65,21 @@ def test_a_language_model_run_with_cond_and_a_run_without_best_pt(tmp_path, caps
     assert f"best.pt: no such checkpoint file (the run has last.pt, its latest state, which no " \
            f"validation chose: give {run / 'last.pt'} to use it)" in capsys.readouterr().err
     assert main(["sample", str(run / "last.pt"), "--length", "5"]) == 0
+
+
+def test_a_second_sigterm_while_the_first_is_handled_ends_quietly():
+    """The second raised inside the first's handling (its print): a traceback after
+    "rnnkit: terminated (SIGTERM)"."""
+    import subprocess
+    import sys
+    code = ("import os, signal\n"
+            "from rnnkit.cli.main import on_sigterm\n"
+            "on_sigterm()\n"
+            "try:\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "except KeyboardInterrupt:\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    print('went on')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (128 + 15, "", "")

@@ -3,6 +3,7 @@ curves of a live run, bad requests answered 4xx with a message (never 500), runs
 refuses with a message, and the refusal to serve a reachable address unless asked.
 (tests/test_view_kinds.py: the other run kinds; tests/test_view_browser.py: a real browser.)"""
 import json
+import os
 import shutil
 import threading
 import urllib.error
@@ -363,6 +364,22 @@ def test_a_deleted_run_and_bad_log_lines(lm_run, tmp_path):
         shutil.rmtree(run)
         status, body = s.ask("/api/text", {"run": "lm", "text": "But"})
         assert status == 404 and "no run 'lm'" in body["error"]
+
+
+def test_a_log_that_is_a_pipe_and_an_image_that_cannot_be_read(lm_run, tmp_path):
+    """A FIFO named train.jsonl held the request forever; a PNG that fails to read (EIO,
+    another user's) was a 500 "internal error"."""
+    run = tmp_path / "runs" / "lm"
+    shutil.copytree(lm_run, run)
+    (run / "train.jsonl").unlink()
+    os.mkfifo(run / "train.jsonl")
+    (run / "loss.png").unlink(missing_ok=True)
+    (run / "loss.png").symlink_to("/proc/self/mem")       # a file whose read fails (EIO)
+    with Served(tmp_path / "runs") as s:
+        status, body = s.ask("/api/training?run=lm")
+        assert status == 200 and body["train"] == [] and body["evals"]
+        status, body = s.ask("/api/image?run=lm&name=loss.png")
+        assert status == 409 and "lm: loss.png cannot be read" in body["error"]
 
 
 def test_a_damaged_checkpoint_is_not_met_with_advice_to_load_it_unsafely(tmp_path):

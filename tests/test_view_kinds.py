@@ -30,6 +30,8 @@ def runs(tmp_path_factory):
 
 
 def test_every_kind_is_listed_with_its_actions(runs):
+    status, body = runs.ask("/api/run")                  # five runs, none named
+    assert status == 404 and "holds 5 runs: name one with run=" in body["error"]
     listed = {r["run"] for r in runs.ask("/api/runs")[1]["runs"]}
     assert listed == {"classify", "tag", "forecast", "seq2seq", "cond"}
     actions = {k: set(runs.ask(f"/api/run?run={k}")[1]["actions"]) for k in listed}
@@ -84,7 +86,10 @@ def test_seq2seq_outputs_and_their_attention(runs):
     assert status == 200 and "read as <unk>" in r["notes"][0]
     status, enc = runs.ask("/api/text", {"run": "seq2seq", "text": "ich sehe"})
     assert status == 200 and enc["tokens"] == list("ich sehe")
-    status, body = runs.ask("/api/translate", {"run": "seq2seq", "text": "x" * 201})
+    status, enc = runs.ask("/api/text", {"run": "seq2seq", "text": "  ich sehe\n"})
+    status, unit = runs.ask("/api/unit", {"run": "seq2seq", "text": "  ich sehe\n"})
+    assert enc["tokens"] == list("ich sehe") and len(unit["values"]) == 8   # the ends' white-
+    status, body = runs.ask("/api/translate", {"run": "seq2seq", "text": "x" * 201})  # space
     assert status == 400 and "at most max_len=200" in body["error"]
     status, body = runs.ask("/api/translate", {"run": "seq2seq", "text": "ich", "beam": 0})
     assert status == 400 and "beam must lie in [1, 16]" in body["error"]

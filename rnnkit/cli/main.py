@@ -249,7 +249,12 @@ def on_sigterm():
         return None
 
     def stop(signum, frame):
+        for s in before:   # a second signal while the first is handled (timeout and its
+            signal.signal(s, again)   # group, a shutdown) raised inside its print: a traceback
         raise Terminated(signum)
+
+    def again(signum, frame):   # ... now it ends the process at once, silently
+        os._exit(128 + signum)
     before = {signal.SIGTERM: signal.signal(signal.SIGTERM, stop)}
     if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
         before[signal.SIGHUP] = signal.signal(signal.SIGHUP, stop)

@@ -110,7 +110,10 @@ class Run:
         if name not in self.images():
             raise RequestError(f"{self.id}: no image {name!r} (it has {', '.join(self.images()) or 'none'})",
                                404)
-        return (self.folder / name).read_bytes()
+        try:
+            return (self.folder / name).read_bytes()
+        except OSError as e:   # unreadable (another user's, a damaged disk): said, not a 500
+            raise RequestError(f"{self.id}: {name} cannot be read ({e.strerror or e})", 409)
 
 
 def load_view(path):
@@ -166,6 +169,9 @@ class Runs:
             run = None
         if run is None:
             known = ", ".join(list(self._runs)[:20]) or "none yet"
+            if id == "." and len(self._runs) > 1:
+                raise RequestError(f"{self.root} holds {len(self._runs)} runs: name one with "
+                                   f"run= ({known})", 404)
             raise RequestError(f"no run {id!r} under {self.root} (runs: {known})", 404)
         return run
 
@@ -205,6 +211,8 @@ def _mtime(path):
 def _rows(path):
     """The log's rows; a torn last line (a crash, or a write under way) and lines that are not
     objects are passed over, as are telemetry rows whose layers are not a mapping."""
+    if not path.is_file():   # absent, or a pipe or device by a log's name: reading one waits
+        return []
     try:
         rows = read_metrics(path)
     except (OSError, UnicodeError):
@@ -214,6 +222,8 @@ def _rows(path):
 
 
 def _json(path):
+    if not path.is_file():
+        return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

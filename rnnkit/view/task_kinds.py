@@ -45,7 +45,7 @@ class Seq2SeqView(TextView):
         ids, notes = self.source(text)
         src, lengths = pad([ids])
         _, trace = self.traced(lambda: self.model.encode(src, lengths))
-        return Reading(tokenize(text, self.src_vocab.kind), trace, {},
+        return Reading(tokenize(text.strip(), self.src_vocab.kind), trace, {},   # as read
                        [t for t, i in enumerate(ids) if i == UNK_ID], notes)
 
     def translate(self, p):
