@@ -251,3 +251,4 @@ def test_a_float64_layer_refuses_a_cell_whose_buffers_are_float32():
                                         "torch.float64"):
         rnnkit.Recurrent("test-f32-cache", 3, 4, dtype=torch.float64)
     rnnkit.Recurrent("test-f32-cache", 3, 4)                  # float32 buffers of a float32 layer
+    rnnkit.Recurrent("test-f32-cache", 3, 4, dtype=torch.bfloat16)   # ... of a bf16 one: finer

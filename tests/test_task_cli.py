@@ -132,14 +132,21 @@ def test_a_forecast_running_away_past_the_horizon_is_noted():
 
     import numpy as np
 
-    from rnnkit.cli.forecast import runaway
+    from rnnkit.cli.forecast import runaway, runaway_note
     y = (10.5 + 3.5 * np.sin(np.arange(200) / 3)).astype(np.float32)[:, None]
     f = SimpleNamespace(y=y, names=["value"],
                         model=SimpleNamespace(config=SimpleNamespace(horizon=12)))
     calm = np.full((100, 1), 12.0)
     assert runaway(f, 200, calm, [0]) is None
     wild = calm.copy()
-    wild[5] = 40.0                                   # within the horizon: not the feedback's
+    wild[5] = 400.0                                  # within the horizon: not the feedback's
+    wild[20:] = 40.0                                 # 4 ranges out: growth a history may show
     assert runaway(f, 200, wild, [0]) is None
-    wild[30:] = 40.0
-    assert runaway(f, 200, wild, [0]).startswith("note: from step 31 the forecast of value (40)")
+    wild[30:] = 400.0
+    far = runaway(f, 200, wild, [0])
+    assert far[:2] == (30, 0) and runaway_note(f, wild, far, "2031-07").startswith(
+        "note: at 2031-07 (forecast step 31) the forecast of value (400) lies more than 10 "
+        "times the history's range")
+    growth = (100 * 1.04 ** np.arange(120)).astype(np.float32)[:, None]   # 4% a step, and
+    f.y = growth                                                       # 36 steps more of it
+    assert runaway(f, 120, (100 * 1.04 ** np.arange(120, 156))[:, None], [0]) is None

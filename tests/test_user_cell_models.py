@@ -58,6 +58,24 @@ def test_the_gradient_lab_reads_a_first_state_of_any_name():
     r = run(RunConfig(task="adding", lag=6, cell="test-leaky-s", hidden=4, batch=4, steps=2,
                       eval_every=1, test_size=8))
     assert len(r["profile_final"]["h"]) == 6 and r["decay_init"] > 0
+    registry.register("test-leaky-sh", _TwoStates)
+    p = run(RunConfig(task="adding", lag=6, cell="test-leaky-sh", hidden=4, batch=4, steps=1,
+                      eval_every=1, test_size=8))["profile_init"]
+    assert set(p) == {"h", "h (state 2)"} and p["h"] != p["h (state 2)"]   # each its own
+
+
+class _TwoStates(Leaky):
+    """Its output named y, a second state named h (half the output): the second's profile
+    took the output's place."""
+    STATES = ("y", "h")
+
+    def forward_step(self, gi, prev, hrec, w_hh_t, b_hh, cache, out, params):
+        super().forward_step(gi, prev, hrec, w_hh_t, b_hh, cache, out, params)
+        out[1].copy_(out[0] * 0.5)
+
+    def reference_step(self, gi, state, w_hh, b_hh, hrec=None, params=()):
+        y = super().reference_step(gi, state, w_hh, b_hh, hrec, params)[0]
+        return (y, y * 0.5)
 
 
 class _Scaled(Leaky):

@@ -48,10 +48,10 @@ class Guarded:
         return bufs
 
     def _dtype(self, method, tensors, dtype, what):
-        """Floating returns in the layer's dtype: a float32 buffer in this float64 check rounds
-        at 1e-7 with no error of its own (the maths was called wrong, or a float32 gradient
-        passed)."""
-        bad = next((t.dtype for t in tensors if t.dtype != dtype), None)
+        """Floating returns at least as precise as the layer's dtype: a float32 buffer in this
+        float64 check rounds at 1e-7 with no error of its own (the maths was called wrong, or a
+        float32 gradient passed)."""
+        bad = validate.coarser(tensors, dtype)
         if bad is not None:
             self._fail(method, f"{what} of the layer's dtype {dtype} (made from the inputs: "
                                f"like.new_empty(...), not torch.empty(...))", bad)

@@ -322,14 +322,21 @@ class _Trial:
         self.same_dtype(method, got if isinstance(got, (tuple, list)) else [got], "gradients")
 
     def same_dtype(self, method, tensors, what):
-        """Floating tensors in the layer's dtype: a float32 buffer in a float64 layer rounds
-        its values at 1e-7 with no error of its own (check-cell called the maths wrong)."""
-        want = self.w_hh.dtype
-        bad = next((t.dtype for t in tensors if t.dtype != want), None)
+        """Floating tensors at least as precise as the layer's dtype: a float32 buffer in a
+        float64 layer rounds its values at 1e-7 with no error of its own (check-cell called
+        the maths wrong)."""
+        bad = coarser(tensors, self.w_hh.dtype)
         if bad is not None:
             raise CellError(f"{self.name}.{method} must return {what} of the layer's dtype "
-                            f"{want} (made from the inputs: like.new_empty(...), not "
+                            f"{self.w_hh.dtype} (made from the inputs: like.new_empty(...), not "
                             f"torch.empty(...)){self.WHEN}, got {bad}")
+
+
+def coarser(tensors, dtype):
+    """The first floating dtype among ``tensors`` less precise than ``dtype``, or None."""
+    eps = torch.finfo(dtype).eps
+    return next((t.dtype for t in tensors
+                 if t.is_floating_point() and torch.finfo(t.dtype).eps > eps), None)
 
 
 def trial(cell, weights):

@@ -88,10 +88,13 @@ def run(args):
         f"{f.names[k]}_{b}\t" for b in bands) + f"{f.names[k]}_truth" for k in keep))
     n = len(f.labels)   # the dates ahead where the series' steps say them, else +k
     ahead = (next_labels(f.labels, max(0, origin + args.steps - n)) if n == len(f.y) else None) or []
-    for i in range(args.steps):
+
+    def row_label(i):
         j = origin + i - n
-        label = (f.labels[origin + i] if j < 0 else ahead[j] if j < len(ahead)
-                 else f"+{origin + i - len(f.y) + 1}")
+        return (f.labels[origin + i] if j < 0 else ahead[j] if j < len(ahead)
+                else f"+{origin + i - len(f.y) + 1}")
+    for i in range(args.steps):
+        label = row_label(i)
         cells = [[pred[i, k]] + [v for j in range(len(lo)) for v in (lo[j, i, k], hi[j, i, k])]
                  for k in keep]
         print(label + "\t" + "\t".join(
@@ -100,7 +103,7 @@ def run(args):
             for k, row in zip(keep, cells)))
     far = runaway(f, origin, pred, keep)
     if far:
-        print(far, file=sys.stderr)
+        print(runaway_note(f, pred, far, row_label(far[0])), file=sys.stderr)
     missing = [v for j, v in enumerate(args.intervals) if np.isnan(lo[j]).any()]
     if missing:
         print(f"note: no {', '.join(f'{v:g}%' for v in missing)} interval at the steps where "
@@ -114,10 +117,15 @@ def run(args):
     return 0
 
 
+RUNAWAY = 10   # ... ranges outside the history's: a forecast fed back on itself that diverged
+
+
 def runaway(f, origin, pred, keep):
-    """A note where a forecast leaves the history's range by more than that range again (a
-    sine between 7 and 14 forecast 10,000 steps ahead reached 7.7e7): past the horizon the
-    model reads its own forecasts, and their errors compound. None where none does."""
+    """(step, series) of the first forecast past the horizon that lies more than ``RUNAWAY``
+    times the history's range outside it (a sine between 7 and 14 forecast 10,000 steps
+    ahead reached 7.7e7): past the horizon the model reads its own forecasts, and their errors
+    compound. Growth that the history shows (4% a step, 36 steps on) stays well inside it.
+    None where none does."""
     K = f.model.config.horizon
     for k in keep:
         past = f.y[:origin, k][np.isfinite(f.y[:origin, k])]
@@ -125,15 +133,19 @@ def runaway(f, origin, pred, keep):
             continue
         low, high = float(past.min()), float(past.max())
         span = max(high - low, 1e-12)
-        out = np.flatnonzero(np.abs(pred[K:, k] - (low + high) / 2) > 1.5 * span) + K
+        out = np.flatnonzero(np.abs(pred[K:, k] - (low + high) / 2) > (RUNAWAY + 0.5) * span)
         if len(out):
-            i = int(out[0])
-            return (f"note: from step {i + 1} the forecast of {f.names[k]} ({pred[i, k]:.4g}) "
-                    f"lies further outside the history's range [{low:.4g}, {high:.4g}] than the "
-                    f"range is wide; past the horizon ({K} steps) the model forecasts from its "
-                    f"own forecasts and their errors compound: an extrapolation, not a figure "
-                    f"to rely on")
+            return int(out[0]) + K, k, (low, high)
     return None
+
+
+def runaway_note(f, pred, far, label):
+    i, k, (low, high) = far
+    return (f"note: at {label} (forecast step {i + 1}) the forecast of {f.names[k]} "
+            f"({pred[i, k]:.4g}) lies more than {RUNAWAY} times the history's range "
+            f"[{low:.4g}, {high:.4g}] outside it; past the horizon ({f.model.config.horizon} "
+            f"steps) the model forecasts from its own forecasts and their errors compound: it "
+            f"has diverged there")
 
 
 def plot(f, origin, pred, png, bands=((), None, None), shown=None):

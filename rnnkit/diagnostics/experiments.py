@@ -169,7 +169,8 @@ def gradient_profile(cfg, model, batch):
         loss_of(cfg, pred, y).backward()
     model.zero_grad(set_to_none=True)
     # the cell's first state is its output, whatever a cell of one's own names it: "h" here
-    return {"h" if i == 0 else k: v.flip(0).tolist()
+    # (a later state named "h" keeps its number: it overwrote the output's profile)
+    return {("h" if i == 0 else f"{k} (state {i + 1})" if k == "h" else k): v.flip(0).tolist()
             for i, (k, v) in enumerate(rec.norms["rnn.l0"].items())}
 
 

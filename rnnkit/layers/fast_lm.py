@@ -129,7 +129,7 @@ def _lm_ready(rnn, embed, head, x, state, check_ids=True):
     if (_switch.off or rnn.training or embed.training or head.training or not x.is_cpu
             or (check_ids and (x.dim() != 1 or x.dtype != torch.long))):
         return None
-    if not (_plain(embed) and _plain(head)):
+    if not _plain(embed, head):
         return None
     plan = _lm_plan(rnn, embed, head)
     if plan is None or (state is None and plan.learn_init) or (torch.is_grad_enabled() and (
@@ -139,16 +139,16 @@ def _lm_ready(rnn, embed, head, x, state, check_ids=True):
     return plan
 
 
-def _plain(module):
-    """Whether an embedding or head is its own Parameters with nothing around its forward: a
-    hook, a parametrisation or pruning (its mask applied by a pre-hook) runs in ``forward``
-    only, and a parametrised weight is a new tensor at each read."""
-    return not (module._forward_pre_hooks or module._forward_hooks or _global_hooks()
-                or "parametrizations" in module._modules) and "weight" in module._parameters
-
-
-def _global_hooks():
-    return nn_module._global_forward_pre_hooks or nn_module._global_forward_hooks
+def _plain(embed, head):
+    """Whether the embedding and head are their own Parameters with nothing around their
+    forward: a hook (a global one too), a parametrisation or pruning (its mask applied by a
+    pre-hook) runs in ``forward`` only, and a parametrised weight is a new tensor at each read.
+    (Per token: spelled out, no call per module.)"""
+    return not (embed._forward_pre_hooks or embed._forward_hooks or head._forward_pre_hooks
+                or head._forward_hooks or nn_module._global_forward_pre_hooks
+                or nn_module._global_forward_hooks or "parametrizations" in embed._modules
+                or "parametrizations" in head._modules) \
+        and "weight" in embed._parameters and "weight" in head._parameters
 
 
 # The optimizer steps taken in this process, from torch's global post-step hook (registered
@@ -184,7 +184,7 @@ class _LMPlan:
         gates = {"LSTM": 4, "GRU": 3, "MGU": 2}.get(mode, 1) * self.H
         b_ih = getattr(rnn, "bias_ih_l0", None)
         self._sources = (ew, rnn.weight_ih_l0) + (() if b_ih is None else (b_ih,))
-        self._table, self._versions, self._sums = None, None, None
+        self._table, self._versions, self._sums, self._steps = None, None, None, None
         self._rebuilding = threading.Lock()
         self.last, self.last_b = None, 0                     # the state lm_step returned last
         if self.n_emb * gates * ew.element_size() <= self.TABLE_BYTES:
@@ -209,13 +209,14 @@ class _LMPlan:
         """The table, brought up to date (None where there is none)."""
         if self._table is None:
             return None
-        if [t._version for t in self._sources] + _optimizer_steps != self._versions:
+        if [t._version for t in self._sources] != self._versions \
+                or self._steps != _optimizer_steps[0]:
             with self._rebuilding:    # two threads' rebuilds interleaved their fill and sums
-                versions = [t._version for t in self._sources] + _optimizer_steps
-                if versions != self._versions:
+                versions, steps = [t._version for t in self._sources], _optimizer_steps[0]
+                if versions != self._versions or steps != self._steps:
                     self.k.input_table(kind=self.kind, I=self.I, H=self.H, w=self.ptrs,
                                        emb=self.ew, n_emb=self.n_emb, table=self._table)
-                    self._versions = versions
+                    self._versions, self._steps = versions, steps
         return self._table
 
 

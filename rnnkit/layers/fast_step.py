@@ -35,7 +35,7 @@ import ctypes
 import weakref
 
 import torch
-from torch.nn.utils.parametrize import is_parametrized
+import torch.nn.modules.module as nn_module
 
 from rnnkit import env_switch, kernels
 from rnnkit.cells import CELLS
@@ -90,8 +90,9 @@ def _plain(rnn):
     a parametrised weight (weight_norm, spectral_norm) is a new tensor at each read, whose
     address the compiled step would keep after it is freed; a forward hook (the old
     weight_norm's recomputes the weight) is run by ``forward`` only."""
-    return not (rnn._forward_pre_hooks or rnn._forward_hooks or is_parametrized(rnn)) and \
-        all(name in rnn._parameters for name in rnn._flat_weights_names)
+    return not (rnn._forward_pre_hooks or rnn._forward_hooks or "parametrizations" in rnn._modules
+                or nn_module._global_forward_pre_hooks or nn_module._global_forward_hooks) \
+        and all(name in rnn._parameters for name in rnn._flat_weights_names)
 
 
 def _kind(rnn):

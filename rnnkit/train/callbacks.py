@@ -63,12 +63,15 @@ class ProgressBar:
 
     def _say(self, trainer, figures=""):
         """One plain line: where the run is, the time in and (from the pace so far) left."""
-        seconds, done = trainer.seconds(), trainer.progress()
-        left = f", {_clock(seconds * (1 - done) / done)} left" if 0 < done < 1 else ""
-        total = self.bar.total
-        where = (f"{_clock(seconds)} of {_clock(total)} ({done:.0%}), step {trainer.step:,}"
-                 if self.by_time else
-                 f"step {trainer.step:,}/{total:,} ({done:.0%}), {_clock(seconds)} in")
+        seconds, total = trainer.seconds(), self.bar.total
+        if self.by_time:   # the clock against the whole budget (the training part of it ends
+            done = min(seconds / max(total, 1), 1.0)   # a final validation's time before it)
+            left = f", {_clock(total - seconds)} left" if done < 1 else ""
+            where = f"{_clock(seconds)} of {_clock(total)} ({done:.0%}), step {trainer.step:,}"
+        else:
+            done = trainer.progress()
+            left = f", {_clock(seconds * (1 - done) / done)} left" if 0 < done < 1 else ""
+            where = f"step {trainer.step:,}/{total:,} ({done:.0%}), {_clock(seconds)} in"
         print(f"{where}{left}{figures}", file=self.file if self.file is not None else sys.stderr,
               flush=True)
 
