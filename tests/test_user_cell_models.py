@@ -121,6 +121,10 @@ def test_a_checkpoint_says_when_its_cell_of_ones_own_has_changed(tmp_path, recwa
     load_checkpoint(out)
     assert any("the cell 'test-leaky-edited' has changed since this checkpoint was written"
                in str(w.message) for w in recwarn)
+    recwarn.clear()                      # eval and sample said it twice (two loads): once
+    assert main(["eval", str(out), str(write_corpus(tmp_path))]) == 0
+    assert main(["sample", str(out), "--length", "3"]) == 0
+    assert sum("has changed" in str(w.message) for w in recwarn) == 2
     assert "cell_sources" not in load_checkpoint(_builtin_run(tmp_path))
 
 

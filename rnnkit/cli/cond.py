@@ -1,5 +1,7 @@
 """``rnnkit train cond`` and ``rnnkit sample RUN --cond LABEL -n N``: a 1→N generator on
 label<TAB>sequence pairs (first names by country), then sequences sampled for a chosen label."""
+import warnings
+
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.models.conditional import CondConfig
 from rnnkit.tasks.cond import CondData, build_cond_task, generate, load_cond, most_likely
@@ -25,7 +27,9 @@ def is_cond_run(args):
     """True when ``rnnkit sample`` is pointed at a conditional-generator run."""
     path = args.run / "last.pt" if getattr(args, "last", False) and args.run.is_dir() else args.run
     try:
-        kind = load_checkpoint(path).get("kind")
+        with warnings.catch_warnings():   # (said once, by the load of the path taken)
+            warnings.simplefilter("ignore")
+            kind = load_checkpoint(path).get("kind")
     except Exception:   # let the path taken report the problem
         return getattr(args, "cond", None) is not None
     if kind == "lm" and getattr(args, "cond", None) is not None:

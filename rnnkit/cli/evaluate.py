@@ -6,6 +6,7 @@ it returns a flat dict of metrics."""
 import importlib
 import inspect
 import sys
+import warnings
 
 from rnnkit.cli.options import beam_width, given_path, length_penalty, output_file
 from rnnkit.train.checkpoint import CheckpointError, json_text
@@ -116,7 +117,9 @@ def run(args):
         args.file = fetch(str(args.file))
     if not args.file.exists():
         raise DataError(f"{args.file}: no such data file")
-    kind = load_checkpoint(args.run).get("kind")
+    with warnings.catch_warnings():   # its notes are said once, by the evaluator's own load
+        warnings.simplefilter("ignore")
+        kind = load_checkpoint(args.run).get("kind")
     fn = find_evaluator(kind, args.run)
     if args.file.is_dir() and kind not in READS_FOLDERS:
         raise DataError(f"{args.file}: a folder; expected a file (runs of kind {kind} read one "
