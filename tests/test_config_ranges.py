@@ -247,7 +247,7 @@ def argparse_error(capsys, argv):
                                                       "finite number"),
     (["eval", "RUN", "FILE", "--beam-size", "-2"], "argument --beam-size: must be in [1, 1000]"),
     (["demo", "--minutes", "0"], "argument --minutes: must be in (0, 1e7], got 0"),
-    (["gradflow", "--lags", "10", "1"], "argument --lags: must be in [2, 1e6], got 1"),
+    (["gradflow", "--lags", "10", "2"], "argument --lags: must be in [3, 1e6], got 2"),
     (["gradflow", "--threads", "0"], "argument --threads: must be in [1, 1024], got 0"),
     (["gradflow", "--lr", "-1"], "argument --lr: must be in (0, inf), got -1"),
     (["train", "lm", "--out", "x", "--layers", "two"], "argument --layers: invalid int value"),
