@@ -53,17 +53,42 @@ def test_eval_refuses_what_the_model_cannot_read(tmp_path, capsys):
     assert set("".join(TEXTS)) == set("AB12")
 
 
-def test_eval_leaves_out_short_examples_without_advising_a_flag_it_lacks(capsys):
-    """The model's time stride is fixed: eval advised '--time-stride', which it has not."""
+def test_eval_scores_short_examples_as_errors_without_advising_a_flag_it_lacks(capsys):
+    """The model's time stride is fixed: eval advised '--time-stride', which it has not. A
+    scored part keeps the examples the model cannot write (they were left out, and the scores
+    were those of the rest); training and validation leave them out."""
     import torch
     from rnnkit.tasks.recognize_data import keep_fitting
     examples = [(torch.zeros(4, 4), [1, 2], "a.png"), (torch.zeros(4, 40), [1, 2], "b.png")]
-    assert len(keep_fitting(examples, 4, "evaluation")) == 1
+    assert keep_fitting(examples, 4, "evaluation") == examples
     err = capsys.readouterr().err
-    assert "1 evaluation example(s) left out" in err and "--time-stride" not in err
-    keep_fitting(examples, 4, "test")
+    assert "1 evaluation example(s) scored as they are read, which cannot be right, and left " \
+           "out of the loss" in err and "--time-stride" not in err
+    assert keep_fitting(examples, 4, "test") == examples
     assert "a lower --time-stride keeps them" in capsys.readouterr().err
+    assert keep_fitting(examples, 4, "training") == examples[1:]
+    assert "1 training example(s) left out" in capsys.readouterr().err
     assert keep_fitting(examples, None, "test") == examples
+
+
+def test_eval_counts_a_file_too_short_for_its_transcript_as_an_error(tmp_path, capsys):
+    """A listing of the test files and one blank strip too narrow for its transcript: it was
+    left out, and the figures were the other files'."""
+    from PIL import Image
+
+    from rnnkit.tasks.recognize import evaluate_file
+    run, test, _ = trained(tmp_path, "recognize", capsys)
+    files = sorted(test.parent.glob("*.png"))
+    Image.new("L", (4, 16), 255).save(test.parent / "narrow.png")
+    rows = [(p.name, p.stem.split("_")[0]) for p in files] + [("narrow.png", "AB12AB12")]
+    whole = write_tsv(test.parent / "whole.tsv", rows)
+    some = write_tsv(test.parent / "some.tsv", rows[:-1])
+    a, b = evaluate_file(run, some, beam=1), evaluate_file(run, whole, beam=1)
+    assert "scored as they are read" in capsys.readouterr().err
+    n = len(files)
+    assert (a["size"], b["size"]) == (n, n + 1) and b["loss"] == pytest.approx(a["loss"])
+    assert b["greedy_sequence_accuracy"] == pytest.approx(a["greedy_sequence_accuracy"] * n
+                                                          / (n + 1))
 
 
 def test_an_alphabet_is_read_composed_as_transcripts_are(tmp_path):

@@ -19,7 +19,7 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.media import IMAGE_SUFFIXES, kind_of, log_mel, read_image, read_wav
-from rnnkit.decode.ctc import beam_decode, greedy_decode
+from rnnkit.decode.ctc import beam_decode, greedy_decode, min_frames
 from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import Batches, chunks
@@ -47,18 +47,23 @@ def decode_part(model, alphabet, part, beam=0):
     """(mean CTC loss per label, decoded texts, reference texts) of ``model`` over ``part``
     [(x, label ids, where)], read greedily or with a prefix beam search of ``beam``."""
     text = lambda labels: "".join(alphabet[i - 1] for i in labels)
-    total, hyps = 0.0, []
+    total, counted, hyps = 0.0, 0, []
     for r in chunks(len(part), EVAL_BATCH):
         x, lengths, targets, target_lengths = batch_of(part[r.start:r.stop])
         log_probs, frames = model(x.to(next(model.parameters()).dtype), lengths)  # (B, T', K+1)
         loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, frames,
-                                            target_lengths, reduction="mean")
-        total += float(loss) * len(r)
+                                            target_lengths, reduction="none")       # (B,)
+        # per label, as reduction="mean"; a transcript too long for its frames (a scored part
+        # keeps them: keep_fitting) has no finite loss and is left out of it
+        fits = frames >= torch.tensor([min_frames(y) for _, y, _ in part[r.start:r.stop]],
+                                      device=frames.device)
+        total += float((loss / target_lengths.clamp_min(1))[fits].sum())
+        counted += int(fits.sum())
         if beam:
             hyps += [text(y) for y, _ in beam_decode(log_probs, frames, beam, prune=PRUNE)]
         else:
             hyps += [text(y) for y in greedy_decode(log_probs, frames)]
-    return total / len(part), hyps, [text(y) for _, y, _ in part]
+    return total / max(counted, 1), hyps, [text(y) for _, y, _ in part]
 
 
 def evaluate_file(run, path, beam=TEST_BEAM):
@@ -66,7 +71,8 @@ def evaluate_file(run, path, beam=TEST_BEAM):
     CTC loss per label, sequence accuracy, CER and WER read greedily and, when ``beam`` > 1,
     with a prefix beam search of that width. A transcript holding a character outside the
     model's alphabet is a DataError naming its file; files too short for their transcripts
-    under CTC are left out in a warning, as in training."""
+    under CTC are scored as the model reads them (it cannot write them: errors) and left out
+    of the loss, with a warning."""
     rec = Recognizer.load(run)
     part = eval_examples(path, rec.data_config, rec.kind, rec.alphabet,
                          rec.model.config.time_stride)

@@ -136,10 +136,16 @@ def encode(text, alphabet, where, part=""):
     return [index[c] for c in text]
 
 
+SCORED = ("test", "evaluation", "seen voices")   # parts scored, not trained or validated on
+
+
 def keep_fitting(examples, stride, part):
     """The examples whose T // stride output frames can emit their labels under CTC; the rest
     are named in a warning (the first few) and counted. ``stride`` None: every example (a
-    model without CTC, image-to-text, reads any width)."""
+    model without CTC, image-to-text, reads any width). A part that is only scored (``SCORED``)
+    keeps them all: the model cannot write their transcripts, so they count as its errors
+    (left out, the scores were those of the examples it can write; they are left out of its
+    loss only, which is infinite for them)."""
     if stride is None:
         return examples
     fits = [e for e in examples if e[0].shape[1] // stride >= min_frames(e[1])]
@@ -149,13 +155,15 @@ def keep_fitting(examples, stride, part):
         saved = sum(e[0].shape[1] >= min_frames(e[1]) for e in dropped)   # at time stride 1
         hint = (f"; a lower --time-stride keeps {'them' if saved == len(dropped) else saved}"
                 if stride > 1 and saved and part != "evaluation" else "")   # eval: the model's
-        warn(f"{len(dropped)} {part} example(s) left out: too short for their transcripts under "
+        what = ("scored as they are read, which cannot be right, and left out of the loss"
+                if part in SCORED else "left out")
+        warn(f"{len(dropped)} {part} example(s) {what}: too short for their transcripts under "
              f"CTC at time stride {stride} (e.g. {names}){hint}")
     if not fits:
         raise DataError(f"no {part} example is long enough for its transcript under CTC at time "
                         f"stride {stride}" + ("" if part == "evaluation" else
                                               "; lower --time-stride"))
-    return fits
+    return examples if part in SCORED else fits
 
 
 def read_files(listing, d):
