@@ -229,6 +229,17 @@ def test_folder_names_read_in_one_unicode_form_and_an_empty_name_is_refused(tmp_
         read_listing(folder)
     listing = write_tsv(tmp_path / "l.tsv", [("names/abc_1.png", decomposed)])
     assert read_listing(listing)[0][1] == "café" and len("café") == 4
+    (folder / "_scan1.png").unlink()
+    (folder / "abc (1) (2).png").write_bytes(b"")         # a copy of a copy: was "abc (1)"
+    assert sorted(t for _, t, _ in read_listing(folder)) == ["abc", "abc", "café"]
+    (folder / "  .png").write_bytes(b"")                 # blanks: refused, as in a TSV
+    with pytest.raises(DataError, match=r"  .png: its name gives an empty transcript"):
+        read_listing(folder)
+    (folder / "  .png").unlink()
+    import os
+    (folder / os.fsdecode(b"\xffB_1.png")).write_bytes(b"")   # Latin-1 bytes, not UTF-8
+    with pytest.raises(DataError, match=r"the file name b'\\xffB_1.png' is not UTF-8"):
+        read_listing(folder)
 
 
 def test_an_image_past_pillows_size_limit_is_a_data_error(tmp_path):

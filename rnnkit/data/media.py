@@ -21,6 +21,7 @@ Shapes: F features (image rows or mel bins), T columns or frames.
 """
 import io
 import math
+import os
 import re
 import unicodedata
 import wave
@@ -234,8 +235,14 @@ def read_folder(path, warn):
     if other:
         warn(f"{path}: {len(other)} file(s) skipped, neither {IMAGES} nor {SOUNDS} (e.g. "
              f"{', '.join(other[:3])})")
+    undecodable = [p for p in files if any("\udc80" <= c <= "\udcff" for c in p.name)]
+    if undecodable:   # (Python keeps a name's bytes that are not UTF-8 as lone surrogates)
+        shown = os.fsencode(undecodable[0].name)
+        raise DataError(f"{path}: the file name {shown!r} is not UTF-8 (a Latin-1 name out of "
+                        f"a zip archive?), so it gives no transcript; rename it ({len(undecodable)} "
+                        f"such file(s)), or list the files in a TSV")
     names = [name_label(p) for p in files]
-    empty = [p.name for p, n in zip(files, names) if not n]
+    empty = [p.name for p, n in zip(files, names) if not n.strip()]
     if empty:
         raise DataError(f"{path / empty[0]}: its name gives an empty transcript (the part "
                         f"before the first '_', less a copy's ' (N)'; {len(empty)} such file(s)); "
@@ -250,8 +257,8 @@ def read_folder(path, warn):
 
 def name_label(file):
     """A file's transcript by its name: the part before the first ``_``, less a copy's `` (N)``
-    (``abc (1).png``), in Unicode's composed form (NFC: a macOS name's "e" + accent is "é")."""
-    return unicodedata.normalize("NFC", re.sub(r"\s+\(\d+\)$", "", file.stem.split("_")[0]))
+    (``abc (1).png``, ``abc (1) (2).png``), in Unicode's composed form (NFC: a macOS name's "e" + accent is "é")."""
+    return unicodedata.normalize("NFC", re.sub(r"(\s+\(\d+\))+$", "", file.stem.split("_")[0]))
 
 
 def cut_copies(labels):
