@@ -382,3 +382,15 @@ def test_copies_of_a_file_are_left_out_of_the_split(tmp_path, capsys):
     assert "3 file(s) left out as copies of another (the same pixels; e.g." in err
     parts = task.parts.train + task.parts.val + task.parts.test
     assert len(parts) == len(TEXTS)
+
+
+def test_a_captcha_alphabet_the_font_cannot_draw_is_refused():
+    """日 and 本 were drawn as one box, and a space as nothing (a blank captcha that two
+    spaces read "right")."""
+    pytest.importorskip("captcha")
+    from rnnkit.data.captchas import ALPHABET, check_drawable
+    check_drawable(ALPHABET + "€ß")
+    with pytest.raises(DataError, match="the captcha's font has no glyph for '日' \\(2 such"):
+        check_drawable("A日本")
+    with pytest.raises(DataError, match="holds whitespace"):
+        check_drawable("AB ")

@@ -64,6 +64,28 @@ def seeded(module, seed):
         module.secrets = saved
 
 
+def check_drawable(alphabet):
+    """A DataError for an alphabet character the captcha's fonts cannot draw: whitespace (a
+    blank image that any run of spaces reads) or one a font has no glyph for (drawn as the
+    font's "missing" box, the same for every such character: 日 and 本 were one image)."""
+    blank = [c for c in alphabet if c.isspace()]
+    if blank:
+        raise DataError(f"--alphabet {alphabet!r} holds whitespace ({blank[0]!r}): a captcha "
+                        f"draws it as nothing; leave it out")
+    module = image_module()
+
+    def mask(font, c):
+        m = font.getmask(c)
+        return m.size, bytes(m)
+    for font in module.ImageCaptcha(width=WIDTH, height=HEIGHT).truefonts:
+        missing = mask(font, "\U0010fffd")          # a noncharacter: the font's missing glyph
+        lacking = [c for c in alphabet if mask(font, c) == missing]
+        if lacking:
+            raise DataError(f"--alphabet: the captcha's font has no glyph for {lacking[0]!r} "
+                            f"({len(lacking)} such character(s)): it would draw each as the "
+                            f"same box; the captchas draw Latin letters, digits and symbols")
+
+
 def random_texts(n, alphabet, min_chars, max_chars, seed):
     """``n`` strings of min_chars..max_chars characters drawn uniformly from ``alphabet``."""
     rng = random.Random(seed)

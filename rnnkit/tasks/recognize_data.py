@@ -22,7 +22,7 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_SEED, ConfigError, check, check_fractions
 from rnnkit.data import DataError, openclipart
-from rnnkit.data.captchas import ALPHABET, captcha_set
+from rnnkit.data.captchas import ALPHABET, captcha_set, check_drawable
 from rnnkit.data.datasets import cache_dir
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.media import (image_features, listing_kind, log_mel, read_image, read_listing,
@@ -196,6 +196,7 @@ def eval_examples(path, d, kind, alphabet, stride):
 
 def captcha_parts(d, log):
     alphabet = d.alphabet or ALPHABET
+    check_drawable(alphabet)
     cache = cache_dir() / "captcha"
     sizes = {"train": d.train_size, "val": d.val_size, "test": d.test_size}
     parts = []
