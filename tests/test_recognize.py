@@ -394,3 +394,17 @@ def test_a_captcha_alphabet_the_font_cannot_draw_is_refused():
         check_drawable("A日本")
     with pytest.raises(DataError, match="holds whitespace"):
         check_drawable("AB ")
+
+
+def test_the_loss_of_a_transcript_longer_than_its_frames_is_a_clear_error():
+    """From Python the loss was inf (torch's ctc_loss), and its gradient NaN."""
+    from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
+    torch.manual_seed(0)
+    m = SequenceRecognizer(RecognizerConfig(num_classes=5, features=16, conv_layers=2,
+                                            channels=4, time_stride=2, layers=1, hidden=8,
+                                            dropout=0.0))
+    x, targets, n = torch.randn(2, 16, 20), torch.tensor([[1, 2, 3], [1, 1, 1]]), torch.tensor([3, 3])
+    assert torch.isfinite(m.loss(x, torch.tensor([20, 20]), targets, n))
+    with pytest.raises(ValueError, match=r"batch row\(s\) \[1\] too short .* row 1 has 2 output "
+                                         r"frames for a transcript that needs 5"):
+        m.loss(x, torch.tensor([20, 4]), targets, n)

@@ -152,5 +152,17 @@ class SequenceRecognizer(nn.Module):
         """Mean over the batch of the CTC loss per label (torch's ``reduction="mean"``).
         targets (B, S) label ids 1..K padded, target_lengths (B,)."""
         log_probs, frames = self(x, lengths)                                  # (B, T', K+1)
-        return F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths,
+        loss = F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths,
                           blank=BLANK, reduction="mean")
+        if not torch.compiler.is_compiling() and bool(torch.isposinf(loss)):   # no alignment
+            from rnnkit.decode.ctc import min_frames
+            need = [min_frames(t[:n].tolist()) for t, n in zip(targets, target_lengths)]
+            short = [b for b, (f, m) in enumerate(zip(frames.tolist(), need)) if f < m]
+            if short:
+                b = short[0]
+                raise ValueError(f"batch row(s) {short[:5]} too short for their transcripts "
+                                 f"under CTC: row {b} has {int(frames[b])} output frames for a "
+                                 f"transcript that needs {need[b]} (its labels, and a blank "
+                                 f"between repeats); leave such examples out (rnnkit's "
+                                 f"training does) or lower the time stride")
+        return loss
