@@ -279,7 +279,7 @@ def test_too_short_utterances_are_skipped_with_a_warning(tmp_path, capsys):
     assert "a lower --time-stride keeps them" in err
     p = task.parts
     assert p.source.endswith(f"; kept (long enough under CTC): train {len(p.train)}, validation "
-                             f"{len(p.val)}, test {len(p.test)}")
+                             f"{len(p.val)} (the test part is scored whole)")
 
 
 def test_recognize_refuses_the_other_kind_and_unreadable_files(tmp_path, capsys):
@@ -394,6 +394,34 @@ def test_a_captcha_alphabet_the_font_cannot_draw_is_refused():
         check_drawable("A日本")
     with pytest.raises(DataError, match="holds whitespace"):
         check_drawable("AB ")
+    with pytest.raises(DataError, match="draws as nothing"):   # zero-width: no ink either
+        check_drawable("AB\u200b")
+
+
+def test_a_scored_batch_of_files_narrower_than_the_stride_reads_nothing(tmp_path):
+    """A chunk of the test part holding only such files was a conv error ("Output size is
+    too small"), which lost a training run's test figures; a part of which nothing fits has
+    no loss (it said 0.0)."""
+    import math
+
+    from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
+    from rnnkit.tasks import recognize
+    torch.manual_seed(0)
+    m = SequenceRecognizer(RecognizerConfig(num_classes=3, features=16, conv_layers=2,
+                                            channels=2, time_stride=4, layers=1, hidden=4,
+                                            dropout=0.0)).eval()
+    wide = [(torch.randn(16, 40), [1, 2], f"w{i}") for i in range(3)]
+    narrow = [(torch.randn(16, 2), [1, 2, 3], "n")]
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(recognize, "EVAL_BATCH", 3)        # the narrow file alone in a chunk
+    try:
+        loss, hyps, refs = recognize.decode_part(m, "abc", wide + narrow)
+        want = recognize.decode_part(m, "abc", wide)
+    finally:
+        monkey.undo()
+    assert hyps[3] == "" and hyps[:3] == want[1] and refs[3] == "abc"
+    assert loss == pytest.approx(want[0])
+    assert math.isnan(recognize.decode_part(m, "abc", [(torch.randn(16, 8), [1, 2, 3], "s")])[0])
 
 
 def test_the_loss_of_a_transcript_longer_than_its_frames_is_a_clear_error():

@@ -79,6 +79,10 @@ def check_drawable(alphabet):
         return m.size, bytes(m)
     for font in module.ImageCaptcha(width=WIDTH, height=HEIGHT).truefonts:
         missing = mask(font, "\U0010fffd")          # a noncharacter: the font's missing glyph
+        empty = [c for c in alphabet if not any(mask(font, c)[1])]   # zero-width: no ink
+        if empty:
+            raise DataError(f"--alphabet {alphabet!r} holds {empty[0]!r}, which the captcha's "
+                            f"font draws as nothing (a zero-width character?); leave it out")
         lacking = [c for c in alphabet if mask(font, c) == missing]
         if lacking:
             raise DataError(f"--alphabet: the captcha's font has no glyph for {lacking[0]!r} "

@@ -47,6 +47,14 @@ def decode_part(model, alphabet, part, beam=0):
     """(mean CTC loss per label, decoded texts, reference texts) of ``model`` over ``part``
     [(x, label ids, where)], read greedily or with a prefix beam search of ``beam``."""
     text = lambda labels: "".join(alphabet[i - 1] for i in labels)
+    stride = model.config.time_stride   # a file narrower gives no frame: nothing is read (a
+    narrow = [i for i, (x, _, _) in enumerate(part) if x.shape[-1] < stride]   # batch of such
+    if narrow:                                                  # files alone was a conv error)
+        wide = [e for e in part if e[0].shape[-1] >= stride]
+        loss, hyps, _ = decode_part(model, alphabet, wide, beam) if wide else (math.nan, [], [])
+        read, narrow = iter(hyps), set(narrow)
+        return loss, ["" if i in narrow else next(read) for i in range(len(part))], \
+            [text(y) for _, y, _ in part]
     total, counted, hyps = 0.0, 0, []
     for r in chunks(len(part), EVAL_BATCH):
         x, lengths, targets, target_lengths = batch_of(part[r.start:r.stop])
@@ -63,7 +71,7 @@ def decode_part(model, alphabet, part, beam=0):
             hyps += [text(y) for y, _ in beam_decode(log_probs, frames, beam, prune=PRUNE)]
         else:
             hyps += [text(y) for y in greedy_decode(log_probs, frames)]
-    return total / max(counted, 1), hyps, [text(y) for _, y, _ in part]
+    return total / counted if counted else math.nan, hyps, [text(y) for _, y, _ in part]
 
 
 def evaluate_file(run, path, beam=TEST_BEAM):

@@ -328,7 +328,7 @@ def read_parts(d, stride, log=print):
                               ((p.train, "training"), (p.val, "validation"), (p.test, "test")))
     if sizes != (len(p.train), len(p.val), len(p.test)):
         p.source += (f"; kept (long enough under CTC): train {len(p.train):,}, validation "
-                     f"{len(p.val):,}, test {len(p.test):,}")
+                     f"{len(p.val):,} (the test part is scored whole)")
     p.extra = {k: keep_fitting(v, stride, k.replace("_", " ")) for k, v in p.extra.items()}
     return p
 
