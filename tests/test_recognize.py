@@ -303,6 +303,12 @@ def test_recognize_refuses_the_other_kind_and_unreadable_files(tmp_path, capsys)
     assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "captchas")]) == 0
     assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == \
         [str(p) for p in caps]
+    import os
+    import shutil
+    latin = tmp_path / os.fsdecode(b"caf\xe9.png")            # a name whose bytes are not UTF-8:
+    shutil.copy(caps[0], latin)                               # printed as a UTF-8 stream takes it
+    assert main(["recognize", str(tmp_path / "run"), str(latin)]) == 0
+    assert capsys.readouterr().out.split("\t")[0] == f"{tmp_path}/caf\\xe9.png"
     (tmp_path / "sounds").mkdir()
     assert main(["recognize", str(tmp_path / "run"), str(tmp_path / "sounds")]) == 2
     assert "sounds: a folder without a file this model reads" in one_error(capsys)

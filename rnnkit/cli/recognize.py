@@ -1,5 +1,6 @@
 """``rnnkit train recognize`` (N→M, CTC), ``rnnkit train image-to-text`` (1→N) and ``rnnkit
 recognize RUN FILE...``: read text from images or speech; ``--plot`` draws the CTC alignment."""
+import os
 import sys
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def run(args):
             print(f"rnnkit: error: {e}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path}\t{text}\t{score:.3f}", flush=True)
+        print(f"{shown(path)}\t{text}\t{score:.3f}", flush=True)
     if failed:
         if len(files) + empty > 1:
             print(f"rnnkit: {failed} of {len(files) + empty} inputs could not be read",
@@ -135,3 +136,9 @@ def plot_alignment(rec, path, png):
     fig.tight_layout()
     atomic_write(png, lambda fh: fig.savefig(fh, format=image_format(png), dpi=100))
     plt.close(fig)
+
+
+def shown(path):
+    """A path as printed: a name whose bytes are not UTF-8 (Python holds them as lone
+    surrogates, which a UTF-8 stream refuses) with those bytes written \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
