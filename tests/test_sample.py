@@ -47,6 +47,19 @@ def test_same_seed_same_sample():
     assert a == b
 
 
+def test_each_row_of_a_batch_draws_from_its_own_seed():
+    """Row b of a batch sampled with seed s is the text of that prime alone with seed s + b,
+    as `rnnkit sample -n N --seed s` gives; the conditional generator's first name changed
+    with -n (one stream for the whole batch). A batch of one is unchanged."""
+    from rnnkit.models import LanguageModel, LMConfig
+    torch.manual_seed(0)
+    m = LanguageModel(LMConfig(vocab_size=30, cell="gru", layers=1, hidden=16, embed=8)).eval()
+    alone = [torch.cat(list(sample(m, torch.tensor([3, 4]), 30, 1.0, seed=s))).tolist()
+             for s in (7, 8, 9)]
+    rows = torch.stack(list(sample(m, torch.tensor([[3, 4]] * 3), 30, 1.0, seed=7)), 1)
+    assert rows.tolist() == alone and alone[0] != alone[1]
+
+
 def test_top_k_and_top_p_filters():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]

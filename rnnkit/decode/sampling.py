@@ -9,6 +9,8 @@ import operator
 
 import torch
 
+from rnnkit.config import MAX_SEED
+
 
 def filter_logits(logits, top_k=None, top_p=None):
     """Mask with -inf all but the k most likely tokens and/or the smallest set of tokens whose
@@ -135,21 +137,24 @@ def check_scores(logits, step):
 def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id, state):
     was_training = model.training
     model.eval()
-    gen = None
-    if seed is not None:
-        gen = torch.Generator(device=_device(model)).manual_seed(seed)
+    gens = None
     try:
         refresh = getattr(model, "refresh_steps", None)   # a compiled step's cached weights
         if refresh is not None:
             refresh()
         logits, state = prime(model, prime_ids, state)
         check_scores(logits, 0)
+        if seed is not None:   # row b draws from seed + b: its text is the one a batch of it
+            gens = [torch.Generator(device=_device(model)).manual_seed(   # alone, seeded so,
+                (seed + b) % (MAX_SEED + 1)) for b in range(logits.shape[0])]   # gives
         done = None if stop_id is None else torch.zeros(logits.shape[0], dtype=torch.bool)
         left = length
         while left > 0:
             n = min(CHUNK, left)
-            u = torch.rand(n, logits.shape[0], generator=gen, dtype=torch.float64,
-                           device=logits.device)                             # (n, B)
+            u = (torch.rand(n, logits.shape[0], dtype=torch.float64, device=logits.device)
+                 if gens is None else
+                 torch.stack([torch.rand(n, generator=g, dtype=torch.float64,
+                                         device=logits.device) for g in gens], 1))   # (n, B)
             fast = getattr(model, "sample_steps", None)
             got = fast(logits, state, u, temperature, top_k, top_p, stop_id, done) if fast else None
             if got is not None:                              # the model's compiled loop
@@ -161,7 +166,7 @@ def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id,
             else:
                 for t in range(n):
                     check_scores(logits, length - left + t)
-                    x = _draw(logits, temperature, top_k, top_p, gen, u[t])  # (B,)
+                    x = _draw(logits, temperature, top_k, top_p, None, u[t])  # (B,)
                     yield x
                     if done is not None:
                         done = done | (x == stop_id)
