@@ -276,7 +276,9 @@ class _Trial:
                 err = (ours - state[0]).abs().max().item()
                 raise CellError(f"{self.name}.forward_step and reference_step disagree on h "
                                 f"at step {t}{self.WHEN}: max |difference| {err:.3g}; one "
-                                f"of them is wrong (rnnkit check-cell shows where)")
+                                f"of them is wrong (rnnkit check-cell shows where), or draws "
+                                f"random numbers (a cell's own dropout: the layer's "
+                                f"recurrent_dropout= and zoneout= are the steps' own)")
 
     def backward(self, cache, S, h0, sizes, N, GH):
         cell, B = self.cell, self.B
