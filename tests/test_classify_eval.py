@@ -89,7 +89,7 @@ def test_predict_warns_of_a_labelled_file_and_of_text_it_cannot_read(tmp_path, c
     assert "labelled.tsv: every line starts with one of the model's labels and a tab" \
         in capsys.readouterr().err
     assert main(["predict", str(out), "good film"]) == 0
-    assert "argument: the model's vocabulary holds 0% of the texts' tokens" \
+    assert "argument: the model's vocabulary holds 0% of the arguments' tokens" \
         in capsys.readouterr().err
     assert main(["predict", str(out), ZH_POS[0], f"positive,{ZH_POS[1]}"]) == 0
     assert "warning" not in capsys.readouterr().err

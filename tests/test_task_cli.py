@@ -50,7 +50,7 @@ def test_tag_cli(tmp_path, capsys):
     assert [len(l.split()) for l in lines] == [3, 3] and lines[0].startswith("the/")
     assert "warning" not in capsys.readouterr().err
     assert main(["tag", str(out), "QQQ zzz"]) == 0      # words it never read: tagged, and said
-    assert "argument: the model's vocabulary holds 0% of the sentences' tokens" \
+    assert "argument: the model's vocabulary holds 0% of the arguments' tokens" \
         in capsys.readouterr().err
     assert main(["predict", str(out), "x"]) == 2      # a tagger is not a classifier
     assert "expected a 'classify' checkpoint, got kind 'tag'" in capsys.readouterr().err

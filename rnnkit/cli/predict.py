@@ -51,9 +51,7 @@ def run(args):
         raise DataError(f"{where}: no texts to classify")
     if not given:
         warn_labelled(where, texts, clf.labels)
-    warn_unknown(where, [w for t in texts for w in clf.encoder.split(t)], clf.encoder.vocab.stoi,
-                 whose="the texts'" if given else "the input's" if where == "<stdin>"
-                 else "the file's")
+    warn_unknown(where, [w for t in texts for w in clf.encoder.split(t)], clf.encoder.vocab.stoi)
     for text, (label, probs) in zip(texts, clf.predict(texts, where)):
         probs = dict(sorted(probs.items(), key=lambda kv: natural(kv[0])))   # 2 before 10
         if args.json:

@@ -46,8 +46,7 @@ def warn_shared(train, given, key, what="examples", show=None):
 
 
 def warn_unknown(path, tokens, known, what="tokens",
-                 guess="a text in another language or script than its training data?",
-                 whose="the file's"):
+                 guess="a text in another language or script than its training data?"):
     """Warn when ``known`` (a vocabulary's token -> id) holds under half of a file's ``tokens``:
     a model scored on such a file would report a figure about another kind of text. Tokens of
     whitespace alone (the space between words, a token of character vocabularies) are no
@@ -57,6 +56,8 @@ def warn_unknown(path, tokens, known, what="tokens",
         return
     covered = sum(t in known for t in tokens) / max(len(tokens), 1)
     if covered < 0.5:
+        whose = {"argument": "the arguments'", "<stdin>": "the input's"}.get(str(path),
+                                                                             "the file's")
         warn(f"{path}: the model's vocabulary holds {covered:.0%} of {whose} {what} ({guess})")
 
 
