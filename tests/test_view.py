@@ -352,23 +352,8 @@ def test_the_address_it_was_told_to_serve_on_is_local(lm_run):
 
 def test_a_deleted_run_and_bad_log_lines(lm_run, tmp_path):
     """A run deleted while served said 'no checkpoint yet' (409); a telemetry line whose
-    layers are a list was an internal error."""
-    run = tmp_path / "runs" / "lm"
-    shutil.copytree(lm_run, run)
-    with Served(tmp_path / "runs") as s:
-        assert s.ask("/api/text", {"run": "lm", "text": "But"})[0] == 200
-        with open(run / "gradients.jsonl", "a", encoding="utf-8") as f:
-            f.write('{"step": 1, "layers": [1]}\n[1, 2]\n')
-        status, body = s.ask("/api/training?run=lm")
-        assert status == 200, body
-        shutil.rmtree(run)
-        status, body = s.ask("/api/text", {"run": "lm", "text": "But"})
-        assert status == 404 and "no run 'lm'" in body["error"]
-
-
-def test_a_log_that_is_a_pipe_and_an_image_that_cannot_be_read(lm_run, tmp_path):
-    """A FIFO named train.jsonl held the request forever; a PNG that fails to read (EIO,
-    another user's) was a 500 "internal error"."""
+    layers are a list was an internal error; a FIFO named train.jsonl held the request
+    forever; a PNG that fails to read (EIO, another user's) was a 500 "internal error"."""
     run = tmp_path / "runs" / "lm"
     shutil.copytree(lm_run, run)
     (run / "train.jsonl").unlink()
@@ -376,10 +361,16 @@ def test_a_log_that_is_a_pipe_and_an_image_that_cannot_be_read(lm_run, tmp_path)
     (run / "loss.png").unlink(missing_ok=True)
     (run / "loss.png").symlink_to("/proc/self/mem")       # a file whose read fails (EIO)
     with Served(tmp_path / "runs") as s:
+        assert s.ask("/api/text", {"run": "lm", "text": "But"})[0] == 200
+        with open(run / "gradients.jsonl", "a", encoding="utf-8") as f:
+            f.write('{"step": 1, "layers": [1]}\n[1, 2]\n')
         status, body = s.ask("/api/training?run=lm")
-        assert status == 200 and body["train"] == [] and body["evals"]
+        assert status == 200 and body["train"] == [] and body["evals"], body
         status, body = s.ask("/api/image?run=lm&name=loss.png")
         assert status == 409 and "lm: loss.png cannot be read" in body["error"]
+        shutil.rmtree(run)
+        status, body = s.ask("/api/text", {"run": "lm", "text": "But"})
+        assert status == 404 and "no run 'lm'" in body["error"]
 
 
 def test_a_damaged_checkpoint_is_not_met_with_advice_to_load_it_unsafely(tmp_path):
