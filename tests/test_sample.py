@@ -58,6 +58,8 @@ def test_each_row_of_a_batch_draws_from_its_own_seed():
              for s in (7, 8, 9)]
     rows = torch.stack(list(sample(m, torch.tensor([[3, 4]] * 3), 30, 1.0, seed=7)), 1)
     assert rows.tolist() == alone and alone[0] != alone[1]
+    empty = list(sample(m, torch.zeros(0, 2, dtype=torch.long), 3, 1.0, seed=7))   # no rows
+    assert [x.shape for x in empty] == [(0,)] * 3
 
 
 def test_top_k_and_top_p_filters():

@@ -152,7 +152,7 @@ def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id,
         while left > 0:
             n = min(CHUNK, left)
             u = (torch.rand(n, logits.shape[0], dtype=torch.float64, device=logits.device)
-                 if gens is None else
+                 if not gens else   # (none, or a batch of no rows)
                  torch.stack([torch.rand(n, generator=g, dtype=torch.float64,
                                          device=logits.device) for g in gens], 1))   # (n, B)
             fast = getattr(model, "sample_steps", None)
