@@ -56,6 +56,11 @@ class TrainConfig:
 
     def __post_init__(self):
         check(self)
+        if self.lr * self.weight_decay >= 1:
+            raise ConfigError(f"lr {self.lr:g} x weight_decay {self.weight_decay:g} = "
+                              f"{self.lr * self.weight_decay:g}: AdamW scales every weight by "
+                              f"1 - lr x weight_decay a step, so the product must be below 1 "
+                              f"(the weights would flip sign and grow)")
         if self.max_steps == 0 and self.max_minutes == 0:
             raise ConfigError("set max_steps or max_minutes (both are 0: the run would never end)")
 

@@ -40,7 +40,9 @@ Stateful extras such as carrying a hidden state across truncated-BPTT batches li
 task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric files are callbacks
 (:mod:`rnnkit.train.callbacks`). A step whose loss or gradient norm is not finite is skipped with a
 warning and counted in ``skipped_steps``; after ``MAX_SKIPPED_IN_A_ROW`` such steps in a row the
-run stops with :class:`TrainingError` instead of spending its budget learning nothing.
+run ends with its best.pt, or stops with :class:`TrainingError` where it has none or that best is
+no better than the untrained model (twice its first training loss), instead of spending its
+budget learning nothing. Resumed, such a run goes on from best.pt (:mod:`rnnkit.train.resume`).
 
 Under ``torchrun`` (:mod:`rnnkit.train.distributed`) the same loop runs on every rank: the task's
 loss goes through DistributedDataParallel, weighted by the rank's share of the global count, so
@@ -53,23 +55,19 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
-from rnnkit.train.checkpoint import built_from, check_optimizer_state, load_checkpoint
 from rnnkit.train.gradients import clip_gradients
+from rnnkit.train.resume import Resumable, TrainingError
 from rnnkit.train.settings import adamw, lr_multiplier
+
+__all__ = ["Trainer", "TrainingError", "MAX_SKIPPED_IN_A_ROW"]
 
 MAX_SKIPPED_IN_A_ROW = 50
 
 
-class TrainingError(RuntimeError):
-    """A run that cannot learn (every step non-finite, no finite validation loss)."""
-
-
-class Trainer:
+class Trainer(Resumable):
     def __init__(self, task, config, callbacks=()):
         self.task, self.config, self.callbacks = task, config, list(callbacks)
         self.model = task.model
@@ -77,6 +75,8 @@ class Trainer:
         self.step = self.tokens = self.skipped_steps = 0
         self.skipped_in_a_row = 0
         self.diverged = False       # stopped by non-finite steps after a finite best
+        self.first_loss = None      # a fresh run's first finite training loss: the untrained
+        #                             model's, against which a diverged run's best is judged
         self.best_val = math.inf
         self.best_step = None       # the step whose evaluation gave best_val (best.pt's)
         self.drops = 0              # learning-rate drops done (--lr-drops)
@@ -210,6 +210,11 @@ class Trainer:
                 stats = self._new_stats()
         if self.last_eval.get("step") != self.step:
             self.evaluate(stats)
+        if not self.diverged and self.world.main:   # finite all along, and no better than chance
+            try:
+                self.check_learned(f"the run ended at step {self.step:,}")
+            except TrainingError as e:
+                warnings.warn(str(e))
         if self.out_of_patience() and self.world.main:
             drops = f", after {self.drops} learning-rate drop(s)" if self.drops else ""
             print(f"stopped at step {self.step:,}: no better validation loss since step "
@@ -244,6 +249,8 @@ class Trainer:
             self.optimizer.step()
             stats["loss_sum"] += loss_sum
             stats["count"] += count
+            if self.first_loss is None and not self.resumed and count:
+                self.first_loss = loss_sum / count
             stats["norms"].append(norm)
             self.skipped_in_a_row = 0
         else:
@@ -253,9 +260,12 @@ class Trainer:
                     f"gradient (loss {loss.item():.4g}, gradient norm {norm:.4g})")
             if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW and self.best_step is not None:
                 self.diverged = True   # a finite best.pt stands: the run ends with it
+                self.check_learned(f"stopped at step {self.step}: the last "
+                                   f"{self.skipped_in_a_row} steps all had a non-finite {what}")
                 warnings.warn(f"stopped at step {self.step}: the last {self.skipped_in_a_row} "
                               f"steps all had a non-finite {what}; the run ends with best.pt "
-                              f"(step {self.best_step:,}); a lower --lr trains on")
+                              f"(step {self.best_step:,}); --resume with a lower --lr goes on "
+                              f"from it")
             elif self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
                 raise TrainingError(
                     f"stopped at step {self.step}: the last {self.skipped_in_a_row} steps all had a "
@@ -268,6 +278,20 @@ class Trainer:
         self.tokens += count
         self.scheduler.step()
         stats["steps"] += 1
+
+    def check_learned(self, why):
+        """Raise :class:`TrainingError` where the best validation loss is worse than twice the
+        untrained model's loss (a fresh run's first training batch): a run that blew up before it
+        learned anything, whose best.pt (finite, but e.g. 1e19 nats a token) is no model. Tasks
+        that validate their starting model (``eval_at_start``) have that as a floor already."""
+        if getattr(self.task, "eval_at_start", False) or self.first_loss is None \
+                or self.best_step is None or not self.best_val > 2 * max(self.first_loss, 0.0):
+            return
+        raise TrainingError(
+            f"{why}, and the best validation loss, {self.best_val:.4g} (step "
+            f"{self.best_step:,}), is worse than the untrained model's {self.first_loss:.4g}: "
+            f"nothing was learned; start again with a lower --lr"
+            + (" or --weight-decay" if self.config.weight_decay else ""))
 
     def _parallel_backward(self, batch):
         """Data-parallel: the loss through DDP and its backward (gradients averaged over the
@@ -335,75 +359,3 @@ class Trainer:
                 "final_val_loss": self.last_eval.get("val_loss"),
                 "steps": self.step, "tokens_seen": self.tokens, "wall_seconds": round(self.seconds(), 2),
                 "skipped_steps": self.skipped_steps}
-
-    # ------------------------------------------------------------ checkpoint state
-    def state_dict(self):
-        """Everything a resumed run needs, as plain data (see :mod:`rnnkit.train.checkpoint`)."""
-        task = self.task
-        return {"model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
-                            "best_val": self.best_val, "best_step": self.best_step,
-                            "drops": self.drops, "drop_step": self.drop_step,
-                            "skipped_steps": self.skipped_steps,
-                            "eval_seconds": self.eval_seconds,
-                            "last_eval": dict(self.last_eval)},
-                "train_config": asdict(self.config),
-                "task": (self._task_state if self._task_state is not None  # all ranks' rows
-                         else task.state_dict() if hasattr(task, "state_dict") else {}),
-                "rng": torch.get_rng_state(),
-                **(task.checkpoint_extras() if hasattr(task, "checkpoint_extras") else {})}
-
-    def load_state_dict(self, ckpt):
-        self.resumed = True
-        self.model.load_state_dict(ckpt["model"])
-        check_optimizer_state(self.optimizer, ckpt["optimizer"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
-        t = ckpt["trainer"]
-        self.step, self.tokens, self.elapsed = t["step"], t["tokens"], t["elapsed"]
-        self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
-        self.best_step = t.get("best_step")   # None in checkpoints from before it was kept
-        self.drops, self.drop_step = t.get("drops", 0), t.get("drop_step")
-        self.eval_seconds = t.get("eval_seconds", 0.0)   # (0 in checkpoints from before it)
-        # a run saved at its final evaluation is not evaluated (and logged) a second time
-        self.last_eval = dict(t.get("last_eval") or {"step": self.step})
-        if hasattr(self.task, "load_state_dict"):
-            self.task.load_state_dict(ckpt["task"])
-        torch.set_rng_state(ckpt["rng"])
-        # the next step's rate under this run's --lr and schedule: the loaded optimizer kept the
-        # saved one, so a resume with a tenth of the rate (or more --max-steps after an annealed
-        # end) took one step at the old rate; unchanged settings give the saved value exactly
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr * self.lr_factor(None)
-        self._resumed = True
-
-    def resume(self, path):
-        """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`
-        (and, with a drop of --lr-drops to come, from best.pt beside it: :meth:`read_best`)."""
-        self.load_state_dict(load_checkpoint(path))
-        self.read_best(Path(path).with_name("best.pt"))
-        return self
-
-    def read_best(self, path):
-        """After :meth:`load_state_dict`, with a drop of --lr-drops still to come: the state it
-        goes back to, from ``path`` (the run's best.pt), read on rank 0 and sent to every rank.
-        Without the file the run warns and stops at patience until a better evaluation."""
-        if not (self.drops < self.config.lr_drops and self.config.patience
-                and self.best_step is not None):
-            return
-
-        def read():
-            if not Path(path).is_file():
-                return None
-            ckpt = load_checkpoint(path)
-            with built_from(path):
-                check_optimizer_state(self.optimizer, ckpt["optimizer"])
-            return {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
-        state = self.dist.agree(lambda: read() if self.world.main else None, f"reading {path}")
-        self._best_state = self.dist.broadcast(state, f"{path}'s state")
-        if self._best_state is None:
-            warnings.warn(f"{path} is missing: no --lr-drops drop until a better validation "
-                          f"loss; at --patience the run stops")

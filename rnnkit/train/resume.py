@@ -1,0 +1,118 @@
+"""The checkpoint side of :class:`rnnkit.train.trainer.Trainer`: what a checkpoint holds of a
+run (model, optimizer, schedule, counters, the task's own state, the random stream) and how a run
+goes on from one, including from best.pt where the run stopped on non-finite steps or drops its
+learning rate back to the best weights (--lr-drops).
+"""
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from rnnkit.train.checkpoint import built_from, check_optimizer_state, load_checkpoint
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot learn (every step non-finite, no finite validation loss)."""
+
+
+class Resumable:
+    """Mixed into the Trainer: :meth:`state_dict` / :meth:`load_state_dict` and :meth:`resume`."""
+
+    def state_dict(self):
+        """Everything a resumed run needs, as plain data (see :mod:`rnnkit.train.checkpoint`)."""
+        task = self.task
+        return {"model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
+                            "best_val": self.best_val, "best_step": self.best_step,
+                            "drops": self.drops, "drop_step": self.drop_step,
+                            "skipped_steps": self.skipped_steps,
+                            "eval_seconds": self.eval_seconds,
+                            "diverged": self.diverged, "first_loss": self.first_loss,
+                            "last_eval": dict(self.last_eval)},
+                "train_config": asdict(self.config),
+                "task": (self._task_state if self._task_state is not None  # all ranks' rows
+                         else task.state_dict() if hasattr(task, "state_dict") else {}),
+                "rng": torch.get_rng_state(),
+                **(task.checkpoint_extras() if hasattr(task, "checkpoint_extras") else {})}
+
+    def load_state_dict(self, ckpt):
+        self.resumed = True
+        self.model.load_state_dict(ckpt["model"])
+        check_optimizer_state(self.optimizer, ckpt["optimizer"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
+        t = ckpt["trainer"]
+        self.step, self.tokens, self.elapsed = t["step"], t["tokens"], t["elapsed"]
+        self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
+        self.best_step = t.get("best_step")   # None in checkpoints from before it was kept
+        self.drops, self.drop_step = t.get("drops", 0), t.get("drop_step")
+        self.eval_seconds = t.get("eval_seconds", 0.0)   # (0 in checkpoints from before it)
+        self.diverged, self.first_loss = t.get("diverged", False), t.get("first_loss")
+        # a run saved at its final evaluation is not evaluated (and logged) a second time
+        self.last_eval = dict(t.get("last_eval") or {"step": self.step})
+        if hasattr(self.task, "load_state_dict"):
+            self.task.load_state_dict(ckpt["task"])
+        torch.set_rng_state(ckpt["rng"])
+        # the next step's rate under this run's --lr and schedule: the loaded optimizer kept the
+        # saved one, so a resume with a tenth of the rate (or more --max-steps after an annealed
+        # end) took one step at the old rate; unchanged settings give the saved value exactly
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * self.lr_factor(None)
+        self._resumed = True
+
+    def resume(self, path):
+        """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`
+        (and, with a drop of --lr-drops to come, from best.pt beside it: :meth:`read_best`)."""
+        self.load_state_dict(load_checkpoint(path))
+        if self.diverged:
+            self.back_to_best(path)
+        self.read_best(Path(path).with_name("best.pt"))
+        return self
+
+    def back_to_best(self, path):
+        """A run that stopped on non-finite steps goes on from best.pt's model and optimizer
+        state, not from the blown-up weights ``path`` (its last.pt) holds; the step count, the
+        data order and the random stream go on, at this run's --lr."""
+        best = Path(path).with_name("best.pt")
+        state = self.best_state_from(best)
+        if state is None:
+            raise TrainingError(f"{path} stopped on non-finite steps at step {self.step:,} and "
+                                f"{best} is missing: there is nothing sound to go on from; "
+                                f"start a new run with a lower --lr")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * self.lr_factor(None)
+        self.diverged, self.skipped_in_a_row = False, 0
+        if self.world.main:
+            print(f"{path} stopped on non-finite steps at step {self.step:,}: going on from "
+                  f"best.pt's weights (step {self.best_step:,}) at --lr {self.config.lr:g}")
+
+    def read_best(self, path):
+        """After :meth:`load_state_dict`, with a drop of --lr-drops still to come: the state it
+        goes back to, from ``path`` (the run's best.pt), read on rank 0 and sent to every rank.
+        Without the file the run warns and stops at patience until a better evaluation."""
+        if not (self.drops < self.config.lr_drops and self.config.patience
+                and self.best_step is not None):
+            return
+        self._best_state = self.best_state_from(path)
+        if self._best_state is None:
+            warnings.warn(f"{path} is missing: no --lr-drops drop until a better validation "
+                          f"loss; at --patience the run stops")
+
+    def best_state_from(self, path):
+        """{"model", "optimizer"} of the checkpoint ``path`` (a run's best.pt), read on rank 0
+        and sent to every rank; None where there is no such file."""
+        def read():
+            if not Path(path).is_file():
+                return None
+            ckpt = load_checkpoint(path)
+            with built_from(path):
+                check_optimizer_state(self.optimizer, ckpt["optimizer"])
+            return {"model": ckpt["model"], "optimizer": ckpt["optimizer"]}
+        state = self.dist.agree(lambda: read() if self.world.main else None, f"reading {path}")
+        return self.dist.broadcast(state, f"{path}'s state")

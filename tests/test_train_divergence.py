@@ -1,0 +1,107 @@
+"""Runs that blow up: a best.pt no better than the untrained model, a resume of a run that stopped
+on non-finite steps, and settings that make AdamW's weights grow each step."""
+import math
+
+import pytest
+import torch
+
+from rnnkit.config import ConfigError
+from rnnkit.train import Checkpointer, Trainer
+from rnnkit.train.lm import build_lm_task
+from rnnkit.train.settings import TrainConfig
+from rnnkit.train.trainer import TrainingError
+
+from lm_fixtures import tiny_configs, write_corpus
+
+
+class Blowup:
+    """Wraps a task: its loss is NaN from the ``nan_from``-th call on, and its validation loss
+    is ``val_scale`` times the true one (a model whose every evaluation is far off)."""
+
+    def __init__(self, task, nan_from=math.inf, val_scale=1.0):
+        self.task, self.model, self.n = task, task.model, 0
+        self.nan_from, self.val_scale = nan_from, val_scale
+
+    def train_batch(self, step):
+        return self.task.train_batch(step)
+
+    def loss(self, batch):
+        loss, count = self.task.loss(batch)
+        self.n += 1
+        return (loss * math.nan if self.n >= self.nan_from else loss), count
+
+    def evaluate(self):
+        metrics = dict(self.task.evaluate())
+        metrics["val_loss"] *= self.val_scale
+        return metrics
+
+
+def lm(tmp_path, **blowup):
+    data, model, tcfg = tiny_configs(write_corpus(tmp_path), max_steps=80, eval_every=5)
+    return Blowup(build_lm_task(data, model, log=lambda *a: None), **blowup), tcfg
+
+
+def test_a_diverged_run_whose_best_is_worse_than_untrained_fails(tmp_path):
+    """Losses of 1e17, then NaN: the run stopped "with best.pt" and exit 0, its best 221 nats a
+    character on a vocabulary whose uniform guess is ln 20 = 3."""
+    task, tcfg = lm(tmp_path, nan_from=12, val_scale=10.0)
+    with pytest.raises(TrainingError, match=r"worse than the untrained model's .*nothing was "
+                                            r"learned; start again with a lower --lr"):
+        Trainer(task, tcfg, [Checkpointer(tmp_path / "run")]).fit()
+
+
+def test_a_finite_run_whose_best_is_worse_than_untrained_warns(tmp_path):
+    task, tcfg = lm(tmp_path, val_scale=10.0)
+    tcfg.max_steps = 10
+    with pytest.warns(UserWarning, match="the run ended at step 10, and the best validation "
+                                         "loss, .*nothing was learned"):
+        Trainer(task, tcfg).fit()
+
+
+def test_a_run_that_learns_says_nothing_of_it(tmp_path, recwarn):
+    task, tcfg = lm(tmp_path)
+    tcfg.max_steps = 10
+    Trainer(task, tcfg).fit()
+    assert not [w for w in recwarn if "nothing was learned" in str(w.message)]
+
+
+def test_resuming_a_diverged_run_goes_on_from_best_pt(tmp_path, capsys):
+    """--resume after "the run ends with best.pt; a lower --lr trains on" went on from last.pt's
+    blown-up weights and stopped again the same way."""
+    task, tcfg = lm(tmp_path, nan_from=8)
+    with pytest.warns(UserWarning, match="the run ends with best.pt"):
+        first = Trainer(task, tcfg, [Checkpointer(tmp_path / "run")]).fit()
+    assert first["steps"] < 80
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    tcfg.lr = 1e-3
+    fresh = build_lm_task(*tiny_configs(write_corpus(tmp_path))[:2], log=lambda *a: None)
+    trainer = Trainer(fresh, tcfg, [Checkpointer(tmp_path / "run")])
+    with torch.no_grad():   # the weights last.pt would have had, had they blown up
+        for p in fresh.model.parameters():
+            p.fill_(1e30)
+    trainer.resume(tmp_path / "run" / "last.pt")
+    assert f"going on from best.pt's weights (step {first['best_step']})" in capsys.readouterr().out
+    for name, value in fresh.model.state_dict().items():
+        assert torch.equal(value, best["model"][name]), name
+    assert trainer.step == first["steps"] and not trainer.diverged
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    summary = trainer.fit()
+    assert summary["steps"] == 80 and math.isfinite(summary["best_val_loss"])
+
+
+def test_resuming_a_diverged_run_without_best_pt_is_refused(tmp_path):
+    task, tcfg = lm(tmp_path, nan_from=8)
+    with pytest.warns(UserWarning, match="the run ends with best.pt"):
+        Trainer(task, tcfg, [Checkpointer(tmp_path / "run")]).fit()
+    (tmp_path / "run" / "best.pt").unlink()
+    fresh = build_lm_task(*tiny_configs(write_corpus(tmp_path))[:2], log=lambda *a: None)
+    with pytest.raises(TrainingError, match="best.pt is missing: there is nothing sound"):
+        Trainer(fresh, tcfg).resume(tmp_path / "run" / "last.pt")
+
+
+@pytest.mark.parametrize("lr, decay", [(10.0, 0.1), (1.0, 1.0), (10.0, 9.9)])
+def test_a_weight_decay_that_flips_the_weights_is_refused(lr, decay):
+    """AdamW scales each weight by 1 - lr·weight_decay a step: at 10 and 9.9 by -98."""
+    with pytest.raises(ConfigError, match=r"AdamW scales every weight by 1 - lr x weight_decay"):
+        TrainConfig(lr=lr, weight_decay=decay, max_steps=1)
+    TrainConfig(lr=lr, weight_decay=0.99 / lr, max_steps=1)
