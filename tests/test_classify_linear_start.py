@@ -218,9 +218,10 @@ def test_the_linear_start_with_class_weights_is_the_weighted_optimum(monkeypatch
     columns, U, b, lam, _ = bag_fit.fit(train, y, train, y, 13, 2, log=lambda *a: None,
                                         class_weight=w)
     r, c, v = bag_fit.features(train, 13)
-    X = torch.zeros(60, 13, dtype=torch.float64).index_put_((r, c), v, accumulate=True)
+    X = torch.zeros(60, 13, dtype=torch.float64).index_put_((r.long(), c.long()), v,
+                                                             accumulate=True)
     X = X[:, columns]
-    idf = bag_fit.idf(r, c, columns, 60)[:, None]
+    idf = bag_fit.idf(c, columns, 60)[:, None]
     U, b = U.clone().requires_grad_(True), b.clone().requires_grad_(True)
     loss = (F.cross_entropy(X @ U + b, y, weight=w.double())
             + lam / 2 * (U.pow(2) / idf ** 2).sum())

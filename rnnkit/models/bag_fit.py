@@ -130,29 +130,60 @@ def _chunk_features(chunk, vocab_size, counts, word_slots):
     else:
         value = 1 / length.sqrt()
     vals = torch.zeros(len(keys), dtype=torch.float64).index_add_(0, where, value)
-    return keys // width, keys % width, vals
+    index = _index_dtype(width, chunk[-1][0] + 1)
+    return (keys // width).to(index), (keys % width).to(index), vals
 
 
-def idf(rows, cols, columns, n):
-    """(F,) 1 + log((1 + n) / (1 + df)) of each of ``columns`` (sorted), df counting the distinct
-    rows of the entries (rows, cols) in which it occurs; n rows in all."""
-    pairs = torch.unique(rows * len(columns) + torch.searchsorted(columns, cols))   # (row, column)
-    df = torch.bincount(pairs % len(columns), minlength=len(columns)).double()
+def idf(cols, columns, n):
+    """(F,) 1 + log((1 + n) / (1 + df)) of each of ``columns`` (sorted), df counting the entries
+    of ``cols`` that hold it (each (row, column) once, as :func:`features` gives them: the rows
+    in which it occurs); n rows in all."""
+    df = torch.bincount(torch.searchsorted(columns, cols), minlength=len(columns)).double()
     return 1 + torch.log((1 + n) / (1 + df))
+
+
+def _index_dtype(*sizes):
+    """int32 where every index below ``sizes`` fits it (half the memory of int64 for the
+    entries' rows and columns; torch's sparse products take either), else int64."""
+    return torch.int32 if max(sizes) < 2 ** 31 else torch.int64
 
 
 def sparse_matrix(rows, cols, vals, n, columns):
     """The sparse (n, len(columns)) matrix of the entries whose column is in ``columns`` (sorted),
     renumbered 0..len-1, and its transpose; both compressed by rows (two products, no autograd
-    through sparse tensors: the gradient below is written out)."""
+    through sparse tensors: the gradient below is written out). Entries in row-major order,
+    each (row, column) once (as :func:`features` gives them), are laid out as they are, with
+    int32 indices where they fit; others (repeated or out of order) are summed and sorted."""
     keep = torch.isin(cols, columns)
-    idx = torch.stack([rows[keep], torch.searchsorted(columns, cols[keep])])
+    if not bool(keep.all()):
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    del keep
+    index = _index_dtype(n, len(columns), len(vals) + 1)
+    cols = torch.searchsorted(columns, cols).to(index)
+    rows = rows.to(index)
+    dr, dc = rows.diff(), cols.diff()
+    ordered = bool(((dr > 0) | ((dr == 0) & (dc > 0))).all())
+    del dr, dc
     with warnings.catch_warnings():   # torch calls its sparse compressed layouts beta
         warnings.simplefilter("ignore", UserWarning)
-        X = torch.sparse_coo_tensor(idx, vals[keep], (n, len(columns)), check_invariants=True)
-        XT = torch.sparse_coo_tensor(idx.flip(0), vals[keep], (len(columns), n),
-                                     check_invariants=True)
-        return X.coalesce().to_sparse_csr(), XT.coalesce().to_sparse_csr()
+        if not ordered:
+            idx = torch.stack([rows.long(), cols.long()])
+            X = torch.sparse_coo_tensor(idx, vals, (n, len(columns)), check_invariants=True)
+            XT = torch.sparse_coo_tensor(idx.flip(0), vals, (len(columns), n),
+                                         check_invariants=True)
+            return X.coalesce().to_sparse_csr(), XT.coalesce().to_sparse_csr()
+        X = torch.sparse_csr_tensor(_compressed(rows, n, index), cols, vals, (n, len(columns)))
+        order = torch.sort(cols, stable=True).indices    # by column, rows ascending within
+        XT = torch.sparse_csr_tensor(_compressed(cols, len(columns), index), rows[order],
+                                     vals[order], (len(columns), n))
+        return X, XT
+
+
+def _compressed(rows, n, index):
+    """(n + 1,) the compressed row pointers of entries in rows ``rows`` (sorted)."""
+    crow = torch.zeros(n + 1, dtype=index)
+    crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
+    return crow
 
 
 class PathClock:
@@ -216,13 +247,14 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     clock = PathClock(time_left, budget)
     r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
+    weight = idf(c, columns, len(train)).pow(-2)[:, None] if weighted else 1.0    # (F, 1)
     X, XT = sparse_matrix(r, c, v, len(train), columns)                       # (N, F), (F, N)
+    del r, c, v
     Xv = sparse_matrix(*features(val, vocab_size, counts, word_slots), len(val),
                        columns)[0]                                           # (N_val, F)
     Y = F.one_hot(y, K).double()                                             # (N, K)
     w = None if class_weight is None else class_weight.double()              # (K,)
     S = torch.ones(len(y), 1, dtype=torch.float64) if w is None else w[y][:, None]   # (N, 1)
-    weight = idf(r, c, columns, len(train)).pow(-2)[:, None] if weighted else 1.0   # (F, 1)
     best = None
     U = torch.zeros(len(columns), K, dtype=torch.float64)
     b = torch.zeros(K, dtype=torch.float64)
