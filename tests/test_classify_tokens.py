@@ -203,6 +203,9 @@ def test_the_recurrent_part_reads_the_first_rnn_len_tokens_and_the_bag_all():
     whole = SequenceClassifier(ClassifierConfig(**{**vars(cfg), "rnn_len": 0})).eval()
     whole.load_state_dict(model.state_dict())
     assert not torch.allclose(whole(x, lengths, grams), want)   # reading all six differs
+    from rnnkit.layers.errors import InputError
+    with pytest.raises(InputError, match=r"lengths must lie in \[1, 6\] .* got 7 at batch row 0"):
+        model(x, torch.tensor([7]), grams)   # (cut to rnn_len 3 before the layer saw it)
 
 
 def test_classifier_predictions_keep_the_order_of_texts_of_any_length(tmp_path):

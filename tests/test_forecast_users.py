@@ -164,3 +164,43 @@ def test_files_continuing_a_series_of_step_numbers_are_checked(tmp_path):
     with pytest.raises(DataError, match=r"their scores are in its metrics.json"):
         check_continues(labels, read_series_file(counted(tmp_path / "c.csv", 100, 110)),
                         hint=" (a run's series holds ... their scores are in its metrics.json)")
+
+
+@pytest.mark.parametrize("mode", ["direct", "autoregressive"])
+def test_forecast_from_python_is_the_eval_models_whatever_the_mode(mode):
+    """After model.train(), Forecaster.forecast drew dropout: a different forecast each call
+    (0.07-0.20 apart), where sample and beam search switch to eval themselves."""
+    import torch
+    from rnnkit.models.forecaster import Forecaster
+    torch.manual_seed(0)
+    model = Forecaster(ForecasterConfig(features=1, horizon=3, mode=mode, layers=2, hidden=8,
+                                        dropout=0.5))
+    with torch.no_grad():
+        model.head.weight.normal_()
+    z = torch.randn(2, 12, 1)
+    model.train()
+    first, second = model.forecast(z, 5), model.forecast(z, 5)
+    assert torch.equal(first, second) and model.training
+    assert torch.equal(first, model.eval().forecast(z, 5))
+
+
+def test_windows_of_the_wrong_shape_are_named():
+    """An unbatched (W, F) window was multiplied as (1, W·F), or read as W = F."""
+    import torch
+    from rnnkit.models.forecaster import Forecaster
+    model = Forecaster(ForecasterConfig(features=2, horizon=3, layers=1, hidden=8, window=5))
+    for z in (torch.randn(5, 2), torch.randn(1, 5, 3)):
+        with pytest.raises(ValueError, match=r"expected windows z of shape \(B, W, 2\)"):
+            model.forecast(z, 3)
+        with pytest.raises(ValueError, match=r"expected windows z of shape \(B, W, 2\)"):
+            model(z)
+
+
+def test_a_bfloat16_model_forecasts_through_the_trained_helper(tmp_path):
+    """Forecast.forecast of a bfloat16 model: TypeError, numpy has no bfloat16."""
+    import torch
+    f = forecast_of(build_forecast_task(ForecastData(data=str(trend(tmp_path)), season=1),
+                                        ForecasterConfig(layers=1, hidden=8), log=QUIET))
+    want = f.forecast(3)
+    f.model.to(torch.bfloat16)
+    assert np.allclose(f.forecast(3), want, rtol=0.05)

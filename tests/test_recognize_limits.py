@@ -61,3 +61,25 @@ def test_the_loss_of_a_transcript_longer_than_its_frames_is_a_clear_error():
     with pytest.raises(ValueError, match=r"batch row\(s\) \[1\] too short .* row 1 has 2 output "
                                          r"frames for a transcript that needs 5"):
         m.loss(x, torch.tensor([20, 4]), targets, n)
+
+
+def test_an_input_narrower_than_the_stride_or_of_another_dtype_is_named():
+    """From Python: torch's max-pool "output size is too small", and the convolution's
+    "Input type and bias type should be the same"."""
+    from rnnkit.layers.errors import InputTypeError
+    from rnnkit.models.image_to_text import ImageToText, ImageToTextConfig
+    from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
+    m = SequenceRecognizer(RecognizerConfig(num_classes=5, features=16, conv_layers=2,
+                                            channels=4, time_stride=4, layers=1, hidden=8))
+    with pytest.raises(ValueError, match="expected input at least 4 columns wide .*got 3"):
+        m(torch.randn(1, 16, 3), torch.tensor([3]))
+    assert m(torch.randn(1, 16, 4), torch.tensor([4]))[1].tolist() == [1]
+    with pytest.raises(InputTypeError, match="expected input of the model's dtype torch.float64, "
+                                             "got torch.float32"):
+        m.double()(torch.randn(1, 16, 8), torch.tensor([8]))
+    i2t = ImageToText(ImageToTextConfig(vocab_size=6, height=16, width=16, conv_layers=2,
+                                        channels=4, hidden=8))
+    with pytest.raises(InputTypeError, match="expected images of the model's dtype"):
+        i2t.double().encode(torch.randn(1, 16, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):   # autocast mixes dtypes on purpose
+        m.float().eval()(torch.randn(1, 16, 8).bfloat16(), torch.tensor([8]))

@@ -62,6 +62,7 @@ from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WID
                            check_size, recurrent_params)
 from rnnkit.data.labelled import char_gram_slots
 from rnnkit.layers import LAYERS
+from rnnkit.layers.inputs import check_lengths
 from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
 from rnnkit.models.averaging import WeightAverage
@@ -224,6 +225,8 @@ class SequenceClassifier(nn.Module):
             if grams.dim() != 3 or grams.shape[-1] != want:
                 raise ValueError(f"this classifier reads {want} n-gram buckets a token (B, T, "
                                  f"{want}), got grams of shape {tuple(grams.shape)}")
+        if self.config.rnn_len and not torch.compiler.is_compiling():   # (the layer checks
+            check_lengths(self, lengths, *x.shape)   # them after the cut to rnn_len: too late)
         z = self.bag(x, lengths, grams) if self.bag is not None else None     # (B, K)
         if grams is not None:   # the recurrent part embeds the token n-grams, not the characters
             grams = grams[..., :self.config.ngrams - 1]

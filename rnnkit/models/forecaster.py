@@ -178,6 +178,7 @@ class Forecaster(nn.Module):
         one-step-ahead prediction after every step. ``hist`` (B, K, F): the smoothing's
         forecast over the whole history before each window's end (:meth:`uses_history`);
         direct: ẑ = baseline + share (hist - z_W) + linear part + GRU."""
+        self.check_windows(z)
         W = self.config.window
         if self.ar is not None and z.shape[1] < W:   # the linear part reads the last W steps
             raise ValueError(f"this forecaster reads windows of {W} steps (B, {W}, F), got "
@@ -216,6 +217,21 @@ class Forecaster(nn.Module):
         smoothing goes on with the same forecast)."""
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
+        self.check_windows(z)
+        was_training = self.training
+        self.eval()   # dropout off, as sampling and beam search have it
+        try:
+            return self._forecast(z, steps, hist)
+        finally:
+            self.train(was_training)
+
+    def check_windows(self, z):
+        F = self.config.features
+        if z.dim() != 3 or z.shape[2] != F:
+            raise ValueError(f"expected windows z of shape (B, W, {F}) (batch, steps, "
+                             f"features), got {tuple(z.shape)}")
+
+    def _forecast(self, z, steps, hist):
         if self.config.mode == "direct":
             out, K = [], self.config.horizon
             while sum(o.shape[1] for o in out) < steps:

@@ -21,7 +21,7 @@ from torch import nn
 
 from rnnkit.config import MAX_STEPS, MAX_VOCAB, MAX_WIDTH, ConfigError, check, check_size
 from rnnkit.models.conditional import CONDITIONING, CondConfig, ConditionalGenerator
-from rnnkit.models.recognizer import ConvBlock
+from rnnkit.models.recognizer import ConvBlock, check_dtype
 
 
 @dataclass
@@ -106,6 +106,7 @@ class ImageToText(nn.Module):
         """Images (B, F, W') -> their vectors (B, Z)."""
         if x.dim() != 3 or x.shape[1] != self.config.height:
             raise ValueError(f"expected images (B, {self.config.height}, W), got {tuple(x.shape)}")
+        check_dtype(x, self.vector.weight.dtype, "images")
         u = self.fit(x)[:, None]                                              # (B, 1, F, W)
         full = torch.full(u.shape[:1], u.shape[-1], dtype=torch.long, device=u.device)  # (B,)
         for conv in self.convs:

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_WIDTH, ConfigError, check, check_size,
                            recurrent_params)
 from rnnkit.layers import GRU, LSTM
+from rnnkit.layers.errors import InputTypeError
 from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
 from rnnkit.models.batch_norm import MaskedBatchNorm2d
@@ -90,6 +91,15 @@ class RecognizerConfig:
         return sum(9 * i * o + 3 * o for i, o in zip(ins, self.widths()))
 
 
+def check_dtype(x, dtype, what):
+    """InputTypeError where ``x`` is not of the model's ``dtype`` (torch's convolution says
+    only that input and bias types differ)."""
+    if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type) \
+            and not torch.compiler.is_compiling():
+        raise InputTypeError(f"expected {what} of the model's dtype {dtype}, got {x.dtype} "
+                             f"(x.to({dtype}), or model.to({x.dtype}))")
+
+
 class ConvBlock(nn.Module):
     """3x3 convolution, batch norm (its statistics over the valid columns of the whole batch,
     :mod:`rnnkit.models.batch_norm`), ReLU, then max-pooling by 2 in height and by 1 or 2 in
@@ -139,6 +149,10 @@ class SequenceRecognizer(nn.Module):
         if x.dim() != 3 or x.shape[1] != self.config.features:
             raise ValueError(f"expected input (B, {self.config.features}, T), got "
                              f"{tuple(x.shape)}")
+        check_dtype(x, self.head.weight.dtype, "input")
+        if not torch.compiler.is_compiling() and x.shape[-1] < self.config.time_stride:
+            raise ValueError(f"expected input at least {self.config.time_stride} columns wide "
+                             f"(the time stride: one output frame), got {x.shape[-1]}")
         mask = torch.arange(x.shape[-1], device=x.device) < lengths[:, None]  # (B, T)
         u = (x * mask[:, None].to(x.dtype))[:, None]                          # (B, 1, F, T)
         for conv in self.convs:

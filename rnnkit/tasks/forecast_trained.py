@@ -120,7 +120,8 @@ class Forecast:
             refit_from = self.split[1] if refit_from is None else refit_from
             hist = history_part(self.model, z, steps, origins, refit_from)[1]  # (B, steps, F)
             hist = hist.to(dtype)
-        return self.model.forecast(x, steps, hist).numpy()
+        out = self.model.forecast(x, steps, hist)                             # (B, steps, F)
+        return (out.float() if out.dtype == torch.bfloat16 else out).numpy()   # (numpy has none)
 
     def predict(self, y, origins, steps):
         """Forecasts (B, steps, F) of y[t:t+steps] from the window before each origin t."""
