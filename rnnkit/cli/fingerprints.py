@@ -71,13 +71,14 @@ def check_same_data(run, before, now, allowed, hint="", paths=None):
     """Refuse a resume whose data files differ from those the run was trained on. What the
     checkpoint could not record (a folder, by an rnnkit before folders were hashed: "missing";
     a listing's files, by one before they were) is not compared. ``paths``: the data config's
-    paths by field, to name a file that is gone."""
+    paths by field, to name a file that is gone. Returns the fingerprints that changed (where
+    ``allowed``: none otherwise)."""
     unknown = {k for k in now if before.get(k, "missing") == "missing"
                and (k.endswith(":files") or k in before)}
     changed = [k for k in sorted(set(before) | set(now))
                if k not in unknown and not _same(before.get(k), now.get(k))]
     if not changed or allowed:
-        return
+        return changed
     k = changed[0]
     flag = f"--{k.split(':')[0].replace('_', '-')}"
     what = f"files the {flag} listing names" if k.endswith(":files") else \

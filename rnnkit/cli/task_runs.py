@@ -190,6 +190,11 @@ class TaskRun:
                                       f"model (step {best_step}) is gone, and a resumed run would "
                                       f"end without one; put it back, or start a new run with "
                                       f"another --out")
+            if "seed" in vars(args) and not same_setting(args.seed, saved.get("seed")):
+                raise ConfigError(
+                    f"--seed {args.seed}: on --resume the run goes on with its own random stream "
+                    f"(--seed {saved.get('seed')}: its batch order, dropout and initial "
+                    f"weights); start a new run with another --out for another seed")
             train_cfg = config_from_args(TrainConfig, args, saved)
             step = ckpt.get("trainer", {}).get("step", 0)
             if train_cfg.max_steps and step >= train_cfg.max_steps:
@@ -276,8 +281,18 @@ class TaskRun:
                 if not isinstance(ckpt["data_fingerprint"], dict):
                     raise TypeError(f"its data fingerprint is a "
                                     f"{type(ckpt['data_fingerprint']).__name__}, not a table")
-            check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed, hint,
-                            {name: getattr(data_cfg, name, "") for name in PATH_FIELDS})
+            changed = check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed,
+                                      hint, {name: getattr(data_cfg, name, "")
+                                             for name in PATH_FIELDS})
+            if changed and ckpt["trainer"].get("best_step") is not None:
+                # best.pt's validation loss was measured on the old data: no evaluation on the
+                # new data could count as better than a figure of other text
+                best = ckpt["trainer"].get("best_val")
+                ckpt["trainer"] = {**ckpt["trainer"], "best_val": math.inf, "best_step": None}
+                if world.main:
+                    warn(f"--allow-data-change: best.pt's validation loss, {best:.4g}, was "
+                         f"measured on the old data; the next evaluation on the new data sets "
+                         f"the best (and replaces best.pt)")
         if ckpt is not None and world.main:
             relaid(train_cfg, ckpt)
         flags = ckpt.get("flags") if ckpt is not None else {   # the run's own, unresolved
