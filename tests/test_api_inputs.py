@@ -163,6 +163,31 @@ def test_given_parts_that_repeat_training_examples_are_named(tmp_path, capsys):
     assert f"--val-data {tagged}: " in err and "sentences are also in the training part" in err
 
 
+def test_lm_and_cond_name_given_parts_of_their_training_text(tmp_path, capsys):
+    """The LM took --val-data of its own --data, or one file as both --val-data and --test-data,
+    and the conditional generator its own pairs, without a word."""
+    from rnnkit.models.conditional import CondConfig
+    from rnnkit.tasks.cond import CondData, build_cond_task
+    from rnnkit.train.lm import build_lm_task
+    from lm_fixtures import tiny_configs, write_corpus
+    from seq2seq_fixtures import write_names
+    corpus = write_corpus(tmp_path)
+    data, model, _ = tiny_configs(corpus)
+    part = tmp_path / "part.txt"
+    part.write_text(corpus.read_text(encoding="utf-8")[200:900], encoding="utf-8")
+    for val, test in ((corpus, ""), (part, part)):
+        data.val_data, data.test_data = str(val), str(test)
+        build_lm_task(data, model, log=lambda *a: None)
+        err = capsys.readouterr().err
+        assert f"--val-data {val}: its text is part of the training text" in err
+        assert (f"--test-data {test}: the same text as --val-data" in err) == bool(test)
+    names = write_names(tmp_path)
+    build_cond_task(CondData(data=str(names), val_data=str(names), batch=16),
+                    CondConfig(hidden=8, embed=8, cond_size=8), log=lambda *a: None)
+    err = capsys.readouterr().err
+    assert f"--val-data {names}: " in err and "pairs are also in the training part" in err
+
+
 def test_eval_counts_tags_only_a_held_out_file_held_as_unseen(tmp_path, capsys):
     """Tags that only the run's --test-data held joined its tag set, and rnnkit eval of that
     file then said 0 unseen tags (and another run's eval of it 2)."""

@@ -25,7 +25,7 @@ from rnnkit.data.vocab import EXACT_TOKENS
 from rnnkit.decode import beam_search, sample
 from rnnkit.models.conditional import CondConfig, ConditionalGenerator
 from rnnkit.tasks import api_inputs
-from rnnkit.tasks.common import warn
+from rnnkit.tasks.common import warn, warn_shared
 from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 
@@ -222,6 +222,9 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
     for given in (data_config.val_data, data_config.test_data):
         if given:
             check_conditions(conditions, given)
+    warn_shared(splits["train"], (("--val-data", data_config.val_data, splits["val"]),
+                                  ("--test-data", data_config.test_data, splits["test"])),
+                key=lambda p: p, what="pairs", show=lambda p: repr(f"{p[0]}\t{p[1]}"[:60]))
     if feats is None:   # a label no training pair has: its embedding is never trained
         trained = {s for s, _ in splits["train"]}
         unseen = [s for part in ("val", "test") for s, _ in splits[part] if s not in trained]

@@ -31,6 +31,7 @@ from rnnkit.data.text import VAL_FRACTION, expanded
 from rnnkit.data.vocab import tokenize
 from rnnkit.models import LanguageModel, LMConfig
 from rnnkit.models.language_model import detach_state, saved_lm_config
+from rnnkit.tasks.common import warn
 from rnnkit.train import distributed
 from rnnkit.train.checkpoint import built_from, load_checkpoint
 
@@ -281,6 +282,20 @@ def read_corpus(data, flag="--data"):
     return path, text
 
 
+def warn_seen(text, extra):
+    """Warn where a --val-data or --test-data text is part of the training text, or the test
+    text is the validation text: its loss scores what the model trained on, or what chose
+    best.pt. ``extra``: {"val" / "test": (path, text)} of the files given."""
+    flags = {"val": "--val-data", "test": "--test-data"}
+    for name, (path, part) in extra.items():
+        if part.strip() and part.strip() in text:
+            warn(f"{flags[name]} {path}: its text is part of the training text: its loss "
+                 f"scores the model on what it trained on")
+    if len(extra) == 2 and extra["val"][1].strip() == extra["test"][1].strip():
+        warn(f"--test-data {extra['test'][0]}: the same text as --val-data: the test scores "
+             f"the text that chose best.pt, not text the run never weighed")
+
+
 def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     """Read the corpus (and the --val-data/--test-data files), build the vocabulary and the
     model; model_config.vocab_size is filled in. Resuming (``checkpoint``), the vocabulary is the
@@ -293,6 +308,7 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     path, text, files = load_corpus(d.data)
     extra = {name: read_corpus(f, flag) for name, f, flag in
              (("val", d.val_data, "--val-data"), ("test", d.test_data, "--test-data")) if f}
+    warn_seen(text, extra)
     kind = VOCAB_KINDS[d.tokens]
     if checkpoint is not None:
         vocab = Vocab.from_dict(checkpoint["vocab"])

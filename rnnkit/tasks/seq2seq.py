@@ -17,7 +17,7 @@ from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_s
                                 read_pairs)
 from rnnkit.data.vocab import EXACT_TOKENS, tokenize
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks.common import warn_unknown
+from rnnkit.tasks.common import warn_shared, warn_unknown
 from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 
@@ -166,13 +166,11 @@ def build_seq2seq_task(data_config, model_config, seed=0, log=print):
     log(f"{path}: {len(pairs):,} pairs; train {len(splits['train']):,}, "
         f"validation {len(splits['val']):,}, test {len(splits['test']):,}; vocabulary "
         f"{len(src_vocab):,} {d.src_tokens} -> {len(tgt_vocab):,} {d.tgt_tokens} tokens")
-    seen = {s for s, _ in splits["train"]}
+    warn_shared(splits["train"], (("--val-data", d.val_data, splits["val"]),
+                                  ("--test-data", d.test_data, splits["test"])),
+                key=lambda p: p[0], what="source sentences")
     for name, given in (("validation", d.val_data), ("test", d.test_data)):
         part = splits["val" if name == "validation" else "test"]
-        overlap = sum(s in seen for s, _ in part)
-        if given and overlap:
-            log(f"warning: {overlap:,} of {len(part):,} {name} pairs in {given} have a source "
-                f"sentence that is also in the training data")
         if given:   # as rnnkit eval warns: a file for another model, or its columns swapped
             warn_unknown(given, [t for src, _ in part for t in tokenize(src, src_vocab.kind)],
                          src_vocab.stoi, "source tokens",
