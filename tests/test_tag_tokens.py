@@ -292,6 +292,11 @@ def test_no_crf_means_no_crf_layer_and_contradictions_are_refused(tmp_path, caps
         err = capsys.readouterr().err
         assert "--no-crf with " + extra[0] in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()
+    resume = ["train", "tag", "--out", str(tmp_path / "a"), "--resume", "--max-steps", "3"]
+    assert main([*resume, "--no-crf", "--quiet"]) == 2   # was taken, and the CRF trained on
+    assert "--no-crf: this run's tagger has a CRF layer" in capsys.readouterr().err
+    assert main(["train", "tag", "--out", str(tmp_path / "b"), "--resume", "--max-steps", "3",
+                 "--no-crf", "--quiet"]) == 0             # the run's own flag restated
 
 
 def test_a_tag_run_stops_when_validation_stops_improving(tmp_path, monkeypatch):

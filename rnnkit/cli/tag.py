@@ -17,8 +17,18 @@ from rnnkit.tasks.tag_trained import Tagger, upgrade
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 200,
                   "warmup_steps": 50, "lr": 0.02, "patience": 1000, "lr_drops": 1}
 
+def no_crf_on_resume(args, model_config):
+    """``--no-crf`` on --resume of a run with a CRF layer: the run's unresolved flag is False
+    too (neither flag given: a CRF up to --crf-tags tags), so the generic check let it pass."""
+    if vars(args).get("crf") is False and model_config.crf:
+        raise ConfigError(f"--no-crf: this run's tagger has a CRF layer (its tags are within "
+                          f"--crf-tags {model_config.crf_tags}); on --resume the model settings "
+                          f"are the run's; start a new run with another --out to change it")
+
+
 RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
-              skip=("vocab_size", "num_tags", "char_vocab_size"), upgrade=upgrade)
+              skip=("vocab_size", "num_tags", "char_vocab_size"), upgrade=upgrade,
+              check_resume=no_crf_on_resume)
 
 
 def train(args):
