@@ -86,3 +86,16 @@ def test_the_progress_bar_ends_its_line_when_a_run_stops(capsys):
 class Terminal(io.StringIO):   # a bar is drawn on a terminal only
     def isatty(self):
         return True
+
+
+def test_a_blown_up_perplexity_is_printed_in_a_few_digits():
+    """A diverged run's ppl was printed as a 97-digit number."""
+    from rnnkit.train.callbacks import ProgressBar
+
+    class Perplexing(TinyTask):
+        def evaluate(self):
+            return {"val_loss": 221.0, "val_bits": 221.0 / math.log(2), "val_ppl": math.exp(221.0)}
+    out = io.StringIO()
+    Trainer(Perplexing(), TrainConfig(max_steps=2, eval_every=2, warmup_steps=0),
+            [ProgressBar(file=out)]).fit()
+    assert "ppl 9.53e+95, " in out.getvalue()

@@ -2,6 +2,7 @@
 and, for a classifier and a seq2seq model alike, a used run folder refused and a run resumed."""
 import io
 import json
+import warnings
 
 import pytest
 
@@ -150,3 +151,8 @@ def test_a_forecast_running_away_past_the_horizon_is_noted():
     growth = (100 * 1.04 ** np.arange(120)).astype(np.float32)[:, None]   # 4% a step, and
     f.y = growth                                                       # 36 steps more of it
     assert runaway(f, 120, (100 * 1.04 ** np.arange(120, 156))[:, None], [0]) is None
+    f.y = (3e38 + 1e37 * np.sin(np.arange(200))).astype(np.float32)[:, None]   # float32's
+    with warnings.catch_warnings():   # largest: "overflow encountered in cast", and no note
+        warnings.simplefilter("error")
+        assert runaway(f, 200, f.y[:100], [0]) is None
+        assert runaway(f, 200, -f.y[:100], [0])[:2] == (12, 0)

@@ -133,7 +133,8 @@ def runaway(f, origin, pred, keep):
             continue
         low, high = float(past.min()), float(past.max())
         span = max(high - low, 1e-12)
-        out = np.flatnonzero(np.abs(pred[K:, k] - (low + high) / 2) > (RUNAWAY + 0.5) * span)
+        ahead = pred[K:, k].astype(np.float64)   # (float32 overflows near its largest values)
+        out = np.flatnonzero(np.abs(ahead - (low + high) / 2) > (RUNAWAY + 0.5) * span)
         if len(out):
             return int(out[0]) + K, k, (low, high)
     return None

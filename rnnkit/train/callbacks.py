@@ -81,7 +81,9 @@ class ProgressBar:
         text = (f"step {m['step']}: " + (f"train {m['train_loss']:.4f}, " if trained else "")
                 + f"val {m['val_loss']:.4f} {loss_label(trainer.task)}")
         if "val_bits" in m:
-            text += f", {m['val_bits']:.4f} bits/{unit}, ppl {m['val_ppl']:.3f}"
+            ppl = m["val_ppl"]   # (a diverged run's has a hundred digits)
+            text += f", {m['val_bits']:.4f} bits/{unit}, ppl {ppl:.3f}" if ppl < 1e6 else \
+                f", {m['val_bits']:.4f} bits/{unit}, ppl {ppl:.4g}"
         if trained:
             text += f", grad norm {m['grad_norm']:.2f} (max {m['grad_norm_max']:.2f})"
         self.bar.write(text + (" *" if m["best"] else ""), file=self.file)
