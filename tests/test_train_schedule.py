@@ -107,6 +107,13 @@ def test_patience_stops_a_run_that_no_longer_improves(patience, steps, capsys):
     assert ("no better validation loss since step 20" in capsys.readouterr().out) == bool(patience)
 
 
+def test_a_patience_shorter_than_the_evaluations_is_said():
+    """--patience 1 --eval-every 5 validated and checkpointed every step, without a word."""
+    with pytest.warns(UserWarning, match="--patience 3 is shorter than --eval-every 10: after "
+                                         "each evaluation patience runs out before the next"):
+        Trainer(PlateauTask(), TrainConfig(max_steps=100, eval_every=10, patience=3))
+
+
 class Recorder:
     """Each evaluation's step, learning rate and weights."""
 

@@ -96,6 +96,11 @@ class Trainer(Resumable):
         self.world = distributed.current()
         self.ddp = distributed.wrap(self.model)   # None in a single process
         self._task_state = None       # data-parallel: the task state gathered from every rank
+        if 0 < config.patience < config.eval_every:
+            warnings.warn(f"--patience {config.patience} is shorter than --eval-every "
+                          f"{config.eval_every}: after each evaluation patience runs out before "
+                          f"the next, so the run validates and checkpoints every step while it "
+                          f"improves; give --patience a multiple of --eval-every")
         if config.lr_drops and not config.patience:
             warnings.warn(f"--lr-drops {config.lr_drops} does nothing without --patience: the "
                           f"run trains to its limit at the schedule's rate")
