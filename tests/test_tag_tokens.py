@@ -108,6 +108,13 @@ def test_a_held_out_file_with_none_of_the_training_tags_is_refused(tmp_path):
     assert len(task(tmp_path, WORDS, val_data=str(mixed)).val) == 2
 
 
+def test_training_sentences_of_one_tag_are_refused(tmp_path):
+    """Every token tagged N trained a model that learned nothing, and scored accuracy 1.0."""
+    with pytest.raises(DataError, match=r"need at least 2 distinct tags in the training "
+                                        r"sentences, got \['N'\]"):
+        task(tmp_path, ["he/N runs/N", "the/N dog/N runs/N"])
+
+
 def test_window_grams_hash_each_side_apart():
     from rnnkit.tasks.tag_features import window_grams
     g = window_grams(list("abc"), 3, 1_000_003)

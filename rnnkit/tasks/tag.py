@@ -21,7 +21,8 @@ from rnnkit.data.tagged import TAG_TOKENS, char_sentences, read_tagged, resolve_
 from rnnkit.models import crf_fit
 from rnnkit.models.bag_fit import BLENDS
 from rnnkit.models.tagger import GRAM_BUCKETS, SequenceTagger, fitting_buckets, window_buckets
-from rnnkit.tasks.common import Batches, build_vocab, chunks, drop_tokens, pad, warn_shared
+from rnnkit.tasks.common import (Batches, build_vocab, chunks, drop_tokens, pad, warn,
+                                 warn_shared)
 from rnnkit.tasks.metrics import (SEGMENT_TAGS, accuracy, chunk_f1, f1_report,
                                   is_chunk_tagging, segmentation_f1)
 from rnnkit.tasks.tag_features import Encoder, distinct_features
@@ -261,6 +262,9 @@ def build_tag_task(data_config, model_config, log=print):
                 key=lambda e: " ".join(e[0]) if tokens != "char" else "".join(e[0]),
                 what="sentences")
     tags = sorted({t for _, ts in parts[0] for t in ts})
+    if len(tags) < 2:   # every token the same tag: accuracy 1.0 of a model that learns nothing
+        raise DataError(f"{path}: need at least 2 distinct tags in the training sentences, got "
+                        f"{tags}" + (f" (--column {d.column})" if d.column else ""))
     show = lambda ts: ", ".join(ts[:8]) + (", ..." if len(ts) > 8 else "")   # noqa: E731
     for flag_name, file, part in (("--val-data", d.val_data, parts[1]),
                                   ("--test-data", d.test_data, parts[2])):
@@ -273,8 +277,8 @@ def build_tag_task(data_config, model_config, log=print):
     if unseen:   # rare tags only in held-out sentences: still part of the tag set
         tags += unseen
         if d.val_data or d.test_data:
-            log(f"warning: {len(unseen)} tag(s) of the validation/test data never occur in "
-                f"training: {unseen[:10]}")
+            warn(f"{len(unseen)} tag(s) of the validation/test data never occur in "
+                 f"training: {unseen[:10]}")
     vocab = build_vocab((w for w, _ in parts[0]), d.min_count)
     # a token of one character has no characters to read apart from itself
     chars = build_vocab(([c for c in word] for w, _ in parts[0] for word in w)) \
