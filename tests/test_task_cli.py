@@ -55,6 +55,9 @@ def test_tag_cli(tmp_path, capsys):
         in capsys.readouterr().err
     assert main(["predict", str(out), "x"]) == 2      # a tagger is not a classifier
     assert "expected a 'classify' checkpoint, got kind 'tag'" in capsys.readouterr().err
+    from rnnkit.train import CheckpointError, load_checkpoint
+    with pytest.raises(CheckpointError, match="expected an 'image-to-text' checkpoint"):
+        load_checkpoint(out / "best.pt", kind="image-to-text")     # (it said "a 'image...")
 
 
 def test_forecast_cli_writes_plot(tmp_path, capsys):

@@ -105,3 +105,13 @@ def test_a_weight_decay_that_flips_the_weights_is_refused(lr, decay):
     with pytest.raises(ConfigError, match=r"AdamW scales every weight by 1 - lr x weight_decay"):
         TrainConfig(lr=lr, weight_decay=decay, max_steps=1)
     TrainConfig(lr=lr, weight_decay=0.99 / lr, max_steps=1)
+
+
+def test_a_run_that_ends_before_its_first_step_says_so(tmp_path):
+    """--max-minutes 1e-9 trained no step, saved the untrained model as best.pt and exited 0
+    without a word."""
+    task, _ = lm(tmp_path)
+    config = TrainConfig(max_minutes=1e-9, warmup_steps=0)
+    with pytest.warns(UserWarning, match="the run ended before its first step"):
+        summary = Trainer(task, config).fit()
+    assert summary["steps"] == 0

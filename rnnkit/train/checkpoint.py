@@ -191,7 +191,8 @@ def load_checkpoint(path, map_location="cpu", kind=None):
                               f"{type(data['kind']).__name__}, expected a task's name")
     if kind is not None and data.get("kind") != kind:
         use = READS.get(data.get("kind"))
-        raise CheckpointError(f"{path}: expected a {kind!r} checkpoint, got kind "
+        raise CheckpointError(f"{path}: expected {'an' if kind[:1] in 'aeiou' else 'a'} "
+                              f"{kind!r} checkpoint, got kind "
                               f"{data.get('kind')!r}" + (f" (rnnkit {use} reads it)" if use else ""))
     if data.get("cell_sources"):
         from rnnkit.cells.registry import changed_cells

@@ -220,6 +220,10 @@ class Trainer(Resumable):
                 self.check_learned(f"the run ended at step {self.step:,}")
             except TrainingError as e:
                 warnings.warn(str(e))
+        if self.step == 0 and self.world.main and getattr(self.task, "trainable", True) \
+                and not getattr(self.task, "eval_at_start", False):
+            warnings.warn("the run ended before its first step (its time limit was spent "
+                          "first): best.pt is the untrained model; give a larger --max-minutes")
         if self.out_of_patience() and self.world.main:
             drops = f", after {self.drops} learning-rate drop(s)" if self.drops else ""
             print(f"stopped at step {self.step:,}: no better validation loss since step "
