@@ -25,6 +25,7 @@ Shapes: B windows, W window, K horizon, F variables, G grid points, m season.
 """
 import itertools
 
+import numpy as np
 import torch
 
 ALPHA = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
@@ -101,43 +102,59 @@ def history_forecast(z, params, m, K, origins):
     """K-step forecasts from each origin t of the series z (N, F), the filter run over all of
     z[:t] (p <= t <= N) from states started on the series' first steps (as
     :func:`smoothing_forecast` started at step 0: the trend reads the first 2p steps), for the
-    parameters (..., 5): (..., n, K, F). One pass over the series serves every origin."""
-    lead = params.shape[:-1]
-    a, b, g, phi, on = (q.reshape(*lead, 1).to(z.dtype) for q in params.unbind(-1))
+    parameters (..., 5): (..., n, K, F). One pass over the series serves every origin; the pass
+    runs in numpy, whose operations on a few hundred grid points cost a fraction of torch's
+    dispatch (the same IEEE operations in the same order: the same numbers), and keeps each
+    origin's states, whose forecasts are formed together after it."""
+    lead = tuple(params.shape[:-1])
     N = z.shape[0]
     p = start_length(N, m)
     if min(origins) < p or max(origins) > N:
         raise ValueError(f"history smoothing forecasts from origins in [{p}, {N}], got "
                          f"{min(origins)}..{max(origins)}")
-    mean = z[:p].mean(0)                                                      # (F,)
-    trend0 = (z[p:2 * p].mean(0) - mean) / p if 2 * p <= N else torch.zeros_like(mean)
-    level = (mean + trend0 * (p - 1) / 2).expand(*lead, -1)                   # (..., F)
+    x = z.detach().cpu().numpy()                                              # (N, F)
+    dt = x.dtype
+    a, b, g, phi, on = (q.detach().cpu().numpy().astype(dt).reshape(*lead, 1)
+                        for q in params.unbind(-1))                           # (..., 1) each
+    mean = z[:p].mean(0).detach().cpu().numpy()                               # (F,) torch's
+    trend0 = ((z[p:2 * p].mean(0).detach().cpu().numpy() - mean) / p      # sums, as before
+              if 2 * p <= N else np.zeros_like(mean))
+    level = np.broadcast_to(mean + trend0 * (p - 1) / 2, (*lead, x.shape[1])).copy()  # (..., F)
     trend = trend0 * (phi > 0)
     k = m if m > 1 else 1
     if m > 1:
-        dev = z[:m] - (mean + trend0 * (torch.arange(m, dtype=z.dtype) - (m - 1) / 2)[:, None])
+        dev = x[:m] - (mean + trend0 * (np.arange(m, dtype=dt) - (m - 1) / 2)[:, None])
         season = [on * dev[i] for i in range(m)]                              # m × (..., F)
     else:
-        season = [torch.zeros_like(level)]
-    damps, power, damp = [], torch.ones_like(phi), torch.zeros_like(phi)
+        season = [np.zeros_like(level)]
+    damps, power, damp = [], np.ones_like(phi), np.zeros_like(phi)
     for _ in range(K):
         power = power * phi
         damp = damp + power
         damps.append(damp)
-    wanted, last, found = set(origins), max(origins), {}
+    og = on * g
+    rows = list(x)
+    wanted, last = set(origins), max(origins)
+    kept = {}                     # origin -> its level, trend and K seasonal states (references)
     for t in range(p, last + 1):
         if t in wanted:   # the forecast after z[:t]
-            found[t] = torch.stack([level + damps[h] * trend + season[(t + h) % k]
-                                    for h in range(K)], -2)                   # (..., K, F)
+            kept[t] = (level, trend, [season[(t + h) % k] for h in range(K)])
         if t == last:
             break
         s = season[t % k]
-        err = z[t] - (level + phi * trend + s)
-        level = level + phi * trend + a * err
-        trend = phi * trend + b * err
+        pt = phi * trend
+        err = rows[t] - (level + pt + s)
+        level = level + pt + a * err
+        trend = pt + b * err
         if m > 1:
-            season[t % k] = s + on * g * err
-    return torch.stack([found[t] for t in origins], -3)                       # (..., n, K, F)
+            season[t % k] = s + og * err
+    levels = np.stack([kept[t][0] for t in origins], -2)[..., None, :]         # (..., n, 1, F)
+    trends = np.stack([kept[t][1] for t in origins], -2)[..., None, :]         # (..., n, 1, F)
+    seasons = np.stack([s for t in origins for s in kept[t][2]], -2)           # (..., n·K, F)
+    seasons = seasons.reshape(*seasons.shape[:-2], len(origins), K, -1)       # (..., n, K, F)
+    damps = np.stack(damps, -2)[..., None, :, :]                              # (..., 1, K, 1)
+    out = levels + damps * trends + seasons                                   # (..., n, K, F)
+    return torch.from_numpy(np.ascontiguousarray(out)).to(z.device)
 
 
 def fit_history(z, origins, m, seasonal, chunk=2_000_000):
