@@ -97,15 +97,19 @@ def main(argv=None):
     print(f"\n$ {' '.join(['python'] + sys.argv)}")
     budget = f"{args.steps} steps" if args.steps else f"{args.minutes} min"
     tokens = f"{args.src_tokens or args.tokens} -> {args.tgt_tokens or args.tokens} tokens"
+    skipped = rows[0].get("test_pairs_skipped", 0)   # sources past --max-len: not scored
+    decoders = ("greedy", "beam") if args.beam_size else ("greedy",)   # 0: greedy only
     print(f"seq2seq on {args.data} ({tokens}), {budget} each, "
-          f"{rows[0]['test_pairs']} test pairs, beam {args.beam_size} (g: greedy, b: beam)")
+          f"{rows[0]['test_pairs']} test pairs scored"
+          + (f" ({skipped} left out: sources longer than --max-len {args.max_len})"
+             if skipped else "")
+          + (f", beam {args.beam_size} (g: greedy, b: beam)" if args.beam_size else ", greedy"))
     cols = [("BLEU", "bleu", 2), ("CER", "cer", 4), ("seq acc", "seq_acc", 4), ("TER", "ter", 4)]
     print(f"{'attention':<10} {'steps':>6} {'min':>5} {'val loss':>9} "
-          + " ".join(f"{f'{c} {d}':>10}" for c, _, _ in cols for d in "gb"))
+          + " ".join(f"{f'{c} {d[0]}':>10}" for c, _, _ in cols for d in decoders))
     for r in rows:
         print(f"{r['attention']:<10} {r['steps']:>6} {r['minutes']:>5.1f} {r['val_loss']:>9.4f} "
-              + " ".join(f"{r[f'{k}_{d}']:>10.{n}f}" for _, k, n in cols
-                         for d in ("greedy", "beam")))
+              + " ".join(f"{r[f'{k}_{d}']:>10.{n}f}" for _, k, n in cols for d in decoders))
     names = None if args.skip_names else names_run(args)
     if names:
         print(f"\nnames (1→N), {args.names_minutes} min, {names['steps']} steps: held-out "
