@@ -22,6 +22,10 @@ class Blowup:
         self.task, self.model, self.n = task, task.model, 0
         self.nan_from, self.val_scale = nan_from, val_scale
 
+    @property
+    def chance_loss(self):
+        return self.task.chance_loss
+
     def train_batch(self, step):
         return self.task.train_batch(step)
 
@@ -45,7 +49,7 @@ def test_a_diverged_run_whose_best_is_worse_than_untrained_fails(tmp_path):
     """Losses of 1e17, then NaN: the run stopped "with best.pt" and exit 0, its best 221 nats a
     character on a vocabulary whose uniform guess is ln 20 = 3."""
     task, tcfg = lm(tmp_path, nan_from=12, val_scale=10.0)
-    with pytest.raises(TrainingError, match=r"worse than the untrained model's .*nothing was "
+    with pytest.raises(TrainingError, match=r"more than twice a uniform guess's .*nothing was "
                                             r"learned; start again with a lower --lr"):
         Trainer(task, tcfg, [Checkpointer(tmp_path / "run")]).fit()
 
@@ -87,6 +91,21 @@ def test_resuming_a_diverged_run_goes_on_from_best_pt(tmp_path, capsys):
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
     summary = trainer.fit()
     assert summary["steps"] == 80 and math.isfinite(summary["best_val_loss"])
+
+
+def test_the_command_resumes_a_diverged_run_from_best_pt(tmp_path):
+    """rnnkit train --resume (tasks.common.train) loaded last.pt, found the run diverged and
+    ended at once: nothing trained, exit 0, every later resume the same."""
+    from rnnkit.tasks.common import train
+    from rnnkit.train import load_checkpoint
+    task, tcfg = lm(tmp_path, nan_from=8)
+    task.unit = "char"
+    with pytest.warns(UserWarning, match="the run ends with best.pt"):
+        first = train(task, tcfg, tmp_path / "run", quiet=True, log=lambda *a: None)
+    fresh = build_lm_task(*tiny_configs(write_corpus(tmp_path))[:2], log=lambda *a: None)
+    again = train(fresh, tcfg, tmp_path / "run", quiet=True, log=lambda *a: None,
+                  resume_from=load_checkpoint(tmp_path / "run" / "last.pt"))
+    assert first["steps"] < 80 == again["steps"] and math.isfinite(again["best_val_loss"])
 
 
 def test_resuming_a_diverged_run_without_best_pt_is_refused(tmp_path):

@@ -288,15 +288,19 @@ class TaskRun:
             changed = check_same_data(args.out, ckpt["data_fingerprint"], fingerprint, allowed,
                                       hint, {name: getattr(data_cfg, name, "")
                                              for name in PATH_FIELDS})
-            if changed and ckpt["trainer"].get("best_step") is not None:
-                # best.pt's validation loss was measured on the old data: no evaluation on the
-                # new data could count as better than a figure of other text
+            parts = {k.split(":")[0] for k in changed or ()}
+            if ("val_data" in parts or "data" in parts and not getattr(data_cfg, "val_data", ""))\
+                    and ckpt["trainer"].get("best_step") is not None:
+                # best.pt's validation loss was measured on the old validation text: no
+                # evaluation on the new one could count as better than a figure of other text.
+                # The run is evaluated again where it stands (also with no step left to train)
                 best = ckpt["trainer"].get("best_val")
-                ckpt["trainer"] = {**ckpt["trainer"], "best_val": math.inf, "best_step": None}
+                ckpt["trainer"] = {**ckpt["trainer"], "best_val": math.inf, "best_step": None,
+                                   "last_eval": {"step": -1}}   # (none: evaluated again)
                 if world.main:
                     warn(f"--allow-data-change: best.pt's validation loss, {best:.4g}, was "
-                         f"measured on the old data; the next evaluation on the new data sets "
-                         f"the best (and replaces best.pt)")
+                         f"measured on the old validation text; the next evaluation on the new "
+                         f"one sets the best (and replaces best.pt)")
         if ckpt is not None and world.main:
             relaid(train_cfg, ckpt)
         flags = ckpt.get("flags") if ckpt is not None else {   # the run's own, unresolved

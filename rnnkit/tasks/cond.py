@@ -129,6 +129,11 @@ class CondTask:
         seq, _ = pad([t for _, t in examples])                                  # (B, T+1)
         return self.conditions.tensor([c for c, _ in examples]), seq
 
+    @property
+    def chance_loss(self):
+        """A uniform guess's loss over the output tokens (the trainer's floor for a blow-up)."""
+        return math.log(len(self.vocab))
+
     def loss(self, batch):
         return self.model.loss(*batch)
 

@@ -9,6 +9,7 @@ those of the CTC task (sequence accuracy, CER, WER; greedy, and with a beam of 8
 part), on the same test images.
 Shapes: B batch, F rows, W columns, T text length.
 """
+import math
 from dataclasses import asdict
 
 import torch
@@ -123,6 +124,11 @@ class ImageToTextTask:
     def train_batch(self, step):
         examples = [self.parts.train[i] for i in self.batches(step)]
         return images_of(examples), targets_of(examples)
+
+    @property
+    def chance_loss(self):
+        """A uniform guess's loss over the output tokens (the trainer's floor for a blow-up)."""
+        return math.log(self.model.config.vocab_size)
 
     def loss(self, batch):
         return self.model.loss(*batch)

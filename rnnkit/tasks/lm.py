@@ -152,6 +152,11 @@ class LMTask:
         x, y, first = self.train[step]                                       # (B, T) each
         return distributed.shard(x), distributed.shard(y), first         # this rank's rows
 
+    @property
+    def chance_loss(self):
+        """A uniform guess's loss over the output tokens (the trainer's floor for a blow-up)."""
+        return math.log(len(self.vocab))
+
     def loss(self, batch):
         x, y, first = batch                                                   # (B, T) each
         if first:

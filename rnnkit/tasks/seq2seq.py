@@ -7,6 +7,7 @@ that picks best.pt), 92% training; ``--val-data`` / ``--test-data`` files replac
 :func:`evaluate_file` scores a trained run on any pair file. Shapes: B batch, S source length,
 T target length.
 """
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -108,6 +109,11 @@ class Seq2SeqTask:
 
     def train_batch(self, step):
         return collate(self.train[step])
+
+    @property
+    def chance_loss(self):
+        """A uniform guess's loss over the output tokens (the trainer's floor for a blow-up)."""
+        return math.log(len(self.tgt_vocab))
 
     def loss(self, batch):
         src, lengths, tgt = batch

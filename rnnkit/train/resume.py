@@ -30,7 +30,7 @@ class Resumable:
                             "drops": self.drops, "drop_step": self.drop_step,
                             "skipped_steps": self.skipped_steps,
                             "eval_seconds": self.eval_seconds,
-                            "diverged": self.diverged, "first_loss": self.first_loss,
+                            "diverged": self.diverged,
                             "last_eval": dict(self.last_eval)},
                 "train_config": asdict(self.config),
                 "task": (self._task_state if self._task_state is not None  # all ranks' rows
@@ -51,7 +51,7 @@ class Resumable:
         self.best_step = t.get("best_step")   # None in checkpoints from before it was kept
         self.drops, self.drop_step = t.get("drops", 0), t.get("drop_step")
         self.eval_seconds = t.get("eval_seconds", 0.0)   # (0 in checkpoints from before it)
-        self.diverged, self.first_loss = t.get("diverged", False), t.get("first_loss")
+        self.diverged = t.get("diverged", False)
         # a run saved at its final evaluation is not evaluated (and logged) a second time
         self.last_eval = dict(t.get("last_eval") or {"step": self.step})
         if hasattr(self.task, "load_state_dict"):

@@ -32,6 +32,9 @@ Optional hooks, used when present:
                                    untrained model is already a forecast worth keeping (the
                                    forecaster starts at its fitted linear part); it costs one
                                    validation pass, so tasks whose model starts random leave it off
+    task.chance_loss               the validation loss of a uniform guess over the outputs
+                                   (log of their number, nats a token): a best worse than twice
+                                   it is a run that blew up before it learned (:meth:`check_learned`)
     task.trainable                 False: nothing worth training (the run ends at step 0, after
                                    the evaluation eval_at_start makes): e.g. a forecaster whose
                                    validation part is too short to tell a trained GRU from noise
@@ -41,7 +44,7 @@ task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric fil
 (:mod:`rnnkit.train.callbacks`). A step whose loss or gradient norm is not finite is skipped with a
 warning and counted in ``skipped_steps``; after ``MAX_SKIPPED_IN_A_ROW`` such steps in a row the
 run ends with its best.pt, or stops with :class:`TrainingError` where it has none or that best is
-no better than the untrained model (twice its first training loss), instead of spending its
+worse than twice a uniform guess's loss (``task.chance_loss``), instead of spending its
 budget learning nothing. Resumed, such a run goes on from best.pt (:mod:`rnnkit.train.resume`).
 
 Under ``torchrun`` (:mod:`rnnkit.train.distributed`) the same loop runs on every rank: the task's
@@ -75,8 +78,6 @@ class Trainer(Resumable):
         self.step = self.tokens = self.skipped_steps = 0
         self.skipped_in_a_row = 0
         self.diverged = False       # stopped by non-finite steps after a finite best
-        self.first_loss = None      # a fresh run's first finite training loss: the untrained
-        #                             model's, against which a diverged run's best is judged
         self.best_val = math.inf
         self.best_step = None       # the step whose evaluation gave best_val (best.pt's)
         self.drops = 0              # learning-rate drops done (--lr-drops)
@@ -258,8 +259,6 @@ class Trainer(Resumable):
             self.optimizer.step()
             stats["loss_sum"] += loss_sum
             stats["count"] += count
-            if self.first_loss is None and not self.resumed and count:
-                self.first_loss = loss_sum / count
             stats["norms"].append(norm)
             self.skipped_in_a_row = 0
         else:
@@ -289,16 +288,15 @@ class Trainer(Resumable):
         stats["steps"] += 1
 
     def check_learned(self, why):
-        """Raise :class:`TrainingError` where the best validation loss is worse than twice the
-        untrained model's loss (a fresh run's first training batch): a run that blew up before it
-        learned anything, whose best.pt (finite, but e.g. 1e19 nats a token) is no model. Tasks
-        that validate their starting model (``eval_at_start``) have that as a floor already."""
-        if getattr(self.task, "eval_at_start", False) or self.first_loss is None \
-                or self.best_step is None or not self.best_val > 2 * max(self.first_loss, 0.0):
+        """Raise :class:`TrainingError` where the best validation loss is more than twice the
+        task's ``chance_loss`` (a uniform guess over its outputs): a run that blew up before it
+        learned anything, whose best.pt (finite, but e.g. 1e19 nats a token) is no model."""
+        chance = getattr(self.task, "chance_loss", None)
+        if chance is None or self.best_step is None or not self.best_val > 2 * chance:
             return
         raise TrainingError(
             f"{why}, and the best validation loss, {self.best_val:.4g} (step "
-            f"{self.best_step:,}), is worse than the untrained model's {self.first_loss:.4g}: "
+            f"{self.best_step:,}), is more than twice a uniform guess's ({chance:.4g}): "
             f"nothing was learned; start again with a lower --lr"
             + (" or --weight-decay" if self.config.weight_decay else ""))
 
