@@ -212,6 +212,11 @@ def interval_summary(results):
     for level in LEVELS:
         keys = [f"{p}_{k}_{level}" for p in ("test", "ets") for k in ("coverage", "msis")]
         rows = [[m[k] for k in keys] for m in results if all(k in m for k in keys)]
+        without = sum(1 for m in results if f"ets_coverage_{level}" in m
+                      and not all(k in m for k in keys))   # ETS has one, rnnkit not at every step
+        if without:
+            print(f"{level}% intervals: {without} series left out, where rnnkit has no interval "
+                  f"at every test step (too few past errors)")
         if rows:
             mean = [sum(c) / len(rows) for c in zip(*rows)]
             geo = [math.exp(sum(math.log(r[i]) for r in rows) / len(rows)) for i in (1, 3)]
@@ -240,6 +245,11 @@ def main_bench():
     results = [run(name, a.minutes, a.out, a.ets_intervals) for name in names or list(RUNS)]
     mase = [(m["test_mase"], m["test_seasonal_naive_mase"], m["holt_winters_mase"])
             for _, _, m in results if "holt_winters_mase" in m]
+    left = [name for name, argv, m in results   # forecasting runs missing from the means
+            if "forecast" in argv[:2] and "holt_winters_mase" not in m]
+    if left:
+        print(f"\nforecasting: {len(left)} series left out of the means below (training or "
+              f"Holt-Winters failed): {', '.join(left)}")
     if mase:   # geometric means over the forecasting series
         g = [float(torch.tensor(c, dtype=torch.float64).log().mean().exp()) for c in zip(*mase)]
         print(f"\nforecasting, geometric-mean MASE over {len(mase)} series: rnnkit {g[0]:.3f}, "
