@@ -183,6 +183,56 @@ def test_weights_changed_in_place_or_moved_are_seen():
         check(layer, 1, torch.float64)
 
 
+def test_a_square_weight_given_its_own_transpose_is_seen():
+    """W_hh.data = W_hh.data.t(): the same address and shape, other strides; the step read the
+    old layout (0.82 off forward)."""
+    torch.manual_seed(0)
+    layer = rnnkit.RNN(6, 6).eval()
+    x = torch.randn(2, 6)
+    with torch.no_grad():
+        fast_step.step(layer, x)
+        layer.weight_hh_l0.data = layer.weight_hh_l0.data.t()
+        check(layer, 2, torch.float32)
+
+
+def test_a_steps_output_is_not_its_state():
+    """The compiled step's output was a view of the state it returned: out.relu_() changed the
+    next step's state (forward's and torch.nn's outputs are tensors of their own)."""
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(3, 5).eval()
+    with torch.no_grad():
+        out, state = fast_step.step(layer, torch.randn(2, 3))
+        before = state.clone()
+        out.fill_(7.0)
+        assert torch.equal(state, before)
+
+
+def test_a_language_models_table_outlives_a_weight_given_new_data():
+    """p.data = torch.randn_like(p) keeps p's version counter; new data landing at the freed
+    old address passed for the data the input table was made of (0.4 off forward)."""
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    torch.manual_seed(0)
+    m = LanguageModel(LMConfig(vocab_size=11, cell="gru", layers=2, hidden=16, embed=8,
+                               softmax="full")).eval()
+    ids = torch.randint(0, 11, (3, 6))
+
+    def stepped():
+        with torch.no_grad():
+            s, out = m.init_state(3), []
+            for t in range(6):
+                logits, s = m.step(ids[:, t], s)
+                out.append(logits)
+            return torch.stack(out, 1)
+    for _ in range(20):
+        stepped()                                        # the plan and its table
+        for p in (m.rnn.weight_ih_l0, m.embed.weight):
+            for _ in range(3):
+                p.data = torch.randn_like(p)
+        with torch.no_grad(), fast_step.disabled():
+            want = m(ids)[0]
+        torch.testing.assert_close(stepped(), want, rtol=1e-5, atol=1e-5)
+
+
 def test_bad_state_gets_the_layers_own_error():
     layer = rnnkit.LSTM(4, 8, 2).eval()
     with torch.no_grad(), pytest.raises(ValueError, match="h_0 of shape"):

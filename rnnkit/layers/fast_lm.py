@@ -113,6 +113,10 @@ def refresh(rnn, embed, head):
     if _switch.off or rnn.training or not (isinstance(embed, torch.nn.Embedding)
                                            and isinstance(head, torch.nn.Linear)):
         return
+    params = (*rnn.parameters(), *embed.parameters(), *head.parameters())
+    if not all(p.is_contiguous() for p in params):   # e.g. a square weight's ``.data = w.t()``:
+        _lm_cache.pop(rnn, None)                       # at its address with its shape, but read
+        _hot[0] = None                                 # as another matrix: a plan made anew
     plan = _lm_plan(rnn, embed, head)
     if plan is not None:
         plan.verify()
@@ -184,6 +188,9 @@ class _LMPlan:
         gates = {"LSTM": 4, "GRU": 3, "MGU": 2}.get(mode, 1) * self.H
         b_ih = getattr(rnn, "bias_ih_l0", None)
         self._sources = (ew, rnn.weight_ih_l0) + (() if b_ih is None else (b_ih,))
+        # their storages stay referenced: a Parameter given new data (``p.data = ...``) keeps
+        # its version counter, and new data at the freed old address would pass for the table's
+        self._source_storages = tuple(t.untyped_storage() for t in self._sources)
         self._table, self._versions, self._sums, self._steps = None, None, None, None
         self._rebuilding = threading.Lock()
         self.last, self.last_b = None, 0                     # the state lm_step returned last
@@ -200,7 +207,8 @@ class _LMPlan:
         (a millisecond or so for a character model; taken once per :func:`refresh`, not per
         token) that differs from the last one drops the table and the products computed
         ahead."""
-        sums = tuple(zlib.crc32(t.detach().numpy()) for t in self._sources + (self.w_hh0,))
+        sums = tuple(zlib.crc32(t.detach().contiguous().numpy())   # (a view with other strides)
+                     for t in self._sources + (self.w_hh0,))
         if sums != self._sums:
             self._versions, self._sums = None, sums       # the table is rebuilt at next use,
             self.serial = next(_serials)                  # and no step takes the products
@@ -240,7 +248,9 @@ _hot = [None]    # weak references to (rnn, embed, head, plan) last used: the pe
 
 def _addresses(rnn, embed, head):
     """Where every parameter of the three modules lies now and its shape (a Parameter of the
-    first rows of another lies where it did; None for an absent one)."""
+    first rows of another lies where it did; None for an absent one). Not its strides, which
+    cost as much again a token: a square weight given its own transpose through ``.data`` is
+    seen by :func:`refresh`, as other writes through ``.data`` are."""
     params = (*rnn._parameters.values(), *embed._parameters.values(),
               *head._parameters.values())
     try:

@@ -184,8 +184,9 @@ def _pointers(rnn):
     """The weights' addresses as step.cpp takes them (per layer w_ih, w_hh, b_ih, b_hh; null
     for no bias), or None where one is not contiguous. Cached per layer and rebuilt when any
     parameter moves (``.to()``, a replaced Parameter); updates in place keep the address."""
-    key = tuple((p.data_ptr(), p.shape) for p in rnn._parameters.values())   # (a view of
-    # another shape at the same address: a Parameter of the first rows)
+    key = tuple((p.data_ptr(), p.shape, p.stride()) for p in rnn._parameters.values())   # (a
+    # view of another shape or strides at the same address: a Parameter of the first rows, or
+    # a square weight made its own transpose)
     hit = _cache.get(rnn)
     if hit is not None and hit[0] == key:
         return hit[1]
@@ -203,7 +204,9 @@ def _pointers(rnn):
 def _compiled(rnn, mode, k, ptrs, x, states):
     x = x.contiguous()
     out = _call(rnn, mode, k, ptrs, x.shape[0], x.shape[1], x.data_ptr(), states)
-    return out[0][-1], (out if mode == "LSTM" else out[0])
+    # the output a tensor of its own, as forward's: a view of the state would take an in-place
+    # change made to it (out.relu_()) into the next step
+    return out[0][-1].clone(), (out if mode == "LSTM" else out[0])
 
 
 def _call(rnn, mode, k, ptrs, B, I, x, states):
