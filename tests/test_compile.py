@@ -269,3 +269,22 @@ def test_a_program_returning_every_steps_states_saves_and_loads(tmp_path):
     torch.export.save(torch.export.export(m, (x,)), tmp_path / "all.pt2")
     got = rnnkit.export.load(tmp_path / "all.pt2").module()(x)
     torch.testing.assert_close(got[2].h, m(x)[2].h)
+
+
+def test_the_cell_key_is_marked_constant_as_torchs_decorator_marks_it():
+    """cell_key sets the attribute torch.compiler.assume_constant_result sets, without the
+    import of torch._dynamo the decorator makes (a second of every command's start)."""
+    import subprocess
+    import sys
+
+    from rnnkit.bptt.ops import cell_key
+
+    def plain():
+        return 0
+    marked = torch.compiler.assume_constant_result(plain)
+    assert vars(marked) == {"_dynamo_marked_constant": True}
+    assert cell_key._dynamo_marked_constant is True
+    code = "import sys, rnnkit, rnnkit.cli.main; print('torch._dynamo' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "False", done.stderr

@@ -42,7 +42,6 @@ _CELLS = {}          # key -> cell instance (every cell traced in this process)
 _SCHEDS = {}         # (batch, T or sizes, reverse) -> Schedule (its kernel plan is cached on it)
 
 
-@torch.compiler.assume_constant_result
 def cell_key(cell):
     """A string naming ``cell``, registered so the operators find the cell again. rnnkit's own
     cells (and any cell whose attributes are JSON values) get ``module:class:attributes``, which
@@ -59,6 +58,12 @@ def cell_key(cell):
         key = f"{cls.__module__}:{cls.__qualname__}@{id(cell):x}"
     _CELLS.setdefault(key, cell)
     return key
+
+
+# torch.compiler.assume_constant_result(cell_key), without the import of torch._dynamo it makes
+# (a second of every command's start): the decorator sets this one attribute, as
+# tests/test_compile.py checks against torch's own
+cell_key._dynamo_marked_constant = True
 
 
 def lookup(key):
