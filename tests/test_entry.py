@@ -158,6 +158,23 @@ def test_a_folder_where_a_file_has_the_name_is_said_in_words(tmp_path, capsys):
                                            "folder was expected")
 
 
+def test_a_missing_dependency_is_named_with_what_to_install(monkeypatch, capsys):
+    """matplotlib absent (pip --no-deps, a conda env): a finished run ended in "internal error,
+    ModuleNotFoundError ... please report it"."""
+    from rnnkit.cli import data, main as cli
+    for name, pip in (("matplotlib.pyplot", "matplotlib"), ("PIL", "Pillow")):
+        monkeypatch.setattr(data, "run_list", lambda args: (_ for _ in ()).throw(
+            ModuleNotFoundError(f"No module named {name!r}", name=name)))
+        assert cli.main(["data", "list"]) == 1
+        err = capsys.readouterr().err
+        assert f"this needs the Python package {name.split('.')[0]!r}" in err
+        assert f"(pip install {pip};" in err and "internal error" not in err
+    monkeypatch.setattr(data, "run_list", lambda args: (_ for _ in ()).throw(
+        ModuleNotFoundError("No module named 'rnnkit.nothing'", name="rnnkit.nothing")))
+    assert cli.main(["data", "list"]) == 1                 # rnnkit's own: a defect
+    assert "internal error" in capsys.readouterr().err
+
+
 def test_a_closed_terminal_ends_a_command_with_129(monkeypatch):
     """SIGHUP as the terminal closes: writing the farewell line to it failed, exit 1."""
     import signal

@@ -180,11 +180,18 @@ def main(argv=None):
         return fail(f"text that is not valid UTF-8: {e}", 2)
     except MemoryError:
         return fail(f"out of memory ({memory_advice(argv)})", 1)
+
     except Terminated as e:   # kill, a scheduler's stop: files half-written are removed as on Ctrl-C
         return stopped(e)
     except KeyboardInterrupt as e:
         return stopped(e)
     except Exception as e:   # a defect of rnnkit: one line, the traceback with --debug
+        top = (getattr(e, "name", None) or "").split(".")[0]
+        if isinstance(e, ModuleNotFoundError) and top and top != "rnnkit":   # a dependency
+            # this environment lacks (pip --no-deps, a conda env): what to install
+            return fail(f"this needs the Python package {top!r}, which is not installed here "
+                        f"(pip install {PIP_NAMES.get(top, top)}; rnnkit's dependencies: "
+                        f"its pyproject.toml)", 1)
         first = first_cause(e)
         if first is not None:   # a signal or a full disk inside torch's writer, which raised
             return stopped(first) if isinstance(first, KeyboardInterrupt) else \
@@ -205,6 +212,9 @@ def main(argv=None):
         warnings.formatwarning = show_warning
         for signum, handler in (terminate or {}).items():
             signal.signal(signum, handler)
+
+
+PIP_NAMES = {"PIL": "Pillow", "sklearn": "scikit-learn", "yaml": "PyYAML"}   # import -> pip
 
 
 class Terminated(KeyboardInterrupt):

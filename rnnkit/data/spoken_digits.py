@@ -95,7 +95,7 @@ def captcha_files():
         import captcha
     except ImportError:
         raise DataError("spoken-digits: the test voice ships in the captcha package: pip install "
-                        "'captcha==0.7.1'") from None
+                        "'captcha==0.7.1' (or rnnkit[vision])") from None
     root = Path(captcha.__file__).parent / "data"
     files = [root / d / "default.wav" for d in DIGITS]
     if not all(f.is_file() for f in files) or digest(files) != SHA256["captcha"]:
