@@ -22,6 +22,7 @@ from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WID
 from rnnkit.layers import fast_step
 from rnnkit.layers.packing import initial_state
 from rnnkit.layers.recurrent import task_states
+from rnnkit.models.step_inputs import check_ids, embed_ids, state_part
 from rnnkit.models.language_model import CELLS
 
 PAD = 0
@@ -131,8 +132,12 @@ class ConditionalGenerator(nn.Module):
     def step(self, x_t, state):
         """x_t (B,) -> logits (B, V) and the next state (the stack through
         :func:`rnnkit.layers.fast_step.step`: the forward's results, faster in eval mode)."""
-        e = self._inputs(x_t[:, None], state["z"])[:, 0]                            # (B, E(+C))
-        h, rnn = fast_step.step(self.rnn, e, state["rnn"])                          # (B, H)
+        z, rnn = state_part(self, state, "z"), state_part(self, state, "rnn")
+        check_ids(self, x_t, z.shape[0])
+        e = self.drop(embed_ids(self, self.embed, x_t))                              # (B, E)
+        if self.config.conditioning in ("input", "both"):
+            e = torch.cat([e, z], dim=-1)                                           # (B, E+C)
+        h, rnn = fast_step.step(self.rnn, e, rnn)                                   # (B, H)
         return self.head(self.drop(h)), dict(state, rnn=rnn)                        # (B, V)
 
     def expand_beams(self, state, G):

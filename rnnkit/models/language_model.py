@@ -28,6 +28,7 @@ from rnnkit.config import (MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ConfigError, check,
 from rnnkit.layers import LAYERS, fast_lm, fast_step
 from rnnkit.layers.packing import initial_state
 from rnnkit.layers.recurrent import task_states
+from rnnkit.models.step_inputs import check_ids, embed_ids
 
 CELLS = LAYERS       # every registered cell by name: lstm, gru, rnn, indrnn, ... (live)
 
@@ -162,13 +163,15 @@ class LanguageModel(nn.Module):
         the stack runs :func:`rnnkit.layers.fast_step.step` (one compiled call for torch's
         cells on CPU), with the forward's results."""
         if self.training:
+            check_ids(self, x_t)
             logits, state = self(x_t[:, None], state)                       # (B, 1, V)
             return logits[:, 0], state
         m = self._modules                  # (not nn.Module's __getattr__: this is the hot path)
         fused = fast_lm.lm_step(m["rnn"], m["embed"], m["head"], x_t, state)
         if fused is not None:                                               # embed, stack, head
             return fused
-        h, state = fast_step.step(self.rnn, self.embed(x_t), state)         # (B, H)
+        check_ids(self, x_t)
+        h, state = fast_step.step(self.rnn, embed_ids(self, self.embed, x_t), state)   # (B, H)
         return self.logits(h), state                                        # (B, V)
 
     def refresh_steps(self):

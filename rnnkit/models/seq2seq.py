@@ -24,6 +24,7 @@ from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, ConfigEr
 from rnnkit.layers import fast_step
 from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
+from rnnkit.models.step_inputs import check_ids, embed_ids, state_part
 from rnnkit.layers.attention import ATTENTION
 from rnnkit.models.language_model import CELLS
 
@@ -148,9 +149,12 @@ class Seq2Seq(nn.Module):
         """y_prev (B,) previous target ids -> logits (B, V) and the next state (with "attn" (B, S)
         holding this step's attention weights, when the model attends). In a state from
         :meth:`expand_beams` the B rows are G per source, attended to together."""
+        feed = state_part(self, state, "feed")
+        check_ids(self, y_prev, feed.shape[0])
         logits, o, rnn_state, a = self.decode_step(
-            y_prev, state["feed"], state["rnn"], state.get("keys"), state["memory"],
-            state["mask"], state["summary"], state.get("beams", 1))
+            y_prev, feed, state_part(self, state, "rnn"), state.get("keys"),
+            state_part(self, state, "memory"), state_part(self, state, "mask"),
+            state_part(self, state, "summary"), state.get("beams", 1))
         new = dict(state, rnn=rnn_state, feed=o)
         if a is not None:
             new["attn"] = a
@@ -162,7 +166,7 @@ class Seq2Seq(nn.Module):
         next feed), the decoder's next state, the attention weights (B, S) (None without
         attention). The B rows are G per source (memory, keys, mask, summary: one row per
         source); ``recur(layer, x, state) -> (top output, state)`` runs the decoder stack."""
-        x = self.drop(self.tgt_embed(y_prev))                                          # (B, E)
+        x = self.drop(embed_ids(self, self.tgt_embed, y_prev))                         # (B, E)
         if self.config.input_feed:
             x = torch.cat([x, feed], dim=-1)                                           # (B, E+H)
         s, rnn_state = recur(self.decoder, x, rnn_state)                               # (B, H)

@@ -1,0 +1,47 @@
+"""The checks of a generative model's ``step(ids, state)`` (language model, conditional
+generator, seq2seq decoder): one line that names the ids or the state as the caller gave them,
+where the embedding, the stack or ``torch.cat`` would name their own inner tensors."""
+import torch
+
+from rnnkit.layers.errors import InputError
+
+
+def check_ids(model, ids, rows=None):
+    """``ids`` (B,) whole numbers, B = ``rows`` (the state's batch) where given; InputError
+    otherwise. Shapes and dtypes only: the range is checked where the embedding raises
+    (:func:`embed_ids`), so a good step pays no reduction over its ids."""
+    name = f"{type(model).__name__}.step"
+    if not isinstance(ids, torch.Tensor):
+        raise InputError(f"{name}: ids must be a tensor of shape (batch,), got a "
+                         f"{type(ids).__name__}")
+    if ids.dim() != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise InputError(f"{name}: ids must be token ids of shape (batch,) (whole numbers), "
+                         f"got a {ids.dtype} tensor of shape {tuple(ids.shape)}")
+    if rows is not None and ids.shape[0] != rows:
+        raise InputError(f"{name}: the state holds {rows} row(s), got {ids.shape[0]} ids")
+
+
+def embed_ids(model, embed, ids):
+    """``embed(ids)``, an id outside the vocabulary named (torch says "index out of range in
+    self")."""
+    try:
+        return embed(ids)
+    except IndexError:
+        V = embed.num_embeddings
+        bad = ((ids < 0) | (ids >= V)).nonzero()
+        if not len(bad):
+            raise
+        r = int(bad[0])
+        raise IndexError(f"{type(model).__name__}.step: token id {int(ids[r])} at batch row {r} "
+                         f"is outside the vocabulary [0, {V})") from None
+
+
+def state_part(model, state, key):
+    """``state[key]``, or InputError saying what a state holds."""
+    try:
+        return state[key]
+    except (KeyError, TypeError, IndexError):
+        what = f"keys {sorted(state)}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise InputError(f"{type(model).__name__}.step: the state must be the dict its "
+                         f"init_state / condition / encode gave, holding {key!r}; got "
+                         f"{what}") from None
