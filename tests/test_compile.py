@@ -288,3 +288,12 @@ def test_the_cell_key_is_marked_constant_as_torchs_decorator_marks_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_lengths_under_fullgraph_compile_say_why_in_one_message():
+    """torch.compile(layer, fullgraph=True)(x, lengths=...) raised torch's
+    GuardOnDataDependentSymNode from inside the lengths check."""
+    layer = torch.compile(rnnkit.GRU(5, 6, batch_first=True), fullgraph=True)
+    with pytest.raises(Exception, match=r"GRU: lengths= packs the batch by the lengths' values, "
+                                        r"a graph break; compile without fullgraph=True"):
+        layer(torch.randn(3, 4, 5), lengths=torch.tensor([4, 2, 1]))

@@ -380,6 +380,11 @@ class RNNBase(nn.Module):
                              f"values, which torch.export cannot trace; export "
                              f"rnnkit.export.mask_lengths(model), which runs lengths= with "
                              f"masks (rnnkit export does)")
+        if torch.compiler.is_compiling():   # packing reads the lengths' values: under
+            torch._dynamo.graph_break(msg=(   # fullgraph=True this message, not a guard on
+                f"{type(self).__name__}: lengths= packs the batch by the lengths' values, a "
+                f"graph break; compile without fullgraph=True, or compile "
+                f"rnnkit.export.mask_lengths(model), which runs lengths= with masks"))
         check_features(self, input, 3)                       # before packing: the shape given
         lengths = check_lengths(self, lengths, B, T)
         packing = Packing(lengths, T, self.batch_first, input.device)
