@@ -338,8 +338,10 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     files = f"{files} .txt file{'s' * (files != 1)}, " if files else ""
     test = f", test {d.test_data} ({len(test_ids):,})" if test_ids is not None else ""
     kind = "" if unit == "token" else f"{unit} "
+    scored = (f", the first {d.eval_tokens:,} of them scored: --eval-tokens"
+              if d.eval_tokens and d.eval_tokens + 1 < len(val_ids) else "")
     log(f"{path}: {files}{len(ids):,} {kind}tokens, vocabulary {len(vocab):,}; "
-        f"train {len(train_ids):,}, {where} ({len(val_ids):,}){test}")
+        f"train {len(train_ids):,}, {where} ({len(val_ids):,}{scored}){test}")
     model_config.vocab_size = len(vocab)
     model = LanguageModel(model_config)
     model.init_unigram(torch.bincount(train_ids, minlength=len(vocab)))
@@ -371,6 +373,12 @@ def evaluate_file(run, path):
     ids = torch.as_tensor(encode_file(vocab, text, path), dtype=torch.long)
     if len(ids) < 2:
         raise DataError(f"{path}: {len(ids)} token(s); need at least 2 to score a prediction")
+    unknown = int((ids == vocab.unk).sum()) if vocab.unk is not None else 0
+    if unknown * 4 > len(ids):   # <unk> is one easy token: such a text scores deceptively well
+        warn(f"{path}: {unknown:,} of its {len(ids):,} tokens ({unknown / len(ids):.0%}) are "
+             f"<unk>, words the model's vocabulary lacks, each predicted as the one token "
+             f"<unk>: the figures flatter the model on this text")
     nats = stream_loss(model, eval_streams(ids, d.batch, d.seq_len))
     return {"kind": "lm", "file": str(path), "size": len(ids) - 1, "unit": UNITS[vocab.kind],
-            "loss": nats, "bits": nats / math.log(2), "ppl": perplexity(nats)}
+            "loss": nats, "bits": nats / math.log(2), "ppl": perplexity(nats),
+            "unknown": unknown}
