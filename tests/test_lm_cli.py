@@ -42,6 +42,23 @@ def test_train_resume_and_sample_chinese(tmp_path, capsys):
     assert main(["sample", str(out), "--beam", "2", "-n", "3"]) == 2
 
 
+def test_samples_are_set_out_as_said(tmp_path, capsys):
+    """-n 3 with the default prime (a newline) put two blank lines between texts; a word
+    model's prime ending in a space printed "I am  wife" (its next word carries its own)."""
+    from lm_fixtures import ENGLISH
+    corpus = write_corpus(tmp_path, ENGLISH)
+    for tokens, out in (("char", tmp_path / "c"), ("word", tmp_path / "w")):
+        assert main(["train", "lm", "--data", str(corpus), "--out", str(out), "--tokens", tokens,
+                     "--max-steps", "3", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(tmp_path / "c"), "--length", "40", "-n", "3", "--seed", "1"]) == 0
+    assert "\n\n\n" not in capsys.readouterr().out.strip("\n")
+    assert main(["sample", str(tmp_path / "w"), "--prime", "But soft, ", "--length", "3",
+                 "--seed", "2"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("But soft,") and "  " not in text and " \n" not in text
+
+
 def test_word_tokens(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "lm", "--data", str(write_corpus(tmp_path)), "--out", str(out),
@@ -118,7 +135,7 @@ def test_demo_wiring_on_a_tiny_corpus(tmp_path, capsys, monkeypatch):
                                         "data_config": {**saved["data_config"],
                                                         "data": "tiny.txt"}})
     assert main(["demo", "--out", str(other)]) == 2
-    assert "holds a 'lm' run of tiny.txt, not a demo run" in capsys.readouterr().err
+    assert "holds a run of tiny.txt (kind 'lm'), not a demo run" in capsys.readouterr().err
     assert (other / "best.pt").is_file()
     from rnnkit.train.runlock import RunLock
     with RunLock(out):                  # a live run trains into it: refused, nothing deleted

@@ -71,8 +71,8 @@ def demo_files(out):
                 continue                       # a damaged demo checkpoint: replaced
             data = saved.get("data_config", {}).get("data")
             if saved.get("kind") != "lm" or not same_data(data, DEMO_DATA["data"]):
-                raise ConfigError(f"{out} holds a {saved.get('kind')!r} run of {data}, not a demo "
-                                  f"run; the demo replaces its --out, so choose another")
+                raise ConfigError(f"{out} holds a run of {data} (kind {saved.get('kind')!r}), not "
+                                  f"a demo run; the demo replaces its --out, so choose another")
             if not demo_settings(saved):   # a Shakespeare model of one's own: kept
                 raise ConfigError(f"{out} holds a language model of Shakespeare trained with "
                                   f"other settings than the demo's, not a demo run; the demo "

@@ -70,7 +70,7 @@ def run(args):
         return write_beam(model, vocab, prime, length, args.beam, n)
     temperature = 0.8 if args.temperature is None else args.temperature
     for i in range(n):                 # one after another, a blank line between two
-        if i:
+        if i and not prime.startswith("\n"):   # (a prime that starts a line makes the blank)
             sys.stdout.write("\n")
         seed = None if args.seed is None else (args.seed + i) % (MAX_SEED + 1)
         write(generate(model, vocab, prime, length, temperature, args.top_k, args.top_p, seed))
@@ -102,7 +102,7 @@ def encode_prime(vocab, prime):
 def generate(model, vocab, prime, length, temperature=0.8, top_k=None, top_p=None, seed=None):
     """Yield the prime, then each generated token as text."""
     ids = encode_prime(vocab, prime)
-    yield prime
+    yield shown_prime(vocab, prime)
     prev = ids[-1]
     for x in sample(model, ids, length, temperature, top_k, top_p, seed):   # x (1,)
         x = x.item()
@@ -117,10 +117,16 @@ def write_beam(model, vocab, prime, length, beam, n=1):
     ids = encode_prime(vocab, prime)
     for i, (best, _) in enumerate(beam_search(model, ids, beam, length, length_penalty=0.0,
                                               n_best=n)):
-        if i:
+        if i and not prime.startswith("\n"):   # (a prime that starts a line makes the blank)
             sys.stdout.write("\n")
-        write([prime, vocab.decode(best, after=ids[-1])])
+        write([shown_prime(vocab, prime), vocab.decode(best, after=ids[-1])])
     return 0
+
+
+def shown_prime(vocab, prime):
+    """The prime as printed before its continuation: a ``ptb`` model's words carry their own
+    space before them, so spaces that end the prime are left out ("I am  wife" otherwise)."""
+    return prime.rstrip(" \t") if vocab.kind == "ptb" else prime
 
 
 def write(pieces, out=None):

@@ -58,8 +58,8 @@ def read_text(path):
     if gz:
         raw = _gunzip(raw, path)
     if not raw.strip():
-        raise DataError(f"{path}: the file is empty (expected UTF-8 text, got {len(raw)} bytes"
-                        f"{' of whitespace' if raw else ''})")
+        raise DataError(f"{path}: the file is empty (expected UTF-8 text, got {len(raw):,} "
+                        f"byte{'s' * (len(raw) != 1)}{' of whitespace' if raw else ''})")
     return decode_text(raw, path, gz=gz)
 
 

@@ -90,7 +90,7 @@ class Vocab:
             if i is None:
                 missing = sorted({t for t in tokenize(text, self.kind) if t not in self.stoi})
                 raise KeyError(f"{len(missing)} token(s) not in the vocabulary "
-                               f"({len(self)} {KIND_NAMES.get(self.kind, self.kind)} tokens): "
+                               f"({len(self):,} {KIND_NAMES.get(self.kind, self.kind)} tokens): "
                                f"{missing[:10]!r}")
             ids.append(i)
         return ids
