@@ -98,6 +98,13 @@ def test_vectors_as_written_and_a_bad_line_among_them(tmp_path):
     matrices = feature_rows(["[1,0;0,1]", "[0,1;1,0]"], "m.tsv", [1, 2])  # MATLAB's: 4 each
     assert matrices.tolist() == [[1, 0, 0, 1], [0, 1, 1, 0]]
     assert feature_rows(["1,2;3", "4,5;6"], "m.tsv", [1, 2]).shape == (2, 3)
+    # one decimal comma or a thousands separator a line was read as 2 numbers: [0, 10], [1, 0]
+    for rows in (["0,10", "0,47"], ["1,000", "1,007"]):
+        with pytest.raises(DataError, match=rf"^e.tsv:5: '{rows[0]}' reads three ways: a "
+                                            rf"decimal comma, a thousands separator or two"):
+            feature_rows(rows, "e.tsv", [5, 6])
+    assert feature_rows(["[0,10]", "[0,47]"], "e.tsv", [5, 6]).shape == (2, 2)
+    assert feature_rows(["0, 10", "0, 47"], "e.tsv", [5, 6]).shape == (2, 2)
     assert Conditions(features=2).encode("[0.5, -1]") == [0.5, -1.0]
     rows = [f"[{i / 10}, {i % 3}]" for i in range(20)]
     assert feature_rows(rows, "v.tsv", list(range(1, 21))).shape == (20, 2)

@@ -224,6 +224,7 @@ def _json_pairs(text, path):
 
 
 _COMMA_PAIRS = re.compile(r"\s*[-+]?\d+,\d+\s*(;\s*[-+]?\d+,\d+\s*)+")   # 0,71;0,31
+_ONE_COMMA = re.compile(r"\s*[-+]?\d+,\d+\s*")   # 0,71 or 1,000: one number, or two
 
 
 def numbers(source):
@@ -239,20 +240,28 @@ def numbers(source):
         return None
 
 
-def feature_rows(sources, path, lines):
+def feature_rows(sources, path, lines, ambiguous=True):
     """Feature vectors (N, F) float32 when every source is a list of numbers of one length
     (:func:`numbers`), else None (the sources are labels). ``lines`` are the sources' line
     numbers in ``path``: numbers not finite in float32 (nan, inf, or beyond ±3.4e38) and rows of
     another length raise DataError naming file and line, and so does a line that is not numbers
-    where nine in ten are vectors (two numbers or more, or one with a fraction)."""
+    where nine in ten are vectors (two numbers or more, or one with a fraction). ``ambiguous``:
+    refuse a file whose every line reads two ways (decimal commas, thousands separators); False
+    where the vectors' size is known already (a model's own, line by line)."""
     rows = [numbers(s) for s in sources]
     if not rows:
         return None
-    if all(_COMMA_PAIRS.fullmatch(s) for s in sources):
+    if ambiguous and all(_COMMA_PAIRS.fullmatch(s) for s in sources):
         raise DataError(f"{path}:{lines[0]}: {sources[0][:80]!r} reads two ways: decimal commas "
                         f"between semicolons (a spreadsheet's) or numbers between commas and "
                         f"semicolons; write decimal points (0.71;0.31), or the vector in square "
                         f"brackets ([0,71;0,31]: {len(rows[0])} numbers)")
+    if ambiguous and all(_ONE_COMMA.fullmatch(s) for s in sources):
+        raise DataError(f"{path}:{lines[0]}: {sources[0][:80]!r} reads three ways: a decimal "
+                        f"comma, a thousands separator or two numbers, and every line is so; "
+                        f"write decimal points ({sources[0].strip().replace(',', '.')}), numbers "
+                        f"without separators, or the vector in square brackets "
+                        f"([{sources[0].strip()}]: 2 numbers)")
     if not all(rows):                                 # "," is a label, not a vector of none
         vectors = sum(r is not None and (len(r) > 1 or not r[0].is_integer()) for r in rows)
         if vectors >= 0.9 * len(rows):

@@ -198,7 +198,7 @@ def check_conditions(conditions, path):
     right length); else DataError naming the file and line."""
     for n, source, _ in read_numbered_pairs(path):
         if conditions.features:
-            values = feature_rows([source], path, [n])
+            values = feature_rows([source], path, [n], ambiguous=False)
             if values is None or values.shape[1] != conditions.features:
                 raise DataError(f"{path}:{n}: expected {conditions.features} numbers as the "
                                 f"condition, got {source[:80]!r}")
