@@ -320,3 +320,16 @@ def test_the_steps_ahead_are_never_a_date_that_does_not_exist_or_a_zone_dropped(
     assert next_labels(["2020-01-01T05:00:00+01:00", "2020-01-01T06:00:00+01:00"], 1) is None
     assert next_labels([f"2020-{m:02d}-28" for m in range(1, 13)], 2) == ["2021-01-28",
                                                                             "2021-02-28"]
+
+
+def test_slashed_dates_that_read_evenly_both_ways_are_said(tmp_path):
+    """01/02/2021 .. 12/02/2021 read as monthly dates on the 2nd without a word, where February's
+    first twelve days read as evenly: a short European daily file became a monthly one."""
+    (season, freq), warnings = season_of(tmp_path, [f"{i:02d}/02/2021" for i in range(1, 13)])
+    assert freq == "monthly" and len(warnings) == 1
+    assert "read as month/day (no number past 12" in warnings[0]
+    assert "but read as day/month they are as regular a series" in warnings[0]
+    # two years of the same: only monthly reads evenly, nothing to say
+    (season, freq), warnings = season_of(tmp_path, [f"{m:02d}/02/{y}" for y in (2020, 2021)
+                                                    for m in range(1, 13)])
+    assert freq == "monthly" and not warnings

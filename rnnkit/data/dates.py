@@ -144,6 +144,19 @@ def parse_date(label, order=""):
     return None
 
 
+def read_both_ways(labels, order):
+    """Whether slashed dates that ``order`` reads (no number past 12 decided it) read as a
+    series of even steps the other way too (01/02 .. 12/02: monthly on the 2nd, or February's
+    first twelve days)."""
+    found = [m for m in map(_DMY.match, labels) if m]
+    if not found or any(int(m[1]) > 12 or int(m[2]) > 12 for m in found):
+        return False
+    other = [parse_date(x, "mdy" if order == "dmy" else "dmy") for x in labels]
+    if not all(other):
+        return False
+    return len({b - a for a, b in zip(other, other[1:])}) == 1 and other[0] < other[-1]
+
+
 def infer_season(f, warn, given=False):
     """(season, frequency name) from the dates in a SeriesFile's time column: monthly 12,
     quarterly 4, weekly 52, daily 7, hourly 24, yearly 1; (1, "") where the column holds no dates
@@ -161,6 +174,13 @@ def infer_season(f, warn, given=False):
         raise DataError(f"{f.path}:{f.lines[at]}: dates like {f.labels[at]!r} read as day/month "
                         f"or as month/day (no day past 12, nor a fixed day, tells which); write "
                         f"them YYYY-MM-DD or give --season N")
+    if order in ("dmy", "mdy") and read_both_ways(f.labels, order):
+        read = "day/month" if order == "dmy" else "month/day"
+        other = "month/day" if order == "dmy" else "day/month"
+        warn(f"{f.path}:{f.lines[0]}: dates like {f.labels[0]!r} read as {read} (no number past "
+             f"12: the one that never changes was taken for the day, or for the month of "
+             f"hours), but read as {other} they are as regular a series; if they are, write "
+             f"them YYYY-MM-DD")
     first = parse_date(f.labels[0], order)
     if first is None:
         if given:
