@@ -105,6 +105,14 @@ def test_pairs_with_a_third_column_say_how_to_keep_two(tmp_path):
         read_pairs(p)
 
 
+def test_pairs_with_empty_trailing_fields_are_read_as_classify_reads_them(tmp_path):
+    """A spreadsheet's trailing tab was refused as a third column (classify and forecast drop
+    it)."""
+    assert read_pairs(write(tmp_path, "t.tsv", "Go.\tGeh.\t\nHi.\tHallo.\t \t\n")) == \
+        [("Go.", "Geh."), ("Hi.", "Hallo.")]
+    assert read_pairs(write(tmp_path, "t.csv", "de,en\nGeh.,Go.,\n")) == [("Geh.", "Go.")]
+
+
 def test_lone_carriage_returns_end_lines(tmp_path):
     p = write(tmp_path, "p.tsv", b"a\tb\rc\td\rbad\r")
     with pytest.raises(DataError, match=r"p.tsv:3: "):

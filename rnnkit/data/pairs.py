@@ -100,6 +100,7 @@ def read_numbered_pairs(path):
                 else ((n, line.split("\t")) for n, line in numbered_lines(text)))
         rows = _known_layout([(n, r) for n, r in rows if r and "".join(r).strip()])
         fmt = f"'source{sep}target'" if sep != "\t" else "'source<TAB>target'"
+        rows = [(n, trimmed(parts)) for n, parts in rows]   # a spreadsheet's empty last fields
         for n, parts in rows:
             if len(parts) != 2:
                 hint = (f"; more columns (an attribution, as in Tatoeba's files)? keep the two: "
@@ -223,8 +224,17 @@ def _json_pairs(text, path):
     return rows
 
 
+def trimmed(parts):
+    """A row's fields without empty ones after its second (trailing tabs or commas, as classify
+    and forecast read them)."""
+    while len(parts) > 2 and not parts[-1].strip():
+        parts = parts[:-1]
+    return parts
+
+
 _COMMA_PAIRS = re.compile(r"\s*[-+]?\d+,\d+\s*(;\s*[-+]?\d+,\d+\s*)+")   # 0,71;0,31
-_ONE_COMMA = re.compile(r"\s*[-+]?\d+,\d+\s*")   # 0,71 or 1,000: one number, or two
+_ONE_COMMA = re.compile(r"\s*[-+]?\d+,\d\d+\s*")   # 0,71 or 1,000: one number, or two
+# (single digits, 1,0 and 0,1, read as a vector: one-hot pairs, not fractions of a tenth)
 
 
 def numbers(source):
