@@ -83,3 +83,16 @@ def test_an_input_narrower_than_the_stride_or_of_another_dtype_is_named():
         i2t.double().encode(torch.randn(1, 16, 16))
     with torch.autocast("cpu", dtype=torch.bfloat16):   # autocast mixes dtypes on purpose
         m.float().eval()(torch.randn(1, 16, 8).bfloat16(), torch.tensor([8]))
+
+
+def test_of_a_file_and_its_copy_the_original_is_kept(capsys):
+    """'GDGA (1).png' sorts before 'GDGA.png': the copy was kept and the original left out, and
+    the warning named the original a copy of the copy."""
+    import numpy as np
+    from rnnkit.tasks.recognize_data import without_copies
+    pixels, other = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
+    examples = [(pixels, "GDGA", "GDGA (1).png"), (other, "ABCD", "ABCD.png"),
+                (pixels, "GDGA", "GDGA.png"), (pixels, "GDGA", "GDGA - Copy.png")]
+    kept = without_copies(examples, "caps", "image")
+    assert [e[2] for e in kept] == ["ABCD.png", "GDGA.png"]
+    assert "e.g. GDGA (1).png of GDGA.png" in capsys.readouterr().err

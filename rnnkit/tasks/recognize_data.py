@@ -13,6 +13,7 @@ warned about, as the model cannot learn it.
 """
 import hashlib
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,18 +241,26 @@ def _key(x):
     return x.shape, hashlib.sha256(x.tobytes()).digest()
 
 
+_COPY = re.compile(r"( \(\d+\)| - copy( \(\d+\))?| copy)$", re.IGNORECASE)
+
+
 def without_copies(examples, listing, kind):
     """``examples`` with each one whose input equals an earlier one's left out, in a warning:
     a copy (``abc (1).png``) that the split puts in another part than its original would be
     scored on an example the model trained on."""
-    seen, kept, copies = {}, [], []
-    for e in examples:
+    seen, kept, copies = {}, set(), []
+    # a name that reads as a copy's ("abc (1).png", "abc - Copy.png") is met after the rest, so
+    # its original is the file kept ("abc (1)" sorts before "abc." by name)
+    for i in sorted(range(len(examples)), key=lambda i: bool(_COPY.search(
+            Path(str(examples[i][2])).stem))):
+        e = examples[i]
         key = _key(e[0])
         if key in seen:
             copies.append((e[2], seen[key][2], e[1] != seen[key][1]))
         else:
             seen[key] = e
-            kept.append(e)
+            kept.add(i)
+    kept = [e for i, e in enumerate(examples) if i in kept]
     if copies:
         other = sum(differ for _, _, differ in copies)
         warn(f"{listing}: {len(copies)} file(s) left out as copies of another (the same "
