@@ -11,19 +11,23 @@ from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 
 def test_a_language_models_ids_are_named_as_given():
-    """0-d ids said "LSTM: expected h_0 of shape (2, 16), got (2, 3, 16)"; (B, 1) ids named the
-    embedding's output (3, 1, 8); float ids gave torch's embedding error."""
+    """(B, 1) ids named the embedding's output (3, 1, 8); float ids gave torch's embedding
+    error."""
     torch.manual_seed(0)
     m = LanguageModel(LMConfig(vocab_size=11, layers=2, hidden=16, embed=8)).eval()
     with torch.no_grad():
         state = m.step(torch.tensor([1, 2, 3]), None)[1]
-        for ids in (torch.tensor(1), torch.tensor([[1], [2], [3]]), torch.tensor([1., 2, 3])):
+        for ids in (torch.tensor([[1], [2], [3]]), torch.tensor([1., 2, 3])):
             with pytest.raises(InputError, match=r"LanguageModel.step: ids must be token ids of "
-                                                 r"shape \(batch,\)"):
+                                                 r"shape \(batch,\) \(int64 or int32\)"):
                 m.step(ids, state)
         with fast_step.disabled(), pytest.raises(IndexError, match=r"token id 11 at batch row 1 "
                                                                    r"is outside the vocabulary"):
             m.step(torch.tensor([1, 11, 2]), state)
+        with pytest.raises(InputError, match=r"\(int64 or int32\), got a torch.uint8 tensor"):
+            m.step(torch.tensor([1, 2, 3], dtype=torch.uint8), state)
+        logits = m.step(torch.tensor(3), None)[0]   # one unbatched id, as forward takes it
+        assert logits.shape == (11,)
 
 
 def test_a_decoders_ids_and_state_are_named():

@@ -134,3 +134,31 @@ def test_a_run_that_ends_before_its_first_step_says_so(tmp_path):
     with pytest.warns(UserWarning, match="the run ended before its first step"):
         summary = Trainer(task, config).fit()
     assert summary["steps"] == 0
+
+
+def test_a_classifier_that_blew_up_is_judged_too(tmp_path):
+    """Classify (and tag) had no chance_loss: a diverged run with a best of 7e5 nats ended
+    with it, exit 0."""
+    from task_fixtures import classify_task
+    inner = classify_task(tmp_path, bag="off")
+    assert inner.chance_loss == pytest.approx(math.log(inner.model.config.num_classes))
+    task = Blowup(inner, nan_from=12, val_scale=1e6)
+    config = TrainConfig(max_steps=80, eval_every=5, warmup_steps=0)
+    with pytest.raises(TrainingError, match="more than twice a uniform guess's"):
+        Trainer(task, config).fit()
+
+
+def test_a_diverged_run_whose_best_was_reset_goes_on_from_best_pt(tmp_path, capsys):
+    """--allow-data-change resets the best (best_step None): going back to best.pt then
+    raised a TypeError formatting the step."""
+    from rnnkit.train import load_checkpoint
+    task, tcfg = lm(tmp_path, nan_from=8)
+    with pytest.warns(UserWarning, match="the run ends with best.pt"):
+        Trainer(task, tcfg, [Checkpointer(tmp_path / "run")]).fit()
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    ckpt["trainer"] = {**ckpt["trainer"], "best_val": math.inf, "best_step": None}
+    fresh = build_lm_task(*tiny_configs(write_corpus(tmp_path))[:2], log=lambda *a: None)
+    trainer = Trainer(fresh, tcfg)
+    trainer.load_state_dict(ckpt)
+    trainer.back_to_best(tmp_path / "run" / "last.pt")
+    assert "going on from best.pt's weights at --lr" in capsys.readouterr().out

@@ -123,10 +123,12 @@ def step(rnn, x, state=None):
     ``state`` None starts from zeros (or the layer's learned initial state); x (I,) steps an
     unbatched input. A bidirectional layer is refused: its reverse direction starts at the
     sequence's end, which one step cannot know (run ``forward`` on the whole sequence)."""
-    if not all(hasattr(rnn, a) for a in ("bidirectional", "input_size", "num_layers")):
+    try:
+        bidirectional = rnn.bidirectional
+    except AttributeError:
         raise InputError(f"fast_step.step runs a recurrent layer (rnnkit's, or torch.nn's RNN, "
-                         f"LSTM or GRU), got a {type(rnn).__name__}")
-    if rnn.bidirectional:
+                         f"LSTM or GRU), got a {type(rnn).__name__}") from None
+    if bidirectional:
         raise InputError(f"{type(rnn).__name__}: a bidirectional layer cannot run one step at a "
                          f"time (its reverse direction reads the sequence from its end); run "
                          f"the layer on the whole sequence")

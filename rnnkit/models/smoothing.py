@@ -112,12 +112,16 @@ def history_forecast(z, params, m, K, origins):
     if min(origins) < p or max(origins) > N:
         raise ValueError(f"history smoothing forecasts from origins in [{p}, {N}], got "
                          f"{min(origins)}..{max(origins)}")
-    x = z.detach().cpu().numpy()                                              # (N, F)
+    if params.numel() == 0 or K == 0:                                         # nothing asked
+        return z.new_zeros(*lead, len(origins), K, z.shape[1])
+    wide = z.dtype in (torch.bfloat16, torch.float16)   # numpy has no bfloat16: float32 then
+    x = z.detach().cpu().float().numpy() if wide else z.detach().cpu().numpy()   # (N, F)
     dt = x.dtype
     a, b, g, phi, on = (q.detach().cpu().numpy().astype(dt).reshape(*lead, 1)
                         for q in params.unbind(-1))                           # (..., 1) each
-    mean = z[:p].mean(0).detach().cpu().numpy()                               # (F,) torch's
-    trend0 = ((z[p:2 * p].mean(0).detach().cpu().numpy() - mean) / p      # sums, as before
+    zf = z.float() if wide else z
+    mean = zf[:p].mean(0).detach().cpu().numpy()                              # (F,) torch's
+    trend0 = ((zf[p:2 * p].mean(0).detach().cpu().numpy() - mean) / p     # sums, as before
               if 2 * p <= N else np.zeros_like(mean))
     level = np.broadcast_to(mean + trend0 * (p - 1) / 2, (*lead, x.shape[1])).copy()  # (..., F)
     trend = trend0 * (phi > 0)
@@ -154,7 +158,8 @@ def history_forecast(z, params, m, K, origins):
     seasons = seasons.reshape(*seasons.shape[:-2], len(origins), K, -1)       # (..., n, K, F)
     damps = np.stack(damps, -2)[..., None, :, :]                              # (..., 1, K, 1)
     out = levels + damps * trends + seasons                                   # (..., n, K, F)
-    return torch.from_numpy(np.ascontiguousarray(out)).to(z.device)
+    return torch.from_numpy(np.ascontiguousarray(out)).to(z.device, z.dtype)   # (no autograd:
+    # the smoothing's parameters are buffers, chosen on a grid)
 
 
 def fit_history(z, origins, m, seasonal, chunk=2_000_000):

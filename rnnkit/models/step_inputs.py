@@ -14,10 +14,10 @@ def check_ids(model, ids, rows=None):
     if not isinstance(ids, torch.Tensor):
         raise InputError(f"{name}: ids must be a tensor of shape (batch,), got a "
                          f"{type(ids).__name__}")
-    if ids.dim() != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise InputError(f"{name}: ids must be token ids of shape (batch,) (whole numbers), "
+    if ids.dim() > 1 or ids.dtype not in (torch.int64, torch.int32):   # (an unbatched id: 0-d)
+        raise InputError(f"{name}: ids must be token ids of shape (batch,) (int64 or int32), "
                          f"got a {ids.dtype} tensor of shape {tuple(ids.shape)}")
-    if rows is not None and ids.shape[0] != rows:
+    if rows is not None and ids.dim() == 1 and ids.shape[0] != rows:
         raise InputError(f"{name}: the state holds {rows} row(s), got {ids.shape[0]} ids")
 
 

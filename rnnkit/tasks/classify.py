@@ -7,6 +7,7 @@ those parts). Texts are read as words or, for scripts written without spaces (Ch
 Thai, ...), as characters with hashed character n-grams; the choice is stored in the checkpoint.
 Metrics: accuracy and macro-F1.
 """
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -190,6 +191,11 @@ class ClassifyTask:
             return linear_scorer(self.model.config, self.linear)
         with torch.random.fork_rng(devices=[]):
             return linear_scorer(self.model.config, self.linear)
+
+    @property
+    def chance_loss(self):
+        """A uniform guess's loss over the classes (the trainer's floor for a blow-up)."""
+        return math.log(self.model.config.num_classes)
 
     def evaluate(self):
         """Validation figures. With the linear start's weights at hand, each evaluation also

@@ -381,4 +381,4 @@ def evaluate_file(run, path):
     nats = stream_loss(model, eval_streams(ids, d.batch, d.seq_len))
     return {"kind": "lm", "file": str(path), "size": len(ids) - 1, "unit": UNITS[vocab.kind],
             "loss": nats, "bits": nats / math.log(2), "ppl": perplexity(nats),
-            "unknown": unknown}
+            **({"unknown": unknown} if vocab.unk is not None else {})}

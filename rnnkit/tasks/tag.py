@@ -10,6 +10,7 @@ Tokens: a model trained on single characters (a segmentation) reads a raw line a
 ``I-tag`` (the rest), so the model tags raw unsegmented text and words come back from the tags.
 Shapes: B batch, T words, W characters a word.
 """
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -185,6 +186,11 @@ class TagTask:
             for b, (i, n) in enumerate(zip(idx, batch[1].tolist())):
                 out[i] = z[b, :n]
         return torch.cat(out)
+
+    @property
+    def chance_loss(self):
+        """A uniform guess's loss over the tags, a token (the trainer's floor for a blow-up)."""
+        return math.log(len(self.tags))
 
     def evaluate(self):
         """Validation figures. With the linear start's weights at hand, each evaluation also

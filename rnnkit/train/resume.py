@@ -89,8 +89,9 @@ class Resumable:
             group["lr"] = self.config.lr * self.lr_factor(None)
         self.diverged, self.skipped_in_a_row = False, 0
         if self.world.main:
+            at = f" (step {self.best_step:,})" if self.best_step is not None else ""
             print(f"{path} stopped on non-finite steps at step {self.step:,}: going on from "
-                  f"best.pt's weights (step {self.best_step:,}) at --lr {self.config.lr:g}")
+                  f"best.pt's weights{at} at --lr {self.config.lr:g}")
 
     def read_best(self, path):
         """After :meth:`load_state_dict`, with a drop of --lr-drops still to come: the state it
