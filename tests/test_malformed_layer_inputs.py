@@ -133,3 +133,14 @@ def test_a_weight_replaced_by_a_view_at_the_same_address_is_checked_in_a_step():
         layer.weight_hh_l0 = nn.Parameter(layer.weight_hh_l0.data[:8])
         with pytest.raises(InputError, match=r"weight_hh_l0 must have shape \(16, 4\)"):
             step(layer, x)
+
+
+def test_lengths_on_the_meta_device_are_named():
+    """A model moved to "meta" to check its shapes: lengths= met torch's 'The register_meta
+    function for torch.nonzero()' (or 'Cannot copy out of meta tensor')."""
+    from rnnkit.layers.errors import InputError
+    layer = rnnkit.LSTM(3, 4, batch_first=True).to("meta")
+    with pytest.raises(InputError, match="LSTM: lengths= packs the batch by the lengths' values, "
+                                         "and a meta tensor has none"):
+        layer(torch.randn(2, 5, 3, device="meta"), lengths=torch.tensor([5, 2], device="meta"))
+    assert layer(torch.randn(2, 5, 3, device="meta"))[0].shape == (2, 5, 4)

@@ -165,6 +165,10 @@ def check_lengths(layer, lengths, B, T):
     if lengths.dtype == torch.bool or lengths.is_complex():
         raise InputError(f"{name}: lengths must be whole numbers, got a "
                          f"{lengths.dtype} tensor")
+    if lengths.is_meta:   # a model moved to "meta" to check its shapes
+        raise InputError(f"{name}: lengths= packs the batch by the lengths' values, and a meta "
+                         f"tensor has none; check shapes with a padded batch and no lengths= "
+                         f"(or lengths on the CPU)")
     whole = lengths.round() == lengths if lengths.is_floating_point() else \
         torch.ones_like(lengths, dtype=torch.bool)                      # NaN is not whole
     bad = (~whole | (lengths < 1) | (lengths > T)).nonzero()
