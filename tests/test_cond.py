@@ -88,7 +88,7 @@ def test_no_wrong_condition_is_made_up_where_there_is_none():
 def test_vectors_as_written_and_a_bad_line_among_them(tmp_path):
     """'[0.1, 0.5]' and one stray line among vectors turned every vector into its own label."""
     from rnnkit.data import DataError
-    from rnnkit.data.pairs import feature_rows, numbers
+    from rnnkit.data.feature_vectors import feature_rows, numbers
     from rnnkit.tasks.cond import Conditions
     assert numbers("[0.5, -1]") == numbers("0.5;-1") == numbers("0.5 -1") == [0.5, -1.0]
     assert numbers("(1)") is None and numbers(",") is None

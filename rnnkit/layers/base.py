@@ -24,8 +24,9 @@ from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
 from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
-from rnnkit.layers.inputs import (check_arguments, check_features, check_lengths, check_packed,
-                                  check_reset, check_weights, initial_states)
+from rnnkit.layers.inputs import (break_for_lengths, check_arguments, check_features,
+                                  check_lengths, check_packed, check_reset, check_weights,
+                                  initial_states)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 from rnnkit.layers.packing import Packing
 from rnnkit.layers.traced import autocasting, recording, traced_forward
@@ -380,11 +381,7 @@ class RNNBase(nn.Module):
                              f"values, which torch.export cannot trace; export "
                              f"rnnkit.export.mask_lengths(model), which runs lengths= with "
                              f"masks (rnnkit export does)")
-        if torch.compiler.is_compiling():   # packing reads the lengths' values: under
-            torch._dynamo.graph_break(msg=(   # fullgraph=True this message, not a guard on
-                f"{type(self).__name__}: lengths= packs the batch by the lengths' values, a "
-                f"graph break; compile without fullgraph=True, or compile "
-                f"rnnkit.export.mask_lengths(model), which runs lengths= with masks"))
+        break_for_lengths(self)   # under torch.compile: a graph break that says why
         check_features(self, input, 3)                       # before packing: the shape given
         lengths = check_lengths(self, lengths, B, T)
         packing = Packing(lengths, T, self.batch_first, input.device)

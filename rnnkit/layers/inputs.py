@@ -152,6 +152,17 @@ def initial_states(layer, hx, B, x, batched, sorted_idx):
     return out
 
 
+def break_for_lengths(layer):
+    """Under torch.compile, a graph break before ``lengths=`` packs the batch by the lengths'
+    values; under ``fullgraph=True`` its message, not a guard on those values, is what the
+    user reads."""
+    if torch.compiler.is_compiling():
+        torch._dynamo.graph_break(msg=(
+            f"{type(layer).__name__}: lengths= packs the batch by the lengths' values, a graph "
+            f"break; compile without fullgraph=True, or compile "
+            f"rnnkit.export.mask_lengths(model), which runs lengths= with masks"))
+
+
 def check_lengths(layer, lengths, B, T):
     """``lengths=`` as a (B,) tensor of whole numbers in [1, T]; InputError otherwise (NaN, inf
     and 2.5 included: packing read NaN as an index and cut 2.5 to 2)."""

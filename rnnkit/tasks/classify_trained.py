@@ -8,7 +8,8 @@ from rnnkit.data.labelled import read_labelled
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
 from rnnkit.tasks import api_inputs
-from rnnkit.tasks.classify import EVAL_BATCH, EVAL_TOKENS, check_labels, given_classes
+from rnnkit.tasks.classify import EVAL_BATCH, EVAL_TOKENS
+from rnnkit.tasks.classify_labels import check_labels, given_classes
 from rnnkit.tasks.classify_text import TextEncoder, batch
 from rnnkit.tasks.common import length_chunks, warn_unknown
 from rnnkit.tasks.metrics import accuracy, f1_report, macro_f1

@@ -17,9 +17,10 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_COUNT, check
 from rnnkit.data import Vocab, resolve
+from rnnkit.data.feature_vectors import feature_rows, numbers
 from rnnkit.data.pairs import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, PairBatches, build_vocab, decode,
-                               encode, feature_rows, numbers, own_splits, pad, read_numbered_pairs,
-                               read_pairs, unknown_tokens)
+                               encode, own_splits, pad, read_numbered_pairs, read_pairs,
+                               unknown_tokens)
 from rnnkit.data.text import DataError
 from rnnkit.data.vocab import EXACT_TOKENS
 from rnnkit.decode import beam_search, sample
