@@ -24,9 +24,8 @@ from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
 from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
-from rnnkit.layers.inputs import (break_for_lengths, check_arguments, check_features,
-                                  check_lengths, check_packed, check_reset, check_weights,
-                                  initial_states)
+from rnnkit.layers.inputs import (break_for_lengths, check_arguments, check_features, check_lengths,
+                                  check_packed, check_reset, check_weights, initial_states)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 from rnnkit.layers.packing import Packing
 from rnnkit.layers.traced import autocasting, recording, traced_forward
