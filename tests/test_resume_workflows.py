@@ -70,10 +70,10 @@ def test_a_resume_with_nothing_to_train_says_so(tmp_path, capsys):
     assert "learning-rate schedule" not in err
     timed = str(tmp_path / "timed")       # a time limit spent: more steps alone train nothing
     train(["forecast", "--data", str(write_series(tmp_path)), "--out", timed, *FORECAST,
-           "--max-minutes", "0.0001"])
+           "--max-minutes", "0.00001"])   # 0.6 ms: spent by the first evaluation, however fast
     capsys.readouterr()
     err = train(["forecast", "--out", timed, "--resume", "--max-steps", "50"], capsys).err
-    assert "and --max-minutes is 0.0001: nothing to train; give a larger --max-minutes" in err
+    assert "and --max-minutes is 1e-05: nothing to train; give a larger --max-minutes" in err
     assert "learning-rate schedule" not in err
 
 
