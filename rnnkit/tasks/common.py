@@ -172,9 +172,7 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
             trainer.load_state_dict(resume_from)
         if main:   # a best.pt written aside before a stop: completed or dropped
             settle_best(out, trainer.best_step)
-        if trainer.diverged:   # stopped on non-finite steps: on from best.pt's weights
-            trainer.back_to_best(Path(out) / "last.pt")
-        trainer.read_best(Path(out) / "best.pt")   # with an --lr-drops drop to come
+        trainer.continue_from(Path(out) / "last.pt")   # best.pt's weights or state, if wanted
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
     distributed.finish()   # every rank past its last collective; rank 0 goes on alone

@@ -68,10 +68,17 @@ class Resumable:
         """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`
         (and, with a drop of --lr-drops to come, from best.pt beside it: :meth:`read_best`)."""
         self.load_state_dict(load_checkpoint(path))
+        self.continue_from(path)
+        return self
+
+    def continue_from(self, path):
+        """After :meth:`load_state_dict` of ``path`` (a run's last.pt): back to best.pt's
+        weights where the run stopped on non-finite steps, and best.pt's state kept where an
+        --lr-drops drop is to come. The one way on from a checkpoint: :meth:`resume` and the
+        command's run (:func:`rnnkit.tasks.common.train`) both take it."""
         if self.diverged:
             self.back_to_best(path)
         self.read_best(Path(path).with_name("best.pt"))
-        return self
 
     def back_to_best(self, path):
         """A run that stopped on non-finite steps goes on from best.pt's model and optimizer
