@@ -48,7 +48,7 @@ def test_a_decoders_ids_and_state_are_named():
             with pytest.raises(InputError, match=fr"{name}.step: the state holds 3 row\(s\), "
                                                  fr"got 2 ids"):
                 model.step(torch.tensor([1, 2]), state)
-            with pytest.raises(IndexError, match=fr"{name}.step: token id 10 at batch row 2 is "
+            with pytest.raises(IndexError, match=fr"{name}: token id 10 at batch row 2 is "
                                                  fr"outside the vocabulary \[0, 10\)"):
                 model.step(torch.tensor([1, 2, 10]), state)
         with pytest.raises(InputError, match="holding 'feed'; got keys \\['rnn'\\]"):

@@ -22,7 +22,7 @@ from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WID
 from rnnkit.layers import fast_step
 from rnnkit.layers.packing import initial_state
 from rnnkit.layers.recurrent import task_states
-from rnnkit.models.step_inputs import check_ids, embed_ids, state_part
+from rnnkit.models.step_inputs import check_ids, embed_ids, state_parts
 from rnnkit.models.language_model import CELLS
 
 PAD = 0
@@ -119,7 +119,7 @@ class ConditionalGenerator(nn.Module):
                         "model.condition(labels_or_features) and pass it as state=")
 
     def _inputs(self, x, z):
-        e = self.drop(self.embed(x))                                                # (B, T, E)
+        e = self.drop(embed_ids(self, self.embed, x))                               # (B, T, E)
         if self.config.conditioning in ("input", "both"):
             e = torch.cat([e, z[:, None].expand(-1, x.shape[1], -1)], dim=-1)      # (B, T, E+C)
         return e
@@ -132,11 +132,9 @@ class ConditionalGenerator(nn.Module):
     def step(self, x_t, state):
         """x_t (B,) -> logits (B, V) and the next state (the stack through
         :func:`rnnkit.layers.fast_step.step`: the forward's results, faster in eval mode)."""
-        z, rnn = state_part(self, state, "z"), state_part(self, state, "rnn")
+        z, rnn = state_parts(self, state, "z", "rnn")
         check_ids(self, x_t, z.shape[0])
-        e = self.drop(embed_ids(self, self.embed, x_t))                              # (B, E)
-        if self.config.conditioning in ("input", "both"):
-            e = torch.cat([e, z], dim=-1)                                           # (B, E+C)
+        e = self._inputs(x_t[:, None], z)[:, 0]                                     # (B, E(+C))
         h, rnn = fast_step.step(self.rnn, e, rnn)                                   # (B, H)
         return self.head(self.drop(h)), dict(state, rnn=rnn)                        # (B, V)
 

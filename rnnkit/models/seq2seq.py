@@ -24,7 +24,7 @@ from rnnkit.config import (MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, ConfigEr
 from rnnkit.layers import fast_step
 from rnnkit.layers.packing import with_lengths
 from rnnkit.layers.recurrent import task_states
-from rnnkit.models.step_inputs import check_ids, embed_ids, state_part
+from rnnkit.models.step_inputs import check_ids, embed_ids, state_parts
 from rnnkit.layers.attention import ATTENTION
 from rnnkit.models.language_model import CELLS
 
@@ -149,12 +149,11 @@ class Seq2Seq(nn.Module):
         """y_prev (B,) previous target ids -> logits (B, V) and the next state (with "attn" (B, S)
         holding this step's attention weights, when the model attends). In a state from
         :meth:`expand_beams` the B rows are G per source, attended to together."""
-        feed = state_part(self, state, "feed")
+        feed, rnn, memory, mask, summary = state_parts(self, state, "feed", "rnn", "memory",
+                                                       "mask", "summary")
         check_ids(self, y_prev, feed.shape[0])
         logits, o, rnn_state, a = self.decode_step(
-            y_prev, feed, state_part(self, state, "rnn"), state.get("keys"),
-            state_part(self, state, "memory"), state_part(self, state, "mask"),
-            state_part(self, state, "summary"), state.get("beams", 1))
+            y_prev, feed, rnn, state.get("keys"), memory, mask, summary, state.get("beams", 1))
         new = dict(state, rnn=rnn_state, feed=o)
         if a is not None:
             new["attn"] = a

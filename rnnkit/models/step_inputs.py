@@ -22,8 +22,8 @@ def check_ids(model, ids, rows=None):
 
 
 def embed_ids(model, embed, ids):
-    """``embed(ids)``, an id outside the vocabulary named (torch says "index out of range in
-    self")."""
+    """``embed(ids)`` (ids of any shape), an id outside the vocabulary named by its batch row
+    (torch says "index out of range in self")."""
     try:
         return embed(ids)
     except IndexError:
@@ -31,17 +31,18 @@ def embed_ids(model, embed, ids):
         bad = ((ids < 0) | (ids >= V)).nonzero()
         if not len(bad):
             raise
-        r = int(bad[0])
-        raise IndexError(f"{type(model).__name__}.step: token id {int(ids[r])} at batch row {r} "
-                         f"is outside the vocabulary [0, {V})") from None
+        r = int(bad[0][0]) if bad.dim() > 1 and bad.shape[1] else 0
+        raise IndexError(f"{type(model).__name__}: token id {int(ids[tuple(bad[0])])} at batch "
+                         f"row {r} is outside the vocabulary [0, {V})") from None
 
 
-def state_part(model, state, key):
-    """``state[key]``, or InputError saying what a state holds."""
+def state_parts(model, state, *keys):
+    """``state[key]`` for each of ``keys``, or one InputError saying what a state holds."""
     try:
-        return state[key]
-    except (KeyError, TypeError, IndexError):
+        return tuple(state[k] for k in keys)
+    except (KeyError, TypeError, IndexError) as e:
         what = f"keys {sorted(state)}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        key = e.args[0] if isinstance(e, KeyError) else keys[0]
         raise InputError(f"{type(model).__name__}.step: the state must be the dict its "
                          f"init_state / condition / encode gave, holding {key!r}; got "
                          f"{what}") from None
