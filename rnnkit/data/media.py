@@ -255,10 +255,16 @@ def read_folder(path, warn):
     return [(p, t, str(p)) for p, t in zip(files, labels)]
 
 
+# what a file manager adds to a copy's name: `` (1)``, `` (1) (2)``, `` - Copy`` (Windows; not
+# macOS's bare `` copy``, which a transcript of words may end with)
+COPY_SUFFIX = re.compile(r"(\s+\(\d+\)|\s+-\s+copy)+$", re.IGNORECASE)
+
+
 def name_label(file):
-    """A file's transcript by its name: the part before the first ``_``, less a copy's `` (N)``
-    (``abc (1).png``, ``abc (1) (2).png``), in Unicode's composed form (NFC: a macOS name's "e" + accent is "é")."""
-    return unicodedata.normalize("NFC", re.sub(r"(\s+\(\d+\))+$", "", file.stem.split("_")[0]))
+    """A file's transcript by its name: the part before the first ``_``, less what a copy's
+    name adds (:data:`COPY_SUFFIX`: ``abc (1).png``, ``abc (1) (2).png``), in Unicode's composed
+    form (NFC: a macOS name's "e" + accent is "é")."""
+    return unicodedata.normalize("NFC", COPY_SUFFIX.sub("", file.stem.split("_")[0]))
 
 
 def cut_copies(labels):

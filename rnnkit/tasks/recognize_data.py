@@ -13,7 +13,6 @@ warned about, as the model cannot learn it.
 """
 import hashlib
 import math
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,8 @@ from rnnkit.data import DataError, openclipart
 from rnnkit.data.captchas import ALPHABET, captcha_set, check_drawable
 from rnnkit.data.datasets import cache_dir
 from rnnkit.data.labelled import own_parts
-from rnnkit.data.media import (image_features, listing_kind, log_mel, read_image, read_listing,
-                               read_wav)
+from rnnkit.data.media import (COPY_SUFFIX, image_features, listing_kind, log_mel, read_image,
+                               read_listing, read_wav)
 from rnnkit.decode.ctc import min_frames
 from rnnkit.tasks.common import warn, warn_shared
 
@@ -241,9 +240,6 @@ def _key(x):
     return x.shape, hashlib.sha256(x.tobytes()).digest()
 
 
-_COPY = re.compile(r"( \(\d+\)| - copy( \(\d+\))?| copy)$", re.IGNORECASE)
-
-
 def without_copies(examples, listing, kind):
     """``examples`` with each one whose input equals an earlier one's left out, in a warning:
     a copy (``abc (1).png``) that the split puts in another part than its original would be
@@ -251,7 +247,7 @@ def without_copies(examples, listing, kind):
     seen, kept, copies = {}, set(), []
     # a name that reads as a copy's ("abc (1).png", "abc - Copy.png") is met after the rest, so
     # its original is the file kept ("abc (1)" sorts before "abc." by name)
-    for i in sorted(range(len(examples)), key=lambda i: bool(_COPY.search(
+    for i in sorted(range(len(examples)), key=lambda i: bool(COPY_SUFFIX.search(
             Path(str(examples[i][2])).stem))):
         e = examples[i]
         key = _key(e[0])
