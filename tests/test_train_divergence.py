@@ -162,3 +162,18 @@ def test_a_diverged_run_whose_best_was_reset_goes_on_from_best_pt(tmp_path, caps
     trainer.load_state_dict(ckpt)
     trainer.back_to_best(tmp_path / "run" / "last.pt")
     assert "going on from best.pt's weights at --lr" in capsys.readouterr().out
+
+
+def test_a_recogniser_that_blew_up_is_judged_too(tmp_path):
+    """The CTC recogniser had no chance_loss: a run whose best was a million times its true
+    loss ended with best.pt, exit 0. Its floor is the CTC loss of an even guess at every
+    frame, which an untrained model's validation loss is near."""
+    from recognize_fixtures import recognize_task
+    inner = recognize_task(tmp_path)
+    guess = inner.chance_loss
+    assert 0 < guess < math.inf
+    assert inner.evaluate()["val_loss"] == pytest.approx(guess, rel=0.3)
+    task = Blowup(inner, nan_from=6, val_scale=1e6)
+    config = TrainConfig(max_steps=80, eval_every=5, warmup_steps=0)
+    with pytest.raises(TrainingError, match="more than twice a uniform guess's"):
+        Trainer(task, config).fit()

@@ -74,6 +74,32 @@ def decode_part(model, alphabet, part, beam=0):
     return total / counted if counted else math.nan, hyps, [text(y) for _, y, _ in part]
 
 
+@torch.no_grad()
+def uniform_loss(model, part):
+    """The mean CTC loss per label over ``part`` of an output that is a uniform guess over the
+    model's classes at every frame (the examples :func:`decode_part` scores alone)."""
+    fits = []
+    for x, y, _ in part:
+        frames = int(model.frames(torch.tensor([x.shape[-1]])))
+        if frames >= max(1, min_frames(y)):
+            fits.append((frames, y))
+    if not fits:
+        return math.nan
+    classes, total = model.config.num_classes, 0.0
+    for r in chunks(len(fits), EVAL_BATCH):
+        frames = torch.tensor([f for f, _ in fits[r.start:r.stop]])
+        labels = [y for _, y in fits[r.start:r.stop]]
+        lengths = torch.tensor([len(y) for y in labels])
+        targets = torch.zeros(len(labels), max(1, int(lengths.max())), dtype=torch.long)
+        for i, y in enumerate(labels):
+            targets[i, :len(y)] = torch.tensor(y, dtype=torch.long)
+        guess = torch.full((int(frames.max()), len(labels), classes), -math.log(classes),
+                           dtype=torch.float64)
+        loss = torch.nn.functional.ctc_loss(guess, targets, frames, lengths, reduction="none")
+        total += float((loss / lengths.clamp_min(1)).sum())
+    return total / len(fits)
+
+
 def evaluate_file(run, path, beam=TEST_BEAM):
     """Score a trained recogniser on a TSV or folder of files in its training format: the mean
     CTC loss per label, sequence accuracy, CER and WER read greedily and, when ``beam`` > 1,
@@ -124,6 +150,14 @@ class RecognizeTask:
     def loss(self, batch):
         x, lengths, targets, target_lengths = batch
         return self.model.loss(x, lengths, targets, target_lengths), len(lengths)
+
+    @property
+    def chance_loss(self):
+        """A uniform guess's CTC loss per label over the validation part (the trainer's floor
+        for a blow-up): every frame's output spread evenly over the blank and the labels."""
+        if not hasattr(self, "_chance"):
+            self._chance = uniform_loss(self.model, self.parts.val)
+        return self._chance
 
     def decode(self, part, beam=0):
         """(mean CTC loss per label, decoded texts, reference texts) over a part."""
