@@ -98,6 +98,17 @@ def test_folder_labels_cut_copies_names(tmp_path):
     assert len(said) == 1 and "abc12-2.png as 'abc12'" in said[0]
 
 
+def test_folder_labels_cut_macos_copies_names(tmp_path):
+    """macOS names a copy "abc copy.png", "abc copy 2.png": the transcripts were "abc copy".
+    The ending is cut only where the rest is another file's transcript."""
+    names = ["GDGA", "GDGA copy", "GDGA copy 2", "make a copy", "Fair Copy 3"]
+    for name in names:
+        block(255, 0, "L").save(tmp_path / f"{name}.png")
+    labels = {p.stem: t for p, t, _ in read_listing(tmp_path)}
+    assert labels == {"GDGA": "GDGA", "GDGA copy": "GDGA", "GDGA copy 2": "GDGA",
+                      "make a copy": "make a copy", "Fair Copy 3": "Fair Copy 3"}
+
+
 def write_listing(tmp_path, text, encoding="utf-8"):
     block(255, 0, "L").save(tmp_path / "a.png")
     (tmp_path / "list.tsv").write_bytes(text.encode(encoding))

@@ -96,3 +96,5 @@ def test_of_a_file_and_its_copy_the_original_is_kept(capsys):
     kept = without_copies(examples, "caps", "image")
     assert [e[2] for e in kept] == ["ABCD.png", "GDGA.png"]
     assert "e.g. GDGA (1).png of GDGA.png" in capsys.readouterr().err
+    examples = [(pixels, "GDGA copy", "GDGA copy.png"), (pixels, "GDGA", "GDGA.png")]
+    assert [e[2] for e in without_copies(examples, "caps", "image")] == ["GDGA.png"]

@@ -250,14 +250,17 @@ def read_folder(path, warn):
     labels = cut_copies(names)
     copies = [f"{p.name} as {t!r}" for p, n, t in zip(files, names, labels) if n != t]
     if copies:
-        warn(f"{path}: {len(copies)} file name(s) read as copies, their '-N' cut as the name "
-             f"without it is another file's transcript (e.g. {', '.join(copies[:3])})")
+        warn(f"{path}: {len(copies)} file name(s) read as copies, their '-N' or ' copy' cut as "
+             f"the name without it is another file's transcript (e.g. {', '.join(copies[:3])})")
     return [(p, t, str(p)) for p, t in zip(files, labels)]
 
 
 # what a file manager adds to a copy's name: `` (1)``, `` (1) (2)``, `` - Copy`` (Windows; not
-# macOS's bare `` copy``, which a transcript of words may end with)
+# macOS's bare `` copy``, which a transcript of words may end with: see MAYBE_COPY)
 COPY_SUFFIX = re.compile(r"(\s+\(\d+\)|\s+-\s+copy)+$", re.IGNORECASE)
+# what may be a copy's ending: ``-2`` (a second download), macOS's `` copy`` and `` copy 2``;
+# cut only where the rest is another file's transcript (:func:`cut_copies`)
+MAYBE_COPY = re.compile(r"(?<=.)(-\d+|\s+copy(\s+\d+)?)$", re.IGNORECASE)
 
 
 def name_label(file):
@@ -268,10 +271,11 @@ def name_label(file):
 
 
 def cut_copies(labels):
-    """``labels`` with a ``-N`` ending cut only where the rest is another of them (``abc-2``
-    beside ``abc``): a transcript may hold a '-' and digits of its own."""
+    """``labels`` with a ``-N``, `` copy`` or `` copy N`` ending (:data:`MAYBE_COPY`) cut only
+    where the rest is another of them (``abc-2`` or ``abc copy`` beside ``abc``): a transcript
+    may hold a '-' and digits, or end in the word "copy", of its own."""
     known = set(labels)
-    cut = lambda t: re.sub(r"(?<=.)-\d+$", "", t)
+    cut = lambda t: MAYBE_COPY.sub("", t)
     return [cut(t) if cut(t) in known else t for t in labels]
 
 

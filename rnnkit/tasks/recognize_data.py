@@ -25,8 +25,8 @@ from rnnkit.data import DataError, openclipart
 from rnnkit.data.captchas import ALPHABET, captcha_set, check_drawable
 from rnnkit.data.datasets import cache_dir
 from rnnkit.data.labelled import own_parts
-from rnnkit.data.media import (COPY_SUFFIX, image_features, listing_kind, log_mel, read_image,
-                               read_listing, read_wav)
+from rnnkit.data.media import (COPY_SUFFIX, MAYBE_COPY, image_features, listing_kind, log_mel,
+                               read_image, read_listing, read_wav)
 from rnnkit.decode.ctc import min_frames
 from rnnkit.tasks.common import warn, warn_shared
 
@@ -245,10 +245,10 @@ def without_copies(examples, listing, kind):
     a copy (``abc (1).png``) that the split puts in another part than its original would be
     scored on an example the model trained on."""
     seen, kept, copies = {}, set(), []
-    # a name that reads as a copy's ("abc (1).png", "abc - Copy.png") is met after the rest, so
-    # its original is the file kept ("abc (1)" sorts before "abc." by name)
-    for i in sorted(range(len(examples)), key=lambda i: bool(COPY_SUFFIX.search(
-            Path(str(examples[i][2])).stem))):
+    # a name that reads as a copy's ("abc (1).png", "abc - Copy.png", "abc copy.png") is met
+    # after the rest, so its original is the file kept ("abc (1)" sorts before "abc." by name)
+    copy = lambda stem: bool(COPY_SUFFIX.search(stem) or MAYBE_COPY.search(stem))
+    for i in sorted(range(len(examples)), key=lambda i: copy(Path(str(examples[i][2])).stem)):
         e = examples[i]
         key = _key(e[0])
         if key in seen:
