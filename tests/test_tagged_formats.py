@@ -188,3 +188,15 @@ def test_a_run_saved_with_the_old_column_default_reads_word_tag_files(tmp_path, 
     assert json.loads(capsys.readouterr().out)["size"] > 0
     assert main(["train", "tag", "--out", str(run), "--resume", "--max-steps", "4",
                  "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("name, text", [
+    ("columns.txt", "New\u00a0York B-LOC\nis O\n\nit O\ncosts O\n10\u202f000 B-NUM\n"),
+    ("slash.txt", "New\u00a0York/B-LOC is/O\nit/O costs/O 10\u202f000/B-NUM\n"),
+])
+def test_a_no_break_space_joins_a_token(tmp_path, name, text):
+    """A no-break space inside a word split it: "New\\u00a0York B-LOC" read as three columns
+    (refused beside two-column lines), "New\\u00a0York/B-LOC" as a token with no tag."""
+    assert read_tagged(write(tmp_path, name, text)) == [
+        (["New\u00a0York", "is"], ["B-LOC", "O"]), (["it", "costs", "10\u202f000"],
+                                                    ["O", "O", "B-NUM"])]

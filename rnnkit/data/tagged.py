@@ -15,6 +15,7 @@ list an object, as the datasets library writes them. Errors name the file and
 line (the named sets' builders: :mod:`rnnkit.data.tagged_sets`).
 """
 import json
+import re
 from pathlib import Path
 
 from rnnkit.config import ConfigError
@@ -23,6 +24,14 @@ from rnnkit.data.text import DataError, json_lines, numbered_lines, read_text
 CONLLU_COLUMNS = 10
 CONLLU_NAMES = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 TAG_TOKENS = ("auto", "char", "word")
+# whitespace between tokens and columns: any but the no-break spaces, which join the parts of
+# one token ("10\u00a0000", "New\u00a0York") as they join them on a page
+_BREAK = re.compile(r"[^\S\u00a0\u2007\u202f]+")
+
+
+def fields(line):
+    """A line's tokens or columns, split at whitespace other than no-break spaces."""
+    return [f for f in _BREAK.split(line) if f]
 
 
 def read_tagged(path, column=0):
@@ -57,7 +66,7 @@ def read_tagged(path, column=0):
 def _read_slash(path, lines):
     sents = []
     for lineno, line in lines:
-        tokens = line.split()
+        tokens = fields(line)
         if not tokens:
             continue
         words, tags = [], []
@@ -90,7 +99,7 @@ def _looks_piped(lines):
     """WikiNER's layout: a sentence a line of ``word|POS|tag`` tokens, every token of the first
     lines with as many ``|`` (one or more), and not every one with a ``/`` before its first
     ``|`` (word/tag tokens whose tags hold a ``|``, as morphological features do)."""
-    tokens = [t for _, line in lines[:200] for t in line.split()]
+    tokens = [t for _, line in lines[:200] for t in fields(line)]
     slashed = all("/" in t.split("|", 1)[0].lstrip("/") for t in tokens)
     return bool(tokens) and len({t.count("|") for t in tokens}) == 1 and "|" in tokens[0] \
         and not slashed
@@ -101,17 +110,17 @@ def _read_piped(path, lines, column):
     ``column``, counted from 0 as in a column file)."""
     sents = []
     for lineno, line in lines:
-        tokens = [t.split("|") for t in line.split()]
+        tokens = [t.split("|") for t in fields(line)]
         if not tokens:
             continue
         width = len(tokens[0])
         if column and not 0 < column < width:
             raise DataError(f"{path}:{lineno}: tokens of {width} '|'-separated fields (the word, "
                             f"then tags in 1..{width - 1}); --column {column} is not one of them")
-        for fields in tokens:
-            if len(fields) != width or not all(fields):
+        for parts in tokens:
+            if len(parts) != width or not all(parts):
                 raise DataError(f"{path}:{lineno}: expected tokens of {width} non-empty "
-                                f"'|'-separated fields (word|tag...), got {'|'.join(fields)!r}")
+                                f"'|'-separated fields (word|tag...), got {'|'.join(parts)!r}")
         sents.append(([f[0] for f in tokens], [f[column or -1] for f in tokens]))
     return sents
 
@@ -157,7 +166,7 @@ def _read_json(path, lines):
         if not ok(words, str) or not ok(tags, (str, int)) or len(words) != len(tags):
             raise DataError(f"{path}:{lineno}: expected a list of tokens and a list of as many "
                             f"tags (text or numbers), got {str(words)[:40]} and {str(tags)[:40]}")
-        if any(len(w.split()) != 1 for w in words) or any(len(str(t).split()) != 1 for t in tags):
+        if any(len(fields(w)) != 1 for w in words) or any(len(fields(str(t))) != 1 for t in tags):
             raise DataError(f"{path}:{lineno}: a token or tag holds a space or is empty")
         if words:
             sents.append((list(words), [str(t) for t in tags]))
@@ -176,7 +185,7 @@ def _read_conllu(path, lines, column):
             continue
         cols = line.split("\t")
         if len(cols) != CONLLU_COLUMNS:
-            spaces = " (columns separated by spaces, not tabs?)" if len(line.split()) >= \
+            spaces = " (columns separated by spaces, not tabs?)" if len(fields(line)) >= \
                 CONLLU_COLUMNS else ""
             raise DataError(f"{path}:{lineno}: CoNLL-U needs {CONLLU_COLUMNS} tab-separated "
                             f"columns, got {len(cols)}{spaces}")
@@ -197,7 +206,7 @@ def _read_columns(path, lines, column):
     comments = _column_comments(lines)
     blocks, rows = [], []                              # a sentence's (line, columns)
     for lineno, line in lines + [(len(lines) + 1, "")]:
-        cols = line.split()
+        cols = fields(line)
         if not cols or cols[0] == "-DOCSTART-":
             if rows:
                 blocks.append(rows)
@@ -270,7 +279,7 @@ def _column_comments(lines):
     and a tag they use, as CoNLL-2000's ``# # I-NP`` for a pound sign)."""
     heads, values, widths, inside = [], set(), [], False
     for lineno, line in lines:
-        cols = line.split()
+        cols = fields(line)
         if not cols or cols[0] == "-DOCSTART-":
             inside = False
         elif not inside and cols[0] == "#":            # "# id ...": not "#hashtag"
@@ -288,7 +297,7 @@ def _looks_columns(lines):
     blank lines between sentences, or two or more lines of one width whose last columns recur:
     a single sentence), where few first columns hold a ``/`` (``word/tag`` sentences hold one
     in nearly every first token)."""
-    head = [line.split() for _, line in lines[:2000]]   # (a sentence may run long)
+    head = [fields(line) for _, line in lines[:2000]]   # (a sentence may run long)
     first = [cols for cols in head if cols and not cols[0].startswith("#")]
     if not first:
         return False
