@@ -35,12 +35,15 @@ def write_tsv(path, rows):
 def write_wav(path, samples, rate=8000, width=2):
     """Mono PCM samples in [-1, 1] as a WAV file of ``width`` bytes a sample."""
     scale = 2 ** (8 * width - 1) - 1
-    data = (np.asarray(samples) * scale).astype({2: np.int16, 4: np.int32}[width])
+    data = (np.asarray(samples) * scale).astype({2: np.int16, 3: "<i4", 4: np.int32}[width])
+    data = data.tobytes()
+    if width == 3:                     # each sample's low 3 bytes of 4, little-endian
+        data = np.frombuffer(data, np.uint8).reshape(-1, 4)[:, :3].tobytes()
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(width)
         w.setframerate(rate)
-        w.writeframes(data.tobytes())
+        w.writeframes(data)
     return path
 
 

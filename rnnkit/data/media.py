@@ -109,7 +109,7 @@ STREAMED = 0x7FFFF000   # a data size a streaming writer leaves unknown (ffmpeg 
 
 
 def read_wav(path, sample_rate, where=None):
-    """A WAV file (8, 16 or 32-bit PCM, 32 or 64-bit float; channels averaged) -> float samples
+    """A WAV file (8, 16, 24 or 32-bit PCM, 32 or 64-bit float; channels averaged) -> float samples
     in [-1, 1] (N,). Another sample rate than ``sample_rate``, no samples, or a file ``wave``
     cannot read raise DataError naming ``where`` and the file."""
     at = located(path, where)
@@ -125,14 +125,18 @@ def read_wav(path, sample_rate, where=None):
         why = f"{type(e).__name__}: {e}" if str(e) else ("the file ends inside its header" if
                                                           isinstance(e, EOFError) else
                                                           type(e).__name__)
-        raise DataError(f"{at}: not a readable WAV file ({why}); rnnkit reads 8, 16 or 32-bit "
-                        f"PCM and 32 or 64-bit float WAV") from None
+        raise DataError(f"{at}: not a readable WAV file ({why}); rnnkit reads 8, 16, 24 or "
+                        f"32-bit PCM and 32 or 64-bit float WAV") from None
     if rate != sample_rate:
         raise DataError(f"{at}: sample rate {rate} Hz, expected {sample_rate} Hz (the run's "
                         f"--sample-rate; resample the file, e.g. sox IN -r {sample_rate} OUT)")
-    if (floats and width not in (4, 8)) or (not floats and width not in (1, 2, 4)):
+    if (floats and width not in (4, 8)) or (not floats and width not in (1, 2, 3, 4)):
         raise DataError(f"{at}: {8 * width}-bit {'float' if floats else 'PCM'} samples, expected "
-                        f"8, 16 or 32-bit PCM or 32 or 64-bit float (e.g. sox IN -b 16 OUT)")
+                        f"8, 16, 24 or 32-bit PCM or 32 or 64-bit float (e.g. sox IN -b 16 OUT)")
+    if width == 3:   # 24-bit PCM, little-endian: each sample its 3 bytes as an int32's top 3
+        raw = raw[:len(raw) // (3 * channels) * 3 * channels]
+        raw = np.pad(np.frombuffer(raw, np.uint8).reshape(-1, 3), ((0, 0), (1, 0))).tobytes()
+        width = 4
     dtype = {4: np.float32, 8: np.float64}[width] if floats else \
         {1: np.uint8, 2: np.int16, 4: np.int32}[width]
     present = len(raw) // (width * channels)
