@@ -1,8 +1,9 @@
-"""A user's own loop over rnnkit's cells against torch.nn's: 100 steps of LSTMCell and GRUCell,
-under no_grad (generation) and with a backward at the end (training), interleaved in one process;
-medians of 7 rounds in microseconds a step, and rnnkit's time / torch.nn's.
+"""A user's own loop over rnnkit's cells against torch.nn's: 100 steps of LSTMCell, GRUCell and
+RNNCell, under no_grad (generation) and with a backward at the end (training), interleaved in one
+process; medians of 7 rounds in microseconds a step, and rnnkit's time / torch.nn's.
 
-    python benchmarks/cell_steps.py          # batch 1 at hidden 128, batch 32 at 256, one thread
+    python benchmarks/cell_steps.py          # batch 1 at hidden 32 and 128, batch 32 at 256,
+                                             # one thread
 """
 import statistics
 import time
@@ -25,8 +26,8 @@ def loop(cell, x, grad, steps=100):
 def main():
     torch.set_num_threads(1)
     print("cell      B   H    autograd  rnnkit us/step  torch.nn us/step  ratio")
-    for name in ("LSTMCell", "GRUCell"):
-        for B, H in ((1, 128), (32, 256)):
+    for name in ("LSTMCell", "GRUCell", "RNNCell"):
+        for B, H in ((1, 32), (1, 128), (32, 256)):
             ours, theirs = getattr(rnnkit, name)(H, H), getattr(nn, name)(H, H)
             theirs.load_state_dict(ours.state_dict())
             x = torch.randn(B, H)

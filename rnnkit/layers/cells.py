@@ -15,6 +15,7 @@ from rnnkit.bptt import telemetry
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
+from rnnkit.layers import fast_step
 from rnnkit.layers.traced import autocasting, recording
 from rnnkit.layers.errors import InputError, InputTypeError
 from rnnkit.layers.inputs import check_weights
@@ -75,11 +76,12 @@ class _CellBase(nn.Module):
         if input.dtype != self.weight_ih.dtype:
             raise InputTypeError(f"{name}: input dtype {input.dtype} does not match the "
                                  f"weights' {self.weight_ih.dtype}")
-        for pname, p in self.named_parameters():
-            if p.dtype != self.weight_ih.dtype:
-                raise InputTypeError(f"{name}: the parameters' dtypes differ ({pname} is "
-                                     f"{p.dtype}, weight_ih {self.weight_ih.dtype}); convert "
-                                     f"the cell with .to(dtype)")
+        dtype = self.weight_ih.dtype
+        if any(p is not None and p.dtype != dtype for p in self._parameters.values()):
+            pname, p = next((n, p) for n, p in self.named_parameters() if p.dtype != dtype)
+            raise InputTypeError(f"{name}: the parameters' dtypes differ ({pname} is "
+                                 f"{p.dtype}, weight_ih {dtype}); convert the cell with "
+                                 f".to(dtype)")
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)
         B, n = x.shape[0], CELLS[self.mode].N_STATES
@@ -103,8 +105,8 @@ class _CellBase(nn.Module):
             hx = [h if batched else h.unsqueeze(0) for h in hx]
         if self.hidden_size == 0:          # as torch.nn: states of no units (no GEMM of size 0)
             finals = tuple(x.new_zeros(B, 0) + 0 * x.sum() for _ in range(n))
-        elif recording() or not self._recorded(x, hx):
-            finals = self._traced(x, hx)
+        elif (how := recording()) or not self._recorded(x, hx):
+            finals = self._unrecorded(x, hx, how)
         else:
             w = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             check_weights(self, ((n, getattr(self, n)) for n in w))
@@ -118,6 +120,17 @@ class _CellBase(nn.Module):
         return torch.is_grad_enabled() and (
             x.requires_grad or any(h.requires_grad for h in hx)
             or any(p.requires_grad for p in self.parameters()))
+
+    def _unrecorded(self, x, hx, how):
+        """A step autograd does not record: step.cpp's compiled step (CPU, float32/64, as the
+        layers' :func:`rnnkit.layers.fast_step.step`) where it can run, else torch's cell
+        operator (:meth:`_traced`; also what tracing, export and ``torch.compile`` record:
+        ``how``, :func:`recording`'s answer)."""
+        if not (how or torch.compiler.is_compiling()):
+            finals = fast_step.cell_step(self, x, hx)
+            if finals is not None:
+                return finals
+        return self._traced(x, hx)
 
     def _traced(self, x, hx):
         """The step as ``torch.jit.trace`` and ``torch.onnx.export`` record it, as

@@ -26,7 +26,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from rnnkit import kernels
 from rnnkit.layers.fast_step import (KINDS, SMALL_BATCH, _pointers, _states, _switch, fast_kind,
-                                     needs_grad)
+                                     needs_grad, real)
 
 _lm_cache = weakref.WeakKeyDictionary()  # layer -> (addresses, lm_step plan)
 
@@ -133,8 +133,9 @@ def _lm_ready(rnn, embed, head, x, state, check_ids=True):
     if (_switch.off or rnn.training or embed.training or head.training or not x.is_cpu
             or (check_ids and (x.dim() != 1 or x.dtype != torch.long))):
         return None
-    if not _plain(embed, head):
-        return None
+    if not _plain(embed, head) or not real(x, embed._parameters["weight"],
+                                           head._parameters["weight"]):
+        return None             # (a FakeTensor: no data at its address)
     plan = _lm_plan(rnn, embed, head)
     if plan is None or (state is None and plan.learn_init) or (torch.is_grad_enabled() and (
             needs_grad(rnn, x, state) or plan.ew.requires_grad

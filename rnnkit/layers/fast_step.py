@@ -144,7 +144,7 @@ def step(rnn, x, state=None):
     if mode is not None and not (state is None and rnn.options.learn_init) \
             and not needs_grad(rnn, x, state):
         states = _states(rnn, mode, x.shape, x.dtype, x.device, state)
-        if states is not None:
+        if states is not None and real(x, *states):
             k = kernels.get(x)
             ptrs = _pointers(rnn) if k is not None and k.gemm is not None else None
             if ptrs is not None:
@@ -180,6 +180,13 @@ def _states(rnn, mode, shape, dtype, device, state):
     return tuple(s.contiguous() for s in states)
 
 
+def real(*tensors):
+    """Whether each tensor (or None) holds data at its address: not a FakeTensor (shapes
+    without data, as torch.compile and FakeTensorMode make), which says "cpu" and whose
+    address the kernels must not read."""
+    return all(t is None or type(t) in (torch.Tensor, torch.nn.Parameter) for t in tensors)
+
+
 def _weights(rnn):
     """Per layer: w_ih, w_hh, b_ih, b_hh (biases None without bias)."""
     return [rnn._weights(layer, 0) for layer in range(rnn.num_layers)]
@@ -200,7 +207,7 @@ def _pointers(rnn):
     check_weights(rnn, named)        # step.cpp reads each by the layer's sizes
     ws = [w for _, w in named]
     arr = None
-    if all(w is None or w.is_contiguous() for w in ws):
+    if all(w is None or w.is_contiguous() for w in ws) and real(*ws):
         arr = (ctypes.c_void_p * len(ws))(*(None if w is None else w.data_ptr() for w in ws))
     _cache[rnn] = (key, arr)
     return arr
@@ -216,12 +223,62 @@ def _compiled(rnn, mode, k, ptrs, x, states):
 
 def _call(rnn, mode, k, ptrs, B, I, x, states):
     """step.cpp's stack_step from the input at address x: the new states."""
+    return _stack_step(k, mode, rnn.num_layers, rnn.hidden_size, ptrs, B, I, x, states)
+
+
+def _stack_step(k, mode, L, H, ptrs, B, I, x, states):
     out = tuple(torch.empty_like(s) for s in states)
     c0, c1 = (states[1].data_ptr(), out[1].data_ptr()) if mode == "LSTM" else (None, None)
-    k.stack_step(k.gemm, KINDS[mode], rnn.num_layers, B, I, rnn.hidden_size, ptrs, x,
+    k.stack_step(k.gemm, KINDS[mode], L, B, I, H, ptrs, x,
                  states[0].data_ptr(), c0, out[0].data_ptr(), c1, None, None, 0, None, None, 0,
                  None, None, SMALL_BATCH, None, torch.get_num_threads())
     return out
+
+
+CELL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+CELL_KINDS = ("LSTM", "GRU")   # cells step.cpp steps faster than torch's op (benchmarks/cell_steps.py)
+
+
+def cell_step(cell, x, hx):
+    """One step of an rnnkit ``LSTMCell`` or ``GRUCell`` by step.cpp, for a step autograd does
+    not record: x (B, I) and the states hx (each (B, H)) of the weights' dtype, checked by the
+    cell. The new states, each (B, H) and a tensor of its own, or None where torch's cell
+    operator is as fast (the RNN cell, whose step is one product and a tanh; batches over
+    ``SMALL_BATCH``, where step.cpp calls the same GEMM) or where the kernels cannot run it
+    (not CPU, another dtype, kernels off, a parametrised weight): the cell then runs that."""
+    if cell.mode not in CELL_KINDS or x.shape[0] > SMALL_BATCH or _switch.off:
+        return None
+    k = kernels.get(x)
+    if k is None or k.gemm is None or any(h.device != x.device for h in hx) or not real(x, *hx):
+        return None
+    ptrs = _cell_pointers(cell)
+    if ptrs is None:
+        return None
+    x = x.contiguous()
+    states = tuple(h.contiguous()[None] for h in hx)                        # (1, B, H)
+    out = _stack_step(k, cell.mode, 1, cell.hidden_size, ptrs, x.shape[0], x.shape[1],
+                      x.data_ptr(), states)
+    return tuple(o[0] for o in out)
+
+
+def _cell_pointers(cell):
+    """A cell's weights' addresses as step.cpp takes them (a one-layer stack), cached as
+    :func:`_pointers` caches a layer's; None where a weight is not one of the cell's own
+    contiguous Parameters (a parametrisation makes a new tensor at each read)."""
+    params = cell._parameters
+    key = tuple((p.data_ptr(), p.shape, p.stride()) if p is not None else None
+                for p in (params.get(n) for n in CELL_WEIGHTS))
+    hit = _cache.get(cell)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    ws = [params.get(n) for n in CELL_WEIGHTS]
+    arr = None
+    if (ws[0] is not None and ws[1] is not None and (ws[2] is None) == (ws[3] is None)
+            and all(w is None or (w.is_contiguous() and w.device.type == "cpu") for w in ws)
+            and real(*ws)):
+        arr = (ctypes.c_void_p * 4)(*(None if w is None else w.data_ptr() for w in ws))
+    _cache[cell] = (key, arr)
+    return arr
 
 
 def _torch_cells(rnn, mode, x, states):
