@@ -328,7 +328,8 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, ca
     a checkpoint says what it is, in plain text."""
     from rnnkit.cli.options import image_file, image_format, output_file
     import argparse
-    from rnnkit.train.checkpoint import CheckpointError, atomic_write, load_checkpoint
+    from rnnkit.outputs import atomic_write
+    from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
     with pytest.raises(argparse.ArgumentTypeError, match="is a folder, a file was expected"):
         output_file(str(tmp_path))
     with pytest.raises(argparse.ArgumentTypeError, match="expected a .png, .svg or .pdf"):
@@ -352,7 +353,7 @@ def test_an_output_of_a_long_legal_name_is_written_and_errors_name_it(tmp_path):
     """A 250-character name is legal; its temporary file's name (15 more) was not, so the write
     failed as 'file name too long', naming a hidden file the user never gave."""
     import errno
-    from rnnkit.train.checkpoint import atomic_write
+    from rnnkit.outputs import atomic_write
     long = tmp_path / ("e" * 245 + ".json")
     atomic_write(long, lambda f: f.write(b"{}"))
     assert long.read_bytes() == b"{}" and len(list(tmp_path.iterdir())) == 1

@@ -110,7 +110,8 @@ COUNTS = {"unseen_tags", "words", "chunks", "skipped", "support", "origins"}
 
 
 def run(args):
-    from rnnkit.train.checkpoint import atomic_write, load_checkpoint
+    from rnnkit.outputs import atomic_write
+    from rnnkit.train.checkpoint import load_checkpoint
     if not args.run.exists():
         raise CheckpointError(f"{args.run}: no such run folder or checkpoint file")
     if not args.file.exists() and str(args.file) in DATASETS:   # a test set by its name

@@ -10,10 +10,10 @@ from rnnkit.cli.task_runs import TaskRun
 from rnnkit.data import DataError
 from rnnkit.data.dates import next_labels
 from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.outputs import atomic_write
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 from rnnkit.tasks.forecast_scores import LEVELS, MIN_ERRORS
 from rnnkit.tasks.forecast_trained import LEGACY, Forecast
-from rnnkit.train.checkpoint import atomic_write
 
 # steps of one forecast: far beyond any horizon a series supports, and printed and plotted in
 # seconds (100,000 took minutes, with no sign of progress)

@@ -145,6 +145,8 @@ def main(argv=None):
             print("rnnkit: error: standard output is closed; nothing could be written",
                   file=sys.stderr)
         return 1
+    if args.command == "train":   # a log line (a path, a sample) the terminal's encoding cannot
+        escape_unprintable(sys.stdout)   # show must not end a run whose work is done
     if debug:
         return args.func(args) or 0
     from rnnkit.cells.base import CellError
@@ -235,6 +237,15 @@ def stopped(e):
     except OSError:   # the terminal closed (SIGHUP): nothing left to say it to
         pass
     return 128 + e.signum if isinstance(e, Terminated) else 130
+
+
+def escape_unprintable(stream):
+    """Write what ``stream``'s encoding cannot show as backslash escapes (``\\u4e2d``), not as
+    a UnicodeEncodeError: for a training log, which is not the run's product (its files are)."""
+    try:
+        stream.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError, OSError):   # not a text stream of io's (replaced)
+        pass
 
 
 def first_cause(e):

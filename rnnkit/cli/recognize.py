@@ -11,12 +11,13 @@ from rnnkit.data import DataError
 from rnnkit.data.media import IMAGES, SOUNDS, kind_of
 from rnnkit.models.image_to_text import ImageToTextConfig
 from rnnkit.models.recognizer import RecognizerConfig
+from rnnkit.outputs import atomic_write
 from rnnkit.tasks.image_to_text import ImageReader, build_image_to_text_task
 from rnnkit.tasks.image_to_text import upgrade as image_to_text_upgrade
 from rnnkit.tasks.recognize import Recognizer, build_recognize_task
 from rnnkit.tasks.recognize_data import RecognizeData
 from rnnkit.train import CheckpointError
-from rnnkit.train.checkpoint import atomic_write, load_checkpoint
+from rnnkit.train.checkpoint import load_checkpoint
 
 TRAIN_DEFAULTS = {"max_steps": 3000, "eval_every": 250, "warmup_steps": 100}
 

@@ -32,7 +32,7 @@ from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
 from rnnkit.train.callbacks import NEXT_BEST
 from rnnkit.train.checkpoint import built_from
-from rnnkit.train.runlock import RunLock, RunLockError
+from rnnkit.train.runlock import RUN_FILES, RunLock, RunLockError
 from rnnkit.train.settings import saved_train_config
 
 
@@ -147,6 +147,11 @@ class TaskRun:
         second call says it once)."""
         last = Path(args.out) / "last.pt"
         if args.resume:
+            if not last.exists() and not last.is_symlink() and Path(args.out).is_dir():
+                begun = any((Path(args.out) / name).exists() for name in RUN_FILES)
+                raise CheckpointError(f"{last}: no such checkpoint file: " + (
+                    "the run stopped before its first last.pt was written; start it again "
+                    "without --resume" if begun else f"{args.out} holds no run to resume"))
             ckpt = load_checkpoint(last, kind=self.kind)
             try:
                 if self.upgrade is not None:

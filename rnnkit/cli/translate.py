@@ -77,7 +77,7 @@ def plot_attention(src_tokens, tgt_tokens, weights, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rnnkit.train.checkpoint import atomic_write
+    from rnnkit.outputs import atomic_write
     show = lambda toks: [t.replace(" ", "␣") if t.isspace() else t for t in toks]   # visible spaces
     T, S = weights.shape
     fig, ax = plt.subplots(figsize=(max(4, 0.22 * S + 2), max(3, 0.22 * T + 1.5)))

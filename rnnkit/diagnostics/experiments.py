@@ -23,8 +23,9 @@ from rnnkit.cells import registry
 from rnnkit.config import ConfigError
 from rnnkit.diagnostics.tasks import TASKS, task_spec
 from rnnkit.layers import LAYERS
+from rnnkit.outputs import atomic_write
+from rnnkit.train.checkpoint import json_text
 from rnnkit.train.gradients import clip_gradients
-from rnnkit.train.checkpoint import atomic_write, json_text
 
 SOLVED_MSE = 0.01          # adding problem: solved below this test MSE (baseline 1/6)
 SOLVED_ACCURACY = 0.99     # copy memory: solved above this recall accuracy

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnkit.diagnostics.experiments import SOLVED_ACCURACY, SOLVED_MSE  # noqa: E402
 from rnnkit.diagnostics.tasks import ADDING_BASELINE_MSE, COPY_ALPHABET  # noqa: E402
-from rnnkit.train.checkpoint import atomic_write  # noqa: E402
+from rnnkit.outputs import atomic_write  # noqa: E402
 
 COLOURS = {"rnn-tanh": "tab:red", "rnn-relu": "tab:orange", "lstm": "tab:blue", "gru": "tab:green"}
 OTHER_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")   # other cells

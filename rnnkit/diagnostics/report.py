@@ -4,7 +4,7 @@ import math
 from collections import defaultdict
 
 from rnnkit.diagnostics.tasks import ADDING_BASELINE_MSE
-from rnnkit.train.checkpoint import atomic_write
+from rnnkit.outputs import atomic_write
 
 
 

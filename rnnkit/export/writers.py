@@ -14,9 +14,11 @@ from pathlib import Path
 import torch
 import torch.fx.experimental._config as _fx_config
 
+from rnnkit import outputs
 from rnnkit.export import FORMATS, ExportError, swap_layers
 from rnnkit.export.programs import (classify_programs, forecast_programs, lm_programs,
                                     seq2seq_programs, tag_programs)
+from rnnkit.outputs import named, put, target
 from rnnkit.train.checkpoint import load_checkpoint
 
 
@@ -179,34 +181,31 @@ def export_run(path, fmt, out):
                           f"archives by their suffix), got {out.suffix or 'no suffix'!r}; name "
                           f"it {out.with_suffix('.' + fmt).name}")
     if not out.parent.is_dir():
-        raise ExportError(f"--out {out}: the folder {out.parent} does not exist")
+        raise ExportError(f"--out {out}: " + (f"{out.parent} is a file, not a folder" if
+                                               out.parent.exists() else
+                                               f"the folder {out.parent} does not exist"))
     kind, programs = _load(path)
     written, temporary = [], []
     try:   # each program to a hidden file beside its place; all moved there once all are written
         for p in programs:
             file = out if not p.name else out.with_name(f"{out.stem}-{p.name}{out.suffix}")
-            try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}.", suffix=f".tmp{file.suffix}",
-                                           dir=file.parent)    # the suffix torch looks for
-            except OSError as e:   # named by --out, not by the hidden file tried beside it
-                e.filename = str(file)
-                raise
-            os.close(fd)
+            place = target(file)   # a link's file; None: a device or a pipe, written in place
+            beside = place or Path(tempfile.gettempdir()) / file.name
+            fd, tmp = outputs.temporary(beside, suffix=f".tmp{file.suffix}")   # (torch reads
+            os.close(fd)                                                       # the suffix)
             temporary.append(Path(tmp))
             try:
                 if fmt == "onnx":
                     write_onnx(p, tmp, str(path))
                 else:
                     write_pt2(p, tmp, str(path))
-            except OSError as e:   # named by --out, not by the hidden file beside it
-                if e.filename in (tmp, str(tmp)):
-                    e.filename = str(file)
-                raise
-            written.append((file, p.about))
-        for tmp, (file, _) in zip(temporary, written):
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, file)
+            except BaseException as e:   # named by --out, not by the hidden file beside it (a
+                named(e, file, tmp)      # full disk inside torch's writer: the OSError it
+                raise                    # closed the file on)
+            written.append((file, place, p.about))
+        for tmp, (file, place, _) in zip(temporary, written):
+            put(tmp, file, place)
     finally:
         for tmp in temporary:
             tmp.unlink(missing_ok=True)
-    return written
+    return [(file, about) for file, _, about in written]

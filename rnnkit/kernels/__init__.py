@@ -40,6 +40,7 @@ import torch
 from rnnkit import env_switch
 from rnnkit.kernels import call
 from rnnkit.kernels.switch import Switch
+from rnnkit.outputs import umask as process_umask
 
 HERE = Path(__file__).parent
 SOURCES = tuple(sorted(p.name for p in HERE.glob("*.cpp")))   # compiled into one library
@@ -207,7 +208,7 @@ def _build():
             fd, mark = tempfile.mkstemp(prefix=TEMPORARY, suffix=".sha256", dir=out.parent)
             with os.fdopen(fd, "w") as f:
                 f.write(digest + "\n")
-            umask = _umask()
+            umask = process_umask()
             os.chmod(mark, 0o644 & ~umask)         # every user's (mkstemp made them 0600)
             os.chmod(tmp, 0o755 & ~umask)
             os.replace(mark, _digest_file(out))
@@ -262,17 +263,6 @@ def first_error(stderr):
     first = next((line for line in lines if " error: " in line or line.startswith("error")),
                  lines[-1] if lines else "no output")
     return first[:300] + ("..." if len(first) > 300 else "")
-
-
-def _umask():
-    """The process's umask, read without setting it (os.umask sets it, for every thread)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
 
 
 def _digest_file(lib):

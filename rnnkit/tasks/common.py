@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 
 from rnnkit.data.vocab import UNK, Vocab
+from rnnkit.outputs import atomic_write
 from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, distributed, load_checkpoint
 from rnnkit.train.callbacks import loss_label, settle_best
-from rnnkit.train.checkpoint import atomic_write, built_from, json_text
+from rnnkit.train.checkpoint import built_from, json_text
 from rnnkit.train.trainer import TrainingError
 
 PAD = "<pad>"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rnnkit.train.checkpoint import (CheckpointError, atomic_write, json_text, load_checkpoint,
-                                     save_checkpoint)
+from rnnkit.outputs import atomic_write
+from rnnkit.train.checkpoint import CheckpointError, json_text, load_checkpoint, save_checkpoint
 from rnnkit.train.runlock import LOCK_NAME
 
 

@@ -11,20 +11,19 @@ the weights, optimizer state or settings is refused, by file name, instead of be
 Version 1 files (written before the digest) still load, with a warning that they cannot be
 verified; a resumed run writes them again as version 2.
 """
-import errno
 import hashlib
 import json
 import math
 import numbers
-import os
 import re
 import struct
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+from rnnkit.outputs import atomic_write
 
 FORMAT = "rnnkit-checkpoint"
 VERSION = 2
@@ -33,33 +32,6 @@ READABLE = (1, 2)   # version 1: no digest
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file."""
-
-
-def atomic_write(path, write):
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then move it into place."""
-    path = Path(path)
-    if path.is_dir():   # found before the work, and named as the user gave it
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the temporary name holds at most the name's first 100 characters: a legal name of 250
-    # was refused as too long for its temporary file's
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:   # a read-only folder: named by the file the user gave
-        e.filename = str(path)
-        raise
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)   # mkstemp creates 0600; a run folder is meant to be shared
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and (e.filename in (tmp, None) or isinstance(e.filename, int)):
-            e.filename = str(path)   # the temporary file, or its descriptor: the user's name
-        raise
 
 
 def json_text(value, indent=2):

@@ -6,7 +6,7 @@ text (pid, host, start time, command) only serves the message a second run print
 is left in place: removing it would let two runs lock two different files of the same name.
 
 While it holds the lock, a run also removes the temporary files an interrupted atomic write
-(:func:`rnnkit.train.checkpoint.atomic_write`) of a run's own files can leave behind: no other
+(:func:`rnnkit.outputs.atomic_write`) of a run's own files can leave behind: no other
 run can be writing them. Commands that take no lock (``rnnkit forecast`` writing the run's
 forecast.png) may be writing theirs: those are removed only an hour on.
 """

@@ -1,0 +1,113 @@
+"""Writing output files without losing one: each is written whole beside its place and moved
+there (``os.replace``), so a crash or a full disk mid-write leaves the file before it intact.
+
+Where the path is not a regular file's place, a write goes where a shell's ``>`` would send it:
+a symbolic link is kept and the file it names replaced; a device or a pipe (``/dev/null``,
+``/dev/stdout``) is written in place, never replaced by a file. A new file's mode follows the
+umask, as ``open`` makes files; a replaced file keeps its own.
+"""
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def umask():
+    """The process's umask, read without setting it (os.umask sets it, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def target(path):
+    """The regular file a write of ``path`` replaces (``path``, or the file its symbolic link
+    names), or None where ``path`` is a device or a pipe, to be written in place. A folder
+    raises IsADirectoryError, before any work."""
+    path = Path(path)
+    try:
+        st = os.stat(path)                          # (through links)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return None
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def mode_of(path):
+    """The mode a write of ``path`` leaves: the file's own where it exists, else the umask's."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~umask()
+
+
+def temporary(path, suffix=".tmp"):
+    """(descriptor, name) of a new hidden file beside ``path`` (a regular file's place),
+    ``.NAME.XXXX.tmp`` (a killed run's are cleared by that pattern), or ``.STEM.XXXX`` +
+    ``suffix`` where the suffix is given (torch's exporters read the format from it). A folder
+    that cannot take it (read-only, missing) raises the OSError named by ``path``, the name the
+    user gave."""
+    # the temporary name holds at most the name's first 100 characters: a legal name of 250
+    # was refused as too long for its temporary file's
+    prefix = f".{(path.name if suffix == '.tmp' else path.stem)[:100]}."
+    try:
+        return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as e:
+        e.filename = str(path)
+        raise
+
+
+def put(tmp, path, place):
+    """Move the written temporary file ``tmp`` to ``place`` (:func:`target` of ``path``);
+    where that is None (a device, a pipe), copy its bytes into ``path`` and remove it."""
+    if place is None:
+        with open(tmp, "rb") as src, open(path, "wb") as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+        os.unlink(tmp)
+        return
+    os.chmod(tmp, mode_of(place))   # (mkstemp makes 0600)
+    os.replace(tmp, place)
+
+
+def named(e, path, tmp=None):
+    """Give the OSError ``e`` or the OSError it was raised while handling (a full disk inside
+    torch's file writer, which raises a RuntimeError of its own as it closes the file) the
+    user's file name where it names the temporary file or none."""
+    seen, inner = set(), e
+    while inner is not None and id(inner) not in seen:
+        if isinstance(inner, OSError) and (inner.filename in (None, tmp, str(tmp))
+                                           or isinstance(inner.filename, int)):
+            inner.filename = str(path)   # the temporary file, or its descriptor: the user's name
+        seen.add(id(inner))
+        inner = inner.__context__ or inner.__cause__
+
+
+def atomic_write(path, write):
+    """Call ``write(file_object)`` on a temporary file next to ``path``'s place (:func:`target`),
+    flushed to disk, then move it there; a device or a pipe is written in place."""
+    path = Path(path)
+    place = target(path)   # a folder: refused before the work, and named as the user gave it
+    if place is None:
+        with open(path, "wb") as f:
+            write(f)
+        return
+    place.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = temporary(place)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        put(tmp, path, place)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        named(e, path, tmp)
+        raise

@@ -1,0 +1,133 @@
+"""Where an output lands when its path is not a plain file's place: a symbolic link, a device
+or a pipe, a full disk inside torch's writer, a umask; and a training log the terminal's
+encoding cannot show."""
+import errno
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from rnnkit.outputs import atomic_write
+
+
+def test_a_symbolic_link_is_kept_and_the_file_it_names_replaced(tmp_path):
+    """The link itself was replaced by a file, and the file it named left as it was."""
+    (tmp_path / "real.json").write_text("old")
+    (tmp_path / "link.json").symlink_to("real.json")
+    atomic_write(tmp_path / "link.json", lambda f: f.write(b"new"))
+    assert (tmp_path / "link.json").is_symlink()
+    assert (tmp_path / "real.json").read_text() == "new"
+    (tmp_path / "dangling.json").symlink_to("made.json")            # as `>` in a shell does
+    atomic_write(tmp_path / "dangling.json", lambda f: f.write(b"made"))
+    assert (tmp_path / "made.json").read_text() == "made"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_pipe_is_written_in_place_not_replaced(tmp_path):
+    """A FIFO or a device (/dev/null, /dev/stdout) was replaced by a regular file: as root,
+    `rnnkit eval ... --out /dev/null` would have made the system's /dev/null a JSON file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    atomic_write(fifo, lambda f: f.write(b"through the pipe"))
+    reader.join(10)
+    assert got == [b"through the pipe"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    if os.geteuid() == 0:   # a null device of the test's own (a regression must not hit the
+        null = tmp_path / "null"   # system's)
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        atomic_write(null, lambda f: f.write(b"gone"))
+        assert stat.S_ISCHR(os.stat(null).st_mode)
+
+
+def test_a_new_file_follows_the_umask_and_a_replaced_one_keeps_its_mode(tmp_path):
+    """Every output was made 0644, whatever the umask (077: 0600 meant)."""
+    before = os.umask(0o077)
+    try:
+        atomic_write(tmp_path / "new.json", lambda f: f.write(b"{}"))
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.json").st_mode) == 0o600
+    (tmp_path / "shared.json").write_text("{}")
+    os.chmod(tmp_path / "shared.json", 0o664)
+    atomic_write(tmp_path / "shared.json", lambda f: f.write(b"[]"))
+    assert stat.S_IMODE(os.stat(tmp_path / "shared.json").st_mode) == 0o664
+
+
+def test_a_full_disk_inside_torchs_writer_names_the_file(tmp_path):
+    """torch's zip writer raises a RuntimeError of its own as it closes a file on a full disk;
+    the OSError it was handling has no file name, so the command said only "no space left on
+    device"."""
+    def full(f):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos")
+    with pytest.raises(RuntimeError) as e:
+        atomic_write(tmp_path / "last.pt", full)
+    assert e.value.__context__.filename == str(tmp_path / "last.pt")
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_goes_through_a_link_and_into_a_pipe(tmp_path):
+    from lm_fixtures import write_corpus
+    from rnnkit.cli.main import main
+    from rnnkit.export.writers import export_run
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(write_corpus(tmp_path)), "--out", str(run),
+                 "--max-steps", "2", "--eval-every", "2", "--hidden", "8", "--layers", "1",
+                 "--batch", "4", "--seq-len", "8", "--quiet"]) == 0
+    (tmp_path / "real.pt2").write_bytes(b"old")
+    (tmp_path / "model.pt2").symlink_to("real.pt2")
+    export_run(run / "best.pt", "pt2", tmp_path / "model.pt2")
+    assert (tmp_path / "model.pt2").is_symlink()
+    assert (tmp_path / "real.pt2").stat().st_size > 1000
+    fifo = tmp_path / "program.pt2"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    export_run(run / "best.pt", "pt2", fifo)
+    reader.join(30)
+    size = (tmp_path / "real.pt2").stat().st_size                # (names differ in a pt2)
+    assert got[0][:2] == b"PK" and abs(len(got[0]) - size) < size / 10
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_a_log_the_terminal_cannot_show_does_not_fail_a_finished_run(tmp_path):
+    """Under PYTHONIOENCODING=ascii, a run into a folder of Chinese name trained, wrote its
+    checkpoints, then failed (exit 1) printing its summary, before the test part was scored."""
+    corpus = "".join(f"the cat sat on the mat {i % 7}\n" for i in range(400))
+    (tmp_path / "train.txt").write_text(corpus)
+    (tmp_path / "test.txt").write_text(corpus[:2000])
+    out = tmp_path / "运行"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "train", "lm", "--data", str(tmp_path / "train.txt"),
+         "--test-data", str(tmp_path / "test.txt"), "--out", str(out), "--max-steps", "4",
+         "--eval-every", "2", "--hidden", "16", "--layers", "1", "--batch", "4",
+         "--seq-len", "16", "--quiet"], capture_output=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-500:]
+    assert "test_loss" in json.loads((out / "metrics.json").read_text())
+
+
+def test_resume_of_a_run_that_wrote_no_last_pt_says_to_start_again(tmp_path, capsys):
+    """A full disk at the first last.pt left .best-next.pt and metrics.jsonl; --resume said
+    only "last.pt: no such checkpoint file"."""
+    from lm_fixtures import write_corpus
+    from rnnkit.cli.main import main
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 0}\n')
+    flags = ["train", "lm", "--data", str(write_corpus(tmp_path)), "--out", str(run), "--resume"]
+    assert main(flags) == 2
+    assert "the run stopped before its first last.pt was written; start it again without " \
+           "--resume" in capsys.readouterr().err
+    (run / "metrics.jsonl").unlink()
+    assert main(flags) == 2
+    assert f"{run} holds no run to resume" in capsys.readouterr().err
