@@ -197,3 +197,18 @@ def test_a_device_as_a_file_to_read_is_refused_not_read_forever(tmp_path, capsys
     capsys.readouterr()
     code, err = code_and_err(["eval", str(tmp_path / "r"), "/dev/zero"], capsys)
     assert code == 2 and "/dev/zero: a device, not a file of text" in err
+
+
+def test_odd_paths_are_named_for_what_they_are(tmp_path, monkeypatch, capsys):
+    """An empty output name was "a file or folder"; a dangling link as --data "neither a data
+    set name nor an existing file"; a folder named last.pt "last.pt/best.pt: no such
+    checkpoint file"."""
+    monkeypatch.chdir(tmp_path)
+    code, err = code_and_err(["eval", "r", "x.txt", "--out", ""], capsys)
+    assert code == 2 and "--out: must name a file, got an empty string" in err
+    (tmp_path / "data.txt").symlink_to("gone.txt")
+    code, err = code_and_err(["train", "lm", "--data", "data.txt", "--out", "r"], capsys)
+    assert code == 2 and "'data.txt' is a symbolic link to 'gone.txt', which does not exist" in err
+    (tmp_path / "run" / "last.pt").mkdir(parents=True)
+    code, err = code_and_err(["sample", "run/last.pt"], capsys)
+    assert code == 2 and "run/last.pt: a folder; expected a checkpoint file" in err

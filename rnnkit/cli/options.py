@@ -132,12 +132,12 @@ def split_lines(text):
 IMAGE_FORMATS = ("png", "svg", "pdf")   # what matplotlib writes with no extra package
 
 
-def given_path(text):
+def given_path(text, what="a file or folder"):
     """An argparse type: a path as typed, ``~`` expanded (the shell leaves ``--out=~/x`` as it
     is: a folder named ~ was made here); an empty one is refused (Path('') is the current
     folder: every .txt file below it was read as the data)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("must name a file or folder, got an empty string")
+        raise argparse.ArgumentTypeError(f"must name {what}, got an empty string")
     from rnnkit.data.text import DataError, expanded
     try:
         return expanded(text)
@@ -147,7 +147,7 @@ def given_path(text):
 
 def output_file(text):
     """An argparse type: a file to write; an existing folder is refused before any work."""
-    path = given_path(text)
+    path = given_path(text, "a file")
     if path.is_dir() or text.endswith(("/", os.sep)):   # (Path drops a trailing slash)
         raise argparse.ArgumentTypeError(f"{text}: is a folder, a file was expected")
     return path

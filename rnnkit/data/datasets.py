@@ -352,6 +352,9 @@ def resolve(data, flag="--data", folders=False):
     if path.is_dir():
         raise DataError(f"{flag} {data!r} is a directory; expected a data file or a data set name")
     check_regular(path, flag, data)
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{flag} {data!r} is a symbolic link to {os.readlink(path)!r}, which "
+                        f"does not exist")
     if not path.is_file():
         raise DataError(f"{flag} {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
                         f"nor an existing file")

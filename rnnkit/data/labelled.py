@@ -291,8 +291,8 @@ def folder_rows(folder, classes=None):
                 raise DataError(f"{f}: an empty text for label {sub.name!r}")
             out.append((sub.name, body, 1))
     if len(out) < 2:
-        raise DataError(f"{folder}: a folder; expected a folder of class folders holding a text "
-                        f"a file (e.g. pos/1.txt, neg/2.txt), got {len(out)} such file(s)")
+        raise DataError(f"{folder}: a folder; expected a folder of class folders holding one "
+                        f"text per file (e.g. pos/1.txt, neg/2.txt), got {len(out)} such file(s)")
     return out
 
 

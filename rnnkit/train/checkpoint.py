@@ -106,7 +106,7 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     """The dict saved by :func:`save_checkpoint`; a missing, truncated, corrupted or foreign file
     raises CheckpointError naming it, and so does one of another task ``kind`` when one is asked."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and path.suffix != ".pt":   # a run folder (a folder named last.pt: said)
         path = path / "best.pt"
     if not path.is_file():
         what = ("a folder" if path.is_dir() else "not a regular file (a pipe, a device, a "
