@@ -2,15 +2,24 @@
 there (``os.replace``), so a crash or a full disk mid-write leaves the file before it intact.
 
 Where the path is not a regular file's place, a write goes where a shell's ``>`` would send it:
-a symbolic link is kept and the file it names replaced; a device or a pipe (``/dev/null``,
-``/dev/stdout``) is written in place, never replaced by a file. A new file's mode follows the
-umask, as ``open`` makes files; a replaced file keeps its own.
+a symbolic link is kept and the file it names replaced; a device or a pipe (``/dev/null``) is
+written in place, never replaced by a file; a name of one of the process's open files
+(``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``) is written through that descriptor, where
+the command's other output goes (a file its shell opened with ``>>`` is appended to, not
+replaced or cut). A new file's mode follows the umask, as ``open`` makes files; a replaced file
+keeps its own.
 """
 import errno
 import os
+import re
 import stat
+import sys
 import tempfile
 from pathlib import Path
+
+# the names of an open descriptor of this process: /dev/stdout, /dev/stderr, /dev/fd/N,
+# /proc/self/fd/N, /proc/PID/fd/N
+_DESCRIPTOR = re.compile(r"/dev/(?:std(out|err)|fd/(\d+))|/proc/(self|\d+)/fd/(\d+)")
 
 
 def umask():
@@ -24,11 +33,40 @@ def umask():
     return 0o022
 
 
+def descriptor(path):
+    """The open descriptor of this process that ``path`` names (``/dev/stdout``: 1), itself or
+    through symbolic links (``out.json -> /dev/stdout``), or None."""
+    path = os.path.abspath(path)
+    for _ in range(40):                     # (the system's own limit on a chain of links)
+        m = _DESCRIPTOR.fullmatch(path)
+        if m is not None and m[3] in (None, "self", str(os.getpid())):
+            return {"out": 1, "err": 2}[m[1]] if m[1] else int(m[2] or m[4])
+        if not os.path.islink(path):
+            return None
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+        path = os.path.abspath(path)
+    return None
+
+
+def in_place(path):
+    """A binary file object writing ``path`` where it is (:func:`target` None): through the
+    descriptor it names, after what this process printed there, or opened as a device."""
+    fd = descriptor(path)
+    if fd is None:
+        return open(path, "wb")
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    return os.fdopen(os.dup(fd), "wb")
+
+
 def target(path):
     """The regular file a write of ``path`` replaces (``path``, or the file its symbolic link
-    names), or None where ``path`` is a device or a pipe, to be written in place. A folder
-    raises IsADirectoryError, before any work."""
+    names), or None where ``path`` is written in place (:func:`in_place`): a device, a pipe, a
+    name of an open descriptor. A folder raises IsADirectoryError, before any work."""
     path = Path(path)
+    if descriptor(path) is not None:
+        return None
     try:
         st = os.stat(path)                          # (through links)
     except (FileNotFoundError, NotADirectoryError):
@@ -68,7 +106,7 @@ def put(tmp, path, place):
     """Move the written temporary file ``tmp`` to ``place`` (:func:`target` of ``path``);
     where that is None (a device, a pipe), copy its bytes into ``path`` and remove it."""
     if place is None:
-        with open(tmp, "rb") as src, open(path, "wb") as out:
+        with open(tmp, "rb") as src, in_place(path) as out:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
         os.unlink(tmp)
@@ -96,7 +134,7 @@ def atomic_write(path, write):
     path = Path(path)
     place = target(path)   # a folder: refused before the work, and named as the user gave it
     if place is None:
-        with open(path, "wb") as f:
+        with in_place(path) as f:
             write(f)
         return
     place.parent.mkdir(parents=True, exist_ok=True)

@@ -116,3 +116,16 @@ def test_fake_tensors_under_no_grad_never_reach_the_kernels():
         assert out.shape == (2, 4) and state.shape == (1, 2, 4)
         lm = LanguageModel(LMConfig(vocab_size=20, hidden=8, layers=1)).eval()
         assert lm.step(torch.tensor([1, 2]), None)[0].shape == (2, 20)
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_a_weight_of_another_shape_is_refused_under_no_grad(name):
+    """The compiled step read a weight by the cell's sizes: a weight_hh of 5 columns for a
+    hidden size of 13 was read past its end and gave numbers; recorded, the cell refused it."""
+    cell = getattr(rnnkit, name)(7, 13)
+    G = 4 if name == "LSTMCell" else 3
+    cell.weight_hh = torch.nn.Parameter(torch.randn(G * 13, 5))
+    x = torch.randn(1, 7)
+    with torch.no_grad(), pytest.raises(RuntimeError, match=r"weight_hh must have shape "
+                                                            r"\(\d+, 13\) .* got \(\d+, 5\)"):
+        cell(x)

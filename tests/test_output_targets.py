@@ -131,3 +131,32 @@ def test_resume_of_a_run_that_wrote_no_last_pt_says_to_start_again(tmp_path, cap
     (run / "metrics.jsonl").unlink()
     assert main(flags) == 2
     assert f"{run} holds no run to resume" in capsys.readouterr().err
+
+
+def test_dev_stdout_writes_where_the_output_goes(tmp_path):
+    """--out /dev/stdout with stdout sent to a file (`>> res.txt`) replaced that file: the
+    user's earlier lines and the command's own printed lines were lost. A link to it, too."""
+    (tmp_path / "out.json").symlink_to("/dev/stdout")
+    code = ("from rnnkit.outputs import atomic_write\n"
+            "print('printed first')\n"
+            "atomic_write('/dev/stdout', lambda f: f.write(b'{}\\n'))\n"
+            f"atomic_write({str(tmp_path / 'out.json')!r}, lambda f: f.write(b'[]\\n'))\n"
+            "print('printed after')\n")
+    res = tmp_path / "res.txt"
+    res.write_text("my notes\n")
+    with open(res, "ab") as f:
+        subprocess.run([sys.executable, "-c", code], stdout=f, check=True, timeout=120)
+    assert res.read_text() == "my notes\nprinted first\n{}\n[]\nprinted after\n"
+    assert (tmp_path / "out.json").is_symlink()
+
+
+def test_resume_of_a_folder_with_best_pt_alone_says_it_cannot_be_resumed(tmp_path, capsys):
+    from lm_fixtures import write_corpus
+    from rnnkit.cli.main import main
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"x")
+    assert main(["train", "lm", "--data", str(write_corpus(tmp_path)), "--out", str(run),
+                 "--resume"]) == 2
+    assert "holds a run's best.pt (its last.pt is gone, so it cannot be resumed)" in \
+        capsys.readouterr().err

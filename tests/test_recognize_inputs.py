@@ -101,12 +101,13 @@ def test_folder_labels_cut_copies_names(tmp_path):
 def test_folder_labels_cut_macos_copies_names(tmp_path):
     """macOS names a copy "abc copy.png", "abc copy 2.png": the transcripts were "abc copy".
     The ending is cut only where the rest is another file's transcript."""
-    names = ["GDGA", "GDGA copy", "GDGA copy 2", "make a copy", "Fair Copy 3"]
+    names = ["GDGA", "GDGA copy", "GDGA copy 2", "make a copy", "make a copy 2", "Fair Copy 3"]
     for name in names:
         block(255, 0, "L").save(tmp_path / f"{name}.png")
     labels = {p.stem: t for p, t, _ in read_listing(tmp_path)}
     assert labels == {"GDGA": "GDGA", "GDGA copy": "GDGA", "GDGA copy 2": "GDGA",
-                      "make a copy": "make a copy", "Fair Copy 3": "Fair Copy 3"}
+                      "make a copy": "make a copy", "make a copy 2": "make a copy",
+                      "Fair Copy 3": "Fair Copy 3"}
 
 
 def write_listing(tmp_path, text, encoding="utf-8"):

@@ -200,3 +200,6 @@ def test_a_no_break_space_joins_a_token(tmp_path, name, text):
     assert read_tagged(write(tmp_path, name, text)) == [
         (["New\u00a0York", "is"], ["B-LOC", "O"]), (["it", "costs", "10\u202f000"],
                                                     ["O", "O", "B-NUM"])]
+    from rnnkit.data.tagged import fields
+    assert fields("New\u00a0York\u00a0 is \u00a0 10\u202f000\u202f") == \
+        ["New\u00a0York", "is", "10\u202f000"]          # one at a token's end joins nothing

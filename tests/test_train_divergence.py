@@ -177,3 +177,21 @@ def test_a_recogniser_that_blew_up_is_judged_too(tmp_path):
     config = TrainConfig(max_steps=80, eval_every=5, warmup_steps=0)
     with pytest.raises(TrainingError, match="more than twice a uniform guess's"):
         Trainer(task, config).fit()
+
+
+def test_the_ctc_floor_counts_alignments_whatever_the_alphabet(tmp_path):
+    """The even guess's CTC loss of a transcript is T log C less the log of its alignments:
+    computed over the transcript's own labels, not a (frames x batch x classes) tensor."""
+    import types
+    from rnnkit.tasks.recognize import uniform_loss
+    model = types.SimpleNamespace(config=types.SimpleNamespace(num_classes=20_000),
+                                  frames=lambda widths: widths)
+    part = [(torch.zeros(1, 4), [7, 7], None), (torch.zeros(1, 3), [19_999], None),
+            (torch.zeros(1, 2), [5, 5], None)]                 # the last cannot fit: left out
+    full = []   # torch's CTC loss of the even guess over the whole alphabet, per label
+    for x, y, _ in part[:2]:
+        T = x.shape[-1]
+        logp = torch.full((T, 1, 20_000), -math.log(20_000), dtype=torch.float64)
+        full.append(float(torch.nn.functional.ctc_loss(
+            logp, torch.tensor([y]), torch.tensor([T]), torch.tensor([len(y)]))))
+    assert uniform_loss(model, part) == pytest.approx(sum(full) / 2, rel=1e-12)

@@ -114,6 +114,24 @@ def warn_unread(data_cfg):
                  f"./{value} to read it")
 
 
+def finished_files(out):
+    """The files of a run that got past its first evaluation, best.pt and metrics.json, that
+    ``out`` holds."""
+    return [n for n in ("best.pt", "metrics.json") if (Path(out) / n).exists()]
+
+
+def why_no_last(out):
+    """Why a run folder without last.pt cannot be resumed, and what to do."""
+    kept = finished_files(out)
+    if kept:
+        return (f"{out} holds a run's {' and '.join(kept)} (its last.pt is gone, so it cannot "
+                f"be resumed); choose another --out, or move them away to train a new run there")
+    if any((Path(out) / name).exists() for name in RUN_FILES):
+        return ("the run stopped before its first last.pt was written; start it again without "
+                "--resume")
+    return f"{out} holds no run to resume"
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """How ``rnnkit train KIND`` trains its task model; everything else is shared."""
@@ -148,10 +166,7 @@ class TaskRun:
         last = Path(args.out) / "last.pt"
         if args.resume:
             if not last.exists() and not last.is_symlink() and Path(args.out).is_dir():
-                begun = any((Path(args.out) / name).exists() for name in RUN_FILES)
-                raise CheckpointError(f"{last}: no such checkpoint file: " + (
-                    "the run stopped before its first last.pt was written; start it again "
-                    "without --resume" if begun else f"{args.out} holds no run to resume"))
+                raise CheckpointError(f"{last}: no such checkpoint file: " + why_no_last(args.out))
             ckpt = load_checkpoint(last, kind=self.kind)
             try:
                 if self.upgrade is not None:
@@ -222,11 +237,8 @@ class TaskRun:
                                    f"folder ({live}); wait for it to end or choose another --out")
             raise RunLockError(f"{args.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
-        kept = [n for n in ("best.pt", "metrics.json") if (Path(args.out) / n).exists()]
-        if kept:   # a run whose last.pt was removed (it holds the optimizer): no fresh run over it
-            raise RunLockError(f"{args.out} holds a run's {' and '.join(kept)} (its last.pt is "
-                               f"gone, so it cannot be resumed); choose another --out, or move "
-                               f"them away to train a new run there")
+        if finished_files(args.out):   # a run whose last.pt was removed (it holds the
+            raise RunLockError(why_no_last(args.out))   # optimizer): no fresh run over it
         base = dict(self.train_defaults)
         if "max_minutes" in vars(args):   # a time limit alone ends the run
             base["max_steps"] = 0

@@ -254,8 +254,8 @@ def read_folder(path, warn):
     labels = cut_copies(names)
     copies = [f"{p.name} as {t!r}" for p, n, t in zip(files, names, labels) if n != t]
     if copies:
-        warn(f"{path}: {len(copies)} file name(s) read as copies, their '-N' or ' copy' cut as "
-             f"the name without it is another file's transcript (e.g. {', '.join(copies[:3])})")
+        warn(f"{path}: {len(copies)} file name(s) read as copies, their '-N', ' copy' or ' copy "
+             f"N' cut as the name without it is another file's transcript (e.g. {', '.join(copies[:3])})")
     return [(p, t, str(p)) for p, t in zip(files, labels)]
 
 
@@ -265,6 +265,7 @@ COPY_SUFFIX = re.compile(r"(\s+\(\d+\)|\s+-\s+copy)+$", re.IGNORECASE)
 # what may be a copy's ending: ``-2`` (a second download), macOS's `` copy`` and `` copy 2``;
 # cut only where the rest is another file's transcript (:func:`cut_copies`)
 MAYBE_COPY = re.compile(r"(?<=.)(-\d+|\s+copy(\s+\d+)?)$", re.IGNORECASE)
+COPY_NUMBER = re.compile(r"(?<=copy)\s+\d+$", re.IGNORECASE)   # "abc copy 2" of "abc copy"
 
 
 def name_label(file):
@@ -276,11 +277,21 @@ def name_label(file):
 
 def cut_copies(labels):
     """``labels`` with a ``-N``, `` copy`` or `` copy N`` ending (:data:`MAYBE_COPY`) cut only
-    where the rest is another of them (``abc-2`` or ``abc copy`` beside ``abc``): a transcript
-    may hold a '-' and digits, or end in the word "copy", of its own."""
+    where the rest is another of them (``abc-2`` or ``abc copy`` beside ``abc``), and again
+    while it is (a copy of a copy: ``abc copy copy``, or ``abc copy 2`` beside ``abc copy``
+    alone, as macOS names a copy of ``abc copy``): a transcript may hold a '-' and digits, or
+    end in the word "copy", of its own."""
     known = set(labels)
-    cut = lambda t: MAYBE_COPY.sub("", t)
-    return [cut(t) if cut(t) in known else t for t in labels]
+
+    def original(t):
+        for _ in range(len(t)):
+            rest = next((r for r in (MAYBE_COPY.sub("", t), COPY_NUMBER.sub("", t))
+                         if r != t and r in known), None)
+            if rest is None:
+                return t
+            t = rest
+        return t
+    return [original(t) for t in labels]
 
 
 def read_tsv(path, warn=None):

@@ -272,6 +272,7 @@ def _cell_pointers(cell):
     if hit is not None and hit[0] == key:
         return hit[1]
     ws = [params.get(n) for n in CELL_WEIGHTS]
+    check_weights(cell, zip(CELL_WEIGHTS, ws))     # step.cpp reads each by the cell's sizes
     arr = None
     if (ws[0] is not None and ws[1] is not None and (ws[2] is None) == (ws[3] is None)
             and all(w is None or (w.is_contiguous() and w.device.type == "cpu") for w in ws)

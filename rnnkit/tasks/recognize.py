@@ -85,15 +85,20 @@ def uniform_loss(model, part):
             fits.append((frames, y))
     if not fits:
         return math.nan
-    classes, total = model.config.num_classes, 0.0
+    guess_logp, total = -math.log(model.config.num_classes), 0.0
     for r in chunks(len(fits), EVAL_BATCH):
         frames = torch.tensor([f for f, _ in fits[r.start:r.stop]])
-        labels = [y for _, y in fits[r.start:r.stop]]
+        # each transcript's labels renumbered 1.. in order of first use: under an even guess the
+        # loss counts the alignments, which depend on which labels repeat, not on the alphabet
+        # (a guess over a large one would be frames x batch x classes)
+        labels = [[order.setdefault(c, len(order) + 1) for c in y]
+                  for y, order in ((y, {}) for _, y in fits[r.start:r.stop])]
         lengths = torch.tensor([len(y) for y in labels])
         targets = torch.zeros(len(labels), max(1, int(lengths.max())), dtype=torch.long)
         for i, y in enumerate(labels):
             targets[i, :len(y)] = torch.tensor(y, dtype=torch.long)
-        guess = torch.full((int(frames.max()), len(labels), classes), -math.log(classes),
+        used = 1 + max(len(set(y)) for y in labels)                 # the blank and the labels
+        guess = torch.full((int(frames.max()), len(labels), used), guess_logp,
                            dtype=torch.float64)
         loss = torch.nn.functional.ctc_loss(guess, targets, frames, lengths, reduction="none")
         total += float((loss / lengths.clamp_min(1)).sum())
