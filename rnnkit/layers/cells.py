@@ -2,8 +2,9 @@
 
 One step is the time loop with T = 1, so a cell runs the same hand-derived forward and backward
 as the layers (:mod:`rnnkit.bptt`). A step autograd does not record (under ``no_grad``, or with
-nothing that requires a gradient) runs torch's fused cell operator: the same maths, without the
-training machinery.
+nothing that requires a gradient) runs without the training machinery: the layers' compiled
+step (:func:`rnnkit.layers.fast_step.cell_step`: LSTMCell and GRUCell on the CPU, up to
+``SMALL_BATCH`` rows) or torch's fused cell operator, the same maths.
 """
 import math
 import warnings
