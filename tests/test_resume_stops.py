@@ -14,7 +14,7 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.train import load_checkpoint
-from rnnkit.train.callbacks import NEXT_BEST, settle_best
+from rnnkit.train.resume import NEXT_BEST, settle_best
 from rnnkit.train.checkpoint import save_checkpoint
 
 from lm_fixtures import write_corpus

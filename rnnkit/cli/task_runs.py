@@ -30,8 +30,8 @@ from rnnkit.data.datasets import DATASETS, check_regular
 from rnnkit.data.text import expanded
 from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
-from rnnkit.train.callbacks import NEXT_BEST
 from rnnkit.train.checkpoint import built_from
+from rnnkit.train.resume import NEXT_BEST
 from rnnkit.train.runlock import RUN_FILES, RunLock, RunLockError
 from rnnkit.train.settings import saved_train_config
 

@@ -16,7 +16,7 @@ from rnnkit.data.vocab import UNK, Vocab
 from rnnkit.outputs import atomic_write
 from rnnkit.tasks.metrics import format_report
 from rnnkit.train import Checkpointer, ProgressBar, Trainer, distributed, load_checkpoint
-from rnnkit.train.callbacks import loss_label, settle_best
+from rnnkit.train.callbacks import loss_label
 from rnnkit.train.checkpoint import built_from, json_text
 from rnnkit.train.trainer import TrainingError
 
@@ -171,9 +171,7 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     if resume_from is not None:
         with built_from(Path(out) / "last.pt"):   # weights or state that do not fit: one line
             trainer.load_state_dict(resume_from)
-        if main:   # a best.pt written aside before a stop: completed or dropped
-            settle_best(out, trainer.best_step)
-        trainer.continue_from(Path(out) / "last.pt")   # best.pt's weights or state, if wanted
+        trainer.continue_from(Path(out) / "last.pt")   # best.pt settled; its weights or state
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
     distributed.finish()   # every rank past its last collective; rank 0 goes on alone

@@ -16,7 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rnnkit.outputs import atomic_write
-from rnnkit.train.checkpoint import CheckpointError, json_text, load_checkpoint, save_checkpoint
+from rnnkit.train.checkpoint import CheckpointError, check_plain, json_text, save_checkpoint
+from rnnkit.train.resume import NEXT_BEST, with_extras
 from rnnkit.train.runlock import LOCK_NAME
 
 
@@ -108,24 +109,6 @@ def _clock(seconds):
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-NEXT_BEST = ".best-next.pt"   # a new best.pt, until last.pt has been written after it
-
-
-def settle_best(out, best_step):
-    """Before a resume: a best.pt written aside whose step is the one last.pt records as best
-    (the run was stopped after last.pt, before the move) takes best.pt's place; one of another
-    step (stopped before last.pt was written: the evaluation is done again) is removed."""
-    aside = Path(out) / NEXT_BEST
-    if not aside.exists():
-        return
-    try:
-        step = load_checkpoint(aside).get("trainer", {}).get("step")
-    except CheckpointError:
-        step = None
-    if step is not None and step == best_step:
-        os.replace(aside, Path(out) / "best.pt")
-    else:
-        aside.unlink()
 
 
 def plain_numbers(row):
@@ -179,10 +162,20 @@ class Checkpointer:
         self._folder = _identity(self.out)
         lock = self.out / LOCK_NAME   # rnnkit train's (RunLock); none from Python
         self._note = lock.read_bytes() if lock.is_file() else None
+        # what every checkpoint will hold, checked before the first step: an entry that would
+        # replace the run's own, or a value loading cannot read, found at the first evaluation
+        check_plain(with_extras(trainer.state_dict(), self.extras, "Checkpointer(extras=...)"))
+        came = getattr(trainer, "resumed_from", None)   # (Trainer.resume, continue_from)
+        if (getattr(trainer, "resumed", False) and came is not None
+                and (self.out / "last.pt").exists()
+                and os.path.realpath(came) != os.path.realpath(self.out / "last.pt")):
+            raise CheckpointError(f"{self.out} holds another run (its own last.pt) than the one "
+                                  f"resumed from {came}, whose checkpoints would replace it: "
+                                  f"give the Checkpointer {Path(came).parent} or a new folder")
         if not getattr(trainer, "resumed", True) and (self.out / "last.pt").exists():
             raise CheckpointError(f"{self.out} already holds a run (last.pt); a new run there "
-                                  f"would replace it: continue it (Trainer.load_state_dict with "
-                                  f"its last.pt) or choose another folder")
+                                  f"would replace it: continue it (Trainer.resume with its "
+                                  f"last.pt) or choose another folder")
         # resumed: drop lines written after the checkpoint we continue from (metrics and train
         # lines count steps done; gradient telemetry names the 0-based step it recorded); a
         # fresh run drops every line, a run stopped before its first last.pt left (its step
@@ -215,7 +208,7 @@ class Checkpointer:
         self._seen = (0.0, 0, 0)
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(plain_numbers(metrics)) + "\n")
-        state = {**trainer.state_dict(), **self.extras}
+        state = with_extras(trainer.state_dict(), self.extras, "Checkpointer(extras=...)")
         if metrics["best"]:   # the task may stand for another model than its live one (a mix)
             model = getattr(getattr(trainer, "task", None), "best_model_state", lambda: None)()
             save_checkpoint(self.out / NEXT_BEST,

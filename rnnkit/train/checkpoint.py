@@ -82,9 +82,34 @@ def content_digest(value):
     return h.hexdigest()
 
 
+PLAIN = (torch.Tensor, str, bytes, int, float, bool, type(None), torch.dtype, torch.device)
+
+
+def check_plain(value, where="the checkpoint"):
+    """TypeError naming the first value in ``value`` that is not plain data (tensors, numbers,
+    text, None; dicts, lists and tuples of them): loading never runs code, so a numpy number or
+    an object of a class of one's own would make every checkpoint of the run unloadable."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int, float, bool, type(None))):
+                raise TypeError(f"{where} has a key {k!r} of type {type(k).__name__}; a "
+                                f"checkpoint holds plain data only (text or number keys)")
+            check_plain(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_plain(v, f"{where}[{i}]")
+    elif not isinstance(value, PLAIN):
+        kind = f"{type(value).__module__}.{type(value).__qualname__}"
+        raise TypeError(f"{where} is a {kind}; a checkpoint holds plain data only (tensors, "
+                        f"numbers, text, None, and dicts, lists and tuples of them), which "
+                        f"loading reads without running code: convert it (e.g. float(x), "
+                        f"x.tolist(), torch.as_tensor(x), or a dict of its fields)")
+
+
 def save_checkpoint(path, payload):
-    """Write ``payload`` (a dict of plain data) to ``path`` atomically, tagged with the format
-    and the digest of its content."""
+    """Write ``payload`` (a dict of plain data, :func:`check_plain`) to ``path`` atomically,
+    tagged with the format and the digest of its content."""
+    check_plain(payload)
     data = {"format": FORMAT, "version": VERSION, **payload}
     if isinstance(data.get("model_config"), dict) and "cell_sources" not in data:
         from rnnkit.cells.registry import source_digests

@@ -3,17 +3,55 @@ run (model, optimizer, schedule, counters, the task's own state, the random stre
 goes on from one, including from best.pt where the run stopped on non-finite steps or drops its
 learning rate back to the best weights (--lr-drops).
 """
+import os
 import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from rnnkit.train.checkpoint import built_from, check_optimizer_state, load_checkpoint
+from rnnkit.train.checkpoint import (CheckpointError, built_from, check_optimizer_state,
+                                     load_checkpoint)
+
+NEXT_BEST = ".best-next.pt"   # a new best.pt, until last.pt has been written after it
 
 
 class TrainingError(RuntimeError):
     """A run that cannot learn (every step non-finite, no finite validation loss)."""
+
+
+def settle_best(out, best_step):
+    """Before a resume: a best.pt written aside whose step is the one last.pt records as best
+    (the run was stopped after last.pt, before the move) takes best.pt's place; one of another
+    step (stopped before last.pt was written: the evaluation is done again) is removed."""
+    aside = Path(out) / NEXT_BEST
+    if not aside.exists():
+        return
+    try:
+        step = load_checkpoint(aside).get("trainer", {}).get("step")
+    except CheckpointError:
+        step = None
+    if step is not None and step == best_step:
+        os.replace(aside, Path(out) / "best.pt")
+    else:
+        aside.unlink()
+
+
+FILE_KEYS = ("format", "version", "digest")   # what save_checkpoint adds to every file
+
+
+def with_extras(state, extras, who):
+    """``state`` and ``extras`` in one dict; ValueError where an extra would replace one of the
+    run's own entries (a "model" of one's own made best.pt's weights that value)."""
+    if not isinstance(extras, dict):
+        raise TypeError(f"{who} must return a dict, got {type(extras).__name__}")
+    clash = sorted(k for k in extras if k in state or k in FILE_KEYS)
+    if clash:
+        raise ValueError(f"{who} holds {', '.join(map(repr, clash))}, the name of the "
+                         f"checkpoint's own entr{'ies' if len(clash) > 1 else 'y'} (the run's "
+                         f"{', '.join(sorted(state))}, and {', '.join(FILE_KEYS)}); name "
+                         f"{'them' if len(clash) > 1 else 'it'} otherwise")
+    return {**state, **extras}
 
 
 class Resumable:
@@ -22,7 +60,7 @@ class Resumable:
     def state_dict(self):
         """Everything a resumed run needs, as plain data (see :mod:`rnnkit.train.checkpoint`)."""
         task = self.task
-        return {"model": self.model.state_dict(),
+        state = {"model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
@@ -35,8 +73,9 @@ class Resumable:
                 "train_config": asdict(self.config),
                 "task": (self._task_state if self._task_state is not None  # all ranks' rows
                          else task.state_dict() if hasattr(task, "state_dict") else {}),
-                "rng": torch.get_rng_state(),
-                **(task.checkpoint_extras() if hasattr(task, "checkpoint_extras") else {})}
+                "rng": torch.get_rng_state()}
+        return with_extras(state, task.checkpoint_extras() if hasattr(task, "checkpoint_extras")
+                           else {}, "task.checkpoint_extras()")
 
     def load_state_dict(self, ckpt):
         self.resumed = True
@@ -76,6 +115,9 @@ class Resumable:
         weights where the run stopped on non-finite steps, and best.pt's state kept where an
         --lr-drops drop is to come. The one way on from a checkpoint: :meth:`resume` and the
         command's run (:func:`rnnkit.tasks.common.train`) both take it."""
+        self.resumed_from = Path(path)
+        if self.world.main:   # a best.pt written aside before a stop: completed or dropped
+            settle_best(Path(path).parent, self.best_step)
         if self.diverged:
             self.back_to_best(path)
         self.read_best(Path(path).with_name("best.pt"))

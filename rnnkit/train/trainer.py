@@ -64,6 +64,7 @@ import torch
 from rnnkit.train.gradients import clip_gradients
 from rnnkit.train.resume import Resumable, TrainingError
 from rnnkit.train.settings import adamw, lr_multiplier
+from rnnkit.train.task_protocol import check_task, loss_of, metrics_of
 
 __all__ = ["Trainer", "TrainingError", "MAX_SKIPPED_IN_A_ROW"]
 
@@ -72,6 +73,7 @@ MAX_SKIPPED_IN_A_ROW = 50
 
 class Trainer(Resumable):
     def __init__(self, task, config, callbacks=()):
+        check_task(task, config)
         self.task, self.config, self.callbacks = task, config, list(callbacks)
         self.model = task.model
         self.resumed = False        # load_state_dict: a run that continues a checkpoint
@@ -180,8 +182,12 @@ class Trainer(Resumable):
         recording every backward of the process)."""
         try:
             return self._fit()
-        except BaseException:
-            self._emit("on_train_abort")
+        except BaseException as e:
+            try:
+                self._emit("on_train_abort")
+            except Exception as inner:   # the run's own error is what the user must see
+                e.add_note(f"(and a callback's on_train_abort raised {type(inner).__name__}: "
+                           f"{inner})")
             raise
 
     def _fit(self):
@@ -216,6 +222,13 @@ class Trainer(Resumable):
                 stats = self._new_stats()
         if self.last_eval.get("step") != self.step:
             self.evaluate(stats)
+        if self.best_step is None and not math.isfinite(self.best_val):   # every evaluation
+            # NaN: no best.pt, no model to use (an old checkpoint's best_step may be None)
+            raise TrainingError(
+                f"the run learned nothing: no evaluation gave a finite validation loss "
+                f"({self.skipped_steps:,} of its {self.step:,} steps were skipped for a "
+                f"non-finite loss or gradient), so there is no best.pt; check the data for NaN "
+                f"or huge values, or lower --lr")
         if not self.diverged and self.world.main:   # finite all along, and no better than chance
             try:
                 self.check_learned(f"the run ended at step {self.step:,}")
@@ -246,7 +259,7 @@ class Trainer(Resumable):
         if self.ddp is not None:
             loss, count, finite, loss_sum = self._parallel_backward(batch)
         else:
-            loss, count = self.task.loss(batch)
+            loss, count = loss_of(self.task, batch)
             finite = bool(torch.isfinite(loss))
             loss_sum = loss.item() * count if finite else math.nan
         norm = math.nan
@@ -322,7 +335,7 @@ class Trainer(Resumable):
         was = self.model.training
         self.model.eval()
         start = time.perf_counter()
-        metrics = dict(self.task.evaluate())
+        metrics = metrics_of(self.task)
         seconds = time.perf_counter() - start
         self.model.train(was)
         if self.world.active:   # the same parameters everywhere: rank 0's figures decide "best"
@@ -333,8 +346,6 @@ class Trainer(Resumable):
                 join = getattr(self.task, "join_states", lambda s: s[0])
                 self._task_state = join(states)
         self.eval_seconds = seconds   # (rank 0's on every rank: the time limit is agreed)
-        if "val_loss" not in metrics:
-            raise KeyError(f"task.evaluate() must return 'val_loss', got keys {sorted(metrics)}")
         norms = stats["norms"]
         metrics = {"step": self.step, "tokens": self.tokens, "seconds": round(self.seconds(), 2),
                    "lr": self.optimizer.param_groups[0]["lr"],
