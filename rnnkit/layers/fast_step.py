@@ -236,7 +236,8 @@ def _stack_step(k, mode, L, H, ptrs, B, I, x, states):
 
 
 CELL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-CELL_KINDS = ("LSTM", "GRU")   # cells step.cpp steps faster than torch's op (benchmarks/cell_steps.py)
+CELL_KINDS = ("LSTM", "GRU")   # cells step.cpp steps faster than torch's op
+# (benchmarks/cell_steps.py)
 
 
 def cell_step(cell, x, hx):

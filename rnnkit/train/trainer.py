@@ -281,19 +281,20 @@ class Trainer(Resumable):
                     f"gradient (loss {loss.item():.4g}, gradient norm {norm:.4g})")
             if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW and self.best_step is not None:
                 self.diverged = True   # a finite best.pt stands: the run ends with it
-                self.check_learned(f"stopped at step {self.step}: the last "
+                self.check_learned(f"stopped at step {self.step + 1:,}: the last "
                                    f"{self.skipped_in_a_row} steps all had a non-finite {what}")
-                warnings.warn(f"stopped at step {self.step}: the last {self.skipped_in_a_row} "
-                              f"steps all had a non-finite {what}; the run ends with best.pt "
+                warnings.warn(f"stopped at step {self.step + 1:,}: the last "
+                              f"{self.skipped_in_a_row} steps all had a non-finite {what}; the "
+                              f"run ends with best.pt "
                               f"(step {self.best_step:,}); --resume with a lower --lr goes on "
                               f"from it")
             elif self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
                 raise TrainingError(
-                    f"stopped at step {self.step}: the last {self.skipped_in_a_row} steps all had a "
-                    f"non-finite {what}, nothing is being learned; check the data for NaN or "
-                    f"huge values, or lower --lr")
+                    f"stopped at step {self.step + 1:,}: the last {self.skipped_in_a_row} steps "
+                    f"all had a non-finite {what}, nothing is being learned; check the data for "
+                    f"NaN or huge values, or lower --lr")
             else:
-                warnings.warn(f"step {self.step}: non-finite {what}; step skipped "
+                warnings.warn(f"step {self.step + 1:,}: non-finite {what}; step skipped "
                               f"({self.skipped_steps} so far)")
         self.step += 1
         self.tokens += count
