@@ -134,8 +134,12 @@ def atomic_write(path, write):
     path = Path(path)
     place = target(path)   # a folder: refused before the work, and named as the user gave it
     if place is None:
-        with in_place(path) as f:
-            write(f)
+        try:
+            with in_place(path) as f:
+                write(f)
+        except BaseException as e:
+            named(e, path)   # (/dev/fd/7 where 7 is not open: "Bad file descriptor" alone)
+            raise
         return
     place.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temporary(place)

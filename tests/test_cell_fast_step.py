@@ -129,3 +129,12 @@ def test_a_weight_of_another_shape_is_refused_under_no_grad(name):
     with torch.no_grad(), pytest.raises(RuntimeError, match=r"weight_hh must have shape "
                                                             r"\(\d+, 13\) .* got \(\d+, 5\)"):
         cell(x)
+    cell = getattr(rnnkit, name)(7, 13)
+    cell.bias_hh = torch.nn.Parameter(torch.randn(1))     # broadcast by torch's op (batch 8)
+    for B in (2, 8):
+        with torch.no_grad(), pytest.raises(RuntimeError, match=r"bias_hh must have shape"):
+            cell(torch.randn(B, 7))
+    rnn = rnnkit.RNNCell(7, 13)
+    rnn.bias_ih = torch.nn.Parameter(torch.randn(1))
+    with torch.no_grad(), pytest.raises(RuntimeError, match=r"bias_ih must have shape"):
+        rnn(torch.randn(2, 7))

@@ -150,6 +150,19 @@ def test_dev_stdout_writes_where_the_output_goes(tmp_path):
     assert (tmp_path / "out.json").is_symlink()
 
 
+def test_a_descriptor_that_is_not_open_is_named(tmp_path):
+    with pytest.raises(OSError) as e:
+        atomic_write("/dev/fd/97", lambda f: f.write(b"x"))
+    assert e.value.filename == "/dev/fd/97"
+
+
+def test_a_run_folder_named_like_a_checkpoint_is_read_as_a_run(tmp_path):
+    """--out runs/m.pt trained, and every loader then refused the folder as "a folder"."""
+    from rnnkit.train import load_checkpoint, save_checkpoint
+    save_checkpoint(tmp_path / "m.pt" / "best.pt", {"n": 1})
+    assert load_checkpoint(tmp_path / "m.pt")["n"] == 1
+
+
 def test_resume_of_a_folder_with_best_pt_alone_says_it_cannot_be_resumed(tmp_path, capsys):
     from lm_fixtures import write_corpus
     from rnnkit.cli.main import main

@@ -1,6 +1,7 @@
 """The Trainer with a task of one's own: what it returns is checked where it is read, what its
 checkpoints would hold is checked before the first step, and a resume from Python settles
 best.pt and keeps to its own folder."""
+import enum
 import json
 import math
 
@@ -45,6 +46,10 @@ class Regression:
 CONFIG = dict(max_steps=6, eval_every=3, warmup_steps=0)
 
 
+class Ordinal(enum.IntEnum):
+    FIRST = 1
+
+
 def test_a_checkpoint_entry_of_ones_own_may_not_replace_the_runs(tmp_path):
     """checkpoint_extras() {"model": ...} made best.pt's weights that value; {"version": ...}
     made every checkpoint unreadable."""
@@ -60,6 +65,8 @@ def test_a_checkpoint_entry_of_ones_own_may_not_replace_the_runs(tmp_path):
 
 @pytest.mark.parametrize("value, named", [(np.arange(3), "numpy.ndarray"),
                                           (np.int64(3), "numpy.int64"),
+                                          (np.float64(0.5), "numpy.float64"),   # (a float)
+                                          (Ordinal.FIRST, "test_trainer_protocol.Ordinal"),
                                           (object(), "builtins.object")])
 def test_a_value_loading_cannot_read_is_refused_before_the_first_step(tmp_path, value, named):
     """A numpy number or an object of one's own trained "OK", and every checkpoint of the run
@@ -77,13 +84,19 @@ def test_numbers_from_numpy_and_tensors_are_taken_as_pythons(tmp_path):
     made tokens_seen a tensor."""
     inner = Regression()
     task = Regression(evaluate=lambda: {"val_loss": np.float64(inner.evaluate()["val_loss"]),
-                                        "r2": np.float32(0.5)},
+                                        "r2": np.float32(0.5), "ok": np.bool_(True),
+                                        "per_class": [np.float64(0.25), np.float64(0.75)]},
                       loss=lambda b: (Regression.loss(inner, b)[0], torch.tensor(8)))
     task.model = inner.model
     summary = Trainer(task, TrainConfig(**CONFIG), [Checkpointer(tmp_path)]).fit()
     assert type(summary["tokens_seen"]) is int and type(summary["best_val_loss"]) is float
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3, 6] and rows[0]["r2"] == 0.5
+    assert rows[0]["ok"] is True and rows[0]["per_class"] == [0.25, 0.75]
+    Trainer(task, TrainConfig(**{**CONFIG, "max_steps": 9}), [Checkpointer(tmp_path)]).resume(
+        tmp_path / "last.pt").fit()                       # its checkpoints load
+    Trainer(task, TrainConfig(**{**CONFIG, "max_steps": 12}), [Checkpointer(tmp_path)]).resume(
+        tmp_path / "best.pt")                             # best.pt of the same folder: its own
 
 
 @pytest.mark.parametrize("hook, value, message", [

@@ -128,9 +128,11 @@ class _CellBase(nn.Module):
         operator (:meth:`_traced`; also what tracing, export and ``torch.compile`` record:
         ``how``, :func:`recording`'s answer)."""
         if not (how or torch.compiler.is_compiling()):
-            finals = fast_step.cell_step(self, x, hx)
+            finals = fast_step.cell_step(self, x, hx)   # (its weights checked as it reads them)
             if finals is not None:
                 return finals
+        w = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")   # torch's op broadcasts a bias of
+        check_weights(self, ((n, getattr(self, n)) for n in w))   # (1,): said as recorded
         return self._traced(x, hx)
 
     def _traced(self, x, hx):

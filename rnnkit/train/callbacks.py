@@ -168,7 +168,7 @@ class Checkpointer:
         came = getattr(trainer, "resumed_from", None)   # (Trainer.resume, continue_from)
         if (getattr(trainer, "resumed", False) and came is not None
                 and (self.out / "last.pt").exists()
-                and os.path.realpath(came) != os.path.realpath(self.out / "last.pt")):
+                and os.path.realpath(Path(came).parent) != os.path.realpath(self.out)):
             raise CheckpointError(f"{self.out} holds another run (its own last.pt) than the one "
                                   f"resumed from {came}, whose checkpoints would replace it: "
                                   f"give the Checkpointer {Path(came).parent} or a new folder")

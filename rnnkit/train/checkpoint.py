@@ -11,6 +11,7 @@ the weights, optimizer state or settings is refused, by file name, instead of be
 Version 1 files (written before the digest) still load, with a warning that they cannot be
 verified; a resumed run writes them again as version 2.
 """
+import collections
 import hashlib
 import json
 import math
@@ -82,23 +83,25 @@ def content_digest(value):
     return h.hexdigest()
 
 
-PLAIN = (torch.Tensor, str, bytes, int, float, bool, type(None), torch.dtype, torch.device)
+# what loading reads without running code: these types exactly (a subclass, np.float64 of
+# float or an IntEnum of int, is pickled by its class, which loading refuses), and tensors
+PLAIN = (str, bytes, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
 
 
 def check_plain(value, where="the checkpoint"):
     """TypeError naming the first value in ``value`` that is not plain data (tensors, numbers,
     text, None; dicts, lists and tuples of them): loading never runs code, so a numpy number or
     an object of a class of one's own would make every checkpoint of the run unloadable."""
-    if isinstance(value, dict):
+    if type(value) in (dict, collections.OrderedDict):
         for k, v in value.items():
-            if not isinstance(k, (str, int, float, bool, type(None))):
+            if type(k) not in (str, int, float, bool, type(None)):
                 raise TypeError(f"{where} has a key {k!r} of type {type(k).__name__}; a "
                                 f"checkpoint holds plain data only (text or number keys)")
             check_plain(v, f"{where}[{k!r}]")
-    elif isinstance(value, (list, tuple)):
+    elif type(value) in (list, tuple):
         for i, v in enumerate(value):
             check_plain(v, f"{where}[{i}]")
-    elif not isinstance(value, PLAIN):
+    elif not (type(value) in PLAIN or isinstance(value, torch.Tensor)):
         kind = f"{type(value).__module__}.{type(value).__qualname__}"
         raise TypeError(f"{where} is a {kind}; a checkpoint holds plain data only (tensors, "
                         f"numbers, text, None, and dicts, lists and tuples of them), which "
@@ -131,8 +134,8 @@ def load_checkpoint(path, map_location="cpu", kind=None):
     """The dict saved by :func:`save_checkpoint`; a missing, truncated, corrupted or foreign file
     raises CheckpointError naming it, and so does one of another task ``kind`` when one is asked."""
     path = Path(path)
-    if path.is_dir() and path.suffix != ".pt":   # a run folder (a folder named last.pt: said)
-        path = path / "best.pt"
+    if path.is_dir() and path.name not in ("best.pt", "last.pt"):   # a run folder (a folder
+        path = path / "best.pt"                         # named as a checkpoint is said to be one)
     if not path.is_file():
         what = ("a folder" if path.is_dir() else "not a regular file (a pipe, a device, a "
                 "symbolic link that leads nowhere?)" if path.exists() or path.is_symlink()

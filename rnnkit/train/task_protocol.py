@@ -6,6 +6,7 @@ files, and a numpy bool the JSON writer, mid-run).
 import math
 import numbers
 
+import numpy as np
 import torch
 
 REQUIRED = ("model", "train_batch", "loss", "evaluate")
@@ -35,12 +36,28 @@ def number(value, what):
     TypeError naming ``what`` where it is no number."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
-    elif type(value) not in (int, float, bool) and isinstance(value, numbers.Number) and \
-            hasattr(value, "item"):          # numpy's numbers (np.float64 is a float, too)
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    value = python_scalar(value)
+    if type(value) not in (int, float):
         raise TypeError(f"{what} must be a number, got {type(value).__name__} {value!r:.60}")
     return value
+
+
+def python_scalar(value):
+    """A numpy scalar (np.float64, np.int64, np.bool_: np.float64 is a float too, but pickled
+    as numpy's) as Python's own; anything else as it is."""
+    if type(value).__module__ == "numpy" and isinstance(value, (numbers.Number, np.bool_)):
+        return value.item()
+    return value
+
+
+def python_values(value):
+    """``value`` with every numpy scalar inside its lists, tuples and dicts Python's own (a
+    metric's per-class figures), so that the metric files and checkpoints take it."""
+    if type(value) in (list, tuple):
+        return type(value)(python_values(v) for v in value)
+    if isinstance(value, dict):
+        return {k: python_values(v) for k, v in value.items()}
+    return python_scalar(value)
 
 
 def loss_of(task, batch):
@@ -80,14 +97,10 @@ def metrics_of(task):
         raise ValueError(f"task.evaluate() returns {', '.join(map(repr, clash))}, which the "
                          f"Trainer writes itself in each evaluation's row; name "
                          f"{'them' if len(clash) > 1 else 'it'} otherwise")
-    out = {}
+    out = {k: python_values(v) for k, v in metrics.items()}
     for k, v in metrics.items():
-        try:
+        if k == "val_loss" or (isinstance(v, torch.Tensor) and v.numel() == 1):
             out[k] = number(v, f"task.evaluate()[{k!r}]")
-        except TypeError:
-            if k == "val_loss":
-                raise
-            out[k] = v
     if math.isinf(out["val_loss"]) and out["val_loss"] < 0:
         raise ValueError("task.evaluate()'s val_loss is -inf: lower is better, so no later "
                          "evaluation could be better")
