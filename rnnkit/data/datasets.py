@@ -354,7 +354,7 @@ def resolve(data, flag="--data", folders=False):
     check_regular(path, flag, data)
     if path.is_symlink() and not path.exists():
         raise DataError(f"{flag} {data!r} is a symbolic link to {os.readlink(path)!r}, which "
-                        f"does not exist")
+                        f"leads to no file")
     if not path.is_file():
         raise DataError(f"{flag} {data!r} is neither a data set name ({', '.join(sorted(DATASETS))}) "
                         f"nor an existing file")
