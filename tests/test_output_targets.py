@@ -94,6 +94,14 @@ def test_export_goes_through_a_link_and_into_a_pipe(tmp_path):
     reader.start()
     export_run(run / "best.pt", "pt2", fifo)
     reader.join(30)
+    (tmp_path / "stdout.pt2").symlink_to("/dev/stdout")   # (pt2 needs its suffix)
+    with open(tmp_path / "piped.pt2", "wb") as f:    # `rnnkit export ... --out OUT > F`
+        done = subprocess.run([sys.executable, "-m", "rnnkit", "export", str(run), "--format",
+                               "pt2", "--out", str(tmp_path / "stdout.pt2")], stdout=f,
+                              stderr=subprocess.PIPE, timeout=300)
+    assert done.returncode == 0 and b"stdout.pt2: " in done.stderr   # the line not in the file
+    piped = (tmp_path / "piped.pt2").read_bytes()
+    assert piped[:2] == b"PK" and b"stdout.pt2: " not in piped
     size = (tmp_path / "real.pt2").stat().st_size                # (names differ in a pt2)
     assert got[0][:2] == b"PK" and abs(len(got[0]) - size) < size / 10
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and not list(tmp_path.glob(".*tmp*"))

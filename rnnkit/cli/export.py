@@ -11,6 +11,7 @@ gives per-frame CTC log-probabilities; decoding stays on the host, rnnkit.decode
 image-to-text and cond runs two, FILE's stem + ``-encoder`` (the input to the decoder's initial
 state) and ``-decoder`` (one step, every recurrent state an input and an output).
 """
+import sys
 
 from rnnkit.cli.options import given_path, output_file
 
@@ -27,6 +28,10 @@ def add_parser(sub):
 
 def run(args):
     from rnnkit.export import export_run
+    from rnnkit.outputs import descriptor
     for file, about in export_run(args.run, args.format, args.out):
-        print(f"{file}: {about}")
+        # a program written to standard output (--out /dev/stdout > m.onnx): the line after
+        # it would have been part of the file
+        said = sys.stderr if descriptor(file) == 1 else sys.stdout
+        print(f"{file}: {about}", file=said)
     return 0
