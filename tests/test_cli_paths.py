@@ -210,6 +210,13 @@ def test_odd_paths_are_named_for_what_they_are(tmp_path, monkeypatch, capsys):
     code, err = code_and_err(["train", "lm", "--data", "data.txt", "--out", "r"], capsys)
     assert code == 2 and "'data.txt' is a symbolic link to 'gone.txt', which leads to no " \
         "file" in err
+    from rnnkit.data import DataError
+    from rnnkit.data.text import read_text
+    with pytest.raises(DataError, match="a symbolic link to 'gone.txt', which leads to no file"):
+        read_text(tmp_path / "data.txt")                    # (--val-data, --test-data)
+    (tmp_path / "r").mkdir()
+    code, err = code_and_err(["eval", "r", "data.txt"], capsys)
+    assert code == 2 and "data.txt: a symbolic link to 'gone.txt', which leads to no file" in err
     (tmp_path / "run" / "last.pt").mkdir(parents=True)
     code, err = code_and_err(["sample", "run/last.pt"], capsys)
     assert code == 2 and "run/last.pt: a folder; expected a checkpoint file" in err

@@ -5,6 +5,7 @@ task's ``evaluate_file(run, path, **options)`` from :data:`EVALUATORS`, imported
 it returns a flat dict of metrics."""
 import importlib
 import inspect
+import os
 import sys
 import warnings
 
@@ -117,7 +118,9 @@ def run(args):
     if not args.file.exists() and str(args.file) in DATASETS:   # a test set by its name
         args.file = fetch(str(args.file))
     if not args.file.exists():
-        raise DataError(f"{args.file}: no such data file")
+        raise DataError(f"{args.file}: " + (
+            f"a symbolic link to {os.readlink(args.file)!r}, which leads to no file"
+            if args.file.is_symlink() else "no such data file"))
     with warnings.catch_warnings():   # its notes are said once, by the evaluator's own load
         warnings.simplefilter("ignore")
         kind = load_checkpoint(args.run).get("kind")

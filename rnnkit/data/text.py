@@ -53,6 +53,9 @@ def read_text(path):
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
+        if os.path.islink(path) and not os.path.exists(path):
+            raise DataError(f"{path}: a symbolic link to {os.readlink(path)!r}, which leads to "
+                            f"no file") from e
         raise DataError(f"{path}: cannot read the file: {e.strerror}{named_set(path)}") from e
     gz = raw.startswith(GZIP_MAGIC)
     if gz:
