@@ -17,7 +17,7 @@ from rnnkit.tasks.tag_trained import Tagger, upgrade
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 200,
                   "warmup_steps": 50, "lr": 0.02, "patience": 1000, "lr_drops": 1}
 
-def no_crf_on_resume(args, model_config):
+def no_crf_on_resume(args, model_config, ckpt=None):
     """``--no-crf`` on --resume of a run with a CRF layer: the run's unresolved flag is False
     too (neither flag given: a CRF up to --crf-tags tags), so the generic check let it pass."""
     if vars(args).get("crf") is False and model_config.crf:

@@ -148,7 +148,7 @@ class TaskRun:
     resumes_data: bool = False   # build also takes checkpoint=: a resume reuses its vocabulary
     keeps_choices: bool = False  # build also takes checkpoint=: a resume keeps what the data
     # decided (the forecaster's transform and baseline), as the data stays the same
-    check_resume: Callable = None   # (args, the run's model config) on --resume: refuse what
+    check_resume: Callable = None   # (args, model config, last.pt) on --resume: refuse what
     # the flag-by-flag check cannot tell (a bool flag whose False is both "auto" and "none")
 
     def add_flags(self, p):
@@ -206,7 +206,7 @@ class TaskRun:
                             f"settings are the run's ({getattr(cfg, f.name)!r}); only training flags "
                             f"may change; start a new run with another --out to change it")
             if self.check_resume is not None:
-                self.check_resume(args, model_cfg)
+                self.check_resume(args, model_cfg, ckpt)
             best_step = ckpt["trainer"].get("best_step")
             if best_step is not None and not any((Path(args.out) / n).is_file()
                                                  for n in ("best.pt", NEXT_BEST)):

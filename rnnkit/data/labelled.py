@@ -17,6 +17,8 @@ are read as characters: a ``\\w+`` word there is a whole clause. :func:`detect_t
 characters or words from the training texts.
 """
 import random
+import functools
+import itertools
 import re
 import unicodedata
 import warnings
@@ -39,9 +41,36 @@ TEXT_NAMES = {"text", "sentence", "review", "content", "document", "comment", "t
 FASTTEXT = "__label__"
 
 
+WORD_FORM = 2   # the word tokens of runs made now (a checkpoint without "word_form": 1)
+
+
 def words(text):
-    """Lower-cased word and punctuation tokens: ``"It's GOOD!"`` -> ``["it's", "good", "!"]``."""
+    """Lower-cased word and punctuation tokens, NFKC-normalised as :func:`chars` reads
+    characters, a word's combining marks inside it (Devanagari's vowel signs, Arabic's and
+    Hebrew's vowel points, a decomposed accent): ``"It's GOOD!"`` -> ``["it's", "good", "!"]``,
+    ``"फिल्म"`` -> ``["फिल्म"]``."""
+    return _word_pattern().findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def words_v1(text):
+    """The word tokens of runs made before :data:`WORD_FORM` 2 (their vocabularies hold them):
+    no normalisation, and a combining mark (which ``\\w`` does not match) a token of its own."""
     return _TOKEN.findall(text.lower())
+
+
+@functools.cache
+def _word_pattern():
+    """:func:`words`' pattern: ``\\w`` and the combining marks (Unicode category M) in words."""
+    marks = "".join(chr(c) for c in itertools.chain(range(0x300, 0x20000),
+                                                    range(0xE0100, 0xE01F0))
+                    if unicodedata.category(chr(c)).startswith("M"))
+    word = f"[\\w{marks}]+"
+    return re.compile(f"{word}(?:'{word})?|[^\\w\\s{marks}]")
+
+
+def word_splitter(tokens, word_form=WORD_FORM):
+    """The tokenizer of ``tokens`` ("word" or "char") for a run of ``word_form``."""
+    return words_v1 if tokens == "word" and word_form < 2 else TOKENIZERS[tokens]
 
 
 def chars(text):

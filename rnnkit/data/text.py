@@ -101,7 +101,12 @@ def decode_text(raw, path, iconv=True, gz=False):
                f"give UTF-8 text, e.g. through iconv -f {code} -t UTF-8 (if it is {name})")
         raise DataError(f"{path}:{_line_of(raw, e.start)}: not UTF-8 (byte 0x{raw[e.start]:02x} "
                         f"at offset {e.start}: {e.reason}); {fix}") from None
-    return text.removeprefix("\ufeff")   # a byte-order mark is not part of the text
+    # a byte-order mark is not part of the text, nor one at a line's start (files joined by
+    # cat: the second's mark made a label of its own, "\ufeffneg" beside "neg")
+    return _LINE_BOM.sub("", text.removeprefix("\ufeff"))
+
+
+_LINE_BOM = re.compile("(?<=[\r\n])\ufeff")
 
 
 def _gunzip(raw, path):

@@ -4,7 +4,8 @@ from itertools import chain
 
 import torch
 
-from rnnkit.data.labelled import TOKENIZERS, char_gram_buckets, char_gram_slots, ngram_buckets
+from rnnkit.data.labelled import (WORD_FORM, char_gram_buckets, char_gram_slots, ngram_buckets,
+                                  word_splitter)
 from rnnkit.tasks.common import encode, pad
 
 MAX_LEN = {"word": 100, "char": 300}   # max_len=0: long enough for 90% of MR / the reviews
@@ -19,10 +20,12 @@ class TextEncoder:
     One object for training and prediction, so both read a text the same way. ``max_len``:
     the tokens kept from a text's start (0: all of them)."""
 
-    def __init__(self, vocab, tokens, max_len, ngrams=1, buckets=1, char_grams=0):
+    def __init__(self, vocab, tokens, max_len, ngrams=1, buckets=1, char_grams=0,
+                 word_form=WORD_FORM):
         self.vocab, self.tokens, self.max_len = vocab, tokens, max_len
         self.ngrams, self.buckets, self.char_grams = ngrams, buckets, char_grams
-        self.split = TOKENIZERS[tokens]
+        self.word_form = word_form   # 1: a run made before words kept their combining marks
+        self.split = word_splitter(tokens, word_form)
         self.slots = char_gram_slots(char_grams)
         self.words = {}   # word -> its character n-gram buckets, padded to slots
 
@@ -46,7 +49,7 @@ class TextEncoder:
         return encode(self.vocab, toks), grams
 
     def to_dict(self):
-        return {"tokens": self.tokens, "max_len": self.max_len}
+        return {"tokens": self.tokens, "max_len": self.max_len, "word_form": self.word_form}
 
 
 def batch(examples):

@@ -74,7 +74,8 @@ class Classifier:
             model = model.averaged()   # the weights that validation picked best.pt with
             encoder = TextEncoder(Vocab.from_dict(ckpt["vocab"]), ckpt.get("tokens", "word"),
                                   ckpt.get("max_len", ckpt["data_config"]["max_len"]),
-                                  config.ngrams, gram_space(config), config.char_grams)
+                                  config.ngrams, gram_space(config), config.char_grams,
+                                  ckpt.get("word_form", 1))   # (1: the words of older runs)
             out = cls(model, encoder, ckpt["labels"])
             out.classes = given_classes(ckpt["data_config"].get("classes", ""))
             return out

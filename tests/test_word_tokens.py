@@ -1,0 +1,49 @@
+"""The classifier's word tokens in scripts with combining marks and in other Unicode forms, the
+runs made before them, and byte-order marks inside a file."""
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data.labelled import words, words_v1
+from rnnkit.data.text import decode_text
+from rnnkit.tasks.classify_trained import Classifier
+from rnnkit.train import save_checkpoint
+
+
+@pytest.mark.parametrize("text, want", [
+    ("फिल्म अच्छी है", ["फिल्म", "अच्छी", "है"]),             # Devanagari's vowel signs, virama
+    ("الْحَمْدُ لِلَّهِ", ["الْحَمْدُ", "لِلَّهِ"]),                  # Arabic's harakat
+    ("שָׁלוֹם", ["שָׁלוֹם"]),                                  # Hebrew's niqqud
+    ("cafe\u0301 ＡＢＣ It's GOOD!", ["café", "abc", "it's", "good", "!"]),   # NFD, full width
+])
+def test_a_words_marks_stay_inside_it(text, want):
+    """Python's \\w matches no combining mark: each vowel sign, virama and haraka was a token of
+    its own (फिल्म: फ / ि / ल / ् / म), and NFD text a vocabulary apart from NFC."""
+    assert words(text) == want
+    assert words_v1("फिल्म") == ["फ", "ि", "ल", "्", "म"]           # the runs made before
+
+
+def test_a_run_made_before_reads_words_as_it_was_trained_and_is_not_resumed(tmp_path, capsys):
+    from task_fixtures import write_labelled
+    data = write_labelled(tmp_path)
+    out = tmp_path / "run"
+    flags = ["train", "classify", "--data", str(data), "--out", str(out), "--tokens", "word",
+             "--max-steps", "2", "--eval-every", "2", "--quiet"]
+    assert main(flags) == 0
+    assert Classifier.load(out).encoder.split is words
+    for name in ("best.pt", "last.pt"):                    # as runs before word_form wrote them
+        ckpt = torch.load(out / name, weights_only=True)
+        del ckpt["word_form"], ckpt["digest"]
+        save_checkpoint(out / name, {k: v for k, v in ckpt.items()
+                                     if k not in ("format", "version")})
+    assert Classifier.load(out).encoder.split is words_v1
+    capsys.readouterr()
+    assert main(flags[:-5] + ["--max-steps", "4", "--resume", "--quiet"]) == 2
+    assert "reads word tokens the older way" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_at_a_lines_start_is_no_text():
+    """Two files joined by cat: the second's mark made "\\ufeffneg" a label beside "neg"."""
+    raw = "\ufeffpos\ta\nneg\tb\n\ufeffneg\tc\r\n\ufeffpos\td\r\ufeffneg\te".encode()
+    assert decode_text(raw, "f") == "pos\ta\nneg\tb\nneg\tc\r\npos\td\rneg\te"
+    assert decode_text("a\ufeffb".encode(), "f") == "a\ufeffb"      # inside a line: the text's
