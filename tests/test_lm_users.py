@@ -73,3 +73,18 @@ def test_windows_1252_text_is_told_its_own_iconv(tmp_path):
         read_text(tmp_path / "cp.txt")
     with pytest.raises(DataError, match="iconv -f LATIN1 .* \\(if it is Latin-1\\)"):
         read_text(tmp_path / "l1.txt")
+
+
+def test_a_prime_the_vocabulary_lacks_is_said(tmp_path, capsys):
+    """A model with <unk> took any prime without a word: 'Ελλ' became three <unk>; a prime of
+    bytes that are not UTF-8 was echoed as they were, where predict and tag refuse them."""
+    (tmp_path / "c.txt").write_text("the cat sat on the mat. " * 300)
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(tmp_path / "c.txt"), "--out", str(out),
+                 "--max-steps", "2", "--max-vocab", "8", *TINY]) == 0
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=r"--prime: 3 of its 3 tokens are not in the model's "
+                                         r"vocabulary and are read as <unk>"):
+        assert main(["sample", str(out), "--prime", "Ελλ", "--length", "3"]) == 0
+    assert main(["sample", str(out), "--prime", "ab\udcff", "--length", "3"]) == 2
+    assert "text that is not valid UTF-8" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """``rnnkit sample RUN``: stream text from a trained language model."""
 import sys
+import warnings
 
 from rnnkit.cli.options import (beam_width, given_path, nonneg_float, positive_int, probability,
                                 random_seed, ranged)
@@ -90,12 +91,18 @@ def default_prime(vocab):
 
 
 def encode_prime(vocab, prime):
+    if any("\ud800" <= c <= "\udfff" for c in prime):   # bytes of an argument not UTF-8
+        raise DataError(f"--prime {prime!r}: text that is not valid UTF-8")
     try:
         ids = vocab.encode(prime, prefix=True)
     except KeyError as e:
         raise DataError(f"--prime {prime!r}: {e.args[0]}") from None
     if not ids:
         raise ConfigError("--prime must not be empty")
+    unknown = sum(i == vocab.unk for i in ids) if vocab.unk is not None else 0
+    if unknown:   # the model reads them as <unk>, whatever they were
+        warnings.warn(f"--prime: {unknown} of its {len(ids)} tokens are not in the model's "
+                      f"vocabulary and are read as <unk>")
     return ids
 
 
