@@ -376,7 +376,8 @@ def evaluate_file(run, path):
     unknown = int((ids == vocab.unk).sum()) if vocab.unk is not None else 0
     if unknown * 4 > len(ids):   # <unk> is one easy token: such a text scores deceptively well
         warn(f"{path}: {unknown:,} of its {len(ids):,} tokens ({unknown / len(ids):.0%}) are "
-             f"<unk>, words the model's vocabulary lacks, each predicted as the one token "
+             f"<unk>, {'characters' if vocab.kind == 'char' else 'words'} the model's "
+             f"vocabulary lacks, each predicted as the one token "
              f"<unk>: the figures flatter the model on this text")
     nats = stream_loss(model, eval_streams(ids, d.batch, d.seq_len))
     return {"kind": "lm", "file": str(path), "size": len(ids) - 1, "unit": UNITS[vocab.kind],

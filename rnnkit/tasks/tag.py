@@ -295,7 +295,8 @@ def build_tag_task(data_config, model_config, log=print):
         model_config.affixes = 0 if tokens == "char" else 3
     log(f"{path}: {len(sents):,} sentences, {sum(len(w) for w, _ in parts[0]):,} training "
         f"{tokens} tokens, {len(tags)} tags; train {len(parts[0]):,}, validation "
-        f"{len(parts[1]):,}, test {len(parts[2]):,} sentences; vocabulary {len(vocab):,} words"
+        f"{len(parts[1]):,}, test {len(parts[2]):,} sentences; vocabulary {len(vocab):,} "
+        f"{'characters' if tokens == 'char' else 'words'}"
         + (f", {len(chars):,} characters" if chars else ""))
     model_config.vocab_size, model_config.num_tags = len(vocab), len(tags)
     m = model_config
