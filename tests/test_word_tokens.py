@@ -47,3 +47,19 @@ def test_a_byte_order_mark_at_a_lines_start_is_no_text():
     raw = "\ufeffpos\ta\nneg\tb\n\ufeffneg\tc\r\n\ufeffpos\td\r\ufeffneg\te".encode()
     assert decode_text(raw, "f") == "pos\ta\nneg\tb\nneg\tc\r\npos\td\rneg\te"
     assert decode_text("a\ufeffb".encode(), "f") == "a\ufeffb"      # inside a line: the text's
+
+
+def test_a_label_in_another_unicode_form_is_the_models(tmp_path, capsys):
+    """Labels tốt/xấu in NFD in the validation file were refused: "unknown label 'xấu'; the
+    model knows ['tốt', 'xấu']", two strings that look the same."""
+    import unicodedata
+    from rnnkit.tasks.classify_trained import evaluate_file
+    rows = ["tốt\tphim hay lắm", "xấu\tphim dở quá", "tốt\trất thích", "xấu\tchán lắm"] * 10
+    (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    nfd = unicodedata.normalize("NFD", "\n".join(rows[:8]) + "\n")
+    (tmp_path / "val.tsv").write_text(nfd, encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"), "--val-data",
+                 str(tmp_path / "val.tsv"), "--out", str(out), "--max-steps", "2",
+                 "--eval-every", "2", "--quiet"]) == 0, capsys.readouterr().err
+    assert evaluate_file(out, tmp_path / "val.tsv")["size"] == 8

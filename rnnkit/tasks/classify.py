@@ -290,8 +290,7 @@ def build_classify_task(data_config, model_config, log=print):
             rows = only_classes(rows, classes, d.classes, given, log)
             if not rows:
                 raise DataError(f"{given}: no example of the classes {d.classes} (--classes)")
-        check_labels(rows, labels, given)
-        return [(label, text) for label, text, _ in rows]
+        return [(label, text) for label, text, _ in check_labels(rows, labels, given)]
 
     parts = own_parts(examples, d, read_checked)
     warn_shared(parts[0], (("--val-data", d.val_data, parts[1]),

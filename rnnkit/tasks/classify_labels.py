@@ -1,6 +1,7 @@
 """The classifier's labels as its data give them: ``--classes`` (the ones read, the rest
 left out), labels that read as no label at all, and a held-out file's labels against the run's.
 """
+import unicodedata
 from pathlib import Path
 
 from rnnkit.config import ConfigError
@@ -66,8 +67,16 @@ def only_classes(rows, classes, flag, where, log):
 
 
 def check_labels(examples, labels, path):
-    """A DataError naming the file and line of the first label the model was not trained on."""
-    for label, _, line in examples:
+    """``examples`` with a label that is one of ``labels`` in another Unicode form (NFD "xấu",
+    NFC "xấu": the same text, other code points) given as the model's; a DataError naming the
+    file and line of the first label the model was not trained on."""
+    known = {unicodedata.normalize("NFC", l): l for l in labels}
+    out = []
+    for label, text, line in examples:
+        if label not in labels:
+            label = known.get(unicodedata.normalize("NFC", label), label)
         if label not in labels:   # a folder of class folders: the class folder, not a line
             where = Path(path) / label if Path(path).is_dir() else f"{path}:{line}"
             raise DataError(f"{where}: unknown label {label!r}; the model knows {labels}")
+        out.append((label, text, line))
+    return out

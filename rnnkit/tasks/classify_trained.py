@@ -34,7 +34,7 @@ def evaluate_file(run, path):
     run trained with ``--classes`` reads those labels only, as its training did."""
     clf = Classifier.load(run)
     examples = read_labelled(path, with_lines=True, least=1, classes=clf.classes)
-    check_labels(examples, clf.labels, path)
+    examples = check_labels(examples, clf.labels, path)
     warn_unknown(path, [w for _, t, _ in examples for w in clf.encoder.split(t)],
                  clf.encoder.vocab.stoi)
     logp = clf.log_probs([t for _, t, _ in examples], str(path))               # (N, K)
