@@ -63,3 +63,10 @@ def test_a_label_in_another_unicode_form_is_the_models(tmp_path, capsys):
                  str(tmp_path / "val.tsv"), "--out", str(out), "--max-steps", "2",
                  "--eval-every", "2", "--quiet"]) == 0, capsys.readouterr().err
     assert evaluate_file(out, tmp_path / "val.tsv")["size"] == 8
+
+
+def test_yi_and_balinese_are_read_as_characters():
+    """Both are written without spaces between words: auto read a whole line as one word."""
+    from rnnkit.data.labelled import detect_tokens
+    assert detect_tokens(["ꆈꌠꁱꂷꀋꉌꌐ", "ꑭꆏꉢꌠꅉꆹ"]) == "char"
+    assert detect_tokens(["ᬅᬓ᭄ᬱᬭᬩᬮᬶ", "ᬲ᭄ᬯᬲ᭄ᬢ᭄ᬬᬲ᭄ᬢᬸ"]) == "char"

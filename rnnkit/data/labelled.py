@@ -89,11 +89,13 @@ UNSEGMENTED = (
     (0x1000, 0x109F),     # Myanmar
     (0x1780, 0x17FF),     # Khmer
     (0x1950, 0x1AAF),     # Tai Le, New Tai Lue, Khmer symbols, Buginese, Tai Tham
+    (0x1B00, 0x1B7F),     # Balinese
     (0x2E80, 0x2FDF),     # CJK radicals
     (0x3040, 0x30FF),     # Hiragana, Katakana
     (0x31F0, 0x31FF),     # Katakana extensions
     (0x3400, 0x4DBF),     # Han, extension A
     (0x4E00, 0x9FFF),     # Han
+    (0xA000, 0xA4CF),     # Yi syllables and radicals
     (0xA980, 0xAA7F),     # Javanese, Myanmar extensions, Cham
     (0xF900, 0xFAFF),     # Han compatibility
     (0xFF66, 0xFF9F),     # half-width Katakana
