@@ -17,9 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# the names of an open descriptor of this process: /dev/stdout, /dev/stderr, /dev/fd/N,
-# /proc/self/fd/N, /proc/PID/fd/N
-_DESCRIPTOR = re.compile(r"/dev/(?:std(out|err)|fd/(\d+))|/proc/(self|\d+)/fd/(\d+)")
+# the names of an open descriptor of this process: /dev/stdin, /dev/stdout, /dev/stderr,
+# /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N (stdin too: through its link, a file given with <
+# would have been replaced)
+_DESCRIPTOR = re.compile(r"/dev/(?:std(in|out|err)|fd/(\d+))|/proc/(self|\d+)/fd/(\d+)")
 
 
 def umask():
@@ -40,7 +41,7 @@ def descriptor(path):
     for _ in range(40):                     # (the system's own limit on a chain of links)
         m = _DESCRIPTOR.fullmatch(path)
         if m is not None and m[3] in (None, "self", str(os.getpid())):
-            return {"out": 1, "err": 2}[m[1]] if m[1] else int(m[2] or m[4])
+            return {"in": 0, "out": 1, "err": 2}[m[1]] if m[1] else int(m[2] or m[4])
         if not os.path.islink(path):
             return None
         path = os.path.join(os.path.dirname(path), os.readlink(path))

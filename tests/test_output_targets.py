@@ -164,6 +164,19 @@ def test_a_descriptor_that_is_not_open_is_named(tmp_path):
     assert e.value.filename == "/dev/fd/97"
 
 
+def test_dev_stdin_never_replaces_the_file_it_reads(tmp_path):
+    """/dev/stdin of `< data.tsv` leads to data.tsv: --out /dev/stdin replaced the input."""
+    data = tmp_path / "data.tsv"
+    data.write_text("keep\n")
+    code = ("from rnnkit.outputs import atomic_write\n"
+            "atomic_write('/dev/stdin', lambda f: f.write(b'x'))\n")
+    with open(data) as f:
+        done = subprocess.run([sys.executable, "-c", code], stdin=f, capture_output=True,
+                              timeout=120)
+    assert done.returncode != 0 and b"/dev/stdin" in done.stderr
+    assert data.read_text() == "keep\n"
+
+
 def test_a_run_folder_named_like_a_checkpoint_is_read_as_a_run(tmp_path):
     """--out runs/m.pt trained, and every loader then refused the folder as "a folder"."""
     from rnnkit.train import load_checkpoint, save_checkpoint
