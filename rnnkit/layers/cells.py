@@ -109,8 +109,7 @@ class _CellBase(nn.Module):
         elif (how := recording()) or not self._recorded(x, hx):
             finals = self._unrecorded(x, hx, how)
         else:
-            w = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            check_weights(self, ((n, getattr(self, n)) for n in w))
+            self._check_weights()
             _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih,
                             self.weight_hh, self.bias_ih, self.bias_hh, tuple(hx),
                             tag=(self, 0, 0))   # gradient telemetry's label
@@ -131,9 +130,11 @@ class _CellBase(nn.Module):
             finals = fast_step.cell_step(self, x, hx)   # (its weights checked as it reads them)
             if finals is not None:
                 return finals
-        w = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")   # torch's op broadcasts a bias of
-        check_weights(self, ((n, getattr(self, n)) for n in w))   # (1,): said as recorded
+        self._check_weights()   # torch's op broadcasts a bias of (1,): said as recorded
         return self._traced(x, hx)
+
+    def _check_weights(self):
+        check_weights(self, ((n, getattr(self, n)) for n in fast_step.CELL_WEIGHTS))
 
     def _traced(self, x, hx):
         """The step as ``torch.jit.trace`` and ``torch.onnx.export`` record it, as

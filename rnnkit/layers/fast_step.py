@@ -196,20 +196,29 @@ def _pointers(rnn):
     """The weights' addresses as step.cpp takes them (per layer w_ih, w_hh, b_ih, b_hh; null
     for no bias), or None where one is not contiguous. Cached per layer and rebuilt when any
     parameter moves (``.to()``, a replaced Parameter); updates in place keep the address."""
-    key = tuple((p.data_ptr(), p.shape, p.stride()) for p in rnn._parameters.values())   # (a
-    # view of another shape or strides at the same address: a Parameter of the first rows, or
-    # a square weight made its own transpose)
-    hit = _cache.get(rnn)
+    named = lambda: [(f"{k}_l{layer}", w) for layer, ws in enumerate(_weights(rnn))
+                     for k, w in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), ws)]
+    return _addresses(rnn, rnn._parameters.values(), named)
+
+
+def _addresses(owner, params, named):
+    """The pointer array of ``named()`` [(name, weight or None)], cached for ``owner`` under the
+    address, shape and strides of each of ``params`` (a view of another shape or strides at the
+    same address: a Parameter of the first rows, or a square weight made its own transpose);
+    None where one is not a contiguous CPU tensor with data. Each is checked against the
+    owner's sizes when the array is made: step.cpp reads it by them."""
+    key = tuple(None if p is None else (p.data_ptr(), p.shape, p.stride()) for p in params)
+    hit = _cache.get(owner)
     if hit is not None and hit[0] == key:
         return hit[1]
-    named = [(f"{k}_l{layer}", w) for layer, ws in enumerate(_weights(rnn))
-             for k, w in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), ws)]
-    check_weights(rnn, named)        # step.cpp reads each by the layer's sizes
+    named = named()
+    check_weights(owner, named)
     ws = [w for _, w in named]
     arr = None
-    if all(w is None or w.is_contiguous() for w in ws) and real(*ws):
+    if all(w is None or (w.is_contiguous() and w.device.type == "cpu") for w in ws) \
+            and real(*ws):
         arr = (ctypes.c_void_p * len(ws))(*(None if w is None else w.data_ptr() for w in ws))
-    _cache[rnn] = (key, arr)
+    _cache[owner] = (key, arr)
     return arr
 
 
@@ -263,24 +272,13 @@ def cell_step(cell, x, hx):
 
 
 def _cell_pointers(cell):
-    """A cell's weights' addresses as step.cpp takes them (a one-layer stack), cached as
-    :func:`_pointers` caches a layer's; None where a weight is not one of the cell's own
-    contiguous Parameters (a parametrisation makes a new tensor at each read)."""
-    params = cell._parameters
-    key = tuple((p.data_ptr(), p.shape, p.stride()) if p is not None else None
-                for p in (params.get(n) for n in CELL_WEIGHTS))
-    hit = _cache.get(cell)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    ws = [params.get(n) for n in CELL_WEIGHTS]
-    check_weights(cell, zip(CELL_WEIGHTS, ws))     # step.cpp reads each by the cell's sizes
-    arr = None
-    if (ws[0] is not None and ws[1] is not None and (ws[2] is None) == (ws[3] is None)
-            and all(w is None or (w.is_contiguous() and w.device.type == "cpu") for w in ws)
-            and real(*ws)):
-        arr = (ctypes.c_void_p * 4)(*(None if w is None else w.data_ptr() for w in ws))
-    _cache[cell] = (key, arr)
-    return arr
+    """A cell's weights' addresses as step.cpp takes them (a one-layer stack, :func:`_addresses`);
+    None where a weight is not one of the cell's own Parameters (a parametrisation makes a new
+    tensor at each read), or one bias of two is missing."""
+    ws = [cell._parameters.get(n) for n in CELL_WEIGHTS]
+    if ws[0] is None or ws[1] is None or (ws[2] is None) != (ws[3] is None):
+        return None
+    return _addresses(cell, ws, lambda: list(zip(CELL_WEIGHTS, ws)))
 
 
 def _torch_cells(rnn, mode, x, states):
