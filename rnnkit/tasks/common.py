@@ -4,7 +4,6 @@ classifiers and taggers, the per-class table report.txt).
 
 Shapes: B batch, T time (the longest sequence in the batch).
 """
-import math
 import random
 import sys
 from collections import Counter
@@ -175,12 +174,10 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
         log(f"resuming {out} at step {trainer.step:,}")
     summary = trainer.fit()
     distributed.finish()   # every rank past its last collective; rank 0 goes on alone
-    no_best = main and not (Path(out) / "best.pt").is_file()   # rank 0 wrote it, if anyone
-    if not math.isfinite(summary["best_val_loss"]) or no_best:
-        skipped = f"{summary['skipped_steps']:,} of its {summary['steps']:,} steps were skipped"
-        raise TrainingError(f"the run learned nothing: no evaluation gave a finite validation loss "
-                            f"({skipped} for a non-finite loss or gradient), so there is no "
-                            f"best.pt; check the data for NaN or huge values, or lower --lr")
+    # (a run whose every validation loss was NaN: the Trainer's TrainingError)
+    if main and not (Path(out) / "best.pt").is_file():   # rank 0 wrote it, if anyone
+        raise TrainingError(f"{Path(out) / 'best.pt'} is missing at the run's end (removed while "
+                            f"it trained?): there is no model to score or use")
     at = f"at step {summary['best_step']:,} of " if summary.get("best_step") is not None else \
         "after "
     log(f"best validation loss {summary['best_val_loss']:.4f} {loss_label(task)} {at}"
