@@ -15,7 +15,8 @@ plus character 2-5-grams within words. The token choice is rnnkit's own (``--tok
 import argparse
 
 from rnnkit.data import resolve
-from rnnkit.data.labelled import chars, detect_tokens, own_parts, read_labelled, words
+from rnnkit.data.labelled import own_parts, read_labelled
+from rnnkit.data.text_tokens import chars, detect_tokens, words
 from rnnkit.tasks.classify import ClassifyData
 
 

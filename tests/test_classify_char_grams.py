@@ -6,7 +6,7 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.config import ConfigError
-from rnnkit.data.labelled import char_gram_buckets, char_gram_slots
+from rnnkit.data.text_tokens import char_gram_buckets, char_gram_slots
 from rnnkit.models import bag_fit
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.classify import ClassifyData, batch, build_classify_task

@@ -5,8 +5,8 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data import DataError
-from rnnkit.data.labelled import (char_gram_slots, chars, detect_tokens, ngram_buckets,
-                                  resolve_tokens, unsegmented)
+from rnnkit.data.text_tokens import (char_gram_slots, chars, detect_tokens, ngram_buckets,
+                                     resolve_tokens, unsegmented)
 from rnnkit.models.classifier import (ClassifierConfig, SequenceClassifier, embedding_rows,
                                       gram_space, occurrences)
 from rnnkit.tasks.classify import ClassifyData, batch, build_classify_task

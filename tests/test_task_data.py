@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from rnnkit.data import DataError
-from rnnkit.data.labelled import read_labelled, split_examples, words
+from rnnkit.data.labelled import read_labelled, split_examples
+from rnnkit.data.text_tokens import words
 from rnnkit.data.series import read_series
 from rnnkit.data.tagged import read_tagged
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rnnkit.cli.main import main
-from rnnkit.data.labelled import words, words_v1
+from rnnkit.data.text_tokens import words, words_v1
 from rnnkit.data.text import decode_text
 from rnnkit.tasks.classify_trained import Classifier
 from rnnkit.train import save_checkpoint
@@ -67,6 +67,6 @@ def test_a_label_in_another_unicode_form_is_the_models(tmp_path, capsys):
 
 def test_yi_and_balinese_are_read_as_characters():
     """Both are written without spaces between words: auto read a whole line as one word."""
-    from rnnkit.data.labelled import detect_tokens
+    from rnnkit.data.text_tokens import detect_tokens
     assert detect_tokens(["ꆈꌠꁱꂷꀋꉌꌐ", "ꑭꆏꉢꌠꅉꆹ"]) == "char"
     assert detect_tokens(["ᬅᬓ᭄ᬱᬭᬩᬮᬶ", "ᬲ᭄ᬯᬲ᭄ᬢ᭄ᬬᬲ᭄ᬢᬸ"]) == "char"

@@ -6,7 +6,7 @@ from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
-from rnnkit.data.labelled import WORD_FORM
+from rnnkit.data.text_tokens import WORD_FORM
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, build_classify_task
 from rnnkit.tasks.classify_trained import Classifier, evaluate_file, upgrade

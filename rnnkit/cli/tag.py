@@ -5,7 +5,7 @@ from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
-from rnnkit.data.labelled import unsegmented
+from rnnkit.data.text_tokens import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.metrics import word_spans
 from rnnkit.tasks.common import warn_unknown

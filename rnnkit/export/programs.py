@@ -126,7 +126,7 @@ class _Lengths(nn.Module):
 
 
 def classify_programs(model):
-    from rnnkit.data.labelled import char_gram_slots
+    from rnnkit.data.text_tokens import char_gram_slots
     from rnnkit.models.classifier import needs_grams
     c = model.config
     tokens, lengths = torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 2])

@@ -60,7 +60,7 @@ from torch import nn
 
 from rnnkit.config import (MAX_LABELS, MAX_LAYERS, MAX_STEPS, MAX_VOCAB, MAX_WIDTH, check,
                            check_size, recurrent_params)
-from rnnkit.data.labelled import char_gram_slots
+from rnnkit.data.text_tokens import char_gram_slots
 from rnnkit.layers import LAYERS
 from rnnkit.layers.inputs import check_lengths
 from rnnkit.layers.packing import with_lengths

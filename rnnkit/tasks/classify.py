@@ -18,8 +18,8 @@ from torch.nn import functional as F
 from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigError, check,
                            check_fractions)
 from rnnkit.data import DataError, resolve
-from rnnkit.data.labelled import (TOKENIZERS, own_parts, read_labelled, resolve_tokens,
-                                   table_suffix)
+from rnnkit.data.labelled import own_parts, read_labelled, table_suffix
+from rnnkit.data.text_tokens import TOKENIZERS, resolve_tokens
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
 from rnnkit.models.classifier import BAG_PARAMS, MIN_BAG_BUCKETS, SequenceClassifier, gram_space
 from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,

@@ -4,8 +4,8 @@ from itertools import chain
 
 import torch
 
-from rnnkit.data.labelled import (WORD_FORM, char_gram_buckets, char_gram_slots, ngram_buckets,
-                                  word_splitter)
+from rnnkit.data.text_tokens import (WORD_FORM, char_gram_buckets, char_gram_slots, ngram_buckets,
+                                     word_splitter)
 from rnnkit.tasks.common import encode, pad
 
 MAX_LEN = {"word": 100, "char": 300}   # max_len=0: long enough for 90% of MR / the reviews

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from rnnkit.data.labelled import UNSEGMENTED_CHAR, unsegmented
+from rnnkit.data.text_tokens import UNSEGMENTED_CHAR, unsegmented
 from rnnkit.data.pairs import BOS_ID, EOS_ID, UNK_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.pairs import UNK as UNK_TEXT
 from rnnkit.data.text import DataError
