@@ -195,20 +195,6 @@ def test_bad_wav_files(tmp_path):
     assert len(read_wav(tmp_path / "sox.wav", 8000)) == (len(whole) - 44) // 2
 
 
-def test_24_bit_wav_reads_as_its_32_bit_twin(tmp_path):
-    """24-bit PCM, a recorder's and a DAW's usual format, was refused."""
-    x = tone_digits("12")
-    got = read_wav(write_wav(tmp_path / "24.wav", x, width=3), 8000)
-    want = read_wav(write_wav(tmp_path / "32.wav", x, width=4), 8000)
-    torch.testing.assert_close(got, want, atol=2 ** -22, rtol=0)
-    assert got.abs().max() > 0.4
-    whole = (tmp_path / "24.wav").read_bytes()
-    (tmp_path / "cut.wav").write_bytes(whole[:44 + 3 * 100 + 2])    # a sample cut in two
-    with pytest.raises(DataError, match=r"cut.wav: truncated: its header says [\d,]+ frames, "
-                                        r"the file holds 100"):
-        read_wav(tmp_path / "cut.wav", 8000)
-
-
 def test_extensible_pcm_wav_reads_as_plain_pcm(tmp_path):
     """WAVE_FORMAT_EXTENSIBLE with PCM samples (ffmpeg's and sox's 24/32-bit or multichannel
     header), which Python's wave module reads only from 3.12."""

@@ -10,7 +10,7 @@ from rnnkit.data import media
 from rnnkit.data.media import read_listing, read_wav
 from rnnkit.tasks.recognize_data import RecognizeData, read_parts
 
-from recognize_fixtures import write_captchas, write_wav
+from recognize_fixtures import tone_digits, write_captchas, write_wav
 
 QUIET = lambda *a: None
 
@@ -115,3 +115,17 @@ def test_image_to_text_refuses_sounds_before_reading_them(tmp_path, monkeypatch)
     for data in (str(folder), "spoken-digits"):
         with pytest.raises(DataError, match="image-to-text reads images, this data holds sounds"):
             build_image_to_text_task(RecognizeData(data=data), ImageToTextConfig(), log=QUIET)
+
+
+def test_24_bit_wav_reads_as_its_32_bit_twin(tmp_path):
+    """24-bit PCM, a recorder's and a DAW's usual format, was refused."""
+    x = tone_digits("12")
+    got = read_wav(write_wav(tmp_path / "24.wav", x, width=3), 8000)
+    want = read_wav(write_wav(tmp_path / "32.wav", x, width=4), 8000)
+    assert np.abs(got.numpy() - want.numpy()).max() <= 2 ** -22
+    assert got.abs().max() > 0.4
+    whole = (tmp_path / "24.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:44 + 3 * 100 + 2])    # a sample cut in two
+    with pytest.raises(DataError, match=r"cut.wav: truncated: its header says [\d,]+ frames, "
+                                        r"the file holds 100"):
+        read_wav(tmp_path / "cut.wav", 8000)
