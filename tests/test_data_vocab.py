@@ -39,8 +39,35 @@ def test_unknown_token_without_unk_names_it():
 def test_to_dict_is_plain_and_round_trips():
     vocab = Vocab.build(CHINESE)
     d = vocab.to_dict()
-    assert set(d) == {"kind", "tokens"} and all(isinstance(t, str) for t in d["tokens"])
+    assert set(d) == {"kind", "tokens", "form"} and all(isinstance(t, str) for t in d["tokens"])
     assert Vocab.from_dict(d) == vocab
+
+
+@pytest.mark.parametrize("text, word", [
+    ("फिल्म अच्छी थी", "फिल्म"),                      # Devanagari vowel signs and virama
+    ("كَتَبَ الوَلَدُ", "كَتَبَ"),                       # Arabic harakat
+    ("cafe\u0301 noir", "cafe\u0301"),               # a decomposed accent
+])
+def test_word_tokens_keep_combining_marks(text, word):
+    tokens = tokenize(text, "word")
+    assert tokens[0] == word and "".join(tokens) == text
+    vocab = Vocab.build(text, "word")
+    assert vocab.decode(vocab.encode(text)) == text and word in vocab.stoi
+
+
+def test_stored_vocabulary_reads_text_as_its_run_did():
+    """A vocabulary stored before words kept their marks (no "form") splits them as it did,
+    so its run's text has no unknown token and resumes on the same ids."""
+    text = "फिल्म अच्छी थी"
+    old = {"kind": "word", "tokens": sorted(set(tokenize(text, "word", form=1)))}
+    assert "ि" in old["tokens"]          # the vowel sign was a token of its own
+    vocab = Vocab.from_dict(old)
+    assert vocab.form == 1 and vocab.decode(vocab.encode(text)) == text
+    assert Vocab.from_dict(vocab.to_dict()) == vocab
+    assert Vocab.build(text, "word") != vocab
+    with pytest.raises(ValueError, match="form must be 1 to 2, got 3"):
+        Vocab.from_dict({**old, "form": 3})
+    assert Vocab.from_dict({"kind": "char", "tokens": list("ab")}) == Vocab.build("ab")
 
 
 def test_unknown_tokenizer_rejected():

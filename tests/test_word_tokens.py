@@ -23,7 +23,7 @@ def test_a_words_marks_stay_inside_it(text, want):
     assert words_v1("फिल्म") == ["फ", "ि", "ल", "्", "म"]           # the runs made before
 
 
-def test_a_run_made_before_reads_words_as_it_was_trained_and_is_not_resumed(tmp_path, capsys):
+def test_a_run_made_before_reads_words_as_it_was_trained_and_resumes_so(tmp_path, capsys):
     from task_fixtures import write_labelled
     data = write_labelled(tmp_path)
     out = tmp_path / "run"
@@ -38,8 +38,9 @@ def test_a_run_made_before_reads_words_as_it_was_trained_and_is_not_resumed(tmp_
                                      if k not in ("format", "version")})
     assert Classifier.load(out).encoder.split is words_v1
     capsys.readouterr()
-    assert main(flags[:-5] + ["--max-steps", "4", "--resume", "--quiet"]) == 2
-    assert "reads word tokens the older way" in capsys.readouterr().err
+    assert main(flags[:-5] + ["--max-steps", "4", "--resume", "--quiet"]) == 0   # read as made
+    assert torch.load(out / "last.pt", weights_only=True)["word_form"] == 1
+    assert Classifier.load(out / "last.pt").encoder.split is words_v1
 
 
 def test_a_byte_order_mark_at_a_lines_start_is_no_text():

@@ -19,7 +19,7 @@ def condition_gap(task, m):
 RUN = TaskRun("cond", CondData, CondConfig, build_cond_task,
               {"max_steps": 3000, "warmup_steps": 100, "schedule": "cosine", "min_lr_ratio": 0.1},
               skip=("vocab_size", "n_classes", "features"), seeded=True, describe=str,
-              report=condition_gap)
+              report=condition_gap, keeps_choices=True)
 TRAIN = ("conditional generator on label<TAB>sequence pairs (1-to-N)", RUN.add_flags, RUN.run)
 
 

@@ -6,32 +6,19 @@ from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
-from rnnkit.data.text_tokens import WORD_FORM
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, build_classify_task
 from rnnkit.tasks.classify_trained import Classifier, evaluate_file, upgrade
 from rnnkit.tasks.common import warn, warn_unknown
-from rnnkit.train.checkpoint import CheckpointError, json_text
+from rnnkit.train.checkpoint import json_text
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
 
 
-
-def older_words_on_resume(args, model_config, ckpt):
-    """A run made before word tokens kept their combining marks and were normalised
-    (``word_form`` 1): a resumed run would read its texts another way than its vocabulary."""
-    if ckpt.get("tokens", "word") == "word" and ckpt.get("word_form", 1) < WORD_FORM:
-        raise CheckpointError(
-            f"{args.out}: this run reads word tokens the older way (a combining mark a token "
-            f"of its own, no Unicode normalisation), which a resumed run would not; its best.pt "
-            f"still predicts and evaluates as trained; start a new run with another --out to "
-            f"train on")
-
-
 RUN = TaskRun("classify", ClassifyData, ClassifierConfig, build_classify_task, TRAIN_DEFAULTS,
               skip=("vocab_size", "num_classes", "rnn_len"), upgrade=upgrade,
-              check_resume=older_words_on_resume)
+              keeps_choices=True)
 TRAIN = ("N-to-1 text classifier (sentiment, topic, intent)", RUN.add_flags, RUN.run)
 
 

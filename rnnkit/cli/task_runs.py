@@ -147,7 +147,8 @@ class TaskRun:
     upgrade: Callable = None   # checkpoint -> checkpoint: fields of runs saved by older versions
     resumes_data: bool = False   # build also takes checkpoint=: a resume reuses its vocabulary
     keeps_choices: bool = False  # build also takes checkpoint=: a resume keeps what the data
-    # decided (the forecaster's transform and baseline), as the data stays the same
+    # decided (the forecaster's transform and baseline, how seq2seq and cond split words), as
+    # the data stays the same
     check_resume: Callable = None   # (args, model config, last.pt) on --resume: refuse what
     # the flag-by-flag check cannot tell (a bool flag whose False is both "auto" and "none")
 

@@ -22,7 +22,8 @@ def scores(task, m):
 
 RUN = TaskRun("seq2seq", Seq2SeqData, Seq2SeqConfig, build_seq2seq_task,
               {"max_steps": 4000, "warmup_steps": 100, "schedule": "cosine", "min_lr_ratio": 0.1},
-              skip=("src_vocab", "tgt_vocab"), seeded=True, describe=str, report=scores)
+              skip=("src_vocab", "tgt_vocab"), seeded=True, describe=str, report=scores,
+              keeps_choices=True)
 TRAIN = ("encoder-decoder with attention on source<TAB>target pairs (N-to-M)",
          RUN.add_flags, RUN.run)
 

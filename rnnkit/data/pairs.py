@@ -17,7 +17,7 @@ import torch
 
 from rnnkit.data.text import (DataError, csv_records, excel_sep, json_lines, numbered_lines,
                               read_text, tab_quoted)
-from rnnkit.data.vocab import Vocab, tokenize
+from rnnkit.data.vocab import WORD_FORM, Vocab, tokenize
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = [PAD, BOS, EOS, UNK]        # ids 0, 1, 2, 3 in every pair vocabulary
@@ -271,24 +271,33 @@ def own_splits(pairs, val_data="", test_data="", key=lambda p: p[0], path=""):
     return splits
 
 
-def build_vocab(texts, kind="char", max_size=0):
+def build_vocab(texts, kind="char", max_size=0, stored=None):
     """A Vocab over ``texts`` with <pad> <s> </s> <unk> first, then tokens by frequency;
-    ``max_size`` > 0 keeps that many in all (the rest become <unk>)."""
-    counts = Counter(t for s in texts for t in tokenize(s, kind))
+    ``max_size`` > 0 keeps that many in all (the rest become <unk>). ``stored``: the
+    vocabulary a resumed run's checkpoint holds (its dict): the texts are split as its run split
+    them, and a vocabulary that comes out otherwise is refused (ids would change meaning)."""
+    form = WORD_FORM if stored is None else Vocab.from_dict(stored).form
+    counts = Counter(t for s in texts for t in tokenize(s, kind, form))
     tokens = [t for t, _ in counts.most_common() if t not in SPECIALS]
     if max_size:
         tokens = tokens[:max(0, max_size - len(SPECIALS))]
-    return Vocab(SPECIALS + tokens, kind)
+    vocab = Vocab(SPECIALS + tokens, kind, form)
+    if stored is not None and vocab != Vocab.from_dict(stored):
+        raise DataError(f"--resume: the training pairs, read now, give another vocabulary of "
+                        f"{kind} tokens than the one the run's weights were trained on ("
+                        f"{len(vocab):,} tokens, the run's {len(stored['tokens']):,}; a run made "
+                        f"by an older rnnkit?); start a new run with another --out")
+    return vocab
 
 
 def unknown_tokens(vocab, text):
     """The tokens of ``text`` the vocabulary lacks (they would become <unk>), in order, unique."""
-    return list(dict.fromkeys(t for t in tokenize(text, vocab.kind) if t not in vocab.stoi))
+    return list(dict.fromkeys(t for t in vocab.tokenize(text) if t not in vocab.stoi))
 
 
 def encode(vocab, text, bos=False, eos=False):
     """text -> list of ids, unknown tokens as <unk>, optionally wrapped in <s> ... </s>."""
-    ids = [vocab.stoi.get(t, UNK_ID) for t in tokenize(text, vocab.kind)]
+    ids = [vocab.stoi.get(t, UNK_ID) for t in vocab.tokenize(text)]
     return [BOS_ID] * bos + ids + [EOS_ID] * eos
 
 

@@ -28,11 +28,18 @@ def words_v1(text):
 
 
 @functools.cache
+def combining_marks():
+    """Every combining mark (Unicode category M), as one string for a regex class: the vowel
+    signs, vowel points and accents that ``\\w`` does not match but that belong to a word."""
+    return "".join(chr(c) for c in itertools.chain(range(0x300, 0x20000),
+                                                   range(0xE0100, 0xE01F0))
+                   if unicodedata.category(chr(c)).startswith("M"))
+
+
+@functools.cache
 def _word_pattern():
-    """:func:`words`' pattern: ``\\w`` and the combining marks (Unicode category M) in words."""
-    marks = "".join(chr(c) for c in itertools.chain(range(0x300, 0x20000),
-                                                    range(0xE0100, 0xE01F0))
-                    if unicodedata.category(chr(c)).startswith("M"))
+    """:func:`words`' pattern: ``\\w`` and the combining marks in words."""
+    marks = combining_marks()
     word = f"[\\w{marks}]+"
     return re.compile(f"{word}(?:'{word})?|[^\\w\\s{marks}]")
 

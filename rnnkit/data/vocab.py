@@ -1,11 +1,15 @@
 """Vocabularies for character- and word-level text: token <-> id, stored as plain lists."""
+import functools
 import re
 from collections import Counter
 
 import torch
 
+from rnnkit.data.text_tokens import combining_marks
+
 # word tokens keep the whitespace and punctuation between words, so decode(encode(s)) == s
-_WORD = re.compile(r"\w+|[^\w\s]|\s+")
+_WORD_V1 = re.compile(r"\w+|[^\w\s]|\s+")   # form 1: a combining mark a token of its own
+WORD_FORM = 2   # word-exact tokens of vocabularies made now (a stored one without "form": 1)
 UNK = "<unk>"
 KIND_NAMES = {"char": "character", "ptb": "word", "word": "word-exact"}   # as --tokens names them
 EOS = "<eos>"
@@ -23,34 +27,54 @@ def line_words(text):
 LINE_END = re.compile(r"\r\n|\r|\n")   # as a file's lines end (not str.splitlines' \f, \v, ...)
 
 
+def exact_words(text):
+    """Words, each with its combining marks (Devanagari's vowel signs, Arabic's vowel points,
+    a decomposed accent), punctuation marks and runs of whitespace: every character in one
+    token, so the tokens joined give the text back."""
+    return _exact_word_pattern().findall(text)
+
+
+@functools.cache
+def _exact_word_pattern():
+    marks = combining_marks()
+    return re.compile(f"[\\w{marks}]+|[^\\w\\s{marks}]|\\s+")
+
+
 TOKENIZERS = {
     "char": list,
-    "word": _WORD.findall,     # words, punctuation and whitespace: exact decoding
+    "word": exact_words,       # words, punctuation and whitespace: exact decoding
     "ptb": line_words,         # whitespace-separated words and <eos>: perplexities as published
 }
 EXACT_TOKENS = ("char", "word")   # what decodes back to the text: generated or translated text
 
 
-def tokenize(text, kind="char"):
-    """Split text into tokens: characters (``"char"``) or words/punctuation/whitespace (``"word"``)."""
+def tokenize(text, kind="char", form=WORD_FORM):
+    """Split text into tokens: characters (``"char"``) or words/punctuation/whitespace (``"word"``;
+    ``form`` 1: as vocabularies made before words kept their combining marks split them)."""
     if kind not in TOKENIZERS:
         raise ValueError(f"tokens must be one of {sorted(TOKENIZERS)}, got {kind!r}")
-    return TOKENIZERS[kind](text)
+    return _WORD_V1.findall(text) if kind == "word" and form < 2 else TOKENIZERS[kind](text)
 
 
 class Vocab:
     """An ordered list of tokens; ids are positions. ``kind`` is the tokenizer's name.
 
     Tokens absent from the vocabulary map to ``<unk>`` when the vocabulary has one (word
-    vocabularies cut by ``max_size``), and raise a ``KeyError`` naming them otherwise.
+    vocabularies cut by ``max_size``), and raise a ``KeyError`` naming them otherwise. ``form``:
+    how its ``"word"`` tokens were split (:func:`tokenize`); a vocabulary reads text as it was
+    made, so a stored one goes on reading as its run did.
     """
 
-    def __init__(self, tokens, kind="char"):
+    def __init__(self, tokens, kind="char", form=WORD_FORM):
         if kind not in TOKENIZERS:
             raise ValueError(f"tokens must be one of {sorted(TOKENIZERS)}, got {kind!r}")
         if len(set(tokens)) != len(tokens):
             raise ValueError("vocabulary tokens must be unique")
+        if type(form) is not int or not 1 <= form <= WORD_FORM:
+            raise ValueError(f"vocabulary form must be 1 to {WORD_FORM}, got {form!r} "
+                             "(made by a newer rnnkit?)")
         self.kind = kind
+        self.form = form if kind == "word" else WORD_FORM   # (the others have one form)
         self.itos = list(tokens)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         self.unk = self.stoi.get(UNK)
@@ -74,13 +98,18 @@ class Vocab:
         return len(self.itos)
 
     def __eq__(self, other):
-        return isinstance(other, Vocab) and (self.kind, self.itos) == (other.kind, other.itos)
+        return isinstance(other, Vocab) and ((self.kind, self.form, self.itos)
+                                             == (other.kind, other.form, other.itos))
+
+    def tokenize(self, text):
+        """The tokens of ``text``, split as this vocabulary's were."""
+        return tokenize(text, self.kind, self.form)
 
     def encode(self, text, prefix=False):
         """text -> list of ids. ``prefix``: the text is the start of what follows (a prime), so
         a ``ptb`` text whose last line has no line break leaves that line open (no ``<eos>``
         after its last word: "the cat" goes on with the cat's next word, not a new line)."""
-        tokens = tokenize(text, self.kind)
+        tokens = self.tokenize(text)
         if (prefix and self.kind == "ptb" and len(tokens) > 1 and tokens[-1] == EOS
                 and not text.endswith(("\n", "\r"))):
             tokens = tokens[:-1]
@@ -88,7 +117,7 @@ class Vocab:
         for tok in tokens:
             i = self.stoi.get(tok, self.unk)
             if i is None:
-                missing = sorted({t for t in tokenize(text, self.kind) if t not in self.stoi})
+                missing = sorted({t for t in tokens if t not in self.stoi})
                 raise KeyError(f"{len(missing)} token(s) not in the vocabulary "
                                f"({len(self):,} {KIND_NAMES.get(self.kind, self.kind)} tokens): "
                                f"{missing[:10]!r}")
@@ -111,8 +140,8 @@ class Vocab:
 
     def to_dict(self):
         """Plain data for a checkpoint (loads with ``torch.load(weights_only=True)``)."""
-        return {"kind": self.kind, "tokens": list(self.itos)}
+        return {"kind": self.kind, "tokens": list(self.itos), "form": self.form}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["tokens"], d["kind"])
+        return cls(d["tokens"], d["kind"], d.get("form", 1))

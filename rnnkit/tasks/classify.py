@@ -19,7 +19,7 @@ from rnnkit.config import (MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_STEPS, ConfigErro
                            check_fractions)
 from rnnkit.data import DataError, resolve
 from rnnkit.data.labelled import own_parts, read_labelled, table_suffix
-from rnnkit.data.text_tokens import TOKENIZERS, resolve_tokens
+from rnnkit.data.text_tokens import TOKENIZERS, WORD_FORM, resolve_tokens, word_splitter
 from rnnkit.models.bag_fit import BLENDS, blended_state, linear_scorer, linear_weights, start_bag
 from rnnkit.models.classifier import BAG_PARAMS, MIN_BAG_BUCKETS, SequenceClassifier, gram_space
 from rnnkit.tasks.common import (Batches, build_vocab, drop_tokens, length_chunks, warn,
@@ -253,9 +253,10 @@ class ClassifyTask:
                 "data_config": asdict(self.data_config), **self.encoder.to_dict()}
 
 
-def build_classify_task(data_config, model_config, log=print):
+def build_classify_task(data_config, model_config, log=print, checkpoint=None):
     """Read and split the examples (or take the validation / test files), choose word or
-    character tokens, build the vocabulary from the training part and the model."""
+    character tokens, build the vocabulary from the training part and the model. Resuming
+    ``checkpoint``, the run's tokens stand, read as its run read them (``word_form``)."""
     d = data_config
     path = resolve(d.data, folders=True)
     classes = given_classes(d.classes)
@@ -301,7 +302,10 @@ def build_classify_task(data_config, model_config, log=print):
         warn(f"{path}: the training part holds no example of label(s) {', '.join(unseen)} "
              f"({len(parts[0])} training examples); they will not be predicted")
     tokens = resolve_tokens(d.tokens, (t for _, t in parts[0]))
-    split = TOKENIZERS[tokens]
+    form = WORD_FORM
+    if checkpoint is not None:   # (a run of word_form 1 is read as it was trained)
+        tokens, form = checkpoint.get("tokens", "word"), checkpoint.get("word_form", 1)
+    split = word_splitter(tokens, form)
     vocab = build_vocab((split(t) for _, t in parts[0]), d.min_count)
     if model_config.ngrams == 0:
         model_config.ngrams = 3 if tokens == "char" else 2
@@ -326,7 +330,7 @@ def build_classify_task(data_config, model_config, log=print):
     if model_config.bag == "on":   # the bag reads the whole text, the recurrent part its start
         model_config.rnn_len, keep = keep, max(keep, BAG_LEN)
     encoder = TextEncoder(vocab, tokens, keep, model_config.ngrams, gram_space(model_config),
-                          model_config.char_grams)
+                          model_config.char_grams, form)
     log(f"{path}: {len(examples):,} examples, labels {labels}; train {len(parts[0]):,}, "
         f"validation {len(parts[1]):,}{f' ({d.val_data})' if d.val_data else ''}, test "
         f"{len(parts[2]):,}{f' ({d.test_data})' if d.test_data else ''}; {tokens} tokens"

@@ -210,9 +210,9 @@ def check_conditions(conditions, path):
             raise DataError(f"{path}:{n}: {e}") from None
 
 
-def build_cond_task(data_config, model_config, seed=0, log=print):
-    """Read and split the pairs (or take the validation / test files), build the vocabulary,
-    the conditions and the model."""
+def build_cond_task(data_config, model_config, seed=0, log=print, checkpoint=None):
+    """Read and split the pairs (or take the validation / test files), build the vocabulary
+    (resuming ``checkpoint``, split as its run split it), the conditions and the model."""
     path = resolve(data_config.data)
     numbered = read_numbered_pairs(path)
     pairs = [(s, t) for _, s, t in numbered]
@@ -238,7 +238,8 @@ def build_cond_task(data_config, model_config, seed=0, log=print):
             warn(f"{path}: {len(unseen):,} validation or test pair(s) have a label no training "
                  f"pair has (e.g. {unseen[0]!r}): the model never learned those conditions, so "
                  f"their scores say little")
-    vocab = build_vocab([t for _, t in splits["train"]], data_config.tokens)
+    vocab = build_vocab([t for _, t in splits["train"]], data_config.tokens,
+                        stored=checkpoint and checkpoint["vocab"])
     model_config.vocab_size = len(vocab)
     log(f"{path}: {len(pairs):,} pairs, "
         + (f"{feats.shape[1]} features" if feats is not None else f"{model_config.n_classes} labels")

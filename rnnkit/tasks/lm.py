@@ -28,7 +28,6 @@ from rnnkit.config import MAX_BATCH, MAX_COUNT, MAX_STEPS, MAX_VOCAB, check
 from rnnkit.data import DataError, StreamBatches, Vocab, read_text, resolve, split_ids
 from rnnkit.data.datasets import DATASETS
 from rnnkit.data.text import VAL_FRACTION, expanded
-from rnnkit.data.vocab import tokenize
 from rnnkit.models import LanguageModel, LMConfig
 from rnnkit.models.language_model import detach_state, saved_lm_config
 from rnnkit.tasks.common import warn
@@ -214,11 +213,11 @@ def encode_file(vocab, text, path):
         return vocab.encode(text)
     except KeyError:
         for line, words in enumerate(text.split("\n"), 1):   # whole tokens, line by line
-            missing = next((t for t in tokenize(words, vocab.kind) if t not in vocab.stoi), None)
+            missing = next((t for t in vocab.tokenize(words) if t not in vocab.stoi), None)
             if missing is not None:
                 break
         else:   # a line end itself
-            missing = next(t for t in tokenize(text, vocab.kind) if t not in vocab.stoi)
+            missing = next(t for t in vocab.tokenize(text) if t not in vocab.stoi)
             line = text[:text.find(missing)].count("\n") + 1 if missing in text else "?"
         flag = next(k for k, v in VOCAB_KINDS.items() if v == vocab.kind and k != "auto")
         raise DataError(f"{place_of(path, line)}: token {missing!r} is not in the model's "

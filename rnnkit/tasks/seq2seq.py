@@ -16,7 +16,7 @@ from rnnkit.config import MAX_BATCH, MAX_BEAM, MAX_COUNT, MAX_VOCAB, check
 from rnnkit.data import DataError, Vocab, resolve
 from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_splits, pad,
                                 read_pairs)
-from rnnkit.data.vocab import EXACT_TOKENS, tokenize
+from rnnkit.data.vocab import EXACT_TOKENS
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.common import warn_shared, warn_unknown
 from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
@@ -160,15 +160,18 @@ class Seq2SeqTask:
                 "data_config": asdict(self.data_config)}
 
 
-def build_seq2seq_task(data_config, model_config, seed=0, log=print):
+def build_seq2seq_task(data_config, model_config, seed=0, log=print, checkpoint=None):
     """Read and split the pairs (or take the validation / test files), build both vocabularies
-    (from the training part) and the model; the model is created under the current torch seed."""
+    (from the training part; resuming ``checkpoint``, split as its run split them) and the model;
+    the model is created under the current torch seed."""
     path = resolve(data_config.data)
     d = data_config
     pairs = read_pairs(path)
     splits = own_splits(pairs, d.val_data, d.test_data, path=path)
-    src_vocab = build_vocab([s for s, _ in splits["train"]], d.src_tokens, d.max_vocab)
-    tgt_vocab = build_vocab([t for _, t in splits["train"]], d.tgt_tokens, d.max_vocab)
+    src_vocab, tgt_vocab = (build_vocab([pair[i] for pair in splits["train"]], tokens, d.max_vocab,
+                                        checkpoint and checkpoint[key])
+                            for i, tokens, key in ((0, d.src_tokens, "src_vocab"),
+                                                   (1, d.tgt_tokens, "tgt_vocab")))
     log(f"{path}: {len(pairs):,} pairs; train {len(splits['train']):,}, "
         f"validation {len(splits['val']):,}, test {len(splits['test']):,}; vocabulary "
         f"{len(src_vocab):,} {d.src_tokens} -> {len(tgt_vocab):,} {d.tgt_tokens} tokens")
@@ -178,7 +181,7 @@ def build_seq2seq_task(data_config, model_config, seed=0, log=print):
     for name, given in (("validation", d.val_data), ("test", d.test_data)):
         part = splits["val" if name == "validation" else "test"]
         if given:   # as rnnkit eval warns: a file for another model, or its columns swapped
-            warn_unknown(given, [t for src, _ in part for t in tokenize(src, src_vocab.kind)],
+            warn_unknown(given, [t for src, _ in part for t in src_vocab.tokenize(src)],
                          src_vocab.stoi, "source tokens",
                          "a file for another model, or target and source swapped?")
     model_config.src_vocab, model_config.tgt_vocab = len(src_vocab), len(tgt_vocab)
@@ -216,7 +219,7 @@ def evaluate_file(run, path, beam=None, length_penalty=None):
         else length_penalty
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
-    warn_unknown(path, [t for src, _ in pairs for t in tokenize(src, src_vocab.kind)],
+    warn_unknown(path, [t for src, _ in pairs for t in src_vocab.tokenize(src)],
                  src_vocab.stoi, "source tokens",
                  "a file for another model, or target and source swapped?")
     m = score_translations(Translator(model, src_vocab, tgt_vocab), pairs,

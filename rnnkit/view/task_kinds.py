@@ -6,7 +6,6 @@ Shapes: S source length, T output length, F variables.
 import numpy as np
 
 from rnnkit.config import MAX_SEED
-from rnnkit.data.vocab import tokenize
 from rnnkit.view.base import Reading, TextView, View, evenly, finite
 from rnnkit.view.params import LIMITS
 
@@ -45,7 +44,7 @@ class Seq2SeqView(TextView):
         ids, notes = self.source(text)
         src, lengths = pad([ids])
         _, trace = self.traced(lambda: self.model.encode(src, lengths))
-        return Reading(tokenize(text.strip(), self.src_vocab.kind), trace, {},   # as read
+        return Reading(self.src_vocab.tokenize(text.strip()), trace, {},   # as read
                        [t for t, i in enumerate(ids) if i == UNK_ID], notes)
 
     def translate(self, p):

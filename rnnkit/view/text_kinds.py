@@ -7,7 +7,7 @@ import torch
 
 from rnnkit.config import MAX_SEED
 from rnnkit.data.pairs import unknown_tokens
-from rnnkit.data.vocab import EOS, tokenize
+from rnnkit.data.vocab import EOS
 from rnnkit.decode import beam_search, pick, prime
 from rnnkit.view.base import Reading, TextView, evenly, top_k
 from rnnkit.view.params import LIMITS, RequestError
@@ -54,7 +54,7 @@ class LMView(TextView):
         probs = logits[0].float().softmax(-1)                                # (T, V)
         given = torch.tensor(ids)
         seen = probs[:-1].gather(1, given[1:, None])[:, 0]                   # (T-1,) p(x_t | x_<t)
-        shown = tokenize(text, self.vocab.kind)
+        shown = self.vocab.tokenize(text)
         unknown = [t for t, i in enumerate(ids) if i == self.vocab.unk]
         nats = float(-seen.clamp_min(1e-30).log().mean()) if len(ids) > 1 else None
         return Reading(shown, trace, {
