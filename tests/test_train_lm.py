@@ -199,3 +199,18 @@ def test_train_log_rows_cover_every_step_whatever_log_every(tmp_path):
         mean = sum(l * n for l, n in window) / sum(n for _, n in window)
         assert r["train_loss"] == pytest.approx(mean, rel=1e-5)
         start = r["step"]
+
+
+def test_resume_into_a_task_of_other_ids_is_refused(tmp_path):
+    """A task built from Python on other text (its vocabulary other tokens, the same size or
+    not) would go on training the run's weights with ids that mean other characters."""
+    from rnnkit.train import CheckpointError
+    train(tmp_path, write_corpus(tmp_path))
+    other = tmp_path / "other"
+    other.mkdir()
+    data, model, tcfg = tiny_configs(write_corpus(other, CHINESE))
+    task = build_lm_task(data, model, log=lambda *a: None)
+    with pytest.raises(CheckpointError, match="the task's vocab is not the checkpoint's"):
+        Trainer(task, tcfg).resume(tmp_path / "run/last.pt")
+    data, model, tcfg = tiny_configs(write_corpus(other))           # the run's own text: fine
+    Trainer(build_lm_task(data, model, log=lambda *a: None), tcfg).resume(tmp_path / "run/last.pt")

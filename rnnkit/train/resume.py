@@ -38,6 +38,27 @@ def settle_best(out, best_step):
 
 
 FILE_KEYS = ("format", "version", "digest")   # what save_checkpoint adds to every file
+# entries of task.checkpoint_extras() that give the model's ids their meaning: a vocabulary's
+# tokens, the labels of its classes or tags, an alphabet, the conditions
+ID_MEANINGS = ("vocab", "src_vocab", "tgt_vocab", "chars", "labels", "tags", "alphabet",
+               "conditions")
+
+
+def check_same_ids(extras, ckpt):
+    """Refuse to go on from ``ckpt`` with a task whose data gave its ids other meanings (a
+    vocabulary of other tokens, other labels): the weights would be trained on ids that now
+    stand for something else, without a word. A vocabulary is compared by its tokens."""
+    def meaning(entry):
+        return entry.get("tokens") if isinstance(entry, dict) and "tokens" in entry else entry
+    for key in ID_MEANINGS:
+        if key in extras and key in ckpt and meaning(extras[key]) != meaning(ckpt[key]):
+            mine, theirs = meaning(extras[key]), meaning(ckpt[key])
+            sizes = (f" ({len(mine):,} entries, the checkpoint's {len(theirs):,})"
+                     if isinstance(mine, list) and isinstance(theirs, list) else "")
+            raise CheckpointError(f"the task's {key} is not the checkpoint's{sizes}: its data "
+                                  f"was read into other ids than the run's weights were "
+                                  f"trained on; build the task from the run's own data and "
+                                  f"settings, or start a new run")
 
 
 def with_extras(state, extras, who):
@@ -78,6 +99,8 @@ class Resumable:
                            else {}, "task.checkpoint_extras()")
 
     def load_state_dict(self, ckpt):
+        if hasattr(self.task, "checkpoint_extras"):
+            check_same_ids(self.task.checkpoint_extras(), ckpt)
         self.resumed = True
         self.model.load_state_dict(ckpt["model"])
         check_optimizer_state(self.optimizer, ckpt["optimizer"])
