@@ -23,7 +23,7 @@ from rnnkit.cells import CELLS
 from rnnkit.cells.base import CellError
 from rnnkit.cells.validate import (as_cell, check_class, check_params, check_state_sizes,
                                    init_parameter, trial, trusted)
-from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError
+from rnnkit.layers.errors import ArgumentError, InputError, InputTypeError, NotScriptable
 from rnnkit.layers.inputs import (break_for_lengths, check_arguments, check_features, check_lengths,
                                   check_packed, check_reset, check_weights, initial_states)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
@@ -50,7 +50,7 @@ torch.utils._pytree._register_namedtuple(Sequences,
                                          serialized_type_name="rnnkit.layers.base.Sequences")
 
 
-class RNNBase(nn.Module):
+class RNNBase(NotScriptable, nn.Module):
     """A stack of recurrent layers over a cell; subclasses choose the cell (``_make_cell``)."""
     mode = None  # torch.nn's name of the cell (a key of rnnkit.cells.CELLS); None for other cells
 

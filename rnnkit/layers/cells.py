@@ -18,11 +18,11 @@ from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
 from rnnkit.layers import fast_step
 from rnnkit.layers.traced import autocasting, recording
-from rnnkit.layers.errors import InputError, InputTypeError
+from rnnkit.layers.errors import InputError, InputTypeError, NotScriptable
 from rnnkit.layers.inputs import check_weights
 
 
-class _CellBase(nn.Module):
+class _CellBase(NotScriptable, nn.Module):
     mode = None
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):

@@ -17,3 +17,14 @@ class InputTypeError(TypeError, ValueError, RuntimeError):
 
 class ArgumentError(ValueError, TypeError):
     """A constructor argument of the wrong type or value."""
+
+
+class NotScriptable:
+    """Refuses ``torch.jit.script`` (which calls ``__prepare_scriptable__`` on a module and on
+    every module inside it) in one line that names the way: TorchScript cannot compile rnnkit's
+    hand-written time loop, and ``rnnkit.to_torch`` gives torch.nn's equivalent, which it can."""
+
+    def __prepare_scriptable__(self):
+        raise TypeError(f"torch.jit.script cannot compile rnnkit's {type(self).__name__}: "
+                        f"script rnnkit.to_torch(model), a copy with torch.nn's layers and cells "
+                        f"(the same weights), or use torch.jit.trace or torch.export")
