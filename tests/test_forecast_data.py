@@ -164,7 +164,7 @@ def test_config_rejects_bad_choices():
 def test_a_continuing_file_may_skip_what_the_series_skips(tmp_path):
     """Trading days: Monday follows Friday (the series skips weekends); a week's gap is refused,
     as is a file that starts before the series ends."""
-    from rnnkit.data.dates import check_continues
+    from rnnkit.data.series_continues import check_continues
     days = ["2024-01-0" + d for d in "12345"] + ["2024-01-08", "2024-01-09"]   # Mon-Fri, Mon, Tue
     part = lambda name, first: read_series_file(write_csv(tmp_path, name, first))
     check_continues(days, part("next.csv", "2024-01-10"))
@@ -178,7 +178,7 @@ def test_a_continuing_file_may_skip_what_the_series_skips(tmp_path):
 
 def test_a_continuing_file_is_checked_row_by_row(tmp_path):
     """Its own rows in time order, one per step: not only its first date."""
-    from rnnkit.data.dates import check_continues
+    from rnnkit.data.series_continues import check_continues
     series = months(30)
     after = months(36)[30:]
     for name, rows, message in [
@@ -229,7 +229,7 @@ def test_a_value_far_outside_the_series_is_warned_about_and_metrics_stay_json(tm
 def test_a_continuing_file_whose_first_date_does_not_read_is_refused(tmp_path):
     """A first row whose date did not read turned every check off: a file repeating the whole
     series after a bad first date was scored as its next steps."""
-    from rnnkit.data.dates import check_continues
+    from rnnkit.data.series_continues import check_continues
     series = months(30)
     path = tmp_path / "more.csv"
     path.write_text("month,value\n1992-13,1\n" + "".join(f"{m},1\n" for m in series))
@@ -290,7 +290,7 @@ def test_too_short_parts_name_the_fraction_that_applies(tmp_path):
 def test_step_numbers_past_9999_continue_a_series(tmp_path):
     """Steps 1000-9999 read as years and 10000 does not: a continuing file of step numbers was
     refused as a date that does not read."""
-    from rnnkit.data.dates import check_continues
+    from rnnkit.data.series_continues import check_continues
     path = tmp_path / "next.csv"
     path.write_text("step,value\n" + "".join(f"{i},1\n" for i in range(10000, 10012)))
     check_continues([str(i) for i in range(9000, 10000)], read_series_file(path))

@@ -148,7 +148,7 @@ def test_files_continuing_a_series_of_step_numbers_are_checked(tmp_path):
     """A time column of step numbers was never checked: a --test-data that overlapped the
     training rows or left a gap was taken as the next steps, and rnnkit eval of the run's own
     test file scored it as steps after it (MAE 3.89 where the run's own test MAE was 0.0003)."""
-    from rnnkit.data.dates import check_continues
+    from rnnkit.data.series_continues import check_continues
     labels = [str(t) for t in range(120)]
     check_continues(labels, read_series_file(counted(tmp_path / "ok.csv", 120, 130)))
     for start, said in ((100, r"'100' does not come after '119'; expected the rows that follow "

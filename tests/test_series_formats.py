@@ -301,7 +301,7 @@ def test_quoted_thousands_in_a_comma_file(tmp_path):
 
 
 def test_a_continuation_in_slashed_dates_reads_in_the_order_that_follows(tmp_path):
-    from rnnkit.data.dates import check_continues
+    from rnnkit.data.series_continues import check_continues
     series = [f"2023-05-{d:02d}" for d in range(1, 32)]
     later = write(tmp_path, "Date,Temp\n" + "".join(f"{d:02d}/06/2023,{d}\n"
                                                     for d in range(1, 11)), "later.csv")

@@ -44,7 +44,7 @@ def test_the_time_after_the_value(tmp_path):
 def test_a_dated_series_is_not_continued_by_step_numbers(tmp_path):
     """Step numbers or a spreadsheet's date serials (40179) after ISO dates were not checked:
     the series' first rows were scored as the months after its last."""
-    from rnnkit.data.dates import check_continues
+    from rnnkit.data.series_continues import check_continues
     series = [f"{m}-01" for m in month_labels(24)]
     for first in ("40179", "0"):
         later = write(tmp_path, "date,value\n" + "".join(f"{int(first) + i},{i}\n"

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from rnnkit.data.text import DataError
+from rnnkit.data.time_steps import check_steps_rise, rows_per_cycle, serials_hint
 
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
                 "%Y-%m-%d", "%Y/%m/%d", "%Y-%m", "%Y/%m", "%YM%m", "%Y %b", "%b %Y", "%b-%d-%Y",
@@ -167,7 +168,15 @@ def infer_season(f, warn, given=False):
     if not f.timed or not f.labels:
         return 1, ""
     order = label_form(f.labels)
-    if order is None and given:
+    if order is None and given:   # day/month or month/day: in time order one way at least
+        at = {o: next((k for k, (a, b) in enumerate(zip(ts, ts[1:]), 1) if not a < b), None)
+              for o in ("dmy", "mdy") for ts in [[parse_date(x, o) for x in f.labels]]
+              if None not in ts}
+        if at and None not in at.values():
+            k = max(at.values())
+            raise DataError(f"{f.path}:{f.lines[k]}: {f.labels[k]!r} does not come after "
+                            f"{f.labels[k - 1]!r}, read as day/month or as month/day; a series "
+                            f"must be in time order, one row per step")
         return 1, ""
     if order is None:
         at = next((k for k, x in enumerate(f.labels) if _DMY.match(x)), 0)
@@ -183,13 +192,15 @@ def infer_season(f, warn, given=False):
              f"them YYYY-MM-DD")
     first = parse_date(f.labels[0], order)
     if first is None:
+        check_steps_rise(f)   # step numbers, date serials: in order as dates must be
         if given:
             return 1, ""
         if _DATELIKE.search(f.labels[0]):
             raise DataError(f"{f.path}:{f.lines[0]}: cannot read the date {f.labels[0]!r} (rnnkit "
                             f"reads {FORMATS_TEXT}); rewrite the dates or give --season N")
         warn(f"{f.path}:{f.lines[0]}: the time column ({f.labels[0]!r}, ...) holds no dates: no "
-             f"season inferred; give --season N if the series has one, or write its dates")
+             f"season inferred; give --season N if the series has one, or write its dates"
+             + serials_hint(f.labels))
         return 1, ""
     times = [first]
     for label, line in zip(f.labels[1:], f.lines[1:]):
@@ -202,109 +213,18 @@ def infer_season(f, warn, given=False):
             raise DataError(f"{f.path}:{line}: cannot read the date {label!r} like "
                             f"{f.labels[0]!r} on line {f.lines[0]}; {hint}")
         if t <= times[-1]:
-            raise DataError(f"{f.path}:{line}: {label!r} does not come after {f.labels[len(times) - 1]!r}"
-                            f"; a series must be in time order, one row per step")
+            clock = " (a clock set back an hour for daylight saving? write the times in UTC, " \
+                "or with their offset: +01:00)" if t.tzinfo is None and t.time() != \
+                datetime.min.time() and timedelta(0) <= times[-1] - t <= timedelta(hours=1) else ""
+            raise DataError(f"{f.path}:{line}: {label!r} "
+                            f"{'repeats' if t == times[-1] else 'does not come after'} "
+                            f"{f.labels[len(times) - 1]!r}; a series must be in time order, "
+                            f"one row per step{clock}")
         times.append(t)
     return _frequency(f, times, warn)
 
 
 CONTINUE_STEPS = 400   # the series' last steps whose longest one a continuing file may take
-
-
-HOLDS = (" (a run's series holds the rows of its --val-data and --test-data files too: their "
-         "scores are in its metrics.json)")
-
-
-def check_counted(labels, part, hint=""):
-    """check_continues for a time column of step numbers: the file's must go on from the
-    series' last one by the series' own step, one row a step (a file that overlaps the series,
-    repeats rows or skips some was scored as its next steps). Labels that are not numbers, or
-    a series without an even step, are not checked."""
-    def numbers(texts):
-        try:
-            return [float(t) for t in texts]
-        except ValueError:
-            return None
-    before, after = numbers(labels[-CONTINUE_STEPS - 1:]), numbers(part.labels)
-    if before is None or after is None or len(before) < 2:
-        return
-    steps = {b - a for a, b in zip(before, before[1:])}
-    if len(steps) != 1 or next(iter(steps)) <= 0:
-        return
-    step, prev, last = steps.pop(), before[-1], labels[-1]
-    for label, line, value in zip(part.labels, part.lines, after):
-        where = f"{part.path}:{line}: {label!r}"
-        if value <= prev:
-            raise DataError(f"{where} does not come after {last!r}; expected the rows that "
-                            f"follow it, one a step{hint if prev == before[-1] else ''}")
-        if abs(value - prev - step) > 1e-9 * max(1.0, abs(step)):
-            raise DataError(f"{where} comes {value - prev:g} after {last!r}, where the series "
-                            f"steps by {step:g}; expected {prev + step:g} (one row a step, "
-                            f"without a gap)")
-        prev, last = value, label
-
-
-def check_continues(labels, part, hint=""):
-    """DataError unless the dated rows of ``part`` (a SeriesFile) start after the time labels
-    ``labels`` of the series they continue, run in time order, and step no further (after the
-    series' last date, and between their own) than the longest of its last
-    :data:`CONTINUE_STEPS` steps (in calendar months where every step is
-    1, 3 or 12 of them; a trading-day series may skip a weekend). A file that overlaps the
-    series, or leaves a gap after it, would be scored as its next steps. Slashed dates whose
-    order nothing in either tells are read in the order that follows the series."""
-    if not part.timed or len(labels) < 2:
-        return
-    both = list(labels) + list(part.labels)
-    order = label_form(both) or ""
-    before = [parse_date(label, order) for label in labels[-CONTINUE_STEPS - 1:]]
-    if order in ("dmy", "mdy") and None not in before and not any(
-            int(m[1]) > 12 or int(m[2]) > 12 for m in map(_DMY.match, both) if m):
-        other = "mdy" if order == "dmy" else "dmy"
-        firsts = {o: parse_date(part.labels[0], o) for o in (order, other)}
-        after = [o for o, t in firsts.items() if t is not None and t > before[-1]]
-        order = min(after, key=firsts.get) if after else order   # a guess: the one that follows
-    first = parse_date(part.labels[0], order)
-    counted = lambda label: re.fullmatch(r"[+-]?\d+", label.strip())        # noqa: E731
-    if first is None and None not in before and not (
-            counted(part.labels[0]) and all(map(counted, labels[-CONTINUE_STEPS - 1:]))):
-        # step numbers 9999 read as years, 10000 not: counted; any other label of a dated
-        # series must be a date (a spreadsheet's date serial, 40179, says no month)
-        raise DataError(f"{part.path}:{part.lines[0]}: cannot read the date {part.labels[0]!r} "
-                        f"like the series' last, {labels[-1]!r}")
-    if first is None or None in before:   # no dates: step numbers (0, 1, 2, ...) are checked
-        return check_counted(labels, part, hint)
-    where = f"{part.path}:{part.lines[0]}: {part.labels[0]!r}"
-    if first <= before[-1]:
-        raise DataError(f"{where} does not come after the series' last step {labels[-1]!r}; "
-                        f"expected the rows that follow it{hint}")
-    months = lambda a, b: 12 * (b.year - a.year) + b.month - a.month
-    pairs = list(zip(before, before[1:]))
-    if all(months(a, b) in (1, 3, 12) and (b - a).days >= 28 for a, b in pairs):
-        longest, gap = max(months(a, b) for a, b in pairs), months(before[-1], first)
-        unit = True
-    else:
-        longest, gap = max(b - a for a, b in pairs), first - before[-1]
-        unit = False
-    show = (lambda n: f"{n} month(s)") if unit else (lambda t: _duration(t.total_seconds()))
-    if gap > longest:
-        raise DataError(f"{where} comes {show(gap)} after the series' last step {labels[-1]!r}, "
-                        f"more than any of its steps ({show(longest)} at most); expected the "
-                        f"rows that follow it, without a gap")
-    prev = first
-    for label, line, last in zip(part.labels[1:], part.lines[1:], part.labels):
-        t, where = parse_date(label, order), f"{part.path}:{line}: {label!r}"
-        if t is None:
-            raise DataError(f"{where}: cannot read the date like {part.labels[0]!r} on line "
-                            f"{part.lines[0]}")
-        if t <= prev:
-            raise DataError(f"{where} does not come after {last!r}; a series must be in time "
-                            f"order, one row per step")
-        step = months(prev, t) if unit else t - prev
-        if step > longest:
-            raise DataError(f"{where} comes {show(step)} after {last!r}, more than any step of "
-                            f"the series ({show(longest)} at most); expected one row per step, "
-                            f"without gaps")
-        prev = t
 
 
 def _frequency(f, times, warn):
@@ -318,22 +238,30 @@ def _frequency(f, times, warn):
         same = np.array([b - a == timedelta(days=3 if a.weekday() == 4 else 1)
                          for a, b in zip(times, times[1:])])     # the next weekday
         if same.mean() > 0.5:
-            return _uneven(f, same, "business-day", 5, warn)
+            return _uneven(f, same, "business-day", 5, warn, times)
     for name, (season, step, cal) in FREQUENCIES.items():
         same = months == cal if cal else secs == step
         if cal and same.any():   # a calendar step: the same day of the month (or near it)
             same &= np.array([abs(a.day - b.day) <= 3 or b.day >= 28 for a, b in zip(times, times[1:])])
         if same.mean() > 0.5:
-            return _uneven(f, same, name, season, warn)
+            return _uneven(f, same, name, season, warn, times)
     warn(f"{f.path}: the time column steps by {_duration(np.median(secs))} (not hourly, daily, "
          f"weekly, monthly, quarterly or yearly): no season inferred; give --season N")
     return 1, ""
 
 
-def _uneven(f, same, name, season, warn):
+def _uneven(f, same, name, season, warn, times):
     """(season, name) of a series whose steps are mostly ``same`` (N-1,) bool; the first step
-    that is not is passed to ``warn``."""
+    that is not is passed to ``warn``, unless the steps skipped recur in every day, week or year
+    (:func:`rows_per_cycle`): then the season is the rows of one."""
     bad = np.nonzero(~same)[0]
+    cycle = rows_per_cycle(times, name, season, same)
+    if cycle is not None:
+        i = bad[0] + 1
+        warn(f"{f.path}: {name} rows, {cycle[1]} a {cycle[0]} (the file skips the others: "
+             f"{f.labels[i]!r} follows {f.labels[i - 1]!r} on line {f.lines[i]}): season "
+             f"{cycle[1]}, the rows of a {cycle[0]}; give --season N for another")
+        return cycle[1], f"{name} ({cycle[1]} a {cycle[0]})"
     if len(bad):
         i = bad[0] + 1
         warn(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} follows {f.labels[i - 1]!r}: not one "

@@ -122,8 +122,29 @@ def read_series_file(path, columns="", series_column="", fill="none"):
         values, labels, lines = values[::-1], labels[::-1], lines[::-1]
         notes.append(f"its rows run newest first ({labels[-1]!r} on line {lines[-1]}): read "
                      f"in time order")
+    notes += float32_notes(values, names, lines)
     return SeriesFile(path, values.astype(np.float32), names, labels, lines, t is not None,
                       filled, notes)
+
+
+def float32_notes(values, names, lines):
+    """Notes for value columns (N, F) float64 whose steps float32 (7 significant digits, what
+    the series is kept in) rounds coarsely against the column's spread: 123456818.95 reads
+    123456816, where the values move by tens."""
+    lost = np.abs(values.astype(np.float32).astype(np.float64) - values)      # (N, F)
+    spread = np.nanstd(values, axis=0)
+    out = []
+    for j, name in enumerate(names):
+        i = int(np.nanargmax(lost[:, j])) if len(values) else 0
+        if len(values) and spread[j] > 0 and lost[i, j] > 1e-3 * spread[j]:
+            unit = 10.0 ** math.ceil(math.log10(100 * spread[j]))   # what is left: 7 digits do
+            offset = round(float(np.nanmedian(values[:, j])) / unit) * unit
+            out.append(f"column {name!r}: values such as {float(values[i, j])!r} (line "
+                       f"{lines[i]}) are kept to float32's 7 significant digits "
+                       f"({float(np.float32(values[i, j]))!r}), coarse against the series' "
+                       f"spread ({spread[j]:.3g}); subtract a constant such as {offset:.15g} "
+                       f"first to keep their detail")
+    return out
 
 
 def header_and_body(rows, notes):

@@ -32,7 +32,8 @@ import torch
 
 from rnnkit.config import MAX_BATCH, MAX_STEPS, ConfigError, check, check_fractions
 from rnnkit.data import DataError, resolve
-from rnnkit.data.dates import check_continues, infer_season
+from rnnkit.data.dates import infer_season
+from rnnkit.data.series_continues import check_continues
 from rnnkit.data.series import read_series_file, same_series
 from rnnkit.data.series_numbers import FILLS, far_value
 from rnnkit.data.series_scale import Scaler, Transform, split_series

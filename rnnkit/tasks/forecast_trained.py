@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.dates import HOLDS, check_continues
+from rnnkit.data.series_continues import HOLDS, check_continues
 from rnnkit.data.series import read_series_file, same_series
 from rnnkit.data.series_scale import Scaler, Transform
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
