@@ -225,6 +225,10 @@ def check_optimizer_state(optimizer, state):
     """ValueError unless each tensor of a saved optimizer state (Adam's moments) has the shape of
     the parameter it is loaded for: torch's load_state_dict checks the groups' sizes only, and a
     moment of another shape made the fused update write out of bounds."""
+    if len(state["param_groups"]) != len(optimizer.param_groups):
+        raise ValueError(f"its optimizer state has {len(state['param_groups'])} parameter "
+                         f"group(s), this run's optimizer {len(optimizer.param_groups)}: the "
+                         f"state of another optimizer (resume with the one the run was made with)")
     params = [p for g in optimizer.param_groups for p in g["params"]]
     saved = [i for g in state["param_groups"] for i in g["params"]]
     if len(saved) != len(params):

@@ -106,7 +106,7 @@ class Resumable:
         check_optimizer_state(self.optimizer, ckpt["optimizer"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
+        self.scheduler.base_lrs = list(self.base_lrs)   # this run's --lr, not the saved one
         t = ckpt["trainer"]
         self.step, self.tokens, self.elapsed = t["step"], t["tokens"], t["elapsed"]
         self.best_val, self.skipped_steps = t["best_val"], t["skipped_steps"]
@@ -122,9 +122,15 @@ class Resumable:
         # the next step's rate under this run's --lr and schedule: the loaded optimizer kept the
         # saved one, so a resume with a tenth of the rate (or more --max-steps after an annealed
         # end) took one step at the old rate; unchanged settings give the saved value exactly
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr * self.lr_factor(None)
+        self.set_lr()
         self._resumed = True
+
+    def set_lr(self):
+        """Each parameter group's rate at the schedule's factor now: the group's own base rate
+        (--lr, or what the user's optimizer set it to) times :meth:`lr_factor`."""
+        factor = self.lr_factor(None)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
 
     def resume(self, path):
         """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`
@@ -157,8 +163,7 @@ class Resumable:
                                 f"start a new run with a lower --lr")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr * self.lr_factor(None)
+        self.set_lr()
         self.diverged, self.skipped_in_a_row = False, 0
         if self.world.main:
             at = f" (step {self.best_step:,})" if self.best_step is not None else ""

@@ -94,6 +94,25 @@ def adamw(params, lr, weight_decay):
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
+def make_optimizer(params, config, optimizer=None):
+    """The run's optimizer over ``params`` (the model's trainable parameters): :func:`adamw` at
+    the config's lr and weight decay, or the user's: a ``torch.optim.Optimizer`` over some of
+    them, or a function of them that returns one (``functools.partial(torch.optim.SGD,
+    lr=0.5, momentum=0.9)``). The schedule scales each group's own rate."""
+    if optimizer is None:
+        return adamw(params, config.lr, config.weight_decay)
+    made = optimizer if isinstance(optimizer, torch.optim.Optimizer) else \
+        optimizer(params) if callable(optimizer) else None
+    if not isinstance(made, torch.optim.Optimizer):
+        raise TypeError(f"optimizer= takes a torch.optim.Optimizer or a function of the "
+                        f"parameters that returns one, got {type(made or optimizer).__name__}")
+    mine = {id(p) for p in params}
+    if any(id(p) not in mine for group in made.param_groups for p in group["params"]):
+        raise ValueError("optimizer= updates parameters that are not the task model's "
+                         "trainable ones (another model's, or frozen ones)")
+    return made
+
+
 def saved_train_config(d):
     """A checkpoint's training settings as TrainConfig fields: runs saved before the schedule
     could be chosen decayed by a cosine to a tenth of the peak, and keep doing so."""

@@ -39,6 +39,10 @@ Optional hooks, used when present:
                                    the evaluation eval_at_start makes): e.g. a forecaster whose
                                    validation part is too short to tell a trained GRU from noise
 
+The optimizer is torch's AdamW at the config's rate, or the user's (``Trainer(task, config,
+optimizer=...)``: an optimizer or a function of the parameters that makes one); the schedule
+scales each parameter group's own rate.
+
 Stateful extras such as carrying a hidden state across truncated-BPTT batches live inside the
 task's ``loss``: the loop stays plain. Progress bars, checkpoints and metric files are callbacks
 (:mod:`rnnkit.train.callbacks`). A step whose loss or gradient norm is not finite is skipped with a
@@ -63,7 +67,7 @@ import torch
 
 from rnnkit.train.gradients import clip_gradients
 from rnnkit.train.resume import Resumable, TrainingError
-from rnnkit.train.settings import adamw, lr_multiplier
+from rnnkit.train.settings import lr_multiplier, make_optimizer
 from rnnkit.train.task_protocol import check_task, loss_of, metrics_of
 
 __all__ = ["Trainer", "TrainingError", "MAX_SKIPPED_IN_A_ROW"]
@@ -72,7 +76,7 @@ MAX_SKIPPED_IN_A_ROW = 50
 
 
 class Trainer(Resumable):
-    def __init__(self, task, config, callbacks=()):
+    def __init__(self, task, config, callbacks=(), optimizer=None):
         check_task(task, config)
         self.task, self.config, self.callbacks = task, config, list(callbacks)
         self.model = task.model
@@ -90,7 +94,8 @@ class Trainer(Resumable):
         self._t0 = None
         self._agreed_seconds = None   # data-parallel: rank 0's clock at the last step
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = adamw(params, config.lr, config.weight_decay)
+        self.optimizer = make_optimizer(params, config, optimizer)
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self._resumed = False
         self.last_eval = {}
@@ -160,8 +165,7 @@ class Trainer(Resumable):
         self.optimizer.load_state_dict(copy.deepcopy(self._best_state["optimizer"]))
         self.drops += 1
         self.drop_step = self.step
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr * self.lr_factor(None)
+        self.set_lr()
         if self.world.main:
             print(f"step {self.step:,}: no better validation loss since step {self.best_step:,}: "
                   f"back to its weights, learning rate x {self.config.drop_factor:g} "
