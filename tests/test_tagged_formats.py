@@ -203,3 +203,14 @@ def test_a_no_break_space_joins_a_token(tmp_path, name, text):
     from rnnkit.data.tagged import fields
     assert fields("New\u00a0York\u00a0 is \u00a0 10\u202f000\u202f") == \
         ["New\u00a0York", "is", "10\u202f000"]          # one at a token's end joins nothing
+
+
+def test_a_zero_width_space_breaks_tokens(tmp_path):
+    """It was kept inside a token: "word\u200b" a word of its own beside "word" (pasted from a
+    web page), Thai words it separates read as one."""
+    from rnnkit.data.tagged import fields
+    assert fields("ฉัน\u200bกิน\u200b ข้าว\u200b") == ["ฉัน", "กิน", "ข้าว"]
+    assert read_tagged(write(tmp_path, "s.txt", "the/DET\u200b cat/NOUN\u200b\n")) == [
+        (["the", "cat"], ["DET", "NOUN"])]
+    assert read_tagged(write(tmp_path, "c.txt", "the\u200b DET\ncat NOUN\n")) == [
+        (["the", "cat"], ["DET", "NOUN"])]

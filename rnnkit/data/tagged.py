@@ -25,8 +25,9 @@ CONLLU_COLUMNS = 10
 CONLLU_NAMES = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 TAG_TOKENS = ("auto", "char", "word")
 # whitespace between tokens and columns: any but the no-break spaces, which join the parts of
-# one token ("10\u00a0000", "New\u00a0York") as they join them on a page
-_BREAK = re.compile(r"[^\S\u00a0\u2007\u202f]+")
+# one token ("10\u00a0000", "New\u00a0York") as they join them on a page; and the zero-width
+# space, which breaks words where none is seen (Thai, Khmer; a web page's hidden breaks)
+_BREAK = re.compile(r"(?:[^\S\u00a0\u2007\u202f]|\u200b)+")
 
 
 _NO_BREAK = "\u00a0\u2007\u202f"
