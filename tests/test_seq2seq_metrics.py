@@ -37,6 +37,9 @@ def test_word_tokens_drop_the_spaces_and_char_tokens_keep_them():
     # an output's <unk> is one token of the vocabulary, not '<', 'unk', '>' (three edits)
     assert scoring_tokens("the <unk> dog", "word") == ["the", "<unk>", "dog"]
     assert scoring_tokens("a<unk>b", "char") == ["a", "<unk>", "b"]
+    # a run whose vocabulary splits a word's marks off (form 1) is scored on its own tokens
+    assert scoring_tokens("फिल्म थी", "word") == ["फिल्म", "थी"]
+    assert scoring_tokens("फिल्म थी", "word", form=1) == ["फ", "ि", "ल", "्", "म", "थ", "ी"]
 
 
 def test_output_scores_of_word_and_char_targets():

@@ -23,23 +23,44 @@ def season(path, given=False):
     return infer_season(read_series_file(path), warnings.append, given), warnings
 
 
-def test_step_numbers_newest_first_are_turned_round(tmp_path):
-    """t = 119 ... 0: a forecast ran on backwards from t = 0."""
+def test_step_numbers_that_fall_are_read_in_file_order_and_said(tmp_path):
+    """A countdown (days to expiry, ages before present) runs forward in time; step numbers
+    newest first are said, not guessed: turned round, a countdown would read backwards."""
     f = read_series_file(write(tmp_path, [str(t) for t in range(119, -1, -1)]))
-    assert f.labels[:2] == ["0", "1"] and f.lines[:2] == [121, 120]
-    assert f.values[0, 0] == pytest.approx(10 + 119 % 7 + 0.5 * 119)
-    assert any("newest first" in n for n in f.notes)
+    assert f.labels[:2] == ["119", "118"] and f.lines[:2] == [2, 3]
+    assert any("falls row by row ('119', '118', ...): read in file order" in n for n in f.notes)
+
+
+def steps(n, swap=None, twice=None):
+    labels = [str(t) for t in range(n)]
+    if swap is not None:
+        labels[swap], labels[swap + 1] = labels[swap + 1], labels[swap]
+    if twice is not None:
+        labels[twice] = labels[twice - 1]
+    return labels
 
 
 @pytest.mark.parametrize("labels, line, how", [
-    (["0", "1", "3", "2", "4"], 5, "'2' does not come after '3'"),
-    (["0", "1", "2", "2", "3"], 5, "'2' repeats '2'"),
-    (["44030.0", "44031", "44029", "44032"], 4, "'44029' does not come after '44031'"),
+    (steps(60, swap=50), 53, "'50' does not come after '51'"),
+    (steps(60, twice=40), 42, "'39' repeats '39'"),
+    ([str(44000 + t) for t in range(30)][:20] + ["44019"] + [str(44021 + t) for t in range(9)],
+     22, "'44019' repeats '44019'"),
 ])
 def test_step_numbers_out_of_order_or_twice_are_refused_by_line(tmp_path, labels, line, how):
     for given in (False, True):
         with pytest.raises(DataError, match=rf"s.csv:{line}: {how}; the time column counts"):
             season(write(tmp_path, labels), given)
+
+
+@pytest.mark.parametrize("labels", [
+    [str(h % 24) for h in range(72)],                      # the hour of the day, again and again
+    [str(m % 12 + 1) for m in range(48)],                  # month numbers
+    [str((i * 37) % 101) for i in range(60)],              # a quantity, ids in no order
+    [str(t) for t in range(60, 0, -1)],                    # a countdown
+])
+def test_whole_numbers_that_are_no_steps_are_read_as_before(tmp_path, labels):
+    for given in (False, True):
+        assert season(write(tmp_path, labels), given)[0] == (1, "")
 
 
 def test_date_serials_say_what_they_may_be(tmp_path):
@@ -63,6 +84,8 @@ def test_a_season_of_the_rows_a_day_or_year_keeps(tmp_path):
     assert season(write(tmp_path, months, "m.csv"))[0] == (7, "monthly (7 a year)")
     (m, name), warned = season(write(tmp_path, hours(28, 0, 23, 7), "h.csv"))   # whole days
     assert (m, name, warned) == (24, "hourly", [])
+    other = [h for i, h in enumerate(hours(28, 0, 23, 7)) if i % 24 != (i // 24) % 24]
+    assert season(write(tmp_path, other, "o.csv"))[0] == (24, "hourly")   # another hour a day
     gappy = [h for i, h in enumerate(hours(28, 0, 23, 7)) if i not in (30, 100)]   # two gaps
     (m, name), warned = season(write(tmp_path, gappy, "g.csv"))
     assert (m, name) == (24, "hourly") and "2 uneven step(s)" in warned[0]
@@ -86,6 +109,8 @@ def test_a_dated_file_does_not_continue_a_run_counted_in_steps(tmp_path):
                                         r"time column counts steps \(its last '44030'\)"):
         check_continues(series, part)
     check_continues(series, read_series_file(write(tmp_path, ["44031", "44032"], "next.csv")))
+    counted = [str(i) for i in range(31)]   # a file without times: its rows counted 0, 1, ...
+    check_continues(counted, part)
     years = [str(1990 + i) for i in range(31)]               # years: whole numbers and dates
     check_continues(years, read_series_file(write(tmp_path, ["2021", "2022"], "y.csv")))
 
@@ -111,3 +136,6 @@ def test_an_hour_twice_in_local_time_says_daylight_saving(tmp_path):
     with pytest.raises(DataError, match=r"'1990-06' repeats '1990-06'; a series must be in time "
                                         r"order, one row per step$"):
         season(write(tmp_path, ["1990-05", "1990-06", "1990-06"], "m.csv"))
+    with pytest.raises(DataError, match=r"'2021-03-01 18:00'; a series must be in time order, "
+                                        r"one row per step$"):    # no clock change at 18:00
+        season(write(tmp_path, [f"2021-03-01 {h}:00" for h in (16, 17, 18, 18)], "e.csv"))

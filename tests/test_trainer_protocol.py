@@ -167,3 +167,21 @@ def test_resume_from_python_keeps_to_its_own_folder_and_settles_best_pt(tmp_path
     Trainer(Regression(), more, [Checkpointer(a)]).resume(a / "last.pt")
     assert not (a / NEXT_BEST).exists()
     assert load_checkpoint(a / "best.pt")["trainer"]["step"] == last["trainer"]["best_step"]
+
+
+@pytest.mark.parametrize("labels", [torch.tensor([0.1, 0.9]), [0.0, math.nan], 7,
+                                    {"weights": [1, 2]}])
+def test_an_own_entry_named_labels_is_the_tasks_business(tmp_path, labels):
+    """The check that a resumed task's ids mean what the run's did compares lists of names
+    only: a tensor under "labels" was a traceback, a NaN refused as another label."""
+    task = Regression(checkpoint_extras=lambda: {"labels": labels})
+    Trainer(task, TrainConfig(**CONFIG), [Checkpointer(tmp_path)]).fit()
+    again = Regression(checkpoint_extras=lambda: {"labels": labels})
+    Trainer(again, TrainConfig(**{**CONFIG, "max_steps": 9}), [Checkpointer(tmp_path)]).resume(
+        tmp_path / "last.pt").fit()
+    named = tmp_path / "named"
+    Trainer(Regression(checkpoint_extras=lambda: {"labels": ["a", "b"]}), TrainConfig(**CONFIG),
+            [Checkpointer(named)]).fit()
+    with pytest.raises(CheckpointError, match="the task's labels is not the checkpoint's"):
+        Trainer(Regression(checkpoint_extras=lambda: {"labels": ["b", "a"]}),
+                TrainConfig(**CONFIG)).resume(named / "last.pt")

@@ -214,8 +214,9 @@ def infer_season(f, warn, given=False):
                             f"{f.labels[0]!r} on line {f.lines[0]}; {hint}")
         if t <= times[-1]:
             clock = " (a clock set back an hour for daylight saving? write the times in UTC, " \
-                "or with their offset: +01:00)" if t.tzinfo is None and t.time() != \
-                datetime.min.time() and timedelta(0) <= times[-1] - t <= timedelta(hours=1) else ""
+                "or with their offset: +01:00)" if t.tzinfo is None and 1 <= t.hour <= 3 and \
+                t.month in (3, 4, 9, 10, 11) and timedelta(0) <= times[-1] - t <= \
+                timedelta(hours=1) else ""
             raise DataError(f"{f.path}:{line}: {label!r} "
                             f"{'repeats' if t == times[-1] else 'does not come after'} "
                             f"{f.labels[len(times) - 1]!r}; a series must be in time order, "

@@ -31,6 +31,7 @@ from rnnkit.data.series_columns import (by_month, dated, default_column, is_numb
 from rnnkit.data.series_numbers import (MISSING, check_finite, fill_missing, localised, number,
                                         thousands_grouped)
 from rnnkit.data.text import DataError, clip, csv_records, excel_sep, read_text
+from rnnkit.data.time_steps import falling
 
 
 @dataclass
@@ -122,6 +123,10 @@ def read_series_file(path, columns="", series_column="", fill="none"):
         values, labels, lines = values[::-1], labels[::-1], lines[::-1]
         notes.append(f"its rows run newest first ({labels[-1]!r} on line {lines[-1]}): read "
                      f"in time order")
+    elif t is not None and falling(labels):
+        notes.append(f"its time column falls row by row ({labels[0]!r}, {labels[1]!r}, ...): "
+                     f"read in file order, as a countdown; if its rows run newest first, sort "
+                     f"them oldest first")
     notes += float32_notes(values, names, lines)
     return SeriesFile(path, values.astype(np.float32), names, labels, lines, t is not None,
                       filled, notes)

@@ -8,16 +8,12 @@ import re
 from rnnkit.data.dates import label_form, parse_date
 from rnnkit.data.series_numbers import MISSING
 from rnnkit.data.text import DataError
-from rnnkit.data.time_steps import whole_numbers
 
 
 def newest_first(labels):
-    """Whether every date of ``labels`` comes before the one above it (INSEE's files), or every
-    step number (119, 118, ..., 0; a spreadsheet's date serials) of three or more is below the
-    one above it."""
-    steps = whole_numbers(labels)
-    if steps is not None:
-        return len(steps) > 2 and all(a > b for a, b in zip(steps, steps[1:]))
+    """Whether every date of ``labels`` comes before the one above it (INSEE's files). Whole
+    numbers that fall row by row and are no dates (a countdown, ages before present) are read
+    in file order (:func:`rnnkit.data.time_steps.falling`)."""
     form = label_form(labels) or ""
     times = [parse_date(x, form) for x in labels]
     return len(times) > 1 and None not in times and all(a > b for a, b in zip(times, times[1:]))

@@ -69,8 +69,10 @@ def check_continues(labels, part, hint=""):
         # series must be a date (a spreadsheet's date serial, 40179, says no month)
         raise DataError(f"{part.path}:{part.lines[0]}: cannot read the date {part.labels[0]!r} "
                         f"like the series' last, {labels[-1]!r}")
-    if first is not None and None in before and whole_numbers(labels[-CONTINUE_STEPS - 1:]) \
-            and whole_numbers(part.labels[:1]) is None:
+    counted_run = whole_numbers(labels[-CONTINUE_STEPS - 1:]) is not None and \
+        list(labels) != [str(i) for i in range(len(labels))]   # (0, 1, ...: a file without times)
+    if first is not None and None in before and counted_run and \
+            whole_numbers(part.labels[:1]) is None:
         raise DataError(f"{part.path}:{part.lines[0]}: {part.labels[0]!r} is a date, where the "
                         f"series' time column counts steps (its last {labels[-1]!r}); expected "
                         f"the step numbers that follow it")

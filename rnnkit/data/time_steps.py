@@ -24,15 +24,32 @@ def whole_numbers(labels):
 
 def check_steps_rise(f):
     """DataError naming the file and line where a time column of whole numbers (step numbers,
-    years, Unix times, date serials) does not rise row by row: rows out of order, or one step
-    twice (read as they stood, a forecast ran on from a row in the middle of the series)."""
+    date serials) that rises but for a few rows does not rise there: rows out of order, or one
+    step twice (read as they stood, a forecast ran on from a row in the middle of the series).
+    A column that rises nowhere near throughout (hours of a day again and again, ids, a
+    quantity, a countdown) is no time column of steps, and is left as it is."""
     n = whole_numbers(f.labels)
-    for i in range(1, len(n or ())):
-        if n[i] <= n[i - 1]:
-            how = "repeats" if n[i] == n[i - 1] else "does not come after"
-            raise DataError(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} {how} "
-                            f"{f.labels[i - 1]!r}; the time column counts steps, which must "
-                            f"rise row by row (one row per step, in time order)")
+    if n is None or len(n) < 3:
+        return
+    top, late = n[0], []
+    for i in range(1, len(n)):
+        if n[i] <= top:
+            late.append(i)
+        top = max(top, n[i])
+    if not late or len(late) > max(1, 0.05 * len(n)):
+        return
+    i = late[0]
+    how = "repeats" if n[i] == n[i - 1] else "does not come after"
+    raise DataError(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} {how} {f.labels[i - 1]!r}; the "
+                    f"time column counts steps, which must rise row by row (one row per step, "
+                    f"in time order): sort the rows, or remove the one twice")
+
+
+def falling(labels):
+    """Whether ``labels`` are three or more whole numbers, each below the one above it: a
+    countdown, ages before present, or step numbers newest first (read in file order)."""
+    n = whole_numbers(labels)
+    return n is not None and len(n) > 2 and all(a > b for a, b in zip(n, n[1:]))
 
 
 def serials_hint(labels):
@@ -44,21 +61,29 @@ def serials_hint(labels):
             f"the column as dates, YYYY-MM-DD, and the season is inferred)")
 
 
-# the cycle whose rows make the season of a series that skips steps regularly
-CYCLES = {"hourly": ("day", lambda t: t.date()), "daily": ("week", lambda t: t.isocalendar()[:2]),
-          "monthly": ("year", lambda t: t.year), "quarterly": ("year", lambda t: t.year)}
+# the cycle whose rows make the season of a series that skips steps regularly, and the slot of
+# a step within it (the hour of the day, the day of the week, the month of the year)
+CYCLES = {"hourly": ("day", lambda t: t.date(), lambda t: t.hour),
+          "daily": ("week", lambda t: t.isocalendar()[:2], lambda t: t.weekday()),
+          "monthly": ("year", lambda t: t.year, lambda t: t.month),
+          "quarterly": ("year", lambda t: t.year, lambda t: t.month)}
 
 
 def rows_per_cycle(times, name, season, same):
     """(cycle, k) where a series of ``name`` steps (``same`` (N-1,) bool: each step the usual
-    one) skips steps at regular places, so that most of its whole cycles hold the same k rows,
-    fewer than ``season`` (hourly bars of 09:00-15:00, 7 a day; April to October, 7 months a
-    year): its pattern repeats every k rows, not every ``season``. Else None."""
+    one) skips the same steps in every cycle, so that most of its whole cycles hold the same k
+    slots, fewer than ``season`` (hourly bars of 09:00-15:00, 7 a day; April to October, 7
+    months a year): its pattern repeats every k rows, not every ``season``. A series missing
+    other steps in each cycle (an hour here, another there) has no such season: None."""
     if name not in CYCLES or np.all(same):
         return None
-    cycle, key = CYCLES[name]
-    counts = list(Counter(map(key, times)).values())[1:-1]   # (the first and last: cut short)
-    if len(counts) < 3:
+    cycle, key, slot = CYCLES[name]
+    slots = {}
+    for t in times:
+        slots.setdefault(key(t), []).append(slot(t))
+    inner = [frozenset(s) for s in list(slots.values())[1:-1]]   # (the first, last: cut short)
+    if len(inner) < 3:
         return None
-    k, n = Counter(counts).most_common(1)[0]
-    return (cycle, k) if 2 <= k < season and n >= 0.8 * len(counts) else None
+    kept, n = Counter(inner).most_common(1)[0]
+    k = len(kept)
+    return (cycle, k) if 2 <= k < season and n >= 0.8 * len(inner) else None

@@ -11,7 +11,7 @@ from rnnkit.data.text_tokens import UNSEGMENTED_CHAR, unsegmented
 from rnnkit.data.pairs import BOS_ID, EOS_ID, UNK_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.pairs import UNK as UNK_TEXT
 from rnnkit.data.text import DataError
-from rnnkit.data.vocab import tokenize
+from rnnkit.data.vocab import WORD_FORM, tokenize
 from rnnkit.decode import beam_search, beam_search_batch, sample
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.metrics import edit_distance, sequence_accuracy, token_error_rate
@@ -145,12 +145,12 @@ def char_error_rate(hyps, refs):
     return edits / max(1, sum(len(r) for r in refs))
 
 
-def scoring_tokens(text, kind):
+def scoring_tokens(text, kind, form=WORD_FORM):
     """The tokens a sentence is scored on: the target vocabulary's tokens, without the whitespace
     between words for word tokens (so token error rate is WER there, CER for characters)."""
     tokens = []
     for i, part in enumerate(text.split(UNK_TEXT)):   # an output's <unk> is one token, as
-        tokens += [UNK_TEXT] * (i > 0) + tokenize(part, kind)   # the vocabulary holds it
+        tokens += [UNK_TEXT] * (i > 0) + tokenize(part, kind, form)   # the vocabulary holds it
     return [t for t in tokens if not t.isspace()] if kind == "word" else tokens
 
 
@@ -181,11 +181,12 @@ def bleu_tokenizer(refs):
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 
 
-def output_scores(hyps, refs, kind, name):
+def output_scores(hyps, refs, kind, name, form=WORD_FORM):
     """BLEU, CER, sequence accuracy and token error rate of outputs ``hyps`` against ``refs``,
-    keyed ``bleu_<name>``, ``cer_<name>``, ``seq_acc_<name>``, ``ter_<name>``."""
-    h = [scoring_tokens(x, kind) for x in hyps]
-    r = [scoring_tokens(x, kind) for x in refs]
+    keyed ``bleu_<name>``, ``cer_<name>``, ``seq_acc_<name>``, ``ter_<name>``; tokens split as
+    the target vocabulary's (``form``: :class:`rnnkit.data.vocab.Vocab`'s)."""
+    h = [scoring_tokens(x, kind, form) for x in hyps]
+    r = [scoring_tokens(x, kind, form) for x in refs]
     return {f"bleu_{name}": corpus_bleu(hyps, refs), f"cer_{name}": char_error_rate(hyps, refs),
             f"seq_acc_{name}": sequence_accuracy(h, r), f"ter_{name}": token_error_rate(h, r)}
 
@@ -208,12 +209,12 @@ def score_translations(translator, pairs, beam_size=5, length_penalty=1.0, log=N
         beam = translator.beams(src, beam_size, length_penalty) if beam_size else []
     finally:
         translator.warn = quiet
-    kind = translator.tgt_vocab.kind
+    kind, form = translator.tgt_vocab.kind, translator.tgt_vocab.form
     metrics = {"test_pairs": len(usable), "test_pairs_skipped": len(pairs) - len(usable),
                "beam_size": beam_size, "length_penalty": length_penalty,
-               **output_scores(greedy, refs, kind, "greedy")}
+               **output_scores(greedy, refs, kind, "greedy", form)}
     if beam_size:
-        metrics.update(output_scores(beam, refs, kind, "beam"))
+        metrics.update(output_scores(beam, refs, kind, "beam", form))
     if log:
         for s, r, g, b in list(zip(src, refs, greedy, beam or greedy))[:3]:
             log(f"  src:    {s}\n  ref:    {r}\n  greedy: {g}\n  beam:   {b}")

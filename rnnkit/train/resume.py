@@ -47,18 +47,22 @@ ID_MEANINGS = ("vocab", "src_vocab", "tgt_vocab", "chars", "labels", "tags", "al
 def check_same_ids(extras, ckpt):
     """Refuse to go on from ``ckpt`` with a task whose data gave its ids other meanings (a
     vocabulary of other tokens, other labels): the weights would be trained on ids that now
-    stand for something else, without a word. A vocabulary is compared by its tokens."""
-    def meaning(entry):
-        return entry.get("tokens") if isinstance(entry, dict) and "tokens" in entry else entry
+    stand for something else, without a word. Compared where both hold a list of strings (a
+    vocabulary's tokens, a ``{"labels": [...]}``'s); a task's entries of other kinds under
+    these names are its own business."""
+    def names(entry):
+        if isinstance(entry, dict):
+            entry = entry.get("tokens", entry.get("labels"))
+        return list(entry) if isinstance(entry, (list, tuple)) and all(
+            isinstance(x, str) for x in entry) else None
     for key in ID_MEANINGS:
-        if key in extras and key in ckpt and meaning(extras[key]) != meaning(ckpt[key]):
-            mine, theirs = meaning(extras[key]), meaning(ckpt[key])
-            sizes = (f" ({len(mine):,} entries, the checkpoint's {len(theirs):,})"
-                     if isinstance(mine, list) and isinstance(theirs, list) else "")
-            raise CheckpointError(f"the task's {key} is not the checkpoint's{sizes}: its data "
-                                  f"was read into other ids than the run's weights were "
-                                  f"trained on; build the task from the run's own data and "
-                                  f"settings, or start a new run")
+        mine, theirs = names(extras.get(key)), names(ckpt.get(key))
+        if mine is not None and theirs is not None and mine != theirs:
+            raise CheckpointError(f"the task's {key} is not the checkpoint's ({len(mine):,} "
+                                  f"entries, the checkpoint's {len(theirs):,}): its data was "
+                                  f"read into other ids than the run's weights were trained "
+                                  f"on; build the task from the run's own data and settings, "
+                                  f"or start a new run")
 
 
 def with_extras(state, extras, who):
