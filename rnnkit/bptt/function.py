@@ -63,29 +63,41 @@ class BPTT(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_out, *d_rest):
-        ft = torch._C._functorch
-        if ft.is_batchedtensor(d_out) or ft.is_legacy_batchedtensor(d_out):   # vmapped backward
-            raise RuntimeError(
-                "rnnkit's recurrent layers' backward runs one gradient at a time: "
-                "is_grads_batched=True, jacobian(vectorize=True) and check_batched_grad need "
-                "it vmapped; use vectorize=False / is_grads_batched=False, torch.func.jacrev "
-                "or vmap(grad) over the model, or rnnkit.to_torch(model)")
-        if torch.is_grad_enabled():   # create_graph=True: a gradient of this gradient is asked for
-            raise RuntimeError(
-                "rnnkit's recurrent layers give first derivatives only; create_graph=True (a "
-                "gradient penalty, a Hessian) needs the gradient's own graph: use "
-                "rnnkit.to_torch(model) (torch.nn's layers in a copy of it, for rnnkit's LSTM, GRU "
-                "and RNN cells)")
+        check_first_derivatives(d_out)
         # the forward ran outside autocast (the layers leave it), and so does its backward,
         # even when loss.backward() is called inside an autocast block
-        try:
-            on = torch.is_autocast_enabled(d_out.device.type)
-        except RuntimeError:          # a device autocast does not know: meta (a dry run)
-            on = False
-        if not on:
-            return _first_derivatives(ctx, d_out, *d_rest)
-        with torch.autocast(d_out.device.type, enabled=False):
-            return _first_derivatives(ctx, d_out, *d_rest)
+        return outside_autocast(d_out, _first_derivatives, ctx, d_out, *d_rest)
+
+
+def check_first_derivatives(d_out):
+    """Refuse, in one line each, the backwards a hand-written derivative cannot give: a
+    vmapped one (one gradient at a time) and one whose own graph is asked for."""
+    ft = torch._C._functorch
+    if ft.is_batchedtensor(d_out) or ft.is_legacy_batchedtensor(d_out):   # vmapped backward
+        raise RuntimeError(
+            "rnnkit's recurrent layers' backward runs one gradient at a time: "
+            "is_grads_batched=True, jacobian(vectorize=True) and check_batched_grad need "
+            "it vmapped; use vectorize=False / is_grads_batched=False, torch.func.jacrev "
+            "or vmap(grad) over the model, or rnnkit.to_torch(model)")
+    if torch.is_grad_enabled():   # create_graph=True: a gradient of this gradient is asked for
+        raise RuntimeError(
+            "rnnkit's recurrent layers give first derivatives only; create_graph=True (a "
+            "gradient penalty, a Hessian) needs the gradient's own graph: use "
+            "rnnkit.to_torch(model) (torch.nn's layers in a copy of it, for rnnkit's LSTM, GRU "
+            "and RNN cells)")
+
+
+def outside_autocast(d_out, derivatives, *args):
+    """``derivatives(*args)`` with autocast off on ``d_out``'s device (a backward called inside
+    an autocast block runs in the forward's dtype, as the forward did)."""
+    try:
+        on = torch.is_autocast_enabled(d_out.device.type)
+    except RuntimeError:          # a device autocast does not know: meta (a dry run)
+        on = False
+    if not on:
+        return derivatives(*args)
+    with torch.autocast(d_out.device.type, enabled=False):
+        return derivatives(*args)
 
 
 @once_differentiable

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from rnnkit.bptt import telemetry
-from rnnkit.bptt.function import run
-from rnnkit.bptt.schedule import Schedule
+from rnnkit.bptt.cell_step import CellStep
 from rnnkit.cells import CELLS
 from rnnkit.layers import fast_step
 from rnnkit.layers.traced import autocasting, recording
@@ -109,10 +108,9 @@ class _CellBase(NotScriptable, nn.Module):
         elif (how := recording()) or not self._recorded(x, hx):
             finals = self._unrecorded(x, hx, how)
         else:
-            self._check_weights()
-            _, finals = run(CELLS[self.mode], Schedule.full(1, B), x, self.weight_ih,
-                            self.weight_hh, self.bias_ih, self.bias_hh, tuple(hx),
-                            tag=(self, 0, 0))   # gradient telemetry's label
+            self._check_weights()   # one step's node (gradient telemetry's label: the tag)
+            finals = CellStep.apply(self.mode, (self, 0, 0), x, self.weight_ih, self.weight_hh,
+                                    self.bias_ih, self.bias_hh, *hx)
         return finals if batched else tuple(f.squeeze(0) for f in finals)
 
     def _recorded(self, x, hx):
