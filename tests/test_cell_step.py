@@ -75,3 +75,47 @@ def test_a_second_derivative_is_refused_and_telemetry_records_the_step():
         cell(x, h).sum().backward()
     assert [len(v) for v in rec.runs.values()] == [2]            # a record a step
     assert [r["h"].shape for r in rec.runs["l0"]] == [(1,), (1,)]
+
+
+def test_telemetry_records_the_total_derivative_of_an_lstm_cells_c():
+    """The record of c left out the path through h = o tanh(c): 0 at the last step of a loss
+    on h alone."""
+    mine, ref = pair("LSTMCell")
+    xs = torch.randn(3, 2, 3, dtype=D64)
+    with rnnkit.record_gradients(mine) as rec:
+        loop(mine, xs, None).pow(2).sum().backward()
+    state, states = None, []
+    for x in xs:                              # torch.nn's loop, keeping each c for its gradient
+        state = ref(x, state)
+        state[1].retain_grad()
+        states.append(state)
+    torch.stack([s[0] for s in states]).pow(2).sum().backward()
+    want = [float(s[1].grad.norm()) for s in states]
+    got = [float(r["c"][0]) for r in rec.runs["l0"]]
+    assert got == pytest.approx(want, rel=1e-12) and want[-1] > 0
+
+
+@pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_a_cell_inside_activation_checkpointing(name):
+    """use_reentrant=False unpacks each saved tensor once: the step read them twice."""
+    from torch.utils.checkpoint import checkpoint
+    mine, ref = pair(name)
+    xs = torch.randn(4, 2, 3, dtype=D64, requires_grad=True)
+    got = torch.autograd.grad(checkpoint(loop, mine, xs, None, use_reentrant=False).sum(),
+                              [xs, *mine.parameters()])
+    want = torch.autograd.grad(loop(ref, xs, None).sum(), [xs, *ref.parameters()])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_a_compiled_loop_over_a_cell_is_one_graph():
+    """The step's own node defines a jvp dynamo does not trace: compiling, a step goes through
+    the layers' custom operators, as before."""
+    torch._dynamo.reset()
+    mine, ref = pair("GRUCell")
+    xs = torch.randn(3, 2, 3, dtype=D64, requires_grad=True)
+    compiled = torch.compile(loop, backend="aot_eager", fullgraph=True)
+    got = torch.autograd.grad(compiled(mine, xs, None).sum(), [xs, *mine.parameters()])
+    want = torch.autograd.grad(loop(ref, xs, None).sum(), [xs, *ref.parameters()])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)

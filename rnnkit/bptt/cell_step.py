@@ -66,24 +66,21 @@ class CellStep(torch.autograd.Function):
 
 
 def _derivatives(ctx, *d_states):
-    mode = ctx.mode
+    mode, saved = ctx.mode, ctx.saved_tensors   # (read once: a checkpoint's hooks unpack once)
     d_states = [torch.zeros_like(s) if d is None else d
-                for d, s in zip(d_states, ctx.saved_tensors[3:3 + len(d_states)])]
-    rec = telemetry.current()
-    if rec is not None:   # the step's total dL/dstate, as a layer's node records it
-        rec.record(ctx.tag, Schedule.full(1, d_states[0].shape[0]), d_states,
-                   ("h", "c") if mode == "LSTM" else ("h",))
-    dc_prev = None
+                for d, s in zip(d_states, saved[3:3 + len(d_states)])]
+    rec, dc_prev = telemetry.current(), None
     with torch.no_grad():
         if mode == "LSTM":
-            x, w_ih, w_hh, h, c0, i, f, g, o, tc = ctx.saved_tensors
+            x, w_ih, w_hh, h, c0, i, f, g, o, tc = saved
             dh, dc = d_states
-            dc = torch.addcmul(dc, dh * o, 1 - tc * tc)
+            dc = torch.addcmul(dc, dh * o, 1 - tc * tc)   # the total dL/dc', through h' too
             da = torch.cat([dc * g * i * (1 - i), dc * c0 * f * (1 - f),
                             dc * i * (1 - g * g), dh * tc * o * (1 - o)], 1)      # (B, 4H)
             da_h, dh_prev, dc_prev = da, None, dc * f
+            d_states = [dh, dc]
         elif mode == "GRU":
-            x, w_ih, w_hh, h, r, z, n, hn = ctx.saved_tensors
+            x, w_ih, w_hh, h, r, z, n, hn = saved
             dh, = d_states
             dan = dh * (1 - z) * (1 - n * n)
             dr = dan * hn
@@ -91,10 +88,13 @@ def _derivatives(ctx, *d_states):
             da_h = torch.cat([da[:, :-n.shape[1]], dan * r], 1)
             dh_prev = dh * z
         else:
-            x, w_ih, w_hh, h, out = ctx.saved_tensors
+            x, w_ih, w_hh, h, out = saved
             dh, = d_states
             da = dh * (1 - out * out) if mode == "RNN_TANH" else dh * (out > 0)
             da_h, dh_prev = da, None
+        if rec is not None:   # the step's total dL/dstate, as a layer's node records it
+            rec.record(ctx.tag, Schedule.full(1, dh.shape[0]), d_states,
+                       ("h", "c") if mode == "LSTM" else ("h",))
         need = ctx.needs_input_grad
         dx = da @ w_ih if need[2] else None
         dw_ih = da.t() @ x if need[3] else None

@@ -14,6 +14,8 @@ from torch import nn
 
 from rnnkit.bptt import telemetry
 from rnnkit.bptt.cell_step import CellStep
+from rnnkit.bptt.function import run
+from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
 from rnnkit.layers import fast_step
 from rnnkit.layers.traced import autocasting, recording
@@ -109,8 +111,13 @@ class _CellBase(NotScriptable, nn.Module):
             finals = self._unrecorded(x, hx, how)
         else:
             self._check_weights()   # one step's node (gradient telemetry's label: the tag)
-            finals = CellStep.apply(self.mode, (self, 0, 0), x, self.weight_ih, self.weight_hh,
-                                    self.bias_ih, self.bias_hh, *hx)
+            if torch.compiler.is_compiling():   # the layers' node: custom operators dynamo
+                _, finals = run(CELLS[self.mode], Schedule.full(1, B), x,   # keeps in one graph
+                                self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                                tuple(hx), tag=(self, 0, 0))
+            else:
+                finals = CellStep.apply(self.mode, (self, 0, 0), x, self.weight_ih,
+                                        self.weight_hh, self.bias_ih, self.bias_hh, *hx)
         return finals if batched else tuple(f.squeeze(0) for f in finals)
 
     def _recorded(self, x, hx):
