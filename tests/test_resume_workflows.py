@@ -193,3 +193,18 @@ def test_a_resume_under_another_time_limit_says_its_schedule_is_relaid(capsys):
     relaid(dataclasses.replace(saved, max_minutes=1.0, schedule="constant"), ckpt)
     relaid(saved, ckpt)
     assert "schedule" not in capsys.readouterr().err
+    relaid(dataclasses.replace(saved, max_minutes=0, max_steps=9000), ckpt)   # was garbled
+    assert ("laid out over its time limit; it goes on laid out over 9,000 steps, so the run "
+            "will not equal one of that length") in capsys.readouterr().err
+
+
+def test_a_refused_switch_is_named_as_typed(tmp_path, capsys):
+    """--no-bidirectional on --resume was refused as "--bidirectional False"."""
+    from task_fixtures import write_labelled
+    out = str(tmp_path / "run")
+    train(["classify", "--data", str(write_labelled(tmp_path)), "--out", out, "--hidden", "8",
+           "--embed", "8", "--max-steps", "2"])
+    err = error_of(capsys, ["classify", "--out", out, "--resume", "--max-steps", "3",
+                            "--no-bidirectional"])
+    assert err.startswith("rnnkit: error: --no-bidirectional: on --resume the model and data "
+                          "settings are the run's (True)")

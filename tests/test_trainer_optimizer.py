@@ -73,3 +73,20 @@ def test_what_is_no_optimizer_of_the_models_parameters_is_refused():
     partial = functools.partial(torch.optim.RMSprop, lr=1e-3)
     assert type(Trainer(task, TrainConfig(**CONFIG), optimizer=partial).optimizer) \
         is torch.optim.RMSprop
+
+
+def test_a_resume_takes_this_runs_weight_decay_and_optimizer_settings(tmp_path):
+    """--weight-decay given on --resume was recorded and never used: the loaded state brought
+    the saved run's decay back into every group."""
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(Regression(), TrainConfig(**CONFIG), [Checkpointer(tmp_path), Interrupt()]).fit()
+    more = TrainConfig(**{**CONFIG, "weight_decay": 0.5})
+    resumed = Trainer(Regression(), more).resume(tmp_path / "last.pt")
+    assert [g["weight_decay"] for g in resumed.optimizer.param_groups] == [0.5]
+    own = Trainer(Regression(), TrainConfig(**CONFIG),
+                  optimizer=lambda ps: torch.optim.AdamW(ps, lr=1e-3, betas=(0.8, 0.9),
+                                                         weight_decay=0.1))
+    own.resume(tmp_path / "last.pt")
+    group, = own.optimizer.param_groups
+    assert (group["betas"], group["weight_decay"]) == ((0.8, 0.9), 0.1)
+    assert group["lr"] == pytest.approx(1e-3 * own.lr_factor(None))

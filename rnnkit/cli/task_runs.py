@@ -82,10 +82,12 @@ def relaid(train_cfg, ckpt):
     if (step and train_cfg.schedule != "constant" and train_cfg.max_steps != before
             and not (train_cfg.max_steps and step >= train_cfg.max_steps)
             and not time_spent(train_cfg, ckpt)):
+        then = f"{before:,} steps" if before else "its time limit"
+        now = f"{train_cfg.max_steps:,} steps" if train_cfg.max_steps else "the time limit"
         warn(f"the run's {step:,} steps followed a {train_cfg.schedule} learning-rate schedule "
-             f"laid out over {before or 'its time limit'} steps; it goes on laid out over "
-             f"{train_cfg.max_steps or 'the time limit'}, so the run will not equal one of that "
-             f"many steps from the start (only --schedule constant trains the same either way)")
+             f"laid out over {then}; it goes on laid out over {now}, so the run will not equal "
+             f"one of that length from the start (only --schedule constant trains the same "
+             f"either way)")
     minutes = saved.get("max_minutes", train_cfg.max_minutes)
     if (step and train_cfg.schedule != "constant" and not train_cfg.max_steps and not before
             and train_cfg.max_minutes != minutes and not time_spent(train_cfg, ckpt)):
@@ -202,10 +204,13 @@ class TaskRun:
                     # no change
                     if not skipped and not same_setting(given, getattr(cfg, f.name)) \
                             and not (f.name in asked and same_setting(given, asked[f.name])):
+                        flag = f.name.replace('_', '-')
+                        said = (f"--{flag}" if given is True else f"--no-{flag}"
+                                if given is False else f"--{flag} {given!r}")
                         raise ConfigError(
-                            f"--{f.name.replace('_', '-')} {given!r}: on --resume the model and data "
-                            f"settings are the run's ({getattr(cfg, f.name)!r}); only training flags "
-                            f"may change; start a new run with another --out to change it")
+                            f"{said}: on --resume the model and data settings are the run's "
+                            f"({getattr(cfg, f.name)!r}); only training flags may change; "
+                            f"start a new run with another --out to change it")
             if self.check_resume is not None:
                 self.check_resume(args, model_cfg, ckpt)
             best_step = ckpt["trainer"].get("best_step")

@@ -38,6 +38,11 @@ def settle_best(out, best_step):
 
 
 FILE_KEYS = ("format", "version", "digest")   # what save_checkpoint adds to every file
+# an optimizer group's entries a loaded state keeps (the rest are this run's settings): the
+# parameters, the rate (the schedule sets it) and how the update is computed, which a resumed
+# run keeps so that it resumes exactly (a fused update rounds otherwise)
+KEPT_FROM_STATE = ("params", "lr", "initial_lr", "fused", "foreach", "capturable",
+                   "differentiable")
 # entries of task.checkpoint_extras() that give the model's ids their meaning: a vocabulary's
 # tokens, the labels of its classes or tags, an alphabet, the conditions
 ID_MEANINGS = ("vocab", "src_vocab", "tgt_vocab", "chars", "labels", "tags", "alphabet",
@@ -130,10 +135,14 @@ class Resumable:
         self._resumed = True
 
     def set_lr(self):
-        """Each parameter group's rate at the schedule's factor now: the group's own base rate
-        (--lr, or what the user's optimizer set it to) times :meth:`lr_factor`."""
+        """After an optimizer state was loaded: each parameter group's settings are this run's
+        (--weight-decay, or what the user's optimizer was made with; a loaded state brings the
+        saved run's), and its rate is the group's own base rate (--lr, or the user optimizer's)
+        times the schedule's factor now (:meth:`lr_factor`)."""
         factor = self.lr_factor(None)
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+        for group, base, settings in zip(self.optimizer.param_groups, self.base_lrs,
+                                         self.group_settings):
+            group.update(settings)
             group["lr"] = base * factor
 
     def resume(self, path):

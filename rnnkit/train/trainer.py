@@ -66,7 +66,7 @@ import warnings
 import torch
 
 from rnnkit.train.gradients import clip_gradients
-from rnnkit.train.resume import Resumable, TrainingError
+from rnnkit.train.resume import KEPT_FROM_STATE, Resumable, TrainingError
 from rnnkit.train.settings import lr_multiplier, make_optimizer
 from rnnkit.train.task_protocol import check_task, loss_of, metrics_of
 
@@ -96,6 +96,8 @@ class Trainer(Resumable):
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(params, config, optimizer)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.group_settings = [{k: v for k, v in group.items() if k not in KEPT_FROM_STATE}
+                               for group in self.optimizer.param_groups]
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self._resumed = False
         self.last_eval = {}
