@@ -208,3 +208,20 @@ def test_a_refused_switch_is_named_as_typed(tmp_path, capsys):
                             "--no-bidirectional"])
     assert err.startswith("rnnkit: error: --no-bidirectional: on --resume the model and data "
                           "settings are the run's (True)")
+
+
+def test_the_time_spent_reading_the_data_counts_towards_the_budget(tmp_path):
+    """The forecaster's choice of its parts took 30 s on 20,000 hourly steps outside
+    --max-minutes 0.5: the run took 62 s. Given as spent, it leaves no time to train."""
+    import json
+    from rnnkit.models.forecaster import ForecasterConfig
+    from rnnkit.tasks.common import train as train_task
+    from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+    from rnnkit.train import TrainConfig
+    task = build_forecast_task(ForecastData(data=str(write_series(tmp_path)), season=12),
+                               ForecasterConfig(hidden=8), log=lambda *a: None)
+    out = tmp_path / "run"
+    train_task(task, TrainConfig(max_minutes=0.5, max_steps=0, eval_every=5), out, quiet=True,
+               log=lambda *a: None, spent=30.0)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 0 and metrics["wall_seconds"] >= 30

@@ -15,6 +15,7 @@ rank at these points stops every rank with the same one-line message."""
 import dataclasses
 import math
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,6 +333,7 @@ class TaskRun:
         extra = {"seed": train_cfg.seed} if self.seeded else {}
         if (self.resumes_data or self.keeps_choices) and ckpt is not None:
             extra["checkpoint"] = ckpt
+        started = time.perf_counter()
         task = distributed.agree(lambda: self.build(data_cfg, model_cfg, **extra),
                                  "reading the data")
         n_params = sum(p.numel() for p in task.model.parameters())
@@ -343,7 +345,7 @@ class TaskRun:
         metrics = train(task, train_cfg, args.out, quiet=args.quiet, resume_from=ckpt,
                         extras={"data_fingerprint": fingerprint, "telemetry": telemetry,
                                 **({"flags": flags} if flags is not None else {})},
-                        telemetry=telemetry)
+                        telemetry=telemetry, spent=time.perf_counter() - started)
         if world.main:   # the other ranks have the training summary alone
             print(f"{self.report(task, metrics)} -> {args.out}/metrics.json")
         return 0

@@ -147,7 +147,7 @@ def encode(vocab, tokens):
 
 
 def train(task, train_config, out, quiet=False, resume_from=None, log=print, extras=None,
-          telemetry=0):
+          telemetry=0, spent=0.0):
     """Run the shared trainer with the usual callbacks (continuing the checkpoint ``resume_from``
     if given; ``extras`` go into every checkpoint), then score best.pt on the test part and write
     ``metrics.json``: the trainer's summary plus the task's ``test_metrics()``. ``log`` hears of
@@ -156,6 +156,8 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
     (:class:`rnnkit.diagnostics.callbacks.GradientTelemetry`). A run that
     never reached a finite validation loss raises TrainingError (metrics.json then holds the
     trainer's summary alone).
+    ``spent``: seconds this run has already taken (reading the data, the forecaster's choice
+    of its parts): they count towards --max-minutes and the run's wall time.
 
     In a data-parallel run (:mod:`rnnkit.train.distributed`) every rank trains; rank 0 alone
     has the progress bar, writes the run folder and scores the test part."""
@@ -172,6 +174,7 @@ def train(task, train_config, out, quiet=False, resume_from=None, log=print, ext
             trainer.load_state_dict(resume_from)
         trainer.continue_from(Path(out) / "last.pt")   # best.pt settled; its weights or state
         log(f"resuming {out} at step {trainer.step:,}")
+    trainer.elapsed += spent
     summary = trainer.fit()
     distributed.finish()   # every rank past its last collective; rank 0 goes on alone
     # (a run whose every validation loss was NaN: the Trainer's TrainingError)
