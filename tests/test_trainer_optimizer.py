@@ -5,7 +5,7 @@ import functools
 import pytest
 import torch
 
-from rnnkit.train import Checkpointer, Trainer, TrainConfig
+from rnnkit.train import Checkpointer, CheckpointError, Trainer, TrainConfig
 
 from test_trainer_protocol import Regression
 
@@ -54,8 +54,8 @@ def test_a_run_with_ones_own_optimizer_resumes_exactly(tmp_path):
     resumed.fit()
     for p, q in zip(whole.model.parameters(), resumed.model.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    with pytest.raises(ValueError, match="2 parameter group.*this run's optimizer 1: the state "
-                                         "of another optimizer"):
+    with pytest.raises(CheckpointError, match="its optimizer is torch.optim.sgd.SGD, this run's "
+                                              "torch.optim.adamw.AdamW"):
         Trainer(Regression(), TrainConfig(**CONFIG)).resume(tmp_path / "b" / "last.pt")
 
 
@@ -87,6 +87,82 @@ def test_a_resume_takes_this_runs_weight_decay_and_optimizer_settings(tmp_path):
                   optimizer=lambda ps: torch.optim.AdamW(ps, lr=1e-3, betas=(0.8, 0.9),
                                                          weight_decay=0.1))
     own.resume(tmp_path / "last.pt")
-    group, = own.optimizer.param_groups
-    assert (group["betas"], group["weight_decay"]) == ((0.8, 0.9), 0.1)
-    assert group["lr"] == pytest.approx(1e-3 * own.lr_factor(None))
+    group, = own.optimizer.param_groups        # a user's optimizer: its saved settings, as
+    assert (group["betas"], group["weight_decay"]) == ((0.9, 0.999), 0.0)   # torch loads them
+    assert group["lr"] == pytest.approx(1e-3 * own.lr_factor(None))   # at its own base rate
+
+
+def interrupted(tmp_path, optimizer):
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(Regression(), TrainConfig(**CONFIG), [Checkpointer(tmp_path), Interrupt()],
+                optimizer=optimizer).fit()
+    return tmp_path / "last.pt"
+
+
+def test_a_reused_optimizer_object_keeps_its_own_base_rate(tmp_path):
+    """The notebook way: one optimizer object, a run stopped, the same object resumed. Its
+    groups' rates were the stopped run's scaled ones, taken for the base: every rate after
+    the resume 0.775 of the uninterrupted run's."""
+    whole = Trainer(Regression(), TrainConfig(**CONFIG), optimizer=sgd_groups)
+    whole.fit()
+    task = Regression()
+    opt = sgd_groups(task.model.parameters())
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(task, TrainConfig(**CONFIG), [Checkpointer(tmp_path), Interrupt()],
+                optimizer=opt).fit()
+    again = Trainer(task, TrainConfig(**CONFIG), optimizer=opt).resume(tmp_path / "last.pt")
+    assert again.base_lrs == [0.1, 0.01]
+    again.fit()
+    for p, q in zip(whole.model.parameters(), again.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+class CountingSGD(torch.optim.SGD):
+    """An optimizer that keeps a running count in its groups (as schedule-free ones do)."""
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, lr=lr)
+        for group in self.param_groups:
+            group["k"] = 0
+
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group["k"] += 1
+        return super().step(closure)
+
+
+@pytest.mark.parametrize("make", [lambda ps: CountingSGD(ps),
+                                  lambda ps: torch.optim.Adafactor(ps, lr=1e-2),
+                                  lambda ps: torch.optim.AdamW(ps, lr=torch.tensor(1e-2))],
+                         ids=["counter-in-groups", "adafactor", "tensor-lr"])
+def test_other_optimizers_resume_exactly(tmp_path, make):
+    """A running count in the groups was reset to the constructor's on resume; Adafactor's
+    row and column factors refused as misshapen moments; a tensor rate filled in place."""
+    whole = Trainer(Regression(), TrainConfig(**CONFIG), [Checkpointer(tmp_path / "a")],
+                    optimizer=make)
+    whole.fit()
+    last = interrupted(tmp_path / "b", make)
+    again = Trainer(Regression(), TrainConfig(**CONFIG), [Checkpointer(tmp_path / "b")],
+                    optimizer=make).resume(last)
+    again.fit()
+    for p, q in zip(whole.model.parameters(), again.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_another_kind_of_optimizer_and_one_that_needs_a_closure_are_refused(tmp_path):
+    last = interrupted(tmp_path, None)                               # the default AdamW
+    for other in (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+                  lambda ps: torch.optim.RMSprop(ps, lr=0.1)):
+        with pytest.raises(CheckpointError, match=r"its optimizer is torch.optim.adamw.AdamW, "
+                                                  r"this run's torch.optim.\w+.\w+: resume"):
+            Trainer(Regression(), TrainConfig(**CONFIG), optimizer=other).resume(last)
+    with pytest.raises(TypeError, match="LBFGS's step needs a closure"):
+        Trainer(Regression(), TrainConfig(**CONFIG), optimizer=torch.optim.LBFGS)
+
+
+def test_an_alphabet_in_another_order_is_refused():
+    """A recogniser stores its alphabet as a string: "BA21" for "AB12" resumed silently."""
+    from rnnkit.train.resume import check_same_ids
+    check_same_ids({"alphabet": "AB12"}, {"alphabet": "AB12"})
+    with pytest.raises(CheckpointError, match="the task's alphabet is not the checkpoint's"):
+        check_same_ids({"alphabet": "BA21"}, {"alphabet": "AB12"})

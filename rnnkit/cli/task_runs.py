@@ -206,8 +206,10 @@ class TaskRun:
                     if not skipped and not same_setting(given, getattr(cfg, f.name)) \
                             and not (f.name in asked and same_setting(given, asked[f.name])):
                         flag = f.name.replace('_', '-')
+                        shown = given if isinstance(given, str) and given and \
+                            given.strip() == given and " " not in given else repr(given)
                         said = (f"--{flag}" if given is True else f"--no-{flag}"
-                                if given is False else f"--{flag} {given!r}")
+                                if given is False else f"--{flag} {shown}")
                         raise ConfigError(
                             f"{said}: on --resume the model and data settings are the run's "
                             f"({getattr(cfg, f.name)!r}); only training flags may change; "

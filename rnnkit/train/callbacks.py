@@ -53,7 +53,7 @@ class ProgressBar:
         loss = stats["loss_sum"] / stats["count"] if stats["count"] else math.nan   # all skipped
         norm = stats["norms"][-1] if stats["norms"] else math.nan
         figures = {"loss": f"{loss:.3f}", "tok_s": f"{(trainer.tokens - tok0) / (now - t0):,.0f}",
-                   "gnorm": f"{norm:.2f}", "lr": f"{trainer.optimizer.param_groups[0]['lr']:.2e}"}
+                   "gnorm": f"{norm:.2f}", "lr": f"{float(trainer.optimizer.param_groups[0]['lr']):.2e}"}
         self.bar.set_postfix(**figures, refresh=False)
         self.bar.update((round(trainer.seconds()) if self.by_time else trainer.step) - self.bar.n)
         if self.plain and now - self._said >= self.PLAIN_EVERY:
@@ -198,7 +198,7 @@ class Checkpointer:
                "train_loss": ((stats["loss_sum"] - loss_sum) / (stats["count"] - count)
                               if stats["count"] > count else math.nan),   # every step skipped
                "grad_norm": sum(norms) / len(norms) if norms else math.nan,
-               "lr": trainer.optimizer.param_groups[0]["lr"]}
+               "lr": float(trainer.optimizer.param_groups[0]["lr"])}
         self._seen = (stats["loss_sum"], stats["count"], len(stats["norms"]))
         with open(self.out / "train.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(plain_numbers(row)) + "\n")

@@ -221,6 +221,11 @@ def check_sizes(*pairs):
             raise ValueError(f"its {what} has {got}, its model {size}")
 
 
+# optimizer states of a parameter's shape (Adam's, SGD's, RMSprop's, Adagrad's moments)
+PARAMETER_SHAPED = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg",
+                    "grad_avg", "sum", "acc_delta", "ax", "exp_inf", "prev")
+
+
 def check_optimizer_state(optimizer, state):
     """ValueError unless each tensor of a saved optimizer state (Adam's moments) has the shape of
     the parameter it is loaded for: torch's load_state_dict checks the groups' sizes only, and a
@@ -238,8 +243,10 @@ def check_optimizer_state(optimizer, state):
     for i, moments in state["state"].items():
         if i not in of:
             raise ValueError(f"its optimizer state names parameter {i!r}, which no group holds")
-        for name, v in moments.items():
-            if isinstance(v, torch.Tensor) and v.dim() and v.shape != of[i].shape:
+        for name, v in moments.items():   # (others, Adafactor's row and column factors, are
+            # shaped otherwise)
+            if name in PARAMETER_SHAPED and isinstance(v, torch.Tensor) and v.dim() \
+                    and v.shape != of[i].shape:
                 raise ValueError(f"its optimizer state's {name} of parameter {i} has shape "
                                  f"{tuple(v.shape)}, the parameter {tuple(of[i].shape)}")
 

@@ -38,15 +38,15 @@ def settle_best(out, best_step):
 
 
 FILE_KEYS = ("format", "version", "digest")   # what save_checkpoint adds to every file
-# an optimizer group's entries a loaded state keeps (the rest are this run's settings): the
-# parameters, the rate (the schedule sets it) and how the update is computed, which a resumed
-# run keeps so that it resumes exactly (a fused update rounds otherwise)
-KEPT_FROM_STATE = ("params", "lr", "initial_lr", "fused", "foreach", "capturable",
-                   "differentiable")
 # entries of task.checkpoint_extras() that give the model's ids their meaning: a vocabulary's
 # tokens, the labels of its classes or tags, an alphabet, the conditions
 ID_MEANINGS = ("vocab", "src_vocab", "tgt_vocab", "chars", "labels", "tags", "alphabet",
                "conditions")
+
+
+def optimizer_class(optimizer):
+    """The optimizer's class as a checkpoint names it (``torch.optim.adamw.AdamW``)."""
+    return f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
 
 
 def check_same_ids(extras, ckpt):
@@ -58,6 +58,8 @@ def check_same_ids(extras, ckpt):
     def names(entry):
         if isinstance(entry, dict):
             entry = entry.get("tokens", entry.get("labels"))
+        if isinstance(entry, str):   # an alphabet: its characters
+            return list(entry)
         return list(entry) if isinstance(entry, (list, tuple)) and all(
             isinstance(x, str) for x in entry) else None
     for key in ID_MEANINGS:
@@ -92,6 +94,7 @@ class Resumable:
         task = self.task
         state = {"model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                "optimizer_class": optimizer_class(self.optimizer),
                 "scheduler": self.scheduler.state_dict(),
                 "trainer": {"step": self.step, "tokens": self.tokens, "elapsed": self.seconds(),
                             "best_val": self.best_val, "best_step": self.best_step,
@@ -112,6 +115,11 @@ class Resumable:
             check_same_ids(self.task.checkpoint_extras(), ckpt)
         self.resumed = True
         self.model.load_state_dict(ckpt["model"])
+        saved = ckpt.get("optimizer_class")   # (checkpoints before it: AdamW, unchecked)
+        if saved is not None and saved != optimizer_class(self.optimizer):
+            raise CheckpointError(f"its optimizer is {saved}, this run's "
+                                  f"{optimizer_class(self.optimizer)}: resume with the "
+                                  f"optimizer the run was made with")
         check_optimizer_state(self.optimizer, ckpt["optimizer"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -135,15 +143,18 @@ class Resumable:
         self._resumed = True
 
     def set_lr(self):
-        """After an optimizer state was loaded: each parameter group's settings are this run's
-        (--weight-decay, or what the user's optimizer was made with; a loaded state brings the
-        saved run's), and its rate is the group's own base rate (--lr, or the user optimizer's)
-        times the schedule's factor now (:meth:`lr_factor`)."""
+        """After an optimizer state was loaded: each parameter group's --weight-decay is this
+        run's (the default AdamW's; a loaded state brings the saved run's), and its rate is the
+        group's own base rate (--lr, or the user optimizer's) times the schedule's factor now
+        (:meth:`lr_factor`)."""
         factor = self.lr_factor(None)
         for group, base, settings in zip(self.optimizer.param_groups, self.base_lrs,
                                          self.group_settings):
             group.update(settings)
-            group["lr"] = base * factor
+            if isinstance(group["lr"], torch.Tensor):   # a rate kept in a tensor: filled in
+                group["lr"].fill_(base * factor)         # place, as torch's schedulers do
+            else:
+                group["lr"] = base * factor
 
     def resume(self, path):
         """Continue from a checkpoint written by :class:`rnnkit.train.callbacks.Checkpointer`

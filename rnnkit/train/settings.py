@@ -3,6 +3,7 @@ optimizer's rate and decay, the learning-rate schedule, the limits, patience and
 evaluation and logging), the schedules' shape (:func:`lr_multiplier`) and the optimizer
 (:func:`adamw`); :mod:`rnnkit.train.trainer` runs them.
 """
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -106,11 +107,23 @@ def make_optimizer(params, config, optimizer=None):
     if not isinstance(made, torch.optim.Optimizer):
         raise TypeError(f"optimizer= takes a torch.optim.Optimizer or a function of the "
                         f"parameters that returns one, got {type(made or optimizer).__name__}")
+    step = inspect.signature(made.step).parameters.get("closure")
+    if step is not None and step.default is inspect.Parameter.empty:
+        raise TypeError(f"optimizer=: {type(made).__name__}'s step needs a closure that "
+                        f"evaluates the loss again, which the Trainer's loop does not give")
     mine = {id(p) for p in params}
     if any(id(p) not in mine for group in made.param_groups for p in group["params"]):
         raise ValueError("optimizer= updates parameters that are not the task model's "
                          "trainable ones (another model's, or frozen ones)")
     return made
+
+
+def base_rate(group):
+    """An optimizer group's own rate, which the schedule scales: its first (``initial_lr``,
+    where a schedule has already scaled a reused optimizer's rate), a rate kept in a tensor as
+    a copy of it (torch's schedulers multiply that tensor, so a resumed run rounds alike)."""
+    lr = group.get("initial_lr", group["lr"])
+    return lr.detach().clone() if isinstance(lr, torch.Tensor) else float(lr)
 
 
 def saved_train_config(d):

@@ -66,8 +66,8 @@ import warnings
 import torch
 
 from rnnkit.train.gradients import clip_gradients
-from rnnkit.train.resume import KEPT_FROM_STATE, Resumable, TrainingError
-from rnnkit.train.settings import lr_multiplier, make_optimizer
+from rnnkit.train.resume import Resumable, TrainingError
+from rnnkit.train.settings import base_rate, lr_multiplier, make_optimizer
 from rnnkit.train.task_protocol import check_task, loss_of, metrics_of
 
 __all__ = ["Trainer", "TrainingError", "MAX_SKIPPED_IN_A_ROW"]
@@ -95,9 +95,12 @@ class Trainer(Resumable):
         self._agreed_seconds = None   # data-parallel: rank 0's clock at the last step
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(params, config, optimizer)
-        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.group_settings = [{k: v for k, v in group.items() if k not in KEPT_FROM_STATE}
-                               for group in self.optimizer.param_groups]
+        # each group's own rate (a reused optimizer's first, before a schedule scaled it)
+        self.base_lrs = [base_rate(group) for group in self.optimizer.param_groups]
+        # what a loaded state must not bring back: the run's --weight-decay (a user's
+        # optimizer resumes with its saved settings, as torch's load_state_dict gives them)
+        self.group_settings = [{"weight_decay": config.weight_decay} if optimizer is None
+                               else {} for _ in self.optimizer.param_groups]
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self._resumed = False
         self.last_eval = {}
@@ -355,7 +358,7 @@ class Trainer(Resumable):
         self.eval_seconds = seconds   # (rank 0's on every rank: the time limit is agreed)
         norms = stats["norms"]
         metrics = {"step": self.step, "tokens": self.tokens, "seconds": round(self.seconds(), 2),
-                   "lr": self.optimizer.param_groups[0]["lr"],
+                   "lr": float(self.optimizer.param_groups[0]["lr"]),
                    # nan: no step since the last evaluation (step 0) or all of them skipped
                    "train_loss": stats["loss_sum"] / stats["count"] if stats["count"] else math.nan,
                    "grad_norm": sum(norms) / len(norms) if norms else math.nan,
