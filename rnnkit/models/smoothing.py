@@ -98,14 +98,16 @@ def fit_smoothing(z, target, m, seasonal, chunk=4_000_000):
     return params[best], float(errs[best])
 
 
-def history_forecast(z, params, m, K, origins):
+def history_forecast(z, params, m, K, origins, errors=False):
     """K-step forecasts from each origin t of the series z (N, F), the filter run over all of
     z[:t] (p <= t <= N) from states started on the series' first steps (as
     :func:`smoothing_forecast` started at step 0: the trend reads the first 2p steps), for the
     parameters (..., 5): (..., n, K, F). One pass over the series serves every origin; the pass
     runs in numpy, whose operations on a few hundred grid points cost a fraction of torch's
     dispatch (the same IEEE operations in the same order: the same numbers), and keeps each
-    origin's states, whose forecasts are formed together after it."""
+    origin's states, whose forecasts are formed together after it. ``errors`` (K 1, origins
+    before N): the one-step forecasts' absolute errors |z_t - ẑ_t| (..., n, F) instead, read
+    off the filter as it passes (no states kept: what a fit by the one-step error needs)."""
     lead = tuple(params.shape[:-1])
     N = z.shape[0]
     p = start_length(N, m)
@@ -141,17 +143,25 @@ def history_forecast(z, params, m, K, origins):
     wanted, last = set(origins), max(origins)
     kept = {}                     # origin -> its level, trend and K seasonal states (references)
     for t in range(p, last + 1):
-        if t in wanted:   # the forecast after z[:t]
+        if t in wanted and not errors:   # the forecast after z[:t]
             kept[t] = (level, trend, [season[(t + h) % k] for h in range(K)])
-        if t == last:
+        if t == last and not errors:
             break
         s = season[t % k]
         pt = phi * trend
         err = rows[t] - (level + pt + s)
+        if errors:
+            if t in wanted:
+                kept[t] = np.abs(err)                                         # (..., F)
+            if t == last:
+                break
         level = level + pt + a * err
         trend = pt + b * err
         if m > 1:
             season[t % k] = s + og * err
+    if errors:
+        out = np.stack([kept[t] for t in origins], -2)                        # (..., n, F)
+        return torch.from_numpy(out).to(z.device, z.dtype)
     levels = np.stack([kept[t][0] for t in origins], -2)[..., None, :]         # (..., n, 1, F)
     trends = np.stack([kept[t][1] for t in origins], -2)[..., None, :]         # (..., n, 1, F)
     seasons = np.stack([s for t in origins for s in kept[t][2]], -2)           # (..., n·K, F)
@@ -162,24 +172,24 @@ def history_forecast(z, params, m, K, origins):
     # the smoothing's parameters are buffers, chosen on a grid)
 
 
-def fit_history(z, origins, m, seasonal, chunk=2_000_000):
+def fit_history(z, origins, m, seasonal, chunk=16_000_000):
     """The grid point (5,) whose one-step forecasts from ``origins`` over the history have the
     lowest mean absolute error on the series z (N, F), and that error (one-step fitting, as
-    Holt-Winters is fitted)."""
+    Holt-Winters is fitted). ``chunk``: the errors held at once (each pass over the series
+    costs its steps' Python, whatever its grid points: as few passes as memory allows)."""
     params = grid(seasonal)
     z = z.double()
-    target = torch.stack([z[t:t + 1] for t in origins])                       # (n, 1, F)
     errs = []
     step = max(1, chunk // max(1, len(origins) * z.shape[1]))
     for i in range(0, len(params), step):
-        pred = history_forecast(z, params[i:i + step], m, 1, origins)         # (g, n, 1, F)
-        errs.append((pred - target).abs().mean((1, 2, 3)))
+        err = history_forecast(z, params[i:i + step], m, 1, origins, errors=True)   # (g, n, F)
+        errs.append(err.mean((1, 2)))
     errs = torch.cat(errs)
     best = int(errs.argmin())
     return params[best], float(errs[best])
 
 
-def fit_each_origin(z, origins, first, m, seasonal, chunk=2_000_000):
+def fit_each_origin(z, origins, first, m, seasonal, chunk=16_000_000):
     """For each origin t: the grid point (5,) whose one-step forecasts from every step in
     [first, t) have the lowest mean absolute error on the series z (N, F): (n, 5), what
     :func:`fit_history` gives on z[:t] for those steps, from one pass over the series (the
@@ -189,13 +199,12 @@ def fit_each_origin(z, origins, first, m, seasonal, chunk=2_000_000):
     if min(origins) <= first:
         raise ValueError(f"each origin must leave a step to fit on after {first}, got {min(origins)}")
     steps = list(range(first, max(origins)))
-    target = z[first:max(origins)]                                            # (S, F)
     before = [t - first - 1 for t in origins]   # each origin's last step in the prefix
     sums = []
     size = max(1, chunk // max(1, len(steps) * z.shape[1]))
     for i in range(0, len(params), size):   # each grid point's error summed up to each origin
-        pred = history_forecast(z, params[i:i + size], m, 1, steps)[..., 0, :]  # (g, S, F)
-        sums.append((pred - target).abs().mean(-1).cumsum(1)[:, before])      # (g, n)
+        err = history_forecast(z, params[i:i + size], m, 1, steps, errors=True)  # (g, S, F)
+        sums.append(err.mean(-1).cumsum(1)[:, before])                        # (g, n)
     return params[torch.cat(sums).argmin(0)]                                  # (n, 5)
 
 
