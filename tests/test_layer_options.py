@@ -298,3 +298,15 @@ def test_layer_norm_without_bias_has_none(cls):
     for a, b in zip(plain(x)[0], biased(x)[0]):
         torch.testing.assert_close(a, b)
     torch.autograd.gradcheck(lambda x: plain(x)[0], (x.requires_grad_(),))
+
+
+@pytest.mark.parametrize("make", [lambda: rnnkit.LSTM(3, 1, layer_norm=True),
+                                  lambda: rnnkit.RNN(3, 1, layer_norm=True)])
+def test_layer_norm_of_one_unit_is_refused(make):
+    """The norm of one unit is its bias: an LSTM's output was 0 at every step, an RNN's one
+    constant, whatever the input. A GRU's norms run over its 3 gates' units: taken."""
+    with pytest.raises(ValueError, match="layer_norm=True with hidden_size=1: the norm of one "
+                                         "unit is its bias"):
+        make()
+    out, _ = rnnkit.GRU(3, 1, layer_norm=True)(torch.randn(4, 2, 3))
+    assert out.shape == (4, 2, 1)

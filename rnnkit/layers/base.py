@@ -10,8 +10,6 @@ order, initialisation, inputs and outputs, so a ``state_dict`` moves between the
 
 Shapes: T time, B batch, I input, H hidden, D directions (2 if bidirectional), L layers.
 """
-from typing import NamedTuple
-
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
@@ -28,26 +26,8 @@ from rnnkit.layers.inputs import (break_for_lengths, check_arguments, check_feat
                                   check_packed, check_reset, check_weights, initial_states)
 from rnnkit.layers.options import LayerOptions, dropout_mask, input_half_ln, reset_keep, step_options
 from rnnkit.layers.packing import Packing
+from rnnkit.layers.sequences import Sequences
 from rnnkit.layers.traced import autocasting, recording, traced_forward
-
-
-class Sequences(NamedTuple):
-    """Every layer-direction's per-step values (``return_sequences="all"``), shaped (L·D, T, B, ·)
-    ((L·D, B, T, ·) if batch_first; (L·D, N, ·) in packed order for a PackedSequence input).
-
-    h and c are differentiable (a loss on them back-propagates through the BPTT); gates holds the
-    gate activations (LSTM i, f, g, o; GRU r, z, n; RNN h) and is detached. h and c are the
-    cell's first two states (c None for a cell of one state); a cell of one's own with more
-    states has its third and later ones in the final state alone, not here.
-    """
-    h: torch.Tensor
-    c: torch.Tensor
-    gates: torch.Tensor
-
-
-# a program that returns them (torch.export of return_sequences="all") can be saved
-torch.utils._pytree._register_namedtuple(Sequences,
-                                         serialized_type_name="rnnkit.layers.base.Sequences")
 
 
 class RNNBase(NotScriptable, nn.Module):
@@ -96,6 +76,9 @@ class RNNBase(NotScriptable, nn.Module):
             return base
         if self.proj_size:
             raise ValueError("layer_norm and proj_size cannot be combined yet")
+        if self.hidden_size == 1 and self.mode in ("LSTM", "RNN_TANH", "RNN_RELU"):   # (c; h)
+            raise ValueError("layer_norm=True with hidden_size=1: the norm of one unit is its "
+                             "bias, whatever the input; give hidden_size >= 2")
         cell = base.layer_norm()
         if cell is None:
             raise CellError(f"{type(self).__name__}: layer_norm=True needs the cell's "
