@@ -166,3 +166,15 @@ def test_an_alphabet_in_another_order_is_refused():
     check_same_ids({"alphabet": "AB12"}, {"alphabet": "AB12"})
     with pytest.raises(CheckpointError, match="the task's alphabet is not the checkpoint's"):
         check_same_ids({"alphabet": "BA21"}, {"alphabet": "AB12"})
+
+
+def test_a_group_added_after_the_trainer_was_made_is_named():
+    """torch's scheduler failed on it with "zip() argument 2 is shorter than argument 1"."""
+    task = Regression()
+    params = list(task.model.parameters())
+    opt = torch.optim.SGD(params[:2], lr=0.1)
+    trainer = Trainer(task, TrainConfig(**CONFIG), optimizer=opt)
+    opt.add_param_group({"params": params[2:]})
+    with pytest.raises(ValueError, match="the optimizer has 2 parameter groups, 1 when the "
+                                         "Trainer was made"):
+        trainer.fit()

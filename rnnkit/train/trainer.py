@@ -200,6 +200,10 @@ class Trainer(Resumable):
             raise
 
     def _fit(self):
+        if len(self.optimizer.param_groups) != len(self.base_lrs):
+            raise ValueError(f"the optimizer has {len(self.optimizer.param_groups)} parameter "
+                             f"groups, {len(self.base_lrs)} when the Trainer was made: give it "
+                             f"every group before (add_param_group after it is not scheduled)")
         if not self._resumed:   # a resumed run continues the saved random stream instead
             torch.manual_seed(self.config.seed)
         self._t0 = time.perf_counter()   # a fresh run's own start counts towards --max-minutes
