@@ -139,3 +139,16 @@ def test_an_hour_twice_in_local_time_says_daylight_saving(tmp_path):
     with pytest.raises(DataError, match=r"'2021-03-01 18:00'; a series must be in time order, "
                                         r"one row per step$"):    # no clock change at 18:00
         season(write(tmp_path, [f"2021-03-01 {h}:00" for h in (16, 17, 18, 18)], "e.csv"))
+
+
+def test_a_season_given_against_the_dates_is_said(tmp_path):
+    from rnnkit.models.forecaster import ForecasterConfig
+    from rnnkit.tasks.forecast import ForecastData, build_forecast_task
+    days = [f"2020-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(28 * 8)]
+    path = write(tmp_path, days, header="date,value")
+    for season, said in ((12, True), (14, False), (7, False)):
+        lines = []
+        build_forecast_task(ForecastData(data=str(path), season=season),
+                            ForecasterConfig(hidden=4), log=lines.append)
+        assert any(f"--season {season}, where the daily dates' season is 7" in x
+                   for x in lines) is said

@@ -276,8 +276,10 @@ def resolve_season(d, main, n_train, log):
     """The season m: --season, a named set's, or the dates'; a season the training part cannot
     hold twice is refused (given) or dropped with a warning (inferred)."""
     if d.season:   # the dates' order is checked all the same
-        infer_season(main, lambda *_: None, given=True)
+        dated, freq = infer_season(main, lambda *_: None, given=True)
         m, how = d.season, "given"
+        if freq and m > 1 and m % dated:   # (a multiple: a longer cycle of the same steps)
+            log(f"{main.path}: --season {m}, where the {freq} dates' season is {dated}")
     elif d.data in SEASONS:
         m, how = SEASONS[d.data], f"{d.data}'s"
     else:
