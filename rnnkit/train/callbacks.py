@@ -52,8 +52,9 @@ class ProgressBar:
         self._mark = (now, trainer.tokens)
         loss = stats["loss_sum"] / stats["count"] if stats["count"] else math.nan   # all skipped
         norm = stats["norms"][-1] if stats["norms"] else math.nan
+        lr = float(trainer.optimizer.param_groups[0]["lr"])   # (a rate kept in a tensor too)
         figures = {"loss": f"{loss:.3f}", "tok_s": f"{(trainer.tokens - tok0) / (now - t0):,.0f}",
-                   "gnorm": f"{norm:.2f}", "lr": f"{float(trainer.optimizer.param_groups[0]['lr']):.2e}"}
+                   "gnorm": f"{norm:.2f}", "lr": f"{lr:.2e}"}
         self.bar.set_postfix(**figures, refresh=False)
         self.bar.update((round(trainer.seconds()) if self.by_time else trainer.step) - self.bar.n)
         if self.plain and now - self._said >= self.PLAIN_EVERY:
