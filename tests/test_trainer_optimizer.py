@@ -178,3 +178,28 @@ def test_a_group_added_after_the_trainer_was_made_is_named():
     with pytest.raises(ValueError, match="the optimizer has 2 parameter groups, 1 when the "
                                          "Trainer was made"):
         trainer.fit()
+
+
+def test_a_checkpoint_from_before_the_class_was_recorded_is_told_by_its_settings(tmp_path):
+    """A run made with SGD before checkpoints named their optimizer, resumed with the default
+    AdamW: torch's KeyError 'step' in the first update; the other way round, 'momentum'."""
+    from rnnkit.train import load_checkpoint, save_checkpoint
+    from rnnkit.train.checkpoint import built_from
+    for made, then, said in ((sgd_groups, None, "momentum"), (None, sgd_groups, "betas")):
+        last = interrupted(tmp_path / str(said), made)
+        ckpt = load_checkpoint(last)
+        del ckpt["optimizer_class"]
+        save_checkpoint(last, {k: v for k, v in ckpt.items()
+                               if k not in ("format", "version", "digest")})
+        with pytest.raises(CheckpointError, match=rf"its optimizer is one with .*{said}.*: "
+                                                  r"resume with the optimizer the run was made"):
+            Trainer(Regression(), TrainConfig(**CONFIG), optimizer=then).resume(last)
+    same = interrupted(tmp_path / "same", None)          # the same kind: resumes as before
+    ckpt = load_checkpoint(same)
+    del ckpt["optimizer_class"]
+    save_checkpoint(same, {k: v for k, v in ckpt.items() if k not in ("format", "version",
+                                                                      "digest")})
+    Trainer(Regression(), TrainConfig(**CONFIG)).resume(same)
+    with pytest.raises(CheckpointError, match=r"^/x/last.pt: its optimizer is A$"):
+        with built_from("/x/last.pt"):   # said as it is, not as content that does not fit
+            raise CheckpointError("its optimizer is A")

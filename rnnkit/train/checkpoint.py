@@ -259,6 +259,9 @@ def built_from(path):
     from rnnkit.config import ConfigError
     try:
         yield
+    except CheckpointError as e:   # a refusal that says its own cause: the file named before it
+        path = Path(path)
+        raise CheckpointError(f"{path / 'best.pt' if path.is_dir() else path}: {e}") from None
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError, IndexError,
             AttributeError) as e:   # AttributeError: a field of another type (None's .get)
         path = Path(path)

@@ -49,6 +49,30 @@ def optimizer_class(optimizer):
     return f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
 
 
+# an optimizer group's entries that tell nothing of its kind (torch versions add and drop them)
+UNTELLING = {"params", "lr", "initial_lr", "foreach", "fused", "capturable", "differentiable",
+             "maximize", "decoupled_weight_decay", "amsgrad"}
+
+
+def check_same_optimizer(optimizer, ckpt):
+    """Refuse a checkpoint of another kind of optimizer than ``optimizer`` (its state would
+    crash torch's update, or be dropped): by the class it records, or, in a checkpoint from
+    before it did, by the settings its groups hold (SGD's momentum where AdamW has betas)."""
+    saved, mine = ckpt.get("optimizer_class"), optimizer_class(optimizer)
+    if saved is None:
+        groups = ckpt["optimizer"].get("param_groups") or [{}]
+        theirs = set(groups[0]) - UNTELLING
+        ours = set(optimizer.param_groups[0]) - UNTELLING
+        if theirs == ours:
+            return
+        saved = f"one with {', '.join(sorted(theirs - ours)) or 'other settings'}"
+        mine = f"{mine}, with {', '.join(sorted(ours - theirs)) or 'other settings'}"
+    if saved != mine:
+        raise CheckpointError(f"its optimizer is {saved}, this run's {mine}: resume with the "
+                              f"optimizer the run was made with (a run made in Python with "
+                              f"Trainer(optimizer=...) resumes there)")
+
+
 def check_same_ids(extras, ckpt):
     """Refuse to go on from ``ckpt`` with a task whose data gave its ids other meanings (a
     vocabulary of other tokens, other labels): the weights would be trained on ids that now
@@ -115,11 +139,7 @@ class Resumable:
             check_same_ids(self.task.checkpoint_extras(), ckpt)
         self.resumed = True
         self.model.load_state_dict(ckpt["model"])
-        saved = ckpt.get("optimizer_class")   # (checkpoints before it: AdamW, unchecked)
-        if saved is not None and saved != optimizer_class(self.optimizer):
-            raise CheckpointError(f"its optimizer is {saved}, this run's "
-                                  f"{optimizer_class(self.optimizer)}: resume with the "
-                                  f"optimizer the run was made with")
+        check_same_optimizer(self.optimizer, ckpt)
         check_optimizer_state(self.optimizer, ckpt["optimizer"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])

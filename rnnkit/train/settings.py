@@ -36,7 +36,7 @@ class TrainConfig:
         "help": "stop after N steps (0: no step limit, the default when --max-minutes is given)",
         "range": (0, MAX_COUNT)})
     max_minutes: float = field(default=0.0, metadata={
-        "help": "stop after N minutes of training, resumed parts included (0: no time limit)",
+        "help": "stop after N minutes, reading the data and resumed parts included (0: none)",
         "range": (0, 1e7)})
     patience: int = field(default=0, metadata={
         "help": "stop when validation has not improved for N steps (0: train to the limit)",
