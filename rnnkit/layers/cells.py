@@ -1,7 +1,8 @@
 """Single-step cells with the contract of ``torch.nn.RNNCell/LSTMCell/GRUCell``.
 
-One step is the time loop with T = 1, so a cell runs the same hand-derived forward and backward
-as the layers (:mod:`rnnkit.bptt`). A step autograd does not record (under ``no_grad``, or with
+A step autograd records is one node with its derivative written by hand for the step
+(:mod:`rnnkit.bptt.cell_step`; compiling, the layers' node with T = 1, whose custom operators
+keep a compiled loop in one graph). A step autograd does not record (under ``no_grad``, or with
 nothing that requires a gradient) runs without the training machinery: the layers' compiled
 step (:func:`rnnkit.layers.fast_step.cell_step`: LSTMCell and GRUCell on the CPU, up to
 ``SMALL_BATCH`` rows) or torch's fused cell operator, the same maths.

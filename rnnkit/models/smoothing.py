@@ -142,6 +142,11 @@ def history_forecast(z, params, m, K, origins, errors=False):
     rows = list(x)
     wanted, last = set(origins), max(origins)
     kept = {}                     # origin -> its level, trend and K seasonal states (references)
+    if errors:   # each origin's absolute error, written in place as the filter passes it
+        slots = {}
+        for j, t in enumerate(origins):
+            slots.setdefault(t, []).append(j)
+        out = np.empty((*level.shape[:-1], len(origins), level.shape[-1]), dtype=dt)  # (..., n, F)
     for t in range(p, last + 1):
         if t in wanted and not errors:   # the forecast after z[:t]
             kept[t] = (level, trend, [season[(t + h) % k] for h in range(K)])
@@ -151,8 +156,8 @@ def history_forecast(z, params, m, K, origins, errors=False):
         pt = phi * trend
         err = rows[t] - (level + pt + s)
         if errors:
-            if t in wanted:
-                kept[t] = np.abs(err)                                         # (..., F)
+            for j in slots.get(t, ()):
+                np.abs(err, out=out[..., j, :])
             if t == last:
                 break
         level = level + pt + a * err
@@ -160,7 +165,6 @@ def history_forecast(z, params, m, K, origins, errors=False):
         if m > 1:
             season[t % k] = s + og * err
     if errors:
-        out = np.stack([kept[t] for t in origins], -2)                        # (..., n, F)
         return torch.from_numpy(out).to(z.device, z.dtype)
     levels = np.stack([kept[t][0] for t in origins], -2)[..., None, :]         # (..., n, 1, F)
     trends = np.stack([kept[t][1] for t in origins], -2)[..., None, :]         # (..., n, 1, F)
@@ -172,7 +176,7 @@ def history_forecast(z, params, m, K, origins, errors=False):
     # the smoothing's parameters are buffers, chosen on a grid)
 
 
-def fit_history(z, origins, m, seasonal, chunk=16_000_000):
+def fit_history(z, origins, m, seasonal, chunk=8_000_000):
     """The grid point (5,) whose one-step forecasts from ``origins`` over the history have the
     lowest mean absolute error on the series z (N, F), and that error (one-step fitting, as
     Holt-Winters is fitted). ``chunk``: the errors held at once (each pass over the series
@@ -189,7 +193,7 @@ def fit_history(z, origins, m, seasonal, chunk=16_000_000):
     return params[best], float(errs[best])
 
 
-def fit_each_origin(z, origins, first, m, seasonal, chunk=16_000_000):
+def fit_each_origin(z, origins, first, m, seasonal, chunk=8_000_000):
     """For each origin t: the grid point (5,) whose one-step forecasts from every step in
     [first, t) have the lowest mean absolute error on the series z (N, F): (n, 5), what
     :func:`fit_history` gives on z[:t] for those steps, from one pass over the series (the
