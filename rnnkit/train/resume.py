@@ -49,24 +49,16 @@ def optimizer_class(optimizer):
     return f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
 
 
-# an optimizer group's entries that tell nothing of its kind (torch versions add and drop them)
-UNTELLING = {"params", "lr", "initial_lr", "foreach", "fused", "capturable", "differentiable",
-             "maximize", "decoupled_weight_decay", "amsgrad"}
+DEFAULT_OPTIMIZER = "torch.optim.adamw.AdamW"   # what a checkpoint without a class was made with
+# (the Trainer took no other optimizer before checkpoints recorded theirs)
 
 
 def check_same_optimizer(optimizer, ckpt):
     """Refuse a checkpoint of another kind of optimizer than ``optimizer`` (its state would
-    crash torch's update, or be dropped): by the class it records, or, in a checkpoint from
-    before it did, by the settings its groups hold (SGD's momentum where AdamW has betas)."""
-    saved, mine = ckpt.get("optimizer_class"), optimizer_class(optimizer)
-    if saved is None:
-        groups = ckpt["optimizer"].get("param_groups") or [{}]
-        theirs = set(groups[0]) - UNTELLING
-        ours = set(optimizer.param_groups[0]) - UNTELLING
-        if theirs == ours:
-            return
-        saved = f"one with {', '.join(sorted(theirs - ours)) or 'other settings'}"
-        mine = f"{mine}, with {', '.join(sorted(ours - theirs)) or 'other settings'}"
+    crash torch's update, or be dropped), by the class it records (AdamW where it records
+    none)."""
+    saved = ckpt.get("optimizer_class", DEFAULT_OPTIMIZER)
+    mine = optimizer_class(optimizer)
     if saved != mine:
         raise CheckpointError(f"its optimizer is {saved}, this run's {mine}: resume with the "
                               f"optimizer the run was made with (a run made in Python with "
