@@ -111,11 +111,12 @@ def history_forecast(z, params, m, K, origins, errors=False):
     lead = tuple(params.shape[:-1])
     N = z.shape[0]
     p = start_length(N, m)
-    if min(origins) < p or max(origins) > N:
-        raise ValueError(f"history smoothing forecasts from origins in [{p}, {N}], got "
-                         f"{min(origins)}..{max(origins)}")
+    end = N - 1 if errors else N   # (an error needs the step after its origin)
+    if not origins or min(origins) < p or max(origins) > end:
+        raise ValueError(f"history smoothing forecasts from origins in [{p}, {end}], got "
+                         f"{min(origins, default=None)}..{max(origins, default=None)}")
     if params.numel() == 0 or K == 0:                                         # nothing asked
-        return z.new_zeros(*lead, len(origins), K, z.shape[1])
+        return z.new_zeros(*lead, len(origins), *(() if errors else (K,)), z.shape[1])
     wide = z.dtype in (torch.bfloat16, torch.float16)   # numpy has no bfloat16: float32 then
     x = z.detach().cpu().float().numpy() if wide else z.detach().cpu().numpy()   # (N, F)
     dt = x.dtype
