@@ -68,3 +68,20 @@ def test_seq2seq_run_of_the_older_form_resumes_on_its_own_vocabulary(tmp_path, c
     err = capsys.readouterr().err
     assert "--resume: the training pairs, read now, give another vocabulary" in err
     assert "Traceback" not in err
+
+
+def test_a_resumed_checkpoint_of_an_unknown_form_is_refused_in_one_line(tmp_path, capsys):
+    """A form from a newer rnnkit ended --resume as an internal error (the builder read it)."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("फिल्म अच्छी थी. the cat sat.\n" * 200, encoding="utf-8")
+    out = tmp_path / "run"
+    flags = ["--hidden", "8", "--quiet"]
+    assert main(["train", "lm", "--data", str(corpus), "--tokens", "word-exact", "--out",
+                 str(out), "--max-steps", "2", *flags]) == 0
+    ckpt = load_checkpoint(out / "last.pt")
+    rewrite(out / "last.pt", vocab={**ckpt["vocab"], "form": 7})
+    capsys.readouterr()
+    assert main(["train", "lm", "--out", str(out), "--resume", "--max-steps", "4", *flags]) == 2
+    err = capsys.readouterr().err
+    assert "last.pt: its settings are not usable: vocabulary form must be 1 to 2, got 7" in err
+    assert "internal error" not in err

@@ -29,6 +29,8 @@ from rnnkit.cli.options import add_config_flags, config_from_args
 from rnnkit.config import ConfigError
 from rnnkit.data.datasets import DATASETS, check_regular
 from rnnkit.data.text import expanded
+from rnnkit.data.text_tokens import WORD_FORM
+from rnnkit.data.vocab import Vocab
 from rnnkit.tasks.common import train, warn
 from rnnkit.train import CheckpointError, TrainConfig, distributed, load_checkpoint
 from rnnkit.train.checkpoint import built_from
@@ -181,6 +183,12 @@ class TaskRun:
                 step = ckpt["trainer"]["step"]
                 if isinstance(step, bool) or not isinstance(step, int) or step < 0:
                     raise ValueError(f"the trainer's step is {step!r}, not a count of steps")
+                for key in ("vocab", "src_vocab", "tgt_vocab"):   # a resume reads text by them
+                    if isinstance(ckpt.get(key), dict):
+                        Vocab.from_dict(ckpt[key])
+                if ckpt.get("word_form", 1) not in range(1, WORD_FORM + 1):
+                    raise ValueError(f"its word_form is {ckpt['word_form']!r}, not 1 to "
+                                     f"{WORD_FORM}")
             except (ConfigError, TypeError, ValueError, KeyError) as e:
                 what = re.sub(r" \(--[\w-]+\)$", "", str(e))   # from the file, not a flag
                 raise CheckpointError(f"{last}: its settings are not usable: {what}") from None
