@@ -60,15 +60,12 @@ class CellStep(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *d_states):
-        d = next(d for d in d_states if d is not None)
-        check_first_derivatives(d)
-        return outside_autocast(d, _derivatives, ctx, *d_states)
+        check_first_derivatives(d_states[0])   # (autograd gives zeros for an unused output)
+        return outside_autocast(d_states[0], _derivatives, ctx, *d_states)
 
 
 def _derivatives(ctx, *d_states):
     mode, saved = ctx.mode, ctx.saved_tensors   # (read once: a checkpoint's hooks unpack once)
-    d_states = [torch.zeros_like(s) if d is None else d
-                for d, s in zip(d_states, saved[3:3 + len(d_states)])]
     rec, dc_prev = telemetry.current(), None
     with torch.no_grad():
         if mode == "LSTM":

@@ -160,9 +160,9 @@ class Resumable:
         group's own base rate (--lr, or the user optimizer's) times the schedule's factor now
         (:meth:`lr_factor`)."""
         factor = self.lr_factor(None)
-        for group, base, settings in zip(self.optimizer.param_groups, self.base_lrs,
-                                         self.group_settings):
-            group.update(settings)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            if self.own_decay:
+                group["weight_decay"] = self.config.weight_decay
             if isinstance(group["lr"], torch.Tensor):   # a rate kept in a tensor: filled in
                 group["lr"].fill_(base * factor)         # place, as torch's schedulers do
             else:

@@ -97,10 +97,9 @@ class Trainer(Resumable):
         self.optimizer = make_optimizer(params, config, optimizer)
         # each group's own rate (a reused optimizer's first, before a schedule scaled it)
         self.base_lrs = [base_rate(group) for group in self.optimizer.param_groups]
-        # what a loaded state must not bring back: the run's --weight-decay (a user's
-        # optimizer resumes with its saved settings, as torch's load_state_dict gives them)
-        self.group_settings = [{"weight_decay": config.weight_decay} if optimizer is None
-                               else {} for _ in self.optimizer.param_groups]
+        # a loaded state brings its own settings back; the default AdamW takes this run's
+        # --weight-decay (a user's optimizer resumes as torch's load_state_dict gives it)
+        self.own_decay = optimizer is None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self._resumed = False
         self.last_eval = {}
