@@ -299,8 +299,8 @@ def test_step_numbers_past_9999_continue_a_series(tmp_path):
 def test_the_steps_ahead_are_dated_as_the_series_steps():
     from rnnkit.data.dates import next_labels
     assert next_labels(months(30), 2) == ["1992-07", "1992-08"]
-    assert next_labels(["2000-Q1", "2000-Q2", "2000-Q3"], 2) == ["2000-10-01", "2001-01-01"]
-    assert next_labels(["2020-01-01 00:00", "2020-01-01 01:00"], 1) == ["2020-01-01 02:00:00"]
+    assert next_labels(["2000-Q1", "2000-Q2", "2000-Q3"], 2) == ["2000-Q4", "2001-Q1"]
+    assert next_labels(["2020-01-01 00:00", "2020-01-01 01:00"], 1) == ["2020-01-01 02:00"]
     assert next_labels(["2020-01-06", "2020-01-07", "2020-01-10"], 1) is None   # uneven
     assert next_labels(["0", "2", "4"], 2) == ["6", "8"] and next_labels(["x", "y"], 1) is None
 
@@ -313,11 +313,26 @@ def test_a_training_part_of_no_seasonal_naive_error_is_warned_about(tmp_path, ca
     assert "column 'value': its training part repeats every" in capsys.readouterr().err
 
 
-def test_the_steps_ahead_are_never_a_date_that_does_not_exist_or_a_zone_dropped():
+def test_the_steps_ahead_are_never_a_date_that_does_not_exist_or_an_offset_that_changes():
     from rnnkit.data.dates import next_labels
     assert next_labels([f"2020-{m:02d}-30" for m in range(3, 13)], 3) is None   # 2021-02-30
     assert next_labels(["2020-01-31", "2020-03-31", "2020-05-31", "2020-07-31"], 2) is None
-    assert next_labels(["2020-01-01T05:00:00+01:00", "2020-01-01T06:00:00+01:00"], 1) is None
+    assert next_labels(["2020-03-28T00:00:00+01:00", "2020-03-29T00:00:00+02:00"], 1) is None
+
+
+def test_the_steps_ahead_are_written_as_the_series_writes_its_steps():
+    """ISO weeks were written as the dates of their Mondays, quarters as their first days, month
+    names as ISO dates, and labels with a UTC offset were not written at all (+1, +2, ...)."""
+    from rnnkit.data.dates import next_labels
+    assert next_labels(["2015-W51", "2015-W52", "2015-W53"], 2) == ["2016-W01", "2016-W02"]
+    assert next_labels(["2016W01", "2016W02"], 1) == ["2016W03"]
+    assert next_labels(["Q3 1999", "Q4 1999"], 1) == ["Q1 2000"]
+    assert next_labels(["Nov 2020", "Dec 2020"], 2) == ["Jan 2021", "Feb 2021"]
+    midnights = [f"2020-01-0{d}T00:00:00+02:00" for d in (1, 2, 3)]   # daily, local midnight
+    assert next_labels(midnights, 2) == ["2020-01-04T00:00:00+02:00", "2020-01-05T00:00:00+02:00"]
+    assert next_labels(["2020-01-01T05:00:00+01:00", "2020-01-01T06:00:00+01:00"], 1) \
+        == ["2020-01-01T07:00:00+01:00"]
+    assert next_labels(["2020-01-01 05:00Z", "2020-01-01 06:00Z"], 1) == ["2020-01-01 07:00Z"]
     assert next_labels([f"2020-{m:02d}-28" for m in range(1, 13)], 2) == ["2021-01-28",
                                                                             "2021-02-28"]
 

@@ -29,6 +29,7 @@ EPOCHS = {"unix": (1e8, 1e11, 1), "unix_ms": (1e11, 1e14, 1000)}
 _YEAR = re.compile(r"^(\d{4})(\.0*)?$")
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})( \d\d?:\d\d(?::\d\d)?)?"
                   r"(?: ?([AaPp][Mm]))?$")                # 1/1/2023 5:00:00 AM
+_ZONE = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 _ISO = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
 _DATELIKE = re.compile(r"\d{4}[-/ ]\S|\d[-/.]\d{1,2}[-/.]\d|\d:\d\d|^[A-Za-z]{3}[-/ ]?\d")
 # name: (season, step in seconds, or 0 and a calendar step in months)
@@ -267,7 +268,8 @@ def _uneven(f, same, name, season, warn, times):
         i = bad[0] + 1
         warn(f"{f.path}:{f.lines[i]}: {f.labels[i]!r} follows {f.labels[i - 1]!r}: not one "
              f"{name} step ({len(bad)} uneven step(s) in all, a gap or an irregular "
-             f"series); season {season} taken from the usual step")
+             f"series); season {season} taken from the usual step (to fill a gap, add its "
+             f"rows with empty values and give --fill linear)")
     return season, name
 
 
@@ -281,21 +283,26 @@ def _duration(seconds):
 def next_labels(labels, k):
     """The time labels of the ``k`` steps after ``labels`` (a series' time column), where its
     last steps say them: step numbers of one even step, or dates a whole number of months apart
-    (monthly, quarterly, yearly: ``YYYY-MM`` where the series writes its dates so, else
-    ``YYYY-MM-DD``) or a fixed time apart (ISO dates, with the time of day where it is not
-    midnight); else None (uneven steps, a trading-day series, labels that are no dates)."""
-    last = list(labels[-CONTINUE_STEPS - 1:])
+    (monthly, quarterly, yearly) or a fixed time apart, written as the series writes its own
+    (:func:`_written_as`: ``YYYY-MM``, ``YYYY-Qn``, ``YYYY-Www``, ISO dates with the time of day
+    where it is not midnight, and the UTC offset that every one of its last labels carries);
+    else None (uneven steps, a trading-day series, offsets that change, labels that are no
+    dates)."""
+    last = [x.strip() for x in labels[-CONTINUE_STEPS - 1:]]
     if len(last) < 2:
         return None
-    if all(re.fullmatch(r"[+-]?\d+", x.strip()) for x in last):   # step numbers
+    if all(re.fullmatch(r"[+-]?\d+", x) for x in last):   # step numbers
         numbers = [int(x) for x in last]
         steps = {b - a for a, b in zip(numbers, numbers[1:])}
         if len(steps) != 1 or min(steps) <= 0:
             return None
         step = steps.pop()
         return [str(numbers[-1] + i * step) for i in range(1, k + 1)]
-    if any(re.search(r"(Z|[+-]\d\d:?\d\d)$", x.strip()) for x in last):
-        return None   # times with a zone: read in UTC, so they cannot be written back as given
+    zones = {m[0] if m and _ISO.match(x) else "" for x, m in zip(last, map(_ZONE.search, last))}
+    if len(zones) != 1:
+        return None   # offsets that change (a clock change): the next ones are not known
+    zone = zones.pop()
+    last = [x[:len(x) - len(zone)] for x in last]   # the local times, their offset kept aside
     order = label_form(last) or ""
     times = [parse_date(x, order) for x in last]
     if None in times:
@@ -304,18 +311,39 @@ def next_labels(labels, k):
     if len(months) == 1 and next(iter(months)) > 0 and len({t.day for t in times}) == 1 \
             and all(t.time() == times[0].time() for t in times):   # whole months apart
         m, t = next(iter(months)), times[-1]
-        short = all(re.fullmatch(r"\d{4}-\d{2}", x.strip()) for x in last)
-        out = []
+        ahead = []
         for i in range(1, k + 1):
             y, mo = divmod(t.month - 1 + i * m, 12)
             if t.day > calendar.monthrange(t.year + y, mo + 1)[1]:
                 return None   # the 30th in February: no such date
-            out.append(f"{t.year + y:04d}-{mo + 1:02d}" + ("" if short else f"-{t.day:02d}"))
-        return out
-    steps = {b - a for a, b in zip(times, times[1:])}
-    if len(steps) != 1 or next(iter(steps)) <= timedelta(0):
-        return None
-    step, t = steps.pop(), times[-1]
-    timed = any(x.time() != datetime.min.time() for x in times) or step < timedelta(days=1)
-    return [(t + i * step).isoformat(sep=" ") if timed else (t + i * step).date().isoformat()
-            for i in range(1, k + 1)]
+            ahead.append(t.replace(year=t.year + y, month=mo + 1))
+    else:
+        steps = {b - a for a, b in zip(times, times[1:])}
+        if len(steps) != 1 or next(iter(steps)) <= timedelta(0):
+            return None
+        step, t = steps.pop(), times[-1]
+        ahead = [t + i * step for i in range(1, k + 1)]
+    return _written_as(last, times, ahead, zone)
+
+
+def _written_as(last, times, ahead, zone):
+    """The datetimes ``ahead`` written as the labels ``last`` (read as ``times``) are: a quarter
+    or ISO week in its own spelling, the date format that writes every one of them back (month
+    names, ``YYYY-MM``, ``YYYY-MM-DD HH:MM``), else an ISO date, with the time of day where the
+    labels have one; then the UTC offset ``zone`` they all carry."""
+    x = last[-1]
+    if all(map(_QUARTER.match, last)):             # "2000-Q1", "2000Q1", "2000 q1"
+        return [f"{t.year:04d}{x[4:-2]}{x[-2]}{(t.month + 2) // 3}" for t in ahead]
+    if all(map(_QUARTER_FIRST.match, last)):       # "Q1 2000", "q1-2000"
+        return [f"{x[0]}{(t.month + 2) // 3}{x[2:-4]}{t.year:04d}" for t in ahead]
+    if all(map(_ISO_WEEK.match, last)):            # "2000-W05", "2000W05"
+        weeks = [t.isocalendar() for t in ahead]
+        return [f"{y:04d}{x[4:-3]}W{w:02d}" for y, w, _ in weeks]
+    for fmt in DATE_FORMATS + ("%d/%m/%Y", "%m/%d/%Y"):   # "Jan 2020", "2020-01", "31/01/2020"
+        if all(t.strftime(fmt) == label for label, t in zip(last, times)):
+            return [t.strftime(fmt) + zone for t in ahead]
+    step = min((b - a for a, b in zip(times, times[1:])), default=timedelta(days=1))
+    if zone or any(x.time() != datetime.min.time() for x in times) or step < timedelta(days=1):
+        sep = "T" if "T" in last[-1] else " "
+        return [t.isoformat(sep=sep) + zone for t in ahead]
+    return [t.date().isoformat() for t in ahead]
