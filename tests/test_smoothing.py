@@ -90,3 +90,25 @@ def test_fit_each_origin_is_fit_history_on_the_history_before_it(m, seasonal):
     each = forecast_each(z, fits, m, 6, origins)                              # (n, 6, 1)
     for i, (o, p) in enumerate(zip(origins, fits)):
         assert torch.equal(each[i], history_forecast(z, p, m, 6, [o])[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("m, F, lead", [(12, 1, (40,)), (1, 3, (7, 2)), (4, 2, ())])
+def test_the_compiled_filter_gives_the_numpy_loops_numbers_bit_for_bit(dtype, m, F, lead):
+    """history_forecast's pass in the kernel (rnnkit/kernels/smoothing.cpp) and in numpy (the
+    kernels off): the same forecasts and one-step errors, bit for bit, for origins unsorted and
+    repeated, several variables and grid points in any shape."""
+    from rnnkit import kernels
+    if not kernels.available():
+        pytest.skip("no C++ compiler: only the numpy loop runs")
+    g = torch.Generator().manual_seed(m + F)
+    z = torch.randn(150, F, generator=g, dtype=torch.float64).cumsum(0).to(dtype)
+    every = grid(m > 1)
+    params = every[torch.randint(len(every), lead, generator=g)] if lead else every[100]
+    origins = [140, 13, 77, 149, 13, 60, 150]
+    for errors, K, at in ((False, 6, origins), (True, 1, origins[:-1])):
+        fast = history_forecast(z, params, m, K, at, errors=errors)
+        with kernels.disabled():
+            slow = history_forecast(z, params, m, K, at, errors=errors)
+        assert fast.shape == slow.shape == (*lead, len(at), *(() if errors else (K,)), F)
+        assert fast.dtype == slow.dtype == dtype and torch.equal(fast, slow)

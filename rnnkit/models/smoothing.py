@@ -28,6 +28,8 @@ import itertools
 import numpy as np
 import torch
 
+from rnnkit import kernels
+
 ALPHA = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 BETA = (0.0, 0.05, 0.15, 0.3)          # as a fraction of α
 PHI = (0.0, 0.8, 0.9, 0.95, 0.98, 1.0)
@@ -103,9 +105,10 @@ def history_forecast(z, params, m, K, origins, errors=False):
     z[:t] (p <= t <= N) from states started on the series' first steps (as
     :func:`smoothing_forecast` started at step 0: the trend reads the first 2p steps), for the
     parameters (..., 5): (..., n, K, F). One pass over the series serves every origin; the pass
-    runs in numpy, whose operations on a few hundred grid points cost a fraction of torch's
-    dispatch (the same IEEE operations in the same order: the same numbers), and keeps each
-    origin's states, whose forecasts are formed together after it. ``errors`` (K 1, origins
+    runs in the compiled filter (:func:`_in_kernel`), or where the kernels are off in numpy,
+    whose operations on a few hundred grid points cost a fraction of torch's dispatch (the same
+    IEEE operations in the same order in all three: the same numbers), and keeps each origin's
+    states, whose forecasts are formed together after it. ``errors`` (K 1, origins
     before N): the one-step forecasts' absolute errors |z_t - ẑ_t| (..., n, F) instead, read
     off the filter as it passes (no states kept: what a fit by the one-step error needs)."""
     lead = tuple(params.shape[:-1])
@@ -140,6 +143,10 @@ def history_forecast(z, params, m, K, origins, errors=False):
         damp = damp + power
         damps.append(damp)
     og = on * g
+    done = _in_kernel(x, (a, b, og, phi), level, trend, season, damps, origins, p, m,
+                      0 if errors else K)
+    if done is not None:
+        return torch.from_numpy(done).to(z.device, z.dtype)
     rows = list(x)
     wanted, last = set(origins), max(origins)
     kept = {}                     # origin -> its level, trend and K seasonal states (references)
@@ -175,6 +182,38 @@ def history_forecast(z, params, m, K, origins, errors=False):
     out = levels + damps * trends + seasons                                   # (..., n, K, F)
     return torch.from_numpy(np.ascontiguousarray(out)).to(z.device, z.dtype)   # (no autograd:
     # the smoothing's parameters are buffers, chosen on a grid)
+
+
+def _in_kernel(x, params, level, trend, season, damps, origins, p, m, K):
+    """:func:`history_forecast`'s pass in the compiled filter (``rnnkit/kernels/smoothing.cpp``,
+    the same operations in the same order: the same numbers, without a Python step per step):
+    its forecasts (..., n, K, F), or with K 0 its one-step errors (..., n, F); None where the
+    kernels are off (then the numpy loop runs)."""
+    kern = kernels.get(torch.from_numpy(x[:0]))
+    if kern is None:
+        return None
+    x = np.ascontiguousarray(x)
+    lead, F = level.shape[:-1], level.shape[-1]
+    W = level.size
+
+    def lanes(v):   # (..., 1 or F) -> (W,), a copy the kernel reads (or steps)
+        return torch.from_numpy(np.array(np.broadcast_to(v, level.shape)).reshape(W))
+    a, b, og, phi = map(lanes, params)
+    states = [lanes(level), lanes(trend),
+              torch.from_numpy(np.stack([np.broadcast_to(s, level.shape) for s in season])
+                               .reshape(len(season), W))]
+    order = np.argsort(np.asarray(origins), kind="stable")
+    at = torch.from_numpy(np.asarray(origins, dtype=np.int64)[order])
+    n = len(origins)
+    out = torch.empty((n, K, W) if K else (n, W), dtype=states[0].dtype)
+    kern.smoothing_filter(first=p, last=int(at[-1]), W=W, F=F, k=len(season),
+                          seasonal=int(m > 1), K=K, n=n, x=torch.from_numpy(x), a=a, b=b,
+                          og=og, phi=phi, level=states[0], trend=states[1], season=states[2],
+                          damps=torch.stack([lanes(d) for d in damps]) if K else None,
+                          at=at, slot=torch.from_numpy(order.astype(np.int64)), out=out)
+    if K:   # (n, K, W) -> (..., n, K, F), a view
+        return np.moveaxis(out.numpy().reshape(n, K, *lead, F), (0, 1), (-3, -2))
+    return np.moveaxis(out.numpy().reshape(n, *lead, F), 0, -2)              # (..., n, F)
 
 
 def fit_history(z, origins, m, seasonal, chunk=8_000_000):

@@ -112,26 +112,31 @@ def folds(split, W, K, m, n_folds=FOLDS):
 def base_forecast(z, origins, K, m, baseline, params=None, W=None):
     """The baseline's forecast (n, K, F) of z[t:t+K] from z[:t] for each origin t (``params``:
     the smoothing's (5,), for ets, run over all of z[:t]; ``W``: the window of mean and drift)."""
-    h = np.arange(K)
+    h, o = np.arange(K), np.asarray(origins)
     if baseline == "seasonal":
-        return np.stack([z[t - m + h % m] for t in origins])
+        return z[o[:, None] - m + h % m]
     if baseline == "mean":
         return np.stack([np.repeat(z[t - W:t].mean(0, keepdims=True), K, 0) for t in origins])
     if baseline == "change":
         B = change_map(W, K, m)                                               # (K, W)
         return np.stack([z[t - 1] + B @ (z[t - W:t] - z[t - 1]) for t in origins])
     if baseline == "drift":   # the line through the window's first and last values, extended
-        return np.stack([z[t - 1] + (h + 1)[:, None] * (z[t - 1] - z[t - W]) / (W - 1)
-                         for t in origins])
+        return z[o - 1, None] + (h + 1)[:, None] * (z[o - 1] - z[o - W])[:, None] / (W - 1)
     if baseline.startswith("ets"):
         return history_forecast(torch.from_numpy(z), torch.as_tensor(params), m, K,
                                 list(origins)).numpy()
-    return np.stack([np.repeat(z[t - 1:t], K, 0) for t in origins])
+    return np.repeat(z[o - 1, None], K, 1)
+
+
+def steps_after(z, origins, K):
+    """z[t:t+K] for each origin t: (n, K, F)."""
+    return z[np.asarray(origins)[:, None] + np.arange(K)]
 
 
 def features(z, origins, W):
     """The window relative to its last value, and a bias: (n, W*F + 1)."""
-    win = np.stack([z[t - W:t] - z[t - 1] for t in origins])                  # (n, W, F)
+    o = np.asarray(origins)
+    win = steps_after(z, o - W, W) - z[o - 1, None]                             # (n, W, F)
     return np.concatenate([win.reshape(len(origins), -1), np.ones((len(origins), 1))], 1)
 
 
@@ -185,9 +190,9 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
             val = list(range(max(start, first_origin(len(y), W, m, bases)), end - K + 1))
             if not val:
                 continue
-            truth = np.stack([y[s:s + K] for s in val])                       # (n, K, F)
+            truth = steps_after(y, val, K)                                    # (n, K, F)
             Xv = features(z, val, W)
-            Xf = features(z, fit, W) if fit else None
+            Xf, ahead_f = (features(z, fit, W), steps_after(z, fit, K)) if fit else (None, None)
             for b in bases:
                 if b.startswith("ets") and params[b] is None:
                     continue
@@ -197,7 +202,7 @@ def choose(y, split, W, K, m, transform="auto", baseline="auto", linear=True, sm
                     if lam is None:
                         beta = np.zeros((W * F + 1, K * F))
                     elif fit:
-                        Y = (np.stack([z[s:s + K] for s in fit]) - base_f).reshape(len(fit), -1)
+                        Y = (ahead_f - base_f).reshape(len(fit), -1)
                         beta = np.linalg.solve(Xf.T @ Xf + lam * np.eye(Xf.shape[1]), Xf.T @ Y)
                     else:
                         continue
@@ -301,7 +306,7 @@ def untuned(y, split, W, K, m, keys):
         raise DataError(f"no forecast origin before the validation part's end (step {split[1]}) "
                         f"leaves a window of {W} before it and the horizon {K} after it: give "
                         f"a longer series, or a smaller --window or --horizon")
-    truth = np.stack([y[t:t + K] for t in origins])                           # (n, K, F)
+    truth = steps_after(y, origins, K)                                        # (n, K, F)
     scores = {}
     for key in keys:
         t, b, _ = key
@@ -349,7 +354,7 @@ def baseline_errors(y, end, W, K, m, bases):
     """{baseline: MAE of its K-step forecasts from every origin in [max(W, m), end - K]}, in the
     data's units (a parameter-free baseline copies past values: the same on any scale)."""
     origins = list(range(max(W, m), end - K + 1))
-    truth = np.stack([y[t:t + K] for t in origins])                           # (n, K, F)
+    truth = steps_after(y, origins, K)                                        # (n, K, F)
     return {b: float(np.abs(base_forecast(y, origins, K, m, b) - truth).mean()) for b in bases}
 
 
@@ -362,11 +367,11 @@ def linear_fit(y, split, W, K, m, transform, baseline, ridge=1.0):
     if not fit:
         return np.zeros((W * y.shape[1] + 1, K * y.shape[1])), np.inf
     X = features(z, fit, W)
-    Y = (np.stack([z[t:t + K] for t in fit]) - base_forecast(z, fit, K, m, baseline))
+    Y = (steps_after(z, fit, K) - base_forecast(z, fit, K, m, baseline))
     beta = np.linalg.solve(X.T @ X + ridge * np.eye(X.shape[1]), X.T @ Y.reshape(len(fit), -1))
     if not val:
         return beta, np.inf
     pred = base_forecast(z, val, K, m, baseline) + (features(z, val, W) @ beta).reshape(len(val), K, -1)
     pred = tr.inverse(pred * scaler.std + scaler.mean)                        # (n, K, F)
-    truth = np.stack([y[t:t + K] for t in val])
+    truth = steps_after(y, val, K)
     return beta, float(np.abs(pred - truth).mean())
