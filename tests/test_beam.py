@@ -191,3 +191,49 @@ def test_batched_beam_search_rejects_what_it_cannot_search():
     s2s = Seq2Seq(Seq2SeqConfig(src_vocab=6, tgt_vocab=6, embed=4, enc_hidden=4, hidden=4))
     with pytest.raises(ValueError, match="one per sequence"):
         beam_search_batch(s2s, torch.tensor([1, 1]), None, 2, [5])
+
+
+class RandomGRU(torch.nn.Module):
+    """A language model of N(0, 1) weights: step(ids (B,), state (1, B, H)) -> logits (B, V)."""
+
+    def __init__(self, V, seed, H=6, scale=2.0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.emb = torch.nn.Parameter(torch.randn(V, H, generator=g))
+        self.cell = torch.nn.GRUCell(H, H)
+        with torch.no_grad():
+            for p in self.cell.parameters():
+                p.copy_(torch.randn(p.shape, generator=g))
+        self.out = torch.nn.Parameter(torch.randn(V, H, generator=g) * scale)
+        self.H = H
+
+    def init_state(self, batch):
+        return torch.zeros(1, batch, self.H)
+
+    def step(self, ids, state):
+        h = self.cell(self.emb[ids], state[0])
+        return h @ self.out.T, h[None]
+
+
+@pytest.mark.parametrize("alpha", [-1.0, -0.3, 0.5])
+def test_stopping_early_never_changes_what_a_narrow_beam_returns(alpha, monkeypatch):
+    """A search stops once no live prefix can beat its K-th finished one. With a negative length
+    penalty (short hypotheses favoured) the bound was too low and the search stopped too soon,
+    returning a hypothesis that the same beam, searched on, beat."""
+    import rnnkit.decode.beam as beam
+    stops = beam._done
+    for seed in range(16):
+        model = RandomGRU(4 + seed % 2, seed)
+        for K in (1, 2, 3):
+            args = dict(beam_size=K, max_len=5, eos_id=0, length_penalty=alpha, n_best=K)
+            monkeypatch.setattr(beam, "_done", stops)
+            early = beam_search(model, [1], **args)
+            monkeypatch.setattr(beam, "_done", lambda *a: False)
+            assert early == beam_search(model, [1], **args), (seed, K)
+
+
+def test_a_search_refuses_more_hypotheses_than_its_beam_keeps():
+    """n_best 5 with beam 2 returned three, unsaid."""
+    with pytest.raises(ValueError, match="n_best must be at most beam_size .* got n_best 5 with "
+                                         "beam_size 2"):
+        beam_search(tiny_lm(), [0], beam_size=2, n_best=5)

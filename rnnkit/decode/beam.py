@@ -40,6 +40,13 @@ def state_rows(model, state):
     return rnn.shape[1] if torch.is_tensor(rnn) and rnn.dim() == 3 else None
 
 
+def check_n_best(n_best, beam_size):
+    """A search keeps beam_size hypotheses: it cannot return more (it returned fewer, unsaid)."""
+    if n_best > beam_size:
+        raise ValueError(f"n_best must be at most beam_size (the hypotheses a search keeps), "
+                         f"got n_best {n_best} with beam_size {beam_size}")
+
+
 def _normalised(logp, n, alpha):
     return logp / (n ** alpha) if alpha else logp
 
@@ -54,6 +61,7 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
     if beam_size < 1 or max_len < 1 or n_best < 1:
         raise ValueError(f"beam_size, max_len and n_best must be >= 1, got {beam_size}, "
                          f"{max_len}, {n_best}")
+    check_n_best(n_best, beam_size)
     prime_ids = token_ids(prime_ids, "prime_ids")
     rows = state_rows(model, state)
     if rows is not None and rows != 1:
@@ -78,7 +86,7 @@ def beam_search(model, prime_ids, beam_size=5, max_len=100, eos_id=None, length_
                                seqs, finished, length_penalty)
             finished.sort(key=lambda f: -f[0])
             finished = finished[:max(beam_size, n_best)]
-            if not keep or _done(finished, keep, beam_size, max_len, length_penalty):
+            if not keep or _done(finished, keep, beam_size, n, max_len, length_penalty):
                 break
             seqs = [(seqs[row], tok) for row, tok, _ in keep]
             rows, toks = torch.tensor([[k[0] for k in keep], [k[1] for k in keep]],
@@ -105,6 +113,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
     if K < 1 or len(limits) != N or min(limits, default=1) < 1 or n_best < 1:
         raise ValueError(f"beam_size, max_len and n_best must be >= 1 (one max_len or one per "
                          f"sequence), got {beam_size}, {max_len}, {n_best}")
+    check_n_best(n_best, K)
     if not hasattr(model, "expand_beams"):
         raise TypeError(f"{type(model).__name__} has no expand_beams(state, K): search one "
                         "sequence at a time with beam_search")
@@ -132,7 +141,7 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
                                    finished[i], length_penalty)
                 finished[i].sort(key=lambda f: -f[0])
                 finished[i] = finished[i][:max(K, n_best)]
-                if not keep or _done(finished[i], keep, K, limits[i], length_penalty):
+                if not keep or _done(finished[i], keep, K, n, limits[i], length_penalty):
                     continue
                 pad = K - len(keep)                           # dead rows: a copy, never chosen
                 still.append(i)
@@ -204,9 +213,12 @@ def _ids(prefix):
     return ids[::-1]
 
 
-def _done(finished, keep, beam_size, max_len, alpha):
-    """True when the K-th best finished score beats every live prefix's best reachable score."""
+def _done(finished, keep, beam_size, n, max_len, alpha):
+    """True when the K-th best finished score beats every live prefix's best reachable score
+    after step n: its log p (which only falls) over the longest length's penalty where α >= 0,
+    the shortest's (n + 1 tokens) where α < 0 (a penalty that favours short hypotheses)."""
     if len(finished) < beam_size:
         return False
     best_live = max(lp for _, _, lp in keep)
-    return finished[beam_size - 1][0] >= _normalised(best_live, max_len, alpha)
+    length = max_len if alpha >= 0 else n + 1
+    return finished[beam_size - 1][0] >= _normalised(best_live, length, alpha)
