@@ -110,6 +110,30 @@ def test_bad_arguments():
         prefix_beam_search(torch.zeros(2, 3), beam_size=0)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda lp: greedy_decode(lp, [6]), r"expected 3 lengths of at most 6 frames .*got 1"),
+    (lambda lp: beam_decode(lp, [6], 4), r"expected 3 lengths of at most 6 frames .*got 1"),
+    (lambda lp: beam_decode(lp, [6, 6, 6, 6]), "expected 3 lengths"),
+    (lambda lp: greedy_decode(lp, [10, 6, 6]), r"at most 6 frames .*got 3: \[10, 6, 6\]"),
+    (lambda lp: beam_decode(lp, [-1, 6, 6]), "each length must be >= 0, got -1"),
+    (lambda lp: greedy_decode(lp, [2.5, 6, 6]), "each length must be a whole number, got 2.5"),
+    (lambda lp: greedy_decode(lp, blank=7), r"blank must be a class id in \[0, 4\), got 7"),
+    (lambda lp: greedy_decode(lp.fill_(float("nan"))), "log_probs hold NaN"),
+    (lambda lp: prefix_beam_search(lp[0], beam_size=2.5), "beam_size must be a whole number"),
+    (lambda lp: prefix_beam_search(lp[0].exp()), "must be log-probabilities .*got a value"),
+    (lambda lp: greedy_decode(lp[0, 0]), r"shape \(B, T, C\) or \(T, C\), got a 1-d tensor"),
+    (lambda lp: beam_decode(lp[0]), r"shape \(B, T, C\), got a 2-d tensor \(6, 4\)"),
+])
+def test_the_decoders_refuse_what_they_would_decode_into_nonsense(call, message):
+    """Lengths of another count were zipped short (one result for three sequences) or raised
+    an IndexError; a length past T was clipped and a negative one read from the end; a blank
+    outside the classes made none blank; NaN scores decoded to nothing; probabilities summed as
+    if logs; a fractional beam ended in a TypeError of slices."""
+    lp = torch.randn(3, 6, 4).log_softmax(-1)
+    with pytest.raises(ValueError, match=message):
+        call(lp)
+
+
 def test_n_best_holds_no_labelling_that_no_alignment_emits():
     """Two frames cannot emit [1, 1] (a blank must come between): n_best listed it at -inf."""
     lp = torch.tensor([[0.0, -1.0], [0.0, -1.0]]).log_softmax(-1)

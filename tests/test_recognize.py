@@ -111,8 +111,16 @@ def test_wav_listing_trains(tmp_path):
     assert task.model.config.features == 16
     train(task, TrainConfig(max_steps=2, eval_every=2, warmup_steps=0), tmp_path / "run",
           quiet=True, log=QUIET)
-    text, score = Recognizer.load(tmp_path / "run").recognize([tmp_path / "u0.wav"])[0]
+    reader = Recognizer.load(tmp_path / "run")
+    text, score = reader.recognize([tmp_path / "u0.wav"])[0]
     assert set(text) <= {"1", "2"} and score <= 0
+    # the score is the text's log-probability over all its alignments, greedy or beam (the beam
+    # gave the sum over the alignments it kept, the greedy path its own probability)
+    from rnnkit.decode.ctc import label_logprob
+    lp, _ = reader.log_probs(tmp_path / "u0.wav")
+    for beam in (0, 3):
+        text, score = reader.recognize([tmp_path / "u0.wav"], beam)[0]
+        assert score == label_logprob(lp, [task.alphabet.index(c) + 1 for c in text])
 
 
 def test_cli_train_and_recognize(tmp_path, capsys):

@@ -41,14 +41,51 @@ def collapse(path, blank=0):
     return out
 
 
+def _whole(value, name, least):
+    """``value`` as an int of at least ``least`` (a bool, a fraction or text refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) and not (
+            torch.is_tensor(value) and value.numel() == 1 and not value.is_floating_point()):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if int(value) < least:
+        raise ValueError(f"{name} must be >= {least}, got {int(value)}")
+    return int(value)
+
+
+def checked(log_probs, lengths, blank, dims=(3,)):
+    """The frames of each sequence of ``log_probs`` (B, T, C), ``lengths`` (B,) or None (all T),
+    after checking the three: a wrong count of lengths was zipped short (fewer results than
+    sequences), a length past T clipped, a negative one read from the end, a blank outside the
+    classes made no class blank, and NaN scores decoded to nothing."""
+    if not torch.is_tensor(log_probs) or not log_probs.is_floating_point() \
+            or log_probs.dim() not in dims:
+        shape = "(T, C)" if dims == (2,) else "(B, T, C)" + (" or (T, C)" if 2 in dims else "")
+        got = (f"a {log_probs.dim()}-d tensor {tuple(log_probs.shape)} of {log_probs.dtype}"
+               if torch.is_tensor(log_probs) else type(log_probs).__name__)
+        raise ValueError(f"expected log_probs, a float tensor of shape {shape}, got {got}")
+    if log_probs.isnan().any():
+        raise ValueError("log_probs hold NaN: the model's output is not a distribution")
+    C = log_probs.shape[-1]
+    if isinstance(blank, bool) or not isinstance(blank, int) or not 0 <= blank < C:
+        raise ValueError(f"blank must be a class id in [0, {C}), got {blank!r}")
+    if log_probs.dim() == 2:
+        return [log_probs.shape[0]]
+    B, T = log_probs.shape[:2]
+    if lengths is None:
+        return [T] * B
+    lengths = [_whole(n, "each length", 0) for n in lengths]
+    if len(lengths) != B or max(lengths, default=0) > T:
+        raise ValueError(f"expected {B} lengths of at most {T} frames (one per sequence), got "
+                         f"{len(lengths)}: {lengths[:8]}")
+    return lengths
+
+
 def greedy_decode(log_probs, lengths=None, blank=0):
     """Best-path decoding. ``log_probs`` (B, T, C) (or (T, C): one sequence), ``lengths`` (B,)
     frames of each sequence (default: all T) -> a list of B label id lists (one list for (T, C))."""
+    lengths = checked(log_probs, lengths, blank, dims=(2, 3))
     if log_probs.dim() == 2:
         return greedy_decode(log_probs[None], None, blank)[0]
-    B, T, _ = log_probs.shape
     best = log_probs.argmax(-1).tolist()                                      # (B, T)
-    lengths = [T] * B if lengths is None else [int(n) for n in lengths]
     return [collapse(path[:n], blank) for path, n in zip(best, lengths)]
 
 
@@ -69,10 +106,12 @@ def prefix_beam_search(log_probs, beam_size=8, blank=0, n_best=1, prune=None):
     is below it extends nothing there (a speed-up that makes the search inexact; None keeps
     every class). The scores are the summed probabilities of each prefix's alignments kept in the
     beam, so they equal p(y | x) when the beam holds every prefix."""
-    if log_probs.dim() != 2:
-        raise ValueError(f"expected log_probs of shape (T, C), got {tuple(log_probs.shape)}")
-    if beam_size < 1 or n_best < 1:
-        raise ValueError(f"beam_size and n_best must be >= 1, got {beam_size} and {n_best}")
+    checked(log_probs, None, blank, dims=(2,))
+    beam_size, n_best = _whole(beam_size, "beam_size", 1), _whole(n_best, "n_best", 1)
+    top = float(log_probs.max()) if log_probs.numel() else 0.0
+    if top > 1e-3:   # probabilities or logits: the sums below would mean nothing
+        raise ValueError(f"log_probs must be log-probabilities (at most 0; log_softmax's "
+                         f"output), got a value of {top:.4g}")
     lp = log_probs.detach().double().cpu().tolist()                         # T x [C]
     beams = {(): (0.0, NEG_INF)}                 # prefix -> (log p_b, log p_nb)
     for frame in lp:
@@ -106,8 +145,7 @@ def prefix_beam_search(log_probs, beam_size=8, blank=0, n_best=1, prune=None):
 def beam_decode(log_probs, lengths=None, beam_size=8, blank=0, prune=None):
     """Prefix beam search over a batch: ``log_probs`` (B, T, C), ``lengths`` (B,) -> a list of B
     (label ids, log p) pairs, the best of each sequence."""
-    B, T, _ = log_probs.shape
-    lengths = [T] * B if lengths is None else [int(n) for n in lengths]
+    lengths = checked(log_probs, lengths, blank)
     return [prefix_beam_search(log_probs[i, :n], beam_size, blank, 1, prune)[0]
             for i, n in enumerate(lengths)]
 

@@ -19,7 +19,7 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.media import IMAGE_SUFFIXES, kind_of, log_mel, read_image, read_wav
-from rnnkit.decode.ctc import beam_decode, greedy_decode, min_frames
+from rnnkit.decode.ctc import beam_decode, greedy_decode, label_logprob, min_frames
 from rnnkit.models.recognizer import RecognizerConfig, SequenceRecognizer
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import Batches, chunks
@@ -246,15 +246,15 @@ class Recognizer:
         return log_probs[0, :int(frames[0])], x
 
     def recognize(self, paths, beam=0):
-        """[(text, log-probability), ...] per file: greedy (the best path's probability) or,
-        with ``beam`` > 0, the prefix beam search's best (its labelling's probability)."""
+        """[(text, log p(text | file)), ...] per file: the text greedy decoding reads (the best
+        path's) or, with ``beam`` > 0, the prefix beam search's best, scored over all its
+        alignments by CTC's forward algorithm either way (the beam's own sum counted only the
+        alignments it kept, the best path only itself: two measures, both below it)."""
         paths, beam = api_inputs.files(paths), api_inputs.count(beam, "beam", least=0)
         out = []
         for path in paths:
             lp, _ = self.log_probs(path)                                      # (T', K+1)
-            if beam:
-                labels, score = beam_decode(lp[None], None, beam, prune=PRUNE)[0]
-            else:
-                labels, score = greedy_decode(lp), float(lp.max(-1).values.sum())
-            out.append(("".join(self.alphabet[i - 1] for i in labels), score))
+            labels = beam_decode(lp[None], None, beam, prune=PRUNE)[0][0] if beam \
+                else greedy_decode(lp)
+            out.append(("".join(self.alphabet[i - 1] for i in labels), label_logprob(lp, labels)))
         return out
