@@ -62,6 +62,11 @@ def test_eval_decodes_with_the_runs_beam_and_length_penalty(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["length_penalty"] == 0.5 and printed["beam"] == 3
     assert "length_penalty" not in evaluate_file(run, test, beam=1)
+    capsys.readouterr()   # a length penalty with greedy decoding was dropped without a word
+    for cmd in (["eval", str(run), str(test)], ["translate", str(run), "ich"]):
+        assert main(cmd + ["--beam-size", "1", "--length-penalty", "3"]) == 2
+        assert "--length-penalty scores a beam's hypotheses, and --beam-size 1 decodes " \
+               "greedily" in capsys.readouterr().err
 
 
 def test_a_file_of_unknown_sources_is_warned_about(s2s_run, tmp_path, capsys):

@@ -78,6 +78,9 @@ def chosen_options(args, fn, kind):
             flag = "--" + dest.replace("_", "-")
             raise ConfigError(f"{flag} does not apply to runs of kind {kind}")
         options[arg] = value
+    if options.get("beam") == 1 and "length_penalty" in options:
+        raise ConfigError("--length-penalty scores a beam's hypotheses, and --beam-size 1 "
+                          "decodes greedily: drop one of them")
     return options
 
 

@@ -37,7 +37,7 @@ def add_parser(sub):
     p.add_argument("--file", type=given_path, help="a UTF-8 file, one sentence a line")
     p.add_argument("--beam-size", type=beam_width, default=5,
                    help="hypotheses kept by beam search (default 5; 1: greedy)")
-    p.add_argument("--length-penalty", type=length_penalty, default=1.0,
+    p.add_argument("--length-penalty", type=length_penalty,
                    help="alpha: hypotheses score log p / length^alpha (default 1)")
     p.add_argument("--plot", type=image_file, help="write the attention heat-map of the first "
                    "sentence to this file (.png, .svg or .pdf)")
@@ -45,6 +45,10 @@ def add_parser(sub):
 
 
 def run(args):
+    if args.length_penalty is not None and args.beam_size == 1:   # said before the loading
+        raise ConfigError("--length-penalty scores a beam's hypotheses, and --beam-size 1 "
+                          "decodes greedily: drop one of them")
+    alpha = 1.0 if args.length_penalty is None else args.length_penalty
     model, src_vocab, tgt_vocab, _ = load_seq2seq(args.run)
     if args.plot and model.config.attention == "none":   # said before any output
         raise ConfigError(f"--plot draws the attention weights; {args.run} was trained with "
@@ -60,7 +64,7 @@ def run(args):
         chunk = lines[k:k + BEAM_BATCH]
         keep = [given or bool(l.strip()) for l in chunk]   # an argument is checked
         done = iter(translator.translate_many([l for l, k in zip(chunk, keep) if k],
-                                              args.beam_size, args.length_penalty)
+                                              args.beam_size, alpha)
                     if any(keep) else [])
         outputs += [next(done) if k else "" for k in keep]
         print("\n".join(outputs[k:]), flush=True)
