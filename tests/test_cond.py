@@ -75,14 +75,30 @@ def test_no_wrong_condition_is_made_up_where_there_is_none():
     from rnnkit.tasks.cond import wrong_conditions
     features = SimpleNamespace(config=SimpleNamespace(features=2, n_classes=0))
     same = torch.tensor([[0.0, 1.0]] * 4)
-    assert wrong_conditions(features, same) is None
+    assert wrong_conditions(features, same, range(4)) is None
     mixed = torch.tensor([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
-    assert not (wrong_conditions(features, mixed) == mixed).all(1).any()
+    assert not (wrong_conditions(features, mixed, range(4)) == mixed).all(1).any()
     labels = SimpleNamespace(config=SimpleNamespace(features=0, n_classes=3))
     cond = torch.tensor([0, 1, 2, 2, 1])
-    assert (wrong_conditions(labels, cond) != cond).all()
+    assert (wrong_conditions(labels, cond, range(5)) != cond).all()
     assert wrong_conditions(SimpleNamespace(config=SimpleNamespace(features=0, n_classes=1)),
-                            torch.zeros(3, dtype=torch.long)) is None
+                            torch.zeros(3, dtype=torch.long), range(3)) is None
+
+
+def test_the_wrong_condition_gain_does_not_depend_on_the_order_of_the_examples():
+    """Each example's wrong label was picked by its position: the same three lines in another
+    order scored a gain of 1.715 nats where they had scored 2.154."""
+    import torch
+    from rnnkit.models.conditional import CondConfig, ConditionalGenerator
+    from rnnkit.tasks.cond import Conditions, condition_losses
+    torch.manual_seed(0)
+    model = ConditionalGenerator(CondConfig(vocab_size=12, n_classes=4, hidden=8, embed=4,
+                                            cond_size=4)).eval()
+    conditions = Conditions(["w", "x", "y", "z"])
+    encoded = [(i % 4, [4 + (i * 7 + j) % 8 for j in range(2 + i % 5)]) for i in range(9)]
+    forward = condition_losses(model, conditions, encoded, batch=4)
+    backward = condition_losses(model, conditions, encoded[::-1], batch=4)
+    assert forward == pytest.approx(backward, rel=1e-6)
 
 
 def test_vectors_as_written_and_a_bad_line_among_them(tmp_path):

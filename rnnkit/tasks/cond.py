@@ -11,6 +11,7 @@ Shapes: B batch, T time, F features.
 """
 import math
 import re
+import zlib
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -162,13 +163,14 @@ class CondTask:
                 "data_config": asdict(self.data_config)}
 
 
+@torch.no_grad()
 def condition_losses(model, conditions, examples, batch=64):
     """(right, wrong) mean cross-entropy per token over encoded ``examples`` [(condition, ids)]:
     with each example's own condition, and with a wrong one (:func:`wrong_conditions`). Where
     no other condition exists to compare with (one class; feature vectors all alike in these
     examples) wrong is None: a gap of 0 would be a figure never measured."""
     every = conditions.tensor([c for c, _ in examples])                         # (N,) or (N, F)
-    others = wrong_conditions(model, every)
+    others = wrong_conditions(model, every, [content_key(t) for _, t in examples])
     right = wrong = count = 0.0
     for k in range(0, len(examples), batch):
         part = examples[k:k + batch]
@@ -180,17 +182,24 @@ def condition_losses(model, conditions, examples, batch=64):
     return right / max(count, 1), None if others is None else wrong / max(count, 1)
 
 
-def wrong_conditions(model, cond):
-    """Another condition for each row of ``cond``: a label moved to a different class (a fixed,
-    varied shift); a feature vector replaced by the next distinct vector of ``cond``. None
-    where there is no other (one class, or one distinct vector)."""
+def content_key(ids):
+    """A number that a sequence of token ids gives wherever it stands in a file."""
+    return zlib.crc32(b",".join(str(int(i)).encode() for i in ids))
+
+
+def wrong_conditions(model, cond, keys):
+    """Another condition for each row of ``cond``: a label moved to a different class, by a
+    shift that its example's ``keys`` entry (:func:`content_key`) picks, so the same example
+    gets the same wrong label in any order of a file (the row's position picked it: a file's
+    lines reordered scored another gain); a feature vector replaced by the next distinct
+    vector of ``cond``. None where there is no other (one class, or one distinct vector)."""
     if model.config.features:
         rows, which = torch.unique(cond, dim=0, return_inverse=True)            # (U, F), (N,)
         return rows[(which + 1) % len(rows)] if len(rows) > 1 else None
     n = model.config.n_classes
     if n < 2:
         return None
-    shift = 1 + torch.arange(len(cond)) % (n - 1)                               # (N,) in [1, n-1]
+    shift = 1 + torch.tensor(keys, dtype=torch.long) % (n - 1)                  # (N,) in [1, n-1]
     return (cond + shift) % n
 
 
