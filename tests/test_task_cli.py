@@ -53,6 +53,11 @@ def test_tag_cli(tmp_path, capsys):
     assert main(["tag", str(out), "QQQ zzz"]) == 0      # words it never read: tagged, and said
     assert "argument: the model's vocabulary holds 0% of the arguments' tokens" \
         in capsys.readouterr().err
+    lines = tmp_path / "lines.txt"   # a line of a zero-width space: tagged as an empty
+    lines.write_text("the cat\n\n\u200b\na zebra\n", encoding="utf-8")   # sentence, and
+    assert main(["tag", str(out), "--file", str(lines)]) == 0            # the file refused at
+    tagged = capsys.readouterr().out.split("\n")                           # "line 2"
+    assert tagged[1:3] == ["", ""] and tagged[0].startswith("the/") and tagged[3].startswith("a/")
     assert main(["predict", str(out), "x"]) == 2      # a tagger is not a classifier
     assert "expected a 'classify' checkpoint, got kind 'tag'" in capsys.readouterr().err
     from rnnkit.train import CheckpointError, load_checkpoint

@@ -69,10 +69,11 @@ def run(args):
         raise ConfigError(f"--char-tags prints a word segmenter's tag for each character; "
                           f"{args.run} tags {what}: leave it out")
     lines, where, _ = input_lines(args.sentences, args.file)
-    if not any(line.strip() for line in lines):
+    split = [tagger.split(line) for line in lines]   # a line of separators only (spaces, a
+    blank = [not tokens for tokens in split]         # zero-width space) is printed back blank
+    if all(blank):
         raise DataError(f"{where}: no sentences to tag")
-    blank = [not line.strip() for line in lines]                # printed back as blank lines
-    sentences = [tagger.split(line) for line in lines if line.strip()]
+    sentences = [tokens for tokens in split if tokens]
     if not tagger.char_tokens and any(len(s) == 1 and unsegmented(s[0]) for s in sentences):
         print("rnnkit: note: this model reads words separated by spaces, and a line in a script "
               "written without spaces is one word to it; segment the text first, or train with "
