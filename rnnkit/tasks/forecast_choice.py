@@ -112,7 +112,7 @@ def folds(split, W, K, m, n_folds=FOLDS):
 def base_forecast(z, origins, K, m, baseline, params=None, W=None):
     """The baseline's forecast (n, K, F) of z[t:t+K] from z[:t] for each origin t (``params``:
     the smoothing's (5,), for ets, run over all of z[:t]; ``W``: the window of mean and drift)."""
-    h, o = np.arange(K), np.asarray(origins)
+    h, o = np.arange(K), np.asarray(origins, dtype=np.int64)
     if baseline == "seasonal":
         return z[o[:, None] - m + h % m]
     if baseline == "mean":
@@ -130,12 +130,12 @@ def base_forecast(z, origins, K, m, baseline, params=None, W=None):
 
 def steps_after(z, origins, K):
     """z[t:t+K] for each origin t: (n, K, F)."""
-    return z[np.asarray(origins)[:, None] + np.arange(K)]
+    return z[np.asarray(origins, dtype=np.int64)[:, None] + np.arange(K)]
 
 
 def features(z, origins, W):
     """The window relative to its last value, and a bias: (n, W*F + 1)."""
-    o = np.asarray(origins)
+    o = np.asarray(origins, dtype=np.int64)
     win = steps_after(z, o - W, W) - z[o - 1, None]                             # (n, W, F)
     return np.concatenate([win.reshape(len(origins), -1), np.ones((len(origins), 1))], 1)
 
