@@ -19,7 +19,8 @@
 #endif
 
 // x (N, F); a, b, og, phi (W,); level, trend (W,) and season (k, W): the states at step `first`,
-// stepped in place; damps (K, W); out (n, K, W) or, K = 0, (n, W).
+// stepped in place; damps (K, W); out (G, n, K, F) or, K = 0, (G, n, F), lane i = g F + f (the
+// layout history_forecast returns, written in place: no transpose after).
 #define RK_ARGS_smoothing_filter(X)                                                            \
   X(i64, first) X(i64, last) X(i64, W) X(i64, F) X(i64, k) X(i64, seasonal) X(i64, K)          \
   X(i64, n) X(in, x) X(in, a) X(in, b) X(in, og) X(in, phi) X(out, level) X(out, trend)        \
@@ -34,8 +35,10 @@ RK_KERNEL(smoothing_filter) {
       for (; next < a.n && a.at[next] == t; ++next) {
         for (int64_t h = 0; h < a.K; ++h) {
           const T *RK d = a.damps + h * a.W, *RK s = a.season + ((t + h) % a.k) * a.W;
-          T* RK o = a.out + (a.slot[next] * a.K + h) * a.W;
-          for (int64_t i = 0; i < a.W; ++i) o[i] = (l[i] + d[i] * tr[i]) + s[i];
+          T* RK o = a.out + (a.slot[next] * a.K + h) * a.F;
+          const int64_t lane = a.n * a.K * a.F;          // from one grid point to the next
+          for (int64_t i = 0; i < a.W; ++i)
+            o[(i / a.F) * lane + i % a.F] = (l[i] + d[i] * tr[i]) + s[i];
         }
       }
       if (t == a.last) break;
@@ -50,8 +53,9 @@ RK_KERNEL(smoothing_filter) {
     }
     if (a.K == 0) {                                         // the one-step errors at origin t
       for (; next < a.n && a.at[next] == t; ++next) {
-        T* RK o = a.out + a.slot[next] * a.W;
-        for (int64_t i = 0; i < a.W; ++i) o[i] = std::abs(e[i]);
+        T* RK o = a.out + a.slot[next] * a.F;
+        const int64_t lane = a.n * a.F;
+        for (int64_t i = 0; i < a.W; ++i) o[(i / a.F) * lane + i % a.F] = std::abs(e[i]);
       }
       if (t == a.last) break;
     }

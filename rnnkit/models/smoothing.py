@@ -205,15 +205,13 @@ def _in_kernel(x, params, level, trend, season, damps, origins, p, m, K):
     order = np.argsort(np.asarray(origins), kind="stable")
     at = torch.from_numpy(np.asarray(origins, dtype=np.int64)[order])
     n = len(origins)
-    out = torch.empty((n, K, W) if K else (n, W), dtype=states[0].dtype)
+    out = torch.empty((*lead, n, *((K,) if K else ()), F), dtype=states[0].dtype)
     kern.smoothing_filter(first=p, last=int(at[-1]), W=W, F=F, k=len(season),
                           seasonal=int(m > 1), K=K, n=n, x=torch.from_numpy(x), a=a, b=b,
                           og=og, phi=phi, level=states[0], trend=states[1], season=states[2],
                           damps=torch.stack([lanes(d) for d in damps]) if K else None,
                           at=at, slot=torch.from_numpy(order.astype(np.int64)), out=out)
-    if K:   # (n, K, W) -> (..., n, K, F), a view
-        return np.moveaxis(out.numpy().reshape(n, K, *lead, F), (0, 1), (-3, -2))
-    return np.moveaxis(out.numpy().reshape(n, *lead, F), 0, -2)              # (..., n, F)
+    return out.numpy()
 
 
 def fit_history(z, origins, m, seasonal, chunk=8_000_000):
