@@ -110,6 +110,17 @@ def test_bad_arguments():
         prefix_beam_search(torch.zeros(2, 3), beam_size=0)
 
 
+def test_the_decoders_take_integers_of_any_kind():
+    """numpy's integers, tensors of lengths and whole floats are numbers of frames too."""
+    import numpy as np
+    lp = torch.randn(3, 10, 5).log_softmax(-1)
+    want = greedy_decode(lp, [10, 5, 3])
+    for lengths in (np.array([10, 5, 3]), [np.int32(10), np.int64(5), 3],
+                    torch.tensor([10, 5, 3], dtype=torch.int32), torch.tensor([10.0, 5.0, 3.0])):
+        assert greedy_decode(lp, lengths, blank=np.int64(0)) == want
+    assert beam_decode(lp, np.array([10, 5, 3]), np.int64(4)) == beam_decode(lp, [10, 5, 3], 4)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda lp: greedy_decode(lp, [6]), r"expected 3 lengths of at most 6 frames .*got 1"),
     (lambda lp: beam_decode(lp, [6], 4), r"expected 3 lengths of at most 6 frames .*got 1"),

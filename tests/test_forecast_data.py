@@ -318,6 +318,8 @@ def test_the_steps_ahead_are_never_a_date_that_does_not_exist_or_an_offset_that_
     assert next_labels([f"2020-{m:02d}-30" for m in range(3, 13)], 3) is None   # 2021-02-30
     assert next_labels(["2020-01-31", "2020-03-31", "2020-05-31", "2020-07-31"], 2) is None
     assert next_labels(["2020-03-28T00:00:00+01:00", "2020-03-29T00:00:00+02:00"], 1) is None
+    assert next_labels(["9999-11", "9999-12"], 1) is None                   # an internal error
+    assert next_labels(["9999-12-30", "9999-12-31"], 1) is None             # an OverflowError
 
 
 def test_the_steps_ahead_are_written_as_the_series_writes_its_steps():

@@ -314,14 +314,16 @@ def next_labels(labels, k):
         ahead = []
         for i in range(1, k + 1):
             y, mo = divmod(t.month - 1 + i * m, 12)
-            if t.day > calendar.monthrange(t.year + y, mo + 1)[1]:
-                return None   # the 30th in February: no such date
+            if t.year + y > 9999 or t.day > calendar.monthrange(t.year + y, mo + 1)[1]:
+                return None   # the 30th in February, or past the year 9999: no such date
             ahead.append(t.replace(year=t.year + y, month=mo + 1))
     else:
         steps = {b - a for a, b in zip(times, times[1:])}
         if len(steps) != 1 or next(iter(steps)) <= timedelta(0):
             return None
         step, t = steps.pop(), times[-1]
+        if k and t.max - t < k * step:   # past the year 9999
+            return None
         ahead = [t + i * step for i in range(1, k + 1)]
     return _written_as(last, times, ahead, zone)
 

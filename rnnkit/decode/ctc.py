@@ -26,6 +26,7 @@ space. Shapes: T frames, C classes (blank included), B batch.
 """
 import math
 
+import numpy as np
 import torch
 
 NEG_INF = -math.inf
@@ -42,13 +43,17 @@ def collapse(path, blank=0):
 
 
 def _whole(value, name, least):
-    """``value`` as an int of at least ``least`` (a bool, a fraction or text refused)."""
-    if isinstance(value, bool) or not isinstance(value, int) and not (
-            torch.is_tensor(value) and value.numel() == 1 and not value.is_floating_point()):
+    """``value`` as an int of at least ``least``: any integer (numpy's, a tensor's) or a whole
+    float; a bool, a fraction or text refused."""
+    try:
+        number = float(value) if not isinstance(value, (bool, str, bytes)) else math.nan
+    except (TypeError, ValueError, RuntimeError):
+        number = math.nan
+    if not number.is_integer() or isinstance(value, np.bool_):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if int(value) < least:
-        raise ValueError(f"{name} must be >= {least}, got {int(value)}")
-    return int(value)
+    if number < least:
+        raise ValueError(f"{name} must be >= {least}, got {int(number)}")
+    return int(number)
 
 
 def checked(log_probs, lengths, blank, dims=(3,)):
@@ -65,7 +70,11 @@ def checked(log_probs, lengths, blank, dims=(3,)):
     if log_probs.isnan().any():
         raise ValueError("log_probs hold NaN: the model's output is not a distribution")
     C = log_probs.shape[-1]
-    if isinstance(blank, bool) or not isinstance(blank, int) or not 0 <= blank < C:
+    try:
+        whole = _whole(blank, "blank", 0)
+    except ValueError:
+        whole = -1
+    if not 0 <= whole < C:
         raise ValueError(f"blank must be a class id in [0, {C}), got {blank!r}")
     if log_probs.dim() == 2:
         return [log_probs.shape[0]]
@@ -108,7 +117,7 @@ def prefix_beam_search(log_probs, beam_size=8, blank=0, n_best=1, prune=None):
     beam, so they equal p(y | x) when the beam holds every prefix."""
     checked(log_probs, None, blank, dims=(2,))
     beam_size, n_best = _whole(beam_size, "beam_size", 1), _whole(n_best, "n_best", 1)
-    top = float(log_probs.max()) if log_probs.numel() else 0.0
+    top = float(log_probs.detach().max()) if log_probs.numel() else 0.0
     if top > 1e-3:   # probabilities or logits: the sums below would mean nothing
         raise ValueError(f"log_probs must be log-probabilities (at most 0; log_softmax's "
                          f"output), got a value of {top:.4g}")
