@@ -6,6 +6,7 @@ from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
+from rnnkit.data.text import blank
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData, build_classify_task
 from rnnkit.tasks.classify_trained import Classifier, evaluate_file, upgrade
@@ -48,7 +49,7 @@ def run(args):
     clf = Classifier.load(args.run)
     texts, where, given = input_lines(args.texts, args.file)
     if not given:
-        texts = [t for t in texts if t.strip()]        # each output line carries its text
+        texts = [t for t in texts if not blank(t)]     # each output line carries its text
     if not texts:
         raise DataError(f"{where}: no texts to classify")
     if not given:

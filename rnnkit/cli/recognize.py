@@ -2,6 +2,7 @@
 recognize RUN FILE...``: read text from images or speech; ``--plot`` draws the CTC alignment."""
 import os
 import sys
+import unicodedata
 from pathlib import Path
 
 from rnnkit.cli.options import given_path, image_file, image_format, ranged
@@ -141,5 +142,8 @@ def plot_alignment(rec, path, png):
 
 def shown(path):
     """A path as printed: a name whose bytes are not UTF-8 (Python holds them as lone
-    surrogates, which a UTF-8 stream refuses) with those bytes written \\xNN."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    surrogates, which a UTF-8 stream refuses) with those bytes written \\xNN, and its control
+    characters (a newline or tab in a name would break the line or add a column) escaped."""
+    name = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c.encode("unicode_escape").decode() if unicodedata.category(c) == "Cc" else c
+                   for c in name)

@@ -5,6 +5,7 @@ from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
+from rnnkit.data.text import blank
 from rnnkit.data.text_tokens import unsegmented
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks.metrics import word_spans
@@ -69,11 +70,11 @@ def run(args):
         raise ConfigError(f"--char-tags prints a word segmenter's tag for each character; "
                           f"{args.run} tags {what}: leave it out")
     lines, where, _ = input_lines(args.sentences, args.file)
-    split = [tagger.split(line) for line in lines]   # a line of separators only (spaces, a
-    blank = [not tokens for tokens in split]         # zero-width space) is printed back blank
-    if all(blank):
+    split = [tagger.split(line) for line in lines]   # a line of white space, separators or
+    empty = [blank(line) or not tokens for line, tokens in zip(lines, split)]   # invisible
+    if all(empty):                                   # characters is printed back blank
         raise DataError(f"{where}: no sentences to tag")
-    sentences = [tokens for tokens in split if tokens]
+    sentences = [tokens for tokens, e in zip(split, empty) if not e]
     if not tagger.char_tokens and any(len(s) == 1 and unsegmented(s[0]) for s in sentences):
         print("rnnkit: note: this model reads words separated by spaces, and a line in a script "
               "written without spaces is one word to it; segment the text first, or train with "
@@ -82,8 +83,8 @@ def run(args):
         warn_unknown(where, [w for s in sentences for w in s], tagger.encoder.vocab.stoi)
     segmenter = tagger.char_tokens and tagger.segmenter and not args.char_tags
     tagged = iter(zip(sentences, tagger.tag(sentences, where)))
-    for empty in blank:
-        if empty:
+    for e in empty:
+        if e:
             print()
             continue
         tokens, tags = next(tagged)

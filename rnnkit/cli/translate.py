@@ -10,6 +10,7 @@ from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
 from rnnkit.tasks.translation import BEAM_BATCH, Translator
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
+from rnnkit.data.text import blank
 
 
 # ---------------------------------------------------------------- rnnkit train seq2seq
@@ -56,20 +57,20 @@ def run(args):
     translator = Translator(model, src_vocab, tgt_vocab)
     lines, where, given = input_lines(args.text, args.file)
     if not given:                 # a file's blank lines stay blank lines of the output
-        if not any(l.strip() for l in lines):
+        if all(blank(l) for l in lines):
             raise DataError("nothing to translate (file or stdin empty)")
     translator.check_lengths(lines, where)     # every line before any output
     outputs = []
     for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
         chunk = lines[k:k + BEAM_BATCH]
-        keep = [given or bool(l.strip()) for l in chunk]   # an argument is checked
+        keep = [given or not blank(l) for l in chunk]      # an argument is checked
         done = iter(translator.translate_many([l for l, k in zip(chunk, keep) if k],
                                               args.beam_size, alpha)
                     if any(keep) else [])
         outputs += [next(done) if k else "" for k in keep]
         print("\n".join(outputs[k:]), flush=True)
     if args.plot:
-        first = next(i for i, l in enumerate(lines) if l.strip())
+        first = next(i for i, l in enumerate(lines) if not blank(l))
         translator.warn = lambda msg: None       # its unknown tokens were named above
         plot_attention(*translator.attention(lines[first], outputs[first]), args.plot)
         print(f"attention heat-map -> {args.plot}", file=sys.stderr)

@@ -19,8 +19,8 @@ import re
 import warnings
 from pathlib import Path
 
-from rnnkit.data.text import (DataError, clip, csv_records, excel_sep, json_lines, numbered_lines,
-                              read_text, tab_quoted)
+from rnnkit.data.text import (DataError, blank, clip, csv_records, excel_sep, first_line,
+                              json_lines, numbered_lines, read_text, tab_quoted)
 from rnnkit.data.text_tokens import words
 
 # a first line naming its columns with these is a header (in either order)
@@ -62,7 +62,7 @@ def read_labelled(path, with_lines=False, least=2, classes=None):
                             f"{'s' * (least > 1)}, got {len(rows)}")
         return rows if with_lines else [(label, body) for label, body, _ in rows]
     sep = hint or ("," if suffix == ".csv" else "\t")
-    head = next((line for line in text.splitlines() if line.strip()), "")
+    head = first_line(text)
     if not hint and sep == "," and "," not in head and ";" in head:   # a spreadsheet's export
         names = [n.strip().strip('"').strip().lower() for n in head.split(";")]
         if len(names) >= 2 and set(names) & (LABEL_NAMES | TEXT_NAMES):
@@ -107,7 +107,7 @@ def read_labelled(path, with_lines=False, least=2, classes=None):
             label, body = row[0].strip(), sep.join(row[1:]).strip()
         if not label:
             raise DataError(f"{path}:{lineno}: empty label (text {clip(body, 60)!r})")
-        if not words(body):
+        if blank(body) or not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
         out.append((label, body, lineno) if with_lines else (label, body))
     if len(out) < least:
@@ -225,7 +225,7 @@ def folder_rows(folder, classes=None):
     for sub in subs:
         for f in sorted(p for p in sub.iterdir() if p.is_file() and not p.name.startswith(".")):
             body = " ".join(read_text(f).split())
-            if not words(body):
+            if blank(body) or not words(body):
                 raise DataError(f"{f}: an empty text for label {sub.name!r}")
             out.append((sub.name, body, 1))
     if len(out) < 2:
@@ -259,7 +259,7 @@ def json_rows(text, path):
         label, body = str(label).strip(), " ".join(b.strip() for b in bodies if b.strip())
         if not label:
             raise DataError(f"{path}:{lineno}: empty label (text {clip(body, 60)!r})")
-        if not words(body):
+        if blank(body) or not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
         out.append((label, body, lineno))
     return out

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.data.text import (DataError, csv_records, excel_sep, json_lines, numbered_lines,
-                              read_text, tab_quoted)
+from rnnkit.data.text import (DataError, blank, csv_records, excel_sep, first_line, json_lines,
+                              numbered_lines, read_text, tab_quoted)
 from rnnkit.data.vocab import WORD_FORM, Vocab, tokenize
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -90,7 +90,7 @@ def read_numbered_pairs(path):
     else:
         hint, text = excel_sep(text)
         sep = hint or ("," if suffix == ".csv" else "\t")
-        head = next((line for line in text.splitlines() if line.strip()), "")
+        head = first_line(text)
         if sep == "," and "," not in head and len(head.split(";")) == 2 and all(
                 n.strip().strip('"').lower() in HEADER_NAMES for n in head.split(";")):
             sep = ";"                           # a spreadsheet's export, by its header
@@ -114,8 +114,8 @@ def read_numbered_pairs(path):
                                 f"{_shown(parts, sep)!r}{hint}")
     pairs = []
     for n, (source, target) in rows:
-        if not source.strip() or not target.strip():
-            side = "source" if not source.strip() else "target"
+        if blank(source) or blank(target):
+            side = "source" if blank(source) else "target"
             raise DataError(f"{path}:{n}: expected {fmt} with both sides non-empty, got an empty "
                             f"{side}: {_shown((source, target), chr(9))!r}")
         pairs.append((n, source.strip(), target.strip()))
@@ -183,7 +183,7 @@ def _known_layout(rows):
 def _json_first_line(text):
     """Whether the first non-blank line of ``text`` is a JSON object (a TSV whose source starts
     with ``{``, as data-to-text sets write, is not)."""
-    line = next((l for l in text.splitlines() if l.strip()), "")
+    line = first_line(text)
     try:
         return line.lstrip().startswith("{") and isinstance(json.loads(line), dict)
     except json.JSONDecodeError:

@@ -18,6 +18,7 @@ seasonal period (:func:`rnnkit.data.dates.infer_season`: monthly 12, quarterly 4
 
 Shapes: N time steps, F variables.
 """
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,8 @@ from rnnkit.data.series_columns import (by_month, dated, default_column, is_numb
                                         year_and_period)
 from rnnkit.data.series_numbers import (MISSING, check_finite, fill_missing, localised, number,
                                         thousands_grouped)
-from rnnkit.data.text import DataError, clip, csv_records, excel_sep, read_text
+from rnnkit.data.text import (DataError, clip, csv_records, excel_sep, numbered_lines,
+                              read_text)
 from rnnkit.data.time_steps import falling
 
 
@@ -223,7 +225,8 @@ def delimiter(text, path):
     comma, or where the header line holds no comma, a tab or a semicolon if it holds one."""
     if path.name.lower().endswith((".tsv", ".tsv.gz")):
         return "\t"
-    lines = [line for line in text.splitlines()[:200] if line.strip()][:50]
+    lines = [line for _, line in itertools.islice(numbered_lines(text), 200)
+             if line.strip()][:50]
     head = lines[0] if lines else ""
     if len({line.count(";") for line in lines} - {0}) == 1 and all(";" in l for l in lines):
         return ";"            # the same semicolons on every line, a comma in the header's names

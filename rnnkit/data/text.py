@@ -25,6 +25,16 @@ class DataError(ValueError):
     """A corpus that cannot be used; the message names the file and, where known, the line."""
 
 
+INVISIBLE = ("Cc", "Cf")   # control and format characters: zero-width spaces and joiners, a BOM
+
+
+def blank(text):
+    """Whether ``text`` holds nothing to read: white space and invisible characters only
+    (control and format characters: U+200B, U+2060, U+FEFF, U+0001, ...; ``str.strip`` keeps
+    them, so a line of a zero-width space was read as a text)."""
+    return all(c.isspace() or unicodedata.category(c) in INVISIBLE for c in text)
+
+
 def clip(x, n=80):
     """``x`` (a string, else its repr) cut to ``n`` characters and "..." for a message."""
     s = x if isinstance(x, str) else repr(x)
@@ -179,6 +189,12 @@ def json_lines(lines, path):
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}; "
                             f"expected JSON lines, an object a line): {line[:80]!r}") from None
+
+
+def first_line(text):
+    """The first line of ``text`` that is not white space only (lines as :func:`numbered_lines`
+    reads them: a JSON record holding a raw U+2028 is one line), or ""."""
+    return next((line for _, line in numbered_lines(text) if line.strip()), "")
 
 
 def numbered_lines(text):

@@ -4,6 +4,7 @@ on any labelled file (``rnnkit eval``, ``predict --eval``)."""
 import torch
 
 from rnnkit.data import DataError
+from rnnkit.data.text import blank
 from rnnkit.data.labelled import read_labelled
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, gram_space
@@ -98,7 +99,7 @@ class Classifier:
         encoded = []
         for i, text in enumerate(api_inputs.texts(texts), 1):
             e = self.encoder(text)
-            if not e[0]:
+            if not e[0] or blank(text):
                 raise DataError(f"{where}:{i}: empty text (nothing to classify)")
             encoded.append(e)
         if not encoded:

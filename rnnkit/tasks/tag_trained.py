@@ -5,6 +5,7 @@ checkpoint (those of older versions through :func:`upgrade`) and tags token list
 import torch
 
 from rnnkit.data import DataError
+from rnnkit.data.text import blank
 from rnnkit.data.tagged import fields, read_tagged
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
@@ -119,8 +120,8 @@ class Tagger:
     def split(self, text):
         """A line of input -> tokens: whitespace-separated words (a no-break space joins, as in
         the training file: :func:`rnnkit.data.tagged.fields`), or characters for a model that
-        reads characters."""
-        return [c for c in text if not c.isspace()] if self.char_tokens else fields(text)
+        reads characters (white space and invisible characters, a zero-width space, separate)."""
+        return [c for c in text if not blank(c)] if self.char_tokens else fields(text)
 
     def words(self, tokens, tags):
         """(word, tag) pairs: B-/I- character tags joined back into words; other tags as given."""

@@ -10,7 +10,7 @@ import torch
 from rnnkit.data.text_tokens import UNSEGMENTED_CHAR, unsegmented
 from rnnkit.data.pairs import BOS_ID, EOS_ID, UNK_ID, decode, encode, pad, unknown_tokens
 from rnnkit.data.pairs import UNK as UNK_TEXT
-from rnnkit.data.text import DataError
+from rnnkit.data.text import DataError, blank
 from rnnkit.data.vocab import WORD_FORM, tokenize
 from rnnkit.decode import beam_search, beam_search_batch, sample
 from rnnkit.tasks import api_inputs
@@ -30,7 +30,7 @@ class Translator:
         """Source ids of one sentence, its ends' whitespace left out as the pair readers leave
         it out of training and test pairs; empty or over-long input raises DataError, unknown
         tokens are translated as <unk> with a warning naming them."""
-        if not text or not text.strip():
+        if not text or blank(text):
             raise DataError("empty source sentence: nothing to translate")
         text = text.strip()
         ids = encode(self.src_vocab, text)
@@ -55,9 +55,9 @@ class Translator:
         for the model, before any is translated."""
         for i, text in enumerate(texts, 1):
             at = f"argument {i}" if where == "argument" else f"{where}:{i}"
-            if where == "argument" and not text.strip():   # a file's blank line stays blank
+            if where == "argument" and blank(text):   # a file's blank line stays blank
                 raise DataError(f"{at}: empty source sentence: nothing to translate")
-            said = text.strip() and self.too_long(len(encode(self.src_vocab, text.strip())))
+            said = not blank(text) and self.too_long(len(encode(self.src_vocab, text.strip())))
             if said:
                 raise DataError(f"{at}: {said}")
 

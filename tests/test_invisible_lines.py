@@ -1,0 +1,81 @@
+"""Lines and fields that hold only invisible characters (a zero-width space, a word joiner, a
+BOM, control characters): read as blank wherever a blank line or field is, not as texts that
+are labelled, translated, tagged or scored as examples."""
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from rnnkit.cli.main import main
+from rnnkit.cli.recognize import shown
+from rnnkit.data import DataError
+from rnnkit.data.labelled import read_labelled
+from rnnkit.data.pairs import read_pairs
+from rnnkit.data.text import blank
+from rnnkit.tasks.classify_trained import Classifier
+from rnnkit.tasks.common import train
+from rnnkit.tasks.tag_trained import Tagger
+from rnnkit.tasks.translation import Translator
+from rnnkit.train import TrainConfig
+
+from test_classify_tokens import zh_task
+
+INVISIBLE = ["\u200b", "\u200c", "\u2060", "\ufeff", "\x01", "\x7f", " \u200b\u00a0 "]
+
+
+def test_blank_is_white_space_and_invisible_characters_only():
+    assert all(blank(x) for x in INVISIBLE + ["", " ", "\u3000"])
+    assert not any(blank(x) for x in ["a", "\u200ba", "\u0301", "好"])
+
+
+@pytest.mark.parametrize("field", INVISIBLE)
+def test_a_text_or_a_pair_side_of_invisible_characters_is_refused_at_its_line(tmp_path, field):
+    """They were read as texts: trained on, counted and scored as examples."""
+    labelled = tmp_path / "labelled.tsv"
+    labelled.write_text(f"pos\tgood film\nneg\tbad film\npos\t{field}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"labelled.tsv:3: empty text for label 'pos'"):
+        read_labelled(labelled)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(f"a b\tx y\n{field}\tz\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pairs.tsv:2: .* got an empty source"):
+        read_pairs(pairs)
+
+
+def test_json_pairs_whose_first_record_holds_a_line_separator_read_as_json(tmp_path):
+    """str.splitlines cut the first record at its raw U+2028, so the file was read as a TSV and
+    refused for its want of tabs."""
+    path = tmp_path / "pairs.txt"
+    rows = [{"source": "a b\u2028c", "target": "x"}, {"source": "d", "target": "y z"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    assert [(s, t) for s, t in read_pairs(path)] == [("a b\u2028c", "x"), ("d", "y z")]
+
+
+def test_predict_passes_over_invisible_lines_and_refuses_an_invisible_argument(tmp_path, capsys):
+    task = zh_task(tmp_path)
+    out = tmp_path / "run"
+    train(task, TrainConfig(max_steps=2, eval_every=2), out, quiet=True, log=lambda *a: None)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("好书\n\u200b\n\x01\n差\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(out), "--file", str(lines)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and printed[0].endswith("好书") and printed[1].endswith("差")
+    with pytest.raises(DataError, match=r"argument:2: empty text"):
+        Classifier.load(out).predict(["好书", "\u2060"], "argument")
+
+
+def test_a_character_tagger_reads_invisible_characters_as_separators():
+    """A zero-width space was a character of its own, glued into the next word."""
+    chars = SimpleNamespace(char_tokens=True)
+    assert Tagger.split(chars, "人民\u200b很好\u2060") == ["人", "民", "很", "好"]
+    assert Tagger.split(chars, "\u200b") == []
+
+
+def test_translate_refuses_an_invisible_argument():
+    translator = Translator.__new__(Translator)
+    with pytest.raises(DataError, match="argument 1: empty source sentence"):
+        translator.check_lengths(["\u200b"], "argument")
+
+
+def test_recognized_file_names_keep_to_their_line_and_column():
+    assert shown("a\nb\tc.png") == "a\\nb\\tc.png" and shown("日本.png") == "日本.png"
