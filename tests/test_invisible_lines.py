@@ -79,3 +79,18 @@ def test_translate_refuses_an_invisible_argument():
 
 def test_recognized_file_names_keep_to_their_line_and_column():
     assert shown("a\nb\tc.png") == "a\\nb\\tc.png" and shown("日本.png") == "日本.png"
+
+
+def test_a_conllu_line_of_a_zero_width_space_ends_a_sentence(tmp_path):
+    """The column reader took it for a blank line, the CoNLL-U reader refused it as a token line
+    of one column, without showing it."""
+    from rnnkit.data.tagged import read_tagged
+    token = "{}\t{}\t_\t{}\t_\t_\t_\t_\t_\t_\n"
+    path = tmp_path / "two.conllu"
+    path.write_text(token.format(1, "the", "DET") + token.format(2, "dog", "NOUN") + "\u200b\n"
+                    + token.format(1, "runs", "VERB") + "\n", encoding="utf-8")
+    sentences = read_tagged(path)
+    assert [words for words, _ in sentences] == [["the", "dog"], ["runs"]]
+    path.write_text(token.format(1, "the", "DET") + "the\tDET\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"two.conllu:2: CoNLL-U needs 10 .* got 2: 'the\\tDET'"):
+        read_tagged(path)

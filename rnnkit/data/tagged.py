@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from rnnkit.config import ConfigError
-from rnnkit.data.text import DataError, json_lines, numbered_lines, read_text
+from rnnkit.data.text import DataError, blank, clip, json_lines, numbered_lines, read_text
 
 CONLLU_COLUMNS = 10
 CONLLU_NAMES = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
@@ -181,7 +181,7 @@ def _read_json(path, lines):
 def _read_conllu(path, lines, column):
     sents, words, tags = [], [], []
     for lineno, line in lines + [(len(lines) + 1, "")]:
-        if not line.strip():
+        if blank(line):   # a sentence's end (a zero-width space too, as the column reader has it)
             if words:
                 sents.append((words, tags))
             words, tags = [], []
@@ -193,7 +193,7 @@ def _read_conllu(path, lines, column):
             spaces = " (columns separated by spaces, not tabs?)" if len(fields(line)) >= \
                 CONLLU_COLUMNS else ""
             raise DataError(f"{path}:{lineno}: CoNLL-U needs {CONLLU_COLUMNS} tab-separated "
-                            f"columns, got {len(cols)}{spaces}")
+                            f"columns, got {len(cols)}{spaces}: {clip(line, 60)!r}")
         if "-" in cols[0] or "." in cols[0]:
             continue                                  # multi-word range or empty node
         if not cols[1]:
