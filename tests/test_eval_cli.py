@@ -81,6 +81,19 @@ def test_a_file_of_unknown_sources_is_warned_about(s2s_run, tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err
 
 
+def test_translate_names_the_lines_that_hold_unknown_tokens_once(s2s_run, tmp_path, capsys):
+    """Each sentence warned of its own unknown tokens without saying which line it was."""
+    lines = tmp_path / "lines.txt"
+    lines.write_text("ich sehe den hund\n\n0123 hund\nich sehe 9\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["translate", str(s2s_run), "--file", str(lines), "--beam-size", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 4
+    said = [l for l in err.splitlines() if "warning" in l]
+    assert len(said) == 1 and "lines.txt: " in said[0] and "line 3: " in said[0] \
+        and "line 4: ['9']" in said[0] and "line 1" not in said[0]
+
+
 def test_eval_command_table_json_and_out(s2s_run, tmp_path, capsys):
     test = write_pairs(tmp_path, 12)
     assert main(["eval", str(s2s_run), str(test), "--beam-size", "2"]) == 0

@@ -10,6 +10,7 @@ from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task, load_seq2seq
 from rnnkit.tasks.translation import BEAM_BATCH, Translator
 from rnnkit.config import ConfigError
 from rnnkit.data import DataError
+from rnnkit.data.pairs import unknown_tokens
 from rnnkit.data.text import blank
 
 
@@ -60,6 +61,8 @@ def run(args):
         if all(blank(l) for l in lines):
             raise DataError("nothing to translate (file or stdin empty)")
     translator.check_lengths(lines, where)     # every line before any output
+    said_unknown(translator, lines, where)
+    translator.warn = lambda msg: None         # (each sentence's own warning: said above)
     outputs = []
     for k in range(0, len(lines), BEAM_BATCH):           # a batch searched together, then shown
         chunk = lines[k:k + BEAM_BATCH]
@@ -71,10 +74,26 @@ def run(args):
         print("\n".join(outputs[k:]), flush=True)
     if args.plot:
         first = next(i for i, l in enumerate(lines) if not blank(l))
-        translator.warn = lambda msg: None       # its unknown tokens were named above
         plot_attention(*translator.attention(lines[first], outputs[first]), args.plot)
         print(f"attention heat-map -> {args.plot}", file=sys.stderr)
     return 0
+
+
+def said_unknown(translator, lines, where):
+    """One warning for the source tokens that the model's vocabulary lacks (read as <unk>),
+    naming the lines (or arguments) that hold them, where each sentence warned on its own
+    without saying which it was."""
+    vocab = translator.src_vocab
+    found = [(i, unknown_tokens(vocab, line.strip())) for i, line in enumerate(lines, 1)
+             if not blank(line)]
+    found = [(i, u) for i, u in found if u]
+    if found:
+        at = (lambda i: f"argument {i}") if where == "argument" else (lambda i: f"line {i}")
+        shown = "; ".join(f"{at(i)}: {u[:5]!r}" for i, u in found[:5])
+        more = f"; and {len(found) - 5} more line(s)" if len(found) > 5 else ""
+        total = len({t for _, u in found for t in u})
+        print(f"rnnkit: warning: {where}: {total} source token(s) not in the training "
+              f"vocabulary, read as <unk> ({shown}{more})", file=sys.stderr)
 
 
 def plot_attention(src_tokens, tgt_tokens, weights, path):
