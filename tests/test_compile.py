@@ -248,6 +248,27 @@ def test_compiled_backward_is_recorded_under_each_layers_name_and_outside_autoca
             torch.testing.assert_close(a, b)
 
 
+def test_a_new_layer_like_one_compiled_before_compiles_nothing_again():
+    """Each layer's id was a constant of its graph: dynamo guarded on it, every new layer (a
+    model built again per fold or trial) compiled again, and the 9th failed under fullgraph.
+    The compiled backward still records each under its own name."""
+    torch._dynamo.reset()
+    x = torch.randn(6, 2, 3)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for i in range(10):
+            model = torch.nn.Sequential()
+            model.rnn = rnnkit.GRU(3, 4, bidirectional=True)
+            compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+            with rnnkit.record_gradients(model) as rec:
+                compiled(x)[0].pow(2).sum().backward()
+            got = {k: v["h"] for k, v in rec.norms.items()}
+            with rnnkit.record_gradients(model) as rec:
+                model(x)[0].pow(2).sum().backward()
+            assert sorted(got) == ["rnn.l0", "rnn.l0_reverse"]
+            for k, v in rec.norms.items():
+                torch.testing.assert_close(got[k], v["h"])
+
+
 def test_a_saved_program_loads_in_a_fresh_process_after_import_rnnkit(tmp_path):
     import subprocess
     import sys

@@ -198,7 +198,8 @@ def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optiona
     raw = list(saved[2 * ns:2 * ns + n_raw])
     cache = tuple(t.clone() for t in saved[2 * ns + n_raw:])   # the backward works in them
     ctx = SimpleNamespace(
-        cell=c, sched=sched, tag=telemetry.from_ids(tag), opts=opts, cache=cache, inner=inner,
+        cell=c, sched=sched, tag=telemetry.from_ids(tag, (w_ih, w_hh, b_ih, b_hh, *params)),
+        opts=opts, cache=cache, inner=inner,
         raw=raw or None, biases=(b_ih is not None, b_hh is not None), n_inits=len(inits),
         gi_given=w_ih is None, whole=getattr(c, "has_loops", False) and keep is None and not opts.zoned,
         saved_tensors=(x, w_ih, w_hh, out, *h0, *inits, *params),

@@ -34,19 +34,37 @@ def register_layer(layer):
 
 def tag_ids(tag):
     """A tag (layer, layer index, direction) as ints, which a custom operator can carry: the
-    compiled path's backward gets its records labelled as eager's (:func:`from_ids`)."""
+    compiled path's backward gets its records labelled as eager's (:func:`from_ids`). While
+    dynamo traces, the layer is -1: its id in the graph made dynamo guard on it, so every new
+    layer (a model built again, per fold or trial) compiled again, and the 9th failed under
+    fullgraph; the backward finds the layer by its weights instead."""
     if tag is None:
         return []
     module, layer, direction = tag
-    return [id(module), int(layer), int(direction)]
+    first = -1 if torch.compiler.is_compiling() else id(module)
+    return [first, int(layer), int(direction)]
 
 
-def from_ids(ids):
-    """The tag :func:`tag_ids` made, or None (no tag, or its layer is gone)."""
+def from_ids(ids, weights=()):
+    """The tag :func:`tag_ids` made, or None (no tag, or its layer is gone). A traced tag's
+    layer (-1) is the registered layer holding one of ``weights`` (the operator's parameters,
+    by their storage), looked for only while a recorder is active (its records need a name)."""
     if not ids:
         return None
-    module = _layers.get(ids[0])
+    if ids[0] != -1:
+        module = _layers.get(ids[0])
+    else:
+        module = _holding(weights) if _active is not None else None
     return None if module is None else (module, ids[1], ids[2])
+
+
+def _holding(weights):
+    """The registered layer one of whose parameters shares storage with one of ``weights``."""
+    ptrs = {w.data_ptr() for w in weights if w is not None and w.numel()}
+    for module in list(_layers.values()):
+        if any(p.data_ptr() in ptrs for p in module.parameters()):
+            return module
+    return None
 
 
 class GradientRecorder:
