@@ -10,6 +10,7 @@ from rnnkit.cells.gru import GRUMath
 from rnnkit.cells.gru_reset_before import GRUResetBeforeMath
 from rnnkit.cells.lstm import LSTMMath
 from rnnkit.cells.lstm_proj import ProjectedLSTMMath
+from rnnkit.cells.peephole_lstm import PeepholeLSTM
 from rnnkit.cells.rnn import VanillaMath
 
 CellError = rnnkit.CellError
@@ -113,6 +114,19 @@ def test_wrong_gate_derivative_points_at_the_gate():
     for name in ("δW_ih", "δW_hh", "δb_ih"):             # the f rows: H..2H, gate 1 of i f g o
         assert r.entry("one step", name).where.startswith("gate 1 ")
     assert "largest in gate 1's rows" in str(r).splitlines()[-1]
+
+
+class WrongPeephole(PeepholeLSTM):
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
+        p_i, p_f, p_o = super().param_grads(cache, pre, dG, dGh, dS, params)
+        return 2 * p_i, p_f, p_o
+
+
+def test_a_cells_own_parameter_is_located_by_unit_not_gate():
+    """A peephole vector (H,) has no gates; its row 2 was said as "gate 0 unit 2"."""
+    r = check_cell(WrongPeephole)
+    assert r.failed("one step") == ["δweight_ci"]
+    assert r.entry("one step", "δweight_ci").where.startswith("unit ")
 
 
 def test_wrong_cell_state_path_is_named():

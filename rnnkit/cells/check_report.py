@@ -115,12 +115,12 @@ def at_batch(i):
     return f"b={i[0]} unit {i[1]}"
 
 
-def at_rows(cell, H):
-    """Where in a weight: the gate and unit of a row of G·H (the unit of a row of H), then the
-    column."""
+def at_rows(cell, H, gated=True):
+    """Where in a weight: the gate and unit of a row of G·H (the unit of a row of H, or of any
+    row of a parameter that is not ``gated``: a cell's own), then the column."""
     def where(i):
         r, G = i[0], cell.N_GATES
-        if G > 1 and r < G * H:
+        if gated and G > 1 and r < G * H:
             head = f"gate {r // H} unit {r % H}"
         else:
             head = f"unit {r}"
