@@ -25,6 +25,7 @@ from rnnkit.data import DataError, openclipart
 from rnnkit.data.captchas import ALPHABET, captcha_set, check_drawable
 from rnnkit.data.datasets import cache_dir
 from rnnkit.data.labelled import own_parts
+from rnnkit.data.text import INVISIBLE
 from rnnkit.data.media import (COPY_SUFFIX, MAYBE_COPY, image_features, listing_kind, log_mel,
                                read_image, read_listing, read_wav)
 from rnnkit.decode.ctc import min_frames
@@ -226,6 +227,11 @@ def file_parts(d):
         warn_shared(train, (("--val-data", d.val_data, val), ("--test-data", d.test_data, test)),
                     key=lambda e: _key(e[0]), show=lambda e: e[2])
     alphabet = d.alphabet or "".join(sorted({c for _, t, _ in examples for c in t}))
+    hidden = [w for _, t, w in examples if any(unicodedata.category(c) in INVISIBLE for c in t)]
+    if hidden and not d.alphabet:   # a class the model must learn to write, seen by nobody
+        warn(f"{len(hidden):,} transcript(s) hold invisible characters (a zero-width space, a "
+             f"control character: {hidden[0]}), each a class of the alphabet "
+             f"{ascii(alphabet)}; drop them, or give --alphabet")
     warn_unlearnable(train, val, test, alphabet, own_split=not (d.val_data or d.test_data))
     parts = [[(x, encode(t, alphabet, w, name), w) for x, t, w in part]
              for part, name in ((train, "training"), (val, "validation"), (test, "test"))]
