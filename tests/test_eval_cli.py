@@ -94,6 +94,17 @@ def test_translate_names_the_lines_that_hold_unknown_tokens_once(s2s_run, tmp_pa
         and "line 4: ['9']" in said[0] and "line 1" not in said[0]
 
 
+def test_a_skipped_over_long_pair_is_said_with_its_line(s2s_run, tmp_path, capsys):
+    """The figures counted it ("skipped": 1) and nothing said which line or why."""
+    test = tmp_path / "long.tsv"
+    test.write_text("ich sehe den hund\tI see the dog\n" + "hund " * 2000 + "\tdog\n", "utf-8")
+    capsys.readouterr()
+    m = evaluate_file(s2s_run, test, beam=1)
+    assert m["size"] == 1 and m["skipped"] == 1
+    assert "long.tsv: 1 pair(s) skipped, their sources longer than the model's max_len=" \
+        in capsys.readouterr().err
+
+
 def test_eval_command_table_json_and_out(s2s_run, tmp_path, capsys):
     test = write_pairs(tmp_path, 12)
     assert main(["eval", str(s2s_run), str(test), "--beam-size", "2"]) == 0

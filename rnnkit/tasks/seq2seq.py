@@ -15,10 +15,10 @@ import torch
 from rnnkit.config import MAX_BATCH, MAX_BEAM, MAX_COUNT, MAX_VOCAB, check
 from rnnkit.data import DataError, Vocab, resolve
 from rnnkit.data.pairs import (SPECIALS, PairBatches, build_vocab, encode, own_splits, pad,
-                                read_pairs)
+                                read_numbered_pairs, read_pairs)
 from rnnkit.data.vocab import EXACT_TOKENS
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks.common import warn_shared, warn_unknown
+from rnnkit.tasks.common import warn, warn_shared, warn_unknown
 from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
 
@@ -211,7 +211,8 @@ def evaluate_file(run, path, beam=None, length_penalty=None):
     Unknown source tokens are read as <unk>; sources longer than the model's max_len are
     skipped and counted ("skipped")."""
     from rnnkit.tasks.translation import Translator, score_translations
-    pairs = read_pairs(path)
+    numbered = read_numbered_pairs(path)
+    pairs = [(s, t) for _, s, t in numbered]
     model, src_vocab, tgt_vocab, ckpt = load_seq2seq(run)
     stored = ckpt.get("data_config") or {}
     beam = stored.get("beam_size", 5) if beam is None else beam
@@ -227,6 +228,11 @@ def evaluate_file(run, path, beam=None, length_penalty=None):
     if not m["test_pairs"]:
         raise DataError(f"{path}: every source is longer than the model's "
                         f"max_len={model.config.max_len} tokens: nothing to score")
+    if m["test_pairs_skipped"]:   # said with their lines (a count in the figures said none)
+        long = [n for n, src, _ in numbered if len(encode(src_vocab, src)) > model.config.max_len]
+        warn(f"{path}: {len(long):,} pair(s) skipped, their sources longer than the model's "
+             f"max_len={model.config.max_len} tokens (line {', '.join(map(str, long[:5]))}"
+             f"{', ...' if len(long) > 5 else ''})")
     scores = {k: float(v) for k, v in m.items() if k.startswith(("bleu_", "cer_", "seq_acc_", "ter_"))}
     return {"file": str(path), "kind": "seq2seq", "size": m["test_pairs"],
             "skipped": m["test_pairs_skipped"], "beam": beam,
