@@ -106,7 +106,9 @@ def test_cell_keys_rebuild_rnnkit_cells():
         saved = ops._CELLS.pop(key)
         try:
             again = ops.lookup(key)
-            assert type(again) is type(cell) and vars(again) == vars(cell)
+            own = lambda c: {k: v for k, v in vars(c).items() if k != ops.KEY}   # noqa: E731
+            assert type(again) is type(cell) and own(again) == own(cell)
+            assert getattr(again, ops.KEY) == key
         finally:
             ops._CELLS[key] = saved
 
@@ -252,21 +254,45 @@ def test_a_new_layer_like_one_compiled_before_compiles_nothing_again():
     """Each layer's id was a constant of its graph: dynamo guarded on it, every new layer (a
     model built again per fold or trial) compiled again, and the 9th failed under fullgraph.
     The compiled backward still records each under its own name."""
-    torch._dynamo.reset()
     x = torch.randn(6, 2, 3)
-    with torch._dynamo.config.patch(error_on_recompile=True):
-        for i in range(10):
-            model = torch.nn.Sequential()
-            model.rnn = rnnkit.GRU(3, 4, bidirectional=True)
-            compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
-            with rnnkit.record_gradients(model) as rec:
-                compiled(x)[0].pow(2).sum().backward()
-            got = {k: v["h"] for k, v in rec.norms.items()}
-            with rnnkit.record_gradients(model) as rec:
-                model(x)[0].pow(2).sum().backward()
-            assert sorted(got) == ["rnn.l0", "rnn.l0_reverse"]
-            for k, v in rec.norms.items():
-                torch.testing.assert_close(got[k], v["h"])
+    for make, keys in ((lambda: rnnkit.GRU(3, 4, bidirectional=True), ["l0", "l0_reverse"]),
+                       (lambda: rnnkit.GRU(3, 4, layer_norm=True), ["l0"]),   # a cell of its
+                       (lambda: rnnkit.LSTM(3, 4, proj_size=2), ["l0"])):     # own: its key
+        torch._dynamo.reset()
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            for i in range(10):
+                model = torch.nn.Sequential()
+                model.rnn = make()
+                compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+                assert recorded(model, compiled, x) == recorded(model, model, x)
+                assert sorted(recorded(model, compiled, x)) == [f"rnn.{k}" for k in keys]
+
+
+def recorded(model, run, x):
+    """{key: the h norms} that record_gradients(model) gives for a backward through ``run``."""
+    with rnnkit.record_gradients(model) as rec:
+        run(x)[0].float().pow(2).sum().backward()
+    return {k: [round(float(n), 4) for n in v["h"]] for k, v in rec.norms.items()}
+
+
+def test_compiled_records_name_layers_of_tied_weights_and_half_precision():
+    """Found by their weights, layers that share one were filed under one name, and the float32
+    copies of a bfloat16 layer's weights matched no layer."""
+    torch._dynamo.reset()
+
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = rnnkit.GRU(4, 4), rnnkit.GRU(4, 4)
+            self.b.weight_hh_l0 = self.a.weight_hh_l0
+
+        def forward(self, x):
+            return self.b(self.a(x)[0])
+    x = torch.randn(5, 2, 4)
+    for model, inputs in ((Two(), x), (Two().to(torch.bfloat16), x.to(torch.bfloat16))):
+        compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+        got = recorded(model, compiled, inputs)
+        assert sorted(got) == ["a.l0", "b.l0"] and got == recorded(model, model, inputs)
 
 
 def test_a_saved_program_loads_in_a_fresh_process_after_import_rnnkit(tmp_path):

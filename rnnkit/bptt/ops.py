@@ -34,36 +34,12 @@ from rnnkit import kernels
 from rnnkit.bptt.function import backward_pass, forward_pass
 from rnnkit.bptt.options import StepOptions
 from rnnkit.bptt import telemetry
+from rnnkit.bptt.cell_keys import _CELLS, KEY, cell_key
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells.base import Cell, CellError
 from rnnkit.cells.fused import fused
 
-_CELLS = {}          # key -> cell instance (every cell traced in this process)
 _SCHEDS = {}         # (batch, T or sizes, reverse) -> Schedule (its kernel plan is cached on it)
-
-
-def cell_key(cell):
-    """A string naming ``cell``, registered so the operators find the cell again. rnnkit's own
-    cells (and any cell whose attributes are JSON values) get ``module:class:attributes``, which
-    :func:`lookup` rebuilds in a fresh process; others are named by id (this process only).
-    Runs for real while tracing (its result is a constant of the graph)."""
-    cls = type(cell)
-    try:
-        attrs = json.dumps(vars(cell), sort_keys=True)
-        key = f"{cls.__module__}:{cls.__qualname__}:{attrs}"
-        held = _CELLS.get(key)
-        if held is not None and type(held) is not cls:   # another class of the same name: a
-            raise TypeError                               # factory's, or a redefined one
-    except TypeError:
-        key = f"{cls.__module__}:{cls.__qualname__}@{id(cell):x}"
-    _CELLS.setdefault(key, cell)
-    return key
-
-
-# torch.compiler.assume_constant_result(cell_key), without the import of torch._dynamo it makes
-# (a second of every command's start): the decorator sets this one attribute, as
-# tests/test_compile.py checks against torch's own
-cell_key._dynamo_marked_constant = True
 
 
 def lookup(key):
@@ -96,7 +72,7 @@ def lookup(key):
             raise CellError(f"this program runs the cell {module}.{name}, which module {module} "
                             f"does not define as an rnnkit Cell class")
         cell = cls.__new__(cls)
-        cell.__dict__.update(json.loads(attrs))
+        cell.__dict__.update(json.loads(attrs), **{KEY: key})   # its key kept, as a layer's
         cell = _CELLS.setdefault(key, cell)
     return cell
 
@@ -143,9 +119,9 @@ def bptt_forward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optional
                  params: list[Tensor], rec_mask: Optional[Tensor], zone: list[Tensor],
                  zone_which: int, keep: Optional[Tensor], cell: str, batch: int,
                  sizes: str, reverse: bool, return_all: bool,
-                 tag: Optional[list[int]] = None) -> list[Tensor]:
-    """[out, *finals, *inner states, *cell's own states (zoneout only), *cache]. ``tag``: the
-    layer's for gradient telemetry (:func:`rnnkit.bptt.telemetry.tag_ids`)."""
+                 tag: Optional[list[int]] = None, who: Optional[Tensor] = None) -> list[Tensor]:
+    """[out, *finals, *inner states, *cell's own states (zoneout only), *cache]. ``tag``,
+    ``who``: the layer's for gradient telemetry (:func:`rnnkit.bptt.telemetry.tag_ids`)."""
     c = lookup(cell)
     sched = _schedule(x.shape[0], batch, sizes, reverse)
     opts = _options(rec_mask, zone, zone_which, keep, c.N_STATES, return_all)
@@ -173,7 +149,7 @@ def _forward_shapes(x, w_ih, w_hh, cell, batch, zone_which):
 
 @bptt_forward.register_fake
 def _(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask, zone, zone_which, keep, cell,
-      batch, sizes, reverse, return_all, tag=None):
+      batch, sizes, reverse, return_all, tag=None, who=None):
     _, S, finals, raw, cache = _forward_shapes(x, w_ih, w_hh, cell, batch, zone_which)
     return [S[0], *finals, *S[1:], *raw, *cache]
 
@@ -185,7 +161,7 @@ def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optiona
                   zone_which: int, keep: Optional[Tensor], cell: str, batch: int,
                   sizes: str, reverse: bool, return_all: bool, saved: list[Tensor],
                   grads: list[Tensor], needs: list[bool],
-                  tag: Optional[list[int]] = None) -> list[Tensor]:
+                  tag: Optional[list[int]] = None, who: Optional[Tensor] = None) -> list[Tensor]:
     """The gradients of [x, w_ih, w_hh, b_ih, b_hh] (an empty tensor where ``needs`` is False
     or the input is None), then of every h0, init and param."""
     c = lookup(cell)
@@ -198,8 +174,7 @@ def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optiona
     raw = list(saved[2 * ns:2 * ns + n_raw])
     cache = tuple(t.clone() for t in saved[2 * ns + n_raw:])   # the backward works in them
     ctx = SimpleNamespace(
-        cell=c, sched=sched, tag=telemetry.from_ids(tag, (w_ih, w_hh, b_ih, b_hh, *params)),
-        opts=opts, cache=cache, inner=inner,
+        cell=c, sched=sched, tag=telemetry.from_ids(tag, who), opts=opts, cache=cache, inner=inner,
         raw=raw or None, biases=(b_ih is not None, b_hh is not None), n_inits=len(inits),
         gi_given=w_ih is None, whole=getattr(c, "has_loops", False) and keep is None and not opts.zoned,
         saved_tensors=(x, w_ih, w_hh, out, *h0, *inits, *params),
@@ -213,7 +188,7 @@ def bptt_backward(x: Tensor, w_ih: Optional[Tensor], w_hh: Tensor, b_ih: Optiona
 
 @bptt_backward.register_fake
 def _(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask, zone, zone_which, keep, cell,
-      batch, sizes, reverse, return_all, saved, grads, needs, tag=None):
+      batch, sizes, reverse, return_all, saved, grads, needs, tag=None, who=None):
     first = [t.new_empty(t.shape) if t is not None and n else x.new_empty(0)
              for t, n in zip((x, w_ih, w_hh, b_ih, b_hh), needs)]
     return first + [t.new_empty(t.shape) for t in (*h0, *inits, *params)]
@@ -233,6 +208,7 @@ def _backward(ctx, grads):
     h0, inits, params, rec_mask, zone, zone_which, keep, cell, batch, sizes, reverse, \
         return_all = ctx.args[:12]
     tag = ctx.args[12] if len(ctx.args) > 12 else None
+    who = ctx.args[13] if len(ctx.args) > 13 else None
     ns = len(h0)
     # the gradients of out, the finals and (return_all) the inner states; the rest carry none
     used = [g if g is not None else torch.zeros_like(s)
@@ -240,7 +216,7 @@ def _backward(ctx, grads):
     need = ctx.needs_input_grad[:5]
     res = torch.ops.rnnkit.bptt_backward(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask,
                                          zone, zone_which, keep, cell, batch, sizes, reverse,
-                                         return_all, saved, used, list(need), tag)
+                                         return_all, saved, used, list(need), tag, who)
     first = [g if n and t is not None else None
              for g, n, t in zip(res[:5], need, (x, w_ih, w_hh, b_ih, b_hh))]
     it = iter(res[5:])
@@ -260,10 +236,12 @@ def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params, tag=Non
     zone_which = sum(1 << k for k, z in enumerate(opts.zoneout) if z is not None) \
         if opts.zoned else 0
     sizes = "" if sched.uniform else ",".join(str(b) for b in sched.sizes)
+    ints, who = telemetry.tag_ids(tag)
     res = torch.ops.rnnkit.bptt_forward(
         x, w_ih, w_hh, b_ih, b_hh, list(h0), list(inits), list(params), opts.rec_mask, zone,
-        zone_which, opts.keep, cell_key(cell), sched.B, sizes, bool(sched.reverse),
-        bool(opts.return_all), telemetry.tag_ids(tag))
+        zone_which, opts.keep, getattr(cell, KEY, None) or cell_key(cell), sched.B, sizes,
+        bool(sched.reverse),
+        bool(opts.return_all), ints, who)
     out, finals = res[0], tuple(res[1:1 + ns])
     if opts.return_all:
         inner = tuple(res[1 + ns:2 * ns])

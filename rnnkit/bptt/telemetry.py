@@ -27,44 +27,38 @@ def current():
     return _active
 
 
+TAG = "_rnnkit_tag"    # a layer's id in a tensor of its own: what a compiled graph carries
+
+
 def register_layer(layer):
-    """Make ``layer`` findable by its id (every rnnkit layer, when made or unpickled)."""
+    """Make ``layer`` findable by its id (every rnnkit layer, when made or copied), and give
+    it its id as a tensor (a plain attribute: in no state_dict, moved by no .to())."""
     _layers[id(layer)] = layer
+    layer.__dict__[TAG] = torch.tensor([id(layer)], dtype=torch.int64)
 
 
 def tag_ids(tag):
-    """A tag (layer, layer index, direction) as ints, which a custom operator can carry: the
-    compiled path's backward gets its records labelled as eager's (:func:`from_ids`). While
-    dynamo traces, the layer is -1: its id in the graph made dynamo guard on it, so every new
-    layer (a model built again, per fold or trial) compiled again, and the 9th failed under
-    fullgraph; the backward finds the layer by its weights instead."""
+    """A tag (layer, layer index, direction) as a custom operator can carry it: ints and a
+    tensor, the compiled path's backward getting its records labelled as eager's
+    (:func:`from_ids`). While dynamo traces, the layer's id travels in its tensor (a graph
+    input) and the ints hold -1 in its place: an id among the ints was a constant of the graph,
+    dynamo guarded on it, and every new layer (a model built again, per fold or trial) compiled
+    again, the 9th failing under fullgraph."""
     if tag is None:
-        return []
+        return [], None
     module, layer, direction = tag
-    first = -1 if torch.compiler.is_compiling() else id(module)
-    return [first, int(layer), int(direction)]
+    if torch.compiler.is_compiling():
+        return [-1, int(layer), int(direction)], getattr(module, TAG, None)
+    return [id(module), int(layer), int(direction)], None
 
 
-def from_ids(ids, weights=()):
-    """The tag :func:`tag_ids` made, or None (no tag, or its layer is gone). A traced tag's
-    layer (-1) is the registered layer holding one of ``weights`` (the operator's parameters,
-    by their storage), looked for only while a recorder is active (its records need a name)."""
+def from_ids(ids, who=None):
+    """The tag :func:`tag_ids` made, or None (no tag, or its layer is gone)."""
     if not ids:
         return None
-    if ids[0] != -1:
-        module = _layers.get(ids[0])
-    else:
-        module = _holding(weights) if _active is not None else None
+    key = ids[0] if ids[0] != -1 else (None if who is None else int(who[0]))
+    module = _layers.get(key)
     return None if module is None else (module, ids[1], ids[2])
-
-
-def _holding(weights):
-    """The registered layer one of whose parameters shares storage with one of ``weights``."""
-    ptrs = {w.data_ptr() for w in weights if w is not None and w.numel()}
-    for module in list(_layers.values()):
-        if any(p.data_ptr() in ptrs for p in module.parameters()):
-            return module
-    return None
 
 
 class GradientRecorder:

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.bptt import telemetry
+from rnnkit.bptt.cell_keys import keep_key
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
@@ -55,6 +56,7 @@ class RNNBase(NotScriptable, nn.Module):
                             f"rnnkit's options are {', '.join(LayerOptions.__dataclass_fields__)}")
         self.options = LayerOptions.build(base.N_STATES, **options)
         self.cell = self._variant(base)       # the cell the steps run: base, or its layer norm
+        keep_key(self.cell)                   # (a compiled graph names it by its key)
         self._make_parameters(base, {"device": device, "dtype": dtype})
         self.reset_parameters()
         if not trusted(self.cell):            # a user's cell: every method once, on these weights
