@@ -9,6 +9,7 @@ from rnnkit.cells.check import check_cell
 from rnnkit.cells.gru import GRUMath
 from rnnkit.cells.gru_reset_before import GRUResetBeforeMath
 from rnnkit.cells.lstm import LSTMMath
+from rnnkit.cells.lstm_ln import LayerNormLSTMMath
 from rnnkit.cells.lstm_proj import ProjectedLSTMMath
 from rnnkit.cells.peephole_lstm import PeepholeLSTM
 from rnnkit.cells.rnn import VanillaMath
@@ -127,6 +128,21 @@ def test_a_cells_own_parameter_is_located_by_unit_not_gate():
     r = check_cell(WrongPeephole)
     assert r.failed("one step") == ["δweight_ci"]
     assert r.entry("one step", "δweight_ci").where.startswith("unit ")
+
+
+class WrongLayerNormGain(LayerNormLSTMMath):
+    def param_grads(self, cache, pre, dG, dGh, dS, params):
+        g, b, gc, bc = super().param_grads(cache, pre, dG, dGh, dS, params)
+        H = g.shape[0] // 4
+        g = g.clone()
+        g[2 * H:3 * H] *= 3                       # wrong in gate 2's rows only
+        return g, b, gc, bc
+
+
+def test_a_cells_own_parameter_of_gate_rows_is_located_by_gate():
+    """A layer norm's gains over the G·H gate rows are gated: said as "unit 8" at first."""
+    r = check_cell(WrongLayerNormGain)
+    assert r.entry("one step", "δln_hh_weight").where.startswith("gate 2 unit ")
 
 
 def test_wrong_cell_state_path_is_named():

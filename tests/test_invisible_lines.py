@@ -64,11 +64,15 @@ def test_predict_passes_over_invisible_lines_and_refuses_an_invisible_argument(t
         Classifier.load(out).predict(["好书", "\u2060"], "argument")
 
 
-def test_a_character_tagger_reads_invisible_characters_as_separators():
-    """A zero-width space was a character of its own, glued into the next word."""
+def test_a_character_tagger_reads_a_zero_width_space_as_a_separator():
+    """It was a character of its own, glued into the next word; the other invisible characters
+    are characters of words, as training reads them (a joiner in a Persian word or an emoji,
+    a soft hyphen), and are printed back."""
     chars = SimpleNamespace(char_tokens=True)
-    assert Tagger.split(chars, "人民\u200b很好\u2060") == ["人", "民", "很", "好"]
+    assert Tagger.split(chars, "人民\u200b很好") == ["人", "民", "很", "好"]
     assert Tagger.split(chars, "\u200b") == []
+    assert Tagger.split(chars, "می\u200cخو co\u00adop") == \
+        ["م", "ی", "\u200c", "خ", "و", "c", "o", "\u00ad", "o", "p"]
 
 
 def test_translate_refuses_an_invisible_argument():

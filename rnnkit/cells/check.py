@@ -194,8 +194,9 @@ def _parity(cell, section, T, B, x, w, h0, params, g):
     for n in states:
         entries.append(compare(section, f"δ{n}_{{t-1}}" if one else f"δ{n}_0",
                                 *grads.pop(f"{n}_0"), at_batch))
-    entries += [compare(section, f"δ{n}", a, b, at_rows(cell, H, n not in cell.PARAMS))
-                for n, (a, b) in grads.items()]          # (a cell's own parameter: no gates)
+    entries += [compare(section, f"δ{n}", a, b, at_rows(cell, H, n not in cell.PARAMS
+                                                        or a.shape[0] == cell.N_GATES * H))
+                for n, (a, b) in grads.items()]   # (a cell's own parameter of H rows: no gates)
     if not one:
         per_step = [compare(section, f"δ{n}_t", a, b, tok("unit"), (T, B, False))
                     for n, a, b in zip(states, got[2], want[2])]

@@ -24,6 +24,7 @@ from rnnkit.data.text import DataError, blank, clip, json_lines, numbered_lines,
 CONLLU_COLUMNS = 10
 CONLLU_NAMES = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 TAG_TOKENS = ("auto", "char", "word")
+ZWSP = "\u200b"    # a zero-width space: it separates tokens, as white space does
 # whitespace between tokens and columns: any but the no-break spaces, which join the parts of
 # one token ("10\u00a0000", "New\u00a0York") as they join them on a page; and the zero-width
 # space, which breaks words where none is seen (Thai, Khmer; a web page's hidden breaks)

@@ -5,8 +5,7 @@ checkpoint (those of older versions through :func:`upgrade`) and tags token list
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.text import blank
-from rnnkit.data.tagged import fields, read_tagged
+from rnnkit.data.tagged import ZWSP, fields, read_tagged
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
 from rnnkit.tasks import api_inputs
@@ -120,8 +119,10 @@ class Tagger:
     def split(self, text):
         """A line of input -> tokens: whitespace-separated words (a no-break space joins, as in
         the training file: :func:`rnnkit.data.tagged.fields`), or characters for a model that
-        reads characters (white space and invisible characters, a zero-width space, separate)."""
-        return [c for c in text if not blank(c)] if self.char_tokens else fields(text)
+        reads characters (white space and a zero-width space separate; the other invisible
+        characters, a joiner inside a Persian word or an emoji, are characters as in training)."""
+        return [c for c in text if not (c.isspace() or c == ZWSP)] if self.char_tokens \
+            else fields(text)
 
     def words(self, tokens, tags):
         """(word, tag) pairs: B-/I- character tags joined back into words; other tags as given."""
