@@ -41,6 +41,19 @@ def test_a_text_or_a_pair_side_of_invisible_characters_is_refused_at_its_line(tm
         read_pairs(pairs)
 
 
+@pytest.mark.parametrize("line", INVISIBLE)
+def test_a_line_of_invisible_characters_is_a_blank_line_of_a_data_file(tmp_path, line):
+    """A blank line is passed over; one of a zero-width space was refused ("got 1 field")."""
+    labelled = tmp_path / "labelled.tsv"
+    labelled.write_text(f"pos\tgood film\n{line}\nneg\tbad film\n", encoding="utf-8")
+    assert read_labelled(labelled) == [("pos", "good film"), ("neg", "bad film")]
+    for name, text in (("pairs.tsv", f"a b\tx y\n{line}\nc\tz\n"),
+                       ("pairs.jsonl", f'{{"source": "a b", "target": "x y"}}\n{line}\n'
+                                       f'{{"source": "c", "target": "z"}}\n')):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert read_pairs(tmp_path / name) == [("a b", "x y"), ("c", "z")]
+
+
 def test_json_pairs_whose_first_record_holds_a_line_separator_read_as_json(tmp_path):
     """str.splitlines cut the first record at its raw U+2028, so the file was read as a TSV and
     refused for its want of tabs."""

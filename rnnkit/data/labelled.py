@@ -72,7 +72,7 @@ def read_labelled(path, with_lines=False, least=2, classes=None):
         return rows if with_lines else [(label, body) for label, body, _ in rows]
     rows = csv_records(text, path, sep) if sep != "\t" or tab_quoted(text) else \
         ((n, line.split("\t")) for n, line in numbered_lines(text))
-    rows = [(n, r) for n, r in rows if r and not (len(r) == 1 and not r[0].strip())]  # no blanks
+    rows = [(n, r) for n, r in rows if r and not (len(r) == 1 and blank(r[0]))]   # no blanks
     rows = _without_empty_tail(rows) if sep != "\t" else rows
     rows = [(n, r) for n, r in rows if any(f.strip() for f in r)]   # ",,": a row of nothing
     out, first, columns, widths, raw, heads = [], True, None, set(), [], []

@@ -97,7 +97,7 @@ def read_numbered_pairs(path):
         quoted = sep != "\t" or tab_quoted(text)
         rows = (csv_records(text, path, sep) if quoted
                 else ((n, line.split("\t")) for n, line in numbered_lines(text)))
-        rows = _known_layout([(n, r) for n, r in rows if r and "".join(r).strip()])
+        rows = _known_layout([(n, r) for n, r in rows if r and not blank("".join(r))])
         fmt = f"'source{sep}target'" if sep != "\t" else "'source<TAB>target'"
         rows = [(n, trimmed(parts)) for n, parts in rows]   # a spreadsheet's empty last fields
         for n, parts in rows:

@@ -182,7 +182,7 @@ def json_lines(lines, path):
     :func:`numbered_lines` gives them) read as JSON; a line that is not JSON raises DataError
     naming the file and line."""
     for n, line in lines:
-        if not line.strip():
+        if blank(line):   # white space or invisible characters only: a blank line
             continue
         try:
             yield n, json.loads(line)
