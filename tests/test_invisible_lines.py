@@ -96,6 +96,7 @@ def test_translate_refuses_an_invisible_argument():
 
 def test_recognized_file_names_keep_to_their_line_and_column():
     assert shown("a\nb\tc.png") == "a\\nb\\tc.png" and shown("日本.png") == "日本.png"
+    assert shown("x\u2028y\u202e.png") == "x\\u2028y\\u202e.png"
 
 
 def test_a_conllu_line_of_a_zero_width_space_ends_a_sentence(tmp_path):

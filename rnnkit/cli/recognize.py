@@ -142,8 +142,9 @@ def plot_alignment(rec, path, png):
 
 def shown(path):
     """A path as printed: a name whose bytes are not UTF-8 (Python holds them as lone
-    surrogates, which a UTF-8 stream refuses) with those bytes written \\xNN, and its control
-    characters (a newline or tab in a name would break the line or add a column) escaped."""
+    surrogates, which a UTF-8 stream refuses) with those bytes written \\xNN, and its control,
+    format and line-separating characters escaped (a newline or tab in a name would break the
+    line or add a column, a right-to-left override turn it round)."""
     name = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(c.encode("unicode_escape").decode() if unicodedata.category(c) == "Cc" else c
-                   for c in name)
+    return "".join(c.encode("unicode_escape").decode()
+                   if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
