@@ -194,9 +194,6 @@ def _(x, w_ih, w_hh, b_ih, b_hh, h0, inits, params, rec_mask, zone, zone_which, 
     return first + [t.new_empty(t.shape) for t in (*h0, *inits, *params)]
 
 
-_N_ARGS = 17       # bptt_forward's arguments
-
-
 def _setup_context(ctx, inputs, output):
     ctx.args = inputs[5:]                   # the lists, options and plain values
     ctx.save_for_backward(*inputs[:5], *output)
