@@ -45,8 +45,11 @@ def test_a_text_or_a_pair_side_of_invisible_characters_is_refused_at_its_line(tm
 def test_a_line_of_invisible_characters_is_a_blank_line_of_a_data_file(tmp_path, line):
     """A blank line is passed over; one of a zero-width space was refused ("got 1 field")."""
     labelled = tmp_path / "labelled.tsv"
-    labelled.write_text(f"pos\tgood film\n{line}\nneg\tbad film\n", encoding="utf-8")
+    labelled.write_text(f"pos\tgood film\n{line}\nneg\tbad film\n{line}\t{line}\n", "utf-8")
     assert read_labelled(labelled) == [("pos", "good film"), ("neg", "bad film")]
+    fasttext = tmp_path / "labelled.txt"
+    fasttext.write_text(f"__label__pos good film\n{line}\n__label__neg bad film\n", "utf-8")
+    assert read_labelled(fasttext) == [("pos", "good film"), ("neg", "bad film")]
     for name, text in (("pairs.tsv", f"a b\tx y\n{line}\nc\tz\n"),
                        ("pairs.jsonl", f'{{"source": "a b", "target": "x y"}}\n{line}\n'
                                        f'{{"source": "c", "target": "z"}}\n')):
@@ -97,6 +100,7 @@ def test_translate_refuses_an_invisible_argument():
 def test_recognized_file_names_keep_to_their_line_and_column():
     assert shown("a\nb\tc.png") == "a\\nb\\tc.png" and shown("日本.png") == "日本.png"
     assert shown("x\u2028y\u202e.png") == "x\\u2028y\\u202e.png"
+    assert shown("می\u200cخواهم.wav") == "می\u200cخواهم.wav"   # a joiner is part of a name
 
 
 def test_a_conllu_line_of_a_zero_width_space_ends_a_sentence(tmp_path):

@@ -6,9 +6,6 @@ import json
 _CELLS = {}          # key -> cell instance (every cell traced in this process)
 
 
-KEY = "_rnnkit_key"   # a cell's key kept on it (:func:`keep_key`)
-
-
 def cell_key(cell):
     """A string naming ``cell``, registered so the operators find the cell again. rnnkit's own
     cells (and any cell whose attributes are JSON values) get ``module:class:attributes``, which
@@ -17,7 +14,7 @@ def cell_key(cell):
     Runs for real while tracing (its result is a constant of the graph)."""
     cls = type(cell)
     try:
-        attrs = json.dumps({k: v for k, v in vars(cell).items() if k != KEY}, sort_keys=True)
+        attrs = json.dumps(vars(cell), sort_keys=True)
         key = f"{cls.__module__}:{cls.__qualname__}:{attrs}"
         held = _CELLS.get(key)
         if held is not None and type(held) is not cls:   # another class of the same name: a
@@ -34,14 +31,10 @@ def cell_key(cell):
 cell_key._dynamo_marked_constant = True
 
 
-def keep_key(cell):
-    """Keep :func:`cell_key` on ``cell`` (a layer's, when it is made): read while dynamo traces,
-    a string attribute is guarded by its value, where the call of cell_key guarded the cell's
-    identity, so each new layer of a cell of its own (layer norm, a projection, a user's cell)
-    compiled again."""
-    try:
-        object.__setattr__(cell, KEY, cell_key(cell))
-    except (AttributeError, TypeError):    # a cell without a __dict__: keyed while tracing
-        pass
-
-
+def shared(cell):
+    """The one cell of ``cell``'s class and attributes that every layer making one shares (the
+    first registered under its :func:`cell_key`): dynamo guards a traced cell by its identity,
+    so each new layer of a cell made for it (layer norm, a projection, a cell named or given by
+    class) compiled again, the 9th failing under fullgraph. A cell keyed by its id (attributes
+    that are not JSON values) is its own."""
+    return _CELLS[cell_key(cell)]

@@ -34,7 +34,7 @@ from rnnkit import kernels
 from rnnkit.bptt.function import backward_pass, forward_pass
 from rnnkit.bptt.options import StepOptions
 from rnnkit.bptt import telemetry
-from rnnkit.bptt.cell_keys import _CELLS, KEY, cell_key
+from rnnkit.bptt.cell_keys import _CELLS, cell_key
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells.base import Cell, CellError
 from rnnkit.cells.fused import fused
@@ -72,7 +72,7 @@ def lookup(key):
             raise CellError(f"this program runs the cell {module}.{name}, which module {module} "
                             f"does not define as an rnnkit Cell class")
         cell = cls.__new__(cls)
-        cell.__dict__.update(json.loads(attrs), **{KEY: key})   # its key kept, as a layer's
+        cell.__dict__.update(json.loads(attrs))
         cell = _CELLS.setdefault(key, cell)
     return cell
 
@@ -219,8 +219,9 @@ def _backward(ctx, grads):
     it = iter(res[5:])
     rest = [[next(it) for _ in group] for group in (h0, inits, params)]
     none = lambda xs: [None] * len(xs)          # noqa: E731 - the gradient of a list input
-    return (*first, *rest, None, none(zone), None, None, None, None, None, None, None,
-            *[None] * (len(ctx.args) - 12))
+    out = (*first, *rest, None, none(zone), None, None, None, None, None, None, None)
+    return out + (None,) * (len(ctx.needs_input_grad) - len(out))   # tag, who: as many as the
+    # call passed (a program saved before ``who`` passes one fewer than ctx.args holds)
 
 
 bptt_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -236,8 +237,7 @@ def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params, tag=Non
     ints, who = telemetry.tag_ids(tag)
     res = torch.ops.rnnkit.bptt_forward(
         x, w_ih, w_hh, b_ih, b_hh, list(h0), list(inits), list(params), opts.rec_mask, zone,
-        zone_which, opts.keep, getattr(cell, KEY, None) or cell_key(cell), sched.B, sizes,
-        bool(sched.reverse),
+        zone_which, opts.keep, cell_key(cell), sched.B, sizes, bool(sched.reverse),
         bool(opts.return_all), ints, who)
     out, finals = res[0], tuple(res[1:1 + ns])
     if opts.return_all:

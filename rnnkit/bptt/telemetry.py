@@ -34,7 +34,9 @@ def register_layer(layer):
     """Make ``layer`` findable by its id (every rnnkit layer, when made or copied), and give
     it its id as a tensor (a plain attribute: in no state_dict, moved by no .to())."""
     _layers[id(layer)] = layer
-    layer.__dict__[TAG] = torch.tensor([id(layer)], dtype=torch.int64)
+    layer.__dict__[TAG] = torch.tensor([id(layer)], dtype=torch.int64, device="cpu")   # (not
+    # the default device: a layer made under torch.device("meta") gave the operator a meta tag,
+    # which ran its shapes alone)
 
 
 def tag_ids(tag):

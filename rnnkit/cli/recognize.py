@@ -142,9 +142,14 @@ def plot_alignment(rec, path, png):
 
 def shown(path):
     """A path as printed: a name whose bytes are not UTF-8 (Python holds them as lone
-    surrogates, which a UTF-8 stream refuses) with those bytes written \\xNN, and its control,
-    format and line-separating characters escaped (a newline or tab in a name would break the
-    line or add a column, a right-to-left override turn it round)."""
+    surrogates, which a UTF-8 stream refuses) with those bytes written \\xNN, and its control
+    characters, line separators and direction controls escaped (a newline or tab in a name
+    would break the line or add a column, a right-to-left override turn it round); joiners and
+    the like, parts of names in many scripts, are kept."""
     name = os.fsencode(path).decode("utf-8", "backslashreplace")
     return "".join(c.encode("unicode_escape").decode()
-                   if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
+                   if unicodedata.category(c) in ("Cc", "Zl", "Zp") or unicodedata.bidirectional(c)
+                   in DIRECTION_CONTROLS else c for c in name)
+
+
+DIRECTION_CONTROLS = ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI")

@@ -74,7 +74,7 @@ def read_labelled(path, with_lines=False, least=2, classes=None):
         ((n, line.split("\t")) for n, line in numbered_lines(text))
     rows = [(n, r) for n, r in rows if r and not (len(r) == 1 and blank(r[0]))]   # no blanks
     rows = _without_empty_tail(rows) if sep != "\t" else rows
-    rows = [(n, r) for n, r in rows if any(f.strip() for f in r)]   # ",,": a row of nothing
+    rows = [(n, r) for n, r in rows if not all(map(blank, r))]   # ",,": a row of nothing
     out, first, columns, widths, raw, heads = [], True, None, set(), [], []
     for lineno, row in rows:
         if first:                                      # a header: the first record only
@@ -105,7 +105,7 @@ def read_labelled(path, with_lines=False, least=2, classes=None):
             label, body = row[-1].strip(), sep.join(row[:-1]).strip()
         else:
             label, body = row[0].strip(), sep.join(row[1:]).strip()
-        if not label:
+        if blank(label):
             raise DataError(f"{path}:{lineno}: empty label (text {clip(body, 60)!r})")
         if blank(body) or not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")
@@ -194,7 +194,7 @@ def fasttext_rows(text, path):
     out = []
     for lineno, line in numbered_lines(text):
         tokens = line.split()
-        if not tokens:
+        if not tokens or blank(line):
             continue
         tags = [t for t in tokens if t.startswith(FASTTEXT)]
         if not tokens[0].startswith(FASTTEXT) or len(tags) > 1:
@@ -257,7 +257,7 @@ def json_rows(text, path):
             raise DataError(f"{path}:{lineno}: expected a text string and a label (a string or a "
                             f"number), got {type(body).__name__} and {type(label).__name__}")
         label, body = str(label).strip(), " ".join(b.strip() for b in bodies if b.strip())
-        if not label:
+        if blank(label):
             raise DataError(f"{path}:{lineno}: empty label (text {clip(body, 60)!r})")
         if blank(body) or not words(body):
             raise DataError(f"{path}:{lineno}: empty text for label {label!r}")

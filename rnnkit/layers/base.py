@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.bptt import telemetry
-from rnnkit.bptt.cell_keys import keep_key
+from rnnkit.bptt.cell_keys import shared
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
@@ -50,13 +50,18 @@ class RNNBase(NotScriptable, nn.Module):
                                 f"{type(self).__name__} (got proj_size={proj_size})")
         self.proj_size = proj_size
         base = as_cell(self._make_cell(), type(self).__name__)
+        # a cell made here (not a user's instance) is the one every layer of its like shares: a
+        # compiled graph guards its cell by identity, so a cell of each layer's own compiled again
+        if base is not getattr(self, "_users_cell", None):
+            base = shared(base)
         unknown = sorted(set(options) - set(LayerOptions.__dataclass_fields__))
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
                             f"rnnkit's options are {', '.join(LayerOptions.__dataclass_fields__)}")
         self.options = LayerOptions.build(base.N_STATES, **options)
         self.cell = self._variant(base)       # the cell the steps run: base, or its layer norm
-        keep_key(self.cell)                   # (a compiled graph names it by its key)
+        if self.cell is not base:             # its layer norm, shared likewise
+            self.cell = shared(self.cell)
         self._make_parameters(base, {"device": device, "dtype": dtype})
         self.reset_parameters()
         if not trusted(self.cell):            # a user's cell: every method once, on these weights

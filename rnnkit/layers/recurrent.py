@@ -143,6 +143,7 @@ class Recurrent(RNNBase):
                             "rnnkit.LSTM(..., proj_size=P); a cell declares its own shapes)")
         self.cell_name = cell if isinstance(cell, str) else None
         self._given = registry.get(cell) if isinstance(cell, str) else as_cell(cell)
+        self._users_cell = cell if self._given is cell else None   # an instance, kept as given
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, **options)
 
