@@ -266,6 +266,25 @@ def test_a_new_layer_like_one_compiled_before_compiles_nothing_again():
                 assert sorted(recorded(model, compiled, x)) == [f"rnn.{k}" for k in keys]
 
 
+def test_copies_of_a_layer_compile_once_and_layers_keep_cells_of_their_own():
+    """A deepcopied or unpickled layer is another object whose cell is too: guarded by identity,
+    each copy compiled again (the 9th failing under fullgraph). Layers of one cell class keep a
+    cell each (a cell keeping something on itself is no other layer's business)."""
+    import copy
+    import pickle
+    from rnnkit.cells.peephole_lstm import PeepholeLSTM
+    torch._dynamo.reset()
+    x = torch.randn(6, 2, 3)
+    first = rnnkit.GRU(3, 4, layer_norm=True)
+    copies = [copy.deepcopy(first) for _ in range(5)] + [pickle.loads(pickle.dumps(first))
+                                                         for _ in range(5)]
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for layer in [first] + copies:
+            compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+            torch.testing.assert_close(compiled(x)[0], layer(x)[0], rtol=0, atol=0)
+    assert rnnkit.Recurrent(PeepholeLSTM, 3, 4).cell is not rnnkit.Recurrent(PeepholeLSTM, 4, 4).cell
+
+
 def recorded(model, run, x):
     """{key: the h norms} that record_gradients(model) gives for a backward through ``run``."""
     with rnnkit.record_gradients(model) as rec:

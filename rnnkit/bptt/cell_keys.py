@@ -1,6 +1,9 @@
 """The names the custom operators give cells (:mod:`rnnkit.bptt.ops`), kept apart from the
 operators so that a layer names its cell when it is made, without importing them (a second of
-every command's start)."""
+every command's start): a layer keeps its cell's key, which a traced graph reads as a string
+(dynamo guards it by its value; the cell itself it would guard by identity, and each new layer
+of a cell of its own, layer norm, a projection, a cell named or given by class, compiled again,
+the 9th failing under fullgraph)."""
 import json
 
 _CELLS = {}          # key -> cell instance (every cell traced in this process)
@@ -29,12 +32,3 @@ def cell_key(cell):
 # (a second of every command's start): the decorator sets this one attribute, as
 # tests/test_compile.py checks against torch's own
 cell_key._dynamo_marked_constant = True
-
-
-def shared(cell):
-    """The one cell of ``cell``'s class and attributes that every layer making one shares (the
-    first registered under its :func:`cell_key`): dynamo guards a traced cell by its identity,
-    so each new layer of a cell made for it (layer norm, a projection, a cell named or given by
-    class) compiled again, the 9th failing under fullgraph. A cell keyed by its id (attributes
-    that are not JSON values) is its own."""
-    return _CELLS[cell_key(cell)]

@@ -235,9 +235,11 @@ def run(cell, sched, x, w_ih, w_hh, b_ih, b_hh, h0, opts, inits, params, tag=Non
         if opts.zoned else 0
     sizes = "" if sched.uniform else ",".join(str(b) for b in sched.sizes)
     ints, who = telemetry.tag_ids(tag)
+    key = (getattr(tag[0], "_cell_key", None) if tag else None) or cell_key(cell)   # the one
+    # the layer keeps (rnnkit.bptt.cell_keys), else the cell's own, taken as traced
     res = torch.ops.rnnkit.bptt_forward(
         x, w_ih, w_hh, b_ih, b_hh, list(h0), list(inits), list(params), opts.rec_mask, zone,
-        zone_which, opts.keep, cell_key(cell), sched.B, sizes, bool(sched.reverse),
+        zone_which, opts.keep, key, sched.B, sizes, bool(sched.reverse),
         bool(opts.return_all), ints, who)
     out, finals = res[0], tuple(res[1:1 + ns])
     if opts.return_all:

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.bptt import telemetry
-from rnnkit.bptt.cell_keys import shared
+from rnnkit.bptt.cell_keys import cell_key
 from rnnkit.bptt.function import run
 from rnnkit.bptt.schedule import Schedule
 from rnnkit.cells import CELLS
@@ -50,18 +50,13 @@ class RNNBase(NotScriptable, nn.Module):
                                 f"{type(self).__name__} (got proj_size={proj_size})")
         self.proj_size = proj_size
         base = as_cell(self._make_cell(), type(self).__name__)
-        # a cell made here (not a user's instance) is the one every layer of its like shares: a
-        # compiled graph guards its cell by identity, so a cell of each layer's own compiled again
-        if base is not getattr(self, "_users_cell", None):
-            base = shared(base)
         unknown = sorted(set(options) - set(LayerOptions.__dataclass_fields__))
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
                             f"rnnkit's options are {', '.join(LayerOptions.__dataclass_fields__)}")
         self.options = LayerOptions.build(base.N_STATES, **options)
         self.cell = self._variant(base)       # the cell the steps run: base, or its layer norm
-        if self.cell is not base:             # its layer norm, shared likewise
-            self.cell = shared(self.cell)
+        self._keep_cell_key()
         self._make_parameters(base, {"device": device, "dtype": dtype})
         self.reset_parameters()
         if not trusted(self.cell):            # a user's cell: every method once, on these weights
@@ -71,6 +66,15 @@ class RNNBase(NotScriptable, nn.Module):
     def __setstate__(self, state):            # a copy (deepcopy, pickle) is a layer of its own
         super().__setstate__(state)
         telemetry.register_layer(self)
+        self._keep_cell_key()
+
+    def _keep_cell_key(self):
+        """The key of a cell made here (not a user's instance, whose key is taken while tracing,
+        as its attributes are then): what the traced operators name the cell by
+        (:mod:`rnnkit.bptt.cell_keys`). Changing such a cell's attributes afterwards is not
+        seen by a compiled graph."""
+        mine = self.cell is not self.__dict__.get("_users_cell")
+        self._cell_key = cell_key(self.cell) if mine else None
 
     def _make_cell(self):
         """The cell of this layer (a :class:`rnnkit.cells.base.Cell`); by default torch's
