@@ -116,3 +116,22 @@ def test_a_conllu_line_of_a_zero_width_space_ends_a_sentence(tmp_path):
     path.write_text(token.format(1, "the", "DET") + "the\tDET\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"two.conllu:2: CoNLL-U needs 10 .* got 2: 'the\\tDET'"):
         read_tagged(path)
+
+
+def test_an_invisible_character_in_a_transcript_is_warned_about(tmp_path, capsys):
+    """A zero-width space in one transcript became a class of the alphabet without a word."""
+    from recognize_fixtures import TINY_MODEL, tone_digits, write_tsv, write_wav
+    from rnnkit.models.recognizer import RecognizerConfig
+    from rnnkit.tasks.recognize import build_recognize_task
+    from rnnkit.tasks.recognize_data import RecognizeData
+    rows = []
+    for i, digits in enumerate(["12", "21", "1\u200b2", "2", "112", "221", "12", "2"]):
+        write_wav(tmp_path / f"u{i}.wav", tone_digits(digits.replace("\u200b", ""), seed=i))
+        rows.append((f"u{i}.wav", digits))
+    data = RecognizeData(data=str(write_tsv(tmp_path / "list.tsv", rows)), batch=2, n_mels=16,
+                         test_fraction=0.25, val_fraction=0.25)
+    capsys.readouterr()
+    task = build_recognize_task(data, RecognizerConfig(**TINY_MODEL), log=lambda *a: None)
+    err = capsys.readouterr().err
+    assert "1 transcript(s) hold invisible characters" in err and "list.tsv:3" in err
+    assert "alphabet '12\\u200b'; drop them" in err and task.alphabet == "12\u200b"

@@ -397,17 +397,3 @@ def test_copies_of_a_file_are_left_out_of_the_split(tmp_path, capsys):
     parts = task.parts.train + task.parts.val + task.parts.test
     assert len(parts) == len(TEXTS)
 
-
-def test_an_invisible_character_in_a_transcript_is_warned_about(tmp_path, capsys):
-    """A zero-width space in one transcript became a class of the alphabet without a word."""
-    rows = []
-    for i, digits in enumerate(["12", "21", "1\u200b2", "2", "112", "221", "12", "2"]):
-        write_wav(tmp_path / f"u{i}.wav", tone_digits(digits.replace("\u200b", ""), seed=i))
-        rows.append((f"u{i}.wav", digits))
-    data = RecognizeData(data=str(write_tsv(tmp_path / "list.tsv", rows)), batch=2, n_mels=16,
-                         test_fraction=0.25, val_fraction=0.25)
-    capsys.readouterr()
-    task = build_recognize_task(data, RecognizerConfig(**TINY_MODEL), log=QUIET)
-    err = capsys.readouterr().err
-    assert "1 transcript(s) hold invisible characters" in err and "list.tsv:3" in err
-    assert "alphabet '12\\u200b'; drop them" in err and task.alphabet == "12\u200b"
