@@ -47,6 +47,11 @@ def main():
     p.add_argument("--before", type=Path, help="a tree of other code, run alternately")
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.before and not (args.before / "rnnkit" / "__init__.py").is_file():
+        p.error(f"--before {args.before}: no rnnkit/ in it (a checkout of other code, e.g. "
+                f"git worktree add /tmp/old COMMIT)")   # (else this code would run as 'before')
     trees = {"this": HERE, **({"before": args.before} if args.before else {})}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp, "hourly.csv")
