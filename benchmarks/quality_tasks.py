@@ -28,7 +28,7 @@ from rnnkit.cli.main import main
 from rnnkit.tasks import forecast_choice
 from rnnkit.train.callbacks import read_metrics
 from forecast_series import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8,
-                             FRESH9, FRESH10, FRESH11, FRESH12, FRESH13, FRESH14,
+                             FRESH9, FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                              SERIES,
                              resolve_args, train_args)
 from crf_baseline import with_crf_baseline
@@ -74,7 +74,7 @@ _FIRST = ["airline", "co2", "elnino", "elec-equip", "seatbelts", "us-gdp", "suns
 _LATER = [n for n in SERIES
           if not any(n in f for f in (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7,
                                        FRESH8, FRESH9, FRESH10, FRESH11, FRESH12,
-                                       FRESH13, FRESH14))]
+                                       FRESH13, FRESH14, FRESH15))]
 GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets of the README
     "forecast-tuning": _FIRST + _LATER[:10],
     "forecast-held-out": _LATER[10:],       # held out from the first defaults, since tuned on
@@ -92,6 +92,7 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
     "forecast-fresh12": list(FRESH12),      # drawn at random, run once with the change candidate
     "forecast-fresh13": list(FRESH13),      # drawn at random, run once with fresh12's defaults
     "forecast-fresh14": list(FRESH14),      # drawn at random, run once with the same choices
+    "forecast-fresh15": list(FRESH15),      # drawn at random, held out for the refined fit
     "classify-held-out": CLASSIFY_HELD_OUT,
     "classify-long": CLASSIFY_LONG,
     "classify-fresh": CLASSIFY_FRESH,
