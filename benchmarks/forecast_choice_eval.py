@@ -34,6 +34,7 @@ from quality_tasks import (GROUPS, RUNS, ets_intervals, holt_winters_mase, inter
                            ratio_line)
 from rnnkit.data.datasets import cache_dir
 from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.outputs import atomic_write
 from rnnkit.tasks import forecast_choice
 from rnnkit.tasks.forecast import ForecastData, build_forecast_task
 from rnnkit.tasks.forecast_scores import LEVELS
@@ -118,7 +119,8 @@ def summary(group, logs, intervals):
 
 def cached(name, task, file, compute):
     """compute(y, (train_end, val_end), season, window, horizon) on the task's series, kept in
-    the cache file ``file`` under the series and its split."""
+    the cache file ``file`` under the series and its split (read again and written whole
+    before the write: two runs at once each add their series, neither reads half a file)."""
     path = cache_dir() / "bench-series" / file
     cache = json.loads(path.read_text()) if path.is_file() else {}
     d = task.data_config
@@ -126,8 +128,10 @@ def cached(name, task, file, compute):
     if key not in cache:
         cache[key] = compute(task.y[:, 0].astype(float), (task.train_end, task.val_end),
                              task.season, d.window, d.horizon)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cache, indent=0))
+        value = cache[key]
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+        cache[key] = value
+        atomic_write(path, lambda f: f.write(json.dumps(cache, indent=0).encode()))
     return cache[key]
 
 

@@ -1,5 +1,6 @@
 """Interrupted and concurrent runs: two trainings on one folder, kill -9 (mid-save), SIGINT and
 SIGTERM, then --resume; the folder left must be in step."""
+import json
 import random
 import shutil
 import signal
@@ -10,7 +11,8 @@ from .harness import case, finish, kill_group, run_cli, start
 from .run_folders import folder_problems, tmp_files
 
 
-LONG = ["--max-steps", "100", "--eval-every", "5", "--warmup-steps", "0", "--quiet"]
+LAST = 100   # LONG's steps
+LONG = ["--max-steps", str(LAST), "--eval-every", "5", "--warmup-steps", "0", "--quiet"]
 # the first of two concurrent runs: still training when the second starts, however fast the
 # machine, and done on its own (no signal) within the case's timeout
 TIMED = ["--max-steps", "1000000", "--max-minutes", "0.4", "--eval-every", "5",
@@ -20,6 +22,16 @@ TIMED = ["--max-steps", "1000000", "--max-minutes", "0.4", "--eval-every", "5",
 def metric_rows(run):
     path = Path(run) / "metrics.jsonl"
     return len(path.read_text(errors="replace").splitlines()) if path.exists() else 0
+
+
+def last_step(run):
+    """The step of the run's last metrics row (None: none)."""
+    path = Path(run) / "metrics.jsonl"
+    rows = path.read_text(errors="replace").splitlines() if path.exists() else []
+    try:
+        return json.loads(rows[-1]).get("step") if rows else None
+    except ValueError:
+        return None
 
 
 def wait_for(test, p, timeout=60):
@@ -88,6 +100,8 @@ def killed_runner(kills=3, sig=signal.SIGKILL):
                 alive = p.poll() is None
                 kill_group(p, sig) if sig == signal.SIGKILL else p.send_signal(sig)
                 r = finish(p, t0, case_.timeout)
+                if r.rc == 0 and last_step(c.out) == LAST:   # its last step and evaluation
+                    alive = False   # written: it was ending as the signal came (not swallowed)
                 if alive or k:
                     break
                 c.state.setdefault("ended before the signal", []).append(attempt)
