@@ -15,8 +15,8 @@ once the GRU rule was made (forecast.ForecastTask.trainable), was held out until
 once with it; ``FRESH12``, drawn at random once the "change" candidate was made, was held out
 until it was run once with it; ``FRESH13``, drawn at random, was held out until it was run
 once with fresh12's defaults, and ``FRESH14`` until it was run once with the same choices;
-``FRESH15``, drawn at random before the smoothing's fit was refined past its grid, is held out
-until it is run once with it.
+``FRESH15``, drawn at random before the smoothing's refined fit was tried (not kept), is held
+out until it is run once with a change that is kept.
 The groups drawn at random are in :mod:`forecast_drawn`, the builders and the short series'
 train arguments in :mod:`forecast_builders`.
 The files go to ``$RNNKIT_DATA/bench-series`` (default

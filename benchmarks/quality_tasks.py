@@ -92,7 +92,7 @@ GROUPS = {   # --group NAME runs these; the tuning set and the two held-out sets
     "forecast-fresh12": list(FRESH12),      # drawn at random, run once with the change candidate
     "forecast-fresh13": list(FRESH13),      # drawn at random, run once with fresh12's defaults
     "forecast-fresh14": list(FRESH14),      # drawn at random, run once with the same choices
-    "forecast-fresh15": list(FRESH15),      # drawn at random, held out for the refined fit
+    "forecast-fresh15": list(FRESH15),      # drawn at random, held out for the next change
     "classify-held-out": CLASSIFY_HELD_OUT,
     "classify-long": CLASSIFY_LONG,
     "classify-fresh": CLASSIFY_FRESH,
