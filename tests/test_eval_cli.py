@@ -226,9 +226,13 @@ def test_cond_own_test_file_checks_labels(tmp_path):
     test.write_text("Italy\tMarco\nMars\tZork\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"names-test.tsv:2: unknown condition 'Mars'"):
         build(test_data=str(test))
-    test.write_text("Italy Marco\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"names-test.tsv:1: expected 'source<TAB>target'"):
+    test.write_text("Italy Marco\n", encoding="utf-8")   # named as cond's columns, not seq2seq's
+    with pytest.raises(DataError, match=r"names-test.tsv:1: expected 'label<TAB>sequence'") as e:
         build(val_data=str(test))
+    assert "Europarl" not in str(e.value)   # translation files' hints are not cond's
+    test.write_text("Italy\t \n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"names-test.tsv:1: .* got an empty sequence"):
+        build(test_data=str(test))
 
 
 def test_translate_file_keeps_a_line_for_each_line(s2s_run, tmp_path, capsys):

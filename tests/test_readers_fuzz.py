@@ -24,7 +24,7 @@ from rnnkit.data.pairs import own_splits, read_numbered_pairs, read_pairs
 from rnnkit.data.dates import infer_season
 from rnnkit.data.series import read_series_file
 from rnnkit.data.tagged import char_sentences, read_tagged
-from rnnkit.tasks.cond import Conditions, check_conditions, parse_features
+from rnnkit.tasks.cond import SIDES, Conditions, check_conditions, parse_features
 
 # per reader: 1,100 generated files in all, about 15 s; RNNKIT_FUZZ_EXAMPLES=5000 searches longer
 EXAMPLES = int(os.environ.get("RNNKIT_FUZZ_EXAMPLES", 100))
@@ -66,7 +66,7 @@ def pairs(path):
 def cond(path):
     """`train cond`: the pairs, feature vectors if the first column holds numbers, and the same
     file checked as a validation file would be."""
-    numbered = read_numbered_pairs(path)
+    numbered = read_numbered_pairs(path, SIDES)
     feats = parse_features(numbered, path)
     if feats is None:
         conditions = Conditions(sorted({s for _, s, _ in numbered}))
@@ -74,7 +74,7 @@ def cond(path):
         assert feats.dtype == torch.float32 and torch.isfinite(feats).all()
         conditions = Conditions(features=feats.shape[1])
     check_conditions(conditions, path)
-    own_splits([(s, t) for _, s, t in numbered], key=lambda p: p[1], path=path)
+    own_splits([(s, t) for _, s, t in numbered], key=lambda p: p[1], path=path, sides=SIDES)
     return numbered
 
 
@@ -108,10 +108,11 @@ FIXTURES = {
 
 # Messages about the whole file, not one line (a line number would mean nothing there).
 FILE_LEVEL = ["the file is empty", "cannot read the file", "expected at least 2 labelled examples",
-              "no tagged sentences found", "no 'source<TAB>target' pairs",
+              "no tagged sentences found", r"no '(source|label)<TAB>(target|sequence)' pairs",
               "a series needs at least 2 rows", r"missing or NaN value\(s\) .* on line\(s\) \d",
               "no header and no values", r"pairs are too few( \(\d+ distinct\))?: none falls in the",
-              "no JSON source and target pairs", "gzip-compressed, but it cannot be decompressed",
+              "no JSON (source and target|label and sequence) pairs",
+              "gzip-compressed, but it cannot be decompressed",
               r"UTF-16 text \((a byte-order mark|no byte-order mark)"]
 
 

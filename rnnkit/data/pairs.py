@@ -60,15 +60,19 @@ JSON_TARGET = ("target", "tgt", "output", "answer", "response", "completion", "n
 ID_FIELDS = {"id", "_id", "idx", "index", "uid"}        # a record's number, no text of the pair
 
 
-def read_pairs(path):
+SIDES = ("source", "target")   # what a pair's two sides are called in messages
+
+
+def read_pairs(path, sides=SIDES):
     """[(source, target), ...] from a pair file (see :func:`read_numbered_pairs`); a line without
     two fields, or with an empty side, raises DataError naming the line, and so does a file
     without pairs."""
-    return [(s, t) for _, s, t in read_numbered_pairs(path)]
+    return [(s, t) for _, s, t in read_numbered_pairs(path, sides)]
 
 
-def read_numbered_pairs(path):
-    """[(line number, source, target), ...] from a pair file, for messages that name the line.
+def read_numbered_pairs(path, sides=SIDES):
+    """[(line number, source, target), ...] from a pair file, for messages that name the line
+    (and the two ``sides`` as the task calls them: cond's label and sequence).
 
     ``source<TAB>target`` lines (fields quoted as the csv module writes them are unquoted where
     the file quotes so: :func:`rnnkit.data.text.tab_quoted`; R's, pandas' and spreadsheets'
@@ -86,7 +90,7 @@ def read_numbered_pairs(path):
     suffix = Path(path).suffix.lower()
     if suffix in (".jsonl", ".json") or _json_first_line(text):
         rows = _json_pairs(text, path)
-        fmt = "a JSON source and target"
+        fmt = f"a JSON {sides[0]} and {sides[1]}"
     else:
         hint, text = excel_sep(text)
         sep = hint or ("," if suffix == ".csv" else "\t")
@@ -98,7 +102,7 @@ def read_numbered_pairs(path):
         rows = (csv_records(text, path, sep) if quoted
                 else ((n, line.split("\t")) for n, line in numbered_lines(text)))
         rows = _known_layout([(n, r) for n, r in rows if r and not blank("".join(r))])
-        fmt = f"'source{sep}target'" if sep != "\t" else "'source<TAB>target'"
+        fmt = f"'{sides[0]}{'<TAB>' if sep == chr(9) else sep}{sides[1]}'"
         rows = [(n, trimmed(parts)) for n, parts in rows]   # a spreadsheet's empty last fields
         for n, parts in rows:
             if len(parts) != 2:
@@ -107,7 +111,7 @@ def read_numbered_pairs(path):
                         f"; a sentence a line, the translations in a second file (Europarl, "
                         f"Moses)? join them: paste {path} OTHER > pairs.tsv"
                         if len(parts) == 1 and sep == "\t" and all(len(r) == 1 for _, r in rows)
-                        else "")
+                        else "") if sides == SIDES else ""   # (translations' file layouts)
                 want, got = (("one tab", f"{len(parts) - 1} tabs") if sep == "\t" else
                              ("two fields", f"{len(parts)} fields"))
                 raise DataError(f"{path}:{n}: expected {fmt} ({want}), got {got}: "
@@ -115,7 +119,7 @@ def read_numbered_pairs(path):
     pairs = []
     for n, (source, target) in rows:
         if blank(source) or blank(target):
-            side = "source" if blank(source) else "target"
+            side = sides[0] if blank(source) else sides[1]
             raise DataError(f"{path}:{n}: expected {fmt} with both sides non-empty, got an empty "
                             f"{side}: {_shown((source, target), chr(9))!r}")
         pairs.append((n, source.strip(), target.strip()))
@@ -258,16 +262,17 @@ def split_pairs(pairs, key=lambda p: p[0], test_pct=5, val_pct=3, path=""):
     return out
 
 
-def own_splits(pairs, val_data="", test_data="", key=lambda p: p[0], path=""):
+def own_splits(pairs, val_data="", test_data="", key=lambda p: p[0], path="", sides=SIDES):
     """The train/val/test parts: cut from ``pairs`` by :func:`split_pairs`, except that a
-    validation or test file, when given, is that part (read by :func:`read_pairs`) and the
-    part is not cut from ``pairs``. Errors name ``path``, the file of ``pairs``."""
+    validation or test file, when given, is that part (read by :func:`read_pairs`, its
+    messages naming the pair's ``sides``) and the part is not cut from ``pairs``. Errors name
+    ``path``, the file of ``pairs``."""
     splits = split_pairs(pairs, key, test_pct=0 if test_data else 5, val_pct=0 if val_data else 3,
                          path=path)
     if val_data:
-        splits["val"] = read_pairs(val_data)
+        splits["val"] = read_pairs(val_data, sides)
     if test_data:
-        splits["test"] = read_pairs(test_data)
+        splits["test"] = read_pairs(test_data, sides)
     return splits
 
 

@@ -30,6 +30,8 @@ from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import warn, warn_shared
 from rnnkit.train.checkpoint import built_from, check_sizes, load_checkpoint
 
+SIDES = ("label", "sequence")   # a pair's two columns, as the messages name them
+
 
 @dataclass
 class CondData:
@@ -206,7 +208,7 @@ def wrong_conditions(model, cond, keys):
 def check_conditions(conditions, path):
     """Every first column of the pair file ``path`` is a known label (or a feature vector of the
     right length); else DataError naming the file and line."""
-    for n, source, _ in read_numbered_pairs(path):
+    for n, source, _ in read_numbered_pairs(path, SIDES):
         if conditions.features:
             values = feature_rows([source], path, [n], ambiguous=False)
             if values is None or values.shape[1] != conditions.features:
@@ -223,11 +225,11 @@ def build_cond_task(data_config, model_config, seed=0, log=print, checkpoint=Non
     """Read and split the pairs (or take the validation / test files), build the vocabulary
     (resuming ``checkpoint``, split as its run split it), the conditions and the model."""
     path = resolve(data_config.data)
-    numbered = read_numbered_pairs(path)
+    numbered = read_numbered_pairs(path, SIDES)
     pairs = [(s, t) for _, s, t in numbered]
     feats = parse_features(numbered, path)
     splits = own_splits(pairs, data_config.val_data, data_config.test_data, key=lambda p: p[1],
-                        path=path)
+                        path=path, sides=SIDES)
     if feats is not None:
         conditions = Conditions(features=feats.shape[1])
         model_config.features, model_config.n_classes = feats.shape[1], 0
@@ -359,7 +361,7 @@ def evaluate_file(run, path):
     model, vocab, conditions = load_cond(run)
     check_conditions(conditions, path)
     limit, examples = model.config.max_len, []
-    pairs = read_pairs(path)
+    pairs = read_pairs(path, SIDES)
     for s, t in pairs:
         if len(encode(vocab, t)) < limit:
             examples.append((conditions.encode(s), encode(vocab, t, bos=True, eos=True)))
