@@ -122,3 +122,32 @@ def test_an_interrupted_fit_leaves_no_recorder_behind():
     assert telemetry.current() is None
     with rnnkit.record_gradients():
         pass
+
+
+def test_a_parametrized_layers_copy_is_a_layer_of_its_own_under_compile():
+    """torch's parametrize deep-copies a ParametrizedGRU by setting its __dict__: the copy kept
+    the original's tag, and a compiled backward's records named the original (none the copy)."""
+    import copy
+
+    from torch.nn.utils import parametrize
+
+    from rnnkit.bptt.telemetry import TAG
+
+    class Half(torch.nn.Module):
+        def forward(self, w):
+            return w * 0.5
+    torch._dynamo.reset()
+    layer, cell = rnnkit.GRU(3, 4), rnnkit.GRUCell(3, 4)
+    parametrize.register_parametrization(layer, "weight_hh_l0", Half())
+    parametrize.register_parametrization(cell, "weight_hh", Half())
+    twin, cell_twin = copy.deepcopy(layer), copy.deepcopy(cell)
+    assert [int(m.__dict__[TAG]) for m in (twin, cell_twin)] == [id(twin), id(cell_twin)]
+    x = torch.randn(5, 2, 3)
+
+    def norms(run):
+        with rnnkit.record_gradients(twin) as rec:
+            run(x)[0].pow(2).sum().backward()
+        return {k: [round(float(n), 5) for n in v["h"]] for k, v in rec.norms.items()}
+    got = norms(torch.compile(twin, backend="aot_eager", fullgraph=True))
+    assert got and got == norms(twin)
+    torch.testing.assert_close(twin(x)[0], layer(x)[0], rtol=0, atol=0)

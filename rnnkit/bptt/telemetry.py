@@ -12,6 +12,7 @@ dL/dh_t here is the total derivative (through the output at t and through every 
 for an LSTM dL/dc_t likewise includes the path through h_t. Norms are Frobenius norms over the
 batch rows active at t and the H units.
 """
+import copy
 import weakref
 
 import torch
@@ -37,6 +38,22 @@ def register_layer(layer):
     layer.__dict__[TAG] = torch.tensor([id(layer)], dtype=torch.int64, device="cpu")   # (not
     # the default device: a layer made under torch.device("meta") gave the operator a meta tag,
     # which ran its shapes alone)
+
+
+def deep_copy(layer, memo):
+    """``copy.deepcopy(layer)`` as deepcopy makes it (the state copied, then ``__setstate__``,
+    where a copy registers itself as a layer of its own), for the layers' ``__deepcopy__``: the
+    class torch's parametrize makes (ParametrizedGRU, after register_parametrization) deep-copies
+    by setting ``__dict__`` where no class above it has a ``__deepcopy__``, so such a copy kept
+    the original's tag, and a compiled backward's gradient records named the original."""
+    from torch.nn.utils.parametrize import is_parametrized
+    cls = type(layer)
+    replica = cls.__new__(cls)
+    memo[id(layer)] = replica
+    own = getattr(layer, "__getstate__", None)   # (a subclass's own; parametrize's refuses)
+    state = layer.__dict__ if is_parametrized(layer) or own is None else own()
+    replica.__setstate__(copy.deepcopy(state, memo))
+    return replica
 
 
 def tag_ids(tag):

@@ -63,6 +63,9 @@ class RNNBase(NotScriptable, nn.Module):
             trial(self.cell, {k: getattr(self, f"{k}_l0") for k in self._cell_params})
         telemetry.register_layer(self)        # a compiled backward's records name it
 
+    def __deepcopy__(self, memo):             # also for a parametrized layer's class
+        return telemetry.deep_copy(self, memo)
+
     def __setstate__(self, state):            # a copy (deepcopy, pickle) is a layer of its own
         super().__setstate__(state)
         telemetry.register_layer(self)

@@ -44,6 +44,9 @@ class _CellBase(NotScriptable, nn.Module):
         self.reset_parameters()
         telemetry.register_layer(self)        # a compiled backward's records name it
 
+    def __deepcopy__(self, memo):             # also for a parametrized cell's class
+        return telemetry.deep_copy(self, memo)
+
     def __setstate__(self, state):            # a copy (deepcopy, pickle) is a cell of its own
         super().__setstate__(state)
         telemetry.register_layer(self)
