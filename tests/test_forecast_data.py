@@ -337,6 +337,8 @@ def test_the_steps_ahead_are_written_as_the_series_writes_its_steps():
     assert next_labels(["2020-01-01 05:00Z", "2020-01-01 06:00Z"], 1) == ["2020-01-01 07:00Z"]
     assert next_labels([f"2020-{m:02d}-28" for m in range(1, 13)], 2) == ["2021-01-28",
                                                                             "2021-02-28"]
+    assert next_labels(["0998-12", "0999-01"], 1) == ["0999-02"]   # a year before 1000 (was
+    assert next_labels(["Nov 0999", "Dec 0999"], 1) == ["Jan 1000"]   # "0999-02-01")
 
 
 def test_slashed_dates_that_read_evenly_both_ways_are_said(tmp_path):

@@ -342,10 +342,16 @@ def _written_as(last, times, ahead, zone):
         weeks = [t.isocalendar() for t in ahead]
         return [f"{y:04d}{x[4:-3]}W{w:02d}" for y, w, _ in weeks]
     for fmt in DATE_FORMATS + ("%d/%m/%Y", "%m/%d/%Y"):   # "Jan 2020", "2020-01", "31/01/2020"
-        if all(t.strftime(fmt) == label for label, t in zip(last, times)):
-            return [t.strftime(fmt) + zone for t in ahead]
+        if all(_strftime(t, fmt) == label for label, t in zip(last, times)):
+            return [_strftime(t, fmt) + zone for t in ahead]
     step = min((b - a for a, b in zip(times, times[1:])), default=timedelta(days=1))
     if zone or any(x.time() != datetime.min.time() for x in times) or step < timedelta(days=1):
         sep = "T" if "T" in last[-1] else " "
         return [t.isoformat(sep=sep) + zone for t in ahead]
     return [t.date().isoformat() for t in ahead]
+
+
+def _strftime(t, fmt):
+    """``t.strftime(fmt)`` with its year in four digits, as the labels write a year before 1000
+    ("0999-01"; the C library's %Y writes "999")."""
+    return t.strftime(fmt.replace("%Y", f"{t.year:04d}"))
