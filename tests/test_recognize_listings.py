@@ -97,6 +97,24 @@ def test_broken_wavs_say_what_is_wrong(tmp_path):
     float_wav(tmp_path / "nan.wav", [0.1, float("nan"), 0.2])
     with pytest.raises(DataError, match="nan.wav: float samples that are not finite"):
         read_wav(tmp_path / "nan.wav", 8000)
+    whole = float_wav(tmp_path / "whole.wav", [0.1, 0.2], extensible=True).read_bytes()
+    for cut in (40, 50):   # inside the extensible format chunk: the tag was rewritten onto
+        (tmp_path / "cut.wav").write_bytes(whole[:cut])   # "WAVE" ("not a WAVE file")
+        with pytest.raises(DataError, match=r"cut.wav: .*\(the file ends inside its header\)"):
+            read_wav(tmp_path / "cut.wav", 8000)
+
+
+def test_an_image_too_flat_for_a_text_line_is_refused_before_it_is_scaled(tmp_path):
+    """200,000 x 1 pixels (a 274-byte file) scaled to 32 rows took 21 GB and minutes."""
+    from PIL import Image
+
+    from rnnkit.data.media import read_image
+    Image.new("L", (200_000, 1), 0).save(tmp_path / "flat.png")
+    with pytest.raises(DataError, match=r"^list.tsv:3: .*flat.png: 200000x1 pixels, 6,400,000 "
+                                        r"columns wide at --height 32 \(at most 50,000\)"):
+        read_image(tmp_path / "flat.png", 32, where="list.tsv:3")
+    Image.new("L", (10_000, 1), 0).save(tmp_path / "line.png")
+    assert read_image(tmp_path / "line.png", 4).shape == (4, 40_000)   # within the bound
 
 
 def test_image_to_text_refuses_sounds_before_reading_them(tmp_path, monkeypatch):
@@ -129,3 +147,19 @@ def test_24_bit_wav_reads_as_its_32_bit_twin(tmp_path):
     with pytest.raises(DataError, match=r"cut.wav: truncated: its header says [\d,]+ frames, "
                                         r"the file holds 100"):
         read_wav(tmp_path / "cut.wav", 8000)
+
+
+def test_mel_filters_that_catch_no_frequency_are_said(tmp_path, capsys):
+    """--n-mels 256 at 8 kHz: 58 filters narrower than an FFT bin gave constant features, unsaid
+    (torchaudio warns of such filters too)."""
+    from rnnkit.tasks.recognize_data import read_files
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("ab", "cd"):
+        write_wav(folder / f"{name}.wav", np.zeros(800))
+    read_files(folder, RecognizeData(data=str(folder), n_mels=256))
+    assert "58 of the 256 mel filters (--n-mels) catch no frequency of 8000 Hz sound's 25 ms " \
+           "window: their features are constant; --n-mels 95 or fewer has none such" \
+        in capsys.readouterr().err
+    read_files(folder, RecognizeData(data=str(folder)))
+    assert "mel filters" not in capsys.readouterr().err

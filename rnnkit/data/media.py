@@ -72,12 +72,21 @@ def grey_image(image):
     return image.convert("L")
 
 
-def image_pixels(image, height):
-    """A PIL image -> grey levels uint8 (height, W), scaled to ``height`` rows (aspect kept)."""
+MAX_WIDTH = 50_000   # columns of an image scaled to its rows (a line of some 1,500 characters)
+
+
+def image_pixels(image, height, at="the image"):
+    """A PIL image -> grey levels uint8 (height, W), scaled to ``height`` rows (aspect kept).
+    An image wider than MAX_WIDTH columns once scaled raises DataError naming ``at``: a tiny
+    flat file (200,000 x 1 pixels, 274 bytes) scaled to 32 rows took 21 GB and minutes."""
     from PIL import Image
     grey = grey_image(image)
     w, h = grey.size
     width = max(1, round(w * height / h))
+    if width > MAX_WIDTH:
+        raise DataError(f"{at}: {w}x{h} pixels, {width:,} columns wide at --height {height} "
+                        f"(at most {MAX_WIDTH:,}): no text line is this flat; crop it, or "
+                        f"split it into lines")
     return np.asarray(grey.resize((width, height), Image.BILINEAR), dtype=np.uint8)
 
 
@@ -91,9 +100,11 @@ def read_image(path, height, where=None):
             im.load()
             if im.width < 1 or im.height < 1:
                 raise DataError(f"{at}: an empty image ({im.width}x{im.height})")
-            return image_pixels(im, height)
+            return image_pixels(im, height, at)
     except FileNotFoundError:
         raise DataError(f"{at}: no such file") from None
+    except DataError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{at}: not a readable image ({type(e).__name__}: {e})") from None
 
@@ -168,11 +179,23 @@ def mel_filterbank(n_mels, n_fft, sample_rate, f_min=20.0):
     return torch.clamp(torch.minimum(rising, falling), min=0.0)              # (n_mels, bins)
 
 
+def fft_size(sample_rate):
+    """The FFT length of :func:`log_mel`'s 25 ms window."""
+    return 2 ** math.ceil(math.log2(round(0.025 * sample_rate)))
+
+
+def empty_mels(n_mels, sample_rate):
+    """How many of the ``n_mels`` filters catch no FFT bin of :func:`log_mel` at ``sample_rate``
+    (narrower than a bin: their features are constant, no sound in them)."""
+    bank = mel_filterbank(n_mels, fft_size(sample_rate), sample_rate)
+    return int((bank.sum(1) == 0).sum())
+
+
 def log_mel(samples, sample_rate, n_mels=40):
     """Samples (N,) -> standardised log-mel energies (n_mels, T), one frame every 10 ms."""
     win = round(0.025 * sample_rate)
     hop = round(0.010 * sample_rate)
-    n_fft = 2 ** math.ceil(math.log2(win))
+    n_fft = fft_size(sample_rate)
     if samples.numel() < n_fft:   # shorter than one window: pad with silence
         samples = torch.nn.functional.pad(samples, (0, n_fft - samples.numel()))
     spec = torch.stft(samples, n_fft, hop_length=hop, win_length=win,
@@ -197,11 +220,13 @@ def pcm_header(path):
                 return str(path), False
             size = int.from_bytes(chunk[4:], "little")
             if chunk[:4] == b"fmt ":
-                fmt = fh.read(size)
+                where = fh.tell()   # (where the chunk starts, not its size back from the end
+                fmt = fh.read(size)   # read: a file cut inside it moved the rewrite onto "WAVE")
+                if len(fmt) < size:   # (``wave`` then said "unknown format: 65534")
+                    raise EOFError()   # read_wav: "the file ends inside its header"
                 tag = fmt[24:26] if len(fmt) >= 26 and fmt[:2] == b"\xfe\xff" else fmt[:2]
                 if tag not in (b"\x01\x00", b"\x03\x00") or fmt[:2] == b"\x01\x00":
                     return str(path), False
-                where = fh.tell() - size
                 break
             fh.seek(size + (size & 1), 1)
         fh.seek(0)
@@ -271,8 +296,9 @@ COPY_NUMBER = re.compile(r"(?<=copy)\s+\d+$", re.IGNORECASE)   # "abc copy 2" of
 def name_label(file):
     """A file's transcript by its name: the part before the first ``_``, less what a copy's
     name adds (:data:`COPY_SUFFIX`: ``abc (1).png``, ``abc (1) (2).png``), in Unicode's composed
-    form (NFC: a macOS name's "e" + accent is "é")."""
-    return unicodedata.normalize("NFC", COPY_SUFFIX.sub("", file.stem.split("_")[0]))
+    form (NFC: a macOS name's "e" + accent is "é"), without the white space around it (as a
+    listing's transcript: ``AB12 .png`` is AB12, not a transcript ending in a space)."""
+    return unicodedata.normalize("NFC", COPY_SUFFIX.sub("", file.stem.split("_")[0])).strip()
 
 
 def cut_copies(labels):

@@ -26,8 +26,8 @@ from rnnkit.data.captchas import ALPHABET, captcha_set, check_drawable
 from rnnkit.data.datasets import cache_dir
 from rnnkit.data.labelled import own_parts
 from rnnkit.data.text import INVISIBLE
-from rnnkit.data.media import (COPY_SUFFIX, MAYBE_COPY, image_features, listing_kind, log_mel,
-                               read_image, read_listing, read_wav)
+from rnnkit.data.media import (COPY_SUFFIX, MAYBE_COPY, empty_mels, image_features, listing_kind,
+                               log_mel, read_image, read_listing, read_wav)
 from rnnkit.decode.ctc import min_frames
 from rnnkit.tasks.common import warn, warn_shared
 
@@ -151,8 +151,14 @@ def keep_fitting(examples, stride, part):
         return examples
     fits = [e for e in examples if e[0].shape[1] // stride >= min_frames(e[1])]
     dropped = [e for e in examples if e[0].shape[1] // stride < min_frames(e[1])]
+    names = ", ".join(w for _, _, w in dropped[:3])
+    if not fits:   # (one line: a warning that they are scored, then a refusal, said both)
+        raise DataError(f"no {part} example is long enough for its transcript under CTC at time "
+                        f"stride {stride}" + (f" (none of {len(dropped):,}: {names}"
+                                              f"{', ...' if len(dropped) > 3 else ''})"
+                                              if dropped else "")
+                        + ("" if part == "evaluation" else "; lower --time-stride"))
     if dropped:
-        names = ", ".join(w for _, _, w in dropped[:3])
         saved = sum(e[0].shape[1] >= min_frames(e[1]) for e in dropped)   # at time stride 1
         hint = (f"; a lower --time-stride keeps {'them' if saved == len(dropped) else saved}"
                 if stride > 1 and saved and part != "evaluation" else "")   # eval: the model's
@@ -160,10 +166,6 @@ def keep_fitting(examples, stride, part):
                 if part in SCORED else "left out")
         warn(f"{len(dropped)} {part} example(s) {what}: too short for their transcripts under "
              f"CTC at time stride {stride} (e.g. {names}){hint}")
-    if not fits:
-        raise DataError(f"no {part} example is long enough for its transcript under CTC at time "
-                        f"stride {stride}" + ("" if part == "evaluation" else
-                                              "; lower --time-stride"))
     return examples if part in SCORED else fits
 
 
@@ -173,6 +175,12 @@ def read_files(listing, d):
     kind = listing_kind(rows, listing)
     if kind == "image":
         return [(read_image(p, d.height, w), t, w) for p, t, w in rows], kind
+    empty = empty_mels(d.n_mels, d.sample_rate)
+    if empty:
+        fit = max((n for n in range(1, d.n_mels) if not empty_mels(n, d.sample_rate)), default=1)
+        warn(f"{empty} of the {d.n_mels} mel filters (--n-mels) catch no frequency of "
+             f"{d.sample_rate} Hz sound's 25 ms window: their features are constant; "
+             f"--n-mels {fit} or fewer has none such")
     return [(log_mel(read_wav(p, d.sample_rate, w), d.sample_rate, d.n_mels), t, w)
             for p, t, w in rows], kind
 
