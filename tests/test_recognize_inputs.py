@@ -98,6 +98,13 @@ def test_folder_labels_cut_copies_names(tmp_path):
     assert len(said) == 1 and "abc12-2.png as 'abc12'" in said[0]
 
 
+def test_folder_labels_leave_out_the_white_space_around_them(tmp_path):
+    """'AB12 .png' was 'AB12 ': a space the model learnt as a class, and eval refused."""
+    block(255, 0, "L").save(tmp_path / "AB12 .png")
+    block(255, 0, "L").save(tmp_path / " cd_1.png")
+    assert sorted(t for _, t, _ in read_listing(tmp_path)) == ["AB12", "cd"]
+
+
 def test_folder_labels_cut_macos_copies_names(tmp_path):
     """macOS names a copy "abc copy.png", "abc copy 2.png": the transcripts were "abc copy".
     The ending is cut only where the rest is another file's transcript."""
@@ -168,3 +175,19 @@ def test_character_outside_a_given_alphabet_names_its_file_and_part(tmp_path):
     with pytest.raises(DataError, match=r"zab.png: transcript 'zab' has 'z', which is not in the "
                        r"alphabet 'ab' \((training|validation|test) part; --alphabet sets"):
         read_parts(d, 1, log=QUIET)
+
+
+def test_an_evaluation_of_only_too_short_examples_is_refused_in_one_line(capsys):
+    """It warned that they are scored as read, then refused, naming none of them."""
+    import torch
+
+    from rnnkit.tasks.recognize_data import keep_fitting
+    short = [(torch.zeros(4, 3), [1, 2], f"e.tsv:{n}") for n in range(1, 6)]   # 3 // 4 = 0
+    with pytest.raises(DataError, match=r"^no evaluation example is long enough for its "
+                                        r"transcript under CTC at time stride 4 \(none of 5: "
+                                        r"e.tsv:1, e.tsv:2, e.tsv:3, \.\.\.\)$"):
+        keep_fitting(short, 4, "evaluation")
+    assert capsys.readouterr().err == ""
+    fits = [(torch.zeros(4, 12), [1, 2], "e.tsv:6")]
+    assert len(keep_fitting(short + fits, 4, "evaluation")) == 6   # scored, all of them
+    assert "5 evaluation example(s) scored as they are read" in capsys.readouterr().err

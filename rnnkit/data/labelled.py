@@ -278,7 +278,7 @@ def own_parts(examples, data_config, read=None):
     n_test = 0 if test is not None else max(1, round(len(examples) * d.test_fraction))
     n_val = 0 if val is not None else max(1, round(len(examples) * d.val_fraction))
     if len(examples) - n_test - n_val < 1:
-        raise DataError(f"{d.data}: {len(examples)} examples are too few for a train/validation/"
+        raise DataError(f"{d.data}: {_examples(len(examples))} too few for a train/validation/"
                         f"test split ({n_test} test, {n_val} validation, none left to train on)")
     pick = lambda idx: [examples[i] for i in idx]
     return (pick(order[n_test + n_val:]),
@@ -293,7 +293,7 @@ def split_examples(examples, test_fraction=0.1, val_fraction=0.1, seed=0):
     n_test = max(1, round(len(examples) * test_fraction))
     n_val = max(1, round(len(examples) * val_fraction))
     if len(examples) - n_test - n_val < 1:
-        raise DataError(f"{len(examples)} examples are too few for a train/validation/test split")
+        raise DataError(f"{_examples(len(examples))} too few for a train/validation/test split")
     pick = lambda idx: [examples[i] for i in idx]
     return (pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test]))
 
@@ -301,3 +301,7 @@ def split_examples(examples, test_fraction=0.1, val_fraction=0.1, seed=0):
 def _show(sep):
     return "<TAB>" if sep == "\t" else sep
 
+
+def _examples(n):
+    """"1 example is" or "N examples are", for a count's message."""
+    return "1 example is" if n == 1 else f"{n:,} examples are"
