@@ -376,3 +376,24 @@ def test_an_lr_drop_is_made_alike_under_two_processes(tmp_path):
     assert "back to its weights" in one[0][1] and one[0][1].count("drop") == \
         two[0][1].count("drop")
     same_parameters(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt")
+
+
+@pytest.mark.slow
+def test_the_ranks_read_one_clock_before_their_first_step(tmp_path, monkeypatch):
+    """Rank 0 alone writes the step-0 evaluation's checkpoints (here slowed to 15 s): by its own
+    clock it was past --max-minutes and stopped, while rank 1's said take a step, and the run
+    hung to the timeout, then said 'lost contact with another rank (a process died ...)'."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, time\n"
+        "if os.environ.get('RANK') == '0':\n"
+        "    import rnnkit.train.callbacks as callbacks\n"
+        "    save = callbacks.save_checkpoint\n"
+        "    callbacks.save_checkpoint = lambda *a, **k: (time.sleep(15), save(*a, **k))[1]\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    argv = ["train", *task_argv("classify", tmp_path), "--max-steps", 50, "--max-minutes", 0.2,
+            "--out", tmp_path / "run"]
+    results = finish(launch(argv, 2, timeout_s=40))
+    assert_ok(results)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 0

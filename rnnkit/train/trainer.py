@@ -134,10 +134,14 @@ class Trainer(Resumable):
         clock, the same on every rank (every rank must call it alike)."""
         if not self.config.max_minutes:
             return math.inf
+        return 60 * self.config.max_minutes - self.agreed_clock()
+
+    def agreed_clock(self):
+        """This run's seconds by rank 0's clock, on every rank (a collective under torchrun)."""
         clock = torch.tensor([self.seconds() if self.world.main else 0.0], dtype=torch.float64)
         if self.world.active:
             self.dist.all_reduce_sum(clock, "the time limit")
-        return 60 * self.config.max_minutes - float(clock)
+        return float(clock)
 
     def lr_factor(self, _):
         c = self.config
@@ -215,6 +219,10 @@ class Trainer(Resumable):
         if self.step == 0 and getattr(self.task, "eval_at_start", False) \
                 and self.last_eval.get("step") != 0:   # (a run resumed at step 0 has it)
             self.evaluate(stats)
+        if self.world.active and self.config.max_minutes:   # each step agrees the clock for
+            self._agreed_seconds = self.agreed_clock()   # the next check; the first check came
+        # after the step-0 evaluation, whose checkpoints rank 0 alone writes: its own clock ran
+        # ahead, it stopped while the others took a step, and the run hung until the timeout
         while True:
             # the drop comes here, not after the evaluation, so that a run saved by that
             # evaluation and resumed makes it too
