@@ -257,3 +257,28 @@ def test_a_time_limited_run_keeps_its_last_validations_time_for_the_final_one(mo
     again = Trainer(Timed(), config)
     again.load_state_dict(state)
     assert again.eval_seconds == 10.0 and again.progress() == 1.0
+
+
+def test_a_time_limited_run_ends_at_its_first_pass_past_the_limit(monkeypatch):
+    """The pass at the limit, faster than the one before, shrank the time kept back for it:
+    the run took more steps and validated again (steps 41-47, a third pass)."""
+    import types
+
+    import rnnkit.train.trainer as trainer_module
+    clock, passes = [1000.0], []
+    monkeypatch.setattr(trainer_module, "time",
+                        types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class Timed(ToyTask):
+        def loss(self, x):
+            clock[0] += 1.0
+            return super().loss(x)
+
+        def evaluate(self):
+            clock[0] += 10.0 if not passes else 2.0
+            passes.append(clock[0])
+            return {"val_loss": 0.0}
+
+    config = TrainConfig(lr=0.1, max_steps=0, max_minutes=1.0, eval_every=25, warmup_steps=0)
+    summary = Trainer(Timed(), config).fit()
+    assert summary["steps"] == 40 and len(passes) == 2

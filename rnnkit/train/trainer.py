@@ -91,7 +91,7 @@ class Trainer(Resumable):
         self._best_state = None     # with --lr-drops: best.pt's model and optimizer, in memory
         self.elapsed = 0.0          # seconds trained so far, over all resumed parts
         self.eval_seconds = 0.0     # the last validation pass's: kept for the final one
-        self._t0 = None
+        self._t0, self._ended = None, False   # (_ended: the step or time limit reached)
         self._agreed_seconds = None   # data-parallel: rank 0's clock at the last step
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(params, config, optimizer)
@@ -153,7 +153,9 @@ class Trainer(Resumable):
         return self.elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)
 
     def done(self):
-        return (self.progress() >= 1.0 or self.out_of_patience() or self.diverged
+        # the limit reached stays reached (the last pass, faster, made the reserve it keeps back
+        self._ended = self._ended or self.progress() >= 1.0   # smaller: a step and a pass more)
+        return (self._ended or self.out_of_patience() or self.diverged
                 or not getattr(self.task, "trainable", True))
 
     def out_of_patience(self):
@@ -209,7 +211,7 @@ class Trainer(Resumable):
                              f"every group before (add_param_group after it is not scheduled)")
         if not self._resumed:   # a resumed run continues the saved random stream instead
             torch.manual_seed(self.config.seed)
-        self._t0 = time.perf_counter()   # a fresh run's own start counts towards --max-minutes
+        self._t0, self._ended = time.perf_counter(), False   # from here it counts to the limit
         if self.step == 0 and not self._resumed and hasattr(self.task, "before_training"):
             # a fresh run's own start (e.g. a fitted part); every rank alike, rank 0 tells
             self.task.before_training(log=print if self.world.main else lambda *a: None,
@@ -219,10 +221,8 @@ class Trainer(Resumable):
         if self.step == 0 and getattr(self.task, "eval_at_start", False) \
                 and self.last_eval.get("step") != 0:   # (a run resumed at step 0 has it)
             self.evaluate(stats)
-        if self.world.active and self.config.max_minutes:   # each step agrees the clock for
-            self._agreed_seconds = self.agreed_clock()   # the next check; the first check came
-        # after the step-0 evaluation, whose checkpoints rank 0 alone writes: its own clock ran
-        # ahead, it stopped while the others took a step, and the run hung until the timeout
+        if self.world.active and self.config.max_minutes:   # one clock for the first check too
+            self._agreed_seconds = self.agreed_clock()   # (rank 0's ran ahead: a hang)
         while True:
             # the drop comes here, not after the evaluation, so that a run saved by that
             # evaluation and resumed makes it too
