@@ -23,6 +23,20 @@ def test_a_words_marks_stay_inside_it(text, want):
     assert words_v1("फिल्म") == ["फ", "ि", "ल", "्", "म"]           # the runs made before
 
 
+def test_characters_of_scripts_without_spaces_are_words_of_their_own():
+    """Code-switched Chinese and English read as words glued a clause to the English words
+    beside it ("feature有点terrible"), a token no other text holds; runs made at word form 2
+    read their texts as they were trained."""
+    from rnnkit.data.text_tokens import word_splitter, words_v2
+    assert words("这个new feature有点terrible。") == ["这", "个", "new", "feature", "有", "点",
+                                                   "terrible", "。"]
+    assert words("東京タワーok") == ["東", "京", "タ", "ワ", "ー", "ok"]
+    assert words("ពិភពលោក") == ["ពិ", "ភ", "ព", "លោ", "ក"]    # Khmer: each with its marks
+    assert words_v2("这个new feature") == ["这个new", "feature"]
+    assert word_splitter("word", 2) is words_v2 and word_splitter("word", 1) is words_v1
+    assert word_splitter("word") is words
+
+
 def test_a_run_made_before_reads_words_as_it_was_trained_and_resumes_so(tmp_path, capsys):
     from task_fixtures import write_labelled
     data = write_labelled(tmp_path)

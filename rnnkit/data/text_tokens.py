@@ -10,14 +10,24 @@ import unicodedata
 import zlib
 
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
-WORD_FORM = 2   # the word tokens of runs made now (a checkpoint without "word_form": 1)
+WORD_FORM = 3   # the word tokens of runs made now (a checkpoint without "word_form": 1)
 
 
 def words(text):
     """Lower-cased word and punctuation tokens, NFKC-normalised as :func:`chars` reads
     characters, a word's combining marks inside it (Devanagari's vowel signs, Arabic's and
     Hebrew's vowel points, a decomposed accent): ``"It's GOOD!"`` -> ``["it's", "good", "!"]``,
-    ``"फिल्म"`` -> ``["फिल्म"]``."""
+    ``"फिल्म"`` -> ``["फिल्म"]``; a character of a script written without spaces
+    (:data:`UNSEGMENTED`), with its marks, is a token of its own, as BERT's tokenizer reads
+    Chinese: ``"这个new feature有点terrible"`` -> ``["这", "个", "new", "feature", "有", "点",
+    "terrible"]`` (word form 2 made ``这个new`` and ``feature有点terrible`` words)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _word_pattern().findall(_apart().sub(r" \g<0> ", text))
+
+
+def words_v2(text):
+    """The word tokens of runs made at word form 2: :func:`words` with a run of characters of
+    scripts written without spaces one word, glued to the letters beside it."""
     return _word_pattern().findall(unicodedata.normalize("NFKC", text).lower())
 
 
@@ -44,9 +54,17 @@ def _word_pattern():
     return re.compile(f"{word}(?:'{word})?|[^\\w\\s{marks}]")
 
 
+@functools.cache
+def _apart():
+    """A character of a script written without spaces and the combining marks after it."""
+    return re.compile(f"{UNSEGMENTED_CHAR.pattern}[{combining_marks()}]*")
+
+
 def word_splitter(tokens, word_form=WORD_FORM):
     """The tokenizer of ``tokens`` ("word" or "char") for a run of ``word_form``."""
-    return words_v1 if tokens == "word" and word_form < 2 else TOKENIZERS[tokens]
+    if tokens == "word" and word_form < WORD_FORM:
+        return words_v1 if word_form < 2 else words_v2
+    return TOKENIZERS[tokens]
 
 
 def chars(text):
