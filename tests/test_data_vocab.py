@@ -149,3 +149,18 @@ def test_a_nan_loss_has_a_nan_perplexity_and_small_figures_show():
     assert math.isnan(perplexity(math.nan))
     assert held_out_figures(None, {"test_mae": 1.39e-14, "test_x": 0.123456}) == \
         "held-out test: {'test_mae': 1.39e-14, 'test_x': 0.1235}"
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "ptb"])
+def test_a_text_in_the_other_unicode_form_is_read_in_the_vocabularys(kind):
+    """A prime typed in NFD on an NFC model: "2 token(s) not in the vocabulary: ['́', '̂']" for
+    "Tôi rất", which looks the same as the training text."""
+    import unicodedata
+    text = "Tôi rất thích. Xin chào! " * 3
+    vocab = Vocab.build(text, kind)
+    nfd = unicodedata.normalize("NFD", "Tôi rất")
+    assert vocab.decode(vocab.encode(nfd, prefix=True)) == "Tôi rất"
+    nfd_vocab = Vocab.build(unicodedata.normalize("NFD", text), kind)
+    assert nfd_vocab.decode(nfd_vocab.encode("Tôi rất", prefix=True)) == nfd   # the other way
+    with pytest.raises(KeyError, match=r"not in the vocabulary"):
+        vocab.encode("Tôi rất zq")                                 # unknown in either form

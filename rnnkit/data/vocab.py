@@ -1,6 +1,7 @@
 """Vocabularies for character- and word-level text: token <-> id, stored as plain lists."""
 import functools
 import re
+import unicodedata
 from collections import Counter
 
 import torch
@@ -110,6 +111,11 @@ class Vocab:
         a ``ptb`` text whose last line has no line break leaves that line open (no ``<eos>``
         after its last word: "the cat" goes on with the cat's next word, not a new line)."""
         tokens = self.tokenize(text)
+        unknown = lambda toks: sum(t not in self.stoi for t in toks)
+        for form in ("NFC", "NFD") if unknown(tokens) else ():
+            other = self.tokenize(unicodedata.normalize(form, text))
+            if unknown(other) < unknown(tokens):   # the same text in the vocabulary's Unicode
+                tokens = other                     # form (a prime typed in NFD, a file so saved)
         if (prefix and self.kind == "ptb" and len(tokens) > 1 and tokens[-1] == EOS
                 and not text.endswith(("\n", "\r"))):
             tokens = tokens[:-1]
