@@ -80,7 +80,8 @@ def run(args):
               "written without spaces is one word to it; segment the text first, or train with "
               "--tokens char", file=sys.stderr)
     else:
-        warn_unknown(where, [w for s in sentences for w in s], tagger.encoder.vocab.stoi)
+        warn_unknown(where, tagger.in_form([w for s in sentences for w in s]),
+                     tagger.encoder.vocab.stoi)
     segmenter = tagger.char_tokens and tagger.segmenter and not args.char_tags
     tagged = iter(zip(sentences, tagger.tag(sentences, where)))
     for e in empty:
