@@ -88,6 +88,11 @@ def test_a_character_tagger_reads_a_zero_width_space_as_a_separator():
                             encoder=SimpleNamespace(vocab=SimpleNamespace(stoi={})))
     assert Tagger.split(chars, "人民\u200b很好") == ["人", "民", "很", "好"]
     assert Tagger.split(chars, "\u200b") == []
+    nbsp = SimpleNamespace(char_tokens=True,   # trained on "New\u00a0York/ns": a character
+                           encoder=SimpleNamespace(vocab=SimpleNamespace(stoi={"\u00a0": 5})))
+    assert Tagger.split(nbsp, "我New\u00a0York x") == ["我", "N", "e", "w", "\u00a0", "Y", "o",
+                                                      "r", "k", "x"]
+    assert Tagger.split(chars, "New\u00a0York") == list("NewYork")   # (one that never saw it)
     assert Tagger.split(chars, "می\u200cخو co\u00adop") == \
         ["م", "ی", "\u200c", "خ", "و", "c", "o", "\u00ad", "o", "p"]
 

@@ -122,14 +122,15 @@ class Tagger:
     def split(self, text):
         """A line of input -> tokens: whitespace-separated words (a no-break space joins, as in
         the training file: :func:`rnnkit.data.tagged.fields`), or characters for a model that
-        reads characters (white space and a zero-width space separate; the other invisible
+        reads characters (white space and a zero-width space separate, but a no-break space
+        that training read inside a word, "New York", is its character; the other invisible
         characters, a joiner inside a Persian word or an emoji, are characters as in training)."""
         if self.char_tokens:   # in the Unicode form the vocabulary holds its characters in
             stoi = self.encoder.vocab.stoi
             text = min([text] + [unicodedata.normalize(f, text) for f in ("NFC", "NFD")],
                        key=lambda t: sum(c not in stoi for c in t)) if any(
                 c not in stoi and not c.isspace() for c in text) else text
-            return [c for c in text if not (c.isspace() or c == ZWSP)]
+            return [c for c in text if not ((c.isspace() and c not in stoi) or c == ZWSP)]
         return fields(text)
 
     def in_form(self, tokens):
