@@ -11,8 +11,10 @@ from .harness import case, finish, kill_group, run_cli, start
 from .run_folders import folder_problems, tmp_files
 
 
-LAST = 100   # LONG's steps
-LONG = ["--max-steps", str(LAST), "--eval-every", "5", "--warmup-steps", "0", "--quiet"]
+LONG = ["--max-steps", "100", "--eval-every", "5", "--warmup-steps", "0", "--quiet"]
+# a run signalled once: long enough that the signal comes before its end on a loaded machine
+# (100 steps ended first three times in a row beside other work)
+SIGNALLED = ["--max-steps", "1000", "--eval-every", "5", "--warmup-steps", "0", "--quiet"]
 # the first of two concurrent runs: still training when the second starts, however fast the
 # machine, and done on its own (no signal) within the case's timeout
 TIMED = ["--max-steps", "1000000", "--max-minutes", "0.4", "--eval-every", "5",
@@ -83,10 +85,12 @@ def killed_runner(kills=3, sig=signal.SIGKILL):
     """Train, signal the run (kill -9: the first and the last time while it writes a temporary
     checkpoint file), ``--resume``, ``kills`` times; then --resume to the end. Judged on the
     last --resume (kill -9) or on the first signalled run (SIGINT, SIGTERM)."""
+    steps = LONG if sig == signal.SIGKILL else SIGNALLED
+
     def runner(case_, c):
         first = None
         for k in range(kills):
-            argv = c.train_argv("lm", steps=LONG) + (["--resume"] if k else [])
+            argv = c.train_argv("lm", steps=steps) + (["--resume"] if k else [])
             for attempt in range(3):   # a first run that ended before the signal: again
                 t0 = time.perf_counter()
                 p = start(argv, c.tmp)
@@ -100,11 +104,13 @@ def killed_runner(kills=3, sig=signal.SIGKILL):
                 alive = p.poll() is None
                 kill_group(p, sig) if sig == signal.SIGKILL else p.send_signal(sig)
                 r = finish(p, t0, case_.timeout)
-                if r.rc == 0 and last_step(c.out) == LAST:   # its last step and evaluation
-                    alive = False   # written: it was ending as the signal came (not swallowed)
+                if r.rc == 0 and last_step(c.out) == int(steps[1]):   # its last step written:
+                    alive = False   # it was ending as the signal came (the signal not swallowed)
                 if alive or k:
                     break
                 c.state.setdefault("ended before the signal", []).append(attempt)
+                if attempt == 2:   # judged as it came, its folder kept for the --resume
+                    break
                 shutil.rmtree(c.out, ignore_errors=True)
             c.state.setdefault("signalled", []).append(r.rc)
             c.state.setdefault("left", []).append(tmp_files(c.out) or "nothing")
@@ -113,7 +119,7 @@ def killed_runner(kills=3, sig=signal.SIGKILL):
                            f"temporary file was there: {c.state.get('mid-save', '-')}; left after "
                            f"each: {c.state['left']}; first runs that ended before the signal "
                            f"(run again): {len(c.state.get('ended before the signal', []))}")
-        final = run_cli(c.train_argv("lm", steps=LONG) + ["--resume"], c.tmp, case_.timeout)
+        final = run_cli(c.train_argv("lm", steps=steps) + ["--resume"], c.tmp, case_.timeout)
         c.state["final"] = final
         return final if sig == signal.SIGKILL else first
     return runner
