@@ -228,14 +228,13 @@ def test_the_cli_resume_path_reads_best_pt_for_a_drop_to_come(tmp_path, capsys, 
         capsys.readouterr().out
 
 
-def test_a_time_limited_run_keeps_its_last_validations_time_for_the_final_one(monkeypatch):
-    """A step of 1 s and a validation pass of 10 s under --max-minutes 1: the run trained
-    until the clock said 60 s, then validated once more, 70 s in all; it now stops training
-    when the last pass's time is left, and ends at 60 s. A resumed run keeps that time."""
+def timed_task(monkeypatch, pass_seconds):
+    """A ToyTask class on a clock of its own: a step takes 1 s, the n-th validation pass
+    ``pass_seconds(n)`` s (n from 0). Returns (the class, the passes' end times)."""
     import types
 
     import rnnkit.train.trainer as trainer_module
-    clock = [1000.0]
+    clock, passes = [1000.0], []
     monkeypatch.setattr(trainer_module, "time",
                         types.SimpleNamespace(perf_counter=lambda: clock[0]))
 
@@ -245,9 +244,17 @@ def test_a_time_limited_run_keeps_its_last_validations_time_for_the_final_one(mo
             return super().loss(x)
 
         def evaluate(self):
-            clock[0] += 10.0
+            clock[0] += pass_seconds(len(passes))
+            passes.append(clock[0])
             return {"val_loss": 0.0}
+    return Timed, passes
 
+
+def test_a_time_limited_run_keeps_its_last_validations_time_for_the_final_one(monkeypatch):
+    """A step of 1 s and a validation pass of 10 s under --max-minutes 1: the run trained
+    until the clock said 60 s, then validated once more, 70 s in all; it now stops training
+    when the last pass's time is left, and ends at 60 s. A resumed run keeps that time."""
+    Timed, _ = timed_task(monkeypatch, lambda n: 10.0)
     config = TrainConfig(lr=0.1, max_steps=0, max_minutes=1.0, eval_every=25, warmup_steps=0)
     trainer = Trainer(Timed(), config)
     summary = trainer.fit()
@@ -262,23 +269,7 @@ def test_a_time_limited_run_keeps_its_last_validations_time_for_the_final_one(mo
 def test_a_time_limited_run_ends_at_its_first_pass_past_the_limit(monkeypatch):
     """The pass at the limit, faster than the one before, shrank the time kept back for it:
     the run took more steps and validated again (steps 41-47, a third pass)."""
-    import types
-
-    import rnnkit.train.trainer as trainer_module
-    clock, passes = [1000.0], []
-    monkeypatch.setattr(trainer_module, "time",
-                        types.SimpleNamespace(perf_counter=lambda: clock[0]))
-
-    class Timed(ToyTask):
-        def loss(self, x):
-            clock[0] += 1.0
-            return super().loss(x)
-
-        def evaluate(self):
-            clock[0] += 10.0 if not passes else 2.0
-            passes.append(clock[0])
-            return {"val_loss": 0.0}
-
+    Timed, passes = timed_task(monkeypatch, lambda n: 10.0 if n == 0 else 2.0)
     config = TrainConfig(lr=0.1, max_steps=0, max_minutes=1.0, eval_every=25, warmup_steps=0)
     summary = Trainer(Timed(), config).fit()
     assert summary["steps"] == 40 and len(passes) == 2
