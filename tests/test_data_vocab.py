@@ -164,3 +164,17 @@ def test_a_text_in_the_other_unicode_form_is_read_in_the_vocabularys(kind):
     assert nfd_vocab.decode(nfd_vocab.encode("Tôi rất", prefix=True)) == nfd   # the other way
     with pytest.raises(KeyError, match=r"not in the vocabulary"):
         vocab.encode("Tôi rất zq")                                 # unknown in either form
+
+
+def test_tokens_the_vocabulary_holds_are_never_read_in_another_form():
+    """The first form switched the whole text to NFC when that left fewer tokens unknown: a
+    capped vocabulary holding both forms of café read its NFD entry as the NFC one."""
+    import unicodedata
+    nfd = lambda s: unicodedata.normalize("NFD", s)
+    text = "le café est naïve . " * 50 + nfd("le café ") * 20 + nfd("naïve ") + "zzz qqq\n"
+    vocab = Vocab.build(text, "word", max_size=8)
+    assert {"café", nfd("café")} <= set(vocab.itos) and nfd("naïve") not in vocab.itos
+    own = [vocab.stoi.get(t, vocab.unk) for t in vocab.tokenize(text)]
+    got = vocab.encode(text)
+    differ = [vocab.tokenize(text)[i] for i, (a, b) in enumerate(zip(own, got)) if a != b]
+    assert differ == [nfd("naïve")] and vocab.itos[got[own.index(vocab.unk)]] == "naïve"

@@ -111,11 +111,9 @@ class Vocab:
         a ``ptb`` text whose last line has no line break leaves that line open (no ``<eos>``
         after its last word: "the cat" goes on with the cat's next word, not a new line)."""
         tokens = self.tokenize(text)
-        unknown = lambda toks: sum(t not in self.stoi for t in toks)
-        for form in ("NFC", "NFD") if unknown(tokens) else ():
-            other = self.tokenize(unicodedata.normalize(form, text))
-            if unknown(other) < unknown(tokens):   # the same text in the vocabulary's Unicode
-                tokens = other                     # form (a prime typed in NFD, a file so saved)
+        unknown = set(tokens).difference(self.stoi)
+        if unknown:   # what it lacks, in the Unicode form it holds (a prime typed in NFD)
+            tokens = self._in_form(text, tokens, unknown)
         if (prefix and self.kind == "ptb" and len(tokens) > 1 and tokens[-1] == EOS
                 and not text.endswith(("\n", "\r"))):
             tokens = tokens[:-1]
@@ -129,6 +127,32 @@ class Vocab:
                                f"{missing[:10]!r}")
             ids.append(i)
         return ids
+
+    def _in_form(self, text, tokens, unknown):
+        """``tokens`` of ``text`` with those the vocabulary lacks in their other Unicode form
+        (NFC or NFD) where it holds that one; the tokens it holds stay as they are. For
+        characters, the letter and marks around each unknown character are normalised together
+        (a decomposed é is two tokens, e and an accent)."""
+        @functools.lru_cache(maxsize=100_000)
+        def other(piece):
+            return next((o for o in (unicodedata.normalize(f, piece) for f in ("NFC", "NFD"))
+                         if o != piece and all(t in self.stoi for t in self.tokenize(o))), piece)
+        if self.kind != "char":
+            swap = {t: other(t) for t in unknown}
+            return [swap[t] if t in swap else t for t in tokens]
+        is_mark = lambda c: unicodedata.category(c).startswith("M")
+        pieces, last = [], 0
+        for m in re.finditer(f"[{re.escape(''.join(unknown))}]", text):
+            a, b = m.start(), m.end()
+            if a < last:
+                continue                                   # in the piece just read
+            while a > last and is_mark(text[a]):
+                a -= 1                                     # back to the letter of the marks
+            while b < len(text) and is_mark(text[b]):
+                b += 1
+            pieces += [text[last:a], other(text[a:b])]
+            last = b
+        return self.tokenize("".join(pieces) + text[last:])
 
     def decode(self, ids, after=None):
         """ids -> text (tokens joined with nothing: word tokens carry their own whitespace;
