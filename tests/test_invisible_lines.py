@@ -93,6 +93,9 @@ def test_a_character_tagger_reads_a_zero_width_space_as_a_separator():
     assert Tagger.split(nbsp, "我New\u00a0York x") == ["我", "N", "e", "w", "\u00a0", "Y", "o",
                                                       "r", "k", "x"]
     assert Tagger.split(chars, "New\u00a0York") == list("NewYork")   # (one that never saw it)
+    spaced = SimpleNamespace(char_tokens=True,   # CoNLL-U forms with spaces ("học sinh"): an
+                             encoder=SimpleNamespace(vocab=SimpleNamespace(stoi={" ": 5})))
+    assert Tagger.split(spaced, "ab cd") == list("abcd")   # input's space still separates
     assert Tagger.split(chars, "می\u200cخو co\u00adop") == \
         ["م", "ی", "\u200c", "خ", "و", "c", "o", "\u00ad", "o", "p"]
 
@@ -164,3 +167,9 @@ def test_a_tagger_reads_text_in_the_other_unicode_form_as_its_own(tmp_path, toke
     else:                  # each word looked up in it
         assert nfd != nfc and tagger.in_form(nfd) == nfc
     assert tagger.tag([nfd]) == tagger.tag([nfc])
+    from rnnkit.view.text_kinds import TagView   # the view reads them as tag() does
+    view = TagView(tagger)
+    got = [view.read(unicodedata.normalize(f, text)) for f in ("NFC", "NFD")]
+    assert got[0].unknown == got[1].unknown and [r.predictions["tag_probabilities"]
+                                                 for r in got][0] == \
+        got[1].predictions["tag_probabilities"]

@@ -31,13 +31,13 @@ ZWSP = "\u200b"    # a zero-width space: it separates tokens, as white space doe
 _BREAK = re.compile(r"(?:[^\S\u00a0\u2007\u202f]|\u200b)+")
 
 
-_NO_BREAK = "\u00a0\u2007\u202f"
+NO_BREAK = "\u00a0\u2007\u202f"
 
 
 def fields(line):
     """A line's tokens or columns, split at whitespace other than no-break spaces (those at a
     token's ends, which join it to nothing, dropped)."""
-    return [f for f in (f.strip(_NO_BREAK) for f in _BREAK.split(line)) if f]
+    return [f for f in (f.strip(NO_BREAK) for f in _BREAK.split(line)) if f]
 
 
 def read_tagged(path, column=0):

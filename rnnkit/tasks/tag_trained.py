@@ -7,7 +7,7 @@ import unicodedata
 import torch
 
 from rnnkit.data import DataError
-from rnnkit.data.tagged import ZWSP, fields, read_tagged
+from rnnkit.data.tagged import NO_BREAK, ZWSP, fields, read_tagged
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
 from rnnkit.tasks import api_inputs
@@ -130,7 +130,8 @@ class Tagger:
             text = min([text] + [unicodedata.normalize(f, text) for f in ("NFC", "NFD")],
                        key=lambda t: sum(c not in stoi for c in t)) if any(
                 c not in stoi and not c.isspace() for c in text) else text
-            return [c for c in text if not ((c.isspace() and c not in stoi) or c == ZWSP)]
+            return [c for c in text if not (c.isspace() and not (c in NO_BREAK and c in stoi)
+                                            or c == ZWSP)]
         return fields(text)
 
     def in_form(self, tokens):

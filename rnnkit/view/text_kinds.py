@@ -183,7 +183,7 @@ class TagView(TextView):
         tokens = self.tagger.split(text)
         if not tokens:
             raise RequestError("the text holds no tokens to tag (only spaces?)")
-        batch = self.tagger.encoder([tokens])   # x, lengths, chars, char_lengths[, grams]
+        batch = self.tagger.encoder([self.tagger.in_form(tokens)])   # (as tag() reads them)
         x = batch[0]
         scores, trace = self.traced(lambda: self.model(*batch))
         scores = scores[0]                                                   # (T, K)
