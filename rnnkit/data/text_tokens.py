@@ -21,8 +21,13 @@ def words(text):
     (:data:`UNSEGMENTED`), with its marks, is a token of its own, as BERT's tokenizer reads
     Chinese: ``"这个new feature有点terrible"`` -> ``["这", "个", "new", "feature", "有", "点",
     "terrible"]`` (word form 2 made ``这个new`` and ``feature有点terrible`` words)."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return _word_pattern().findall(_apart().sub(r" \g<0> ", text))
+    tokens = words_v2(text)
+    if not UNSEGMENTED_CHAR.search(text):
+        return tokens
+    out = []
+    for t in tokens:   # a run of such characters, or one glued to letters: its pieces
+        out += _apart().findall(t) if UNSEGMENTED_CHAR.search(t) else (t,)
+    return out
 
 
 def words_v2(text):
@@ -56,8 +61,10 @@ def _word_pattern():
 
 @functools.cache
 def _apart():
-    """A character of a script written without spaces and the combining marks after it."""
-    return re.compile(f"{UNSEGMENTED_CHAR.pattern}[{combining_marks()}]*")
+    """A word's pieces: a character of a script written without spaces with the combining
+    marks after it, or a run of other characters."""
+    unseg = UNSEGMENTED_CHAR.pattern
+    return re.compile(f"{unseg}[{combining_marks()}]*|(?:(?!{unseg}).)+", re.S)
 
 
 def word_splitter(tokens, word_form=WORD_FORM):
