@@ -230,6 +230,12 @@ def test_cond_own_test_file_checks_labels(tmp_path):
     with pytest.raises(DataError, match=r"names-test.tsv:1: expected 'label<TAB>sequence'") as e:
         build(val_data=str(test))
     assert "Europarl" not in str(e.value)   # translation files' hints are not cond's
+    jsonl = tmp_path / "names-test.jsonl"
+    jsonl.write_text('{"label": "Italy"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"names-test.jsonl:1: expected a label and a sequence "
+                                        r"field \(.*\) or an object of two texts") as e:
+        build(test_data=str(jsonl))
+    assert "translation" not in str(e.value)
     test.write_text("Italy\t \n", encoding="utf-8")
     with pytest.raises(DataError, match=r"names-test.tsv:1: .* got an empty sequence"):
         build(test_data=str(test))

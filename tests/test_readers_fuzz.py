@@ -110,7 +110,8 @@ FIXTURES = {
 FILE_LEVEL = ["the file is empty", "cannot read the file", "expected at least 2 labelled examples",
               "no tagged sentences found", r"no '(source|label)<TAB>(target|sequence)' pairs",
               "a series needs at least 2 rows", r"missing or NaN value\(s\) .* on line\(s\) \d",
-              "no header and no values", r"pairs are too few( \(\d+ distinct\))?: none falls in the",
+              "no header and no values",
+              r"(pairs are|pair is) too few( \(\d+ distinct\))?: none falls in the",
               "no JSON (source and target|label and sequence) pairs",
               "gzip-compressed, but it cannot be decompressed",
               r"UTF-16 text \((a byte-order mark|no byte-order mark)"]

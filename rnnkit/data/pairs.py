@@ -89,7 +89,7 @@ def read_numbered_pairs(path, sides=SIDES):
     text = read_text(path)
     suffix = Path(path).suffix.lower()
     if suffix in (".jsonl", ".json") or _json_first_line(text):
-        rows = _json_pairs(text, path)
+        rows = _json_pairs(text, path, sides)
         fmt = f"a JSON {sides[0]} and {sides[1]}"
     else:
         hint, text = excel_sep(text)
@@ -194,13 +194,13 @@ def _json_first_line(text):
         return False
 
 
-def _json_pairs(text, path):
-    """(line, [source, target]) from JSON lines."""
-    rows = []
+def _json_pairs(text, path, sides=SIDES):
+    """(line, [source, target]) from JSON lines (``sides``: what messages call them)."""
+    rows, (first, second) = [], sides
     for n, record in json_lines(numbered_lines(text), path):
         at = f"{path}:{n}"
         if not isinstance(record, dict):
-            raise DataError(f"{at}: expected a JSON object with a source and a target, got "
+            raise DataError(f"{at}: expected a JSON object with a {first} and a {second}, got "
                             f"{type(record).__name__}")
         inner = record.get("translation")
         fields = inner if isinstance(inner, dict) else {
@@ -214,9 +214,11 @@ def _json_pairs(text, path):
         if source is None or target is None:
             texts = [k for k, v in fields.items() if isinstance(v, str)]
             if len(texts) != 2:
-                raise DataError(f"{at}: expected a source and a target field "
-                                f"({', '.join(JSON_SOURCE)}; {', '.join(JSON_TARGET)}), a \"translation\" object of two "
-                                f"languages or an object of two texts; got {sorted(fields)}")
+                pair = (", a \"translation\" object of two languages" if sides == SIDES
+                        else "")   # (translation's files)
+                raise DataError(f"{at}: expected a {first} and a {second} field ("
+                                f"{', '.join(JSON_SOURCE)}; {', '.join(JSON_TARGET)}){pair} or "
+                                f"an object of two texts; got {sorted(fields)}")
             source, target = texts
         values = [fields[source], fields[target]]
         if not all(isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))
@@ -254,7 +256,8 @@ def split_pairs(pairs, key=lambda p: p[0], test_pct=5, val_pct=3, path=""):
         if pct and not out[name]:
             keys = len({key(p) for p in pairs})
             distinct = f" ({keys} distinct)" if keys < len(pairs) else ""
-            raise DataError(f"{path or 'the data'}: {len(pairs)} pairs are too few{distinct}: "
+            many = f"{len(pairs):,} pairs are" if len(pairs) != 1 else "1 pair is"
+            raise DataError(f"{path or 'the data'}: {many} too few{distinct}: "
                             f"none falls in the {name} "
                             f"split (about {pct}% of the distinct ones, chosen by a hash, a repeated "
                             f"one always on the same side)"
