@@ -47,13 +47,13 @@ def deep_copy(layer, memo):
     by setting ``__dict__`` where no class above it has a ``__deepcopy__``, so such a copy kept
     the original's tag, and a compiled backward's gradient records named the original."""
     from torch.nn.utils.parametrize import is_parametrized
+    if not is_parametrized(layer):   # deepcopy's own way (a subclass's __reduce__ and
+        return copy._reconstruct(layer, memo, *layer.__reduce_ex__(4))   # __getstate__ kept)
     cls = type(layer)
     replica = cls.__new__(cls)
     memo[id(layer)] = replica
-    own = getattr(layer, "__getstate__", None)   # (a subclass's own; parametrize's refuses)
-    state = layer.__dict__ if is_parametrized(layer) or own is None else own()
-    replica.__setstate__(copy.deepcopy(state, memo))
-    return replica
+    replica.__setstate__(copy.deepcopy(layer.__dict__, memo))   # (parametrize's __getstate__
+    return replica                                              # refuses)
 
 
 def tag_ids(tag):
