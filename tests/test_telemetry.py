@@ -151,3 +151,21 @@ def test_a_parametrized_layers_copy_is_a_layer_of_its_own_under_compile():
     got = norms(torch.compile(twin, backend="aot_eager", fullgraph=True))
     assert got and got == norms(twin)
     torch.testing.assert_close(twin(x)[0], layer(x)[0], rtol=0, atol=0)
+
+
+def test_a_layer_subclass_deep_copies_by_its_own_reduce_as_torch_nn_does():
+    """The copy through the layers' __deepcopy__ skipped a subclass's __reduce__ (torch.nn.GRU's
+    subclasses, and pickle, re-run __init__ with its arguments)."""
+    import copy
+
+    class Reduced(rnnkit.GRU):
+        def __init__(self, n):
+            super().__init__(n, n)
+            self.note = "init"
+
+        def __reduce__(self):
+            return (type(self), (self.input_size,))
+    layer = Reduced(3)
+    layer.note = "changed"
+    twin = copy.deepcopy(layer)
+    assert twin.note == "init" and twin.input_size == 3 and twin is not layer
