@@ -350,3 +350,17 @@ def test_small_data_get_tables_their_features_can_fill(tmp_path):
     (tmp_path / "kept").mkdir()
     kept = tag_task(tmp_path / "kept", ngrams=2, buckets=5000, window_buckets=7000).model.config
     assert (kept.buckets, kept.window_buckets) == (5000, 7000)
+
+
+def test_a_segmentation_of_letters_with_marks_reads_as_characters():
+    """Thai's พื่ (a letter and two marks) is one token of a segmentation file: auto read the
+    file as words (a whole line a word), and --tokens char made B-B/I-M tags, no segmenter."""
+    sents = [(["เ", "พื่", "อ", "น"], ["B", "M", "M", "E"]), (["คุ", "ณ"], ["B", "E"]),
+             (["น้ำ"], ["S"])]
+    assert resolve_tag_tokens("auto", sents) == "char"
+    assert char_sentences(sents) == [
+        (["เ", "พ", "ื", "่", "อ", "น"], ["B", "M", "M", "M", "M", "E"]),
+        (["ค", "ุ", "ณ"], ["B", "M", "E"]), (["น", "้", "ำ"], ["B", "M", "E"])]
+    words = [(["नमस्ते", "दुनिया"], ["X", "N"])]   # words with marks: still words, B-/I- tags
+    assert resolve_tag_tokens("auto", words) == "word"
+    assert char_sentences(words)[0][1][:2] == ["B-X", "I-X"]

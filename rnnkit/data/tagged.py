@@ -16,6 +16,7 @@ line (the named sets' builders: :mod:`rnnkit.data.tagged_sets`).
 """
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from rnnkit.config import ConfigError
@@ -328,14 +329,36 @@ def resolve_tag_tokens(kind, sents, sample=1000):
         raise ValueError(f"tokens must be one of {list(TAG_TOKENS)}, got {kind!r}")
     if kind != "auto":
         return kind
-    return "char" if all(len(w) == 1 for ws, _ in sents[:sample] for w in ws) else "word"
+    return "char" if all(one_letter(w) for ws, _ in sents[:sample] for w in ws) else "word"
+
+
+def one_letter(token):
+    """Whether ``token`` is one letter as written: one character and the combining marks on it
+    (Thai's พื่, Devanagari's कि: a segmentation file's token, several code points)."""
+    return bool(token) and not _mark(token[0]) and all(_mark(c) for c in token[1:])
+
+
+def _mark(c):
+    """A combining mark, or Thai's and Lao's sara am (a letter to Unicode's categories, a
+    spacing mark of the letter before it to its grapheme clusters: น้ำ is one)."""
+    return unicodedata.category(c).startswith("M") or c in "\u0e33\u0eb3"
+
+
+SEGMENTS = {"B", "M", "E", "S"}   # a segmentation's tags: begins, inside, ends, a word alone
 
 
 def char_sentences(sents):
     """Sentences of words as sentences of characters: a word's first character is tagged
-    ``B-tag``, the others ``I-tag``. Sentences already one character a token stay as they are."""
+    ``B-tag``, the others ``I-tag``. Sentences already one character a token stay as they are;
+    a segmentation of letters with marks (:func:`one_letter`) is read as one of characters, a
+    letter's tag spread over its marks (B: B M ..., M: M ..., E: M ... E, S: B ... E)."""
     if all(len(w) == 1 for ws, _ in sents for w in ws):
         return sents
+    if all(one_letter(w) for ws, _ in sents for w in ws) and \
+            {t for _, ts in sents for t in ts} <= SEGMENTS:
+        return [([c for w in words for c in w],
+                 [t for w, tag in zip(words, tags) for t in _spread(tag, len(w))])
+                for words, tags in sents]
     out = []
     for words, tags in sents:
         chars, ctags = [], []
@@ -344,3 +367,12 @@ def char_sentences(sents):
             ctags += [f"B-{tag}"] + [f"I-{tag}"] * (len(word) - 1)
         out.append((chars, ctags))
     return out
+
+
+def _spread(tag, n):
+    """A segmentation tag of a letter of ``n`` characters (its marks after it), per character."""
+    if n == 1:
+        return [tag]
+    first = "B" if tag in ("B", "S") else "M"
+    last = "E" if tag in ("E", "S") else "M"
+    return [first] + ["M"] * (n - 2) + [last]
