@@ -178,3 +178,15 @@ def test_tokens_the_vocabulary_holds_are_never_read_in_another_form():
     got = vocab.encode(text)
     differ = [vocab.tokenize(text)[i] for i, (a, b) in enumerate(zip(own, got)) if a != b]
     assert differ == [nfd("naïve")] and vocab.itos[got[own.index(vocab.unk)]] == "naïve"
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "ptb"])
+def test_runs_of_unknown_tokens_are_read_in_the_other_form_together(kind):
+    """Hangul in NFD is jamo, each unknown and none a mark (안: three), and ≠ in NFD is '=' and a
+    mark: read one token at a time they stayed unknown (or came back as no token at all)."""
+    import unicodedata
+    text = "안녕 하세요 a ≠ b Å é\n" * 3
+    for form, other in (("NFC", "NFD"), ("NFD", "NFC")):
+        vocab = Vocab.build(unicodedata.normalize(form, text), kind)
+        want = vocab.encode(unicodedata.normalize(form, text))
+        assert vocab.encode(unicodedata.normalize(other, text)) == want

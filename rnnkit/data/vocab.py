@@ -130,27 +130,43 @@ class Vocab:
 
     def _in_form(self, text, tokens, unknown):
         """``tokens`` of ``text`` with those the vocabulary lacks in their other Unicode form
-        (NFC or NFD) where it holds that one; the tokens it holds stay as they are. For
-        characters, the letter and marks around each unknown character are normalised together
-        (a decomposed é is two tokens, e and an accent)."""
+        (NFC or NFD) where it holds that one; the tokens it holds stay as they are. A run of
+        unknown tokens is normalised together (Hangul typed in NFD: 안 is three jamo, each
+        unknown; ≠ in NFD is = and a mark), for characters with the letter whose marks begin
+        it (a decomposed é is e, known, and an accent)."""
         @functools.lru_cache(maxsize=100_000)
-        def other(piece):
-            return next((o for o in (unicodedata.normalize(f, piece) for f in ("NFC", "NFD"))
-                         if o != piece and all(t in self.stoi for t in self.tokenize(o))), piece)
-        if self.kind != "char":
-            swap = {t: other(t) for t in unknown}
-            return [swap[t] if t in swap else t for t in tokens]
+        def other(piece):   # the piece's tokens in the other form, or None
+            for o in (unicodedata.normalize(f, piece) for f in ("NFC", "NFD")):
+                toks = [o] if self.kind == "ptb" else self.tokenize(o)   # (a word: no <eos>)
+                if o != piece and all(t in self.stoi for t in toks):
+                    return toks
+            return None
+        if self.kind != "char":   # (ptb: each word alone; its tokens hold no space)
+            out, i = [], 0
+            while i < len(tokens):
+                if tokens[i] not in unknown:
+                    out.append(tokens[i])
+                    i += 1
+                    continue
+                j = i + 1
+                while self.kind != "ptb" and j < len(tokens) and tokens[j] in unknown:
+                    j += 1
+                run = tokens[i:j]   # together, or else each alone
+                out += other("".join(run)) or [x for t in run for x in (other(t) or [t])]
+                i = j
+            return out
         is_mark = lambda c: unicodedata.category(c).startswith("M")
         pieces, last = [], 0
-        for m in re.finditer(f"[{re.escape(''.join(unknown))}]", text):
-            a, b = m.start(), m.end()
-            if a < last:
-                continue                                   # in the piece just read
+        for m in re.finditer(f"[{re.escape(''.join(unknown))}]+", text):
+            a, b = max(m.start(), last), m.end()           # (its start: in the piece before)
+            if a >= b:
+                continue
             while a > last and is_mark(text[a]):
                 a -= 1                                     # back to the letter of the marks
             while b < len(text) and is_mark(text[b]):
                 b += 1
-            pieces += [text[last:a], other(text[a:b])]
+            piece = text[a:b]
+            pieces += [text[last:a], "".join(other(piece) or piece)]
             last = b
         return self.tokenize("".join(pieces) + text[last:])
 
