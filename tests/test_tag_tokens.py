@@ -361,6 +361,21 @@ def test_a_segmentation_of_letters_with_marks_reads_as_characters():
     assert char_sentences(sents) == [
         (["เ", "พ", "ื", "่", "อ", "น"], ["B", "M", "M", "M", "M", "E"]),
         (["ค", "ุ", "ณ"], ["B", "M", "E"]), (["น", "้", "ำ"], ["B", "M", "E"])]
+    lower = [(["เ", "พื่"], ["b", "e"])]            # b/m/e/s as a file may write them
+    assert char_sentences(lower) == [(["เ", "พ", "ื", "่"], ["b", "m", "m", "e"])]
     words = [(["नमस्ते", "दुनिया"], ["X", "N"])]   # words with marks: still words, B-/I- tags
     assert resolve_tag_tokens("auto", words) == "word"
     assert char_sentences(words)[0][1][:2] == ["B-X", "I-X"]
+
+
+def test_a_resume_reads_the_file_as_its_run_chose_to(tmp_path, monkeypatch, capsys):
+    """--tokens auto chose again on --resume: a file whose choice changed since (a Thai
+    segmentation, words before, characters now) was refused as another vocabulary."""
+    import rnnkit.tasks.tag as tag_module
+    data, out = write(tmp_path, "seg.txt", SEG), tmp_path / "run"
+    flags = ["train", "tag", "--data", str(data), "--out", str(out), "--hidden", "8",
+             "--embed", "8", "--min-count", "1", "--eval-every", "2", "--quiet"]
+    assert main(flags + ["--max-steps", "2"]) == 0
+    monkeypatch.setattr(tag_module, "resolve_tag_tokens", lambda kind, sents: "word")
+    assert main(flags + ["--max-steps", "4", "--resume"]) == 0, capsys.readouterr().err
+    assert torch.load(out / "last.pt", weights_only=True)["tokens"] == "char"

@@ -29,7 +29,7 @@ def no_crf_on_resume(args, model_config, ckpt=None):
 
 RUN = TaskRun("tag", TagData, TaggerConfig, build_tag_task, TRAIN_DEFAULTS,
               skip=("vocab_size", "num_tags", "char_vocab_size"), upgrade=upgrade,
-              check_resume=no_crf_on_resume)
+              check_resume=no_crf_on_resume, keeps_choices=True)
 
 
 def train(args):

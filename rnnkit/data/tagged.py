@@ -355,7 +355,7 @@ def char_sentences(sents):
     if all(len(w) == 1 for ws, _ in sents for w in ws):
         return sents
     if all(one_letter(w) for ws, _ in sents for w in ws) and \
-            {t for _, ts in sents for t in ts} <= SEGMENTS:
+            {t.upper() for _, ts in sents for t in ts} <= SEGMENTS:
         return [([c for w in words for c in w],
                  [t for w, tag in zip(words, tags) for t in _spread(tag, len(w))])
                 for words, tags in sents]
@@ -373,6 +373,6 @@ def _spread(tag, n):
     """A segmentation tag of a letter of ``n`` characters (its marks after it), per character."""
     if n == 1:
         return [tag]
-    first = "B" if tag in ("B", "S") else "M"
-    last = "E" if tag in ("E", "S") else "M"
-    return [first] + ["M"] * (n - 2) + [last]
+    up = tag.upper()
+    tags = ["B" if up in "BS" else "M"] + ["M"] * (n - 2) + ["E" if up in "ES" else "M"]
+    return [t.lower() for t in tags] if tag.islower() else tags   # (b/m/e/s files: so)

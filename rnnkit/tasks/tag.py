@@ -253,13 +253,15 @@ class TagTask:
                 "char_tokens": self.tokens == "char"}   # the field before "tokens"
 
 
-def build_tag_task(data_config, model_config, log=print):
+def build_tag_task(data_config, model_config, log=print, checkpoint=None):
     """Read and split the sentences (or take the validation / test files), read them as words or
-    characters, build word/char vocabularies and the tag set, and the model."""
+    characters, build word/char vocabularies and the tag set, and the model. Resuming
+    ``checkpoint``, the tokens are its run's (an ``auto`` choice made again may differ)."""
     d = data_config
     path = resolve(d.data)
     sents = read_tagged(path, d.column)
-    tokens = resolve_tag_tokens(d.tokens, sents)
+    tokens = resolve_tag_tokens(d.tokens, sents) if checkpoint is None else checkpoint.get(
+        "tokens", "char" if checkpoint.get("char_tokens") else "word")
     flag = {d.val_data: "--val-data", d.test_data: "--test-data"}   # files or data set names
     read = lambda p: as_tokens(read_tagged(resolve(p, flag[p]), d.column), tokens)
     parts = own_parts(as_tokens(sents, tokens), d, read)
