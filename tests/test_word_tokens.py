@@ -32,6 +32,7 @@ def test_characters_of_scripts_without_spaces_are_words_of_their_own():
                                                    "terrible", "。"]
     assert words("東京タワーok") == ["東", "京", "タ", "ワ", "ー", "ok"]
     assert words("ពិភពលោក") == ["ពិ", "ភ", "ព", "លោ", "ក"]    # Khmer: each with its marks
+    assert words("㍿ abc㋐") == ["株", "式", "会", "社", "abc", "ア"]   # such only after NFKC
     assert words_v2("这个new feature") == ["这个new", "feature"]
     assert word_splitter("word", 2) is words_v2 and word_splitter("word", 1) is words_v1
     assert word_splitter("word") is words

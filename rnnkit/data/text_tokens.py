@@ -21,7 +21,8 @@ def words(text):
     (:data:`UNSEGMENTED`), with its marks, is a token of its own, as BERT's tokenizer reads
     Chinese: ``"这个new feature有点terrible"`` -> ``["这", "个", "new", "feature", "有", "点",
     "terrible"]`` (word form 2 made ``这个new`` and ``feature有点terrible`` words)."""
-    tokens = words_v2(text)
+    text = unicodedata.normalize("NFKC", text).lower()   # (㍿ is 株式会社 only then)
+    tokens = _word_pattern().findall(text)
     if not UNSEGMENTED_CHAR.search(text):
         return tokens
     out = []
