@@ -38,8 +38,11 @@ class Ran:
 
 def limits():
     """In the child: a cap on address space (a huge allocation fails instead of paging) and a
-    session of its own, so a timeout can end the command and anything it started."""
+    session of its own, so a timeout can end the command and anything it started; Ctrl-C at
+    its default, as at a terminal (a campaign started in the background, ``... &``, passed on
+    SIGINT ignored, and the Ctrl-C case's run trained on to its end and exited 0)."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def start(argv, cwd, env=None, stdin=False, stdout=subprocess.PIPE, preexec=None):
