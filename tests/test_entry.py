@@ -206,3 +206,16 @@ def test_under_torchrun_rank_zero_alone_prints_usage_and_help(argv, monkeypatch,
         out, err = capsys.readouterr()
         assert (out + err != "") == (rank == "0")
     assert codes["0"] == codes["1"] in (0, 2)
+
+
+def test_under_torchrun_a_command_that_trains_on_no_rank_is_rank_zeros(monkeypatch, capsys,
+                                                                        tmp_path):
+    """`torchrun --nproc_per_node 2 -m rnnkit eval ...` printed its report once a rank and
+    each rank wrote its --out: eval, sample, export ... now run on rank 0 alone."""
+    from rnnkit.cli.main import main
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    missing = ["eval", str(tmp_path / "no-run"), str(tmp_path / "x.txt")]
+    monkeypatch.setenv("RANK", "1")
+    assert main(missing) == 0 and capsys.readouterr() == ("", "")
+    monkeypatch.setenv("RANK", "0")
+    assert main(missing) == 2 and "no-run" in capsys.readouterr().err

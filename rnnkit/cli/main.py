@@ -145,6 +145,8 @@ def main(argv=None):
             print("rnnkit: error: standard output is closed; nothing could be written",
                   file=sys.stderr)
         return 1
+    if args.command not in ("train", "demo") and rank() != "0":   # under torchrun, a command
+        return 0   # that trains on no rank (eval, sample, export...) is rank 0's: once, not twice
     if args.command == "train":   # a log line (a path, a sample) the terminal's encoding cannot
         escape_unprintable(sys.stdout)   # show must not end a run whose work is done
     if debug:
