@@ -57,6 +57,34 @@ def tokenize(text, kind="char", form=WORD_FORM):
     return _WORD_V1.findall(text) if kind == "word" and form < 2 else TOKENIZERS[kind](text)
 
 
+def chars_in_form(text, known):
+    """``text`` with the characters not in ``known`` in their other Unicode form (NFC or NFD)
+    where all of that form's are: each run of them normalised with the letter whose marks begin
+    it (a decomposed é is e, known, and an accent; 안 in NFD is three jamo); the characters
+    ``known`` holds elsewhere stay as they are."""
+    unknown = set(text).difference(known)
+    if not unknown:
+        return text
+
+    @functools.lru_cache(maxsize=100_000)
+    def other(piece):
+        return next((o for o in (unicodedata.normalize(f, piece) for f in ("NFC", "NFD"))
+                     if o != piece and all(c in known for c in o)), piece)
+    is_mark = lambda c: unicodedata.category(c).startswith("M")
+    pieces, last = [], 0
+    for m in re.finditer(f"[{re.escape(''.join(unknown))}]+", text):
+        a, b = max(m.start(), last), m.end()           # (its start: in the piece before)
+        if a >= b:
+            continue
+        while a > last and is_mark(text[a]):
+            a -= 1                                     # back to the letter of the marks
+        while b < len(text) and is_mark(text[b]):
+            b += 1
+        pieces += [text[last:a], other(text[a:b])]
+        last = b
+    return "".join(pieces) + text[last:]
+
+
 class Vocab:
     """An ordered list of tokens; ids are positions. ``kind`` is the tokenizer's name.
 
@@ -132,8 +160,10 @@ class Vocab:
         """``tokens`` of ``text`` with those the vocabulary lacks in their other Unicode form
         (NFC or NFD) where it holds that one; the tokens it holds stay as they are. A run of
         unknown tokens is normalised together (Hangul typed in NFD: 안 is three jamo, each
-        unknown; ≠ in NFD is = and a mark), for characters with the letter whose marks begin
-        it (a decomposed é is e, known, and an accent)."""
+        unknown; ≠ in NFD is = and a mark); characters by :func:`chars_in_form`."""
+        if self.kind == "char":
+            return list(chars_in_form(text, self.stoi))
+
         @functools.lru_cache(maxsize=100_000)
         def other(piece):   # the piece's tokens in the other form, or None
             for o in (unicodedata.normalize(f, piece) for f in ("NFC", "NFD")):
@@ -141,34 +171,19 @@ class Vocab:
                 if o != piece and all(t in self.stoi for t in toks):
                     return toks
             return None
-        if self.kind != "char":   # (ptb: each word alone; its tokens hold no space)
-            out, i = [], 0
-            while i < len(tokens):
-                if tokens[i] not in unknown:
-                    out.append(tokens[i])
-                    i += 1
-                    continue
-                j = i + 1
-                while self.kind != "ptb" and j < len(tokens) and tokens[j] in unknown:
-                    j += 1
-                run = tokens[i:j]   # together, or else each alone
-                out += other("".join(run)) or [x for t in run for x in (other(t) or [t])]
-                i = j
-            return out
-        is_mark = lambda c: unicodedata.category(c).startswith("M")
-        pieces, last = [], 0
-        for m in re.finditer(f"[{re.escape(''.join(unknown))}]+", text):
-            a, b = max(m.start(), last), m.end()           # (its start: in the piece before)
-            if a >= b:
+        out, i = [], 0   # (ptb: each word alone; its tokens hold no space)
+        while i < len(tokens):
+            if tokens[i] not in unknown:
+                out.append(tokens[i])
+                i += 1
                 continue
-            while a > last and is_mark(text[a]):
-                a -= 1                                     # back to the letter of the marks
-            while b < len(text) and is_mark(text[b]):
-                b += 1
-            piece = text[a:b]
-            pieces += [text[last:a], "".join(other(piece) or piece)]
-            last = b
-        return self.tokenize("".join(pieces) + text[last:])
+            j = i + 1
+            while self.kind != "ptb" and j < len(tokens) and tokens[j] in unknown:
+                j += 1
+            run = tokens[i:j]   # together, or else each alone
+            out += other("".join(run)) or [x for t in run for x in (other(t) or [t])]
+            i = j
+        return out
 
     def decode(self, ids, after=None):
         """ids -> text (tokens joined with nothing: word tokens carry their own whitespace;

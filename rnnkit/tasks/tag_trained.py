@@ -8,7 +8,7 @@ import torch
 
 from rnnkit.data import DataError
 from rnnkit.data.tagged import NO_BREAK, ZWSP, fields, read_tagged
-from rnnkit.data.vocab import Vocab
+from rnnkit.data.vocab import Vocab, chars_in_form
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
 from rnnkit.tasks import api_inputs
 from rnnkit.tasks.common import chunks, warn, warn_unknown
@@ -127,9 +127,7 @@ class Tagger:
         characters, a joiner inside a Persian word or an emoji, are characters as in training)."""
         if self.char_tokens:   # in the Unicode form the vocabulary holds its characters in
             stoi = self.encoder.vocab.stoi
-            text = min([text] + [unicodedata.normalize(f, text) for f in ("NFC", "NFD")],
-                       key=lambda t: sum(c not in stoi for c in t)) if any(
-                c not in stoi and not c.isspace() for c in text) else text
+            text = chars_in_form(text, stoi)
             return [c for c in text if not (c.isspace() and not (c in NO_BREAK and c in stoi)
                                             or c == ZWSP)]
         return fields(text)
