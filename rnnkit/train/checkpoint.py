@@ -121,7 +121,31 @@ def save_checkpoint(path, payload):
             data["cell_sources"] = cells
     data.pop("digest", None)
     data["digest"] = content_digest(data)
-    atomic_write(path, lambda f: torch.save(data, f))
+    atomic_write(path, lambda f: torch.save(data, _UntilClosed(f)))
+
+
+class _UntilClosed:
+    """The checkpoint's file as torch's zip writer writes it. A writer stopped by a signal before
+    its end (Ctrl-C or SIGTERM inside ``torch.save``) writes that end when it is freed, which can
+    be after the file was closed and removed: the write then raised in the writer's C++ destructor
+    and aborted the process (SIGABRT) after its one-line message. What comes after the close goes
+    nowhere, as the file is gone."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, data):
+        return None if self.f.closed else self.f.write(data)
+
+    def seek(self, *where):
+        return 0 if self.f.closed else self.f.seek(*where)
+
+    def tell(self):
+        return 0 if self.f.closed else self.f.tell()
+
+    def flush(self):
+        if not self.f.closed:
+            self.f.flush()
 
 
 # the command that reads each kind of run, named where another command is given one
