@@ -246,17 +246,34 @@ def test_step_refuses_a_bidirectional_layer_and_other_shapes():
     ({"top_p": 1.5}, "top_p must be a number in"),
     ({"top_p": float("nan")}, "top_p must be"),
     ({"length": -1}, "length must be a count"),
+    ({"seed": "a"}, "seed must be an integer"),
+    ({"seed": 1.5}, "seed must be an integer"),
+    ({"seed": True}, "seed must be an integer"),
+    ({"stop_id": 2.0}, "stop_id must be a token id"),
 ])
 def test_sampling_options_are_checked_before_the_first_token_on_every_path(kw, said):
     """The compiled sampling loop took a negative or NaN temperature the Python path refused;
     now both refuse it when sample() is called."""
     model = lm("lstm").eval()
-    args = {"length": 5, **kw}
+    args = {"length": 5, "seed": 0, **kw}
     length = args.pop("length")
     with pytest.raises(ValueError, match=said):
-        sample(model, [1, 2], length, seed=0, **args)
+        sample(model, [1, 2], length, **args)
     with fast_step.disabled(), pytest.raises(ValueError, match=said):
-        sample(model, [1, 2], length, seed=0, **args)
+        sample(model, [1, 2], length, **args)
+
+
+def test_sampling_takes_numpy_integers_and_refuses_float_primes_and_foreign_stop_ids():
+    """A seed of numpy's was a TypeError inside torch at the first token; a float prime was cut
+    to whole ids (beam search refused it); a stop id past the vocabulary never stopped."""
+    np = pytest.importorskip("numpy")
+    model = lm("lstm").eval()
+    mine = torch.stack(list(sample(model, [1, 2], 6, seed=np.int64(3), stop_id=np.int32(1))))
+    assert torch.equal(mine, torch.stack(list(sample(model, [1, 2], 6, seed=3, stop_id=1))))
+    with pytest.raises(TypeError, match="prime_ids must be integer token ids"):
+        next(sample(model, [1.5, 2.0], 5, seed=0))
+    with pytest.raises(ValueError, match=r"stop_id must be a token id in \[0, "):
+        next(sample(model, [1, 2], 5, seed=0, stop_id=10_000))
 
 
 @pytest.mark.parametrize("write", ["embed", "w_ih", "w_hh"])

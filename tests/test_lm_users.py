@@ -2,6 +2,8 @@
 default, an unknown word is found on its own line, --max-vocab always gives <unk>, --last wants
 a run folder, flags a given file makes unused and a data set name shadowing a file are said,
 Windows-1252 text gets its own iconv, and the summary names the best step."""
+import warnings
+
 import pytest
 
 from rnnkit.cli.main import main
@@ -88,3 +90,20 @@ def test_a_prime_the_vocabulary_lacks_is_said(tmp_path, capsys):
         assert main(["sample", str(out), "--prime", "Ελλ", "--length", "3"]) == 0
     assert main(["sample", str(out), "--prime", "ab\udcff", "--length", "3"]) == 2
     assert "text that is not valid UTF-8" in capsys.readouterr().err
+
+
+def test_a_prime_typing_unk_or_eos_is_read_and_shown_as_the_model_reads_it(tmp_path, capsys):
+    """An <unk> typed in the prime of a capped word model was warned of as a word the model
+    lacks; an <eos> typed in a PTB model's prime was printed as it was typed, the next word
+    glued to it ("<eos>a")."""
+    (tmp_path / "c.txt").write_text("the cat sat on the mat .\nthe dog ate a bone .\n" * 200)
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(tmp_path / "c.txt"), "--out", str(out),
+                 "--tokens", "word", "--max-steps", "2", "--max-vocab", "6", *TINY]) == 0
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["sample", str(out), "--prime", "the <unk> <eos>", "--length", "3"]) == 0
+    assert capsys.readouterr().out.startswith("the <unk>\n")
+    with pytest.warns(UserWarning, match=r"--prime: 1 of its 3 tokens are not in the model's"):
+        assert main(["sample", str(out), "--prime", "the <unk> zebra", "--length", "3"]) == 0

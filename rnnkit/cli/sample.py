@@ -1,4 +1,5 @@
 """``rnnkit sample RUN``: stream text from a trained language model."""
+import re
 import sys
 import warnings
 
@@ -8,6 +9,7 @@ from rnnkit.config import MAX_SEED, MAX_STEPS
 from rnnkit.decode import sample
 from rnnkit.tasks.lm import load_lm
 from rnnkit.data import DataError
+from rnnkit.data.vocab import EOS, UNK
 from rnnkit.config import ConfigError
 
 
@@ -100,7 +102,8 @@ def encode_prime(vocab, prime):
     if not ids:
         raise ConfigError("--prime must not be empty")
     unknown = sum(i == vocab.unk for i in ids) if vocab.unk is not None else 0
-    if unknown:   # the model reads them as <unk>, whatever they were
+    unknown -= sum(t == UNK for t in vocab.tokenize(prime)) if vocab.kind != "char" else 0
+    if unknown > 0:   # (an <unk> typed as a word of the prime is in the vocabulary)   # the model reads them as <unk>, whatever they were
         warnings.warn(f"--prime: {unknown} of its {len(ids)} tokens are not in the model's "
                       f"vocabulary and are read as <unk>")
     return ids
@@ -132,8 +135,11 @@ def write_beam(model, vocab, prime, length, beam, n=1):
 
 def shown_prime(vocab, prime):
     """The prime as printed before its continuation: a ``ptb`` model's words carry their own
-    space before them, so spaces that end the prime are left out ("I am  wife" otherwise)."""
-    return prime.rstrip(" \t") if vocab.kind == "ptb" else prime
+    space before them, so spaces that end the prime are left out ("I am  wife" otherwise); an
+    ``<eos>`` typed in it ends its line, as the model reads it ("<eos>a" otherwise)."""
+    if vocab.kind != "ptb":
+        return prime
+    return re.sub(rf"[ \t]*(?<!\S){re.escape(EOS)}(?!\S)[ \t]*", "\n", prime).rstrip(" \t")
 
 
 def write(pieces, out=None):

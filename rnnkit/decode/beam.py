@@ -13,7 +13,7 @@ Shapes: K beam, V vocabulary.
 """
 import torch
 
-from rnnkit.decode.sampling import check_scores, prime
+from rnnkit.decode.sampling import check_scores, prime, token_ids
 
 
 def reorder(model, state, index):
@@ -159,15 +159,6 @@ def beam_search_batch(model, bos_ids, state, beam_size=5, max_len=100, eos_id=No
         return [[(_ids(prefix), sc) for sc, prefix in f[:n_best]] for f in finished]
     finally:
         model.train(was_training)
-
-
-def token_ids(ids, name):
-    """``ids`` as a long tensor; TypeError for ids that are not integers (1.5 was searched from
-    token 1). An empty list passes, as long, for the model to refuse."""
-    ids = torch.as_tensor(ids)
-    if ids.numel() and (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool):
-        raise TypeError(f"{name} must be integer token ids, got {ids.dtype}")
-    return ids.long()
 
 
 def score_dtype(logits):

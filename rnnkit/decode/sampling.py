@@ -66,10 +66,19 @@ def _draw(logits, temperature, top_k, top_p, generator, u):
     return ids[:, 0].clamp_(max=logits.shape[-1] - 1)                        # (B,)
 
 
+def token_ids(ids, name):
+    """``ids`` as a long tensor; TypeError for ids that are not integers (1.5 was searched from
+    token 1). An empty list passes, as long, for the model to refuse."""
+    ids = torch.as_tensor(ids)
+    if ids.numel() and (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool):
+        raise TypeError(f"{name} must be integer token ids, got {ids.dtype}")
+    return ids.long()
+
+
 @torch.no_grad()
 def prime(model, ids, state=None):
     """Feed the prime ids (B, P) through ``step``; returns (logits of the last step (B, V), state)."""
-    ids = torch.as_tensor(ids, dtype=torch.long).to(_device(model))
+    ids = token_ids(ids, "prime_ids").to(_device(model))
     if ids.dim() == 1:
         ids = ids[None]                                                      # (1, P)
     if ids.shape[1] == 0:
@@ -119,6 +128,12 @@ def sample(model, prime_ids, length, temperature=1.0, top_k=None, top_p=None, se
     check_options(temperature, top_k, top_p)
     if count(length) is None or length < 0:
         raise ValueError(f"length must be a count of tokens >= 0, got {length!r}")
+    if seed is not None and count(seed) is None:
+        raise ValueError(f"seed must be an integer (None: unseeded), got {seed!r}")
+    if stop_id is not None and count(stop_id) is None:
+        raise ValueError(f"stop_id must be a token id (None: no stop), got {stop_id!r}")
+    seed = None if seed is None else count(seed)
+    stop_id = None if stop_id is None else count(stop_id)
     return _sampled(model, prime_ids, length, greedy_below(temperature), top_k, top_p, seed,
                     stop_id, state)
 
@@ -144,6 +159,9 @@ def _sampled(model, prime_ids, length, temperature, top_k, top_p, seed, stop_id,
             refresh()
         logits, state = prime(model, prime_ids, state)
         check_scores(logits, 0)
+        if stop_id is not None and not 0 <= stop_id < logits.shape[-1]:
+            raise ValueError(f"stop_id must be a token id in [0, {logits.shape[-1]}) (the "
+                             f"model's vocabulary), got {stop_id}")
         if seed is not None:   # row b draws from seed + b: its text is the one a batch of it
             gens = [torch.Generator(device=_device(model)).manual_seed(   # alone, seeded so,
                 (seed + b) % (MAX_SEED + 1)) for b in range(logits.shape[0])]   # gives
