@@ -61,6 +61,13 @@ def test_crf_partition_and_viterbi_match_brute_force():
     assert crf.viterbi(em, mask)[0] == paths[int(scores.argmax())][0].tolist()
     short = torch.tensor([[True, True, False, False]])   # masked steps are ignored
     torch.testing.assert_close(crf.log_partition(em, short), crf.log_partition(em[:, :2], mask[:, :2]))
+    p = scores.softmax(0)                                  # each path's probability
+    brute = torch.stack([sum(p[i] * torch.nn.functional.one_hot(q[0], K) for i, q in
+                             enumerate(paths))])            # (1, T, K) tag marginals
+    two = torch.cat([em, torch.randn(1, T, K)])            # a longer row beside: any order
+    marginals = crf.marginals(two.flip(0), torch.stack([mask[0], short[0]]).flip(0)).flip(0)
+    torch.testing.assert_close(marginals[:1], brute)
+    assert marginals[1, 2:].abs().max() == 0 and torch.allclose(marginals[1, :2].sum(1), torch.ones(2))
 
 
 @pytest.mark.parametrize("mode", ["direct", "autoregressive"])

@@ -2,6 +2,7 @@
 JSON endpoint returns for a tiny classifier, tagger, seq2seq model, forecaster and conditional
 generator trained through the CLI, and their own bad requests."""
 import pytest
+import torch
 
 from rnnkit.cli.main import main
 
@@ -26,6 +27,7 @@ def runs(tmp_path_factory):
     for kind in ("seq2seq", "cond"):
         train_run(data, kind, 6).rename(root / kind)
     with Served(root) as s:
+        s.root = root
         yield s
 
 
@@ -67,6 +69,17 @@ def test_tagger_tags_each_token(runs):
     assert set(r["tags"]) <= set(runs.ask("/api/run?run=tag")[1]["tags"])
     assert [w for w, _ in r["words"]] == text.split()
     assert all(len(row) == 3 for row in r["tag_probabilities"])
+    # a chain's per-token probabilities are its marginals (a softmax of the emissions put
+    # another tag first than the one shown on 333 of 480 tokens)
+    from rnnkit.tasks.tag_trained import Tagger
+    tagger = Tagger.load(runs.root / "tag" / "best.pt")
+    assert tagger.model.crf is not None
+    batch = tagger.encoder([tagger.in_form(text.split())])
+    with torch.no_grad():
+        E = tagger.model(*batch)                                          # (1, T, K)
+    p = tagger.model.crf.marginals(E, torch.ones(E.shape[:2], dtype=torch.bool))[0]
+    shown = [q for row in r["tag_probabilities"] for _, q in row]
+    assert shown == pytest.approx(p.topk(3, -1).values.flatten().tolist(), abs=1e-4)
     assert [g["gate"] for g in r["saturation"][0]["gates"]] == ["r", "z", "n"]   # a GRU
     status, u = runs.ask("/api/unit", {"run": "tag", "text": text, "quantity": "z", "unit": 2})
     assert status == 200 and u["scale"] == "unit"
@@ -82,6 +95,18 @@ def test_seq2seq_outputs_and_their_attention(runs):
         w = o["attention"]["weights"]
         assert len(w) == len(o["attention"]["target"]) and all(len(row) == 17 for row in w)
         assert all(sum(row) == pytest.approx(1, abs=0.02) for row in w)
+        # a </s> row only where the output ended with one: one cut at the length limit (2 x 17
+        # + 10 tokens) had a row for a step its model never took
+        cut = len(o["text"]) == 44
+        assert o["attention"]["target"][-1] != "</s>" if cut else o["attention"]["target"][-1] == "</s>"
+        assert len(o["attention"]["target"]) == len(o["text"]) + (not cut)
+    assert any(len(o["text"]) == 44 for o in r["outputs"])
+    from rnnkit.tasks.seq2seq import load_seq2seq
+    from rnnkit.tasks.translation import Translator
+    translator = Translator(*load_seq2seq(runs.root / "seq2seq")[:3])
+    short = r["outputs"][0]["text"][:3]                       # three of its target tokens
+    _, tgt, w = translator.attention("ich sehe den hund", short)
+    assert tgt == [*short, "</s>"] and w.shape == (4, 17)   # an output that ended
     status, r = runs.ask("/api/translate", {"run": "seq2seq", "text": "ich sehe Zebra", "beam": 1})
     assert status == 200 and "read as <unk>" in r["notes"][0]
     status, enc = runs.ask("/api/text", {"run": "seq2seq", "text": "ich sehe"})

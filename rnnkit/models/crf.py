@@ -58,6 +58,21 @@ class CRF(nn.Module):
         return torch.logsumexp(alpha + self.end, dim=1)
 
     @torch.no_grad()
+    def marginals(self, emissions, mask):
+        """(B, T, K) each token's tag probabilities p(y_t = k | x) by forward-backward (0 past a
+        row's end): what the chain says of one token, where a softmax of its emissions leaves
+        the transitions out."""
+        n = check_mask(mask)                                                   # (B,)
+        order = torch.sort(n, stable=True).indices                             # shortest first
+        dt, K = torch.float64, emissions.shape[2]
+        tags = torch.zeros(mask.shape, dtype=torch.long, device=mask.device)   # (B, T) any path
+        _, dE, *_ = chain_nll(emissions[order].to(dt), self.trans.to(dt), self.start.to(dt),
+                              self.end.to(dt), tags, mask[order])
+        p = torch.empty_like(dE)
+        p[order] = dE + F.one_hot(tags, K).to(dt) * mask[order, :, None]       # dE = p - onehot
+        return p.to(emissions.dtype)
+
+    @torch.no_grad()
     def viterbi(self, emissions, mask):
         """The best tag path of each sequence, as B lists of tag ids (each its own length)."""
         check_mask(mask)

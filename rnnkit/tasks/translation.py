@@ -128,11 +128,15 @@ class Translator:
 
     @torch.no_grad()
     def attention(self, text, translation):
-        """(source tokens, target tokens, weights (T, S)) of the model reading its translation."""
+        """(source tokens, target tokens, weights (T, S)) of the model reading its translation,
+        its ``</s>`` last unless decoding stopped at the length limit."""
         src, lengths, _ = self._encode([text])
         pieces = [encode(self.tgt_vocab, p) for p in translation.split(UNK_TEXT)]
-        tgt = [BOS_ID] + [i for k, p in enumerate(pieces) for i in ([UNK_ID] if k else []) + p] \
-            + [EOS_ID]    # an output's <unk> is the one token decoding wrote as "<unk>"
+        body = [i for k, p in enumerate(pieces) for i in ([UNK_ID] if k else []) + p]
+        # (an output's <unk> is the one token decoding wrote as "<unk>"); an output as long as
+        # the limit was cut there: its model never read an end, so it has no </s> row
+        ended = len(body) < self.output_limit(lengths)
+        tgt = [BOS_ID] + body + ([EOS_ID] if ended else [])
         weights = self.model.attention_map(src, lengths, torch.tensor([tgt[:-1]]))   # (T, S)
         src_tokens = [self.src_vocab.itos[i] for i in src[0].tolist()]
         tgt_tokens = [self.tgt_vocab.itos[i] for i in tgt[1:]]

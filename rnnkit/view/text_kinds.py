@@ -188,7 +188,10 @@ class TagView(TextView):
         scores, trace = self.traced(lambda: self.model(*batch))
         scores = scores[0]                                                   # (T, K)
         tags = self.tagger.tag([tokens])[0]
-        probs = scores.softmax(-1)                                           # (T, K)
+        crf = self.model.crf   # a chain's tag: its marginals, not its emissions' softmax
+        whole = torch.ones(1, len(scores), dtype=torch.bool)                 # (1, T)
+        probs = (crf.marginals(scores[None], whole)[0] if crf is not None
+                 else scores.softmax(-1))                                    # (T, K)
         unk = self.tagger.encoder.vocab.unk
         return Reading(tokens, trace, {
             "tags": tags, "words": [list(w) for w in self.tagger.words(tokens, tags)],
