@@ -57,6 +57,8 @@ def check_host(host, allow_remote=False):
 class ViewServer(ThreadingHTTPServer):
     daemon_threads = True           # a stream left open does not keep the process alive
     allow_reuse_address = True
+    request_queue_size = 128        # connections waiting to be accepted while handlers work (5,
+                                    # socketserver's: a page's burst of requests was reset)
 
     def __init__(self, runs, host="127.0.0.1", port=8000, allow_remote=False, log=None):
         self.local = check_host(host, allow_remote)
