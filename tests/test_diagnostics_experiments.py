@@ -121,6 +121,22 @@ def test_report_only_reads_saved_runs(tmp_path, capsys):
     assert "no gradflow runs" in capsys.readouterr().err
 
 
+def test_a_refused_command_trains_nothing_and_is_not_named_in_the_report(tmp_path, capsys):
+    """A command refused for a run of other settings in its folder was logged in commands.txt
+    first (the report said it had trained runs), and the runs before the refused one trained."""
+    out = tmp_path / "gf"
+    base = ["gradflow", "--lags", "4", "--explode-gain", "0", "--eval-every", "1", "--hidden",
+            "4", "--test-size", "4", "--out", str(out), "--quiet"]
+    assert main([*base, "--cells", "rnn-tanh", "--steps", "2"]) == 0
+    logged = (out / "commands.txt").read_text()
+    assert main([*base, "--cells", "gru", "rnn-tanh", "--steps", "3"]) == 2   # rnn-tanh: 2 steps
+    assert "a run of other settings is saved there" in capsys.readouterr().err
+    assert (out / "commands.txt").read_text() == logged
+    assert not list(out.glob("adding/T4/gru*.json"))           # refused before gru trained
+    assert main([*base, "--cells", "rnn-tanh", "--steps", "2"]) == 0   # nothing to train
+    assert (out / "commands.txt").read_text() == logged
+
+
 def test_a_setting_given_twice_is_one_run():
     import dataclasses
     from rnnkit.diagnostics.experiments import PRESETS, grid

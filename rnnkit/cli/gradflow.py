@@ -124,9 +124,11 @@ def run(args):
         results = load_saved(args.out, args.task, args.lags)
     else:
         args.out.mkdir(parents=True, exist_ok=True)
-        with open(args.out / "commands.txt", "a", encoding="utf-8") as f:
-            f.write(command + "\n")
-        results = run_grid(configs, args.out, log=log)
+
+        def training():   # the report names the commands that trained its runs: not one
+            with open(args.out / "commands.txt", "a", encoding="utf-8") as f:   # refused
+                f.write(command + "\n")
+        results = run_grid(configs, args.out, log=log, training=training)
     if not results:
         raise ConfigError(f"no gradflow runs under {args.out} for {', '.join(args.task)}, T = "
                           f"{', '.join(map(str, args.lags))}")

@@ -363,23 +363,31 @@ RECORD_KEYS = {"config", "name", "curve", "solved_step", "final_score", "steps_r
                "decay_init", "decay_final"}
 
 
-def run_grid(configs, out_dir, log=print):
-    """Run every config not already saved under out_dir (same config); returns all the records."""
+def run_grid(configs, out_dir, log=print, training=None):
+    """Run every config not already saved under out_dir (same config); returns all the records.
+    A folder holding another setting's run at one of their places is refused before any run is
+    trained; ``training()`` is called once, before the first run trained (none: not called)."""
+    saved = {}
+    for cfg in configs:
+        path = result_path(out_dir, cfg)
+        record = read_record(path) if path.exists() else None   # None: damaged, trained again
+        if record is not None and record["config"] != asdict(cfg):   # never replaced
+            other = {k: v for k, v in record["config"].items() if asdict(cfg).get(k) != v}
+            raise ConfigError(
+                f"{path}: a run of other settings is saved there ("
+                + ", ".join(f"{k} {v} where this one has {asdict(cfg).get(k)}"
+                            for k, v in list(other.items())[:4])
+                + "); one folder holds one setting's runs: give another --out")
+        saved[path] = record
     results = []
     for i, cfg in enumerate(configs, 1):
         path = result_path(out_dir, cfg)
-        if path.exists():
-            saved = read_record(path)            # None: damaged, so trained again
-            if saved is not None and saved["config"] == asdict(cfg):
-                results.append(saved)
-                continue
-            if saved is not None:                # another setting's run: never replaced
-                other = {k: v for k, v in saved["config"].items() if asdict(cfg).get(k) != v}
-                raise ConfigError(
-                    f"{path}: a run of other settings is saved there ("
-                    + ", ".join(f"{k} {v} where this one has {asdict(cfg).get(k)}"
-                                for k, v in list(other.items())[:4])
-                    + "); one folder holds one setting's runs: give another --out")
+        if saved[path] is not None:
+            results.append(saved[path])
+            continue
+        if training is not None:
+            training()
+            training = None
         log(f"[{i}/{len(configs)}] {cfg.task} T={cfg.lag} {cfg.name} ({cfg.optimizer})")
         r = run(cfg, log=log)
         log(f"  -> {'solved at step ' + str(r['solved_step']) if r['solved_step'] else 'not solved'}"
