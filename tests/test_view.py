@@ -395,12 +395,3 @@ def test_an_address_it_cannot_serve_on_is_one_line(lm_run, capsys):
         port = s.server.server_address[1]
         assert main(["view", str(lm_run), "--port", str(port)]) == 2
         assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
-
-
-def test_a_burst_of_requests_is_answered_whole(lm_run):
-    """A burst of requests while handlers were busy overflowed socketserver's queue of 5
-    connections waiting to be accepted: 6 to 10 of 48 were reset by the server."""
-    from concurrent.futures import ThreadPoolExecutor
-    with Served(lm_run) as s, ThreadPoolExecutor(24) as pool:
-        statuses = list(pool.map(lambda _: s.ask("/api/text", {"text": TEXT})[0], range(48)))
-    assert statuses == [200] * 48

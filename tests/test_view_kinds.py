@@ -151,3 +151,13 @@ def test_conditional_generator_samples(runs):
     assert status == 400 and "unknown condition 'Atlantis'" in body["error"]
     status, body = runs.ask("/api/samples", {"run": "cond", "condition": "Italy", "n": 51})
     assert status == 400 and "n must lie in [1, 50]" in body["error"]
+
+
+def test_a_burst_of_requests_is_answered_whole(runs):
+    """A burst of requests while handlers were busy overflowed socketserver's queue of 5
+    connections waiting to be accepted: 6 to 10 of 48 were reset by the server."""
+    from concurrent.futures import ThreadPoolExecutor
+    body = {"run": "classify", "text": "a warm and fine film"}
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(lambda _: runs.ask("/api/text", body)[0], range(48)))
+    assert statuses == [200] * 48
