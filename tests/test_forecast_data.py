@@ -352,3 +352,24 @@ def test_slashed_dates_that_read_evenly_both_ways_are_said(tmp_path):
     (season, freq), warnings = season_of(tmp_path, [f"{m:02d}/02/{y}" for y in (2020, 2021)
                                                     for m in range(1, 13)])
     assert freq == "monthly" and not warnings
+
+
+def test_step_numbers_are_not_tried_as_every_date_format(tmp_path, monkeypatch):
+    """A step,value file's labels were each tried against the 24 strptime formats, none of
+    which reads digits alone: 200,000 steps took 34 s to read, dates 5 s."""
+    import rnnkit.data.dates as dates
+    tried = []
+
+    class Counted(datetime):
+        @classmethod
+        def strptime(cls, label, fmt):
+            tried.append(label)
+            return datetime.strptime(label, fmt)
+    monkeypatch.setattr(dates, "datetime", Counted)
+    path = tmp_path / "steps.csv"
+    path.write_text("step,value\n" + "".join(f"{i},{i % 7}\n" for i in range(1, 301)))
+    f = read_series_file(path)
+    assert infer_season(f, lambda *a: None) == (1, "") and len(f.labels) == 300
+    assert not [x for x in tried if x.isdigit()] and parse_date("123456") is None
+    assert parse_date("1990") == datetime(1990, 1, 1)
+    assert parse_date("03.2020") == datetime(2020, 3, 1)            # the formats still read
