@@ -1,6 +1,7 @@
 """``rnnkit train classify`` and ``rnnkit predict RUN [TEXT ...]``: label texts with a classifier."""
 import json
 import re
+import sys
 
 from rnnkit.cli.options import given_path, input_lines
 from rnnkit.cli.task_runs import TaskRun
@@ -14,6 +15,7 @@ from rnnkit.tasks.common import warn, warn_unknown
 from rnnkit.train.checkpoint import json_text
 
 # Measured on MR (benchmarks/quality_tasks.py): 1,500 steps of 32 sentences, about 6 epochs.
+CHUNK = 1000   # texts classified and printed at a time
 TRAIN_DEFAULTS = {"schedule": "cosine", "min_lr_ratio": 0.1, "max_steps": 3000, "eval_every": 100, "warmup_steps": 50, "lr": 5e-3}
 
 
@@ -48,21 +50,29 @@ def run(args):
         return 0
     clf = Classifier.load(args.run)
     texts, where, given = input_lines(args.texts, args.file)
-    if not given:
-        texts = [t for t in texts if not blank(t)]     # each output line carries its text
+    numbered = [(i, t) for i, t in enumerate(texts, 1) if given or not blank(t)]
+    texts = [t for _, t in numbered]                   # each output line carries its text
     if not texts:
         raise DataError(f"{where}: no texts to classify")
     if not given:
         warn_labelled(where, texts, clf.labels)
-    warn_unknown(where, [w for t in texts for w in clf.encoder.split(t)], clf.encoder.vocab.stoi)
-    for text, (label, probs) in zip(texts, clf.predict(texts, where)):
-        probs = dict(sorted(probs.items(), key=lambda kv: natural(kv[0])))   # 2 before 10
-        if args.json:
-            print(json.dumps({"text": text, "label": label, "probabilities": probs},
-                             ensure_ascii=False))
-        else:
-            ps = "  ".join(f"{k}={v:.3f}" for k, v in probs.items())
-            print(f"{label}\t{probs[label]:.3f}\t{ps}\t{text}")
+    words = [clf.encoder.split(t) for t in texts]      # an empty text: said before any output
+    empty = next((i for (i, _), w in zip(numbered, words) if not w), None)
+    if empty is not None:
+        raise DataError(f"{where}:{empty}: empty text (nothing to classify)")
+    warn_unknown(where, [w for ws in words for w in ws], clf.encoder.vocab.stoi)
+    del words, numbered
+    for k in range(0, len(texts), CHUNK):   # printed a chunk at a time, as they are done (a
+        part = texts[k:k + CHUNK]           # long file's lines came at its end, all in memory)
+        for text, (label, probs) in zip(part, clf.predict(part, where)):
+            probs = dict(sorted(probs.items(), key=lambda kv: natural(kv[0])))   # 2 before 10
+            if args.json:
+                print(json.dumps({"text": text, "label": label, "probabilities": probs},
+                                 ensure_ascii=False))
+            else:
+                ps = "  ".join(f"{k}={v:.3f}" for k, v in probs.items())
+                print(f"{label}\t{probs[label]:.3f}\t{ps}\t{text}")
+        sys.stdout.flush()
     return 0
 
 

@@ -63,6 +63,9 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+CHUNK = 1000   # sentences tagged and printed at a time
+
+
 def run(args):
     tagger = Tagger.load(args.run)
     if args.char_tags and not (tagger.char_tokens and tagger.segmenter):
@@ -83,7 +86,13 @@ def run(args):
         warn_unknown(where, tagger.in_form([w for s in sentences for w in s]),
                      tagger.encoder.vocab.stoi)
     segmenter = tagger.char_tokens and tagger.segmenter and not args.char_tags
-    tagged = iter(zip(sentences, tagger.tag(sentences, where)))
+
+    def chunks():   # tagged and printed a chunk at a time, as they are done (a long file's
+        for k in range(0, len(sentences), CHUNK):   # lines came at its end, all in memory)
+            part = sentences[k:k + CHUNK]
+            yield from zip(part, tagger.tag(part, where))
+            sys.stdout.flush()                      # (the chunk's lines are printed by then)
+    tagged = chunks()
     for e in empty:
         if e:
             print()
