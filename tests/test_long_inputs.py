@@ -1,7 +1,6 @@
 """A long file given to ``predict`` or ``tag`` is printed a chunk at a time as it is done (its
 lines came at its end, every text encoded in memory at once), and an empty text is said before
 any line is printed, at its line of the file."""
-import pytest
 
 from rnnkit.cli import predict as predict_cli
 from rnnkit.cli import tag as tag_cli
