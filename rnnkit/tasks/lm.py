@@ -207,10 +207,10 @@ class LMTask:
 
 
 def encode_file(vocab, text, path):
-    """Token ids of a file's text; a token the vocabulary lacks (and no <unk> to stand for it)
-    raises DataError naming the file and line where it first occurs."""
+    """Token ids of a file's text, a (N,) long tensor; a token the vocabulary lacks (and no <unk>
+    to stand for it) raises DataError naming the file and line where it first occurs."""
     try:
-        return vocab.encode(text)
+        return vocab.encode_tensor(text)
     except KeyError:
         for line, words in enumerate(text.split("\n"), 1):   # whole tokens, line by line
             missing = next((t for t in vocab.tokenize(words) if t not in vocab.stoi), None)
