@@ -311,3 +311,17 @@ def test_checkpoints_from_before_the_order_choice_read_every_ngram(tmp_path):
     old = Classifier.load(out / "old.pt")
     assert old.model.config.bag_ngrams == 0
     assert old.model.bag.cut == (2, 2)                  # nothing cut out
+
+
+def test_a_large_training_set_is_told_what_the_fit_starts(tmp_path, capsys, monkeypatch):
+    """A fit on 300,000 texts spent 140 s building its features and its first penalty's path
+    with nothing said after the model's line."""
+    from rnnkit.models import bag_fit
+    monkeypatch.setattr(bag_fit, "LARGE", 10)
+    out = tmp_path / "run"
+    assert main(["train", "classify", "--data", str(write_zh(tmp_path)), "--hidden", "4",
+                 "--embed", "4", "--min-count", "1", "--max-steps", "1", "--eval-every", "1",
+                 "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "texts, then up to 9 penalties (--no-linear-start leaves the linear start out)" in said
+    assert said.index("bag fit: the features of") < said.index("bag fit: λ")

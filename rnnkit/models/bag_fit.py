@@ -56,6 +56,7 @@ BLENDS = tuple(i / 10 for i in range(1, 10))   # shares of the linear model in t
         # and the trained network that each evaluation validates (:func:`blended_state`)
 
 
+LARGE = 50_000      # training texts from which the fit says what it starts (a minute or more)
 CHUNK = 4_000_000   # feature occurrences counted at once by :func:`features` (memory bound)
 
 
@@ -245,6 +246,9 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     limit (:class:`PathClock`: the fit takes at most TIME_SHARE of them, or ``budget``
     seconds where given)."""
     clock = PathClock(time_left, budget)
+    if len(train) >= LARGE:   # minutes before the first λ's line: say what they are spent on
+        log(f"bag fit: the features of {len(train):,} texts, then up to {len(LAMBDAS)} "
+            f"penalties (--no-linear-start leaves the linear start out)")
     r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
     weight = idf(c, columns, len(train)).pow(-2)[:, None] if weighted else 1.0    # (F, 1)
