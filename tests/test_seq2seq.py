@@ -277,3 +277,25 @@ def test_cond_beam_width_and_a_double_feature_model(tmp_path):
     m = ConditionalGenerator(CondConfig(vocab_size=10, features=3, hidden=8)).double()
     loss, _ = m.loss(torch.randn(1, 3, dtype=torch.float64), torch.tensor([[1, 4, 5, 2]]))
     assert loss.dtype == torch.float64              # float features met float64 weights
+
+
+def test_the_test_scoring_names_its_pairs_and_how_to_score_fewer(tmp_path, monkeypatch):
+    """Scoring 25,000 held-out pairs (greedy and beam 5) ran for minutes after one line that
+    said neither how many nor how to score fewer."""
+    from rnnkit.tasks.seq2seq import Seq2SeqData, build_seq2seq_task
+    from seq2seq_fixtures import write_pairs
+    lines = []
+    data = str(write_pairs(tmp_path, n=2400))
+    monkeypatch.setattr("rnnkit.tasks.translation.score_translations", lambda *a, **k: {})
+    for given in (0, 3):
+        task = build_seq2seq_task(Seq2SeqData(data=data, batch=8, test_pairs=given,
+                                              beam_size=1), Seq2SeqConfig(
+            embed=4, enc_hidden=4, hidden=4, max_len=40), log=lines.append)
+        n = given or len(task.splits["test"])
+        task.test_metrics()
+        assert f"the {n} held-out test pairs (greedy and beam 1)" in lines[-1] and n < 2000
+    task.splits["test"] = task.splits["test"][:1] * 2400
+    task.data_config.test_pairs = 0
+    task.test_metrics()
+    assert "the 2,400 held-out test pairs (greedy and beam 1; --test-pairs N scores fewer)" \
+        in lines[-1]

@@ -149,10 +149,12 @@ class Seq2SeqTask:
         decoding on the held-out test pairs; the task's ``log`` is shown the first few."""
         from rnnkit.tasks.translation import Translator, score_translations
         d = self.data_config
-        self.log(f"scoring best.pt on the held-out test pairs (greedy and beam {d.beam_size})")
+        test = self.splits["test"][:d.test_pairs or None]
+        self.log(f"scoring best.pt on the {len(test):,} held-out test pairs (greedy and beam "
+                 f"{d.beam_size}" + ("; --test-pairs N scores fewer)" if len(test) > 2000 and
+                                     not d.test_pairs else ")"))   # (25,000: minutes)
         translator = Translator(self.model.eval(), self.src_vocab, self.tgt_vocab)
-        return score_translations(translator, self.splits["test"][:d.test_pairs or None],
-                                  d.beam_size, d.length_penalty, log=self.log)
+        return score_translations(translator, test, d.beam_size, d.length_penalty, log=self.log)
 
     def checkpoint_extras(self):
         return {"kind": "seq2seq", "model_config": asdict(self.model.config),
