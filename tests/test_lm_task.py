@@ -215,3 +215,20 @@ def test_the_validation_scored_under_eval_tokens_is_said(tmp_path, capsys):
     assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "run"),
                  "--eval-tokens", "100", "--max-steps", "2", *TINY]) == 0
     assert ", the first 100 of them scored: --eval-tokens)" in capsys.readouterr().out
+
+
+
+def test_a_large_validation_part_scored_whole_is_said(tmp_path, capsys, monkeypatch):
+    """A 300 MB corpus validated on its whole 5% (15M characters) at every evaluation, minutes
+    each, with nothing said of it or of --eval-tokens."""
+    from rnnkit.tasks import lm
+    monkeypatch.setattr(lm, "LARGE_VALIDATION", 50)
+    corpus = write_corpus(tmp_path, ENGLISH * 4, "train.txt")
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "run"),
+                 "--max-steps", "2", *TINY]) == 0
+    assert ", all scored at each evaluation: --eval-tokens N scores fewer)" in \
+        capsys.readouterr().out
+    monkeypatch.setattr(lm, "LARGE_VALIDATION", 10 ** 9)
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(tmp_path / "run2"),
+                 "--max-steps", "2", *TINY]) == 0
+    assert "all scored" not in capsys.readouterr().out

@@ -206,6 +206,9 @@ class LMTask:
                 "vocab": self.vocab.to_dict(), "data_config": asdict(self.data_config)}
 
 
+LARGE_VALIDATION = 1_000_000   # validation tokens past which the log says --eval-tokens
+
+
 def encode_file(vocab, text, path):
     """Token ids of a file's text, a (N,) long tensor; a token the vocabulary lacks (and no <unk>
     to stand for it) raises DataError naming the file and line where it first occurs."""
@@ -338,7 +341,9 @@ def build_lm_task(data_config, model_config, log=print, checkpoint=None):
     test = f", test {d.test_data} ({len(test_ids):,})" if test_ids is not None else ""
     kind = "" if unit == "token" else f"{unit} "
     scored = (f", the first {d.eval_tokens:,} of them scored: --eval-tokens"
-              if d.eval_tokens and d.eval_tokens + 1 < len(val_ids) else "")
+              if d.eval_tokens and d.eval_tokens + 1 < len(val_ids) else
+              ", all scored at each evaluation: --eval-tokens N scores fewer"
+              if not d.eval_tokens and len(val_ids) > LARGE_VALIDATION else "")   # (15M: minutes)
     log(f"{path}: {files}{len(ids):,} {kind}tokens, vocabulary {len(vocab):,}; "
         f"train {len(train_ids):,}, {where} ({len(val_ids):,}{scored}){test}")
     model_config.vocab_size = len(vocab)
