@@ -2,6 +2,7 @@
 and class weights: the fitted model is the penalised optimum, the penalty path, when it is
 fitted and how long it may take, and the balanced weights in every loss."""
 import json
+import re
 
 import pytest
 import torch
@@ -323,5 +324,7 @@ def test_a_large_training_set_is_told_what_the_fit_starts(tmp_path, capsys, monk
                  "--embed", "4", "--min-count", "1", "--max-steps", "1", "--eval-every", "1",
                  "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert "texts, then up to 9 penalties (--no-linear-start leaves the linear start out)" in said
+    assert re.search(r"bag fit: the features of \d+ texts, then up to 9 penalties for each of "
+                     r"2 n-gram orders \(--no-linear-start leaves the linear start out\)", said)
+    assert said.count("bag fit: the features") == 1   # (once, not once an order)
     assert said.index("bag fit: the features of") < said.index("bag fit: λ")

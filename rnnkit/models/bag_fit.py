@@ -246,9 +246,6 @@ def fit(train, y, val, y_val, vocab_size, K, counts="all", log=print, weighted=T
     limit (:class:`PathClock`: the fit takes at most TIME_SHARE of them, or ``budget``
     seconds where given)."""
     clock = PathClock(time_left, budget)
-    if len(train) >= LARGE:   # minutes before the first λ's line: say what they are spent on
-        log(f"bag fit: the features of {len(train):,} texts, then up to {len(LAMBDAS)} "
-            f"penalties (--no-linear-start leaves the linear start out)")
     r, c, v = features(train, vocab_size, counts, word_slots)
     columns = torch.unique(c)                                                # (F,) sorted
     weight = idf(c, columns, len(train)).pow(-2)[:, None] if weighted else 1.0    # (F, 1)
@@ -302,6 +299,10 @@ def start_bag(model, train, y, val, y_val, log=print, weight=None, time_left=Non
     orders = [config.bag_ngrams] if config.bag_ngrams else bag_orders(config.ngrams)
     clock = PathClock(time_left)   # under a time limit the orders share one fit's budget
     best = None
+    if len(train) >= LARGE:   # minutes before the first λ's line: say what they are spent on
+        each = f" for each of {len(orders)} n-gram orders" if len(orders) > 1 else ""
+        log(f"bag fit: the features of {len(train):,} texts, then up to {len(LAMBDAS)} "
+            f"penalties{each} (--no-linear-start leaves the linear start out)")
     for i, order in enumerate(orders):
         bag.read_order(order)
         if len(orders) > 1:
