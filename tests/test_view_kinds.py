@@ -101,12 +101,23 @@ def test_seq2seq_outputs_and_their_attention(runs):
         assert o["attention"]["target"][-1] != "</s>" if cut else o["attention"]["target"][-1] == "</s>"
         assert len(o["attention"]["target"]) == len(o["text"]) + (not cut)
     assert any(len(o["text"]) == 44 for o in r["outputs"])
+    from rnnkit.data.pairs import EOS_ID, decode
     from rnnkit.tasks.seq2seq import load_seq2seq
     from rnnkit.tasks.translation import Translator
     translator = Translator(*load_seq2seq(runs.root / "seq2seq")[:3])
     short = r["outputs"][0]["text"][:3]                       # three of its target tokens
     _, tgt, w = translator.attention("ich sehe den hund", short)
     assert tgt == [*short, "</s>"] and w.shape == (4, 17)   # an output that ended
+    # the ids decoding made, read as they are: a word model's output re-encoded from its text
+    # (words without a space between them joined, runs of spaces one token) was counted short
+    # of the limit and given a </s> row it never read
+    itos = translator.tgt_vocab.itos
+    _, tgt, w = translator.attention("ich sehe den hund", [5] * 44)
+    assert tgt == [itos[5]] * 44 and w.shape == (44, 17)
+    _, tgt, w = translator.attention("ich sehe den hund", [5, 5, EOS_ID])
+    assert tgt == [itos[5]] * 2 + ["</s>"] and w.shape == (3, 17)
+    greedy = translator.greedy_ids(["ich sehe den hund"])[0]
+    assert decode(translator.tgt_vocab, greedy) == translator.greedy(["ich sehe den hund"])[0]
     status, r = runs.ask("/api/translate", {"run": "seq2seq", "text": "ich sehe Zebra", "beam": 1})
     assert status == 200 and "read as <unk>" in r["notes"][0]
     status, enc = runs.ask("/api/text", {"run": "seq2seq", "text": "ich sehe"})

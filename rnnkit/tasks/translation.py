@@ -70,9 +70,14 @@ class Translator:
         (an untrained model that never emits </s> should not run to max_len every time)."""
         return min(self.model.config.max_len, 2 * int(max(lengths)) + 10)
 
-    @torch.no_grad()
     def greedy(self, texts, batch=64):
         """Argmax decoding of many sentences, ``batch`` at a time -> list of strings."""
+        return [decode(self.tgt_vocab, ids) for ids in self.greedy_ids(texts, batch)]
+
+    @torch.no_grad()
+    def greedy_ids(self, texts, batch=64):
+        """:meth:`greedy`'s outputs as the token ids decoding made, each ending at its ``</s>``
+        (kept) or at its length limit."""
         texts, batch = api_inputs.texts(texts), api_inputs.count(batch, "batch")
         out = []
         for k in range(0, len(texts), batch):
@@ -84,8 +89,8 @@ class Translator:
             ids = torch.stack(steps, 1) if steps else bos[:, None][:, :0]     # (B, T)
             # each sentence cut at its own limit, as alone (and as beam search cuts it): a
             # sentence's output does not depend on the others in its batch
-            out += [decode(self.tgt_vocab, row[:self.output_limit([n])])
-                    for row, n in zip(ids, lengths)]
+            rows = [row[:self.output_limit([n])].tolist() for row, n in zip(ids, lengths)]
+            out += [r[:r.index(EOS_ID) + 1] if EOS_ID in r else r for r in rows]
         return out
 
     @torch.no_grad()
@@ -128,15 +133,22 @@ class Translator:
 
     @torch.no_grad()
     def attention(self, text, translation):
-        """(source tokens, target tokens, weights (T, S)) of the model reading its translation,
-        its ``</s>`` last unless decoding stopped at the length limit."""
+        """(source tokens, target tokens, weights (T, S)) of the model reading its translation:
+        the token ids decoding made (:meth:`greedy_ids`; beam search's, without the end), read
+        as they are, ``</s>`` last unless decoding stopped at the length limit; or the text,
+        encoded again (a text at the limit's length read as cut there)."""
         src, lengths, _ = self._encode([text])
-        pieces = [encode(self.tgt_vocab, p) for p in translation.split(UNK_TEXT)]
-        body = [i for k, p in enumerate(pieces) for i in ([UNK_ID] if k else []) + p]
-        # (an output's <unk> is the one token decoding wrote as "<unk>"); an output as long as
-        # the limit was cut there: its model never read an end, so it has no </s> row
-        ended = len(body) < self.output_limit(lengths)
-        tgt = [BOS_ID] + body + ([EOS_ID] if ended else [])
+        limit = self.output_limit(lengths)
+        if isinstance(translation, str):
+            pieces = [encode(self.tgt_vocab, p) for p in translation.split(UNK_TEXT)]
+            # (an output's <unk> is the one token decoding wrote as "<unk>")
+            body = [i for k, p in enumerate(pieces) for i in ([UNK_ID] if k else []) + p]
+            ended = len(body) < limit
+        else:
+            ids = [int(i) for i in translation]
+            ended = EOS_ID in ids or len(ids) < limit
+            body = ids[:ids.index(EOS_ID)] if EOS_ID in ids else ids
+        tgt = [BOS_ID] + body + ([EOS_ID] if ended else [])   # (a cut output never read an end)
         weights = self.model.attention_map(src, lengths, torch.tensor([tgt[:-1]]))   # (T, S)
         src_tokens = [self.src_vocab.itos[i] for i in src[0].tolist()]
         tgt_tokens = [self.tgt_vocab.itos[i] for i in tgt[1:]]

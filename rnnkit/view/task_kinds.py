@@ -55,21 +55,24 @@ class Seq2SeqView(TextView):
         alpha = p.float("length_penalty", 0, 5, 1.0)
         with self.lock:
             ids, notes = self.source(text)
-            outputs = [{"name": "greedy", "text": self.translator.greedy([text])[0], "score": None}]
+            greedy = self.translator.greedy_ids([text])[0]   # (its rows read its own tokens)
+            outputs = [{"name": "greedy", "text": decode(self.tgt_vocab, greedy), "score": None,
+                        "ids": greedy}]
             if K > 1:
                 src, lengths = pad([ids])
                 hyps = beam_search(self.model, [BOS_ID], K, self.translator.output_limit(lengths),
                                    EOS_ID, alpha, state=self.model.encode(src, lengths), n_best=K)
                 outputs += [{"name": f"beam {i + 1}", "text": decode(self.tgt_vocab, h),
-                             "score": round(s, 4)} for i, (h, s) in enumerate(hyps)]
+                             "score": round(s, 4), "ids": h} for i, (h, s) in enumerate(hyps)]
             source = [self.src_vocab.itos[i] for i in ids]
             for out in outputs:
-                out["attention"] = self.attention(text, out["text"])
+                out["attention"] = self.attention(text, out.pop("ids"))
         return {"source": source, "outputs": outputs, "notes": notes,
                 "attends": self.model.attn is not None}
 
     def attention(self, text, output):
-        """{"target": tokens, "weights": (T, S) rows} of the model reading its own output."""
+        """{"target": tokens, "weights": (T, S) rows} of the model reading its own output (its
+        token ids, or its text)."""
         if self.model.attn is None:
             return None
         _, tgt, w = self.translator.attention(text, output)
