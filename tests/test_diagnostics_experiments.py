@@ -135,6 +135,11 @@ def test_a_refused_command_trains_nothing_and_is_not_named_in_the_report(tmp_pat
     assert not list(out.glob("adding/T4/gru*.json"))           # refused before gru trained
     assert main([*base, "--cells", "rnn-tanh", "--steps", "2"]) == 0   # nothing to train
     assert (out / "commands.txt").read_text() == logged
+    capsys.readouterr()   # a run of its own place, but 3 steps beside 2: one report of both
+    assert main([*base, "--cells", "gru", "--steps", "3", "--lags", "5"]) == 2
+    assert "(steps 2 where this one has 3); one folder holds one setting's runs" in \
+        capsys.readouterr().err
+    assert main([*base, "--cells", "gru", "--steps", "2", "--lags", "5"]) == 0   # the same
 
 
 def test_a_setting_given_twice_is_one_run():

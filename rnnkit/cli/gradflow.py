@@ -171,7 +171,7 @@ def writable(path):
 def load_saved(out, tasks, lags):
     """Every run record saved under ``out`` for these tasks and lags, whatever its settings; a
     damaged one is a DataError naming it."""
-    from rnnkit.diagnostics.experiments import read_record
+    from rnnkit.diagnostics.records import read_record
     records = []
     for task in tasks:
         for T in lags:

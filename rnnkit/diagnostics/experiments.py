@@ -9,7 +9,6 @@ vanishes when β_f β_w < 1 and can explode when β_f β_w > 1. Here we measure 
 The optimisation loop is deliberately plain (batch, forward, backward, clip, step, evaluate): these
 are experiments, not task models. Shape legend: T time, B batch, I input, H hidden, C classes.
 """
-import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -20,7 +19,7 @@ from torch import nn
 
 import rnnkit
 from rnnkit.cells import registry
-from rnnkit.config import ConfigError
+from rnnkit.diagnostics.records import SHARED, read_record, refuse_other, result_path
 from rnnkit.diagnostics.tasks import TASKS, task_spec
 from rnnkit.layers import LAYERS
 from rnnkit.outputs import atomic_write
@@ -319,66 +318,22 @@ def grid(preset, tasks, lags):
     return once
 
 
-def result_path(out_dir, cfg):
-    return out_dir / cfg.task / f"T{cfg.lag}" / f"{cfg.name}-{cfg.optimizer}.json"
-
-
-def read_record(path):
-    """The run record saved at ``path``, or None where it is not one (damaged, cut short, or
-    another file)."""
-    import json
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"),
-                            parse_constant=float)   # records before null: NaN as written
-    except (OSError, UnicodeError, ValueError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        return None
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
-    if not fields <= set(record["config"]) or not RECORD_KEYS <= set(record):
-        return None                                # valid JSON, but not a whole record
-    return _nan_for_null(record)
-
-
-def _nan_for_null(record):
-    """A record read back: the figures written as null (not a number, strict JSON) are NaN
-    again, as :func:`run` made them; solved_step's null stays None (never solved)."""
-    nan = lambda v: math.nan if v is None else v                          # noqa: E731
-    out = dict(record)
-    for key in ("final_score", "max_grad_norm", "decay_init", "decay_final"):
-        out[key] = nan(out[key])
-    if isinstance(out["curve"], list):
-        out["curve"] = [{k: nan(v) if k != "step" else v for k, v in row.items()}
-                        if isinstance(row, dict) else row for row in out["curve"]]
-    for key in ("profile_init", "profile_final"):
-        if isinstance(out[key], dict):
-            out[key] = {k: [nan(v) for v in vs] if isinstance(vs, list) else vs
-                        for k, vs in out[key].items()}
-    return out
-
-
-# what run() returns and the report reads
-RECORD_KEYS = {"config", "name", "curve", "solved_step", "final_score", "steps_run",
-               "nonfinite_steps", "diverged", "max_grad_norm", "profile_init", "profile_final",
-               "decay_init", "decay_final"}
-
-
 def run_grid(configs, out_dir, log=print, training=None):
     """Run every config not already saved under out_dir (same config); returns all the records.
-    A folder holding another setting's run at one of their places is refused before any run is
-    trained; ``training()`` is called once, before the first run trained (none: not called)."""
+    A folder holding another setting's run (there, or any run of other SHARED settings) is
+    refused before any run is trained; ``training()`` is called once, before the first run
+    trained (none: not called)."""
+    mine = {k: asdict(configs[0])[k] for k in SHARED} if configs else {}
+    for path in sorted(Path(out_dir).glob("*/T*/*.json")):   # runs of other commands there
+        record = read_record(path)                             # (None: damaged, trained again)
+        if record is not None and configs:
+            refuse_other(path, {k: record["config"].get(k) for k in SHARED}, mine)
     saved = {}
     for cfg in configs:
         path = result_path(out_dir, cfg)
-        record = read_record(path) if path.exists() else None   # None: damaged, trained again
-        if record is not None and record["config"] != asdict(cfg):   # never replaced
-            other = {k: v for k, v in record["config"].items() if asdict(cfg).get(k) != v}
-            raise ConfigError(
-                f"{path}: a run of other settings is saved there ("
-                + ", ".join(f"{k} {v} where this one has {asdict(cfg).get(k)}"
-                            for k, v in list(other.items())[:4])
-                + "); one folder holds one setting's runs: give another --out")
-        saved[path] = record
+        saved[path] = read_record(path) if path.exists() else None
+        if saved[path] is not None:                            # never replaced
+            refuse_other(path, saved[path]["config"], asdict(cfg))
     results = []
     for i, cfg in enumerate(configs, 1):
         path = result_path(out_dir, cfg)
