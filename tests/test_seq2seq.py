@@ -299,3 +299,26 @@ def test_the_test_scoring_names_its_pairs_and_how_to_score_fewer(tmp_path, monke
     task.test_metrics()
     assert "the 2,400 held-out test pairs (greedy and beam 1; --test-pairs N scores fewer)" \
         in lines[-1]
+
+
+def test_the_plotted_attention_reads_the_tokens_decoding_made(tmp_path, capsys, monkeypatch):
+    """translate --plot read the printed text encoded again: a word model's output at the
+    length limit came back as fewer tokens, with a </s> row its model never read."""
+    from rnnkit.cli import translate as translate_cli
+    from rnnkit.tasks.seq2seq import load_seq2seq
+    from seq2seq_fixtures import train_run
+    run = train_run(tmp_path, "seq2seq", 1, "--src-tokens", "word", "--tgt-tokens", "word")
+    translator = Translator(*load_seq2seq(run)[:3])
+    plotted = []
+    monkeypatch.setattr(translate_cli, "plot_attention", lambda *a: plotted.append(a[:2]))
+    for beam in ("1", "3"):
+        capsys.readouterr()
+        assert main(["translate", str(run), "ich sehe den hund", "--beam-size", beam,
+                     "--plot", str(tmp_path / "a.png")]) == 0
+        printed = capsys.readouterr().out.splitlines()[0]
+        ids = translator.translate_ids("ich sehe den hund", int(beam))
+        tokens = [translator.tgt_vocab.itos[i] for i in ids if i != EOS_ID]
+        assert "".join(tokens) == printed and plotted[-1][1][:len(tokens)] == tokens
+        limit = translator.output_limit(translator._encode(["ich sehe den hund"])[1])
+        ended = EOS_ID in ids or len(tokens) < limit
+        assert plotted[-1][1][len(tokens):] == (["</s>"] if ended else [])

@@ -74,7 +74,8 @@ def run(args):
         print("\n".join(outputs[k:]), flush=True)
     if args.plot:
         first = next(i for i, l in enumerate(lines) if not blank(l))
-        plot_attention(*translator.attention(lines[first], outputs[first]), args.plot)
+        ids = translator.translate_ids(lines[first], args.beam_size, alpha)   # (its tokens as
+        plot_attention(*translator.attention(lines[first], ids), args.plot)     # decoded)
         print(f"attention heat-map -> {args.plot}", file=sys.stderr)
     return 0
 

@@ -120,6 +120,19 @@ class Translator:
             out += [decode(self.tgt_vocab, hyps[0][0]) for hyps in found]
         return out
 
+    @torch.no_grad()
+    def translate_ids(self, text, beam_size=1, length_penalty=1.0):
+        """The token ids of :meth:`translate_many`'s output for one sentence, as decoding made
+        them (greedy: its ``</s>`` kept; beam: without it), for :meth:`attention`."""
+        beam_size = api_inputs.count(beam_size, "beam_size")
+        if beam_size == 1:
+            return self.greedy_ids([text])[0]
+        length_penalty = api_inputs.number(length_penalty, "length_penalty", 0, 10)
+        _, lengths, state = self._encode([api_inputs.text(text)])
+        (hyps,) = beam_search_batch(self.model, torch.full((1,), BOS_ID), state, beam_size,
+                                    [self.output_limit(lengths)], EOS_ID, length_penalty)
+        return list(hyps[0][0])
+
     def translate(self, text, beam_size=1, length_penalty=1.0):
         """Greedy (beam_size 1) or beam-search translation of one sentence."""
         beam_size = api_inputs.count(beam_size, "beam_size")   # -7 decoded greedily
