@@ -39,7 +39,8 @@ class CRF(nn.Module):
         params = (emissions, self.trans, self.start, self.end)
         if torch.is_grad_enabled() and any(p.requires_grad for p in params):
             return ChainNLL.apply(*params, tags, mask)
-        return (self.log_partition(emissions, mask) - self.score(emissions, tags, mask)).sum()
+        nll = self.log_partition(emissions, mask) - self.score(emissions, tags, mask)   # (B,)
+        return nll.clamp_min(0).sum()   # (>= 0: float32 rounding made a sure path's -7e-4)
 
     def score(self, emissions, tags, mask):
         """(B,) unnormalised score of the tag paths."""
