@@ -324,14 +324,15 @@ def run_grid(configs, out_dir, log=print, training=None):
     refused before any run is trained; ``training()`` is called once, before the first run
     trained (none: not called)."""
     mine = {k: asdict(configs[0])[k] for k in SHARED} if configs else {}
-    for path in sorted(Path(out_dir).glob("*/T*/*.json")):   # runs of other commands there
-        record = read_record(path)                             # (None: damaged, trained again)
+    records = {path: read_record(path)                         # (None: damaged, trained again)
+               for path in sorted(Path(out_dir).glob("*/T*/*.json"))}   # every command's runs
+    for path, record in records.items():
         if record is not None and configs:
             refuse_other(path, {k: record["config"].get(k) for k in SHARED}, mine)
     saved = {}
     for cfg in configs:
-        path = result_path(out_dir, cfg)
-        saved[path] = read_record(path) if path.exists() else None
+        path = result_path(Path(out_dir), cfg)
+        saved[path] = records.get(path)
         if saved[path] is not None:                            # never replaced
             refuse_other(path, saved[path]["config"], asdict(cfg))
     results = []

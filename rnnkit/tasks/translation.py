@@ -103,10 +103,15 @@ class Translator:
                                 EOS_ID, length_penalty, state=state)
         return decode(self.tgt_vocab, ids)
 
-    @torch.no_grad()
     def beams(self, texts, beam_size=5, length_penalty=1.0, batch=BEAM_BATCH):
         """Beam-search translations of many sentences, ``batch`` sentences (× beam_size
         hypotheses) searched together: what :meth:`beam` gives for each, faster."""
+        return [decode(self.tgt_vocab, ids)
+                for ids in self.beam_ids(texts, beam_size, length_penalty, batch)]
+
+    @torch.no_grad()
+    def beam_ids(self, texts, beam_size=5, length_penalty=1.0, batch=BEAM_BATCH):
+        """:meth:`beams`' outputs as the token ids beam search made (without the end token)."""
         texts, batch = api_inputs.texts(texts), api_inputs.count(batch, "batch")
         beam_size = api_inputs.count(beam_size, "beam_size")
         length_penalty = api_inputs.number(length_penalty, "length_penalty", 0, 10)
@@ -117,21 +122,15 @@ class Translator:
             limits = [self.output_limit(lengths[i:i + 1]) for i in range(len(chunk))]
             found = beam_search_batch(self.model, torch.full((len(chunk),), BOS_ID), state,
                                       beam_size, limits, EOS_ID, length_penalty)
-            out += [decode(self.tgt_vocab, hyps[0][0]) for hyps in found]
+            out += [list(hyps[0][0]) for hyps in found]
         return out
 
-    @torch.no_grad()
     def translate_ids(self, text, beam_size=1, length_penalty=1.0):
         """The token ids of :meth:`translate_many`'s output for one sentence, as decoding made
         them (greedy: its ``</s>`` kept; beam: without it), for :meth:`attention`."""
         beam_size = api_inputs.count(beam_size, "beam_size")
-        if beam_size == 1:
-            return self.greedy_ids([text])[0]
-        length_penalty = api_inputs.number(length_penalty, "length_penalty", 0, 10)
-        _, lengths, state = self._encode([api_inputs.text(text)])
-        (hyps,) = beam_search_batch(self.model, torch.full((1,), BOS_ID), state, beam_size,
-                                    [self.output_limit(lengths)], EOS_ID, length_penalty)
-        return list(hyps[0][0])
+        return (self.greedy_ids([text]) if beam_size == 1
+                else self.beam_ids([text], beam_size, length_penalty))[0]
 
     def translate(self, text, beam_size=1, length_penalty=1.0):
         """Greedy (beam_size 1) or beam-search translation of one sentence."""
